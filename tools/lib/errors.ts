@@ -1,0 +1,217 @@
+/**
+ * One table of error codes (the semantic-release shape): every failure Signet reports is a
+ * SignetError whose code is a key of ERRORS, with a message, a hint that says the fix, and an
+ * exit code class. Messages never contain secrets: callers pass details through the redactor.
+ */
+import { redact } from './redact.ts';
+
+/** Exit codes, documented in the README. */
+export const EXIT = {
+  ok: 0,
+  /** The operation failed (tool failure, remote failure, nothing written). */
+  failed: 1,
+  /** Invalid usage, configuration or input; nothing was done. */
+  usage: 2,
+  /** A security check refused: signature/verify failure, unsigned input, pin mismatch. */
+  refused: 3,
+  /** The environment is missing something (a tool, a key, a token). */
+  environment: 4,
+  /** Some items of a batch failed, the others succeeded. */
+  partial: 5,
+} as const;
+export type ExitKind = keyof typeof EXIT;
+
+interface Definition {
+  exit: ExitKind;
+  hint: string;
+}
+
+export const ERRORS = {
+  // generic
+  E_INTERNAL: { exit: 'failed', hint: 'This is a bug in Signet; please report it with --verbose output.' },
+  E_USAGE: { exit: 'usage', hint: 'Run `signet <command> --help` for the accepted options.' },
+  E_CONFIG_INVALID: {
+    exit: 'usage',
+    hint: 'Fix the named fields in signet.config.yaml (the JSON Schema in schema/signet.config.schema.json lists every field).',
+  },
+  E_CONFIG_NOT_FOUND: {
+    exit: 'usage',
+    hint: 'Pass --config with an existing file, or drop the option to use defaults.',
+  },
+  E_INPUT_INVALID: { exit: 'usage', hint: 'Fix the named input field and run again.' },
+  E_TOOL_MISSING: {
+    exit: 'environment',
+    hint: 'Run `signet doctor` to see the missing tools and the command that installs them.',
+  },
+  E_TOOL_FAILED: {
+    exit: 'failed',
+    hint: 'The external tool failed; its (redacted) output is shown above. Run with --verbose for the command line.',
+  },
+  E_TOOL_TIMEOUT: {
+    exit: 'failed',
+    hint: 'The external tool did not finish in time; raise the timeout or check the tool.',
+  },
+  E_FILE_NOT_FOUND: { exit: 'usage', hint: 'Check the path.' },
+  E_FILE_EXISTS: { exit: 'usage', hint: 'Remove the existing file or choose another output path.' },
+  E_SECRET_MISSING: {
+    exit: 'environment',
+    hint: 'Set the named environment variable or file; secrets are never accepted on the command line.',
+  },
+  E_SECRET_ON_ARGV: {
+    exit: 'usage',
+    hint: 'Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally.',
+  },
+
+  // git / version
+  E_NOT_A_GIT_REPO: { exit: 'usage', hint: 'Run inside a git repository or pass --cwd <repo>.' },
+  E_SHALLOW_CLONE: {
+    exit: 'environment',
+    hint: 'Fetch the full history and tags: `git fetch --unshallow --tags`, or in GitHub Actions `actions/checkout` with `fetch-depth: 0`.',
+  },
+  E_DETACHED_HEAD: {
+    exit: 'usage',
+    hint: 'Check out a branch before a stable `release --push` (planning on a detached HEAD is fine).',
+  },
+  E_DIRTY_TREE: { exit: 'usage', hint: 'Commit or stash your changes before applying a stable release.' },
+  E_TAG_EXISTS: {
+    exit: 'usage',
+    hint: 'The target tag already exists. Delete it, or re-run with --force (beta only) to move it.',
+  },
+  E_MANIFEST_MISSING: {
+    exit: 'usage',
+    hint: 'Create the manifest or fix its path under `version.manifests` in the config.',
+  },
+  E_MANIFEST_UNPARSABLE: {
+    exit: 'usage',
+    hint: 'Fix the version field of the manifest: it must be a semver version such as 1.2.3.',
+  },
+  E_MANIFEST_DISAGREE: { exit: 'usage', hint: 'Make every manifest carry the same version, then run again.' },
+  E_PUSH_REJECTED: {
+    exit: 'failed',
+    hint: 'The remote rejected the push; the local commit and tag were rolled back. Pull, then release again.',
+  },
+  E_RELEASE_ROLLED_BACK: {
+    exit: 'failed',
+    hint: 'The release failed part-way and was rolled back; nothing was committed or tagged.',
+  },
+
+  // signing
+  E_SIGN_KEY_MISSING: {
+    exit: 'environment',
+    hint: 'Point the signing profile at an existing key/certificate (or token) and try again.',
+  },
+  E_SIGN_BAD_SECRET: {
+    exit: 'refused',
+    hint: 'The password or PIN was rejected by the key store. Check the secret in the named env var or file.',
+  },
+  E_SIGN_FAILED: {
+    exit: 'failed',
+    hint: 'Signing failed; no output was left behind. See the redacted tool output above.',
+  },
+  E_SIGN_ALREADY_SIGNED: {
+    exit: 'usage',
+    hint: 'The file is already signed. Pass --replace to re-sign or --nest to add a signature.',
+  },
+  E_TIMESTAMP_FAILED: {
+    exit: 'failed',
+    hint: 'Every timestamp authority failed. Check the TSA URLs of the profile, or (dev only) set `timestamp: false`.',
+  },
+  E_VERIFY_FAILED: { exit: 'refused', hint: 'The signature did not verify; the file must not be published.' },
+  E_VERIFY_UNSIGNED: { exit: 'refused', hint: 'The file carries no Authenticode signature; sign it first.' },
+  E_VERIFY_PIN_MISMATCH: {
+    exit: 'refused',
+    hint: 'The signer is not the pinned certificate. Check the profile pins (leafSha256/subject).',
+  },
+  E_VERIFY_NO_TIMESTAMP: {
+    exit: 'refused',
+    hint: 'The signature has no valid timestamp; release signatures must be timestamped.',
+  },
+  E_SIGN_TOKEN_REJECTED: {
+    exit: 'refused',
+    hint: 'signing token rejected: check the token in the named env var or file and its permissions.',
+  },
+  E_SIGN_REMOTE_FAILED: { exit: 'failed', hint: 'The remote signing server failed after all retries.' },
+  E_SIGN_UNSIGNED_FALLBACK_REFUSED: {
+    exit: 'usage',
+    hint: '--allow-unsigned-fallback is refused on the release path.',
+  },
+  E_PROFILE_UNKNOWN: {
+    exit: 'usage',
+    hint: 'Define the profile under `signing.profiles` in the config or pick an existing one.',
+  },
+
+  // installers
+  E_SITE_INVALID: { exit: 'usage', hint: 'Fix the named site field.' },
+  E_AGENT_UNSIGNED: {
+    exit: 'refused',
+    hint: 'Sign the agent first (`signet sign`), or use --allow-unsigned-agent with the dev profile.',
+  },
+  E_INSTALLER_BUILD_FAILED: {
+    exit: 'failed',
+    hint: 'The installer build failed; see the tool output above.',
+  },
+  E_INSTALLER_CHECK_FAILED: {
+    exit: 'refused',
+    hint: 'A post-build check failed; the installer was removed.',
+  },
+  E_TEMPLATE_INVALID: {
+    exit: 'usage',
+    hint: 'Fix the template; see docs for the variables a template receives.',
+  },
+
+  // forge / publish
+  E_FORGE_AUTH: {
+    exit: 'environment',
+    hint: 'The token was rejected; it needs the named scope (GitHub: contents: write; Gitea: write:repository).',
+  },
+  E_FORGE_NOT_FOUND: {
+    exit: 'usage',
+    hint: 'Check the repository owner/name and that the token can see it.',
+  },
+  E_FORGE_FAILED: {
+    exit: 'failed',
+    hint: 'The forge kept failing after retries; re-run: publishing converges.',
+  },
+  E_PUBLISH_GATE: { exit: 'refused', hint: 'The verify gate failed; the release stays a draft.' },
+  E_SEAL_FAILED: { exit: 'failed', hint: 'Check the sealing key (base64, 32 bytes).' },
+  E_PARTIAL: { exit: 'partial', hint: 'Some items failed; see the per-item results.' },
+} as const satisfies Record<string, Definition>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface SignetErrorOptions {
+  hint?: string;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class SignetError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+  readonly details: Record<string, unknown>;
+  readonly exitCode: number;
+
+  constructor(code: ErrorCode, message: string, options: SignetErrorOptions = {}) {
+    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SignetError';
+    this.code = code;
+    this.hint = redact(options.hint ?? ERRORS[code].hint);
+    this.details = JSON.parse(redact(JSON.stringify(options.details ?? {}))) as Record<string, unknown>;
+    this.exitCode = EXIT[ERRORS[code].exit];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, hint: this.hint, details: this.details };
+  }
+}
+
+export function isSignetError(e: unknown): e is SignetError {
+  return e instanceof SignetError;
+}
+
+/** Wraps anything thrown into a SignetError (E_INTERNAL unless it already is one). */
+export function toSignetError(e: unknown): SignetError {
+  if (isSignetError(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new SignetError('E_INTERNAL', message, { cause: e });
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+const secretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'a secret must be env:NAME or file:PATH, never a literal');
+
+export const timestampSchema = z
+  .object({
+    urls: z.array(z.string().url()).default([]).describe('RFC 3161 TSA URLs, tried in order'),
+    retries: z.number().int().min(0).max(10).default(2),
+    retryWaitMs: z.number().int().min(0).default(1000),
+    timeoutMs: z.number().int().min(100).default(15000),
+  })
+  .strict();
+
+export const verifySchema = z
+  .object({
+    caFile: z.string().optional().describe('CA bundle (PEM); the system store when omitted'),
+    tsaCaFile: z.string().optional(),
+    leafSha256: z
+      .array(z.string().regex(/^[0-9a-fA-F]{64}$/))
+      .default([])
+      .describe('Pinned signer certificates (SHA-256 of DER)'),
+    subject: z.string().optional().describe('Expected signer subject (substring match on the one-line form)'),
+  })
+  .strict();
+
+const common = {
+  timestamp: z
+    .union([timestampSchema, z.literal(false)])
+    .default({ urls: [], retries: 2, retryWaitMs: 1000, timeoutMs: 15000 }),
+  verify: verifySchema.default({ leafSha256: [] }),
+  digest: z.enum(['sha256', 'sha384', 'sha512', 'sha1']).default('sha256'),
+  dev: z.boolean().default(false).describe('A dev profile: throwaway certificates, never for release'),
+};
+
+export const profileSchema = z.discriminatedUnion('backend', [
+  z
+    .object({
+      backend: z.literal('osslsigncode'),
+      cert: z.string().optional().describe('Certificate chain (PEM/DER) or PKCS#12 file'),
+      key: z.string().optional().describe('Private key (PEM) or PKCS#12 file, or a pkcs11: URI'),
+      pkcs12: z.string().optional(),
+      password: secretRef.optional(),
+      pkcs11: z
+        .object({
+          module: z.string(),
+          engine: z.string().optional(),
+          cert: z.string().describe('pkcs11: URI of the certificate'),
+          key: z.string().describe('pkcs11: URI of the private key'),
+          pin: secretRef,
+        })
+        .strict()
+        .optional(),
+      ...common,
+    })
+    .strict(),
+  z
+    .object({
+      backend: z.literal('jsign'),
+      jar: z.string().describe('Path of jsign.jar'),
+      java: z.string().default('java'),
+      storetype: z.enum([
+        'TRUSTEDSIGNING',
+        'AZUREKEYVAULT',
+        'AWS',
+        'GOOGLECLOUD',
+        'PKCS11',
+        'YUBIKEY',
+        'PKCS12',
+        'JKS',
+      ]),
+      keystore: z.string().optional(),
+      alias: z.string().optional(),
+      storepass: secretRef.optional(),
+      keypass: secretRef.optional(),
+      certfile: z.string().optional(),
+      ...common,
+    })
+    .strict(),
+  z
+    .object({
+      backend: z.literal('remote'),
+      url: z.string().url(),
+      token: secretRef,
+      timeoutMs: z.number().int().min(100).default(30000),
+      retries: z.number().int().min(0).max(10).default(3),
+      ...common,
+    })
+    .strict(),
+]);
+
+export const signingConfigSchema = z
+  .object({
+    defaultProfile: z.string().default('release'),
+    profiles: z.record(z.string(), profileSchema).default({}),
+    concurrency: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+export type SigningProfile = z.infer<typeof profileSchema>;
+export type SigningConfig = z.infer<typeof signingConfigSchema>;

@@ -1,0 +1,27 @@
+/**
+ * The signing contract every backend implements. `sign` returns a SignedArtifact only after the
+ * written file verified (signature, chain, pins, timestamp policy); on any failure it throws a
+ * SignetError and leaves no output behind.
+ */
+import type { SignedArtifact } from '../artifact.ts';
+
+export interface SignOptions {
+  /** Write the signed file here instead of replacing the input in place. */
+  out?: string;
+  /** Remove an existing signature, then sign. */
+  replace?: boolean;
+  /** Append a nested signature to an existing one. */
+  nest?: boolean;
+  /** Description (-n) embedded in the signature; defaults to the file name. */
+  description?: string;
+}
+
+export interface Signer {
+  /** Profile name, e.g. "release" or "dev". */
+  readonly profile: string;
+  /** True for dev profiles (throwaway certificates); artifacts inherit it. */
+  readonly dev: boolean;
+  sign(path: string, options?: SignOptions): Promise<SignedArtifact>;
+  /** Verifies an existing file against this profile's trust settings (CA, pins, timestamp policy). */
+  verify(path: string): Promise<SignedArtifact>;
+}

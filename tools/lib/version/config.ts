@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+export const bumpSchema = z.enum(['major', 'minor', 'patch']);
+
+export const releaseRuleSchema = z
+  .object({
+    type: z.string().min(1).describe('Conventional commit type, e.g. refactor'),
+    scope: z.string().min(1).optional().describe('Only commits with this scope (e.g. deps)'),
+    bump: z.union([bumpSchema, z.literal(false)]).describe('Bump for matching commits, or false for none'),
+  })
+  .strict();
+
+export const manifestSchema = z.union([
+  z
+    .string()
+    .min(1)
+    .describe('Path of a Cargo.toml, package.json or VERSION file, relative to the repository'),
+  z
+    .object({
+      path: z.string().min(1),
+      type: z
+        .enum(['cargo', 'npm', 'plain', 'regex'])
+        .optional()
+        .describe('Detected from the file name when omitted'),
+      pattern: z.string().optional().describe('For type regex: a pattern whose first group is the version'),
+    })
+    .strict(),
+]);
+
+export const componentSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash, underscore'),
+    paths: z.array(z.string().min(1)).min(1).describe('Paths (directories or files) owned by the component'),
+    manifests: z.array(manifestSchema).default([]),
+    tagPrefix: z.string().optional().describe('Per-component tag prefix, e.g. agent-v'),
+  })
+  .strict();
+
+export const versionConfigSchema = z
+  .object({
+    tagPrefix: z.string().default('v').describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+    manifests: z
+      .array(manifestSchema)
+      .default([])
+      .describe('Manifests whose version is written on a stable release; the first is primary'),
+    components: z.array(componentSchema).default([]),
+    releaseRules: z.array(releaseRuleSchema).default([]),
+    breakingInZeroMajor: z
+      .enum(['minor', 'major'])
+      .default('minor')
+      .describe('Bump for a breaking change while the version is 0.x (semantic-release bumps major)'),
+    betaIdentifier: z
+      .string()
+      .regex(/^[0-9A-Za-z-]+$/)
+      .default('beta'),
+  })
+  .strict();
+
+export const changelogConfigSchema = z
+  .object({
+    file: z.string().default('CHANGELOG.md'),
+    notesDir: z.string().default('.signet/notes').describe('Where per-version notes files are written'),
+    sections: z.array(z.object({ type: z.string(), title: z.string() }).strict()).default([
+      { type: 'feat', title: 'Features' },
+      { type: 'fix', title: 'Bug fixes' },
+      { type: 'perf', title: 'Performance' },
+    ]),
+    repoUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('Web URL of the repository; derived from the git remote when omitted'),
+    host: z
+      .enum(['github', 'gitea'])
+      .optional()
+      .describe('Link format; derived from the remote host when omitted'),
+  })
+  .strict();
+
+export const gitConfigSchema = z
+  .object({
+    remote: z.string().default('origin'),
+    authorName: z.string().default('signet-release'),
+    authorEmail: z.string().default('signet-release@users.noreply.local'),
+    commitMessage: z
+      .string()
+      .default('chore(release): {tag} [skip ci]')
+      .describe('{tag} and {version} are replaced'),
+    tokenEnv: z.string().default('SIGNET_GIT_TOKEN').describe('Env var holding an HTTPS token for --push'),
+  })
+  .strict();
+
+export type VersionConfig = z.infer<typeof versionConfigSchema>;
+export type ChangelogConfig = z.infer<typeof changelogConfigSchema>;
+export type GitConfig = z.infer<typeof gitConfigSchema>;
