@@ -1,0 +1,136 @@
+/**
+ * Release tags. A stable release tag is exactly `<prefix>MAJOR.MINOR.PATCH` (no leading zeros);
+ * prerelease tags, build metadata, malformed names and tags of other prefixes never count as
+ * "the last stable release". Tags are read with two `git for-each-ref` calls (all tags with their
+ * peeled commit, and the names merged into HEAD), however many tags there are.
+ */
+import semver from 'semver';
+import { type GitOptions, git } from './git.ts';
+
+export interface TagRef {
+  name: string;
+  /** Commit the tag points at (annotated tags are peeled). */
+  commit: string;
+  /** Whether the commit is an ancestor of (or is) HEAD. */
+  reachable: boolean;
+}
+
+export type TagKind = 'stable' | 'prerelease' | 'build' | 'malformed' | 'other-prefix';
+
+export interface ClassifiedTag {
+  kind: TagKind;
+  /** The version without the prefix, for stable/prerelease/build tags. */
+  version?: string;
+}
+
+const NUM = '(0|[1-9]\\d*)';
+const STRICT_CORE = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}$`);
+
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Classifies a tag name for a prefix ("" for bare tags). */
+export function classifyTag(name: string, prefix: string): ClassifiedTag {
+  if (!name.startsWith(prefix)) return { kind: 'other-prefix' };
+  const rest = name.slice(prefix.length);
+  if (STRICT_CORE.test(rest)) return { kind: 'stable', version: rest };
+  const plus = rest.indexOf('+');
+  const main = plus >= 0 ? rest.slice(0, plus) : rest;
+  if (/^\d/.test(main) && semver.valid(main) === main) {
+    if (plus >= 0) {
+      return /^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$/.test(rest.slice(plus + 1))
+        ? { kind: 'build', version: main }
+        : { kind: 'malformed' };
+    }
+    return { kind: 'prerelease', version: main };
+  }
+  return { kind: 'malformed' };
+}
+
+export interface IgnoredTag {
+  name: string;
+  reason: string;
+}
+
+export interface StableSelection {
+  /** Highest strict stable tag reachable from HEAD, in semver order. */
+  last: { name: string; version: string; commit: string } | undefined;
+  /** Every tag not used for the lookup, with the reason. */
+  ignored: IgnoredTag[];
+}
+
+const REASONS: Record<Exclude<TagKind, 'stable'>, string> = {
+  prerelease: 'prerelease',
+  build: 'build metadata',
+  malformed: 'not <prefix>MAJOR.MINOR.PATCH',
+  'other-prefix': 'other prefix',
+};
+
+/** Picks the last stable release among tags: the semver maximum of reachable strict tags. */
+export function selectLastStable(tags: readonly TagRef[], prefix: string): StableSelection {
+  let last: StableSelection['last'];
+  const ignored: IgnoredTag[] = [];
+  for (const t of tags) {
+    const c = classifyTag(t.name, prefix);
+    if (c.kind !== 'stable') {
+      ignored.push({ name: t.name, reason: REASONS[c.kind] });
+      continue;
+    }
+    if (!t.reachable) {
+      ignored.push({ name: t.name, reason: 'not reachable from HEAD' });
+      continue;
+    }
+    if (!last || semver.gt(c.version!, last.version))
+      last = { name: t.name, version: c.version!, commit: t.commit };
+  }
+  ignored.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { last, ignored };
+}
+
+/**
+ * Highest N among tags `<prefix><version>-<id>.N` (any reachability: tag names are global).
+ * Returns 0 when there is none.
+ */
+export function highestPrereleaseNumber(
+  tags: readonly Pick<TagRef, 'name'>[],
+  prefix: string,
+  version: string,
+  identifier: string,
+): number {
+  const re = new RegExp(
+    `^${escapeRegExp(prefix)}${escapeRegExp(version)}-${escapeRegExp(identifier)}\\.(0|[1-9]\\d*)$`,
+  );
+  let max = 0;
+  for (const t of tags) {
+    const m = re.exec(t.name);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+
+/** Reads every tag with its commit and whether HEAD reaches it (two for-each-ref calls). */
+export async function readTags(cwd: string, options: GitOptions = {}): Promise<TagRef[]> {
+  const [all, merged] = await Promise.all([
+    git(
+      cwd,
+      [
+        'for-each-ref',
+        '--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)',
+        'refs/tags',
+      ],
+      options,
+    ),
+    git(cwd, ['for-each-ref', '--merged', 'HEAD', '--format=%(refname:lstrip=2)', 'refs/tags'], options),
+  ]);
+  const reachable = new Set(merged.stdout.split('\n').filter(Boolean));
+  const out: TagRef[] = [];
+  for (const line of all.stdout.split('\n')) {
+    if (!line) continue;
+    const [name = '', obj = '', peeled = '', type = '', peeledType = ''] = line.split('\0');
+    // A tag of a tree or blob is not a release.
+    if (type === 'tag' ? peeledType !== 'commit' : type !== 'commit') continue;
+    out.push({ name, commit: peeled || obj, reachable: reachable.has(name) });
+  }
+  return out;
+}

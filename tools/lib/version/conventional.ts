@@ -1,0 +1,106 @@
+/**
+ * Conventional Commits, parsed by hand: a header regex plus a footer scan. The library parser
+ * (conventional-commits-parser) builds a full AST per commit and is about 30x slower on 100,000
+ * commits (see bench/version.ts), while planning needs only type, scope, "!", the BREAKING CHANGE
+ * footers and the revert reference.
+ */
+import type { RawCommit } from '../git/log.ts';
+
+export interface ConventionalCommit {
+  sha: string;
+  shortSha: string;
+  /** True for commits with two or more parents (looked through, never analysed). */
+  merge: boolean;
+  /** First line of the message. */
+  header: string;
+  /** Lower-cased type, or null when the header is not a conventional header. */
+  type: string | null;
+  scope: string | null;
+  /** The description after `type(scope): `, or the whole header when not conventional. */
+  subject: string;
+  /** `!` after type/scope, or a BREAKING CHANGE / BREAKING-CHANGE footer. */
+  breaking: boolean;
+  /** Texts of the BREAKING CHANGE footers (or the subject for a bare `!`). */
+  breakingNotes: string[];
+  /** For a revert: the (possibly abbreviated) id of the reverted commit. */
+  revertOf: string | null;
+  /** For a revert: the header of the reverted commit, when the message quotes it. */
+  revertedHeader: string | null;
+  /** Whether the message carries `[skip ci]` / `[ci skip]`. */
+  skipCi: boolean;
+}
+
+const HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
+const GIT_REVERT = /^Revert "(.+)"\s*$/;
+const REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
+const BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
+const SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
+
+export function parseHeader(
+  header: string,
+): { type: string; scope: string | null; breaking: boolean; subject: string } | null {
+  const m = HEADER.exec(header);
+  if (!m) return null;
+  return {
+    type: m[1]!.toLowerCase(),
+    scope: m[2]?.trim() || null,
+    breaking: m[3] === '!',
+    subject: m[4]!.trim(),
+  };
+}
+
+/** Parses one commit. Pure; handles CRLF messages. */
+export function parseCommit(raw: RawCommit): ConventionalCommit {
+  const message = raw.message.includes('\r') ? raw.message.replace(/\r\n?/g, '\n') : raw.message;
+  const nl = message.indexOf('\n');
+  const header = (nl < 0 ? message : message.slice(0, nl)).trim();
+  const body = nl < 0 ? '' : message.slice(nl + 1);
+  const c: ConventionalCommit = {
+    sha: raw.sha,
+    shortSha: raw.sha.slice(0, 7),
+    merge: raw.parents.length > 1,
+    header,
+    type: null,
+    scope: null,
+    subject: header,
+    breaking: false,
+    breakingNotes: [],
+    revertOf: null,
+    revertedHeader: null,
+    skipCi: SKIP_CI.test(message),
+  };
+  const h = parseHeader(header);
+  if (h) {
+    c.type = h.type;
+    c.scope = h.scope;
+    c.subject = h.subject;
+    c.breaking = h.breaking;
+  }
+  const gitRevert = GIT_REVERT.exec(header);
+  if (gitRevert) {
+    c.type = 'revert';
+    c.revertedHeader = gitRevert[1]!;
+    c.subject = gitRevert[1]!;
+  } else if (c.type === 'revert') {
+    c.revertedHeader = c.subject.replace(/^"(.*)"$/, '$1');
+  }
+  if (body) {
+    const r = REVERTS.exec(body);
+    if (r && c.type === 'revert') c.revertOf = r[1]!.toLowerCase();
+    if (body.includes('BREAKING')) {
+      const lines = body.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const m = BREAKING.exec(lines[i]!);
+        if (!m) continue;
+        const note = [m[1]!.trim()];
+        while (i + 1 < lines.length && lines[i + 1]!.trim() !== '' && !/^[\w-]+(: | #)/.test(lines[i + 1]!)) {
+          note.push(lines[++i]!.trim());
+        }
+        c.breaking = true;
+        c.breakingNotes.push(note.join(' ').trim());
+      }
+    }
+  }
+  if (c.breaking && c.breakingNotes.length === 0) c.breakingNotes.push(c.subject);
+  return c;
+}

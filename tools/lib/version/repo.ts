@@ -1,0 +1,157 @@
+/**
+ * planFromRepo: reads git (one rev-parse, two for-each-ref, ONE streamed git log over the range
+ * since the last stable tag, one diff when components are configured) and the manifests, then
+ * calls the pure planRelease.
+ */
+import { SignetError } from '../errors.ts';
+import { gitOut, type HeadInfo, repoInfo } from '../git/git.ts';
+import { streamLog } from '../git/log.ts';
+import { readTags, selectLastStable, type TagRef } from '../git/tags.ts';
+import {
+  detectManifests,
+  type LoadedManifest,
+  loadManifests,
+  type ManifestSpec,
+  toSpec,
+  withLockfiles,
+} from '../manifests/index.ts';
+import type { VersionConfig } from './config.ts';
+import { type ConventionalCommit, parseCommit } from './conventional.ts';
+import { type Channel, type ComponentSpec, planRelease, type ReleasePlan } from './plan.ts';
+
+export interface PlanFromRepoOptions {
+  cwd: string;
+  /** The `version` section of the config (defaults apply when omitted). */
+  config?: Partial<VersionConfig>;
+  channel: Channel;
+  /** Beta run number; defaults to GITHUB_RUN_NUMBER from `env` when set. */
+  runNumber?: number | undefined;
+  /** Overrides the configured tag prefix ("" for bare tags). */
+  tagPrefix?: string | undefined;
+  /** Plan one component on its own tags (`<component.tagPrefix>` or `<name>-v`) and paths. */
+  component?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RepoPlan {
+  plan: ReleasePlan;
+  /** Every commit of the range, parsed, newest first (merges included, flagged). */
+  commits: ConventionalCommit[];
+  /** Commit id of the last stable tag (undefined for a first release). */
+  previousCommit: string | undefined;
+  head: HeadInfo;
+  root: string;
+  tagPrefix: string;
+  tags: TagRef[];
+  manifests: LoadedManifest[];
+}
+
+function componentPrefix(c: { name: string; tagPrefix?: string | undefined }): string {
+  return c.tagPrefix ?? `${c.name}-v`;
+}
+
+export function parseRunNumber(value: string | number | undefined, field: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const s = String(value).trim();
+  if (!/^\d{1,15}$/.test(s)) {
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      `${field}: run number must be a non-negative integer, got "${s}"`,
+      {
+        details: { field },
+      },
+    );
+  }
+  return Number(s);
+}
+
+export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPlan> {
+  const cfg = options.config ?? {};
+  const env = options.env ?? process.env;
+  const info = await repoInfo(options.cwd);
+  const root = info.root;
+  const components = cfg.components ?? [];
+  const component = options.component ? components.find((c) => c.name === options.component) : undefined;
+  if (options.component && !component) {
+    throw new SignetError('E_INPUT_INVALID', `unknown component "${options.component}"`, {
+      hint: `Use one of: ${components.map((c) => c.name).join(', ') || '(none configured under version.components)'}`,
+      details: { field: 'component' },
+    });
+  }
+  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : (cfg.tagPrefix ?? 'v'));
+  const tags = await readTags(root);
+  const { last } = selectLastStable(tags, tagPrefix);
+  if (info.shallow && !last) {
+    throw new SignetError(
+      'E_SHALLOW_CLONE',
+      `shallow clone without a reachable ${tagPrefix}MAJOR.MINOR.PATCH tag: the last release cannot be found`,
+      { details: { tags: tags.length } },
+    );
+  }
+
+  const commits: ConventionalCommit[] = [];
+  await streamLog({
+    cwd: root,
+    range: last ? `${last.commit}..HEAD` : 'HEAD',
+    paths: component ? component.paths : [],
+    onCommit: (c) => commits.push(parseCommit(c)),
+  });
+
+  const entries = component
+    ? component.manifests
+    : [...(cfg.manifests ?? []), ...components.flatMap((c) => c.manifests ?? [])];
+  let specs: ManifestSpec[] = [];
+  const seen = new Set<string>();
+  for (const e of entries) {
+    const s = toSpec(e);
+    if (!seen.has(s.path)) {
+      seen.add(s.path);
+      specs.push(s);
+    }
+  }
+  if (specs.length === 0) specs = detectManifests(root);
+  specs = withLockfiles(root, specs);
+  const manifests = loadManifests(root, specs);
+
+  const scope: ComponentSpec[] = (component ? [component] : components).map((c) => ({
+    name: c.name,
+    paths: c.paths,
+    manifests: (c.manifests ?? []).map((m) => toSpec(m).path),
+  }));
+  let changedFiles: string[] | 'all' = 'all';
+  if (last && scope.length) {
+    const out = await gitOut(root, ['diff', '--name-only', '-z', '--no-renames', last.commit, 'HEAD']);
+    changedFiles = out.split('\0').filter(Boolean);
+  }
+
+  const runNumber =
+    options.runNumber ??
+    (options.channel === 'beta' ? parseRunNumber(env['GITHUB_RUN_NUMBER'], 'GITHUB_RUN_NUMBER') : undefined);
+  const headCommit = parseCommit({ sha: info.head.sha, parents: [], message: info.head.message });
+  const plan = planRelease({
+    channel: options.channel,
+    tagPrefix,
+    tags,
+    commits,
+    head: { sha: info.head.sha, commit: headCommit },
+    manifests,
+    config: {
+      releaseRules: cfg.releaseRules ?? [],
+      breakingInZeroMajor: cfg.breakingInZeroMajor ?? 'minor',
+      betaIdentifier: cfg.betaIdentifier ?? 'beta',
+      components: scope,
+    },
+    runNumber,
+    changedFiles,
+  });
+  return {
+    plan,
+    commits,
+    previousCommit: last?.commit,
+    head: info.head,
+    root,
+    tagPrefix,
+    tags,
+    manifests,
+  };
+}
