@@ -32,6 +32,8 @@ const common = {
   verify: verifySchema.default({ leafSha256: [] }),
   digest: z.enum(['sha256', 'sha384', 'sha512', 'sha1']).default('sha256'),
   dev: z.boolean().default(false).describe('A dev profile: throwaway certificates, never for release'),
+  description: z.string().optional().describe('Signature description (-n); defaults to the file name'),
+  productUrl: z.string().url().optional().describe('Product URL embedded in the signature (-i)'),
 };
 
 export const profileSchema = z.discriminatedUnion('backend', [
@@ -52,6 +54,8 @@ export const profileSchema = z.discriminatedUnion('backend', [
         })
         .strict()
         .optional(),
+      osslsigncode: z.string().default('osslsigncode').describe('osslsigncode program'),
+      timeoutMs: z.number().int().min(1000).default(300_000).describe('Time limit of one osslsigncode run'),
       ...common,
     })
     .strict(),
@@ -74,7 +78,15 @@ export const profileSchema = z.discriminatedUnion('backend', [
       alias: z.string().optional(),
       storepass: secretRef.optional(),
       keypass: secretRef.optional(),
-      certfile: z.string().optional(),
+      certfile: z.string().optional().describe('Certificate chain file (required by some storetypes)'),
+      endpoint: z
+        .string()
+        .optional()
+        .describe('TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net'),
+      account: z.string().optional().describe('TRUSTEDSIGNING: signing account name'),
+      certificateProfile: z.string().optional().describe('TRUSTEDSIGNING: certificate profile name'),
+      tsmode: z.enum(['RFC3161', 'AUTHENTICODE']).optional().describe('Defaults to RFC3161'),
+      timeoutMs: z.number().int().min(1000).default(600_000),
       ...common,
     })
     .strict(),
@@ -85,6 +97,8 @@ export const profileSchema = z.discriminatedUnion('backend', [
       token: secretRef,
       timeoutMs: z.number().int().min(100).default(30000),
       retries: z.number().int().min(0).max(10).default(3),
+      retryWaitMs: z.number().int().min(0).default(1000).describe('First backoff; doubles per retry'),
+      caFile: z.string().optional().describe("CA bundle (PEM) that signs the server's HTTPS certificate"),
       ...common,
     })
     .strict(),

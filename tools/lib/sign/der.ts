@@ -1,0 +1,158 @@
+/**
+ * Just enough DER and PE parsing to read an Authenticode signature without another process:
+ * the PKCS#7 blob of a PE file (security data directory), the certificates of a SignedData, and
+ * the leaf (signer) certificate by issuer serial. Anything malformed returns undefined.
+ */
+import { X509Certificate } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+export interface DerNode {
+  tag: number;
+  /** Offset of the tag byte. */
+  start: number;
+  /** Offset of the content. */
+  contentStart: number;
+  /** Offset after the content. */
+  end: number;
+}
+
+export function readNode(buf: Uint8Array, offset: number, limit = buf.length): DerNode | undefined {
+  if (offset + 2 > limit) return undefined;
+  const tag = buf[offset] as number;
+  if ((tag & 0x1f) === 0x1f) return undefined; // high tag numbers are not used here
+  let pos = offset + 1;
+  let len = buf[pos++] as number;
+  if (len === 0x80) return undefined; // indefinite length is not DER
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n > 4 || pos + n > limit) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (buf[pos++] as number);
+  }
+  const end = pos + len;
+  if (end > limit) return undefined;
+  return { tag, start: offset, contentStart: pos, end };
+}
+
+export function children(buf: Uint8Array, node: DerNode): DerNode[] {
+  const out: DerNode[] = [];
+  let pos = node.contentStart;
+  while (pos < node.end) {
+    const child = readNode(buf, pos, node.end);
+    if (!child) return out;
+    out.push(child);
+    pos = child.end;
+  }
+  return out;
+}
+
+function bytesToHex(buf: Uint8Array, from: number, to: number): string {
+  return Buffer.from(buf.subarray(from, to)).toString('hex');
+}
+
+const OID_SIGNED_DATA = '2a864886f70d010702';
+
+export interface ParsedPkcs7 {
+  certificates: X509Certificate[];
+  /** Serial numbers (uppercase hex, no leading zeros) of the SignerInfos' certificates. */
+  signerSerials: string[];
+}
+
+function normSerial(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+/** Parses a DER ContentInfo(SignedData): its certificates and signer serials. */
+export function parsePkcs7(der: Uint8Array): ParsedPkcs7 | undefined {
+  const ci = readNode(der, 0);
+  if (ci?.tag !== 0x30) return undefined;
+  const [oid, explicit] = children(der, ci);
+  if (oid?.tag !== 0x06 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return undefined;
+  if (explicit?.tag !== 0xa0) return undefined;
+  const sd = children(der, explicit)[0];
+  if (sd?.tag !== 0x30) return undefined;
+  const parts = children(der, sd);
+  const certificates: X509Certificate[] = [];
+  const signerSerials: string[] = [];
+  for (const part of parts) {
+    if (part.tag === 0xa0) {
+      for (const c of children(der, part)) {
+        if (c.tag !== 0x30) continue;
+        try {
+          certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
+        } catch {
+          /* not a plain X.509 certificate (attribute certs are skipped) */
+        }
+      }
+    }
+  }
+  const signerInfos = parts[parts.length - 1];
+  if (signerInfos && signerInfos.tag === 0x31) {
+    for (const si of children(der, signerInfos)) {
+      const fields = children(der, si);
+      const sid = fields[1];
+      if (sid?.tag === 0x30) {
+        const serial = children(der, sid)[1];
+        if (serial?.tag === 0x02)
+          signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
+      }
+    }
+  }
+  return { certificates, signerSerials };
+}
+
+/** The signer's (leaf) certificate of a SignedData: the certificate whose serial a SignerInfo names. */
+export function leafCertificate(p7: ParsedPkcs7): X509Certificate | undefined {
+  for (const serial of p7.signerSerials) {
+    const hit = p7.certificates.find((c) => normSerial(c.serialNumber) === serial);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** SHA-256 of the certificate's DER, lowercase hex without separators. */
+export function certSha256(cert: X509Certificate): string {
+  return cert.fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const n = readSync(fd, buf, 0, length, position);
+  return buf.subarray(0, n);
+}
+
+export type PeSignature = { kind: 'not-pe' } | { kind: 'unsigned' } | { kind: 'signed'; pkcs7: Buffer };
+
+/**
+ * Reads the Authenticode blob of a PE file from its security data directory (the certificate
+ * table): WIN_CERTIFICATE {dwLength, wRevision, wCertificateType=2 (PKCS#7)} then the DER.
+ */
+export function readPeSignature(path: string): PeSignature {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const dos = readAt(fd, 0, 64);
+    if (dos.length < 64 || dos.readUInt16LE(0) !== 0x5a4d) return { kind: 'not-pe' };
+    const peOff = dos.readUInt32LE(0x3c);
+    const hdr = readAt(fd, peOff, 24 + 2);
+    if (hdr.length < 26 || hdr.readUInt32LE(0) !== 0x00004550) return { kind: 'not-pe' };
+    const optOff = peOff + 24;
+    const magic = hdr.readUInt16LE(24);
+    const ddOff = magic === 0x20b ? optOff + 112 : magic === 0x10b ? optOff + 96 : -1;
+    if (ddOff < 0) return { kind: 'not-pe' };
+    const numberOfRvaAndSizes = readAt(fd, ddOff - 4, 4).readUInt32LE(0);
+    if (numberOfRvaAndSizes < 5) return { kind: 'unsigned' };
+    const dir = readAt(fd, ddOff + 4 * 8, 8);
+    const offset = dir.readUInt32LE(0);
+    const length = dir.readUInt32LE(4);
+    if (offset === 0 || length < 8) return { kind: 'unsigned' };
+    if (offset + length > size) return { kind: 'not-pe' };
+    const win = readAt(fd, offset, length);
+    const dwLength = win.readUInt32LE(0);
+    const type = win.readUInt16LE(6);
+    if (type !== 2 || dwLength < 8 || dwLength > length) return { kind: 'unsigned' };
+    return { kind: 'signed', pkcs7: win.subarray(8, dwLength) };
+  } finally {
+    closeSync(fd);
+  }
+}

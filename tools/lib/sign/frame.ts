@@ -1,0 +1,132 @@
+/**
+ * What every backend shares around "make a signed copy": input checks, the already-signed rule
+ * (--replace / --nest), a private work directory next to the target, verify of what was produced,
+ * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
+ * is left: the work directory is removed and the target is untouched.
+ */
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { brandSigned, type SignedArtifact } from '../artifact.ts';
+import { SignetError } from '../errors.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
+import { logger } from '../log.ts';
+import type { SignOptions } from './types.ts';
+import { isSigned, type VerifyOptions, type VerifyPolicy, verifyFile } from './verify.ts';
+
+export interface FrameContext {
+  profile: string;
+  dev: boolean;
+  verify: VerifyOptions;
+  policy: VerifyPolicy;
+  osslsigncode: string;
+  runner: Runner;
+}
+
+export interface ProduceInput {
+  /** The file to sign (already stripped of its signature for --replace). */
+  input: string;
+  /** Where the backend must write the signed file (does not exist yet). */
+  output: string;
+  /** Work directory private to this run. */
+  work: string;
+  /** The input was signed and --nest was asked. */
+  nest: boolean;
+  /** The input was signed and --replace was asked (the signature was removed already). */
+  replaced: boolean;
+  description: string;
+  /** Size of the input in bytes (for time limits). */
+  size: number;
+}
+
+export type Produce = (p: ProduceInput) => Promise<void>;
+
+export async function removeSignature(
+  ctx: Pick<FrameContext, 'osslsigncode' | 'runner'>,
+  input: string,
+  output: string,
+): Promise<void> {
+  await ctx.runner.run(ctx.osslsigncode, ['remove-signature', '-in', input, '-out', output], {
+    outputs: [output],
+    timeoutMs: 300_000,
+    label: 'osslsigncode remove-signature',
+  });
+}
+
+export async function signInFrame(
+  ctx: FrameContext,
+  path: string,
+  options: SignOptions,
+  produce: Produce,
+): Promise<SignedArtifact> {
+  const source = resolve(path);
+  if (!existsSync(source) || !statSync(source).isFile()) {
+    throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
+  }
+  const target = resolve(options.out ?? source);
+  if (options.out && target !== source && existsSync(target)) {
+    throw new SignetError('E_FILE_EXISTS', `output exists: ${options.out}`, {
+      details: { path: options.out },
+    });
+  }
+  if (options.replace && options.nest) {
+    throw new SignetError('E_USAGE', '--replace and --nest exclude each other');
+  }
+  const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  if (signed && !options.replace && !options.nest) {
+    throw new SignetError('E_SIGN_ALREADY_SIGNED', `${basename(source)} is already signed`, {
+      details: { path: source },
+    });
+  }
+  const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
+  const ext = extname(target);
+  try {
+    let input = source;
+    if (signed && options.replace) {
+      input = join(work, `unsigned${ext}`);
+      await removeSignature(ctx, source, input);
+    }
+    const output = join(work, `signed${ext}`);
+    await produce({
+      input,
+      output,
+      work,
+      nest: signed && Boolean(options.nest),
+      replaced: signed && Boolean(options.replace),
+      description: options.description ?? basename(target),
+      size: statSync(input).size,
+    });
+    if (!existsSync(output)) {
+      throw new SignetError('E_SIGN_FAILED', `${basename(target)}: the backend wrote no output`);
+    }
+    const verified = await verifyFile(
+      output,
+      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.policy,
+        profile: ctx.profile,
+        dev: ctx.dev,
+      },
+    );
+    if (options.nest && verified.signature.signatures < 2) {
+      throw new SignetError(
+        'E_VERIFY_FAILED',
+        `${basename(target)}: the nested signature is missing after signing`,
+      );
+    }
+    renameSync(output, target);
+    logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
+    return brandSigned(
+      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
+      verified.signature,
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Copies `input` to `output` (for backends that sign in place). */
+export function copyForInPlace(input: string, output: string): void {
+  copyFileSync(input, output);
+}
+
+export { defaultRunner };

@@ -1,0 +1,293 @@
+/**
+ * Verification: osslsigncode checks the signature, the file digest, the chain (to the configured
+ * CA bundle or the system store) and the timestamp; Signet then reads the PKCS#7 itself to get the
+ * leaf certificate's SHA-256 and enforces the profile's pins and timestamp policy.
+ * `verifyFile` throws a coded error or returns a SignedArtifact; `inspectSignature` never throws
+ * and returns the per-file report that `signet verify --json` and the publish gate use.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { brandSigned, describeArtifact, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
+import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
+import { certSha256, leafCertificate, parsePkcs7, readPeSignature } from './der.ts';
+
+export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+export interface VerifyOptions {
+  /** CA bundle (PEM) the signer chain must reach; the system store when omitted. */
+  caFile?: string;
+  /** CA bundle for the timestamp authority; defaults to caFile, then the system store. */
+  tsaCaFile?: string;
+  /** Accepted signer certificates (SHA-256 of the DER leaf); any match passes. Empty: no pin. */
+  leafSha256?: string[];
+  /** Expected signer subject: a substring of the one-line subject (e.g. "/CN=Example Ltd"). */
+  subject?: string;
+  /** osslsigncode program (default "osslsigncode"). */
+  osslsigncode?: string;
+  timeoutMs?: number;
+  runner?: Runner;
+}
+
+export interface VerifyPolicy {
+  profile?: string;
+  /** A missing or invalid timestamp is an error (the release path). */
+  requireTimestamp?: boolean;
+  /** Mark the result as dev (made with throwaway certificates). */
+  dev?: boolean;
+}
+
+export interface VerifyReport {
+  path: string;
+  file: string;
+  kind: string;
+  /** True when the file carries a signature that verified and passed every policy check. */
+  signed: boolean;
+  subject?: string;
+  issuer?: string;
+  leafSha256?: string;
+  digest?: string;
+  /** ISO 8601 time of the (verified) timestamp. */
+  timestamp?: string;
+  /** Number of signatures, nested ones included (0 when unsigned). */
+  signatures: number;
+  fileSha256?: string;
+  size?: number;
+  profile?: string;
+  dev?: boolean;
+  error?: { code: ErrorCode; message: string };
+}
+
+/** Pure: the osslsigncode verify argv. */
+export function verifyArgs(path: string, options: Pick<VerifyOptions, 'caFile' | 'tsaCaFile'>): string[] {
+  const args = ['verify'];
+  const ca = options.caFile;
+  const tsaCa =
+    options.tsaCaFile ?? options.caFile ?? (existsSync(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : undefined);
+  if (ca) args.push('-CAfile', ca);
+  if (tsaCa) args.push('-TSA-CAfile', tsaCa);
+  args.push('-in', path);
+  return args;
+}
+
+export interface ParsedVerifyOutput {
+  ok: boolean;
+  unsigned: boolean;
+  mismatch: boolean;
+  digest?: string;
+  subject?: string;
+  issuer?: string;
+  signerSerial?: string;
+  timestamp?: string;
+  timestampVerified: boolean;
+  signatures: number;
+}
+
+function opensslDateToIso(text: string): string | undefined {
+  const t = Date.parse(text.replace(/\s+GMT$/, ' UTC').replace(/\s+/g, ' '));
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+}
+
+/** Pure: reads what osslsigncode verify printed (stdout + stderr). */
+export function parseVerifyOutput(text: string, exitCode: number): ParsedVerifyOutput {
+  const unsigned = /Unable to extract existing signature|No signature found/i.test(text);
+  const mismatch = /MISMATCH/.test(text);
+  const digest = /Message digest algorithm\s*:\s*(\S+)/.exec(text)?.[1]?.toLowerCase();
+  const signerBlock =
+    /Signer's certificate:[\s\S]*?Signer #0:\s*\n\s*Subject:\s*(.*)\n\s*Issuer\s*:\s*(.*)\n\s*Serial\s*:\s*([0-9A-Fa-f]+)/.exec(
+      text,
+    );
+  const tsTime = /Timestamp time:\s*(.+)/.exec(text)?.[1]?.trim();
+  const timestampVerified = /Timestamp Server Signature verification: ok/.test(text);
+  const counted = /Number of verified signatures:\s*(\d+)/.exec(text);
+  const indexes = text.match(/^Signature Index: \d+/gm)?.length ?? 0;
+  const result: ParsedVerifyOutput = {
+    ok: exitCode === 0 && /Succeeded/.test(text) && !mismatch,
+    unsigned,
+    mismatch,
+    timestampVerified,
+    signatures: counted ? Number(counted[1]) : indexes,
+  };
+  if (digest) result.digest = digest;
+  if (signerBlock) {
+    result.subject = (signerBlock[1] ?? '').trim();
+    result.issuer = (signerBlock[2] ?? '').trim();
+    result.signerSerial = (signerBlock[3] ?? '').toUpperCase().replace(/^0+(?=.)/, '');
+  }
+  if (tsTime) {
+    const iso = opensslDateToIso(tsTime);
+    if (iso) result.timestamp = iso;
+  }
+  return result;
+}
+
+/** The PKCS#7 blob of a signed file: read in-process for PE, through extract-signature otherwise. */
+export async function readSignatureBlob(
+  path: string,
+  options: { osslsigncode?: string; runner?: Runner; timeoutMs?: number } = {},
+): Promise<Buffer | undefined> {
+  const pe = readPeSignature(path);
+  if (pe.kind === 'signed') return pe.pkcs7;
+  if (pe.kind === 'unsigned') return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));
+  try {
+    const out = join(dir, 'sig.der');
+    const r = await (options.runner ?? defaultRunner).run(
+      options.osslsigncode ?? 'osslsigncode',
+      ['extract-signature', '-in', path, '-out', out],
+      {
+        allowFailure: true,
+        timeoutMs: options.timeoutMs ?? 120_000,
+        label: 'osslsigncode extract-signature',
+        outputs: [out],
+      },
+    );
+    if (r.exitCode !== 0 || !existsSync(out)) return undefined;
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** True when the file already carries an Authenticode signature. */
+export async function isSigned(
+  path: string,
+  options: { osslsigncode?: string; runner?: Runner } = {},
+): Promise<boolean> {
+  return (await readSignatureBlob(path, options)) !== undefined;
+}
+
+function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
+  throw new SignetError(code, message, { details });
+}
+
+/** Verifies `path`; throws E_VERIFY_* (or a tool error) or returns the SignedArtifact. */
+export async function verifyFile(
+  path: string,
+  options: VerifyOptions = {},
+  policy: VerifyPolicy = {},
+): Promise<SignedArtifact> {
+  if (!existsSync(path))
+    throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
+  const runner = options.runner ?? defaultRunner;
+  const program = options.osslsigncode ?? 'osslsigncode';
+  const [artifact, run] = await Promise.all([
+    describeArtifact(path),
+    runner.run(program, verifyArgs(path, options), {
+      allowFailure: true,
+      timeoutMs: options.timeoutMs ?? 120_000,
+      label: 'osslsigncode verify',
+    }),
+  ]);
+  const text = `${run.stdout}\n${run.stderr}`;
+  const parsed = parseVerifyOutput(text, run.exitCode);
+  const file = basename(path);
+  if (parsed.unsigned) fail('E_VERIFY_UNSIGNED', `${file}: no Authenticode signature`, { path });
+  if (!parsed.ok) {
+    const reason = parsed.mismatch
+      ? 'the file was changed after signing (digest MISMATCH)'
+      : text
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l) && !/^Succeeded/.test(l))
+          .slice(0, 6)
+          .join('; ') || `osslsigncode verify exited ${run.exitCode}`;
+    fail('E_VERIFY_FAILED', `${file}: signature did not verify: ${reason}`, { path, exitCode: run.exitCode });
+  }
+  const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
+  const p7 = blob ? parsePkcs7(blob) : undefined;
+  const leaf = p7 ? leafCertificate(p7) : undefined;
+  if (!leaf)
+    fail('E_VERIFY_FAILED', `${file}: cannot read the signer certificate from the signature`, { path });
+  const leafSha256 = certSha256(leaf);
+  const subject = parsed.subject ?? `/${leaf.subject.split('\n').join('/')}`;
+  const pins = (options.leafSha256 ?? []).map((h) => h.toLowerCase());
+  if (pins.length && !pins.includes(leafSha256)) {
+    fail('E_VERIFY_PIN_MISMATCH', `${file}: signer certificate ${leafSha256} is not pinned`, {
+      path,
+      leafSha256,
+      pinned: pins,
+    });
+  }
+  if (options.subject && !subject.includes(options.subject)) {
+    fail(
+      'E_VERIFY_PIN_MISMATCH',
+      `${file}: signer subject "${subject}" does not contain "${options.subject}"`,
+      {
+        path,
+        subject,
+      },
+    );
+  }
+  const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : undefined;
+  if (policy.requireTimestamp && !timestamp) {
+    fail('E_VERIFY_NO_TIMESTAMP', `${file}: the signature carries no valid timestamp`, { path });
+  }
+  const info: SignatureInfo = {
+    subject,
+    leafSha256,
+    digest: parsed.digest ?? 'unknown',
+    signatures: Math.max(1, parsed.signatures),
+    dev: policy.dev ?? false,
+  };
+  if (parsed.issuer) info.issuer = parsed.issuer;
+  if (timestamp) info.timestamp = timestamp;
+  if (policy.profile) info.profile = policy.profile;
+  return brandSigned(artifact, info);
+}
+
+/** Never throws: the per-file report for `signet verify --json` and the publish gate. */
+export async function inspectSignature(
+  path: string,
+  options: VerifyOptions = {},
+  policy: VerifyPolicy = {},
+): Promise<VerifyReport> {
+  const base: VerifyReport = { path, file: basename(path), kind: 'other', signed: false, signatures: 0 };
+  if (policy.profile) base.profile = policy.profile;
+  try {
+    const a = await verifyFile(path, options, policy);
+    const s = a.signature;
+    const report: VerifyReport = {
+      ...base,
+      kind: a.kind,
+      signed: true,
+      subject: s.subject,
+      leafSha256: s.leafSha256,
+      digest: s.digest,
+      signatures: s.signatures,
+      fileSha256: a.sha256,
+      size: a.size,
+      dev: s.dev,
+    };
+    if (s.issuer) report.issuer = s.issuer;
+    if (s.timestamp) report.timestamp = s.timestamp;
+    return report;
+  } catch (e) {
+    const err = toSignetError(e);
+    const report: VerifyReport = { ...base, error: { code: err.code, message: err.message } };
+    if (existsSync(path)) {
+      try {
+        const a = await describeArtifact(path);
+        report.kind = a.kind;
+        report.fileSha256 = a.sha256;
+        report.size = a.size;
+        // Describe what is there even when it failed policy, so the report says *why*.
+        const blob = await readSignatureBlob(path, {
+          osslsigncode: options.osslsigncode,
+          runner: options.runner,
+        });
+        const p7 = blob ? parsePkcs7(blob) : undefined;
+        const leaf = p7 ? leafCertificate(p7) : undefined;
+        if (leaf) {
+          report.leafSha256 = certSha256(leaf);
+          report.subject = `/${leaf.subject.split('\n').join('/')}`;
+          report.signatures = 1;
+        }
+      } catch {
+        /* the error above is the report */
+      }
+    }
+    return report;
+  }
+}
