@@ -112,6 +112,27 @@ export class TestRepo {
     return this.head();
   }
 
+  /**
+   * Writes a commit object byte for byte (git commit would re-encode an invalid message), on top
+   * of HEAD, with an optional `encoding` header.
+   */
+  commitRaw(message: Buffer, encoding?: string): string {
+    this.clock++;
+    const tree = this.git('rev-parse', 'HEAD^{tree}');
+    const who = `Signet Test <test@signet.invalid> ${BASE_TIME + this.clock * 60} +0000`;
+    const header = `tree ${tree}\nparent ${this.head()}\nauthor ${who}\ncommitter ${who}\n${encoding ? `encoding ${encoding}\n` : ''}\n`;
+    const sha = this.gitInput(
+      Buffer.concat([Buffer.from(header), message]),
+      'hash-object',
+      '-t',
+      'commit',
+      '-w',
+      '--stdin',
+    );
+    this.git('update-ref', 'HEAD', sha);
+    return sha;
+  }
+
   head(): string {
     return this.git('rev-parse', 'HEAD');
   }

@@ -23,7 +23,7 @@ export interface RawCommit {
   truncated?: boolean;
 }
 
-/** Messages above this size are cut for analysis (the footer scan stays linear). */
+/** Messages above this size keep their first and last halves for analysis (footers are at the end). */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 const FORMAT = '--format=%H%x1f%P%x1f%B';
@@ -51,7 +51,14 @@ function parseRecord(buf: Buffer): RawCommit | undefined {
   let truncated = false;
   let body = buf;
   if (body.length > MAX_MESSAGE_BYTES + 200) {
-    body = body.subarray(0, MAX_MESSAGE_BYTES + 200);
+    // Keep the head (id, parents, subject, start of the body) and the tail (the footers, where
+    // BREAKING CHANGE lives), cut at line boundaries.
+    const half = MAX_MESSAGE_BYTES / 2;
+    let headEnd = body.lastIndexOf(10, half);
+    if (headEnd < 0) headEnd = half;
+    let tailStart = body.indexOf(10, body.length - half);
+    if (tailStart < 0) tailStart = body.length - half;
+    body = Buffer.concat([body.subarray(0, headEnd), Buffer.from('\n[…]\n'), body.subarray(tailStart)]);
     truncated = true;
   }
   const invalid = !isUtf8(body);
