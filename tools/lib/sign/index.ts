@@ -3,9 +3,10 @@
  * picks a named profile (flags and env override it), `signFiles` signs many files with bounded
  * concurrency, `verifyFile` / `inspectSignature` verify. Fail closed everywhere.
  */
+import { copyFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import type { SignedArtifact } from '../artifact.ts';
+import { type Artifact, describeArtifact, type SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
@@ -13,7 +14,9 @@ import { logger } from '../log.ts';
 import { parseSecretRef, type SecretRef } from '../secrets.ts';
 import { profileSchema, type SigningProfile } from './config.ts';
 import { type FrameContext, signInFrame } from './frame.ts';
+import { checkJsignSecrets, type JsignSettings, jsignArgs } from './jsign.ts';
 import { osslProduce, type TimestampPlan } from './osslsigncode.ts';
+import { checkRemoteUrl, type RemoteSettings, remoteProduce } from './remote.ts';
 import type { Signer, SignOptions } from './types.ts';
 import { type VerifyOptions, verifyFile } from './verify.ts';
 
@@ -240,22 +243,99 @@ interface OtherSignerDeps {
   overrides: ProfileOverrides;
 }
 
-let otherFactory: ((p: ResolvedProfile, ctx: FrameContext, deps: OtherSignerDeps) => Signer) | undefined;
-
-/** Registered by the jsign/remote module (keeps this file's imports light). */
-export function registerBackendFactory(f: typeof otherFactory): void {
-  otherFactory = f;
-}
-
 function createOtherSigner(p: ResolvedProfile, ctx: FrameContext, deps: OtherSignerDeps): Signer {
-  if (!otherFactory) throw new SignetError('E_INTERNAL', `backend ${p.backend} is not available`);
-  return otherFactory(p, ctx, deps);
+  if (p.backend === 'jsign') {
+    const settings: JsignSettings = {
+      jar: p.jar,
+      storetype: p.storetype,
+      digest: p.digest,
+      ...(p.keystore ? { keystore: p.keystore } : {}),
+      ...(p.alias ? { alias: p.alias } : {}),
+      ...(p.storepass
+        ? { storepass: parseSecretRef(p.storepass, `signing.profiles.${p.name}.storepass`) }
+        : {}),
+      ...(p.keypass ? { keypass: parseSecretRef(p.keypass, `signing.profiles.${p.name}.keypass`) } : {}),
+      ...(p.certfile ? { certfile: p.certfile } : {}),
+      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+      ...(p.account ? { account: p.account } : {}),
+      ...(p.certificateProfile ? { certificateProfile: p.certificateProfile } : {}),
+      ...(p.tsmode ? { tsmode: p.tsmode } : {}),
+      ...(p.productUrl ? { productUrl: p.productUrl } : {}),
+    };
+    jsignArgs(settings, 'check.exe'); // validates the storetype's required fields up front
+    return {
+      profile: p.name,
+      dev: p.dev,
+      verify: deps.verify,
+      sign: (path: string, o: SignOptions = {}) =>
+        signInFrame(ctx, path, o, async (input) => {
+          const plan = timestampPlan(p, deps.releasePath);
+          const s = plan ? { ...settings, timestamp: plan } : settings;
+          checkJsignSecrets(s);
+          copyFileSync(input.input, input.output);
+          await deps.runner.run(
+            p.java,
+            jsignArgs(s, input.output, { name: o.description ?? p.description ?? input.description }),
+            {
+              outputs: [input.output],
+              timeoutMs: p.timeoutMs,
+              label: 'jsign',
+              input: '',
+            },
+          );
+        }),
+    };
+  }
+  if (p.backend === 'remote') {
+    const settings: RemoteSettings = {
+      url: p.url,
+      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
+      timeoutMs: p.timeoutMs,
+      retries: p.retries,
+      retryWaitMs: p.retryWaitMs,
+      digest: p.digest,
+      ...(p.caFile ? { caFile: p.caFile } : {}),
+    };
+    checkRemoteUrl(settings.url);
+    return {
+      profile: p.name,
+      dev: p.dev,
+      verify: deps.verify,
+      allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
+      sign: (path: string, o: SignOptions = {}) =>
+        signInFrame(ctx, path, o, (input) =>
+          remoteProduce(settings, {
+            ...input,
+            description: o.description ?? p.description ?? input.description,
+          }),
+        ),
+    };
+  }
+  throw new SignetError('E_INTERNAL', `unknown backend ${(p as { backend: string }).backend}`);
 }
+
+/** Failures after which a remote signer with --allow-unsigned-fallback keeps the unsigned original. */
+const FALLBACK_CODES = new Set([
+  'E_SIGN_REMOTE_FAILED',
+  'E_SIGN_TOKEN_REJECTED',
+  'E_TOOL_TIMEOUT',
+  'E_VERIFY_FAILED',
+  'E_VERIFY_UNSIGNED',
+  'E_VERIFY_PIN_MISMATCH',
+  'E_VERIFY_NO_TIMESTAMP',
+]);
 
 export interface FileResult {
   path: string;
+  /** The file is in its intended state: signed, or (fallback) explicitly left unsigned. */
   ok: boolean;
+  /** False when the file was left unsigned (never true without a verified signature). */
+  signed: boolean;
+  /** Set when --allow-unsigned-fallback kept the unsigned original after a failure. */
+  fallback?: { code: string; message: string };
   artifact?: SignedArtifact;
+  /** The unsigned file (fallback only). */
+  unsigned?: Artifact;
   error?: { code: string; message: string; hint: string };
   durationMs: number;
 }
@@ -265,6 +345,8 @@ export interface SignFilesResult {
   results: FileResult[];
   signed: number;
   failed: number;
+  /** Left unsigned by --allow-unsigned-fallback. */
+  unsigned: number;
 }
 
 /**
@@ -288,13 +370,29 @@ export async function signFiles(
       const started = performance.now();
       try {
         const artifact = await signer.sign(path, options.sign ?? {});
-        results[i] = { path, ok: true, artifact, durationMs: performance.now() - started };
+        results[i] = { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
         const err = toSignetError(e);
+        if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync(path)) {
+          logger.warn(
+            `!!! ${path} was NOT SIGNED: ${err.message}\n!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`,
+          );
+          results[i] = {
+            path,
+            ok: true,
+            signed: false,
+            fallback: { code: err.code, message: err.message },
+            unsigned: await describeArtifact(path),
+            durationMs: performance.now() - started,
+          };
+          options.onResult?.(results[i] as FileResult);
+          continue;
+        }
         logger.error(`${path}: [${err.code}] ${err.message}`);
         results[i] = {
           path,
           ok: false,
+          signed: false,
           error: { code: err.code, message: err.message, hint: err.hint },
           durationMs: performance.now() - started,
         };
@@ -304,5 +402,6 @@ export async function signFiles(
   };
   await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
   const failed = results.filter((r) => !r.ok).length;
-  return { ok: failed === 0, results, signed: results.length - failed, failed };
+  const unsigned = results.filter((r) => r.ok && !r.signed).length;
+  return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
 }

@@ -21,6 +21,11 @@ export interface Signer {
   readonly profile: string;
   /** True for dev profiles (throwaway certificates); artifacts inherit it. */
   readonly dev: boolean;
+  /**
+   * Remote backend with --allow-unsigned-fallback (never on the release path): `signFiles` keeps
+   * the unsigned original, marked signed: false, when the server fails. `sign` itself still throws.
+   */
+  readonly allowUnsignedFallback?: boolean;
   sign(path: string, options?: SignOptions): Promise<SignedArtifact>;
   /** Verifies an existing file against this profile's trust settings (CA, pins, timestamp policy). */
   verify(path: string): Promise<SignedArtifact>;
