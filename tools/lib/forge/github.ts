@@ -1,0 +1,300 @@
+/**
+ * GitHub and GitHub Enterprise through Octokit (`@actions/github`'s client, proxy-aware, the same
+ * inside Actions and outside). Uploads stream the file to the release's `upload_url` with an exact
+ * Content-Length; read-back uses the `digest` GitHub computes for every asset, or a streamed
+ * download when an older asset has none.
+ */
+import { createHash } from 'node:crypto';
+import { registerSecret } from '../redact.ts';
+import {
+  DEFAULT_RETRY,
+  fileStream,
+  forgeError,
+  HttpError,
+  isNetworkError,
+  type RetryOptions,
+  withRetry,
+} from './http.ts';
+import type {
+  CreateReleaseInput,
+  Forge,
+  ReleaseFields,
+  RemoteAsset,
+  RemoteRelease,
+  UploadInput,
+} from './types.ts';
+
+export interface GitHubOptions {
+  /** API base: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */
+  apiUrl?: string | undefined;
+  owner: string;
+  repo: string;
+  token: string;
+  retry?: Partial<RetryOptions>;
+}
+
+interface GhAsset {
+  id: number;
+  name: string;
+  size: number;
+  digest?: string | null;
+  browser_download_url?: string;
+}
+interface GhRelease {
+  id: number;
+  tag_name: string;
+  name: string | null;
+  body?: string | null;
+  draft: boolean;
+  prerelease: boolean;
+  html_url: string;
+  upload_url: string;
+  assets: GhAsset[];
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: Octokit's request is typed per route; we call a handful generically
+type Request = (
+  route: string | Record<string, unknown>,
+  params?: Record<string, unknown>,
+) => Promise<{ status: number; data: any; headers: Record<string, string | number | undefined> }>;
+
+function digestHex(digest: string | null | undefined): string | undefined {
+  const m = /^sha256:([0-9a-f]{64})$/i.exec(digest ?? '');
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+function toAsset(a: GhAsset): RemoteAsset {
+  return {
+    id: a.id,
+    name: a.name,
+    size: a.size,
+    sha256: digestHex(a.digest),
+    downloadUrl: a.browser_download_url,
+  };
+}
+
+function toRelease(r: GhRelease): RemoteRelease {
+  return {
+    id: r.id,
+    tag: r.tag_name,
+    title: r.name ?? '',
+    body: r.body ?? '',
+    draft: r.draft,
+    prerelease: r.prerelease,
+    url: r.html_url,
+    assets: (r.assets ?? []).map(toAsset),
+    uploadUrl: r.upload_url,
+  };
+}
+
+/** Turns Octokit's RequestError into our HttpError so retries and coded errors work the same. */
+function toHttpError(operation: string, e: unknown): unknown {
+  const err = e as {
+    status?: number;
+    response?: { headers?: Record<string, unknown>; data?: unknown };
+    cause?: unknown;
+  };
+  if (typeof err?.status !== 'number') return isNetworkError(e) ? new HttpError(operation, 0, {}, '', e) : e;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(err.response?.headers ?? {}))
+    if (v !== undefined) headers[k.toLowerCase()] = String(v);
+  // Octokit reports transport failures as status 500 with the cause attached.
+  if (err.status === 500 && !err.response && isNetworkError(err.cause ?? e))
+    return new HttpError(operation, 0, {}, '', e);
+  const data = err.response?.data;
+  const body = typeof data === 'string' ? data : data ? JSON.stringify(data) : '';
+  return new HttpError(operation, err.status, headers, body, e);
+}
+
+export class GitHubForge implements Forge {
+  readonly kind = 'github' as const;
+  readonly description: string;
+  readonly #owner: string;
+  readonly #repo: string;
+  readonly #retry: RetryOptions;
+  readonly #apiUrl: string;
+  readonly #token: string;
+  #request: Request | undefined;
+
+  constructor(options: GitHubOptions) {
+    registerSecret(options.token);
+    this.#owner = options.owner;
+    this.#repo = options.repo;
+    this.#token = options.token;
+    this.#apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.description = `github ${this.#apiUrl} ${options.owner}/${options.repo}`;
+  }
+
+  async #client(): Promise<Request> {
+    if (!this.#request) {
+      const { getOctokit } = await import('@actions/github');
+      const octokit = getOctokit(this.#token, {
+        baseUrl: this.#apiUrl,
+        log: { debug() {}, info() {}, warn() {}, error() {} },
+      });
+      this.#request = octokit.request as unknown as Request;
+    }
+    return this.#request;
+  }
+
+  async #call<T>(
+    operation: string,
+    route: string | Record<string, unknown>,
+    params: Record<string, unknown> = {},
+  ): Promise<{ status: number; data: T }> {
+    const request = await this.#client();
+    try {
+      return await withRetry(operation, this.#retry, async () => {
+        try {
+          // Spread per attempt: a streamed `data` getter yields a fresh file stream each time.
+          const merged = { owner: this.#owner, repo: this.#repo, ...params };
+          return typeof route === 'string'
+            ? await request(route, merged)
+            : await request({ ...route, ...merged });
+        } catch (e) {
+          throw toHttpError(operation, e);
+        }
+      });
+    } catch (e) {
+      throw forgeError('github', `${this.#owner}/${this.#repo}`, e);
+    }
+  }
+
+  async findReleases(tag: string): Promise<RemoteRelease[]> {
+    // GET /releases/tags/{tag} hides drafts, so list (drafts are visible to a token with write access).
+    const out: RemoteRelease[] = [];
+    for (let page = 1; ; page++) {
+      const { data } = await this.#call<GhRelease[]>('list releases', 'GET /repos/{owner}/{repo}/releases', {
+        per_page: 100,
+        page,
+      });
+      for (const r of data) if (r.tag_name === tag) out.push(toRelease(r));
+      if (data.length < 100) break;
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  async createRelease(input: CreateReleaseInput): Promise<RemoteRelease> {
+    const params: Record<string, unknown> = {
+      tag_name: input.tag,
+      name: input.title,
+      body: input.body,
+      draft: input.draft,
+      prerelease: input.prerelease,
+    };
+    if (input.target) params['target_commitish'] = input.target;
+    const { data } = await this.#call<GhRelease>(
+      'create release',
+      'POST /repos/{owner}/{repo}/releases',
+      params,
+    );
+    return toRelease(data);
+  }
+
+  async updateRelease(release: RemoteRelease, fields: Partial<ReleaseFields>): Promise<RemoteRelease> {
+    const params: Record<string, unknown> = { release_id: release.id };
+    if (fields.title !== undefined) params['name'] = fields.title;
+    if (fields.body !== undefined) params['body'] = fields.body;
+    if (fields.draft !== undefined) params['draft'] = fields.draft;
+    if (fields.prerelease !== undefined) params['prerelease'] = fields.prerelease;
+    const { data } = await this.#call<GhRelease>(
+      'update release',
+      'PATCH /repos/{owner}/{repo}/releases/{release_id}',
+      params,
+    );
+    return toRelease(data);
+  }
+
+  async deleteRelease(release: RemoteRelease): Promise<void> {
+    await this.#call('delete release', 'DELETE /repos/{owner}/{repo}/releases/{release_id}', {
+      release_id: release.id,
+    });
+  }
+
+  async listAssets(release: RemoteRelease): Promise<RemoteAsset[]> {
+    const out: RemoteAsset[] = [];
+    for (let page = 1; ; page++) {
+      const { data } = await this.#call<GhAsset[]>(
+        'list assets',
+        'GET /repos/{owner}/{repo}/releases/{release_id}/assets',
+        {
+          release_id: release.id,
+          per_page: 100,
+          page,
+        },
+      );
+      out.push(...data.map(toAsset));
+      if (data.length < 100) break;
+    }
+    return out;
+  }
+
+  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<RemoteAsset> {
+    let url = release.uploadUrl;
+    if (!url) {
+      const { data } = await this.#call<GhRelease>(
+        'get release',
+        'GET /repos/{owner}/{repo}/releases/{release_id}',
+        {
+          release_id: release.id,
+        },
+      );
+      url = data.upload_url;
+    }
+    const { data } = await this.#call<GhAsset>(
+      `upload ${input.name}`,
+      {
+        method: 'POST',
+        url,
+      },
+      {
+        name: input.name,
+        headers: { 'content-type': input.contentType, 'content-length': input.size },
+        // A fresh stream per attempt: retries re-read the file from the start.
+        get data() {
+          return fileStream(input.path);
+        },
+      },
+    );
+    return toAsset(data);
+  }
+
+  async deleteAsset(_release: RemoteRelease, asset: RemoteAsset): Promise<void> {
+    await this.#call(
+      `delete asset ${asset.name}`,
+      'DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}',
+      {
+        asset_id: asset.id,
+      },
+    );
+  }
+
+  async renameAsset(_release: RemoteRelease, asset: RemoteAsset, name: string): Promise<RemoteAsset> {
+    const { data } = await this.#call<GhAsset>(
+      `rename asset ${asset.name}`,
+      'PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}',
+      {
+        asset_id: asset.id,
+        name,
+      },
+    );
+    return toAsset(data);
+  }
+
+  async readBackSha256(_release: RemoteRelease, asset: RemoteAsset): Promise<string> {
+    if (asset.sha256) return asset.sha256;
+    const { data } = await this.#call<ReadableStream<Uint8Array>>(
+      `download ${asset.name}`,
+      'GET /repos/{owner}/{repo}/releases/assets/{asset_id}',
+      {
+        asset_id: asset.id,
+        headers: { accept: 'application/octet-stream' },
+        request: { parseSuccessResponseBody: false },
+      },
+    );
+    const hash = createHash('sha256');
+    for await (const chunk of data as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
+    return hash.digest('hex');
+  }
+}
