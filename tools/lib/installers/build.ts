@@ -1,0 +1,681 @@
+/**
+ * buildSiteInstallers: for every site, a signed NSIS bootstrapper and a signed MSI around the one
+ * signed agent, each checked after the build (signatures, byte-identical agent, exact site.json,
+ * MSI lint), with a JSON manifest per site, bounded parallelism, and a cache keyed on every input.
+ *
+ * Sign once, wrap after: the agent arrives as a SignedArtifact (made only by the signing layer
+ * after a verify), and is re-verified and re-hashed here before any site is built.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Artifact, SignatureInfo, SignedArtifact } from '../artifact.ts';
+import { sha256File } from '../artifact.ts';
+import type { SignetConfig } from '../config/schema.ts';
+import { SignetError, toSignetError } from '../errors.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
+import { logger } from '../log.ts';
+import type { Signer } from '../sign/types.ts';
+import { comparePayload, extractMsi, extractNsis } from './checks.ts';
+import type { InstallersConfig, ProductConfig } from './config.ts';
+import { type Fingerprint, fingerprint } from './fingerprint.ts';
+import { ICON_XML, lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
+import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
+import { serializeSiteJson, siteConfigHash, siteJson } from './payload.ts';
+import { agentVersion, isMsiVersion } from './pe-version.ts';
+import { type SignServer, signScriptText, startSignServer } from './sign-server.ts';
+import type { SiteConfig } from './site.ts';
+import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate, VALUE_PATTERNS } from './template.ts';
+
+export const MANIFEST_SCHEMA = 1;
+
+/** An agent that is not signed, accepted only with `allowUnsignedAgent` and a dev signer. */
+export interface UnsignedDevAgent {
+  unsigned: true;
+  artifact: Artifact;
+}
+
+export type BuildProgress =
+  | { type: 'start'; siteCode: string; index: number; total: number }
+  | { type: 'done'; siteCode: string; index: number; total: number; cached: boolean; ms: number }
+  | { type: 'failed'; siteCode: string; index: number; total: number; code: string; message: string };
+
+export interface BuildSiteInstallersOptions {
+  agent: SignedArtifact | UnsignedDevAgent;
+  sites: SiteConfig[];
+  config: SignetConfig;
+  signer: Signer;
+  outDir: string;
+  /** Sites built at once; default installers.concurrency, then the number of cores. */
+  concurrency?: number;
+  onProgress?: (event: BuildProgress) => void;
+  /** Only with a dev signer: build around an unsigned agent, everything is marked dev. */
+  allowUnsignedAgent?: boolean;
+  /** Product version x.y.z; default: the agent's version resource. */
+  version?: string;
+  /** Rebuild even when the cache says the outputs are current. */
+  force?: boolean;
+  /** Directory that relative config paths (templates, icon) resolve against. */
+  baseDir?: string;
+  runner?: Runner;
+  /** Identity of the signer for the cache key (default: profile, dev flag, profile config and key files). */
+  signerIdentity?: string;
+}
+
+export interface OutputInfo {
+  kind: 'exe' | 'msi';
+  /** File name in the output folder. */
+  name: string;
+  size: number;
+  sha256: string;
+  signature: SignatureInfo;
+}
+
+export interface SiteManifest {
+  schema: number;
+  tool: { name: 'signet'; version: string };
+  site: { siteCode: string; keyVersion: number; fingerprint: string };
+  product: { vendor: string; product: string; version: string; upgradeCode: string; productCode: string };
+  inputs: {
+    cacheKey: string;
+    agent: { sha256: string; size: number; signer?: string; leafSha256?: string; signed: boolean };
+    siteConfigSha256: string;
+    templates: { nsis: string; wix: string };
+  };
+  outputs: OutputInfo[];
+  uninstaller: { sha256: string; size: number; signature: SignatureInfo };
+  checks: string[];
+  signer: { profile: string; dev: boolean; subject: string; leafSha256: string };
+  dev: boolean;
+  builtAt: string;
+  durationMs: number;
+}
+
+export interface SiteResult {
+  siteCode: string;
+  ok: boolean;
+  cached: boolean;
+  fingerprint?: string;
+  exe?: string;
+  msi?: string;
+  manifest?: string;
+  error?: { code: string; message: string; hint: string };
+  durationMs: number;
+}
+
+export interface BuildSiteInstallersResult {
+  ok: boolean;
+  built: number;
+  cached: number;
+  failed: number;
+  results: SiteResult[];
+  version: string;
+  dev: boolean;
+  durationMs: number;
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+let signetVersionCache: string | undefined;
+export function signetVersion(): string {
+  signetVersionCache ??= (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  return signetVersionCache;
+}
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A stable UpgradeCode from vendor+product (name-based, UUID v5 layout) when none is configured. */
+export function deriveUpgradeCode(vendor: string, product: string): string {
+  const h = createHash('sha1').update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex').toUpperCase();
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export function upgradeCodeOf(product: ProductConfig): string {
+  return (
+    product.upgradeCode?.replace(/[{}]/g, '') ?? deriveUpgradeCode(product.vendor, product.product)
+  ).toUpperCase();
+}
+
+/** File name (no extension) from the outputName pattern; only validated identifiers go in. */
+export function outputBaseName(
+  pattern: string,
+  product: ProductConfig,
+  site: SiteConfig,
+  fp: Fingerprint,
+  version: string,
+): string {
+  const vars: Record<string, string> = {
+    vendor: product.vendor.replace(/ /g, '-'),
+    product: product.product.replace(/ /g, '-'),
+    site: site.siteCode,
+    keyVersion: String(site.keyVersion),
+    fp: fp.hex,
+    version,
+  };
+  const name = pattern.replace(/\{(\w+)\}/g, (whole, k: string) => {
+    const v = vars[k];
+    if (v === undefined)
+      throw new SignetError('E_CONFIG_INVALID', `installers.outputName: unknown variable ${whole}`);
+    return v;
+  });
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$/.test(name) || name.includes('..'))
+    throw new SignetError('E_CONFIG_INVALID', `installers.outputName gives an unsafe file name: ${name}`);
+  if (!name.includes(site.siteCode))
+    throw new SignetError(
+      'E_CONFIG_INVALID',
+      'installers.outputName must contain {site} (names must differ per site)',
+    );
+  return name;
+}
+
+/** Everything about the signer that changes what it produces. */
+export function defaultSignerIdentity(config: SignetConfig, signer: Signer, baseDir: string): string {
+  const profile = config.signing.profiles[signer.profile] as Record<string, unknown> | undefined;
+  const files: string[] = [];
+  for (const k of ['cert', 'key', 'pkcs12']) {
+    const v = profile?.[k];
+    if (typeof v === 'string' && !v.startsWith('pkcs11:')) {
+      const p = isAbsolute(v) ? v : resolve(baseDir, v);
+      files.push(existsSync(p) ? sha256(readFileSync(p)) : `missing:${p}`);
+    }
+  }
+  return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files }));
+}
+
+function isUnsignedDev(a: SignedArtifact | UnsignedDevAgent): a is UnsignedDevAgent {
+  return (a as UnsignedDevAgent).unsigned === true;
+}
+
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
+
+function writeAtomic(path: string, data: string | Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+interface Shared {
+  agent: { path: string; sha256: string; size: number; signature?: SignatureInfo };
+  dev: boolean;
+  version: string;
+  product: ProductConfig;
+  installers: InstallersConfig;
+  nsis: LoadedTemplate;
+  wix: LoadedTemplate;
+  icon?: { path: string; sha256: string };
+  upgradeCode: string;
+  signer: Signer;
+  signServer: SignServer;
+  runner: Runner;
+  outDir: string;
+  workRoot: string;
+  signerIdentity: string;
+  force: boolean;
+}
+
+function cacheKeyOf(s: Shared, site: SiteConfig): string {
+  return sha256(
+    JSON.stringify({
+      schema: MANIFEST_SCHEMA,
+      signet: signetVersion(),
+      agent: s.agent.sha256,
+      site: siteConfigHash(site),
+      nsis: s.nsis.sha256,
+      wix: s.wix.sha256,
+      icon: s.icon?.sha256 ?? null,
+      product: s.product,
+      compression: s.installers.compression,
+      outputName: s.installers.outputName,
+      version: s.version,
+      dev: s.dev,
+      signer: s.signerIdentity,
+    }),
+  );
+}
+
+function manifestPath(outDir: string, siteCode: string): string {
+  return join(outDir, `${siteCode}.manifest.json`);
+}
+
+function readManifest(path: string): SiteManifest | undefined {
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as SiteManifest;
+    return m.schema === MANIFEST_SCHEMA ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cachedResult(s: Shared, site: SiteConfig, key: string, started: number): SiteResult | undefined {
+  if (s.force) return undefined;
+  const mp = manifestPath(s.outDir, site.siteCode);
+  const m = readManifest(mp);
+  if (!m || m.inputs.cacheKey !== key) return undefined;
+  for (const o of m.outputs) {
+    const p = join(s.outDir, o.name);
+    try {
+      if (statSync(p).size !== o.size) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const exe = m.outputs.find((o) => o.kind === 'exe');
+  const msi = m.outputs.find((o) => o.kind === 'msi');
+  if (!exe || !msi) return undefined;
+  return {
+    siteCode: site.siteCode,
+    ok: true,
+    cached: true,
+    fingerprint: m.site.fingerprint,
+    exe: join(s.outDir, exe.name),
+    msi: join(s.outDir, msi.name),
+    manifest: mp,
+    durationMs: performance.now() - started,
+  };
+}
+
+async function buildNsisPart(s: Shared, site: SiteConfig, fp: Fingerprint, work: string, outName: string) {
+  const p = s.product;
+  const values: Record<string, string> = {
+    COMPRESSION: compressionDirective(s.installers.compression),
+    VENDOR: p.vendor,
+    PRODUCT: p.product,
+    SERVICE_NAME: p.serviceName,
+    AGENT_FILE: p.agentFileName,
+    VERSION: s.version,
+    VERSION4: `${s.version}.0`,
+    SITE_CODE: site.siteCode,
+    KEY_VERSION: String(site.keyVersion),
+    FINGERPRINT_HEX: fp.hex,
+    SIGN_SCRIPT,
+    OUT_FILE: NSIS_OUT,
+    ICON: s.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : '',
+    INSTALL_ARGS: p.installArgs.join(' '),
+    UNINSTALL_ARGS: p.uninstallArgs.join(' '),
+    REMOVE_CONFIG: p.removeConfigOnUninstall ? '1' : '0',
+  };
+  writeFileSync(join(work, NSIS_SOURCE), renderNsis(s.nsis.text, values, s.nsis.path));
+  writeFileSync(join(work, SIGN_SCRIPT), signScriptText());
+  chmodSync(join(work, SIGN_SCRIPT), 0o700);
+  await runMakensis({ runner: s.runner, workDir: work, env: s.signServer.env });
+  // the uninstaller was signed through the sign server during compilation (checked after extraction)
+  return s.signer.sign(join(work, NSIS_OUT), {
+    out: join(work, outName),
+    description: `${p.product} ${s.version} (${site.siteCode})`,
+  });
+}
+
+async function buildMsiPart(
+  s: Shared,
+  site: SiteConfig,
+  fp: Fingerprint,
+  work: string,
+  outName: string,
+  siteJsonSize: number,
+) {
+  const p = s.product;
+  const productCode = randomUUID().toUpperCase();
+  const values: Record<string, string> = {
+    PRODUCT_CODE: productCode,
+    UPGRADE_CODE: s.upgradeCode,
+    VENDOR: p.vendor,
+    PRODUCT: p.product,
+    SERVICE_NAME: p.serviceName,
+    AGENT_FILE: p.agentFileName,
+    VERSION: s.version,
+    SITE_CODE: site.siteCode,
+    KEY_VERSION: String(site.keyVersion),
+    FINGERPRINT_HEX: fp.hex,
+    ICON_XML: s.icon ? ICON_XML : '',
+    MSI_SERVICE_MODE: p.msiService,
+    SERVICE_ARGS: p.serviceArgs.join(' '),
+    INSTALL_ARGS: p.installArgs.join(' '),
+    UNINSTALL_ARGS: p.uninstallArgs.join(' '),
+  };
+  writeFileSync(join(work, WIX_SOURCE), renderWix(s.wix.text, values, s.wix.path));
+  const msi = await runWixl({ runner: s.runner, workDir: work, product: p });
+  const problems = await lintMsi(s.runner, msi, {
+    product: p,
+    upgradeCode: s.upgradeCode,
+    version: s.version,
+    agentSize: s.agent.size,
+    siteJsonSize,
+  });
+  if (problems.length)
+    throw new SignetError('E_INSTALLER_CHECK_FAILED', `MSI lint failed:\n  - ${problems.join('\n  - ')}`, {
+      details: { problems },
+    });
+  const signed = await s.signer.sign(msi, {
+    out: join(work, outName),
+    description: `${p.product} ${s.version} (${site.siteCode})`,
+  });
+  return { signed, productCode };
+}
+
+async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
+  const started = performance.now();
+  const fp = fingerprint(site.enrollmentKey, site.keyVersion);
+  const base = outputBaseName(s.installers.outputName, s.product, site, fp, s.version);
+  const exeName = `${base}.exe`;
+  const msiName = `${base}.msi`;
+  const key = cacheKeyOf(s, site);
+  const hit = cachedResult(s, site, key, started);
+  if (hit) return hit;
+
+  const work = mkdtempSync(join(s.workRoot, `${site.siteCode}-`));
+  try {
+    mkdirSync(join(work, 'payload'));
+    linkOrCopy(s.agent.path, join(work, 'payload', 'agent.exe'));
+    const siteBytes = serializeSiteJson(siteJson(site, s.product, s.version, s.dev));
+    writeFileSync(join(work, 'payload', 'site.json'), siteBytes, { mode: 0o600 });
+    if (s.icon) copyFileSync(s.icon.path, join(work, 'payload', 'product.ico'));
+
+    const [exe, msiPart] = await Promise.all([
+      buildNsisPart(s, site, fp, work, exeName),
+      buildMsiPart(s, site, fp, work, msiName, siteBytes.length),
+    ]);
+    const msi = msiPart.signed;
+
+    // Checks on what will ship: signatures, the agent byte for byte, site.json exactly.
+    const expect = {
+      agentFileName: s.product.agentFileName,
+      agentSha256: s.agent.sha256,
+      siteJson: siteBytes,
+    };
+    const xExe = join(work, 'x-exe');
+    const xMsi = join(work, 'x-msi');
+    const [exeVerified, msiVerified, exePayload] = await Promise.all([
+      s.signer.verify(exe.path),
+      s.signer.verify(msi.path),
+      extractNsis(s.runner, exe.path, xExe).then(() => comparePayload(exeName, xExe, expect, true)),
+      extractMsi(s.runner, msi.path, xMsi).then(() => comparePayload(msiName, xMsi, expect, false)),
+    ]);
+    let uninstaller: SignedArtifact;
+    try {
+      uninstaller = await s.signer.verify(exePayload.uninstaller!);
+    } catch (e) {
+      throw new SignetError(
+        'E_INSTALLER_CHECK_FAILED',
+        `${exeName}: the embedded uninstaller is not signed: ${toSignetError(e).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    for (const [what, a] of [
+      [exeName, exeVerified],
+      [msiName, msiVerified],
+    ] as const)
+      if (a.sha256 !== (what === exeName ? exe.sha256 : msi.sha256))
+        throw new SignetError('E_INSTALLER_CHECK_FAILED', `${what} changed between signing and verification`);
+
+    // Publish: move both into place, then the manifest (the cache's proof of completeness) last.
+    mkdirSync(s.outDir, { recursive: true });
+    const previous = readManifest(manifestPath(s.outDir, site.siteCode));
+    const exeOut = join(s.outDir, exeName);
+    const msiOut = join(s.outDir, msiName);
+    renameSync(exe.path, exeOut);
+    renameSync(msi.path, msiOut);
+    // a rotated key (or renamed pattern) leaves the old installers behind: remove them
+    for (const o of previous?.outputs ?? [])
+      if (o.name !== exeName && o.name !== msiName) rmSync(join(s.outDir, o.name), { force: true });
+    const signer = exe.signature;
+    const manifest: SiteManifest = {
+      schema: MANIFEST_SCHEMA,
+      tool: { name: 'signet', version: signetVersion() },
+      site: { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprint: fp.text },
+      product: {
+        vendor: s.product.vendor,
+        product: s.product.product,
+        version: s.version,
+        upgradeCode: `{${s.upgradeCode}}`,
+        productCode: `{${msiPart.productCode}}`,
+      },
+      inputs: {
+        cacheKey: key,
+        agent: {
+          sha256: s.agent.sha256,
+          size: s.agent.size,
+          signed: Boolean(s.agent.signature),
+          ...(s.agent.signature
+            ? { signer: s.agent.signature.subject, leafSha256: s.agent.signature.leafSha256 }
+            : {}),
+        },
+        siteConfigSha256: siteConfigHash(site),
+        templates: { nsis: s.nsis.sha256, wix: s.wix.sha256 },
+      },
+      outputs: [
+        { kind: 'exe', name: exeName, size: exe.size, sha256: exe.sha256, signature: exe.signature },
+        { kind: 'msi', name: msiName, size: msi.size, sha256: msi.sha256, signature: msi.signature },
+      ],
+      uninstaller: { sha256: uninstaller.sha256, size: uninstaller.size, signature: uninstaller.signature },
+      checks: [
+        'exe signature verified',
+        'msi signature verified',
+        'uninstaller inside the exe signature verified',
+        'agent extracted from the exe (7z) is byte-identical to the signed agent',
+        'agent extracted from the msi (msiextract) is byte-identical to the signed agent',
+        'site.json extracted from the exe equals the intended configuration',
+        'site.json extracted from the msi equals the intended configuration',
+        'msi lint (sequences, custom actions, upgrade, 64-bit, lock permissions, service)',
+      ],
+      signer: {
+        profile: s.signer.profile,
+        dev: s.signer.dev,
+        subject: signer.subject,
+        leafSha256: signer.leafSha256,
+      },
+      dev: s.dev,
+      builtAt: new Date().toISOString(),
+      durationMs: Math.round(performance.now() - started),
+    };
+    writeAtomic(manifestPath(s.outDir, site.siteCode), `${JSON.stringify(manifest, null, 2)}\n`);
+    return {
+      siteCode: site.siteCode,
+      ok: true,
+      cached: false,
+      fingerprint: fp.text,
+      exe: exeOut,
+      msi: msiOut,
+      manifest: manifestPath(s.outDir, site.siteCode),
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    if (!s.installers.keepWork) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function checkAgent(
+  agent: SignedArtifact | UnsignedDevAgent,
+  signer: Signer,
+  allowUnsigned: boolean,
+): Promise<Shared['agent'] & { dev: boolean }> {
+  if (isUnsignedDev(agent)) {
+    if (!allowUnsigned || !signer.dev)
+      throw new SignetError(
+        'E_AGENT_UNSIGNED',
+        signer.dev
+          ? 'the agent is not signed (pass allowUnsignedAgent / --allow-unsigned-agent to build dev installers)'
+          : `the agent is not signed, and unsigned agents are accepted only with a dev profile (profile "${signer.profile}" is not)`,
+      );
+    const sha = await sha256File(agent.artifact.path);
+    if (sha !== agent.artifact.sha256)
+      throw new SignetError('E_AGENT_UNSIGNED', 'the agent changed since it was hashed');
+    return { path: agent.artifact.path, sha256: sha, size: agent.artifact.size, dev: true };
+  }
+  // Re-verify: the file on disk must still be the one that was verified, signed by this profile.
+  let now: SignedArtifact;
+  try {
+    now = await signer.verify(agent.path);
+  } catch (e) {
+    const err = toSignetError(e);
+    throw new SignetError(
+      'E_AGENT_UNSIGNED',
+      `the agent does not verify with profile "${signer.profile}": ${err.message}`,
+      {
+        cause: e,
+        details: { code: err.code },
+      },
+    );
+  }
+  if (now.sha256 !== agent.sha256)
+    throw new SignetError(
+      'E_AGENT_UNSIGNED',
+      'the agent on disk is not the signed agent that was verified (it changed)',
+      {
+        details: { verified: agent.sha256, onDisk: now.sha256 },
+      },
+    );
+  return {
+    path: agent.path,
+    sha256: now.sha256,
+    size: now.size,
+    signature: now.signature,
+    dev: signer.dev || now.signature.dev,
+  };
+}
+
+/** Builds both installers for every site; failures are per site (the batch carries on). */
+export async function buildSiteInstallers(
+  options: BuildSiteInstallersOptions,
+): Promise<BuildSiteInstallersResult> {
+  const started = performance.now();
+  const { config, signer } = options;
+  const installers = config.installers;
+  const product = installers.product;
+  const baseDir = options.baseDir ?? process.cwd();
+  const runner = options.runner ?? defaultRunner;
+  const rel = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+
+  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
+  const version = options.version ?? agentVersion(agent.path);
+  if (!version)
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      'the agent has no version resource: pass the product version (--product-version)',
+    );
+  if (!isMsiVersion(version))
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      `product version ${version} is not x.y.z with x,y ≤ 255 and z ≤ 65535 (MSI limits)`,
+    );
+  if (!VALUE_PATTERNS.version.test(version))
+    throw new SignetError('E_INPUT_INVALID', `bad product version ${version}`);
+
+  const nsis = loadTemplate(installers.nsisTemplate ? rel(installers.nsisTemplate) : BUILTIN_TEMPLATES.nsis);
+  const wix = loadTemplate(installers.wixTemplate ? rel(installers.wixTemplate) : BUILTIN_TEMPLATES.wix);
+  let icon: Shared['icon'];
+  if (product.icon) {
+    const p = rel(product.icon);
+    if (!existsSync(p)) throw new SignetError('E_FILE_NOT_FOUND', `installers.product.icon not found: ${p}`);
+    icon = { path: p, sha256: sha256(readFileSync(p)) };
+  }
+  const outDir = resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const workRoot = join(outDir, '.signet-work');
+  mkdirSync(workRoot, { recursive: true });
+
+  const total = options.sites.length;
+  const results: SiteResult[] = new Array(total);
+  const signServer = await startSignServer(signer);
+  const shared: Shared = {
+    agent,
+    dev: agent.dev || signer.dev,
+    version,
+    product,
+    installers,
+    nsis,
+    wix,
+    ...(icon ? { icon } : {}),
+    upgradeCode: upgradeCodeOf(product),
+    signer,
+    signServer,
+    runner,
+    outDir,
+    workRoot,
+    signerIdentity: options.signerIdentity ?? defaultSignerIdentity(config, signer, baseDir),
+    force: Boolean(options.force),
+  };
+  const limit = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism());
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const index = next++;
+      const site = options.sites[index]!;
+      options.onProgress?.({ type: 'start', siteCode: site.siteCode, index, total });
+      const t0 = performance.now();
+      try {
+        const r = await buildSite(shared, site);
+        results[index] = r;
+        options.onProgress?.({
+          type: 'done',
+          siteCode: site.siteCode,
+          index,
+          total,
+          cached: r.cached,
+          ms: performance.now() - t0,
+        });
+      } catch (e) {
+        const err = toSignetError(e);
+        logger.error(`site ${site.siteCode}: [${err.code}] ${err.message}`);
+        results[index] = {
+          siteCode: site.siteCode,
+          ok: false,
+          cached: false,
+          error: { code: err.code, message: err.message, hint: err.hint },
+          durationMs: performance.now() - t0,
+        };
+        options.onProgress?.({
+          type: 'failed',
+          siteCode: site.siteCode,
+          index,
+          total,
+          code: err.code,
+          message: err.message,
+        });
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
+  } finally {
+    await signServer.close();
+    rmSync(workRoot, { recursive: true, force: true });
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  return {
+    ok: failed === 0,
+    built: results.filter((r) => r.ok && !r.cached).length,
+    cached: results.filter((r) => r.cached).length,
+    failed,
+    results,
+    version,
+    dev: shared.dev,
+    durationMs: performance.now() - started,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * site.json: the only carrier of site labels and of the enrollment key. Signet serialises it
+ * (JSON.stringify, UTF-8 without BOM, 2-space indent, trailing newline) and the installers embed
+ * it as a file — it is never text spliced into NSIS or WiX source. Deterministic: the same site,
+ * product and version always give the same bytes (so the cache key is stable).
+ */
+import { createHash } from 'node:crypto';
+import type { ProductConfig } from './config.ts';
+import { fingerprint } from './fingerprint.ts';
+import type { SiteConfig } from './site.ts';
+
+export const SITE_JSON_SCHEMA = 1;
+
+export interface SiteJson {
+  schema: number;
+  vendor: string;
+  product: string;
+  version: string;
+  siteCode: string;
+  serverUrl: string;
+  company: string;
+  siteName: string;
+  department: string;
+  deviceType: string;
+  tags: string[];
+  enrollment: { key: string; keyVersion: number; fingerprint: string };
+  dev: boolean;
+}
+
+export function siteJson(site: SiteConfig, product: ProductConfig, version: string, dev: boolean): SiteJson {
+  return {
+    schema: SITE_JSON_SCHEMA,
+    vendor: product.vendor,
+    product: product.product,
+    version,
+    siteCode: site.siteCode,
+    serverUrl: site.serverUrl,
+    company: site.company,
+    siteName: site.siteName,
+    department: site.department,
+    deviceType: site.deviceType,
+    tags: [...site.tags],
+    enrollment: {
+      key: site.enrollmentKey,
+      keyVersion: site.keyVersion,
+      fingerprint: fingerprint(site.enrollmentKey, site.keyVersion).text,
+    },
+    dev,
+  };
+}
+
+export function serializeSiteJson(doc: SiteJson): Buffer {
+  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
+}
+
+/** Hash of a site's configuration (key included, so a rotation changes it); never printed with the key. */
+export function siteConfigHash(site: SiteConfig): string {
+  const canonical = JSON.stringify([
+    site.siteCode,
+    site.serverUrl,
+    site.company,
+    site.siteName,
+    site.department,
+    site.deviceType,
+    site.tags,
+    site.enrollmentKey,
+    site.keyVersion,
+  ]);
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
