@@ -52,11 +52,10 @@ interface GhRelease {
   assets: GhAsset[];
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: Octokit's request is typed per route; we call a handful generically
 type Request = (
   route: string | Record<string, unknown>,
   params?: Record<string, unknown>,
-) => Promise<{ status: number; data: any; headers: Record<string, string | number | undefined> }>;
+) => Promise<{ status: number; data: unknown; headers: Record<string, string | number | undefined> }>;
 
 function digestHex(digest: string | null | undefined): string | undefined {
   const m = /^sha256:([0-9a-f]{64})$/i.exec(digest ?? '');
@@ -145,7 +144,7 @@ export class GitHubForge implements Forge {
   ): Promise<{ status: number; data: T }> {
     const request = await this.#client();
     try {
-      return await withRetry(operation, this.#retry, async () => {
+      return await withRetry(operation, this.#retry, async (): Promise<{ status: number; data: T }> => {
         try {
           // Spread per attempt: a streamed `data` getter yields a fresh file stream each time.
           const merged = { owner: this.#owner, repo: this.#repo, ...params };
