@@ -47,8 +47,9 @@ export interface RenderedNotes {
   entries: number;
 }
 
+/** One line of Markdown; `<` and `>` are escaped so a commit subject cannot inject HTML. */
 function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
+  return s.replace(/\s+/g, ' ').trim().replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function bullet(c: ConventionalCommit, text: string, repo: RepoLink | undefined): string {
@@ -116,7 +117,7 @@ export function renderNotes(
     (c) => !known.has(c.type ?? '') && !(c.breaking && breakingTitle),
   );
   if (others.length) {
-    const lines = byScope(others).map((c) => bullet(c, c.header, repo));
+    const lines = byScope(others).map((c) => bullet(c, c.type ? `${c.type}: ${c.subject}` : c.header, repo));
     entries += lines.length;
     parts.push(`### Other changes\n\n${lines.join('\n')}`);
   }
