@@ -74,7 +74,24 @@ describe('updateChangelog (golden)', () => {
     repo: resolveRepoLink({}, 'https://github.com/acme/agent'),
     date: '2026-02-01',
   }).markdown;
-  const existing = readFileSync(join(FIXTURES, 'existing.md'), 'utf8');
+  // Inline, not a fixture file: a formatter must not normalise the bytes this test protects.
+  const existing = [
+    '# Changelog',
+    '',
+    'All notable changes to the agent are documented here.',
+    'Hand-written lines   with odd   spacing stay as they are.',
+    '',
+    '## [1.1.0](https://github.com/acme/agent/compare/v1.0.0...v1.1.0) (2026-01-10)',
+    '',
+    '### Features',
+    '',
+    '* **tray:** show the session owner ([aaaaaaa](https://github.com/acme/agent/commit/aaaaaaa))',
+    '',
+    '## 1.0.0 (2025-12-01)',
+    '',
+    'Initial release.',
+    '',
+  ].join('\n');
 
   it('inserts at the top, under the heading and introduction, leaving every other byte', () => {
     const out = updateChangelog(existing, section, '1.2.0');
