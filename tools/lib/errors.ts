@@ -135,6 +135,10 @@ export const ERRORS = {
     exit: 'usage',
     hint: '--allow-unsigned-fallback is refused on the release path.',
   },
+  E_SIGN_DEV_PROFILE_REFUSED: {
+    exit: 'refused',
+    hint: 'Dev profiles (throwaway certificates) never sign on the release path; pick a release profile.',
+  },
   E_PROFILE_UNKNOWN: {
     exit: 'usage',
     hint: 'Define the profile under `signing.profiles` in the config or pick an existing one.',

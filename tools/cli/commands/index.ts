@@ -4,7 +4,22 @@
  * or forge code.
  */
 import type { CommandModule } from 'yargs';
+import { devCertCommand } from './dev-cert.ts';
+import { doctorCommand } from './doctor.ts';
+import { publishCommand } from './publish.ts';
 import { schemaCommand } from './schema.ts';
+import { sealCommand, unsealCommand } from './seal.ts';
+import { signCommand } from './sign.ts';
+import { verifyCommand } from './verify.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules have heterogeneous argument types
-export const commands: CommandModule<any, any>[] = [schemaCommand];
+export const commands: CommandModule<any, any>[] = [
+  schemaCommand,
+  signCommand,
+  verifyCommand,
+  doctorCommand,
+  devCertCommand,
+  publishCommand,
+  sealCommand,
+  unsealCommand,
+];

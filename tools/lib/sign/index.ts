@@ -149,11 +149,8 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
   const runner = options.runner ?? defaultRunner;
   if (releasePath && p.dev) {
     throw new SignetError(
-      'E_SIGN_KEY_MISSING',
+      'E_SIGN_DEV_PROFILE_REFUSED',
       `profile "${p.name}" is a dev profile and cannot sign on the release path`,
-      {
-        hint: 'Use a release profile; dev certificates are for demos and tests only.',
-      },
     );
   }
   if (releasePath && options.overrides?.allowUnsignedFallback) {

@@ -48,8 +48,8 @@ export interface VerifyReport {
   issuer?: string;
   leafSha256?: string;
   digest?: string;
-  /** ISO 8601 time of the (verified) timestamp. */
-  timestamp?: string;
+  /** ISO 8601 time of the (verified) timestamp; null when there is none. */
+  timestamp: string | null;
   /** Number of signatures, nested ones included (0 when unsigned). */
   signatures: number;
   fileSha256?: string;
@@ -243,7 +243,14 @@ export async function inspectSignature(
   options: VerifyOptions = {},
   policy: VerifyPolicy = {},
 ): Promise<VerifyReport> {
-  const base: VerifyReport = { path, file: basename(path), kind: 'other', signed: false, signatures: 0 };
+  const base: VerifyReport = {
+    path,
+    file: basename(path),
+    kind: 'other',
+    signed: false,
+    timestamp: null,
+    signatures: 0,
+  };
   if (policy.profile) base.profile = policy.profile;
   try {
     const a = await verifyFile(path, options, policy);
@@ -261,7 +268,7 @@ export async function inspectSignature(
       dev: s.dev,
     };
     if (s.issuer) report.issuer = s.issuer;
-    if (s.timestamp) report.timestamp = s.timestamp;
+    report.timestamp = s.timestamp ?? null;
     return report;
   } catch (e) {
     const err = toSignetError(e);
