@@ -1,0 +1,133 @@
+/**
+ * The one publishing entry point for the CLI and the actions: resolve the target, open the forge,
+ * wire the signing layer's verify as the gate, read the notes, then plan and apply.
+ */
+import { globSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { artifactKind } from '../artifact.ts';
+import type { SignetConfig } from '../config/schema.ts';
+import { SignetError } from '../errors.ts';
+import type { RetryOptions } from './http.ts';
+import { openForge, resolveForgeTarget } from './index.ts';
+import type { Channel } from './notes.ts';
+import { type PublishInput, type PublishOutcome, publishRelease } from './publish.ts';
+
+export interface RunPublishOptions {
+  config: SignetConfig;
+  /** Absolute path of the config file (relative profile paths resolve against its folder). */
+  configPath?: string | undefined;
+  cwd: string;
+  /** dir:PATH | github | gitea | auto */
+  to?: string | undefined;
+  repository?: string | undefined;
+  apiUrl?: string | undefined;
+  /** env:NAME or file:PATH */
+  token?: string | undefined;
+  tag: string;
+  channel: Channel;
+  title?: string | undefined;
+  notes?: string | undefined;
+  notesFile?: string | undefined;
+  /** Paths or glob patterns, relative to cwd. */
+  files: readonly string[];
+  /** Signing profile whose trust settings verify .exe/.msi/.dll assets. */
+  profile?: string | undefined;
+  allowDevSignatures?: boolean | undefined;
+  prune?: boolean | undefined;
+  concurrency?: number | undefined;
+  target?: string | undefined;
+  dryRun?: boolean | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+  retry?: Partial<RetryOptions> | undefined;
+}
+
+/** Expands glob patterns (sorted, files only); a pattern that matches nothing is an error. */
+export function expandFiles(patterns: readonly string[], cwd: string): string[] {
+  const out: string[] = [];
+  const missing: string[] = [];
+  for (const pattern of patterns) {
+    if (!/[*?[{]/.test(pattern)) {
+      out.push(isAbsolute(pattern) ? pattern : resolve(cwd, pattern));
+      continue;
+    }
+    const matches = globSync(pattern, { cwd })
+      .map((m) => resolve(cwd, m))
+      .sort();
+    if (!matches.length) missing.push(pattern);
+    out.push(...matches);
+  }
+  if (missing.length)
+    throw new SignetError(
+      'E_FILE_NOT_FOUND',
+      `no file matches ${missing.map((m) => JSON.stringify(m)).join(', ')}`,
+      {
+        details: { patterns: missing },
+      },
+    );
+  return [...new Set(out)];
+}
+
+export function checkChannel(tag: string, channel: Channel): void {
+  const pre = /\d+\.\d+\.\d+-[0-9A-Za-z.-]+/.test(tag);
+  if (channel === 'stable' && pre)
+    throw new SignetError('E_INPUT_INVALID', `${tag} is a prerelease tag; publish it with --channel beta`);
+  if (channel === 'beta' && !pre)
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`,
+    );
+}
+
+export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> {
+  checkChannel(o.tag, o.channel);
+  const files = expandFiles(o.files, o.cwd);
+  const target = await resolveForgeTarget({
+    to: o.to,
+    repository: o.repository,
+    apiUrl: o.apiUrl,
+    token: o.token,
+    config: o.config.publish,
+    cwd: o.cwd,
+    env: o.env,
+  });
+  const forge = openForge(target, { env: o.env, retry: o.retry });
+  let notes = o.notes;
+  if (o.notesFile) {
+    try {
+      notes = readFileSync(resolve(o.cwd, o.notesFile), 'utf8');
+    } catch {
+      throw new SignetError('E_FILE_NOT_FOUND', `notes file not found: ${o.notesFile}`);
+    }
+  }
+  let verify: PublishInput['verify'];
+  if (files.some((f) => artifactKind(f) !== 'other') && Object.keys(o.config.signing.profiles).length) {
+    const { createSigner } = await import('../sign/index.ts');
+    const signer = createSigner(o.config, {
+      ...(o.profile ? { profile: o.profile } : {}),
+      baseDir: o.configPath ? dirname(o.configPath) : o.cwd,
+      ...(o.env ? { env: o.env } : {}),
+    });
+    verify = (path) => signer.verify(path);
+  }
+  const templatesDir = o.config.publish.notesTemplates
+    ? resolve(o.configPath ? dirname(o.configPath) : o.cwd, o.config.publish.notesTemplates)
+    : undefined;
+  return publishRelease(
+    forge,
+    {
+      tag: o.tag,
+      channel: o.channel,
+      title: o.title,
+      notes,
+      files,
+      target: o.target,
+      templatesDir,
+      cwd: o.cwd,
+      prune: o.prune,
+      verify,
+      allowDevSignatures: o.allowDevSignatures,
+      concurrency: o.concurrency,
+    },
+    { dryRun: o.dryRun },
+  );
+}
