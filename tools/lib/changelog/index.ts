@@ -1,6 +1,6 @@
 /** Changelog: notes for one version, CHANGELOG.md updates, the per-version notes file. */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { FileChange } from '../release/files.ts';
 import type { RenderedNotes } from './render.ts';
 import { updateChangelog } from './update.ts';
@@ -49,4 +49,18 @@ export function changelogChanges(root: string, cfg: ChangelogFiles, notes: Rende
   const notesBefore = read(np);
   if (notesBefore !== notes.body) out.push({ path: np, before: notesBefore, after: notes.body });
   return out;
+}
+
+/**
+ * Writes CHANGELOG.md (new section at the top, idempotent) and the per-version notes file.
+ * Returns what changed (empty when both were already up to date).
+ */
+export function writeChangelog(root: string, cfg: ChangelogFiles, notes: RenderedNotes): FileChange[] {
+  const changes = changelogChanges(root, cfg, notes);
+  for (const c of changes) {
+    const abs = join(root, c.path);
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileSync(abs, c.after);
+  }
+  return changes;
 }
