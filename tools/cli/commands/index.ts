@@ -7,13 +7,19 @@ import type { CommandModule } from 'yargs';
 import { devCertCommand } from './dev-cert.ts';
 import { doctorCommand } from './doctor.ts';
 import { publishCommand } from './publish.ts';
+import { changelogCommand } from './changelog.ts';
+import { releaseCommand } from './release.ts';
 import { schemaCommand } from './schema.ts';
 import { sealCommand, unsealCommand } from './seal.ts';
 import { signCommand } from './sign.ts';
 import { verifyCommand } from './verify.ts';
+import { versionCommand } from './version.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules have heterogeneous argument types
 export const commands: CommandModule<any, any>[] = [
+  versionCommand,
+  changelogCommand,
+  releaseCommand,
   schemaCommand,
   signCommand,
   verifyCommand,
