@@ -1,0 +1,53 @@
+/** changelog: the release notes of the planned (or a given) version, as an output and a file. */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../../tools/lib/config/load.ts';
+import { notesFromRepo } from '../../../tools/lib/release/notes.ts';
+import {
+  maskConfigSecrets,
+  readSettings,
+  runAction,
+  setOutputs,
+  workspace,
+  writeSummary,
+} from '../../lib/action.ts';
+import { changelogSettings } from '../../lib/settings.ts';
+
+await runAction(async () => {
+  const s = readSettings(changelogSettings, Object.keys(changelogSettings.shape));
+  const cwd = workspace(s['working-directory']);
+  const { config } = loadConfig(cwd, s.config);
+  maskConfigSecrets(config);
+  const r = await notesFromRepo({
+    cwd,
+    config,
+    version: s.version,
+    from: s.from,
+    to: s.to,
+    tagPrefix: s['tag-prefix'],
+  });
+  if (s.write)
+    (await import('../../../tools/lib/changelog/index.ts')).writeChangelog(cwd, config.changelog, r.notes);
+  const file = join(
+    process.env['RUNNER_TEMP'] ?? tmpdir(),
+    `signet-notes-${r.notes.version.replace(/[^\w.-]/g, '_')}.md`,
+  );
+  writeFileSync(file, r.notes.body);
+  setOutputs({
+    version: r.notes.version,
+    notes: r.notes.body,
+    'notes-file': file,
+    entries: r.notes.entries,
+    range: r.range,
+  });
+  await writeSummary({
+    title: `Changelog ${r.notes.version}`,
+    rows: [
+      ['range', r.range],
+      ['commits', String(r.commits)],
+      ['entries', String(r.notes.entries)],
+    ],
+    note: r.notes.body,
+  });
+});

@@ -1,0 +1,67 @@
+/** publish: draft → streamed uploads → verify gate → publish, on GitHub, Gitea/Forgejo or a folder; re-runs converge. */
+import { loadConfig } from '../../../tools/lib/config/load.ts';
+import { runPublish } from '../../../tools/lib/forge/run.ts';
+import {
+  mask,
+  maskConfigSecrets,
+  readSettings,
+  runAction,
+  setOutputs,
+  workspace,
+  writeSummary,
+} from '../../lib/action.ts';
+import { publishSettings } from '../../lib/settings.ts';
+
+await runAction(async () => {
+  const s = readSettings(publishSettings, Object.keys(publishSettings.shape), ['token']);
+  const cwd = workspace(s['working-directory']);
+  const loaded = loadConfig(cwd, s.config);
+  maskConfigSecrets(loaded.config);
+  if (s.token) mask(s.token), (process.env['SIGNET_ACTION_TOKEN'] = s.token);
+  const { plan, result } = await runPublish({
+    config: loaded.config,
+    configPath: loaded.path,
+    cwd,
+    to: s.to,
+    tag: s.tag,
+    channel: s.channel,
+    files: s.files,
+    title: s.title,
+    notes: s.notes,
+    notesFile: s['notes-file'],
+    repository: s.repository,
+    apiUrl: s['api-url'],
+    token: s.token ? 'env:SIGNET_ACTION_TOKEN' : s['token-ref'],
+    profile: s.profile,
+    allowDevSignatures: s['allow-dev-signatures'],
+    prune: s.prune,
+    dryRun: s['dry-run'],
+  });
+  setOutputs({
+    url: result?.url,
+    'release-id': result?.releaseId,
+    tag: plan.tag,
+    prerelease: plan.prerelease,
+    assets: plan.local.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
+  });
+  await writeSummary({
+    title: result ? `Published ${plan.tag}${plan.prerelease ? ' (prerelease)' : ''}` : `Dry run: ${plan.tag}`,
+    rows: [
+      ['version', plan.version],
+      ['forge', plan.forge],
+      ['release', result?.url ?? '—'],
+      ['signer', result?.signatures[0]?.subject ?? '—'],
+    ],
+    table: {
+      header: ['asset', 'size', 'SHA-256', 'action'],
+      rows: plan.local.map((a) => [
+        a.name,
+        String(a.size),
+        a.sha256,
+        result?.assets.find((x) => x.name === a.name)?.action ??
+          plan.actions.find((x) => x.name === a.name)?.kind ??
+          '',
+      ]),
+    },
+  });
+});

@@ -1,0 +1,72 @@
+/** site-installers: per-site NSIS + MSI installers around one signed agent; enrollment keys arrive sealed. */
+import { loadConfig } from '../../../tools/lib/config/load.ts';
+import { SignetError } from '../../../tools/lib/errors.ts';
+import { buildDispatchedSites } from '../../../tools/lib/seal/dispatch.ts';
+import {
+  maskConfigSecrets,
+  readSettings,
+  runAction,
+  setOutputs,
+  workspace,
+  writeSummary,
+} from '../../lib/action.ts';
+import { siteInstallersSettings } from '../../lib/settings.ts';
+
+await runAction(async () => {
+  const s = readSettings(siteInstallersSettings, Object.keys(siteInstallersSettings.shape), [
+    'seal-private-key',
+  ]);
+  const cwd = workspace(s['working-directory']);
+  const loaded = loadConfig(cwd, s.config);
+  maskConfigSecrets(loaded.config);
+  const { result, agent, signer } = await buildDispatchedSites({
+    config: loaded.config,
+    configPath: loaded.path,
+    cwd,
+    agent: s.agent,
+    sites: s.sites,
+    sealPrivateKey: s['seal-private-key'],
+    outDir: s['out-dir'],
+    profile: s.profile,
+    version: s['product-version'],
+    concurrency: s.concurrency,
+  });
+  const files = result.results.flatMap((x) => [x.exe, x.msi].filter((f): f is string => Boolean(f)));
+  setOutputs({
+    'out-dir': `${cwd}/${s['out-dir']}`.replace(/\/\.\//g, '/'),
+    files,
+    built: result.built,
+    cached: result.cached,
+    failed: result.failed,
+    version: result.version,
+    sites: result.results.map((x) => ({
+      siteCode: x.siteCode,
+      ok: x.ok,
+      exe: x.exe,
+      msi: x.msi,
+      error: x.error?.code,
+    })),
+  });
+  await writeSummary({
+    title: `Site installers ${result.version}${signer.dev ? ' (DEV)' : ''}: ${result.built} built, ${result.cached} cached, ${result.failed} failed`,
+    rows: [
+      ['agent', `${agent.path} (${agent.sha256})`],
+      ['signer', agent.signature.subject],
+      ['profile', signer.profile],
+    ],
+    table: {
+      header: ['site', 'result', 'exe', 'msi'],
+      rows: result.results.map((x) => [
+        x.siteCode,
+        x.ok ? (x.cached ? 'cached' : 'built') : `${x.error?.code}: ${x.error?.message}`,
+        x.exe ?? '—',
+        x.msi ?? '—',
+      ]),
+    },
+  });
+  if (!result.ok)
+    throw new SignetError(
+      result.built + result.cached ? 'E_PARTIAL' : 'E_INSTALLER_BUILD_FAILED',
+      `${result.failed} site(s) failed`,
+    );
+});

@@ -1,0 +1,67 @@
+/**
+ * A dispatched per-site build (the site-installers workflow): open the sealed enrollment keys,
+ * validate the sites, verify the agent with the signing profile (the builder only takes a
+ * SignedArtifact), build every site's installers. Per-site failures do not stop the batch.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { SignetConfig } from '../config/schema.ts';
+import { SignetError } from '../errors.ts';
+import { openSealedSites } from './sites.ts';
+
+export interface DispatchedBuildOptions {
+  config: SignetConfig;
+  configPath?: string | undefined;
+  cwd: string;
+  /** Path of the signed agent. */
+  agent: string;
+  /** JSON array text, or file:PATH of one. */
+  sites: string;
+  /** base64 private key that opens `sealedEnrollmentKey` values. */
+  sealPrivateKey?: string | undefined;
+  outDir: string;
+  profile?: string | undefined;
+  version?: string | undefined;
+  concurrency?: number | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+export async function buildDispatchedSites(o: DispatchedBuildOptions) {
+  const text = o.sites.startsWith('file:') ? readFileSync(resolve(o.cwd, o.sites.slice(5)), 'utf8') : o.sites;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new SignetError('E_INPUT_INVALID', 'sites is not valid JSON (expected an array of site objects)');
+  }
+  // repository_dispatch client_payload may wrap the list: {"sites":[…]}
+  if (
+    raw &&
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    Array.isArray((raw as { sites?: unknown }).sites)
+  )
+    raw = (raw as { sites: unknown[] }).sites;
+  const entries = await openSealedSites(raw, o.sealPrivateKey);
+  const { createSigner } = await import('../sign/index.ts');
+  const { assertSites, buildSiteInstallers, validateSites } = await import('../installers/index.ts');
+  const baseDir = o.configPath ? dirname(o.configPath) : o.cwd;
+  const signer = createSigner(o.config, {
+    ...(o.profile ? { profile: o.profile } : {}),
+    baseDir,
+    ...(o.env ? { env: o.env } : {}),
+  });
+  const sites = assertSites(validateSites(entries, { dev: signer.dev, ...(o.env ? { env: o.env } : {}) }));
+  const agent = await signer.verify(resolve(o.cwd, o.agent));
+  const result = await buildSiteInstallers({
+    agent,
+    sites,
+    config: o.config,
+    signer,
+    outDir: resolve(o.cwd, o.outDir),
+    baseDir,
+    ...(o.version ? { version: o.version } : {}),
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+  });
+  return { result, agent, signer: { profile: signer.profile, dev: signer.dev } };
+}
