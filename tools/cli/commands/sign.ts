@@ -5,6 +5,7 @@ interface Args extends GlobalArgs {
   files: string[];
   profile?: string;
   out?: string;
+  'out-dir'?: string;
   replace?: boolean;
   nest?: boolean;
   description?: string;
@@ -32,6 +33,10 @@ export const signCommand: CommandModule<GlobalArgs, Args> = {
       .option('out', {
         type: 'string',
         describe: 'Write the signed file here (one input only); default: in place',
+      })
+      .option('out-dir', {
+        type: 'string',
+        describe: 'Write the signed files into this directory (same names); default: in place',
       })
       .option('replace', {
         type: 'boolean',
@@ -104,6 +109,7 @@ export const signCommand: CommandModule<GlobalArgs, Args> = {
     const concurrency = args.concurrency ?? loaded.config.signing.concurrency;
     const result = await signFiles(signer, files, {
       ...(concurrency ? { concurrency } : {}),
+      ...(args['out-dir'] ? { outDir: resolve(ctx.cwd, args['out-dir']) } : {}),
       sign: {
         ...(args.out ? { out: resolve(ctx.cwd, args.out) } : {}),
         replace: Boolean(args.replace),

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } f
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
-import { defaultRunner, type Runner } from '../exec/runner.ts';
+import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import type { SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, type VerifyPolicy, verifyFile } from './verify.ts';
@@ -128,5 +128,3 @@ export async function signInFrame(
 export function copyForInPlace(input: string, output: string): void {
   copyFileSync(input, output);
 }
-
-export { defaultRunner };

@@ -3,13 +3,13 @@
  * picks a named profile (flags and env override it), `signFiles` signs many files with bounded
  * concurrency, `verifyFile` / `inspectSignature` verify. Fail closed everywhere.
  */
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { type Artifact, describeArtifact, type SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
-import { defaultRunner, type Runner } from '../exec/runner.ts';
+import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { parseSecretRef, type SecretRef } from '../secrets.ts';
 import { profileSchema, type SigningProfile } from './config.ts';
@@ -17,6 +17,7 @@ import { type FrameContext, signInFrame } from './frame.ts';
 import { checkJsignSecrets, type JsignSettings, jsignArgs } from './jsign.ts';
 import { osslProduce, type TimestampPlan } from './osslsigncode.ts';
 import { checkRemoteUrl, type RemoteSettings, remoteProduce } from './remote.ts';
+import { signingRunner as defaultRunner } from './spawn-runner.ts';
 import type { Signer, SignOptions } from './types.ts';
 import { type VerifyOptions, verifyFile } from './verify.ts';
 
@@ -353,11 +354,23 @@ export interface SignFilesResult {
 export async function signFiles(
   signer: Signer,
   paths: string[],
-  options: { concurrency?: number; sign?: SignOptions; onResult?: (r: FileResult) => void } = {},
+  options: {
+    concurrency?: number;
+    sign?: SignOptions;
+    /** Write each signed file into this directory (same base name) instead of signing in place. */
+    outDir?: string;
+    onResult?: (r: FileResult) => void;
+  } = {},
 ): Promise<SignFilesResult> {
   const limit = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError('E_USAGE', '--out takes a single input file');
+  if (options.outDir) {
+    const names = paths.map((p) => basename(p));
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) throw new SignetError('E_USAGE', `--out-dir: two inputs are named ${dup}`);
+    mkdirSync(options.outDir, { recursive: true });
+  }
   const results: FileResult[] = new Array(paths.length);
   let next = 0;
   const worker = async () => {
@@ -366,7 +379,10 @@ export async function signFiles(
       const path = paths[i] as string;
       const started = performance.now();
       try {
-        const artifact = await signer.sign(path, options.sign ?? {});
+        const artifact = await signer.sign(path, {
+          ...(options.sign ?? {}),
+          ...(options.outDir ? { out: join(options.outDir, basename(path)) } : {}),
+        });
         results[i] = { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
         const err = toSignetError(e);

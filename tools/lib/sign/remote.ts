@@ -7,7 +7,6 @@
  */
 import { createReadStream, createWriteStream, readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SignetError } from '../errors.ts';
@@ -67,7 +66,7 @@ type Outcome = { kind: 'ok' } | { kind: 'retry'; why: string } | { kind: 'fatal'
 
 async function once(u: URL, s: RemoteSettings, token: string, p: ProduceInput): Promise<Outcome> {
   const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
-  const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  const send = u.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   return new Promise<Outcome>((resolveOutcome) => {
     let settled = false;
     const done = (o: Outcome) => {

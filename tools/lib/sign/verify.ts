@@ -8,10 +8,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { brandSigned, describeArtifact, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
+import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
-import { defaultRunner, type Runner } from '../exec/runner.ts';
+import type { Runner } from '../exec/runner.ts';
 import { certSha256, leafCertificate, parsePkcs7, readPeSignature } from './der.ts';
+import { describeArtifactFast } from './hash.ts';
+import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -172,14 +174,14 @@ export async function verifyFile(
     throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
   const runner = options.runner ?? defaultRunner;
   const program = options.osslsigncode ?? 'osslsigncode';
-  const [artifact, run] = await Promise.all([
-    describeArtifact(path),
-    runner.run(program, verifyArgs(path, options), {
-      allowFailure: true,
-      timeoutMs: options.timeoutMs ?? 120_000,
-      label: 'osslsigncode verify',
-    }),
-  ]);
+  const pending = runner.run(program, verifyArgs(path, options), {
+    allowFailure: true,
+    timeoutMs: options.timeoutMs ?? 120_000,
+    label: 'osslsigncode verify',
+  });
+  // Hash while osslsigncode verifies (its process runs on the other core).
+  const artifact = describeArtifactFast(path);
+  const run = await pending;
   const text = `${run.stdout}\n${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
   const file = basename(path);
@@ -275,7 +277,7 @@ export async function inspectSignature(
     const report: VerifyReport = { ...base, error: { code: err.code, message: err.message } };
     if (existsSync(path)) {
       try {
-        const a = await describeArtifact(path);
+        const a = describeArtifactFast(path);
         report.kind = a.kind;
         report.fileSha256 = a.sha256;
         report.size = a.size;
