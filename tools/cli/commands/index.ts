@@ -4,6 +4,7 @@
  * or forge code.
  */
 import type { CommandModule } from 'yargs';
+import { demoCommand } from './demo.ts';
 import { devCertCommand } from './dev-cert.ts';
 import { doctorCommand } from './doctor.ts';
 import { publishCommand } from './publish.ts';
@@ -28,4 +29,5 @@ export const commands: CommandModule<any, any>[] = [
   publishCommand,
   sealCommand,
   unsealCommand,
+  demoCommand,
 ];
