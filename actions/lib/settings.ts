@@ -69,6 +69,14 @@ export const siteInstallersSettings = z
     agent: z.string().trim().min(1, 'the signed agent (path) is required'),
     sites: z.string().trim().min(1, 'sites (JSON array, or file:PATH) is required'),
     'seal-private-key': optional,
+    'agent-release': optional,
+    to: z.string().trim().min(1).default('auto'),
+    token: optional,
+    repository: z
+      .string()
+      .regex(/^[^/\s]+\/[^/\s]+$/, 'expected owner/name')
+      .optional(),
+    'api-url': z.string().url().optional(),
     'out-dir': z.string().trim().min(1).default('installers'),
     profile: optional,
     'product-version': optional,
@@ -97,6 +105,7 @@ export const publishSettings = z
     profile: optional,
     'allow-dev-signatures': bool(false),
     prune: bool(true),
+    attach: bool(false),
     'dry-run': bool(false),
   })
   .strict();

@@ -19055,38 +19055,43 @@ function analyzeCommits(commits, rules = []) {
     byType[t] = (byType[t] ?? 0) + 1;
     chronological.push(c3);
   }
-  const active = /* @__PURE__ */ new Map();
-  const cancellers = /* @__PURE__ */ new Map();
+  let effective;
   const cancelled = [];
-  const order = /* @__PURE__ */ new Map();
-  const find = (map2, ref) => {
-    const exact = map2.get(ref);
-    if (exact !== void 0) return [ref, exact];
-    if (ref.length >= 40) return void 0;
-    for (const entry of map2) if (entry[0].startsWith(ref)) return entry;
-    return void 0;
-  };
-  chronological.forEach((c3, i2) => {
-    order.set(c3.sha, i2);
-    if (c3.revertOf) {
-      const target = find(active, c3.revertOf);
-      if (target) {
-        active.delete(target[0]);
-        cancellers.set(c3.sha, { revert: c3, target: target[1] });
-        cancelled.push([c3.sha, target[0]]);
-        return;
+  if (!chronological.some((c3) => c3.revertOf)) {
+    effective = chronological.reverse();
+  } else {
+    const active = /* @__PURE__ */ new Map();
+    const cancellers = /* @__PURE__ */ new Map();
+    const order = /* @__PURE__ */ new Map();
+    const find = (map2, ref) => {
+      const exact = map2.get(ref);
+      if (exact !== void 0) return [ref, exact];
+      if (ref.length >= 40) return void 0;
+      for (const entry of map2) if (entry[0].startsWith(ref)) return entry;
+      return void 0;
+    };
+    chronological.forEach((c3, i2) => {
+      order.set(c3.sha, i2);
+      if (c3.revertOf) {
+        const target = find(active, c3.revertOf);
+        if (target) {
+          active.delete(target[0]);
+          cancellers.set(c3.sha, { revert: c3, target: target[1] });
+          cancelled.push([c3.sha, target[0]]);
+          return;
+        }
+        const undone = find(cancellers, c3.revertOf);
+        if (undone) {
+          cancellers.delete(undone[0]);
+          active.set(undone[1].target.sha, undone[1].target);
+          cancelled.push([c3.sha, undone[0]]);
+          return;
+        }
       }
-      const undone = find(cancellers, c3.revertOf);
-      if (undone) {
-        cancellers.delete(undone[0]);
-        active.set(undone[1].target.sha, undone[1].target);
-        cancelled.push([c3.sha, undone[0]]);
-        return;
-      }
-    }
-    active.set(c3.sha, c3);
-  });
-  const effective = [...active.values()].sort((a2, b) => order.get(b.sha) - order.get(a2.sha));
+      active.set(c3.sha, c3);
+    });
+    effective = [...active.values()].sort((a2, b) => order.get(b.sha) - order.get(a2.sha));
+  }
   let bump = null;
   const releasable = [];
   for (const c3 of effective) {
@@ -39857,12 +39862,12 @@ function $constructor(name, initializer3, proto, params) {
     inst._zod.traits.add(name);
     initializer3(inst, def);
     if (initialized) {
-      const own2 = Object.getPrototypeOf(inst);
+      const own3 = Object.getPrototypeOf(inst);
       const ctorProto = inst._zod.constr.prototype;
-      let up = own2;
+      let up = own3;
       while (up && up !== ctorProto)
         up = Object.getPrototypeOf(up);
-      const target = up ?? own2;
+      const target = up ?? own3;
       if (!initialized.has(target)) {
         initialized.add(target);
         members(target, protoMembers);
@@ -43220,20 +43225,20 @@ function leafPattern(schema) {
     return "(?!)";
   if (minimum !== void 0 || maximum !== void 0)
     return string({ minimum, maximum }).source;
-  const own2 = schema._zod.pattern;
-  return (isInt && own2 === number ? integer : own2)?.source;
+  const own3 = schema._zod.pattern;
+  return (isInt && own3 === number ? integer : own3)?.source;
 }
 function partPattern(schema) {
   const def = schema._zod.def;
-  const own2 = schema._zod.pattern?.source;
+  const own3 = schema._zod.pattern?.source;
   const inner = def.innerType ?? schema._zod.innerType;
   if (inner) {
     const before = inner._zod.pattern?.source;
     const after = partPattern(inner);
-    if (own2 && before && after && after !== before) {
-      return own2.replace(cleanRegex(before), () => cleanRegex(after));
+    if (own3 && before && after && after !== before) {
+      return own3.replace(cleanRegex(before), () => cleanRegex(after));
     }
-    return own2;
+    return own3;
   }
   if (def.options) {
     const sources = def.options.map(partPattern);
@@ -58110,8 +58115,8 @@ var productConfigSchema = external_exports.object({
   installArgs: external_exports.array(argument).min(1).default(["install"]).describe("Arguments of the agent install command (registers and starts its service)"),
   uninstallArgs: external_exports.array(argument).min(1).default(["uninstall"]),
   serviceArgs: external_exports.array(argument).default(["run"]).describe("Arguments the service is started with (MSI ServiceInstall mode)"),
-  msiService: external_exports.enum(["serviceInstall", "agentCommand"]).default("serviceInstall").describe(
-    "MSI: register the service with the ServiceInstall table, or run the agent install/uninstall commands as deferred custom actions"
+  msiService: external_exports.enum(["agentCommand", "serviceInstall"]).default("agentCommand").describe(
+    "MSI: run the agent install/uninstall commands as deferred custom actions (like the NSIS installer), or register the service with the ServiceInstall table (serviceArgs)"
   ),
   upgradeCode: external_exports.string().regex(/^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$/).optional().describe("Fixed per product; derived deterministically from vendor+product when omitted"),
   icon: external_exports.string().optional().describe("Path of an .ico file for both installers"),
@@ -58455,6 +58460,9 @@ var GIT_REVERT = /^Revert "(.+)"\s*$/;
 var REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
 var BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
 var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
+function own2(s) {
+  return s.length < 13 ? s : ` ${s}`.slice(1);
+}
 function parseHeader(header) {
   const m = HEADER.exec(header);
   if (!m) return null;
@@ -58517,6 +58525,14 @@ function parseCommit(raw) {
     }
   }
   if (c3.breaking && c3.breakingNotes.length === 0) c3.breakingNotes.push(c3.subject);
+  c3.sha = own2(c3.sha);
+  c3.shortSha = own2(c3.shortSha);
+  c3.header = own2(c3.header);
+  c3.subject = c3.subject === header ? c3.header : own2(c3.subject);
+  if (c3.scope) c3.scope = own2(c3.scope);
+  if (c3.revertedHeader) c3.revertedHeader = own2(c3.revertedHeader);
+  if (c3.revertOf) c3.revertOf = own2(c3.revertOf);
+  c3.breakingNotes = c3.breakingNotes.map(own2);
   return c3;
 }
 
@@ -60458,6 +60474,11 @@ var siteInstallersSettings = external_exports.object({
   agent: external_exports.string().trim().min(1, "the signed agent (path) is required"),
   sites: external_exports.string().trim().min(1, "sites (JSON array, or file:PATH) is required"),
   "seal-private-key": optional2,
+  "agent-release": optional2,
+  to: external_exports.string().trim().min(1).default("auto"),
+  token: optional2,
+  repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/, "expected owner/name").optional(),
+  "api-url": external_exports.string().url().optional(),
   "out-dir": external_exports.string().trim().min(1).default("installers"),
   profile: optional2,
   "product-version": optional2,
@@ -60479,6 +60500,7 @@ var publishSettings = external_exports.object({
   profile: optional2,
   "allow-dev-signatures": bool(false),
   prune: bool(true),
+  attach: bool(false),
   "dry-run": bool(false)
 }).strict();
 

@@ -45,7 +45,12 @@ await runAction(async () => {
     assets: plan.local.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
   });
   await writeSummary({
-    title: result ? `Published ${plan.tag}${plan.prerelease ? ' (prerelease)' : ''}` : `Dry run: ${plan.tag}`,
+    title:
+      result && s.attach
+        ? `Attached to ${plan.tag}`
+        : result
+          ? `Published ${plan.tag}${plan.prerelease ? ' (prerelease)' : ''}`
+          : `Dry run: ${plan.tag}`,
     rows: [
       ['version', plan.version],
       ['forge', plan.forge],

@@ -878,7 +878,7 @@ var require_Collection = __commonJS({
       });
     }
     var isEmptyPath = (path10) => path10 == null || typeof path10 === "object" && !!path10[Symbol.iterator]().next().done;
-    var Collection = class extends Node.NodeBase {
+    var Collection2 = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
         Object.defineProperty(this, "schema", {
@@ -985,7 +985,7 @@ var require_Collection = __commonJS({
         }
       }
     };
-    exports.Collection = Collection;
+    exports.Collection = Collection2;
     exports.collectionFromPath = collectionFromPath;
     exports.isEmptyPath = isEmptyPath;
   }
@@ -1713,7 +1713,7 @@ var require_merge = __commonJS({
     var identity3 = require_identity();
     var Scalar = require_Scalar();
     var MERGE_KEY = "<<";
-    var merge2 = {
+    var merge3 = {
       identify: (value) => value === MERGE_KEY || typeof value === "symbol" && value.description === MERGE_KEY,
       default: "key",
       tag: "tag:yaml.org,2002:merge",
@@ -1723,7 +1723,7 @@ var require_merge = __commonJS({
       }),
       stringify: () => MERGE_KEY
     };
-    var isMergeKey = (ctx, key) => (merge2.identify(key) || identity3.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge2.identify(key.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge2.tag && tag.default);
+    var isMergeKey = (ctx, key) => (merge3.identify(key) || identity3.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge3.identify(key.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge3.tag && tag.default);
     function addMergeToJSMap(ctx, map2, value) {
       const source = resolveAliasValue(ctx, value);
       if (identity3.isSeq(source))
@@ -1762,7 +1762,7 @@ var require_merge = __commonJS({
     }
     exports.addMergeToJSMap = addMergeToJSMap;
     exports.isMergeKey = isMergeKey;
-    exports.merge = merge2;
+    exports.merge = merge3;
   }
 });
 
@@ -1771,15 +1771,15 @@ var require_addPairToJSMap = __commonJS({
   "node_modules/yaml/dist/nodes/addPairToJSMap.js"(exports) {
     "use strict";
     var log = require_log();
-    var merge2 = require_merge();
+    var merge3 = require_merge();
     var stringify = require_stringify();
     var identity3 = require_identity();
     var toJS = require_toJS();
     function addPairToJSMap(ctx, map2, { key, value }) {
       if (identity3.isNode(key) && key.addToJSMap)
         key.addToJSMap(ctx, map2, value);
-      else if (merge2.isMergeKey(ctx, key))
-        merge2.addMergeToJSMap(ctx, map2, value);
+      else if (merge3.isMergeKey(ctx, key))
+        merge3.addMergeToJSMap(ctx, map2, value);
       else {
         const jsKey = toJS.toJS(key, "", ctx);
         if (map2 instanceof Map) {
@@ -2027,7 +2027,7 @@ var require_YAMLMap = __commonJS({
     "use strict";
     var stringifyCollection = require_stringifyCollection();
     var addPairToJSMap = require_addPairToJSMap();
-    var Collection = require_Collection();
+    var Collection2 = require_Collection();
     var identity3 = require_identity();
     var Pair = require_Pair();
     var Scalar = require_Scalar();
@@ -2043,7 +2043,7 @@ var require_YAMLMap = __commonJS({
       }
       return void 0;
     }
-    var YAMLMap = class extends Collection.Collection {
+    var YAMLMap = class extends Collection2.Collection {
       static get tagName() {
         return "tag:yaml.org,2002:map";
       }
@@ -2193,11 +2193,11 @@ var require_YAMLSeq = __commonJS({
     "use strict";
     var createNode = require_createNode();
     var stringifyCollection = require_stringifyCollection();
-    var Collection = require_Collection();
+    var Collection2 = require_Collection();
     var identity3 = require_identity();
     var Scalar = require_Scalar();
     var toJS = require_toJS();
-    var YAMLSeq = class extends Collection.Collection {
+    var YAMLSeq = class extends Collection2.Collection {
       static get tagName() {
         return "tag:yaml.org,2002:seq";
       }
@@ -3170,7 +3170,7 @@ var require_schema3 = __commonJS({
     var bool2 = require_bool2();
     var float = require_float2();
     var int2 = require_int2();
-    var merge2 = require_merge();
+    var merge3 = require_merge();
     var omap = require_omap();
     var pairs = require_pairs();
     var set2 = require_set();
@@ -3190,7 +3190,7 @@ var require_schema3 = __commonJS({
       float.floatExp,
       float.float,
       binary.binary,
-      merge2.merge,
+      merge3.merge,
       omap.omap,
       pairs.pairs,
       set2.set,
@@ -3216,7 +3216,7 @@ var require_tags = __commonJS({
     var schema = require_schema();
     var schema$1 = require_schema2();
     var binary = require_binary();
-    var merge2 = require_merge();
+    var merge3 = require_merge();
     var omap = require_omap();
     var pairs = require_pairs();
     var schema$2 = require_schema3();
@@ -3241,7 +3241,7 @@ var require_tags = __commonJS({
       intOct: int2.intOct,
       intTime: timestamp.intTime,
       map: map2.map,
-      merge: merge2.merge,
+      merge: merge3.merge,
       null: _null4.nullTag,
       omap: omap.omap,
       pairs: pairs.pairs,
@@ -3251,7 +3251,7 @@ var require_tags = __commonJS({
     };
     var coreKnownTags = {
       "tag:yaml.org,2002:binary": binary.binary,
-      "tag:yaml.org,2002:merge": merge2.merge,
+      "tag:yaml.org,2002:merge": merge3.merge,
       "tag:yaml.org,2002:omap": omap.omap,
       "tag:yaml.org,2002:pairs": pairs.pairs,
       "tag:yaml.org,2002:set": set2.set,
@@ -3260,7 +3260,7 @@ var require_tags = __commonJS({
     function getTags(customTags, schemaName, addMergeTag) {
       const schemaTags = schemas.get(schemaName);
       if (schemaTags && !customTags) {
-        return addMergeTag && !schemaTags.includes(merge2.merge) ? schemaTags.concat(merge2.merge) : schemaTags.slice();
+        return addMergeTag && !schemaTags.includes(merge3.merge) ? schemaTags.concat(merge3.merge) : schemaTags.slice();
       }
       let tags = schemaTags;
       if (!tags) {
@@ -3278,7 +3278,7 @@ var require_tags = __commonJS({
         tags = customTags(tags.slice());
       }
       if (addMergeTag)
-        tags = tags.concat(merge2.merge);
+        tags = tags.concat(merge3.merge);
       return tags.reduce((tags2, tag) => {
         const tagObj = typeof tag === "string" ? tagsByName[tag] : tag;
         if (!tagObj) {
@@ -3307,11 +3307,11 @@ var require_Schema = __commonJS({
     var tags = require_tags();
     var sortMapEntriesByKey = (a3, b2) => a3.key < b2.key ? -1 : a3.key > b2.key ? 1 : 0;
     var Schema = class _Schema {
-      constructor({ compat, customTags, merge: merge2, resolveKnownTags, schema, sortMapEntries, toStringDefaults }) {
+      constructor({ compat, customTags, merge: merge3, resolveKnownTags, schema, sortMapEntries, toStringDefaults }) {
         this.compat = Array.isArray(compat) ? tags.getTags(compat, "compat") : compat ? tags.getTags(null, compat) : null;
         this.name = typeof schema === "string" && schema || "core";
         this.knownTags = resolveKnownTags ? tags.coreKnownTags : {};
-        this.tags = tags.getTags(customTags, this.name, merge2);
+        this.tags = tags.getTags(customTags, this.name, merge3);
         this.toStringOptions = toStringDefaults ?? null;
         Object.defineProperty(this, identity3.MAP, { value: map2.map });
         Object.defineProperty(this, identity3.SCALAR, { value: string4.string });
@@ -3413,7 +3413,7 @@ var require_Document = __commonJS({
   "node_modules/yaml/dist/doc/Document.js"(exports) {
     "use strict";
     var Alias = require_Alias();
-    var Collection = require_Collection();
+    var Collection2 = require_Collection();
     var identity3 = require_identity();
     var Pair = require_Pair();
     var toJS = require_toJS();
@@ -3564,7 +3564,7 @@ var require_Document = __commonJS({
        * @returns `true` if the item was found and removed.
        */
       deleteIn(path10) {
-        if (Collection.isEmptyPath(path10)) {
+        if (Collection2.isEmptyPath(path10)) {
           if (this.contents == null)
             return false;
           this.contents = null;
@@ -3586,7 +3586,7 @@ var require_Document = __commonJS({
        * `true` (collections are always returned intact).
        */
       getIn(path10, keepScalar) {
-        if (Collection.isEmptyPath(path10))
+        if (Collection2.isEmptyPath(path10))
           return !keepScalar && identity3.isScalar(this.contents) ? this.contents.value : this.contents;
         return identity3.isCollection(this.contents) ? this.contents.getIn(path10, keepScalar) : void 0;
       }
@@ -3600,7 +3600,7 @@ var require_Document = __commonJS({
        * Checks if the document includes a value at `path`.
        */
       hasIn(path10) {
-        if (Collection.isEmptyPath(path10))
+        if (Collection2.isEmptyPath(path10))
           return this.contents !== void 0;
         return identity3.isCollection(this.contents) ? this.contents.hasIn(path10) : false;
       }
@@ -3610,7 +3610,7 @@ var require_Document = __commonJS({
        */
       set(key, value) {
         if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, [key], value);
+          this.contents = Collection2.collectionFromPath(this.schema, [key], value);
         } else if (assertCollection(this.contents)) {
           this.contents.set(key, value);
         }
@@ -3620,10 +3620,10 @@ var require_Document = __commonJS({
        * boolean to add/remove the item from the set.
        */
       setIn(path10, value) {
-        if (Collection.isEmptyPath(path10)) {
+        if (Collection2.isEmptyPath(path10)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path10), value);
+          this.contents = Collection2.collectionFromPath(this.schema, Array.from(path10), value);
         } else if (assertCollection(this.contents)) {
           this.contents.setIn(path10, value);
         }
@@ -4011,10 +4011,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep, value } = collItem;
+        const { start, key, sep: sep2, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep?.[0],
+          next: key ?? sep2?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -4028,7 +4028,7 @@ var require_resolve_block_map = __commonJS({
             else if ("indent" in key && key.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
-          if (!keyProps.anchor && !keyProps.tag && !sep) {
+          if (!keyProps.anchor && !keyProps.tag && !sep2) {
             commentEnd = keyProps.end;
             if (keyProps.comment) {
               if (map2.comment)
@@ -4052,7 +4052,7 @@ var require_resolve_block_map = __commonJS({
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map2.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
-        const valueProps = resolveProps.resolveProps(sep ?? [], {
+        const valueProps = resolveProps.resolveProps(sep2 ?? [], {
           indicator: "map-value-ind",
           next: value,
           offset: keyNode.range[2],
@@ -4068,7 +4068,7 @@ var require_resolve_block_map = __commonJS({
             if (ctx.options.strict && keyProps.start < valueProps.found.offset - 1024)
               onError(keyNode.range, "KEY_OVER_1024_CHARS", "The : indicator must be at most 1024 chars after the start of an implicit block mapping key");
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep, null, valueProps, onError);
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep2, null, valueProps, onError);
           if (ctx.schema.compat)
             utilFlowIndentCheck.flowIndentCheck(bm.indent, value, onError);
           offset = valueNode.range[2];
@@ -4159,7 +4159,7 @@ var require_resolve_end = __commonJS({
       let comment = "";
       if (end) {
         let hasSpace = false;
-        let sep = "";
+        let sep2 = "";
         for (const token of end) {
           const { source, type } = token;
           switch (type) {
@@ -4173,13 +4173,13 @@ var require_resolve_end = __commonJS({
               if (!comment)
                 comment = cb;
               else
-                comment += sep + cb;
-              sep = "";
+                comment += sep2 + cb;
+              sep2 = "";
               break;
             }
             case "newline":
               if (comment)
-                sep += source;
+                sep2 += source;
               hasSpace = true;
               break;
             default:
@@ -4222,18 +4222,18 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i3 = 0; i3 < fc.items.length; ++i3) {
         const collItem = fc.items[i3];
-        const { start, key, sep, value } = collItem;
+        const { start, key, sep: sep2, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep?.[0],
+          next: key ?? sep2?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
           startOnNewline: false
         });
         if (!props.found) {
-          if (!props.anchor && !props.tag && !sep && !value) {
+          if (!props.anchor && !props.tag && !sep2 && !value) {
             if (i3 === 0 && props.comma)
               onError(props.comma, "UNEXPECTED_TOKEN", `Unexpected , in ${fcName}`);
             else if (i3 < fc.items.length - 1)
@@ -4287,8 +4287,8 @@ var require_resolve_flow_collection = __commonJS({
             }
           }
         }
-        if (!isMap && !sep && !props.found) {
-          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep, null, props, onError);
+        if (!isMap && !sep2 && !props.found) {
+          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep2, null, props, onError);
           coll.items.push(valueNode);
           offset = valueNode.range[2];
           if (isBlock(value))
@@ -4300,7 +4300,7 @@ var require_resolve_flow_collection = __commonJS({
           if (isBlock(key))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
-          const valueProps = resolveProps.resolveProps(sep ?? [], {
+          const valueProps = resolveProps.resolveProps(sep2 ?? [], {
             flow: fcName,
             indicator: "map-value-ind",
             next: value,
@@ -4311,8 +4311,8 @@ var require_resolve_flow_collection = __commonJS({
           });
           if (valueProps.found) {
             if (!isMap && !props.found && ctx.options.strict) {
-              if (sep)
-                for (const st2 of sep) {
+              if (sep2)
+                for (const st2 of sep2) {
                   if (st2 === valueProps.found)
                     break;
                   if (st2.type === "newline") {
@@ -4329,7 +4329,7 @@ var require_resolve_flow_collection = __commonJS({
             else
               onError(valueProps.start, "MISSING_CHAR", `Missing , or : between ${fcName} items`);
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep, null, valueProps, onError) : null;
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep2, null, valueProps, onError) : null;
           if (valueNode) {
             if (isBlock(value))
               onError(valueNode.range, "BLOCK_IN_FLOW", blockMsg);
@@ -4509,7 +4509,7 @@ var require_resolve_block_scalar = __commonJS({
           chompStart = i3 + 1;
       }
       let value = "";
-      let sep = "";
+      let sep2 = "";
       let prevMoreIndented = false;
       for (let i3 = 0; i3 < contentStart; ++i3)
         value += lines[i3][0].slice(trimIndent) + "\n";
@@ -4526,24 +4526,24 @@ var require_resolve_block_scalar = __commonJS({
           indent = "";
         }
         if (type === Scalar.Scalar.BLOCK_LITERAL) {
-          value += sep + indent.slice(trimIndent) + content;
-          sep = "\n";
+          value += sep2 + indent.slice(trimIndent) + content;
+          sep2 = "\n";
         } else if (indent.length > trimIndent || content[0] === "	") {
-          if (sep === " ")
-            sep = "\n";
-          else if (!prevMoreIndented && sep === "\n")
-            sep = "\n\n";
-          value += sep + indent.slice(trimIndent) + content;
-          sep = "\n";
+          if (sep2 === " ")
+            sep2 = "\n";
+          else if (!prevMoreIndented && sep2 === "\n")
+            sep2 = "\n\n";
+          value += sep2 + indent.slice(trimIndent) + content;
+          sep2 = "\n";
           prevMoreIndented = true;
         } else if (content === "") {
-          if (sep === "\n")
+          if (sep2 === "\n")
             value += "\n";
           else
-            sep = "\n";
+            sep2 = "\n";
         } else {
-          value += sep + content;
-          sep = " ";
+          value += sep2 + content;
+          sep2 = " ";
           prevMoreIndented = false;
         }
       }
@@ -4726,25 +4726,25 @@ var require_resolve_flow_scalar = __commonJS({
         trimBoth = /^[ \t]+|[ \t]+$/g;
       }
       let res = match[1].replace(trimEnd, "");
-      let sep = " ";
+      let sep2 = " ";
       let pos = line.lastIndex;
       while (match = line.exec(source)) {
         const lm = match[1].replace(trimBoth, "");
         if (lm === "") {
-          if (sep === "\n")
-            res += sep;
+          if (sep2 === "\n")
+            res += sep2;
           else
-            sep = "\n";
+            sep2 = "\n";
         } else {
-          res += sep + lm;
-          sep = " ";
+          res += sep2 + lm;
+          sep2 = " ";
         }
         pos = line.lastIndex;
       }
       const last = /[ \t]*(.*)/sy;
       last.lastIndex = pos;
       match = last.exec(source);
-      return res + sep + (match?.[1] ?? "");
+      return res + sep2 + (match?.[1] ?? "");
     }
     function doubleQuotedValue(source, onError) {
       let res = "";
@@ -5353,15 +5353,15 @@ var require_cst_scalar = __commonJS({
       }
       return null;
     }
-    function createScalarToken(value, context) {
-      const { implicitKey = false, indent, inFlow = false, offset = -1, type = "PLAIN" } = context;
+    function createScalarToken(value, context3) {
+      const { implicitKey = false, indent, inFlow = false, offset = -1, type = "PLAIN" } = context3;
       const source = stringifyString.stringifyString({ type, value }, {
         implicitKey,
         indent: indent > 0 ? " ".repeat(indent) : "",
         inFlow,
         options: { blockQuote: true, lineWidth: -1 }
       });
-      const end = context.end ?? [
+      const end = context3.end ?? [
         { type: "newline", offset: -1, indent, source: "\n" }
       ];
       switch (source[0]) {
@@ -5385,8 +5385,8 @@ var require_cst_scalar = __commonJS({
           return { type: "scalar", offset, indent, source, end };
       }
     }
-    function setScalarValue(token, value, context = {}) {
-      let { afterKey = false, implicitKey = false, inFlow = false, type } = context;
+    function setScalarValue(token, value, context3 = {}) {
+      let { afterKey = false, implicitKey = false, inFlow = false, type } = context3;
       let indent = "indent" in token ? token.indent : null;
       if (afterKey && typeof indent === "number")
         indent += 2;
@@ -5554,14 +5554,14 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep, value }) {
+    function stringifyItem({ start, key, sep: sep2, value }) {
       let res = "";
       for (const st2 of start)
         res += st2.source;
       if (key)
         res += stringifyToken(key);
-      if (sep)
-        for (const st2 of sep)
+      if (sep2)
+        for (const st2 of sep2)
           res += st2.source;
       if (value)
         res += stringifyToken(value);
@@ -6728,18 +6728,18 @@ var require_parser = __commonJS({
         if (this.type === "map-value-ind") {
           const prev = getPrevProps(this.peek(2));
           const start = getFirstKeyStartProps(prev);
-          let sep;
+          let sep2;
           if (scalar.end) {
-            sep = scalar.end;
-            sep.push(this.sourceToken);
+            sep2 = scalar.end;
+            sep2.push(this.sourceToken);
             delete scalar.end;
           } else
-            sep = [this.sourceToken];
+            sep2 = [this.sourceToken];
           const map2 = {
             type: "block-map",
             offset: scalar.offset,
             indent: scalar.indent,
-            items: [{ start, key: scalar, sep }]
+            items: [{ start, key: scalar, sep: sep2 }]
           };
           this.onKeyLine = true;
           this.stack[this.stack.length - 1] = map2;
@@ -6892,15 +6892,15 @@ var require_parser = __commonJS({
                 } else if (isFlowToken(it2.key) && !includesToken(it2.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it2.start);
                   const key = it2.key;
-                  const sep = it2.sep;
-                  sep.push(this.sourceToken);
+                  const sep2 = it2.sep;
+                  sep2.push(this.sourceToken);
                   delete it2.key;
                   delete it2.sep;
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep }]
+                    items: [{ start: start2, key, sep: sep2 }]
                   });
                 } else if (start.length > 0) {
                   it2.sep = it2.sep.concat(start, this.sourceToken);
@@ -7094,13 +7094,13 @@ var require_parser = __commonJS({
             const prev = getPrevProps(parent);
             const start = getFirstKeyStartProps(prev);
             fixFlowSeqItems(fc);
-            const sep = fc.end.splice(1, fc.end.length);
-            sep.push(this.sourceToken);
+            const sep2 = fc.end.splice(1, fc.end.length);
+            sep2.push(this.sourceToken);
             const map2 = {
               type: "block-map",
               offset: fc.offset,
               indent: fc.indent,
-              items: [{ start, key: fc, sep }]
+              items: [{ start, key: fc, sep: sep2 }]
             };
             this.onKeyLine = true;
             this.stack[this.stack.length - 1] = map2;
@@ -7278,7 +7278,7 @@ var require_public_api = __commonJS({
       }
       return doc;
     }
-    function parse3(src, reviver, options) {
+    function parse5(src, reviver, options) {
       let _reviver = void 0;
       if (typeof reviver === "function") {
         _reviver = reviver;
@@ -7319,7 +7319,7 @@ var require_public_api = __commonJS({
         return value.toString(options);
       return new Document.Document(value, _replacer, options).toString(options);
     }
-    exports.parse = parse3;
+    exports.parse = parse5;
     exports.parseAllDocuments = parseAllDocuments;
     exports.parseDocument = parseDocument;
     exports.stringify = stringify;
@@ -8916,18 +8916,18 @@ var init_parse = __esm({
       return result.issues.length === 0;
     };
     _encode = (_Err) => {
-      const parse3 = _parse(_Err);
+      const parse5 = _parse(_Err);
       const fn = (schema, value, _ctx, _params) => {
         const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-        return parse3(schema, value, ctx, finalizeParams(fn, _params));
+        return parse5(schema, value, ctx, finalizeParams(fn, _params));
       };
       return fn;
     };
     encode = /* @__PURE__ */ _encode($ZodRealError);
     _decode = (_Err) => {
-      const parse3 = _parse(_Err);
+      const parse5 = _parse(_Err);
       const fn = (schema, value, _ctx, _params) => {
-        return parse3(schema, value, _ctx, finalizeParams(fn, _params));
+        return parse5(schema, value, _ctx, finalizeParams(fn, _params));
       };
       return fn;
     };
@@ -9852,7 +9852,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c4) => c4[0]));
-  const parse3 = inst._zod.parse;
+  const parse5 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n3 = size(payload.value);
     if (n3 > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -9866,7 +9866,7 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse3(payload, ctx);
+    return parse5(payload, ctx);
   };
 }
 function handleArrayResult(result, final, index) {
@@ -12152,7 +12152,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve8) {
+function isRecursive(inst, stack, resolve13) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -12162,7 +12162,7 @@ function isRecursive(inst, stack, resolve8) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve8);
+      const answer = isRecursive(child, stack, resolve13);
       if (answer > result)
         result = answer;
     }
@@ -12173,13 +12173,13 @@ function isRecursive(inst, stack, resolve8) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve8) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve13) : NONE;
       if (child > answer)
         answer = child;
     }
     return answer;
   };
-  const merge2 = (answer) => {
+  const merge3 = (answer) => {
     if (answer > result)
       result = answer;
   };
@@ -12188,7 +12188,7 @@ function isRecursive(inst, stack, resolve8) {
   switch (kind) {
     case "object": {
       const raw = rawShape(def);
-      merge2(raw ? shape(raw, true) : ASSUMED);
+      merge3(raw ? shape(raw, true) : ASSUMED);
       check2(def.catchall);
       break;
     }
@@ -12237,8 +12237,8 @@ function isRecursive(inst, stack, resolve8) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve8 ? inst._zod.innerType : void 0);
-      merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
+      const inner = def._cachedInner ?? (resolve13 ? inst._zod.innerType : void 0);
+      merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
     // a leaf by choice: `parts` are regex fragments, not data positions
@@ -20556,13 +20556,13 @@ function installCompiledUserMethods(target, source, parser) {
     };
   }
   if (typeof sourceAny.parse === "function") {
-    const originalParse = sourceAny.parse;
+    const originalParse2 = sourceAny.parse;
     targetAny.parse = (data, params) => {
       const out = parser(data);
       if (out !== INVALID) {
         return out;
       }
-      return originalParse(data, params);
+      return originalParse2(data, params);
     };
   }
 }
@@ -31823,9 +31823,10 @@ function sha256FileSync(path10) {
   try {
     const size = fstatSync2(fd).size;
     const hash2 = createHash2("sha256");
-    let n3 = 0;
     let position = 0;
-    while ((n3 = readSync2(fd, buf, 0, CHUNK, position)) > 0) {
+    for (; ; ) {
+      const n3 = readSync2(fd, buf, 0, CHUNK, position);
+      if (n3 <= 0) break;
       hash2.update(buf.subarray(0, n3));
       position += n3;
     }
@@ -31844,6 +31845,1353 @@ var init_hash = __esm({
     "use strict";
     init_artifact();
     CHUNK = 8 * 1024 * 1024;
+  }
+});
+
+// tools/lib/sign/spawn-runner.ts
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+function formatCommand(file2, args) {
+  const q2 = (a3) => /^[\w@%+=:,./-]+$/.test(a3) ? a3 : `'${a3.replace(/'/g, `'\\''`)}'`;
+  return redact([file2, ...args].map(q2).join(" "));
+}
+function removeOutputs(outputs) {
+  for (const p2 of outputs ?? []) rmSync(p2, { force: true, recursive: true });
+}
+var MAX_OUTPUT, SpawnRunner, signingRunner;
+var init_spawn_runner = __esm({
+  "tools/lib/sign/spawn-runner.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_redact();
+    MAX_OUTPUT = 16 * 1024 * 1024;
+    SpawnRunner = class {
+      run(file2, args, options = {}) {
+        const command = formatCommand(file2, args);
+        const label2 = options.label ?? file2;
+        const timeoutMs = options.timeoutMs ?? 3e5;
+        logger.debug(`$ ${command}`);
+        const started = performance.now();
+        const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
+        return new Promise((resolve13, reject) => {
+          const child = spawn(file2, args, {
+            cwd: options.cwd,
+            env,
+            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+          });
+          const out = [];
+          const err = [];
+          let outLen = 0;
+          let errLen = 0;
+          let timedOut = false;
+          child.stdout?.on("data", (c4) => {
+            if (outLen < MAX_OUTPUT) out.push(c4);
+            outLen += c4.length;
+          });
+          child.stderr?.on("data", (c4) => {
+            if (errLen < MAX_OUTPUT) err.push(c4);
+            errLen += c4.length;
+          });
+          if (options.input !== void 0 && child.stdin) {
+            child.stdin.on("error", () => void 0);
+            child.stdin.end(options.input);
+          }
+          const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, timeoutMs);
+          child.on("error", (e) => {
+            clearTimeout(timer);
+            removeOutputs(options.outputs);
+            if (e.code === "ENOENT") {
+              reject(
+                new SignetError("E_TOOL_MISSING", `${label2}: program not found: ${file2}`, {
+                  details: { program: file2 }
+                })
+              );
+            } else {
+              reject(
+                new SignetError("E_TOOL_FAILED", `${label2}: cannot start: ${e.message}`, {
+                  details: { command }
+                })
+              );
+            }
+          });
+          child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            const durationMs = performance.now() - started;
+            const stdoutBuf = Buffer.concat(out);
+            const stderr = redact(Buffer.concat(err).toString("utf8"));
+            const result = {
+              exitCode: code ?? (signal ? 128 : -1),
+              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
+              stderr,
+              durationMs,
+              command
+            };
+            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
+            if (timedOut) {
+              removeOutputs(options.outputs);
+              reject(
+                new SignetError("E_TOOL_TIMEOUT", `${label2}: timed out after ${timeoutMs} ms`, {
+                  details: { command }
+                })
+              );
+              return;
+            }
+            if (result.exitCode !== 0) {
+              removeOutputs(options.outputs);
+              if (options.allowFailure) {
+                resolve13(result);
+                return;
+              }
+              const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+              reject(
+                new SignetError(
+                  "E_TOOL_FAILED",
+                  `${label2} exited with ${result.exitCode}${tail2 ? `:
+${tail2}` : ""}`,
+                  {
+                    details: { command, exitCode: result.exitCode }
+                  }
+                )
+              );
+              return;
+            }
+            resolve13(result);
+          });
+        });
+      }
+    };
+    signingRunner = new SpawnRunner();
+  }
+});
+
+// tools/lib/sign/verify.ts
+import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync3, rmSync as rmSync2 } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join as join2 } from "node:path";
+function verifyArgs(path10, options) {
+  const args = ["verify"];
+  const ca2 = options.caFile;
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync2(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  if (ca2) args.push("-CAfile", ca2);
+  if (tsaCa) args.push("-TSA-CAfile", tsaCa);
+  args.push("-in", path10);
+  return args;
+}
+function opensslDateToIso(text) {
+  const t2 = Date.parse(text.replace(/\s+GMT$/, " UTC").replace(/\s+/g, " "));
+  return Number.isNaN(t2) ? void 0 : new Date(t2).toISOString();
+}
+function parseVerifyOutput(text, exitCode) {
+  const unsigned = /Unable to extract existing signature|No signature found/i.test(text);
+  const mismatch = /MISMATCH/.test(text);
+  const digest = /Message digest algorithm\s*:\s*(\S+)/.exec(text)?.[1]?.toLowerCase();
+  const signerBlock = /Signer's certificate:[\s\S]*?Signer #0:\s*\n\s*Subject:\s*(.*)\n\s*Issuer\s*:\s*(.*)\n\s*Serial\s*:\s*([0-9A-Fa-f]+)/.exec(
+    text
+  );
+  const tsTime = /Timestamp time:\s*(.+)/.exec(text)?.[1]?.trim();
+  const timestampVerified = /Timestamp Server Signature verification: ok/.test(text);
+  const counted = /Number of verified signatures:\s*(\d+)/.exec(text);
+  const indexes = text.match(/^Signature Index: \d+/gm)?.length ?? 0;
+  const result = {
+    ok: exitCode === 0 && /Succeeded/.test(text) && !mismatch,
+    unsigned,
+    mismatch,
+    timestampVerified,
+    signatures: counted ? Number(counted[1]) : indexes
+  };
+  if (digest) result.digest = digest;
+  if (signerBlock) {
+    result.subject = (signerBlock[1] ?? "").trim();
+    result.issuer = (signerBlock[2] ?? "").trim();
+    result.signerSerial = (signerBlock[3] ?? "").toUpperCase().replace(/^0+(?=.)/, "");
+  }
+  if (tsTime) {
+    const iso = opensslDateToIso(tsTime);
+    if (iso) result.timestamp = iso;
+  }
+  return result;
+}
+async function readSignatureBlob(path10, options = {}) {
+  const pe2 = readPeSignature(path10);
+  if (pe2.kind === "signed") return pe2.pkcs7;
+  if (pe2.kind === "unsigned") return void 0;
+  const dir = mkdtempSync(join2(tmpdir(), "signet-sig-"));
+  try {
+    const out = join2(dir, "sig.der");
+    const r2 = await (options.runner ?? signingRunner).run(
+      options.osslsigncode ?? "osslsigncode",
+      ["extract-signature", "-in", path10, "-out", out],
+      {
+        allowFailure: true,
+        timeoutMs: options.timeoutMs ?? 12e4,
+        label: "osslsigncode extract-signature",
+        outputs: [out]
+      }
+    );
+    if (r2.exitCode !== 0 || !existsSync2(out)) return void 0;
+    return readFileSync3(out);
+  } finally {
+    rmSync2(dir, { recursive: true, force: true });
+  }
+}
+async function isSigned(path10, options = {}) {
+  return await readSignatureBlob(path10, options) !== void 0;
+}
+function fail(code, message, details) {
+  throw new SignetError(code, message, { details });
+}
+async function verifyFile(path10, options = {}, policy = {}) {
+  if (!existsSync2(path10))
+    throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
+  const runner = options.runner ?? signingRunner;
+  const program = options.osslsigncode ?? "osslsigncode";
+  const pending = runner.run(program, verifyArgs(path10, options), {
+    allowFailure: true,
+    timeoutMs: options.timeoutMs ?? 12e4,
+    label: "osslsigncode verify"
+  });
+  const artifact = describeArtifactFast(path10);
+  const run = await pending;
+  const text = `${run.stdout}
+${run.stderr}`;
+  const parsed = parseVerifyOutput(text, run.exitCode);
+  const file2 = basename(path10);
+  if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path: path10 });
+  if (!parsed.ok) {
+    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : text.split("\n").map((l2) => l2.trim()).filter((l2) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l2) && !/^Succeeded/.test(l2)).slice(0, 6).join("; ") || `osslsigncode verify exited ${run.exitCode}`;
+    fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path: path10, exitCode: run.exitCode });
+  }
+  const blob = await readSignatureBlob(path10, { osslsigncode: program, runner });
+  const p7 = blob ? parsePkcs7(blob) : void 0;
+  const leaf = p7 ? leafCertificate(p7) : void 0;
+  if (!leaf)
+    fail("E_VERIFY_FAILED", `${file2}: cannot read the signer certificate from the signature`, { path: path10 });
+  const leafSha256 = certSha256(leaf);
+  const subject = parsed.subject ?? `/${leaf.subject.split("\n").join("/")}`;
+  const pins = (options.leafSha256 ?? []).map((h3) => h3.toLowerCase());
+  if (pins.length && !pins.includes(leafSha256)) {
+    fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer certificate ${leafSha256} is not pinned`, {
+      path: path10,
+      leafSha256,
+      pinned: pins
+    });
+  }
+  if (options.subject && !subject.includes(options.subject)) {
+    fail(
+      "E_VERIFY_PIN_MISMATCH",
+      `${file2}: signer subject "${subject}" does not contain "${options.subject}"`,
+      {
+        path: path10,
+        subject
+      }
+    );
+  }
+  const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : void 0;
+  if (policy.requireTimestamp && !timestamp) {
+    fail("E_VERIFY_NO_TIMESTAMP", `${file2}: the signature carries no valid timestamp`, { path: path10 });
+  }
+  const info2 = {
+    subject,
+    leafSha256,
+    digest: parsed.digest ?? "unknown",
+    signatures: Math.max(1, parsed.signatures),
+    dev: policy.dev ?? false
+  };
+  if (parsed.issuer) info2.issuer = parsed.issuer;
+  if (timestamp) info2.timestamp = timestamp;
+  if (policy.profile) info2.profile = policy.profile;
+  return brandSigned(artifact, info2);
+}
+async function inspectSignature(path10, options = {}, policy = {}) {
+  const base = {
+    path: path10,
+    file: basename(path10),
+    kind: "other",
+    signed: false,
+    timestamp: null,
+    signatures: 0
+  };
+  if (policy.profile) base.profile = policy.profile;
+  try {
+    const a3 = await verifyFile(path10, options, policy);
+    const s2 = a3.signature;
+    const report = {
+      ...base,
+      kind: a3.kind,
+      signed: true,
+      subject: s2.subject,
+      leafSha256: s2.leafSha256,
+      digest: s2.digest,
+      signatures: s2.signatures,
+      fileSha256: a3.sha256,
+      size: a3.size,
+      dev: s2.dev
+    };
+    if (s2.issuer) report.issuer = s2.issuer;
+    report.timestamp = s2.timestamp ?? null;
+    return report;
+  } catch (e) {
+    const err = toSignetError(e);
+    const report = { ...base, error: { code: err.code, message: err.message } };
+    if (existsSync2(path10)) {
+      try {
+        const a3 = describeArtifactFast(path10);
+        report.kind = a3.kind;
+        report.fileSha256 = a3.sha256;
+        report.size = a3.size;
+        const blob = await readSignatureBlob(path10, {
+          osslsigncode: options.osslsigncode,
+          runner: options.runner
+        });
+        const p7 = blob ? parsePkcs7(blob) : void 0;
+        const leaf = p7 ? leafCertificate(p7) : void 0;
+        if (leaf) {
+          report.leafSha256 = certSha256(leaf);
+          report.subject = `/${leaf.subject.split("\n").join("/")}`;
+          report.signatures = 1;
+        }
+      } catch {
+      }
+    }
+    return report;
+  }
+}
+var SYSTEM_CA_BUNDLE;
+var init_verify = __esm({
+  "tools/lib/sign/verify.ts"() {
+    "use strict";
+    init_artifact();
+    init_errors();
+    init_der();
+    init_hash();
+    init_spawn_runner();
+    SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+  }
+});
+
+// tools/lib/sign/frame.ts
+import { copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, rmSync as rmSync3, statSync as statSync2 } from "node:fs";
+import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve2 } from "node:path";
+async function removeSignature(ctx, input2, output2) {
+  await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
+    outputs: [output2],
+    timeoutMs: 3e5,
+    label: "osslsigncode remove-signature"
+  });
+}
+async function signInFrame(ctx, path10, options, produce) {
+  const source = resolve2(path10);
+  if (!existsSync3(source) || !statSync2(source).isFile()) {
+    throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
+  }
+  const target = resolve2(options.out ?? source);
+  if (options.out && target !== source && existsSync3(target)) {
+    throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
+      details: { path: options.out }
+    });
+  }
+  if (options.replace && options.nest) {
+    throw new SignetError("E_USAGE", "--replace and --nest exclude each other");
+  }
+  const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  if (signed && !options.replace && !options.nest) {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename2(source)} is already signed`, {
+      details: { path: source }
+    });
+  }
+  const work = mkdtempSync2(join3(dirname(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
+  const ext = extname2(target);
+  try {
+    let input2 = source;
+    if (signed && options.replace) {
+      input2 = join3(work, `unsigned${ext}`);
+      await removeSignature(ctx, source, input2);
+    }
+    const output2 = join3(work, `signed${ext}`);
+    await produce({
+      input: input2,
+      output: output2,
+      work,
+      nest: signed && Boolean(options.nest),
+      replaced: signed && Boolean(options.replace),
+      description: options.description ?? basename2(target),
+      size: statSync2(input2).size
+    });
+    if (!existsSync3(output2)) {
+      throw new SignetError("E_SIGN_FAILED", `${basename2(target)}: the backend wrote no output`);
+    }
+    const verified = await verifyFile(
+      output2,
+      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.policy,
+        profile: ctx.profile,
+        dev: ctx.dev
+      }
+    );
+    if (options.nest && verified.signature.signatures < 2) {
+      throw new SignetError(
+        "E_VERIFY_FAILED",
+        `${basename2(target)}: the nested signature is missing after signing`
+      );
+    }
+    renameSync(output2, target);
+    logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
+    return brandSigned(
+      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
+      verified.signature
+    );
+  } finally {
+    rmSync3(work, { recursive: true, force: true });
+  }
+}
+var init_frame = __esm({
+  "tools/lib/sign/frame.ts"() {
+    "use strict";
+    init_artifact();
+    init_errors();
+    init_log();
+    init_verify();
+  }
+});
+
+// tools/lib/sign/jsign.ts
+function need(value, field, storetype) {
+  if (!value) {
+    throw new SignetError("E_CONFIG_INVALID", `jsign ${storetype}: "${field}" is required`, {
+      details: { field, storetype }
+    });
+  }
+  return value;
+}
+function jsignKeystore(s2) {
+  switch (s2.storetype) {
+    case "TRUSTEDSIGNING": {
+      const endpoint2 = need(s2.endpoint ?? s2.keystore, "endpoint", s2.storetype).replace(/^https?:\/\//, "").replace(/\/+$/, "");
+      const alias = s2.alias ?? `${need(s2.account, "account", s2.storetype)}/${need(s2.certificateProfile, "certificateProfile", s2.storetype)}`;
+      return { keystore: endpoint2, alias };
+    }
+    case "AZUREKEYVAULT":
+    // keystore = vault name or URL, alias = certificate name
+    case "AWS":
+    // keystore = region, alias = KMS key id/ARN
+    case "GOOGLECLOUD":
+    // keystore = projects/P/locations/L/keyRings/R, alias = key name[/cryptoKeyVersions/N]
+    case "PKCS12":
+    case "JKS":
+    case "PKCS11":
+      return {
+        keystore: need(s2.keystore, "keystore", s2.storetype),
+        alias: need(s2.alias, "alias", s2.storetype)
+      };
+    case "YUBIKEY":
+      return s2.alias ? { alias: s2.alias } : {};
+  }
+}
+function jsignArgs(s2, file2, o3 = {}) {
+  const args = ["-jar", s2.jar, "--storetype", s2.storetype];
+  const { keystore, alias } = jsignKeystore(s2);
+  if (keystore) args.push("--keystore", keystore);
+  if (alias) args.push("--alias", alias);
+  if (s2.storetype === "TRUSTEDSIGNING" || s2.storetype === "AZUREKEYVAULT" || s2.storetype === "GOOGLECLOUD") {
+    need(s2.storepass, "storepass (access token, env:VAR or file:PATH)", s2.storetype);
+  }
+  if ((s2.storetype === "GOOGLECLOUD" || s2.storetype === "AWS") && !s2.certfile) {
+    need(void 0, "certfile", s2.storetype);
+  }
+  if (s2.storepass) args.push("--storepass", s2.storepass);
+  if (s2.keypass) args.push("--keypass", s2.keypass);
+  if (s2.certfile) args.push("--certfile", s2.certfile);
+  args.push("--alg", ALG[s2.digest] ?? "SHA-256");
+  if (s2.timestamp?.urls.length) {
+    args.push(
+      "--tsaurl",
+      s2.timestamp.urls.join(","),
+      "--tsmode",
+      s2.tsmode ?? "RFC3161",
+      "--tsretries",
+      String(s2.timestamp.retries),
+      "--tsretrywait",
+      String(Math.max(1, Math.ceil(s2.timestamp.retryWaitMs / 1e3)))
+    );
+  }
+  if (o3.name) args.push("--name", o3.name);
+  if (s2.productUrl) args.push("--url", s2.productUrl);
+  args.push(file2);
+  return args;
+}
+function checkJsignSecrets(s2) {
+  if (s2.storepass) resolveSecret(s2.storepass, "jsign storepass");
+  if (s2.keypass) resolveSecret(s2.keypass, "jsign keypass");
+}
+var ALG;
+var init_jsign = __esm({
+  "tools/lib/sign/jsign.ts"() {
+    "use strict";
+    init_errors();
+    init_secrets();
+    ALG = {
+      sha1: "SHA-1",
+      sha256: "SHA-256",
+      sha384: "SHA-384",
+      sha512: "SHA-512"
+    };
+  }
+});
+
+// tools/lib/sign/retry.ts
+function backoffDelays(retries, firstWaitMs, maxWaitMs = 3e4) {
+  const out = [];
+  for (let i3 = 0; i3 < retries; i3++) out.push(Math.min(maxWaitMs, firstWaitMs * 2 ** i3));
+  return out;
+}
+function sleep(ms) {
+  return new Promise((r2) => setTimeout(r2, ms));
+}
+var init_retry = __esm({
+  "tools/lib/sign/retry.ts"() {
+    "use strict";
+  }
+});
+
+// tools/lib/sign/secret-file.ts
+import { chmodSync, mkdtempSync as mkdtempSync3, rmSync as rmSync4, writeFileSync } from "node:fs";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join4 } from "node:path";
+function cleanupAll() {
+  for (const d2 of live) rmSync4(d2, { recursive: true, force: true });
+  live.clear();
+}
+async function withSecretFile(value, use) {
+  if (!hooked) {
+    process.once("exit", cleanupAll);
+    hooked = true;
+  }
+  const dir = mkdtempSync3(join4(tmpdir2(), "signet-secret-"));
+  chmodSync(dir, 448);
+  live.add(dir);
+  const path10 = join4(dir, "pass");
+  try {
+    writeFileSync(path10, value, { mode: 384 });
+    return await use(path10);
+  } finally {
+    rmSync4(dir, { recursive: true, force: true });
+    live.delete(dir);
+  }
+}
+var live, hooked;
+var init_secret_file = __esm({
+  "tools/lib/sign/secret-file.ts"() {
+    "use strict";
+    live = /* @__PURE__ */ new Set();
+    hooked = false;
+  }
+});
+
+// tools/lib/sign/osslsigncode.ts
+function osslSignArgs(o3) {
+  const args = ["sign"];
+  if (o3.pkcs11) {
+    args.push("-pkcs11engine", o3.pkcs11.engine ?? DEFAULT_PKCS11_ENGINE, "-pkcs11module", o3.pkcs11.module);
+    if (o3.certs) args.push("-certs", o3.certs);
+    else args.push("-pkcs11cert", o3.pkcs11.cert);
+    args.push("-key", o3.pkcs11.key);
+  } else if (o3.pkcs12) {
+    args.push("-pkcs12", o3.pkcs12);
+  } else {
+    if (!o3.certs || !o3.key)
+      throw new SignetError("E_SIGN_KEY_MISSING", "osslsigncode: cert and key are required");
+    args.push("-certs", o3.certs, "-key", o3.key);
+  }
+  if (o3.passFile) args.push("-readpass", o3.passFile);
+  args.push("-h", o3.digest);
+  if (o3.description) args.push("-n", o3.description);
+  if (o3.url) args.push("-i", o3.url);
+  if (o3.tsUrl) args.push("-ts", o3.tsUrl);
+  if (o3.nest) args.push("-nest");
+  if (o3.msi) args.push("-add-msi-dse");
+  args.push("-in", o3.input, "-out", o3.output);
+  return args;
+}
+function tsaSchedule(plan) {
+  const out = [];
+  for (const url2 of plan.urls) {
+    out.push({ url: url2, waitMs: 0 });
+    for (const w2 of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w2 });
+  }
+  return out;
+}
+function classifyOsslFailure(text) {
+  if (/PIN incorrect|PIN_INCORRECT|Wrong password|bad decrypt|mac verify failure|maybe wrong password|PIN_LEN_RANGE/i.test(
+    text
+  ))
+    return "secret";
+  if (/timestamping failed|timestamp reply|Unable to set unauthenticated attributes|HTTP failure|CURL failure|Failed to get data from/i.test(
+    text
+  ))
+    return "tsa";
+  if (/Failed to read key or certificates|private key was not found|Failed to load|No such file|Failed to open|Engine .* failed|could not load the shared library/i.test(
+    text
+  ))
+    return "key";
+  return "other";
+}
+function tail(text, n3 = 8) {
+  return text.trim().split("\n").slice(-n3).join("\n");
+}
+function attemptTimeout(ctx, size, withTsa) {
+  const hashing = 2e3 + Math.ceil(size / 1e4);
+  return withTsa && ctx.timestamp ? Math.min(ctx.timeoutMs, ctx.timestamp.timeoutMs + hashing) : ctx.timeoutMs;
+}
+async function osslProduce(ctx, p2) {
+  const secret = ctx.password ? resolveSecret(ctx.password, "signing password/PIN") : void 0;
+  const run = async (passFile) => {
+    const msi = /\.msi$/i.test(p2.output);
+    const base = {
+      ...ctx.keys,
+      input: p2.input,
+      output: p2.output,
+      digest: ctx.digest,
+      description: p2.description,
+      nest: p2.nest,
+      msi,
+      ...ctx.url ? { url: ctx.url } : {},
+      ...passFile ? { passFile } : {}
+    };
+    const attempts = ctx.timestamp ? tsaSchedule(ctx.timestamp) : [void 0];
+    const failures = [];
+    for (const attempt of attempts) {
+      if (attempt?.waitMs) await sleep(attempt.waitMs);
+      const args = osslSignArgs(attempt ? { ...base, tsUrl: attempt.url } : base);
+      let text = "";
+      let exitCode = 0;
+      let timedOut = false;
+      try {
+        const r2 = await ctx.runner.run(ctx.program, args, {
+          allowFailure: true,
+          outputs: [p2.output],
+          input: "",
+          timeoutMs: attemptTimeout(ctx, p2.size, Boolean(attempt)),
+          label: "osslsigncode sign",
+          ...ctx.env ? { env: ctx.env } : {}
+        });
+        text = `${r2.stdout}
+${r2.stderr}`;
+        exitCode = r2.exitCode;
+      } catch (e) {
+        if (e instanceof SignetError && e.code === "E_TOOL_TIMEOUT") timedOut = true;
+        else throw e;
+      }
+      if (!timedOut && exitCode === 0) {
+        if (attempt && failures.length)
+          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
+        return;
+      }
+      const kind = timedOut ? attempt ? "tsa" : "other" : classifyOsslFailure(text);
+      if (kind === "secret") {
+        throw new SignetError(
+          "E_SIGN_BAD_SECRET",
+          `osslsigncode: the password or PIN was rejected:
+${tail(text)}`,
+          {
+            details: { exitCode }
+          }
+        );
+      }
+      if (kind === "key") {
+        throw new SignetError(
+          "E_SIGN_KEY_MISSING",
+          `osslsigncode: cannot load the key or certificates:
+${tail(text)}`,
+          {
+            details: { exitCode }
+          }
+        );
+      }
+      if (kind !== "tsa" || !attempt) {
+        if (timedOut) throw new SignetError("E_TOOL_TIMEOUT", "osslsigncode sign: timed out");
+        throw new SignetError("E_SIGN_FAILED", `osslsigncode sign exited ${exitCode}:
+${tail(text)}`, {
+          details: { exitCode }
+        });
+      }
+      const why = timedOut ? "timed out" : tail(text, 3).replace(/\n/g, " | ");
+      failures.push(`${attempt.url}: ${why}`);
+      logger.warn(
+        `timestamp authority ${attempt.url} failed (${timedOut ? "timeout" : "error"}); trying the next attempt`
+      );
+    }
+    throw new SignetError(
+      "E_TIMESTAMP_FAILED",
+      `every timestamp authority failed:
+  - ${failures.join("\n  - ")}`,
+      {
+        details: { attempts: failures.length, urls: ctx.timestamp?.urls ?? [] }
+      }
+    );
+  };
+  if (secret !== void 0) return withSecretFile(secret, run);
+  return run(void 0);
+}
+var DEFAULT_PKCS11_ENGINE;
+var init_osslsigncode = __esm({
+  "tools/lib/sign/osslsigncode.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_secrets();
+    init_retry();
+    init_secret_file();
+    DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
+  }
+});
+
+// tools/lib/sign/remote.ts
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync4, rmSync as rmSync5, statSync as statSync3 } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { basename as basename3 } from "node:path";
+import { pipeline } from "node:stream/promises";
+function checkRemoteUrl(url2) {
+  let u3;
+  try {
+    u3 = new URL(url2);
+  } catch {
+    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
+  }
+  if (u3.protocol === "https:") return u3;
+  if (u3.protocol === "http:" && LOOPBACK.has(u3.hostname)) return u3;
+  throw new SignetError(
+    "E_CONFIG_INVALID",
+    `remote signing url must be https:// (http only for loopback): ${url2}`,
+    {
+      hint: "The token and the binary travel to this server: use HTTPS."
+    }
+  );
+}
+function remoteHeaders(p2, digest) {
+  const h3 = {
+    "content-type": "application/octet-stream",
+    "content-length": String(p2.size),
+    "x-signet-file-name": encodeURIComponent(p2.description),
+    "user-agent": "signet"
+  };
+  if (p2.nest) h3["x-signet-nest"] = "1";
+  if (digest) h3["x-signet-digest"] = digest;
+  return h3;
+}
+async function once(u3, s2, token, p2) {
+  const headers = { ...remoteHeaders(p2, s2.digest), authorization: `Bearer ${token}` };
+  const send = u3.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  return new Promise((resolveOutcome) => {
+    let settled = false;
+    const done = (o3) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (o3.kind !== "ok") rmSync5(p2.output, { force: true });
+      resolveOutcome(o3);
+    };
+    const req = send(
+      u3,
+      {
+        method: "POST",
+        headers,
+        ...u3.protocol === "https:" && s2.caFile ? { ca: readFileSync4(s2.caFile) } : {}
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200) {
+          pipeline(res, createWriteStream(p2.output)).then(
+            () => done({ kind: "ok" }),
+            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
+          );
+          return;
+        }
+        const chunks = [];
+        res.on("data", (c4) => {
+          if (chunks.length < 16) chunks.push(c4);
+        });
+        res.on("error", () => void 0);
+        res.on("end", () => {
+          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
+          if (status === 401 || status === 403) {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_TOKEN_REJECTED",
+                `signing token rejected (HTTP ${status}) by ${u3.origin}`,
+                {
+                  details: { status, url: u3.origin }
+                }
+              )
+            });
+          } else if (status >= 500 || status === 429 || status === 408) {
+            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
+          } else {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_REMOTE_FAILED",
+                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
+                {
+                  details: { status, url: u3.origin }
+                }
+              )
+            });
+          }
+        });
+      }
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${s2.timeoutMs} ms`));
+    }, s2.timeoutMs);
+    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
+    createReadStream2(p2.input).on("error", (e) => req.destroy(e)).pipe(req);
+  });
+}
+async function remoteProduce(s2, p2) {
+  const u3 = checkRemoteUrl(s2.url);
+  const token = resolveSecret(s2.token, "signing token");
+  const size = statSync3(p2.input).size;
+  const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
+  const failures = [];
+  for (const wait of delays) {
+    if (wait) await sleep(wait);
+    const o3 = await once(u3, s2, token, { ...p2, size });
+    if (o3.kind === "ok") return;
+    if (o3.kind === "fatal") throw o3.error;
+    failures.push(o3.why);
+    logger.warn(
+      `signing server ${u3.origin} failed for ${basename3(p2.input)} (${o3.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+    );
+  }
+  throw new SignetError(
+    "E_SIGN_REMOTE_FAILED",
+    `signing server ${u3.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
+    { details: { url: u3.origin, attempts: failures.length } }
+  );
+}
+var LOOPBACK;
+var init_remote = __esm({
+  "tools/lib/sign/remote.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_redact();
+    init_secrets();
+    init_retry();
+    LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+  }
+});
+
+// tools/lib/sign/devcert.ts
+import { X509Certificate as X509Certificate2 } from "node:crypto";
+import { chmodSync as chmodSync2, existsSync as existsSync4, mkdirSync, readFileSync as readFileSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { join as join5, resolve as resolve3 } from "node:path";
+function keyArgs(type) {
+  return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+}
+function devCertCommands(dir, name, days, keyType) {
+  const p2 = (f2) => join5(dir, f2);
+  const conf = p2("openssl-ext.cnf");
+  const leaf = (key, csr, subj) => ({
+    file: "openssl",
+    args: [
+      "req",
+      "-config",
+      conf,
+      ...keyArgs(keyType),
+      "-nodes",
+      "-keyout",
+      p2(key),
+      "-out",
+      p2(csr),
+      "-subj",
+      subj
+    ]
+  });
+  const issue3 = (csr, out, ext) => ({
+    file: "openssl",
+    args: [
+      "x509",
+      "-req",
+      "-in",
+      p2(csr),
+      "-CA",
+      p2("ca.pem"),
+      "-CAkey",
+      p2("ca.key"),
+      "-set_serial",
+      `0x${Math.floor(Math.random() * 2 ** 48).toString(16)}${Date.now().toString(16)}`,
+      "-days",
+      String(days),
+      "-sha256",
+      "-extfile",
+      conf,
+      "-extensions",
+      ext,
+      "-out",
+      p2(out)
+    ]
+  });
+  return [
+    {
+      file: "openssl",
+      args: [
+        "req",
+        "-config",
+        conf,
+        "-x509",
+        ...keyArgs(keyType),
+        "-nodes",
+        "-keyout",
+        p2("ca.key"),
+        "-out",
+        p2("ca.pem"),
+        "-days",
+        String(days),
+        "-sha256",
+        "-subj",
+        `/CN=${name} CA - ${DEV_LABEL}/O=${name}`,
+        "-extensions",
+        "v3_ca"
+      ]
+    },
+    leaf("leaf.key", "leaf.csr", `/CN=${name} code signing - ${DEV_LABEL}/O=${name}`),
+    issue3("leaf.csr", "leaf.pem", "v3_cs"),
+    leaf("tsa.key", "tsa.csr", `/CN=${name} TSA - ${DEV_LABEL}/O=${name}`),
+    issue3("tsa.csr", "tsa.pem", "v3_tsa")
+  ];
+}
+async function makeDevCert(dir, options = {}) {
+  const root = resolve3(dir);
+  mkdirSync(root, { recursive: true });
+  const runner = options.runner ?? signingRunner;
+  const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
+  const p2 = (f2) => join5(root, f2);
+  const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
+    (f2) => existsSync4(p2(f2))
+  );
+  if (!(options.reuse && have)) {
+    writeFileSync2(p2("openssl-ext.cnf"), EXTENSIONS);
+    for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
+      await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
+    }
+    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync2(p2(k2), 384);
+    writeFileSync2(p2("chain.pem"), readFileSync5(p2("leaf.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
+    writeFileSync2(p2("tsa-chain.pem"), readFileSync5(p2("tsa.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
+    writeFileSync2(
+      p2("README.txt"),
+      `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
+Never trust ca.pem outside tests and demos.
+`
+    );
+  }
+  let leafCert;
+  try {
+    leafCert = new X509Certificate2(readFileSync5(p2("leaf.pem")));
+  } catch (e) {
+    throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
+  }
+  const leafSha256 = certSha256(leafCert);
+  const subject = leafCert.subject.split("\n").join(", ");
+  const tsaUrls = options.tsaUrls ?? [];
+  return {
+    dir: root,
+    caCert: p2("ca.pem"),
+    caKey: p2("ca.key"),
+    cert: p2("chain.pem"),
+    leafCert: p2("leaf.pem"),
+    key: p2("leaf.key"),
+    tsaCert: p2("tsa.pem"),
+    tsaKey: p2("tsa.key"),
+    tsaChain: p2("tsa-chain.pem"),
+    leafSha256,
+    subject,
+    profile: {
+      backend: "osslsigncode",
+      cert: p2("chain.pem"),
+      key: p2("leaf.key"),
+      digest: "sha256",
+      dev: true,
+      osslsigncode: "osslsigncode",
+      timeoutMs: 3e5,
+      timestamp: tsaUrls.length ? { urls: tsaUrls, retries: 1, retryWaitMs: 200, timeoutMs: 1e4 } : false,
+      verify: { caFile: p2("ca.pem"), tsaCaFile: p2("ca.pem"), leafSha256: [leafSha256] }
+    }
+  };
+}
+var DEV_LABEL, EXTENSIONS;
+var init_devcert = __esm({
+  "tools/lib/sign/devcert.ts"() {
+    "use strict";
+    init_errors();
+    init_der();
+    init_spawn_runner();
+    DEV_LABEL = "NOT FOR RELEASE";
+    EXTENSIONS = `[v3_ca]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+[v3_cs]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=codeSigning
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+[v3_tsa]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=critical,timeStamping
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+[req]
+distinguished_name=dn
+prompt=no
+[dn]
+CN=unused
+`;
+  }
+});
+
+// tools/lib/sign/index.ts
+var sign_exports = {};
+__export(sign_exports, {
+  createSigner: () => createSigner,
+  inspectSignature: () => inspectSignature,
+  makeDevCert: () => makeDevCert,
+  resolveProfile: () => resolveProfile,
+  signFiles: () => signFiles,
+  timestampPlan: () => timestampPlan,
+  verifyFile: () => verifyFile,
+  verifyOptionsOf: () => verifyOptionsOf
+});
+import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync2 } from "node:fs";
+import { availableParallelism } from "node:os";
+import { basename as basename4, isAbsolute as isAbsolute2, join as join6, resolve as resolve4 } from "node:path";
+function abs(base, p2) {
+  if (p2 === void 0) return void 0;
+  if (p2.startsWith("pkcs11:")) return p2;
+  return isAbsolute2(p2) ? p2 : resolve4(base, p2);
+}
+function resolveProfile(config2, options = {}) {
+  const env = options.env ?? process.env;
+  const name = options.profile ?? env["SIGNET_SIGNING_PROFILE"] ?? config2.signing.defaultProfile;
+  const raw = config2.signing.profiles[name];
+  if (!raw) {
+    const known = Object.keys(config2.signing.profiles);
+    throw new SignetError(
+      "E_PROFILE_UNKNOWN",
+      `signing profile "${name}" is not defined${known.length ? ` (known: ${known.join(", ")})` : " (no profiles configured)"}`,
+      { details: { profile: name, known } }
+    );
+  }
+  const base = options.baseDir ?? process.cwd();
+  const o3 = options.overrides ?? {};
+  const envTsa = env["SIGNET_TSA_URLS"];
+  const tsaUrls = o3.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : void 0);
+  const p2 = profileSchema.parse(structuredClone(raw));
+  if (o3.noTimestamp) p2.timestamp = false;
+  else if (tsaUrls?.length) {
+    p2.timestamp = {
+      ...p2.timestamp === false ? { retries: 2, retryWaitMs: 1e3, timeoutMs: 15e3 } : p2.timestamp,
+      urls: tsaUrls
+    };
+  }
+  if (o3.digest) p2.digest = o3.digest;
+  const verify = { ...p2.verify };
+  if (o3.caFile) verify.caFile = o3.caFile;
+  if (o3.leafSha256?.length) verify.leafSha256 = o3.leafSha256;
+  if (o3.subject) verify.subject = o3.subject;
+  const caFile = abs(base, verify.caFile);
+  const tsaCaFile = abs(base, verify.tsaCaFile);
+  p2.verify = {
+    leafSha256: verify.leafSha256,
+    ...caFile ? { caFile } : {},
+    ...tsaCaFile ? { tsaCaFile } : {},
+    ...verify.subject ? { subject: verify.subject } : {}
+  };
+  if (p2.backend === "osslsigncode") {
+    for (const k2 of ["cert", "key", "pkcs12"]) {
+      const v2 = abs(base, p2[k2]);
+      if (v2) p2[k2] = v2;
+    }
+    if (p2.pkcs11) p2.pkcs11 = { ...p2.pkcs11, module: abs(base, p2.pkcs11.module) };
+  } else if (p2.backend === "jsign") {
+    p2.jar = abs(base, p2.jar);
+    const cf = abs(base, p2.certfile);
+    if (cf) p2.certfile = cf;
+  } else if (p2.backend === "remote") {
+    const cf = abs(base, p2.caFile);
+    if (cf) p2.caFile = cf;
+  }
+  return { ...p2, name };
+}
+function timestampPlan(p2, releasePath) {
+  if (p2.timestamp === false) return void 0;
+  if (!p2.timestamp.urls.length) {
+    if (releasePath) {
+      throw new SignetError(
+        "E_TIMESTAMP_FAILED",
+        `profile "${p2.name}": no timestamp authority configured (signing.profiles.${p2.name}.timestamp.urls)`,
+        {
+          hint: "Add RFC 3161 TSA URLs to the profile, or set `timestamp: false` if unstamped signatures are intended."
+        }
+      );
+    }
+    return void 0;
+  }
+  return { ...p2.timestamp };
+}
+function verifyOptionsOf(p2, runner) {
+  const v2 = { leafSha256: p2.verify.leafSha256 };
+  if (p2.verify.caFile) v2.caFile = p2.verify.caFile;
+  if (p2.verify.tsaCaFile) v2.tsaCaFile = p2.verify.tsaCaFile;
+  if (p2.verify.subject) v2.subject = p2.verify.subject;
+  if (p2.backend === "osslsigncode") v2.osslsigncode = p2.osslsigncode;
+  if (runner) v2.runner = runner;
+  return v2;
+}
+function createSigner(config2, options = {}) {
+  const p2 = resolveProfile(config2, options);
+  const releasePath = Boolean(options.releasePath);
+  const runner = options.runner ?? signingRunner;
+  if (releasePath && p2.dev) {
+    throw new SignetError(
+      "E_SIGN_DEV_PROFILE_REFUSED",
+      `profile "${p2.name}" is a dev profile and cannot sign on the release path`
+    );
+  }
+  if (releasePath && options.overrides?.allowUnsignedFallback) {
+    throw new SignetError(
+      "E_SIGN_UNSIGNED_FALLBACK_REFUSED",
+      "--allow-unsigned-fallback is refused on the release path"
+    );
+  }
+  if (releasePath && options.overrides?.noTimestamp && config2.signing.profiles[p2.name]?.timestamp !== false) {
+    throw new SignetError(
+      "E_USAGE",
+      "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
+    );
+  }
+  const requireTimestamp = releasePath && p2.timestamp !== false;
+  const ctx = {
+    profile: p2.name,
+    dev: p2.dev,
+    verify: verifyOptionsOf(p2, runner),
+    policy: { requireTimestamp },
+    osslsigncode: p2.backend === "osslsigncode" ? p2.osslsigncode : "osslsigncode",
+    runner
+  };
+  const verify = (path10) => verifyFile(path10, ctx.verify, { profile: p2.name, requireTimestamp, dev: p2.dev });
+  if (p2.backend === "osslsigncode") {
+    const keys = osslKeys(p2);
+    const password = p2.pkcs11?.pin ?? p2.password;
+    return {
+      profile: p2.name,
+      dev: p2.dev,
+      verify,
+      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, (input2) => {
+        const plan = timestampPlan(p2, releasePath);
+        return osslProduce(
+          {
+            program: p2.osslsigncode,
+            runner,
+            timeoutMs: p2.timeoutMs,
+            digest: p2.digest,
+            keys,
+            ...p2.productUrl ? { url: p2.productUrl } : {},
+            ...password ? { password: parseSecretRef(password, `signing.profiles.${p2.name}.password`) } : {},
+            ...plan ? { timestamp: plan } : {}
+          },
+          { ...input2, description: o3.description ?? p2.description ?? input2.description }
+        );
+      })
+    };
+  }
+  return createOtherSigner(p2, ctx, { releasePath, runner, verify, overrides: options.overrides ?? {} });
+}
+function osslKeys(p2) {
+  if (p2.pkcs11) {
+    return {
+      pkcs11: {
+        module: p2.pkcs11.module,
+        cert: p2.pkcs11.cert,
+        key: p2.pkcs11.key,
+        ...p2.pkcs11.engine ? { engine: p2.pkcs11.engine } : {}
+      },
+      ...p2.cert ? { certs: p2.cert } : {}
+    };
+  }
+  if (p2.pkcs12) return { pkcs12: p2.pkcs12 };
+  if (!p2.cert || !p2.key) {
+    throw new SignetError(
+      "E_SIGN_KEY_MISSING",
+      `profile "${p2.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
+      {
+        details: { profile: p2.name }
+      }
+    );
+  }
+  return { certs: p2.cert, key: p2.key };
+}
+function createOtherSigner(p2, ctx, deps) {
+  if (p2.backend === "jsign") {
+    const settings = {
+      jar: p2.jar,
+      storetype: p2.storetype,
+      digest: p2.digest,
+      ...p2.keystore ? { keystore: p2.keystore } : {},
+      ...p2.alias ? { alias: p2.alias } : {},
+      ...p2.storepass ? { storepass: parseSecretRef(p2.storepass, `signing.profiles.${p2.name}.storepass`) } : {},
+      ...p2.keypass ? { keypass: parseSecretRef(p2.keypass, `signing.profiles.${p2.name}.keypass`) } : {},
+      ...p2.certfile ? { certfile: p2.certfile } : {},
+      ...p2.endpoint ? { endpoint: p2.endpoint } : {},
+      ...p2.account ? { account: p2.account } : {},
+      ...p2.certificateProfile ? { certificateProfile: p2.certificateProfile } : {},
+      ...p2.tsmode ? { tsmode: p2.tsmode } : {},
+      ...p2.productUrl ? { productUrl: p2.productUrl } : {}
+    };
+    jsignArgs(settings, "check.exe");
+    return {
+      profile: p2.name,
+      dev: p2.dev,
+      verify: deps.verify,
+      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, async (input2) => {
+        const plan = timestampPlan(p2, deps.releasePath);
+        const s2 = plan ? { ...settings, timestamp: plan } : settings;
+        checkJsignSecrets(s2);
+        copyFileSync2(input2.input, input2.output);
+        await deps.runner.run(
+          p2.java,
+          jsignArgs(s2, input2.output, { name: o3.description ?? p2.description ?? input2.description }),
+          {
+            outputs: [input2.output],
+            timeoutMs: p2.timeoutMs,
+            label: "jsign",
+            input: ""
+          }
+        );
+      })
+    };
+  }
+  if (p2.backend === "remote") {
+    const settings = {
+      url: p2.url,
+      token: parseSecretRef(p2.token, `signing.profiles.${p2.name}.token`),
+      timeoutMs: p2.timeoutMs,
+      retries: p2.retries,
+      retryWaitMs: p2.retryWaitMs,
+      digest: p2.digest,
+      ...p2.caFile ? { caFile: p2.caFile } : {}
+    };
+    checkRemoteUrl(settings.url);
+    return {
+      profile: p2.name,
+      dev: p2.dev,
+      verify: deps.verify,
+      allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
+      sign: (path10, o3 = {}) => signInFrame(
+        ctx,
+        path10,
+        o3,
+        (input2) => remoteProduce(settings, {
+          ...input2,
+          description: o3.description ?? p2.description ?? input2.description
+        })
+      )
+    };
+  }
+  throw new SignetError("E_INTERNAL", `unknown backend ${p2.backend}`);
+}
+async function signFiles(signer, paths, options = {}) {
+  const limit = Math.max(1, options.concurrency ?? availableParallelism());
+  if (options.sign?.out && paths.length > 1)
+    throw new SignetError("E_USAGE", "--out takes a single input file");
+  if (options.outDir) {
+    const names = paths.map((p2) => basename4(p2));
+    const dup = names.find((n3, i3) => names.indexOf(n3) !== i3);
+    if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
+    mkdirSync2(options.outDir, { recursive: true });
+  }
+  const results = new Array(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i3 = next++;
+      const path10 = paths[i3];
+      const started = performance.now();
+      try {
+        const artifact = await signer.sign(path10, {
+          ...options.sign ?? {},
+          ...options.outDir ? { out: join6(options.outDir, basename4(path10)) } : {}
+        });
+        results[i3] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
+      } catch (e) {
+        const err = toSignetError(e);
+        if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync5(path10)) {
+          logger.warn(
+            `!!! ${path10} was NOT SIGNED: ${err.message}
+!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
+          );
+          results[i3] = {
+            path: path10,
+            ok: true,
+            signed: false,
+            fallback: { code: err.code, message: err.message },
+            unsigned: await describeArtifact(path10),
+            durationMs: performance.now() - started
+          };
+          options.onResult?.(results[i3]);
+          continue;
+        }
+        logger.error(`${path10}: [${err.code}] ${err.message}`);
+        results[i3] = {
+          path: path10,
+          ok: false,
+          signed: false,
+          error: { code: err.code, message: err.message, hint: err.hint },
+          durationMs: performance.now() - started
+        };
+      }
+      options.onResult?.(results[i3]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
+  const failed = results.filter((r2) => !r2.ok).length;
+  const unsigned = results.filter((r2) => r2.ok && !r2.signed).length;
+  return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
+}
+var FALLBACK_CODES;
+var init_sign = __esm({
+  "tools/lib/sign/index.ts"() {
+    "use strict";
+    init_artifact();
+    init_errors();
+    init_log();
+    init_secrets();
+    init_config();
+    init_frame();
+    init_jsign();
+    init_osslsigncode();
+    init_remote();
+    init_spawn_runner();
+    init_verify();
+    init_devcert();
+    init_verify();
+    FALLBACK_CODES = /* @__PURE__ */ new Set([
+      "E_SIGN_REMOTE_FAILED",
+      "E_SIGN_TOKEN_REJECTED",
+      "E_TOOL_TIMEOUT",
+      "E_VERIFY_FAILED",
+      "E_VERIFY_UNSIGNED",
+      "E_VERIFY_PIN_MISMATCH",
+      "E_VERIFY_NO_TIMESTAMP"
+    ]);
   }
 });
 
@@ -33491,10 +34839,10 @@ var init_timeout = __esm({
       }
     };
     MAX_DELAY = 2 ** 31 - 1;
-    throwOnTimeout = (kill, timeout, context, controller) => timeout === 0 || timeout === void 0 ? [] : [killAfterTimeout(kill, timeout, context, controller)];
-    killAfterTimeout = async (kill, timeout, context, { signal }) => {
+    throwOnTimeout = (kill, timeout, context3, controller) => timeout === 0 || timeout === void 0 ? [] : [killAfterTimeout(kill, timeout, context3, controller)];
+    killAfterTimeout = async (kill, timeout, context3, { signal }) => {
       await setTimeout2(timeout, void 0, { signal });
-      context.terminationReason ??= "timeout";
+      context3.terminationReason ??= "timeout";
       kill();
       throw new DiscardedError();
     };
@@ -33520,7 +34868,7 @@ var init_kill = __esm({
       return forceKillAfterDelay;
     };
     DEFAULT_FORCE_KILL_TIMEOUT = 1e3 * 5;
-    subprocessKill = ({ kill, options: { forceKillAfterDelay, killSignal }, onInternalError, context, controller }, signalOrError, errorArgument) => {
+    subprocessKill = ({ kill, options: { forceKillAfterDelay, killSignal }, onInternalError, context: context3, controller }, signalOrError, errorArgument) => {
       const { signal, error: error63 } = parseKillArguments(signalOrError, errorArgument, killSignal);
       emitKillError(error63, onInternalError);
       const killResult = kill(signal);
@@ -33530,7 +34878,7 @@ var init_kill = __esm({
         forceKillAfterDelay,
         killSignal,
         killResult,
-        context,
+        context: context3,
         controller
       });
       return killResult;
@@ -33550,24 +34898,24 @@ var init_kill = __esm({
         onInternalError.reject(error63);
       }
     };
-    setKillTimeout = async ({ kill, signal, forceKillAfterDelay, killSignal, killResult, context, controller }) => {
+    setKillTimeout = async ({ kill, signal, forceKillAfterDelay, killSignal, killResult, context: context3, controller }) => {
       if (signal === killSignal && killResult) {
         killOnTimeout({
           kill,
           forceKillAfterDelay,
-          context,
+          context: context3,
           controllerSignal: controller.signal
         });
       }
     };
-    killOnTimeout = async ({ kill, forceKillAfterDelay, context, controllerSignal }) => {
+    killOnTimeout = async ({ kill, forceKillAfterDelay, context: context3, controllerSignal }) => {
       if (forceKillAfterDelay === false) {
         return;
       }
       try {
         await setTimeout3(forceKillAfterDelay, void 0, { signal: controllerSignal });
         if (kill("SIGKILL")) {
-          context.isForcefullyTerminated ??= true;
+          context3.isForcefullyTerminated ??= true;
         }
       } catch {
       }
@@ -33576,13 +34924,13 @@ var init_kill = __esm({
 });
 
 // node_modules/execa/lib/utils/abort-signal.js
-import { once } from "node:events";
+import { once as once2 } from "node:events";
 var onAbortedSignal, validateAbortSignal;
 var init_abort_signal = __esm({
   "node_modules/execa/lib/utils/abort-signal.js"() {
     onAbortedSignal = async (mainSignal, stopSignal) => {
       if (!mainSignal.aborted) {
-        await once(mainSignal, "abort", { signal: stopSignal });
+        await once2(mainSignal, "abort", { signal: stopSignal });
       }
     };
     validateAbortSignal = (signal, optionName) => {
@@ -33606,10 +34954,10 @@ var init_cancel = __esm({
         throw new TypeError('The "signal" option has been renamed to "cancelSignal" instead.');
       }
     };
-    throwOnCancel = ({ kill, cancelSignal, gracefulCancel, context, controller }) => cancelSignal === void 0 || gracefulCancel ? [] : [terminateOnCancel(kill, cancelSignal, context, controller)];
-    terminateOnCancel = async (kill, cancelSignal, context, { signal }) => {
+    throwOnCancel = ({ kill, cancelSignal, gracefulCancel, context: context3, controller }) => cancelSignal === void 0 || gracefulCancel ? [] : [terminateOnCancel(kill, cancelSignal, context3, controller)];
+    terminateOnCancel = async (kill, cancelSignal, context3, { signal }) => {
       await onAbortedSignal(cancelSignal, signal);
-      context.terminationReason ??= "cancel";
+      context3.terminationReason ??= "cancel";
       kill();
       throw cancelSignal.reason;
     };
@@ -33707,8 +35055,8 @@ var init_deferred = __esm({
   "node_modules/execa/lib/utils/deferred.js"() {
     createDeferred = () => {
       const methods = {};
-      const promise2 = new Promise((resolve8, reject) => {
-        Object.assign(methods, { resolve: resolve8, reject });
+      const promise2 = new Promise((resolve13, reject) => {
+        Object.assign(methods, { resolve: resolve13, reject });
       });
       return Object.assign(promise2, methods);
     };
@@ -33771,7 +35119,7 @@ var init_reference = __esm({
 });
 
 // node_modules/execa/lib/ipc/incoming.js
-import { once as once2 } from "node:events";
+import { once as once3 } from "node:events";
 import { scheduler } from "node:timers/promises";
 var onMessage, onDisconnect, INCOMING_MESSAGES;
 var init_incoming = __esm({
@@ -33813,7 +35161,7 @@ var init_incoming = __esm({
       }
       const incomingMessages = INCOMING_MESSAGES.get(anyProcess);
       while (incomingMessages?.length > 0) {
-        await once2(ipcEmitter, "message:done");
+        await once3(ipcEmitter, "message:done");
       }
       anyProcess.removeListener("message", boundOnMessage);
       redoAddedReferences(channel2, isSubprocess);
@@ -33873,7 +35221,7 @@ var init_forward = __esm({
 });
 
 // node_modules/execa/lib/ipc/strict.js
-import { once as once3 } from "node:events";
+import { once as once4 } from "node:events";
 var handleSendStrict, count, validateStrictDeadlock, handleStrictRequest, handleStrictResponse, waitForStrictResponse, STRICT_RESPONSES, throwOnDisconnect, REQUEST_TYPE, RESPONSE_TYPE, isStrictRequest;
 var init_strict = __esm({
   "node_modules/execa/lib/ipc/strict.js"() {
@@ -33964,7 +35312,7 @@ var init_strict = __esm({
     STRICT_RESPONSES = { __proto__: null };
     throwOnDisconnect = async (anyProcess, isSubprocess, { signal }) => {
       incrementMaxListeners(anyProcess, 1, signal);
-      await once3(anyProcess, "disconnect", { signal });
+      await once4(anyProcess, "disconnect", { signal });
       throwOnStrictDisconnect(isSubprocess);
     };
     REQUEST_TYPE = "execa:ipc:request";
@@ -34184,27 +35532,27 @@ var init_graceful2 = __esm({
       cancelSignal,
       gracefulCancel,
       forceKillAfterDelay,
-      context,
+      context: context3,
       controller
     }) => gracefulCancel ? [sendOnAbort({
       subprocess,
       kill,
       cancelSignal,
       forceKillAfterDelay,
-      context,
+      context: context3,
       controller
     })] : [];
-    sendOnAbort = async ({ subprocess, kill, cancelSignal, forceKillAfterDelay, context, controller: { signal } }) => {
+    sendOnAbort = async ({ subprocess, kill, cancelSignal, forceKillAfterDelay, context: context3, controller: { signal } }) => {
       await onAbortedSignal(cancelSignal, signal);
       const reason = getReason(cancelSignal);
       await sendAbort(subprocess, reason);
       killOnTimeout({
         kill,
         forceKillAfterDelay,
-        context,
+        context: context3,
         controllerSignal: signal
       });
-      context.terminationReason ??= "gracefulCancel";
+      context3.terminationReason ??= "gracefulCancel";
       throw cancelSignal.reason;
     };
     getReason = ({ reason }) => {
@@ -34629,7 +35977,7 @@ Invalid value: ${JSON.stringify(`${value}`)}`);
 });
 
 // node_modules/execa/lib/arguments/cwd.js
-import { statSync as statSync2 } from "node:fs";
+import { statSync as statSync4 } from "node:fs";
 import path6 from "node:path";
 import process8 from "node:process";
 var normalizeCwd, getDefaultCwd, getCurrentCwd, fixCwdError;
@@ -34661,7 +36009,7 @@ ${error63.message}`;
       }
       let cwdStat;
       try {
-        cwdStat = statSync2(cwd);
+        cwdStat = statSync4(cwd);
       } catch (error63) {
         return `The "cwd" option is invalid: ${cwd}.
 ${error63.message}
@@ -36506,7 +37854,7 @@ Please set this option with "pipe" instead.`;
 });
 
 // node_modules/execa/lib/stdio/native.js
-import { readFileSync as readFileSync3 } from "node:fs";
+import { readFileSync as readFileSync6 } from "node:fs";
 import tty2 from "node:tty";
 var handleNativeStream, handleNativeStreamSync, getTargetFd, getTargetFdNumber, handleNativeStreamAsync, getStandardStream;
 var init_native = __esm({
@@ -36547,7 +37895,7 @@ var init_native = __esm({
       if (tty2.isatty(targetFdNumber)) {
         throw new TypeError(`The \`${optionName}: ${serializeOptionValue(value)}\` option is invalid: it cannot be a TTY with synchronous methods.`);
       }
-      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync3(targetFdNumber))], optionName };
+      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync6(targetFdNumber))], optionName };
     };
     getTargetFdNumber = (value, fdNumber) => {
       if (value === "inherit") {
@@ -36931,7 +38279,7 @@ For example, you can use the \`pathToFileURL()\` method of the \`url\` core modu
 });
 
 // node_modules/execa/lib/stdio/handle-sync.js
-import { readFileSync as readFileSync4 } from "node:fs";
+import { readFileSync as readFileSync7 } from "node:fs";
 var handleStdioSync, forbiddenIfSync, forbiddenNativeIfSync, forbiddenNativeInputIfSync, forbiddenInputTransformIfSync, throwInvalidSyncValue, addProperties, addPropertiesSync;
 var init_handle_sync = __esm({
   "node_modules/execa/lib/stdio/handle-sync.js"() {
@@ -36980,8 +38328,8 @@ var init_handle_sync = __esm({
         generator: forbiddenInputTransformIfSync,
         native: forbiddenNativeInputIfSync,
         // Files and iterables are read lazily, so that a file which cannot be read, or an iterable which throws, is reported like any other early error, instead of being thrown as a raw error
-        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync4(value))] }),
-        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync4(file2))] }),
+        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync7(value))] }),
+        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync7(file2))] }),
         fileNumber: forbiddenIfSync,
         iterable: ({ value }) => ({ contents: () => [...value] }),
         string: ({ value }) => ({ contents: [value] }),
@@ -37358,7 +38706,7 @@ var init_output = __esm({
 });
 
 // node_modules/execa/lib/io/output-sync.js
-import { writeFileSync, appendFileSync } from "node:fs";
+import { writeFileSync as writeFileSync3, appendFileSync } from "node:fs";
 var transformOutputSync, getSpawnFailureOutput, transformOutputResultSync, runOutputGeneratorsSync, serializeChunks, logOutputSync, writeToFiles;
 var init_output_sync = __esm({
   "node_modules/execa/lib/io/output-sync.js"() {
@@ -37473,7 +38821,7 @@ var init_output_sync = __esm({
         if (append || outputFiles.has(path10)) {
           appendFileSync(path10, contents);
         } else {
-          writeFileSync(path10, contents);
+          writeFileSync3(path10, contents);
         }
         outputFiles.add(path10);
       }
@@ -37482,20 +38830,20 @@ var init_output_sync = __esm({
 });
 
 // node_modules/execa/lib/resolve/exit-async.js
-import { once as once4 } from "node:events";
+import { once as once5 } from "node:events";
 var waitForExit, waitForExitOrError, waitForSubprocessExit, waitForSuccessfulExit, isSubprocessErrorExit, isFailedExit;
 var init_exit_async = __esm({
   "node_modules/execa/lib/resolve/exit-async.js"() {
     init_final_error();
-    waitForExit = async (subprocess, context) => {
+    waitForExit = async (subprocess, context3) => {
       const [exitCode, signal] = await waitForExitOrError(subprocess);
-      context.isForcefullyTerminated ??= false;
+      context3.isForcefullyTerminated ??= false;
       return [exitCode, signal];
     };
     waitForExitOrError = async (subprocess) => {
       const [spawnPayload, exitPayload] = await Promise.allSettled([
-        once4(subprocess, "spawn"),
-        once4(subprocess, "exit")
+        once5(subprocess, "spawn"),
+        once5(subprocess, "exit")
       ]);
       if (spawnPayload.status === "rejected") {
         return [];
@@ -37504,7 +38852,7 @@ var init_exit_async = __esm({
     };
     waitForSubprocessExit = async (subprocess) => {
       try {
-        return await once4(subprocess, "exit");
+        return await once5(subprocess, "exit");
       } catch {
         return waitForSubprocessExit(subprocess);
       }
@@ -37709,7 +39057,7 @@ var init_main_sync = __esm({
 });
 
 // node_modules/execa/lib/ipc/get-one.js
-import { once as once5, on as on2 } from "node:events";
+import { once as once6, on as on2 } from "node:events";
 var internalGetOneMessageOptions, getOneMessage, getOneMessageAsync, stopOnAbort, getMessage, throwOnDisconnect2, throwOnStrictError;
 var init_get_one = __esm({
   "node_modules/execa/lib/ipc/get-one.js"() {
@@ -37772,7 +39120,7 @@ var init_get_one = __esm({
     };
     getMessage = async (ipcEmitter, filter, { signal }) => {
       if (filter === void 0) {
-        const [message] = await once5(ipcEmitter, "message", { signal });
+        const [message] = await once6(ipcEmitter, "message", { signal });
         return message;
       }
       for await (const [message] of on2(ipcEmitter, "message", { signal })) {
@@ -37782,18 +39130,18 @@ var init_get_one = __esm({
       }
     };
     throwOnDisconnect2 = async (ipcEmitter, isSubprocess, { signal }) => {
-      await once5(ipcEmitter, "disconnect", { signal });
+      await once6(ipcEmitter, "disconnect", { signal });
       throwOnEarlyDisconnect(isSubprocess);
     };
     throwOnStrictError = async (ipcEmitter, isSubprocess, { signal }) => {
-      const [error63] = await once5(ipcEmitter, "strict:error", { signal });
+      const [error63] = await once6(ipcEmitter, "strict:error", { signal });
       throw getStrictResponseError(error63, isSubprocess);
     };
   }
 });
 
 // node_modules/execa/lib/ipc/get-each.js
-import { once as once6, on as on3 } from "node:events";
+import { once as once7, on as on3 } from "node:events";
 var internalGetEachMessageOptions, getEachMessage, loopOnMessages, stopOnAbort2, stopOnDisconnect, abortOnStrictError, iterateOnMessages, throwIfStrictError;
 var init_get_each = __esm({
   "node_modules/execa/lib/ipc/get-each.js"() {
@@ -37859,14 +39207,14 @@ var init_get_each = __esm({
     };
     stopOnDisconnect = async (anyProcess, ipcEmitter, controller) => {
       try {
-        await once6(ipcEmitter, "disconnect", { signal: controller.signal });
+        await once7(ipcEmitter, "disconnect", { signal: controller.signal });
         controller.abort();
       } catch {
       }
     };
     abortOnStrictError = async ({ ipcEmitter, isSubprocess, controller, state }) => {
       try {
-        const [error63] = await once6(ipcEmitter, "strict:error", { signal: controller.signal });
+        const [error63] = await once7(ipcEmitter, "strict:error", { signal: controller.signal });
         state.error = getStrictResponseError(error63, isSubprocess);
         controller.abort();
       } catch {
@@ -38056,7 +39404,7 @@ var init_early_error = __esm({
 });
 
 // node_modules/execa/lib/stdio/handle-async.js
-import { createReadStream as createReadStream2, createWriteStream } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
 import { Buffer as Buffer7 } from "node:buffer";
 import { Readable as Readable2, Writable as Writable2, Duplex as Duplex2 } from "node:stream";
 var handleStdioAsync, forbiddenIfAsync, addProperties2, validateIterable, validateAsyncIterable, validateIterableValue, readableFromChunk, generatorToInputStream, addPropertiesAsync;
@@ -38111,8 +39459,8 @@ var init_handle_async = __esm({
         ...addProperties2,
         generator: generatorToInputStream,
         asyncGenerator: generatorToInputStream,
-        fileUrl: ({ value }) => ({ stream: createReadStream2(value) }),
-        filePath: ({ value: { file: file2 } }) => ({ stream: createReadStream2(file2) }),
+        fileUrl: ({ value }) => ({ stream: createReadStream3(value) }),
+        filePath: ({ value: { file: file2 } }) => ({ stream: createReadStream3(file2) }),
         webStream: ({ value }, options, objectMode) => ({ stream: Readable2.fromWeb(value, { objectMode }) }),
         iterable: ({ value, optionName }, options, objectMode) => ({ stream: Readable2.from(objectMode ? value : validateIterable(value, optionName)) }),
         asyncIterable: ({ value, optionName }, options, objectMode) => ({ stream: Readable2.from(objectMode ? value : validateAsyncIterable(value, optionName)) }),
@@ -38121,8 +39469,8 @@ var init_handle_async = __esm({
       },
       output: {
         ...addProperties2,
-        fileUrl: ({ value }) => ({ stream: createWriteStream(value) }),
-        filePath: ({ value: { file: file2, append } }) => ({ stream: createWriteStream(file2, append ? { flags: "a" } : {}) }),
+        fileUrl: ({ value }) => ({ stream: createWriteStream2(value) }),
+        filePath: ({ value: { file: file2, append } }) => ({ stream: createWriteStream2(file2, append ? { flags: "a" } : {}) }),
         // Web writers accept arbitrary chunks, including when a shared writer receives both bytes and objects.
         webStream: ({ value }) => ({ stream: Writable2.fromWeb(value, { objectMode: true }) }),
         iterable: forbiddenIfAsync,
@@ -38135,7 +39483,7 @@ var init_handle_async = __esm({
 });
 
 // node_modules/@sindresorhus/merge-streams/index.js
-import { on as on4, once as once7 } from "node:events";
+import { on as on4, once as once8 } from "node:events";
 import { PassThrough as PassThroughStream, getDefaultHighWaterMark as getDefaultHighWaterMark2 } from "node:stream";
 import { finished as finished2 } from "node:stream/promises";
 function mergeStreams(streams) {
@@ -38311,9 +39659,9 @@ var init_merge_streams = __esm({
       }
     };
     onInputStreamUnpipe = async ({ stream, streams, ended, aborted: aborted3, unpipeEvent, controller: { signal } }) => {
-      await once7(stream, unpipeEvent, { signal });
+      await once8(stream, unpipeEvent, { signal });
       if (!stream.readable) {
-        return once7(signal, "abort", { signal });
+        return once8(signal, "abort", { signal });
       }
       streams.delete(stream);
       ended.delete(stream);
@@ -38614,16 +39962,16 @@ var init_mjs = __esm({
     };
     SignalExitBase = class {
     };
-    signalExitWrap = (handler) => {
+    signalExitWrap = (handler2) => {
       return {
         onExit(cb, opts) {
-          return handler.onExit(cb, opts);
+          return handler2.onExit(cb, opts);
         },
         load() {
-          return handler.load();
+          return handler2.load();
         },
         unload() {
-          return handler.unload();
+          return handler2.unload();
         }
       };
     };
@@ -38828,11 +40176,11 @@ var init_concurrent = __esm({
       const promises3 = weakMap.get(stream);
       const promise2 = createDeferred();
       promises3.push(promise2);
-      const resolve8 = promise2.resolve.bind(promise2);
-      return { resolve: resolve8, promises: promises3 };
+      const resolve13 = promise2.resolve.bind(promise2);
+      return { resolve: resolve13, promises: promises3 };
     };
-    waitForConcurrentStreams = async ({ resolve: resolve8, promises: promises3 }, subprocess) => {
-      resolve8();
+    waitForConcurrentStreams = async ({ resolve: resolve13, promises: promises3 }, subprocess) => {
+      resolve13();
       const [isSubprocessExit] = await Promise.race([
         Promise.allSettled([true, subprocess]),
         Promise.all([false, ...promises3])
@@ -39625,13 +40973,13 @@ var init_setup = __esm({
     });
     getEachPipeMessage = (promise2, destination, pipeFailureSignal, ...arguments_) => {
       const controller = new AbortController();
-      const iterator = destination.getEachMessage(...addPipeOptions(arguments_, controller.signal, internalGetEachMessageOptions));
+      const iterator2 = destination.getEachMessage(...addPipeOptions(arguments_, controller.signal, internalGetEachMessageOptions));
       abortOnSignal(pipeFailureSignal, controller);
-      return iterateOnPipeMessages(promise2, iterator, controller);
+      return iterateOnPipeMessages(promise2, iterator2, controller);
     };
-    iterateOnPipeMessages = async function* (promise2, iterator, controller) {
+    iterateOnPipeMessages = async function* (promise2, iterator2, controller) {
       try {
-        yield* iterator;
+        yield* iterator2;
       } finally {
         controller.abort();
         await promise2;
@@ -39983,7 +41331,7 @@ var init_buffer_messages = __esm({
 });
 
 // node_modules/execa/lib/resolve/wait-subprocess.js
-import { once as once8 } from "node:events";
+import { once as once9 } from "node:events";
 var waitForSubprocessResult, waitForOriginalStreams, waitForCustomStreamsEnd, throwOnSubprocessError;
 var init_wait_subprocess = __esm({
   "node_modules/execa/lib/resolve/wait-subprocess.js"() {
@@ -40018,14 +41366,14 @@ var init_wait_subprocess = __esm({
         ipc,
         ipcInput
       },
-      context,
+      context: context3,
       verboseInfo,
       fileDescriptors,
       originalStreams,
       onInternalError,
       controller
     }) => {
-      const exitPromise = waitForExit(subprocess, context);
+      const exitPromise = waitForExit(subprocess, context3);
       const streamInfo = {
         originalStreams,
         fileDescriptors,
@@ -40079,12 +41427,12 @@ var init_wait_subprocess = __esm({
           ]),
           onInternalError,
           throwOnSubprocessError(subprocess, controller),
-          ...throwOnTimeout(kill, timeout, context, controller),
+          ...throwOnTimeout(kill, timeout, context3, controller),
           ...throwOnCancel({
             kill,
             cancelSignal,
             gracefulCancel,
-            context,
+            context: context3,
             controller
           }),
           ...throwOnGracefulCancel({
@@ -40093,12 +41441,12 @@ var init_wait_subprocess = __esm({
             cancelSignal,
             gracefulCancel,
             forceKillAfterDelay,
-            context,
+            context: context3,
             controller
           })
         ]);
       } catch (error63) {
-        context.terminationReason ??= "other";
+        context3.terminationReason ??= "other";
         if (error63 instanceof MaxBufferError) {
           kill();
         }
@@ -40121,7 +41469,7 @@ var init_wait_subprocess = __esm({
       readable: direction !== "output" || TRANSFORM_TYPES.has(type)
     })));
     throwOnSubprocessError = async (subprocess, { signal }) => {
-      const [error63] = await once8(subprocess, "error", { signal });
+      const [error63] = await once9(subprocess, "error", { signal });
       throw error63;
     };
   }
@@ -40322,8 +41670,8 @@ var init_promise = __esm({
 });
 
 // node_modules/execa/lib/methods/main-async.js
-import { setMaxListeners, once as once9 } from "node:events";
-import { spawn } from "node:child_process";
+import { setMaxListeners, once as once10 } from "node:events";
+import { spawn as spawn2 } from "node:child_process";
 var execaCoreAsync, handleAsyncArguments, handleAsyncOptions, spawnSubprocessAsync, getSubprocessPromise, getSubprocessProperties, handlePromise, getAsyncResult;
 var init_main_async = __esm({
   "node_modules/execa/lib/methods/main-async.js"() {
@@ -40398,7 +41746,7 @@ var init_main_async = __esm({
     spawnSubprocessAsync = ({ file: file2, commandArguments, options, startTime, verboseInfo, command, escapedCommand, fileDescriptors }) => {
       let subprocess;
       try {
-        subprocess = spawn(...concatenateShell(file2, commandArguments, getSpawnOptions(options)));
+        subprocess = spawn2(...concatenateShell(file2, commandArguments, getSpawnOptions(options)));
       } catch (error63) {
         return handleEarlyError({
           error: error63,
@@ -40412,7 +41760,7 @@ var init_main_async = __esm({
       }
       if (subprocess.stdio === void 0) {
         return handleEarlyError({
-          error: once9(subprocess, "error").then(([error63]) => error63),
+          error: once10(subprocess, "error").then(([error63]) => error63),
           command,
           escapedCommand,
           fileDescriptors,
@@ -40426,13 +41774,13 @@ var init_main_async = __esm({
       const originalStreams = [...subprocess.stdio];
       pipeOutputAsync(subprocess, fileDescriptors, controller);
       setIpcSubprocessOptions(subprocess, options);
-      const context = {};
+      const context3 = {};
       const onInternalError = createDeferred();
       const kill = subprocessKill.bind(void 0, {
         kill: getKillFunction(subprocess, options),
         options,
         onInternalError,
-        context,
+        context: context3,
         controller
       });
       cleanupOnExit(kill, options, controller);
@@ -40448,7 +41796,7 @@ var init_main_async = __esm({
         originalStreams,
         command,
         escapedCommand,
-        context,
+        context: context3,
         onInternalError,
         controller
       });
@@ -40480,7 +41828,7 @@ var init_main_async = __esm({
       all,
       kill: nodeChildProcess.kill.bind(nodeChildProcess)
     });
-    handlePromise = async ({ subprocess, kill, all: allStream, options, startTime, verboseInfo, fileDescriptors, originalStreams, command, escapedCommand, context, onInternalError, controller }) => {
+    handlePromise = async ({ subprocess, kill, all: allStream, options, startTime, verboseInfo, fileDescriptors, originalStreams, command, escapedCommand, context: context3, onInternalError, controller }) => {
       const [
         errorInfo,
         [exitCode, signal],
@@ -40492,7 +41840,7 @@ var init_main_async = __esm({
         kill,
         all: allStream,
         options,
-        context,
+        context: context3,
         verboseInfo,
         fileDescriptors,
         originalStreams,
@@ -40510,7 +41858,7 @@ var init_main_async = __esm({
         stdio,
         all,
         ipcOutput,
-        context,
+        context: context3,
         options,
         command,
         escapedCommand,
@@ -40518,15 +41866,15 @@ var init_main_async = __esm({
       });
       return handleResult(result, verboseInfo, options);
     };
-    getAsyncResult = ({ errorInfo, exitCode, signal, stdio, all, ipcOutput, context, options, command, escapedCommand, startTime }) => Object.hasOwn(errorInfo, "error") ? makeError({
+    getAsyncResult = ({ errorInfo, exitCode, signal, stdio, all, ipcOutput, context: context3, options, command, escapedCommand, startTime }) => Object.hasOwn(errorInfo, "error") ? makeError({
       error: errorInfo.error,
       command,
       escapedCommand,
-      timedOut: context.terminationReason === "timeout",
-      isCanceled: context.terminationReason === "cancel" || context.terminationReason === "gracefulCancel",
-      isGracefullyCanceled: context.terminationReason === "gracefulCancel",
+      timedOut: context3.terminationReason === "timeout",
+      isCanceled: context3.terminationReason === "cancel" || context3.terminationReason === "gracefulCancel",
+      isGracefullyCanceled: context3.terminationReason === "gracefulCancel",
       isMaxBuffer: errorInfo.error instanceof MaxBufferError,
-      isForcefullyTerminated: context.isForcefullyTerminated,
+      isForcefullyTerminated: context3.isForcefullyTerminated,
       exitCode,
       signal,
       stdio,
@@ -40664,13 +42012,13 @@ var init_execa = __esm({
 });
 
 // tools/lib/exec/runner.ts
-import { rmSync } from "node:fs";
-function formatCommand(file2, args) {
+import { rmSync as rmSync6 } from "node:fs";
+function formatCommand2(file2, args) {
   const q2 = (a3) => /^[\w@%+=:,./-]+$/.test(a3) ? a3 : `'${a3.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
 }
-function removeOutputs(outputs) {
-  for (const p2 of outputs ?? []) rmSync(p2, { force: true, recursive: true });
+function removeOutputs2(outputs) {
+  for (const p2 of outputs ?? []) rmSync6(p2, { force: true, recursive: true });
 }
 var ExecaRunner, defaultRunner;
 var init_runner = __esm({
@@ -40682,7 +42030,7 @@ var init_runner = __esm({
     init_redact();
     ExecaRunner = class {
       async run(file2, args, options = {}) {
-        const command = formatCommand(file2, args);
+        const command = formatCommand2(file2, args);
         const label2 = options.label ?? file2;
         logger.debug(`$ ${command}`);
         const started = performance.now();
@@ -40709,13 +42057,13 @@ var init_runner = __esm({
         if (stdoutBytes) base.stdoutBytes = stdoutBytes;
         const errno = result.code;
         if (errno === "ENOENT" || result.failed && /ENOENT/.test(String(result.message)) && result.exitCode === void 0) {
-          removeOutputs(options.outputs);
+          removeOutputs2(options.outputs);
           throw new SignetError("E_TOOL_MISSING", `${label2}: program not found: ${file2}`, {
             details: { program: file2 }
           });
         }
         if (result.timedOut) {
-          removeOutputs(options.outputs);
+          removeOutputs2(options.outputs);
           throw new SignetError(
             "E_TOOL_TIMEOUT",
             `${label2}: timed out after ${options.timeoutMs ?? 3e5} ms`,
@@ -40725,7 +42073,7 @@ var init_runner = __esm({
           );
         }
         if (base.exitCode !== 0) {
-          removeOutputs(options.outputs);
+          removeOutputs2(options.outputs);
           if (options.allowFailure) return base;
           const tail2 = (stderr || stdout).trim().split("\n").slice(-15).join("\n");
           throw new SignetError(
@@ -40741,1335 +42089,6 @@ ${tail2}` : ""}`,
       }
     };
     defaultRunner = new ExecaRunner();
-  }
-});
-
-// tools/lib/sign/spawn-runner.ts
-import { spawn as spawn2 } from "node:child_process";
-import { rmSync as rmSync2 } from "node:fs";
-function removeOutputs2(outputs) {
-  for (const p2 of outputs ?? []) rmSync2(p2, { force: true, recursive: true });
-}
-var MAX_OUTPUT, SpawnRunner, signingRunner;
-var init_spawn_runner = __esm({
-  "tools/lib/sign/spawn-runner.ts"() {
-    "use strict";
-    init_errors();
-    init_runner();
-    init_log();
-    init_redact();
-    MAX_OUTPUT = 16 * 1024 * 1024;
-    SpawnRunner = class {
-      run(file2, args, options = {}) {
-        const command = formatCommand(file2, args);
-        const label2 = options.label ?? file2;
-        const timeoutMs = options.timeoutMs ?? 3e5;
-        logger.debug(`$ ${command}`);
-        const started = performance.now();
-        const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
-        return new Promise((resolve8, reject) => {
-          const child = spawn2(file2, args, {
-            cwd: options.cwd,
-            env,
-            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
-          });
-          const out = [];
-          const err = [];
-          let outLen = 0;
-          let errLen = 0;
-          let timedOut = false;
-          child.stdout?.on("data", (c4) => {
-            if (outLen < MAX_OUTPUT) out.push(c4);
-            outLen += c4.length;
-          });
-          child.stderr?.on("data", (c4) => {
-            if (errLen < MAX_OUTPUT) err.push(c4);
-            errLen += c4.length;
-          });
-          if (options.input !== void 0 && child.stdin) {
-            child.stdin.on("error", () => void 0);
-            child.stdin.end(options.input);
-          }
-          const timer = setTimeout(() => {
-            timedOut = true;
-            child.kill("SIGKILL");
-          }, timeoutMs);
-          child.on("error", (e) => {
-            clearTimeout(timer);
-            removeOutputs2(options.outputs);
-            if (e.code === "ENOENT") {
-              reject(new SignetError("E_TOOL_MISSING", `${label2}: program not found: ${file2}`, { details: { program: file2 } }));
-            } else {
-              reject(new SignetError("E_TOOL_FAILED", `${label2}: cannot start: ${e.message}`, { details: { command } }));
-            }
-          });
-          child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            const durationMs = performance.now() - started;
-            const stdoutBuf = Buffer.concat(out);
-            const stderr = redact(Buffer.concat(err).toString("utf8"));
-            const result = {
-              exitCode: code ?? (signal ? 128 : -1),
-              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-              stderr,
-              durationMs,
-              command
-            };
-            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-            if (timedOut) {
-              removeOutputs2(options.outputs);
-              reject(new SignetError("E_TOOL_TIMEOUT", `${label2}: timed out after ${timeoutMs} ms`, { details: { command } }));
-              return;
-            }
-            if (result.exitCode !== 0) {
-              removeOutputs2(options.outputs);
-              if (options.allowFailure) {
-                resolve8(result);
-                return;
-              }
-              const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-              reject(
-                new SignetError("E_TOOL_FAILED", `${label2} exited with ${result.exitCode}${tail2 ? `:
-${tail2}` : ""}`, {
-                  details: { command, exitCode: result.exitCode }
-                })
-              );
-              return;
-            }
-            resolve8(result);
-          });
-        });
-      }
-    };
-    signingRunner = new SpawnRunner();
-  }
-});
-
-// tools/lib/sign/verify.ts
-import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync5, rmSync as rmSync3 } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join as join2 } from "node:path";
-function verifyArgs(path10, options) {
-  const args = ["verify"];
-  const ca2 = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync2(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
-  if (ca2) args.push("-CAfile", ca2);
-  if (tsaCa) args.push("-TSA-CAfile", tsaCa);
-  args.push("-in", path10);
-  return args;
-}
-function opensslDateToIso(text) {
-  const t2 = Date.parse(text.replace(/\s+GMT$/, " UTC").replace(/\s+/g, " "));
-  return Number.isNaN(t2) ? void 0 : new Date(t2).toISOString();
-}
-function parseVerifyOutput(text, exitCode) {
-  const unsigned = /Unable to extract existing signature|No signature found/i.test(text);
-  const mismatch = /MISMATCH/.test(text);
-  const digest = /Message digest algorithm\s*:\s*(\S+)/.exec(text)?.[1]?.toLowerCase();
-  const signerBlock = /Signer's certificate:[\s\S]*?Signer #0:\s*\n\s*Subject:\s*(.*)\n\s*Issuer\s*:\s*(.*)\n\s*Serial\s*:\s*([0-9A-Fa-f]+)/.exec(
-    text
-  );
-  const tsTime = /Timestamp time:\s*(.+)/.exec(text)?.[1]?.trim();
-  const timestampVerified = /Timestamp Server Signature verification: ok/.test(text);
-  const counted = /Number of verified signatures:\s*(\d+)/.exec(text);
-  const indexes = text.match(/^Signature Index: \d+/gm)?.length ?? 0;
-  const result = {
-    ok: exitCode === 0 && /Succeeded/.test(text) && !mismatch,
-    unsigned,
-    mismatch,
-    timestampVerified,
-    signatures: counted ? Number(counted[1]) : indexes
-  };
-  if (digest) result.digest = digest;
-  if (signerBlock) {
-    result.subject = (signerBlock[1] ?? "").trim();
-    result.issuer = (signerBlock[2] ?? "").trim();
-    result.signerSerial = (signerBlock[3] ?? "").toUpperCase().replace(/^0+(?=.)/, "");
-  }
-  if (tsTime) {
-    const iso = opensslDateToIso(tsTime);
-    if (iso) result.timestamp = iso;
-  }
-  return result;
-}
-async function readSignatureBlob(path10, options = {}) {
-  const pe2 = readPeSignature(path10);
-  if (pe2.kind === "signed") return pe2.pkcs7;
-  if (pe2.kind === "unsigned") return void 0;
-  const dir = mkdtempSync(join2(tmpdir(), "signet-sig-"));
-  try {
-    const out = join2(dir, "sig.der");
-    const r2 = await (options.runner ?? signingRunner).run(
-      options.osslsigncode ?? "osslsigncode",
-      ["extract-signature", "-in", path10, "-out", out],
-      {
-        allowFailure: true,
-        timeoutMs: options.timeoutMs ?? 12e4,
-        label: "osslsigncode extract-signature",
-        outputs: [out]
-      }
-    );
-    if (r2.exitCode !== 0 || !existsSync2(out)) return void 0;
-    return readFileSync5(out);
-  } finally {
-    rmSync3(dir, { recursive: true, force: true });
-  }
-}
-async function isSigned(path10, options = {}) {
-  return await readSignatureBlob(path10, options) !== void 0;
-}
-function fail(code, message, details) {
-  throw new SignetError(code, message, { details });
-}
-async function verifyFile(path10, options = {}, policy = {}) {
-  if (!existsSync2(path10))
-    throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
-  const runner = options.runner ?? signingRunner;
-  const program = options.osslsigncode ?? "osslsigncode";
-  const pending = runner.run(program, verifyArgs(path10, options), {
-    allowFailure: true,
-    timeoutMs: options.timeoutMs ?? 12e4,
-    label: "osslsigncode verify"
-  });
-  const artifact = describeArtifactFast(path10);
-  const run = await pending;
-  const text = `${run.stdout}
-${run.stderr}`;
-  const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename(path10);
-  if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path: path10 });
-  if (!parsed.ok) {
-    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : text.split("\n").map((l2) => l2.trim()).filter((l2) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l2) && !/^Succeeded/.test(l2)).slice(0, 6).join("; ") || `osslsigncode verify exited ${run.exitCode}`;
-    fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path: path10, exitCode: run.exitCode });
-  }
-  const blob = await readSignatureBlob(path10, { osslsigncode: program, runner });
-  const p7 = blob ? parsePkcs7(blob) : void 0;
-  const leaf = p7 ? leafCertificate(p7) : void 0;
-  if (!leaf)
-    fail("E_VERIFY_FAILED", `${file2}: cannot read the signer certificate from the signature`, { path: path10 });
-  const leafSha256 = certSha256(leaf);
-  const subject = parsed.subject ?? `/${leaf.subject.split("\n").join("/")}`;
-  const pins = (options.leafSha256 ?? []).map((h3) => h3.toLowerCase());
-  if (pins.length && !pins.includes(leafSha256)) {
-    fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer certificate ${leafSha256} is not pinned`, {
-      path: path10,
-      leafSha256,
-      pinned: pins
-    });
-  }
-  if (options.subject && !subject.includes(options.subject)) {
-    fail(
-      "E_VERIFY_PIN_MISMATCH",
-      `${file2}: signer subject "${subject}" does not contain "${options.subject}"`,
-      {
-        path: path10,
-        subject
-      }
-    );
-  }
-  const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : void 0;
-  if (policy.requireTimestamp && !timestamp) {
-    fail("E_VERIFY_NO_TIMESTAMP", `${file2}: the signature carries no valid timestamp`, { path: path10 });
-  }
-  const info2 = {
-    subject,
-    leafSha256,
-    digest: parsed.digest ?? "unknown",
-    signatures: Math.max(1, parsed.signatures),
-    dev: policy.dev ?? false
-  };
-  if (parsed.issuer) info2.issuer = parsed.issuer;
-  if (timestamp) info2.timestamp = timestamp;
-  if (policy.profile) info2.profile = policy.profile;
-  return brandSigned(artifact, info2);
-}
-async function inspectSignature(path10, options = {}, policy = {}) {
-  const base = {
-    path: path10,
-    file: basename(path10),
-    kind: "other",
-    signed: false,
-    timestamp: null,
-    signatures: 0
-  };
-  if (policy.profile) base.profile = policy.profile;
-  try {
-    const a3 = await verifyFile(path10, options, policy);
-    const s2 = a3.signature;
-    const report = {
-      ...base,
-      kind: a3.kind,
-      signed: true,
-      subject: s2.subject,
-      leafSha256: s2.leafSha256,
-      digest: s2.digest,
-      signatures: s2.signatures,
-      fileSha256: a3.sha256,
-      size: a3.size,
-      dev: s2.dev
-    };
-    if (s2.issuer) report.issuer = s2.issuer;
-    report.timestamp = s2.timestamp ?? null;
-    return report;
-  } catch (e) {
-    const err = toSignetError(e);
-    const report = { ...base, error: { code: err.code, message: err.message } };
-    if (existsSync2(path10)) {
-      try {
-        const a3 = describeArtifactFast(path10);
-        report.kind = a3.kind;
-        report.fileSha256 = a3.sha256;
-        report.size = a3.size;
-        const blob = await readSignatureBlob(path10, {
-          osslsigncode: options.osslsigncode,
-          runner: options.runner
-        });
-        const p7 = blob ? parsePkcs7(blob) : void 0;
-        const leaf = p7 ? leafCertificate(p7) : void 0;
-        if (leaf) {
-          report.leafSha256 = certSha256(leaf);
-          report.subject = `/${leaf.subject.split("\n").join("/")}`;
-          report.signatures = 1;
-        }
-      } catch {
-      }
-    }
-    return report;
-  }
-}
-var SYSTEM_CA_BUNDLE;
-var init_verify = __esm({
-  "tools/lib/sign/verify.ts"() {
-    "use strict";
-    init_artifact();
-    init_errors();
-    init_der();
-    init_hash();
-    init_spawn_runner();
-    SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
-  }
-});
-
-// tools/lib/sign/frame.ts
-import { copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
-import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve2 } from "node:path";
-async function removeSignature(ctx, input2, output2) {
-  await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
-    outputs: [output2],
-    timeoutMs: 3e5,
-    label: "osslsigncode remove-signature"
-  });
-}
-async function signInFrame(ctx, path10, options, produce) {
-  const source = resolve2(path10);
-  if (!existsSync3(source) || !statSync3(source).isFile()) {
-    throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
-  }
-  const target = resolve2(options.out ?? source);
-  if (options.out && target !== source && existsSync3(target)) {
-    throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
-      details: { path: options.out }
-    });
-  }
-  if (options.replace && options.nest) {
-    throw new SignetError("E_USAGE", "--replace and --nest exclude each other");
-  }
-  const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
-  if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename2(source)} is already signed`, {
-      details: { path: source }
-    });
-  }
-  const work = mkdtempSync2(join3(dirname(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
-  const ext = extname2(target);
-  try {
-    let input2 = source;
-    if (signed && options.replace) {
-      input2 = join3(work, `unsigned${ext}`);
-      await removeSignature(ctx, source, input2);
-    }
-    const output2 = join3(work, `signed${ext}`);
-    await produce({
-      input: input2,
-      output: output2,
-      work,
-      nest: signed && Boolean(options.nest),
-      replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename2(target),
-      size: statSync3(input2).size
-    });
-    if (!existsSync3(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename2(target)}: the backend wrote no output`);
-    }
-    const verified = await verifyFile(
-      output2,
-      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
-      {
-        ...ctx.policy,
-        profile: ctx.profile,
-        dev: ctx.dev
-      }
-    );
-    if (options.nest && verified.signature.signatures < 2) {
-      throw new SignetError(
-        "E_VERIFY_FAILED",
-        `${basename2(target)}: the nested signature is missing after signing`
-      );
-    }
-    renameSync(output2, target);
-    logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
-    return brandSigned(
-      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
-      verified.signature
-    );
-  } finally {
-    rmSync4(work, { recursive: true, force: true });
-  }
-}
-var init_frame = __esm({
-  "tools/lib/sign/frame.ts"() {
-    "use strict";
-    init_artifact();
-    init_errors();
-    init_log();
-    init_verify();
-  }
-});
-
-// tools/lib/sign/jsign.ts
-function need(value, field, storetype) {
-  if (!value) {
-    throw new SignetError("E_CONFIG_INVALID", `jsign ${storetype}: "${field}" is required`, {
-      details: { field, storetype }
-    });
-  }
-  return value;
-}
-function jsignKeystore(s2) {
-  switch (s2.storetype) {
-    case "TRUSTEDSIGNING": {
-      const endpoint = need(s2.endpoint ?? s2.keystore, "endpoint", s2.storetype).replace(/^https?:\/\//, "").replace(/\/+$/, "");
-      const alias = s2.alias ?? `${need(s2.account, "account", s2.storetype)}/${need(s2.certificateProfile, "certificateProfile", s2.storetype)}`;
-      return { keystore: endpoint, alias };
-    }
-    case "AZUREKEYVAULT":
-    // keystore = vault name or URL, alias = certificate name
-    case "AWS":
-    // keystore = region, alias = KMS key id/ARN
-    case "GOOGLECLOUD":
-    // keystore = projects/P/locations/L/keyRings/R, alias = key name[/cryptoKeyVersions/N]
-    case "PKCS12":
-    case "JKS":
-    case "PKCS11":
-      return {
-        keystore: need(s2.keystore, "keystore", s2.storetype),
-        alias: need(s2.alias, "alias", s2.storetype)
-      };
-    case "YUBIKEY":
-      return s2.alias ? { alias: s2.alias } : {};
-  }
-}
-function jsignArgs(s2, file2, o3 = {}) {
-  const args = ["-jar", s2.jar, "--storetype", s2.storetype];
-  const { keystore, alias } = jsignKeystore(s2);
-  if (keystore) args.push("--keystore", keystore);
-  if (alias) args.push("--alias", alias);
-  if (s2.storetype === "TRUSTEDSIGNING" || s2.storetype === "AZUREKEYVAULT" || s2.storetype === "GOOGLECLOUD") {
-    need(s2.storepass, "storepass (access token, env:VAR or file:PATH)", s2.storetype);
-  }
-  if ((s2.storetype === "GOOGLECLOUD" || s2.storetype === "AWS") && !s2.certfile) {
-    need(void 0, "certfile", s2.storetype);
-  }
-  if (s2.storepass) args.push("--storepass", s2.storepass);
-  if (s2.keypass) args.push("--keypass", s2.keypass);
-  if (s2.certfile) args.push("--certfile", s2.certfile);
-  args.push("--alg", ALG[s2.digest] ?? "SHA-256");
-  if (s2.timestamp?.urls.length) {
-    args.push(
-      "--tsaurl",
-      s2.timestamp.urls.join(","),
-      "--tsmode",
-      s2.tsmode ?? "RFC3161",
-      "--tsretries",
-      String(s2.timestamp.retries),
-      "--tsretrywait",
-      String(Math.max(1, Math.ceil(s2.timestamp.retryWaitMs / 1e3)))
-    );
-  }
-  if (o3.name) args.push("--name", o3.name);
-  if (s2.productUrl) args.push("--url", s2.productUrl);
-  args.push(file2);
-  return args;
-}
-function checkJsignSecrets(s2) {
-  if (s2.storepass) resolveSecret(s2.storepass, "jsign storepass");
-  if (s2.keypass) resolveSecret(s2.keypass, "jsign keypass");
-}
-var ALG;
-var init_jsign = __esm({
-  "tools/lib/sign/jsign.ts"() {
-    "use strict";
-    init_errors();
-    init_secrets();
-    ALG = {
-      sha1: "SHA-1",
-      sha256: "SHA-256",
-      sha384: "SHA-384",
-      sha512: "SHA-512"
-    };
-  }
-});
-
-// tools/lib/sign/retry.ts
-function backoffDelays(retries, firstWaitMs, maxWaitMs = 3e4) {
-  const out = [];
-  for (let i3 = 0; i3 < retries; i3++) out.push(Math.min(maxWaitMs, firstWaitMs * 2 ** i3));
-  return out;
-}
-function sleep(ms) {
-  return new Promise((r2) => setTimeout(r2, ms));
-}
-var init_retry = __esm({
-  "tools/lib/sign/retry.ts"() {
-    "use strict";
-  }
-});
-
-// tools/lib/sign/secret-file.ts
-import { chmodSync, mkdtempSync as mkdtempSync3, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join4 } from "node:path";
-function cleanupAll() {
-  for (const d2 of live) rmSync5(d2, { recursive: true, force: true });
-  live.clear();
-}
-async function withSecretFile(value, use) {
-  if (!hooked) {
-    process.once("exit", cleanupAll);
-    hooked = true;
-  }
-  const dir = mkdtempSync3(join4(tmpdir2(), "signet-secret-"));
-  chmodSync(dir, 448);
-  live.add(dir);
-  const path10 = join4(dir, "pass");
-  try {
-    writeFileSync2(path10, value, { mode: 384 });
-    return await use(path10);
-  } finally {
-    rmSync5(dir, { recursive: true, force: true });
-    live.delete(dir);
-  }
-}
-var live, hooked;
-var init_secret_file = __esm({
-  "tools/lib/sign/secret-file.ts"() {
-    "use strict";
-    live = /* @__PURE__ */ new Set();
-    hooked = false;
-  }
-});
-
-// tools/lib/sign/osslsigncode.ts
-function osslSignArgs(o3) {
-  const args = ["sign"];
-  if (o3.pkcs11) {
-    args.push("-pkcs11engine", o3.pkcs11.engine ?? DEFAULT_PKCS11_ENGINE, "-pkcs11module", o3.pkcs11.module);
-    if (o3.certs) args.push("-certs", o3.certs);
-    else args.push("-pkcs11cert", o3.pkcs11.cert);
-    args.push("-key", o3.pkcs11.key);
-  } else if (o3.pkcs12) {
-    args.push("-pkcs12", o3.pkcs12);
-  } else {
-    if (!o3.certs || !o3.key)
-      throw new SignetError("E_SIGN_KEY_MISSING", "osslsigncode: cert and key are required");
-    args.push("-certs", o3.certs, "-key", o3.key);
-  }
-  if (o3.passFile) args.push("-readpass", o3.passFile);
-  args.push("-h", o3.digest);
-  if (o3.description) args.push("-n", o3.description);
-  if (o3.url) args.push("-i", o3.url);
-  if (o3.tsUrl) args.push("-ts", o3.tsUrl);
-  if (o3.nest) args.push("-nest");
-  if (o3.msi) args.push("-add-msi-dse");
-  args.push("-in", o3.input, "-out", o3.output);
-  return args;
-}
-function tsaSchedule(plan) {
-  const out = [];
-  for (const url2 of plan.urls) {
-    out.push({ url: url2, waitMs: 0 });
-    for (const w2 of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w2 });
-  }
-  return out;
-}
-function classifyOsslFailure(text) {
-  if (/PIN incorrect|PIN_INCORRECT|Wrong password|bad decrypt|mac verify failure|maybe wrong password|PIN_LEN_RANGE/i.test(
-    text
-  ))
-    return "secret";
-  if (/timestamping failed|timestamp reply|Unable to set unauthenticated attributes|HTTP failure|CURL failure|Failed to get data from/i.test(
-    text
-  ))
-    return "tsa";
-  if (/Failed to read key or certificates|private key was not found|Failed to load|No such file|Failed to open|Engine .* failed|could not load the shared library/i.test(
-    text
-  ))
-    return "key";
-  return "other";
-}
-function tail(text, n3 = 8) {
-  return text.trim().split("\n").slice(-n3).join("\n");
-}
-function attemptTimeout(ctx, size, withTsa) {
-  const hashing = 2e3 + Math.ceil(size / 1e4);
-  return withTsa && ctx.timestamp ? Math.min(ctx.timeoutMs, ctx.timestamp.timeoutMs + hashing) : ctx.timeoutMs;
-}
-async function osslProduce(ctx, p2) {
-  const secret = ctx.password ? resolveSecret(ctx.password, "signing password/PIN") : void 0;
-  const run = async (passFile) => {
-    const msi = /\.msi$/i.test(p2.output);
-    const base = {
-      ...ctx.keys,
-      input: p2.input,
-      output: p2.output,
-      digest: ctx.digest,
-      description: p2.description,
-      nest: p2.nest,
-      msi,
-      ...ctx.url ? { url: ctx.url } : {},
-      ...passFile ? { passFile } : {}
-    };
-    const attempts = ctx.timestamp ? tsaSchedule(ctx.timestamp) : [void 0];
-    const failures = [];
-    for (const attempt of attempts) {
-      if (attempt?.waitMs) await sleep(attempt.waitMs);
-      const args = osslSignArgs(attempt ? { ...base, tsUrl: attempt.url } : base);
-      let text = "";
-      let exitCode = 0;
-      let timedOut = false;
-      try {
-        const r2 = await ctx.runner.run(ctx.program, args, {
-          allowFailure: true,
-          outputs: [p2.output],
-          input: "",
-          timeoutMs: attemptTimeout(ctx, p2.size, Boolean(attempt)),
-          label: "osslsigncode sign",
-          ...ctx.env ? { env: ctx.env } : {}
-        });
-        text = `${r2.stdout}
-${r2.stderr}`;
-        exitCode = r2.exitCode;
-      } catch (e) {
-        if (e instanceof SignetError && e.code === "E_TOOL_TIMEOUT") timedOut = true;
-        else throw e;
-      }
-      if (!timedOut && exitCode === 0) {
-        if (attempt && failures.length)
-          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
-        return;
-      }
-      const kind = timedOut ? attempt ? "tsa" : "other" : classifyOsslFailure(text);
-      if (kind === "secret") {
-        throw new SignetError(
-          "E_SIGN_BAD_SECRET",
-          `osslsigncode: the password or PIN was rejected:
-${tail(text)}`,
-          {
-            details: { exitCode }
-          }
-        );
-      }
-      if (kind === "key") {
-        throw new SignetError(
-          "E_SIGN_KEY_MISSING",
-          `osslsigncode: cannot load the key or certificates:
-${tail(text)}`,
-          {
-            details: { exitCode }
-          }
-        );
-      }
-      if (kind !== "tsa" || !attempt) {
-        if (timedOut) throw new SignetError("E_TOOL_TIMEOUT", "osslsigncode sign: timed out");
-        throw new SignetError("E_SIGN_FAILED", `osslsigncode sign exited ${exitCode}:
-${tail(text)}`, {
-          details: { exitCode }
-        });
-      }
-      const why = timedOut ? "timed out" : tail(text, 3).replace(/\n/g, " | ");
-      failures.push(`${attempt.url}: ${why}`);
-      logger.warn(
-        `timestamp authority ${attempt.url} failed (${timedOut ? "timeout" : "error"}); trying the next attempt`
-      );
-    }
-    throw new SignetError(
-      "E_TIMESTAMP_FAILED",
-      `every timestamp authority failed:
-  - ${failures.join("\n  - ")}`,
-      {
-        details: { attempts: failures.length, urls: ctx.timestamp?.urls ?? [] }
-      }
-    );
-  };
-  if (secret !== void 0) return withSecretFile(secret, run);
-  return run(void 0);
-}
-var DEFAULT_PKCS11_ENGINE;
-var init_osslsigncode = __esm({
-  "tools/lib/sign/osslsigncode.ts"() {
-    "use strict";
-    init_errors();
-    init_log();
-    init_secrets();
-    init_retry();
-    init_secret_file();
-    DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
-  }
-});
-
-// tools/lib/sign/remote.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync6, rmSync as rmSync6, statSync as statSync4 } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
-import { basename as basename3 } from "node:path";
-import { pipeline } from "node:stream/promises";
-function checkRemoteUrl(url2) {
-  let u3;
-  try {
-    u3 = new URL(url2);
-  } catch {
-    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
-  }
-  if (u3.protocol === "https:") return u3;
-  if (u3.protocol === "http:" && LOOPBACK.has(u3.hostname)) return u3;
-  throw new SignetError(
-    "E_CONFIG_INVALID",
-    `remote signing url must be https:// (http only for loopback): ${url2}`,
-    {
-      hint: "The token and the binary travel to this server: use HTTPS."
-    }
-  );
-}
-function remoteHeaders(p2, digest) {
-  const h3 = {
-    "content-type": "application/octet-stream",
-    "content-length": String(p2.size),
-    "x-signet-file-name": encodeURIComponent(p2.description),
-    "user-agent": "signet"
-  };
-  if (p2.nest) h3["x-signet-nest"] = "1";
-  if (digest) h3["x-signet-digest"] = digest;
-  return h3;
-}
-async function once10(u3, s2, token, p2) {
-  const headers = { ...remoteHeaders(p2, s2.digest), authorization: `Bearer ${token}` };
-  const send = u3.protocol === "https:" ? httpsRequest : httpRequest;
-  return new Promise((resolveOutcome) => {
-    let settled = false;
-    const done = (o3) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (o3.kind !== "ok") rmSync6(p2.output, { force: true });
-      resolveOutcome(o3);
-    };
-    const req = send(
-      u3,
-      {
-        method: "POST",
-        headers,
-        ...u3.protocol === "https:" && s2.caFile ? { ca: readFileSync6(s2.caFile) } : {}
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 200) {
-          pipeline(res, createWriteStream2(p2.output)).then(
-            () => done({ kind: "ok" }),
-            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
-          );
-          return;
-        }
-        const chunks = [];
-        res.on("data", (c4) => {
-          if (chunks.length < 16) chunks.push(c4);
-        });
-        res.on("error", () => void 0);
-        res.on("end", () => {
-          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
-          if (status === 401 || status === 403) {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_TOKEN_REJECTED",
-                `signing token rejected (HTTP ${status}) by ${u3.origin}`,
-                {
-                  details: { status, url: u3.origin }
-                }
-              )
-            });
-          } else if (status >= 500 || status === 429 || status === 408) {
-            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
-          } else {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_REMOTE_FAILED",
-                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
-                {
-                  details: { status, url: u3.origin }
-                }
-              )
-            });
-          }
-        });
-      }
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${s2.timeoutMs} ms`));
-    }, s2.timeoutMs);
-    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
-    createReadStream3(p2.input).on("error", (e) => req.destroy(e)).pipe(req);
-  });
-}
-async function remoteProduce(s2, p2) {
-  const u3 = checkRemoteUrl(s2.url);
-  const token = resolveSecret(s2.token, "signing token");
-  const size = statSync4(p2.input).size;
-  const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
-  const failures = [];
-  for (const wait of delays) {
-    if (wait) await sleep(wait);
-    const o3 = await once10(u3, s2, token, { ...p2, size });
-    if (o3.kind === "ok") return;
-    if (o3.kind === "fatal") throw o3.error;
-    failures.push(o3.why);
-    logger.warn(
-      `signing server ${u3.origin} failed for ${basename3(p2.input)} (${o3.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
-    );
-  }
-  throw new SignetError(
-    "E_SIGN_REMOTE_FAILED",
-    `signing server ${u3.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
-    { details: { url: u3.origin, attempts: failures.length } }
-  );
-}
-var LOOPBACK;
-var init_remote = __esm({
-  "tools/lib/sign/remote.ts"() {
-    "use strict";
-    init_errors();
-    init_log();
-    init_redact();
-    init_secrets();
-    init_retry();
-    LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-  }
-});
-
-// tools/lib/sign/devcert.ts
-import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync2, existsSync as existsSync4, mkdirSync, readFileSync as readFileSync7, writeFileSync as writeFileSync3 } from "node:fs";
-import { join as join5, resolve as resolve3 } from "node:path";
-function keyArgs(type) {
-  return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-}
-function devCertCommands(dir, name, days, keyType) {
-  const p2 = (f2) => join5(dir, f2);
-  const conf = p2("openssl-ext.cnf");
-  const leaf = (key, csr, subj) => ({
-    file: "openssl",
-    args: [
-      "req",
-      "-config",
-      conf,
-      ...keyArgs(keyType),
-      "-nodes",
-      "-keyout",
-      p2(key),
-      "-out",
-      p2(csr),
-      "-subj",
-      subj
-    ]
-  });
-  const issue3 = (csr, out, ext) => ({
-    file: "openssl",
-    args: [
-      "x509",
-      "-req",
-      "-in",
-      p2(csr),
-      "-CA",
-      p2("ca.pem"),
-      "-CAkey",
-      p2("ca.key"),
-      "-set_serial",
-      `0x${Math.floor(Math.random() * 2 ** 48).toString(16)}${Date.now().toString(16)}`,
-      "-days",
-      String(days),
-      "-sha256",
-      "-extfile",
-      conf,
-      "-extensions",
-      ext,
-      "-out",
-      p2(out)
-    ]
-  });
-  return [
-    {
-      file: "openssl",
-      args: [
-        "req",
-        "-config",
-        conf,
-        "-x509",
-        ...keyArgs(keyType),
-        "-nodes",
-        "-keyout",
-        p2("ca.key"),
-        "-out",
-        p2("ca.pem"),
-        "-days",
-        String(days),
-        "-sha256",
-        "-subj",
-        `/CN=${name} CA - ${DEV_LABEL}/O=${name}`,
-        "-extensions",
-        "v3_ca"
-      ]
-    },
-    leaf("leaf.key", "leaf.csr", `/CN=${name} code signing - ${DEV_LABEL}/O=${name}`),
-    issue3("leaf.csr", "leaf.pem", "v3_cs"),
-    leaf("tsa.key", "tsa.csr", `/CN=${name} TSA - ${DEV_LABEL}/O=${name}`),
-    issue3("tsa.csr", "tsa.pem", "v3_tsa")
-  ];
-}
-async function makeDevCert(dir, options = {}) {
-  const root = resolve3(dir);
-  mkdirSync(root, { recursive: true });
-  const runner = options.runner ?? defaultRunner;
-  const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p2 = (f2) => join5(root, f2);
-  const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f2) => existsSync4(p2(f2))
-  );
-  if (!(options.reuse && have)) {
-    writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
-    for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
-      await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
-    }
-    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync2(p2(k2), 384);
-    writeFileSync3(p2("chain.pem"), readFileSync7(p2("leaf.pem"), "utf8") + readFileSync7(p2("ca.pem"), "utf8"));
-    writeFileSync3(p2("tsa-chain.pem"), readFileSync7(p2("tsa.pem"), "utf8") + readFileSync7(p2("ca.pem"), "utf8"));
-    writeFileSync3(
-      p2("README.txt"),
-      `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
-Never trust ca.pem outside tests and demos.
-`
-    );
-  }
-  let leafCert;
-  try {
-    leafCert = new X509Certificate2(readFileSync7(p2("leaf.pem")));
-  } catch (e) {
-    throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
-  }
-  const leafSha256 = certSha256(leafCert);
-  const subject = leafCert.subject.split("\n").join(", ");
-  const tsaUrls = options.tsaUrls ?? [];
-  return {
-    dir: root,
-    caCert: p2("ca.pem"),
-    caKey: p2("ca.key"),
-    cert: p2("chain.pem"),
-    leafCert: p2("leaf.pem"),
-    key: p2("leaf.key"),
-    tsaCert: p2("tsa.pem"),
-    tsaKey: p2("tsa.key"),
-    tsaChain: p2("tsa-chain.pem"),
-    leafSha256,
-    subject,
-    profile: {
-      backend: "osslsigncode",
-      cert: p2("chain.pem"),
-      key: p2("leaf.key"),
-      digest: "sha256",
-      dev: true,
-      osslsigncode: "osslsigncode",
-      timeoutMs: 3e5,
-      timestamp: tsaUrls.length ? { urls: tsaUrls, retries: 1, retryWaitMs: 200, timeoutMs: 1e4 } : false,
-      verify: { caFile: p2("ca.pem"), tsaCaFile: p2("ca.pem"), leafSha256: [leafSha256] }
-    }
-  };
-}
-var DEV_LABEL, EXTENSIONS;
-var init_devcert = __esm({
-  "tools/lib/sign/devcert.ts"() {
-    "use strict";
-    init_errors();
-    init_runner();
-    init_der();
-    DEV_LABEL = "NOT FOR RELEASE";
-    EXTENSIONS = `[v3_ca]
-basicConstraints=critical,CA:TRUE
-keyUsage=critical,keyCertSign,cRLSign
-subjectKeyIdentifier=hash
-[v3_cs]
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=codeSigning
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid
-[v3_tsa]
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=critical,timeStamping
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid
-[req]
-distinguished_name=dn
-prompt=no
-[dn]
-CN=unused
-`;
-  }
-});
-
-// tools/lib/sign/index.ts
-var sign_exports = {};
-__export(sign_exports, {
-  createSigner: () => createSigner,
-  inspectSignature: () => inspectSignature,
-  makeDevCert: () => makeDevCert,
-  resolveProfile: () => resolveProfile,
-  signFiles: () => signFiles,
-  timestampPlan: () => timestampPlan,
-  verifyFile: () => verifyFile,
-  verifyOptionsOf: () => verifyOptionsOf
-});
-import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync2 } from "node:fs";
-import { availableParallelism } from "node:os";
-import { basename as basename4, isAbsolute as isAbsolute2, join as join6, resolve as resolve4 } from "node:path";
-function abs(base, p2) {
-  if (p2 === void 0) return void 0;
-  if (p2.startsWith("pkcs11:")) return p2;
-  return isAbsolute2(p2) ? p2 : resolve4(base, p2);
-}
-function resolveProfile(config2, options = {}) {
-  const env = options.env ?? process.env;
-  const name = options.profile ?? env["SIGNET_SIGNING_PROFILE"] ?? config2.signing.defaultProfile;
-  const raw = config2.signing.profiles[name];
-  if (!raw) {
-    const known = Object.keys(config2.signing.profiles);
-    throw new SignetError(
-      "E_PROFILE_UNKNOWN",
-      `signing profile "${name}" is not defined${known.length ? ` (known: ${known.join(", ")})` : " (no profiles configured)"}`,
-      { details: { profile: name, known } }
-    );
-  }
-  const base = options.baseDir ?? process.cwd();
-  const o3 = options.overrides ?? {};
-  const envTsa = env["SIGNET_TSA_URLS"];
-  const tsaUrls = o3.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : void 0);
-  const p2 = profileSchema.parse(structuredClone(raw));
-  if (o3.noTimestamp) p2.timestamp = false;
-  else if (tsaUrls?.length) {
-    p2.timestamp = {
-      ...p2.timestamp === false ? { retries: 2, retryWaitMs: 1e3, timeoutMs: 15e3 } : p2.timestamp,
-      urls: tsaUrls
-    };
-  }
-  if (o3.digest) p2.digest = o3.digest;
-  const verify = { ...p2.verify };
-  if (o3.caFile) verify.caFile = o3.caFile;
-  if (o3.leafSha256?.length) verify.leafSha256 = o3.leafSha256;
-  if (o3.subject) verify.subject = o3.subject;
-  const caFile = abs(base, verify.caFile);
-  const tsaCaFile = abs(base, verify.tsaCaFile);
-  p2.verify = {
-    leafSha256: verify.leafSha256,
-    ...caFile ? { caFile } : {},
-    ...tsaCaFile ? { tsaCaFile } : {},
-    ...verify.subject ? { subject: verify.subject } : {}
-  };
-  if (p2.backend === "osslsigncode") {
-    for (const k2 of ["cert", "key", "pkcs12"]) {
-      const v2 = abs(base, p2[k2]);
-      if (v2) p2[k2] = v2;
-    }
-    if (p2.pkcs11) p2.pkcs11 = { ...p2.pkcs11, module: abs(base, p2.pkcs11.module) };
-  } else if (p2.backend === "jsign") {
-    p2.jar = abs(base, p2.jar);
-    const cf = abs(base, p2.certfile);
-    if (cf) p2.certfile = cf;
-  } else if (p2.backend === "remote") {
-    const cf = abs(base, p2.caFile);
-    if (cf) p2.caFile = cf;
-  }
-  return { ...p2, name };
-}
-function timestampPlan(p2, releasePath) {
-  if (p2.timestamp === false) return void 0;
-  if (!p2.timestamp.urls.length) {
-    if (releasePath) {
-      throw new SignetError(
-        "E_TIMESTAMP_FAILED",
-        `profile "${p2.name}": no timestamp authority configured (signing.profiles.${p2.name}.timestamp.urls)`,
-        {
-          hint: "Add RFC 3161 TSA URLs to the profile, or set `timestamp: false` if unstamped signatures are intended."
-        }
-      );
-    }
-    return void 0;
-  }
-  return { ...p2.timestamp };
-}
-function verifyOptionsOf(p2, runner) {
-  const v2 = { leafSha256: p2.verify.leafSha256 };
-  if (p2.verify.caFile) v2.caFile = p2.verify.caFile;
-  if (p2.verify.tsaCaFile) v2.tsaCaFile = p2.verify.tsaCaFile;
-  if (p2.verify.subject) v2.subject = p2.verify.subject;
-  if (p2.backend === "osslsigncode") v2.osslsigncode = p2.osslsigncode;
-  if (runner) v2.runner = runner;
-  return v2;
-}
-function createSigner(config2, options = {}) {
-  const p2 = resolveProfile(config2, options);
-  const releasePath = Boolean(options.releasePath);
-  const runner = options.runner ?? signingRunner;
-  if (releasePath && p2.dev) {
-    throw new SignetError(
-      "E_SIGN_DEV_PROFILE_REFUSED",
-      `profile "${p2.name}" is a dev profile and cannot sign on the release path`
-    );
-  }
-  if (releasePath && options.overrides?.allowUnsignedFallback) {
-    throw new SignetError(
-      "E_SIGN_UNSIGNED_FALLBACK_REFUSED",
-      "--allow-unsigned-fallback is refused on the release path"
-    );
-  }
-  if (releasePath && options.overrides?.noTimestamp && config2.signing.profiles[p2.name]?.timestamp !== false) {
-    throw new SignetError(
-      "E_USAGE",
-      "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
-    );
-  }
-  const requireTimestamp = releasePath && p2.timestamp !== false;
-  const ctx = {
-    profile: p2.name,
-    dev: p2.dev,
-    verify: verifyOptionsOf(p2, runner),
-    policy: { requireTimestamp },
-    osslsigncode: p2.backend === "osslsigncode" ? p2.osslsigncode : "osslsigncode",
-    runner
-  };
-  const verify = (path10) => verifyFile(path10, ctx.verify, { profile: p2.name, requireTimestamp, dev: p2.dev });
-  if (p2.backend === "osslsigncode") {
-    const keys = osslKeys(p2);
-    const password = p2.pkcs11?.pin ?? p2.password;
-    return {
-      profile: p2.name,
-      dev: p2.dev,
-      verify,
-      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, (input2) => {
-        const plan = timestampPlan(p2, releasePath);
-        return osslProduce(
-          {
-            program: p2.osslsigncode,
-            runner,
-            timeoutMs: p2.timeoutMs,
-            digest: p2.digest,
-            keys,
-            ...p2.productUrl ? { url: p2.productUrl } : {},
-            ...password ? { password: parseSecretRef(password, `signing.profiles.${p2.name}.password`) } : {},
-            ...plan ? { timestamp: plan } : {}
-          },
-          { ...input2, description: o3.description ?? p2.description ?? input2.description }
-        );
-      })
-    };
-  }
-  return createOtherSigner(p2, ctx, { releasePath, runner, verify, overrides: options.overrides ?? {} });
-}
-function osslKeys(p2) {
-  if (p2.pkcs11) {
-    return {
-      pkcs11: {
-        module: p2.pkcs11.module,
-        cert: p2.pkcs11.cert,
-        key: p2.pkcs11.key,
-        ...p2.pkcs11.engine ? { engine: p2.pkcs11.engine } : {}
-      },
-      ...p2.cert ? { certs: p2.cert } : {}
-    };
-  }
-  if (p2.pkcs12) return { pkcs12: p2.pkcs12 };
-  if (!p2.cert || !p2.key) {
-    throw new SignetError(
-      "E_SIGN_KEY_MISSING",
-      `profile "${p2.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
-      {
-        details: { profile: p2.name }
-      }
-    );
-  }
-  return { certs: p2.cert, key: p2.key };
-}
-function createOtherSigner(p2, ctx, deps) {
-  if (p2.backend === "jsign") {
-    const settings = {
-      jar: p2.jar,
-      storetype: p2.storetype,
-      digest: p2.digest,
-      ...p2.keystore ? { keystore: p2.keystore } : {},
-      ...p2.alias ? { alias: p2.alias } : {},
-      ...p2.storepass ? { storepass: parseSecretRef(p2.storepass, `signing.profiles.${p2.name}.storepass`) } : {},
-      ...p2.keypass ? { keypass: parseSecretRef(p2.keypass, `signing.profiles.${p2.name}.keypass`) } : {},
-      ...p2.certfile ? { certfile: p2.certfile } : {},
-      ...p2.endpoint ? { endpoint: p2.endpoint } : {},
-      ...p2.account ? { account: p2.account } : {},
-      ...p2.certificateProfile ? { certificateProfile: p2.certificateProfile } : {},
-      ...p2.tsmode ? { tsmode: p2.tsmode } : {},
-      ...p2.productUrl ? { productUrl: p2.productUrl } : {}
-    };
-    jsignArgs(settings, "check.exe");
-    return {
-      profile: p2.name,
-      dev: p2.dev,
-      verify: deps.verify,
-      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, async (input2) => {
-        const plan = timestampPlan(p2, deps.releasePath);
-        const s2 = plan ? { ...settings, timestamp: plan } : settings;
-        checkJsignSecrets(s2);
-        copyFileSync2(input2.input, input2.output);
-        await deps.runner.run(
-          p2.java,
-          jsignArgs(s2, input2.output, { name: o3.description ?? p2.description ?? input2.description }),
-          {
-            outputs: [input2.output],
-            timeoutMs: p2.timeoutMs,
-            label: "jsign",
-            input: ""
-          }
-        );
-      })
-    };
-  }
-  if (p2.backend === "remote") {
-    const settings = {
-      url: p2.url,
-      token: parseSecretRef(p2.token, `signing.profiles.${p2.name}.token`),
-      timeoutMs: p2.timeoutMs,
-      retries: p2.retries,
-      retryWaitMs: p2.retryWaitMs,
-      digest: p2.digest,
-      ...p2.caFile ? { caFile: p2.caFile } : {}
-    };
-    checkRemoteUrl(settings.url);
-    return {
-      profile: p2.name,
-      dev: p2.dev,
-      verify: deps.verify,
-      allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
-      sign: (path10, o3 = {}) => signInFrame(
-        ctx,
-        path10,
-        o3,
-        (input2) => remoteProduce(settings, {
-          ...input2,
-          description: o3.description ?? p2.description ?? input2.description
-        })
-      )
-    };
-  }
-  throw new SignetError("E_INTERNAL", `unknown backend ${p2.backend}`);
-}
-async function signFiles(signer, paths, options = {}) {
-  const limit = Math.max(1, options.concurrency ?? availableParallelism());
-  if (options.sign?.out && paths.length > 1)
-    throw new SignetError("E_USAGE", "--out takes a single input file");
-  if (options.outDir) {
-    const names = paths.map((p2) => basename4(p2));
-    const dup = names.find((n3, i3) => names.indexOf(n3) !== i3);
-    if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
-    mkdirSync2(options.outDir, { recursive: true });
-  }
-  const results = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i3 = next++;
-      const path10 = paths[i3];
-      const started = performance.now();
-      try {
-        const artifact = await signer.sign(path10, {
-          ...options.sign ?? {},
-          ...options.outDir ? { out: join6(options.outDir, basename4(path10)) } : {}
-        });
-        results[i3] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
-      } catch (e) {
-        const err = toSignetError(e);
-        if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync5(path10)) {
-          logger.warn(
-            `!!! ${path10} was NOT SIGNED: ${err.message}
-!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
-          );
-          results[i3] = {
-            path: path10,
-            ok: true,
-            signed: false,
-            fallback: { code: err.code, message: err.message },
-            unsigned: await describeArtifact(path10),
-            durationMs: performance.now() - started
-          };
-          options.onResult?.(results[i3]);
-          continue;
-        }
-        logger.error(`${path10}: [${err.code}] ${err.message}`);
-        results[i3] = {
-          path: path10,
-          ok: false,
-          signed: false,
-          error: { code: err.code, message: err.message, hint: err.hint },
-          durationMs: performance.now() - started
-        };
-      }
-      options.onResult?.(results[i3]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
-  const failed = results.filter((r2) => !r2.ok).length;
-  const unsigned = results.filter((r2) => r2.ok && !r2.signed).length;
-  return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
-}
-var FALLBACK_CODES;
-var init_sign = __esm({
-  "tools/lib/sign/index.ts"() {
-    "use strict";
-    init_artifact();
-    init_errors();
-    init_log();
-    init_secrets();
-    init_config();
-    init_frame();
-    init_jsign();
-    init_osslsigncode();
-    init_remote();
-    init_spawn_runner();
-    init_verify();
-    init_devcert();
-    init_verify();
-    FALLBACK_CODES = /* @__PURE__ */ new Set([
-      "E_SIGN_REMOTE_FAILED",
-      "E_SIGN_TOKEN_REJECTED",
-      "E_TOOL_TIMEOUT",
-      "E_VERIFY_FAILED",
-      "E_VERIFY_UNSIGNED",
-      "E_VERIFY_PIN_MISMATCH",
-      "E_VERIFY_NO_TIMESTAMP"
-    ]);
   }
 });
 
@@ -42278,8 +42297,8 @@ async function runWixl({ runner, workDir, product, timeoutMs }) {
   const problems = wixlProblems(`${r2.stdout}
 ${r2.stderr}`);
   if (problems.length) {
-    const { rmSync: rmSync9 } = await import("node:fs");
-    rmSync9(out, { force: true });
+    const { rmSync: rmSync10 } = await import("node:fs");
+    rmSync10(out, { force: true });
     throw new SignetError(
       "E_INSTALLER_BUILD_FAILED",
       `wixl reported problems (treated as failures: wixl writes broken MSIs with exit 0):
@@ -42696,10 +42715,10 @@ async function startSignServer(signer, options = {}) {
       };
       if (req.method !== "POST" || req.headers["authorization"] !== `Bearer ${token}`)
         return reply(403, { ok: false });
-      let request;
+      let request2;
       try {
-        request = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (typeof request.path !== "string" || !statSync6(request.path).isFile())
+        request2 = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        if (typeof request2.path !== "string" || !statSync6(request2.path).isFile())
           throw new Error("bad request");
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
@@ -42708,14 +42727,14 @@ async function startSignServer(signer, options = {}) {
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync3(request.path, copy);
-        const description = request.description ?? options.description;
+        copyFileSync3(request2.path, copy);
+        const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync3(signedCopy, request.path);
-        signed.set(request.path, artifact);
+        copyFileSync3(signedCopy, request2.path);
+        signed.set(request2.path, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
         const err = toSignetError(e);
@@ -43564,6 +43583,714 @@ var init_installers = __esm({
     init_fingerprint();
     init_pe_version();
     init_site();
+  }
+});
+
+// tools/lib/forge/dir.ts
+import { createHash as createHash7 } from "node:crypto";
+import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync7 } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename as basename5, dirname as dirname5, join as join12, resolve as resolve6 } from "node:path";
+import { Transform as Transform2 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
+async function hashFile(path10) {
+  const hash2 = createHash7("sha256");
+  for await (const chunk of createReadStream4(path10, { highWaterMark: 1 << 20 })) hash2.update(chunk);
+  return hash2.digest("hex");
+}
+async function atomicWrite(path10, text) {
+  const tmp = join12(dirname5(path10), `.${basename5(path10)}.${process.pid}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, path10);
+}
+var DIR_RESERVED, DirForge;
+var init_dir = __esm({
+  "tools/lib/forge/dir.ts"() {
+    "use strict";
+    init_errors();
+    DIR_RESERVED = /* @__PURE__ */ new Set(["release.json", "NOTES.md"]);
+    DirForge = class {
+      kind = "dir";
+      description;
+      root;
+      /** name → sha256 for files this process wrote or hashed (avoids hashing twice). */
+      #known = /* @__PURE__ */ new Map();
+      constructor(root) {
+        this.root = resolve6(root);
+        this.description = `dir ${this.root}`;
+      }
+      folder(tag) {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
+          throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
+        return join12(this.root, tag);
+      }
+      async #meta(tag) {
+        const file2 = join12(this.folder(tag), "release.json");
+        if (!existsSync7(file2)) return void 0;
+        return JSON.parse(await readFile(file2, "utf8"));
+      }
+      async #writeMeta(meta3, body) {
+        const dir = this.folder(meta3.tag);
+        if (body !== void 0) await atomicWrite(join12(dir, "NOTES.md"), body);
+        await atomicWrite(join12(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+`);
+      }
+      async #release(meta3) {
+        const dir = this.folder(meta3.tag);
+        const notes = join12(dir, "NOTES.md");
+        const stats = await stat(dir);
+        return {
+          id: stats.ino,
+          tag: meta3.tag,
+          title: meta3.title,
+          body: existsSync7(notes) ? await readFile(notes, "utf8") : "",
+          draft: meta3.draft,
+          prerelease: meta3.prerelease,
+          url: `file://${dir}`,
+          assets: await this.#assets(meta3.tag)
+        };
+      }
+      async #assets(tag) {
+        const dir = this.folder(tag);
+        const out = [];
+        for (const name of (await readdir(dir)).sort()) {
+          if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
+          const s2 = await stat(join12(dir, name));
+          if (!s2.isFile()) continue;
+          const known = this.#known.get(join12(dir, name));
+          const sha2562 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join12(dir, name)}` });
+        }
+        return out;
+      }
+      async findReleases(tag) {
+        const meta3 = await this.#meta(tag);
+        return meta3 ? [await this.#release(meta3)] : [];
+      }
+      async createRelease(input2) {
+        await mkdir(this.folder(input2.tag), { recursive: true });
+        const meta3 = {
+          schema: "signet.release/v1",
+          tag: input2.tag,
+          title: input2.title,
+          draft: input2.draft,
+          prerelease: input2.prerelease,
+          createdAt: (/* @__PURE__ */ new Date()).toISOString(),
+          publishedAt: input2.draft ? null : (/* @__PURE__ */ new Date()).toISOString(),
+          notes: "NOTES.md",
+          assets: []
+        };
+        await this.#writeMeta(meta3, input2.body);
+        return this.#release(meta3);
+      }
+      async updateRelease(release, fields) {
+        const meta3 = await this.#meta(release.tag);
+        if (!meta3)
+          throw new SignetError("E_FORGE_NOT_FOUND", `dir: release ${release.tag} vanished from ${this.root}`);
+        if (fields.title !== void 0) meta3.title = fields.title;
+        if (fields.prerelease !== void 0) meta3.prerelease = fields.prerelease;
+        if (fields.draft !== void 0) {
+          if (meta3.draft && !fields.draft) meta3.publishedAt = (/* @__PURE__ */ new Date()).toISOString();
+          meta3.draft = fields.draft;
+        }
+        const assets = await this.#assets(release.tag);
+        meta3.assets = assets.map((a3) => ({ name: a3.name, size: a3.size, sha256: a3.sha256 ?? null }));
+        await this.#writeMeta(meta3, fields.body);
+        return this.#release(meta3);
+      }
+      async deleteRelease(release) {
+        await rm(this.folder(release.tag), { recursive: true, force: true });
+      }
+      async listAssets(release) {
+        return this.#assets(release.tag);
+      }
+      async uploadAsset(release, input2) {
+        if (DIR_RESERVED.has(input2.name))
+          throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
+        const dir = this.folder(release.tag);
+        const final = join12(dir, input2.name);
+        if (existsSync7(final))
+          throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
+        const part = join12(dir, `.${input2.name}.part`);
+        const hash2 = createHash7("sha256");
+        await pipeline2(
+          createReadStream4(input2.path, { highWaterMark: 1 << 20 }),
+          new Transform2({
+            transform(chunk, _enc, done) {
+              hash2.update(chunk);
+              done(null, chunk);
+            }
+          }),
+          createWriteStream3(part)
+        );
+        await rename(part, final);
+        const s2 = await stat(final);
+        const sha2562 = hash2.digest("hex");
+        this.#known.set(final, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
+        return { id: s2.ino, name: input2.name, size: s2.size, sha256: sha2562, downloadUrl: `file://${final}` };
+      }
+      async deleteAsset(release, asset) {
+        await rm(join12(this.folder(release.tag), asset.name), { force: true });
+      }
+      async renameAsset(release, asset, name) {
+        const dir = this.folder(release.tag);
+        await rename(join12(dir, asset.name), join12(dir, name));
+        const known = this.#known.get(join12(dir, asset.name));
+        if (known) this.#known.set(join12(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join12(dir, name)}` };
+      }
+      async download(release, asset, dest) {
+        const src = join12(this.folder(release.tag), asset.name);
+        const hash2 = createHash7("sha256");
+        let size = 0;
+        await pipeline2(
+          createReadStream4(src, { highWaterMark: 1 << 20 }),
+          new Transform2({
+            transform(chunk, _enc, done) {
+              hash2.update(chunk);
+              size += chunk.length;
+              done(null, chunk);
+            }
+          }),
+          createWriteStream3(dest)
+        );
+        return { sha256: hash2.digest("hex"), size };
+      }
+      async readBackSha256(release, asset) {
+        const path10 = join12(this.folder(release.tag), asset.name);
+        const s2 = await stat(path10);
+        const known = this.#known.get(path10);
+        if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
+        const sha2562 = await hashFile(path10);
+        this.#known.set(path10, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
+        return sha2562;
+      }
+    };
+  }
+});
+
+// tools/lib/forge/http.ts
+import { createHash as createHash8 } from "node:crypto";
+import { createReadStream as createReadStream5, createWriteStream as createWriteStream4 } from "node:fs";
+function isNetworkError(e) {
+  let cur = e;
+  for (let depth = 0; cur && depth < 6; depth++) {
+    const err = cur;
+    if (err.code && NETWORK_CODES.has(err.code)) return true;
+    if (err.name === "TypeError" && /fetch failed|terminated|other side closed/i.test(err.message ?? ""))
+      return true;
+    if (/socket hang up|other side closed|ECONNRESET|terminated/i.test(err.message ?? "")) return true;
+    cur = err.cause;
+  }
+  return false;
+}
+function retryAfterMs(headers, now = Date.now()) {
+  const ra2 = headers["retry-after"];
+  if (ra2 !== void 0) {
+    if (/^\d+(\.\d+)?$/.test(ra2.trim())) return Math.ceil(Number(ra2) * 1e3);
+    const at2 = Date.parse(ra2);
+    if (!Number.isNaN(at2)) return Math.max(0, at2 - now);
+  }
+  if (headers["x-ratelimit-remaining"] === "0" && headers["x-ratelimit-reset"]) {
+    const reset2 = Number(headers["x-ratelimit-reset"]) * 1e3;
+    if (Number.isFinite(reset2)) return Math.max(0, reset2 - now);
+  }
+  return void 0;
+}
+function isRetryable(e) {
+  if (e instanceof HttpError) {
+    if (e.status === 0) return true;
+    if (e.status >= 500 || e.status === 429 || e.status === 408) return true;
+    if (e.status === 403 && retryAfterMs(e.headers) !== void 0) return true;
+    return false;
+  }
+  return isNetworkError(e);
+}
+function forgeError(kind, repo, e) {
+  if (e instanceof SignetError) return e;
+  if (e instanceof HttpError) {
+    const details = { forge: kind, repository: repo, operation: e.operation, status: e.status };
+    if (e.status === 401)
+      return new SignetError(
+        "E_FORGE_AUTH",
+        `${kind}: ${e.operation} was refused (401): the token is missing, invalid or expired`,
+        {
+          details,
+          hint: `Provide ${SCOPES[kind]} in the configured token variable.`
+        }
+      );
+    if (e.status === 403)
+      return new SignetError(
+        "E_FORGE_AUTH",
+        `${kind}: ${e.operation} is forbidden (403) for this token on ${repo}`,
+        {
+          details,
+          hint: kind === "github" ? `The token lacks permission: it needs ${SCOPES.github}. In a workflow add \`permissions: { contents: write }\` to the job; for forks or org policies check Settings → Actions → Workflow permissions.` : `The token lacks permission: it needs ${SCOPES.gitea}. Also check that releases are enabled for the repository (Settings → Units).`
+        }
+      );
+    if (e.status === 404)
+      return new SignetError("E_FORGE_NOT_FOUND", `${kind}: ${e.operation} found nothing (404) for ${repo}`, {
+        details,
+        hint: kind === "github" ? "Check owner/name and the API URL (GitHub Enterprise: https://HOST/api/v3). GitHub answers 404, not 403, when the token cannot see a private repository: give it access to this repository." : "Check owner/name and the API URL (https://HOST/api/v1 or the instance URL), that the repository has releases enabled, and that the token can read it."
+      });
+    return new SignetError(
+      "E_FORGE_FAILED",
+      `${kind}: ${e.operation} failed: HTTP ${e.status || "network error"}${e.body ? ` — ${e.body.slice(0, 200)}` : ""}`,
+      {
+        details
+      }
+    );
+  }
+  return new SignetError("E_FORGE_FAILED", `${kind}: ${e?.message ?? String(e)}`, {
+    details: { forge: kind, repository: repo }
+  });
+}
+function defaultSleep(ms) {
+  return new Promise((r2) => setTimeout(r2, ms));
+}
+async function withRetry(operation, options, fn, onRetry) {
+  const sleep2 = options.sleep ?? defaultSleep;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      if (attempt >= options.retries || !isRetryable(e)) throw e;
+      const asked = e instanceof HttpError ? retryAfterMs(e.headers) : void 0;
+      const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
+      const delay = asked !== void 0 ? Math.min(asked, options.maxDelayMs) : backoff / 2 + Math.random() * (backoff / 2);
+      const what = e instanceof HttpError ? e.status ? `HTTP ${e.status}` : "network error" : "network error";
+      logger.warn(
+        `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`
+      );
+      await sleep2(delay);
+      if (onRetry) await onRetry(e, attempt);
+    }
+  }
+}
+function fileStream(path10) {
+  return createReadStream5(path10, { highWaterMark: 1 << 20 });
+}
+async function hashStream(body, dest) {
+  const hash2 = createHash8("sha256");
+  let size = 0;
+  const out = dest ? createWriteStream4(dest) : void 0;
+  try {
+    for await (const chunk of body) {
+      hash2.update(chunk);
+      size += chunk.byteLength;
+      if (out && !out.write(chunk)) await new Promise((r2) => out.once("drain", r2));
+    }
+  } finally {
+    if (out) await new Promise((r2) => out.end(r2));
+  }
+  return { sha256: hash2.digest("hex"), size };
+}
+function headersOf(res) {
+  const out = {};
+  res.headers.forEach((v2, k2) => {
+    out[k2.toLowerCase()] = v2;
+  });
+  return out;
+}
+function contentTypeFor(name) {
+  if (name === "SHA256SUMS") return "text/plain";
+  const dot = name.lastIndexOf(".");
+  return dot >= 0 && TYPES[name.slice(dot).toLowerCase()] || "application/octet-stream";
+}
+var DEFAULT_RETRY, HttpError, NETWORK_CODES, SCOPES, TYPES;
+var init_http = __esm({
+  "tools/lib/forge/http.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    DEFAULT_RETRY = { retries: 5, baseDelayMs: 500, maxDelayMs: 6e4 };
+    HttpError = class extends Error {
+      status;
+      headers;
+      body;
+      operation;
+      constructor(operation, status, headers, body, cause) {
+        super(`${operation}: HTTP ${status || "network error"}${body ? ` ${body.slice(0, 300)}` : ""}`, {
+          cause
+        });
+        this.name = "HttpError";
+        this.status = status;
+        this.headers = headers;
+        this.body = body;
+        this.operation = operation;
+      }
+    };
+    NETWORK_CODES = /* @__PURE__ */ new Set([
+      "ECONNRESET",
+      "ECONNREFUSED",
+      "EPIPE",
+      "ETIMEDOUT",
+      "EAI_AGAIN",
+      "ENOTFOUND",
+      "ECONNABORTED",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED",
+      "UND_ERR_CONNECT_TIMEOUT",
+      "UND_ERR_HEADERS_TIMEOUT",
+      "UND_ERR_BODY_TIMEOUT",
+      "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH"
+    ]);
+    SCOPES = {
+      github: "a token with `contents: write` on the repository (GITHUB_TOKEN with `permissions: contents: write`, or a fine-grained PAT with Contents read/write)",
+      gitea: "a token with the `write:repository` scope, from an account with write access to the repository",
+      dir: "write access to the folder"
+    };
+    TYPES = {
+      ".exe": "application/vnd.microsoft.portable-executable",
+      ".dll": "application/vnd.microsoft.portable-executable",
+      ".msi": "application/x-msi",
+      ".zip": "application/zip",
+      ".json": "application/json",
+      ".md": "text/markdown",
+      ".txt": "text/plain",
+      ".sig": "application/pgp-signature"
+    };
+  }
+});
+
+// tools/lib/forge/gitea.ts
+import { randomBytes as randomBytes2 } from "node:crypto";
+function giteaApiBase(url2) {
+  const trimmed = url2.replace(/\/+$/, "");
+  return /\/api\/v1$/.test(trimmed) ? trimmed : `${trimmed}/api/v1`;
+}
+function toAsset(a3) {
+  return { id: a3.id, name: a3.name, size: a3.size, downloadUrl: a3.browser_download_url };
+}
+function toRelease(r2) {
+  return {
+    id: r2.id,
+    tag: r2.tag_name,
+    title: r2.name ?? "",
+    body: r2.body ?? "",
+    draft: Boolean(r2.draft),
+    prerelease: Boolean(r2.prerelease),
+    url: r2.html_url ?? "",
+    assets: (r2.assets ?? []).map(toAsset)
+  };
+}
+var GiteaForge;
+var init_gitea = __esm({
+  "tools/lib/forge/gitea.ts"() {
+    "use strict";
+    init_redact();
+    init_http();
+    GiteaForge = class {
+      kind = "gitea";
+      description;
+      #base;
+      #repoPath;
+      #token;
+      #retry;
+      #slug;
+      constructor(options) {
+        registerSecret(options.token);
+        this.#base = giteaApiBase(options.apiUrl);
+        this.#slug = `${options.owner}/${options.repo}`;
+        this.#repoPath = `/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
+        this.#token = options.token;
+        this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+        this.description = `gitea ${this.#base} ${this.#slug}`;
+      }
+      async #send(operation, method, path10, init = {}) {
+        const url2 = path10.startsWith("http") ? path10 : `${this.#base}${path10}`;
+        try {
+          return await withRetry(operation, this.#retry, async () => {
+            const headers = {
+              authorization: `token ${this.#token}`,
+              accept: "application/json",
+              ...init.headers
+            };
+            let body;
+            if (init.json !== void 0) {
+              headers["content-type"] = "application/json";
+              body = JSON.stringify(init.json);
+            } else if (init.body) body = init.body();
+            let res;
+            try {
+              res = await fetch(url2, { method, headers, body, duplex: "half" });
+            } catch (e) {
+              throw new HttpError(operation, 0, {}, "", e);
+            }
+            if (!res.ok) {
+              const text = await res.text().catch(() => "");
+              throw new HttpError(operation, res.status, headersOf(res), text);
+            }
+            return res;
+          });
+        } catch (e) {
+          throw forgeError("gitea", this.#slug, e);
+        }
+      }
+      async #json(operation, method, path10, json2) {
+        const res = await this.#send(operation, method, path10, json2 === void 0 ? {} : { json: json2 });
+        if (res.status === 204) return void 0;
+        return await res.json();
+      }
+      async findReleases(tag) {
+        const out = [];
+        for (let page = 1; ; page++) {
+          const list2 = await this.#json(
+            "list releases",
+            "GET",
+            `${this.#repoPath}/releases?page=${page}&limit=50`
+          );
+          for (const r2 of list2) if (r2.tag_name === tag) out.push(toRelease(r2));
+          if (list2.length < 50) break;
+        }
+        return out.sort((a3, b2) => a3.id - b2.id);
+      }
+      async createRelease(input2) {
+        const body = {
+          tag_name: input2.tag,
+          name: input2.title,
+          body: input2.body,
+          draft: input2.draft,
+          prerelease: input2.prerelease
+        };
+        if (input2.target) body["target_commitish"] = input2.target;
+        return toRelease(
+          await this.#json("create release", "POST", `${this.#repoPath}/releases`, body)
+        );
+      }
+      async updateRelease(release, fields) {
+        const body = {};
+        if (fields.title !== void 0) body["name"] = fields.title;
+        if (fields.body !== void 0) body["body"] = fields.body;
+        if (fields.draft !== void 0) body["draft"] = fields.draft;
+        if (fields.prerelease !== void 0) body["prerelease"] = fields.prerelease;
+        return toRelease(
+          await this.#json(
+            "edit release",
+            "PATCH",
+            `${this.#repoPath}/releases/${release.id}`,
+            body
+          )
+        );
+      }
+      async deleteRelease(release) {
+        await this.#send("delete release", "DELETE", `${this.#repoPath}/releases/${release.id}`);
+      }
+      async listAssets(release) {
+        const list2 = await this.#json(
+          "list assets",
+          "GET",
+          `${this.#repoPath}/releases/${release.id}/assets`
+        );
+        return list2.map(toAsset);
+      }
+      async uploadAsset(release, input2) {
+        const boundary = `signet-${randomBytes2(12).toString("hex")}`;
+        const safeName = input2.name.replace(/["\\\r\n]/g, "_");
+        const pre = Buffer.from(
+          `--${boundary}\r
+Content-Disposition: form-data; name="attachment"; filename="${safeName}"\r
+Content-Type: ${input2.contentType}\r
+\r
+`
+        );
+        const post = Buffer.from(`\r
+--${boundary}--\r
+`);
+        const path10 = input2.path;
+        async function* body() {
+          yield pre;
+          yield* fileStream(path10);
+          yield post;
+        }
+        const res = await this.#send(
+          `upload ${input2.name}`,
+          "POST",
+          `${this.#repoPath}/releases/${release.id}/assets?name=${encodeURIComponent(input2.name)}`,
+          {
+            body,
+            headers: {
+              "content-type": `multipart/form-data; boundary=${boundary}`,
+              "content-length": String(pre.length + input2.size + post.length)
+            }
+          }
+        );
+        return toAsset(await res.json());
+      }
+      async deleteAsset(release, asset) {
+        await this.#send(
+          `delete asset ${asset.name}`,
+          "DELETE",
+          `${this.#repoPath}/releases/${release.id}/assets/${asset.id}`
+        );
+      }
+      async renameAsset(release, asset, name) {
+        return toAsset(
+          await this.#json(
+            `rename asset ${asset.name}`,
+            "PATCH",
+            `${this.#repoPath}/releases/${release.id}/assets/${asset.id}`,
+            { name }
+          )
+        );
+      }
+      async readBackSha256(release, asset) {
+        return (await this.#fetchAsset(release, asset)).sha256;
+      }
+      async download(release, asset, dest) {
+        return this.#fetchAsset(release, asset, dest);
+      }
+      async #fetchAsset(release, asset, dest) {
+        const url2 = asset.downloadUrl;
+        if (!url2)
+          throw forgeError(
+            "gitea",
+            this.#slug,
+            new Error(`asset ${asset.name} of release ${release.tag} has no download URL`)
+          );
+        const res = await this.#send(`download ${asset.name}`, "GET", url2, {
+          headers: { accept: "application/octet-stream" }
+        });
+        return hashStream(res.body, dest);
+      }
+    };
+  }
+});
+
+// node_modules/@actions/github/lib/context.js
+import { readFileSync as readFileSync13, existsSync as existsSync8 } from "fs";
+import { EOL } from "os";
+var Context;
+var init_context = __esm({
+  "node_modules/@actions/github/lib/context.js"() {
+    Context = class {
+      /**
+       * Hydrate the context from the environment
+       */
+      constructor() {
+        var _a4, _b, _c;
+        this.payload = {};
+        if (process.env.GITHUB_EVENT_PATH) {
+          if (existsSync8(process.env.GITHUB_EVENT_PATH)) {
+            this.payload = JSON.parse(readFileSync13(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+          } else {
+            const path10 = process.env.GITHUB_EVENT_PATH;
+            process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL}`);
+          }
+        }
+        this.eventName = process.env.GITHUB_EVENT_NAME;
+        this.sha = process.env.GITHUB_SHA;
+        this.ref = process.env.GITHUB_REF;
+        this.workflow = process.env.GITHUB_WORKFLOW;
+        this.action = process.env.GITHUB_ACTION;
+        this.actor = process.env.GITHUB_ACTOR;
+        this.job = process.env.GITHUB_JOB;
+        this.runAttempt = parseInt(process.env.GITHUB_RUN_ATTEMPT, 10);
+        this.runNumber = parseInt(process.env.GITHUB_RUN_NUMBER, 10);
+        this.runId = parseInt(process.env.GITHUB_RUN_ID, 10);
+        this.apiUrl = (_a4 = process.env.GITHUB_API_URL) !== null && _a4 !== void 0 ? _a4 : `https://api.github.com`;
+        this.serverUrl = (_b = process.env.GITHUB_SERVER_URL) !== null && _b !== void 0 ? _b : `https://github.com`;
+        this.graphqlUrl = (_c = process.env.GITHUB_GRAPHQL_URL) !== null && _c !== void 0 ? _c : `https://api.github.com/graphql`;
+      }
+      get issue() {
+        const payload = this.payload;
+        return Object.assign(Object.assign({}, this.repo), { number: (payload.issue || payload.pull_request || payload).number });
+      }
+      get repo() {
+        if (process.env.GITHUB_REPOSITORY) {
+          const [owner, repo] = process.env.GITHUB_REPOSITORY.split("/");
+          return { owner, repo };
+        }
+        if (this.payload.repository) {
+          return {
+            owner: this.payload.repository.owner.login,
+            repo: this.payload.repository.name
+          };
+        }
+        throw new Error("context.repo requires a GITHUB_REPOSITORY environment variable like 'owner/repo'");
+      }
+    };
+  }
+});
+
+// node_modules/@actions/github/node_modules/@actions/http-client/lib/proxy.js
+var require_proxy = __commonJS({
+  "node_modules/@actions/github/node_modules/@actions/http-client/lib/proxy.js"(exports) {
+    "use strict";
+    Object.defineProperty(exports, "__esModule", { value: true });
+    exports.getProxyUrl = getProxyUrl2;
+    exports.checkBypass = checkBypass;
+    function getProxyUrl2(reqUrl) {
+      const usingSsl = reqUrl.protocol === "https:";
+      if (checkBypass(reqUrl)) {
+        return void 0;
+      }
+      const proxyVar = (() => {
+        if (usingSsl) {
+          return process.env["https_proxy"] || process.env["HTTPS_PROXY"];
+        } else {
+          return process.env["http_proxy"] || process.env["HTTP_PROXY"];
+        }
+      })();
+      if (proxyVar) {
+        try {
+          return new DecodedURL(proxyVar);
+        } catch (_a4) {
+          if (!proxyVar.startsWith("http://") && !proxyVar.startsWith("https://"))
+            return new DecodedURL(`http://${proxyVar}`);
+        }
+      } else {
+        return void 0;
+      }
+    }
+    function checkBypass(reqUrl) {
+      if (!reqUrl.hostname) {
+        return false;
+      }
+      const reqHost = reqUrl.hostname;
+      if (isLoopbackAddress(reqHost)) {
+        return true;
+      }
+      const noProxy = process.env["no_proxy"] || process.env["NO_PROXY"] || "";
+      if (!noProxy) {
+        return false;
+      }
+      let reqPort;
+      if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+      } else if (reqUrl.protocol === "http:") {
+        reqPort = 80;
+      } else if (reqUrl.protocol === "https:") {
+        reqPort = 443;
+      }
+      const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+      if (typeof reqPort === "number") {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+      }
+      for (const upperNoProxyItem of noProxy.split(",").map((x2) => x2.trim().toUpperCase()).filter((x2) => x2)) {
+        if (upperNoProxyItem === "*" || upperReqHosts.some((x2) => x2 === upperNoProxyItem || x2.endsWith(`.${upperNoProxyItem}`) || upperNoProxyItem.startsWith(".") && x2.endsWith(`${upperNoProxyItem}`))) {
+          return true;
+        }
+      }
+      return false;
+    }
+    function isLoopbackAddress(host) {
+      const hostLower = host.toLowerCase();
+      return hostLower === "localhost" || hostLower.startsWith("127.") || hostLower.startsWith("[::1]") || hostLower.startsWith("[0:0:0:0:0:0:0:1]");
+    }
+    var DecodedURL = class extends URL {
+      constructor(url2, base) {
+        super(url2, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+      }
+      get username() {
+        return this._decodedUsername;
+      }
+      get password() {
+        return this._decodedPassword;
+      }
+    };
   }
 });
 
@@ -44757,31 +45484,31 @@ var require_util = __commonJS({
     function isBuffer(buffer) {
       return buffer instanceof Uint8Array || Buffer.isBuffer(buffer);
     }
-    function validateHandler(handler, method, upgrade) {
-      if (!handler || typeof handler !== "object") {
+    function validateHandler(handler2, method, upgrade) {
+      if (!handler2 || typeof handler2 !== "object") {
         throw new InvalidArgumentError("handler must be an object");
       }
-      if (typeof handler.onConnect !== "function") {
+      if (typeof handler2.onConnect !== "function") {
         throw new InvalidArgumentError("invalid onConnect method");
       }
-      if (typeof handler.onError !== "function") {
+      if (typeof handler2.onError !== "function") {
         throw new InvalidArgumentError("invalid onError method");
       }
-      if (typeof handler.onBodySent !== "function" && handler.onBodySent !== void 0) {
+      if (typeof handler2.onBodySent !== "function" && handler2.onBodySent !== void 0) {
         throw new InvalidArgumentError("invalid onBodySent method");
       }
       if (upgrade || method === "CONNECT") {
-        if (typeof handler.onUpgrade !== "function") {
+        if (typeof handler2.onUpgrade !== "function") {
           throw new InvalidArgumentError("invalid onUpgrade method");
         }
       } else {
-        if (typeof handler.onHeaders !== "function") {
+        if (typeof handler2.onHeaders !== "function") {
           throw new InvalidArgumentError("invalid onHeaders method");
         }
-        if (typeof handler.onData !== "function") {
+        if (typeof handler2.onData !== "function") {
           throw new InvalidArgumentError("invalid onData method");
         }
-        if (typeof handler.onComplete !== "function") {
+        if (typeof handler2.onComplete !== "function") {
           throw new InvalidArgumentError("invalid onComplete method");
         }
       }
@@ -44808,14 +45535,14 @@ var require_util = __commonJS({
       };
     }
     function ReadableStreamFrom(iterable) {
-      let iterator;
+      let iterator2;
       return new ReadableStream(
         {
           async start() {
-            iterator = iterable[Symbol.asyncIterator]();
+            iterator2 = iterable[Symbol.asyncIterator]();
           },
           async pull(controller) {
-            const { done, value } = await iterator.next();
+            const { done, value } = await iterator2.next();
             if (done) {
               queueMicrotask(() => {
                 controller.close();
@@ -44830,7 +45557,7 @@ var require_util = __commonJS({
             return controller.desiredSize > 0;
           },
           async cancel(reason) {
-            await iterator.return();
+            await iterator2.return();
           },
           type: "bytes"
         }
@@ -44915,10 +45642,10 @@ var require_util = __commonJS({
       }
       obj[kListeners] = null;
     }
-    function errorRequest(client, request, err) {
+    function errorRequest(client, request2, err) {
       try {
-        request.onError(err);
-        assert2(request.aborted);
+        request2.onError(err);
+        assert2(request2.aborted);
       } catch (err2) {
         client.emit("error", err2);
       }
@@ -45224,7 +45951,7 @@ var require_request = __commonJS({
         throwOnError,
         expectContinue,
         servername
-      }, handler) {
+      }, handler2) {
         if (typeof path10 !== "string") {
           throw new InvalidArgumentError("path must be a string");
         } else if (path10[0] !== "/" && !(path10.startsWith("http://") || path10.startsWith("https://")) && method !== "CONNECT") {
@@ -45329,9 +46056,9 @@ var require_request = __commonJS({
         } else if (headers != null) {
           throw new InvalidArgumentError("headers must be an object or an array");
         }
-        validateHandler(handler, method, upgrade);
+        validateHandler(handler2, method, upgrade);
         this.servername = servername || getServerName(this.host);
-        this[kHandler] = handler;
+        this[kHandler] = handler2;
         if (channels.create.hasSubscribers) {
           channels.create.publish({ request: this });
         }
@@ -45492,7 +46219,7 @@ var require_request = __commonJS({
         return this;
       }
     };
-    function processHeader(request, key, val) {
+    function processHeader(request2, key, val) {
       if (val && (typeof val === "object" && !Array.isArray(val))) {
         throw new InvalidArgumentError(`invalid ${key} header`);
       } else if (val === void 0) {
@@ -45539,24 +46266,24 @@ var require_request = __commonJS({
         }
       }
       if (headerName === "host") {
-        if (request.host !== null) {
+        if (request2.host !== null) {
           throw new InvalidArgumentError("duplicate host header");
         }
         if (typeof val !== "string") {
           throw new InvalidArgumentError("invalid host header");
         }
-        request.host = val;
+        request2.host = val;
       } else if (headerName === "content-length") {
-        if (request.contentLength !== null) {
+        if (request2.contentLength !== null) {
           throw new InvalidArgumentError("duplicate content-length header");
         }
-        request.contentLength = parseInt(val, 10);
-        if (!Number.isFinite(request.contentLength)) {
+        request2.contentLength = parseInt(val, 10);
+        if (!Number.isFinite(request2.contentLength)) {
           throw new InvalidArgumentError("invalid content-length header");
         }
-      } else if (request.contentType === null && headerName === "content-type") {
-        request.contentType = val;
-        request.headers.push(key, val);
+      } else if (request2.contentType === null && headerName === "content-type") {
+        request2.contentType = val;
+        request2.headers.push(key, val);
       } else if (headerName === "transfer-encoding" || headerName === "keep-alive" || headerName === "upgrade") {
         throw new InvalidArgumentError(`invalid ${headerName} header`);
       } else if (headerName === "connection") {
@@ -45565,12 +46292,12 @@ var require_request = __commonJS({
           throw new InvalidArgumentError("invalid connection header");
         }
         if (value === "close") {
-          request.reset = true;
+          request2.reset = true;
         }
       } else if (headerName === "expect") {
         throw new NotSupportedError("expect header not supported");
       } else {
-        request.headers.push(key, val);
+        request2.headers.push(key, val);
       }
     }
     module.exports = Request;
@@ -45692,9 +46419,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve8, reject) => {
+          return new Promise((resolve13, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve8(data);
+              return err ? reject(err) : resolve13(data);
             });
           });
         }
@@ -45732,12 +46459,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve8, reject) => {
+          return new Promise((resolve13, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve8(data);
+              ) : resolve13(data);
             });
           });
         }
@@ -45769,20 +46496,20 @@ var require_dispatcher_base = __commonJS({
           queueMicrotask(onDestroyed);
         });
       }
-      [kInterceptedDispatch](opts, handler) {
+      [kInterceptedDispatch](opts, handler2) {
         if (!this[kInterceptors] || this[kInterceptors].length === 0) {
           this[kInterceptedDispatch] = this[kDispatch];
-          return this[kDispatch](opts, handler);
+          return this[kDispatch](opts, handler2);
         }
         let dispatch = this[kDispatch].bind(this);
         for (let i3 = this[kInterceptors].length - 1; i3 >= 0; i3--) {
           dispatch = this[kInterceptors][i3](dispatch);
         }
         this[kInterceptedDispatch] = dispatch;
-        return dispatch(opts, handler);
+        return dispatch(opts, handler2);
       }
-      dispatch(opts, handler) {
-        if (!handler || typeof handler !== "object") {
+      dispatch(opts, handler2) {
+        if (!handler2 || typeof handler2 !== "object") {
           throw new InvalidArgumentError("handler must be an object");
         }
         try {
@@ -45795,12 +46522,12 @@ var require_dispatcher_base = __commonJS({
           if (this[kClosed]) {
             throw new ClientClosedError();
           }
-          return this[kInterceptedDispatch](opts, handler);
+          return this[kInterceptedDispatch](opts, handler2);
         } catch (err) {
-          if (typeof handler.onError !== "function") {
+          if (typeof handler2.onError !== "function") {
             throw new InvalidArgumentError("invalid onError method");
           }
-          handler.onError(err);
+          handler2.onError(err);
           return false;
         }
       }
@@ -46049,7 +46776,7 @@ var require_connect = __commonJS({
     var util = require_util();
     var { InvalidArgumentError, ConnectTimeoutError } = require_errors2();
     var timers = require_timers();
-    function noop3() {
+    function noop5() {
     }
     var tls;
     var SessionCache;
@@ -46174,7 +46901,7 @@ var require_connect = __commonJS({
     }
     var setupConnectTimeout = process.platform === "win32" ? (socketWeakRef, opts) => {
       if (!opts.timeout) {
-        return noop3;
+        return noop5;
       }
       let s1 = null;
       let s2 = null;
@@ -46190,7 +46917,7 @@ var require_connect = __commonJS({
       };
     } : (socketWeakRef, opts) => {
       if (!opts.timeout) {
-        return noop3;
+        return noop5;
       }
       let s1 = null;
       const fastTimer = timers.setFastTimeout(() => {
@@ -47199,18 +47926,18 @@ var require_webidl = __commonJS({
     webidl.errors.exception = function(message) {
       return new TypeError(`${message.header}: ${message.message}`);
     };
-    webidl.errors.conversionFailed = function(context) {
-      const plural2 = context.types.length === 1 ? "" : " one of";
-      const message = `${context.argument} could not be converted to${plural2}: ${context.types.join(", ")}.`;
+    webidl.errors.conversionFailed = function(context3) {
+      const plural2 = context3.types.length === 1 ? "" : " one of";
+      const message = `${context3.argument} could not be converted to${plural2}: ${context3.types.join(", ")}.`;
       return webidl.errors.exception({
-        header: context.prefix,
+        header: context3.prefix,
         message
       });
     };
-    webidl.errors.invalidArgument = function(context) {
+    webidl.errors.invalidArgument = function(context3) {
       return webidl.errors.exception({
-        header: context.prefix,
-        message: `"${context.value}" is an invalid ${context.type}.`
+        header: context3.prefix,
+        message: `"${context3.value}" is an invalid ${context3.type}.`
       });
     };
     webidl.brandCheck = function(V2, I2, opts) {
@@ -47608,7 +48335,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var zlib = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -47660,11 +48387,11 @@ var require_util2 = __commonJS({
     function normalizeBinaryStringToUtf8(value) {
       return Buffer.from(value, "binary").toString("utf8");
     }
-    function requestCurrentURL(request) {
-      return request.urlList[request.urlList.length - 1];
+    function requestCurrentURL(request2) {
+      return request2.urlList[request2.urlList.length - 1];
     }
-    function requestBadPort(request) {
-      const url2 = requestCurrentURL(request);
+    function requestBadPort(request2) {
+      const url2 = requestCurrentURL(request2);
       if (urlIsHttpHttpsScheme(url2) && badPortsSet.has(url2.port)) {
         return "blocked";
       }
@@ -47688,7 +48415,7 @@ var require_util2 = __commonJS({
     function isValidHeaderValue(potentialValue) {
       return (potentialValue[0] === "	" || potentialValue[0] === " " || potentialValue[potentialValue.length - 1] === "	" || potentialValue[potentialValue.length - 1] === " " || potentialValue.includes("\n") || potentialValue.includes("\r") || potentialValue.includes("\0")) === false;
     }
-    function setRequestReferrerPolicyOnRedirect(request, actualResponse) {
+    function setRequestReferrerPolicyOnRedirect(request2, actualResponse) {
       const { headersList } = actualResponse;
       const policyHeader = (headersList.get("referrer-policy", true) ?? "").split(",");
       let policy = "";
@@ -47702,7 +48429,7 @@ var require_util2 = __commonJS({
         }
       }
       if (policy !== "") {
-        request.referrerPolicy = policy;
+        request2.referrerPolicy = policy;
       }
     }
     function crossOriginResourcePolicyCheck() {
@@ -47719,33 +48446,33 @@ var require_util2 = __commonJS({
       header = httpRequest2.mode;
       httpRequest2.headersList.set("sec-fetch-mode", header, true);
     }
-    function appendRequestOriginHeader(request) {
-      let serializedOrigin = request.origin;
+    function appendRequestOriginHeader(request2) {
+      let serializedOrigin = request2.origin;
       if (serializedOrigin === "client" || serializedOrigin === void 0) {
         return;
       }
-      if (request.responseTainting === "cors" || request.mode === "websocket") {
-        request.headersList.append("origin", serializedOrigin, true);
-      } else if (request.method !== "GET" && request.method !== "HEAD") {
-        switch (request.referrerPolicy) {
+      if (request2.responseTainting === "cors" || request2.mode === "websocket") {
+        request2.headersList.append("origin", serializedOrigin, true);
+      } else if (request2.method !== "GET" && request2.method !== "HEAD") {
+        switch (request2.referrerPolicy) {
           case "no-referrer":
             serializedOrigin = null;
             break;
           case "no-referrer-when-downgrade":
           case "strict-origin":
           case "strict-origin-when-cross-origin":
-            if (request.origin && urlHasHttpsScheme(request.origin) && !urlHasHttpsScheme(requestCurrentURL(request))) {
+            if (request2.origin && urlHasHttpsScheme(request2.origin) && !urlHasHttpsScheme(requestCurrentURL(request2))) {
               serializedOrigin = null;
             }
             break;
           case "same-origin":
-            if (!sameOrigin(request, requestCurrentURL(request))) {
+            if (!sameOrigin(request2, requestCurrentURL(request2))) {
               serializedOrigin = null;
             }
             break;
           default:
         }
-        request.headersList.append("origin", serializedOrigin, true);
+        request2.headersList.append("origin", serializedOrigin, true);
       }
     }
     function coarsenTime(timestamp, crossOriginIsolatedCapability) {
@@ -47799,26 +48526,26 @@ var require_util2 = __commonJS({
         referrerPolicy: policyContainer.referrerPolicy
       };
     }
-    function determineRequestsReferrer(request) {
-      const policy = request.referrerPolicy;
+    function determineRequestsReferrer(request2) {
+      const policy = request2.referrerPolicy;
       assert2(policy);
       let referrerSource = null;
-      if (request.referrer === "client") {
+      if (request2.referrer === "client") {
         const globalOrigin = getGlobalOrigin();
         if (!globalOrigin || globalOrigin.origin === "null") {
           return "no-referrer";
         }
         referrerSource = new URL(globalOrigin);
-      } else if (request.referrer instanceof URL) {
-        referrerSource = request.referrer;
+      } else if (request2.referrer instanceof URL) {
+        referrerSource = request2.referrer;
       }
       let referrerURL = stripURLForReferrer(referrerSource);
       const referrerOrigin = stripURLForReferrer(referrerSource, true);
       if (referrerURL.toString().length > 4096) {
         referrerURL = referrerOrigin;
       }
-      const areSameOrigin = sameOrigin(request, referrerURL);
-      const isNonPotentiallyTrustWorthy = isURLPotentiallyTrustworthy(referrerURL) && !isURLPotentiallyTrustworthy(request.url);
+      const areSameOrigin = sameOrigin(request2, referrerURL);
+      const isNonPotentiallyTrustWorthy = isURLPotentiallyTrustworthy(referrerURL) && !isURLPotentiallyTrustworthy(request2.url);
       switch (policy) {
         case "origin":
           return referrerOrigin != null ? referrerOrigin : stripURLForReferrer(referrerSource, true);
@@ -47829,7 +48556,7 @@ var require_util2 = __commonJS({
         case "origin-when-cross-origin":
           return areSameOrigin ? referrerURL : referrerOrigin;
         case "strict-origin-when-cross-origin": {
-          const currentURL = requestCurrentURL(request);
+          const currentURL = requestCurrentURL(request2);
           if (sameOrigin(referrerURL, currentURL)) {
             return referrerURL;
           }
@@ -47990,7 +48717,7 @@ var require_util2 = __commonJS({
       }
       return true;
     }
-    function tryUpgradeRequestToAPotentiallyTrustworthyURL(request) {
+    function tryUpgradeRequestToAPotentiallyTrustworthyURL(request2) {
     }
     function sameOrigin(A3, B2) {
       if (A3.origin === B2.origin && A3.origin === "null") {
@@ -48004,8 +48731,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve8, reject) => {
-        res = resolve8;
+      const promise2 = new Promise((resolve13, reject) => {
+        res = resolve13;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -48296,7 +49023,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform2 {
+    var InflateStream = class extends Transform3 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -48981,7 +49708,7 @@ var require_body = __commonJS({
       random = (max) => Math.floor(Math.random(max));
     }
     var textEncoder3 = new TextEncoder();
-    function noop3() {
+    function noop5() {
     }
     var hasFinalizationRegistry = globalThis.FinalizationRegistry && process.version.indexOf("v18") !== 0;
     var streamRegistry;
@@ -48989,7 +49716,7 @@ var require_body = __commonJS({
       streamRegistry = new FinalizationRegistry((weakRef) => {
         const stream = weakRef.deref();
         if (stream && !stream.locked && !isDisturbed(stream) && !isErrored(stream)) {
-          stream.cancel("Response object has been garbage collected").catch(noop3);
+          stream.cancel("Response object has been garbage collected").catch(noop5);
         }
       });
     }
@@ -49098,13 +49825,13 @@ Content-Type: ${value.type || "application/octet-stream"}\r
         length = Buffer.byteLength(source);
       }
       if (action != null) {
-        let iterator;
+        let iterator2;
         stream = new ReadableStream({
           async start() {
-            iterator = action(object2)[Symbol.asyncIterator]();
+            iterator2 = action(object2)[Symbol.asyncIterator]();
           },
           async pull(controller) {
-            const { value, done } = await iterator.next();
+            const { value, done } = await iterator2.next();
             if (done) {
               queueMicrotask(() => {
                 controller.close();
@@ -49121,7 +49848,7 @@ Content-Type: ${value.type || "application/octet-stream"}\r
             return controller.desiredSize > 0;
           },
           async cancel(reason) {
-            await iterator.return();
+            await iterator2.return();
           },
           type: "bytes"
         });
@@ -49559,11 +50286,11 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        const request = client[kQueue][client[kRunningIdx]];
-        if (!request) {
+        const request2 = client[kQueue][client[kRunningIdx]];
+        if (!request2) {
           return -1;
         }
-        request.onResponseStarted();
+        request2.onResponseStarted();
       }
       onHeaderField(buf) {
         const len = this.headers.length;
@@ -49608,9 +50335,9 @@ var require_client_h1 = __commonJS({
         assert2(!socket.destroyed);
         assert2(!this.paused);
         assert2((headers.length & 1) === 0);
-        const request = client[kQueue][client[kRunningIdx]];
-        assert2(request);
-        assert2(request.upgrade || request.method === "CONNECT");
+        const request2 = client[kQueue][client[kRunningIdx]];
+        assert2(request2);
+        assert2(request2.upgrade || request2.method === "CONNECT");
         this.statusCode = null;
         this.statusText = "";
         this.shouldKeepAlive = null;
@@ -49627,9 +50354,9 @@ var require_client_h1 = __commonJS({
         client[kQueue][client[kRunningIdx]++] = null;
         client.emit("disconnect", client[kUrl], [client], new InformationalError("upgrade"));
         try {
-          request.onUpgrade(statusCode, headers, socket, statusText);
+          request2.onUpgrade(statusCode, headers, socket, statusText);
         } catch (error63) {
-          util.errorRequest(client, request, error63);
+          util.errorRequest(client, request2, error63);
           util.destroy(socket, error63);
         }
         client[kResume]();
@@ -49643,8 +50370,8 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        const request = client[kQueue][client[kRunningIdx]];
-        if (!request) {
+        const request2 = client[kQueue][client[kRunningIdx]];
+        if (!request2) {
           return -1;
         }
         assert2(!this.upgrade);
@@ -49653,23 +50380,23 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        if (upgrade && !request.upgrade) {
+        if (upgrade && !request2.upgrade) {
           util.destroy(socket, new SocketError("bad upgrade", util.getSocketInfo(socket)));
           return -1;
         }
         assert2(this.timeoutType === TIMEOUT_HEADERS);
         this.statusCode = statusCode;
         this.shouldKeepAlive = shouldKeepAlive || // Override llhttp value which does not allow keepAlive for HEAD.
-        request.method === "HEAD" && !socket[kReset] && this.connection.toLowerCase() === "keep-alive";
+        request2.method === "HEAD" && !socket[kReset] && this.connection.toLowerCase() === "keep-alive";
         if (this.statusCode >= 200) {
-          const bodyTimeout = request.bodyTimeout != null ? request.bodyTimeout : client[kBodyTimeout];
+          const bodyTimeout = request2.bodyTimeout != null ? request2.bodyTimeout : client[kBodyTimeout];
           this.setTimeout(bodyTimeout, TIMEOUT_BODY);
         } else if (this.timeout) {
           if (this.timeout.refresh) {
             this.timeout.refresh();
           }
         }
-        if (request.method === "CONNECT") {
+        if (request2.method === "CONNECT") {
           assert2(client[kRunning] === 1);
           this.upgrade = true;
           return 2;
@@ -49700,11 +50427,11 @@ var require_client_h1 = __commonJS({
         } else {
           socket[kReset] = true;
         }
-        const pause = request.onHeaders(statusCode, headers, this.resume, statusText) === false;
-        if (request.aborted) {
+        const pause = request2.onHeaders(statusCode, headers, this.resume, statusText) === false;
+        if (request2.aborted) {
           return -1;
         }
-        if (request.method === "HEAD") {
+        if (request2.method === "HEAD") {
           return 1;
         }
         if (statusCode < 200) {
@@ -49721,8 +50448,8 @@ var require_client_h1 = __commonJS({
         if (socket.destroyed) {
           return -1;
         }
-        const request = client[kQueue][client[kRunningIdx]];
-        assert2(request);
+        const request2 = client[kQueue][client[kRunningIdx]];
+        assert2(request2);
         assert2(this.timeoutType === TIMEOUT_BODY);
         if (this.timeout) {
           if (this.timeout.refresh) {
@@ -49735,7 +50462,7 @@ var require_client_h1 = __commonJS({
           return -1;
         }
         this.bytesRead += buf.length;
-        if (request.onData(buf) === false) {
+        if (request2.onData(buf) === false) {
           return constants6.ERROR.PAUSED;
         }
       }
@@ -49749,8 +50476,8 @@ var require_client_h1 = __commonJS({
         }
         assert2(statusCode >= 100);
         assert2((this.headers.length & 1) === 0);
-        const request = client[kQueue][client[kRunningIdx]];
-        assert2(request);
+        const request2 = client[kQueue][client[kRunningIdx]];
+        assert2(request2);
         this.statusCode = null;
         this.statusText = "";
         this.bytesRead = 0;
@@ -49762,11 +50489,11 @@ var require_client_h1 = __commonJS({
         if (statusCode < 200) {
           return;
         }
-        if (request.method !== "HEAD" && contentLength && bytesRead !== parseInt(contentLength, 10)) {
+        if (request2.method !== "HEAD" && contentLength && bytesRead !== parseInt(contentLength, 10)) {
           util.destroy(socket, new ResponseContentLengthMismatchError());
           return -1;
         }
-        request.onComplete(headers);
+        request2.onComplete(headers);
         client[kQueue][client[kRunningIdx]++] = null;
         socket[kSocketUsed] = true;
         if (socket[kWriting]) {
@@ -49864,13 +50591,13 @@ var require_client_h1 = __commonJS({
           assert2(client2[kPending] === 0);
           const requests = client2[kQueue].splice(client2[kRunningIdx]);
           for (let i3 = 0; i3 < requests.length; i3++) {
-            const request = requests[i3];
-            util.errorRequest(client2, request, err);
+            const request2 = requests[i3];
+            util.errorRequest(client2, request2, err);
           }
         } else if (client2[kRunning] > 0 && err.code !== "UND_ERR_INFO") {
-          const request = client2[kQueue][client2[kRunningIdx]];
+          const request2 = client2[kQueue][client2[kRunningIdx]];
           client2[kQueue][client2[kRunningIdx]++] = null;
-          util.errorRequest(client2, request, err);
+          util.errorRequest(client2, request2, err);
         }
         client2[kPendingIdx] = client2[kRunningIdx];
         assert2(client2[kRunning] === 0);
@@ -49900,18 +50627,18 @@ var require_client_h1 = __commonJS({
         get destroyed() {
           return socket.destroyed;
         },
-        busy(request) {
+        busy(request2) {
           if (socket[kWriting] || socket[kReset] || socket[kBlocking] || socket[kIdleSocketValidation] === 1) {
             return true;
           }
-          if (request) {
-            if (client[kRunning] > 0 && !request.idempotent) {
+          if (request2) {
+            if (client[kRunning] > 0 && !request2.idempotent) {
               return true;
             }
-            if (client[kRunning] > 0 && (request.upgrade || request.method === "CONNECT")) {
+            if (client[kRunning] > 0 && (request2.upgrade || request2.method === "CONNECT")) {
               return true;
             }
-            if (client[kRunning] > 0 && util.bodyLength(request.body) !== 0 && (util.isStream(request.body) || util.isAsyncIterable(request.body) || util.isFormDataLike(request.body))) {
+            if (client[kRunning] > 0 && util.bodyLength(request2.body) !== 0 && (util.isStream(request2.body) || util.isAsyncIterable(request2.body) || util.isFormDataLike(request2.body))) {
               return true;
             }
           }
@@ -49977,8 +50704,8 @@ var require_client_h1 = __commonJS({
           }
         } else if (client[kRunning] > 0 && socket[kParser].statusCode < 200) {
           if (socket[kParser].timeoutType !== TIMEOUT_HEADERS) {
-            const request = client[kQueue][client[kRunningIdx]];
-            const headersTimeout = request.headersTimeout != null ? request.headersTimeout : client[kHeadersTimeout];
+            const request2 = client[kQueue][client[kRunningIdx]];
+            const headersTimeout = request2.headersTimeout != null ? request2.headersTimeout : client[kHeadersTimeout];
             socket[kParser].setTimeout(headersTimeout, TIMEOUT_HEADERS);
           }
         }
@@ -49987,26 +50714,26 @@ var require_client_h1 = __commonJS({
     function shouldSendContentLength(method) {
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
-    function writeH1(client, request) {
-      const { method, path: path10, host, upgrade, blocking, reset: reset2 } = request;
-      let { body, headers, contentLength } = request;
+    function writeH1(client, request2) {
+      const { method, path: path10, host, upgrade, blocking, reset: reset2 } = request2;
+      let { body, headers, contentLength } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
         if (!extractBody) {
           extractBody = require_body().extractBody;
         }
         const [bodyStream, contentType] = extractBody(body);
-        if (request.contentType == null) {
+        if (request2.contentType == null) {
           headers.push("content-type", contentType);
         }
         body = bodyStream.stream;
         contentLength = bodyStream.length;
-      } else if (util.isBlobLike(body) && request.contentType == null) {
+      } else if (util.isBlobLike(body) && request2.contentType == null) {
         const contentType = body.type;
         if (contentType) {
           const contentTypeValue = `${contentType}`;
           if (!util.isValidHeaderValue(contentTypeValue)) {
-            util.errorRequest(client, request, new InvalidArgumentError("invalid content-type header"));
+            util.errorRequest(client, request2, new InvalidArgumentError("invalid content-type header"));
             return false;
           }
           headers.push("content-type", contentTypeValue);
@@ -50018,14 +50745,14 @@ var require_client_h1 = __commonJS({
       const bodyLength = util.bodyLength(body);
       contentLength = bodyLength ?? contentLength;
       if (contentLength === null) {
-        contentLength = request.contentLength;
+        contentLength = request2.contentLength;
       }
       if (contentLength === 0 && !expectsPayload) {
         contentLength = null;
       }
-      if (shouldSendContentLength(method) && contentLength > 0 && request.contentLength !== null && request.contentLength !== contentLength) {
+      if (shouldSendContentLength(method) && contentLength > 0 && request2.contentLength !== null && request2.contentLength !== contentLength) {
         if (client[kStrictContentLength]) {
-          util.errorRequest(client, request, new RequestContentLengthMismatchError());
+          util.errorRequest(client, request2, new RequestContentLengthMismatchError());
           return false;
         }
         process.emitWarning(new RequestContentLengthMismatchError());
@@ -50033,25 +50760,25 @@ var require_client_h1 = __commonJS({
       const socket = client[kSocket];
       clearIdleSocketValidation(socket);
       const abort = (error63) => {
-        if (request.aborted) {
+        if (request2.aborted) {
           return;
         }
-        if (request.completed) {
-          if (request.upgrade || request.method === "CONNECT") {
+        if (request2.completed) {
+          if (request2.upgrade || request2.method === "CONNECT") {
             util.destroy(socket, new InformationalError("aborted"));
           }
           return;
         }
-        util.errorRequest(client, request, error63 || new RequestAbortedError());
+        util.errorRequest(client, request2, error63 || new RequestAbortedError());
         util.destroy(body);
         util.destroy(socket, new InformationalError("aborted"));
       };
       try {
-        request.onConnect(abort);
+        request2.onConnect(abort);
       } catch (err) {
-        util.errorRequest(client, request, err);
+        util.errorRequest(client, request2, err);
       }
-      if (request.aborted) {
+      if (request2.aborted) {
         return false;
       }
       if (method === "HEAD") {
@@ -50102,31 +50829,31 @@ upgrade: ${upgrade}\r
         }
       }
       if (channels.sendHeaders.hasSubscribers) {
-        channels.sendHeaders.publish({ request, headers: header, socket });
+        channels.sendHeaders.publish({ request: request2, headers: header, socket });
       }
       if (!body || bodyLength === 0) {
-        writeBuffer(abort, null, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, null, client, request2, socket, contentLength, header, expectsPayload);
       } else if (util.isBuffer(body)) {
-        writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, body, client, request2, socket, contentLength, header, expectsPayload);
       } else if (util.isBlobLike(body)) {
         if (typeof body.stream === "function") {
-          writeIterable(abort, body.stream(), client, request, socket, contentLength, header, expectsPayload);
+          writeIterable(abort, body.stream(), client, request2, socket, contentLength, header, expectsPayload);
         } else {
-          writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload);
+          writeBlob(abort, body, client, request2, socket, contentLength, header, expectsPayload);
         }
       } else if (util.isStream(body)) {
-        writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeStream(abort, body, client, request2, socket, contentLength, header, expectsPayload);
       } else if (util.isIterable(body)) {
-        writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeIterable(abort, body, client, request2, socket, contentLength, header, expectsPayload);
       } else {
         assert2(false);
       }
       return true;
     }
-    function writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeStream(abort, body, client, request2, socket, contentLength, header, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished7 = false;
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
       const onData = function(chunk) {
         if (finished7) {
           return;
@@ -50192,7 +50919,7 @@ upgrade: ${upgrade}\r
         setImmediate(onClose);
       }
     }
-    function writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeBuffer(abort, body, client, request2, socket, contentLength, header, expectsPayload) {
       try {
         if (!body) {
           if (contentLength === 0) {
@@ -50212,18 +50939,18 @@ upgrade: ${upgrade}\r
 `, "latin1");
           socket.write(body);
           socket.uncork();
-          request.onBodySent(body);
-          if (!expectsPayload && request.reset !== false) {
+          request2.onBodySent(body);
+          if (!expectsPayload && request2.reset !== false) {
             socket[kReset] = true;
           }
         }
-        request.onRequestSent();
+        request2.onRequestSent();
         client[kResume]();
       } catch (err) {
         abort(err);
       }
     }
-    async function writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeBlob(abort, body, client, request2, socket, contentLength, header, expectsPayload) {
       assert2(contentLength === body.size, "blob body must have content length");
       try {
         if (contentLength != null && contentLength !== body.size) {
@@ -50236,9 +50963,9 @@ upgrade: ${upgrade}\r
 `, "latin1");
         socket.write(buffer);
         socket.uncork();
-        request.onBodySent(buffer);
-        request.onRequestSent();
-        if (!expectsPayload && request.reset !== false) {
+        request2.onBodySent(buffer);
+        request2.onRequestSent();
+        if (!expectsPayload && request2.reset !== false) {
           socket[kReset] = true;
         }
         client[kResume]();
@@ -50246,7 +50973,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeIterable(abort, body, client, request2, socket, contentLength, header, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -50256,16 +50983,16 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve8, reject) => {
+      const waitForDrain = () => new Promise((resolve13, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve8;
+          callback = resolve13;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
       try {
         for await (const chunk of body) {
           if (socket[kError]) {
@@ -50283,9 +51010,9 @@ upgrade: ${upgrade}\r
       }
     }
     var AsyncWriter = class {
-      constructor({ abort, socket, request, contentLength, client, expectsPayload, header }) {
+      constructor({ abort, socket, request: request2, contentLength, client, expectsPayload, header }) {
         this.socket = socket;
-        this.request = request;
+        this.request = request2;
         this.contentLength = contentLength;
         this.client = client;
         this.bytesWritten = 0;
@@ -50295,7 +51022,7 @@ upgrade: ${upgrade}\r
         socket[kWriting] = true;
       }
       write(chunk) {
-        const { socket, request, contentLength, client, bytesWritten, expectsPayload, header } = this;
+        const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header } = this;
         if (socket[kError]) {
           throw socket[kError];
         }
@@ -50314,7 +51041,7 @@ upgrade: ${upgrade}\r
         }
         socket.cork();
         if (bytesWritten === 0) {
-          if (!expectsPayload && request.reset !== false) {
+          if (!expectsPayload && request2.reset !== false) {
             socket[kReset] = true;
           }
           if (contentLength === null) {
@@ -50334,7 +51061,7 @@ ${len.toString(16)}\r
         this.bytesWritten += len;
         const ret = socket.write(chunk);
         socket.uncork();
-        request.onBodySent(chunk);
+        request2.onBodySent(chunk);
         if (!ret) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
@@ -50345,8 +51072,8 @@ ${len.toString(16)}\r
         return ret;
       }
       end() {
-        const { socket, contentLength, client, bytesWritten, expectsPayload, header, request } = this;
-        request.onRequestSent();
+        const { socket, contentLength, client, bytesWritten, expectsPayload, header, request: request2 } = this;
+        request2.onRequestSent();
         socket[kWriting] = false;
         if (socket[kError]) {
           throw socket[kError];
@@ -50399,7 +51126,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -50491,8 +51218,8 @@ var require_client_h2 = __commonJS({
           assert2(client2[kPending] === 0);
           const requests = client2[kQueue].splice(client2[kRunningIdx]);
           for (let i3 = 0; i3 < requests.length; i3++) {
-            const request = requests[i3];
-            util.errorRequest(client2, request, err);
+            const request2 = requests[i3];
+            util.errorRequest(client2, request2, err);
           }
         }
       });
@@ -50584,9 +51311,9 @@ var require_client_h2 = __commonJS({
       }
       util.destroy(this[kSocket], err);
       if (client[kRunningIdx] < client[kQueue].length) {
-        const request = client[kQueue][client[kRunningIdx]];
+        const request2 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
-        util.errorRequest(client, request, err);
+        util.errorRequest(client, request2, err);
         client[kPendingIdx] = client[kRunningIdx];
       }
       assert2(client[kRunning] === 0);
@@ -50596,12 +51323,12 @@ var require_client_h2 = __commonJS({
     function shouldSendContentLength(method) {
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
-    function writeH2(client, request) {
+    function writeH2(client, request2) {
       const session = client[kHTTP2Session];
-      const { method, path: path10, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
-      let { body } = request;
+      const { method, path: path10, host, upgrade, expectContinue, signal, headers: reqHeaders } = request2;
+      let { body } = request2;
       if (upgrade) {
-        util.errorRequest(client, request, new Error("Upgrade not supported for H2"));
+        util.errorRequest(client, request2, new Error("Upgrade not supported for H2"));
         return false;
       }
       const headers = {};
@@ -50625,17 +51352,17 @@ var require_client_h2 = __commonJS({
       headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname3}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (error63) => {
-        if (request.aborted) {
+        if (request2.aborted) {
           return;
         }
-        if (request.completed) {
+        if (request2.completed) {
           if (method === "CONNECT" && stream != null) {
             util.destroy(stream, error63 || new RequestAbortedError());
           }
           return;
         }
         error63 = error63 || new RequestAbortedError();
-        util.errorRequest(client, request, error63);
+        util.errorRequest(client, request2, error63);
         if (stream != null) {
           util.destroy(stream, error63);
         }
@@ -50644,11 +51371,11 @@ var require_client_h2 = __commonJS({
         client[kResume]();
       };
       try {
-        request.onConnect(abort);
+        request2.onConnect(abort);
       } catch (err) {
-        util.errorRequest(client, request, err);
+        util.errorRequest(client, request2, err);
       }
-      if (request.aborted) {
+      if (request2.aborted) {
         return false;
       }
       if (method === "CONNECT") {
@@ -50658,22 +51385,22 @@ var require_client_h2 = __commonJS({
         const onResponse = (headers2) => {
           upgradeResponseFinished = true;
           stream.off(errorMonitor, onUpgradeError);
-          request.onUpgradeResponse(Number(headers2[HTTP2_HEADER_STATUS]), headers2, parseH2ResponseHeaders);
+          request2.onUpgradeResponse(Number(headers2[HTTP2_HEADER_STATUS]), headers2, parseH2ResponseHeaders);
         };
         const onUpgradeError = (error63) => {
           upgradeResponseFinished = true;
           stream.off("response", onResponse);
-          request.onUpgradeError(error63);
+          request2.onUpgradeError(error63);
         };
         const onReady = () => {
           try {
-            request.onUpgrade(null, null, stream);
+            request2.onUpgrade(null, null, stream);
           } catch (error63) {
             stream.off("response", onResponse);
             abort(error63);
             return;
           }
-          if (request.aborted) {
+          if (request2.aborted) {
             return;
           }
           stream.off("error", abort);
@@ -50685,10 +51412,10 @@ var require_client_h2 = __commonJS({
         ++session[kOpenStreams];
         onReady();
         stream.once("close", () => {
-          if (!upgradeResponseFinished && request.completed) {
+          if (!upgradeResponseFinished && request2.completed) {
             stream.off("response", onResponse);
             stream.off(errorMonitor, onUpgradeError);
-            request.onUpgradeError(new InformationalError(`HTTP/2: "stream error" received - code ${stream.rstCode}`));
+            request2.onUpgradeError(new InformationalError(`HTTP/2: "stream error" received - code ${stream.rstCode}`));
           }
           session[kOpenStreams] -= 1;
           if (session[kOpenStreams] === 0) session.unref();
@@ -50710,14 +51437,14 @@ var require_client_h2 = __commonJS({
         contentLength = bodyStream.length;
       }
       if (contentLength == null) {
-        contentLength = request.contentLength;
+        contentLength = request2.contentLength;
       }
       if (contentLength === 0 || !expectsPayload) {
         contentLength = null;
       }
-      if (shouldSendContentLength(method) && contentLength > 0 && request.contentLength != null && request.contentLength !== contentLength) {
+      if (shouldSendContentLength(method) && contentLength > 0 && request2.contentLength != null && request2.contentLength !== contentLength) {
         if (client[kStrictContentLength]) {
-          util.errorRequest(client, request, new RequestContentLengthMismatchError());
+          util.errorRequest(client, request2, new RequestContentLengthMismatchError());
           return false;
         }
         process.emitWarning(new RequestContentLengthMismatchError());
@@ -50742,25 +51469,25 @@ var require_client_h2 = __commonJS({
       ++session[kOpenStreams];
       stream.once("response", (headers2) => {
         const { [HTTP2_HEADER_STATUS]: statusCode, ...realHeaders } = headers2;
-        request.onResponseStarted();
-        if (request.aborted) {
+        request2.onResponseStarted();
+        if (request2.aborted) {
           const err = new RequestAbortedError();
-          util.errorRequest(client, request, err);
+          util.errorRequest(client, request2, err);
           util.destroy(stream, err);
           return;
         }
-        if (request.onHeaders(Number(statusCode), parseH2Headers(realHeaders), stream.resume.bind(stream), "") === false) {
+        if (request2.onHeaders(Number(statusCode), parseH2Headers(realHeaders), stream.resume.bind(stream), "") === false) {
           stream.pause();
         }
         stream.on("data", (chunk) => {
-          if (request.onData(chunk) === false) {
+          if (request2.onData(chunk) === false) {
             stream.pause();
           }
         });
       });
       stream.once("end", () => {
         if (stream.state?.state == null || stream.state.state < 6) {
-          request.onComplete([]);
+          request2.onComplete([]);
         }
         if (session[kOpenStreams] === 0) {
           session.unref();
@@ -50790,7 +51517,7 @@ var require_client_h2 = __commonJS({
             stream,
             null,
             client,
-            request,
+            request2,
             client[kSocket],
             contentLength,
             expectsPayload
@@ -50801,7 +51528,7 @@ var require_client_h2 = __commonJS({
             stream,
             body,
             client,
-            request,
+            request2,
             client[kSocket],
             contentLength,
             expectsPayload
@@ -50813,7 +51540,7 @@ var require_client_h2 = __commonJS({
               stream,
               body.stream(),
               client,
-              request,
+              request2,
               client[kSocket],
               contentLength,
               expectsPayload
@@ -50824,7 +51551,7 @@ var require_client_h2 = __commonJS({
               stream,
               body,
               client,
-              request,
+              request2,
               client[kSocket],
               contentLength,
               expectsPayload
@@ -50838,7 +51565,7 @@ var require_client_h2 = __commonJS({
             stream,
             body,
             client,
-            request,
+            request2,
             contentLength
           );
         } else if (util.isIterable(body)) {
@@ -50847,7 +51574,7 @@ var require_client_h2 = __commonJS({
             stream,
             body,
             client,
-            request,
+            request2,
             client[kSocket],
             contentLength,
             expectsPayload
@@ -50857,7 +51584,7 @@ var require_client_h2 = __commonJS({
         }
       }
     }
-    function writeBuffer(abort, h2stream, body, client, request, socket, contentLength, expectsPayload) {
+    function writeBuffer(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
       try {
         if (body != null && util.isBuffer(body)) {
           assert2(contentLength === body.byteLength, "buffer body must have content length");
@@ -50865,20 +51592,20 @@ var require_client_h2 = __commonJS({
           h2stream.write(body);
           h2stream.uncork();
           h2stream.end();
-          request.onBodySent(body);
+          request2.onBodySent(body);
         }
         if (!expectsPayload) {
           socket[kReset] = true;
         }
-        request.onRequestSent();
+        request2.onRequestSent();
         client[kResume]();
       } catch (error63) {
         abort(error63);
       }
     }
-    function writeStream(abort, socket, expectsPayload, h2stream, body, client, request, contentLength) {
+    function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline2(
+      const pipe2 = pipeline3(
         body,
         h2stream,
         (err) => {
@@ -50887,7 +51614,7 @@ var require_client_h2 = __commonJS({
             abort(err);
           } else {
             util.removeAllListeners(pipe2);
-            request.onRequestSent();
+            request2.onRequestSent();
             if (!expectsPayload) {
               socket[kReset] = true;
             }
@@ -50897,10 +51624,10 @@ var require_client_h2 = __commonJS({
       );
       util.addListener(pipe2, "data", onPipeData);
       function onPipeData(chunk) {
-        request.onBodySent(chunk);
+        request2.onBodySent(chunk);
       }
     }
-    async function writeBlob(abort, h2stream, body, client, request, socket, contentLength, expectsPayload) {
+    async function writeBlob(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
       assert2(contentLength === body.size, "blob body must have content length");
       try {
         if (contentLength != null && contentLength !== body.size) {
@@ -50911,8 +51638,8 @@ var require_client_h2 = __commonJS({
         h2stream.write(buffer);
         h2stream.uncork();
         h2stream.end();
-        request.onBodySent(buffer);
-        request.onRequestSent();
+        request2.onBodySent(buffer);
+        request2.onRequestSent();
         if (!expectsPayload) {
           socket[kReset] = true;
         }
@@ -50921,7 +51648,7 @@ var require_client_h2 = __commonJS({
         abort(err);
       }
     }
-    async function writeIterable(abort, h2stream, body, client, request, socket, contentLength, expectsPayload) {
+    async function writeIterable(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -50931,12 +51658,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve8, reject) => {
+      const waitForDrain = () => new Promise((resolve13, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve8;
+          callback = resolve13;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -50946,13 +51673,13 @@ var require_client_h2 = __commonJS({
             throw socket[kError];
           }
           const res = h2stream.write(chunk);
-          request.onBodySent(chunk);
+          request2.onBodySent(chunk);
           if (!res) {
             await waitForDrain();
           }
         }
         h2stream.end();
-        request.onRequestSent();
+        request2.onRequestSent();
         if (!expectsPayload) {
           socket[kReset] = true;
         }
@@ -50990,17 +51717,17 @@ var require_redirect_handler = __commonJS({
       }
     };
     var RedirectHandler = class {
-      constructor(dispatch, maxRedirections, opts, handler) {
+      constructor(dispatch, maxRedirections, opts, handler2) {
         if (maxRedirections != null && (!Number.isInteger(maxRedirections) || maxRedirections < 0)) {
           throw new InvalidArgumentError("maxRedirections must be a positive number");
         }
-        util.validateHandler(handler, opts.method, opts.upgrade);
+        util.validateHandler(handler2, opts.method, opts.upgrade);
         this.dispatch = dispatch;
         this.location = null;
         this.abort = null;
         this.opts = { ...opts, maxRedirections: 0 };
         this.maxRedirections = maxRedirections;
-        this.handler = handler;
+        this.handler = handler2;
         this.history = [];
         this.redirectionLimitReached = false;
         if (util.isStream(this.opts.body)) {
@@ -51133,12 +51860,12 @@ var require_redirect_interceptor = __commonJS({
     var RedirectHandler = require_redirect_handler();
     function createRedirectInterceptor({ maxRedirections: defaultMaxRedirections }) {
       return (dispatch) => {
-        return function Intercept(opts, handler) {
+        return function Intercept(opts, handler2) {
           const { maxRedirections = defaultMaxRedirections } = opts;
           if (!maxRedirections) {
-            return dispatch(opts, handler);
+            return dispatch(opts, handler2);
           }
-          const redirectHandler = new RedirectHandler(dispatch, maxRedirections, opts, handler);
+          const redirectHandler = new RedirectHandler(dispatch, maxRedirections, opts, handler2);
           opts = { ...opts, maxRedirections: 0 };
           return dispatch(opts, redirectHandler);
         };
@@ -51211,7 +51938,7 @@ var require_client = __commonJS({
     var connectH2 = require_client_h2();
     var deprecatedInterceptorWarned = false;
     var kClosedResolve = /* @__PURE__ */ Symbol("kClosedResolve");
-    var noop3 = () => {
+    var noop5 = () => {
     };
     function getPipelining(client) {
       return client[kPipelining] ?? client[kHTTPContext]?.defaultPipelining ?? 1;
@@ -51398,12 +52125,12 @@ var require_client = __commonJS({
         connect(this);
         this.once("connect", cb);
       }
-      [kDispatch](opts, handler) {
+      [kDispatch](opts, handler2) {
         const origin = opts.origin || this[kUrl].origin;
-        const request = new Request(origin, opts, handler);
-        this[kQueue].push(request);
+        const request2 = new Request(origin, opts, handler2);
+        this[kQueue].push(request2);
         if (this[kResuming]) {
-        } else if (util.bodyLength(request.body) == null && util.isIterable(request.body)) {
+        } else if (util.bodyLength(request2.body) == null && util.isIterable(request2.body)) {
           this[kResuming] = 1;
           queueMicrotask(() => resume(this));
         } else {
@@ -51415,27 +52142,27 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve8) => {
+        return new Promise((resolve13) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve8;
+            this[kClosedResolve] = resolve13;
           } else {
-            resolve8(null);
+            resolve13(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve8) => {
+        return new Promise((resolve13) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i3 = 0; i3 < requests.length; i3++) {
-            const request = requests[i3];
-            util.errorRequest(this, request, err);
+            const request2 = requests[i3];
+            util.errorRequest(this, request2, err);
           }
           const callback = () => {
             if (this[kClosedResolve]) {
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve8(null);
+            resolve13(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -51453,8 +52180,8 @@ var require_client = __commonJS({
         assert2(client[kPendingIdx] === client[kRunningIdx]);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i3 = 0; i3 < requests.length; i3++) {
-          const request = requests[i3];
-          util.errorRequest(client, request, err);
+          const request2 = requests[i3];
+          util.errorRequest(client, request2, err);
         }
         assert2(client[kSize] === 0);
       }
@@ -51486,7 +52213,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve8, reject) => {
+        const socket = await new Promise((resolve13, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -51498,19 +52225,19 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve8(socket2);
+              resolve13(socket2);
             }
           });
         });
         if (client.destroyed) {
-          util.destroy(socket.on("error", noop3), new ClientDestroyedError());
+          util.destroy(socket.on("error", noop5), new ClientDestroyedError());
           return;
         }
         assert2(socket);
         try {
           client[kHTTPContext] = socket.alpnProtocol === "h2" ? await connectH2(client, socket) : await connectH1(client, socket);
         } catch (err) {
-          socket.destroy().on("error", noop3);
+          socket.destroy().on("error", noop5);
           throw err;
         }
         client[kConnecting] = false;
@@ -51557,8 +52284,8 @@ var require_client = __commonJS({
         if (err.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
           assert2(client[kRunning] === 0);
           while (client[kPending] > 0 && client[kQueue][client[kPendingIdx]].servername === client[kServerName]) {
-            const request = client[kQueue][client[kPendingIdx]++];
-            util.errorRequest(client, request, err);
+            const request2 = client[kQueue][client[kPendingIdx]++];
+            util.errorRequest(client, request2, err);
           }
         } else {
           onError(client, err);
@@ -51615,12 +52342,12 @@ var require_client = __commonJS({
         if (client[kRunning] >= (getPipelining(client) || 1)) {
           return;
         }
-        const request = client[kQueue][client[kPendingIdx]];
-        if (client[kUrl].protocol === "https:" && client[kServerName] !== request.servername) {
+        const request2 = client[kQueue][client[kPendingIdx]];
+        if (client[kUrl].protocol === "https:" && client[kServerName] !== request2.servername) {
           if (client[kRunning] > 0) {
             return;
           }
-          client[kServerName] = request.servername;
+          client[kServerName] = request2.servername;
           client[kHTTPContext]?.destroy(new InformationalError("servername changed"), () => {
             client[kHTTPContext] = null;
             resume(client);
@@ -51636,10 +52363,10 @@ var require_client = __commonJS({
         if (client[kHTTPContext].destroyed) {
           return;
         }
-        if (client[kHTTPContext].busy(request)) {
+        if (client[kHTTPContext].busy(request2)) {
           return;
         }
-        if (!request.aborted && client[kHTTPContext].write(request)) {
+        if (!request2.aborted && client[kHTTPContext].write(request2)) {
           client[kPendingIdx]++;
         } else {
           client[kQueue].splice(client[kPendingIdx], 1);
@@ -51834,8 +52561,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c4) => c4.close()));
         } else {
-          await new Promise((resolve8) => {
-            this[kClosedResolve] = resolve8;
+          await new Promise((resolve13) => {
+            this[kClosedResolve] = resolve13;
           });
         }
       }
@@ -51849,13 +52576,13 @@ var require_pool_base = __commonJS({
         }
         await Promise.all(this[kClients].map((c4) => c4.destroy(err)));
       }
-      [kDispatch](opts, handler) {
+      [kDispatch](opts, handler2) {
         const dispatcher = this[kGetDispatcher]();
         if (!dispatcher) {
           this[kNeedDrain] = true;
-          this[kQueue].push({ opts, handler });
+          this[kQueue].push({ opts, handler: handler2 });
           this[kQueued]++;
-        } else if (!dispatcher.dispatch(opts, handler)) {
+        } else if (!dispatcher.dispatch(opts, handler2)) {
           dispatcher[kNeedDrain] = true;
           this[kNeedDrain] = !this[kGetDispatcher]();
         }
@@ -52194,7 +52921,7 @@ var require_agent = __commonJS({
         }
         return ret;
       }
-      [kDispatch](opts, handler) {
+      [kDispatch](opts, handler2) {
         let key;
         if (opts.origin && (typeof opts.origin === "string" || opts.origin instanceof URL)) {
           key = String(opts.origin);
@@ -52206,7 +52933,7 @@ var require_agent = __commonJS({
           dispatcher = this[kFactory](opts.origin, this[kOptions]).on("drain", this[kOnDrain]).on("connect", this[kOnConnect]).on("disconnect", this[kOnDisconnect]).on("connectionError", this[kOnConnectionError]);
           this[kClients].set(key, dispatcher);
         }
-        return dispatcher.dispatch(opts, handler);
+        return dispatcher.dispatch(opts, handler2);
       }
       async [kClose]() {
         const closePromises = [];
@@ -52254,7 +52981,7 @@ var require_proxy_agent = __commonJS({
     function defaultFactory(origin, opts) {
       return new Pool(origin, opts);
     }
-    var noop3 = () => {
+    var noop5 = () => {
     };
     function defaultAgentFactory(origin, opts) {
       if (opts.connections === 1) {
@@ -52276,12 +53003,12 @@ var require_proxy_agent = __commonJS({
           this.#client = new Client(proxyUrl, { connect });
         }
       }
-      [kDispatch](opts, handler) {
-        const onHeaders = handler.onHeaders;
-        handler.onHeaders = function(statusCode, data, resume) {
+      [kDispatch](opts, handler2) {
+        const onHeaders = handler2.onHeaders;
+        handler2.onHeaders = function(statusCode, data, resume) {
           if (statusCode === 407) {
-            if (typeof handler.onError === "function") {
-              handler.onError(new InvalidArgumentError("Proxy Authentication Required (407)"));
+            if (typeof handler2.onError === "function") {
+              handler2.onError(new InvalidArgumentError("Proxy Authentication Required (407)"));
             }
             return;
           }
@@ -52298,7 +53025,7 @@ var require_proxy_agent = __commonJS({
           headers.host = host;
         }
         opts.headers = { ...this[kProxyHeaders], ...headers };
-        return this.#client[kDispatch](opts, handler);
+        return this.#client[kDispatch](opts, handler2);
       }
       async [kClose]() {
         return this.#client.close();
@@ -52371,7 +53098,7 @@ var require_proxy_agent = __commonJS({
                 servername: this[kProxyTls]?.servername || proxyHostname
               });
               if (statusCode !== 200) {
-                socket.on("error", noop3).destroy();
+                socket.on("error", noop5).destroy();
                 callback(new RequestAbortedError(`Proxy response (${statusCode}) !== 200 when HTTP Tunneling`));
               }
               if (opts2.protocol !== "https:") {
@@ -52395,7 +53122,7 @@ var require_proxy_agent = __commonJS({
           }
         });
       }
-      dispatch(opts, handler) {
+      dispatch(opts, handler2) {
         const headers = buildHeaders(opts.headers);
         throwIfProxyAuthIsSent(headers);
         if (headers && !("host" in headers) && !("Host" in headers)) {
@@ -52407,7 +53134,7 @@ var require_proxy_agent = __commonJS({
             ...opts,
             headers
           },
-          handler
+          handler2
         );
       }
       /**
@@ -52494,10 +53221,10 @@ var require_env_http_proxy_agent = __commonJS({
         }
         this.#parseNoProxy();
       }
-      [kDispatch](opts, handler) {
+      [kDispatch](opts, handler2) {
         const url2 = new URL(opts.origin);
         const agent = this.#getProxyAgentForUrl(url2);
-        return agent.dispatch(opts, handler);
+        return agent.dispatch(opts, handler2);
       }
       async [kClose]() {
         await this[kNoProxyAgent].close();
@@ -52951,13 +53678,13 @@ var require_retry_agent = __commonJS({
         this.#agent = agent;
         this.#options = options;
       }
-      dispatch(opts, handler) {
+      dispatch(opts, handler2) {
         const retry = new RetryHandler({
           ...opts,
           retryOptions: this.#options
         }, {
           dispatch: this.#agent.dispatch.bind(this.#agent),
-          handler
+          handler: handler2
         });
         return this.#agent.dispatch(opts, retry);
       }
@@ -52987,7 +53714,7 @@ var require_readable = __commonJS({
     var kAbort = /* @__PURE__ */ Symbol("kAbort");
     var kContentType = /* @__PURE__ */ Symbol("kContentType");
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
-    var noop3 = () => {
+    var noop5 = () => {
     };
     var BodyReadable = class extends Readable5 {
       constructor({
@@ -53104,7 +53831,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve8, reject) => {
+        return await new Promise((resolve13, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -53117,9 +53844,9 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve8(null);
+              resolve13(null);
             }
-          }).on("error", noop3).on("data", function(chunk) {
+          }).on("error", noop5).on("data", function(chunk) {
             limit -= chunk.length;
             if (limit <= 0) {
               this.destroy();
@@ -53136,7 +53863,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve8, reject) => {
+      return new Promise((resolve13, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -53153,7 +53880,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve8,
+              resolve: resolve13,
               reject,
               length: 0,
               body: []
@@ -53223,18 +53950,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve8, stream, length } = consume2;
+      const { type, body, resolve: resolve13, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve8(chunksDecode(body, length));
+          resolve13(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve8(JSON.parse(chunksDecode(body, length)));
+          resolve13(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve8(chunksConcat(body, length).buffer);
+          resolve13(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve8(new Blob(body, { type: stream[kContentType] }));
+          resolve13(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve8(chunksConcat(body, length));
+          resolve13(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -53405,17 +54132,17 @@ var require_api_request = __commonJS({
           }
         }
       }
-      onConnect(abort, context) {
+      onConnect(abort, context3) {
         if (this.reason) {
           abort(this.reason);
           return;
         }
         assert2(this.callback);
         this.abort = abort;
-        this.context = context;
+        this.context = context3;
       }
       onHeaders(statusCode, rawHeaders, resume, statusMessage) {
-        const { callback, opaque, abort, context, responseHeaders, highWaterMark } = this;
+        const { callback, opaque, abort, context: context3, responseHeaders, highWaterMark } = this;
         const headers = responseHeaders === "raw" ? util.parseRawHeaders(rawHeaders) : util.parseHeaders(rawHeaders);
         if (statusCode < 200) {
           if (this.onInfo) {
@@ -53452,7 +54179,7 @@ var require_api_request = __commonJS({
               trailers: this.trailers,
               opaque,
               body: res,
-              context
+              context: context3
             });
           }
         }
@@ -53489,11 +54216,11 @@ var require_api_request = __commonJS({
         }
       }
     };
-    function request(opts, callback) {
+    function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
-          request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+        return new Promise((resolve13, reject) => {
+          request2.call(this, opts, (err, data) => {
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -53507,7 +54234,7 @@ var require_api_request = __commonJS({
         queueMicrotask(() => callback(err, { opaque }));
       }
     }
-    module.exports = request;
+    module.exports = request2;
     module.exports.RequestHandler = RequestHandler;
   }
 });
@@ -53621,17 +54348,17 @@ var require_api_stream = __commonJS({
         }
         addSignal(this, signal);
       }
-      onConnect(abort, context) {
+      onConnect(abort, context3) {
         if (this.reason) {
           abort(this.reason);
           return;
         }
         assert2(this.callback);
         this.abort = abort;
-        this.context = context;
+        this.context = context3;
       }
       onHeaders(statusCode, rawHeaders, resume, statusMessage) {
-        const { factory, opaque, context, callback, responseHeaders } = this;
+        const { factory, opaque, context: context3, callback, responseHeaders } = this;
         const headers = responseHeaders === "raw" ? util.parseRawHeaders(rawHeaders) : util.parseHeaders(rawHeaders);
         if (statusCode < 200) {
           if (this.onInfo) {
@@ -53659,7 +54386,7 @@ var require_api_stream = __commonJS({
             statusCode,
             headers,
             opaque,
-            context
+            context: context3
           });
           if (!res || typeof res.write !== "function" || typeof res.end !== "function" || typeof res.on !== "function") {
             throw new InvalidReturnValueError("expected Writable");
@@ -53716,9 +54443,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve13, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -53788,11 +54515,11 @@ var require_api_pipeline = __commonJS({
       }
     };
     var PipelineHandler = class extends AsyncResource {
-      constructor(opts, handler) {
+      constructor(opts, handler2) {
         if (!opts || typeof opts !== "object") {
           throw new InvalidArgumentError("invalid opts");
         }
-        if (typeof handler !== "function") {
+        if (typeof handler2 !== "function") {
           throw new InvalidArgumentError("invalid handler");
         }
         const { signal, method, opaque, onInfo, responseHeaders } = opts;
@@ -53808,7 +54535,7 @@ var require_api_pipeline = __commonJS({
         super("UNDICI_PIPELINE");
         this.opaque = opaque || null;
         this.responseHeaders = responseHeaders || null;
-        this.handler = handler;
+        this.handler = handler2;
         this.abort = null;
         this.context = null;
         this.onInfo = onInfo || null;
@@ -53851,7 +54578,7 @@ var require_api_pipeline = __commonJS({
         this.res = null;
         addSignal(this, signal);
       }
-      onConnect(abort, context) {
+      onConnect(abort, context3) {
         const { ret, res } = this;
         if (this.reason) {
           abort(this.reason);
@@ -53860,10 +54587,10 @@ var require_api_pipeline = __commonJS({
         assert2(!res, "pipeline cannot be retried");
         assert2(!ret.destroyed);
         this.abort = abort;
-        this.context = context;
+        this.context = context3;
       }
       onHeaders(statusCode, rawHeaders, resume) {
-        const { opaque, handler, context } = this;
+        const { opaque, handler: handler2, context: context3 } = this;
         if (statusCode < 200) {
           if (this.onInfo) {
             const headers = this.responseHeaders === "raw" ? util.parseRawHeaders(rawHeaders) : util.parseHeaders(rawHeaders);
@@ -53876,12 +54603,12 @@ var require_api_pipeline = __commonJS({
         try {
           this.handler = null;
           const headers = this.responseHeaders === "raw" ? util.parseRawHeaders(rawHeaders) : util.parseHeaders(rawHeaders);
-          body = this.runInAsyncScope(handler, null, {
+          body = this.runInAsyncScope(handler2, null, {
             statusCode,
             headers,
             opaque,
             body: this.res,
-            context
+            context: context3
           });
         } catch (err) {
           this.res.on("error", util.nop);
@@ -53923,16 +54650,16 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline2(opts, handler) {
+    function pipeline3(opts, handler2) {
       try {
-        const pipelineHandler = new PipelineHandler(opts, handler);
+        const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
         return pipelineHandler.ret;
       } catch (err) {
         return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline2;
+    module.exports = pipeline3;
   }
 });
 
@@ -53965,7 +54692,7 @@ var require_api_upgrade = __commonJS({
         this.context = null;
         addSignal(this, signal);
       }
-      onConnect(abort, context) {
+      onConnect(abort, context3) {
         if (this.reason) {
           abort(this.reason);
           return;
@@ -53979,7 +54706,7 @@ var require_api_upgrade = __commonJS({
       }
       onUpgrade(statusCode, rawHeaders, socket) {
         assert2(statusCode === 101);
-        const { callback, opaque, context } = this;
+        const { callback, opaque, context: context3 } = this;
         removeSignal(this);
         this.callback = null;
         const headers = this.responseHeaders === "raw" ? util.parseRawHeaders(rawHeaders) : util.parseHeaders(rawHeaders);
@@ -53987,7 +54714,7 @@ var require_api_upgrade = __commonJS({
           headers,
           socket,
           opaque,
-          context
+          context: context3
         });
       }
       onError(err) {
@@ -54003,9 +54730,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve13, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -54056,20 +54783,20 @@ var require_api_connect = __commonJS({
         this.abort = null;
         addSignal(this, signal);
       }
-      onConnect(abort, context) {
+      onConnect(abort, context3) {
         if (this.reason) {
           abort(this.reason);
           return;
         }
         assert2(this.callback);
         this.abort = abort;
-        this.context = context;
+        this.context = context3;
       }
       onHeaders() {
         throw new SocketError("bad connect", null);
       }
       onUpgrade(statusCode, rawHeaders, socket) {
-        const { callback, opaque, context } = this;
+        const { callback, opaque, context: context3 } = this;
         removeSignal(this);
         this.callback = null;
         let headers = rawHeaders;
@@ -54081,7 +54808,7 @@ var require_api_connect = __commonJS({
           headers,
           socket,
           opaque,
-          context
+          context: context3
         });
       }
       onError(err) {
@@ -54097,9 +54824,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve13, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -54283,7 +55010,7 @@ var require_mock_utils = __commonJS({
       const headersMatch = matchHeaders(mockDispatch2, headers);
       return pathMatch && methodMatch && bodyMatch && headersMatch;
     }
-    function getResponseData(data) {
+    function getResponseData2(data) {
       if (Buffer.isBuffer(data)) {
         return data;
       } else if (data instanceof Uint8Array) {
@@ -54373,7 +55100,7 @@ var require_mock_utils = __commonJS({
       }
       return Buffer.concat(buffers).toString("utf8");
     }
-    function mockDispatch(opts, handler) {
+    function mockDispatch(opts, handler2) {
       const key = buildKey(opts);
       const mockDispatch2 = getMockDispatch(this[kDispatches], key);
       mockDispatch2.timesInvoked++;
@@ -54386,7 +55113,7 @@ var require_mock_utils = __commonJS({
       mockDispatch2.pending = timesInvoked < times;
       if (error63 !== null) {
         deleteMockDispatch(this[kDispatches], key);
-        handler.onError(error63);
+        handler2.onError(error63);
         return true;
       }
       if (typeof delay === "number" && delay > 0) {
@@ -54403,13 +55130,13 @@ var require_mock_utils = __commonJS({
           body.then((newData) => handleReply(mockDispatches, newData));
           return;
         }
-        const responseData = getResponseData(body);
+        const responseData = getResponseData2(body);
         const responseHeaders = generateKeyValues(headers);
         const responseTrailers = generateKeyValues(trailers);
-        handler.onConnect?.((err) => handler.onError(err), null);
-        handler.onHeaders?.(statusCode, responseHeaders, resume, getStatusText(statusCode));
-        handler.onData?.(Buffer.from(responseData));
-        handler.onComplete?.(responseTrailers);
+        handler2.onConnect?.((err) => handler2.onError(err), null);
+        handler2.onHeaders?.(statusCode, responseHeaders, resume, getStatusText(statusCode));
+        handler2.onData?.(Buffer.from(responseData));
+        handler2.onComplete?.(responseTrailers);
         deleteMockDispatch(mockDispatches, key);
       }
       function resume() {
@@ -54420,10 +55147,10 @@ var require_mock_utils = __commonJS({
       const agent = this[kMockAgent];
       const origin = this[kOrigin];
       const originalDispatch = this[kOriginalDispatch];
-      return function dispatch(opts, handler) {
+      return function dispatch(opts, handler2) {
         if (agent.isMockActive) {
           try {
-            mockDispatch.call(this, opts, handler);
+            mockDispatch.call(this, opts, handler2);
           } catch (error63) {
             if (error63 instanceof MockNotMatchedError) {
               const netConnect = agent[kGetNetConnect]();
@@ -54431,7 +55158,7 @@ var require_mock_utils = __commonJS({
                 throw new MockNotMatchedError(`${error63.message}: subsequent request to origin ${origin} was not allowed (net.connect disabled)`);
               }
               if (checkNetConnect(netConnect, origin)) {
-                originalDispatch.call(this, opts, handler);
+                originalDispatch.call(this, opts, handler2);
               } else {
                 throw new MockNotMatchedError(`${error63.message}: subsequent request to origin ${origin} was not allowed (net.connect is not enabled for this origin)`);
               }
@@ -54440,7 +55167,7 @@ var require_mock_utils = __commonJS({
             }
           }
         } else {
-          originalDispatch.call(this, opts, handler);
+          originalDispatch.call(this, opts, handler2);
         }
       };
     }
@@ -54460,7 +55187,7 @@ var require_mock_utils = __commonJS({
       }
     }
     module.exports = {
-      getResponseData,
+      getResponseData: getResponseData2,
       getMockDispatch,
       addMockDispatch,
       deleteMockDispatch,
@@ -54483,7 +55210,7 @@ var require_mock_utils = __commonJS({
 var require_mock_interceptor = __commonJS({
   "node_modules/undici/lib/mock/mock-interceptor.js"(exports, module) {
     "use strict";
-    var { getResponseData, buildKey, addMockDispatch } = require_mock_utils();
+    var { getResponseData: getResponseData2, buildKey, addMockDispatch } = require_mock_utils();
     var {
       kDispatches,
       kDispatchKey,
@@ -54555,7 +55282,7 @@ var require_mock_interceptor = __commonJS({
         this[kContentLength] = false;
       }
       createMockScopeDispatchData({ statusCode, data, responseOptions }) {
-        const responseData = getResponseData(data);
+        const responseData = getResponseData2(data);
         const contentLength = this[kContentLength] ? { "content-length": responseData.length } : {};
         const headers = { ...this[kDefaultHeaders], ...contentLength, ...responseOptions.headers };
         const trailers = { ...this[kDefaultTrailers], ...responseOptions.trailers };
@@ -54782,13 +55509,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports, module) {
     "use strict";
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "✅" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "❌" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform2({
+        this.transform = new Transform3({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -54864,9 +55591,9 @@ var require_mock_agent = __commonJS({
         }
         return dispatcher;
       }
-      dispatch(opts, handler) {
+      dispatch(opts, handler2) {
         this.get(opts.origin);
-        return this[kAgent].dispatch(opts, handler);
+        return this[kAgent].dispatch(opts, handler2);
       }
       async close() {
         await this[kAgent].close();
@@ -54986,11 +55713,11 @@ var require_decorator_handler = __commonJS({
     "use strict";
     module.exports = class DecoratorHandler {
       #handler;
-      constructor(handler) {
-        if (typeof handler !== "object" || handler === null) {
+      constructor(handler2) {
+        if (typeof handler2 !== "object" || handler2 === null) {
           throw new TypeError("handler must be an object");
         }
-        this.#handler = handler;
+        this.#handler = handler2;
       }
       onConnect(...args) {
         return this.#handler.onConnect?.(...args);
@@ -55028,16 +55755,16 @@ var require_redirect = __commonJS({
     module.exports = (opts) => {
       const globalMaxRedirections = opts?.maxRedirections;
       return (dispatch) => {
-        return function redirectInterceptor(opts2, handler) {
+        return function redirectInterceptor(opts2, handler2) {
           const { maxRedirections = globalMaxRedirections, ...baseOpts } = opts2;
           if (!maxRedirections) {
-            return dispatch(opts2, handler);
+            return dispatch(opts2, handler2);
           }
           const redirectHandler = new RedirectHandler(
             dispatch,
             maxRedirections,
             opts2,
-            handler
+            handler2
           );
           return dispatch(baseOpts, redirectHandler);
         };
@@ -55053,13 +55780,13 @@ var require_retry = __commonJS({
     var RetryHandler = require_retry_handler();
     module.exports = (globalOpts) => {
       return (dispatch) => {
-        return function retryInterceptor(opts, handler) {
+        return function retryInterceptor(opts, handler2) {
           return dispatch(
             opts,
             new RetryHandler(
               { ...opts, retryOptions: { ...globalOpts, ...opts.retryOptions } },
               {
-                handler,
+                handler: handler2,
                 dispatch
               }
             )
@@ -55085,13 +55812,13 @@ var require_dump = __commonJS({
       #size = 0;
       #reason = null;
       #handler = null;
-      constructor({ maxSize }, handler) {
-        super(handler);
+      constructor({ maxSize }, handler2) {
+        super(handler2);
         if (maxSize != null && (!Number.isFinite(maxSize) || maxSize < 1)) {
           throw new InvalidArgumentError("maxSize must be a number greater than 0");
         }
         this.#maxSize = maxSize ?? this.#maxSize;
-        this.#handler = handler;
+        this.#handler = handler2;
       }
       onConnect(abort) {
         this.#abort = abort;
@@ -55154,11 +55881,11 @@ var require_dump = __commonJS({
       maxSize: 1024 * 1024
     }) {
       return (dispatch) => {
-        return function Intercept(opts, handler) {
+        return function Intercept(opts, handler2) {
           const { dumpMaxSize = defaultMaxSize } = opts;
           const dumpHandler = new DumpHandler(
             { maxSize: dumpMaxSize },
-            handler
+            handler2
           );
           return dispatch(opts, dumpHandler);
         };
@@ -55349,10 +56076,10 @@ var require_dns = __commonJS({
       #dispatch = null;
       #handler = null;
       #origin = null;
-      constructor(state, { origin, handler, dispatch }, opts) {
-        super(handler);
+      constructor(state, { origin, handler: handler2, dispatch }, opts) {
+        super(handler2);
         this.#origin = origin;
-        this.#handler = handler;
+        this.#handler = handler2;
         this.#opts = { ...opts };
         this.#state = state;
         this.#dispatch = dispatch;
@@ -55425,14 +56152,14 @@ var require_dns = __commonJS({
       };
       const instance = new DNSInstance(opts);
       return (dispatch) => {
-        return function dnsInterceptor(origDispatchOpts, handler) {
+        return function dnsInterceptor(origDispatchOpts, handler2) {
           const origin = origDispatchOpts.origin.constructor === URL ? origDispatchOpts.origin : new URL(origDispatchOpts.origin);
           if (isIP(origin.hostname) !== 0) {
-            return dispatch(origDispatchOpts, handler);
+            return dispatch(origDispatchOpts, handler2);
           }
           instance.runLookup(origin, origDispatchOpts, (err, newOrigin) => {
             if (err) {
-              return handler.onError(err);
+              return handler2.onError(err);
             }
             let dispatchOpts = null;
             dispatchOpts = {
@@ -55447,7 +56174,7 @@ var require_dns = __commonJS({
             };
             dispatch(
               dispatchOpts,
-              instance.getHandler({ origin, dispatch, handler }, origDispatchOpts)
+              instance.getHandler({ origin, dispatch, handler: handler2 }, origDispatchOpts)
             );
           });
           return true;
@@ -55656,12 +56383,12 @@ var require_headers = __commonJS({
           if (size === 0) {
             return array2;
           }
-          const iterator = this[kHeadersMap][Symbol.iterator]();
-          const firstValue = iterator.next().value;
+          const iterator2 = this[kHeadersMap][Symbol.iterator]();
+          const firstValue = iterator2.next().value;
           array2[0] = [firstValue[0], firstValue[1].value];
           assert2(firstValue[1].value !== null);
           for (let i3 = 1, j2 = 0, right = 0, left = 0, pivot = 0, x2, value; i3 < size; ++i3) {
-            value = iterator.next().value;
+            value = iterator2.next().value;
             x2 = array2[i3] = [value[0], value[1].value];
             assert2(x2[1] !== null);
             left = 0;
@@ -55682,7 +56409,7 @@ var require_headers = __commonJS({
               array2[left] = x2;
             }
           }
-          if (!iterator.next().done) {
+          if (!iterator2.next().done) {
             throw new TypeError("Unreachable");
           }
           return array2;
@@ -55869,15 +56596,15 @@ var require_headers = __commonJS({
     });
     webidl.converters.HeadersInit = function(V2, prefix, argument2) {
       if (webidl.util.Type(V2) === "Object") {
-        const iterator = Reflect.get(V2, Symbol.iterator);
-        if (!util.types.isProxy(V2) && iterator === Headers2.prototype.entries) {
+        const iterator2 = Reflect.get(V2, Symbol.iterator);
+        if (!util.types.isProxy(V2) && iterator2 === Headers2.prototype.entries) {
           try {
             return getHeadersList(V2).entriesList;
           } catch {
           }
         }
-        if (typeof iterator === "function") {
-          return webidl.converters["sequence<sequence<ByteString>>"](V2, prefix, argument2, iterator.bind(V2));
+        if (typeof iterator2 === "function") {
+          return webidl.converters["sequence<sequence<ByteString>>"](V2, prefix, argument2, iterator2.bind(V2));
         }
         return webidl.converters["record<ByteString, ByteString>"](V2, prefix, argument2);
       }
@@ -56135,7 +56862,7 @@ var require_response = __commonJS({
         aborted: reason && reason.name === "AbortError"
       });
     }
-    function isNetworkError(response) {
+    function isNetworkError2(response) {
       return (
         // A network error is a response whose type is "error",
         response.type === "error" && // status is 0
@@ -56288,7 +57015,7 @@ var require_response = __commonJS({
       }
     ]);
     module.exports = {
-      isNetworkError,
+      isNetworkError: isNetworkError2,
       makeNetworkError,
       makeResponse,
       makeAppropriateNetworkError,
@@ -56414,15 +57141,15 @@ var require_request2 = __commonJS({
         webidl.argumentLengthCheck(arguments, 1, prefix);
         input2 = webidl.converters.RequestInfo(input2, prefix, "input");
         init = webidl.converters.RequestInit(init, prefix, "init");
-        let request = null;
+        let request2 = null;
         let fallbackMode = null;
-        const baseUrl = environmentSettingsObject.settingsObject.baseUrl;
+        const baseUrl2 = environmentSettingsObject.settingsObject.baseUrl;
         let signal = null;
         if (typeof input2 === "string") {
           this[kDispatcher] = init.dispatcher;
           let parsedURL;
           try {
-            parsedURL = new URL(input2, baseUrl);
+            parsedURL = new URL(input2, baseUrl2);
           } catch (err) {
             throw new TypeError("Failed to parse URL from " + input2, { cause: err });
           }
@@ -56431,18 +57158,18 @@ var require_request2 = __commonJS({
               "Request cannot be constructed from a URL that includes credentials: " + input2
             );
           }
-          request = makeRequest({ urlList: [parsedURL] });
+          request2 = makeRequest({ urlList: [parsedURL] });
           fallbackMode = "cors";
         } else {
           this[kDispatcher] = init.dispatcher || input2[kDispatcher];
           assert2(input2 instanceof _Request);
-          request = input2[kState];
+          request2 = input2[kState];
           signal = input2[kSignal];
         }
         const origin = environmentSettingsObject.settingsObject.origin;
         let window2 = "client";
-        if (request.window?.constructor?.name === "EnvironmentSettingsObject" && sameOrigin(request.window, origin)) {
-          window2 = request.window;
+        if (request2.window?.constructor?.name === "EnvironmentSettingsObject" && sameOrigin(request2.window, origin)) {
+          window2 = request2.window;
         }
         if (init.window != null) {
           throw new TypeError(`'window' option '${window2}' must be null`);
@@ -56450,82 +57177,82 @@ var require_request2 = __commonJS({
         if ("window" in init) {
           window2 = "no-window";
         }
-        request = makeRequest({
+        request2 = makeRequest({
           // URL request’s URL.
           // undici implementation note: this is set as the first item in request's urlList in makeRequest
           // method request’s method.
-          method: request.method,
+          method: request2.method,
           // header list A copy of request’s header list.
           // undici implementation note: headersList is cloned in makeRequest
-          headersList: request.headersList,
+          headersList: request2.headersList,
           // unsafe-request flag Set.
-          unsafeRequest: request.unsafeRequest,
+          unsafeRequest: request2.unsafeRequest,
           // client This’s relevant settings object.
           client: environmentSettingsObject.settingsObject,
           // window window.
           window: window2,
           // priority request’s priority.
-          priority: request.priority,
+          priority: request2.priority,
           // origin request’s origin. The propagation of the origin is only significant for navigation requests
           // being handled by a service worker. In this scenario a request can have an origin that is different
           // from the current client.
-          origin: request.origin,
+          origin: request2.origin,
           // referrer request’s referrer.
-          referrer: request.referrer,
+          referrer: request2.referrer,
           // referrer policy request’s referrer policy.
-          referrerPolicy: request.referrerPolicy,
+          referrerPolicy: request2.referrerPolicy,
           // mode request’s mode.
-          mode: request.mode,
+          mode: request2.mode,
           // credentials mode request’s credentials mode.
-          credentials: request.credentials,
+          credentials: request2.credentials,
           // cache mode request’s cache mode.
-          cache: request.cache,
+          cache: request2.cache,
           // redirect mode request’s redirect mode.
-          redirect: request.redirect,
+          redirect: request2.redirect,
           // integrity metadata request’s integrity metadata.
-          integrity: request.integrity,
+          integrity: request2.integrity,
           // keepalive request’s keepalive.
-          keepalive: request.keepalive,
+          keepalive: request2.keepalive,
           // reload-navigation flag request’s reload-navigation flag.
-          reloadNavigation: request.reloadNavigation,
+          reloadNavigation: request2.reloadNavigation,
           // history-navigation flag request’s history-navigation flag.
-          historyNavigation: request.historyNavigation,
+          historyNavigation: request2.historyNavigation,
           // URL list A clone of request’s URL list.
-          urlList: [...request.urlList]
+          urlList: [...request2.urlList]
         });
         const initHasKey = Object.keys(init).length !== 0;
         if (initHasKey) {
-          if (request.mode === "navigate") {
-            request.mode = "same-origin";
+          if (request2.mode === "navigate") {
+            request2.mode = "same-origin";
           }
-          request.reloadNavigation = false;
-          request.historyNavigation = false;
-          request.origin = "client";
-          request.referrer = "client";
-          request.referrerPolicy = "";
-          request.url = request.urlList[request.urlList.length - 1];
-          request.urlList = [request.url];
+          request2.reloadNavigation = false;
+          request2.historyNavigation = false;
+          request2.origin = "client";
+          request2.referrer = "client";
+          request2.referrerPolicy = "";
+          request2.url = request2.urlList[request2.urlList.length - 1];
+          request2.urlList = [request2.url];
         }
         if (init.referrer !== void 0) {
           const referrer = init.referrer;
           if (referrer === "") {
-            request.referrer = "no-referrer";
+            request2.referrer = "no-referrer";
           } else {
             let parsedReferrer;
             try {
-              parsedReferrer = new URL(referrer, baseUrl);
+              parsedReferrer = new URL(referrer, baseUrl2);
             } catch (err) {
               throw new TypeError(`Referrer "${referrer}" is not a valid URL.`, { cause: err });
             }
             if (parsedReferrer.protocol === "about:" && parsedReferrer.hostname === "client" || origin && !sameOrigin(parsedReferrer, environmentSettingsObject.settingsObject.baseUrl)) {
-              request.referrer = "client";
+              request2.referrer = "client";
             } else {
-              request.referrer = parsedReferrer;
+              request2.referrer = parsedReferrer;
             }
           }
         }
         if (init.referrerPolicy !== void 0) {
-          request.referrerPolicy = init.referrerPolicy;
+          request2.referrerPolicy = init.referrerPolicy;
         }
         let mode;
         if (init.mode !== void 0) {
@@ -56540,33 +57267,33 @@ var require_request2 = __commonJS({
           });
         }
         if (mode != null) {
-          request.mode = mode;
+          request2.mode = mode;
         }
         if (init.credentials !== void 0) {
-          request.credentials = init.credentials;
+          request2.credentials = init.credentials;
         }
         if (init.cache !== void 0) {
-          request.cache = init.cache;
+          request2.cache = init.cache;
         }
-        if (request.cache === "only-if-cached" && request.mode !== "same-origin") {
+        if (request2.cache === "only-if-cached" && request2.mode !== "same-origin") {
           throw new TypeError(
             "'only-if-cached' can be set only with 'same-origin' mode"
           );
         }
         if (init.redirect !== void 0) {
-          request.redirect = init.redirect;
+          request2.redirect = init.redirect;
         }
         if (init.integrity != null) {
-          request.integrity = String(init.integrity);
+          request2.integrity = String(init.integrity);
         }
         if (init.keepalive !== void 0) {
-          request.keepalive = Boolean(init.keepalive);
+          request2.keepalive = Boolean(init.keepalive);
         }
         if (init.method !== void 0) {
           let method = init.method;
           const mayBeNormalized = normalizedMethodRecords[method];
           if (mayBeNormalized !== void 0) {
-            request.method = mayBeNormalized;
+            request2.method = mayBeNormalized;
           } else {
             if (!isValidHTTPToken(method)) {
               throw new TypeError(`'${method}' is not a valid HTTP method.`);
@@ -56576,9 +57303,9 @@ var require_request2 = __commonJS({
               throw new TypeError(`'${method}' HTTP method is unsupported.`);
             }
             method = normalizedMethodRecordsBase[upperCase] ?? method;
-            request.method = method;
+            request2.method = method;
           }
-          if (!patchMethodWarning && request.method === "patch") {
+          if (!patchMethodWarning && request2.method === "patch") {
             process.emitWarning("Using `patch` is highly likely to result in a `405 Method Not Allowed`. `PATCH` is much more likely to succeed.", {
               code: "UNDICI-FETCH-patch"
             });
@@ -56588,7 +57315,7 @@ var require_request2 = __commonJS({
         if (init.signal !== void 0) {
           signal = init.signal;
         }
-        this[kState] = request;
+        this[kState] = request2;
         const ac = new AbortController();
         this[kSignal] = ac.signal;
         if (signal != null) {
@@ -56616,12 +57343,12 @@ var require_request2 = __commonJS({
           }
         }
         this[kHeaders] = new Headers2(kConstruct);
-        setHeadersList(this[kHeaders], request.headersList);
+        setHeadersList(this[kHeaders], request2.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
-          if (!corsSafeListedMethodsSet.has(request.method)) {
+          if (!corsSafeListedMethodsSet.has(request2.method)) {
             throw new TypeError(
-              `'${request.method} is unsupported in no-cors mode.`
+              `'${request2.method} is unsupported in no-cors mode.`
             );
           }
           setHeadersGuard(this[kHeaders], "request-no-cors");
@@ -56640,14 +57367,14 @@ var require_request2 = __commonJS({
           }
         }
         const inputBody = input2 instanceof _Request ? input2[kState].body : null;
-        if ((init.body != null || inputBody != null) && (request.method === "GET" || request.method === "HEAD")) {
+        if ((init.body != null || inputBody != null) && (request2.method === "GET" || request2.method === "HEAD")) {
           throw new TypeError("Request with GET/HEAD method cannot have body.");
         }
         let initBody = null;
         if (init.body != null) {
           const [extractedBody, contentType] = extractBody(
             init.body,
-            request.keepalive
+            request2.keepalive
           );
           initBody = extractedBody;
           if (contentType && !getHeadersList(this[kHeaders]).contains("content-type", true)) {
@@ -56659,12 +57386,12 @@ var require_request2 = __commonJS({
           if (initBody != null && init.duplex == null) {
             throw new TypeError("RequestInit: duplex option is required when sending a body.");
           }
-          if (request.mode !== "same-origin" && request.mode !== "cors") {
+          if (request2.mode !== "same-origin" && request2.mode !== "cors") {
             throw new TypeError(
               'If request is made from ReadableStream, mode should be "same-origin" or "cors"'
             );
           }
-          request.useCORSPreflightFlag = true;
+          request2.useCORSPreflightFlag = true;
         }
         let finalBody = inputOrInitBody;
         if (initBody == null && inputBody != null) {
@@ -56893,21 +57620,21 @@ var require_request2 = __commonJS({
         headersList: init.headersList ? new HeadersList(init.headersList) : new HeadersList()
       };
     }
-    function cloneRequest(request) {
-      const newRequest = makeRequest({ ...request, body: null });
-      if (request.body != null) {
-        newRequest.body = cloneBody(newRequest, request.body);
+    function cloneRequest(request2) {
+      const newRequest = makeRequest({ ...request2, body: null });
+      if (request2.body != null) {
+        newRequest.body = cloneBody(newRequest, request2.body);
       }
       return newRequest;
     }
     function fromInnerRequest(innerRequest, signal, guard) {
-      const request = new Request(kConstruct);
-      request[kState] = innerRequest;
-      request[kSignal] = signal;
-      request[kHeaders] = new Headers2(kConstruct);
-      setHeadersList(request[kHeaders], innerRequest.headersList);
-      setHeadersGuard(request[kHeaders], guard);
-      return request;
+      const request2 = new Request(kConstruct);
+      request2[kState] = innerRequest;
+      request2[kSignal] = signal;
+      request2[kHeaders] = new Headers2(kConstruct);
+      setHeadersList(request2[kHeaders], innerRequest.headersList);
+      setHeadersGuard(request2[kHeaders], guard);
+      return request2;
     }
     Object.defineProperties(Request.prototype, {
       method: kEnumerableProperty,
@@ -57097,7 +57824,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable5, pipeline: pipeline2, finished: finished7 } = __require("node:stream");
+    var { Readable: Readable5, pipeline: pipeline3, finished: finished7 } = __require("node:stream");
     var { addAbortListener: addAbortListener3, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -57139,7 +57866,7 @@ var require_fetch = __commonJS({
     function handleFetchDone(response) {
       finalizeAndReportTiming(response, "fetch");
     }
-    function fetch(input2, init = void 0) {
+    function fetch3(input2, init = void 0) {
       webidl.argumentLengthCheck(arguments, 1, "globalThis.fetch");
       let p2 = createDeferredPromise();
       let requestObject;
@@ -57149,14 +57876,14 @@ var require_fetch = __commonJS({
         p2.reject(e);
         return p2.promise;
       }
-      const request = requestObject[kState];
+      const request2 = requestObject[kState];
       if (requestObject.signal.aborted) {
-        abortFetch(p2, request, null, requestObject.signal.reason);
+        abortFetch(p2, request2, null, requestObject.signal.reason);
         return p2.promise;
       }
-      const globalObject = request.client.globalObject;
+      const globalObject = request2.client.globalObject;
       if (globalObject?.constructor?.name === "ServiceWorkerGlobalScope") {
-        request.serviceWorkers = "none";
+        request2.serviceWorkers = "none";
       }
       let responseObject = null;
       let locallyAborted = false;
@@ -57168,7 +57895,7 @@ var require_fetch = __commonJS({
           assert2(controller != null);
           controller.abort(requestObject.signal.reason);
           const realResponse = responseObject?.deref();
-          abortFetch(p2, request, realResponse, requestObject.signal.reason);
+          abortFetch(p2, request2, realResponse, requestObject.signal.reason);
         }
       );
       const processResponse = (response) => {
@@ -57176,7 +57903,7 @@ var require_fetch = __commonJS({
           return;
         }
         if (response.aborted) {
-          abortFetch(p2, request, responseObject, controller.serializedAbortReason);
+          abortFetch(p2, request2, responseObject, controller.serializedAbortReason);
           return;
         }
         if (response.type === "error") {
@@ -57188,7 +57915,7 @@ var require_fetch = __commonJS({
         p2 = null;
       };
       controller = fetching({
-        request,
+        request: request2,
         processResponseEndOfBody: handleFetchDone,
         processResponse,
         dispatcher: requestObject[kDispatcher]
@@ -57229,12 +57956,12 @@ var require_fetch = __commonJS({
       );
     }
     var markResourceTiming = performance.markResourceTiming;
-    function abortFetch(p2, request, responseObject, error63) {
+    function abortFetch(p2, request2, responseObject, error63) {
       if (p2) {
         p2.reject(error63);
       }
-      if (request.body != null && isReadable(request.body?.stream)) {
-        request.body.stream.cancel(error63).catch((err) => {
+      if (request2.body != null && isReadable(request2.body?.stream)) {
+        request2.body.stream.cancel(error63).catch((err) => {
           if (err.code === "ERR_INVALID_STATE") {
             return;
           }
@@ -57255,7 +57982,7 @@ var require_fetch = __commonJS({
       }
     }
     function fetching({
-      request,
+      request: request2,
       processRequestBodyChunkLength,
       processRequestEndOfBody,
       processResponse,
@@ -57268,9 +57995,9 @@ var require_fetch = __commonJS({
       assert2(dispatcher);
       let taskDestination = null;
       let crossOriginIsolatedCapability = false;
-      if (request.client != null) {
-        taskDestination = request.client.globalObject;
-        crossOriginIsolatedCapability = request.client.crossOriginIsolatedCapability;
+      if (request2.client != null) {
+        taskDestination = request2.client.globalObject;
+        crossOriginIsolatedCapability = request2.client.crossOriginIsolatedCapability;
       }
       const currentTime = coarsenedSharedCurrentTime(crossOriginIsolatedCapability);
       const timingInfo = createOpaqueTimingInfo({
@@ -57278,7 +58005,7 @@ var require_fetch = __commonJS({
       });
       const fetchParams = {
         controller: new Fetch(dispatcher),
-        request,
+        request: request2,
         timingInfo,
         processRequestBodyChunkLength,
         processRequestEndOfBody,
@@ -57288,32 +58015,32 @@ var require_fetch = __commonJS({
         taskDestination,
         crossOriginIsolatedCapability
       };
-      assert2(!request.body || request.body.stream);
-      if (request.window === "client") {
-        request.window = request.client?.globalObject?.constructor?.name === "Window" ? request.client : "no-window";
+      assert2(!request2.body || request2.body.stream);
+      if (request2.window === "client") {
+        request2.window = request2.client?.globalObject?.constructor?.name === "Window" ? request2.client : "no-window";
       }
-      if (request.origin === "client") {
-        request.origin = request.client.origin;
+      if (request2.origin === "client") {
+        request2.origin = request2.client.origin;
       }
-      if (request.policyContainer === "client") {
-        if (request.client != null) {
-          request.policyContainer = clonePolicyContainer(
-            request.client.policyContainer
+      if (request2.policyContainer === "client") {
+        if (request2.client != null) {
+          request2.policyContainer = clonePolicyContainer(
+            request2.client.policyContainer
           );
         } else {
-          request.policyContainer = makePolicyContainer();
+          request2.policyContainer = makePolicyContainer();
         }
       }
-      if (!request.headersList.contains("accept", true)) {
+      if (!request2.headersList.contains("accept", true)) {
         const value = "*/*";
-        request.headersList.append("accept", value, true);
+        request2.headersList.append("accept", value, true);
       }
-      if (!request.headersList.contains("accept-language", true)) {
-        request.headersList.append("accept-language", "*", true);
+      if (!request2.headersList.contains("accept-language", true)) {
+        request2.headersList.append("accept-language", "*", true);
       }
-      if (request.priority === null) {
+      if (request2.priority === null) {
       }
-      if (subresourceSet.has(request.destination)) {
+      if (subresourceSet.has(request2.destination)) {
       }
       mainFetch(fetchParams).catch((err) => {
         fetchParams.controller.terminate(err);
@@ -57321,50 +58048,50 @@ var require_fetch = __commonJS({
       return fetchParams.controller;
     }
     async function mainFetch(fetchParams, recursive2 = false) {
-      const request = fetchParams.request;
+      const request2 = fetchParams.request;
       let response = null;
-      if (request.localURLsOnly && !urlIsLocal(requestCurrentURL(request))) {
+      if (request2.localURLsOnly && !urlIsLocal(requestCurrentURL(request2))) {
         response = makeNetworkError("local URLs only");
       }
-      tryUpgradeRequestToAPotentiallyTrustworthyURL(request);
-      if (requestBadPort(request) === "blocked") {
+      tryUpgradeRequestToAPotentiallyTrustworthyURL(request2);
+      if (requestBadPort(request2) === "blocked") {
         response = makeNetworkError("bad port");
       }
-      if (request.referrerPolicy === "") {
-        request.referrerPolicy = request.policyContainer.referrerPolicy;
+      if (request2.referrerPolicy === "") {
+        request2.referrerPolicy = request2.policyContainer.referrerPolicy;
       }
-      if (request.referrer !== "no-referrer") {
-        request.referrer = determineRequestsReferrer(request);
+      if (request2.referrer !== "no-referrer") {
+        request2.referrer = determineRequestsReferrer(request2);
       }
       if (response === null) {
         response = await (async () => {
-          const currentURL = requestCurrentURL(request);
+          const currentURL = requestCurrentURL(request2);
           if (
             // - request’s current URL’s origin is same origin with request’s origin,
             //   and request’s response tainting is "basic"
-            sameOrigin(currentURL, request.url) && request.responseTainting === "basic" || // request’s current URL’s scheme is "data"
+            sameOrigin(currentURL, request2.url) && request2.responseTainting === "basic" || // request’s current URL’s scheme is "data"
             currentURL.protocol === "data:" || // - request’s mode is "navigate" or "websocket"
-            (request.mode === "navigate" || request.mode === "websocket")
+            (request2.mode === "navigate" || request2.mode === "websocket")
           ) {
-            request.responseTainting = "basic";
+            request2.responseTainting = "basic";
             return await schemeFetch(fetchParams);
           }
-          if (request.mode === "same-origin") {
+          if (request2.mode === "same-origin") {
             return makeNetworkError('request mode cannot be "same-origin"');
           }
-          if (request.mode === "no-cors") {
-            if (request.redirect !== "follow") {
+          if (request2.mode === "no-cors") {
+            if (request2.redirect !== "follow") {
               return makeNetworkError(
                 'redirect mode cannot be "follow" for "no-cors" request'
               );
             }
-            request.responseTainting = "opaque";
+            request2.responseTainting = "opaque";
             return await schemeFetch(fetchParams);
           }
-          if (!urlIsHttpHttpsScheme(requestCurrentURL(request))) {
+          if (!urlIsHttpHttpsScheme(requestCurrentURL(request2))) {
             return makeNetworkError("URL scheme must be a HTTP(S) scheme");
           }
-          request.responseTainting = "cors";
+          request2.responseTainting = "cors";
           return await httpFetch(fetchParams);
         })();
       }
@@ -57372,13 +58099,13 @@ var require_fetch = __commonJS({
         return response;
       }
       if (response.status !== 0 && !response.internalResponse) {
-        if (request.responseTainting === "cors") {
+        if (request2.responseTainting === "cors") {
         }
-        if (request.responseTainting === "basic") {
+        if (request2.responseTainting === "basic") {
           response = filterResponse(response, "basic");
-        } else if (request.responseTainting === "cors") {
+        } else if (request2.responseTainting === "cors") {
           response = filterResponse(response, "cors");
-        } else if (request.responseTainting === "opaque") {
+        } else if (request2.responseTainting === "opaque") {
           response = filterResponse(response, "opaque");
         } else {
           assert2(false);
@@ -57386,26 +58113,26 @@ var require_fetch = __commonJS({
       }
       let internalResponse = response.status === 0 ? response : response.internalResponse;
       if (internalResponse.urlList.length === 0) {
-        internalResponse.urlList.push(...request.urlList);
+        internalResponse.urlList.push(...request2.urlList);
       }
-      if (!request.timingAllowFailed) {
+      if (!request2.timingAllowFailed) {
         response.timingAllowPassed = true;
       }
-      if (response.type === "opaque" && internalResponse.status === 206 && internalResponse.rangeRequested && !request.headers.contains("range", true)) {
+      if (response.type === "opaque" && internalResponse.status === 206 && internalResponse.rangeRequested && !request2.headers.contains("range", true)) {
         response = internalResponse = makeNetworkError();
       }
-      if (response.status !== 0 && (request.method === "HEAD" || request.method === "CONNECT" || nullBodyStatus.includes(internalResponse.status))) {
+      if (response.status !== 0 && (request2.method === "HEAD" || request2.method === "CONNECT" || nullBodyStatus.includes(internalResponse.status))) {
         internalResponse.body = null;
         fetchParams.controller.dump = true;
       }
-      if (request.integrity) {
+      if (request2.integrity) {
         const processBodyError = (reason) => fetchFinale(fetchParams, makeNetworkError(reason));
-        if (request.responseTainting === "opaque" || response.body == null) {
+        if (request2.responseTainting === "opaque" || response.body == null) {
           processBodyError(response.error);
           return;
         }
         const processBody = (bytes) => {
-          if (!bytesMatch(bytes, request.integrity)) {
+          if (!bytesMatch(bytes, request2.integrity)) {
             processBodyError("integrity mismatch");
             return;
           }
@@ -57421,8 +58148,8 @@ var require_fetch = __commonJS({
       if (isCancelled(fetchParams) && fetchParams.request.redirectCount === 0) {
         return Promise.resolve(makeAppropriateNetworkError(fetchParams));
       }
-      const { request } = fetchParams;
-      const { protocol: scheme } = requestCurrentURL(request);
+      const { request: request2 } = fetchParams;
+      const { protocol: scheme } = requestCurrentURL(request2);
       switch (scheme) {
         case "about:": {
           return Promise.resolve(makeNetworkError("about scheme is not supported"));
@@ -57431,19 +58158,19 @@ var require_fetch = __commonJS({
           if (!resolveObjectURL) {
             resolveObjectURL = __require("node:buffer").resolveObjectURL;
           }
-          const blobURLEntry = requestCurrentURL(request);
+          const blobURLEntry = requestCurrentURL(request2);
           if (blobURLEntry.search.length !== 0) {
             return Promise.resolve(makeNetworkError("NetworkError when attempting to fetch resource."));
           }
           const blob = resolveObjectURL(blobURLEntry.toString());
-          if (request.method !== "GET" || !isBlobLike(blob)) {
+          if (request2.method !== "GET" || !isBlobLike(blob)) {
             return Promise.resolve(makeNetworkError("invalid method"));
           }
           const response = makeResponse();
           const fullLength = blob.size;
           const serializedFullLength = isomorphicEncode(`${fullLength}`);
           const type = blob.type;
-          if (!request.headersList.contains("range", true)) {
+          if (!request2.headersList.contains("range", true)) {
             const bodyWithType = extractBody(blob);
             response.statusText = "OK";
             response.body = bodyWithType[0];
@@ -57451,7 +58178,7 @@ var require_fetch = __commonJS({
             response.headersList.set("content-type", type, true);
           } else {
             response.rangeRequested = true;
-            const rangeHeader = request.headersList.get("range", true);
+            const rangeHeader = request2.headersList.get("range", true);
             const rangeValue = simpleRangeHeaderValue(rangeHeader, true);
             if (rangeValue === "failure") {
               return Promise.resolve(makeNetworkError("failed to fetch the data URL"));
@@ -57482,7 +58209,7 @@ var require_fetch = __commonJS({
           return Promise.resolve(response);
         }
         case "data:": {
-          const currentURL = requestCurrentURL(request);
+          const currentURL = requestCurrentURL(request2);
           const dataURLStruct = dataURLProcessor(currentURL);
           if (dataURLStruct === "failure") {
             return Promise.resolve(makeNetworkError("failed to fetch the data URL"));
@@ -57571,41 +58298,41 @@ var require_fetch = __commonJS({
       }
     }
     async function httpFetch(fetchParams) {
-      const request = fetchParams.request;
+      const request2 = fetchParams.request;
       let response = null;
       let actualResponse = null;
       const timingInfo = fetchParams.timingInfo;
-      if (request.serviceWorkers === "all") {
+      if (request2.serviceWorkers === "all") {
       }
       if (response === null) {
-        if (request.redirect === "follow") {
-          request.serviceWorkers = "none";
+        if (request2.redirect === "follow") {
+          request2.serviceWorkers = "none";
         }
         actualResponse = response = await httpNetworkOrCacheFetch(fetchParams);
-        if (request.responseTainting === "cors" && corsCheck(request, response) === "failure") {
+        if (request2.responseTainting === "cors" && corsCheck(request2, response) === "failure") {
           return makeNetworkError("cors failure");
         }
-        if (TAOCheck(request, response) === "failure") {
-          request.timingAllowFailed = true;
+        if (TAOCheck(request2, response) === "failure") {
+          request2.timingAllowFailed = true;
         }
       }
-      if ((request.responseTainting === "opaque" || response.type === "opaque") && crossOriginResourcePolicyCheck(
-        request.origin,
-        request.client,
-        request.destination,
+      if ((request2.responseTainting === "opaque" || response.type === "opaque") && crossOriginResourcePolicyCheck(
+        request2.origin,
+        request2.client,
+        request2.destination,
         actualResponse
       ) === "blocked") {
         return makeNetworkError("blocked");
       }
       if (redirectStatusSet.has(actualResponse.status)) {
-        if (request.redirect !== "manual") {
+        if (request2.redirect !== "manual") {
           fetchParams.controller.connection.destroy(void 0, false);
         }
-        if (request.redirect === "error") {
+        if (request2.redirect === "error") {
           response = makeNetworkError("unexpected redirect");
-        } else if (request.redirect === "manual") {
+        } else if (request2.redirect === "manual") {
           response = actualResponse;
-        } else if (request.redirect === "follow") {
+        } else if (request2.redirect === "follow") {
           response = await httpRedirectFetch(fetchParams, response);
         } else {
           assert2(false);
@@ -57615,13 +58342,13 @@ var require_fetch = __commonJS({
       return response;
     }
     function httpRedirectFetch(fetchParams, response) {
-      const request = fetchParams.request;
+      const request2 = fetchParams.request;
       const actualResponse = response.internalResponse ? response.internalResponse : response;
       let locationURL;
       try {
         locationURL = responseLocationURL(
           actualResponse,
-          requestCurrentURL(request).hash
+          requestCurrentURL(request2).hash
         );
         if (locationURL == null) {
           return response;
@@ -57632,63 +58359,63 @@ var require_fetch = __commonJS({
       if (!urlIsHttpHttpsScheme(locationURL)) {
         return Promise.resolve(makeNetworkError("URL scheme must be a HTTP(S) scheme"));
       }
-      if (request.redirectCount === 20) {
+      if (request2.redirectCount === 20) {
         return Promise.resolve(makeNetworkError("redirect count exceeded"));
       }
-      request.redirectCount += 1;
-      if (request.mode === "cors" && (locationURL.username || locationURL.password) && !sameOrigin(request, locationURL)) {
+      request2.redirectCount += 1;
+      if (request2.mode === "cors" && (locationURL.username || locationURL.password) && !sameOrigin(request2, locationURL)) {
         return Promise.resolve(makeNetworkError('cross origin not allowed for request mode "cors"'));
       }
-      if (request.responseTainting === "cors" && (locationURL.username || locationURL.password)) {
+      if (request2.responseTainting === "cors" && (locationURL.username || locationURL.password)) {
         return Promise.resolve(makeNetworkError(
           'URL cannot contain credentials for request mode "cors"'
         ));
       }
-      if (actualResponse.status !== 303 && request.body != null && request.body.source == null) {
+      if (actualResponse.status !== 303 && request2.body != null && request2.body.source == null) {
         return Promise.resolve(makeNetworkError());
       }
-      if ([301, 302].includes(actualResponse.status) && request.method === "POST" || actualResponse.status === 303 && !GET_OR_HEAD.includes(request.method)) {
-        request.method = "GET";
-        request.body = null;
+      if ([301, 302].includes(actualResponse.status) && request2.method === "POST" || actualResponse.status === 303 && !GET_OR_HEAD.includes(request2.method)) {
+        request2.method = "GET";
+        request2.body = null;
         for (const headerName of requestBodyHeader) {
-          request.headersList.delete(headerName);
+          request2.headersList.delete(headerName);
         }
       }
-      if (!sameOrigin(requestCurrentURL(request), locationURL)) {
-        request.headersList.delete("authorization", true);
-        request.headersList.delete("proxy-authorization", true);
-        request.headersList.delete("cookie", true);
-        request.headersList.delete("host", true);
+      if (!sameOrigin(requestCurrentURL(request2), locationURL)) {
+        request2.headersList.delete("authorization", true);
+        request2.headersList.delete("proxy-authorization", true);
+        request2.headersList.delete("cookie", true);
+        request2.headersList.delete("host", true);
       }
-      if (request.body != null) {
-        assert2(request.body.source != null);
-        request.body = safelyExtractBody(request.body.source)[0];
+      if (request2.body != null) {
+        assert2(request2.body.source != null);
+        request2.body = safelyExtractBody(request2.body.source)[0];
       }
       const timingInfo = fetchParams.timingInfo;
       timingInfo.redirectEndTime = timingInfo.postRedirectStartTime = coarsenedSharedCurrentTime(fetchParams.crossOriginIsolatedCapability);
       if (timingInfo.redirectStartTime === 0) {
         timingInfo.redirectStartTime = timingInfo.startTime;
       }
-      request.urlList.push(locationURL);
-      setRequestReferrerPolicyOnRedirect(request, actualResponse);
+      request2.urlList.push(locationURL);
+      setRequestReferrerPolicyOnRedirect(request2, actualResponse);
       return mainFetch(fetchParams, true);
     }
     async function httpNetworkOrCacheFetch(fetchParams, isAuthenticationFetch = false, isNewConnectionFetch = false) {
-      const request = fetchParams.request;
+      const request2 = fetchParams.request;
       let httpFetchParams = null;
       let httpRequest2 = null;
       let response = null;
       const httpCache = null;
       const revalidatingFlag = false;
-      if (request.window === "no-window" && request.redirect === "error") {
+      if (request2.window === "no-window" && request2.redirect === "error") {
         httpFetchParams = fetchParams;
-        httpRequest2 = request;
+        httpRequest2 = request2;
       } else {
-        httpRequest2 = cloneRequest(request);
+        httpRequest2 = cloneRequest(request2);
         httpFetchParams = { ...fetchParams };
         httpFetchParams.request = httpRequest2;
       }
-      const includeCredentials = request.credentials === "include" || request.credentials === "same-origin" && request.responseTainting === "basic";
+      const includeCredentials = request2.credentials === "include" || request2.credentials === "same-origin" && request2.responseTainting === "basic";
       const contentLength = httpRequest2.body ? httpRequest2.body.length : null;
       let contentLengthHeaderValue = null;
       if (httpRequest2.body == null && ["POST", "PUT"].includes(httpRequest2.method)) {
@@ -57765,7 +58492,7 @@ var require_fetch = __commonJS({
       }
       response.requestIncludesCredentials = includeCredentials;
       if (response.status === 407) {
-        if (request.window === "no-window") {
+        if (request2.window === "no-window") {
           return makeNetworkError();
         }
         if (isCancelled(fetchParams)) {
@@ -57777,7 +58504,7 @@ var require_fetch = __commonJS({
         // response’s status is 421
         response.status === 421 && // isNewConnectionFetch is false
         !isNewConnectionFetch && // request’s body is null, or request’s body is non-null and request’s body’s source is non-null
-        (request.body == null || request.body.source != null)
+        (request2.body == null || request2.body.source != null)
       ) {
         if (isCancelled(fetchParams)) {
           return makeAppropriateNetworkError(fetchParams);
@@ -57807,21 +58534,21 @@ var require_fetch = __commonJS({
           }
         }
       };
-      const request = fetchParams.request;
+      const request2 = fetchParams.request;
       let response = null;
       const timingInfo = fetchParams.timingInfo;
       const httpCache = null;
       if (httpCache == null) {
-        request.cache = "no-store";
+        request2.cache = "no-store";
       }
       const newConnection = forceNewConnection ? "yes" : "no";
-      if (request.mode === "websocket") {
+      if (request2.mode === "websocket") {
       } else {
       }
       let requestBody = null;
-      if (request.body == null && fetchParams.processRequestEndOfBody) {
+      if (request2.body == null && fetchParams.processRequestEndOfBody) {
         queueMicrotask(() => fetchParams.processRequestEndOfBody());
-      } else if (request.body != null) {
+      } else if (request2.body != null) {
         const processBodyChunk = async function* (bytes) {
           if (isCancelled(fetchParams)) {
             return;
@@ -57849,7 +58576,7 @@ var require_fetch = __commonJS({
         };
         requestBody = (async function* () {
           try {
-            for await (const bytes of request.body.stream) {
+            for await (const bytes of request2.body.stream) {
               yield* processBodyChunk(bytes);
             }
             processEndOfBody();
@@ -57863,8 +58590,8 @@ var require_fetch = __commonJS({
         if (socket) {
           response = makeResponse({ status, statusText, headersList, socket });
         } else {
-          const iterator = body[Symbol.asyncIterator]();
-          fetchParams.controller.next = () => iterator.next();
+          const iterator2 = body[Symbol.asyncIterator]();
+          fetchParams.controller.next = () => iterator2.next();
           response = makeResponse({ status, statusText, headersList });
         }
       } catch (err) {
@@ -57960,17 +58687,17 @@ var require_fetch = __commonJS({
       }
       return response;
       function dispatch({ body }) {
-        const url2 = requestCurrentURL(request);
+        const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve8, reject) => agent.dispatch(
+        return new Promise((resolve13, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
-            method: request.method,
-            body: agent.isMockActive ? request.body && (request.body.source || request.body.stream) : body,
-            headers: request.headersList.entries,
+            method: request2.method,
+            body: agent.isMockActive ? request2.body && (request2.body.source || request2.body.stream) : body,
+            headers: request2.headersList.entries,
             maxRedirections: 0,
-            upgrade: request.mode === "websocket" ? "websocket" : void 0
+            upgrade: request2.mode === "websocket" ? "websocket" : void 0
           },
           {
             body: null,
@@ -58000,8 +58727,8 @@ var require_fetch = __commonJS({
               }
               location = headersList.get("location", true);
               const decoders = [];
-              const willFollow = location && request.redirect === "follow" && redirectStatusSet.has(status);
-              if (request.method !== "HEAD" && request.method !== "CONNECT" && !nullBodyStatus.includes(status) && !willFollow) {
+              const willFollow = location && request2.redirect === "follow" && redirectStatusSet.has(status);
+              if (request2.method !== "HEAD" && request2.method !== "CONNECT" && !nullBodyStatus.includes(status) && !willFollow) {
                 const contentEncoding = headersList.get("content-encoding", true);
                 const codings = contentEncoding ? contentEncoding.toLowerCase().split(",") : [];
                 const maxContentEncodings = 5;
@@ -58038,11 +58765,11 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable5({ read: resume });
               const onError = this.onError.bind(this);
-              resolve8({
+              resolve13({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline2(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -58081,7 +58808,7 @@ var require_fetch = __commonJS({
               for (let i3 = 0; i3 < rawHeaders.length; i3 += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i3]), rawHeaders[i3 + 1].toString("latin1"), true);
               }
-              resolve8({
+              resolve13({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -58094,7 +58821,7 @@ var require_fetch = __commonJS({
       }
     }
     module.exports = {
-      fetch,
+      fetch: fetch3,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -58982,31 +59709,31 @@ var require_cache = __commonJS({
         webidl.util.markAsUncloneable(this);
         this.#relevantRequestResponseList = arguments[1];
       }
-      async match(request, options = {}) {
+      async match(request2, options = {}) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.match";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request = webidl.converters.RequestInfo(request, prefix, "request");
+        request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
-        const p2 = this.#internalMatchAll(request, options, 1);
+        const p2 = this.#internalMatchAll(request2, options, 1);
         if (p2.length === 0) {
           return;
         }
         return p2[0];
       }
-      async matchAll(request = void 0, options = {}) {
+      async matchAll(request2 = void 0, options = {}) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.matchAll";
-        if (request !== void 0) request = webidl.converters.RequestInfo(request, prefix, "request");
+        if (request2 !== void 0) request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
-        return this.#internalMatchAll(request, options);
+        return this.#internalMatchAll(request2, options);
       }
-      async add(request) {
+      async add(request2) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.add";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request = webidl.converters.RequestInfo(request, prefix, "request");
-        const requests = [request];
+        request2 = webidl.converters.RequestInfo(request2, prefix, "request");
+        const requests = [request2];
         const responseArrayPromise = this.addAll(requests);
         return await responseArrayPromise;
       }
@@ -59016,19 +59743,19 @@ var require_cache = __commonJS({
         webidl.argumentLengthCheck(arguments, 1, prefix);
         const responsePromises = [];
         const requestList = [];
-        for (let request of requests) {
-          if (request === void 0) {
+        for (let request2 of requests) {
+          if (request2 === void 0) {
             throw webidl.errors.conversionFailed({
               prefix,
               argument: "Argument 1",
               types: ["undefined is not allowed"]
             });
           }
-          request = webidl.converters.RequestInfo(request);
-          if (typeof request === "string") {
+          request2 = webidl.converters.RequestInfo(request2);
+          if (typeof request2 === "string") {
             continue;
           }
-          const r2 = request[kState];
+          const r2 = request2[kState];
           if (!urlIsHttpHttpsScheme(r2.url) || r2.method !== "GET") {
             throw webidl.errors.exception({
               header: prefix,
@@ -59037,8 +59764,8 @@ var require_cache = __commonJS({
           }
         }
         const fetchControllers = [];
-        for (const request of requests) {
-          const r2 = new Request(request)[kState];
+        for (const request2 of requests) {
+          const r2 = new Request(request2)[kState];
           if (!urlIsHttpHttpsScheme(r2.url)) {
             throw webidl.errors.exception({
               header: prefix,
@@ -59115,17 +59842,17 @@ var require_cache = __commonJS({
         });
         return cacheJobPromise.promise;
       }
-      async put(request, response) {
+      async put(request2, response) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.put";
         webidl.argumentLengthCheck(arguments, 2, prefix);
-        request = webidl.converters.RequestInfo(request, prefix, "request");
+        request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         response = webidl.converters.Response(response, prefix, "response");
         let innerRequest = null;
-        if (request instanceof Request) {
-          innerRequest = request[kState];
+        if (request2 instanceof Request) {
+          innerRequest = request2[kState];
         } else {
-          innerRequest = new Request(request)[kState];
+          innerRequest = new Request(request2)[kState];
         }
         if (!urlIsHttpHttpsScheme(innerRequest.url) || innerRequest.method !== "GET") {
           throw webidl.errors.exception({
@@ -59196,21 +59923,21 @@ var require_cache = __commonJS({
         });
         return cacheJobPromise.promise;
       }
-      async delete(request, options = {}) {
+      async delete(request2, options = {}) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.delete";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request = webidl.converters.RequestInfo(request, prefix, "request");
+        request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r2 = null;
-        if (request instanceof Request) {
-          r2 = request[kState];
+        if (request2 instanceof Request) {
+          r2 = request2[kState];
           if (r2.method !== "GET" && !options.ignoreMethod) {
             return false;
           }
         } else {
-          assert2(typeof request === "string");
-          r2 = new Request(request)[kState];
+          assert2(typeof request2 === "string");
+          r2 = new Request(request2)[kState];
         }
         const operations = [];
         const operation = {
@@ -59242,25 +59969,25 @@ var require_cache = __commonJS({
        * @param {import('../../types/cache').CacheQueryOptions} options
        * @returns {Promise<readonly Request[]>}
        */
-      async keys(request = void 0, options = {}) {
+      async keys(request2 = void 0, options = {}) {
         webidl.brandCheck(this, _Cache);
         const prefix = "Cache.keys";
-        if (request !== void 0) request = webidl.converters.RequestInfo(request, prefix, "request");
+        if (request2 !== void 0) request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r2 = null;
-        if (request !== void 0) {
-          if (request instanceof Request) {
-            r2 = request[kState];
+        if (request2 !== void 0) {
+          if (request2 instanceof Request) {
+            r2 = request2[kState];
             if (r2.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
-          } else if (typeof request === "string") {
-            r2 = new Request(request)[kState];
+          } else if (typeof request2 === "string") {
+            r2 = new Request(request2)[kState];
           }
         }
         const promise2 = createDeferredPromise();
         const requests = [];
-        if (request === void 0) {
+        if (request2 === void 0) {
           for (const requestResponse of this.#relevantRequestResponseList) {
             requests.push(requestResponse[0]);
           }
@@ -59272,9 +59999,9 @@ var require_cache = __commonJS({
         }
         queueMicrotask(() => {
           const requestList = [];
-          for (const request2 of requests) {
+          for (const request3 of requests) {
             const requestObject = fromInnerRequest(
-              request2,
+              request3,
               new AbortController().signal,
               "immutable"
             );
@@ -59392,9 +60119,9 @@ var require_cache = __commonJS({
        * @param {import('../../types/cache').CacheQueryOptions | undefined} options
        * @returns {boolean}
        */
-      #requestMatchesCachedItem(requestQuery, request, response = null, options) {
+      #requestMatchesCachedItem(requestQuery, request2, response = null, options) {
         const queryURL = new URL(requestQuery.url);
-        const cachedURL = new URL(request.url);
+        const cachedURL = new URL(request2.url);
         if (options?.ignoreSearch) {
           cachedURL.search = "";
           queryURL.search = "";
@@ -59410,7 +60137,7 @@ var require_cache = __commonJS({
           if (fieldValue === "*") {
             return false;
           }
-          const requestValue = request.headersList.get(fieldValue);
+          const requestValue = request2.headersList.get(fieldValue);
           const queryValue = requestQuery.headersList.get(fieldValue);
           if (requestValue !== queryValue) {
             return false;
@@ -59418,20 +60145,20 @@ var require_cache = __commonJS({
         }
         return true;
       }
-      #internalMatchAll(request, options, maxResponses = Infinity) {
+      #internalMatchAll(request2, options, maxResponses = Infinity) {
         let r2 = null;
-        if (request !== void 0) {
-          if (request instanceof Request) {
-            r2 = request[kState];
+        if (request2 !== void 0) {
+          if (request2 instanceof Request) {
+            r2 = request2[kState];
             if (r2.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
-          } else if (typeof request === "string") {
-            r2 = new Request(request)[kState];
+          } else if (typeof request2 === "string") {
+            r2 = new Request(request2)[kState];
           }
         }
         const responses = [];
-        if (request === void 0) {
+        if (request2 === void 0) {
           for (const requestResponse of this.#relevantRequestResponseList) {
             responses.push(requestResponse[1]);
           }
@@ -59520,21 +60247,21 @@ var require_cachestorage = __commonJS({
         }
         webidl.util.markAsUncloneable(this);
       }
-      async match(request, options = {}) {
+      async match(request2, options = {}) {
         webidl.brandCheck(this, _CacheStorage);
         webidl.argumentLengthCheck(arguments, 1, "CacheStorage.match");
-        request = webidl.converters.RequestInfo(request);
+        request2 = webidl.converters.RequestInfo(request2);
         options = webidl.converters.MultiCacheQueryOptions(options);
         if (options.cacheName != null) {
           if (this.#caches.has(options.cacheName)) {
             const cacheList = this.#caches.get(options.cacheName);
             const cache = new Cache(kConstruct, cacheList);
-            return await cache.match(request, options);
+            return await cache.match(request2, options);
           }
         } else {
           for (const cacheList of this.#caches.values()) {
             const cache = new Cache(kConstruct, cacheList);
-            const response = await cache.match(request, options);
+            const response = await cache.match(request2, options);
             if (response !== void 0) {
               return response;
             }
@@ -60714,7 +61441,7 @@ var require_connection = __commonJS({
     function establishWebSocketConnection(url2, protocols, client, ws, onEstablish, options) {
       const requestURL = url2;
       requestURL.protocol = url2.protocol === "ws:" ? "http:" : "https:";
-      const request = makeRequest({
+      const request2 = makeRequest({
         urlList: [requestURL],
         client,
         serviceWorkers: "none",
@@ -60726,18 +61453,18 @@ var require_connection = __commonJS({
       });
       if (options.headers) {
         const headersList = getHeadersList(new Headers2(options.headers));
-        request.headersList = headersList;
+        request2.headersList = headersList;
       }
       const keyValue = crypto2.randomBytes(16).toString("base64");
-      request.headersList.append("sec-websocket-key", keyValue);
-      request.headersList.append("sec-websocket-version", "13");
+      request2.headersList.append("sec-websocket-key", keyValue);
+      request2.headersList.append("sec-websocket-version", "13");
       for (const protocol of protocols) {
-        request.headersList.append("sec-websocket-protocol", protocol);
+        request2.headersList.append("sec-websocket-protocol", protocol);
       }
       const permessageDeflate = "permessage-deflate; client_max_window_bits";
-      request.headersList.append("sec-websocket-extensions", permessageDeflate);
+      request2.headersList.append("sec-websocket-extensions", permessageDeflate);
       const controller = fetching({
-        request,
+        request: request2,
         useParallelQueue: true,
         dispatcher: options.dispatcher,
         processResponse(response) {
@@ -60774,7 +61501,7 @@ var require_connection = __commonJS({
           }
           const secProtocol = response.headersList.get("Sec-WebSocket-Protocol");
           if (secProtocol !== null) {
-            const requestProtocols = getDecodeSplit("sec-websocket-protocol", request.headersList);
+            const requestProtocols = getDecodeSplit("sec-websocket-protocol", request2.headersList);
             if (requestProtocols === null || !requestProtocols.includes(secProtocol)) {
               failWebsocketConnection(ws, "Protocol was not set in the opening handshake.");
               return;
@@ -61822,8 +62549,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve8) => {
-        setTimeout(resolve8, ms).unref();
+      return new Promise((resolve13) => {
+        setTimeout(resolve13, ms).unref();
       });
     }
     module.exports = {
@@ -61839,7 +62566,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports, module) {
     "use strict";
     var buffer = __require("node:buffer");
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF2 = 10;
@@ -61889,7 +62616,7 @@ var require_eventsource_stream = __commonJS({
       error63.aborted = false;
       return error63;
     }
-    var EventSourceStream = class extends Transform2 {
+    var EventSourceStream = class extends Transform3 {
       /**
        * @type {eventSourceSettings}
        */
@@ -62243,14 +62970,14 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline2 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
     var { EventSourceStream } = require_eventsource_stream();
     var { parseMIMEType } = require_data_url();
     var { createFastMessageEvent } = require_events();
-    var { isNetworkError } = require_response();
+    var { isNetworkError: isNetworkError2 } = require_response();
     var { delay } = require_util8();
     var { kEnumerableProperty } = require_util();
     var { environmentSettingsObject } = require_util2();
@@ -62364,7 +63091,7 @@ var require_eventsource = __commonJS({
           dispatcher: this.#dispatcher
         };
         const processEventSourceEndOfBody = (response) => {
-          if (isNetworkError(response)) {
+          if (isNetworkError2(response)) {
             this.dispatchEvent(new Event("error"));
             this.close();
           }
@@ -62372,7 +63099,7 @@ var require_eventsource = __commonJS({
         };
         fetchParams.processResponseEndOfBody = processEventSourceEndOfBody;
         fetchParams.processResponse = (response) => {
-          if (isNetworkError(response)) {
+          if (isNetworkError2(response)) {
             if (response.aborted) {
               this.close();
               this.dispatchEvent(new Event("error"));
@@ -62403,7 +63130,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline2(
+          pipeline3(
             response.body.stream,
             eventSourceStream,
             (error63) => {
@@ -62591,9 +63318,9 @@ var require_undici = __commonJS({
       headerNameToString: util.headerNameToString
     };
     function makeDispatcher(fn) {
-      return (url2, opts, handler) => {
+      return (url2, opts, handler2) => {
         if (typeof opts === "function") {
-          handler = opts;
+          handler2 = opts;
           opts = null;
         }
         if (!url2 || typeof url2 !== "string" && typeof url2 !== "object" && !(url2 instanceof URL)) {
@@ -62626,13 +63353,13 @@ var require_undici = __commonJS({
           origin: url2.origin,
           path: url2.search ? `${url2.pathname}${url2.search}` : url2.pathname,
           method: opts.method || (opts.body ? "PUT" : "GET")
-        }, handler);
+        }, handler2);
       };
     }
     module.exports.setGlobalDispatcher = setGlobalDispatcher;
     module.exports.getGlobalDispatcher = getGlobalDispatcher;
     var fetchImpl = require_fetch().fetch;
-    module.exports.fetch = async function fetch(init, options = void 0) {
+    module.exports.fetch = async function fetch3(init, options = void 0) {
       try {
         return await fetchImpl(init, options);
       } catch (err) {
@@ -62681,6 +63408,5928 @@ var require_undici = __commonJS({
   }
 });
 
+// node_modules/@actions/github/node_modules/@actions/http-client/lib/index.js
+var require_lib = __commonJS({
+  "node_modules/@actions/github/node_modules/@actions/http-client/lib/index.js"(exports) {
+    "use strict";
+    var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o3, m2, k2, k22) {
+      if (k22 === void 0) k22 = k2;
+      var desc = Object.getOwnPropertyDescriptor(m2, k2);
+      if (!desc || ("get" in desc ? !m2.__esModule : desc.writable || desc.configurable)) {
+        desc = { enumerable: true, get: function() {
+          return m2[k2];
+        } };
+      }
+      Object.defineProperty(o3, k22, desc);
+    }) : (function(o3, m2, k2, k22) {
+      if (k22 === void 0) k22 = k2;
+      o3[k22] = m2[k2];
+    }));
+    var __setModuleDefault = exports && exports.__setModuleDefault || (Object.create ? (function(o3, v2) {
+      Object.defineProperty(o3, "default", { enumerable: true, value: v2 });
+    }) : function(o3, v2) {
+      o3["default"] = v2;
+    });
+    var __importStar = exports && exports.__importStar || /* @__PURE__ */ (function() {
+      var ownKeys = function(o3) {
+        ownKeys = Object.getOwnPropertyNames || function(o4) {
+          var ar2 = [];
+          for (var k2 in o4) if (Object.prototype.hasOwnProperty.call(o4, k2)) ar2[ar2.length] = k2;
+          return ar2;
+        };
+        return ownKeys(o3);
+      };
+      return function(mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) {
+          for (var k2 = ownKeys(mod), i3 = 0; i3 < k2.length; i3++) if (k2[i3] !== "default") __createBinding(result, mod, k2[i3]);
+        }
+        __setModuleDefault(result, mod);
+        return result;
+      };
+    })();
+    var __awaiter3 = exports && exports.__awaiter || function(thisArg, _arguments, P2, generator) {
+      function adopt(value) {
+        return value instanceof P2 ? value : new P2(function(resolve13) {
+          resolve13(value);
+        });
+      }
+      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
+        function fulfilled(value) {
+          try {
+            step(generator.next(value));
+          } catch (e) {
+            reject(e);
+          }
+        }
+        function rejected(value) {
+          try {
+            step(generator["throw"](value));
+          } catch (e) {
+            reject(e);
+          }
+        }
+        function step(result) {
+          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
+        }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+      });
+    };
+    Object.defineProperty(exports, "__esModule", { value: true });
+    exports.HttpClient = exports.HttpClientResponse = exports.HttpClientError = exports.MediaTypes = exports.Headers = exports.HttpCodes = void 0;
+    exports.getProxyUrl = getProxyUrl2;
+    exports.isHttps = isHttps;
+    var http = __importStar(__require("http"));
+    var https = __importStar(__require("https"));
+    var pm = __importStar(require_proxy());
+    var tunnel2 = __importStar(require_tunnel2());
+    var undici_1 = require_undici();
+    var HttpCodes2;
+    (function(HttpCodes3) {
+      HttpCodes3[HttpCodes3["OK"] = 200] = "OK";
+      HttpCodes3[HttpCodes3["MultipleChoices"] = 300] = "MultipleChoices";
+      HttpCodes3[HttpCodes3["MovedPermanently"] = 301] = "MovedPermanently";
+      HttpCodes3[HttpCodes3["ResourceMoved"] = 302] = "ResourceMoved";
+      HttpCodes3[HttpCodes3["SeeOther"] = 303] = "SeeOther";
+      HttpCodes3[HttpCodes3["NotModified"] = 304] = "NotModified";
+      HttpCodes3[HttpCodes3["UseProxy"] = 305] = "UseProxy";
+      HttpCodes3[HttpCodes3["SwitchProxy"] = 306] = "SwitchProxy";
+      HttpCodes3[HttpCodes3["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+      HttpCodes3[HttpCodes3["PermanentRedirect"] = 308] = "PermanentRedirect";
+      HttpCodes3[HttpCodes3["BadRequest"] = 400] = "BadRequest";
+      HttpCodes3[HttpCodes3["Unauthorized"] = 401] = "Unauthorized";
+      HttpCodes3[HttpCodes3["PaymentRequired"] = 402] = "PaymentRequired";
+      HttpCodes3[HttpCodes3["Forbidden"] = 403] = "Forbidden";
+      HttpCodes3[HttpCodes3["NotFound"] = 404] = "NotFound";
+      HttpCodes3[HttpCodes3["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+      HttpCodes3[HttpCodes3["NotAcceptable"] = 406] = "NotAcceptable";
+      HttpCodes3[HttpCodes3["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+      HttpCodes3[HttpCodes3["RequestTimeout"] = 408] = "RequestTimeout";
+      HttpCodes3[HttpCodes3["Conflict"] = 409] = "Conflict";
+      HttpCodes3[HttpCodes3["Gone"] = 410] = "Gone";
+      HttpCodes3[HttpCodes3["TooManyRequests"] = 429] = "TooManyRequests";
+      HttpCodes3[HttpCodes3["InternalServerError"] = 500] = "InternalServerError";
+      HttpCodes3[HttpCodes3["NotImplemented"] = 501] = "NotImplemented";
+      HttpCodes3[HttpCodes3["BadGateway"] = 502] = "BadGateway";
+      HttpCodes3[HttpCodes3["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+      HttpCodes3[HttpCodes3["GatewayTimeout"] = 504] = "GatewayTimeout";
+    })(HttpCodes2 || (exports.HttpCodes = HttpCodes2 = {}));
+    var Headers2;
+    (function(Headers3) {
+      Headers3["Accept"] = "accept";
+      Headers3["ContentType"] = "content-type";
+    })(Headers2 || (exports.Headers = Headers2 = {}));
+    var MediaTypes2;
+    (function(MediaTypes3) {
+      MediaTypes3["ApplicationJson"] = "application/json";
+    })(MediaTypes2 || (exports.MediaTypes = MediaTypes2 = {}));
+    function getProxyUrl2(serverUrl) {
+      const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+      return proxyUrl ? proxyUrl.href : "";
+    }
+    var HttpRedirectCodes2 = [
+      HttpCodes2.MovedPermanently,
+      HttpCodes2.ResourceMoved,
+      HttpCodes2.SeeOther,
+      HttpCodes2.TemporaryRedirect,
+      HttpCodes2.PermanentRedirect
+    ];
+    var HttpResponseRetryCodes2 = [
+      HttpCodes2.BadGateway,
+      HttpCodes2.ServiceUnavailable,
+      HttpCodes2.GatewayTimeout
+    ];
+    var RetryableHttpVerbs = ["OPTIONS", "GET", "DELETE", "HEAD"];
+    var ExponentialBackoffCeiling = 10;
+    var ExponentialBackoffTimeSlice = 5;
+    var HttpClientError = class _HttpClientError extends Error {
+      constructor(message, statusCode) {
+        super(message);
+        this.name = "HttpClientError";
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, _HttpClientError.prototype);
+      }
+    };
+    exports.HttpClientError = HttpClientError;
+    var HttpClientResponse = class {
+      constructor(message) {
+        this.message = message;
+      }
+      readBody() {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
+            let output2 = Buffer.alloc(0);
+            this.message.on("data", (chunk) => {
+              output2 = Buffer.concat([output2, chunk]);
+            });
+            this.message.on("end", () => {
+              resolve13(output2.toString());
+            });
+          }));
+        });
+      }
+      readBodyBuffer() {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
+            const chunks = [];
+            this.message.on("data", (chunk) => {
+              chunks.push(chunk);
+            });
+            this.message.on("end", () => {
+              resolve13(Buffer.concat(chunks));
+            });
+          }));
+        });
+      }
+    };
+    exports.HttpClientResponse = HttpClientResponse;
+    function isHttps(requestUrl) {
+      const parsedUrl = new URL(requestUrl);
+      return parsedUrl.protocol === "https:";
+    }
+    var HttpClient3 = class {
+      constructor(userAgent2, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent2);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+          if (requestOptions.ignoreSslError != null) {
+            this._ignoreSslError = requestOptions.ignoreSslError;
+          }
+          this._socketTimeout = requestOptions.socketTimeout;
+          if (requestOptions.allowRedirects != null) {
+            this._allowRedirects = requestOptions.allowRedirects;
+          }
+          if (requestOptions.allowRedirectDowngrade != null) {
+            this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+          }
+          if (requestOptions.maxRedirects != null) {
+            this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+          }
+          if (requestOptions.keepAlive != null) {
+            this._keepAlive = requestOptions.keepAlive;
+          }
+          if (requestOptions.allowRetries != null) {
+            this._allowRetries = requestOptions.allowRetries;
+          }
+          if (requestOptions.maxRetries != null) {
+            this._maxRetries = requestOptions.maxRetries;
+          }
+        }
+      }
+      options(requestUrl, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("OPTIONS", requestUrl, null, additionalHeaders || {});
+        });
+      }
+      get(requestUrl, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("GET", requestUrl, null, additionalHeaders || {});
+        });
+      }
+      del(requestUrl, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("DELETE", requestUrl, null, additionalHeaders || {});
+        });
+      }
+      post(requestUrl, data, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("POST", requestUrl, data, additionalHeaders || {});
+        });
+      }
+      patch(requestUrl, data, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("PATCH", requestUrl, data, additionalHeaders || {});
+        });
+      }
+      put(requestUrl, data, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("PUT", requestUrl, data, additionalHeaders || {});
+        });
+      }
+      head(requestUrl, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request("HEAD", requestUrl, null, additionalHeaders || {});
+        });
+      }
+      sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+      }
+      /**
+       * Gets a typed object from an endpoint
+       * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+       */
+      getJson(requestUrl_1) {
+        return __awaiter3(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          const res = yield this.get(requestUrl, additionalHeaders);
+          return this._processResponse(res, this.requestOptions);
+        });
+      }
+      postJson(requestUrl_1, obj_1) {
+        return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+          const data = JSON.stringify(obj, null, 2);
+          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          const res = yield this.post(requestUrl, data, additionalHeaders);
+          return this._processResponse(res, this.requestOptions);
+        });
+      }
+      putJson(requestUrl_1, obj_1) {
+        return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+          const data = JSON.stringify(obj, null, 2);
+          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          const res = yield this.put(requestUrl, data, additionalHeaders);
+          return this._processResponse(res, this.requestOptions);
+        });
+      }
+      patchJson(requestUrl_1, obj_1) {
+        return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+          const data = JSON.stringify(obj, null, 2);
+          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          const res = yield this.patch(requestUrl, data, additionalHeaders);
+          return this._processResponse(res, this.requestOptions);
+        });
+      }
+      /**
+       * Makes a raw http request.
+       * All other methods such as get, post, patch, and request ultimately call this.
+       * Prefer get, del, post and patch
+       */
+      request(verb, requestUrl, data, headers) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          if (this._disposed) {
+            throw new Error("Client has already been disposed.");
+          }
+          const parsedUrl = new URL(requestUrl);
+          let info2 = this._prepareRequest(verb, parsedUrl, headers);
+          const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb) ? this._maxRetries + 1 : 1;
+          let numTries = 0;
+          let response;
+          do {
+            response = yield this.requestRaw(info2, data);
+            if (response && response.message && response.message.statusCode === HttpCodes2.Unauthorized) {
+              let authenticationHandler;
+              for (const handler2 of this.handlers) {
+                if (handler2.canHandleAuthentication(response)) {
+                  authenticationHandler = handler2;
+                  break;
+                }
+              }
+              if (authenticationHandler) {
+                return authenticationHandler.handleAuthentication(this, info2, data);
+              } else {
+                return response;
+              }
+            }
+            let redirectsRemaining = this._maxRedirects;
+            while (response.message.statusCode && HttpRedirectCodes2.includes(response.message.statusCode) && this._allowRedirects && redirectsRemaining > 0) {
+              const redirectUrl = response.message.headers["location"];
+              if (!redirectUrl) {
+                break;
+              }
+              const parsedRedirectUrl = new URL(redirectUrl);
+              if (parsedUrl.protocol === "https:" && parsedUrl.protocol !== parsedRedirectUrl.protocol && !this._allowRedirectDowngrade) {
+                throw new Error("Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.");
+              }
+              yield response.readBody();
+              if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                for (const header in headers) {
+                  if (header.toLowerCase() === "authorization") {
+                    delete headers[header];
+                  }
+                }
+              }
+              info2 = this._prepareRequest(verb, parsedRedirectUrl, headers);
+              response = yield this.requestRaw(info2, data);
+              redirectsRemaining--;
+            }
+            if (!response.message.statusCode || !HttpResponseRetryCodes2.includes(response.message.statusCode)) {
+              return response;
+            }
+            numTries += 1;
+            if (numTries < maxTries) {
+              yield response.readBody();
+              yield this._performExponentialBackoff(numTries);
+            }
+          } while (numTries < maxTries);
+          return response;
+        });
+      }
+      /**
+       * Needs to be called if keepAlive is set to true in request options.
+       */
+      dispose() {
+        if (this._agent) {
+          this._agent.destroy();
+        }
+        this._disposed = true;
+      }
+      /**
+       * Raw request.
+       * @param info
+       * @param data
+       */
+      requestRaw(info2, data) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13, reject) => {
+            function callbackForResult(err, res) {
+              if (err) {
+                reject(err);
+              } else if (!res) {
+                reject(new Error("Unknown error"));
+              } else {
+                resolve13(res);
+              }
+            }
+            this.requestRawWithCallback(info2, data, callbackForResult);
+          });
+        });
+      }
+      /**
+       * Raw request with callback.
+       * @param info
+       * @param data
+       * @param onResult
+       */
+      requestRawWithCallback(info2, data, onResult) {
+        if (typeof data === "string") {
+          if (!info2.options.headers) {
+            info2.options.headers = {};
+          }
+          info2.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
+        }
+        let callbackCalled = false;
+        function handleResult2(err, res) {
+          if (!callbackCalled) {
+            callbackCalled = true;
+            onResult(err, res);
+          }
+        }
+        const req = info2.httpModule.request(info2.options, (msg) => {
+          const res = new HttpClientResponse(msg);
+          handleResult2(void 0, res);
+        });
+        let socket;
+        req.on("socket", (sock) => {
+          socket = sock;
+        });
+        req.setTimeout(this._socketTimeout || 3 * 6e4, () => {
+          if (socket) {
+            socket.end();
+          }
+          handleResult2(new Error(`Request timeout: ${info2.options.path}`));
+        });
+        req.on("error", function(err) {
+          handleResult2(err);
+        });
+        if (data && typeof data === "string") {
+          req.write(data, "utf8");
+        }
+        if (data && typeof data !== "string") {
+          data.on("close", function() {
+            req.end();
+          });
+          data.pipe(req);
+        } else {
+          req.end();
+        }
+      }
+      /**
+       * Gets an http agent. This function is useful when you need an http agent that handles
+       * routing through a proxy server - depending upon the url and proxy environment variables.
+       * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+       */
+      getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+      }
+      getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+          return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+      }
+      _prepareRequest(method, requestUrl, headers) {
+        const info2 = {};
+        info2.parsedUrl = requestUrl;
+        const usingSsl = info2.parsedUrl.protocol === "https:";
+        info2.httpModule = usingSsl ? https : http;
+        const defaultPort = usingSsl ? 443 : 80;
+        info2.options = {};
+        info2.options.host = info2.parsedUrl.hostname;
+        info2.options.port = info2.parsedUrl.port ? parseInt(info2.parsedUrl.port) : defaultPort;
+        info2.options.path = (info2.parsedUrl.pathname || "") + (info2.parsedUrl.search || "");
+        info2.options.method = method;
+        info2.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+          info2.options.headers["user-agent"] = this.userAgent;
+        }
+        info2.options.agent = this._getAgent(info2.parsedUrl);
+        if (this.handlers) {
+          for (const handler2 of this.handlers) {
+            handler2.prepareRequest(info2.options);
+          }
+        }
+        return info2;
+      }
+      _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+          return Object.assign({}, lowercaseKeys2(this.requestOptions.headers), lowercaseKeys2(headers || {}));
+        }
+        return lowercaseKeys2(headers || {});
+      }
+      /**
+       * Gets an existing header value or returns a default.
+       * Handles converting number header values to strings since HTTP headers must be strings.
+       * Note: This returns string | string[] since some headers can have multiple values.
+       * For headers that must always be a single string (like Content-Type), use the
+       * specialized _getExistingOrDefaultContentTypeHeader method instead.
+       */
+      _getExistingOrDefaultHeader(additionalHeaders, header, _default3) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+          const headerValue = lowercaseKeys2(this.requestOptions.headers)[header];
+          if (headerValue) {
+            clientHeader = typeof headerValue === "number" ? headerValue.toString() : headerValue;
+          }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== void 0) {
+          return typeof additionalValue === "number" ? additionalValue.toString() : additionalValue;
+        }
+        if (clientHeader !== void 0) {
+          return clientHeader;
+        }
+        return _default3;
+      }
+      /**
+       * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+       * Always returns a single string (not an array) since Content-Type should be a single value.
+       * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+       * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+       * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+       */
+      _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default3) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+          const headerValue = lowercaseKeys2(this.requestOptions.headers)[Headers2.ContentType];
+          if (headerValue) {
+            if (typeof headerValue === "number") {
+              clientHeader = String(headerValue);
+            } else if (Array.isArray(headerValue)) {
+              clientHeader = headerValue.join(", ");
+            } else {
+              clientHeader = headerValue;
+            }
+          }
+        }
+        const additionalValue = additionalHeaders[Headers2.ContentType];
+        if (additionalValue !== void 0) {
+          if (typeof additionalValue === "number") {
+            return String(additionalValue);
+          } else if (Array.isArray(additionalValue)) {
+            return additionalValue.join(", ");
+          } else {
+            return additionalValue;
+          }
+        }
+        if (clientHeader !== void 0) {
+          return clientHeader;
+        }
+        return _default3;
+      }
+      _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+          agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+          agent = this._agent;
+        }
+        if (agent) {
+          return agent;
+        }
+        const usingSsl = parsedUrl.protocol === "https:";
+        let maxSockets = 100;
+        if (this.requestOptions) {
+          maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+        }
+        if (proxyUrl && proxyUrl.hostname) {
+          const agentOptions = {
+            maxSockets,
+            keepAlive: this._keepAlive,
+            proxy: Object.assign(Object.assign({}, (proxyUrl.username || proxyUrl.password) && {
+              proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+            }), { host: proxyUrl.hostname, port: proxyUrl.port })
+          };
+          let tunnelAgent;
+          const overHttps = proxyUrl.protocol === "https:";
+          if (usingSsl) {
+            tunnelAgent = overHttps ? tunnel2.httpsOverHttps : tunnel2.httpsOverHttp;
+          } else {
+            tunnelAgent = overHttps ? tunnel2.httpOverHttps : tunnel2.httpOverHttp;
+          }
+          agent = tunnelAgent(agentOptions);
+          this._proxyAgent = agent;
+        }
+        if (!agent) {
+          const options = { keepAlive: this._keepAlive, maxSockets };
+          agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+          this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+          agent.options = Object.assign(agent.options || {}, {
+            rejectUnauthorized: false
+          });
+        }
+        return agent;
+      }
+      _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+          proxyAgent = this._proxyAgentDispatcher;
+        }
+        if (proxyAgent) {
+          return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === "https:";
+        proxyAgent = new undici_1.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, (proxyUrl.username || proxyUrl.password) && {
+          token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString("base64")}`
+        }));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+          proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+            rejectUnauthorized: false
+          });
+        }
+        return proxyAgent;
+      }
+      _getUserAgentWithOrchestrationId(userAgent2) {
+        const baseUserAgent = userAgent2 || "actions/http-client";
+        const orchId = process.env["ACTIONS_ORCHESTRATION_ID"];
+        if (orchId) {
+          const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, "_");
+          return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+      }
+      _performExponentialBackoff(retryNumber) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+          const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+          return new Promise((resolve13) => setTimeout(() => resolve13(), ms));
+        });
+      }
+      _processResponse(res, options) {
+        return __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13, reject) => __awaiter3(this, void 0, void 0, function* () {
+            const statusCode = res.message.statusCode || 0;
+            const response = {
+              statusCode,
+              result: null,
+              headers: {}
+            };
+            if (statusCode === HttpCodes2.NotFound) {
+              resolve13(response);
+            }
+            function dateTimeDeserializer(key, value) {
+              if (typeof value === "string") {
+                const a3 = new Date(value);
+                if (!isNaN(a3.valueOf())) {
+                  return a3;
+                }
+              }
+              return value;
+            }
+            let obj;
+            let contents;
+            try {
+              contents = yield res.readBody();
+              if (contents && contents.length > 0) {
+                if (options && options.deserializeDates) {
+                  obj = JSON.parse(contents, dateTimeDeserializer);
+                } else {
+                  obj = JSON.parse(contents);
+                }
+                response.result = obj;
+              }
+              response.headers = res.message.headers;
+            } catch (err) {
+            }
+            if (statusCode > 299) {
+              let msg;
+              if (obj && obj.message) {
+                msg = obj.message;
+              } else if (contents && contents.length > 0) {
+                msg = contents;
+              } else {
+                msg = `Failed request: (${statusCode})`;
+              }
+              const err = new HttpClientError(msg, statusCode);
+              err.result = response.result;
+              reject(err);
+            } else {
+              resolve13(response);
+            }
+          }));
+        });
+      }
+    };
+    exports.HttpClient = HttpClient3;
+    var lowercaseKeys2 = (obj) => Object.keys(obj).reduce((c4, k2) => (c4[k2.toLowerCase()] = obj[k2], c4), {});
+  }
+});
+
+// node_modules/@actions/github/lib/internal/utils.js
+function getAuthString(token, options) {
+  if (!token && !options.auth) {
+    throw new Error("Parameter token or opts.auth is required");
+  } else if (token && options.auth) {
+    throw new Error("Parameters token and opts.auth may not both be specified");
+  }
+  return typeof options.auth === "string" ? options.auth : `token ${token}`;
+}
+function getProxyAgent(destinationUrl) {
+  const hc = new httpClient.HttpClient();
+  return hc.getAgent(destinationUrl);
+}
+function getProxyAgentDispatcher(destinationUrl) {
+  const hc = new httpClient.HttpClient();
+  return hc.getAgentDispatcher(destinationUrl);
+}
+function getProxyFetch(destinationUrl) {
+  const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
+  const proxyFetch = (url2, opts) => __awaiter(this, void 0, void 0, function* () {
+    return (0, import_undici.fetch)(url2, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
+  });
+  return proxyFetch;
+}
+function getApiBaseUrl() {
+  return process.env["GITHUB_API_URL"] || "https://api.github.com";
+}
+function getUserAgentWithOrchestrationId(baseUserAgent) {
+  var _a4;
+  const orchId = (_a4 = process.env["ACTIONS_ORCHESTRATION_ID"]) === null || _a4 === void 0 ? void 0 : _a4.trim();
+  if (orchId) {
+    const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, "_");
+    const tag = `actions_orchestration_id/${sanitizedId}`;
+    if (baseUserAgent === null || baseUserAgent === void 0 ? void 0 : baseUserAgent.includes(tag))
+      return baseUserAgent;
+    const ua2 = baseUserAgent ? `${baseUserAgent} ` : "";
+    return `${ua2}${tag}`;
+  }
+  return baseUserAgent;
+}
+var httpClient, import_undici, __awaiter;
+var init_utils2 = __esm({
+  "node_modules/@actions/github/lib/internal/utils.js"() {
+    httpClient = __toESM(require_lib(), 1);
+    import_undici = __toESM(require_undici(), 1);
+    __awaiter = function(thisArg, _arguments, P2, generator) {
+      function adopt(value) {
+        return value instanceof P2 ? value : new P2(function(resolve13) {
+          resolve13(value);
+        });
+      }
+      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
+        function fulfilled(value) {
+          try {
+            step(generator.next(value));
+          } catch (e) {
+            reject(e);
+          }
+        }
+        function rejected(value) {
+          try {
+            step(generator["throw"](value));
+          } catch (e) {
+            reject(e);
+          }
+        }
+        function step(result) {
+          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
+        }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+      });
+    };
+  }
+});
+
+// node_modules/universal-user-agent/index.js
+function getUserAgent() {
+  if (typeof navigator === "object" && "userAgent" in navigator) {
+    return navigator.userAgent;
+  }
+  if (typeof process === "object" && process.version !== void 0) {
+    return `Node.js/${process.version.substr(1)} (${process.platform}; ${process.arch})`;
+  }
+  return "<environment undetectable>";
+}
+var init_universal_user_agent = __esm({
+  "node_modules/universal-user-agent/index.js"() {
+  }
+});
+
+// node_modules/before-after-hook/lib/register.js
+function register(state, name, method, options) {
+  if (typeof method !== "function") {
+    throw new Error("method for before hook must be a function");
+  }
+  if (!options) {
+    options = {};
+  }
+  if (Array.isArray(name)) {
+    return name.reverse().reduce((callback, name2) => {
+      return register.bind(null, state, name2, callback, options);
+    }, method)();
+  }
+  return Promise.resolve().then(() => {
+    if (!state.registry[name]) {
+      return method(options);
+    }
+    return state.registry[name].reduce((method2, registered) => {
+      return registered.hook.bind(null, method2, options);
+    }, method)();
+  });
+}
+var init_register = __esm({
+  "node_modules/before-after-hook/lib/register.js"() {
+  }
+});
+
+// node_modules/before-after-hook/lib/add.js
+function addHook(state, kind, name, hook2) {
+  const orig = hook2;
+  if (!state.registry[name]) {
+    state.registry[name] = [];
+  }
+  if (kind === "before") {
+    hook2 = (method, options) => {
+      return Promise.resolve().then(orig.bind(null, options)).then(method.bind(null, options));
+    };
+  }
+  if (kind === "after") {
+    hook2 = (method, options) => {
+      let result;
+      return Promise.resolve().then(method.bind(null, options)).then((result_) => {
+        result = result_;
+        return orig(result, options);
+      }).then(() => {
+        return result;
+      });
+    };
+  }
+  if (kind === "error") {
+    hook2 = (method, options) => {
+      return Promise.resolve().then(method.bind(null, options)).catch((error63) => {
+        return orig(error63, options);
+      });
+    };
+  }
+  state.registry[name].push({
+    hook: hook2,
+    orig
+  });
+}
+var init_add2 = __esm({
+  "node_modules/before-after-hook/lib/add.js"() {
+  }
+});
+
+// node_modules/before-after-hook/lib/remove.js
+function removeHook(state, name, method) {
+  if (!state.registry[name]) {
+    return;
+  }
+  const index = state.registry[name].map((registered) => {
+    return registered.orig;
+  }).indexOf(method);
+  if (index === -1) {
+    return;
+  }
+  state.registry[name].splice(index, 1);
+}
+var init_remove = __esm({
+  "node_modules/before-after-hook/lib/remove.js"() {
+  }
+});
+
+// node_modules/before-after-hook/index.js
+function bindApi(hook2, state, name) {
+  const removeHookRef = bindable(removeHook, null).apply(
+    null,
+    name ? [state, name] : [state]
+  );
+  hook2.api = { remove: removeHookRef };
+  hook2.remove = removeHookRef;
+  ["before", "error", "after", "wrap"].forEach((kind) => {
+    const args = name ? [state, kind, name] : [state, kind];
+    hook2[kind] = hook2.api[kind] = bindable(addHook, null).apply(null, args);
+  });
+}
+function Singular() {
+  const singularHookName = /* @__PURE__ */ Symbol("Singular");
+  const singularHookState = {
+    registry: {}
+  };
+  const singularHook = register.bind(null, singularHookState, singularHookName);
+  bindApi(singularHook, singularHookState, singularHookName);
+  return singularHook;
+}
+function Collection() {
+  const state = {
+    registry: {}
+  };
+  const hook2 = register.bind(null, state);
+  bindApi(hook2, state);
+  return hook2;
+}
+var bind, bindable, before_after_hook_default;
+var init_before_after_hook = __esm({
+  "node_modules/before-after-hook/index.js"() {
+    init_register();
+    init_add2();
+    init_remove();
+    bind = Function.bind;
+    bindable = bind.bind(bind);
+    before_after_hook_default = { Singular, Collection };
+  }
+});
+
+// node_modules/@octokit/endpoint/dist-bundle/index.js
+function lowercaseKeys(object2) {
+  if (!object2) {
+    return {};
+  }
+  return Object.keys(object2).reduce((newObj, key) => {
+    newObj[key.toLowerCase()] = object2[key];
+    return newObj;
+  }, {});
+}
+function isPlainObject3(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+function mergeDeep(defaults2, options) {
+  const result = Object.assign({}, defaults2);
+  Object.keys(options).forEach((key) => {
+    if (isPlainObject3(options[key])) {
+      if (!(key in defaults2)) Object.assign(result, { [key]: options[key] });
+      else result[key] = mergeDeep(defaults2[key], options[key]);
+    } else {
+      Object.assign(result, { [key]: options[key] });
+    }
+  });
+  return result;
+}
+function removeUndefinedProperties(obj) {
+  for (const key in obj) {
+    if (obj[key] === void 0) {
+      delete obj[key];
+    }
+  }
+  return obj;
+}
+function merge2(defaults2, route, options) {
+  if (typeof route === "string") {
+    let [method, url2] = route.split(" ");
+    options = Object.assign(url2 ? { method, url: url2 } : { url: method }, options);
+  } else {
+    options = Object.assign({}, route);
+  }
+  options.headers = lowercaseKeys(options.headers);
+  removeUndefinedProperties(options);
+  removeUndefinedProperties(options.headers);
+  const mergedOptions = mergeDeep(defaults2 || {}, options);
+  if (options.url === "/graphql") {
+    if (defaults2 && defaults2.mediaType.previews?.length) {
+      mergedOptions.mediaType.previews = defaults2.mediaType.previews.filter(
+        (preview) => !mergedOptions.mediaType.previews.includes(preview)
+      ).concat(mergedOptions.mediaType.previews);
+    }
+    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
+  }
+  return mergedOptions;
+}
+function addQueryParameters(url2, parameters) {
+  const separator = /\?/.test(url2) ? "&" : "?";
+  const names = Object.keys(parameters);
+  if (names.length === 0) {
+    return url2;
+  }
+  return url2 + separator + names.map((name) => {
+    if (name === "q") {
+      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
+    }
+    return `${name}=${encodeURIComponent(parameters[name])}`;
+  }).join("&");
+}
+function removeNonChars(variableName) {
+  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
+}
+function extractUrlVariableNames(url2) {
+  const matches = url2.match(urlVariableRegex);
+  if (!matches) {
+    return [];
+  }
+  return matches.map(removeNonChars).reduce((a3, b2) => a3.concat(b2), []);
+}
+function omit2(object2, keysToOmit) {
+  const result = { __proto__: null };
+  for (const key of Object.keys(object2)) {
+    if (keysToOmit.indexOf(key) === -1) {
+      result[key] = object2[key];
+    }
+  }
+  return result;
+}
+function encodeReserved(str) {
+  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
+    if (!/%[0-9A-Fa-f]/.test(part)) {
+      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
+    }
+    return part;
+  }).join("");
+}
+function encodeUnreserved(str) {
+  return encodeURIComponent(str).replace(/[!'()*]/g, function(c4) {
+    return "%" + c4.charCodeAt(0).toString(16).toUpperCase();
+  });
+}
+function encodeValue(operator, value, key) {
+  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
+  if (key) {
+    return encodeUnreserved(key) + "=" + value;
+  } else {
+    return value;
+  }
+}
+function isDefined(value) {
+  return value !== void 0 && value !== null;
+}
+function isKeyOperator(operator) {
+  return operator === ";" || operator === "&" || operator === "?";
+}
+function getValues(context3, operator, key, modifier) {
+  var value = context3[key], result = [];
+  if (isDefined(value) && value !== "") {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
+      value = value.toString();
+      if (modifier && modifier !== "*") {
+        value = value.substring(0, parseInt(modifier, 10));
+      }
+      result.push(
+        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+      );
+    } else {
+      if (modifier === "*") {
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            result.push(
+              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+            );
+          });
+        } else {
+          Object.keys(value).forEach(function(k2) {
+            if (isDefined(value[k2])) {
+              result.push(encodeValue(operator, value[k2], k2));
+            }
+          });
+        }
+      } else {
+        const tmp = [];
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            tmp.push(encodeValue(operator, value2));
+          });
+        } else {
+          Object.keys(value).forEach(function(k2) {
+            if (isDefined(value[k2])) {
+              tmp.push(encodeUnreserved(k2));
+              tmp.push(encodeValue(operator, value[k2].toString()));
+            }
+          });
+        }
+        if (isKeyOperator(operator)) {
+          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+        } else if (tmp.length !== 0) {
+          result.push(tmp.join(","));
+        }
+      }
+    }
+  } else {
+    if (operator === ";") {
+      if (isDefined(value)) {
+        result.push(encodeUnreserved(key));
+      }
+    } else if (value === "" && (operator === "&" || operator === "?")) {
+      result.push(encodeUnreserved(key) + "=");
+    } else if (value === "") {
+      result.push("");
+    }
+  }
+  return result;
+}
+function parseUrl(template) {
+  return {
+    expand: expand.bind(null, template)
+  };
+}
+function expand(template, context3) {
+  var operators = ["+", "#", ".", "/", ";", "?", "&"];
+  template = template.replace(
+    /\{([^\{\}]+)\}|([^\{\}]+)/g,
+    function(_2, expression, literal2) {
+      if (expression) {
+        let operator = "";
+        const values = [];
+        if (operators.indexOf(expression.charAt(0)) !== -1) {
+          operator = expression.charAt(0);
+          expression = expression.substr(1);
+        }
+        expression.split(/,/g).forEach(function(variable) {
+          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
+          values.push(getValues(context3, operator, tmp[1], tmp[2] || tmp[3]));
+        });
+        if (operator && operator !== "+") {
+          var separator = ",";
+          if (operator === "?") {
+            separator = "&";
+          } else if (operator !== "#") {
+            separator = operator;
+          }
+          return (values.length !== 0 ? operator : "") + values.join(separator);
+        } else {
+          return values.join(",");
+        }
+      } else {
+        return encodeReserved(literal2);
+      }
+    }
+  );
+  if (template === "/") {
+    return template;
+  } else {
+    return template.replace(/\/$/, "");
+  }
+}
+function parse3(options) {
+  let method = options.method.toUpperCase();
+  let url2 = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
+  let headers = Object.assign({}, options.headers);
+  let body;
+  let parameters = omit2(options, [
+    "method",
+    "baseUrl",
+    "url",
+    "headers",
+    "request",
+    "mediaType"
+  ]);
+  const urlVariableNames = extractUrlVariableNames(url2);
+  url2 = parseUrl(url2).expand(parameters);
+  if (!/^http/.test(url2)) {
+    url2 = options.baseUrl + url2;
+  }
+  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
+  const remainingParameters = omit2(parameters, omittedParameters);
+  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
+  if (!isBinaryRequest) {
+    if (options.mediaType.format) {
+      headers.accept = headers.accept.split(/,/).map(
+        (format2) => format2.replace(
+          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
+          `application/vnd$1$2.${options.mediaType.format}`
+        )
+      ).join(",");
+    }
+    if (url2.endsWith("/graphql")) {
+      if (options.mediaType.previews?.length) {
+        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
+        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
+          const format2 = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
+          return `application/vnd.github.${preview}-preview${format2}`;
+        }).join(",");
+      }
+    }
+  }
+  if (["GET", "HEAD"].includes(method)) {
+    url2 = addQueryParameters(url2, remainingParameters);
+  } else {
+    if ("data" in remainingParameters) {
+      body = remainingParameters.data;
+    } else {
+      if (Object.keys(remainingParameters).length) {
+        body = remainingParameters;
+      }
+    }
+  }
+  if (!headers["content-type"] && typeof body !== "undefined") {
+    headers["content-type"] = "application/json; charset=utf-8";
+  }
+  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
+    body = "";
+  }
+  return Object.assign(
+    { method, url: url2, headers },
+    typeof body !== "undefined" ? { body } : null,
+    options.request ? { request: options.request } : null
+  );
+}
+function endpointWithDefaults(defaults2, route, options) {
+  return parse3(merge2(defaults2, route, options));
+}
+function withDefaults(oldDefaults, newDefaults) {
+  const DEFAULTS2 = merge2(oldDefaults, newDefaults);
+  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
+  return Object.assign(endpoint2, {
+    DEFAULTS: DEFAULTS2,
+    defaults: withDefaults.bind(null, DEFAULTS2),
+    merge: merge2.bind(null, DEFAULTS2),
+    parse: parse3
+  });
+}
+var VERSION, userAgent, DEFAULTS, urlVariableRegex, endpoint;
+var init_dist_bundle = __esm({
+  "node_modules/@octokit/endpoint/dist-bundle/index.js"() {
+    init_universal_user_agent();
+    VERSION = "0.0.0-development";
+    userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+    DEFAULTS = {
+      method: "GET",
+      baseUrl: "https://api.github.com",
+      headers: {
+        accept: "application/vnd.github.v3+json",
+        "user-agent": userAgent
+      },
+      mediaType: {
+        format: ""
+      }
+    };
+    urlVariableRegex = /\{[^{}}]+\}/g;
+    endpoint = withDefaults(null, DEFAULTS);
+  }
+});
+
+// node_modules/content-type/dist/index.js
+function parse4(header, options) {
+  const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
+  const len = header.length;
+  let valueStart = options?.start ?? 0;
+  while ((CHAR_MAP[header.charCodeAt(valueStart)] & OWS) !== 0) {
+    valueStart++;
+  }
+  let index = valueStart;
+  let typeFlags = 0;
+  let whitespace = -1;
+  let stop = options?.parameters === false ? COMMA_FLAG : 0;
+  while (index < len) {
+    const code = header.charCodeAt(index);
+    const flags = CHAR_MAP[code];
+    if ((flags & stopFlags) !== 0) {
+      stop |= flags & COMMA_FLAG;
+      break;
+    }
+    if ((flags & OWS) !== 0) {
+      if (whitespace === -1)
+        whitespace = index;
+    } else {
+      whitespace = -1;
+    }
+    typeFlags |= code & NON_ASCII | flags;
+    index++;
+  }
+  const valueEnd = whitespace === -1 ? index : whitespace;
+  const value = header.slice(valueStart, valueEnd);
+  const type = (typeFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+  if (index === len || stop !== 0) {
+    return { type, index, parameters: new NullObject() };
+  }
+  return parseParameters(header, type, index, len, stopFlags);
+}
+function parseParameters(header, type, index, len, stopFlags) {
+  const parameters = new NullObject();
+  parameter: while (index < len) {
+    index++;
+    while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+      index++;
+    }
+    const keyStart = index;
+    let keyFlags = 0;
+    let keyWhitespace = -1;
+    while (index < len) {
+      const code = header.charCodeAt(index);
+      const flags = CHAR_MAP[code];
+      if ((flags & stopFlags) !== 0) {
+        if ((flags & COMMA_FLAG) !== 0)
+          break parameter;
+        continue parameter;
+      }
+      if (code === EQ) {
+        const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
+        const value = header.slice(keyStart, keyEnd);
+        const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+        index++;
+        while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+          index++;
+        }
+        if (index < len && header.charCodeAt(index) === DQUOTE) {
+          const quotedStart = ++index;
+          let escaped = false;
+          while (index < len) {
+            const code2 = header.charCodeAt(index);
+            if (code2 === DQUOTE) {
+              if (parameters[key] === void 0) {
+                parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
+              }
+              index++;
+              let stop2 = 0;
+              while (index < len) {
+                const code3 = header.charCodeAt(index);
+                const flags2 = CHAR_MAP[code3];
+                if ((flags2 & stopFlags) !== 0) {
+                  stop2 = flags2 & COMMA_FLAG;
+                  break;
+                }
+                index++;
+              }
+              if (stop2 !== 0)
+                break parameter;
+              continue parameter;
+            }
+            if (code2 === BSLASH && index + 1 < len) {
+              escaped = true;
+              index += 2;
+              continue;
+            }
+            index++;
+          }
+          continue parameter;
+        }
+        const valueStart = index;
+        let stop = 0;
+        let valueWhitespace = -1;
+        while (index < len) {
+          const code2 = header.charCodeAt(index);
+          const flags2 = CHAR_MAP[code2];
+          if ((flags2 & stopFlags) !== 0) {
+            stop = flags2 & COMMA_FLAG;
+            break;
+          }
+          if ((flags2 & OWS) !== 0) {
+            if (valueWhitespace === -1)
+              valueWhitespace = index;
+          } else {
+            valueWhitespace = -1;
+          }
+          index++;
+        }
+        if (parameters[key] === void 0) {
+          const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
+          parameters[key] = header.slice(valueStart, valueEnd);
+        }
+        if (stop !== 0)
+          break parameter;
+        continue parameter;
+      }
+      if ((flags & OWS) !== 0) {
+        if (keyWhitespace === -1)
+          keyWhitespace = index;
+      } else {
+        keyWhitespace = -1;
+      }
+      keyFlags |= code & NON_ASCII | flags;
+      index++;
+    }
+  }
+  return { type, index, parameters };
+}
+function unescapeQuotedPairs(str, start, end) {
+  let result = "";
+  for (let index = start; index < end; index++) {
+    if (str.charCodeAt(index) === BSLASH) {
+      result += str.slice(start, index);
+      start = ++index;
+    }
+  }
+  return result + str.slice(start, end);
+}
+var SP, HTAB, SEMI, EQ, DQUOTE, BSLASH, COMMA, LOWER_CASE, OWS, SEMI_FLAG, COMMA_FLAG, TOKEN_FLAG, NON_ASCII, CASE_FLAGS, CHAR_MAP, NullObject;
+var init_dist = __esm({
+  "node_modules/content-type/dist/index.js"() {
+    SP = 32;
+    HTAB = 9;
+    SEMI = 59;
+    EQ = 61;
+    DQUOTE = 34;
+    BSLASH = 92;
+    COMMA = 44;
+    LOWER_CASE = 1;
+    OWS = 2;
+    SEMI_FLAG = 4;
+    COMMA_FLAG = 8;
+    TOKEN_FLAG = 16;
+    NON_ASCII = 65280;
+    CASE_FLAGS = LOWER_CASE | NON_ASCII;
+    CHAR_MAP = new Uint8Array(256);
+    CHAR_MAP[HTAB] |= OWS;
+    CHAR_MAP[SP] |= OWS;
+    CHAR_MAP[SEMI] |= SEMI_FLAG;
+    CHAR_MAP[COMMA] |= COMMA_FLAG;
+    for (let code = 128; code <= 255; code++) {
+      CHAR_MAP[code] |= LOWER_CASE;
+    }
+    for (const char of "!#$%&'*+-.^_`|~") {
+      CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
+    }
+    for (let code = 48; code <= 57; code++) {
+      CHAR_MAP[code] |= TOKEN_FLAG;
+    }
+    for (let code = 65; code <= 90; code++) {
+      CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
+    }
+    for (let code = 97; code <= 122; code++) {
+      CHAR_MAP[code] |= TOKEN_FLAG;
+    }
+    NullObject = /* @__PURE__ */ (() => {
+      const C2 = function() {
+      };
+      C2.prototype = /* @__PURE__ */ Object.create(null);
+      return C2;
+    })();
+  }
+});
+
+// node_modules/json-with-bigint/json-with-bigint.js
+var intRegex, noiseValue, originalStringify, originalParse, customFormat, bigIntsStringify, noiseStringify, isUnstringifiable, isRawJSON, stringifyIteratively, JSONStringify, featureCache, isContextSourceSupported, convertMarkedBigIntsReviver, JSONParseV2, MAX_INT, MAX_DIGITS, stringsOrLargeNumbers, noiseValueWithQuotes, applyReviverIteratively, serializeBigInts, JSONParse;
+var init_json_with_bigint = __esm({
+  "node_modules/json-with-bigint/json-with-bigint.js"() {
+    intRegex = /^-?\d+$/;
+    noiseValue = /^-?\d+n+$/;
+    originalStringify = JSON.stringify;
+    originalParse = JSON.parse;
+    customFormat = /^-?\d+n$/;
+    bigIntsStringify = /([\[:])?"(-?\d+)n"($|\s*[,\}\]])/g;
+    noiseStringify = /([\[:])?("-?\d+n+)n("$|"\s*[,\}\]])/g;
+    isUnstringifiable = (val) => val === void 0 || typeof val === "function" || typeof val === "symbol";
+    isRawJSON = (val) => val !== null && typeof val === "object" && val.constructor && val.constructor.name === "RawJSON";
+    stringifyIteratively = (rootValue, replacer, spaceParam) => {
+      let space = "";
+      if (typeof spaceParam === "number") {
+        space = " ".repeat(Math.min(10, Math.max(0, Math.floor(spaceParam))));
+      } else if (typeof spaceParam === "string") {
+        space = spaceParam.slice(0, 10);
+      }
+      const isFunctionReplacer = typeof replacer === "function";
+      const propertyList = Array.isArray(replacer) ? new Set(replacer.map(String)) : null;
+      const prepareVal = (parent, key, val) => {
+        const isObject3 = val !== null && typeof val === "object";
+        const hasToJSON = isObject3 && typeof val.toJSON === "function";
+        if (hasToJSON) {
+          val = val.toJSON(key);
+        }
+        const isNoise = typeof val === "string" && noiseValue.test(val);
+        if (isNoise) return val + "n";
+        const isBigInt = typeof val === "bigint";
+        if (isBigInt) {
+          const supportsRawJSON = "rawJSON" in JSON;
+          if (supportsRawJSON) return JSON.rawJSON(val.toString());
+          return val.toString() + "n";
+        }
+        if (isFunctionReplacer) {
+          val = replacer.call(parent, key, val);
+        }
+        const isPostReplacerObject = val !== null && typeof val === "object";
+        if (isPostReplacerObject) {
+          const isPrimitiveWrapper = val instanceof Number || val instanceof String || val instanceof Boolean;
+          if (isPrimitiveWrapper) {
+            val = val.valueOf();
+          }
+        }
+        return val;
+      };
+      const rootProcessed = prepareVal({ "": rootValue }, "", rootValue);
+      if (isUnstringifiable(rootProcessed)) {
+        return void 0;
+      }
+      const isRootPrimitive = rootProcessed === null || typeof rootProcessed !== "object";
+      const isRootNativeRawJSON = isRawJSON(rootProcessed);
+      if (isRootPrimitive || isRootNativeRawJSON) {
+        return originalStringify(rootProcessed);
+      }
+      const chunks = [];
+      let level = 0;
+      const stack = [
+        {
+          parent: { "": rootProcessed },
+          key: "",
+          val: rootProcessed,
+          isArray: Array.isArray(rootProcessed),
+          keys: Array.isArray(rootProcessed) ? null : Object.keys(rootProcessed),
+          index: 0,
+          first: true
+        }
+      ];
+      const visited = new WeakSet([rootProcessed]);
+      while (stack.length > 0) {
+        const node2 = stack[stack.length - 1];
+        if (node2.index === 0) {
+          chunks.push(node2.isArray ? "[" : "{");
+          level++;
+        }
+        let isDone = false;
+        if (node2.isArray) {
+          if (node2.index < node2.val.length) {
+            if (!node2.first) chunks.push(",");
+            if (space) chunks.push("\n" + space.repeat(level));
+            const childRaw = node2.val[node2.index];
+            const childVal = prepareVal(node2.val, String(node2.index), childRaw);
+            if (isUnstringifiable(childVal)) {
+              chunks.push("null");
+              node2.first = false;
+              node2.index++;
+            } else {
+              const isComplexObject = childVal !== null && typeof childVal === "object";
+              const isNativeRaw = isRawJSON(childVal);
+              if (isComplexObject && !isNativeRaw) {
+                if (visited.has(childVal)) {
+                  throw new TypeError("Converting circular structure to JSON");
+                }
+                visited.add(childVal);
+                stack.push({
+                  parent: node2.val,
+                  key: String(node2.index),
+                  val: childVal,
+                  isArray: Array.isArray(childVal),
+                  keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+                  index: 0,
+                  first: true
+                });
+                node2.first = false;
+                node2.index++;
+              } else {
+                chunks.push(originalStringify(childVal));
+                node2.first = false;
+                node2.index++;
+              }
+            }
+          } else {
+            isDone = true;
+          }
+        } else {
+          while (node2.index < node2.keys.length) {
+            const k2 = node2.keys[node2.index++];
+            const isFilteredOutByArray = propertyList && !propertyList.has(k2);
+            if (isFilteredOutByArray) continue;
+            const childRaw = node2.val[k2];
+            const childVal = prepareVal(node2.val, k2, childRaw);
+            if (isUnstringifiable(childVal)) continue;
+            if (!node2.first) chunks.push(",");
+            if (space) {
+              chunks.push("\n" + space.repeat(level) + originalStringify(k2) + ": ");
+            } else {
+              chunks.push(originalStringify(k2) + ":");
+            }
+            const isComplexObject = childVal !== null && typeof childVal === "object";
+            const isNativeRaw = isRawJSON(childVal);
+            if (isComplexObject && !isNativeRaw) {
+              if (visited.has(childVal)) {
+                throw new TypeError("Converting circular structure to JSON");
+              }
+              visited.add(childVal);
+              stack.push({
+                parent: node2.val,
+                key: k2,
+                val: childVal,
+                isArray: Array.isArray(childVal),
+                keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+                index: 0,
+                first: true
+              });
+              node2.first = false;
+              break;
+            } else {
+              chunks.push(originalStringify(childVal));
+              node2.first = false;
+            }
+          }
+          const isNodeFullyProcessed = node2.index >= node2.keys.length && stack[stack.length - 1] === node2;
+          if (isNodeFullyProcessed) {
+            isDone = true;
+          }
+        }
+        if (isDone) {
+          level--;
+          if (!node2.first && space) chunks.push("\n" + space.repeat(level));
+          chunks.push(node2.isArray ? "]" : "}");
+          visited.delete(node2.val);
+          stack.pop();
+        }
+      }
+      return chunks.join("");
+    };
+    JSONStringify = (value, replacer, space) => {
+      try {
+        const supportsRawJSON = "rawJSON" in JSON;
+        if (supportsRawJSON) {
+          return originalStringify(
+            value,
+            (key, val) => {
+              if (typeof val === "bigint") return JSON.rawJSON(val.toString());
+              const hasFunctionReplacer = typeof replacer === "function";
+              if (hasFunctionReplacer) return replacer(key, val);
+              const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+              if (isKeyInArrayReplacer) return val;
+              return val;
+            },
+            space
+          );
+        }
+        if (!value) return originalStringify(value, replacer, space);
+        const convertedToCustomJSON = originalStringify(
+          value,
+          (key, val) => {
+            const isNoise = typeof val === "string" && noiseValue.test(val);
+            if (isNoise) return val.toString() + "n";
+            if (typeof val === "bigint") return val.toString() + "n";
+            const hasFunctionReplacer = typeof replacer === "function";
+            if (hasFunctionReplacer) return replacer(key, val);
+            const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+            if (isKeyInArrayReplacer) return val;
+            return val;
+          },
+          space
+        );
+        const processedJSON = convertedToCustomJSON.replace(
+          bigIntsStringify,
+          "$1$2$3"
+        );
+        const denoisedJSON = processedJSON.replace(noiseStringify, "$1$2$3");
+        return denoisedJSON;
+      } catch (error63) {
+        if (error63 instanceof RangeError) {
+          const convertedJSON = stringifyIteratively(value, replacer, space);
+          if (convertedJSON === void 0) return void 0;
+          const supportsRawJSON = "rawJSON" in JSON;
+          if (supportsRawJSON) return convertedJSON;
+          const processedJSON = convertedJSON.replace(bigIntsStringify, "$1$2$3");
+          return processedJSON.replace(noiseStringify, "$1$2$3");
+        }
+        throw error63;
+      }
+    };
+    featureCache = /* @__PURE__ */ new Map();
+    isContextSourceSupported = () => {
+      const parseFingerprint = JSON.parse.toString();
+      if (featureCache.has(parseFingerprint)) {
+        return featureCache.get(parseFingerprint);
+      }
+      try {
+        const result = JSON.parse(
+          "1",
+          (_2, __2, context3) => !!context3?.source && context3.source === "1"
+        );
+        featureCache.set(parseFingerprint, result);
+        return result;
+      } catch {
+        featureCache.set(parseFingerprint, false);
+        return false;
+      }
+    };
+    convertMarkedBigIntsReviver = (key, value, context3, userReviver) => {
+      const isCustomFormatBigInt = typeof value === "string" && customFormat.test(value);
+      if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
+      const isNoiseValue = typeof value === "string" && noiseValue.test(value);
+      if (isNoiseValue) return value.slice(0, -1);
+      const hasUserReviver = typeof userReviver === "function";
+      if (!hasUserReviver) return value;
+      return userReviver(key, value, context3);
+    };
+    JSONParseV2 = (text, reviver) => {
+      return JSON.parse(text, (key, value, context3) => {
+        const isNumber = typeof value === "number";
+        const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
+        const isBigNumber = isNumber && isOutOfBounds;
+        const isInt = context3 && intRegex.test(context3.source);
+        const isBigInt = isBigNumber && isInt;
+        if (isBigInt) return BigInt(context3.source);
+        const hasCustomReviver = typeof reviver === "function";
+        if (!hasCustomReviver) return value;
+        return reviver(key, value, context3);
+      });
+    };
+    MAX_INT = Number.MAX_SAFE_INTEGER.toString();
+    MAX_DIGITS = MAX_INT.length;
+    stringsOrLargeNumbers = /"(?:[^"\\]|\\.)*"|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/g;
+    noiseValueWithQuotes = /^"-?\d+n+"$/;
+    applyReviverIteratively = (parsed, userReviver) => {
+      const rootHolder = { "": parsed };
+      const stack = [{ parent: rootHolder, key: "", visited: false }];
+      while (stack.length > 0) {
+        const node2 = stack[stack.length - 1];
+        if (!node2.visited) {
+          node2.visited = true;
+          const value = node2.parent[node2.key];
+          const isComplexObject = value !== null && typeof value === "object";
+          if (isComplexObject) {
+            const keys = Object.keys(value);
+            for (let i3 = keys.length - 1; i3 >= 0; i3--) {
+              stack.push({ parent: value, key: keys[i3], visited: false });
+            }
+          }
+        } else {
+          const { parent, key } = node2;
+          let value = parent[key];
+          if (typeof value === "string") {
+            const isCustomFormatBigInt = customFormat.test(value);
+            if (isCustomFormatBigInt) {
+              value = BigInt(value.slice(0, -1));
+            } else {
+              const isNoise = noiseValue.test(value);
+              if (isNoise) value = value.slice(0, -1);
+            }
+          }
+          const hasUserReviver = typeof userReviver === "function";
+          if (hasUserReviver) {
+            value = userReviver.call(parent, key, value);
+          }
+          const isDeleted = value === void 0;
+          if (isDeleted) {
+            delete parent[key];
+          } else {
+            parent[key] = value;
+          }
+          stack.pop();
+        }
+      }
+      return rootHolder[""];
+    };
+    serializeBigInts = (text) => {
+      return text.replace(
+        stringsOrLargeNumbers,
+        (match, digits, fractional, exponential) => {
+          const isString = match[0] === '"';
+          const isNoise = isString && noiseValueWithQuotes.test(match);
+          if (isNoise) return match.substring(0, match.length - 1) + 'n"';
+          const hasFractionalOrExponential = fractional || exponential;
+          const isLessThanMaxSafeInt = digits && (digits.length < MAX_DIGITS || digits.length === MAX_DIGITS && digits <= MAX_INT);
+          const isStandardValue = isString || hasFractionalOrExponential || isLessThanMaxSafeInt;
+          if (isStandardValue) return match;
+          return '"' + match + 'n"';
+        }
+      );
+    };
+    JSONParse = (text, reviver) => {
+      if (!text) return originalParse(text, reviver);
+      try {
+        if (isContextSourceSupported()) return JSONParseV2(text, reviver);
+        const serializedData = serializeBigInts(text);
+        return originalParse(
+          serializedData,
+          (key, value, context3) => convertMarkedBigIntsReviver(key, value, context3, reviver)
+        );
+      } catch (error63) {
+        if (error63 instanceof RangeError) {
+          const serializedData = serializeBigInts(text);
+          const parsed = originalParse(serializedData);
+          return applyReviverIteratively(parsed, reviver);
+        }
+        throw error63;
+      }
+    };
+  }
+});
+
+// node_modules/@octokit/request-error/dist-src/index.js
+var RequestError;
+var init_dist_src = __esm({
+  "node_modules/@octokit/request-error/dist-src/index.js"() {
+    RequestError = class extends Error {
+      name;
+      /**
+       * http status code
+       */
+      status;
+      /**
+       * Request options that lead to the error.
+       */
+      request;
+      /**
+       * Response object if a response was received
+       */
+      response;
+      constructor(message, statusCode, options) {
+        super(message, { cause: options.cause });
+        this.name = "HttpError";
+        this.status = Number.parseInt(statusCode);
+        if (Number.isNaN(this.status)) {
+          this.status = 0;
+        }
+        if ("response" in options) {
+          this.response = options.response;
+        }
+        const requestCopy = Object.assign({}, options.request);
+        if (options.request.headers.authorization) {
+          requestCopy.headers = Object.assign({}, options.request.headers, {
+            authorization: options.request.headers.authorization.replace(
+              /(?<! ) .*$/,
+              " [REDACTED]"
+            )
+          });
+        }
+        requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
+        this.request = requestCopy;
+      }
+    };
+  }
+});
+
+// node_modules/@octokit/request/dist-bundle/index.js
+function isPlainObject4(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+async function fetchWrapper(requestOptions) {
+  const fetch3 = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch3) {
+    throw new Error(
+      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
+    );
+  }
+  const log = requestOptions.request?.log || console;
+  const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
+  const body = isPlainObject4(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
+  const requestHeaders = Object.fromEntries(
+    Object.entries(requestOptions.headers).map(([name, value]) => [
+      name,
+      String(value)
+    ])
+  );
+  let fetchResponse;
+  try {
+    fetchResponse = await fetch3(requestOptions.url, {
+      method: requestOptions.method,
+      body,
+      redirect: requestOptions.request?.redirect,
+      headers: requestHeaders,
+      signal: requestOptions.request?.signal,
+      // duplex must be set if request.body is ReadableStream or Async Iterables.
+      // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
+      ...requestOptions.body && { duplex: "half" }
+    });
+  } catch (error63) {
+    let message = "Unknown Error";
+    if (error63 instanceof Error) {
+      if (error63.name === "AbortError") {
+        error63.status = 500;
+        throw error63;
+      }
+      message = error63.message;
+      if (error63.name === "TypeError" && "cause" in error63) {
+        if (error63.cause instanceof Error) {
+          message = error63.cause.message;
+        } else if (typeof error63.cause === "string") {
+          message = error63.cause;
+        }
+      }
+    }
+    const requestError = new RequestError(message, 500, {
+      request: requestOptions
+    });
+    requestError.cause = error63;
+    throw requestError;
+  }
+  const status = fetchResponse.status;
+  const url2 = fetchResponse.url;
+  const responseHeaders = {};
+  for (const [key, value] of fetchResponse.headers) {
+    responseHeaders[key] = value;
+  }
+  const octokitResponse = {
+    url: url2,
+    status,
+    headers: responseHeaders,
+    data: ""
+  };
+  if ("deprecation" in responseHeaders) {
+    const matches = responseHeaders.link && responseHeaders.link.match(/<([^<>]+)>; rel="deprecation"/);
+    const deprecationLink = matches && matches.pop();
+    log.warn(
+      `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${responseHeaders.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
+    );
+  }
+  if (status === 204 || status === 205) {
+    return octokitResponse;
+  }
+  if (requestOptions.method === "HEAD") {
+    if (status < 400) {
+      return octokitResponse;
+    }
+    throw new RequestError(fetchResponse.statusText, status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status === 304) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError("Not modified", status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status >= 400) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError(toErrorMessage(octokitResponse.data), status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  octokitResponse.data = parseSuccessResponseBody ? await getResponseData(fetchResponse) : fetchResponse.body;
+  return octokitResponse;
+}
+async function getResponseData(response) {
+  const contentType = response.headers.get("content-type");
+  if (!contentType) {
+    return response.text().catch(noop3);
+  }
+  const mimetype = parse4(contentType);
+  if (isJSONResponse(mimetype)) {
+    let text = "";
+    try {
+      text = await response.text();
+      return JSONParse(text);
+    } catch (err) {
+      return text;
+    }
+  } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
+  // (RFC 2046) and must never be decoded as text, even when the response
+  // carries a (misleading) `charset=utf-8` parameter — see #751.
+  mimetype.parameters.charset?.toLowerCase() === "utf-8" && mimetype.type !== "application/octet-stream") {
+    return response.text().catch(noop3);
+  } else {
+    return response.arrayBuffer().catch(
+      /* v8 ignore next -- @preserve */
+      () => new ArrayBuffer(0)
+    );
+  }
+}
+function isJSONResponse(mimetype) {
+  return mimetype.type === "application/json" || mimetype.type === "application/scim+json";
+}
+function toErrorMessage(data) {
+  if (typeof data === "string") {
+    return data;
+  }
+  if (data instanceof ArrayBuffer) {
+    return "Unknown error";
+  }
+  if (typeof data === "object" && data !== null && "message" in data) {
+    const objectData = data;
+    const suffix = "documentation_url" in objectData ? ` - ${objectData.documentation_url}` : "";
+    return Array.isArray(objectData.errors) ? `${objectData.message}: ${objectData.errors.map((v2) => JSON.stringify(v2)).join(", ")}${suffix}` : `${objectData.message}${suffix}`;
+  }
+  return `Unknown error: ${JSON.stringify(data)}`;
+}
+function withDefaults2(oldEndpoint, newDefaults) {
+  const endpoint2 = oldEndpoint.defaults(newDefaults);
+  const newApi = function(route, parameters) {
+    const endpointOptions = endpoint2.merge(route, parameters);
+    if (!endpointOptions.request || !endpointOptions.request.hook) {
+      return fetchWrapper(endpoint2.parse(endpointOptions));
+    }
+    const request2 = (route2, parameters2) => {
+      return fetchWrapper(
+        endpoint2.parse(endpoint2.merge(route2, parameters2))
+      );
+    };
+    Object.assign(request2, {
+      endpoint: endpoint2,
+      defaults: withDefaults2.bind(null, endpoint2)
+    });
+    return endpointOptions.request.hook(request2, endpointOptions);
+  };
+  return Object.assign(newApi, {
+    endpoint: endpoint2,
+    defaults: withDefaults2.bind(null, endpoint2)
+  });
+}
+var VERSION2, defaults_default, noop3, request;
+var init_dist_bundle2 = __esm({
+  "node_modules/@octokit/request/dist-bundle/index.js"() {
+    init_dist_bundle();
+    init_universal_user_agent();
+    init_dist();
+    init_json_with_bigint();
+    init_dist_src();
+    VERSION2 = "10.0.16";
+    defaults_default = {
+      headers: {
+        "user-agent": `octokit-request.js/${VERSION2} ${getUserAgent()}`
+      }
+    };
+    noop3 = () => "";
+    request = withDefaults2(endpoint, defaults_default);
+  }
+});
+
+// node_modules/@octokit/graphql/dist-bundle/index.js
+function _buildMessageForResponseErrors(data) {
+  return `Request failed due to following response errors:
+` + data.errors.map((e) => ` - ${e.message}`).join("\n");
+}
+function graphql(request2, query, options) {
+  if (options) {
+    if (typeof query === "string" && "query" in options) {
+      return Promise.reject(
+        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
+      );
+    }
+    for (const key in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+      return Promise.reject(
+        new Error(
+          `[@octokit/graphql] "${key}" cannot be used as variable name`
+        )
+      );
+    }
+  }
+  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
+  const requestOptions = Object.keys(
+    parsedOptions
+  ).reduce((result, key) => {
+    if (NON_VARIABLE_OPTIONS.includes(key)) {
+      result[key] = parsedOptions[key];
+      return result;
+    }
+    if (!result.variables) {
+      result.variables = {};
+    }
+    result.variables[key] = parsedOptions[key];
+    return result;
+  }, {});
+  const baseUrl2 = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
+  if (GHES_V3_SUFFIX_REGEX.test(baseUrl2)) {
+    requestOptions.url = baseUrl2.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
+  }
+  return request2(requestOptions).then((response) => {
+    if (response.data.errors) {
+      const headers = {};
+      for (const key of Object.keys(response.headers)) {
+        headers[key] = response.headers[key];
+      }
+      throw new GraphqlResponseError(
+        requestOptions,
+        headers,
+        response.data
+      );
+    }
+    return response.data.data;
+  });
+}
+function withDefaults3(request2, newDefaults) {
+  const newRequest = request2.defaults(newDefaults);
+  const newApi = (query, options) => {
+    return graphql(newRequest, query, options);
+  };
+  return Object.assign(newApi, {
+    defaults: withDefaults3.bind(null, newRequest),
+    endpoint: newRequest.endpoint
+  });
+}
+function withCustomRequest(customRequest) {
+  return withDefaults3(customRequest, {
+    method: "POST",
+    url: "/graphql"
+  });
+}
+var VERSION3, GraphqlResponseError, NON_VARIABLE_OPTIONS, FORBIDDEN_VARIABLE_OPTIONS, GHES_V3_SUFFIX_REGEX, graphql2;
+var init_dist_bundle3 = __esm({
+  "node_modules/@octokit/graphql/dist-bundle/index.js"() {
+    init_dist_bundle2();
+    init_universal_user_agent();
+    VERSION3 = "0.0.0-development";
+    GraphqlResponseError = class extends Error {
+      constructor(request2, headers, response) {
+        super(_buildMessageForResponseErrors(response));
+        this.request = request2;
+        this.headers = headers;
+        this.response = response;
+        this.errors = response.errors;
+        this.data = response.data;
+        if (Error.captureStackTrace) {
+          Error.captureStackTrace(this, this.constructor);
+        }
+      }
+      request;
+      headers;
+      response;
+      name = "GraphqlResponseError";
+      errors;
+      data;
+    };
+    NON_VARIABLE_OPTIONS = [
+      "method",
+      "baseUrl",
+      "url",
+      "headers",
+      "request",
+      "query",
+      "mediaType",
+      "operationName"
+    ];
+    FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
+    GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
+    graphql2 = withDefaults3(request, {
+      headers: {
+        "user-agent": `octokit-graphql.js/${VERSION3} ${getUserAgent()}`
+      },
+      method: "POST",
+      url: "/graphql"
+    });
+  }
+});
+
+// node_modules/@octokit/auth-token/dist-bundle/index.js
+async function auth(token) {
+  const isApp = isJWT(token);
+  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
+  const isUserToServer = token.startsWith("ghu_");
+  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
+  return {
+    type: "token",
+    token,
+    tokenType
+  };
+}
+function withAuthorizationPrefix(token) {
+  if (token.split(/\./).length === 3) {
+    return `bearer ${token}`;
+  }
+  return `token ${token}`;
+}
+async function hook(token, request2, route, parameters) {
+  const endpoint2 = request2.endpoint.merge(
+    route,
+    parameters
+  );
+  endpoint2.headers.authorization = withAuthorizationPrefix(token);
+  return request2(endpoint2);
+}
+var b64url, sep, jwtRE, isJWT, createTokenAuth;
+var init_dist_bundle4 = __esm({
+  "node_modules/@octokit/auth-token/dist-bundle/index.js"() {
+    b64url = "(?:[a-zA-Z0-9_-]+)";
+    sep = "\\.";
+    jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
+    isJWT = jwtRE.test.bind(jwtRE);
+    createTokenAuth = function createTokenAuth2(token) {
+      if (!token) {
+        throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
+      }
+      if (typeof token !== "string") {
+        throw new Error(
+          "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
+        );
+      }
+      token = token.replace(/^(token|bearer) +/i, "");
+      return Object.assign(auth.bind(null, token), {
+        hook: hook.bind(null, token)
+      });
+    };
+  }
+});
+
+// node_modules/@octokit/core/dist-src/version.js
+var VERSION4;
+var init_version = __esm({
+  "node_modules/@octokit/core/dist-src/version.js"() {
+    VERSION4 = "7.0.8";
+  }
+});
+
+// node_modules/@octokit/core/dist-src/index.js
+function createLogger(logger2 = {}) {
+  if (typeof logger2.debug !== "function") {
+    logger2.debug = noop4;
+  }
+  if (typeof logger2.info !== "function") {
+    logger2.info = noop4;
+  }
+  if (typeof logger2.warn !== "function") {
+    logger2.warn = consoleWarn;
+  }
+  if (typeof logger2.error !== "function") {
+    logger2.error = consoleError;
+  }
+  return logger2;
+}
+var noop4, consoleWarn, consoleError, userAgentTrail, Octokit;
+var init_dist_src2 = __esm({
+  "node_modules/@octokit/core/dist-src/index.js"() {
+    init_universal_user_agent();
+    init_before_after_hook();
+    init_dist_bundle2();
+    init_dist_bundle3();
+    init_dist_bundle4();
+    init_version();
+    noop4 = () => {
+    };
+    consoleWarn = console.warn.bind(console);
+    consoleError = console.error.bind(console);
+    userAgentTrail = `octokit-core.js/${VERSION4} ${getUserAgent()}`;
+    Octokit = class {
+      static VERSION = VERSION4;
+      static defaults(defaults2) {
+        const OctokitWithDefaults = class extends this {
+          constructor(...args) {
+            const options = args[0] || {};
+            if (typeof defaults2 === "function") {
+              super(defaults2(options));
+              return;
+            }
+            super(
+              Object.assign(
+                {},
+                defaults2,
+                options,
+                options.userAgent && defaults2.userAgent ? {
+                  userAgent: `${options.userAgent} ${defaults2.userAgent}`
+                } : null
+              )
+            );
+          }
+        };
+        return OctokitWithDefaults;
+      }
+      static plugins = [];
+      /**
+       * Attach a plugin (or many) to your Octokit instance.
+       *
+       * @example
+       * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
+       */
+      static plugin(...newPlugins) {
+        const currentPlugins = this.plugins;
+        const NewOctokit = class extends this {
+          static plugins = currentPlugins.concat(
+            newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
+          );
+        };
+        return NewOctokit;
+      }
+      constructor(options = {}) {
+        const hook2 = new before_after_hook_default.Collection();
+        const requestDefaults = {
+          baseUrl: request.endpoint.DEFAULTS.baseUrl,
+          headers: {},
+          request: Object.assign({}, options.request, {
+            // @ts-ignore internal usage only, no need to type
+            hook: hook2.bind(null, "request")
+          }),
+          mediaType: {
+            previews: [],
+            format: ""
+          }
+        };
+        requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
+        if (options.baseUrl) {
+          requestDefaults.baseUrl = options.baseUrl;
+        }
+        if (options.previews) {
+          requestDefaults.mediaType.previews = options.previews;
+        }
+        if (options.timeZone) {
+          requestDefaults.headers["time-zone"] = options.timeZone;
+        }
+        this.request = request.defaults(requestDefaults);
+        this.graphql = withCustomRequest(this.request).defaults(requestDefaults);
+        this.log = createLogger(options.log);
+        this.hook = hook2;
+        if (!options.authStrategy) {
+          if (!options.auth) {
+            this.auth = async () => ({
+              type: "unauthenticated"
+            });
+          } else {
+            const auth2 = createTokenAuth(options.auth);
+            hook2.wrap("request", auth2.hook);
+            this.auth = auth2;
+          }
+        } else {
+          const { authStrategy, ...otherOptions } = options;
+          const auth2 = authStrategy(
+            Object.assign(
+              {
+                request: this.request,
+                log: this.log,
+                // we pass the current octokit instance as well as its constructor options
+                // to allow for authentication strategies that return a new octokit instance
+                // that shares the same internal state as the current one. The original
+                // requirement for this was the "event-octokit" authentication strategy
+                // of https://github.com/probot/octokit-auth-probot.
+                octokit: this,
+                octokitOptions: otherOptions
+              },
+              options.auth
+            )
+          );
+          hook2.wrap("request", auth2.hook);
+          this.auth = auth2;
+        }
+        const classConstructor = this.constructor;
+        for (let i3 = 0; i3 < classConstructor.plugins.length; ++i3) {
+          Object.assign(this, classConstructor.plugins[i3](this, options));
+        }
+      }
+      // assigned during constructor
+      request;
+      graphql;
+      log;
+      hook;
+      // TODO: type `octokit.auth` based on passed options.authStrategy
+      auth;
+    };
+  }
+});
+
+// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js
+var VERSION5;
+var init_version2 = __esm({
+  "node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js"() {
+    VERSION5 = "17.0.0";
+  }
+});
+
+// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js
+var Endpoints, endpoints_default;
+var init_endpoints = __esm({
+  "node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js"() {
+    Endpoints = {
+      actions: {
+        addCustomLabelsToSelfHostedRunnerForOrg: [
+          "POST /orgs/{org}/actions/runners/{runner_id}/labels"
+        ],
+        addCustomLabelsToSelfHostedRunnerForRepo: [
+          "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+        ],
+        addRepoAccessToSelfHostedRunnerGroupInOrg: [
+          "PUT /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}"
+        ],
+        addSelectedRepoToOrgSecret: [
+          "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        addSelectedRepoToOrgVariable: [
+          "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+        ],
+        approveWorkflowRun: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
+        ],
+        cancelWorkflowRun: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+        ],
+        createEnvironmentVariable: [
+          "POST /repos/{owner}/{repo}/environments/{environment_name}/variables"
+        ],
+        createHostedRunnerForOrg: ["POST /orgs/{org}/actions/hosted-runners"],
+        createOrUpdateEnvironmentSecret: [
+          "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+        ],
+        createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
+        createOrUpdateRepoSecret: [
+          "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+        ],
+        createOrgVariable: ["POST /orgs/{org}/actions/variables"],
+        createRegistrationTokenForOrg: [
+          "POST /orgs/{org}/actions/runners/registration-token"
+        ],
+        createRegistrationTokenForRepo: [
+          "POST /repos/{owner}/{repo}/actions/runners/registration-token"
+        ],
+        createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
+        createRemoveTokenForRepo: [
+          "POST /repos/{owner}/{repo}/actions/runners/remove-token"
+        ],
+        createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
+        createWorkflowDispatch: [
+          "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
+        ],
+        deleteActionsCacheById: [
+          "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
+        ],
+        deleteActionsCacheByKey: [
+          "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
+        ],
+        deleteArtifact: [
+          "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
+        ],
+        deleteCustomImageFromOrg: [
+          "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+        ],
+        deleteCustomImageVersionFromOrg: [
+          "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+        ],
+        deleteEnvironmentSecret: [
+          "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+        ],
+        deleteEnvironmentVariable: [
+          "DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+        ],
+        deleteHostedRunnerForOrg: [
+          "DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+        ],
+        deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
+        deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
+        deleteRepoSecret: [
+          "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+        ],
+        deleteRepoVariable: [
+          "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
+        ],
+        deleteSelfHostedRunnerFromOrg: [
+          "DELETE /orgs/{org}/actions/runners/{runner_id}"
+        ],
+        deleteSelfHostedRunnerFromRepo: [
+          "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
+        ],
+        deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
+        deleteWorkflowRunLogs: [
+          "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+        ],
+        disableSelectedRepositoryGithubActionsOrganization: [
+          "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
+        ],
+        disableWorkflow: [
+          "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
+        ],
+        downloadArtifact: [
+          "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
+        ],
+        downloadJobLogsForWorkflowRun: [
+          "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
+        ],
+        downloadWorkflowRunAttemptLogs: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
+        ],
+        downloadWorkflowRunLogs: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+        ],
+        enableSelectedRepositoryGithubActionsOrganization: [
+          "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
+        ],
+        enableWorkflow: [
+          "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
+        ],
+        forceCancelWorkflowRun: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
+        ],
+        generateRunnerJitconfigForOrg: [
+          "POST /orgs/{org}/actions/runners/generate-jitconfig"
+        ],
+        generateRunnerJitconfigForRepo: [
+          "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
+        ],
+        getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
+        getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
+        getActionsCacheUsageByRepoForOrg: [
+          "GET /orgs/{org}/actions/cache/usage-by-repository"
+        ],
+        getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
+        getAllowedActionsOrganization: [
+          "GET /orgs/{org}/actions/permissions/selected-actions"
+        ],
+        getAllowedActionsRepository: [
+          "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
+        ],
+        getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
+        getCustomImageForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+        ],
+        getCustomImageVersionForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+        ],
+        getCustomOidcSubClaimForRepo: [
+          "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
+        ],
+        getEnvironmentPublicKey: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key"
+        ],
+        getEnvironmentSecret: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+        ],
+        getEnvironmentVariable: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+        ],
+        getGithubActionsDefaultWorkflowPermissionsOrganization: [
+          "GET /orgs/{org}/actions/permissions/workflow"
+        ],
+        getGithubActionsDefaultWorkflowPermissionsRepository: [
+          "GET /repos/{owner}/{repo}/actions/permissions/workflow"
+        ],
+        getGithubActionsPermissionsOrganization: [
+          "GET /orgs/{org}/actions/permissions"
+        ],
+        getGithubActionsPermissionsRepository: [
+          "GET /repos/{owner}/{repo}/actions/permissions"
+        ],
+        getHostedRunnerForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+        ],
+        getHostedRunnersGithubOwnedImagesForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/github-owned"
+        ],
+        getHostedRunnersLimitsForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/limits"
+        ],
+        getHostedRunnersMachineSpecsForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/machine-sizes"
+        ],
+        getHostedRunnersPartnerImagesForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/partner"
+        ],
+        getHostedRunnersPlatformsForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/platforms"
+        ],
+        getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
+        getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
+        getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
+        getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
+        getPendingDeploymentsForRun: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+        ],
+        getRepoPermissions: [
+          "GET /repos/{owner}/{repo}/actions/permissions",
+          {},
+          { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
+        ],
+        getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
+        getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
+        getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
+        getReviewsForRun: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
+        ],
+        getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
+        getSelfHostedRunnerForRepo: [
+          "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
+        ],
+        getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
+        getWorkflowAccessToRepository: [
+          "GET /repos/{owner}/{repo}/actions/permissions/access"
+        ],
+        getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
+        getWorkflowRunAttempt: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
+        ],
+        getWorkflowRunUsage: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
+        ],
+        getWorkflowUsage: [
+          "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
+        ],
+        listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
+        listCustomImageVersionsForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions"
+        ],
+        listCustomImagesForOrg: [
+          "GET /orgs/{org}/actions/hosted-runners/images/custom"
+        ],
+        listEnvironmentSecrets: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets"
+        ],
+        listEnvironmentVariables: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/variables"
+        ],
+        listGithubHostedRunnersInGroupForOrg: [
+          "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners"
+        ],
+        listHostedRunnersForOrg: ["GET /orgs/{org}/actions/hosted-runners"],
+        listJobsForWorkflowRun: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+        ],
+        listJobsForWorkflowRunAttempt: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
+        ],
+        listLabelsForSelfHostedRunnerForOrg: [
+          "GET /orgs/{org}/actions/runners/{runner_id}/labels"
+        ],
+        listLabelsForSelfHostedRunnerForRepo: [
+          "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+        ],
+        listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
+        listOrgVariables: ["GET /orgs/{org}/actions/variables"],
+        listRepoOrganizationSecrets: [
+          "GET /repos/{owner}/{repo}/actions/organization-secrets"
+        ],
+        listRepoOrganizationVariables: [
+          "GET /repos/{owner}/{repo}/actions/organization-variables"
+        ],
+        listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
+        listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
+        listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
+        listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
+        listRunnerApplicationsForRepo: [
+          "GET /repos/{owner}/{repo}/actions/runners/downloads"
+        ],
+        listSelectedReposForOrgSecret: [
+          "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
+        ],
+        listSelectedReposForOrgVariable: [
+          "GET /orgs/{org}/actions/variables/{name}/repositories"
+        ],
+        listSelectedRepositoriesEnabledGithubActionsOrganization: [
+          "GET /orgs/{org}/actions/permissions/repositories"
+        ],
+        listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
+        listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
+        listWorkflowRunArtifacts: [
+          "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
+        ],
+        listWorkflowRuns: [
+          "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
+        ],
+        listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
+        reRunJobForWorkflowRun: [
+          "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
+        ],
+        reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
+        reRunWorkflowFailedJobs: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
+        ],
+        removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
+          "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
+        ],
+        removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
+          "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+        ],
+        removeCustomLabelFromSelfHostedRunnerForOrg: [
+          "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
+        ],
+        removeCustomLabelFromSelfHostedRunnerForRepo: [
+          "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
+        ],
+        removeSelectedRepoFromOrgSecret: [
+          "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        removeSelectedRepoFromOrgVariable: [
+          "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+        ],
+        reviewCustomGatesForRun: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
+        ],
+        reviewPendingDeploymentsForRun: [
+          "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+        ],
+        setAllowedActionsOrganization: [
+          "PUT /orgs/{org}/actions/permissions/selected-actions"
+        ],
+        setAllowedActionsRepository: [
+          "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
+        ],
+        setCustomLabelsForSelfHostedRunnerForOrg: [
+          "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
+        ],
+        setCustomLabelsForSelfHostedRunnerForRepo: [
+          "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+        ],
+        setCustomOidcSubClaimForRepo: [
+          "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
+        ],
+        setGithubActionsDefaultWorkflowPermissionsOrganization: [
+          "PUT /orgs/{org}/actions/permissions/workflow"
+        ],
+        setGithubActionsDefaultWorkflowPermissionsRepository: [
+          "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
+        ],
+        setGithubActionsPermissionsOrganization: [
+          "PUT /orgs/{org}/actions/permissions"
+        ],
+        setGithubActionsPermissionsRepository: [
+          "PUT /repos/{owner}/{repo}/actions/permissions"
+        ],
+        setSelectedReposForOrgSecret: [
+          "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
+        ],
+        setSelectedReposForOrgVariable: [
+          "PUT /orgs/{org}/actions/variables/{name}/repositories"
+        ],
+        setSelectedRepositoriesEnabledGithubActionsOrganization: [
+          "PUT /orgs/{org}/actions/permissions/repositories"
+        ],
+        setWorkflowAccessToRepository: [
+          "PUT /repos/{owner}/{repo}/actions/permissions/access"
+        ],
+        updateEnvironmentVariable: [
+          "PATCH /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+        ],
+        updateHostedRunnerForOrg: [
+          "PATCH /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+        ],
+        updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
+        updateRepoVariable: [
+          "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
+        ]
+      },
+      activity: {
+        checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
+        deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
+        deleteThreadSubscription: [
+          "DELETE /notifications/threads/{thread_id}/subscription"
+        ],
+        getFeeds: ["GET /feeds"],
+        getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
+        getThread: ["GET /notifications/threads/{thread_id}"],
+        getThreadSubscriptionForAuthenticatedUser: [
+          "GET /notifications/threads/{thread_id}/subscription"
+        ],
+        listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
+        listNotificationsForAuthenticatedUser: ["GET /notifications"],
+        listOrgEventsForAuthenticatedUser: [
+          "GET /users/{username}/events/orgs/{org}"
+        ],
+        listPublicEvents: ["GET /events"],
+        listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
+        listPublicEventsForUser: ["GET /users/{username}/events/public"],
+        listPublicOrgEvents: ["GET /orgs/{org}/events"],
+        listReceivedEventsForUser: ["GET /users/{username}/received_events"],
+        listReceivedPublicEventsForUser: [
+          "GET /users/{username}/received_events/public"
+        ],
+        listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
+        listRepoNotificationsForAuthenticatedUser: [
+          "GET /repos/{owner}/{repo}/notifications"
+        ],
+        listReposStarredByAuthenticatedUser: ["GET /user/starred"],
+        listReposStarredByUser: ["GET /users/{username}/starred"],
+        listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
+        listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
+        listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
+        listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
+        markNotificationsAsRead: ["PUT /notifications"],
+        markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
+        markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
+        markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
+        setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
+        setThreadSubscription: [
+          "PUT /notifications/threads/{thread_id}/subscription"
+        ],
+        starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
+        unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
+      },
+      apps: {
+        addRepoToInstallation: [
+          "PUT /user/installations/{installation_id}/repositories/{repository_id}",
+          {},
+          { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
+        ],
+        addRepoToInstallationForAuthenticatedUser: [
+          "PUT /user/installations/{installation_id}/repositories/{repository_id}"
+        ],
+        checkToken: ["POST /applications/{client_id}/token"],
+        createFromManifest: ["POST /app-manifests/{code}/conversions"],
+        createInstallationAccessToken: [
+          "POST /app/installations/{installation_id}/access_tokens"
+        ],
+        deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
+        deleteInstallation: ["DELETE /app/installations/{installation_id}"],
+        deleteToken: ["DELETE /applications/{client_id}/token"],
+        getAuthenticated: ["GET /app"],
+        getBySlug: ["GET /apps/{app_slug}"],
+        getInstallation: ["GET /app/installations/{installation_id}"],
+        getOrgInstallation: ["GET /orgs/{org}/installation"],
+        getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
+        getSubscriptionPlanForAccount: [
+          "GET /marketplace_listing/accounts/{account_id}"
+        ],
+        getSubscriptionPlanForAccountStubbed: [
+          "GET /marketplace_listing/stubbed/accounts/{account_id}"
+        ],
+        getUserInstallation: ["GET /users/{username}/installation"],
+        getWebhookConfigForApp: ["GET /app/hook/config"],
+        getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
+        listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
+        listAccountsForPlanStubbed: [
+          "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
+        ],
+        listInstallationReposForAuthenticatedUser: [
+          "GET /user/installations/{installation_id}/repositories"
+        ],
+        listInstallationRequestsForAuthenticatedApp: [
+          "GET /app/installation-requests"
+        ],
+        listInstallations: ["GET /app/installations"],
+        listInstallationsForAuthenticatedUser: ["GET /user/installations"],
+        listPlans: ["GET /marketplace_listing/plans"],
+        listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
+        listReposAccessibleToInstallation: ["GET /installation/repositories"],
+        listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
+        listSubscriptionsForAuthenticatedUserStubbed: [
+          "GET /user/marketplace_purchases/stubbed"
+        ],
+        listWebhookDeliveries: ["GET /app/hook/deliveries"],
+        redeliverWebhookDelivery: [
+          "POST /app/hook/deliveries/{delivery_id}/attempts"
+        ],
+        removeRepoFromInstallation: [
+          "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
+          {},
+          { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
+        ],
+        removeRepoFromInstallationForAuthenticatedUser: [
+          "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
+        ],
+        resetToken: ["PATCH /applications/{client_id}/token"],
+        revokeInstallationAccessToken: ["DELETE /installation/token"],
+        scopeToken: ["POST /applications/{client_id}/token/scoped"],
+        suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
+        unsuspendInstallation: [
+          "DELETE /app/installations/{installation_id}/suspended"
+        ],
+        updateWebhookConfigForApp: ["PATCH /app/hook/config"]
+      },
+      billing: {
+        getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
+        getGithubActionsBillingUser: [
+          "GET /users/{username}/settings/billing/actions"
+        ],
+        getGithubBillingPremiumRequestUsageReportOrg: [
+          "GET /organizations/{org}/settings/billing/premium_request/usage"
+        ],
+        getGithubBillingPremiumRequestUsageReportUser: [
+          "GET /users/{username}/settings/billing/premium_request/usage"
+        ],
+        getGithubBillingUsageReportOrg: [
+          "GET /organizations/{org}/settings/billing/usage"
+        ],
+        getGithubBillingUsageReportUser: [
+          "GET /users/{username}/settings/billing/usage"
+        ],
+        getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
+        getGithubPackagesBillingUser: [
+          "GET /users/{username}/settings/billing/packages"
+        ],
+        getSharedStorageBillingOrg: [
+          "GET /orgs/{org}/settings/billing/shared-storage"
+        ],
+        getSharedStorageBillingUser: [
+          "GET /users/{username}/settings/billing/shared-storage"
+        ]
+      },
+      campaigns: {
+        createCampaign: ["POST /orgs/{org}/campaigns"],
+        deleteCampaign: ["DELETE /orgs/{org}/campaigns/{campaign_number}"],
+        getCampaignSummary: ["GET /orgs/{org}/campaigns/{campaign_number}"],
+        listOrgCampaigns: ["GET /orgs/{org}/campaigns"],
+        updateCampaign: ["PATCH /orgs/{org}/campaigns/{campaign_number}"]
+      },
+      checks: {
+        create: ["POST /repos/{owner}/{repo}/check-runs"],
+        createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
+        get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
+        getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
+        listAnnotations: [
+          "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+        ],
+        listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
+        listForSuite: [
+          "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+        ],
+        listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
+        rerequestRun: [
+          "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
+        ],
+        rerequestSuite: [
+          "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
+        ],
+        setSuitesPreferences: [
+          "PATCH /repos/{owner}/{repo}/check-suites/preferences"
+        ],
+        update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
+      },
+      codeScanning: {
+        commitAutofix: [
+          "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix/commits"
+        ],
+        createAutofix: [
+          "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+        ],
+        createVariantAnalysis: [
+          "POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses"
+        ],
+        deleteAnalysis: [
+          "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
+        ],
+        deleteCodeqlDatabase: [
+          "DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+        ],
+        getAlert: [
+          "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
+          {},
+          { renamedParameters: { alert_id: "alert_number" } }
+        ],
+        getAnalysis: [
+          "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
+        ],
+        getAutofix: [
+          "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+        ],
+        getCodeqlDatabase: [
+          "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+        ],
+        getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
+        getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
+        getVariantAnalysis: [
+          "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}"
+        ],
+        getVariantAnalysisRepoTask: [
+          "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}/repos/{repo_owner}/{repo_name}"
+        ],
+        listAlertInstances: [
+          "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
+        ],
+        listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
+        listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
+        listAlertsInstances: [
+          "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+          {},
+          { renamed: ["codeScanning", "listAlertInstances"] }
+        ],
+        listCodeqlDatabases: [
+          "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
+        ],
+        listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
+        updateAlert: [
+          "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
+        ],
+        updateDefaultSetup: [
+          "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
+        ],
+        uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
+      },
+      codeSecurity: {
+        attachConfiguration: [
+          "POST /orgs/{org}/code-security/configurations/{configuration_id}/attach"
+        ],
+        attachEnterpriseConfiguration: [
+          "POST /enterprises/{enterprise}/code-security/configurations/{configuration_id}/attach"
+        ],
+        createConfiguration: ["POST /orgs/{org}/code-security/configurations"],
+        createConfigurationForEnterprise: [
+          "POST /enterprises/{enterprise}/code-security/configurations"
+        ],
+        deleteConfiguration: [
+          "DELETE /orgs/{org}/code-security/configurations/{configuration_id}"
+        ],
+        deleteConfigurationForEnterprise: [
+          "DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+        ],
+        detachConfiguration: [
+          "DELETE /orgs/{org}/code-security/configurations/detach"
+        ],
+        getConfiguration: [
+          "GET /orgs/{org}/code-security/configurations/{configuration_id}"
+        ],
+        getConfigurationForRepository: [
+          "GET /repos/{owner}/{repo}/code-security-configuration"
+        ],
+        getConfigurationsForEnterprise: [
+          "GET /enterprises/{enterprise}/code-security/configurations"
+        ],
+        getConfigurationsForOrg: ["GET /orgs/{org}/code-security/configurations"],
+        getDefaultConfigurations: [
+          "GET /orgs/{org}/code-security/configurations/defaults"
+        ],
+        getDefaultConfigurationsForEnterprise: [
+          "GET /enterprises/{enterprise}/code-security/configurations/defaults"
+        ],
+        getRepositoriesForConfiguration: [
+          "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories"
+        ],
+        getRepositoriesForEnterpriseConfiguration: [
+          "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories"
+        ],
+        getSingleConfigurationForEnterprise: [
+          "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+        ],
+        setConfigurationAsDefault: [
+          "PUT /orgs/{org}/code-security/configurations/{configuration_id}/defaults"
+        ],
+        setConfigurationAsDefaultForEnterprise: [
+          "PUT /enterprises/{enterprise}/code-security/configurations/{configuration_id}/defaults"
+        ],
+        updateConfiguration: [
+          "PATCH /orgs/{org}/code-security/configurations/{configuration_id}"
+        ],
+        updateEnterpriseConfiguration: [
+          "PATCH /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+        ]
+      },
+      codesOfConduct: {
+        getAllCodesOfConduct: ["GET /codes_of_conduct"],
+        getConductCode: ["GET /codes_of_conduct/{key}"]
+      },
+      codespaces: {
+        addRepositoryForSecretForAuthenticatedUser: [
+          "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        addSelectedRepoToOrgSecret: [
+          "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        checkPermissionsForDevcontainer: [
+          "GET /repos/{owner}/{repo}/codespaces/permissions_check"
+        ],
+        codespaceMachinesForAuthenticatedUser: [
+          "GET /user/codespaces/{codespace_name}/machines"
+        ],
+        createForAuthenticatedUser: ["POST /user/codespaces"],
+        createOrUpdateOrgSecret: [
+          "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
+        ],
+        createOrUpdateRepoSecret: [
+          "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+        ],
+        createOrUpdateSecretForAuthenticatedUser: [
+          "PUT /user/codespaces/secrets/{secret_name}"
+        ],
+        createWithPrForAuthenticatedUser: [
+          "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
+        ],
+        createWithRepoForAuthenticatedUser: [
+          "POST /repos/{owner}/{repo}/codespaces"
+        ],
+        deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
+        deleteFromOrganization: [
+          "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
+        ],
+        deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
+        deleteRepoSecret: [
+          "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+        ],
+        deleteSecretForAuthenticatedUser: [
+          "DELETE /user/codespaces/secrets/{secret_name}"
+        ],
+        exportForAuthenticatedUser: [
+          "POST /user/codespaces/{codespace_name}/exports"
+        ],
+        getCodespacesForUserInOrg: [
+          "GET /orgs/{org}/members/{username}/codespaces"
+        ],
+        getExportDetailsForAuthenticatedUser: [
+          "GET /user/codespaces/{codespace_name}/exports/{export_id}"
+        ],
+        getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
+        getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
+        getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
+        getPublicKeyForAuthenticatedUser: [
+          "GET /user/codespaces/secrets/public-key"
+        ],
+        getRepoPublicKey: [
+          "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
+        ],
+        getRepoSecret: [
+          "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+        ],
+        getSecretForAuthenticatedUser: [
+          "GET /user/codespaces/secrets/{secret_name}"
+        ],
+        listDevcontainersInRepositoryForAuthenticatedUser: [
+          "GET /repos/{owner}/{repo}/codespaces/devcontainers"
+        ],
+        listForAuthenticatedUser: ["GET /user/codespaces"],
+        listInOrganization: [
+          "GET /orgs/{org}/codespaces",
+          {},
+          { renamedParameters: { org_id: "org" } }
+        ],
+        listInRepositoryForAuthenticatedUser: [
+          "GET /repos/{owner}/{repo}/codespaces"
+        ],
+        listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
+        listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
+        listRepositoriesForSecretForAuthenticatedUser: [
+          "GET /user/codespaces/secrets/{secret_name}/repositories"
+        ],
+        listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
+        listSelectedReposForOrgSecret: [
+          "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+        ],
+        preFlightWithRepoForAuthenticatedUser: [
+          "GET /repos/{owner}/{repo}/codespaces/new"
+        ],
+        publishForAuthenticatedUser: [
+          "POST /user/codespaces/{codespace_name}/publish"
+        ],
+        removeRepositoryForSecretForAuthenticatedUser: [
+          "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        removeSelectedRepoFromOrgSecret: [
+          "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        repoMachinesForAuthenticatedUser: [
+          "GET /repos/{owner}/{repo}/codespaces/machines"
+        ],
+        setRepositoriesForSecretForAuthenticatedUser: [
+          "PUT /user/codespaces/secrets/{secret_name}/repositories"
+        ],
+        setSelectedReposForOrgSecret: [
+          "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+        ],
+        startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
+        stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
+        stopInOrganization: [
+          "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
+        ],
+        updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
+      },
+      copilot: {
+        addCopilotSeatsForTeams: [
+          "POST /orgs/{org}/copilot/billing/selected_teams"
+        ],
+        addCopilotSeatsForUsers: [
+          "POST /orgs/{org}/copilot/billing/selected_users"
+        ],
+        cancelCopilotSeatAssignmentForTeams: [
+          "DELETE /orgs/{org}/copilot/billing/selected_teams"
+        ],
+        cancelCopilotSeatAssignmentForUsers: [
+          "DELETE /orgs/{org}/copilot/billing/selected_users"
+        ],
+        copilotMetricsForOrganization: ["GET /orgs/{org}/copilot/metrics"],
+        copilotMetricsForTeam: ["GET /orgs/{org}/team/{team_slug}/copilot/metrics"],
+        getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
+        getCopilotSeatDetailsForUser: [
+          "GET /orgs/{org}/members/{username}/copilot"
+        ],
+        listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
+      },
+      credentials: { revoke: ["POST /credentials/revoke"] },
+      dependabot: {
+        addSelectedRepoToOrgSecret: [
+          "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        createOrUpdateOrgSecret: [
+          "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
+        ],
+        createOrUpdateRepoSecret: [
+          "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+        ],
+        deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
+        deleteRepoSecret: [
+          "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+        ],
+        getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
+        getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
+        getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
+        getRepoPublicKey: [
+          "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
+        ],
+        getRepoSecret: [
+          "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+        ],
+        listAlertsForEnterprise: [
+          "GET /enterprises/{enterprise}/dependabot/alerts"
+        ],
+        listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
+        listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
+        listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
+        listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
+        listSelectedReposForOrgSecret: [
+          "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+        ],
+        removeSelectedRepoFromOrgSecret: [
+          "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+        ],
+        repositoryAccessForOrg: [
+          "GET /organizations/{org}/dependabot/repository-access"
+        ],
+        setRepositoryAccessDefaultLevel: [
+          "PUT /organizations/{org}/dependabot/repository-access/default-level"
+        ],
+        setSelectedReposForOrgSecret: [
+          "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+        ],
+        updateAlert: [
+          "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
+        ],
+        updateRepositoryAccessForOrg: [
+          "PATCH /organizations/{org}/dependabot/repository-access"
+        ]
+      },
+      dependencyGraph: {
+        createRepositorySnapshot: [
+          "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
+        ],
+        diffRange: [
+          "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
+        ],
+        exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
+      },
+      emojis: { get: ["GET /emojis"] },
+      enterpriseTeamMemberships: {
+        add: [
+          "PUT /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+        ],
+        bulkAdd: [
+          "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/add"
+        ],
+        bulkRemove: [
+          "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/remove"
+        ],
+        get: [
+          "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+        ],
+        list: ["GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships"],
+        remove: [
+          "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+        ]
+      },
+      enterpriseTeamOrganizations: {
+        add: [
+          "PUT /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+        ],
+        bulkAdd: [
+          "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/add"
+        ],
+        bulkRemove: [
+          "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/remove"
+        ],
+        delete: [
+          "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+        ],
+        getAssignment: [
+          "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+        ],
+        getAssignments: [
+          "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations"
+        ]
+      },
+      enterpriseTeams: {
+        create: ["POST /enterprises/{enterprise}/teams"],
+        delete: ["DELETE /enterprises/{enterprise}/teams/{team_slug}"],
+        get: ["GET /enterprises/{enterprise}/teams/{team_slug}"],
+        list: ["GET /enterprises/{enterprise}/teams"],
+        update: ["PATCH /enterprises/{enterprise}/teams/{team_slug}"]
+      },
+      gists: {
+        checkIsStarred: ["GET /gists/{gist_id}/star"],
+        create: ["POST /gists"],
+        createComment: ["POST /gists/{gist_id}/comments"],
+        delete: ["DELETE /gists/{gist_id}"],
+        deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
+        fork: ["POST /gists/{gist_id}/forks"],
+        get: ["GET /gists/{gist_id}"],
+        getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
+        getRevision: ["GET /gists/{gist_id}/{sha}"],
+        list: ["GET /gists"],
+        listComments: ["GET /gists/{gist_id}/comments"],
+        listCommits: ["GET /gists/{gist_id}/commits"],
+        listForUser: ["GET /users/{username}/gists"],
+        listForks: ["GET /gists/{gist_id}/forks"],
+        listPublic: ["GET /gists/public"],
+        listStarred: ["GET /gists/starred"],
+        star: ["PUT /gists/{gist_id}/star"],
+        unstar: ["DELETE /gists/{gist_id}/star"],
+        update: ["PATCH /gists/{gist_id}"],
+        updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
+      },
+      git: {
+        createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
+        createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
+        createRef: ["POST /repos/{owner}/{repo}/git/refs"],
+        createTag: ["POST /repos/{owner}/{repo}/git/tags"],
+        createTree: ["POST /repos/{owner}/{repo}/git/trees"],
+        deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
+        getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
+        getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
+        getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
+        getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
+        getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
+        listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
+        updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
+      },
+      gitignore: {
+        getAllTemplates: ["GET /gitignore/templates"],
+        getTemplate: ["GET /gitignore/templates/{name}"]
+      },
+      hostedCompute: {
+        createNetworkConfigurationForOrg: [
+          "POST /orgs/{org}/settings/network-configurations"
+        ],
+        deleteNetworkConfigurationFromOrg: [
+          "DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+        ],
+        getNetworkConfigurationForOrg: [
+          "GET /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+        ],
+        getNetworkSettingsForOrg: [
+          "GET /orgs/{org}/settings/network-settings/{network_settings_id}"
+        ],
+        listNetworkConfigurationsForOrg: [
+          "GET /orgs/{org}/settings/network-configurations"
+        ],
+        updateNetworkConfigurationForOrg: [
+          "PATCH /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+        ]
+      },
+      interactions: {
+        getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
+        getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
+        getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
+        getRestrictionsForYourPublicRepos: [
+          "GET /user/interaction-limits",
+          {},
+          { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
+        ],
+        removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
+        removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
+        removeRestrictionsForRepo: [
+          "DELETE /repos/{owner}/{repo}/interaction-limits"
+        ],
+        removeRestrictionsForYourPublicRepos: [
+          "DELETE /user/interaction-limits",
+          {},
+          { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
+        ],
+        setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
+        setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
+        setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
+        setRestrictionsForYourPublicRepos: [
+          "PUT /user/interaction-limits",
+          {},
+          { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
+        ]
+      },
+      issues: {
+        addAssignees: [
+          "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+        ],
+        addBlockedByDependency: [
+          "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+        ],
+        addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+        addSubIssue: [
+          "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+        ],
+        checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
+        checkUserCanBeAssignedToIssue: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
+        ],
+        create: ["POST /repos/{owner}/{repo}/issues"],
+        createComment: [
+          "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+        ],
+        createLabel: ["POST /repos/{owner}/{repo}/labels"],
+        createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
+        deleteComment: [
+          "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
+        ],
+        deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
+        deleteMilestone: [
+          "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
+        ],
+        get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
+        getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+        getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
+        getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
+        getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
+        getParent: ["GET /repos/{owner}/{repo}/issues/{issue_number}/parent"],
+        list: ["GET /issues"],
+        listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
+        listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
+        listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
+        listDependenciesBlockedBy: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+        ],
+        listDependenciesBlocking: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking"
+        ],
+        listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
+        listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
+        listEventsForTimeline: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
+        ],
+        listForAuthenticatedUser: ["GET /user/issues"],
+        listForOrg: ["GET /orgs/{org}/issues"],
+        listForRepo: ["GET /repos/{owner}/{repo}/issues"],
+        listLabelsForMilestone: [
+          "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
+        ],
+        listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
+        listLabelsOnIssue: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
+        ],
+        listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
+        listSubIssues: [
+          "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+        ],
+        lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+        removeAllLabels: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
+        ],
+        removeAssignees: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+        ],
+        removeDependencyBlockedBy: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}"
+        ],
+        removeLabel: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+        ],
+        removeSubIssue: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue"
+        ],
+        reprioritizeSubIssue: [
+          "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority"
+        ],
+        setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+        unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+        update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
+        updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+        updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
+        updateMilestone: [
+          "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
+        ]
+      },
+      licenses: {
+        get: ["GET /licenses/{license}"],
+        getAllCommonlyUsed: ["GET /licenses"],
+        getForRepo: ["GET /repos/{owner}/{repo}/license"]
+      },
+      markdown: {
+        render: ["POST /markdown"],
+        renderRaw: [
+          "POST /markdown/raw",
+          { headers: { "content-type": "text/plain; charset=utf-8" } }
+        ]
+      },
+      meta: {
+        get: ["GET /meta"],
+        getAllVersions: ["GET /versions"],
+        getOctocat: ["GET /octocat"],
+        getZen: ["GET /zen"],
+        root: ["GET /"]
+      },
+      migrations: {
+        deleteArchiveForAuthenticatedUser: [
+          "DELETE /user/migrations/{migration_id}/archive"
+        ],
+        deleteArchiveForOrg: [
+          "DELETE /orgs/{org}/migrations/{migration_id}/archive"
+        ],
+        downloadArchiveForOrg: [
+          "GET /orgs/{org}/migrations/{migration_id}/archive"
+        ],
+        getArchiveForAuthenticatedUser: [
+          "GET /user/migrations/{migration_id}/archive"
+        ],
+        getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
+        getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
+        listForAuthenticatedUser: ["GET /user/migrations"],
+        listForOrg: ["GET /orgs/{org}/migrations"],
+        listReposForAuthenticatedUser: [
+          "GET /user/migrations/{migration_id}/repositories"
+        ],
+        listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
+        listReposForUser: [
+          "GET /user/migrations/{migration_id}/repositories",
+          {},
+          { renamed: ["migrations", "listReposForAuthenticatedUser"] }
+        ],
+        startForAuthenticatedUser: ["POST /user/migrations"],
+        startForOrg: ["POST /orgs/{org}/migrations"],
+        unlockRepoForAuthenticatedUser: [
+          "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
+        ],
+        unlockRepoForOrg: [
+          "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
+        ]
+      },
+      oidc: {
+        getOidcCustomSubTemplateForOrg: [
+          "GET /orgs/{org}/actions/oidc/customization/sub"
+        ],
+        updateOidcCustomSubTemplateForOrg: [
+          "PUT /orgs/{org}/actions/oidc/customization/sub"
+        ]
+      },
+      orgs: {
+        addSecurityManagerTeam: [
+          "PUT /orgs/{org}/security-managers/teams/{team_slug}",
+          {},
+          {
+            deprecated: "octokit.rest.orgs.addSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#add-a-security-manager-team"
+          }
+        ],
+        assignTeamToOrgRole: [
+          "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+        ],
+        assignUserToOrgRole: [
+          "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
+        ],
+        blockUser: ["PUT /orgs/{org}/blocks/{username}"],
+        cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
+        checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
+        checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
+        checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
+        convertMemberToOutsideCollaborator: [
+          "PUT /orgs/{org}/outside_collaborators/{username}"
+        ],
+        createArtifactStorageRecord: [
+          "POST /orgs/{org}/artifacts/metadata/storage-record"
+        ],
+        createInvitation: ["POST /orgs/{org}/invitations"],
+        createIssueType: ["POST /orgs/{org}/issue-types"],
+        createWebhook: ["POST /orgs/{org}/hooks"],
+        customPropertiesForOrgsCreateOrUpdateOrganizationValues: [
+          "PATCH /organizations/{org}/org-properties/values"
+        ],
+        customPropertiesForOrgsGetOrganizationValues: [
+          "GET /organizations/{org}/org-properties/values"
+        ],
+        customPropertiesForReposCreateOrUpdateOrganizationDefinition: [
+          "PUT /orgs/{org}/properties/schema/{custom_property_name}"
+        ],
+        customPropertiesForReposCreateOrUpdateOrganizationDefinitions: [
+          "PATCH /orgs/{org}/properties/schema"
+        ],
+        customPropertiesForReposCreateOrUpdateOrganizationValues: [
+          "PATCH /orgs/{org}/properties/values"
+        ],
+        customPropertiesForReposDeleteOrganizationDefinition: [
+          "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
+        ],
+        customPropertiesForReposGetOrganizationDefinition: [
+          "GET /orgs/{org}/properties/schema/{custom_property_name}"
+        ],
+        customPropertiesForReposGetOrganizationDefinitions: [
+          "GET /orgs/{org}/properties/schema"
+        ],
+        customPropertiesForReposGetOrganizationValues: [
+          "GET /orgs/{org}/properties/values"
+        ],
+        delete: ["DELETE /orgs/{org}"],
+        deleteAttestationsBulk: ["POST /orgs/{org}/attestations/delete-request"],
+        deleteAttestationsById: [
+          "DELETE /orgs/{org}/attestations/{attestation_id}"
+        ],
+        deleteAttestationsBySubjectDigest: [
+          "DELETE /orgs/{org}/attestations/digest/{subject_digest}"
+        ],
+        deleteIssueType: ["DELETE /orgs/{org}/issue-types/{issue_type_id}"],
+        deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
+        disableSelectedRepositoryImmutableReleasesOrganization: [
+          "DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+        ],
+        enableSelectedRepositoryImmutableReleasesOrganization: [
+          "PUT /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+        ],
+        get: ["GET /orgs/{org}"],
+        getImmutableReleasesSettings: [
+          "GET /orgs/{org}/settings/immutable-releases"
+        ],
+        getImmutableReleasesSettingsRepositories: [
+          "GET /orgs/{org}/settings/immutable-releases/repositories"
+        ],
+        getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
+        getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
+        getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
+        getOrgRulesetHistory: ["GET /orgs/{org}/rulesets/{ruleset_id}/history"],
+        getOrgRulesetVersion: [
+          "GET /orgs/{org}/rulesets/{ruleset_id}/history/{version_id}"
+        ],
+        getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
+        getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
+        getWebhookDelivery: [
+          "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
+        ],
+        list: ["GET /organizations"],
+        listAppInstallations: ["GET /orgs/{org}/installations"],
+        listArtifactStorageRecords: [
+          "GET /orgs/{org}/artifacts/{subject_digest}/metadata/storage-records"
+        ],
+        listAttestationRepositories: ["GET /orgs/{org}/attestations/repositories"],
+        listAttestations: ["GET /orgs/{org}/attestations/{subject_digest}"],
+        listAttestationsBulk: [
+          "POST /orgs/{org}/attestations/bulk-list{?per_page,before,after}"
+        ],
+        listBlockedUsers: ["GET /orgs/{org}/blocks"],
+        listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
+        listForAuthenticatedUser: ["GET /user/orgs"],
+        listForUser: ["GET /users/{username}/orgs"],
+        listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
+        listIssueTypes: ["GET /orgs/{org}/issue-types"],
+        listMembers: ["GET /orgs/{org}/members"],
+        listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
+        listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
+        listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
+        listOrgRoles: ["GET /orgs/{org}/organization-roles"],
+        listOrganizationFineGrainedPermissions: [
+          "GET /orgs/{org}/organization-fine-grained-permissions"
+        ],
+        listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
+        listPatGrantRepositories: [
+          "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
+        ],
+        listPatGrantRequestRepositories: [
+          "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
+        ],
+        listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
+        listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
+        listPendingInvitations: ["GET /orgs/{org}/invitations"],
+        listPublicMembers: ["GET /orgs/{org}/public_members"],
+        listSecurityManagerTeams: [
+          "GET /orgs/{org}/security-managers",
+          {},
+          {
+            deprecated: "octokit.rest.orgs.listSecurityManagerTeams() is deprecated, see https://docs.github.com/rest/orgs/security-managers#list-security-manager-teams"
+          }
+        ],
+        listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
+        listWebhooks: ["GET /orgs/{org}/hooks"],
+        pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
+        redeliverWebhookDelivery: [
+          "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+        ],
+        removeMember: ["DELETE /orgs/{org}/members/{username}"],
+        removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
+        removeOutsideCollaborator: [
+          "DELETE /orgs/{org}/outside_collaborators/{username}"
+        ],
+        removePublicMembershipForAuthenticatedUser: [
+          "DELETE /orgs/{org}/public_members/{username}"
+        ],
+        removeSecurityManagerTeam: [
+          "DELETE /orgs/{org}/security-managers/teams/{team_slug}",
+          {},
+          {
+            deprecated: "octokit.rest.orgs.removeSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"
+          }
+        ],
+        reviewPatGrantRequest: [
+          "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
+        ],
+        reviewPatGrantRequestsInBulk: [
+          "POST /orgs/{org}/personal-access-token-requests"
+        ],
+        revokeAllOrgRolesTeam: [
+          "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
+        ],
+        revokeAllOrgRolesUser: [
+          "DELETE /orgs/{org}/organization-roles/users/{username}"
+        ],
+        revokeOrgRoleTeam: [
+          "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+        ],
+        revokeOrgRoleUser: [
+          "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
+        ],
+        setImmutableReleasesSettings: [
+          "PUT /orgs/{org}/settings/immutable-releases"
+        ],
+        setImmutableReleasesSettingsRepositories: [
+          "PUT /orgs/{org}/settings/immutable-releases/repositories"
+        ],
+        setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
+        setPublicMembershipForAuthenticatedUser: [
+          "PUT /orgs/{org}/public_members/{username}"
+        ],
+        unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
+        update: ["PATCH /orgs/{org}"],
+        updateIssueType: ["PUT /orgs/{org}/issue-types/{issue_type_id}"],
+        updateMembershipForAuthenticatedUser: [
+          "PATCH /user/memberships/orgs/{org}"
+        ],
+        updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
+        updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
+        updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
+        updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
+      },
+      packages: {
+        deletePackageForAuthenticatedUser: [
+          "DELETE /user/packages/{package_type}/{package_name}"
+        ],
+        deletePackageForOrg: [
+          "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
+        ],
+        deletePackageForUser: [
+          "DELETE /users/{username}/packages/{package_type}/{package_name}"
+        ],
+        deletePackageVersionForAuthenticatedUser: [
+          "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        deletePackageVersionForOrg: [
+          "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        deletePackageVersionForUser: [
+          "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        getAllPackageVersionsForAPackageOwnedByAnOrg: [
+          "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+          {},
+          { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
+        ],
+        getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
+          "GET /user/packages/{package_type}/{package_name}/versions",
+          {},
+          {
+            renamed: [
+              "packages",
+              "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
+            ]
+          }
+        ],
+        getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
+          "GET /user/packages/{package_type}/{package_name}/versions"
+        ],
+        getAllPackageVersionsForPackageOwnedByOrg: [
+          "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
+        ],
+        getAllPackageVersionsForPackageOwnedByUser: [
+          "GET /users/{username}/packages/{package_type}/{package_name}/versions"
+        ],
+        getPackageForAuthenticatedUser: [
+          "GET /user/packages/{package_type}/{package_name}"
+        ],
+        getPackageForOrganization: [
+          "GET /orgs/{org}/packages/{package_type}/{package_name}"
+        ],
+        getPackageForUser: [
+          "GET /users/{username}/packages/{package_type}/{package_name}"
+        ],
+        getPackageVersionForAuthenticatedUser: [
+          "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        getPackageVersionForOrganization: [
+          "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        getPackageVersionForUser: [
+          "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+        ],
+        listDockerMigrationConflictingPackagesForAuthenticatedUser: [
+          "GET /user/docker/conflicts"
+        ],
+        listDockerMigrationConflictingPackagesForOrganization: [
+          "GET /orgs/{org}/docker/conflicts"
+        ],
+        listDockerMigrationConflictingPackagesForUser: [
+          "GET /users/{username}/docker/conflicts"
+        ],
+        listPackagesForAuthenticatedUser: ["GET /user/packages"],
+        listPackagesForOrganization: ["GET /orgs/{org}/packages"],
+        listPackagesForUser: ["GET /users/{username}/packages"],
+        restorePackageForAuthenticatedUser: [
+          "POST /user/packages/{package_type}/{package_name}/restore{?token}"
+        ],
+        restorePackageForOrg: [
+          "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
+        ],
+        restorePackageForUser: [
+          "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
+        ],
+        restorePackageVersionForAuthenticatedUser: [
+          "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+        ],
+        restorePackageVersionForOrg: [
+          "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+        ],
+        restorePackageVersionForUser: [
+          "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+        ]
+      },
+      privateRegistries: {
+        createOrgPrivateRegistry: ["POST /orgs/{org}/private-registries"],
+        deleteOrgPrivateRegistry: [
+          "DELETE /orgs/{org}/private-registries/{secret_name}"
+        ],
+        getOrgPrivateRegistry: ["GET /orgs/{org}/private-registries/{secret_name}"],
+        getOrgPublicKey: ["GET /orgs/{org}/private-registries/public-key"],
+        listOrgPrivateRegistries: ["GET /orgs/{org}/private-registries"],
+        updateOrgPrivateRegistry: [
+          "PATCH /orgs/{org}/private-registries/{secret_name}"
+        ]
+      },
+      projects: {
+        addItemForOrg: ["POST /orgs/{org}/projectsV2/{project_number}/items"],
+        addItemForUser: [
+          "POST /users/{username}/projectsV2/{project_number}/items"
+        ],
+        deleteItemForOrg: [
+          "DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+        ],
+        deleteItemForUser: [
+          "DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}"
+        ],
+        getFieldForOrg: [
+          "GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}"
+        ],
+        getFieldForUser: [
+          "GET /users/{username}/projectsV2/{project_number}/fields/{field_id}"
+        ],
+        getForOrg: ["GET /orgs/{org}/projectsV2/{project_number}"],
+        getForUser: ["GET /users/{username}/projectsV2/{project_number}"],
+        getOrgItem: ["GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}"],
+        getUserItem: [
+          "GET /users/{username}/projectsV2/{project_number}/items/{item_id}"
+        ],
+        listFieldsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/fields"],
+        listFieldsForUser: [
+          "GET /users/{username}/projectsV2/{project_number}/fields"
+        ],
+        listForOrg: ["GET /orgs/{org}/projectsV2"],
+        listForUser: ["GET /users/{username}/projectsV2"],
+        listItemsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/items"],
+        listItemsForUser: [
+          "GET /users/{username}/projectsV2/{project_number}/items"
+        ],
+        updateItemForOrg: [
+          "PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+        ],
+        updateItemForUser: [
+          "PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}"
+        ]
+      },
+      pulls: {
+        checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+        create: ["POST /repos/{owner}/{repo}/pulls"],
+        createReplyForReviewComment: [
+          "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
+        ],
+        createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+        createReviewComment: [
+          "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+        ],
+        deletePendingReview: [
+          "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+        ],
+        deleteReviewComment: [
+          "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+        ],
+        dismissReview: [
+          "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
+        ],
+        get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
+        getReview: [
+          "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+        ],
+        getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
+        list: ["GET /repos/{owner}/{repo}/pulls"],
+        listCommentsForReview: [
+          "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
+        ],
+        listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
+        listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
+        listRequestedReviewers: [
+          "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+        ],
+        listReviewComments: [
+          "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+        ],
+        listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
+        listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+        merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+        removeRequestedReviewers: [
+          "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+        ],
+        requestReviewers: [
+          "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+        ],
+        submitReview: [
+          "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
+        ],
+        update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
+        updateBranch: [
+          "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
+        ],
+        updateReview: [
+          "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+        ],
+        updateReviewComment: [
+          "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+        ]
+      },
+      rateLimit: { get: ["GET /rate_limit"] },
+      reactions: {
+        createForCommitComment: [
+          "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+        ],
+        createForIssue: [
+          "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
+        ],
+        createForIssueComment: [
+          "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+        ],
+        createForPullRequestReviewComment: [
+          "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+        ],
+        createForRelease: [
+          "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
+        ],
+        createForTeamDiscussionCommentInOrg: [
+          "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+        ],
+        createForTeamDiscussionInOrg: [
+          "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+        ],
+        deleteForCommitComment: [
+          "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
+        ],
+        deleteForIssue: [
+          "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
+        ],
+        deleteForIssueComment: [
+          "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
+        ],
+        deleteForPullRequestComment: [
+          "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
+        ],
+        deleteForRelease: [
+          "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
+        ],
+        deleteForTeamDiscussion: [
+          "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
+        ],
+        deleteForTeamDiscussionComment: [
+          "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
+        ],
+        listForCommitComment: [
+          "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+        ],
+        listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
+        listForIssueComment: [
+          "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+        ],
+        listForPullRequestReviewComment: [
+          "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+        ],
+        listForRelease: [
+          "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
+        ],
+        listForTeamDiscussionCommentInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+        ],
+        listForTeamDiscussionInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+        ]
+      },
+      repos: {
+        acceptInvitation: [
+          "PATCH /user/repository_invitations/{invitation_id}",
+          {},
+          { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
+        ],
+        acceptInvitationForAuthenticatedUser: [
+          "PATCH /user/repository_invitations/{invitation_id}"
+        ],
+        addAppAccessRestrictions: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+          {},
+          { mapToData: "apps" }
+        ],
+        addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
+        addStatusCheckContexts: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+          {},
+          { mapToData: "contexts" }
+        ],
+        addTeamAccessRestrictions: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+          {},
+          { mapToData: "teams" }
+        ],
+        addUserAccessRestrictions: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+          {},
+          { mapToData: "users" }
+        ],
+        cancelPagesDeployment: [
+          "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
+        ],
+        checkAutomatedSecurityFixes: [
+          "GET /repos/{owner}/{repo}/automated-security-fixes"
+        ],
+        checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
+        checkImmutableReleases: ["GET /repos/{owner}/{repo}/immutable-releases"],
+        checkPrivateVulnerabilityReporting: [
+          "GET /repos/{owner}/{repo}/private-vulnerability-reporting"
+        ],
+        checkVulnerabilityAlerts: [
+          "GET /repos/{owner}/{repo}/vulnerability-alerts"
+        ],
+        codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
+        compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
+        compareCommitsWithBasehead: [
+          "GET /repos/{owner}/{repo}/compare/{basehead}"
+        ],
+        createAttestation: ["POST /repos/{owner}/{repo}/attestations"],
+        createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
+        createCommitComment: [
+          "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+        ],
+        createCommitSignatureProtection: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+        ],
+        createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
+        createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
+        createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
+        createDeploymentBranchPolicy: [
+          "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+        ],
+        createDeploymentProtectionRule: [
+          "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+        ],
+        createDeploymentStatus: [
+          "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+        ],
+        createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
+        createForAuthenticatedUser: ["POST /user/repos"],
+        createFork: ["POST /repos/{owner}/{repo}/forks"],
+        createInOrg: ["POST /orgs/{org}/repos"],
+        createOrUpdateEnvironment: [
+          "PUT /repos/{owner}/{repo}/environments/{environment_name}"
+        ],
+        createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
+        createOrgRuleset: ["POST /orgs/{org}/rulesets"],
+        createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
+        createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
+        createRelease: ["POST /repos/{owner}/{repo}/releases"],
+        createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
+        createUsingTemplate: [
+          "POST /repos/{template_owner}/{template_repo}/generate"
+        ],
+        createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
+        customPropertiesForReposCreateOrUpdateRepositoryValues: [
+          "PATCH /repos/{owner}/{repo}/properties/values"
+        ],
+        customPropertiesForReposGetRepositoryValues: [
+          "GET /repos/{owner}/{repo}/properties/values"
+        ],
+        declineInvitation: [
+          "DELETE /user/repository_invitations/{invitation_id}",
+          {},
+          { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
+        ],
+        declineInvitationForAuthenticatedUser: [
+          "DELETE /user/repository_invitations/{invitation_id}"
+        ],
+        delete: ["DELETE /repos/{owner}/{repo}"],
+        deleteAccessRestrictions: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+        ],
+        deleteAdminBranchProtection: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+        ],
+        deleteAnEnvironment: [
+          "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
+        ],
+        deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+        deleteBranchProtection: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
+        ],
+        deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
+        deleteCommitSignatureProtection: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+        ],
+        deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
+        deleteDeployment: [
+          "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
+        ],
+        deleteDeploymentBranchPolicy: [
+          "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+        ],
+        deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
+        deleteInvitation: [
+          "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
+        ],
+        deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
+        deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
+        deletePullRequestReviewProtection: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+        ],
+        deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
+        deleteReleaseAsset: [
+          "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
+        ],
+        deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+        deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
+        disableAutomatedSecurityFixes: [
+          "DELETE /repos/{owner}/{repo}/automated-security-fixes"
+        ],
+        disableDeploymentProtectionRule: [
+          "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+        ],
+        disableImmutableReleases: [
+          "DELETE /repos/{owner}/{repo}/immutable-releases"
+        ],
+        disablePrivateVulnerabilityReporting: [
+          "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
+        ],
+        disableVulnerabilityAlerts: [
+          "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
+        ],
+        downloadArchive: [
+          "GET /repos/{owner}/{repo}/zipball/{ref}",
+          {},
+          { renamed: ["repos", "downloadZipballArchive"] }
+        ],
+        downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
+        downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
+        enableAutomatedSecurityFixes: [
+          "PUT /repos/{owner}/{repo}/automated-security-fixes"
+        ],
+        enableImmutableReleases: ["PUT /repos/{owner}/{repo}/immutable-releases"],
+        enablePrivateVulnerabilityReporting: [
+          "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
+        ],
+        enableVulnerabilityAlerts: [
+          "PUT /repos/{owner}/{repo}/vulnerability-alerts"
+        ],
+        generateReleaseNotes: [
+          "POST /repos/{owner}/{repo}/releases/generate-notes"
+        ],
+        get: ["GET /repos/{owner}/{repo}"],
+        getAccessRestrictions: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+        ],
+        getAdminBranchProtection: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+        ],
+        getAllDeploymentProtectionRules: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+        ],
+        getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
+        getAllStatusCheckContexts: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
+        ],
+        getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
+        getAppsWithAccessToProtectedBranch: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
+        ],
+        getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+        getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
+        getBranchProtection: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection"
+        ],
+        getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
+        getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
+        getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
+        getCollaboratorPermissionLevel: [
+          "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
+        ],
+        getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
+        getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
+        getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
+        getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
+        getCommitSignatureProtection: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+        ],
+        getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
+        getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
+        getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
+        getCustomDeploymentProtectionRule: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+        ],
+        getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
+        getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
+        getDeploymentBranchPolicy: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+        ],
+        getDeploymentStatus: [
+          "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
+        ],
+        getEnvironment: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}"
+        ],
+        getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
+        getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
+        getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
+        getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
+        getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
+        getOrgRulesets: ["GET /orgs/{org}/rulesets"],
+        getPages: ["GET /repos/{owner}/{repo}/pages"],
+        getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
+        getPagesDeployment: [
+          "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
+        ],
+        getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
+        getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
+        getPullRequestReviewProtection: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+        ],
+        getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
+        getReadme: ["GET /repos/{owner}/{repo}/readme"],
+        getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
+        getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
+        getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
+        getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
+        getRepoRuleSuite: [
+          "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
+        ],
+        getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
+        getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+        getRepoRulesetHistory: [
+          "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history"
+        ],
+        getRepoRulesetVersion: [
+          "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history/{version_id}"
+        ],
+        getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
+        getStatusChecksProtection: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+        ],
+        getTeamsWithAccessToProtectedBranch: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
+        ],
+        getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
+        getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
+        getUsersWithAccessToProtectedBranch: [
+          "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
+        ],
+        getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
+        getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
+        getWebhookConfigForRepo: [
+          "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
+        ],
+        getWebhookDelivery: [
+          "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
+        ],
+        listActivities: ["GET /repos/{owner}/{repo}/activity"],
+        listAttestations: [
+          "GET /repos/{owner}/{repo}/attestations/{subject_digest}"
+        ],
+        listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
+        listBranches: ["GET /repos/{owner}/{repo}/branches"],
+        listBranchesForHeadCommit: [
+          "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
+        ],
+        listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
+        listCommentsForCommit: [
+          "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+        ],
+        listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
+        listCommitStatusesForRef: [
+          "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
+        ],
+        listCommits: ["GET /repos/{owner}/{repo}/commits"],
+        listContributors: ["GET /repos/{owner}/{repo}/contributors"],
+        listCustomDeploymentRuleIntegrations: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
+        ],
+        listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
+        listDeploymentBranchPolicies: [
+          "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+        ],
+        listDeploymentStatuses: [
+          "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+        ],
+        listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
+        listForAuthenticatedUser: ["GET /user/repos"],
+        listForOrg: ["GET /orgs/{org}/repos"],
+        listForUser: ["GET /users/{username}/repos"],
+        listForks: ["GET /repos/{owner}/{repo}/forks"],
+        listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
+        listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
+        listLanguages: ["GET /repos/{owner}/{repo}/languages"],
+        listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
+        listPublic: ["GET /repositories"],
+        listPullRequestsAssociatedWithCommit: [
+          "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
+        ],
+        listReleaseAssets: [
+          "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
+        ],
+        listReleases: ["GET /repos/{owner}/{repo}/releases"],
+        listTags: ["GET /repos/{owner}/{repo}/tags"],
+        listTeams: ["GET /repos/{owner}/{repo}/teams"],
+        listWebhookDeliveries: [
+          "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
+        ],
+        listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
+        merge: ["POST /repos/{owner}/{repo}/merges"],
+        mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
+        pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
+        redeliverWebhookDelivery: [
+          "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+        ],
+        removeAppAccessRestrictions: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+          {},
+          { mapToData: "apps" }
+        ],
+        removeCollaborator: [
+          "DELETE /repos/{owner}/{repo}/collaborators/{username}"
+        ],
+        removeStatusCheckContexts: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+          {},
+          { mapToData: "contexts" }
+        ],
+        removeStatusCheckProtection: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+        ],
+        removeTeamAccessRestrictions: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+          {},
+          { mapToData: "teams" }
+        ],
+        removeUserAccessRestrictions: [
+          "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+          {},
+          { mapToData: "users" }
+        ],
+        renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
+        replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
+        requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
+        setAdminBranchProtection: [
+          "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+        ],
+        setAppAccessRestrictions: [
+          "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+          {},
+          { mapToData: "apps" }
+        ],
+        setStatusCheckContexts: [
+          "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+          {},
+          { mapToData: "contexts" }
+        ],
+        setTeamAccessRestrictions: [
+          "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+          {},
+          { mapToData: "teams" }
+        ],
+        setUserAccessRestrictions: [
+          "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+          {},
+          { mapToData: "users" }
+        ],
+        testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
+        transfer: ["POST /repos/{owner}/{repo}/transfer"],
+        update: ["PATCH /repos/{owner}/{repo}"],
+        updateBranchProtection: [
+          "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
+        ],
+        updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
+        updateDeploymentBranchPolicy: [
+          "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+        ],
+        updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
+        updateInvitation: [
+          "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
+        ],
+        updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
+        updatePullRequestReviewProtection: [
+          "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+        ],
+        updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
+        updateReleaseAsset: [
+          "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
+        ],
+        updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+        updateStatusCheckPotection: [
+          "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+          {},
+          { renamed: ["repos", "updateStatusCheckProtection"] }
+        ],
+        updateStatusCheckProtection: [
+          "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+        ],
+        updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
+        updateWebhookConfigForRepo: [
+          "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
+        ],
+        uploadReleaseAsset: [
+          "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
+          { baseUrl: "https://uploads.github.com" }
+        ]
+      },
+      search: {
+        code: ["GET /search/code"],
+        commits: ["GET /search/commits"],
+        issuesAndPullRequests: ["GET /search/issues"],
+        labels: ["GET /search/labels"],
+        repos: ["GET /search/repositories"],
+        topics: ["GET /search/topics"],
+        users: ["GET /search/users"]
+      },
+      secretScanning: {
+        createPushProtectionBypass: [
+          "POST /repos/{owner}/{repo}/secret-scanning/push-protection-bypasses"
+        ],
+        getAlert: [
+          "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+        ],
+        getScanHistory: ["GET /repos/{owner}/{repo}/secret-scanning/scan-history"],
+        listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
+        listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
+        listLocationsForAlert: [
+          "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
+        ],
+        listOrgPatternConfigs: [
+          "GET /orgs/{org}/secret-scanning/pattern-configurations"
+        ],
+        updateAlert: [
+          "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+        ],
+        updateOrgPatternConfigs: [
+          "PATCH /orgs/{org}/secret-scanning/pattern-configurations"
+        ]
+      },
+      securityAdvisories: {
+        createFork: [
+          "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
+        ],
+        createPrivateVulnerabilityReport: [
+          "POST /repos/{owner}/{repo}/security-advisories/reports"
+        ],
+        createRepositoryAdvisory: [
+          "POST /repos/{owner}/{repo}/security-advisories"
+        ],
+        createRepositoryAdvisoryCveRequest: [
+          "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
+        ],
+        getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
+        getRepositoryAdvisory: [
+          "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+        ],
+        listGlobalAdvisories: ["GET /advisories"],
+        listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
+        listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
+        updateRepositoryAdvisory: [
+          "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+        ]
+      },
+      teams: {
+        addOrUpdateMembershipForUserInOrg: [
+          "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
+        ],
+        addOrUpdateRepoPermissionsInOrg: [
+          "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+        ],
+        checkPermissionsForRepoInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+        ],
+        create: ["POST /orgs/{org}/teams"],
+        createDiscussionCommentInOrg: [
+          "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+        ],
+        createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
+        deleteDiscussionCommentInOrg: [
+          "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+        ],
+        deleteDiscussionInOrg: [
+          "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+        ],
+        deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
+        getByName: ["GET /orgs/{org}/teams/{team_slug}"],
+        getDiscussionCommentInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+        ],
+        getDiscussionInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+        ],
+        getMembershipForUserInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
+        ],
+        list: ["GET /orgs/{org}/teams"],
+        listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
+        listDiscussionCommentsInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+        ],
+        listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
+        listForAuthenticatedUser: ["GET /user/teams"],
+        listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
+        listPendingInvitationsInOrg: [
+          "GET /orgs/{org}/teams/{team_slug}/invitations"
+        ],
+        listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
+        removeMembershipForUserInOrg: [
+          "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
+        ],
+        removeRepoInOrg: [
+          "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+        ],
+        updateDiscussionCommentInOrg: [
+          "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+        ],
+        updateDiscussionInOrg: [
+          "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+        ],
+        updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
+      },
+      users: {
+        addEmailForAuthenticated: [
+          "POST /user/emails",
+          {},
+          { renamed: ["users", "addEmailForAuthenticatedUser"] }
+        ],
+        addEmailForAuthenticatedUser: ["POST /user/emails"],
+        addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
+        block: ["PUT /user/blocks/{username}"],
+        checkBlocked: ["GET /user/blocks/{username}"],
+        checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
+        checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
+        createGpgKeyForAuthenticated: [
+          "POST /user/gpg_keys",
+          {},
+          { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
+        ],
+        createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
+        createPublicSshKeyForAuthenticated: [
+          "POST /user/keys",
+          {},
+          { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
+        ],
+        createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
+        createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
+        deleteAttestationsBulk: [
+          "POST /users/{username}/attestations/delete-request"
+        ],
+        deleteAttestationsById: [
+          "DELETE /users/{username}/attestations/{attestation_id}"
+        ],
+        deleteAttestationsBySubjectDigest: [
+          "DELETE /users/{username}/attestations/digest/{subject_digest}"
+        ],
+        deleteEmailForAuthenticated: [
+          "DELETE /user/emails",
+          {},
+          { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
+        ],
+        deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
+        deleteGpgKeyForAuthenticated: [
+          "DELETE /user/gpg_keys/{gpg_key_id}",
+          {},
+          { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
+        ],
+        deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
+        deletePublicSshKeyForAuthenticated: [
+          "DELETE /user/keys/{key_id}",
+          {},
+          { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
+        ],
+        deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
+        deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
+        deleteSshSigningKeyForAuthenticatedUser: [
+          "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
+        ],
+        follow: ["PUT /user/following/{username}"],
+        getAuthenticated: ["GET /user"],
+        getById: ["GET /user/{account_id}"],
+        getByUsername: ["GET /users/{username}"],
+        getContextForUser: ["GET /users/{username}/hovercard"],
+        getGpgKeyForAuthenticated: [
+          "GET /user/gpg_keys/{gpg_key_id}",
+          {},
+          { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
+        ],
+        getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
+        getPublicSshKeyForAuthenticated: [
+          "GET /user/keys/{key_id}",
+          {},
+          { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
+        ],
+        getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
+        getSshSigningKeyForAuthenticatedUser: [
+          "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
+        ],
+        list: ["GET /users"],
+        listAttestations: ["GET /users/{username}/attestations/{subject_digest}"],
+        listAttestationsBulk: [
+          "POST /users/{username}/attestations/bulk-list{?per_page,before,after}"
+        ],
+        listBlockedByAuthenticated: [
+          "GET /user/blocks",
+          {},
+          { renamed: ["users", "listBlockedByAuthenticatedUser"] }
+        ],
+        listBlockedByAuthenticatedUser: ["GET /user/blocks"],
+        listEmailsForAuthenticated: [
+          "GET /user/emails",
+          {},
+          { renamed: ["users", "listEmailsForAuthenticatedUser"] }
+        ],
+        listEmailsForAuthenticatedUser: ["GET /user/emails"],
+        listFollowedByAuthenticated: [
+          "GET /user/following",
+          {},
+          { renamed: ["users", "listFollowedByAuthenticatedUser"] }
+        ],
+        listFollowedByAuthenticatedUser: ["GET /user/following"],
+        listFollowersForAuthenticatedUser: ["GET /user/followers"],
+        listFollowersForUser: ["GET /users/{username}/followers"],
+        listFollowingForUser: ["GET /users/{username}/following"],
+        listGpgKeysForAuthenticated: [
+          "GET /user/gpg_keys",
+          {},
+          { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
+        ],
+        listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
+        listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
+        listPublicEmailsForAuthenticated: [
+          "GET /user/public_emails",
+          {},
+          { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
+        ],
+        listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
+        listPublicKeysForUser: ["GET /users/{username}/keys"],
+        listPublicSshKeysForAuthenticated: [
+          "GET /user/keys",
+          {},
+          { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
+        ],
+        listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
+        listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
+        listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
+        listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
+        listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
+        setPrimaryEmailVisibilityForAuthenticated: [
+          "PATCH /user/email/visibility",
+          {},
+          { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
+        ],
+        setPrimaryEmailVisibilityForAuthenticatedUser: [
+          "PATCH /user/email/visibility"
+        ],
+        unblock: ["DELETE /user/blocks/{username}"],
+        unfollow: ["DELETE /user/following/{username}"],
+        updateAuthenticated: ["PATCH /user"]
+      }
+    };
+    endpoints_default = Endpoints;
+  }
+});
+
+// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js
+function endpointsToMethods(octokit) {
+  const newMethods = {};
+  for (const scope of endpointMethodsMap.keys()) {
+    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
+  }
+  return newMethods;
+}
+function decorate(octokit, scope, methodName, defaults2, decorations) {
+  const requestWithDefaults = octokit.request.defaults(defaults2);
+  function withDecorations(...args) {
+    let options = requestWithDefaults.endpoint.merge(...args);
+    if (decorations.mapToData) {
+      options = Object.assign({}, options, {
+        data: options[decorations.mapToData],
+        [decorations.mapToData]: void 0
+      });
+      return requestWithDefaults(options);
+    }
+    if (decorations.renamed) {
+      const [newScope, newMethodName] = decorations.renamed;
+      octokit.log.warn(
+        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
+      );
+    }
+    if (decorations.deprecated) {
+      octokit.log.warn(decorations.deprecated);
+    }
+    if (decorations.renamedParameters) {
+      const options2 = requestWithDefaults.endpoint.merge(...args);
+      for (const [name, alias] of Object.entries(
+        decorations.renamedParameters
+      )) {
+        if (name in options2) {
+          octokit.log.warn(
+            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
+          );
+          if (!(alias in options2)) {
+            options2[alias] = options2[name];
+          }
+          delete options2[name];
+        }
+      }
+      return requestWithDefaults(options2);
+    }
+    return requestWithDefaults(...args);
+  }
+  return Object.assign(withDecorations, requestWithDefaults);
+}
+var endpointMethodsMap, handler;
+var init_endpoints_to_methods = __esm({
+  "node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js"() {
+    init_endpoints();
+    endpointMethodsMap = /* @__PURE__ */ new Map();
+    for (const [scope, endpoints] of Object.entries(endpoints_default)) {
+      for (const [methodName, endpoint2] of Object.entries(endpoints)) {
+        const [route, defaults2, decorations] = endpoint2;
+        const [method, url2] = route.split(/ /);
+        const endpointDefaults = Object.assign(
+          {
+            method,
+            url: url2
+          },
+          defaults2
+        );
+        if (!endpointMethodsMap.has(scope)) {
+          endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
+        }
+        endpointMethodsMap.get(scope).set(methodName, {
+          scope,
+          methodName,
+          endpointDefaults,
+          decorations
+        });
+      }
+    }
+    handler = {
+      has({ scope }, methodName) {
+        return endpointMethodsMap.get(scope).has(methodName);
+      },
+      getOwnPropertyDescriptor(target, methodName) {
+        return {
+          value: this.get(target, methodName),
+          // ensures method is in the cache
+          configurable: true,
+          writable: true,
+          enumerable: true
+        };
+      },
+      defineProperty(target, methodName, descriptor) {
+        Object.defineProperty(target.cache, methodName, descriptor);
+        return true;
+      },
+      deleteProperty(target, methodName) {
+        delete target.cache[methodName];
+        return true;
+      },
+      ownKeys({ scope }) {
+        return [...endpointMethodsMap.get(scope).keys()];
+      },
+      set(target, methodName, value) {
+        return target.cache[methodName] = value;
+      },
+      get({ octokit, scope, cache }, methodName) {
+        if (cache[methodName]) {
+          return cache[methodName];
+        }
+        const method = endpointMethodsMap.get(scope).get(methodName);
+        if (!method) {
+          return void 0;
+        }
+        const { endpointDefaults, decorations } = method;
+        if (decorations) {
+          cache[methodName] = decorate(
+            octokit,
+            scope,
+            methodName,
+            endpointDefaults,
+            decorations
+          );
+        } else {
+          cache[methodName] = octokit.request.defaults(endpointDefaults);
+        }
+        return cache[methodName];
+      }
+    };
+  }
+});
+
+// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js
+function restEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    rest: api
+  };
+}
+function legacyRestEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    ...api,
+    rest: api
+  };
+}
+var init_dist_src3 = __esm({
+  "node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js"() {
+    init_version2();
+    init_endpoints_to_methods();
+    restEndpointMethods.VERSION = VERSION5;
+    legacyRestEndpointMethods.VERSION = VERSION5;
+  }
+});
+
+// node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js
+function normalizePaginatedListResponse(response) {
+  if (!response.data) {
+    return {
+      ...response,
+      data: []
+    };
+  }
+  const responseNeedsNormalization = ("total_count" in response.data || "total_commits" in response.data) && !("url" in response.data);
+  if (!responseNeedsNormalization) return response;
+  const incompleteResults = response.data.incomplete_results;
+  const repositorySelection = response.data.repository_selection;
+  const totalCount = response.data.total_count;
+  const totalCommits = response.data.total_commits;
+  delete response.data.incomplete_results;
+  delete response.data.repository_selection;
+  delete response.data.total_count;
+  delete response.data.total_commits;
+  const namespaceKey = Object.keys(response.data)[0];
+  const data = response.data[namespaceKey];
+  response.data = data;
+  if (typeof incompleteResults !== "undefined") {
+    response.data.incomplete_results = incompleteResults;
+  }
+  if (typeof repositorySelection !== "undefined") {
+    response.data.repository_selection = repositorySelection;
+  }
+  response.data.total_count = totalCount;
+  response.data.total_commits = totalCommits;
+  return response;
+}
+function iterator(octokit, route, parameters) {
+  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
+  const requestMethod = typeof route === "function" ? route : octokit.request;
+  const method = options.method;
+  const headers = options.headers;
+  let url2 = options.url;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        if (!url2) return { done: true };
+        try {
+          const response = await requestMethod({ method, url: url2, headers });
+          const normalizedResponse = normalizePaginatedListResponse(response);
+          url2 = ((normalizedResponse.headers.link || "").match(
+            /<([^<>]+)>;\s*rel="next"/
+          ) || [])[1];
+          if (!url2 && "total_commits" in normalizedResponse.data) {
+            const parsedUrl = new URL(normalizedResponse.url);
+            const params = parsedUrl.searchParams;
+            const page = parseInt(params.get("page") || "1", 10);
+            const per_page = parseInt(params.get("per_page") || "250", 10);
+            if (page * per_page < normalizedResponse.data.total_commits) {
+              params.set("page", String(page + 1));
+              url2 = parsedUrl.toString();
+            }
+          }
+          return { value: normalizedResponse };
+        } catch (error63) {
+          if (error63.status !== 409) throw error63;
+          url2 = "";
+          return {
+            value: {
+              status: 200,
+              headers: {},
+              data: []
+            }
+          };
+        }
+      }
+    })
+  };
+}
+function paginate(octokit, route, parameters, mapFn) {
+  if (typeof parameters === "function") {
+    mapFn = parameters;
+    parameters = void 0;
+  }
+  return gather(
+    octokit,
+    [],
+    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
+    mapFn
+  );
+}
+function gather(octokit, results, iterator2, mapFn) {
+  return iterator2.next().then((result) => {
+    if (result.done) {
+      return results;
+    }
+    let earlyExit = false;
+    function done() {
+      earlyExit = true;
+    }
+    results = results.concat(
+      mapFn ? mapFn(result.value, done) : result.value.data
+    );
+    if (earlyExit) {
+      return results;
+    }
+    return gather(octokit, results, iterator2, mapFn);
+  });
+}
+function paginateRest(octokit) {
+  return {
+    paginate: Object.assign(paginate.bind(null, octokit), {
+      iterator: iterator.bind(null, octokit)
+    })
+  };
+}
+var VERSION6, composePaginateRest;
+var init_dist_bundle5 = __esm({
+  "node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js"() {
+    VERSION6 = "0.0.0-development";
+    composePaginateRest = Object.assign(paginate, {
+      iterator
+    });
+    paginateRest.VERSION = VERSION6;
+  }
+});
+
+// node_modules/@actions/github/lib/utils.js
+function getOctokitOptions(token, options) {
+  const opts = Object.assign({}, options || {});
+  const auth2 = getAuthString(token, opts);
+  if (auth2) {
+    opts.auth = auth2;
+  }
+  const userAgent2 = getUserAgentWithOrchestrationId(opts.userAgent);
+  if (userAgent2) {
+    opts.userAgent = userAgent2;
+  }
+  return opts;
+}
+var context, baseUrl, defaults, GitHub;
+var init_utils3 = __esm({
+  "node_modules/@actions/github/lib/utils.js"() {
+    init_context();
+    init_utils2();
+    init_dist_src2();
+    init_dist_src3();
+    init_dist_bundle5();
+    init_utils2();
+    context = new Context();
+    baseUrl = getApiBaseUrl();
+    defaults = {
+      baseUrl,
+      request: {
+        agent: getProxyAgent(baseUrl),
+        fetch: getProxyFetch(baseUrl)
+      }
+    };
+    GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
+  }
+});
+
+// node_modules/@actions/github/lib/github.js
+var github_exports = {};
+__export(github_exports, {
+  context: () => context2,
+  getOctokit: () => getOctokit
+});
+function getOctokit(token, options, ...additionalPlugins) {
+  const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
+  return new GitHubWithPlugins(getOctokitOptions(token, options));
+}
+var context2;
+var init_github = __esm({
+  "node_modules/@actions/github/lib/github.js"() {
+    init_context();
+    init_utils3();
+    context2 = new Context();
+  }
+});
+
+// tools/lib/forge/github.ts
+function digestHex(digest) {
+  const m2 = /^sha256:([0-9a-f]{64})$/i.exec(digest ?? "");
+  return m2 ? m2[1].toLowerCase() : void 0;
+}
+function toAsset2(a3) {
+  return {
+    id: a3.id,
+    name: a3.name,
+    size: a3.size,
+    sha256: digestHex(a3.digest),
+    downloadUrl: a3.browser_download_url
+  };
+}
+function toRelease2(r2) {
+  return {
+    id: r2.id,
+    tag: r2.tag_name,
+    title: r2.name ?? "",
+    body: r2.body ?? "",
+    draft: r2.draft,
+    prerelease: r2.prerelease,
+    url: r2.html_url,
+    assets: (r2.assets ?? []).map(toAsset2),
+    uploadUrl: r2.upload_url
+  };
+}
+function toHttpError(operation, e) {
+  const err = e;
+  if (typeof err?.status !== "number") return isNetworkError(e) ? new HttpError(operation, 0, {}, "", e) : e;
+  const headers = {};
+  for (const [k2, v2] of Object.entries(err.response?.headers ?? {}))
+    if (v2 !== void 0) headers[k2.toLowerCase()] = String(v2);
+  if (err.status === 500 && !err.response && isNetworkError(err.cause ?? e))
+    return new HttpError(operation, 0, {}, "", e);
+  const data = err.response?.data;
+  const body = typeof data === "string" ? data : data ? JSON.stringify(data) : "";
+  return new HttpError(operation, err.status, headers, body, e);
+}
+var GitHubForge;
+var init_github2 = __esm({
+  "tools/lib/forge/github.ts"() {
+    "use strict";
+    init_redact();
+    init_http();
+    GitHubForge = class {
+      kind = "github";
+      description;
+      #owner;
+      #repo;
+      #retry;
+      #apiUrl;
+      #token;
+      #request;
+      constructor(options) {
+        registerSecret(options.token);
+        this.#owner = options.owner;
+        this.#repo = options.repo;
+        this.#token = options.token;
+        this.#apiUrl = (options.apiUrl ?? "https://api.github.com").replace(/\/+$/, "");
+        this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+        this.description = `github ${this.#apiUrl} ${options.owner}/${options.repo}`;
+      }
+      async #client() {
+        if (!this.#request) {
+          const { getOctokit: getOctokit2 } = await Promise.resolve().then(() => (init_github(), github_exports));
+          const octokit = getOctokit2(this.#token, {
+            baseUrl: this.#apiUrl,
+            log: { debug() {
+            }, info() {
+            }, warn() {
+            }, error() {
+            } }
+          });
+          this.#request = octokit.request;
+        }
+        return this.#request;
+      }
+      async #call(operation, route, params = {}) {
+        const request2 = await this.#client();
+        try {
+          return await withRetry(operation, this.#retry, async () => {
+            try {
+              const merged = { owner: this.#owner, repo: this.#repo, ...params };
+              const res = typeof route === "string" ? await request2(route, merged) : await request2({ ...route, ...merged });
+              return res;
+            } catch (e) {
+              throw toHttpError(operation, e);
+            }
+          });
+        } catch (e) {
+          throw forgeError("github", `${this.#owner}/${this.#repo}`, e);
+        }
+      }
+      async findReleases(tag) {
+        const out = [];
+        for (let page = 1; ; page++) {
+          const { data } = await this.#call("list releases", "GET /repos/{owner}/{repo}/releases", {
+            per_page: 100,
+            page
+          });
+          for (const r2 of data) if (r2.tag_name === tag) out.push(toRelease2(r2));
+          if (data.length < 100) break;
+        }
+        return out.sort((a3, b2) => a3.id - b2.id);
+      }
+      async createRelease(input2) {
+        const params = {
+          tag_name: input2.tag,
+          name: input2.title,
+          body: input2.body,
+          draft: input2.draft,
+          prerelease: input2.prerelease
+        };
+        if (input2.target) params["target_commitish"] = input2.target;
+        const { data } = await this.#call(
+          "create release",
+          "POST /repos/{owner}/{repo}/releases",
+          params
+        );
+        return toRelease2(data);
+      }
+      async updateRelease(release, fields) {
+        const params = { release_id: release.id };
+        if (fields.title !== void 0) params["name"] = fields.title;
+        if (fields.body !== void 0) params["body"] = fields.body;
+        if (fields.draft !== void 0) params["draft"] = fields.draft;
+        if (fields.prerelease !== void 0) params["prerelease"] = fields.prerelease;
+        const { data } = await this.#call(
+          "update release",
+          "PATCH /repos/{owner}/{repo}/releases/{release_id}",
+          params
+        );
+        return toRelease2(data);
+      }
+      async deleteRelease(release) {
+        await this.#call("delete release", "DELETE /repos/{owner}/{repo}/releases/{release_id}", {
+          release_id: release.id
+        });
+      }
+      async listAssets(release) {
+        const out = [];
+        for (let page = 1; ; page++) {
+          const { data } = await this.#call(
+            "list assets",
+            "GET /repos/{owner}/{repo}/releases/{release_id}/assets",
+            {
+              release_id: release.id,
+              per_page: 100,
+              page
+            }
+          );
+          out.push(...data.map(toAsset2));
+          if (data.length < 100) break;
+        }
+        return out;
+      }
+      async uploadAsset(release, input2) {
+        let url2 = release.uploadUrl;
+        if (!url2) {
+          const { data: data2 } = await this.#call(
+            "get release",
+            "GET /repos/{owner}/{repo}/releases/{release_id}",
+            {
+              release_id: release.id
+            }
+          );
+          url2 = data2.upload_url;
+        }
+        const { data } = await this.#call(
+          `upload ${input2.name}`,
+          {
+            method: "POST",
+            url: url2
+          },
+          {
+            name: input2.name,
+            headers: { "content-type": input2.contentType, "content-length": input2.size },
+            // A fresh stream per attempt: retries re-read the file from the start.
+            get data() {
+              return fileStream(input2.path);
+            }
+          }
+        );
+        return toAsset2(data);
+      }
+      async deleteAsset(_release, asset) {
+        await this.#call(
+          `delete asset ${asset.name}`,
+          "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}",
+          {
+            asset_id: asset.id
+          }
+        );
+      }
+      async renameAsset(_release, asset, name) {
+        const { data } = await this.#call(
+          `rename asset ${asset.name}`,
+          "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}",
+          {
+            asset_id: asset.id,
+            name
+          }
+        );
+        return toAsset2(data);
+      }
+      async readBackSha256(release, asset) {
+        if (asset.sha256) return asset.sha256;
+        return (await this.download(release, asset)).sha256;
+      }
+      async download(_release, asset, dest) {
+        const { data } = await this.#call(
+          `download ${asset.name}`,
+          "GET /repos/{owner}/{repo}/releases/assets/{asset_id}",
+          {
+            asset_id: asset.id,
+            headers: { accept: "application/octet-stream" },
+            request: { parseSuccessResponseBody: false }
+          }
+        );
+        return hashStream(data, dest);
+      }
+    };
+  }
+});
+
+// tools/lib/forge/index.ts
+import { execFileSync } from "node:child_process";
+import { resolve as resolve7 } from "node:path";
+async function probeGitea(apiBase) {
+  try {
+    const res = await fetch(`${giteaApiBase(apiBase)}/version`, { signal: AbortSignal.timeout(5e3) });
+    if (!res.ok) return false;
+    const data = await res.json();
+    return typeof data.version === "string";
+  } catch {
+    return false;
+  }
+}
+function parseRemote(url2) {
+  const m2 = /^(https?):\/\/(?:[^@/]+@)?([^/]+)\/(?:(.+)\/)?([^/]+)\/([^/]+?)(?:\.git)?\/?$/.exec(url2) ?? /^ssh:\/\/(?:[^@/]+@)?([^/:]+)(?::\d+)?\/(?:(.+)\/)?([^/]+)\/([^/]+?)(?:\.git)?\/?$/.exec(url2);
+  if (m2?.[0].startsWith("http"))
+    return { scheme: m2[1], host: m2[2] + (m2[3] ? `/${m2[3]}` : ""), owner: m2[4], repo: m2[5] };
+  if (m2) return { scheme: "https", host: m2[1], owner: m2[3], repo: m2[4] };
+  const scp = /^(?:[^@]+@)?([^:/]+):([^/]+)\/([^/]+?)(?:\.git)?\/?$/.exec(url2);
+  if (scp) return { scheme: "https", host: scp[1], owner: scp[2], repo: scp[3] };
+  return void 0;
+}
+function gitRemote(cwd) {
+  try {
+    return execFileSync("git", ["remote", "get-url", "origin"], {
+      cwd,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    }).trim();
+  } catch {
+    return void 0;
+  }
+}
+function splitRepo(slug) {
+  const m2 = /^([^/\s]+)\/([^/\s]+)$/.exec(slug);
+  if (!m2)
+    throw new SignetError("E_INPUT_INVALID", `repository must be owner/name, got ${JSON.stringify(slug)}`);
+  return { owner: m2[1], repo: m2[2] };
+}
+async function resolveForgeTarget(input2) {
+  const env = input2.env ?? process.env;
+  const cwd = input2.cwd ?? process.cwd();
+  const config2 = input2.config ?? {};
+  const to = input2.to ?? config2.forge ?? "auto";
+  if (to.startsWith("dir:")) {
+    const path10 = to.slice(4);
+    if (!path10) throw new SignetError("E_INPUT_INVALID", "dir: needs a folder, e.g. dir:./release");
+    return { kind: "dir", path: resolve7(cwd, path10) };
+  }
+  if (to === "dir") throw new SignetError("E_INPUT_INVALID", "dir needs a folder: --to dir:./release");
+  if (!["auto", "github", "gitea"].includes(to))
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `unknown publish target ${JSON.stringify(to)}: use dir:PATH, github, gitea or auto`
+    );
+  const inGitea = env["GITEA_ACTIONS"] === "true" || env["FORGEJO_ACTIONS"] === "true";
+  const inGitHub = env["GITHUB_ACTIONS"] === "true" && !inGitea;
+  const remote = parseRemote(gitRemote(cwd) ?? "");
+  const slug = input2.repository ?? config2.repository ?? env["GITHUB_REPOSITORY"] ?? (remote ? `${remote.owner}/${remote.repo}` : void 0);
+  if (!slug)
+    throw new SignetError("E_INPUT_INVALID", "cannot tell which repository to publish to", {
+      hint: "Pass --repo owner/name, set publish.repository, or run inside a clone with an origin remote."
+    });
+  const { owner, repo } = splitRepo(slug);
+  let kind = to === "auto" ? void 0 : to;
+  let apiUrl = input2.apiUrl ?? config2.apiUrl;
+  if (!kind) {
+    if (inGitea) kind = "gitea";
+    else if (inGitHub) kind = "github";
+  }
+  if (!apiUrl) {
+    if (kind === "gitea" || inGitea) apiUrl = env["GITHUB_SERVER_URL"] ?? env["GITEA_SERVER_URL"];
+    else if (inGitHub || kind === "github") apiUrl = env["GITHUB_API_URL"] ?? "https://api.github.com";
+    else if (remote)
+      apiUrl = remote.host === "github.com" ? "https://api.github.com" : `${remote.scheme}://${remote.host}`;
+  }
+  if (!kind) {
+    if (!apiUrl)
+      throw new SignetError("E_INPUT_INVALID", "cannot tell which forge to publish to", {
+        hint: "Pass --to github|gitea|dir:PATH, or set publish.forge / publish.apiUrl."
+      });
+    const host = new URL(apiUrl).host;
+    if (host === "api.github.com" || host === "github.com" || /\/api\/v3\/?$/.test(apiUrl)) kind = "github";
+    else if (await (input2.probeGitea ?? probeGitea)(apiUrl)) kind = "gitea";
+    else
+      throw new SignetError(
+        "E_INPUT_INVALID",
+        `${apiUrl} answers neither as GitHub nor as Gitea (no /api/v1/version)`,
+        {
+          hint: "Pass --to github (GitHub Enterprise: --api-url https://HOST/api/v3) or --to gitea."
+        }
+      );
+  }
+  if (!apiUrl) {
+    if (kind === "github") apiUrl = "https://api.github.com";
+    else
+      throw new SignetError("E_INPUT_INVALID", "gitea needs its URL", {
+        hint: "Pass --api-url https://git.example.com or set publish.apiUrl."
+      });
+  }
+  if (kind === "github" && new URL(apiUrl).host === "github.com") apiUrl = "https://api.github.com";
+  let token;
+  if (input2.token) token = parseSecretRef(input2.token, "token");
+  else {
+    const candidates = [
+      config2.tokenEnv ?? "SIGNET_FORGE_TOKEN",
+      kind === "gitea" ? "GITEA_TOKEN" : "GITHUB_TOKEN",
+      "GITHUB_TOKEN"
+    ];
+    const name = candidates.find((n3) => env[n3]) ?? candidates[0];
+    token = `env:${name}`;
+  }
+  return { kind, apiUrl, owner, repo, token };
+}
+function openForge(target, options = {}) {
+  if (target.kind === "dir") return new DirForge(target.path);
+  const token = resolveSecret(target.token, "token", options.env ?? process.env);
+  const common4 = {
+    owner: target.owner,
+    repo: target.repo,
+    token,
+    ...options.retry ? { retry: options.retry } : {}
+  };
+  return target.kind === "github" ? new GitHubForge({ apiUrl: target.apiUrl, ...common4 }) : new GiteaForge({ apiUrl: target.apiUrl, ...common4 });
+}
+var init_forge = __esm({
+  "tools/lib/forge/index.ts"() {
+    "use strict";
+    init_errors();
+    init_secrets();
+    init_dir();
+    init_gitea();
+    init_github2();
+  }
+});
+
+// tools/lib/forge/notes.ts
+import { existsSync as existsSync9, readFileSync as readFileSync14 } from "node:fs";
+import { dirname as dirname6, join as join13, resolve as resolve8 } from "node:path";
+import { fileURLToPath as fileURLToPath7 } from "node:url";
+function sha256sums(entries) {
+  return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
+`).join("");
+}
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v2 = bytes / 1024;
+  let i3 = 0;
+  while (v2 >= 1024 && i3 < units.length - 1) {
+    v2 /= 1024;
+    i3++;
+  }
+  return `${v2.toFixed(1)} ${units[i3]}`;
+}
+function cell(text) {
+  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
+}
+function checksumTable(entries) {
+  const rows = [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `| \`${cell(e.name)}\` | ${formatSize(e.size)} | \`${e.sha256}\` |`);
+  return ["| File | Size | SHA-256 |", "| --- | ---: | --- |", ...rows].join("\n");
+}
+function signerLine(signer) {
+  if (!signer) return "";
+  const dev = signer.dev ? " — **development certificate, not trusted by Windows**" : "";
+  return `
+
+Authenticode signer: \`${cell(signer.subject)}\` (certificate SHA-256 \`${signer.leafSha256}\`)${dev}.`;
+}
+function renderNotes(template, input2, source = "template") {
+  const values = {
+    title: input2.title,
+    tag: input2.tag,
+    version: input2.version,
+    channel: input2.channel,
+    date: input2.date ?? (/* @__PURE__ */ new Date()).toISOString().slice(0, 10),
+    notes: input2.notes?.trim() || "_No notable changes._",
+    checksums: checksumTable(input2.assets),
+    signer: signerLine(input2.signer)
+  };
+  const unknown2 = /* @__PURE__ */ new Set();
+  const out = template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, name) => {
+    if (name in values) return values[name];
+    unknown2.add(name);
+    return "";
+  });
+  if (unknown2.size)
+    throw new SignetError(
+      "E_TEMPLATE_INVALID",
+      `${source}: unknown variable(s) ${[...unknown2].map((n3) => `{{${n3}}}`).join(", ")}`,
+      {
+        details: { template: source, unknown: [...unknown2], known: [...TEMPLATE_VARIABLES] }
+      }
+    );
+  return `${out.trim()}
+`;
+}
+function defaultTemplatesDir() {
+  let dir = dirname6(fileURLToPath7(import.meta.url));
+  for (let i3 = 0; i3 < 8; i3++) {
+    const candidate = join13(dir, "templates", "notes");
+    if (existsSync9(join13(candidate, "stable.md"))) return candidate;
+    const parent = dirname6(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return void 0;
+}
+function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
+  const base = dir ? resolve8(cwd, dir) : defaultTemplatesDir();
+  const path10 = base ? join13(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
+  if (!base || !existsSync9(path10))
+    throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
+      hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
+    });
+  return { text: readFileSync14(path10, "utf8"), path: path10 };
+}
+var TEMPLATE_VARIABLES;
+var init_notes = __esm({
+  "tools/lib/forge/notes.ts"() {
+    "use strict";
+    init_errors();
+    TEMPLATE_VARIABLES = [
+      "title",
+      "tag",
+      "version",
+      "channel",
+      "date",
+      "notes",
+      "checksums",
+      "signer"
+    ];
+  }
+});
+
+// tools/lib/forge/publish.ts
+import { mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync8, writeFileSync as writeFileSync6 } from "node:fs";
+import { tmpdir as tmpdir4 } from "node:os";
+import { basename as basename6, join as join14, resolve as resolve9 } from "node:path";
+function tempName(asset) {
+  return `${TEMP_PREFIX}${asset.sha256.slice(0, 16)}-${asset.name}`;
+}
+function parseTempName(name) {
+  const m2 = /^signet-tmp-([0-9a-f]{16})-(.+)$/.exec(name);
+  return m2 ? { sha16: m2[1], name: m2[2] } : void 0;
+}
+async function mapLimit(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  let failed;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length && failed === void 0) {
+      const i3 = next++;
+      try {
+        out[i3] = await fn(items[i3]);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (failed !== void 0) throw failed;
+  return out;
+}
+async function prepareRelease(input2, forgeKind) {
+  const cwd = input2.cwd ?? process.cwd();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+\-/]*$/.test(input2.tag))
+    throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(input2.tag)} is not a valid release tag`);
+  const version2 = input2.version ?? input2.tag.replace(/^.*?v?(?=\d)/, "");
+  const title = input2.title ?? input2.tag;
+  if (input2.files.length === 0)
+    throw new SignetError("E_INPUT_INVALID", "nothing to publish: no files given");
+  const problems = [];
+  const seen = /* @__PURE__ */ new Map();
+  const files2 = input2.files.map((f2) => resolve9(cwd, f2));
+  for (const path10 of files2) {
+    const name = basename6(path10);
+    let isFile = false;
+    try {
+      isFile = statSync8(path10).isFile();
+    } catch {
+    }
+    if (!isFile) problems.push(`${path10}: not a file`);
+    if (!NAME_RE.test(name))
+      problems.push(
+        `${name}: asset names may contain only letters, digits and . _ + - (forges rename anything else)`
+      );
+    if (name.startsWith(TEMP_PREFIX)) problems.push(`${name}: the prefix ${TEMP_PREFIX} is reserved`);
+    if (DIR_RESERVED.has(name) || name === SUMS_NAME) problems.push(`${name}: this name is reserved`);
+    const prev = seen.get(name);
+    if (prev) problems.push(`${name}: given twice (${prev} and ${path10})`);
+    seen.set(name, path10);
+  }
+  if (problems.length)
+    throw new SignetError("E_INPUT_INVALID", `cannot publish:
+  - ${problems.join("\n  - ")}`, {
+      details: { problems }
+    });
+  const local = await mapLimit(files2, 2, async (path10) => {
+    const { size } = statSync8(path10);
+    return { name: basename6(path10), path: path10, size, sha256: await sha256File(path10), kind: artifactKind(path10) };
+  });
+  const binaries = local.filter((a3) => a3.kind !== "other");
+  if (binaries.length && !input2.verify)
+    throw new SignetError(
+      "E_PUBLISH_GATE",
+      `refusing to publish ${binaries.map((b2) => b2.name).join(", ")}: no signature verifier configured`,
+      {
+        hint: "Publishing .exe/.msi/.dll files needs the signing profile that verifies them (--profile)."
+      }
+    );
+  for (const asset of binaries) {
+    let signed;
+    try {
+      signed = await input2.verify(asset.path);
+    } catch (e) {
+      const err = e;
+      throw new SignetError("E_PUBLISH_GATE", `${asset.name} did not verify as signed: ${err.message}`, {
+        details: { asset: asset.name, cause: err.code ?? "error" },
+        cause: e
+      });
+    }
+    if (signed.sha256 !== asset.sha256)
+      throw new SignetError("E_PUBLISH_GATE", `${asset.name} changed while it was being verified`, {
+        details: { asset: asset.name }
+      });
+    if (signed.signature.dev && input2.channel === "stable" && forgeKind !== "dir" && !input2.allowDevSignatures)
+      throw new SignetError(
+        "E_PUBLISH_GATE",
+        `${asset.name} is signed with a development certificate; refusing a stable release on ${forgeKind}`,
+        {
+          hint: "Sign with the release profile, publish to the beta channel or to dir:, or pass --allow-dev-signatures for a test forge."
+        }
+      );
+    asset.signature = signed.signature;
+  }
+  const workDir = mkdtempSync6(join14(tmpdir4(), "signet-publish-"));
+  const cleanup = () => rmSync9(workDir, { recursive: true, force: true });
+  try {
+    if (input2.mode === "attach") return { input: input2, version: version2, title, body: "", local, workDir, cleanup };
+    if (input2.checksumsAsset !== false) {
+      const sumsPath = join14(workDir, SUMS_NAME);
+      writeFileSync6(sumsPath, sha256sums(local));
+      const { size } = statSync8(sumsPath);
+      local.push({
+        name: SUMS_NAME,
+        path: sumsPath,
+        size,
+        sha256: await sha256File(sumsPath),
+        kind: "other"
+      });
+    }
+    const template = loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
+    const signer = local.find((a3) => a3.signature)?.signature;
+    const body = renderNotes(
+      template.text,
+      { channel: input2.channel, tag: input2.tag, version: version2, title, notes: input2.notes, assets: local, signer },
+      template.path
+    );
+    return { input: input2, version: version2, title, body, local, workDir, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+function chooseRelease(found) {
+  if (found.length === 0) return { keep: void 0, duplicates: [] };
+  const published = found.filter((r2) => !r2.draft);
+  if (published.length > 1)
+    throw new SignetError(
+      "E_FORGE_FAILED",
+      `${published.length} published releases carry the tag ${found[0].tag}`,
+      {
+        hint: "Delete the extra releases by hand; Signet only removes duplicate drafts.",
+        details: { ids: published.map((r2) => r2.id) }
+      }
+    );
+  const keep = published[0] ?? found.reduce((best, r2) => r2.assets.length > best.assets.length ? r2 : best, found[0]);
+  return { keep, duplicates: found.filter((r2) => r2 !== keep && r2.draft) };
+}
+async function planPublish(forge, prepared) {
+  const { input: input2, local } = prepared;
+  const found = await forge.findReleases(input2.tag);
+  const { keep, duplicates } = chooseRelease(found);
+  const attach = input2.mode === "attach";
+  if (attach && !keep)
+    throw new SignetError(
+      "E_FORGE_NOT_FOUND",
+      `release ${input2.tag} not found on ${forge.description}; attach needs an existing release`,
+      {
+        hint: "Publish the release first, or check the tag."
+      }
+    );
+  const actions = [];
+  const prerelease = input2.channel === "beta";
+  if (keep) {
+    const remote = await forge.listAssets(keep);
+    const byName = new Map(remote.map((a3) => [a3.name, a3]));
+    const wanted = new Map(local.map((a3) => [a3.name, a3]));
+    const usedTemps = /* @__PURE__ */ new Set();
+    for (const asset of local) {
+      const existing = byName.get(asset.name);
+      if (existing) {
+        if (existing.size !== asset.size) {
+          actions.push({
+            kind: "replace",
+            name: asset.name,
+            reason: `size ${existing.size} ≠ ${asset.size}`,
+            remote: existing
+          });
+          continue;
+        }
+        const sha = await forge.readBackSha256(keep, existing);
+        if (sha === asset.sha256)
+          actions.push({ kind: "skip", name: asset.name, reason: "same size and SHA-256" });
+        else actions.push({ kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing });
+        continue;
+      }
+      const temp = byName.get(tempName(asset));
+      if (temp && temp.size === asset.size && await forge.readBackSha256(keep, temp) === asset.sha256) {
+        usedTemps.add(temp.name);
+        actions.push({
+          kind: "rename",
+          name: asset.name,
+          reason: "finish an interrupted replacement",
+          remote: temp
+        });
+        continue;
+      }
+      actions.push({ kind: "upload", name: asset.name, reason: "missing" });
+    }
+    if (input2.prune !== false && !attach) {
+      for (const a3 of remote) {
+        if (wanted.has(a3.name) || usedTemps.has(a3.name)) continue;
+        const reason = parseTempName(a3.name) ? "leftover temporary upload" : "not part of this release";
+        actions.push({ kind: "delete", name: a3.name, reason, remote: a3 });
+      }
+    }
+  } else {
+    for (const asset of local) actions.push({ kind: "upload", name: asset.name, reason: "new release" });
+  }
+  const changes = attach ? actions.some((a3) => a3.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a3) => a3.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || keep.body.trim() !== prepared.body.trim();
+  return {
+    forge: forge.description,
+    tag: input2.tag,
+    version: prepared.version,
+    channel: input2.channel,
+    prerelease,
+    title: prepared.title,
+    body: prepared.body,
+    release: keep ? { action: "reuse", id: keep.id, draft: keep.draft, url: keep.url } : { action: "create" },
+    duplicates: (attach ? [] : duplicates).map((d2) => ({ id: d2.id, draft: d2.draft })),
+    local,
+    actions,
+    changes
+  };
+}
+async function uploadFresh(forge, release, asset, name) {
+  const started = Date.now();
+  const input2 = { name, path: asset.path, size: asset.size, contentType: contentTypeFor(asset.name) };
+  let uploaded;
+  try {
+    uploaded = await forge.uploadAsset(release, input2);
+  } catch (e) {
+    const status = e.details?.["status"];
+    if (status !== 422 && status !== 409) throw e;
+    const stale = (await forge.listAssets(release)).find((a3) => a3.name === name);
+    if (stale) {
+      logger.warn(`${name}: removing a partial upload left by an earlier attempt`);
+      await forge.deleteAsset(release, stale);
+    }
+    uploaded = await forge.uploadAsset(release, input2);
+  }
+  const secs = (Date.now() - started) / 1e3;
+  logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
+  return uploaded;
+}
+async function applyPublish(forge, prepared, plan) {
+  const { input: input2, local } = prepared;
+  const byName = new Map(local.map((a3) => [a3.name, a3]));
+  const prerelease = plan.prerelease;
+  let release;
+  const found = await forge.findReleases(input2.tag);
+  const chosen = chooseRelease(found);
+  const attach = input2.mode === "attach";
+  if (attach && !chosen.keep) throw new SignetError("E_FORGE_NOT_FOUND", `release ${input2.tag} disappeared`);
+  for (const dup of attach ? [] : chosen.duplicates) {
+    logger.warn(`deleting duplicate draft release ${dup.id} of ${input2.tag}`);
+    await forge.deleteRelease(dup);
+  }
+  if (chosen.keep) release = chosen.keep;
+  else {
+    release = await forge.createRelease({
+      tag: input2.tag,
+      title: prepared.title,
+      body: prepared.body,
+      prerelease,
+      draft: true,
+      target: input2.target
+    });
+    logger.info(`created draft release ${input2.tag} (${forge.description})`);
+    for (const other of await forge.findReleases(input2.tag))
+      if (other.id !== release.id && other.draft) await forge.deleteRelease(other);
+  }
+  const deleted = [];
+  const done = /* @__PURE__ */ new Map();
+  const leftovers = plan.actions.filter((a3) => a3.kind === "delete" && parseTempName(a3.name));
+  for (const a3 of leftovers) {
+    await forge.deleteAsset(release, a3.remote);
+    deleted.push(a3.name);
+  }
+  const work = plan.actions.filter((a3) => a3.kind === "upload" || a3.kind === "replace" || a3.kind === "rename");
+  await mapLimit(work, input2.concurrency ?? 2, async (action) => {
+    const asset = byName.get(action.name);
+    if (action.kind === "upload") await uploadFresh(forge, release, asset, asset.name);
+    else if (action.kind === "rename") await forge.renameAsset(release, action.remote, asset.name);
+    else if (action.kind === "replace") {
+      const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      await forge.deleteAsset(release, action.remote);
+      await forge.renameAsset(release, tmp, asset.name);
+      logger.info(`replaced ${asset.name} (${action.reason})`);
+    }
+    done.set(action.name, action.kind);
+  });
+  for (const a3 of plan.actions) {
+    if (a3.kind !== "delete" || parseTempName(a3.name)) continue;
+    logger.info(`deleting asset ${a3.name} (${a3.reason})`);
+    await forge.deleteAsset(release, a3.remote);
+    deleted.push(a3.name);
+  }
+  const remote = await forge.listAssets(release);
+  const problems = [];
+  const remoteByName = new Map(remote.map((a3) => [a3.name, a3]));
+  for (const asset of local) {
+    const r2 = remoteByName.get(asset.name);
+    if (!r2) {
+      problems.push(`${asset.name}: missing on the forge`);
+      continue;
+    }
+    if (r2.size !== asset.size) {
+      problems.push(`${asset.name}: forge has ${r2.size} bytes, local file ${asset.size}`);
+      continue;
+    }
+    const sha = await forge.readBackSha256(release, r2);
+    if (sha !== asset.sha256) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${asset.sha256}`);
+  }
+  if (input2.prune !== false && !attach) {
+    for (const r2 of remote)
+      if (!byName.has(r2.name)) problems.push(`${r2.name}: unexpected asset on the forge`);
+  }
+  if (problems.length)
+    throw new SignetError(
+      "E_PUBLISH_GATE",
+      `verify gate failed for ${input2.tag}; the release stays a draft:
+  - ${problems.join("\n  - ")}`,
+      {
+        details: { problems }
+      }
+    );
+  const final = await forge.updateRelease(release, {
+    title: prepared.title,
+    body: prepared.body,
+    prerelease,
+    draft: false
+  });
+  logger.info(`published ${input2.tag}${prerelease ? " (prerelease)" : ""}: ${final.url}`);
+  const signatures = local.filter((a3) => a3.signature).map((a3) => ({
+    name: a3.name,
+    subject: a3.signature.subject,
+    leafSha256: a3.signature.leafSha256,
+    dev: a3.signature.dev
+  }));
+  return {
+    forge: forge.description,
+    tag: input2.tag,
+    version: prepared.version,
+    channel: input2.channel,
+    prerelease: final.prerelease,
+    draft: final.draft,
+    releaseId: final.id,
+    url: final.url,
+    title: attach ? final.title : prepared.title,
+    assets: local.map((a3) => ({
+      name: a3.name,
+      size: a3.size,
+      sha256: a3.sha256,
+      action: done.get(a3.name) ?? "kept"
+    })),
+    deleted,
+    signatures,
+    gate: { checked: local.length, signed: signatures.length, passed: true }
+  };
+}
+async function publishRelease(forge, input2, options = {}) {
+  const prepared = await prepareRelease(input2, forge.kind);
+  try {
+    const plan = await planPublish(forge, prepared);
+    if (options.dryRun) return { plan };
+    return { plan, result: await applyPublish(forge, prepared, plan) };
+  } finally {
+    prepared.cleanup();
+  }
+}
+var TEMP_PREFIX, SUMS_NAME, NAME_RE;
+var init_publish = __esm({
+  "tools/lib/forge/publish.ts"() {
+    "use strict";
+    init_artifact();
+    init_errors();
+    init_log();
+    init_dir();
+    init_http();
+    init_notes();
+    TEMP_PREFIX = "signet-tmp-";
+    SUMS_NAME = "SHA256SUMS";
+    NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+  }
+});
+
+// tools/lib/forge/run.ts
+var run_exports = {};
+__export(run_exports, {
+  checkChannel: () => checkChannel,
+  expandFiles: () => expandFiles,
+  fetchReleaseAsset: () => fetchReleaseAsset,
+  runPublish: () => runPublish
+});
+import { globSync, readFileSync as readFileSync15 } from "node:fs";
+import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
+async function fetchReleaseAsset(o3) {
+  const target = await resolveForgeTarget({
+    to: o3.to,
+    repository: o3.repository,
+    apiUrl: o3.apiUrl,
+    token: o3.token,
+    config: o3.config.publish,
+    cwd: o3.cwd,
+    env: o3.env
+  });
+  const forge = openForge(target, { env: o3.env });
+  const release = (await forge.findReleases(o3.tag)).find((r2) => !r2.draft);
+  if (!release)
+    throw new SignetError("E_FORGE_NOT_FOUND", `no published release ${o3.tag} on ${forge.description}`);
+  const asset = (await forge.listAssets(release)).find((a3) => a3.name === o3.name);
+  if (!asset)
+    throw new SignetError("E_FORGE_NOT_FOUND", `release ${o3.tag} has no asset ${o3.name}`, {
+      hint: "Check the asset name (case-sensitive)."
+    });
+  const path10 = resolve10(o3.cwd, o3.dest);
+  const got = await forge.download(release, asset, path10);
+  if (got.size !== asset.size)
+    throw new SignetError(
+      "E_FORGE_FAILED",
+      `download of ${o3.name} was truncated (${got.size} of ${asset.size} bytes)`
+    );
+  return { path: path10, ...got };
+}
+function expandFiles(patterns, cwd) {
+  const out = [];
+  const missing = [];
+  for (const pattern2 of patterns) {
+    if (!/[*?[{]/.test(pattern2)) {
+      out.push(isAbsolute4(pattern2) ? pattern2 : resolve10(cwd, pattern2));
+      continue;
+    }
+    const matches = globSync(pattern2, { cwd }).map((m2) => resolve10(cwd, m2)).sort();
+    if (!matches.length) missing.push(pattern2);
+    out.push(...matches);
+  }
+  if (missing.length)
+    throw new SignetError(
+      "E_FILE_NOT_FOUND",
+      `no file matches ${missing.map((m2) => JSON.stringify(m2)).join(", ")}`,
+      {
+        details: { patterns: missing }
+      }
+    );
+  return [...new Set(out)];
+}
+function checkChannel(tag, channel2) {
+  const pre = /\d+\.\d+\.\d+-[0-9A-Za-z.-]+/.test(tag);
+  if (channel2 === "stable" && pre)
+    throw new SignetError("E_INPUT_INVALID", `${tag} is a prerelease tag; publish it with --channel beta`);
+  if (channel2 === "beta" && !pre)
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`
+    );
+}
+async function runPublish(o3) {
+  if (o3.mode !== "attach") checkChannel(o3.tag, o3.channel);
+  const files2 = expandFiles(o3.files, o3.cwd);
+  const target = await resolveForgeTarget({
+    to: o3.to,
+    repository: o3.repository,
+    apiUrl: o3.apiUrl,
+    token: o3.token,
+    config: o3.config.publish,
+    cwd: o3.cwd,
+    env: o3.env
+  });
+  const forge = openForge(target, { env: o3.env, retry: o3.retry });
+  let notes = o3.notes;
+  if (o3.notesFile) {
+    try {
+      notes = readFileSync15(resolve10(o3.cwd, o3.notesFile), "utf8");
+    } catch {
+      throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
+    }
+  }
+  let verify;
+  if (files2.some((f2) => artifactKind(f2) !== "other") && Object.keys(o3.config.signing.profiles).length) {
+    const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
+    const signer = createSigner2(o3.config, {
+      ...o3.profile ? { profile: o3.profile } : {},
+      // A stable release on a forge is the release path: timestamps required, dev profiles refused.
+      releasePath: o3.channel === "stable" && target.kind !== "dir" && o3.mode !== "attach" && !o3.allowDevSignatures,
+      baseDir: o3.configPath ? dirname7(o3.configPath) : o3.cwd,
+      ...o3.env ? { env: o3.env } : {}
+    });
+    verify = (path10) => signer.verify(path10);
+  }
+  const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname7(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
+  return publishRelease(
+    forge,
+    {
+      tag: o3.tag,
+      channel: o3.channel,
+      title: o3.title,
+      notes,
+      files: files2,
+      target: o3.target,
+      templatesDir,
+      cwd: o3.cwd,
+      prune: o3.prune,
+      verify,
+      allowDevSignatures: o3.allowDevSignatures,
+      concurrency: o3.concurrency,
+      mode: o3.mode
+    },
+    { dryRun: o3.dryRun }
+  );
+}
+var init_run = __esm({
+  "tools/lib/forge/run.ts"() {
+    "use strict";
+    init_artifact();
+    init_errors();
+    init_forge();
+    init_publish();
+  }
+});
+
 // tools/lib/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
 init_errors();
@@ -62716,8 +69365,8 @@ var productConfigSchema = external_exports.object({
   installArgs: external_exports.array(argument).min(1).default(["install"]).describe("Arguments of the agent install command (registers and starts its service)"),
   uninstallArgs: external_exports.array(argument).min(1).default(["uninstall"]),
   serviceArgs: external_exports.array(argument).default(["run"]).describe("Arguments the service is started with (MSI ServiceInstall mode)"),
-  msiService: external_exports.enum(["serviceInstall", "agentCommand"]).default("serviceInstall").describe(
-    "MSI: register the service with the ServiceInstall table, or run the agent install/uninstall commands as deferred custom actions"
+  msiService: external_exports.enum(["agentCommand", "serviceInstall"]).default("agentCommand").describe(
+    "MSI: run the agent install/uninstall commands as deferred custom actions (like the NSIS installer), or register the service with the ServiceInstall table (serviceArgs)"
   ),
   upgradeCode: external_exports.string().regex(/^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$/).optional().describe("Fixed per product; derived deterministically from vendor+product when omitted"),
   icon: external_exports.string().optional().describe("Path of an .ico file for both installers"),
@@ -62845,8 +69494,9 @@ init_errors();
 
 // tools/lib/seal/dispatch.ts
 init_errors();
-import { readFileSync as readFileSync13 } from "node:fs";
-import { dirname as dirname5, resolve as resolve6 } from "node:path";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync16 } from "node:fs";
+import { tmpdir as tmpdir5 } from "node:os";
+import { dirname as dirname8, join as join15, resolve as resolve11 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -62962,7 +69612,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/seal/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync13(resolve6(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync16(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -62974,20 +69624,39 @@ async function buildDispatchedSites(o3) {
   const entries = await openSealedSites(raw, o3.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o3.configPath ? dirname5(o3.configPath) : o3.cwd;
+  const baseDir = o3.configPath ? dirname8(o3.configPath) : o3.cwd;
   const signer = createSigner2(o3.config, {
     ...o3.profile ? { profile: o3.profile } : {},
     baseDir,
     ...o3.env ? { env: o3.env } : {}
   });
   const sites = assertSites2(validateSites2(entries, { dev: signer.dev, ...o3.env ? { env: o3.env } : {} }));
-  const agent = await signer.verify(resolve6(o3.cwd, o3.agent));
+  let agentPath = resolve11(o3.cwd, o3.agent);
+  if (o3.agentRelease) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(o3.agent))
+      throw new SignetError(
+        "E_INPUT_INVALID",
+        `agent must be an asset name when agent-release is set, got ${JSON.stringify(o3.agent)}`
+      );
+    const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_run(), run_exports));
+    const dest = join15(mkdtempSync7(join15(tmpdir5(), "signet-agent-")), o3.agent);
+    agentPath = (await fetchReleaseAsset2({
+      config: o3.config,
+      cwd: o3.cwd,
+      ...o3.forge,
+      tag: o3.agentRelease,
+      name: o3.agent,
+      dest,
+      env: o3.env
+    })).path;
+  }
+  const agent = await signer.verify(agentPath);
   const result = await buildSiteInstallers2({
     agent,
     sites,
     config: o3.config,
     signer,
-    outDir: resolve6(o3.cwd, o3.outDir),
+    outDir: resolve11(o3.cwd, o3.outDir),
     baseDir,
     ...o3.version ? { version: o3.version } : {},
     ...o3.concurrency ? { concurrency: o3.concurrency } : {}
@@ -62996,8 +69665,8 @@ async function buildDispatchedSites(o3) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync8, readFileSync as readFileSync14, statSync as statSync8 } from "node:fs";
-import { resolve as resolve7 } from "node:path";
+import { existsSync as existsSync11, readFileSync as readFileSync17, statSync as statSync9 } from "node:fs";
+import { resolve as resolve12 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -63103,7 +69772,7 @@ import * as os4 from "os";
 
 // node_modules/@actions/http-client/lib/index.js
 var tunnel = __toESM(require_tunnel2(), 1);
-var import_undici = __toESM(require_undici(), 1);
+var import_undici2 = __toESM(require_undici(), 1);
 var HttpCodes;
 (function(HttpCodes2) {
   HttpCodes2[HttpCodes2["OK"] = 200] = "OK";
@@ -63157,15 +69826,15 @@ var HttpResponseRetryCodes = [
 ];
 
 // node_modules/@actions/core/lib/summary.js
-import { EOL as EOL3 } from "os";
+import { EOL as EOL4 } from "os";
 import { constants as constants4, promises } from "fs";
-var __awaiter = function(thisArg, _arguments, P2, generator) {
+var __awaiter2 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve8) {
-      resolve8(value);
+    return value instanceof P2 ? value : new P2(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve8, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -63181,12 +69850,12 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve8(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var { access, appendFile, writeFile } = promises;
+var { access, appendFile, writeFile: writeFile2 } = promises;
 var SUMMARY_ENV_VAR = "GITHUB_STEP_SUMMARY";
 var Summary = class {
   constructor() {
@@ -63199,7 +69868,7 @@ var Summary = class {
    * @returns step summary file path
    */
   filePath() {
-    return __awaiter(this, void 0, void 0, function* () {
+    return __awaiter2(this, void 0, void 0, function* () {
       if (this._filePath) {
         return this._filePath;
       }
@@ -63240,10 +69909,10 @@ var Summary = class {
    * @returns {Promise<Summary>} summary instance
    */
   write(options) {
-    return __awaiter(this, void 0, void 0, function* () {
+    return __awaiter2(this, void 0, void 0, function* () {
       const overwrite = !!(options === null || options === void 0 ? void 0 : options.overwrite);
       const filePath = yield this.filePath();
-      const writeFunc = overwrite ? writeFile : appendFile;
+      const writeFunc = overwrite ? writeFile2 : appendFile;
       yield writeFunc(filePath, this._buffer, { encoding: "utf8" });
       return this.emptyBuffer();
     });
@@ -63254,7 +69923,7 @@ var Summary = class {
    * @returns {Summary} summary instance
    */
   clear() {
-    return __awaiter(this, void 0, void 0, function* () {
+    return __awaiter2(this, void 0, void 0, function* () {
       return this.emptyBuffer().write({ overwrite: true });
     });
   }
@@ -63301,7 +69970,7 @@ var Summary = class {
    * @returns {Summary} summary instance
    */
   addEOL() {
-    return this.addRaw(EOL3);
+    return this.addRaw(EOL4);
   }
   /**
    * Adds an HTML codeblock to the summary buffer
@@ -63339,11 +70008,11 @@ var Summary = class {
    */
   addTable(rows) {
     const tableBody = rows.map((row) => {
-      const cells = row.map((cell) => {
-        if (typeof cell === "string") {
-          return this.wrap("td", cell);
+      const cells = row.map((cell2) => {
+        if (typeof cell2 === "string") {
+          return this.wrap("td", cell2);
         }
-        const { header, data, colspan, rowspan } = cell;
+        const { header, data, colspan, rowspan } = cell2;
         const tag = header ? "th" : "td";
         const attrs = Object.assign(Object.assign({}, colspan && { colspan }), rowspan && { rowspan });
         return this.wrap(tag, data, attrs);
@@ -63446,7 +70115,7 @@ import os3 from "os";
 
 // node_modules/@actions/io/lib/io-util.js
 import * as fs3 from "fs";
-var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs3.promises;
+var { chmod, copyFile, lstat, mkdir: mkdir2, open: open2, readdir: readdir2, rename: rename2, rm: rm2, rmdir, stat: stat2, symlink, unlink } = fs3.promises;
 var IS_WINDOWS = process.platform === "win32";
 var READONLY = fs3.constants.O_RDONLY;
 
@@ -63532,8 +70201,8 @@ function maskConfigSecrets(config2, env = process.env) {
       const m2 = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(v2);
       if (m2) mask(env[m2[1]]);
       const f2 = /^file:(.+)$/.exec(v2);
-      if (f2 && existsSync8(f2[1]) && statSync8(f2[1]).size < 65536)
-        mask(readFileSync14(f2[1], "utf8").replace(/\r?\n$/, ""));
+      if (f2 && existsSync11(f2[1]) && statSync9(f2[1]).size < 65536)
+        mask(readFileSync17(f2[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v2)) v2.forEach(walk);
     else if (v2 && typeof v2 === "object") Object.values(v2).forEach(walk);
   };
@@ -63542,7 +70211,7 @@ function maskConfigSecrets(config2, env = process.env) {
     mask(env[name]);
 }
 function workspace(dir) {
-  return resolve7(process.env["GITHUB_WORKSPACE"] ?? process.cwd(), dir ?? ".");
+  return resolve12(process.env["GITHUB_WORKSPACE"] ?? process.cwd(), dir ?? ".");
 }
 function setOutputs(outputs) {
   for (const [k2, v2] of Object.entries(outputs)) {
@@ -63639,6 +70308,11 @@ var siteInstallersSettings = external_exports.object({
   agent: external_exports.string().trim().min(1, "the signed agent (path) is required"),
   sites: external_exports.string().trim().min(1, "sites (JSON array, or file:PATH) is required"),
   "seal-private-key": optional2,
+  "agent-release": optional2,
+  to: external_exports.string().trim().min(1).default("auto"),
+  token: optional2,
+  repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/, "expected owner/name").optional(),
+  "api-url": external_exports.string().url().optional(),
   "out-dir": external_exports.string().trim().min(1).default("installers"),
   profile: optional2,
   "product-version": optional2,
@@ -63660,14 +70334,17 @@ var publishSettings = external_exports.object({
   profile: optional2,
   "allow-dev-signatures": bool(false),
   prune: bool(true),
+  attach: bool(false),
   "dry-run": bool(false)
 }).strict();
 
 // actions/site-installers/src/main.ts
 await runAction(async () => {
   const s2 = readSettings(siteInstallersSettings, Object.keys(siteInstallersSettings.shape), [
-    "seal-private-key"
+    "seal-private-key",
+    "token"
   ]);
+  if (s2.token) process.env["SIGNET_ACTION_TOKEN"] = s2.token;
   const cwd = workspace(s2["working-directory"]);
   const loaded = loadConfig(cwd, s2.config);
   maskConfigSecrets(loaded.config);
@@ -63676,6 +70353,13 @@ await runAction(async () => {
     configPath: loaded.path,
     cwd,
     agent: s2.agent,
+    agentRelease: s2["agent-release"],
+    forge: {
+      to: s2.to,
+      repository: s2.repository,
+      apiUrl: s2["api-url"],
+      token: s2.token ? "env:SIGNET_ACTION_TOKEN" : void 0
+    },
     sites: s2.sites,
     sealPrivateKey: s2["seal-private-key"],
     outDir: s2["out-dir"],

@@ -15,7 +15,9 @@ import { siteInstallersSettings } from '../../lib/settings.ts';
 await runAction(async () => {
   const s = readSettings(siteInstallersSettings, Object.keys(siteInstallersSettings.shape), [
     'seal-private-key',
+    'token',
   ]);
+  if (s.token) process.env['SIGNET_ACTION_TOKEN'] = s.token;
   const cwd = workspace(s['working-directory']);
   const loaded = loadConfig(cwd, s.config);
   maskConfigSecrets(loaded.config);
@@ -24,6 +26,13 @@ await runAction(async () => {
     configPath: loaded.path,
     cwd,
     agent: s.agent,
+    agentRelease: s['agent-release'],
+    forge: {
+      to: s.to,
+      repository: s.repository,
+      apiUrl: s['api-url'],
+      token: s.token ? 'env:SIGNET_ACTION_TOKEN' : undefined,
+    },
     sites: s.sites,
     sealPrivateKey: s['seal-private-key'],
     outDir: s['out-dir'],

@@ -184,6 +184,28 @@ export class DirForge implements Forge {
     return { ...asset, name, downloadUrl: `file://${join(dir, name)}` };
   }
 
+  async download(
+    release: RemoteRelease,
+    asset: RemoteAsset,
+    dest: string,
+  ): Promise<{ sha256: string; size: number }> {
+    const src = join(this.folder(release.tag), asset.name);
+    const hash = createHash('sha256');
+    let size = 0;
+    await pipeline(
+      createReadStream(src, { highWaterMark: 1 << 20 }),
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      }),
+      createWriteStream(dest),
+    );
+    return { sha256: hash.digest('hex'), size };
+  }
+
   async readBackSha256(release: RemoteRelease, asset: RemoteAsset): Promise<string> {
     const path = join(this.folder(release.tag), asset.name);
     const s = await stat(path);

@@ -10,7 +10,7 @@ import {
   fileStream,
   forgeError,
   HttpError,
-  hashResponse,
+  hashStream,
   headersOf,
   type RetryOptions,
   withRetry,
@@ -239,6 +239,22 @@ export class GiteaForge implements Forge {
   }
 
   async readBackSha256(release: RemoteRelease, asset: RemoteAsset): Promise<string> {
+    return (await this.#fetchAsset(release, asset)).sha256;
+  }
+
+  async download(
+    release: RemoteRelease,
+    asset: RemoteAsset,
+    dest: string,
+  ): Promise<{ sha256: string; size: number }> {
+    return this.#fetchAsset(release, asset, dest);
+  }
+
+  async #fetchAsset(
+    release: RemoteRelease,
+    asset: RemoteAsset,
+    dest?: string,
+  ): Promise<{ sha256: string; size: number }> {
     const url = asset.downloadUrl;
     if (!url)
       throw forgeError(
@@ -249,6 +265,6 @@ export class GiteaForge implements Forge {
     const res = await this.#send(`download ${asset.name}`, 'GET', url, {
       headers: { accept: 'application/octet-stream' },
     });
-    return (await hashResponse(res)).sha256;
+    return hashStream(res.body as unknown as AsyncIterable<Uint8Array>, dest);
   }
 }

@@ -4,13 +4,13 @@
  * Content-Length; read-back uses the `digest` GitHub computes for every asset, or a streamed
  * download when an older asset has none.
  */
-import { createHash } from 'node:crypto';
 import { registerSecret } from '../redact.ts';
 import {
   DEFAULT_RETRY,
   fileStream,
   forgeError,
   HttpError,
+  hashStream,
   isNetworkError,
   type RetryOptions,
   withRetry,
@@ -148,9 +148,9 @@ export class GitHubForge implements Forge {
         try {
           // Spread per attempt: a streamed `data` getter yields a fresh file stream each time.
           const merged = { owner: this.#owner, repo: this.#repo, ...params };
-          return typeof route === 'string'
-            ? await request(route, merged)
-            : await request({ ...route, ...merged });
+          const res =
+            typeof route === 'string' ? await request(route, merged) : await request({ ...route, ...merged });
+          return res as unknown as { status: number; data: T };
         } catch (e) {
           throw toHttpError(operation, e);
         }
@@ -281,8 +281,16 @@ export class GitHubForge implements Forge {
     return toAsset(data);
   }
 
-  async readBackSha256(_release: RemoteRelease, asset: RemoteAsset): Promise<string> {
+  async readBackSha256(release: RemoteRelease, asset: RemoteAsset): Promise<string> {
     if (asset.sha256) return asset.sha256;
+    return (await this.download(release, asset)).sha256;
+  }
+
+  async download(
+    _release: RemoteRelease,
+    asset: RemoteAsset,
+    dest?: string,
+  ): Promise<{ sha256: string; size: number }> {
     const { data } = await this.#call<ReadableStream<Uint8Array>>(
       `download ${asset.name}`,
       'GET /repos/{owner}/{repo}/releases/assets/{asset_id}',
@@ -292,8 +300,6 @@ export class GitHubForge implements Forge {
         request: { parseSuccessResponseBody: false },
       },
     );
-    const hash = createHash('sha256');
-    for await (const chunk of data as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
-    return hash.digest('hex');
+    return hashStream(data as unknown as AsyncIterable<Uint8Array>, dest);
   }
 }

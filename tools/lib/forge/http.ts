@@ -4,7 +4,7 @@
  * bodies. Nothing here logs a token: headers are never printed, messages go through the redactor.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { ForgeKind } from './types.ts';
@@ -202,6 +202,26 @@ export async function hashResponse(res: Response): Promise<{ sha256: string; siz
       hash.update(chunk);
       size += chunk.byteLength;
     }
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Streams chunks to `dest` (when given) while hashing; constant memory. */
+export async function hashStream(
+  body: AsyncIterable<Uint8Array>,
+  dest?: string,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const out = dest ? createWriteStream(dest) : undefined;
+  try {
+    for await (const chunk of body) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      if (out && !out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    }
+  } finally {
+    if (out) await new Promise<void>((r) => out.end(r));
   }
   return { sha256: hash.digest('hex'), size };
 }

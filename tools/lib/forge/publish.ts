@@ -65,6 +65,12 @@ export interface PublishInput {
   allowDevSignatures?: boolean | undefined;
   /** Parallel uploads (default 2). */
   concurrency?: number | undefined;
+  /**
+   * `release` (default): the whole release — body, SHA256SUMS, prune, un-draft.
+   * `attach`: add or replace these assets on an existing release and touch nothing else
+   * (no SHA256SUMS, no prune, title/body/state kept) — e.g. site installers built later.
+   */
+  mode?: 'release' | 'attach' | undefined;
 }
 
 export type AssetAction =
@@ -232,6 +238,7 @@ export async function prepareRelease(
   const workDir = mkdtempSync(join(tmpdir(), 'signet-publish-'));
   const cleanup = () => rmSync(workDir, { recursive: true, force: true });
   try {
+    if (input.mode === 'attach') return { input, version, title, body: '', local, workDir, cleanup };
     if (input.checksumsAsset !== false) {
       const sumsPath = join(workDir, SUMS_NAME);
       writeFileSync(sumsPath, sha256sums(local));
@@ -282,6 +289,15 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
   const { input, local } = prepared;
   const found = await forge.findReleases(input.tag);
   const { keep, duplicates } = chooseRelease(found);
+  const attach = input.mode === 'attach';
+  if (attach && !keep)
+    throw new SignetError(
+      'E_FORGE_NOT_FOUND',
+      `release ${input.tag} not found on ${forge.description}; attach needs an existing release`,
+      {
+        hint: 'Publish the release first, or check the tag.',
+      },
+    );
   const actions: AssetAction[] = [];
   const prerelease = input.channel === 'beta';
   if (keep) {
@@ -320,7 +336,7 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
       }
       actions.push({ kind: 'upload', name: asset.name, reason: 'missing' });
     }
-    if (input.prune !== false) {
+    if (input.prune !== false && !attach) {
       for (const a of remote) {
         if (wanted.has(a.name) || usedTemps.has(a.name)) continue;
         const reason = parseTempName(a.name) ? 'leftover temporary upload' : 'not part of this release';
@@ -330,14 +346,15 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
   } else {
     for (const asset of local) actions.push({ kind: 'upload', name: asset.name, reason: 'new release' });
   }
-  const changes =
-    !keep ||
-    duplicates.length > 0 ||
-    actions.some((a) => a.kind !== 'skip') ||
-    keep.draft ||
-    keep.prerelease !== prerelease ||
-    keep.title !== prepared.title ||
-    keep.body.trim() !== prepared.body.trim();
+  const changes = attach
+    ? actions.some((a) => a.kind !== 'skip')
+    : !keep ||
+      duplicates.length > 0 ||
+      actions.some((a) => a.kind !== 'skip') ||
+      keep.draft ||
+      keep.prerelease !== prerelease ||
+      keep.title !== prepared.title ||
+      keep.body.trim() !== prepared.body.trim();
   return {
     forge: forge.description,
     tag: input.tag,
@@ -347,7 +364,7 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
     title: prepared.title,
     body: prepared.body,
     release: keep ? { action: 'reuse', id: keep.id, draft: keep.draft, url: keep.url } : { action: 'create' },
-    duplicates: duplicates.map((d) => ({ id: d.id, draft: d.draft })),
+    duplicates: (attach ? [] : duplicates).map((d) => ({ id: d.id, draft: d.draft })),
     local,
     actions,
     changes,
@@ -394,7 +411,9 @@ export async function applyPublish(
   let release: RemoteRelease;
   const found = await forge.findReleases(input.tag);
   const chosen = chooseRelease(found);
-  for (const dup of chosen.duplicates) {
+  const attach = input.mode === 'attach';
+  if (attach && !chosen.keep) throw new SignetError('E_FORGE_NOT_FOUND', `release ${input.tag} disappeared`);
+  for (const dup of attach ? [] : chosen.duplicates) {
     logger.warn(`deleting duplicate draft release ${dup.id} of ${input.tag}`);
     await forge.deleteRelease(dup);
   }
@@ -461,7 +480,7 @@ export async function applyPublish(
     const sha = await forge.readBackSha256(release, r);
     if (sha !== asset.sha256) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${asset.sha256}`);
   }
-  if (input.prune !== false)
+  if (input.prune !== false && !attach)
     for (const r of remote)
       if (!byName.has(r.name)) problems.push(`${r.name}: unexpected asset on the forge`);
   if (problems.length)
@@ -498,7 +517,7 @@ export async function applyPublish(
     draft: final.draft,
     releaseId: final.id,
     url: final.url,
-    title: prepared.title,
+    title: attach ? final.title : prepared.title,
     assets: local.map((a) => ({
       name: a.name,
       size: a.size,

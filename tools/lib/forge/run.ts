@@ -37,8 +37,55 @@ export interface RunPublishOptions {
   concurrency?: number | undefined;
   target?: string | undefined;
   dryRun?: boolean | undefined;
+  /** attach: add assets to an existing release without touching its body, state or other assets. */
+  mode?: 'release' | 'attach' | undefined;
   env?: NodeJS.ProcessEnv | undefined;
   retry?: Partial<RetryOptions> | undefined;
+}
+
+export interface FetchAssetOptions {
+  config: SignetConfig;
+  cwd: string;
+  to?: string | undefined;
+  repository?: string | undefined;
+  apiUrl?: string | undefined;
+  token?: string | undefined;
+  tag: string;
+  name: string;
+  dest: string;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+/** Downloads one asset of a published release (streamed, hashed); returns its path and SHA-256. */
+export async function fetchReleaseAsset(
+  o: FetchAssetOptions,
+): Promise<{ path: string; sha256: string; size: number }> {
+  const target = await resolveForgeTarget({
+    to: o.to,
+    repository: o.repository,
+    apiUrl: o.apiUrl,
+    token: o.token,
+    config: o.config.publish,
+    cwd: o.cwd,
+    env: o.env,
+  });
+  const forge = openForge(target, { env: o.env });
+  const release = (await forge.findReleases(o.tag)).find((r) => !r.draft);
+  if (!release)
+    throw new SignetError('E_FORGE_NOT_FOUND', `no published release ${o.tag} on ${forge.description}`);
+  const asset = (await forge.listAssets(release)).find((a) => a.name === o.name);
+  if (!asset)
+    throw new SignetError('E_FORGE_NOT_FOUND', `release ${o.tag} has no asset ${o.name}`, {
+      hint: 'Check the asset name (case-sensitive).',
+    });
+  const path = resolve(o.cwd, o.dest);
+  const got = await forge.download(release, asset, path);
+  if (got.size !== asset.size)
+    throw new SignetError(
+      'E_FORGE_FAILED',
+      `download of ${o.name} was truncated (${got.size} of ${asset.size} bytes)`,
+    );
+  return { path, ...got };
 }
 
 /** Expands glob patterns (sorted, files only); a pattern that matches nothing is an error. */
@@ -79,7 +126,7 @@ export function checkChannel(tag: string, channel: Channel): void {
 }
 
 export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> {
-  checkChannel(o.tag, o.channel);
+  if (o.mode !== 'attach') checkChannel(o.tag, o.channel);
   const files = expandFiles(o.files, o.cwd);
   const target = await resolveForgeTarget({
     to: o.to,
@@ -104,6 +151,9 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
     const { createSigner } = await import('../sign/index.ts');
     const signer = createSigner(o.config, {
       ...(o.profile ? { profile: o.profile } : {}),
+      // A stable release on a forge is the release path: timestamps required, dev profiles refused.
+      releasePath:
+        o.channel === 'stable' && target.kind !== 'dir' && o.mode !== 'attach' && !o.allowDevSignatures,
       baseDir: o.configPath ? dirname(o.configPath) : o.cwd,
       ...(o.env ? { env: o.env } : {}),
     });
@@ -127,6 +177,7 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
       verify,
       allowDevSignatures: o.allowDevSignatures,
       concurrency: o.concurrency,
+      mode: o.mode,
     },
     { dryRun: o.dryRun },
   );

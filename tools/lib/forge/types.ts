@@ -65,4 +65,10 @@ export interface Forge {
   renameAsset(release: RemoteRelease, asset: RemoteAsset, name: string): Promise<RemoteAsset>;
   /** SHA-256 of the asset as stored: the forge's digest, or a streamed download hashed on the fly. */
   readBackSha256(release: RemoteRelease, asset: RemoteAsset): Promise<string>;
+  /** Streams the asset into `dest` (hashed on the way). */
+  download(
+    release: RemoteRelease,
+    asset: RemoteAsset,
+    dest: string,
+  ): Promise<{ sha256: string; size: number }>;
 }

@@ -3,8 +3,9 @@
  * validate the sites, verify the agent with the signing profile (the builder only takes a
  * SignedArtifact), build every site's installers. Per-site failures do not stop the batch.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
 import { openSealedSites } from './sites.ts';
@@ -13,8 +14,18 @@ export interface DispatchedBuildOptions {
   config: SignetConfig;
   configPath?: string | undefined;
   cwd: string;
-  /** Path of the signed agent. */
+  /** Path of the signed agent, or (with `agentRelease`) the asset name in that release. */
   agent: string;
+  /** Download the agent from this published release first (forge from `forge`). */
+  agentRelease?: string | undefined;
+  forge?:
+    | {
+        to?: string | undefined;
+        repository?: string | undefined;
+        apiUrl?: string | undefined;
+        token?: string | undefined;
+      }
+    | undefined;
   /** JSON array text, or file:PATH of one. */
   sites: string;
   /** base64 private key that opens `sealedEnrollmentKey` values. */
@@ -52,7 +63,28 @@ export async function buildDispatchedSites(o: DispatchedBuildOptions) {
     ...(o.env ? { env: o.env } : {}),
   });
   const sites = assertSites(validateSites(entries, { dev: signer.dev, ...(o.env ? { env: o.env } : {}) }));
-  const agent = await signer.verify(resolve(o.cwd, o.agent));
+  let agentPath = resolve(o.cwd, o.agent);
+  if (o.agentRelease) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(o.agent))
+      throw new SignetError(
+        'E_INPUT_INVALID',
+        `agent must be an asset name when agent-release is set, got ${JSON.stringify(o.agent)}`,
+      );
+    const { fetchReleaseAsset } = await import('../forge/run.ts');
+    const dest = join(mkdtempSync(join(tmpdir(), 'signet-agent-')), o.agent);
+    agentPath = (
+      await fetchReleaseAsset({
+        config: o.config,
+        cwd: o.cwd,
+        ...o.forge,
+        tag: o.agentRelease,
+        name: o.agent,
+        dest,
+        env: o.env,
+      })
+    ).path;
+  }
+  const agent = await signer.verify(agentPath);
   const result = await buildSiteInstallers({
     agent,
     sites,
