@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ export async function startSigningServer(options: {
   key: SigningKey;
   wrongKey: SigningKey;
   delayMs?: number;
+  /** Serve HTTPS with a certificate for 127.0.0.1 issued by this CA. */
+  tls?: { caCert: string; caKey: string };
 }): Promise<SigningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-signsrv-'));
   let n = 0;
@@ -63,7 +66,7 @@ export async function startSigningServer(options: {
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -116,7 +119,12 @@ export async function startSigningServer(options: {
         timers.add(t);
       } else void answer();
     });
-  });
+  };
+  let server: Server;
+  if (options.tls) {
+    const { cert, key } = await serverCertificate(dir, options.tls);
+    server = createHttpsServer({ cert, key }, handler) as unknown as Server;
+  } else server = createServer(handler);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -124,7 +132,7 @@ export async function startSigningServer(options: {
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   const handle: SigningServer = {
-    url: `http://127.0.0.1:${port}/sign`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/sign`,
     get mode() {
       return state.mode;
     },
@@ -151,4 +159,56 @@ export async function startSigningServer(options: {
   };
   afterAll(() => handle.close());
   return handle;
+}
+
+/** A TLS server certificate for 127.0.0.1 (SAN IP, EKU serverAuth) issued by the given CA. */
+async function serverCertificate(
+  dir: string,
+  ca: { caCert: string; caKey: string },
+): Promise<{ cert: Buffer; key: Buffer }> {
+  const ext = join(dir, 'server-ext.cnf');
+  writeFileSync(
+    ext,
+    '[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=localhost\n',
+  );
+  const key = join(dir, 'server.key');
+  const csr = join(dir, 'server.csr');
+  const cert = join(dir, 'server.pem');
+  await defaultRunner.run('openssl', [
+    'req',
+    '-config',
+    ext,
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=localhost',
+  ]);
+  await defaultRunner.run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.caCert,
+    '-CAkey',
+    ca.caKey,
+    '-set_serial',
+    '0x5151',
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+    '-extensions',
+    'v3',
+    '-out',
+    cert,
+  ]);
+  return { cert: readFileSync(cert), key: readFileSync(key) };
 }

@@ -54,54 +54,48 @@ ess_cert_id_alg = sha256
 
 export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-tsa-'));
-  const conf = join(dir, 'tsa.cnf');
-  writeFileSync(join(dir, 'serial'), '01\n');
-  writeFileSync(conf, TSA_CONF.replace('SERIAL_FILE', join(dir, 'serial')));
   let n = 0;
   let requests = 0;
   let failCount = 0;
   let failMode: Exclude<TsaMode, 'ok'> = 'error';
   const sockets = new Set<import('node:net').Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  // openssl updates the serial file: one reply at a time keeps serials unique.
-  let queue: Promise<unknown> = Promise.resolve();
-  const reply = (query: Buffer): Promise<Buffer> => {
-    const job = queue.then(
-      () =>
-        new Promise<Buffer>((resolvePromise, reject) => {
-          const id = ++n;
-          const q = join(dir, `q${id}.tsq`);
-          const r = join(dir, `r${id}.tsr`);
-          writeFileSync(q, query);
-          const args = [
-            'ts',
-            '-reply',
-            '-config',
-            conf,
-            '-queryfile',
-            q,
-            '-signer',
-            options.cert,
-            '-inkey',
-            options.key,
-            '-out',
-            r,
-          ];
-          if (options.chain) args.push('-chain', options.chain);
-          execFile(options.openssl ?? 'openssl', args, (err) => {
-            try {
-              if (err) reject(err);
-              else resolvePromise(readFileSync(r));
-            } finally {
-              rmSync(q, { force: true });
-              rmSync(r, { force: true });
-            }
-          });
-        }),
-    );
-    queue = job.catch(() => undefined);
-    return job;
-  };
+  // Each reply gets its own config and serial file (openssl rewrites the serial file), so
+  // concurrent requests run in parallel and serials stay unique.
+  const reply = (query: Buffer): Promise<Buffer> =>
+    new Promise<Buffer>((resolvePromise, reject) => {
+      const id = ++n;
+      const q = join(dir, `q${id}.tsq`);
+      const r = join(dir, `r${id}.tsr`);
+      const serial = join(dir, `serial${id}`);
+      const cnf = join(dir, `tsa${id}.cnf`);
+      writeFileSync(serial, `${id.toString(16).padStart(2, '0')}\n`);
+      writeFileSync(cnf, TSA_CONF.replace('SERIAL_FILE', serial));
+      writeFileSync(q, query);
+      const args = [
+        'ts',
+        '-reply',
+        '-config',
+        cnf,
+        '-queryfile',
+        q,
+        '-signer',
+        options.cert,
+        '-inkey',
+        options.key,
+        '-out',
+        r,
+      ];
+      if (options.chain) args.push('-chain', options.chain);
+      execFile(options.openssl ?? 'openssl', args, (err) => {
+        try {
+          if (err) reject(err);
+          else resolvePromise(readFileSync(r));
+        } finally {
+          for (const f of [q, r, serial, cnf]) rmSync(f, { force: true });
+        }
+      });
+    });
 
   const state = { mode: options.mode ?? ('ok' as TsaMode) };
   const server: Server = createServer((req, res) => {

@@ -172,6 +172,23 @@ describe('remote signing backend (local test server)', () => {
     expect(readdirSync(dir).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
   });
 
+  it('over HTTPS: trusts the server through caFile; an untrusted server certificate fails after retries', async () => {
+    const tls = await startSigningServer({
+      token: TOKEN,
+      key: { cert: pki.cert, key: pki.key },
+      wrongKey: { cert: pki.wrong.cert, key: pki.wrong.key },
+      tls: { caCert: pki.caCert, caKey: pki.caKey },
+    });
+    expect(tls.url).toMatch(/^https:/);
+    const a = await createSigner(config({ url: tls.url, caFile: pki.caCert })).sign(fresh());
+    expect(a.signature.leafSha256).toBe(pki.leafSha256);
+    expect(tls.authHeaders.at(-1)).toBe(`Bearer ${TOKEN}`);
+    const before = tls.requests;
+    const untrusted = config({ url: tls.url, caFile: pki.wrong.caCert, retries: 1 });
+    expect(await codeOf(createSigner(untrusted).sign(fresh()))).toBe('E_SIGN_REMOTE_FAILED');
+    expect(tls.requests).toBe(before); // the TLS handshake failed: the file and token were never sent
+  });
+
   it('--allow-unsigned-fallback keeps the unsigned file marked signed: false; refused on the release path', async () => {
     expect(() =>
       createSigner(config(), { releasePath: true, overrides: { allowUnsignedFallback: true } }),
