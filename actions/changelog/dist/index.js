@@ -18885,28 +18885,58 @@ function highestPrereleaseNumber(tags, prefix, version2, identifier2) {
   }
   return max;
 }
-async function readTags(cwd, options = {}) {
-  const [all, merged] = await Promise.all([
-    git(
-      cwd,
-      [
-        "for-each-ref",
-        "--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)",
-        "refs/tags"
-      ],
-      options
-    ),
-    git(cwd, ["for-each-ref", "--merged", "HEAD", "--format=%(refname:lstrip=2)", "refs/tags"], options)
-  ]);
-  const reachable = new Set(merged.stdout.split("\n").filter(Boolean));
+async function listTags(cwd, options = {}) {
+  const all = await git(
+    cwd,
+    [
+      "for-each-ref",
+      "--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)",
+      "refs/tags"
+    ],
+    options
+  );
   const out = [];
   for (const line of all.stdout.split("\n")) {
     if (!line) continue;
     const [name = "", obj = "", peeled = "", type = "", peeledType = ""] = line.split("\0");
     if (type === "tag" ? peeledType !== "commit" : type !== "commit") continue;
-    out.push({ name, commit: peeled || obj, reachable: reachable.has(name) });
+    out.push({ name, commit: peeled || obj, reachable: false });
   }
   return out;
+}
+async function mergedIntoHead(cwd, names, options) {
+  if (!names.length) return /* @__PURE__ */ new Set();
+  const r = await git(
+    cwd,
+    ["for-each-ref", "--merged", "HEAD", "--format=%(refname:lstrip=2)", ...names.map((n2) => `refs/tags/${n2}`)],
+    options
+  );
+  return new Set(r.stdout.split("\n").filter(Boolean));
+}
+async function readTags(cwd, prefix, options = {}) {
+  const tags = await listTags(cwd, options);
+  const stable = tags.map((t) => ({ t, c: classifyTag(t.name, prefix) })).filter((x) => x.c.kind === "stable").sort((a2, b) => import_semver.default.rcompare(a2.c.version, b.c.version)).map((x) => x.t);
+  let checked2 = 0;
+  for (const batch of [16, Number.POSITIVE_INFINITY]) {
+    if (checked2 >= stable.length) break;
+    const slice = stable.slice(checked2, checked2 + batch);
+    const merged = await mergedIntoHead(
+      cwd,
+      slice.map((t) => t.name),
+      options
+    );
+    checked2 += slice.length;
+    let found = false;
+    for (const t of slice) {
+      t.reachable = merged.has(t.name);
+      if (t.reachable) found = true;
+    }
+    if (found) {
+      for (const t of stable.slice(checked2)) t.reachable = true;
+      break;
+    }
+  }
+  return tags;
 }
 var import_semver, NUM, STRICT_CORE, REASONS;
 var init_tags = __esm({
@@ -59643,7 +59673,7 @@ async function planFromRepo(options) {
     });
   }
   const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
-  const tags = await readTags(root);
+  const tags = await readTags(root, tagPrefix);
   const { last } = selectLastStable(tags, tagPrefix);
   if (info2.shallow && !last) {
     throw new SignetError(
@@ -59813,7 +59843,7 @@ async function notesFromRepo(options) {
   } else if (!options.all) {
     from = options.from;
     if (from === void 0) {
-      const tags = await readTags(root);
+      const tags = await readTags(root, prefix);
       from = selectLastStable(tags, prefix).last?.name;
     }
     previousTag = from ?? null;
