@@ -4,7 +4,7 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -113,6 +113,7 @@ export async function signInFrame(
         `${basename(target)}: the nested signature is missing after signing`,
       );
     }
+    chmodSync(output, statSync(source).mode & 0o7777); // keep the input's mode (e.g. 0755)
     renameSync(output, target);
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
