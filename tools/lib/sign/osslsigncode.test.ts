@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
@@ -376,6 +376,37 @@ describe('osslsigncode backend (real tools)', () => {
       scan.restore();
       delete process.env['SIGNET_TEST_KEYPASS'];
       delete process.env['SIGNET_TEST_BADPASS'];
+    }
+  });
+
+  it('redacts the secret even when the tool itself prints it (a misbehaving osslsigncode)', async () => {
+    const canary = 'canary-echoed-by-tool-8d1e';
+    const fake = join(dir, 'leaky-osslsigncode');
+    // Prints the -readpass file's content on stderr and on stdout, then fails.
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = -readpass ]; then p=$(cat "$2"); fi; shift; done\necho "using password $p" >&2\necho "pw=$p"\nexit 1\n',
+    );
+    chmodSync(fake, 0o755);
+    const scan = new CanaryScanner([canary]);
+    process.env['SIGNET_TEST_LEAKY'] = canary;
+    try {
+      const signer = createSigner(
+        config(pemProfile({ osslsigncode: fake, password: 'env:SIGNET_TEST_LEAKY', timestamp: false })),
+      );
+      try {
+        await signer.sign(fresh());
+        expect.unreachable();
+      } catch (e) {
+        const err = e as SignetError;
+        expect(err.code).toBe('E_SIGN_FAILED');
+        expect(err.message).toContain('using password ***');
+        scan.seen(err.message, err.toJSON(), String(err.stack));
+      }
+      scan.assertClean(undefined, [dir]);
+    } finally {
+      scan.restore();
+      delete process.env['SIGNET_TEST_LEAKY'];
     }
   });
 
