@@ -81,6 +81,7 @@ export const versionCommand: CommandModule<GlobalArgs, PlanArgs> = {
       runNumber: parseRunNumber(args['run-number'], '--run-number'),
       tagPrefix: args['tag-prefix'],
       component: args.component,
+      lean: true,
     });
     ctx.emit(plan, describePlan(plan, ctx.verbose));
   },

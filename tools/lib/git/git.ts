@@ -58,7 +58,7 @@ export interface HeadInfo {
   sha: string;
   /** Branch name, or undefined on a detached HEAD. */
   branch: string | undefined;
-  /** Full message of HEAD. */
+  /** Full message of HEAD (empty when read with `message: false`). */
   message: string;
 }
 
@@ -73,10 +73,13 @@ export interface RepoInfo {
  * Checks that `cwd` is inside a git work tree with at least one commit and returns where HEAD is.
  * One `git rev-parse` plus one `git log -1` (and a symbolic-ref check).
  */
-export async function repoInfo(cwd: string, options: GitOptions = {}): Promise<RepoInfo> {
+export async function repoInfo(
+  cwd: string,
+  options: GitOptions & { message?: boolean } = {},
+): Promise<RepoInfo> {
   const probe = await git(
     cwd,
-    ['rev-parse', '--show-toplevel', '--is-shallow-repository', '--abbrev-ref', 'HEAD'],
+    ['rev-parse', '--show-toplevel', '--is-shallow-repository', 'HEAD', '--abbrev-ref', 'HEAD'],
     { ...options, allowFailure: true },
   ).catch((e: unknown) => {
     if (e instanceof SignetError && e.code === 'E_TOOL_MISSING') throw e;
@@ -96,11 +99,19 @@ export async function repoInfo(cwd: string, options: GitOptions = {}): Promise<R
       details: { cwd },
     });
   }
-  const [root = cwd, shallow, abbrev] = probe.stdout.trim().split('\n');
-  const log = await git(root, ['log', '-1', '--no-color', '--encoding=UTF-8', '--format=%H%x00%B'], options);
-  const nul = log.stdout.indexOf('\0');
-  const sha = log.stdout.slice(0, nul);
-  const message = log.stdout.slice(nul + 1).replace(/\n+$/, '');
+  const [root = cwd, shallow, headSha = '', abbrev] = probe.stdout.trim().split('\n');
+  let sha = headSha;
+  let message = '';
+  if (options.message !== false) {
+    const log = await git(
+      root,
+      ['log', '-1', '--no-color', '--encoding=UTF-8', '--format=%H%x00%B'],
+      options,
+    );
+    const nul = log.stdout.indexOf('\0');
+    sha = log.stdout.slice(0, nul);
+    message = log.stdout.slice(nul + 1).replace(/\n+$/, '');
+  }
   return {
     root,
     shallow: shallow === 'true',

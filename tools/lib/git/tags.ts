@@ -109,28 +109,91 @@ export function highestPrereleaseNumber(
   return max;
 }
 
-/** Reads every tag with its commit and whether HEAD reaches it (two for-each-ref calls). */
-export async function readTags(cwd: string, options: GitOptions = {}): Promise<TagRef[]> {
-  const [all, merged] = await Promise.all([
-    git(
-      cwd,
-      [
-        'for-each-ref',
-        '--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)',
-        'refs/tags',
-      ],
-      options,
-    ),
-    git(cwd, ['for-each-ref', '--merged', 'HEAD', '--format=%(refname:lstrip=2)', 'refs/tags'], options),
-  ]);
-  const reachable = new Set(merged.stdout.split('\n').filter(Boolean));
+/** Every tag with its peeled commit (one for-each-ref); `reachable` is not computed (false). */
+export async function listTags(cwd: string, options: GitOptions = {}): Promise<TagRef[]> {
+  const all = await git(
+    cwd,
+    [
+      'for-each-ref',
+      '--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)',
+      'refs/tags',
+    ],
+    options,
+  );
   const out: TagRef[] = [];
   for (const line of all.stdout.split('\n')) {
     if (!line) continue;
     const [name = '', obj = '', peeled = '', type = '', peeledType = ''] = line.split('\0');
     // A tag of a tree or blob is not a release.
     if (type === 'tag' ? peeledType !== 'commit' : type !== 'commit') continue;
-    out.push({ name, commit: peeled || obj, reachable: reachable.has(name) });
+    out.push({ name, commit: peeled || obj, reachable: false });
   }
   return out;
+}
+
+async function mergedIntoHead(
+  cwd: string,
+  names: readonly string[],
+  options: GitOptions,
+): Promise<Set<string>> {
+  if (!names.length) return new Set();
+  const r = await git(
+    cwd,
+    [
+      'for-each-ref',
+      '--merged',
+      'HEAD',
+      '--format=%(refname:lstrip=2)',
+      ...names.map((n) => `refs/tags/${n}`),
+    ],
+    options,
+  );
+  return new Set(r.stdout.split('\n').filter(Boolean));
+}
+
+/**
+ * Every tag, with reachability from HEAD decided for the strict stable tags of `prefix`: they are
+ * checked highest first (16, then all the rest), so a repository with thousands of tags costs one
+ * cheap `--merged` call when the last release is reachable, instead of a walk of the whole
+ * history. Stable tags below the highest reachable one are not checked (they cannot win) and are
+ * reported reachable; tags of other shapes are never checked.
+ */
+export async function readTags(cwd: string, prefix: string, options: GitOptions = {}): Promise<TagRef[]> {
+  const tags = await listTags(cwd, options);
+  await markReachable(cwd, tags, prefix, options);
+  return tags;
+}
+
+/** Sets `reachable` on the strict stable tags of `prefix` (see readTags). */
+export async function markReachable(
+  cwd: string,
+  tags: TagRef[],
+  prefix: string,
+  options: GitOptions = {},
+): Promise<void> {
+  const stable = tags
+    .map((t) => ({ t, c: classifyTag(t.name, prefix) }))
+    .filter((x) => x.c.kind === 'stable')
+    .sort((a, b) => semver.rcompare(a.c.version!, b.c.version!))
+    .map((x) => x.t);
+  let checked = 0;
+  for (const batch of [16, Number.POSITIVE_INFINITY]) {
+    if (checked >= stable.length) break;
+    const slice = stable.slice(checked, checked + batch);
+    const merged = await mergedIntoHead(
+      cwd,
+      slice.map((t) => t.name),
+      options,
+    );
+    checked += slice.length;
+    let found = false;
+    for (const t of slice) {
+      t.reachable = merged.has(t.name);
+      if (t.reachable) found = true;
+    }
+    if (found) {
+      for (const t of stable.slice(checked)) t.reachable = true;
+      break;
+    }
+  }
 }

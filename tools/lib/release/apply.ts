@@ -192,6 +192,7 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
     tagPrefix: options.tagPrefix,
     component: options.component,
     env,
+    lean: options.channel === 'beta',
   });
   const { plan, root } = rp;
   const result: ApplyResult = { plan, files: [], dryRun, pushed: false };

@@ -134,7 +134,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
   } else if (!options.all) {
     from = options.from;
     if (from === undefined) {
-      const tags = await readTags(root);
+      const tags = await readTags(root, prefix);
       from = selectLastStable(tags, prefix).last?.name;
     }
     previousTag = from ?? null;

@@ -81,40 +81,45 @@ export function analyzeCommits(
     byType[t] = (byType[t] ?? 0) + 1;
     chronological.push(c);
   }
-  // Reverts: oldest first; a revert of an active commit in the range cancels both; a revert of
-  // such a revert brings the original back (and cancels itself).
-  const active = new Map<string, ConventionalCommit>();
-  const cancellers = new Map<string, { revert: ConventionalCommit; target: ConventionalCommit }>();
+  let effective: ConventionalCommit[];
   const cancelled: [string, string][] = [];
-  const order = new Map<string, number>();
-  const find = <T>(map: Map<string, T>, ref: string): [string, T] | undefined => {
-    const exact = map.get(ref);
-    if (exact !== undefined) return [ref, exact];
-    if (ref.length >= 40) return undefined;
-    for (const entry of map) if (entry[0].startsWith(ref)) return entry;
-    return undefined;
-  };
-  chronological.forEach((c, i) => {
-    order.set(c.sha, i);
-    if (c.revertOf) {
-      const target = find(active, c.revertOf);
-      if (target) {
-        active.delete(target[0]);
-        cancellers.set(c.sha, { revert: c, target: target[1] });
-        cancelled.push([c.sha, target[0]]);
-        return;
+  if (!chronological.some((c) => c.revertOf)) {
+    effective = chronological.reverse();
+  } else {
+    // Reverts: oldest first; a revert of an active commit in the range cancels both; a revert of
+    // such a revert brings the original back (and cancels itself).
+    const active = new Map<string, ConventionalCommit>();
+    const cancellers = new Map<string, { revert: ConventionalCommit; target: ConventionalCommit }>();
+    const order = new Map<string, number>();
+    const find = <T>(map: Map<string, T>, ref: string): [string, T] | undefined => {
+      const exact = map.get(ref);
+      if (exact !== undefined) return [ref, exact];
+      if (ref.length >= 40) return undefined;
+      for (const entry of map) if (entry[0].startsWith(ref)) return entry;
+      return undefined;
+    };
+    chronological.forEach((c, i) => {
+      order.set(c.sha, i);
+      if (c.revertOf) {
+        const target = find(active, c.revertOf);
+        if (target) {
+          active.delete(target[0]);
+          cancellers.set(c.sha, { revert: c, target: target[1] });
+          cancelled.push([c.sha, target[0]]);
+          return;
+        }
+        const undone = find(cancellers, c.revertOf);
+        if (undone) {
+          cancellers.delete(undone[0]);
+          active.set(undone[1].target.sha, undone[1].target);
+          cancelled.push([c.sha, undone[0]]);
+          return;
+        }
       }
-      const undone = find(cancellers, c.revertOf);
-      if (undone) {
-        cancellers.delete(undone[0]);
-        active.set(undone[1].target.sha, undone[1].target);
-        cancelled.push([c.sha, undone[0]]);
-        return;
-      }
-    }
-    active.set(c.sha, c);
-  });
-  const effective = [...active.values()].sort((a, b) => order.get(b.sha)! - order.get(a.sha)!);
+      active.set(c.sha, c);
+    });
+    effective = [...active.values()].sort((a, b) => order.get(b.sha)! - order.get(a.sha)!);
+  }
   let bump: Bump | null = null;
   const releasable: ConventionalCommit[] = [];
   for (const c of effective) {

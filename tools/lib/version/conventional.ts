@@ -36,6 +36,15 @@ const REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
 const BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
 const SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
 
+/**
+ * A copy of `s` that does not keep its parent string alive. V8 makes substrings of 13+ chars
+ * "sliced strings" that reference the whole message; 100,000 kept commits would keep every
+ * message in memory. Slicing a fresh concatenation flattens it into a new, small string.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : ` ${s}`.slice(1);
+}
+
 export function parseHeader(
   header: string,
 ): { type: string; scope: string | null; breaking: boolean; subject: string } | null {
@@ -49,8 +58,12 @@ export function parseHeader(
   };
 }
 
-/** Parses one commit. Pure; handles CRLF messages. */
-export function parseCommit(raw: RawCommit): ConventionalCommit {
+/**
+ * Parses one commit. Pure; handles CRLF messages. `lean` keeps only what version analysis needs
+ * (id, type, scope, breaking, revert reference): header, subject and notes are left empty, so
+ * planning over 100,000 commits stays small in memory.
+ */
+export function parseCommit(raw: RawCommit, options: { lean?: boolean } = {}): ConventionalCommit {
   const message = raw.message.includes('\r') ? raw.message.replace(/\r\n?/g, '\n') : raw.message;
   const nl = message.indexOf('\n');
   const header = (nl < 0 ? message : message.slice(0, nl)).trim();
@@ -102,5 +115,23 @@ export function parseCommit(raw: RawCommit): ConventionalCommit {
     }
   }
   if (c.breaking && c.breakingNotes.length === 0) c.breakingNotes.push(c.subject);
+  c.sha = own(c.sha);
+  if (options.lean) {
+    c.shortSha = '';
+    c.header = '';
+    c.subject = '';
+    c.revertedHeader = null;
+    c.breakingNotes = [];
+    if (c.scope) c.scope = own(c.scope);
+    if (c.revertOf) c.revertOf = own(c.revertOf);
+    return c;
+  }
+  c.shortSha = own(c.shortSha);
+  c.header = own(c.header);
+  c.subject = c.subject === header ? c.header : own(c.subject);
+  if (c.scope) c.scope = own(c.scope);
+  if (c.revertedHeader) c.revertedHeader = own(c.revertedHeader);
+  if (c.revertOf) c.revertOf = own(c.revertOf);
+  c.breakingNotes = c.breakingNotes.map(own);
   return c;
 }

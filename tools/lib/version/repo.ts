@@ -6,7 +6,7 @@
 import { SignetError } from '../errors.ts';
 import { gitOut, type HeadInfo, repoInfo } from '../git/git.ts';
 import { streamLog } from '../git/log.ts';
-import { readTags, selectLastStable, type TagRef } from '../git/tags.ts';
+import { listTags, markReachable, selectLastStable, type TagRef } from '../git/tags.ts';
 import {
   detectManifests,
   type LoadedManifest,
@@ -31,6 +31,11 @@ export interface PlanFromRepoOptions {
   /** Plan one component on its own tags (`<component.tagPrefix>` or `<name>-v`) and paths. */
   component?: string | undefined;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Keep only what analysis needs of each commit (no subjects or notes): for planning without
+   * notes (`signet version`, beta). RepoPlan.commits then cannot be rendered.
+   */
+  lean?: boolean;
 }
 
 export interface RepoPlan {
@@ -68,7 +73,11 @@ export function parseRunNumber(value: string | number | undefined, field: string
 export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPlan> {
   const cfg = options.config ?? {};
   const env = options.env ?? process.env;
-  const info = await repoInfo(options.cwd);
+  // rev-parse and the tag list in parallel; the HEAD message comes from the log stream.
+  const [info, tags] = await Promise.all([
+    repoInfo(options.cwd, { message: false }),
+    listTags(options.cwd).catch(() => undefined),
+  ]);
   const root = info.root;
   const components = cfg.components ?? [];
   const component = options.component ? components.find((c) => c.name === options.component) : undefined;
@@ -79,7 +88,8 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     });
   }
   const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : (cfg.tagPrefix ?? 'v'));
-  const tags = await readTags(root);
+  if (!tags) throw new SignetError('E_TOOL_FAILED', `git for-each-ref failed in ${root}`);
+  await markReachable(root, tags, tagPrefix);
   const { last } = selectLastStable(tags, tagPrefix);
   if (info.shallow && !last) {
     throw new SignetError(
@@ -94,7 +104,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     cwd: root,
     range: last ? `${last.commit}..HEAD` : 'HEAD',
     paths: component ? component.paths : [],
-    onCommit: (c) => commits.push(parseCommit(c)),
+    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false })),
   });
 
   const entries = component
@@ -127,7 +137,12 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
   const runNumber =
     options.runNumber ??
     (options.channel === 'beta' ? parseRunNumber(env['GITHUB_RUN_NUMBER'], 'GITHUB_RUN_NUMBER') : undefined);
-  const headCommit = parseCommit({ sha: info.head.sha, parents: [], message: info.head.message });
+  let headCommit = commits[0]?.sha === info.head.sha ? commits[0] : undefined;
+  if (!headCommit) {
+    const log = await gitOut(root, ['log', '-1', '--no-color', '--encoding=UTF-8', '--format=%B']);
+    info.head.message = log.replace(/\n+$/, '');
+    headCommit = parseCommit({ sha: info.head.sha, parents: [], message: info.head.message });
+  }
   const plan = planRelease({
     channel: options.channel,
     tagPrefix,
