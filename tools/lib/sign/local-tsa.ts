@@ -52,6 +52,12 @@ ess_cert_id_chain = no
 ess_cert_id_alg = sha256
 `;
 
+/** The serial file content openssl accepts: hex with whole bytes ("0100", not "100"). */
+export function serialHex(n: number): string {
+  const hex = n.toString(16);
+  return hex.length % 2 ? `0${hex}` : hex;
+}
+
 export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-tsa-'));
   let n = 0;
@@ -69,7 +75,7 @@ export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa>
       const r = join(dir, `r${id}.tsr`);
       const serial = join(dir, `serial${id}`);
       const cnf = join(dir, `tsa${id}.cnf`);
-      writeFileSync(serial, `${id.toString(16).padStart(2, '0')}\n`);
+      writeFileSync(serial, `${serialHex(id)}\n`);
       writeFileSync(cnf, TSA_CONF.replace('SERIAL_FILE', serial));
       writeFileSync(q, query);
       const args = [

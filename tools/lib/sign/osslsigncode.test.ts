@@ -10,6 +10,7 @@ import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
 import { clearSecrets } from '../redact.ts';
 import { createSigner, inspectSignature, signFiles, verifyFile } from './index.ts';
+import { serialHex } from './local-tsa.ts';
 import { classifyOsslFailure, osslSignArgs, tsaSchedule } from './osslsigncode.ts';
 import { parseVerifyOutput } from './verify.ts';
 
@@ -138,6 +139,9 @@ describe('osslsigncode argv (pure)', () => {
       { url: 'b', waitMs: 100 },
       { url: 'b', waitMs: 200 },
     ]);
+  });
+  it('local TSA serials are whole hex bytes (openssl rejects "100")', () => {
+    expect([1, 255, 256, 4096, 65536].map(serialHex)).toEqual(['01', 'ff', '0100', '1000', '010000']);
   });
   it('classifies osslsigncode failures', () => {
     expect(classifyOsslFailure('error:PIN incorrect:p11_slot.c')).toBe('secret');
