@@ -253,3 +253,30 @@ export function withLockfiles(root: string, specs: readonly ManifestSpec[]): Man
   }
   return out;
 }
+
+/**
+ * Cargo.lock follows Cargo.toml: every `[[package]]` without a `source` (a workspace or path
+ * package) whose version is `from` gets `to`; registry and git packages are never touched, and
+ * every other byte stays. Returns the text unchanged when nothing matches.
+ */
+export function updateCargoLock(text: string, from: string, to: string): string {
+  const blocks = text.split(/(?=^\[\[package\]\][ \t]*\r?$)/m);
+  return blocks
+    .map((block) => {
+      if (!block.startsWith('[[package]]')) return block;
+      if (/^source\s*=/m.test(block)) return block;
+      return block.replace(/^(version\s*=\s*")([^"]*)(")/m, (m, a: string, v: string, b: string) =>
+        v === from ? `${a}${to}${b}` : m,
+      );
+    })
+    .join('');
+}
+
+/** The Cargo.lock next to a Cargo.toml, or at the repository root (a workspace's lock). */
+export function cargoLockFor(root: string, cargoToml: string): string | undefined {
+  const dir = dirname(cargoToml);
+  for (const p of [dir === '.' ? 'Cargo.lock' : `${dir}/Cargo.lock`, 'Cargo.lock']) {
+    if (existsSync(join(root, p))) return p;
+  }
+  return undefined;
+}

@@ -13,6 +13,8 @@ import { pushArgs, pushAuth } from './push.ts';
 
 const CARGO =
   '# agent\n[package]\nname = "agent"  # keep me\nversion = "1.0.0" # product version\n\n[dependencies]\nserde = "1"\n';
+const CARGO_LOCK =
+  'version = 4\n\n[[package]]\nname = "agent"\nversion = "1.0.0"\n\n[[package]]\nname = "serde"\nversion = "1.0.0"\nsource = "registry+https://github.com/rust-lang/crates.io-index"\n';
 const PKG = '{\n  "name": "dash",\n  "version": "1.0.0",\n  "private": true\n}\n';
 const LOCK = `${JSON.stringify({ name: 'dash', version: '1.0.0', lockfileVersion: 3, packages: { '': { name: 'dash', version: '1.0.0' } } }, null, 2)}\n`;
 
@@ -28,7 +30,12 @@ const config = (over: Record<string, unknown> = {}) =>
 
 function product(): TestRepo {
   const repo = TestRepo.create({
-    files: { 'agent/Cargo.toml': CARGO, 'dashboard/package.json': PKG, 'dashboard/package-lock.json': LOCK },
+    files: {
+      'agent/Cargo.toml': CARGO,
+      'agent/Cargo.lock': CARGO_LOCK,
+      'dashboard/package.json': PKG,
+      'dashboard/package-lock.json': LOCK,
+    },
   });
   repo.tag('v1.0.0', { annotated: true });
   repo.commit('feat(agent): remote shell', { 'agent/src/shell.rs': '// shell' });
@@ -69,6 +76,7 @@ describe('applyRelease stable', () => {
       'agent/Cargo.toml',
       'dashboard/package.json',
       'dashboard/package-lock.json',
+      'agent/Cargo.lock',
       'CHANGELOG.md',
       '.signet/notes/1.1.0.md',
     ]);

@@ -5,7 +5,7 @@
  * made (files restored, commit reset, tag deleted or moved back), so nothing half-made is left.
  * `dryRun` computes the same changes and their diff and touches nothing.
  */
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -19,7 +19,7 @@ import type { SignetConfig } from '../config/schema.ts';
 import { isSignetError, SignetError } from '../errors.ts';
 import { git, gitOut, isDirty, remoteUrl } from '../git/git.ts';
 import { logger } from '../log.ts';
-import { writeVersion } from '../manifests/index.ts';
+import { cargoLockFor, updateCargoLock, writeVersion } from '../manifests/index.ts';
 import { type Channel, planFromRepo, type ReleasePlan, type RepoPlan } from '../version/index.ts';
 import type { FileChange } from './files.ts';
 import { pushArgs, pushAuth } from './push.ts';
@@ -135,6 +135,18 @@ export async function stableChanges(
   for (const u of rp.plan.manifestUpdates) {
     const m = rp.manifests.find((x) => x.path === u.path)!;
     changes.push({ path: m.path, before: m.text, after: writeVersion(m.spec, m.text, u.to) });
+  }
+  // Cargo.lock follows its Cargo.toml (`cargo build --locked` must still pass after a release).
+  for (const u of rp.plan.manifestUpdates) {
+    if (u.type !== 'cargo') continue;
+    const lock = cargoLockFor(rp.root, u.path);
+    if (!lock) continue;
+    const existing = changes.find((c) => c.path === lock);
+    const before = existing ? existing.after : readFileSync(join(rp.root, lock), 'utf8');
+    const after = updateCargoLock(before, u.from, u.to);
+    if (after === before) continue;
+    if (existing) existing.after = after;
+    else changes.push({ path: lock, before, after });
   }
   changes.push(...changelogChanges(rp.root, config.changelog, notes));
   return { notes, changes };
