@@ -22,9 +22,27 @@ export const manifestSchema = z.union([
         .enum(['cargo', 'npm', 'plain', 'regex'])
         .optional()
         .describe('Detected from the file name when omitted'),
-      pattern: z.string().optional().describe('For type regex: a pattern whose first group is the version'),
+      pattern: z
+        .string()
+        .optional()
+        .describe('For type regex: a pattern whose first group is the version')
+        .refine(
+          (p) => {
+            if (p === undefined) return true;
+            try {
+              return new RegExp(`${p}|`).exec('')!.length > 1;
+            } catch {
+              return false;
+            }
+          },
+          { message: 'must be a valid regular expression with a capture group for the version' },
+        ),
     })
-    .strict(),
+    .strict()
+    .refine((m) => m.type !== 'regex' || m.pattern !== undefined, {
+      message: 'type regex needs a pattern',
+      path: ['pattern'],
+    }),
 ]);
 
 export const componentSchema = z
@@ -85,8 +103,18 @@ export const gitConfigSchema = z
     commitMessage: z
       .string()
       .default('chore(release): {tag} [skip ci]')
+      .refine((m) => m.includes('{tag}') || m.includes('{version}'), {
+        message: 'must contain {tag} or {version}',
+      })
       .describe('{tag} and {version} are replaced'),
-    tokenEnv: z.string().default('SIGNET_GIT_TOKEN').describe('Env var holding an HTTPS token for --push'),
+    tokenEnv: z
+      .string()
+      .regex(
+        /^[A-Za-z_][A-Za-z0-9_]*$/,
+        'an environment variable NAME (the token itself never goes in the config)',
+      )
+      .default('SIGNET_GIT_TOKEN')
+      .describe('Env var holding an HTTPS token for --push'),
   })
   .strict();
 

@@ -315,3 +315,34 @@ describe('planFromRepo: bad input is a coded error', () => {
     await expect(plan(repo)).rejects.toMatchObject({ code: 'E_MANIFEST_MISSING' });
   });
 });
+
+describe('version config validation', () => {
+  it('names every bad field', async () => {
+    const { parseConfig } = await import('../config/load.ts');
+    let message = '';
+    try {
+      parseConfig(
+        {
+          version: {
+            manifests: [
+              { path: 'v.h', type: 'regex', pattern: 'no group' },
+              { path: 'x.h', type: 'regex' },
+            ],
+            breakingInZeroMajor: 'huge',
+          },
+          git: { tokenEnv: 'ghp_literalTokenValue!', commitMessage: 'release' },
+        },
+        'signet.config.yaml',
+      );
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain(
+      'version.manifests.0.pattern: must be a valid regular expression with a capture group',
+    );
+    expect(message).toContain('version.manifests.1.pattern: type regex needs a pattern');
+    expect(message).toContain('version.breakingInZeroMajor');
+    expect(message).toContain('git.tokenEnv: an environment variable NAME');
+    expect(message).toContain('git.commitMessage: must contain {tag} or {version}');
+  });
+});
