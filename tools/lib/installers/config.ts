@@ -39,10 +39,10 @@ export const productConfigSchema = z
       .default(['run'])
       .describe('Arguments the service is started with (MSI ServiceInstall mode)'),
     msiService: z
-      .enum(['serviceInstall', 'agentCommand'])
-      .default('serviceInstall')
+      .enum(['agentCommand', 'serviceInstall'])
+      .default('agentCommand')
       .describe(
-        'MSI: register the service with the ServiceInstall table, or run the agent install/uninstall commands as deferred custom actions',
+        'MSI: run the agent install/uninstall commands as deferred custom actions (like the NSIS installer), or register the service with the ServiceInstall table (serviceArgs)',
       ),
     upgradeCode: z
       .string()

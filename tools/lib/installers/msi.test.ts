@@ -9,6 +9,7 @@ import { msiextractArgs, sevenZipArgs } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { fingerprint } from './fingerprint.ts';
 import {
+  inclusiveUpgradeIdt,
   lintMsiFacts,
   lockPermissionsIdt,
   type MsiFacts,
@@ -54,8 +55,8 @@ describe('argv builders (pure)', () => {
     expect(sevenZipArgs('/o/a.exe', '/x')).toEqual(['x', '-y', '-bd', '-bso0', '-bsp0', '-o/x', '/o/a.exe']);
     expect(msiextractArgs('/o/a.msi', '/x')).toEqual(['-C', '/x', '/o/a.msi']);
     const p = productConfigSchema.parse({});
-    expect(msibuildArgs('a.msi', 't.idt', p)).toEqual(['a.msi', '-i', 't.idt']);
-    expect(msibuildArgs('a.msi', 't.idt', { ...p, removeConfigOnUninstall: false })).toEqual([
+    expect(msibuildArgs('a.msi', ['t.idt', 'u.idt'], p)).toEqual(['a.msi', '-i', 't.idt', '-i', 'u.idt']);
+    expect(msibuildArgs('a.msi', ['t.idt'], { ...p, removeConfigOnUninstall: false })).toEqual([
       'a.msi',
       '-i',
       't.idt',
@@ -85,6 +86,14 @@ describe('argv builders (pure)', () => {
         Condition: '',
       },
     ]);
+  });
+
+  it('makes the upgrade row of SIGNET_UPGRADE_FOUND inclusive of the same version', () => {
+    const exported =
+      'UpgradeCode\tVersionMin\tVersionMax\tLanguage\tAttributes\tRemove\tActionProperty\r\n' +
+      's38\tS20\tS20\tS255\ti4\tS255\ts72\r\nUpgrade\tUpgradeCode\tVersionMin\tVersionMax\tLanguage\tAttributes\r\n' +
+      '{A}\t1.2.3\t\t\t2\t\tSIGNET_NEWER_FOUND\r\n{A}\t0.0.0\t1.2.3\t\t256\t\tSIGNET_UPGRADE_FOUND\r\n';
+    expect(parseIdt(inclusiveUpgradeIdt(exported)).rows.map((r) => r['Attributes'])).toEqual(['2', '768']);
   });
 
   it('flags every wixl warning or critical line', () => {
@@ -150,7 +159,11 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
   let dir: string;
   let facts: MsiFacts;
   let agentSize: number;
-  const product = productConfigSchema.parse({ vendor: 'Example Vendor', serviceName: 'SignetTestAgent' });
+  const product = productConfigSchema.parse({
+    vendor: 'Example Vendor',
+    serviceName: 'SignetTestAgent',
+    msiService: 'serviceInstall',
+  });
   const siteJson = Buffer.from('{"x":1}\n');
 
   async function build(
@@ -256,7 +269,16 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
       mutate((f) => {
         f.tables['Upgrade']!.rows = [];
       }),
-    ).toEqual([expect.stringMatching(/no row removes earlier versions/)]);
+    ).toEqual([
+      expect.stringMatching(/no row removes earlier versions/),
+      expect.stringMatching(/detect-only/),
+    ]);
+    // what wixl writes for IncludeMaximum="yes" before Signet fixes it with msibuild
+    expect(
+      mutate((f) => {
+        for (const r of f.tables['Upgrade']!.rows) if (r['Attributes'] === '768') r['Attributes'] = '256';
+      }),
+    ).toEqual([expect.stringMatching(/rotated key would install side by side/)]);
     expect(
       mutate((f) => {
         f.tables['ServiceInstall']!.rows = [];

@@ -66,9 +66,31 @@ export function lockPermissionsIdt(): string {
   return `${rows.map((r) => r.join('\t')).join('\r\n')}\r\n`;
 }
 
+/**
+ * wixl drops IncludeMaximum="yes" without a word. The Upgrade table (exported as IDT) gets
+ * VersionMaxInclusive (512) on the row of SIGNET_UPGRADE_FOUND, so that a rebuild of the same
+ * version (a rotated key) replaces the installed one. Attributes is part of the table's primary
+ * key, so the table is re-imported rather than UPDATEd (libmsi refuses that).
+ */
+export function inclusiveUpgradeIdt(exported: string): string {
+  const lines = exported.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n');
+  const columns = (lines[0] ?? '').split('\t');
+  const attr = columns.indexOf('Attributes');
+  const prop = columns.indexOf('ActionProperty');
+  if (attr < 0 || prop < 0)
+    throw new SignetError('E_INSTALLER_BUILD_FAILED', 'MSI Upgrade table has an unexpected shape');
+  const out = lines.map((line, i) => {
+    if (i < 3) return line;
+    const cells = line.split('\t');
+    if (cells[prop] === 'SIGNET_UPGRADE_FOUND') cells[attr] = String(Number(cells[attr]) | 512);
+    return cells.join('\t');
+  });
+  return `${out.join('\r\n')}\r\n`;
+}
+
 /** msibuild argv for the post-build edits. */
-export function msibuildArgs(msi: string, idt: string, product: ProductConfig): string[] {
-  const args = [msi, '-i', idt];
+export function msibuildArgs(msi: string, idts: string[], product: ProductConfig): string[] {
+  const args = [msi, ...idts.flatMap((t) => ['-i', t])];
   if (!product.removeConfigOnUninstall)
     // 256 (64-bit) | 16 (permanent): site.json survives uninstall
     args.push('-q', "UPDATE `Component` SET `Attributes` = 272 WHERE `Component` = 'SiteConfigComponent'");
@@ -112,7 +134,13 @@ export async function runWixl({ runner, workDir, product, timeoutMs }: MsiBuildO
   }
   const idt = join(workDir, 'MsiLockPermissionsEx.idt');
   writeFileSync(idt, lockPermissionsIdt());
-  await runner.run('msibuild', msibuildArgs(out, idt, product), {
+  const upgrade = join(workDir, 'Upgrade.idt');
+  const exported = await runner.run('msiinfo', ['export', out, 'Upgrade'], {
+    label: 'msiinfo export Upgrade',
+    outputs: [out],
+  });
+  writeFileSync(upgrade, inclusiveUpgradeIdt(exported.stdout));
+  await runner.run('msibuild', msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 120_000,
     outputs: [out],
@@ -231,8 +259,21 @@ export function lintMsiFacts(facts: MsiFacts, expect: MsiLintExpect): string[] {
 
   const upgrade = t('Upgrade');
   const code = `{${expect.upgradeCode.replace(/[{}]/g, '').toUpperCase()}}`;
-  if (!upgrade.some((r) => r['UpgradeCode']?.toUpperCase() === code && !(Number(r['Attributes']) & 2)))
-    p.push('Upgrade: no row removes earlier versions of this UpgradeCode');
+  const removing = upgrade.filter(
+    (r) => r['UpgradeCode']?.toUpperCase() === code && !(Number(r['Attributes']) & 2),
+  );
+  if (!removing.length) p.push('Upgrade: no row removes earlier versions of this UpgradeCode');
+  else if (!removing.some((r) => r['VersionMax'] === expect.version && Number(r['Attributes']) & 512))
+    p.push(
+      `Upgrade: no row removes an installed ${expect.version} (VersionMax ${expect.version} inclusive): a rebuild with a rotated key would install side by side`,
+    );
+  const detecting = upgrade.find(
+    (r) => r['UpgradeCode']?.toUpperCase() === code && Number(r['Attributes']) & 2,
+  );
+  if (!detecting || detecting['VersionMin'] !== expect.version || Number(detecting['Attributes']) & 256)
+    p.push(
+      `Upgrade: no detect-only row for versions newer than ${expect.version} (downgrades would not be refused)`,
+    );
   const props = new Map(t('Property').map((r) => [r['Property']!, r['Value']!]));
   if (props.get('UpgradeCode')?.toUpperCase() !== code) p.push(`Property UpgradeCode is not ${code}`);
   if (!/^\{[0-9A-F-]{36}\}$/i.test(props.get('ProductCode') ?? ''))

@@ -1,0 +1,174 @@
+/**
+ * End to end on Wine: build real per-site installers around a real (mingw) service agent, then
+ * install them silently into one fresh 64-bit prefix: placement, site.json, service RUNNING,
+ * upgrade in place, key rotation, downgrade refused, uninstall removes the service and files.
+ * (Wine's icacls is a no-op and Wine accepts MSIs Windows would reject: ACLs and MSI validity are
+ * checked on the tables and the script in tools/lib/installers/*.test.ts.)
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SignedArtifact } from '../../tools/lib/artifact.ts';
+import { parseConfig } from '../../tools/lib/config/load.ts';
+import type { SignetConfig } from '../../tools/lib/config/schema.ts';
+import { buildSiteInstallers } from '../../tools/lib/installers/build.ts';
+import { fingerprint } from '../../tools/lib/installers/fingerprint.ts';
+import { validateSites } from '../../tools/lib/installers/site.ts';
+import { makeDevCert } from '../../tools/lib/sign/devcert.ts';
+import { createSigner } from '../../tools/lib/sign/index.ts';
+import type { Signer } from '../../tools/lib/sign/types.ts';
+import { buildTestAgent } from '../helpers/agent.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { makeWinePrefix, type WinePrefix, wineAvailable } from '../helpers/wine.ts';
+
+const SERVICE = 'SignetTestAgent';
+const INSTALL_DIR = 'C:\\Program Files\\Example Vendor\\Agent';
+const CONFIG = 'C:\\ProgramData\\Example Vendor\\Agent\\site.json';
+const KEY1 = 'canary-e2e-key-one-0123456789';
+const KEY2 = 'canary-e2e-key-two-9876543210';
+
+const site = {
+  siteCode: 'E2E-1',
+  serverUrl: 'https://rmm.example.com',
+  company: `Q "uote" $PROGRAMFILES \${VENDOR} %SystemRoot% <x>&]]> \\ \n\u202E🦄`,
+  siteName: 'Ω'.repeat(10_000),
+  department: 'ops',
+  deviceType: 'server',
+  tags: ['a', 'b;c', '$\\n'],
+  enrollmentKey: KEY1,
+  keyVersion: 1,
+};
+
+let dir: string;
+let config: SignetConfig;
+let signer: Signer;
+const agents: Record<string, SignedArtifact> = {};
+const built: Record<string, { exe: string; msi: string }> = {};
+let wine: WinePrefix;
+
+async function build(label: string, version: string, entry: Record<string, unknown>) {
+  const r = await buildSiteInstallers({
+    agent: agents[version]!,
+    sites: validateSites([entry]).sites,
+    config,
+    signer,
+    outDir: join(dir, `out-${label}`),
+  });
+  expect(r.ok, JSON.stringify(r.results)).toBe(true);
+  built[label] = { exe: r.results[0]!.exe!, msi: r.results[0]!.msi! };
+}
+
+const winPath = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
+
+function expectSiteJson(expected: { key: string; keyVersion: number; version: string }) {
+  const text = wine.readText(CONFIG);
+  expect(text, 'site.json on the endpoint').toBeDefined();
+  const doc = JSON.parse(text!);
+  expect(doc).toMatchObject({
+    siteCode: site.siteCode,
+    serverUrl: site.serverUrl,
+    company: site.company,
+    siteName: site.siteName,
+    department: site.department,
+    deviceType: site.deviceType,
+    tags: site.tags,
+    version: expected.version,
+    enrollment: {
+      key: expected.key,
+      keyVersion: expected.keyVersion,
+      fingerprint: fingerprint(expected.key, expected.keyVersion).text,
+    },
+  });
+}
+
+function installedAgentSha(): string {
+  const p = wine.hostPath(`${INSTALL_DIR}\\agent.exe`);
+  return existsSync(p) ? createHash('sha256').update(readFileSync(p)).digest('hex') : '';
+}
+
+describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', () => {
+  beforeAll(async () => {
+    dir = tempDir('signet-e2e-');
+    const prefix = makeWinePrefix(dir); // ~8 s, in parallel with the builds
+    const dc = await makeDevCert(join(dir, 'pki'));
+    config = parseConfig(
+      {
+        signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
+        installers: { product: { vendor: 'Example Vendor', product: 'Agent', serviceName: SERVICE } },
+      },
+      'e2e',
+    );
+    signer = createSigner(config);
+    for (const v of ['1.2.3', '1.3.0']) {
+      copyFileSync(
+        await buildTestAgent({ version: v, serviceName: SERVICE }),
+        join(dir, `agent-${v}-unsigned.exe`),
+      );
+      agents[v] = await signer.sign(join(dir, `agent-${v}-unsigned.exe`), {
+        out: join(dir, `agent-${v}.exe`),
+      });
+    }
+    await build('v1', '1.2.3', site);
+    await build('v2', '1.3.0', site);
+    await build('v2-rotated', '1.3.0', { ...site, enrollmentKey: KEY2, keyVersion: 2 });
+    wine = await prefix;
+  }, 240_000);
+  afterAll(async () => {
+    await wine?.stop();
+  });
+
+  it('NSIS: silent install, upgrade in place, uninstall', async () => {
+    let r = await wine.run(built['v1']!.exe, ['/S']);
+    expect(r.exitCode).toBe(0);
+    expect(installedAgentSha()).toBe(agents['1.2.3']!.sha256);
+    expectSiteJson({ key: KEY1, keyVersion: 1, version: '1.2.3' });
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+    // the uninstaller written on the endpoint is signed
+    const uninst = wine.hostPath(`${INSTALL_DIR}\\uninst.exe`);
+    expect((await signer.verify(uninst)).signature.dev).toBe(true);
+
+    r = await wine.run(built['v2']!.exe, ['/S']);
+    expect(r.exitCode).toBe(0);
+    expect(installedAgentSha()).toBe(agents['1.3.0']!.sha256);
+    expectSiteJson({ key: KEY1, keyVersion: 1, version: '1.3.0' });
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+
+    // _?= keeps the uninstaller in place so the call waits for it
+    r = await wine.run(`${INSTALL_DIR}\\uninst.exe`, ['/S', `_?=${INSTALL_DIR}`]);
+    expect(r.exitCode).toBe(0);
+    expect(await wine.serviceState(SERVICE)).toBeUndefined();
+    expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`))).toBe(false);
+    expect(wine.readText(CONFIG)).toBeUndefined();
+  });
+
+  it('MSI: silent install, upgrade in place, key rotation, downgrade refused, uninstall', async () => {
+    let r = await wine.run('msiexec', ['/i', winPath(built['v1']!.msi), '/qn']);
+    expect(r.exitCode).toBe(0);
+    expect(installedAgentSha()).toBe(agents['1.2.3']!.sha256);
+    expectSiteJson({ key: KEY1, keyVersion: 1, version: '1.2.3' });
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+
+    r = await wine.run('msiexec', ['/i', winPath(built['v2']!.msi), '/qn']);
+    expect(r.exitCode).toBe(0);
+    expect(installedAgentSha()).toBe(agents['1.3.0']!.sha256);
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+
+    // same version, rotated key: a fresh ProductCode replaces the config
+    r = await wine.run('msiexec', ['/i', winPath(built['v2-rotated']!.msi), '/qn']);
+    expect(r.exitCode).toBe(0);
+    expectSiteJson({ key: KEY2, keyVersion: 2, version: '1.3.0' });
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+
+    // an older build is refused (1603, truncated by Wine to 8 bits)
+    r = await wine.run('msiexec', ['/i', winPath(built['v1']!.msi), '/qn']);
+    expect(r.exitCode).not.toBe(0);
+    expect(installedAgentSha()).toBe(agents['1.3.0']!.sha256);
+
+    r = await wine.run('msiexec', ['/x', winPath(built['v2-rotated']!.msi), '/qn']);
+    expect(r.exitCode).toBe(0);
+    expect(await wine.serviceState(SERVICE)).toBeUndefined();
+    expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`))).toBe(false);
+    expect(wine.readText(CONFIG)).toBeUndefined();
+  });
+});
