@@ -161,6 +161,21 @@ describe('applyRelease stable', () => {
     });
     expect(snapshot(repo)).toEqual(before);
     repo.git('tag', '-d', 'v1.1.0');
+    repo.git('branch', '-D', 'side');
+
+    const beforePush = snapshot(repo);
+    const noRemote = await applyRelease({
+      cwd: repo.dir,
+      config: config(),
+      channel: 'stable',
+      push: true,
+      env: {},
+    }).catch((e) => e);
+    expect(noRemote).toMatchObject({
+      code: 'E_INPUT_INVALID',
+      message: expect.stringMatching(/remote "origin"/),
+    });
+    expect(snapshot(repo)).toEqual(beforePush);
 
     repo.checkout(repo.head());
     withRemote(repo);

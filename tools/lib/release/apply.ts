@@ -210,6 +210,16 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
   const result: ApplyResult = { plan, files: [], dryRun, pushed: false };
   if (!plan.released || !plan.tag || !plan.version) return result;
   result.tag = plan.tag;
+  if (options.push && !(await remoteUrl(root, config.git.remote))) {
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      `remote "${config.git.remote}" does not exist; nothing was pushed`,
+      {
+        hint: 'Add the remote or set `git.remote` in the config.',
+        details: { field: 'git.remote' },
+      },
+    );
+  }
   const existing = rp.tags.find((t) => t.name === plan.tag);
   const identity = identityEnv(config.git);
 
