@@ -79,3 +79,27 @@ export async function buildMsi(dest: string, payload: string, work: string): Pro
   });
   return dest;
 }
+
+/** Builds (or reuses) a small real DLL and copies it to `dest`. */
+export async function buildDll(dest: string): Promise<string> {
+  const cached = join(CACHE, 'helper.dll');
+  if (!existsSync(cached)) {
+    const work = join(CACHE, `build-${process.pid}-dll`);
+    mkdirSync(work, { recursive: true });
+    writeFileSync(
+      join(work, 'helper.c'),
+      '__declspec(dllexport) int signet_helper(int x) { return x * 2; }\n',
+    );
+    await defaultRunner.run(
+      'x86_64-w64-mingw32-gcc',
+      ['-O2', '-s', '-shared', '-o', join(work, 'helper.dll'), join(work, 'helper.c')],
+      {
+        cwd: work,
+        timeoutMs: 120_000,
+      },
+    );
+    renameSync(join(work, 'helper.dll'), cached);
+  }
+  copyFileSync(cached, dest);
+  return dest;
+}

@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
-import { buildMsi, buildPe } from '../../../test/helpers/pe.ts';
+import { buildDll, buildMsi, buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
@@ -210,6 +210,18 @@ describe('osslsigncode backend (real tools)', () => {
       digest: 'sha256',
       signatures: 1,
     });
+  });
+
+  it('signs and verifies a DLL', async () => {
+    const dll = await buildDll(join(dir, 'helper.dll'));
+    const a = await createSigner(config(pemProfile()), { releasePath: true }).sign(dll);
+    expect(a.kind).toBe('dll');
+    const r = await inspectSignature(
+      dll,
+      { caFile: pki.caCert, leafSha256: [pki.leafSha256] },
+      { requireTimestamp: true },
+    );
+    expect(r).toMatchObject({ signed: true, kind: 'dll', signatures: 1, fileSha256: a.sha256 });
   });
 
   it('rejects one changed byte, a wrong CA and a pinned-leaf mismatch', async () => {
