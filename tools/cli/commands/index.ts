@@ -4,15 +4,16 @@
  * or forge code.
  */
 import type { CommandModule } from 'yargs';
+import { changelogCommand } from './changelog.ts';
 import { demoCommand } from './demo.ts';
 import { devCertCommand } from './dev-cert.ts';
 import { doctorCommand } from './doctor.ts';
 import { publishCommand } from './publish.ts';
-import { changelogCommand } from './changelog.ts';
 import { releaseCommand } from './release.ts';
 import { schemaCommand } from './schema.ts';
 import { sealCommand, unsealCommand } from './seal.ts';
 import { signCommand } from './sign.ts';
+import { siteInstallersCommand } from './site-installers.ts';
 import { verifyCommand } from './verify.ts';
 import { versionCommand } from './version.ts';
 
@@ -23,6 +24,7 @@ export const commands: CommandModule<any, any>[] = [
   releaseCommand,
   schemaCommand,
   signCommand,
+  siteInstallersCommand,
   verifyCommand,
   doctorCommand,
   devCertCommand,

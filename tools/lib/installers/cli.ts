@@ -1,0 +1,199 @@
+/**
+ * What `signet site-installers` does, as a function (the command module only parses flags):
+ * load the sites (file, stdin or flags), open the signer, gate the agent, build, summarise.
+ * Invalid sites are reported like failed builds and the valid ones are still built.
+ */
+import { dirname, resolve } from 'node:path';
+import { describeArtifact, type SignedArtifact } from '../artifact.ts';
+import type { SignetConfig } from '../config/schema.ts';
+import { EXIT, SignetError, toSignetError } from '../errors.ts';
+import { logger } from '../log.ts';
+import { parseSecretRef } from '../secrets.ts';
+import { createSigner } from '../sign/index.ts';
+import type { Signer } from '../sign/types.ts';
+import { type BuildProgress, buildSiteInstallers, type SiteResult, type UnsignedDevAgent } from './build.ts';
+import { loadSites, type SiteConfig, type SiteProblem, type SitesFormat, validateSites } from './site.ts';
+
+export interface SiteFlags {
+  siteCode?: string;
+  serverUrl?: string;
+  company?: string;
+  siteName?: string;
+  department?: string;
+  deviceType?: string;
+  tags?: string[];
+  enrollmentKeyRef?: string;
+  keyVersion?: number;
+}
+
+export interface RunSiteInstallersOptions {
+  cwd: string;
+  config: SignetConfig;
+  configPath?: string | undefined;
+  json?: boolean;
+  agent: string;
+  out: string;
+  sites?: string;
+  sitesFormat?: SitesFormat;
+  flags?: SiteFlags;
+  profile?: string;
+  version?: string;
+  compression?: 'none' | 'zlib' | 'lzma';
+  concurrency?: number;
+  allowUnsignedAgent?: boolean;
+  force?: boolean;
+  /** Draw a progress line on stderr (a terminal). */
+  progress?: boolean;
+  /** For tests: a signer instead of the configured profile. */
+  signer?: Signer;
+  stdin?: NodeJS.ReadableStream;
+}
+
+export interface RunSiteInstallersOutcome {
+  json: unknown;
+  human: string;
+  exitCode: number;
+}
+
+/** The agent gate of the CLI: verify with the profile, or (dev + flag) accept it unsigned. */
+export async function openAgent(
+  path: string,
+  signer: Signer,
+  allowUnsigned: boolean,
+): Promise<SignedArtifact | UnsignedDevAgent> {
+  try {
+    return await signer.verify(path);
+  } catch (e) {
+    const err = toSignetError(e);
+    if (err.code === 'E_FILE_NOT_FOUND') throw err;
+    if (allowUnsigned && err.code === 'E_VERIFY_UNSIGNED') {
+      if (!signer.dev)
+        throw new SignetError(
+          'E_AGENT_UNSIGNED',
+          `--allow-unsigned-agent is accepted only with a dev profile ("${signer.profile}" is not)`,
+        );
+      logger.warn('the agent is NOT signed: every installer built from it is marked dev, NOT FOR RELEASE');
+      return { unsigned: true, artifact: await describeArtifact(path) };
+    }
+    throw new SignetError(
+      'E_AGENT_UNSIGNED',
+      `the agent does not verify with profile "${signer.profile}": ${err.message}`,
+      {
+        cause: e,
+        details: { code: err.code },
+      },
+    );
+  }
+}
+
+function progressLine(): (e: BuildProgress) => void {
+  let done = 0;
+  let failed = 0;
+  let cached = 0;
+  return (e) => {
+    if (e.type === 'start') {
+      process.stderr.write(`\r\x1b[2K[${done}/${e.total}] building ${e.siteCode}…`);
+      return;
+    }
+    done++;
+    if (e.type === 'failed') failed++;
+    else if (e.cached) cached++;
+    process.stderr.write(
+      `\r\x1b[2K[${done}/${e.total}] ${cached} cached, ${failed} failed${done === e.total ? '\n' : ''}`,
+    );
+  };
+}
+
+export async function runSiteInstallers(o: RunSiteInstallersOptions): Promise<RunSiteInstallersOutcome> {
+  const baseDir = o.configPath ? dirname(o.configPath) : o.cwd;
+  const config: SignetConfig = o.compression
+    ? { ...o.config, installers: { ...o.config.installers, compression: o.compression } }
+    : o.config;
+  const signer = o.signer ?? createSigner(config, { ...(o.profile ? { profile: o.profile } : {}), baseDir });
+  if (signer.dev)
+    logger.warn(`profile "${signer.profile}" is a DEV profile: the installers are NOT FOR RELEASE`);
+
+  const flags = o.flags ?? {};
+  const flagSite = Object.keys(flags).length > 0;
+  if (flagSite && o.sites !== undefined)
+    throw new SignetError(
+      'E_USAGE',
+      'give either --sites or the single-site flags (--site-code …), not both',
+    );
+  if (!flagSite && o.sites === undefined)
+    throw new SignetError(
+      'E_USAGE',
+      'name the sites: --sites FILE (or - for stdin), or --site-code with the other site flags',
+    );
+  let sites: SiteConfig[];
+  let problems: SiteProblem[];
+  if (flagSite) {
+    if (flags.enrollmentKeyRef !== undefined) parseSecretRef(flags.enrollmentKeyRef, '--enrollment-key');
+    ({ sites, problems } = validateSites([flags], { dev: signer.dev }));
+  } else {
+    const path = o.sites === '-' ? '-' : resolve(o.cwd, o.sites!);
+    ({ sites, problems } = await loadSites(path, {
+      dev: signer.dev,
+      ...(o.sitesFormat ? { format: o.sitesFormat } : {}),
+      ...(o.stdin ? { stdin: o.stdin } : {}),
+    }));
+  }
+  for (const p of problems) logger.error(`${p.path}: ${p.message}`);
+  if (!sites.length)
+    throw new SignetError('E_SITE_INVALID', `no valid site to build (${problems.length} invalid)`, {
+      details: { problems },
+    });
+
+  const agent = await openAgent(resolve(o.cwd, o.agent), signer, Boolean(o.allowUnsignedAgent));
+  const result = await buildSiteInstallers({
+    agent,
+    sites,
+    config,
+    signer,
+    outDir: resolve(o.cwd, o.out),
+    baseDir,
+    allowUnsignedAgent: Boolean(o.allowUnsignedAgent),
+    force: Boolean(o.force),
+    ...(o.version ? { version: o.version } : {}),
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+    ...(o.progress ? { onProgress: progressLine() } : {}),
+  });
+
+  const invalid: SiteResult[] = problems.map((p) => ({
+    siteCode: p.siteCode ?? p.path,
+    ok: false,
+    cached: false,
+    error: { code: 'E_SITE_INVALID', message: `${p.path}: ${p.message}`, hint: 'Fix the named site field.' },
+    durationMs: 0,
+  }));
+  const all = [...result.results, ...invalid];
+  const failed = all.filter((r) => !r.ok).length;
+  const ok = all.length - failed;
+  const summary = `${result.built} built, ${result.cached} cached, ${failed} failed (version ${result.version}${result.dev ? ', DEV' : ''}) in ${(result.durationMs / 1000).toFixed(1)} s`;
+  const human = all
+    .map((r) =>
+      r.ok
+        ? `✓ ${r.siteCode}  ${r.fingerprint}  ${r.exe?.split('/').pop()}  ${r.msi?.split('/').pop()}${r.cached ? '  (cached)' : ''}`
+        : `✗ ${r.siteCode}  [${r.error?.code}] ${r.error?.message}`,
+    )
+    .concat(summary)
+    .join('\n');
+  let exitCode = 0;
+  if (failed) {
+    logger.error(`site-installers: ${summary}`);
+    const first = all.find((r) => !r.ok)?.error?.code;
+    exitCode = ok > 0 ? EXIT.partial : first ? new SignetError(first as never, '').exitCode : EXIT.failed;
+  }
+  return {
+    json: {
+      ok: failed === 0,
+      version: result.version,
+      dev: result.dev,
+      profile: signer.profile,
+      summary: { built: result.built, cached: result.cached, failed },
+      sites: all.map((r) => ({ ...r, durationMs: Math.round(r.durationMs) })),
+    },
+    human,
+    exitCode,
+  };
+}
