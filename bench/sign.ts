@@ -45,6 +45,8 @@ async function tsaMode(): Promise<void> {
 }
 
 async function workerMode(): Promise<void> {
+  // What the CLI entry should do too: cache compiled (type-stripped) modules across runs.
+  (await import('node:module')).enableCompileCache?.(join(data, 'compile-cache'));
   const concurrency = Number(process.argv[3]);
   const tsaUrl = process.argv[4] as string;
   const outDir = process.argv[5] as string;

@@ -4,12 +4,13 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
+import { registerCleanup, releaseCleanup } from './cleanup.ts';
 import type { SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, type VerifyPolicy, verifyFile } from './verify.ts';
 
@@ -78,6 +79,7 @@ export async function signInFrame(
     });
   }
   const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
+  registerCleanup(work);
   const ext = extname(target);
   try {
     let input = source;
@@ -121,7 +123,7 @@ export async function signInFrame(
       verified.signature,
     );
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    releaseCleanup(work);
   }
 }
 

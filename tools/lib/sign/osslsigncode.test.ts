@@ -1,4 +1,13 @@
-import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
@@ -424,6 +433,44 @@ describe('osslsigncode backend (real tools)', () => {
       scan.restore();
       delete process.env['SIGNET_TEST_LEAKY'];
     }
+  });
+
+  it('Ctrl-C while waiting for a TSA leaves neither a work directory nor the password file', async () => {
+    const slow = await startTestTsa(pki, 'slow', { delayMs: 60_000 });
+    const work = tempDir('signet-sigint-');
+    const privateTmp = join(work, 'tmp');
+    mkdirSync(privateTmp);
+    const target = join(work, 'x.exe');
+    copyFileSync(agent, target);
+    const script = join(work, 'child.ts');
+    const profile = pemProfile({
+      key: pki.encryptedKey,
+      password: 'env:SIGNET_TEST_SIGINT_PASS',
+      timestamp: { urls: [slow.url], retries: 0, timeoutMs: 60_000 },
+    });
+    writeFileSync(
+      script,
+      `import { parseConfig } from ${JSON.stringify(join(import.meta.dirname, '..', 'config', 'load.ts'))};
+import { createSigner } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};
+const config = parseConfig(${JSON.stringify({ signing: { profiles: { release: profile } } })}, 'child');
+await createSigner(config).sign(${JSON.stringify(target)});
+`,
+    );
+    const child = spawn(process.execPath, [script], {
+      env: { ...process.env, TMPDIR: privateTmp, SIGNET_TEST_SIGINT_PASS: pki.password },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((ok) =>
+      child.on('exit', (_code, signal) => ok(signal)),
+    );
+    for (let i = 0; i < 200 && slow.requests === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(slow.requests).toBe(1);
+    expect(readdirSync(privateTmp).some((f) => f.startsWith('signet-secret-'))).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe('SIGINT');
+    expect(readdirSync(privateTmp).filter((f) => f.startsWith('signet-'))).toEqual([]);
+    expect(readdirSync(work).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
+    expect(readFileSync(target).equals(readFileSync(agent))).toBe(true);
   });
 
   it('signs many files with bounded concurrency; one failure fails the batch after the others finished', async () => {

@@ -1,0 +1,45 @@
+/**
+ * Paths removed if the process ends early (exit, Ctrl-C, SIGTERM): password files and signing
+ * work directories must not outlive an interrupted run. Signal handlers are installed only while
+ * something is registered, and re-raise the signal after cleaning up (default exit behaviour).
+ */
+import { rmSync } from 'node:fs';
+
+const live = new Set<string>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+function removeAll(): void {
+  for (const p of live) rmSync(p, { recursive: true, force: true });
+  live.clear();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  removeAll();
+  uninstall();
+  process.kill(process.pid, signal);
+}
+
+let installed = false;
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', removeAll);
+  for (const s of SIGNALS) process.on(s, onSignal);
+}
+function uninstall(): void {
+  if (!installed) return;
+  installed = false;
+  process.off('exit', removeAll);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+
+export function registerCleanup(path: string): void {
+  live.add(path);
+  install();
+}
+
+export function releaseCleanup(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+  live.delete(path);
+  if (live.size === 0) uninstall();
+}
