@@ -3,8 +3,10 @@
  * environment that never prompts and never reads the user's pager or colour settings. A huge
  * `git log` is streamed instead (see log.ts).
  */
+import { existsSync, statSync } from 'node:fs';
 import { SignetError } from '../errors.ts';
-import { defaultRunner, type Runner, type RunOptions, type RunResult } from '../exec/runner.ts';
+import type { Runner, RunOptions, RunResult } from '../exec/runner.ts';
+import { spawnRunner } from './spawn-runner.ts';
 
 /** Environment for every git process: no prompts, no pager, stable messages. */
 export const GIT_ENV: Record<string, string> = {
@@ -34,7 +36,7 @@ export async function git(
   args: readonly string[],
   options: GitOptions = {},
 ): Promise<RunResult> {
-  const { runner = defaultRunner, env, ...rest } = options;
+  const { runner = spawnRunner, env, ...rest } = options;
   return runner.run('git', [...GIT_BASE_ARGS, ...args], {
     timeoutMs: 120_000,
     label: `git ${args[0] ?? ''}`,
@@ -77,14 +79,14 @@ export async function repoInfo(
   cwd: string,
   options: GitOptions & { message?: boolean } = {},
 ): Promise<RepoInfo> {
+  if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
+    throw new SignetError('E_NOT_A_GIT_REPO', `not a directory: ${cwd}`, { details: { cwd } });
+  }
   const probe = await git(
     cwd,
     ['rev-parse', '--show-toplevel', '--is-shallow-repository', 'HEAD', '--abbrev-ref', 'HEAD'],
     { ...options, allowFailure: true },
-  ).catch((e: unknown) => {
-    if (e instanceof SignetError && e.code === 'E_TOOL_MISSING') throw e;
-    return { exitCode: 128, stdout: '', stderr: String(e) } as RunResult;
-  });
+  );
   if (probe.exitCode !== 0) {
     if (/not a git repository/i.test(probe.stderr)) {
       throw new SignetError('E_NOT_A_GIT_REPO', `not a git repository: ${cwd}`, { details: { cwd } });
