@@ -80,3 +80,12 @@ describe('highestPrereleaseNumber', () => {
     ).toBe(0);
   });
 });
+
+describe('compareCore', () => {
+  it('orders like semver for strict versions', async () => {
+    const semver = (await import('semver')).default;
+    const vs = ['1.10.0', '1.9.0', '10.0.0', '2.0.0', '0.0.1', '1.9.10', '1.9.9'];
+    const { compareCore } = await import('./tags.ts');
+    expect([...vs].sort(compareCore)).toEqual([...vs].sort(semver.compare));
+  });
+});

@@ -48,6 +48,17 @@ export function classifyTag(name: string, prefix: string): ClassifiedTag {
   return { kind: 'malformed' };
 }
 
+/** Compares two strict MAJOR.MINOR.PATCH versions numerically (no semver object per call). */
+export function compareCore(a: string, b: string): number {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < 3; i++) {
+    const d = Number(x[i]) - Number(y[i]);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 export interface IgnoredTag {
   name: string;
   reason: string;
@@ -81,7 +92,7 @@ export function selectLastStable(tags: readonly TagRef[], prefix: string): Stabl
       ignored.push({ name: t.name, reason: 'not reachable from HEAD' });
       continue;
     }
-    if (!last || semver.gt(c.version!, last.version))
+    if (!last || compareCore(c.version!, last.version) > 0)
       last = { name: t.name, version: c.version!, commit: t.commit };
   }
   ignored.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -174,7 +185,7 @@ export async function markReachable(
   const stable = tags
     .map((t) => ({ t, c: classifyTag(t.name, prefix) }))
     .filter((x) => x.c.kind === 'stable')
-    .sort((a, b) => semver.rcompare(a.c.version!, b.c.version!))
+    .sort((a, b) => compareCore(b.c.version!, a.c.version!))
     .map((x) => x.t);
   let checked = 0;
   for (const batch of [16, Number.POSITIVE_INFINITY]) {
