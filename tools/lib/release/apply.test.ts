@@ -119,6 +119,19 @@ describe('applyRelease stable', () => {
     expect(next.endsWith(changelog.slice('# Changelog\n\n'.length))).toBe(true);
   });
 
+  it('a notes directory ignored by git is written but not committed', async () => {
+    const repo = product();
+    repo.commit('chore: ignore notes', { '.gitignore': '.signet/\n' });
+    const r = await applyRelease({ cwd: repo.dir, config: config(), channel: 'stable', date: DATE, env: {} });
+    expect(r.files).toContain('.signet/notes/1.1.0.md');
+    expect(readFileSync(join(repo.dir, '.signet/notes/1.1.0.md'), 'utf8')).toContain('remote shell');
+    expect(repo.git('show', '--name-only', '--format=', 'HEAD').split('\n')).not.toContain(
+      '.signet/notes/1.1.0.md',
+    );
+    expect(repo.git('show', '--name-only', '--format=', 'HEAD').split('\n')).toContain('CHANGELOG.md');
+    expect(repo.status()).toBe('');
+  });
+
   it('--dry-run prints the plan and the diff and touches nothing', async () => {
     const repo = product();
     const before = snapshot(repo);

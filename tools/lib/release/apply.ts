@@ -325,7 +325,12 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
       mkdirSync(dirname(abs), { recursive: true });
       writeFileSync(abs, c.after);
     }
-    await git(root, ['add', '--', ...result.files]);
+    // Files the repository ignores (e.g. a notes directory in .gitignore) are written, not committed.
+    const ignored = await git(root, ['check-ignore', '--', ...result.files], { allowFailure: true });
+    const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split('\n').filter(Boolean) : []);
+    const committedFiles = result.files.filter((f) => !skip.has(f));
+    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(', ')}`);
+    await git(root, ['add', '--', ...committedFiles]);
     const message = commitMessage(config.git.commitMessage, plan.tag, plan.version);
     await git(root, ['commit', '-q', '--no-verify', '--no-gpg-sign', '--cleanup=verbatim', '-m', message], {
       env: identity,
