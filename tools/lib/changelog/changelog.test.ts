@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { RawCommit } from '../git/log.ts';
 import { parseCommit } from '../version/conventional.ts';
 import { resolveRepoLink, webUrlOfRemote } from './links.ts';
-import { renderNotes } from './render.ts';
+import { notesLean, renderNotes } from './render.ts';
 import { hasVersionSection, updateChangelog } from './update.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../test/fixtures/changelog');
@@ -16,10 +17,13 @@ function golden(name: string, actual: string): void {
 }
 
 let n = 0;
+const RAW: RawCommit[] = [];
 const c = (message: string, parents = 1) => {
   n++;
   const sha = `${n.toString(16).padStart(2, '0')}${'5a17e0'.repeat(7)}`.slice(0, 40);
-  return parseCommit({ sha, parents: Array.from({ length: parents }, () => 'f'.repeat(40)), message });
+  const raw = { sha, parents: Array.from({ length: parents }, () => 'f'.repeat(40)), message };
+  RAW.push(raw);
+  return parseCommit(raw);
 };
 
 // newest first, as git log gives them
@@ -66,6 +70,26 @@ describe('renderNotes (golden)', () => {
     expect(first.markdown).toBe(
       '## [0.1.0](https://github.com/acme/agent/releases/tag/v0.1.0) (2026-02-01)\n\nInitial release.\n',
     );
+  });
+});
+
+describe('notesLean', () => {
+  it('strips only commits the notes never show: same notes, fewer kept texts', () => {
+    const rules = [{ type: 'refactor', bump: 'patch' as const }];
+    const byRaw = new Map(RAW.map((r) => [r.sha, r]));
+    const raws = COMMITS.map((x) => byRaw.get(x.sha)!);
+    for (const releaseRules of [[], rules]) {
+      const lean = raws.map((r) => parseCommit(r, { lean: notesLean({ releaseRules }) }));
+      const opts = {
+        date: '2026-02-01',
+        releaseRules,
+        repo: resolveRepoLink({}, 'https://github.com/acme/agent'),
+      };
+      expect(renderNotes(PLAN, lean, opts).markdown).toBe(renderNotes(PLAN, COMMITS, opts).markdown);
+      expect(lean.filter((x) => x.subject === '').map((x) => x.type)).toEqual(
+        releaseRules.length ? ['docs', null, 'chore'] : ['docs', null, 'chore', 'refactor'],
+      );
+    }
   });
 });
 

@@ -19,6 +19,7 @@ export {
   type NotesOptions,
   type NotesSection,
   type NotesTarget,
+  notesLean,
   type RenderedNotes,
   renderNotes,
 } from './render.ts';

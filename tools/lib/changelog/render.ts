@@ -3,7 +3,7 @@
  * a heading with the compare link and date, then sections for breaking changes and each
  * configured commit type, bullets with scope, subject, short SHA and commit link.
  */
-import { type Analysis, analyzeCommits, type ReleaseRule } from '../version/analyze.ts';
+import { type Analysis, analyzeCommits, commitBump, type ReleaseRule } from '../version/analyze.ts';
 import type { ConventionalCommit } from '../version/conventional.ts';
 import { LINK_FORMATS, type RepoLink } from './links.ts';
 
@@ -48,6 +48,19 @@ export interface RenderedNotes {
 }
 
 /** One line of Markdown; `<` and `>` are escaped so a commit subject cannot inject HTML. */
+/**
+ * For planFromRepo's `lean`: true for commits the notes never show (not breaking, no section,
+ * not releasable), whose texts need not be kept in memory.
+ */
+export function notesLean(options: {
+  sections?: readonly NotesSection[];
+  releaseRules?: readonly ReleaseRule[];
+}): (c: ConventionalCommit) => boolean {
+  const types = new Set((options.sections ?? DEFAULT_SECTIONS).map((s) => s.type));
+  const rules = options.releaseRules ?? [];
+  return (c) => !c.breaking && !types.has(c.type ?? '') && commitBump(c, rules) === null;
+}
+
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim().replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

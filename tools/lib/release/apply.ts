@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import {
   changelogChanges,
   notesPath as notesFilePath,
+  notesLean,
   type RenderedNotes,
   renderNotes,
   resolveRepoLink,
@@ -204,7 +205,10 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
     tagPrefix: options.tagPrefix,
     component: options.component,
     env,
-    lean: options.channel === 'beta',
+    lean:
+      options.channel === 'beta'
+        ? true
+        : notesLean({ sections: config.changelog.sections, releaseRules: config.version.releaseRules }),
   });
   const { plan, root } = rp;
   const result: ApplyResult = { plan, files: [], dryRun, pushed: false };

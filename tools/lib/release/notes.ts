@@ -4,7 +4,7 @@
  * the whole history. One streamed `git log` in every case.
  */
 import semver from 'semver';
-import { type RenderedNotes, renderNotes, resolveRepoLink } from '../changelog/index.ts';
+import { notesLean, type RenderedNotes, renderNotes, resolveRepoLink } from '../changelog/index.ts';
 import { SignetError } from '../errors.ts';
 import { git, remoteUrl, repoInfo } from '../git/git.ts';
 import { streamLog } from '../git/log.ts';
@@ -42,10 +42,10 @@ export interface NotesResult {
 async function collect(
   cwd: string,
   range: string,
-  paths: readonly string[] = [],
+  lean: (c: ConventionalCommit) => boolean,
 ): Promise<ConventionalCommit[]> {
   const out: ConventionalCommit[] = [];
-  await streamLog({ cwd, range, paths, onCommit: (c) => out.push(parseCommit(c)) });
+  await streamLog({ cwd, range, onCommit: (c) => out.push(parseCommit(c, { lean })) });
   return out;
 }
 
@@ -67,6 +67,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
   const { config } = options;
   const env = options.env ?? process.env;
   const date = options.date ?? releaseDate(env);
+  const lean = notesLean({ sections: config.changelog.sections, releaseRules: config.version.releaseRules });
   const explicitRange = options.all || options.from !== undefined || options.to !== undefined;
 
   if (!options.version && !explicitRange) {
@@ -77,6 +78,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
       tagPrefix: options.tagPrefix,
       component: options.component,
       env,
+      lean,
     });
     const remote = await remoteUrl(rp.root, config.git.remote);
     const target = rp.plan.released
@@ -142,7 +144,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
   const toCommit = await verifyRef(root, to, 'to');
   if (from) await verifyRef(root, from, 'from');
   const range = from ? `${from}..${toCommit}` : toCommit;
-  const commits = await collect(root, range);
+  const commits = await collect(root, range, lean);
   const notes = renderNotes({ version, tag, previousTag }, commits, {
     sections: config.changelog.sections,
     releaseRules: config.version.releaseRules,

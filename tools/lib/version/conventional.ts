@@ -63,7 +63,10 @@ export function parseHeader(
  * (id, type, scope, breaking, revert reference): header, subject and notes are left empty, so
  * planning over 100,000 commits stays small in memory.
  */
-export function parseCommit(raw: RawCommit, options: { lean?: boolean } = {}): ConventionalCommit {
+export function parseCommit(
+  raw: RawCommit,
+  options: { lean?: boolean | ((c: ConventionalCommit) => boolean) } = {},
+): ConventionalCommit {
   const message = raw.message.includes('\r') ? raw.message.replace(/\r\n?/g, '\n') : raw.message;
   const nl = message.indexOf('\n');
   const header = (nl < 0 ? message : message.slice(0, nl)).trim();
@@ -116,7 +119,8 @@ export function parseCommit(raw: RawCommit, options: { lean?: boolean } = {}): C
   }
   if (c.breaking && c.breakingNotes.length === 0) c.breakingNotes.push(c.subject);
   c.sha = own(c.sha);
-  if (options.lean) {
+  // `lean` as a function: true for the commits that may be stripped (those the notes never show).
+  if (options.lean === true || (typeof options.lean === 'function' && options.lean(c))) {
     c.shortSha = '';
     c.header = '';
     c.subject = '';

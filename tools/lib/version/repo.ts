@@ -35,7 +35,7 @@ export interface PlanFromRepoOptions {
    * Keep only what analysis needs of each commit (no subjects or notes): for planning without
    * notes (`signet version`, beta). RepoPlan.commits then cannot be rendered.
    */
-  lean?: boolean;
+  lean?: boolean | ((c: ConventionalCommit) => boolean);
 }
 
 export interface RepoPlan {
