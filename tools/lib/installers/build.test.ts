@@ -373,6 +373,21 @@ describe('failures', () => {
     expect(readdirSync(out)).toEqual([]);
   });
 
+  it('a custom NSIS template whose uninstaller hook does not sign fails the check; no output is left', async () => {
+    const t = readFileSync(join(import.meta.dirname, '../../../templates/nsis/site-installer.nsi'), 'utf8');
+    const custom = join(dir, 'custom.nsi');
+    writeFileSync(custom, t.replace(/^!uninstfinalize .*$/m, `!uninstfinalize '"/bin/true" "%1"' = 0`));
+    const c = parseConfig(
+      { ...structuredClone(config), installers: { ...config.installers, nsisTemplate: custom } },
+      't',
+    );
+    const out = join(dir, 'o-nsis-unsigned');
+    const r = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config: c, signer, outDir: out });
+    expect(r.results[0]).toMatchObject({ ok: false, error: { code: 'E_INSTALLER_CHECK_FAILED' } });
+    expect(r.results[0]?.error?.message).toMatch(/uninstaller .* is not one the signer signed/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
   it('a custom WiX template without RemoveExistingProducts fails the lint; no output is left', async () => {
     const t = readFileSync(join(import.meta.dirname, '../../../templates/wix/site-installer.wxs'), 'utf8');
     const custom = join(dir, 'custom.wxs');

@@ -359,21 +359,24 @@ async function buildMsiPart(
   };
   writeFileSync(join(work, WIX_SOURCE), renderWix(s.wix.text, values, s.wix.path));
   const msi = await runWixl({ runner: s.runner, workDir: work, product: p });
-  const problems = await lintMsi(s.runner, msi, {
-    product: p,
-    upgradeCode: s.upgradeCode,
-    version: s.version,
-    agentSize: s.agent.size,
-    siteJsonSize,
-  });
+  // the lint reads the tables while the signer works on a copy (a failed lint discards both)
+  const [problems, signed] = await Promise.all([
+    lintMsi(s.runner, msi, {
+      product: p,
+      upgradeCode: s.upgradeCode,
+      version: s.version,
+      agentSize: s.agent.size,
+      siteJsonSize,
+    }),
+    s.signer.sign(msi, {
+      out: join(work, outName),
+      description: `${p.product} ${s.version} (${site.siteCode})`,
+    }),
+  ]);
   if (problems.length)
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `MSI lint failed:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
     });
-  const signed = await s.signer.sign(msi, {
-    out: join(work, outName),
-    description: `${p.product} ${s.version} (${site.siteCode})`,
-  });
   return { signed, productCode };
 }
 
@@ -395,13 +398,10 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
     writeFileSync(join(work, 'payload', 'site.json'), siteBytes, { mode: 0o600 });
     if (s.icon) copyFileSync(s.icon.path, join(work, 'payload', 'product.ico'));
 
-    const [exe, msiPart] = await Promise.all([
-      buildNsisPart(s, site, fp, work, exeName),
-      buildMsiPart(s, site, fp, work, msiName, siteBytes.length),
-    ]);
-    const msi = msiPart.signed;
-
-    // Checks on what will ship: signatures, the agent byte for byte, site.json exactly.
+    // Checks on what will ship, each chain as soon as its installer is signed: the agent byte for
+    // byte, site.json exactly. Both signatures were verified by the signer before it returned.
+    // The uninstaller inside the exe must be one the signer signed and verified during this build
+    // (its SHA-256 among the sign server's results).
     const expect = {
       agentFileName: s.product.agentFileName,
       agentSha256: s.agent.sha256,
@@ -409,30 +409,26 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
     };
     const xExe = join(work, 'x-exe');
     const xMsi = join(work, 'x-msi');
-    const [exeVerified, msiVerified, exePayload] = await Promise.all([
-      s.signer.verify(exe.path),
-      s.signer.verify(msi.path),
-      extractNsis(s.runner, exe.path, xExe).then(() => comparePayload(exeName, xExe, expect, true)),
-      extractMsi(s.runner, msi.path, xMsi).then(() => comparePayload(msiName, xMsi, expect, false)),
+    const [{ exe, uninstaller }, msiPart] = await Promise.all([
+      buildNsisPart(s, site, fp, work, exeName).then(async (exe) => {
+        await extractNsis(s.runner, exe.path, xExe);
+        const payload = await comparePayload(exeName, xExe, expect, true);
+        const uninstallerSha = await sha256File(payload.uninstaller!);
+        const uninstaller = s.signServer.signed.get(uninstallerSha);
+        if (!uninstaller)
+          throw new SignetError(
+            'E_INSTALLER_CHECK_FAILED',
+            `${exeName}: the embedded uninstaller (sha256 ${uninstallerSha}) is not one the signer signed and verified`,
+          );
+        return { exe, uninstaller };
+      }),
+      buildMsiPart(s, site, fp, work, msiName, siteBytes.length).then(async (part) => {
+        await extractMsi(s.runner, part.signed.path, xMsi);
+        await comparePayload(msiName, xMsi, expect, false);
+        return part;
+      }),
     ]);
-    let uninstaller: SignedArtifact;
-    try {
-      uninstaller = await s.signer.verify(exePayload.uninstaller!);
-    } catch (e) {
-      throw new SignetError(
-        'E_INSTALLER_CHECK_FAILED',
-        `${exeName}: the embedded uninstaller is not signed: ${toSignetError(e).message}`,
-        {
-          cause: e,
-        },
-      );
-    }
-    for (const [what, a] of [
-      [exeName, exeVerified],
-      [msiName, msiVerified],
-    ] as const)
-      if (a.sha256 !== (what === exeName ? exe.sha256 : msi.sha256))
-        throw new SignetError('E_INSTALLER_CHECK_FAILED', `${what} changed between signing and verification`);
+    const msi = msiPart.signed;
 
     // Publish: move both into place, then the manifest (the cache's proof of completeness) last.
     mkdirSync(s.outDir, { recursive: true });
@@ -477,7 +473,7 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
       checks: [
         'exe signature verified',
         'msi signature verified',
-        'uninstaller inside the exe signature verified',
+        'uninstaller extracted from the exe (7z) is the one signed and verified at compile time (sha256)',
         'agent extracted from the exe (7z) is byte-identical to the signed agent',
         'agent extracted from the msi (msiextract) is byte-identical to the signed agent',
         'site.json extracted from the exe equals the intended configuration',
@@ -665,7 +661,7 @@ export async function buildSiteInstallers(
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    rmSync(workRoot, { recursive: true, force: true });
+    if (!installers.keepWork) rmSync(workRoot, { recursive: true, force: true });
   }
   const failed = results.filter((r) => !r.ok).length;
   return {

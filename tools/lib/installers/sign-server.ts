@@ -20,7 +20,7 @@ export const SIGN_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'sign-c
 export interface SignServer {
   /** Environment the child needs (SIGNET_SIGN_SOCKET, SIGNET_SIGN_TOKEN). */
   env: Record<string, string>;
-  /** Artifacts signed through this server, by the path the client named. */
+  /** Artifacts signed (and verified) through this server, by SHA-256 of the signed bytes. */
   signed: Map<string, SignedArtifact>;
   close(): Promise<void>;
 }
@@ -69,7 +69,7 @@ export async function startSignServer(
           ...(description ? { description } : {}),
         });
         copyFileSync(signedCopy, request.path);
-        signed.set(request.path, artifact);
+        signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
         const err = toSignetError(e);
