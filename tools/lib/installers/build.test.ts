@@ -242,6 +242,57 @@ describe('buildSiteInstallers', () => {
   });
 });
 
+describe('options', () => {
+  it('icon, lzma compression, ServiceInstall mode and a kept config all build and pass the checks', async () => {
+    // a minimal 16×16 32-bit icon
+    const bmp = Buffer.alloc(40 + 16 * 16 * 4 + 64);
+    bmp.writeUInt32LE(40, 0);
+    bmp.writeInt32LE(16, 4);
+    bmp.writeInt32LE(32, 8);
+    bmp.writeUInt16LE(1, 12);
+    bmp.writeUInt16LE(32, 14);
+    const head = Buffer.alloc(22);
+    head.writeUInt16LE(1, 2);
+    head.writeUInt16LE(1, 4);
+    head.writeUInt8(16, 6);
+    head.writeUInt8(16, 7);
+    head.writeUInt16LE(1, 10);
+    head.writeUInt16LE(32, 12);
+    head.writeUInt32LE(bmp.length, 14);
+    head.writeUInt32LE(22, 18);
+    writeFileSync(join(dir, 'agent.ico'), Buffer.concat([head, bmp]));
+    const c = parseConfig(
+      {
+        ...structuredClone(config),
+        installers: {
+          ...config.installers,
+          compression: 'lzma',
+          product: {
+            ...config.installers.product,
+            icon: join(dir, 'agent.ico'),
+            msiService: 'serviceInstall',
+            removeConfigOnUninstall: false,
+          },
+        },
+      },
+      't',
+    );
+    const out = join(dir, 'o-options');
+    const r = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config: c, signer, outDir: out });
+    expect(r.ok, JSON.stringify(r.results)).toBe(true);
+    const msi = r.results[0]!.msi!;
+    const icon = await defaultRunner.run('msiinfo', ['export', msi, 'Icon']);
+    expect(icon.stdout).toContain('product.ico');
+    const svc = await defaultRunner.run('msiinfo', ['export', msi, 'ServiceInstall']);
+    expect(svc.stdout).toContain('SignetTestAgent');
+    const comps = await defaultRunner.run('msiinfo', ['export', msi, 'Component']);
+    expect(comps.stdout).toMatch(/SiteConfigComponent\t\{[0-9A-F-]+\}\tDATADIR\t272\t/);
+    // a different compression is a different build
+    const again = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config, signer, outDir: out });
+    expect(again.built).toBe(1);
+  });
+});
+
 describe('the agent gate', () => {
   it('refuses an agent that changed after it was verified', async () => {
     const p = join(dir, 'agent-altered.exe');
