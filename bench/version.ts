@@ -11,7 +11,7 @@
  *   node bench/version.ts [--commits 100000] [--tags 2000] [--rounds 5]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -110,6 +110,23 @@ function build(commits: number, tags: number): string {
   return dir;
 }
 
+/** user+sys seconds of this process's reaped children (fields 16, 17 of /proc/self/stat). */
+function childrenCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10; // USER_HZ = 100 → ms
+}
+
+/** CPU ms (user+sys) of this process plus its reaped children since `since`. */
+function cpuSince(since: { own: NodeJS.CpuUsage; kids: number }): number {
+  const own = process.cpuUsage(since.own);
+  return (own.user + own.system) / 1000 + (childrenCpu() - since.kids);
+}
+
+function cpuMark(): { own: NodeJS.CpuUsage; kids: number } {
+  return { own: process.cpuUsage(), kids: childrenCpu() };
+}
+
 function ms(f: () => void): number {
   const s = performance.now();
   f();
@@ -121,12 +138,15 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function floor(dir: string, range: string): number {
-  return ms(() => {
+function floor(dir: string, range: string): { ms: number; cpu: number } {
+  const c = cpuMark();
+  const wall = ms(() => {
     const log = spawnSync('git', ['log', '--format=%H%x1f%P%x1f%B', range], { cwd: dir, maxBuffer: 1 << 30 });
     const tags = spawnSync('git', ['tag', '--list'], { cwd: dir, maxBuffer: 1 << 30 });
     if (log.status !== 0 || tags.status !== 0) throw new Error('floor failed');
   });
+  const kids = childrenCpu() - c.kids; // only the git processes (the bench's own JS is not counted)
+  return { ms: wall, cpu: kids };
 }
 
 /** Runs the in-process measurement in a fresh Node (so RSS is the planning's own). */
@@ -134,7 +154,7 @@ function child(
   kind: string,
   dir: string,
   prefix: string,
-): { ms: number; rss: number; commits: number; version: string } {
+): { ms: number; cpu: number; rss: number; commits: number; version: string } {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, dir, prefix], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
@@ -148,6 +168,7 @@ async function childMode(kind: string, dir: string, prefix: string): Promise<voi
   const { notesFromRepo } = await import('../tools/lib/release/notes.ts');
   const { parseConfig } = await import('../tools/lib/config/load.ts');
   const config = parseConfig({ version: { tagPrefix: prefix, manifests: ['VERSION'] } }, 'bench');
+  const c0 = cpuMark();
   const s = performance.now();
   let commits = 0;
   let version = '';
@@ -168,19 +189,22 @@ async function childMode(kind: string, dir: string, prefix: string): Promise<voi
     version = `${r.notes.version} (${r.notes.entries} entries)`;
   }
   const elapsed = performance.now() - s;
+  const cpu = cpuSince(c0);
   process.stdout.write(
-    `${JSON.stringify({ ms: elapsed, rss: process.resourceUsage().maxRSS / 1024, commits, version })}\n`,
+    `${JSON.stringify({ ms: elapsed, cpu, rss: process.resourceUsage().maxRSS / 1024, commits, version })}\n`,
   );
 }
 
-function cli(dir: string, args: string[]): number {
-  return ms(() => {
+function cli(dir: string, args: string[]): { ms: number; cpu: number } {
+  const c = cpuMark();
+  const wall = ms(() => {
     const r = spawnSync(process.execPath, [join(root, 'tools/cli/bin.ts'), '--cwd', dir, ...args], {
       encoding: 'utf8',
       maxBuffer: 1 << 28,
     });
     if (r.status !== 0) throw new Error(`signet ${args.join(' ')} failed: ${r.stderr}`);
   });
+  return { ms: wall, cpu: childrenCpu() - c.kids };
 }
 
 async function parserBench(): Promise<void> {
@@ -232,34 +256,35 @@ async function main(): Promise<void> {
     { name: 'whole history (no stable tag of the prefix)', prefix: 'nope-v', range: 'HEAD' },
   ];
   const rows: string[] = [];
+  const fmt = (x: { ms: number; cpu: number }, fl: { ms: number; cpu: number }) =>
+    `${x.ms.toFixed(0).padStart(6)} ms wall (${(x.ms / fl.ms).toFixed(2)}x)  ${x.cpu.toFixed(0).padStart(6)} ms cpu (${(x.cpu / fl.cpu).toFixed(2)}x)`;
+  const med = (xs: { ms: number; cpu: number }[]) => ({
+    ms: median(xs.map((x) => x.ms)),
+    cpu: median(xs.map((x) => x.cpu)),
+  });
   for (const c of cases) {
-    const fl = median(Array.from({ length: rounds }, () => floor(dir, c.range)));
+    const fl = med(Array.from({ length: rounds }, () => floor(dir, c.range)));
     const plans = Array.from({ length: rounds }, () => child('plan', dir, c.prefix));
-    const plan = median(plans.map((p) => p.ms));
     const rss = Math.max(...plans.map((p) => p.rss));
-    const cliPlan = median(
+    const cliPlan = med(
       Array.from({ length: rounds }, () =>
         cli(dir, ['version', '--channel', 'stable', '--tag-prefix', c.prefix, '--json']),
       ),
     );
     const notesKind = c.prefix === 'v' ? 'notes' : 'notes-all';
     const notes = Array.from({ length: rounds }, () => child(notesKind, dir, 'v'));
-    const cliNotes = median(
+    const cliNotes = med(
       Array.from({ length: rounds }, () =>
         cli(dir, ['changelog', ...(c.prefix === 'v' ? [] : ['--all']), '--date', '2026-01-01']),
       ),
     );
     rows.push(
       `${c.name}: ${plans[0]!.commits} commits → ${plans[0]!.version}\n` +
-        `  floor git log + git tag --list     ${fl.toFixed(0).padStart(6)} ms\n` +
-        `  planFromRepo (in process)           ${plan.toFixed(0).padStart(6)} ms   ratio ${(plan / fl).toFixed(2)}x (goal ≤ 1.5x, < 1000 ms)   peak RSS ${rss.toFixed(0)} MB (goal < 200)\n` +
-        `  signet version (CLI, Node start-up) ${cliPlan.toFixed(0).padStart(6)} ms   ratio ${(cliPlan / fl).toFixed(2)}x\n` +
-        `  notesFromRepo (in process)          ${median(notes.map((n) => n.ms))
-          .toFixed(0)
-          .padStart(
-            6,
-          )} ms   ratio ${(median(notes.map((n) => n.ms)) / fl).toFixed(2)}x   peak RSS ${Math.max(...notes.map((n) => n.rss)).toFixed(0)} MB   ${notes[0]!.version}\n` +
-        `  signet changelog (CLI)              ${cliNotes.toFixed(0).padStart(6)} ms   ratio ${(cliNotes / fl).toFixed(2)}x`,
+        `  floor git log + git tag --list       ${fl.ms.toFixed(0).padStart(6)} ms wall          ${fl.cpu.toFixed(0).padStart(6)} ms cpu\n` +
+        `  planFromRepo (in process)           ${fmt(med(plans), fl)}   peak RSS ${rss.toFixed(0)} MB (goal: 1.5x, < 1 s, < 200 MB)\n` +
+        `  signet version (CLI, with start-up) ${fmt(cliPlan, fl)}\n` +
+        `  notesFromRepo (in process)          ${fmt(med(notes), fl)}   peak RSS ${Math.max(...notes.map((n) => n.rss)).toFixed(0)} MB   ${notes[0]!.version}\n` +
+        `  signet changelog (CLI)              ${fmt(cliNotes, fl)}`,
     );
   }
   console.log(rows.join('\n'));
