@@ -281,11 +281,12 @@ describe('options', () => {
     const r = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config: c, signer, outDir: out });
     expect(r.ok, JSON.stringify(r.results)).toBe(true);
     const msi = r.results[0]!.msi!;
-    const icon = await defaultRunner.run('msiinfo', ['export', msi, 'Icon']);
+    // msiinfo writes binary columns as files into its working folder
+    const icon = await defaultRunner.run('msiinfo', ['export', msi, 'Icon'], { cwd: dir });
     expect(icon.stdout).toContain('product.ico');
-    const svc = await defaultRunner.run('msiinfo', ['export', msi, 'ServiceInstall']);
+    const svc = await defaultRunner.run('msiinfo', ['export', msi, 'ServiceInstall'], { cwd: dir });
     expect(svc.stdout).toContain('SignetTestAgent');
-    const comps = await defaultRunner.run('msiinfo', ['export', msi, 'Component']);
+    const comps = await defaultRunner.run('msiinfo', ['export', msi, 'Component'], { cwd: dir });
     expect(comps.stdout).toMatch(/SiteConfigComponent\t\{[0-9A-F-]+\}\tDATADIR\t272\t/);
     // a different compression is a different build
     const again = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config, signer, outDir: out });

@@ -5,7 +5,7 @@
  * its output that says WARNING or CRITICAL fails the build.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { ProductConfig } from './config.ts';
@@ -135,6 +135,7 @@ export async function runWixl({ runner, workDir, product, timeoutMs }: MsiBuildO
   writeFileSync(idt, lockPermissionsIdt());
   const upgrade = join(workDir, 'Upgrade.idt');
   const exported = await runner.run('msiinfo', ['export', out, 'Upgrade'], {
+    cwd: workDir,
     label: 'msiinfo export Upgrade',
     outputs: [out],
   });
@@ -401,6 +402,8 @@ export async function readMsiFacts(runner: Runner, msi: string): Promise<MsiFact
   const tables: Record<string, MsiTable> = {};
   for (const name of LINT_TABLES) {
     const r = await runner.run('msiinfo', ['export', msi, name], {
+      // tables with binary columns are written as files into the working folder: keep them there
+      cwd: dirname(msi),
       label: `msiinfo export ${name}`,
       timeoutMs: 60_000,
       allowFailure: true,
