@@ -44,7 +44,10 @@ say "node $(node --version), npm $(npm --version 2>/dev/null)"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: the registry mirror lacks some optional platform packages (biome's
+  # Windows/macOS/musl binaries), which `npm ci` treats as a lock-file mismatch. The lock still pins
+  # every version that is installed.
+  npm install --no-audit --no-fund --loglevel=error
 else
   say "npm dependencies: up to date"
 fi
