@@ -17,7 +17,7 @@ import { defaultRunner, type Runner, type RunOptions } from '../exec/runner.ts';
 import { type DevCert, makeDevCert } from '../sign/devcert.ts';
 import { createSigner } from '../sign/index.ts';
 import type { Signer } from '../sign/types.ts';
-import { buildSiteInstallers, type SiteManifest } from './build.ts';
+import { buildSiteInstallers, preflightTools, type SiteManifest } from './build.ts';
 import { listFiles } from './checks.ts';
 import { fingerprint } from './fingerprint.ts';
 import { type SiteConfig, validateSites } from './site.ts';
@@ -121,6 +121,7 @@ describe('buildSiteInstallers', () => {
         `Agent-b2-v1-${fingerprint(KEY_B, 1).hex}.msi`,
         'ACME-HQ.manifest.json',
         'b2.manifest.json',
+        'site-installers.result.json',
       ].sort(),
     );
 
@@ -239,6 +240,15 @@ describe('buildSiteInstallers', () => {
     for (const name of readdirSync(out))
       for (const k of [KEY_A, KEY_B, KEY_B2]) expect(name).not.toContain(k);
     void dirs;
+  });
+});
+
+describe('preflight', () => {
+  it('names every missing tool before any work', () => {
+    expect(() => preflightTools({ PATH: '/nonexistent' })).toThrow(
+      /missing on PATH: makensis, wixl, msibuild, msiinfo, msiextract, 7z/,
+    );
+    expect(() => preflightTools()).not.toThrow();
   });
 });
 
@@ -401,6 +411,11 @@ describe('failures', () => {
       error: { code: 'E_INSTALLER_BUILD_FAILED' },
     });
     expect(readdirSync(out).filter((f) => f.includes('BAD-1'))).toEqual([]);
+    const summary = JSON.parse(readFileSync(join(out, 'site-installers.result.json'), 'utf8'));
+    expect(summary.sites.map((x: { siteCode: string; ok: boolean }) => [x.siteCode, x.ok])).toEqual([
+      ['BAD-1', false],
+      ['b2', true],
+    ]);
     expect(r.results[1]).toMatchObject({ ok: true });
   });
 
@@ -422,7 +437,7 @@ describe('failures', () => {
     });
     expect(r.results[0]).toMatchObject({ ok: false, error: { code: 'E_INSTALLER_BUILD_FAILED' } });
     expect(r.results[0]?.error?.message).toMatch(/uninstfinalize|sign/i);
-    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['site-installers.result.json']);
   });
 
   it('a custom NSIS template whose uninstaller hook does not sign fails the check; no output is left', async () => {
@@ -437,7 +452,7 @@ describe('failures', () => {
     const r = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config: c, signer, outDir: out });
     expect(r.results[0]).toMatchObject({ ok: false, error: { code: 'E_INSTALLER_CHECK_FAILED' } });
     expect(r.results[0]?.error?.message).toMatch(/uninstaller .* is not one the signer signed/);
-    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['site-installers.result.json']);
   });
 
   it('a custom WiX template without RemoveExistingProducts fails the lint; no output is left', async () => {
@@ -452,6 +467,6 @@ describe('failures', () => {
     const r = await buildSiteInstallers({ agent, sites: sitesOf([siteB]), config: c, signer, outDir: out });
     expect(r.results[0]).toMatchObject({ ok: false, error: { code: 'E_INSTALLER_CHECK_FAILED' } });
     expect(r.results[0]?.error?.message).toContain('RemoveExistingProducts');
-    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['site-installers.result.json']);
   });
 });

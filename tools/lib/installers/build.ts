@@ -8,7 +8,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  accessSync,
   chmodSync,
+  constants,
   copyFileSync,
   existsSync,
   linkSync,
@@ -21,7 +23,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Artifact, SignatureInfo, SignedArtifact } from '../artifact.ts';
 import { sha256File } from '../artifact.ts';
@@ -199,6 +201,32 @@ export function defaultSignerIdentity(config: SignetConfig, signer: Signer, base
     }
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files }));
+}
+
+/** The programs a build runs (besides the signer's own). */
+export const INSTALLER_TOOLS = ['makensis', 'wixl', 'msibuild', 'msiinfo', 'msiextract', '7z'] as const;
+
+/** Checks every tool is on PATH before any work (one error naming all that are missing). */
+export function preflightTools(
+  env: NodeJS.ProcessEnv = process.env,
+  tools: readonly string[] = INSTALLER_TOOLS,
+): void {
+  const dirs = (env['PATH'] ?? '').split(delimiter).filter(Boolean);
+  const missing = tools.filter((t) => !dirs.some((d) => isExecutable(join(d, t))));
+  if (missing.length)
+    throw new SignetError('E_TOOL_MISSING', `missing on PATH: ${missing.join(', ')}`, {
+      details: { missing },
+      hint: 'Install them (Debian: apt-get install nsis wixl msitools p7zip-full), or run `signet doctor`.',
+    });
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isUnsignedDev(a: SignedArtifact | UnsignedDevAgent): a is UnsignedDevAgent {
@@ -568,6 +596,7 @@ export async function buildSiteInstallers(
   const runner = options.runner ?? defaultRunner;
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
 
+  if (!options.runner) preflightTools();
   const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
   const version = options.version ?? agentVersion(agent.path);
   if (!version)
@@ -664,6 +693,27 @@ export async function buildSiteInstallers(
     if (!installers.keepWork) rmSync(workRoot, { recursive: true, force: true });
   }
   const failed = results.filter((r) => !r.ok).length;
+  // the batch's per-site results (failures included: they have no manifest), next to the outputs
+  writeAtomic(
+    join(outDir, 'site-installers.result.json'),
+    `${JSON.stringify(
+      {
+        ok: failed === 0,
+        version,
+        dev: shared.dev,
+        finishedAt: new Date().toISOString(),
+        sites: results.map((r) => ({
+          ...r,
+          ...(r.exe ? { exe: basename(r.exe) } : {}),
+          ...(r.msi ? { msi: basename(r.msi) } : {}),
+          ...(r.manifest ? { manifest: basename(r.manifest) } : {}),
+          durationMs: Math.round(r.durationMs),
+        })),
+      },
+      null,
+      2,
+    )}\n`,
+  );
   return {
     ok: failed === 0,
     built: results.filter((r) => r.ok && !r.cached).length,
