@@ -4,11 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestRepo } from '../../../test/helpers/git-repo.ts';
+import { writeChangelog } from '../changelog/index.ts';
 import { parseConfig } from '../config/load.ts';
 import { logger } from '../log.ts';
 import { clearSecrets } from '../redact.ts';
 import { planFromRepo } from '../version/repo.ts';
 import { applyRelease } from './apply.ts';
+import { notesFromRepo } from './notes.ts';
 import { pushArgs, pushAuth } from './push.ts';
 
 const CARGO =
@@ -130,6 +132,38 @@ describe('applyRelease stable', () => {
     );
     expect(repo.git('show', '--name-only', '--format=', 'HEAD').split('\n')).toContain('CHANGELOG.md');
     expect(repo.status()).toBe('');
+  });
+
+  it('after `changelog --write`: the already written files are committed; with nothing to commit, HEAD is tagged', async () => {
+    const repo = TestRepo.create({ files: { VERSION: '0.9.0\n' } });
+    repo.commit('feat: first feature', { 'a.txt': 'a' });
+    const cfg = parseConfig({}, 'test');
+    const { notes } = await notesFromRepo({ cwd: repo.dir, config: cfg, date: DATE, env: {} });
+    expect(writeChangelog(repo.dir, cfg.changelog, notes).map((c) => c.path)).toEqual([
+      'CHANGELOG.md',
+      '.signet/notes/0.9.0.md',
+    ]);
+    const r = await applyRelease({ cwd: repo.dir, config: cfg, channel: 'stable', date: DATE, env: {} });
+    expect(r.files).toEqual([]);
+    expect(r.commit).toBeDefined();
+    expect(repo.git('show', '--name-only', '--format=', 'HEAD').split('\n').sort()).toEqual([
+      '.signet/notes/0.9.0.md',
+      'CHANGELOG.md',
+    ]);
+    expect(repo.status()).toBe('');
+
+    // a first release whose changelog is already committed, with no manifest change: tag HEAD
+    const again = TestRepo.create({ files: { VERSION: '0.9.0\n' } });
+    again.commit('feat: first feature', { 'a.txt': 'a' });
+    const n2 = await notesFromRepo({ cwd: again.dir, config: cfg, date: DATE, env: {} });
+    writeChangelog(again.dir, cfg.changelog, n2.notes);
+    again.git('add', '-A');
+    again.git('commit', '-q', '-m', 'docs: changelog');
+    const head = again.head();
+    const t = await applyRelease({ cwd: again.dir, config: cfg, channel: 'stable', date: DATE, env: {} });
+    expect(t.commit).toBeUndefined();
+    expect(again.head()).toBe(head);
+    expect(again.rev('v0.9.0')).toBe(head);
   });
 
   it('--dry-run prints the plan and the diff and touches nothing', async () => {

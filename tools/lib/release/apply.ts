@@ -5,7 +5,7 @@
  * made (files restored, commit reset, tag deleted or moved back), so nothing half-made is left.
  * `dryRun` computes the same changes and their diff and touches nothing.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -323,24 +323,37 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
   const origHead = rp.head.sha;
   let committed = false;
   let tagged = false;
+  let staged: string[] = [];
   try {
     for (const c of changes) {
       const abs = join(root, c.path);
       mkdirSync(dirname(abs), { recursive: true });
       writeFileSync(abs, c.after);
     }
+    // CHANGELOG.md and the notes file are committed even when they were already written (e.g. by
+    // `signet changelog --write`) and so are not among the changes.
+    const paths = [...new Set([...result.files, config.changelog.file, result.notesPath!])].filter((p) =>
+      existsSync(join(root, p)),
+    );
     // Files the repository ignores (e.g. a notes directory in .gitignore) are written, not committed.
-    const ignored = await git(root, ['check-ignore', '--', ...result.files], { allowFailure: true });
+    const ignored = await git(root, ['check-ignore', '--', ...paths], { allowFailure: true });
     const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split('\n').filter(Boolean) : []);
-    const committedFiles = result.files.filter((f) => !skip.has(f));
     if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(', ')}`);
-    await git(root, ['add', '--', ...committedFiles]);
-    const message = commitMessage(config.git.commitMessage, plan.tag, plan.version);
-    await git(root, ['commit', '-q', '--no-verify', '--no-gpg-sign', '--cleanup=verbatim', '-m', message], {
-      env: identity,
-    });
-    committed = true;
-    result.commit = await gitOut(root, ['rev-parse', 'HEAD']);
+    staged = paths.filter((f) => !skip.has(f));
+    if (staged.length) await git(root, ['add', '--', ...staged]);
+    const pending = await git(root, ['diff', '--cached', '--quiet'], { allowFailure: true });
+    if (pending.exitCode !== 0) {
+      const message = commitMessage(config.git.commitMessage, plan.tag, plan.version);
+      await git(root, ['commit', '-q', '--no-verify', '--no-gpg-sign', '--cleanup=verbatim', '-m', message], {
+        env: identity,
+      });
+      committed = true;
+      result.commit = await gitOut(root, ['rev-parse', 'HEAD']);
+    } else {
+      // Nothing to commit (a first release whose changelog is already committed): tag HEAD.
+      logger.info('nothing to commit: the release tag goes on HEAD');
+    }
+    const target = result.commit ?? origHead;
     await git(
       root,
       [
@@ -351,7 +364,7 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
         '-m',
         `${plan.tag}\n\n${notes.body}`,
         plan.tag,
-        result.commit,
+        target,
       ],
       {
         env: identity,
@@ -367,7 +380,8 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
     logger.warn(`release failed; rolling back (${tagged ? 'tag, ' : ''}${committed ? 'commit, ' : ''}files)`);
     if (tagged) await git(root, ['tag', '-d', plan.tag], { allowFailure: true });
     if (committed) await git(root, ['reset', '-q', '--soft', origHead], { allowFailure: true });
-    await git(root, ['reset', '-q', origHead, '--', ...result.files], { allowFailure: true });
+    const unstage = [...new Set([...result.files, ...staged])];
+    if (unstage.length) await git(root, ['reset', '-q', origHead, '--', ...unstage], { allowFailure: true });
     restoreFiles(root, changes);
     delete result.commit;
     if (isSignetError(e) && e.code === 'E_PUSH_REJECTED') throw e;
