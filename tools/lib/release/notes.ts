@@ -117,7 +117,15 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
     }
     tag = `${prefix}${v}`;
     version = v;
-    await verifyRef(root, `refs/tags/${tag}`, 'version');
+    const exists = await git(root, ['rev-parse', '--verify', '-q', `refs/tags/${tag}^{commit}`], {
+      allowFailure: true,
+    });
+    if (exists.exitCode !== 0) {
+      throw new SignetError('E_INPUT_INVALID', `--version ${v}: there is no tag ${tag}`, {
+        hint: 'Name a released version, or set --tag-prefix for tags of another prefix.',
+        details: { field: 'version', tag },
+      });
+    }
     to = tag;
     // The previous stable tag: the highest strict tag below this version that the tag reaches.
     const merged = await git(root, [
