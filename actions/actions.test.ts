@@ -123,7 +123,7 @@ describe('publish action', () => {
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
-    const maskAt = lines.findIndex((l) => l === `::add-mask::${CANARY}`);
+    const maskAt = lines.indexOf(`::add-mask::${CANARY}`);
     expect(maskAt).toBe(0); // masked before anything else was printed
     const leaked = [
       ...lines.filter((l) => !l.startsWith('::add-mask::')),

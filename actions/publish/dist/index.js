@@ -10106,7 +10106,7 @@ function handleIntersectionResults(result, left, right) {
   const unrecKeys = /* @__PURE__ */ new Map();
   let unrecIssue;
   const keyIssues = /* @__PURE__ */ new Map();
-  const collect = (iss, side) => {
+  const collect2 = (iss, side) => {
     let keys;
     if (iss.code === "unrecognized_keys" && !iss.path?.length) {
       unrecIssue ?? (unrecIssue = iss);
@@ -10127,11 +10127,11 @@ function handleIntersectionResults(result, left, right) {
     return true;
   };
   for (const iss of left.issues) {
-    if (!collect(iss, "l"))
+    if (!collect2(iss, "l"))
       result.issues.push(iss);
   }
   for (const iss of right.issues) {
-    if (!collect(iss, "r"))
+    if (!collect2(iss, "r"))
       result.issues.push(iss);
   }
   const bothKeys = [...unrecKeys].filter(([, f]) => f.l && f.r).map(([k]) => k);
@@ -30008,7 +30008,7 @@ var require_request = __commonJS({
     var { headerNameLowerCasedRecord } = require_constants();
     var invalidPathRegex = /[^\u0021-\u00ff]/;
     var kHandler = /* @__PURE__ */ Symbol("handler");
-    var Request = class {
+    var Request2 = class {
       constructor(origin, {
         path,
         method,
@@ -30373,7 +30373,7 @@ var require_request = __commonJS({
         request2.headers.push(key, val);
       }
     }
-    module.exports = Request;
+    module.exports = Request2;
   }
 });
 
@@ -32514,10 +32514,10 @@ var require_util2 = __commonJS({
     function TAOCheck() {
       return "success";
     }
-    function appendFetchMetadata(httpRequest2) {
+    function appendFetchMetadata(httpRequest3) {
       let header = null;
-      header = httpRequest2.mode;
-      httpRequest2.headersList.set("sec-fetch-mode", header, true);
+      header = httpRequest3.mode;
+      httpRequest3.headersList.set("sec-fetch-mode", header, true);
     }
     function appendRequestOriginHeader(request2) {
       let serializedOrigin = request2.origin;
@@ -35957,7 +35957,7 @@ var require_client = __commonJS({
     var http = __require("node:http");
     var util = require_util();
     var { channels } = require_diagnostics();
-    var Request = require_request();
+    var Request2 = require_request();
     var DispatcherBase = require_dispatcher_base();
     var {
       InvalidArgumentError,
@@ -36200,7 +36200,7 @@ var require_client = __commonJS({
       }
       [kDispatch](opts, handler2) {
         const origin = opts.origin || this[kUrl].origin;
-        const request2 = new Request(origin, opts, handler2);
+        const request2 = new Request2(origin, opts, handler2);
         this[kQueue].push(request2);
         if (this[kResuming]) {
         } else if (util.bodyLength(request2.body) == null && util.isIterable(request2.body)) {
@@ -36513,8 +36513,8 @@ var require_pool_stats = __commonJS({
     var { kFree, kConnected, kPending, kQueued, kRunning, kSize } = require_symbols();
     var kPool = /* @__PURE__ */ Symbol("pool");
     var PoolStats = class {
-      constructor(pool) {
-        this[kPool] = pool;
+      constructor(pool2) {
+        this[kPool] = pool2;
       }
       get connected() {
         return this[kPool][kConnected];
@@ -36565,35 +36565,35 @@ var require_pool_base = __commonJS({
         this[kQueue] = new FixedQueue();
         this[kClients] = [];
         this[kQueued] = 0;
-        const pool = this;
+        const pool2 = this;
         this[kOnDrain] = function onDrain(origin, targets) {
-          const queue = pool[kQueue];
+          const queue = pool2[kQueue];
           let needDrain = false;
           while (!needDrain) {
             const item = queue.shift();
             if (!item) {
               break;
             }
-            pool[kQueued]--;
+            pool2[kQueued]--;
             needDrain = !this.dispatch(item.opts, item.handler);
           }
           this[kNeedDrain] = needDrain;
-          if (!this[kNeedDrain] && pool[kNeedDrain]) {
-            pool[kNeedDrain] = false;
-            pool.emit("drain", origin, [pool, ...targets]);
+          if (!this[kNeedDrain] && pool2[kNeedDrain]) {
+            pool2[kNeedDrain] = false;
+            pool2.emit("drain", origin, [pool2, ...targets]);
           }
-          if (pool[kClosedResolve] && queue.isEmpty()) {
-            Promise.all(pool[kClients].map((c) => c.close())).then(pool[kClosedResolve]);
+          if (pool2[kClosedResolve] && queue.isEmpty()) {
+            Promise.all(pool2[kClients].map((c) => c.close())).then(pool2[kClosedResolve]);
           }
         };
         this[kOnConnect] = (origin, targets) => {
-          pool.emit("connect", origin, [pool, ...targets]);
+          pool2.emit("connect", origin, [pool2, ...targets]);
         };
         this[kOnDisconnect] = (origin, targets, err) => {
-          pool.emit("disconnect", origin, [pool, ...targets], err);
+          pool2.emit("disconnect", origin, [pool2, ...targets], err);
         };
         this[kOnConnectionError] = (origin, targets, err) => {
-          pool.emit("connectionError", origin, [pool, ...targets], err);
+          pool2.emit("connectionError", origin, [pool2, ...targets], err);
         };
         this[kStats] = new PoolStats(this);
       }
@@ -36847,22 +36847,22 @@ var require_balanced_pool = __commonJS({
       }
       addUpstream(upstream) {
         const upstreamOrigin = parseOrigin(upstream).origin;
-        if (this[kClients].find((pool2) => pool2[kUrl].origin === upstreamOrigin && pool2.closed !== true && pool2.destroyed !== true)) {
+        if (this[kClients].find((pool3) => pool3[kUrl].origin === upstreamOrigin && pool3.closed !== true && pool3.destroyed !== true)) {
           return this;
         }
-        const pool = this[kFactory](upstreamOrigin, Object.assign({}, this[kOptions]));
-        this[kAddClient](pool);
-        pool.on("connect", () => {
-          pool[kWeight] = Math.min(this[kMaxWeightPerServer], pool[kWeight] + this[kErrorPenalty]);
+        const pool2 = this[kFactory](upstreamOrigin, Object.assign({}, this[kOptions]));
+        this[kAddClient](pool2);
+        pool2.on("connect", () => {
+          pool2[kWeight] = Math.min(this[kMaxWeightPerServer], pool2[kWeight] + this[kErrorPenalty]);
         });
-        pool.on("connectionError", () => {
-          pool[kWeight] = Math.max(1, pool[kWeight] - this[kErrorPenalty]);
+        pool2.on("connectionError", () => {
+          pool2[kWeight] = Math.max(1, pool2[kWeight] - this[kErrorPenalty]);
           this._updateBalancedPoolStats();
         });
-        pool.on("disconnect", (...args) => {
+        pool2.on("disconnect", (...args) => {
           const err = args[2];
           if (err && err.code === "UND_ERR_SOCKET") {
-            pool[kWeight] = Math.max(1, pool[kWeight] - this[kErrorPenalty]);
+            pool2[kWeight] = Math.max(1, pool2[kWeight] - this[kErrorPenalty]);
             this._updateBalancedPoolStats();
           }
         });
@@ -36881,9 +36881,9 @@ var require_balanced_pool = __commonJS({
       }
       removeUpstream(upstream) {
         const upstreamOrigin = parseOrigin(upstream).origin;
-        const pool = this[kClients].find((pool2) => pool2[kUrl].origin === upstreamOrigin && pool2.closed !== true && pool2.destroyed !== true);
-        if (pool) {
-          this[kRemoveClient](pool);
+        const pool2 = this[kClients].find((pool3) => pool3[kUrl].origin === upstreamOrigin && pool3.closed !== true && pool3.destroyed !== true);
+        if (pool2) {
+          this[kRemoveClient](pool2);
         }
         return this;
       }
@@ -36898,16 +36898,16 @@ var require_balanced_pool = __commonJS({
         if (!dispatcher) {
           return;
         }
-        const allClientsBusy = this[kClients].map((pool) => pool[kNeedDrain]).reduce((a, b) => a && b, true);
+        const allClientsBusy = this[kClients].map((pool2) => pool2[kNeedDrain]).reduce((a, b) => a && b, true);
         if (allClientsBusy) {
           return;
         }
         let counter = 0;
-        let maxWeightIndex = this[kClients].findIndex((pool) => !pool[kNeedDrain]);
+        let maxWeightIndex = this[kClients].findIndex((pool2) => !pool2[kNeedDrain]);
         while (counter++ < this[kClients].length) {
           this[kIndex] = (this[kIndex] + 1) % this[kClients].length;
-          const pool = this[kClients][this[kIndex]];
-          if (pool[kWeight] > this[kClients][maxWeightIndex][kWeight] && !pool[kNeedDrain]) {
+          const pool2 = this[kClients][this[kIndex]];
+          if (pool2[kWeight] > this[kClients][maxWeightIndex][kWeight] && !pool2[kNeedDrain]) {
             maxWeightIndex = this[kIndex];
           }
           if (this[kIndex] === 0) {
@@ -36916,8 +36916,8 @@ var require_balanced_pool = __commonJS({
               this[kCurrentWeight] = this[kMaxWeightPerServer];
             }
           }
-          if (pool[kWeight] >= this[kCurrentWeight] && !pool[kNeedDrain]) {
-            return pool;
+          if (pool2[kWeight] >= this[kCurrentWeight] && !pool2[kNeedDrain]) {
+            return pool2;
           }
         }
         this[kCurrentWeight] = this[kClients][maxWeightIndex][kWeight];
@@ -37777,7 +37777,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable } = __require("node:stream");
+    var { Readable: Readable2 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -37789,7 +37789,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable {
+    var BodyReadable = class extends Readable2 {
       constructor({
         resume,
         abort,
@@ -38131,7 +38131,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable } = require_readable();
+    var { Readable: Readable2 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -38226,7 +38226,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable({
+        const res = new Readable2({
           resume,
           abort,
           contentType,
@@ -38541,7 +38541,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable,
+      Readable: Readable2,
       Duplex,
       PassThrough
     } = __require("node:stream");
@@ -38555,7 +38555,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable {
+    var PipelineRequest = class extends Readable2 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -38572,7 +38572,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable {
+    var PipelineResponse = class extends Readable2 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -40496,7 +40496,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers2 = class _Headers {
+    var Headers3 = class _Headers {
       #guard;
       #headersList;
       constructor(init = void 0) {
@@ -40646,13 +40646,13 @@ var require_headers = __commonJS({
         o.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
-    Reflect.deleteProperty(Headers2, "getHeadersGuard");
-    Reflect.deleteProperty(Headers2, "setHeadersGuard");
-    Reflect.deleteProperty(Headers2, "getHeadersList");
-    Reflect.deleteProperty(Headers2, "setHeadersList");
-    iteratorMixin("Headers", Headers2, kHeadersSortedMap, 0, 1);
-    Object.defineProperties(Headers2.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers3;
+    Reflect.deleteProperty(Headers3, "getHeadersGuard");
+    Reflect.deleteProperty(Headers3, "setHeadersGuard");
+    Reflect.deleteProperty(Headers3, "getHeadersList");
+    Reflect.deleteProperty(Headers3, "setHeadersList");
+    iteratorMixin("Headers", Headers3, kHeadersSortedMap, 0, 1);
+    Object.defineProperties(Headers3.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -40670,7 +40670,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V, prefix, argument2) {
       if (webidl.util.Type(V) === "Object") {
         const iterator2 = Reflect.get(V, Symbol.iterator);
-        if (!util.types.isProxy(V) && iterator2 === Headers2.prototype.entries) {
+        if (!util.types.isProxy(V) && iterator2 === Headers3.prototype.entries) {
           try {
             return getHeadersList(V).entriesList;
           } catch {
@@ -40691,7 +40691,7 @@ var require_headers = __commonJS({
       fill,
       // for test.
       compareHeaderName,
-      Headers: Headers2,
+      Headers: Headers3,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -40705,7 +40705,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers3, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -40732,7 +40732,7 @@ var require_response = __commonJS({
     var assert2 = __require("node:assert");
     var { types } = __require("node:util");
     var textEncoder = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -40783,7 +40783,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this[kState] = makeResponse({});
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersGuard(this[kHeaders], "response");
         setHeadersList(this[kHeaders], this[kState].headersList);
         let bodyWithType = null;
@@ -40875,8 +40875,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -40892,7 +40892,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -41025,9 +41025,9 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
-      response[kHeaders] = new Headers2(kConstruct);
+      response[kHeaders] = new Headers3(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
       setHeadersGuard(response[kHeaders], guard);
       if (hasFinalizationRegistry && innerResponse.body?.stream) {
@@ -41093,7 +41093,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -41147,7 +41147,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers3, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var { FinalizationRegistry: FinalizationRegistry2 } = require_dispatcher_weakref()();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -41203,7 +41203,7 @@ var require_request2 = __commonJS({
       }
     }
     var patchMethodWarning = false;
-    var Request = class _Request {
+    var Request2 = class _Request {
       // https://fetch.spec.whatwg.org/#dom-request
       constructor(input2, init = {}) {
         webidl.util.markAsUncloneable(this);
@@ -41415,7 +41415,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersList(this[kHeaders], request2.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
@@ -41650,7 +41650,7 @@ var require_request2 = __commonJS({
         return `Request ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Request);
+    mixinBody(Request2);
     function makeRequest(init) {
       return {
         method: init.method ?? "GET",
@@ -41701,15 +41701,15 @@ var require_request2 = __commonJS({
       return newRequest;
     }
     function fromInnerRequest(innerRequest, signal, guard) {
-      const request2 = new Request(kConstruct);
+      const request2 = new Request2(kConstruct);
       request2[kState] = innerRequest;
       request2[kSignal] = signal;
-      request2[kHeaders] = new Headers2(kConstruct);
+      request2[kHeaders] = new Headers3(kConstruct);
       setHeadersList(request2[kHeaders], innerRequest.headersList);
       setHeadersGuard(request2[kHeaders], guard);
       return request2;
     }
-    Object.defineProperties(Request.prototype, {
+    Object.defineProperties(Request2.prototype, {
       method: kEnumerableProperty,
       url: kEnumerableProperty,
       headers: kEnumerableProperty,
@@ -41736,13 +41736,13 @@ var require_request2 = __commonJS({
       }
     });
     webidl.converters.Request = webidl.interfaceConverter(
-      Request
+      Request2
     );
     webidl.converters.RequestInfo = function(V, prefix, argument2) {
       if (typeof V === "string") {
         return webidl.converters.USVString(V, prefix, argument2);
       }
-      if (V instanceof Request) {
+      if (V instanceof Request2) {
         return webidl.converters.Request(V, prefix, argument2);
       }
       return webidl.converters.USVString(V, prefix, argument2);
@@ -41833,7 +41833,7 @@ var require_request2 = __commonJS({
         converter: webidl.converters.any
       }
     ]);
-    module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest };
+    module.exports = { Request: Request2, makeRequest, fromInnerRequest, cloneRequest };
   }
 });
 
@@ -41849,7 +41849,7 @@ var require_fetch = __commonJS({
       fromInnerResponse
     } = require_response();
     var { HeadersList } = require_headers();
-    var { Request, cloneRequest } = require_request2();
+    var { Request: Request2, cloneRequest } = require_request2();
     var zlib = __require("node:zlib");
     var {
       bytesMatch,
@@ -41897,7 +41897,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable, pipeline: pipeline3, finished } = __require("node:stream");
+    var { Readable: Readable2, pipeline: pipeline3, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -41944,7 +41944,7 @@ var require_fetch = __commonJS({
       let p = createDeferredPromise();
       let requestObject;
       try {
-        requestObject = new Request(input2, init);
+        requestObject = new Request2(input2, init);
       } catch (e) {
         p.reject(e);
         return p.promise;
@@ -42476,74 +42476,74 @@ var require_fetch = __commonJS({
     async function httpNetworkOrCacheFetch(fetchParams, isAuthenticationFetch = false, isNewConnectionFetch = false) {
       const request2 = fetchParams.request;
       let httpFetchParams = null;
-      let httpRequest2 = null;
+      let httpRequest3 = null;
       let response = null;
       const httpCache = null;
       const revalidatingFlag = false;
       if (request2.window === "no-window" && request2.redirect === "error") {
         httpFetchParams = fetchParams;
-        httpRequest2 = request2;
+        httpRequest3 = request2;
       } else {
-        httpRequest2 = cloneRequest(request2);
+        httpRequest3 = cloneRequest(request2);
         httpFetchParams = { ...fetchParams };
-        httpFetchParams.request = httpRequest2;
+        httpFetchParams.request = httpRequest3;
       }
       const includeCredentials = request2.credentials === "include" || request2.credentials === "same-origin" && request2.responseTainting === "basic";
-      const contentLength = httpRequest2.body ? httpRequest2.body.length : null;
+      const contentLength = httpRequest3.body ? httpRequest3.body.length : null;
       let contentLengthHeaderValue = null;
-      if (httpRequest2.body == null && ["POST", "PUT"].includes(httpRequest2.method)) {
+      if (httpRequest3.body == null && ["POST", "PUT"].includes(httpRequest3.method)) {
         contentLengthHeaderValue = "0";
       }
       if (contentLength != null) {
         contentLengthHeaderValue = isomorphicEncode(`${contentLength}`);
       }
       if (contentLengthHeaderValue != null) {
-        httpRequest2.headersList.append("content-length", contentLengthHeaderValue, true);
+        httpRequest3.headersList.append("content-length", contentLengthHeaderValue, true);
       }
-      if (contentLength != null && httpRequest2.keepalive) {
+      if (contentLength != null && httpRequest3.keepalive) {
       }
-      if (httpRequest2.referrer instanceof URL) {
-        httpRequest2.headersList.append("referer", isomorphicEncode(httpRequest2.referrer.href), true);
+      if (httpRequest3.referrer instanceof URL) {
+        httpRequest3.headersList.append("referer", isomorphicEncode(httpRequest3.referrer.href), true);
       }
-      appendRequestOriginHeader(httpRequest2);
-      appendFetchMetadata(httpRequest2);
-      if (!httpRequest2.headersList.contains("user-agent", true)) {
-        httpRequest2.headersList.append("user-agent", defaultUserAgent);
+      appendRequestOriginHeader(httpRequest3);
+      appendFetchMetadata(httpRequest3);
+      if (!httpRequest3.headersList.contains("user-agent", true)) {
+        httpRequest3.headersList.append("user-agent", defaultUserAgent);
       }
-      if (httpRequest2.cache === "default" && (httpRequest2.headersList.contains("if-modified-since", true) || httpRequest2.headersList.contains("if-none-match", true) || httpRequest2.headersList.contains("if-unmodified-since", true) || httpRequest2.headersList.contains("if-match", true) || httpRequest2.headersList.contains("if-range", true))) {
-        httpRequest2.cache = "no-store";
+      if (httpRequest3.cache === "default" && (httpRequest3.headersList.contains("if-modified-since", true) || httpRequest3.headersList.contains("if-none-match", true) || httpRequest3.headersList.contains("if-unmodified-since", true) || httpRequest3.headersList.contains("if-match", true) || httpRequest3.headersList.contains("if-range", true))) {
+        httpRequest3.cache = "no-store";
       }
-      if (httpRequest2.cache === "no-cache" && !httpRequest2.preventNoCacheCacheControlHeaderModification && !httpRequest2.headersList.contains("cache-control", true)) {
-        httpRequest2.headersList.append("cache-control", "max-age=0", true);
+      if (httpRequest3.cache === "no-cache" && !httpRequest3.preventNoCacheCacheControlHeaderModification && !httpRequest3.headersList.contains("cache-control", true)) {
+        httpRequest3.headersList.append("cache-control", "max-age=0", true);
       }
-      if (httpRequest2.cache === "no-store" || httpRequest2.cache === "reload") {
-        if (!httpRequest2.headersList.contains("pragma", true)) {
-          httpRequest2.headersList.append("pragma", "no-cache", true);
+      if (httpRequest3.cache === "no-store" || httpRequest3.cache === "reload") {
+        if (!httpRequest3.headersList.contains("pragma", true)) {
+          httpRequest3.headersList.append("pragma", "no-cache", true);
         }
-        if (!httpRequest2.headersList.contains("cache-control", true)) {
-          httpRequest2.headersList.append("cache-control", "no-cache", true);
+        if (!httpRequest3.headersList.contains("cache-control", true)) {
+          httpRequest3.headersList.append("cache-control", "no-cache", true);
         }
       }
-      if (httpRequest2.headersList.contains("range", true)) {
-        httpRequest2.headersList.append("accept-encoding", "identity", true);
+      if (httpRequest3.headersList.contains("range", true)) {
+        httpRequest3.headersList.append("accept-encoding", "identity", true);
       }
-      if (!httpRequest2.headersList.contains("accept-encoding", true)) {
-        if (urlHasHttpsScheme(requestCurrentURL(httpRequest2))) {
-          httpRequest2.headersList.append("accept-encoding", "br, gzip, deflate", true);
+      if (!httpRequest3.headersList.contains("accept-encoding", true)) {
+        if (urlHasHttpsScheme(requestCurrentURL(httpRequest3))) {
+          httpRequest3.headersList.append("accept-encoding", "br, gzip, deflate", true);
         } else {
-          httpRequest2.headersList.append("accept-encoding", "gzip, deflate", true);
+          httpRequest3.headersList.append("accept-encoding", "gzip, deflate", true);
         }
       }
-      httpRequest2.headersList.delete("host", true);
+      httpRequest3.headersList.delete("host", true);
       if (includeCredentials) {
       }
       if (httpCache == null) {
-        httpRequest2.cache = "no-store";
+        httpRequest3.cache = "no-store";
       }
-      if (httpRequest2.cache !== "no-store" && httpRequest2.cache !== "reload") {
+      if (httpRequest3.cache !== "no-store" && httpRequest3.cache !== "reload") {
       }
       if (response == null) {
-        if (httpRequest2.cache === "only-if-cached") {
+        if (httpRequest3.cache === "only-if-cached") {
           return makeNetworkError("only if cached");
         }
         const forwardResponse = await httpNetworkFetch(
@@ -42551,7 +42551,7 @@ var require_fetch = __commonJS({
           includeCredentials,
           isNewConnectionFetch
         );
-        if (!safeMethodsSet.has(httpRequest2.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
+        if (!safeMethodsSet.has(httpRequest3.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
         }
         if (revalidatingFlag && forwardResponse.status === 304) {
         }
@@ -42559,8 +42559,8 @@ var require_fetch = __commonJS({
           response = forwardResponse;
         }
       }
-      response.urlList = [...httpRequest2.urlList];
-      if (httpRequest2.headersList.contains("range", true)) {
+      response.urlList = [...httpRequest3.urlList];
+      if (httpRequest3.headersList.contains("range", true)) {
         response.rangeRequested = true;
       }
       response.requestIncludesCredentials = includeCredentials;
@@ -42836,7 +42836,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable({ read: resume });
+              this.body = new Readable2({ read: resume });
               const onError = this.onError.bind(this);
               resolve11({
                 status,
@@ -43763,8 +43763,8 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
-    var { Request, fromInnerRequest } = require_request2();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
+    var { Request: Request2, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
     var { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = require_util2();
@@ -43838,7 +43838,7 @@ var require_cache = __commonJS({
         }
         const fetchControllers = [];
         for (const request2 of requests) {
-          const r = new Request(request2)[kState];
+          const r = new Request2(request2)[kState];
           if (!urlIsHttpHttpsScheme(r.url)) {
             throw webidl.errors.exception({
               header: prefix,
@@ -43922,10 +43922,10 @@ var require_cache = __commonJS({
         request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         response = webidl.converters.Response(response, prefix, "response");
         let innerRequest = null;
-        if (request2 instanceof Request) {
+        if (request2 instanceof Request2) {
           innerRequest = request2[kState];
         } else {
-          innerRequest = new Request(request2)[kState];
+          innerRequest = new Request2(request2)[kState];
         }
         if (!urlIsHttpHttpsScheme(innerRequest.url) || innerRequest.method !== "GET") {
           throw webidl.errors.exception({
@@ -44003,14 +44003,14 @@ var require_cache = __commonJS({
         request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
-        if (request2 instanceof Request) {
+        if (request2 instanceof Request2) {
           r = request2[kState];
           if (r.method !== "GET" && !options.ignoreMethod) {
             return false;
           }
         } else {
           assert2(typeof request2 === "string");
-          r = new Request(request2)[kState];
+          r = new Request2(request2)[kState];
         }
         const operations = [];
         const operation = {
@@ -44049,13 +44049,13 @@ var require_cache = __commonJS({
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
         if (request2 !== void 0) {
-          if (request2 instanceof Request) {
+          if (request2 instanceof Request2) {
             r = request2[kState];
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request2 === "string") {
-            r = new Request(request2)[kState];
+            r = new Request2(request2)[kState];
           }
         }
         const promise2 = createDeferredPromise();
@@ -44221,13 +44221,13 @@ var require_cache = __commonJS({
       #internalMatchAll(request2, options, maxResponses = Infinity) {
         let r = null;
         if (request2 !== void 0) {
-          if (request2 instanceof Request) {
+          if (request2 instanceof Request2) {
             r = request2[kState];
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request2 === "string") {
-            r = new Request(request2)[kState];
+            r = new Request2(request2)[kState];
           }
         }
         const responses = [];
@@ -44290,7 +44290,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -44774,10 +44774,10 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify } = require_util6();
     var { webidl } = require_webidl();
-    var { Headers: Headers2 } = require_headers();
+    var { Headers: Headers3 } = require_headers();
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookie = headers.get("cookie");
       const out = {};
       if (!cookie) {
@@ -44790,7 +44790,7 @@ var require_cookies = __commonJS({
       return out;
     }
     function deleteCookie(headers, name, attributes) {
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const prefix = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix);
       name = webidl.converters.DOMString(name, prefix, "name");
@@ -44804,7 +44804,7 @@ var require_cookies = __commonJS({
     }
     function getSetCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getSetCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookies = headers.getSetCookie();
       if (!cookies) {
         return [];
@@ -44813,7 +44813,7 @@ var require_cookies = __commonJS({
     }
     function setCookie(headers, cookie) {
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
       const str = stringify(cookie);
       if (str) {
@@ -45503,7 +45503,7 @@ var require_connection = __commonJS({
     var { CloseEvent } = require_events();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers: Headers2, getHeadersList } = require_headers();
+    var { Headers: Headers3, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var crypto2;
@@ -45525,7 +45525,7 @@ var require_connection = __commonJS({
         redirect: "error"
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers2(options.headers));
+        const headersList = getHeadersList(new Headers3(options.headers));
         request2.headersList = headersList;
       }
       const keyValue = crypto2.randomBytes(16).toString("base64");
@@ -47588,11 +47588,11 @@ var require_lib = __commonJS({
       HttpCodes3[HttpCodes3["ServiceUnavailable"] = 503] = "ServiceUnavailable";
       HttpCodes3[HttpCodes3["GatewayTimeout"] = 504] = "GatewayTimeout";
     })(HttpCodes2 || (exports.HttpCodes = HttpCodes2 = {}));
-    var Headers2;
-    (function(Headers3) {
-      Headers3["Accept"] = "accept";
-      Headers3["ContentType"] = "content-type";
-    })(Headers2 || (exports.Headers = Headers2 = {}));
+    var Headers3;
+    (function(Headers4) {
+      Headers4["Accept"] = "accept";
+      Headers4["ContentType"] = "content-type";
+    })(Headers3 || (exports.Headers = Headers3 = {}));
     var MediaTypes2;
     (function(MediaTypes3) {
       MediaTypes3["ApplicationJson"] = "application/json";
@@ -47745,7 +47745,7 @@ var require_lib = __commonJS({
        */
       getJson(requestUrl_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
           const res = yield this.get(requestUrl, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -47753,8 +47753,8 @@ var require_lib = __commonJS({
       postJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.post(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -47762,8 +47762,8 @@ var require_lib = __commonJS({
       putJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.put(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -47771,8 +47771,8 @@ var require_lib = __commonJS({
       patchJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.patch(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -48002,7 +48002,7 @@ var require_lib = __commonJS({
       _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default3) {
         let clientHeader;
         if (this.requestOptions && this.requestOptions.headers) {
-          const headerValue = lowercaseKeys2(this.requestOptions.headers)[Headers2.ContentType];
+          const headerValue = lowercaseKeys2(this.requestOptions.headers)[Headers3.ContentType];
           if (headerValue) {
             if (typeof headerValue === "number") {
               clientHeader = String(headerValue);
@@ -48013,7 +48013,7 @@ var require_lib = __commonJS({
             }
           }
         }
-        const additionalValue = additionalHeaders[Headers2.ContentType];
+        const additionalValue = additionalHeaders[Headers3.ContentType];
         if (additionalValue !== void 0) {
           if (typeof additionalValue === "number") {
             return String(additionalValue);
@@ -52371,6 +52371,14 @@ var init_dist_bundle5 = __esm({
 });
 
 // node_modules/@actions/github/lib/utils.js
+var utils_exports = {};
+__export(utils_exports, {
+  GitHub: () => GitHub,
+  context: () => context,
+  defaults: () => defaults,
+  getOctokitOptions: () => getOctokitOptions,
+  getUserAgentWithOrchestrationId: () => getUserAgentWithOrchestrationId
+});
 function getOctokitOptions(token, options) {
   const opts = Object.assign({}, options || {});
   const auth2 = getAuthString(token, opts);
@@ -52421,6 +52429,48 @@ var init_github = __esm({
     init_context();
     init_utils2();
     context2 = new Context();
+  }
+});
+
+// tools/lib/sign/cleanup.ts
+import { rmSync as rmSync2 } from "node:fs";
+function removeAll() {
+  for (const p of live) rmSync2(p, { recursive: true, force: true });
+  live.clear();
+}
+function onSignal(signal) {
+  removeAll();
+  uninstall();
+  process.kill(process.pid, signal);
+}
+function install() {
+  if (installed) return;
+  installed = true;
+  process.on("exit", removeAll);
+  for (const s of SIGNALS) process.on(s, onSignal);
+}
+function uninstall() {
+  if (!installed) return;
+  installed = false;
+  process.off("exit", removeAll);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+function registerCleanup(path) {
+  live.add(path);
+  install();
+}
+function releaseCleanup(path) {
+  rmSync2(path, { recursive: true, force: true });
+  live.delete(path);
+  if (live.size === 0) uninstall();
+}
+var live, SIGNALS, installed;
+var init_cleanup = __esm({
+  "tools/lib/sign/cleanup.ts"() {
+    "use strict";
+    live = /* @__PURE__ */ new Set();
+    SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+    installed = false;
   }
 });
 
@@ -52550,18 +52600,18 @@ var init_der = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 import { closeSync as closeSync2, fstatSync as fstatSync2, openSync as openSync2, readSync as readSync2 } from "node:fs";
 function sha256FileSync(path) {
-  shared ??= Buffer.allocUnsafe(CHUNK);
+  shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
   const fd = openSync2(path, "r");
   try {
     const size = fstatSync2(fd).size;
-    const hash2 = createHash4("sha256");
+    const hash2 = createHash6("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync2(fd, buf, 0, CHUNK, position);
+      const n = readSync2(fd, buf, 0, CHUNK2, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
@@ -52575,24 +52625,24 @@ function describeArtifactFast(path) {
   const { sha256, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
-var CHUNK, shared;
+var CHUNK2, shared;
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK = 8 * 1024 * 1024;
+    CHUNK2 = 8 * 1024 * 1024;
   }
 });
 
 // tools/lib/sign/spawn-runner.ts
 import { spawn } from "node:child_process";
-import { rmSync as rmSync2 } from "node:fs";
+import { rmSync as rmSync3 } from "node:fs";
 function formatCommand(file2, args) {
   const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q).join(" "));
 }
 function removeOutputs(outputs) {
-  for (const p of outputs ?? []) rmSync2(p, { force: true, recursive: true });
+  for (const p of outputs ?? []) rmSync3(p, { force: true, recursive: true });
 }
 var MAX_OUTPUT, SpawnRunner, signingRunner;
 var init_spawn_runner = __esm({
@@ -52705,7 +52755,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync5, mkdtempSync as mkdtempSync2, readFileSync as readFileSync5, rmSync as rmSync3 } from "node:fs";
+import { existsSync as existsSync5, mkdtempSync as mkdtempSync2, readFileSync as readFileSync5, rmSync as rmSync4 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
 import { basename as basename3, join as join5 } from "node:path";
 function verifyArgs(path, options) {
@@ -52771,7 +52821,7 @@ async function readSignatureBlob(path, options = {}) {
     if (r.exitCode !== 0 || !existsSync5(out)) return void 0;
     return readFileSync5(out);
   } finally {
-    rmSync3(dir, { recursive: true, force: true });
+    rmSync4(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -52910,7 +52960,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { copyFileSync, existsSync as existsSync6, mkdtempSync as mkdtempSync3, renameSync, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
+import { chmodSync, copyFileSync, existsSync as existsSync6, mkdtempSync as mkdtempSync3, renameSync, statSync as statSync3 } from "node:fs";
 import { basename as basename4, dirname as dirname3, extname as extname2, join as join6, resolve as resolve6 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -52940,6 +52990,7 @@ async function signInFrame(ctx, path, options, produce) {
     });
   }
   const work = mkdtempSync3(join6(dirname3(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
+  registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
@@ -52975,6 +53026,7 @@ async function signInFrame(ctx, path, options, produce) {
         `${basename4(target)}: the nested signature is missing after signing`
       );
     }
+    chmodSync(output2, statSync3(source).mode & 4095);
     renameSync(output2, target);
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -52982,7 +53034,7 @@ async function signInFrame(ctx, path, options, produce) {
       verified.signature
     );
   } finally {
-    rmSync4(work, { recursive: true, force: true });
+    releaseCleanup(work);
   }
 }
 var init_frame = __esm({
@@ -52991,6 +53043,7 @@ var init_frame = __esm({
     init_artifact();
     init_errors();
     init_log();
+    init_cleanup();
     init_verify();
   }
 });
@@ -53095,36 +53148,25 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync, mkdtempSync as mkdtempSync4, rmSync as rmSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { join as join7 } from "node:path";
-function cleanupAll() {
-  for (const d of live) rmSync5(d, { recursive: true, force: true });
-  live.clear();
-}
 async function withSecretFile(value, use) {
-  if (!hooked) {
-    process.once("exit", cleanupAll);
-    hooked = true;
-  }
   const dir = mkdtempSync4(join7(tmpdir3(), "signet-secret-"));
-  chmodSync(dir, 448);
-  live.add(dir);
-  const path = join7(dir, "pass");
+  registerCleanup(dir);
   try {
+    chmodSync2(dir, 448);
+    const path = join7(dir, "pass");
     writeFileSync2(path, value, { mode: 384 });
     return await use(path);
   } finally {
-    rmSync5(dir, { recursive: true, force: true });
-    live.delete(dir);
+    releaseCleanup(dir);
   }
 }
-var live, hooked;
 var init_secret_file = __esm({
   "tools/lib/sign/secret-file.ts"() {
     "use strict";
-    live = /* @__PURE__ */ new Set();
-    hooked = false;
+    init_cleanup();
   }
 });
 
@@ -53287,8 +53329,8 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, readFileSync as readFileSync6, rmSync as rmSync6, statSync as statSync4 } from "node:fs";
-import { request as httpRequest } from "node:http";
+import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, readFileSync as readFileSync6, rmSync as rmSync5, statSync as statSync4 } from "node:fs";
+import { request as httpRequest2 } from "node:http";
 import { basename as basename5 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
 function checkRemoteUrl(url2) {
@@ -53321,14 +53363,14 @@ function remoteHeaders(p, digest) {
 }
 async function once(u, s, token, p) {
   const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
-  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest2;
   return new Promise((resolveOutcome) => {
     let settled = false;
     const done = (o) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o.kind !== "ok") rmSync6(p.output, { force: true });
+      if (o.kind !== "ok") rmSync5(p.output, { force: true });
       resolveOutcome(o);
     };
     const req = send(
@@ -53426,7 +53468,7 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync2, existsSync as existsSync7, mkdirSync, readFileSync as readFileSync7, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync3, existsSync as existsSync7, mkdirSync, readFileSync as readFileSync7, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve7 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -53517,7 +53559,7 @@ async function makeDevCert(dir, options = {}) {
     for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
-    for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync2(p(k), 384);
+    for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p(k), 384);
     writeFileSync3(p("chain.pem"), readFileSync7(p("leaf.pem"), "utf8") + readFileSync7(p("ca.pem"), "utf8"));
     writeFileSync3(p("tsa-chain.pem"), readFileSync7(p("tsa.pem"), "utf8") + readFileSync7(p("ca.pem"), "utf8"));
     writeFileSync3(
@@ -54002,8 +54044,21 @@ var manifestSchema = external_exports.union([
   external_exports.object({
     path: external_exports.string().min(1),
     type: external_exports.enum(["cargo", "npm", "plain", "regex"]).optional().describe("Detected from the file name when omitted"),
-    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version")
-  }).strict()
+    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version").refine(
+      (p) => {
+        if (p === void 0) return true;
+        try {
+          return new RegExp(`${p}|`).exec("").length > 1;
+        } catch {
+          return false;
+        }
+      },
+      { message: "must be a valid regular expression with a capture group for the version" }
+    )
+  }).strict().refine((m) => m.type !== "regex" || m.pattern !== void 0, {
+    message: "type regex needs a pattern",
+    path: ["pattern"]
+  })
 ]);
 var componentSchema = external_exports.object({
   name: external_exports.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash, underscore"),
@@ -54034,8 +54089,13 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").describe("{tag} and {version} are replaced"),
-  tokenEnv: external_exports.string().default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
+  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m) => m.includes("{tag}") || m.includes("{version}"), {
+    message: "must contain {tag} or {version}"
+  }).describe("{tag} and {version} are replaced"),
+  tokenEnv: external_exports.string().regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "an environment variable NAME (the token itself never goes in the config)"
+  ).default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
 }).strict();
 
 // tools/lib/config/schema.ts
@@ -54234,7 +54294,14 @@ var DirForge = class {
     const s = await stat(final);
     const sha256 = hash2.digest("hex");
     this.#known.set(final, { size: s.size, mtimeMs: s.mtimeMs, sha256 });
-    return { id: s.ino, name: input2.name, size: s.size, sha256, downloadUrl: `file://${final}` };
+    return {
+      id: s.ino,
+      name: input2.name,
+      size: s.size,
+      sha256,
+      downloadUrl: `file://${final}`,
+      sentSha256: sha256
+    };
   }
   async deleteAsset(release, asset) {
     await rm(join2(this.folder(release.tag), asset.name), { force: true });
@@ -54420,9 +54487,6 @@ async function withRetry(operation, options, fn, onRetry) {
     }
   }
 }
-function fileStream(path) {
-  return createReadStream3(path, { highWaterMark: 1 << 20 });
-}
 async function hashStream(body, dest) {
   const hash2 = createHash3("sha256");
   let size = 0;
@@ -54459,6 +54523,228 @@ function contentTypeFor(name) {
   if (name === "SHA256SUMS") return "text/plain";
   const dot = name.lastIndexOf(".");
   return dot >= 0 && TYPES[name.slice(dot).toLowerCase()] || "application/octet-stream";
+}
+
+// tools/lib/forge/transport.ts
+import { createHash as createHash4 } from "node:crypto";
+import { open as open2 } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import v8 from "node:v8";
+import vm from "node:vm";
+var CHUNK = 1 << 20;
+var GC_EVERY = 4 << 20;
+var collect;
+function collectGarbage() {
+  if (collect === void 0) {
+    try {
+      v8.setFlagsFromString("--expose-gc");
+      const gc = vm.runInNewContext("gc");
+      collect = () => gc({ type: "minor" });
+    } catch {
+      collect = null;
+    }
+  }
+  collect?.();
+}
+var FileBody = class {
+  path;
+  size;
+  prefix;
+  suffix;
+  /** SHA-256 of the file bytes of the last complete send (set by sendFile). */
+  sentSha256;
+  constructor(path, size, prefix = Buffer.alloc(0), suffix = Buffer.alloc(0)) {
+    this.path = path;
+    this.size = size;
+    this.prefix = prefix;
+    this.suffix = suffix;
+  }
+  get length() {
+    return this.prefix.length + this.size + this.suffix.length;
+  }
+};
+var pool = [];
+function takeBuffer() {
+  return pool.pop() ?? Buffer.allocUnsafe(CHUNK);
+}
+function giveBuffer(buf) {
+  if (pool.length < 8) pool.push(buf);
+}
+async function hashFileLowMem(path) {
+  const hash2 = createHash4("sha256");
+  const fh = await open2(path, "r");
+  const buf = takeBuffer();
+  let size = 0;
+  try {
+    for (; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, size);
+      if (bytesRead === 0) break;
+      hash2.update(bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    giveBuffer(buf);
+    await fh.close();
+  }
+  return { sha256: hash2.digest("hex"), size };
+}
+function write(req, chunk) {
+  return new Promise((resolve11, reject) => {
+    req.write(chunk, (err) => err ? reject(err) : resolve11());
+  });
+}
+async function pump(req, body, stopped) {
+  const hash2 = createHash4("sha256");
+  body.sentSha256 = void 0;
+  if (body.prefix.length) await write(req, body.prefix);
+  const fh = await open2(body.path, "r");
+  const bufs = [takeBuffer(), takeBuffer()];
+  let pos = 0;
+  let inflight;
+  try {
+    for (let i = 0; pos < body.size && !stopped(); i ^= 1) {
+      const buf = bufs[i];
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, body.size - pos), pos);
+      if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
+      pos += bytesRead;
+      const chunk = bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+      hash2.update(chunk);
+      if (inflight) await inflight;
+      inflight = write(req, chunk);
+      inflight.catch(() => {
+      });
+    }
+    if (inflight && !stopped()) await inflight;
+    if (!stopped()) for (const b of bufs) giveBuffer(b);
+  } finally {
+    await fh.close();
+  }
+  if (stopped()) return;
+  body.sentSha256 = hash2.digest("hex");
+  if (body.suffix.length) await write(req, body.suffix);
+}
+function sendFile(url2, options) {
+  const u = new URL(url2);
+  const make = u.protocol === "https:" ? httpsRequest : httpRequest;
+  const headers = { ...options.headers, "content-length": String(options.body.length) };
+  return new Promise((resolve11, reject) => {
+    let settled = false;
+    let responded = false;
+    const fail2 = (e) => {
+      if (settled) return;
+      settled = true;
+      reject(new TypeError("fetch failed", { cause: e }));
+    };
+    const req = make(
+      u,
+      { method: options.method, headers, signal: options.signal },
+      (res) => {
+        responded = true;
+        const status = res.statusCode ?? 0;
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (Array.isArray(v)) for (const x of v) h.append(k, x);
+          else if (v !== void 0) h.set(k, v);
+        }
+        const noBody = status === 204 || status === 304 || options.method === "HEAD";
+        if (noBody) res.resume();
+        settled = true;
+        resolve11(
+          new Response(noBody ? null : Readable.toWeb(res), {
+            status,
+            statusText: res.statusMessage ?? "",
+            headers: h
+          })
+        );
+      }
+    );
+    req.on("error", fail2);
+    pump(req, options.body, () => responded || req.destroyed).then(
+      () => req.end(),
+      (e) => {
+        req.destroy(e);
+        fail2(e);
+      }
+    );
+  });
+}
+function withFileBodies(inner = fetch) {
+  return (async (input2, init) => {
+    const body = init?.body;
+    if (body instanceof FileBody) {
+      const headers = {};
+      new Headers(init?.headers).forEach((v, k) => {
+        headers[k] = v;
+      });
+      return sendFile(String(input2 instanceof Request ? input2.url : input2), {
+        method: init?.method ?? "POST",
+        headers,
+        body,
+        signal: init?.signal ?? void 0
+      });
+    }
+    return inner(input2, init);
+  });
+}
+async function downloadHashed(url2, headers, dest) {
+  let current = new URL(url2);
+  let hdrs = { ...headers };
+  for (let hop = 0; hop < 6; hop++) {
+    const make = current.protocol === "https:" ? httpsRequest : httpRequest;
+    const res = await new Promise((resolve11, reject) => {
+      const req = make(current, { method: "GET", headers: hdrs }, resolve11);
+      req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
+      req.end();
+    });
+    const status = res.statusCode ?? 0;
+    const h = {};
+    for (const [k, v] of Object.entries(res.headers))
+      if (v !== void 0) h[k] = Array.isArray(v) ? v.join(", ") : v;
+    if ([301, 302, 303, 307, 308].includes(status) && h["location"]) {
+      res.resume();
+      const next = new URL(h["location"], current);
+      if (next.origin !== current.origin) {
+        const { authorization: _drop, ...rest } = hdrs;
+        hdrs = rest;
+      }
+      current = next;
+      continue;
+    }
+    if (status < 200 || status >= 300) {
+      const parts = [];
+      for await (const c of res) parts.push(c);
+      return { status, headers: h, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
+    }
+    const hash2 = createHash4("sha256");
+    let size = 0;
+    const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
+    try {
+      let sinceGc = 0;
+      for await (const chunk of res) {
+        hash2.update(chunk);
+        size += chunk.length;
+        sinceGc += chunk.length;
+        if (sinceGc >= GC_EVERY) {
+          sinceGc = 0;
+          collectGarbage();
+        }
+        if (out && !out.write(chunk)) await new Promise((r) => out.once("drain", r));
+      }
+    } catch (e) {
+      throw new TypeError("fetch failed", { cause: e });
+    } finally {
+      if (out) await new Promise((r) => out.end(r));
+    }
+    const expected = Number(h["content-length"] ?? -1);
+    if (expected >= 0 && size !== expected)
+      throw new TypeError("fetch failed", {
+        cause: new Error(`body truncated: ${size} of ${expected} bytes`)
+      });
+    return { status, headers: h, sha256: hash2.digest("hex"), size };
+  }
+  throw new TypeError("fetch failed", { cause: new Error("too many redirects") });
 }
 
 // tools/lib/forge/gitea.ts
@@ -54511,10 +54797,10 @@ var GiteaForge = class {
         if (init.json !== void 0) {
           headers["content-type"] = "application/json";
           body = JSON.stringify(init.json);
-        } else if (init.body) body = init.body();
+        }
         let res;
         try {
-          res = await fetch(url2, { method, headers, body, duplex: "half" });
+          res = init.file ? await sendFile(url2, { method, headers, body: init.file }) : await fetch(url2, { method, headers, body });
         } catch (e) {
           throw new HttpError(operation, 0, {}, "", e);
         }
@@ -54598,25 +54884,24 @@ Content-Type: ${input2.contentType}\r
     const post = Buffer.from(`\r
 --${boundary}--\r
 `);
-    const path = input2.path;
-    async function* body() {
-      yield pre;
-      yield* fileStream(path);
-      yield post;
-    }
+    const file2 = new FileBody(input2.path, input2.size, pre, post);
     const res = await this.#send(
       `upload ${input2.name}`,
       "POST",
       `${this.#repoPath}/releases/${release.id}/assets?name=${encodeURIComponent(input2.name)}`,
       {
-        body,
-        headers: {
-          "content-type": `multipart/form-data; boundary=${boundary}`,
-          "content-length": String(pre.length + input2.size + post.length)
-        }
+        file: file2,
+        headers: { "content-type": `multipart/form-data; boundary=${boundary}` }
       }
     );
-    return toAsset(await res.json());
+    const asset = toAsset(await res.json());
+    if (!file2.sentSha256)
+      throw forgeError(
+        "gitea",
+        this.#slug,
+        new Error(`upload of ${input2.name} ended before the whole file was sent`)
+      );
+    return { ...asset, sentSha256: file2.sentSha256 };
   }
   async deleteAsset(release, asset) {
     await this.#send(
@@ -54649,10 +54934,25 @@ Content-Type: ${input2.contentType}\r
         this.#slug,
         new Error(`asset ${asset.name} of release ${release.tag} has no download URL`)
       );
-    const res = await this.#send(`download ${asset.name}`, "GET", url2, {
-      headers: { accept: "application/octet-stream" }
-    });
-    return hashStream(res.body, dest);
+    const operation = `download ${asset.name}`;
+    try {
+      return await withRetry(operation, this.#retry, async () => {
+        let r;
+        try {
+          r = await downloadHashed(
+            url2,
+            { authorization: `token ${this.#token}`, accept: "application/octet-stream" },
+            dest
+          );
+        } catch (e) {
+          throw new HttpError(operation, 0, {}, "", e);
+        }
+        if (r.sha256 === void 0) throw new HttpError(operation, r.status, r.headers, r.text ?? "");
+        return { sha256: r.sha256, size: r.size };
+      });
+    } catch (e) {
+      throw forgeError("gitea", this.#slug, e);
+    }
   }
 };
 
@@ -54717,7 +55017,11 @@ var GitHubForge = class {
   async #client() {
     if (!this.#request) {
       const { getOctokit: getOctokit2 } = await Promise.resolve().then(() => (init_github(), github_exports));
+      const { defaults: defaults2 } = await Promise.resolve().then(() => (init_utils2(), utils_exports));
+      const inner = defaults2.request?.fetch ?? fetch;
       const octokit = getOctokit2(this.#token, {
+        // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
+        request: { ...defaults2.request, fetch: withFileBodies(inner) },
         baseUrl: this.#apiUrl,
         log: { debug() {
         }, info() {
@@ -54820,6 +55124,7 @@ var GitHubForge = class {
       );
       url2 = data2.upload_url;
     }
+    const body = new FileBody(input2.path, input2.size);
     const { data } = await this.#call(
       `upload ${input2.name}`,
       {
@@ -54829,13 +55134,17 @@ var GitHubForge = class {
       {
         name: input2.name,
         headers: { "content-type": input2.contentType, "content-length": input2.size },
-        // A fresh stream per attempt: retries re-read the file from the start.
-        get data() {
-          return fileStream(input2.path);
-        }
+        // Streamed from disk through two reused buffers (transport.ts); retries re-read the file.
+        data: body
       }
     );
-    return toAsset2(data);
+    if (!body.sentSha256)
+      throw forgeError(
+        "github",
+        `${this.#owner}/${this.#repo}`,
+        new Error(`upload of ${input2.name} ended before the whole file was sent`)
+      );
+    return { ...toAsset2(data), sentSha256: body.sentSha256 };
   }
   async deleteAsset(_release, asset) {
     await this.#call(
@@ -55003,6 +55312,7 @@ function openForge(target, options = {}) {
 init_artifact();
 init_errors();
 init_log();
+import { createHash as createHash5 } from "node:crypto";
 import { mkdtempSync, rmSync, statSync as statSync2, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename as basename2, join as join4, resolve as resolve5 } from "node:path";
@@ -55111,6 +55421,15 @@ function parseTempName(name) {
   const m = /^signet-tmp-([0-9a-f]{16})-(.+)$/.exec(name);
   return m ? { sha16: m[1], name: m[2] } : void 0;
 }
+async function ensureHash(asset) {
+  if (!asset.sha256) {
+    const h = await hashFileLowMem(asset.path);
+    if (h.size !== asset.size)
+      throw new SignetError("E_INPUT_INVALID", `${asset.path} changed size during the publish`);
+    asset.sha256 = h.sha256;
+  }
+  return asset.sha256;
+}
 async function mapLimit(items, limit, fn) {
   const out = new Array(items.length);
   let next = 0;
@@ -55140,14 +55459,16 @@ async function prepareRelease(input2, forgeKind) {
   const problems = [];
   const seen = /* @__PURE__ */ new Map();
   const files2 = input2.files.map((f) => resolve5(cwd, f));
+  const local = [];
   for (const path of files2) {
     const name = basename2(path);
-    let isFile = false;
+    let size = -1;
     try {
-      isFile = statSync2(path).isFile();
+      const st = statSync2(path);
+      if (st.isFile()) size = st.size;
     } catch {
     }
-    if (!isFile) problems.push(`${path}: not a file`);
+    if (size < 0) problems.push(`${path}: not a file`);
     if (!NAME_RE.test(name))
       problems.push(
         `${name}: asset names may contain only letters, digits and . _ + - (forges rename anything else)`
@@ -55157,16 +55478,13 @@ async function prepareRelease(input2, forgeKind) {
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path})`);
     seen.set(name, path);
+    local.push({ name, path, size, sha256: "", kind: artifactKind(path) });
   }
   if (problems.length)
     throw new SignetError("E_INPUT_INVALID", `cannot publish:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
-  const local = await mapLimit(files2, 2, async (path) => {
-    const { size } = statSync2(path);
-    return { name: basename2(path), path, size, sha256: await sha256File(path), kind: artifactKind(path) };
-  });
   const binaries = local.filter((a) => a.kind !== "other");
   if (binaries.length && !input2.verify)
     throw new SignetError(
@@ -55187,10 +55505,6 @@ async function prepareRelease(input2, forgeKind) {
         cause: e
       });
     }
-    if (signed.sha256 !== asset.sha256)
-      throw new SignetError("E_PUBLISH_GATE", `${asset.name} changed while it was being verified`, {
-        details: { asset: asset.name }
-      });
     if (signed.signature.dev && input2.channel === "stable" && forgeKind !== "dir" && !input2.allowDevSignatures)
       throw new SignetError(
         "E_PUBLISH_GATE",
@@ -55200,35 +55514,45 @@ async function prepareRelease(input2, forgeKind) {
         }
       );
     asset.signature = signed.signature;
+    asset.sha256 = signed.sha256;
   }
+  const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
   const workDir = mkdtempSync(join4(tmpdir(), "signet-publish-"));
   const cleanup = () => rmSync(workDir, { recursive: true, force: true });
-  try {
-    if (input2.mode === "attach") return { input: input2, version: version2, title, body: "", local, workDir, cleanup };
-    if (input2.checksumsAsset !== false) {
-      const sumsPath = join4(workDir, SUMS_NAME);
-      writeFileSync(sumsPath, sha256sums(local));
-      const { size } = statSync2(sumsPath);
-      local.push({
-        name: SUMS_NAME,
-        path: sumsPath,
-        size,
-        sha256: await sha256File(sumsPath),
-        kind: "other"
-      });
-    }
-    const template = loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-    const signer = local.find((a) => a.signature)?.signature;
-    const body = renderNotes(
-      template.text,
-      { channel: input2.channel, tag: input2.tag, version: version2, title, notes: input2.notes, assets: local, signer },
-      template.path
-    );
-    return { input: input2, version: version2, title, body, local, workDir, cleanup };
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
+  return { input: input2, version: version2, title, local, template, workDir, cleanup };
+}
+function wantsSums(prepared) {
+  return prepared.input.mode !== "attach" && prepared.input.checksumsAsset !== false;
+}
+function writeSums(prepared) {
+  const text = sha256sums(prepared.local);
+  const path = join4(prepared.workDir, SUMS_NAME);
+  writeFileSync(path, text);
+  return {
+    name: SUMS_NAME,
+    path,
+    size: Buffer.byteLength(text),
+    sha256: createHash5("sha256").update(text).digest("hex"),
+    kind: "other"
+  };
+}
+function renderBody(prepared, all) {
+  const { input: input2, template } = prepared;
+  if (!template) return "";
+  const signer = all.find((a) => a.signature)?.signature;
+  return renderNotes(
+    template.text,
+    {
+      channel: input2.channel,
+      tag: input2.tag,
+      version: prepared.version,
+      title: prepared.title,
+      notes: input2.notes,
+      assets: all,
+      signer
+    },
+    template.path
+  );
 }
 function chooseRelease(found) {
   if (found.length === 0) return { keep: void 0, duplicates: [] };
@@ -55245,6 +55569,32 @@ function chooseRelease(found) {
   const keep = published[0] ?? found.reduce((best, r) => r.assets.length > best.assets.length ? r : best, found[0]);
   return { keep, duplicates: found.filter((r) => r !== keep && r.draft) };
 }
+async function assetAction(forge, release, asset, byName, remote, usedTemps) {
+  const existing = byName.get(asset.name);
+  if (existing) {
+    if (existing.size !== asset.size) {
+      await ensureHash(asset);
+      return {
+        kind: "replace",
+        name: asset.name,
+        reason: `size ${existing.size} ≠ ${asset.size}`,
+        remote: existing
+      };
+    }
+    const [local, sha] = await Promise.all([ensureHash(asset), forge.readBackSha256(release, existing)]);
+    if (sha === local) return { kind: "skip", name: asset.name, reason: "same size and SHA-256" };
+    return { kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing };
+  }
+  const temps = remote.filter((r) => parseTempName(r.name)?.name === asset.name && r.size === asset.size);
+  for (const temp of temps) {
+    const local = await ensureHash(asset);
+    if (parseTempName(temp.name).sha16 === local.slice(0, 16) && await forge.readBackSha256(release, temp) === local) {
+      usedTemps.add(temp.name);
+      return { kind: "rename", name: asset.name, reason: "finish an interrupted replacement", remote: temp };
+    }
+  }
+  return { kind: "upload", name: asset.name, reason: "missing" };
+}
 async function planPublish(forge, prepared) {
   const { input: input2, local } = prepared;
   const found = await forge.findReleases(input2.tag);
@@ -55260,53 +55610,53 @@ async function planPublish(forge, prepared) {
     );
   const actions = [];
   const prerelease = input2.channel === "beta";
+  let remote = [];
+  const sums = wantsSums(prepared);
   if (keep) {
-    const remote = await forge.listAssets(keep);
-    const byName = new Map(remote.map((a) => [a.name, a]));
-    const wanted = new Map(local.map((a) => [a.name, a]));
-    const usedTemps = /* @__PURE__ */ new Set();
-    for (const asset of local) {
-      const existing = byName.get(asset.name);
-      if (existing) {
-        if (existing.size !== asset.size) {
-          actions.push({
-            kind: "replace",
-            name: asset.name,
-            reason: `size ${existing.size} ≠ ${asset.size}`,
-            remote: existing
-          });
-          continue;
-        }
-        const sha = await forge.readBackSha256(keep, existing);
-        if (sha === asset.sha256)
-          actions.push({ kind: "skip", name: asset.name, reason: "same size and SHA-256" });
-        else actions.push({ kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing });
-        continue;
-      }
-      const temp = byName.get(tempName(asset));
-      if (temp && temp.size === asset.size && await forge.readBackSha256(keep, temp) === asset.sha256) {
-        usedTemps.add(temp.name);
-        actions.push({
-          kind: "rename",
-          name: asset.name,
-          reason: "finish an interrupted replacement",
-          remote: temp
-        });
-        continue;
-      }
-      actions.push({ kind: "upload", name: asset.name, reason: "missing" });
+    remote = await forge.listAssets(keep);
+    const byName = /* @__PURE__ */ new Map();
+    const dupNames = [];
+    for (const a of remote) {
+      if (byName.has(a.name)) dupNames.push(a);
+      else byName.set(a.name, a);
     }
-    if (input2.prune !== false && !attach) {
-      for (const a of remote) {
-        if (wanted.has(a.name) || usedTemps.has(a.name)) continue;
-        const reason = parseTempName(a.name) ? "leftover temporary upload" : "not part of this release";
-        actions.push({ kind: "delete", name: a.name, reason, remote: a });
-      }
+    const usedTemps = /* @__PURE__ */ new Set();
+    for (const asset of local) actions.push(await assetAction(forge, keep, asset, byName, remote, usedTemps));
+    const wanted = new Set(local.map((a) => a.name));
+    if (sums) wanted.add(SUMS_NAME);
+    for (const a of dupNames)
+      actions.push({ kind: "delete", name: a.name, reason: "second asset with the same name", remote: a });
+    for (const a of remote) {
+      if (dupNames.includes(a) || wanted.has(a.name) || usedTemps.has(a.name)) continue;
+      if (parseTempName(a.name))
+        actions.push({ kind: "delete", name: a.name, reason: "leftover temporary upload", remote: a });
+      else if (input2.prune !== false && !attach)
+        actions.push({ kind: "delete", name: a.name, reason: "not part of this release", remote: a });
     }
   } else {
     for (const asset of local) actions.push({ kind: "upload", name: asset.name, reason: "new release" });
   }
-  const changes = attach ? actions.some((a) => a.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a) => a.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || keep.body.trim() !== prepared.body.trim();
+  let body;
+  if (local.every((a) => a.sha256)) {
+    const all = [...local];
+    if (sums) {
+      const sumsAsset = writeSums(prepared);
+      all.push(sumsAsset);
+      const existing = remote.find((r) => r.name === SUMS_NAME);
+      if (!existing)
+        actions.push({ kind: "upload", name: SUMS_NAME, reason: keep ? "missing" : "new release" });
+      else if (existing.size === sumsAsset.size && keep && await forge.readBackSha256(keep, existing) === sumsAsset.sha256)
+        actions.push({ kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" });
+      else actions.push({ kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing });
+    }
+    if (!attach) body = renderBody(prepared, all);
+  } else if (sums) {
+    const existing = remote.find((r) => r.name === SUMS_NAME);
+    actions.push(
+      existing ? { kind: "replace", name: SUMS_NAME, reason: "written after the uploads", remote: existing } : { kind: "upload", name: SUMS_NAME, reason: "written after the uploads" }
+    );
+  }
+  const changes = attach ? actions.some((a) => a.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a) => a.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || body === void 0 || keep.body.trim() !== body.trim();
   return {
     forge: forge.description,
     tag: input2.tag,
@@ -55314,11 +55664,12 @@ async function planPublish(forge, prepared) {
     channel: input2.channel,
     prerelease,
     title: prepared.title,
-    body: prepared.body,
+    body,
     release: keep ? { action: "reuse", id: keep.id, draft: keep.draft, url: keep.url } : { action: "create" },
     duplicates: (attach ? [] : duplicates).map((d) => ({ id: d.id, draft: d.draft })),
     local,
     actions,
+    remote,
     changes
   };
 }
@@ -55338,6 +55689,12 @@ async function uploadFresh(forge, release, asset, name) {
     }
     uploaded = await forge.uploadAsset(release, input2);
   }
+  if (asset.sha256 && uploaded.sentSha256 !== asset.sha256)
+    throw new SignetError(
+      "E_PUBLISH_GATE",
+      `${asset.name} changed after it was verified/hashed (sent ${uploaded.sentSha256}, expected ${asset.sha256}); the release stays a draft`
+    );
+  asset.sha256 = uploaded.sentSha256;
   const secs = (Date.now() - started) / 1e3;
   logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
   return uploaded;
@@ -55346,10 +55703,9 @@ async function applyPublish(forge, prepared, plan) {
   const { input: input2, local } = prepared;
   const byName = new Map(local.map((a) => [a.name, a]));
   const prerelease = plan.prerelease;
-  let release;
-  const found = await forge.findReleases(input2.tag);
-  const chosen = chooseRelease(found);
   const attach = input2.mode === "attach";
+  let release;
+  const chosen = chooseRelease(await forge.findReleases(input2.tag));
   if (attach && !chosen.keep) throw new SignetError("E_FORGE_NOT_FOUND", `release ${input2.tag} disappeared`);
   for (const dup of attach ? [] : chosen.duplicates) {
     logger.warn(`deleting duplicate draft release ${dup.id} of ${input2.tag}`);
@@ -55360,7 +55716,7 @@ async function applyPublish(forge, prepared, plan) {
     release = await forge.createRelease({
       tag: input2.tag,
       title: prepared.title,
-      body: prepared.body,
+      body: plan.body ?? "_Release in progress._",
       prerelease,
       draft: true,
       target: input2.target
@@ -55371,66 +55727,115 @@ async function applyPublish(forge, prepared, plan) {
   }
   const deleted = [];
   const done = /* @__PURE__ */ new Map();
-  const leftovers = plan.actions.filter((a) => a.kind === "delete" && parseTempName(a.name));
-  for (const a of leftovers) {
+  const readBack = /* @__PURE__ */ new Map();
+  const firstDeletes = plan.actions.filter(
+    (a) => a.kind === "delete" && a.reason !== "not part of this release"
+  );
+  for (const a of firstDeletes) {
     await forge.deleteAsset(release, a.remote);
     deleted.push(a.name);
   }
-  const work = plan.actions.filter((a) => a.kind === "upload" || a.kind === "replace" || a.kind === "rename");
-  await mapLimit(work, input2.concurrency ?? 2, async (action) => {
-    const asset = byName.get(action.name);
-    if (action.kind === "upload") await uploadFresh(forge, release, asset, asset.name);
-    else if (action.kind === "rename") await forge.renameAsset(release, action.remote, asset.name);
-    else if (action.kind === "replace") {
+  const readBacks = [];
+  let readersBusy = 0;
+  const waiting = [];
+  const queueReadBack = (asset) => {
+    readBacks.push(
+      (async () => {
+        if (readersBusy >= 2) await new Promise((r) => waiting.push(r));
+        readersBusy++;
+        try {
+          readBack.set(asset.id, await forge.readBackSha256(release, asset));
+        } finally {
+          readersBusy--;
+          waiting.shift()?.();
+        }
+      })()
+    );
+  };
+  const place = async (action, asset) => {
+    if (action.kind === "upload") {
+      queueReadBack(await uploadFresh(forge, release, asset, asset.name));
+    } else if (action.kind === "rename") {
+      await forge.renameAsset(release, action.remote, asset.name);
+    } else if (action.kind === "replace") {
+      await ensureHash(asset);
       const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      queueReadBack(tmp);
       await forge.deleteAsset(release, action.remote);
       await forge.renameAsset(release, tmp, asset.name);
       logger.info(`replaced ${asset.name} (${action.reason})`);
     }
-    done.set(action.name, action.kind);
-  });
+    done.set(asset.name, action.kind);
+  };
+  const work = plan.actions.filter(
+    (a) => (a.kind === "upload" || a.kind === "replace" || a.kind === "rename") && a.name !== SUMS_NAME
+  );
+  let uploadFailure;
+  await mapLimit(work, input2.concurrency ?? 2, (action) => place(action, byName.get(action.name))).catch(
+    (e) => {
+      uploadFailure = e;
+    }
+  );
+  const settled = await Promise.allSettled(readBacks);
+  if (uploadFailure !== void 0) throw uploadFailure;
+  const readFailure = settled.find((x) => x.status === "rejected");
+  if (readFailure) throw readFailure.reason;
+  const all = [...local];
+  if (wantsSums(prepared)) {
+    for (const a of local) await ensureHash(a);
+    const sums = writeSums(prepared);
+    all.push(sums);
+    const existing = plan.remote.find((r) => r.name === SUMS_NAME && !deleted.includes(r.name));
+    let action = { kind: "upload", name: SUMS_NAME, reason: "missing" };
+    if (existing) {
+      const same = existing.size === sums.size && await forge.readBackSha256(release, existing) === sums.sha256;
+      action = same ? { kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" } : { kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing };
+    }
+    if (action.kind !== "skip") {
+      await place(action, sums);
+      await Promise.all(readBacks);
+    }
+  }
   for (const a of plan.actions) {
-    if (a.kind !== "delete" || parseTempName(a.name)) continue;
+    if (a.kind !== "delete" || a.reason !== "not part of this release") continue;
     logger.info(`deleting asset ${a.name} (${a.reason})`);
     await forge.deleteAsset(release, a.remote);
     deleted.push(a.name);
   }
   const remote = await forge.listAssets(release);
   const problems = [];
-  const remoteByName = new Map(remote.map((a) => [a.name, a]));
-  for (const asset of local) {
-    const r = remoteByName.get(asset.name);
-    if (!r) {
-      problems.push(`${asset.name}: missing on the forge`);
-      continue;
-    }
-    if (r.size !== asset.size) {
-      problems.push(`${asset.name}: forge has ${r.size} bytes, local file ${asset.size}`);
-      continue;
-    }
-    const sha = await forge.readBackSha256(release, r);
-    if (sha !== asset.sha256) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${asset.sha256}`);
-  }
+  const allByName = new Map(all.map((a) => [a.name, a]));
+  const counts = /* @__PURE__ */ new Map();
+  for (const r of remote) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+  await mapLimit(all, input2.concurrency ?? 2, async (asset) => {
+    const r = remote.find((x) => x.name === asset.name);
+    if (!r) return void problems.push(`${asset.name}: missing on the forge`);
+    if ((counts.get(asset.name) ?? 0) > 1)
+      problems.push(`${asset.name}: ${counts.get(asset.name)} assets carry this name`);
+    if (r.size !== asset.size)
+      return void problems.push(`${asset.name}: forge has ${r.size} bytes, local file ${asset.size}`);
+    const sha = readBack.get(r.id) ?? await forge.readBackSha256(release, r);
+    const local2 = await ensureHash(asset);
+    if (sha !== local2) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${local2}`);
+  });
   if (input2.prune !== false && !attach) {
     for (const r of remote)
-      if (!byName.has(r.name)) problems.push(`${r.name}: unexpected asset on the forge`);
+      if (!allByName.has(r.name)) problems.push(`${r.name}: unexpected asset on the forge`);
   }
   if (problems.length)
     throw new SignetError(
       "E_PUBLISH_GATE",
-      `verify gate failed for ${input2.tag}; the release stays a draft:
-  - ${problems.join("\n  - ")}`,
+      `verify gate failed for ${input2.tag}; the release stays ${attach || !release.draft ? "as it was" : "a draft"}:
+  - ${problems.sort().join("\n  - ")}`,
       {
         details: { problems }
       }
     );
-  const final = await forge.updateRelease(release, {
-    title: prepared.title,
-    body: prepared.body,
-    prerelease,
-    draft: false
-  });
-  logger.info(`published ${input2.tag}${prerelease ? " (prerelease)" : ""}: ${final.url}`);
+  const body = renderBody(prepared, all);
+  const final = attach ? release : await forge.updateRelease(release, { title: prepared.title, body, prerelease, draft: false });
+  logger.info(
+    `${attach ? `attached ${work.length} asset(s) to` : "published"} ${input2.tag}${final.prerelease ? " (prerelease)" : ""}: ${final.url}`
+  );
   const signatures = local.filter((a) => a.signature).map((a) => ({
     name: a.name,
     subject: a.signature.subject,
@@ -55447,7 +55852,7 @@ async function applyPublish(forge, prepared, plan) {
     releaseId: final.id,
     url: final.url,
     title: attach ? final.title : prepared.title,
-    assets: local.map((a) => ({
+    assets: all.map((a) => ({
       name: a.name,
       size: a.size,
       sha256: a.sha256,
@@ -55455,7 +55860,7 @@ async function applyPublish(forge, prepared, plan) {
     })),
     deleted,
     signatures,
-    gate: { checked: local.length, signed: signatures.length, passed: true }
+    gate: { checked: all.length, signed: signatures.length, passed: true }
   };
 }
 async function publishRelease(forge, input2, options = {}) {
@@ -55696,11 +56101,11 @@ var HttpCodes;
   HttpCodes2[HttpCodes2["ServiceUnavailable"] = 503] = "ServiceUnavailable";
   HttpCodes2[HttpCodes2["GatewayTimeout"] = 504] = "GatewayTimeout";
 })(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function(Headers2) {
-  Headers2["Accept"] = "accept";
-  Headers2["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
+var Headers2;
+(function(Headers3) {
+  Headers3["Accept"] = "accept";
+  Headers3["ContentType"] = "content-type";
+})(Headers2 || (Headers2 = {}));
 var MediaTypes;
 (function(MediaTypes2) {
   MediaTypes2["ApplicationJson"] = "application/json";
@@ -56008,7 +56413,7 @@ import os3 from "os";
 
 // node_modules/@actions/io/lib/io-util.js
 import * as fs2 from "fs";
-var { chmod, copyFile, lstat, mkdir: mkdir2, open: open2, readdir: readdir2, rename: rename2, rm: rm2, rmdir, stat: stat2, symlink, unlink } = fs2.promises;
+var { chmod, copyFile, lstat, mkdir: mkdir2, open: open3, readdir: readdir2, rename: rename2, rm: rm2, rmdir, stat: stat2, symlink, unlink } = fs2.promises;
 var IS_WINDOWS = process.platform === "win32";
 var READONLY = fs2.constants.O_RDONLY;
 
@@ -56237,7 +56642,10 @@ await runAction(async () => {
   const cwd = workspace(s["working-directory"]);
   const loaded = loadConfig(cwd, s.config);
   maskConfigSecrets(loaded.config);
-  if (s.token) mask(s.token), process.env["SIGNET_ACTION_TOKEN"] = s.token;
+  if (s.token) {
+    mask(s.token);
+    process.env["SIGNET_ACTION_TOKEN"] = s.token;
+  }
   const { plan, result } = await runPublish({
     config: loaded.config,
     configPath: loaded.path,
@@ -56262,8 +56670,14 @@ await runAction(async () => {
     "release-id": result?.releaseId,
     tag: plan.tag,
     prerelease: plan.prerelease,
-    assets: plan.local.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 }))
+    assets: (result?.assets ?? plan.local).map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 }))
   });
+  const rows = result ? result.assets.map((a) => [a.name, String(a.size), a.sha256, a.action]) : plan.actions.map((a) => [
+    a.name,
+    String(plan.local.find((l) => l.name === a.name)?.size ?? ""),
+    plan.local.find((l) => l.name === a.name)?.sha256 || "(hashed while uploading)",
+    a.kind
+  ]);
   await writeSummary({
     title: result && s.attach ? `Attached to ${plan.tag}` : result ? `Published ${plan.tag}${plan.prerelease ? " (prerelease)" : ""}` : `Dry run: ${plan.tag}`,
     rows: [
@@ -56274,12 +56688,7 @@ await runAction(async () => {
     ],
     table: {
       header: ["asset", "size", "SHA-256", "action"],
-      rows: plan.local.map((a) => [
-        a.name,
-        String(a.size),
-        a.sha256,
-        result?.assets.find((x) => x.name === a.name)?.action ?? plan.actions.find((x) => x.name === a.name)?.kind ?? ""
-      ])
+      rows
     }
   });
 });

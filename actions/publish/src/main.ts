@@ -17,7 +17,10 @@ await runAction(async () => {
   const cwd = workspace(s['working-directory']);
   const loaded = loadConfig(cwd, s.config);
   maskConfigSecrets(loaded.config);
-  if (s.token) mask(s.token), (process.env['SIGNET_ACTION_TOKEN'] = s.token);
+  if (s.token) {
+    mask(s.token);
+    process.env['SIGNET_ACTION_TOKEN'] = s.token;
+  }
   const { plan, result } = await runPublish({
     config: loaded.config,
     configPath: loaded.path,
@@ -42,8 +45,16 @@ await runAction(async () => {
     'release-id': result?.releaseId,
     tag: plan.tag,
     prerelease: plan.prerelease,
-    assets: plan.local.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
+    assets: (result?.assets ?? plan.local).map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
   });
+  const rows = result
+    ? result.assets.map((a) => [a.name, String(a.size), a.sha256, a.action])
+    : plan.actions.map((a) => [
+        a.name,
+        String(plan.local.find((l) => l.name === a.name)?.size ?? ''),
+        plan.local.find((l) => l.name === a.name)?.sha256 || '(hashed while uploading)',
+        a.kind,
+      ]);
   await writeSummary({
     title:
       result && s.attach
@@ -59,14 +70,7 @@ await runAction(async () => {
     ],
     table: {
       header: ['asset', 'size', 'SHA-256', 'action'],
-      rows: plan.local.map((a) => [
-        a.name,
-        String(a.size),
-        a.sha256,
-        result?.assets.find((x) => x.name === a.name)?.action ??
-          plan.actions.find((x) => x.name === a.name)?.kind ??
-          '',
-      ]),
+      rows,
     },
   });
 });

@@ -28230,6 +28230,48 @@ var init_log = __esm({
   }
 });
 
+// tools/lib/sign/cleanup.ts
+import { rmSync } from "node:fs";
+function removeAll() {
+  for (const p of live) rmSync(p, { recursive: true, force: true });
+  live.clear();
+}
+function onSignal(signal) {
+  removeAll();
+  uninstall();
+  process.kill(process.pid, signal);
+}
+function install() {
+  if (installed) return;
+  installed = true;
+  process.on("exit", removeAll);
+  for (const s of SIGNALS) process.on(s, onSignal);
+}
+function uninstall() {
+  if (!installed) return;
+  installed = false;
+  process.off("exit", removeAll);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+function registerCleanup(path) {
+  live.add(path);
+  install();
+}
+function releaseCleanup(path) {
+  rmSync(path, { recursive: true, force: true });
+  live.delete(path);
+  if (live.size === 0) uninstall();
+}
+var live, SIGNALS, installed;
+var init_cleanup = __esm({
+  "tools/lib/sign/cleanup.ts"() {
+    "use strict";
+    live = /* @__PURE__ */ new Set();
+    SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+    installed = false;
+  }
+});
+
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
@@ -28359,7 +28401,7 @@ var init_der = __esm({
 import { createHash as createHash2 } from "node:crypto";
 import { closeSync as closeSync2, fstatSync as fstatSync2, openSync as openSync2, readSync as readSync2 } from "node:fs";
 function sha256FileSync(path) {
-  shared ??= Buffer.allocUnsafe(CHUNK);
+  shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
   const fd = openSync2(path, "r");
   try {
@@ -28367,7 +28409,7 @@ function sha256FileSync(path) {
     const hash2 = createHash2("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync2(fd, buf, 0, CHUNK, position);
+      const n = readSync2(fd, buf, 0, CHUNK2, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
@@ -28381,24 +28423,24 @@ function describeArtifactFast(path) {
   const { sha256, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
-var CHUNK, shared;
+var CHUNK2, shared;
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK = 8 * 1024 * 1024;
+    CHUNK2 = 8 * 1024 * 1024;
   }
 });
 
 // tools/lib/sign/spawn-runner.ts
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { rmSync as rmSync2 } from "node:fs";
 function formatCommand(file2, args) {
   const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q).join(" "));
 }
 function removeOutputs(outputs) {
-  for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
+  for (const p of outputs ?? []) rmSync2(p, { force: true, recursive: true });
 }
 var MAX_OUTPUT, SpawnRunner, signingRunner;
 var init_spawn_runner = __esm({
@@ -28511,7 +28553,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync4, rmSync as rmSync2 } from "node:fs";
+import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync4, rmSync as rmSync3 } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join as join2 } from "node:path";
 function verifyArgs(path, options) {
@@ -28577,7 +28619,7 @@ async function readSignatureBlob(path, options = {}) {
     if (r.exitCode !== 0 || !existsSync2(out)) return void 0;
     return readFileSync4(out);
   } finally {
-    rmSync2(dir, { recursive: true, force: true });
+    rmSync3(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -28662,7 +28704,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, rmSync as rmSync3, statSync as statSync2 } from "node:fs";
+import { chmodSync, copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, statSync as statSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname2, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -28692,6 +28734,7 @@ async function signInFrame(ctx, path, options, produce) {
     });
   }
   const work = mkdtempSync2(join3(dirname2(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
+  registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
@@ -28727,6 +28770,7 @@ async function signInFrame(ctx, path, options, produce) {
         `${basename2(target)}: the nested signature is missing after signing`
       );
     }
+    chmodSync(output2, statSync2(source).mode & 4095);
     renameSync(output2, target);
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -28734,7 +28778,7 @@ async function signInFrame(ctx, path, options, produce) {
       verified.signature
     );
   } finally {
-    rmSync3(work, { recursive: true, force: true });
+    releaseCleanup(work);
   }
 }
 var init_frame = __esm({
@@ -28743,6 +28787,7 @@ var init_frame = __esm({
     init_artifact();
     init_errors();
     init_log();
+    init_cleanup();
     init_verify();
   }
 });
@@ -28847,36 +28892,25 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync, mkdtempSync as mkdtempSync3, rmSync as rmSync4, writeFileSync } from "node:fs";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, writeFileSync } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
 import { join as join4 } from "node:path";
-function cleanupAll() {
-  for (const d of live) rmSync4(d, { recursive: true, force: true });
-  live.clear();
-}
 async function withSecretFile(value, use) {
-  if (!hooked) {
-    process.once("exit", cleanupAll);
-    hooked = true;
-  }
   const dir = mkdtempSync3(join4(tmpdir2(), "signet-secret-"));
-  chmodSync(dir, 448);
-  live.add(dir);
-  const path = join4(dir, "pass");
+  registerCleanup(dir);
   try {
+    chmodSync2(dir, 448);
+    const path = join4(dir, "pass");
     writeFileSync(path, value, { mode: 384 });
     return await use(path);
   } finally {
-    rmSync4(dir, { recursive: true, force: true });
-    live.delete(dir);
+    releaseCleanup(dir);
   }
 }
-var live, hooked;
 var init_secret_file = __esm({
   "tools/lib/sign/secret-file.ts"() {
     "use strict";
-    live = /* @__PURE__ */ new Set();
-    hooked = false;
+    init_cleanup();
   }
 });
 
@@ -29039,7 +29073,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync5, statSync as statSync3 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename as basename3 } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -29080,7 +29114,7 @@ async function once(u, s, token, p) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o.kind !== "ok") rmSync5(p.output, { force: true });
+      if (o.kind !== "ok") rmSync4(p.output, { force: true });
       resolveOutcome(o);
     };
     const req = send(
@@ -31153,7 +31187,7 @@ var require_request = __commonJS({
     var { headerNameLowerCasedRecord } = require_constants();
     var invalidPathRegex = /[^\u0021-\u00ff]/;
     var kHandler = /* @__PURE__ */ Symbol("handler");
-    var Request = class {
+    var Request2 = class {
       constructor(origin, {
         path,
         method,
@@ -31518,7 +31552,7 @@ var require_request = __commonJS({
         request.headers.push(key, val);
       }
     }
-    module.exports = Request;
+    module.exports = Request2;
   }
 });
 
@@ -37102,7 +37136,7 @@ var require_client = __commonJS({
     var http = __require("node:http");
     var util = require_util();
     var { channels } = require_diagnostics();
-    var Request = require_request();
+    var Request2 = require_request();
     var DispatcherBase = require_dispatcher_base();
     var {
       InvalidArgumentError,
@@ -37345,7 +37379,7 @@ var require_client = __commonJS({
       }
       [kDispatch](opts, handler) {
         const origin = opts.origin || this[kUrl].origin;
-        const request = new Request(origin, opts, handler);
+        const request = new Request2(origin, opts, handler);
         this[kQueue].push(request);
         if (this[kResuming]) {
         } else if (util.bodyLength(request.body) == null && util.isIterable(request.body)) {
@@ -41641,7 +41675,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers2 = class _Headers {
+    var Headers3 = class _Headers {
       #guard;
       #headersList;
       constructor(init = void 0) {
@@ -41791,13 +41825,13 @@ var require_headers = __commonJS({
         o.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
-    Reflect.deleteProperty(Headers2, "getHeadersGuard");
-    Reflect.deleteProperty(Headers2, "setHeadersGuard");
-    Reflect.deleteProperty(Headers2, "getHeadersList");
-    Reflect.deleteProperty(Headers2, "setHeadersList");
-    iteratorMixin("Headers", Headers2, kHeadersSortedMap, 0, 1);
-    Object.defineProperties(Headers2.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers3;
+    Reflect.deleteProperty(Headers3, "getHeadersGuard");
+    Reflect.deleteProperty(Headers3, "setHeadersGuard");
+    Reflect.deleteProperty(Headers3, "getHeadersList");
+    Reflect.deleteProperty(Headers3, "setHeadersList");
+    iteratorMixin("Headers", Headers3, kHeadersSortedMap, 0, 1);
+    Object.defineProperties(Headers3.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -41815,7 +41849,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V, prefix, argument2) {
       if (webidl.util.Type(V) === "Object") {
         const iterator = Reflect.get(V, Symbol.iterator);
-        if (!util.types.isProxy(V) && iterator === Headers2.prototype.entries) {
+        if (!util.types.isProxy(V) && iterator === Headers3.prototype.entries) {
           try {
             return getHeadersList(V).entriesList;
           } catch {
@@ -41836,7 +41870,7 @@ var require_headers = __commonJS({
       fill,
       // for test.
       compareHeaderName,
-      Headers: Headers2,
+      Headers: Headers3,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -41850,7 +41884,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers3, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -41877,7 +41911,7 @@ var require_response = __commonJS({
     var assert2 = __require("node:assert");
     var { types } = __require("node:util");
     var textEncoder = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -41928,7 +41962,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this[kState] = makeResponse({});
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersGuard(this[kHeaders], "response");
         setHeadersList(this[kHeaders], this[kState].headersList);
         let bodyWithType = null;
@@ -42020,8 +42054,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -42037,7 +42071,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -42170,9 +42204,9 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
-      response[kHeaders] = new Headers2(kConstruct);
+      response[kHeaders] = new Headers3(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
       setHeadersGuard(response[kHeaders], guard);
       if (hasFinalizationRegistry && innerResponse.body?.stream) {
@@ -42238,7 +42272,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -42292,7 +42326,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers3, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var { FinalizationRegistry: FinalizationRegistry2 } = require_dispatcher_weakref()();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -42348,7 +42382,7 @@ var require_request2 = __commonJS({
       }
     }
     var patchMethodWarning = false;
-    var Request = class _Request {
+    var Request2 = class _Request {
       // https://fetch.spec.whatwg.org/#dom-request
       constructor(input2, init = {}) {
         webidl.util.markAsUncloneable(this);
@@ -42560,7 +42594,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersList(this[kHeaders], request.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
@@ -42795,7 +42829,7 @@ var require_request2 = __commonJS({
         return `Request ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Request);
+    mixinBody(Request2);
     function makeRequest(init) {
       return {
         method: init.method ?? "GET",
@@ -42846,15 +42880,15 @@ var require_request2 = __commonJS({
       return newRequest;
     }
     function fromInnerRequest(innerRequest, signal, guard) {
-      const request = new Request(kConstruct);
+      const request = new Request2(kConstruct);
       request[kState] = innerRequest;
       request[kSignal] = signal;
-      request[kHeaders] = new Headers2(kConstruct);
+      request[kHeaders] = new Headers3(kConstruct);
       setHeadersList(request[kHeaders], innerRequest.headersList);
       setHeadersGuard(request[kHeaders], guard);
       return request;
     }
-    Object.defineProperties(Request.prototype, {
+    Object.defineProperties(Request2.prototype, {
       method: kEnumerableProperty,
       url: kEnumerableProperty,
       headers: kEnumerableProperty,
@@ -42881,13 +42915,13 @@ var require_request2 = __commonJS({
       }
     });
     webidl.converters.Request = webidl.interfaceConverter(
-      Request
+      Request2
     );
     webidl.converters.RequestInfo = function(V, prefix, argument2) {
       if (typeof V === "string") {
         return webidl.converters.USVString(V, prefix, argument2);
       }
-      if (V instanceof Request) {
+      if (V instanceof Request2) {
         return webidl.converters.Request(V, prefix, argument2);
       }
       return webidl.converters.USVString(V, prefix, argument2);
@@ -42978,7 +43012,7 @@ var require_request2 = __commonJS({
         converter: webidl.converters.any
       }
     ]);
-    module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest };
+    module.exports = { Request: Request2, makeRequest, fromInnerRequest, cloneRequest };
   }
 });
 
@@ -42994,7 +43028,7 @@ var require_fetch = __commonJS({
       fromInnerResponse
     } = require_response();
     var { HeadersList } = require_headers();
-    var { Request, cloneRequest } = require_request2();
+    var { Request: Request2, cloneRequest } = require_request2();
     var zlib = __require("node:zlib");
     var {
       bytesMatch,
@@ -43089,7 +43123,7 @@ var require_fetch = __commonJS({
       let p = createDeferredPromise();
       let requestObject;
       try {
-        requestObject = new Request(input2, init);
+        requestObject = new Request2(input2, init);
       } catch (e) {
         p.reject(e);
         return p.promise;
@@ -44908,8 +44942,8 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
-    var { Request, fromInnerRequest } = require_request2();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
+    var { Request: Request2, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
     var { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = require_util2();
@@ -44983,7 +45017,7 @@ var require_cache = __commonJS({
         }
         const fetchControllers = [];
         for (const request of requests) {
-          const r = new Request(request)[kState];
+          const r = new Request2(request)[kState];
           if (!urlIsHttpHttpsScheme(r.url)) {
             throw webidl.errors.exception({
               header: prefix,
@@ -45067,10 +45101,10 @@ var require_cache = __commonJS({
         request = webidl.converters.RequestInfo(request, prefix, "request");
         response = webidl.converters.Response(response, prefix, "response");
         let innerRequest = null;
-        if (request instanceof Request) {
+        if (request instanceof Request2) {
           innerRequest = request[kState];
         } else {
-          innerRequest = new Request(request)[kState];
+          innerRequest = new Request2(request)[kState];
         }
         if (!urlIsHttpHttpsScheme(innerRequest.url) || innerRequest.method !== "GET") {
           throw webidl.errors.exception({
@@ -45148,14 +45182,14 @@ var require_cache = __commonJS({
         request = webidl.converters.RequestInfo(request, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
-        if (request instanceof Request) {
+        if (request instanceof Request2) {
           r = request[kState];
           if (r.method !== "GET" && !options.ignoreMethod) {
             return false;
           }
         } else {
           assert2(typeof request === "string");
-          r = new Request(request)[kState];
+          r = new Request2(request)[kState];
         }
         const operations = [];
         const operation = {
@@ -45194,13 +45228,13 @@ var require_cache = __commonJS({
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
         if (request !== void 0) {
-          if (request instanceof Request) {
+          if (request instanceof Request2) {
             r = request[kState];
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request === "string") {
-            r = new Request(request)[kState];
+            r = new Request2(request)[kState];
           }
         }
         const promise2 = createDeferredPromise();
@@ -45366,13 +45400,13 @@ var require_cache = __commonJS({
       #internalMatchAll(request, options, maxResponses = Infinity) {
         let r = null;
         if (request !== void 0) {
-          if (request instanceof Request) {
+          if (request instanceof Request2) {
             r = request[kState];
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request === "string") {
-            r = new Request(request)[kState];
+            r = new Request2(request)[kState];
           }
         }
         const responses = [];
@@ -45435,7 +45469,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -45919,10 +45953,10 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify } = require_util6();
     var { webidl } = require_webidl();
-    var { Headers: Headers2 } = require_headers();
+    var { Headers: Headers3 } = require_headers();
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookie = headers.get("cookie");
       const out = {};
       if (!cookie) {
@@ -45935,7 +45969,7 @@ var require_cookies = __commonJS({
       return out;
     }
     function deleteCookie(headers, name, attributes) {
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const prefix = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix);
       name = webidl.converters.DOMString(name, prefix, "name");
@@ -45949,7 +45983,7 @@ var require_cookies = __commonJS({
     }
     function getSetCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getSetCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookies = headers.getSetCookie();
       if (!cookies) {
         return [];
@@ -45958,7 +45992,7 @@ var require_cookies = __commonJS({
     }
     function setCookie(headers, cookie) {
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
       const str = stringify(cookie);
       if (str) {
@@ -46648,7 +46682,7 @@ var require_connection = __commonJS({
     var { CloseEvent } = require_events();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers: Headers2, getHeadersList } = require_headers();
+    var { Headers: Headers3, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var crypto2;
@@ -46670,7 +46704,7 @@ var require_connection = __commonJS({
         redirect: "error"
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers2(options.headers));
+        const headersList = getHeadersList(new Headers3(options.headers));
         request.headersList = headersList;
       }
       const keyValue = crypto2.randomBytes(16).toString("base64");
@@ -48700,8 +48734,21 @@ var manifestSchema = external_exports.union([
   external_exports.object({
     path: external_exports.string().min(1),
     type: external_exports.enum(["cargo", "npm", "plain", "regex"]).optional().describe("Detected from the file name when omitted"),
-    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version")
-  }).strict()
+    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version").refine(
+      (p) => {
+        if (p === void 0) return true;
+        try {
+          return new RegExp(`${p}|`).exec("").length > 1;
+        } catch {
+          return false;
+        }
+      },
+      { message: "must be a valid regular expression with a capture group for the version" }
+    )
+  }).strict().refine((m) => m.type !== "regex" || m.pattern !== void 0, {
+    message: "type regex needs a pattern",
+    path: ["pattern"]
+  })
 ]);
 var componentSchema = external_exports.object({
   name: external_exports.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash, underscore"),
@@ -48732,8 +48779,13 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").describe("{tag} and {version} are replaced"),
-  tokenEnv: external_exports.string().default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
+  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m) => m.includes("{tag}") || m.includes("{version}"), {
+    message: "must contain {tag} or {version}"
+  }).describe("{tag} and {version} are replaced"),
+  tokenEnv: external_exports.string().regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "an environment variable NAME (the token itself never goes in the config)"
+  ).default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
 }).strict();
 
 // tools/lib/config/schema.ts
@@ -48810,6 +48862,10 @@ init_redact();
 // tools/lib/forge/http.ts
 init_errors();
 init_log();
+
+// tools/lib/forge/transport.ts
+var CHUNK = 1 << 20;
+var GC_EVERY = 4 << 20;
 
 // tools/lib/forge/github.ts
 init_redact();
@@ -48988,11 +49044,11 @@ var HttpCodes;
   HttpCodes2[HttpCodes2["ServiceUnavailable"] = 503] = "ServiceUnavailable";
   HttpCodes2[HttpCodes2["GatewayTimeout"] = 504] = "GatewayTimeout";
 })(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function(Headers2) {
-  Headers2["Accept"] = "accept";
-  Headers2["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
+var Headers2;
+(function(Headers3) {
+  Headers3["Accept"] = "accept";
+  Headers3["ContentType"] = "content-type";
+})(Headers2 || (Headers2 = {}));
 var MediaTypes;
 (function(MediaTypes2) {
   MediaTypes2["ApplicationJson"] = "application/json";

@@ -9099,8 +9099,8 @@ var init_regexes = __esm({
     _emoji = `^(?=[\\s\\S]*[\\p{Extended_Pictographic}\\p{Regional_Indicator}\\u20E3])[\\p{Extended_Pictographic}\\p{Emoji_Component}]+$`;
     ipv4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
     ipv6 = /^(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|:((:[0-9a-fA-F]{1,4}){1,7}|:))$/;
-    mac = (delimiter) => {
-      const escapedDelim = escapeRegex(delimiter ?? ":");
+    mac = (delimiter2) => {
+      const escapedDelim = escapeRegex(delimiter2 ?? ":");
       return new RegExp(`^(?:[0-9A-F]{2}${escapedDelim}){5}[0-9A-F]{2}$|^(?:[0-9a-f]{2}${escapedDelim}){5}[0-9a-f]{2}$`);
     };
     cidrv4 = /^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\/([0-9]|[1-2][0-9]|3[0-2])$/;
@@ -10106,7 +10106,7 @@ function handleIntersectionResults(result, left, right) {
   const unrecKeys = /* @__PURE__ */ new Map();
   let unrecIssue;
   const keyIssues = /* @__PURE__ */ new Map();
-  const collect = (iss, side) => {
+  const collect2 = (iss, side) => {
     let keys;
     if (iss.code === "unrecognized_keys" && !iss.path?.length) {
       unrecIssue ?? (unrecIssue = iss);
@@ -10127,11 +10127,11 @@ function handleIntersectionResults(result, left, right) {
     return true;
   };
   for (const iss of left.issues) {
-    if (!collect(iss, "l"))
+    if (!collect2(iss, "l"))
       result.issues.push(iss);
   }
   for (const iss of right.issues) {
-    if (!collect(iss, "r"))
+    if (!collect2(iss, "r"))
       result.issues.push(iss);
   }
   const bothKeys = [...unrecKeys].filter(([, f2]) => f2.l && f2.r).map(([k2]) => k2);
@@ -31688,6 +31688,48 @@ var init_secrets = __esm({
   }
 });
 
+// tools/lib/sign/cleanup.ts
+import { rmSync } from "node:fs";
+function removeAll() {
+  for (const p2 of live) rmSync(p2, { recursive: true, force: true });
+  live.clear();
+}
+function onSignal(signal) {
+  removeAll();
+  uninstall();
+  process.kill(process.pid, signal);
+}
+function install() {
+  if (installed) return;
+  installed = true;
+  process.on("exit", removeAll);
+  for (const s2 of SIGNALS) process.on(s2, onSignal);
+}
+function uninstall() {
+  if (!installed) return;
+  installed = false;
+  process.off("exit", removeAll);
+  for (const s2 of SIGNALS) process.off(s2, onSignal);
+}
+function registerCleanup(path10) {
+  live.add(path10);
+  install();
+}
+function releaseCleanup(path10) {
+  rmSync(path10, { recursive: true, force: true });
+  live.delete(path10);
+  if (live.size === 0) uninstall();
+}
+var live, SIGNALS, installed;
+var init_cleanup = __esm({
+  "tools/lib/sign/cleanup.ts"() {
+    "use strict";
+    live = /* @__PURE__ */ new Set();
+    SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+    installed = false;
+  }
+});
+
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
@@ -31850,13 +31892,13 @@ var init_hash = __esm({
 
 // tools/lib/sign/spawn-runner.ts
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { rmSync as rmSync2 } from "node:fs";
 function formatCommand(file2, args) {
   const q2 = (a3) => /^[\w@%+=:,./-]+$/.test(a3) ? a3 : `'${a3.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
 }
 function removeOutputs(outputs) {
-  for (const p2 of outputs ?? []) rmSync(p2, { force: true, recursive: true });
+  for (const p2 of outputs ?? []) rmSync2(p2, { force: true, recursive: true });
 }
 var MAX_OUTPUT, SpawnRunner, signingRunner;
 var init_spawn_runner = __esm({
@@ -31969,7 +32011,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync3, rmSync as rmSync2 } from "node:fs";
+import { existsSync as existsSync2, mkdtempSync, readFileSync as readFileSync3, rmSync as rmSync3 } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join as join2 } from "node:path";
 function verifyArgs(path10, options) {
@@ -32035,7 +32077,7 @@ async function readSignatureBlob(path10, options = {}) {
     if (r2.exitCode !== 0 || !existsSync2(out)) return void 0;
     return readFileSync3(out);
   } finally {
-    rmSync2(dir, { recursive: true, force: true });
+    rmSync3(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path10, options = {}) {
@@ -32174,7 +32216,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, rmSync as rmSync3, statSync as statSync2 } from "node:fs";
+import { chmodSync, copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, statSync as statSync2 } from "node:fs";
 import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve2 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -32204,6 +32246,7 @@ async function signInFrame(ctx, path10, options, produce) {
     });
   }
   const work = mkdtempSync2(join3(dirname(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
+  registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
@@ -32239,6 +32282,7 @@ async function signInFrame(ctx, path10, options, produce) {
         `${basename2(target)}: the nested signature is missing after signing`
       );
     }
+    chmodSync(output2, statSync2(source).mode & 4095);
     renameSync(output2, target);
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -32246,7 +32290,7 @@ async function signInFrame(ctx, path10, options, produce) {
       verified.signature
     );
   } finally {
-    rmSync3(work, { recursive: true, force: true });
+    releaseCleanup(work);
   }
 }
 var init_frame = __esm({
@@ -32255,6 +32299,7 @@ var init_frame = __esm({
     init_artifact();
     init_errors();
     init_log();
+    init_cleanup();
     init_verify();
   }
 });
@@ -32359,36 +32404,25 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync, mkdtempSync as mkdtempSync3, rmSync as rmSync4, writeFileSync } from "node:fs";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, writeFileSync } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
 import { join as join4 } from "node:path";
-function cleanupAll() {
-  for (const d2 of live) rmSync4(d2, { recursive: true, force: true });
-  live.clear();
-}
 async function withSecretFile(value, use) {
-  if (!hooked) {
-    process.once("exit", cleanupAll);
-    hooked = true;
-  }
   const dir = mkdtempSync3(join4(tmpdir2(), "signet-secret-"));
-  chmodSync(dir, 448);
-  live.add(dir);
-  const path10 = join4(dir, "pass");
+  registerCleanup(dir);
   try {
+    chmodSync2(dir, 448);
+    const path10 = join4(dir, "pass");
     writeFileSync(path10, value, { mode: 384 });
     return await use(path10);
   } finally {
-    rmSync4(dir, { recursive: true, force: true });
-    live.delete(dir);
+    releaseCleanup(dir);
   }
 }
-var live, hooked;
 var init_secret_file = __esm({
   "tools/lib/sign/secret-file.ts"() {
     "use strict";
-    live = /* @__PURE__ */ new Set();
-    hooked = false;
+    init_cleanup();
   }
 });
 
@@ -32551,7 +32585,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync4, rmSync as rmSync5, statSync as statSync3 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync4, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename as basename3 } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -32592,7 +32626,7 @@ async function once(u3, s2, token, p2) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o3.kind !== "ok") rmSync5(p2.output, { force: true });
+      if (o3.kind !== "ok") rmSync4(p2.output, { force: true });
       resolveOutcome(o3);
     };
     const req = send(
@@ -32690,7 +32724,7 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync2, existsSync as existsSync4, mkdirSync, readFileSync as readFileSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { chmodSync as chmodSync3, existsSync as existsSync4, mkdirSync, readFileSync as readFileSync5, writeFileSync as writeFileSync2 } from "node:fs";
 import { join as join5, resolve as resolve3 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -32781,7 +32815,7 @@ async function makeDevCert(dir, options = {}) {
     for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
-    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync2(p2(k2), 384);
+    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p2(k2), 384);
     writeFileSync2(p2("chain.pem"), readFileSync5(p2("leaf.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
     writeFileSync2(p2("tsa-chain.pem"), readFileSync5(p2("tsa.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
     writeFileSync2(
@@ -33979,11 +34013,11 @@ var hasColors, format, reset, bold, dim, italic, underline, underlineDouble, und
 var init_base = __esm({
   "node_modules/yoctocolors/base.js"() {
     hasColors = tty?.WriteStream?.prototype?.hasColors?.() ?? false;
-    format = (open3, close) => {
+    format = (open4, close) => {
       if (!hasColors) {
         return (input2) => input2;
       }
-      const openCode = `\x1B[${open3}m`;
+      const openCode = `\x1B[${open4}m`;
       const closeCode = `\x1B[${close}m`;
       return (input2) => {
         const string4 = input2 + "";
@@ -34404,10 +34438,10 @@ var init_realtime = __esm({
 });
 
 // node_modules/human-signals/build/src/core.js
-var SIGNALS;
+var SIGNALS2;
 var init_core3 = __esm({
   "node_modules/human-signals/build/src/core.js"() {
-    SIGNALS = [
+    SIGNALS2 = [
       {
         name: "SIGHUP",
         number: 1,
@@ -34690,7 +34724,7 @@ var init_signals = __esm({
     init_realtime();
     getSignals = () => {
       const realtimeSignals = getRealtimeSignals();
-      const signals2 = [...SIGNALS, ...realtimeSignals].map(normalizeSignal);
+      const signals2 = [...SIGNALS2, ...realtimeSignals].map(normalizeSignal);
       return signals2;
     };
     normalizeSignal = ({
@@ -40141,7 +40175,7 @@ var init_mjs = __esm({
 // node_modules/execa/lib/terminate/cleanup.js
 import { addAbortListener as addAbortListener2 } from "node:events";
 var cleanupOnExit;
-var init_cleanup = __esm({
+var init_cleanup2 = __esm({
   "node_modules/execa/lib/terminate/cleanup.js"() {
     init_mjs();
     cleanupOnExit = (kill, { cleanup, detached }, { signal }) => {
@@ -41690,7 +41724,7 @@ var init_main_async = __esm({
     init_output_async();
     init_kill();
     init_kill_descendants();
-    init_cleanup();
+    init_cleanup2();
     init_setup();
     init_all_async();
     init_wait_subprocess();
@@ -42012,13 +42046,13 @@ var init_execa = __esm({
 });
 
 // tools/lib/exec/runner.ts
-import { rmSync as rmSync6 } from "node:fs";
+import { rmSync as rmSync5 } from "node:fs";
 function formatCommand2(file2, args) {
   const q2 = (a3) => /^[\w@%+=:,./-]+$/.test(a3) ? a3 : `'${a3.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
 }
 function removeOutputs2(outputs) {
-  for (const p2 of outputs ?? []) rmSync6(p2, { force: true, recursive: true });
+  for (const p2 of outputs ?? []) rmSync5(p2, { force: true, recursive: true });
 }
 var ExecaRunner, defaultRunner;
 var init_runner = __esm({
@@ -42248,8 +42282,8 @@ var init_template2 = __esm({
 });
 
 // tools/lib/installers/msi.ts
-import { writeFileSync as writeFileSync4 } from "node:fs";
-import { join as join9 } from "node:path";
+import { rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
+import { dirname as dirname3, join as join9 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -42270,8 +42304,24 @@ function lockPermissionsIdt() {
   return `${rows.map((r2) => r2.join("	")).join("\r\n")}\r
 `;
 }
-function msibuildArgs(msi, idt, product) {
-  const args = [msi, "-i", idt];
+function inclusiveUpgradeIdt(exported) {
+  const lines = exported.replace(/\r\n/g, "\n").replace(/\n$/, "").split("\n");
+  const columns = (lines[0] ?? "").split("	");
+  const attr = columns.indexOf("Attributes");
+  const prop = columns.indexOf("ActionProperty");
+  if (attr < 0 || prop < 0)
+    throw new SignetError("E_INSTALLER_BUILD_FAILED", "MSI Upgrade table has an unexpected shape");
+  const out = lines.map((line, i3) => {
+    if (i3 < 3) return line;
+    const cells = line.split("	");
+    if (cells[prop] === "SIGNET_UPGRADE_FOUND") cells[attr] = String(Number(cells[attr]) | 512);
+    return cells.join("	");
+  });
+  return `${out.join("\r\n")}\r
+`;
+}
+function msibuildArgs(msi, idts, product) {
+  const args = [msi, ...idts.flatMap((t2) => ["-i", t2])];
   if (!product.removeConfigOnUninstall)
     args.push("-q", "UPDATE `Component` SET `Attributes` = 272 WHERE `Component` = 'SiteConfigComponent'");
   return args;
@@ -42297,8 +42347,7 @@ async function runWixl({ runner, workDir, product, timeoutMs }) {
   const problems = wixlProblems(`${r2.stdout}
 ${r2.stderr}`);
   if (problems.length) {
-    const { rmSync: rmSync10 } = await import("node:fs");
-    rmSync10(out, { force: true });
+    rmSync6(out, { force: true });
     throw new SignetError(
       "E_INSTALLER_BUILD_FAILED",
       `wixl reported problems (treated as failures: wixl writes broken MSIs with exit 0):
@@ -42308,7 +42357,14 @@ ${problems.join("\n")}`,
   }
   const idt = join9(workDir, "MsiLockPermissionsEx.idt");
   writeFileSync4(idt, lockPermissionsIdt());
-  await runner.run("msibuild", msibuildArgs(out, idt, product), {
+  const upgrade = join9(workDir, "Upgrade.idt");
+  const exported = await runner.run("msiinfo", ["export", out, "Upgrade"], {
+    cwd: workDir,
+    label: "msiinfo export Upgrade",
+    outputs: [out]
+  });
+  writeFileSync4(upgrade, inclusiveUpgradeIdt(exported.stdout));
+  await runner.run("msibuild", msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 12e4,
     outputs: [out],
@@ -42376,8 +42432,21 @@ function lintMsiFacts(facts, expect) {
   }
   const upgrade = t2("Upgrade");
   const code = `{${expect.upgradeCode.replace(/[{}]/g, "").toUpperCase()}}`;
-  if (!upgrade.some((r2) => r2["UpgradeCode"]?.toUpperCase() === code && !(Number(r2["Attributes"]) & 2)))
-    p2.push("Upgrade: no row removes earlier versions of this UpgradeCode");
+  const removing = upgrade.filter(
+    (r2) => r2["UpgradeCode"]?.toUpperCase() === code && !(Number(r2["Attributes"]) & 2)
+  );
+  if (!removing.length) p2.push("Upgrade: no row removes earlier versions of this UpgradeCode");
+  else if (!removing.some((r2) => r2["VersionMax"] === expect.version && Number(r2["Attributes"]) & 512))
+    p2.push(
+      `Upgrade: no row removes an installed ${expect.version} (VersionMax ${expect.version} inclusive): a rebuild with a rotated key would install side by side`
+    );
+  const detecting = upgrade.find(
+    (r2) => r2["UpgradeCode"]?.toUpperCase() === code && Number(r2["Attributes"]) & 2
+  );
+  if (!detecting || detecting["VersionMin"] !== expect.version || Number(detecting["Attributes"]) & 256)
+    p2.push(
+      `Upgrade: no detect-only row for versions newer than ${expect.version} (downgrades would not be refused)`
+    );
   const props = new Map(t2("Property").map((r2) => [r2["Property"], r2["Value"]]));
   if (props.get("UpgradeCode")?.toUpperCase() !== code) p2.push(`Property UpgradeCode is not ${code}`);
   if (!/^\{[0-9A-F-]{36}\}$/i.test(props.get("ProductCode") ?? ""))
@@ -42470,18 +42539,17 @@ function lintMsiFacts(facts, expect) {
   return p2;
 }
 async function readMsiFacts(runner, msi) {
-  const list2 = await runner.run("msiinfo", ["tables", msi], { label: "msiinfo tables", timeoutMs: 6e4 });
-  const present = new Set(list2.stdout.split("\n").map((l2) => l2.trim()));
-  const names = [...LINT_TABLES, "MsiLockPermissionsEx", "LockPermissions"].filter((n3) => present.has(n3));
-  const exported = await Promise.all(
-    names.map(
-      (n3) => runner.run("msiinfo", ["export", msi, n3], { label: `msiinfo export ${n3}`, timeoutMs: 6e4 })
-    )
-  );
   const tables = {};
-  names.forEach((n3, i3) => {
-    tables[n3] = parseIdt(exported[i3].stdout);
-  });
+  for (const name of LINT_TABLES) {
+    const r2 = await runner.run("msiinfo", ["export", msi, name], {
+      // tables with binary columns are written as files into the working folder: keep them there
+      cwd: dirname3(msi),
+      label: `msiinfo export ${name}`,
+      timeoutMs: 6e4,
+      allowFailure: true
+    });
+    if (r2.exitCode === 0) tables[name] = parseIdt(r2.stdout);
+  }
   const sum = await runner.run("msiinfo", ["suminfo", msi], { label: "msiinfo suminfo", timeoutMs: 6e4 });
   const template = /^Template:\s*(.*)$/m.exec(sum.stdout)?.[1]?.trim() ?? "";
   return { tables, template };
@@ -42533,7 +42601,9 @@ var init_msi = __esm({
       "File",
       "CreateFolder",
       "ServiceInstall",
-      "ServiceControl"
+      "ServiceControl",
+      "MsiLockPermissionsEx",
+      "LockPermissions"
     ];
   }
 });
@@ -42697,7 +42767,7 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync4, rmSync as rmSync7, statSync as statSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname3, join as join10 } from "node:path";
+import { dirname as dirname4, join as join10 } from "node:path";
 import { fileURLToPath as fileURLToPath5 } from "node:url";
 async function startSignServer(signer, options = {}) {
   const dir = mkdtempSync4(join10(tmpdir3(), "signet-sign-"));
@@ -42734,7 +42804,7 @@ async function startSignServer(signer, options = {}) {
           ...description ? { description } : {}
         });
         copyFileSync3(signedCopy, request2.path);
-        signed.set(request2.path, artifact);
+        signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
         const err = toSignetError(e);
@@ -42770,14 +42840,16 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
-    SIGN_CLIENT = join10(dirname3(fileURLToPath5(import.meta.url)), "sign-client.ts");
+    SIGN_CLIENT = join10(dirname4(fileURLToPath5(import.meta.url)), "sign-client.ts");
   }
 });
 
 // tools/lib/installers/build.ts
 import { createHash as createHash6, randomUUID } from "node:crypto";
 import {
-  chmodSync as chmodSync3,
+  accessSync,
+  chmodSync as chmodSync4,
+  constants as constants4,
   copyFileSync as copyFileSync4,
   existsSync as existsSync6,
   linkSync,
@@ -42790,7 +42862,7 @@ import {
   writeFileSync as writeFileSync5
 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { dirname as dirname4, isAbsolute as isAbsolute3, join as join11, resolve as resolve5 } from "node:path";
+import { basename as basename5, delimiter, dirname as dirname5, isAbsolute as isAbsolute3, join as join11, resolve as resolve5 } from "node:path";
 import { fileURLToPath as fileURLToPath6 } from "node:url";
 function signetVersion() {
   signetVersionCache ??= JSON.parse(readFileSync11(join11(ROOT, "package.json"), "utf8")).version;
@@ -42844,6 +42916,23 @@ function defaultSignerIdentity(config2, signer, baseDir) {
     }
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
+}
+function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
+  const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join11(d2, t2))));
+  if (missing.length)
+    throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
+      details: { missing },
+      hint: "Install them (Debian: apt-get install nsis wixl msitools p7zip-full), or run `signet doctor`."
+    });
+}
+function isExecutable(p2) {
+  try {
+    accessSync(p2, constants4.X_OK);
+    return statSync7(p2).isFile();
+  } catch {
+    return false;
+  }
 }
 function isUnsignedDev(a3) {
   return a3.unsigned === true;
@@ -42939,7 +43028,7 @@ async function buildNsisPart(s2, site, fp, work, outName) {
   };
   writeFileSync5(join11(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
   writeFileSync5(join11(work, SIGN_SCRIPT), signScriptText());
-  chmodSync3(join11(work, SIGN_SCRIPT), 448);
+  chmodSync4(join11(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
   return s2.signer.sign(join11(work, NSIS_OUT), {
     out: join11(work, outName),
@@ -42968,22 +43057,24 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
   };
   writeFileSync5(join11(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
-  const problems = await lintMsi(s2.runner, msi, {
-    product: p2,
-    upgradeCode: s2.upgradeCode,
-    version: s2.version,
-    agentSize: s2.agent.size,
-    siteJsonSize
-  });
+  const [problems, signed] = await Promise.all([
+    lintMsi(s2.runner, msi, {
+      product: p2,
+      upgradeCode: s2.upgradeCode,
+      version: s2.version,
+      agentSize: s2.agent.size,
+      siteJsonSize
+    }),
+    s2.signer.sign(msi, {
+      out: join11(work, outName),
+      description: `${p2.product} ${s2.version} (${site.siteCode})`
+    })
+  ]);
   if (problems.length)
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI lint failed:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
-  const signed = await s2.signer.sign(msi, {
-    out: join11(work, outName),
-    description: `${p2.product} ${s2.version} (${site.siteCode})`
-  });
   return { signed, productCode };
 }
 async function buildSite(s2, site) {
@@ -43002,11 +43093,6 @@ async function buildSite(s2, site) {
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.version, s2.dev));
     writeFileSync5(join11(work, "payload", "site.json"), siteBytes, { mode: 384 });
     if (s2.icon) copyFileSync4(s2.icon.path, join11(work, "payload", "product.ico"));
-    const [exe, msiPart] = await Promise.all([
-      buildNsisPart(s2, site, fp, work, exeName),
-      buildMsiPart(s2, site, fp, work, msiName, siteBytes.length)
-    ]);
-    const msi = msiPart.signed;
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -43014,30 +43100,26 @@ async function buildSite(s2, site) {
     };
     const xExe = join11(work, "x-exe");
     const xMsi = join11(work, "x-msi");
-    const [exeVerified, msiVerified, exePayload] = await Promise.all([
-      s2.signer.verify(exe.path),
-      s2.signer.verify(msi.path),
-      extractNsis(s2.runner, exe.path, xExe).then(() => comparePayload(exeName, xExe, expect, true)),
-      extractMsi(s2.runner, msi.path, xMsi).then(() => comparePayload(msiName, xMsi, expect, false))
+    const [{ exe, uninstaller }, msiPart] = await Promise.all([
+      buildNsisPart(s2, site, fp, work, exeName).then(async (exe2) => {
+        await extractNsis(s2.runner, exe2.path, xExe);
+        const payload = await comparePayload(exeName, xExe, expect, true);
+        const uninstallerSha = await sha256File(payload.uninstaller);
+        const uninstaller2 = s2.signServer.signed.get(uninstallerSha);
+        if (!uninstaller2)
+          throw new SignetError(
+            "E_INSTALLER_CHECK_FAILED",
+            `${exeName}: the embedded uninstaller (sha256 ${uninstallerSha}) is not one the signer signed and verified`
+          );
+        return { exe: exe2, uninstaller: uninstaller2 };
+      }),
+      buildMsiPart(s2, site, fp, work, msiName, siteBytes.length).then(async (part) => {
+        await extractMsi(s2.runner, part.signed.path, xMsi);
+        await comparePayload(msiName, xMsi, expect, false);
+        return part;
+      })
     ]);
-    let uninstaller;
-    try {
-      uninstaller = await s2.signer.verify(exePayload.uninstaller);
-    } catch (e) {
-      throw new SignetError(
-        "E_INSTALLER_CHECK_FAILED",
-        `${exeName}: the embedded uninstaller is not signed: ${toSignetError(e).message}`,
-        {
-          cause: e
-        }
-      );
-    }
-    for (const [what, a3] of [
-      [exeName, exeVerified],
-      [msiName, msiVerified]
-    ])
-      if (a3.sha256 !== (what === exeName ? exe.sha256 : msi.sha256))
-        throw new SignetError("E_INSTALLER_CHECK_FAILED", `${what} changed between signing and verification`);
+    const msi = msiPart.signed;
     mkdirSync3(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
     const exeOut = join11(s2.outDir, exeName);
@@ -43077,7 +43159,7 @@ async function buildSite(s2, site) {
       checks: [
         "exe signature verified",
         "msi signature verified",
-        "uninstaller inside the exe signature verified",
+        "uninstaller extracted from the exe (7z) is the one signed and verified at compile time (sha256)",
         "agent extracted from the exe (7z) is byte-identical to the signed agent",
         "agent extracted from the msi (msiextract) is byte-identical to the signed agent",
         "site.json extracted from the exe equals the intended configuration",
@@ -43160,6 +43242,7 @@ async function buildSiteInstallers(options) {
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
   const rel = (p2) => isAbsolute3(p2) ? p2 : resolve5(baseDir, p2);
+  if (!options.runner) preflightTools();
   const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
   const version2 = options.version ?? agentVersion(agent.path);
   if (!version2)
@@ -43251,9 +43334,30 @@ async function buildSiteInstallers(options) {
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    rmSync8(workRoot, { recursive: true, force: true });
+    if (!installers.keepWork) rmSync8(workRoot, { recursive: true, force: true });
   }
   const failed = results.filter((r2) => !r2.ok).length;
+  writeAtomic(
+    join11(outDir, "site-installers.result.json"),
+    `${JSON.stringify(
+      {
+        ok: failed === 0,
+        version: version2,
+        dev: shared2.dev,
+        finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
+        sites: results.map((r2) => ({
+          ...r2,
+          ...r2.exe ? { exe: basename5(r2.exe) } : {},
+          ...r2.msi ? { msi: basename5(r2.msi) } : {},
+          ...r2.manifest ? { manifest: basename5(r2.manifest) } : {},
+          durationMs: Math.round(r2.durationMs)
+        }))
+      },
+      null,
+      2
+    )}
+`
+  );
   return {
     ok: failed === 0,
     built: results.filter((r2) => r2.ok && !r2.cached).length,
@@ -43265,7 +43369,7 @@ async function buildSiteInstallers(options) {
     durationMs: performance.now() - started
   };
 }
-var MANIFEST_SCHEMA, ROOT, signetVersionCache;
+var MANIFEST_SCHEMA, ROOT, signetVersionCache, INSTALLER_TOOLS;
 var init_build = __esm({
   "tools/lib/installers/build.ts"() {
     "use strict";
@@ -43282,7 +43386,8 @@ var init_build = __esm({
     init_sign_server();
     init_template2();
     MANIFEST_SCHEMA = 1;
-    ROOT = join11(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
+    ROOT = join11(dirname5(fileURLToPath6(import.meta.url)), "..", "..", "..");
+    INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiinfo", "msiextract", "7z"];
   }
 });
 
@@ -43590,7 +43695,7 @@ var init_installers = __esm({
 import { createHash as createHash7 } from "node:crypto";
 import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync7 } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename as basename5, dirname as dirname5, join as join12, resolve as resolve6 } from "node:path";
+import { basename as basename6, dirname as dirname6, join as join12, resolve as resolve6 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
@@ -43599,7 +43704,7 @@ async function hashFile(path10) {
   return hash2.digest("hex");
 }
 async function atomicWrite(path10, text) {
-  const tmp = join12(dirname5(path10), `.${basename5(path10)}.${process.pid}.tmp`);
+  const tmp = join12(dirname6(path10), `.${basename6(path10)}.${process.pid}.tmp`);
   await writeFile(tmp, text);
   await rename(tmp, path10);
 }
@@ -43727,7 +43832,14 @@ var init_dir = __esm({
         const s2 = await stat(final);
         const sha2562 = hash2.digest("hex");
         this.#known.set(final, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
-        return { id: s2.ino, name: input2.name, size: s2.size, sha256: sha2562, downloadUrl: `file://${final}` };
+        return {
+          id: s2.ino,
+          name: input2.name,
+          size: s2.size,
+          sha256: sha2562,
+          downloadUrl: `file://${final}`,
+          sentSha256: sha2562
+        };
       }
       async deleteAsset(release, asset) {
         await rm(join12(this.folder(release.tag), asset.name), { force: true });
@@ -43867,9 +43979,6 @@ async function withRetry(operation, options, fn, onRetry) {
     }
   }
 }
-function fileStream(path10) {
-  return createReadStream5(path10, { highWaterMark: 1 << 20 });
-}
 async function hashStream(body, dest) {
   const hash2 = createHash8("sha256");
   let size = 0;
@@ -43953,6 +44062,233 @@ var init_http = __esm({
   }
 });
 
+// tools/lib/forge/transport.ts
+import { createHash as createHash9 } from "node:crypto";
+import { open as open2 } from "node:fs/promises";
+import { request as httpRequest2 } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { Readable as Readable5 } from "node:stream";
+import v8 from "node:v8";
+import vm from "node:vm";
+function collectGarbage() {
+  if (collect === void 0) {
+    try {
+      v8.setFlagsFromString("--expose-gc");
+      const gc = vm.runInNewContext("gc");
+      collect = () => gc({ type: "minor" });
+    } catch {
+      collect = null;
+    }
+  }
+  collect?.();
+}
+function takeBuffer() {
+  return pool.pop() ?? Buffer.allocUnsafe(CHUNK2);
+}
+function giveBuffer(buf) {
+  if (pool.length < 8) pool.push(buf);
+}
+async function hashFileLowMem(path10) {
+  const hash2 = createHash9("sha256");
+  const fh = await open2(path10, "r");
+  const buf = takeBuffer();
+  let size = 0;
+  try {
+    for (; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK2, size);
+      if (bytesRead === 0) break;
+      hash2.update(bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    giveBuffer(buf);
+    await fh.close();
+  }
+  return { sha256: hash2.digest("hex"), size };
+}
+function write(req, chunk) {
+  return new Promise((resolve13, reject) => {
+    req.write(chunk, (err) => err ? reject(err) : resolve13());
+  });
+}
+async function pump(req, body, stopped) {
+  const hash2 = createHash9("sha256");
+  body.sentSha256 = void 0;
+  if (body.prefix.length) await write(req, body.prefix);
+  const fh = await open2(body.path, "r");
+  const bufs = [takeBuffer(), takeBuffer()];
+  let pos = 0;
+  let inflight;
+  try {
+    for (let i3 = 0; pos < body.size && !stopped(); i3 ^= 1) {
+      const buf = bufs[i3];
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK2, body.size - pos), pos);
+      if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
+      pos += bytesRead;
+      const chunk = bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead);
+      hash2.update(chunk);
+      if (inflight) await inflight;
+      inflight = write(req, chunk);
+      inflight.catch(() => {
+      });
+    }
+    if (inflight && !stopped()) await inflight;
+    if (!stopped()) for (const b2 of bufs) giveBuffer(b2);
+  } finally {
+    await fh.close();
+  }
+  if (stopped()) return;
+  body.sentSha256 = hash2.digest("hex");
+  if (body.suffix.length) await write(req, body.suffix);
+}
+function sendFile(url2, options) {
+  const u3 = new URL(url2);
+  const make = u3.protocol === "https:" ? httpsRequest : httpRequest2;
+  const headers = { ...options.headers, "content-length": String(options.body.length) };
+  return new Promise((resolve13, reject) => {
+    let settled = false;
+    let responded = false;
+    const fail2 = (e) => {
+      if (settled) return;
+      settled = true;
+      reject(new TypeError("fetch failed", { cause: e }));
+    };
+    const req = make(
+      u3,
+      { method: options.method, headers, signal: options.signal },
+      (res) => {
+        responded = true;
+        const status = res.statusCode ?? 0;
+        const h3 = new Headers();
+        for (const [k2, v2] of Object.entries(res.headers)) {
+          if (Array.isArray(v2)) for (const x2 of v2) h3.append(k2, x2);
+          else if (v2 !== void 0) h3.set(k2, v2);
+        }
+        const noBody = status === 204 || status === 304 || options.method === "HEAD";
+        if (noBody) res.resume();
+        settled = true;
+        resolve13(
+          new Response(noBody ? null : Readable5.toWeb(res), {
+            status,
+            statusText: res.statusMessage ?? "",
+            headers: h3
+          })
+        );
+      }
+    );
+    req.on("error", fail2);
+    pump(req, options.body, () => responded || req.destroyed).then(
+      () => req.end(),
+      (e) => {
+        req.destroy(e);
+        fail2(e);
+      }
+    );
+  });
+}
+function withFileBodies(inner = fetch) {
+  return (async (input2, init) => {
+    const body = init?.body;
+    if (body instanceof FileBody) {
+      const headers = {};
+      new Headers(init?.headers).forEach((v2, k2) => {
+        headers[k2] = v2;
+      });
+      return sendFile(String(input2 instanceof Request ? input2.url : input2), {
+        method: init?.method ?? "POST",
+        headers,
+        body,
+        signal: init?.signal ?? void 0
+      });
+    }
+    return inner(input2, init);
+  });
+}
+async function downloadHashed(url2, headers, dest) {
+  let current = new URL(url2);
+  let hdrs = { ...headers };
+  for (let hop = 0; hop < 6; hop++) {
+    const make = current.protocol === "https:" ? httpsRequest : httpRequest2;
+    const res = await new Promise((resolve13, reject) => {
+      const req = make(current, { method: "GET", headers: hdrs }, resolve13);
+      req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
+      req.end();
+    });
+    const status = res.statusCode ?? 0;
+    const h3 = {};
+    for (const [k2, v2] of Object.entries(res.headers))
+      if (v2 !== void 0) h3[k2] = Array.isArray(v2) ? v2.join(", ") : v2;
+    if ([301, 302, 303, 307, 308].includes(status) && h3["location"]) {
+      res.resume();
+      const next = new URL(h3["location"], current);
+      if (next.origin !== current.origin) {
+        const { authorization: _drop, ...rest } = hdrs;
+        hdrs = rest;
+      }
+      current = next;
+      continue;
+    }
+    if (status < 200 || status >= 300) {
+      const parts = [];
+      for await (const c4 of res) parts.push(c4);
+      return { status, headers: h3, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
+    }
+    const hash2 = createHash9("sha256");
+    let size = 0;
+    const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
+    try {
+      let sinceGc = 0;
+      for await (const chunk of res) {
+        hash2.update(chunk);
+        size += chunk.length;
+        sinceGc += chunk.length;
+        if (sinceGc >= GC_EVERY) {
+          sinceGc = 0;
+          collectGarbage();
+        }
+        if (out && !out.write(chunk)) await new Promise((r2) => out.once("drain", r2));
+      }
+    } catch (e) {
+      throw new TypeError("fetch failed", { cause: e });
+    } finally {
+      if (out) await new Promise((r2) => out.end(r2));
+    }
+    const expected = Number(h3["content-length"] ?? -1);
+    if (expected >= 0 && size !== expected)
+      throw new TypeError("fetch failed", {
+        cause: new Error(`body truncated: ${size} of ${expected} bytes`)
+      });
+    return { status, headers: h3, sha256: hash2.digest("hex"), size };
+  }
+  throw new TypeError("fetch failed", { cause: new Error("too many redirects") });
+}
+var CHUNK2, GC_EVERY, collect, FileBody, pool;
+var init_transport = __esm({
+  "tools/lib/forge/transport.ts"() {
+    "use strict";
+    CHUNK2 = 1 << 20;
+    GC_EVERY = 4 << 20;
+    FileBody = class {
+      path;
+      size;
+      prefix;
+      suffix;
+      /** SHA-256 of the file bytes of the last complete send (set by sendFile). */
+      sentSha256;
+      constructor(path10, size, prefix = Buffer.alloc(0), suffix = Buffer.alloc(0)) {
+        this.path = path10;
+        this.size = size;
+        this.prefix = prefix;
+        this.suffix = suffix;
+      }
+      get length() {
+        return this.prefix.length + this.size + this.suffix.length;
+      }
+    };
+    pool = [];
+  }
+});
+
 // tools/lib/forge/gitea.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
 function giteaApiBase(url2) {
@@ -43980,6 +44316,7 @@ var init_gitea = __esm({
     "use strict";
     init_redact();
     init_http();
+    init_transport();
     GiteaForge = class {
       kind = "gitea";
       description;
@@ -44010,10 +44347,10 @@ var init_gitea = __esm({
             if (init.json !== void 0) {
               headers["content-type"] = "application/json";
               body = JSON.stringify(init.json);
-            } else if (init.body) body = init.body();
+            }
             let res;
             try {
-              res = await fetch(url2, { method, headers, body, duplex: "half" });
+              res = init.file ? await sendFile(url2, { method, headers, body: init.file }) : await fetch(url2, { method, headers, body });
             } catch (e) {
               throw new HttpError(operation, 0, {}, "", e);
             }
@@ -44097,25 +44434,24 @@ Content-Type: ${input2.contentType}\r
         const post = Buffer.from(`\r
 --${boundary}--\r
 `);
-        const path10 = input2.path;
-        async function* body() {
-          yield pre;
-          yield* fileStream(path10);
-          yield post;
-        }
+        const file2 = new FileBody(input2.path, input2.size, pre, post);
         const res = await this.#send(
           `upload ${input2.name}`,
           "POST",
           `${this.#repoPath}/releases/${release.id}/assets?name=${encodeURIComponent(input2.name)}`,
           {
-            body,
-            headers: {
-              "content-type": `multipart/form-data; boundary=${boundary}`,
-              "content-length": String(pre.length + input2.size + post.length)
-            }
+            file: file2,
+            headers: { "content-type": `multipart/form-data; boundary=${boundary}` }
           }
         );
-        return toAsset(await res.json());
+        const asset = toAsset(await res.json());
+        if (!file2.sentSha256)
+          throw forgeError(
+            "gitea",
+            this.#slug,
+            new Error(`upload of ${input2.name} ended before the whole file was sent`)
+          );
+        return { ...asset, sentSha256: file2.sentSha256 };
       }
       async deleteAsset(release, asset) {
         await this.#send(
@@ -44148,10 +44484,25 @@ Content-Type: ${input2.contentType}\r
             this.#slug,
             new Error(`asset ${asset.name} of release ${release.tag} has no download URL`)
           );
-        const res = await this.#send(`download ${asset.name}`, "GET", url2, {
-          headers: { accept: "application/octet-stream" }
-        });
-        return hashStream(res.body, dest);
+        const operation = `download ${asset.name}`;
+        try {
+          return await withRetry(operation, this.#retry, async () => {
+            let r2;
+            try {
+              r2 = await downloadHashed(
+                url2,
+                { authorization: `token ${this.#token}`, accept: "application/octet-stream" },
+                dest
+              );
+            } catch (e) {
+              throw new HttpError(operation, 0, {}, "", e);
+            }
+            if (r2.sha256 === void 0) throw new HttpError(operation, r2.status, r2.headers, r2.text ?? "");
+            return { sha256: r2.sha256, size: r2.size };
+          });
+        } catch (e) {
+          throw forgeError("gitea", this.#slug, e);
+        }
       }
     };
   }
@@ -45935,7 +46286,7 @@ var require_request = __commonJS({
     var { headerNameLowerCasedRecord } = require_constants();
     var invalidPathRegex = /[^\u0021-\u00ff]/;
     var kHandler = /* @__PURE__ */ Symbol("handler");
-    var Request = class {
+    var Request2 = class {
       constructor(origin, {
         path: path10,
         method,
@@ -46300,7 +46651,7 @@ var require_request = __commonJS({
         request2.headers.push(key, val);
       }
     }
-    module.exports = Request;
+    module.exports = Request2;
   }
 });
 
@@ -48441,10 +48792,10 @@ var require_util2 = __commonJS({
     function TAOCheck() {
       return "success";
     }
-    function appendFetchMetadata(httpRequest2) {
+    function appendFetchMetadata(httpRequest3) {
       let header = null;
-      header = httpRequest2.mode;
-      httpRequest2.headersList.set("sec-fetch-mode", header, true);
+      header = httpRequest3.mode;
+      httpRequest3.headersList.set("sec-fetch-mode", header, true);
     }
     function appendRequestOriginHeader(request2) {
       let serializedOrigin = request2.origin;
@@ -50044,7 +50395,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants7 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -50119,7 +50470,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -50214,11 +50565,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants7.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants7.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -50241,10 +50592,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants7.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -50261,7 +50612,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants7.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -50441,7 +50792,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants7.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -50463,7 +50814,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -50499,13 +50850,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -51884,7 +52235,7 @@ var require_client = __commonJS({
     var http = __require("node:http");
     var util = require_util();
     var { channels } = require_diagnostics();
-    var Request = require_request();
+    var Request2 = require_request();
     var DispatcherBase = require_dispatcher_base();
     var {
       InvalidArgumentError,
@@ -52127,7 +52478,7 @@ var require_client = __commonJS({
       }
       [kDispatch](opts, handler2) {
         const origin = opts.origin || this[kUrl].origin;
-        const request2 = new Request(origin, opts, handler2);
+        const request2 = new Request2(origin, opts, handler2);
         this[kQueue].push(request2);
         if (this[kResuming]) {
         } else if (util.bodyLength(request2.body) == null && util.isIterable(request2.body)) {
@@ -52440,8 +52791,8 @@ var require_pool_stats = __commonJS({
     var { kFree, kConnected, kPending, kQueued, kRunning, kSize } = require_symbols();
     var kPool = /* @__PURE__ */ Symbol("pool");
     var PoolStats = class {
-      constructor(pool) {
-        this[kPool] = pool;
+      constructor(pool2) {
+        this[kPool] = pool2;
       }
       get connected() {
         return this[kPool][kConnected];
@@ -52492,35 +52843,35 @@ var require_pool_base = __commonJS({
         this[kQueue] = new FixedQueue();
         this[kClients] = [];
         this[kQueued] = 0;
-        const pool = this;
+        const pool2 = this;
         this[kOnDrain] = function onDrain(origin, targets) {
-          const queue = pool[kQueue];
+          const queue = pool2[kQueue];
           let needDrain = false;
           while (!needDrain) {
             const item = queue.shift();
             if (!item) {
               break;
             }
-            pool[kQueued]--;
+            pool2[kQueued]--;
             needDrain = !this.dispatch(item.opts, item.handler);
           }
           this[kNeedDrain] = needDrain;
-          if (!this[kNeedDrain] && pool[kNeedDrain]) {
-            pool[kNeedDrain] = false;
-            pool.emit("drain", origin, [pool, ...targets]);
+          if (!this[kNeedDrain] && pool2[kNeedDrain]) {
+            pool2[kNeedDrain] = false;
+            pool2.emit("drain", origin, [pool2, ...targets]);
           }
-          if (pool[kClosedResolve] && queue.isEmpty()) {
-            Promise.all(pool[kClients].map((c4) => c4.close())).then(pool[kClosedResolve]);
+          if (pool2[kClosedResolve] && queue.isEmpty()) {
+            Promise.all(pool2[kClients].map((c4) => c4.close())).then(pool2[kClosedResolve]);
           }
         };
         this[kOnConnect] = (origin, targets) => {
-          pool.emit("connect", origin, [pool, ...targets]);
+          pool2.emit("connect", origin, [pool2, ...targets]);
         };
         this[kOnDisconnect] = (origin, targets, err) => {
-          pool.emit("disconnect", origin, [pool, ...targets], err);
+          pool2.emit("disconnect", origin, [pool2, ...targets], err);
         };
         this[kOnConnectionError] = (origin, targets, err) => {
-          pool.emit("connectionError", origin, [pool, ...targets], err);
+          pool2.emit("connectionError", origin, [pool2, ...targets], err);
         };
         this[kStats] = new PoolStats(this);
       }
@@ -52774,22 +53125,22 @@ var require_balanced_pool = __commonJS({
       }
       addUpstream(upstream) {
         const upstreamOrigin = parseOrigin(upstream).origin;
-        if (this[kClients].find((pool2) => pool2[kUrl].origin === upstreamOrigin && pool2.closed !== true && pool2.destroyed !== true)) {
+        if (this[kClients].find((pool3) => pool3[kUrl].origin === upstreamOrigin && pool3.closed !== true && pool3.destroyed !== true)) {
           return this;
         }
-        const pool = this[kFactory](upstreamOrigin, Object.assign({}, this[kOptions]));
-        this[kAddClient](pool);
-        pool.on("connect", () => {
-          pool[kWeight] = Math.min(this[kMaxWeightPerServer], pool[kWeight] + this[kErrorPenalty]);
+        const pool2 = this[kFactory](upstreamOrigin, Object.assign({}, this[kOptions]));
+        this[kAddClient](pool2);
+        pool2.on("connect", () => {
+          pool2[kWeight] = Math.min(this[kMaxWeightPerServer], pool2[kWeight] + this[kErrorPenalty]);
         });
-        pool.on("connectionError", () => {
-          pool[kWeight] = Math.max(1, pool[kWeight] - this[kErrorPenalty]);
+        pool2.on("connectionError", () => {
+          pool2[kWeight] = Math.max(1, pool2[kWeight] - this[kErrorPenalty]);
           this._updateBalancedPoolStats();
         });
-        pool.on("disconnect", (...args) => {
+        pool2.on("disconnect", (...args) => {
           const err = args[2];
           if (err && err.code === "UND_ERR_SOCKET") {
-            pool[kWeight] = Math.max(1, pool[kWeight] - this[kErrorPenalty]);
+            pool2[kWeight] = Math.max(1, pool2[kWeight] - this[kErrorPenalty]);
             this._updateBalancedPoolStats();
           }
         });
@@ -52808,9 +53159,9 @@ var require_balanced_pool = __commonJS({
       }
       removeUpstream(upstream) {
         const upstreamOrigin = parseOrigin(upstream).origin;
-        const pool = this[kClients].find((pool2) => pool2[kUrl].origin === upstreamOrigin && pool2.closed !== true && pool2.destroyed !== true);
-        if (pool) {
-          this[kRemoveClient](pool);
+        const pool2 = this[kClients].find((pool3) => pool3[kUrl].origin === upstreamOrigin && pool3.closed !== true && pool3.destroyed !== true);
+        if (pool2) {
+          this[kRemoveClient](pool2);
         }
         return this;
       }
@@ -52825,16 +53176,16 @@ var require_balanced_pool = __commonJS({
         if (!dispatcher) {
           return;
         }
-        const allClientsBusy = this[kClients].map((pool) => pool[kNeedDrain]).reduce((a3, b2) => a3 && b2, true);
+        const allClientsBusy = this[kClients].map((pool2) => pool2[kNeedDrain]).reduce((a3, b2) => a3 && b2, true);
         if (allClientsBusy) {
           return;
         }
         let counter = 0;
-        let maxWeightIndex = this[kClients].findIndex((pool) => !pool[kNeedDrain]);
+        let maxWeightIndex = this[kClients].findIndex((pool2) => !pool2[kNeedDrain]);
         while (counter++ < this[kClients].length) {
           this[kIndex] = (this[kIndex] + 1) % this[kClients].length;
-          const pool = this[kClients][this[kIndex]];
-          if (pool[kWeight] > this[kClients][maxWeightIndex][kWeight] && !pool[kNeedDrain]) {
+          const pool2 = this[kClients][this[kIndex]];
+          if (pool2[kWeight] > this[kClients][maxWeightIndex][kWeight] && !pool2[kNeedDrain]) {
             maxWeightIndex = this[kIndex];
           }
           if (this[kIndex] === 0) {
@@ -52843,8 +53194,8 @@ var require_balanced_pool = __commonJS({
               this[kCurrentWeight] = this[kMaxWeightPerServer];
             }
           }
-          if (pool[kWeight] >= this[kCurrentWeight] && !pool[kNeedDrain]) {
-            return pool;
+          if (pool2[kWeight] >= this[kCurrentWeight] && !pool2[kNeedDrain]) {
+            return pool2;
           }
         }
         this[kCurrentWeight] = this[kClients][maxWeightIndex][kWeight];
@@ -53704,7 +54055,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable5 } = __require("node:stream");
+    var { Readable: Readable6 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -53716,7 +54067,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop5 = () => {
     };
-    var BodyReadable = class extends Readable5 {
+    var BodyReadable = class extends Readable6 {
       constructor({
         resume,
         abort,
@@ -54058,7 +54409,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable5 } = require_readable();
+    var { Readable: Readable6 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -54153,7 +54504,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable5({
+        const res = new Readable6({
           resume,
           abort,
           contentType,
@@ -54468,7 +54819,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable5,
+      Readable: Readable6,
       Duplex: Duplex5,
       PassThrough: PassThrough2
     } = __require("node:stream");
@@ -54482,7 +54833,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert2 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable5 {
+    var PipelineRequest = class extends Readable6 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -54499,7 +54850,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable5 {
+    var PipelineResponse = class extends Readable6 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -56295,10 +56646,10 @@ var require_headers = __commonJS({
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
         const exists2 = this[kHeadersMap].get(lowercaseName);
         if (exists2) {
-          const delimiter = lowercaseName === "cookie" ? "; " : ", ";
+          const delimiter2 = lowercaseName === "cookie" ? "; " : ", ";
           this[kHeadersMap].set(lowercaseName, {
             name: exists2.name,
-            value: `${exists2.value}${delimiter}${value}`
+            value: `${exists2.value}${delimiter2}${value}`
           });
         } else {
           this[kHeadersMap].set(lowercaseName, { name, value });
@@ -56423,7 +56774,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers2 = class _Headers {
+    var Headers3 = class _Headers {
       #guard;
       #headersList;
       constructor(init = void 0) {
@@ -56573,13 +56924,13 @@ var require_headers = __commonJS({
         o3.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
-    Reflect.deleteProperty(Headers2, "getHeadersGuard");
-    Reflect.deleteProperty(Headers2, "setHeadersGuard");
-    Reflect.deleteProperty(Headers2, "getHeadersList");
-    Reflect.deleteProperty(Headers2, "setHeadersList");
-    iteratorMixin("Headers", Headers2, kHeadersSortedMap, 0, 1);
-    Object.defineProperties(Headers2.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers3;
+    Reflect.deleteProperty(Headers3, "getHeadersGuard");
+    Reflect.deleteProperty(Headers3, "setHeadersGuard");
+    Reflect.deleteProperty(Headers3, "getHeadersList");
+    Reflect.deleteProperty(Headers3, "setHeadersList");
+    iteratorMixin("Headers", Headers3, kHeadersSortedMap, 0, 1);
+    Object.defineProperties(Headers3.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -56597,7 +56948,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V2, prefix, argument2) {
       if (webidl.util.Type(V2) === "Object") {
         const iterator2 = Reflect.get(V2, Symbol.iterator);
-        if (!util.types.isProxy(V2) && iterator2 === Headers2.prototype.entries) {
+        if (!util.types.isProxy(V2) && iterator2 === Headers3.prototype.entries) {
           try {
             return getHeadersList(V2).entriesList;
           } catch {
@@ -56618,7 +56969,7 @@ var require_headers = __commonJS({
       fill,
       // for test.
       compareHeaderName,
-      Headers: Headers2,
+      Headers: Headers3,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -56632,7 +56983,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers: Headers2, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers3, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -56659,7 +57010,7 @@ var require_response = __commonJS({
     var assert2 = __require("node:assert");
     var { types } = __require("node:util");
     var textEncoder3 = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -56710,7 +57061,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this[kState] = makeResponse({});
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersGuard(this[kHeaders], "response");
         setHeadersList(this[kHeaders], this[kState].headersList);
         let bodyWithType = null;
@@ -56802,8 +57153,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -56819,7 +57170,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -56952,9 +57303,9 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
-      response[kHeaders] = new Headers2(kConstruct);
+      response[kHeaders] = new Headers3(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
       setHeadersGuard(response[kHeaders], guard);
       if (hasFinalizationRegistry && innerResponse.body?.stream) {
@@ -57020,7 +57371,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -57074,7 +57425,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers3, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var { FinalizationRegistry: FinalizationRegistry2 } = require_dispatcher_weakref()();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -57130,7 +57481,7 @@ var require_request2 = __commonJS({
       }
     }
     var patchMethodWarning = false;
-    var Request = class _Request {
+    var Request2 = class _Request {
       // https://fetch.spec.whatwg.org/#dom-request
       constructor(input2, init = {}) {
         webidl.util.markAsUncloneable(this);
@@ -57342,7 +57693,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this[kHeaders] = new Headers2(kConstruct);
+        this[kHeaders] = new Headers3(kConstruct);
         setHeadersList(this[kHeaders], request2.headersList);
         setHeadersGuard(this[kHeaders], "request");
         if (mode === "no-cors") {
@@ -57577,7 +57928,7 @@ var require_request2 = __commonJS({
         return `Request ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Request);
+    mixinBody(Request2);
     function makeRequest(init) {
       return {
         method: init.method ?? "GET",
@@ -57628,15 +57979,15 @@ var require_request2 = __commonJS({
       return newRequest;
     }
     function fromInnerRequest(innerRequest, signal, guard) {
-      const request2 = new Request(kConstruct);
+      const request2 = new Request2(kConstruct);
       request2[kState] = innerRequest;
       request2[kSignal] = signal;
-      request2[kHeaders] = new Headers2(kConstruct);
+      request2[kHeaders] = new Headers3(kConstruct);
       setHeadersList(request2[kHeaders], innerRequest.headersList);
       setHeadersGuard(request2[kHeaders], guard);
       return request2;
     }
-    Object.defineProperties(Request.prototype, {
+    Object.defineProperties(Request2.prototype, {
       method: kEnumerableProperty,
       url: kEnumerableProperty,
       headers: kEnumerableProperty,
@@ -57663,13 +58014,13 @@ var require_request2 = __commonJS({
       }
     });
     webidl.converters.Request = webidl.interfaceConverter(
-      Request
+      Request2
     );
     webidl.converters.RequestInfo = function(V2, prefix, argument2) {
       if (typeof V2 === "string") {
         return webidl.converters.USVString(V2, prefix, argument2);
       }
-      if (V2 instanceof Request) {
+      if (V2 instanceof Request2) {
         return webidl.converters.Request(V2, prefix, argument2);
       }
       return webidl.converters.USVString(V2, prefix, argument2);
@@ -57760,7 +58111,7 @@ var require_request2 = __commonJS({
         converter: webidl.converters.any
       }
     ]);
-    module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest };
+    module.exports = { Request: Request2, makeRequest, fromInnerRequest, cloneRequest };
   }
 });
 
@@ -57776,7 +58127,7 @@ var require_fetch = __commonJS({
       fromInnerResponse
     } = require_response();
     var { HeadersList } = require_headers();
-    var { Request, cloneRequest } = require_request2();
+    var { Request: Request2, cloneRequest } = require_request2();
     var zlib = __require("node:zlib");
     var {
       bytesMatch,
@@ -57824,7 +58175,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable5, pipeline: pipeline3, finished: finished7 } = __require("node:stream");
+    var { Readable: Readable6, pipeline: pipeline3, finished: finished7 } = __require("node:stream");
     var { addAbortListener: addAbortListener3, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -57871,7 +58222,7 @@ var require_fetch = __commonJS({
       let p2 = createDeferredPromise();
       let requestObject;
       try {
-        requestObject = new Request(input2, init);
+        requestObject = new Request2(input2, init);
       } catch (e) {
         p2.reject(e);
         return p2.promise;
@@ -58403,74 +58754,74 @@ var require_fetch = __commonJS({
     async function httpNetworkOrCacheFetch(fetchParams, isAuthenticationFetch = false, isNewConnectionFetch = false) {
       const request2 = fetchParams.request;
       let httpFetchParams = null;
-      let httpRequest2 = null;
+      let httpRequest3 = null;
       let response = null;
       const httpCache = null;
       const revalidatingFlag = false;
       if (request2.window === "no-window" && request2.redirect === "error") {
         httpFetchParams = fetchParams;
-        httpRequest2 = request2;
+        httpRequest3 = request2;
       } else {
-        httpRequest2 = cloneRequest(request2);
+        httpRequest3 = cloneRequest(request2);
         httpFetchParams = { ...fetchParams };
-        httpFetchParams.request = httpRequest2;
+        httpFetchParams.request = httpRequest3;
       }
       const includeCredentials = request2.credentials === "include" || request2.credentials === "same-origin" && request2.responseTainting === "basic";
-      const contentLength = httpRequest2.body ? httpRequest2.body.length : null;
+      const contentLength = httpRequest3.body ? httpRequest3.body.length : null;
       let contentLengthHeaderValue = null;
-      if (httpRequest2.body == null && ["POST", "PUT"].includes(httpRequest2.method)) {
+      if (httpRequest3.body == null && ["POST", "PUT"].includes(httpRequest3.method)) {
         contentLengthHeaderValue = "0";
       }
       if (contentLength != null) {
         contentLengthHeaderValue = isomorphicEncode(`${contentLength}`);
       }
       if (contentLengthHeaderValue != null) {
-        httpRequest2.headersList.append("content-length", contentLengthHeaderValue, true);
+        httpRequest3.headersList.append("content-length", contentLengthHeaderValue, true);
       }
-      if (contentLength != null && httpRequest2.keepalive) {
+      if (contentLength != null && httpRequest3.keepalive) {
       }
-      if (httpRequest2.referrer instanceof URL) {
-        httpRequest2.headersList.append("referer", isomorphicEncode(httpRequest2.referrer.href), true);
+      if (httpRequest3.referrer instanceof URL) {
+        httpRequest3.headersList.append("referer", isomorphicEncode(httpRequest3.referrer.href), true);
       }
-      appendRequestOriginHeader(httpRequest2);
-      appendFetchMetadata(httpRequest2);
-      if (!httpRequest2.headersList.contains("user-agent", true)) {
-        httpRequest2.headersList.append("user-agent", defaultUserAgent);
+      appendRequestOriginHeader(httpRequest3);
+      appendFetchMetadata(httpRequest3);
+      if (!httpRequest3.headersList.contains("user-agent", true)) {
+        httpRequest3.headersList.append("user-agent", defaultUserAgent);
       }
-      if (httpRequest2.cache === "default" && (httpRequest2.headersList.contains("if-modified-since", true) || httpRequest2.headersList.contains("if-none-match", true) || httpRequest2.headersList.contains("if-unmodified-since", true) || httpRequest2.headersList.contains("if-match", true) || httpRequest2.headersList.contains("if-range", true))) {
-        httpRequest2.cache = "no-store";
+      if (httpRequest3.cache === "default" && (httpRequest3.headersList.contains("if-modified-since", true) || httpRequest3.headersList.contains("if-none-match", true) || httpRequest3.headersList.contains("if-unmodified-since", true) || httpRequest3.headersList.contains("if-match", true) || httpRequest3.headersList.contains("if-range", true))) {
+        httpRequest3.cache = "no-store";
       }
-      if (httpRequest2.cache === "no-cache" && !httpRequest2.preventNoCacheCacheControlHeaderModification && !httpRequest2.headersList.contains("cache-control", true)) {
-        httpRequest2.headersList.append("cache-control", "max-age=0", true);
+      if (httpRequest3.cache === "no-cache" && !httpRequest3.preventNoCacheCacheControlHeaderModification && !httpRequest3.headersList.contains("cache-control", true)) {
+        httpRequest3.headersList.append("cache-control", "max-age=0", true);
       }
-      if (httpRequest2.cache === "no-store" || httpRequest2.cache === "reload") {
-        if (!httpRequest2.headersList.contains("pragma", true)) {
-          httpRequest2.headersList.append("pragma", "no-cache", true);
+      if (httpRequest3.cache === "no-store" || httpRequest3.cache === "reload") {
+        if (!httpRequest3.headersList.contains("pragma", true)) {
+          httpRequest3.headersList.append("pragma", "no-cache", true);
         }
-        if (!httpRequest2.headersList.contains("cache-control", true)) {
-          httpRequest2.headersList.append("cache-control", "no-cache", true);
+        if (!httpRequest3.headersList.contains("cache-control", true)) {
+          httpRequest3.headersList.append("cache-control", "no-cache", true);
         }
       }
-      if (httpRequest2.headersList.contains("range", true)) {
-        httpRequest2.headersList.append("accept-encoding", "identity", true);
+      if (httpRequest3.headersList.contains("range", true)) {
+        httpRequest3.headersList.append("accept-encoding", "identity", true);
       }
-      if (!httpRequest2.headersList.contains("accept-encoding", true)) {
-        if (urlHasHttpsScheme(requestCurrentURL(httpRequest2))) {
-          httpRequest2.headersList.append("accept-encoding", "br, gzip, deflate", true);
+      if (!httpRequest3.headersList.contains("accept-encoding", true)) {
+        if (urlHasHttpsScheme(requestCurrentURL(httpRequest3))) {
+          httpRequest3.headersList.append("accept-encoding", "br, gzip, deflate", true);
         } else {
-          httpRequest2.headersList.append("accept-encoding", "gzip, deflate", true);
+          httpRequest3.headersList.append("accept-encoding", "gzip, deflate", true);
         }
       }
-      httpRequest2.headersList.delete("host", true);
+      httpRequest3.headersList.delete("host", true);
       if (includeCredentials) {
       }
       if (httpCache == null) {
-        httpRequest2.cache = "no-store";
+        httpRequest3.cache = "no-store";
       }
-      if (httpRequest2.cache !== "no-store" && httpRequest2.cache !== "reload") {
+      if (httpRequest3.cache !== "no-store" && httpRequest3.cache !== "reload") {
       }
       if (response == null) {
-        if (httpRequest2.cache === "only-if-cached") {
+        if (httpRequest3.cache === "only-if-cached") {
           return makeNetworkError("only if cached");
         }
         const forwardResponse = await httpNetworkFetch(
@@ -58478,7 +58829,7 @@ var require_fetch = __commonJS({
           includeCredentials,
           isNewConnectionFetch
         );
-        if (!safeMethodsSet.has(httpRequest2.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
+        if (!safeMethodsSet.has(httpRequest3.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
         }
         if (revalidatingFlag && forwardResponse.status === 304) {
         }
@@ -58486,8 +58837,8 @@ var require_fetch = __commonJS({
           response = forwardResponse;
         }
       }
-      response.urlList = [...httpRequest2.urlList];
-      if (httpRequest2.headersList.contains("range", true)) {
+      response.urlList = [...httpRequest3.urlList];
+      if (httpRequest3.headersList.contains("range", true)) {
         response.rangeRequested = true;
       }
       response.requestIncludesCredentials = includeCredentials;
@@ -58763,7 +59114,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable5({ read: resume });
+              this.body = new Readable6({ read: resume });
               const onError = this.onError.bind(this);
               resolve13({
                 status,
@@ -59690,8 +60041,8 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
-    var { Request, fromInnerRequest } = require_request2();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
+    var { Request: Request2, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
     var { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = require_util2();
@@ -59765,7 +60116,7 @@ var require_cache = __commonJS({
         }
         const fetchControllers = [];
         for (const request2 of requests) {
-          const r2 = new Request(request2)[kState];
+          const r2 = new Request2(request2)[kState];
           if (!urlIsHttpHttpsScheme(r2.url)) {
             throw webidl.errors.exception({
               header: prefix,
@@ -59849,10 +60200,10 @@ var require_cache = __commonJS({
         request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         response = webidl.converters.Response(response, prefix, "response");
         let innerRequest = null;
-        if (request2 instanceof Request) {
+        if (request2 instanceof Request2) {
           innerRequest = request2[kState];
         } else {
-          innerRequest = new Request(request2)[kState];
+          innerRequest = new Request2(request2)[kState];
         }
         if (!urlIsHttpHttpsScheme(innerRequest.url) || innerRequest.method !== "GET") {
           throw webidl.errors.exception({
@@ -59930,14 +60281,14 @@ var require_cache = __commonJS({
         request2 = webidl.converters.RequestInfo(request2, prefix, "request");
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r2 = null;
-        if (request2 instanceof Request) {
+        if (request2 instanceof Request2) {
           r2 = request2[kState];
           if (r2.method !== "GET" && !options.ignoreMethod) {
             return false;
           }
         } else {
           assert2(typeof request2 === "string");
-          r2 = new Request(request2)[kState];
+          r2 = new Request2(request2)[kState];
         }
         const operations = [];
         const operation = {
@@ -59976,13 +60327,13 @@ var require_cache = __commonJS({
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r2 = null;
         if (request2 !== void 0) {
-          if (request2 instanceof Request) {
+          if (request2 instanceof Request2) {
             r2 = request2[kState];
             if (r2.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request2 === "string") {
-            r2 = new Request(request2)[kState];
+            r2 = new Request2(request2)[kState];
           }
         }
         const promise2 = createDeferredPromise();
@@ -60148,13 +60499,13 @@ var require_cache = __commonJS({
       #internalMatchAll(request2, options, maxResponses = Infinity) {
         let r2 = null;
         if (request2 !== void 0) {
-          if (request2 instanceof Request) {
+          if (request2 instanceof Request2) {
             r2 = request2[kState];
             if (r2.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
           } else if (typeof request2 === "string") {
-            r2 = new Request(request2)[kState];
+            r2 = new Request2(request2)[kState];
           }
         }
         const responses = [];
@@ -60217,7 +60568,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -60701,10 +61052,10 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify } = require_util6();
     var { webidl } = require_webidl();
-    var { Headers: Headers2 } = require_headers();
+    var { Headers: Headers3 } = require_headers();
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookie = headers.get("cookie");
       const out = {};
       if (!cookie) {
@@ -60717,7 +61068,7 @@ var require_cookies = __commonJS({
       return out;
     }
     function deleteCookie(headers, name, attributes) {
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const prefix = "deleteCookie";
       webidl.argumentLengthCheck(arguments, 2, prefix);
       name = webidl.converters.DOMString(name, prefix, "name");
@@ -60731,7 +61082,7 @@ var require_cookies = __commonJS({
     }
     function getSetCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getSetCookies");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       const cookies = headers.getSetCookie();
       if (!cookies) {
         return [];
@@ -60740,7 +61091,7 @@ var require_cookies = __commonJS({
     }
     function setCookie(headers, cookie) {
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
-      webidl.brandCheck(headers, Headers2, { strict: false });
+      webidl.brandCheck(headers, Headers3, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
       const str = stringify(cookie);
       if (str) {
@@ -61430,7 +61781,7 @@ var require_connection = __commonJS({
     var { CloseEvent } = require_events();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers: Headers2, getHeadersList } = require_headers();
+    var { Headers: Headers3, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var crypto2;
@@ -61452,7 +61803,7 @@ var require_connection = __commonJS({
         redirect: "error"
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers2(options.headers));
+        const headersList = getHeadersList(new Headers3(options.headers));
         request2.headersList = headersList;
       }
       const keyValue = crypto2.randomBytes(16).toString("base64");
@@ -63515,11 +63866,11 @@ var require_lib = __commonJS({
       HttpCodes3[HttpCodes3["ServiceUnavailable"] = 503] = "ServiceUnavailable";
       HttpCodes3[HttpCodes3["GatewayTimeout"] = 504] = "GatewayTimeout";
     })(HttpCodes2 || (exports.HttpCodes = HttpCodes2 = {}));
-    var Headers2;
-    (function(Headers3) {
-      Headers3["Accept"] = "accept";
-      Headers3["ContentType"] = "content-type";
-    })(Headers2 || (exports.Headers = Headers2 = {}));
+    var Headers3;
+    (function(Headers4) {
+      Headers4["Accept"] = "accept";
+      Headers4["ContentType"] = "content-type";
+    })(Headers3 || (exports.Headers = Headers3 = {}));
     var MediaTypes2;
     (function(MediaTypes3) {
       MediaTypes3["ApplicationJson"] = "application/json";
@@ -63672,7 +64023,7 @@ var require_lib = __commonJS({
        */
       getJson(requestUrl_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
           const res = yield this.get(requestUrl, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -63680,8 +64031,8 @@ var require_lib = __commonJS({
       postJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.post(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -63689,8 +64040,8 @@ var require_lib = __commonJS({
       putJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.put(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -63698,8 +64049,8 @@ var require_lib = __commonJS({
       patchJson(requestUrl_1, obj_1) {
         return __awaiter3(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
           const data = JSON.stringify(obj, null, 2);
-          additionalHeaders[Headers2.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers2.Accept, MediaTypes2.ApplicationJson);
-          additionalHeaders[Headers2.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers3.Accept, MediaTypes2.ApplicationJson);
+          additionalHeaders[Headers3.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes2.ApplicationJson);
           const res = yield this.patch(requestUrl, data, additionalHeaders);
           return this._processResponse(res, this.requestOptions);
         });
@@ -63929,7 +64280,7 @@ var require_lib = __commonJS({
       _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default3) {
         let clientHeader;
         if (this.requestOptions && this.requestOptions.headers) {
-          const headerValue = lowercaseKeys2(this.requestOptions.headers)[Headers2.ContentType];
+          const headerValue = lowercaseKeys2(this.requestOptions.headers)[Headers3.ContentType];
           if (headerValue) {
             if (typeof headerValue === "number") {
               clientHeader = String(headerValue);
@@ -63940,7 +64291,7 @@ var require_lib = __commonJS({
             }
           }
         }
-        const additionalValue = additionalHeaders[Headers2.ContentType];
+        const additionalValue = additionalHeaders[Headers3.ContentType];
         if (additionalValue !== void 0) {
           if (typeof additionalValue === "number") {
             return String(additionalValue);
@@ -68298,6 +68649,14 @@ var init_dist_bundle5 = __esm({
 });
 
 // node_modules/@actions/github/lib/utils.js
+var utils_exports = {};
+__export(utils_exports, {
+  GitHub: () => GitHub,
+  context: () => context,
+  defaults: () => defaults,
+  getOctokitOptions: () => getOctokitOptions,
+  getUserAgentWithOrchestrationId: () => getUserAgentWithOrchestrationId
+});
 function getOctokitOptions(token, options) {
   const opts = Object.assign({}, options || {});
   const auth2 = getAuthString(token, opts);
@@ -68396,6 +68755,7 @@ var init_github2 = __esm({
     "use strict";
     init_redact();
     init_http();
+    init_transport();
     GitHubForge = class {
       kind = "github";
       description;
@@ -68417,7 +68777,11 @@ var init_github2 = __esm({
       async #client() {
         if (!this.#request) {
           const { getOctokit: getOctokit2 } = await Promise.resolve().then(() => (init_github(), github_exports));
+          const { defaults: defaults2 } = await Promise.resolve().then(() => (init_utils3(), utils_exports));
+          const inner = defaults2.request?.fetch ?? fetch;
           const octokit = getOctokit2(this.#token, {
+            // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
+            request: { ...defaults2.request, fetch: withFileBodies(inner) },
             baseUrl: this.#apiUrl,
             log: { debug() {
             }, info() {
@@ -68520,6 +68884,7 @@ var init_github2 = __esm({
           );
           url2 = data2.upload_url;
         }
+        const body = new FileBody(input2.path, input2.size);
         const { data } = await this.#call(
           `upload ${input2.name}`,
           {
@@ -68529,13 +68894,17 @@ var init_github2 = __esm({
           {
             name: input2.name,
             headers: { "content-type": input2.contentType, "content-length": input2.size },
-            // A fresh stream per attempt: retries re-read the file from the start.
-            get data() {
-              return fileStream(input2.path);
-            }
+            // Streamed from disk through two reused buffers (transport.ts); retries re-read the file.
+            data: body
           }
         );
-        return toAsset2(data);
+        if (!body.sentSha256)
+          throw forgeError(
+            "github",
+            `${this.#owner}/${this.#repo}`,
+            new Error(`upload of ${input2.name} ended before the whole file was sent`)
+          );
+        return { ...toAsset2(data), sentSha256: body.sentSha256 };
       }
       async deleteAsset(_release, asset) {
         await this.#call(
@@ -68715,7 +69084,7 @@ var init_forge = __esm({
 
 // tools/lib/forge/notes.ts
 import { existsSync as existsSync9, readFileSync as readFileSync14 } from "node:fs";
-import { dirname as dirname6, join as join13, resolve as resolve8 } from "node:path";
+import { dirname as dirname7, join as join13, resolve as resolve8 } from "node:path";
 import { fileURLToPath as fileURLToPath7 } from "node:url";
 function sha256sums(entries) {
   return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
@@ -68775,11 +69144,11 @@ function renderNotes(template, input2, source = "template") {
 `;
 }
 function defaultTemplatesDir() {
-  let dir = dirname6(fileURLToPath7(import.meta.url));
+  let dir = dirname7(fileURLToPath7(import.meta.url));
   for (let i3 = 0; i3 < 8; i3++) {
     const candidate = join13(dir, "templates", "notes");
     if (existsSync9(join13(candidate, "stable.md"))) return candidate;
-    const parent = dirname6(dir);
+    const parent = dirname7(dir);
     if (parent === dir) break;
     dir = parent;
   }
@@ -68813,15 +69182,25 @@ var init_notes = __esm({
 });
 
 // tools/lib/forge/publish.ts
+import { createHash as createHash10 } from "node:crypto";
 import { mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync8, writeFileSync as writeFileSync6 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename6, join as join14, resolve as resolve9 } from "node:path";
+import { basename as basename7, join as join14, resolve as resolve9 } from "node:path";
 function tempName(asset) {
   return `${TEMP_PREFIX}${asset.sha256.slice(0, 16)}-${asset.name}`;
 }
 function parseTempName(name) {
   const m2 = /^signet-tmp-([0-9a-f]{16})-(.+)$/.exec(name);
   return m2 ? { sha16: m2[1], name: m2[2] } : void 0;
+}
+async function ensureHash(asset) {
+  if (!asset.sha256) {
+    const h3 = await hashFileLowMem(asset.path);
+    if (h3.size !== asset.size)
+      throw new SignetError("E_INPUT_INVALID", `${asset.path} changed size during the publish`);
+    asset.sha256 = h3.sha256;
+  }
+  return asset.sha256;
 }
 async function mapLimit(items, limit, fn) {
   const out = new Array(items.length);
@@ -68852,14 +69231,16 @@ async function prepareRelease(input2, forgeKind) {
   const problems = [];
   const seen = /* @__PURE__ */ new Map();
   const files2 = input2.files.map((f2) => resolve9(cwd, f2));
+  const local = [];
   for (const path10 of files2) {
-    const name = basename6(path10);
-    let isFile = false;
+    const name = basename7(path10);
+    let size = -1;
     try {
-      isFile = statSync8(path10).isFile();
+      const st2 = statSync8(path10);
+      if (st2.isFile()) size = st2.size;
     } catch {
     }
-    if (!isFile) problems.push(`${path10}: not a file`);
+    if (size < 0) problems.push(`${path10}: not a file`);
     if (!NAME_RE.test(name))
       problems.push(
         `${name}: asset names may contain only letters, digits and . _ + - (forges rename anything else)`
@@ -68869,16 +69250,13 @@ async function prepareRelease(input2, forgeKind) {
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path10})`);
     seen.set(name, path10);
+    local.push({ name, path: path10, size, sha256: "", kind: artifactKind(path10) });
   }
   if (problems.length)
     throw new SignetError("E_INPUT_INVALID", `cannot publish:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
-  const local = await mapLimit(files2, 2, async (path10) => {
-    const { size } = statSync8(path10);
-    return { name: basename6(path10), path: path10, size, sha256: await sha256File(path10), kind: artifactKind(path10) };
-  });
   const binaries = local.filter((a3) => a3.kind !== "other");
   if (binaries.length && !input2.verify)
     throw new SignetError(
@@ -68899,10 +69277,6 @@ async function prepareRelease(input2, forgeKind) {
         cause: e
       });
     }
-    if (signed.sha256 !== asset.sha256)
-      throw new SignetError("E_PUBLISH_GATE", `${asset.name} changed while it was being verified`, {
-        details: { asset: asset.name }
-      });
     if (signed.signature.dev && input2.channel === "stable" && forgeKind !== "dir" && !input2.allowDevSignatures)
       throw new SignetError(
         "E_PUBLISH_GATE",
@@ -68912,35 +69286,45 @@ async function prepareRelease(input2, forgeKind) {
         }
       );
     asset.signature = signed.signature;
+    asset.sha256 = signed.sha256;
   }
+  const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
   const workDir = mkdtempSync6(join14(tmpdir4(), "signet-publish-"));
   const cleanup = () => rmSync9(workDir, { recursive: true, force: true });
-  try {
-    if (input2.mode === "attach") return { input: input2, version: version2, title, body: "", local, workDir, cleanup };
-    if (input2.checksumsAsset !== false) {
-      const sumsPath = join14(workDir, SUMS_NAME);
-      writeFileSync6(sumsPath, sha256sums(local));
-      const { size } = statSync8(sumsPath);
-      local.push({
-        name: SUMS_NAME,
-        path: sumsPath,
-        size,
-        sha256: await sha256File(sumsPath),
-        kind: "other"
-      });
-    }
-    const template = loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-    const signer = local.find((a3) => a3.signature)?.signature;
-    const body = renderNotes(
-      template.text,
-      { channel: input2.channel, tag: input2.tag, version: version2, title, notes: input2.notes, assets: local, signer },
-      template.path
-    );
-    return { input: input2, version: version2, title, body, local, workDir, cleanup };
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
+  return { input: input2, version: version2, title, local, template, workDir, cleanup };
+}
+function wantsSums(prepared) {
+  return prepared.input.mode !== "attach" && prepared.input.checksumsAsset !== false;
+}
+function writeSums(prepared) {
+  const text = sha256sums(prepared.local);
+  const path10 = join14(prepared.workDir, SUMS_NAME);
+  writeFileSync6(path10, text);
+  return {
+    name: SUMS_NAME,
+    path: path10,
+    size: Buffer.byteLength(text),
+    sha256: createHash10("sha256").update(text).digest("hex"),
+    kind: "other"
+  };
+}
+function renderBody(prepared, all) {
+  const { input: input2, template } = prepared;
+  if (!template) return "";
+  const signer = all.find((a3) => a3.signature)?.signature;
+  return renderNotes(
+    template.text,
+    {
+      channel: input2.channel,
+      tag: input2.tag,
+      version: prepared.version,
+      title: prepared.title,
+      notes: input2.notes,
+      assets: all,
+      signer
+    },
+    template.path
+  );
 }
 function chooseRelease(found) {
   if (found.length === 0) return { keep: void 0, duplicates: [] };
@@ -68957,6 +69341,32 @@ function chooseRelease(found) {
   const keep = published[0] ?? found.reduce((best, r2) => r2.assets.length > best.assets.length ? r2 : best, found[0]);
   return { keep, duplicates: found.filter((r2) => r2 !== keep && r2.draft) };
 }
+async function assetAction(forge, release, asset, byName, remote, usedTemps) {
+  const existing = byName.get(asset.name);
+  if (existing) {
+    if (existing.size !== asset.size) {
+      await ensureHash(asset);
+      return {
+        kind: "replace",
+        name: asset.name,
+        reason: `size ${existing.size} ≠ ${asset.size}`,
+        remote: existing
+      };
+    }
+    const [local, sha] = await Promise.all([ensureHash(asset), forge.readBackSha256(release, existing)]);
+    if (sha === local) return { kind: "skip", name: asset.name, reason: "same size and SHA-256" };
+    return { kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing };
+  }
+  const temps = remote.filter((r2) => parseTempName(r2.name)?.name === asset.name && r2.size === asset.size);
+  for (const temp of temps) {
+    const local = await ensureHash(asset);
+    if (parseTempName(temp.name).sha16 === local.slice(0, 16) && await forge.readBackSha256(release, temp) === local) {
+      usedTemps.add(temp.name);
+      return { kind: "rename", name: asset.name, reason: "finish an interrupted replacement", remote: temp };
+    }
+  }
+  return { kind: "upload", name: asset.name, reason: "missing" };
+}
 async function planPublish(forge, prepared) {
   const { input: input2, local } = prepared;
   const found = await forge.findReleases(input2.tag);
@@ -68972,53 +69382,53 @@ async function planPublish(forge, prepared) {
     );
   const actions = [];
   const prerelease = input2.channel === "beta";
+  let remote = [];
+  const sums = wantsSums(prepared);
   if (keep) {
-    const remote = await forge.listAssets(keep);
-    const byName = new Map(remote.map((a3) => [a3.name, a3]));
-    const wanted = new Map(local.map((a3) => [a3.name, a3]));
-    const usedTemps = /* @__PURE__ */ new Set();
-    for (const asset of local) {
-      const existing = byName.get(asset.name);
-      if (existing) {
-        if (existing.size !== asset.size) {
-          actions.push({
-            kind: "replace",
-            name: asset.name,
-            reason: `size ${existing.size} ≠ ${asset.size}`,
-            remote: existing
-          });
-          continue;
-        }
-        const sha = await forge.readBackSha256(keep, existing);
-        if (sha === asset.sha256)
-          actions.push({ kind: "skip", name: asset.name, reason: "same size and SHA-256" });
-        else actions.push({ kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing });
-        continue;
-      }
-      const temp = byName.get(tempName(asset));
-      if (temp && temp.size === asset.size && await forge.readBackSha256(keep, temp) === asset.sha256) {
-        usedTemps.add(temp.name);
-        actions.push({
-          kind: "rename",
-          name: asset.name,
-          reason: "finish an interrupted replacement",
-          remote: temp
-        });
-        continue;
-      }
-      actions.push({ kind: "upload", name: asset.name, reason: "missing" });
+    remote = await forge.listAssets(keep);
+    const byName = /* @__PURE__ */ new Map();
+    const dupNames = [];
+    for (const a3 of remote) {
+      if (byName.has(a3.name)) dupNames.push(a3);
+      else byName.set(a3.name, a3);
     }
-    if (input2.prune !== false && !attach) {
-      for (const a3 of remote) {
-        if (wanted.has(a3.name) || usedTemps.has(a3.name)) continue;
-        const reason = parseTempName(a3.name) ? "leftover temporary upload" : "not part of this release";
-        actions.push({ kind: "delete", name: a3.name, reason, remote: a3 });
-      }
+    const usedTemps = /* @__PURE__ */ new Set();
+    for (const asset of local) actions.push(await assetAction(forge, keep, asset, byName, remote, usedTemps));
+    const wanted = new Set(local.map((a3) => a3.name));
+    if (sums) wanted.add(SUMS_NAME);
+    for (const a3 of dupNames)
+      actions.push({ kind: "delete", name: a3.name, reason: "second asset with the same name", remote: a3 });
+    for (const a3 of remote) {
+      if (dupNames.includes(a3) || wanted.has(a3.name) || usedTemps.has(a3.name)) continue;
+      if (parseTempName(a3.name))
+        actions.push({ kind: "delete", name: a3.name, reason: "leftover temporary upload", remote: a3 });
+      else if (input2.prune !== false && !attach)
+        actions.push({ kind: "delete", name: a3.name, reason: "not part of this release", remote: a3 });
     }
   } else {
     for (const asset of local) actions.push({ kind: "upload", name: asset.name, reason: "new release" });
   }
-  const changes = attach ? actions.some((a3) => a3.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a3) => a3.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || keep.body.trim() !== prepared.body.trim();
+  let body;
+  if (local.every((a3) => a3.sha256)) {
+    const all = [...local];
+    if (sums) {
+      const sumsAsset = writeSums(prepared);
+      all.push(sumsAsset);
+      const existing = remote.find((r2) => r2.name === SUMS_NAME);
+      if (!existing)
+        actions.push({ kind: "upload", name: SUMS_NAME, reason: keep ? "missing" : "new release" });
+      else if (existing.size === sumsAsset.size && keep && await forge.readBackSha256(keep, existing) === sumsAsset.sha256)
+        actions.push({ kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" });
+      else actions.push({ kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing });
+    }
+    if (!attach) body = renderBody(prepared, all);
+  } else if (sums) {
+    const existing = remote.find((r2) => r2.name === SUMS_NAME);
+    actions.push(
+      existing ? { kind: "replace", name: SUMS_NAME, reason: "written after the uploads", remote: existing } : { kind: "upload", name: SUMS_NAME, reason: "written after the uploads" }
+    );
+  }
+  const changes = attach ? actions.some((a3) => a3.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a3) => a3.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || body === void 0 || keep.body.trim() !== body.trim();
   return {
     forge: forge.description,
     tag: input2.tag,
@@ -69026,11 +69436,12 @@ async function planPublish(forge, prepared) {
     channel: input2.channel,
     prerelease,
     title: prepared.title,
-    body: prepared.body,
+    body,
     release: keep ? { action: "reuse", id: keep.id, draft: keep.draft, url: keep.url } : { action: "create" },
     duplicates: (attach ? [] : duplicates).map((d2) => ({ id: d2.id, draft: d2.draft })),
     local,
     actions,
+    remote,
     changes
   };
 }
@@ -69050,6 +69461,12 @@ async function uploadFresh(forge, release, asset, name) {
     }
     uploaded = await forge.uploadAsset(release, input2);
   }
+  if (asset.sha256 && uploaded.sentSha256 !== asset.sha256)
+    throw new SignetError(
+      "E_PUBLISH_GATE",
+      `${asset.name} changed after it was verified/hashed (sent ${uploaded.sentSha256}, expected ${asset.sha256}); the release stays a draft`
+    );
+  asset.sha256 = uploaded.sentSha256;
   const secs = (Date.now() - started) / 1e3;
   logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
   return uploaded;
@@ -69058,10 +69475,9 @@ async function applyPublish(forge, prepared, plan) {
   const { input: input2, local } = prepared;
   const byName = new Map(local.map((a3) => [a3.name, a3]));
   const prerelease = plan.prerelease;
-  let release;
-  const found = await forge.findReleases(input2.tag);
-  const chosen = chooseRelease(found);
   const attach = input2.mode === "attach";
+  let release;
+  const chosen = chooseRelease(await forge.findReleases(input2.tag));
   if (attach && !chosen.keep) throw new SignetError("E_FORGE_NOT_FOUND", `release ${input2.tag} disappeared`);
   for (const dup of attach ? [] : chosen.duplicates) {
     logger.warn(`deleting duplicate draft release ${dup.id} of ${input2.tag}`);
@@ -69072,7 +69488,7 @@ async function applyPublish(forge, prepared, plan) {
     release = await forge.createRelease({
       tag: input2.tag,
       title: prepared.title,
-      body: prepared.body,
+      body: plan.body ?? "_Release in progress._",
       prerelease,
       draft: true,
       target: input2.target
@@ -69083,66 +69499,115 @@ async function applyPublish(forge, prepared, plan) {
   }
   const deleted = [];
   const done = /* @__PURE__ */ new Map();
-  const leftovers = plan.actions.filter((a3) => a3.kind === "delete" && parseTempName(a3.name));
-  for (const a3 of leftovers) {
+  const readBack = /* @__PURE__ */ new Map();
+  const firstDeletes = plan.actions.filter(
+    (a3) => a3.kind === "delete" && a3.reason !== "not part of this release"
+  );
+  for (const a3 of firstDeletes) {
     await forge.deleteAsset(release, a3.remote);
     deleted.push(a3.name);
   }
-  const work = plan.actions.filter((a3) => a3.kind === "upload" || a3.kind === "replace" || a3.kind === "rename");
-  await mapLimit(work, input2.concurrency ?? 2, async (action) => {
-    const asset = byName.get(action.name);
-    if (action.kind === "upload") await uploadFresh(forge, release, asset, asset.name);
-    else if (action.kind === "rename") await forge.renameAsset(release, action.remote, asset.name);
-    else if (action.kind === "replace") {
+  const readBacks = [];
+  let readersBusy = 0;
+  const waiting = [];
+  const queueReadBack = (asset) => {
+    readBacks.push(
+      (async () => {
+        if (readersBusy >= 2) await new Promise((r2) => waiting.push(r2));
+        readersBusy++;
+        try {
+          readBack.set(asset.id, await forge.readBackSha256(release, asset));
+        } finally {
+          readersBusy--;
+          waiting.shift()?.();
+        }
+      })()
+    );
+  };
+  const place = async (action, asset) => {
+    if (action.kind === "upload") {
+      queueReadBack(await uploadFresh(forge, release, asset, asset.name));
+    } else if (action.kind === "rename") {
+      await forge.renameAsset(release, action.remote, asset.name);
+    } else if (action.kind === "replace") {
+      await ensureHash(asset);
       const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      queueReadBack(tmp);
       await forge.deleteAsset(release, action.remote);
       await forge.renameAsset(release, tmp, asset.name);
       logger.info(`replaced ${asset.name} (${action.reason})`);
     }
-    done.set(action.name, action.kind);
-  });
+    done.set(asset.name, action.kind);
+  };
+  const work = plan.actions.filter(
+    (a3) => (a3.kind === "upload" || a3.kind === "replace" || a3.kind === "rename") && a3.name !== SUMS_NAME
+  );
+  let uploadFailure;
+  await mapLimit(work, input2.concurrency ?? 2, (action) => place(action, byName.get(action.name))).catch(
+    (e) => {
+      uploadFailure = e;
+    }
+  );
+  const settled = await Promise.allSettled(readBacks);
+  if (uploadFailure !== void 0) throw uploadFailure;
+  const readFailure = settled.find((x2) => x2.status === "rejected");
+  if (readFailure) throw readFailure.reason;
+  const all = [...local];
+  if (wantsSums(prepared)) {
+    for (const a3 of local) await ensureHash(a3);
+    const sums = writeSums(prepared);
+    all.push(sums);
+    const existing = plan.remote.find((r2) => r2.name === SUMS_NAME && !deleted.includes(r2.name));
+    let action = { kind: "upload", name: SUMS_NAME, reason: "missing" };
+    if (existing) {
+      const same = existing.size === sums.size && await forge.readBackSha256(release, existing) === sums.sha256;
+      action = same ? { kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" } : { kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing };
+    }
+    if (action.kind !== "skip") {
+      await place(action, sums);
+      await Promise.all(readBacks);
+    }
+  }
   for (const a3 of plan.actions) {
-    if (a3.kind !== "delete" || parseTempName(a3.name)) continue;
+    if (a3.kind !== "delete" || a3.reason !== "not part of this release") continue;
     logger.info(`deleting asset ${a3.name} (${a3.reason})`);
     await forge.deleteAsset(release, a3.remote);
     deleted.push(a3.name);
   }
   const remote = await forge.listAssets(release);
   const problems = [];
-  const remoteByName = new Map(remote.map((a3) => [a3.name, a3]));
-  for (const asset of local) {
-    const r2 = remoteByName.get(asset.name);
-    if (!r2) {
-      problems.push(`${asset.name}: missing on the forge`);
-      continue;
-    }
-    if (r2.size !== asset.size) {
-      problems.push(`${asset.name}: forge has ${r2.size} bytes, local file ${asset.size}`);
-      continue;
-    }
-    const sha = await forge.readBackSha256(release, r2);
-    if (sha !== asset.sha256) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${asset.sha256}`);
-  }
+  const allByName = new Map(all.map((a3) => [a3.name, a3]));
+  const counts = /* @__PURE__ */ new Map();
+  for (const r2 of remote) counts.set(r2.name, (counts.get(r2.name) ?? 0) + 1);
+  await mapLimit(all, input2.concurrency ?? 2, async (asset) => {
+    const r2 = remote.find((x2) => x2.name === asset.name);
+    if (!r2) return void problems.push(`${asset.name}: missing on the forge`);
+    if ((counts.get(asset.name) ?? 0) > 1)
+      problems.push(`${asset.name}: ${counts.get(asset.name)} assets carry this name`);
+    if (r2.size !== asset.size)
+      return void problems.push(`${asset.name}: forge has ${r2.size} bytes, local file ${asset.size}`);
+    const sha = readBack.get(r2.id) ?? await forge.readBackSha256(release, r2);
+    const local2 = await ensureHash(asset);
+    if (sha !== local2) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${local2}`);
+  });
   if (input2.prune !== false && !attach) {
     for (const r2 of remote)
-      if (!byName.has(r2.name)) problems.push(`${r2.name}: unexpected asset on the forge`);
+      if (!allByName.has(r2.name)) problems.push(`${r2.name}: unexpected asset on the forge`);
   }
   if (problems.length)
     throw new SignetError(
       "E_PUBLISH_GATE",
-      `verify gate failed for ${input2.tag}; the release stays a draft:
-  - ${problems.join("\n  - ")}`,
+      `verify gate failed for ${input2.tag}; the release stays ${attach || !release.draft ? "as it was" : "a draft"}:
+  - ${problems.sort().join("\n  - ")}`,
       {
         details: { problems }
       }
     );
-  const final = await forge.updateRelease(release, {
-    title: prepared.title,
-    body: prepared.body,
-    prerelease,
-    draft: false
-  });
-  logger.info(`published ${input2.tag}${prerelease ? " (prerelease)" : ""}: ${final.url}`);
+  const body = renderBody(prepared, all);
+  const final = attach ? release : await forge.updateRelease(release, { title: prepared.title, body, prerelease, draft: false });
+  logger.info(
+    `${attach ? `attached ${work.length} asset(s) to` : "published"} ${input2.tag}${final.prerelease ? " (prerelease)" : ""}: ${final.url}`
+  );
   const signatures = local.filter((a3) => a3.signature).map((a3) => ({
     name: a3.name,
     subject: a3.signature.subject,
@@ -69159,7 +69624,7 @@ async function applyPublish(forge, prepared, plan) {
     releaseId: final.id,
     url: final.url,
     title: attach ? final.title : prepared.title,
-    assets: local.map((a3) => ({
+    assets: all.map((a3) => ({
       name: a3.name,
       size: a3.size,
       sha256: a3.sha256,
@@ -69167,7 +69632,7 @@ async function applyPublish(forge, prepared, plan) {
     })),
     deleted,
     signatures,
-    gate: { checked: local.length, signed: signatures.length, passed: true }
+    gate: { checked: all.length, signed: signatures.length, passed: true }
   };
 }
 async function publishRelease(forge, input2, options = {}) {
@@ -69190,6 +69655,7 @@ var init_publish = __esm({
     init_dir();
     init_http();
     init_notes();
+    init_transport();
     TEMP_PREFIX = "signet-tmp-";
     SUMS_NAME = "SHA256SUMS";
     NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -69205,7 +69671,7 @@ __export(run_exports, {
   runPublish: () => runPublish
 });
 import { globSync, readFileSync as readFileSync15 } from "node:fs";
-import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
+import { dirname as dirname8, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
     to: o3.to,
@@ -69294,12 +69760,12 @@ async function runPublish(o3) {
       ...o3.profile ? { profile: o3.profile } : {},
       // A stable release on a forge is the release path: timestamps required, dev profiles refused.
       releasePath: o3.channel === "stable" && target.kind !== "dir" && o3.mode !== "attach" && !o3.allowDevSignatures,
-      baseDir: o3.configPath ? dirname7(o3.configPath) : o3.cwd,
+      baseDir: o3.configPath ? dirname8(o3.configPath) : o3.cwd,
       ...o3.env ? { env: o3.env } : {}
     });
     verify = (path10) => signer.verify(path10);
   }
-  const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname7(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
+  const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname8(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
   return publishRelease(
     forge,
     {
@@ -69401,8 +69867,21 @@ var manifestSchema = external_exports.union([
   external_exports.object({
     path: external_exports.string().min(1),
     type: external_exports.enum(["cargo", "npm", "plain", "regex"]).optional().describe("Detected from the file name when omitted"),
-    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version")
-  }).strict()
+    pattern: external_exports.string().optional().describe("For type regex: a pattern whose first group is the version").refine(
+      (p2) => {
+        if (p2 === void 0) return true;
+        try {
+          return new RegExp(`${p2}|`).exec("").length > 1;
+        } catch {
+          return false;
+        }
+      },
+      { message: "must be a valid regular expression with a capture group for the version" }
+    )
+  }).strict().refine((m2) => m2.type !== "regex" || m2.pattern !== void 0, {
+    message: "type regex needs a pattern",
+    path: ["pattern"]
+  })
 ]);
 var componentSchema = external_exports.object({
   name: external_exports.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash, underscore"),
@@ -69433,8 +69912,13 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").describe("{tag} and {version} are replaced"),
-  tokenEnv: external_exports.string().default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
+  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m2) => m2.includes("{tag}") || m2.includes("{version}"), {
+    message: "must contain {tag} or {version}"
+  }).describe("{tag} and {version} are replaced"),
+  tokenEnv: external_exports.string().regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "an environment variable NAME (the token itself never goes in the config)"
+  ).default("SIGNET_GIT_TOKEN").describe("Env var holding an HTTPS token for --push")
 }).strict();
 
 // tools/lib/config/schema.ts
@@ -69496,7 +69980,7 @@ init_errors();
 init_errors();
 import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync16 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
-import { dirname as dirname8, join as join15, resolve as resolve11 } from "node:path";
+import { dirname as dirname9, join as join15, resolve as resolve11 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -69624,7 +70108,7 @@ async function buildDispatchedSites(o3) {
   const entries = await openSealedSites(raw, o3.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o3.configPath ? dirname8(o3.configPath) : o3.cwd;
+  const baseDir = o3.configPath ? dirname9(o3.configPath) : o3.cwd;
   const signer = createSigner2(o3.config, {
     ...o3.profile ? { profile: o3.profile } : {},
     baseDir,
@@ -69756,15 +70240,15 @@ function issueFileCommand(command, message) {
   });
 }
 function prepareKeyValueMessage(key, value) {
-  const delimiter = `ghadelimiter_${crypto.randomUUID()}`;
+  const delimiter2 = `ghadelimiter_${crypto.randomUUID()}`;
   const convertedValue = toCommandValue(value);
-  if (key.includes(delimiter)) {
-    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
+  if (key.includes(delimiter2)) {
+    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter2}"`);
   }
-  if (convertedValue.includes(delimiter)) {
-    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
+  if (convertedValue.includes(delimiter2)) {
+    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter2}"`);
   }
-  return `${key}<<${delimiter}${os2.EOL}${convertedValue}${os2.EOL}${delimiter}`;
+  return `${key}<<${delimiter2}${os2.EOL}${convertedValue}${os2.EOL}${delimiter2}`;
 }
 
 // node_modules/@actions/core/lib/core.js
@@ -69803,11 +70287,11 @@ var HttpCodes;
   HttpCodes2[HttpCodes2["ServiceUnavailable"] = 503] = "ServiceUnavailable";
   HttpCodes2[HttpCodes2["GatewayTimeout"] = 504] = "GatewayTimeout";
 })(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function(Headers2) {
-  Headers2["Accept"] = "accept";
-  Headers2["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
+var Headers2;
+(function(Headers3) {
+  Headers3["Accept"] = "accept";
+  Headers3["ContentType"] = "content-type";
+})(Headers2 || (Headers2 = {}));
 var MediaTypes;
 (function(MediaTypes2) {
   MediaTypes2["ApplicationJson"] = "application/json";
@@ -69827,7 +70311,7 @@ var HttpResponseRetryCodes = [
 
 // node_modules/@actions/core/lib/summary.js
 import { EOL as EOL4 } from "os";
-import { constants as constants4, promises } from "fs";
+import { constants as constants5, promises } from "fs";
 var __awaiter2 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
     return value instanceof P2 ? value : new P2(function(resolve13) {
@@ -69877,7 +70361,7 @@ var Summary = class {
         throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
       }
       try {
-        yield access(pathFromEnv, constants4.R_OK | constants4.W_OK);
+        yield access(pathFromEnv, constants5.R_OK | constants5.W_OK);
       } catch (_a4) {
         throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
       }
@@ -70115,7 +70599,7 @@ import os3 from "os";
 
 // node_modules/@actions/io/lib/io-util.js
 import * as fs3 from "fs";
-var { chmod, copyFile, lstat, mkdir: mkdir2, open: open2, readdir: readdir2, rename: rename2, rm: rm2, rmdir, stat: stat2, symlink, unlink } = fs3.promises;
+var { chmod, copyFile, lstat, mkdir: mkdir2, open: open3, readdir: readdir2, rename: rename2, rm: rm2, rmdir, stat: stat2, symlink, unlink } = fs3.promises;
 var IS_WINDOWS = process.platform === "win32";
 var READONLY = fs3.constants.O_RDONLY;
 

@@ -16,6 +16,7 @@ import type {
   ReleaseFields,
   RemoteAsset,
   RemoteRelease,
+  UploadedAsset,
   UploadInput,
 } from './types.ts';
 
@@ -145,7 +146,7 @@ export class DirForge implements Forge {
     return this.#assets(release.tag);
   }
 
-  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<RemoteAsset> {
+  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<UploadedAsset> {
     if (DIR_RESERVED.has(input.name))
       throw new SignetError('E_INPUT_INVALID', `asset name ${input.name} is reserved in a dir: release`);
     const dir = this.folder(release.tag);
@@ -169,7 +170,14 @@ export class DirForge implements Forge {
     const s = await stat(final);
     const sha256 = hash.digest('hex');
     this.#known.set(final, { size: s.size, mtimeMs: s.mtimeMs, sha256 });
-    return { id: s.ino, name: input.name, size: s.size, sha256, downloadUrl: `file://${final}` };
+    return {
+      id: s.ino,
+      name: input.name,
+      size: s.size,
+      sha256,
+      downloadUrl: `file://${final}`,
+      sentSha256: sha256,
+    };
   }
 
   async deleteAsset(release: RemoteRelease, asset: RemoteAsset): Promise<void> {

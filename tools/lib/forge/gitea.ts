@@ -5,22 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { registerSecret } from '../redact.ts';
-import {
-  DEFAULT_RETRY,
-  fileStream,
-  forgeError,
-  HttpError,
-  hashStream,
-  headersOf,
-  type RetryOptions,
-  withRetry,
-} from './http.ts';
+import { DEFAULT_RETRY, forgeError, HttpError, headersOf, type RetryOptions, withRetry } from './http.ts';
+import { downloadHashed, FileBody, sendFile } from './transport.ts';
 import type {
   CreateReleaseInput,
   Forge,
   ReleaseFields,
   RemoteAsset,
   RemoteRelease,
+  UploadedAsset,
   UploadInput,
 } from './types.ts';
 
@@ -96,7 +89,7 @@ export class GiteaForge implements Forge {
     operation: string,
     method: string,
     path: string,
-    init: { json?: unknown; body?: () => AsyncIterable<Uint8Array>; headers?: Record<string, string> } = {},
+    init: { json?: unknown; file?: FileBody; headers?: Record<string, string> } = {},
   ): Promise<Response> {
     const url = path.startsWith('http') ? path : `${this.#base}${path}`;
     try {
@@ -110,10 +103,12 @@ export class GiteaForge implements Forge {
         if (init.json !== undefined) {
           headers['content-type'] = 'application/json';
           body = JSON.stringify(init.json);
-        } else if (init.body) body = init.body() as unknown as RequestInit['body'];
+        }
         let res: Response;
         try {
-          res = await fetch(url, { method, headers, body, duplex: 'half' } as RequestInit);
+          res = init.file
+            ? await sendFile(url, { method, headers, body: init.file })
+            : await fetch(url, { method, headers, body } as RequestInit);
         } catch (e) {
           throw new HttpError(operation, 0, {}, '', e);
         }
@@ -191,32 +186,31 @@ export class GiteaForge implements Forge {
     return list.map(toAsset);
   }
 
-  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<RemoteAsset> {
+  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<UploadedAsset> {
     const boundary = `signet-${randomBytes(12).toString('hex')}`;
     const safeName = input.name.replace(/["\\\r\n]/g, '_');
     const pre = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="${safeName}"\r\nContent-Type: ${input.contentType}\r\n\r\n`,
     );
     const post = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const path = input.path;
-    async function* body(): AsyncIterable<Uint8Array> {
-      yield pre;
-      yield* fileStream(path);
-      yield post;
-    }
+    const file = new FileBody(input.path, input.size, pre, post);
     const res = await this.#send(
       `upload ${input.name}`,
       'POST',
       `${this.#repoPath}/releases/${release.id}/assets?name=${encodeURIComponent(input.name)}`,
       {
-        body,
-        headers: {
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': String(pre.length + input.size + post.length),
-        },
+        file,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
       },
     );
-    return toAsset((await res.json()) as GiteaAttachment);
+    const asset = toAsset((await res.json()) as GiteaAttachment);
+    if (!file.sentSha256)
+      throw forgeError(
+        'gitea',
+        this.#slug,
+        new Error(`upload of ${input.name} ended before the whole file was sent`),
+      );
+    return { ...asset, sentSha256: file.sentSha256 };
   }
 
   async deleteAsset(release: RemoteRelease, asset: RemoteAsset): Promise<void> {
@@ -262,9 +256,24 @@ export class GiteaForge implements Forge {
         this.#slug,
         new Error(`asset ${asset.name} of release ${release.tag} has no download URL`),
       );
-    const res = await this.#send(`download ${asset.name}`, 'GET', url, {
-      headers: { accept: 'application/octet-stream' },
-    });
-    return hashStream(res.body as unknown as AsyncIterable<Uint8Array>, dest);
+    const operation = `download ${asset.name}`;
+    try {
+      return await withRetry(operation, this.#retry, async () => {
+        let r: Awaited<ReturnType<typeof downloadHashed>>;
+        try {
+          r = await downloadHashed(
+            url,
+            { authorization: `token ${this.#token}`, accept: 'application/octet-stream' },
+            dest,
+          );
+        } catch (e) {
+          throw new HttpError(operation, 0, {}, '', e);
+        }
+        if (r.sha256 === undefined) throw new HttpError(operation, r.status, r.headers, r.text ?? '');
+        return { sha256: r.sha256, size: r.size! };
+      });
+    } catch (e) {
+      throw forgeError('gitea', this.#slug, e);
+    }
   }
 }

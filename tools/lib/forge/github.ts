@@ -7,7 +7,6 @@
 import { registerSecret } from '../redact.ts';
 import {
   DEFAULT_RETRY,
-  fileStream,
   forgeError,
   HttpError,
   hashStream,
@@ -15,12 +14,14 @@ import {
   type RetryOptions,
   withRetry,
 } from './http.ts';
+import { FileBody, withFileBodies } from './transport.ts';
 import type {
   CreateReleaseInput,
   Forge,
   ReleaseFields,
   RemoteAsset,
   RemoteRelease,
+  UploadedAsset,
   UploadInput,
 } from './types.ts';
 
@@ -128,7 +129,11 @@ export class GitHubForge implements Forge {
   async #client(): Promise<Request> {
     if (!this.#request) {
       const { getOctokit } = await import('@actions/github');
+      const { defaults } = await import('@actions/github/lib/utils');
+      const inner = (defaults.request as { fetch?: typeof fetch } | undefined)?.fetch ?? fetch;
       const octokit = getOctokit(this.#token, {
+        // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
+        request: { ...defaults.request, fetch: withFileBodies(inner) },
         baseUrl: this.#apiUrl,
         log: { debug() {}, info() {}, warn() {}, error() {} },
       });
@@ -229,7 +234,7 @@ export class GitHubForge implements Forge {
     return out;
   }
 
-  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<RemoteAsset> {
+  async uploadAsset(release: RemoteRelease, input: UploadInput): Promise<UploadedAsset> {
     let url = release.uploadUrl;
     if (!url) {
       const { data } = await this.#call<GhRelease>(
@@ -241,6 +246,7 @@ export class GitHubForge implements Forge {
       );
       url = data.upload_url;
     }
+    const body = new FileBody(input.path, input.size);
     const { data } = await this.#call<GhAsset>(
       `upload ${input.name}`,
       {
@@ -250,13 +256,17 @@ export class GitHubForge implements Forge {
       {
         name: input.name,
         headers: { 'content-type': input.contentType, 'content-length': input.size },
-        // A fresh stream per attempt: retries re-read the file from the start.
-        get data() {
-          return fileStream(input.path);
-        },
+        // Streamed from disk through two reused buffers (transport.ts); retries re-read the file.
+        data: body,
       },
     );
-    return toAsset(data);
+    if (!body.sentSha256)
+      throw forgeError(
+        'github',
+        `${this.#owner}/${this.#repo}`,
+        new Error(`upload of ${input.name} ended before the whole file was sent`),
+      );
+    return { ...toAsset(data), sentSha256: body.sentSha256 };
   }
 
   async deleteAsset(_release: RemoteRelease, asset: RemoteAsset): Promise<void> {

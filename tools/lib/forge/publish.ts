@@ -10,23 +10,23 @@
  *   4. verify gate: signatures of every .exe/.msi/.dll (checked before any upload, by the signing
  *      layer) and the SHA-256 of every asset as stored by the forge (read back) against the files
  *   5. set title, body and prerelease, and un-draft.
+ *
+ * Files are hashed while they stream to the forge (one read per file); only a file that already
+ * exists remotely with the same size is hashed beforehand, to decide whether to skip it.
+ * SHA256SUMS and the body are written once every hash is known.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import {
-  type ArtifactKind,
-  artifactKind,
-  type SignatureInfo,
-  type SignedArtifact,
-  sha256File,
-} from '../artifact.ts';
+import { type ArtifactKind, artifactKind, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { DIR_RESERVED } from './dir.ts';
 import { contentTypeFor } from './http.ts';
 import { type Channel, type ChecksumEntry, loadNotesTemplate, renderNotes, sha256sums } from './notes.ts';
-import type { Forge, RemoteAsset, RemoteRelease } from './types.ts';
+import { hashFileLowMem } from './transport.ts';
+import type { Forge, RemoteAsset, RemoteRelease, UploadedAsset } from './types.ts';
 
 export const TEMP_PREFIX = 'signet-tmp-';
 export const SUMS_NAME = 'SHA256SUMS';
@@ -36,6 +36,8 @@ export interface LocalAsset extends ChecksumEntry {
   path: string;
   kind: ArtifactKind;
   signature?: SignatureInfo | undefined;
+  /** '' until known: hashed while uploading, or beforehand when a same-size remote asset must be compared. */
+  sha256: string;
 }
 
 export interface PublishInput {
@@ -87,12 +89,15 @@ export interface PublishPlan {
   channel: Channel;
   prerelease: boolean;
   title: string;
-  body: string;
+  /** The body when every hash was known at planning time (a re-run); otherwise written after the uploads. */
+  body: string | undefined;
   release: { action: 'create' } | { action: 'reuse'; id: number; draft: boolean; url: string };
   /** Extra draft releases of the same tag (left by an interrupted run) that will be deleted. */
   duplicates: { id: number; draft: boolean }[];
   local: LocalAsset[];
   actions: AssetAction[];
+  /** The remote assets seen while planning (for SHA256SUMS, decided after the uploads). */
+  remote: RemoteAsset[];
   /** What applying changes; false when the release is already exactly as intended. */
   changes: boolean;
 }
@@ -113,13 +118,14 @@ export interface PublishResult {
   gate: { checked: number; signed: number; passed: true };
 }
 
-/** Everything local: names checked, files hashed, signatures verified, SHA256SUMS and the body written. */
+/** Everything local: names checked, signatures verified, the notes template loaded. */
 export interface PreparedRelease {
   input: PublishInput;
   version: string;
   title: string;
-  body: string;
   local: LocalAsset[];
+  /** Absent in attach mode (no body is written). */
+  template: { text: string; path: string } | undefined;
   workDir: string;
   cleanup(): void;
 }
@@ -131,6 +137,16 @@ export function tempName(asset: ChecksumEntry): string {
 function parseTempName(name: string): { sha16: string; name: string } | undefined {
   const m = /^signet-tmp-([0-9a-f]{16})-(.+)$/.exec(name);
   return m ? { sha16: m[1]!, name: m[2]! } : undefined;
+}
+
+async function ensureHash(asset: LocalAsset): Promise<string> {
+  if (!asset.sha256) {
+    const h = await hashFileLowMem(asset.path);
+    if (h.size !== asset.size)
+      throw new SignetError('E_INPUT_INVALID', `${asset.path} changed size during the publish`);
+    asset.sha256 = h.sha256;
+  }
+  return asset.sha256;
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -167,13 +183,15 @@ export async function prepareRelease(
   const problems: string[] = [];
   const seen = new Map<string, string>();
   const files = input.files.map((f) => resolve(cwd, f));
+  const local: LocalAsset[] = [];
   for (const path of files) {
     const name = basename(path);
-    let isFile = false;
+    let size = -1;
     try {
-      isFile = statSync(path).isFile();
+      const st = statSync(path);
+      if (st.isFile()) size = st.size;
     } catch {}
-    if (!isFile) problems.push(`${path}: not a file`);
+    if (size < 0) problems.push(`${path}: not a file`);
     if (!NAME_RE.test(name))
       problems.push(
         `${name}: asset names may contain only letters, digits and . _ + - (forges rename anything else)`,
@@ -183,16 +201,12 @@ export async function prepareRelease(
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path})`);
     seen.set(name, path);
+    local.push({ name, path, size, sha256: '', kind: artifactKind(path) });
   }
   if (problems.length)
     throw new SignetError('E_INPUT_INVALID', `cannot publish:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
     });
-
-  const local: LocalAsset[] = await mapLimit(files, 2, async (path) => {
-    const { size } = statSync(path);
-    return { name: basename(path), path, size, sha256: await sha256File(path), kind: artifactKind(path) };
-  });
 
   // Verify gate, part 1: every Windows binary verifies as signed before anything leaves the machine.
   const binaries = local.filter((a) => a.kind !== 'other');
@@ -215,10 +229,6 @@ export async function prepareRelease(
         cause: e,
       });
     }
-    if (signed.sha256 !== asset.sha256)
-      throw new SignetError('E_PUBLISH_GATE', `${asset.name} changed while it was being verified`, {
-        details: { asset: asset.name },
-      });
     if (
       signed.signature.dev &&
       input.channel === 'stable' &&
@@ -233,36 +243,52 @@ export async function prepareRelease(
         },
       );
     asset.signature = signed.signature;
+    // The verified content: what is uploaded must hash to this (checked while streaming).
+    asset.sha256 = signed.sha256;
   }
 
+  const template =
+    input.mode === 'attach' ? undefined : loadNotesTemplate(input.channel, input.templatesDir, cwd);
   const workDir = mkdtempSync(join(tmpdir(), 'signet-publish-'));
   const cleanup = () => rmSync(workDir, { recursive: true, force: true });
-  try {
-    if (input.mode === 'attach') return { input, version, title, body: '', local, workDir, cleanup };
-    if (input.checksumsAsset !== false) {
-      const sumsPath = join(workDir, SUMS_NAME);
-      writeFileSync(sumsPath, sha256sums(local));
-      const { size } = statSync(sumsPath);
-      local.push({
-        name: SUMS_NAME,
-        path: sumsPath,
-        size,
-        sha256: await sha256File(sumsPath),
-        kind: 'other',
-      });
-    }
-    const template = loadNotesTemplate(input.channel, input.templatesDir, cwd);
-    const signer = local.find((a) => a.signature)?.signature;
-    const body = renderNotes(
-      template.text,
-      { channel: input.channel, tag: input.tag, version, title, notes: input.notes, assets: local, signer },
-      template.path,
-    );
-    return { input, version, title, body, local, workDir, cleanup };
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
+  return { input, version, title, local, template, workDir, cleanup };
+}
+
+function wantsSums(prepared: PreparedRelease): boolean {
+  return prepared.input.mode !== 'attach' && prepared.input.checksumsAsset !== false;
+}
+
+/** SHA256SUMS written into the work folder (every local hash must be known). */
+function writeSums(prepared: PreparedRelease): LocalAsset {
+  const text = sha256sums(prepared.local);
+  const path = join(prepared.workDir, SUMS_NAME);
+  writeFileSync(path, text);
+  return {
+    name: SUMS_NAME,
+    path,
+    size: Buffer.byteLength(text),
+    sha256: createHash('sha256').update(text).digest('hex'),
+    kind: 'other',
+  };
+}
+
+function renderBody(prepared: PreparedRelease, all: LocalAsset[]): string {
+  const { input, template } = prepared;
+  if (!template) return '';
+  const signer = all.find((a) => a.signature)?.signature;
+  return renderNotes(
+    template.text,
+    {
+      channel: input.channel,
+      tag: input.tag,
+      version: prepared.version,
+      title: prepared.title,
+      notes: input.notes,
+      assets: all,
+      signer,
+    },
+    template.path,
+  );
 }
 
 function chooseRelease(found: RemoteRelease[]): {
@@ -285,6 +311,44 @@ function chooseRelease(found: RemoteRelease[]): {
   return { keep, duplicates: found.filter((r) => r !== keep && r.draft) };
 }
 
+/** Decides skip / upload / replace / rename for one local asset against the remote listing. */
+async function assetAction(
+  forge: Forge,
+  release: RemoteRelease,
+  asset: LocalAsset,
+  byName: Map<string, RemoteAsset>,
+  remote: RemoteAsset[],
+  usedTemps: Set<string>,
+): Promise<AssetAction> {
+  const existing = byName.get(asset.name);
+  if (existing) {
+    if (existing.size !== asset.size) {
+      await ensureHash(asset); // names the temporary upload
+      return {
+        kind: 'replace',
+        name: asset.name,
+        reason: `size ${existing.size} ≠ ${asset.size}`,
+        remote: existing,
+      };
+    }
+    const [local, sha] = await Promise.all([ensureHash(asset), forge.readBackSha256(release, existing)]);
+    if (sha === local) return { kind: 'skip', name: asset.name, reason: 'same size and SHA-256' };
+    return { kind: 'replace', name: asset.name, reason: 'SHA-256 differs', remote: existing };
+  }
+  const temps = remote.filter((r) => parseTempName(r.name)?.name === asset.name && r.size === asset.size);
+  for (const temp of temps) {
+    const local = await ensureHash(asset);
+    if (
+      parseTempName(temp.name)!.sha16 === local.slice(0, 16) &&
+      (await forge.readBackSha256(release, temp)) === local
+    ) {
+      usedTemps.add(temp.name);
+      return { kind: 'rename', name: asset.name, reason: 'finish an interrupted replacement', remote: temp };
+    }
+  }
+  return { kind: 'upload', name: asset.name, reason: 'missing' };
+}
+
 export async function planPublish(forge: Forge, prepared: PreparedRelease): Promise<PublishPlan> {
   const { input, local } = prepared;
   const found = await forge.findReleases(input.tag);
@@ -300,51 +364,59 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
     );
   const actions: AssetAction[] = [];
   const prerelease = input.channel === 'beta';
+  let remote: RemoteAsset[] = [];
+  const sums = wantsSums(prepared);
   if (keep) {
-    const remote = await forge.listAssets(keep);
-    const byName = new Map(remote.map((a) => [a.name, a]));
-    const wanted = new Map(local.map((a) => [a.name, a]));
-    const usedTemps = new Set<string>();
-    for (const asset of local) {
-      const existing = byName.get(asset.name);
-      if (existing) {
-        if (existing.size !== asset.size) {
-          actions.push({
-            kind: 'replace',
-            name: asset.name,
-            reason: `size ${existing.size} ≠ ${asset.size}`,
-            remote: existing,
-          });
-          continue;
-        }
-        const sha = await forge.readBackSha256(keep, existing);
-        if (sha === asset.sha256)
-          actions.push({ kind: 'skip', name: asset.name, reason: 'same size and SHA-256' });
-        else actions.push({ kind: 'replace', name: asset.name, reason: 'SHA-256 differs', remote: existing });
-        continue;
-      }
-      const temp = byName.get(tempName(asset));
-      if (temp && temp.size === asset.size && (await forge.readBackSha256(keep, temp)) === asset.sha256) {
-        usedTemps.add(temp.name);
-        actions.push({
-          kind: 'rename',
-          name: asset.name,
-          reason: 'finish an interrupted replacement',
-          remote: temp,
-        });
-        continue;
-      }
-      actions.push({ kind: 'upload', name: asset.name, reason: 'missing' });
+    remote = await forge.listAssets(keep);
+    const byName = new Map<string, RemoteAsset>();
+    const dupNames: RemoteAsset[] = [];
+    for (const a of remote) {
+      if (byName.has(a.name)) dupNames.push(a);
+      else byName.set(a.name, a);
     }
-    if (input.prune !== false && !attach) {
-      for (const a of remote) {
-        if (wanted.has(a.name) || usedTemps.has(a.name)) continue;
-        const reason = parseTempName(a.name) ? 'leftover temporary upload' : 'not part of this release';
-        actions.push({ kind: 'delete', name: a.name, reason, remote: a });
-      }
+    const usedTemps = new Set<string>();
+    for (const asset of local) actions.push(await assetAction(forge, keep, asset, byName, remote, usedTemps));
+    const wanted = new Set(local.map((a) => a.name));
+    if (sums) wanted.add(SUMS_NAME);
+    for (const a of dupNames)
+      actions.push({ kind: 'delete', name: a.name, reason: 'second asset with the same name', remote: a });
+    for (const a of remote) {
+      if (dupNames.includes(a) || wanted.has(a.name) || usedTemps.has(a.name)) continue;
+      if (parseTempName(a.name))
+        actions.push({ kind: 'delete', name: a.name, reason: 'leftover temporary upload', remote: a });
+      else if (input.prune !== false && !attach)
+        actions.push({ kind: 'delete', name: a.name, reason: 'not part of this release', remote: a });
     }
   } else {
     for (const asset of local) actions.push({ kind: 'upload', name: asset.name, reason: 'new release' });
+  }
+
+  // SHA256SUMS and the body can be known now only if every hash is (i.e. on a re-run).
+  let body: string | undefined;
+  if (local.every((a) => a.sha256)) {
+    const all = [...local];
+    if (sums) {
+      const sumsAsset = writeSums(prepared);
+      all.push(sumsAsset);
+      const existing = remote.find((r) => r.name === SUMS_NAME);
+      if (!existing)
+        actions.push({ kind: 'upload', name: SUMS_NAME, reason: keep ? 'missing' : 'new release' });
+      else if (
+        existing.size === sumsAsset.size &&
+        keep &&
+        (await forge.readBackSha256(keep, existing)) === sumsAsset.sha256
+      )
+        actions.push({ kind: 'skip', name: SUMS_NAME, reason: 'same size and SHA-256' });
+      else actions.push({ kind: 'replace', name: SUMS_NAME, reason: 'checksums changed', remote: existing });
+    }
+    if (!attach) body = renderBody(prepared, all);
+  } else if (sums) {
+    const existing = remote.find((r) => r.name === SUMS_NAME);
+    actions.push(
+      existing
+        ? { kind: 'replace', name: SUMS_NAME, reason: 'written after the uploads', remote: existing }
+        : { kind: 'upload', name: SUMS_NAME, reason: 'written after the uploads' },
+    );
   }
   const changes = attach
     ? actions.some((a) => a.kind !== 'skip')
@@ -354,7 +426,8 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
       keep.draft ||
       keep.prerelease !== prerelease ||
       keep.title !== prepared.title ||
-      keep.body.trim() !== prepared.body.trim();
+      body === undefined ||
+      keep.body.trim() !== body.trim();
   return {
     forge: forge.description,
     tag: input.tag,
@@ -362,28 +435,29 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
     channel: input.channel,
     prerelease,
     title: prepared.title,
-    body: prepared.body,
+    body,
     release: keep ? { action: 'reuse', id: keep.id, draft: keep.draft, url: keep.url } : { action: 'create' },
     duplicates: (attach ? [] : duplicates).map((d) => ({ id: d.id, draft: d.draft })),
     local,
     actions,
+    remote,
     changes,
   };
 }
 
+/** Uploads under `name`; a conflict left by our own interrupted attempt is cleared and retried once. */
 async function uploadFresh(
   forge: Forge,
   release: RemoteRelease,
   asset: LocalAsset,
   name: string,
-): Promise<RemoteAsset> {
+): Promise<UploadedAsset> {
   const started = Date.now();
   const input = { name, path: asset.path, size: asset.size, contentType: contentTypeFor(asset.name) };
-  let uploaded: RemoteAsset;
+  let uploaded: UploadedAsset;
   try {
     uploaded = await forge.uploadAsset(release, input);
   } catch (e) {
-    // A name conflict after a reset upload: the half-written asset of our own earlier attempt.
     const status = (e as SignetError).details?.['status'];
     if (status !== 422 && status !== 409) throw e;
     const stale = (await forge.listAssets(release)).find((a) => a.name === name);
@@ -393,6 +467,12 @@ async function uploadFresh(
     }
     uploaded = await forge.uploadAsset(release, input);
   }
+  if (asset.sha256 && uploaded.sentSha256 !== asset.sha256)
+    throw new SignetError(
+      'E_PUBLISH_GATE',
+      `${asset.name} changed after it was verified/hashed (sent ${uploaded.sentSha256}, expected ${asset.sha256}); the release stays a draft`,
+    );
+  asset.sha256 = uploaded.sentSha256;
   const secs = (Date.now() - started) / 1000;
   logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
   return uploaded;
@@ -406,12 +486,11 @@ export async function applyPublish(
   const { input, local } = prepared;
   const byName = new Map(local.map((a) => [a.name, a]));
   const prerelease = plan.prerelease;
+  const attach = input.mode === 'attach';
 
   // 1. the release (a draft until the gate passed)
   let release: RemoteRelease;
-  const found = await forge.findReleases(input.tag);
-  const chosen = chooseRelease(found);
-  const attach = input.mode === 'attach';
+  const chosen = chooseRelease(await forge.findReleases(input.tag));
   if (attach && !chosen.keep) throw new SignetError('E_FORGE_NOT_FOUND', `release ${input.tag} disappeared`);
   for (const dup of attach ? [] : chosen.duplicates) {
     logger.warn(`deleting duplicate draft release ${dup.id} of ${input.tag}`);
@@ -422,7 +501,7 @@ export async function applyPublish(
     release = await forge.createRelease({
       tag: input.tag,
       title: prepared.title,
-      body: prepared.body,
+      body: plan.body ?? '_Release in progress._',
       prerelease,
       draft: true,
       target: input.target,
@@ -433,73 +512,133 @@ export async function applyPublish(
       if (other.id !== release.id && other.draft) await forge.deleteRelease(other);
   }
 
-  // 2. assets
+  // 2. assets: leftovers first (they hold names), then uploads, replacements, renames
   const deleted: string[] = [];
   const done = new Map<string, AssetAction['kind']>();
-  const leftovers = plan.actions.filter((a) => a.kind === 'delete' && parseTempName(a.name));
-  for (const a of leftovers) {
-    await forge.deleteAsset(release, (a as { remote: RemoteAsset }).remote);
+  const readBack = new Map<number, string>(); // remote asset id → SHA-256 as stored
+  const firstDeletes = plan.actions.filter(
+    (a): a is Extract<AssetAction, { kind: 'delete' }> =>
+      a.kind === 'delete' && a.reason !== 'not part of this release',
+  );
+  for (const a of firstDeletes) {
+    await forge.deleteAsset(release, a.remote);
     deleted.push(a.name);
   }
-  const work = plan.actions.filter((a) => a.kind === 'upload' || a.kind === 'replace' || a.kind === 'rename');
-  await mapLimit(work, input.concurrency ?? 2, async (action) => {
-    const asset = byName.get(action.name)!;
-    if (action.kind === 'upload') await uploadFresh(forge, release, asset, asset.name);
-    else if (action.kind === 'rename') await forge.renameAsset(release, action.remote, asset.name);
-    else if (action.kind === 'replace') {
+  // Read-backs (a download on forges without digests) run in their own small pool, overlapping
+  // the uploads that follow instead of stalling them.
+  const readBacks: Promise<void>[] = [];
+  let readersBusy = 0;
+  const waiting: (() => void)[] = [];
+  const queueReadBack = (asset: RemoteAsset) => {
+    readBacks.push(
+      (async () => {
+        if (readersBusy >= 2) await new Promise<void>((r) => waiting.push(r));
+        readersBusy++;
+        try {
+          readBack.set(asset.id, await forge.readBackSha256(release, asset));
+        } finally {
+          readersBusy--;
+          waiting.shift()?.();
+        }
+      })(),
+    );
+  };
+  const place = async (action: AssetAction, asset: LocalAsset): Promise<void> => {
+    if (action.kind === 'upload') {
+      queueReadBack(await uploadFresh(forge, release, asset, asset.name));
+    } else if (action.kind === 'rename') {
+      await forge.renameAsset(release, action.remote, asset.name);
+    } else if (action.kind === 'replace') {
+      await ensureHash(asset);
       const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      queueReadBack(tmp);
       await forge.deleteAsset(release, action.remote);
       await forge.renameAsset(release, tmp, asset.name);
       logger.info(`replaced ${asset.name} (${action.reason})`);
     }
-    done.set(action.name, action.kind);
-  });
+    done.set(asset.name, action.kind);
+  };
+  const work = plan.actions.filter(
+    (a) => (a.kind === 'upload' || a.kind === 'replace' || a.kind === 'rename') && a.name !== SUMS_NAME,
+  );
+  let uploadFailure: unknown;
+  await mapLimit(work, input.concurrency ?? 2, (action) => place(action, byName.get(action.name)!)).catch(
+    (e) => {
+      uploadFailure = e;
+    },
+  );
+  // never leave a read-back running (or its failure unobserved)
+  const settled = await Promise.allSettled(readBacks);
+  if (uploadFailure !== undefined) throw uploadFailure;
+  const readFailure = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (readFailure) throw readFailure.reason;
 
-  // 3. prune what does not belong
+  // 3. SHA256SUMS, now that every hash is known
+  const all = [...local];
+  if (wantsSums(prepared)) {
+    for (const a of local) await ensureHash(a);
+    const sums = writeSums(prepared);
+    all.push(sums);
+    const existing = plan.remote.find((r) => r.name === SUMS_NAME && !deleted.includes(r.name));
+    let action: AssetAction = { kind: 'upload', name: SUMS_NAME, reason: 'missing' };
+    if (existing) {
+      const same =
+        existing.size === sums.size && (await forge.readBackSha256(release, existing)) === sums.sha256;
+      action = same
+        ? { kind: 'skip', name: SUMS_NAME, reason: 'same size and SHA-256' }
+        : { kind: 'replace', name: SUMS_NAME, reason: 'checksums changed', remote: existing };
+    }
+    if (action.kind !== 'skip') {
+      await place(action, sums);
+      await Promise.all(readBacks);
+    }
+  }
+
+  // 4. prune what does not belong
   for (const a of plan.actions) {
-    if (a.kind !== 'delete' || parseTempName(a.name)) continue;
+    if (a.kind !== 'delete' || a.reason !== 'not part of this release') continue;
     logger.info(`deleting asset ${a.name} (${a.reason})`);
     await forge.deleteAsset(release, a.remote);
     deleted.push(a.name);
   }
 
-  // 4. gate: the forge holds exactly these files, byte for byte
+  // 5. gate: the forge holds exactly these files, byte for byte
   const remote = await forge.listAssets(release);
   const problems: string[] = [];
-  const remoteByName = new Map(remote.map((a) => [a.name, a]));
-  for (const asset of local) {
-    const r = remoteByName.get(asset.name);
-    if (!r) {
-      problems.push(`${asset.name}: missing on the forge`);
-      continue;
-    }
-    if (r.size !== asset.size) {
-      problems.push(`${asset.name}: forge has ${r.size} bytes, local file ${asset.size}`);
-      continue;
-    }
-    const sha = await forge.readBackSha256(release, r);
-    if (sha !== asset.sha256) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${asset.sha256}`);
-  }
+  const allByName = new Map(all.map((a) => [a.name, a]));
+  const counts = new Map<string, number>();
+  for (const r of remote) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+  await mapLimit(all, input.concurrency ?? 2, async (asset) => {
+    const r = remote.find((x) => x.name === asset.name);
+    if (!r) return void problems.push(`${asset.name}: missing on the forge`);
+    if ((counts.get(asset.name) ?? 0) > 1)
+      problems.push(`${asset.name}: ${counts.get(asset.name)} assets carry this name`);
+    if (r.size !== asset.size)
+      return void problems.push(`${asset.name}: forge has ${r.size} bytes, local file ${asset.size}`);
+    const sha = readBack.get(r.id) ?? (await forge.readBackSha256(release, r));
+    const local = await ensureHash(asset);
+    if (sha !== local) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${local}`);
+  });
   if (input.prune !== false && !attach)
     for (const r of remote)
-      if (!byName.has(r.name)) problems.push(`${r.name}: unexpected asset on the forge`);
+      if (!allByName.has(r.name)) problems.push(`${r.name}: unexpected asset on the forge`);
   if (problems.length)
     throw new SignetError(
       'E_PUBLISH_GATE',
-      `verify gate failed for ${input.tag}; the release stays a draft:\n  - ${problems.join('\n  - ')}`,
+      `verify gate failed for ${input.tag}; the release stays ${attach || !release.draft ? 'as it was' : 'a draft'}:\n  - ${problems.sort().join('\n  - ')}`,
       {
         details: { problems },
       },
     );
 
-  // 5. publish
-  const final = await forge.updateRelease(release, {
-    title: prepared.title,
-    body: prepared.body,
-    prerelease,
-    draft: false,
-  });
-  logger.info(`published ${input.tag}${prerelease ? ' (prerelease)' : ''}: ${final.url}`);
+  // 6. publish (attach: leave the release as it is)
+  const body = renderBody(prepared, all);
+  const final = attach
+    ? release
+    : await forge.updateRelease(release, { title: prepared.title, body, prerelease, draft: false });
+  logger.info(
+    `${attach ? `attached ${work.length} asset(s) to` : 'published'} ${input.tag}${final.prerelease ? ' (prerelease)' : ''}: ${final.url}`,
+  );
   const signatures = local
     .filter((a) => a.signature)
     .map((a) => ({
@@ -518,7 +657,7 @@ export async function applyPublish(
     releaseId: final.id,
     url: final.url,
     title: attach ? final.title : prepared.title,
-    assets: local.map((a) => ({
+    assets: all.map((a) => ({
       name: a.name,
       size: a.size,
       sha256: a.sha256,
@@ -526,7 +665,7 @@ export async function applyPublish(
     })),
     deleted,
     signatures,
-    gate: { checked: local.length, signed: signatures.length, passed: true },
+    gate: { checked: all.length, signed: signatures.length, passed: true },
   };
 }
 

@@ -49,6 +49,9 @@ export interface UploadInput {
   contentType: string;
 }
 
+/** What an upload returns: the asset, and the SHA-256 of the bytes actually sent (hashed while streaming). */
+export type UploadedAsset = RemoteAsset & { sentSha256: string };
+
 export interface Forge {
   readonly kind: ForgeKind;
   /** Human description without secrets, e.g. "gitea https://git.example.com acme/agent". */
@@ -60,7 +63,7 @@ export interface Forge {
   deleteRelease(release: RemoteRelease): Promise<void>;
   listAssets(release: RemoteRelease): Promise<RemoteAsset[]>;
   /** Streams the file from disk; never buffers it. */
-  uploadAsset(release: RemoteRelease, input: UploadInput): Promise<RemoteAsset>;
+  uploadAsset(release: RemoteRelease, input: UploadInput): Promise<UploadedAsset>;
   deleteAsset(release: RemoteRelease, asset: RemoteAsset): Promise<void>;
   renameAsset(release: RemoteRelease, asset: RemoteAsset, name: string): Promise<RemoteAsset>;
   /** SHA-256 of the asset as stored: the forge's digest, or a streamed download hashed on the fly. */
