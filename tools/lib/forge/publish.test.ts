@@ -207,3 +207,64 @@ for (const flavor of ['github', 'gitea'] as const) {
     });
   });
 }
+
+describe('GitHub without digests, and attach mode', () => {
+  let fake: FakeForge;
+  beforeAll(async () => {
+    fake = await FakeForge.start({ flavor: 'github', token: CANARY, digests: false });
+  });
+  afterAll(async () => {
+    fake.assertClean();
+    await fake.close();
+  });
+
+  it('reads assets back by download when the forge reports no digest', async () => {
+    await publishRelease(client(fake), input({ tag: 'v5.0.0' }));
+    expectExact(fake, 'v5.0.0');
+    expect(fake.requests.filter((r) => r.op === 'download').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('attach adds assets to a published release and leaves its notes, state and other assets alone', async () => {
+    const before = fake.releases().find((r) => r.tag === 'v5.0.0')!;
+    const extra = file('site-north.zip', randomBytes(4000));
+    const { result } = await publishRelease(client(fake), {
+      tag: 'v5.0.0',
+      channel: 'stable',
+      files: [extra],
+      mode: 'attach',
+    });
+    const after = fake.releases().find((r) => r.tag === 'v5.0.0')!;
+    expect(after.body).toBe(before.body);
+    expect(after.draft).toBe(false);
+    expect(after.assets.map((a) => a.name).sort()).toEqual([
+      'SHA256SUMS',
+      'agent-tools.zip',
+      'readme.txt',
+      'site-north.zip',
+    ]);
+    expect(result!.assets.map((a) => a.name)).toEqual(['site-north.zip']);
+    const e = await publishRelease(client(fake), {
+      tag: 'v404',
+      channel: 'stable',
+      files: [extra],
+      mode: 'attach',
+    }).catch((x) => x);
+    expect(e.code).toBe('E_FORGE_NOT_FOUND');
+  });
+
+  it('a file that changes after it was hashed is caught by the gate', async () => {
+    const path = file('moving.zip', randomBytes(5000));
+    await publishRelease(client(fake), input({ tag: 'v5.1.0', files: [path] }));
+    // same size, different bytes: the plan hashes it, then we swap the content before applying
+    const { prepareRelease, planPublish, applyPublish } = await import('./publish.ts');
+    writeFileSync(path, randomBytes(5000));
+    const prepared = await prepareRelease(input({ tag: 'v5.1.0', files: [path] }), 'github');
+    const plan = await planPublish(client(fake), prepared);
+    expect(plan.actions.find((a) => a.name === 'moving.zip')!.kind).toBe('replace');
+    writeFileSync(path, randomBytes(5000));
+    const err = await applyPublish(client(fake), prepared, plan).catch((x) => x);
+    prepared.cleanup();
+    expect(err.code).toBe('E_PUBLISH_GATE');
+    expect(err.message).toMatch(/changed after it was verified\/hashed/);
+  });
+});
