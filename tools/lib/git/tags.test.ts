@@ -77,7 +77,7 @@ describe('highestPrereleaseNumber', () => {
         '1.3.0',
         'beta',
       ),
-    ).toBe(0);
+    ).toBe(-1);
   });
 });
 

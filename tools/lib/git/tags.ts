@@ -101,7 +101,7 @@ export function selectLastStable(tags: readonly TagRef[], prefix: string): Stabl
 
 /**
  * Highest N among tags `<prefix><version>-<id>.N` (any reachability: tag names are global).
- * Returns 0 when there is none.
+ * Returns -1 when there is none.
  */
 export function highestPrereleaseNumber(
   tags: readonly Pick<TagRef, 'name'>[],
@@ -112,7 +112,7 @@ export function highestPrereleaseNumber(
   const re = new RegExp(
     `^${escapeRegExp(prefix)}${escapeRegExp(version)}-${escapeRegExp(identifier)}\\.(0|[1-9]\\d*)$`,
   );
-  let max = 0;
+  let max = -1;
   for (const t of tags) {
     const m = re.exec(t.name);
     if (m) max = Math.max(max, Number(m[1]));

@@ -131,6 +131,10 @@ describe('planRelease', () => {
     expect(planRelease(input({ channel: 'beta', tags: t, commits })).tag).toBe('v0.4.0-beta.4');
     const onHead = [...t, { name: 'v0.4.0-beta.4', commit: HEAD.sha, reachable: true }];
     expect(planRelease(input({ channel: 'beta', tags: onHead, commits })).tag).toBe('v0.4.0-beta.4');
+    // run number 0 on HEAD is reused too
+    const zero = [...tags, { name: 'v0.4.0-beta.0', commit: HEAD.sha, reachable: true }];
+    expect(planRelease(input({ channel: 'beta', tags: zero, commits })).tag).toBe('v0.4.0-beta.0');
+    expect(planRelease(input({ channel: 'beta', tags, commits })).tag).toBe('v0.4.0-beta.1');
   });
   it('beta without releasable commits is a test build of patch(last)', () => {
     const p = planRelease(input({ channel: 'beta', tags, commits: [commit('docs: z')], runNumber: 7 }));

@@ -268,9 +268,9 @@ function planUnordered(input: PlanInput): ReleasePlan {
     const onHead = input.tags.filter((t) => t.commit === input.head.sha);
     const existingHere = highestPrereleaseNumber(onHead, input.tagPrefix, target, identifier);
     n =
-      existingHere > 0
+      existingHere >= 0
         ? existingHere
-        : highestPrereleaseNumber(input.tags, input.tagPrefix, target, identifier) + 1;
+        : Math.max(0, highestPrereleaseNumber(input.tags, input.tagPrefix, target, identifier)) + 1;
   }
   const version = `${target}-${identifier}.${n}`;
   return {
