@@ -66,7 +66,7 @@ describe('transport', () => {
     const f = withFileBodies(fetch);
     const r1 = await f(`${base}/a`, {
       method: 'POST',
-      body: new FileBody(file, data.length) as unknown as BodyInit,
+      body: new FileBody(file, data.length) as unknown as RequestInit['body'],
     });
     expect(r1.status).toBe(201);
     expect(seen.at(-1)!.body.length).toBe(data.length);
