@@ -10,7 +10,7 @@
  *
  *   node bench/installers.ts [--sites 100] [--mb 10] [--rounds 3]
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,9 +62,18 @@ const sites: SiteConfig[] = validateSites(
 ).sites;
 const product = config.installers.product;
 
+/** CPU seconds of this process and its waited-for children (/proc/self/stat: utime stime cutime cstime). */
+function cpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / 100;
+}
+let lastCpu = 0;
 const time = async (fn: () => Promise<unknown>) => {
+  const c = cpuSeconds();
   const t = performance.now();
   await fn();
+  lastCpu = cpuSeconds() - c;
   return (performance.now() - t) / 1000;
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -159,8 +168,11 @@ async function floorOnce(round: number): Promise<number> {
 
 const floor: number[] = [];
 const ours: number[] = [];
+const floorCpu: number[] = [];
+const oursCpu: number[] = [];
 for (let i = 0; i < ROUNDS; i++) {
   floor.push(await floorOnce(i));
+  floorCpu.push(lastCpu);
   ours.push(
     await time(() =>
       buildSiteInstallers({
@@ -173,6 +185,7 @@ for (let i = 0; i < ROUNDS; i++) {
       }),
     ),
   );
+  oursCpu.push(lastCpu);
 }
 const f1 = median(floor);
 const o1 = median(ours);
@@ -182,6 +195,11 @@ console.log(
   `one site   signet (+ uninstaller signing, msibuild, lint, 7z/msiextract checks, manifest): ${o1.toFixed(2)} s`,
 );
 console.log(`RATIO one-site overhead: ${(o1 / f1).toFixed(2)}x   (goal ≤ 1.25x)`);
+console.log(
+  `one site   CPU seconds (all processes): floor ${median(floorCpu).toFixed(2)}, signet ${median(oursCpu).toFixed(2)} → ${(median(oursCpu) / median(floorCpu)).toFixed(2)}x   (load-independent)`,
+);
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`load average during the run: ${load}`);
 
 // ---- batch vs sequence ------------------------------------------------------------------------
 const seq = await time(async () => {
