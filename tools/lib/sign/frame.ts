@@ -4,7 +4,7 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -78,6 +78,7 @@ export async function signInFrame(
       details: { path: source },
     });
   }
+  mkdirSync(dirname(target), { recursive: true });
   const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname(target);

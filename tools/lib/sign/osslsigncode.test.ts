@@ -249,6 +249,12 @@ describe('osslsigncode backend (real tools)', () => {
     expect(await codeOf(verifyFile(file, { caFile: pki.caCert, subject: 'CN=Example Ltd' }))).toBe(
       'E_VERIFY_PIN_MISMATCH',
     );
+    // osslsigncode exits 0 ("Succeeded") when only the timestamp chain fails: Signet must not count it.
+    const untrustedTsa = { caFile: pki.caCert, tsaCaFile: pki.wrong.caCert };
+    expect(await codeOf(verifyFile(file, untrustedTsa, { requireTimestamp: true }))).toBe(
+      'E_VERIFY_NO_TIMESTAMP',
+    );
+    expect((await verifyFile(file, untrustedTsa)).signature.timestamp).toBeUndefined();
     const r = await inspectSignature(file, { caFile: pki.caCert, leafSha256: [pki.wrong.leafSha256] });
     expect(r).toMatchObject({
       signed: false,
