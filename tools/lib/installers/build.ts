@@ -389,7 +389,7 @@ async function buildMsiPart(
   const msi = await runWixl({ runner: s.runner, workDir: work, product: p });
   // the lint reads the tables while the signer works on a copy (a failed lint discards both)
   const [problems, signed] = await Promise.all([
-    lintMsi(s.runner, msi, {
+    lintMsi(msi, {
       product: p,
       upgradeCode: s.upgradeCode,
       version: s.version,

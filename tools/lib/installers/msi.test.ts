@@ -190,7 +190,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
   beforeAll(async () => {
     dir = tempDir();
     agentSize = statSync(await buildTestAgent({ version: '1.2.3' })).size;
-    facts = await readMsiFacts(defaultRunner, await build('svc', wixValues()));
+    facts = await readMsiFacts(await build('svc', wixValues()));
   });
 
   it('the built MSI (ServiceInstall mode) passes the lint', () => {
@@ -201,7 +201,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
 
   it('the agentCommand mode has deferred, non-impersonating custom actions with explicit sequences', async () => {
     const p = { ...product, msiService: 'agentCommand' as const };
-    const f = await readMsiFacts(defaultRunner, await build('ca', wixValues('agentCommand'), p));
+    const f = await readMsiFacts(await build('ca', wixValues('agentCommand'), p));
     expect(lintMsiFacts(f, expectFor(p))).toEqual([]);
     const seq = Object.fromEntries(
       f.tables['InstallExecuteSequence']!.rows.map((r) => [r['Action'], Number(r['Sequence'])]),
@@ -214,7 +214,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
 
   it('removeConfigOnUninstall: false makes the config component permanent', async () => {
     const p = { ...product, removeConfigOnUninstall: false };
-    const f = await readMsiFacts(defaultRunner, await build('keep', wixValues(), p));
+    const f = await readMsiFacts(await build('keep', wixValues(), p));
     expect(lintMsiFacts(f, expectFor(p))).toEqual([]);
     expect(lintMsiFacts(f, expectFor(product))).toEqual([expect.stringMatching(/permanent/)]);
   });

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { ProductConfig } from './config.ts';
+import { readMsiFactsInProcess } from './msi-db.ts';
 import { renderTemplate, type TemplateVariable } from './template.ts';
 
 export const WIX_VARIABLES: Record<string, TemplateVariable> = {
@@ -393,28 +394,13 @@ const LINT_TABLES = [
 ];
 
 /**
- * Reads the tables the lint needs and the summary Template. One `msiinfo export` per table, one
- * after the other: each takes ~10 ms, and in sequence they are cheaper than msidump (which writes
- * every table and stream) or a burst of concurrent processes. A table that does not exist makes
- * msiinfo exit non-zero: it is simply absent from the result.
+ * Reads the tables the lint needs and the summary Template, in-process (msi-db.ts): one
+ * `msiinfo export` per table from Node costs ~10 ms of the main thread apiece.
  */
-export async function readMsiFacts(runner: Runner, msi: string): Promise<MsiFacts> {
-  const tables: Record<string, MsiTable> = {};
-  for (const name of LINT_TABLES) {
-    const r = await runner.run('msiinfo', ['export', msi, name], {
-      // tables with binary columns are written as files into the working folder: keep them there
-      cwd: dirname(msi),
-      label: `msiinfo export ${name}`,
-      timeoutMs: 60_000,
-      allowFailure: true,
-    });
-    if (r.exitCode === 0) tables[name] = parseIdt(r.stdout);
-  }
-  const sum = await runner.run('msiinfo', ['suminfo', msi], { label: 'msiinfo suminfo', timeoutMs: 60_000 });
-  const template = /^Template:\s*(.*)$/m.exec(sum.stdout)?.[1]?.trim() ?? '';
-  return { tables, template };
+export async function readMsiFacts(msi: string): Promise<MsiFacts> {
+  return readMsiFactsInProcess(msi, LINT_TABLES);
 }
 
-export async function lintMsi(runner: Runner, msi: string, expect: MsiLintExpect): Promise<string[]> {
-  return lintMsiFacts(await readMsiFacts(runner, msi), expect);
+export async function lintMsi(msi: string, expect: MsiLintExpect): Promise<string[]> {
+  return lintMsiFacts(await readMsiFacts(msi), expect);
 }

@@ -1,0 +1,120 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestAgent } from '../../../test/helpers/agent.ts';
+import { tempDir } from '../../../test/helpers/tmp.ts';
+import { defaultRunner } from '../exec/runner.ts';
+import { makeDevCert } from '../sign/devcert.ts';
+import { productConfigSchema } from './config.ts';
+import { parseIdt, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
+import { decodeStreamName, MsiDatabase } from './msi-db.ts';
+import { BUILTIN_TEMPLATES, loadTemplate } from './template.ts';
+
+let dir: string;
+let msi: string;
+
+beforeAll(async () => {
+  dir = tempDir();
+  const work = join(dir, 'w');
+  mkdirSync(join(work, 'payload'), { recursive: true });
+  copyFileSync(await buildTestAgent({ version: '1.2.3' }), join(work, 'payload', 'agent.exe'));
+  writeFileSync(join(work, 'payload', 'site.json'), '{"a":"é"}\n');
+  writeFileSync(
+    join(work, WIX_SOURCE),
+    renderWix(
+      loadTemplate(BUILTIN_TEMPLATES.wix).text,
+      {
+        PRODUCT_CODE: '1B5E1C1A-2222-4333-8444-555566667777',
+        UPGRADE_CODE: '0B5E1C1A-2222-4333-8444-555566667777',
+        VENDOR: 'Example Vendor',
+        PRODUCT: 'Agent',
+        SERVICE_NAME: 'SignetTestAgent',
+        AGENT_FILE: 'agent.exe',
+        VERSION: '1.2.3',
+        SITE_CODE: 'ACME-HQ',
+        KEY_VERSION: '3',
+        FINGERPRINT_HEX: '7F2A',
+        ICON_XML: '',
+        MSI_SERVICE_MODE: 'agentCommand',
+        SERVICE_ARGS: 'run',
+        INSTALL_ARGS: 'install',
+        UNINSTALL_ARGS: 'uninstall',
+      },
+      't.wxs',
+    ),
+  );
+  msi = await runWixl({ runner: defaultRunner, workDir: work, product: productConfigSchema.parse({}) });
+});
+
+async function crossCheck(path: string) {
+  const db = new MsiDatabase(readFileSync(path));
+  const checked: string[] = [];
+  for (const t of db.tableNames) {
+    if (t.startsWith('_') || t === 'Binary' || t === 'Icon') continue; // binary columns are streams
+    const theirs = parseIdt((await defaultRunner.run('msiinfo', ['export', path, t], { cwd: dir })).stdout);
+    const mine = db.table(t)!;
+    expect(mine.columns, t).toEqual(theirs.columns);
+    const sort = (rows: Record<string, string>[]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(sort(mine.rows), t).toEqual(sort(theirs.rows));
+    checked.push(t);
+  }
+  return { db, checked };
+}
+
+describe('in-process MSI reader', () => {
+  it('decodes MSI stream names', () => {
+    // "_StringPool" as wixl/libmsi write it (table prefix + packed pairs)
+    const enc = (s: string) => {
+      const v = (c: string) => '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._'.indexOf(c);
+      let out = '\u4840';
+      for (let i = 0; i < s.length; i += 2)
+        out +=
+          i + 1 < s.length
+            ? String.fromCharCode(0x3800 + v(s[i]!) + (v(s[i + 1]!) << 6))
+            : String.fromCharCode(0x4800 + v(s[i]!));
+      return out;
+    };
+    expect(decodeStreamName(enc('_StringPool'))).toBe('\u4840_StringPool');
+    expect(decodeStreamName(enc('Property'))).toBe('\u4840Property');
+    expect(decodeStreamName('\u0005SummaryInformation')).toBe('\u0005SummaryInformation');
+  });
+
+  it('reads every table exactly as msiinfo exports it, and the summary Template', async () => {
+    const { db, checked } = await crossCheck(msi);
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'InstallExecuteSequence',
+        'CustomAction',
+        'Upgrade',
+        'MsiLockPermissionsEx',
+        'File',
+      ]),
+    );
+    expect(db.summary(7)).toBe('x64;1033');
+    expect(db.table('Nope')).toBeUndefined();
+  });
+
+  it('reads a signed MSI (extra DigitalSignature stream) the same way', async () => {
+    const dc = await makeDevCert(join(dir, 'pki'));
+    const signed = join(dir, 'signed.msi');
+    await defaultRunner.run('osslsigncode', [
+      'sign',
+      '-certs',
+      dc.cert,
+      '-key',
+      dc.key,
+      '-in',
+      msi,
+      '-out',
+      signed,
+    ]);
+    const { db } = await crossCheck(signed);
+    expect(db.table('Property')?.rows.find((r) => r['Property'] === 'ProductVersion')?.['Value']).toBe(
+      '1.2.3',
+    );
+  });
+
+  it('refuses what is not a compound file', () => {
+    expect(() => new MsiDatabase(Buffer.alloc(1024))).toThrow(/not a compound file/);
+  });
+});
