@@ -5,7 +5,7 @@
  * its output that says WARNING or CRITICAL fails the build.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { ProductConfig } from './config.ts';
