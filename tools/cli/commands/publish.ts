@@ -67,10 +67,12 @@ export const publishCommand: CommandModule<GlobalArgs, Args> = {
       })
       .option('prune', {
         type: 'boolean',
-        default: true,
-        describe: '--no-prune keeps remote assets not in this release',
+        describe: '--no-prune keeps remote assets not in this release (default: publish.prune)',
       })
-      .option('concurrency', { type: 'number', describe: 'Parallel uploads (default 2)' })
+      .option('concurrency', {
+        type: 'number',
+        describe: 'Parallel uploads (default: publish.concurrency, 2)',
+      })
       .option('target', { type: 'string', describe: 'Commit for the tag when the forge must create it' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
   handler: async (args) => {
@@ -98,7 +100,7 @@ export const publishCommand: CommandModule<GlobalArgs, Args> = {
       target: args.target,
       dryRun: args['dry-run'],
     });
-    const { local, ...planJson } = plan;
+    const { local, remote: _remote, ...planJson } = plan;
     const json = {
       dryRun: Boolean(args['dry-run']),
       plan: {

@@ -9,12 +9,11 @@ import {
   DEFAULT_RETRY,
   forgeError,
   HttpError,
-  hashStream,
   isNetworkError,
   type RetryOptions,
   withRetry,
 } from './http.ts';
-import { FileBody, withFileBodies } from './transport.ts';
+import { downloadHashed, FileBody, withFileBodies } from './transport.ts';
 import type {
   CreateReleaseInput,
   Forge,
@@ -301,15 +300,29 @@ export class GitHubForge implements Forge {
     asset: RemoteAsset,
     dest?: string,
   ): Promise<{ sha256: string; size: number }> {
-    const { data } = await this.#call<ReadableStream<Uint8Array>>(
-      `download ${asset.name}`,
-      'GET /repos/{owner}/{repo}/releases/assets/{asset_id}',
-      {
-        asset_id: asset.id,
-        headers: { accept: 'application/octet-stream' },
-        request: { parseSuccessResponseBody: false },
-      },
-    );
-    return hashStream(data as unknown as AsyncIterable<Uint8Array>, dest);
+    // node:http with backpressure (constant memory); the token is dropped on the redirect to the
+    // storage host, as fetch would.
+    const operation = `download ${asset.name}`;
+    const url = `${this.#apiUrl}/repos/${encodeURIComponent(this.#owner)}/${encodeURIComponent(this.#repo)}/releases/assets/${asset.id}`;
+    const headers = {
+      authorization: `token ${this.#token}`,
+      accept: 'application/octet-stream',
+      'user-agent': 'signet',
+      'x-github-api-version': '2022-11-28',
+    };
+    try {
+      return await withRetry(operation, this.#retry, async () => {
+        let r: Awaited<ReturnType<typeof downloadHashed>>;
+        try {
+          r = await downloadHashed(url, headers, dest);
+        } catch (e) {
+          throw new HttpError(operation, 0, {}, '', e);
+        }
+        if (r.sha256 === undefined) throw new HttpError(operation, r.status, r.headers, r.text ?? '');
+        return { sha256: r.sha256, size: r.size! };
+      });
+    } catch (e) {
+      throw forgeError('github', `${this.#owner}/${this.#repo}`, e);
+    }
   }
 }

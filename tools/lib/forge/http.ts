@@ -3,8 +3,6 @@
  * the mapping of 401/403/404 to coded errors that name the missing scope, and streamed file
  * bodies. Nothing here logs a token: headers are never printed, messages go through the redactor.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { ForgeKind } from './types.ts';
@@ -186,44 +184,6 @@ export async function withRetry<T>(
       if (onRetry) await onRetry(e, attempt);
     }
   }
-}
-
-/** A file as a streamed request body (1 MiB reads; memory stays flat for any size). */
-export function fileStream(path: string): AsyncIterable<Uint8Array> {
-  return createReadStream(path, { highWaterMark: 1 << 20 });
-}
-
-/** Streams a fetch response body through SHA-256 and returns the hex digest. */
-export async function hashResponse(res: Response): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  if (res.body) {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-    }
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-/** Streams chunks to `dest` (when given) while hashing; constant memory. */
-export async function hashStream(
-  body: AsyncIterable<Uint8Array>,
-  dest?: string,
-): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const out = dest ? createWriteStream(dest) : undefined;
-  try {
-    for await (const chunk of body) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-      if (out && !out.write(chunk)) await new Promise((r) => out.once('drain', r));
-    }
-  } finally {
-    if (out) await new Promise<void>((r) => out.end(r));
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 export function headersOf(res: Response): Record<string, string> {
