@@ -14,7 +14,16 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { defaultRunner } from '../../tools/lib/exec/runner.ts';
 
-export type SigningServerMode = 'ok' | 'error' | 'slow' | 'unsigned' | 'wrong-cert' | 'corrupt' | 'forbidden';
+export type SigningServerMode =
+  | 'ok'
+  | 'error'
+  | 'slow'
+  | 'unsigned'
+  | 'wrong-cert'
+  | 'corrupt'
+  | 'forbidden'
+  /** Signs (with the right key) a different binary than the one it received. */
+  | 'swapped';
 
 export interface SigningKey {
   cert: string;
@@ -96,7 +105,12 @@ export async function startSigningServer(options: {
           let out: Buffer;
           if (mode === 'unsigned') out = body;
           else if (mode === 'wrong-cert') out = await sign(body, name, options.wrongKey);
-          else {
+          else if (mode === 'swapped') {
+            const other = Buffer.from(body);
+            const at = 0x400 + (randomBytes(1)[0] as number);
+            other[at] = (other[at] as number) ^ 0x01;
+            out = await sign(other, name, options.key);
+          } else {
             out = await sign(body, name, options.key);
             if (mode === 'corrupt') {
               out = Buffer.from(out);

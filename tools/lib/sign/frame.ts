@@ -4,7 +4,16 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -53,11 +62,34 @@ export async function removeSignature(
   });
 }
 
+/**
+ * The Authenticode content digest of a file (`osslsigncode extract-data`: the SpcIndirectData
+ * blob, signature excluded). Equal for an unsigned file and any signed copy of the same content.
+ */
+async function contentDigest(ctx: FrameContext, file: string, out: string): Promise<Buffer> {
+  await ctx.runner.run(ctx.osslsigncode, ['extract-data', '-h', 'sha256', '-in', file, '-out', out], {
+    outputs: [out],
+    timeoutMs: 300_000,
+    label: 'osslsigncode extract-data',
+  });
+  return readFileSync(out);
+}
+
+export interface FrameOptions {
+  /**
+   * The backend is not trusted to return our content (a remote server): besides verifying the
+   * signature, check that the signed content is exactly what was sent — a validly signed but
+   * different binary is rejected.
+   */
+  checkContent?: boolean;
+}
+
 export async function signInFrame(
   ctx: FrameContext,
   path: string,
   options: SignOptions,
   produce: Produce,
+  frame: FrameOptions = {},
 ): Promise<SignedArtifact> {
   const source = resolve(path);
   if (!existsSync(source) || !statSync(source).isFile()) {
@@ -110,6 +142,18 @@ export async function signInFrame(
         dev: ctx.dev,
       },
     );
+    if (frame.checkContent) {
+      const [sent, got] = await Promise.all([
+        contentDigest(ctx, input, join(work, 'sent.der')),
+        contentDigest(ctx, output, join(work, 'got.der')),
+      ]);
+      if (!sent.equals(got)) {
+        throw new SignetError(
+          'E_VERIFY_FAILED',
+          `${basename(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`,
+        );
+      }
+    }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         'E_VERIFY_FAILED',

@@ -301,11 +301,16 @@ function createOtherSigner(p: ResolvedProfile, ctx: FrameContext, deps: OtherSig
       verify: deps.verify,
       allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
       sign: (path: string, o: SignOptions = {}) =>
-        signInFrame(ctx, path, o, (input) =>
-          remoteProduce(settings, {
-            ...input,
-            description: o.description ?? p.description ?? input.description,
-          }),
+        signInFrame(
+          ctx,
+          path,
+          o,
+          (input) =>
+            remoteProduce(settings, {
+              ...input,
+              description: o.description ?? p.description ?? input.description,
+            }),
+          { checkContent: true },
         ),
     };
   }

@@ -145,11 +145,12 @@ describe('remote signing backend (local test server)', () => {
     expect(readFileSync(file).equals(bytes)).toBe(true);
   });
 
-  it('rejects a server that returns the file unsigned, signed by the wrong certificate, or corrupted', async () => {
+  it('rejects a server that returns the file unsigned, signed by the wrong certificate, corrupted, or another binary', async () => {
     for (const [mode, code] of [
       ['unsigned', 'E_VERIFY_UNSIGNED'],
       ['wrong-cert', 'E_VERIFY_FAILED'],
       ['corrupt', 'E_VERIFY_FAILED'],
+      ['swapped', 'E_VERIFY_FAILED'], // validly signed by the right key, but not the binary we sent
     ] as const) {
       server.mode = mode;
       const file = fresh();
@@ -160,6 +161,15 @@ describe('remote signing backend (local test server)', () => {
         server.mode = 'ok';
       }
       expect(existsSync(out)).toBe(false);
+    }
+    server.mode = 'swapped';
+    try {
+      await createSigner(config()).sign(fresh());
+      expect.unreachable();
+    } catch (e) {
+      expect((e as Error).message).toMatch(/differs from what was sent/);
+    } finally {
+      server.mode = 'ok';
     }
     // Trusting the wrong CA as well still fails on the pinned leaf.
     server.mode = 'wrong-cert';
