@@ -46,32 +46,57 @@ export function logArgs(range: string, paths: readonly string[] = []): string[] 
 
 const decoder = new TextDecoder('utf-8');
 
-function parseRecord(buf: Buffer): RawCommit | undefined {
-  if (buf.length === 0) return undefined;
+const BREAKING = Buffer.from('BREAKING');
+const REVERTS = Buffer.from('This reverts commit');
+const BRACKET = 0x5b; // '[' of [skip ci] and friends
+
+/**
+ * One NUL-terminated record: `<sha>\x1f<parents>\x1f<message>`. With `bodies: 'needed'` the body
+ * is decoded only when it can change the analysis (a BREAKING footer, a revert reference, a
+ * `[skip ci]`-style marker); otherwise `message` is the subject line alone. The parsed
+ * conventional fields are the same either way, and most bodies never become JS strings.
+ */
+export function parseRecord(buf: Buffer, bodies: 'all' | 'needed' = 'all'): RawCommit | undefined {
+  let start = 0;
+  while (start < buf.length && buf[start] === 10) start++;
+  const a = buf.indexOf(0x1f, start);
+  const b = a < 0 ? -1 : buf.indexOf(0x1f, a + 1);
+  if (a < 0 || b < 0) return undefined;
+  const sha = buf.toString('latin1', start, a);
+  const parents = b > a + 1 ? buf.toString('latin1', a + 1, b).split(' ') : [];
+  const msgStart = b + 1;
+  let msgEnd = buf.length;
+  while (msgEnd > msgStart && buf[msgEnd - 1] === 10) msgEnd--;
+  let nl = buf.indexOf(10, msgStart);
+  if (nl < 0 || nl > msgEnd) nl = msgEnd;
+  let message = buf.subarray(msgStart, msgEnd);
+  if (
+    bodies === 'needed' &&
+    nl < msgEnd &&
+    buf.indexOf(BREAKING, nl) < 0 &&
+    buf.indexOf(REVERTS, nl) < 0 &&
+    buf.indexOf(BRACKET, nl) < 0
+  ) {
+    message = buf.subarray(msgStart, nl);
+  }
   let truncated = false;
-  let body = buf;
-  if (body.length > MAX_MESSAGE_BYTES + 200) {
-    // Keep the head (id, parents, subject, start of the body) and the tail (the footers, where
-    // BREAKING CHANGE lives), cut at line boundaries.
+  if (message.length > MAX_MESSAGE_BYTES + 200) {
+    // Keep the head (subject, start of the body) and the tail (the footers, where BREAKING CHANGE
+    // lives), cut at line boundaries.
     const half = MAX_MESSAGE_BYTES / 2;
-    let headEnd = body.lastIndexOf(10, half);
+    let headEnd = message.lastIndexOf(10, half);
     if (headEnd < 0) headEnd = half;
-    let tailStart = body.indexOf(10, body.length - half);
-    if (tailStart < 0) tailStart = body.length - half;
-    body = Buffer.concat([body.subarray(0, headEnd), Buffer.from('\n[…]\n'), body.subarray(tailStart)]);
+    let tailStart = message.indexOf(10, message.length - half);
+    if (tailStart < 0) tailStart = message.length - half;
+    message = Buffer.concat([
+      message.subarray(0, headEnd),
+      Buffer.from('\n[…]\n'),
+      message.subarray(tailStart),
+    ]);
     truncated = true;
   }
-  const invalid = !isUtf8(body);
-  const text = decoder.decode(body);
-  const a = text.indexOf('\x1f');
-  const b = text.indexOf('\x1f', a + 1);
-  if (a < 0 || b < 0) return undefined;
-  const sha = text.slice(0, a).replace(/^\n+/, '');
-  const parents = b > a + 1 ? text.slice(a + 1, b).split(' ') : [];
-  let end = text.length;
-  while (end > b + 1 && text.charCodeAt(end - 1) === 10) end--;
-  const c: RawCommit = { sha, parents, message: text.slice(b + 1, end) };
-  if (invalid) c.invalidUtf8 = true;
+  const c: RawCommit = { sha, parents, message: decoder.decode(message) };
+  if (!isUtf8(message)) c.invalidUtf8 = true;
   if (truncated) c.truncated = true;
   return c;
 }
@@ -82,12 +107,14 @@ export interface StreamLogOptions {
   paths?: readonly string[];
   /** Called for each commit, newest first. */
   onCommit: (c: RawCommit) => void;
+  /** 'needed': decode a body only when it can change the analysis (see parseRecord). */
+  bodies?: 'all' | 'needed';
   timeoutMs?: number;
 }
 
 /** Streams `git log` over a range; resolves with the number of commits seen. */
 export function streamLog(options: StreamLogOptions): Promise<number> {
-  const { cwd, range, paths = [], onCommit, timeoutMs = 300_000 } = options;
+  const { cwd, range, paths = [], onCommit, timeoutMs = 300_000, bodies = 'all' } = options;
   const args = logArgs(range, paths);
   logger.debug(`$ git ${args.join(' ')}`);
   return new Promise((resolvePromise, reject) => {
@@ -102,7 +129,7 @@ export function streamLog(options: StreamLogOptions): Promise<number> {
     let failed: unknown;
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     const emit = (buf: Buffer) => {
-      const c = parseRecord(buf);
+      const c = parseRecord(buf, bodies);
       if (!c) return;
       if (c.invalidUtf8)
         logger.warn(`commit ${c.sha.slice(0, 12)}: message is not valid UTF-8; invalid bytes replaced`);

@@ -45,7 +45,7 @@ async function collect(
   lean: (c: ConventionalCommit) => boolean,
 ): Promise<ConventionalCommit[]> {
   const out: ConventionalCommit[] = [];
-  await streamLog({ cwd, range, onCommit: (c) => out.push(parseCommit(c, { lean })) });
+  await streamLog({ cwd, range, bodies: 'needed', onCommit: (c) => out.push(parseCommit(c, { lean })) });
   return out;
 }
 

@@ -104,6 +104,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     cwd: root,
     range: last ? `${last.commit}..HEAD` : 'HEAD',
     paths: component ? component.paths : [],
+    bodies: 'needed',
     onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false })),
   });
 
