@@ -22,6 +22,9 @@ export async function bundleActions(): Promise<Map<string, string>> {
     const result = await build({
       entryPoints: [join(actionsDir, name, 'src', 'main.ts')],
       bundle: true,
+      // Same output whatever the current directory, and with node_modules symlinked (CI caches).
+      absWorkingDir: root,
+      preserveSymlinks: true,
       platform: 'node',
       target: 'node24',
       format: 'esm',

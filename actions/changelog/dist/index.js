@@ -10096,7 +10096,7 @@ function highestPrereleaseNumber(tags, prefix, version2, identifier2) {
   const re = new RegExp(
     `^${escapeRegExp2(prefix)}${escapeRegExp2(version2)}-${escapeRegExp2(identifier2)}\\.(0|[1-9]\\d*)$`
   );
-  let max = 0;
+  let max = -1;
   for (const t of tags) {
     const m = re.exec(t.name);
     if (m) max = Math.max(max, Number(m[1]));
@@ -49356,11 +49356,14 @@ function date4(params) {
 
 // tools/lib/forge/config.ts
 var publishConfigSchema = external_exports.object({
-  forge: external_exports.enum(["auto", "github", "gitea", "dir"]).default("auto"),
+  forge: external_exports.string().regex(/^(auto|github|gitea|dir:.+)$/, "auto, github, gitea or dir:PATH").default("auto").describe("Where `signet publish` goes when --to is not given"),
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe("owner/name; from the environment or the git remote when omitted"),
   apiUrl: external_exports.string().url().optional().describe("API base URL (GitHub Enterprise or Gitea)"),
-  tokenEnv: external_exports.string().default("SIGNET_FORGE_TOKEN"),
-  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates")
+  tokenEnv: external_exports.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("SIGNET_FORGE_TOKEN").describe("Environment variable holding the forge token"),
+  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
+  concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
+  prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -49629,35 +49632,47 @@ function logArgs(range, paths = []) {
   ];
 }
 var decoder = new TextDecoder("utf-8");
-function parseRecord(buf) {
-  if (buf.length === 0) return void 0;
+var BREAKING = Buffer.from("BREAKING");
+var REVERTS = Buffer.from("This reverts commit");
+var BRACKET = 91;
+function parseRecord(buf, bodies = "all") {
+  let start = 0;
+  while (start < buf.length && buf[start] === 10) start++;
+  const a = buf.indexOf(31, start);
+  const b = a < 0 ? -1 : buf.indexOf(31, a + 1);
+  if (a < 0 || b < 0) return void 0;
+  const sha = buf.toString("latin1", start, a);
+  const parents = b > a + 1 ? buf.toString("latin1", a + 1, b).split(" ") : [];
+  const msgStart = b + 1;
+  let msgEnd = buf.length;
+  while (msgEnd > msgStart && buf[msgEnd - 1] === 10) msgEnd--;
+  let nl = buf.indexOf(10, msgStart);
+  if (nl < 0 || nl > msgEnd) nl = msgEnd;
+  let message = buf.subarray(msgStart, msgEnd);
+  if (bodies === "needed" && nl < msgEnd && buf.indexOf(BREAKING, nl) < 0 && buf.indexOf(REVERTS, nl) < 0 && buf.indexOf(BRACKET, nl) < 0) {
+    message = buf.subarray(msgStart, nl);
+  }
   let truncated = false;
-  let body = buf;
-  if (body.length > MAX_MESSAGE_BYTES + 200) {
+  if (message.length > MAX_MESSAGE_BYTES + 200) {
     const half = MAX_MESSAGE_BYTES / 2;
-    let headEnd = body.lastIndexOf(10, half);
+    let headEnd = message.lastIndexOf(10, half);
     if (headEnd < 0) headEnd = half;
-    let tailStart = body.indexOf(10, body.length - half);
-    if (tailStart < 0) tailStart = body.length - half;
-    body = Buffer.concat([body.subarray(0, headEnd), Buffer.from("\n[…]\n"), body.subarray(tailStart)]);
+    let tailStart = message.indexOf(10, message.length - half);
+    if (tailStart < 0) tailStart = message.length - half;
+    message = Buffer.concat([
+      message.subarray(0, headEnd),
+      Buffer.from("\n[…]\n"),
+      message.subarray(tailStart)
+    ]);
     truncated = true;
   }
-  const invalid = !isUtf8(body);
-  const text = decoder.decode(body);
-  const a = text.indexOf("");
-  const b = text.indexOf("", a + 1);
-  if (a < 0 || b < 0) return void 0;
-  const sha = text.slice(0, a).replace(/^\n+/, "");
-  const parents = b > a + 1 ? text.slice(a + 1, b).split(" ") : [];
-  let end = text.length;
-  while (end > b + 1 && text.charCodeAt(end - 1) === 10) end--;
-  const c = { sha, parents, message: text.slice(b + 1, end) };
-  if (invalid) c.invalidUtf8 = true;
+  const c = { sha, parents, message: decoder.decode(message) };
+  if (!isUtf8(message)) c.invalidUtf8 = true;
   if (truncated) c.truncated = true;
   return c;
 }
 function streamLog(options) {
-  const { cwd, range, paths = [], onCommit, timeoutMs = 3e5 } = options;
+  const { cwd, range, paths = [], onCommit, timeoutMs = 3e5, bodies = "all" } = options;
   const args = logArgs(range, paths);
   logger.debug(`$ git ${args.join(" ")}`);
   return new Promise((resolvePromise, reject) => {
@@ -49672,7 +49687,7 @@ function streamLog(options) {
     let failed;
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     const emit = (buf) => {
-      const c = parseRecord(buf);
+      const c = parseRecord(buf, bodies);
       if (!c) return;
       if (c.invalidUtf8)
         logger.warn(`commit ${c.sha.slice(0, 12)}: message is not valid UTF-8; invalid bytes replaced`);
@@ -49738,8 +49753,8 @@ init_tags();
 // tools/lib/version/conventional.ts
 var HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
 var GIT_REVERT = /^Revert "(.+)"\s*$/;
-var REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
-var BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
+var REVERTS2 = /This reverts commit ([0-9a-fA-F]{7,64})/;
+var BREAKING2 = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
 var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
 function own2(s) {
   return s.length < 13 ? s : ` ${s}`.slice(1);
@@ -49789,12 +49804,12 @@ function parseCommit(raw, options = {}) {
     c.revertedHeader = c.subject.replace(/^"(.*)"$/, "$1");
   }
   if (body) {
-    const r = REVERTS.exec(body);
+    const r = REVERTS2.exec(body);
     if (r && c.type === "revert") c.revertOf = r[1].toLowerCase();
     if (body.includes("BREAKING")) {
       const lines = body.split("\n");
       for (let i = 0; i < lines.length; i++) {
-        const m = BREAKING.exec(lines[i]);
+        const m = BREAKING2.exec(lines[i]);
         if (!m) continue;
         const note = [m[1].trim()];
         while (i + 1 < lines.length && lines[i + 1].trim() !== "" && !/^[\w-]+(: | #)/.test(lines[i + 1])) {
@@ -49994,7 +50009,7 @@ function planUnordered(input2) {
   } else {
     const onHead = input2.tags.filter((t) => t.commit === input2.head.sha);
     const existingHere = highestPrereleaseNumber(onHead, input2.tagPrefix, target, identifier2);
-    n = existingHere > 0 ? existingHere : highestPrereleaseNumber(input2.tags, input2.tagPrefix, target, identifier2) + 1;
+    n = existingHere >= 0 ? existingHere : Math.max(0, highestPrereleaseNumber(input2.tags, input2.tagPrefix, target, identifier2)) + 1;
   }
   const version2 = `${target}-${identifier2}.${n}`;
   return {
@@ -50952,6 +50967,7 @@ async function planFromRepo(options) {
     cwd: root,
     range: last ? `${last.commit}..HEAD` : "HEAD",
     paths: component ? component.paths : [],
+    bodies: "needed",
     onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
   });
   const entries = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
@@ -51032,7 +51048,7 @@ function releaseDate(env = process.env, now = /* @__PURE__ */ new Date()) {
 // tools/lib/release/notes.ts
 async function collect(cwd, range, lean) {
   const out = [];
-  await streamLog({ cwd, range, onCommit: (c) => out.push(parseCommit(c, { lean })) });
+  await streamLog({ cwd, range, bodies: "needed", onCommit: (c) => out.push(parseCommit(c, { lean })) });
   return out;
 }
 async function verifyRef(cwd, ref, field) {

@@ -52600,7 +52600,7 @@ var init_der = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import { closeSync as closeSync2, fstatSync as fstatSync2, openSync as openSync2, readSync as readSync2 } from "node:fs";
 function sha256FileSync(path) {
   shared ??= Buffer.allocUnsafe(CHUNK2);
@@ -52608,7 +52608,7 @@ function sha256FileSync(path) {
   const fd = openSync2(path, "r");
   try {
     const size = fstatSync2(fd).size;
-    const hash2 = createHash6("sha256");
+    const hash2 = createHash5("sha256");
     let position = 0;
     for (; ; ) {
       const n = readSync2(fd, buf, 0, CHUNK2, position);
@@ -52960,7 +52960,16 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync, copyFileSync, existsSync as existsSync6, mkdtempSync as mkdtempSync3, renameSync, statSync as statSync3 } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync as existsSync6,
+  mkdirSync,
+  mkdtempSync as mkdtempSync3,
+  readFileSync as readFileSync6,
+  renameSync,
+  statSync as statSync3
+} from "node:fs";
 import { basename as basename4, dirname as dirname3, extname as extname2, join as join6, resolve as resolve6 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -52969,7 +52978,15 @@ async function removeSignature(ctx, input2, output2) {
     label: "osslsigncode remove-signature"
   });
 }
-async function signInFrame(ctx, path, options, produce) {
+async function contentDigest(ctx, file2, out) {
+  await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
+    outputs: [out],
+    timeoutMs: 3e5,
+    label: "osslsigncode extract-data"
+  });
+  return readFileSync6(out);
+}
+async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve6(path);
   if (!existsSync6(source) || !statSync3(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
@@ -52989,6 +53006,7 @@ async function signInFrame(ctx, path, options, produce) {
       details: { path: source }
     });
   }
+  mkdirSync(dirname3(target), { recursive: true });
   const work = mkdtempSync3(join6(dirname3(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
@@ -53020,6 +53038,18 @@ async function signInFrame(ctx, path, options, produce) {
         dev: ctx.dev
       }
     );
+    if (frame.checkContent) {
+      const [sent, got] = await Promise.all([
+        contentDigest(ctx, input2, join6(work, "sent.der")),
+        contentDigest(ctx, output2, join6(work, "got.der"))
+      ]);
+      if (!sent.equals(got)) {
+        throw new SignetError(
+          "E_VERIFY_FAILED",
+          `${basename4(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+        );
+      }
+    }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
@@ -53329,7 +53359,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, readFileSync as readFileSync6, rmSync as rmSync5, statSync as statSync4 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync4 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
 import { basename as basename5 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -53378,12 +53408,12 @@ async function once(u, s, token, p) {
       {
         method: "POST",
         headers,
-        ...u.protocol === "https:" && s.caFile ? { ca: readFileSync6(s.caFile) } : {}
+        ...u.protocol === "https:" && s.caFile ? { ca: readFileSync7(s.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status === 200) {
-          pipeline2(res, createWriteStream3(p.output)).then(
+          pipeline2(res, createWriteStream2(p.output)).then(
             () => done({ kind: "ok" }),
             (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
           );
@@ -53428,7 +53458,7 @@ async function once(u, s, token, p) {
       req.destroy(new Error(`timed out after ${s.timeoutMs} ms`));
     }, s.timeoutMs);
     req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
-    createReadStream4(p.input).on("error", (e) => req.destroy(e)).pipe(req);
+    createReadStream3(p.input).on("error", (e) => req.destroy(e)).pipe(req);
   });
 }
 async function remoteProduce(s, p) {
@@ -53468,7 +53498,7 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync3, existsSync as existsSync7, mkdirSync, readFileSync as readFileSync7, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync3, existsSync as existsSync7, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve7 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -53547,7 +53577,7 @@ function devCertCommands(dir, name, days, keyType) {
 }
 async function makeDevCert(dir, options = {}) {
   const root = resolve7(dir);
-  mkdirSync(root, { recursive: true });
+  mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? signingRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p = (f) => join8(root, f);
@@ -53560,8 +53590,8 @@ async function makeDevCert(dir, options = {}) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
     for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p(k), 384);
-    writeFileSync3(p("chain.pem"), readFileSync7(p("leaf.pem"), "utf8") + readFileSync7(p("ca.pem"), "utf8"));
-    writeFileSync3(p("tsa-chain.pem"), readFileSync7(p("tsa.pem"), "utf8") + readFileSync7(p("ca.pem"), "utf8"));
+    writeFileSync3(p("chain.pem"), readFileSync8(p("leaf.pem"), "utf8") + readFileSync8(p("ca.pem"), "utf8"));
+    writeFileSync3(p("tsa-chain.pem"), readFileSync8(p("tsa.pem"), "utf8") + readFileSync8(p("ca.pem"), "utf8"));
     writeFileSync3(
       p("README.txt"),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
@@ -53571,7 +53601,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync7(p("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync8(p("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p("leaf.pem")}`, { cause: e });
   }
@@ -53648,7 +53678,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync as copyFileSync2, existsSync as existsSync8, mkdirSync as mkdirSync2 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename6, isAbsolute as isAbsolute2, join as join9, resolve as resolve8 } from "node:path";
 function abs(base, p) {
@@ -53880,7 +53910,8 @@ function createOtherSigner(p, ctx, deps) {
         (input2) => remoteProduce(settings, {
           ...input2,
           description: o.description ?? p.description ?? input2.description
-        })
+        }),
+        { checkContent: true }
       )
     };
   }
@@ -53894,7 +53925,7 @@ async function signFiles(signer, paths, options = {}) {
     const names = paths.map((p) => basename6(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
-    mkdirSync2(options.outDir, { recursive: true });
+    mkdirSync3(options.outDir, { recursive: true });
   }
   const results = new Array(paths.length);
   let next = 0;
@@ -53985,11 +54016,14 @@ init_zod();
 // tools/lib/forge/config.ts
 init_zod();
 var publishConfigSchema = external_exports.object({
-  forge: external_exports.enum(["auto", "github", "gitea", "dir"]).default("auto"),
+  forge: external_exports.string().regex(/^(auto|github|gitea|dir:.+)$/, "auto, github, gitea or dir:PATH").default("auto").describe("Where `signet publish` goes when --to is not given"),
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe("owner/name; from the environment or the git remote when omitted"),
   apiUrl: external_exports.string().url().optional().describe("API base URL (GitHub Enterprise or Gitea)"),
-  tokenEnv: external_exports.string().default("SIGNET_FORGE_TOKEN"),
-  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates")
+  tokenEnv: external_exports.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("SIGNET_FORGE_TOKEN").describe("Environment variable holding the forge token"),
+  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
+  concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
+  prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -54153,7 +54187,7 @@ function loadConfig(cwd, explicit) {
 // tools/lib/forge/run.ts
 init_artifact();
 init_errors();
-import { globSync, readFileSync as readFileSync8 } from "node:fs";
+import { globSync, readFileSync as readFileSync9 } from "node:fs";
 import { dirname as dirname4, isAbsolute as isAbsolute3, resolve as resolve9 } from "node:path";
 
 // tools/lib/forge/index.ts
@@ -54353,8 +54387,6 @@ import { randomBytes } from "node:crypto";
 // tools/lib/forge/http.ts
 init_errors();
 init_log();
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2 } from "node:fs";
 var DEFAULT_RETRY = { retries: 5, baseDelayMs: 500, maxDelayMs: 6e4 };
 var HttpError = class extends Error {
   status;
@@ -54487,21 +54519,6 @@ async function withRetry(operation, options, fn, onRetry) {
     }
   }
 }
-async function hashStream(body, dest) {
-  const hash2 = createHash3("sha256");
-  let size = 0;
-  const out = dest ? createWriteStream2(dest) : void 0;
-  try {
-    for await (const chunk of body) {
-      hash2.update(chunk);
-      size += chunk.byteLength;
-      if (out && !out.write(chunk)) await new Promise((r) => out.once("drain", r));
-    }
-  } finally {
-    if (out) await new Promise((r) => out.end(r));
-  }
-  return { sha256: hash2.digest("hex"), size };
-}
 function headersOf(res) {
   const out = {};
   res.headers.forEach((v, k) => {
@@ -54526,7 +54543,7 @@ function contentTypeFor(name) {
 }
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { open as open2 } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -54573,7 +54590,7 @@ function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
 async function hashFileLowMem(path) {
-  const hash2 = createHash4("sha256");
+  const hash2 = createHash3("sha256");
   const fh = await open2(path, "r");
   const buf = takeBuffer();
   let size = 0;
@@ -54596,7 +54613,7 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash2 = createHash4("sha256");
+  const hash2 = createHash3("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open2(body.path, "r");
@@ -54717,7 +54734,7 @@ async function downloadHashed(url2, headers, dest) {
       for await (const c of res) parts.push(c);
       return { status, headers: h, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash2 = createHash4("sha256");
+    const hash2 = createHash3("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
@@ -55171,16 +55188,28 @@ var GitHubForge = class {
     return (await this.download(release, asset)).sha256;
   }
   async download(_release, asset, dest) {
-    const { data } = await this.#call(
-      `download ${asset.name}`,
-      "GET /repos/{owner}/{repo}/releases/assets/{asset_id}",
-      {
-        asset_id: asset.id,
-        headers: { accept: "application/octet-stream" },
-        request: { parseSuccessResponseBody: false }
-      }
-    );
-    return hashStream(data, dest);
+    const operation = `download ${asset.name}`;
+    const url2 = `${this.#apiUrl}/repos/${encodeURIComponent(this.#owner)}/${encodeURIComponent(this.#repo)}/releases/assets/${asset.id}`;
+    const headers = {
+      authorization: `token ${this.#token}`,
+      accept: "application/octet-stream",
+      "user-agent": "signet",
+      "x-github-api-version": "2022-11-28"
+    };
+    try {
+      return await withRetry(operation, this.#retry, async () => {
+        let r;
+        try {
+          r = await downloadHashed(url2, headers, dest);
+        } catch (e) {
+          throw new HttpError(operation, 0, {}, "", e);
+        }
+        if (r.sha256 === void 0) throw new HttpError(operation, r.status, r.headers, r.text ?? "");
+        return { sha256: r.sha256, size: r.size };
+      });
+    } catch (e) {
+      throw forgeError("github", `${this.#owner}/${this.#repo}`, e);
+    }
   }
 };
 
@@ -55312,7 +55341,7 @@ function openForge(target, options = {}) {
 init_artifact();
 init_errors();
 init_log();
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { mkdtempSync, rmSync, statSync as statSync2, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename as basename2, join as join4, resolve as resolve5 } from "node:path";
@@ -55532,7 +55561,7 @@ function writeSums(prepared) {
     name: SUMS_NAME,
     path,
     size: Buffer.byteLength(text),
-    sha256: createHash5("sha256").update(text).digest("hex"),
+    sha256: createHash4("sha256").update(text).digest("hex"),
     kind: "other"
   };
 }
@@ -55923,7 +55952,7 @@ async function runPublish(o) {
   let notes = o.notes;
   if (o.notesFile) {
     try {
-      notes = readFileSync8(resolve9(o.cwd, o.notesFile), "utf8");
+      notes = readFileSync9(resolve9(o.cwd, o.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o.notesFile}`);
     }
@@ -55952,10 +55981,11 @@ async function runPublish(o) {
       target: o.target,
       templatesDir,
       cwd: o.cwd,
-      prune: o.prune,
+      prune: o.prune ?? o.config.publish.prune,
+      checksumsAsset: o.config.publish.checksums,
       verify,
       allowDevSignatures: o.allowDevSignatures,
-      concurrency: o.concurrency,
+      concurrency: o.concurrency ?? o.config.publish.concurrency,
       mode: o.mode
     },
     { dryRun: o.dryRun }
@@ -55963,7 +55993,7 @@ async function runPublish(o) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync10, readFileSync as readFileSync9, statSync as statSync5 } from "node:fs";
+import { existsSync as existsSync10, readFileSync as readFileSync10, statSync as statSync5 } from "node:fs";
 import { resolve as resolve10 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -56500,7 +56530,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m) mask(env[m[1]]);
       const f = /^file:(.+)$/.exec(v);
       if (f && existsSync10(f[1]) && statSync5(f[1]).size < 65536)
-        mask(readFileSync9(f[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync10(f[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") Object.values(v).forEach(walk);
   };

@@ -28704,7 +28704,16 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync, copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, statSync as statSync2 } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync as existsSync3,
+  mkdirSync,
+  mkdtempSync as mkdtempSync2,
+  readFileSync as readFileSync5,
+  renameSync,
+  statSync as statSync2
+} from "node:fs";
 import { basename as basename2, dirname as dirname2, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -28713,7 +28722,15 @@ async function removeSignature(ctx, input2, output2) {
     label: "osslsigncode remove-signature"
   });
 }
-async function signInFrame(ctx, path, options, produce) {
+async function contentDigest(ctx, file2, out) {
+  await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
+    outputs: [out],
+    timeoutMs: 3e5,
+    label: "osslsigncode extract-data"
+  });
+  return readFileSync5(out);
+}
+async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve3(path);
   if (!existsSync3(source) || !statSync2(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
@@ -28733,6 +28750,7 @@ async function signInFrame(ctx, path, options, produce) {
       details: { path: source }
     });
   }
+  mkdirSync(dirname2(target), { recursive: true });
   const work = mkdtempSync2(join3(dirname2(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
@@ -28764,6 +28782,18 @@ async function signInFrame(ctx, path, options, produce) {
         dev: ctx.dev
       }
     );
+    if (frame.checkContent) {
+      const [sent, got] = await Promise.all([
+        contentDigest(ctx, input2, join3(work, "sent.der")),
+        contentDigest(ctx, output2, join3(work, "got.der"))
+      ]);
+      if (!sent.equals(got)) {
+        throw new SignetError(
+          "E_VERIFY_FAILED",
+          `${basename2(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+        );
+      }
+    }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
@@ -29073,7 +29103,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename as basename3 } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -29122,7 +29152,7 @@ async function once(u, s, token, p) {
       {
         method: "POST",
         headers,
-        ...u.protocol === "https:" && s.caFile ? { ca: readFileSync5(s.caFile) } : {}
+        ...u.protocol === "https:" && s.caFile ? { ca: readFileSync6(s.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -29221,7 +29251,7 @@ var init_devcert = __esm({
 });
 
 // tools/lib/sign/index.ts
-import { copyFileSync as copyFileSync2, existsSync as existsSync4, mkdirSync } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync4, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename4, isAbsolute as isAbsolute3, join as join5, resolve as resolve4 } from "node:path";
 function abs(base, p) {
@@ -29453,7 +29483,8 @@ function createOtherSigner(p, ctx, deps) {
         (input2) => remoteProduce(settings, {
           ...input2,
           description: o.description ?? p.description ?? input2.description
-        })
+        }),
+        { checkContent: true }
       )
     };
   }
@@ -29467,7 +29498,7 @@ async function signFiles(signer, paths, options = {}) {
     const names = paths.map((p) => basename4(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
-    mkdirSync(options.outDir, { recursive: true });
+    mkdirSync2(options.outDir, { recursive: true });
   }
   const results = new Array(paths.length);
   let next = 0;
@@ -48675,11 +48706,14 @@ init_zod();
 // tools/lib/forge/config.ts
 init_zod();
 var publishConfigSchema = external_exports.object({
-  forge: external_exports.enum(["auto", "github", "gitea", "dir"]).default("auto"),
+  forge: external_exports.string().regex(/^(auto|github|gitea|dir:.+)$/, "auto, github, gitea or dir:PATH").default("auto").describe("Where `signet publish` goes when --to is not given"),
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe("owner/name; from the environment or the git remote when omitted"),
   apiUrl: external_exports.string().url().optional().describe("API base URL (GitHub Enterprise or Gitea)"),
-  tokenEnv: external_exports.string().default("SIGNET_FORGE_TOKEN"),
-  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates")
+  tokenEnv: external_exports.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("SIGNET_FORGE_TOKEN").describe("Environment variable holding the forge token"),
+  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
+  concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
+  prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -48906,7 +48940,7 @@ function expandFiles(patterns, cwd) {
 init_sign();
 
 // actions/lib/action.ts
-import { existsSync as existsSync6, readFileSync as readFileSync6, statSync as statSync4 } from "node:fs";
+import { existsSync as existsSync6, readFileSync as readFileSync7, statSync as statSync4 } from "node:fs";
 import { resolve as resolve5 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -49443,7 +49477,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m) mask(env[m[1]]);
       const f = /^file:(.+)$/.exec(v);
       if (f && existsSync6(f[1]) && statSync4(f[1]).size < 65536)
-        mask(readFileSync6(f[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync7(f[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") Object.values(v).forEach(walk);
   };

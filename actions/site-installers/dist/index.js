@@ -23893,8 +23893,8 @@ var init_json_schema_processors = __esm({
       agg.patterns ?? (agg.patterns = /* @__PURE__ */ new Set());
       agg.patterns.add(pattern2);
     };
-    intersectMime = (agg, mime) => {
-      agg.mime = agg.mime ? agg.mime.filter((m2) => mime.includes(m2)) : [...mime];
+    intersectMime = (agg, mime2) => {
+      agg.mime = agg.mime ? agg.mime.filter((m2) => mime2.includes(m2)) : [...mime2];
     };
     setFormat = (agg, format2) => {
       agg.format = format2;
@@ -24122,19 +24122,19 @@ var init_json_schema_processors = __esm({
       _json.type = "string";
       _json.format = "binary";
       _json.contentEncoding = "binary";
-      const { minimum, maximum, mime } = aggregateChecks(schema);
+      const { minimum, maximum, mime: mime2 } = aggregateChecks(schema);
       if (minimum !== void 0)
         _json.minLength = minimum;
       if (maximum !== void 0)
         _json.maxLength = maximum;
-      if (!mime)
+      if (!mime2)
         return;
-      if (mime.length === 0)
+      if (mime2.length === 0)
         _json.not = {};
-      else if (mime.length === 1)
-        _json.contentMediaType = mime[0];
+      else if (mime2.length === 1)
+        _json.contentMediaType = mime2[0];
       else
-        _json.anyOf = mime.map((m2) => ({ contentMediaType: m2 }));
+        _json.anyOf = mime2.map((m2) => ({ contentMediaType: m2 }));
     };
     successProcessor = (_schema, _ctx, json2, _params) => {
       json2.type = "boolean";
@@ -32216,7 +32216,16 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync, copyFileSync, existsSync as existsSync3, mkdtempSync as mkdtempSync2, renameSync, statSync as statSync2 } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync as existsSync3,
+  mkdirSync,
+  mkdtempSync as mkdtempSync2,
+  readFileSync as readFileSync4,
+  renameSync,
+  statSync as statSync2
+} from "node:fs";
 import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve2 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -32225,7 +32234,15 @@ async function removeSignature(ctx, input2, output2) {
     label: "osslsigncode remove-signature"
   });
 }
-async function signInFrame(ctx, path10, options, produce) {
+async function contentDigest(ctx, file2, out) {
+  await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
+    outputs: [out],
+    timeoutMs: 3e5,
+    label: "osslsigncode extract-data"
+  });
+  return readFileSync4(out);
+}
+async function signInFrame(ctx, path10, options, produce, frame = {}) {
   const source = resolve2(path10);
   if (!existsSync3(source) || !statSync2(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
@@ -32245,6 +32262,7 @@ async function signInFrame(ctx, path10, options, produce) {
       details: { path: source }
     });
   }
+  mkdirSync(dirname(target), { recursive: true });
   const work = mkdtempSync2(join3(dirname(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
@@ -32276,6 +32294,18 @@ async function signInFrame(ctx, path10, options, produce) {
         dev: ctx.dev
       }
     );
+    if (frame.checkContent) {
+      const [sent, got] = await Promise.all([
+        contentDigest(ctx, input2, join3(work, "sent.der")),
+        contentDigest(ctx, output2, join3(work, "got.der"))
+      ]);
+      if (!sent.equals(got)) {
+        throw new SignetError(
+          "E_VERIFY_FAILED",
+          `${basename2(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+        );
+      }
+    }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
@@ -32585,7 +32615,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync4, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync4, statSync as statSync3 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename as basename3 } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -32634,7 +32664,7 @@ async function once(u3, s2, token, p2) {
       {
         method: "POST",
         headers,
-        ...u3.protocol === "https:" && s2.caFile ? { ca: readFileSync4(s2.caFile) } : {}
+        ...u3.protocol === "https:" && s2.caFile ? { ca: readFileSync5(s2.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -32724,7 +32754,7 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync3, existsSync as existsSync4, mkdirSync, readFileSync as readFileSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { chmodSync as chmodSync3, existsSync as existsSync4, mkdirSync as mkdirSync2, readFileSync as readFileSync6, writeFileSync as writeFileSync2 } from "node:fs";
 import { join as join5, resolve as resolve3 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -32803,7 +32833,7 @@ function devCertCommands(dir, name, days, keyType) {
 }
 async function makeDevCert(dir, options = {}) {
   const root = resolve3(dir);
-  mkdirSync(root, { recursive: true });
+  mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? signingRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p2 = (f2) => join5(root, f2);
@@ -32816,8 +32846,8 @@ async function makeDevCert(dir, options = {}) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
     for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p2(k2), 384);
-    writeFileSync2(p2("chain.pem"), readFileSync5(p2("leaf.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
-    writeFileSync2(p2("tsa-chain.pem"), readFileSync5(p2("tsa.pem"), "utf8") + readFileSync5(p2("ca.pem"), "utf8"));
+    writeFileSync2(p2("chain.pem"), readFileSync6(p2("leaf.pem"), "utf8") + readFileSync6(p2("ca.pem"), "utf8"));
+    writeFileSync2(p2("tsa-chain.pem"), readFileSync6(p2("tsa.pem"), "utf8") + readFileSync6(p2("ca.pem"), "utf8"));
     writeFileSync2(
       p2("README.txt"),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
@@ -32827,7 +32857,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync5(p2("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync6(p2("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
   }
@@ -32904,7 +32934,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync2 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename4, isAbsolute as isAbsolute2, join as join6, resolve as resolve4 } from "node:path";
 function abs(base, p2) {
@@ -33136,7 +33166,8 @@ function createOtherSigner(p2, ctx, deps) {
         (input2) => remoteProduce(settings, {
           ...input2,
           description: o3.description ?? p2.description ?? input2.description
-        })
+        }),
+        { checkContent: true }
       )
     };
   }
@@ -33150,7 +33181,7 @@ async function signFiles(signer, paths, options = {}) {
     const names = paths.map((p2) => basename4(p2));
     const dup = names.find((n3, i3) => names.indexOf(n3) !== i3);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
-    mkdirSync2(options.outDir, { recursive: true });
+    mkdirSync3(options.outDir, { recursive: true });
   }
   const results = new Array(paths.length);
   let next = 0;
@@ -37888,7 +37919,7 @@ Please set this option with "pipe" instead.`;
 });
 
 // node_modules/execa/lib/stdio/native.js
-import { readFileSync as readFileSync6 } from "node:fs";
+import { readFileSync as readFileSync7 } from "node:fs";
 import tty2 from "node:tty";
 var handleNativeStream, handleNativeStreamSync, getTargetFd, getTargetFdNumber, handleNativeStreamAsync, getStandardStream;
 var init_native = __esm({
@@ -37929,7 +37960,7 @@ var init_native = __esm({
       if (tty2.isatty(targetFdNumber)) {
         throw new TypeError(`The \`${optionName}: ${serializeOptionValue(value)}\` option is invalid: it cannot be a TTY with synchronous methods.`);
       }
-      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync6(targetFdNumber))], optionName };
+      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync7(targetFdNumber))], optionName };
     };
     getTargetFdNumber = (value, fdNumber) => {
       if (value === "inherit") {
@@ -38313,7 +38344,7 @@ For example, you can use the \`pathToFileURL()\` method of the \`url\` core modu
 });
 
 // node_modules/execa/lib/stdio/handle-sync.js
-import { readFileSync as readFileSync7 } from "node:fs";
+import { readFileSync as readFileSync8 } from "node:fs";
 var handleStdioSync, forbiddenIfSync, forbiddenNativeIfSync, forbiddenNativeInputIfSync, forbiddenInputTransformIfSync, throwInvalidSyncValue, addProperties, addPropertiesSync;
 var init_handle_sync = __esm({
   "node_modules/execa/lib/stdio/handle-sync.js"() {
@@ -38362,8 +38393,8 @@ var init_handle_sync = __esm({
         generator: forbiddenInputTransformIfSync,
         native: forbiddenNativeInputIfSync,
         // Files and iterables are read lazily, so that a file which cannot be read, or an iterable which throws, is reported like any other early error, instead of being thrown as a raw error
-        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync7(value))] }),
-        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync7(file2))] }),
+        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync8(value))] }),
+        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync8(file2))] }),
         fileNumber: forbiddenIfSync,
         iterable: ({ value }) => ({ contents: () => [...value] }),
         string: ({ value }) => ({ contents: [value] }),
@@ -42127,7 +42158,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/installers/checks.ts
-import { readdirSync, readFileSync as readFileSync8, statSync as statSync5 } from "node:fs";
+import { readdirSync, readFileSync as readFileSync9, statSync as statSync5 } from "node:fs";
 import { join as join7, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
@@ -42167,7 +42198,7 @@ async function comparePayload(what, dir, expect, withUninstaller) {
       `${what}: the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${expect.agentSha256})`,
       { details: { embedded: agentSha, signed: expect.agentSha256 } }
     );
-  if (!readFileSync8(siteJson2).equals(expect.siteJson))
+  if (!readFileSync9(siteJson2).equals(expect.siteJson))
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
       `${what}: the embedded site.json differs from the intended configuration`
@@ -42204,9 +42235,242 @@ var init_fingerprint = __esm({
   }
 });
 
+// tools/lib/installers/msi-db.ts
+import { readFileSync as readFileSync10 } from "node:fs";
+function bad(what) {
+  throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
+}
+function readCompoundFile(buf) {
+  if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
+    bad("not a compound file");
+  const sectorShift = buf.readUInt16LE(30);
+  const miniShift = buf.readUInt16LE(32);
+  const sectorSize = 1 << sectorShift;
+  const miniSize = 1 << miniShift;
+  const firstDir = buf.readUInt32LE(48);
+  const miniCutoff = buf.readUInt32LE(56);
+  const firstMiniFat = buf.readUInt32LE(60);
+  const firstDifat = buf.readUInt32LE(68);
+  const sector = (n3) => {
+    const off = (n3 + 1) * sectorSize;
+    if (off + sectorSize > buf.length + sectorSize) bad("sector out of range");
+    return buf.subarray(off, Math.min(off + sectorSize, buf.length));
+  };
+  const fatSectors = [];
+  for (let i3 = 0; i3 < 109; i3++) {
+    const s2 = buf.readUInt32LE(76 + i3 * 4);
+    if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
+  }
+  const perSector = sectorSize / 4;
+  for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard < 1 << 20; guard++) {
+    const sec = sector(d2);
+    for (let i3 = 0; i3 < perSector - 1; i3++) {
+      const s2 = sec.readUInt32LE(i3 * 4);
+      if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
+    }
+    d2 = sec.readUInt32LE((perSector - 1) * 4);
+  }
+  const fat = new Uint32Array(fatSectors.length * perSector);
+  fatSectors.forEach((s2, k2) => {
+    const sec = sector(s2);
+    for (let i3 = 0; i3 < perSector; i3++) fat[k2 * perSector + i3] = sec.readUInt32LE(i3 * 4);
+  });
+  const chain = (start, table) => {
+    const out = [];
+    for (let s2 = start; s2 !== END_OF_CHAIN && s2 !== FREE; s2 = table[s2]) {
+      if (s2 >= table.length || out.length > table.length) bad("broken sector chain");
+      out.push(s2);
+    }
+    return out;
+  };
+  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
+  const dir = readChain(firstDir);
+  const entries = [];
+  for (let off = 0; off + 128 <= dir.length; off += 128) {
+    const nameLen = dir.readUInt16LE(off + 64);
+    const type = dir.readUInt8(off + 66);
+    if (type === 0) continue;
+    entries.push({
+      name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
+      type,
+      start: dir.readUInt32LE(off + 116),
+      size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
+    });
+  }
+  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
+  const miniStream = readChain(root.start);
+  const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
+  const miniFat = new Uint32Array(miniFatBytes.length / 4);
+  for (let i3 = 0; i3 < miniFat.length; i3++) miniFat[i3] = miniFatBytes.readUInt32LE(i3 * 4);
+  const streams = /* @__PURE__ */ new Map();
+  for (const e of entries) {
+    if (e.type !== 2) continue;
+    streams.set(e.name, () => {
+      const data = e.size < miniCutoff ? Buffer.concat(
+        chain(e.start, miniFat).map((s2) => miniStream.subarray(s2 * miniSize, (s2 + 1) * miniSize))
+      ) : readChain(e.start);
+      return data.subarray(0, e.size);
+    });
+  }
+  return streams;
+}
+function mime(x2) {
+  if (x2 < 10) return String.fromCharCode(48 + x2);
+  if (x2 < 36) return String.fromCharCode(65 + x2 - 10);
+  if (x2 < 62) return String.fromCharCode(97 + x2 - 36);
+  return x2 === 62 ? "." : "_";
+}
+function decodeStreamName(raw) {
+  let out = "";
+  for (const c4 of raw) {
+    const ch = c4.charCodeAt(0);
+    if (ch >= 14336 && ch < 18496) {
+      if (ch >= 18432) out += mime(ch - 18432);
+      else {
+        const v2 = ch - 14336;
+        out += mime(v2 & 63) + mime(v2 >> 6 & 63);
+      }
+    } else out += c4;
+  }
+  return out;
+}
+function readMsiFactsInProcess(path10, tables) {
+  const db = new MsiDatabase(readFileSync10(path10));
+  const out = {};
+  for (const t2 of tables) {
+    const table = db.table(t2);
+    if (table) out[t2] = table;
+  }
+  return { tables: out, template: db.summary(7) ?? "" };
+}
+var END_OF_CHAIN, FREE, TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
+var init_msi_db = __esm({
+  "tools/lib/installers/msi-db.ts"() {
+    "use strict";
+    init_errors();
+    END_OF_CHAIN = 4294967294;
+    FREE = 4294967295;
+    TABLE_PREFIX = "䡀";
+    MSITYPE_STRING = 2048;
+    MSITYPE_TEMPORARY = 16384;
+    MsiDatabase = class {
+      streams = /* @__PURE__ */ new Map();
+      strings = [""];
+      strRefBytes;
+      columns = /* @__PURE__ */ new Map();
+      tableNames;
+      constructor(buf) {
+        for (const [raw, data2] of readCompoundFile(buf)) this.streams.set(decodeStreamName(raw), data2);
+        const pool2 = this.stream("_StringPool");
+        const data = this.stream("_StringData");
+        const codepage = pool2.length >= 4 ? pool2.readUInt32LE(0) : 0;
+        this.strRefBytes = codepage & 2147483648 ? 3 : 2;
+        const encoding = (codepage & 2147483647) === 65001 ? "utf8" : "latin1";
+        const count2 = pool2.length / 4;
+        let offset = 0;
+        for (let i3 = 1, n3 = 1; i3 < count2; ) {
+          const len16 = pool2.readUInt16LE(i3 * 4);
+          const refs = pool2.readUInt16LE(i3 * 4 + 2);
+          if (len16 === 0 && refs === 0) {
+            this.strings[n3++] = "";
+            i3++;
+            continue;
+          }
+          let len;
+          if (len16 === 0) {
+            len = (pool2.readUInt16LE(i3 * 4 + 6) << 16) + pool2.readUInt16LE(i3 * 4 + 4);
+            i3 += 2;
+          } else {
+            len = len16;
+            i3++;
+          }
+          this.strings[n3++] = data.toString(encoding, offset, offset + len);
+          offset += len;
+        }
+        this.tableNames = this.readRaw("_Tables", [
+          { name: "Name", number: 1, type: MSITYPE_STRING | 256 }
+        ]).map((r2) => r2["Name"]);
+        const cols = this.readRaw("_Columns", [
+          { name: "Table", number: 1, type: MSITYPE_STRING },
+          { name: "Number", number: 2, type: 2 },
+          { name: "Name", number: 3, type: MSITYPE_STRING },
+          { name: "Type", number: 4, type: 2 }
+        ]);
+        for (const c4 of cols) {
+          const list2 = this.columns.get(c4["Table"]) ?? [];
+          list2.push({ name: c4["Name"], number: Number(c4["Number"]), type: Number(c4["Type"]) & 65535 });
+          this.columns.set(c4["Table"], list2);
+        }
+        for (const list2 of this.columns.values()) list2.sort((a3, b2) => a3.number - b2.number);
+      }
+      stream(name) {
+        return this.streams.get(TABLE_PREFIX + name)?.() ?? Buffer.alloc(0);
+      }
+      width(type) {
+        if (type & MSITYPE_STRING) return this.strRefBytes;
+        return (type & 255) <= 2 ? 2 : 4;
+      }
+      readRaw(table, columns) {
+        const cols = columns.filter((c4) => !(c4.type & MSITYPE_TEMPORARY));
+        const data = this.stream(table);
+        const rowSize = cols.reduce((n3, c4) => n3 + this.width(c4.type), 0);
+        if (!rowSize) return [];
+        const rows = Math.floor(data.length / rowSize);
+        const out = Array.from({ length: rows }, () => ({}));
+        let base = 0;
+        for (const c4 of cols) {
+          const w2 = this.width(c4.type);
+          for (let r2 = 0; r2 < rows; r2++) {
+            const at2 = base + r2 * w2;
+            let value = "";
+            if (c4.type & MSITYPE_STRING) {
+              const id = w2 === 3 ? data.readUInt16LE(at2) + (data.readUInt8(at2 + 2) << 16) : data.readUInt16LE(at2);
+              value = this.strings[id] ?? "";
+            } else if (w2 === 2) {
+              const v2 = data.readUInt16LE(at2);
+              value = v2 === 0 ? "" : String(v2 - 32768);
+            } else {
+              const v2 = data.readUInt32LE(at2);
+              value = v2 === 0 ? "" : String(v2 ^ 2147483648 | 0);
+            }
+            out[r2][c4.name] = value;
+          }
+          base += w2 * rows;
+        }
+        return out;
+      }
+      table(name) {
+        const cols = this.columns.get(name);
+        if (!cols || !this.tableNames.includes(name)) return void 0;
+        return { columns: cols.map((c4) => c4.name), rows: this.readRaw(name, cols) };
+      }
+      /** Summary information property (PID) as a string, e.g. 7 = Template. */
+      summary(pid) {
+        const s2 = this.streams.get("SummaryInformation")?.();
+        if (!s2 || s2.length < 48) return void 0;
+        const section = s2.readUInt32LE(44);
+        const count2 = s2.readUInt32LE(section + 4);
+        for (let i3 = 0; i3 < count2; i3++) {
+          if (s2.readUInt32LE(section + 8 + i3 * 8) !== pid) continue;
+          const at2 = section + s2.readUInt32LE(section + 12 + i3 * 8);
+          const type = s2.readUInt32LE(at2);
+          if (type === 30) {
+            const len = s2.readUInt32LE(at2 + 4);
+            return s2.toString("latin1", at2 + 8, at2 + 8 + len).replace(/\0+$/, "");
+          }
+          if (type === 2) return String(s2.readInt16LE(at2 + 4));
+          if (type === 3) return String(s2.readInt32LE(at2 + 4));
+          return void 0;
+        }
+        return void 0;
+      }
+    };
+  }
+});
+
 // tools/lib/installers/template.ts
 import { createHash as createHash4 } from "node:crypto";
-import { readFileSync as readFileSync9 } from "node:fs";
+import { readFileSync as readFileSync11 } from "node:fs";
 import { dirname as dirname2, join as join8 } from "node:path";
 import { fileURLToPath as fileURLToPath4 } from "node:url";
 function renderTemplate(template, values, spec, source) {
@@ -42241,7 +42505,7 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path10) {
   let text;
   try {
-    text = readFileSync9(path10, "utf8");
+    text = readFileSync11(path10, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path10}`);
   }
@@ -42283,7 +42547,7 @@ var init_template2 = __esm({
 
 // tools/lib/installers/msi.ts
 import { rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
-import { dirname as dirname3, join as join9 } from "node:path";
+import { join as join9 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -42371,15 +42635,6 @@ ${problems.join("\n")}`,
     label: "msibuild"
   });
   return out;
-}
-function parseIdt(text) {
-  const lines = text.replace(/\r\n/g, "\n").split("\n");
-  const columns = (lines[0] ?? "").split("	");
-  const rows = lines.slice(3).filter((l2) => l2 !== "").map((l2) => {
-    const cells = l2.split("	");
-    return Object.fromEntries(columns.map((c4, i3) => [c4, cells[i3] ?? ""]));
-  });
-  return { columns, rows };
 }
 function lintMsiFacts(facts, expect) {
   const p2 = [];
@@ -42538,30 +42793,18 @@ function lintMsiFacts(facts, expect) {
   }
   return p2;
 }
-async function readMsiFacts(runner, msi) {
-  const tables = {};
-  for (const name of LINT_TABLES) {
-    const r2 = await runner.run("msiinfo", ["export", msi, name], {
-      // tables with binary columns are written as files into the working folder: keep them there
-      cwd: dirname3(msi),
-      label: `msiinfo export ${name}`,
-      timeoutMs: 6e4,
-      allowFailure: true
-    });
-    if (r2.exitCode === 0) tables[name] = parseIdt(r2.stdout);
-  }
-  const sum = await runner.run("msiinfo", ["suminfo", msi], { label: "msiinfo suminfo", timeoutMs: 6e4 });
-  const template = /^Template:\s*(.*)$/m.exec(sum.stdout)?.[1]?.trim() ?? "";
-  return { tables, template };
+async function readMsiFacts(msi) {
+  return readMsiFactsInProcess(msi, LINT_TABLES);
 }
-async function lintMsi(runner, msi, expect) {
-  return lintMsiFacts(await readMsiFacts(runner, msi), expect);
+async function lintMsi(msi, expect) {
+  return lintMsiFacts(await readMsiFacts(msi), expect);
 }
 var WIX_VARIABLES, WIX_SOURCE, MSI_OUT, ICON_XML, CONFIG_DIR_SDDL, CONFIG_FILE_SDDL, STANDARD_ACTIONS, LINT_TABLES;
 var init_msi = __esm({
   "tools/lib/installers/msi.ts"() {
     "use strict";
     init_errors();
+    init_msi_db();
     init_template2();
     WIX_VARIABLES = {
       PRODUCT_CODE: { kind: "guid", description: "a fresh ProductCode per build" },
@@ -42725,7 +42968,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync10 } from "node:fs";
+import { readFileSync as readFileSync12 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -42744,7 +42987,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path10) {
-  const v2 = readPeVersion(readFileSync10(path10));
+  const v2 = readPeVersion(readFileSync12(path10));
   if (!v2) return void 0;
   const [a3, b2, c4] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a3}.${b2}.${c4}`;
@@ -42767,7 +43010,7 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync4, rmSync as rmSync7, statSync as statSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname4, join as join10 } from "node:path";
+import { dirname as dirname3, join as join10 } from "node:path";
 import { fileURLToPath as fileURLToPath5 } from "node:url";
 async function startSignServer(signer, options = {}) {
   const dir = mkdtempSync4(join10(tmpdir3(), "signet-sign-"));
@@ -42840,7 +43083,7 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
-    SIGN_CLIENT = join10(dirname4(fileURLToPath5(import.meta.url)), "sign-client.ts");
+    SIGN_CLIENT = join10(dirname3(fileURLToPath5(import.meta.url)), "sign-client.ts");
   }
 });
 
@@ -42853,19 +43096,19 @@ import {
   copyFileSync as copyFileSync4,
   existsSync as existsSync6,
   linkSync,
-  mkdirSync as mkdirSync3,
+  mkdirSync as mkdirSync4,
   mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync11,
+  readFileSync as readFileSync13,
   renameSync as renameSync2,
   rmSync as rmSync8,
   statSync as statSync7,
   writeFileSync as writeFileSync5
 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { basename as basename5, delimiter, dirname as dirname5, isAbsolute as isAbsolute3, join as join11, resolve as resolve5 } from "node:path";
+import { basename as basename5, delimiter, dirname as dirname4, isAbsolute as isAbsolute3, join as join11, resolve as resolve5 } from "node:path";
 import { fileURLToPath as fileURLToPath6 } from "node:url";
 function signetVersion() {
-  signetVersionCache ??= JSON.parse(readFileSync11(join11(ROOT, "package.json"), "utf8")).version;
+  signetVersionCache ??= JSON.parse(readFileSync13(join11(ROOT, "package.json"), "utf8")).version;
   return signetVersionCache;
 }
 function sha256(text) {
@@ -42912,7 +43155,7 @@ function defaultSignerIdentity(config2, signer, baseDir) {
     const v2 = profile?.[k2];
     if (typeof v2 === "string" && !v2.startsWith("pkcs11:")) {
       const p2 = isAbsolute3(v2) ? v2 : resolve5(baseDir, v2);
-      files2.push(existsSync6(p2) ? sha256(readFileSync11(p2)) : `missing:${p2}`);
+      files2.push(existsSync6(p2) ? sha256(readFileSync13(p2)) : `missing:${p2}`);
     }
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
@@ -42973,7 +43216,7 @@ function manifestPath(outDir, siteCode) {
 }
 function readManifest(path10) {
   try {
-    const m2 = JSON.parse(readFileSync11(path10, "utf8"));
+    const m2 = JSON.parse(readFileSync13(path10, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -43058,7 +43301,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
   writeFileSync5(join11(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   const [problems, signed] = await Promise.all([
-    lintMsi(s2.runner, msi, {
+    lintMsi(msi, {
       product: p2,
       upgradeCode: s2.upgradeCode,
       version: s2.version,
@@ -43088,7 +43331,7 @@ async function buildSite(s2, site) {
   if (hit) return hit;
   const work = mkdtempSync5(join11(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync3(join11(work, "payload"));
+    mkdirSync4(join11(work, "payload"));
     linkOrCopy(s2.agent.path, join11(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.version, s2.dev));
     writeFileSync5(join11(work, "payload", "site.json"), siteBytes, { mode: 384 });
@@ -43120,7 +43363,7 @@ async function buildSite(s2, site) {
       })
     ]);
     const msi = msiPart.signed;
-    mkdirSync3(s2.outDir, { recursive: true });
+    mkdirSync4(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
     const exeOut = join11(s2.outDir, exeName);
     const msiOut = join11(s2.outDir, msiName);
@@ -43263,12 +43506,12 @@ async function buildSiteInstallers(options) {
   if (product.icon) {
     const p2 = rel(product.icon);
     if (!existsSync6(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync11(p2)) };
+    icon = { path: p2, sha256: sha256(readFileSync13(p2)) };
   }
   const outDir = resolve5(options.outDir);
-  mkdirSync3(outDir, { recursive: true });
+  mkdirSync4(outDir, { recursive: true });
   const workRoot = join11(outDir, ".signet-work");
-  mkdirSync3(workRoot, { recursive: true });
+  mkdirSync4(workRoot, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
   const signServer = await startSignServer(signer);
@@ -43386,13 +43629,13 @@ var init_build = __esm({
     init_sign_server();
     init_template2();
     MANIFEST_SCHEMA = 1;
-    ROOT = join11(dirname5(fileURLToPath6(import.meta.url)), "..", "..", "..");
+    ROOT = join11(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
     INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiinfo", "msiextract", "7z"];
   }
 });
 
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync12 } from "node:fs";
+import { readFileSync as readFileSync14 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i3) => ({
     path: [prefix, ...i3.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -43445,8 +43688,8 @@ function validateSite(raw, prefix, options = {}) {
     key = input2.enrollmentKey;
   } else add("enrollmentKey", "is required (enrollmentKey, or enrollmentKeyRef: env:NAME | file:PATH)");
   if (key !== void 0) {
-    const bad = checkKey(key);
-    if (bad) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad);
+    const bad2 = checkKey(key);
+    if (bad2) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad2);
   }
   if (problems.length || key === void 0) return { problems };
   return {
@@ -43608,7 +43851,7 @@ async function loadSites(path10, options = {}) {
   if (path10 === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync12(path10, "utf8");
+      text = readFileSync14(path10, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path10}`);
     }
@@ -43695,7 +43938,7 @@ var init_installers = __esm({
 import { createHash as createHash7 } from "node:crypto";
 import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync7 } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename as basename6, dirname as dirname6, join as join12, resolve as resolve6 } from "node:path";
+import { basename as basename6, dirname as dirname5, join as join12, resolve as resolve6 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
@@ -43704,7 +43947,7 @@ async function hashFile(path10) {
   return hash2.digest("hex");
 }
 async function atomicWrite(path10, text) {
-  const tmp = join12(dirname6(path10), `.${basename6(path10)}.${process.pid}.tmp`);
+  const tmp = join12(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
   await writeFile(tmp, text);
   await rename(tmp, path10);
 }
@@ -43882,8 +44125,6 @@ var init_dir = __esm({
 });
 
 // tools/lib/forge/http.ts
-import { createHash as createHash8 } from "node:crypto";
-import { createReadStream as createReadStream5, createWriteStream as createWriteStream4 } from "node:fs";
 function isNetworkError(e) {
   let cur = e;
   for (let depth = 0; cur && depth < 6; depth++) {
@@ -43979,21 +44220,6 @@ async function withRetry(operation, options, fn, onRetry) {
     }
   }
 }
-async function hashStream(body, dest) {
-  const hash2 = createHash8("sha256");
-  let size = 0;
-  const out = dest ? createWriteStream4(dest) : void 0;
-  try {
-    for await (const chunk of body) {
-      hash2.update(chunk);
-      size += chunk.byteLength;
-      if (out && !out.write(chunk)) await new Promise((r2) => out.once("drain", r2));
-    }
-  } finally {
-    if (out) await new Promise((r2) => out.end(r2));
-  }
-  return { sha256: hash2.digest("hex"), size };
-}
 function headersOf(res) {
   const out = {};
   res.headers.forEach((v2, k2) => {
@@ -44063,7 +44289,7 @@ var init_http = __esm({
 });
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 import { open as open2 } from "node:fs/promises";
 import { request as httpRequest2 } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -44089,7 +44315,7 @@ function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
 async function hashFileLowMem(path10) {
-  const hash2 = createHash9("sha256");
+  const hash2 = createHash8("sha256");
   const fh = await open2(path10, "r");
   const buf = takeBuffer();
   let size = 0;
@@ -44112,7 +44338,7 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash2 = createHash9("sha256");
+  const hash2 = createHash8("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open2(body.path, "r");
@@ -44233,7 +44459,7 @@ async function downloadHashed(url2, headers, dest) {
       for await (const c4 of res) parts.push(c4);
       return { status, headers: h3, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash2 = createHash9("sha256");
+    const hash2 = createHash8("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
@@ -44509,7 +44735,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync13, existsSync as existsSync8 } from "fs";
+import { readFileSync as readFileSync15, existsSync as existsSync8 } from "fs";
 import { EOL } from "os";
 var Context;
 var init_context = __esm({
@@ -44523,7 +44749,7 @@ var init_context = __esm({
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
           if (existsSync8(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync13(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+            this.payload = JSON.parse(readFileSync15(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path10 = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL}`);
@@ -68931,16 +69157,28 @@ var init_github2 = __esm({
         return (await this.download(release, asset)).sha256;
       }
       async download(_release, asset, dest) {
-        const { data } = await this.#call(
-          `download ${asset.name}`,
-          "GET /repos/{owner}/{repo}/releases/assets/{asset_id}",
-          {
-            asset_id: asset.id,
-            headers: { accept: "application/octet-stream" },
-            request: { parseSuccessResponseBody: false }
-          }
-        );
-        return hashStream(data, dest);
+        const operation = `download ${asset.name}`;
+        const url2 = `${this.#apiUrl}/repos/${encodeURIComponent(this.#owner)}/${encodeURIComponent(this.#repo)}/releases/assets/${asset.id}`;
+        const headers = {
+          authorization: `token ${this.#token}`,
+          accept: "application/octet-stream",
+          "user-agent": "signet",
+          "x-github-api-version": "2022-11-28"
+        };
+        try {
+          return await withRetry(operation, this.#retry, async () => {
+            let r2;
+            try {
+              r2 = await downloadHashed(url2, headers, dest);
+            } catch (e) {
+              throw new HttpError(operation, 0, {}, "", e);
+            }
+            if (r2.sha256 === void 0) throw new HttpError(operation, r2.status, r2.headers, r2.text ?? "");
+            return { sha256: r2.sha256, size: r2.size };
+          });
+        } catch (e) {
+          throw forgeError("github", `${this.#owner}/${this.#repo}`, e);
+        }
       }
     };
   }
@@ -69083,8 +69321,8 @@ var init_forge = __esm({
 });
 
 // tools/lib/forge/notes.ts
-import { existsSync as existsSync9, readFileSync as readFileSync14 } from "node:fs";
-import { dirname as dirname7, join as join13, resolve as resolve8 } from "node:path";
+import { existsSync as existsSync9, readFileSync as readFileSync16 } from "node:fs";
+import { dirname as dirname6, join as join13, resolve as resolve8 } from "node:path";
 import { fileURLToPath as fileURLToPath7 } from "node:url";
 function sha256sums(entries) {
   return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
@@ -69144,11 +69382,11 @@ function renderNotes(template, input2, source = "template") {
 `;
 }
 function defaultTemplatesDir() {
-  let dir = dirname7(fileURLToPath7(import.meta.url));
+  let dir = dirname6(fileURLToPath7(import.meta.url));
   for (let i3 = 0; i3 < 8; i3++) {
     const candidate = join13(dir, "templates", "notes");
     if (existsSync9(join13(candidate, "stable.md"))) return candidate;
-    const parent = dirname7(dir);
+    const parent = dirname6(dir);
     if (parent === dir) break;
     dir = parent;
   }
@@ -69161,7 +69399,7 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
     throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
       hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
     });
-  return { text: readFileSync14(path10, "utf8"), path: path10 };
+  return { text: readFileSync16(path10, "utf8"), path: path10 };
 }
 var TEMPLATE_VARIABLES;
 var init_notes = __esm({
@@ -69182,7 +69420,7 @@ var init_notes = __esm({
 });
 
 // tools/lib/forge/publish.ts
-import { createHash as createHash10 } from "node:crypto";
+import { createHash as createHash9 } from "node:crypto";
 import { mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync8, writeFileSync as writeFileSync6 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename7, join as join14, resolve as resolve9 } from "node:path";
@@ -69304,7 +69542,7 @@ function writeSums(prepared) {
     name: SUMS_NAME,
     path: path10,
     size: Buffer.byteLength(text),
-    sha256: createHash10("sha256").update(text).digest("hex"),
+    sha256: createHash9("sha256").update(text).digest("hex"),
     kind: "other"
   };
 }
@@ -69670,8 +69908,8 @@ __export(run_exports, {
   fetchReleaseAsset: () => fetchReleaseAsset,
   runPublish: () => runPublish
 });
-import { globSync, readFileSync as readFileSync15 } from "node:fs";
-import { dirname as dirname8, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
+import { globSync, readFileSync as readFileSync17 } from "node:fs";
+import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
     to: o3.to,
@@ -69748,7 +69986,7 @@ async function runPublish(o3) {
   let notes = o3.notes;
   if (o3.notesFile) {
     try {
-      notes = readFileSync15(resolve10(o3.cwd, o3.notesFile), "utf8");
+      notes = readFileSync17(resolve10(o3.cwd, o3.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
     }
@@ -69760,12 +69998,12 @@ async function runPublish(o3) {
       ...o3.profile ? { profile: o3.profile } : {},
       // A stable release on a forge is the release path: timestamps required, dev profiles refused.
       releasePath: o3.channel === "stable" && target.kind !== "dir" && o3.mode !== "attach" && !o3.allowDevSignatures,
-      baseDir: o3.configPath ? dirname8(o3.configPath) : o3.cwd,
+      baseDir: o3.configPath ? dirname7(o3.configPath) : o3.cwd,
       ...o3.env ? { env: o3.env } : {}
     });
     verify = (path10) => signer.verify(path10);
   }
-  const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname8(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
+  const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname7(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
   return publishRelease(
     forge,
     {
@@ -69777,10 +70015,11 @@ async function runPublish(o3) {
       target: o3.target,
       templatesDir,
       cwd: o3.cwd,
-      prune: o3.prune,
+      prune: o3.prune ?? o3.config.publish.prune,
+      checksumsAsset: o3.config.publish.checksums,
       verify,
       allowDevSignatures: o3.allowDevSignatures,
-      concurrency: o3.concurrency,
+      concurrency: o3.concurrency ?? o3.config.publish.concurrency,
       mode: o3.mode
     },
     { dryRun: o3.dryRun }
@@ -69808,11 +70047,14 @@ init_zod();
 // tools/lib/forge/config.ts
 init_zod();
 var publishConfigSchema = external_exports.object({
-  forge: external_exports.enum(["auto", "github", "gitea", "dir"]).default("auto"),
+  forge: external_exports.string().regex(/^(auto|github|gitea|dir:.+)$/, "auto, github, gitea or dir:PATH").default("auto").describe("Where `signet publish` goes when --to is not given"),
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe("owner/name; from the environment or the git remote when omitted"),
   apiUrl: external_exports.string().url().optional().describe("API base URL (GitHub Enterprise or Gitea)"),
-  tokenEnv: external_exports.string().default("SIGNET_FORGE_TOKEN"),
-  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates")
+  tokenEnv: external_exports.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("SIGNET_FORGE_TOKEN").describe("Environment variable holding the forge token"),
+  notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
+  concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
+  prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -69978,9 +70220,9 @@ init_errors();
 
 // tools/lib/seal/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync16 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync18 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
-import { dirname as dirname9, join as join15, resolve as resolve11 } from "node:path";
+import { dirname as dirname8, join as join15, resolve as resolve11 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -70096,7 +70338,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/seal/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync16(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync18(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -70108,7 +70350,7 @@ async function buildDispatchedSites(o3) {
   const entries = await openSealedSites(raw, o3.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o3.configPath ? dirname9(o3.configPath) : o3.cwd;
+  const baseDir = o3.configPath ? dirname8(o3.configPath) : o3.cwd;
   const signer = createSigner2(o3.config, {
     ...o3.profile ? { profile: o3.profile } : {},
     baseDir,
@@ -70149,7 +70391,7 @@ async function buildDispatchedSites(o3) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync11, readFileSync as readFileSync17, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync11, readFileSync as readFileSync19, statSync as statSync9 } from "node:fs";
 import { resolve as resolve12 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -70686,7 +70928,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m2) mask(env[m2[1]]);
       const f2 = /^file:(.+)$/.exec(v2);
       if (f2 && existsSync11(f2[1]) && statSync9(f2[1]).size < 65536)
-        mask(readFileSync17(f2[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync19(f2[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v2)) v2.forEach(walk);
     else if (v2 && typeof v2 === "object") Object.values(v2).forEach(walk);
   };
