@@ -47,7 +47,13 @@ if (process.argv[2] === '--serve') {
   const forge = flavor === 'github' ? new GitHubForge(common) : new GiteaForge(common);
   const started = performance.now();
   const concurrency = process.env['BENCH_CONCURRENCY'] ? Number(process.env['BENCH_CONCURRENCY']) : undefined;
-  const { result } = await publishRelease(forge, { tag: tag!, channel: 'stable', files, notes: 'bench', concurrency });
+  const { result } = await publishRelease(forge, {
+    tag: tag!,
+    channel: 'stable',
+    files,
+    notes: 'bench',
+    concurrency,
+  });
   const ms = performance.now() - started;
   process.stdout.write(
     `${JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS, assets: result!.assets.length })}\n`,
