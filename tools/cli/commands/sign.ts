@@ -6,6 +6,7 @@ interface Args extends GlobalArgs {
   profile?: string;
   out?: string;
   'out-dir'?: string;
+  'skip-signed'?: boolean;
   replace?: boolean;
   nest?: boolean;
   description?: string;
@@ -37,6 +38,11 @@ export const signCommand: CommandModule<GlobalArgs, Args> = {
       .option('out-dir', {
         type: 'string',
         describe: 'Write the signed files into this directory (same names); default: in place',
+      })
+      .option('skip-signed', {
+        type: 'boolean',
+        default: false,
+        describe: 'Accept files already signed and verifying under this profile (re-runs converge)',
       })
       .option('replace', {
         type: 'boolean',
@@ -110,6 +116,7 @@ export const signCommand: CommandModule<GlobalArgs, Args> = {
     const result = await signFiles(signer, files, {
       ...(concurrency ? { concurrency } : {}),
       ...(args['out-dir'] ? { outDir: resolve(ctx.cwd, args['out-dir']) } : {}),
+      ...(args['skip-signed'] ? { skipSigned: true } : {}),
       sign: {
         ...(args.out ? { out: resolve(ctx.cwd, args.out) } : {}),
         replace: Boolean(args.replace),
@@ -124,6 +131,7 @@ export const signCommand: CommandModule<GlobalArgs, Args> = {
       path: r.artifact?.path ?? r.path,
       ok: r.ok,
       signed: r.signed,
+      ...(r.skipped ? { skipped: true } : {}),
       ...(r.artifact
         ? {
             subject: r.artifact.signature.subject,

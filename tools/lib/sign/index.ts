@@ -19,7 +19,7 @@ import { osslProduce, type TimestampPlan } from './osslsigncode.ts';
 import { checkRemoteUrl, type RemoteSettings, remoteProduce } from './remote.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 import type { Signer, SignOptions } from './types.ts';
-import { type VerifyOptions, verifyFile } from './verify.ts';
+import { isSigned, type VerifyOptions, verifyFile } from './verify.ts';
 
 export type { SignedArtifact } from '../artifact.ts';
 export type { SigningProfile } from './config.ts';
@@ -336,6 +336,8 @@ export interface FileResult {
   signed: boolean;
   /** Set when --allow-unsigned-fallback kept the unsigned original after a failure. */
   fallback?: { code: string; message: string };
+  /** Already signed and verified under this profile (--skip-signed): left untouched. */
+  skipped?: boolean;
   artifact?: SignedArtifact;
   /** The unsigned file (fallback only). */
   unsigned?: Artifact;
@@ -364,12 +366,27 @@ export async function signFiles(
     sign?: SignOptions;
     /** Write each signed file into this directory (same base name) instead of signing in place. */
     outDir?: string;
+    /**
+     * Converge: a file that is already signed and passes this profile's verify (chain, pins,
+     * timestamp policy) is accepted as is (`skipped: true`) instead of being refused. Not with
+     * --replace/--nest/--out-dir.
+     */
+    skipSigned?: boolean;
     onResult?: (r: FileResult) => void;
   } = {},
 ): Promise<SignFilesResult> {
   const limit = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError('E_USAGE', '--out takes a single input file');
+  if (
+    options.skipSigned &&
+    (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)
+  ) {
+    throw new SignetError(
+      'E_USAGE',
+      '--skip-signed cannot be combined with --replace, --nest, --out or --out-dir',
+    );
+  }
   if (options.outDir) {
     const names = paths.map((p) => basename(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -384,6 +401,19 @@ export async function signFiles(
       const path = paths[i] as string;
       const started = performance.now();
       try {
+        if (options.skipSigned && (await isSigned(path))) {
+          const artifact = await signer.verify(path);
+          results[i] = {
+            path,
+            ok: true,
+            signed: true,
+            skipped: true,
+            artifact,
+            durationMs: performance.now() - started,
+          };
+          options.onResult?.(results[i] as FileResult);
+          continue;
+        }
         const artifact = await signer.sign(path, {
           ...(options.sign ?? {}),
           ...(options.outDir ? { out: join(options.outDir, basename(path)) } : {}),

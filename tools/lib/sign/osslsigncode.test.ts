@@ -21,7 +21,7 @@ import { clearSecrets } from '../redact.ts';
 import { createSigner, inspectSignature, signFiles, verifyFile } from './index.ts';
 import { serialHex } from './local-tsa.ts';
 import { classifyOsslFailure, osslSignArgs, tsaSchedule } from './osslsigncode.ts';
-import { parseVerifyOutput } from './verify.ts';
+import { parseVerifyOutput, verifyFailureReason } from './verify.ts';
 
 let pki: TestPki;
 let tsa: LocalTsa;
@@ -177,6 +177,13 @@ describe('osslsigncode argv (pure)', () => {
       ok: false,
       unsigned: true,
     });
+    expect(
+      verifyFailureReason(
+        '40:error:CMS routines:x:certificate verify error:c.c:289:Verify error: self-signed certificate in certificate chain\n\t\tnotBefore : Nov 22\n\tError: Certificate not found in local repository: self-signed certificate in certificate chain\nTimestamp Server Signature verification: failed\nSignature verification: failed\nFailed\n',
+      ),
+    ).toBe(
+      'self-signed certificate in certificate chain; Certificate not found in local repository: self-signed certificate in certificate chain; Timestamp Server Signature verification: failed; Signature verification: failed',
+    );
   });
 });
 
@@ -477,6 +484,34 @@ await createSigner(config).sign(${JSON.stringify(target)});
     expect(readdirSync(privateTmp).filter((f) => f.startsWith('signet-'))).toEqual([]);
     expect(readdirSync(work).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
     expect(readFileSync(target).equals(readFileSync(agent))).toBe(true);
+  });
+
+  it('--skip-signed converges: accepts files that verify under the profile, signs the rest, refuses foreign signatures', async () => {
+    const signer = createSigner(config(pemProfile()));
+    const mine = fresh();
+    await signer.sign(mine);
+    const before = readFileSync(mine);
+    const foreign = fresh();
+    await createSigner(
+      config({
+        ...pemProfile(),
+        cert: pki.wrong.cert,
+        key: pki.wrong.key,
+        verify: { caFile: pki.wrong.caCert },
+      }),
+    ).sign(foreign);
+    const unsigned = fresh();
+    const r = await signFiles(signer, [mine, foreign, unsigned], { skipSigned: true });
+    expect(r.results.map((x) => [x.ok, x.skipped ?? false])).toEqual([
+      [true, true],
+      [false, false],
+      [true, false],
+    ]);
+    expect(readFileSync(mine).equals(before)).toBe(true);
+    expect(r.results[1]?.error?.code).toBe('E_VERIFY_FAILED');
+    await expect(signFiles(signer, [mine], { skipSigned: true, sign: { replace: true } })).rejects.toThrow(
+      /--skip-signed/,
+    );
   });
 
   it('signs many files with bounded concurrency; one failure fails the batch after the others finished', async () => {

@@ -124,6 +124,25 @@ export function parseVerifyOutput(text: string, exitCode: number): ParsedVerifyO
   return result;
 }
 
+/** Pure: the meaningful failure lines of osslsigncode verify output (deduplicated, at most 4). */
+export function verifyFailureReason(text: string): string {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    let hit: string | undefined;
+    const openssl = /Verify error: (.+)$/.exec(line);
+    if (openssl) hit = openssl[1];
+    else if (/^Error: /.test(line)) hit = line.slice(7);
+    else if (
+      /verification: failed$|MISMATCH|Unable to |Invalid |expired|No signature/i.test(line) &&
+      !/^\d/.test(line)
+    )
+      hit = line;
+    if (hit && !out.includes(hit)) out.push(hit);
+  }
+  return out.slice(0, 4).join('; ');
+}
+
 /** The PKCS#7 blob of a signed file: read in-process for PE, through extract-signature otherwise. */
 export async function readSignatureBlob(
   path: string,
@@ -189,12 +208,7 @@ export async function verifyFile(
   if (!parsed.ok) {
     const reason = parsed.mismatch
       ? 'the file was changed after signing (digest MISMATCH)'
-      : text
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l) && !/^Succeeded/.test(l))
-          .slice(0, 6)
-          .join('; ') || `osslsigncode verify exited ${run.exitCode}`;
+      : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail('E_VERIFY_FAILED', `${file}: signature did not verify: ${reason}`, { path, exitCode: run.exitCode });
   }
   const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
