@@ -6,6 +6,7 @@
 import { rmSync } from 'node:fs';
 
 const live = new Set<string>();
+const children = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function removeAll(): void {
@@ -14,6 +15,7 @@ function removeAll(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  for (const c of children) c.kill('SIGTERM');
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -42,4 +44,13 @@ export function releaseCleanup(path: string): void {
   rmSync(path, { recursive: true, force: true });
   live.delete(path);
   if (live.size === 0) uninstall();
+}
+
+/** A running tool that must not outlive an interrupted Signet (it would write into removed paths). */
+export function trackChild(child: {
+  kill(signal?: NodeJS.Signals): boolean;
+  once(e: 'close', f: () => void): unknown;
+}): void {
+  children.add(child);
+  child.once('close', () => children.delete(child));
 }

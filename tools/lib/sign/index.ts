@@ -24,6 +24,7 @@ import { isSigned, type VerifyOptions, verifyFile } from './verify.ts';
 export type { SignedArtifact } from '../artifact.ts';
 export type { SigningProfile } from './config.ts';
 export { type DevCert, makeDevCert } from './devcert.ts';
+export { type LocalTsa, startLocalTsa } from './local-tsa.ts';
 export type { Signer, SignOptions } from './types.ts';
 export { inspectSignature, type VerifyOptions, type VerifyReport, verifyFile } from './verify.ts';
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -484,6 +484,10 @@ await createSigner(config).sign(${JSON.stringify(target)});
     expect(readdirSync(privateTmp).filter((f) => f.startsWith('signet-'))).toEqual([]);
     expect(readdirSync(work).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
     expect(readFileSync(target).equals(readFileSync(agent))).toBe(true);
+    // The osslsigncode run waiting on the TSA was stopped too (its argv names the work directory).
+    const alive = () => spawnSync('pgrep', ['-f', `${work}/.signet-sign-`]).status === 0;
+    for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
   });
 
   it('--skip-signed converges: accepts files that verify under the profile, signs the rest, refuses foreign signatures', async () => {

@@ -10,6 +10,7 @@ import { SignetError } from '../errors.ts';
 import type { Runner, RunOptions, RunResult } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { redact } from '../redact.ts';
+import { trackChild } from './cleanup.ts';
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
@@ -42,6 +43,7 @@ export class SpawnRunner implements Runner {
         env: env as NodeJS.ProcessEnv,
         stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
+      trackChild(child);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let outLen = 0;
