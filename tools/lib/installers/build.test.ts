@@ -211,6 +211,31 @@ describe('buildSiteInstallers', () => {
     for (const n of oldB) expect(existsSync(join(out, n))).toBe(false);
     expect(readdirSync(out).filter((f) => f.includes('-b2-v2-'))).toHaveLength(2);
 
+    // a prerelease keeps its full version in site.json and the manifest; MSI gets x.y.z
+    const pre = await buildSiteInstallers({
+      agent,
+      sites: sitesOf([siteB]),
+      config,
+      signer,
+      outDir: join(dir, 'o-pre'),
+      version: '1.2.4-beta.2',
+    });
+    expect(pre).toMatchObject({ ok: true, version: '1.2.4-beta.2' });
+    expect(manifestOf(join(dir, 'o-pre'), 'b2').product).toMatchObject({
+      version: '1.2.4-beta.2',
+      msiVersion: '1.2.4',
+    });
+    await expect(
+      buildSiteInstallers({
+        agent,
+        sites: sitesOf([siteB]),
+        config,
+        signer,
+        outDir: join(dir, 'o-pre2'),
+        version: '256.0.0',
+      }),
+    ).rejects.toMatchObject({ code: 'E_INPUT_INVALID' });
+
     // a different product version (same agent) rebuilds everything
     const v = await buildSiteInstallers({
       agent,

@@ -67,7 +67,11 @@ export interface BuildSiteInstallersOptions {
   onProgress?: (event: BuildProgress) => void;
   /** Only with a dev signer: build around an unsigned agent, everything is marked dev. */
   allowUnsignedAgent?: boolean;
-  /** Product version x.y.z; default: the agent's version resource. */
+  /**
+   * Product version; default: the agent's version resource. A prerelease (1.4.0-beta.2) is kept
+   * in site.json, the manifest and file names; the installers' version fields carry 1.4.0 (MSI
+   * cannot express a prerelease).
+   */
   version?: string;
   /** Rebuild even when the cache says the outputs are current. */
   force?: boolean;
@@ -91,7 +95,14 @@ export interface SiteManifest {
   schema: number;
   tool: { name: 'signet'; version: string };
   site: { siteCode: string; keyVersion: number; fingerprint: string };
-  product: { vendor: string; product: string; version: string; upgradeCode: string; productCode: string };
+  product: {
+    vendor: string;
+    product: string;
+    version: string;
+    msiVersion: string;
+    upgradeCode: string;
+    productCode: string;
+  };
   inputs: {
     cacheKey: string;
     agent: { sha256: string; size: number; signer?: string; leafSha256?: string; signed: boolean };
@@ -250,7 +261,10 @@ function writeAtomic(path: string, data: string | Buffer): void {
 interface Shared {
   agent: { path: string; sha256: string; size: number; signature?: SignatureInfo };
   dev: boolean;
+  /** x.y.z: what the installers' version fields (MSI ProductVersion, VIProductVersion) carry. */
   version: string;
+  /** The full version, prerelease included (site.json, manifest, file names). */
+  fullVersion: string;
   product: ProductConfig;
   installers: InstallersConfig;
   nsis: LoadedTemplate;
@@ -279,7 +293,7 @@ function cacheKeyOf(s: Shared, site: SiteConfig): string {
       product: s.product,
       compression: s.installers.compression,
       outputName: s.installers.outputName,
-      version: s.version,
+      version: s.fullVersion,
       dev: s.dev,
       signer: s.signerIdentity,
     }),
@@ -411,7 +425,7 @@ async function buildMsiPart(
 async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
   const started = performance.now();
   const fp = fingerprint(site.enrollmentKey, site.keyVersion);
-  const base = outputBaseName(s.installers.outputName, s.product, site, fp, s.version);
+  const base = outputBaseName(s.installers.outputName, s.product, site, fp, s.fullVersion);
   const exeName = `${base}.exe`;
   const msiName = `${base}.msi`;
   const key = cacheKeyOf(s, site);
@@ -422,7 +436,7 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
   try {
     mkdirSync(join(work, 'payload'));
     linkOrCopy(s.agent.path, join(work, 'payload', 'agent.exe'));
-    const siteBytes = serializeSiteJson(siteJson(site, s.product, s.version, s.dev));
+    const siteBytes = serializeSiteJson(siteJson(site, s.product, s.fullVersion, s.dev));
     writeFileSync(join(work, 'payload', 'site.json'), siteBytes, { mode: 0o600 });
     if (s.icon) copyFileSync(s.icon.path, join(work, 'payload', 'product.ico'));
 
@@ -476,7 +490,8 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
       product: {
         vendor: s.product.vendor,
         product: s.product.product,
-        version: s.version,
+        version: s.fullVersion,
+        msiVersion: s.version,
         upgradeCode: `{${s.upgradeCode}}`,
         productCode: `{${msiPart.productCode}}`,
       },
@@ -598,19 +613,19 @@ export async function buildSiteInstallers(
 
   if (!options.runner) preflightTools();
   const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
-  const version = options.version ?? agentVersion(agent.path);
-  if (!version)
+  const fullVersion = options.version ?? agentVersion(agent.path);
+  if (!fullVersion)
     throw new SignetError(
       'E_INPUT_INVALID',
       'the agent has no version resource: pass the product version (--product-version)',
     );
-  if (!isMsiVersion(version))
+  const m = /^(\d+\.\d+\.\d+)(-[0-9A-Za-z.-]+)?$/.exec(fullVersion);
+  const version = m?.[1] ?? '';
+  if (!m || !isMsiVersion(version) || !VALUE_PATTERNS.version.test(version))
     throw new SignetError(
       'E_INPUT_INVALID',
-      `product version ${version} is not x.y.z with x,y ≤ 255 and z ≤ 65535 (MSI limits)`,
+      `product version ${fullVersion} is not x.y.z[-prerelease] with x,y ≤ 255 and z ≤ 65535 (MSI limits)`,
     );
-  if (!VALUE_PATTERNS.version.test(version))
-    throw new SignetError('E_INPUT_INVALID', `bad product version ${version}`);
 
   const nsis = loadTemplate(installers.nsisTemplate ? rel(installers.nsisTemplate) : BUILTIN_TEMPLATES.nsis);
   const wix = loadTemplate(installers.wixTemplate ? rel(installers.wixTemplate) : BUILTIN_TEMPLATES.wix);
@@ -632,6 +647,7 @@ export async function buildSiteInstallers(
     agent,
     dev: agent.dev || signer.dev,
     version,
+    fullVersion,
     product,
     installers,
     nsis,
@@ -699,7 +715,7 @@ export async function buildSiteInstallers(
     `${JSON.stringify(
       {
         ok: failed === 0,
-        version,
+        version: fullVersion,
         dev: shared.dev,
         finishedAt: new Date().toISOString(),
         sites: results.map((r) => ({
@@ -720,7 +736,7 @@ export async function buildSiteInstallers(
     cached: results.filter((r) => r.cached).length,
     failed,
     results,
-    version,
+    version: fullVersion,
     dev: shared.dev,
     durationMs: performance.now() - started,
   };
