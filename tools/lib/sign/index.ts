@@ -90,7 +90,12 @@ export function resolveProfile(config: SignetConfig, options: CreateSignerOption
   if (o.digest) p.digest = o.digest;
   const verify = { ...p.verify };
   if (o.caFile) verify.caFile = o.caFile;
-  if (o.leafSha256?.length) verify.leafSha256 = o.leafSha256;
+  if (o.leafSha256?.length) {
+    const bad = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
+    if (bad.length)
+      throw new SignetError('E_USAGE', `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad.join(', ')}`);
+    verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
+  }
   if (o.subject) verify.subject = o.subject;
   const caFile = abs(base, verify.caFile);
   const tsaCaFile = abs(base, verify.tsaCaFile);
@@ -165,6 +170,12 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
     throw new SignetError(
       'E_USAGE',
       '--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)',
+    );
+  }
+  if (options.overrides?.allowUnsignedFallback && p.backend !== 'remote') {
+    throw new SignetError(
+      'E_USAGE',
+      `--allow-unsigned-fallback applies to the remote backend only (profile "${p.name}" uses ${p.backend})`,
     );
   }
   const requireTimestamp = releasePath && p.timestamp !== false;
