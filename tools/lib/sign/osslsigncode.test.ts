@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -485,7 +485,16 @@ await createSigner(config).sign(${JSON.stringify(target)});
     expect(readdirSync(work).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
     expect(readFileSync(target).equals(readFileSync(agent))).toBe(true);
     // The osslsigncode run waiting on the TSA was stopped too (its argv names the work directory).
-    const alive = () => spawnSync('pgrep', ['-f', `${work}/.signet-sign-`]).status === 0;
+    const alive = () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .some((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${work}/.signet-sign-`);
+          } catch {
+            return false;
+          }
+        });
     for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive()).toBe(false);
   });
