@@ -192,6 +192,7 @@ describe('end to end: version → sign → site installers → publish', () => {
     expect(rels).toHaveLength(1);
     const rel = rels[0]!;
     expect(rel).toMatchObject({ tag: 'v0.2.0', draft: false, prerelease: false });
+    expect(rel.target).toBe(git(ws, 'rev-parse', 'v0.2.0^{commit}')); // the tag's commit, not a branch head
     const expected = ['SHA256SUMS', 'agent.exe', ...installers.map((p) => p.split('/').pop()!)].sort();
     expect(rel.assets.map((a) => a.name).sort()).toEqual(expected);
     expect(rel.assets.find((a) => a.name === 'agent.exe')!.sha256).toBe(sha(join(ws, 'dist', 'agent.exe')));

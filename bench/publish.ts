@@ -117,11 +117,19 @@ async function curlFloor(
   tag: string,
 ): Promise<number> {
   const api = flavor === 'github' ? server.apiUrl : `${server.apiUrl}/api/v1`;
-  const res = await fetch(`${api}/repos/acme/agent/releases`, {
-    method: 'POST',
-    headers: { authorization: `token ${server.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ tag_name: tag, draft: true }),
-  });
+  // (retried: an idle keep-alive connection the server just closed fails the first attempt)
+  let res: Response | undefined;
+  for (let attempt = 0; !res; attempt++) {
+    try {
+      res = await fetch(`${api}/repos/acme/agent/releases`, {
+        method: 'POST',
+        headers: { authorization: `token ${server.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ tag_name: tag, draft: true }),
+      });
+    } catch (e) {
+      if (attempt >= 2) throw e;
+    }
+  }
   const rel = (await res.json()) as { id: number };
   const started = performance.now();
   for (const f of files) {

@@ -216,6 +216,7 @@ export class FakeForge {
   releases(): {
     id: number;
     tag: string;
+    target: string;
     name: string;
     body: string;
     draft: boolean;
@@ -225,6 +226,7 @@ export class FakeForge {
     return this.#releases.map((r) => ({
       id: r.id,
       tag: r.tag,
+      target: r.target,
       name: r.name,
       body: r.body,
       draft: r.draft,

@@ -52439,6 +52439,7 @@ function removeAll() {
   live.clear();
 }
 function onSignal(signal) {
+  for (const c of children) c.kill("SIGTERM");
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -52464,11 +52465,16 @@ function releaseCleanup(path) {
   live.delete(path);
   if (live.size === 0) uninstall();
 }
-var live, SIGNALS, installed;
+function trackChild(child) {
+  children.add(child);
+  child.once("close", () => children.delete(child));
+}
+var live, children, SIGNALS, installed;
 var init_cleanup = __esm({
   "tools/lib/sign/cleanup.ts"() {
     "use strict";
     live = /* @__PURE__ */ new Set();
+    children = /* @__PURE__ */ new Set();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
     installed = false;
   }
@@ -52494,7 +52500,7 @@ function readNode(buf, offset, limit = buf.length) {
   if (end > limit) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
-function children(buf, node2) {
+function children2(buf, node2) {
   const out = [];
   let pos = node2.contentStart;
   while (pos < node2.end) {
@@ -52514,17 +52520,17 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
+  const [oid, explicit] = children2(der, ci);
   if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
-  const sd = children(der, explicit)[0];
+  const sd = children2(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
-  const parts = children(der, sd);
+  const parts = children2(der, sd);
   const certificates = [];
   const signerSerials = [];
   for (const part of parts) {
     if (part.tag === 160) {
-      for (const c of children(der, part)) {
+      for (const c of children2(der, part)) {
         if (c.tag !== 48) continue;
         try {
           certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
@@ -52535,11 +52541,11 @@ function parsePkcs7(der) {
   }
   const signerInfos = parts[parts.length - 1];
   if (signerInfos && signerInfos.tag === 49) {
-    for (const si of children(der, signerInfos)) {
-      const fields = children(der, si);
+    for (const si of children2(der, signerInfos)) {
+      const fields = children2(der, si);
       const sid = fields[1];
       if (sid?.tag === 48) {
-        const serial = children(der, sid)[1];
+        const serial = children2(der, sid)[1];
         if (serial?.tag === 2)
           signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
       }
@@ -52651,6 +52657,7 @@ var init_spawn_runner = __esm({
     init_errors();
     init_log();
     init_redact();
+    init_cleanup();
     MAX_OUTPUT = 16 * 1024 * 1024;
     SpawnRunner = class {
       run(file2, args, options = {}) {
@@ -52666,6 +52673,7 @@ var init_spawn_runner = __esm({
             env,
             stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
           });
+          trackChild(child);
           const out = [];
           const err = [];
           let outLen = 0;
@@ -52801,6 +52809,20 @@ function parseVerifyOutput(text, exitCode) {
   }
   return result;
 }
+function verifyFailureReason(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    let hit;
+    const openssl = /Verify error: (.+)$/.exec(line);
+    if (openssl) hit = openssl[1];
+    else if (/^Error: /.test(line)) hit = line.slice(7);
+    else if (/verification: failed$|MISMATCH|Unable to |Invalid |expired|No signature/i.test(line) && !/^\d/.test(line))
+      hit = line;
+    if (hit && !out.includes(hit)) out.push(hit);
+  }
+  return out.slice(0, 4).join("; ");
+}
 async function readSignatureBlob(path, options = {}) {
   const pe = readPeSignature(path);
   if (pe.kind === "signed") return pe.pkcs7;
@@ -52848,7 +52870,7 @@ ${run.stderr}`;
   const file2 = basename3(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
-    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : text.split("\n").map((l) => l.trim()).filter((l) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l) && !/^Succeeded/.test(l)).slice(0, 6).join("; ") || `osslsigncode verify exited ${run.exitCode}`;
+    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path, exitCode: run.exitCode });
   }
   const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
@@ -53666,6 +53688,158 @@ CN=unused
   }
 });
 
+// tools/lib/sign/local-tsa.ts
+import { execFile } from "node:child_process";
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { mkdtempSync as mkdtempSync5, readFileSync as readFileSync9, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join9 } from "node:path";
+function serialHex(n) {
+  const hex3 = n.toString(16);
+  return hex3.length % 2 ? `0${hex3}` : hex3;
+}
+async function startLocalTsa(options) {
+  const dir = mkdtempSync5(join9(tmpdir4(), "signet-tsa-"));
+  let n = 0;
+  let requests = 0;
+  let failCount = 0;
+  let failMode = "error";
+  const sockets = /* @__PURE__ */ new Set();
+  const timers = /* @__PURE__ */ new Set();
+  const reply = (query) => new Promise((resolvePromise, reject) => {
+    const id = ++n;
+    const q = join9(dir, `q${id}.tsq`);
+    const r = join9(dir, `r${id}.tsr`);
+    const serial = join9(dir, `serial${id}`);
+    const cnf = join9(dir, `tsa${id}.cnf`);
+    writeFileSync4(serial, `${serialHex(id)}
+`);
+    writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
+    writeFileSync4(q, query);
+    const args = [
+      "ts",
+      "-reply",
+      "-config",
+      cnf,
+      "-queryfile",
+      q,
+      "-signer",
+      options.cert,
+      "-inkey",
+      options.key,
+      "-out",
+      r
+    ];
+    if (options.chain) args.push("-chain", options.chain);
+    execFile(options.openssl ?? "openssl", args, (err) => {
+      try {
+        if (err) reject(err);
+        else resolvePromise(readFileSync9(r));
+      } finally {
+        for (const f of [q, r, serial, cnf]) rmSync6(f, { force: true });
+      }
+    });
+  });
+  const state = { mode: options.mode ?? "ok" };
+  const server = createServer((req, res) => {
+    requests++;
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      let mode = state.mode;
+      if (failCount > 0) {
+        failCount--;
+        mode = failMode;
+      }
+      if (mode === "down") {
+        req.socket.destroy();
+        return;
+      }
+      if (mode === "error") {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end("TSA unavailable");
+        return;
+      }
+      if (mode === "garbage") {
+        res.writeHead(200, { "content-type": "application/timestamp-reply" });
+        res.end(randomBytes2(512));
+        return;
+      }
+      const answer = () => reply(Buffer.concat(chunks)).then(
+        (body) => {
+          res.writeHead(200, {
+            "content-type": "application/timestamp-reply",
+            "content-length": body.length
+          });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(400, { "content-type": "text/plain" });
+          res.end("bad request");
+        }
+      );
+      if (mode === "slow") {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          void answer();
+        }, options.delayMs ?? 6e4);
+        timers.add(t);
+      } else void answer();
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((ok) => server.listen(options.port ?? 0, "127.0.0.1", ok));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    get requests() {
+      return requests;
+    },
+    get mode() {
+      return state.mode;
+    },
+    set mode(m) {
+      state.mode = m;
+    },
+    failNext(count, mode) {
+      failCount = count;
+      failMode = mode;
+    },
+    close: () => new Promise((ok) => {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      server.close(() => {
+        rmSync6(dir, { recursive: true, force: true });
+        ok();
+      });
+    })
+  };
+}
+var TSA_CONF;
+var init_local_tsa = __esm({
+  "tools/lib/sign/local-tsa.ts"() {
+    "use strict";
+    TSA_CONF = `[ tsa ]
+default_tsa = tsa_config1
+[ tsa_config1 ]
+serial = SERIAL_FILE
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.4146.2.3
+digests = sha1, sha256, sha384, sha512
+accuracy = secs:1
+ordering = yes
+tsa_name = no
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+`;
+  }
+});
+
 // tools/lib/sign/index.ts
 var sign_exports = {};
 __export(sign_exports, {
@@ -53674,13 +53848,14 @@ __export(sign_exports, {
   makeDevCert: () => makeDevCert,
   resolveProfile: () => resolveProfile,
   signFiles: () => signFiles,
+  startLocalTsa: () => startLocalTsa,
   timestampPlan: () => timestampPlan,
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
 import { copyFileSync as copyFileSync2, existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename6, isAbsolute as isAbsolute2, join as join9, resolve as resolve8 } from "node:path";
+import { basename as basename6, isAbsolute as isAbsolute2, join as join10, resolve as resolve8 } from "node:path";
 function abs(base, p) {
   if (p === void 0) return void 0;
   if (p.startsWith("pkcs11:")) return p;
@@ -53713,7 +53888,12 @@ function resolveProfile(config2, options = {}) {
   if (o.digest) p.digest = o.digest;
   const verify = { ...p.verify };
   if (o.caFile) verify.caFile = o.caFile;
-  if (o.leafSha256?.length) verify.leafSha256 = o.leafSha256;
+  if (o.leafSha256?.length) {
+    const bad = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
+    if (bad.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad.join(", ")}`);
+    verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
+  }
   if (o.subject) verify.subject = o.subject;
   const caFile = abs(base, verify.caFile);
   const tsaCaFile = abs(base, verify.tsaCaFile);
@@ -53784,6 +53964,12 @@ function createSigner(config2, options = {}) {
     throw new SignetError(
       "E_USAGE",
       "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
+    );
+  }
+  if (options.overrides?.allowUnsignedFallback && p.backend !== "remote") {
+    throw new SignetError(
+      "E_USAGE",
+      `--allow-unsigned-fallback applies to the remote backend only (profile "${p.name}" uses ${p.backend})`
     );
   }
   const requireTimestamp = releasePath && p.timestamp !== false;
@@ -53921,6 +54107,12 @@ async function signFiles(signer, paths, options = {}) {
   const limit = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError("E_USAGE", "--out takes a single input file");
+  if (options.skipSigned && (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)) {
+    throw new SignetError(
+      "E_USAGE",
+      "--skip-signed cannot be combined with --replace, --nest, --out or --out-dir"
+    );
+  }
   if (options.outDir) {
     const names = paths.map((p) => basename6(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -53935,9 +54127,22 @@ async function signFiles(signer, paths, options = {}) {
       const path = paths[i];
       const started = performance.now();
       try {
+        if (options.skipSigned && await isSigned(path)) {
+          const artifact2 = await signer.verify(path);
+          results[i] = {
+            path,
+            ok: true,
+            signed: true,
+            skipped: true,
+            artifact: artifact2,
+            durationMs: performance.now() - started
+          };
+          options.onResult?.(results[i]);
+          continue;
+        }
         const artifact = await signer.sign(path, {
           ...options.sign ?? {},
-          ...options.outDir ? { out: join9(options.outDir, basename6(path)) } : {}
+          ...options.outDir ? { out: join10(options.outDir, basename6(path)) } : {}
         });
         results[i] = { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
@@ -53991,6 +54196,7 @@ var init_sign = __esm({
     init_spawn_runner();
     init_verify();
     init_devcert();
+    init_local_tsa();
     init_verify();
     FALLBACK_CODES = /* @__PURE__ */ new Set([
       "E_SIGN_REMOTE_FAILED",
@@ -54187,7 +54393,8 @@ function loadConfig(cwd, explicit) {
 // tools/lib/forge/run.ts
 init_artifact();
 init_errors();
-import { globSync, readFileSync as readFileSync9 } from "node:fs";
+import { execFileSync as execFileSync2 } from "node:child_process";
+import { globSync, readFileSync as readFileSync10 } from "node:fs";
 import { dirname as dirname4, isAbsolute as isAbsolute3, resolve as resolve9 } from "node:path";
 
 // tools/lib/forge/index.ts
@@ -55952,7 +56159,7 @@ async function runPublish(o) {
   let notes = o.notes;
   if (o.notesFile) {
     try {
-      notes = readFileSync9(resolve9(o.cwd, o.notesFile), "utf8");
+      notes = readFileSync10(resolve9(o.cwd, o.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o.notesFile}`);
     }
@@ -55970,6 +56177,18 @@ async function runPublish(o) {
     verify = (path) => signer.verify(path);
   }
   const templatesDir = o.config.publish.notesTemplates ? resolve9(o.configPath ? dirname4(o.configPath) : o.cwd, o.config.publish.notesTemplates) : void 0;
+  let tagCommit = o.target;
+  if (!tagCommit && forge.kind !== "dir") {
+    try {
+      tagCommit = execFileSync2("git", ["rev-parse", "--verify", "--quiet", `refs/tags/${o.tag}^{commit}`], {
+        cwd: o.cwd,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"]
+      }).trim() || void 0;
+    } catch {
+      tagCommit = void 0;
+    }
+  }
   return publishRelease(
     forge,
     {
@@ -55978,7 +56197,7 @@ async function runPublish(o) {
       title: o.title,
       notes,
       files: files2,
-      target: o.target,
+      target: tagCommit,
       templatesDir,
       cwd: o.cwd,
       prune: o.prune ?? o.config.publish.prune,
@@ -55993,7 +56212,7 @@ async function runPublish(o) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync10, readFileSync as readFileSync10, statSync as statSync5 } from "node:fs";
+import { existsSync as existsSync10, readFileSync as readFileSync11, statSync as statSync5 } from "node:fs";
 import { resolve as resolve10 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -56530,7 +56749,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m) mask(env[m[1]]);
       const f = /^file:(.+)$/.exec(v);
       if (f && existsSync10(f[1]) && statSync5(f[1]).size < 65536)
-        mask(readFileSync10(f[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync11(f[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") Object.values(v).forEach(walk);
   };

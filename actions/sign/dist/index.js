@@ -28237,6 +28237,7 @@ function removeAll() {
   live.clear();
 }
 function onSignal(signal) {
+  for (const c of children) c.kill("SIGTERM");
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -28262,11 +28263,16 @@ function releaseCleanup(path) {
   live.delete(path);
   if (live.size === 0) uninstall();
 }
-var live, SIGNALS, installed;
+function trackChild(child) {
+  children.add(child);
+  child.once("close", () => children.delete(child));
+}
+var live, children, SIGNALS, installed;
 var init_cleanup = __esm({
   "tools/lib/sign/cleanup.ts"() {
     "use strict";
     live = /* @__PURE__ */ new Set();
+    children = /* @__PURE__ */ new Set();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
     installed = false;
   }
@@ -28292,7 +28298,7 @@ function readNode(buf, offset, limit = buf.length) {
   if (end > limit) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
-function children(buf, node2) {
+function children2(buf, node2) {
   const out = [];
   let pos = node2.contentStart;
   while (pos < node2.end) {
@@ -28312,17 +28318,17 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
+  const [oid, explicit] = children2(der, ci);
   if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
-  const sd = children(der, explicit)[0];
+  const sd = children2(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
-  const parts = children(der, sd);
+  const parts = children2(der, sd);
   const certificates = [];
   const signerSerials = [];
   for (const part of parts) {
     if (part.tag === 160) {
-      for (const c of children(der, part)) {
+      for (const c of children2(der, part)) {
         if (c.tag !== 48) continue;
         try {
           certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
@@ -28333,11 +28339,11 @@ function parsePkcs7(der) {
   }
   const signerInfos = parts[parts.length - 1];
   if (signerInfos && signerInfos.tag === 49) {
-    for (const si of children(der, signerInfos)) {
-      const fields = children(der, si);
+    for (const si of children2(der, signerInfos)) {
+      const fields = children2(der, si);
       const sid = fields[1];
       if (sid?.tag === 48) {
-        const serial = children(der, sid)[1];
+        const serial = children2(der, sid)[1];
         if (serial?.tag === 2)
           signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
       }
@@ -28449,6 +28455,7 @@ var init_spawn_runner = __esm({
     init_errors();
     init_log();
     init_redact();
+    init_cleanup();
     MAX_OUTPUT = 16 * 1024 * 1024;
     SpawnRunner = class {
       run(file2, args, options = {}) {
@@ -28464,6 +28471,7 @@ var init_spawn_runner = __esm({
             env,
             stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
           });
+          trackChild(child);
           const out = [];
           const err = [];
           let outLen = 0;
@@ -28599,6 +28607,20 @@ function parseVerifyOutput(text, exitCode) {
   }
   return result;
 }
+function verifyFailureReason(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    let hit;
+    const openssl = /Verify error: (.+)$/.exec(line);
+    if (openssl) hit = openssl[1];
+    else if (/^Error: /.test(line)) hit = line.slice(7);
+    else if (/verification: failed$|MISMATCH|Unable to |Invalid |expired|No signature/i.test(line) && !/^\d/.test(line))
+      hit = line;
+    if (hit && !out.includes(hit)) out.push(hit);
+  }
+  return out.slice(0, 4).join("; ");
+}
 async function readSignatureBlob(path, options = {}) {
   const pe = readPeSignature(path);
   if (pe.kind === "signed") return pe.pkcs7;
@@ -28646,7 +28668,7 @@ ${run.stderr}`;
   const file2 = basename(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
-    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : text.split("\n").map((l) => l.trim()).filter((l) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l) && !/^Succeeded/.test(l)).slice(0, 6).join("; ") || `osslsigncode verify exited ${run.exitCode}`;
+    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path, exitCode: run.exitCode });
   }
   const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
@@ -29250,6 +29272,13 @@ var init_devcert = __esm({
   }
 });
 
+// tools/lib/sign/local-tsa.ts
+var init_local_tsa = __esm({
+  "tools/lib/sign/local-tsa.ts"() {
+    "use strict";
+  }
+});
+
 // tools/lib/sign/index.ts
 import { copyFileSync as copyFileSync2, existsSync as existsSync4, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -29286,7 +29315,12 @@ function resolveProfile(config2, options = {}) {
   if (o.digest) p.digest = o.digest;
   const verify = { ...p.verify };
   if (o.caFile) verify.caFile = o.caFile;
-  if (o.leafSha256?.length) verify.leafSha256 = o.leafSha256;
+  if (o.leafSha256?.length) {
+    const bad = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
+    if (bad.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad.join(", ")}`);
+    verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
+  }
   if (o.subject) verify.subject = o.subject;
   const caFile = abs(base, verify.caFile);
   const tsaCaFile = abs(base, verify.tsaCaFile);
@@ -29357,6 +29391,12 @@ function createSigner(config2, options = {}) {
     throw new SignetError(
       "E_USAGE",
       "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
+    );
+  }
+  if (options.overrides?.allowUnsignedFallback && p.backend !== "remote") {
+    throw new SignetError(
+      "E_USAGE",
+      `--allow-unsigned-fallback applies to the remote backend only (profile "${p.name}" uses ${p.backend})`
     );
   }
   const requireTimestamp = releasePath && p.timestamp !== false;
@@ -29494,6 +29534,12 @@ async function signFiles(signer, paths, options = {}) {
   const limit = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError("E_USAGE", "--out takes a single input file");
+  if (options.skipSigned && (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)) {
+    throw new SignetError(
+      "E_USAGE",
+      "--skip-signed cannot be combined with --replace, --nest, --out or --out-dir"
+    );
+  }
   if (options.outDir) {
     const names = paths.map((p) => basename4(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -29508,6 +29554,19 @@ async function signFiles(signer, paths, options = {}) {
       const path = paths[i];
       const started = performance.now();
       try {
+        if (options.skipSigned && await isSigned(path)) {
+          const artifact2 = await signer.verify(path);
+          results[i] = {
+            path,
+            ok: true,
+            signed: true,
+            skipped: true,
+            artifact: artifact2,
+            durationMs: performance.now() - started
+          };
+          options.onResult?.(results[i]);
+          continue;
+        }
         const artifact = await signer.sign(path, {
           ...options.sign ?? {},
           ...options.outDir ? { out: join5(options.outDir, basename4(path)) } : {}
@@ -29564,6 +29623,7 @@ var init_sign = __esm({
     init_spawn_runner();
     init_verify();
     init_devcert();
+    init_local_tsa();
     init_verify();
     FALLBACK_CODES = /* @__PURE__ */ new Set([
       "E_SIGN_REMOTE_FAILED",

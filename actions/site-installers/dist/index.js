@@ -31695,6 +31695,7 @@ function removeAll() {
   live.clear();
 }
 function onSignal(signal) {
+  for (const c4 of children) c4.kill("SIGTERM");
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -31720,11 +31721,16 @@ function releaseCleanup(path10) {
   live.delete(path10);
   if (live.size === 0) uninstall();
 }
-var live, SIGNALS, installed;
+function trackChild(child) {
+  children.add(child);
+  child.once("close", () => children.delete(child));
+}
+var live, children, SIGNALS, installed;
 var init_cleanup = __esm({
   "tools/lib/sign/cleanup.ts"() {
     "use strict";
     live = /* @__PURE__ */ new Set();
+    children = /* @__PURE__ */ new Set();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
     installed = false;
   }
@@ -31750,7 +31756,7 @@ function readNode(buf, offset, limit = buf.length) {
   if (end > limit) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
-function children(buf, node2) {
+function children2(buf, node2) {
   const out = [];
   let pos = node2.contentStart;
   while (pos < node2.end) {
@@ -31770,17 +31776,17 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
+  const [oid, explicit] = children2(der, ci);
   if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
-  const sd = children(der, explicit)[0];
+  const sd = children2(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
-  const parts = children(der, sd);
+  const parts = children2(der, sd);
   const certificates = [];
   const signerSerials = [];
   for (const part of parts) {
     if (part.tag === 160) {
-      for (const c4 of children(der, part)) {
+      for (const c4 of children2(der, part)) {
         if (c4.tag !== 48) continue;
         try {
           certificates.push(new X509Certificate(Buffer.from(der.subarray(c4.start, c4.end))));
@@ -31791,11 +31797,11 @@ function parsePkcs7(der) {
   }
   const signerInfos = parts[parts.length - 1];
   if (signerInfos && signerInfos.tag === 49) {
-    for (const si of children(der, signerInfos)) {
-      const fields = children(der, si);
+    for (const si of children2(der, signerInfos)) {
+      const fields = children2(der, si);
       const sid = fields[1];
       if (sid?.tag === 48) {
-        const serial = children(der, sid)[1];
+        const serial = children2(der, sid)[1];
         if (serial?.tag === 2)
           signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
       }
@@ -31907,6 +31913,7 @@ var init_spawn_runner = __esm({
     init_errors();
     init_log();
     init_redact();
+    init_cleanup();
     MAX_OUTPUT = 16 * 1024 * 1024;
     SpawnRunner = class {
       run(file2, args, options = {}) {
@@ -31922,6 +31929,7 @@ var init_spawn_runner = __esm({
             env,
             stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
           });
+          trackChild(child);
           const out = [];
           const err = [];
           let outLen = 0;
@@ -32057,6 +32065,20 @@ function parseVerifyOutput(text, exitCode) {
   }
   return result;
 }
+function verifyFailureReason(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    let hit;
+    const openssl = /Verify error: (.+)$/.exec(line);
+    if (openssl) hit = openssl[1];
+    else if (/^Error: /.test(line)) hit = line.slice(7);
+    else if (/verification: failed$|MISMATCH|Unable to |Invalid |expired|No signature/i.test(line) && !/^\d/.test(line))
+      hit = line;
+    if (hit && !out.includes(hit)) out.push(hit);
+  }
+  return out.slice(0, 4).join("; ");
+}
 async function readSignatureBlob(path10, options = {}) {
   const pe2 = readPeSignature(path10);
   if (pe2.kind === "signed") return pe2.pkcs7;
@@ -32104,7 +32126,7 @@ ${run.stderr}`;
   const file2 = basename(path10);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path: path10 });
   if (!parsed.ok) {
-    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : text.split("\n").map((l2) => l2.trim()).filter((l2) => /fail|error|unable|invalid|not|expired|untrusted/i.test(l2) && !/^Succeeded/.test(l2)).slice(0, 6).join("; ") || `osslsigncode verify exited ${run.exitCode}`;
+    const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path: path10, exitCode: run.exitCode });
   }
   const blob = await readSignatureBlob(path10, { osslsigncode: program, runner });
@@ -32922,6 +32944,158 @@ CN=unused
   }
 });
 
+// tools/lib/sign/local-tsa.ts
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, writeFileSync as writeFileSync3 } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join6 } from "node:path";
+function serialHex(n3) {
+  const hex3 = n3.toString(16);
+  return hex3.length % 2 ? `0${hex3}` : hex3;
+}
+async function startLocalTsa(options) {
+  const dir = mkdtempSync4(join6(tmpdir3(), "signet-tsa-"));
+  let n3 = 0;
+  let requests = 0;
+  let failCount = 0;
+  let failMode = "error";
+  const sockets = /* @__PURE__ */ new Set();
+  const timers = /* @__PURE__ */ new Set();
+  const reply = (query) => new Promise((resolvePromise, reject) => {
+    const id = ++n3;
+    const q2 = join6(dir, `q${id}.tsq`);
+    const r2 = join6(dir, `r${id}.tsr`);
+    const serial = join6(dir, `serial${id}`);
+    const cnf = join6(dir, `tsa${id}.cnf`);
+    writeFileSync3(serial, `${serialHex(id)}
+`);
+    writeFileSync3(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
+    writeFileSync3(q2, query);
+    const args = [
+      "ts",
+      "-reply",
+      "-config",
+      cnf,
+      "-queryfile",
+      q2,
+      "-signer",
+      options.cert,
+      "-inkey",
+      options.key,
+      "-out",
+      r2
+    ];
+    if (options.chain) args.push("-chain", options.chain);
+    execFile(options.openssl ?? "openssl", args, (err) => {
+      try {
+        if (err) reject(err);
+        else resolvePromise(readFileSync7(r2));
+      } finally {
+        for (const f2 of [q2, r2, serial, cnf]) rmSync5(f2, { force: true });
+      }
+    });
+  });
+  const state = { mode: options.mode ?? "ok" };
+  const server = createServer((req, res) => {
+    requests++;
+    const chunks = [];
+    req.on("data", (c4) => chunks.push(c4));
+    req.on("end", () => {
+      let mode = state.mode;
+      if (failCount > 0) {
+        failCount--;
+        mode = failMode;
+      }
+      if (mode === "down") {
+        req.socket.destroy();
+        return;
+      }
+      if (mode === "error") {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end("TSA unavailable");
+        return;
+      }
+      if (mode === "garbage") {
+        res.writeHead(200, { "content-type": "application/timestamp-reply" });
+        res.end(randomBytes(512));
+        return;
+      }
+      const answer = () => reply(Buffer.concat(chunks)).then(
+        (body) => {
+          res.writeHead(200, {
+            "content-type": "application/timestamp-reply",
+            "content-length": body.length
+          });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(400, { "content-type": "text/plain" });
+          res.end("bad request");
+        }
+      );
+      if (mode === "slow") {
+        const t2 = setTimeout(() => {
+          timers.delete(t2);
+          void answer();
+        }, options.delayMs ?? 6e4);
+        timers.add(t2);
+      } else void answer();
+    });
+  });
+  server.on("connection", (s2) => {
+    sockets.add(s2);
+    s2.on("close", () => sockets.delete(s2));
+  });
+  await new Promise((ok) => server.listen(options.port ?? 0, "127.0.0.1", ok));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    get requests() {
+      return requests;
+    },
+    get mode() {
+      return state.mode;
+    },
+    set mode(m2) {
+      state.mode = m2;
+    },
+    failNext(count2, mode) {
+      failCount = count2;
+      failMode = mode;
+    },
+    close: () => new Promise((ok) => {
+      for (const t2 of timers) clearTimeout(t2);
+      for (const s2 of sockets) s2.destroy();
+      server.close(() => {
+        rmSync5(dir, { recursive: true, force: true });
+        ok();
+      });
+    })
+  };
+}
+var TSA_CONF;
+var init_local_tsa = __esm({
+  "tools/lib/sign/local-tsa.ts"() {
+    "use strict";
+    TSA_CONF = `[ tsa ]
+default_tsa = tsa_config1
+[ tsa_config1 ]
+serial = SERIAL_FILE
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.4146.2.3
+digests = sha1, sha256, sha384, sha512
+accuracy = secs:1
+ordering = yes
+tsa_name = no
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+`;
+  }
+});
+
 // tools/lib/sign/index.ts
 var sign_exports = {};
 __export(sign_exports, {
@@ -32930,13 +33104,14 @@ __export(sign_exports, {
   makeDevCert: () => makeDevCert,
   resolveProfile: () => resolveProfile,
   signFiles: () => signFiles,
+  startLocalTsa: () => startLocalTsa,
   timestampPlan: () => timestampPlan,
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
 import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename4, isAbsolute as isAbsolute2, join as join6, resolve as resolve4 } from "node:path";
+import { basename as basename4, isAbsolute as isAbsolute2, join as join7, resolve as resolve4 } from "node:path";
 function abs(base, p2) {
   if (p2 === void 0) return void 0;
   if (p2.startsWith("pkcs11:")) return p2;
@@ -32969,7 +33144,12 @@ function resolveProfile(config2, options = {}) {
   if (o3.digest) p2.digest = o3.digest;
   const verify = { ...p2.verify };
   if (o3.caFile) verify.caFile = o3.caFile;
-  if (o3.leafSha256?.length) verify.leafSha256 = o3.leafSha256;
+  if (o3.leafSha256?.length) {
+    const bad2 = o3.leafSha256.filter((h3) => !/^[0-9a-fA-F]{64}$/.test(h3));
+    if (bad2.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad2.join(", ")}`);
+    verify.leafSha256 = o3.leafSha256.map((h3) => h3.toLowerCase());
+  }
   if (o3.subject) verify.subject = o3.subject;
   const caFile = abs(base, verify.caFile);
   const tsaCaFile = abs(base, verify.tsaCaFile);
@@ -33040,6 +33220,12 @@ function createSigner(config2, options = {}) {
     throw new SignetError(
       "E_USAGE",
       "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
+    );
+  }
+  if (options.overrides?.allowUnsignedFallback && p2.backend !== "remote") {
+    throw new SignetError(
+      "E_USAGE",
+      `--allow-unsigned-fallback applies to the remote backend only (profile "${p2.name}" uses ${p2.backend})`
     );
   }
   const requireTimestamp = releasePath && p2.timestamp !== false;
@@ -33177,6 +33363,12 @@ async function signFiles(signer, paths, options = {}) {
   const limit = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError("E_USAGE", "--out takes a single input file");
+  if (options.skipSigned && (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)) {
+    throw new SignetError(
+      "E_USAGE",
+      "--skip-signed cannot be combined with --replace, --nest, --out or --out-dir"
+    );
+  }
   if (options.outDir) {
     const names = paths.map((p2) => basename4(p2));
     const dup = names.find((n3, i3) => names.indexOf(n3) !== i3);
@@ -33191,9 +33383,22 @@ async function signFiles(signer, paths, options = {}) {
       const path10 = paths[i3];
       const started = performance.now();
       try {
+        if (options.skipSigned && await isSigned(path10)) {
+          const artifact2 = await signer.verify(path10);
+          results[i3] = {
+            path: path10,
+            ok: true,
+            signed: true,
+            skipped: true,
+            artifact: artifact2,
+            durationMs: performance.now() - started
+          };
+          options.onResult?.(results[i3]);
+          continue;
+        }
         const artifact = await signer.sign(path10, {
           ...options.sign ?? {},
-          ...options.outDir ? { out: join6(options.outDir, basename4(path10)) } : {}
+          ...options.outDir ? { out: join7(options.outDir, basename4(path10)) } : {}
         });
         results[i3] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
@@ -33247,6 +33452,7 @@ var init_sign = __esm({
     init_spawn_runner();
     init_verify();
     init_devcert();
+    init_local_tsa();
     init_verify();
     FALLBACK_CODES = /* @__PURE__ */ new Set([
       "E_SIGN_REMOTE_FAILED",
@@ -37919,7 +38125,7 @@ Please set this option with "pipe" instead.`;
 });
 
 // node_modules/execa/lib/stdio/native.js
-import { readFileSync as readFileSync7 } from "node:fs";
+import { readFileSync as readFileSync8 } from "node:fs";
 import tty2 from "node:tty";
 var handleNativeStream, handleNativeStreamSync, getTargetFd, getTargetFdNumber, handleNativeStreamAsync, getStandardStream;
 var init_native = __esm({
@@ -37960,7 +38166,7 @@ var init_native = __esm({
       if (tty2.isatty(targetFdNumber)) {
         throw new TypeError(`The \`${optionName}: ${serializeOptionValue(value)}\` option is invalid: it cannot be a TTY with synchronous methods.`);
       }
-      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync7(targetFdNumber))], optionName };
+      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync8(targetFdNumber))], optionName };
     };
     getTargetFdNumber = (value, fdNumber) => {
       if (value === "inherit") {
@@ -38344,7 +38550,7 @@ For example, you can use the \`pathToFileURL()\` method of the \`url\` core modu
 });
 
 // node_modules/execa/lib/stdio/handle-sync.js
-import { readFileSync as readFileSync8 } from "node:fs";
+import { readFileSync as readFileSync9 } from "node:fs";
 var handleStdioSync, forbiddenIfSync, forbiddenNativeIfSync, forbiddenNativeInputIfSync, forbiddenInputTransformIfSync, throwInvalidSyncValue, addProperties, addPropertiesSync;
 var init_handle_sync = __esm({
   "node_modules/execa/lib/stdio/handle-sync.js"() {
@@ -38393,8 +38599,8 @@ var init_handle_sync = __esm({
         generator: forbiddenInputTransformIfSync,
         native: forbiddenNativeInputIfSync,
         // Files and iterables are read lazily, so that a file which cannot be read, or an iterable which throws, is reported like any other early error, instead of being thrown as a raw error
-        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync8(value))] }),
-        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync8(file2))] }),
+        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync9(value))] }),
+        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync9(file2))] }),
         fileNumber: forbiddenIfSync,
         iterable: ({ value }) => ({ contents: () => [...value] }),
         string: ({ value }) => ({ contents: [value] }),
@@ -38771,7 +38977,7 @@ var init_output = __esm({
 });
 
 // node_modules/execa/lib/io/output-sync.js
-import { writeFileSync as writeFileSync3, appendFileSync } from "node:fs";
+import { writeFileSync as writeFileSync4, appendFileSync } from "node:fs";
 var transformOutputSync, getSpawnFailureOutput, transformOutputResultSync, runOutputGeneratorsSync, serializeChunks, logOutputSync, writeToFiles;
 var init_output_sync = __esm({
   "node_modules/execa/lib/io/output-sync.js"() {
@@ -38886,7 +39092,7 @@ var init_output_sync = __esm({
         if (append || outputFiles.has(path10)) {
           appendFileSync(path10, contents);
         } else {
-          writeFileSync3(path10, contents);
+          writeFileSync4(path10, contents);
         }
         outputFiles.add(path10);
       }
@@ -39882,7 +40088,7 @@ var init_output_async = __esm({
 
 // node_modules/execa/lib/terminate/kill-descendants.js
 import process12 from "node:process";
-import { execFile } from "node:child_process";
+import { execFile as execFile2 } from "node:child_process";
 import path9 from "node:path/win32";
 var isWindows2, getSpawnOptions, getKillFunction, isAbandoned, hasExited, killDescendantsUnix, killDescendantsWindows, getTaskkillFile, isWindowsDriveAbsolutePath;
 var init_kill_descendants = __esm({
@@ -39917,7 +40123,7 @@ var init_kill_descendants = __esm({
       if (taskkillFile === void 0) {
         return subprocess.kill(signal);
       }
-      execFile(taskkillFile, ["/pid", `${subprocess.pid}`, "/T", "/F"], (error63) => {
+      execFile2(taskkillFile, ["/pid", `${subprocess.pid}`, "/T", "/F"], (error63) => {
         if (error63) {
           subprocess.kill(signal);
         }
@@ -42077,13 +42283,13 @@ var init_execa = __esm({
 });
 
 // tools/lib/exec/runner.ts
-import { rmSync as rmSync5 } from "node:fs";
+import { rmSync as rmSync6 } from "node:fs";
 function formatCommand2(file2, args) {
   const q2 = (a3) => /^[\w@%+=:,./-]+$/.test(a3) ? a3 : `'${a3.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
 }
 function removeOutputs2(outputs) {
-  for (const p2 of outputs ?? []) rmSync5(p2, { force: true, recursive: true });
+  for (const p2 of outputs ?? []) rmSync6(p2, { force: true, recursive: true });
 }
 var ExecaRunner, defaultRunner;
 var init_runner = __esm({
@@ -42158,8 +42364,8 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/installers/checks.ts
-import { readdirSync, readFileSync as readFileSync9, statSync as statSync5 } from "node:fs";
-import { join as join7, relative } from "node:path";
+import { readdirSync, readFileSync as readFileSync10, statSync as statSync5 } from "node:fs";
+import { join as join8, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
 }
@@ -42170,7 +42376,7 @@ function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
-      const p2 = join7(d2, name);
+      const p2 = join8(d2, name);
       if (statSync5(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
@@ -42198,7 +42404,7 @@ async function comparePayload(what, dir, expect, withUninstaller) {
       `${what}: the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${expect.agentSha256})`,
       { details: { embedded: agentSha, signed: expect.agentSha256 } }
     );
-  if (!readFileSync9(siteJson2).equals(expect.siteJson))
+  if (!readFileSync10(siteJson2).equals(expect.siteJson))
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
       `${what}: the embedded site.json differs from the intended configuration`
@@ -42236,7 +42442,7 @@ var init_fingerprint = __esm({
 });
 
 // tools/lib/installers/msi-db.ts
-import { readFileSync as readFileSync10 } from "node:fs";
+import { readFileSync as readFileSync11 } from "node:fs";
 function bad(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
@@ -42335,7 +42541,7 @@ function decodeStreamName(raw) {
   return out;
 }
 function readMsiFactsInProcess(path10, tables) {
-  const db = new MsiDatabase(readFileSync10(path10));
+  const db = new MsiDatabase(readFileSync11(path10));
   const out = {};
   for (const t2 of tables) {
     const table = db.table(t2);
@@ -42470,8 +42676,8 @@ var init_msi_db = __esm({
 
 // tools/lib/installers/template.ts
 import { createHash as createHash4 } from "node:crypto";
-import { readFileSync as readFileSync11 } from "node:fs";
-import { dirname as dirname2, join as join8 } from "node:path";
+import { readFileSync as readFileSync12 } from "node:fs";
+import { dirname as dirname2, join as join9 } from "node:path";
 import { fileURLToPath as fileURLToPath4 } from "node:url";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
@@ -42505,7 +42711,7 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path10) {
   let text;
   try {
-    text = readFileSync11(path10, "utf8");
+    text = readFileSync12(path10, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path10}`);
   }
@@ -42537,17 +42743,17 @@ var init_template2 = __esm({
       directive: /^$|^[A-Za-z!][A-Za-z0-9 /"._\\-]*(\n[A-Za-z!][A-Za-z0-9 /"._\\-]*)*$/
     };
     PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-    TEMPLATES_DIR = join8(dirname2(fileURLToPath4(import.meta.url)), "..", "..", "..", "templates");
+    TEMPLATES_DIR = join9(dirname2(fileURLToPath4(import.meta.url)), "..", "..", "..", "templates");
     BUILTIN_TEMPLATES = {
-      nsis: join8(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
-      wix: join8(TEMPLATES_DIR, "wix", "site-installer.wxs")
+      nsis: join9(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
+      wix: join9(TEMPLATES_DIR, "wix", "site-installer.wxs")
     };
   }
 });
 
 // tools/lib/installers/msi.ts
-import { rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
-import { join as join9 } from "node:path";
+import { rmSync as rmSync7, writeFileSync as writeFileSync5 } from "node:fs";
+import { join as join10 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -42591,7 +42797,7 @@ function msibuildArgs(msi, idts, product) {
   return args;
 }
 async function runWixl({ runner, workDir, product, timeoutMs }) {
-  const out = join9(workDir, MSI_OUT);
+  const out = join10(workDir, MSI_OUT);
   let r2;
   try {
     r2 = await runner.run("wixl", wixlArgs(WIX_SOURCE, MSI_OUT), {
@@ -42611,7 +42817,7 @@ async function runWixl({ runner, workDir, product, timeoutMs }) {
   const problems = wixlProblems(`${r2.stdout}
 ${r2.stderr}`);
   if (problems.length) {
-    rmSync6(out, { force: true });
+    rmSync7(out, { force: true });
     throw new SignetError(
       "E_INSTALLER_BUILD_FAILED",
       `wixl reported problems (treated as failures: wixl writes broken MSIs with exit 0):
@@ -42619,15 +42825,15 @@ ${problems.join("\n")}`,
       { details: { problems } }
     );
   }
-  const idt = join9(workDir, "MsiLockPermissionsEx.idt");
-  writeFileSync4(idt, lockPermissionsIdt());
-  const upgrade = join9(workDir, "Upgrade.idt");
+  const idt = join10(workDir, "MsiLockPermissionsEx.idt");
+  writeFileSync5(idt, lockPermissionsIdt());
+  const upgrade = join10(workDir, "Upgrade.idt");
   const exported = await runner.run("msiinfo", ["export", out, "Upgrade"], {
     cwd: workDir,
     label: "msiinfo export Upgrade",
     outputs: [out]
   });
-  writeFileSync4(upgrade, inclusiveUpgradeIdt(exported.stdout));
+  writeFileSync5(upgrade, inclusiveUpgradeIdt(exported.stdout));
   await runner.run("msibuild", msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 12e4,
@@ -42968,7 +43174,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync12 } from "node:fs";
+import { readFileSync as readFileSync13 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -42987,7 +43193,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path10) {
-  const v2 = readPeVersion(readFileSync12(path10));
+  const v2 = readPeVersion(readFileSync13(path10));
   if (!v2) return void 0;
   const [a3, b2, c4] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a3}.${b2}.${c4}`;
@@ -43006,19 +43212,19 @@ var init_pe_version = __esm({
 });
 
 // tools/lib/installers/sign-server.ts
-import { randomBytes } from "node:crypto";
-import { copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync4, rmSync as rmSync7, statSync as statSync6 } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname3, join as join10 } from "node:path";
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync5, rmSync as rmSync8, statSync as statSync6 } from "node:fs";
+import { createServer as createServer2 } from "node:http";
+import { tmpdir as tmpdir4 } from "node:os";
+import { dirname as dirname3, join as join11 } from "node:path";
 import { fileURLToPath as fileURLToPath5 } from "node:url";
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync4(join10(tmpdir3(), "signet-sign-"));
-  const socket = join10(dir, "s");
-  const token = randomBytes(24).toString("hex");
+  const dir = mkdtempSync5(join11(tmpdir4(), "signet-sign-"));
+  const socket = join11(dir, "s");
+  const token = randomBytes2(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
-  const server = createServer((req, res) => {
+  const server = createServer2((req, res) => {
     const chunks = [];
     req.on("data", (c4) => chunks.push(c4));
     req.on("end", async () => {
@@ -43036,7 +43242,7 @@ async function startSignServer(signer, options = {}) {
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join10(dir, `f${++seq}`);
+      const work = join11(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
@@ -43053,8 +43259,8 @@ async function startSignServer(signer, options = {}) {
         const err = toSignetError(e);
         reply(500, { ok: false, error: { code: err.code, message: err.message } });
       } finally {
-        rmSync7(copy, { force: true });
-        rmSync7(signedCopy, { force: true });
+        rmSync8(copy, { force: true });
+        rmSync8(signedCopy, { force: true });
       }
     });
   });
@@ -43067,7 +43273,7 @@ async function startSignServer(signer, options = {}) {
     signed,
     close: async () => {
       await new Promise((ok) => server.close(() => ok()));
-      rmSync7(dir, { recursive: true, force: true });
+      rmSync8(dir, { recursive: true, force: true });
     }
   };
 }
@@ -43083,7 +43289,7 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
-    SIGN_CLIENT = join10(dirname3(fileURLToPath5(import.meta.url)), "sign-client.ts");
+    SIGN_CLIENT = join11(dirname3(fileURLToPath5(import.meta.url)), "sign-client.ts");
   }
 });
 
@@ -43097,18 +43303,18 @@ import {
   existsSync as existsSync6,
   linkSync,
   mkdirSync as mkdirSync4,
-  mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync13,
+  mkdtempSync as mkdtempSync6,
+  readFileSync as readFileSync14,
   renameSync as renameSync2,
-  rmSync as rmSync8,
+  rmSync as rmSync9,
   statSync as statSync7,
-  writeFileSync as writeFileSync5
+  writeFileSync as writeFileSync6
 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { basename as basename5, delimiter, dirname as dirname4, isAbsolute as isAbsolute3, join as join11, resolve as resolve5 } from "node:path";
+import { basename as basename5, delimiter, dirname as dirname4, isAbsolute as isAbsolute3, join as join12, resolve as resolve5 } from "node:path";
 import { fileURLToPath as fileURLToPath6 } from "node:url";
 function signetVersion() {
-  signetVersionCache ??= JSON.parse(readFileSync13(join11(ROOT, "package.json"), "utf8")).version;
+  signetVersionCache ??= JSON.parse(readFileSync14(join12(ROOT, "package.json"), "utf8")).version;
   return signetVersionCache;
 }
 function sha256(text) {
@@ -43155,14 +43361,14 @@ function defaultSignerIdentity(config2, signer, baseDir) {
     const v2 = profile?.[k2];
     if (typeof v2 === "string" && !v2.startsWith("pkcs11:")) {
       const p2 = isAbsolute3(v2) ? v2 : resolve5(baseDir, v2);
-      files2.push(existsSync6(p2) ? sha256(readFileSync13(p2)) : `missing:${p2}`);
+      files2.push(existsSync6(p2) ? sha256(readFileSync14(p2)) : `missing:${p2}`);
     }
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
 }
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join11(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join12(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -43189,7 +43395,7 @@ function linkOrCopy(from, to) {
 }
 function writeAtomic(path10, data) {
   const tmp = `${path10}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  writeFileSync5(tmp, data);
+  writeFileSync6(tmp, data);
   renameSync2(tmp, path10);
 }
 function cacheKeyOf(s2, site) {
@@ -43205,18 +43411,18 @@ function cacheKeyOf(s2, site) {
       product: s2.product,
       compression: s2.installers.compression,
       outputName: s2.installers.outputName,
-      version: s2.version,
+      version: s2.fullVersion,
       dev: s2.dev,
       signer: s2.signerIdentity
     })
   );
 }
 function manifestPath(outDir, siteCode) {
-  return join11(outDir, `${siteCode}.manifest.json`);
+  return join12(outDir, `${siteCode}.manifest.json`);
 }
 function readManifest(path10) {
   try {
-    const m2 = JSON.parse(readFileSync13(path10, "utf8"));
+    const m2 = JSON.parse(readFileSync14(path10, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -43228,7 +43434,7 @@ function cachedResult(s2, site, key, started) {
   const m2 = readManifest(mp);
   if (!m2 || m2.inputs.cacheKey !== key) return void 0;
   for (const o3 of m2.outputs) {
-    const p2 = join11(s2.outDir, o3.name);
+    const p2 = join12(s2.outDir, o3.name);
     try {
       if (statSync7(p2).size !== o3.size) return void 0;
     } catch {
@@ -43243,8 +43449,8 @@ function cachedResult(s2, site, key, started) {
     ok: true,
     cached: true,
     fingerprint: m2.site.fingerprint,
-    exe: join11(s2.outDir, exe.name),
-    msi: join11(s2.outDir, msi.name),
+    exe: join12(s2.outDir, exe.name),
+    msi: join12(s2.outDir, msi.name),
     manifest: mp,
     durationMs: performance.now() - started
   };
@@ -43269,12 +43475,12 @@ async function buildNsisPart(s2, site, fp, work, outName) {
     UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
     REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
   };
-  writeFileSync5(join11(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync5(join11(work, SIGN_SCRIPT), signScriptText());
-  chmodSync4(join11(work, SIGN_SCRIPT), 448);
+  writeFileSync6(join12(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync6(join12(work, SIGN_SCRIPT), signScriptText());
+  chmodSync4(join12(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join11(work, NSIS_OUT), {
-    out: join11(work, outName),
+  return s2.signer.sign(join12(work, NSIS_OUT), {
+    out: join12(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -43298,7 +43504,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     INSTALL_ARGS: p2.installArgs.join(" "),
     UNINSTALL_ARGS: p2.uninstallArgs.join(" ")
   };
-  writeFileSync5(join11(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync6(join12(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   const [problems, signed] = await Promise.all([
     lintMsi(msi, {
@@ -43309,7 +43515,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join11(work, outName),
+      out: join12(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -43323,26 +43529,26 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
 async function buildSite(s2, site) {
   const started = performance.now();
   const fp = fingerprint(site.enrollmentKey, site.keyVersion);
-  const base = outputBaseName(s2.installers.outputName, s2.product, site, fp, s2.version);
+  const base = outputBaseName(s2.installers.outputName, s2.product, site, fp, s2.fullVersion);
   const exeName = `${base}.exe`;
   const msiName = `${base}.msi`;
   const key = cacheKeyOf(s2, site);
   const hit = cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync5(join11(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync6(join12(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync4(join11(work, "payload"));
-    linkOrCopy(s2.agent.path, join11(work, "payload", "agent.exe"));
-    const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.version, s2.dev));
-    writeFileSync5(join11(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync4(s2.icon.path, join11(work, "payload", "product.ico"));
+    mkdirSync4(join12(work, "payload"));
+    linkOrCopy(s2.agent.path, join12(work, "payload", "agent.exe"));
+    const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
+    writeFileSync6(join12(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync4(s2.icon.path, join12(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join11(work, "x-exe");
-    const xMsi = join11(work, "x-msi");
+    const xExe = join12(work, "x-exe");
+    const xMsi = join12(work, "x-msi");
     const [{ exe, uninstaller }, msiPart] = await Promise.all([
       buildNsisPart(s2, site, fp, work, exeName).then(async (exe2) => {
         await extractNsis(s2.runner, exe2.path, xExe);
@@ -43365,12 +43571,12 @@ async function buildSite(s2, site) {
     const msi = msiPart.signed;
     mkdirSync4(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join11(s2.outDir, exeName);
-    const msiOut = join11(s2.outDir, msiName);
+    const exeOut = join12(s2.outDir, exeName);
+    const msiOut = join12(s2.outDir, msiName);
     renameSync2(exe.path, exeOut);
     renameSync2(msi.path, msiOut);
     for (const o3 of previous?.outputs ?? [])
-      if (o3.name !== exeName && o3.name !== msiName) rmSync8(join11(s2.outDir, o3.name), { force: true });
+      if (o3.name !== exeName && o3.name !== msiName) rmSync9(join12(s2.outDir, o3.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -43379,7 +43585,8 @@ async function buildSite(s2, site) {
       product: {
         vendor: s2.product.vendor,
         product: s2.product.product,
-        version: s2.version,
+        version: s2.fullVersion,
+        msiVersion: s2.version,
         upgradeCode: `{${s2.upgradeCode}}`,
         productCode: `{${msiPart.productCode}}`
       },
@@ -43432,7 +43639,7 @@ async function buildSite(s2, site) {
       durationMs: performance.now() - started
     };
   } finally {
-    if (!s2.installers.keepWork) rmSync8(work, { recursive: true, force: true });
+    if (!s2.installers.keepWork) rmSync9(work, { recursive: true, force: true });
   }
 }
 async function checkAgent(agent, signer, allowUnsigned) {
@@ -43487,30 +43694,30 @@ async function buildSiteInstallers(options) {
   const rel = (p2) => isAbsolute3(p2) ? p2 : resolve5(baseDir, p2);
   if (!options.runner) preflightTools();
   const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
-  const version2 = options.version ?? agentVersion(agent.path);
-  if (!version2)
+  const fullVersion = options.version ?? agentVersion(agent.path);
+  if (!fullVersion)
     throw new SignetError(
       "E_INPUT_INVALID",
       "the agent has no version resource: pass the product version (--product-version)"
     );
-  if (!isMsiVersion(version2))
+  const m2 = /^(\d+\.\d+\.\d+)(-[0-9A-Za-z.-]+)?$/.exec(fullVersion);
+  const version2 = m2?.[1] ?? "";
+  if (!m2 || !isMsiVersion(version2) || !VALUE_PATTERNS.version.test(version2))
     throw new SignetError(
       "E_INPUT_INVALID",
-      `product version ${version2} is not x.y.z with x,y ≤ 255 and z ≤ 65535 (MSI limits)`
+      `product version ${fullVersion} is not x.y.z[-prerelease] with x,y ≤ 255 and z ≤ 65535 (MSI limits)`
     );
-  if (!VALUE_PATTERNS.version.test(version2))
-    throw new SignetError("E_INPUT_INVALID", `bad product version ${version2}`);
   const nsis = loadTemplate(installers.nsisTemplate ? rel(installers.nsisTemplate) : BUILTIN_TEMPLATES.nsis);
   const wix = loadTemplate(installers.wixTemplate ? rel(installers.wixTemplate) : BUILTIN_TEMPLATES.wix);
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
     if (!existsSync6(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync13(p2)) };
+    icon = { path: p2, sha256: sha256(readFileSync14(p2)) };
   }
   const outDir = resolve5(options.outDir);
   mkdirSync4(outDir, { recursive: true });
-  const workRoot = join11(outDir, ".signet-work");
+  const workRoot = join12(outDir, ".signet-work");
   mkdirSync4(workRoot, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
@@ -43519,6 +43726,7 @@ async function buildSiteInstallers(options) {
     agent,
     dev: agent.dev || signer.dev,
     version: version2,
+    fullVersion,
     product,
     installers,
     nsis,
@@ -43577,15 +43785,15 @@ async function buildSiteInstallers(options) {
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    if (!installers.keepWork) rmSync8(workRoot, { recursive: true, force: true });
+    if (!installers.keepWork) rmSync9(workRoot, { recursive: true, force: true });
   }
   const failed = results.filter((r2) => !r2.ok).length;
   writeAtomic(
-    join11(outDir, "site-installers.result.json"),
+    join12(outDir, "site-installers.result.json"),
     `${JSON.stringify(
       {
         ok: failed === 0,
-        version: version2,
+        version: fullVersion,
         dev: shared2.dev,
         finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
         sites: results.map((r2) => ({
@@ -43607,7 +43815,7 @@ async function buildSiteInstallers(options) {
     cached: results.filter((r2) => r2.cached).length,
     failed,
     results,
-    version: version2,
+    version: fullVersion,
     dev: shared2.dev,
     durationMs: performance.now() - started
   };
@@ -43629,13 +43837,13 @@ var init_build = __esm({
     init_sign_server();
     init_template2();
     MANIFEST_SCHEMA = 1;
-    ROOT = join11(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
+    ROOT = join12(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
     INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiinfo", "msiextract", "7z"];
   }
 });
 
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync14 } from "node:fs";
+import { readFileSync as readFileSync15 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i3) => ({
     path: [prefix, ...i3.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -43851,7 +44059,7 @@ async function loadSites(path10, options = {}) {
   if (path10 === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync14(path10, "utf8");
+      text = readFileSync15(path10, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path10}`);
     }
@@ -43938,7 +44146,7 @@ var init_installers = __esm({
 import { createHash as createHash7 } from "node:crypto";
 import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync7 } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename as basename6, dirname as dirname5, join as join12, resolve as resolve6 } from "node:path";
+import { basename as basename6, dirname as dirname5, join as join13, resolve as resolve6 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
@@ -43947,7 +44155,7 @@ async function hashFile(path10) {
   return hash2.digest("hex");
 }
 async function atomicWrite(path10, text) {
-  const tmp = join12(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
+  const tmp = join13(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
   await writeFile(tmp, text);
   await rename(tmp, path10);
 }
@@ -43970,22 +44178,22 @@ var init_dir = __esm({
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join12(this.root, tag);
+        return join13(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join12(this.folder(tag), "release.json");
+        const file2 = join13(this.folder(tag), "release.json");
         if (!existsSync7(file2)) return void 0;
         return JSON.parse(await readFile(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join12(dir, "NOTES.md"), body);
-        await atomicWrite(join12(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join13(dir, "NOTES.md"), body);
+        await atomicWrite(join13(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join12(dir, "NOTES.md");
+        const notes = join13(dir, "NOTES.md");
         const stats = await stat(dir);
         return {
           id: stats.ino,
@@ -44003,11 +44211,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat(join12(dir, name));
+          const s2 = await stat(join13(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join12(dir, name));
+          const known = this.#known.get(join13(dir, name));
           const sha2562 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join12(dir, name)}` });
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join13(dir, name)}` });
         }
         return out;
       }
@@ -44056,10 +44264,10 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join12(dir, input2.name);
+        const final = join13(dir, input2.name);
         if (existsSync7(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join12(dir, `.${input2.name}.part`);
+        const part = join13(dir, `.${input2.name}.part`);
         const hash2 = createHash7("sha256");
         await pipeline2(
           createReadStream4(input2.path, { highWaterMark: 1 << 20 }),
@@ -44085,17 +44293,17 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm(join12(this.folder(release.tag), asset.name), { force: true });
+        await rm(join13(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename(join12(dir, asset.name), join12(dir, name));
-        const known = this.#known.get(join12(dir, asset.name));
-        if (known) this.#known.set(join12(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join12(dir, name)}` };
+        await rename(join13(dir, asset.name), join13(dir, name));
+        const known = this.#known.get(join13(dir, asset.name));
+        if (known) this.#known.set(join13(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join13(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join12(this.folder(release.tag), asset.name);
+        const src = join13(this.folder(release.tag), asset.name);
         const hash2 = createHash7("sha256");
         let size = 0;
         await pipeline2(
@@ -44112,7 +44320,7 @@ var init_dir = __esm({
         return { sha256: hash2.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path10 = join12(this.folder(release.tag), asset.name);
+        const path10 = join13(this.folder(release.tag), asset.name);
         const s2 = await stat(path10);
         const known = this.#known.get(path10);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
@@ -44516,7 +44724,7 @@ var init_transport = __esm({
 });
 
 // tools/lib/forge/gitea.ts
-import { randomBytes as randomBytes2 } from "node:crypto";
+import { randomBytes as randomBytes3 } from "node:crypto";
 function giteaApiBase(url2) {
   const trimmed = url2.replace(/\/+$/, "");
   return /\/api\/v1$/.test(trimmed) ? trimmed : `${trimmed}/api/v1`;
@@ -44648,7 +44856,7 @@ var init_gitea = __esm({
         return list2.map(toAsset);
       }
       async uploadAsset(release, input2) {
-        const boundary = `signet-${randomBytes2(12).toString("hex")}`;
+        const boundary = `signet-${randomBytes3(12).toString("hex")}`;
         const safeName = input2.name.replace(/["\\\r\n]/g, "_");
         const pre = Buffer.from(
           `--${boundary}\r
@@ -44735,7 +44943,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync15, existsSync as existsSync8 } from "fs";
+import { readFileSync as readFileSync16, existsSync as existsSync8 } from "fs";
 import { EOL } from "os";
 var Context;
 var init_context = __esm({
@@ -44749,7 +44957,7 @@ var init_context = __esm({
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
           if (existsSync8(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync15(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+            this.payload = JSON.parse(readFileSync16(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path10 = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL}`);
@@ -69321,8 +69529,8 @@ var init_forge = __esm({
 });
 
 // tools/lib/forge/notes.ts
-import { existsSync as existsSync9, readFileSync as readFileSync16 } from "node:fs";
-import { dirname as dirname6, join as join13, resolve as resolve8 } from "node:path";
+import { existsSync as existsSync9, readFileSync as readFileSync17 } from "node:fs";
+import { dirname as dirname6, join as join14, resolve as resolve8 } from "node:path";
 import { fileURLToPath as fileURLToPath7 } from "node:url";
 function sha256sums(entries) {
   return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
@@ -69384,8 +69592,8 @@ function renderNotes(template, input2, source = "template") {
 function defaultTemplatesDir() {
   let dir = dirname6(fileURLToPath7(import.meta.url));
   for (let i3 = 0; i3 < 8; i3++) {
-    const candidate = join13(dir, "templates", "notes");
-    if (existsSync9(join13(candidate, "stable.md"))) return candidate;
+    const candidate = join14(dir, "templates", "notes");
+    if (existsSync9(join14(candidate, "stable.md"))) return candidate;
     const parent = dirname6(dir);
     if (parent === dir) break;
     dir = parent;
@@ -69394,12 +69602,12 @@ function defaultTemplatesDir() {
 }
 function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
   const base = dir ? resolve8(cwd, dir) : defaultTemplatesDir();
-  const path10 = base ? join13(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
+  const path10 = base ? join14(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
   if (!base || !existsSync9(path10))
     throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
       hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
     });
-  return { text: readFileSync16(path10, "utf8"), path: path10 };
+  return { text: readFileSync17(path10, "utf8"), path: path10 };
 }
 var TEMPLATE_VARIABLES;
 var init_notes = __esm({
@@ -69421,9 +69629,9 @@ var init_notes = __esm({
 
 // tools/lib/forge/publish.ts
 import { createHash as createHash9 } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync8, writeFileSync as writeFileSync6 } from "node:fs";
-import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename7, join as join14, resolve as resolve9 } from "node:path";
+import { mkdtempSync as mkdtempSync7, rmSync as rmSync10, statSync as statSync8, writeFileSync as writeFileSync7 } from "node:fs";
+import { tmpdir as tmpdir5 } from "node:os";
+import { basename as basename7, join as join15, resolve as resolve9 } from "node:path";
 function tempName(asset) {
   return `${TEMP_PREFIX}${asset.sha256.slice(0, 16)}-${asset.name}`;
 }
@@ -69527,8 +69735,8 @@ async function prepareRelease(input2, forgeKind) {
     asset.sha256 = signed.sha256;
   }
   const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-  const workDir = mkdtempSync6(join14(tmpdir4(), "signet-publish-"));
-  const cleanup = () => rmSync9(workDir, { recursive: true, force: true });
+  const workDir = mkdtempSync7(join15(tmpdir5(), "signet-publish-"));
+  const cleanup = () => rmSync10(workDir, { recursive: true, force: true });
   return { input: input2, version: version2, title, local, template, workDir, cleanup };
 }
 function wantsSums(prepared) {
@@ -69536,8 +69744,8 @@ function wantsSums(prepared) {
 }
 function writeSums(prepared) {
   const text = sha256sums(prepared.local);
-  const path10 = join14(prepared.workDir, SUMS_NAME);
-  writeFileSync6(path10, text);
+  const path10 = join15(prepared.workDir, SUMS_NAME);
+  writeFileSync7(path10, text);
   return {
     name: SUMS_NAME,
     path: path10,
@@ -69908,7 +70116,8 @@ __export(run_exports, {
   fetchReleaseAsset: () => fetchReleaseAsset,
   runPublish: () => runPublish
 });
-import { globSync, readFileSync as readFileSync17 } from "node:fs";
+import { execFileSync as execFileSync2 } from "node:child_process";
+import { globSync, readFileSync as readFileSync18 } from "node:fs";
 import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
@@ -69986,7 +70195,7 @@ async function runPublish(o3) {
   let notes = o3.notes;
   if (o3.notesFile) {
     try {
-      notes = readFileSync17(resolve10(o3.cwd, o3.notesFile), "utf8");
+      notes = readFileSync18(resolve10(o3.cwd, o3.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
     }
@@ -70004,6 +70213,18 @@ async function runPublish(o3) {
     verify = (path10) => signer.verify(path10);
   }
   const templatesDir = o3.config.publish.notesTemplates ? resolve10(o3.configPath ? dirname7(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
+  let tagCommit = o3.target;
+  if (!tagCommit && forge.kind !== "dir") {
+    try {
+      tagCommit = execFileSync2("git", ["rev-parse", "--verify", "--quiet", `refs/tags/${o3.tag}^{commit}`], {
+        cwd: o3.cwd,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"]
+      }).trim() || void 0;
+    } catch {
+      tagCommit = void 0;
+    }
+  }
   return publishRelease(
     forge,
     {
@@ -70012,7 +70233,7 @@ async function runPublish(o3) {
       title: o3.title,
       notes,
       files: files2,
-      target: o3.target,
+      target: tagCommit,
       templatesDir,
       cwd: o3.cwd,
       prune: o3.prune ?? o3.config.publish.prune,
@@ -70220,9 +70441,9 @@ init_errors();
 
 // tools/lib/seal/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync18 } from "node:fs";
-import { tmpdir as tmpdir5 } from "node:os";
-import { dirname as dirname8, join as join15, resolve as resolve11 } from "node:path";
+import { mkdtempSync as mkdtempSync8, readFileSync as readFileSync19 } from "node:fs";
+import { tmpdir as tmpdir6 } from "node:os";
+import { dirname as dirname8, join as join16, resolve as resolve11 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -70338,7 +70559,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/seal/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync18(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync19(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -70365,7 +70586,7 @@ async function buildDispatchedSites(o3) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o3.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_run(), run_exports));
-    const dest = join15(mkdtempSync7(join15(tmpdir5(), "signet-agent-")), o3.agent);
+    const dest = join16(mkdtempSync8(join16(tmpdir6(), "signet-agent-")), o3.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o3.config,
       cwd: o3.cwd,
@@ -70391,7 +70612,7 @@ async function buildDispatchedSites(o3) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync11, readFileSync as readFileSync19, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync11, readFileSync as readFileSync20, statSync as statSync9 } from "node:fs";
 import { resolve as resolve12 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -70928,7 +71149,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m2) mask(env[m2[1]]);
       const f2 = /^file:(.+)$/.exec(v2);
       if (f2 && existsSync11(f2[1]) && statSync9(f2[1]).size < 65536)
-        mask(readFileSync19(f2[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync20(f2[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v2)) v2.forEach(walk);
     else if (v2 && typeof v2 === "object") Object.values(v2).forEach(walk);
   };

@@ -2,6 +2,7 @@
  * The one publishing entry point for the CLI and the actions: resolve the target, open the forge,
  * wire the signing layer's verify as the gate, read the notes, then plan and apply.
  */
+import { execFileSync } from 'node:child_process';
 import { globSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { artifactKind } from '../artifact.ts';
@@ -162,6 +163,21 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
   const templatesDir = o.config.publish.notesTemplates
     ? resolve(o.configPath ? dirname(o.configPath) : o.cwd, o.config.publish.notesTemplates)
     : undefined;
+  // Pin the tag's commit when it exists locally: a forge that does not know the tag yet would
+  // otherwise create it on the default branch's head.
+  let tagCommit = o.target;
+  if (!tagCommit && forge.kind !== 'dir') {
+    try {
+      tagCommit =
+        execFileSync('git', ['rev-parse', '--verify', '--quiet', `refs/tags/${o.tag}^{commit}`], {
+          cwd: o.cwd,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).trim() || undefined;
+    } catch {
+      tagCommit = undefined;
+    }
+  }
   return publishRelease(
     forge,
     {
@@ -170,7 +186,7 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
       title: o.title,
       notes,
       files,
-      target: o.target,
+      target: tagCommit,
       templatesDir,
       cwd: o.cwd,
       prune: o.prune ?? o.config.publish.prune,
