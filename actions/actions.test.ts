@@ -143,6 +143,33 @@ describe('publish action', () => {
     expect(r.summary).toMatch(/\| SHA256SUMS \| \d+ \| [0-9a-f]{64} \| upload \|/);
   });
 
+  it('publishes to GitHub (Enterprise-style API URL from GITHUB_API_URL) through the bundled Octokit client', async () => {
+    const gh = await FakeForge.start({ flavor: 'github', token: CANARY });
+    try {
+      const ws = tempDir('signet-action-ws-');
+      writeFileSync(join(ws, 'tool.zip'), 'zip-for-github');
+      const r = await runDist(
+        'publish',
+        { tag: 'v0.4.0-beta.2', channel: 'beta', files: 'tool.zip', token: CANARY },
+        { workspace: ws, env: { GITHUB_API_URL: gh.apiUrl } },
+      );
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const rel = gh.releases().find((x) => x.tag === 'v0.4.0-beta.2')!;
+      expect(rel).toMatchObject({ draft: false, prerelease: true });
+      expect(rel.assets.map((a) => a.name).sort()).toEqual(['SHA256SUMS', 'tool.zip']);
+      expect(r.outputs['prerelease']).toBe('true');
+      expect(
+        r.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('::add-mask::'))
+          .join('\n'),
+      ).not.toContain(CANARY);
+      gh.assertClean();
+    } finally {
+      await gh.close();
+    }
+  });
+
   it('a wrong token fails with E_FORGE_AUTH and the scope, without printing the token', async () => {
     const ws = tempDir('signet-action-ws-');
     writeFileSync(join(ws, 'tool.zip'), 'zip');
