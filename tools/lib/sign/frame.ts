@@ -171,8 +171,3 @@ export async function signInFrame(
     releaseCleanup(work);
   }
 }
-
-/** Copies `input` to `output` (for backends that sign in place). */
-export function copyForInPlace(input: string, output: string): void {
-  copyFileSync(input, output);
-}
