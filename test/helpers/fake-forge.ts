@@ -82,6 +82,8 @@ interface Release {
   prerelease: boolean;
   createdAt: string;
   publishedAt: string | null;
+  /** GitHub immutable releases: a published immutable release refuses asset changes (422). */
+  immutable?: boolean;
   assets: Asset[];
 }
 
@@ -248,6 +250,7 @@ export class FakeForge {
     body?: string;
     draft?: boolean;
     prerelease?: boolean;
+    immutable?: boolean;
   }): number {
     const now = new Date().toISOString();
     const id = this.#nextId++;
@@ -261,6 +264,7 @@ export class FakeForge {
       prerelease: r.prerelease ?? false,
       createdAt: now,
       publishedAt: r.draft ? null : now,
+      immutable: Boolean(r.immutable),
       assets: [],
     });
     return id;
@@ -746,6 +750,10 @@ export class FakeForge {
       await drain(req);
       return this.#reply(res, record, route, label, 404, this.#notFound());
     }
+    if (gh && rel.immutable && !rel.draft) {
+      await drain(req);
+      return this.#reply(res, record, route, label, 422, validationFailed('Release', 'immutable', 'invalid'));
+    }
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const multipart = !gh && ct === 'multipart/form-data';
     let name = url.searchParams.get('name') ?? '';
@@ -863,6 +871,7 @@ export class FakeForge {
         body: r.body,
         draft: r.draft,
         prerelease: r.prerelease,
+        immutable: Boolean(r.immutable),
         created_at: r.createdAt,
         published_at: r.publishedAt,
         author: USER_GITHUB,

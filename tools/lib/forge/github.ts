@@ -49,6 +49,7 @@ interface GhRelease {
   prerelease: boolean;
   html_url: string;
   upload_url: string;
+  immutable?: boolean;
   assets: GhAsset[];
 }
 
@@ -83,6 +84,7 @@ function toRelease(r: GhRelease): RemoteRelease {
     url: r.html_url,
     assets: (r.assets ?? []).map(toAsset),
     uploadUrl: r.upload_url,
+    immutable: Boolean(r.immutable),
   };
 }
 

@@ -268,3 +268,24 @@ describe('GitHub without digests, and attach mode', () => {
     expect(err.message).toMatch(/changed after it was verified\/hashed/);
   });
 });
+
+describe('GitHub immutable releases', () => {
+  it('refuses, before touching anything, to change the assets of a published immutable release', async () => {
+    const fake = await FakeForge.start({ flavor: 'github', token: CANARY });
+    try {
+      const id = fake.seedRelease({ tag: 'v6.0.0', immutable: true });
+      fake.seedAsset(id, 'readme.txt', 'an older readme');
+      const before = fake.requests.length;
+      const e = await publishRelease(client(fake), input({ tag: 'v6.0.0' })).catch((x) => x);
+      expect(e.code).toBe('E_RELEASE_IMMUTABLE');
+      expect(e.message).toMatch(/upload agent-tools\.zip.*replace readme\.txt/);
+      const writes = fake.requests
+        .slice(before)
+        .filter((r) => !['list-releases', 'list-assets', 'download', 'get-asset'].includes(r.op));
+      expect(writes).toEqual([]);
+      fake.assertClean();
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -418,6 +418,13 @@ export async function planPublish(forge: Forge, prepared: PreparedRelease): Prom
         : { kind: 'upload', name: SUMS_NAME, reason: 'written after the uploads' },
     );
   }
+  const assetChanges = actions.filter((a) => a.kind !== 'skip');
+  if (keep && !keep.draft && keep.immutable && assetChanges.length)
+    throw new SignetError(
+      'E_RELEASE_IMMUTABLE',
+      `release ${input.tag} is published and immutable; it would need: ${assetChanges.map((a) => `${a.kind} ${a.name}`).join(', ')}`,
+      { details: { tag: input.tag, changes: assetChanges.map((a) => ({ kind: a.kind, name: a.name })) } },
+    );
   const changes = attach
     ? actions.some((a) => a.kind !== 'skip')
     : !keep ||

@@ -25,6 +25,8 @@ export interface RemoteRelease {
   prerelease: boolean;
   url: string;
   assets: RemoteAsset[];
+  /** GitHub immutable releases: once published, assets and tag are locked. */
+  immutable?: boolean | undefined;
   /** GitHub's upload URL template (uploads.github.com or GHES /api/uploads). */
   uploadUrl?: string | undefined;
 }
