@@ -7592,6 +7592,10 @@ var init_errors = __esm({
         hint: "The forge kept failing after retries; re-run: publishing converges."
       },
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+      E_RELEASE_IMMUTABLE: {
+        exit: "usage",
+        hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
+      },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };

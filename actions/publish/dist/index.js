@@ -7592,6 +7592,10 @@ var init_errors = __esm({
         hint: "The forge kept failing after retries; re-run: publishing converges."
       },
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+      E_RELEASE_IMMUTABLE: {
+        exit: "usage",
+        hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
+      },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
@@ -52982,16 +52986,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync as existsSync6,
-  mkdirSync,
-  mkdtempSync as mkdtempSync3,
-  readFileSync as readFileSync6,
-  renameSync,
-  statSync as statSync3
-} from "node:fs";
+import { chmodSync, existsSync as existsSync6, mkdirSync, mkdtempSync as mkdtempSync3, readFileSync as readFileSync6, renameSync, statSync as statSync3 } from "node:fs";
 import { basename as basename4, dirname as dirname3, extname as extname2, join as join6, resolve as resolve6 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -53853,7 +53848,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync as copyFileSync2, existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
+import { copyFileSync, existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename6, isAbsolute as isAbsolute2, join as join10, resolve as resolve8 } from "node:path";
 function abs(base, p) {
@@ -54059,7 +54054,7 @@ function createOtherSigner(p, ctx, deps) {
         const plan = timestampPlan(p, deps.releasePath);
         const s = plan ? { ...settings, timestamp: plan } : settings;
         checkJsignSecrets(s);
-        copyFileSync2(input2.input, input2.output);
+        copyFileSync(input2.input, input2.output);
         await deps.runner.run(
           p.java,
           jsignArgs(s, input2.output, { name: o.description ?? p.description ?? input2.description }),
@@ -55205,7 +55200,8 @@ function toRelease2(r) {
     prerelease: r.prerelease,
     url: r.html_url,
     assets: (r.assets ?? []).map(toAsset2),
-    uploadUrl: r.upload_url
+    uploadUrl: r.upload_url,
+    immutable: Boolean(r.immutable)
   };
 }
 function toHttpError(operation, e) {
@@ -55892,6 +55888,13 @@ async function planPublish(forge, prepared) {
       existing ? { kind: "replace", name: SUMS_NAME, reason: "written after the uploads", remote: existing } : { kind: "upload", name: SUMS_NAME, reason: "written after the uploads" }
     );
   }
+  const assetChanges = actions.filter((a) => a.kind !== "skip");
+  if (keep && !keep.draft && keep.immutable && assetChanges.length)
+    throw new SignetError(
+      "E_RELEASE_IMMUTABLE",
+      `release ${input2.tag} is published and immutable; it would need: ${assetChanges.map((a) => `${a.kind} ${a.name}`).join(", ")}`,
+      { details: { tag: input2.tag, changes: assetChanges.map((a) => ({ kind: a.kind, name: a.name })) } }
+    );
   const changes = attach ? actions.some((a) => a.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a) => a.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || body === void 0 || keep.body.trim() !== body.trim();
   return {
     forge: forge.description,

@@ -7592,6 +7592,10 @@ var init_errors = __esm({
         hint: "The forge kept failing after retries; re-run: publishing converges."
       },
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+      E_RELEASE_IMMUTABLE: {
+        exit: "usage",
+        hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
+      },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
@@ -28726,16 +28730,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync as existsSync3,
-  mkdirSync,
-  mkdtempSync as mkdtempSync2,
-  readFileSync as readFileSync5,
-  renameSync,
-  statSync as statSync2
-} from "node:fs";
+import { chmodSync, existsSync as existsSync3, mkdirSync, mkdtempSync as mkdtempSync2, readFileSync as readFileSync5, renameSync, statSync as statSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname2, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -29280,7 +29275,7 @@ var init_local_tsa = __esm({
 });
 
 // tools/lib/sign/index.ts
-import { copyFileSync as copyFileSync2, existsSync as existsSync4, mkdirSync as mkdirSync2 } from "node:fs";
+import { copyFileSync, existsSync as existsSync4, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename4, isAbsolute as isAbsolute3, join as join5, resolve as resolve4 } from "node:path";
 function abs(base, p) {
@@ -29486,7 +29481,7 @@ function createOtherSigner(p, ctx, deps) {
         const plan = timestampPlan(p, deps.releasePath);
         const s = plan ? { ...settings, timestamp: plan } : settings;
         checkJsignSecrets(s);
-        copyFileSync2(input2.input, input2.output);
+        copyFileSync(input2.input, input2.output);
         await deps.runner.run(
           p.java,
           jsignArgs(s, input2.output, { name: o.description ?? p.description ?? input2.description }),

@@ -7592,6 +7592,10 @@ var init_errors = __esm({
         hint: "The forge kept failing after retries; re-run: publishing converges."
       },
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+      E_RELEASE_IMMUTABLE: {
+        exit: "usage",
+        hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
+      },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
@@ -32238,16 +32242,7 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync as existsSync3,
-  mkdirSync,
-  mkdtempSync as mkdtempSync2,
-  readFileSync as readFileSync4,
-  renameSync,
-  statSync as statSync2
-} from "node:fs";
+import { chmodSync, existsSync as existsSync3, mkdirSync, mkdtempSync as mkdtempSync2, readFileSync as readFileSync4, renameSync, statSync as statSync2 } from "node:fs";
 import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve2 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -33109,7 +33104,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync as copyFileSync2, existsSync as existsSync5, mkdirSync as mkdirSync3 } from "node:fs";
+import { copyFileSync, existsSync as existsSync5, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename4, isAbsolute as isAbsolute2, join as join7, resolve as resolve4 } from "node:path";
 function abs(base, p2) {
@@ -33315,7 +33310,7 @@ function createOtherSigner(p2, ctx, deps) {
         const plan = timestampPlan(p2, deps.releasePath);
         const s2 = plan ? { ...settings, timestamp: plan } : settings;
         checkJsignSecrets(s2);
-        copyFileSync2(input2.input, input2.output);
+        copyFileSync(input2.input, input2.output);
         await deps.runner.run(
           p2.java,
           jsignArgs(s2, input2.output, { name: o3.description ?? p2.description ?? input2.description }),
@@ -43213,7 +43208,7 @@ var init_pe_version = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync5, rmSync as rmSync8, statSync as statSync6 } from "node:fs";
+import { copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync5, rmSync as rmSync8, statSync as statSync6 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir4 } from "node:os";
 import { dirname as dirname3, join as join11 } from "node:path";
@@ -43246,13 +43241,13 @@ async function startSignServer(signer, options = {}) {
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync3(request2.path, copy);
+        copyFileSync2(request2.path, copy);
         const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync3(signedCopy, request2.path);
+        copyFileSync2(signedCopy, request2.path);
         signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
@@ -43299,7 +43294,7 @@ import {
   accessSync,
   chmodSync as chmodSync4,
   constants as constants4,
-  copyFileSync as copyFileSync4,
+  copyFileSync as copyFileSync3,
   existsSync as existsSync6,
   linkSync,
   mkdirSync as mkdirSync4,
@@ -43390,7 +43385,7 @@ function linkOrCopy(from, to) {
   try {
     linkSync(from, to);
   } catch {
-    copyFileSync4(from, to);
+    copyFileSync3(from, to);
   }
 }
 function writeAtomic(path10, data) {
@@ -43541,7 +43536,7 @@ async function buildSite(s2, site) {
     linkOrCopy(s2.agent.path, join12(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
     writeFileSync6(join12(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync4(s2.icon.path, join12(work, "payload", "product.ico"));
+    if (s2.icon) copyFileSync3(s2.icon.path, join12(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -69168,7 +69163,8 @@ function toRelease2(r2) {
     prerelease: r2.prerelease,
     url: r2.html_url,
     assets: (r2.assets ?? []).map(toAsset2),
-    uploadUrl: r2.upload_url
+    uploadUrl: r2.upload_url,
+    immutable: Boolean(r2.immutable)
   };
 }
 function toHttpError(operation, e) {
@@ -69874,6 +69870,13 @@ async function planPublish(forge, prepared) {
       existing ? { kind: "replace", name: SUMS_NAME, reason: "written after the uploads", remote: existing } : { kind: "upload", name: SUMS_NAME, reason: "written after the uploads" }
     );
   }
+  const assetChanges = actions.filter((a3) => a3.kind !== "skip");
+  if (keep && !keep.draft && keep.immutable && assetChanges.length)
+    throw new SignetError(
+      "E_RELEASE_IMMUTABLE",
+      `release ${input2.tag} is published and immutable; it would need: ${assetChanges.map((a3) => `${a3.kind} ${a3.name}`).join(", ")}`,
+      { details: { tag: input2.tag, changes: assetChanges.map((a3) => ({ kind: a3.kind, name: a3.name })) } }
+    );
   const changes = attach ? actions.some((a3) => a3.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a3) => a3.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || body === void 0 || keep.body.trim() !== body.trim();
   return {
     forge: forge.description,
