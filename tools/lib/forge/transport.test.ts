@@ -103,3 +103,29 @@ describe('transport', () => {
     expect(seen.at(-1)!.headers.authorization).toBe('token secret-xyz');
   });
 });
+
+describe('transport races', () => {
+  it('records the sent hash even when the 201 overtakes the last write callback', async () => {
+    // The server answers as soon as it has counted every byte, before reading to the end event.
+    const fast = createServer((req, res) => {
+      let n = 0;
+      const want = Number(req.headers['content-length']);
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n >= want && !res.headersSent) res.writeHead(201).end('{}');
+      });
+    });
+    await new Promise<void>((r) => fast.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(fast.address() as AddressInfo).port}/`;
+      for (let i = 0; i < 20; i++) {
+        const body = new FileBody(file, data.length);
+        const res = await sendFile(url, { method: 'POST', headers: {}, body });
+        expect(res.status).toBe(201);
+        expect(body.sentSha256).toBe(sha);
+      }
+    } finally {
+      await new Promise<void>((r) => fast.close(() => r()));
+    }
+  });
+});

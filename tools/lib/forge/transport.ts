@@ -117,14 +117,16 @@ async function pump(req: ClientRequest, body: FileBody, stopped: () => boolean):
       inflight = write(req, chunk);
       inflight.catch(() => {}); // observed here; a failure also surfaces through the request's error
     }
+    // Every byte handed to the socket: this is what was sent, even if the server answers before
+    // the last write's callback (a fast 201 can overtake it).
+    if (pos === body.size) body.sentSha256 = hash.digest('hex');
     if (inflight && !stopped()) await inflight;
     // Recycle only when no write can still hold a buffer (the normal end); otherwise leave them to the GC.
     if (!stopped()) for (const b of bufs) giveBuffer(b);
   } finally {
     await fh.close();
   }
-  if (stopped()) return;
-  body.sentSha256 = hash.digest('hex');
+  if (stopped() || pos !== body.size) return;
   if (body.suffix.length) await write(req, body.suffix);
 }
 
