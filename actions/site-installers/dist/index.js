@@ -44561,13 +44561,13 @@ async function pump(req, body, stopped) {
       inflight.catch(() => {
       });
     }
+    if (pos === body.size) body.sentSha256 = hash2.digest("hex");
     if (inflight && !stopped()) await inflight;
     if (!stopped()) for (const b2 of bufs) giveBuffer(b2);
   } finally {
     await fh.close();
   }
-  if (stopped()) return;
-  body.sentSha256 = hash2.digest("hex");
+  if (stopped() || pos !== body.size) return;
   if (body.suffix.length) await write(req, body.suffix);
 }
 function sendFile(url2, options) {
