@@ -9,11 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { SignedArtifact } from '../artifact.ts';
-import { parseConfig } from '../config/load.ts';
+import { loadConfig, parseConfig } from '../config/load.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import { runPipeline, type Step, type StepReport } from '../steps/pipeline.ts';
+import type { ReleasePlan } from '../version/index.ts';
 import { buildDemoAgent } from './agent.ts';
 import { createDemoRepo } from './repo.ts';
 
@@ -79,18 +80,34 @@ const DEMO_SITES = [
   },
 ];
 
-function planLine(
+function planLine(label: string, plan: ReleasePlan): string {
+  const bump = plan.bump ?? 'none';
+  return `${label}: ${plan.previousTag ?? '(none)'} → ${plan.tag ?? '(none)'} (bump ${bump}; ${plan.released ? 'release' : 'no release'}: ${plan.reason})`;
+}
+
+/** Plans the demo repository on one channel (the repository's own signet.config.yaml applies). */
+function planStep(
+  channel: 'stable' | 'beta',
+  key: 'stablePlan' | 'betaPlan',
   label: string,
-  plan: {
-    version: string;
-    tag: string;
-    bump: string | null;
-    released: boolean;
-    reason: string;
-    previousTag: string | null;
-  },
-): string {
-  return `${label}: ${plan.previousTag ?? '(none)'} → ${plan.tag} (bump ${plan.bump ?? 'none'}; ${plan.released ? 'release' : 'no release'}: ${plan.reason})`;
+  runNumber?: number,
+): Step<Ctx> {
+  return {
+    name: `plan ${channel}`,
+    async run(ctx) {
+      const { planFromRepo } = await import('../version/index.ts');
+      const { config } = loadConfig(ctx.repo);
+      const { plan } = await planFromRepo({
+        cwd: ctx.repo,
+        config: config.version,
+        channel,
+        runNumber,
+        env: {},
+      });
+      ctx.result[key] = plan;
+      ctx.say(planLine(label, plan));
+    },
+  };
 }
 
 const steps: Step<Ctx>[] = [
@@ -101,49 +118,17 @@ const steps: Step<Ctx>[] = [
       ctx.say(`demo repository: ${ctx.repo} (v0.3.0, two betas, five commits since)`);
     },
   },
-  {
-    name: 'plan beta',
-    async run(ctx) {
-      const { planFromRepo } = await import('../version/index.ts');
-      const { loadConfig } = await import('../config/load.ts');
-      const { config } = loadConfig(ctx.repo);
-      const { plan } = await planFromRepo({
-        cwd: ctx.repo,
-        config: config.version,
-        channel: 'beta',
-        runNumber: 7,
-        env: {},
-      });
-      ctx.result.betaPlan = plan;
-      ctx.say(planLine('beta plan  ', plan));
-    },
-  },
-  {
-    name: 'plan stable',
-    async run(ctx) {
-      const { planFromRepo } = await import('../version/index.ts');
-      const { loadConfig } = await import('../config/load.ts');
-      const { config } = loadConfig(ctx.repo);
-      const { plan } = await planFromRepo({
-        cwd: ctx.repo,
-        config: config.version,
-        channel: 'stable',
-        env: {},
-      });
-      ctx.result.stablePlan = plan;
-      ctx.say(planLine('stable plan', plan));
-    },
-  },
+  planStep('beta', 'betaPlan', 'beta plan  ', 7),
+  planStep('stable', 'stablePlan', 'stable plan'),
   {
     name: 'release (stable, local)',
     async run(ctx) {
       const { applyRelease } = await import('../release/index.ts');
-      const { loadConfig } = await import('../config/load.ts');
       const { config } = loadConfig(ctx.repo);
       const applied = await applyRelease({ cwd: ctx.repo, config, channel: 'stable', env: {} });
       if (!applied.tag) throw new SignetError('E_INTERNAL', 'the demo release made no tag');
       ctx.tag = applied.tag;
-      ctx.version = applied.plan.version;
+      ctx.version = applied.plan.version ?? undefined;
       ctx.notes = applied.notes?.markdown;
       ctx.result.release = { tag: applied.tag, commit: applied.commit };
       const changelog = readFileSync(join(ctx.repo, 'CHANGELOG.md'), 'utf8');
