@@ -22,7 +22,7 @@ const CHUNK = 1 << 20;
  * waits for ~64 MB of such external memory before collecting. A long download therefore asks for
  * a (cheap: the heap is small) collection every GC_EVERY bytes, which keeps the peak flat.
  */
-const GC_EVERY = 4 << 20;
+const GC_EVERY = 2 << 20;
 let collect: (() => void) | undefined | null;
 function collectGarbage(): void {
   if (collect === undefined) {
