@@ -54753,7 +54753,7 @@ import { Readable } from "node:stream";
 import v8 from "node:v8";
 import vm from "node:vm";
 var CHUNK = 1 << 20;
-var GC_EVERY = 4 << 20;
+var GC_EVERY = 2 << 20;
 var collect;
 function collectGarbage() {
   if (collect === void 0) {

@@ -48954,7 +48954,7 @@ init_log();
 
 // tools/lib/forge/transport.ts
 var CHUNK = 1 << 20;
-var GC_EVERY = 4 << 20;
+var GC_EVERY = 2 << 20;
 
 // tools/lib/forge/github.ts
 init_redact();

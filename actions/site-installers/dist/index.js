@@ -44696,7 +44696,7 @@ var init_transport = __esm({
   "tools/lib/forge/transport.ts"() {
     "use strict";
     CHUNK2 = 1 << 20;
-    GC_EVERY = 4 << 20;
+    GC_EVERY = 2 << 20;
     FileBody = class {
       path;
       size;
