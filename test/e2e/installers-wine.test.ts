@@ -91,6 +91,7 @@ describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', ()
   beforeAll(async () => {
     dir = tempDir('signet-e2e-');
     const prefix = makeWinePrefix(dir); // ~8 s, in parallel with the builds
+    prefix.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
     const dc = await makeDevCert(join(dir, 'pki'));
     config = parseConfig(
       {

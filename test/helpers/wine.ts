@@ -3,7 +3,8 @@
  * file). Runs with WINEDEBUG=-all and no display. `stop()` shuts the prefix's wineserver down and
  * the directory is removed after the test file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultRunner, type RunResult } from '../../tools/lib/exec/runner.ts';
 import { tempDir } from './tmp.ts';
@@ -37,7 +38,32 @@ export async function makeWinePrefix(parent?: string): Promise<WinePrefix> {
     WINEDLLOVERRIDES: 'mscoree,mshtml=', // no Mono/Gecko install prompts
     DISPLAY: '',
   };
-  await defaultRunner.run('wine', ['wineboot', '--init'], { env, timeoutMs: 180_000, label: 'wineboot' });
+  // The prefix's daemons (wineserver, services.exe, …) outlive the call that starts them and
+  // inherit its stdio: started from a call with pipes, they hold those pipes open and every later
+  // call waits for them (seconds each). Start them here without pipes, and keep the wineserver up
+  // (-p) so later calls find everything running.
+  mkdirSync(dir, { recursive: true });
+  const quiet = (file: string, args: string[]) =>
+    new Promise<void>((ok, fail) => {
+      // pipes (drained, never waited for): under Wine 8 a services.exe started with /dev/null
+      // as its stdio starts no service at all
+      const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      child.stdin?.end();
+      child.stdout?.resume();
+      child.stderr?.resume();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+      child.on('error', fail);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        code === 0 ? ok() : fail(new Error(`${file} ${args.join(' ')} exited with ${code}`));
+      });
+    });
+  await quiet('wine', ['wineboot', '--init']);
+  // services started while the prefix is being created start no service (Wine 8): restart them
+  await quiet('wineserver', ['-k']).catch(() => undefined);
+  await quiet('wineserver', ['-w']).catch(() => undefined);
+  await quiet('wineserver', ['-p']);
+  await quiet('wine', ['wineboot']);
   const driveC = join(dir, 'drive_c');
   const hostPath = (p: string) => join(driveC, ...p.replace(/^[A-Za-z]:\\/, '').split('\\'));
   const run = (program: string, args: string[] = [], timeoutMs = 120_000) =>
