@@ -44,7 +44,10 @@ const dc = await makeDevCert(join(data, 'pki'));
 const config = parseConfig(
   {
     signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-    installers: { product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' } },
+    installers: {
+      product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
+      cacheDir: join(data, 'cache'),
+    },
   },
   'bench',
 );

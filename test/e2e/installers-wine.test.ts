@@ -96,7 +96,10 @@ describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', ()
     config = parseConfig(
       {
         signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-        installers: { product: { vendor: 'Example Vendor', product: 'Agent', serviceName: SERVICE } },
+        installers: {
+          product: { vendor: 'Example Vendor', product: 'Agent', serviceName: SERVICE },
+          cacheDir: join(dir, 'cache'),
+        },
       },
       'e2e',
     );

@@ -76,7 +76,10 @@ beforeAll(async () => {
   config = parseConfig(
     {
       signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-      installers: { product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' } },
+      installers: {
+        product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
+        cacheDir: join(dir, 'cache'),
+      },
     },
     'test',
   );
@@ -175,7 +178,7 @@ describe('buildSiteInstallers', () => {
     );
     expect(manifestOf(out, 'ACME-HQ').product.upgradeCode).toBe(manifestOf(out, 'b2').product.upgradeCode);
     // nothing left behind
-    expect(existsSync(join(out, '.signet-work'))).toBe(false);
+    expect(existsSync(join(dir, 'cache', 'work'))).toBe(false);
     // hostile labels never reached makensis/wixl argv
     for (const c of runner.calls) for (const a of c.args) expect(a).not.toMatch(/[<>$"]|pwned/);
     expect(existsSync('/tmp/pwned')).toBe(false);

@@ -18,6 +18,7 @@ import {
   mkdtempSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -252,6 +253,19 @@ function linkOrCopy(from: string, to: string): void {
   }
 }
 
+/** rename, or copy + rename when the cache and the output folder are on different file systems. */
+function moveFile(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    const tmp = `${to}.tmp-${process.pid}`;
+    copyFileSync(from, tmp);
+    renameSync(tmp, to);
+    rmSync(from, { force: true });
+  }
+}
+
 function writeAtomic(path: string, data: string | Buffer): void {
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   writeFileSync(tmp, data);
@@ -477,8 +491,8 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
     const previous = readManifest(manifestPath(s.outDir, site.siteCode));
     const exeOut = join(s.outDir, exeName);
     const msiOut = join(s.outDir, msiName);
-    renameSync(exe.path, exeOut);
-    renameSync(msi.path, msiOut);
+    moveFile(exe.path, exeOut);
+    moveFile(msi.path, msiOut);
     // a rotated key (or renamed pattern) leaves the old installers behind: remove them
     for (const o of previous?.outputs ?? [])
       if (o.name !== exeName && o.name !== msiName) rmSync(join(s.outDir, o.name), { force: true });
@@ -637,7 +651,8 @@ export async function buildSiteInstallers(
   }
   const outDir = resolve(options.outDir);
   mkdirSync(outDir, { recursive: true });
-  const workRoot = join(outDir, '.signet-work');
+  // work folders live under installers.cacheDir (one private folder per site build)
+  const workRoot = join(rel(installers.cacheDir), 'work');
   mkdirSync(workRoot, { recursive: true });
 
   const total = options.sites.length;
@@ -706,7 +721,11 @@ export async function buildSiteInstallers(
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    if (!installers.keepWork) rmSync(workRoot, { recursive: true, force: true });
+    // other runs may share the cache folder: remove it only when empty
+    if (!installers.keepWork)
+      try {
+        rmdirSync(workRoot);
+      } catch {}
   }
   const failed = results.filter((r) => !r.ok).length;
   // the batch's per-site results (failures included: they have no manifest), next to the outputs

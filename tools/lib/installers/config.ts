@@ -67,7 +67,10 @@ export const installersConfigSchema = z
     wixTemplate: z.string().optional().describe('Path of a custom .wxs template'),
     compression: z.enum(['none', 'zlib', 'lzma']).default('zlib').describe('NSIS compression'),
     concurrency: z.number().int().min(1).optional().describe('Sites built at once (default: CPU cores)'),
-    cacheDir: z.string().default('.signet-cache/installers'),
+    cacheDir: z
+      .string()
+      .default('.signet-cache/installers')
+      .describe('Folder of the build work folders (the cache itself is the manifests in the output folder)'),
     keepWork: z.boolean().default(false).describe('Keep the rendered sources and work files of each build'),
   })
   .strict();
