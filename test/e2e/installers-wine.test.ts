@@ -47,11 +47,11 @@ const agents: Record<string, SignedArtifact> = {};
 const built: Record<string, { exe: string; msi: string }> = {};
 let wine: WinePrefix;
 
-async function build(label: string, version: string, entry: Record<string, unknown>) {
+async function build(label: string, version: string, entry: Record<string, unknown>, c = config) {
   const r = await buildSiteInstallers({
     agent: agents[version]!,
     sites: validateSites([entry]).sites,
-    config,
+    config: c,
     signer,
     outDir: join(dir, `out-${label}`),
   });
@@ -116,6 +116,18 @@ describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', ()
     await build('v1', '1.2.3', site);
     await build('v2', '1.3.0', site);
     await build('v2-rotated', '1.3.0', { ...site, enrollmentKey: KEY2, keyVersion: 2 });
+    // an agent whose install command fails (unknown command → exit 1)
+    const failing = parseConfig(
+      {
+        ...structuredClone(config),
+        installers: {
+          ...config.installers,
+          product: { ...config.installers.product, installArgs: ['bogus'] },
+        },
+      },
+      'e2e-failing',
+    );
+    await build('failing', '1.2.3', { ...site, siteCode: 'E2E-FAIL' }, failing);
     wine = await prefix;
   }, 240_000);
   afterAll(async () => {
@@ -144,6 +156,18 @@ describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', ()
     expect(await wine.serviceState(SERVICE)).toBeUndefined();
     expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`))).toBe(false);
     expect(wine.readText(CONFIG)).toBeUndefined();
+  });
+
+  it('a failing agent install command gives meaningful exit codes and leaves no service', async () => {
+    const nsis = await wine.run(built['failing']!.exe, ['/S']);
+    expect(nsis.exitCode).toBe(4); // documented: the agent's install command failed
+    expect(await wine.serviceState(SERVICE)).toBeUndefined();
+    await wine.run(`${INSTALL_DIR}\\uninst.exe`, ['/S', `_?=${INSTALL_DIR}`]);
+    const msi = await wine.run('msiexec', ['/i', winPath(built['failing']!.msi), '/qn']);
+    // Windows: 1603; Wine reports a failed custom action as 1627 — both truncated to 8 bits
+    expect([1603 & 0xff, 1627 & 0xff]).toContain(msi.exitCode);
+    expect(await wine.serviceState(SERVICE)).toBeUndefined();
+    expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`))).toBe(false); // rolled back
   });
 
   it('MSI: silent install, upgrade in place, key rotation, downgrade refused, uninstall', async () => {
