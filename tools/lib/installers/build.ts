@@ -33,7 +33,7 @@ import { SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import type { Signer } from '../sign/types.ts';
-import { comparePayload, extractMsi, extractNsis } from './checks.ts';
+import { comparePayload, extractMsi, extractNsis, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
 import { type Fingerprint, fingerprint } from './fingerprint.ts';
 import { ICON_XML, lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
@@ -469,7 +469,7 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
       buildNsisPart(s, site, fp, work, exeName).then(async (exe) => {
         await extractNsis(s.runner, exe.path, xExe);
         const payload = await comparePayload(exeName, xExe, expect, true);
-        const uninstallerSha = await sha256File(payload.uninstaller!);
+        const uninstallerSha = sha256Of(payload.uninstaller!);
         const uninstaller = s.signServer.signed.get(uninstallerSha);
         if (!uninstaller)
           throw new SignetError(

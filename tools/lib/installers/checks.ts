@@ -3,9 +3,9 @@
  * `7z x` unpacks any NSIS installer (the agent, site.json and the generated uninstaller come back
  * byte-identical); `msiextract` unpacks the MSI's cabinet. Any difference fails the build.
  */
+import { hash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { sha256File } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 
@@ -15,6 +15,11 @@ export function sevenZipArgs(installer: string, outDir: string): string[] {
 
 export function msiextractArgs(msi: string, outDir: string): string[] {
   return ['-C', outDir, msi];
+}
+
+/** One read, one hash: faster than a stream for the few-MB files checked here. */
+export function sha256Of(path: string): string {
+  return hash('sha256', readFileSync(path), 'hex');
 }
 
 export function listFiles(dir: string): string[] {
@@ -64,7 +69,7 @@ export async function comparePayload(
   const files = listFiles(dir);
   const agent = findOne(files, dir, expect.agentFileName, what);
   const siteJson = findOne(files, dir, 'site.json', what);
-  const agentSha = await sha256File(agent);
+  const agentSha = sha256Of(agent);
   if (agentSha !== expect.agentSha256)
     throw new SignetError(
       'E_INSTALLER_CHECK_FAILED',

@@ -7,7 +7,7 @@ import { defaultRunner } from '../exec/runner.ts';
 import { makeDevCert } from '../sign/devcert.ts';
 import { productConfigSchema } from './config.ts';
 import { parseIdt, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { decodeStreamName, MsiDatabase } from './msi-db.ts';
+import { decodeStreamName, MsiDatabase, readMsiFactsInProcess } from './msi-db.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from './template.ts';
 
 let dir: string;
@@ -92,6 +92,20 @@ describe('in-process MSI reader', () => {
     );
     expect(db.summary(7)).toBe('x64;1033');
     expect(db.table('Nope')).toBeUndefined();
+    // the file source (sectors read on demand) gives the same tables as the whole buffer
+    const facts = readMsiFactsInProcess(msi, [
+      'InstallExecuteSequence',
+      'File',
+      'MsiLockPermissionsEx',
+      'Nope',
+    ]);
+    expect(facts.template).toBe('x64;1033');
+    expect(Object.keys(facts.tables).sort()).toEqual([
+      'File',
+      'InstallExecuteSequence',
+      'MsiLockPermissionsEx',
+    ]);
+    for (const [name, t] of Object.entries(facts.tables)) expect(t).toEqual(db.table(name));
   });
 
   it('reads a signed MSI (extra DigitalSignature stream) the same way', async () => {

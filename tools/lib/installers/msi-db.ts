@@ -5,7 +5,7 @@
  * ~10 ms of the main thread apiece, this costs a few ms for all. Read-only, no dependencies,
  * cross-checked against `msiinfo export` in msi-db.test.ts.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { SignetError } from '../errors.ts';
 import type { MsiFacts, MsiTable } from './msi.ts';
 
@@ -16,8 +16,40 @@ function bad(what: string): never {
   throw new SignetError('E_INSTALLER_CHECK_FAILED', `MSI database: ${what}`);
 }
 
-/** The streams of a compound file, by (raw UTF-16) name. */
-export function readCompoundFile(buf: Buffer): Map<string, () => Buffer> {
+/** Random access to the bytes of a compound file (a buffer, or a file read on demand). */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Buffer;
+}
+
+export function bufferSource(buf: Buffer): ByteSource {
+  return {
+    size: buf.length,
+    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length)),
+  };
+}
+
+/** Reads only the sectors asked for: the cabinet (most of an MSI) is never read. */
+export function fileSource(fd: number): ByteSource {
+  return {
+    size: fstatSync(fd).size,
+    read(offset, length) {
+      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(fd, out, done, out.length - done, offset + done);
+        if (n <= 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    },
+  };
+}
+
+/** The streams of a compound file, by (raw UTF-16) name, read when asked for. */
+export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => Buffer> {
+  const src = Buffer.isBuffer(input) ? bufferSource(input) : input;
+  const buf = src.read(0, 512);
   if (buf.length < 512 || buf.readUInt32LE(0) !== 0xe011cfd0 || buf.readUInt32LE(4) !== 0xe11ab1a1)
     bad('not a compound file');
   const sectorShift = buf.readUInt16LE(0x1e);
@@ -30,8 +62,8 @@ export function readCompoundFile(buf: Buffer): Map<string, () => Buffer> {
   const firstDifat = buf.readUInt32LE(0x44);
   const sector = (n: number) => {
     const off = (n + 1) * sectorSize;
-    if (off + sectorSize > buf.length + sectorSize) bad('sector out of range');
-    return buf.subarray(off, Math.min(off + sectorSize, buf.length));
+    if (off >= src.size) bad('sector out of range');
+    return src.read(off, sectorSize);
   };
   // FAT sector numbers: 109 in the header, the rest in the DIFAT chain
   const fatSectors: number[] = [];
@@ -145,8 +177,8 @@ export class MsiDatabase {
   private readonly columns = new Map<string, Column[]>();
   readonly tableNames: string[];
 
-  constructor(buf: Buffer) {
-    for (const [raw, data] of readCompoundFile(buf)) this.streams.set(decodeStreamName(raw), data);
+  constructor(input: Buffer | ByteSource) {
+    for (const [raw, data] of readCompoundFile(input)) this.streams.set(decodeStreamName(raw), data);
     const pool = this.stream('_StringPool');
     const data = this.stream('_StringData');
     const codepage = pool.length >= 4 ? pool.readUInt32LE(0) : 0;
@@ -261,11 +293,16 @@ export class MsiDatabase {
 
 /** The tables and the Template of an MSI file, in the shape the lint reads. */
 export function readMsiFactsInProcess(path: string, tables: readonly string[]): MsiFacts {
-  const db = new MsiDatabase(readFileSync(path));
-  const out: Record<string, MsiTable> = {};
-  for (const t of tables) {
-    const table = db.table(t);
-    if (table) out[t] = table;
+  const fd = openSync(path, 'r');
+  try {
+    const db = new MsiDatabase(fileSource(fd));
+    const out: Record<string, MsiTable> = {};
+    for (const t of tables) {
+      const table = db.table(t);
+      if (table) out[t] = table;
+    }
+    return { tables: out, template: db.summary(7) ?? '' };
+  } finally {
+    closeSync(fd);
   }
-  return { tables: out, template: db.summary(7) ?? '' };
 }
