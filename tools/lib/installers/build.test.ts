@@ -274,7 +274,7 @@ describe('buildSiteInstallers', () => {
 describe('preflight', () => {
   it('names every missing tool before any work', () => {
     expect(() => preflightTools({ PATH: '/nonexistent' })).toThrow(
-      /missing on PATH: makensis, wixl, msibuild, msiinfo, msiextract, 7z/,
+      /missing on PATH: makensis, wixl, msibuild, msiextract, 7z/,
     );
     expect(() => preflightTools()).not.toThrow();
   });

@@ -216,7 +216,7 @@ export function defaultSignerIdentity(config: SignetConfig, signer: Signer, base
 }
 
 /** The programs a build runs (besides the signer's own). */
-export const INSTALLER_TOOLS = ['makensis', 'wixl', 'msibuild', 'msiinfo', 'msiextract', '7z'] as const;
+export const INSTALLER_TOOLS = ['makensis', 'wixl', 'msibuild', 'msiextract', '7z'] as const;
 
 /** Checks every tool is on PATH before any work (one error naming all that are missing). */
 export function preflightTools(

@@ -54,6 +54,11 @@ async function crossCheck(path: string) {
     const theirs = parseIdt((await defaultRunner.run('msiinfo', ['export', path, t], { cwd: dir })).stdout);
     const mine = db.table(t)!;
     expect(mine.columns, t).toEqual(theirs.columns);
+    // the IDT header (names, types, keys) exactly as msiinfo writes it
+    const theirText = (await defaultRunner.run('msiinfo', ['export', path, t], { cwd: dir })).stdout;
+    expect(db.exportIdt(t)!.split('\r\n').slice(0, 3), t).toEqual(
+      theirText.replace(/\r\n/g, '\n').split('\n').slice(0, 3),
+    );
     const sort = (rows: Record<string, string>[]) => rows.map((r) => JSON.stringify(r)).sort();
     expect(sort(mine.rows), t).toEqual(sort(theirs.rows));
     checked.push(t);

@@ -269,6 +269,31 @@ export class MsiDatabase {
     return { columns: cols.map((c) => c.name), rows: this.readRaw(name, cols) };
   }
 
+  /** The table as IDT text (what `msiinfo export` prints), for re-import with msibuild. */
+  exportIdt(name: string): string | undefined {
+    const cols = this.columns.get(name);
+    const table = this.table(name);
+    if (!cols || !table) return undefined;
+    const typeName = (t: number) => {
+      const nullable = Boolean(t & 0x1000);
+      if (t & MSITYPE_STRING) {
+        if ((t & 0xff) === 0 && !(t & 0x200) && (t & ~0x1000) === (MSITYPE_STRING | 0x100))
+          return nullable ? 'V0' : 'v0';
+        const letter = t & 0x200 ? 'l' : 's';
+        return `${nullable ? letter.toUpperCase() : letter}${t & 0xff}`;
+      }
+      return `${nullable ? 'I' : 'i'}${(t & 0xff) <= 2 ? 2 : 4}`;
+    };
+    const keys = cols.filter((c) => c.type & 0x2000).map((c) => c.name);
+    const lines = [
+      cols.map((c) => c.name).join('\t'),
+      cols.map((c) => typeName(c.type)).join('\t'),
+      [name, ...keys].join('\t'),
+      ...table.rows.map((r) => cols.map((c) => r[c.name] ?? '').join('\t')),
+    ];
+    return `${lines.join('\r\n')}\r\n`;
+  }
+
   /** Summary information property (PID) as a string, e.g. 7 = Template. */
   summary(pid: number): string | undefined {
     const s = this.streams.get('\u0005SummaryInformation')?.();
@@ -288,6 +313,16 @@ export class MsiDatabase {
       return undefined;
     }
     return undefined;
+  }
+}
+
+/** Opens an MSI file, runs `fn` on it, closes it. */
+export function withMsiDatabase<T>(path: string, fn: (db: MsiDatabase) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    return fn(new MsiDatabase(fileSource(fd)));
+  } finally {
+    closeSync(fd);
   }
 }
 

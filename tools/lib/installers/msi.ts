@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { ProductConfig } from './config.ts';
-import { readMsiFactsInProcess } from './msi-db.ts';
+import { readMsiFactsInProcess, withMsiDatabase } from './msi-db.ts';
 import { renderTemplate, type TemplateVariable } from './template.ts';
 
 export const WIX_VARIABLES: Record<string, TemplateVariable> = {
@@ -135,12 +135,15 @@ export async function runWixl({ runner, workDir, product, timeoutMs }: MsiBuildO
   const idt = join(workDir, 'MsiLockPermissionsEx.idt');
   writeFileSync(idt, lockPermissionsIdt());
   const upgrade = join(workDir, 'Upgrade.idt');
-  const exported = await runner.run('msiinfo', ['export', out, 'Upgrade'], {
-    cwd: workDir,
-    label: 'msiinfo export Upgrade',
-    outputs: [out],
-  });
-  writeFileSync(upgrade, inclusiveUpgradeIdt(exported.stdout));
+  const exported = withMsiDatabase(out, (db) => db.exportIdt('Upgrade'));
+  if (!exported) {
+    rmSync(out, { force: true });
+    throw new SignetError(
+      'E_INSTALLER_BUILD_FAILED',
+      'the MSI has no Upgrade table (no major upgrade possible)',
+    );
+  }
+  writeFileSync(upgrade, inclusiveUpgradeIdt(exported));
   await runner.run('msibuild', msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 120_000,
