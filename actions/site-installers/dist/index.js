@@ -31587,9 +31587,9 @@ function artifactKind(path10) {
   return "other";
 }
 async function sha256File(path10) {
-  const hash2 = createHash("sha256");
-  for await (const chunk of createReadStream(path10)) hash2.update(chunk);
-  return hash2.digest("hex");
+  const hash3 = createHash("sha256");
+  for await (const chunk of createReadStream(path10)) hash3.update(chunk);
+  return hash3.digest("hex");
 }
 async function describeArtifact(path10) {
   const { size } = statSync(path10);
@@ -31874,15 +31874,15 @@ function sha256FileSync(path10) {
   const fd = openSync2(path10, "r");
   try {
     const size = fstatSync2(fd).size;
-    const hash2 = createHash2("sha256");
+    const hash3 = createHash2("sha256");
     let position = 0;
     for (; ; ) {
       const n3 = readSync2(fd, buf, 0, CHUNK, position);
       if (n3 <= 0) break;
-      hash2.update(buf.subarray(0, n3));
+      hash3.update(buf.subarray(0, n3));
       position += n3;
     }
-    return { sha256: hash2.digest("hex"), size };
+    return { sha256: hash3.digest("hex"), size };
   } finally {
     closeSync2(fd);
   }
@@ -42359,6 +42359,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/installers/checks.ts
+import { hash as hash2 } from "node:crypto";
 import { readdirSync, readFileSync as readFileSync10, statSync as statSync5 } from "node:fs";
 import { join as join8, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
@@ -42366,6 +42367,9 @@ function sevenZipArgs(installer, outDir) {
 }
 function msiextractArgs(msi, outDir) {
   return ["-C", outDir, msi];
+}
+function sha256Of(path10) {
+  return hash2("sha256", readFileSync10(path10), "hex");
 }
 function listFiles(dir) {
   const out = [];
@@ -42392,7 +42396,7 @@ async function comparePayload(what, dir, expect, withUninstaller) {
   const files2 = listFiles(dir);
   const agent = findOne(files2, dir, expect.agentFileName, what);
   const siteJson2 = findOne(files2, dir, "site.json", what);
-  const agentSha = await sha256File(agent);
+  const agentSha = sha256Of(agent);
   if (agentSha !== expect.agentSha256)
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
@@ -42417,7 +42421,6 @@ async function extractMsi(runner, msi, outDir) {
 var init_checks3 = __esm({
   "tools/lib/installers/checks.ts"() {
     "use strict";
-    init_artifact();
     init_errors();
   }
 });
@@ -42437,11 +42440,34 @@ var init_fingerprint = __esm({
 });
 
 // tools/lib/installers/msi-db.ts
-import { readFileSync as readFileSync11 } from "node:fs";
+import { closeSync as closeSync4, fstatSync as fstatSync3, openSync as openSync4, readSync as readSync4 } from "node:fs";
 function bad(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
-function readCompoundFile(buf) {
+function bufferSource(buf) {
+  return {
+    size: buf.length,
+    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length))
+  };
+}
+function fileSource(fd) {
+  return {
+    size: fstatSync3(fd).size,
+    read(offset, length) {
+      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+      let done = 0;
+      while (done < out.length) {
+        const n3 = readSync4(fd, out, done, out.length - done, offset + done);
+        if (n3 <= 0) break;
+        done += n3;
+      }
+      return out.subarray(0, done);
+    }
+  };
+}
+function readCompoundFile(input2) {
+  const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
+  const buf = src.read(0, 512);
   if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
     bad("not a compound file");
   const sectorShift = buf.readUInt16LE(30);
@@ -42454,8 +42480,8 @@ function readCompoundFile(buf) {
   const firstDifat = buf.readUInt32LE(68);
   const sector = (n3) => {
     const off = (n3 + 1) * sectorSize;
-    if (off + sectorSize > buf.length + sectorSize) bad("sector out of range");
-    return buf.subarray(off, Math.min(off + sectorSize, buf.length));
+    if (off >= src.size) bad("sector out of range");
+    return src.read(off, sectorSize);
   };
   const fatSectors = [];
   for (let i3 = 0; i3 < 109; i3++) {
@@ -42535,14 +42561,27 @@ function decodeStreamName(raw) {
   }
   return out;
 }
-function readMsiFactsInProcess(path10, tables) {
-  const db = new MsiDatabase(readFileSync11(path10));
-  const out = {};
-  for (const t2 of tables) {
-    const table = db.table(t2);
-    if (table) out[t2] = table;
+function withMsiDatabase(path10, fn) {
+  const fd = openSync4(path10, "r");
+  try {
+    return fn(new MsiDatabase(fileSource(fd)));
+  } finally {
+    closeSync4(fd);
   }
-  return { tables: out, template: db.summary(7) ?? "" };
+}
+function readMsiFactsInProcess(path10, tables) {
+  const fd = openSync4(path10, "r");
+  try {
+    const db = new MsiDatabase(fileSource(fd));
+    const out = {};
+    for (const t2 of tables) {
+      const table = db.table(t2);
+      if (table) out[t2] = table;
+    }
+    return { tables: out, template: db.summary(7) ?? "" };
+  } finally {
+    closeSync4(fd);
+  }
 }
 var END_OF_CHAIN, FREE, TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
 var init_msi_db = __esm({
@@ -42560,8 +42599,8 @@ var init_msi_db = __esm({
       strRefBytes;
       columns = /* @__PURE__ */ new Map();
       tableNames;
-      constructor(buf) {
-        for (const [raw, data2] of readCompoundFile(buf)) this.streams.set(decodeStreamName(raw), data2);
+      constructor(input2) {
+        for (const [raw, data2] of readCompoundFile(input2)) this.streams.set(decodeStreamName(raw), data2);
         const pool2 = this.stream("_StringPool");
         const data = this.stream("_StringData");
         const codepage = pool2.length >= 4 ? pool2.readUInt32LE(0) : 0;
@@ -42645,6 +42684,31 @@ var init_msi_db = __esm({
         if (!cols || !this.tableNames.includes(name)) return void 0;
         return { columns: cols.map((c4) => c4.name), rows: this.readRaw(name, cols) };
       }
+      /** The table as IDT text (what `msiinfo export` prints), for re-import with msibuild. */
+      exportIdt(name) {
+        const cols = this.columns.get(name);
+        const table = this.table(name);
+        if (!cols || !table) return void 0;
+        const typeName = (t2) => {
+          const nullable2 = Boolean(t2 & 4096);
+          if (t2 & MSITYPE_STRING) {
+            if ((t2 & 255) === 0 && !(t2 & 512) && (t2 & ~4096) === (MSITYPE_STRING | 256))
+              return nullable2 ? "V0" : "v0";
+            const letter = t2 & 512 ? "l" : "s";
+            return `${nullable2 ? letter.toUpperCase() : letter}${t2 & 255}`;
+          }
+          return `${nullable2 ? "I" : "i"}${(t2 & 255) <= 2 ? 2 : 4}`;
+        };
+        const keys = cols.filter((c4) => c4.type & 8192).map((c4) => c4.name);
+        const lines = [
+          cols.map((c4) => c4.name).join("	"),
+          cols.map((c4) => typeName(c4.type)).join("	"),
+          [name, ...keys].join("	"),
+          ...table.rows.map((r2) => cols.map((c4) => r2[c4.name] ?? "").join("	"))
+        ];
+        return `${lines.join("\r\n")}\r
+`;
+      }
       /** Summary information property (PID) as a string, e.g. 7 = Template. */
       summary(pid) {
         const s2 = this.streams.get("SummaryInformation")?.();
@@ -42671,7 +42735,7 @@ var init_msi_db = __esm({
 
 // tools/lib/installers/template.ts
 import { createHash as createHash4 } from "node:crypto";
-import { readFileSync as readFileSync12 } from "node:fs";
+import { readFileSync as readFileSync11 } from "node:fs";
 import { dirname as dirname2, join as join9 } from "node:path";
 import { fileURLToPath as fileURLToPath4 } from "node:url";
 function renderTemplate(template, values, spec, source) {
@@ -42706,7 +42770,7 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path10) {
   let text;
   try {
-    text = readFileSync12(path10, "utf8");
+    text = readFileSync11(path10, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path10}`);
   }
@@ -42823,12 +42887,15 @@ ${problems.join("\n")}`,
   const idt = join10(workDir, "MsiLockPermissionsEx.idt");
   writeFileSync5(idt, lockPermissionsIdt());
   const upgrade = join10(workDir, "Upgrade.idt");
-  const exported = await runner.run("msiinfo", ["export", out, "Upgrade"], {
-    cwd: workDir,
-    label: "msiinfo export Upgrade",
-    outputs: [out]
-  });
-  writeFileSync5(upgrade, inclusiveUpgradeIdt(exported.stdout));
+  const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
+  if (!exported) {
+    rmSync7(out, { force: true });
+    throw new SignetError(
+      "E_INSTALLER_BUILD_FAILED",
+      "the MSI has no Upgrade table (no major upgrade possible)"
+    );
+  }
+  writeFileSync5(upgrade, inclusiveUpgradeIdt(exported));
   await runner.run("msibuild", msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 12e4,
@@ -43169,7 +43236,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync13 } from "node:fs";
+import { readFileSync as readFileSync12 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -43188,7 +43255,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path10) {
-  const v2 = readPeVersion(readFileSync13(path10));
+  const v2 = readPeVersion(readFileSync12(path10));
   if (!v2) return void 0;
   const [a3, b2, c4] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a3}.${b2}.${c4}`;
@@ -43299,8 +43366,9 @@ import {
   linkSync,
   mkdirSync as mkdirSync4,
   mkdtempSync as mkdtempSync6,
-  readFileSync as readFileSync14,
+  readFileSync as readFileSync13,
   renameSync as renameSync2,
+  rmdirSync,
   rmSync as rmSync9,
   statSync as statSync7,
   writeFileSync as writeFileSync6
@@ -43309,7 +43377,7 @@ import { availableParallelism as availableParallelism2 } from "node:os";
 import { basename as basename5, delimiter, dirname as dirname4, isAbsolute as isAbsolute3, join as join12, resolve as resolve5 } from "node:path";
 import { fileURLToPath as fileURLToPath6 } from "node:url";
 function signetVersion() {
-  signetVersionCache ??= JSON.parse(readFileSync14(join12(ROOT, "package.json"), "utf8")).version;
+  signetVersionCache ??= JSON.parse(readFileSync13(join12(ROOT, "package.json"), "utf8")).version;
   return signetVersionCache;
 }
 function sha256(text) {
@@ -43356,7 +43424,7 @@ function defaultSignerIdentity(config2, signer, baseDir) {
     const v2 = profile?.[k2];
     if (typeof v2 === "string" && !v2.startsWith("pkcs11:")) {
       const p2 = isAbsolute3(v2) ? v2 : resolve5(baseDir, v2);
-      files2.push(existsSync6(p2) ? sha256(readFileSync14(p2)) : `missing:${p2}`);
+      files2.push(existsSync6(p2) ? sha256(readFileSync13(p2)) : `missing:${p2}`);
     }
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
@@ -43388,6 +43456,17 @@ function linkOrCopy(from, to) {
     copyFileSync3(from, to);
   }
 }
+function moveFile(from, to) {
+  try {
+    renameSync2(from, to);
+  } catch (e) {
+    if (e.code !== "EXDEV") throw e;
+    const tmp = `${to}.tmp-${process.pid}`;
+    copyFileSync3(from, tmp);
+    renameSync2(tmp, to);
+    rmSync9(from, { force: true });
+  }
+}
 function writeAtomic(path10, data) {
   const tmp = `${path10}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   writeFileSync6(tmp, data);
@@ -43417,7 +43496,7 @@ function manifestPath(outDir, siteCode) {
 }
 function readManifest(path10) {
   try {
-    const m2 = JSON.parse(readFileSync14(path10, "utf8"));
+    const m2 = JSON.parse(readFileSync13(path10, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -43548,7 +43627,7 @@ async function buildSite(s2, site) {
       buildNsisPart(s2, site, fp, work, exeName).then(async (exe2) => {
         await extractNsis(s2.runner, exe2.path, xExe);
         const payload = await comparePayload(exeName, xExe, expect, true);
-        const uninstallerSha = await sha256File(payload.uninstaller);
+        const uninstallerSha = sha256Of(payload.uninstaller);
         const uninstaller2 = s2.signServer.signed.get(uninstallerSha);
         if (!uninstaller2)
           throw new SignetError(
@@ -43568,8 +43647,8 @@ async function buildSite(s2, site) {
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
     const exeOut = join12(s2.outDir, exeName);
     const msiOut = join12(s2.outDir, msiName);
-    renameSync2(exe.path, exeOut);
-    renameSync2(msi.path, msiOut);
+    moveFile(exe.path, exeOut);
+    moveFile(msi.path, msiOut);
     for (const o3 of previous?.outputs ?? [])
       if (o3.name !== exeName && o3.name !== msiName) rmSync9(join12(s2.outDir, o3.name), { force: true });
     const signer = exe.signature;
@@ -43708,11 +43787,11 @@ async function buildSiteInstallers(options) {
   if (product.icon) {
     const p2 = rel(product.icon);
     if (!existsSync6(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync14(p2)) };
+    icon = { path: p2, sha256: sha256(readFileSync13(p2)) };
   }
   const outDir = resolve5(options.outDir);
   mkdirSync4(outDir, { recursive: true });
-  const workRoot = join12(outDir, ".signet-work");
+  const workRoot = join12(rel(installers.cacheDir), "work");
   mkdirSync4(workRoot, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
@@ -43780,7 +43859,11 @@ async function buildSiteInstallers(options) {
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    if (!installers.keepWork) rmSync9(workRoot, { recursive: true, force: true });
+    if (!installers.keepWork)
+      try {
+        rmdirSync(workRoot);
+      } catch {
+      }
   }
   const failed = results.filter((r2) => !r2.ok).length;
   writeAtomic(
@@ -43833,12 +43916,12 @@ var init_build = __esm({
     init_template2();
     MANIFEST_SCHEMA = 1;
     ROOT = join12(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
-    INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiinfo", "msiextract", "7z"];
+    INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiextract", "7z"];
   }
 });
 
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync15 } from "node:fs";
+import { readFileSync as readFileSync14 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i3) => ({
     path: [prefix, ...i3.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -44054,7 +44137,7 @@ async function loadSites(path10, options = {}) {
   if (path10 === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync15(path10, "utf8");
+      text = readFileSync14(path10, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path10}`);
     }
@@ -44145,9 +44228,9 @@ import { basename as basename6, dirname as dirname5, join as join13, resolve as 
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
-  const hash2 = createHash7("sha256");
-  for await (const chunk of createReadStream4(path10, { highWaterMark: 1 << 20 })) hash2.update(chunk);
-  return hash2.digest("hex");
+  const hash3 = createHash7("sha256");
+  for await (const chunk of createReadStream4(path10, { highWaterMark: 1 << 20 })) hash3.update(chunk);
+  return hash3.digest("hex");
 }
 async function atomicWrite(path10, text) {
   const tmp = join13(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
@@ -44263,12 +44346,12 @@ var init_dir = __esm({
         if (existsSync7(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
         const part = join13(dir, `.${input2.name}.part`);
-        const hash2 = createHash7("sha256");
+        const hash3 = createHash7("sha256");
         await pipeline2(
           createReadStream4(input2.path, { highWaterMark: 1 << 20 }),
           new Transform2({
             transform(chunk, _enc, done) {
-              hash2.update(chunk);
+              hash3.update(chunk);
               done(null, chunk);
             }
           }),
@@ -44276,7 +44359,7 @@ var init_dir = __esm({
         );
         await rename(part, final);
         const s2 = await stat(final);
-        const sha2562 = hash2.digest("hex");
+        const sha2562 = hash3.digest("hex");
         this.#known.set(final, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
         return {
           id: s2.ino,
@@ -44299,20 +44382,20 @@ var init_dir = __esm({
       }
       async download(release, asset, dest) {
         const src = join13(this.folder(release.tag), asset.name);
-        const hash2 = createHash7("sha256");
+        const hash3 = createHash7("sha256");
         let size = 0;
         await pipeline2(
           createReadStream4(src, { highWaterMark: 1 << 20 }),
           new Transform2({
             transform(chunk, _enc, done) {
-              hash2.update(chunk);
+              hash3.update(chunk);
               size += chunk.length;
               done(null, chunk);
             }
           }),
           createWriteStream3(dest)
         );
-        return { sha256: hash2.digest("hex"), size };
+        return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
         const path10 = join13(this.folder(release.tag), asset.name);
@@ -44518,7 +44601,7 @@ function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
 async function hashFileLowMem(path10) {
-  const hash2 = createHash8("sha256");
+  const hash3 = createHash8("sha256");
   const fh = await open2(path10, "r");
   const buf = takeBuffer();
   let size = 0;
@@ -44526,14 +44609,14 @@ async function hashFileLowMem(path10) {
     for (; ; ) {
       const { bytesRead } = await fh.read(buf, 0, CHUNK2, size);
       if (bytesRead === 0) break;
-      hash2.update(bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead));
+      hash3.update(bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead));
       size += bytesRead;
     }
   } finally {
     giveBuffer(buf);
     await fh.close();
   }
-  return { sha256: hash2.digest("hex"), size };
+  return { sha256: hash3.digest("hex"), size };
 }
 function write(req, chunk) {
   return new Promise((resolve13, reject) => {
@@ -44541,7 +44624,7 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash2 = createHash8("sha256");
+  const hash3 = createHash8("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open2(body.path, "r");
@@ -44555,13 +44638,13 @@ async function pump(req, body, stopped) {
       if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
       pos += bytesRead;
       const chunk = bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead);
-      hash2.update(chunk);
+      hash3.update(chunk);
       if (inflight) await inflight;
       inflight = write(req, chunk);
       inflight.catch(() => {
       });
     }
-    if (pos === body.size) body.sentSha256 = hash2.digest("hex");
+    if (pos === body.size) body.sentSha256 = hash3.digest("hex");
     if (inflight && !stopped()) await inflight;
     if (!stopped()) for (const b2 of bufs) giveBuffer(b2);
   } finally {
@@ -44662,13 +44745,13 @@ async function downloadHashed(url2, headers, dest) {
       for await (const c4 of res) parts.push(c4);
       return { status, headers: h3, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash2 = createHash8("sha256");
+    const hash3 = createHash8("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
       let sinceGc = 0;
       for await (const chunk of res) {
-        hash2.update(chunk);
+        hash3.update(chunk);
         size += chunk.length;
         sinceGc += chunk.length;
         if (sinceGc >= GC_EVERY) {
@@ -44687,7 +44770,7 @@ async function downloadHashed(url2, headers, dest) {
       throw new TypeError("fetch failed", {
         cause: new Error(`body truncated: ${size} of ${expected} bytes`)
       });
-    return { status, headers: h3, sha256: hash2.digest("hex"), size };
+    return { status, headers: h3, sha256: hash3.digest("hex"), size };
   }
   throw new TypeError("fetch failed", { cause: new Error("too many redirects") });
 }
@@ -44938,7 +45021,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync16, existsSync as existsSync8 } from "fs";
+import { readFileSync as readFileSync15, existsSync as existsSync8 } from "fs";
 import { EOL } from "os";
 var Context;
 var init_context = __esm({
@@ -44952,7 +45035,7 @@ var init_context = __esm({
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
           if (existsSync8(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync16(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+            this.payload = JSON.parse(readFileSync15(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path10 = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL}`);
@@ -49130,7 +49213,7 @@ var require_util2 = __commonJS({
     try {
       crypto2 = __require("node:crypto");
       const possibleRelevantHashes = ["sha256", "sha384", "sha512"];
-      supportedHashes = crypto2.getHashes().filter((hash2) => possibleRelevantHashes.includes(hash2));
+      supportedHashes = crypto2.getHashes().filter((hash3) => possibleRelevantHashes.includes(hash3));
     } catch {
     }
     function responseURL(response) {
@@ -69525,7 +69608,7 @@ var init_forge = __esm({
 });
 
 // tools/lib/forge/notes.ts
-import { existsSync as existsSync9, readFileSync as readFileSync17 } from "node:fs";
+import { existsSync as existsSync9, readFileSync as readFileSync16 } from "node:fs";
 import { dirname as dirname6, join as join14, resolve as resolve8 } from "node:path";
 import { fileURLToPath as fileURLToPath7 } from "node:url";
 function sha256sums(entries) {
@@ -69603,7 +69686,7 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
     throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
       hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
     });
-  return { text: readFileSync17(path10, "utf8"), path: path10 };
+  return { text: readFileSync16(path10, "utf8"), path: path10 };
 }
 var TEMPLATE_VARIABLES;
 var init_notes = __esm({
@@ -70120,7 +70203,7 @@ __export(run_exports, {
   runPublish: () => runPublish
 });
 import { execFileSync as execFileSync2 } from "node:child_process";
-import { globSync, readFileSync as readFileSync18 } from "node:fs";
+import { globSync, readFileSync as readFileSync17 } from "node:fs";
 import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
@@ -70198,7 +70281,7 @@ async function runPublish(o3) {
   let notes = o3.notes;
   if (o3.notesFile) {
     try {
-      notes = readFileSync18(resolve10(o3.cwd, o3.notesFile), "utf8");
+      notes = readFileSync17(resolve10(o3.cwd, o3.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
     }
@@ -70313,7 +70396,7 @@ var installersConfigSchema = external_exports.object({
   wixTemplate: external_exports.string().optional().describe("Path of a custom .wxs template"),
   compression: external_exports.enum(["none", "zlib", "lzma"]).default("zlib").describe("NSIS compression"),
   concurrency: external_exports.number().int().min(1).optional().describe("Sites built at once (default: CPU cores)"),
-  cacheDir: external_exports.string().default(".signet-cache/installers"),
+  cacheDir: external_exports.string().default(".signet-cache/installers").describe("Folder of the build work folders (the cache itself is the manifests in the output folder)"),
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
 }).strict();
 
@@ -70444,7 +70527,7 @@ init_errors();
 
 // tools/lib/seal/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync8, readFileSync as readFileSync19 } from "node:fs";
+import { mkdtempSync as mkdtempSync8, readFileSync as readFileSync18 } from "node:fs";
 import { tmpdir as tmpdir6 } from "node:os";
 import { dirname as dirname8, join as join16, resolve as resolve11 } from "node:path";
 
@@ -70562,7 +70645,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/seal/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync19(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync18(resolve11(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -70615,7 +70698,7 @@ async function buildDispatchedSites(o3) {
 }
 
 // actions/lib/action.ts
-import { existsSync as existsSync11, readFileSync as readFileSync20, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync11, readFileSync as readFileSync19, statSync as statSync9 } from "node:fs";
 import { resolve as resolve12 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -71152,7 +71235,7 @@ function maskConfigSecrets(config2, env = process.env) {
       if (m2) mask(env[m2[1]]);
       const f2 = /^file:(.+)$/.exec(v2);
       if (f2 && existsSync11(f2[1]) && statSync9(f2[1]).size < 65536)
-        mask(readFileSync20(f2[1], "utf8").replace(/\r?\n$/, ""));
+        mask(readFileSync19(f2[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v2)) v2.forEach(walk);
     else if (v2 && typeof v2 === "object") Object.values(v2).forEach(walk);
   };
