@@ -1,5 +1,5 @@
 /*
- * A tiny but real Windows service agent, used by Signet's installer tests.
+ * A tiny but real Windows service agent, used by Signet's demo and its installer tests.
  *
  *   agent.exe install      register the service (auto start, runs "agent.exe run") and start it
  *   agent.exe uninstall    stop and delete the service
