@@ -54,6 +54,8 @@ describe('signet dev-cert / sign / verify / doctor (CLI, real tools)', () => {
     const made = JSON.parse(dc.stdout);
     expect(made.subject).toContain('NOT FOR RELEASE');
     expect(made.profile).toMatchObject({ backend: 'osslsigncode', dev: true, cert: 'pki/chain.pem' });
+    // the private keys ignore themselves in any repository
+    expect(readFileSync(join(dir, 'pki', '.gitignore'), 'utf8')).toMatch(/^\*$/m);
     writeFileSync(
       join(dir, 'signet.config.yaml'),
       `signing:\n  defaultProfile: dev\n  profiles:\n    dev: ${JSON.stringify(made.profile)}\n`,

@@ -173,6 +173,8 @@ export async function makeDevCert(dir: string, options: DevCertOptions = {}): Pr
     for (const k of ['ca.key', 'leaf.key', 'tsa.key']) chmodSync(p(k), 0o600);
     writeFileSync(p('chain.pem'), readFileSync(p('leaf.pem'), 'utf8') + readFileSync(p('ca.pem'), 'utf8'));
     writeFileSync(p('tsa-chain.pem'), readFileSync(p('tsa.pem'), 'utf8') + readFileSync(p('ca.pem'), 'utf8'));
+    // the folder holds private keys: keep it out of whatever repository it was made in
+    writeFileSync(p('.gitignore'), '# signet dev-cert: private keys, never commit\n*\n');
     writeFileSync(
       p('README.txt'),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.\nNever trust ca.pem outside tests and demos.\n`,
