@@ -53609,6 +53609,7 @@ async function makeDevCert(dir, options = {}) {
     for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p(k), 384);
     writeFileSync3(p("chain.pem"), readFileSync8(p("leaf.pem"), "utf8") + readFileSync8(p("ca.pem"), "utf8"));
     writeFileSync3(p("tsa-chain.pem"), readFileSync8(p("tsa.pem"), "utf8") + readFileSync8(p("ca.pem"), "utf8"));
+    writeFileSync3(p(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
     writeFileSync3(
       p("README.txt"),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.

@@ -32865,6 +32865,7 @@ async function makeDevCert(dir, options = {}) {
     for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p2(k2), 384);
     writeFileSync2(p2("chain.pem"), readFileSync6(p2("leaf.pem"), "utf8") + readFileSync6(p2("ca.pem"), "utf8"));
     writeFileSync2(p2("tsa-chain.pem"), readFileSync6(p2("tsa.pem"), "utf8") + readFileSync6(p2("ca.pem"), "utf8"));
+    writeFileSync2(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
     writeFileSync2(
       p2("README.txt"),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
