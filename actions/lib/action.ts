@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
 import type { z } from 'zod';
+import { type LoadedConfig, loadConfig } from '../../tools/lib/config/load.ts';
 import type { SignetConfig } from '../../tools/lib/config/schema.ts';
 import { SignetError, toSignetError } from '../../tools/lib/errors.ts';
 import { type LogSink, logger } from '../../tools/lib/log.ts';
@@ -67,6 +68,22 @@ export function maskConfigSecrets(config: SignetConfig, env: NodeJS.ProcessEnv =
 
 export function workspace(dir: string | undefined): string {
   return resolve(process.env['GITHUB_WORKSPACE'] ?? process.cwd(), dir ?? '.');
+}
+
+/**
+ * The prologue every action shares: the typed settings (secret inputs masked first), the workspace
+ * folder, and the config with every secret it names masked before anything else runs.
+ */
+export function startAction<S extends z.ZodObject>(
+  schema: S,
+  secrets: readonly string[] = [],
+): { s: z.infer<S>; cwd: string; loaded: LoadedConfig } {
+  const s = readSettings(schema, Object.keys(schema.shape), secrets);
+  const common = s as { 'working-directory'?: string; config?: string };
+  const cwd = workspace(common['working-directory']);
+  const loaded = loadConfig(cwd, common.config);
+  maskConfigSecrets(loaded.config);
+  return { s, cwd, loaded };
 }
 
 export function setOutputs(

@@ -2,23 +2,16 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../../tools/lib/config/load.ts';
 import { notesFromRepo } from '../../../tools/lib/release/notes.ts';
-import {
-  maskConfigSecrets,
-  readSettings,
-  runAction,
-  setOutputs,
-  workspace,
-  writeSummary,
-} from '../../lib/action.ts';
+import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
 import { changelogSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
-  const s = readSettings(changelogSettings, Object.keys(changelogSettings.shape));
-  const cwd = workspace(s['working-directory']);
-  const { config } = loadConfig(cwd, s.config);
-  maskConfigSecrets(config);
+  const {
+    s,
+    cwd,
+    loaded: { config },
+  } = startAction(changelogSettings);
   const r = await notesFromRepo({
     cwd,
     config,

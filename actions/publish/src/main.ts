@@ -1,22 +1,10 @@
 /** publish: draft → streamed uploads → verify gate → publish, on GitHub, Gitea/Forgejo or a folder; re-runs converge. */
-import { loadConfig } from '../../../tools/lib/config/load.ts';
 import { runPublish } from '../../../tools/lib/forge/run.ts';
-import {
-  mask,
-  maskConfigSecrets,
-  readSettings,
-  runAction,
-  setOutputs,
-  workspace,
-  writeSummary,
-} from '../../lib/action.ts';
+import { mask, runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
 import { publishSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
-  const s = readSettings(publishSettings, Object.keys(publishSettings.shape), ['token']);
-  const cwd = workspace(s['working-directory']);
-  const loaded = loadConfig(cwd, s.config);
-  maskConfigSecrets(loaded.config);
+  const { s, cwd, loaded } = startAction(publishSettings, ['token']);
   if (s.token) {
     mask(s.token);
     process.env['SIGNET_ACTION_TOKEN'] = s.token;

@@ -1,24 +1,13 @@
 /** sign: Authenticode-sign files with a signing profile; each file is verified before it counts as signed. */
 import { dirname } from 'node:path';
-import { loadConfig } from '../../../tools/lib/config/load.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
 import { expandFiles } from '../../../tools/lib/forge/run.ts';
 import { createSigner, signFiles } from '../../../tools/lib/sign/index.ts';
-import {
-  maskConfigSecrets,
-  readSettings,
-  runAction,
-  setOutputs,
-  workspace,
-  writeSummary,
-} from '../../lib/action.ts';
+import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
 import { signSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
-  const s = readSettings(signSettings, Object.keys(signSettings.shape));
-  const cwd = workspace(s['working-directory']);
-  const loaded = loadConfig(cwd, s.config);
-  maskConfigSecrets(loaded.config);
+  const { s, cwd, loaded } = startAction(signSettings);
   const signer = createSigner(loaded.config, {
     ...(s.profile ? { profile: s.profile } : {}),
     releasePath: s.release,

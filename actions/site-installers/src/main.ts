@@ -1,26 +1,12 @@
 /** site-installers: per-site NSIS + MSI installers around one signed agent; enrollment keys arrive sealed. */
-import { loadConfig } from '../../../tools/lib/config/load.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
 import { buildDispatchedSites } from '../../../tools/lib/seal/dispatch.ts';
-import {
-  maskConfigSecrets,
-  readSettings,
-  runAction,
-  setOutputs,
-  workspace,
-  writeSummary,
-} from '../../lib/action.ts';
+import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
 import { siteInstallersSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
-  const s = readSettings(siteInstallersSettings, Object.keys(siteInstallersSettings.shape), [
-    'seal-private-key',
-    'token',
-  ]);
+  const { s, cwd, loaded } = startAction(siteInstallersSettings, ['seal-private-key', 'token']);
   if (s.token) process.env['SIGNET_ACTION_TOKEN'] = s.token;
-  const cwd = workspace(s['working-directory']);
-  const loaded = loadConfig(cwd, s.config);
-  maskConfigSecrets(loaded.config);
   const { result, agent, signer } = await buildDispatchedSites({
     config: loaded.config,
     configPath: loaded.path,

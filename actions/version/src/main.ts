@@ -1,22 +1,15 @@
 /** version: plan the next version on a channel and (by default) apply it: stable = manifests, CHANGELOG, commit, tag; beta = prerelease tag. */
-import { loadConfig } from '../../../tools/lib/config/load.ts';
 import { applyRelease } from '../../../tools/lib/release/apply.ts';
 import { planFromRepo } from '../../../tools/lib/version/repo.ts';
-import {
-  maskConfigSecrets,
-  readSettings,
-  runAction,
-  setOutputs,
-  workspace,
-  writeSummary,
-} from '../../lib/action.ts';
+import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
 import { versionSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
-  const s = readSettings(versionSettings, Object.keys(versionSettings.shape));
-  const cwd = workspace(s['working-directory']);
-  const { config } = loadConfig(cwd, s.config);
-  maskConfigSecrets(config);
+  const {
+    s,
+    cwd,
+    loaded: { config },
+  } = startAction(versionSettings);
   const common = {
     cwd,
     channel: s.channel,
