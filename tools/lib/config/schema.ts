@@ -1,6 +1,6 @@
 /**
  * signet.config.(yaml|json): one schema composed of each area's section. `signet schema` writes
- * it as JSON Schema (schema/signet.config.schema.json) so editors complete and check the file.
+ * it as JSON Schema (committed as schema/signet.config.schema.json) so editors complete and check the file.
  */
 import { z } from 'zod';
 import { publishConfigSchema } from '../forge/config.ts';
