@@ -28767,7 +28767,7 @@ var ERRORS = {
   E_USAGE: { exit: "usage", hint: "Run `signet <command> --help` for the accepted options." },
   E_CONFIG_INVALID: {
     exit: "usage",
-    hint: "Fix the named fields in signet.config.yaml (the JSON Schema in schema/signet.config.schema.json lists every field)."
+    hint: "Fix the named fields in signet.config.yaml; `signet schema` prints the JSON Schema that lists every field."
   },
   E_CONFIG_NOT_FOUND: {
     exit: "usage",
