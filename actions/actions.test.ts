@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { staleDist } from '../scripts/build.ts';
 import { FakeForge } from '../test/helpers/fake-forge.ts';
+import { runDist } from '../test/helpers/run-dist.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
-import { runDist } from './lib/run-dist.ts';
-import { SETTINGS } from './lib/settings.ts';
+import { SETTINGS } from '../tools/action/settings.ts';
 
 const root = join(import.meta.dirname, '..');
 const CANARY = 'canary-forge-token-3c9d2e71b5';

@@ -15,9 +15,9 @@ import YAML from 'yaml';
 import { buildTestAgent } from '../test/helpers/agent.ts';
 import { FakeForge } from '../test/helpers/fake-forge.ts';
 import { makeTestPki, PKI_PASSWORD, type TestPki } from '../test/helpers/pki.ts';
+import { type DistRun, runDist } from '../test/helpers/run-dist.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
 import { seal } from '../tools/lib/seal/index.ts';
-import { type DistRun, runDist } from './lib/run-dist.ts';
 
 const root = join(import.meta.dirname, '..');
 const TOKEN = 'canary-e2e-forge-token-91af0c';

@@ -2,9 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
+import { changelogSettings } from '../../../tools/action/settings.ts';
 import { notesFromRepo } from '../../../tools/lib/release/notes.ts';
-import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
-import { changelogSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
   const {

@@ -1,7 +1,8 @@
 /** publish: draft → streamed uploads → verify gate → publish, on GitHub, Gitea/Forgejo or a folder; re-runs converge. */
+
+import { mask, runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
+import { publishSettings } from '../../../tools/action/settings.ts';
 import { runPublish } from '../../../tools/lib/forge/run.ts';
-import { mask, runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
-import { publishSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
   const { s, cwd, loaded } = startAction(publishSettings, ['token']);

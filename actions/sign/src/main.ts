@@ -1,10 +1,10 @@
 /** sign: Authenticode-sign files with a signing profile; each file is verified before it counts as signed. */
 import { dirname } from 'node:path';
+import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
+import { signSettings } from '../../../tools/action/settings.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
 import { expandFiles } from '../../../tools/lib/forge/run.ts';
 import { createSigner, signFiles } from '../../../tools/lib/sign/index.ts';
-import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
-import { signSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
   const { s, cwd, loaded } = startAction(signSettings);

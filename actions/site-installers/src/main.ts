@@ -1,8 +1,9 @@
 /** site-installers: per-site NSIS + MSI installers around one signed agent; enrollment keys arrive sealed. */
+
+import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
+import { siteInstallersSettings } from '../../../tools/action/settings.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
 import { buildDispatchedSites } from '../../../tools/lib/seal/dispatch.ts';
-import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
-import { siteInstallersSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
   const { s, cwd, loaded } = startAction(siteInstallersSettings, ['seal-private-key', 'token']);

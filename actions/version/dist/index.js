@@ -40,2219 +40,6 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// node_modules/semver/internal/constants.js
-var require_constants = __commonJS({
-  "node_modules/semver/internal/constants.js"(exports, module) {
-    "use strict";
-    var SEMVER_SPEC_VERSION = "2.0.0";
-    var MAX_LENGTH = 256;
-    var MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER || /* istanbul ignore next */
-    9007199254740991;
-    var MAX_SAFE_COMPONENT_LENGTH = 16;
-    var MAX_SAFE_BUILD_LENGTH = MAX_LENGTH - 6;
-    var WHITESPACE_CHARACTERS = [
-      "	",
-      "\n",
-      "\v",
-      "\f",
-      "\r",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      " ",
-      "\u2028",
-      "\u2029",
-      " ",
-      " ",
-      "　",
-      "\uFEFF"
-    ];
-    var RELEASE_TYPES = [
-      "major",
-      "premajor",
-      "minor",
-      "preminor",
-      "patch",
-      "prepatch",
-      "prerelease"
-    ];
-    module.exports = {
-      MAX_LENGTH,
-      MAX_SAFE_COMPONENT_LENGTH,
-      MAX_SAFE_BUILD_LENGTH,
-      MAX_SAFE_INTEGER,
-      WHITESPACE_CHARACTERS,
-      RELEASE_TYPES,
-      SEMVER_SPEC_VERSION,
-      FLAG_INCLUDE_PRERELEASE: 1,
-      FLAG_LOOSE: 2
-    };
-  }
-});
-
-// node_modules/semver/internal/debug.js
-var require_debug = __commonJS({
-  "node_modules/semver/internal/debug.js"(exports, module) {
-    "use strict";
-    var debug2 = typeof process === "object" && process.env && process.env.NODE_DEBUG && /\bsemver\b/i.test(process.env.NODE_DEBUG) ? (...args) => console.error("SEMVER", ...args) : () => {
-    };
-    module.exports = debug2;
-  }
-});
-
-// node_modules/semver/internal/re.js
-var require_re = __commonJS({
-  "node_modules/semver/internal/re.js"(exports, module) {
-    "use strict";
-    var {
-      MAX_SAFE_COMPONENT_LENGTH,
-      MAX_SAFE_BUILD_LENGTH,
-      MAX_LENGTH
-    } = require_constants();
-    var debug2 = require_debug();
-    exports = module.exports = {};
-    var re = exports.re = [];
-    var safeRe = exports.safeRe = [];
-    var src = exports.src = [];
-    var safeSrc = exports.safeSrc = [];
-    var t = exports.t = {};
-    var R = 0;
-    var LETTERDASHNUMBER = "[a-zA-Z0-9-]";
-    var safeRegexReplacements = [
-      ["\\s", 1],
-      ["\\d", MAX_LENGTH],
-      [LETTERDASHNUMBER, MAX_SAFE_BUILD_LENGTH]
-    ];
-    var makeSafeRegex = (value) => {
-      for (const [token, max] of safeRegexReplacements) {
-        value = value.split(`${token}*`).join(`${token}{0,${max}}`).split(`${token}+`).join(`${token}{1,${max}}`);
-      }
-      return value;
-    };
-    var createToken = (name, value, isGlobal) => {
-      const safe = makeSafeRegex(value);
-      const index = R++;
-      debug2(name, index, value);
-      t[name] = index;
-      src[index] = value;
-      safeSrc[index] = safe;
-      re[index] = new RegExp(value, isGlobal ? "g" : void 0);
-      safeRe[index] = new RegExp(safe, isGlobal ? "g" : void 0);
-    };
-    createToken("NUMERICIDENTIFIER", "0|[1-9]\\d*");
-    createToken("NUMERICIDENTIFIERLOOSE", "\\d+");
-    createToken("NONNUMERICIDENTIFIER", `\\d*[a-zA-Z-]${LETTERDASHNUMBER}*`);
-    createToken("MAINVERSION", `(${src[t.NUMERICIDENTIFIER]})\\.(${src[t.NUMERICIDENTIFIER]})\\.(${src[t.NUMERICIDENTIFIER]})`);
-    createToken("MAINVERSIONLOOSE", `(${src[t.NUMERICIDENTIFIERLOOSE]})\\.(${src[t.NUMERICIDENTIFIERLOOSE]})\\.(${src[t.NUMERICIDENTIFIERLOOSE]})`);
-    createToken("PRERELEASEIDENTIFIER", `(?:${src[t.NONNUMERICIDENTIFIER]}|${src[t.NUMERICIDENTIFIER]})`);
-    createToken("PRERELEASEIDENTIFIERLOOSE", `(?:${src[t.NONNUMERICIDENTIFIER]}|${src[t.NUMERICIDENTIFIERLOOSE]})`);
-    createToken("PRERELEASE", `(?:-(${src[t.PRERELEASEIDENTIFIER]}(?:\\.${src[t.PRERELEASEIDENTIFIER]})*))`);
-    createToken("PRERELEASELOOSE", `(?:-?(${src[t.PRERELEASEIDENTIFIERLOOSE]}(?:\\.${src[t.PRERELEASEIDENTIFIERLOOSE]})*))`);
-    createToken("BUILDIDENTIFIER", `${LETTERDASHNUMBER}+`);
-    createToken("BUILD", `(?:\\+(${src[t.BUILDIDENTIFIER]}(?:\\.${src[t.BUILDIDENTIFIER]})*))`);
-    createToken("FULLPLAIN", `v?${src[t.MAINVERSION]}${src[t.PRERELEASE]}?${src[t.BUILD]}?`);
-    createToken("FULL", `^${src[t.FULLPLAIN]}$`);
-    createToken("LOOSEPLAIN", `[v=\\s]*${src[t.MAINVERSIONLOOSE]}${src[t.PRERELEASELOOSE]}?${src[t.BUILD]}?`);
-    createToken("LOOSE", `^${src[t.LOOSEPLAIN]}$`);
-    createToken("GTLT", "((?:<|>)?=?)");
-    createToken("XRANGEIDENTIFIERLOOSE", `${src[t.NUMERICIDENTIFIERLOOSE]}|x|X|\\*`);
-    createToken("XRANGEIDENTIFIER", `${src[t.NUMERICIDENTIFIER]}|x|X|\\*`);
-    createToken("XRANGEPLAIN", `[v=\\s]*(${src[t.XRANGEIDENTIFIER]})(?:\\.(${src[t.XRANGEIDENTIFIER]})(?:\\.(${src[t.XRANGEIDENTIFIER]})(?:${src[t.PRERELEASE]})?${src[t.BUILD]}?)?)?`);
-    createToken("XRANGEPLAINLOOSE", `[v=\\s]*(${src[t.XRANGEIDENTIFIERLOOSE]})(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})(?:${src[t.PRERELEASELOOSE]})?${src[t.BUILD]}?)?)?`);
-    createToken("XRANGE", `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAIN]}$`);
-    createToken("XRANGELOOSE", `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAINLOOSE]}$`);
-    createToken("COERCEPLAIN", `${"(^|[^\\d])(\\d{1,"}${MAX_SAFE_COMPONENT_LENGTH}})(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?`);
-    createToken("COERCE", `${src[t.COERCEPLAIN]}(?:$|[^\\d])`);
-    createToken("COERCEFULL", src[t.COERCEPLAIN] + `(?:${src[t.PRERELEASE]})?(?:${src[t.BUILD]})?(?:$|[^\\d])`);
-    createToken("COERCERTL", src[t.COERCE], true);
-    createToken("COERCERTLFULL", src[t.COERCEFULL], true);
-    createToken("LONETILDE", "(?:~>?)");
-    createToken("TILDETRIM", `(\\s*)${src[t.LONETILDE]}\\s+`, true);
-    exports.tildeTrimReplace = "$1~";
-    createToken("TILDE", `^${src[t.LONETILDE]}${src[t.XRANGEPLAIN]}$`);
-    createToken("TILDELOOSE", `^${src[t.LONETILDE]}${src[t.XRANGEPLAINLOOSE]}$`);
-    createToken("LONECARET", "(?:\\^)");
-    createToken("CARETTRIM", `(\\s*)${src[t.LONECARET]}\\s+`, true);
-    exports.caretTrimReplace = "$1^";
-    createToken("CARET", `^${src[t.LONECARET]}${src[t.XRANGEPLAIN]}$`);
-    createToken("CARETLOOSE", `^${src[t.LONECARET]}${src[t.XRANGEPLAINLOOSE]}$`);
-    createToken("COMPARATORLOOSE", `^${src[t.GTLT]}\\s*(${src[t.LOOSEPLAIN]})$|^$`);
-    createToken("COMPARATOR", `^${src[t.GTLT]}\\s*(${src[t.FULLPLAIN]})$|^$`);
-    createToken("COMPARATORTRIM", `(\\s*)${src[t.GTLT]}\\s*(${src[t.LOOSEPLAIN]}|${src[t.XRANGEPLAIN]})`, true);
-    exports.comparatorTrimReplace = "$1$2$3";
-    createToken("HYPHENRANGE", `^\\s*(${src[t.XRANGEPLAIN]})\\s+-\\s+(${src[t.XRANGEPLAIN]})\\s*$`);
-    createToken("HYPHENRANGELOOSE", `^\\s*(${src[t.XRANGEPLAINLOOSE]})\\s+-\\s+(${src[t.XRANGEPLAINLOOSE]})\\s*$`);
-    createToken("STAR", "(<|>)?=?\\s*\\*");
-    createToken("GTE0", "^\\s*>=\\s*0\\.0\\.0\\s*$");
-    createToken("GTE0PRE", "^\\s*>=\\s*0\\.0\\.0-0\\s*$");
-  }
-});
-
-// node_modules/semver/internal/parse-options.js
-var require_parse_options = __commonJS({
-  "node_modules/semver/internal/parse-options.js"(exports, module) {
-    "use strict";
-    var looseOption = Object.freeze({ loose: true });
-    var emptyOpts = Object.freeze({});
-    var parseOptions = (options) => {
-      if (!options) {
-        return emptyOpts;
-      }
-      if (typeof options !== "object") {
-        return looseOption;
-      }
-      return options;
-    };
-    module.exports = parseOptions;
-  }
-});
-
-// node_modules/semver/internal/identifiers.js
-var require_identifiers = __commonJS({
-  "node_modules/semver/internal/identifiers.js"(exports, module) {
-    "use strict";
-    var numeric = /^[0-9]+$/;
-    var compareIdentifiers = (a, b) => {
-      if (typeof a === "number" && typeof b === "number") {
-        return a === b ? 0 : a < b ? -1 : 1;
-      }
-      const anum = numeric.test(a);
-      const bnum = numeric.test(b);
-      if (anum && bnum) {
-        a = +a;
-        b = +b;
-      }
-      return a === b ? 0 : anum && !bnum ? -1 : bnum && !anum ? 1 : a < b ? -1 : 1;
-    };
-    var rcompareIdentifiers = (a, b) => compareIdentifiers(b, a);
-    module.exports = {
-      compareIdentifiers,
-      rcompareIdentifiers
-    };
-  }
-});
-
-// node_modules/semver/classes/semver.js
-var require_semver = __commonJS({
-  "node_modules/semver/classes/semver.js"(exports, module) {
-    "use strict";
-    var debug2 = require_debug();
-    var { MAX_LENGTH, MAX_SAFE_INTEGER } = require_constants();
-    var { safeRe: re, t } = require_re();
-    var parseOptions = require_parse_options();
-    var { compareIdentifiers } = require_identifiers();
-    var isPrereleaseIdentifier = (prerelease, identifier2) => {
-      const identifiers = identifier2.split(".");
-      if (identifiers.length > prerelease.length) {
-        return false;
-      }
-      for (let i = 0; i < identifiers.length; i++) {
-        if (compareIdentifiers(prerelease[i], identifiers[i]) !== 0) {
-          return false;
-        }
-      }
-      return true;
-    };
-    var SemVer = class _SemVer {
-      constructor(version2, options) {
-        options = parseOptions(options);
-        if (version2 instanceof _SemVer) {
-          if (version2.loose === !!options.loose && version2.includePrerelease === !!options.includePrerelease) {
-            return version2;
-          } else {
-            version2 = version2.version;
-          }
-        } else if (typeof version2 !== "string") {
-          throw new TypeError(`Invalid version. Must be a string. Got type "${typeof version2}".`);
-        }
-        if (version2.length > MAX_LENGTH) {
-          throw new TypeError(
-            `version is longer than ${MAX_LENGTH} characters`
-          );
-        }
-        debug2("SemVer", version2, options);
-        this.options = options;
-        this.loose = !!options.loose;
-        this.includePrerelease = !!options.includePrerelease;
-        const m = version2.trim().match(options.loose ? re[t.LOOSE] : re[t.FULL]);
-        if (!m) {
-          throw new TypeError(`Invalid Version: ${version2}`);
-        }
-        this.raw = version2;
-        this.major = +m[1];
-        this.minor = +m[2];
-        this.patch = +m[3];
-        if (this.major > MAX_SAFE_INTEGER || this.major < 0) {
-          throw new TypeError("Invalid major version");
-        }
-        if (this.minor > MAX_SAFE_INTEGER || this.minor < 0) {
-          throw new TypeError("Invalid minor version");
-        }
-        if (this.patch > MAX_SAFE_INTEGER || this.patch < 0) {
-          throw new TypeError("Invalid patch version");
-        }
-        if (!m[4]) {
-          this.prerelease = [];
-        } else {
-          this.prerelease = m[4].split(".").map((id) => {
-            if (/^[0-9]+$/.test(id)) {
-              const num = +id;
-              if (num >= 0 && num < MAX_SAFE_INTEGER) {
-                return num;
-              }
-            }
-            return id;
-          });
-        }
-        this.build = m[5] ? m[5].split(".") : [];
-        this.format();
-      }
-      format() {
-        this.version = `${this.major}.${this.minor}.${this.patch}`;
-        if (this.prerelease.length) {
-          this.version += `-${this.prerelease.join(".")}`;
-        }
-        return this.version;
-      }
-      toString() {
-        return this.version;
-      }
-      compare(other) {
-        debug2("SemVer.compare", this.version, this.options, other);
-        if (!(other instanceof _SemVer)) {
-          if (typeof other === "string" && other === this.version) {
-            return 0;
-          }
-          other = new _SemVer(other, this.options);
-        }
-        if (other.version === this.version) {
-          return 0;
-        }
-        return this.compareMain(other) || this.comparePre(other);
-      }
-      compareMain(other) {
-        if (!(other instanceof _SemVer)) {
-          other = new _SemVer(other, this.options);
-        }
-        if (this.major < other.major) {
-          return -1;
-        }
-        if (this.major > other.major) {
-          return 1;
-        }
-        if (this.minor < other.minor) {
-          return -1;
-        }
-        if (this.minor > other.minor) {
-          return 1;
-        }
-        if (this.patch < other.patch) {
-          return -1;
-        }
-        if (this.patch > other.patch) {
-          return 1;
-        }
-        return 0;
-      }
-      comparePre(other) {
-        if (!(other instanceof _SemVer)) {
-          other = new _SemVer(other, this.options);
-        }
-        if (this.prerelease.length && !other.prerelease.length) {
-          return -1;
-        } else if (!this.prerelease.length && other.prerelease.length) {
-          return 1;
-        } else if (!this.prerelease.length && !other.prerelease.length) {
-          return 0;
-        }
-        let i = 0;
-        do {
-          const a = this.prerelease[i];
-          const b = other.prerelease[i];
-          debug2("prerelease compare", i, a, b);
-          if (a === void 0 && b === void 0) {
-            return 0;
-          } else if (b === void 0) {
-            return 1;
-          } else if (a === void 0) {
-            return -1;
-          } else if (a === b) {
-            continue;
-          } else {
-            return compareIdentifiers(a, b);
-          }
-        } while (++i);
-      }
-      compareBuild(other) {
-        if (!(other instanceof _SemVer)) {
-          other = new _SemVer(other, this.options);
-        }
-        let i = 0;
-        do {
-          const a = this.build[i];
-          const b = other.build[i];
-          debug2("build compare", i, a, b);
-          if (a === void 0 && b === void 0) {
-            return 0;
-          } else if (b === void 0) {
-            return 1;
-          } else if (a === void 0) {
-            return -1;
-          } else if (a === b) {
-            continue;
-          } else {
-            return compareIdentifiers(a, b);
-          }
-        } while (++i);
-      }
-      // preminor will bump the version up to the next minor release, and immediately
-      // down to pre-release. premajor and prepatch work the same way.
-      inc(release, identifier2, identifierBase) {
-        if (release.startsWith("pre")) {
-          if (!identifier2 && identifierBase === false) {
-            throw new Error("invalid increment argument: identifier is empty");
-          }
-          if (identifier2) {
-            const match = `-${identifier2}`.match(this.options.loose ? re[t.PRERELEASELOOSE] : re[t.PRERELEASE]);
-            if (!match || match[1] !== identifier2) {
-              throw new Error(`invalid identifier: ${identifier2}`);
-            }
-          }
-        }
-        switch (release) {
-          case "premajor":
-            this.prerelease.length = 0;
-            this.patch = 0;
-            this.minor = 0;
-            this.major++;
-            this.inc("pre", identifier2, identifierBase);
-            break;
-          case "preminor":
-            this.prerelease.length = 0;
-            this.patch = 0;
-            this.minor++;
-            this.inc("pre", identifier2, identifierBase);
-            break;
-          case "prepatch":
-            this.prerelease.length = 0;
-            this.inc("patch", identifier2, identifierBase);
-            this.inc("pre", identifier2, identifierBase);
-            break;
-          // If the input is a non-prerelease version, this acts the same as
-          // prepatch.
-          case "prerelease":
-            if (this.prerelease.length === 0) {
-              this.inc("patch", identifier2, identifierBase);
-            }
-            this.inc("pre", identifier2, identifierBase);
-            break;
-          case "release":
-            if (this.prerelease.length === 0) {
-              throw new Error(`version ${this.raw} is not a prerelease`);
-            }
-            this.prerelease.length = 0;
-            break;
-          case "major":
-            if (this.minor !== 0 || this.patch !== 0 || this.prerelease.length === 0) {
-              this.major++;
-            }
-            this.minor = 0;
-            this.patch = 0;
-            this.prerelease = [];
-            break;
-          case "minor":
-            if (this.patch !== 0 || this.prerelease.length === 0) {
-              this.minor++;
-            }
-            this.patch = 0;
-            this.prerelease = [];
-            break;
-          case "patch":
-            if (this.prerelease.length === 0) {
-              this.patch++;
-            }
-            this.prerelease = [];
-            break;
-          // This probably shouldn't be used publicly.
-          // 1.0.0 'pre' would become 1.0.0-0 which is the wrong direction.
-          case "pre": {
-            const base = Number(identifierBase) ? 1 : 0;
-            if (this.prerelease.length === 0) {
-              this.prerelease = [base];
-            } else {
-              let i = this.prerelease.length;
-              while (--i >= 0) {
-                if (typeof this.prerelease[i] === "number") {
-                  this.prerelease[i]++;
-                  i = -2;
-                }
-              }
-              if (i === -1) {
-                if (identifier2 === this.prerelease.join(".") && identifierBase === false) {
-                  throw new Error("invalid increment argument: identifier already exists");
-                }
-                this.prerelease.push(base);
-              }
-            }
-            if (identifier2) {
-              let prerelease = [identifier2, base];
-              if (identifierBase === false) {
-                prerelease = [identifier2];
-              }
-              if (isPrereleaseIdentifier(this.prerelease, identifier2)) {
-                const prereleaseBase = this.prerelease[identifier2.split(".").length];
-                if (isNaN(prereleaseBase)) {
-                  this.prerelease = prerelease;
-                }
-              } else {
-                this.prerelease = prerelease;
-              }
-            }
-            break;
-          }
-          default:
-            throw new Error(`invalid increment argument: ${release}`);
-        }
-        this.raw = this.format();
-        if (this.build.length) {
-          this.raw += `+${this.build.join(".")}`;
-        }
-        return this;
-      }
-    };
-    module.exports = SemVer;
-  }
-});
-
-// node_modules/semver/functions/parse.js
-var require_parse = __commonJS({
-  "node_modules/semver/functions/parse.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var parse4 = (version2, options, throwErrors = false) => {
-      if (version2 instanceof SemVer) {
-        return version2;
-      }
-      try {
-        return new SemVer(version2, options);
-      } catch (er) {
-        if (!throwErrors) {
-          return null;
-        }
-        throw er;
-      }
-    };
-    module.exports = parse4;
-  }
-});
-
-// node_modules/semver/functions/valid.js
-var require_valid = __commonJS({
-  "node_modules/semver/functions/valid.js"(exports, module) {
-    "use strict";
-    var parse4 = require_parse();
-    var valid = (version2, options) => {
-      const v = parse4(version2, options);
-      return v ? v.version : null;
-    };
-    module.exports = valid;
-  }
-});
-
-// node_modules/semver/functions/clean.js
-var require_clean = __commonJS({
-  "node_modules/semver/functions/clean.js"(exports, module) {
-    "use strict";
-    var parse4 = require_parse();
-    var clean = (version2, options) => {
-      const s = parse4(version2.trim().replace(/^[=v]+/, ""), options);
-      return s ? s.version : null;
-    };
-    module.exports = clean;
-  }
-});
-
-// node_modules/semver/functions/inc.js
-var require_inc = __commonJS({
-  "node_modules/semver/functions/inc.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var inc = (version2, release, options, identifier2, identifierBase) => {
-      if (typeof options === "string") {
-        identifierBase = identifier2;
-        identifier2 = options;
-        options = void 0;
-      }
-      try {
-        return new SemVer(
-          version2 instanceof SemVer ? version2.version : version2,
-          options
-        ).inc(release, identifier2, identifierBase).version;
-      } catch (er) {
-        return null;
-      }
-    };
-    module.exports = inc;
-  }
-});
-
-// node_modules/semver/functions/diff.js
-var require_diff = __commonJS({
-  "node_modules/semver/functions/diff.js"(exports, module) {
-    "use strict";
-    var parse4 = require_parse();
-    var diff = (version1, version2) => {
-      const v1 = parse4(version1, null, true);
-      const v2 = parse4(version2, null, true);
-      const comparison = v1.compare(v2);
-      if (comparison === 0) {
-        return null;
-      }
-      const v1Higher = comparison > 0;
-      const highVersion = v1Higher ? v1 : v2;
-      const lowVersion = v1Higher ? v2 : v1;
-      const highHasPre = !!highVersion.prerelease.length;
-      const lowHasPre = !!lowVersion.prerelease.length;
-      if (lowHasPre && !highHasPre) {
-        if (!lowVersion.patch && !lowVersion.minor) {
-          return "major";
-        }
-        if (lowVersion.compareMain(highVersion) === 0) {
-          if (lowVersion.minor && !lowVersion.patch) {
-            return "minor";
-          }
-          return "patch";
-        }
-      }
-      const prefix = highHasPre ? "pre" : "";
-      if (v1.major !== v2.major) {
-        return prefix + "major";
-      }
-      if (v1.minor !== v2.minor) {
-        return prefix + "minor";
-      }
-      if (v1.patch !== v2.patch) {
-        return prefix + "patch";
-      }
-      return "prerelease";
-    };
-    module.exports = diff;
-  }
-});
-
-// node_modules/semver/functions/major.js
-var require_major = __commonJS({
-  "node_modules/semver/functions/major.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var major = (a, loose) => new SemVer(a, loose).major;
-    module.exports = major;
-  }
-});
-
-// node_modules/semver/functions/minor.js
-var require_minor = __commonJS({
-  "node_modules/semver/functions/minor.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var minor = (a, loose) => new SemVer(a, loose).minor;
-    module.exports = minor;
-  }
-});
-
-// node_modules/semver/functions/patch.js
-var require_patch = __commonJS({
-  "node_modules/semver/functions/patch.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var patch = (a, loose) => new SemVer(a, loose).patch;
-    module.exports = patch;
-  }
-});
-
-// node_modules/semver/functions/prerelease.js
-var require_prerelease = __commonJS({
-  "node_modules/semver/functions/prerelease.js"(exports, module) {
-    "use strict";
-    var parse4 = require_parse();
-    var prerelease = (version2, options) => {
-      const parsed = parse4(version2, options);
-      return parsed && parsed.prerelease.length ? parsed.prerelease : null;
-    };
-    module.exports = prerelease;
-  }
-});
-
-// node_modules/semver/functions/compare.js
-var require_compare = __commonJS({
-  "node_modules/semver/functions/compare.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var compare = (a, b, loose) => new SemVer(a, loose).compare(new SemVer(b, loose));
-    module.exports = compare;
-  }
-});
-
-// node_modules/semver/functions/rcompare.js
-var require_rcompare = __commonJS({
-  "node_modules/semver/functions/rcompare.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var rcompare = (a, b, loose) => compare(b, a, loose);
-    module.exports = rcompare;
-  }
-});
-
-// node_modules/semver/functions/compare-loose.js
-var require_compare_loose = __commonJS({
-  "node_modules/semver/functions/compare-loose.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var compareLoose = (a, b) => compare(a, b, true);
-    module.exports = compareLoose;
-  }
-});
-
-// node_modules/semver/functions/compare-build.js
-var require_compare_build = __commonJS({
-  "node_modules/semver/functions/compare-build.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var compareBuild = (a, b, loose) => {
-      const versionA = new SemVer(a, loose);
-      const versionB = new SemVer(b, loose);
-      return versionA.compare(versionB) || versionA.compareBuild(versionB);
-    };
-    module.exports = compareBuild;
-  }
-});
-
-// node_modules/semver/functions/sort.js
-var require_sort = __commonJS({
-  "node_modules/semver/functions/sort.js"(exports, module) {
-    "use strict";
-    var compareBuild = require_compare_build();
-    var sort = (list2, loose) => list2.sort((a, b) => compareBuild(a, b, loose));
-    module.exports = sort;
-  }
-});
-
-// node_modules/semver/functions/rsort.js
-var require_rsort = __commonJS({
-  "node_modules/semver/functions/rsort.js"(exports, module) {
-    "use strict";
-    var compareBuild = require_compare_build();
-    var rsort = (list2, loose) => list2.sort((a, b) => compareBuild(b, a, loose));
-    module.exports = rsort;
-  }
-});
-
-// node_modules/semver/functions/gt.js
-var require_gt = __commonJS({
-  "node_modules/semver/functions/gt.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var gt = (a, b, loose) => compare(a, b, loose) > 0;
-    module.exports = gt;
-  }
-});
-
-// node_modules/semver/functions/lt.js
-var require_lt = __commonJS({
-  "node_modules/semver/functions/lt.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var lt = (a, b, loose) => compare(a, b, loose) < 0;
-    module.exports = lt;
-  }
-});
-
-// node_modules/semver/functions/eq.js
-var require_eq = __commonJS({
-  "node_modules/semver/functions/eq.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var eq = (a, b, loose) => compare(a, b, loose) === 0;
-    module.exports = eq;
-  }
-});
-
-// node_modules/semver/functions/neq.js
-var require_neq = __commonJS({
-  "node_modules/semver/functions/neq.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var neq = (a, b, loose) => compare(a, b, loose) !== 0;
-    module.exports = neq;
-  }
-});
-
-// node_modules/semver/functions/gte.js
-var require_gte = __commonJS({
-  "node_modules/semver/functions/gte.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var gte = (a, b, loose) => compare(a, b, loose) >= 0;
-    module.exports = gte;
-  }
-});
-
-// node_modules/semver/functions/lte.js
-var require_lte = __commonJS({
-  "node_modules/semver/functions/lte.js"(exports, module) {
-    "use strict";
-    var compare = require_compare();
-    var lte = (a, b, loose) => compare(a, b, loose) <= 0;
-    module.exports = lte;
-  }
-});
-
-// node_modules/semver/functions/cmp.js
-var require_cmp = __commonJS({
-  "node_modules/semver/functions/cmp.js"(exports, module) {
-    "use strict";
-    var eq = require_eq();
-    var neq = require_neq();
-    var gt = require_gt();
-    var gte = require_gte();
-    var lt = require_lt();
-    var lte = require_lte();
-    var cmp = (a, op, b, loose) => {
-      switch (op) {
-        case "===":
-          if (typeof a === "object") {
-            a = a.version;
-          }
-          if (typeof b === "object") {
-            b = b.version;
-          }
-          return a === b;
-        case "!==":
-          if (typeof a === "object") {
-            a = a.version;
-          }
-          if (typeof b === "object") {
-            b = b.version;
-          }
-          return a !== b;
-        case "":
-        case "=":
-        case "==":
-          return eq(a, b, loose);
-        case "!=":
-          return neq(a, b, loose);
-        case ">":
-          return gt(a, b, loose);
-        case ">=":
-          return gte(a, b, loose);
-        case "<":
-          return lt(a, b, loose);
-        case "<=":
-          return lte(a, b, loose);
-        default:
-          throw new TypeError(`Invalid operator: ${op}`);
-      }
-    };
-    module.exports = cmp;
-  }
-});
-
-// node_modules/semver/functions/coerce.js
-var require_coerce = __commonJS({
-  "node_modules/semver/functions/coerce.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var parse4 = require_parse();
-    var { safeRe: re, t } = require_re();
-    var coerce = (version2, options) => {
-      if (version2 instanceof SemVer) {
-        return version2;
-      }
-      if (typeof version2 === "number") {
-        version2 = String(version2);
-      }
-      if (typeof version2 !== "string") {
-        return null;
-      }
-      options = options || {};
-      let match = null;
-      if (!options.rtl) {
-        match = version2.match(options.includePrerelease ? re[t.COERCEFULL] : re[t.COERCE]);
-      } else {
-        const coerceRtlRegex = options.includePrerelease ? re[t.COERCERTLFULL] : re[t.COERCERTL];
-        let next;
-        while ((next = coerceRtlRegex.exec(version2)) && (!match || match.index + match[0].length !== version2.length)) {
-          if (!match || next.index + next[0].length !== match.index + match[0].length) {
-            match = next;
-          }
-          coerceRtlRegex.lastIndex = next.index + next[1].length + next[2].length;
-        }
-        coerceRtlRegex.lastIndex = -1;
-      }
-      if (match === null) {
-        return null;
-      }
-      const major = match[2];
-      const minor = match[3] || "0";
-      const patch = match[4] || "0";
-      const prerelease = options.includePrerelease && match[5] ? `-${match[5]}` : "";
-      const build = options.includePrerelease && match[6] ? `+${match[6]}` : "";
-      return parse4(`${major}.${minor}.${patch}${prerelease}${build}`, options);
-    };
-    module.exports = coerce;
-  }
-});
-
-// node_modules/semver/functions/truncate.js
-var require_truncate = __commonJS({
-  "node_modules/semver/functions/truncate.js"(exports, module) {
-    "use strict";
-    var parse4 = require_parse();
-    var constants3 = require_constants();
-    var SemVer = require_semver();
-    var truncate = (version2, truncation, options) => {
-      if (!constants3.RELEASE_TYPES.includes(truncation)) {
-        return null;
-      }
-      const clonedVersion = cloneInputVersion(version2, options);
-      return clonedVersion && doTruncation(clonedVersion, truncation);
-    };
-    var cloneInputVersion = (version2, options) => {
-      const versionStringToParse = version2 instanceof SemVer ? version2.version : version2;
-      return parse4(versionStringToParse, options);
-    };
-    var doTruncation = (version2, truncation) => {
-      if (isPrerelease(truncation)) {
-        return version2.version;
-      }
-      version2.prerelease = [];
-      switch (truncation) {
-        case "major":
-          version2.minor = 0;
-          version2.patch = 0;
-          break;
-        case "minor":
-          version2.patch = 0;
-          break;
-      }
-      return version2.format();
-    };
-    var isPrerelease = (type) => {
-      return type.startsWith("pre");
-    };
-    module.exports = truncate;
-  }
-});
-
-// node_modules/semver/internal/lrucache.js
-var require_lrucache = __commonJS({
-  "node_modules/semver/internal/lrucache.js"(exports, module) {
-    "use strict";
-    var LRUCache = class {
-      constructor() {
-        this.max = 1e3;
-        this.map = /* @__PURE__ */ new Map();
-      }
-      get(key) {
-        const value = this.map.get(key);
-        if (value === void 0) {
-          return void 0;
-        } else {
-          this.map.delete(key);
-          this.map.set(key, value);
-          return value;
-        }
-      }
-      delete(key) {
-        return this.map.delete(key);
-      }
-      set(key, value) {
-        const deleted = this.delete(key);
-        if (!deleted && value !== void 0) {
-          if (this.map.size >= this.max) {
-            const firstKey = this.map.keys().next().value;
-            this.delete(firstKey);
-          }
-          this.map.set(key, value);
-        }
-        return this;
-      }
-    };
-    module.exports = LRUCache;
-  }
-});
-
-// node_modules/semver/internal/trim-comparator-whitespace.js
-var require_trim_comparator_whitespace = __commonJS({
-  "node_modules/semver/internal/trim-comparator-whitespace.js"(exports, module) {
-    "use strict";
-    var {
-      MAX_LENGTH,
-      MAX_SAFE_BUILD_LENGTH,
-      WHITESPACE_CHARACTERS
-    } = require_constants();
-    var whitespace = new Uint8Array(65536);
-    for (const char of WHITESPACE_CHARACTERS) {
-      whitespace[char.charCodeAt(0)] = 1;
-    }
-    var isWhitespace = (char) => char !== void 0 && whitespace[char.charCodeAt(0)] === 1;
-    var isVersionPrefix = (char) => char === "v" || char === "=" || isWhitespace(char);
-    var isDigit2 = (char) => char !== void 0 && char >= "0" && char <= "9";
-    var isLetter = (char) => char !== void 0 && (char >= "a" && char <= "z" || char >= "A" && char <= "Z");
-    var isIdentifierCharacter = (char) => isDigit2(char) || isLetter(char) || char === "-";
-    var isVersionStart = (char) => isDigit2(char) || char === "x" || char === "X" || char === "*";
-    var findDigitsEndIndex = (range, start, limit, digitRuns) => {
-      if (!isDigit2(range[start])) {
-        return start;
-      }
-      if (start >= digitRuns.start && start < digitRuns.end) {
-        return Math.min(start + limit, digitRuns.end);
-      }
-      if (start >= digitRuns.previousStart && start < digitRuns.previousEnd) {
-        return Math.min(start + limit, digitRuns.previousEnd);
-      }
-      let end = start + 1;
-      while (isDigit2(range[end])) {
-        end++;
-      }
-      digitRuns.previousStart = digitRuns.start;
-      digitRuns.previousEnd = digitRuns.end;
-      digitRuns.start = start;
-      digitRuns.end = end;
-      return Math.min(start + limit, end);
-    };
-    var findVersionNumberEndIndex = (range, start, loose, digitRuns) => {
-      if (!loose && range[start] === "0") {
-        return start + 1;
-      }
-      return findDigitsEndIndex(range, start, loose ? MAX_LENGTH : MAX_LENGTH + 1, digitRuns);
-    };
-    var findPrereleaseIdentifierEndIndex = (range, start, loose, digitRuns) => {
-      const digitsEnd = findDigitsEndIndex(range, start, MAX_LENGTH, digitRuns);
-      if (isLetter(range[digitsEnd]) || range[digitsEnd] === "-") {
-        let end = digitsEnd + 1;
-        const limit = end + MAX_SAFE_BUILD_LENGTH;
-        while (end < limit && isIdentifierCharacter(range[end])) {
-          end++;
-        }
-        return end;
-      }
-      return findVersionNumberEndIndex(range, start, loose, digitRuns);
-    };
-    var findPrereleaseEndIndex = (range, start, loose, digitRuns) => {
-      const hyphen = range[start] === "-";
-      if (!loose && !hyphen) {
-        return start;
-      }
-      const identifierStart = start + (hyphen ? 1 : 0);
-      let end = findPrereleaseIdentifierEndIndex(range, identifierStart, loose, digitRuns);
-      if (end === identifierStart) {
-        if (!loose || !hyphen) {
-          return start;
-        }
-        end = findPrereleaseIdentifierEndIndex(range, start, loose, digitRuns);
-      }
-      while (range[end] === ".") {
-        const next = findPrereleaseIdentifierEndIndex(range, end + 1, loose, digitRuns);
-        if (next === end + 1) {
-          break;
-        }
-        end = next;
-      }
-      return end;
-    };
-    var findBuildIdentifierEndIndex = (range, start) => {
-      let end = start;
-      while (end - start < MAX_SAFE_BUILD_LENGTH && isIdentifierCharacter(range[end])) {
-        end++;
-      }
-      return end;
-    };
-    var findBuildEndIndex = (range, start) => {
-      if (range[start] !== "+") {
-        return start;
-      }
-      let end = findBuildIdentifierEndIndex(range, start + 1);
-      if (end === start + 1) {
-        return start;
-      }
-      while (range[end] === ".") {
-        const next = findBuildIdentifierEndIndex(range, end + 1);
-        if (next === end + 1) {
-          break;
-        }
-        end = next;
-      }
-      return end;
-    };
-    var findLooseFullVersionEndIndex = (range, start, digitRuns) => {
-      let end = start;
-      for (let component = 0; component < 3; component++) {
-        const next = findVersionNumberEndIndex(range, end, true, digitRuns);
-        if (next === end) {
-          return start;
-        }
-        end = next;
-        if (component < 2) {
-          if (range[end] !== ".") {
-            return start;
-          }
-          end++;
-        }
-      }
-      const prereleaseEnd = findPrereleaseEndIndex(range, end, true, digitRuns);
-      return findBuildEndIndex(range, prereleaseEnd);
-    };
-    var findPartialVersionComponentEndIndex = (range, start, digitRuns) => {
-      if (isDigit2(range[start])) {
-        return findVersionNumberEndIndex(range, start, false, digitRuns);
-      }
-      return isVersionStart(range[start]) ? start + 1 : start;
-    };
-    var findPartialVersionEndIndex = (range, start, digitRuns) => {
-      let end = findPartialVersionComponentEndIndex(range, start, digitRuns);
-      for (let component = 0; component < 2; component++) {
-        if (range[end] !== ".") {
-          return end;
-        }
-        const next = findPartialVersionComponentEndIndex(range, end + 1, digitRuns);
-        if (next === end + 1) {
-          return end;
-        }
-        end = next;
-      }
-      const prereleaseEnd = findPrereleaseEndIndex(range, end, false, digitRuns);
-      return findBuildEndIndex(range, prereleaseEnd);
-    };
-    var findVersionEndIndex = (range, start, digitRuns) => {
-      const fullVersionEnd = findLooseFullVersionEndIndex(range, start, digitRuns);
-      return fullVersionEnd !== start ? fullVersionEnd : findPartialVersionEndIndex(range, start, digitRuns);
-    };
-    var findRemovableWhitespaceIndex = (range, matchStart) => {
-      let position = matchStart;
-      if (isWhitespace(range[position])) {
-        position++;
-      }
-      if (range[position] === "<" || range[position] === ">") {
-        position++;
-      }
-      if (range[position] === "=") {
-        position++;
-      }
-      return isWhitespace(range[position]) ? position : -1;
-    };
-    var trimComparatorWhitespace = (range) => {
-      let result = "";
-      let copyFrom = 0;
-      let cursor = 0;
-      const digitRuns = { start: -1, end: -1, previousStart: -1, previousEnd: -1 };
-      while (cursor < range.length) {
-        const matchStart = cursor;
-        if (range[cursor] === "<" || range[cursor] === ">") {
-          cursor++;
-        } else if (!isVersionPrefix(range[cursor]) && !isVersionStart(range[cursor])) {
-          cursor++;
-          continue;
-        }
-        while (cursor < range.length && isVersionPrefix(range[cursor])) {
-          cursor++;
-        }
-        if (!isVersionStart(range[cursor])) {
-          continue;
-        }
-        const whitespacePosition = findRemovableWhitespaceIndex(range, matchStart);
-        if (whitespacePosition !== -1) {
-          result += range.slice(copyFrom, whitespacePosition);
-          copyFrom = whitespacePosition + 1;
-        }
-        cursor = findVersionEndIndex(range, cursor, digitRuns);
-      }
-      return result + range.slice(copyFrom);
-    };
-    module.exports = trimComparatorWhitespace;
-  }
-});
-
-// node_modules/semver/classes/range.js
-var require_range = __commonJS({
-  "node_modules/semver/classes/range.js"(exports, module) {
-    "use strict";
-    var SPACE_CHARACTERS = /\s+/g;
-    var Range = class _Range {
-      constructor(range, options) {
-        options = parseOptions(options);
-        if (range instanceof _Range) {
-          if (range.loose === !!options.loose && range.includePrerelease === !!options.includePrerelease) {
-            return range;
-          } else {
-            return new _Range(range.raw, options);
-          }
-        }
-        if (range instanceof Comparator) {
-          this.raw = range.value;
-          this.set = [[range]];
-          this.formatted = void 0;
-          return this;
-        }
-        this.options = options;
-        this.loose = !!options.loose;
-        this.includePrerelease = !!options.includePrerelease;
-        this.raw = range.trim().replace(SPACE_CHARACTERS, " ");
-        this.set = this.raw.split("||").map((r) => this.parseRange(r.trim())).filter((c) => c.length);
-        if (!this.set.length) {
-          throw new TypeError(`Invalid SemVer Range: ${this.raw}`);
-        }
-        if (this.set.length > 1) {
-          const first = this.set[0];
-          this.set = this.set.filter((c) => !isNullSet(c[0]));
-          if (this.set.length === 0) {
-            this.set = [first];
-          } else if (this.set.length > 1) {
-            for (const c of this.set) {
-              if (c.length === 1 && isAny(c[0])) {
-                this.set = [c];
-                break;
-              }
-            }
-          }
-        }
-        this.formatted = void 0;
-      }
-      get range() {
-        if (this.formatted === void 0) {
-          this.formatted = "";
-          for (let i = 0; i < this.set.length; i++) {
-            if (i > 0) {
-              this.formatted += "||";
-            }
-            const comps = this.set[i];
-            for (let k = 0; k < comps.length; k++) {
-              if (k > 0) {
-                this.formatted += " ";
-              }
-              this.formatted += comps[k].toString().trim();
-            }
-          }
-        }
-        return this.formatted;
-      }
-      format() {
-        return this.range;
-      }
-      toString() {
-        return this.range;
-      }
-      parseRange(range) {
-        range = range.replace(BUILDSTRIPRE, "");
-        const memoOpts = (this.options.includePrerelease && FLAG_INCLUDE_PRERELEASE) | (this.options.loose && FLAG_LOOSE);
-        const memoKey = memoOpts + ":" + range;
-        const cached2 = cache.get(memoKey);
-        if (cached2) {
-          return cached2;
-        }
-        const loose = this.options.loose;
-        const hr = loose ? re[t.HYPHENRANGELOOSE] : re[t.HYPHENRANGE];
-        range = range.replace(hr, hyphenReplace(this.options.includePrerelease));
-        debug2("hyphen replace", range);
-        range = trimComparatorWhitespace(range);
-        debug2("comparator trim", range);
-        range = range.replace(re[t.TILDETRIM], tildeTrimReplace);
-        debug2("tilde trim", range);
-        range = range.replace(re[t.CARETTRIM], caretTrimReplace);
-        debug2("caret trim", range);
-        let rangeList = range.split(" ").map((comp) => parseComparator(comp, this.options)).join(" ").split(/\s+/).map((comp) => replaceGTE0(comp, this.options));
-        if (loose) {
-          rangeList = rangeList.filter((comp) => {
-            debug2("loose invalid filter", comp, this.options);
-            return !!comp.match(re[t.COMPARATORLOOSE]);
-          });
-        }
-        debug2("range list", rangeList);
-        const rangeMap = /* @__PURE__ */ new Map();
-        const comparators = rangeList.map((comp) => new Comparator(comp, this.options));
-        for (const comp of comparators) {
-          if (isNullSet(comp)) {
-            return [comp];
-          }
-          rangeMap.set(comp.value, comp);
-        }
-        if (rangeMap.size > 1 && rangeMap.has("")) {
-          rangeMap.delete("");
-        }
-        const result = [...rangeMap.values()];
-        cache.set(memoKey, result);
-        return result;
-      }
-      intersects(range, options) {
-        if (!(range instanceof _Range)) {
-          throw new TypeError("a Range is required");
-        }
-        return this.set.some((thisComparators) => {
-          return isSatisfiable(thisComparators, options) && range.set.some((rangeComparators) => {
-            return isSatisfiable(rangeComparators, options) && thisComparators.every((thisComparator) => {
-              return rangeComparators.every((rangeComparator) => {
-                return thisComparator.intersects(rangeComparator, options);
-              });
-            });
-          });
-        });
-      }
-      // if ANY of the sets match ALL of its comparators, then pass
-      test(version2) {
-        if (!version2) {
-          return false;
-        }
-        if (typeof version2 === "string") {
-          try {
-            version2 = new SemVer(version2, this.options);
-          } catch (er) {
-            return false;
-          }
-        }
-        for (let i = 0; i < this.set.length; i++) {
-          if (testSet(this.set[i], version2, this.options)) {
-            return true;
-          }
-        }
-        return false;
-      }
-    };
-    module.exports = Range;
-    var LRU = require_lrucache();
-    var cache = new LRU();
-    var parseOptions = require_parse_options();
-    var Comparator = require_comparator();
-    var debug2 = require_debug();
-    var SemVer = require_semver();
-    var trimComparatorWhitespace = require_trim_comparator_whitespace();
-    var {
-      safeRe: re,
-      src,
-      t,
-      tildeTrimReplace,
-      caretTrimReplace
-    } = require_re();
-    var { FLAG_INCLUDE_PRERELEASE, FLAG_LOOSE } = require_constants();
-    var BUILDSTRIPRE = new RegExp(src[t.BUILD], "g");
-    var isNullSet = (c) => c.value === "<0.0.0-0";
-    var isAny = (c) => c.value === "";
-    var isSatisfiable = (comparators, options) => {
-      let result = true;
-      const remainingComparators = comparators.slice();
-      let testComparator = remainingComparators.pop();
-      while (result && remainingComparators.length) {
-        result = remainingComparators.every((otherComparator) => {
-          return testComparator.intersects(otherComparator, options);
-        });
-        testComparator = remainingComparators.pop();
-      }
-      return result;
-    };
-    var parseComparator = (comp, options) => {
-      comp = comp.replace(re[t.BUILD], "");
-      debug2("comp", comp, options);
-      comp = replaceCarets(comp, options);
-      debug2("caret", comp);
-      comp = replaceTildes(comp, options);
-      debug2("tildes", comp);
-      comp = replaceXRanges(comp, options);
-      debug2("xrange", comp);
-      comp = replaceStars(comp, options);
-      debug2("stars", comp);
-      return comp;
-    };
-    var isX = (id) => !id || id.toLowerCase() === "x" || id === "*";
-    var invalidXRangeOrder = (M, m, p) => isX(M) && !isX(m) || isX(m) && p && !isX(p);
-    var replaceTildes = (comp, options) => {
-      return comp.trim().split(/\s+/).map((c) => replaceTilde(c, options)).join(" ");
-    };
-    var replaceTilde = (comp, options) => {
-      const r = options.loose ? re[t.TILDELOOSE] : re[t.TILDE];
-      const z2 = options.includePrerelease ? "-0" : "";
-      return comp.replace(r, (_, M, m, p, pr) => {
-        debug2("tilde", comp, _, M, m, p, pr);
-        let ret;
-        if (isX(M)) {
-          ret = "";
-        } else if (isX(m)) {
-          ret = `>=${M}.0.0${z2} <${+M + 1}.0.0-0`;
-        } else if (isX(p)) {
-          ret = `>=${M}.${m}.0${z2} <${M}.${+m + 1}.0-0`;
-        } else if (pr) {
-          debug2("replaceTilde pr", pr);
-          ret = `>=${M}.${m}.${p}-${pr} <${M}.${+m + 1}.0-0`;
-        } else {
-          ret = `>=${M}.${m}.${p} <${M}.${+m + 1}.0-0`;
-        }
-        debug2("tilde return", ret);
-        return ret;
-      });
-    };
-    var replaceCarets = (comp, options) => {
-      return comp.trim().split(/\s+/).map((c) => replaceCaret(c, options)).join(" ");
-    };
-    var replaceCaret = (comp, options) => {
-      debug2("caret", comp, options);
-      const r = options.loose ? re[t.CARETLOOSE] : re[t.CARET];
-      const z2 = options.includePrerelease ? "-0" : "";
-      return comp.replace(r, (_, M, m, p, pr) => {
-        debug2("caret", comp, _, M, m, p, pr);
-        let ret;
-        if (isX(M)) {
-          ret = "";
-        } else if (isX(m)) {
-          ret = `>=${M}.0.0${z2} <${+M + 1}.0.0-0`;
-        } else if (isX(p)) {
-          if (M === "0") {
-            ret = `>=${M}.${m}.0${z2} <${M}.${+m + 1}.0-0`;
-          } else {
-            ret = `>=${M}.${m}.0${z2} <${+M + 1}.0.0-0`;
-          }
-        } else if (pr) {
-          debug2("replaceCaret pr", pr);
-          if (M === "0") {
-            if (m === "0") {
-              ret = `>=${M}.${m}.${p}-${pr} <${M}.${m}.${+p + 1}-0`;
-            } else {
-              ret = `>=${M}.${m}.${p}-${pr} <${M}.${+m + 1}.0-0`;
-            }
-          } else {
-            ret = `>=${M}.${m}.${p}-${pr} <${+M + 1}.0.0-0`;
-          }
-        } else {
-          debug2("no pr");
-          if (M === "0") {
-            if (m === "0") {
-              ret = `>=${M}.${m}.${p} <${M}.${m}.${+p + 1}-0`;
-            } else {
-              ret = `>=${M}.${m}.${p} <${M}.${+m + 1}.0-0`;
-            }
-          } else {
-            ret = `>=${M}.${m}.${p} <${+M + 1}.0.0-0`;
-          }
-        }
-        debug2("caret return", ret);
-        return ret;
-      });
-    };
-    var replaceXRanges = (comp, options) => {
-      debug2("replaceXRanges", comp, options);
-      return comp.split(/\s+/).map((c) => replaceXRange(c, options)).join(" ");
-    };
-    var replaceXRange = (comp, options) => {
-      comp = comp.trim();
-      const r = options.loose ? re[t.XRANGELOOSE] : re[t.XRANGE];
-      return comp.replace(r, (ret, gtlt, M, m, p, pr) => {
-        debug2("xRange", comp, ret, gtlt, M, m, p, pr);
-        if (invalidXRangeOrder(M, m, p)) {
-          return comp;
-        }
-        const xM = isX(M);
-        const xm = xM || isX(m);
-        const xp = xm || isX(p);
-        const anyX = xp;
-        if (gtlt === "=" && anyX) {
-          gtlt = "";
-        }
-        pr = options.includePrerelease ? "-0" : "";
-        if (xM) {
-          if (gtlt === ">" || gtlt === "<") {
-            ret = "<0.0.0-0";
-          } else {
-            ret = "*";
-          }
-        } else if (gtlt && anyX) {
-          if (xm) {
-            m = 0;
-          }
-          p = 0;
-          if (gtlt === ">") {
-            gtlt = ">=";
-            if (xm) {
-              M = +M + 1;
-              m = 0;
-              p = 0;
-            } else {
-              m = +m + 1;
-              p = 0;
-            }
-          } else if (gtlt === "<=") {
-            gtlt = "<";
-            if (xm) {
-              M = +M + 1;
-            } else {
-              m = +m + 1;
-            }
-          }
-          if (gtlt === "<") {
-            pr = "-0";
-          }
-          ret = `${gtlt + M}.${m}.${p}${pr}`;
-        } else if (xm) {
-          ret = `>=${M}.0.0${pr} <${+M + 1}.0.0-0`;
-        } else if (xp) {
-          ret = `>=${M}.${m}.0${pr} <${M}.${+m + 1}.0-0`;
-        }
-        debug2("xRange return", ret);
-        return ret;
-      });
-    };
-    var replaceStars = (comp, options) => {
-      debug2("replaceStars", comp, options);
-      return comp.trim().replace(re[t.STAR], "");
-    };
-    var replaceGTE0 = (comp, options) => {
-      debug2("replaceGTE0", comp, options);
-      return comp.trim().replace(re[options.includePrerelease ? t.GTE0PRE : t.GTE0], "");
-    };
-    var hyphenReplace = (incPr) => ($0, from, fM, fm, fp, fpr, fb, to, tM, tm, tp, tpr) => {
-      if (isX(fM)) {
-        from = "";
-      } else if (isX(fm)) {
-        from = `>=${fM}.0.0${incPr ? "-0" : ""}`;
-      } else if (isX(fp)) {
-        from = `>=${fM}.${fm}.0${incPr ? "-0" : ""}`;
-      } else if (fpr) {
-        from = `>=${from}`;
-      } else {
-        from = `>=${from}${incPr ? "-0" : ""}`;
-      }
-      if (isX(tM)) {
-        to = "";
-      } else if (isX(tm)) {
-        to = `<${+tM + 1}.0.0-0`;
-      } else if (isX(tp)) {
-        to = `<${tM}.${+tm + 1}.0-0`;
-      } else if (tpr) {
-        to = `<=${tM}.${tm}.${tp}-${tpr}`;
-      } else if (incPr) {
-        to = `<${tM}.${tm}.${+tp + 1}-0`;
-      } else {
-        to = `<=${to}`;
-      }
-      return `${from} ${to}`.trim();
-    };
-    var testSet = (set2, version2, options) => {
-      for (let i = 0; i < set2.length; i++) {
-        if (!set2[i].test(version2)) {
-          return false;
-        }
-      }
-      if (version2.prerelease.length && !options.includePrerelease) {
-        for (let i = 0; i < set2.length; i++) {
-          debug2(set2[i].semver);
-          if (set2[i].semver === Comparator.ANY) {
-            continue;
-          }
-          if (set2[i].semver.prerelease.length > 0) {
-            const allowed = set2[i].semver;
-            if (allowed.major === version2.major && allowed.minor === version2.minor && allowed.patch === version2.patch) {
-              return true;
-            }
-          }
-        }
-        return false;
-      }
-      return true;
-    };
-  }
-});
-
-// node_modules/semver/classes/comparator.js
-var require_comparator = __commonJS({
-  "node_modules/semver/classes/comparator.js"(exports, module) {
-    "use strict";
-    var ANY = /* @__PURE__ */ Symbol("SemVer ANY");
-    var Comparator = class _Comparator {
-      static get ANY() {
-        return ANY;
-      }
-      constructor(comp, options) {
-        options = parseOptions(options);
-        if (comp instanceof _Comparator) {
-          if (comp.loose === !!options.loose) {
-            return comp;
-          } else {
-            comp = comp.value;
-          }
-        }
-        comp = comp.trim().split(/\s+/).join(" ");
-        debug2("comparator", comp, options);
-        this.options = options;
-        this.loose = !!options.loose;
-        this.parse(comp);
-        if (this.semver === ANY) {
-          this.value = "";
-        } else {
-          this.value = this.operator + this.semver.version;
-        }
-        debug2("comp", this);
-      }
-      parse(comp) {
-        const r = this.options.loose ? re[t.COMPARATORLOOSE] : re[t.COMPARATOR];
-        const m = comp.match(r);
-        if (!m) {
-          throw new TypeError(`Invalid comparator: ${comp}`);
-        }
-        this.operator = m[1] !== void 0 ? m[1] : "";
-        if (this.operator === "=") {
-          this.operator = "";
-        }
-        if (!m[2]) {
-          this.semver = ANY;
-        } else {
-          this.semver = new SemVer(m[2], this.options.loose);
-        }
-      }
-      toString() {
-        return this.value;
-      }
-      test(version2) {
-        debug2("Comparator.test", version2, this.options.loose);
-        if (this.semver === ANY || version2 === ANY) {
-          return true;
-        }
-        if (typeof version2 === "string") {
-          try {
-            version2 = new SemVer(version2, this.options);
-          } catch (er) {
-            return false;
-          }
-        }
-        return cmp(version2, this.operator, this.semver, this.options);
-      }
-      intersects(comp, options) {
-        if (!(comp instanceof _Comparator)) {
-          throw new TypeError("a Comparator is required");
-        }
-        if (this.operator === "") {
-          if (this.value === "") {
-            return true;
-          }
-          return new Range(comp.value, options).test(this.value);
-        } else if (comp.operator === "") {
-          if (comp.value === "") {
-            return true;
-          }
-          return new Range(this.value, options).test(comp.semver);
-        }
-        options = parseOptions(options);
-        if (options.includePrerelease && (this.value === "<0.0.0-0" || comp.value === "<0.0.0-0")) {
-          return false;
-        }
-        if (!options.includePrerelease && (this.value.startsWith("<0.0.0") || comp.value.startsWith("<0.0.0"))) {
-          return false;
-        }
-        if (this.operator.startsWith(">") && comp.operator.startsWith(">")) {
-          return true;
-        }
-        if (this.operator.startsWith("<") && comp.operator.startsWith("<")) {
-          return true;
-        }
-        if (this.semver.version === comp.semver.version && this.operator.includes("=") && comp.operator.includes("=")) {
-          return true;
-        }
-        if (cmp(this.semver, "<", comp.semver, options) && this.operator.startsWith(">") && comp.operator.startsWith("<")) {
-          return true;
-        }
-        if (cmp(this.semver, ">", comp.semver, options) && this.operator.startsWith("<") && comp.operator.startsWith(">")) {
-          return true;
-        }
-        return false;
-      }
-    };
-    module.exports = Comparator;
-    var parseOptions = require_parse_options();
-    var { safeRe: re, t } = require_re();
-    var cmp = require_cmp();
-    var debug2 = require_debug();
-    var SemVer = require_semver();
-    var Range = require_range();
-  }
-});
-
-// node_modules/semver/functions/satisfies.js
-var require_satisfies = __commonJS({
-  "node_modules/semver/functions/satisfies.js"(exports, module) {
-    "use strict";
-    var Range = require_range();
-    var satisfies = (version2, range, options) => {
-      try {
-        range = new Range(range, options);
-      } catch (er) {
-        return false;
-      }
-      return range.test(version2);
-    };
-    module.exports = satisfies;
-  }
-});
-
-// node_modules/semver/ranges/to-comparators.js
-var require_to_comparators = __commonJS({
-  "node_modules/semver/ranges/to-comparators.js"(exports, module) {
-    "use strict";
-    var Range = require_range();
-    var toComparators = (range, options) => new Range(range, options).set.map((comp) => comp.map((c) => c.value).join(" ").trim().split(" "));
-    module.exports = toComparators;
-  }
-});
-
-// node_modules/semver/ranges/max-satisfying.js
-var require_max_satisfying = __commonJS({
-  "node_modules/semver/ranges/max-satisfying.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var Range = require_range();
-    var maxSatisfying = (versions, range, options) => {
-      let max = null;
-      let maxSV = null;
-      let rangeObj = null;
-      try {
-        rangeObj = new Range(range, options);
-      } catch (er) {
-        return null;
-      }
-      versions.forEach((v) => {
-        if (rangeObj.test(v)) {
-          if (!max || maxSV.compare(v) === -1) {
-            max = v;
-            maxSV = new SemVer(max, options);
-          }
-        }
-      });
-      return max;
-    };
-    module.exports = maxSatisfying;
-  }
-});
-
-// node_modules/semver/ranges/min-satisfying.js
-var require_min_satisfying = __commonJS({
-  "node_modules/semver/ranges/min-satisfying.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var Range = require_range();
-    var minSatisfying = (versions, range, options) => {
-      let min = null;
-      let minSV = null;
-      let rangeObj = null;
-      try {
-        rangeObj = new Range(range, options);
-      } catch (er) {
-        return null;
-      }
-      versions.forEach((v) => {
-        if (rangeObj.test(v)) {
-          if (!min || minSV.compare(v) === 1) {
-            min = v;
-            minSV = new SemVer(min, options);
-          }
-        }
-      });
-      return min;
-    };
-    module.exports = minSatisfying;
-  }
-});
-
-// node_modules/semver/ranges/min-version.js
-var require_min_version = __commonJS({
-  "node_modules/semver/ranges/min-version.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var Range = require_range();
-    var gt = require_gt();
-    var minVersion = (range, loose) => {
-      range = new Range(range, loose);
-      let minver = new SemVer("0.0.0");
-      if (range.test(minver)) {
-        return minver;
-      }
-      minver = new SemVer("0.0.0-0");
-      if (range.test(minver)) {
-        return minver;
-      }
-      minver = null;
-      for (let i = 0; i < range.set.length; ++i) {
-        const comparators = range.set[i];
-        let setMin = null;
-        comparators.forEach((comparator) => {
-          const compver = new SemVer(comparator.semver.version);
-          switch (comparator.operator) {
-            case ">":
-              if (compver.prerelease.length === 0) {
-                compver.patch++;
-              } else {
-                compver.prerelease.push(0);
-              }
-              compver.raw = compver.format();
-            /* fallthrough */
-            case "":
-            case ">=":
-              if (!setMin || gt(compver, setMin)) {
-                setMin = compver;
-              }
-              break;
-            case "<":
-            case "<=":
-              break;
-            /* istanbul ignore next */
-            default:
-              throw new Error(`Unexpected operation: ${comparator.operator}`);
-          }
-        });
-        if (setMin && (!minver || gt(minver, setMin))) {
-          minver = setMin;
-        }
-      }
-      if (minver && range.test(minver)) {
-        return minver;
-      }
-      return null;
-    };
-    module.exports = minVersion;
-  }
-});
-
-// node_modules/semver/ranges/valid.js
-var require_valid2 = __commonJS({
-  "node_modules/semver/ranges/valid.js"(exports, module) {
-    "use strict";
-    var Range = require_range();
-    var validRange = (range, options) => {
-      try {
-        return new Range(range, options).range || "*";
-      } catch (er) {
-        return null;
-      }
-    };
-    module.exports = validRange;
-  }
-});
-
-// node_modules/semver/ranges/outside.js
-var require_outside = __commonJS({
-  "node_modules/semver/ranges/outside.js"(exports, module) {
-    "use strict";
-    var SemVer = require_semver();
-    var Comparator = require_comparator();
-    var { ANY } = Comparator;
-    var Range = require_range();
-    var satisfies = require_satisfies();
-    var gt = require_gt();
-    var lt = require_lt();
-    var lte = require_lte();
-    var gte = require_gte();
-    var outside = (version2, range, hilo, options) => {
-      version2 = new SemVer(version2, options);
-      range = new Range(range, options);
-      let gtfn, ltefn, ltfn, comp, ecomp;
-      switch (hilo) {
-        case ">":
-          gtfn = gt;
-          ltefn = lte;
-          ltfn = lt;
-          comp = ">";
-          ecomp = ">=";
-          break;
-        case "<":
-          gtfn = lt;
-          ltefn = gte;
-          ltfn = gt;
-          comp = "<";
-          ecomp = "<=";
-          break;
-        default:
-          throw new TypeError('Must provide a hilo val of "<" or ">"');
-      }
-      if (satisfies(version2, range, options)) {
-        return false;
-      }
-      for (let i = 0; i < range.set.length; ++i) {
-        const comparators = range.set[i];
-        let high = null;
-        let low = null;
-        comparators.forEach((comparator) => {
-          if (comparator.semver === ANY) {
-            comparator = new Comparator(">=0.0.0");
-          }
-          high = high || comparator;
-          low = low || comparator;
-          if (gtfn(comparator.semver, high.semver, options)) {
-            high = comparator;
-          } else if (ltfn(comparator.semver, low.semver, options)) {
-            low = comparator;
-          }
-        });
-        if (high.operator === comp || high.operator === ecomp) {
-          return false;
-        }
-        if ((!low.operator || low.operator === comp) && ltefn(version2, low.semver)) {
-          return false;
-        } else if (low.operator === ecomp && ltfn(version2, low.semver)) {
-          return false;
-        }
-      }
-      return true;
-    };
-    module.exports = outside;
-  }
-});
-
-// node_modules/semver/ranges/gtr.js
-var require_gtr = __commonJS({
-  "node_modules/semver/ranges/gtr.js"(exports, module) {
-    "use strict";
-    var outside = require_outside();
-    var gtr = (version2, range, options) => outside(version2, range, ">", options);
-    module.exports = gtr;
-  }
-});
-
-// node_modules/semver/ranges/ltr.js
-var require_ltr = __commonJS({
-  "node_modules/semver/ranges/ltr.js"(exports, module) {
-    "use strict";
-    var outside = require_outside();
-    var ltr = (version2, range, options) => outside(version2, range, "<", options);
-    module.exports = ltr;
-  }
-});
-
-// node_modules/semver/ranges/intersects.js
-var require_intersects = __commonJS({
-  "node_modules/semver/ranges/intersects.js"(exports, module) {
-    "use strict";
-    var Range = require_range();
-    var intersects = (r1, r2, options) => {
-      r1 = new Range(r1, options);
-      r2 = new Range(r2, options);
-      return r1.intersects(r2, options);
-    };
-    module.exports = intersects;
-  }
-});
-
-// node_modules/semver/ranges/simplify.js
-var require_simplify = __commonJS({
-  "node_modules/semver/ranges/simplify.js"(exports, module) {
-    "use strict";
-    var satisfies = require_satisfies();
-    var compare = require_compare();
-    module.exports = (versions, range, options) => {
-      const set2 = [];
-      let first = null;
-      let prev = null;
-      const v = versions.sort((a, b) => compare(a, b, options));
-      for (const version2 of v) {
-        const included = satisfies(version2, range, options);
-        if (included) {
-          prev = version2;
-          if (!first) {
-            first = version2;
-          }
-        } else {
-          if (prev) {
-            set2.push([first, prev]);
-          }
-          prev = null;
-          first = null;
-        }
-      }
-      if (first) {
-        set2.push([first, null]);
-      }
-      const ranges = [];
-      for (const [min, max] of set2) {
-        if (min === max) {
-          ranges.push(min);
-        } else if (!max && min === v[0]) {
-          ranges.push("*");
-        } else if (!max) {
-          ranges.push(`>=${min}`);
-        } else if (min === v[0]) {
-          ranges.push(`<=${max}`);
-        } else {
-          ranges.push(`${min} - ${max}`);
-        }
-      }
-      const simplified = ranges.join(" || ");
-      const original = typeof range.raw === "string" ? range.raw : String(range);
-      return simplified.length < original.length ? simplified : range;
-    };
-  }
-});
-
-// node_modules/semver/ranges/subset.js
-var require_subset = __commonJS({
-  "node_modules/semver/ranges/subset.js"(exports, module) {
-    "use strict";
-    var Range = require_range();
-    var Comparator = require_comparator();
-    var { ANY } = Comparator;
-    var satisfies = require_satisfies();
-    var compare = require_compare();
-    var subset = (sub, dom, options = {}) => {
-      if (sub === dom) {
-        return true;
-      }
-      sub = new Range(sub, options);
-      dom = new Range(dom, options);
-      let sawNonNull = false;
-      OUTER: for (const simpleSub of sub.set) {
-        for (const simpleDom of dom.set) {
-          const isSub = simpleSubset(simpleSub, simpleDom, options);
-          sawNonNull = sawNonNull || isSub !== null;
-          if (isSub) {
-            continue OUTER;
-          }
-        }
-        if (sawNonNull) {
-          return false;
-        }
-      }
-      return true;
-    };
-    var minimumVersionWithPreRelease = [new Comparator(">=0.0.0-0")];
-    var minimumVersion = [new Comparator(">=0.0.0")];
-    var simpleSubset = (sub, dom, options) => {
-      if (sub === dom) {
-        return true;
-      }
-      if (sub.length === 1 && sub[0].semver === ANY) {
-        if (dom.length === 1 && dom[0].semver === ANY) {
-          return true;
-        } else if (options.includePrerelease) {
-          sub = minimumVersionWithPreRelease;
-        } else {
-          sub = minimumVersion;
-        }
-      }
-      if (dom.length === 1 && dom[0].semver === ANY) {
-        if (options.includePrerelease) {
-          return true;
-        } else {
-          dom = minimumVersion;
-        }
-      }
-      const eqSet = /* @__PURE__ */ new Set();
-      let gt, lt;
-      for (const c of sub) {
-        if (c.operator === ">" || c.operator === ">=") {
-          gt = higherGT(gt, c, options);
-        } else if (c.operator === "<" || c.operator === "<=") {
-          lt = lowerLT(lt, c, options);
-        } else {
-          eqSet.add(c.semver);
-        }
-      }
-      if (eqSet.size > 1) {
-        return null;
-      }
-      let gtltComp;
-      if (gt && lt) {
-        gtltComp = compare(gt.semver, lt.semver, options);
-        if (gtltComp > 0) {
-          return null;
-        } else if (gtltComp === 0 && (gt.operator !== ">=" || lt.operator !== "<=")) {
-          return null;
-        }
-      }
-      for (const eq of eqSet) {
-        if (gt && !satisfies(eq, String(gt), options)) {
-          return null;
-        }
-        if (lt && !satisfies(eq, String(lt), options)) {
-          return null;
-        }
-        for (const c of dom) {
-          if (!satisfies(eq, String(c), options)) {
-            return false;
-          }
-        }
-        return true;
-      }
-      let higher, lower;
-      let hasDomLT, hasDomGT;
-      let needDomLTPre = lt && !options.includePrerelease && lt.semver.prerelease.length ? lt.semver : false;
-      let needDomGTPre = gt && !options.includePrerelease && gt.semver.prerelease.length ? gt.semver : false;
-      if (needDomLTPre && needDomLTPre.prerelease.length === 1 && lt.operator === "<" && needDomLTPre.prerelease[0] === 0) {
-        needDomLTPre = false;
-      }
-      for (const c of dom) {
-        hasDomGT = hasDomGT || c.operator === ">" || c.operator === ">=";
-        hasDomLT = hasDomLT || c.operator === "<" || c.operator === "<=";
-        if (gt) {
-          if (needDomGTPre) {
-            if (c.semver.prerelease && c.semver.prerelease.length && c.semver.major === needDomGTPre.major && c.semver.minor === needDomGTPre.minor && c.semver.patch === needDomGTPre.patch) {
-              needDomGTPre = false;
-            }
-          }
-          if (c.operator === ">" || c.operator === ">=") {
-            higher = higherGT(gt, c, options);
-            if (higher === c && higher !== gt) {
-              return false;
-            }
-          } else if (gt.operator === ">=" && !c.test(gt.semver)) {
-            return false;
-          }
-        }
-        if (lt) {
-          if (needDomLTPre) {
-            if (c.semver.prerelease && c.semver.prerelease.length && c.semver.major === needDomLTPre.major && c.semver.minor === needDomLTPre.minor && c.semver.patch === needDomLTPre.patch) {
-              needDomLTPre = false;
-            }
-          }
-          if (c.operator === "<" || c.operator === "<=") {
-            lower = lowerLT(lt, c, options);
-            if (lower === c && lower !== lt) {
-              return false;
-            }
-          } else if (lt.operator === "<=" && !c.test(lt.semver)) {
-            return false;
-          }
-        }
-        if (!c.operator && (lt || gt) && gtltComp !== 0) {
-          return false;
-        }
-      }
-      if (gt && hasDomLT && !lt && gtltComp !== 0) {
-        return false;
-      }
-      if (lt && hasDomGT && !gt && gtltComp !== 0) {
-        return false;
-      }
-      if (needDomGTPre || needDomLTPre) {
-        return false;
-      }
-      return true;
-    };
-    var higherGT = (a, b, options) => {
-      if (!a) {
-        return b;
-      }
-      const comp = compare(a.semver, b.semver, options);
-      return comp > 0 ? a : comp < 0 ? b : b.operator === ">" && a.operator === ">=" ? b : a;
-    };
-    var lowerLT = (a, b, options) => {
-      if (!a) {
-        return b;
-      }
-      const comp = compare(a.semver, b.semver, options);
-      return comp < 0 ? a : comp > 0 ? b : b.operator === "<" && a.operator === "<=" ? b : a;
-    };
-    module.exports = subset;
-  }
-});
-
-// node_modules/semver/index.js
-var require_semver2 = __commonJS({
-  "node_modules/semver/index.js"(exports, module) {
-    "use strict";
-    var internalRe = require_re();
-    var constants3 = require_constants();
-    var SemVer = require_semver();
-    var identifiers = require_identifiers();
-    var parse4 = require_parse();
-    var valid = require_valid();
-    var clean = require_clean();
-    var inc = require_inc();
-    var diff = require_diff();
-    var major = require_major();
-    var minor = require_minor();
-    var patch = require_patch();
-    var prerelease = require_prerelease();
-    var compare = require_compare();
-    var rcompare = require_rcompare();
-    var compareLoose = require_compare_loose();
-    var compareBuild = require_compare_build();
-    var sort = require_sort();
-    var rsort = require_rsort();
-    var gt = require_gt();
-    var lt = require_lt();
-    var eq = require_eq();
-    var neq = require_neq();
-    var gte = require_gte();
-    var lte = require_lte();
-    var cmp = require_cmp();
-    var coerce = require_coerce();
-    var truncate = require_truncate();
-    var Comparator = require_comparator();
-    var Range = require_range();
-    var satisfies = require_satisfies();
-    var toComparators = require_to_comparators();
-    var maxSatisfying = require_max_satisfying();
-    var minSatisfying = require_min_satisfying();
-    var minVersion = require_min_version();
-    var validRange = require_valid2();
-    var outside = require_outside();
-    var gtr = require_gtr();
-    var ltr = require_ltr();
-    var intersects = require_intersects();
-    var simplifyRange = require_simplify();
-    var subset = require_subset();
-    module.exports = {
-      parse: parse4,
-      valid,
-      clean,
-      inc,
-      diff,
-      major,
-      minor,
-      patch,
-      prerelease,
-      compare,
-      rcompare,
-      compareLoose,
-      compareBuild,
-      sort,
-      rsort,
-      gt,
-      lt,
-      eq,
-      neq,
-      gte,
-      lte,
-      cmp,
-      coerce,
-      truncate,
-      Comparator,
-      Range,
-      satisfies,
-      toComparators,
-      maxSatisfying,
-      minSatisfying,
-      minVersion,
-      validRange,
-      outside,
-      gtr,
-      ltr,
-      intersects,
-      simplifyRange,
-      subset,
-      SemVer,
-      re: internalRe.re,
-      src: internalRe.src,
-      tokens: internalRe.t,
-      SEMVER_SPEC_VERSION: constants3.SEMVER_SPEC_VERSION,
-      RELEASE_TYPES: constants3.RELEASE_TYPES,
-      compareIdentifiers: identifiers.compareIdentifiers,
-      rcompareIdentifiers: identifiers.rcompareIdentifiers
-    };
-  }
-});
-
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
   "node_modules/tunnel/lib/tunnel.js"(exports) {
@@ -2922,7 +709,7 @@ var require_errors = __commonJS({
 });
 
 // node_modules/undici/lib/core/constants.js
-var require_constants2 = __commonJS({
+var require_constants = __commonJS({
   "node_modules/undici/lib/core/constants.js"(exports, module) {
     "use strict";
     var headerNameLowerCasedRecord = {};
@@ -3043,7 +830,7 @@ var require_tree = __commonJS({
     var {
       wellknownHeaderNames,
       headerNameLowerCasedRecord
-    } = require_constants2();
+    } = require_constants();
     var TstNode = class _TstNode {
       /** @type {any} */
       value = null;
@@ -3190,7 +977,7 @@ var require_util = __commonJS({
     var { stringify: stringify2 } = __require("node:querystring");
     var { EventEmitter: EE } = __require("node:events");
     var { InvalidArgumentError } = require_errors();
-    var { headerNameLowerCasedRecord } = require_constants2();
+    var { headerNameLowerCasedRecord } = require_constants();
     var { tree } = require_tree();
     var [nodeMajor, nodeMinor] = process.versions.node.split(".").map((v) => Number(v));
     var BodyAsyncIterable = class {
@@ -3891,7 +1678,7 @@ var require_request = __commonJS({
       normalizedMethodRecords
     } = require_util();
     var { channels } = require_diagnostics();
-    var { headerNameLowerCasedRecord } = require_constants2();
+    var { headerNameLowerCasedRecord } = require_constants();
     var invalidPathRegex = /[^\u0021-\u00ff]/;
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
@@ -4927,7 +2714,7 @@ var require_utils = __commonJS({
 });
 
 // node_modules/undici/lib/llhttp/constants.js
-var require_constants3 = __commonJS({
+var require_constants2 = __commonJS({
   "node_modules/undici/lib/llhttp/constants.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -5266,7 +3053,7 @@ var require_llhttp_simd_wasm = __commonJS({
 });
 
 // node_modules/undici/lib/web/fetch/constants.js
-var require_constants4 = __commonJS({
+var require_constants3 = __commonJS({
   "node_modules/undici/lib/web/fetch/constants.js"(exports, module) {
     "use strict";
     var corsSafeListedMethods = (
@@ -6296,7 +4083,7 @@ var require_util2 = __commonJS({
     "use strict";
     var { Transform } = __require("node:stream");
     var zlib = __require("node:zlib");
-    var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants4();
+    var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = require_data_url();
     var { performance: performance2 } = __require("node:perf_hooks");
@@ -8003,7 +5790,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants3();
+    var constants3 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -14609,7 +12396,7 @@ var require_response = __commonJS({
     var {
       redirectStatusSet,
       nullBodyStatus
-    } = require_constants4();
+    } = require_constants3();
     var { kState, kHeaders } = require_symbols2();
     var { webidl } = require_webidl();
     var { FormData } = require_formdata();
@@ -15051,7 +12838,7 @@ var require_request2 = __commonJS({
       requestCredentials,
       requestCache,
       requestDuplex
-    } = require_constants4();
+    } = require_constants3();
     var { kEnumerableProperty, normalizedMethodRecordsBase, normalizedMethodRecords } = util;
     var { kHeaders, kSignal, kState, kDispatcher } = require_symbols2();
     var { webidl } = require_webidl();
@@ -15781,7 +13568,7 @@ var require_fetch = __commonJS({
       safeMethodsSet,
       requestBodyHeader,
       subresourceSet
-    } = require_constants4();
+    } = require_constants3();
     var EE = __require("node:events");
     var { Readable, pipeline, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
@@ -18297,7 +16084,7 @@ var require_cachestorage = __commonJS({
 });
 
 // node_modules/undici/lib/web/cookies/constants.js
-var require_constants5 = __commonJS({
+var require_constants4 = __commonJS({
   "node_modules/undici/lib/web/cookies/constants.js"(exports, module) {
     "use strict";
     var maxAttributeValueSize = 1024;
@@ -18518,10 +16305,10 @@ var require_util6 = __commonJS({
 });
 
 // node_modules/undici/lib/web/cookies/parse.js
-var require_parse2 = __commonJS({
+var require_parse = __commonJS({
   "node_modules/undici/lib/web/cookies/parse.js"(exports, module) {
     "use strict";
-    var { maxNameValuePairSize, maxAttributeValueSize } = require_constants5();
+    var { maxNameValuePairSize, maxAttributeValueSize } = require_constants4();
     var { isCTLExcludingHtab } = require_util6();
     var { collectASequenceOfCodePointsFast } = require_data_url();
     var assert2 = __require("node:assert");
@@ -18657,7 +16444,7 @@ var require_parse2 = __commonJS({
 var require_cookies = __commonJS({
   "node_modules/undici/lib/web/cookies/index.js"(exports, module) {
     "use strict";
-    var { parseSetCookie } = require_parse2();
+    var { parseSetCookie } = require_parse();
     var { stringify: stringify2 } = require_util6();
     var { webidl } = require_webidl();
     var { Headers: Headers2 } = require_headers();
@@ -19049,7 +16836,7 @@ var require_events = __commonJS({
 });
 
 // node_modules/undici/lib/web/websocket/constants.js
-var require_constants6 = __commonJS({
+var require_constants5 = __commonJS({
   "node_modules/undici/lib/web/websocket/constants.js"(exports, module) {
     "use strict";
     var uid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -19127,7 +16914,7 @@ var require_util7 = __commonJS({
   "node_modules/undici/lib/web/websocket/util.js"(exports, module) {
     "use strict";
     var { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = require_symbols5();
-    var { states, opcodes } = require_constants6();
+    var { states, opcodes } = require_constants5();
     var { ErrorEvent, createFastMessageEvent } = require_events();
     var { isUtf8: isUtf82 } = __require("node:buffer");
     var { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = require_data_url();
@@ -19299,7 +17086,7 @@ var require_util7 = __commonJS({
 var require_frame = __commonJS({
   "node_modules/undici/lib/web/websocket/frame.js"(exports, module) {
     "use strict";
-    var { maxUnsigned16Bit } = require_constants6();
+    var { maxUnsigned16Bit } = require_constants5();
     var BUFFER_SIZE = 16386;
     var crypto2;
     var buffer = null;
@@ -19376,7 +17163,7 @@ var require_frame = __commonJS({
 var require_connection = __commonJS({
   "node_modules/undici/lib/web/websocket/connection.js"(exports, module) {
     "use strict";
-    var { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = require_constants6();
+    var { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = require_constants5();
     var {
       kReadyState,
       kSentClose,
@@ -19645,7 +17432,7 @@ var require_receiver = __commonJS({
     "use strict";
     var { Writable } = __require("node:stream");
     var assert2 = __require("node:assert");
-    var { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = require_constants6();
+    var { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = require_constants5();
     var { kReadyState, kSentClose, kResponse, kReceivedClose } = require_symbols5();
     var { channels } = require_diagnostics();
     var {
@@ -20026,7 +17813,7 @@ var require_sender = __commonJS({
   "node_modules/undici/lib/web/websocket/sender.js"(exports, module) {
     "use strict";
     var { WebsocketFrameSend } = require_frame();
-    var { opcodes, sendHints } = require_constants6();
+    var { opcodes, sendHints } = require_constants5();
     var FixedQueue = require_fixed_queue();
     var FastBuffer = Buffer[Symbol.species];
     var SendQueue = class {
@@ -20110,7 +17897,7 @@ var require_websocket = __commonJS({
     var { webidl } = require_webidl();
     var { URLSerializer } = require_data_url();
     var { environmentSettingsObject } = require_util2();
-    var { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = require_constants6();
+    var { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = require_constants5();
     var {
       kWebSocketURL,
       kReadyState,
@@ -28697,2667 +26484,2221 @@ var require_dist = __commonJS({
   }
 });
 
-// tools/lib/release/apply.ts
-import { existsSync as existsSync4, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync3, rmSync as rmSync2, unlinkSync, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join3 } from "node:path";
-
-// tools/lib/changelog/index.ts
-import { existsSync as existsSync2, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-
-// tools/lib/git/tags.ts
-var import_semver = __toESM(require_semver2(), 1);
-
-// tools/lib/git/git.ts
-import { existsSync, statSync } from "node:fs";
-
-// tools/lib/redact.ts
-var secrets = /* @__PURE__ */ new Set();
-var pattern;
-var MASK = "***";
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-function variants(secret) {
-  const out = /* @__PURE__ */ new Set([secret]);
-  out.add(encodeURIComponent(secret));
-  out.add(JSON.stringify(secret).slice(1, -1));
-  out.add(Buffer.from(secret, "utf8").toString("base64"));
-  const trimmed = secret.trim();
-  if (trimmed) out.add(trimmed);
-  return [...out].filter((v) => v.length >= 4);
-}
-function registerSecret(secret) {
-  if (!secret || secret.length < 4) return;
-  let changed = false;
-  for (const v of variants(secret)) {
-    if (!secrets.has(v)) {
-      secrets.add(v);
-      changed = true;
-    }
-  }
-  if (changed) {
-    const sorted = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
-    pattern = new RegExp(sorted.join("|"), "g");
-  }
-}
-function redact(text) {
-  if (!pattern || !text) return text;
-  return text.replace(pattern, MASK);
-}
-
-// tools/lib/errors.ts
-var EXIT = {
-  ok: 0,
-  /** The operation failed (tool failure, remote failure, nothing written). */
-  failed: 1,
-  /** Invalid usage, configuration or input; nothing was done. */
-  usage: 2,
-  /** A security check refused: signature/verify failure, unsigned input, pin mismatch. */
-  refused: 3,
-  /** The environment is missing something (a tool, a key, a token). */
-  environment: 4,
-  /** Some items of a batch failed, the others succeeded. */
-  partial: 5
-};
-var ERRORS = {
-  // generic
-  E_INTERNAL: { exit: "failed", hint: "This is a bug in Signet; please report it with --verbose output." },
-  E_USAGE: { exit: "usage", hint: "Run `signet <command> --help` for the accepted options." },
-  E_CONFIG_INVALID: {
-    exit: "usage",
-    hint: "Fix the named fields in signet.config.yaml; `signet schema` prints the JSON Schema that lists every field."
-  },
-  E_CONFIG_NOT_FOUND: {
-    exit: "usage",
-    hint: "Pass --config with an existing file, or drop the option to use defaults."
-  },
-  E_INPUT_INVALID: { exit: "usage", hint: "Fix the named input field and run again." },
-  E_TOOL_MISSING: {
-    exit: "environment",
-    hint: "Run `signet doctor` to see the missing tools and the command that installs them."
-  },
-  E_TOOL_FAILED: {
-    exit: "failed",
-    hint: "The external tool failed; its (redacted) output is shown above. Run with --verbose for the command line."
-  },
-  E_TOOL_TIMEOUT: {
-    exit: "failed",
-    hint: "The external tool did not finish in time; raise the timeout or check the tool."
-  },
-  E_FILE_NOT_FOUND: { exit: "usage", hint: "Check the path." },
-  E_FILE_EXISTS: { exit: "usage", hint: "Remove the existing file or choose another output path." },
-  E_SECRET_MISSING: {
-    exit: "environment",
-    hint: "Set the named environment variable or file; secrets are never accepted on the command line."
-  },
-  E_SECRET_ON_ARGV: {
-    exit: "usage",
-    hint: "Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally."
-  },
-  // git / version
-  E_NOT_A_GIT_REPO: { exit: "usage", hint: "Run inside a git repository or pass --cwd <repo>." },
-  E_SHALLOW_CLONE: {
-    exit: "environment",
-    hint: "Fetch the full history and tags: `git fetch --unshallow --tags`, or in GitHub Actions `actions/checkout` with `fetch-depth: 0`."
-  },
-  E_DETACHED_HEAD: {
-    exit: "usage",
-    hint: "Check out a branch before a stable `release --push` (planning on a detached HEAD is fine)."
-  },
-  E_DIRTY_TREE: { exit: "usage", hint: "Commit or stash your changes before applying a stable release." },
-  E_TAG_EXISTS: {
-    exit: "usage",
-    hint: "The target tag already exists. Delete it, or re-run with --force (beta only) to move it."
-  },
-  E_MANIFEST_MISSING: {
-    exit: "usage",
-    hint: "Create the manifest or fix its path under `version.manifests` in the config."
-  },
-  E_MANIFEST_UNPARSABLE: {
-    exit: "usage",
-    hint: "Fix the version field of the manifest: it must be a semver version such as 1.2.3."
-  },
-  E_MANIFEST_DISAGREE: { exit: "usage", hint: "Make every manifest carry the same version, then run again." },
-  E_PUSH_REJECTED: {
-    exit: "failed",
-    hint: "The remote rejected the push; the local commit and tag were rolled back. Pull, then release again."
-  },
-  E_RELEASE_ROLLED_BACK: {
-    exit: "failed",
-    hint: "The release failed part-way and was rolled back; nothing was committed or tagged."
-  },
-  // signing
-  E_SIGN_KEY_MISSING: {
-    exit: "environment",
-    hint: "Point the signing profile at an existing key/certificate (or token) and try again."
-  },
-  E_SIGN_BAD_SECRET: {
-    exit: "refused",
-    hint: "The password or PIN was rejected by the key store. Check the secret in the named env var or file."
-  },
-  E_SIGN_FAILED: {
-    exit: "failed",
-    hint: "Signing failed; no output was left behind. See the redacted tool output above."
-  },
-  E_SIGN_ALREADY_SIGNED: {
-    exit: "usage",
-    hint: "The file is already signed. Pass --replace to re-sign or --nest to add a signature."
-  },
-  E_TIMESTAMP_FAILED: {
-    exit: "failed",
-    hint: "Every timestamp authority failed. Check the TSA URLs of the profile, or (dev only) set `timestamp: false`."
-  },
-  E_VERIFY_FAILED: { exit: "refused", hint: "The signature did not verify; the file must not be published." },
-  E_VERIFY_UNSIGNED: { exit: "refused", hint: "The file carries no Authenticode signature; sign it first." },
-  E_VERIFY_PIN_MISMATCH: {
-    exit: "refused",
-    hint: "The signer is not the pinned certificate. Check the profile pins (leafSha256/subject)."
-  },
-  E_VERIFY_NO_TIMESTAMP: {
-    exit: "refused",
-    hint: "The signature has no valid timestamp; release signatures must be timestamped."
-  },
-  E_SIGN_TOKEN_REJECTED: {
-    exit: "refused",
-    hint: "signing token rejected: check the token in the named env var or file and its permissions."
-  },
-  E_SIGN_REMOTE_FAILED: { exit: "failed", hint: "The remote signing server failed after all retries." },
-  E_SIGN_UNSIGNED_FALLBACK_REFUSED: {
-    exit: "usage",
-    hint: "--allow-unsigned-fallback is refused on the release path."
-  },
-  E_SIGN_DEV_PROFILE_REFUSED: {
-    exit: "refused",
-    hint: "Dev profiles (throwaway certificates) never sign on the release path; pick a release profile."
-  },
-  E_PROFILE_UNKNOWN: {
-    exit: "usage",
-    hint: "Define the profile under `signing.profiles` in the config or pick an existing one."
-  },
-  // installers
-  E_SITE_INVALID: { exit: "usage", hint: "Fix the named site field." },
-  E_AGENT_UNSIGNED: {
-    exit: "refused",
-    hint: "Sign the agent first (`signet sign`), or use --allow-unsigned-agent with the dev profile."
-  },
-  E_INSTALLER_BUILD_FAILED: {
-    exit: "failed",
-    hint: "The installer build failed; see the tool output above."
-  },
-  E_INSTALLER_CHECK_FAILED: {
-    exit: "refused",
-    hint: "A post-build check failed; the installer was removed."
-  },
-  E_TEMPLATE_INVALID: {
-    exit: "usage",
-    hint: "Fix the template; see docs for the variables a template receives."
-  },
-  // forge / publish
-  E_FORGE_AUTH: {
-    exit: "environment",
-    hint: "The token was rejected; it needs the named scope (GitHub: contents: write; Gitea: write:repository)."
-  },
-  E_FORGE_NOT_FOUND: {
-    exit: "usage",
-    hint: "Check the repository owner/name and that the token can see it."
-  },
-  E_FORGE_FAILED: {
-    exit: "failed",
-    hint: "The forge kept failing after retries; re-run: publishing converges."
-  },
-  E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
-  E_RELEASE_IMMUTABLE: {
-    exit: "usage",
-    hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
-  },
-  E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
-  E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
-};
-var SignetError = class extends Error {
-  code;
-  hint;
-  details;
-  exitCode;
-  constructor(code, message, options = {}) {
-    super(redact(message), options.cause === void 0 ? void 0 : { cause: options.cause });
-    this.name = "SignetError";
-    this.code = code;
-    this.hint = redact(options.hint ?? ERRORS[code].hint);
-    this.details = JSON.parse(redact(JSON.stringify(options.details ?? {})));
-    this.exitCode = EXIT[ERRORS[code].exit];
-  }
-  toJSON() {
-    return { code: this.code, message: this.message, hint: this.hint, details: this.details };
-  }
-};
-function isSignetError(e) {
-  return e instanceof SignetError;
-}
-function toSignetError(e) {
-  if (isSignetError(e)) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  return new SignetError("E_INTERNAL", message, { cause: e });
-}
-
-// tools/lib/git/spawn-runner.ts
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-
-// tools/lib/log.ts
-var ORDER = { debug: 10, info: 20, warn: 30, error: 40 };
-var Logger = class {
-  level = "info";
-  color = !process.env["NO_COLOR"] && Boolean(process.stderr.isTTY);
-  sink = { write: (line) => process.stderr.write(`${line}
-`) };
-  emit(level, message) {
-    if (ORDER[level] < ORDER[this.level]) return;
-    const text = redact(message);
-    const tag = level === "info" ? "" : `${level}: `;
-    const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
-    this.sink.write(`${painted}${text}`);
-  }
-  debug(m) {
-    this.emit("debug", m);
-  }
-  info(m) {
-    this.emit("info", m);
-  }
-  warn(m) {
-    this.emit("warn", m);
-  }
-  error(m) {
-    this.emit("error", m);
-  }
-};
-var logger = new Logger();
-
-// tools/lib/git/spawn-runner.ts
-function quote(a) {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
-}
-function formatArgv(file2, args) {
-  return redact([file2, ...args].map(quote).join(" "));
-}
-var SpawnRunner = class {
-  run(file2, args, options = {}) {
-    const command = formatArgv(file2, args);
-    const label = options.label ?? file2;
-    const timeoutMs = options.timeoutMs ?? 3e5;
-    logger.debug(`$ ${command}`);
-    const started = performance.now();
-    const removeOutputs = () => {
-      for (const p of options.outputs ?? []) rmSync(p, { force: true, recursive: true });
-    };
-    return new Promise((resolvePromise, reject) => {
-      const env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
-      for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
-      const child = spawn(file2, args, {
-        cwd: options.cwd,
-        env,
-        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
-      });
-      const out = [];
-      const err = [];
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill("SIGKILL");
-      }, timeoutMs);
-      child.stdout.on("data", (b) => out.push(b));
-      child.stderr.on("data", (b) => err.push(b));
-      if (options.input !== void 0) child.stdin.end(options.input);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        removeOutputs();
-        reject(
-          e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-            details: { program: file2 }
-          }) : new SignetError("E_TOOL_FAILED", `${label}: ${redact(e.message)}`, { details: { command } })
-        );
-      });
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        const stdoutBytes = Buffer.concat(out);
-        const stderr = redact(Buffer.concat(err).toString("utf8"));
-        const result = {
-          exitCode: code ?? -1,
-          stdout: options.binary ? "" : redact(stdoutBytes.toString("utf8")),
-          stderr,
-          durationMs: performance.now() - started,
-          command
-        };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBytes);
-        if (timedOut) {
-          removeOutputs();
-          return reject(
-            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-              details: { command }
-            })
-          );
-        }
-        if (result.exitCode !== 0) {
-          removeOutputs();
-          if (options.allowFailure) return resolvePromise(result);
-          const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-          return reject(
-            new SignetError(
-              "E_TOOL_FAILED",
-              `${label} exited with ${result.exitCode}${tail ? `:
-${tail}` : ""}`,
-              {
-                details: { command, exitCode: result.exitCode }
-              }
-            )
-          );
-        }
-        resolvePromise(result);
-      });
-    });
-  }
-};
-var spawnRunner = new SpawnRunner();
-
-// tools/lib/git/git.ts
-var GIT_ENV = {
-  GIT_TERMINAL_PROMPT: "0",
-  GIT_PAGER: "cat",
-  PAGER: "cat",
-  LC_ALL: "C",
-  GIT_OPTIONAL_LOCKS: "0"
-};
-var GIT_BASE_ARGS = [
-  "-c",
-  "core.quotepath=off",
-  "-c",
-  "log.showSignature=false",
-  "-c",
-  "color.ui=false"
-];
-async function git(cwd, args, options = {}) {
-  const { runner = spawnRunner, env, ...rest } = options;
-  return runner.run("git", [...GIT_BASE_ARGS, ...args], {
-    timeoutMs: 12e4,
-    label: `git ${args[0] ?? ""}`,
-    ...rest,
-    cwd,
-    env: { ...GIT_ENV, ...env }
-  });
-}
-async function gitOut(cwd, args, options = {}) {
-  return (await git(cwd, args, options)).stdout.replace(/\n$/, "");
-}
-async function repoInfo(cwd, options = {}) {
-  if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
-    throw new SignetError("E_NOT_A_GIT_REPO", `not a directory: ${cwd}`, { details: { cwd } });
-  }
-  const probe = await git(
-    cwd,
-    ["rev-parse", "--show-toplevel", "--is-shallow-repository", "HEAD", "--abbrev-ref", "HEAD"],
-    { ...options, allowFailure: true }
-  );
-  if (probe.exitCode !== 0) {
-    if (/not a git repository/i.test(probe.stderr)) {
-      throw new SignetError("E_NOT_A_GIT_REPO", `not a git repository: ${cwd}`, { details: { cwd } });
-    }
-    if (/ambiguous argument 'HEAD'|unknown revision/i.test(probe.stderr)) {
-      throw new SignetError("E_INPUT_INVALID", `the repository at ${cwd} has no commits yet`, {
-        hint: "Make a first commit, then run again.",
-        details: { cwd }
-      });
-    }
-    throw new SignetError("E_NOT_A_GIT_REPO", `git cannot read ${cwd}: ${probe.stderr.trim()}`, {
-      details: { cwd }
-    });
-  }
-  const [root = cwd, shallow, headSha = "", abbrev] = probe.stdout.trim().split("\n");
-  let sha = headSha;
-  let message = "";
-  if (options.message !== false) {
-    const log = await git(
-      root,
-      ["log", "-1", "--no-color", "--encoding=UTF-8", "--format=%H%x00%B"],
-      options
-    );
-    const nul = log.stdout.indexOf("\0");
-    sha = log.stdout.slice(0, nul);
-    message = log.stdout.slice(nul + 1).replace(/\n+$/, "");
-  }
-  return {
-    root,
-    shallow: shallow === "true",
-    head: { sha, branch: abbrev && abbrev !== "HEAD" ? abbrev : void 0, message }
-  };
-}
-async function isDirty(cwd, options = {}) {
-  const out = await gitOut(cwd, ["status", "--porcelain=v1", "-z", "--untracked-files=no"], options);
-  return out.split("\0").filter(Boolean).map((l) => l.slice(3));
-}
-async function remoteUrl(cwd, remote, options = {}) {
-  const r = await git(cwd, ["remote", "get-url", remote], { ...options, allowFailure: true });
-  return r.exitCode === 0 ? r.stdout.trim() : void 0;
-}
-
-// tools/lib/git/tags.ts
-var NUM = "(0|[1-9]\\d*)";
-var STRICT_CORE = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}$`);
-function escapeRegExp2(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-function classifyTag(name, prefix) {
-  if (!name.startsWith(prefix)) return { kind: "other-prefix" };
-  const rest = name.slice(prefix.length);
-  if (STRICT_CORE.test(rest)) return { kind: "stable", version: rest };
-  const plus = rest.indexOf("+");
-  const main = plus >= 0 ? rest.slice(0, plus) : rest;
-  if (/^\d/.test(main) && import_semver.default.valid(main) === main) {
-    if (plus >= 0) {
-      return /^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$/.test(rest.slice(plus + 1)) ? { kind: "build", version: main } : { kind: "malformed" };
-    }
-    return { kind: "prerelease", version: main };
-  }
-  return { kind: "malformed" };
-}
-function compareCore(a, b) {
-  const x = a.split(".");
-  const y = b.split(".");
-  for (let i = 0; i < 3; i++) {
-    const d = Number(x[i]) - Number(y[i]);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-var REASONS = {
-  prerelease: "prerelease",
-  build: "build metadata",
-  malformed: "not <prefix>MAJOR.MINOR.PATCH",
-  "other-prefix": "other prefix"
-};
-function selectLastStable(tags, prefix) {
-  let last;
-  const ignored = [];
-  for (const t of tags) {
-    const c = classifyTag(t.name, prefix);
-    if (c.kind !== "stable") {
-      ignored.push({ name: t.name, reason: REASONS[c.kind] });
-      continue;
-    }
-    if (!t.reachable) {
-      ignored.push({ name: t.name, reason: "not reachable from HEAD" });
-      continue;
-    }
-    if (!last || compareCore(c.version, last.version) > 0)
-      last = { name: t.name, version: c.version, commit: t.commit };
-  }
-  ignored.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return { last, ignored };
-}
-function highestPrereleaseNumber(tags, prefix, version2, identifier2) {
-  const re = new RegExp(
-    `^${escapeRegExp2(prefix)}${escapeRegExp2(version2)}-${escapeRegExp2(identifier2)}\\.(0|[1-9]\\d*)$`
-  );
-  let max = -1;
-  for (const t of tags) {
-    const m = re.exec(t.name);
-    if (m) max = Math.max(max, Number(m[1]));
-  }
-  return max;
-}
-async function listTags(cwd, options = {}) {
-  const all = await git(
-    cwd,
-    [
-      "for-each-ref",
-      "--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)",
-      "refs/tags"
-    ],
-    options
-  );
-  const out = [];
-  for (const line of all.stdout.split("\n")) {
-    if (!line) continue;
-    const [name = "", obj = "", peeled = "", type = "", peeledType = ""] = line.split("\0");
-    if (type === "tag" ? peeledType !== "commit" : type !== "commit") continue;
-    out.push({ name, commit: peeled || obj, reachable: false });
-  }
-  return out;
-}
-async function mergedIntoHead(cwd, names, options) {
-  if (!names.length) return /* @__PURE__ */ new Set();
-  const r = await git(
-    cwd,
-    [
-      "for-each-ref",
-      "--merged",
-      "HEAD",
-      "--format=%(refname:lstrip=2)",
-      ...names.map((n) => `refs/tags/${n}`)
-    ],
-    options
-  );
-  return new Set(r.stdout.split("\n").filter(Boolean));
-}
-async function markReachable(cwd, tags, prefix, options = {}) {
-  const stable = tags.map((t) => ({ t, c: classifyTag(t.name, prefix) })).filter((x) => x.c.kind === "stable").sort((a, b) => compareCore(b.c.version, a.c.version)).map((x) => x.t);
-  let checked2 = 0;
-  for (const batch of [16, Number.POSITIVE_INFINITY]) {
-    if (checked2 >= stable.length) break;
-    const slice = stable.slice(checked2, checked2 + batch);
-    const merged = await mergedIntoHead(
-      cwd,
-      slice.map((t) => t.name),
-      options
-    );
-    checked2 += slice.length;
-    let found = false;
-    for (const t of slice) {
-      t.reachable = merged.has(t.name);
-      if (t.reachable) found = true;
-    }
-    if (found) {
-      for (const t of stable.slice(checked2)) t.reachable = true;
-      break;
-    }
-  }
-}
-
-// tools/lib/changelog/update.ts
-var DEFAULT_HEADER = "# Changelog\n";
-function hasVersionSection(text, version2) {
-  const v = escapeRegExp2(version2);
-  return new RegExp(`^#{1,3}[ \\t]+\\[?v?${v}\\]?(?=[\\s(]|$)`, "m").test(text);
-}
-function updateChangelog(existing, section, version2) {
-  const block = section.endsWith("\n") ? section : `${section}
-`;
-  if (existing === null || existing === "") return { text: `${DEFAULT_HEADER}
-${block}`, changed: true };
-  if (hasVersionSection(existing, version2)) return { text: existing, changed: false };
-  const eol = existing.includes("\r\n") ? "\r\n" : "\n";
-  const insert = eol === "\n" ? block : block.replace(/\n/g, "\r\n");
-  const first = /^##[ \t]/m.exec(existing);
-  if (first) {
-    return {
-      text: `${existing.slice(0, first.index)}${insert}${eol}${existing.slice(first.index)}`,
-      changed: true
+// node_modules/semver/internal/constants.js
+var require_constants6 = __commonJS({
+  "node_modules/semver/internal/constants.js"(exports, module) {
+    "use strict";
+    var SEMVER_SPEC_VERSION = "2.0.0";
+    var MAX_LENGTH = 256;
+    var MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER || /* istanbul ignore next */
+    9007199254740991;
+    var MAX_SAFE_COMPONENT_LENGTH = 16;
+    var MAX_SAFE_BUILD_LENGTH = MAX_LENGTH - 6;
+    var WHITESPACE_CHARACTERS = [
+      "	",
+      "\n",
+      "\v",
+      "\f",
+      "\r",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      " ",
+      "\u2028",
+      "\u2029",
+      " ",
+      " ",
+      "　",
+      "\uFEFF"
+    ];
+    var RELEASE_TYPES = [
+      "major",
+      "premajor",
+      "minor",
+      "preminor",
+      "patch",
+      "prepatch",
+      "prerelease"
+    ];
+    module.exports = {
+      MAX_LENGTH,
+      MAX_SAFE_COMPONENT_LENGTH,
+      MAX_SAFE_BUILD_LENGTH,
+      MAX_SAFE_INTEGER,
+      WHITESPACE_CHARACTERS,
+      RELEASE_TYPES,
+      SEMVER_SPEC_VERSION,
+      FLAG_INCLUDE_PRERELEASE: 1,
+      FLAG_LOOSE: 2
     };
   }
-  const trimmedEnd = existing.endsWith(eol) ? existing : `${existing}${eol}`;
-  const gap = trimmedEnd.endsWith(`${eol}${eol}`) ? "" : eol;
-  return { text: `${trimmedEnd}${gap}${insert}`, changed: true };
-}
+});
 
-// tools/lib/changelog/links.ts
-var enc = (s) => s.split("/").map(encodeURIComponent).join("/");
-var LINK_FORMATS = {
-  github: {
-    kind: "github",
-    commit: (r, sha) => `${r}/commit/${sha}`,
-    compare: (r, a, b) => `${r}/compare/${enc(a)}...${enc(b)}`,
-    tag: (r, t) => `${r}/releases/tag/${enc(t)}`,
-    issue: (r, n) => `${r}/issues/${n}`
-  },
-  gitea: {
-    kind: "gitea",
-    commit: (r, sha) => `${r}/commit/${sha}`,
-    compare: (r, a, b) => `${r}/compare/${enc(a)}...${enc(b)}`,
-    tag: (r, t) => `${r}/src/tag/${enc(t)}`,
-    issue: (r, n) => `${r}/issues/${n}`
-  }
-};
-function webUrlOfRemote(remote) {
-  const r = remote.trim();
-  let host;
-  let path;
-  let scheme = "https";
-  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(.+)$/.exec(r);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(r)) {
-    let u;
-    try {
-      u = new URL(r);
-    } catch {
-      return void 0;
-    }
-    if (u.protocol === "file:") return void 0;
-    host = u.hostname;
-    if (u.protocol === "http:" && u.port) host = `${u.hostname}:${u.port}`;
-    else if (u.protocol === "https:" && u.port) host = `${u.hostname}:${u.port}`;
-    if (u.protocol === "http:") scheme = "http";
-    path = decodeURIComponent(u.pathname);
-  } else if (scp && !/^[A-Za-z]$/.test(scp[1])) {
-    host = scp[1];
-    path = scp[2];
-  } else return void 0;
-  path = path.replace(/^\/+/, "").replace(/\/+$/, "").replace(/\.git$/, "");
-  if (!host || !path.includes("/")) return void 0;
-  return { url: `${scheme}://${host}/${path}`, host: host.replace(/:\d+$/, "") };
-}
-function detectKind(host) {
-  return host === "github.com" || host.endsWith(".ghe.com") || host.startsWith("github.") ? "github" : "gitea";
-}
-function resolveRepoLink(config2, remote) {
-  if (config2.repoUrl) {
-    const url2 = config2.repoUrl.replace(/\/+$/, "").replace(/\.git$/, "");
-    const host = new URL(url2).hostname;
-    return { url: url2, host, kind: config2.host ?? detectKind(host) };
-  }
-  const w = remote ? webUrlOfRemote(remote) : void 0;
-  if (!w) return void 0;
-  return { url: w.url, host: w.host, kind: config2.host ?? detectKind(w.host) };
-}
-
-// tools/lib/version/analyze.ts
-var DEFAULT_RULES = [
-  { type: "feat", bump: "minor" },
-  { type: "fix", bump: "patch" },
-  { type: "perf", bump: "patch" },
-  { type: "revert", bump: "patch" }
-];
-var RANK = { patch: 1, minor: 2, major: 3 };
-function maxBump(a, b) {
-  if (!a) return b;
-  if (!b) return a;
-  return RANK[a] >= RANK[b] ? a : b;
-}
-function commitBump(c, rules = []) {
-  if (c.merge) return null;
-  if (c.breaking) return "major";
-  if (!c.type) return null;
-  for (const r of rules) {
-    if (r.type.toLowerCase() !== c.type) continue;
-    if (r.scope !== void 0 && r.scope !== c.scope) continue;
-    return r.bump || null;
-  }
-  for (const r of DEFAULT_RULES) if (r.type === c.type) return r.bump || null;
-  return null;
-}
-function analyzeCommits(commits, rules = []) {
-  const byType = {};
-  let merges = 0;
-  const chronological = [];
-  for (let i = commits.length - 1; i >= 0; i--) {
-    const c = commits[i];
-    if (c.merge) {
-      merges++;
-      continue;
-    }
-    const t = c.type ?? "other";
-    byType[t] = (byType[t] ?? 0) + 1;
-    chronological.push(c);
-  }
-  let effective;
-  const cancelled = [];
-  if (!chronological.some((c) => c.revertOf)) {
-    effective = chronological.reverse();
-  } else {
-    const active = /* @__PURE__ */ new Map();
-    const cancellers = /* @__PURE__ */ new Map();
-    const order = /* @__PURE__ */ new Map();
-    const find = (map2, ref) => {
-      const exact = map2.get(ref);
-      if (exact !== void 0) return [ref, exact];
-      if (ref.length >= 40) return void 0;
-      for (const entry of map2) if (entry[0].startsWith(ref)) return entry;
-      return void 0;
+// node_modules/semver/internal/debug.js
+var require_debug = __commonJS({
+  "node_modules/semver/internal/debug.js"(exports, module) {
+    "use strict";
+    var debug2 = typeof process === "object" && process.env && process.env.NODE_DEBUG && /\bsemver\b/i.test(process.env.NODE_DEBUG) ? (...args) => console.error("SEMVER", ...args) : () => {
     };
-    chronological.forEach((c, i) => {
-      order.set(c.sha, i);
-      if (c.revertOf) {
-        const target = find(active, c.revertOf);
-        if (target) {
-          active.delete(target[0]);
-          cancellers.set(c.sha, { revert: c, target: target[1] });
-          cancelled.push([c.sha, target[0]]);
-          return;
-        }
-        const undone = find(cancellers, c.revertOf);
-        if (undone) {
-          cancellers.delete(undone[0]);
-          active.set(undone[1].target.sha, undone[1].target);
-          cancelled.push([c.sha, undone[0]]);
-          return;
+    module.exports = debug2;
+  }
+});
+
+// node_modules/semver/internal/re.js
+var require_re = __commonJS({
+  "node_modules/semver/internal/re.js"(exports, module) {
+    "use strict";
+    var {
+      MAX_SAFE_COMPONENT_LENGTH,
+      MAX_SAFE_BUILD_LENGTH,
+      MAX_LENGTH
+    } = require_constants6();
+    var debug2 = require_debug();
+    exports = module.exports = {};
+    var re = exports.re = [];
+    var safeRe = exports.safeRe = [];
+    var src = exports.src = [];
+    var safeSrc = exports.safeSrc = [];
+    var t = exports.t = {};
+    var R = 0;
+    var LETTERDASHNUMBER = "[a-zA-Z0-9-]";
+    var safeRegexReplacements = [
+      ["\\s", 1],
+      ["\\d", MAX_LENGTH],
+      [LETTERDASHNUMBER, MAX_SAFE_BUILD_LENGTH]
+    ];
+    var makeSafeRegex = (value) => {
+      for (const [token, max] of safeRegexReplacements) {
+        value = value.split(`${token}*`).join(`${token}{0,${max}}`).split(`${token}+`).join(`${token}{1,${max}}`);
+      }
+      return value;
+    };
+    var createToken = (name, value, isGlobal) => {
+      const safe = makeSafeRegex(value);
+      const index = R++;
+      debug2(name, index, value);
+      t[name] = index;
+      src[index] = value;
+      safeSrc[index] = safe;
+      re[index] = new RegExp(value, isGlobal ? "g" : void 0);
+      safeRe[index] = new RegExp(safe, isGlobal ? "g" : void 0);
+    };
+    createToken("NUMERICIDENTIFIER", "0|[1-9]\\d*");
+    createToken("NUMERICIDENTIFIERLOOSE", "\\d+");
+    createToken("NONNUMERICIDENTIFIER", `\\d*[a-zA-Z-]${LETTERDASHNUMBER}*`);
+    createToken("MAINVERSION", `(${src[t.NUMERICIDENTIFIER]})\\.(${src[t.NUMERICIDENTIFIER]})\\.(${src[t.NUMERICIDENTIFIER]})`);
+    createToken("MAINVERSIONLOOSE", `(${src[t.NUMERICIDENTIFIERLOOSE]})\\.(${src[t.NUMERICIDENTIFIERLOOSE]})\\.(${src[t.NUMERICIDENTIFIERLOOSE]})`);
+    createToken("PRERELEASEIDENTIFIER", `(?:${src[t.NONNUMERICIDENTIFIER]}|${src[t.NUMERICIDENTIFIER]})`);
+    createToken("PRERELEASEIDENTIFIERLOOSE", `(?:${src[t.NONNUMERICIDENTIFIER]}|${src[t.NUMERICIDENTIFIERLOOSE]})`);
+    createToken("PRERELEASE", `(?:-(${src[t.PRERELEASEIDENTIFIER]}(?:\\.${src[t.PRERELEASEIDENTIFIER]})*))`);
+    createToken("PRERELEASELOOSE", `(?:-?(${src[t.PRERELEASEIDENTIFIERLOOSE]}(?:\\.${src[t.PRERELEASEIDENTIFIERLOOSE]})*))`);
+    createToken("BUILDIDENTIFIER", `${LETTERDASHNUMBER}+`);
+    createToken("BUILD", `(?:\\+(${src[t.BUILDIDENTIFIER]}(?:\\.${src[t.BUILDIDENTIFIER]})*))`);
+    createToken("FULLPLAIN", `v?${src[t.MAINVERSION]}${src[t.PRERELEASE]}?${src[t.BUILD]}?`);
+    createToken("FULL", `^${src[t.FULLPLAIN]}$`);
+    createToken("LOOSEPLAIN", `[v=\\s]*${src[t.MAINVERSIONLOOSE]}${src[t.PRERELEASELOOSE]}?${src[t.BUILD]}?`);
+    createToken("LOOSE", `^${src[t.LOOSEPLAIN]}$`);
+    createToken("GTLT", "((?:<|>)?=?)");
+    createToken("XRANGEIDENTIFIERLOOSE", `${src[t.NUMERICIDENTIFIERLOOSE]}|x|X|\\*`);
+    createToken("XRANGEIDENTIFIER", `${src[t.NUMERICIDENTIFIER]}|x|X|\\*`);
+    createToken("XRANGEPLAIN", `[v=\\s]*(${src[t.XRANGEIDENTIFIER]})(?:\\.(${src[t.XRANGEIDENTIFIER]})(?:\\.(${src[t.XRANGEIDENTIFIER]})(?:${src[t.PRERELEASE]})?${src[t.BUILD]}?)?)?`);
+    createToken("XRANGEPLAINLOOSE", `[v=\\s]*(${src[t.XRANGEIDENTIFIERLOOSE]})(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})(?:\\.(${src[t.XRANGEIDENTIFIERLOOSE]})(?:${src[t.PRERELEASELOOSE]})?${src[t.BUILD]}?)?)?`);
+    createToken("XRANGE", `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAIN]}$`);
+    createToken("XRANGELOOSE", `^${src[t.GTLT]}\\s*${src[t.XRANGEPLAINLOOSE]}$`);
+    createToken("COERCEPLAIN", `${"(^|[^\\d])(\\d{1,"}${MAX_SAFE_COMPONENT_LENGTH}})(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?(?:\\.(\\d{1,${MAX_SAFE_COMPONENT_LENGTH}}))?`);
+    createToken("COERCE", `${src[t.COERCEPLAIN]}(?:$|[^\\d])`);
+    createToken("COERCEFULL", src[t.COERCEPLAIN] + `(?:${src[t.PRERELEASE]})?(?:${src[t.BUILD]})?(?:$|[^\\d])`);
+    createToken("COERCERTL", src[t.COERCE], true);
+    createToken("COERCERTLFULL", src[t.COERCEFULL], true);
+    createToken("LONETILDE", "(?:~>?)");
+    createToken("TILDETRIM", `(\\s*)${src[t.LONETILDE]}\\s+`, true);
+    exports.tildeTrimReplace = "$1~";
+    createToken("TILDE", `^${src[t.LONETILDE]}${src[t.XRANGEPLAIN]}$`);
+    createToken("TILDELOOSE", `^${src[t.LONETILDE]}${src[t.XRANGEPLAINLOOSE]}$`);
+    createToken("LONECARET", "(?:\\^)");
+    createToken("CARETTRIM", `(\\s*)${src[t.LONECARET]}\\s+`, true);
+    exports.caretTrimReplace = "$1^";
+    createToken("CARET", `^${src[t.LONECARET]}${src[t.XRANGEPLAIN]}$`);
+    createToken("CARETLOOSE", `^${src[t.LONECARET]}${src[t.XRANGEPLAINLOOSE]}$`);
+    createToken("COMPARATORLOOSE", `^${src[t.GTLT]}\\s*(${src[t.LOOSEPLAIN]})$|^$`);
+    createToken("COMPARATOR", `^${src[t.GTLT]}\\s*(${src[t.FULLPLAIN]})$|^$`);
+    createToken("COMPARATORTRIM", `(\\s*)${src[t.GTLT]}\\s*(${src[t.LOOSEPLAIN]}|${src[t.XRANGEPLAIN]})`, true);
+    exports.comparatorTrimReplace = "$1$2$3";
+    createToken("HYPHENRANGE", `^\\s*(${src[t.XRANGEPLAIN]})\\s+-\\s+(${src[t.XRANGEPLAIN]})\\s*$`);
+    createToken("HYPHENRANGELOOSE", `^\\s*(${src[t.XRANGEPLAINLOOSE]})\\s+-\\s+(${src[t.XRANGEPLAINLOOSE]})\\s*$`);
+    createToken("STAR", "(<|>)?=?\\s*\\*");
+    createToken("GTE0", "^\\s*>=\\s*0\\.0\\.0\\s*$");
+    createToken("GTE0PRE", "^\\s*>=\\s*0\\.0\\.0-0\\s*$");
+  }
+});
+
+// node_modules/semver/internal/parse-options.js
+var require_parse_options = __commonJS({
+  "node_modules/semver/internal/parse-options.js"(exports, module) {
+    "use strict";
+    var looseOption = Object.freeze({ loose: true });
+    var emptyOpts = Object.freeze({});
+    var parseOptions = (options) => {
+      if (!options) {
+        return emptyOpts;
+      }
+      if (typeof options !== "object") {
+        return looseOption;
+      }
+      return options;
+    };
+    module.exports = parseOptions;
+  }
+});
+
+// node_modules/semver/internal/identifiers.js
+var require_identifiers = __commonJS({
+  "node_modules/semver/internal/identifiers.js"(exports, module) {
+    "use strict";
+    var numeric = /^[0-9]+$/;
+    var compareIdentifiers = (a, b) => {
+      if (typeof a === "number" && typeof b === "number") {
+        return a === b ? 0 : a < b ? -1 : 1;
+      }
+      const anum = numeric.test(a);
+      const bnum = numeric.test(b);
+      if (anum && bnum) {
+        a = +a;
+        b = +b;
+      }
+      return a === b ? 0 : anum && !bnum ? -1 : bnum && !anum ? 1 : a < b ? -1 : 1;
+    };
+    var rcompareIdentifiers = (a, b) => compareIdentifiers(b, a);
+    module.exports = {
+      compareIdentifiers,
+      rcompareIdentifiers
+    };
+  }
+});
+
+// node_modules/semver/classes/semver.js
+var require_semver = __commonJS({
+  "node_modules/semver/classes/semver.js"(exports, module) {
+    "use strict";
+    var debug2 = require_debug();
+    var { MAX_LENGTH, MAX_SAFE_INTEGER } = require_constants6();
+    var { safeRe: re, t } = require_re();
+    var parseOptions = require_parse_options();
+    var { compareIdentifiers } = require_identifiers();
+    var isPrereleaseIdentifier = (prerelease, identifier2) => {
+      const identifiers = identifier2.split(".");
+      if (identifiers.length > prerelease.length) {
+        return false;
+      }
+      for (let i = 0; i < identifiers.length; i++) {
+        if (compareIdentifiers(prerelease[i], identifiers[i]) !== 0) {
+          return false;
         }
       }
-      active.set(c.sha, c);
-    });
-    effective = [...active.values()].sort((a, b) => order.get(b.sha) - order.get(a.sha));
-  }
-  let bump = null;
-  const releasable = [];
-  for (const c of effective) {
-    const b = commitBump(c, rules);
-    if (b) {
-      releasable.push(c);
-      bump = maxBump(bump, b);
-    }
-  }
-  return { total: chronological.length, merges, releasable, effective, byType, bump, cancelled };
-}
-
-// tools/lib/changelog/render.ts
-var DEFAULT_SECTIONS = [
-  { type: "feat", title: "Features" },
-  { type: "fix", title: "Bug fixes" },
-  { type: "perf", title: "Performance" }
-];
-function notesLean(options) {
-  const types = new Set((options.sections ?? DEFAULT_SECTIONS).map((s) => s.type));
-  const rules = options.releaseRules ?? [];
-  return (c) => !c.breaking && !types.has(c.type ?? "") && commitBump(c, rules) === null;
-}
-function oneLine(s) {
-  return s.replace(/\s+/g, " ").trim().replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-function bullet(c, text, repo) {
-  const f = repo ? LINK_FORMATS[repo.kind] : void 0;
-  let subject = oneLine(text);
-  if (repo && f)
-    subject = subject.replace(/(^|[\s(])#(\d+)\b/g, (_m, pre, n) => `${pre}[#${n}](${f.issue(repo.url, n)})`);
-  const scope = c.scope ? `**${c.scope}:** ` : "";
-  const sha = repo && f ? `[${c.shortSha}](${f.commit(repo.url, c.sha)})` : c.shortSha;
-  return `* ${scope}${subject} (${sha})`;
-}
-function byScope(list2) {
-  return list2.map((c, i) => ({ c, i })).sort((a, b) => {
-    const sa = a.c.scope ?? "￿";
-    const sb = b.c.scope ?? "￿";
-    return sa < sb ? -1 : sa > sb ? 1 : a.i - b.i;
-  }).map((x) => x.c);
-}
-function renderNotes(target, commits, options) {
-  const version2 = target.version ?? "0.0.0";
-  const repo = options.repo;
-  const f = repo ? LINK_FORMATS[repo.kind] : void 0;
-  const sections = options.sections ?? DEFAULT_SECTIONS;
-  const analysis = analyzeCommits(commits, options.releaseRules ?? []);
-  let link;
-  if (repo && f && target.tag) {
-    link = target.previousTag ? f.compare(repo.url, target.previousTag, target.tag) : f.tag(repo.url, target.tag);
-  }
-  const heading = `## ${link ? `[${version2}](${link})` : version2} (${options.date})`;
-  const parts = [];
-  const breakingTitle = options.breakingTitle ?? "⚠ Breaking changes";
-  const breaking = analysis.effective.filter((c) => c.breaking);
-  let entries = 0;
-  if (breakingTitle && breaking.length) {
-    const lines = byScope(breaking).flatMap((c) => c.breakingNotes.map((n) => bullet(c, n, repo)));
-    entries += lines.length;
-    parts.push(`### ${breakingTitle}
-
-${lines.join("\n")}`);
-  }
-  const known = new Set(sections.map((s) => s.type));
-  for (const s of sections) {
-    const list2 = analysis.effective.filter((c) => c.type === s.type);
-    if (!list2.length) continue;
-    const lines = byScope(list2).map((c) => bullet(c, c.subject, repo));
-    entries += lines.length;
-    parts.push(`### ${s.title}
-
-${lines.join("\n")}`);
-  }
-  const others = analysis.releasable.filter(
-    (c) => !known.has(c.type ?? "") && !(c.breaking && breakingTitle)
-  );
-  if (others.length) {
-    const lines = byScope(others).map((c) => bullet(c, c.type ? `${c.type}: ${c.subject}` : c.header, repo));
-    entries += lines.length;
-    parts.push(`### Other changes
-
-${lines.join("\n")}`);
-  }
-  const body = parts.length ? `${parts.join("\n\n")}
-` : target.previousTag ? "No notable changes.\n" : "Initial release.\n";
-  return { version: version2, heading, body, markdown: `${heading}
-
-${body}`, entries };
-}
-
-// tools/lib/changelog/index.ts
-function notesPath(cfg, version2) {
-  return `${cfg.notesDir.replace(/\/+$/, "")}/${version2}.md`;
-}
-function changelogChanges(root, cfg, notes) {
-  const read = (p) => existsSync2(join(root, p)) ? readFileSync(join(root, p), "utf8") : null;
-  const out = [];
-  const before = read(cfg.file);
-  const update = updateChangelog(before, notes.markdown, notes.version);
-  if (update.changed) out.push({ path: cfg.file, before, after: update.text });
-  const np = notesPath(cfg, notes.version);
-  const notesBefore = read(np);
-  if (notesBefore !== notes.body) out.push({ path: np, before: notesBefore, after: notes.body });
-  return out;
-}
-
-// tools/lib/manifests/index.ts
-import { existsSync as existsSync3, readFileSync as readFileSync2 } from "node:fs";
-import { basename, dirname as dirname2, join as join2 } from "node:path";
-
-// node_modules/smol-toml/dist/error.js
-function getLineColFromPtr(string4, ptr) {
-  let lines = string4.slice(0, ptr).split(/\r?\n/);
-  return [lines.length, lines.pop().length + 1];
-}
-function makeCodeBlock(string4, line, column) {
-  let lines = string4.split(/\r?\n/);
-  let codeblock = "";
-  let numberLen = (Math.log10(line + 1) | 0) + 1;
-  for (let i = line - 1; i <= line + 1; i++) {
-    let l = lines[i - 1];
-    if (!l)
-      continue;
-    codeblock += i.toString().padEnd(numberLen, " ");
-    codeblock += ":  ";
-    codeblock += l;
-    codeblock += "\n";
-    if (i === line) {
-      codeblock += " ".repeat(numberLen + column + 2);
-      codeblock += "^\n";
-    }
-  }
-  return codeblock;
-}
-var TomlError = class _TomlError extends Error {
-  line;
-  column;
-  codeblock;
-  constructor(message, options) {
-    const [line, column] = getLineColFromPtr(options.toml, options.ptr);
-    const codeblock = makeCodeBlock(options.toml, line, column);
-    super(`Invalid TOML document: ${message}
-
-${codeblock}`, options);
-    this.line = line;
-    this.column = column;
-    this.codeblock = codeblock;
-  }
-  /** @internal */
-  static x(message, ctx, ptr) {
-    throw new _TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
-  }
-};
-
-// node_modules/smol-toml/dist/primitive.js
-function parseString(ctx) {
-  let startPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p++);
-  let first = c;
-  let isLiteral = c === 39;
-  let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
-  if (isMultiline) {
-    if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 10)
-      ctx.p++;
-    else if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)
-      ctx.p += 2;
-  }
-  let parsed = "";
-  let sliceStart = ctx.p;
-  let state = 0;
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    c = ctx.s.charCodeAt(ctx.p);
-    if (isMultiline && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)) {
-      state = state && 3;
-    } else if (c < 32 && c !== 9 || c === 127) {
-      TomlError.x("control characters are not allowed in strings", ctx);
-    } else if ((!state || state === 3) && c === first && (!isMultiline || ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first)) {
-      if (isMultiline) {
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-      }
-      if (!state) {
-        let s = ctx.s.slice(sliceStart, ctx.p);
-        parsed = parsed ? parsed + s : s;
-      }
-      ctx.p += isMultiline ? 3 : 1;
-      return parsed;
-    } else if (!state) {
-      if (!isLiteral && c === 92) {
-        parsed += ctx.s.slice(sliceStart, sliceStart = ctx.p);
-        state = 1;
-      }
-    } else if (state === 1) {
-      if (c === 120 || c === 117 || c === 85) {
-        let errPtr = ctx.p++ - 1;
-        let value = 0;
-        let len = c === 120 ? 2 : c === 117 ? 4 : 8;
-        for (let j = 0; j < len; j++, ctx.p++) {
-          let hex3 = ctx.s.charCodeAt(ctx.p);
-          let digit = (
-            /* 0-9 */
-            hex3 >= 48 && hex3 <= 57 ? hex3 - 48 : (
-              /* A-F */
-              hex3 >= 65 && hex3 <= 70 ? hex3 - 65 + 10 : (
-                /* a-f */
-                hex3 >= 97 && hex3 <= 102 ? hex3 - 97 + 10 : -1
-              )
-            )
-          );
-          if (digit < 0)
-            TomlError.x("invalid non-hex character in unicode escape", ctx);
-          value = value << 4 | digit;
-        }
-        if (value < 0 || value > 1114111 || value >= 55296 && value <= 57343) {
-          TomlError.x("invalid unicode escape", ctx, errPtr);
-        }
-        parsed += String.fromCodePoint(value);
-        sliceStart = ctx.p--;
-        state = 0;
-      } else if (isMultiline && (c === 32 || c === 9)) {
-        state = 2;
-      } else {
-        if (c === 98)
-          parsed += "\b";
-        else if (c === 116)
-          parsed += "	";
-        else if (c === 110)
-          parsed += "\n";
-        else if (c === 102)
-          parsed += "\f";
-        else if (c === 114)
-          parsed += "\r";
-        else if (c === 101)
-          parsed += "\x1B";
-        else if (c === 34)
-          parsed += '"';
-        else if (c === 92)
-          parsed += "\\";
-        else
-          TomlError.x("unrecognised escape sequence", ctx);
-        sliceStart = ctx.p + 1;
-        state = 0;
-      }
-    } else if (c !== 32 && c !== 9) {
-      if (state === 2)
-        TomlError.x("invalid escape: only line-ending whitespace may be escaped", ctx, sliceStart);
-      state = !isLiteral && c === 92 ? 1 : 0;
-      sliceStart = ctx.p;
-    }
-  }
-  TomlError.x("unfinished string", ctx, startPtr);
-}
-
-// node_modules/smol-toml/dist/date.js
-var DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
-var TomlDate = class _TomlDate extends Date {
-  #hasDate = false;
-  #hasTime = false;
-  #offset = null;
-  constructor(date5, fasttype, unsafeDelim) {
-    let hasDate = true;
-    let hasTime = true;
-    let offset = "Z";
-    let c;
-    if (typeof date5 === "string") {
-      if (fasttype)
-        prep: {
-          if (fasttype < 3) {
-            if (+date5.slice(11, 13) > 23) {
-              date5 = "";
-              break prep;
-            }
-            if (fasttype === 2) {
-              offset = null;
-              date5 += "Z";
-            } else if ((c = date5.charCodeAt(date5.length - 1)) !== 90 && c !== 122) {
-              offset = date5.slice(date5.length - 6);
-            }
-            if (unsafeDelim)
-              date5 = date5.slice(0, 10) + "T" + date5.slice(11);
-          } else if (fasttype === 4) {
-            date5 = +date5.slice(0, 2) > 23 ? "" : `0000-01-01T${date5}Z`;
-          }
-          hasDate = fasttype !== 4;
-          hasTime = fasttype !== 3;
-        }
-      else {
-        let match = date5.match(DATE_TIME_RE);
-        if (match) {
-          if (!match[1]) {
-            hasDate = false;
-            date5 = `0000-01-01T${date5}`;
-          }
-          hasTime = !!match[2];
-          hasTime && date5[10] === " " && (date5 = date5.replace(" ", "T"));
-          if (match[2] && +match[2] > 23) {
-            date5 = "";
+      return true;
+    };
+    var SemVer = class _SemVer {
+      constructor(version2, options) {
+        options = parseOptions(options);
+        if (version2 instanceof _SemVer) {
+          if (version2.loose === !!options.loose && version2.includePrerelease === !!options.includePrerelease) {
+            return version2;
           } else {
-            offset = match[3] || null;
-            if (!offset && hasTime)
-              date5 += "Z";
+            version2 = version2.version;
           }
-        } else {
-          date5 = "";
+        } else if (typeof version2 !== "string") {
+          throw new TypeError(`Invalid version. Must be a string. Got type "${typeof version2}".`);
         }
+        if (version2.length > MAX_LENGTH) {
+          throw new TypeError(
+            `version is longer than ${MAX_LENGTH} characters`
+          );
+        }
+        debug2("SemVer", version2, options);
+        this.options = options;
+        this.loose = !!options.loose;
+        this.includePrerelease = !!options.includePrerelease;
+        const m = version2.trim().match(options.loose ? re[t.LOOSE] : re[t.FULL]);
+        if (!m) {
+          throw new TypeError(`Invalid Version: ${version2}`);
+        }
+        this.raw = version2;
+        this.major = +m[1];
+        this.minor = +m[2];
+        this.patch = +m[3];
+        if (this.major > MAX_SAFE_INTEGER || this.major < 0) {
+          throw new TypeError("Invalid major version");
+        }
+        if (this.minor > MAX_SAFE_INTEGER || this.minor < 0) {
+          throw new TypeError("Invalid minor version");
+        }
+        if (this.patch > MAX_SAFE_INTEGER || this.patch < 0) {
+          throw new TypeError("Invalid patch version");
+        }
+        if (!m[4]) {
+          this.prerelease = [];
+        } else {
+          this.prerelease = m[4].split(".").map((id) => {
+            if (/^[0-9]+$/.test(id)) {
+              const num = +id;
+              if (num >= 0 && num < MAX_SAFE_INTEGER) {
+                return num;
+              }
+            }
+            return id;
+          });
+        }
+        this.build = m[5] ? m[5].split(".") : [];
+        this.format();
       }
-    }
-    super(date5);
-    if (!isNaN(this.getTime())) {
-      this.#hasDate = hasDate;
-      this.#hasTime = hasTime;
-      this.#offset = offset;
-    }
+      format() {
+        this.version = `${this.major}.${this.minor}.${this.patch}`;
+        if (this.prerelease.length) {
+          this.version += `-${this.prerelease.join(".")}`;
+        }
+        return this.version;
+      }
+      toString() {
+        return this.version;
+      }
+      compare(other) {
+        debug2("SemVer.compare", this.version, this.options, other);
+        if (!(other instanceof _SemVer)) {
+          if (typeof other === "string" && other === this.version) {
+            return 0;
+          }
+          other = new _SemVer(other, this.options);
+        }
+        if (other.version === this.version) {
+          return 0;
+        }
+        return this.compareMain(other) || this.comparePre(other);
+      }
+      compareMain(other) {
+        if (!(other instanceof _SemVer)) {
+          other = new _SemVer(other, this.options);
+        }
+        if (this.major < other.major) {
+          return -1;
+        }
+        if (this.major > other.major) {
+          return 1;
+        }
+        if (this.minor < other.minor) {
+          return -1;
+        }
+        if (this.minor > other.minor) {
+          return 1;
+        }
+        if (this.patch < other.patch) {
+          return -1;
+        }
+        if (this.patch > other.patch) {
+          return 1;
+        }
+        return 0;
+      }
+      comparePre(other) {
+        if (!(other instanceof _SemVer)) {
+          other = new _SemVer(other, this.options);
+        }
+        if (this.prerelease.length && !other.prerelease.length) {
+          return -1;
+        } else if (!this.prerelease.length && other.prerelease.length) {
+          return 1;
+        } else if (!this.prerelease.length && !other.prerelease.length) {
+          return 0;
+        }
+        let i = 0;
+        do {
+          const a = this.prerelease[i];
+          const b = other.prerelease[i];
+          debug2("prerelease compare", i, a, b);
+          if (a === void 0 && b === void 0) {
+            return 0;
+          } else if (b === void 0) {
+            return 1;
+          } else if (a === void 0) {
+            return -1;
+          } else if (a === b) {
+            continue;
+          } else {
+            return compareIdentifiers(a, b);
+          }
+        } while (++i);
+      }
+      compareBuild(other) {
+        if (!(other instanceof _SemVer)) {
+          other = new _SemVer(other, this.options);
+        }
+        let i = 0;
+        do {
+          const a = this.build[i];
+          const b = other.build[i];
+          debug2("build compare", i, a, b);
+          if (a === void 0 && b === void 0) {
+            return 0;
+          } else if (b === void 0) {
+            return 1;
+          } else if (a === void 0) {
+            return -1;
+          } else if (a === b) {
+            continue;
+          } else {
+            return compareIdentifiers(a, b);
+          }
+        } while (++i);
+      }
+      // preminor will bump the version up to the next minor release, and immediately
+      // down to pre-release. premajor and prepatch work the same way.
+      inc(release, identifier2, identifierBase) {
+        if (release.startsWith("pre")) {
+          if (!identifier2 && identifierBase === false) {
+            throw new Error("invalid increment argument: identifier is empty");
+          }
+          if (identifier2) {
+            const match = `-${identifier2}`.match(this.options.loose ? re[t.PRERELEASELOOSE] : re[t.PRERELEASE]);
+            if (!match || match[1] !== identifier2) {
+              throw new Error(`invalid identifier: ${identifier2}`);
+            }
+          }
+        }
+        switch (release) {
+          case "premajor":
+            this.prerelease.length = 0;
+            this.patch = 0;
+            this.minor = 0;
+            this.major++;
+            this.inc("pre", identifier2, identifierBase);
+            break;
+          case "preminor":
+            this.prerelease.length = 0;
+            this.patch = 0;
+            this.minor++;
+            this.inc("pre", identifier2, identifierBase);
+            break;
+          case "prepatch":
+            this.prerelease.length = 0;
+            this.inc("patch", identifier2, identifierBase);
+            this.inc("pre", identifier2, identifierBase);
+            break;
+          // If the input is a non-prerelease version, this acts the same as
+          // prepatch.
+          case "prerelease":
+            if (this.prerelease.length === 0) {
+              this.inc("patch", identifier2, identifierBase);
+            }
+            this.inc("pre", identifier2, identifierBase);
+            break;
+          case "release":
+            if (this.prerelease.length === 0) {
+              throw new Error(`version ${this.raw} is not a prerelease`);
+            }
+            this.prerelease.length = 0;
+            break;
+          case "major":
+            if (this.minor !== 0 || this.patch !== 0 || this.prerelease.length === 0) {
+              this.major++;
+            }
+            this.minor = 0;
+            this.patch = 0;
+            this.prerelease = [];
+            break;
+          case "minor":
+            if (this.patch !== 0 || this.prerelease.length === 0) {
+              this.minor++;
+            }
+            this.patch = 0;
+            this.prerelease = [];
+            break;
+          case "patch":
+            if (this.prerelease.length === 0) {
+              this.patch++;
+            }
+            this.prerelease = [];
+            break;
+          // This probably shouldn't be used publicly.
+          // 1.0.0 'pre' would become 1.0.0-0 which is the wrong direction.
+          case "pre": {
+            const base = Number(identifierBase) ? 1 : 0;
+            if (this.prerelease.length === 0) {
+              this.prerelease = [base];
+            } else {
+              let i = this.prerelease.length;
+              while (--i >= 0) {
+                if (typeof this.prerelease[i] === "number") {
+                  this.prerelease[i]++;
+                  i = -2;
+                }
+              }
+              if (i === -1) {
+                if (identifier2 === this.prerelease.join(".") && identifierBase === false) {
+                  throw new Error("invalid increment argument: identifier already exists");
+                }
+                this.prerelease.push(base);
+              }
+            }
+            if (identifier2) {
+              let prerelease = [identifier2, base];
+              if (identifierBase === false) {
+                prerelease = [identifier2];
+              }
+              if (isPrereleaseIdentifier(this.prerelease, identifier2)) {
+                const prereleaseBase = this.prerelease[identifier2.split(".").length];
+                if (isNaN(prereleaseBase)) {
+                  this.prerelease = prerelease;
+                }
+              } else {
+                this.prerelease = prerelease;
+              }
+            }
+            break;
+          }
+          default:
+            throw new Error(`invalid increment argument: ${release}`);
+        }
+        this.raw = this.format();
+        if (this.build.length) {
+          this.raw += `+${this.build.join(".")}`;
+        }
+        return this;
+      }
+    };
+    module.exports = SemVer;
   }
-  isDateTime() {
-    return this.#hasDate && this.#hasTime;
-  }
-  isLocal() {
-    return !this.#hasDate || !this.#hasTime || !this.#offset;
-  }
-  isDate() {
-    return this.#hasDate && !this.#hasTime;
-  }
-  isTime() {
-    return this.#hasTime && !this.#hasDate;
-  }
-  isValid() {
-    return this.#hasDate || this.#hasTime;
-  }
-  toISOString() {
-    let iso = super.toISOString();
-    if (this.isDate())
-      return iso.slice(0, 10);
-    if (this.isTime())
-      return iso.slice(11, 23);
-    if (this.#offset === null)
-      return iso.slice(0, -1);
-    if (this.#offset === "Z" || this.#offset === "z")
-      return iso;
-    let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
-    offset = this.#offset[0] === "-" ? offset : -offset;
-    let offsetDate = new Date(this.getTime() - offset * 6e4);
-    return offsetDate.toISOString().slice(0, -1) + this.#offset;
-  }
-  static wrapAsOffsetDateTime(jsDate, offset = "Z") {
-    let date5 = new _TomlDate(jsDate);
-    date5.#offset = offset;
-    return date5;
-  }
-  static wrapAsLocalDateTime(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#offset = null;
-    return date5;
-  }
-  static wrapAsLocalDate(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#hasTime = false;
-    date5.#offset = null;
-    return date5;
-  }
-  static wrapAsLocalTime(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#hasDate = false;
-    date5.#offset = null;
-    return date5;
-  }
-};
+});
 
-// node_modules/smol-toml/dist/extract.js
-function isDigit(char, base = 10) {
-  return base === 16 ? char > 47 && char < 58 || char > 64 && char < 71 || char > 96 && char < 103 : char > 47 && char < 48 + base;
-}
-function isEndOfValue(char, delim) {
-  return char === 32 || char === 9 || char === 10 || char === 13 || // Structure end or next value delimiter
-  delim && (char === delim || char === 44) || // Comment
-  char === 35;
-}
-function extractValue(ctx, end) {
-  let errPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p);
-  if (c === 91 || c === 123) {
-    ctx.d-- || TomlError.x("document contains excessively nested structures. aborting.", ctx);
-    let value = c === 91 ? parseArray(ctx) : parseInlineTable(ctx);
-    ctx.d++;
-    return value;
-  }
-  if (c === 34 || c === 39) {
-    return parseString(ctx);
-  }
-  if (c === 116) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 114 || ctx.s.charCodeAt(++ctx.p) !== 117 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError.x("invalid value", ctx, errPtr);
-    return ctx.p++, true;
-  }
-  if (c === 102) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 108 || ctx.s.charCodeAt(++ctx.p) !== 115 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError.x("invalid value", ctx, errPtr);
-    return ctx.p++, false;
-  }
-  if (c === 43 || c === 45) {
-    return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 44 - c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 4) === 45 && ctx.s.charCodeAt(ctx.p + 7) === 45) {
-    return parseDate(ctx, c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 2) === 58) {
-    return parseTime(ctx, c, end);
-  }
-  return parseNumber(ctx, ctx.p, c, 0, end);
-}
-function parseNumber(ctx, startPtr, startChr, sign, endChr) {
-  let c = startChr;
-  let state = 0;
-  let hasUnderscores = false;
-  if (c === 105) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 110 || ctx.s.charCodeAt(++ctx.p) !== 102)
-      TomlError.x("invalid value", ctx, startPtr);
-    return ctx.p++, (sign || 1) / 0;
-  }
-  if (c === 110) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 110)
-      TomlError.x("invalid value", ctx, startPtr);
-    return ctx.p++, NaN;
-  }
-  if (c === 48) {
-    if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
-      return ctx.bi === true ? 0n : 0;
-    if (!sign) {
-      if (c === 120)
-        return parseIntegerBaseN(ctx, startPtr, 16, endChr);
-      else if (c === 98)
-        return parseIntegerBaseN(ctx, startPtr, 2, endChr);
-      else if (c === 111)
-        return parseIntegerBaseN(ctx, startPtr, 8, endChr);
-    }
-    if (c === 46)
-      state = 2;
-    else if (c === 101 || c === 69)
-      state = 4;
-    else
-      TomlError.x("illegal leading zero", ctx, startPtr);
-  } else if (!isDigit(c))
-    TomlError.x("invalid value", ctx, startPtr);
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (!state)
-      state = 1;
-    if (c === 95) {
-      if (!(state & 1))
-        TomlError.x("illegal underscore", ctx);
-      state += 11;
-      hasUnderscores = true;
-    } else if (state === 1 && c === 46)
-      state = 2;
-    else if ((state === 1 || state === 3) && (c === 101 || c === 69))
-      state = 4;
-    else if (state === 4 && (c === 43 || c === 45)) {
-      state = 6;
-    } else if (!isDigit(c))
-      TomlError.x(`illegal character in numeric literal`, ctx);
-    else if (state > 9)
-      state -= 11;
-    else if (!(state & 1))
-      state++;
-  }
-  if (!state) {
-    let val = (startChr - 48) * (sign || 1);
-    return ctx.bi === true ? BigInt(val) : val;
-  }
-  if (!(state & 1))
-    TomlError.x("unfinished numeric value", ctx, startPtr);
-  let str = ctx.s.slice(startPtr, ctx.p);
-  if (hasUnderscores)
-    str = str.replaceAll("_", "");
-  return state > 1 ? parseFloat(str) : parseInteger(ctx, str, 10, startPtr);
-}
-function parseIntegerBaseN(ctx, startPtr, base, endChr) {
-  let c, underscore = 1;
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (c === 95) {
-      if (underscore & 1)
-        TomlError.x("illegal underscore", ctx);
-      underscore = 3;
-    } else if (!isDigit(c, base))
-      TomlError.x(`illegal character in numeric literal`, ctx);
-    else if (underscore & 1)
-      underscore--;
-  }
-  if (underscore & 1)
-    TomlError.x("unfinished numeric value", ctx);
-  let str = ctx.s.slice(startPtr + 2, ctx.p);
-  if (underscore)
-    str = str.replaceAll("_", "");
-  return parseInteger(ctx, str, base, startPtr);
-}
-function parseInteger(ctx, str, base, startPtr) {
-  if (ctx.bi !== true)
-    int: {
-      let val = parseInt(str, base);
-      if (!Number.isSafeInteger(val)) {
-        if (ctx.bi)
-          break int;
-        TomlError.x("integer value cannot be represented losslessly", ctx, startPtr);
+// node_modules/semver/functions/parse.js
+var require_parse2 = __commonJS({
+  "node_modules/semver/functions/parse.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var parse4 = (version2, options, throwErrors = false) => {
+      if (version2 instanceof SemVer) {
+        return version2;
       }
-      return val;
-    }
-  return base === 10 ? BigInt(str) : BigInt((base === 2 ? "0b" : base === 8 ? "0o" : "0x") + str);
-}
-function parseDate(ctx, c, endChr) {
-  let startPtr = ctx.p++, unsafeSeparator;
-  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++))) {
-    return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
+      try {
+        return new SemVer(version2, options);
+      } catch (er) {
+        if (!throwErrors) {
+          return null;
+        }
+        throw er;
+      }
+    };
+    module.exports = parse4;
   }
-  ctx.p += 5;
-  if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
-    TomlError.x("invalid date-time: date part is malformed", ctx, startPtr);
-  if (ctx.p >= ctx.s.length || ((c = ctx.s.charCodeAt(ctx.p)) !== 32 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 84 && c !== 116) {
-    let t2 = ctx.s.slice(startPtr, ctx.p);
-    return readDate(ctx, t2, 3, false, startPtr);
-  }
-  if (ctx.s.charCodeAt(ctx.p += 3) !== 58)
-    TomlError.x("invalid date-time: time part is malformed", ctx, startPtr);
-  if (ctx.s.charCodeAt(ctx.p += 3) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  if (c = ctx.s.charCodeAt(ctx.p)) {
-    if (c === 90 || c === 122) {
-      let t2 = ctx.s.slice(startPtr, ++ctx.p);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, "[+00:00]");
-    }
-    if (c === 43 || c === 45) {
-      let t2 = ctx.s.slice(startPtr, ctx.p += 6);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, !ctx.ld && "[" + ctx.s.slice(ctx.p - 6, ctx.p) + "]");
-    }
-  }
-  let t = ctx.s.slice(startPtr, ctx.p);
-  return readDate(ctx, t, 2, unsafeSeparator, startPtr);
-}
-function parseTime(ctx, c, endChr) {
-  let start = ctx.p;
-  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
-    return parseNumber(ctx, --ctx.p, c, 0, endChr);
-  }
-  if (ctx.s.charCodeAt(ctx.p += 4) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  let t = ctx.s.slice(start, ctx.p);
-  return readDate(ctx, t, 4, false, start);
-}
-function readDate(ctx, str, type, unsafeDelim, errPtr, temporalSuffix) {
-  if (ctx.ld) {
-    let date5 = new TomlDate(str, type, unsafeDelim);
-    if (!date5.isValid())
-      TomlError.x("invalid date", ctx, errPtr);
-    return date5;
-  }
-  try {
-    if (temporalSuffix)
-      str += temporalSuffix;
-    switch (type) {
-      case 1:
-        return Temporal.ZonedDateTime.from(str);
-      case 2:
-        return Temporal.PlainDateTime.from(str);
-      case 3:
-        return Temporal.PlainDate.from(str);
-      case 4:
-        return Temporal.PlainTime.from(str);
-    }
-  } catch (e) {
-    TomlError.x(e instanceof Error ? e.message : "" + e, ctx, errPtr);
-  }
-}
+});
 
-// node_modules/smol-toml/dist/util.js
-function skipComment(ctx) {
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    let c = ctx.s.charCodeAt(ctx.p);
-    if (c === 10)
-      break;
-    if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10) {
-      ctx.p++;
-      break;
-    }
-    if (c < 32 && c !== 9 || c === 127) {
-      TomlError.x("control characters are not allowed in comments", ctx);
-    }
+// node_modules/semver/functions/valid.js
+var require_valid = __commonJS({
+  "node_modules/semver/functions/valid.js"(exports, module) {
+    "use strict";
+    var parse4 = require_parse2();
+    var valid = (version2, options) => {
+      const v = parse4(version2, options);
+      return v ? v.version : null;
+    };
+    module.exports = valid;
   }
-}
-function skipVoid(ctx, banNewLines, banComments) {
-  let c;
-  while (ctx.p < ctx.s.length) {
-    while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 32 || c === 9 || !banNewLines && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)))
-      ctx.p++;
-    if (banComments || c !== 35)
-      break;
-    skipComment(ctx);
-  }
-}
+});
 
-// node_modules/smol-toml/dist/struct.js
-function parseKey(ctx, end = 61) {
-  let startPtr;
-  let state = 0;
-  let parsed = [];
-  let sliceStart;
-  let c = ctx.s.charCodeAt(startPtr = ctx.p);
-  do {
-    if (c === end) {
-      if (!state)
-        TomlError.x("unexpected end of key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      return ctx.p++, parsed;
-    } else if (c === 46) {
-      if (!state)
-        TomlError.x("illegal empty bare key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      state = 0;
-    } else if (!state && (c === 34 || c === 39)) {
-      if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
-        TomlError.x("illegal quoted key: multiline strings are not allowed", ctx);
-      parsed.push(parseString(ctx));
-      state = 2;
-      ctx.p--;
-    } else if (c === 32 || c === 9) {
-      if (state === 1) {
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-        state = 2;
-      }
-    } else if (state === 2 || c < 48 && c !== 45 || c > 57 && c < 65 || c > 90 && c < 97 && c !== 95 || c > 122) {
-      TomlError.x("illegal character in key", ctx);
-    } else if (!state) {
-      state = 1;
-      sliceStart = ctx.p;
-    }
-  } while (c = ctx.s.charCodeAt(++ctx.p));
-  TomlError.x("incomplete key-value: cannot find end of key", ctx, startPtr);
-}
-function parseInlineTable(ctx) {
-  let startPtr = ctx.p++;
-  let res = /* @__PURE__ */ Object.create(null);
-  let seen = /* @__PURE__ */ new Set();
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 125) {
-      ctx.p++;
-      return res;
-    }
-    let k;
-    let t = res;
-    let hasOwn = false;
-    let errPtr = ctx.p;
-    let key = parseKey(ctx);
-    for (let i = 0; i < key.length; i++) {
-      if (i)
-        t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      k = key[i];
-      if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== "object" || seen.has(t[k]))) {
-        TomlError.x("trying to redefine an already defined value", ctx, errPtr);
-      }
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor")) {
-        t = ctx.uk !== 1 && TomlError.x("document contains an unsafe property", ctx, errPtr);
-        break;
-      }
-      if (!hasOwn && unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-      }
-    }
-    if (hasOwn) {
-      TomlError.x("trying to redefine an already defined value", ctx, errPtr);
-    }
-    skipVoid(ctx, true, true);
-    let value = extractValue(
-      ctx,
-      125
-      /* } */
-    );
-    if (t && typeof (t[k] = value) === "object")
-      seen.add(value);
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 125) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
+// node_modules/semver/functions/clean.js
+var require_clean = __commonJS({
+  "node_modules/semver/functions/clean.js"(exports, module) {
+    "use strict";
+    var parse4 = require_parse2();
+    var clean = (version2, options) => {
+      const s = parse4(version2.trim().replace(/^[=v]+/, ""), options);
+      return s ? s.version : null;
+    };
+    module.exports = clean;
   }
-  TomlError.x("unfinished table", ctx, startPtr);
-}
-function parseArray(ctx) {
-  let startPtr = ctx.p++;
-  let res = [];
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 93) {
-      ctx.p++;
-      return res;
-    }
-    res.push(extractValue(
-      ctx,
-      93
-      /* ] */
-    ));
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 93) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
-  }
-  TomlError.x("unfinished array", ctx, startPtr);
-}
+});
 
-// node_modules/smol-toml/dist/parse.js
-function peekTable(ctx, key, table, meta3, type) {
-  let t = table;
-  let m = meta3;
-  let k;
-  let hasOwn = false;
-  let state;
-  for (let i = 0; i < key.length; i++) {
-    if (i) {
-      t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      m = (state = m[k]).c;
-      if (type === 0 && (state.t === 1 || state.t === 2)) {
+// node_modules/semver/functions/inc.js
+var require_inc = __commonJS({
+  "node_modules/semver/functions/inc.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var inc = (version2, release, options, identifier2, identifierBase) => {
+      if (typeof options === "string") {
+        identifierBase = identifier2;
+        identifier2 = options;
+        options = void 0;
+      }
+      try {
+        return new SemVer(
+          version2 instanceof SemVer ? version2.version : version2,
+          options
+        ).inc(release, identifier2, identifierBase).version;
+      } catch (er) {
         return null;
       }
-      if (state.t === 2) {
-        let l = t.length - 1;
-        t = t[l];
-        m = m[l].c;
+    };
+    module.exports = inc;
+  }
+});
+
+// node_modules/semver/functions/diff.js
+var require_diff = __commonJS({
+  "node_modules/semver/functions/diff.js"(exports, module) {
+    "use strict";
+    var parse4 = require_parse2();
+    var diff = (version1, version2) => {
+      const v1 = parse4(version1, null, true);
+      const v2 = parse4(version2, null, true);
+      const comparison = v1.compare(v2);
+      if (comparison === 0) {
+        return null;
       }
-    }
-    k = key[i];
-    if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 && m[k]?.d) {
-      return null;
-    }
-    if (!hasOwn) {
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor"))
-        return false;
-      if (unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-        Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
-      }
-      m[k] = {
-        t: i < key.length - 1 && type === 2 ? 3 : type,
-        d: false,
-        i: 0,
-        c: /* @__PURE__ */ Object.create(null)
-      };
-    }
-  }
-  state = m[k];
-  if (state.t !== type && !(type === 1 && state.t === 3)) {
-    return null;
-  }
-  if (type === 2) {
-    if (!state.d) {
-      state.d = true;
-      t[k] = [];
-    }
-    t[k].push(t = /* @__PURE__ */ Object.create(null));
-    state.c[state.i++] = state = { t: 1, d: false, i: 0, c: /* @__PURE__ */ Object.create(null) };
-  }
-  if (state.d) {
-    return null;
-  }
-  state.d = true;
-  if (type === 1) {
-    t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-  } else if (type === 0 && hasOwn) {
-    return null;
-  }
-  return [k, t, state.c];
-}
-function validateTablePeek(ctx, peek, ptr) {
-  if (peek === null || ctx.uk === 2)
-    TomlError.x(peek === null ? "trying to redefine an already defined table or value" : "document contains an unsafe property", ctx, ptr);
-}
-function parse(toml, options = {}) {
-  let ctx = {
-    s: toml,
-    p: 0,
-    d: options.maxDepth ?? 1e3,
-    bi: options.integersAsBigInt ?? false,
-    ld: options.useLegacyDate ?? true,
-    uk: options.unsafeKeyBehaviour === "throw" ? 2 : options.unsafeKeyBehaviour === "drop" ? 1 : 0
-  };
-  let res = /* @__PURE__ */ Object.create(null);
-  let meta3 = /* @__PURE__ */ Object.create(null);
-  let tmp;
-  let skipping = false;
-  let tbl = res;
-  let m = meta3;
-  if (toml.charCodeAt(0) === 65279)
-    ctx.p++;
-  skipVoid(ctx);
-  while (ctx.p < toml.length) {
-    if (toml.charCodeAt(ctx.p) === 91) {
-      let isTableArray = toml.charCodeAt(++ctx.p) === 91;
-      tmp = ctx.p += +isTableArray;
-      skipping = false;
-      let k = parseKey(
-        ctx,
-        93
-        /* ] */
-      );
-      if (isTableArray) {
-        if (toml.charCodeAt(ctx.p) !== 93) {
-          TomlError.x("expected end of table array declaration", ctx);
+      const v1Higher = comparison > 0;
+      const highVersion = v1Higher ? v1 : v2;
+      const lowVersion = v1Higher ? v2 : v1;
+      const highHasPre = !!highVersion.prerelease.length;
+      const lowHasPre = !!lowVersion.prerelease.length;
+      if (lowHasPre && !highHasPre) {
+        if (!lowVersion.patch && !lowVersion.minor) {
+          return "major";
         }
-        ctx.p++;
-      }
-      let p = peekTable(
-        ctx,
-        k,
-        res,
-        meta3,
-        isTableArray ? 2 : 1
-        /* Type.EXPLICIT */
-      );
-      if (!p) {
-        validateTablePeek(ctx, p, tmp);
-        skipping = true;
-      } else {
-        m = p[2];
-        tbl = p[1];
-      }
-    } else {
-      tmp = ctx.p;
-      let k = parseKey(ctx);
-      let p = peekTable(
-        ctx,
-        k,
-        tbl,
-        m,
-        0
-        /* Type.DOTTED */
-      );
-      if (!p && !skipping)
-        validateTablePeek(ctx, p, tmp);
-      skipVoid(ctx, true, true);
-      let v = extractValue(ctx, void 0);
-      if (p && !skipping)
-        p[1][p[0]] = v;
-    }
-    skipVoid(ctx, true);
-    if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 10 && (tmp !== 13 || toml.charCodeAt(ctx.p + 1) !== 10)) {
-      TomlError.x("each key-value declaration must be followed by an end-of-line", ctx);
-    }
-    skipVoid(ctx);
-  }
-  return res;
-}
-
-// node_modules/smol-toml/dist/stringify.js
-var HAS_WELLFORMED = !!"".isWellFormed;
-
-// tools/lib/manifests/index.ts
-function detectType(path) {
-  const name = basename(path);
-  if (name === "Cargo.toml") return "cargo";
-  if (name === "package-lock.json" || name === "npm-shrinkwrap.json") return "npm-lock";
-  if (name.endsWith(".json")) return "npm";
-  return "plain";
-}
-function toSpec(entry) {
-  if (typeof entry === "string") return { path: entry, type: detectType(entry) };
-  const type = entry.type ?? detectType(entry.path);
-  if (type === "regex" && !entry.pattern) {
-    throw new SignetError("E_CONFIG_INVALID", `manifest ${entry.path}: type regex needs a pattern`, {
-      details: { field: "version.manifests.pattern" }
-    });
-  }
-  return { path: entry.path, type, pattern: entry.pattern };
-}
-function unparsable(spec, why) {
-  return new SignetError("E_MANIFEST_UNPARSABLE", `${spec.path}: ${why}`, { details: { path: spec.path } });
-}
-var SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
-function checked(spec, v) {
-  if (typeof v !== "string") throw unparsable(spec, "no version field");
-  if (!SEMVER.test(v)) throw unparsable(spec, `version "${v}" is not semver (MAJOR.MINOR.PATCH)`);
-  return v;
-}
-function findTomlVersion(text, table) {
-  const lines = text.split(/(?<=\n)/);
-  let offset = 0;
-  let inTable = false;
-  const header = new RegExp(`^\\s*\\[\\s*${table.replace(/\./g, "\\s*\\.\\s*")}\\s*\\]\\s*(#.*)?\\r?\\n?$`);
-  for (const line of lines) {
-    if (/^\s*\[/.test(line)) inTable = header.test(line);
-    else if (inTable) {
-      const m = /^(\s*version\s*=\s*)(["'])([^"'\r\n]*)\2/.exec(line);
-      if (m) {
-        const start = offset + m[1].length + 1;
-        return { start, end: start + m[3].length, value: m[3] };
-      }
-    }
-    offset += line.length;
-  }
-  return void 0;
-}
-function cargoTable(spec, text) {
-  let doc;
-  try {
-    doc = parse(text);
-  } catch (e) {
-    throw unparsable(spec, `invalid TOML: ${e.message.split("\n")[0]}`);
-  }
-  const pkg = doc["package"];
-  const ws = doc["workspace"]?.["package"];
-  if (pkg && typeof pkg["version"] === "string") return "package";
-  if (ws && typeof ws["version"] === "string") return "workspace.package";
-  throw unparsable(spec, "no [package] version or [workspace.package] version");
-}
-function findTopLevelJsonString(text, key) {
-  let depth = 0;
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    const ch = text[i];
-    if (ch === '"') {
-      let j = i + 1;
-      while (j < n && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      const str = text.slice(i + 1, j);
-      if (depth === 1 && str === key) {
-        let k = j + 1;
-        while (/\s/.test(text[k] ?? "")) k++;
-        if (text[k] === ":") {
-          k++;
-          while (/\s/.test(text[k] ?? "")) k++;
-          if (text[k] === '"') {
-            let e = k + 1;
-            while (e < n && text[e] !== '"') e += text[e] === "\\" ? 2 : 1;
-            return { start: k + 1, end: e, value: text.slice(k + 1, e) };
+        if (lowVersion.compareMain(highVersion) === 0) {
+          if (lowVersion.minor && !lowVersion.patch) {
+            return "minor";
           }
+          return "patch";
+        }
+      }
+      const prefix = highHasPre ? "pre" : "";
+      if (v1.major !== v2.major) {
+        return prefix + "major";
+      }
+      if (v1.minor !== v2.minor) {
+        return prefix + "minor";
+      }
+      if (v1.patch !== v2.patch) {
+        return prefix + "patch";
+      }
+      return "prerelease";
+    };
+    module.exports = diff;
+  }
+});
+
+// node_modules/semver/functions/major.js
+var require_major = __commonJS({
+  "node_modules/semver/functions/major.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var major = (a, loose) => new SemVer(a, loose).major;
+    module.exports = major;
+  }
+});
+
+// node_modules/semver/functions/minor.js
+var require_minor = __commonJS({
+  "node_modules/semver/functions/minor.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var minor = (a, loose) => new SemVer(a, loose).minor;
+    module.exports = minor;
+  }
+});
+
+// node_modules/semver/functions/patch.js
+var require_patch = __commonJS({
+  "node_modules/semver/functions/patch.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var patch = (a, loose) => new SemVer(a, loose).patch;
+    module.exports = patch;
+  }
+});
+
+// node_modules/semver/functions/prerelease.js
+var require_prerelease = __commonJS({
+  "node_modules/semver/functions/prerelease.js"(exports, module) {
+    "use strict";
+    var parse4 = require_parse2();
+    var prerelease = (version2, options) => {
+      const parsed = parse4(version2, options);
+      return parsed && parsed.prerelease.length ? parsed.prerelease : null;
+    };
+    module.exports = prerelease;
+  }
+});
+
+// node_modules/semver/functions/compare.js
+var require_compare = __commonJS({
+  "node_modules/semver/functions/compare.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var compare = (a, b, loose) => new SemVer(a, loose).compare(new SemVer(b, loose));
+    module.exports = compare;
+  }
+});
+
+// node_modules/semver/functions/rcompare.js
+var require_rcompare = __commonJS({
+  "node_modules/semver/functions/rcompare.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var rcompare = (a, b, loose) => compare(b, a, loose);
+    module.exports = rcompare;
+  }
+});
+
+// node_modules/semver/functions/compare-loose.js
+var require_compare_loose = __commonJS({
+  "node_modules/semver/functions/compare-loose.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var compareLoose = (a, b) => compare(a, b, true);
+    module.exports = compareLoose;
+  }
+});
+
+// node_modules/semver/functions/compare-build.js
+var require_compare_build = __commonJS({
+  "node_modules/semver/functions/compare-build.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var compareBuild = (a, b, loose) => {
+      const versionA = new SemVer(a, loose);
+      const versionB = new SemVer(b, loose);
+      return versionA.compare(versionB) || versionA.compareBuild(versionB);
+    };
+    module.exports = compareBuild;
+  }
+});
+
+// node_modules/semver/functions/sort.js
+var require_sort = __commonJS({
+  "node_modules/semver/functions/sort.js"(exports, module) {
+    "use strict";
+    var compareBuild = require_compare_build();
+    var sort = (list2, loose) => list2.sort((a, b) => compareBuild(a, b, loose));
+    module.exports = sort;
+  }
+});
+
+// node_modules/semver/functions/rsort.js
+var require_rsort = __commonJS({
+  "node_modules/semver/functions/rsort.js"(exports, module) {
+    "use strict";
+    var compareBuild = require_compare_build();
+    var rsort = (list2, loose) => list2.sort((a, b) => compareBuild(b, a, loose));
+    module.exports = rsort;
+  }
+});
+
+// node_modules/semver/functions/gt.js
+var require_gt = __commonJS({
+  "node_modules/semver/functions/gt.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var gt = (a, b, loose) => compare(a, b, loose) > 0;
+    module.exports = gt;
+  }
+});
+
+// node_modules/semver/functions/lt.js
+var require_lt = __commonJS({
+  "node_modules/semver/functions/lt.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var lt = (a, b, loose) => compare(a, b, loose) < 0;
+    module.exports = lt;
+  }
+});
+
+// node_modules/semver/functions/eq.js
+var require_eq = __commonJS({
+  "node_modules/semver/functions/eq.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var eq = (a, b, loose) => compare(a, b, loose) === 0;
+    module.exports = eq;
+  }
+});
+
+// node_modules/semver/functions/neq.js
+var require_neq = __commonJS({
+  "node_modules/semver/functions/neq.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var neq = (a, b, loose) => compare(a, b, loose) !== 0;
+    module.exports = neq;
+  }
+});
+
+// node_modules/semver/functions/gte.js
+var require_gte = __commonJS({
+  "node_modules/semver/functions/gte.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var gte = (a, b, loose) => compare(a, b, loose) >= 0;
+    module.exports = gte;
+  }
+});
+
+// node_modules/semver/functions/lte.js
+var require_lte = __commonJS({
+  "node_modules/semver/functions/lte.js"(exports, module) {
+    "use strict";
+    var compare = require_compare();
+    var lte = (a, b, loose) => compare(a, b, loose) <= 0;
+    module.exports = lte;
+  }
+});
+
+// node_modules/semver/functions/cmp.js
+var require_cmp = __commonJS({
+  "node_modules/semver/functions/cmp.js"(exports, module) {
+    "use strict";
+    var eq = require_eq();
+    var neq = require_neq();
+    var gt = require_gt();
+    var gte = require_gte();
+    var lt = require_lt();
+    var lte = require_lte();
+    var cmp = (a, op, b, loose) => {
+      switch (op) {
+        case "===":
+          if (typeof a === "object") {
+            a = a.version;
+          }
+          if (typeof b === "object") {
+            b = b.version;
+          }
+          return a === b;
+        case "!==":
+          if (typeof a === "object") {
+            a = a.version;
+          }
+          if (typeof b === "object") {
+            b = b.version;
+          }
+          return a !== b;
+        case "":
+        case "=":
+        case "==":
+          return eq(a, b, loose);
+        case "!=":
+          return neq(a, b, loose);
+        case ">":
+          return gt(a, b, loose);
+        case ">=":
+          return gte(a, b, loose);
+        case "<":
+          return lt(a, b, loose);
+        case "<=":
+          return lte(a, b, loose);
+        default:
+          throw new TypeError(`Invalid operator: ${op}`);
+      }
+    };
+    module.exports = cmp;
+  }
+});
+
+// node_modules/semver/functions/coerce.js
+var require_coerce = __commonJS({
+  "node_modules/semver/functions/coerce.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var parse4 = require_parse2();
+    var { safeRe: re, t } = require_re();
+    var coerce = (version2, options) => {
+      if (version2 instanceof SemVer) {
+        return version2;
+      }
+      if (typeof version2 === "number") {
+        version2 = String(version2);
+      }
+      if (typeof version2 !== "string") {
+        return null;
+      }
+      options = options || {};
+      let match = null;
+      if (!options.rtl) {
+        match = version2.match(options.includePrerelease ? re[t.COERCEFULL] : re[t.COERCE]);
+      } else {
+        const coerceRtlRegex = options.includePrerelease ? re[t.COERCERTLFULL] : re[t.COERCERTL];
+        let next;
+        while ((next = coerceRtlRegex.exec(version2)) && (!match || match.index + match[0].length !== version2.length)) {
+          if (!match || next.index + next[0].length !== match.index + match[0].length) {
+            match = next;
+          }
+          coerceRtlRegex.lastIndex = next.index + next[1].length + next[2].length;
+        }
+        coerceRtlRegex.lastIndex = -1;
+      }
+      if (match === null) {
+        return null;
+      }
+      const major = match[2];
+      const minor = match[3] || "0";
+      const patch = match[4] || "0";
+      const prerelease = options.includePrerelease && match[5] ? `-${match[5]}` : "";
+      const build = options.includePrerelease && match[6] ? `+${match[6]}` : "";
+      return parse4(`${major}.${minor}.${patch}${prerelease}${build}`, options);
+    };
+    module.exports = coerce;
+  }
+});
+
+// node_modules/semver/functions/truncate.js
+var require_truncate = __commonJS({
+  "node_modules/semver/functions/truncate.js"(exports, module) {
+    "use strict";
+    var parse4 = require_parse2();
+    var constants3 = require_constants6();
+    var SemVer = require_semver();
+    var truncate = (version2, truncation, options) => {
+      if (!constants3.RELEASE_TYPES.includes(truncation)) {
+        return null;
+      }
+      const clonedVersion = cloneInputVersion(version2, options);
+      return clonedVersion && doTruncation(clonedVersion, truncation);
+    };
+    var cloneInputVersion = (version2, options) => {
+      const versionStringToParse = version2 instanceof SemVer ? version2.version : version2;
+      return parse4(versionStringToParse, options);
+    };
+    var doTruncation = (version2, truncation) => {
+      if (isPrerelease(truncation)) {
+        return version2.version;
+      }
+      version2.prerelease = [];
+      switch (truncation) {
+        case "major":
+          version2.minor = 0;
+          version2.patch = 0;
+          break;
+        case "minor":
+          version2.patch = 0;
+          break;
+      }
+      return version2.format();
+    };
+    var isPrerelease = (type) => {
+      return type.startsWith("pre");
+    };
+    module.exports = truncate;
+  }
+});
+
+// node_modules/semver/internal/lrucache.js
+var require_lrucache = __commonJS({
+  "node_modules/semver/internal/lrucache.js"(exports, module) {
+    "use strict";
+    var LRUCache = class {
+      constructor() {
+        this.max = 1e3;
+        this.map = /* @__PURE__ */ new Map();
+      }
+      get(key) {
+        const value = this.map.get(key);
+        if (value === void 0) {
           return void 0;
+        } else {
+          this.map.delete(key);
+          this.map.set(key, value);
+          return value;
         }
       }
-      i = j + 1;
-      continue;
-    }
-    if (ch === "{" || ch === "[") depth++;
-    else if (ch === "}" || ch === "]") depth--;
-    i++;
-  }
-  return void 0;
-}
-function parseJson(spec, text) {
-  try {
-    const v = JSON.parse(text);
-    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
-    return v;
-  } catch (e) {
-    throw unparsable(spec, `invalid JSON: ${e.message}`);
-  }
-}
-function readVersion(spec, text) {
-  switch (spec.type) {
-    case "cargo": {
-      const table = cargoTable(spec, text);
-      const loc = findTomlVersion(text, table);
-      if (!loc) throw unparsable(spec, `cannot locate version in [${table}]`);
-      return checked(spec, loc.value);
-    }
-    case "npm":
-    case "npm-lock":
-      return checked(spec, parseJson(spec, text)["version"]);
-    case "plain": {
-      const v = text.trim();
-      if (!v) throw unparsable(spec, "the file is empty");
-      return checked(spec, v);
-    }
-    case "regex": {
-      const m = new RegExp(spec.pattern, "m").exec(text);
-      if (!m || m[1] === void 0) throw unparsable(spec, `pattern ${spec.pattern} does not match`);
-      return checked(spec, m[1]);
-    }
-  }
-}
-function writeVersion(spec, text, version2) {
-  const splice = (loc) => text.slice(0, loc.start) + version2 + text.slice(loc.end);
-  switch (spec.type) {
-    case "cargo": {
-      const loc = findTomlVersion(text, cargoTable(spec, text));
-      if (!loc) throw unparsable(spec, "cannot locate version");
-      return splice(loc);
-    }
-    case "npm": {
-      parseJson(spec, text);
-      const loc = findTopLevelJsonString(text, "version");
-      if (!loc) throw unparsable(spec, 'no top-level "version" string');
-      return splice(loc);
-    }
-    case "npm-lock": {
-      const doc = parseJson(spec, text);
-      doc["version"] = version2;
-      const pkgs = doc["packages"];
-      if (pkgs?.[""]) pkgs[""]["version"] = version2;
-      const indent = /^\{\r?\n([ \t]+)"/.exec(text)?.[1] ?? "  ";
-      const eol = text.includes("\r\n") ? "\r\n" : "\n";
-      let out = JSON.stringify(doc, null, indent);
-      if (eol !== "\n") out = out.replace(/\n/g, eol);
-      return /\r?\n$/.test(text) ? out + eol : out;
-    }
-    case "plain": {
-      const lead = /^\s*/.exec(text)[0];
-      const trail = /\s*$/.exec(text)[0];
-      return lead + version2 + trail;
-    }
-    case "regex": {
-      const m = new RegExp(spec.pattern, "md").exec(text);
-      const span = m?.indices?.[1];
-      if (!m || !span) throw unparsable(spec, `pattern ${spec.pattern} does not match`);
-      return text.slice(0, span[0]) + version2 + text.slice(span[1]);
-    }
-  }
-}
-function loadManifests(root, specs) {
-  return specs.map((spec) => {
-    const abs = join2(root, spec.path);
-    if (!existsSync3(abs)) {
-      throw new SignetError("E_MANIFEST_MISSING", `manifest not found: ${spec.path}`, {
-        details: { path: spec.path }
-      });
-    }
-    const text = readFileSync2(abs, "utf8");
-    return { path: spec.path, type: spec.type, version: readVersion(spec, text), spec, text };
-  });
-}
-function detectManifests(root) {
-  for (const name of ["Cargo.toml", "package.json", "VERSION"]) {
-    if (existsSync3(join2(root, name))) return [{ path: name, type: detectType(name) }];
-  }
-  return [];
-}
-function withLockfiles(root, specs) {
-  const out = [];
-  const seen = new Set(specs.map((s) => s.path));
-  for (const s of specs) {
-    out.push(s);
-    if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
-    for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
-      const p = dirname2(s.path) === "." ? lock : `${dirname2(s.path)}/${lock}`;
-      if (!seen.has(p) && existsSync3(join2(root, p))) {
-        seen.add(p);
-        out.push({ path: p, type: "npm-lock" });
+      delete(key) {
+        return this.map.delete(key);
       }
-    }
-  }
-  return out;
-}
-function updateCargoLock(text, from, to) {
-  const blocks = text.split(/(?=^\[\[package\]\][ \t]*\r?$)/m);
-  return blocks.map((block) => {
-    if (!block.startsWith("[[package]]")) return block;
-    if (/^source\s*=/m.test(block)) return block;
-    return block.replace(
-      /^(version\s*=\s*")([^"]*)(")/m,
-      (m, a, v, b) => v === from ? `${a}${to}${b}` : m
-    );
-  }).join("");
-}
-function cargoLockFor(root, cargoToml) {
-  const dir = dirname2(cargoToml);
-  for (const p of [dir === "." ? "Cargo.lock" : `${dir}/Cargo.lock`, "Cargo.lock"]) {
-    if (existsSync3(join2(root, p))) return p;
-  }
-  return void 0;
-}
-
-// tools/lib/version/conventional.ts
-var HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
-var GIT_REVERT = /^Revert "(.+)"\s*$/;
-var REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
-var BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
-var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
-function own(s) {
-  return s.length < 13 ? s : ` ${s}`.slice(1);
-}
-function parseHeader(header) {
-  const m = HEADER.exec(header);
-  if (!m) return null;
-  return {
-    type: m[1].toLowerCase(),
-    scope: m[2]?.trim() || null,
-    breaking: m[3] === "!",
-    subject: m[4].trim()
-  };
-}
-function parseCommit(raw, options = {}) {
-  const message = raw.message.includes("\r") ? raw.message.replace(/\r\n?/g, "\n") : raw.message;
-  const nl = message.indexOf("\n");
-  const header = (nl < 0 ? message : message.slice(0, nl)).trim();
-  const body = nl < 0 ? "" : message.slice(nl + 1);
-  const c = {
-    sha: raw.sha,
-    shortSha: raw.sha.slice(0, 7),
-    merge: raw.parents.length > 1,
-    header,
-    type: null,
-    scope: null,
-    subject: header,
-    breaking: false,
-    breakingNotes: [],
-    revertOf: null,
-    revertedHeader: null,
-    skipCi: SKIP_CI.test(message)
-  };
-  const h = parseHeader(header);
-  if (h) {
-    c.type = h.type;
-    c.scope = h.scope;
-    c.subject = h.subject;
-    c.breaking = h.breaking;
-  }
-  const gitRevert = GIT_REVERT.exec(header);
-  if (gitRevert) {
-    c.type = "revert";
-    c.revertedHeader = gitRevert[1];
-    c.subject = gitRevert[1];
-  } else if (c.type === "revert") {
-    c.revertedHeader = c.subject.replace(/^"(.*)"$/, "$1");
-  }
-  if (body) {
-    const r = REVERTS.exec(body);
-    if (r && c.type === "revert") c.revertOf = r[1].toLowerCase();
-    if (body.includes("BREAKING")) {
-      const lines = body.split("\n");
-      for (let i = 0; i < lines.length; i++) {
-        const m = BREAKING.exec(lines[i]);
-        if (!m) continue;
-        const note = [m[1].trim()];
-        while (i + 1 < lines.length && lines[i + 1].trim() !== "" && !/^[\w-]+(: | #)/.test(lines[i + 1])) {
-          note.push(lines[++i].trim());
+      set(key, value) {
+        const deleted = this.delete(key);
+        if (!deleted && value !== void 0) {
+          if (this.map.size >= this.max) {
+            const firstKey = this.map.keys().next().value;
+            this.delete(firstKey);
+          }
+          this.map.set(key, value);
         }
-        c.breaking = true;
-        c.breakingNotes.push(note.join(" ").trim());
+        return this;
       }
-    }
-  }
-  if (c.breaking && c.breakingNotes.length === 0) c.breakingNotes.push(c.subject);
-  c.sha = own(c.sha);
-  if (options.lean === true || typeof options.lean === "function" && options.lean(c)) {
-    c.shortSha = "";
-    c.header = "";
-    c.subject = "";
-    c.revertedHeader = null;
-    c.breakingNotes = [];
-    if (c.scope) c.scope = own(c.scope);
-    if (c.revertOf) c.revertOf = own(c.revertOf);
-    return c;
-  }
-  c.shortSha = own(c.shortSha);
-  c.header = own(c.header);
-  c.subject = c.subject === header ? c.header : own(c.subject);
-  if (c.scope) c.scope = own(c.scope);
-  if (c.revertedHeader) c.revertedHeader = own(c.revertedHeader);
-  if (c.revertOf) c.revertOf = own(c.revertOf);
-  c.breakingNotes = c.breakingNotes.map(own);
-  return c;
-}
-
-// tools/lib/version/plan.ts
-var import_semver2 = __toESM(require_semver2(), 1);
-function isReleaseCommit(c) {
-  return c.skipCi || c.type === "chore" && c.scope === "release";
-}
-function normalizePath(p) {
-  let s = p.replace(/\\/g, "/").replace(/^\.\//, "");
-  while (s.endsWith("/") && s.length > 1) s = s.slice(0, -1);
-  return s === "" ? "." : s;
-}
-function componentChanged(paths, changed) {
-  if (changed === "all") return true;
-  const roots = paths.map(normalizePath);
-  if (roots.includes(".")) return changed.length > 0;
-  return changed.some((f) => roots.some((r) => f === r || f.startsWith(`${r}/`)));
-}
-function summarizeTypes(byType) {
-  return Object.entries(byType).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([t, n]) => `${t} ${n}`).join(", ");
-}
-function baselineVersion(manifests) {
-  const first = manifests[0];
-  if (!first) return void 0;
-  const disagree = manifests.filter((m) => m.version !== first.version);
-  if (disagree.length) {
-    throw new SignetError(
-      "E_MANIFEST_DISAGREE",
-      `manifests disagree on the current version: ${manifests.map((m) => `${m.path}=${m.version}`).join(", ")}`,
-      { details: { manifests: manifests.map((m) => ({ path: m.path, version: m.version })) } }
-    );
-  }
-  const v = import_semver2.default.valid(first.version);
-  if (!v) {
-    throw new SignetError(
-      "E_MANIFEST_UNPARSABLE",
-      `${first.path}: version "${first.version}" is not semver`,
-      {
-        details: { path: first.path, version: first.version }
-      }
-    );
-  }
-  const parsed = import_semver2.default.parse(v);
-  return `${parsed.major}.${parsed.minor}.${parsed.patch}`;
-}
-function ordered(p) {
-  return {
-    channel: p.channel,
-    previousTag: p.previousTag,
-    previousVersion: p.previousVersion,
-    version: p.version,
-    tag: p.tag,
-    bump: p.bump,
-    released: p.released,
-    prerelease: p.prerelease,
-    reason: p.reason,
-    commits: p.commits,
-    components: p.components,
-    manifestUpdates: p.manifestUpdates,
-    ignoredTags: p.ignoredTags
-  };
-}
-function planRelease(input2) {
-  return ordered(planUnordered(input2));
-}
-function planUnordered(input2) {
-  const config2 = input2.config ?? {};
-  const identifier2 = config2.betaIdentifier ?? "beta";
-  const { last, ignored } = selectLastStable(input2.tags, input2.tagPrefix);
-  const analysis = analyzeCommits(input2.commits, config2.releaseRules ?? []);
-  const baseline = baselineVersion(input2.manifests);
-  const changedFiles = last ? input2.changedFiles ?? [] : "all";
-  const components = (config2.components ?? []).map((c) => ({
-    name: c.name,
-    changed: componentChanged(c.paths, changedFiles),
-    paths: [...c.paths],
-    manifests: [...c.manifests]
-  }));
-  const base = {
-    channel: input2.channel,
-    previousTag: last?.name ?? null,
-    previousVersion: last?.version ?? null,
-    commits: {
-      total: analysis.total,
-      releasable: analysis.releasable.length,
-      byType: analysis.byType
-    },
-    components,
-    ignoredTags: ignored
-  };
-  const nothing = (reason2) => ({
-    ...base,
-    version: null,
-    tag: null,
-    bump: null,
-    released: false,
-    prerelease: false,
-    reason: reason2,
-    manifestUpdates: []
-  });
-  if (isReleaseCommit(input2.head.commit)) return nothing("release commit at HEAD");
-  let target;
-  let bump;
-  let reason;
-  let releasable = true;
-  if (!last) {
-    if (!baseline) {
-      throw new SignetError(
-        "E_MANIFEST_MISSING",
-        `no stable tag matching ${input2.tagPrefix}MAJOR.MINOR.PATCH is reachable from HEAD, and no manifest gives a first version`,
-        {
-          hint: "Add a manifest (Cargo.toml, package.json or VERSION) under `version.manifests`, or tag the last release."
-        }
-      );
-    }
-    target = baseline;
-    bump = null;
-    reason = `first release: no stable tag yet, version ${baseline} from ${input2.manifests[0].path}`;
-  } else if (analysis.bump) {
-    bump = analysis.bump;
-    const current = import_semver2.default.parse(last.version);
-    if (bump === "major" && current.major === 0 && (config2.breakingInZeroMajor ?? "minor") === "minor") {
-      bump = "minor";
-    }
-    target = import_semver2.default.inc(last.version, bump);
-    const breaking = analysis.releasable.filter((c) => c.breaking).length;
-    reason = `${analysis.releasable.length} releasable of ${analysis.total} commits since ${last.name}` + (breaking ? ` (${breaking} breaking${bump !== "major" ? ", 0.x bumps minor" : ""})` : "");
-  } else {
-    releasable = false;
-    const what = analysis.total ? `no releasable commits since ${last.name} (${summarizeTypes(analysis.byType)})` : `no commits since ${last.name}`;
-    if (input2.channel === "stable") return nothing(what);
-    bump = "patch";
-    target = import_semver2.default.inc(last.version, "patch");
-    reason = `${what}; test build of ${target}`;
-  }
-  if (input2.channel === "stable") {
-    const manifestUpdates = input2.manifests.filter((m) => m.version !== target).map((m) => ({ path: m.path, type: m.type, from: m.version, to: target }));
-    return {
-      ...base,
-      version: target,
-      tag: `${input2.tagPrefix}${target}`,
-      bump,
-      released: true,
-      prerelease: false,
-      reason,
-      manifestUpdates
     };
+    module.exports = LRUCache;
   }
-  let n;
-  if (input2.runNumber !== void 0) {
-    if (!Number.isSafeInteger(input2.runNumber) || input2.runNumber < 0) {
-      throw new SignetError(
-        "E_INPUT_INVALID",
-        `run number must be a non-negative integer, got ${input2.runNumber}`,
-        {
-          details: { field: "runNumber" }
-        }
-      );
-    }
-    n = input2.runNumber;
-  } else {
-    const onHead = input2.tags.filter((t) => t.commit === input2.head.sha);
-    const existingHere = highestPrereleaseNumber(onHead, input2.tagPrefix, target, identifier2);
-    n = existingHere >= 0 ? existingHere : Math.max(0, highestPrereleaseNumber(input2.tags, input2.tagPrefix, target, identifier2)) + 1;
-  }
-  const version2 = `${target}-${identifier2}.${n}`;
-  return {
-    ...base,
-    version: version2,
-    tag: `${input2.tagPrefix}${version2}`,
-    bump,
-    released: true,
-    prerelease: true,
-    reason: releasable ? `${reason}; beta of ${target}` : reason,
-    manifestUpdates: []
-  };
-}
+});
 
-// tools/lib/git/log.ts
-import { isUtf8 } from "node:buffer";
-import { spawn as spawn2 } from "node:child_process";
-var MAX_MESSAGE_BYTES = 256 * 1024;
-var FORMAT = "--format=%H%x1f%P%x1f%B";
-function logArgs(range, paths = []) {
-  return [
-    ...GIT_BASE_ARGS,
-    "log",
-    "-z",
-    "--no-color",
-    "--no-decorate",
-    "--encoding=UTF-8",
-    FORMAT,
-    range,
-    "--",
-    ...paths
-  ];
-}
-var decoder = new TextDecoder("utf-8");
-var BREAKING2 = Buffer.from("BREAKING");
-var REVERTS2 = Buffer.from("This reverts commit");
-var BRACKET = 91;
-function parseRecord(buf, bodies = "all") {
-  let start = 0;
-  while (start < buf.length && buf[start] === 10) start++;
-  const a = buf.indexOf(31, start);
-  const b = a < 0 ? -1 : buf.indexOf(31, a + 1);
-  if (a < 0 || b < 0) return void 0;
-  const sha = buf.toString("latin1", start, a);
-  const parents = b > a + 1 ? buf.toString("latin1", a + 1, b).split(" ") : [];
-  const msgStart = b + 1;
-  let msgEnd = buf.length;
-  while (msgEnd > msgStart && buf[msgEnd - 1] === 10) msgEnd--;
-  let nl = buf.indexOf(10, msgStart);
-  if (nl < 0 || nl > msgEnd) nl = msgEnd;
-  let message = buf.subarray(msgStart, msgEnd);
-  if (bodies === "needed" && nl < msgEnd && buf.indexOf(BREAKING2, nl) < 0 && buf.indexOf(REVERTS2, nl) < 0 && buf.indexOf(BRACKET, nl) < 0) {
-    message = buf.subarray(msgStart, nl);
-  }
-  let truncated = false;
-  if (message.length > MAX_MESSAGE_BYTES + 200) {
-    const half = MAX_MESSAGE_BYTES / 2;
-    let headEnd = message.lastIndexOf(10, half);
-    if (headEnd < 0) headEnd = half;
-    let tailStart = message.indexOf(10, message.length - half);
-    if (tailStart < 0) tailStart = message.length - half;
-    message = Buffer.concat([
-      message.subarray(0, headEnd),
-      Buffer.from("\n[…]\n"),
-      message.subarray(tailStart)
-    ]);
-    truncated = true;
-  }
-  const c = { sha, parents, message: decoder.decode(message) };
-  if (!isUtf8(message)) c.invalidUtf8 = true;
-  if (truncated) c.truncated = true;
-  return c;
-}
-function streamLog(options) {
-  const { cwd, range, paths = [], onCommit, timeoutMs = 3e5, bodies = "all" } = options;
-  const args = logArgs(range, paths);
-  logger.debug(`$ git ${args.join(" ")}`);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn2("git", args, {
-      cwd,
-      env: { ...process.env, ...GIT_ENV },
-      stdio: ["ignore", "pipe", "pipe"]
-    });
-    let count = 0;
-    let pending = [];
-    let stderr = "";
-    let failed;
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    const emit = (buf) => {
-      const c = parseRecord(buf, bodies);
-      if (!c) return;
-      if (c.invalidUtf8)
-        logger.warn(`commit ${c.sha.slice(0, 12)}: message is not valid UTF-8; invalid bytes replaced`);
-      if (c.truncated)
-        logger.warn(
-          `commit ${c.sha.slice(0, 12)}: message larger than ${MAX_MESSAGE_BYTES} bytes; cut for analysis`
-        );
-      count++;
-      onCommit(c);
+// node_modules/semver/internal/trim-comparator-whitespace.js
+var require_trim_comparator_whitespace = __commonJS({
+  "node_modules/semver/internal/trim-comparator-whitespace.js"(exports, module) {
+    "use strict";
+    var {
+      MAX_LENGTH,
+      MAX_SAFE_BUILD_LENGTH,
+      WHITESPACE_CHARACTERS
+    } = require_constants6();
+    var whitespace = new Uint8Array(65536);
+    for (const char of WHITESPACE_CHARACTERS) {
+      whitespace[char.charCodeAt(0)] = 1;
+    }
+    var isWhitespace = (char) => char !== void 0 && whitespace[char.charCodeAt(0)] === 1;
+    var isVersionPrefix = (char) => char === "v" || char === "=" || isWhitespace(char);
+    var isDigit2 = (char) => char !== void 0 && char >= "0" && char <= "9";
+    var isLetter = (char) => char !== void 0 && (char >= "a" && char <= "z" || char >= "A" && char <= "Z");
+    var isIdentifierCharacter = (char) => isDigit2(char) || isLetter(char) || char === "-";
+    var isVersionStart = (char) => isDigit2(char) || char === "x" || char === "X" || char === "*";
+    var findDigitsEndIndex = (range, start, limit, digitRuns) => {
+      if (!isDigit2(range[start])) {
+        return start;
+      }
+      if (start >= digitRuns.start && start < digitRuns.end) {
+        return Math.min(start + limit, digitRuns.end);
+      }
+      if (start >= digitRuns.previousStart && start < digitRuns.previousEnd) {
+        return Math.min(start + limit, digitRuns.previousEnd);
+      }
+      let end = start + 1;
+      while (isDigit2(range[end])) {
+        end++;
+      }
+      digitRuns.previousStart = digitRuns.start;
+      digitRuns.previousEnd = digitRuns.end;
+      digitRuns.start = start;
+      digitRuns.end = end;
+      return Math.min(start + limit, end);
     };
-    child.stdout.on("data", (chunk) => {
-      if (failed) return;
-      try {
-        let start = 0;
-        let nul = chunk.indexOf(0, start);
-        while (nul >= 0) {
-          const piece = chunk.subarray(start, nul);
-          if (pending.length) {
-            pending.push(piece);
-            emit(Buffer.concat(pending));
-            pending = [];
-          } else emit(piece);
-          start = nul + 1;
-          nul = chunk.indexOf(0, start);
+    var findVersionNumberEndIndex = (range, start, loose, digitRuns) => {
+      if (!loose && range[start] === "0") {
+        return start + 1;
+      }
+      return findDigitsEndIndex(range, start, loose ? MAX_LENGTH : MAX_LENGTH + 1, digitRuns);
+    };
+    var findPrereleaseIdentifierEndIndex = (range, start, loose, digitRuns) => {
+      const digitsEnd = findDigitsEndIndex(range, start, MAX_LENGTH, digitRuns);
+      if (isLetter(range[digitsEnd]) || range[digitsEnd] === "-") {
+        let end = digitsEnd + 1;
+        const limit = end + MAX_SAFE_BUILD_LENGTH;
+        while (end < limit && isIdentifierCharacter(range[end])) {
+          end++;
         }
-        if (start < chunk.length) pending.push(Buffer.from(chunk.subarray(start)));
-      } catch (e) {
-        failed = e;
-        child.kill("SIGKILL");
+        return end;
       }
-    });
-    child.stderr.on("data", (chunk) => {
-      if (stderr.length < 16384) stderr += chunk.toString("utf8");
-    });
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(
-        e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", "git: program not found", { details: { program: "git" } }) : e
-      );
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      if (failed) return reject(failed);
-      if (pending.length) emit(Buffer.concat(pending));
-      if (code !== 0) {
-        if (signal === "SIGKILL" && !failed) {
-          return reject(new SignetError("E_TOOL_TIMEOUT", `git log: timed out after ${timeoutMs} ms`));
+      return findVersionNumberEndIndex(range, start, loose, digitRuns);
+    };
+    var findPrereleaseEndIndex = (range, start, loose, digitRuns) => {
+      const hyphen = range[start] === "-";
+      if (!loose && !hyphen) {
+        return start;
+      }
+      const identifierStart = start + (hyphen ? 1 : 0);
+      let end = findPrereleaseIdentifierEndIndex(range, identifierStart, loose, digitRuns);
+      if (end === identifierStart) {
+        if (!loose || !hyphen) {
+          return start;
         }
-        return reject(
-          new SignetError("E_TOOL_FAILED", `git log exited with ${code}: ${redact(stderr.trim())}`, {
-            details: { command: `git ${args.join(" ")}`, exitCode: code }
-          })
-        );
+        end = findPrereleaseIdentifierEndIndex(range, start, loose, digitRuns);
       }
-      resolvePromise(count);
-    });
-  });
-}
-
-// tools/lib/version/repo.ts
-function componentPrefix(c) {
-  return c.tagPrefix ?? `${c.name}-v`;
-}
-function parseRunNumber(value, field) {
-  if (value === void 0 || value === "") return void 0;
-  const s = String(value).trim();
-  if (!/^\d{1,15}$/.test(s)) {
-    throw new SignetError(
-      "E_INPUT_INVALID",
-      `${field}: run number must be a non-negative integer, got "${s}"`,
-      {
-        details: { field }
-      }
-    );
-  }
-  return Number(s);
-}
-async function planFromRepo(options) {
-  const cfg = options.config ?? {};
-  const env = options.env ?? process.env;
-  const [info2, tags] = await Promise.all([
-    repoInfo(options.cwd, { message: false }),
-    listTags(options.cwd).catch(() => void 0)
-  ]);
-  const root = info2.root;
-  const components = cfg.components ?? [];
-  const component = options.component ? components.find((c) => c.name === options.component) : void 0;
-  if (options.component && !component) {
-    throw new SignetError("E_INPUT_INVALID", `unknown component "${options.component}"`, {
-      hint: `Use one of: ${components.map((c) => c.name).join(", ") || "(none configured under version.components)"}`,
-      details: { field: "component" }
-    });
-  }
-  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
-  if (!tags) throw new SignetError("E_TOOL_FAILED", `git for-each-ref failed in ${root}`);
-  await markReachable(root, tags, tagPrefix);
-  const { last } = selectLastStable(tags, tagPrefix);
-  if (info2.shallow && !last) {
-    throw new SignetError(
-      "E_SHALLOW_CLONE",
-      `shallow clone without a reachable ${tagPrefix}MAJOR.MINOR.PATCH tag: the last release cannot be found`,
-      { details: { tags: tags.length } }
-    );
-  }
-  const commits = [];
-  await streamLog({
-    cwd: root,
-    range: last ? `${last.commit}..HEAD` : "HEAD",
-    paths: component ? component.paths : [],
-    bodies: "needed",
-    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
-  });
-  const entries = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
-  let specs = [];
-  const seen = /* @__PURE__ */ new Set();
-  for (const e of entries) {
-    const s = toSpec(e);
-    if (!seen.has(s.path)) {
-      seen.add(s.path);
-      specs.push(s);
-    }
-  }
-  if (specs.length === 0) specs = detectManifests(root);
-  specs = withLockfiles(root, specs);
-  const manifests = loadManifests(root, specs);
-  const scope = (component ? [component] : components).map((c) => ({
-    name: c.name,
-    paths: c.paths,
-    manifests: (c.manifests ?? []).map((m) => toSpec(m).path)
-  }));
-  let changedFiles = "all";
-  if (last && scope.length) {
-    const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last.commit, "HEAD"]);
-    changedFiles = out.split("\0").filter(Boolean);
-  }
-  const runNumber = options.runNumber ?? (options.channel === "beta" ? parseRunNumber(env["GITHUB_RUN_NUMBER"], "GITHUB_RUN_NUMBER") : void 0);
-  let headCommit = commits[0]?.sha === info2.head.sha ? commits[0] : void 0;
-  if (!headCommit) {
-    const log = await gitOut(root, ["log", "-1", "--no-color", "--encoding=UTF-8", "--format=%B"]);
-    info2.head.message = log.replace(/\n+$/, "");
-    headCommit = parseCommit({ sha: info2.head.sha, parents: [], message: info2.head.message });
-  }
-  const plan = planRelease({
-    channel: options.channel,
-    tagPrefix,
-    tags,
-    commits,
-    head: { sha: info2.head.sha, commit: headCommit },
-    manifests,
-    config: {
-      releaseRules: cfg.releaseRules ?? [],
-      breakingInZeroMajor: cfg.breakingInZeroMajor ?? "minor",
-      betaIdentifier: cfg.betaIdentifier ?? "beta",
-      components: scope
-    },
-    runNumber,
-    changedFiles
-  });
-  return {
-    plan,
-    commits,
-    previousCommit: last?.commit,
-    head: info2.head,
-    root,
-    tagPrefix,
-    tags,
-    manifests
-  };
-}
-
-// tools/lib/release/push.ts
-var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-function pushAuth(remoteUrl2, tokenEnv, env) {
-  if (!ENV_NAME.test(tokenEnv)) {
-    throw new SignetError(
-      "E_CONFIG_INVALID",
-      `git.tokenEnv: "${tokenEnv}" is not an environment variable name`,
-      {
-        details: { field: "git.tokenEnv" }
-      }
-    );
-  }
-  const token = env[tokenEnv];
-  const base = { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", SSH_ASKPASS: "" };
-  if (!token || !remoteUrl2 || !/^https?:\/\//i.test(remoteUrl2))
-    return { configArgs: [], env: base, token: false };
-  registerSecret(token);
-  const helper = `!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "\${SIGNET_GIT_USERNAME:-x-access-token}" "$${tokenEnv}"; }; f`;
-  return {
-    // The empty helper first clears helpers from the user's config (a stored credential must not win).
-    configArgs: ["-c", "credential.helper=", "-c", `credential.helper=${helper}`],
-    env: { ...base, [tokenEnv]: token },
-    token: true
-  };
-}
-function pushArgs(remote, refspecs, options = {}) {
-  return ["push", "--atomic", "--porcelain", ...options.force ? ["--force"] : [], remote, ...refspecs];
-}
-
-// tools/lib/release/apply.ts
-function releaseDate(env = process.env, now = /* @__PURE__ */ new Date()) {
-  const epoch = env["SOURCE_DATE_EPOCH"];
-  const d = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1e3) : now;
-  return d.toISOString().slice(0, 10);
-}
-function commitMessage(template, tag, version2) {
-  return template.replaceAll("{tag}", tag).replaceAll("{version}", version2);
-}
-async function diffChanges(changes) {
-  if (!changes.length) return "";
-  const tmp = mkdtempSync(join3(tmpdir(), "signet-diff-"));
-  try {
-    const out = [];
-    for (const c of changes) {
-      const a = join3(tmp, "a", c.path);
-      const b = join3(tmp, "b", c.path);
-      mkdirSync2(dirname3(b), { recursive: true });
-      writeFileSync2(b, c.after);
-      if (c.before !== null) {
-        mkdirSync2(dirname3(a), { recursive: true });
-        writeFileSync2(a, c.before);
-      }
-      const r = await git(
-        tmp,
-        [
-          "diff",
-          "--no-index",
-          "--no-color",
-          "--no-prefix",
-          "--",
-          c.before === null ? "/dev/null" : `a/${c.path}`,
-          `b/${c.path}`
-        ],
-        { allowFailure: true }
-      );
-      if (r.exitCode > 1) throw new SignetError("E_TOOL_FAILED", `git diff failed: ${r.stderr.trim()}`);
-      out.push(r.stdout);
-    }
-    return out.join("");
-  } finally {
-    rmSync2(tmp, { recursive: true, force: true });
-  }
-}
-function identityEnv(cfg) {
-  return {
-    GIT_AUTHOR_NAME: cfg.authorName,
-    GIT_AUTHOR_EMAIL: cfg.authorEmail,
-    GIT_COMMITTER_NAME: cfg.authorName,
-    GIT_COMMITTER_EMAIL: cfg.authorEmail
-  };
-}
-async function stableChanges(rp, config2, date5) {
-  const remote = await remoteUrl(rp.root, config2.git.remote);
-  const notes = renderNotes(rp.plan, rp.commits, {
-    sections: config2.changelog.sections,
-    releaseRules: config2.version.releaseRules,
-    repo: resolveRepoLink(config2.changelog, remote),
-    date: date5
-  });
-  const changes = [];
-  for (const u of rp.plan.manifestUpdates) {
-    const m = rp.manifests.find((x) => x.path === u.path);
-    changes.push({ path: m.path, before: m.text, after: writeVersion(m.spec, m.text, u.to) });
-  }
-  for (const u of rp.plan.manifestUpdates) {
-    if (u.type !== "cargo") continue;
-    const lock = cargoLockFor(rp.root, u.path);
-    if (!lock) continue;
-    const existing = changes.find((c) => c.path === lock);
-    const before = existing ? existing.after : readFileSync3(join3(rp.root, lock), "utf8");
-    const after = updateCargoLock(before, u.from, u.to);
-    if (after === before) continue;
-    if (existing) existing.after = after;
-    else changes.push({ path: lock, before, after });
-  }
-  changes.push(...changelogChanges(rp.root, config2.changelog, notes));
-  return { notes, changes };
-}
-function restoreFiles(root, changes) {
-  for (const c of changes) {
-    const abs = join3(root, c.path);
-    try {
-      if (c.before === null) unlinkSync(abs);
-      else writeFileSync2(abs, c.before);
-    } catch (e) {
-      logger.warn(`rollback: could not restore ${c.path}: ${e.message}`);
-    }
-  }
-}
-async function push(root, config2, refspecs, env, force) {
-  const url2 = await remoteUrl(root, config2.git.remote);
-  if (!url2) {
-    throw new SignetError("E_INPUT_INVALID", `remote "${config2.git.remote}" does not exist`, {
-      hint: "Add the remote or set `git.remote` in the config.",
-      details: { field: "git.remote" }
-    });
-  }
-  const auth = pushAuth(url2, config2.git.tokenEnv, env);
-  const r = await git(root, [...auth.configArgs, ...pushArgs(config2.git.remote, refspecs, { force })], {
-    env: auth.env,
-    allowFailure: true,
-    timeoutMs: 3e5
-  });
-  if (r.exitCode !== 0) {
-    const tail = (r.stderr || r.stdout).trim().split("\n").slice(-8).join("\n");
-    throw new SignetError("E_PUSH_REJECTED", `push to ${config2.git.remote} failed:
-${tail}`, {
-      details: { remote: config2.git.remote, refs: refspecs }
-    });
-  }
-}
-async function applyRelease(options) {
-  const env = options.env ?? process.env;
-  const config2 = options.config;
-  const dryRun = Boolean(options.dryRun);
-  const rp = await planFromRepo({
-    cwd: options.cwd,
-    config: config2.version,
-    channel: options.channel,
-    runNumber: options.runNumber,
-    tagPrefix: options.tagPrefix,
-    component: options.component,
-    env,
-    lean: options.channel === "beta" ? true : notesLean({ sections: config2.changelog.sections, releaseRules: config2.version.releaseRules })
-  });
-  const { plan, root } = rp;
-  const result = { plan, files: [], dryRun, pushed: false };
-  if (!plan.released || !plan.tag || !plan.version) return result;
-  result.tag = plan.tag;
-  if (options.push && !await remoteUrl(root, config2.git.remote)) {
-    throw new SignetError(
-      "E_INPUT_INVALID",
-      `remote "${config2.git.remote}" does not exist; nothing was pushed`,
-      {
-        hint: "Add the remote or set `git.remote` in the config.",
-        details: { field: "git.remote" }
-      }
-    );
-  }
-  const existing = rp.tags.find((t) => t.name === plan.tag);
-  const identity = identityEnv(config2.git);
-  if (options.channel === "beta") {
-    if (existing && existing.commit === rp.head.sha) result.unchanged = true;
-    else if (existing && !options.force) {
-      throw new SignetError(
-        "E_TAG_EXISTS",
-        `tag ${plan.tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
-        {
-          details: { tag: plan.tag, commit: existing.commit }
+      while (range[end] === ".") {
+        const next = findPrereleaseIdentifierEndIndex(range, end + 1, loose, digitRuns);
+        if (next === end + 1) {
+          break;
         }
-      );
-    }
-    if (dryRun) {
-      result.diff = "";
+        end = next;
+      }
+      return end;
+    };
+    var findBuildIdentifierEndIndex = (range, start) => {
+      let end = start;
+      while (end - start < MAX_SAFE_BUILD_LENGTH && isIdentifierCharacter(range[end])) {
+        end++;
+      }
+      return end;
+    };
+    var findBuildEndIndex = (range, start) => {
+      if (range[start] !== "+") {
+        return start;
+      }
+      let end = findBuildIdentifierEndIndex(range, start + 1);
+      if (end === start + 1) {
+        return start;
+      }
+      while (range[end] === ".") {
+        const next = findBuildIdentifierEndIndex(range, end + 1);
+        if (next === end + 1) {
+          break;
+        }
+        end = next;
+      }
+      return end;
+    };
+    var findLooseFullVersionEndIndex = (range, start, digitRuns) => {
+      let end = start;
+      for (let component = 0; component < 3; component++) {
+        const next = findVersionNumberEndIndex(range, end, true, digitRuns);
+        if (next === end) {
+          return start;
+        }
+        end = next;
+        if (component < 2) {
+          if (range[end] !== ".") {
+            return start;
+          }
+          end++;
+        }
+      }
+      const prereleaseEnd = findPrereleaseEndIndex(range, end, true, digitRuns);
+      return findBuildEndIndex(range, prereleaseEnd);
+    };
+    var findPartialVersionComponentEndIndex = (range, start, digitRuns) => {
+      if (isDigit2(range[start])) {
+        return findVersionNumberEndIndex(range, start, false, digitRuns);
+      }
+      return isVersionStart(range[start]) ? start + 1 : start;
+    };
+    var findPartialVersionEndIndex = (range, start, digitRuns) => {
+      let end = findPartialVersionComponentEndIndex(range, start, digitRuns);
+      for (let component = 0; component < 2; component++) {
+        if (range[end] !== ".") {
+          return end;
+        }
+        const next = findPartialVersionComponentEndIndex(range, end + 1, digitRuns);
+        if (next === end + 1) {
+          return end;
+        }
+        end = next;
+      }
+      const prereleaseEnd = findPrereleaseEndIndex(range, end, false, digitRuns);
+      return findBuildEndIndex(range, prereleaseEnd);
+    };
+    var findVersionEndIndex = (range, start, digitRuns) => {
+      const fullVersionEnd = findLooseFullVersionEndIndex(range, start, digitRuns);
+      return fullVersionEnd !== start ? fullVersionEnd : findPartialVersionEndIndex(range, start, digitRuns);
+    };
+    var findRemovableWhitespaceIndex = (range, matchStart) => {
+      let position = matchStart;
+      if (isWhitespace(range[position])) {
+        position++;
+      }
+      if (range[position] === "<" || range[position] === ">") {
+        position++;
+      }
+      if (range[position] === "=") {
+        position++;
+      }
+      return isWhitespace(range[position]) ? position : -1;
+    };
+    var trimComparatorWhitespace = (range) => {
+      let result = "";
+      let copyFrom = 0;
+      let cursor = 0;
+      const digitRuns = { start: -1, end: -1, previousStart: -1, previousEnd: -1 };
+      while (cursor < range.length) {
+        const matchStart = cursor;
+        if (range[cursor] === "<" || range[cursor] === ">") {
+          cursor++;
+        } else if (!isVersionPrefix(range[cursor]) && !isVersionStart(range[cursor])) {
+          cursor++;
+          continue;
+        }
+        while (cursor < range.length && isVersionPrefix(range[cursor])) {
+          cursor++;
+        }
+        if (!isVersionStart(range[cursor])) {
+          continue;
+        }
+        const whitespacePosition = findRemovableWhitespaceIndex(range, matchStart);
+        if (whitespacePosition !== -1) {
+          result += range.slice(copyFrom, whitespacePosition);
+          copyFrom = whitespacePosition + 1;
+        }
+        cursor = findVersionEndIndex(range, cursor, digitRuns);
+      }
+      return result + range.slice(copyFrom);
+    };
+    module.exports = trimComparatorWhitespace;
+  }
+});
+
+// node_modules/semver/classes/range.js
+var require_range = __commonJS({
+  "node_modules/semver/classes/range.js"(exports, module) {
+    "use strict";
+    var SPACE_CHARACTERS = /\s+/g;
+    var Range = class _Range {
+      constructor(range, options) {
+        options = parseOptions(options);
+        if (range instanceof _Range) {
+          if (range.loose === !!options.loose && range.includePrerelease === !!options.includePrerelease) {
+            return range;
+          } else {
+            return new _Range(range.raw, options);
+          }
+        }
+        if (range instanceof Comparator) {
+          this.raw = range.value;
+          this.set = [[range]];
+          this.formatted = void 0;
+          return this;
+        }
+        this.options = options;
+        this.loose = !!options.loose;
+        this.includePrerelease = !!options.includePrerelease;
+        this.raw = range.trim().replace(SPACE_CHARACTERS, " ");
+        this.set = this.raw.split("||").map((r) => this.parseRange(r.trim())).filter((c) => c.length);
+        if (!this.set.length) {
+          throw new TypeError(`Invalid SemVer Range: ${this.raw}`);
+        }
+        if (this.set.length > 1) {
+          const first = this.set[0];
+          this.set = this.set.filter((c) => !isNullSet(c[0]));
+          if (this.set.length === 0) {
+            this.set = [first];
+          } else if (this.set.length > 1) {
+            for (const c of this.set) {
+              if (c.length === 1 && isAny(c[0])) {
+                this.set = [c];
+                break;
+              }
+            }
+          }
+        }
+        this.formatted = void 0;
+      }
+      get range() {
+        if (this.formatted === void 0) {
+          this.formatted = "";
+          for (let i = 0; i < this.set.length; i++) {
+            if (i > 0) {
+              this.formatted += "||";
+            }
+            const comps = this.set[i];
+            for (let k = 0; k < comps.length; k++) {
+              if (k > 0) {
+                this.formatted += " ";
+              }
+              this.formatted += comps[k].toString().trim();
+            }
+          }
+        }
+        return this.formatted;
+      }
+      format() {
+        return this.range;
+      }
+      toString() {
+        return this.range;
+      }
+      parseRange(range) {
+        range = range.replace(BUILDSTRIPRE, "");
+        const memoOpts = (this.options.includePrerelease && FLAG_INCLUDE_PRERELEASE) | (this.options.loose && FLAG_LOOSE);
+        const memoKey = memoOpts + ":" + range;
+        const cached2 = cache.get(memoKey);
+        if (cached2) {
+          return cached2;
+        }
+        const loose = this.options.loose;
+        const hr = loose ? re[t.HYPHENRANGELOOSE] : re[t.HYPHENRANGE];
+        range = range.replace(hr, hyphenReplace(this.options.includePrerelease));
+        debug2("hyphen replace", range);
+        range = trimComparatorWhitespace(range);
+        debug2("comparator trim", range);
+        range = range.replace(re[t.TILDETRIM], tildeTrimReplace);
+        debug2("tilde trim", range);
+        range = range.replace(re[t.CARETTRIM], caretTrimReplace);
+        debug2("caret trim", range);
+        let rangeList = range.split(" ").map((comp) => parseComparator(comp, this.options)).join(" ").split(/\s+/).map((comp) => replaceGTE0(comp, this.options));
+        if (loose) {
+          rangeList = rangeList.filter((comp) => {
+            debug2("loose invalid filter", comp, this.options);
+            return !!comp.match(re[t.COMPARATORLOOSE]);
+          });
+        }
+        debug2("range list", rangeList);
+        const rangeMap = /* @__PURE__ */ new Map();
+        const comparators = rangeList.map((comp) => new Comparator(comp, this.options));
+        for (const comp of comparators) {
+          if (isNullSet(comp)) {
+            return [comp];
+          }
+          rangeMap.set(comp.value, comp);
+        }
+        if (rangeMap.size > 1 && rangeMap.has("")) {
+          rangeMap.delete("");
+        }
+        const result = [...rangeMap.values()];
+        cache.set(memoKey, result);
+        return result;
+      }
+      intersects(range, options) {
+        if (!(range instanceof _Range)) {
+          throw new TypeError("a Range is required");
+        }
+        return this.set.some((thisComparators) => {
+          return isSatisfiable(thisComparators, options) && range.set.some((rangeComparators) => {
+            return isSatisfiable(rangeComparators, options) && thisComparators.every((thisComparator) => {
+              return rangeComparators.every((rangeComparator) => {
+                return thisComparator.intersects(rangeComparator, options);
+              });
+            });
+          });
+        });
+      }
+      // if ANY of the sets match ALL of its comparators, then pass
+      test(version2) {
+        if (!version2) {
+          return false;
+        }
+        if (typeof version2 === "string") {
+          try {
+            version2 = new SemVer(version2, this.options);
+          } catch (er) {
+            return false;
+          }
+        }
+        for (let i = 0; i < this.set.length; i++) {
+          if (testSet(this.set[i], version2, this.options)) {
+            return true;
+          }
+        }
+        return false;
+      }
+    };
+    module.exports = Range;
+    var LRU = require_lrucache();
+    var cache = new LRU();
+    var parseOptions = require_parse_options();
+    var Comparator = require_comparator();
+    var debug2 = require_debug();
+    var SemVer = require_semver();
+    var trimComparatorWhitespace = require_trim_comparator_whitespace();
+    var {
+      safeRe: re,
+      src,
+      t,
+      tildeTrimReplace,
+      caretTrimReplace
+    } = require_re();
+    var { FLAG_INCLUDE_PRERELEASE, FLAG_LOOSE } = require_constants6();
+    var BUILDSTRIPRE = new RegExp(src[t.BUILD], "g");
+    var isNullSet = (c) => c.value === "<0.0.0-0";
+    var isAny = (c) => c.value === "";
+    var isSatisfiable = (comparators, options) => {
+      let result = true;
+      const remainingComparators = comparators.slice();
+      let testComparator = remainingComparators.pop();
+      while (result && remainingComparators.length) {
+        result = remainingComparators.every((otherComparator) => {
+          return testComparator.intersects(otherComparator, options);
+        });
+        testComparator = remainingComparators.pop();
+      }
       return result;
-    }
-    const previousRef = existing ? await gitOut(root, ["rev-parse", `refs/tags/${plan.tag}`]) : void 0;
-    if (!result.unchanged) {
-      await git(
-        root,
-        [
-          "tag",
-          "-a",
-          "--no-sign",
-          "--cleanup=whitespace",
-          ...existing ? ["-f"] : [],
-          "-m",
-          plan.tag,
-          plan.tag,
-          rp.head.sha
-        ],
-        {
-          env: identity
+    };
+    var parseComparator = (comp, options) => {
+      comp = comp.replace(re[t.BUILD], "");
+      debug2("comp", comp, options);
+      comp = replaceCarets(comp, options);
+      debug2("caret", comp);
+      comp = replaceTildes(comp, options);
+      debug2("tildes", comp);
+      comp = replaceXRanges(comp, options);
+      debug2("xrange", comp);
+      comp = replaceStars(comp, options);
+      debug2("stars", comp);
+      return comp;
+    };
+    var isX = (id) => !id || id.toLowerCase() === "x" || id === "*";
+    var invalidXRangeOrder = (M, m, p) => isX(M) && !isX(m) || isX(m) && p && !isX(p);
+    var replaceTildes = (comp, options) => {
+      return comp.trim().split(/\s+/).map((c) => replaceTilde(c, options)).join(" ");
+    };
+    var replaceTilde = (comp, options) => {
+      const r = options.loose ? re[t.TILDELOOSE] : re[t.TILDE];
+      const z2 = options.includePrerelease ? "-0" : "";
+      return comp.replace(r, (_, M, m, p, pr) => {
+        debug2("tilde", comp, _, M, m, p, pr);
+        let ret;
+        if (isX(M)) {
+          ret = "";
+        } else if (isX(m)) {
+          ret = `>=${M}.0.0${z2} <${+M + 1}.0.0-0`;
+        } else if (isX(p)) {
+          ret = `>=${M}.${m}.0${z2} <${M}.${+m + 1}.0-0`;
+        } else if (pr) {
+          debug2("replaceTilde pr", pr);
+          ret = `>=${M}.${m}.${p}-${pr} <${M}.${+m + 1}.0-0`;
+        } else {
+          ret = `>=${M}.${m}.${p} <${M}.${+m + 1}.0-0`;
         }
-      );
-    }
-    if (options.push) {
-      try {
-        await push(root, config2, [`refs/tags/${plan.tag}`], env, Boolean(existing && options.force));
-        result.pushed = true;
-      } catch (e) {
-        if (!result.unchanged) {
-          if (previousRef)
-            await git(root, ["update-ref", `refs/tags/${plan.tag}`, previousRef], { allowFailure: true });
-          else await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
-        }
-        throw e;
-      }
-    }
-    return result;
-  }
-  if (existing) {
-    throw new SignetError(
-      "E_TAG_EXISTS",
-      `tag ${plan.tag} already exists (on ${existing.commit.slice(0, 12)})`,
-      {
-        details: { tag: plan.tag, commit: existing.commit }
-      }
-    );
-  }
-  if (options.push && !rp.head.branch) {
-    throw new SignetError(
-      "E_DETACHED_HEAD",
-      "HEAD is detached: a stable release cannot be pushed to a branch",
-      {
-        details: { head: rp.head.sha }
-      }
-    );
-  }
-  const dirty = await isDirty(root);
-  if (dirty.length) {
-    if (!dryRun) {
-      throw new SignetError(
-        "E_DIRTY_TREE",
-        `the work tree has uncommitted changes: ${dirty.slice(0, 10).join(", ")}`,
-        {
-          details: { files: dirty.slice(0, 50) }
-        }
-      );
-    }
-    logger.warn(`the work tree has uncommitted changes (${dirty.length} files); a real release would refuse`);
-  }
-  const date5 = options.date ?? releaseDate(env);
-  const { notes, changes } = await stableChanges(rp, config2, date5);
-  result.notes = notes;
-  result.notesPath = notesPath(config2.changelog, notes.version);
-  result.files = changes.map((c) => c.path);
-  if (dryRun) {
-    result.diff = await diffChanges(changes);
-    return result;
-  }
-  const origHead = rp.head.sha;
-  let committed = false;
-  let tagged = false;
-  let staged = [];
-  try {
-    for (const c of changes) {
-      const abs = join3(root, c.path);
-      mkdirSync2(dirname3(abs), { recursive: true });
-      writeFileSync2(abs, c.after);
-    }
-    const paths = [.../* @__PURE__ */ new Set([...result.files, config2.changelog.file, result.notesPath])].filter(
-      (p) => existsSync4(join3(root, p))
-    );
-    const ignored = await git(root, ["check-ignore", "--", ...paths], { allowFailure: true });
-    const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
-    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(", ")}`);
-    staged = paths.filter((f) => !skip.has(f));
-    if (staged.length) await git(root, ["add", "--", ...staged]);
-    const pending = await git(root, ["diff", "--cached", "--quiet"], { allowFailure: true });
-    if (pending.exitCode !== 0) {
-      const message = commitMessage(config2.git.commitMessage, plan.tag, plan.version);
-      await git(root, ["commit", "-q", "--no-verify", "--no-gpg-sign", "--cleanup=verbatim", "-m", message], {
-        env: identity
+        debug2("tilde return", ret);
+        return ret;
       });
-      committed = true;
-      result.commit = await gitOut(root, ["rev-parse", "HEAD"]);
-    } else {
-      logger.info("nothing to commit: the release tag goes on HEAD");
-    }
-    const target = result.commit ?? origHead;
-    await git(
-      root,
-      [
-        "tag",
-        "-a",
-        "--no-sign",
-        "--cleanup=whitespace",
-        "-m",
-        `${plan.tag}
-
-${notes.body}`,
-        plan.tag,
-        target
-      ],
-      {
-        env: identity
+    };
+    var replaceCarets = (comp, options) => {
+      return comp.trim().split(/\s+/).map((c) => replaceCaret(c, options)).join(" ");
+    };
+    var replaceCaret = (comp, options) => {
+      debug2("caret", comp, options);
+      const r = options.loose ? re[t.CARETLOOSE] : re[t.CARET];
+      const z2 = options.includePrerelease ? "-0" : "";
+      return comp.replace(r, (_, M, m, p, pr) => {
+        debug2("caret", comp, _, M, m, p, pr);
+        let ret;
+        if (isX(M)) {
+          ret = "";
+        } else if (isX(m)) {
+          ret = `>=${M}.0.0${z2} <${+M + 1}.0.0-0`;
+        } else if (isX(p)) {
+          if (M === "0") {
+            ret = `>=${M}.${m}.0${z2} <${M}.${+m + 1}.0-0`;
+          } else {
+            ret = `>=${M}.${m}.0${z2} <${+M + 1}.0.0-0`;
+          }
+        } else if (pr) {
+          debug2("replaceCaret pr", pr);
+          if (M === "0") {
+            if (m === "0") {
+              ret = `>=${M}.${m}.${p}-${pr} <${M}.${m}.${+p + 1}-0`;
+            } else {
+              ret = `>=${M}.${m}.${p}-${pr} <${M}.${+m + 1}.0-0`;
+            }
+          } else {
+            ret = `>=${M}.${m}.${p}-${pr} <${+M + 1}.0.0-0`;
+          }
+        } else {
+          debug2("no pr");
+          if (M === "0") {
+            if (m === "0") {
+              ret = `>=${M}.${m}.${p} <${M}.${m}.${+p + 1}-0`;
+            } else {
+              ret = `>=${M}.${m}.${p} <${M}.${+m + 1}.0-0`;
+            }
+          } else {
+            ret = `>=${M}.${m}.${p} <${+M + 1}.0.0-0`;
+          }
+        }
+        debug2("caret return", ret);
+        return ret;
+      });
+    };
+    var replaceXRanges = (comp, options) => {
+      debug2("replaceXRanges", comp, options);
+      return comp.split(/\s+/).map((c) => replaceXRange(c, options)).join(" ");
+    };
+    var replaceXRange = (comp, options) => {
+      comp = comp.trim();
+      const r = options.loose ? re[t.XRANGELOOSE] : re[t.XRANGE];
+      return comp.replace(r, (ret, gtlt, M, m, p, pr) => {
+        debug2("xRange", comp, ret, gtlt, M, m, p, pr);
+        if (invalidXRangeOrder(M, m, p)) {
+          return comp;
+        }
+        const xM = isX(M);
+        const xm = xM || isX(m);
+        const xp = xm || isX(p);
+        const anyX = xp;
+        if (gtlt === "=" && anyX) {
+          gtlt = "";
+        }
+        pr = options.includePrerelease ? "-0" : "";
+        if (xM) {
+          if (gtlt === ">" || gtlt === "<") {
+            ret = "<0.0.0-0";
+          } else {
+            ret = "*";
+          }
+        } else if (gtlt && anyX) {
+          if (xm) {
+            m = 0;
+          }
+          p = 0;
+          if (gtlt === ">") {
+            gtlt = ">=";
+            if (xm) {
+              M = +M + 1;
+              m = 0;
+              p = 0;
+            } else {
+              m = +m + 1;
+              p = 0;
+            }
+          } else if (gtlt === "<=") {
+            gtlt = "<";
+            if (xm) {
+              M = +M + 1;
+            } else {
+              m = +m + 1;
+            }
+          }
+          if (gtlt === "<") {
+            pr = "-0";
+          }
+          ret = `${gtlt + M}.${m}.${p}${pr}`;
+        } else if (xm) {
+          ret = `>=${M}.0.0${pr} <${+M + 1}.0.0-0`;
+        } else if (xp) {
+          ret = `>=${M}.${m}.0${pr} <${M}.${+m + 1}.0-0`;
+        }
+        debug2("xRange return", ret);
+        return ret;
+      });
+    };
+    var replaceStars = (comp, options) => {
+      debug2("replaceStars", comp, options);
+      return comp.trim().replace(re[t.STAR], "");
+    };
+    var replaceGTE0 = (comp, options) => {
+      debug2("replaceGTE0", comp, options);
+      return comp.trim().replace(re[options.includePrerelease ? t.GTE0PRE : t.GTE0], "");
+    };
+    var hyphenReplace = (incPr) => ($0, from, fM, fm, fp, fpr, fb, to, tM, tm, tp, tpr) => {
+      if (isX(fM)) {
+        from = "";
+      } else if (isX(fm)) {
+        from = `>=${fM}.0.0${incPr ? "-0" : ""}`;
+      } else if (isX(fp)) {
+        from = `>=${fM}.${fm}.0${incPr ? "-0" : ""}`;
+      } else if (fpr) {
+        from = `>=${from}`;
+      } else {
+        from = `>=${from}${incPr ? "-0" : ""}`;
       }
-    );
-    tagged = true;
-    if (options.push) {
-      await push(root, config2, [`HEAD:refs/heads/${rp.head.branch}`, `refs/tags/${plan.tag}`], env, false);
-      result.pushed = true;
-    }
-    return result;
-  } catch (e) {
-    logger.warn(`release failed; rolling back (${tagged ? "tag, " : ""}${committed ? "commit, " : ""}files)`);
-    if (tagged) await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
-    if (committed) await git(root, ["reset", "-q", "--soft", origHead], { allowFailure: true });
-    const unstage = [.../* @__PURE__ */ new Set([...result.files, ...staged])];
-    if (unstage.length) await git(root, ["reset", "-q", origHead, "--", ...unstage], { allowFailure: true });
-    restoreFiles(root, changes);
-    delete result.commit;
-    if (isSignetError(e) && e.code === "E_PUSH_REJECTED") throw e;
-    throw new SignetError(
-      "E_RELEASE_ROLLED_BACK",
-      `release of ${plan.tag} failed and was rolled back: ${e.message}`,
-      {
-        cause: e,
-        details: { tag: plan.tag }
+      if (isX(tM)) {
+        to = "";
+      } else if (isX(tm)) {
+        to = `<${+tM + 1}.0.0-0`;
+      } else if (isX(tp)) {
+        to = `<${tM}.${+tm + 1}.0-0`;
+      } else if (tpr) {
+        to = `<=${tM}.${tm}.${tp}-${tpr}`;
+      } else if (incPr) {
+        to = `<${tM}.${tm}.${+tp + 1}-0`;
+      } else {
+        to = `<=${to}`;
       }
-    );
+      return `${from} ${to}`.trim();
+    };
+    var testSet = (set2, version2, options) => {
+      for (let i = 0; i < set2.length; i++) {
+        if (!set2[i].test(version2)) {
+          return false;
+        }
+      }
+      if (version2.prerelease.length && !options.includePrerelease) {
+        for (let i = 0; i < set2.length; i++) {
+          debug2(set2[i].semver);
+          if (set2[i].semver === Comparator.ANY) {
+            continue;
+          }
+          if (set2[i].semver.prerelease.length > 0) {
+            const allowed = set2[i].semver;
+            if (allowed.major === version2.major && allowed.minor === version2.minor && allowed.patch === version2.patch) {
+              return true;
+            }
+          }
+        }
+        return false;
+      }
+      return true;
+    };
   }
-}
+});
 
-// actions/lib/action.ts
-import { existsSync as existsSync7, readFileSync as readFileSync5, statSync as statSync2 } from "node:fs";
+// node_modules/semver/classes/comparator.js
+var require_comparator = __commonJS({
+  "node_modules/semver/classes/comparator.js"(exports, module) {
+    "use strict";
+    var ANY = /* @__PURE__ */ Symbol("SemVer ANY");
+    var Comparator = class _Comparator {
+      static get ANY() {
+        return ANY;
+      }
+      constructor(comp, options) {
+        options = parseOptions(options);
+        if (comp instanceof _Comparator) {
+          if (comp.loose === !!options.loose) {
+            return comp;
+          } else {
+            comp = comp.value;
+          }
+        }
+        comp = comp.trim().split(/\s+/).join(" ");
+        debug2("comparator", comp, options);
+        this.options = options;
+        this.loose = !!options.loose;
+        this.parse(comp);
+        if (this.semver === ANY) {
+          this.value = "";
+        } else {
+          this.value = this.operator + this.semver.version;
+        }
+        debug2("comp", this);
+      }
+      parse(comp) {
+        const r = this.options.loose ? re[t.COMPARATORLOOSE] : re[t.COMPARATOR];
+        const m = comp.match(r);
+        if (!m) {
+          throw new TypeError(`Invalid comparator: ${comp}`);
+        }
+        this.operator = m[1] !== void 0 ? m[1] : "";
+        if (this.operator === "=") {
+          this.operator = "";
+        }
+        if (!m[2]) {
+          this.semver = ANY;
+        } else {
+          this.semver = new SemVer(m[2], this.options.loose);
+        }
+      }
+      toString() {
+        return this.value;
+      }
+      test(version2) {
+        debug2("Comparator.test", version2, this.options.loose);
+        if (this.semver === ANY || version2 === ANY) {
+          return true;
+        }
+        if (typeof version2 === "string") {
+          try {
+            version2 = new SemVer(version2, this.options);
+          } catch (er) {
+            return false;
+          }
+        }
+        return cmp(version2, this.operator, this.semver, this.options);
+      }
+      intersects(comp, options) {
+        if (!(comp instanceof _Comparator)) {
+          throw new TypeError("a Comparator is required");
+        }
+        if (this.operator === "") {
+          if (this.value === "") {
+            return true;
+          }
+          return new Range(comp.value, options).test(this.value);
+        } else if (comp.operator === "") {
+          if (comp.value === "") {
+            return true;
+          }
+          return new Range(this.value, options).test(comp.semver);
+        }
+        options = parseOptions(options);
+        if (options.includePrerelease && (this.value === "<0.0.0-0" || comp.value === "<0.0.0-0")) {
+          return false;
+        }
+        if (!options.includePrerelease && (this.value.startsWith("<0.0.0") || comp.value.startsWith("<0.0.0"))) {
+          return false;
+        }
+        if (this.operator.startsWith(">") && comp.operator.startsWith(">")) {
+          return true;
+        }
+        if (this.operator.startsWith("<") && comp.operator.startsWith("<")) {
+          return true;
+        }
+        if (this.semver.version === comp.semver.version && this.operator.includes("=") && comp.operator.includes("=")) {
+          return true;
+        }
+        if (cmp(this.semver, "<", comp.semver, options) && this.operator.startsWith(">") && comp.operator.startsWith("<")) {
+          return true;
+        }
+        if (cmp(this.semver, ">", comp.semver, options) && this.operator.startsWith("<") && comp.operator.startsWith(">")) {
+          return true;
+        }
+        return false;
+      }
+    };
+    module.exports = Comparator;
+    var parseOptions = require_parse_options();
+    var { safeRe: re, t } = require_re();
+    var cmp = require_cmp();
+    var debug2 = require_debug();
+    var SemVer = require_semver();
+    var Range = require_range();
+  }
+});
+
+// node_modules/semver/functions/satisfies.js
+var require_satisfies = __commonJS({
+  "node_modules/semver/functions/satisfies.js"(exports, module) {
+    "use strict";
+    var Range = require_range();
+    var satisfies = (version2, range, options) => {
+      try {
+        range = new Range(range, options);
+      } catch (er) {
+        return false;
+      }
+      return range.test(version2);
+    };
+    module.exports = satisfies;
+  }
+});
+
+// node_modules/semver/ranges/to-comparators.js
+var require_to_comparators = __commonJS({
+  "node_modules/semver/ranges/to-comparators.js"(exports, module) {
+    "use strict";
+    var Range = require_range();
+    var toComparators = (range, options) => new Range(range, options).set.map((comp) => comp.map((c) => c.value).join(" ").trim().split(" "));
+    module.exports = toComparators;
+  }
+});
+
+// node_modules/semver/ranges/max-satisfying.js
+var require_max_satisfying = __commonJS({
+  "node_modules/semver/ranges/max-satisfying.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var Range = require_range();
+    var maxSatisfying = (versions, range, options) => {
+      let max = null;
+      let maxSV = null;
+      let rangeObj = null;
+      try {
+        rangeObj = new Range(range, options);
+      } catch (er) {
+        return null;
+      }
+      versions.forEach((v) => {
+        if (rangeObj.test(v)) {
+          if (!max || maxSV.compare(v) === -1) {
+            max = v;
+            maxSV = new SemVer(max, options);
+          }
+        }
+      });
+      return max;
+    };
+    module.exports = maxSatisfying;
+  }
+});
+
+// node_modules/semver/ranges/min-satisfying.js
+var require_min_satisfying = __commonJS({
+  "node_modules/semver/ranges/min-satisfying.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var Range = require_range();
+    var minSatisfying = (versions, range, options) => {
+      let min = null;
+      let minSV = null;
+      let rangeObj = null;
+      try {
+        rangeObj = new Range(range, options);
+      } catch (er) {
+        return null;
+      }
+      versions.forEach((v) => {
+        if (rangeObj.test(v)) {
+          if (!min || minSV.compare(v) === 1) {
+            min = v;
+            minSV = new SemVer(min, options);
+          }
+        }
+      });
+      return min;
+    };
+    module.exports = minSatisfying;
+  }
+});
+
+// node_modules/semver/ranges/min-version.js
+var require_min_version = __commonJS({
+  "node_modules/semver/ranges/min-version.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var Range = require_range();
+    var gt = require_gt();
+    var minVersion = (range, loose) => {
+      range = new Range(range, loose);
+      let minver = new SemVer("0.0.0");
+      if (range.test(minver)) {
+        return minver;
+      }
+      minver = new SemVer("0.0.0-0");
+      if (range.test(minver)) {
+        return minver;
+      }
+      minver = null;
+      for (let i = 0; i < range.set.length; ++i) {
+        const comparators = range.set[i];
+        let setMin = null;
+        comparators.forEach((comparator) => {
+          const compver = new SemVer(comparator.semver.version);
+          switch (comparator.operator) {
+            case ">":
+              if (compver.prerelease.length === 0) {
+                compver.patch++;
+              } else {
+                compver.prerelease.push(0);
+              }
+              compver.raw = compver.format();
+            /* fallthrough */
+            case "":
+            case ">=":
+              if (!setMin || gt(compver, setMin)) {
+                setMin = compver;
+              }
+              break;
+            case "<":
+            case "<=":
+              break;
+            /* istanbul ignore next */
+            default:
+              throw new Error(`Unexpected operation: ${comparator.operator}`);
+          }
+        });
+        if (setMin && (!minver || gt(minver, setMin))) {
+          minver = setMin;
+        }
+      }
+      if (minver && range.test(minver)) {
+        return minver;
+      }
+      return null;
+    };
+    module.exports = minVersion;
+  }
+});
+
+// node_modules/semver/ranges/valid.js
+var require_valid2 = __commonJS({
+  "node_modules/semver/ranges/valid.js"(exports, module) {
+    "use strict";
+    var Range = require_range();
+    var validRange = (range, options) => {
+      try {
+        return new Range(range, options).range || "*";
+      } catch (er) {
+        return null;
+      }
+    };
+    module.exports = validRange;
+  }
+});
+
+// node_modules/semver/ranges/outside.js
+var require_outside = __commonJS({
+  "node_modules/semver/ranges/outside.js"(exports, module) {
+    "use strict";
+    var SemVer = require_semver();
+    var Comparator = require_comparator();
+    var { ANY } = Comparator;
+    var Range = require_range();
+    var satisfies = require_satisfies();
+    var gt = require_gt();
+    var lt = require_lt();
+    var lte = require_lte();
+    var gte = require_gte();
+    var outside = (version2, range, hilo, options) => {
+      version2 = new SemVer(version2, options);
+      range = new Range(range, options);
+      let gtfn, ltefn, ltfn, comp, ecomp;
+      switch (hilo) {
+        case ">":
+          gtfn = gt;
+          ltefn = lte;
+          ltfn = lt;
+          comp = ">";
+          ecomp = ">=";
+          break;
+        case "<":
+          gtfn = lt;
+          ltefn = gte;
+          ltfn = gt;
+          comp = "<";
+          ecomp = "<=";
+          break;
+        default:
+          throw new TypeError('Must provide a hilo val of "<" or ">"');
+      }
+      if (satisfies(version2, range, options)) {
+        return false;
+      }
+      for (let i = 0; i < range.set.length; ++i) {
+        const comparators = range.set[i];
+        let high = null;
+        let low = null;
+        comparators.forEach((comparator) => {
+          if (comparator.semver === ANY) {
+            comparator = new Comparator(">=0.0.0");
+          }
+          high = high || comparator;
+          low = low || comparator;
+          if (gtfn(comparator.semver, high.semver, options)) {
+            high = comparator;
+          } else if (ltfn(comparator.semver, low.semver, options)) {
+            low = comparator;
+          }
+        });
+        if (high.operator === comp || high.operator === ecomp) {
+          return false;
+        }
+        if ((!low.operator || low.operator === comp) && ltefn(version2, low.semver)) {
+          return false;
+        } else if (low.operator === ecomp && ltfn(version2, low.semver)) {
+          return false;
+        }
+      }
+      return true;
+    };
+    module.exports = outside;
+  }
+});
+
+// node_modules/semver/ranges/gtr.js
+var require_gtr = __commonJS({
+  "node_modules/semver/ranges/gtr.js"(exports, module) {
+    "use strict";
+    var outside = require_outside();
+    var gtr = (version2, range, options) => outside(version2, range, ">", options);
+    module.exports = gtr;
+  }
+});
+
+// node_modules/semver/ranges/ltr.js
+var require_ltr = __commonJS({
+  "node_modules/semver/ranges/ltr.js"(exports, module) {
+    "use strict";
+    var outside = require_outside();
+    var ltr = (version2, range, options) => outside(version2, range, "<", options);
+    module.exports = ltr;
+  }
+});
+
+// node_modules/semver/ranges/intersects.js
+var require_intersects = __commonJS({
+  "node_modules/semver/ranges/intersects.js"(exports, module) {
+    "use strict";
+    var Range = require_range();
+    var intersects = (r1, r2, options) => {
+      r1 = new Range(r1, options);
+      r2 = new Range(r2, options);
+      return r1.intersects(r2, options);
+    };
+    module.exports = intersects;
+  }
+});
+
+// node_modules/semver/ranges/simplify.js
+var require_simplify = __commonJS({
+  "node_modules/semver/ranges/simplify.js"(exports, module) {
+    "use strict";
+    var satisfies = require_satisfies();
+    var compare = require_compare();
+    module.exports = (versions, range, options) => {
+      const set2 = [];
+      let first = null;
+      let prev = null;
+      const v = versions.sort((a, b) => compare(a, b, options));
+      for (const version2 of v) {
+        const included = satisfies(version2, range, options);
+        if (included) {
+          prev = version2;
+          if (!first) {
+            first = version2;
+          }
+        } else {
+          if (prev) {
+            set2.push([first, prev]);
+          }
+          prev = null;
+          first = null;
+        }
+      }
+      if (first) {
+        set2.push([first, null]);
+      }
+      const ranges = [];
+      for (const [min, max] of set2) {
+        if (min === max) {
+          ranges.push(min);
+        } else if (!max && min === v[0]) {
+          ranges.push("*");
+        } else if (!max) {
+          ranges.push(`>=${min}`);
+        } else if (min === v[0]) {
+          ranges.push(`<=${max}`);
+        } else {
+          ranges.push(`${min} - ${max}`);
+        }
+      }
+      const simplified = ranges.join(" || ");
+      const original = typeof range.raw === "string" ? range.raw : String(range);
+      return simplified.length < original.length ? simplified : range;
+    };
+  }
+});
+
+// node_modules/semver/ranges/subset.js
+var require_subset = __commonJS({
+  "node_modules/semver/ranges/subset.js"(exports, module) {
+    "use strict";
+    var Range = require_range();
+    var Comparator = require_comparator();
+    var { ANY } = Comparator;
+    var satisfies = require_satisfies();
+    var compare = require_compare();
+    var subset = (sub, dom, options = {}) => {
+      if (sub === dom) {
+        return true;
+      }
+      sub = new Range(sub, options);
+      dom = new Range(dom, options);
+      let sawNonNull = false;
+      OUTER: for (const simpleSub of sub.set) {
+        for (const simpleDom of dom.set) {
+          const isSub = simpleSubset(simpleSub, simpleDom, options);
+          sawNonNull = sawNonNull || isSub !== null;
+          if (isSub) {
+            continue OUTER;
+          }
+        }
+        if (sawNonNull) {
+          return false;
+        }
+      }
+      return true;
+    };
+    var minimumVersionWithPreRelease = [new Comparator(">=0.0.0-0")];
+    var minimumVersion = [new Comparator(">=0.0.0")];
+    var simpleSubset = (sub, dom, options) => {
+      if (sub === dom) {
+        return true;
+      }
+      if (sub.length === 1 && sub[0].semver === ANY) {
+        if (dom.length === 1 && dom[0].semver === ANY) {
+          return true;
+        } else if (options.includePrerelease) {
+          sub = minimumVersionWithPreRelease;
+        } else {
+          sub = minimumVersion;
+        }
+      }
+      if (dom.length === 1 && dom[0].semver === ANY) {
+        if (options.includePrerelease) {
+          return true;
+        } else {
+          dom = minimumVersion;
+        }
+      }
+      const eqSet = /* @__PURE__ */ new Set();
+      let gt, lt;
+      for (const c of sub) {
+        if (c.operator === ">" || c.operator === ">=") {
+          gt = higherGT(gt, c, options);
+        } else if (c.operator === "<" || c.operator === "<=") {
+          lt = lowerLT(lt, c, options);
+        } else {
+          eqSet.add(c.semver);
+        }
+      }
+      if (eqSet.size > 1) {
+        return null;
+      }
+      let gtltComp;
+      if (gt && lt) {
+        gtltComp = compare(gt.semver, lt.semver, options);
+        if (gtltComp > 0) {
+          return null;
+        } else if (gtltComp === 0 && (gt.operator !== ">=" || lt.operator !== "<=")) {
+          return null;
+        }
+      }
+      for (const eq of eqSet) {
+        if (gt && !satisfies(eq, String(gt), options)) {
+          return null;
+        }
+        if (lt && !satisfies(eq, String(lt), options)) {
+          return null;
+        }
+        for (const c of dom) {
+          if (!satisfies(eq, String(c), options)) {
+            return false;
+          }
+        }
+        return true;
+      }
+      let higher, lower;
+      let hasDomLT, hasDomGT;
+      let needDomLTPre = lt && !options.includePrerelease && lt.semver.prerelease.length ? lt.semver : false;
+      let needDomGTPre = gt && !options.includePrerelease && gt.semver.prerelease.length ? gt.semver : false;
+      if (needDomLTPre && needDomLTPre.prerelease.length === 1 && lt.operator === "<" && needDomLTPre.prerelease[0] === 0) {
+        needDomLTPre = false;
+      }
+      for (const c of dom) {
+        hasDomGT = hasDomGT || c.operator === ">" || c.operator === ">=";
+        hasDomLT = hasDomLT || c.operator === "<" || c.operator === "<=";
+        if (gt) {
+          if (needDomGTPre) {
+            if (c.semver.prerelease && c.semver.prerelease.length && c.semver.major === needDomGTPre.major && c.semver.minor === needDomGTPre.minor && c.semver.patch === needDomGTPre.patch) {
+              needDomGTPre = false;
+            }
+          }
+          if (c.operator === ">" || c.operator === ">=") {
+            higher = higherGT(gt, c, options);
+            if (higher === c && higher !== gt) {
+              return false;
+            }
+          } else if (gt.operator === ">=" && !c.test(gt.semver)) {
+            return false;
+          }
+        }
+        if (lt) {
+          if (needDomLTPre) {
+            if (c.semver.prerelease && c.semver.prerelease.length && c.semver.major === needDomLTPre.major && c.semver.minor === needDomLTPre.minor && c.semver.patch === needDomLTPre.patch) {
+              needDomLTPre = false;
+            }
+          }
+          if (c.operator === "<" || c.operator === "<=") {
+            lower = lowerLT(lt, c, options);
+            if (lower === c && lower !== lt) {
+              return false;
+            }
+          } else if (lt.operator === "<=" && !c.test(lt.semver)) {
+            return false;
+          }
+        }
+        if (!c.operator && (lt || gt) && gtltComp !== 0) {
+          return false;
+        }
+      }
+      if (gt && hasDomLT && !lt && gtltComp !== 0) {
+        return false;
+      }
+      if (lt && hasDomGT && !gt && gtltComp !== 0) {
+        return false;
+      }
+      if (needDomGTPre || needDomLTPre) {
+        return false;
+      }
+      return true;
+    };
+    var higherGT = (a, b, options) => {
+      if (!a) {
+        return b;
+      }
+      const comp = compare(a.semver, b.semver, options);
+      return comp > 0 ? a : comp < 0 ? b : b.operator === ">" && a.operator === ">=" ? b : a;
+    };
+    var lowerLT = (a, b, options) => {
+      if (!a) {
+        return b;
+      }
+      const comp = compare(a.semver, b.semver, options);
+      return comp < 0 ? a : comp > 0 ? b : b.operator === "<" && a.operator === "<=" ? b : a;
+    };
+    module.exports = subset;
+  }
+});
+
+// node_modules/semver/index.js
+var require_semver2 = __commonJS({
+  "node_modules/semver/index.js"(exports, module) {
+    "use strict";
+    var internalRe = require_re();
+    var constants3 = require_constants6();
+    var SemVer = require_semver();
+    var identifiers = require_identifiers();
+    var parse4 = require_parse2();
+    var valid = require_valid();
+    var clean = require_clean();
+    var inc = require_inc();
+    var diff = require_diff();
+    var major = require_major();
+    var minor = require_minor();
+    var patch = require_patch();
+    var prerelease = require_prerelease();
+    var compare = require_compare();
+    var rcompare = require_rcompare();
+    var compareLoose = require_compare_loose();
+    var compareBuild = require_compare_build();
+    var sort = require_sort();
+    var rsort = require_rsort();
+    var gt = require_gt();
+    var lt = require_lt();
+    var eq = require_eq();
+    var neq = require_neq();
+    var gte = require_gte();
+    var lte = require_lte();
+    var cmp = require_cmp();
+    var coerce = require_coerce();
+    var truncate = require_truncate();
+    var Comparator = require_comparator();
+    var Range = require_range();
+    var satisfies = require_satisfies();
+    var toComparators = require_to_comparators();
+    var maxSatisfying = require_max_satisfying();
+    var minSatisfying = require_min_satisfying();
+    var minVersion = require_min_version();
+    var validRange = require_valid2();
+    var outside = require_outside();
+    var gtr = require_gtr();
+    var ltr = require_ltr();
+    var intersects = require_intersects();
+    var simplifyRange = require_simplify();
+    var subset = require_subset();
+    module.exports = {
+      parse: parse4,
+      valid,
+      clean,
+      inc,
+      diff,
+      major,
+      minor,
+      patch,
+      prerelease,
+      compare,
+      rcompare,
+      compareLoose,
+      compareBuild,
+      sort,
+      rsort,
+      gt,
+      lt,
+      eq,
+      neq,
+      gte,
+      lte,
+      cmp,
+      coerce,
+      truncate,
+      Comparator,
+      Range,
+      satisfies,
+      toComparators,
+      maxSatisfying,
+      minSatisfying,
+      minVersion,
+      validRange,
+      outside,
+      gtr,
+      ltr,
+      intersects,
+      simplifyRange,
+      subset,
+      SemVer,
+      re: internalRe.re,
+      src: internalRe.src,
+      tokens: internalRe.t,
+      SEMVER_SPEC_VERSION: constants3.SEMVER_SPEC_VERSION,
+      RELEASE_TYPES: constants3.RELEASE_TYPES,
+      compareIdentifiers: identifiers.compareIdentifiers,
+      rcompareIdentifiers: identifiers.rcompareIdentifiers
+    };
+  }
+});
+
+// tools/action/action.ts
+import { existsSync as existsSync3, readFileSync as readFileSync2, statSync } from "node:fs";
 import { resolve as resolve2 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -31861,8 +29202,237 @@ function info(message) {
 
 // tools/lib/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { existsSync as existsSync6, readFileSync as readFileSync4 } from "node:fs";
-import { isAbsolute, join as join4, resolve } from "node:path";
+import { existsSync as existsSync2, readFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+
+// tools/lib/redact.ts
+var secrets = /* @__PURE__ */ new Set();
+var pattern;
+var MASK = "***";
+function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+function variants(secret) {
+  const out = /* @__PURE__ */ new Set([secret]);
+  out.add(encodeURIComponent(secret));
+  out.add(JSON.stringify(secret).slice(1, -1));
+  out.add(Buffer.from(secret, "utf8").toString("base64"));
+  const trimmed = secret.trim();
+  if (trimmed) out.add(trimmed);
+  return [...out].filter((v) => v.length >= 4);
+}
+function registerSecret(secret) {
+  if (!secret || secret.length < 4) return;
+  let changed = false;
+  for (const v of variants(secret)) {
+    if (!secrets.has(v)) {
+      secrets.add(v);
+      changed = true;
+    }
+  }
+  if (changed) {
+    const sorted = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    pattern = new RegExp(sorted.join("|"), "g");
+  }
+}
+function redact(text) {
+  if (!pattern || !text) return text;
+  return text.replace(pattern, MASK);
+}
+
+// tools/lib/errors.ts
+var EXIT = {
+  ok: 0,
+  /** The operation failed (tool failure, remote failure, nothing written). */
+  failed: 1,
+  /** Invalid usage, configuration or input; nothing was done. */
+  usage: 2,
+  /** A security check refused: signature/verify failure, unsigned input, pin mismatch. */
+  refused: 3,
+  /** The environment is missing something (a tool, a key, a token). */
+  environment: 4,
+  /** Some items of a batch failed, the others succeeded. */
+  partial: 5
+};
+var ERRORS = {
+  // generic
+  E_INTERNAL: { exit: "failed", hint: "This is a bug in Signet; please report it with --verbose output." },
+  E_USAGE: { exit: "usage", hint: "Run `signet <command> --help` for the accepted options." },
+  E_CONFIG_INVALID: {
+    exit: "usage",
+    hint: "Fix the named fields in signet.config.yaml; `signet schema` prints the JSON Schema that lists every field."
+  },
+  E_CONFIG_NOT_FOUND: {
+    exit: "usage",
+    hint: "Pass --config with an existing file, or drop the option to use defaults."
+  },
+  E_INPUT_INVALID: { exit: "usage", hint: "Fix the named input field and run again." },
+  E_TOOL_MISSING: {
+    exit: "environment",
+    hint: "Run `signet doctor` to see the missing tools and the command that installs them."
+  },
+  E_TOOL_FAILED: {
+    exit: "failed",
+    hint: "The external tool failed; its (redacted) output is shown above. Run with --verbose for the command line."
+  },
+  E_TOOL_TIMEOUT: {
+    exit: "failed",
+    hint: "The external tool did not finish in time; raise the timeout or check the tool."
+  },
+  E_FILE_NOT_FOUND: { exit: "usage", hint: "Check the path." },
+  E_FILE_EXISTS: { exit: "usage", hint: "Remove the existing file or choose another output path." },
+  E_SECRET_MISSING: {
+    exit: "environment",
+    hint: "Set the named environment variable or file; secrets are never accepted on the command line."
+  },
+  E_SECRET_ON_ARGV: {
+    exit: "usage",
+    hint: "Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally."
+  },
+  // git / version
+  E_NOT_A_GIT_REPO: { exit: "usage", hint: "Run inside a git repository or pass --cwd <repo>." },
+  E_SHALLOW_CLONE: {
+    exit: "environment",
+    hint: "Fetch the full history and tags: `git fetch --unshallow --tags`, or in GitHub Actions `actions/checkout` with `fetch-depth: 0`."
+  },
+  E_DETACHED_HEAD: {
+    exit: "usage",
+    hint: "Check out a branch before a stable `release --push` (planning on a detached HEAD is fine)."
+  },
+  E_DIRTY_TREE: { exit: "usage", hint: "Commit or stash your changes before applying a stable release." },
+  E_TAG_EXISTS: {
+    exit: "usage",
+    hint: "The target tag already exists. Delete it, or re-run with --force (beta only) to move it."
+  },
+  E_MANIFEST_MISSING: {
+    exit: "usage",
+    hint: "Create the manifest or fix its path under `version.manifests` in the config."
+  },
+  E_MANIFEST_UNPARSABLE: {
+    exit: "usage",
+    hint: "Fix the version field of the manifest: it must be a semver version such as 1.2.3."
+  },
+  E_MANIFEST_DISAGREE: { exit: "usage", hint: "Make every manifest carry the same version, then run again." },
+  E_PUSH_REJECTED: {
+    exit: "failed",
+    hint: "The remote rejected the push; the local commit and tag were rolled back. Pull, then release again."
+  },
+  E_RELEASE_ROLLED_BACK: {
+    exit: "failed",
+    hint: "The release failed part-way and was rolled back; nothing was committed or tagged."
+  },
+  // signing
+  E_SIGN_KEY_MISSING: {
+    exit: "environment",
+    hint: "Point the signing profile at an existing key/certificate (or token) and try again."
+  },
+  E_SIGN_BAD_SECRET: {
+    exit: "refused",
+    hint: "The password or PIN was rejected by the key store. Check the secret in the named env var or file."
+  },
+  E_SIGN_FAILED: {
+    exit: "failed",
+    hint: "Signing failed; no output was left behind. See the redacted tool output above."
+  },
+  E_SIGN_ALREADY_SIGNED: {
+    exit: "usage",
+    hint: "The file is already signed. Pass --replace to re-sign or --nest to add a signature."
+  },
+  E_TIMESTAMP_FAILED: {
+    exit: "failed",
+    hint: "Every timestamp authority failed. Check the TSA URLs of the profile, or (dev only) set `timestamp: false`."
+  },
+  E_VERIFY_FAILED: { exit: "refused", hint: "The signature did not verify; the file must not be published." },
+  E_VERIFY_UNSIGNED: { exit: "refused", hint: "The file carries no Authenticode signature; sign it first." },
+  E_VERIFY_PIN_MISMATCH: {
+    exit: "refused",
+    hint: "The signer is not the pinned certificate. Check the profile pins (leafSha256/subject)."
+  },
+  E_VERIFY_NO_TIMESTAMP: {
+    exit: "refused",
+    hint: "The signature has no valid timestamp; release signatures must be timestamped."
+  },
+  E_SIGN_TOKEN_REJECTED: {
+    exit: "refused",
+    hint: "signing token rejected: check the token in the named env var or file and its permissions."
+  },
+  E_SIGN_REMOTE_FAILED: { exit: "failed", hint: "The remote signing server failed after all retries." },
+  E_SIGN_UNSIGNED_FALLBACK_REFUSED: {
+    exit: "usage",
+    hint: "--allow-unsigned-fallback is refused on the release path."
+  },
+  E_SIGN_DEV_PROFILE_REFUSED: {
+    exit: "refused",
+    hint: "Dev profiles (throwaway certificates) never sign on the release path; pick a release profile."
+  },
+  E_PROFILE_UNKNOWN: {
+    exit: "usage",
+    hint: "Define the profile under `signing.profiles` in the config or pick an existing one."
+  },
+  // installers
+  E_SITE_INVALID: { exit: "usage", hint: "Fix the named site field." },
+  E_AGENT_UNSIGNED: {
+    exit: "refused",
+    hint: "Sign the agent first (`signet sign`), or use --allow-unsigned-agent with the dev profile."
+  },
+  E_INSTALLER_BUILD_FAILED: {
+    exit: "failed",
+    hint: "The installer build failed; see the tool output above."
+  },
+  E_INSTALLER_CHECK_FAILED: {
+    exit: "refused",
+    hint: "A post-build check failed; the installer was removed."
+  },
+  E_TEMPLATE_INVALID: {
+    exit: "usage",
+    hint: "Fix the template; see docs for the variables a template receives."
+  },
+  // forge / publish
+  E_FORGE_AUTH: {
+    exit: "environment",
+    hint: "The token was rejected; it needs the named scope (GitHub: contents: write; Gitea: write:repository)."
+  },
+  E_FORGE_NOT_FOUND: {
+    exit: "usage",
+    hint: "Check the repository owner/name and that the token can see it."
+  },
+  E_FORGE_FAILED: {
+    exit: "failed",
+    hint: "The forge kept failing after retries; re-run: publishing converges."
+  },
+  E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+  E_RELEASE_IMMUTABLE: {
+    exit: "usage",
+    hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
+  },
+  E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+  E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
+};
+var SignetError = class extends Error {
+  code;
+  hint;
+  details;
+  exitCode;
+  constructor(code, message, options = {}) {
+    super(redact(message), options.cause === void 0 ? void 0 : { cause: options.cause });
+    this.name = "SignetError";
+    this.code = code;
+    this.hint = redact(options.hint ?? ERRORS[code].hint);
+    this.details = JSON.parse(redact(JSON.stringify(options.details ?? {})));
+    this.exitCode = EXIT[ERRORS[code].exit];
+  }
+  toJSON() {
+    return { code: this.code, message: this.message, hint: this.hint, details: this.details };
+  }
+};
+function isSignetError(e) {
+  return e instanceof SignetError;
+}
+function toSignetError(e) {
+  if (isSignetError(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new SignetError("E_INTERNAL", message, { cause: e });
+}
 
 // node_modules/zod/v4/classic/external.js
 var external_exports = {};
@@ -32062,7 +29632,7 @@ __export(external_exports, {
   optional: () => optional,
   output: () => output,
   overwrite: () => _overwrite,
-  parse: () => parse3,
+  parse: () => parse2,
   parseAsync: () => parseAsync2,
   partialRecord: () => partialRecord,
   pipe: () => pipe,
@@ -32414,7 +29984,7 @@ __export(core_exports2, {
   memoizer: () => memoizer,
   mergeValues: () => mergeValues,
   meta: () => meta,
-  parse: () => parse2,
+  parse: () => parse,
   parseAsync: () => parseAsync,
   parseURLObject: () => parseURLObject,
   prettifyError: () => prettifyError,
@@ -32502,7 +30072,7 @@ __export(util_exports, {
   objectClone: () => objectClone,
   omit: () => omit,
   optionalKeys: () => optionalKeys,
-  own: () => own2,
+  own: () => own,
   parsedType: () => parsedType,
   partial: () => partial,
   pick: () => pick,
@@ -33195,12 +30765,12 @@ function members(proto, table) {
       defineBound(proto, key, desc.value);
   }
 }
-function own2(inst, key, value, enumerable = true) {
+function own(inst, key, value, enumerable = true) {
   Object.defineProperty(inst, key, { configurable: true, writable: true, enumerable, value });
   return value;
 }
 function hide(inst, key, value) {
-  return own2(inst, key, value, false);
+  return own(inst, key, value, false);
 }
 // @__NO_SIDE_EFFECTS__
 function derived(computes, table) {
@@ -33210,10 +30780,10 @@ function derived(computes, table) {
       configurable: true,
       enumerable: true,
       get() {
-        return own2(this, key, compute(this));
+        return own(this, key, compute(this));
       },
       set(value) {
-        own2(this, key, value);
+        own(this, key, value);
       }
     });
   }
@@ -33223,10 +30793,10 @@ function defineBound(proto, key, fn) {
   Object.defineProperty(proto, key, {
     configurable: true,
     get() {
-      return this == null ? fn : own2(this, key, fn.bind(this));
+      return this == null ? fn : own(this, key, fn.bind(this));
     },
     set(value) {
-      own2(this, key, value);
+      own(this, key, value);
     }
   });
 }
@@ -33634,7 +31204,7 @@ var _parse = (_Err) => {
   };
   return fn;
 };
-var parse2 = /* @__PURE__ */ _parse($ZodRealError);
+var parse = /* @__PURE__ */ _parse($ZodRealError);
 var _parseAsync = (_Err) => {
   const fn = async (schema, value, _ctx, params) => {
     const ctx = _ctx ? { ..._ctx, async: true } : { async: true };
@@ -34577,7 +32147,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
     return hide(this, "~standard", standardProps(this));
   },
   set "~standard"(value) {
-    own2(this, "~standard", value);
+    own(this, "~standard", value);
   }
 });
 var toStandardResult = (r, ctx) => r.issues.length ? { issues: r.issues.map((iss) => finalizeIssue(iss, ctx, config())) } : { value: r.value };
@@ -36787,10 +34357,10 @@ var $ZodFunction = /* @__PURE__ */ $constructor("$ZodFunction", (inst, def) => {
       throw new Error("implement() must be called with a function");
     }
     return Object.defineProperty(function(...args) {
-      const parsedArgs = inst._def.input ? parse2(inst._def.input, args) : args;
+      const parsedArgs = inst._def.input ? parse(inst._def.input, args) : args;
       const result = Reflect.apply(func, this, parsedArgs);
       if (inst._def.output) {
-        return parse2(inst._def.output, result);
+        return parse(inst._def.output, result);
       }
       return result;
     }, "_zod", { value: inst._zod, enumerable: false });
@@ -49097,7 +46667,7 @@ var ZodRealError = /* @__PURE__ */ $constructor("ZodError", initializer2, void 0
 });
 
 // node_modules/zod/v4/classic/parse.js
-var parse3 = /* @__PURE__ */ _parse(ZodRealError);
+var parse2 = /* @__PURE__ */ _parse(ZodRealError);
 var parseAsync2 = /* @__PURE__ */ _parseAsync(ZodRealError);
 var safeParse2 = /* @__PURE__ */ _safeParse(ZodRealError);
 var safeParseAsync2 = /* @__PURE__ */ _safeParseAsync(ZodRealError);
@@ -49234,7 +46804,7 @@ var ZodType = /* @__PURE__ */ $constructor("ZodType", (inst, def) => {
     util_exports.own(this, "~standard", value);
   },
   parse: function _parse2(data, params) {
-    return parse3(this, data, params, { callee: _parse2 });
+    return parse2(this, data, params, { callee: _parse2 });
   },
   parseAsync: async function _parseAsync2(data, params) {
     return await parseAsync2(this, data, params, { callee: _parseAsync2 });
@@ -51808,12 +49378,12 @@ function loadConfig(cwd, explicit) {
   let path;
   if (explicit) {
     path = isAbsolute(explicit) ? explicit : resolve(cwd, explicit);
-    if (!existsSync6(path)) throw new SignetError("E_CONFIG_NOT_FOUND", `config file not found: ${path}`);
+    if (!existsSync2(path)) throw new SignetError("E_CONFIG_NOT_FOUND", `config file not found: ${path}`);
   } else {
-    path = CONFIG_FILES.map((f) => join4(cwd, f)).find((p) => existsSync6(p));
+    path = CONFIG_FILES.map((f) => join(cwd, f)).find((p) => existsSync2(p));
   }
   if (!path) return { config: parseConfig({}, "defaults"), path: void 0 };
-  const text = readFileSync4(path, "utf8");
+  const text = readFileSync(path, "utf8");
   let raw;
   try {
     raw = path.endsWith(".json") ? JSON.parse(text) : import_yaml.default.parse(text);
@@ -51829,7 +49399,36 @@ function loadConfig(cwd, explicit) {
   return { config: parseConfig(raw, path), path };
 }
 
-// actions/lib/action.ts
+// tools/lib/log.ts
+var ORDER = { debug: 10, info: 20, warn: 30, error: 40 };
+var Logger = class {
+  level = "info";
+  color = !process.env["NO_COLOR"] && Boolean(process.stderr.isTTY);
+  sink = { write: (line) => process.stderr.write(`${line}
+`) };
+  emit(level, message) {
+    if (ORDER[level] < ORDER[this.level]) return;
+    const text = redact(message);
+    const tag = level === "info" ? "" : `${level}: `;
+    const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
+    this.sink.write(`${painted}${text}`);
+  }
+  debug(m) {
+    this.emit("debug", m);
+  }
+  info(m) {
+    this.emit("info", m);
+  }
+  warn(m) {
+    this.emit("warn", m);
+  }
+  error(m) {
+    this.emit("error", m);
+  }
+};
+var logger = new Logger();
+
+// tools/action/action.ts
 function mask(value) {
   if (!value) return;
   setSecret(value);
@@ -51860,8 +49459,8 @@ function maskConfigSecrets(config2, env = process.env) {
       const m = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(v);
       if (m) mask(env[m[1]]);
       const f = /^file:(.+)$/.exec(v);
-      if (f && existsSync7(f[1]) && statSync2(f[1]).size < 65536)
-        mask(readFileSync5(f[1], "utf8").replace(/\r?\n$/, ""));
+      if (f && existsSync3(f[1]) && statSync(f[1]).size < 65536)
+        mask(readFileSync2(f[1], "utf8").replace(/\r?\n$/, ""));
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") Object.values(v).forEach(walk);
   };
@@ -51934,7 +49533,7 @@ function list(v) {
   return (v ?? "").split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
 }
 
-// actions/lib/settings.ts
+// tools/action/settings.ts
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v) => v === void 0 ? fallback : v.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
 var optional2 = external_exports.string().trim().min(1).optional();
@@ -52003,6 +49602,2405 @@ var publishSettings = external_exports.object({
   attach: bool(false),
   "dry-run": bool(false)
 }).strict();
+
+// tools/lib/release/apply.ts
+import { existsSync as existsSync7, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync5, rmSync as rmSync2, unlinkSync, writeFileSync as writeFileSync2 } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname as dirname3, join as join4 } from "node:path";
+
+// tools/lib/changelog/index.ts
+import { existsSync as existsSync5, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
+import { dirname, join as join2 } from "node:path";
+
+// tools/lib/git/tags.ts
+var import_semver = __toESM(require_semver2(), 1);
+
+// tools/lib/git/git.ts
+import { existsSync as existsSync4, statSync as statSync2 } from "node:fs";
+
+// tools/lib/git/spawn-runner.ts
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+function quote(a) {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+function formatArgv(file2, args) {
+  return redact([file2, ...args].map(quote).join(" "));
+}
+var SpawnRunner = class {
+  run(file2, args, options = {}) {
+    const command = formatArgv(file2, args);
+    const label = options.label ?? file2;
+    const timeoutMs = options.timeoutMs ?? 3e5;
+    logger.debug(`$ ${command}`);
+    const started = performance.now();
+    const removeOutputs = () => {
+      for (const p of options.outputs ?? []) rmSync(p, { force: true, recursive: true });
+    };
+    return new Promise((resolvePromise, reject) => {
+      const env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
+      for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
+      const child = spawn(file2, args, {
+        cwd: options.cwd,
+        env,
+        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+      });
+      const out = [];
+      const err = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      }, timeoutMs);
+      child.stdout.on("data", (b) => out.push(b));
+      child.stderr.on("data", (b) => err.push(b));
+      if (options.input !== void 0) child.stdin.end(options.input);
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        removeOutputs();
+        reject(
+          e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+            details: { program: file2 }
+          }) : new SignetError("E_TOOL_FAILED", `${label}: ${redact(e.message)}`, { details: { command } })
+        );
+      });
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        const stdoutBytes = Buffer.concat(out);
+        const stderr = redact(Buffer.concat(err).toString("utf8"));
+        const result = {
+          exitCode: code ?? -1,
+          stdout: options.binary ? "" : redact(stdoutBytes.toString("utf8")),
+          stderr,
+          durationMs: performance.now() - started,
+          command
+        };
+        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBytes);
+        if (timedOut) {
+          removeOutputs();
+          return reject(
+            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+              details: { command }
+            })
+          );
+        }
+        if (result.exitCode !== 0) {
+          removeOutputs();
+          if (options.allowFailure) return resolvePromise(result);
+          const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+          return reject(
+            new SignetError(
+              "E_TOOL_FAILED",
+              `${label} exited with ${result.exitCode}${tail ? `:
+${tail}` : ""}`,
+              {
+                details: { command, exitCode: result.exitCode }
+              }
+            )
+          );
+        }
+        resolvePromise(result);
+      });
+    });
+  }
+};
+var spawnRunner = new SpawnRunner();
+
+// tools/lib/git/git.ts
+var GIT_ENV = {
+  GIT_TERMINAL_PROMPT: "0",
+  GIT_PAGER: "cat",
+  PAGER: "cat",
+  LC_ALL: "C",
+  GIT_OPTIONAL_LOCKS: "0"
+};
+var GIT_BASE_ARGS = [
+  "-c",
+  "core.quotepath=off",
+  "-c",
+  "log.showSignature=false",
+  "-c",
+  "color.ui=false"
+];
+async function git(cwd, args, options = {}) {
+  const { runner = spawnRunner, env, ...rest } = options;
+  return runner.run("git", [...GIT_BASE_ARGS, ...args], {
+    timeoutMs: 12e4,
+    label: `git ${args[0] ?? ""}`,
+    ...rest,
+    cwd,
+    env: { ...GIT_ENV, ...env }
+  });
+}
+async function gitOut(cwd, args, options = {}) {
+  return (await git(cwd, args, options)).stdout.replace(/\n$/, "");
+}
+async function repoInfo(cwd, options = {}) {
+  if (!existsSync4(cwd) || !statSync2(cwd).isDirectory()) {
+    throw new SignetError("E_NOT_A_GIT_REPO", `not a directory: ${cwd}`, { details: { cwd } });
+  }
+  const probe = await git(
+    cwd,
+    ["rev-parse", "--show-toplevel", "--is-shallow-repository", "HEAD", "--abbrev-ref", "HEAD"],
+    { ...options, allowFailure: true }
+  );
+  if (probe.exitCode !== 0) {
+    if (/not a git repository/i.test(probe.stderr)) {
+      throw new SignetError("E_NOT_A_GIT_REPO", `not a git repository: ${cwd}`, { details: { cwd } });
+    }
+    if (/ambiguous argument 'HEAD'|unknown revision/i.test(probe.stderr)) {
+      throw new SignetError("E_INPUT_INVALID", `the repository at ${cwd} has no commits yet`, {
+        hint: "Make a first commit, then run again.",
+        details: { cwd }
+      });
+    }
+    throw new SignetError("E_NOT_A_GIT_REPO", `git cannot read ${cwd}: ${probe.stderr.trim()}`, {
+      details: { cwd }
+    });
+  }
+  const [root = cwd, shallow, headSha = "", abbrev] = probe.stdout.trim().split("\n");
+  let sha = headSha;
+  let message = "";
+  if (options.message !== false) {
+    const log = await git(
+      root,
+      ["log", "-1", "--no-color", "--encoding=UTF-8", "--format=%H%x00%B"],
+      options
+    );
+    const nul = log.stdout.indexOf("\0");
+    sha = log.stdout.slice(0, nul);
+    message = log.stdout.slice(nul + 1).replace(/\n+$/, "");
+  }
+  return {
+    root,
+    shallow: shallow === "true",
+    head: { sha, branch: abbrev && abbrev !== "HEAD" ? abbrev : void 0, message }
+  };
+}
+async function isDirty(cwd, options = {}) {
+  const out = await gitOut(cwd, ["status", "--porcelain=v1", "-z", "--untracked-files=no"], options);
+  return out.split("\0").filter(Boolean).map((l) => l.slice(3));
+}
+async function remoteUrl(cwd, remote, options = {}) {
+  const r = await git(cwd, ["remote", "get-url", remote], { ...options, allowFailure: true });
+  return r.exitCode === 0 ? r.stdout.trim() : void 0;
+}
+
+// tools/lib/git/tags.ts
+var NUM = "(0|[1-9]\\d*)";
+var STRICT_CORE = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}$`);
+function escapeRegExp2(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+function classifyTag(name, prefix) {
+  if (!name.startsWith(prefix)) return { kind: "other-prefix" };
+  const rest = name.slice(prefix.length);
+  if (STRICT_CORE.test(rest)) return { kind: "stable", version: rest };
+  const plus = rest.indexOf("+");
+  const main = plus >= 0 ? rest.slice(0, plus) : rest;
+  if (/^\d/.test(main) && import_semver.default.valid(main) === main) {
+    if (plus >= 0) {
+      return /^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$/.test(rest.slice(plus + 1)) ? { kind: "build", version: main } : { kind: "malformed" };
+    }
+    return { kind: "prerelease", version: main };
+  }
+  return { kind: "malformed" };
+}
+function compareCore(a, b) {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < 3; i++) {
+    const d = Number(x[i]) - Number(y[i]);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+var REASONS = {
+  prerelease: "prerelease",
+  build: "build metadata",
+  malformed: "not <prefix>MAJOR.MINOR.PATCH",
+  "other-prefix": "other prefix"
+};
+function selectLastStable(tags, prefix) {
+  let last;
+  const ignored = [];
+  for (const t of tags) {
+    const c = classifyTag(t.name, prefix);
+    if (c.kind !== "stable") {
+      ignored.push({ name: t.name, reason: REASONS[c.kind] });
+      continue;
+    }
+    if (!t.reachable) {
+      ignored.push({ name: t.name, reason: "not reachable from HEAD" });
+      continue;
+    }
+    if (!last || compareCore(c.version, last.version) > 0)
+      last = { name: t.name, version: c.version, commit: t.commit };
+  }
+  ignored.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return { last, ignored };
+}
+function highestPrereleaseNumber(tags, prefix, version2, identifier2) {
+  const re = new RegExp(
+    `^${escapeRegExp2(prefix)}${escapeRegExp2(version2)}-${escapeRegExp2(identifier2)}\\.(0|[1-9]\\d*)$`
+  );
+  let max = -1;
+  for (const t of tags) {
+    const m = re.exec(t.name);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+async function listTags(cwd, options = {}) {
+  const all = await git(
+    cwd,
+    [
+      "for-each-ref",
+      "--format=%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(objecttype)%00%(*objecttype)",
+      "refs/tags"
+    ],
+    options
+  );
+  const out = [];
+  for (const line of all.stdout.split("\n")) {
+    if (!line) continue;
+    const [name = "", obj = "", peeled = "", type = "", peeledType = ""] = line.split("\0");
+    if (type === "tag" ? peeledType !== "commit" : type !== "commit") continue;
+    out.push({ name, commit: peeled || obj, reachable: false });
+  }
+  return out;
+}
+async function mergedIntoHead(cwd, names, options) {
+  if (!names.length) return /* @__PURE__ */ new Set();
+  const r = await git(
+    cwd,
+    [
+      "for-each-ref",
+      "--merged",
+      "HEAD",
+      "--format=%(refname:lstrip=2)",
+      ...names.map((n) => `refs/tags/${n}`)
+    ],
+    options
+  );
+  return new Set(r.stdout.split("\n").filter(Boolean));
+}
+async function markReachable(cwd, tags, prefix, options = {}) {
+  const stable = tags.map((t) => ({ t, c: classifyTag(t.name, prefix) })).filter((x) => x.c.kind === "stable").sort((a, b) => compareCore(b.c.version, a.c.version)).map((x) => x.t);
+  let checked2 = 0;
+  for (const batch of [16, Number.POSITIVE_INFINITY]) {
+    if (checked2 >= stable.length) break;
+    const slice = stable.slice(checked2, checked2 + batch);
+    const merged = await mergedIntoHead(
+      cwd,
+      slice.map((t) => t.name),
+      options
+    );
+    checked2 += slice.length;
+    let found = false;
+    for (const t of slice) {
+      t.reachable = merged.has(t.name);
+      if (t.reachable) found = true;
+    }
+    if (found) {
+      for (const t of stable.slice(checked2)) t.reachable = true;
+      break;
+    }
+  }
+}
+
+// tools/lib/changelog/update.ts
+var DEFAULT_HEADER = "# Changelog\n";
+function hasVersionSection(text, version2) {
+  const v = escapeRegExp2(version2);
+  return new RegExp(`^#{1,3}[ \\t]+\\[?v?${v}\\]?(?=[\\s(]|$)`, "m").test(text);
+}
+function updateChangelog(existing, section, version2) {
+  const block = section.endsWith("\n") ? section : `${section}
+`;
+  if (existing === null || existing === "") return { text: `${DEFAULT_HEADER}
+${block}`, changed: true };
+  if (hasVersionSection(existing, version2)) return { text: existing, changed: false };
+  const eol = existing.includes("\r\n") ? "\r\n" : "\n";
+  const insert = eol === "\n" ? block : block.replace(/\n/g, "\r\n");
+  const first = /^##[ \t]/m.exec(existing);
+  if (first) {
+    return {
+      text: `${existing.slice(0, first.index)}${insert}${eol}${existing.slice(first.index)}`,
+      changed: true
+    };
+  }
+  const trimmedEnd = existing.endsWith(eol) ? existing : `${existing}${eol}`;
+  const gap = trimmedEnd.endsWith(`${eol}${eol}`) ? "" : eol;
+  return { text: `${trimmedEnd}${gap}${insert}`, changed: true };
+}
+
+// tools/lib/changelog/links.ts
+var enc = (s) => s.split("/").map(encodeURIComponent).join("/");
+var LINK_FORMATS = {
+  github: {
+    kind: "github",
+    commit: (r, sha) => `${r}/commit/${sha}`,
+    compare: (r, a, b) => `${r}/compare/${enc(a)}...${enc(b)}`,
+    tag: (r, t) => `${r}/releases/tag/${enc(t)}`,
+    issue: (r, n) => `${r}/issues/${n}`
+  },
+  gitea: {
+    kind: "gitea",
+    commit: (r, sha) => `${r}/commit/${sha}`,
+    compare: (r, a, b) => `${r}/compare/${enc(a)}...${enc(b)}`,
+    tag: (r, t) => `${r}/src/tag/${enc(t)}`,
+    issue: (r, n) => `${r}/issues/${n}`
+  }
+};
+function webUrlOfRemote(remote) {
+  const r = remote.trim();
+  let host;
+  let path;
+  let scheme = "https";
+  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(.+)$/.exec(r);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(r)) {
+    let u;
+    try {
+      u = new URL(r);
+    } catch {
+      return void 0;
+    }
+    if (u.protocol === "file:") return void 0;
+    host = u.hostname;
+    if (u.protocol === "http:" && u.port) host = `${u.hostname}:${u.port}`;
+    else if (u.protocol === "https:" && u.port) host = `${u.hostname}:${u.port}`;
+    if (u.protocol === "http:") scheme = "http";
+    path = decodeURIComponent(u.pathname);
+  } else if (scp && !/^[A-Za-z]$/.test(scp[1])) {
+    host = scp[1];
+    path = scp[2];
+  } else return void 0;
+  path = path.replace(/^\/+/, "").replace(/\/+$/, "").replace(/\.git$/, "");
+  if (!host || !path.includes("/")) return void 0;
+  return { url: `${scheme}://${host}/${path}`, host: host.replace(/:\d+$/, "") };
+}
+function detectKind(host) {
+  return host === "github.com" || host.endsWith(".ghe.com") || host.startsWith("github.") ? "github" : "gitea";
+}
+function resolveRepoLink(config2, remote) {
+  if (config2.repoUrl) {
+    const url2 = config2.repoUrl.replace(/\/+$/, "").replace(/\.git$/, "");
+    const host = new URL(url2).hostname;
+    return { url: url2, host, kind: config2.host ?? detectKind(host) };
+  }
+  const w = remote ? webUrlOfRemote(remote) : void 0;
+  if (!w) return void 0;
+  return { url: w.url, host: w.host, kind: config2.host ?? detectKind(w.host) };
+}
+
+// tools/lib/version/analyze.ts
+var DEFAULT_RULES = [
+  { type: "feat", bump: "minor" },
+  { type: "fix", bump: "patch" },
+  { type: "perf", bump: "patch" },
+  { type: "revert", bump: "patch" }
+];
+var RANK = { patch: 1, minor: 2, major: 3 };
+function maxBump(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  return RANK[a] >= RANK[b] ? a : b;
+}
+function commitBump(c, rules = []) {
+  if (c.merge) return null;
+  if (c.breaking) return "major";
+  if (!c.type) return null;
+  for (const r of rules) {
+    if (r.type.toLowerCase() !== c.type) continue;
+    if (r.scope !== void 0 && r.scope !== c.scope) continue;
+    return r.bump || null;
+  }
+  for (const r of DEFAULT_RULES) if (r.type === c.type) return r.bump || null;
+  return null;
+}
+function analyzeCommits(commits, rules = []) {
+  const byType = {};
+  let merges = 0;
+  const chronological = [];
+  for (let i = commits.length - 1; i >= 0; i--) {
+    const c = commits[i];
+    if (c.merge) {
+      merges++;
+      continue;
+    }
+    const t = c.type ?? "other";
+    byType[t] = (byType[t] ?? 0) + 1;
+    chronological.push(c);
+  }
+  let effective;
+  const cancelled = [];
+  if (!chronological.some((c) => c.revertOf)) {
+    effective = chronological.reverse();
+  } else {
+    const active = /* @__PURE__ */ new Map();
+    const cancellers = /* @__PURE__ */ new Map();
+    const order = /* @__PURE__ */ new Map();
+    const find = (map2, ref) => {
+      const exact = map2.get(ref);
+      if (exact !== void 0) return [ref, exact];
+      if (ref.length >= 40) return void 0;
+      for (const entry of map2) if (entry[0].startsWith(ref)) return entry;
+      return void 0;
+    };
+    chronological.forEach((c, i) => {
+      order.set(c.sha, i);
+      if (c.revertOf) {
+        const target = find(active, c.revertOf);
+        if (target) {
+          active.delete(target[0]);
+          cancellers.set(c.sha, { revert: c, target: target[1] });
+          cancelled.push([c.sha, target[0]]);
+          return;
+        }
+        const undone = find(cancellers, c.revertOf);
+        if (undone) {
+          cancellers.delete(undone[0]);
+          active.set(undone[1].target.sha, undone[1].target);
+          cancelled.push([c.sha, undone[0]]);
+          return;
+        }
+      }
+      active.set(c.sha, c);
+    });
+    effective = [...active.values()].sort((a, b) => order.get(b.sha) - order.get(a.sha));
+  }
+  let bump = null;
+  const releasable = [];
+  for (const c of effective) {
+    const b = commitBump(c, rules);
+    if (b) {
+      releasable.push(c);
+      bump = maxBump(bump, b);
+    }
+  }
+  return { total: chronological.length, merges, releasable, effective, byType, bump, cancelled };
+}
+
+// tools/lib/changelog/render.ts
+var DEFAULT_SECTIONS = [
+  { type: "feat", title: "Features" },
+  { type: "fix", title: "Bug fixes" },
+  { type: "perf", title: "Performance" }
+];
+function notesLean(options) {
+  const types = new Set((options.sections ?? DEFAULT_SECTIONS).map((s) => s.type));
+  const rules = options.releaseRules ?? [];
+  return (c) => !c.breaking && !types.has(c.type ?? "") && commitBump(c, rules) === null;
+}
+function oneLine(s) {
+  return s.replace(/\s+/g, " ").trim().replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+function bullet(c, text, repo) {
+  const f = repo ? LINK_FORMATS[repo.kind] : void 0;
+  let subject = oneLine(text);
+  if (repo && f)
+    subject = subject.replace(/(^|[\s(])#(\d+)\b/g, (_m, pre, n) => `${pre}[#${n}](${f.issue(repo.url, n)})`);
+  const scope = c.scope ? `**${c.scope}:** ` : "";
+  const sha = repo && f ? `[${c.shortSha}](${f.commit(repo.url, c.sha)})` : c.shortSha;
+  return `* ${scope}${subject} (${sha})`;
+}
+function byScope(list2) {
+  return list2.map((c, i) => ({ c, i })).sort((a, b) => {
+    const sa = a.c.scope ?? "￿";
+    const sb = b.c.scope ?? "￿";
+    return sa < sb ? -1 : sa > sb ? 1 : a.i - b.i;
+  }).map((x) => x.c);
+}
+function renderNotes(target, commits, options) {
+  const version2 = target.version ?? "0.0.0";
+  const repo = options.repo;
+  const f = repo ? LINK_FORMATS[repo.kind] : void 0;
+  const sections = options.sections ?? DEFAULT_SECTIONS;
+  const analysis = analyzeCommits(commits, options.releaseRules ?? []);
+  let link;
+  if (repo && f && target.tag) {
+    link = target.previousTag ? f.compare(repo.url, target.previousTag, target.tag) : f.tag(repo.url, target.tag);
+  }
+  const heading = `## ${link ? `[${version2}](${link})` : version2} (${options.date})`;
+  const parts = [];
+  const breakingTitle = options.breakingTitle ?? "⚠ Breaking changes";
+  const breaking = analysis.effective.filter((c) => c.breaking);
+  let entries = 0;
+  if (breakingTitle && breaking.length) {
+    const lines = byScope(breaking).flatMap((c) => c.breakingNotes.map((n) => bullet(c, n, repo)));
+    entries += lines.length;
+    parts.push(`### ${breakingTitle}
+
+${lines.join("\n")}`);
+  }
+  const known = new Set(sections.map((s) => s.type));
+  for (const s of sections) {
+    const list2 = analysis.effective.filter((c) => c.type === s.type);
+    if (!list2.length) continue;
+    const lines = byScope(list2).map((c) => bullet(c, c.subject, repo));
+    entries += lines.length;
+    parts.push(`### ${s.title}
+
+${lines.join("\n")}`);
+  }
+  const others = analysis.releasable.filter(
+    (c) => !known.has(c.type ?? "") && !(c.breaking && breakingTitle)
+  );
+  if (others.length) {
+    const lines = byScope(others).map((c) => bullet(c, c.type ? `${c.type}: ${c.subject}` : c.header, repo));
+    entries += lines.length;
+    parts.push(`### Other changes
+
+${lines.join("\n")}`);
+  }
+  const body = parts.length ? `${parts.join("\n\n")}
+` : target.previousTag ? "No notable changes.\n" : "Initial release.\n";
+  return { version: version2, heading, body, markdown: `${heading}
+
+${body}`, entries };
+}
+
+// tools/lib/changelog/index.ts
+function notesPath(cfg, version2) {
+  return `${cfg.notesDir.replace(/\/+$/, "")}/${version2}.md`;
+}
+function changelogChanges(root, cfg, notes) {
+  const read = (p) => existsSync5(join2(root, p)) ? readFileSync3(join2(root, p), "utf8") : null;
+  const out = [];
+  const before = read(cfg.file);
+  const update = updateChangelog(before, notes.markdown, notes.version);
+  if (update.changed) out.push({ path: cfg.file, before, after: update.text });
+  const np = notesPath(cfg, notes.version);
+  const notesBefore = read(np);
+  if (notesBefore !== notes.body) out.push({ path: np, before: notesBefore, after: notes.body });
+  return out;
+}
+
+// tools/lib/manifests/index.ts
+import { existsSync as existsSync6, readFileSync as readFileSync4 } from "node:fs";
+import { basename, dirname as dirname2, join as join3 } from "node:path";
+
+// node_modules/smol-toml/dist/error.js
+function getLineColFromPtr(string4, ptr) {
+  let lines = string4.slice(0, ptr).split(/\r?\n/);
+  return [lines.length, lines.pop().length + 1];
+}
+function makeCodeBlock(string4, line, column) {
+  let lines = string4.split(/\r?\n/);
+  let codeblock = "";
+  let numberLen = (Math.log10(line + 1) | 0) + 1;
+  for (let i = line - 1; i <= line + 1; i++) {
+    let l = lines[i - 1];
+    if (!l)
+      continue;
+    codeblock += i.toString().padEnd(numberLen, " ");
+    codeblock += ":  ";
+    codeblock += l;
+    codeblock += "\n";
+    if (i === line) {
+      codeblock += " ".repeat(numberLen + column + 2);
+      codeblock += "^\n";
+    }
+  }
+  return codeblock;
+}
+var TomlError = class _TomlError extends Error {
+  line;
+  column;
+  codeblock;
+  constructor(message, options) {
+    const [line, column] = getLineColFromPtr(options.toml, options.ptr);
+    const codeblock = makeCodeBlock(options.toml, line, column);
+    super(`Invalid TOML document: ${message}
+
+${codeblock}`, options);
+    this.line = line;
+    this.column = column;
+    this.codeblock = codeblock;
+  }
+  /** @internal */
+  static x(message, ctx, ptr) {
+    throw new _TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
+  }
+};
+
+// node_modules/smol-toml/dist/primitive.js
+function parseString(ctx) {
+  let startPtr = ctx.p;
+  let c = ctx.s.charCodeAt(ctx.p++);
+  let first = c;
+  let isLiteral = c === 39;
+  let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
+  if (isMultiline) {
+    if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 10)
+      ctx.p++;
+    else if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)
+      ctx.p += 2;
+  }
+  let parsed = "";
+  let sliceStart = ctx.p;
+  let state = 0;
+  for (; ctx.p < ctx.s.length; ctx.p++) {
+    c = ctx.s.charCodeAt(ctx.p);
+    if (isMultiline && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)) {
+      state = state && 3;
+    } else if (c < 32 && c !== 9 || c === 127) {
+      TomlError.x("control characters are not allowed in strings", ctx);
+    } else if ((!state || state === 3) && c === first && (!isMultiline || ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first)) {
+      if (isMultiline) {
+        if (ctx.s.charCodeAt(ctx.p + 3) === first)
+          ctx.p++;
+        if (ctx.s.charCodeAt(ctx.p + 3) === first)
+          ctx.p++;
+      }
+      if (!state) {
+        let s = ctx.s.slice(sliceStart, ctx.p);
+        parsed = parsed ? parsed + s : s;
+      }
+      ctx.p += isMultiline ? 3 : 1;
+      return parsed;
+    } else if (!state) {
+      if (!isLiteral && c === 92) {
+        parsed += ctx.s.slice(sliceStart, sliceStart = ctx.p);
+        state = 1;
+      }
+    } else if (state === 1) {
+      if (c === 120 || c === 117 || c === 85) {
+        let errPtr = ctx.p++ - 1;
+        let value = 0;
+        let len = c === 120 ? 2 : c === 117 ? 4 : 8;
+        for (let j = 0; j < len; j++, ctx.p++) {
+          let hex3 = ctx.s.charCodeAt(ctx.p);
+          let digit = (
+            /* 0-9 */
+            hex3 >= 48 && hex3 <= 57 ? hex3 - 48 : (
+              /* A-F */
+              hex3 >= 65 && hex3 <= 70 ? hex3 - 65 + 10 : (
+                /* a-f */
+                hex3 >= 97 && hex3 <= 102 ? hex3 - 97 + 10 : -1
+              )
+            )
+          );
+          if (digit < 0)
+            TomlError.x("invalid non-hex character in unicode escape", ctx);
+          value = value << 4 | digit;
+        }
+        if (value < 0 || value > 1114111 || value >= 55296 && value <= 57343) {
+          TomlError.x("invalid unicode escape", ctx, errPtr);
+        }
+        parsed += String.fromCodePoint(value);
+        sliceStart = ctx.p--;
+        state = 0;
+      } else if (isMultiline && (c === 32 || c === 9)) {
+        state = 2;
+      } else {
+        if (c === 98)
+          parsed += "\b";
+        else if (c === 116)
+          parsed += "	";
+        else if (c === 110)
+          parsed += "\n";
+        else if (c === 102)
+          parsed += "\f";
+        else if (c === 114)
+          parsed += "\r";
+        else if (c === 101)
+          parsed += "\x1B";
+        else if (c === 34)
+          parsed += '"';
+        else if (c === 92)
+          parsed += "\\";
+        else
+          TomlError.x("unrecognised escape sequence", ctx);
+        sliceStart = ctx.p + 1;
+        state = 0;
+      }
+    } else if (c !== 32 && c !== 9) {
+      if (state === 2)
+        TomlError.x("invalid escape: only line-ending whitespace may be escaped", ctx, sliceStart);
+      state = !isLiteral && c === 92 ? 1 : 0;
+      sliceStart = ctx.p;
+    }
+  }
+  TomlError.x("unfinished string", ctx, startPtr);
+}
+
+// node_modules/smol-toml/dist/date.js
+var DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
+var TomlDate = class _TomlDate extends Date {
+  #hasDate = false;
+  #hasTime = false;
+  #offset = null;
+  constructor(date5, fasttype, unsafeDelim) {
+    let hasDate = true;
+    let hasTime = true;
+    let offset = "Z";
+    let c;
+    if (typeof date5 === "string") {
+      if (fasttype)
+        prep: {
+          if (fasttype < 3) {
+            if (+date5.slice(11, 13) > 23) {
+              date5 = "";
+              break prep;
+            }
+            if (fasttype === 2) {
+              offset = null;
+              date5 += "Z";
+            } else if ((c = date5.charCodeAt(date5.length - 1)) !== 90 && c !== 122) {
+              offset = date5.slice(date5.length - 6);
+            }
+            if (unsafeDelim)
+              date5 = date5.slice(0, 10) + "T" + date5.slice(11);
+          } else if (fasttype === 4) {
+            date5 = +date5.slice(0, 2) > 23 ? "" : `0000-01-01T${date5}Z`;
+          }
+          hasDate = fasttype !== 4;
+          hasTime = fasttype !== 3;
+        }
+      else {
+        let match = date5.match(DATE_TIME_RE);
+        if (match) {
+          if (!match[1]) {
+            hasDate = false;
+            date5 = `0000-01-01T${date5}`;
+          }
+          hasTime = !!match[2];
+          hasTime && date5[10] === " " && (date5 = date5.replace(" ", "T"));
+          if (match[2] && +match[2] > 23) {
+            date5 = "";
+          } else {
+            offset = match[3] || null;
+            if (!offset && hasTime)
+              date5 += "Z";
+          }
+        } else {
+          date5 = "";
+        }
+      }
+    }
+    super(date5);
+    if (!isNaN(this.getTime())) {
+      this.#hasDate = hasDate;
+      this.#hasTime = hasTime;
+      this.#offset = offset;
+    }
+  }
+  isDateTime() {
+    return this.#hasDate && this.#hasTime;
+  }
+  isLocal() {
+    return !this.#hasDate || !this.#hasTime || !this.#offset;
+  }
+  isDate() {
+    return this.#hasDate && !this.#hasTime;
+  }
+  isTime() {
+    return this.#hasTime && !this.#hasDate;
+  }
+  isValid() {
+    return this.#hasDate || this.#hasTime;
+  }
+  toISOString() {
+    let iso = super.toISOString();
+    if (this.isDate())
+      return iso.slice(0, 10);
+    if (this.isTime())
+      return iso.slice(11, 23);
+    if (this.#offset === null)
+      return iso.slice(0, -1);
+    if (this.#offset === "Z" || this.#offset === "z")
+      return iso;
+    let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
+    offset = this.#offset[0] === "-" ? offset : -offset;
+    let offsetDate = new Date(this.getTime() - offset * 6e4);
+    return offsetDate.toISOString().slice(0, -1) + this.#offset;
+  }
+  static wrapAsOffsetDateTime(jsDate, offset = "Z") {
+    let date5 = new _TomlDate(jsDate);
+    date5.#offset = offset;
+    return date5;
+  }
+  static wrapAsLocalDateTime(jsDate) {
+    let date5 = new _TomlDate(jsDate);
+    date5.#offset = null;
+    return date5;
+  }
+  static wrapAsLocalDate(jsDate) {
+    let date5 = new _TomlDate(jsDate);
+    date5.#hasTime = false;
+    date5.#offset = null;
+    return date5;
+  }
+  static wrapAsLocalTime(jsDate) {
+    let date5 = new _TomlDate(jsDate);
+    date5.#hasDate = false;
+    date5.#offset = null;
+    return date5;
+  }
+};
+
+// node_modules/smol-toml/dist/extract.js
+function isDigit(char, base = 10) {
+  return base === 16 ? char > 47 && char < 58 || char > 64 && char < 71 || char > 96 && char < 103 : char > 47 && char < 48 + base;
+}
+function isEndOfValue(char, delim) {
+  return char === 32 || char === 9 || char === 10 || char === 13 || // Structure end or next value delimiter
+  delim && (char === delim || char === 44) || // Comment
+  char === 35;
+}
+function extractValue(ctx, end) {
+  let errPtr = ctx.p;
+  let c = ctx.s.charCodeAt(ctx.p);
+  if (c === 91 || c === 123) {
+    ctx.d-- || TomlError.x("document contains excessively nested structures. aborting.", ctx);
+    let value = c === 91 ? parseArray(ctx) : parseInlineTable(ctx);
+    ctx.d++;
+    return value;
+  }
+  if (c === 34 || c === 39) {
+    return parseString(ctx);
+  }
+  if (c === 116) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 114 || ctx.s.charCodeAt(++ctx.p) !== 117 || ctx.s.charCodeAt(++ctx.p) !== 101)
+      TomlError.x("invalid value", ctx, errPtr);
+    return ctx.p++, true;
+  }
+  if (c === 102) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 108 || ctx.s.charCodeAt(++ctx.p) !== 115 || ctx.s.charCodeAt(++ctx.p) !== 101)
+      TomlError.x("invalid value", ctx, errPtr);
+    return ctx.p++, false;
+  }
+  if (c === 43 || c === 45) {
+    return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 44 - c, end);
+  }
+  if (ctx.s.charCodeAt(ctx.p + 4) === 45 && ctx.s.charCodeAt(ctx.p + 7) === 45) {
+    return parseDate(ctx, c, end);
+  }
+  if (ctx.s.charCodeAt(ctx.p + 2) === 58) {
+    return parseTime(ctx, c, end);
+  }
+  return parseNumber(ctx, ctx.p, c, 0, end);
+}
+function parseNumber(ctx, startPtr, startChr, sign, endChr) {
+  let c = startChr;
+  let state = 0;
+  let hasUnderscores = false;
+  if (c === 105) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 110 || ctx.s.charCodeAt(++ctx.p) !== 102)
+      TomlError.x("invalid value", ctx, startPtr);
+    return ctx.p++, (sign || 1) / 0;
+  }
+  if (c === 110) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 110)
+      TomlError.x("invalid value", ctx, startPtr);
+    return ctx.p++, NaN;
+  }
+  if (c === 48) {
+    if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
+      return ctx.bi === true ? 0n : 0;
+    if (!sign) {
+      if (c === 120)
+        return parseIntegerBaseN(ctx, startPtr, 16, endChr);
+      else if (c === 98)
+        return parseIntegerBaseN(ctx, startPtr, 2, endChr);
+      else if (c === 111)
+        return parseIntegerBaseN(ctx, startPtr, 8, endChr);
+    }
+    if (c === 46)
+      state = 2;
+    else if (c === 101 || c === 69)
+      state = 4;
+    else
+      TomlError.x("illegal leading zero", ctx, startPtr);
+  } else if (!isDigit(c))
+    TomlError.x("invalid value", ctx, startPtr);
+  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+    if (!state)
+      state = 1;
+    if (c === 95) {
+      if (!(state & 1))
+        TomlError.x("illegal underscore", ctx);
+      state += 11;
+      hasUnderscores = true;
+    } else if (state === 1 && c === 46)
+      state = 2;
+    else if ((state === 1 || state === 3) && (c === 101 || c === 69))
+      state = 4;
+    else if (state === 4 && (c === 43 || c === 45)) {
+      state = 6;
+    } else if (!isDigit(c))
+      TomlError.x(`illegal character in numeric literal`, ctx);
+    else if (state > 9)
+      state -= 11;
+    else if (!(state & 1))
+      state++;
+  }
+  if (!state) {
+    let val = (startChr - 48) * (sign || 1);
+    return ctx.bi === true ? BigInt(val) : val;
+  }
+  if (!(state & 1))
+    TomlError.x("unfinished numeric value", ctx, startPtr);
+  let str = ctx.s.slice(startPtr, ctx.p);
+  if (hasUnderscores)
+    str = str.replaceAll("_", "");
+  return state > 1 ? parseFloat(str) : parseInteger(ctx, str, 10, startPtr);
+}
+function parseIntegerBaseN(ctx, startPtr, base, endChr) {
+  let c, underscore = 1;
+  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+    if (c === 95) {
+      if (underscore & 1)
+        TomlError.x("illegal underscore", ctx);
+      underscore = 3;
+    } else if (!isDigit(c, base))
+      TomlError.x(`illegal character in numeric literal`, ctx);
+    else if (underscore & 1)
+      underscore--;
+  }
+  if (underscore & 1)
+    TomlError.x("unfinished numeric value", ctx);
+  let str = ctx.s.slice(startPtr + 2, ctx.p);
+  if (underscore)
+    str = str.replaceAll("_", "");
+  return parseInteger(ctx, str, base, startPtr);
+}
+function parseInteger(ctx, str, base, startPtr) {
+  if (ctx.bi !== true)
+    int: {
+      let val = parseInt(str, base);
+      if (!Number.isSafeInteger(val)) {
+        if (ctx.bi)
+          break int;
+        TomlError.x("integer value cannot be represented losslessly", ctx, startPtr);
+      }
+      return val;
+    }
+  return base === 10 ? BigInt(str) : BigInt((base === 2 ? "0b" : base === 8 ? "0o" : "0x") + str);
+}
+function parseDate(ctx, c, endChr) {
+  let startPtr = ctx.p++, unsafeSeparator;
+  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++))) {
+    return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
+  }
+  ctx.p += 5;
+  if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
+    TomlError.x("invalid date-time: date part is malformed", ctx, startPtr);
+  if (ctx.p >= ctx.s.length || ((c = ctx.s.charCodeAt(ctx.p)) !== 32 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 84 && c !== 116) {
+    let t2 = ctx.s.slice(startPtr, ctx.p);
+    return readDate(ctx, t2, 3, false, startPtr);
+  }
+  if (ctx.s.charCodeAt(ctx.p += 3) !== 58)
+    TomlError.x("invalid date-time: time part is malformed", ctx, startPtr);
+  if (ctx.s.charCodeAt(ctx.p += 3) === 58)
+    ctx.p += 3;
+  if (ctx.s.charCodeAt(ctx.p) === 46)
+    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+      ;
+  if (c = ctx.s.charCodeAt(ctx.p)) {
+    if (c === 90 || c === 122) {
+      let t2 = ctx.s.slice(startPtr, ++ctx.p);
+      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, "[+00:00]");
+    }
+    if (c === 43 || c === 45) {
+      let t2 = ctx.s.slice(startPtr, ctx.p += 6);
+      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, !ctx.ld && "[" + ctx.s.slice(ctx.p - 6, ctx.p) + "]");
+    }
+  }
+  let t = ctx.s.slice(startPtr, ctx.p);
+  return readDate(ctx, t, 2, unsafeSeparator, startPtr);
+}
+function parseTime(ctx, c, endChr) {
+  let start = ctx.p;
+  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
+    return parseNumber(ctx, --ctx.p, c, 0, endChr);
+  }
+  if (ctx.s.charCodeAt(ctx.p += 4) === 58)
+    ctx.p += 3;
+  if (ctx.s.charCodeAt(ctx.p) === 46)
+    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+      ;
+  let t = ctx.s.slice(start, ctx.p);
+  return readDate(ctx, t, 4, false, start);
+}
+function readDate(ctx, str, type, unsafeDelim, errPtr, temporalSuffix) {
+  if (ctx.ld) {
+    let date5 = new TomlDate(str, type, unsafeDelim);
+    if (!date5.isValid())
+      TomlError.x("invalid date", ctx, errPtr);
+    return date5;
+  }
+  try {
+    if (temporalSuffix)
+      str += temporalSuffix;
+    switch (type) {
+      case 1:
+        return Temporal.ZonedDateTime.from(str);
+      case 2:
+        return Temporal.PlainDateTime.from(str);
+      case 3:
+        return Temporal.PlainDate.from(str);
+      case 4:
+        return Temporal.PlainTime.from(str);
+    }
+  } catch (e) {
+    TomlError.x(e instanceof Error ? e.message : "" + e, ctx, errPtr);
+  }
+}
+
+// node_modules/smol-toml/dist/util.js
+function skipComment(ctx) {
+  for (; ctx.p < ctx.s.length; ctx.p++) {
+    let c = ctx.s.charCodeAt(ctx.p);
+    if (c === 10)
+      break;
+    if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10) {
+      ctx.p++;
+      break;
+    }
+    if (c < 32 && c !== 9 || c === 127) {
+      TomlError.x("control characters are not allowed in comments", ctx);
+    }
+  }
+}
+function skipVoid(ctx, banNewLines, banComments) {
+  let c;
+  while (ctx.p < ctx.s.length) {
+    while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 32 || c === 9 || !banNewLines && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)))
+      ctx.p++;
+    if (banComments || c !== 35)
+      break;
+    skipComment(ctx);
+  }
+}
+
+// node_modules/smol-toml/dist/struct.js
+function parseKey(ctx, end = 61) {
+  let startPtr;
+  let state = 0;
+  let parsed = [];
+  let sliceStart;
+  let c = ctx.s.charCodeAt(startPtr = ctx.p);
+  do {
+    if (c === end) {
+      if (!state)
+        TomlError.x("unexpected end of key", ctx);
+      if (state === 1)
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+      return ctx.p++, parsed;
+    } else if (c === 46) {
+      if (!state)
+        TomlError.x("illegal empty bare key", ctx);
+      if (state === 1)
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+      state = 0;
+    } else if (!state && (c === 34 || c === 39)) {
+      if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
+        TomlError.x("illegal quoted key: multiline strings are not allowed", ctx);
+      parsed.push(parseString(ctx));
+      state = 2;
+      ctx.p--;
+    } else if (c === 32 || c === 9) {
+      if (state === 1) {
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+        state = 2;
+      }
+    } else if (state === 2 || c < 48 && c !== 45 || c > 57 && c < 65 || c > 90 && c < 97 && c !== 95 || c > 122) {
+      TomlError.x("illegal character in key", ctx);
+    } else if (!state) {
+      state = 1;
+      sliceStart = ctx.p;
+    }
+  } while (c = ctx.s.charCodeAt(++ctx.p));
+  TomlError.x("incomplete key-value: cannot find end of key", ctx, startPtr);
+}
+function parseInlineTable(ctx) {
+  let startPtr = ctx.p++;
+  let res = /* @__PURE__ */ Object.create(null);
+  let seen = /* @__PURE__ */ new Set();
+  let c;
+  while (ctx.p < ctx.s.length) {
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p)) === 125) {
+      ctx.p++;
+      return res;
+    }
+    let k;
+    let t = res;
+    let hasOwn = false;
+    let errPtr = ctx.p;
+    let key = parseKey(ctx);
+    for (let i = 0; i < key.length; i++) {
+      if (i)
+        t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+      k = key[i];
+      if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== "object" || seen.has(t[k]))) {
+        TomlError.x("trying to redefine an already defined value", ctx, errPtr);
+      }
+      let unsafe = k === "__proto__";
+      if (ctx.uk && (unsafe || k === "constructor")) {
+        t = ctx.uk !== 1 && TomlError.x("document contains an unsafe property", ctx, errPtr);
+        break;
+      }
+      if (!hasOwn && unsafe) {
+        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+      }
+    }
+    if (hasOwn) {
+      TomlError.x("trying to redefine an already defined value", ctx, errPtr);
+    }
+    skipVoid(ctx, true, true);
+    let value = extractValue(
+      ctx,
+      125
+      /* } */
+    );
+    if (t && typeof (t[k] = value) === "object")
+      seen.add(value);
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p++)) === 125) {
+      return res;
+    }
+    if (c !== 44)
+      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
+  }
+  TomlError.x("unfinished table", ctx, startPtr);
+}
+function parseArray(ctx) {
+  let startPtr = ctx.p++;
+  let res = [];
+  let c;
+  while (ctx.p < ctx.s.length) {
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p)) === 93) {
+      ctx.p++;
+      return res;
+    }
+    res.push(extractValue(
+      ctx,
+      93
+      /* ] */
+    ));
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p++)) === 93) {
+      return res;
+    }
+    if (c !== 44)
+      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
+  }
+  TomlError.x("unfinished array", ctx, startPtr);
+}
+
+// node_modules/smol-toml/dist/parse.js
+function peekTable(ctx, key, table, meta3, type) {
+  let t = table;
+  let m = meta3;
+  let k;
+  let hasOwn = false;
+  let state;
+  for (let i = 0; i < key.length; i++) {
+    if (i) {
+      t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+      m = (state = m[k]).c;
+      if (type === 0 && (state.t === 1 || state.t === 2)) {
+        return null;
+      }
+      if (state.t === 2) {
+        let l = t.length - 1;
+        t = t[l];
+        m = m[l].c;
+      }
+    }
+    k = key[i];
+    if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 && m[k]?.d) {
+      return null;
+    }
+    if (!hasOwn) {
+      let unsafe = k === "__proto__";
+      if (ctx.uk && (unsafe || k === "constructor"))
+        return false;
+      if (unsafe) {
+        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+        Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
+      }
+      m[k] = {
+        t: i < key.length - 1 && type === 2 ? 3 : type,
+        d: false,
+        i: 0,
+        c: /* @__PURE__ */ Object.create(null)
+      };
+    }
+  }
+  state = m[k];
+  if (state.t !== type && !(type === 1 && state.t === 3)) {
+    return null;
+  }
+  if (type === 2) {
+    if (!state.d) {
+      state.d = true;
+      t[k] = [];
+    }
+    t[k].push(t = /* @__PURE__ */ Object.create(null));
+    state.c[state.i++] = state = { t: 1, d: false, i: 0, c: /* @__PURE__ */ Object.create(null) };
+  }
+  if (state.d) {
+    return null;
+  }
+  state.d = true;
+  if (type === 1) {
+    t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+  } else if (type === 0 && hasOwn) {
+    return null;
+  }
+  return [k, t, state.c];
+}
+function validateTablePeek(ctx, peek, ptr) {
+  if (peek === null || ctx.uk === 2)
+    TomlError.x(peek === null ? "trying to redefine an already defined table or value" : "document contains an unsafe property", ctx, ptr);
+}
+function parse3(toml, options = {}) {
+  let ctx = {
+    s: toml,
+    p: 0,
+    d: options.maxDepth ?? 1e3,
+    bi: options.integersAsBigInt ?? false,
+    ld: options.useLegacyDate ?? true,
+    uk: options.unsafeKeyBehaviour === "throw" ? 2 : options.unsafeKeyBehaviour === "drop" ? 1 : 0
+  };
+  let res = /* @__PURE__ */ Object.create(null);
+  let meta3 = /* @__PURE__ */ Object.create(null);
+  let tmp;
+  let skipping = false;
+  let tbl = res;
+  let m = meta3;
+  if (toml.charCodeAt(0) === 65279)
+    ctx.p++;
+  skipVoid(ctx);
+  while (ctx.p < toml.length) {
+    if (toml.charCodeAt(ctx.p) === 91) {
+      let isTableArray = toml.charCodeAt(++ctx.p) === 91;
+      tmp = ctx.p += +isTableArray;
+      skipping = false;
+      let k = parseKey(
+        ctx,
+        93
+        /* ] */
+      );
+      if (isTableArray) {
+        if (toml.charCodeAt(ctx.p) !== 93) {
+          TomlError.x("expected end of table array declaration", ctx);
+        }
+        ctx.p++;
+      }
+      let p = peekTable(
+        ctx,
+        k,
+        res,
+        meta3,
+        isTableArray ? 2 : 1
+        /* Type.EXPLICIT */
+      );
+      if (!p) {
+        validateTablePeek(ctx, p, tmp);
+        skipping = true;
+      } else {
+        m = p[2];
+        tbl = p[1];
+      }
+    } else {
+      tmp = ctx.p;
+      let k = parseKey(ctx);
+      let p = peekTable(
+        ctx,
+        k,
+        tbl,
+        m,
+        0
+        /* Type.DOTTED */
+      );
+      if (!p && !skipping)
+        validateTablePeek(ctx, p, tmp);
+      skipVoid(ctx, true, true);
+      let v = extractValue(ctx, void 0);
+      if (p && !skipping)
+        p[1][p[0]] = v;
+    }
+    skipVoid(ctx, true);
+    if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 10 && (tmp !== 13 || toml.charCodeAt(ctx.p + 1) !== 10)) {
+      TomlError.x("each key-value declaration must be followed by an end-of-line", ctx);
+    }
+    skipVoid(ctx);
+  }
+  return res;
+}
+
+// node_modules/smol-toml/dist/stringify.js
+var HAS_WELLFORMED = !!"".isWellFormed;
+
+// tools/lib/manifests/index.ts
+function detectType(path) {
+  const name = basename(path);
+  if (name === "Cargo.toml") return "cargo";
+  if (name === "package-lock.json" || name === "npm-shrinkwrap.json") return "npm-lock";
+  if (name.endsWith(".json")) return "npm";
+  return "plain";
+}
+function toSpec(entry) {
+  if (typeof entry === "string") return { path: entry, type: detectType(entry) };
+  const type = entry.type ?? detectType(entry.path);
+  if (type === "regex" && !entry.pattern) {
+    throw new SignetError("E_CONFIG_INVALID", `manifest ${entry.path}: type regex needs a pattern`, {
+      details: { field: "version.manifests.pattern" }
+    });
+  }
+  return { path: entry.path, type, pattern: entry.pattern };
+}
+function unparsable(spec, why) {
+  return new SignetError("E_MANIFEST_UNPARSABLE", `${spec.path}: ${why}`, { details: { path: spec.path } });
+}
+var SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+function checked(spec, v) {
+  if (typeof v !== "string") throw unparsable(spec, "no version field");
+  if (!SEMVER.test(v)) throw unparsable(spec, `version "${v}" is not semver (MAJOR.MINOR.PATCH)`);
+  return v;
+}
+function findTomlVersion(text, table) {
+  const lines = text.split(/(?<=\n)/);
+  let offset = 0;
+  let inTable = false;
+  const header = new RegExp(`^\\s*\\[\\s*${table.replace(/\./g, "\\s*\\.\\s*")}\\s*\\]\\s*(#.*)?\\r?\\n?$`);
+  for (const line of lines) {
+    if (/^\s*\[/.test(line)) inTable = header.test(line);
+    else if (inTable) {
+      const m = /^(\s*version\s*=\s*)(["'])([^"'\r\n]*)\2/.exec(line);
+      if (m) {
+        const start = offset + m[1].length + 1;
+        return { start, end: start + m[3].length, value: m[3] };
+      }
+    }
+    offset += line.length;
+  }
+  return void 0;
+}
+function cargoTable(spec, text) {
+  let doc;
+  try {
+    doc = parse3(text);
+  } catch (e) {
+    throw unparsable(spec, `invalid TOML: ${e.message.split("\n")[0]}`);
+  }
+  const pkg = doc["package"];
+  const ws = doc["workspace"]?.["package"];
+  if (pkg && typeof pkg["version"] === "string") return "package";
+  if (ws && typeof ws["version"] === "string") return "workspace.package";
+  throw unparsable(spec, "no [package] version or [workspace.package] version");
+}
+function findTopLevelJsonString(text, key) {
+  let depth = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < n && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const str = text.slice(i + 1, j);
+      if (depth === 1 && str === key) {
+        let k = j + 1;
+        while (/\s/.test(text[k] ?? "")) k++;
+        if (text[k] === ":") {
+          k++;
+          while (/\s/.test(text[k] ?? "")) k++;
+          if (text[k] === '"') {
+            let e = k + 1;
+            while (e < n && text[e] !== '"') e += text[e] === "\\" ? 2 : 1;
+            return { start: k + 1, end: e, value: text.slice(k + 1, e) };
+          }
+          return void 0;
+        }
+      }
+      i = j + 1;
+      continue;
+    }
+    if (ch === "{" || ch === "[") depth++;
+    else if (ch === "}" || ch === "]") depth--;
+    i++;
+  }
+  return void 0;
+}
+function parseJson(spec, text) {
+  try {
+    const v = JSON.parse(text);
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
+    return v;
+  } catch (e) {
+    throw unparsable(spec, `invalid JSON: ${e.message}`);
+  }
+}
+function readVersion(spec, text) {
+  switch (spec.type) {
+    case "cargo": {
+      const table = cargoTable(spec, text);
+      const loc = findTomlVersion(text, table);
+      if (!loc) throw unparsable(spec, `cannot locate version in [${table}]`);
+      return checked(spec, loc.value);
+    }
+    case "npm":
+    case "npm-lock":
+      return checked(spec, parseJson(spec, text)["version"]);
+    case "plain": {
+      const v = text.trim();
+      if (!v) throw unparsable(spec, "the file is empty");
+      return checked(spec, v);
+    }
+    case "regex": {
+      const m = new RegExp(spec.pattern, "m").exec(text);
+      if (!m || m[1] === void 0) throw unparsable(spec, `pattern ${spec.pattern} does not match`);
+      return checked(spec, m[1]);
+    }
+  }
+}
+function writeVersion(spec, text, version2) {
+  const splice = (loc) => text.slice(0, loc.start) + version2 + text.slice(loc.end);
+  switch (spec.type) {
+    case "cargo": {
+      const loc = findTomlVersion(text, cargoTable(spec, text));
+      if (!loc) throw unparsable(spec, "cannot locate version");
+      return splice(loc);
+    }
+    case "npm": {
+      parseJson(spec, text);
+      const loc = findTopLevelJsonString(text, "version");
+      if (!loc) throw unparsable(spec, 'no top-level "version" string');
+      return splice(loc);
+    }
+    case "npm-lock": {
+      const doc = parseJson(spec, text);
+      doc["version"] = version2;
+      const pkgs = doc["packages"];
+      if (pkgs?.[""]) pkgs[""]["version"] = version2;
+      const indent = /^\{\r?\n([ \t]+)"/.exec(text)?.[1] ?? "  ";
+      const eol = text.includes("\r\n") ? "\r\n" : "\n";
+      let out = JSON.stringify(doc, null, indent);
+      if (eol !== "\n") out = out.replace(/\n/g, eol);
+      return /\r?\n$/.test(text) ? out + eol : out;
+    }
+    case "plain": {
+      const lead = /^\s*/.exec(text)[0];
+      const trail = /\s*$/.exec(text)[0];
+      return lead + version2 + trail;
+    }
+    case "regex": {
+      const m = new RegExp(spec.pattern, "md").exec(text);
+      const span = m?.indices?.[1];
+      if (!m || !span) throw unparsable(spec, `pattern ${spec.pattern} does not match`);
+      return text.slice(0, span[0]) + version2 + text.slice(span[1]);
+    }
+  }
+}
+function loadManifests(root, specs) {
+  return specs.map((spec) => {
+    const abs = join3(root, spec.path);
+    if (!existsSync6(abs)) {
+      throw new SignetError("E_MANIFEST_MISSING", `manifest not found: ${spec.path}`, {
+        details: { path: spec.path }
+      });
+    }
+    const text = readFileSync4(abs, "utf8");
+    return { path: spec.path, type: spec.type, version: readVersion(spec, text), spec, text };
+  });
+}
+function detectManifests(root) {
+  for (const name of ["Cargo.toml", "package.json", "VERSION"]) {
+    if (existsSync6(join3(root, name))) return [{ path: name, type: detectType(name) }];
+  }
+  return [];
+}
+function withLockfiles(root, specs) {
+  const out = [];
+  const seen = new Set(specs.map((s) => s.path));
+  for (const s of specs) {
+    out.push(s);
+    if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
+    for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
+      const p = dirname2(s.path) === "." ? lock : `${dirname2(s.path)}/${lock}`;
+      if (!seen.has(p) && existsSync6(join3(root, p))) {
+        seen.add(p);
+        out.push({ path: p, type: "npm-lock" });
+      }
+    }
+  }
+  return out;
+}
+function updateCargoLock(text, from, to) {
+  const blocks = text.split(/(?=^\[\[package\]\][ \t]*\r?$)/m);
+  return blocks.map((block) => {
+    if (!block.startsWith("[[package]]")) return block;
+    if (/^source\s*=/m.test(block)) return block;
+    return block.replace(
+      /^(version\s*=\s*")([^"]*)(")/m,
+      (m, a, v, b) => v === from ? `${a}${to}${b}` : m
+    );
+  }).join("");
+}
+function cargoLockFor(root, cargoToml) {
+  const dir = dirname2(cargoToml);
+  for (const p of [dir === "." ? "Cargo.lock" : `${dir}/Cargo.lock`, "Cargo.lock"]) {
+    if (existsSync6(join3(root, p))) return p;
+  }
+  return void 0;
+}
+
+// tools/lib/version/conventional.ts
+var HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
+var GIT_REVERT = /^Revert "(.+)"\s*$/;
+var REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
+var BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
+var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
+function own2(s) {
+  return s.length < 13 ? s : ` ${s}`.slice(1);
+}
+function parseHeader(header) {
+  const m = HEADER.exec(header);
+  if (!m) return null;
+  return {
+    type: m[1].toLowerCase(),
+    scope: m[2]?.trim() || null,
+    breaking: m[3] === "!",
+    subject: m[4].trim()
+  };
+}
+function parseCommit(raw, options = {}) {
+  const message = raw.message.includes("\r") ? raw.message.replace(/\r\n?/g, "\n") : raw.message;
+  const nl = message.indexOf("\n");
+  const header = (nl < 0 ? message : message.slice(0, nl)).trim();
+  const body = nl < 0 ? "" : message.slice(nl + 1);
+  const c = {
+    sha: raw.sha,
+    shortSha: raw.sha.slice(0, 7),
+    merge: raw.parents.length > 1,
+    header,
+    type: null,
+    scope: null,
+    subject: header,
+    breaking: false,
+    breakingNotes: [],
+    revertOf: null,
+    revertedHeader: null,
+    skipCi: SKIP_CI.test(message)
+  };
+  const h = parseHeader(header);
+  if (h) {
+    c.type = h.type;
+    c.scope = h.scope;
+    c.subject = h.subject;
+    c.breaking = h.breaking;
+  }
+  const gitRevert = GIT_REVERT.exec(header);
+  if (gitRevert) {
+    c.type = "revert";
+    c.revertedHeader = gitRevert[1];
+    c.subject = gitRevert[1];
+  } else if (c.type === "revert") {
+    c.revertedHeader = c.subject.replace(/^"(.*)"$/, "$1");
+  }
+  if (body) {
+    const r = REVERTS.exec(body);
+    if (r && c.type === "revert") c.revertOf = r[1].toLowerCase();
+    if (body.includes("BREAKING")) {
+      const lines = body.split("\n");
+      for (let i = 0; i < lines.length; i++) {
+        const m = BREAKING.exec(lines[i]);
+        if (!m) continue;
+        const note = [m[1].trim()];
+        while (i + 1 < lines.length && lines[i + 1].trim() !== "" && !/^[\w-]+(: | #)/.test(lines[i + 1])) {
+          note.push(lines[++i].trim());
+        }
+        c.breaking = true;
+        c.breakingNotes.push(note.join(" ").trim());
+      }
+    }
+  }
+  if (c.breaking && c.breakingNotes.length === 0) c.breakingNotes.push(c.subject);
+  c.sha = own2(c.sha);
+  if (options.lean === true || typeof options.lean === "function" && options.lean(c)) {
+    c.shortSha = "";
+    c.header = "";
+    c.subject = "";
+    c.revertedHeader = null;
+    c.breakingNotes = [];
+    if (c.scope) c.scope = own2(c.scope);
+    if (c.revertOf) c.revertOf = own2(c.revertOf);
+    return c;
+  }
+  c.shortSha = own2(c.shortSha);
+  c.header = own2(c.header);
+  c.subject = c.subject === header ? c.header : own2(c.subject);
+  if (c.scope) c.scope = own2(c.scope);
+  if (c.revertedHeader) c.revertedHeader = own2(c.revertedHeader);
+  if (c.revertOf) c.revertOf = own2(c.revertOf);
+  c.breakingNotes = c.breakingNotes.map(own2);
+  return c;
+}
+
+// tools/lib/version/plan.ts
+var import_semver2 = __toESM(require_semver2(), 1);
+function isReleaseCommit(c) {
+  return c.skipCi || c.type === "chore" && c.scope === "release";
+}
+function normalizePath(p) {
+  let s = p.replace(/\\/g, "/").replace(/^\.\//, "");
+  while (s.endsWith("/") && s.length > 1) s = s.slice(0, -1);
+  return s === "" ? "." : s;
+}
+function componentChanged(paths, changed) {
+  if (changed === "all") return true;
+  const roots = paths.map(normalizePath);
+  if (roots.includes(".")) return changed.length > 0;
+  return changed.some((f) => roots.some((r) => f === r || f.startsWith(`${r}/`)));
+}
+function summarizeTypes(byType) {
+  return Object.entries(byType).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([t, n]) => `${t} ${n}`).join(", ");
+}
+function baselineVersion(manifests) {
+  const first = manifests[0];
+  if (!first) return void 0;
+  const disagree = manifests.filter((m) => m.version !== first.version);
+  if (disagree.length) {
+    throw new SignetError(
+      "E_MANIFEST_DISAGREE",
+      `manifests disagree on the current version: ${manifests.map((m) => `${m.path}=${m.version}`).join(", ")}`,
+      { details: { manifests: manifests.map((m) => ({ path: m.path, version: m.version })) } }
+    );
+  }
+  const v = import_semver2.default.valid(first.version);
+  if (!v) {
+    throw new SignetError(
+      "E_MANIFEST_UNPARSABLE",
+      `${first.path}: version "${first.version}" is not semver`,
+      {
+        details: { path: first.path, version: first.version }
+      }
+    );
+  }
+  const parsed = import_semver2.default.parse(v);
+  return `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+}
+function ordered(p) {
+  return {
+    channel: p.channel,
+    previousTag: p.previousTag,
+    previousVersion: p.previousVersion,
+    version: p.version,
+    tag: p.tag,
+    bump: p.bump,
+    released: p.released,
+    prerelease: p.prerelease,
+    reason: p.reason,
+    commits: p.commits,
+    components: p.components,
+    manifestUpdates: p.manifestUpdates,
+    ignoredTags: p.ignoredTags
+  };
+}
+function planRelease(input2) {
+  return ordered(planUnordered(input2));
+}
+function planUnordered(input2) {
+  const config2 = input2.config ?? {};
+  const identifier2 = config2.betaIdentifier ?? "beta";
+  const { last, ignored } = selectLastStable(input2.tags, input2.tagPrefix);
+  const analysis = analyzeCommits(input2.commits, config2.releaseRules ?? []);
+  const baseline = baselineVersion(input2.manifests);
+  const changedFiles = last ? input2.changedFiles ?? [] : "all";
+  const components = (config2.components ?? []).map((c) => ({
+    name: c.name,
+    changed: componentChanged(c.paths, changedFiles),
+    paths: [...c.paths],
+    manifests: [...c.manifests]
+  }));
+  const base = {
+    channel: input2.channel,
+    previousTag: last?.name ?? null,
+    previousVersion: last?.version ?? null,
+    commits: {
+      total: analysis.total,
+      releasable: analysis.releasable.length,
+      byType: analysis.byType
+    },
+    components,
+    ignoredTags: ignored
+  };
+  const nothing = (reason2) => ({
+    ...base,
+    version: null,
+    tag: null,
+    bump: null,
+    released: false,
+    prerelease: false,
+    reason: reason2,
+    manifestUpdates: []
+  });
+  if (isReleaseCommit(input2.head.commit)) return nothing("release commit at HEAD");
+  let target;
+  let bump;
+  let reason;
+  let releasable = true;
+  if (!last) {
+    if (!baseline) {
+      throw new SignetError(
+        "E_MANIFEST_MISSING",
+        `no stable tag matching ${input2.tagPrefix}MAJOR.MINOR.PATCH is reachable from HEAD, and no manifest gives a first version`,
+        {
+          hint: "Add a manifest (Cargo.toml, package.json or VERSION) under `version.manifests`, or tag the last release."
+        }
+      );
+    }
+    target = baseline;
+    bump = null;
+    reason = `first release: no stable tag yet, version ${baseline} from ${input2.manifests[0].path}`;
+  } else if (analysis.bump) {
+    bump = analysis.bump;
+    const current = import_semver2.default.parse(last.version);
+    if (bump === "major" && current.major === 0 && (config2.breakingInZeroMajor ?? "minor") === "minor") {
+      bump = "minor";
+    }
+    target = import_semver2.default.inc(last.version, bump);
+    const breaking = analysis.releasable.filter((c) => c.breaking).length;
+    reason = `${analysis.releasable.length} releasable of ${analysis.total} commits since ${last.name}` + (breaking ? ` (${breaking} breaking${bump !== "major" ? ", 0.x bumps minor" : ""})` : "");
+  } else {
+    releasable = false;
+    const what = analysis.total ? `no releasable commits since ${last.name} (${summarizeTypes(analysis.byType)})` : `no commits since ${last.name}`;
+    if (input2.channel === "stable") return nothing(what);
+    bump = "patch";
+    target = import_semver2.default.inc(last.version, "patch");
+    reason = `${what}; test build of ${target}`;
+  }
+  if (input2.channel === "stable") {
+    const manifestUpdates = input2.manifests.filter((m) => m.version !== target).map((m) => ({ path: m.path, type: m.type, from: m.version, to: target }));
+    return {
+      ...base,
+      version: target,
+      tag: `${input2.tagPrefix}${target}`,
+      bump,
+      released: true,
+      prerelease: false,
+      reason,
+      manifestUpdates
+    };
+  }
+  let n;
+  if (input2.runNumber !== void 0) {
+    if (!Number.isSafeInteger(input2.runNumber) || input2.runNumber < 0) {
+      throw new SignetError(
+        "E_INPUT_INVALID",
+        `run number must be a non-negative integer, got ${input2.runNumber}`,
+        {
+          details: { field: "runNumber" }
+        }
+      );
+    }
+    n = input2.runNumber;
+  } else {
+    const onHead = input2.tags.filter((t) => t.commit === input2.head.sha);
+    const existingHere = highestPrereleaseNumber(onHead, input2.tagPrefix, target, identifier2);
+    n = existingHere >= 0 ? existingHere : Math.max(0, highestPrereleaseNumber(input2.tags, input2.tagPrefix, target, identifier2)) + 1;
+  }
+  const version2 = `${target}-${identifier2}.${n}`;
+  return {
+    ...base,
+    version: version2,
+    tag: `${input2.tagPrefix}${version2}`,
+    bump,
+    released: true,
+    prerelease: true,
+    reason: releasable ? `${reason}; beta of ${target}` : reason,
+    manifestUpdates: []
+  };
+}
+
+// tools/lib/git/log.ts
+import { isUtf8 } from "node:buffer";
+import { spawn as spawn2 } from "node:child_process";
+var MAX_MESSAGE_BYTES = 256 * 1024;
+var FORMAT = "--format=%H%x1f%P%x1f%B";
+function logArgs(range, paths = []) {
+  return [
+    ...GIT_BASE_ARGS,
+    "log",
+    "-z",
+    "--no-color",
+    "--no-decorate",
+    "--encoding=UTF-8",
+    FORMAT,
+    range,
+    "--",
+    ...paths
+  ];
+}
+var decoder = new TextDecoder("utf-8");
+var BREAKING2 = Buffer.from("BREAKING");
+var REVERTS2 = Buffer.from("This reverts commit");
+var BRACKET = 91;
+function parseRecord(buf, bodies = "all") {
+  let start = 0;
+  while (start < buf.length && buf[start] === 10) start++;
+  const a = buf.indexOf(31, start);
+  const b = a < 0 ? -1 : buf.indexOf(31, a + 1);
+  if (a < 0 || b < 0) return void 0;
+  const sha = buf.toString("latin1", start, a);
+  const parents = b > a + 1 ? buf.toString("latin1", a + 1, b).split(" ") : [];
+  const msgStart = b + 1;
+  let msgEnd = buf.length;
+  while (msgEnd > msgStart && buf[msgEnd - 1] === 10) msgEnd--;
+  let nl = buf.indexOf(10, msgStart);
+  if (nl < 0 || nl > msgEnd) nl = msgEnd;
+  let message = buf.subarray(msgStart, msgEnd);
+  if (bodies === "needed" && nl < msgEnd && buf.indexOf(BREAKING2, nl) < 0 && buf.indexOf(REVERTS2, nl) < 0 && buf.indexOf(BRACKET, nl) < 0) {
+    message = buf.subarray(msgStart, nl);
+  }
+  let truncated = false;
+  if (message.length > MAX_MESSAGE_BYTES + 200) {
+    const half = MAX_MESSAGE_BYTES / 2;
+    let headEnd = message.lastIndexOf(10, half);
+    if (headEnd < 0) headEnd = half;
+    let tailStart = message.indexOf(10, message.length - half);
+    if (tailStart < 0) tailStart = message.length - half;
+    message = Buffer.concat([
+      message.subarray(0, headEnd),
+      Buffer.from("\n[…]\n"),
+      message.subarray(tailStart)
+    ]);
+    truncated = true;
+  }
+  const c = { sha, parents, message: decoder.decode(message) };
+  if (!isUtf8(message)) c.invalidUtf8 = true;
+  if (truncated) c.truncated = true;
+  return c;
+}
+function streamLog(options) {
+  const { cwd, range, paths = [], onCommit, timeoutMs = 3e5, bodies = "all" } = options;
+  const args = logArgs(range, paths);
+  logger.debug(`$ git ${args.join(" ")}`);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn2("git", args, {
+      cwd,
+      env: { ...process.env, ...GIT_ENV },
+      stdio: ["ignore", "pipe", "pipe"]
+    });
+    let count = 0;
+    let pending = [];
+    let stderr = "";
+    let failed;
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const emit = (buf) => {
+      const c = parseRecord(buf, bodies);
+      if (!c) return;
+      if (c.invalidUtf8)
+        logger.warn(`commit ${c.sha.slice(0, 12)}: message is not valid UTF-8; invalid bytes replaced`);
+      if (c.truncated)
+        logger.warn(
+          `commit ${c.sha.slice(0, 12)}: message larger than ${MAX_MESSAGE_BYTES} bytes; cut for analysis`
+        );
+      count++;
+      onCommit(c);
+    };
+    child.stdout.on("data", (chunk) => {
+      if (failed) return;
+      try {
+        let start = 0;
+        let nul = chunk.indexOf(0, start);
+        while (nul >= 0) {
+          const piece = chunk.subarray(start, nul);
+          if (pending.length) {
+            pending.push(piece);
+            emit(Buffer.concat(pending));
+            pending = [];
+          } else emit(piece);
+          start = nul + 1;
+          nul = chunk.indexOf(0, start);
+        }
+        if (start < chunk.length) pending.push(Buffer.from(chunk.subarray(start)));
+      } catch (e) {
+        failed = e;
+        child.kill("SIGKILL");
+      }
+    });
+    child.stderr.on("data", (chunk) => {
+      if (stderr.length < 16384) stderr += chunk.toString("utf8");
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(
+        e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", "git: program not found", { details: { program: "git" } }) : e
+      );
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (failed) return reject(failed);
+      if (pending.length) emit(Buffer.concat(pending));
+      if (code !== 0) {
+        if (signal === "SIGKILL" && !failed) {
+          return reject(new SignetError("E_TOOL_TIMEOUT", `git log: timed out after ${timeoutMs} ms`));
+        }
+        return reject(
+          new SignetError("E_TOOL_FAILED", `git log exited with ${code}: ${redact(stderr.trim())}`, {
+            details: { command: `git ${args.join(" ")}`, exitCode: code }
+          })
+        );
+      }
+      resolvePromise(count);
+    });
+  });
+}
+
+// tools/lib/version/repo.ts
+function componentPrefix(c) {
+  return c.tagPrefix ?? `${c.name}-v`;
+}
+function parseRunNumber(value, field) {
+  if (value === void 0 || value === "") return void 0;
+  const s = String(value).trim();
+  if (!/^\d{1,15}$/.test(s)) {
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `${field}: run number must be a non-negative integer, got "${s}"`,
+      {
+        details: { field }
+      }
+    );
+  }
+  return Number(s);
+}
+async function planFromRepo(options) {
+  const cfg = options.config ?? {};
+  const env = options.env ?? process.env;
+  const [info2, tags] = await Promise.all([
+    repoInfo(options.cwd, { message: false }),
+    listTags(options.cwd).catch(() => void 0)
+  ]);
+  const root = info2.root;
+  const components = cfg.components ?? [];
+  const component = options.component ? components.find((c) => c.name === options.component) : void 0;
+  if (options.component && !component) {
+    throw new SignetError("E_INPUT_INVALID", `unknown component "${options.component}"`, {
+      hint: `Use one of: ${components.map((c) => c.name).join(", ") || "(none configured under version.components)"}`,
+      details: { field: "component" }
+    });
+  }
+  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
+  if (!tags) throw new SignetError("E_TOOL_FAILED", `git for-each-ref failed in ${root}`);
+  await markReachable(root, tags, tagPrefix);
+  const { last } = selectLastStable(tags, tagPrefix);
+  if (info2.shallow && !last) {
+    throw new SignetError(
+      "E_SHALLOW_CLONE",
+      `shallow clone without a reachable ${tagPrefix}MAJOR.MINOR.PATCH tag: the last release cannot be found`,
+      { details: { tags: tags.length } }
+    );
+  }
+  const commits = [];
+  await streamLog({
+    cwd: root,
+    range: last ? `${last.commit}..HEAD` : "HEAD",
+    paths: component ? component.paths : [],
+    bodies: "needed",
+    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
+  });
+  const entries = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
+  let specs = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const e of entries) {
+    const s = toSpec(e);
+    if (!seen.has(s.path)) {
+      seen.add(s.path);
+      specs.push(s);
+    }
+  }
+  if (specs.length === 0) specs = detectManifests(root);
+  specs = withLockfiles(root, specs);
+  const manifests = loadManifests(root, specs);
+  const scope = (component ? [component] : components).map((c) => ({
+    name: c.name,
+    paths: c.paths,
+    manifests: (c.manifests ?? []).map((m) => toSpec(m).path)
+  }));
+  let changedFiles = "all";
+  if (last && scope.length) {
+    const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last.commit, "HEAD"]);
+    changedFiles = out.split("\0").filter(Boolean);
+  }
+  const runNumber = options.runNumber ?? (options.channel === "beta" ? parseRunNumber(env["GITHUB_RUN_NUMBER"], "GITHUB_RUN_NUMBER") : void 0);
+  let headCommit = commits[0]?.sha === info2.head.sha ? commits[0] : void 0;
+  if (!headCommit) {
+    const log = await gitOut(root, ["log", "-1", "--no-color", "--encoding=UTF-8", "--format=%B"]);
+    info2.head.message = log.replace(/\n+$/, "");
+    headCommit = parseCommit({ sha: info2.head.sha, parents: [], message: info2.head.message });
+  }
+  const plan = planRelease({
+    channel: options.channel,
+    tagPrefix,
+    tags,
+    commits,
+    head: { sha: info2.head.sha, commit: headCommit },
+    manifests,
+    config: {
+      releaseRules: cfg.releaseRules ?? [],
+      breakingInZeroMajor: cfg.breakingInZeroMajor ?? "minor",
+      betaIdentifier: cfg.betaIdentifier ?? "beta",
+      components: scope
+    },
+    runNumber,
+    changedFiles
+  });
+  return {
+    plan,
+    commits,
+    previousCommit: last?.commit,
+    head: info2.head,
+    root,
+    tagPrefix,
+    tags,
+    manifests
+  };
+}
+
+// tools/lib/release/push.ts
+var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function pushAuth(remoteUrl2, tokenEnv, env) {
+  if (!ENV_NAME.test(tokenEnv)) {
+    throw new SignetError(
+      "E_CONFIG_INVALID",
+      `git.tokenEnv: "${tokenEnv}" is not an environment variable name`,
+      {
+        details: { field: "git.tokenEnv" }
+      }
+    );
+  }
+  const token = env[tokenEnv];
+  const base = { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", SSH_ASKPASS: "" };
+  if (!token || !remoteUrl2 || !/^https?:\/\//i.test(remoteUrl2))
+    return { configArgs: [], env: base, token: false };
+  registerSecret(token);
+  const helper = `!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "\${SIGNET_GIT_USERNAME:-x-access-token}" "$${tokenEnv}"; }; f`;
+  return {
+    // The empty helper first clears helpers from the user's config (a stored credential must not win).
+    configArgs: ["-c", "credential.helper=", "-c", `credential.helper=${helper}`],
+    env: { ...base, [tokenEnv]: token },
+    token: true
+  };
+}
+function pushArgs(remote, refspecs, options = {}) {
+  return ["push", "--atomic", "--porcelain", ...options.force ? ["--force"] : [], remote, ...refspecs];
+}
+
+// tools/lib/release/apply.ts
+function releaseDate(env = process.env, now = /* @__PURE__ */ new Date()) {
+  const epoch = env["SOURCE_DATE_EPOCH"];
+  const d = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1e3) : now;
+  return d.toISOString().slice(0, 10);
+}
+function commitMessage(template, tag, version2) {
+  return template.replaceAll("{tag}", tag).replaceAll("{version}", version2);
+}
+async function diffChanges(changes) {
+  if (!changes.length) return "";
+  const tmp = mkdtempSync(join4(tmpdir(), "signet-diff-"));
+  try {
+    const out = [];
+    for (const c of changes) {
+      const a = join4(tmp, "a", c.path);
+      const b = join4(tmp, "b", c.path);
+      mkdirSync2(dirname3(b), { recursive: true });
+      writeFileSync2(b, c.after);
+      if (c.before !== null) {
+        mkdirSync2(dirname3(a), { recursive: true });
+        writeFileSync2(a, c.before);
+      }
+      const r = await git(
+        tmp,
+        [
+          "diff",
+          "--no-index",
+          "--no-color",
+          "--no-prefix",
+          "--",
+          c.before === null ? "/dev/null" : `a/${c.path}`,
+          `b/${c.path}`
+        ],
+        { allowFailure: true }
+      );
+      if (r.exitCode > 1) throw new SignetError("E_TOOL_FAILED", `git diff failed: ${r.stderr.trim()}`);
+      out.push(r.stdout);
+    }
+    return out.join("");
+  } finally {
+    rmSync2(tmp, { recursive: true, force: true });
+  }
+}
+function identityEnv(cfg) {
+  return {
+    GIT_AUTHOR_NAME: cfg.authorName,
+    GIT_AUTHOR_EMAIL: cfg.authorEmail,
+    GIT_COMMITTER_NAME: cfg.authorName,
+    GIT_COMMITTER_EMAIL: cfg.authorEmail
+  };
+}
+async function stableChanges(rp, config2, date5) {
+  const remote = await remoteUrl(rp.root, config2.git.remote);
+  const notes = renderNotes(rp.plan, rp.commits, {
+    sections: config2.changelog.sections,
+    releaseRules: config2.version.releaseRules,
+    repo: resolveRepoLink(config2.changelog, remote),
+    date: date5
+  });
+  const changes = [];
+  for (const u of rp.plan.manifestUpdates) {
+    const m = rp.manifests.find((x) => x.path === u.path);
+    changes.push({ path: m.path, before: m.text, after: writeVersion(m.spec, m.text, u.to) });
+  }
+  for (const u of rp.plan.manifestUpdates) {
+    if (u.type !== "cargo") continue;
+    const lock = cargoLockFor(rp.root, u.path);
+    if (!lock) continue;
+    const existing = changes.find((c) => c.path === lock);
+    const before = existing ? existing.after : readFileSync5(join4(rp.root, lock), "utf8");
+    const after = updateCargoLock(before, u.from, u.to);
+    if (after === before) continue;
+    if (existing) existing.after = after;
+    else changes.push({ path: lock, before, after });
+  }
+  changes.push(...changelogChanges(rp.root, config2.changelog, notes));
+  return { notes, changes };
+}
+function restoreFiles(root, changes) {
+  for (const c of changes) {
+    const abs = join4(root, c.path);
+    try {
+      if (c.before === null) unlinkSync(abs);
+      else writeFileSync2(abs, c.before);
+    } catch (e) {
+      logger.warn(`rollback: could not restore ${c.path}: ${e.message}`);
+    }
+  }
+}
+async function push(root, config2, refspecs, env, force) {
+  const url2 = await remoteUrl(root, config2.git.remote);
+  if (!url2) {
+    throw new SignetError("E_INPUT_INVALID", `remote "${config2.git.remote}" does not exist`, {
+      hint: "Add the remote or set `git.remote` in the config.",
+      details: { field: "git.remote" }
+    });
+  }
+  const auth = pushAuth(url2, config2.git.tokenEnv, env);
+  const r = await git(root, [...auth.configArgs, ...pushArgs(config2.git.remote, refspecs, { force })], {
+    env: auth.env,
+    allowFailure: true,
+    timeoutMs: 3e5
+  });
+  if (r.exitCode !== 0) {
+    const tail = (r.stderr || r.stdout).trim().split("\n").slice(-8).join("\n");
+    throw new SignetError("E_PUSH_REJECTED", `push to ${config2.git.remote} failed:
+${tail}`, {
+      details: { remote: config2.git.remote, refs: refspecs }
+    });
+  }
+}
+async function applyRelease(options) {
+  const env = options.env ?? process.env;
+  const config2 = options.config;
+  const dryRun = Boolean(options.dryRun);
+  const rp = await planFromRepo({
+    cwd: options.cwd,
+    config: config2.version,
+    channel: options.channel,
+    runNumber: options.runNumber,
+    tagPrefix: options.tagPrefix,
+    component: options.component,
+    env,
+    lean: options.channel === "beta" ? true : notesLean({ sections: config2.changelog.sections, releaseRules: config2.version.releaseRules })
+  });
+  const { plan, root } = rp;
+  const result = { plan, files: [], dryRun, pushed: false };
+  if (!plan.released || !plan.tag || !plan.version) return result;
+  result.tag = plan.tag;
+  if (options.push && !await remoteUrl(root, config2.git.remote)) {
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `remote "${config2.git.remote}" does not exist; nothing was pushed`,
+      {
+        hint: "Add the remote or set `git.remote` in the config.",
+        details: { field: "git.remote" }
+      }
+    );
+  }
+  const existing = rp.tags.find((t) => t.name === plan.tag);
+  const identity = identityEnv(config2.git);
+  if (options.channel === "beta") {
+    if (existing && existing.commit === rp.head.sha) result.unchanged = true;
+    else if (existing && !options.force) {
+      throw new SignetError(
+        "E_TAG_EXISTS",
+        `tag ${plan.tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
+        {
+          details: { tag: plan.tag, commit: existing.commit }
+        }
+      );
+    }
+    if (dryRun) {
+      result.diff = "";
+      return result;
+    }
+    const previousRef = existing ? await gitOut(root, ["rev-parse", `refs/tags/${plan.tag}`]) : void 0;
+    if (!result.unchanged) {
+      await git(
+        root,
+        [
+          "tag",
+          "-a",
+          "--no-sign",
+          "--cleanup=whitespace",
+          ...existing ? ["-f"] : [],
+          "-m",
+          plan.tag,
+          plan.tag,
+          rp.head.sha
+        ],
+        {
+          env: identity
+        }
+      );
+    }
+    if (options.push) {
+      try {
+        await push(root, config2, [`refs/tags/${plan.tag}`], env, Boolean(existing && options.force));
+        result.pushed = true;
+      } catch (e) {
+        if (!result.unchanged) {
+          if (previousRef)
+            await git(root, ["update-ref", `refs/tags/${plan.tag}`, previousRef], { allowFailure: true });
+          else await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
+        }
+        throw e;
+      }
+    }
+    return result;
+  }
+  if (existing) {
+    throw new SignetError(
+      "E_TAG_EXISTS",
+      `tag ${plan.tag} already exists (on ${existing.commit.slice(0, 12)})`,
+      {
+        details: { tag: plan.tag, commit: existing.commit }
+      }
+    );
+  }
+  if (options.push && !rp.head.branch) {
+    throw new SignetError(
+      "E_DETACHED_HEAD",
+      "HEAD is detached: a stable release cannot be pushed to a branch",
+      {
+        details: { head: rp.head.sha }
+      }
+    );
+  }
+  const dirty = await isDirty(root);
+  if (dirty.length) {
+    if (!dryRun) {
+      throw new SignetError(
+        "E_DIRTY_TREE",
+        `the work tree has uncommitted changes: ${dirty.slice(0, 10).join(", ")}`,
+        {
+          details: { files: dirty.slice(0, 50) }
+        }
+      );
+    }
+    logger.warn(`the work tree has uncommitted changes (${dirty.length} files); a real release would refuse`);
+  }
+  const date5 = options.date ?? releaseDate(env);
+  const { notes, changes } = await stableChanges(rp, config2, date5);
+  result.notes = notes;
+  result.notesPath = notesPath(config2.changelog, notes.version);
+  result.files = changes.map((c) => c.path);
+  if (dryRun) {
+    result.diff = await diffChanges(changes);
+    return result;
+  }
+  const origHead = rp.head.sha;
+  let committed = false;
+  let tagged = false;
+  let staged = [];
+  try {
+    for (const c of changes) {
+      const abs = join4(root, c.path);
+      mkdirSync2(dirname3(abs), { recursive: true });
+      writeFileSync2(abs, c.after);
+    }
+    const paths = [.../* @__PURE__ */ new Set([...result.files, config2.changelog.file, result.notesPath])].filter(
+      (p) => existsSync7(join4(root, p))
+    );
+    const ignored = await git(root, ["check-ignore", "--", ...paths], { allowFailure: true });
+    const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
+    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(", ")}`);
+    staged = paths.filter((f) => !skip.has(f));
+    if (staged.length) await git(root, ["add", "--", ...staged]);
+    const pending = await git(root, ["diff", "--cached", "--quiet"], { allowFailure: true });
+    if (pending.exitCode !== 0) {
+      const message = commitMessage(config2.git.commitMessage, plan.tag, plan.version);
+      await git(root, ["commit", "-q", "--no-verify", "--no-gpg-sign", "--cleanup=verbatim", "-m", message], {
+        env: identity
+      });
+      committed = true;
+      result.commit = await gitOut(root, ["rev-parse", "HEAD"]);
+    } else {
+      logger.info("nothing to commit: the release tag goes on HEAD");
+    }
+    const target = result.commit ?? origHead;
+    await git(
+      root,
+      [
+        "tag",
+        "-a",
+        "--no-sign",
+        "--cleanup=whitespace",
+        "-m",
+        `${plan.tag}
+
+${notes.body}`,
+        plan.tag,
+        target
+      ],
+      {
+        env: identity
+      }
+    );
+    tagged = true;
+    if (options.push) {
+      await push(root, config2, [`HEAD:refs/heads/${rp.head.branch}`, `refs/tags/${plan.tag}`], env, false);
+      result.pushed = true;
+    }
+    return result;
+  } catch (e) {
+    logger.warn(`release failed; rolling back (${tagged ? "tag, " : ""}${committed ? "commit, " : ""}files)`);
+    if (tagged) await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
+    if (committed) await git(root, ["reset", "-q", "--soft", origHead], { allowFailure: true });
+    const unstage = [.../* @__PURE__ */ new Set([...result.files, ...staged])];
+    if (unstage.length) await git(root, ["reset", "-q", origHead, "--", ...unstage], { allowFailure: true });
+    restoreFiles(root, changes);
+    delete result.commit;
+    if (isSignetError(e) && e.code === "E_PUSH_REJECTED") throw e;
+    throw new SignetError(
+      "E_RELEASE_ROLLED_BACK",
+      `release of ${plan.tag} failed and was rolled back: ${e.message}`,
+      {
+        cause: e,
+        details: { tag: plan.tag }
+      }
+    );
+  }
+}
 
 // actions/version/src/main.ts
 await runAction(async () => {

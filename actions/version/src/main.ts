@@ -1,8 +1,9 @@
 /** version: plan the next version on a channel and (by default) apply it: stable = manifests, CHANGELOG, commit, tag; beta = prerelease tag. */
+
+import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
+import { versionSettings } from '../../../tools/action/settings.ts';
 import { applyRelease } from '../../../tools/lib/release/apply.ts';
 import { planFromRepo } from '../../../tools/lib/version/repo.ts';
-import { runAction, setOutputs, startAction, writeSummary } from '../../lib/action.ts';
-import { versionSettings } from '../../lib/settings.ts';
 
 await runAction(async () => {
   const {

@@ -9,11 +9,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
 import type { z } from 'zod';
-import { type LoadedConfig, loadConfig } from '../../tools/lib/config/load.ts';
-import type { SignetConfig } from '../../tools/lib/config/schema.ts';
-import { SignetError, toSignetError } from '../../tools/lib/errors.ts';
-import { type LogSink, logger } from '../../tools/lib/log.ts';
-import { redact, registerSecret } from '../../tools/lib/redact.ts';
+import { type LoadedConfig, loadConfig } from '../lib/config/load.ts';
+import type { SignetConfig } from '../lib/config/schema.ts';
+import { SignetError, toSignetError } from '../lib/errors.ts';
+import { type LogSink, logger } from '../lib/log.ts';
+import { redact, registerSecret } from '../lib/redact.ts';
 
 /** Masks a value in the runner log and in everything Signet prints. */
 export function mask(value: string | undefined): void {
