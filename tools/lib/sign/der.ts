@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { CompoundFileError, fileSource, readCompoundFile } from '../cfb.ts';
 
 export interface DerNode {
   tag: number;
@@ -152,6 +153,29 @@ export function readPeSignature(path: string): PeSignature {
     const type = win.readUInt16LE(6);
     if (type !== 2 || dwLength < 8 || dwLength > length) return { kind: 'unsigned' };
     return { kind: 'signed', pkcs7: win.subarray(8, dwLength) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export type MsiSignature = { kind: 'not-msi' } | { kind: 'unsigned' } | { kind: 'signed'; pkcs7: Buffer };
+
+/**
+ * Reads the Authenticode blob of an MSI (any compound file) in-process: the PKCS#7 DER is the
+ * `\u0005DigitalSignature` stream, exactly what `osslsigncode extract-signature` writes.
+ */
+export function readMsiSignature(path: string): MsiSignature {
+  const fd = openSync(path, 'r');
+  try {
+    let streams: Map<string, () => Buffer>;
+    try {
+      streams = readCompoundFile(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return { kind: 'not-msi' };
+      throw e;
+    }
+    const signature = streams.get('\u0005DigitalSignature');
+    return signature ? { kind: 'signed', pkcs7: signature() } : { kind: 'unsigned' };
   } finally {
     closeSync(fd);
   }

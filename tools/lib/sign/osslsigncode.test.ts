@@ -17,7 +17,9 @@ import { tempDir } from '../../../test/helpers/tmp.ts';
 import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
 import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
+import { defaultRunner } from '../exec/runner.ts';
 import { clearSecrets } from '../redact.ts';
+import { readMsiSignature } from './der.ts';
 import { createSigner, inspectSignature, signFiles, verifyFile } from './index.ts';
 import { serialHex } from './local-tsa.ts';
 import { classifyOsslFailure, osslSignArgs, tsaSchedule } from './osslsigncode.ts';
@@ -226,6 +228,15 @@ describe('osslsigncode backend (real tools)', () => {
       digest: 'sha256',
       signatures: 1,
     });
+    // the in-process reader returns exactly what osslsigncode extracts, and nothing for unsigned
+    const extracted = join(dir, 'test-signed.sig.der');
+    await defaultRunner.run('osslsigncode', ['extract-signature', '-in', out, '-out', extracted]);
+    const inProcess = readMsiSignature(out);
+    expect(inProcess.kind).toBe('signed');
+    expect(inProcess.kind === 'signed' && inProcess.pkcs7.equals(readFileSync(extracted))).toBe(true);
+    expect(readMsiSignature(msi)).toEqual({ kind: 'unsigned' });
+    writeFileSync(join(dir, 'not-msi.txt'), 'plain text, not a compound file\n'.repeat(40));
+    expect(readMsiSignature(join(dir, 'not-msi.txt'))).toEqual({ kind: 'not-msi' });
   });
 
   it('signs and verifies a DLL', async () => {

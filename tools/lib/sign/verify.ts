@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
-import { certSha256, leafCertificate, parsePkcs7, readPeSignature } from './der.ts';
+import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
 import { describeArtifactFast } from './hash.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
@@ -151,6 +151,9 @@ export async function readSignatureBlob(
   const pe = readPeSignature(path);
   if (pe.kind === 'signed') return pe.pkcs7;
   if (pe.kind === 'unsigned') return undefined;
+  const msi = readMsiSignature(path);
+  if (msi.kind === 'signed') return msi.pkcs7;
+  if (msi.kind === 'unsigned') return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));
   try {
     const out = join(dir, 'sig.der');

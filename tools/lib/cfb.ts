@@ -1,0 +1,139 @@
+/**
+ * A read-only Compound File (CFB / OLE2) reader: the container of MSI databases. Streams are read
+ * on demand, sector by sector, so the cabinet that makes up most of an MSI is never read unless
+ * asked for. Used by the MSI table reader (installers) and to read an MSI's Authenticode
+ * signature stream in-process (sign).
+ */
+import { fstatSync, readSync } from 'node:fs';
+
+export class CompoundFileError extends Error {
+  override name = 'CompoundFileError';
+}
+
+function bad(what: string): never {
+  throw new CompoundFileError(what);
+}
+
+const END_OF_CHAIN = 0xfffffffe;
+const FREE = 0xffffffff;
+
+/** Random access to the bytes of a compound file (a buffer, or a file read on demand). */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Buffer;
+}
+
+export function bufferSource(buf: Buffer): ByteSource {
+  return {
+    size: buf.length,
+    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length)),
+  };
+}
+
+/** Reads only the sectors asked for: the cabinet (most of an MSI) is never read. */
+export function fileSource(fd: number): ByteSource {
+  return {
+    size: fstatSync(fd).size,
+    read(offset, length) {
+      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(fd, out, done, out.length - done, offset + done);
+        if (n <= 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    },
+  };
+}
+
+/** The streams of a compound file, by (raw UTF-16) name, read when asked for. */
+export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => Buffer> {
+  const src = Buffer.isBuffer(input) ? bufferSource(input) : input;
+  const buf = src.read(0, 512);
+  if (buf.length < 512 || buf.readUInt32LE(0) !== 0xe011cfd0 || buf.readUInt32LE(4) !== 0xe11ab1a1)
+    bad('not a compound file');
+  const sectorShift = buf.readUInt16LE(0x1e);
+  const miniShift = buf.readUInt16LE(0x20);
+  const sectorSize = 1 << sectorShift;
+  const miniSize = 1 << miniShift;
+  const firstDir = buf.readUInt32LE(0x30);
+  const miniCutoff = buf.readUInt32LE(0x38);
+  const firstMiniFat = buf.readUInt32LE(0x3c);
+  const firstDifat = buf.readUInt32LE(0x44);
+  const sector = (n: number) => {
+    const off = (n + 1) * sectorSize;
+    if (off >= src.size) bad('sector out of range');
+    return src.read(off, sectorSize);
+  };
+  // FAT sector numbers: 109 in the header, the rest in the DIFAT chain
+  const fatSectors: number[] = [];
+  for (let i = 0; i < 109; i++) {
+    const s = buf.readUInt32LE(0x4c + i * 4);
+    if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
+  }
+  const perSector = sectorSize / 4;
+  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard < 1 << 20; guard++) {
+    const sec = sector(d);
+    for (let i = 0; i < perSector - 1; i++) {
+      const s = sec.readUInt32LE(i * 4);
+      if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
+    }
+    d = sec.readUInt32LE((perSector - 1) * 4);
+  }
+  const fat = new Uint32Array(fatSectors.length * perSector);
+  fatSectors.forEach((s, k) => {
+    const sec = sector(s);
+    for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
+  });
+  const chain = (start: number, table: Uint32Array): number[] => {
+    const out: number[] = [];
+    for (let s = start; s !== END_OF_CHAIN && s !== FREE; s = table[s]!) {
+      if (s >= table.length || out.length > table.length) bad('broken sector chain');
+      out.push(s);
+    }
+    return out;
+  };
+  const readChain = (start: number) => Buffer.concat(chain(start, fat).map(sector));
+
+  const dir = readChain(firstDir);
+  interface Entry {
+    name: string;
+    type: number;
+    start: number;
+    size: number;
+  }
+  const entries: Entry[] = [];
+  for (let off = 0; off + 128 <= dir.length; off += 128) {
+    const nameLen = dir.readUInt16LE(off + 0x40);
+    const type = dir.readUInt8(off + 0x42);
+    if (type === 0) continue;
+    entries.push({
+      name: dir.toString('utf16le', off, off + Math.max(0, nameLen - 2)),
+      type,
+      start: dir.readUInt32LE(off + 0x74),
+      size: dir.readUInt32LE(off + 0x78) + dir.readUInt32LE(off + 0x7c) * 2 ** 32,
+    });
+  }
+  const root = entries.find((e) => e.type === 5) ?? bad('no root entry');
+  const miniStream = readChain(root.start);
+  const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
+  const miniFat = new Uint32Array(miniFatBytes.length / 4);
+  for (let i = 0; i < miniFat.length; i++) miniFat[i] = miniFatBytes.readUInt32LE(i * 4);
+
+  // streams are read when asked for (an MSI's cabinet is most of the file and never needed here)
+  const streams = new Map<string, () => Buffer>();
+  for (const e of entries) {
+    if (e.type !== 2) continue;
+    streams.set(e.name, () => {
+      const data =
+        e.size < miniCutoff
+          ? Buffer.concat(
+              chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize)),
+            )
+          : readChain(e.start);
+      return data.subarray(0, e.size);
+    });
+  }
+  return streams;
+}
