@@ -47396,9 +47396,123 @@ var init_cleanup = __esm({
   }
 });
 
+// tools/lib/cfb.ts
+import { fstatSync, readSync } from "node:fs";
+function bad(what) {
+  throw new CompoundFileError(what);
+}
+function bufferSource(buf) {
+  return {
+    size: buf.length,
+    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length))
+  };
+}
+function fileSource(fd) {
+  return {
+    size: fstatSync(fd).size,
+    read(offset, length) {
+      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(fd, out, done, out.length - done, offset + done);
+        if (n <= 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    }
+  };
+}
+function readCompoundFile(input2) {
+  const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
+  const buf = src.read(0, 512);
+  if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
+    bad("not a compound file");
+  const sectorShift = buf.readUInt16LE(30);
+  const miniShift = buf.readUInt16LE(32);
+  const sectorSize = 1 << sectorShift;
+  const miniSize = 1 << miniShift;
+  const firstDir = buf.readUInt32LE(48);
+  const miniCutoff = buf.readUInt32LE(56);
+  const firstMiniFat = buf.readUInt32LE(60);
+  const firstDifat = buf.readUInt32LE(68);
+  const sector = (n) => {
+    const off = (n + 1) * sectorSize;
+    if (off >= src.size) bad("sector out of range");
+    return src.read(off, sectorSize);
+  };
+  const fatSectors = [];
+  for (let i = 0; i < 109; i++) {
+    const s = buf.readUInt32LE(76 + i * 4);
+    if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
+  }
+  const perSector = sectorSize / 4;
+  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard < 1 << 20; guard++) {
+    const sec = sector(d);
+    for (let i = 0; i < perSector - 1; i++) {
+      const s = sec.readUInt32LE(i * 4);
+      if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
+    }
+    d = sec.readUInt32LE((perSector - 1) * 4);
+  }
+  const fat = new Uint32Array(fatSectors.length * perSector);
+  fatSectors.forEach((s, k) => {
+    const sec = sector(s);
+    for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
+  });
+  const chain = (start, table) => {
+    const out = [];
+    for (let s = start; s !== END_OF_CHAIN && s !== FREE; s = table[s]) {
+      if (s >= table.length || out.length > table.length) bad("broken sector chain");
+      out.push(s);
+    }
+    return out;
+  };
+  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
+  const dir = readChain(firstDir);
+  const entries = [];
+  for (let off = 0; off + 128 <= dir.length; off += 128) {
+    const nameLen = dir.readUInt16LE(off + 64);
+    const type = dir.readUInt8(off + 66);
+    if (type === 0) continue;
+    entries.push({
+      name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
+      type,
+      start: dir.readUInt32LE(off + 116),
+      size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
+    });
+  }
+  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
+  const miniStream = readChain(root.start);
+  const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
+  const miniFat = new Uint32Array(miniFatBytes.length / 4);
+  for (let i = 0; i < miniFat.length; i++) miniFat[i] = miniFatBytes.readUInt32LE(i * 4);
+  const streams = /* @__PURE__ */ new Map();
+  for (const e of entries) {
+    if (e.type !== 2) continue;
+    streams.set(e.name, () => {
+      const data = e.size < miniCutoff ? Buffer.concat(
+        chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
+      ) : readChain(e.start);
+      return data.subarray(0, e.size);
+    });
+  }
+  return streams;
+}
+var CompoundFileError, END_OF_CHAIN, FREE;
+var init_cfb = __esm({
+  "tools/lib/cfb.ts"() {
+    "use strict";
+    CompoundFileError = class extends Error {
+      name = "CompoundFileError";
+    };
+    END_OF_CHAIN = 4294967294;
+    FREE = 4294967295;
+  }
+});
+
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync as fstatSync2, openSync, readSync as readSync2 } from "node:fs";
 function readNode(buf, offset, limit = buf.length) {
   if (offset + 2 > limit) return void 0;
   const tag = buf[offset];
@@ -47481,13 +47595,13 @@ function certSha256(cert) {
 }
 function readAt(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n = readSync(fd, buf, 0, length, position);
+  const n = readSync2(fd, buf, 0, length, position);
   return buf.subarray(0, n);
 }
 function readPeSignature(path) {
   const fd = openSync(path, "r");
   try {
-    const size = fstatSync(fd).size;
+    const size = fstatSync2(fd).size;
     const dos = readAt(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
@@ -47513,27 +47627,44 @@ function readPeSignature(path) {
     closeSync(fd);
   }
 }
+function readMsiSignature(path) {
+  const fd = openSync(path, "r");
+  try {
+    let streams;
+    try {
+      streams = readCompoundFile(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return { kind: "not-msi" };
+      throw e;
+    }
+    const signature = streams.get("DigitalSignature");
+    return signature ? { kind: "signed", pkcs7: signature() } : { kind: "unsigned" };
+  } finally {
+    closeSync(fd);
+  }
+}
 var OID_SIGNED_DATA;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
+    init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
   }
 });
 
 // tools/lib/sign/hash.ts
 import { createHash as createHash2 } from "node:crypto";
-import { closeSync as closeSync2, fstatSync as fstatSync2, openSync as openSync2, readSync as readSync2 } from "node:fs";
+import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
 function sha256FileSync(path) {
   shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
   const fd = openSync2(path, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const hash2 = createHash2("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync2(fd, buf, 0, CHUNK2, position);
+      const n = readSync3(fd, buf, 0, CHUNK2, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
@@ -47743,6 +47874,9 @@ async function readSignatureBlob(path, options = {}) {
   const pe = readPeSignature(path);
   if (pe.kind === "signed") return pe.pkcs7;
   if (pe.kind === "unsigned") return void 0;
+  const msi = readMsiSignature(path);
+  if (msi.kind === "signed") return msi.pkcs7;
+  if (msi.kind === "unsigned") return void 0;
   const dir = mkdtempSync(join2(tmpdir(), "signet-sig-"));
   try {
     const out = join2(dir, "sig.der");
@@ -48425,9 +48559,9 @@ function resolveProfile(config2, options = {}) {
   const verify = { ...p.verify };
   if (o.caFile) verify.caFile = o.caFile;
   if (o.leafSha256?.length) {
-    const bad = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
-    if (bad.length)
-      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad.join(", ")}`);
+    const bad2 = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
+    if (bad2.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad2.join(", ")}`);
     verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
   }
   if (o.subject) verify.subject = o.subject;

@@ -50854,9 +50854,123 @@ var init_cleanup = __esm({
   }
 });
 
+// tools/lib/cfb.ts
+import { fstatSync, readSync } from "node:fs";
+function bad(what) {
+  throw new CompoundFileError(what);
+}
+function bufferSource(buf) {
+  return {
+    size: buf.length,
+    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length))
+  };
+}
+function fileSource(fd) {
+  return {
+    size: fstatSync(fd).size,
+    read(offset, length) {
+      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+      let done = 0;
+      while (done < out.length) {
+        const n3 = readSync(fd, out, done, out.length - done, offset + done);
+        if (n3 <= 0) break;
+        done += n3;
+      }
+      return out.subarray(0, done);
+    }
+  };
+}
+function readCompoundFile(input2) {
+  const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
+  const buf = src.read(0, 512);
+  if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
+    bad("not a compound file");
+  const sectorShift = buf.readUInt16LE(30);
+  const miniShift = buf.readUInt16LE(32);
+  const sectorSize = 1 << sectorShift;
+  const miniSize = 1 << miniShift;
+  const firstDir = buf.readUInt32LE(48);
+  const miniCutoff = buf.readUInt32LE(56);
+  const firstMiniFat = buf.readUInt32LE(60);
+  const firstDifat = buf.readUInt32LE(68);
+  const sector = (n3) => {
+    const off = (n3 + 1) * sectorSize;
+    if (off >= src.size) bad("sector out of range");
+    return src.read(off, sectorSize);
+  };
+  const fatSectors = [];
+  for (let i3 = 0; i3 < 109; i3++) {
+    const s2 = buf.readUInt32LE(76 + i3 * 4);
+    if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
+  }
+  const perSector = sectorSize / 4;
+  for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard < 1 << 20; guard++) {
+    const sec = sector(d2);
+    for (let i3 = 0; i3 < perSector - 1; i3++) {
+      const s2 = sec.readUInt32LE(i3 * 4);
+      if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
+    }
+    d2 = sec.readUInt32LE((perSector - 1) * 4);
+  }
+  const fat = new Uint32Array(fatSectors.length * perSector);
+  fatSectors.forEach((s2, k2) => {
+    const sec = sector(s2);
+    for (let i3 = 0; i3 < perSector; i3++) fat[k2 * perSector + i3] = sec.readUInt32LE(i3 * 4);
+  });
+  const chain = (start, table) => {
+    const out = [];
+    for (let s2 = start; s2 !== END_OF_CHAIN && s2 !== FREE; s2 = table[s2]) {
+      if (s2 >= table.length || out.length > table.length) bad("broken sector chain");
+      out.push(s2);
+    }
+    return out;
+  };
+  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
+  const dir = readChain(firstDir);
+  const entries = [];
+  for (let off = 0; off + 128 <= dir.length; off += 128) {
+    const nameLen = dir.readUInt16LE(off + 64);
+    const type = dir.readUInt8(off + 66);
+    if (type === 0) continue;
+    entries.push({
+      name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
+      type,
+      start: dir.readUInt32LE(off + 116),
+      size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
+    });
+  }
+  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
+  const miniStream = readChain(root.start);
+  const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
+  const miniFat = new Uint32Array(miniFatBytes.length / 4);
+  for (let i3 = 0; i3 < miniFat.length; i3++) miniFat[i3] = miniFatBytes.readUInt32LE(i3 * 4);
+  const streams = /* @__PURE__ */ new Map();
+  for (const e of entries) {
+    if (e.type !== 2) continue;
+    streams.set(e.name, () => {
+      const data = e.size < miniCutoff ? Buffer.concat(
+        chain(e.start, miniFat).map((s2) => miniStream.subarray(s2 * miniSize, (s2 + 1) * miniSize))
+      ) : readChain(e.start);
+      return data.subarray(0, e.size);
+    });
+  }
+  return streams;
+}
+var CompoundFileError, END_OF_CHAIN, FREE;
+var init_cfb = __esm({
+  "tools/lib/cfb.ts"() {
+    "use strict";
+    CompoundFileError = class extends Error {
+      name = "CompoundFileError";
+    };
+    END_OF_CHAIN = 4294967294;
+    FREE = 4294967295;
+  }
+});
+
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync as fstatSync2, openSync, readSync as readSync2 } from "node:fs";
 function readNode(buf, offset, limit = buf.length) {
   if (offset + 2 > limit) return void 0;
   const tag = buf[offset];
@@ -50939,13 +51053,13 @@ function certSha256(cert) {
 }
 function readAt(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n3 = readSync(fd, buf, 0, length, position);
+  const n3 = readSync2(fd, buf, 0, length, position);
   return buf.subarray(0, n3);
 }
 function readPeSignature(path10) {
   const fd = openSync(path10, "r");
   try {
-    const size = fstatSync(fd).size;
+    const size = fstatSync2(fd).size;
     const dos = readAt(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
@@ -50971,27 +51085,44 @@ function readPeSignature(path10) {
     closeSync(fd);
   }
 }
+function readMsiSignature(path10) {
+  const fd = openSync(path10, "r");
+  try {
+    let streams;
+    try {
+      streams = readCompoundFile(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return { kind: "not-msi" };
+      throw e;
+    }
+    const signature = streams.get("DigitalSignature");
+    return signature ? { kind: "signed", pkcs7: signature() } : { kind: "unsigned" };
+  } finally {
+    closeSync(fd);
+  }
+}
 var OID_SIGNED_DATA;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
+    init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
   }
 });
 
 // tools/lib/sign/hash.ts
 import { createHash as createHash2 } from "node:crypto";
-import { closeSync as closeSync2, fstatSync as fstatSync2, openSync as openSync2, readSync as readSync2 } from "node:fs";
+import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
 function sha256FileSync(path10) {
   shared ??= Buffer.allocUnsafe(CHUNK);
   const buf = shared;
   const fd = openSync2(path10, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const hash3 = createHash2("sha256");
     let position = 0;
     for (; ; ) {
-      const n3 = readSync2(fd, buf, 0, CHUNK, position);
+      const n3 = readSync3(fd, buf, 0, CHUNK, position);
       if (n3 <= 0) break;
       hash3.update(buf.subarray(0, n3));
       position += n3;
@@ -51201,6 +51332,9 @@ async function readSignatureBlob(path10, options = {}) {
   const pe2 = readPeSignature(path10);
   if (pe2.kind === "signed") return pe2.pkcs7;
   if (pe2.kind === "unsigned") return void 0;
+  const msi = readMsiSignature(path10);
+  if (msi.kind === "signed") return msi.pkcs7;
+  if (msi.kind === "unsigned") return void 0;
   const dir = mkdtempSync(join2(tmpdir(), "signet-sig-"));
   try {
     const out = join2(dir, "sig.der");
@@ -52255,9 +52389,9 @@ function resolveProfile(config2, options = {}) {
   const verify = { ...p2.verify };
   if (o3.caFile) verify.caFile = o3.caFile;
   if (o3.leafSha256?.length) {
-    const bad2 = o3.leafSha256.filter((h3) => !/^[0-9a-fA-F]{64}$/.test(h3));
-    if (bad2.length)
-      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad2.join(", ")}`);
+    const bad3 = o3.leafSha256.filter((h3) => !/^[0-9a-fA-F]{64}$/.test(h3));
+    if (bad3.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad3.join(", ")}`);
     verify.leafSha256 = o3.leafSha256.map((h3) => h3.toLowerCase());
   }
   if (o3.subject) verify.subject = o3.subject;
@@ -55219,7 +55353,7 @@ var init_which_command = __esm({
 });
 
 // node_modules/execa/lib/arguments/command-file.js
-import { openSync as openSync3, readSync as readSync3, closeSync as closeSync3 } from "node:fs";
+import { openSync as openSync3, readSync as readSync4, closeSync as closeSync3 } from "node:fs";
 import { Buffer as Buffer2 } from "node:buffer";
 import path5 from "node:path";
 import process7 from "node:process";
@@ -55307,7 +55441,7 @@ var init_command_file = __esm({
       try {
         const fileDescriptor = openSync3(file2, "r");
         try {
-          bytesRead = readSync3(fileDescriptor, buffer, 0, SHEBANG_BYTE_LENGTH, 0);
+          bytesRead = readSync4(fileDescriptor, buffer, 0, SHEBANG_BYTE_LENGTH, 0);
         } finally {
           closeSync3(fileDescriptor);
         }
@@ -61555,106 +61689,9 @@ var init_fingerprint = __esm({
 });
 
 // tools/lib/installers/msi-db.ts
-import { closeSync as closeSync4, fstatSync as fstatSync3, openSync as openSync4, readSync as readSync4 } from "node:fs";
-function bad(what) {
+import { closeSync as closeSync4, openSync as openSync4 } from "node:fs";
+function bad2(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
-}
-function bufferSource(buf) {
-  return {
-    size: buf.length,
-    read: (offset, length) => buf.subarray(offset, Math.min(offset + length, buf.length))
-  };
-}
-function fileSource(fd) {
-  return {
-    size: fstatSync3(fd).size,
-    read(offset, length) {
-      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
-      let done = 0;
-      while (done < out.length) {
-        const n3 = readSync4(fd, out, done, out.length - done, offset + done);
-        if (n3 <= 0) break;
-        done += n3;
-      }
-      return out.subarray(0, done);
-    }
-  };
-}
-function readCompoundFile(input2) {
-  const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
-  const buf = src.read(0, 512);
-  if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
-    bad("not a compound file");
-  const sectorShift = buf.readUInt16LE(30);
-  const miniShift = buf.readUInt16LE(32);
-  const sectorSize = 1 << sectorShift;
-  const miniSize = 1 << miniShift;
-  const firstDir = buf.readUInt32LE(48);
-  const miniCutoff = buf.readUInt32LE(56);
-  const firstMiniFat = buf.readUInt32LE(60);
-  const firstDifat = buf.readUInt32LE(68);
-  const sector = (n3) => {
-    const off = (n3 + 1) * sectorSize;
-    if (off >= src.size) bad("sector out of range");
-    return src.read(off, sectorSize);
-  };
-  const fatSectors = [];
-  for (let i3 = 0; i3 < 109; i3++) {
-    const s2 = buf.readUInt32LE(76 + i3 * 4);
-    if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
-  }
-  const perSector = sectorSize / 4;
-  for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard < 1 << 20; guard++) {
-    const sec = sector(d2);
-    for (let i3 = 0; i3 < perSector - 1; i3++) {
-      const s2 = sec.readUInt32LE(i3 * 4);
-      if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
-    }
-    d2 = sec.readUInt32LE((perSector - 1) * 4);
-  }
-  const fat = new Uint32Array(fatSectors.length * perSector);
-  fatSectors.forEach((s2, k2) => {
-    const sec = sector(s2);
-    for (let i3 = 0; i3 < perSector; i3++) fat[k2 * perSector + i3] = sec.readUInt32LE(i3 * 4);
-  });
-  const chain = (start, table) => {
-    const out = [];
-    for (let s2 = start; s2 !== END_OF_CHAIN && s2 !== FREE; s2 = table[s2]) {
-      if (s2 >= table.length || out.length > table.length) bad("broken sector chain");
-      out.push(s2);
-    }
-    return out;
-  };
-  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
-  const dir = readChain(firstDir);
-  const entries = [];
-  for (let off = 0; off + 128 <= dir.length; off += 128) {
-    const nameLen = dir.readUInt16LE(off + 64);
-    const type = dir.readUInt8(off + 66);
-    if (type === 0) continue;
-    entries.push({
-      name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
-      type,
-      start: dir.readUInt32LE(off + 116),
-      size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
-    });
-  }
-  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
-  const miniStream = readChain(root.start);
-  const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
-  const miniFat = new Uint32Array(miniFatBytes.length / 4);
-  for (let i3 = 0; i3 < miniFat.length; i3++) miniFat[i3] = miniFatBytes.readUInt32LE(i3 * 4);
-  const streams = /* @__PURE__ */ new Map();
-  for (const e of entries) {
-    if (e.type !== 2) continue;
-    streams.set(e.name, () => {
-      const data = e.size < miniCutoff ? Buffer.concat(
-        chain(e.start, miniFat).map((s2) => miniStream.subarray(s2 * miniSize, (s2 + 1) * miniSize))
-      ) : readChain(e.start);
-      return data.subarray(0, e.size);
-    });
-  }
-  return streams;
 }
 function mime(x2) {
   if (x2 < 10) return String.fromCharCode(48 + x2);
@@ -61698,13 +61735,12 @@ function readMsiFactsInProcess(path10, tables) {
     closeSync4(fd);
   }
 }
-var END_OF_CHAIN, FREE, TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
+var TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
 var init_msi_db = __esm({
   "tools/lib/installers/msi-db.ts"() {
     "use strict";
+    init_cfb();
     init_errors();
-    END_OF_CHAIN = 4294967294;
-    FREE = 4294967295;
     TABLE_PREFIX = "䡀";
     MSITYPE_STRING = 2048;
     MSITYPE_TEMPORARY = 16384;
@@ -61715,7 +61751,14 @@ var init_msi_db = __esm({
       columns = /* @__PURE__ */ new Map();
       tableNames;
       constructor(input2) {
-        for (const [raw, data2] of readCompoundFile(input2)) this.streams.set(decodeStreamName(raw), data2);
+        let streams;
+        try {
+          streams = readCompoundFile(input2);
+        } catch (e) {
+          if (e instanceof CompoundFileError) bad2(e.message);
+          throw e;
+        }
+        for (const [raw, data2] of streams) this.streams.set(decodeStreamName(raw), data2);
         const pool2 = this.stream("_StringPool");
         const data = this.stream("_StringData");
         const codepage = pool2.length >= 4 ? pool2.readUInt32LE(0) : 0;
@@ -63089,8 +63132,8 @@ function validateSite(raw, prefix, options = {}) {
     key = input2.enrollmentKey;
   } else add("enrollmentKey", "is required (enrollmentKey, or enrollmentKeyRef: env:NAME | file:PATH)");
   if (key !== void 0) {
-    const bad2 = checkKey(key);
-    if (bad2) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad2);
+    const bad3 = checkKey(key);
+    if (bad3) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad3);
   }
   if (problems.length || key === void 0) return { problems };
   return {
