@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
+import { testWixValues } from '../../../test/helpers/wix-values.ts';
 import { defaultRunner } from '../exec/runner.ts';
 import { makeDevCert } from '../sign/devcert.ts';
 import { productConfigSchema } from './config.ts';
@@ -21,27 +22,7 @@ beforeAll(async () => {
   writeFileSync(join(work, 'payload', 'site.json'), '{"a":"é"}\n');
   writeFileSync(
     join(work, WIX_SOURCE),
-    renderWix(
-      loadTemplate(BUILTIN_TEMPLATES.wix).text,
-      {
-        PRODUCT_CODE: '1B5E1C1A-2222-4333-8444-555566667777',
-        UPGRADE_CODE: '0B5E1C1A-2222-4333-8444-555566667777',
-        VENDOR: 'Example Vendor',
-        PRODUCT: 'Agent',
-        SERVICE_NAME: 'SignetTestAgent',
-        AGENT_FILE: 'agent.exe',
-        VERSION: '1.2.3',
-        SITE_CODE: 'ACME-HQ',
-        KEY_VERSION: '3',
-        FINGERPRINT_HEX: '7F2A',
-        ICON_XML: '',
-        MSI_SERVICE_MODE: 'agentCommand',
-        SERVICE_ARGS: 'run',
-        INSTALL_ARGS: 'install',
-        UNINSTALL_ARGS: 'uninstall',
-      },
-      't.wxs',
-    ),
+    renderWix(loadTemplate(BUILTIN_TEMPLATES.wix).text, testWixValues('agentCommand'), 't.wxs'),
   );
   msi = await runWixl({ runner: defaultRunner, workDir: work, product: productConfigSchema.parse({}) });
 });

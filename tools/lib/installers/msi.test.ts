@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
+import { TEST_UPGRADE_CODE, testWixValues } from '../../../test/helpers/wix-values.ts';
 import { defaultRunner } from '../exec/runner.ts';
 import { deriveUpgradeCode, outputBaseName, upgradeCodeOf } from './build.ts';
 import { msiextractArgs, sevenZipArgs } from './checks.ts';
@@ -26,27 +27,7 @@ import { compressionDirective, makensisArgs, renderNsis } from './nsis.ts';
 import { validateSite } from './site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate, renderTemplate } from './template.ts';
 
-const UPGRADE = '0B5E1C1A-2222-4333-8444-555566667777';
-
-function wixValues(mode: 'serviceInstall' | 'agentCommand' = 'serviceInstall'): Record<string, string> {
-  return {
-    PRODUCT_CODE: '1B5E1C1A-2222-4333-8444-555566667777',
-    UPGRADE_CODE: UPGRADE,
-    VENDOR: 'Example Vendor',
-    PRODUCT: 'Agent',
-    SERVICE_NAME: 'SignetTestAgent',
-    AGENT_FILE: 'agent.exe',
-    VERSION: '1.2.3',
-    SITE_CODE: 'ACME-HQ',
-    KEY_VERSION: '3',
-    FINGERPRINT_HEX: '7F2A',
-    ICON_XML: '',
-    MSI_SERVICE_MODE: mode,
-    SERVICE_ARGS: 'run',
-    INSTALL_ARGS: 'install',
-    UNINSTALL_ARGS: 'uninstall',
-  };
-}
+const UPGRADE = TEST_UPGRADE_CODE;
 
 describe('argv builders (pure)', () => {
   it('builds the exact command lines', () => {
@@ -190,7 +171,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
   beforeAll(async () => {
     dir = tempDir();
     agentSize = statSync(await buildTestAgent({ version: '1.2.3' })).size;
-    facts = await readMsiFacts(await build('svc', wixValues()));
+    facts = await readMsiFacts(await build('svc', testWixValues()));
   });
 
   it('the built MSI (ServiceInstall mode) passes the lint', () => {
@@ -201,7 +182,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
 
   it('the agentCommand mode has deferred, non-impersonating custom actions with explicit sequences', async () => {
     const p = { ...product, msiService: 'agentCommand' as const };
-    const f = await readMsiFacts(await build('ca', wixValues('agentCommand'), p));
+    const f = await readMsiFacts(await build('ca', testWixValues('agentCommand'), p));
     expect(lintMsiFacts(f, expectFor(p))).toEqual([]);
     const seq = Object.fromEntries(
       f.tables['InstallExecuteSequence']!.rows.map((r) => [r['Action'], Number(r['Sequence'])]),
@@ -214,7 +195,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
 
   it('removeConfigOnUninstall: false makes the config component permanent', async () => {
     const p = { ...product, removeConfigOnUninstall: false };
-    const f = await readMsiFacts(await build('keep', wixValues(), p));
+    const f = await readMsiFacts(await build('keep', testWixValues(), p));
     expect(lintMsiFacts(f, expectFor(p))).toEqual([]);
     expect(lintMsiFacts(f, expectFor(product))).toEqual([expect.stringMatching(/permanent/)]);
   });
@@ -302,7 +283,7 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
       '<Component Id="AgentComponent"',
       '<Component Permanent="yes" Id="AgentComponent"',
     );
-    await expect(build('warn', wixValues(), product, t)).rejects.toMatchObject({
+    await expect(build('warn', testWixValues(), product, t)).rejects.toMatchObject({
       code: 'E_INSTALLER_BUILD_FAILED',
     });
     expect(() => readFileSync(join(dir, 'warn', 'installer.msi'))).toThrow();
