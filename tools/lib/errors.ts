@@ -100,6 +100,10 @@ export const ERRORS = {
     exit: 'environment',
     hint: 'Point the signing profile at an existing key/certificate (or token) and try again.',
   },
+  E_SIGN_KEY_INVALID: {
+    exit: 'usage',
+    hint: 'Give the key or certificate as a path, as env:NAME holding the path, the PEM text or the base64 of the file (`base64 -w0 codesign.p12`), or as file:PATH of the file itself or of its base64.',
+  },
   E_SIGN_BAD_SECRET: {
     exit: 'refused',
     hint: 'The password or PIN was rejected by the key store. Check the secret in the named env var or file.',
@@ -182,6 +186,20 @@ export const ERRORS = {
     hint: 'The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead.',
   },
   E_SEAL_FAILED: { exit: 'failed', hint: 'Check the sealing key (base64, 32 bytes).' },
+
+  // delivery to the vendor's server (signet deliver)
+  E_DELIVER_URL: {
+    exit: 'usage',
+    hint: 'Give the callback as https://HOST/PATH (plain http only to a loopback host) without user:pass@; the token travels in the Authorization header, never in the URL.',
+  },
+  E_DELIVER_AUTH: {
+    exit: 'environment',
+    hint: 'The callback refused the token (401/403): check the token the server issued for this request (sealed with `signet seal` to the seal public key) and that it has not expired. Nothing was retried.',
+  },
+  E_DELIVER_FAILED: {
+    exit: 'failed',
+    hint: 'The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name).',
+  },
   E_PARTIAL: { exit: 'partial', hint: 'Some items failed; see the per-item results.' },
 } as const satisfies Record<string, Definition>;
 

@@ -133,8 +133,13 @@ async function pump(req: ClientRequest, body: FileBody, stopped: () => boolean):
 export interface SendFileOptions {
   method: string;
   headers: Record<string, string>;
-  body: FileBody;
+  /** A file (streamed) or a small in-memory body (e.g. JSON). */
+  body: FileBody | Buffer;
   signal?: AbortSignal | undefined;
+  /** Extra trust anchors (PEM) for an https: URL, e.g. a private CA. */
+  ca?: string | Buffer | undefined;
+  /** Fail (ETIMEDOUT, a network error) when the socket is idle this long. */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Sends a file with an exact Content-Length; resolves with a fetch Response (body streamed). */
@@ -142,6 +147,7 @@ export function sendFile(url: string, options: SendFileOptions): Promise<Respons
   const u = new URL(url);
   const make = u.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers = { ...options.headers, 'content-length': String(options.body.length) };
+  const tls = u.protocol === 'https:' && options.ca ? { ca: options.ca } : {};
   return new Promise<Response>((resolve, reject) => {
     let settled = false;
     let responded = false;
@@ -152,7 +158,7 @@ export function sendFile(url: string, options: SendFileOptions): Promise<Respons
     };
     const req = make(
       u,
-      { method: options.method, headers, signal: options.signal },
+      { method: options.method, headers, signal: options.signal, ...tls },
       (res: IncomingMessage) => {
         responded = true;
         const status = res.statusCode ?? 0;
@@ -174,6 +180,15 @@ export function sendFile(url: string, options: SendFileOptions): Promise<Respons
       },
     );
     req.on('error', fail);
+    const idle = options.idleTimeoutMs;
+    if (idle)
+      req.setTimeout(idle, () =>
+        req.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: 'ETIMEDOUT' })),
+      );
+    if (Buffer.isBuffer(options.body)) {
+      req.end(options.body);
+      return;
+    }
     pump(req, options.body, () => responded || req.destroyed).then(
       () => req.end(),
       (e) => {

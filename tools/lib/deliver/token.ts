@@ -1,0 +1,47 @@
+/**
+ * The callback token: an `env:NAME` / `file:PATH` reference, a value an action already masked, or
+ * a libsodium sealed box (made with `signet seal` to the repository's seal public key) opened with
+ * the seal private key — the way sealed enrollment keys arrive in a dispatch. Every form is
+ * registered with the redactor before it is returned.
+ */
+import { SignetError } from '../errors.ts';
+import { registerSecret } from '../redact.ts';
+import { unseal } from '../seal/index.ts';
+import { parseSecretRef, resolveSecret } from '../secrets.ts';
+
+export type TokenSource =
+  | { kind: 'ref'; ref: string }
+  | { kind: 'value'; value: string }
+  | { kind: 'sealed'; sealed: string; privateKey: string | undefined };
+
+const TOKEN = /^[\x21-\x7e]{8,4096}$/;
+
+export async function resolveToken(
+  source: TokenSource,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  let token: string;
+  if (source.kind === 'ref') token = resolveSecret(parseSecretRef(source.ref, '--token'), '--token', env);
+  else if (source.kind === 'value') token = source.value;
+  else {
+    if (!source.privateKey)
+      throw new SignetError(
+        'E_SECRET_MISSING',
+        'a sealed token needs the seal private key (secret SIGNET_SEAL_PRIVATE_KEY)',
+        {
+          hint: 'Pass the repository secret SIGNET_SEAL_PRIVATE_KEY (action input seal-private-key, or the environment variable for the CLI).',
+        },
+      );
+    registerSecret(source.privateKey.trim());
+    token = await unseal(source.sealed, source.privateKey);
+  }
+  token = token.trim();
+  registerSecret(token);
+  if (!TOKEN.test(token))
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      'the callback token must be 8–4096 printable characters without spaces',
+      { hint: 'Issue a longer token for the request (it travels as `Authorization: Bearer <token>`).' },
+    );
+  return token;
+}
