@@ -16,18 +16,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { defaultRunner } from '../exec/runner.ts';
+import { packagePath } from '../paths.ts';
 
-export const DEMO_AGENT_SOURCE = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'templates',
-  'demo-agent',
-);
+export const DEMO_AGENT_SOURCE = packagePath('templates', 'demo-agent');
 
 export interface DemoAgentOptions {
   /** x.y.z (written to the VERSIONINFO resource and printed by `agent version`). */

@@ -4,10 +4,10 @@
  * (`stable.md`, `beta.md`), overridable per project with `publish.notesTemplates`.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import type { SignatureInfo } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 
 export type Channel = 'stable' | 'beta';
 
@@ -110,17 +110,15 @@ export function renderNotes(template: string, input: NotesInput, source = 'templ
   return `${out.trim()}\n`;
 }
 
-/** templates/notes of this checkout, found by walking up from this module (works from a bundled action too). */
+/** Signet's own templates/notes (checkout, installed package or bundled action), if present. */
 export function defaultTemplatesDir(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, 'templates', 'notes');
-    if (existsSync(join(candidate, 'stable.md'))) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
+  let candidate: string;
+  try {
+    candidate = packagePath('templates', 'notes');
+  } catch {
+    return undefined;
   }
-  return undefined;
+  return existsSync(join(candidate, 'stable.md')) ? candidate : undefined;
 }
 
 export function loadNotesTemplate(

@@ -24,15 +24,16 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Artifact, SignatureInfo, SignedArtifact } from '../artifact.ts';
 import { sha256File } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
+import { packageVersion } from '../paths.ts';
 import type { Signer } from '../sign/types.ts';
+import { type BatchReport, batchReport, groupInvalidSites, mergeSiteResults } from './batch.ts';
 import { comparePayload, extractMsi, extractNsis, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
 import { type Fingerprint, fingerprint } from './fingerprint.ts';
@@ -41,7 +42,7 @@ import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, S
 import { serializeSiteJson, siteConfigHash, siteJson } from './payload.ts';
 import { agentVersion, isMsiVersion } from './pe-version.ts';
 import { type SignServer, signScriptText, startSignServer } from './sign-server.ts';
-import type { SiteConfig } from './site.ts';
+import type { SiteConfig, SiteProblem } from './site.ts';
 import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate, VALUE_PATTERNS } from './template.ts';
 
 export const MANIFEST_SCHEMA = 1;
@@ -81,6 +82,11 @@ export interface BuildSiteInstallersOptions {
   runner?: Runner;
   /** Identity of the signer for the cache key (default: profile, dev flag, profile config and key files). */
   signerIdentity?: string;
+  /**
+   * The problems of input entries that failed validation (`validateSites().problems`): each such
+   * entry is reported as one failed site (E_SITE_INVALID, every problem listed), in input order.
+   */
+  invalidSites?: readonly SiteProblem[];
 }
 
 export interface OutputInfo {
@@ -120,6 +126,8 @@ export interface SiteManifest {
 }
 
 export interface SiteResult {
+  /** Position of the site in the input list (when the batch knows it). */
+  index?: number;
   siteCode: string;
   ok: boolean;
   cached: boolean;
@@ -128,9 +136,12 @@ export interface SiteResult {
   msi?: string;
   manifest?: string;
   error?: { code: string; message: string; hint: string };
+  /** An invalid site: every problem of its entry (fields and messages, never values). */
+  problems?: { path: string; message: string }[];
   durationMs: number;
 }
 
+/** Counts are of sites (invalid input entries included): built + cached + failed = results.length. */
 export interface BuildSiteInstallersResult {
   ok: boolean;
   built: number;
@@ -140,14 +151,13 @@ export interface BuildSiteInstallersResult {
   version: string;
   dev: boolean;
   durationMs: number;
+  /** What site-installers.result.json holds (and `signet site-installers --json` prints). */
+  report: BatchReport;
 }
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-let signetVersionCache: string | undefined;
+/** Signet's own version (recorded in manifests and in the cache key). */
 export function signetVersion(): string {
-  signetVersionCache ??= (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
-    .version;
-  return signetVersionCache;
+  return packageVersion();
 }
 
 function sha256(text: string | Buffer): string {
@@ -727,36 +737,27 @@ export async function buildSiteInstallers(
         rmdirSync(workRoot);
       } catch {}
   }
-  const failed = results.filter((r) => !r.ok).length;
-  // the batch's per-site results (failures included: they have no manifest), next to the outputs
-  writeAtomic(
-    join(outDir, 'site-installers.result.json'),
-    `${JSON.stringify(
-      {
-        ok: failed === 0,
-        version: fullVersion,
-        dev: shared.dev,
-        finishedAt: new Date().toISOString(),
-        sites: results.map((r) => ({
-          ...r,
-          ...(r.exe ? { exe: basename(r.exe) } : {}),
-          ...(r.msi ? { msi: basename(r.msi) } : {}),
-          ...(r.manifest ? { manifest: basename(r.manifest) } : {}),
-          durationMs: Math.round(r.durationMs),
-        })),
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  return {
-    ok: failed === 0,
-    built: results.filter((r) => r.ok && !r.cached).length,
-    cached: results.filter((r) => r.cached).length,
-    failed,
-    results,
+  const all = mergeSiteResults(results, groupInvalidSites(options.invalidSites ?? []));
+  const report = batchReport({
+    results: all,
     version: fullVersion,
     dev: shared.dev,
+    profile: signer.profile,
+    outDir,
+    finishedAt: new Date().toISOString(),
+    durationMs: performance.now() - started,
+  });
+  // the batch's per-site results (failures included: they have no manifest), next to the outputs
+  writeAtomic(join(outDir, 'site-installers.result.json'), `${JSON.stringify(report, null, 2)}\n`);
+  return {
+    ok: report.ok,
+    built: report.summary.built,
+    cached: report.summary.cached,
+    failed: report.summary.failed,
+    results: all,
+    version: fullVersion,
+    dev: shared.dev,
+    report,
     durationMs: performance.now() - started,
   };
 }

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 
 /** Values that may appear in a template, by kind. */
 export const VALUE_PATTERNS = {
@@ -80,7 +80,7 @@ export function renderTemplate(
   return out;
 }
 
-const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates');
+const TEMPLATES_DIR = packagePath('templates');
 
 export const BUILTIN_TEMPLATES = {
   nsis: join(TEMPLATES_DIR, 'nsis', 'site-installer.nsi'),
