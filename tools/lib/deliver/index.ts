@@ -9,18 +9,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { SignetError } from '../errors.ts';
-import {
-  DEFAULT_RETRY,
-  HttpError,
-  headersOf,
-  isRetryable,
-  type RetryOptions,
-  withRetry,
-} from '../forge/http.ts';
+import { DEFAULT_RETRY, type RetryOptions } from '../forge/http.ts';
 import { expandFiles } from '../forge/run.ts';
 import { FileBody, hashFileLowMem, sendFile } from '../forge/transport.ts';
 import { logger } from '../log.ts';
 import { redact } from '../redact.ts';
+import { answer, type Ctx, send } from './exchange.ts';
 import {
   checkCallback,
   checkRequestId,
@@ -69,15 +63,6 @@ export interface DeliverResult {
 
 interface Local extends DeliveredFile {
   path: string;
-}
-
-interface Ctx {
-  callback: URL;
-  token: string;
-  requestId: string;
-  ca: Buffer | undefined;
-  idleTimeoutMs: number;
-  retry: RetryOptions;
 }
 
 const USER_AGENT = 'signet-deliver';
@@ -285,66 +270,6 @@ async function noticeAfterFailure(ctx: Ctx, run: RunInfo, e: unknown): Promise<v
   }
 }
 
-/** One HTTP exchange with the forge retry policy; the final failure as a coded error. */
-async function send(ctx: Ctx, what: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await withRetry(what, ctx.retry, async () => {
-      try {
-        await fn();
-      } catch (e) {
-        throw tlsError(ctx, what, e) ?? e;
-      }
-    });
-  } catch (e) {
-    if (e instanceof SignetError) throw e;
-    const status = e instanceof HttpError ? e.status : 0;
-    const why =
-      e instanceof HttpError
-        ? `HTTP ${status}${e.body ? ` — ${e.body.slice(0, 200)}` : ''}`
-        : `network error: ${causeMessage(e)}`;
-    const tries = isRetryable(e) ? ` after ${ctx.retry.retries + 1} attempts` : '';
-    throw new SignetError('E_DELIVER_FAILED', `${what} to ${ctx.callback.origin} failed${tries}: ${why}`, {
-      details: { origin: ctx.callback.origin, status },
-      cause: e,
-    });
-  }
-}
-
-/** Reads a bounded answer; a non-2xx answer becomes an HttpError (retried) or a coded error. */
-async function answer(ctx: Ctx, what: string, res: Response): Promise<string> {
-  const text = await boundedText(res);
-  const s = res.status;
-  if (s >= 200 && s < 300) return text;
-  const h = headersOf(res);
-  if (s >= 300 && s < 400) {
-    const to = h['location'] ? safeOrigin(h['location'], ctx.callback) : 'nowhere';
-    throw new SignetError(
-      'E_DELIVER_FAILED',
-      `${what}: ${ctx.callback.origin} answered a redirect (HTTP ${s} to ${to}); redirects are not followed, so the token goes only to the callback's origin`,
-      { details: { status: s }, hint: 'Give the final URL as the callback.' },
-    );
-  }
-  if (s === 401 || s === 403)
-    throw new SignetError('E_DELIVER_AUTH', `${what}: ${ctx.callback.origin} refused the token (HTTP ${s})`, {
-      details: { status: s, origin: ctx.callback.origin },
-    });
-  throw new HttpError(what, s, h, redact(text.slice(0, 300)).trim());
-}
-
-async function boundedText(res: Response, limit = 65_536): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (size < limit) parts.push(value);
-    size += value.length;
-  }
-  return Buffer.concat(parts).toString('utf8').slice(0, limit);
-}
-
 /** A 2xx that reports what it stored (`{"sha256": …, "size": …}`) must report these bytes. */
 function checkAck(file: Local, text: string): void {
   let ack: { sha256?: unknown; size?: unknown };
@@ -362,41 +287,4 @@ function checkAck(file: Local, text: string): void {
       `the server stored different bytes for ${file.name} (it reports ${badSha ? `sha256 ${String(ack.sha256)}` : `${String(ack.size)} bytes`})`,
       { details: { name: file.name } },
     );
-}
-
-function safeOrigin(location: string, base: URL): string {
-  try {
-    return new URL(location, base).origin;
-  } catch {
-    return 'an invalid location';
-  }
-}
-
-/** A certificate the callback's TLS does not prove is not worth retrying: name the fix instead. */
-function tlsError(ctx: Ctx, what: string, e: unknown): SignetError | undefined {
-  let cur: unknown = e;
-  for (let depth = 0; cur && depth < 4; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code))
-      return new SignetError(
-        'E_DELIVER_FAILED',
-        `${what}: the TLS certificate of ${ctx.callback.origin} is not trusted (${code}); nothing was sent`,
-        {
-          details: { origin: ctx.callback.origin, tls: code },
-          hint: 'Give the CA that issued the callback server certificate with --ca-file (action input ca-file), or use a publicly trusted certificate.',
-        },
-      );
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function causeMessage(e: unknown): string {
-  let cur: unknown = e;
-  let last = String(e);
-  for (let depth = 0; cur && depth < 4; depth++) {
-    last = (cur as Error).message ?? last;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return redact(last);
 }
