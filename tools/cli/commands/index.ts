@@ -5,6 +5,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { changelogCommand } from './changelog.ts';
+import { deliverCommand } from './deliver.ts';
 import { demoCommand } from './demo.ts';
 import { devCertCommand } from './dev-cert.ts';
 import { doctorCommand } from './doctor.ts';
@@ -29,6 +30,7 @@ export const commands: CommandModule<any, any>[] = [
   doctorCommand,
   devCertCommand,
   publishCommand,
+  deliverCommand,
   sealCommand,
   unsealCommand,
   demoCommand,
