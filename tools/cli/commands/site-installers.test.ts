@@ -72,7 +72,7 @@ describe('signet site-installers', () => {
     ]);
     expect(r.code, r.stderr).toBe(5);
     const j = JSON.parse(r.stdout);
-    expect(j.summary).toEqual({ built: 2, cached: 0, failed: 1 });
+    expect(j.summary).toEqual({ total: 3, built: 2, cached: 0, failed: 1 });
     expect(j.version).toBe('2.0.1');
     expect(j.sites.map((s: { ok: boolean }) => s.ok)).toEqual([true, true, false]);
     expect(j.sites[2].error.code).toBe('E_SITE_INVALID');
@@ -106,6 +106,82 @@ describe('signet site-installers', () => {
     expect(again.stdout).toMatch(/✓ ACME-HQ {2}v3 \([0-9A-F]{4}\) .*\(cached\)/);
     expect(again.stdout).toMatch(/0 built, 2 cached, 1 failed/);
     expectNoKeys(again.stdout, again.stderr);
+  });
+
+  it('counts sites, not problems: an invalid site is one entry with all its problems, file and --json agree', async () => {
+    writeFileSync(
+      join(dir, 'mixed.json'),
+      JSON.stringify([
+        { siteCode: 'GOOD-1', serverUrl: 'https://g.example', enrollmentKey: KEY1, keyVersion: 2 },
+        { siteCode: 'BAD-2', serverUrl: 'not a url', enrollmentKey: KEY2, keyVersion: 0 },
+        { siteCode: 'bad code', enrollmentKey: KEY3, keyVersion: 1 },
+      ]),
+    );
+    const r = await signet(dir, [
+      'site-installers',
+      '--agent',
+      'agent.exe',
+      '--sites',
+      'mixed.json',
+      '--out',
+      'out-mixed',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(5);
+    const j = JSON.parse(r.stdout);
+    expect(j.ok).toBe(false);
+    expect(j.summary).toEqual({ total: 3, built: 1, cached: 0, failed: 2 });
+    expect(
+      j.sites.map((s: { index: number; siteCode: string; ok: boolean }) => [s.index, s.siteCode, s.ok]),
+    ).toEqual([
+      [0, 'GOOD-1', true],
+      [1, 'BAD-2', false],
+      [2, 'sites[2]', false],
+    ]);
+    expect(j.sites[1].error.code).toBe('E_SITE_INVALID');
+    expect(j.sites[1].problems.map((p: { path: string }) => p.path).sort()).toEqual([
+      'sites[1].keyVersion',
+      'sites[1].serverUrl',
+    ]);
+    expect(j.sites[2].problems.map((p: { path: string }) => p.path).sort()).toEqual([
+      'sites[2].serverUrl',
+      'sites[2].siteCode',
+    ]);
+    expect(j.sites[0].exe).toBe(`Agent-GOOD-1-v2-${fingerprint(KEY1, 2).hex}.exe`);
+    // the result file is the very report --json printed
+    const file = JSON.parse(readFileSync(join(dir, 'out-mixed', 'site-installers.result.json'), 'utf8'));
+    expect(file).toEqual(j);
+    expectNoKeys(r.stdout, r.stderr, JSON.stringify(file));
+
+    // the human form names each site once, with its problems
+    const human = await signet(dir, [
+      'site-installers',
+      '--agent',
+      'agent.exe',
+      '--sites',
+      'mixed.json',
+      '--out',
+      'out-mixed',
+    ]);
+    expect(human.code).toBe(5);
+    expect(human.stdout.match(/^✗ /gm)).toHaveLength(2);
+    expect(human.stdout).toMatch(/✗ BAD-2 {2}\[E_SITE_INVALID\] sites\[1\]/);
+    expect(human.stdout).toMatch(/0 built, 1 cached, 2 failed/);
+  });
+
+  it('all sites invalid: E_SITE_INVALID (2) with one entry per site', async () => {
+    writeFileSync(
+      join(dir, 'bad.json'),
+      JSON.stringify([{ siteCode: 'ONLY-BAD', serverUrl: 'nope', enrollmentKey: KEY1, keyVersion: 0 }]),
+    );
+    const r = await signet(dir, ['site-installers', '--agent', 'agent.exe', '--sites', 'bad.json', '--json']);
+    expect(r.code).toBe(2);
+    const e = JSON.parse(r.stdout).error;
+    expect(e.code).toBe('E_SITE_INVALID');
+    expect(e.details.sites).toHaveLength(1);
+    expect(e.details.sites[0]).toMatchObject({ index: 0, siteCode: 'ONLY-BAD' });
+    expect(e.details.sites[0].problems).toHaveLength(2);
+    expectNoKeys(r.stdout, r.stderr);
   });
 
   it('builds one site from flags (key from env) and from stdin', async () => {

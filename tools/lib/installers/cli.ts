@@ -1,7 +1,8 @@
 /**
  * What `signet site-installers` does, as a function (the command module only parses flags):
  * load the sites (file, stdin or flags), open the signer, gate the agent, build, summarise.
- * Invalid sites are reported like failed builds and the valid ones are still built.
+ * Invalid sites are reported like failed builds (one entry per site, every problem listed) and the
+ * valid ones are still built; --json prints the same report as site-installers.result.json.
  */
 import { dirname, resolve } from 'node:path';
 import { describeArtifact, type SignedArtifact } from '../artifact.ts';
@@ -11,7 +12,8 @@ import { logger } from '../log.ts';
 import { parseSecretRef } from '../secrets.ts';
 import { createSigner } from '../sign/index.ts';
 import type { Signer } from '../sign/types.ts';
-import { type BuildProgress, buildSiteInstallers, type SiteResult, type UnsignedDevAgent } from './build.ts';
+import { groupInvalidSites } from './batch.ts';
+import { type BuildProgress, buildSiteInstallers, type UnsignedDevAgent } from './build.ts';
 import { loadSites, type SiteConfig, type SiteProblem, type SitesFormat, validateSites } from './site.ts';
 
 export interface SiteFlags {
@@ -139,10 +141,14 @@ export async function runSiteInstallers(o: RunSiteInstallersOptions): Promise<Ru
     }));
   }
   for (const p of problems) logger.error(`${p.path}: ${p.message}`);
-  if (!sites.length)
-    throw new SignetError('E_SITE_INVALID', `no valid site to build (${problems.length} invalid)`, {
-      details: { problems },
-    });
+  if (!sites.length) {
+    const invalid = groupInvalidSites(problems);
+    throw new SignetError(
+      'E_SITE_INVALID',
+      `no valid site to build (${invalid.length} invalid site${invalid.length === 1 ? '' : 's'})`,
+      { details: { sites: invalid } },
+    );
+  }
 
   const agent = await openAgent(resolve(o.cwd, o.agent), signer, Boolean(o.allowUnsignedAgent));
   const result = await buildSiteInstallers({
@@ -154,45 +160,32 @@ export async function runSiteInstallers(o: RunSiteInstallersOptions): Promise<Ru
     baseDir,
     allowUnsignedAgent: Boolean(o.allowUnsignedAgent),
     force: Boolean(o.force),
+    invalidSites: problems,
     ...(o.version ? { version: o.version } : {}),
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.progress ? { onProgress: progressLine() } : {}),
   });
 
-  const invalid: SiteResult[] = problems.map((p) => ({
-    siteCode: p.siteCode ?? p.path,
-    ok: false,
-    cached: false,
-    error: { code: 'E_SITE_INVALID', message: `${p.path}: ${p.message}`, hint: 'Fix the named site field.' },
-    durationMs: 0,
-  }));
-  const all = [...result.results, ...invalid];
-  const failed = all.filter((r) => !r.ok).length;
-  const ok = all.length - failed;
-  const summary = `${result.built} built, ${result.cached} cached, ${failed} failed (version ${result.version}${result.dev ? ', DEV' : ''}) in ${(result.durationMs / 1000).toFixed(1)} s`;
-  const human = all
+  const { report } = result;
+  const { built, cached, failed } = report.summary;
+  const summary = `${built} built, ${cached} cached, ${failed} failed (version ${result.version}${result.dev ? ', DEV' : ''}) in ${(result.durationMs / 1000).toFixed(1)} s`;
+  const human = report.sites
     .map((r) =>
       r.ok
-        ? `✓ ${r.siteCode}  ${r.fingerprint}  ${r.exe?.split('/').pop()}  ${r.msi?.split('/').pop()}${r.cached ? '  (cached)' : ''}`
-        : `✗ ${r.siteCode}  [${r.error?.code}] ${r.error?.message}`,
+        ? `✓ ${r.siteCode}  ${r.fingerprint}  ${r.exe}  ${r.msi}${r.cached ? '  (cached)' : ''}`
+        : `✗ ${r.siteCode}  [${r.error?.code}] ${r.problems ? r.problems.map((p) => `${p.path}: ${p.message}`).join('\n      ') : r.error?.message}`,
     )
     .concat(summary)
     .join('\n');
   let exitCode = 0;
   if (failed) {
     logger.error(`site-installers: ${summary}`);
-    const first = all.find((r) => !r.ok)?.error?.code;
-    exitCode = ok > 0 ? EXIT.partial : first ? new SignetError(first as never, '').exitCode : EXIT.failed;
+    const first = report.sites.find((r) => !r.ok)?.error?.code;
+    exitCode =
+      built + cached > 0 ? EXIT.partial : first ? new SignetError(first as never, '').exitCode : EXIT.failed;
   }
   return {
-    json: {
-      ok: failed === 0,
-      version: result.version,
-      dev: result.dev,
-      profile: signer.profile,
-      summary: { built: result.built, cached: result.cached, failed },
-      sites: all.map((r) => ({ ...r, durationMs: Math.round(r.durationMs) })),
-    },
+    json: report,
     human,
     exitCode,
   };

@@ -1,5 +1,12 @@
 /** Per-site installers: the public entry points. */
 export {
+  type BatchReport,
+  batchReport,
+  groupInvalidSites,
+  type InvalidSite,
+  type SiteReport,
+} from './batch.ts';
+export {
   type BuildProgress,
   type BuildSiteInstallersOptions,
   type BuildSiteInstallersResult,

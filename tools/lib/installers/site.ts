@@ -67,6 +67,8 @@ export interface SiteProblem {
   path: string;
   message: string;
   siteCode?: string;
+  /** Position of the entry in the input list (set by validateSites). */
+  index?: number;
 }
 
 /** Never shows an input value: problems name fields only (values may be keys). */
@@ -171,7 +173,7 @@ export function validateSites(entries: unknown[], options: SiteValidationOptions
   const seen = new Map<string, number>();
   entries.forEach((entry, i) => {
     const r = validateSite(entry, `sites[${i}]`, options);
-    problems.push(...r.problems);
+    problems.push(...r.problems.map((p) => ({ ...p, index: i })));
     if (!r.site) return;
     const folded = r.site.siteCode.toLowerCase();
     const first = seen.get(folded);
@@ -180,6 +182,7 @@ export function validateSites(entries: unknown[], options: SiteValidationOptions
         path: `sites[${i}].siteCode`,
         message: `duplicates sites[${first}] (site codes are compared case-insensitively)`,
         siteCode: r.site.siteCode,
+        index: i,
       });
       return;
     }
