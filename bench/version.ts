@@ -8,7 +8,10 @@
  * and the hand parser against conventional-commits-parser on the same messages.
  * The repository is built once with `git fast-import` into bench/.data/version-100k.
  *
- *   node bench/version.ts [--commits 100000] [--tags 2000] [--rounds 5]
+ * Then the start-up of `signet version` on a small range: the CLI from sources and from the built
+ * package against `node -e 0` + the git floor (`--startup` runs only that part).
+ *
+ *   node bench/version.ts [--commits 100000] [--tags 2000] [--rounds 5] [--startup]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -233,11 +236,105 @@ async function parserBench(): Promise<void> {
   );
 }
 
+/** The package build (tsc -p tsconfig.build.json) in bench/.data/package, beside a copy of package.json. */
+function buildPackage(): string {
+  const dir = join(here, '.data', 'package');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tsc = join(root, 'node_modules', '.bin', 'tsc');
+  const r = spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`package build failed: ${r.stdout}${r.stderr}`);
+  writeFileSync(join(dir, 'package.json'), readFileSync(join(root, 'package.json')));
+  return dir;
+}
+
+function timed(
+  runs: [string, string[]][],
+  env: NodeJS.ProcessEnv = process.env,
+): { ms: number; cpu: number } {
+  const c = cpuMark();
+  const wall = ms(() => {
+    for (const [file, args] of runs) {
+      const r = spawnSync(file, args, { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+      if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} failed: ${r.stderr}`);
+    }
+  });
+  return { ms: wall, cpu: childrenCpu() - c.kids };
+}
+
+/**
+ * Start-up of `signet version` on a small range (60 commits since the last stable tag): the floor
+ * `node -e 0` + `git log <range>` + `git tag --list`, against the CLI from the TypeScript sources
+ * (type stripping) and from the built JavaScript of the package — with a warm V8 compile cache
+ * (every start after the first) and a cold one (a fresh cache folder per run).
+ */
+function startupBench(rounds: number): void {
+  const dir = build(200, 6);
+  const last = spawnSync('git', ['describe', '--tags', '--abbrev=0', '--exclude', '*-*'], {
+    cwd: dir,
+    encoding: 'utf8',
+  }).stdout.trim();
+  const pkg = buildPackage();
+  const node = process.execPath;
+  const args = ['--cwd', dir, 'version', '--channel', 'stable', '--json'];
+  const floorRuns: [string, string[]][] = [
+    [node, ['-e', '0']],
+    ['git', ['-C', dir, 'log', '--format=%H%x1f%P%x1f%B', `${last}..HEAD`]],
+    ['git', ['-C', dir, 'tag', '--list']],
+  ];
+  const variants: [string, [string, string[]][]][] = [
+    ['floor: node -e 0 + git log + git tag', floorRuns],
+    ['signet version, from sources (.ts)', [[node, [join(root, 'tools/cli/bin.ts'), ...args]]]],
+    ['signet version, built package (.js)', [[node, [join(pkg, 'dist/cli/bin.js'), ...args]]]],
+  ];
+  const cacheRoot = join(here, '.data', 'compile-cache');
+  const results = new Map<
+    string,
+    { warm: { ms: number; cpu: number }[]; cold: { ms: number; cpu: number }[] }
+  >();
+  for (const [name, runs] of variants) {
+    timed(runs); // fill the default compile cache
+    results.set(name, { warm: [], cold: [] });
+  }
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, runs] of variants) {
+      const r = results.get(name)!;
+      r.warm.push(timed(runs));
+      rmSync(cacheRoot, { recursive: true, force: true });
+      r.cold.push(timed(runs, { ...process.env, NODE_COMPILE_CACHE: join(cacheRoot, String(i)) }));
+    }
+  }
+  rmSync(cacheRoot, { recursive: true, force: true });
+  const med = (xs: { ms: number; cpu: number }[]) => ({
+    ms: median(xs.map((x) => x.ms)),
+    cpu: median(xs.map((x) => x.cpu)),
+  });
+  const floorWarm = med(results.get(variants[0]![0])!.warm);
+  const floorCold = med(results.get(variants[0]![0])!.cold);
+  const src = results.get(variants[1]![0])!;
+  const lines = [`start-up on a small range (${last}..HEAD, 60 commits), median of ${rounds}:`];
+  for (const [name] of variants) {
+    const r = results.get(name)!;
+    const w = med(r.warm);
+    const c = med(r.cold);
+    const vsSrc =
+      name === variants[2]![0] ? `  vs sources ${(w.ms / med(src.warm).ms).toFixed(2)}x wall` : '';
+    lines.push(
+      `  ${name.padEnd(38)} warm ${w.ms.toFixed(0).padStart(4)} ms wall (${(w.ms / floorWarm.ms).toFixed(2)}x) ${w.cpu.toFixed(0).padStart(4)} ms cpu (${(w.cpu / floorWarm.cpu).toFixed(2)}x)` +
+        ` | cold ${c.ms.toFixed(0).padStart(4)} ms wall (${(c.ms / floorCold.ms).toFixed(2)}x) ${c.cpu.toFixed(0).padStart(4)} ms cpu (${(c.cpu / floorCold.cpu).toFixed(2)}x)${vsSrc}`,
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') return childMode(process.argv[3]!, process.argv[4]!, process.argv[5]!);
   const commits = arg('commits', 100_000);
   const tags = arg('tags', 2000);
   const rounds = arg('rounds', 5);
+  if (process.argv.includes('--startup')) return startupBench(Math.max(rounds, 9));
   const t0 = performance.now();
   const dir = build(commits, tags);
   console.log(
@@ -292,6 +389,7 @@ async function main(): Promise<void> {
     Array.from({ length: rounds }, () => ms(() => spawnSync(process.execPath, ['-e', '0']))),
   );
   console.log(`node start-up alone: ${startup.toFixed(0)} ms`);
+  startupBench(Math.max(rounds, 9));
   await parserBench();
 }
 
