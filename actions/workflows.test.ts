@@ -1,76 +1,101 @@
 /**
  * The workflows, checked with GitHub's own parser (@actions/workflow-parser: schema, expressions,
  * job graph) and against Signet's rules: channel dispatch, minimal permissions, secrets only where
- * needed, a concurrency group, and every Signet action called with inputs it declares.
+ * needed, actions referenced the way users reference them (Signet's at signet-release/signet@v1,
+ * third-party ones pinned by commit SHA on node24 releases), every Signet action called with the
+ * inputs it declares, the tools each job needs installed, and per-site installers never sent to a
+ * release. test/e2e/workflows-run.test.ts executes them.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-
-// The parser imports its JSON schema without an import attribute, which Node's ESM loader refuses;
-// bundling it once with esbuild (which inlines the JSON) sidesteps that.
-type Parser = typeof import('@actions/workflow-parser');
-const bundled = join(mkdtempSync(join(tmpdir(), 'signet-wfparser-')), 'parser.mjs');
-await build({
-  stdin: {
-    contents: "export * from '@actions/workflow-parser';",
-    resolveDir: join(import.meta.dirname, '..'),
-    loader: 'js',
-  },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outfile: bundled,
-  logLevel: 'silent',
-});
-const { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } = (await import(
-  pathToFileURL(bundled).href
-)) as Parser;
+import { parseWorkflowText } from '../test/helpers/workflow-parser.ts';
+import { INSTALLER_TOOLS } from '../tools/lib/installers/build.ts';
+import { ACTIONS_REPOSITORY } from '../tools/lib/paths.ts';
 
 const root = join(import.meta.dirname, '..');
 const WORKFLOWS = ['release.yml', 'site-installers.yml', 'ci.yml'];
+const SHIPPED = ['release.yml', 'site-installers.yml'];
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML
 type Y = any;
-const load = (f: string): Y => YAML.parse(readFileSync(join(root, 'workflows', f), 'utf8'));
+const text = (f: string) => readFileSync(join(root, 'workflows', f), 'utf8');
+const load = (f: string): Y => YAML.parse(text(f));
+const steps = (wf: Y): [string, Y][] =>
+  Object.entries<Y>(wf.jobs).flatMap(([name, job]) =>
+    (job.steps ?? []).map((s: Y) => [name, s] as [string, Y]),
+  );
 
-async function parse(f: string) {
-  const content = readFileSync(join(root, 'workflows', f), 'utf8');
-  const r = parseWorkflow({ name: f, content }, new NoOperationTraceWriter());
-  const parseErrors = r.context.errors.getErrors().map((e) => e.message);
-  const template = r.value ? await convertWorkflowTemplate(r.context, r.value) : undefined;
-  return { parseErrors, template };
+/** The Debian package that holds a program on this machine (dpkg -S), e.g. msiextract → msitools. */
+function packageOf(program: string): string {
+  const path = execFileSync('bash', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim();
+  return execFileSync('dpkg', ['-S', path], { encoding: 'utf8' }).split(':')[0]!.trim();
 }
 
 describe('workflows parse with GitHub’s workflow parser', () => {
   for (const f of WORKFLOWS)
     it(f, async () => {
-      const { parseErrors, template } = await parse(f);
-      expect(parseErrors).toEqual([]);
-      expect(template?.errors ?? []).toEqual([]);
+      const { errors, template } = await parseWorkflowText(f, text(f));
+      expect(errors).toEqual([]);
       expect(template?.jobs.length).toBeGreaterThan(0);
     });
 
   it('the parser does catch a broken workflow (the check can fail)', async () => {
-    const bad = readFileSync(join(root, 'workflows', 'release.yml'), 'utf8').replace(
-      'runs-on: ubuntu-latest',
-      'runs-on: [ubuntu-latest\n',
+    const bad = text('release.yml').replace('runs-on: ubuntu-latest', 'runs-on: [ubuntu-latest\n');
+    expect((await parseWorkflowText('bad.yml', bad)).errors.length).toBeGreaterThan(0);
+    const r2 = await parseWorkflowText(
+      'bad2.yml',
+      'on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ nope( }}\n',
     );
-    const r = parseWorkflow({ name: 'bad.yml', content: bad }, new NoOperationTraceWriter());
-    const t = r.value ? await convertWorkflowTemplate(r.context, r.value) : undefined;
-    expect(r.context.errors.getErrors().length + (t?.errors?.length ?? 0)).toBeGreaterThan(0);
-    const r2 = parseWorkflow(
-      {
-        name: 'bad2.yml',
-        content: 'on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ nope( }}\n',
-      },
-      new NoOperationTraceWriter(),
-    );
-    expect(r2.context.errors.getErrors().length).toBeGreaterThan(0);
+    expect(r2.errors.length).toBeGreaterThan(0);
+  });
+});
+
+describe('actions are referenced the way users reference them', () => {
+  for (const f of SHIPPED)
+    it(`${f}: Signet's actions at ${ACTIONS_REPOSITORY}@v1, third-party actions pinned by SHA on node24`, () => {
+      const lines = text(f).split('\n');
+      const uses = lines.filter((l) => /^\s*(- )?uses:/.test(l));
+      expect(uses.length).toBeGreaterThan(0);
+      for (const line of uses) {
+        const ref = /uses:\s*(\S+)/.exec(line)![1]!;
+        if (ref.startsWith(`${ACTIONS_REPOSITORY}/`)) {
+          expect(ref, line).toMatch(new RegExp(`^${ACTIONS_REPOSITORY}/actions/[\\w-]+@v1$`));
+          continue;
+        }
+        // owner/repo@<40 hex> # vX.Y.Z
+        const m =
+          /^(actions\/(?:checkout|upload-artifact|download-artifact))@([0-9a-f]{40})\s+#\s+(v\d+\.\d+\.\d+)$/.exec(
+            line
+              .trim()
+              .replace(/^- /, '')
+              .replace(/^uses:\s*/, ''),
+          );
+        expect(m, `pinned by commit SHA with its version in a comment: ${line.trim()}`).not.toBeNull();
+        const major = Number(m![3]!.slice(1).split('.')[0]);
+        // the node24 releases: checkout ≥ v5, upload-artifact ≥ v6, download-artifact ≥ v7
+        const min = { 'actions/checkout': 5, 'actions/upload-artifact': 6, 'actions/download-artifact': 7 }[
+          m![1]!
+        ]!;
+        expect(major, line).toBeGreaterThanOrEqual(min);
+      }
+      // one SHA per action and version across the file
+      const pins = new Map<string, string>();
+      for (const line of uses) {
+        const m = /uses:\s*(actions\/[\w-]+)@([0-9a-f]{40})/.exec(line);
+        if (!m) continue;
+        expect(pins.get(m[1]!) ?? m[2], `${m[1]} pinned to two commits`).toBe(m[2]);
+        pins.set(m[1]!, m[2]!);
+      }
+    });
+
+  it('no workflow checks Signet out into the workspace (its .signet/ folder belongs to the project)', () => {
+    for (const f of SHIPPED) {
+      expect(text(f)).not.toMatch(/path:\s*\.signet\b/);
+      expect(text(f)).not.toMatch(/uses:\s*\.\/\.signet\//);
+    }
   });
 });
 
@@ -81,71 +106,112 @@ describe('release.yml', () => {
     expect(ch).toMatchObject({ type: 'choice', options: ['stable', 'beta'], default: 'stable' });
     expect(wf.on.workflow_call.inputs.channel.default).toBe('stable');
   });
-  it('runs version → build → sign → installers (optional) → publish', () => {
-    expect(Object.keys(wf.jobs)).toEqual(['version', 'build', 'sign', 'installers', 'publish']);
+  it('runs version → build → sign → publish, and builds no per-site installer', () => {
+    expect(Object.keys(wf.jobs)).toEqual(['version', 'build', 'sign', 'publish']);
     expect(wf.jobs.build.needs).toBe('version');
     expect(wf.jobs.sign.needs).toEqual(['version', 'build']);
-    expect(wf.jobs.installers.if).toMatch(/sites-file/);
-    expect(wf.jobs.publish.needs).toEqual(['version', 'sign', 'installers']);
+    expect(wf.jobs.publish.needs).toEqual(['version', 'sign']);
+    expect(text('release.yml')).not.toMatch(/site-installers@|installers\/\*/);
+    const download = wf.jobs.publish.steps.find((s: Y) =>
+      String(s.uses).startsWith('actions/download-artifact'),
+    );
+    expect(download.with).toEqual({ name: 'agent-signed', path: 'release' });
     const publish = wf.jobs.publish.steps.find((s: Y) => s.id === 'publish');
     expect(publish.with.channel).toContain('CHANNEL');
+  });
+  it('the sign step gets the key material the profile names (env:SIGNET_SIGN_PFX_BASE64), nothing decoded by hand', () => {
+    const sign = wf.jobs.sign.steps.find((s: Y) => s.id === 'sign');
+    expect(sign.env).toEqual({
+      SIGNET_SIGN_PFX_BASE64: '${{ secrets.SIGNET_SIGN_PFX_BASE64 }}',
+      SIGNET_SIGN_PASSWORD: '${{ secrets.SIGNET_SIGN_PASSWORD }}',
+    });
+    expect(text('release.yml')).not.toMatch(/base64 -d|SIGNET_SIGN_PFX=/);
   });
   it('has a concurrency group that queues (never cancels) and no default permissions', () => {
     expect(wf.concurrency.group).toContain('github.repository');
     expect(wf.concurrency['cancel-in-progress']).toBe(false);
     expect(wf.permissions).toEqual({});
   });
-  it('grants write only to the jobs that write, and secrets only to the jobs that sign', () => {
+  it('grants write only to the jobs that write, and secrets only to the job that signs', () => {
     for (const [name, job] of Object.entries<Y>(wf.jobs)) {
       const writes = Object.entries(job.permissions ?? {})
         .filter(([, v]) => v === 'write')
         .map(([k]) => k);
       expect(writes, name).toEqual(['version', 'publish'].includes(name) ? ['contents'] : []);
-      const usesSecrets = YAML.stringify(job).includes('secrets.');
-      expect(usesSecrets, name).toBe(['sign', 'installers'].includes(name));
+      expect(YAML.stringify(job).includes('secrets.'), name).toBe(name === 'sign');
     }
   });
 });
 
 describe('site-installers.yml', () => {
   const wf = load('site-installers.yml');
-  it('is triggered by dispatch inputs or repository_dispatch', () => {
-    expect(Object.keys(wf.on.workflow_dispatch.inputs)).toEqual([
-      'release-tag',
-      'agent-asset',
-      'sites',
-      'attach',
-    ]);
+  it('is triggered by dispatch inputs (with a request id) or repository_dispatch, and names its run by the request id', () => {
+    expect(wf.on.workflow_dispatch.inputs['request-id'].required).toBe(true);
     expect(wf.on.repository_dispatch.types).toEqual(['site-installers']);
+    expect(wf['run-name']).toContain('inputs.request-id');
+    expect(wf['run-name']).toContain('client_payload.request_id');
   });
-  it('never takes an enrollment key in clear: sites carry sealed keys, opened with a secret', () => {
-    const text = readFileSync(join(root, 'workflows', 'site-installers.yml'), 'utf8');
-    expect(text).not.toMatch(/enrollment[-_]?key:/i);
+  it('never drops a dispatch: no concurrency group', () => {
+    expect(wf.concurrency).toBeUndefined();
+    for (const job of Object.values<Y>(wf.jobs)) expect(job.concurrency).toBeUndefined();
+  });
+  it('never sends installers to a release: no publish step, no write permission', () => {
+    for (const [job, step] of steps(wf)) expect(String(step.uses), job).not.toMatch(/actions\/publish@/);
+    for (const job of Object.values<Y>(wf.jobs)) expect(job.permissions).toEqual({ contents: 'read' });
+    const artifact = steps(wf).find(([, s]) => String(s.uses).startsWith('actions/upload-artifact'))![1];
+    expect(artifact.with['retention-days']).toBe(1);
+    expect(artifact.if).toContain("'artifact'");
+  });
+  it('never takes an enrollment key or the callback token in clear', () => {
+    expect(text('site-installers.yml')).not.toMatch(/enrollment[-_]?key:/i);
     const build = wf.jobs.build.steps.find((s: Y) => s.id === 'build');
     expect(build.with['seal-private-key']).toBe('${{ secrets.SIGNET_SEAL_PRIVATE_KEY }}');
-    expect(wf.jobs.build.permissions).toEqual({ contents: 'read' });
-    expect(wf.jobs.attach.permissions).toEqual({ contents: 'write' });
-    expect(YAML.stringify(wf.jobs.attach)).not.toContain('secrets.');
+    for (const [, s] of steps(wf).filter(([, s]) => String(s.uses).includes('/actions/deliver@')))
+      expect(s.with['sealed-token']).toMatch(/^file:/);
   });
+});
+
+describe('every job installs the tools its Signet steps need', () => {
+  const needs: Record<string, string[]> = {
+    sign: ['osslsigncode'],
+    publish: ['osslsigncode'],
+    'site-installers': ['osslsigncode', ...INSTALLER_TOOLS],
+  };
+  for (const f of SHIPPED)
+    it(f, () => {
+      const wf = load(f);
+      for (const [jobName, job] of Object.entries<Y>(wf.jobs)) {
+        const installed = (job.steps ?? [])
+          .map((s: Y) => /apt-get install ([^\n&|;]+)/.exec(s.run ?? '')?.[1] ?? '')
+          .join(' ')
+          .split(/\s+/)
+          .filter((w: string) => w && !w.startsWith('-'));
+        for (const step of job.steps ?? []) {
+          const m = new RegExp(`^${ACTIONS_REPOSITORY}/actions/([\\w-]+)@`).exec(step.uses ?? '');
+          for (const program of m ? (needs[m[1]!] ?? []) : [])
+            expect(installed, `${jobName} runs ${m![1]} which needs ${program}`).toContain(
+              packageOf(program),
+            );
+        }
+      }
+    });
 });
 
 describe('every Signet action is called with declared inputs', () => {
   for (const f of WORKFLOWS) {
     it(f, () => {
       const wf = load(f);
-      for (const [jobName, job] of Object.entries<Y>(wf.jobs)) {
-        for (const step of job.steps ?? []) {
-          const m = /^\.\/\.signet\/actions\/([\w-]+)$/.exec(step.uses ?? '');
-          if (!m) continue;
-          const dir = join(root, 'actions', m[1]!);
-          expect(existsSync(join(dir, 'action.yml')), `${jobName}: ${step.uses}`).toBe(true);
-          const action = YAML.parse(readFileSync(join(dir, 'action.yml'), 'utf8'));
-          for (const key of Object.keys(step.with ?? {}))
-            expect(Object.keys(action.inputs), `${jobName}.${m[1]}.${key}`).toContain(key);
-          for (const [name, input] of Object.entries<Y>(action.inputs))
-            if (input.required)
-              expect(step.with ?? {}, `${jobName}.${m[1]} needs ${name}`).toHaveProperty(name);
-        }
+      for (const [jobName, step] of steps(wf)) {
+        const m = new RegExp(`^${ACTIONS_REPOSITORY}/actions/([\\w-]+)@`).exec(step.uses ?? '');
+        if (!m) continue;
+        const dir = join(root, 'actions', m[1]!);
+        expect(existsSync(join(dir, 'action.yml')), `${jobName}: ${step.uses}`).toBe(true);
+        const action = YAML.parse(readFileSync(join(dir, 'action.yml'), 'utf8'));
+        for (const key of Object.keys(step.with ?? {}))
+          expect(Object.keys(action.inputs), `${jobName}.${m[1]}.${key}`).toContain(key);
+        for (const [name, input] of Object.entries<Y>(action.inputs))
+          if (input.required)
+            expect(step.with ?? {}, `${jobName}.${m[1]} needs ${name}`).toHaveProperty(name);
       }
     });
   }

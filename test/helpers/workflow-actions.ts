@@ -1,0 +1,197 @@
+/**
+ * The `uses:` steps of the workflow harness: actions/checkout as a clone of the test repository,
+ * actions/upload-artifact and download-artifact as folders, and node actions (Signet's own, or
+ * `./…` in the workspace) run from their committed `dist/` with INPUT_* the way a runner does.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, globSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import YAML from 'yaml';
+
+export interface StepIo {
+  /** Evaluated `with:` values. */
+  with: Record<string, string>;
+  /** Environment of the step (runner variables + workflow/job/step env). */
+  env: Record<string, string>;
+  workspace: string;
+  /** Appends to the step's log. */
+  log: (text: string) => void;
+  /** Evaluates `${{ }}` in an action.yml default. */
+  interpolate: (text: string) => string;
+}
+
+export interface ArtifactStore {
+  dir: string;
+  /** name → retention-days (as requested) */
+  retention: Map<string, number | undefined>;
+}
+
+const truthy = (v: string | undefined, fallback: boolean) =>
+  v === undefined || v === '' ? fallback : /^true$/i.test(v);
+
+export function gitSync(args: string[], cwd: string, env: Record<string, string>): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn('git', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('close', (c) =>
+      c === 0 ? res(out.trim()) : rej(new Error(`git ${args.join(' ')} failed (${c}): ${err.trim()}`)),
+    );
+  });
+}
+
+/** actions/checkout: clone of the test repository (`origin`), shallow unless fetch-depth is 0. */
+export async function checkout(io: StepIo, origin: string, defaultRef: string): Promise<void> {
+  const dest = resolve(io.workspace, io.with['path'] || '.');
+  if (!dest.startsWith(io.workspace))
+    throw new Error(`checkout path ${io.with['path']} leaves the workspace`);
+  if (io.with['repository'] && io.with['repository'] !== io.env['GITHUB_REPOSITORY'])
+    throw new Error(`checkout of another repository (${io.with['repository']}) is not modelled`);
+  mkdirSync(dest, { recursive: true });
+  if (readdirSync(dest).length) throw new Error(`checkout into a non-empty folder ${dest} is not modelled`);
+  const depth = Number(io.with['fetch-depth'] ?? '1');
+  const ref = io.with['ref'] || defaultRef;
+  const env = { ...io.env, GIT_TERMINAL_PROMPT: '0' };
+  const url = `file://${origin}`;
+  const args = ['clone', '--quiet'];
+  if (depth > 0) args.push('--depth', String(depth), '--no-tags');
+  await gitSync([...args, url, dest], io.workspace, env);
+  const resolved = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
+  if (depth > 0) await gitSync(['fetch', '--quiet', '--depth', String(depth), 'origin', resolved], dest, env);
+  else await gitSync(['fetch', '--quiet', '--tags', 'origin'], dest, env);
+  await gitSync(['checkout', '--quiet', depth > 0 ? 'FETCH_HEAD' : resolved], dest, env);
+  if (!truthy(io.with['persist-credentials'], true))
+    io.log('checkout: persist-credentials false (push credentials are not modelled)\n');
+  io.log(`checkout: ${ref} → ${relative(io.workspace, dest) || '.'} (depth ${depth || 'full'})\n`);
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** actions/upload-artifact: the matched files under the least common ancestor of the search paths. */
+export function uploadArtifact(io: StepIo, store: ArtifactStore): void {
+  const name = io.with['name'] || 'artifact';
+  const patterns = (io.with['path'] ?? '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const files = new Set<string>();
+  const roots: string[] = [];
+  for (const p of patterns) {
+    const abs = isAbsolute(p) ? p : join(io.workspace, p);
+    const wild = abs.search(/[*?[{]/);
+    roots.push(
+      wild < 0
+        ? existsSync(abs) && statSync(abs).isDirectory()
+          ? abs
+          : dirname(abs)
+        : dirname(abs.slice(0, wild + 1)),
+    );
+    for (const m of wild < 0 ? (existsSync(abs) ? [abs] : []) : globSync(abs))
+      for (const f of statSync(m).isDirectory() ? listFiles(m) : [m]) files.add(f);
+  }
+  const policy = io.with['if-no-files-found'] || 'warn';
+  if (!files.size) {
+    if (policy === 'error')
+      throw new Error(`upload-artifact ${name}: no files found for ${patterns.join(', ')}`);
+    io.log(`upload-artifact ${name}: no files found (${policy})\n`);
+    return;
+  }
+  if (store.retention.has(name) && !truthy(io.with['overwrite'], false))
+    throw new Error(`upload-artifact: an artifact named ${name} already exists`);
+  let root = roots[0]!;
+  for (const r of roots)
+    while (!(`${r}${sep}`.startsWith(`${root}${sep}`) || r === root)) root = dirname(root);
+  const target = join(store.dir, name);
+  for (const f of files) {
+    const to = join(target, relative(root, f));
+    mkdirSync(dirname(to), { recursive: true });
+    cpSync(f, to);
+  }
+  const days = io.with['retention-days'] ? Number(io.with['retention-days']) : undefined;
+  store.retention.set(name, days);
+  io.log(`upload-artifact ${name}: ${files.size} file(s)${days ? `, retention ${days} day(s)` : ''}\n`);
+}
+
+/** actions/download-artifact: by name, by pattern (merge-multiple or one folder per artifact), or all. */
+export function downloadArtifact(io: StepIo, store: ArtifactStore): void {
+  const dest = resolve(io.workspace, io.with['path'] || '.');
+  const all = existsSync(store.dir) ? readdirSync(store.dir) : [];
+  const name = io.with['name'];
+  if (name) {
+    if (!all.includes(name)) throw new Error(`download-artifact: no artifact named ${name}`);
+    cpSync(join(store.dir, name), dest, { recursive: true });
+    io.log(`download-artifact ${name} → ${relative(io.workspace, dest) || '.'}\n`);
+    return;
+  }
+  const pattern = io.with['pattern'];
+  const chosen = pattern ? all.filter((a) => matchesGlob(a, pattern)) : all;
+  const merge = truthy(io.with['merge-multiple'], false);
+  for (const a of chosen) cpSync(join(store.dir, a), merge ? dest : join(dest, a), { recursive: true });
+  io.log(`download-artifact ${chosen.join(', ') || '(none)'} → ${relative(io.workspace, dest) || '.'}\n`);
+}
+
+/** Minimatch-style pattern of an artifact name: *, ?, {a,b}. */
+function matchesGlob(name: string, pattern: string): boolean {
+  const alternatives = (p: string): string[] => {
+    const m = /\{([^{}]*)\}/.exec(p);
+    if (!m) return [p];
+    return m[1]!
+      .split(',')
+      .flatMap((alt) => alternatives(p.slice(0, m.index) + alt + p.slice(m.index + m[0].length)));
+  };
+  return alternatives(pattern).some((p) =>
+    new RegExp(
+      `^${p
+        .replace(/[.+^$()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    ).test(name),
+  );
+}
+
+export interface ActionRun {
+  code: number;
+}
+
+/**
+ * A `runs.using: node20|node24` action from its folder: the inputs (with: values, else the
+ * action.yml defaults, `${{ }}` evaluated) as INPUT_<NAME>, then `node <main>` in the workspace.
+ */
+export async function runNodeAction(dir: string, io: StepIo): Promise<ActionRun> {
+  const meta = YAML.parse(readFileSync(join(dir, 'action.yml'), 'utf8')) as {
+    inputs?: Record<string, { default?: string; required?: boolean }>;
+    runs: { using: string; main: string; post?: string };
+  };
+  if (!/^node(20|24)$/.test(meta.runs.using))
+    throw new Error(`runs.using ${meta.runs.using} is not modelled`);
+  const env = { ...io.env };
+  for (const [name, input] of Object.entries(meta.inputs ?? {})) {
+    const v = io.with[name] ?? (input.default !== undefined ? io.interpolate(String(input.default)) : '');
+    env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = v;
+  }
+  for (const name of Object.keys(io.with))
+    if (!(name in (meta.inputs ?? {}))) io.log(`##[warning]Unexpected input(s) '${name}'\n`);
+  const child = spawn(process.execPath, [join(dir, meta.runs.main)], {
+    cwd: io.workspace,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => io.log(String(d)));
+  child.stderr.on('data', (d) => io.log(String(d)));
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  return { code };
+}
