@@ -1,5 +1,10 @@
+/**
+ * Finding and loading signet.config.(yaml|yml|json). Without --config, the nearest config file
+ * from the working directory up to the root of its git repository wins (outside a repository
+ * only the working directory is looked at); no file means defaults.
+ */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { SignetError } from '../errors.ts';
@@ -11,6 +16,27 @@ export interface LoadedConfig {
   config: SignetConfig;
   /** Absolute path of the file, or undefined when defaults were used. */
   path: string | undefined;
+  /** The top-level sections the file itself sets (e.g. `installers`), before defaults. */
+  sections: string[];
+}
+
+/** The root of the git repository holding `dir` (a folder with `.git`, a folder or a file), if any. */
+export function gitRootOf(dir: string): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+/** The nearest config file from `cwd` up to its git root (only `cwd` outside a repository). */
+export function findConfig(cwd: string): string | undefined {
+  const start = resolve(cwd);
+  const root = gitRootOf(start);
+  for (let d = start; ; d = dirname(d)) {
+    const found = CONFIG_FILES.map((f) => join(d, f)).find((p) => existsSync(p));
+    if (found) return found;
+    if (!root || d === root || dirname(d) === d) return undefined;
+  }
 }
 
 /** Formats every zod issue as "field.path: message" (all problems, not the first). */
@@ -35,9 +61,9 @@ export function loadConfig(cwd: string, explicit?: string): LoadedConfig {
     path = isAbsolute(explicit) ? explicit : resolve(cwd, explicit);
     if (!existsSync(path)) throw new SignetError('E_CONFIG_NOT_FOUND', `config file not found: ${path}`);
   } else {
-    path = CONFIG_FILES.map((f) => join(cwd, f)).find((p) => existsSync(p));
+    path = findConfig(cwd);
   }
-  if (!path) return { config: parseConfig({}, 'defaults'), path: undefined };
+  if (!path) return { config: parseConfig({}, 'defaults'), path: undefined, sections: [] };
   const text = readFileSync(path, 'utf8');
   let raw: unknown;
   try {
@@ -51,5 +77,6 @@ export function loadConfig(cwd: string, explicit?: string): LoadedConfig {
       },
     );
   }
-  return { config: parseConfig(raw, path), path };
+  const sections = raw && typeof raw === 'object' && !Array.isArray(raw) ? Object.keys(raw) : [];
+  return { config: parseConfig(raw, path), path, sections };
 }
