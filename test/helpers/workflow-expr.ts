@@ -75,6 +75,11 @@ function statusFunctions(status: Status): Fn[] {
 
 export function evaluate(expr: string, ctx: ExprContext, status: Status): data.ExpressionData {
   const lexed = new Lexer(expr).lex();
+  // @actions/expressions 0.3.61 unescapes only the first '' of a string literal
+  // (value.replace("''", "'")); GitHub's runner unescapes every one.
+  for (const tok of lexed.tokens as { lexeme: string; value?: unknown }[])
+    if (typeof tok.value === 'string' && tok.lexeme.startsWith("'"))
+      tok.value = tok.lexeme.slice(1, -1).replaceAll("''", "'");
   const fns = statusFunctions(status);
   const parsed = new Parser(lexed.tokens, CONTEXT_NAMES, fns).parse();
   const dict = JSON.parse(JSON.stringify(ctx), data.reviver) as data.Dictionary;

@@ -415,7 +415,7 @@ export async function runWorkflow(o: HarnessOptions): Promise<WorkflowRun> {
     if (job.outputs)
       for (const kv of job.outputs.map) {
         const v = tokenString(kv.value, ctx, status);
-        if (secretValues.some((s) => v.includes(s))) continue;
+        if (v === '' || secretValues.some((s) => v.includes(s))) continue;
         outputs[tokenString(kv.key, ctx, status)] = v;
       }
     return { id, result: status.failed ? 'failure' : 'success', outputs, steps, workspace };
