@@ -32,6 +32,7 @@ import { SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { packageVersion } from '../paths.ts';
+import { absMaterial, materialDigest } from '../sign/key-material.ts';
 import type { Signer } from '../sign/types.ts';
 import { type BatchReport, batchReport, groupInvalidSites, mergeSiteResults } from './batch.ts';
 import { comparePayload, extractMsi, extractNsis, sha256Of } from './checks.ts';
@@ -215,12 +216,11 @@ export function outputBaseName(
 export function defaultSignerIdentity(config: SignetConfig, signer: Signer, baseDir: string): string {
   const profile = config.signing.profiles[signer.profile] as Record<string, unknown> | undefined;
   const files: string[] = [];
-  for (const k of ['cert', 'key', 'pkcs12']) {
+  for (const k of ['cert', 'key', 'pkcs12'] as const) {
     const v = profile?.[k];
-    if (typeof v === 'string' && !v.startsWith('pkcs11:')) {
-      const p = isAbsolute(v) ? v : resolve(baseDir, v);
-      files.push(existsSync(p) ? sha256(readFileSync(p)) : `missing:${p}`);
-    }
+    // the content, also behind env:/file: references (a key rotated in a CI secret rebuilds)
+    if (typeof v === 'string' && !v.startsWith('pkcs11:'))
+      files.push(materialDigest(absMaterial(baseDir, v), k === 'cert' ? 'certs' : k));
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files }));
 }

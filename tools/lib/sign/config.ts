@@ -4,6 +4,19 @@ const secretRef = z
   .string()
   .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'a secret must be env:NAME or file:PATH, never a literal');
 
+/**
+ * A key or certificate file: a path, `env:NAME` (the variable holds the path, PEM text or base64
+ * of the file) or `file:PATH` (the file itself, or its base64). See key-material.ts.
+ */
+const material = (what: string) =>
+  z
+    .string()
+    .regex(
+      /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
+      'expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH',
+    )
+    .describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
+
 export const timestampSchema = z
   .object({
     urls: z.array(z.string().url()).default([]).describe('RFC 3161 TSA URLs, tried in order'),
@@ -40,9 +53,9 @@ export const profileSchema = z.discriminatedUnion('backend', [
   z
     .object({
       backend: z.literal('osslsigncode'),
-      cert: z.string().optional().describe('Certificate chain (PEM/DER) or PKCS#12 file'),
-      key: z.string().optional().describe('Private key (PEM) or PKCS#12 file, or a pkcs11: URI'),
-      pkcs12: z.string().optional(),
+      cert: material('Certificate chain (PEM/DER), leaf first').optional(),
+      key: material('Private key (PEM/DER), or a pkcs11: URI').optional(),
+      pkcs12: material('PKCS#12 (.p12/.pfx) file with key and chain').optional(),
       password: secretRef.optional(),
       pkcs11: z
         .object({
@@ -74,11 +87,16 @@ export const profileSchema = z.discriminatedUnion('backend', [
         'PKCS12',
         'JKS',
       ]),
-      keystore: z.string().optional(),
+      keystore: z
+        .string()
+        .optional()
+        .describe(
+          'Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH',
+        ),
       alias: z.string().optional(),
       storepass: secretRef.optional(),
       keypass: secretRef.optional(),
-      certfile: z.string().optional().describe('Certificate chain file (required by some storetypes)'),
+      certfile: material('Certificate chain file (required by some storetypes)').optional(),
       endpoint: z
         .string()
         .optional()
@@ -98,7 +116,7 @@ export const profileSchema = z.discriminatedUnion('backend', [
       timeoutMs: z.number().int().min(100).default(30000),
       retries: z.number().int().min(0).max(10).default(3),
       retryWaitMs: z.number().int().min(0).default(1000).describe('First backoff; doubles per retry'),
-      caFile: z.string().optional().describe("CA bundle (PEM) that signs the server's HTTPS certificate"),
+      caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
       ...common,
     })
     .strict(),

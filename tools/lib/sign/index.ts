@@ -15,7 +15,8 @@ import { parseSecretRef, type SecretRef } from '../secrets.ts';
 import { profileSchema, type SigningProfile } from './config.ts';
 import { type FrameContext, signInFrame } from './frame.ts';
 import { checkJsignSecrets, type JsignSettings, jsignArgs } from './jsign.ts';
-import { osslProduce, type TimestampPlan } from './osslsigncode.ts';
+import { absMaterial, isMaterialRef, KeyMaterials, type MaterialSpec } from './key-material.ts';
+import { type OsslKeySpec, osslProduce, type TimestampPlan } from './osslsigncode.ts';
 import { checkRemoteUrl, type RemoteSettings, remoteProduce } from './remote.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 import type { Signer, SignOptions } from './types.ts';
@@ -107,16 +108,17 @@ export function resolveProfile(config: SignetConfig, options: CreateSignerOption
   };
   if (p.backend === 'osslsigncode') {
     for (const k of ['cert', 'key', 'pkcs12'] as const) {
-      const v = abs(base, p[k]);
+      const v = absMaterial(base, p[k]);
       if (v) p[k] = v;
     }
     if (p.pkcs11) p.pkcs11 = { ...p.pkcs11, module: abs(base, p.pkcs11.module) as string };
   } else if (p.backend === 'jsign') {
     p.jar = abs(base, p.jar) as string;
-    const cf = abs(base, p.certfile);
+    const cf = absMaterial(base, p.certfile);
     if (cf) p.certfile = cf;
+    if (p.keystore?.startsWith('file:')) p.keystore = absMaterial(base, p.keystore);
   } else if (p.backend === 'remote') {
-    const cf = abs(base, p.caFile);
+    const cf = absMaterial(base, p.caFile);
     if (cf) p.caFile = cf;
   }
   return { ...p, name };
@@ -190,38 +192,54 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
   const verify = (path: string): Promise<SignedArtifact> =>
     verifyFile(path, ctx.verify, { profile: p.name, requireTimestamp, dev: p.dev });
 
+  const env = options.env ?? process.env;
   if (p.backend === 'osslsigncode') {
     const keys = osslKeys(p);
+    const field = (k: string) => `signing.profiles.${p.name}.${k}`;
+    const spec = (k: string, value: string | undefined, kind: MaterialSpec['kind']) =>
+      value === undefined ? undefined : { field: field(k), value, kind };
+    // key files from env:/file: references: resolved once before the first file is touched
+    const materials = new KeyMaterials(
+      {
+        certs: spec('cert', keys.certs, 'certs'),
+        key: spec('key', keys.key, 'key'),
+        pkcs12: spec('pkcs12', keys.pkcs12, 'pkcs12'),
+      },
+      env,
+    );
     const password = (p.pkcs11?.pin ?? p.password) as SecretRef | undefined;
     return {
       profile: p.name,
       dev: p.dev,
       verify,
-      sign: (path: string, o: SignOptions = {}) =>
-        signInFrame(ctx, path, o, (input) => {
+      prepare: () => void materials.resolve(),
+      sign: async (path: string, o: SignOptions = {}) => {
+        materials.resolve();
+        return signInFrame(ctx, path, o, (input) => {
           const plan = timestampPlan(p, releasePath);
-          return osslProduce(
-            {
-              program: p.osslsigncode,
-              runner,
-              timeoutMs: p.timeoutMs,
-              digest: p.digest,
-              keys,
-              ...(p.productUrl ? { url: p.productUrl } : {}),
-              ...(password
-                ? { password: parseSecretRef(password, `signing.profiles.${p.name}.password`) }
-                : {}),
-              ...(plan ? { timestamp: plan } : {}),
-            },
-            { ...input, description: o.description ?? p.description ?? input.description },
+          return materials.use((paths) =>
+            osslProduce(
+              {
+                program: p.osslsigncode,
+                runner,
+                timeoutMs: p.timeoutMs,
+                digest: p.digest,
+                keys: { ...keys, ...paths },
+                ...(p.productUrl ? { url: p.productUrl } : {}),
+                ...(password ? { password: parseSecretRef(password, field('password')) } : {}),
+                ...(plan ? { timestamp: plan } : {}),
+              },
+              { ...input, description: o.description ?? p.description ?? input.description },
+            ),
           );
-        }),
+        });
+      },
     };
   }
-  return createOtherSigner(p, ctx, { releasePath, runner, verify, overrides: options.overrides ?? {} });
+  return createOtherSigner(p, ctx, { releasePath, runner, verify, env, overrides: options.overrides ?? {} });
 }
 
-function osslKeys(p: Extract<ResolvedProfile, { backend: 'osslsigncode' }>) {
+function osslKeys(p: Extract<ResolvedProfile, { backend: 'osslsigncode' }>): OsslKeySpec {
   if (p.pkcs11) {
     return {
       pkcs11: {
@@ -250,6 +268,7 @@ interface OtherSignerDeps {
   releasePath: boolean;
   runner: Runner;
   verify: (path: string) => Promise<SignedArtifact>;
+  env: NodeJS.ProcessEnv;
   overrides: ProfileOverrides;
 }
 
@@ -273,27 +292,48 @@ function createOtherSigner(p: ResolvedProfile, ctx: FrameContext, deps: OtherSig
       ...(p.productUrl ? { productUrl: p.productUrl } : {}),
     };
     jsignArgs(settings, 'check.exe'); // validates the storetype's required fields up front
+    const fileStore = p.storetype === 'PKCS12' || p.storetype === 'JKS';
+    if (p.keystore && isMaterialRef(p.keystore) && !fileStore)
+      throw new SignetError(
+        'E_CONFIG_INVALID',
+        `signing.profiles.${p.name}.keystore: env:/file: references name keystore files (storetype PKCS12 or JKS), not a ${p.storetype} keystore`,
+        { details: { field: `signing.profiles.${p.name}.keystore`, storetype: p.storetype } },
+      );
+    const materials = new KeyMaterials(
+      {
+        certfile: p.certfile
+          ? { field: `signing.profiles.${p.name}.certfile`, value: p.certfile, kind: 'certs' as const }
+          : undefined,
+        keystore:
+          p.keystore && fileStore
+            ? { field: `signing.profiles.${p.name}.keystore`, value: p.keystore, kind: 'keystore' as const }
+            : undefined,
+      },
+      deps.env,
+    );
     return {
       profile: p.name,
       dev: p.dev,
       verify: deps.verify,
-      sign: (path: string, o: SignOptions = {}) =>
-        signInFrame(ctx, path, o, async (input) => {
+      prepare: () => void materials.resolve(),
+      sign: async (path: string, o: SignOptions = {}) => {
+        materials.resolve();
+        return signInFrame(ctx, path, o, async (input) => {
           const plan = timestampPlan(p, deps.releasePath);
           const s = plan ? { ...settings, timestamp: plan } : settings;
           checkJsignSecrets(s);
           copyFileSync(input.input, input.output);
-          await deps.runner.run(
-            p.java,
-            jsignArgs(s, input.output, { name: o.description ?? p.description ?? input.description }),
-            {
-              outputs: [input.output],
-              timeoutMs: p.timeoutMs,
-              label: 'jsign',
-              input: '',
-            },
+          await materials.use((paths) =>
+            deps.runner.run(
+              p.java,
+              jsignArgs({ ...s, ...paths }, input.output, {
+                name: o.description ?? p.description ?? input.description,
+              }),
+              { outputs: [input.output], timeoutMs: p.timeoutMs, label: 'jsign', input: '' },
+            ),
           );
-        }),
+        });
+      },
     };
   }
   if (p.backend === 'remote') {
@@ -307,23 +347,40 @@ function createOtherSigner(p: ResolvedProfile, ctx: FrameContext, deps: OtherSig
       ...(p.caFile ? { caFile: p.caFile } : {}),
     };
     checkRemoteUrl(settings.url);
+    // a CA bundle from env:/file: stays in memory (Node takes the PEM itself)
+    const materials = new KeyMaterials(
+      {
+        caFile: p.caFile
+          ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: 'certs' as const }
+          : undefined,
+      },
+      deps.env,
+    );
+    const withCa = (): RemoteSettings => {
+      const ca = materials.resolve().caFile;
+      if (!ca) return settings;
+      return 'bytes' in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
+    };
     return {
       profile: p.name,
       dev: p.dev,
       verify: deps.verify,
       allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
-      sign: (path: string, o: SignOptions = {}) =>
-        signInFrame(
+      prepare: () => void materials.resolve(),
+      sign: async (path: string, o: SignOptions = {}) => {
+        const s = withCa();
+        return signInFrame(
           ctx,
           path,
           o,
           (input) =>
-            remoteProduce(settings, {
+            remoteProduce(s, {
               ...input,
               description: o.description ?? p.description ?? input.description,
             }),
           { checkContent: true },
-        ),
+        );
+      },
     };
   }
   throw new SignetError('E_INTERNAL', `unknown backend ${(p as { backend: string }).backend}`);
@@ -405,6 +462,8 @@ export async function signFiles(
     if (dup) throw new SignetError('E_USAGE', `--out-dir: two inputs are named ${dup}`);
     mkdirSync(options.outDir, { recursive: true });
   }
+  // key material that cannot be resolved fails the batch once, before any file is touched
+  signer.prepare?.();
   const results: FileResult[] = new Array(paths.length);
   let next = 0;
   const worker = async () => {

@@ -23,6 +23,8 @@ export interface RemoteSettings {
   retries: number;
   retryWaitMs: number;
   caFile?: string;
+  /** The CA bundle itself (from an env:/file: reference); wins over caFile. */
+  ca?: Buffer;
   digest?: string;
 }
 
@@ -81,7 +83,7 @@ async function once(u: URL, s: RemoteSettings, token: string, p: ProduceInput): 
       {
         method: 'POST',
         headers,
-        ...(u.protocol === 'https:' && s.caFile ? { ca: readFileSync(s.caFile) } : {}),
+        ...(u.protocol === 'https:' && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync(s.caFile!) } : {}),
       },
       (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;

@@ -26,6 +26,11 @@ export interface Signer {
    * the unsigned original, marked signed: false, when the server fails. `sign` itself still throws.
    */
   readonly allowUnsignedFallback?: boolean;
+  /**
+   * Resolves the profile's key material (env:/file: references) without touching any file; throws
+   * the coded error a sign would. `sign` does it too; `signFiles` calls it once before the batch.
+   */
+  prepare?(): void;
   sign(path: string, options?: SignOptions): Promise<SignedArtifact>;
   /** Verifies an existing file against this profile's trust settings (CA, pins, timestamp policy). */
   verify(path: string): Promise<SignedArtifact>;
