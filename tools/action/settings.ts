@@ -3,6 +3,7 @@
  * the input names of the action.yml files; a test checks both agree.
  */
 import { z } from 'zod';
+import { REQUEST_ID } from '../lib/deliver/protocol.ts';
 import { list } from './action.ts';
 
 const bool = (fallback: boolean) =>
@@ -111,10 +112,38 @@ export const publishSettings = z
   .strict();
 export type PublishSettings = z.infer<typeof publishSettings>;
 
+export const deliverSettings = z
+  .object({
+    'working-directory': optional,
+    'callback-url': z
+      .string({ error: 'the callback URL the server gave in the dispatch is required' })
+      .trim()
+      .min(1, 'the callback URL the server gave in the dispatch is required'),
+    token: optional,
+    'sealed-token': optional,
+    'seal-private-key': optional,
+    'request-id': z
+      .string({ error: 'the request id the server gave in the dispatch is required' })
+      .trim()
+      .regex(REQUEST_ID, 'expected the id the server chose: 1–128 letters, digits and . _ : -'),
+    files: z.string().transform(list).optional(),
+    status: z.enum(['success', 'failure'], { message: 'expected success or failure' }).default('success'),
+    'error-code': optional,
+    'error-message': z.string().optional(),
+    'ca-file': optional,
+  })
+  .strict()
+  .refine((s) => Boolean(s.token) !== Boolean(s['sealed-token']), {
+    message: 'give exactly one of sealed-token and token',
+    path: ['sealed-token'],
+  });
+export type DeliverSettings = z.infer<typeof deliverSettings>;
+
 export const SETTINGS = {
   version: versionSettings,
   changelog: changelogSettings,
   sign: signSettings,
   'site-installers': siteInstallersSettings,
   publish: publishSettings,
+  deliver: deliverSettings,
 } as const;

@@ -47,6 +47,8 @@ export interface DeliverOptions {
   idleTimeoutMs?: number | undefined;
   retry?: RetryOptions | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** Called with the token as soon as it is known (an action masks it in the runner log). */
+  onSecret?: ((secret: string) => void) | undefined;
   /** How the inputs are called where they came from (CLI flags or action inputs), for errors. */
   fields?: { callback?: string; requestId?: string; files?: string } | undefined;
 }
@@ -84,6 +86,7 @@ export async function deliver(o: DeliverOptions): Promise<DeliverResult> {
   const locals = status === 'success' ? localFiles(patterns, o.cwd) : [];
   const ca = o.caFile ? readCa(o.caFile) : undefined;
   const token = await resolveToken(o.token, o.env);
+  o.onSecret?.(token);
   const ctx: Ctx = {
     callback,
     token,
@@ -287,4 +290,28 @@ function checkAck(file: Local, text: string): void {
       `the server stored different bytes for ${file.name} (it reports ${badSha ? `sha256 ${String(ack.sha256)}` : `${String(ack.size)} bytes`})`,
       { details: { name: file.name } },
     );
+}
+
+/** Title, rows and file table of a delivery (the action's job summary): never the token or URL query. */
+export function deliveryReport(r: DeliverResult): {
+  title: string;
+  rows: [string, string][];
+  table: { header: string[]; rows: string[][] };
+} {
+  return {
+    title:
+      r.status === 'success'
+        ? `Delivered ${r.delivered} file(s) to the vendor's server`
+        : "Failure notice delivered to the vendor's server",
+    rows: [
+      ['request id', r.requestId],
+      ['status', r.status],
+      ['to', r.callback],
+      ['run', r.run.runUrl ?? '—'],
+    ],
+    table: {
+      header: ['file', 'size', 'SHA-256', 'site'],
+      rows: r.files.map((f) => [f.name, String(f.size), f.sha256, f.siteCode ?? '—']),
+    },
+  };
 }

@@ -24,6 +24,8 @@ export async function resolveToken(
   if (source.kind === 'ref') token = resolveSecret(parseSecretRef(source.ref, '--token'), '--token', env);
   else if (source.kind === 'value') token = source.value;
   else {
+    if (!source.sealed.trim())
+      throw new SignetError('E_INPUT_INVALID', 'no callback token: give the sealed token (or the token)');
     if (!source.privateKey)
       throw new SignetError(
         'E_SECRET_MISSING',
@@ -44,4 +46,13 @@ export async function resolveToken(
       { hint: 'Issue a longer token for the request (it travels as `Authorization: Bearer <token>`).' },
     );
   return token;
+}
+
+/** An action's token inputs as a source: the (masked) token itself, else the sealed one. */
+export function tokenFromInputs(
+  token: string | undefined,
+  sealed: string | undefined,
+  privateKey: string | undefined,
+): TokenSource {
+  return token ? { kind: 'value', value: token } : { kind: 'sealed', sealed: sealed ?? '', privateKey };
 }
