@@ -181,6 +181,10 @@ export const ERRORS = {
     hint: 'The forge kept failing after retries; re-run: publishing converges.',
   },
   E_PUBLISH_GATE: { exit: 'refused', hint: 'The verify gate failed; the release stays a draft.' },
+  E_PUBLISH_SITE_INSTALLER: {
+    exit: 'refused',
+    hint: "Per-site installers carry their site's enrollment key: deliver them to the site (`signet deliver`), not in a release. To publish them anyway (a private release), pass --allow-site-installers (publish action: allow-site-installers: \"true\").",
+  },
   E_RELEASE_IMMUTABLE: {
     exit: 'usage',
     hint: 'The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead.',
