@@ -68,14 +68,17 @@ function assertClean(r: DistRun, secrets: string[]): void {
 
 describe('deliver action (bundled dist, real HTTPS callback)', () => {
   it('opens the sealed token, uploads, sends the notice; outputs and summary; no secret anywhere', async () => {
+    // as workflows/site-installers.yml calls it: the sealed token in a file, every file of the out-dir
+    writeFileSync(join(ws, 'token.sealed'), sealed);
+    mkdirSync(join(ws, 'installers', 'a-folder'), { recursive: true });
     const r = await runDist(
       'deliver',
       {
         'callback-url': server.url,
-        'sealed-token': sealed,
+        'sealed-token': `file:${join(ws, 'token.sealed')}`,
         'seal-private-key': kp.privateKey,
         'request-id': REQ,
-        files: 'installers/*.exe\ninstallers/*.msi',
+        files: `${join(ws, 'installers')}/*`,
         'ca-file': ca,
       },
       { workspace: ws, env: { GITHUB_RUN_ID: '555', GITHUB_SERVER_URL: 'https://git.example.com' } },
@@ -97,7 +100,12 @@ describe('deliver action (bundled dist, real HTTPS callback)', () => {
       sha256: sha,
       siteCode: 'north',
     });
-    expect(r.outputs['delivered']).toBe('2');
+    expect(files.map((f: { name: string; siteCode?: string }) => `${f.name}:${f.siteCode}`)).toEqual([
+      'Agent-north-v2-BEEF.exe:north',
+      'Agent-north-v2-BEEF.msi:north',
+      'north.manifest.json:north',
+    ]);
+    expect(r.outputs['delivered']).toBe('3');
     expect(r.outputs['request-id']).toBe(REQ);
     expect(server.notices).toEqual([
       expect.objectContaining({
@@ -110,7 +118,7 @@ describe('deliver action (bundled dist, real HTTPS callback)', () => {
         }),
       }),
     ]);
-    expect(r.summary).toContain("Delivered 2 file(s) to the vendor's server");
+    expect(r.summary).toContain("Delivered 3 file(s) to the vendor's server");
     expect(r.summary).toContain(`| request id | ${REQ} |`);
     expect(r.summary).toContain(`| Agent-north-v2-BEEF.exe | ${exe.length} | ${sha} | north |`);
     expect(r.summary).toContain(`| to | ${server.origin}/cb/`);

@@ -85,7 +85,7 @@ export async function deliver(o: DeliverOptions): Promise<DeliverResult> {
   const error = status === 'failure' ? failureOf(o.error) : undefined;
   const locals = status === 'success' ? localFiles(patterns, o.cwd) : [];
   const ca = o.caFile ? readCa(o.caFile) : undefined;
-  const token = await resolveToken(o.token, o.env);
+  const token = await resolveToken(o.token, o.env, o.cwd);
   o.onSecret?.(token);
   const ctx: Ctx = {
     callback,
@@ -150,7 +150,7 @@ function localFiles(patterns: readonly string[], cwd: string): Local[] {
   for (const path of paths) {
     const name = basename(path);
     try {
-      if (!statSync(path).isFile()) problems.push(`${path} is not a file`);
+      if (statSync(path).isDirectory()) continue; // a glob also matches folders: not delivered
     } catch {
       problems.push(`${path} does not exist`);
       continue;
@@ -164,6 +164,7 @@ function localFiles(patterns: readonly string[], cwd: string): Local[] {
     const siteCode = sites.get(dir)?.get(name);
     out.push({ path, name, size: 0, sha256: '', ...(siteCode ? { siteCode } : {}) });
   }
+  if (!out.length && !problems.length) problems.push('the files given are all folders');
   if (problems.length)
     throw new SignetError('E_INPUT_INVALID', `cannot deliver these files:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
@@ -188,6 +189,7 @@ function manifestSites(dir: string): Map<string, string> {
       };
       const code = m.site?.siteCode;
       if (typeof code !== 'string') continue;
+      map.set(n, code);
       for (const out of m.outputs ?? []) if (typeof out.name === 'string') map.set(out.name, code);
     } catch {
       // not a site manifest: no site code for its neighbours

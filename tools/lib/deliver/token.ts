@@ -1,9 +1,11 @@
 /**
  * The callback token: an `env:NAME` / `file:PATH` reference, a value an action already masked, or
- * a libsodium sealed box (made with `signet seal` to the repository's seal public key) opened with
- * the seal private key — the way sealed enrollment keys arrive in a dispatch. Every form is
- * registered with the redactor before it is returned.
+ * a libsodium sealed box (base64, or `file:PATH` of it) made with `signet seal` to the repository's
+ * seal public key and opened with the seal private key — the way sealed enrollment keys arrive in
+ * a dispatch. Every form is registered with the redactor before it is returned.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { SignetError } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import { unseal } from '../seal/index.ts';
@@ -16,15 +18,28 @@ export type TokenSource =
 
 const TOKEN = /^[\x21-\x7e]{8,4096}$/;
 
+/** A sealed value given inline (base64) or as `file:PATH` (relative to cwd). */
+function sealedText(sealed: string, cwd: string): string {
+  if (!sealed.startsWith('file:')) return sealed;
+  const path = resolve(cwd, sealed.slice(5));
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new SignetError('E_FILE_NOT_FOUND', `cannot read the sealed token file ${path}`);
+  }
+}
+
 export async function resolveToken(
   source: TokenSource,
   env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
 ): Promise<string> {
   let token: string;
   if (source.kind === 'ref') token = resolveSecret(parseSecretRef(source.ref, '--token'), '--token', env);
   else if (source.kind === 'value') token = source.value;
   else {
-    if (!source.sealed.trim())
+    const sealed = sealedText(source.sealed, cwd);
+    if (!sealed.trim())
       throw new SignetError('E_INPUT_INVALID', 'no callback token: give the sealed token (or the token)');
     if (!source.privateKey)
       throw new SignetError(
@@ -35,7 +50,7 @@ export async function resolveToken(
         },
       );
     registerSecret(source.privateKey.trim());
-    token = await unseal(source.sealed, source.privateKey);
+    token = await unseal(sealed, source.privateKey);
   }
   token = token.trim();
   registerSecret(token);
