@@ -128,5 +128,6 @@ describe('signet completion', () => {
     const words = r.stdout.trim().split('\n');
     expect(words).toContain('sign');
     expect(words).toContain('site-installers');
+    expect(words).toContain('init');
   });
 });

@@ -5,10 +5,12 @@
  */
 import type { CommandModule } from 'yargs';
 import { changelogCommand } from './changelog.ts';
+import { checkCommand } from './check.ts';
 import { deliverCommand } from './deliver.ts';
 import { demoCommand } from './demo.ts';
 import { devCertCommand } from './dev-cert.ts';
 import { doctorCommand } from './doctor.ts';
+import { initCommand } from './init.ts';
 import { publishCommand } from './publish.ts';
 import { releaseCommand } from './release.ts';
 import { schemaCommand } from './schema.ts';
@@ -20,6 +22,7 @@ import { versionCommand } from './version.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules have heterogeneous argument types
 export const commands: CommandModule<any, any>[] = [
+  initCommand,
   versionCommand,
   changelogCommand,
   releaseCommand,
@@ -28,6 +31,7 @@ export const commands: CommandModule<any, any>[] = [
   siteInstallersCommand,
   verifyCommand,
   doctorCommand,
+  checkCommand,
   devCertCommand,
   publishCommand,
   deliverCommand,
