@@ -24,7 +24,7 @@ export const deliverCommand: CommandModule<GlobalArgs, Args> = {
       .positional('files', {
         type: 'string',
         array: true,
-        describe: 'Files or globs (none with --status failure)',
+        describe: 'Files or globs (ignored with --status failure)',
       })
       .option('callback', {
         type: 'string',
@@ -46,7 +46,11 @@ export const deliverCommand: CommandModule<GlobalArgs, Args> = {
         demandOption: true,
         describe: 'The id the server chose (echoed back)',
       })
-      .option('status', { choices: ['success', 'failure'] as const, default: 'success' as const })
+      .option('status', {
+        choices: ['success', 'failure'] as const,
+        default: 'success' as const,
+        describe: 'failure: send only the failure notice',
+      })
       .option('error-code', { type: 'string', describe: 'With --status failure (default E_BUILD_FAILED)' })
       .option('error-message', { type: 'string', describe: 'With --status failure: what went wrong' })
       .option('ca-file', {
@@ -60,7 +64,6 @@ export const deliverCommand: CommandModule<GlobalArgs, Args> = {
       }),
   handler: async (args) => {
     const ctx = makeContext(args);
-    const { readFileSync } = await import('node:fs');
     const { resolve } = await import('node:path');
     const { SignetError } = await import('../../lib/errors.ts');
     const { deliver } = await import('../../lib/deliver/index.ts');
@@ -74,13 +77,7 @@ export const deliverCommand: CommandModule<GlobalArgs, Args> = {
     else {
       const { parseSecretRef, resolveSecret } = await import('../../lib/secrets.ts');
       const ref = parseSecretRef(args['seal-private-key'], '--seal-private-key');
-      const sealedPath = resolve(ctx.cwd, args['sealed-token-file'] as string);
-      let sealed: string;
-      try {
-        sealed = readFileSync(sealedPath, 'utf8').trim();
-      } catch {
-        throw new SignetError('E_FILE_NOT_FOUND', `--sealed-token-file: cannot read ${sealedPath}`);
-      }
+      const sealed = `file:${resolve(ctx.cwd, args['sealed-token-file'] as string)}`;
       token = { kind: 'sealed', sealed, privateKey: resolveSecret(ref, '--seal-private-key') };
     }
     if (!(args.timeout > 0))

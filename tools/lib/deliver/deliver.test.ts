@@ -211,7 +211,7 @@ describe('deliver to the vendor callback (real HTTPS server, private CA)', () =>
     );
   });
 
-  it('a failure notice carries no files, the error code and a redacted message', async () => {
+  it('a failure notice carries no files (a stray list is ignored), the error code and a redacted message', async () => {
     const r = await deliver(
       opts({
         status: 'failure',
@@ -227,8 +227,11 @@ describe('deliver to the vendor callback (real HTTPS server, private CA)', () =>
       files: [],
       error: { code: 'E_INSTALLER_BUILD_FAILED', message: 'makensis failed near ***' },
     });
-    const withFiles = await failure(deliver(opts({ status: 'failure' })));
-    expect(withFiles.code).toBe('E_INPUT_INVALID');
+    // a stray file list does not stop the failure notice: ignored, with a warning
+    server.requests.length = 0;
+    await deliver(opts({ status: 'failure' }));
+    expect(server.requests.map((q) => q.method)).toEqual(['POST']);
+    expect(scan.texts.join('\n')).toMatch(/a failure notice carries no files: FILE ignored/);
   });
 
   it('a sealed token is opened with the seal private key; a wrong key sends nothing', async () => {

@@ -75,9 +75,10 @@ export async function deliver(o: DeliverOptions): Promise<DeliverResult> {
   const callback = checkCallback(o.callback, f.callback);
   const requestId = checkRequestId(o.requestId, f.requestId);
   const status = o.status ?? 'success';
-  const patterns = o.files ?? [];
-  if (status === 'failure' && patterns.length)
-    throw new SignetError('E_INPUT_INVALID', `a failure notice carries no files; drop ${f.files}`);
+  // A failure notice is the last word the server gets: a stray file list must not stop it.
+  if (status === 'failure' && o.files?.length)
+    logger.warn(`a failure notice carries no files: ${f.files} ignored`);
+  const patterns = status === 'failure' ? [] : (o.files ?? []);
   if (status === 'success' && !patterns.length)
     throw new SignetError('E_INPUT_INVALID', `name at least one file to deliver (${f.files})`);
   if (status === 'success' && (o.error?.code || o.error?.message))
