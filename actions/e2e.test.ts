@@ -3,10 +3,12 @@
  * release commit, tag) → a mingw-built agent signed by the sign action with the dev PKI →
  * installers for two sites whose enrollment keys arrive sealed → the publish action to a fake
  * Gitea (auto-detected as act_runner would present it) → the same release to dir: with the CLI.
+ * The installers carry their sites' enrollment keys: publishing them is refused (action and CLI)
+ * before anything is created, and the release carries the signed agent only.
  * Canaries (PKCS#12 password, forge token, seal private key) are scanned for in every output and
  * every file produced.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -171,8 +173,27 @@ describe('end to end: version → sign → site installers → publish', () => {
     const installers = JSON.parse(built.outputs['files']!) as string[];
     expect(installers.map((f) => f.slice(-4)).sort()).toEqual(['.exe', '.exe', '.msi', '.msi']);
 
-    // 4. publish to the fake Gitea, detected from act_runner's environment
-    const files = ['dist/agent.exe', 'installers/*.exe', 'installers/*.msi'].join('\n');
+    // 4. publish to the fake Gitea, detected from act_runner's environment. The site installers
+    // are refused (they carry the sites' enrollment keys) before anything is created on the forge.
+    const withInstallers = await runDist(
+      'publish',
+      {
+        tag: 'v0.2.0',
+        channel: 'stable',
+        files: ['dist/agent.exe', 'installers/*.exe', 'installers/*.msi'].join('\n'),
+        'notes-file': notesFile,
+        token: TOKEN,
+        profile: 'dev',
+        'allow-dev-signatures': 'true',
+      },
+      { workspace: ws, env: env() },
+    );
+    runs.push(withInstallers);
+    expect(withInstallers.code, withInstallers.stdout + withInstallers.stderr).toBe(3);
+    expect(withInstallers.stdout + withInstallers.stderr).toContain('E_PUBLISH_SITE_INSTALLER');
+    expect(fake.releases()).toEqual([]);
+    expect(fake.requests.filter((r) => r.op === 'create-release' || r.op === 'upload')).toEqual([]);
+    const files = 'dist/agent.exe';
     const pub = await runDist(
       'publish',
       {
@@ -193,11 +214,9 @@ describe('end to end: version → sign → site installers → publish', () => {
     const rel = rels[0]!;
     expect(rel).toMatchObject({ tag: 'v0.2.0', draft: false, prerelease: false });
     expect(rel.target).toBe(git(ws, 'rev-parse', 'v0.2.0^{commit}')); // the tag's commit, not a branch head
-    const expected = ['SHA256SUMS', 'agent.exe', ...installers.map((p) => p.split('/').pop()!)].sort();
+    const expected = ['SHA256SUMS', 'agent.exe'];
     expect(rel.assets.map((a) => a.name).sort()).toEqual(expected);
     expect(rel.assets.find((a) => a.name === 'agent.exe')!.sha256).toBe(sha(join(ws, 'dist', 'agent.exe')));
-    for (const p of installers)
-      expect(rel.assets.find((a) => a.name === p.split('/').pop())!.sha256).toBe(sha(p));
     expect(rel.body).toContain('the agent reports its site');
     expect(rel.body).toContain(`\`${sha(join(ws, 'dist', 'agent.exe'))}\``);
     expect(rel.body).toMatch(/development certificate/);
@@ -231,8 +250,8 @@ describe('end to end: version → sign → site installers → publish', () => {
     runs.push(refused);
     expect(refused.code).toBe(3);
 
-    // 5. the same release to dir: with the CLI
-    const cli = execFileSync(
+    // 5. the same release to dir: with the CLI (installers refused there too, nothing written)
+    const refusedCli = spawnSync(
       process.execPath,
       [
         join(root, 'tools/cli/bin.ts'),
@@ -240,6 +259,32 @@ describe('end to end: version → sign → site installers → publish', () => {
         'dist/agent.exe',
         'installers/*.exe',
         'installers/*.msi',
+        '--to',
+        'dir:./release',
+        '--tag',
+        'v0.2.0',
+        '--profile',
+        'dev',
+        '--json',
+      ],
+      { cwd: ws, encoding: 'utf8', env: { ...process.env, SIGNET_SIGN_PASSWORD: PKI_PASSWORD } },
+    );
+    runs.push({
+      code: refusedCli.status ?? 1,
+      stdout: refusedCli.stdout,
+      stderr: refusedCli.stderr,
+      outputs: {},
+      summary: '',
+    });
+    expect(refusedCli.status).toBe(3);
+    expect(JSON.parse(refusedCli.stdout).error.details.files).toHaveLength(4);
+    expect(readdirSync(ws)).not.toContain('release');
+    const cli = execFileSync(
+      process.execPath,
+      [
+        join(root, 'tools/cli/bin.ts'),
+        'publish',
+        'dist/agent.exe',
         '--to',
         'dir:./release',
         '--tag',

@@ -105,6 +105,7 @@ export const publishSettings = z
     'api-url': z.string().url().optional(),
     profile: optional,
     'allow-dev-signatures': bool(false),
+    'allow-site-installers': bool(false),
     prune: bool(true),
     attach: bool(false),
     'dry-run': bool(false),

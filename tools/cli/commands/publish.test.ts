@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildTestSite } from '../../../test/helpers/site-installers.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 
 const bin = join(import.meta.dirname, '..', 'bin.ts');
@@ -46,6 +47,46 @@ describe('signet publish / seal / unseal (CLI)', () => {
     const beta = run(dir, ['publish', 'a.zip', '--to', 'dir:x', '--tag', 'v1.0.0', '--channel', 'beta']);
     expect(beta.status).toBe(2);
     expect(beta.stderr).toMatch(/stable tag/);
+  });
+
+  it('refuses site installers by content (exit 3, renamed too, nothing written); --allow-site-installers publishes them', async () => {
+    const dir = tempDir('signet-cli-pub-site-');
+    const site = await buildTestSite(dir);
+    writeFileSync(
+      join(dir, 'signet.config.json'),
+      JSON.stringify({ signing: { defaultProfile: 'dev', profiles: { dev: site.pki.profile } } }),
+    );
+    copyFileSync(site.exe, join(dir, 'tool.bin'));
+    const base = ['--to', 'dir:./rel', '--tag', 'v1.0.0', '--json'];
+    for (const files of [
+      [site.agent.path, site.exe, site.msi],
+      [site.agent.path, 'tool.bin'],
+    ]) {
+      const r = run(dir, ['publish', ...files, ...base]);
+      expect(r.status, r.stderr).toBe(3);
+      const err = JSON.parse(r.stdout).error;
+      expect(err.code).toBe('E_PUBLISH_SITE_INSTALLER');
+      expect(err.hint).toContain('--allow-site-installers');
+      expect(err.details.files.map((f: { name: string }) => f.name)).toEqual(
+        files.slice(1).map((f) => f.split('/').pop()),
+      );
+      expect(existsSync(join(dir, 'rel'))).toBe(false);
+    }
+    const ok = run(dir, ['publish', site.agent.path, site.exe, site.msi, ...base, '--allow-site-installers']);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/--allow-site-installers: publishing 2 file\(s\)/);
+    expect(readdirSync(join(dir, 'rel', 'v1.0.0'))).toContain(site.msi.split('/').pop());
+    const agentOnly = run(dir, [
+      'publish',
+      site.agent.path,
+      '--to',
+      'dir:./rel2',
+      '--tag',
+      'v1.0.0',
+      '--json',
+    ]);
+    expect(agentOnly.status, agentOnly.stderr).toBe(0);
+    expect(agentOnly.stdout + agentOnly.stderr).not.toContain(site.key);
   });
 
   it('seal → unseal round trip through files and env, private key never printed', () => {

@@ -13,6 +13,7 @@ interface Args extends GlobalArgs {
   token?: string;
   profile?: string;
   'allow-dev-signatures'?: boolean;
+  'allow-site-installers'?: boolean;
   prune?: boolean;
   concurrency?: number;
   target?: string;
@@ -65,6 +66,12 @@ export const publishCommand: CommandModule<GlobalArgs, Args> = {
         default: false,
         describe: 'Accept dev-certificate signatures on a stable release to a forge (test forges only)',
       })
+      .option('allow-site-installers', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "Publish files that carry a site's site.json (per-site installers, manifests); refused by default: they hold the enrollment key",
+      })
       .option('prune', {
         type: 'boolean',
         describe: '--no-prune keeps remote assets not in this release (default: publish.prune)',
@@ -95,6 +102,7 @@ export const publishCommand: CommandModule<GlobalArgs, Args> = {
       files: args.files,
       profile: args.profile,
       allowDevSignatures: args['allow-dev-signatures'],
+      allowSiteInstallers: args['allow-site-installers'],
       prune: args.prune,
       concurrency: args.concurrency,
       target: args.target,

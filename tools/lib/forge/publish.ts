@@ -21,10 +21,12 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { type ArtifactKind, artifactKind, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
+import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { DIR_RESERVED } from './dir.ts';
 import { contentTypeFor } from './http.ts';
 import { type Channel, type ChecksumEntry, loadNotesTemplate, renderNotes, sha256sums } from './notes.ts';
+import { checkSiteSecrets } from './site-secrets.ts';
 import { hashFileLowMem } from './transport.ts';
 import type { Forge, RemoteAsset, RemoteRelease, UploadedAsset } from './types.ts';
 
@@ -65,6 +67,13 @@ export interface PublishInput {
   verify?: ((path: string) => Promise<SignedArtifact>) | undefined;
   /** Allow dev-certificate signatures on a stable release to a remote forge (default false). */
   allowDevSignatures?: boolean | undefined;
+  /**
+   * Publish files that carry a site's site.json (per-site installers, manifests) — refused by
+   * default, detected by content (site-secrets.ts). Default false.
+   */
+  allowSiteInstallers?: boolean | undefined;
+  /** Runs 7z for the site-installer check (default: the project's runner). */
+  runner?: Runner | undefined;
   /** Parallel uploads (default 2). */
   concurrency?: number | undefined;
   /**
@@ -207,6 +216,12 @@ export async function prepareRelease(
     throw new SignetError('E_INPUT_INVALID', `cannot publish:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
     });
+
+  // A site's installers carry its enrollment key: refused before anything leaves the machine.
+  await checkSiteSecrets(
+    local.map((a) => a.path),
+    { allow: input.allowSiteInstallers, runner: input.runner },
+  );
 
   // Verify gate, part 1: every Windows binary verifies as signed before anything leaves the machine.
   const binaries = local.filter((a) => a.kind !== 'other');

@@ -34,6 +34,8 @@ export interface RunPublishOptions {
   /** Signing profile whose trust settings verify .exe/.msi/.dll assets. */
   profile?: string | undefined;
   allowDevSignatures?: boolean | undefined;
+  /** Publish per-site installers (files carrying a site.json) instead of refusing them. */
+  allowSiteInstallers?: boolean | undefined;
   prune?: boolean | undefined;
   concurrency?: number | undefined;
   target?: string | undefined;
@@ -193,6 +195,7 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
       checksumsAsset: o.config.publish.checksums,
       verify,
       allowDevSignatures: o.allowDevSignatures,
+      allowSiteInstallers: o.allowSiteInstallers,
       concurrency: o.concurrency ?? o.config.publish.concurrency,
       mode: o.mode,
     },
