@@ -189,6 +189,30 @@ describe('publish action', () => {
     ).not.toContain(CANARY);
   });
 
+  it('attach: "true" adds a file to the published release and touches nothing else (no prune, same body)', async () => {
+    const ws = tempDir('signet-action-ws-');
+    writeFileSync(join(ws, 'tool.zip'), 'zip-v0.5');
+    writeFileSync(join(ws, 'extra.zip'), 'extra');
+    const env = { GITEA_ACTIONS: 'true', GITHUB_SERVER_URL: fake.apiUrl };
+    const first = await runDist(
+      'publish',
+      { tag: 'v0.5.0', files: 'tool.zip', token: CANARY },
+      { workspace: ws, env },
+    );
+    expect(first.code, first.stdout).toBe(0);
+    const before = fake.releases().find((x) => x.tag === 'v0.5.0')!;
+    const r = await runDist(
+      'publish',
+      { tag: 'v0.5.0', files: 'extra.zip', token: CANARY, attach: 'true' },
+      { workspace: ws, env },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const after = fake.releases().find((x) => x.tag === 'v0.5.0')!;
+    expect(after.assets.map((a) => a.name).sort()).toEqual(['SHA256SUMS', 'extra.zip', 'tool.zip']);
+    expect(after.body).toBe(before.body);
+    expect(r.summary).toContain('Attached to v0.5.0');
+  });
+
   it('publishes to dir: and refuses a prerelease tag on the stable channel', async () => {
     const ws = tempDir('signet-action-ws-');
     writeFileSync(join(ws, 'tool.zip'), 'zip');

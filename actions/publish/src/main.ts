@@ -26,7 +26,9 @@ await runAction(async () => {
     token: s.token ? 'env:SIGNET_ACTION_TOKEN' : s['token-ref'],
     profile: s.profile,
     allowDevSignatures: s['allow-dev-signatures'],
+    allowSiteInstallers: s['allow-site-installers'],
     prune: s.prune,
+    mode: s.attach ? 'attach' : 'release',
     dryRun: s['dry-run'],
   });
   setOutputs({
