@@ -81,16 +81,12 @@ describe('signet demo', () => {
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
   });
 
-  it('publishes the agent and both sites’ signed installers to the local release folder with correct checksums', () => {
+  it('publishes the signed agent — never the sites’ installers — to the local release folder with correct checksums', () => {
     const folder = join(out, 'release', 'v0.4.0');
     const sums = readFileSync(join(folder, 'SHA256SUMS'), 'utf8').trim().split('\n');
     const names = sums.map((l) => l.split(/\s+\*?/)[1]);
-    expect(names.sort()).toEqual(
-      readdirSync(folder)
-        .filter((f) => /\.(exe|msi)$/.test(f))
-        .sort(),
-    );
-    expect(names.filter((n) => n?.endsWith('.msi'))).toHaveLength(2);
+    expect(names).toEqual(['agent.exe']);
+    expect(readdirSync(folder).filter((f) => /\.(exe|msi)$/.test(f))).toEqual(['agent.exe']);
     for (const line of sums) {
       const [sha, name] = line.split(/\s+\*?/);
       expect(

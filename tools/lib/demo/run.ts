@@ -231,7 +231,7 @@ const steps: Step<Ctx>[] = [
       for (const r of result.results) {
         if (!r.ok)
           throw new SignetError('E_INSTALLER_BUILD_FAILED', `${r.siteCode}: ${r.error?.message ?? 'failed'}`);
-        for (const f of [r.exe, r.msi]) if (f) ctx.assets.push(resolve(outDir, f));
+        // the installers carry their sites' enrollment keys: they go to the sites, never into the release
         ctx.say(
           `site ${r.siteCode} ${r.fingerprint}: ${[r.exe, r.msi].map((f) => relative(process.cwd(), resolve(outDir, f ?? ''))).join(', ')} (signed, verified, agent byte-identical)`,
         );
@@ -239,7 +239,7 @@ const steps: Step<Ctx>[] = [
     },
   },
   {
-    name: 'publish to a local folder',
+    name: 'publish to a local folder (the signed agent; never the site installers)',
     async run(ctx) {
       const { runPublish } = await import('../forge/run.ts');
       const folder = join(ctx.out, 'release');
