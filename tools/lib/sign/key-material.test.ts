@@ -23,7 +23,7 @@ import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
 import { clearSecrets, redact } from '../redact.ts';
 import { createSigner, signFiles } from './index.ts';
-import { type MaterialKind, resolveMaterial } from './key-material.ts';
+import { type MaterialKind, materialDigest, resolveMaterial } from './key-material.ts';
 import { signingRunner } from './spawn-runner.ts';
 
 let pki: TestPki;
@@ -182,6 +182,18 @@ describe('resolveMaterial: detection rules', () => {
     expect(errorOf(() => resolveMaterial(spec(`file:${join(dir, 'nope.p12')}`), {})).code).toBe(
       'E_SECRET_MISSING',
     );
+  });
+
+  it('materialDigest (the installers cache key) hashes the material itself, wherever it comes from', () => {
+    const direct = materialDigest(pki.pkcs12, 'pkcs12');
+    expect(direct).toMatch(/^[0-9a-f]{64}$/);
+    expect(materialDigest('env:X', 'pkcs12', { X: wrap76(pfxB64) })).toBe(direct);
+    expect(materialDigest('env:X', 'pkcs12', { X: pki.pkcs12 })).toBe(direct);
+    const other = readFileSync(pki.wrong.key).toString('base64');
+    expect(materialDigest('env:X', 'key', { X: other })).not.toBe(
+      materialDigest('env:X', 'key', { X: readFileSync(pki.key).toString('base64') }),
+    );
+    expect(materialDigest('env:UNSET', 'pkcs12', {})).toBe('missing:env:UNSET');
   });
 
   it('the config schema accepts path, env:NAME and file:PATH and names a bad reference', () => {
