@@ -106,7 +106,9 @@ for (const flavor of ['github', 'gitea'] as const) {
       expect(rel.body).toContain('the agent reports its site');
       expect(rel.assets.map((a) => a.name).sort()).toEqual(['SHA256SUMS', 'agent.exe']);
       // the release commit holds the manifest, the changelog and the notes file, and is on main
-      const files = git(repo.origin, 'show', '--name-only', '--format=', 'v0.2.0').split('\n').sort();
+      const files = git(repo.origin, 'show', '--name-only', '--format=', 'v0.2.0^{commit}')
+        .split('\n')
+        .sort();
       expect(files).toEqual(['.signet/notes/0.2.0.md', 'CHANGELOG.md', 'package.json']);
       expect(git(repo.origin, 'rev-parse', 'main')).toBe(git(repo.origin, 'rev-parse', 'v0.2.0^{commit}'));
       expect(rel.target).toBe(git(repo.origin, 'rev-parse', 'v0.2.0^{commit}'));

@@ -62,10 +62,29 @@ export async function checkout(io: StepIo, origin: string, defaultRef: string): 
   const args = ['clone', '--quiet'];
   if (depth > 0) args.push('--depth', String(depth), '--no-tags');
   await gitSync([...args, url, dest], io.workspace, env);
-  const resolved = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : ref;
-  if (depth > 0) await gitSync(['fetch', '--quiet', '--depth', String(depth), 'origin', resolved], dest, env);
-  else await gitSync(['fetch', '--quiet', '--tags', 'origin'], dest, env);
-  await gitSync(['checkout', '--quiet', depth > 0 ? 'FETCH_HEAD' : resolved], dest, env);
+  // as actions/checkout does: a tag is fetched into refs/tags/, a branch into refs/remotes/origin/
+  const name = ref.replace(/^refs\/(heads|tags)\//, '');
+  const refs = await gitSync(['show-ref'], origin, env);
+  const isTag =
+    ref.startsWith('refs/tags/') ||
+    (!ref.startsWith('refs/heads/') && refs.includes(` refs/tags/${name}\n`)) ||
+    refs.endsWith(` refs/tags/${name}`);
+  const refspec = isTag
+    ? `+refs/tags/${name}:refs/tags/${name}`
+    : `+refs/heads/${name}:refs/remotes/origin/${name}`;
+  const fetchArgs = [
+    'fetch',
+    '--quiet',
+    ...(depth > 0 ? ['--depth', String(depth)] : ['--tags']),
+    'origin',
+    refspec,
+  ];
+  await gitSync(fetchArgs, dest, env);
+  await gitSync(
+    ['checkout', '--quiet', ...(isTag ? [`refs/tags/${name}`] : ['-B', name, `refs/remotes/origin/${name}`])],
+    dest,
+    env,
+  );
   if (!truthy(io.with['persist-credentials'], true))
     io.log('checkout: persist-credentials false (push credentials are not modelled)\n');
   io.log(`checkout: ${ref} → ${relative(io.workspace, dest) || '.'} (depth ${depth || 'full'})\n`);
