@@ -2173,9 +2173,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve13, reject) => {
+          return new Promise((resolve14, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve13(data);
+              return err ? reject(err) : resolve14(data);
             });
           });
         }
@@ -2213,12 +2213,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve13, reject) => {
+          return new Promise((resolve14, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve13(data);
+              ) : resolve14(data);
             });
           });
         }
@@ -4485,8 +4485,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve13, reject) => {
-        res = resolve13;
+      const promise2 = new Promise((resolve14, reject) => {
+        res = resolve14;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -6737,12 +6737,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve13, reject) => {
+      const waitForDrain = () => new Promise((resolve14, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve13;
+          callback = resolve14;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7412,12 +7412,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve13, reject) => {
+      const waitForDrain = () => new Promise((resolve14, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve13;
+          callback = resolve14;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7896,16 +7896,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve13) => {
+        return new Promise((resolve14) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve13;
+            this[kClosedResolve] = resolve14;
           } else {
-            resolve13(null);
+            resolve14(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve13) => {
+        return new Promise((resolve14) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i3 = 0; i3 < requests.length; i3++) {
             const request2 = requests[i3];
@@ -7916,7 +7916,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve13(null);
+            resolve14(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7967,7 +7967,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve13, reject) => {
+        const socket = await new Promise((resolve14, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7979,7 +7979,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve13(socket2);
+              resolve14(socket2);
             }
           });
         });
@@ -8315,8 +8315,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c4) => c4.close()));
         } else {
-          await new Promise((resolve13) => {
-            this[kClosedResolve] = resolve13;
+          await new Promise((resolve14) => {
+            this[kClosedResolve] = resolve14;
           });
         }
       }
@@ -9585,7 +9585,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve13, reject) => {
+        return await new Promise((resolve14, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9598,7 +9598,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve13(null);
+              resolve14(null);
             }
           }).on("error", noop5).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9617,7 +9617,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve13, reject) => {
+      return new Promise((resolve14, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9634,7 +9634,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve13,
+              resolve: resolve14,
               reject,
               length: 0,
               body: []
@@ -9704,18 +9704,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve13, stream, length } = consume2;
+      const { type, body, resolve: resolve14, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve13(chunksDecode(body, length));
+          resolve14(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve13(JSON.parse(chunksDecode(body, length)));
+          resolve14(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve13(chunksConcat(body, length).buffer);
+          resolve14(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve13(new Blob(body, { type: stream[kContentType] }));
+          resolve14(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve13(chunksConcat(body, length));
+          resolve14(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9972,9 +9972,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve13(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10197,9 +10197,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve13(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10484,9 +10484,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve13(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10578,9 +10578,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve13(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -14443,7 +14443,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve13, reject) => agent.dispatch(
+        return new Promise((resolve14, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14519,7 +14519,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable6({ read: resume });
               const onError = this.onError.bind(this);
-              resolve13({
+              resolve14({
                 status,
                 statusText,
                 headersList,
@@ -14562,7 +14562,7 @@ var require_fetch = __commonJS({
               for (let i3 = 0; i3 < rawHeaders.length; i3 += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i3]), rawHeaders[i3 + 1].toString("latin1"), true);
               }
-              resolve13({
+              resolve14({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18303,8 +18303,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve13) => {
-        setTimeout(resolve13, ms).unref();
+      return new Promise((resolve14) => {
+        setTimeout(resolve14, ms).unref();
       });
     }
     module.exports = {
@@ -26631,6 +26631,10 @@ var init_errors = __esm({
         exit: "environment",
         hint: "Point the signing profile at an existing key/certificate (or token) and try again."
       },
+      E_SIGN_KEY_INVALID: {
+        exit: "usage",
+        hint: "Give the key or certificate as a path, as env:NAME holding the path, the PEM text or the base64 of the file (`base64 -w0 codesign.p12`), or as file:PATH of the file itself or of its base64."
+      },
       E_SIGN_BAD_SECRET: {
         exit: "refused",
         hint: "The password or PIN was rejected by the key store. Check the secret in the named env var or file."
@@ -26706,11 +26710,28 @@ var init_errors = __esm({
         hint: "The forge kept failing after retries; re-run: publishing converges."
       },
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+      E_PUBLISH_SITE_INSTALLER: {
+        exit: "refused",
+        hint: 'Per-site installers carry their site\'s enrollment key: deliver them to the site (`signet deliver`), not in a release. To publish them anyway (a private release), pass --allow-site-installers (publish action: allow-site-installers: "true").'
+      },
       E_RELEASE_IMMUTABLE: {
         exit: "usage",
         hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
       },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+      // delivery to the vendor's server (signet deliver)
+      E_DELIVER_URL: {
+        exit: "usage",
+        hint: "Give the callback as https://HOST/PATH (plain http only to a loopback host) without user:pass@; the token travels in the Authorization header, never in the URL."
+      },
+      E_DELIVER_AUTH: {
+        exit: "environment",
+        hint: "The callback refused the token (401/403): check the token the server issued for this request (sealed with `signet seal` to the seal public key) and that it has not expired. Nothing was retried."
+      },
+      E_DELIVER_FAILED: {
+        exit: "failed",
+        hint: "The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name)."
+      },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
     SignetError = class extends Error {
@@ -31270,7 +31291,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve13) {
+function isRecursive(inst, stack, resolve14) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -31280,7 +31301,7 @@ function isRecursive(inst, stack, resolve13) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve13);
+      const answer = isRecursive(child, stack, resolve14);
       if (answer > result)
         result = answer;
     }
@@ -31291,7 +31312,7 @@ function isRecursive(inst, stack, resolve13) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve13) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve14) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -31355,7 +31376,7 @@ function isRecursive(inst, stack, resolve13) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve13 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve14 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -47142,12 +47163,16 @@ var init_zod = __esm({
 });
 
 // tools/lib/sign/config.ts
-var secretRef, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
+var secretRef, material, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
 var init_config = __esm({
   "tools/lib/sign/config.ts"() {
     "use strict";
     init_zod();
     secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+    material = (what) => external_exports.string().regex(
+      /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
+      "expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH"
+    ).describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
     timestampSchema = external_exports.object({
       urls: external_exports.array(external_exports.string().url()).default([]).describe("RFC 3161 TSA URLs, tried in order"),
       retries: external_exports.number().int().min(0).max(10).default(2),
@@ -47171,9 +47196,9 @@ var init_config = __esm({
     profileSchema = external_exports.discriminatedUnion("backend", [
       external_exports.object({
         backend: external_exports.literal("osslsigncode"),
-        cert: external_exports.string().optional().describe("Certificate chain (PEM/DER) or PKCS#12 file"),
-        key: external_exports.string().optional().describe("Private key (PEM) or PKCS#12 file, or a pkcs11: URI"),
-        pkcs12: external_exports.string().optional(),
+        cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+        key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+        pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
         password: secretRef.optional(),
         pkcs11: external_exports.object({
           module: external_exports.string(),
@@ -47200,11 +47225,13 @@ var init_config = __esm({
           "PKCS12",
           "JKS"
         ]),
-        keystore: external_exports.string().optional(),
+        keystore: external_exports.string().optional().describe(
+          "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+        ),
         alias: external_exports.string().optional(),
         storepass: secretRef.optional(),
         keypass: secretRef.optional(),
-        certfile: external_exports.string().optional().describe("Certificate chain file (required by some storetypes)"),
+        certfile: material("Certificate chain file (required by some storetypes)").optional(),
         endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
         account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
         certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
@@ -47219,7 +47246,7 @@ var init_config = __esm({
         timeoutMs: external_exports.number().int().min(100).default(3e4),
         retries: external_exports.number().int().min(0).max(10).default(3),
         retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-        caFile: external_exports.string().optional().describe("CA bundle (PEM) that signs the server's HTTPS certificate"),
+        caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
         ...common
       }).strict()
     ]);
@@ -51172,7 +51199,7 @@ var init_spawn_runner = __esm({
         logger.debug(`$ ${command}`);
         const started = performance.now();
         const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           const child = spawn(file2, args, {
             cwd: options.cwd,
             env,
@@ -51242,7 +51269,7 @@ var init_spawn_runner = __esm({
             if (result.exitCode !== 0) {
               removeOutputs(options.outputs);
               if (options.allowFailure) {
-                resolve13(result);
+                resolve14(result);
                 return;
               }
               const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
@@ -51258,7 +51285,7 @@ ${tail2}` : ""}`,
               );
               return;
             }
-            resolve13(result);
+            resolve14(result);
           });
         });
       }
@@ -51491,7 +51518,7 @@ var init_verify = __esm({
 
 // tools/lib/sign/frame.ts
 import { chmodSync, existsSync as existsSync5, mkdirSync, mkdtempSync as mkdtempSync2, readFileSync as readFileSync5, renameSync, statSync as statSync3 } from "node:fs";
-import { basename as basename2, dirname, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
+import { basename as basename2, dirname as dirname2, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -51527,8 +51554,8 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
       details: { path: source }
     });
   }
-  mkdirSync(dirname(target), { recursive: true });
-  const work = mkdtempSync2(join3(dirname(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
+  mkdirSync(dirname2(target), { recursive: true });
+  const work = mkdtempSync2(join3(dirname2(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
@@ -51683,6 +51710,212 @@ var init_jsign = __esm({
   }
 });
 
+// tools/lib/sign/key-material.ts
+import { createHash as createHash3 } from "node:crypto";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, readFileSync as readFileSync6, statSync as statSync4, writeFileSync } from "node:fs";
+import { tmpdir as tmpdir2 } from "node:os";
+import { isAbsolute as isAbsolute2, join as join4, resolve as resolve4 } from "node:path";
+function isMaterialRef(value) {
+  return value.startsWith("env:") || value.startsWith("file:");
+}
+function absMaterial(base, value) {
+  if (value === void 0 || value.startsWith("env:") || value.startsWith("pkcs11:")) return value;
+  if (value.startsWith("file:")) return `file:${resolve4(base, value.slice(5))}`;
+  return isAbsolute2(value) ? value : resolve4(base, value);
+}
+function invalid(field, problem, details) {
+  throw new SignetError("E_SIGN_KEY_INVALID", `${field}: ${problem}`, {
+    details: { field, ...details }
+  });
+}
+function derSequence(b2) {
+  if (b2.length < 4 || b2[0] !== 48) return void 0;
+  const l2 = b2[1];
+  if (l2 === 128) return b2[b2.length - 1] === 0 && b2[b2.length - 2] === 0 ? 2 : void 0;
+  if (l2 < 128) return 2 + l2 === b2.length ? 2 : void 0;
+  const n3 = l2 & 127;
+  if (n3 > 4 || b2.length < 2 + n3) return void 0;
+  let len = 0;
+  for (let i3 = 0; i3 < n3; i3++) len = len * 256 + b2[2 + i3];
+  return 2 + n3 + len === b2.length ? 2 + n3 : void 0;
+}
+function isPkcs12(b2) {
+  const h3 = derSequence(b2);
+  return h3 !== void 0 && b2[h3] === 2 && b2[h3 + 1] === 1 && b2[h3 + 2] === 3;
+}
+function pemLabels(text) {
+  return [...text.matchAll(PEM_BLOCK)].map((m2) => m2[1]);
+}
+function problemOf(kind, bytes) {
+  const text = bytes.includes(0) ? "" : bytes.toString("latin1");
+  if (text.includes("-----BEGIN ")) {
+    const labels = pemLabels(text);
+    if (!labels.length) return "is a truncated or malformed PEM block";
+    if (kind === "pkcs12" || kind === "keystore")
+      return `is PEM ${labels[0]}, not ${WHAT[kind]} (PEM files go in cert and key)`;
+    if (kind === "key" && !labels.some((l2) => l2.endsWith("PRIVATE KEY")))
+      return `is PEM ${labels[0]}, not a private key`;
+    if (kind === "certs" && !labels.some((l2) => l2 === "CERTIFICATE" || l2 === "PKCS7"))
+      return `is PEM ${labels[0]}, not certificates`;
+    return void 0;
+  }
+  if (kind === "pkcs12") return isPkcs12(bytes) ? void 0 : `is not ${WHAT[kind]}`;
+  if (kind === "keystore") {
+    const magic = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
+    return isPkcs12(bytes) || magic === 4277010157 || magic === 3469659854 ? void 0 : `is not ${WHAT[kind]}`;
+  }
+  return derSequence(bytes) !== void 0 ? void 0 : `is not ${WHAT[kind]}`;
+}
+function decodeBase64(text) {
+  const t2 = text.replace(/^data:[^,]{0,100};base64,/i, "").replace(/\s+/g, "");
+  if (t2.length < 8 || t2.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(t2)) return void 0;
+  return Buffer.from(t2, "base64");
+}
+function registerText(text, decoded) {
+  if (decoded && !decoded.includes(0) && decoded.includes("-----BEGIN "))
+    registerText(decoded.toString("latin1"));
+  registerSecret(text);
+  registerSecret(text.replace(/\s+/g, ""));
+  for (const line of text.split(/\s+/))
+    if (line.length >= 16 && !line.startsWith("-----")) registerSecret(line);
+}
+function fromFile(spec, path10, source, details) {
+  let bytes;
+  try {
+    if (!statSync4(path10).isFile()) throw new Error("not a file");
+    bytes = readFileSync6(path10);
+  } catch {
+    throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
+      details: { field: spec.field, ...details }
+    });
+  }
+  const direct = problemOf(spec.kind, bytes);
+  if (direct === void 0) return { path: path10 };
+  const text = bytes.includes(0) ? void 0 : bytes.toString("latin1");
+  if (text?.includes("-----BEGIN ")) invalid(spec.field, `the content of ${source} ${direct}`, details);
+  const decoded = text === void 0 ? void 0 : decodeBase64(text);
+  if (!decoded) invalid(spec.field, `${source} holds neither ${WHAT[spec.kind]} nor base64 of one`, details);
+  registerText(text, decoded);
+  const why = problemOf(spec.kind, decoded);
+  if (why !== void 0) invalid(spec.field, `${source} holds base64 whose decoded content ${why}`, details);
+  return { bytes: decoded };
+}
+function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
+  const { field, value } = spec;
+  if (value.startsWith("file:")) {
+    const path10 = value.slice(5);
+    return fromFile(spec, path10, `file ${path10}`, { path: path10 });
+  }
+  if (!value.startsWith("env:")) return { path: value };
+  const name = value.slice(4);
+  const raw = env[name];
+  const details = { env: name };
+  if (raw === void 0 || raw.trim() === "")
+    throw new SignetError("E_SECRET_MISSING", `${field}: environment variable ${name} is not set`, {
+      details: { field, ...details }
+    });
+  const text = raw.trim();
+  const source = `environment variable ${name}`;
+  if (text.includes("-----BEGIN ")) {
+    registerText(text);
+    const pem = !text.includes("\n") && text.includes("\\n") ? text.replace(/(\\r)?\\n/g, "\n") : text;
+    const why2 = problemOf(spec.kind, Buffer.from(`${pem}
+`));
+    if (why2 !== void 0) invalid(field, `the content of ${source} ${why2}`, details);
+    return { bytes: Buffer.from(`${pem}
+`) };
+  }
+  if (!/[\r\n]/.test(text) && text.length <= 4096) {
+    const path10 = resolve4(cwd, text);
+    let isFile = false;
+    try {
+      isFile = statSync4(path10).isFile();
+    } catch {
+    }
+    if (isFile) return fromFile(spec, path10, `the file ${source} names`, details);
+  }
+  const decoded = decodeBase64(text);
+  registerText(text, decoded);
+  if (!decoded)
+    invalid(
+      field,
+      `${source} holds neither the path of an existing file, PEM text, nor base64 of ${WHAT[spec.kind]}`,
+      details
+    );
+  const why = problemOf(spec.kind, decoded);
+  if (why !== void 0) invalid(field, `${source} holds base64 whose decoded content ${why}`, details);
+  return { bytes: decoded };
+}
+function materialDigest(value, kind, env = process.env) {
+  try {
+    const m2 = resolveMaterial({ field: "identity", value, kind }, env);
+    return createHash3("sha256").update("bytes" in m2 ? m2.bytes : readFileSync6(m2.path)).digest("hex");
+  } catch {
+    return `missing:${value}`;
+  }
+}
+var WHAT, FILE_NAME, PEM_BLOCK, KeyMaterials;
+var init_key_material = __esm({
+  "tools/lib/sign/key-material.ts"() {
+    "use strict";
+    init_errors();
+    init_redact();
+    init_cleanup();
+    WHAT = {
+      pkcs12: "a PKCS#12 (.p12/.pfx) file",
+      certs: "certificates (PEM or DER)",
+      key: "a private key (PEM or DER)",
+      keystore: "a PKCS#12 or JKS keystore"
+    };
+    FILE_NAME = {
+      pkcs12: "key.p12",
+      certs: "certs.pem",
+      key: "key.pem",
+      keystore: "keystore"
+    };
+    PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
+    KeyMaterials = class {
+      resolved;
+      specs;
+      env;
+      constructor(specs, env = process.env) {
+        this.specs = Object.fromEntries(Object.entries(specs).filter(([, s2]) => s2 !== void 0));
+        this.env = env;
+      }
+      resolve() {
+        if (this.resolved) return this.resolved;
+        const out = {};
+        for (const [k2, spec] of Object.entries(this.specs))
+          out[k2] = resolveMaterial(spec, this.env);
+        this.resolved = out;
+        return out;
+      }
+      async use(fn) {
+        const materials = this.resolve();
+        const paths = {};
+        const decoded = Object.entries(materials).filter(
+          (e) => "bytes" in e[1]
+        );
+        for (const [k2, m2] of Object.entries(materials)) if ("path" in m2) paths[k2] = m2.path;
+        if (!decoded.length) return fn(paths);
+        const dir = mkdtempSync3(join4(tmpdir2(), "signet-key-"));
+        registerCleanup(dir);
+        try {
+          chmodSync2(dir, 448);
+          for (const [k2, m2] of decoded) {
+            const path10 = join4(dir, FILE_NAME[this.specs[k2].kind]);
+            writeFileSync(path10, m2.bytes, { mode: 384, flag: "wx" });
+            paths[k2] = path10;
+          }
+          return await fn(paths);
+        } finally {
+          releaseCleanup(dir);
+        }
+      }
+    };
+  }
+});
+
 // tools/lib/sign/retry.ts
 function backoffDelays(retries, firstWaitMs, maxWaitMs = 3e4) {
   const out = [];
@@ -51699,16 +51932,16 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, writeFileSync } from "node:fs";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join4 } from "node:path";
+import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join5 } from "node:path";
 async function withSecretFile(value, use) {
-  const dir = mkdtempSync3(join4(tmpdir2(), "signet-secret-"));
+  const dir = mkdtempSync4(join5(tmpdir3(), "signet-secret-"));
   registerCleanup(dir);
   try {
-    chmodSync2(dir, 448);
-    const path10 = join4(dir, "pass");
-    writeFileSync(path10, value, { mode: 384 });
+    chmodSync3(dir, 448);
+    const path10 = join5(dir, "pass");
+    writeFileSync2(path10, value, { mode: 384 });
     return await use(path10);
   } finally {
     releaseCleanup(dir);
@@ -51880,7 +52113,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync4 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync5 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename as basename3 } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -51929,7 +52162,7 @@ async function once(u3, s2, token, p2) {
       {
         method: "POST",
         headers,
-        ...u3.protocol === "https:" && s2.caFile ? { ca: readFileSync6(s2.caFile) } : {}
+        ...u3.protocol === "https:" && (s2.ca || s2.caFile) ? { ca: s2.ca ?? readFileSync7(s2.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -51985,7 +52218,7 @@ async function once(u3, s2, token, p2) {
 async function remoteProduce(s2, p2) {
   const u3 = checkRemoteUrl(s2.url);
   const token = resolveSecret(s2.token, "signing token");
-  const size = statSync4(p2.input).size;
+  const size = statSync5(p2.input).size;
   const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
   const failures = [];
   for (const wait of delays) {
@@ -52019,13 +52252,13 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync3, existsSync as existsSync6, mkdirSync as mkdirSync2, readFileSync as readFileSync7, writeFileSync as writeFileSync2 } from "node:fs";
-import { join as join5, resolve as resolve4 } from "node:path";
+import { chmodSync as chmodSync4, existsSync as existsSync6, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import { join as join6, resolve as resolve5 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 }
 function devCertCommands(dir, name, days, keyType) {
-  const p2 = (f2) => join5(dir, f2);
+  const p2 = (f2) => join6(dir, f2);
   const conf = p2("openssl-ext.cnf");
   const leaf = (key, csr, subj) => ({
     file: "openssl",
@@ -52097,24 +52330,24 @@ function devCertCommands(dir, name, days, keyType) {
   ];
 }
 async function makeDevCert(dir, options = {}) {
-  const root = resolve4(dir);
+  const root = resolve5(dir);
   mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? signingRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p2 = (f2) => join5(root, f2);
+  const p2 = (f2) => join6(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
     (f2) => existsSync6(p2(f2))
   );
   if (!(options.reuse && have)) {
-    writeFileSync2(p2("openssl-ext.cnf"), EXTENSIONS);
+    writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
     for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
-    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync3(p2(k2), 384);
-    writeFileSync2(p2("chain.pem"), readFileSync7(p2("leaf.pem"), "utf8") + readFileSync7(p2("ca.pem"), "utf8"));
-    writeFileSync2(p2("tsa-chain.pem"), readFileSync7(p2("tsa.pem"), "utf8") + readFileSync7(p2("ca.pem"), "utf8"));
-    writeFileSync2(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
-    writeFileSync2(
+    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync4(p2(k2), 384);
+    writeFileSync3(p2("chain.pem"), readFileSync8(p2("leaf.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2("tsa-chain.pem"), readFileSync8(p2("tsa.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
+    writeFileSync3(
       p2("README.txt"),
       `Throwaway development PKI made by \`signet dev-cert\`. ${DEV_LABEL}.
 Never trust ca.pem outside tests and demos.
@@ -52123,7 +52356,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync7(p2("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync8(p2("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
   }
@@ -52191,16 +52424,16 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, writeFileSync as writeFileSync3 } from "node:fs";
+import { mkdtempSync as mkdtempSync5, readFileSync as readFileSync9, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join6 } from "node:path";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join7 } from "node:path";
 function serialHex(n3) {
   const hex3 = n3.toString(16);
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync4(join6(tmpdir3(), "signet-tsa-"));
+  const dir = mkdtempSync5(join7(tmpdir4(), "signet-tsa-"));
   let n3 = 0;
   let requests = 0;
   let failCount = 0;
@@ -52209,14 +52442,14 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n3;
-    const q2 = join6(dir, `q${id}.tsq`);
-    const r2 = join6(dir, `r${id}.tsr`);
-    const serial = join6(dir, `serial${id}`);
-    const cnf = join6(dir, `tsa${id}.cnf`);
-    writeFileSync3(serial, `${serialHex(id)}
+    const q2 = join7(dir, `q${id}.tsq`);
+    const r2 = join7(dir, `r${id}.tsr`);
+    const serial = join7(dir, `serial${id}`);
+    const cnf = join7(dir, `tsa${id}.cnf`);
+    writeFileSync4(serial, `${serialHex(id)}
 `);
-    writeFileSync3(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
-    writeFileSync3(q2, query);
+    writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
+    writeFileSync4(q2, query);
     const args = [
       "ts",
       "-reply",
@@ -52235,7 +52468,7 @@ async function startLocalTsa(options) {
     execFile(options.openssl ?? "openssl", args, (err) => {
       try {
         if (err) reject(err);
-        else resolvePromise(readFileSync8(r2));
+        else resolvePromise(readFileSync9(r2));
       } finally {
         for (const f2 of [q2, r2, serial, cnf]) rmSync5(f2, { force: true });
       }
@@ -52355,11 +52588,11 @@ __export(sign_exports, {
 });
 import { copyFileSync, existsSync as existsSync7, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename4, isAbsolute as isAbsolute2, join as join7, resolve as resolve5 } from "node:path";
+import { basename as basename4, isAbsolute as isAbsolute3, join as join8, resolve as resolve6 } from "node:path";
 function abs(base, p2) {
   if (p2 === void 0) return void 0;
   if (p2.startsWith("pkcs11:")) return p2;
-  return isAbsolute2(p2) ? p2 : resolve5(base, p2);
+  return isAbsolute3(p2) ? p2 : resolve6(base, p2);
 }
 function resolveProfile(config2, options = {}) {
   const env = options.env ?? process.env;
@@ -52405,16 +52638,17 @@ function resolveProfile(config2, options = {}) {
   };
   if (p2.backend === "osslsigncode") {
     for (const k2 of ["cert", "key", "pkcs12"]) {
-      const v2 = abs(base, p2[k2]);
+      const v2 = absMaterial(base, p2[k2]);
       if (v2) p2[k2] = v2;
     }
     if (p2.pkcs11) p2.pkcs11 = { ...p2.pkcs11, module: abs(base, p2.pkcs11.module) };
   } else if (p2.backend === "jsign") {
     p2.jar = abs(base, p2.jar);
-    const cf = abs(base, p2.certfile);
+    const cf = absMaterial(base, p2.certfile);
     if (cf) p2.certfile = cf;
+    if (p2.keystore?.startsWith("file:")) p2.keystore = absMaterial(base, p2.keystore);
   } else if (p2.backend === "remote") {
-    const cf = abs(base, p2.caFile);
+    const cf = absMaterial(base, p2.caFile);
     if (cf) p2.caFile = cf;
   }
   return { ...p2, name };
@@ -52482,32 +52716,49 @@ function createSigner(config2, options = {}) {
     runner
   };
   const verify = (path10) => verifyFile(path10, ctx.verify, { profile: p2.name, requireTimestamp, dev: p2.dev });
+  const env = options.env ?? process.env;
   if (p2.backend === "osslsigncode") {
     const keys = osslKeys(p2);
+    const field = (k2) => `signing.profiles.${p2.name}.${k2}`;
+    const spec = (k2, value, kind) => value === void 0 ? void 0 : { field: field(k2), value, kind };
+    const materials = new KeyMaterials(
+      {
+        certs: spec("cert", keys.certs, "certs"),
+        key: spec("key", keys.key, "key"),
+        pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
+      },
+      env
+    );
     const password = p2.pkcs11?.pin ?? p2.password;
     return {
       profile: p2.name,
       dev: p2.dev,
       verify,
-      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, (input2) => {
-        const plan = timestampPlan(p2, releasePath);
-        return osslProduce(
-          {
-            program: p2.osslsigncode,
-            runner,
-            timeoutMs: p2.timeoutMs,
-            digest: p2.digest,
-            keys,
-            ...p2.productUrl ? { url: p2.productUrl } : {},
-            ...password ? { password: parseSecretRef(password, `signing.profiles.${p2.name}.password`) } : {},
-            ...plan ? { timestamp: plan } : {}
-          },
-          { ...input2, description: o3.description ?? p2.description ?? input2.description }
-        );
-      })
+      prepare: () => void materials.resolve(),
+      sign: async (path10, o3 = {}) => {
+        materials.resolve();
+        return signInFrame(ctx, path10, o3, (input2) => {
+          const plan = timestampPlan(p2, releasePath);
+          return materials.use(
+            (paths) => osslProduce(
+              {
+                program: p2.osslsigncode,
+                runner,
+                timeoutMs: p2.timeoutMs,
+                digest: p2.digest,
+                keys: { ...keys, ...paths },
+                ...p2.productUrl ? { url: p2.productUrl } : {},
+                ...password ? { password: parseSecretRef(password, field("password")) } : {},
+                ...plan ? { timestamp: plan } : {}
+              },
+              { ...input2, description: o3.description ?? p2.description ?? input2.description }
+            )
+          );
+        });
+      }
     };
   }
-  return createOtherSigner(p2, ctx, { releasePath, runner, verify, overrides: options.overrides ?? {} });
+  return createOtherSigner(p2, ctx, { releasePath, runner, verify, env, overrides: options.overrides ?? {} });
 }
 function osslKeys(p2) {
   if (p2.pkcs11) {
@@ -52551,26 +52802,43 @@ function createOtherSigner(p2, ctx, deps) {
       ...p2.productUrl ? { productUrl: p2.productUrl } : {}
     };
     jsignArgs(settings, "check.exe");
+    const fileStore = p2.storetype === "PKCS12" || p2.storetype === "JKS";
+    if (p2.keystore && isMaterialRef(p2.keystore) && !fileStore)
+      throw new SignetError(
+        "E_CONFIG_INVALID",
+        `signing.profiles.${p2.name}.keystore: env:/file: references name keystore files (storetype PKCS12 or JKS), not a ${p2.storetype} keystore`,
+        { details: { field: `signing.profiles.${p2.name}.keystore`, storetype: p2.storetype } }
+      );
+    const materials = new KeyMaterials(
+      {
+        certfile: p2.certfile ? { field: `signing.profiles.${p2.name}.certfile`, value: p2.certfile, kind: "certs" } : void 0,
+        keystore: p2.keystore && fileStore ? { field: `signing.profiles.${p2.name}.keystore`, value: p2.keystore, kind: "keystore" } : void 0
+      },
+      deps.env
+    );
     return {
       profile: p2.name,
       dev: p2.dev,
       verify: deps.verify,
-      sign: (path10, o3 = {}) => signInFrame(ctx, path10, o3, async (input2) => {
-        const plan = timestampPlan(p2, deps.releasePath);
-        const s2 = plan ? { ...settings, timestamp: plan } : settings;
-        checkJsignSecrets(s2);
-        copyFileSync(input2.input, input2.output);
-        await deps.runner.run(
-          p2.java,
-          jsignArgs(s2, input2.output, { name: o3.description ?? p2.description ?? input2.description }),
-          {
-            outputs: [input2.output],
-            timeoutMs: p2.timeoutMs,
-            label: "jsign",
-            input: ""
-          }
-        );
-      })
+      prepare: () => void materials.resolve(),
+      sign: async (path10, o3 = {}) => {
+        materials.resolve();
+        return signInFrame(ctx, path10, o3, async (input2) => {
+          const plan = timestampPlan(p2, deps.releasePath);
+          const s2 = plan ? { ...settings, timestamp: plan } : settings;
+          checkJsignSecrets(s2);
+          copyFileSync(input2.input, input2.output);
+          await materials.use(
+            (paths) => deps.runner.run(
+              p2.java,
+              jsignArgs({ ...s2, ...paths }, input2.output, {
+                name: o3.description ?? p2.description ?? input2.description
+              }),
+              { outputs: [input2.output], timeoutMs: p2.timeoutMs, label: "jsign", input: "" }
+            )
+          );
+        });
+      }
     };
   }
   if (p2.backend === "remote") {
@@ -52584,21 +52852,36 @@ function createOtherSigner(p2, ctx, deps) {
       ...p2.caFile ? { caFile: p2.caFile } : {}
     };
     checkRemoteUrl(settings.url);
+    const materials = new KeyMaterials(
+      {
+        caFile: p2.caFile ? { field: `signing.profiles.${p2.name}.caFile`, value: p2.caFile, kind: "certs" } : void 0
+      },
+      deps.env
+    );
+    const withCa = () => {
+      const ca2 = materials.resolve().caFile;
+      if (!ca2) return settings;
+      return "bytes" in ca2 ? { ...settings, ca: ca2.bytes } : { ...settings, caFile: ca2.path };
+    };
     return {
       profile: p2.name,
       dev: p2.dev,
       verify: deps.verify,
       allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
-      sign: (path10, o3 = {}) => signInFrame(
-        ctx,
-        path10,
-        o3,
-        (input2) => remoteProduce(settings, {
-          ...input2,
-          description: o3.description ?? p2.description ?? input2.description
-        }),
-        { checkContent: true }
-      )
+      prepare: () => void materials.resolve(),
+      sign: async (path10, o3 = {}) => {
+        const s2 = withCa();
+        return signInFrame(
+          ctx,
+          path10,
+          o3,
+          (input2) => remoteProduce(s2, {
+            ...input2,
+            description: o3.description ?? p2.description ?? input2.description
+          }),
+          { checkContent: true }
+        );
+      }
     };
   }
   throw new SignetError("E_INTERNAL", `unknown backend ${p2.backend}`);
@@ -52619,6 +52902,7 @@ async function signFiles(signer, paths, options = {}) {
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync3(options.outDir, { recursive: true });
   }
+  signer.prepare?.();
   const results = new Array(paths.length);
   let next = 0;
   const worker = async () => {
@@ -52642,7 +52926,7 @@ async function signFiles(signer, paths, options = {}) {
         }
         const artifact = await signer.sign(path10, {
           ...options.sign ?? {},
-          ...options.outDir ? { out: join7(options.outDir, basename4(path10)) } : {}
+          ...options.outDir ? { out: join8(options.outDir, basename4(path10)) } : {}
         });
         results[i3] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
@@ -52691,6 +52975,7 @@ var init_sign = __esm({
     init_config();
     init_frame();
     init_jsign();
+    init_key_material();
     init_osslsigncode();
     init_remote();
     init_spawn_runner();
@@ -52707,6 +52992,93 @@ var init_sign = __esm({
       "E_VERIFY_PIN_MISMATCH",
       "E_VERIFY_NO_TIMESTAMP"
     ]);
+  }
+});
+
+// tools/lib/installers/batch.ts
+import { basename as basename5 } from "node:path";
+function groupInvalidSites(problems) {
+  const byKey = /* @__PURE__ */ new Map();
+  for (const p2 of problems) {
+    const index = p2.index ?? Number(INDEX_RE.exec(p2.path)?.[1] ?? Number.NaN);
+    const key = Number.isNaN(index) ? `path:${p2.path}` : `index:${index}`;
+    let site = byKey.get(key);
+    if (!site) {
+      site = {
+        index: Number.isNaN(index) ? -1 : index,
+        siteCode: p2.siteCode ?? (Number.isNaN(index) ? p2.path : `sites[${index}]`),
+        problems: []
+      };
+      byKey.set(key, site);
+    }
+    if (p2.siteCode && site.siteCode.startsWith("sites[")) site.siteCode = p2.siteCode;
+    site.problems.push({ path: p2.path, message: p2.message });
+  }
+  return [...byKey.values()].sort((a3, b2) => a3.index - b2.index);
+}
+function invalidSiteResult(site) {
+  return {
+    index: site.index,
+    siteCode: site.siteCode,
+    ok: false,
+    cached: false,
+    error: {
+      code: "E_SITE_INVALID",
+      message: site.problems.map((p2) => `${p2.path}: ${p2.message}`).join("; "),
+      hint: ERRORS.E_SITE_INVALID.hint
+    },
+    problems: site.problems,
+    durationMs: 0
+  };
+}
+function mergeSiteResults(built, invalid2) {
+  const total = built.length + invalid2.length;
+  const taken = new Set(invalid2.map((s2) => s2.index));
+  const fits = taken.size === invalid2.length && invalid2.every((s2) => s2.index >= 0 && s2.index < total);
+  if (!fits) return [...built, ...invalid2.map(invalidSiteResult)];
+  const out = [];
+  const invalidAt = new Map(invalid2.map((s2) => [s2.index, s2]));
+  let next = 0;
+  for (let i3 = 0; i3 < total; i3++) {
+    const bad3 = invalidAt.get(i3);
+    out.push(bad3 ? invalidSiteResult(bad3) : { ...built[next++], index: i3 });
+  }
+  return out;
+}
+function countSites(results) {
+  return {
+    total: results.length,
+    built: results.filter((r2) => r2.ok && !r2.cached).length,
+    cached: results.filter((r2) => r2.ok && r2.cached).length,
+    failed: results.filter((r2) => !r2.ok).length
+  };
+}
+function batchReport(o3) {
+  const summary2 = countSites(o3.results);
+  return {
+    ok: summary2.failed === 0,
+    version: o3.version,
+    dev: o3.dev,
+    profile: o3.profile,
+    outDir: o3.outDir,
+    summary: summary2,
+    sites: o3.results.map((r2) => ({
+      ...r2,
+      ...r2.exe ? { exe: basename5(r2.exe) } : {},
+      ...r2.msi ? { msi: basename5(r2.msi) } : {},
+      ...r2.manifest ? { manifest: basename5(r2.manifest) } : {},
+      durationMs: Math.round(r2.durationMs)
+    })),
+    finishedAt: o3.finishedAt,
+    durationMs: Math.round(o3.durationMs)
+  };
+}
+var INDEX_RE;
+var init_batch = __esm({
+  "tools/lib/installers/batch.ts"() {
+    "use strict";
+    init_errors();
+    INDEX_RE = /^sites\[(\d+)\]/;
   }
 });
 
@@ -54570,8 +54942,8 @@ var init_deferred = __esm({
   "node_modules/execa/lib/utils/deferred.js"() {
     createDeferred = () => {
       const methods = {};
-      const promise2 = new Promise((resolve13, reject) => {
-        Object.assign(methods, { resolve: resolve13, reject });
+      const promise2 = new Promise((resolve14, reject) => {
+        Object.assign(methods, { resolve: resolve14, reject });
       });
       return Object.assign(promise2, methods);
     };
@@ -55492,7 +55864,7 @@ Invalid value: ${JSON.stringify(`${value}`)}`);
 });
 
 // node_modules/execa/lib/arguments/cwd.js
-import { statSync as statSync5 } from "node:fs";
+import { statSync as statSync6 } from "node:fs";
 import path6 from "node:path";
 import process8 from "node:process";
 var normalizeCwd, getDefaultCwd, getCurrentCwd, fixCwdError;
@@ -55524,7 +55896,7 @@ ${error63.message}`;
       }
       let cwdStat;
       try {
-        cwdStat = statSync5(cwd);
+        cwdStat = statSync6(cwd);
       } catch (error63) {
         return `The "cwd" option is invalid: ${cwd}.
 ${error63.message}
@@ -57369,7 +57741,7 @@ Please set this option with "pipe" instead.`;
 });
 
 // node_modules/execa/lib/stdio/native.js
-import { readFileSync as readFileSync9 } from "node:fs";
+import { readFileSync as readFileSync10 } from "node:fs";
 import tty2 from "node:tty";
 var handleNativeStream, handleNativeStreamSync, getTargetFd, getTargetFdNumber, handleNativeStreamAsync, getStandardStream;
 var init_native = __esm({
@@ -57410,7 +57782,7 @@ var init_native = __esm({
       if (tty2.isatty(targetFdNumber)) {
         throw new TypeError(`The \`${optionName}: ${serializeOptionValue(value)}\` option is invalid: it cannot be a TTY with synchronous methods.`);
       }
-      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync9(targetFdNumber))], optionName };
+      return { type: "uint8Array", contents: () => [bufferToUint8Array(readFileSync10(targetFdNumber))], optionName };
     };
     getTargetFdNumber = (value, fdNumber) => {
       if (value === "inherit") {
@@ -57794,7 +58166,7 @@ For example, you can use the \`pathToFileURL()\` method of the \`url\` core modu
 });
 
 // node_modules/execa/lib/stdio/handle-sync.js
-import { readFileSync as readFileSync10 } from "node:fs";
+import { readFileSync as readFileSync11 } from "node:fs";
 var handleStdioSync, forbiddenIfSync, forbiddenNativeIfSync, forbiddenNativeInputIfSync, forbiddenInputTransformIfSync, throwInvalidSyncValue, addProperties, addPropertiesSync;
 var init_handle_sync = __esm({
   "node_modules/execa/lib/stdio/handle-sync.js"() {
@@ -57843,8 +58215,8 @@ var init_handle_sync = __esm({
         generator: forbiddenInputTransformIfSync,
         native: forbiddenNativeInputIfSync,
         // Files and iterables are read lazily, so that a file which cannot be read, or an iterable which throws, is reported like any other early error, instead of being thrown as a raw error
-        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync10(value))] }),
-        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync10(file2))] }),
+        fileUrl: ({ value }) => ({ contents: () => [bufferToUint8Array(readFileSync11(value))] }),
+        filePath: ({ value: { file: file2 } }) => ({ contents: () => [bufferToUint8Array(readFileSync11(file2))] }),
         fileNumber: forbiddenIfSync,
         iterable: ({ value }) => ({ contents: () => [...value] }),
         string: ({ value }) => ({ contents: [value] }),
@@ -58221,7 +58593,7 @@ var init_output = __esm({
 });
 
 // node_modules/execa/lib/io/output-sync.js
-import { writeFileSync as writeFileSync4, appendFileSync as appendFileSync2 } from "node:fs";
+import { writeFileSync as writeFileSync5, appendFileSync as appendFileSync2 } from "node:fs";
 var transformOutputSync, getSpawnFailureOutput, transformOutputResultSync, runOutputGeneratorsSync, serializeChunks, logOutputSync, writeToFiles;
 var init_output_sync = __esm({
   "node_modules/execa/lib/io/output-sync.js"() {
@@ -58336,7 +58708,7 @@ var init_output_sync = __esm({
         if (append || outputFiles.has(path10)) {
           appendFileSync2(path10, contents);
         } else {
-          writeFileSync4(path10, contents);
+          writeFileSync5(path10, contents);
         }
         outputFiles.add(path10);
       }
@@ -59691,11 +60063,11 @@ var init_concurrent = __esm({
       const promises3 = weakMap.get(stream);
       const promise2 = createDeferred();
       promises3.push(promise2);
-      const resolve13 = promise2.resolve.bind(promise2);
-      return { resolve: resolve13, promises: promises3 };
+      const resolve14 = promise2.resolve.bind(promise2);
+      return { resolve: resolve14, promises: promises3 };
     };
-    waitForConcurrentStreams = async ({ resolve: resolve13, promises: promises3 }, subprocess) => {
-      resolve13();
+    waitForConcurrentStreams = async ({ resolve: resolve14, promises: promises3 }, subprocess) => {
+      resolve14();
       const [isSubprocessExit] = await Promise.race([
         Promise.allSettled([true, subprocess]),
         Promise.all([false, ...promises3])
@@ -61607,10 +61979,49 @@ ${tail2}` : ""}`,
   }
 });
 
+// tools/lib/paths.ts
+import { existsSync as existsSync8, readFileSync as readFileSync12 } from "node:fs";
+import { dirname as dirname3, join as join9 } from "node:path";
+import { fileURLToPath as fileURLToPath4 } from "node:url";
+function packageRoot() {
+  if (cachedRoot) return cachedRoot;
+  let dir = dirname3(fileURLToPath4(import.meta.url));
+  for (; ; ) {
+    const pkg = join9(dir, "package.json");
+    if (existsSync8(pkg)) {
+      try {
+        if (JSON.parse(readFileSync12(pkg, "utf8")).name === PACKAGE_NAME) {
+          cachedRoot = dir;
+          return dir;
+        }
+      } catch {
+      }
+    }
+    const parent = dirname3(dir);
+    if (parent === dir)
+      throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
+    dir = parent;
+  }
+}
+function packagePath(...parts) {
+  return join9(packageRoot(), ...parts);
+}
+function packageVersion() {
+  cachedVersion ??= JSON.parse(readFileSync12(packagePath("package.json"), "utf8")).version;
+  return cachedVersion;
+}
+var PACKAGE_NAME, cachedRoot, cachedVersion;
+var init_paths = __esm({
+  "tools/lib/paths.ts"() {
+    "use strict";
+    PACKAGE_NAME = "signet-release";
+  }
+});
+
 // tools/lib/installers/checks.ts
 import { hash as hash2 } from "node:crypto";
-import { readdirSync, readFileSync as readFileSync11, statSync as statSync6 } from "node:fs";
-import { join as join8, relative } from "node:path";
+import { readdirSync, readFileSync as readFileSync13, statSync as statSync7 } from "node:fs";
+import { join as join10, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
 }
@@ -61618,14 +62029,14 @@ function msiextractArgs(msi, outDir) {
   return ["-C", outDir, msi];
 }
 function sha256Of(path10) {
-  return hash2("sha256", readFileSync11(path10), "hex");
+  return hash2("sha256", readFileSync13(path10), "hex");
 }
 function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
-      const p2 = join8(d2, name);
-      if (statSync6(p2).isDirectory()) walk(p2);
+      const p2 = join10(d2, name);
+      if (statSync7(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
   };
@@ -61652,7 +62063,7 @@ async function comparePayload(what, dir, expect, withUninstaller) {
       `${what}: the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${expect.agentSha256})`,
       { details: { embedded: agentSha, signed: expect.agentSha256 } }
     );
-  if (!readFileSync11(siteJson2).equals(expect.siteJson))
+  if (!readFileSync13(siteJson2).equals(expect.siteJson))
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
       `${what}: the embedded site.json differs from the intended configuration`
@@ -61675,11 +62086,11 @@ var init_checks3 = __esm({
 });
 
 // tools/lib/installers/fingerprint.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 function fingerprint(key, keyVersion) {
   if (!Number.isInteger(keyVersion) || keyVersion < 1)
     throw new RangeError("key version must be an integer ≥ 1");
-  const hex3 = createHash3("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
+  const hex3 = createHash4("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
   return { keyVersion, hex: hex3, text: `v${keyVersion} (${hex3})`, slug: `v${keyVersion}-${hex3}` };
 }
 var init_fingerprint = __esm({
@@ -61892,10 +62303,9 @@ var init_msi_db = __esm({
 });
 
 // tools/lib/installers/template.ts
-import { createHash as createHash4 } from "node:crypto";
-import { readFileSync as readFileSync12 } from "node:fs";
-import { dirname as dirname2, join as join9 } from "node:path";
-import { fileURLToPath as fileURLToPath4 } from "node:url";
+import { createHash as createHash5 } from "node:crypto";
+import { readFileSync as readFileSync14 } from "node:fs";
+import { join as join11 } from "node:path";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
     const v2 = spec[name];
@@ -61928,17 +62338,18 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path10) {
   let text;
   try {
-    text = readFileSync12(path10, "utf8");
+    text = readFileSync14(path10, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path10}`);
   }
-  return { path: path10, text, sha256: createHash4("sha256").update(text).digest("hex") };
+  return { path: path10, text, sha256: createHash5("sha256").update(text).digest("hex") };
 }
 var VALUE_PATTERNS, PLACEHOLDER, TEMPLATES_DIR, BUILTIN_TEMPLATES;
 var init_template2 = __esm({
   "tools/lib/installers/template.ts"() {
     "use strict";
     init_errors();
+    init_paths();
     VALUE_PATTERNS = {
       /** Folder names: letters, digits, space, dot, dash, underscore. */
       segment: /^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9_-])?$/,
@@ -61960,17 +62371,17 @@ var init_template2 = __esm({
       directive: /^$|^[A-Za-z!][A-Za-z0-9 /"._\\-]*(\n[A-Za-z!][A-Za-z0-9 /"._\\-]*)*$/
     };
     PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-    TEMPLATES_DIR = join9(dirname2(fileURLToPath4(import.meta.url)), "..", "..", "..", "templates");
+    TEMPLATES_DIR = packagePath("templates");
     BUILTIN_TEMPLATES = {
-      nsis: join9(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
-      wix: join9(TEMPLATES_DIR, "wix", "site-installer.wxs")
+      nsis: join11(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
+      wix: join11(TEMPLATES_DIR, "wix", "site-installer.wxs")
     };
   }
 });
 
 // tools/lib/installers/msi.ts
-import { rmSync as rmSync7, writeFileSync as writeFileSync5 } from "node:fs";
-import { join as join10 } from "node:path";
+import { rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
+import { join as join12 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -62014,7 +62425,7 @@ function msibuildArgs(msi, idts, product) {
   return args;
 }
 async function runWixl({ runner, workDir, product, timeoutMs }) {
-  const out = join10(workDir, MSI_OUT);
+  const out = join12(workDir, MSI_OUT);
   let r2;
   try {
     r2 = await runner.run("wixl", wixlArgs(WIX_SOURCE, MSI_OUT), {
@@ -62042,9 +62453,9 @@ ${problems.join("\n")}`,
       { details: { problems } }
     );
   }
-  const idt = join10(workDir, "MsiLockPermissionsEx.idt");
-  writeFileSync5(idt, lockPermissionsIdt());
-  const upgrade = join10(workDir, "Upgrade.idt");
+  const idt = join12(workDir, "MsiLockPermissionsEx.idt");
+  writeFileSync6(idt, lockPermissionsIdt());
+  const upgrade = join12(workDir, "Upgrade.idt");
   const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
   if (!exported) {
     rmSync7(out, { force: true });
@@ -62053,7 +62464,7 @@ ${problems.join("\n")}`,
       "the MSI has no Upgrade table (no major upgrade possible)"
     );
   }
-  writeFileSync5(upgrade, inclusiveUpgradeIdt(exported));
+  writeFileSync6(upgrade, inclusiveUpgradeIdt(exported));
   await runner.run("msibuild", msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 12e4,
@@ -62344,7 +62755,7 @@ var init_nsis = __esm({
 });
 
 // tools/lib/installers/payload.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 function siteJson(site, product, version2, dev) {
   return {
     schema: SITE_JSON_SCHEMA,
@@ -62382,7 +62793,7 @@ function siteConfigHash(site) {
     site.enrollmentKey,
     site.keyVersion
   ]);
-  return createHash5("sha256").update(canonical, "utf8").digest("hex");
+  return createHash6("sha256").update(canonical, "utf8").digest("hex");
 }
 var SITE_JSON_SCHEMA;
 var init_payload = __esm({
@@ -62394,7 +62805,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync13 } from "node:fs";
+import { readFileSync as readFileSync15 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -62413,7 +62824,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path10) {
-  const v2 = readPeVersion(readFileSync13(path10));
+  const v2 = readPeVersion(readFileSync15(path10));
   if (!v2) return void 0;
   const [a3, b2, c4] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a3}.${b2}.${c4}`;
@@ -62433,14 +62844,21 @@ var init_pe_version = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync5, rmSync as rmSync8, statSync as statSync7 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync9, mkdtempSync as mkdtempSync6, rmSync as rmSync8, statSync as statSync8 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
-import { tmpdir as tmpdir4 } from "node:os";
-import { dirname as dirname3, join as join11 } from "node:path";
+import { tmpdir as tmpdir5 } from "node:os";
+import { dirname as dirname4, extname as extname3, join as join13 } from "node:path";
 import { fileURLToPath as fileURLToPath5 } from "node:url";
+function siblingScript(name) {
+  const self2 = fileURLToPath5(import.meta.url);
+  const own2 = join13(dirname4(self2), name + extname3(self2));
+  if (existsSync9(own2)) return own2;
+  const ts = join13(dirname4(self2), `${name}.ts`);
+  return existsSync9(ts) ? ts : own2;
+}
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync5(join11(tmpdir4(), "signet-sign-"));
-  const socket = join11(dir, "s");
+  const dir = mkdtempSync6(join13(tmpdir5(), "signet-sign-"));
+  const socket = join13(dir, "s");
   const token = randomBytes2(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
@@ -62457,12 +62875,12 @@ async function startSignServer(signer, options = {}) {
       let request2;
       try {
         request2 = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (typeof request2.path !== "string" || !statSync7(request2.path).isFile())
+        if (typeof request2.path !== "string" || !statSync8(request2.path).isFile())
           throw new Error("bad request");
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join11(dir, `f${++seq}`);
+      const work = join13(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
@@ -62509,40 +62927,38 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
-    SIGN_CLIENT = join11(dirname3(fileURLToPath5(import.meta.url)), "sign-client.ts");
+    SIGN_CLIENT = siblingScript("sign-client");
   }
 });
 
 // tools/lib/installers/build.ts
-import { createHash as createHash6, randomUUID as randomUUID2 } from "node:crypto";
+import { createHash as createHash7, randomUUID as randomUUID2 } from "node:crypto";
 import {
   accessSync,
-  chmodSync as chmodSync4,
+  chmodSync as chmodSync5,
   constants as constants6,
   copyFileSync as copyFileSync3,
-  existsSync as existsSync8,
+  existsSync as existsSync10,
   linkSync,
   mkdirSync as mkdirSync4,
-  mkdtempSync as mkdtempSync6,
-  readFileSync as readFileSync14,
+  mkdtempSync as mkdtempSync7,
+  readFileSync as readFileSync16,
   renameSync as renameSync2,
   rmdirSync,
   rmSync as rmSync9,
-  statSync as statSync8,
-  writeFileSync as writeFileSync6
+  statSync as statSync9,
+  writeFileSync as writeFileSync7
 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { basename as basename5, delimiter, dirname as dirname4, isAbsolute as isAbsolute3, join as join12, resolve as resolve6 } from "node:path";
-import { fileURLToPath as fileURLToPath6 } from "node:url";
+import { delimiter, isAbsolute as isAbsolute4, join as join14, resolve as resolve7 } from "node:path";
 function signetVersion() {
-  signetVersionCache ??= JSON.parse(readFileSync14(join12(ROOT, "package.json"), "utf8")).version;
-  return signetVersionCache;
+  return packageVersion();
 }
 function sha256(text) {
-  return createHash6("sha256").update(text).digest("hex");
+  return createHash7("sha256").update(text).digest("hex");
 }
 function deriveUpgradeCode(vendor, product) {
-  const h3 = createHash6("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
+  const h3 = createHash7("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
   h3[6] = h3[6] & 15 | 80;
   h3[8] = h3[8] & 63 | 128;
   const x2 = h3.subarray(0, 16).toString("hex").toUpperCase();
@@ -62580,16 +62996,14 @@ function defaultSignerIdentity(config2, signer, baseDir) {
   const files2 = [];
   for (const k2 of ["cert", "key", "pkcs12"]) {
     const v2 = profile?.[k2];
-    if (typeof v2 === "string" && !v2.startsWith("pkcs11:")) {
-      const p2 = isAbsolute3(v2) ? v2 : resolve6(baseDir, v2);
-      files2.push(existsSync8(p2) ? sha256(readFileSync14(p2)) : `missing:${p2}`);
-    }
+    if (typeof v2 === "string" && !v2.startsWith("pkcs11:"))
+      files2.push(materialDigest(absMaterial(baseDir, v2), k2 === "cert" ? "certs" : k2));
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
 }
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join12(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join14(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -62599,7 +63013,7 @@ function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
 function isExecutable(p2) {
   try {
     accessSync(p2, constants6.X_OK);
-    return statSync8(p2).isFile();
+    return statSync9(p2).isFile();
   } catch {
     return false;
   }
@@ -62627,7 +63041,7 @@ function moveFile(from, to) {
 }
 function writeAtomic(path10, data) {
   const tmp = `${path10}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  writeFileSync6(tmp, data);
+  writeFileSync7(tmp, data);
   renameSync2(tmp, path10);
 }
 function cacheKeyOf(s2, site) {
@@ -62650,11 +63064,11 @@ function cacheKeyOf(s2, site) {
   );
 }
 function manifestPath(outDir, siteCode) {
-  return join12(outDir, `${siteCode}.manifest.json`);
+  return join14(outDir, `${siteCode}.manifest.json`);
 }
 function readManifest(path10) {
   try {
-    const m2 = JSON.parse(readFileSync14(path10, "utf8"));
+    const m2 = JSON.parse(readFileSync16(path10, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -62666,9 +63080,9 @@ function cachedResult(s2, site, key, started) {
   const m2 = readManifest(mp);
   if (!m2 || m2.inputs.cacheKey !== key) return void 0;
   for (const o3 of m2.outputs) {
-    const p2 = join12(s2.outDir, o3.name);
+    const p2 = join14(s2.outDir, o3.name);
     try {
-      if (statSync8(p2).size !== o3.size) return void 0;
+      if (statSync9(p2).size !== o3.size) return void 0;
     } catch {
       return void 0;
     }
@@ -62681,8 +63095,8 @@ function cachedResult(s2, site, key, started) {
     ok: true,
     cached: true,
     fingerprint: m2.site.fingerprint,
-    exe: join12(s2.outDir, exe.name),
-    msi: join12(s2.outDir, msi.name),
+    exe: join14(s2.outDir, exe.name),
+    msi: join14(s2.outDir, msi.name),
     manifest: mp,
     durationMs: performance.now() - started
   };
@@ -62707,12 +63121,12 @@ async function buildNsisPart(s2, site, fp, work, outName) {
     UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
     REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
   };
-  writeFileSync6(join12(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync6(join12(work, SIGN_SCRIPT), signScriptText());
-  chmodSync4(join12(work, SIGN_SCRIPT), 448);
+  writeFileSync7(join14(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync7(join14(work, SIGN_SCRIPT), signScriptText());
+  chmodSync5(join14(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join12(work, NSIS_OUT), {
-    out: join12(work, outName),
+  return s2.signer.sign(join14(work, NSIS_OUT), {
+    out: join14(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -62736,7 +63150,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     INSTALL_ARGS: p2.installArgs.join(" "),
     UNINSTALL_ARGS: p2.uninstallArgs.join(" ")
   };
-  writeFileSync6(join12(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync7(join14(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   const [problems, signed] = await Promise.all([
     lintMsi(msi, {
@@ -62747,7 +63161,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join12(work, outName),
+      out: join14(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -62767,20 +63181,20 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync6(join12(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync7(join14(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync4(join12(work, "payload"));
-    linkOrCopy(s2.agent.path, join12(work, "payload", "agent.exe"));
+    mkdirSync4(join14(work, "payload"));
+    linkOrCopy(s2.agent.path, join14(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync6(join12(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync3(s2.icon.path, join12(work, "payload", "product.ico"));
+    writeFileSync7(join14(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync3(s2.icon.path, join14(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join12(work, "x-exe");
-    const xMsi = join12(work, "x-msi");
+    const xExe = join14(work, "x-exe");
+    const xMsi = join14(work, "x-msi");
     const [{ exe, uninstaller }, msiPart] = await Promise.all([
       buildNsisPart(s2, site, fp, work, exeName).then(async (exe2) => {
         await extractNsis(s2.runner, exe2.path, xExe);
@@ -62803,12 +63217,12 @@ async function buildSite(s2, site) {
     const msi = msiPart.signed;
     mkdirSync4(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join12(s2.outDir, exeName);
-    const msiOut = join12(s2.outDir, msiName);
+    const exeOut = join14(s2.outDir, exeName);
+    const msiOut = join14(s2.outDir, msiName);
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o3 of previous?.outputs ?? [])
-      if (o3.name !== exeName && o3.name !== msiName) rmSync9(join12(s2.outDir, o3.name), { force: true });
+      if (o3.name !== exeName && o3.name !== msiName) rmSync9(join14(s2.outDir, o3.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -62923,7 +63337,7 @@ async function buildSiteInstallers(options) {
   const product = installers.product;
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
-  const rel = (p2) => isAbsolute3(p2) ? p2 : resolve6(baseDir, p2);
+  const rel = (p2) => isAbsolute4(p2) ? p2 : resolve7(baseDir, p2);
   if (!options.runner) preflightTools();
   const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
   const fullVersion = options.version ?? agentVersion(agent.path);
@@ -62944,12 +63358,12 @@ async function buildSiteInstallers(options) {
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
-    if (!existsSync8(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync14(p2)) };
+    if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
+    icon = { path: p2, sha256: sha256(readFileSync16(p2)) };
   }
-  const outDir = resolve6(options.outDir);
+  const outDir = resolve7(options.outDir);
   mkdirSync4(outDir, { recursive: true });
-  const workRoot = join12(rel(installers.cacheDir), "work");
+  const workRoot = join14(rel(installers.cacheDir), "work");
   mkdirSync4(workRoot, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
@@ -63023,40 +63437,31 @@ async function buildSiteInstallers(options) {
       } catch {
       }
   }
-  const failed = results.filter((r2) => !r2.ok).length;
-  writeAtomic(
-    join12(outDir, "site-installers.result.json"),
-    `${JSON.stringify(
-      {
-        ok: failed === 0,
-        version: fullVersion,
-        dev: shared2.dev,
-        finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
-        sites: results.map((r2) => ({
-          ...r2,
-          ...r2.exe ? { exe: basename5(r2.exe) } : {},
-          ...r2.msi ? { msi: basename5(r2.msi) } : {},
-          ...r2.manifest ? { manifest: basename5(r2.manifest) } : {},
-          durationMs: Math.round(r2.durationMs)
-        }))
-      },
-      null,
-      2
-    )}
-`
-  );
-  return {
-    ok: failed === 0,
-    built: results.filter((r2) => r2.ok && !r2.cached).length,
-    cached: results.filter((r2) => r2.cached).length,
-    failed,
-    results,
+  const all = mergeSiteResults(results, groupInvalidSites(options.invalidSites ?? []));
+  const report = batchReport({
+    results: all,
     version: fullVersion,
     dev: shared2.dev,
+    profile: signer.profile,
+    outDir,
+    finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
+    durationMs: performance.now() - started
+  });
+  writeAtomic(join14(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
+`);
+  return {
+    ok: report.ok,
+    built: report.summary.built,
+    cached: report.summary.cached,
+    failed: report.summary.failed,
+    results: all,
+    version: fullVersion,
+    dev: shared2.dev,
+    report,
     durationMs: performance.now() - started
   };
 }
-var MANIFEST_SCHEMA, ROOT, signetVersionCache, INSTALLER_TOOLS;
+var MANIFEST_SCHEMA, INSTALLER_TOOLS;
 var init_build = __esm({
   "tools/lib/installers/build.ts"() {
     "use strict";
@@ -63064,6 +63469,9 @@ var init_build = __esm({
     init_errors();
     init_runner();
     init_log();
+    init_paths();
+    init_key_material();
+    init_batch();
     init_checks3();
     init_fingerprint();
     init_msi();
@@ -63073,13 +63481,12 @@ var init_build = __esm({
     init_sign_server();
     init_template2();
     MANIFEST_SCHEMA = 1;
-    ROOT = join12(dirname4(fileURLToPath6(import.meta.url)), "..", "..", "..");
     INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiextract", "7z"];
   }
 });
 
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync15 } from "node:fs";
+import { readFileSync as readFileSync17 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i3) => ({
     path: [prefix, ...i3.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -63157,7 +63564,7 @@ function validateSites(entries, options = {}) {
   const seen = /* @__PURE__ */ new Map();
   entries.forEach((entry, i3) => {
     const r2 = validateSite(entry, `sites[${i3}]`, options);
-    problems.push(...r2.problems);
+    problems.push(...r2.problems.map((p2) => ({ ...p2, index: i3 })));
     if (!r2.site) return;
     const folded = r2.site.siteCode.toLowerCase();
     const first = seen.get(folded);
@@ -63165,7 +63572,8 @@ function validateSites(entries, options = {}) {
       problems.push({
         path: `sites[${i3}].siteCode`,
         message: `duplicates sites[${first}] (site codes are compared case-insensitively)`,
-        siteCode: r2.site.siteCode
+        siteCode: r2.site.siteCode,
+        index: i3
       });
       return;
     }
@@ -63295,7 +63703,7 @@ async function loadSites(path10, options = {}) {
   if (path10 === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync15(path10, "utf8");
+      text = readFileSync17(path10, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path10}`);
     }
@@ -63362,15 +63770,18 @@ var installers_exports = {};
 __export(installers_exports, {
   agentVersion: () => agentVersion,
   assertSites: () => assertSites,
+  batchReport: () => batchReport,
   buildSiteInstallers: () => buildSiteInstallers,
   deriveUpgradeCode: () => deriveUpgradeCode,
   fingerprint: () => fingerprint,
+  groupInvalidSites: () => groupInvalidSites,
   loadSites: () => loadSites,
   validateSites: () => validateSites
 });
 var init_installers = __esm({
   "tools/lib/installers/index.ts"() {
     "use strict";
+    init_batch();
     init_build();
     init_fingerprint();
     init_pe_version();
@@ -63379,19 +63790,19 @@ var init_installers = __esm({
 });
 
 // tools/lib/forge/dir.ts
-import { createHash as createHash7 } from "node:crypto";
-import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync9 } from "node:fs";
+import { createHash as createHash8 } from "node:crypto";
+import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename6, dirname as dirname5, join as join13, resolve as resolve7 } from "node:path";
+import { basename as basename6, dirname as dirname5, join as join15, resolve as resolve8 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
-  const hash3 = createHash7("sha256");
+  const hash3 = createHash8("sha256");
   for await (const chunk of createReadStream4(path10, { highWaterMark: 1 << 20 })) hash3.update(chunk);
   return hash3.digest("hex");
 }
 async function atomicWrite(path10, text) {
-  const tmp = join13(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
+  const tmp = join15(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path10);
 }
@@ -63408,34 +63819,34 @@ var init_dir = __esm({
       /** name → sha256 for files this process wrote or hashed (avoids hashing twice). */
       #known = /* @__PURE__ */ new Map();
       constructor(root) {
-        this.root = resolve7(root);
+        this.root = resolve8(root);
         this.description = `dir ${this.root}`;
       }
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join13(this.root, tag);
+        return join15(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join13(this.folder(tag), "release.json");
-        if (!existsSync9(file2)) return void 0;
+        const file2 = join15(this.folder(tag), "release.json");
+        if (!existsSync11(file2)) return void 0;
         return JSON.parse(await readFile(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join13(dir, "NOTES.md"), body);
-        await atomicWrite(join13(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join15(dir, "NOTES.md"), body);
+        await atomicWrite(join15(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join13(dir, "NOTES.md");
+        const notes = join15(dir, "NOTES.md");
         const stats = await stat2(dir);
         return {
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync9(notes) ? await readFile(notes, "utf8") : "",
+          body: existsSync11(notes) ? await readFile(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -63447,11 +63858,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir2(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat2(join13(dir, name));
+          const s2 = await stat2(join15(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join13(dir, name));
+          const known = this.#known.get(join15(dir, name));
           const sha2562 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join13(dir, name)}` });
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join15(dir, name)}` });
         }
         return out;
       }
@@ -63500,11 +63911,11 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join13(dir, input2.name);
-        if (existsSync9(final))
+        const final = join15(dir, input2.name);
+        if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join13(dir, `.${input2.name}.part`);
-        const hash3 = createHash7("sha256");
+        const part = join15(dir, `.${input2.name}.part`);
+        const hash3 = createHash8("sha256");
         await pipeline2(
           createReadStream4(input2.path, { highWaterMark: 1 << 20 }),
           new Transform2({
@@ -63529,18 +63940,18 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join13(this.folder(release.tag), asset.name), { force: true });
+        await rm2(join15(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename2(join13(dir, asset.name), join13(dir, name));
-        const known = this.#known.get(join13(dir, asset.name));
-        if (known) this.#known.set(join13(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join13(dir, name)}` };
+        await rename2(join15(dir, asset.name), join15(dir, name));
+        const known = this.#known.get(join15(dir, asset.name));
+        if (known) this.#known.set(join15(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join15(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join13(this.folder(release.tag), asset.name);
-        const hash3 = createHash7("sha256");
+        const src = join15(this.folder(release.tag), asset.name);
+        const hash3 = createHash8("sha256");
         let size = 0;
         await pipeline2(
           createReadStream4(src, { highWaterMark: 1 << 20 }),
@@ -63556,7 +63967,7 @@ var init_dir = __esm({
         return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path10 = join13(this.folder(release.tag), asset.name);
+        const path10 = join15(this.folder(release.tag), asset.name);
         const s2 = await stat2(path10);
         const known = this.#known.get(path10);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
@@ -63733,7 +64144,7 @@ var init_http = __esm({
 });
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash8 } from "node:crypto";
+import { createHash as createHash9 } from "node:crypto";
 import { open as open3 } from "node:fs/promises";
 import { request as httpRequest2 } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -63759,7 +64170,7 @@ function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
 async function hashFileLowMem(path10) {
-  const hash3 = createHash8("sha256");
+  const hash3 = createHash9("sha256");
   const fh = await open3(path10, "r");
   const buf = takeBuffer();
   let size = 0;
@@ -63777,12 +64188,12 @@ async function hashFileLowMem(path10) {
   return { sha256: hash3.digest("hex"), size };
 }
 function write(req, chunk) {
-  return new Promise((resolve13, reject) => {
-    req.write(chunk, (err) => err ? reject(err) : resolve13());
+  return new Promise((resolve14, reject) => {
+    req.write(chunk, (err) => err ? reject(err) : resolve14());
   });
 }
 async function pump(req, body, stopped) {
-  const hash3 = createHash8("sha256");
+  const hash3 = createHash9("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open3(body.path, "r");
@@ -63815,7 +64226,8 @@ function sendFile(url2, options) {
   const u3 = new URL(url2);
   const make = u3.protocol === "https:" ? httpsRequest : httpRequest2;
   const headers = { ...options.headers, "content-length": String(options.body.length) };
-  return new Promise((resolve13, reject) => {
+  const tls = u3.protocol === "https:" && options.ca ? { ca: options.ca } : {};
+  return new Promise((resolve14, reject) => {
     let settled = false;
     let responded = false;
     const fail2 = (e) => {
@@ -63825,7 +64237,7 @@ function sendFile(url2, options) {
     };
     const req = make(
       u3,
-      { method: options.method, headers, signal: options.signal },
+      { method: options.method, headers, signal: options.signal, ...tls },
       (res) => {
         responded = true;
         const status = res.statusCode ?? 0;
@@ -63837,7 +64249,7 @@ function sendFile(url2, options) {
         const noBody = status === 204 || status === 304 || options.method === "HEAD";
         if (noBody) res.resume();
         settled = true;
-        resolve13(
+        resolve14(
           new Response(noBody ? null : Readable5.toWeb(res), {
             status,
             statusText: res.statusMessage ?? "",
@@ -63847,6 +64259,16 @@ function sendFile(url2, options) {
       }
     );
     req.on("error", fail2);
+    const idle = options.idleTimeoutMs;
+    if (idle)
+      req.setTimeout(
+        idle,
+        () => req.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: "ETIMEDOUT" }))
+      );
+    if (Buffer.isBuffer(options.body)) {
+      req.end(options.body);
+      return;
+    }
     pump(req, options.body, () => responded || req.destroyed).then(
       () => req.end(),
       (e) => {
@@ -63879,8 +64301,8 @@ async function downloadHashed(url2, headers, dest) {
   let hdrs = { ...headers };
   for (let hop = 0; hop < 6; hop++) {
     const make = current.protocol === "https:" ? httpsRequest : httpRequest2;
-    const res = await new Promise((resolve13, reject) => {
-      const req = make(current, { method: "GET", headers: hdrs }, resolve13);
+    const res = await new Promise((resolve14, reject) => {
+      const req = make(current, { method: "GET", headers: hdrs }, resolve14);
       req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
       req.end();
     });
@@ -63903,7 +64325,7 @@ async function downloadHashed(url2, headers, dest) {
       for await (const c4 of res) parts.push(c4);
       return { status, headers: h3, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash3 = createHash8("sha256");
+    const hash3 = createHash9("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
@@ -64179,7 +64601,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync16, existsSync as existsSync10 } from "fs";
+import { readFileSync as readFileSync18, existsSync as existsSync12 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -64192,8 +64614,8 @@ var init_context = __esm({
         var _a4, _b, _c;
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
-          if (existsSync10(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync16(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+          if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
+            this.payload = JSON.parse(readFileSync18(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path10 = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL5}`);
@@ -64358,11 +64780,11 @@ var require_lib = __commonJS({
     })();
     var __awaiter3 = exports && exports.__awaiter || function(thisArg, _arguments, P2, generator) {
       function adopt(value) {
-        return value instanceof P2 ? value : new P2(function(resolve13) {
-          resolve13(value);
+        return value instanceof P2 ? value : new P2(function(resolve14) {
+          resolve14(value);
         });
       }
-      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
+      return new (P2 || (P2 = Promise))(function(resolve14, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -64378,7 +64800,7 @@ var require_lib = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -64465,26 +64887,26 @@ var require_lib = __commonJS({
       }
       readBody() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
             let output2 = Buffer.alloc(0);
             this.message.on("data", (chunk) => {
               output2 = Buffer.concat([output2, chunk]);
             });
             this.message.on("end", () => {
-              resolve13(output2.toString());
+              resolve14(output2.toString());
             });
           }));
         });
       }
       readBodyBuffer() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
             const chunks = [];
             this.message.on("data", (chunk) => {
               chunks.push(chunk);
             });
             this.message.on("end", () => {
-              resolve13(Buffer.concat(chunks));
+              resolve14(Buffer.concat(chunks));
             });
           }));
         });
@@ -64692,14 +65114,14 @@ var require_lib = __commonJS({
        */
       requestRaw(info2, data) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve13, reject) => {
+          return new Promise((resolve14, reject) => {
             function callbackForResult(err, res) {
               if (err) {
                 reject(err);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
-                resolve13(res);
+                resolve14(res);
               }
             }
             this.requestRawWithCallback(info2, data, callbackForResult);
@@ -64943,12 +65365,12 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
           const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-          return new Promise((resolve13) => setTimeout(() => resolve13(), ms));
+          return new Promise((resolve14) => setTimeout(() => resolve14(), ms));
         });
       }
       _processResponse(res, options) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve13, reject) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14, reject) => __awaiter3(this, void 0, void 0, function* () {
             const statusCode = res.message.statusCode || 0;
             const response = {
               statusCode,
@@ -64956,7 +65378,7 @@ var require_lib = __commonJS({
               headers: {}
             };
             if (statusCode === HttpCodes2.NotFound) {
-              resolve13(response);
+              resolve14(response);
             }
             function dateTimeDeserializer(key, value) {
               if (typeof value === "string") {
@@ -64995,7 +65417,7 @@ var require_lib = __commonJS({
               err.result = response.result;
               reject(err);
             } else {
-              resolve13(response);
+              resolve14(response);
             }
           }));
         });
@@ -65053,11 +65475,11 @@ var init_utils2 = __esm({
     import_undici2 = __toESM(require_undici(), 1);
     __awaiter2 = function(thisArg, _arguments, P2, generator) {
       function adopt(value) {
-        return value instanceof P2 ? value : new P2(function(resolve13) {
-          resolve13(value);
+        return value instanceof P2 ? value : new P2(function(resolve14) {
+          resolve14(value);
         });
       }
-      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
+      return new (P2 || (P2 = Promise))(function(resolve14, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -65073,7 +65495,7 @@ var init_utils2 = __esm({
           }
         }
         function step(result) {
-          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -69517,7 +69939,7 @@ var init_github2 = __esm({
 
 // tools/lib/forge/index.ts
 import { execFileSync } from "node:child_process";
-import { resolve as resolve8 } from "node:path";
+import { resolve as resolve9 } from "node:path";
 async function probeGitea(apiBase) {
   try {
     const res = await fetch(`${giteaApiBase(apiBase)}/version`, { signal: AbortSignal.timeout(5e3) });
@@ -69562,7 +69984,7 @@ async function resolveForgeTarget(input2) {
   if (to.startsWith("dir:")) {
     const path10 = to.slice(4);
     if (!path10) throw new SignetError("E_INPUT_INVALID", "dir: needs a folder, e.g. dir:./release");
-    return { kind: "dir", path: resolve8(cwd, path10) };
+    return { kind: "dir", path: resolve9(cwd, path10) };
   }
   if (to === "dir") throw new SignetError("E_INPUT_INVALID", "dir needs a folder: --to dir:./release");
   if (!["auto", "github", "gitea"].includes(to))
@@ -69652,9 +70074,8 @@ var init_forge = __esm({
 });
 
 // tools/lib/forge/notes.ts
-import { existsSync as existsSync11, readFileSync as readFileSync17 } from "node:fs";
-import { dirname as dirname6, join as join14, resolve as resolve9 } from "node:path";
-import { fileURLToPath as fileURLToPath7 } from "node:url";
+import { existsSync as existsSync13, readFileSync as readFileSync19 } from "node:fs";
+import { join as join16, resolve as resolve10 } from "node:path";
 function sha256sums(entries) {
   return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
 `).join("");
@@ -69713,30 +70134,29 @@ function renderNotes(template, input2, source = "template") {
 `;
 }
 function defaultTemplatesDir() {
-  let dir = dirname6(fileURLToPath7(import.meta.url));
-  for (let i3 = 0; i3 < 8; i3++) {
-    const candidate = join14(dir, "templates", "notes");
-    if (existsSync11(join14(candidate, "stable.md"))) return candidate;
-    const parent = dirname6(dir);
-    if (parent === dir) break;
-    dir = parent;
+  let candidate;
+  try {
+    candidate = packagePath("templates", "notes");
+  } catch {
+    return void 0;
   }
-  return void 0;
+  return existsSync13(join16(candidate, "stable.md")) ? candidate : void 0;
 }
 function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
-  const base = dir ? resolve9(cwd, dir) : defaultTemplatesDir();
-  const path10 = base ? join14(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
-  if (!base || !existsSync11(path10))
+  const base = dir ? resolve10(cwd, dir) : defaultTemplatesDir();
+  const path10 = base ? join16(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
+  if (!base || !existsSync13(path10))
     throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
       hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
     });
-  return { text: readFileSync17(path10, "utf8"), path: path10 };
+  return { text: readFileSync19(path10, "utf8"), path: path10 };
 }
 var TEMPLATE_VARIABLES;
 var init_notes = __esm({
   "tools/lib/forge/notes.ts"() {
     "use strict";
     init_errors();
+    init_paths();
     TEMPLATE_VARIABLES = [
       "title",
       "tag",
@@ -69750,11 +70170,164 @@ var init_notes = __esm({
   }
 });
 
+// tools/lib/forge/site-secrets.ts
+import { closeSync as closeSync5, openSync as openSync5, readFileSync as readFileSync20, readSync as readSync5, statSync as statSync10 } from "node:fs";
+import { basename as basename7 } from "node:path";
+function readAt2(fd, offset, length) {
+  const b2 = Buffer.alloc(length);
+  return b2.subarray(0, readSync5(fd, b2, 0, length, offset));
+}
+function peLayout(head, fd) {
+  if (head.length < 64 || head[0] !== 77 || head[1] !== 90) return void 0;
+  const pe2 = head.readUInt32LE(60);
+  if (pe2 > 65536) return void 0;
+  const hdr = pe2 + 24 <= head.length ? head : readAt2(fd, 0, pe2 + 24 + 240 + 40 * 96);
+  if (pe2 + 24 > hdr.length || hdr.readUInt32LE(pe2) !== 17744) return void 0;
+  const sections = Math.min(hdr.readUInt16LE(pe2 + 6), 96);
+  const optSize = hdr.readUInt16LE(pe2 + 20);
+  const opt = pe2 + 24;
+  const table = opt + optSize;
+  const need2 = table + sections * 40;
+  const buf = need2 <= hdr.length ? hdr : readAt2(fd, 0, need2);
+  if (need2 > buf.length) return void 0;
+  let sectionsEnd = 0;
+  for (let i3 = 0; i3 < sections; i3++) {
+    const rawSize = buf.readUInt32LE(table + i3 * 40 + 16);
+    const rawPtr = buf.readUInt32LE(table + i3 * 40 + 20);
+    if (rawSize) sectionsEnd = Math.max(sectionsEnd, rawPtr + rawSize);
+  }
+  const magic = buf.readUInt16LE(opt);
+  const dirs = opt + (magic === 523 ? 112 : 96);
+  const layout = { sectionsEnd };
+  if (dirs + 5 * 8 <= table) {
+    const offset = buf.readUInt32LE(dirs + 4 * 8);
+    const size = buf.readUInt32LE(dirs + 4 * 8 + 4);
+    if (offset && size) layout.cert = { offset, size };
+  }
+  return layout;
+}
+function overlayBytes(layout, size) {
+  let extra = Math.max(0, size - layout.sectionsEnd);
+  const c4 = layout.cert;
+  if (c4 && c4.offset >= layout.sectionsEnd && c4.offset + c4.size <= size) extra -= c4.size;
+  return extra > 8 ? extra : 0;
+}
+async function sevenZipListsSiteJson(runner, path10) {
+  const r2 = await runner.run("7z", ["l", "-slt", "-bd", "--", path10], {
+    allowFailure: true,
+    timeoutMs: 12e4,
+    label: "7z l (site installer check)"
+  });
+  if (r2.exitCode !== 0) return void 0;
+  return r2.stdout.split("\n").filter((l2) => l2.startsWith("Path = ")).some((l2) => l2.slice(7).trim().split(/[\\/]/).pop()?.toLowerCase() === "site.json");
+}
+function msiCarriesSiteJson(path10) {
+  try {
+    return withMsiDatabase(
+      path10,
+      (db) => (db.table("File")?.rows ?? []).some(
+        (row) => (row["FileName"] ?? "").split("|").some((n3) => n3.trim().toLowerCase() === "site.json")
+      )
+    );
+  } catch {
+    return void 0;
+  }
+}
+function jsonKind(path10, size, head) {
+  const start = head.subarray(head[0] === 239 && head[1] === 187 && head[2] === 191 ? 3 : 0);
+  if (size > MAX_JSON || !/^\s*\{/.test(start.toString("latin1", 0, 64))) return void 0;
+  let doc;
+  try {
+    doc = JSON.parse(readFileSync20(path10, "utf8").replace(/^\uFEFF/, ""));
+  } catch {
+    return void 0;
+  }
+  const o3 = doc;
+  if (o3["tool"]?.["name"] === "signet" && typeof o3["site"]?.["siteCode"] === "string" && Array.isArray(o3["outputs"]))
+    return "Signet per-site manifest (names the site's installers)";
+  if (typeof o3["enrollment"]?.["key"] === "string") return "site.json with an enrollment key";
+  return void 0;
+}
+async function siteSecretOf(path10, runner = defaultRunner) {
+  const size = statSync10(path10).size;
+  const fd = openSync5(path10, "r");
+  let pe2;
+  let nsis = false;
+  try {
+    const head = readAt2(fd, 0, HEAD);
+    if (head.subarray(0, 8).equals(CFB_MAGIC))
+      return msiCarriesSiteJson(path10) ? "MSI installer carrying site.json" : void 0;
+    if (head[0] === 123 || head[0] === 239 || /^\s/.test(String.fromCharCode(head[0] ?? 0)))
+      return jsonKind(path10, size, head);
+    pe2 = peLayout(head, fd);
+    if (!pe2 || !overlayBytes(pe2, size)) return void 0;
+    nsis = readAt2(fd, pe2.sectionsEnd + 4, NSIS_MAGIC.length).equals(NSIS_MAGIC);
+  } finally {
+    closeSync5(fd);
+  }
+  const listed = await sevenZipListsSiteJson(runner, path10);
+  if (listed === void 0 && nsis)
+    throw new SignetError(
+      "E_PUBLISH_SITE_INSTALLER",
+      `${basename7(path10)} is an NSIS installer that 7z cannot list; it may carry a site's site.json`,
+      {
+        details: { file: basename7(path10) },
+        hint: "Install p7zip-full (7z) so the check can run, or pass --allow-site-installers."
+      }
+    );
+  return listed ? `${nsis ? "NSIS" : "PE"} installer carrying site.json` : void 0;
+}
+async function findSiteSecrets(paths, runner = defaultRunner) {
+  const found = new Array(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i3 = next++;
+      const path10 = paths[i3];
+      const what = await siteSecretOf(path10, runner);
+      if (what) found[i3] = { path: path10, name: basename7(path10), what };
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return found.filter((f2) => f2 !== void 0);
+}
+async function checkSiteSecrets(paths, options = {}) {
+  const found = await findSiteSecrets(paths, options.runner ?? defaultRunner);
+  if (!found.length) return found;
+  const list2 = found.map((f2) => `${f2.name}: ${f2.what}`).join("\n  - ");
+  if (!options.allow)
+    throw new SignetError(
+      "E_PUBLISH_SITE_INSTALLER",
+      `refusing to publish ${found.length} file(s) that carry a site's enrollment key (anyone who can read the release could enrol devices into that site):
+  - ${list2}`,
+      { details: { files: found.map((f2) => ({ name: f2.name, what: f2.what })) } }
+    );
+  logger.warn(
+    `--allow-site-installers: publishing ${found.length} file(s) that carry a site's enrollment key; everyone who can read this release can read those keys:
+  - ${list2}`
+  );
+  return found;
+}
+var CFB_MAGIC, NSIS_MAGIC, HEAD, MAX_JSON;
+var init_site_secrets = __esm({
+  "tools/lib/forge/site-secrets.ts"() {
+    "use strict";
+    init_errors();
+    init_runner();
+    init_msi_db();
+    init_log();
+    CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
+    NSIS_MAGIC = Buffer.concat([Buffer.from("efbeadde", "hex"), Buffer.from("NullsoftInst")]);
+    HEAD = 4096;
+    MAX_JSON = 16 * 1024 * 1024;
+  }
+});
+
 // tools/lib/forge/publish.ts
-import { createHash as createHash9 } from "node:crypto";
-import { mkdtempSync as mkdtempSync7, rmSync as rmSync10, statSync as statSync9, writeFileSync as writeFileSync7 } from "node:fs";
-import { tmpdir as tmpdir5 } from "node:os";
-import { basename as basename7, join as join15, resolve as resolve10 } from "node:path";
+import { createHash as createHash10 } from "node:crypto";
+import { mkdtempSync as mkdtempSync8, rmSync as rmSync10, statSync as statSync11, writeFileSync as writeFileSync8 } from "node:fs";
+import { tmpdir as tmpdir6 } from "node:os";
+import { basename as basename8, join as join17, resolve as resolve11 } from "node:path";
 function tempName(asset) {
   return `${TEMP_PREFIX}${asset.sha256.slice(0, 16)}-${asset.name}`;
 }
@@ -69799,13 +70372,13 @@ async function prepareRelease(input2, forgeKind) {
     throw new SignetError("E_INPUT_INVALID", "nothing to publish: no files given");
   const problems = [];
   const seen = /* @__PURE__ */ new Map();
-  const files2 = input2.files.map((f2) => resolve10(cwd, f2));
+  const files2 = input2.files.map((f2) => resolve11(cwd, f2));
   const local = [];
   for (const path10 of files2) {
-    const name = basename7(path10);
+    const name = basename8(path10);
     let size = -1;
     try {
-      const st2 = statSync9(path10);
+      const st2 = statSync11(path10);
       if (st2.isFile()) size = st2.size;
     } catch {
     }
@@ -69826,6 +70399,10 @@ async function prepareRelease(input2, forgeKind) {
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
+  await checkSiteSecrets(
+    local.map((a3) => a3.path),
+    { allow: input2.allowSiteInstallers, runner: input2.runner }
+  );
   const binaries = local.filter((a3) => a3.kind !== "other");
   if (binaries.length && !input2.verify)
     throw new SignetError(
@@ -69858,7 +70435,7 @@ async function prepareRelease(input2, forgeKind) {
     asset.sha256 = signed.sha256;
   }
   const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-  const workDir = mkdtempSync7(join15(tmpdir5(), "signet-publish-"));
+  const workDir = mkdtempSync8(join17(tmpdir6(), "signet-publish-"));
   const cleanup = () => rmSync10(workDir, { recursive: true, force: true });
   return { input: input2, version: version2, title, local, template, workDir, cleanup };
 }
@@ -69867,13 +70444,13 @@ function wantsSums(prepared) {
 }
 function writeSums(prepared) {
   const text = sha256sums(prepared.local);
-  const path10 = join15(prepared.workDir, SUMS_NAME);
-  writeFileSync7(path10, text);
+  const path10 = join17(prepared.workDir, SUMS_NAME);
+  writeFileSync8(path10, text);
   return {
     name: SUMS_NAME,
     path: path10,
     size: Buffer.byteLength(text),
-    sha256: createHash9("sha256").update(text).digest("hex"),
+    sha256: createHash10("sha256").update(text).digest("hex"),
     kind: "other"
   };
 }
@@ -70231,6 +70808,7 @@ var init_publish = __esm({
     init_dir();
     init_http();
     init_notes();
+    init_site_secrets();
     init_transport();
     TEMP_PREFIX = "signet-tmp-";
     SUMS_NAME = "SHA256SUMS";
@@ -70247,8 +70825,8 @@ __export(run_exports, {
   runPublish: () => runPublish
 });
 import { execFileSync as execFileSync2 } from "node:child_process";
-import { globSync, readFileSync as readFileSync18 } from "node:fs";
-import { dirname as dirname7, isAbsolute as isAbsolute4, resolve as resolve11 } from "node:path";
+import { globSync, readFileSync as readFileSync21 } from "node:fs";
+import { dirname as dirname6, isAbsolute as isAbsolute5, resolve as resolve12 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
     to: o3.to,
@@ -70268,7 +70846,7 @@ async function fetchReleaseAsset(o3) {
     throw new SignetError("E_FORGE_NOT_FOUND", `release ${o3.tag} has no asset ${o3.name}`, {
       hint: "Check the asset name (case-sensitive)."
     });
-  const path10 = resolve11(o3.cwd, o3.dest);
+  const path10 = resolve12(o3.cwd, o3.dest);
   const got = await forge.download(release, asset, path10);
   if (got.size !== asset.size)
     throw new SignetError(
@@ -70282,10 +70860,10 @@ function expandFiles(patterns, cwd) {
   const missing = [];
   for (const pattern2 of patterns) {
     if (!/[*?[{]/.test(pattern2)) {
-      out.push(isAbsolute4(pattern2) ? pattern2 : resolve11(cwd, pattern2));
+      out.push(isAbsolute5(pattern2) ? pattern2 : resolve12(cwd, pattern2));
       continue;
     }
-    const matches = globSync(pattern2, { cwd }).map((m2) => resolve11(cwd, m2)).sort();
+    const matches = globSync(pattern2, { cwd }).map((m2) => resolve12(cwd, m2)).sort();
     if (!matches.length) missing.push(pattern2);
     out.push(...matches);
   }
@@ -70325,7 +70903,7 @@ async function runPublish(o3) {
   let notes = o3.notes;
   if (o3.notesFile) {
     try {
-      notes = readFileSync18(resolve11(o3.cwd, o3.notesFile), "utf8");
+      notes = readFileSync21(resolve12(o3.cwd, o3.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
     }
@@ -70337,12 +70915,12 @@ async function runPublish(o3) {
       ...o3.profile ? { profile: o3.profile } : {},
       // A stable release on a forge is the release path: timestamps required, dev profiles refused.
       releasePath: o3.channel === "stable" && target.kind !== "dir" && o3.mode !== "attach" && !o3.allowDevSignatures,
-      baseDir: o3.configPath ? dirname7(o3.configPath) : o3.cwd,
+      baseDir: o3.configPath ? dirname6(o3.configPath) : o3.cwd,
       ...o3.env ? { env: o3.env } : {}
     });
     verify = (path10) => signer.verify(path10);
   }
-  const templatesDir = o3.config.publish.notesTemplates ? resolve11(o3.configPath ? dirname7(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
+  const templatesDir = o3.config.publish.notesTemplates ? resolve12(o3.configPath ? dirname6(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
   let tagCommit = o3.target;
   if (!tagCommit && forge.kind !== "dir") {
     try {
@@ -70370,6 +70948,7 @@ async function runPublish(o3) {
       checksumsAsset: o3.config.publish.checksums,
       verify,
       allowDevSignatures: o3.allowDevSignatures,
+      allowSiteInstallers: o3.allowSiteInstallers,
       concurrency: o3.concurrency ?? o3.config.publish.concurrency,
       mode: o3.mode
     },
@@ -70552,11 +71131,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve13) {
-      resolve13(value);
+    return value instanceof P2 ? value : new P2(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve13, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -70572,7 +71151,7 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -70893,7 +71472,7 @@ function info(message) {
 var import_yaml = __toESM(require_dist(), 1);
 init_errors();
 import { existsSync as existsSync2, readFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 
 // tools/lib/config/schema.ts
 init_zod();
@@ -71030,6 +71609,21 @@ var configSchema = external_exports.object({
 
 // tools/lib/config/load.ts
 var CONFIG_FILES = ["signet.config.yaml", "signet.config.yml", "signet.config.json"];
+function gitRootOf(dir) {
+  for (let d2 = resolve(dir); ; d2 = dirname(d2)) {
+    if (existsSync2(join(d2, ".git"))) return d2;
+    if (dirname(d2) === d2) return void 0;
+  }
+}
+function findConfig(cwd) {
+  const start = resolve(cwd);
+  const root = gitRootOf(start);
+  for (let d2 = start; ; d2 = dirname(d2)) {
+    const found = CONFIG_FILES.map((f2) => join(d2, f2)).find((p2) => existsSync2(p2));
+    if (found) return found;
+    if (!root || d2 === root || dirname(d2) === d2) return void 0;
+  }
+}
 function formatIssues(error63) {
   return error63.issues.map((i3) => `${i3.path.length ? i3.path.join(".") : "(root)"}: ${i3.message}`);
 }
@@ -71050,9 +71644,9 @@ function loadConfig(cwd, explicit) {
     path10 = isAbsolute(explicit) ? explicit : resolve(cwd, explicit);
     if (!existsSync2(path10)) throw new SignetError("E_CONFIG_NOT_FOUND", `config file not found: ${path10}`);
   } else {
-    path10 = CONFIG_FILES.map((f2) => join(cwd, f2)).find((p2) => existsSync2(p2));
+    path10 = findConfig(cwd);
   }
-  if (!path10) return { config: parseConfig({}, "defaults"), path: void 0 };
+  if (!path10) return { config: parseConfig({}, "defaults"), path: void 0, sections: [] };
   const text = readFileSync(path10, "utf8");
   let raw;
   try {
@@ -71066,7 +71660,8 @@ function loadConfig(cwd, explicit) {
       }
     );
   }
-  return { config: parseConfig(raw, path10), path: path10 };
+  const sections = raw && typeof raw === "object" && !Array.isArray(raw) ? Object.keys(raw) : [];
+  return { config: parseConfig(raw, path10), path: path10, sections };
 }
 
 // tools/action/action.ts
@@ -71179,6 +71774,12 @@ function list(v2) {
 
 // tools/action/settings.ts
 init_zod();
+
+// tools/lib/deliver/protocol.ts
+init_errors();
+var REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+// tools/action/settings.ts
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v2) => v2 === void 0 ? fallback : v2.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
 var optional2 = external_exports.string().trim().min(1).optional();
@@ -71243,19 +71844,36 @@ var publishSettings = external_exports.object({
   "api-url": external_exports.string().url().optional(),
   profile: optional2,
   "allow-dev-signatures": bool(false),
+  "allow-site-installers": bool(false),
   prune: bool(true),
   attach: bool(false),
   "dry-run": bool(false)
 }).strict();
+var deliverSettings = external_exports.object({
+  "working-directory": optional2,
+  "callback-url": external_exports.string({ error: "the callback URL the server gave in the dispatch is required" }).trim().min(1, "the callback URL the server gave in the dispatch is required"),
+  token: optional2,
+  "sealed-token": optional2,
+  "seal-private-key": optional2,
+  "request-id": external_exports.string({ error: "the request id the server gave in the dispatch is required" }).trim().regex(REQUEST_ID, "expected the id the server chose: 1–128 letters, digits and . _ : -"),
+  files: external_exports.string().transform(list).optional(),
+  status: external_exports.enum(["success", "failure"], { message: "expected success or failure" }).default("success"),
+  "error-code": optional2,
+  "error-message": external_exports.string().optional(),
+  "ca-file": optional2
+}).strict().refine((s2) => Boolean(s2.token) !== Boolean(s2["sealed-token"]), {
+  message: "give exactly one of sealed-token and token",
+  path: ["sealed-token"]
+});
 
 // actions/site-installers/src/main.ts
 init_errors();
 
 // tools/lib/seal/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync8, readFileSync as readFileSync19 } from "node:fs";
-import { tmpdir as tmpdir6 } from "node:os";
-import { dirname as dirname8, join as join16, resolve as resolve12 } from "node:path";
+import { mkdtempSync as mkdtempSync9, readFileSync as readFileSync22 } from "node:fs";
+import { tmpdir as tmpdir7 } from "node:os";
+import { dirname as dirname7, join as join18, resolve as resolve13 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -71371,7 +71989,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/seal/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync19(resolve12(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync22(resolve13(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -71383,14 +72001,14 @@ async function buildDispatchedSites(o3) {
   const entries = await openSealedSites(raw, o3.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o3.configPath ? dirname8(o3.configPath) : o3.cwd;
+  const baseDir = o3.configPath ? dirname7(o3.configPath) : o3.cwd;
   const signer = createSigner2(o3.config, {
     ...o3.profile ? { profile: o3.profile } : {},
     baseDir,
     ...o3.env ? { env: o3.env } : {}
   });
   const sites = assertSites2(validateSites2(entries, { dev: signer.dev, ...o3.env ? { env: o3.env } : {} }));
-  let agentPath = resolve12(o3.cwd, o3.agent);
+  let agentPath = resolve13(o3.cwd, o3.agent);
   if (o3.agentRelease) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(o3.agent))
       throw new SignetError(
@@ -71398,7 +72016,7 @@ async function buildDispatchedSites(o3) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o3.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_run(), run_exports));
-    const dest = join16(mkdtempSync8(join16(tmpdir6(), "signet-agent-")), o3.agent);
+    const dest = join18(mkdtempSync9(join18(tmpdir7(), "signet-agent-")), o3.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o3.config,
       cwd: o3.cwd,
@@ -71415,7 +72033,7 @@ async function buildDispatchedSites(o3) {
     sites,
     config: o3.config,
     signer,
-    outDir: resolve12(o3.cwd, o3.outDir),
+    outDir: resolve13(o3.cwd, o3.outDir),
     baseDir,
     ...o3.version ? { version: o3.version } : {},
     ...o3.concurrency ? { concurrency: o3.concurrency } : {}

@@ -29203,7 +29203,7 @@ function info(message) {
 // tools/lib/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
 import { existsSync as existsSync2, readFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 
 // tools/lib/redact.ts
 var secrets = /* @__PURE__ */ new Set();
@@ -29326,6 +29326,10 @@ var ERRORS = {
     exit: "environment",
     hint: "Point the signing profile at an existing key/certificate (or token) and try again."
   },
+  E_SIGN_KEY_INVALID: {
+    exit: "usage",
+    hint: "Give the key or certificate as a path, as env:NAME holding the path, the PEM text or the base64 of the file (`base64 -w0 codesign.p12`), or as file:PATH of the file itself or of its base64."
+  },
   E_SIGN_BAD_SECRET: {
     exit: "refused",
     hint: "The password or PIN was rejected by the key store. Check the secret in the named env var or file."
@@ -29401,11 +29405,28 @@ var ERRORS = {
     hint: "The forge kept failing after retries; re-run: publishing converges."
   },
   E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
+  E_PUBLISH_SITE_INSTALLER: {
+    exit: "refused",
+    hint: 'Per-site installers carry their site\'s enrollment key: deliver them to the site (`signet deliver`), not in a release. To publish them anyway (a private release), pass --allow-site-installers (publish action: allow-site-installers: "true").'
+  },
   E_RELEASE_IMMUTABLE: {
     exit: "usage",
     hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
   },
   E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+  // delivery to the vendor's server (signet deliver)
+  E_DELIVER_URL: {
+    exit: "usage",
+    hint: "Give the callback as https://HOST/PATH (plain http only to a loopback host) without user:pass@; the token travels in the Authorization header, never in the URL."
+  },
+  E_DELIVER_AUTH: {
+    exit: "environment",
+    hint: "The callback refused the token (401/403): check the token the server issued for this request (sealed with `signet seal` to the seal public key) and that it has not expired. Nothing was retried."
+  },
+  E_DELIVER_FAILED: {
+    exit: "failed",
+    hint: "The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name)."
+  },
   E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
 };
 var SignetError = class extends Error {
@@ -49200,6 +49221,10 @@ var installersConfigSchema = external_exports.object({
 
 // tools/lib/sign/config.ts
 var secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+var material = (what) => external_exports.string().regex(
+  /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
+  "expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH"
+).describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
 var timestampSchema = external_exports.object({
   urls: external_exports.array(external_exports.string().url()).default([]).describe("RFC 3161 TSA URLs, tried in order"),
   retries: external_exports.number().int().min(0).max(10).default(2),
@@ -49223,9 +49248,9 @@ var common = {
 var profileSchema = external_exports.discriminatedUnion("backend", [
   external_exports.object({
     backend: external_exports.literal("osslsigncode"),
-    cert: external_exports.string().optional().describe("Certificate chain (PEM/DER) or PKCS#12 file"),
-    key: external_exports.string().optional().describe("Private key (PEM) or PKCS#12 file, or a pkcs11: URI"),
-    pkcs12: external_exports.string().optional(),
+    cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+    key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+    pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
     password: secretRef.optional(),
     pkcs11: external_exports.object({
       module: external_exports.string(),
@@ -49252,11 +49277,13 @@ var profileSchema = external_exports.discriminatedUnion("backend", [
       "PKCS12",
       "JKS"
     ]),
-    keystore: external_exports.string().optional(),
+    keystore: external_exports.string().optional().describe(
+      "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+    ),
     alias: external_exports.string().optional(),
     storepass: secretRef.optional(),
     keypass: secretRef.optional(),
-    certfile: external_exports.string().optional().describe("Certificate chain file (required by some storetypes)"),
+    certfile: material("Certificate chain file (required by some storetypes)").optional(),
     endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
     account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
     certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
@@ -49271,7 +49298,7 @@ var profileSchema = external_exports.discriminatedUnion("backend", [
     timeoutMs: external_exports.number().int().min(100).default(3e4),
     retries: external_exports.number().int().min(0).max(10).default(3),
     retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-    caFile: external_exports.string().optional().describe("CA bundle (PEM) that signs the server's HTTPS certificate"),
+    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
     ...common
   }).strict()
 ]);
@@ -49360,6 +49387,21 @@ var configSchema = external_exports.object({
 
 // tools/lib/config/load.ts
 var CONFIG_FILES = ["signet.config.yaml", "signet.config.yml", "signet.config.json"];
+function gitRootOf(dir) {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync2(join(d, ".git"))) return d;
+    if (dirname(d) === d) return void 0;
+  }
+}
+function findConfig(cwd) {
+  const start = resolve(cwd);
+  const root = gitRootOf(start);
+  for (let d = start; ; d = dirname(d)) {
+    const found = CONFIG_FILES.map((f) => join(d, f)).find((p) => existsSync2(p));
+    if (found) return found;
+    if (!root || d === root || dirname(d) === d) return void 0;
+  }
+}
 function formatIssues(error63) {
   return error63.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
 }
@@ -49380,9 +49422,9 @@ function loadConfig(cwd, explicit) {
     path = isAbsolute(explicit) ? explicit : resolve(cwd, explicit);
     if (!existsSync2(path)) throw new SignetError("E_CONFIG_NOT_FOUND", `config file not found: ${path}`);
   } else {
-    path = CONFIG_FILES.map((f) => join(cwd, f)).find((p) => existsSync2(p));
+    path = findConfig(cwd);
   }
-  if (!path) return { config: parseConfig({}, "defaults"), path: void 0 };
+  if (!path) return { config: parseConfig({}, "defaults"), path: void 0, sections: [] };
   const text = readFileSync(path, "utf8");
   let raw;
   try {
@@ -49396,7 +49438,8 @@ function loadConfig(cwd, explicit) {
       }
     );
   }
-  return { config: parseConfig(raw, path), path };
+  const sections = raw && typeof raw === "object" && !Array.isArray(raw) ? Object.keys(raw) : [];
+  return { config: parseConfig(raw, path), path, sections };
 }
 
 // tools/lib/log.ts
@@ -49533,6 +49576,9 @@ function list(v) {
   return (v ?? "").split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
 }
 
+// tools/lib/deliver/protocol.ts
+var REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 // tools/action/settings.ts
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v) => v === void 0 ? fallback : v.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
@@ -49598,19 +49644,36 @@ var publishSettings = external_exports.object({
   "api-url": external_exports.string().url().optional(),
   profile: optional2,
   "allow-dev-signatures": bool(false),
+  "allow-site-installers": bool(false),
   prune: bool(true),
   attach: bool(false),
   "dry-run": bool(false)
 }).strict();
+var deliverSettings = external_exports.object({
+  "working-directory": optional2,
+  "callback-url": external_exports.string({ error: "the callback URL the server gave in the dispatch is required" }).trim().min(1, "the callback URL the server gave in the dispatch is required"),
+  token: optional2,
+  "sealed-token": optional2,
+  "seal-private-key": optional2,
+  "request-id": external_exports.string({ error: "the request id the server gave in the dispatch is required" }).trim().regex(REQUEST_ID, "expected the id the server chose: 1–128 letters, digits and . _ : -"),
+  files: external_exports.string().transform(list).optional(),
+  status: external_exports.enum(["success", "failure"], { message: "expected success or failure" }).default("success"),
+  "error-code": optional2,
+  "error-message": external_exports.string().optional(),
+  "ca-file": optional2
+}).strict().refine((s) => Boolean(s.token) !== Boolean(s["sealed-token"]), {
+  message: "give exactly one of sealed-token and token",
+  path: ["sealed-token"]
+});
 
 // tools/lib/release/apply.ts
 import { existsSync as existsSync7, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync5, rmSync as rmSync2, unlinkSync, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join4 } from "node:path";
+import { dirname as dirname4, join as join4 } from "node:path";
 
 // tools/lib/changelog/index.ts
 import { existsSync as existsSync5, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
-import { dirname, join as join2 } from "node:path";
+import { dirname as dirname2, join as join2 } from "node:path";
 
 // tools/lib/git/tags.ts
 var import_semver = __toESM(require_semver2(), 1);
@@ -50179,7 +50242,7 @@ function changelogChanges(root, cfg, notes) {
 
 // tools/lib/manifests/index.ts
 import { existsSync as existsSync6, readFileSync as readFileSync4 } from "node:fs";
-import { basename, dirname as dirname2, join as join3 } from "node:path";
+import { basename, dirname as dirname3, join as join3 } from "node:path";
 
 // node_modules/smol-toml/dist/error.js
 function getLineColFromPtr(string4, ptr) {
@@ -51125,7 +51188,7 @@ function withLockfiles(root, specs) {
     out.push(s);
     if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
     for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
-      const p = dirname2(s.path) === "." ? lock : `${dirname2(s.path)}/${lock}`;
+      const p = dirname3(s.path) === "." ? lock : `${dirname3(s.path)}/${lock}`;
       if (!seen.has(p) && existsSync6(join3(root, p))) {
         seen.add(p);
         out.push({ path: p, type: "npm-lock" });
@@ -51146,7 +51209,7 @@ function updateCargoLock(text, from, to) {
   }).join("");
 }
 function cargoLockFor(root, cargoToml) {
-  const dir = dirname2(cargoToml);
+  const dir = dirname3(cargoToml);
   for (const p of [dir === "." ? "Cargo.lock" : `${dir}/Cargo.lock`, "Cargo.lock"]) {
     if (existsSync6(join3(root, p))) return p;
   }
@@ -51713,10 +51776,10 @@ async function diffChanges(changes) {
     for (const c of changes) {
       const a = join4(tmp, "a", c.path);
       const b = join4(tmp, "b", c.path);
-      mkdirSync2(dirname3(b), { recursive: true });
+      mkdirSync2(dirname4(b), { recursive: true });
       writeFileSync2(b, c.after);
       if (c.before !== null) {
-        mkdirSync2(dirname3(a), { recursive: true });
+        mkdirSync2(dirname4(a), { recursive: true });
         writeFileSync2(a, c.before);
       }
       const r = await git(
@@ -51935,7 +51998,7 @@ async function applyRelease(options) {
   try {
     for (const c of changes) {
       const abs = join4(root, c.path);
-      mkdirSync2(dirname3(abs), { recursive: true });
+      mkdirSync2(dirname4(abs), { recursive: true });
       writeFileSync2(abs, c.after);
     }
     const paths = [.../* @__PURE__ */ new Set([...result.files, config2.changelog.file, result.notesPath])].filter(
