@@ -26712,7 +26712,7 @@ var init_errors = __esm({
       E_PUBLISH_GATE: { exit: "refused", hint: "The verify gate failed; the release stays a draft." },
       E_PUBLISH_SITE_INSTALLER: {
         exit: "refused",
-        hint: 'Per-site installers carry their site\'s enrollment key: deliver them to the site (`signet deliver`), not in a release. To publish them anyway (a private release), pass --allow-site-installers (publish action: allow-site-installers: "true").'
+        hint: 'Per-site installers carry their site\'s enrollment key: deliver them only to the vendor’s server (`signet deliver`), never in a release. To publish them anyway (a private release), pass --allow-site-installers (publish action: allow-site-installers: "true").'
       },
       E_RELEASE_IMMUTABLE: {
         exit: "usage",
