@@ -145,4 +145,38 @@ describe('signet init', () => {
     expect(signed.code, signed.stderr).toBe(0);
     expect(signet(repo.dir, 'verify', 'agent.exe').code).toBe(0);
   });
+  it('--actions points every Signet action at a fork or a Gitea mirror; a malformed value writes nothing', () => {
+    const repo = TestRepo.create();
+    const r = signet(
+      repo.dir,
+      'init',
+      '--forge',
+      'gitea',
+      '--actions',
+      'https://gitea.example.com/mirrors/signet@v1.4.2',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    for (const name of ['release.yml', 'site-installers.yml']) {
+      const text = readFileSync(join(repo.dir, '.gitea', 'workflows', name), 'utf8');
+      const own = text
+        .split('\n')
+        .filter((l) => /uses: .*\/actions\/[\w-]+@/.test(l) && !/uses: actions\//.test(l));
+      expect(own.length).toBeGreaterThan(0);
+      for (const l of own)
+        expect(l).toMatch(/uses: https:\/\/gitea\.example\.com\/mirrors\/signet\/actions\/[\w-]+@v1\.4\.2$/);
+      expect(text).not.toContain('signet-release/signet/actions/');
+      // everything else is the packaged file
+      expect(
+        text.replace(
+          /https:\/\/gitea\.example\.com\/mirrors\/signet(\/actions\/[\w-]+)@v1\.4\.2/g,
+          'signet-release/signet$1@v1',
+        ),
+      ).toBe(packaged(name));
+    }
+    const other = TestRepo.create();
+    const bad = signet(other.dir, 'init', '--actions', 'not a repo', '--json');
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout).error.code).toBe('E_USAGE');
+    expect(existsSync(join(other.dir, 'signet.config.yaml')) || existsSync(join(other.dir, '.github'))).toBe(false);
+  });
 });

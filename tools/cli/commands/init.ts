@@ -4,6 +4,7 @@ import { type GlobalArgs, makeContext } from '../context.ts';
 interface Args extends GlobalArgs {
   forge: 'github' | 'gitea';
   force?: boolean;
+  actions?: string;
 }
 
 export const initCommand: CommandModule<GlobalArgs, Args> = {
@@ -17,6 +18,11 @@ export const initCommand: CommandModule<GlobalArgs, Args> = {
         default: 'github' as const,
         describe: 'Workflows go to .github/workflows (github) or .gitea/workflows (gitea, Forgejo)',
       })
+      .option('actions', {
+        type: 'string',
+        describe:
+          "Where the workflows take Signet's actions from: OWNER/REPO@REF (default signet-release/signet@v1), or a Gitea mirror https://HOST/OWNER/REPO@REF",
+      })
       .option('force', {
         type: 'boolean',
         default: false,
@@ -25,7 +31,12 @@ export const initCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (args) => {
     const ctx = makeContext(args);
     const { runInit } = await import('../../lib/project/init.ts');
-    const result = runInit({ cwd: ctx.cwd, forge: args.forge, force: Boolean(args.force) });
+    const result = runInit({
+      cwd: ctx.cwd,
+      forge: args.forge,
+      force: Boolean(args.force),
+      ...(args.actions ? { actions: args.actions } : {}),
+    });
     // dev-cert writes relative to where it runs; the config expects the PKI at the root
     const at = ctx.cwd === result.root ? 'signet' : `signet --cwd ${result.root}`;
     const human = [

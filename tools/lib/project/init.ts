@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { CONFIG_FILES, gitRootOf } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
-import { packagePath } from '../paths.ts';
+import { ACTIONS_REPOSITORY, packagePath } from '../paths.ts';
 
 export type InitForge = 'github' | 'gitea';
 
@@ -19,6 +19,34 @@ export interface InitOptions {
   cwd: string;
   forge?: InitForge;
   force?: boolean;
+  /**
+   * Where the workflows take Signet's actions from: `OWNER/REPO@REF`, or on Gitea/Forgejo a mirror
+   * as `https://host/OWNER/REPO@REF`. Default `signet-release/signet@v1`.
+   */
+  actions?: string;
+}
+
+/** The `uses:` source of the shipped workflows. */
+export const DEFAULT_ACTIONS = `${ACTIONS_REPOSITORY}@v1`;
+const ACTIONS_SOURCE =
+  /^(?:https?:\/\/[A-Za-z0-9.-]+(?::\d+)?\/)?[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+$/;
+
+/** The workflow text with every `uses: signet-release/signet/actions/<name>@v1` pointed at `actions`. */
+export function withActionsSource(text: string, actions: string): string {
+  if (!ACTIONS_SOURCE.test(actions))
+    throw new SignetError(
+      'E_USAGE',
+      `--actions: expected OWNER/REPO@REF or https://HOST/OWNER/REPO@REF, got ${actions}`,
+      {
+        hint: `For example --actions ${DEFAULT_ACTIONS}, a fork (--actions my-org/signet@v1) or a Gitea mirror (--actions https://gitea.example.com/mirrors/signet@v1).`,
+        details: { field: 'actions' },
+      },
+    );
+  const at = actions.lastIndexOf('@');
+  const repo = actions.slice(0, at);
+  const ref = actions.slice(at + 1);
+  const from = new RegExp(`uses: ${ACTIONS_REPOSITORY.replace('/', '\\/')}/actions/([\\w-]+)@v1\\b`, 'g');
+  return text.replace(from, (_, name: string) => `uses: ${repo}/actions/${name}@${ref}`);
 }
 
 export interface InitFile {
@@ -67,7 +95,10 @@ export function runInit(o: InitOptions): InitResult {
     ...INIT_WORKFLOWS.map((name) => ({
       path: `${workflowDir}/${name}`,
       kind: 'workflow' as const,
-      text: readFileSync(packagePath('workflows', name), 'utf8'),
+      text: withActionsSource(
+        readFileSync(packagePath('workflows', name), 'utf8'),
+        o.actions ?? DEFAULT_ACTIONS,
+      ),
     })),
   ];
 
