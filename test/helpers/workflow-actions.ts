@@ -4,7 +4,16 @@
  * `./…` in the workspace) run from their committed `dist/` with INPUT_* the way a runner does.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, globSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  globSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import YAML from 'yaml';
 
@@ -46,15 +55,41 @@ export function gitSync(args: string[], cwd: string, env: Record<string, string>
   });
 }
 
+/**
+ * actions/checkout into a folder that exists and is not already that repository deletes the
+ * folder's contents first ("Deleting the contents of …"), as the real action does.
+ */
+function emptyForCheckout(dest: string, io: StepIo): void {
+  mkdirSync(dest, { recursive: true });
+  const entries = readdirSync(dest);
+  if (!entries.length) return;
+  io.log(`Deleting the contents of '${dest}'\n`);
+  for (const e of entries) rmSync(join(dest, e), { recursive: true, force: true });
+}
+
 /** actions/checkout: clone of the test repository (`origin`), shallow unless fetch-depth is 0. */
-export async function checkout(io: StepIo, origin: string, defaultRef: string): Promise<void> {
+export async function checkout(
+  io: StepIo,
+  origin: string,
+  defaultRef: string,
+  actionRepos: Record<string, string> = {},
+): Promise<void> {
   const dest = resolve(io.workspace, io.with['path'] || '.');
   if (!dest.startsWith(io.workspace))
     throw new Error(`checkout path ${io.with['path']} leaves the workspace`);
-  if (io.with['repository'] && io.with['repository'] !== io.env['GITHUB_REPOSITORY'])
-    throw new Error(`checkout of another repository (${io.with['repository']}) is not modelled`);
-  mkdirSync(dest, { recursive: true });
-  if (readdirSync(dest).length) throw new Error(`checkout into a non-empty folder ${dest} is not modelled`);
+  const other = io.with['repository'];
+  if (other && other !== io.env['GITHUB_REPOSITORY']) {
+    // an action repository the harness knows (Signet's own): a clone of its local checkout's HEAD
+    const local = actionRepos[other];
+    if (!local) throw new Error(`checkout of another repository (${other}) is not modelled`);
+    emptyForCheckout(dest, io);
+    await gitSync(['clone', '--quiet', local, dest], io.workspace, { ...io.env, GIT_TERMINAL_PROMPT: '0' });
+    io.log(
+      `checkout: ${other} (HEAD of ${local}; ref ${io.with['ref'] || 'default'} not modelled) → ${relative(io.workspace, dest)}\n`,
+    );
+    return;
+  }
+  emptyForCheckout(dest, io);
   const depth = Number(io.with['fetch-depth'] ?? '1');
   const ref = io.with['ref'] || defaultRef;
   const env = { ...io.env, GIT_TERMINAL_PROMPT: '0' };

@@ -424,7 +424,7 @@ export async function runWorkflow(o: HarnessOptions): Promise<WorkflowRun> {
   async function runUses(uses: string, io: StepIo): Promise<number> {
     const third = THIRD_PARTY.exec(uses);
     if (third) {
-      if (third[1] === 'checkout') await checkout(io, o.origin, ref);
+      if (third[1] === 'checkout') await checkout(io, o.origin, ref, o.actionRepos);
       else if (third[1] === 'upload-artifact') uploadArtifact(io, artifacts);
       else downloadArtifact(io, artifacts);
       return 0;
