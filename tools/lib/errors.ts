@@ -86,6 +86,10 @@ export const ERRORS = {
     hint: 'Fix the version field of the manifest: it must be a semver version such as 1.2.3.',
   },
   E_MANIFEST_DISAGREE: { exit: 'usage', hint: 'Make every manifest carry the same version, then run again.' },
+  E_VERSION_OVERFLOW: {
+    exit: 'usage',
+    hint: 'A version number would pass 2^53-1; release under a version whose numbers stay below it.',
+  },
   E_PUSH_REJECTED: {
     exit: 'failed',
     hint: 'The remote rejected the push; the local commit and tag were rolled back. Pull, then release again.',
