@@ -10,7 +10,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -19,6 +19,7 @@ import { FakeForge } from '../test/helpers/fake-forge.ts';
 import { makeTestPki, PKI_PASSWORD, type TestPki } from '../test/helpers/pki.ts';
 import { type DistRun, runDist } from '../test/helpers/run-dist.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
+import { filesUnder } from '../test/helpers/vendor-repo.ts';
 import { seal } from '../tools/lib/seal/index.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -26,16 +27,6 @@ const TOKEN = 'canary-e2e-forge-token-91af0c';
 const KEYS = { north: 'enroll-north-4b1d9f2a7c3e8d60', south: 'enroll-south-0e7c5a3b9d1f2468' };
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push(p);
-  }
-  return out;
-}
 
 describe('end to end: version → sign → site installers → publish', () => {
   let fake: FakeForge;

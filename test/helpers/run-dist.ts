@@ -2,10 +2,10 @@
  * Runs a bundled action the way a runner does (tests only): `node actions/<name>/dist/index.js`
  * with INPUT_* variables, GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files and a workspace folder.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { collect } from './spawn.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -61,19 +61,14 @@ export async function runDist(
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const child = spawn(process.execPath, [join(root, 'actions', name, 'dist', 'index.js')], {
-    cwd: options.workspace,
-    env,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  const { code, stdout, stderr } = await collect(
+    process.execPath,
+    [join(root, 'actions', name, 'dist', 'index.js')],
+    {
+      cwd: options.workspace,
+      env,
+    },
+  );
   return {
     code,
     stdout,

@@ -3,7 +3,6 @@
  * actions/upload-artifact and download-artifact as folders, and node actions (Signet's own, or
  * `./…` in the workspace) run from their committed `dist/` with INPUT_* the way a runner does.
  */
-import { spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -16,6 +15,7 @@ import {
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import YAML from 'yaml';
+import { collect } from './spawn.ts';
 
 export interface StepIo {
   /** Evaluated `with:` values. */
@@ -38,21 +38,10 @@ export interface ArtifactStore {
 const truthy = (v: string | undefined, fallback: boolean) =>
   v === undefined || v === '' ? fallback : /^true$/i.test(v);
 
-export function gitSync(args: string[], cwd: string, env: Record<string, string>): Promise<string> {
-  return new Promise((res, rej) => {
-    const child = spawn('git', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('close', (c) =>
-      c === 0 ? res(out.trim()) : rej(new Error(`git ${args.join(' ')} failed (${c}): ${err.trim()}`)),
-    );
-  });
+export async function gitSync(args: string[], cwd: string, env: Record<string, string>): Promise<string> {
+  const r = await collect('git', args, { cwd, env });
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout.trim();
 }
 
 /**
@@ -239,13 +228,11 @@ export async function runNodeAction(dir: string, io: StepIo): Promise<ActionRun>
   }
   for (const name of Object.keys(io.with))
     if (!(name in (meta.inputs ?? {}))) io.log(`##[warning]Unexpected input(s) '${name}'\n`);
-  const child = spawn(process.execPath, [join(dir, meta.runs.main)], {
-    cwd: io.workspace,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d) => io.log(String(d)));
-  child.stderr.on('data', (d) => io.log(String(d)));
-  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  const { code } = await collect(
+    process.execPath,
+    [join(dir, meta.runs.main)],
+    { cwd: io.workspace, env },
+    io.log,
+  );
   return { code };
 }

@@ -28,10 +28,11 @@
  * composite and Docker actions, caches, timeouts, job re-runs, and any third-party action other than
  * the three above. Pushes go to a local bare repository without credentials.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseOutputFile } from './run-dist.ts';
+import { collect } from './spawn.ts';
 import {
   type ArtifactStore,
   checkout,
@@ -478,10 +479,7 @@ function runScript(
         : undefined;
   if (!argv) throw new Error(`shell ${shell} is not modelled`);
   const [cmd, args] = argv as [string, string[]];
-  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d) => log(String(d)));
-  child.stderr.on('data', (d) => log(String(d)));
-  return new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+  return collect(cmd, args, { cwd, env }, log).then((r) => r.code);
 }
 
 /** Jobs in `needs` order (stable: file order among independent jobs). */

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CallbackServer, makeTls, startCallbackServer } from '../../../test/helpers/callback-server.ts';
+import { collect } from '../../../test/helpers/spawn.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { generateSealKeyPair, seal } from '../../lib/seal/index.ts';
 
@@ -18,20 +18,9 @@ writeFileSync(join(dir, 'out', 'Agent-north-v1-C0DE.msi'), 'msi');
 
 /** The CLI as a child process (async: the callback server lives in this process). */
 function run(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: dir,
-      env: { ...process.env, CB_TOKEN: TOKEN, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  return collect(process.execPath, [bin, ...args], {
+    cwd: dir,
+    env: { ...process.env, CB_TOKEN: TOKEN, ...env },
   });
 }
 
