@@ -47,24 +47,49 @@ export function fileSource(fd: number): ByteSource {
   };
 }
 
-/** The streams of a compound file, by (raw UTF-16) name, read when asked for. */
+/** The directory of a compound file as its tree names it. */
+export interface CompoundDirectory {
+  /** The streams directly under the root storage, by raw (UTF-16) name, read when asked for. */
+  streams: Map<string, () => Buffer>;
+  /** Names of allocated entries (streams, storages) that no storage of the tree links. */
+  orphans: string[];
+}
+
+/** The streams directly under the root storage, by (raw UTF-16) name, read when asked for. */
 export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => Buffer> {
+  return readCompoundDirectory(input).streams;
+}
+
+const NO_STREAM = 0xffffffff;
+
+/**
+ * Reads the directory as the tree it is: the root entry (entry 0) names its children through a
+ * red-black tree of sibling links, storages name theirs the same way. Throws on a loop, a link out
+ * of range or to a free entry, an entry linked twice, and two entries of one name in one storage
+ * (names compare case-insensitively, as the format says). Entries no storage links are orphans:
+ * no reader that walks the tree (osslsigncode, Windows) sees them; they are listed, not read.
+ */
+export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirectory {
   const src = Buffer.isBuffer(input) ? bufferSource(input) : input;
   const buf = src.read(0, 512);
   if (buf.length < 512 || buf.readUInt32LE(0) !== 0xe011cfd0 || buf.readUInt32LE(4) !== 0xe11ab1a1)
     bad('not a compound file');
   const sectorShift = buf.readUInt16LE(0x1e);
   const miniShift = buf.readUInt16LE(0x20);
+  if ((sectorShift !== 9 && sectorShift !== 12) || miniShift !== 6) bad('unsupported sector size');
   const sectorSize = 1 << sectorShift;
   const miniSize = 1 << miniShift;
+  const sectorCount = Math.floor(src.size / sectorSize);
   const firstDir = buf.readUInt32LE(0x30);
   const miniCutoff = buf.readUInt32LE(0x38);
   const firstMiniFat = buf.readUInt32LE(0x3c);
   const firstDifat = buf.readUInt32LE(0x44);
   const sector = (n: number) => {
     const off = (n + 1) * sectorSize;
-    if (off >= src.size) bad('sector out of range');
-    return src.read(off, sectorSize);
+    if (off + sectorSize > src.size) bad('sector out of range');
+    const data = src.read(off, sectorSize);
+    if (data.length !== sectorSize) bad('short sector');
+    return data;
   };
   // FAT sector numbers: 109 in the header, the rest in the DIFAT chain
   const fatSectors: number[] = [];
@@ -73,7 +98,7 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
     if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
   }
   const perSector = sectorSize / 4;
-  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard < 1 << 20; guard++) {
+  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard <= sectorCount; guard++) {
     const sec = sector(d);
     for (let i = 0; i < perSector - 1; i++) {
       const s = sec.readUInt32LE(i * 4);
@@ -100,22 +125,55 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
   interface Entry {
     name: string;
     type: number;
+    left: number;
+    right: number;
+    child: number;
     start: number;
     size: number;
   }
   const entries: Entry[] = [];
   for (let off = 0; off + 128 <= dir.length; off += 128) {
-    const nameLen = dir.readUInt16LE(off + 0x40);
-    const type = dir.readUInt8(off + 0x42);
-    if (type === 0) continue;
+    const nameLen = Math.min(64, dir.readUInt16LE(off + 0x40));
     entries.push({
       name: dir.toString('utf16le', off, off + Math.max(0, nameLen - 2)),
-      type,
+      type: dir.readUInt8(off + 0x42),
+      left: dir.readUInt32LE(off + 0x44),
+      right: dir.readUInt32LE(off + 0x48),
+      child: dir.readUInt32LE(off + 0x4c),
       start: dir.readUInt32LE(off + 0x74),
       size: dir.readUInt32LE(off + 0x78) + dir.readUInt32LE(off + 0x7c) * 2 ** 32,
     });
   }
-  const root = entries.find((e) => e.type === 5) ?? bad('no root entry');
+  const root = entries[0];
+  if (root?.type !== 5) bad('no root entry');
+  const linked = new Set<number>([0]);
+  /** The entries of one storage: its child's tree, walked through the sibling links. */
+  const members = (first: number): Entry[] => {
+    const out: Entry[] = [];
+    const names = new Set<string>();
+    const todo = first === NO_STREAM ? [] : [first];
+    while (todo.length) {
+      const i = todo.pop() as number;
+      const e = entries[i];
+      if (!e || e.type === 0 || e.type === 5) bad(`directory link to entry ${i} is out of range or free`);
+      if (linked.has(i)) bad(`directory entry ${i} is linked twice`);
+      linked.add(i);
+      const key = e.name.toUpperCase();
+      if (names.has(key)) bad(`two directory entries named ${JSON.stringify(e.name)} in one storage`);
+      names.add(key);
+      out.push(e);
+      for (const next of [e.left, e.right]) if (next !== NO_STREAM) todo.push(next);
+    }
+    return out;
+  };
+  const top = members(root.child);
+  for (let todo = top.filter((e) => e.type === 1); todo.length; ) {
+    const storage = todo.pop() as Entry;
+    todo.push(...members(storage.child).filter((e) => e.type === 1));
+  }
+  const orphans = entries
+    .filter((e, i) => (e.type === 1 || e.type === 2) && !linked.has(i))
+    .map((e) => e.name);
   const miniStream = readChain(root.start);
   const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
   const miniFat = new Uint32Array(miniFatBytes.length / 4);
@@ -123,7 +181,7 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
 
   // streams are read when asked for (an MSI's cabinet is most of the file and never needed here)
   const streams = new Map<string, () => Buffer>();
-  for (const e of entries) {
+  for (const e of top) {
     if (e.type !== 2) continue;
     streams.set(e.name, () => {
       const data =
@@ -135,5 +193,5 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
       return data.subarray(0, e.size);
     });
   }
-  return streams;
+  return { streams, orphans };
 }

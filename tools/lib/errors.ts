@@ -134,6 +134,14 @@ export const ERRORS = {
     exit: 'refused',
     hint: 'The signature has no valid timestamp; release signatures must be timestamped.',
   },
+  E_VERIFY_AMBIGUOUS: {
+    exit: 'refused',
+    hint: 'The file could carry a second signature beside the one that verified (an orphan or duplicate signature stream, data after the certificate table, a second WIN_CERTIFICATE). Do not publish it; sign the original build again.',
+  },
+  E_VERIFY_SIGNER_UNBOUND: {
+    exit: 'refused',
+    hint: 'The certificate Signet read is not the signer osslsigncode verified (issuer and serial differ). Do not publish the file; sign the original build again.',
+  },
   E_SIGN_TOKEN_REJECTED: {
     exit: 'refused',
     hint: 'signing token rejected: check the token in the named env var or file and its permissions.',

@@ -29,7 +29,10 @@ export const verifyCommand: CommandModule<GlobalArgs, Args> = {
         array: true,
         describe: 'Accepted signer certificate SHA-256 (repeatable)',
       })
-      .option('subject', { type: 'string', describe: 'Expected signer subject (substring)' })
+      .option('subject', {
+        type: 'string',
+        describe: 'Expected signer subject: the whole one-line DN, exactly',
+      })
       .option('require-timestamp', {
         type: 'boolean',
         describe: 'Fail without a valid timestamp (default with --release)',

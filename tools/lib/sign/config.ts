@@ -34,7 +34,12 @@ export const verifySchema = z
       .array(z.string().regex(/^[0-9a-fA-F]{64}$/))
       .default([])
       .describe('Pinned signer certificates (SHA-256 of DER)'),
-    subject: z.string().optional().describe('Expected signer subject (substring match on the one-line form)'),
+    subject: z
+      .string()
+      .optional()
+      .describe(
+        'Expected signer subject: the whole one-line DN, matched exactly (e.g. "/CN=Example Ltd/O=Example Ltd")',
+      ),
   })
   .strict();
 

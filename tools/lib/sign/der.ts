@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { CompoundFileError, fileSource, readCompoundFile } from '../cfb.ts';
+import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
 
 export interface DerNode {
   tag: number;
@@ -122,11 +122,24 @@ function readAt(fd: number, position: number, length: number): Buffer {
   return buf.subarray(0, n);
 }
 
-export type PeSignature = { kind: 'not-pe' } | { kind: 'unsigned' } | { kind: 'signed'; pkcs7: Buffer };
+/** A file whose signature cannot be read one way only: it is refused, never half-read. */
+export interface AmbiguousSignature {
+  kind: 'ambiguous';
+  reason: string;
+}
+
+export type PeSignature =
+  | { kind: 'not-pe' }
+  | { kind: 'unsigned' }
+  | { kind: 'signed'; pkcs7: Buffer }
+  | AmbiguousSignature;
 
 /**
  * Reads the Authenticode blob of a PE file from its security data directory (the certificate
- * table): WIN_CERTIFICATE {dwLength, wRevision, wCertificateType=2 (PKCS#7)} then the DER.
+ * table): WIN_CERTIFICATE {dwLength, wRevision=0x200, wCertificateType=2 (PKCS#7)} then the DER.
+ * One reading only: the table must be the end of the file and hold exactly one WIN_CERTIFICATE
+ * (nested signatures live inside that PKCS#7), whose DER is followed by at most 7 zero bytes of
+ * alignment. Anything else could hide a second blob and is 'ambiguous'.
  */
 export function readPeSignature(path: string): PeSignature {
   const fd = openSync(path, 'r');
@@ -141,41 +154,74 @@ export function readPeSignature(path: string): PeSignature {
     const magic = hdr.readUInt16LE(24);
     const ddOff = magic === 0x20b ? optOff + 112 : magic === 0x10b ? optOff + 96 : -1;
     if (ddOff < 0) return { kind: 'not-pe' };
-    const numberOfRvaAndSizes = readAt(fd, ddOff - 4, 4).readUInt32LE(0);
-    if (numberOfRvaAndSizes < 5) return { kind: 'unsigned' };
+    const count = readAt(fd, ddOff - 4, 4);
+    if (count.length < 4 || count.readUInt32LE(0) < 5) return { kind: 'unsigned' };
     const dir = readAt(fd, ddOff + 4 * 8, 8);
+    if (dir.length < 8) return { kind: 'not-pe' };
     const offset = dir.readUInt32LE(0);
     const length = dir.readUInt32LE(4);
-    if (offset === 0 || length < 8) return { kind: 'unsigned' };
-    if (offset + length > size) return { kind: 'not-pe' };
+    if (offset === 0 && length === 0) return { kind: 'unsigned' };
+    const ambiguous = (reason: string): AmbiguousSignature => ({ kind: 'ambiguous', reason });
+    if (offset === 0 || length < 8 || offset + length > size)
+      return ambiguous('the certificate table points outside the file');
+    if (offset + length !== size)
+      return ambiguous(`${size - offset - length} bytes of data follow the certificate table`);
     const win = readAt(fd, offset, length);
     const dwLength = win.readUInt32LE(0);
-    const type = win.readUInt16LE(6);
-    if (type !== 2 || dwLength < 8 || dwLength > length) return { kind: 'unsigned' };
-    return { kind: 'signed', pkcs7: win.subarray(8, dwLength) };
+    if (win.readUInt16LE(4) !== 0x200 || win.readUInt16LE(6) !== 2)
+      return ambiguous('the certificate table holds no PKCS#7 WIN_CERTIFICATE');
+    if (dwLength < 8 || dwLength > length) return ambiguous('the WIN_CERTIFICATE length is out of range');
+    if (((dwLength + 7) & ~7) !== length)
+      return ambiguous('the certificate table holds more than one WIN_CERTIFICATE');
+    const node = readNode(win, 8, dwLength);
+    if (node?.tag !== 0x30) return ambiguous('the WIN_CERTIFICATE holds no DER signature');
+    if (node.end + 8 <= length || win.subarray(node.end).some((b) => b !== 0))
+      return ambiguous('data follows the signature inside the certificate table');
+    return { kind: 'signed', pkcs7: win.subarray(8, node.end) };
   } finally {
     closeSync(fd);
   }
 }
 
-export type MsiSignature = { kind: 'not-msi' } | { kind: 'unsigned' } | { kind: 'signed'; pkcs7: Buffer };
+export type MsiSignature =
+  | { kind: 'not-msi' }
+  | { kind: 'unsigned' }
+  | { kind: 'signed'; pkcs7: Buffer }
+  | AmbiguousSignature;
+
+const CFB_MAGIC = Buffer.from('d0cf11e0a1b11ae1', 'hex');
+/** The streams an MSI signature is made of: each must exist once, in the tree, or not at all. */
+const SIGNATURE_STREAMS = ['\u0005DigitalSignature', '\u0005MsiDigitalSignatureEx'];
 
 /**
  * Reads the Authenticode blob of an MSI (any compound file) in-process: the PKCS#7 DER is the
- * `\u0005DigitalSignature` stream, exactly what `osslsigncode extract-signature` writes.
+ * `\u0005DigitalSignature` stream as the directory *tree* names it (what osslsigncode reads). A
+ * malformed directory, or an orphan entry named like a signature stream, is 'ambiguous'.
  */
 export function readMsiSignature(path: string): MsiSignature {
   const fd = openSync(path, 'r');
   try {
-    let streams: Map<string, () => Buffer>;
+    if (!readAt(fd, 0, 8).equals(CFB_MAGIC)) return { kind: 'not-msi' };
+    let directory: CompoundDirectory;
     try {
-      streams = readCompoundFile(fileSource(fd));
+      directory = readCompoundDirectory(fileSource(fd));
     } catch (e) {
-      if (e instanceof CompoundFileError) return { kind: 'not-msi' };
+      if (e instanceof CompoundFileError)
+        return { kind: 'ambiguous', reason: `malformed compound file: ${e.message}` };
       throw e;
     }
-    const signature = streams.get('\u0005DigitalSignature');
-    return signature ? { kind: 'signed', pkcs7: signature() } : { kind: 'unsigned' };
+    const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
+    if (hidden.length)
+      return { kind: 'ambiguous', reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
+    const signature = directory.streams.get('\u0005DigitalSignature');
+    if (!signature) return { kind: 'unsigned' };
+    try {
+      return { kind: 'signed', pkcs7: signature() };
+    } catch (e) {
+      if (e instanceof CompoundFileError)
+        return { kind: 'ambiguous', reason: `malformed compound file: ${e.message}` };
+      throw e;
+    }
   } finally {
     closeSync(fd);
   }

@@ -13,6 +13,7 @@ import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
 import { describeArtifactFast } from './hash.ts';
+import { boundSigner, oneLineDn, sameDn } from './signer.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -24,7 +25,7 @@ export interface VerifyOptions {
   tsaCaFile?: string;
   /** Accepted signer certificates (SHA-256 of the DER leaf); any match passes. Empty: no pin. */
   leafSha256?: string[];
-  /** Expected signer subject: a substring of the one-line subject (e.g. "/CN=Example Ltd"). */
+  /** Expected signer subject: the whole one-line DN, exactly (e.g. "/CN=Example Ltd/O=Example Ltd"). */
   subject?: string;
   /** osslsigncode program (default "osslsigncode"). */
   osslsigncode?: string;
@@ -148,10 +149,16 @@ export async function readSignatureBlob(
   path: string,
   options: { osslsigncode?: string; runner?: Runner; timeoutMs?: number } = {},
 ): Promise<Buffer | undefined> {
+  const file = basename(path);
+  const refuse = (reason: string): never => {
+    throw new SignetError('E_VERIFY_AMBIGUOUS', `${file}: refused: ${reason}`, { details: { path } });
+  };
   const pe = readPeSignature(path);
+  if (pe.kind === 'ambiguous') refuse(pe.reason);
   if (pe.kind === 'signed') return pe.pkcs7;
   if (pe.kind === 'unsigned') return undefined;
   const msi = readMsiSignature(path);
+  if (msi.kind === 'ambiguous') refuse(msi.reason);
   if (msi.kind === 'signed') return msi.pkcs7;
   if (msi.kind === 'unsigned') return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'signet-sig-'));
@@ -216,11 +223,11 @@ export async function verifyFile(
   }
   const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
   const p7 = blob ? parsePkcs7(blob) : undefined;
-  const leaf = p7 ? leafCertificate(p7) : undefined;
-  if (!leaf)
+  if (!p7)
     fail('E_VERIFY_FAILED', `${file}: cannot read the signer certificate from the signature`, { path });
+  const leaf = boundSigner(file, path, p7, parsed);
   const leafSha256 = certSha256(leaf);
-  const subject = parsed.subject ?? `/${leaf.subject.split('\n').join('/')}`;
+  const subject = oneLineDn(leaf.subject);
   const pins = (options.leafSha256 ?? []).map((h) => h.toLowerCase());
   if (pins.length && !pins.includes(leafSha256)) {
     fail('E_VERIFY_PIN_MISMATCH', `${file}: signer certificate ${leafSha256} is not pinned`, {
@@ -229,15 +236,11 @@ export async function verifyFile(
       pinned: pins,
     });
   }
-  if (options.subject && !subject.includes(options.subject)) {
-    fail(
-      'E_VERIFY_PIN_MISMATCH',
-      `${file}: signer subject "${subject}" does not contain "${options.subject}"`,
-      {
-        path,
-        subject,
-      },
-    );
+  if (options.subject && !sameDn(subject, options.subject)) {
+    fail('E_VERIFY_PIN_MISMATCH', `${file}: signer subject "${subject}" is not "${options.subject}"`, {
+      path,
+      subject,
+    });
   }
   const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : undefined;
   if (policy.requireTimestamp && !timestamp) {
@@ -250,7 +253,7 @@ export async function verifyFile(
     signatures: Math.max(1, parsed.signatures),
     dev: policy.dev ?? false,
   };
-  if (parsed.issuer) info.issuer = parsed.issuer;
+  info.issuer = oneLineDn(leaf.issuer);
   if (timestamp) info.timestamp = timestamp;
   if (policy.profile) info.profile = policy.profile;
   return brandSigned(artifact, info);
@@ -292,6 +295,8 @@ export async function inspectSignature(
   } catch (e) {
     const err = toSignetError(e);
     const report: VerifyReport = { ...base, error: { code: err.code, message: err.message } };
+    // An ambiguous or unbound signature names no signer: what Signet read is not what verified.
+    const unbound = err.code === 'E_VERIFY_AMBIGUOUS' || err.code === 'E_VERIFY_SIGNER_UNBOUND';
     if (existsSync(path)) {
       try {
         const a = describeArtifactFast(path);
@@ -299,10 +304,12 @@ export async function inspectSignature(
         report.fileSha256 = a.sha256;
         report.size = a.size;
         // Describe what is there even when it failed policy, so the report says *why*.
-        const blob = await readSignatureBlob(path, {
-          osslsigncode: options.osslsigncode,
-          runner: options.runner,
-        });
+        const blob = unbound
+          ? undefined
+          : await readSignatureBlob(path, {
+              osslsigncode: options.osslsigncode,
+              runner: options.runner,
+            });
         const p7 = blob ? parsePkcs7(blob) : undefined;
         const leaf = p7 ? leafCertificate(p7) : undefined;
         if (leaf) {
