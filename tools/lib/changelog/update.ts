@@ -7,10 +7,17 @@ import { escapeRegExp } from '../git/tags.ts';
 
 export const DEFAULT_HEADER = '# Changelog\n';
 
-/** Whether the text already has a heading for this version (`## [1.2.0]`, `## 1.2.0`, `## v1.2.0`). */
+/**
+ * Whether the text already has the heading Signet writes for this version: level 2, then
+ * `[1.2.0](link)`, `[1.2.0]` or `1.2.0`, then nothing or ` (date)`. A `### 1.2.0 migration notes`
+ * under another version, or `## 1.2.0 is coming`, is not that section.
+ */
 export function hasVersionSection(text: string, version: string): boolean {
   const v = escapeRegExp(version);
-  return new RegExp(`^#{1,3}[ \\t]+\\[?v?${v}\\]?(?=[\\s(]|$)`, 'm').test(text);
+  return new RegExp(
+    `^##[ \\t]+(?:\\[${v}\\](?:\\([^)\\r\\n]*\\))?|${v})(?:[ \\t]+\\([^)\\r\\n]*\\))?[ \\t]*\\r?$`,
+    'm',
+  ).test(text);
 }
 
 export interface ChangelogUpdate {
