@@ -45,6 +45,7 @@ describe('signet version / changelog / release (CLI)', () => {
       'components',
       'manifestUpdates',
       'ignoredTags',
+      'warnings',
     ]);
     expect(plan).toMatchObject({ version: '0.4.0', tag: 'v0.4.0', commits: { total: 2, releasable: 2 } });
     const beta = signet(r.dir, 'version', '--channel', 'beta', '--run-number', '31', '--verbose');

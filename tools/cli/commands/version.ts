@@ -56,7 +56,8 @@ export function describePlan(plan: ReleasePlan, verbose: boolean): string {
     const changed = plan.components.filter((c) => c.changed).map((c) => c.name);
     lines.push(`  components changed: ${changed.length ? changed.join(', ') : 'none'}`);
   }
-  for (const u of plan.manifestUpdates) lines.push(`  ${u.path}: ${u.from} → ${u.to}`);
+  for (const u of plan.manifestUpdates) lines.push(`  ${u.path}: ${u.from ?? '(no version)'} → ${u.to}`);
+  for (const w of plan.warnings) lines.push(`  warning: ${w}`);
   if (plan.ignoredTags.length) {
     if (verbose) {
       lines.push(`  ignored tags (${plan.ignoredTags.length}):`);

@@ -15,7 +15,7 @@ export interface TagRef {
   reachable: boolean;
 }
 
-export type TagKind = 'stable' | 'prerelease' | 'build' | 'malformed' | 'other-prefix';
+export type TagKind = 'stable' | 'prerelease' | 'build' | 'malformed' | 'other-prefix' | 'too-large';
 
 export interface ClassifiedTag {
   kind: TagKind;
@@ -30,11 +30,27 @@ export function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+export interface TagOptions {
+  /** Bare `X.Y.Z` tags count too (the default prefix `v` in a repository that mixes both forms). */
+  bare?: boolean;
+}
+
+/** Every number of the version core is exact in a JavaScript number (below 2^53). */
+function safeCore(core: string): boolean {
+  return core.split('.').every((n) => Number.isSafeInteger(Number(n)));
+}
+
 /** Classifies a tag name for a prefix ("" for bare tags). */
-export function classifyTag(name: string, prefix: string): ClassifiedTag {
-  if (!name.startsWith(prefix)) return { kind: 'other-prefix' };
+export function classifyTag(name: string, prefix: string, options: TagOptions = {}): ClassifiedTag {
+  if (!name.startsWith(prefix)) {
+    return options.bare && prefix !== '' ? classifyTag(name, '') : { kind: 'other-prefix' };
+  }
   const rest = name.slice(prefix.length);
-  if (STRICT_CORE.test(rest)) return { kind: 'stable', version: rest };
+  if (STRICT_CORE.test(rest))
+    return safeCore(rest) ? { kind: 'stable', version: rest } : { kind: 'too-large' };
+  if (/^\d+\.\d+\.\d+(?=[-+]|$)/.test(rest) && !safeCore(/^\d+\.\d+\.\d+/.exec(rest)![0])) {
+    return { kind: 'too-large' };
+  }
   const plus = rest.indexOf('+');
   const main = plus >= 0 ? rest.slice(0, plus) : rest;
   if (/^\d/.test(main) && semver.valid(main) === main) {
@@ -76,14 +92,22 @@ const REASONS: Record<Exclude<TagKind, 'stable'>, string> = {
   build: 'build metadata',
   malformed: 'not <prefix>MAJOR.MINOR.PATCH',
   'other-prefix': 'other prefix',
+  'too-large': 'version number above 2^53-1',
 };
 
-/** Picks the last stable release among tags: the semver maximum of reachable strict tags. */
-export function selectLastStable(tags: readonly TagRef[], prefix: string): StableSelection {
+/**
+ * Picks the last stable release among tags: the semver maximum of reachable strict tags. With
+ * `bare`, `1.2.3` counts as well as `<prefix>1.2.3`; of two tags of one version the prefixed wins.
+ */
+export function selectLastStable(
+  tags: readonly TagRef[],
+  prefix: string,
+  options: TagOptions = {},
+): StableSelection {
   let last: StableSelection['last'];
   const ignored: IgnoredTag[] = [];
   for (const t of tags) {
-    const c = classifyTag(t.name, prefix);
+    const c = classifyTag(t.name, prefix, options);
     if (c.kind !== 'stable') {
       ignored.push({ name: t.name, reason: REASONS[c.kind] });
       continue;
@@ -92,7 +116,8 @@ export function selectLastStable(tags: readonly TagRef[], prefix: string): Stabl
       ignored.push({ name: t.name, reason: 'not reachable from HEAD' });
       continue;
     }
-    if (!last || compareCore(c.version!, last.version) > 0)
+    const d = last ? compareCore(c.version!, last.version) : 1;
+    if (d > 0 || (d === 0 && last && !last.name.startsWith(prefix) && t.name.startsWith(prefix)))
       last = { name: t.name, version: c.version!, commit: t.commit };
   }
   ignored.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -115,7 +140,7 @@ export function highestPrereleaseNumber(
   let max = -1;
   for (const t of tags) {
     const m = re.exec(t.name);
-    if (m) max = Math.max(max, Number(m[1]));
+    if (m && Number.isSafeInteger(Number(m[1]))) max = Math.max(max, Number(m[1]));
   }
   return max;
 }
@@ -169,7 +194,11 @@ async function mergedIntoHead(
  * history. Stable tags below the highest reachable one are not checked (they cannot win) and are
  * reported reachable; tags of other shapes are never checked.
  */
-export async function readTags(cwd: string, prefix: string, options: GitOptions = {}): Promise<TagRef[]> {
+export async function readTags(
+  cwd: string,
+  prefix: string,
+  options: GitOptions & TagOptions = {},
+): Promise<TagRef[]> {
   const tags = await listTags(cwd, options);
   await markReachable(cwd, tags, prefix, options);
   return tags;
@@ -180,10 +209,11 @@ export async function markReachable(
   cwd: string,
   tags: TagRef[],
   prefix: string,
-  options: GitOptions = {},
+  options: GitOptions & TagOptions = {},
 ): Promise<void> {
+  const { bare, ...gitOptions } = options;
   const stable = tags
-    .map((t) => ({ t, c: classifyTag(t.name, prefix) }))
+    .map((t) => ({ t, c: classifyTag(t.name, prefix, { bare: bare ?? false }) }))
     .filter((x) => x.c.kind === 'stable')
     .sort((a, b) => compareCore(b.c.version!, a.c.version!))
     .map((x) => x.t);
@@ -194,7 +224,7 @@ export async function markReachable(
     const merged = await mergedIntoHead(
       cwd,
       slice.map((t) => t.name),
-      options,
+      gitOptions,
     );
     checked += slice.length;
     let found = false;

@@ -27,7 +27,8 @@ describe('Cargo.toml', () => {
     expect(writeVersion(spec, ws, '0.5.0')).toBe(ws.replace("'0.4.0'", "'0.5.0'"));
   });
   it('refuses a missing or non-semver version', () => {
-    expect(() => readVersion(spec, '[package]\nname = "x"\n')).toThrow(/no \[package\] version/);
+    expect(() => readVersion(spec, '[package]\nname = "x"\n')).toThrow(/no version field in \[package\]/);
+    expect(() => readVersion(spec, '[dependencies]\nx = "1"\n')).toThrow(/no \[package\] version/);
     expect(() => readVersion(spec, '[package]\nversion = "1.2"\n')).toThrow(/not semver/);
     expect(() => readVersion(spec, '[package\n')).toThrow(/invalid TOML/);
   });
@@ -129,12 +130,12 @@ describe('Cargo.lock', () => {
       'version = "0.3.0"',
       '',
     ].join('\n');
-    const out = updateCargoLock(lock, '1.2.0', '1.3.0');
+    const out = updateCargoLock(lock, ['agent', 'agent-core', 'serde'], '1.3.0');
     expect(out).toBe(
       lock
         .replace('name = "agent"\nversion = "1.2.0"', 'name = "agent"\nversion = "1.3.0"')
         .replace('name = "agent-core"\nversion = "1.2.0"', 'name = "agent-core"\nversion = "1.3.0"'),
     );
-    expect(updateCargoLock(lock, '9.9.9', '10.0.0')).toBe(lock);
+    expect(updateCargoLock(lock, ['nope'], '10.0.0')).toBe(lock);
   });
 });

@@ -20,7 +20,7 @@ import type { SignetConfig } from '../config/schema.ts';
 import { isSignetError, SignetError } from '../errors.ts';
 import { git, gitOut, isDirty, remoteUrl } from '../git/git.ts';
 import { logger } from '../log.ts';
-import { cargoLockFor, updateCargoLock, writeVersion } from '../manifests/index.ts';
+import { cargoLockFor, cargoPackageNames, updateCargoLock, writeVersion } from '../manifests/index.ts';
 import { type Channel, planFromRepo, type ReleasePlan, type RepoPlan } from '../version/index.ts';
 import type { FileChange } from './files.ts';
 import { pushArgs, pushAuth } from './push.ts';
@@ -137,14 +137,16 @@ export async function stableChanges(
     const m = rp.manifests.find((x) => x.path === u.path)!;
     changes.push({ path: m.path, before: m.text, after: writeVersion(m.spec, m.text, u.to) });
   }
-  // Cargo.lock follows its Cargo.toml (`cargo build --locked` must still pass after a release).
-  for (const u of rp.plan.manifestUpdates) {
-    if (u.type !== 'cargo') continue;
-    const lock = cargoLockFor(rp.root, u.path);
+  // Cargo.lock follows every Cargo.toml, by package name (`cargo build --locked` must still pass
+  // after a release; a stale lock is repaired even when the Cargo.toml already had the version).
+  for (const m of rp.manifests) {
+    if (m.type !== 'cargo') continue;
+    const lock = cargoLockFor(rp.root, m.path);
     if (!lock) continue;
+    const names = cargoPackageNames(rp.root, m.path, m.text);
     const existing = changes.find((c) => c.path === lock);
     const before = existing ? existing.after : readFileSync(join(rp.root, lock), 'utf8');
-    const after = updateCargoLock(before, u.from, u.to);
+    const after = updateCargoLock(before, names, rp.plan.version!);
     if (after === before) continue;
     if (existing) existing.after = after;
     else changes.push({ path: lock, before, after });

@@ -71,6 +71,17 @@ export const versionConfigSchema = z
       .string()
       .regex(/^[0-9A-Za-z-]+$/)
       .default('beta'),
+    initialVersion: z
+      .string()
+      .regex(
+        /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})$/,
+        'a version MAJOR.MINOR.PATCH such as 1.0.0',
+      )
+      .refine((v) => v !== '0.0.0', 'the first release cannot be 0.0.0')
+      .optional()
+      .describe(
+        'First release when there is no stable tag and the primary manifest has no version or a placeholder (0.0.0-…); default 1.0.0',
+      ),
   })
   .strict();
 

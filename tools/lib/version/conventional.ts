@@ -26,7 +26,7 @@ export interface ConventionalCommit {
   revertOf: string | null;
   /** For a revert: the header of the reverted commit, when the message quotes it. */
   revertedHeader: string | null;
-  /** Whether the message carries `[skip ci]` / `[ci skip]`. */
+  /** Whether the subject (first line only) carries `[skip ci]` / `[ci skip]` / `[skip release]`. */
   skipCi: boolean;
 }
 
@@ -34,7 +34,7 @@ const HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
 const GIT_REVERT = /^Revert "(.+)"\s*$/;
 const REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
 const BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
-const SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
+const SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip|skip release|release skip)\]/i;
 
 /**
  * A copy of `s` that does not keep its parent string alive. V8 makes substrings of 13+ chars
@@ -83,7 +83,9 @@ export function parseCommit(
     breakingNotes: [],
     revertOf: null,
     revertedHeader: null,
-    skipCi: SKIP_CI.test(message),
+    // The subject only: a squash merge lists its commits' subjects (`* docs: typo [skip ci]`) in
+    // the body, and those do not ask to skip the release.
+    skipCi: SKIP_CI.test(header),
   };
   const h = parseHeader(header);
   if (h) {

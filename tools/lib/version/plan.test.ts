@@ -165,6 +165,7 @@ describe('planRelease', () => {
       'components',
       'manifestUpdates',
       'ignoredTags',
+      'warnings',
     ]);
   });
 });

@@ -15,8 +15,10 @@ export interface ManifestVersion {
   /** Path relative to the repository root. */
   path: string;
   type: ManifestType;
-  /** The version the file carries now. */
-  version: string;
+  /** The version the file carries now; null when it cannot be read (see problem). */
+  version: string | null;
+  /** Why the version cannot be read; missingVersion: the file simply has none. */
+  problem?: { message: string; missingVersion: boolean } | undefined;
 }
 
 export interface ComponentSpec {
@@ -32,11 +34,18 @@ export interface PlanConfig {
   /** Prerelease identifier of the beta channel (default "beta"). */
   betaIdentifier?: string;
   components?: readonly ComponentSpec[];
+  /** First release when the primary manifest has no version or a placeholder (default 1.0.0). */
+  initialVersion?: string | undefined;
 }
 
 export interface PlanInput {
   channel: Channel;
   tagPrefix: string;
+  /**
+   * The prefix is the default `v`, not set explicitly: bare `X.Y.Z` tags count as releases too,
+   * and the new tag takes the form (with or without `v`) of the last stable tag.
+   */
+  mixedTags?: boolean;
   /** Every tag of the repository with its commit and reachability from HEAD. */
   tags: readonly TagRef[];
   /** The commits since the last stable tag (all of history without one), newest first, parsed. */
@@ -62,7 +71,8 @@ export interface ComponentStatus {
 export interface ManifestUpdate {
   path: string;
   type: ManifestType;
-  from: string;
+  /** null: the file has no readable version now (it is written on a stable release). */
+  from: string | null;
   to: string;
 }
 
@@ -81,9 +91,14 @@ export interface ReleasePlan {
   components: ComponentStatus[];
   manifestUpdates: ManifestUpdate[];
   ignoredTags: IgnoredTag[];
+  /** Problems that do not stop the plan (a manifest without a version, a stale lock file). */
+  warnings: string[];
 }
 
-/** True when HEAD is a release commit of Signet or asks CI to skip. */
+/**
+ * True when HEAD is a release commit of Signet (`chore(release): …`) or its subject asks to skip
+ * (`[skip ci]`, `[skip release]`, …); a `[skip ci]` in the body does not count.
+ */
 export function isReleaseCommit(c: ConventionalCommit): boolean {
   return c.skipCi || (c.type === 'chore' && c.scope === 'release');
 }
@@ -108,30 +123,98 @@ function summarizeTypes(byType: Record<string, number>): string {
     .join(', ');
 }
 
-/** The baseline version from the primary manifest; checks that every manifest agrees. */
-export function baselineVersion(manifests: readonly ManifestVersion[]): string | undefined {
+/** A version that stands for "not released yet": core 0.0.0 (`0.0.0-development`, `0.0.0`). */
+export function isPlaceholder(version: string | null): boolean {
+  const v = version === null ? null : semver.parse(version);
+  return v !== null && v.major === 0 && v.minor === 0 && v.patch === 0;
+}
+
+/** Files that follow another manifest (their disagreement is repaired, never a refusal). */
+const DERIVED: ReadonlySet<ManifestType> = new Set(['npm-lock']);
+
+function listing(manifests: readonly ManifestVersion[]): string {
+  return manifests.map((m) => `${m.path}=${m.version ?? '(none)'}`).join(', ');
+}
+
+export interface Baseline {
+  /** Version of a first release (undefined: no manifest, or not needed). */
+  version: string | undefined;
+  /** Where it comes from, for the reason. */
+  source: string;
+  warnings: string[];
+}
+
+/**
+ * Manifest versions before planning. With a stable tag the manifests are not needed: every problem
+ * is a warning (a stable release writes the new version to all of them). Without one the primary
+ * manifest gives the first version — its core, or `initialVersion` (default 1.0.0) when it has no
+ * version or a placeholder (0.0.0-…); the other manifests must agree with it, lock files aside.
+ */
+export function baselineVersion(
+  manifests: readonly ManifestVersion[],
+  options: { tagged?: boolean; initialVersion?: string | undefined } = {},
+): Baseline {
+  const warnings: string[] = [];
   const first = manifests[0];
-  if (!first) return undefined;
-  const disagree = manifests.filter((m) => m.version !== first.version);
-  if (disagree.length) {
+  for (const m of manifests) {
+    if (m.problem && (options.tagged || m !== first)) warnings.push(m.problem.message);
+  }
+  const readable = manifests.filter((m) => m.version !== null);
+  if (options.tagged) {
+    if (new Set(readable.map((m) => m.version)).size > 1) {
+      warnings.push(
+        `manifests disagree on the current version (${listing(readable)}); a stable release sets them all`,
+      );
+    }
+    return { version: undefined, source: '', warnings };
+  }
+  if (!first) return { version: undefined, source: '', warnings };
+  if (first.problem && !first.problem.missingVersion) {
+    throw new SignetError('E_MANIFEST_UNPARSABLE', first.problem.message, { details: { path: first.path } });
+  }
+  const disagree = readable.filter((m) => !DERIVED.has(m.type) && m.version !== first.version);
+  if (disagree.length && first.version !== null) {
     throw new SignetError(
       'E_MANIFEST_DISAGREE',
-      `manifests disagree on the current version: ${manifests.map((m) => `${m.path}=${m.version}`).join(', ')}`,
+      `manifests disagree on the current version: ${listing(manifests)}`,
       { details: { manifests: manifests.map((m) => ({ path: m.path, version: m.version })) } },
     );
   }
-  const v = semver.valid(first.version);
-  if (!v) {
+  const stale = readable.filter((m) => DERIVED.has(m.type) && m.version !== first.version);
+  if (stale.length) {
+    warnings.push(
+      `lock files disagree with ${first.path} (${listing([first, ...stale])}); a stable release sets them`,
+    );
+  }
+  if (first.version === null || isPlaceholder(first.version)) {
+    const initial = options.initialVersion ?? '1.0.0';
+    const what = first.version === null ? 'has no version' : `carries the placeholder ${first.version}`;
+    return { version: initial, source: `${first.path} ${what}: initial version ${initial}`, warnings };
+  }
+  const parsed = semver.parse(first.version);
+  if (!parsed) {
     throw new SignetError(
-      'E_MANIFEST_UNPARSABLE',
-      `${first.path}: version "${first.version}" is not semver`,
+      'E_VERSION_OVERFLOW',
+      `${first.path}: version ${first.version} has a number above 2^53-1`,
       {
         details: { path: first.path, version: first.version },
       },
     );
   }
-  const parsed = semver.parse(v)!;
-  return `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+  const core = `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+  return { version: core, source: `version ${core} from ${first.path}`, warnings };
+}
+
+/** semver.inc, refusing a result whose numbers pass 2^53-1 (semver gives null there). */
+function increment(version: string, bump: Bump): string {
+  const next = semver.inc(version, bump);
+  const safe = next?.split(/[.-]/, 3).every((n) => Number.isSafeInteger(Number(n)));
+  if (!next || !safe) {
+    throw new SignetError('E_VERSION_OVERFLOW', `a ${bump} bump of ${version} passes 2^53-1`, {
+      details: { version, bump },
+    });
+  }
+  return next;
 }
 
 /** The plan with its keys in the documented order (stable JSON output). */
@@ -150,6 +233,7 @@ function ordered(p: ReleasePlan): ReleasePlan {
     components: p.components,
     manifestUpdates: p.manifestUpdates,
     ignoredTags: p.ignoredTags,
+    warnings: p.warnings,
   };
 }
 
@@ -160,9 +244,14 @@ export function planRelease(input: PlanInput): ReleasePlan {
 function planUnordered(input: PlanInput): ReleasePlan {
   const config = input.config ?? {};
   const identifier = config.betaIdentifier ?? 'beta';
-  const { last, ignored } = selectLastStable(input.tags, input.tagPrefix);
+  const { last, ignored } = selectLastStable(input.tags, input.tagPrefix, { bare: input.mixedTags ?? false });
   const analysis: Analysis = analyzeCommits(input.commits, config.releaseRules ?? []);
-  const baseline = baselineVersion(input.manifests);
+  const baseline = baselineVersion(input.manifests, {
+    tagged: Boolean(last),
+    initialVersion: config.initialVersion,
+  });
+  // A new tag follows the form of the last stable tag when the prefix is the default.
+  const prefix = input.mixedTags && last && !last.name.startsWith(input.tagPrefix) ? '' : input.tagPrefix;
   const changedFiles = last ? (input.changedFiles ?? []) : 'all';
   const components: ComponentStatus[] = (config.components ?? []).map((c) => ({
     name: c.name,
@@ -181,6 +270,7 @@ function planUnordered(input: PlanInput): ReleasePlan {
     },
     components,
     ignoredTags: ignored,
+    warnings: baseline.warnings,
   };
   const nothing = (reason: string): ReleasePlan => ({
     ...base,
@@ -201,7 +291,7 @@ function planUnordered(input: PlanInput): ReleasePlan {
   let reason: string;
   let releasable = true;
   if (!last) {
-    if (!baseline) {
+    if (!baseline.version) {
       throw new SignetError(
         'E_MANIFEST_MISSING',
         `no stable tag matching ${input.tagPrefix}MAJOR.MINOR.PATCH is reachable from HEAD, and no manifest gives a first version`,
@@ -210,16 +300,16 @@ function planUnordered(input: PlanInput): ReleasePlan {
         },
       );
     }
-    target = baseline;
+    target = baseline.version;
     bump = null;
-    reason = `first release: no stable tag yet, version ${baseline} from ${input.manifests[0]!.path}`;
+    reason = `first release: no stable tag yet, ${baseline.source}`;
   } else if (analysis.bump) {
     bump = analysis.bump;
     const current = semver.parse(last.version)!;
     if (bump === 'major' && current.major === 0 && (config.breakingInZeroMajor ?? 'minor') === 'minor') {
       bump = 'minor';
     }
-    target = semver.inc(last.version, bump)!;
+    target = increment(last.version, bump);
     const breaking = analysis.releasable.filter((c) => c.breaking).length;
     reason =
       `${analysis.releasable.length} releasable of ${analysis.total} commits since ${last.name}` +
@@ -231,7 +321,7 @@ function planUnordered(input: PlanInput): ReleasePlan {
       : `no commits since ${last.name}`;
     if (input.channel === 'stable') return nothing(what);
     bump = 'patch';
-    target = semver.inc(last.version, 'patch')!;
+    target = increment(last.version, 'patch');
     reason = `${what}; test build of ${target}`;
   }
 
@@ -242,7 +332,7 @@ function planUnordered(input: PlanInput): ReleasePlan {
     return {
       ...base,
       version: target,
-      tag: `${input.tagPrefix}${target}`,
+      tag: `${prefix}${target}`,
       bump,
       released: true,
       prerelease: false,
@@ -266,17 +356,17 @@ function planUnordered(input: PlanInput): ReleasePlan {
     n = input.runNumber;
   } else {
     const onHead = input.tags.filter((t) => t.commit === input.head.sha);
-    const existingHere = highestPrereleaseNumber(onHead, input.tagPrefix, target, identifier);
+    const existingHere = highestPrereleaseNumber(onHead, prefix, target, identifier);
     n =
       existingHere >= 0
         ? existingHere
-        : Math.max(0, highestPrereleaseNumber(input.tags, input.tagPrefix, target, identifier)) + 1;
+        : Math.max(0, highestPrereleaseNumber(input.tags, prefix, target, identifier)) + 1;
   }
   const version = `${target}-${identifier}.${n}`;
   return {
     ...base,
     version,
-    tag: `${input.tagPrefix}${version}`,
+    tag: `${prefix}${version}`,
     bump,
     released: true,
     prerelease: true,

@@ -88,9 +88,11 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     });
   }
   const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : (cfg.tagPrefix ?? 'v'));
+  // The default prefix `v` (not from --tag-prefix, not a component's) also takes bare X.Y.Z tags.
+  const mixedTags = options.tagPrefix === undefined && !component && tagPrefix === 'v';
   if (!tags) throw new SignetError('E_TOOL_FAILED', `git for-each-ref failed in ${root}`);
-  await markReachable(root, tags, tagPrefix);
-  const { last } = selectLastStable(tags, tagPrefix);
+  await markReachable(root, tags, tagPrefix, { bare: mixedTags });
+  const { last } = selectLastStable(tags, tagPrefix, { bare: mixedTags });
   if (info.shallow && !last) {
     throw new SignetError(
       'E_SHALLOW_CLONE',
@@ -122,7 +124,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
   }
   if (specs.length === 0) specs = detectManifests(root);
   specs = withLockfiles(root, specs);
-  const manifests = loadManifests(root, specs);
+  const manifests = loadManifests(root, specs, { tolerant: true });
 
   const scope: ComponentSpec[] = (component ? [component] : components).map((c) => ({
     name: c.name,
@@ -147,6 +149,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
   const plan = planRelease({
     channel: options.channel,
     tagPrefix,
+    mixedTags,
     tags,
     commits,
     head: { sha: info.head.sha, commit: headCommit },
@@ -156,6 +159,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
       breakingInZeroMajor: cfg.breakingInZeroMajor ?? 'minor',
       betaIdentifier: cfg.betaIdentifier ?? 'beta',
       components: scope,
+      initialVersion: cfg.initialVersion,
     },
     runNumber,
     changedFiles,
