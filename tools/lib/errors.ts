@@ -142,6 +142,10 @@ export const ERRORS = {
     exit: 'refused',
     hint: 'The certificate Signet read is not the signer osslsigncode verified (issuer and serial differ). Do not publish the file; sign the original build again.',
   },
+  E_VERIFY_PIN_REQUIRED: {
+    exit: 'usage',
+    hint: 'Pin the release signer: set verify.leafSha256 (the SHA-256 of your code-signing certificate, `signet verify FILE --json` prints it) or verify.subject (the whole DN) in the signing profile, or pass --pin-leaf / --subject.',
+  },
   E_SIGN_TOKEN_REJECTED: {
     exit: 'refused',
     hint: 'signing token rejected: check the token in the named env var or file and its permissions.',

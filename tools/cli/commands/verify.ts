@@ -37,11 +37,17 @@ export const verifyCommand: CommandModule<GlobalArgs, Args> = {
         type: 'boolean',
         describe: 'Fail without a valid timestamp (default with --release)',
       })
-      .option('release', { type: 'boolean', default: false, describe: 'Release policy: timestamp required' }),
+      .option('release', {
+        type: 'boolean',
+        default: false,
+        describe: 'Release policy: timestamp and a signer pin (leaf SHA-256 or exact subject) required',
+      }),
   handler: async (args) => {
     const ctx = makeContext(args);
     const { resolve, dirname } = await import('node:path');
-    const { inspectSignature, resolveProfile, verifyOptionsOf } = await import('../../lib/sign/index.ts');
+    const { inspectSignature, requireSignerPin, resolveProfile, verifyOptionsOf } = await import(
+      '../../lib/sign/index.ts'
+    );
     const { EXIT } = await import('../../lib/errors.ts');
     const { logger } = await import('../../lib/log.ts');
     const loaded = ctx.config();
@@ -56,6 +62,14 @@ export const verifyCommand: CommandModule<GlobalArgs, Args> = {
     if (args['tsa-ca-file']) options.tsaCaFile = resolve(ctx.cwd, args['tsa-ca-file']);
     if (args['pin-leaf']?.length) options.leafSha256 = args['pin-leaf'];
     if (args.subject) options.subject = args.subject;
+    if (args.release)
+      requireSignerPin(
+        options,
+        profile ? `profile "${profile.name}"` : 'verify --release',
+        profile
+          ? `signing.profiles.${profile.name}.verify.leafSha256 or .subject (or --pin-leaf / --subject)`
+          : '--pin-leaf SHA256 or --subject DN (or a profile that pins the signer)',
+      );
     const requireTimestamp =
       args['require-timestamp'] ?? (Boolean(args.release) && (profile ? profile.timestamp !== false : true));
     const reports = await Promise.all(

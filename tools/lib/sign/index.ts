@@ -152,6 +152,19 @@ export function verifyOptionsOf(p: ResolvedProfile, runner?: Runner): VerifyOpti
   return v;
 }
 
+/**
+ * The release path trusts a signer only by name: a leaf pin or the exact subject. A chain to a CA
+ * alone is not enough (any certificate the store trusts would pass).
+ */
+export function requireSignerPin(
+  v: Pick<VerifyOptions, 'leafSha256' | 'subject'>,
+  what: string,
+  fix: string,
+): void {
+  if (v.leafSha256?.length || v.subject) return;
+  throw new SignetError('E_VERIFY_PIN_REQUIRED', `${what} pins no signer; the release path needs ${fix}`);
+}
+
 export function createSigner(config: SignetConfig, options: CreateSignerOptions = {}): Signer {
   const p = resolveProfile(config, options);
   const releasePath = Boolean(options.releasePath);
@@ -162,6 +175,12 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
       `profile "${p.name}" is a dev profile and cannot sign on the release path`,
     );
   }
+  if (releasePath)
+    requireSignerPin(
+      verifyOptionsOf(p),
+      `profile "${p.name}"`,
+      `signing.profiles.${p.name}.verify.leafSha256 or signing.profiles.${p.name}.verify.subject`,
+    );
   if (releasePath && options.overrides?.allowUnsignedFallback) {
     throw new SignetError(
       'E_SIGN_UNSIGNED_FALLBACK_REFUSED',

@@ -24,6 +24,7 @@ const config = parseConfig(
             pin: 'env:PIN',
           },
           timestamp: false,
+          verify: { subject: '/CN=Example HSM signer' },
         },
         dev: { backend: 'osslsigncode', cert: 'c', key: 'k', dev: true, timestamp: { urls: [] } },
       },
@@ -82,6 +83,35 @@ describe('signing profiles: selection, overrides, paths', () => {
     );
     expect(() =>
       createSigner(config, { profile: 'hsm', releasePath: true, overrides: { noTimestamp: true } }),
+    ).not.toThrow();
+  });
+  it('release path: a profile that pins no signer (leaf SHA-256 or exact subject) is refused, naming the fields', () => {
+    const unpinned = parseConfig(
+      {
+        signing: {
+          profiles: { rel: { backend: 'osslsigncode', cert: 'c', key: 'k', verify: { caFile: 'ca.pem' } } },
+        },
+      },
+      't',
+    );
+    expect(() => createSigner(unpinned, { profile: 'rel', releasePath: true })).toThrow(
+      expect.objectContaining({
+        code: 'E_VERIFY_PIN_REQUIRED',
+        message: expect.stringContaining(
+          'signing.profiles.rel.verify.leafSha256 or signing.profiles.rel.verify.subject',
+        ),
+      }),
+    );
+    expect(() => createSigner(unpinned, { profile: 'rel' })).not.toThrow();
+    expect(() =>
+      createSigner(unpinned, {
+        profile: 'rel',
+        releasePath: true,
+        overrides: { leafSha256: ['c'.repeat(64)] },
+      }),
+    ).not.toThrow();
+    expect(() =>
+      createSigner(unpinned, { profile: 'rel', releasePath: true, overrides: { subject: '/CN=X' } }),
     ).not.toThrow();
   });
 });
