@@ -57,6 +57,31 @@ export const ERRORS = {
     exit: 'environment',
     hint: 'Set the named environment variable or file; secrets are never accepted on the command line.',
   },
+  E_DIR_NOT_EMPTY: {
+    exit: 'usage',
+    hint: 'Choose an empty or new folder, or pass --force to replace the folder (everything in it is deleted).',
+  },
+  // the operating system refused (see fsError below): environment, not a bug
+  E_FS_PERMISSION: {
+    exit: 'environment',
+    hint: 'Permission denied or the file is immutable: give this user write access to the named path (chmod/chown, `chattr -i`), or choose another path.',
+  },
+  E_FS_READ_ONLY: {
+    exit: 'environment',
+    hint: 'The named path is on a read-only file system: remount it read-write or choose a path on a writable disk.',
+  },
+  E_FS_NO_SPACE: {
+    exit: 'environment',
+    hint: 'The disk (or quota) holding the named path is full: free space there or choose another path; nothing partial was kept.',
+  },
+  E_FS_WRONG_TYPE: {
+    exit: 'environment',
+    hint: 'The named path is not what the command needs (a folder where a file is expected, a file inside a path where a folder is expected, a pipe or device): fix the path.',
+  },
+  E_FS_FAILED: {
+    exit: 'environment',
+    hint: 'The operating system refused the file operation on the named path (see the error code); fix the path or the machine and run again.',
+  },
   E_SECRET_ON_ARGV: {
     exit: 'usage',
     hint: 'Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally.',
@@ -192,6 +217,10 @@ export const ERRORS = {
     exit: 'usage',
     hint: 'Check the repository owner/name and that the token can see it.',
   },
+  E_FORGE_TIMEOUT: {
+    exit: 'failed',
+    hint: 'The forge did not answer in time, retries included; check the server, or raise publish.timeouts (connectMs, idleMs, deadlineMs) in the config. Publishing converges: re-run.',
+  },
   E_FORGE_FAILED: {
     exit: 'failed',
     hint: 'The forge kept failing after retries; re-run: publishing converges.',
@@ -255,9 +284,56 @@ export function isSignetError(e: unknown): e is SignetError {
   return e instanceof SignetError;
 }
 
-/** Wraps anything thrown into a SignetError (E_INTERNAL unless it already is one). */
+/** Operating-system file errors (errno codes) and what they mean for the user. */
+const FS_ERRORS: Record<string, { code: ErrorCode; what: string }> = {
+  EACCES: { code: 'E_FS_PERMISSION', what: 'permission denied' },
+  EPERM: { code: 'E_FS_PERMISSION', what: 'operation not permitted (immutable or protected file)' },
+  EROFS: { code: 'E_FS_READ_ONLY', what: 'read-only file system' },
+  ENOSPC: { code: 'E_FS_NO_SPACE', what: 'no space left on the device' },
+  EDQUOT: { code: 'E_FS_NO_SPACE', what: 'disk quota exceeded' },
+  EFBIG: { code: 'E_FS_NO_SPACE', what: 'file too large for the file system' },
+  EISDIR: { code: 'E_FS_WRONG_TYPE', what: 'is a directory, not a file' },
+  ENOTDIR: { code: 'E_FS_WRONG_TYPE', what: 'a part of the path is a file, not a directory' },
+  EEXIST: { code: 'E_FILE_EXISTS', what: 'already exists' },
+  ENOENT: { code: 'E_FILE_NOT_FOUND', what: 'no such file or directory' },
+  ENOTEMPTY: { code: 'E_FS_FAILED', what: 'directory not empty' },
+  EBUSY: { code: 'E_FS_FAILED', what: 'resource busy' },
+  ETXTBSY: { code: 'E_FS_FAILED', what: 'file busy (a running program)' },
+  EMFILE: { code: 'E_FS_FAILED', what: 'too many open files' },
+  ENFILE: { code: 'E_FS_FAILED', what: 'too many open files in the system' },
+  ELOOP: { code: 'E_FS_FAILED', what: 'too many symbolic links' },
+  ENAMETOOLONG: { code: 'E_FS_FAILED', what: 'file name too long' },
+  EXDEV: { code: 'E_FS_FAILED', what: 'cross-device link' },
+  EIO: { code: 'E_FS_FAILED', what: 'input/output error' },
+};
+
+/**
+ * A Node file-system error (it has an errno `code` and a `syscall`) as the coded environment
+ * error a user can act on: the message and hint name the path. Undefined for anything else.
+ */
+export function fsError(e: unknown): SignetError | undefined {
+  const err = e as { code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown } | null;
+  if (!err || typeof err !== 'object' || typeof err.code !== 'string' || typeof err.syscall !== 'string')
+    return undefined;
+  const known = FS_ERRORS[err.code];
+  if (!known || err.syscall.startsWith('spawn') || err.syscall === 'connect') return undefined;
+  const path = typeof err.path === 'string' ? err.path : undefined;
+  const where = path ?? 'a file';
+  const message = `${where}: ${known.what} (${err.code}, ${err.syscall}${typeof err.dest === 'string' ? ` → ${err.dest}` : ''})`;
+  const base: string = ERRORS[known.code].hint;
+  const hint = path ? base.replace('the named path', path) : base;
+  return new SignetError(known.code, message, {
+    hint: hint === base && path ? `${path}: ${base}` : hint,
+    details: { ...(path ? { path } : {}), errno: err.code, syscall: err.syscall },
+    cause: e,
+  });
+}
+
+/** Wraps anything thrown into a SignetError: an OS file error becomes its coded environment error, the rest E_INTERNAL. */
 export function toSignetError(e: unknown): SignetError {
   if (isSignetError(e)) return e;
+  const fs = fsError(e);
+  if (fs) return fs;
   const message = e instanceof Error ? e.message : String(e);
   return new SignetError('E_INTERNAL', message, { cause: e });
 }

@@ -5,7 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { registerSecret } from '../redact.ts';
-import { DEFAULT_RETRY, forgeError, HttpError, headersOf, type RetryOptions, withRetry } from './http.ts';
+import {
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  forgeError,
+  HttpError,
+  headersOf,
+  type RetryOptions,
+  type Timeouts,
+  withRetry,
+} from './http.ts';
 import { downloadHashed, FileBody, sendFile } from './transport.ts';
 import type {
   CreateReleaseInput,
@@ -24,6 +33,7 @@ export interface GiteaOptions {
   repo: string;
   token: string;
   retry?: Partial<RetryOptions>;
+  timeouts?: Partial<Timeouts> | undefined;
 }
 
 interface GiteaAttachment {
@@ -73,6 +83,7 @@ export class GiteaForge implements Forge {
   readonly #repoPath: string;
   readonly #token: string;
   readonly #retry: RetryOptions;
+  readonly #timeouts: Timeouts;
   readonly #slug: string;
 
   constructor(options: GiteaOptions) {
@@ -82,51 +93,76 @@ export class GiteaForge implements Forge {
     this.#repoPath = `/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
     this.#token = options.token;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.description = `gitea ${this.#base} ${this.#slug}`;
   }
 
+  /**
+   * The token goes only to the API's own origin: an attachment's `browser_download_url` is data
+   * from the server and may name any host (a CDN, or one an attacker chose).
+   */
+  #auth(url: string): Record<string, string> {
+    return new URL(url).origin === new URL(this.#base).origin
+      ? { authorization: `token ${this.#token}` }
+      : {};
+  }
+
+  #transfer(signal: AbortSignal) {
+    return { signal, connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+  }
+
+  /** One API call (retried), its whole answer read inside the attempt so a stalled body is retried too. */
   async #send(
     operation: string,
     method: string,
     path: string,
     init: { json?: unknown; file?: FileBody; headers?: Record<string, string> } = {},
-  ): Promise<Response> {
-    const url = path.startsWith('http') ? path : `${this.#base}${path}`;
+  ): Promise<{ status: number; text: string }> {
+    const url = `${this.#base}${path}`;
     try {
-      return await withRetry(operation, this.#retry, async () => {
-        const headers: Record<string, string> = {
-          authorization: `token ${this.#token}`,
-          accept: 'application/json',
-          ...init.headers,
-        };
-        let body: RequestInit['body'] | undefined;
-        if (init.json !== undefined) {
-          headers['content-type'] = 'application/json';
-          body = JSON.stringify(init.json);
-        }
-        let res: Response;
-        try {
-          res = init.file
-            ? await sendFile(url, { method, headers, body: init.file })
-            : await fetch(url, { method, headers, body } as RequestInit);
-        } catch (e) {
-          throw new HttpError(operation, 0, {}, '', e);
-        }
-        if (!res.ok) {
-          const text = await res.text().catch(() => '');
-          throw new HttpError(operation, res.status, headersOf(res), text);
-        }
-        return res;
-      });
+      return await withRetry(
+        operation,
+        { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+        async (_attempt, signal) => {
+          const headers: Record<string, string> = {
+            ...this.#auth(url),
+            accept: 'application/json',
+            ...init.headers,
+          };
+          let body: FileBody | Buffer | undefined = init.file;
+          if (init.json !== undefined) {
+            headers['content-type'] = 'application/json';
+            body = Buffer.from(JSON.stringify(init.json));
+          }
+          let res: Response;
+          let text: string;
+          try {
+            res = await sendFile(url, { method, headers, body, ...this.#transfer(signal) });
+            text = await res.text();
+          } catch (e) {
+            throw new HttpError(operation, 0, {}, '', e);
+          }
+          if (!res.ok) throw new HttpError(operation, res.status, headersOf(res), text);
+          return { status: res.status, text };
+        },
+      );
     } catch (e) {
       throw forgeError('gitea', this.#slug, e);
     }
   }
 
+  #parse<T>(operation: string, text: string): T {
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw forgeError('gitea', this.#slug, new HttpError(operation, 200, {}, `not JSON: ${text}`, e));
+    }
+  }
+
   async #json<T>(operation: string, method: string, path: string, json?: unknown): Promise<T> {
     const res = await this.#send(operation, method, path, json === undefined ? {} : { json });
-    if (res.status === 204) return undefined as T;
-    return (await res.json()) as T;
+    if (res.status === 204 || !res.text) return undefined as T;
+    return this.#parse<T>(operation, res.text);
   }
 
   async findReleases(tag: string): Promise<RemoteRelease[]> {
@@ -203,7 +239,7 @@ export class GiteaForge implements Forge {
         headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
       },
     );
-    const asset = toAsset((await res.json()) as GiteaAttachment);
+    const asset = toAsset(this.#parse<GiteaAttachment>(`upload ${input.name}`, res.text));
     if (!file.sentSha256)
       throw forgeError(
         'gitea',
@@ -258,20 +294,25 @@ export class GiteaForge implements Forge {
       );
     const operation = `download ${asset.name}`;
     try {
-      return await withRetry(operation, this.#retry, async () => {
-        let r: Awaited<ReturnType<typeof downloadHashed>>;
-        try {
-          r = await downloadHashed(
-            url,
-            { authorization: `token ${this.#token}`, accept: 'application/octet-stream' },
-            dest,
-          );
-        } catch (e) {
-          throw new HttpError(operation, 0, {}, '', e);
-        }
-        if (r.sha256 === undefined) throw new HttpError(operation, r.status, r.headers, r.text ?? '');
-        return { sha256: r.sha256, size: r.size! };
-      });
+      return await withRetry(
+        operation,
+        { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+        async (_a, signal) => {
+          let r: Awaited<ReturnType<typeof downloadHashed>>;
+          try {
+            r = await downloadHashed(
+              url,
+              { ...this.#auth(url), accept: 'application/octet-stream' },
+              dest,
+              this.#transfer(signal),
+            );
+          } catch (e) {
+            throw new HttpError(operation, 0, {}, '', e);
+          }
+          if (r.sha256 === undefined) throw new HttpError(operation, r.status, r.headers, r.text ?? '');
+          return { sha256: r.sha256, size: r.size! };
+        },
+      );
     } catch (e) {
       throw forgeError('gitea', this.#slug, e);
     }

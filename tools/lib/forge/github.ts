@@ -7,13 +7,15 @@
 import { registerSecret } from '../redact.ts';
 import {
   DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
   forgeError,
   HttpError,
   isNetworkError,
   type RetryOptions,
+  type Timeouts,
   withRetry,
 } from './http.ts';
-import { downloadHashed, FileBody, withFileBodies } from './transport.ts';
+import { downloadHashed, FileBody, withFileBodies, withTimeouts } from './transport.ts';
 import type {
   CreateReleaseInput,
   Forge,
@@ -31,6 +33,7 @@ export interface GitHubOptions {
   repo: string;
   token: string;
   retry?: Partial<RetryOptions>;
+  timeouts?: Partial<Timeouts> | undefined;
 }
 
 interface GhAsset {
@@ -113,9 +116,12 @@ export class GitHubForge implements Forge {
   readonly #owner: string;
   readonly #repo: string;
   readonly #retry: RetryOptions;
+  readonly #timeouts: Timeouts;
   readonly #apiUrl: string;
   readonly #token: string;
   #request: Request | undefined;
+  /** Octokit's `request` options; given again with each call's signal (Octokit replaces, not merges, them). */
+  #requestOptions: Record<string, unknown> = {};
 
   constructor(options: GitHubOptions) {
     registerSecret(options.token);
@@ -124,6 +130,7 @@ export class GitHubForge implements Forge {
     this.#token = options.token;
     this.#apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.description = `github ${this.#apiUrl} ${options.owner}/${options.repo}`;
   }
 
@@ -132,9 +139,15 @@ export class GitHubForge implements Forge {
       const { getOctokit } = await import('@actions/github');
       const { defaults } = await import('@actions/github/lib/utils');
       const inner = (defaults.request as { fetch?: typeof fetch } | undefined)?.fetch ?? fetch;
+      const limits = { connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+      // Proxy-aware fetch of @actions/github with connect/idle limits, plus constant-memory
+      // streaming of file bodies.
+      this.#requestOptions = {
+        ...defaults.request,
+        fetch: withFileBodies(withTimeouts(inner, limits), limits),
+      };
       const octokit = getOctokit(this.#token, {
-        // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
-        request: { ...defaults.request, fetch: withFileBodies(inner) },
+        request: this.#requestOptions,
         baseUrl: this.#apiUrl,
         log: { debug() {}, info() {}, warn() {}, error() {} },
       });
@@ -150,10 +163,16 @@ export class GitHubForge implements Forge {
   ): Promise<{ status: number; data: T }> {
     const request = await this.#client();
     try {
-      return await withRetry(operation, this.#retry, async (): Promise<{ status: number; data: T }> => {
+      const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+      return await withRetry(operation, retry, async (_a, signal): Promise<{ status: number; data: T }> => {
         try {
           // Spread per attempt: a streamed `data` getter yields a fresh file stream each time.
-          const merged = { owner: this.#owner, repo: this.#repo, ...params };
+          const merged = {
+            owner: this.#owner,
+            repo: this.#repo,
+            ...params,
+            request: { ...this.#requestOptions, signal },
+          };
           const res =
             typeof route === 'string' ? await request(route, merged) : await request({ ...route, ...merged });
           return res as unknown as { status: number; data: T };
@@ -313,10 +332,15 @@ export class GitHubForge implements Forge {
       'x-github-api-version': '2022-11-28',
     };
     try {
-      return await withRetry(operation, this.#retry, async () => {
+      const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+      return await withRetry(operation, retry, async (_a, signal) => {
         let r: Awaited<ReturnType<typeof downloadHashed>>;
         try {
-          r = await downloadHashed(url, headers, dest);
+          r = await downloadHashed(url, headers, dest, {
+            signal,
+            connectTimeoutMs: this.#timeouts.connectMs,
+            idleTimeoutMs: this.#timeouts.idleMs,
+          });
         } catch (e) {
           throw new HttpError(operation, 0, {}, '', e);
         }

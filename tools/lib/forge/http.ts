@@ -18,6 +18,23 @@ export interface RetryOptions {
 
 export const DEFAULT_RETRY: RetryOptions = { retries: 5, baseDelayMs: 500, maxDelayMs: 60_000 };
 
+/** Time limits of forge requests (publish.timeouts in the config). */
+export interface Timeouts {
+  /** Opening the connection (TCP and TLS). */
+  connectMs: number;
+  /** No byte sent or received for this long (a server that accepts and never answers). */
+  idleMs: number;
+  /** One operation, every retry included: no attempt starts or runs past it. */
+  deadlineMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 30_000, idleMs: 120_000, deadlineMs: 60 * 60_000 };
+
+/** The error a transfer fails with when a connect or idle timeout fires (a retryable network error). */
+export function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+}
+
 /** A non-2xx answer (or a transport failure, status 0) from a forge. */
 export class HttpError extends Error {
   readonly status: number;
@@ -159,30 +176,53 @@ function defaultSleep(ms: number): Promise<void> {
 /** Runs `fn` again on retryable failures with exponential backoff (jittered) or the server's Retry-After. */
 export async function withRetry<T>(
   operation: string,
-  options: RetryOptions,
-  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions & { deadlineMs?: number | undefined },
+  fn: (attempt: number, signal: AbortSignal) => Promise<T>,
   onRetry?: (e: unknown, attempt: number) => Promise<void> | void,
 ): Promise<T> {
   const sleep = options.sleep ?? defaultSleep;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (e) {
-      if (attempt >= options.retries || !isRetryable(e)) throw e;
-      const asked = e instanceof HttpError ? retryAfterMs(e.headers) : undefined;
-      const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
-      const delay =
-        asked !== undefined
-          ? Math.min(asked, options.maxDelayMs)
-          : backoff / 2 + Math.random() * (backoff / 2);
-      const what =
-        e instanceof HttpError ? (e.status ? `HTTP ${e.status}` : 'network error') : 'network error';
-      logger.warn(
-        `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`,
-      );
-      await sleep(delay);
-      if (onRetry) await onRetry(e, attempt);
+  const deadlineMs = options.deadlineMs;
+  const controller = new AbortController();
+  const end = deadlineMs === undefined ? Infinity : Date.now() + deadlineMs;
+  const timer =
+    deadlineMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(timeoutError(`${operation}: deadline passed`)), deadlineMs);
+  timer?.unref?.();
+  const gaveUp = (e: unknown) =>
+    new SignetError(
+      'E_FORGE_TIMEOUT',
+      `${operation}: no success within ${deadlineMs} ms (every retry included)`,
+      {
+        details: { operation, deadlineMs },
+        cause: e,
+      },
+    );
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(attempt, controller.signal);
+      } catch (e) {
+        if (controller.signal.aborted) throw gaveUp(e);
+        if (attempt >= options.retries || !isRetryable(e)) throw e;
+        const asked = e instanceof HttpError ? retryAfterMs(e.headers) : undefined;
+        const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
+        const delay =
+          asked !== undefined
+            ? Math.min(asked, options.maxDelayMs)
+            : backoff / 2 + Math.random() * (backoff / 2);
+        const what =
+          e instanceof HttpError ? (e.status ? `HTTP ${e.status}` : 'network error') : 'network error';
+        if (Date.now() + delay >= end) throw gaveUp(e);
+        logger.warn(
+          `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`,
+        );
+        await sleep(delay);
+        if (onRetry) await onRetry(e, attempt);
+      }
     }
+  } finally {
+    if (timer) clearTimeout(timer);
   }
 }
 

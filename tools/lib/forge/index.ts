@@ -11,7 +11,7 @@ import type { PublishConfig } from './config.ts';
 import { DirForge } from './dir.ts';
 import { GiteaForge, giteaApiBase } from './gitea.ts';
 import { GitHubForge } from './github.ts';
-import type { RetryOptions } from './http.ts';
+import type { RetryOptions, Timeouts } from './http.ts';
 import type { Forge } from './types.ts';
 
 export type { Forge, RemoteAsset, RemoteRelease } from './types.ts';
@@ -165,6 +165,8 @@ export async function resolveForgeTarget(input: ResolveTargetInput): Promise<For
 export interface OpenForgeOptions {
   env?: NodeJS.ProcessEnv | undefined;
   retry?: Partial<RetryOptions> | undefined;
+  /** publish.timeouts of the config. */
+  timeouts?: Partial<Timeouts> | undefined;
 }
 
 export function openForge(target: ForgeTarget, options: OpenForgeOptions = {}): Forge {
@@ -175,6 +177,7 @@ export function openForge(target: ForgeTarget, options: OpenForgeOptions = {}): 
     repo: target.repo,
     token,
     ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.timeouts ? { timeouts: options.timeouts } : {}),
   };
   return target.kind === 'github'
     ? new GitHubForge({ apiUrl: target.apiUrl, ...common })

@@ -72,7 +72,7 @@ export async function fetchReleaseAsset(
     cwd: o.cwd,
     env: o.env,
   });
-  const forge = openForge(target, { env: o.env });
+  const forge = openForge(target, { env: o.env, timeouts: o.config.publish.timeouts });
   const release = (await forge.findReleases(o.tag)).find((r) => !r.draft);
   if (!release)
     throw new SignetError('E_FORGE_NOT_FOUND', `no published release ${o.tag} on ${forge.description}`);
@@ -140,7 +140,7 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
     cwd: o.cwd,
     env: o.env,
   });
-  const forge = openForge(target, { env: o.env, retry: o.retry });
+  const forge = openForge(target, { env: o.env, retry: o.retry, timeouts: o.config.publish.timeouts });
   let notes = o.notes;
   if (o.notesFile) {
     try {

@@ -14,6 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { timeoutError } from './http.ts';
 
 const CHUNK = 1 << 20;
 
@@ -130,23 +131,52 @@ async function pump(req: ClientRequest, body: FileBody, stopped: () => boolean):
   if (body.suffix.length) await write(req, body.suffix);
 }
 
-export interface SendFileOptions {
+/** Time limits of one transfer; each fails it with ETIMEDOUT (a retryable network error). */
+export interface TransferLimits {
+  signal?: AbortSignal | undefined;
+  /** Fail when the connection (TCP and TLS) is not open after this long. */
+  connectTimeoutMs?: number | undefined;
+  /** Fail when the socket is idle this long (nothing sent or received). */
+  idleTimeoutMs?: number | undefined;
+}
+
+export interface SendFileOptions extends TransferLimits {
   method: string;
   headers: Record<string, string>;
-  /** A file (streamed) or a small in-memory body (e.g. JSON). */
-  body: FileBody | Buffer;
-  signal?: AbortSignal | undefined;
+  /** A file (streamed), a small in-memory body (e.g. JSON), or none. */
+  body?: FileBody | Buffer | undefined;
   /** Extra trust anchors (PEM) for an https: URL, e.g. a private CA. */
   ca?: string | Buffer | undefined;
-  /** Fail (ETIMEDOUT, a network error) when the socket is idle this long. */
-  idleTimeoutMs?: number | undefined;
+}
+
+/** Arms the connect and idle timeouts of a node:http request. */
+function limit(req: ClientRequest, limits: TransferLimits): void {
+  const idle = limits.idleTimeoutMs;
+  if (idle) req.setTimeout(idle, () => req.destroy(timeoutError(`no progress for ${idle} ms`)));
+  const connect = limits.connectTimeoutMs;
+  if (connect)
+    req.once('socket', (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => req.destroy(timeoutError(`could not connect within ${connect} ms`)),
+        connect,
+      );
+      const done = () => clearTimeout(timer);
+      socket.once(isTls(socket) ? 'secureConnect' : 'connect', done);
+      socket.once('close', done);
+    });
+}
+function isTls(socket: object): boolean {
+  return 'encrypted' in socket;
 }
 
 /** Sends a file with an exact Content-Length; resolves with a fetch Response (body streamed). */
 export function sendFile(url: string, options: SendFileOptions): Promise<Response> {
   const u = new URL(url);
   const make = u.protocol === 'https:' ? httpsRequest : httpRequest;
-  const headers = { ...options.headers, 'content-length': String(options.body.length) };
+  const headers = options.body
+    ? { ...options.headers, 'content-length': String(options.body.length) }
+    : { ...options.headers };
   const tls = u.protocol === 'https:' && options.ca ? { ca: options.ca } : {};
   return new Promise<Response>((resolve, reject) => {
     let settled = false;
@@ -180,12 +210,8 @@ export function sendFile(url: string, options: SendFileOptions): Promise<Respons
       },
     );
     req.on('error', fail);
-    const idle = options.idleTimeoutMs;
-    if (idle)
-      req.setTimeout(idle, () =>
-        req.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: 'ETIMEDOUT' })),
-      );
-    if (Buffer.isBuffer(options.body)) {
+    limit(req, options);
+    if (!options.body || Buffer.isBuffer(options.body)) {
       req.end(options.body);
       return;
     }
@@ -201,8 +227,70 @@ export function sendFile(url: string, options: SendFileOptions): Promise<Respons
 
 type Fetch = typeof fetch;
 
+/**
+ * A fetch with the connect/idle limits (fetch does not tell connecting from waiting): the answer's
+ * headers must come within max(connect, idle) ms, then no gap between body chunks may last idle
+ * ms. Fails with ETIMEDOUT (retryable).
+ */
+export function withTimeouts(inner: Fetch, limits: TransferLimits): Fetch {
+  const idle = limits.idleTimeoutMs;
+  if (!idle) return inner;
+  const first = Math.max(idle, limits.connectTimeoutMs ?? 0);
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const controller = new AbortController();
+    const outer = init?.signal;
+    if (outer?.aborted) controller.abort(outer.reason);
+    outer?.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number, what: string) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(timeoutError(what)), ms);
+    };
+    arm(first, `no answer within ${first} ms`);
+    let res: Response;
+    try {
+      res = await inner(input, { ...init, signal: controller.signal });
+    } catch (e) {
+      clearTimeout(timer);
+      throw controller.signal.aborted && !outer?.aborted
+        ? new TypeError('fetch failed', { cause: controller.signal.reason })
+        : e;
+    }
+    if (!res.body) {
+      clearTimeout(timer);
+      return res;
+    }
+    arm(idle, `no progress for ${idle} ms`);
+    const reader = res.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            c.close();
+            return;
+          }
+          arm(idle, `no progress for ${idle} ms`);
+          c.enqueue(value);
+        } catch (e) {
+          clearTimeout(timer);
+          throw controller.signal.aborted
+            ? new TypeError('fetch failed', { cause: controller.signal.reason })
+            : e;
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }) as Fetch;
+}
+
 /** A fetch that sends `FileBody` bodies with `sendFile` and everything else with `inner`. */
-export function withFileBodies(inner: Fetch = fetch): Fetch {
+export function withFileBodies(inner: Fetch = fetch, limits: TransferLimits = {}): Fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const body = init?.body as unknown;
     if (body instanceof FileBody) {
@@ -215,6 +303,8 @@ export function withFileBodies(inner: Fetch = fetch): Fetch {
         headers,
         body,
         signal: init?.signal ?? undefined,
+        connectTimeoutMs: limits.connectTimeoutMs,
+        idleTimeoutMs: limits.idleTimeoutMs,
       });
     }
     return inner(input, init);
@@ -230,6 +320,7 @@ export async function downloadHashed(
   url: string,
   headers: Record<string, string>,
   dest?: string,
+  limits: TransferLimits = {},
 ): Promise<{
   status: number;
   headers: Record<string, string>;
@@ -242,8 +333,9 @@ export async function downloadHashed(
   for (let hop = 0; hop < 6; hop++) {
     const make = current.protocol === 'https:' ? httpsRequest : httpRequest;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = make(current, { method: 'GET', headers: hdrs }, resolve);
+      const req = make(current, { method: 'GET', headers: hdrs, signal: limits.signal }, resolve);
       req.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
+      limit(req, limits);
       req.end();
     });
     const status = res.statusCode ?? 0;
