@@ -23,6 +23,7 @@ import { type ArtifactKind, artifactKind, type SignatureInfo, type SignedArtifac
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
+import { signableKind } from '../sign/content-kind.ts';
 import { DIR_RESERVED } from './dir.ts';
 import { contentTypeFor } from './http.ts';
 import { type Channel, type ChecksumEntry, loadNotesTemplate, renderNotes, sha256sums } from './notes.ts';
@@ -124,6 +125,8 @@ export interface PublishResult {
   assets: { name: string; size: number; sha256: string; action: AssetAction['kind'] | 'kept' }[];
   deleted: string[];
   signatures: { name: string; subject: string; leafSha256: string; dev: boolean }[];
+  /** Assets the signature gate did not check, and why (neither a PE nor a Compound File). */
+  unchecked: { name: string; reason: 'not a signable type' }[];
   gate: { checked: number; signed: number; passed: true };
 }
 
@@ -210,7 +213,16 @@ export async function prepareRelease(
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path})`);
     seen.set(name, path);
-    local.push({ name, path, size, sha256: '', kind: artifactKind(path) });
+    // By content: a PE or Compound File is verified whatever its name (.sys, .scr, .cab, none);
+    // a file *named* .exe/.msi/.dll is verified too (and fails) when its bytes are something else.
+    const byContent = size >= 0 ? signableKind(path) : 'other';
+    local.push({
+      name,
+      path,
+      size,
+      sha256: '',
+      kind: byContent !== 'other' ? byContent : artifactKind(path),
+    });
   }
   if (problems.length)
     throw new SignetError('E_INPUT_INVALID', `cannot publish:\n  - ${problems.join('\n  - ')}`, {
@@ -230,7 +242,7 @@ export async function prepareRelease(
       'E_PUBLISH_GATE',
       `refusing to publish ${binaries.map((b) => b.name).join(', ')}: no signature verifier configured`,
       {
-        hint: 'Publishing .exe/.msi/.dll files needs the signing profile that verifies them (--profile).',
+        hint: 'Publishing Windows binaries (PE or MSI by content, whatever the name) needs the signing profile that verifies them (--profile).',
       },
     );
   for (const asset of binaries) {
@@ -687,6 +699,9 @@ export async function applyPublish(
     })),
     deleted,
     signatures,
+    unchecked: local
+      .filter((a) => a.kind === 'other')
+      .map((a) => ({ name: a.name, reason: 'not a signable type' as const })),
     gate: { checked: all.length, signed: signatures.length, passed: true },
   };
 }

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { artifactKind } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
+import { signableKind } from '../sign/content-kind.ts';
 import type { RetryOptions } from './http.ts';
 import { openForge, resolveForgeTarget } from './index.ts';
 import type { Channel } from './notes.ts';
@@ -60,6 +61,15 @@ export interface FetchAssetOptions {
 }
 
 /** Downloads one asset of a published release (streamed, hashed); returns its path and SHA-256. */
+function signableKindOf(path: string) {
+  try {
+    const kind = signableKind(path);
+    return kind !== 'other' ? kind : artifactKind(path);
+  } catch {
+    return artifactKind(path);
+  }
+}
+
 export async function fetchReleaseAsset(
   o: FetchAssetOptions,
 ): Promise<{ path: string; sha256: string; size: number }> {
@@ -150,7 +160,8 @@ export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> 
     }
   }
   let verify: PublishInput['verify'];
-  if (files.some((f) => artifactKind(f) !== 'other') && Object.keys(o.config.signing.profiles).length) {
+  // by content, as the gate decides: a PE named .sys or .cab needs the verifier too
+  if (files.some((f) => signableKindOf(f) !== 'other') && Object.keys(o.config.signing.profiles).length) {
     const { createSigner } = await import('../sign/index.ts');
     const signer = createSigner(o.config, {
       ...(o.profile ? { profile: o.profile } : {}),
