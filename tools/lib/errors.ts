@@ -72,7 +72,7 @@ export const ERRORS = {
   },
   E_FS_NO_SPACE: {
     exit: 'environment',
-    hint: 'The disk (or quota) holding the named path is full: free space there or choose another path; nothing partial was kept.',
+    hint: 'The disk (or quota) holding the named path is full: free space there or choose another path, then run again.',
   },
   E_FS_WRONG_TYPE: {
     exit: 'environment',
@@ -235,6 +235,14 @@ export const ERRORS = {
     hint: 'The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead.',
   },
   E_SEAL_FAILED: { exit: 'failed', hint: 'Check the sealing key (base64, 32 bytes).' },
+  E_SEAL_SITE_MISMATCH: {
+    exit: 'refused',
+    hint: 'A sealed enrollment key opens only for the site and key version it was sealed for: seal each site\'s key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server).',
+  },
+  E_SEAL_FORMAT: {
+    exit: 'usage',
+    hint: 'Seal enrollment keys as a site-bound envelope: `signet seal --site-code CODE --key-version N --public-key …` (library: sealEnrollmentKey({siteCode, keyVersion, key}, publicKey)); a bare sealed key is no longer accepted.',
+  },
 
   // delivery to the vendor's server (signet deliver)
   E_DELIVER_URL: {
@@ -315,13 +323,17 @@ export function fsError(e: unknown): SignetError | undefined {
   const err = e as { code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown } | null;
   if (!err || typeof err !== 'object' || typeof err.code !== 'string' || typeof err.syscall !== 'string')
     return undefined;
-  const known = FS_ERRORS[err.code];
+  // mkdir -p over a file answers EEXIST: a file where a folder is expected
+  const known =
+    err.code === 'EEXIST' && err.syscall === 'mkdir'
+      ? { code: 'E_FS_WRONG_TYPE' as const, what: 'exists and is not a folder' }
+      : FS_ERRORS[err.code];
   if (!known || err.syscall.startsWith('spawn') || err.syscall === 'connect') return undefined;
   const path = typeof err.path === 'string' ? err.path : undefined;
   const where = path ?? 'a file';
   const message = `${where}: ${known.what} (${err.code}, ${err.syscall}${typeof err.dest === 'string' ? ` → ${err.dest}` : ''})`;
   const base: string = ERRORS[known.code].hint;
-  const hint = path ? base.replace('the named path', path) : base;
+  const hint = path ? base.replace(/the named path/i, path) : base;
   return new SignetError(known.code, message, {
     hint: hint === base && path ? `${path}: ${base}` : hint,
     details: { ...(path ? { path } : {}), errno: err.code, syscall: err.syscall },

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { ErrorCode, ExitKind } from '../../lib/errors.ts';
 import { type GlobalArgs, makeContext } from '../context.ts';
 
 interface Args extends GlobalArgs {
@@ -48,7 +49,7 @@ export const verifyCommand: CommandModule<GlobalArgs, Args> = {
     const { inspectSignature, requireSignerPin, resolveProfile, verifyOptionsOf } = await import(
       '../../lib/sign/index.ts'
     );
-    const { EXIT } = await import('../../lib/errors.ts');
+    const { ERRORS, EXIT } = await import('../../lib/errors.ts');
     const { logger } = await import('../../lib/log.ts');
     const loaded = ctx.config();
     const cfg = loaded.config;
@@ -91,7 +92,15 @@ export const verifyCommand: CommandModule<GlobalArgs, Args> = {
     ctx.emit({ ok, files: reports }, human);
     if (!ok) {
       logger.error(`verify: ${reports.filter((r) => !r.signed).length} of ${reports.length} file(s) failed`);
-      process.exitCode = EXIT.refused;
+      // A signature refusal wins; a file that could not be read at all (a folder, a pipe, no
+      // permission) exits with its own class (environment, usage).
+      const exits = reports
+        .filter((r) => !r.signed)
+        .map((r) => {
+          const def = ERRORS[r.error?.code as ErrorCode] as { exit: ExitKind } | undefined;
+          return def ? EXIT[def.exit] : EXIT.refused;
+        });
+      process.exitCode = exits.includes(EXIT.refused) ? EXIT.refused : (exits[0] ?? EXIT.refused);
     }
   },
 };

@@ -5,7 +5,7 @@
  * `verifyFile` throws a coded error or returns a SignedArtifact; `inspectSignature` never throws
  * and returns the per-file report that `signet verify --json` and the publish gate use.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
@@ -201,6 +201,9 @@ export async function verifyFile(
 ): Promise<SignedArtifact> {
   if (!existsSync(path))
     throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
+  // A directory, named pipe or device is refused before anything opens it (a FIFO would block).
+  if (!statSync(path).isFile())
+    throw new SignetError('E_FS_WRONG_TYPE', `${path}: not a regular file`, { details: { path } });
   const runner = options.runner ?? defaultRunner;
   const program = options.osslsigncode ?? 'osslsigncode';
   const pending = runner.run(program, verifyArgs(path, options), {
@@ -297,7 +300,7 @@ export async function inspectSignature(
     const report: VerifyReport = { ...base, error: { code: err.code, message: err.message } };
     // An ambiguous or unbound signature names no signer: what Signet read is not what verified.
     const unbound = err.code === 'E_VERIFY_AMBIGUOUS' || err.code === 'E_VERIFY_SIGNER_UNBOUND';
-    if (existsSync(path)) {
+    if (existsSync(path) && statSync(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
