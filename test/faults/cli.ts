@@ -11,7 +11,12 @@ export interface Run {
   ms: number;
 }
 
-export function signet(cwd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+export function signet(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     execFile(

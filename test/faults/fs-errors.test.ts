@@ -78,7 +78,16 @@ describe('OS file errors through the CLI', () => {
     mkdirSync(work);
     writeFileSync(join(work, 'notes.txt'), 'hi\n');
     writeFileSync(join(work, 'blocker'), 'a file\n');
-    const r = await signet(work, ['publish', 'notes.txt', '--to', 'dir:blocker', '--tag', 'v1.0.0', '--repo', 'o/r']);
+    const r = await signet(work, [
+      'publish',
+      'notes.txt',
+      '--to',
+      'dir:blocker',
+      '--tag',
+      'v1.0.0',
+      '--repo',
+      'o/r',
+    ]);
     expectEnvironment(r, 'E_FS_WRONG_TYPE', join(work, 'blocker'));
   });
 
