@@ -123,6 +123,14 @@ export const ERRORS = {
     exit: 'failed',
     hint: 'The release failed part-way and was rolled back; nothing was committed or tagged.',
   },
+  E_RELEASE_LOCKED: {
+    exit: 'environment',
+    hint: 'Another `signet release` holds this repository (the pid is named); wait for it to finish. If no such process runs (another machine shares the checkout), remove the lock: `git update-ref -d refs/signet/release-lock`.',
+  },
+  E_RELEASE_HEAD_MOVED: {
+    exit: 'failed',
+    hint: 'HEAD moved while the release ran (another commit, checkout or reset); what this run made was rolled back. Check `git log`, then release again.',
+  },
 
   // signing
   E_SIGN_KEY_MISSING: {
