@@ -20,7 +20,7 @@ import { makeTestPki, PKI_PASSWORD, type TestPki } from '../test/helpers/pki.ts'
 import { type DistRun, runDist } from '../test/helpers/run-dist.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
 import { filesUnder } from '../test/helpers/vendor-repo.ts';
-import { seal } from '../tools/lib/seal/index.ts';
+import { sealEnrollmentKey } from '../tools/lib/seal/enrollment.ts';
 
 const root = join(import.meta.dirname, '..');
 const TOKEN = 'canary-e2e-forge-token-91af0c';
@@ -122,7 +122,18 @@ describe('end to end: version → sign → site installers → publish', () => {
     // the server seals one key with the CLI (value from its environment) and one with the library
     const sealedNorth = execFileSync(
       process.execPath,
-      [join(root, 'tools/cli/bin.ts'), 'seal', '--public-key', publicKey, '--value', 'env:SITE_KEY'],
+      [
+        join(root, 'tools/cli/bin.ts'),
+        'seal',
+        '--public-key',
+        publicKey,
+        '--value',
+        'env:SITE_KEY',
+        '--site-code',
+        'north',
+        '--key-version',
+        '1',
+      ],
       {
         encoding: 'utf8',
         env: { ...process.env, SITE_KEY: KEYS.north },
@@ -144,7 +155,10 @@ describe('end to end: version → sign → site installers → publish', () => {
         company: 'South; DROP',
         siteName: 'Depot',
         keyVersion: 3,
-        sealedEnrollmentKey: await seal(KEYS.south, publicKey),
+        sealedEnrollmentKey: await sealEnrollmentKey(
+          { siteCode: 'south', keyVersion: 3, key: KEYS.south },
+          publicKey,
+        ),
       },
     ];
     const built = await runDist(

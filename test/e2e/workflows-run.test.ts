@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../tools/lib/installers/fingerprint.ts';
+import { sealEnrollmentKey } from '../../tools/lib/seal/enrollment.ts';
 import { generateSealKeyPair, type SealKeyPair, seal } from '../../tools/lib/seal/index.ts';
 import { verifyFile } from '../../tools/lib/sign/verify.ts';
 import { makeTls, startCallbackServer } from '../helpers/callback-server.ts';
@@ -157,14 +158,20 @@ for (const flavor of ['github', 'gitea'] as const) {
           serverUrl: 'https://rmm.example.com',
           company: 'Nörth & Co "quoted"',
           keyVersion: 1,
-          sealedEnrollmentKey: await seal(KEYS.north, pair.publicKey),
+          sealedEnrollmentKey: await sealEnrollmentKey(
+            { siteCode: 'north', keyVersion: 1, key: KEYS.north },
+            pair.publicKey,
+          ),
         },
         {
           siteCode: 'south',
           serverUrl: 'https://rmm.example.com',
           company: 'South $(id)',
           keyVersion: 3,
-          sealedEnrollmentKey: await seal(KEYS.south, pair.publicKey),
+          sealedEnrollmentKey: await sealEnrollmentKey(
+            { siteCode: 'south', keyVersion: 3, key: KEYS.south },
+            pair.publicKey,
+          ),
         },
       ]);
 

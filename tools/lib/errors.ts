@@ -245,7 +245,7 @@ export const ERRORS = {
   E_SEAL_FAILED: { exit: 'failed', hint: 'Check the sealing key (base64, 32 bytes).' },
   E_SEAL_SITE_MISMATCH: {
     exit: 'refused',
-    hint: 'A sealed enrollment key opens only for the site and key version it was sealed for: seal each site\'s key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server).',
+    hint: "A sealed enrollment key opens only for the site and key version it was sealed for: seal each site's key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server).",
   },
   E_SEAL_FORMAT: {
     exit: 'usage',

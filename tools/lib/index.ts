@@ -45,5 +45,11 @@ export {
   notesFromRepo,
   type ReleaseConfig,
 } from './release/index.ts';
+export {
+  ENROLLMENT_KEY_FORMAT,
+  type EnrollmentKeyEnvelope,
+  openEnrollmentKey,
+  sealEnrollmentKey,
+} from './seal/enrollment.ts';
 export { generateSealKeyPair, publicKeyOf, type SealKeyPair, seal, unseal } from './seal/index.ts';
 export { isSecretRef, parseSecretRef, resolveSecret, type SecretRef } from './secrets.ts';

@@ -38,9 +38,13 @@ export function registerSecret(secret: string | undefined | null): void {
   }
 }
 
+/** `scheme://user:password@host` — the userinfo of any URL is a credential, registered or not. */
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"<>]+@/gi;
+
 export function redact(text: string): string {
-  if (!pattern || !text) return text;
-  return text.replace(pattern, MASK);
+  if (!text) return text;
+  const scrubbed = text.includes('@') ? text.replace(USERINFO, `$1${MASK}@`) : text;
+  return pattern ? scrubbed.replace(pattern, MASK) : scrubbed;
 }
 
 /** For tests: forget every registered secret. */

@@ -4,6 +4,7 @@ import { type GlobalArgs, makeContext } from '../context.ts';
 interface Args extends GlobalArgs {
   out: string;
   installers: boolean;
+  force: boolean;
 }
 
 export const demoCommand: CommandModule<GlobalArgs, Args> = {
@@ -12,7 +13,17 @@ export const demoCommand: CommandModule<GlobalArgs, Args> = {
     'Run the whole pipeline on embedded defaults: demo repo → stable/beta plans and changelog → dev-signed agent → per-site installers → release in a local folder',
   builder: (y) =>
     y
-      .option('out', { type: 'string', default: 'demo-out', describe: 'Output folder (replaced)' })
+      .option('out', {
+        type: 'string',
+        default: 'demo-out',
+        describe:
+          'Output folder (replaced when an earlier demo made it; another non-empty folder is refused)',
+      })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'Replace a non-empty --out folder the demo did not make (everything in it is deleted)',
+      })
       .option('installers', {
         type: 'boolean',
         default: true,
@@ -27,6 +38,7 @@ export const demoCommand: CommandModule<GlobalArgs, Args> = {
     const result = await runDemo({
       out: resolve(ctx.cwd, args.out),
       installers: args.installers,
+      force: args.force,
       onLine: (line) => (ctx.json ? logger.info(line) : process.stdout.write(`${line}\n`)),
     });
     ctx.emit(

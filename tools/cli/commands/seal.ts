@@ -6,12 +6,14 @@ interface SealArgs extends GlobalArgs {
   value?: string;
   keygen?: boolean;
   'private-key-out'?: string;
+  'site-code'?: string;
+  'key-version'?: number;
 }
 
 export const sealCommand: CommandModule<GlobalArgs, SealArgs> = {
   command: 'seal',
   describe:
-    'Seal a secret (e.g. a site enrollment key) to a public key with a libsodium sealed box, for a workflow dispatch; --keygen makes a key pair',
+    'Seal a secret to a public key with a libsodium sealed box, for a workflow dispatch: an enrollment key with --site-code and --key-version (bound to that site), a callback token without; --keygen makes a key pair',
   builder: (y) =>
     y
       .option('public-key', { type: 'string', describe: 'base64 public key, or file:PATH holding it' })
@@ -23,6 +25,14 @@ export const sealCommand: CommandModule<GlobalArgs, SealArgs> = {
       .option('private-key-out', {
         type: 'string',
         describe: 'With --keygen: write the private key here (mode 600); store it as a repository secret',
+      })
+      .option('site-code', {
+        type: 'string',
+        describe: 'Seal an enrollment key for this site (with --key-version): it opens only for that site',
+      })
+      .option('key-version', {
+        type: 'number',
+        describe: 'The key version the enrollment key is sealed for',
       }),
   handler: async (args) => {
     const ctx = makeContext(args);
@@ -60,6 +70,22 @@ export const sealCommand: CommandModule<GlobalArgs, SealArgs> = {
       value = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
       const { registerSecret } = await import('../../lib/redact.ts');
       registerSecret(value);
+    }
+    const siteCode = args['site-code'];
+    const keyVersion = args['key-version'];
+    if ((siteCode === undefined) !== (keyVersion === undefined))
+      throw new SignetError(
+        'E_USAGE',
+        'an enrollment key is sealed for one site: give both --site-code and --key-version (or neither, for a callback token)',
+      );
+    if (siteCode !== undefined && keyVersion !== undefined) {
+      const { ENROLLMENT_KEY_FORMAT, sealEnrollmentKey } = await import('../../lib/seal/enrollment.ts');
+      const sealed = await sealEnrollmentKey({ siteCode, keyVersion, key: value }, publicKey);
+      ctx.emit(
+        { sealed, algorithm: 'crypto_box_seal', format: ENROLLMENT_KEY_FORMAT, siteCode, keyVersion },
+        sealed,
+      );
+      return;
     }
     const sealed = await seal.seal(value, publicKey);
     ctx.emit({ sealed, algorithm: 'crypto_box_seal' }, sealed);

@@ -7,6 +7,7 @@ import { CanaryScanner } from '../../../test/helpers/canary.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { SignetError } from '../errors.ts';
 import { clearSecrets } from '../redact.ts';
+import { sealEnrollmentKey } from '../seal/enrollment.ts';
 import { generateSealKeyPair, seal } from '../seal/index.ts';
 import { type DeliverOptions, deliver } from './index.ts';
 import { checkCallback, endpoint } from './protocol.ts';
@@ -256,6 +257,17 @@ describe('deliver to the vendor callback (real HTTPS server, private CA)', () =>
     scanKey.seen(...scan.texts, e.toJSON(), missing.toJSON());
     scanKey.assertClean();
     scanKey.restore();
+  });
+
+  it('a sealed enrollment key given as the callback token is refused before anything is sent', async () => {
+    const kp = await generateSealKeyPair();
+    const siteKey = 'canary-site-key-as-token-61f0a9';
+    const sealed = await sealEnrollmentKey({ siteCode: 'north', keyVersion: 1, key: siteKey }, kp.publicKey);
+    const before = server.requests.length;
+    const e = await failure(deliver(opts({ token: { kind: 'sealed', sealed, privateKey: kp.privateKey } })));
+    expect(e.code).toBe('E_SEAL_FORMAT');
+    expect(server.requests).toHaveLength(before);
+    expect(JSON.stringify(e.toJSON())).not.toContain(siteKey);
   });
 
   it('an untrusted server certificate fails at once with the --ca-file fix; nothing is sent', async () => {

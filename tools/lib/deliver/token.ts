@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SignetError } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
+import { isEnrollmentEnvelope } from '../seal/enrollment.ts';
 import { unseal } from '../seal/index.ts';
 import { parseSecretRef, resolveSecret } from '../secrets.ts';
 
@@ -51,6 +52,13 @@ export async function resolveToken(
       );
     registerSecret(source.privateKey.trim());
     token = await unseal(sealed, source.privateKey);
+    // a sealed enrollment key is no bearer token: sending it would hand a site's key to the callback
+    if (isEnrollmentEnvelope(token.trim()))
+      throw new SignetError(
+        'E_SEAL_FORMAT',
+        'the sealed callback token is a sealed enrollment key; refusing to send it to the callback',
+        { hint: 'Seal the callback token itself (`signet seal` without --site-code).' },
+      );
   }
   token = token.trim();
   registerSecret(token);

@@ -6,7 +6,7 @@
  * release published to a local folder. Every stage is a pipeline step over one context.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { SignedArtifact } from '../artifact.ts';
 import { loadConfig, parseConfig } from '../config/load.ts';
@@ -16,11 +16,14 @@ import { registerSecret } from '../redact.ts';
 import { runPipeline, type Step, type StepReport } from '../steps/pipeline.ts';
 import type { ReleasePlan } from '../version/index.ts';
 import { buildDemoAgent } from './agent.ts';
+import { prepareDemoOut } from './out-dir.ts';
 import { createDemoRepo } from './repo.ts';
 
 export interface DemoOptions {
-  /** Output folder (default ./demo-out); replaced when it exists. */
+  /** Output folder (default ./demo-out); replaced when the demo made it, refused when not (see out-dir.ts). */
   out: string;
+  /** Replace a non-empty folder the demo did not make. */
+  force?: boolean;
   /** Print progress lines (to stderr). */
   onLine?: (line: string) => void;
   /** Build the per-site installers (needs makensis, wixl, msibuild, 7z). Default true. */
@@ -264,8 +267,7 @@ const steps: Step<Ctx>[] = [
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const out = resolve(options.out);
-  if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
+  prepareDemoOut(out, { force: Boolean(options.force) });
   const ctx: Ctx = {
     opts: options,
     out,

@@ -1,11 +1,17 @@
 /**
  * Sites that arrive through a workflow dispatch carry their enrollment key sealed
- * (`sealedEnrollmentKey`, a libsodium sealed box made by `signet seal`). This opens each one with
- * the private key and hands the installer builder ordinary site entries. A key in clear in a
- * dispatch is refused: anyone who can read the run can read its inputs.
+ * (`sealedEnrollmentKey`, a libsodium sealed box of a `{siteCode, keyVersion, key}` envelope made
+ * by `signet seal --site-code … --key-version …` or `sealEnrollmentKey`). This opens each one with
+ * the private key, checks that the envelope names the site and key version it arrived with, and
+ * hands the installer builder ordinary site entries. A key in clear in a dispatch is refused:
+ * anyone who can read the run can read its inputs. A key sealed for another site, or a bare sealed
+ * key, fails the whole dispatch (E_SEAL_SITE_MISMATCH / E_SEAL_FORMAT).
  */
-import { SignetError } from '../errors.ts';
-import { unseal } from './index.ts';
+import { type ErrorCode, isSignetError, SignetError } from '../errors.ts';
+import { openEnrollmentKey } from './enrollment.ts';
+
+/** The code a dispatch fails with: a replayed key outranks a bare one, which outranks bad input. */
+const SEVERITY: ErrorCode[] = ['E_SEAL_SITE_MISMATCH', 'E_SEAL_FORMAT', 'E_SEAL_FAILED'];
 
 export async function openSealedSites(
   entries: unknown,
@@ -15,6 +21,7 @@ export async function openSealedSites(
     throw new SignetError('E_INPUT_INVALID', 'sites must be a JSON array of site objects');
   const out: Record<string, unknown>[] = [];
   const problems: string[] = [];
+  const codes = new Set<ErrorCode>();
   for (const [i, entry] of entries.entries()) {
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) {
       problems.push(`sites[${i}]: not an object`);
@@ -43,14 +50,15 @@ export async function openSealedSites(
         'sealed enrollment keys need the seal private key (secret SIGNET_SEAL_PRIVATE_KEY)',
       );
     try {
-      out.push({ ...rest, enrollmentKey: await unseal(sealedEnrollmentKey, privateKey) });
+      out.push({ ...rest, enrollmentKey: await openEnrollmentKey(sealedEnrollmentKey, privateKey, rest) });
     } catch (e) {
+      if (isSignetError(e)) codes.add(e.code);
       problems.push(`${where}: ${(e as Error).message}`);
     }
   }
   if (problems.length)
     throw new SignetError(
-      'E_INPUT_INVALID',
+      SEVERITY.find((c) => codes.has(c)) ?? 'E_INPUT_INVALID',
       `cannot use the dispatched sites:\n  - ${problems.join('\n  - ')}`,
       { details: { problems } },
     );

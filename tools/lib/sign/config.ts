@@ -17,9 +17,34 @@ const material = (what: string) =>
     )
     .describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
 
+/**
+ * A credential in a TSA URL (`http://user:pass@host/`) would travel on osslsigncode's command line
+ * and into messages: refused. Secrets come as env:NAME / file:PATH, and osslsigncode has no such
+ * channel for a TSA, so an authenticated TSA is not supported.
+ */
+export function hasUserinfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url);
+  }
+}
+
+export const TSA_USERINFO_MESSAGE =
+  'a TSA URL must not carry user:password@ (it would reach the command line and logs); use a TSA without credentials';
+
 export const timestampSchema = z
   .object({
-    urls: z.array(z.string().url()).default([]).describe('RFC 3161 TSA URLs, tried in order'),
+    urls: z
+      .array(
+        z
+          .string()
+          .url()
+          .refine((u) => !hasUserinfo(u), TSA_USERINFO_MESSAGE),
+      )
+      .default([])
+      .describe('RFC 3161 TSA URLs, tried in order'),
     retries: z.number().int().min(0).max(10).default(2),
     retryWaitMs: z.number().int().min(0).default(1000),
     timeoutMs: z.number().int().min(100).default(15000),

@@ -4,7 +4,16 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -101,7 +110,9 @@ export async function signInFrame(
       details: { path: source },
     });
   }
-  mkdirSync(dirname(target), { recursive: true });
+  // Folders of --out made here are removed again when signing fails: nothing is left behind.
+  const created = mkdirSync(dirname(target), { recursive: true });
+  let signedOk = false;
   const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname(target);
@@ -153,6 +164,7 @@ export async function signInFrame(
     }
     chmodSync(output, statSync(source).mode & 0o7777); // keep the input's mode (e.g. 0755)
     renameSync(output, target);
+    signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
       { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
@@ -160,5 +172,18 @@ export async function signInFrame(
     );
   } finally {
     releaseCleanup(work);
+    if (!signedOk && created) removeCreated(dirname(target), created);
+  }
+}
+
+/** Removes the (now empty) folders from `dir` up to `top`, which mkdirSync created. */
+function removeCreated(dir: string, top: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
   }
 }

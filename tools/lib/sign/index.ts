@@ -12,7 +12,7 @@ import { SignetError, toSignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { parseSecretRef, type SecretRef } from '../secrets.ts';
-import { profileSchema, type SigningProfile } from './config.ts';
+import { hasUserinfo, profileSchema, type SigningProfile, TSA_USERINFO_MESSAGE } from './config.ts';
 import { type FrameContext, signInFrame } from './frame.ts';
 import { checkJsignSecrets, type JsignSettings, jsignArgs } from './jsign.ts';
 import { absMaterial, isMaterialRef, KeyMaterials, type MaterialSpec } from './key-material.ts';
@@ -81,6 +81,16 @@ export function resolveProfile(config: SignetConfig, options: CreateSignerOption
   const envTsa = env['SIGNET_TSA_URLS'];
   const tsaUrls = o.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : undefined);
   const p = profileSchema.parse(structuredClone(raw)) as SigningProfile;
+  const withCredentials = (tsaUrls ?? []).filter(hasUserinfo);
+  if (withCredentials.length)
+    throw new SignetError(
+      'E_SECRET_ON_ARGV',
+      `${o.tsaUrls ? '--tsa-url' : 'SIGNET_TSA_URLS'}: ${TSA_USERINFO_MESSAGE}: ${withCredentials.join(', ')}`,
+      {
+        details: { field: o.tsaUrls ? '--tsa-url' : 'SIGNET_TSA_URLS' },
+        hint: 'Give the TSA URL without user:password@; Signet never puts a credential on a command line or in a message.',
+      },
+    );
   if (o.noTimestamp) p.timestamp = false;
   else if (tsaUrls?.length) {
     p.timestamp = {
