@@ -35,6 +35,9 @@ export async function bundleActions(): Promise<Map<string, string>> {
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
+      // jsonc-parser's `main` is a UMD build that require()s its parts by a computed path (which a
+      // bundle cannot resolve: "Cannot find module './impl/format'"); its ESM build bundles.
+      alias: { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' },
       // CommonJS dependencies bundled into ESM still call require() for node builtins.
       banner: {
         js: "import { createRequire as __signetCreateRequire } from 'node:module';\nconst require = __signetCreateRequire(import.meta.url);",
