@@ -14,6 +14,7 @@ import type { Runner } from '../exec/runner.ts';
 import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
 import { describeArtifactFast } from './hash.ts';
 import { boundSigner, oneLineDn, sameDn } from './signer.ts';
+import { isSnapshot, takeSnapshot } from './snapshot.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -204,15 +205,32 @@ export async function verifyFile(
   // A directory, named pipe or device is refused before anything opens it (a FIFO would block).
   if (!statSync(path).isFile())
     throw new SignetError('E_FS_WRONG_TYPE', `${path}: not a regular file`, { details: { path } });
+  // One private snapshot: the hash, osslsigncode's verify and the signature blob all read the
+  // same bytes, whatever happens to `path` meanwhile (a snapshot is not copied again).
+  const snap = isSnapshot(path) ? undefined : takeSnapshot(path);
+  try {
+    return await verifyStable(path, snap?.path ?? path, options, policy);
+  } finally {
+    snap?.release();
+  }
+}
+
+/** verifyFile over `stable`, a file nobody else can change; reports and errors name `path`. */
+async function verifyStable(
+  path: string,
+  stable: string,
+  options: VerifyOptions,
+  policy: VerifyPolicy,
+): Promise<SignedArtifact> {
   const runner = options.runner ?? defaultRunner;
   const program = options.osslsigncode ?? 'osslsigncode';
-  const pending = runner.run(program, verifyArgs(path, options), {
+  const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 120_000,
     label: 'osslsigncode verify',
   });
   // Hash while osslsigncode verifies (its process runs on the other core).
-  const artifact = describeArtifactFast(path);
+  const artifact = { ...describeArtifactFast(stable), path };
   const run = await pending;
   const text = `${run.stdout}\n${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
@@ -224,7 +242,7 @@ export async function verifyFile(
       : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail('E_VERIFY_FAILED', `${file}: signature did not verify: ${reason}`, { path, exitCode: run.exitCode });
   }
-  const blob = await readSignatureBlob(path, { osslsigncode: program, runner });
+  const blob = await readSignatureBlob(stable, { osslsigncode: program, runner });
   const p7 = blob ? parsePkcs7(blob) : undefined;
   if (!p7)
     fail('E_VERIFY_FAILED', `${file}: cannot read the signer certificate from the signature`, { path });
