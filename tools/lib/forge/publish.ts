@@ -24,6 +24,7 @@ import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { signableKind } from '../sign/content-kind.ts';
+import { type Snapshot, takeSnapshot } from '../sign/snapshot.ts';
 import { DIR_RESERVED } from './dir.ts';
 import { contentTypeFor } from './http.ts';
 import { type Channel, type ChecksumEntry, loadNotesTemplate, renderNotes, sha256sums } from './notes.ts';
@@ -36,7 +37,10 @@ export const SUMS_NAME = 'SHA256SUMS';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 export interface LocalAsset extends ChecksumEntry {
+  /** What is read and uploaded: a private snapshot of `source` (prepareRelease), or a file Signet wrote. */
   path: string;
+  /** The file the user named (messages), when `path` is its snapshot. */
+  source?: string | undefined;
   kind: ArtifactKind;
   signature?: SignatureInfo | undefined;
   /** '' until known: hashed while uploading, or beforehand when a same-size remote asset must be compared. */
@@ -155,7 +159,7 @@ async function ensureHash(asset: LocalAsset): Promise<string> {
   if (!asset.sha256) {
     const h = await hashFileLowMem(asset.path);
     if (h.size !== asset.size)
-      throw new SignetError('E_INPUT_INVALID', `${asset.path} changed size during the publish`);
+      throw new SignetError('E_INPUT_INVALID', `${asset.source ?? asset.path} changed size during the publish`);
     asset.sha256 = h.sha256;
   }
   return asset.sha256;
@@ -213,21 +217,44 @@ export async function prepareRelease(
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path})`);
     seen.set(name, path);
-    // By content: a PE or Compound File is verified whatever its name (.sys, .scr, .cab, none);
-    // a file *named* .exe/.msi/.dll is verified too (and fails) when its bytes are something else.
-    const byContent = size >= 0 ? signableKind(path) : 'other';
-    local.push({
-      name,
-      path,
-      size,
-      sha256: '',
-      kind: byContent !== 'other' ? byContent : artifactKind(path),
-    });
+    local.push({ name, path, source: path, size, sha256: '', kind: 'other' });
   }
   if (problems.length)
     throw new SignetError('E_INPUT_INVALID', `cannot publish:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
     });
+
+  // Every file is read once, into a private snapshot: the site-secret check, the kind, the verify
+  // gate and the upload all use those bytes, whatever happens to the user's path meanwhile.
+  const workDir = mkdtempSync(join(tmpdir(), 'signet-publish-'));
+  const snapshots: Snapshot[] = [];
+  const cleanup = () => {
+    for (const snap of snapshots) snap.release();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  try {
+    for (const asset of local) {
+      const snap = takeSnapshot(asset.source!, { parent: workDir });
+      snapshots.push(snap);
+      asset.path = snap.path;
+      asset.size = statSync(snap.path).size;
+      // By content: a PE or Compound File is verified whatever its name (.sys, .scr, .cab, none);
+      // a file *named* .exe/.msi/.dll is verified too (and fails) when its bytes are something else.
+      const byContent = signableKind(snap.path);
+      asset.kind = byContent !== 'other' ? byContent : artifactKind(asset.name);
+    }
+    await gateLocal(input, forgeKind, local);
+    const template =
+      input.mode === 'attach' ? undefined : loadNotesTemplate(input.channel, input.templatesDir, cwd);
+    return { input, version, title, local, template, workDir, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+/** Site secrets and signatures of the local snapshots, before anything leaves the machine. */
+async function gateLocal(input: PublishInput, forgeKind: Forge['kind'], local: LocalAsset[]): Promise<void> {
 
   // A site's installers carry its enrollment key: refused before anything leaves the machine.
   await checkSiteSecrets(
@@ -273,12 +300,6 @@ export async function prepareRelease(
     // The verified content: what is uploaded must hash to this (checked while streaming).
     asset.sha256 = signed.sha256;
   }
-
-  const template =
-    input.mode === 'attach' ? undefined : loadNotesTemplate(input.channel, input.templatesDir, cwd);
-  const workDir = mkdtempSync(join(tmpdir(), 'signet-publish-'));
-  const cleanup = () => rmSync(workDir, { recursive: true, force: true });
-  return { input, version, title, local, template, workDir, cleanup };
 }
 
 function wantsSums(prepared: PreparedRelease): boolean {
