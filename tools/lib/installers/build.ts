@@ -35,12 +35,13 @@ import { packageVersion } from '../paths.ts';
 import { absMaterial, materialDigest } from '../sign/key-material.ts';
 import type { Signer } from '../sign/types.ts';
 import { type BatchReport, batchReport, groupInvalidSites, mergeSiteResults } from './batch.ts';
+import { loadCacheSecret } from './cache-secret.ts';
 import { comparePayload, extractMsi, extractNsis, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
 import { type Fingerprint, fingerprint } from './fingerprint.ts';
 import { ICON_XML, lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
-import { serializeSiteJson, siteConfigHash, siteJson } from './payload.ts';
+import { serializeSiteJson, siteConfigHash, siteJson, siteKeyDigest } from './payload.ts';
 import { agentVersion, isMsiVersion } from './pe-version.ts';
 import { type SignServer, signScriptText, startSignServer } from './sign-server.ts';
 import type { SiteConfig, SiteProblem } from './site.ts';
@@ -300,6 +301,8 @@ interface Shared {
   runner: Runner;
   outDir: string;
   workRoot: string;
+  /** Keys the enrollment key's part of the cache key (see cache-secret.ts). */
+  cacheSecret: Buffer;
   signerIdentity: string;
   force: boolean;
 }
@@ -311,6 +314,7 @@ function cacheKeyOf(s: Shared, site: SiteConfig): string {
       signet: signetVersion(),
       agent: s.agent.sha256,
       site: siteConfigHash(site),
+      enrollmentKey: siteKeyDigest(site, s.cacheSecret),
       nsis: s.nsis.sha256,
       wix: s.wix.sha256,
       icon: s.icon?.sha256 ?? null,
@@ -684,6 +688,7 @@ export async function buildSiteInstallers(
     runner,
     outDir,
     workRoot,
+    cacheSecret: loadCacheSecret(rel(installers.cacheDir)),
     signerIdentity: options.signerIdentity ?? defaultSignerIdentity(config, signer, baseDir),
     force: Boolean(options.force),
   };

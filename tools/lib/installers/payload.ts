@@ -4,7 +4,7 @@
  * it as a file — it is never text spliced into NSIS or WiX source. Deterministic: the same site,
  * product and version always give the same bytes (so the cache key is stable).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { ProductConfig } from './config.ts';
 import { fingerprint } from './fingerprint.ts';
 import type { SiteConfig } from './site.ts';
@@ -53,7 +53,12 @@ export function serializeSiteJson(doc: SiteJson): Buffer {
   return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
 }
 
-/** Hash of a site's configuration (key included, so a rotation changes it); never printed with the key. */
+/**
+ * Hash of a site's labels and key version — not of its key. It is published in the manifest, and
+ * an unsalted hash over guessable labels plus the key would let anyone holding a manifest test
+ * guesses of the key offline. A rotation still shows: in keyVersion and the fingerprint, and the
+ * cache sees the key itself through `siteKeyDigest`.
+ */
 export function siteConfigHash(site: SiteConfig): string {
   const canonical = JSON.stringify([
     site.siteCode,
@@ -63,8 +68,15 @@ export function siteConfigHash(site: SiteConfig): string {
     site.department,
     site.deviceType,
     site.tags,
-    site.enrollmentKey,
     site.keyVersion,
   ]);
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
+
+/**
+ * The enrollment key's part of the cache key: HMAC-SHA256 under the cache's own secret
+ * (`cache-secret.ts`), so the cache key written to the manifest says nothing about the key.
+ */
+export function siteKeyDigest(site: SiteConfig, cacheSecret: Buffer): string {
+  return createHmac('sha256', cacheSecret).update(site.enrollmentKey, 'utf8').digest('hex');
 }
