@@ -265,6 +265,67 @@ export const ERRORS = {
     exit: 'failed',
     hint: 'The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name).',
   },
+  // the service (signet serve)
+  E_AUTH_MISSING: {
+    exit: 'environment',
+    hint: 'Send `Authorization: Bearer <token>`; an admin makes tokens with `signet serve token create`.',
+  },
+  E_AUTH_INVALID: {
+    exit: 'environment',
+    hint: 'The token is unknown, expired or revoked; ask an admin for a new one (`signet serve token create`).',
+  },
+  E_AUTH_SCOPE: {
+    exit: 'refused',
+    hint: 'This token lacks the scope the route needs (named in the message); create a token with it.',
+  },
+  E_NOT_FOUND: {
+    exit: 'usage',
+    hint: 'Check the identifier in the path; list the collection to see what exists.',
+  },
+  E_CONFLICT: {
+    exit: 'usage',
+    hint: 'The request conflicts with the current state (see the message); read the resource and retry with what it expects.',
+  },
+  E_KEY_VERSION: {
+    exit: 'usage',
+    hint: 'A new enrollment key must come with keyVersion + 1 (rotation); the same keyVersion must come with the same key. Older versions are refused.',
+  },
+  E_TOO_LARGE: {
+    exit: 'usage',
+    hint: 'The body is over the limit (service.maxUploadBytes for files, 1 MiB for JSON).',
+  },
+  E_UNSUPPORTED_MEDIA: {
+    exit: 'usage',
+    hint: 'Send JSON as application/json and files as application/octet-stream.',
+  },
+  E_RATE_LIMITED: {
+    exit: 'environment',
+    hint: 'Too many requests for this token; wait for Retry-After seconds.',
+  },
+  E_NO_RELEASE: {
+    exit: 'usage',
+    hint: 'No verified agent release for that channel or version yet: upload one with POST /v1/releases.',
+  },
+  E_LINK_INVALID: {
+    exit: 'refused',
+    hint: 'The download link expired, was revoked, or the site key rotated since it was made; ask for a new link.',
+  },
+  E_SERVICE_KEY_UNREADABLE: {
+    exit: 'environment',
+    hint: 'A stored enrollment key does not open with this service.masterKey; restore the original key, or PUT the site again with its key.',
+  },
+  E_SIGN_UNSUPPORTED: {
+    exit: 'usage',
+    hint: 'Only PE files (.exe, .dll) and MSI packages are Authenticode-signed; send one of those.',
+  },
+  E_SERVICE_CLOSING: {
+    exit: 'environment',
+    hint: 'The service is shutting down; retry against the next instance.',
+  },
+  E_SERVICE_UNSAFE_LISTEN: {
+    exit: 'usage',
+    hint: 'Plain HTTP is served only on a loopback address: give service.tls (cert and key), listen on 127.0.0.1, or pass --behind-proxy when a TLS proxy is in front.',
+  },
   E_PARTIAL: { exit: 'partial', hint: 'Some items failed; see the per-item results.' },
 } as const satisfies Record<string, Definition>;
 
