@@ -60,6 +60,10 @@ export const releaseCommand: CommandModule<GlobalArgs, Args> = {
           `dry run: would ${r.plan.prerelease ? 'tag HEAD' : 'write, commit and tag'} ${r.tag}${args.push ? ' and push' : ''}`,
         );
         if (r.diff) lines.push('', r.diff.trimEnd());
+      } else if (r.resumed) {
+        lines.push(
+          `tagged ${r.tag} on the release commit at HEAD (finished an interrupted release)${r.pushed ? `; pushed to ${config.git.remote}` : ''}`,
+        );
       } else if (r.unchanged) {
         lines.push(`tag ${r.tag} already on HEAD; nothing moved${r.pushed ? ' (pushed)' : ''}`);
       } else {

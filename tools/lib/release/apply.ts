@@ -1,11 +1,13 @@
 /**
  * Applying a plan. Stable: write manifests and the changelog → commit → annotated tag (last) →
  * optional atomic push of both. Beta: an annotated tag on HEAD (idempotent for the same run
- * number; moved only with `force`) → optional push of that tag. Any failure rolls back what was
- * made (files restored, commit reset, tag deleted or moved back), so nothing half-made is left.
- * `dryRun` computes the same changes and their diff and touches nothing.
+ * number; moved only with `force`) → optional push of that tag. A real run holds the repository's
+ * release lock (./lock.ts) from before the plan to the end; Ctrl-C/SIGTERM and every failure roll
+ * back what this run made (./stable.ts, ./interrupt.ts), so nothing half-made is left; a release
+ * commit left untagged (a killed run) is finished by the next run (./resume.ts).
+ * `dryRun` computes the same changes and their diff and touches nothing (and takes no lock).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -17,13 +19,19 @@ import {
   resolveRepoLink,
 } from '../changelog/index.ts';
 import type { SignetConfig } from '../config/schema.ts';
-import { isSignetError, SignetError } from '../errors.ts';
-import { git, gitOut, isDirty, remoteUrl } from '../git/git.ts';
+import { SignetError } from '../errors.ts';
+import { git, gitOut, isDirty, remoteUrl, repoInfo } from '../git/git.ts';
 import { logger } from '../log.ts';
 import { cargoLockFor, cargoPackageNames, updateCargoLock, writeVersion } from '../manifests/index.ts';
 import { type Channel, planFromRepo, type ReleasePlan, type RepoPlan } from '../version/index.ts';
 import type { FileChange } from './files.ts';
+import { type Guard, guardSignals } from './interrupt.ts';
+import { acquireReleaseLock } from './lock.ts';
 import { pushArgs, pushAuth } from './push.ts';
+import { unfinishedRelease } from './resume.ts';
+import { headState, identityEnv, runStable } from './stable.ts';
+
+export { commitMessage } from './stable.ts';
 
 export type ReleaseConfig = Pick<SignetConfig, 'version' | 'changelog' | 'git'>;
 
@@ -61,16 +69,14 @@ export interface ApplyResult {
   pushed: boolean;
   /** Beta re-run: the tag already pointed at HEAD; nothing was moved. */
   unchanged?: boolean;
+  /** Stable: HEAD was the untagged release commit of an interrupted run; only the tag was made. */
+  resumed?: boolean;
 }
 
 export function releaseDate(env: NodeJS.ProcessEnv = process.env, now: Date = new Date()): string {
   const epoch = env['SOURCE_DATE_EPOCH'];
   const d = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : now;
   return d.toISOString().slice(0, 10);
-}
-
-export function commitMessage(template: string, tag: string, version: string): string {
-  return template.replaceAll('{tag}', tag).replaceAll('{version}', version);
 }
 
 /** Unified diff of planned changes, made by `git diff --no-index` on temporary copies. */
@@ -110,15 +116,6 @@ export async function diffChanges(changes: readonly FileChange[]): Promise<strin
   }
 }
 
-function identityEnv(cfg: ReleaseConfig['git']): Record<string, string> {
-  return {
-    GIT_AUTHOR_NAME: cfg.authorName,
-    GIT_AUTHOR_EMAIL: cfg.authorEmail,
-    GIT_COMMITTER_NAME: cfg.authorName,
-    GIT_COMMITTER_EMAIL: cfg.authorEmail,
-  };
-}
-
 /** The notes of a stable plan and the file changes (manifests, CHANGELOG.md, notes file). */
 export async function stableChanges(
   rp: RepoPlan,
@@ -155,18 +152,6 @@ export async function stableChanges(
   return { notes, changes };
 }
 
-function restoreFiles(root: string, changes: readonly FileChange[]): void {
-  for (const c of changes) {
-    const abs = join(root, c.path);
-    try {
-      if (c.before === null) unlinkSync(abs);
-      else writeFileSync(abs, c.before);
-    } catch (e) {
-      logger.warn(`rollback: could not restore ${c.path}: ${(e as Error).message}`);
-    }
-  }
-}
-
 async function push(
   root: string,
   config: ReleaseConfig,
@@ -196,6 +181,22 @@ async function push(
 }
 
 export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> {
+  if (options.dryRun) return planAndApply(options, undefined);
+  // One release at a time per repository (./lock.ts), taken before the plan reads HEAD and tags.
+  const { root } = await repoInfo(options.cwd, { message: false });
+  const lock = await acquireReleaseLock(root);
+  const guard = guardSignals(() => lock.releaseSync(), options.env ?? process.env);
+  try {
+    await guard.step('after-lock');
+    return await planAndApply(options, guard);
+  } finally {
+    await lock.release();
+    // A signal received during the run: re-raised now that everything is rolled back and unlocked.
+    guard.close(true);
+  }
+}
+
+async function planAndApply(options: ApplyOptions, guard: Guard | undefined): Promise<ApplyResult> {
   const env = options.env ?? process.env;
   const config = options.config;
   const dryRun = Boolean(options.dryRun);
@@ -212,7 +213,21 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
         ? true
         : notesLean({ sections: config.changelog.sections, releaseRules: config.version.releaseRules }),
   });
-  const { plan, root } = rp;
+  const { root } = rp;
+  let { plan } = rp;
+  // An interrupted stable release left its commit untagged: finish it (./resume.ts).
+  const unfinished =
+    options.channel === 'stable' ? await unfinishedRelease(rp, config, options.date) : undefined;
+  if (unfinished) {
+    plan = {
+      ...plan,
+      released: true,
+      version: unfinished.version,
+      tag: unfinished.tag,
+      reason: `the release commit of ${unfinished.tag} at HEAD is not tagged yet: finishing it`,
+      manifestUpdates: [],
+    };
+  }
   const result: ApplyResult = { plan, files: [], dryRun, pushed: false };
   if (!plan.released || !plan.tag || !plan.version) return result;
   result.tag = plan.tag;
@@ -227,58 +242,8 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
     );
   }
   const existing = rp.tags.find((t) => t.name === plan.tag);
-  const identity = identityEnv(config.git);
 
-  if (options.channel === 'beta') {
-    if (existing && existing.commit === rp.head.sha) result.unchanged = true;
-    else if (existing && !options.force) {
-      throw new SignetError(
-        'E_TAG_EXISTS',
-        `tag ${plan.tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
-        {
-          details: { tag: plan.tag, commit: existing.commit },
-        },
-      );
-    }
-    if (dryRun) {
-      result.diff = '';
-      return result;
-    }
-    const previousRef = existing ? await gitOut(root, ['rev-parse', `refs/tags/${plan.tag}`]) : undefined;
-    if (!result.unchanged) {
-      await git(
-        root,
-        [
-          'tag',
-          '-a',
-          '--no-sign',
-          '--cleanup=whitespace',
-          ...(existing ? ['-f'] : []),
-          '-m',
-          plan.tag,
-          plan.tag,
-          rp.head.sha,
-        ],
-        {
-          env: identity,
-        },
-      );
-    }
-    if (options.push) {
-      try {
-        await push(root, config, [`refs/tags/${plan.tag}`], env, Boolean(existing && options.force));
-        result.pushed = true;
-      } catch (e) {
-        if (!result.unchanged) {
-          if (previousRef)
-            await git(root, ['update-ref', `refs/tags/${plan.tag}`, previousRef], { allowFailure: true });
-          else await git(root, ['tag', '-d', plan.tag], { allowFailure: true });
-        }
-        throw e;
-      }
-    }
-    return result;
-  }
+  if (options.channel === 'beta') return applyBeta(rp, plan, result, options, existing);
 
   // stable
   if (existing) {
@@ -312,50 +277,74 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
     }
     logger.warn(`the work tree has uncommitted changes (${dirty.length} files); a real release would refuse`);
   }
-  const date = options.date ?? releaseDate(env);
-  const { notes, changes } = await stableChanges(rp, config, date);
-  result.notes = notes;
-  result.notesPath = notesFilePath(config.changelog, notes.version);
-  result.files = changes.map((c) => c.path);
+  let notes: RenderedNotes | undefined;
+  let changes: FileChange[] = [];
+  if (unfinished) {
+    result.resumed = true;
+    result.notesPath = notesFilePath(config.changelog, unfinished.version);
+  } else {
+    const date = options.date ?? releaseDate(env);
+    ({ notes, changes } = await stableChanges(rp, config, date));
+    result.notes = notes;
+    result.notesPath = notesFilePath(config.changelog, notes.version);
+    result.files = changes.map((c) => c.path);
+  }
   if (dryRun) {
     result.diff = await diffChanges(changes);
     return result;
   }
-
-  const origHead = rp.head.sha;
-  let committed = false;
-  let tagged = false;
-  let staged: string[] = [];
-  try {
-    for (const c of changes) {
-      const abs = join(root, c.path);
-      mkdirSync(dirname(abs), { recursive: true });
-      writeFileSync(abs, c.after);
-    }
+  const base = await headState(root);
+  if (base.sha !== rp.head.sha) {
+    throw new SignetError('E_RELEASE_HEAD_MOVED', `HEAD moved while the release was planned`, {
+      details: { expected: rp.head.sha, found: base.sha },
+    });
+  }
+  const outcome = await runStable({
+    root,
+    config,
+    tag: plan.tag,
+    version: plan.version,
+    base,
+    changes,
     // CHANGELOG.md and the notes file are committed even when they were already written (e.g. by
     // `signet changelog --write`) and so are not among the changes.
-    const paths = [...new Set([...result.files, config.changelog.file, result.notesPath!])].filter((p) =>
-      existsSync(join(root, p)),
+    commitPaths: unfinished ? [] : [...result.files, config.changelog.file, result.notesPath!],
+    tagMessage: `${plan.tag}\n\n${unfinished ? unfinished.body : notes!.body}`,
+    guard: guard!,
+    push: options.push ? (refspecs) => push(root, config, refspecs, env, false) : undefined,
+    pushBranch: rp.head.branch,
+  });
+  if (outcome.commit) result.commit = outcome.commit;
+  result.pushed = outcome.pushed;
+  return result;
+}
+
+async function applyBeta(
+  rp: RepoPlan,
+  plan: ReleasePlan,
+  result: ApplyResult,
+  options: ApplyOptions,
+  existing: RepoPlan['tags'][number] | undefined,
+): Promise<ApplyResult> {
+  const { root } = rp;
+  const tag = plan.tag!;
+  if (existing && existing.commit === rp.head.sha) result.unchanged = true;
+  else if (existing && !options.force) {
+    throw new SignetError(
+      'E_TAG_EXISTS',
+      `tag ${tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
+      {
+        details: { tag, commit: existing.commit },
+      },
     );
-    // Files the repository ignores (e.g. a notes directory in .gitignore) are written, not committed.
-    const ignored = await git(root, ['check-ignore', '--', ...paths], { allowFailure: true });
-    const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split('\n').filter(Boolean) : []);
-    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(', ')}`);
-    staged = paths.filter((f) => !skip.has(f));
-    if (staged.length) await git(root, ['add', '--', ...staged]);
-    const pending = await git(root, ['diff', '--cached', '--quiet'], { allowFailure: true });
-    if (pending.exitCode !== 0) {
-      const message = commitMessage(config.git.commitMessage, plan.tag, plan.version);
-      await git(root, ['commit', '-q', '--no-verify', '--no-gpg-sign', '--cleanup=verbatim', '-m', message], {
-        env: identity,
-      });
-      committed = true;
-      result.commit = await gitOut(root, ['rev-parse', 'HEAD']);
-    } else {
-      // Nothing to commit (a first release whose changelog is already committed): tag HEAD.
-      logger.info('nothing to commit: the release tag goes on HEAD');
-    }
-    const target = result.commit ?? origHead;
+  }
+  if (options.dryRun) {
+    result.diff = '';
+    return result;
+  }
+  const ref = `refs/tags/${tag}`;
+  const previousRef = existing ? await gitOut(root, ['rev-parse', ref]) : undefined;
+  if (!result.unchanged) {
     await git(
       root,
       [
@@ -363,37 +352,32 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
         '-a',
         '--no-sign',
         '--cleanup=whitespace',
+        ...(existing ? ['-f'] : []),
         '-m',
-        `${plan.tag}\n\n${notes.body}`,
-        plan.tag,
-        target,
+        tag,
+        tag,
+        rp.head.sha,
       ],
-      {
-        env: identity,
-      },
-    );
-    tagged = true;
-    if (options.push) {
-      await push(root, config, [`HEAD:refs/heads/${rp.head.branch}`, `refs/tags/${plan.tag}`], env, false);
-      result.pushed = true;
-    }
-    return result;
-  } catch (e) {
-    logger.warn(`release failed; rolling back (${tagged ? 'tag, ' : ''}${committed ? 'commit, ' : ''}files)`);
-    if (tagged) await git(root, ['tag', '-d', plan.tag], { allowFailure: true });
-    if (committed) await git(root, ['reset', '-q', '--soft', origHead], { allowFailure: true });
-    const unstage = [...new Set([...result.files, ...staged])];
-    if (unstage.length) await git(root, ['reset', '-q', origHead, '--', ...unstage], { allowFailure: true });
-    restoreFiles(root, changes);
-    delete result.commit;
-    if (isSignetError(e) && e.code === 'E_PUSH_REJECTED') throw e;
-    throw new SignetError(
-      'E_RELEASE_ROLLED_BACK',
-      `release of ${plan.tag} failed and was rolled back: ${(e as Error).message}`,
-      {
-        cause: e,
-        details: { tag: plan.tag },
-      },
+      { env: identityEnv(options.config.git) },
     );
   }
+  if (options.push) {
+    const made = result.unchanged ? undefined : await gitOut(root, ['rev-parse', ref]);
+    try {
+      await push(root, options.config, [ref], options.env ?? process.env, Boolean(existing && options.force));
+      result.pushed = true;
+    } catch (e) {
+      // Compare-and-swap: only the tag this run made is deleted or moved back.
+      if (made)
+        await git(
+          root,
+          previousRef ? ['update-ref', ref, previousRef, made] : ['update-ref', '-d', ref, made],
+          {
+            allowFailure: true,
+          },
+        );
+      throw e;
+    }
+  }
+  return result;
 }
