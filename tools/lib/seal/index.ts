@@ -8,10 +8,11 @@
 import { SignetError } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 
-type Sodium = typeof import('libsodium-wrappers');
+export type Sodium = typeof import('libsodium-wrappers');
 let sodiumPromise: Promise<Sodium> | undefined;
 
-async function sodium(): Promise<Sodium> {
+/** libsodium, loaded once (the sealed boxes here, secretbox in the service store). */
+export async function sodium(): Promise<Sodium> {
   sodiumPromise ??= (async () => {
     const mod = (await import('libsodium-wrappers')) as unknown as { default?: Sodium } & Sodium;
     const s = mod.default ?? mod;
