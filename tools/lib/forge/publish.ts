@@ -159,7 +159,10 @@ async function ensureHash(asset: LocalAsset): Promise<string> {
   if (!asset.sha256) {
     const h = await hashFileLowMem(asset.path);
     if (h.size !== asset.size)
-      throw new SignetError('E_INPUT_INVALID', `${asset.source ?? asset.path} changed size during the publish`);
+      throw new SignetError(
+        'E_INPUT_INVALID',
+        `${asset.source ?? asset.path} changed size during the publish`,
+      );
     asset.sha256 = h.sha256;
   }
   return asset.sha256;
@@ -255,7 +258,6 @@ export async function prepareRelease(
 
 /** Site secrets and signatures of the local snapshots, before anything leaves the machine. */
 async function gateLocal(input: PublishInput, forgeKind: Forge['kind'], local: LocalAsset[]): Promise<void> {
-
   // A site's installers carry its enrollment key: refused before anything leaves the machine.
   await checkSiteSecrets(
     local.map((a) => a.path),

@@ -18,7 +18,6 @@ import {
   mkdtempSync,
   readFileSync,
   renameSync,
-  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -33,6 +32,7 @@ import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { packageVersion } from '../paths.ts';
 import { absMaterial, materialDigest } from '../sign/key-material.ts';
+import { takeSnapshot } from '../sign/snapshot.ts';
 import type { Signer } from '../sign/types.ts';
 import { type BatchReport, batchReport, groupInvalidSites, mergeSiteResults } from './batch.ts';
 import { loadCacheSecret } from './cache-secret.ts';
@@ -46,6 +46,7 @@ import { agentVersion, isMsiVersion } from './pe-version.ts';
 import { type SignServer, signScriptText, startSignServer } from './sign-server.ts';
 import type { SiteConfig, SiteProblem } from './site.ts';
 import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate, VALUE_PATTERNS } from './template.ts';
+import { openRunDir, removeStaleWork } from './workdir.ts';
 
 export const MANIFEST_SCHEMA = 1;
 
@@ -341,22 +342,40 @@ function readManifest(path: string): SiteManifest | undefined {
   }
 }
 
-function cachedResult(s: Shared, site: SiteConfig, key: string, started: number): SiteResult | undefined {
+/**
+ * A cached output counts only when it is still what the manifest recorded: same size, and a
+ * verify (of one snapshot: its SHA-256 and its signature) that matches the manifest's SHA-256 and
+ * signer. Anything else — a flipped byte, a stripped or foreign signature — is rebuilt.
+ */
+async function cachedResult(
+  s: Shared,
+  site: SiteConfig,
+  key: string,
+  started: number,
+): Promise<SiteResult | undefined> {
   if (s.force) return undefined;
   const mp = manifestPath(s.outDir, site.siteCode);
   const m = readManifest(mp);
   if (!m || m.inputs.cacheKey !== key) return undefined;
-  for (const o of m.outputs) {
-    const p = join(s.outDir, o.name);
-    try {
-      if (statSync(p).size !== o.size) return undefined;
-    } catch {
-      return undefined;
-    }
-  }
   const exe = m.outputs.find((o) => o.kind === 'exe');
   const msi = m.outputs.find((o) => o.kind === 'msi');
   if (!exe || !msi) return undefined;
+  for (const o of [exe, msi]) {
+    const p = join(s.outDir, o.name);
+    try {
+      if (statSync(p).size !== o.size) return undefined;
+      const now = await s.signer.verify(p);
+      if (now.sha256 !== o.sha256 || now.signature.leafSha256 !== o.signature.leafSha256) {
+        logger.warn(
+          `${o.name}: not the output its manifest recorded (SHA-256 or signer differs); rebuilding`,
+        );
+        return undefined;
+      }
+    } catch (e) {
+      logger.warn(`${o.name}: cached output does not verify (${toSignetError(e).code}); rebuilding`);
+      return undefined;
+    }
+  }
   return {
     siteCode: site.siteCode,
     ok: true,
@@ -457,7 +476,7 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
   const exeName = `${base}.exe`;
   const msiName = `${base}.msi`;
   const key = cacheKeyOf(s, site);
-  const hit = cachedResult(s, site, key, started);
+  const hit = await cachedResult(s, site, key, started);
   if (hit) return hit;
 
   const work = mkdtempSync(join(s.workRoot, `${site.siteCode}-`));
@@ -577,11 +596,19 @@ async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult> {
   }
 }
 
+/**
+ * The agent is read once, into a private snapshot in the run folder: that copy is verified (or,
+ * unsigned in dev, hashed) and is the file every installer embeds, whatever happens to the
+ * user's path during the batch.
+ */
 async function checkAgent(
   agent: SignedArtifact | UnsignedDevAgent,
   signer: Signer,
   allowUnsigned: boolean,
+  runDir: string,
 ): Promise<Shared['agent'] & { dev: boolean }> {
+  const source = isUnsignedDev(agent) ? agent.artifact.path : agent.path;
+  const snapshot = takeSnapshot(source, { parent: runDir, name: 'agent.exe' }).path;
   if (isUnsignedDev(agent)) {
     if (!allowUnsigned || !signer.dev)
       throw new SignetError(
@@ -590,15 +617,15 @@ async function checkAgent(
           ? 'the agent is not signed (pass allowUnsignedAgent / --allow-unsigned-agent to build dev installers)'
           : `the agent is not signed, and unsigned agents are accepted only with a dev profile (profile "${signer.profile}" is not)`,
       );
-    const sha = await sha256File(agent.artifact.path);
+    const sha = await sha256File(snapshot);
     if (sha !== agent.artifact.sha256)
       throw new SignetError('E_AGENT_UNSIGNED', 'the agent changed since it was hashed');
-    return { path: agent.artifact.path, sha256: sha, size: agent.artifact.size, dev: true };
+    return { path: snapshot, sha256: sha, size: agent.artifact.size, dev: true };
   }
   // Re-verify: the file on disk must still be the one that was verified, signed by this profile.
   let now: SignedArtifact;
   try {
-    now = await signer.verify(agent.path);
+    now = await signer.verify(snapshot);
   } catch (e) {
     const err = toSignetError(e);
     throw new SignetError(
@@ -619,7 +646,7 @@ async function checkAgent(
       },
     );
   return {
-    path: agent.path,
+    path: snapshot,
     sha256: now.sha256,
     size: now.size,
     signature: now.signature,
@@ -632,15 +659,33 @@ export async function buildSiteInstallers(
   options: BuildSiteInstallersOptions,
 ): Promise<BuildSiteInstallersResult> {
   const started = performance.now();
+  const installers = options.config.installers;
+  const baseDir = options.baseDir ?? process.cwd();
+  const rel = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+
+  if (!options.runner) preflightTools();
+  // Work happens in a private run folder under the temp dir, never in the (often uploaded) cache.
+  removeStaleWork(rel(installers.cacheDir));
+  const run = openRunDir(installers.keepWork);
+  try {
+    return await buildInRunDir(options, run.path, started);
+  } finally {
+    run.close();
+  }
+}
+
+async function buildInRunDir(
+  options: BuildSiteInstallersOptions,
+  workRoot: string,
+  started: number,
+): Promise<BuildSiteInstallersResult> {
   const { config, signer } = options;
   const installers = config.installers;
   const product = installers.product;
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-
-  if (!options.runner) preflightTools();
-  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
+  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent), workRoot);
   const fullVersion = options.version ?? agentVersion(agent.path);
   if (!fullVersion)
     throw new SignetError(
@@ -665,9 +710,6 @@ export async function buildSiteInstallers(
   }
   const outDir = resolve(options.outDir);
   mkdirSync(outDir, { recursive: true });
-  // work folders live under installers.cacheDir (one private folder per site build)
-  const workRoot = join(rel(installers.cacheDir), 'work');
-  mkdirSync(workRoot, { recursive: true });
 
   const total = options.sites.length;
   const results: SiteResult[] = new Array(total);
@@ -736,11 +778,6 @@ export async function buildSiteInstallers(
     await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
   } finally {
     await signServer.close();
-    // other runs may share the cache folder: remove it only when empty
-    if (!installers.keepWork)
-      try {
-        rmdirSync(workRoot);
-      } catch {}
   }
   const all = mergeSiteResults(results, groupInvalidSites(options.invalidSites ?? []));
   const report = batchReport({
