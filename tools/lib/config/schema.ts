@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { publishConfigSchema } from '../forge/config.ts';
 import { installersConfigSchema } from '../installers/config.ts';
+import { serviceConfigSchema } from '../service-store/config.ts';
 import { signingConfigSchema } from '../sign/config.ts';
 import { changelogConfigSchema, gitConfigSchema, versionConfigSchema } from '../version/config.ts';
 
@@ -17,6 +18,7 @@ export const configSchema = z
     signing: signingConfigSchema.default(signingConfigSchema.parse({})),
     installers: installersConfigSchema.default(installersConfigSchema.parse({})),
     publish: publishConfigSchema.default(publishConfigSchema.parse({})),
+    service: serviceConfigSchema.default(serviceConfigSchema.parse({})),
   })
   .strict();
 

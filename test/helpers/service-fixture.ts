@@ -1,0 +1,107 @@
+/**
+ * A real service for tests: the test PKI and a local TSA, a signing profile pinned to the test
+ * leaf, the embedded store in a temporary data folder, and a signed (and an unsigned) mingw agent
+ * ready to upload. Nothing here is a double: it is `createService` over real parts.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, createReadStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  type CreateServiceOptions,
+  createService,
+  type ServiceApi,
+} from '../../tools/lib/app/service/index.ts';
+import type { Actor } from '../../tools/lib/app/service/types.ts';
+import { parseConfig } from '../../tools/lib/config/load.ts';
+import type { SignetConfig } from '../../tools/lib/config/schema.ts';
+import { createSigner } from '../../tools/lib/sign/index.ts';
+import { buildTestAgent } from './agent.ts';
+import { makeTestPki, type TestPki } from './pki.ts';
+import { tempDir } from './tmp.ts';
+import { type LocalTsa, startTestTsa } from './tsa.ts';
+
+export interface ServiceFixture {
+  dir: string;
+  pki: TestPki;
+  tsa: LocalTsa;
+  config: SignetConfig;
+  masterKey: Uint8Array;
+  /** Signed and timestamped agents by version (x.y.z). */
+  agent(version: string): Promise<string>;
+  unsignedAgent: string;
+  start(extra?: Partial<CreateServiceOptions>): Promise<ServiceApi>;
+}
+
+export const ADMIN: Actor = { kind: 'token', name: 'test-admin', ip: '127.0.0.1', scopes: ['admin'] };
+
+export function fileBody(path: string): Readable {
+  return createReadStream(path);
+}
+
+export function bufferBody(b: Buffer): Readable {
+  return Readable.from([b]);
+}
+
+export async function makeServiceFixture(
+  options: { webhooks?: { url: string; secret: string; events: string[] }[]; buildConcurrency?: number } = {},
+): Promise<ServiceFixture> {
+  const dir = tempDir('signet-svc-');
+  const pki = await makeTestPki();
+  const tsa = await startTestTsa(pki);
+  const { cert, key, ...profile } = pki.profile;
+  const config = parseConfig(
+    {
+      signing: {
+        defaultProfile: 'svc',
+        profiles: {
+          svc: {
+            ...profile,
+            cert,
+            key,
+            dev: false,
+            timestamp: { urls: [tsa.url], retries: 0, retryWaitMs: 0, timeoutMs: 15000 },
+            verify: { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] },
+          },
+        },
+      },
+      installers: { product: { vendor: 'Acme', product: 'Agent', serviceName: 'AcmeAgent' } },
+      service: {
+        data: join(dir, 'data'),
+        profile: 'svc',
+        ...(options.webhooks ? { webhooks: options.webhooks } : {}),
+        ...(options.buildConcurrency ? { buildConcurrency: options.buildConcurrency } : {}),
+      },
+    },
+    'test',
+  );
+  const signer = createSigner(config, { profile: 'svc', releasePath: true, baseDir: dir });
+  const agents = new Map<string, string>();
+  const unsignedDir = join(dir, 'unsigned');
+  mkdirSync(unsignedDir, { recursive: true });
+  const unsignedAgent = join(unsignedDir, 'agent.exe');
+  copyFileSync(await buildTestAgent({ version: '1.0.0' }), unsignedAgent);
+  const masterKey = new Uint8Array(randomBytes(32));
+  return {
+    dir,
+    pki,
+    tsa,
+    config,
+    masterKey,
+    unsignedAgent,
+    async agent(version) {
+      const have = agents.get(version);
+      if (have) return have;
+      const d = join(dir, 'agents', version);
+      mkdirSync(d, { recursive: true });
+      const file = join(d, 'agent.exe');
+      copyFileSync(await buildTestAgent({ version: version.split('-')[0]! }), file);
+      await signer.sign(file);
+      agents.set(version, file);
+      return file;
+    },
+    start: (extra = {}) =>
+      createService({ config, baseDir: dir, masterKey, publicUrl: 'https://signet.example.test', ...extra }),
+  };
+}

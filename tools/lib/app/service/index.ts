@@ -1,0 +1,254 @@
+/**
+ * `createService`: the service's use cases over its ports (store, blobs, key box, signer), as
+ * the `ServiceApi` the HTTP adapter, the CLI and a Node server call. Defaults are the embedded
+ * ones: SQLite in `service.data`, blobs beside it, an in-process build queue.
+ */
+
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SignetConfig } from '../../config/schema.ts';
+import { SignetError } from '../../errors.ts';
+import type { SecretRef } from '../../secrets.ts';
+import { BlobStore } from '../../service-store/blobs.ts';
+import { serviceConfigSchema } from '../../service-store/config.ts';
+import { keyBox, masterKeyFrom } from '../../service-store/secrets.ts';
+import { SqliteStore } from '../../service-store/sqlite.ts';
+import type { Store } from '../../service-store/types.ts';
+import { createSigner } from '../../sign/index.ts';
+import type { Signer } from '../../sign/types.ts';
+import { BuildQueue } from './builds.ts';
+import type { Deps, LogFn, Stats } from './deps.ts';
+import { InstallerBuilder, installerFor } from './installers.ts';
+import { createLink, installerByLink } from './links.ts';
+import { listReleases, uploadRelease } from './releases.ts';
+import { signUpload } from './signing.ts';
+import { deleteSite, getSite, listSites, putSite } from './sites.ts';
+import { authenticate, createToken, listTokens, requireScope, revokeToken, statusOf } from './tokens.ts';
+import type { Health, ServiceApi } from './types.ts';
+import { WebhookDispatcher } from './webhooks.ts';
+
+export type { ServiceApi } from './types.ts';
+
+export interface CreateServiceOptions {
+  config: SignetConfig;
+  /** Folder relative paths of the config resolve against. */
+  baseDir: string;
+  /** Environment for secret references (master key, webhook secrets, signing secrets). */
+  env?: NodeJS.ProcessEnv;
+  /** The master key itself (tests, --dev); otherwise `service.masterKey`. */
+  masterKey?: Uint8Array;
+  store?: Store;
+  signer?: Signer;
+  /** A dev signing profile is accepted (never on the release path). */
+  dev?: boolean;
+  publicUrl?: string;
+  clock?: () => number;
+  log?: LogFn;
+  /** Start the webhook dispatcher and recover interrupted work (default true). */
+  background?: boolean;
+}
+
+export async function createService(o: CreateServiceOptions): Promise<ServiceApi> {
+  const env = o.env ?? process.env;
+  const service = serviceConfigSchema.parse((o.config as { service?: unknown }).service ?? {});
+  const dataDir = resolve(o.baseDir, service.data);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const workDir = join(dataDir, 'work');
+  // work folders hold keys while a build runs: none may outlive a restart
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+
+  let master = o.masterKey;
+  if (!master) {
+    if (!service.masterKey)
+      throw new SignetError(
+        'E_CONFIG_INVALID',
+        'service.masterKey is not set: enrollment keys need it to be stored encrypted',
+        {
+          hint: 'Set service.masterKey: env:SIGNET_MASTER_KEY (32 random bytes, base64: `openssl rand -base64 32`), or run `signet serve --dev`.',
+          details: { field: 'service.masterKey' },
+        },
+      );
+    master = masterKeyFrom(service.masterKey as SecretRef, env);
+  }
+  const store = o.store ?? new SqliteStore(join(dataDir, 'service.db'));
+  await store.migrate();
+  const signer =
+    o.signer ??
+    createSigner(o.config, {
+      ...(service.profile ? { profile: service.profile } : {}),
+      releasePath: !o.dev,
+      baseDir: o.baseDir,
+      env,
+    });
+  if (signer.dev && !o.dev)
+    throw new SignetError(
+      'E_SIGN_DEV_PROFILE_REFUSED',
+      `the signing profile ${signer.profile} is a dev profile`,
+      {
+        hint: 'Point service.profile at a release profile, or run `signet serve --dev`.',
+      },
+    );
+
+  let builder: InstallerBuilder | undefined;
+  let queue: BuildQueue | undefined;
+  const stats: Stats = {
+    buildsStarted: 0,
+    buildsFailed: 0,
+    buildSeconds: [],
+    cacheHits: 0,
+    cacheMisses: 0,
+    queueDepth: () => (queue?.depth ?? 0) + (builder?.running ?? 0),
+  };
+  const d: Deps = {
+    config: o.config,
+    service,
+    baseDir: o.baseDir,
+    store,
+    blobs: new BlobStore(join(dataDir, 'blobs')),
+    keys: await keyBox(master),
+    signer,
+    workDir,
+    publicUrl: o.publicUrl ?? service.publicUrl ?? `http://${service.listen}`,
+    clock: o.clock ?? Date.now,
+    log: o.log ?? (() => undefined),
+    env,
+    stats,
+  };
+  builder = new InstallerBuilder(d);
+  queue = new BuildQueue(d, builder, service.buildConcurrency ?? Math.max(1, availableParallelism()));
+  const webhooks = new WebhookDispatcher(d);
+  d.wakeWebhooks = () => webhooks.wake();
+  if (o.background !== false) {
+    await builder.recover();
+    await queue.recover();
+    webhooks.start();
+  }
+  const metrics = serviceMetrics(d);
+  let closed = false;
+
+  const api: ServiceApi = {
+    createToken: (input) => createToken(d, input),
+    listTokens: () => listTokens(d),
+    revokeToken: (n) => revokeToken(d, n),
+    authenticate: (bearer, ip) => authenticate(d, bearer, ip),
+    requireScope,
+    tokenStatus: (t) => statusOf(t, d.clock()),
+    uploadRelease: (actor, input) => uploadRelease(d, actor, input),
+    listReleases: () => listReleases(d),
+    putSite: (actor, code, input) => putSite(d, actor, code, input),
+    getSite: (code) => getSite(d, code),
+    listSites: (cursor, limit) => listSites(d, cursor, limit),
+    deleteSite: (actor, code) => deleteSite(d, actor, code),
+    installer: async (_actor, input) => installerFor(d, builder, input),
+    createLink: (actor, code, input) => createLink(d, actor, code, input),
+    installerByLink: (token, ip) => installerByLink(d, builder, token, ip),
+    startBuild: (actor, input) => queue.start(actor, input),
+    getBuild: (id) => queue.get(id),
+    sign: (actor, input) => signUpload(d, actor, input),
+    audit: (cursor, limit) =>
+      store.listAudit(cursor ? Number(cursor) : null, Math.min(Math.max(limit, 1), 500)),
+    deliveries: (limit) => store.listDeliveries(Math.min(Math.max(limit, 1), 500)),
+    health: async () => ({ ok: !closed, checks: [{ name: 'process', ok: !closed }] }),
+    readiness: () => readiness(d, closed),
+    metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await webhooks.stop();
+      await queue.drain();
+      await builder.drain();
+      await store.close();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+  return api;
+}
+
+async function readiness(d: Deps, closed: boolean): Promise<Health> {
+  const checks: Health['checks'] = [];
+  const check = async (name: string, fn: () => Promise<void> | void) => {
+    try {
+      await fn();
+      checks.push({ name, ok: true });
+    } catch (e) {
+      checks.push({ name, ok: false, detail: (e as Error).message });
+    }
+  };
+  await check('open', () => {
+    if (closed) throw new Error('shutting down');
+  });
+  await check('database', () => d.store.ping());
+  await check('blobs', () => {
+    const probe = d.blobs.tempPath();
+    mkdirSync(probe);
+    rmSync(probe, { recursive: true });
+  });
+  await check('signer', () => d.signer.prepare?.());
+  await check('tools', async () => {
+    const { preflightTools } = await import('../../installers/build.ts');
+    preflightTools(d.env);
+  });
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+function serviceMetrics(d: Deps): Registry {
+  const registry = new Registry();
+  new Gauge({
+    name: 'signet_build_queue_depth',
+    help: 'Site builds queued or running',
+    registers: [registry],
+    collect() {
+      this.set(d.stats.queueDepth());
+    },
+  });
+  new Counter({
+    name: 'signet_builds_total',
+    help: 'Site builds started',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(d.stats.buildsStarted);
+    },
+  });
+  new Counter({
+    name: 'signet_builds_failed_total',
+    help: 'Site builds that failed',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(d.stats.buildsFailed);
+    },
+  });
+  new Counter({
+    name: 'signet_installer_cache_hits_total',
+    help: 'Installer requests served from a ready output',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(d.stats.cacheHits);
+    },
+  });
+  new Counter({
+    name: 'signet_installer_cache_misses_total',
+    help: 'Installer requests that needed a build',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(d.stats.cacheMisses);
+    },
+  });
+  const hist = new Histogram({
+    name: 'signet_build_duration_seconds',
+    help: 'Duration of one site build (both installers, signed and verified)',
+    buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [registry],
+    collect() {
+      for (const s of d.stats.buildSeconds.splice(0)) hist.observe(s);
+    },
+  });
+  return registry;
+}

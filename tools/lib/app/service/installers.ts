@@ -1,0 +1,249 @@
+/**
+ * Per-site installers on demand. An output is identified by what goes into it (site fields, key
+ * version and fingerprint, release, Signet's version, signer profile), so a rotation or a new
+ * release makes the next request build afresh. Concurrent requests for one site and release share
+ * one build (in process: one promise per output key; across processes: the store's claim). A
+ * build runs in a private work folder that is always removed (it holds the site's key), every
+ * output is verified after it was written, then stored as a blob and marked ready. A ready output
+ * is re-hashed and re-verified the first time this process serves it.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { SignetError, toSignetError } from '../../errors.ts';
+import { buildSiteInstallers, signetVersion } from '../../installers/build.ts';
+import type {
+  Channel,
+  OutputKind,
+  OutputRecord,
+  ReleaseRecord,
+  SiteRecord,
+} from '../../service-store/types.ts';
+import type { Deps } from './deps.ts';
+import { resolveRelease } from './releases.ts';
+import { requireSite, siteConfigOf } from './sites.ts';
+import type { InstallerFile } from './types.ts';
+
+export const KINDS: OutputKind[] = ['exe', 'msi'];
+
+export function outputKey(
+  site: SiteRecord,
+  release: ReleaseRecord,
+  profile: string,
+  kind: OutputKind,
+): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        site: site.siteCode,
+        fields: site.fields,
+        keyVersion: site.keyVersion,
+        fingerprint: site.fingerprint,
+        release: release.id,
+        agent: release.agentSha256,
+        signet: signetVersion(),
+        profile,
+        kind,
+      }),
+    )
+    .digest('hex');
+}
+
+export class InstallerBuilder {
+  readonly #inflight = new Map<string, Promise<void>>();
+  /** Outputs this process re-checked (hash + signature) since it started. */
+  readonly #checked = new Set<string>();
+  #closing = false;
+
+  private readonly d: Deps;
+
+  constructor(d: Deps) {
+    this.d = d;
+  }
+
+  get running(): number {
+    return this.#inflight.size;
+  }
+
+  /** Forgets builds a crash interrupted, so the next request (or batch) runs them again. */
+  async recover(): Promise<number> {
+    const stale = await this.d.store.staleOutputs();
+    for (const o of stale) await this.d.store.deleteOutput(o.key);
+    return stale.length;
+  }
+
+  async drain(): Promise<void> {
+    this.#closing = true;
+    await Promise.allSettled([...this.#inflight.values()]);
+  }
+
+  /** The ready, verified output of `kind` for the site and release, built first when needed. */
+  async ensure(site: SiteRecord, release: ReleaseRecord, kind: OutputKind): Promise<OutputRecord> {
+    const key = outputKey(site, release, this.d.signer.profile, kind);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const existing = await this.d.store.output(key);
+      if (existing?.state === 'ready') {
+        if (await this.#servable(existing)) {
+          this.d.stats.cacheHits++;
+          return existing;
+        }
+        await this.d.store.deleteOutput(key);
+      } else if (existing?.state === 'failed') {
+        await this.d.store.deleteOutput(key);
+      }
+      this.d.stats.cacheMisses++;
+      await this.#build(site, release);
+      const after = await this.d.store.output(key);
+      if (after?.state === 'ready') return after;
+      if (after?.state === 'failed')
+        throw new SignetError(
+          'E_INSTALLER_BUILD_FAILED',
+          `building ${site.siteCode}'s installers failed: ${after.error ?? 'unknown'}`,
+          {
+            details: { siteCode: site.siteCode },
+          },
+        );
+    }
+    throw new SignetError(
+      'E_INSTALLER_BUILD_FAILED',
+      `the installers of ${site.siteCode} could not be made servable`,
+    );
+  }
+
+  async #servable(o: OutputRecord): Promise<boolean> {
+    if (this.#checked.has(o.key)) return this.d.blobs.has(o.sha256!);
+    if (!o.sha256 || !(await this.d.blobs.check(o.sha256))) return false;
+    try {
+      await this.d.signer.verify(this.d.blobs.path(o.sha256));
+    } catch {
+      return false;
+    }
+    this.#checked.add(o.key);
+    return true;
+  }
+
+  /** One build of both kinds per site and release, shared by every concurrent caller. */
+  #build(site: SiteRecord, release: ReleaseRecord): Promise<void> {
+    const id = outputKey(site, release, this.d.signer.profile, 'exe');
+    const running = this.#inflight.get(id);
+    if (running) return running;
+    if (this.#closing)
+      return Promise.reject(new SignetError('E_SERVICE_CLOSING', 'the service is shutting down'));
+    const p = this.#run(site, release).finally(() => this.#inflight.delete(id));
+    this.#inflight.set(id, p);
+    return p;
+  }
+
+  async #run(site: SiteRecord, release: ReleaseRecord): Promise<void> {
+    const d = this.d;
+    const now = d.clock();
+    const keys = Object.fromEntries(
+      KINDS.map((k) => [k, outputKey(site, release, d.signer.profile, k)]),
+    ) as Record<OutputKind, string>;
+    const claims = await Promise.all(
+      KINDS.map((kind) =>
+        d.store.claimOutput({
+          key: keys[kind],
+          siteCode: site.siteCode,
+          releaseId: release.id,
+          keyVersion: site.keyVersion,
+          kind,
+          state: 'building',
+          sha256: null,
+          size: null,
+          fileName: null,
+          error: null,
+          createdAt: now,
+          verifiedAt: null,
+        }),
+      ),
+    );
+    if (!claims.every((c) => c.claimed)) {
+      // another process builds it: wait for its result
+      await this.#await(keys);
+      return;
+    }
+    const started = d.clock();
+    d.stats.buildsStarted++;
+    const work = mkdtempSync(join(d.workDir, 'build-'));
+    try {
+      const agentPath = d.blobs.path(release.agentSha256);
+      const agent = await d.signer.verify(agentPath);
+      const config = {
+        ...d.config,
+        installers: { ...d.config.installers, cacheDir: join(work, 'cache') },
+      };
+      const result = await buildSiteInstallers({
+        agent,
+        sites: [await siteConfigOf(d, site)],
+        config,
+        signer: d.signer,
+        outDir: join(work, 'out'),
+        concurrency: 1,
+        version: release.version,
+        baseDir: d.baseDir,
+        force: true,
+      });
+      const r = result.results[0];
+      if (!result.ok || !r?.ok || !r.exe || !r.msi) {
+        const message = r?.error ? `${r.error.code}: ${r.error.message}` : 'the build failed';
+        for (const kind of KINDS) await d.store.updateOutput(keys[kind], { state: 'failed', error: message });
+        d.stats.buildsFailed++;
+        return;
+      }
+      for (const kind of KINDS) {
+        const file = kind === 'exe' ? r.exe : r.msi;
+        // checked after it was written: signature and pins, then its bytes become the blob
+        const verified = await d.signer.verify(file);
+        const blob = await d.blobs.adopt(file);
+        if (blob.sha256 !== verified.sha256)
+          throw new SignetError('E_VERIFY_FAILED', `${kind} changed after it was verified`);
+        await d.store.updateOutput(keys[kind], {
+          state: 'ready',
+          sha256: blob.sha256,
+          size: blob.size,
+          fileName: file.slice(file.lastIndexOf('/') + 1),
+          verifiedAt: d.clock(),
+        });
+        this.#checked.add(keys[kind]);
+      }
+    } catch (e) {
+      const err = toSignetError(e);
+      for (const kind of KINDS)
+        await d.store.updateOutput(keys[kind], { state: 'failed', error: `${err.code}: ${err.message}` });
+      d.stats.buildsFailed++;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      d.stats.buildSeconds.push((d.clock() - started) / 1000);
+    }
+  }
+
+  async #await(keys: Record<OutputKind, string>): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      const states = await Promise.all(KINDS.map((k) => this.d.store.output(keys[k])));
+      if (states.every((s) => s && s.state !== 'building')) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export async function installerFor(
+  d: Deps,
+  builder: InstallerBuilder,
+  input: { siteCode: string; kind: OutputKind; channel: Channel; version?: string },
+): Promise<InstallerFile> {
+  const site = await requireSite(d, input.siteCode);
+  const release = await resolveRelease(d, input.channel, input.version);
+  const o = await builder.ensure(site, release, input.kind);
+  const sha256 = o.sha256!;
+  return {
+    kind: input.kind,
+    fileName: o.fileName!,
+    sha256,
+    size: o.size!,
+    release: { version: release.version, channel: release.channel },
+    siteCode: site.siteCode,
+    keyVersion: site.keyVersion,
+    open: (range) => d.blobs.read(sha256, range) as import('node:stream').Readable,
+  };
+}

@@ -1,0 +1,295 @@
+/**
+ * The embedded store: one SQLite file through Node's built-in `node:sqlite` (no native module),
+ * WAL journal, versioned migrations in `schema_migrations`. Rows map to the records of types.ts;
+ * array and object fields are JSON text.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { MIGRATIONS } from './migrations.ts';
+import type {
+  AuditEntry,
+  BuildRecord,
+  Channel,
+  DeliveryRecord,
+  LinkRecord,
+  OutputRecord,
+  Page,
+  ReleaseRecord,
+  SiteRecord,
+  Store,
+  TokenRecord,
+} from './types.ts';
+
+type Row = Record<string, unknown>;
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Fields stored as JSON text, per table. */
+const JSON_FIELDS: Record<string, string[]> = {
+  tokens: ['scopes'],
+  sites: ['fields'],
+  builds: ['sites', 'results'],
+};
+
+function toRow(table: string, record: object): Record<string, SQLInputValue> {
+  const out: Record<string, SQLInputValue> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === undefined) continue;
+    out[snake(k)] = JSON_FIELDS[table]?.includes(k) ? JSON.stringify(v) : (v as SQLInputValue);
+  }
+  return out;
+}
+
+function fromRow<T>(table: string, row: Row | undefined): T | undefined {
+  if (!row) return undefined;
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    const key = camel(k);
+    out[key] = JSON_FIELDS[table]?.includes(key) && typeof v === 'string' ? JSON.parse(v) : v;
+  }
+  return out as T;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(
+      'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
+    );
+  }
+
+  async migrate(): Promise<number> {
+    this.#db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+    );
+    const row = this.#db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as {
+      v: number | null;
+    };
+    let current = row.v ?? 0;
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      this.#db.exec('BEGIN');
+      try {
+        this.#db.exec(m.sql);
+        this.#db
+          .prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)')
+          .run(m.version, Date.now());
+        this.#db.exec('COMMIT');
+      } catch (e) {
+        this.#db.exec('ROLLBACK');
+        throw e;
+      }
+      current = m.version;
+    }
+    return current;
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+
+  #insert(table: string, record: object, conflict = ''): number {
+    const row = toRow(table, record);
+    const cols = Object.keys(row);
+    const sql = `INSERT ${conflict} INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+    return Number(this.#db.prepare(sql).run(...Object.values(row)).changes);
+  }
+
+  #update(table: string, keyCol: string, key: string, patch: object): void {
+    const row = toRow(table, patch);
+    delete row[keyCol];
+    const cols = Object.keys(row);
+    if (!cols.length) return;
+    this.#db
+      .prepare(`UPDATE ${table} SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE ${keyCol} = ?`)
+      .run(...Object.values(row), key);
+  }
+
+  #one<T>(table: string, sql: string, ...args: SQLInputValue[]): T | undefined {
+    return fromRow<T>(table, this.#db.prepare(sql).get(...args) as Row | undefined);
+  }
+
+  #all<T>(table: string, sql: string, ...args: SQLInputValue[]): T[] {
+    return (this.#db.prepare(sql).all(...args) as Row[]).map((r) => fromRow<T>(table, r)!);
+  }
+
+  // tokens
+  async insertToken(t: TokenRecord): Promise<void> {
+    this.#insert('tokens', t);
+  }
+  async tokenByHash(hash: string): Promise<TokenRecord | undefined> {
+    return this.#one('tokens', 'SELECT * FROM tokens WHERE hash = ?', hash);
+  }
+  async tokenByName(name: string): Promise<TokenRecord | undefined> {
+    return this.#one('tokens', 'SELECT * FROM tokens WHERE name = ?', name);
+  }
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.#all('tokens', 'SELECT * FROM tokens ORDER BY created_at');
+  }
+  async revokeToken(id: string, at: number): Promise<boolean> {
+    return (
+      Number(
+        this.#db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id)
+          .changes,
+      ) > 0
+    );
+  }
+  async touchToken(id: string, at: number): Promise<void> {
+    this.#db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(at, id);
+  }
+
+  // releases
+  async insertRelease(r: ReleaseRecord): Promise<void> {
+    this.#insert('releases', r);
+  }
+  async releaseByVersion(version: string, channel: Channel): Promise<ReleaseRecord | undefined> {
+    return this.#one(
+      'releases',
+      'SELECT * FROM releases WHERE version = ? AND channel = ?',
+      version,
+      channel,
+    );
+  }
+  async releaseById(id: string): Promise<ReleaseRecord | undefined> {
+    return this.#one('releases', 'SELECT * FROM releases WHERE id = ?', id);
+  }
+  async currentRelease(channel: Channel): Promise<ReleaseRecord | undefined> {
+    return this.#one(
+      'releases',
+      'SELECT * FROM releases WHERE channel = ? ORDER BY created_at DESC, rowid DESC LIMIT 1',
+      channel,
+    );
+  }
+  async listReleases(): Promise<ReleaseRecord[]> {
+    return this.#all('releases', 'SELECT * FROM releases ORDER BY created_at DESC, rowid DESC');
+  }
+
+  // sites
+  async putSite(s: SiteRecord): Promise<void> {
+    this.#insert('sites', s, 'OR REPLACE');
+  }
+  async site(siteCode: string): Promise<SiteRecord | undefined> {
+    return this.#one('sites', 'SELECT * FROM sites WHERE site_code = ?', siteCode);
+  }
+  async listSites(after: string | null, limit: number): Promise<Page<SiteRecord>> {
+    const items = this.#all<SiteRecord>(
+      'sites',
+      'SELECT * FROM sites WHERE site_code > ? ORDER BY site_code LIMIT ?',
+      after ?? '',
+      limit + 1,
+    );
+    const more = items.length > limit;
+    if (more) items.pop();
+    return { items, next: more ? items[items.length - 1]!.siteCode : null };
+  }
+  async deleteSite(siteCode: string): Promise<boolean> {
+    return Number(this.#db.prepare('DELETE FROM sites WHERE site_code = ?').run(siteCode).changes) > 0;
+  }
+
+  // outputs
+  async output(key: string): Promise<OutputRecord | undefined> {
+    return this.#one('outputs', 'SELECT * FROM outputs WHERE key = ?', key);
+  }
+  async claimOutput(o: OutputRecord): Promise<{ record: OutputRecord; claimed: boolean }> {
+    const claimed = this.#insert('outputs', o, 'OR IGNORE') > 0;
+    return { record: (await this.output(o.key))!, claimed };
+  }
+  async updateOutput(key: string, patch: Partial<OutputRecord>): Promise<void> {
+    this.#update('outputs', 'key', key, patch);
+  }
+  async staleOutputs(): Promise<OutputRecord[]> {
+    return this.#all('outputs', "SELECT * FROM outputs WHERE state = 'building'");
+  }
+  async outputsOfSite(siteCode: string): Promise<OutputRecord[]> {
+    return this.#all('outputs', 'SELECT * FROM outputs WHERE site_code = ? ORDER BY created_at', siteCode);
+  }
+  async deleteOutput(key: string): Promise<void> {
+    this.#db.prepare('DELETE FROM outputs WHERE key = ?').run(key);
+  }
+  async referencedBlobs(): Promise<Set<string>> {
+    const rows = this.#db
+      .prepare('SELECT sha256 FROM outputs WHERE sha256 IS NOT NULL UNION SELECT agent_sha256 FROM releases')
+      .all() as { sha256: string }[];
+    return new Set(rows.map((r) => r.sha256));
+  }
+
+  // links
+  async insertLink(l: LinkRecord): Promise<void> {
+    this.#insert('links', l);
+  }
+  async linkByHash(hash: string): Promise<LinkRecord | undefined> {
+    return this.#one('links', 'SELECT * FROM links WHERE hash = ?', hash);
+  }
+  async activeLinks(siteCode: string, at: number): Promise<LinkRecord[]> {
+    return this.#all(
+      'links',
+      'SELECT * FROM links WHERE site_code = ? AND expires_at > ? AND revoked_at IS NULL',
+      siteCode,
+      at,
+    );
+  }
+
+  // builds
+  async insertBuild(b: BuildRecord): Promise<void> {
+    this.#insert('builds', b);
+  }
+  async build(id: string): Promise<BuildRecord | undefined> {
+    return this.#one('builds', 'SELECT * FROM builds WHERE id = ?', id);
+  }
+  async updateBuild(id: string, patch: Partial<BuildRecord>): Promise<void> {
+    this.#update('builds', 'id', id, patch);
+  }
+  async unfinishedBuilds(): Promise<BuildRecord[]> {
+    return this.#all(
+      'builds',
+      "SELECT * FROM builds WHERE state IN ('queued', 'running') ORDER BY created_at",
+    );
+  }
+
+  // audit
+  async audit(e: AuditEntry): Promise<void> {
+    this.#insert('audit', { ...e, id: undefined });
+  }
+  async listAudit(before: number | null, limit: number): Promise<Page<AuditEntry>> {
+    const items = this.#all<AuditEntry>(
+      'audit',
+      'SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?',
+      before ?? Number.MAX_SAFE_INTEGER,
+      limit + 1,
+    );
+    const more = items.length > limit;
+    if (more) items.pop();
+    return { items, next: more ? String(items[items.length - 1]!.id) : null };
+  }
+
+  // webhook deliveries
+  async insertDelivery(d: DeliveryRecord): Promise<void> {
+    this.#insert('deliveries', d);
+  }
+  async updateDelivery(id: string, patch: Partial<DeliveryRecord>): Promise<void> {
+    this.#update('deliveries', 'id', id, patch);
+  }
+  async dueDeliveries(at: number): Promise<DeliveryRecord[]> {
+    return this.#all(
+      'deliveries',
+      "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at",
+      at,
+    );
+  }
+  async listDeliveries(limit: number): Promise<DeliveryRecord[]> {
+    return this.#all('deliveries', 'SELECT * FROM deliveries ORDER BY created_at DESC LIMIT ?', limit);
+  }
+}
