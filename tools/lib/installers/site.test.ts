@@ -134,6 +134,37 @@ describe('formats', () => {
     expect(() => parseCsv('a\n"open')).toThrow(/not closed/);
   });
 
+  it('hostile CSV: mixed line endings, commas/newlines/quotes inside fields, stray quotes refused without echoing a cell', () => {
+    expect(parseCsv('a,b\nc,d\r\ne,f\rg,h\n\n\r\n')).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+      ['e', 'f'],
+      ['g', 'h'],
+    ]);
+    // the first line ending decides nothing: a later bare LF still ends the row
+    expect(parseCsv('a,b\r\n"x,\r\ny",z\nlast,row\n')).toEqual([
+      ['a', 'b'],
+      ['x,\r\ny', 'z'],
+      ['last', 'row'],
+    ]);
+    expect(parseCsv('"\uFEFFnot a bom",""""\n')).toEqual([['\uFEFFnot a bom', '"']]);
+    for (const [bad, why] of [
+      [`siteCode,enrollmentKey\nA,"${KEY}"tail\n`, /line 2: text after the closing quote/],
+      [`siteCode,enrollmentKey\nA,ab"${KEY}\n`, /line 2: a quote inside an unquoted field/],
+      [`siteCode,enrollmentKey\nA,"${KEY}\n`, /line 2: a quoted field is not closed/],
+    ] as const) {
+      let err: unknown;
+      try {
+        csvToEntries(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as SignetError).code).toBe('E_INPUT_INVALID');
+      expect((err as SignetError).message).toMatch(why);
+      expect(JSON.stringify(err) + (err as SignetError).message).not.toContain(KEY);
+    }
+  });
+
   it('maps CSV columns (any case, snake/kebab), tags as JSON or ;-separated', () => {
     const csv = `site_code,Server-URL,company,tags,enrollment_key,keyVersion\nA1,https://x.example,"Co, ""Ltd""","[""a;b"",""c""]",${KEY},2\nA2,https://x.example,,t1;t2,${KEY}2,1\n`;
     const entries = csvToEntries(csv);

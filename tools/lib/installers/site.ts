@@ -5,6 +5,7 @@
  * the redactor as soon as it is read, and no message Signet builds ever includes it.
  */
 import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { SignetError } from '../errors.ts';
@@ -212,50 +213,37 @@ const CSV_COLUMNS: Record<string, keyof SiteInput> = {
   keyversion: 'keyVersion',
 };
 
-/** RFC 4180: quoted fields, "" escapes, CRLF or LF, newlines inside quotes; a BOM is skipped. */
+/** What a csv-parse error says, as Signet words it: line numbers only, never the cell (it may hold a key). */
+const CSV_ERRORS: Record<string, string> = {
+  CSV_QUOTE_NOT_CLOSED: 'a quoted field is not closed',
+  CSV_INVALID_CLOSING_QUOTE:
+    'text after the closing quote of a field; quote the whole field and double any quote inside it ("")',
+  INVALID_OPENING_QUOTE:
+    'a quote inside an unquoted field; quote the whole field and double any quote inside it ("")',
+};
+
+/**
+ * RFC 4180 through csv-parse: quoted fields, "" escapes, CRLF, LF or CR, newlines and commas
+ * inside quotes; a BOM is skipped; blank lines are ignored. A stray quote is refused rather than
+ * guessed at. Errors name the line, never the content.
+ */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  let fieldStarted = false;
-  for (; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += c;
-      continue;
-    }
-    if (c === '"' && !fieldStarted) {
-      quoted = true;
-      fieldStarted = true;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-      fieldStarted = false;
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-      fieldStarted = false;
-    } else {
-      field += c;
-      fieldStarted = true;
-    }
+  try {
+    return parse(text, {
+      bom: true,
+      // every line ending, mixed too (csv-parse otherwise keeps the first one it meets)
+      record_delimiter: ['\r\n', '\n', '\r'],
+      relax_column_count: true, // the row-length check below names the row
+      skip_empty_lines: true,
+    }) as string[][];
+  } catch (e) {
+    const { code, lines } = e as { code?: string; lines?: number };
+    const what = (code && CSV_ERRORS[code]) ?? `not valid CSV (${code ?? 'parse error'})`;
+    throw new SignetError(
+      'E_INPUT_INVALID',
+      `CSV${typeof lines === 'number' ? `: line ${lines}` : ''}: ${what}`,
+    );
   }
-  if (quoted) throw new SignetError('E_INPUT_INVALID', 'CSV: a quoted field is not closed');
-  if (fieldStarted || row.length) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
 }
 
 /** CSV rows → site entries. `tags` is a JSON array (`["a","b"]`) or `;`-separated. */
