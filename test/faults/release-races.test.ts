@@ -192,10 +192,14 @@ describe('Ctrl-C and SIGTERM during a stable release', () => {
 
   it('12 trials of SIGINT at spread-out moments: never half-made; a re-run always ends fully released', async () => {
     const outcomes = { rolledBack: 0, released: 0 };
+    // Moments spread over the second half of a measured run (the first is mostly start-up).
+    const t0 = Date.now();
+    await release(product().repo.dir);
+    const ms = Date.now() - t0;
     for (let trial = 0; trial < 12; trial++) {
       const { repo, base } = product();
       const run = start(repo.dir);
-      await sleep(250 + trial * 60);
+      await sleep(Math.round(ms * (0.45 + (0.55 * trial) / 11)));
       try {
         process.kill(-run.child.pid!, 'SIGINT');
       } catch {} // already finished
