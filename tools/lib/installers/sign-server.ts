@@ -13,6 +13,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SignedArtifact } from '../artifact.ts';
 import { toSignetError } from '../errors.ts';
+import { registerCleanup, releaseCleanup } from '../sign/cleanup.ts';
 import type { Signer } from '../sign/types.ts';
 
 /**
@@ -48,6 +49,7 @@ export async function startSignServer(
   options: { description?: string } = {},
 ): Promise<SignServer> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-sign-'));
+  registerCleanup(dir); // removed on exit and on signals too (it holds copies being signed)
   const socket = join(dir, 's');
   const token = randomBytes(24).toString('hex');
   const signed = new Map<string, SignedArtifact>();
@@ -102,7 +104,7 @@ export async function startSignServer(
     signed,
     close: async () => {
       await new Promise<void>((ok) => server.close(() => ok()));
-      rmSync(dir, { recursive: true, force: true });
+      releaseCleanup(dir);
     },
   };
 }
