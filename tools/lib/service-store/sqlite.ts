@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { MIGRATIONS } from './migrations.ts';
+import { fromRow, type Row, toRow } from './rows.ts';
 import type {
   AuditEntry,
   BuildRecord,
@@ -20,37 +21,6 @@ import type {
   Store,
   TokenRecord,
 } from './types.ts';
-
-type Row = Record<string, unknown>;
-
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-
-/** Fields stored as JSON text, per table. */
-const JSON_FIELDS: Record<string, string[]> = {
-  tokens: ['scopes'],
-  sites: ['fields'],
-  builds: ['sites', 'results'],
-};
-
-function toRow(table: string, record: object): Record<string, SQLInputValue> {
-  const out: Record<string, SQLInputValue> = {};
-  for (const [k, v] of Object.entries(record)) {
-    if (v === undefined) continue;
-    out[snake(k)] = JSON_FIELDS[table]?.includes(k) ? JSON.stringify(v) : (v as SQLInputValue);
-  }
-  return out;
-}
-
-function fromRow<T>(table: string, row: Row | undefined): T | undefined {
-  if (!row) return undefined;
-  const out: Row = {};
-  for (const [k, v] of Object.entries(row)) {
-    const key = camel(k);
-    out[key] = JSON_FIELDS[table]?.includes(key) && typeof v === 'string' ? JSON.parse(v) : v;
-  }
-  return out as T;
-}
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignetConfig } from '../../config/schema.ts';
 import { SignetError } from '../../errors.ts';
-import type { SecretRef } from '../../secrets.ts';
+import { resolveSecret, type SecretRef } from '../../secrets.ts';
 import { BlobStore } from '../../service-store/blobs.ts';
 import { serviceConfigSchema } from '../../service-store/config.ts';
 import { keyBox, masterKeyFrom } from '../../service-store/secrets.ts';
@@ -74,7 +74,13 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
       );
     master = masterKeyFrom(service.masterKey as SecretRef, env);
   }
-  const store = o.store ?? new SqliteStore(join(dataDir, 'service.db'));
+  const store =
+    o.store ??
+    (service.database
+      ? new (await import('../../service-store/postgres.ts')).PostgresStore(
+          resolveSecretUrl(service.database, env),
+        )
+      : new SqliteStore(join(dataDir, 'service.db')));
   await store.migrate();
   const signer =
     o.signer ??
@@ -166,6 +172,28 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     },
   };
   return api;
+}
+
+/** `service.database` is a postgres:// URL, or env:/file: holding one (it may carry a password). */
+function resolveSecretUrl(value: string, env: NodeJS.ProcessEnv): string {
+  if (/^(env|file):/.test(value)) return resolveSecret(value as SecretRef, 'service.database', env);
+  if (!/^postgres(ql)?:\/\//.test(value))
+    throw new SignetError(
+      'E_CONFIG_INVALID',
+      'service.database: expected postgres://… (or env:NAME / file:PATH holding it)',
+      {
+        details: { field: 'service.database' },
+      },
+    );
+  if (new URL(value).password)
+    throw new SignetError(
+      'E_SECRET_ON_ARGV',
+      'service.database carries a password: give it as env:NAME or file:PATH',
+      {
+        details: { field: 'service.database' },
+      },
+    );
+  return value;
 }
 
 async function readiness(d: Deps, closed: boolean): Promise<Health> {
