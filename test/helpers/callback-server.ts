@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { afterAll } from 'vitest';
 import { defaultRunner } from '../../tools/lib/exec/runner.ts';
 import { tempDir } from './tmp.ts';
@@ -142,7 +143,7 @@ export async function startCallbackServer(options: {
   const files = new Map<string, Buffer>();
   const notices: Record<string, unknown>[] = [];
   const faults: Fault[] = [];
-  const sockets = new Set<Socket>();
+  const sockets = new Set<Duplex>();
   const prefix = `/cb/${options.requestId}`;
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {

@@ -820,7 +820,7 @@ export class FakeForge {
           break;
         }
         const pieces = parser ? parser.push(chunk) : [chunk];
-        for (const piece of pieces) if (!write(piece)) await new Promise((r) => out.once('drain', r));
+        for (const piece of pieces) if (!write(piece)) await new Promise<void>((r) => out.once('drain', r));
       }
       if (parser && !aborted) {
         if (!parser.done) this.violations.push(`${label}: multipart body has no closing boundary`);

@@ -370,7 +370,7 @@ export async function downloadHashed(
           sinceGc = 0;
           collectGarbage();
         }
-        if (out && !out.write(chunk)) await new Promise((r) => out.once('drain', r));
+        if (out && !out.write(chunk)) await new Promise<void>((r) => out.once('drain', r));
       }
     } catch (e) {
       throw new TypeError('fetch failed', { cause: e });
