@@ -5,9 +5,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import {
   type CreateServiceOptions,
   createService,
@@ -36,13 +35,7 @@ export interface ServiceFixture {
 
 export const ADMIN: Actor = { kind: 'token', name: 'test-admin', ip: '127.0.0.1', scopes: ['admin'] };
 
-export function fileBody(path: string): Readable {
-  return createReadStream(path);
-}
-
-export function bufferBody(b: Buffer): Readable {
-  return Readable.from([b]);
-}
+export { bufferBody, fileBody } from '../../tools/lib/app/service/body.ts';
 
 export async function makeServiceFixture(
   options: { webhooks?: { url: string; secret: string; events: string[] }[]; buildConcurrency?: number } = {},
