@@ -119,6 +119,7 @@ describe('two concurrent stable releases in one repository', () => {
       }
       expectReleased(repo, base);
     }
+    console.log(`concurrent trials: ${overlapped} of 20 overlapped (the other run E_RELEASE_LOCKED)`);
     expect(overlapped).toBeGreaterThan(0);
   }, 300_000);
 
