@@ -577,7 +577,14 @@ export async function applyPublish(
     (a): a is Extract<AssetAction, { kind: 'delete' }> =>
       a.kind === 'delete' && a.reason !== 'not part of this release',
   );
+  // A published release is changed only after every new byte passed the gate: uploads go under
+  // temporary names and are read back first; deletes, renames and pruning wait (`staged`).
+  const published = !release.draft;
+  const staged: { asset: LocalAsset; tmp: UploadedAsset; old?: RemoteAsset }[] = [];
+  // (our own leftover temporaries go first in any case: they hold the names staging uses)
+  const deferred = published ? firstDeletes.filter((a) => a.reason !== 'leftover temporary upload') : [];
   for (const a of firstDeletes) {
+    if (deferred.includes(a)) continue;
     await forge.deleteAsset(release, a.remote);
     deleted.push(a.name);
   }
@@ -601,7 +608,12 @@ export async function applyPublish(
     );
   };
   const place = async (action: AssetAction, asset: LocalAsset): Promise<void> => {
-    if (action.kind === 'upload') {
+    if (published && (action.kind === 'upload' || action.kind === 'replace')) {
+      await ensureHash(asset);
+      const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      staged.push({ asset, tmp, ...(action.kind === 'replace' ? { old: action.remote } : {}) });
+      queueReadBack(tmp);
+    } else if (action.kind === 'upload') {
       queueReadBack(await uploadFresh(forge, release, asset, asset.name));
     } else if (action.kind === 'rename') {
       await forge.renameAsset(release, action.remote, asset.name);
@@ -648,6 +660,33 @@ export async function applyPublish(
     if (action.kind !== 'skip') {
       await place(action, sums);
       await Promise.all(readBacks);
+    }
+  }
+
+  // 3b. a published release: the staged uploads must be byte for byte the local files before
+  // anything on the release changes; then the swaps, leftovers and pruning.
+  if (published) {
+    await Promise.all(readBacks);
+    const bad = staged.filter((x) => readBack.get(x.tmp.id) !== x.asset.sha256);
+    if (bad.length) {
+      for (const x of staged) await forge.deleteAsset(release, x.tmp).catch(() => undefined);
+      throw new SignetError(
+        'E_PUBLISH_GATE',
+        `verify gate failed for ${input.tag}; the published release stays as it was:\n  - ${bad
+          .map((x) => `${x.asset.name}: forge SHA-256 ${readBack.get(x.tmp.id)} ≠ local ${x.asset.sha256}`)
+          .sort()
+          .join('\n  - ')}`,
+        { details: { problems: bad.map((x) => x.asset.name) } },
+      );
+    }
+    for (const x of staged) {
+      if (x.old) await forge.deleteAsset(release, x.old);
+      await forge.renameAsset(release, x.tmp, x.asset.name);
+      logger.info(`${x.old ? 'replaced' : 'added'} ${x.asset.name}`);
+    }
+    for (const a of deferred) {
+      await forge.deleteAsset(release, a.remote);
+      deleted.push(a.name);
     }
   }
 
