@@ -62,6 +62,10 @@ export const serviceConfigSchema = z
           .strict(),
       )
       .default([]),
+    queue: z
+      .string()
+      .optional()
+      .describe('redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes'),
     database: z
       .string()
       .optional()

@@ -52,4 +52,15 @@ CREATE TABLE deliveries (
 );
 `,
   },
+  {
+    version: 2,
+    sql: `
+ALTER TABLE outputs ADD COLUMN lease_until INTEGER;
+ALTER TABLE outputs ADD COLUMN built_by TEXT;
+CREATE TABLE build_results (
+  build_id TEXT NOT NULL, site_code TEXT NOT NULL, ok INTEGER NOT NULL, result TEXT NOT NULL,
+  at INTEGER NOT NULL, PRIMARY KEY (build_id, site_code)
+);
+`,
+  },
 ];

@@ -9,6 +9,7 @@ import { fromRow, type Row, toRow } from './rows.ts';
 import type {
   AuditEntry,
   BuildRecord,
+  BuildSiteResult,
   Channel,
   DeliveryRecord,
   LinkRecord,
@@ -64,6 +65,17 @@ CREATE TABLE deliveries (
   id TEXT PRIMARY KEY, event TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
   attempts INTEGER NOT NULL, state TEXT NOT NULL, last_status INTEGER, last_error TEXT,
   next_at BIGINT NOT NULL, created_at BIGINT NOT NULL, delivered_at BIGINT
+);
+`,
+  },
+  {
+    version: 2,
+    sql: `
+ALTER TABLE outputs ADD COLUMN lease_until BIGINT;
+ALTER TABLE outputs ADD COLUMN built_by TEXT;
+CREATE TABLE build_results (
+  build_id TEXT NOT NULL, site_code TEXT NOT NULL, ok BOOLEAN NOT NULL, result TEXT NOT NULL,
+  at BIGINT NOT NULL, PRIMARY KEY (build_id, site_code)
 );
 `,
   },
@@ -223,10 +235,23 @@ export class PostgresStore implements Store {
     ((await this.#q('DELETE FROM sites WHERE site_code = $1', [siteCode])).rowCount ?? 0) > 0;
 
   output = (key: string) => this.#one<OutputRecord>('outputs', 'SELECT * FROM outputs WHERE key = $1', key);
-  async claimOutput(o: OutputRecord): Promise<{ record: OutputRecord; claimed: boolean }> {
-    const claimed = (await this.#insert('outputs', o, 'ignore')) > 0;
+  async claimOutput(o: OutputRecord, now = Date.now()): Promise<{ record: OutputRecord; claimed: boolean }> {
+    const row = toRow('outputs', o);
+    const cols = Object.keys(row);
+    const sql = `INSERT INTO outputs (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})
+      ON CONFLICT (key) DO UPDATE SET ${cols
+        .filter((c) => c !== 'key')
+        .map((c) => `${c} = EXCLUDED.${c}`)
+        .join(', ')}
+      WHERE outputs.state = 'building' AND outputs.lease_until IS NOT NULL AND outputs.lease_until < $${cols.length + 1}`;
+    const claimed = ((await this.#q(sql, [...Object.values(row), now])).rowCount ?? 0) > 0;
     return { record: (await this.output(o.key))!, claimed };
   }
+  renewLeases = async (keys: string[], builtBy: string, until: number) =>
+    void (await this.#q(
+      "UPDATE outputs SET lease_until = $1 WHERE key = ANY($2) AND built_by = $3 AND state = 'building'",
+      [until, keys, builtBy],
+    ));
   updateOutput = (key: string, patch: Partial<OutputRecord>) => this.#update('outputs', 'key', key, patch);
   staleOutputs = () => this.#all<OutputRecord>('outputs', "SELECT * FROM outputs WHERE state = 'building'");
   outputsOfSite = (siteCode: string) =>
@@ -256,6 +281,22 @@ export class PostgresStore implements Store {
   insertBuild = async (b: BuildRecord) => void (await this.#insert('builds', b));
   build = (id: string) => this.#one<BuildRecord>('builds', 'SELECT * FROM builds WHERE id = $1', id);
   updateBuild = (id: string, patch: Partial<BuildRecord>) => this.#update('builds', 'id', id, patch);
+  putBuildResult = async (buildId: string, result: BuildSiteResult, at: number) =>
+    void (await this.#q(
+      'INSERT INTO build_results (build_id, site_code, ok, result, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (build_id, site_code) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, at = EXCLUDED.at',
+      [buildId, result.siteCode, result.ok, JSON.stringify(result), at],
+    ));
+  buildResults = async (buildId: string) =>
+    (
+      await this.#q('SELECT result FROM build_results WHERE build_id = $1 ORDER BY at, site_code', [buildId])
+    ).rows.map((r) => JSON.parse(String(r['result'])) as BuildSiteResult);
+  finishBuild = async (id: string, state: 'completed' | 'failed', at: number) =>
+    ((
+      await this.#q(
+        "UPDATE builds SET state = $1, finished_at = $2 WHERE id = $3 AND state NOT IN ('completed', 'failed')",
+        [state, at, id],
+      )
+    ).rowCount ?? 0) > 0;
   unfinishedBuilds = () =>
     this.#all<BuildRecord>(
       'builds',

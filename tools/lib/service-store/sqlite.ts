@@ -11,6 +11,7 @@ import { fromRow, type Row, toRow } from './rows.ts';
 import type {
   AuditEntry,
   BuildRecord,
+  BuildSiteResult,
   Channel,
   DeliveryRecord,
   LinkRecord,
@@ -173,9 +174,23 @@ export class SqliteStore implements Store {
   async output(key: string): Promise<OutputRecord | undefined> {
     return this.#one('outputs', 'SELECT * FROM outputs WHERE key = ?', key);
   }
-  async claimOutput(o: OutputRecord): Promise<{ record: OutputRecord; claimed: boolean }> {
-    const claimed = this.#insert('outputs', o, 'OR IGNORE') > 0;
+  async claimOutput(o: OutputRecord, now = Date.now()): Promise<{ record: OutputRecord; claimed: boolean }> {
+    const row = toRow('outputs', o);
+    const cols = Object.keys(row);
+    const sql = `INSERT INTO outputs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+      ON CONFLICT (key) DO UPDATE SET ${cols
+        .filter((c) => c !== 'key')
+        .map((c) => `${c} = excluded.${c}`)
+        .join(', ')}
+      WHERE outputs.state = 'building' AND outputs.lease_until IS NOT NULL AND outputs.lease_until < ?`;
+    const claimed = Number(this.#db.prepare(sql).run(...Object.values(row), now).changes) > 0;
     return { record: (await this.output(o.key))!, claimed };
+  }
+  async renewLeases(keys: string[], builtBy: string, until: number): Promise<void> {
+    const stmt = this.#db.prepare(
+      "UPDATE outputs SET lease_until = ? WHERE key = ? AND built_by = ? AND state = 'building'",
+    );
+    for (const k of keys) stmt.run(until, k, builtBy);
   }
   async updateOutput(key: string, patch: Partial<OutputRecord>): Promise<void> {
     this.#update('outputs', 'key', key, patch);
@@ -221,6 +236,30 @@ export class SqliteStore implements Store {
   }
   async updateBuild(id: string, patch: Partial<BuildRecord>): Promise<void> {
     this.#update('builds', 'id', id, patch);
+  }
+  async putBuildResult(buildId: string, result: BuildSiteResult, at: number): Promise<void> {
+    this.#db
+      .prepare(
+        'INSERT OR REPLACE INTO build_results (build_id, site_code, ok, result, at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(buildId, result.siteCode, result.ok ? 1 : 0, JSON.stringify(result), at);
+  }
+  async buildResults(buildId: string): Promise<BuildSiteResult[]> {
+    const rows = this.#db
+      .prepare('SELECT result FROM build_results WHERE build_id = ? ORDER BY at, site_code')
+      .all(buildId) as { result: string }[];
+    return rows.map((r) => JSON.parse(r.result) as BuildSiteResult);
+  }
+  async finishBuild(id: string, state: 'completed' | 'failed', at: number): Promise<boolean> {
+    return (
+      Number(
+        this.#db
+          .prepare(
+            "UPDATE builds SET state = ?, finished_at = ? WHERE id = ? AND state NOT IN ('completed', 'failed')",
+          )
+          .run(state, at, id).changes,
+      ) > 0
+    );
   }
   async unfinishedBuilds(): Promise<BuildRecord[]> {
     return this.#all(

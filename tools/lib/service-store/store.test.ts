@@ -46,8 +46,9 @@ describe.each(makers)('%s store', (kind, make) => {
     if (kind === 'postgres' && !pg)
       throw new Error('PostgreSQL is required for this test (scripts/setup.sh installs it)');
     store = make();
-    expect(await store.migrate()).toBe(1);
-    expect(await store.migrate()).toBe(1); // idempotent
+    const version = await store.migrate();
+    expect(version).toBe(2);
+    expect(await store.migrate()).toBe(version); // idempotent
   });
   afterAll(() => store.close());
 

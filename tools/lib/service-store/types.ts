@@ -73,6 +73,10 @@ export interface OutputRecord {
   createdAt: number;
   /** Set once the blob's SHA-256 and signature were checked after it was written. */
   verifiedAt: number | null;
+  /** While building: the claim holds until then (renewed by the builder); an expired claim may be taken over. */
+  leaseUntil?: number | null;
+  /** Which process built it (host:pid). */
+  builtBy?: string | null;
 }
 
 export interface LinkRecord {
@@ -171,8 +175,13 @@ export interface Store {
   deleteSite(siteCode: string): Promise<boolean>;
 
   output(key: string): Promise<OutputRecord | undefined>;
-  /** Inserts a `building` record unless one exists; returns the record now stored. */
-  claimOutput(o: OutputRecord): Promise<{ record: OutputRecord; claimed: boolean }>;
+  /**
+   * Inserts a `building` record unless one exists, or takes over a `building` record whose lease
+   * ended before `now` (its builder died); returns the record now stored and whether it is ours.
+   */
+  claimOutput(o: OutputRecord, now?: number): Promise<{ record: OutputRecord; claimed: boolean }>;
+  /** Extends the leases of building outputs held by `builtBy`. */
+  renewLeases(keys: string[], builtBy: string, until: number): Promise<void>;
   updateOutput(key: string, patch: Partial<OutputRecord>): Promise<void>;
   /** Outputs whose build was interrupted (state building), for a restart. */
   staleOutputs(): Promise<OutputRecord[]>;
@@ -189,6 +198,11 @@ export interface Store {
   build(id: string): Promise<BuildRecord | undefined>;
   updateBuild(id: string, patch: Partial<BuildRecord>): Promise<void>;
   unfinishedBuilds(): Promise<BuildRecord[]>;
+  /** One site's result in a build (a retried job overwrites its own result). */
+  putBuildResult(buildId: string, result: BuildSiteResult, at: number): Promise<void>;
+  buildResults(buildId: string): Promise<BuildSiteResult[]>;
+  /** Marks a build finished once; true for the caller that did it. */
+  finishBuild(id: string, state: 'completed' | 'failed', at: number): Promise<boolean>;
 
   audit(e: AuditEntry): Promise<void>;
   listAudit(before: number | null, limit: number): Promise<Page<AuditEntry>>;

@@ -36,7 +36,7 @@ export interface Stats {
   buildSeconds: number[];
   cacheHits: number;
   cacheMisses: number;
-  queueDepth: () => number;
+  queueDepth: () => Promise<number>;
 }
 
 export function iso(ms: number | null | undefined): string | null {

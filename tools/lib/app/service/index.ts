@@ -4,8 +4,9 @@
  * ones: SQLite in `service.data`, blobs beside it, an in-process build queue.
  */
 
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignetConfig } from '../../config/schema.ts';
@@ -18,8 +19,9 @@ import { SqliteStore } from '../../service-store/sqlite.ts';
 import type { Store } from '../../service-store/types.ts';
 import { createSigner } from '../../sign/index.ts';
 import type { Signer } from '../../sign/types.ts';
-import { BuildQueue } from './builds.ts';
+import { getBuild, InProcessDispatch, type JobDispatch, recoverBuilds, startBuild } from './builds.ts';
 import type { Deps, LogFn, Stats } from './deps.ts';
+import { BullDispatch, redisConnection, startSiteWorker } from './dispatch-bullmq.ts';
 import { InstallerBuilder, installerFor } from './installers.ts';
 import { createLink, installerByLink } from './links.ts';
 import { listReleases, uploadRelease } from './releases.ts';
@@ -50,16 +52,46 @@ export interface CreateServiceOptions {
   background?: boolean;
 }
 
-export async function createService(o: CreateServiceOptions): Promise<ServiceApi> {
+interface Opened {
+  d: Deps;
+  builder: InstallerBuilder;
+  dispatch: JobDispatch;
+  workDir: string;
+}
+
+/** This process's private work folder under the data folder; folders of dead processes on this host are removed. */
+function processWorkDir(dataDir: string): string {
+  const root = join(dataDir, 'work');
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const host = hostname();
+  for (const name of readdirSync(root)) {
+    const m = /^(.+)-(\d+)-[0-9a-f]{6}$/.exec(name);
+    if (!m) {
+      rmSync(join(root, name), { recursive: true, force: true });
+      continue;
+    }
+    if (m[1] !== host) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch {
+      alive = false;
+    }
+    // work folders hold keys while a build runs: none may outlive its process
+    if (!alive) rmSync(join(root, name), { recursive: true, force: true });
+  }
+  const dir = join(root, `${host}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+async function open(o: CreateServiceOptions): Promise<Opened> {
   const env = o.env ?? process.env;
   const service = serviceConfigSchema.parse((o.config as { service?: unknown }).service ?? {});
   const dataDir = resolve(o.baseDir, service.data);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-  const workDir = join(dataDir, 'work');
-  // work folders hold keys while a build runs: none may outlive a restart
-  rmSync(workDir, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const workDir = processWorkDir(dataDir);
 
   let master = o.masterKey;
   if (!master) {
@@ -100,14 +132,14 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     );
 
   let builder: InstallerBuilder | undefined;
-  let queue: BuildQueue | undefined;
+  let dispatch: JobDispatch | undefined;
   const stats: Stats = {
     buildsStarted: 0,
     buildsFailed: 0,
     buildSeconds: [],
     cacheHits: 0,
     cacheMisses: 0,
-    queueDepth: () => (queue?.depth ?? 0) + (builder?.running ?? 0),
+    queueDepth: async () => ((await dispatch?.depth()) ?? 0) + (builder?.running ?? 0),
   };
   const d: Deps = {
     config: o.config,
@@ -125,12 +157,21 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     stats,
   };
   builder = new InstallerBuilder(d);
-  queue = new BuildQueue(d, builder, service.buildConcurrency ?? Math.max(1, availableParallelism()));
+  const concurrency = service.buildConcurrency ?? Math.max(1, availableParallelism());
+  dispatch = service.queue
+    ? new BullDispatch(redisConnection(service.queue, env))
+    : new InProcessDispatch(d, builder, concurrency);
+  return { d, builder, dispatch, workDir };
+}
+
+export async function createService(o: CreateServiceOptions): Promise<ServiceApi> {
+  const { d, builder, dispatch, workDir } = await open(o);
+  const store = d.store;
   const webhooks = new WebhookDispatcher(d);
   d.wakeWebhooks = () => webhooks.wake();
   if (o.background !== false) {
     await builder.recover();
-    await queue.recover();
+    if (dispatch.kind === 'in-process') await recoverBuilds(d, dispatch);
     webhooks.start();
   }
   const metrics = serviceMetrics(d);
@@ -152,8 +193,8 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     installer: async (_actor, input) => installerFor(d, builder, input),
     createLink: (actor, code, input) => createLink(d, actor, code, input),
     installerByLink: (token, ip) => installerByLink(d, builder, token, ip),
-    startBuild: (actor, input) => queue.start(actor, input),
-    getBuild: (id) => queue.get(id),
+    startBuild: (actor, input) => startBuild(d, dispatch, actor, input),
+    getBuild: (id) => getBuild(d, id),
     sign: (actor, input) => signUpload(d, actor, input),
     audit: (cursor, limit) =>
       store.listAudit(cursor ? Number(cursor) : null, Math.min(Math.max(limit, 1), 500)),
@@ -165,13 +206,53 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
       if (closed) return;
       closed = true;
       await webhooks.stop();
-      await queue.drain();
+      await dispatch.close();
       await builder.drain();
       await store.close();
       rmSync(workDir, { recursive: true, force: true });
     },
   };
   return api;
+}
+
+export interface Worker {
+  id: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `signet worker`: takes site jobs from BullMQ (`service.queue`) and builds them with this
+ * process's signer, over the shared records (`service.database`) and blobs (`service.data`).
+ */
+export async function createWorker(o: CreateServiceOptions & { concurrency?: number }): Promise<Worker> {
+  const service = serviceConfigSchema.parse((o.config as { service?: unknown }).service ?? {});
+  if (!service.queue)
+    throw new SignetError(
+      'E_CONFIG_INVALID',
+      'service.queue is not set: a worker takes its jobs from BullMQ on Redis',
+      {
+        hint: 'Set service.queue: redis://HOST:PORT (and service.database: postgres://… shared with the service).',
+        details: { field: 'service.queue' },
+      },
+    );
+  const { d, builder, dispatch, workDir } = await open(o);
+  await builder.recover();
+  const worker = startSiteWorker(d, builder, redisConnection(service.queue, d.env), {
+    concurrency: o.concurrency ?? service.buildConcurrency ?? Math.max(1, availableParallelism()),
+  });
+  let closed = false;
+  return {
+    id: builder.id,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await worker.close();
+      await dispatch.close();
+      await builder.drain();
+      await d.store.close();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** `service.database` is a postgres:// URL, or env:/file: holding one (it may carry a password). */
@@ -229,8 +310,8 @@ function serviceMetrics(d: Deps): Registry {
     name: 'signet_build_queue_depth',
     help: 'Site builds queued or running',
     registers: [registry],
-    collect() {
-      this.set(d.stats.queueDepth());
+    async collect() {
+      this.set(await d.stats.queueDepth());
     },
   });
   new Counter({

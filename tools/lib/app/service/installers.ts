@@ -7,8 +7,9 @@
  * output is verified after it was written, then stored as a blob and marked ready. A ready output
  * is re-hashed and re-verified the first time this process serves it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SignetError, toSignetError } from '../../errors.ts';
 import { buildSiteInstallers, signetVersion } from '../../installers/build.ts';
@@ -19,7 +20,7 @@ import type {
   ReleaseRecord,
   SiteRecord,
 } from '../../service-store/types.ts';
-import type { Deps } from './deps.ts';
+import { type Deps, record } from './deps.ts';
 import { resolveRelease } from './releases.ts';
 import { requireSite, siteConfigOf } from './sites.ts';
 import type { InstallerFile } from './types.ts';
@@ -49,8 +50,13 @@ export function outputKey(
     .digest('hex');
 }
 
+/** How long a build's claim holds without renewal; the builder renews it every third of that. */
+export const LEASE_MS = 30_000;
+
 export class InstallerBuilder {
   readonly #inflight = new Map<string, Promise<void>>();
+  /** This process, as recorded on the outputs it builds. */
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Outputs this process re-checked (hash + signature) since it started. */
   readonly #checked = new Set<string>();
   #closing = false;
@@ -65,9 +71,13 @@ export class InstallerBuilder {
     return this.#inflight.size;
   }
 
-  /** Forgets builds a crash interrupted, so the next request (or batch) runs them again. */
+  /**
+   * Forgets builds a crash interrupted, so the next request (or batch) runs them again: claims
+   * without a lease (from before leases) or whose lease ended. Live claims of other processes stay.
+   */
   async recover(): Promise<number> {
-    const stale = await this.d.store.staleOutputs();
+    const now = this.d.clock();
+    const stale = (await this.d.store.staleOutputs()).filter((o) => !o.leaseUntil || o.leaseUntil < now);
     for (const o of stale) await this.d.store.deleteOutput(o.key);
     return stale.length;
   }
@@ -80,7 +90,7 @@ export class InstallerBuilder {
   /** The ready, verified output of `kind` for the site and release, built first when needed. */
   async ensure(site: SiteRecord, release: ReleaseRecord, kind: OutputKind): Promise<OutputRecord> {
     const key = outputKey(site, release, this.d.signer.profile, kind);
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.d.store.output(key);
       if (existing?.state === 'ready') {
         if (await this.#servable(existing)) {
@@ -91,7 +101,7 @@ export class InstallerBuilder {
       } else if (existing?.state === 'failed') {
         await this.d.store.deleteOutput(key);
       }
-      this.d.stats.cacheMisses++;
+      if (attempt === 0) this.d.stats.cacheMisses++;
       await this.#build(site, release);
       const after = await this.d.store.output(key);
       if (after?.state === 'ready') return after;
@@ -142,20 +152,25 @@ export class InstallerBuilder {
     ) as Record<OutputKind, string>;
     const claims = await Promise.all(
       KINDS.map((kind) =>
-        d.store.claimOutput({
-          key: keys[kind],
-          siteCode: site.siteCode,
-          releaseId: release.id,
-          keyVersion: site.keyVersion,
-          kind,
-          state: 'building',
-          sha256: null,
-          size: null,
-          fileName: null,
-          error: null,
-          createdAt: now,
-          verifiedAt: null,
-        }),
+        d.store.claimOutput(
+          {
+            key: keys[kind],
+            siteCode: site.siteCode,
+            releaseId: release.id,
+            keyVersion: site.keyVersion,
+            kind,
+            state: 'building',
+            sha256: null,
+            size: null,
+            fileName: null,
+            error: null,
+            createdAt: now,
+            verifiedAt: null,
+            leaseUntil: now + LEASE_MS,
+            builtBy: this.id,
+          },
+          now,
+        ),
       ),
     );
     if (!claims.every((c) => c.claimed)) {
@@ -165,7 +180,19 @@ export class InstallerBuilder {
     }
     const started = d.clock();
     d.stats.buildsStarted++;
+    await record(
+      d,
+      { kind: 'anonymous', name: this.id, ip: '-', scopes: [] },
+      'installer.build',
+      'started',
+      site.siteCode,
+      release.version,
+    );
     const work = mkdtempSync(join(d.workDir, 'build-'));
+    const renew = setInterval(() => {
+      d.store.renewLeases(Object.values(keys), this.id, d.clock() + LEASE_MS).catch(() => undefined);
+    }, LEASE_MS / 3);
+    renew.unref();
     try {
       const agentPath = d.blobs.path(release.agentSha256);
       const agent = await d.signer.verify(agentPath);
@@ -213,15 +240,19 @@ export class InstallerBuilder {
         await d.store.updateOutput(keys[kind], { state: 'failed', error: `${err.code}: ${err.message}` });
       d.stats.buildsFailed++;
     } finally {
+      clearInterval(renew);
       rmSync(work, { recursive: true, force: true });
       d.stats.buildSeconds.push((d.clock() - started) / 1000);
     }
   }
 
+  /** Waits for another process's build; returns when it finished, or when its lease ended (it died). */
   async #await(keys: Record<OutputKind, string>): Promise<void> {
-    for (let i = 0; i < 600; i++) {
+    for (;;) {
       const states = await Promise.all(KINDS.map((k) => this.d.store.output(keys[k])));
       if (states.every((s) => s && s.state !== 'building')) return;
+      if (states.some((s) => !s || (s.state === 'building' && (s.leaseUntil ?? 0) < this.d.clock()))) return;
+      if (this.#closing) return;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
