@@ -15,10 +15,12 @@ import { publishCommand } from './publish.ts';
 import { releaseCommand } from './release.ts';
 import { schemaCommand } from './schema.ts';
 import { sealCommand, unsealCommand } from './seal.ts';
+import { serveCommand } from './serve.ts';
 import { signCommand } from './sign.ts';
 import { siteInstallersCommand } from './site-installers.ts';
 import { verifyCommand } from './verify.ts';
 import { versionCommand } from './version.ts';
+import { workerCommand } from './worker.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules have heterogeneous argument types
 export const commands: CommandModule<any, any>[] = [
@@ -38,4 +40,5 @@ export const commands: CommandModule<any, any>[] = [
   sealCommand,
   unsealCommand,
   demoCommand,
+  workerCommand,
 ];
