@@ -28,6 +28,8 @@ export interface ServiceAppOptions {
   rateLimit: { max: number; windowMs: number };
   /** A proxy is in front: take the client address and protocol from X-Forwarded-*. */
   trustProxy: boolean;
+  /** TLS: the certificate chain and key (PEM). */
+  https?: { cert: Buffer; key: Buffer };
   /** Fastify's (pino) logger: false for none; a stream captures the JSON lines. */
   logger?: false | { level?: string; stream?: { write(line: string): void } };
 }
@@ -128,6 +130,7 @@ export async function buildServiceApp(api: ServiceApi, options: ServiceAppOption
         };
   const app = Fastify({
     logger,
+    ...(options.https ? { https: options.https } : {}),
     bodyLimit: JSON_BODY_LIMIT,
     trustProxy: options.trustProxy,
     exposeHeadRoutes: false,

@@ -40,5 +40,6 @@ export const commands: CommandModule<any, any>[] = [
   sealCommand,
   unsealCommand,
   demoCommand,
+  serveCommand,
   workerCommand,
 ];
