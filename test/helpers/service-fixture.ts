@@ -5,7 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type CreateServiceOptions,
@@ -23,6 +23,8 @@ import { type LocalTsa, startTestTsa } from './tsa.ts';
 
 export interface ServiceFixture {
   dir: string;
+  /** The config as a file (JSON), for worker processes. */
+  configPath: string;
   pki: TestPki;
   tsa: LocalTsa;
   config: SignetConfig;
@@ -37,9 +39,17 @@ export const ADMIN: Actor = { kind: 'token', name: 'test-admin', ip: '127.0.0.1'
 
 export { bufferBody, fileBody } from '../../tools/lib/app/service/body.ts';
 
-export async function makeServiceFixture(
-  options: { webhooks?: { url: string; secret: string; events: string[] }[]; buildConcurrency?: number } = {},
-): Promise<ServiceFixture> {
+export interface FixtureOptions {
+  webhooks?: { url: string; secret: string; events: string[] }[];
+  buildConcurrency?: number;
+  /** postgres:// of a shared store (default: the embedded SQLite file). */
+  database?: string;
+  /** redis:// of BullMQ (default: builds in process). */
+  queue?: string;
+  leaseMs?: number;
+}
+
+export async function makeServiceFixture(options: FixtureOptions = {}): Promise<ServiceFixture> {
   const dir = tempDir('signet-svc-');
   const pki = await makeTestPki();
   const tsa = await startTestTsa(pki);
@@ -65,6 +75,10 @@ export async function makeServiceFixture(
         profile: 'svc',
         ...(options.webhooks ? { webhooks: options.webhooks } : {}),
         ...(options.buildConcurrency ? { buildConcurrency: options.buildConcurrency } : {}),
+        ...(options.database ? { database: options.database } : {}),
+        ...(options.queue ? { queue: options.queue } : {}),
+        ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+        masterKey: `file:${join(dir, 'master.key')}`,
       },
     },
     'test',
@@ -76,8 +90,13 @@ export async function makeServiceFixture(
   const unsignedAgent = join(unsignedDir, 'agent.exe');
   copyFileSync(await buildTestAgent({ version: '1.0.0' }), unsignedAgent);
   const masterKey = new Uint8Array(randomBytes(32));
+  writeFileSync(join(dir, 'master.key'), Buffer.from(masterKey).toString('base64'), { mode: 0o600 });
+  // the same config on disk, for worker processes (`signet worker --config …`)
+  const configPath = join(dir, 'signet.config.json');
+  writeFileSync(configPath, JSON.stringify(config));
   return {
     dir,
+    configPath,
     pki,
     tsa,
     config,

@@ -65,7 +65,17 @@ export const serviceConfigSchema = z
     queue: z
       .string()
       .optional()
-      .describe('redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes'),
+      .describe(
+        'redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes',
+      ),
+    leaseMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(30_000)
+      .describe(
+        'How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it',
+      ),
     database: z
       .string()
       .optional()

@@ -239,6 +239,8 @@ export async function createWorker(o: CreateServiceOptions & { concurrency?: num
   await builder.recover();
   const worker = startSiteWorker(d, builder, redisConnection(service.queue, d.env), {
     concurrency: o.concurrency ?? service.buildConcurrency ?? Math.max(1, availableParallelism()),
+    lockDurationMs: service.leaseMs,
+    stalledIntervalMs: Math.max(500, Math.floor(service.leaseMs / 2)),
   });
   let closed = false;
   return {

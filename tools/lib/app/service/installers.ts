@@ -50,9 +50,6 @@ export function outputKey(
     .digest('hex');
 }
 
-/** How long a build's claim holds without renewal; the builder renews it every third of that. */
-export const LEASE_MS = 30_000;
-
 export class InstallerBuilder {
   readonly #inflight = new Map<string, Promise<void>>();
   /** This process, as recorded on the outputs it builds. */
@@ -166,7 +163,7 @@ export class InstallerBuilder {
             error: null,
             createdAt: now,
             verifiedAt: null,
-            leaseUntil: now + LEASE_MS,
+            leaseUntil: now + d.service.leaseMs,
             builtBy: this.id,
           },
           now,
@@ -190,8 +187,8 @@ export class InstallerBuilder {
     );
     const work = mkdtempSync(join(d.workDir, 'build-'));
     const renew = setInterval(() => {
-      d.store.renewLeases(Object.values(keys), this.id, d.clock() + LEASE_MS).catch(() => undefined);
-    }, LEASE_MS / 3);
+      d.store.renewLeases(Object.values(keys), this.id, d.clock() + d.service.leaseMs).catch(() => undefined);
+    }, d.service.leaseMs / 3);
     renew.unref();
     try {
       const agentPath = d.blobs.path(release.agentSha256);
