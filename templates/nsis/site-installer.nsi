@@ -6,7 +6,10 @@
 ;
 ; Exit codes of a silent install (/S): 0 installed; 1 cancelled; 2 aborted; 3 not an administrator;
 ; 4 the agent's install command failed; 5 the configuration folder could not be locked down;
-; 6 not 64-bit Windows; 7 a file could not be written.
+; 6 not 64-bit Windows; 7 a file could not be written; 8 the configuration folder (or its vendor
+; folder) already exists as a link (reparse point: a junction or symbolic link could redirect the
+; key) or is owned by an account other than Administrators, SYSTEM or the installing account (its
+; owner could always reopen it and read the key).
 
 Unicode true
 Target amd64-unicode
@@ -67,7 +70,84 @@ Function .onInit
   ${EndIf}
 FunctionEnd
 
+; Refuses a folder that would expose the enrollment key. Input: the path on the stack. Output:
+; $R8 = "" when the folder does not exist or is acceptable, else why it is refused.
+Function SignetCheckFolder
+  Exch $R9
+  Push $0
+  Push $1
+  Push $2
+  Push $3
+  Push $4
+  Push $5
+  StrCpy $R8 ""
+  System::Call 'kernel32::GetFileAttributesW(w R9) i .r0'
+  ${If} $0 = -1
+    Goto signet_check_done ; absent: the installer creates it
+  ${EndIf}
+  IntOp $1 $0 & 0x400 ; FILE_ATTRIBUTE_REPARSE_POINT
+  ${If} $1 <> 0
+    StrCpy $R8 "is a link (reparse point)"
+    Goto signet_check_done
+  ${EndIf}
+  IntOp $1 $0 & 0x10 ; FILE_ATTRIBUTE_DIRECTORY
+  ${If} $1 = 0
+    StrCpy $R8 "is not a folder"
+    Goto signet_check_done
+  ${EndIf}
+  ; owner: SE_FILE_OBJECT (1), OWNER_SECURITY_INFORMATION (1)
+  System::Call 'advapi32::GetNamedSecurityInfoW(w R9, i 1, i 1, *p .r1, p 0, p 0, p 0, *p .r2) i .r0'
+  ${If} $0 <> 0
+    StrCpy $R8 "has an owner that cannot be read (error $0)"
+    Goto signet_check_done
+  ${EndIf}
+  System::Call 'advapi32::IsWellKnownSid(p r1, i 26) i .r3' ; WinBuiltinAdministratorsSid
+  System::Call 'advapi32::IsWellKnownSid(p r1, i 22) i .r4' ; WinLocalSystemSid
+  ${If} $3 = 0
+  ${AndIf} $4 = 0
+    ; the installing account itself (an administrator: checked in .onInit)
+    StrCpy $5 0
+    System::Call 'advapi32::OpenProcessToken(p -1, i 8, *p .r3) i .r0' ; TOKEN_QUERY
+    ${If} $0 <> 0
+      System::Alloc 1024
+      Pop $4
+      System::Call 'advapi32::GetTokenInformation(p r3, i 1, p r4, i 1024, *i .r0) i .r0' ; TokenUser
+      ${If} $0 <> 0
+        System::Call '*$4(p .r0)' ; TOKEN_USER.User.Sid
+        System::Call 'advapi32::EqualSid(p r0, p r1) i .r5'
+      ${EndIf}
+      System::Free $4
+      System::Call 'kernel32::CloseHandle(p r3)'
+    ${EndIf}
+    ${If} $5 = 0
+      StrCpy $R8 "is owned by another account"
+    ${EndIf}
+  ${EndIf}
+  System::Call 'kernel32::LocalFree(p r2)'
+signet_check_done:
+  Pop $5
+  Pop $4
+  Pop $3
+  Pop $2
+  Pop $1
+  Pop $0
+  Pop $R9
+FunctionEnd
+
+!macro SIGNET_REFUSE_FOLDER SIGNET_PATH
+  Push "${SIGNET_PATH}"
+  Call SignetCheckFolder
+  ${If} $R8 != ""
+    SetErrorLevel 8
+    Abort "Refusing ${SIGNET_PATH}: it $R8. Remove it (as an administrator) and install again."
+  ${EndIf}
+!macroend
+
 Section "Install"
+  ; Before anything is changed: no linked or foreign-owned ProgramData folder (see below).
+  !insertmacro SIGNET_REFUSE_FOLDER "$APPDATA\${VENDOR}"
+  !insertmacro SIGNET_REFUSE_FOLDER "${CONFIG_DIR}"
+
   ; Reinstall / upgrade: stop and remove the service of the installed agent before replacing it.
   ReadRegStr $R0 HKLM "${UNINST_KEY}" "InstallLocation"
   ${If} $R0 != ""
@@ -86,9 +166,21 @@ Section "Install"
     Abort "Cannot write to $INSTDIR"
   ${EndIf}
 
-  ; The site configuration holds the enrollment key: its folder is limited to SYSTEM and
+  ; The site configuration holds the enrollment key. A standard user can create folders in
+  ; ProgramData: a vendor or configuration folder made in advance by someone else (its owner can
+  ; always change its ACL) or a link there (the write would follow it) is refused, before and after
+  ; creating it (checked at the start, and again now that it exists, in case it was made in the
+  ; meantime). Then the folder is owned by Administrators and limited to SYSTEM and
   ; Administrators (protected, no inherited entries) before the file is written into it.
   CreateDirectory "${CONFIG_DIR}"
+  !insertmacro SIGNET_REFUSE_FOLDER "$APPDATA\${VENDOR}"
+  !insertmacro SIGNET_REFUSE_FOLDER "${CONFIG_DIR}"
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${CONFIG_DIR}" /setowner *S-1-5-32-544'
+  Pop $0
+  ${If} $0 != 0
+    SetErrorLevel 5
+    Abort "Cannot make Administrators the owner of ${CONFIG_DIR}"
+  ${EndIf}
   nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${CONFIG_DIR}" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F'
   Pop $0
   ${If} $0 != 0

@@ -6,8 +6,8 @@
  * checked on the tables and the script in tools/lib/installers/*.test.ts.)
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignedArtifact } from '../../tools/lib/artifact.ts';
 import { parseConfig } from '../../tools/lib/config/load.ts';
@@ -198,5 +198,34 @@ describe.skipIf(!wineAvailable())('installers on Wine (fresh 64-bit prefix)', ()
     expect(await wine.serviceState(SERVICE)).toBeUndefined();
     expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`))).toBe(false);
     expect(wine.readText(CONFIG)).toBeUndefined();
+  });
+
+  it('NSIS refuses a ProgramData folder that is a link (exit 8) before it writes anything; the MSI still installs', async () => {
+    // Wine shows a host symbolic link as a reparse point: what a junction made by a standard user
+    // looks like on Windows. (Owners cannot be shown: Wine owns everything by the one user, and its
+    // icacls is a no-op; the owner checks are asserted on the script and the tables.)
+    const vendorDir = wine.hostPath('C:\\ProgramData\\Example Vendor');
+    const elsewhere = join(dir, 'attacker-owned');
+    mkdirSync(elsewhere, { recursive: true });
+    for (const [link, what] of [
+      [join(vendorDir, 'Agent'), 'the configuration folder'],
+      [vendorDir, 'the vendor folder'],
+    ] as const) {
+      rmSync(vendorDir, { recursive: true, force: true });
+      mkdirSync(dirname(link), { recursive: true });
+      symlinkSync(elsewhere, link);
+      const r = await wine.run(built['v1']!.exe, ['/S']);
+      expect(r.exitCode, what).toBe(8);
+      expect(readdirSync(elsewhere), what).toEqual([]); // no site.json (nor a folder) through the link
+      expect(existsSync(wine.hostPath(`${INSTALL_DIR}\\agent.exe`)), what).toBe(false);
+      expect(await wine.serviceState(SERVICE), what).toBeUndefined();
+    }
+    rmSync(vendorDir, { recursive: true, force: true });
+    // the MSI's check (PowerShell, which Wine only stubs with exit 0) lets a clean install through
+    const r = await wine.run('msiexec', ['/i', winPath(built['v1']!.msi), '/qn']);
+    expect(r.exitCode).toBe(0);
+    expectSiteJson({ key: KEY1, keyVersion: 1, version: '1.2.3' });
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+    expect((await wine.run('msiexec', ['/x', winPath(built['v1']!.msi), '/qn'])).exitCode).toBe(0);
   });
 });

@@ -1,3 +1,5 @@
+import { configGuardEncoded } from '../../tools/lib/installers/config-guard.ts';
+
 /** The variables of the built-in WiX template for one test site (validated identifiers only). */
 export const TEST_UPGRADE_CODE = '0B5E1C1A-2222-4333-8444-555566667777';
 
@@ -20,5 +22,6 @@ export function testWixValues(
     SERVICE_ARGS: 'run',
     INSTALL_ARGS: 'install',
     UNINSTALL_ARGS: 'uninstall',
+    CONFIG_CHECK_SCRIPT_B64: configGuardEncoded({ vendor: 'Example Vendor', product: 'Agent' }),
   };
 }

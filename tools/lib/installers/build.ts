@@ -38,6 +38,7 @@ import { type BatchReport, batchReport, groupInvalidSites, mergeSiteResults } fr
 import { loadCacheSecret } from './cache-secret.ts';
 import { comparePayload, extractMsi, extractNsis, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
+import { configGuardEncoded } from './config-guard.ts';
 import { type Fingerprint, fingerprint } from './fingerprint.ts';
 import { ICON_XML, lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
@@ -445,6 +446,7 @@ async function buildMsiPart(
     SERVICE_ARGS: p.serviceArgs.join(' '),
     INSTALL_ARGS: p.installArgs.join(' '),
     UNINSTALL_ARGS: p.uninstallArgs.join(' '),
+    CONFIG_CHECK_SCRIPT_B64: configGuardEncoded(p),
   };
   writeFileSync(join(work, WIX_SOURCE), renderWix(s.wix.text, values, s.wix.path));
   const msi = await runWixl({ runner: s.runner, workDir: work, product: p });

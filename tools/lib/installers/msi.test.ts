@@ -56,14 +56,14 @@ describe('argv builders (pure)', () => {
         MsiLockPermissionsEx: 'SignetLockConfigDir',
         LockObject: 'DATADIR',
         Table: 'CreateFolder',
-        SDDLText: 'D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)',
+        SDDLText: 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)',
         Condition: '',
       },
       {
         MsiLockPermissionsEx: 'SignetLockSiteJson',
         LockObject: 'SiteJson',
         Table: 'File',
-        SDDLText: 'D:PAI(A;;FA;;;SY)(A;;FA;;;BA)',
+        SDDLText: 'O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)',
         Condition: '',
       },
     ]);
@@ -133,6 +133,37 @@ describe('templates', () => {
       'icacls.exe" "$' + '{CONFIG_DIR}" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F',
     );
     expect(t).toContain('File "/oname=site.json" "payload\\site.json"');
+  });
+
+  it('the NSIS template refuses a linked or foreign-owned ProgramData folder and takes ownership (Wine cannot show owners)', () => {
+    const t = loadTemplate(BUILTIN_TEMPLATES.nsis).text;
+    const install = t.slice(t.indexOf('Section "Install"'));
+    const order = [
+      '!insertmacro SIGNET_REFUSE_FOLDER "$APPDATA\\$' + '{VENDOR}"',
+      '!insertmacro SIGNET_REFUSE_FOLDER "$' + '{CONFIG_DIR}"',
+      'File "/oname=$' + '{AGENT_FILE}" "payload\\agent.exe"', // nothing written before the check
+      'CreateDirectory "$' + '{CONFIG_DIR}"',
+      '!insertmacro SIGNET_REFUSE_FOLDER "$APPDATA\\$' + '{VENDOR}"',
+      '!insertmacro SIGNET_REFUSE_FOLDER "$' + '{CONFIG_DIR}"',
+      'icacls.exe" "$' + '{CONFIG_DIR}" /setowner *S-1-5-32-544',
+      'icacls.exe" "$' + '{CONFIG_DIR}" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F',
+      'File "/oname=site.json" "payload\\site.json"',
+    ];
+    let at = 0;
+    for (const step of order) {
+      const i = install.indexOf(step, at);
+      expect(i, step).toBeGreaterThanOrEqual(0);
+      at = i + step.length;
+    }
+    const from = t.indexOf('Function SignetCheckFolder');
+    const check = t.slice(from, t.indexOf('FunctionEnd', from));
+    expect(check).toContain('kernel32::GetFileAttributesW(w R9) i .r0');
+    expect(check).toContain('IntOp $1 $0 & 0x400 ; FILE_ATTRIBUTE_REPARSE_POINT');
+    expect(check).toContain('advapi32::GetNamedSecurityInfoW(w R9, i 1, i 1, *p .r1');
+    expect(check).toContain('advapi32::IsWellKnownSid(p r1, i 26)'); // Administrators
+    expect(check).toContain('advapi32::IsWellKnownSid(p r1, i 22)'); // SYSTEM
+    expect(check).toContain('advapi32::EqualSid(p r0, p r1)'); // the installing account
+    expect(t).toMatch(/SetErrorLevel 8\n\s+Abort "Refusing/);
   });
 });
 
@@ -233,9 +264,58 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
     ).toEqual([expect.stringMatching(/MsiLockPermissionsEx table is missing/)]);
     expect(
       mutate((f) => {
-        f.tables['MsiLockPermissionsEx']!.rows[1]!['SDDLText'] = 'D:PAI(A;;FA;;;SY)(A;;FR;;;BU)';
+        f.tables['MsiLockPermissionsEx']!.rows[1]!['SDDLText'] = 'O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FR;;;BU)';
       }),
     ).toEqual([expect.stringMatching(/beyond SYSTEM and Administrators/)]);
+    // no owner (a pre-made folder stays its creator's), another owner, an unprotected DACL
+    for (const sddl of [
+      'D:PAI(A;;FA;;;SY)(A;;FA;;;BA)',
+      'O:BUG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)',
+      'O:BAG:SYD:AI(A;;FA;;;SY)(A;;FA;;;BA)',
+    ])
+      expect(
+        mutate((f) => {
+          f.tables['MsiLockPermissionsEx']!.rows[1]!['SDDLText'] = sddl;
+        }),
+        sddl,
+      ).toEqual([expect.stringMatching(/not owned by Administrators or SYSTEM with a protected DACL/)]);
+    // the ProgramData folder check: present, elevated, before CreateFolders, Signet's own script
+    const ca = (f: MsiFacts) => f.tables['CustomAction']!.rows;
+    const row = (f: MsiFacts, action: string) => ca(f).find((r) => r['Action'] === action)!;
+    expect(
+      mutate((f) => {
+        f.tables['CustomAction']!.rows = ca(f).filter((r) => r['Action'] !== 'SignetCheckConfigFolder');
+        f.tables['InstallExecuteSequence']!.rows = ies(f).filter(
+          (r) => r['Action'] !== 'SignetCheckConfigFolder',
+        );
+      }),
+    ).toEqual([expect.stringMatching(/SignetCheckConfigFolder is missing/)]);
+    expect(
+      mutate((f) => {
+        row(f, 'SignetCheckConfigFolder')['Type'] = String(50 + 1024); // impersonating
+      }),
+    ).toContainEqual(expect.stringMatching(/SignetCheckConfigFolder has type 1074/));
+    expect(
+      mutate((f) => {
+        row(f, 'SignetCheckConfigFolder')['Type'] = String(50 + 1024 + 2048 + 64); // return ignored
+      }),
+    ).toEqual([expect.stringMatching(/SignetCheckConfigFolder has type 3186/)]);
+    expect(
+      mutate((f) => {
+        ies(f).find((r) => r['Action'] === 'SignetCheckConfigFolder')!['Sequence'] = '3750';
+      }),
+    ).toEqual([expect.stringMatching(/before CreateFolders/)]);
+    expect(
+      mutate((f) => {
+        const p = f.tables['Property']!.rows.find((r) => r['Property'] === 'SignetCheckCommand')!;
+        p['Value'] = p['Value']!.replace(/-EncodedCommand \S+/, '-EncodedCommand ZQB4AGkAdAAgADAA'); // "exit 0"
+      }),
+    ).toEqual([expect.stringMatching(/Property SignetCheckCommand is not Signet's folder check/)]);
+    expect(
+      mutate((f) => {
+        row(f, 'SignetSetPowerShell')['Target'] = 'powershell.exe'; // found on PATH
+      }),
+    ).toEqual([expect.stringMatching(/must set SignetPowerShell to \[System64Folder\]/)]);
     expect(
       mutate((f) => {
         f.tables['Component']!.rows[0]!['Attributes'] = '0';
@@ -267,10 +347,12 @@ describe('MSI build and lint (wixl, msibuild, msiinfo)', () => {
     ).toEqual([expect.stringMatching(/ServiceInstall: service/)]);
     expect(
       mutate((f) => {
-        f.tables['CustomAction'] = {
-          columns: [],
-          rows: [{ Action: 'Lone', Type: '1042', Source: 'AgentExe', Target: 'x' }],
-        };
+        f.tables['CustomAction']!.rows.push({
+          Action: 'Lone',
+          Type: '1042',
+          Source: 'AgentExe',
+          Target: 'x',
+        });
       }),
     ).toEqual([
       expect.stringMatching(/Lone is defined but never sequenced/),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { ProductConfig } from './config.ts';
+import { configGuardProblems } from './config-guard.ts';
 import { readMsiFactsInProcess, withMsiDatabase } from './msi-db.ts';
 import { renderTemplate, type TemplateVariable } from './template.ts';
 
@@ -28,6 +29,10 @@ export const WIX_VARIABLES: Record<string, TemplateVariable> = {
   SERVICE_ARGS: { kind: 'argsOrEmpty', description: 'product.serviceArgs joined by spaces' },
   INSTALL_ARGS: { kind: 'args', description: 'product.installArgs joined by spaces' },
   UNINSTALL_ARGS: { kind: 'args', description: 'product.uninstallArgs joined by spaces' },
+  CONFIG_CHECK_SCRIPT_B64: {
+    kind: 'base64',
+    description: 'the ProgramData folder check (PowerShell, -EncodedCommand); see config-guard.ts',
+  },
 };
 
 export const WIX_SOURCE = 'installer.wxs';
@@ -35,9 +40,12 @@ export const MSI_OUT = 'installer.msi';
 export const ICON_XML =
   '<Icon Id="product.ico" SourceFile="payload/product.ico"/><Property Id="ARPPRODUCTICON" Value="product.ico"/>';
 
-/** SDDL: protected DACL, full access for SYSTEM (SY) and Administrators (BA) only. */
-export const CONFIG_DIR_SDDL = 'D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)';
-export const CONFIG_FILE_SDDL = 'D:PAI(A;;FA;;;SY)(A;;FA;;;BA)';
+/**
+ * SDDL: owned by Administrators (a folder a standard user made in advance is taken from them),
+ * protected DACL, full access for SYSTEM (SY) and Administrators (BA) only.
+ */
+export const CONFIG_DIR_SDDL = 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)';
+export const CONFIG_FILE_SDDL = 'O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)';
 
 export function renderWix(template: string, values: Record<string, string>, source: string): string {
   return renderTemplate(template, values, WIX_VARIABLES, source);
@@ -319,6 +327,8 @@ export function lintMsiFacts(facts: MsiFacts, expect: MsiLintExpect): string[] {
       );
   }
 
+  p.push(...configGuardProblems(facts, expect.product));
+
   const locks = facts.tables['MsiLockPermissionsEx'];
   if (!locks) p.push('MsiLockPermissionsEx table is missing (the site config would be readable by users)');
   else {
@@ -330,8 +340,10 @@ export function lintMsiFacts(facts: MsiFacts, expect: MsiLintExpect): string[] {
     if (!lockedFile) p.push('MsiLockPermissionsEx: site.json is not locked');
     for (const r of locks.rows) {
       const sddl = r['SDDLText'] ?? '';
-      if (!sddl.startsWith('D:P'))
-        p.push(`MsiLockPermissionsEx ${r['MsiLockPermissionsEx']}: DACL is not protected`);
+      if (!/^O:(BA|SY)(G:[A-Z]{2})?D:P/.test(sddl))
+        p.push(
+          `MsiLockPermissionsEx ${r['MsiLockPermissionsEx']}: not owned by Administrators or SYSTEM with a protected DACL`,
+        );
       const trustees = [...sddl.matchAll(/\(A;[^;]*;[^;]*;[^;]*;[^;]*;([^)]+)\)/g)].map((m) => m[1]);
       if (trustees.some((x) => x !== 'SY' && x !== 'BA'))
         p.push(

@@ -26,6 +26,8 @@ export const VALUE_PATTERNS = {
   /** A relative file name of the work folder. */
   file: /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/,
   flag: /^[01]$/,
+  /** Standard base64 (an encoded script Signet renders itself). */
+  base64: /^[A-Za-z0-9+/]{4,16384}={0,2}$/,
   /** The Icon fragment of the WiX template: exactly Signet's constant, or empty. */
   wixIcon:
     /^$|^<Icon Id="product\.ico" SourceFile="payload\/product\.ico"\/><Property Id="ARPPRODUCTICON" Value="product\.ico"\/>$/,
