@@ -9,6 +9,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAgent } from '../../tools/lib/app/site-installers.ts';
 import { type SignedArtifact, sha256File } from '../../tools/lib/artifact.ts';
 import { parseConfig } from '../../tools/lib/config/load.ts';
 import type { SignetConfig } from '../../tools/lib/config/schema.ts';
@@ -16,7 +17,6 @@ import { toSignetError } from '../../tools/lib/errors.ts';
 import { DirForge } from '../../tools/lib/forge/dir.ts';
 import { publishRelease } from '../../tools/lib/forge/publish.ts';
 import { buildSiteInstallers } from '../../tools/lib/installers/build.ts';
-import { openAgent } from '../../tools/lib/installers/cli.ts';
 import { validateSites } from '../../tools/lib/installers/site.ts';
 import { makeDevCert } from '../../tools/lib/sign/devcert.ts';
 import {

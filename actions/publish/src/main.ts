@@ -2,7 +2,7 @@
 
 import { mask, runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
 import { publishSettings } from '../../../tools/action/settings.ts';
-import { runPublish } from '../../../tools/lib/forge/run.ts';
+import { runPublish } from '../../../tools/lib/app/publish.ts';
 
 await runAction(async () => {
   const { s, cwd, loaded } = startAction(publishSettings, ['token']);

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
 import { signSettings } from '../../../tools/action/settings.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
-import { expandFiles } from '../../../tools/lib/forge/run.ts';
+import { expandFiles } from '../../../tools/lib/forge/assets.ts';
 import { createSigner, signFiles } from '../../../tools/lib/sign/index.ts';
 
 await runAction(async () => {

@@ -2,8 +2,8 @@
 
 import { runAction, setOutputs, startAction, writeSummary } from '../../../tools/action/action.ts';
 import { siteInstallersSettings } from '../../../tools/action/settings.ts';
+import { buildDispatchedSites } from '../../../tools/lib/app/dispatch.ts';
 import { SignetError } from '../../../tools/lib/errors.ts';
-import { buildDispatchedSites } from '../../../tools/lib/seal/dispatch.ts';
 
 await runAction(async () => {
   const { s, cwd, loaded } = startAction(siteInstallersSettings, ['seal-private-key', 'token']);

@@ -84,7 +84,7 @@ export const publishCommand: CommandModule<GlobalArgs, Args> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan; change nothing' }),
   handler: async (args) => {
     const ctx = makeContext(args);
-    const { runPublish } = await import('../../lib/forge/run.ts');
+    const { runPublish } = await import('../../lib/app/publish.ts');
     const { describePlan } = await import('../../lib/forge/publish.ts');
     const loaded = ctx.config();
     const { plan, result } = await runPublish({

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { BuildProgress } from '../../lib/installers/build.ts';
 import { type GlobalArgs, makeContext } from '../context.ts';
 
 interface Args extends GlobalArgs {
@@ -66,7 +67,7 @@ export const siteInstallersCommand: CommandModule<GlobalArgs, Args> = {
       }),
   handler: async (args) => {
     const ctx = makeContext(args);
-    const { runSiteInstallers } = await import('../../lib/installers/cli.ts');
+    const { runSiteInstallers } = await import('../../lib/app/site-installers.ts');
     const loaded = ctx.config();
     const outcome = await runSiteInstallers({
       cwd: ctx.cwd,
@@ -94,9 +95,28 @@ export const siteInstallersCommand: CommandModule<GlobalArgs, Args> = {
       ...(args.concurrency ? { concurrency: args.concurrency } : {}),
       allowUnsignedAgent: Boolean(args['allow-unsigned-agent']),
       force: Boolean(args.force),
-      progress: !ctx.json && Boolean(process.stderr.isTTY),
+      ...(!ctx.json && process.stderr.isTTY ? { onProgress: progressLine() } : {}),
     });
     ctx.emit(outcome.json, outcome.human);
     if (outcome.exitCode) process.exitCode = outcome.exitCode;
   },
 };
+
+/** A one-line progress display on a terminal (stderr). */
+function progressLine(): (e: BuildProgress) => void {
+  let done = 0;
+  let failed = 0;
+  let cached = 0;
+  return (e) => {
+    if (e.type === 'start') {
+      process.stderr.write(`\r\x1b[2K[${done}/${e.total}] building ${e.siteCode}…`);
+      return;
+    }
+    done++;
+    if (e.type === 'failed') failed++;
+    else if (e.cached) cached++;
+    process.stderr.write(
+      `\r\x1b[2K[${done}/${e.total}] ${cached} cached, ${failed} failed${done === e.total ? '\n' : ''}`,
+    );
+  };
+}

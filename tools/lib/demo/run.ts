@@ -244,7 +244,7 @@ const steps: Step<Ctx>[] = [
   {
     name: 'publish to a local folder (the signed agent; never the site installers)',
     async run(ctx) {
-      const { runPublish } = await import('../forge/run.ts');
+      const { runPublish } = await import('../app/publish.ts');
       const folder = join(ctx.out, 'release');
       const outcome = await runPublish({
         config: ctx.config!,

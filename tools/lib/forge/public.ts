@@ -3,6 +3,9 @@
  * (`dir:PATH`, GitHub, Gitea/Forgejo), publish a release through the verify gate, or run the
  * whole CLI flow (`runPublish`). `Forge` is the contract a custom forge implements.
  */
+
+export { type RunPublishOptions, runPublish } from '../app/publish.ts';
+export { checkChannel, expandFiles, type FetchAssetOptions, fetchReleaseAsset } from './assets.ts';
 export {
   type ForgeTarget,
   type OpenForgeOptions,
@@ -35,14 +38,6 @@ export {
   publishRelease,
   SUMS_NAME,
 } from './publish.ts';
-export {
-  checkChannel,
-  expandFiles,
-  type FetchAssetOptions,
-  fetchReleaseAsset,
-  type RunPublishOptions,
-  runPublish,
-} from './run.ts';
 export type {
   CreateReleaseInput,
   Forge,

@@ -101,7 +101,8 @@ describe('service on workers (BullMQ on Redis, PostgreSQL)', () => {
   beforeAll(async () => {
     pg = await startPostgres();
     redis = await startRedis();
-    fx = await makeServiceFixture({ database: pg.url, queue: redis.url, leaseMs: 3000 });
+    // a lease long enough to survive a loaded machine, short enough for the kill test to wait it out
+    fx = await makeServiceFixture({ database: pg.url, queue: redis.url, leaseMs: 10_000 });
     api = await fx.start();
     await api.uploadRelease(ADMIN, {
       version: '1.0.0',

@@ -1,18 +1,20 @@
 /**
- * The one publishing entry point for the CLI and the actions: resolve the target, open the forge,
- * wire the signing layer's verify as the gate, read the notes, then plan and apply.
+ * The publishing use case, shared by the CLI, the publish action and a vendor's server: resolve
+ * the target, open the forge, wire the signing layer's verify as the gate, read the notes, then
+ * plan and apply.
  */
 import { execFileSync } from 'node:child_process';
-import { globSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { artifactKind } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
+import { checkChannel, expandFiles } from '../forge/assets.ts';
+import type { RetryOptions } from '../forge/http.ts';
+import { openForge, resolveForgeTarget } from '../forge/index.ts';
+import type { Channel } from '../forge/notes.ts';
+import { type PublishInput, type PublishOutcome, publishRelease } from '../forge/publish.ts';
 import { signableKind } from '../sign/content-kind.ts';
-import type { RetryOptions } from './http.ts';
-import { openForge, resolveForgeTarget } from './index.ts';
-import type { Channel } from './notes.ts';
-import { type PublishInput, type PublishOutcome, publishRelease } from './publish.ts';
 
 export interface RunPublishOptions {
   config: SignetConfig;
@@ -47,20 +49,7 @@ export interface RunPublishOptions {
   retry?: Partial<RetryOptions> | undefined;
 }
 
-export interface FetchAssetOptions {
-  config: SignetConfig;
-  cwd: string;
-  to?: string | undefined;
-  repository?: string | undefined;
-  apiUrl?: string | undefined;
-  token?: string | undefined;
-  tag: string;
-  name: string;
-  dest: string;
-  env?: NodeJS.ProcessEnv | undefined;
-}
-
-/** Downloads one asset of a published release (streamed, hashed); returns its path and SHA-256. */
+/** The kind the gate verifies as, by content (PE, Compound File), else by name. */
 function signableKindOf(path: string) {
   try {
     const kind = signableKind(path);
@@ -68,74 +57,6 @@ function signableKindOf(path: string) {
   } catch {
     return artifactKind(path);
   }
-}
-
-export async function fetchReleaseAsset(
-  o: FetchAssetOptions,
-): Promise<{ path: string; sha256: string; size: number }> {
-  const target = await resolveForgeTarget({
-    to: o.to,
-    repository: o.repository,
-    apiUrl: o.apiUrl,
-    token: o.token,
-    config: o.config.publish,
-    cwd: o.cwd,
-    env: o.env,
-  });
-  const forge = openForge(target, { env: o.env, timeouts: o.config.publish.timeouts });
-  const release = (await forge.findReleases(o.tag)).find((r) => !r.draft);
-  if (!release)
-    throw new SignetError('E_FORGE_NOT_FOUND', `no published release ${o.tag} on ${forge.description}`);
-  const asset = (await forge.listAssets(release)).find((a) => a.name === o.name);
-  if (!asset)
-    throw new SignetError('E_FORGE_NOT_FOUND', `release ${o.tag} has no asset ${o.name}`, {
-      hint: 'Check the asset name (case-sensitive).',
-    });
-  const path = resolve(o.cwd, o.dest);
-  const got = await forge.download(release, asset, path);
-  if (got.size !== asset.size)
-    throw new SignetError(
-      'E_FORGE_FAILED',
-      `download of ${o.name} was truncated (${got.size} of ${asset.size} bytes)`,
-    );
-  return { path, ...got };
-}
-
-/** Expands glob patterns (sorted, files only); a pattern that matches nothing is an error. */
-export function expandFiles(patterns: readonly string[], cwd: string): string[] {
-  const out: string[] = [];
-  const missing: string[] = [];
-  for (const pattern of patterns) {
-    if (!/[*?[{]/.test(pattern)) {
-      out.push(isAbsolute(pattern) ? pattern : resolve(cwd, pattern));
-      continue;
-    }
-    const matches = globSync(pattern, { cwd })
-      .map((m) => resolve(cwd, m))
-      .sort();
-    if (!matches.length) missing.push(pattern);
-    out.push(...matches);
-  }
-  if (missing.length)
-    throw new SignetError(
-      'E_FILE_NOT_FOUND',
-      `no file matches ${missing.map((m) => JSON.stringify(m)).join(', ')}`,
-      {
-        details: { patterns: missing },
-      },
-    );
-  return [...new Set(out)];
-}
-
-export function checkChannel(tag: string, channel: Channel): void {
-  const pre = /\d+\.\d+\.\d+-[0-9A-Za-z.-]+/.test(tag);
-  if (channel === 'stable' && pre)
-    throw new SignetError('E_INPUT_INVALID', `${tag} is a prerelease tag; publish it with --channel beta`);
-  if (channel === 'beta' && !pre)
-    throw new SignetError(
-      'E_INPUT_INVALID',
-      `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`,
-    );
 }
 
 export async function runPublish(o: RunPublishOptions): Promise<PublishOutcome> {

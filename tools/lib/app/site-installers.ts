@@ -1,5 +1,5 @@
 /**
- * What `signet site-installers` does, as a function (the command module only parses flags):
+ * The site-installers use case (`signet site-installers`; the command module only parses flags):
  * load the sites (file, stdin or flags), open the signer, gate the agent, build, summarise.
  * Invalid sites are reported like failed builds (one entry per site, every problem listed) and the
  * valid ones are still built; --json prints the same report as site-installers.result.json.
@@ -8,13 +8,19 @@ import { dirname, resolve } from 'node:path';
 import { describeArtifact, type SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { EXIT, SignetError, toSignetError } from '../errors.ts';
+import { groupInvalidSites } from '../installers/batch.ts';
+import { type BuildProgress, buildSiteInstallers, type UnsignedDevAgent } from '../installers/build.ts';
+import {
+  loadSites,
+  type SiteConfig,
+  type SiteProblem,
+  type SitesFormat,
+  validateSites,
+} from '../installers/site.ts';
 import { logger } from '../log.ts';
 import { parseSecretRef } from '../secrets.ts';
 import { createSigner } from '../sign/index.ts';
 import type { Signer } from '../sign/types.ts';
-import { groupInvalidSites } from './batch.ts';
-import { type BuildProgress, buildSiteInstallers, type UnsignedDevAgent } from './build.ts';
-import { loadSites, type SiteConfig, type SiteProblem, type SitesFormat, validateSites } from './site.ts';
 
 export interface SiteFlags {
   siteCode?: string;
@@ -44,8 +50,8 @@ export interface RunSiteInstallersOptions {
   concurrency?: number;
   allowUnsignedAgent?: boolean;
   force?: boolean;
-  /** Draw a progress line on stderr (a terminal). */
-  progress?: boolean;
+  /** Progress of the batch (the CLI draws a line on a terminal). */
+  onProgress?: (event: BuildProgress) => void;
   /** For tests: a signer instead of the configured profile. */
   signer?: Signer;
   stdin?: NodeJS.ReadableStream;
@@ -86,24 +92,6 @@ export async function openAgent(
       },
     );
   }
-}
-
-function progressLine(): (e: BuildProgress) => void {
-  let done = 0;
-  let failed = 0;
-  let cached = 0;
-  return (e) => {
-    if (e.type === 'start') {
-      process.stderr.write(`\r\x1b[2K[${done}/${e.total}] building ${e.siteCode}…`);
-      return;
-    }
-    done++;
-    if (e.type === 'failed') failed++;
-    else if (e.cached) cached++;
-    process.stderr.write(
-      `\r\x1b[2K[${done}/${e.total}] ${cached} cached, ${failed} failed${done === e.total ? '\n' : ''}`,
-    );
-  };
 }
 
 export async function runSiteInstallers(o: RunSiteInstallersOptions): Promise<RunSiteInstallersOutcome> {
@@ -163,7 +151,7 @@ export async function runSiteInstallers(o: RunSiteInstallersOptions): Promise<Ru
     invalidSites: problems,
     ...(o.version ? { version: o.version } : {}),
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-    ...(o.progress ? { onProgress: progressLine() } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
 
   const { report } = result;

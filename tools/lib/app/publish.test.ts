@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeForge } from '../../../test/helpers/fake-forge.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { parseConfig } from '../config/load.ts';
+import { checkChannel, expandFiles, fetchReleaseAsset } from '../forge/assets.ts';
 import { logger } from '../log.ts';
-import { checkChannel, expandFiles, fetchReleaseAsset, runPublish } from './run.ts';
+import { runPublish } from './publish.ts';
 
 logger.level = 'error';
 const TOKEN = 'canary-run-token-77aa01';

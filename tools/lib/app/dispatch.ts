@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
-import { openSealedSites } from './sites.ts';
+import { openSealedSites } from '../seal/sites.ts';
 
 export interface DispatchedBuildOptions {
   config: SignetConfig;
@@ -70,7 +70,7 @@ export async function buildDispatchedSites(o: DispatchedBuildOptions) {
         'E_INPUT_INVALID',
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o.agent)}`,
       );
-    const { fetchReleaseAsset } = await import('../forge/run.ts');
+    const { fetchReleaseAsset } = await import('../forge/assets.ts');
     const dest = join(mkdtempSync(join(tmpdir(), 'signet-agent-')), o.agent);
     agentPath = (
       await fetchReleaseAsset({
