@@ -50,7 +50,7 @@ export const sealCommand: CommandModule<GlobalArgs, SealArgs> = {
       if (existsSync(out))
         throw new SignetError('E_FILE_EXISTS', `${out} exists; refusing to overwrite a key`);
       const kp = await seal.generateSealKeyPair();
-      writeFileSync(out, `${kp.privateKey}\n`, { mode: 0o600 });
+      writeFileSync(out, `${kp.privateKey}\n`, { mode: 0o600, flag: 'wx' });
       ctx.emit(
         { publicKey: kp.publicKey, privateKeyFile: out },
         `public key: ${kp.publicKey}\nprivate key written to ${out}: store it as the repository secret SIGNET_SEAL_PRIVATE_KEY, then delete the file`,
@@ -112,17 +112,29 @@ export const unsealCommand: CommandModule<GlobalArgs, UnsealArgs> = {
       .option('out', { type: 'string', describe: 'Write the opened secret here (default: stdout)' }),
   handler: async (args) => {
     const ctx = makeContext(args);
-    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
     const { resolve } = await import('node:path');
     const { parseSecretRef, resolveSecret } = await import('../../lib/secrets.ts');
     const { unseal } = await import('../../lib/seal/index.ts');
+    const { SignetError } = await import('../../lib/errors.ts');
+    const refuse = (out: string) =>
+      new SignetError('E_FILE_EXISTS', `--out ${out} exists; refusing to overwrite it`, {
+        details: { field: '--out', path: out },
+      });
+    if (args.out && existsSync(resolve(ctx.cwd, args.out))) throw refuse(resolve(ctx.cwd, args.out));
     const key = resolveSecret(parseSecretRef(args['private-key'], '--private-key'), '--private-key');
     const raw = args.sealed ?? readFileSync(0, 'utf8');
     const sealed = raw.startsWith('file:') ? readFileSync(resolve(ctx.cwd, raw.slice(5)), 'utf8') : raw;
     const value = await unseal(sealed, key);
     if (args.out) {
       const out = resolve(ctx.cwd, args.out);
-      writeFileSync(out, value, { mode: 0o600 });
+      // 'wx': never overwrite (e.g. the private key file it was given), also not in a race.
+      try {
+        writeFileSync(out, value, { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'EEXIST') throw refuse(out);
+        throw e;
+      }
       ctx.emit({ written: out }, `wrote ${out}`);
     } else process.stdout.write(value); // deliberately not redacted: this is the requested output
   },
