@@ -310,6 +310,11 @@ export const ERRORS = {
     exit: 'refused',
     hint: 'The download link expired, was revoked, or the site key rotated since it was made; ask for a new link.',
   },
+  E_LINK_EXPIRED: { exit: 'refused', hint: 'The download link expired; ask for a new link.' },
+  E_RANGE_UNSATISFIABLE: {
+    exit: 'usage',
+    hint: 'Ask for a byte range inside the file (its size is in Content-Range: bytes */SIZE).',
+  },
   E_SERVICE_KEY_UNREADABLE: {
     exit: 'environment',
     hint: 'A stored enrollment key does not open with this service.masterKey; restore the original key, or PUT the site again with its key.',

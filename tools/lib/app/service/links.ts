@@ -67,7 +67,11 @@ export async function installerByLink(
   const actor: Actor = { kind: 'link', name: link?.id ?? '-', ip, scopes: [] };
   const refuse = async (why: string) => {
     await record(d, actor, 'link.download', `refused: ${why}`, link?.siteCode ?? null);
-    return new SignetError('E_LINK_INVALID', `this download link is not valid (${why})`);
+    return why === 'expired'
+      ? new SignetError('E_LINK_EXPIRED', 'this download link expired', { details: { reason: why } })
+      : new SignetError('E_LINK_INVALID', `this download link is not valid (${why})`, {
+          details: { reason: why },
+        });
   };
   if (!link) throw await refuse('unknown');
   if (link.revokedAt !== null) throw await refuse('revoked');
