@@ -177,6 +177,8 @@ describe('signet init', () => {
     const bad = signet(other.dir, 'init', '--actions', 'not a repo', '--json');
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout).error.code).toBe('E_USAGE');
-    expect(existsSync(join(other.dir, 'signet.config.yaml')) || existsSync(join(other.dir, '.github'))).toBe(false);
+    expect(existsSync(join(other.dir, 'signet.config.yaml')) || existsSync(join(other.dir, '.github'))).toBe(
+      false,
+    );
   });
 });

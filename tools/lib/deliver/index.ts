@@ -9,8 +9,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { SignetError } from '../errors.ts';
-import { DEFAULT_RETRY, type RetryOptions } from '../forge/http.ts';
 import { expandFiles } from '../forge/assets.ts';
+import { DEFAULT_RETRY, type RetryOptions } from '../forge/http.ts';
 import { FileBody, hashFileLowMem, sendFile } from '../forge/transport.ts';
 import { logger } from '../log.ts';
 import { redact } from '../redact.ts';

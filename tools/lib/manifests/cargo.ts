@@ -160,7 +160,7 @@ export function updateCargoLock(text: string, names: readonly string[], to: stri
   const all = entries(parseTomlAst(text));
   const byTable = new Map<AST.TOMLTable, Entry[]>();
   for (const e of all) {
-    if (!e.table || e.table.kind !== 'array' || e.path[0] !== 'package' || e.path.length !== 3) continue;
+    if (e.table?.kind !== 'array' || e.path[0] !== 'package' || e.path.length !== 3) continue;
     byTable.set(e.table, [...(byTable.get(e.table) ?? []), e]);
   }
   const spans: StringSpan[] = [];
