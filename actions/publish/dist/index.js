@@ -2173,9 +2173,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve12, reject) => {
+          return new Promise((resolve14, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve12(data);
+              return err ? reject(err) : resolve14(data);
             });
           });
         }
@@ -2213,12 +2213,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve12, reject) => {
+          return new Promise((resolve14, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve12(data);
+              ) : resolve14(data);
             });
           });
         }
@@ -4485,8 +4485,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve12, reject) => {
-        res = resolve12;
+      const promise2 = new Promise((resolve14, reject) => {
+        res = resolve14;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants7 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants7.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants7.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants7.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants7.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants7.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6737,12 +6737,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve12, reject) => {
+      const waitForDrain = () => new Promise((resolve14, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve12;
+          callback = resolve14;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7412,12 +7412,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve12, reject) => {
+      const waitForDrain = () => new Promise((resolve14, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve12;
+          callback = resolve14;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7896,16 +7896,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve12) => {
+        return new Promise((resolve14) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve12;
+            this[kClosedResolve] = resolve14;
           } else {
-            resolve12(null);
+            resolve14(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve12) => {
+        return new Promise((resolve14) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i2 = 0; i2 < requests.length; i2++) {
             const request2 = requests[i2];
@@ -7916,7 +7916,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve12(null);
+            resolve14(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7967,7 +7967,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve12, reject) => {
+        const socket = await new Promise((resolve14, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7979,7 +7979,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve12(socket2);
+              resolve14(socket2);
             }
           });
         });
@@ -8315,8 +8315,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c3) => c3.close()));
         } else {
-          await new Promise((resolve12) => {
-            this[kClosedResolve] = resolve12;
+          await new Promise((resolve14) => {
+            this[kClosedResolve] = resolve14;
           });
         }
       }
@@ -9576,7 +9576,7 @@ var require_readable = __commonJS({
         return this[kBody];
       }
       async dump(opts) {
-        let limit = Number.isFinite(opts?.limit) ? opts.limit : 128 * 1024;
+        let limit2 = Number.isFinite(opts?.limit) ? opts.limit : 128 * 1024;
         const signal = opts?.signal;
         if (signal != null && (typeof signal !== "object" || !("aborted" in signal))) {
           throw new InvalidArgumentError("signal must be an AbortSignal");
@@ -9585,8 +9585,8 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve12, reject) => {
-          if (this[kContentLength] > limit) {
+        return await new Promise((resolve14, reject) => {
+          if (this[kContentLength] > limit2) {
             this.destroy(new AbortError());
           }
           const onAbort = () => {
@@ -9598,11 +9598,11 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve12(null);
+              resolve14(null);
             }
           }).on("error", noop5).on("data", function(chunk) {
-            limit -= chunk.length;
-            if (limit <= 0) {
+            limit2 -= chunk.length;
+            if (limit2 <= 0) {
               this.destroy();
             }
           }).resume();
@@ -9617,7 +9617,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve12, reject) => {
+      return new Promise((resolve14, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9634,7 +9634,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve12,
+              resolve: resolve14,
               reject,
               length: 0,
               body: []
@@ -9704,18 +9704,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve12, stream, length } = consume2;
+      const { type, body, resolve: resolve14, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve12(chunksDecode(body, length));
+          resolve14(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve12(JSON.parse(chunksDecode(body, length)));
+          resolve14(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve12(chunksConcat(body, length).buffer);
+          resolve14(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve12(new Blob(body, { type: stream[kContentType] }));
+          resolve14(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve12(chunksConcat(body, length));
+          resolve14(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9972,9 +9972,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve12, reject) => {
+        return new Promise((resolve14, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve12(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10197,9 +10197,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve12, reject) => {
+        return new Promise((resolve14, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve12(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10484,9 +10484,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve12, reject) => {
+        return new Promise((resolve14, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve12(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -10578,9 +10578,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve12, reject) => {
+        return new Promise((resolve14, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve12(data);
+            return err ? reject(err) : resolve14(data);
           });
         });
       }
@@ -14443,7 +14443,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve12, reject) => agent.dispatch(
+        return new Promise((resolve14, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14519,7 +14519,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable6({ read: resume });
               const onError = this.onError.bind(this);
-              resolve12({
+              resolve14({
                 status,
                 statusText,
                 headersList,
@@ -14562,7 +14562,7 @@ var require_fetch = __commonJS({
               for (let i2 = 0; i2 < rawHeaders.length; i2 += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i2]), rawHeaders[i2 + 1].toString("latin1"), true);
               }
-              resolve12({
+              resolve14({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18303,8 +18303,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve12) => {
-        setTimeout(resolve12, ms).unref();
+      return new Promise((resolve14) => {
+        setTimeout(resolve14, ms).unref();
       });
     }
     module.exports = {
@@ -20273,16 +20273,16 @@ var require_stringifyString = __commonJS({
     function lineLengthOverLimit(str, lineWidth, indentLength) {
       if (!lineWidth || lineWidth < 0)
         return false;
-      const limit = lineWidth - indentLength;
+      const limit2 = lineWidth - indentLength;
       const strLen = str.length;
-      if (strLen <= limit)
+      if (strLen <= limit2)
         return false;
       for (let i2 = 0, start = 0; i2 < strLen; ++i2) {
         if (str[i2] === "\n") {
-          if (i2 - start > limit)
+          if (i2 - start > limit2)
             return true;
           start = i2 + 1;
-          if (strLen - start <= limit)
+          if (strLen - start <= limit2)
             return false;
         }
       }
@@ -26493,8 +26493,47 @@ var require_dist = __commonJS({
 });
 
 // tools/lib/redact.ts
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function insert(root, secret) {
+  let node2 = root;
+  for (let i2 = 0; i2 < secret.length; i2++) {
+    const c3 = secret.charCodeAt(i2);
+    let child = node2.next.get(c3);
+    if (!child) {
+      child = { next: /* @__PURE__ */ new Map(), terminal: false };
+      node2.next.set(c3, child);
+    }
+    node2 = child;
+  }
+  node2.terminal = true;
+}
+function maskSecrets(text, root) {
+  let out = "";
+  let copied = 0;
+  let coverStart = -1;
+  let coverEnd = -1;
+  for (let i2 = 0; i2 < text.length; i2++) {
+    let node2 = root.next.get(text.charCodeAt(i2));
+    if (!node2) continue;
+    let longest = 0;
+    for (let j = i2 + 1; ; j++) {
+      if (node2.terminal) longest = j - i2;
+      if (j >= text.length) break;
+      const child = node2.next.get(text.charCodeAt(j));
+      if (!child) break;
+      node2 = child;
+    }
+    if (!longest) continue;
+    if (i2 > coverEnd) {
+      if (coverEnd >= 0) {
+        out += text.slice(copied, coverStart) + MASK;
+        copied = coverEnd;
+      }
+      coverStart = i2;
+    }
+    coverEnd = Math.max(coverEnd, i2 + longest);
+  }
+  if (coverEnd < 0) return text;
+  return `${out}${text.slice(copied, coverStart)}${MASK}${text.slice(coverEnd)}`;
 }
 function variants(secret) {
   const out = /* @__PURE__ */ new Set([secret]);
@@ -26507,28 +26546,26 @@ function variants(secret) {
 }
 function registerSecret(secret) {
   if (!secret || secret.length < 4) return;
-  let changed = false;
-  for (const v of variants(secret)) {
+  for (const v of variants(secret))
     if (!secrets.has(v)) {
       secrets.add(v);
-      changed = true;
+      insert(trie, v);
     }
-  }
-  if (changed) {
-    const sorted = [...secrets].sort((a2, b) => b.length - a2.length).map(escapeRegExp);
-    pattern = new RegExp(sorted.join("|"), "g");
-  }
 }
 function redact(text) {
-  if (!pattern || !text) return text;
-  return text.replace(pattern, MASK);
+  if (!text) return text;
+  const scrubbed = text.includes("@") ? text.replace(USERINFO, `$1${MASK}@`) : text;
+  if (secrets.size === 0) return scrubbed;
+  return maskSecrets(scrubbed, trie);
 }
-var secrets, pattern, MASK;
+var secrets, MASK, trie, USERINFO;
 var init_redact = __esm({
   "tools/lib/redact.ts"() {
     "use strict";
     secrets = /* @__PURE__ */ new Set();
     MASK = "***";
+    trie = { next: /* @__PURE__ */ new Map(), terminal: false };
+    USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"<>]+@/gi;
   }
 });
 
@@ -26536,12 +26573,31 @@ var init_redact = __esm({
 function isSignetError(e) {
   return e instanceof SignetError;
 }
+function fsError(e) {
+  const err = e;
+  if (!err || typeof err !== "object" || typeof err.code !== "string" || typeof err.syscall !== "string")
+    return void 0;
+  const known = err.code === "EEXIST" && err.syscall === "mkdir" ? { code: "E_FS_WRONG_TYPE", what: "exists and is not a folder" } : FS_ERRORS[err.code];
+  if (!known || err.syscall.startsWith("spawn") || err.syscall === "connect") return void 0;
+  const path10 = typeof err.path === "string" ? err.path : void 0;
+  const where = path10 ?? "a file";
+  const message = `${where}: ${known.what} (${err.code}, ${err.syscall}${typeof err.dest === "string" ? ` → ${err.dest}` : ""})`;
+  const base = ERRORS[known.code].hint;
+  const hint = path10 ? base.replace(/the named path/i, path10) : base;
+  return new SignetError(known.code, message, {
+    hint: hint === base && path10 ? `${path10}: ${base}` : hint,
+    details: { ...path10 ? { path: path10 } : {}, errno: err.code, syscall: err.syscall },
+    cause: e
+  });
+}
 function toSignetError(e) {
   if (isSignetError(e)) return e;
+  const fs4 = fsError(e);
+  if (fs4) return fs4;
   const message = e instanceof Error ? e.message : String(e);
   return new SignetError("E_INTERNAL", message, { cause: e });
 }
-var EXIT, ERRORS, SignetError;
+var EXIT, ERRORS, SignetError, FS_ERRORS;
 var init_errors = __esm({
   "tools/lib/errors.ts"() {
     "use strict";
@@ -26590,6 +26646,31 @@ var init_errors = __esm({
         exit: "environment",
         hint: "Set the named environment variable or file; secrets are never accepted on the command line."
       },
+      E_DIR_NOT_EMPTY: {
+        exit: "usage",
+        hint: "Choose an empty or new folder, or pass --force to replace the folder (everything in it is deleted)."
+      },
+      // the operating system refused (see fsError below): environment, not a bug
+      E_FS_PERMISSION: {
+        exit: "environment",
+        hint: "Permission denied or the file is immutable: give this user write access to the named path (chmod/chown, `chattr -i`), or choose another path."
+      },
+      E_FS_READ_ONLY: {
+        exit: "environment",
+        hint: "The named path is on a read-only file system: remount it read-write or choose a path on a writable disk."
+      },
+      E_FS_NO_SPACE: {
+        exit: "environment",
+        hint: "The disk (or quota) holding the named path is full: free space there or choose another path, then run again."
+      },
+      E_FS_WRONG_TYPE: {
+        exit: "environment",
+        hint: "The named path is not what the command needs (a folder where a file is expected, a file inside a path where a folder is expected, a pipe or device): fix the path."
+      },
+      E_FS_FAILED: {
+        exit: "environment",
+        hint: "The operating system refused the file operation on the named path (see the error code); fix the path or the machine and run again."
+      },
       E_SECRET_ON_ARGV: {
         exit: "usage",
         hint: "Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally."
@@ -26618,6 +26699,10 @@ var init_errors = __esm({
         hint: "Fix the version field of the manifest: it must be a semver version such as 1.2.3."
       },
       E_MANIFEST_DISAGREE: { exit: "usage", hint: "Make every manifest carry the same version, then run again." },
+      E_VERSION_OVERFLOW: {
+        exit: "usage",
+        hint: "A version number would pass 2^53-1; release under a version whose numbers stay below it."
+      },
       E_PUSH_REJECTED: {
         exit: "failed",
         hint: "The remote rejected the push; the local commit and tag were rolled back. Pull, then release again."
@@ -26625,6 +26710,14 @@ var init_errors = __esm({
       E_RELEASE_ROLLED_BACK: {
         exit: "failed",
         hint: "The release failed part-way and was rolled back; nothing was committed or tagged."
+      },
+      E_RELEASE_LOCKED: {
+        exit: "environment",
+        hint: "Another `signet release` holds this repository (the pid is named); wait for it to finish. If no such process runs (another machine shares the checkout), remove the lock: `git update-ref -d refs/signet/release-lock`."
+      },
+      E_RELEASE_HEAD_MOVED: {
+        exit: "failed",
+        hint: "HEAD moved while the release ran (another commit, checkout or reset); what this run made was rolled back. Check `git log`, then release again."
       },
       // signing
       E_SIGN_KEY_MISSING: {
@@ -26660,6 +26753,18 @@ var init_errors = __esm({
       E_VERIFY_NO_TIMESTAMP: {
         exit: "refused",
         hint: "The signature has no valid timestamp; release signatures must be timestamped."
+      },
+      E_VERIFY_AMBIGUOUS: {
+        exit: "refused",
+        hint: "The file could carry a second signature beside the one that verified (an orphan or duplicate signature stream, data after the certificate table, a second WIN_CERTIFICATE). Do not publish it; sign the original build again."
+      },
+      E_VERIFY_SIGNER_UNBOUND: {
+        exit: "refused",
+        hint: "The certificate Signet read is not the signer osslsigncode verified (issuer and serial differ). Do not publish the file; sign the original build again."
+      },
+      E_VERIFY_PIN_REQUIRED: {
+        exit: "usage",
+        hint: "Pin the release signer: set verify.leafSha256 (the SHA-256 of your code-signing certificate, `signet verify FILE --json` prints it) or verify.subject (the whole DN) in the signing profile, or pass --pin-leaf / --subject."
       },
       E_SIGN_TOKEN_REJECTED: {
         exit: "refused",
@@ -26705,6 +26810,10 @@ var init_errors = __esm({
         exit: "usage",
         hint: "Check the repository owner/name and that the token can see it."
       },
+      E_FORGE_TIMEOUT: {
+        exit: "failed",
+        hint: "The forge did not answer in time, retries included; check the server, or raise publish.timeouts (connectMs, idleMs, deadlineMs) in the config. Publishing converges: re-run."
+      },
       E_FORGE_FAILED: {
         exit: "failed",
         hint: "The forge kept failing after retries; re-run: publishing converges."
@@ -26719,6 +26828,14 @@ var init_errors = __esm({
         hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
       },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+      E_SEAL_SITE_MISMATCH: {
+        exit: "refused",
+        hint: "A sealed enrollment key opens only for the site and key version it was sealed for: seal each site's key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server)."
+      },
+      E_SEAL_FORMAT: {
+        exit: "usage",
+        hint: "Seal enrollment keys as a site-bound envelope: `signet seal --site-code CODE --key-version N --public-key …` (library: sealEnrollmentKey({siteCode, keyVersion, key}, publicKey)); a bare sealed key is no longer accepted."
+      },
       // delivery to the vendor's server (signet deliver)
       E_DELIVER_URL: {
         exit: "usage",
@@ -26731,6 +26848,72 @@ var init_errors = __esm({
       E_DELIVER_FAILED: {
         exit: "failed",
         hint: "The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name)."
+      },
+      // the service (signet serve)
+      E_AUTH_MISSING: {
+        exit: "environment",
+        hint: "Send `Authorization: Bearer <token>`; an admin makes tokens with `signet serve token create`."
+      },
+      E_AUTH_INVALID: {
+        exit: "environment",
+        hint: "The token is unknown, expired or revoked; ask an admin for a new one (`signet serve token create`)."
+      },
+      E_AUTH_SCOPE: {
+        exit: "refused",
+        hint: "This token lacks the scope the route needs (named in the message); create a token with it."
+      },
+      E_NOT_FOUND: {
+        exit: "usage",
+        hint: "Check the identifier in the path; list the collection to see what exists."
+      },
+      E_CONFLICT: {
+        exit: "usage",
+        hint: "The request conflicts with the current state (see the message); read the resource and retry with what it expects."
+      },
+      E_KEY_VERSION: {
+        exit: "usage",
+        hint: "A new enrollment key must come with keyVersion + 1 (rotation); the same keyVersion must come with the same key. Older versions are refused."
+      },
+      E_TOO_LARGE: {
+        exit: "usage",
+        hint: "The body is over the limit (service.maxUploadBytes for files, 1 MiB for JSON)."
+      },
+      E_UNSUPPORTED_MEDIA: {
+        exit: "usage",
+        hint: "Send JSON as application/json and files as application/octet-stream."
+      },
+      E_RATE_LIMITED: {
+        exit: "environment",
+        hint: "Too many requests for this token; wait for Retry-After seconds."
+      },
+      E_NO_RELEASE: {
+        exit: "usage",
+        hint: "No verified agent release for that channel or version yet: upload one with POST /v1/releases."
+      },
+      E_LINK_INVALID: {
+        exit: "refused",
+        hint: "The download link expired, was revoked, or the site key rotated since it was made; ask for a new link."
+      },
+      E_LINK_EXPIRED: { exit: "refused", hint: "The download link expired; ask for a new link." },
+      E_RANGE_UNSATISFIABLE: {
+        exit: "usage",
+        hint: "Ask for a byte range inside the file (its size is in Content-Range: bytes */SIZE)."
+      },
+      E_SERVICE_KEY_UNREADABLE: {
+        exit: "environment",
+        hint: "A stored enrollment key does not open with this service.masterKey; restore the original key, or PUT the site again with its key."
+      },
+      E_SIGN_UNSUPPORTED: {
+        exit: "usage",
+        hint: "Only PE files (.exe, .dll) and MSI packages are Authenticode-signed; send one of those."
+      },
+      E_SERVICE_CLOSING: {
+        exit: "environment",
+        hint: "The service is shutting down; retry against the next instance."
+      },
+      E_SERVICE_UNSAFE_LISTEN: {
+        exit: "usage",
+        hint: "Plain HTTP is served only on a loopback address: give service.tls (cert and key), listen on 127.0.0.1, or pass --behind-proxy when a TLS proxy is in front."
       },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
@@ -26750,6 +26933,27 @@ var init_errors = __esm({
       toJSON() {
         return { code: this.code, message: this.message, hint: this.hint, details: this.details };
       }
+    };
+    FS_ERRORS = {
+      EACCES: { code: "E_FS_PERMISSION", what: "permission denied" },
+      EPERM: { code: "E_FS_PERMISSION", what: "operation not permitted (immutable or protected file)" },
+      EROFS: { code: "E_FS_READ_ONLY", what: "read-only file system" },
+      ENOSPC: { code: "E_FS_NO_SPACE", what: "no space left on the device" },
+      EDQUOT: { code: "E_FS_NO_SPACE", what: "disk quota exceeded" },
+      EFBIG: { code: "E_FS_NO_SPACE", what: "file too large for the file system" },
+      EISDIR: { code: "E_FS_WRONG_TYPE", what: "is a directory, not a file" },
+      ENOTDIR: { code: "E_FS_WRONG_TYPE", what: "a part of the path is a file, not a directory" },
+      EEXIST: { code: "E_FILE_EXISTS", what: "already exists" },
+      ENOENT: { code: "E_FILE_NOT_FOUND", what: "no such file or directory" },
+      ENOTEMPTY: { code: "E_FS_FAILED", what: "directory not empty" },
+      EBUSY: { code: "E_FS_FAILED", what: "resource busy" },
+      ETXTBSY: { code: "E_FS_FAILED", what: "file busy (a running program)" },
+      EMFILE: { code: "E_FS_FAILED", what: "too many open files" },
+      ENFILE: { code: "E_FS_FAILED", what: "too many open files in the system" },
+      ELOOP: { code: "E_FS_FAILED", what: "too many symbolic links" },
+      ENAMETOOLONG: { code: "E_FS_FAILED", what: "file name too long" },
+      EXDEV: { code: "E_FS_FAILED", what: "cross-device link" },
+      EIO: { code: "E_FS_FAILED", what: "input/output error" }
     };
   }
 });
@@ -28653,8 +28857,8 @@ var init_checks = __esm({
     $ZodCheckIncludes = /* @__PURE__ */ $constructor("$ZodCheckIncludes", (inst, def) => {
       $ZodCheck.init(inst, def);
       const escapedRegex = escapeRegex(def.includes);
-      const pattern2 = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
-      def.pattern = pattern2;
+      const pattern = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
+      def.pattern = pattern;
       inst._zod.check = (payload) => {
         if (payload.value.includes(def.includes, def.position))
           return;
@@ -28671,8 +28875,8 @@ var init_checks = __esm({
     });
     $ZodCheckStartsWith = /* @__PURE__ */ $constructor("$ZodCheckStartsWith", (inst, def) => {
       $ZodCheck.init(inst, def);
-      const pattern2 = new RegExp(`^${escapeRegex(def.prefix)}.*`);
-      def.pattern ?? (def.pattern = pattern2);
+      const pattern = new RegExp(`^${escapeRegex(def.prefix)}.*`);
+      def.pattern ?? (def.pattern = pattern);
       inst._zod.check = (payload) => {
         if (payload.value.startsWith(def.prefix))
           return;
@@ -28689,8 +28893,8 @@ var init_checks = __esm({
     });
     $ZodCheckEndsWith = /* @__PURE__ */ $constructor("$ZodCheckEndsWith", (inst, def) => {
       $ZodCheck.init(inst, def);
-      const pattern2 = new RegExp(`.*${escapeRegex(def.suffix)}$`);
-      def.pattern ?? (def.pattern = pattern2);
+      const pattern = new RegExp(`.*${escapeRegex(def.suffix)}$`);
+      def.pattern ?? (def.pattern = pattern);
       inst._zod.check = (payload) => {
         if (payload.value.endsWith(def.suffix))
           return;
@@ -29447,14 +29651,14 @@ function handleReadonlyResult(payload) {
 }
 function leafPattern(schema) {
   const def = schema._zod.def;
-  let pattern2 = def.pattern;
+  let pattern = def.pattern;
   let isInt = !!def.format?.includes("int");
   let minimum;
   let maximum;
   for (const ch of def.checks ?? []) {
     const d = ch._zod.def;
     if (d.pattern)
-      pattern2 = d.pattern;
+      pattern = d.pattern;
     isInt || (isInt = !!d.format?.includes("int"));
     const lo = d.minimum ?? d.length;
     const hi = d.maximum ?? d.length;
@@ -29463,8 +29667,8 @@ function leafPattern(schema) {
     if (hi !== void 0 && (maximum === void 0 || hi < maximum))
       maximum = hi;
   }
-  if (pattern2)
-    return pattern2.source;
+  if (pattern)
+    return pattern.source;
   if (minimum !== void 0 && maximum !== void 0 && minimum > maximum)
     return "(?!)";
   if (minimum !== void 0 || maximum !== void 0)
@@ -30925,8 +31129,8 @@ var init_schemas = __esm({
         return values ? /* @__PURE__ */ new Set([...values, void 0]) : void 0;
       });
       defineLazyInternal(inst, "pattern", (zod) => {
-        const pattern2 = zod.def.innerType._zod.pattern;
-        return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)})?$`) : void 0;
+        const pattern = zod.def.innerType._zod.pattern;
+        return pattern ? new RegExp(`^(${cleanRegex(pattern.source)})?$`) : void 0;
       });
       inst._zod.parse = (payload, ctx) => {
         if (payload.value === void 0) {
@@ -30953,8 +31157,8 @@ var init_schemas = __esm({
       defineLazyInternal(inst, "optin", (zod) => zod.def.innerType._zod.optin);
       defineLazyInternal(inst, "optout", (zod) => zod.def.innerType._zod.optout);
       defineLazyInternal(inst, "pattern", (zod) => {
-        const pattern2 = zod.def.innerType._zod.pattern;
-        return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)}|null)$`) : void 0;
+        const pattern = zod.def.innerType._zod.pattern;
+        return pattern ? new RegExp(`^(${cleanRegex(pattern.source)}|null)$`) : void 0;
       });
       defineLazyInternal(inst, "values", (zod) => {
         return zod.def.innerType._zod.values ? /* @__PURE__ */ new Set([...zod.def.innerType._zod.values, null]) : void 0;
@@ -31291,7 +31495,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve12) {
+function isRecursive(inst, stack, resolve14) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -31301,7 +31505,7 @@ function isRecursive(inst, stack, resolve12) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve12);
+      const answer = isRecursive(child, stack, resolve14);
       if (answer > result)
         result = answer;
     }
@@ -31312,7 +31516,7 @@ function isRecursive(inst, stack, resolve12) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve12) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve14) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -31376,7 +31580,7 @@ function isRecursive(inst, stack, resolve12) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve12 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve14 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -41064,9 +41268,9 @@ function generateFileCheck(doc, accessor) {
 }
 function generateTemplateLiteralCheck(doc, ctx, schema, accessor) {
   doc.write(`if (typeof ${accessor} !== "string") return INVALID;`);
-  const pattern2 = schema._zod.pattern;
-  if (pattern2) {
-    const patternConst = addConstant(ctx, pattern2);
+  const pattern = schema._zod.pattern;
+  if (pattern) {
+    const patternConst = addConstant(ctx, pattern);
     doc.write(`${patternConst}.lastIndex = 0;`);
     doc.write(`if (!${patternConst}.test(${accessor})) return INVALID;`);
   }
@@ -41845,12 +42049,12 @@ function _length(length, params) {
   });
 }
 // @__NO_SIDE_EFFECTS__
-function _regex(pattern2, params) {
+function _regex(pattern, params) {
   return new $ZodCheckRegex({
     check: "string_format",
     format: "regex",
     ...normalizeParams(params),
-    pattern: pattern2
+    pattern
   });
 }
 // @__NO_SIDE_EFFECTS__
@@ -42881,8 +43085,8 @@ function aggregateChecks(schema) {
   }
   if (bag.mime)
     intersectMime(agg, bag.mime);
-  for (const pattern2 of bag.patterns ?? [])
-    addPattern(agg, pattern2);
+  for (const pattern of bag.patterns ?? [])
+    addPattern(agg, pattern);
   return agg;
 }
 function inputOptin(schema) {
@@ -43028,9 +43232,9 @@ var init_json_schema_processors = __esm({
       if (!agg.multipleOf.includes(value))
         agg.multipleOf.push(value);
     };
-    addPattern = (agg, pattern2) => {
+    addPattern = (agg, pattern) => {
       agg.patterns ?? (agg.patterns = /* @__PURE__ */ new Set());
-      agg.patterns.add(pattern2);
+      agg.patterns.add(pattern);
     };
     intersectMime = (agg, mime2) => {
       agg.mime = agg.mime ? agg.mime.filter((m) => mime2.includes(m)) : [...mime2];
@@ -43250,11 +43454,11 @@ var init_json_schema_processors = __esm({
     };
     templateLiteralProcessor = (schema, _ctx, json2, _params) => {
       const _json = json2;
-      const pattern2 = schema._zod.pattern;
-      if (!pattern2)
+      const pattern = schema._zod.pattern;
+      if (!pattern)
         throw new Error("Pattern not found in template literal");
       _json.type = "string";
-      _json.pattern = pattern2.source;
+      _json.pattern = pattern.source;
     };
     fileProcessor = (schema, _ctx, json2, _params) => {
       const _json = json2;
@@ -43453,8 +43657,8 @@ var init_json_schema_processors = __esm({
           path: [...params.path, "patternProperties", "*"]
         });
         json2.patternProperties = {};
-        for (const pattern2 of patterns) {
-          assignProp(json2.patternProperties, exactPattern(pattern2).source, valueSchema);
+        for (const pattern of patterns) {
+          assignProp(json2.patternProperties, exactPattern(pattern).source, valueSchema);
         }
       } else {
         if (ctx.target === "draft-07" || ctx.target === "draft-2020-12") {
@@ -46281,9 +46485,9 @@ function convertBaseSchema(schema, ctx) {
         const patternProps = schema.patternProperties;
         const patternKeys = Object.keys(patternProps);
         const looseRecords = [];
-        for (const pattern2 of patternKeys) {
-          const patternValue = convertSchema(patternProps[pattern2], ctx);
-          const keySchema = z.string().regex(new RegExp(pattern2));
+        for (const pattern of patternKeys) {
+          const patternValue = convertSchema(patternProps[pattern], ctx);
+          const keySchema = z.string().regex(new RegExp(pattern));
           looseRecords.push(z.looseRecord(keySchema, patternValue));
         }
         const schemasToIntersect = [];
@@ -47163,18 +47367,29 @@ var init_zod = __esm({
 });
 
 // tools/lib/sign/config.ts
-var secretRef, material, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
+function hasUserinfo(url2) {
+  try {
+    const u2 = new URL(url2);
+    return u2.username !== "" || u2.password !== "";
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url2);
+  }
+}
+var secretRef2, material, TSA_USERINFO_MESSAGE, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
 var init_config = __esm({
   "tools/lib/sign/config.ts"() {
     "use strict";
     init_zod();
-    secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+    secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
     material = (what) => external_exports.string().regex(
       /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
       "expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH"
     ).describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
+    TSA_USERINFO_MESSAGE = "a TSA URL must not carry user:password@ (it would reach the command line and logs); use a TSA without credentials";
     timestampSchema = external_exports.object({
-      urls: external_exports.array(external_exports.string().url()).default([]).describe("RFC 3161 TSA URLs, tried in order"),
+      urls: external_exports.array(
+        external_exports.string().url().refine((u2) => !hasUserinfo(u2), TSA_USERINFO_MESSAGE)
+      ).default([]).describe("RFC 3161 TSA URLs, tried in order"),
       retries: external_exports.number().int().min(0).max(10).default(2),
       retryWaitMs: external_exports.number().int().min(0).default(1e3),
       timeoutMs: external_exports.number().int().min(100).default(15e3)
@@ -47183,7 +47398,9 @@ var init_config = __esm({
       caFile: external_exports.string().optional().describe("CA bundle (PEM); the system store when omitted"),
       tsaCaFile: external_exports.string().optional(),
       leafSha256: external_exports.array(external_exports.string().regex(/^[0-9a-fA-F]{64}$/)).default([]).describe("Pinned signer certificates (SHA-256 of DER)"),
-      subject: external_exports.string().optional().describe("Expected signer subject (substring match on the one-line form)")
+      subject: external_exports.string().optional().describe(
+        'Expected signer subject: the whole one-line DN, matched exactly (e.g. "/CN=Example Ltd/O=Example Ltd")'
+      )
     }).strict();
     common = {
       timestamp: external_exports.union([timestampSchema, external_exports.literal(false)]).default({ urls: [], retries: 2, retryWaitMs: 1e3, timeoutMs: 15e3 }),
@@ -47199,13 +47416,13 @@ var init_config = __esm({
         cert: material("Certificate chain (PEM/DER), leaf first").optional(),
         key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
         pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-        password: secretRef.optional(),
+        password: secretRef2.optional(),
         pkcs11: external_exports.object({
           module: external_exports.string(),
           engine: external_exports.string().optional(),
           cert: external_exports.string().describe("pkcs11: URI of the certificate"),
           key: external_exports.string().describe("pkcs11: URI of the private key"),
-          pin: secretRef
+          pin: secretRef2
         }).strict().optional(),
         osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
         timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
@@ -47229,8 +47446,8 @@ var init_config = __esm({
           "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
         ),
         alias: external_exports.string().optional(),
-        storepass: secretRef.optional(),
-        keypass: secretRef.optional(),
+        storepass: secretRef2.optional(),
+        keypass: secretRef2.optional(),
         certfile: material("Certificate chain file (required by some storetypes)").optional(),
         endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
         account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
@@ -47242,7 +47459,7 @@ var init_config = __esm({
       external_exports.object({
         backend: external_exports.literal("remote"),
         url: external_exports.string().url(),
-        token: secretRef,
+        token: secretRef2,
         timeoutMs: external_exports.number().int().min(100).default(3e4),
         retries: external_exports.number().int().min(0).max(10).default(3),
         retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
@@ -47555,11 +47772,11 @@ var require_lib = __commonJS({
     })();
     var __awaiter3 = exports && exports.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve12) {
-          resolve12(value);
+        return value instanceof P ? value : new P(function(resolve14) {
+          resolve14(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve12, reject) {
+      return new (P || (P = Promise))(function(resolve14, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -47575,7 +47792,7 @@ var require_lib = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -47662,26 +47879,26 @@ var require_lib = __commonJS({
       }
       readBody() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve12) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
             let output2 = Buffer.alloc(0);
             this.message.on("data", (chunk) => {
               output2 = Buffer.concat([output2, chunk]);
             });
             this.message.on("end", () => {
-              resolve12(output2.toString());
+              resolve14(output2.toString());
             });
           }));
         });
       }
       readBodyBuffer() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve12) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
             const chunks = [];
             this.message.on("data", (chunk) => {
               chunks.push(chunk);
             });
             this.message.on("end", () => {
-              resolve12(Buffer.concat(chunks));
+              resolve14(Buffer.concat(chunks));
             });
           }));
         });
@@ -47889,14 +48106,14 @@ var require_lib = __commonJS({
        */
       requestRaw(info2, data) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve12, reject) => {
+          return new Promise((resolve14, reject) => {
             function callbackForResult(err, res) {
               if (err) {
                 reject(err);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
-                resolve12(res);
+                resolve14(res);
               }
             }
             this.requestRawWithCallback(info2, data, callbackForResult);
@@ -48140,12 +48357,12 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
           const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-          return new Promise((resolve12) => setTimeout(() => resolve12(), ms));
+          return new Promise((resolve14) => setTimeout(() => resolve14(), ms));
         });
       }
       _processResponse(res, options) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve12, reject) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve14, reject) => __awaiter3(this, void 0, void 0, function* () {
             const statusCode = res.message.statusCode || 0;
             const response = {
               statusCode,
@@ -48153,7 +48370,7 @@ var require_lib = __commonJS({
               headers: {}
             };
             if (statusCode === HttpCodes2.NotFound) {
-              resolve12(response);
+              resolve14(response);
             }
             function dateTimeDeserializer(key, value) {
               if (typeof value === "string") {
@@ -48192,7 +48409,7 @@ var require_lib = __commonJS({
               err.result = response.result;
               reject(err);
             } else {
-              resolve12(response);
+              resolve14(response);
             }
           }));
         });
@@ -48250,11 +48467,11 @@ var init_utils = __esm({
     import_undici2 = __toESM(require_undici(), 1);
     __awaiter2 = function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve12) {
-          resolve12(value);
+        return value instanceof P ? value : new P(function(resolve14) {
+          resolve14(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve12, reject) {
+      return new (P || (P = Promise))(function(resolve14, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -48270,7 +48487,7 @@ var init_utils = __esm({
           }
         }
         function step(result) {
-          result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -52463,8 +52680,102 @@ var init_github = __esm({
   }
 });
 
+// tools/lib/sign/cleanup.ts
+import { rmSync } from "node:fs";
+function removeAll() {
+  for (const p of live) rmSync(p, { recursive: true, force: true });
+  live.clear();
+}
+function onSignal(signal) {
+  for (const c3 of children) c3.kill("SIGTERM");
+  removeAll();
+  uninstall();
+  process.kill(process.pid, signal);
+}
+function install() {
+  if (installed) return;
+  installed = true;
+  process.on("exit", removeAll);
+  for (const s of SIGNALS) process.on(s, onSignal);
+}
+function uninstall() {
+  if (!installed) return;
+  installed = false;
+  process.off("exit", removeAll);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+function registerCleanup(path10) {
+  live.add(path10);
+  install();
+}
+function releaseCleanup(path10) {
+  rmSync(path10, { recursive: true, force: true });
+  live.delete(path10);
+  if (live.size === 0) uninstall();
+}
+function trackChild(child) {
+  children.add(child);
+  child.once("close", () => children.delete(child));
+}
+var live, children, SIGNALS, installed;
+var init_cleanup = __esm({
+  "tools/lib/sign/cleanup.ts"() {
+    "use strict";
+    live = /* @__PURE__ */ new Set();
+    children = /* @__PURE__ */ new Set();
+    SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+    installed = false;
+  }
+});
+
+// tools/lib/sign/snapshot.ts
+import { chmodSync, constants as constants3, copyFileSync, mkdtempSync, statSync as statSync3 } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename as basename2, join as join3, resolve as resolve6 } from "node:path";
+function takeSnapshot(path10, options = {}) {
+  let regular;
+  try {
+    regular = statSync3(path10).isFile();
+  } catch (e) {
+    throw toSignetError(e);
+  }
+  if (!regular)
+    throw new SignetError("E_INPUT_INVALID", `${path10}: not a regular file`, { details: { path: path10 } });
+  const dir = mkdtempSync(join3(options.parent ?? tmpdir(), "signet-snap-"));
+  registerCleanup(dir);
+  const file2 = resolve6(dir, options.name ?? basename2(path10));
+  try {
+    copyFileSync(path10, file2, constants3.COPYFILE_FICLONE);
+    chmodSync(file2, 384);
+  } catch (e) {
+    releaseCleanup(dir);
+    throw toSignetError(e);
+  }
+  live2.add(file2);
+  return {
+    path: file2,
+    source: path10,
+    release() {
+      live2.delete(file2);
+      releaseCleanup(dir);
+    }
+  };
+}
+function isSnapshot(path10) {
+  return live2.has(resolve6(path10));
+}
+var live2;
+var init_snapshot = __esm({
+  "tools/lib/sign/snapshot.ts"() {
+    "use strict";
+    init_errors();
+    init_cleanup();
+    live2 = /* @__PURE__ */ new Set();
+  }
+});
+
 // tools/lib/cfb.ts
-import { fstatSync, readSync as readSync2 } from "node:fs";
+import { fstatSync, readSync as readSync3 } from "node:fs";
 function bad(what) {
   throw new CompoundFileError(what);
 }
@@ -52481,7 +52792,7 @@ function fileSource(fd) {
       const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
       let done = 0;
       while (done < out.length) {
-        const n2 = readSync2(fd, out, done, out.length - done, offset + done);
+        const n2 = readSync3(fd, out, done, out.length - done, offset + done);
         if (n2 <= 0) break;
         done += n2;
       }
@@ -52490,22 +52801,29 @@ function fileSource(fd) {
   };
 }
 function readCompoundFile(input2) {
+  return readCompoundDirectory(input2).streams;
+}
+function readCompoundDirectory(input2) {
   const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
   const buf = src.read(0, 512);
   if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
     bad("not a compound file");
   const sectorShift = buf.readUInt16LE(30);
   const miniShift = buf.readUInt16LE(32);
+  if (sectorShift !== 9 && sectorShift !== 12 || miniShift !== 6) bad("unsupported sector size");
   const sectorSize = 1 << sectorShift;
   const miniSize = 1 << miniShift;
+  const sectorCount = Math.floor(src.size / sectorSize);
   const firstDir = buf.readUInt32LE(48);
   const miniCutoff = buf.readUInt32LE(56);
   const firstMiniFat = buf.readUInt32LE(60);
   const firstDifat = buf.readUInt32LE(68);
   const sector = (n2) => {
     const off = (n2 + 1) * sectorSize;
-    if (off >= src.size) bad("sector out of range");
-    return src.read(off, sectorSize);
+    if (off + sectorSize > src.size) bad("sector out of range");
+    const data = src.read(off, sectorSize);
+    if (data.length !== sectorSize) bad("short sector");
+    return data;
   };
   const fatSectors = [];
   for (let i2 = 0; i2 < 109; i2++) {
@@ -52513,7 +52831,7 @@ function readCompoundFile(input2) {
     if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
   }
   const perSector = sectorSize / 4;
-  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard < 1 << 20; guard++) {
+  for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard <= sectorCount; guard++) {
     const sec = sector(d);
     for (let i2 = 0; i2 < perSector - 1; i2++) {
       const s = sec.readUInt32LE(i2 * 4);
@@ -52538,23 +52856,50 @@ function readCompoundFile(input2) {
   const dir = readChain(firstDir);
   const entries = [];
   for (let off = 0; off + 128 <= dir.length; off += 128) {
-    const nameLen = dir.readUInt16LE(off + 64);
-    const type = dir.readUInt8(off + 66);
-    if (type === 0) continue;
+    const nameLen = Math.min(64, dir.readUInt16LE(off + 64));
     entries.push({
       name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
-      type,
+      type: dir.readUInt8(off + 66),
+      left: dir.readUInt32LE(off + 68),
+      right: dir.readUInt32LE(off + 72),
+      child: dir.readUInt32LE(off + 76),
       start: dir.readUInt32LE(off + 116),
       size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
     });
   }
-  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
+  const root = entries[0];
+  if (root?.type !== 5) bad("no root entry");
+  const linked = /* @__PURE__ */ new Set([0]);
+  const members2 = (first) => {
+    const out = [];
+    const names = /* @__PURE__ */ new Set();
+    const todo = first === NO_STREAM ? [] : [first];
+    while (todo.length) {
+      const i2 = todo.pop();
+      const e = entries[i2];
+      if (!e || e.type === 0 || e.type === 5) bad(`directory link to entry ${i2} is out of range or free`);
+      if (linked.has(i2)) bad(`directory entry ${i2} is linked twice`);
+      linked.add(i2);
+      const key = e.name.toUpperCase();
+      if (names.has(key)) bad(`two directory entries named ${JSON.stringify(e.name)} in one storage`);
+      names.add(key);
+      out.push(e);
+      for (const next of [e.left, e.right]) if (next !== NO_STREAM) todo.push(next);
+    }
+    return out;
+  };
+  const top = members2(root.child);
+  for (let todo = top.filter((e) => e.type === 1); todo.length; ) {
+    const storage = todo.pop();
+    todo.push(...members2(storage.child).filter((e) => e.type === 1));
+  }
+  const orphans = entries.filter((e, i2) => (e.type === 1 || e.type === 2) && !linked.has(i2)).map((e) => e.name);
   const miniStream = readChain(root.start);
   const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
   const miniFat = new Uint32Array(miniFatBytes.length / 4);
   for (let i2 = 0; i2 < miniFat.length; i2++) miniFat[i2] = miniFatBytes.readUInt32LE(i2 * 4);
   const streams = /* @__PURE__ */ new Map();
-  for (const e of entries) {
+  for (const e of top) {
     if (e.type !== 2) continue;
     streams.set(e.name, () => {
       const data = e.size < miniCutoff ? Buffer.concat(
@@ -52563,9 +52908,9 @@ function readCompoundFile(input2) {
       return data.subarray(0, e.size);
     });
   }
-  return streams;
+  return { streams, orphans };
 }
-var CompoundFileError, END_OF_CHAIN, FREE;
+var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM;
 var init_cfb = __esm({
   "tools/lib/cfb.ts"() {
     "use strict";
@@ -52574,62 +52919,15 @@ var init_cfb = __esm({
     };
     END_OF_CHAIN = 4294967294;
     FREE = 4294967295;
-  }
-});
-
-// tools/lib/sign/cleanup.ts
-import { rmSync as rmSync3 } from "node:fs";
-function removeAll() {
-  for (const p of live) rmSync3(p, { recursive: true, force: true });
-  live.clear();
-}
-function onSignal(signal) {
-  for (const c3 of children) c3.kill("SIGTERM");
-  removeAll();
-  uninstall();
-  process.kill(process.pid, signal);
-}
-function install() {
-  if (installed) return;
-  installed = true;
-  process.on("exit", removeAll);
-  for (const s of SIGNALS2) process.on(s, onSignal);
-}
-function uninstall() {
-  if (!installed) return;
-  installed = false;
-  process.off("exit", removeAll);
-  for (const s of SIGNALS2) process.off(s, onSignal);
-}
-function registerCleanup(path10) {
-  live.add(path10);
-  install();
-}
-function releaseCleanup(path10) {
-  rmSync3(path10, { recursive: true, force: true });
-  live.delete(path10);
-  if (live.size === 0) uninstall();
-}
-function trackChild(child) {
-  children.add(child);
-  child.once("close", () => children.delete(child));
-}
-var live, children, SIGNALS2, installed;
-var init_cleanup = __esm({
-  "tools/lib/sign/cleanup.ts"() {
-    "use strict";
-    live = /* @__PURE__ */ new Set();
-    children = /* @__PURE__ */ new Set();
-    SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
-    installed = false;
+    NO_STREAM = 4294967295;
   }
 });
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync as closeSync4, fstatSync as fstatSync2, openSync as openSync4, readSync as readSync4 } from "node:fs";
-function readNode(buf, offset, limit = buf.length) {
-  if (offset + 2 > limit) return void 0;
+import { closeSync as closeSync5, fstatSync as fstatSync2, openSync as openSync5, readSync as readSync5 } from "node:fs";
+function readNode(buf, offset, limit2 = buf.length) {
+  if (offset + 2 > limit2) return void 0;
   const tag = buf[offset];
   if ((tag & 31) === 31) return void 0;
   let pos = offset + 1;
@@ -52637,12 +52935,12 @@ function readNode(buf, offset, limit = buf.length) {
   if (len === 128) return void 0;
   if (len & 128) {
     const n2 = len & 127;
-    if (n2 > 4 || pos + n2 > limit) return void 0;
+    if (n2 > 4 || pos + n2 > limit2) return void 0;
     len = 0;
     for (let i2 = 0; i2 < n2; i2++) len = len * 256 + buf[pos++];
   }
   const end = pos + len;
-  if (end > limit) return void 0;
+  if (end > limit2) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
 function children2(buf, node2) {
@@ -52708,85 +53006,111 @@ function leafCertificate(p7) {
 function certSha256(cert) {
   return cert.fingerprint256.replace(/:/g, "").toLowerCase();
 }
-function readAt2(fd, position, length) {
+function readAt3(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n2 = readSync4(fd, buf, 0, length, position);
+  const n2 = readSync5(fd, buf, 0, length, position);
   return buf.subarray(0, n2);
 }
 function readPeSignature(path10) {
-  const fd = openSync4(path10, "r");
+  const fd = openSync5(path10, "r");
   try {
     const size = fstatSync2(fd).size;
-    const dos = readAt2(fd, 0, 64);
+    const dos = readAt3(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
-    const hdr = readAt2(fd, peOff, 24 + 2);
+    const hdr = readAt3(fd, peOff, 24 + 2);
     if (hdr.length < 26 || hdr.readUInt32LE(0) !== 17744) return { kind: "not-pe" };
     const optOff = peOff + 24;
     const magic = hdr.readUInt16LE(24);
     const ddOff = magic === 523 ? optOff + 112 : magic === 267 ? optOff + 96 : -1;
     if (ddOff < 0) return { kind: "not-pe" };
-    const numberOfRvaAndSizes = readAt2(fd, ddOff - 4, 4).readUInt32LE(0);
-    if (numberOfRvaAndSizes < 5) return { kind: "unsigned" };
-    const dir = readAt2(fd, ddOff + 4 * 8, 8);
+    const count2 = readAt3(fd, ddOff - 4, 4);
+    if (count2.length < 4 || count2.readUInt32LE(0) < 5) return { kind: "unsigned" };
+    const dir = readAt3(fd, ddOff + 4 * 8, 8);
+    if (dir.length < 8) return { kind: "not-pe" };
     const offset = dir.readUInt32LE(0);
     const length = dir.readUInt32LE(4);
-    if (offset === 0 || length < 8) return { kind: "unsigned" };
-    if (offset + length > size) return { kind: "not-pe" };
-    const win = readAt2(fd, offset, length);
+    if (offset === 0 && length === 0) return { kind: "unsigned" };
+    const ambiguous = (reason) => ({ kind: "ambiguous", reason });
+    if (offset === 0 || length < 8 || offset + length > size)
+      return ambiguous("the certificate table points outside the file");
+    if (offset + length !== size)
+      return ambiguous(`${size - offset - length} bytes of data follow the certificate table`);
+    const win = readAt3(fd, offset, length);
     const dwLength = win.readUInt32LE(0);
-    const type = win.readUInt16LE(6);
-    if (type !== 2 || dwLength < 8 || dwLength > length) return { kind: "unsigned" };
-    return { kind: "signed", pkcs7: win.subarray(8, dwLength) };
+    if (win.readUInt16LE(4) !== 512 || win.readUInt16LE(6) !== 2)
+      return ambiguous("the certificate table holds no PKCS#7 WIN_CERTIFICATE");
+    if (dwLength < 8 || dwLength > length) return ambiguous("the WIN_CERTIFICATE length is out of range");
+    if ((dwLength + 7 & ~7) !== length)
+      return ambiguous("the certificate table holds more than one WIN_CERTIFICATE");
+    const node2 = readNode(win, 8, dwLength);
+    if (node2?.tag !== 48) return ambiguous("the WIN_CERTIFICATE holds no DER signature");
+    if (node2.end + 8 <= length || win.subarray(node2.end).some((b) => b !== 0))
+      return ambiguous("data follows the signature inside the certificate table");
+    return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
 }
 function readMsiSignature(path10) {
-  const fd = openSync4(path10, "r");
+  const fd = openSync5(path10, "r");
   try {
-    let streams;
+    if (!readAt3(fd, 0, 8).equals(CFB_MAGIC3)) return { kind: "not-msi" };
+    let directory;
     try {
-      streams = readCompoundFile(fileSource(fd));
+      directory = readCompoundDirectory(fileSource(fd));
     } catch (e) {
-      if (e instanceof CompoundFileError) return { kind: "not-msi" };
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
       throw e;
     }
-    const signature = streams.get("DigitalSignature");
-    return signature ? { kind: "signed", pkcs7: signature() } : { kind: "unsigned" };
+    const hidden2 = directory.orphans.filter((n2) => SIGNATURE_STREAMS.includes(n2));
+    if (hidden2.length)
+      return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden2[0])} directory entry` };
+    const signature = directory.streams.get("DigitalSignature");
+    if (!signature) return { kind: "unsigned" };
+    try {
+      return { kind: "signed", pkcs7: signature() };
+    } catch (e) {
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
+      throw e;
+    }
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
 }
-var OID_SIGNED_DATA;
+var OID_SIGNED_DATA, CFB_MAGIC3, SIGNATURE_STREAMS;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
     init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
+    CFB_MAGIC3 = Buffer.from("d0cf11e0a1b11ae1", "hex");
+    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
   }
 });
 
 // tools/lib/sign/hash.ts
 import { createHash as createHash5 } from "node:crypto";
-import { closeSync as closeSync5, fstatSync as fstatSync3, openSync as openSync5, readSync as readSync5 } from "node:fs";
+import { closeSync as closeSync6, fstatSync as fstatSync3, openSync as openSync6, readSync as readSync6 } from "node:fs";
 function sha256FileSync(path10) {
   shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
-  const fd = openSync5(path10, "r");
+  const fd = openSync6(path10, "r");
   try {
     const size = fstatSync3(fd).size;
     const hash2 = createHash5("sha256");
     let position = 0;
     for (; ; ) {
-      const n2 = readSync5(fd, buf, 0, CHUNK2, position);
+      const n2 = readSync6(fd, buf, 0, CHUNK2, position);
       if (n2 <= 0) break;
       hash2.update(buf.subarray(0, n2));
       position += n2;
     }
     return { sha256: hash2.digest("hex"), size };
   } finally {
-    closeSync5(fd);
+    closeSync6(fd);
   }
 }
 function describeArtifactFast(path10) {
@@ -52799,6 +53123,71 @@ var init_hash = __esm({
     "use strict";
     init_artifact();
     CHUNK2 = 8 * 1024 * 1024;
+  }
+});
+
+// tools/lib/sign/signer.ts
+function unescapeValue(value) {
+  const hex3 = value.replace(
+    /(?:\\x[0-9A-Fa-f]{2})+/g,
+    (run) => Buffer.from(run.replace(/\\x/g, ""), "hex").toString("utf8")
+  );
+  return hex3.replace(/\\([0-9A-Fa-f]{2})/g, (_, h2) => String.fromCharCode(Number.parseInt(h2, 16))).replace(/\\(.)/g, "$1").trim();
+}
+function dnParts(dn) {
+  const text = dn.trim();
+  if (!text) return void 0;
+  const rdns = text.startsWith("/") ? text.slice(1).split(new RegExp(`/(?=${ATTR})`)) : text.includes("\n") ? text.split("\n") : text.split(new RegExp(`(?<!\\\\),\\s*(?=${ATTR})`));
+  const out = [];
+  for (const rdn of rdns) {
+    for (const ava of rdn.split(new RegExp(`(?<!\\\\)\\s*\\+\\s*(?=${ATTR})`))) {
+      const eq = ava.indexOf("=");
+      if (eq <= 0) return void 0;
+      out.push(`${ava.slice(0, eq).trim().toUpperCase()}=${unescapeValue(ava.slice(eq + 1))}`);
+    }
+  }
+  return out;
+}
+function sameDn(a2, b) {
+  const x = dnParts(a2);
+  const y = dnParts(b);
+  return !!x && !!y && x.length === y.length && x.every((p, i2) => p === y[i2]);
+}
+function oneLineDn(multiline) {
+  return `/${multiline.split("\n").join("/")}`;
+}
+function normSerial2(hex3) {
+  return hex3.toUpperCase().replace(/^0+(?=.)/, "");
+}
+function boundSigner(file2, path10, p7, reported) {
+  const unbound = (why) => {
+    throw new SignetError("E_VERIFY_SIGNER_UNBOUND", `${file2}: ${why}`, {
+      details: { path: path10, issuer: reported.issuer, serial: reported.signerSerial }
+    });
+  };
+  const { issuer, signerSerial } = reported;
+  if (!issuer || !signerSerial) return unbound("osslsigncode did not report the signer it verified");
+  const serial = normSerial2(signerSerial);
+  if (p7.signerSerials[0] !== serial)
+    return unbound(
+      `the signature Signet read is not the one osslsigncode verified (signer serial ${p7.signerSerials[0] ?? "none"}, verified ${serial})`
+    );
+  const hits = p7.certificates.filter(
+    (c3) => normSerial2(c3.serialNumber) === serial && sameDn(oneLineDn(c3.issuer), issuer)
+  );
+  const first = hits[0];
+  if (!first || hits.some((c3) => !c3.raw.equals(first.raw)))
+    return unbound(
+      `no single certificate of the signature has the verified signer's issuer "${issuer}" and serial ${serial}`
+    );
+  return first;
+}
+var ATTR;
+var init_signer = __esm({
+  "tools/lib/sign/signer.ts"() {
+    "use strict";
+    init_errors();
+    ATTR = "[A-Za-z][A-Za-z0-9.-]*=";
   }
 });
 
@@ -52829,7 +53218,7 @@ var init_spawn_runner = __esm({
         logger.debug(`$ ${command}`);
         const started = performance.now();
         const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
-        return new Promise((resolve12, reject) => {
+        return new Promise((resolve14, reject) => {
           const child = spawn2(file2, args, {
             cwd: options.cwd,
             env,
@@ -52899,7 +53288,7 @@ var init_spawn_runner = __esm({
             if (result.exitCode !== 0) {
               removeOutputs2(options.outputs);
               if (options.allowFailure) {
-                resolve12(result);
+                resolve14(result);
                 return;
               }
               const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
@@ -52915,7 +53304,7 @@ ${tail2}` : ""}`,
               );
               return;
             }
-            resolve12(result);
+            resolve14(result);
           });
         });
       }
@@ -52925,9 +53314,9 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync8, mkdtempSync as mkdtempSync2, readFileSync as readFileSync10, rmSync as rmSync5 } from "node:fs";
-import { tmpdir as tmpdir2 } from "node:os";
-import { basename as basename4, join as join6 } from "node:path";
+import { existsSync as existsSync8, mkdtempSync as mkdtempSync3, readFileSync as readFileSync10, rmSync as rmSync5, statSync as statSync7 } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { basename as basename5, join as join7 } from "node:path";
 function verifyArgs(path10, options) {
   const args = ["verify"];
   const ca = options.caFile;
@@ -52986,15 +53375,21 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path10, options = {}) {
+  const file2 = basename5(path10);
+  const refuse = (reason) => {
+    throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path: path10 } });
+  };
   const pe = readPeSignature(path10);
+  if (pe.kind === "ambiguous") refuse(pe.reason);
   if (pe.kind === "signed") return pe.pkcs7;
   if (pe.kind === "unsigned") return void 0;
   const msi = readMsiSignature(path10);
+  if (msi.kind === "ambiguous") refuse(msi.reason);
   if (msi.kind === "signed") return msi.pkcs7;
   if (msi.kind === "unsigned") return void 0;
-  const dir = mkdtempSync2(join6(tmpdir2(), "signet-sig-"));
+  const dir = mkdtempSync3(join7(tmpdir3(), "signet-sig-"));
   try {
-    const out = join6(dir, "sig.der");
+    const out = join7(dir, "sig.der");
     const r = await (options.runner ?? signingRunner).run(
       options.osslsigncode ?? "osslsigncode",
       ["extract-signature", "-in", path10, "-out", out],
@@ -53020,31 +53415,41 @@ function fail(code, message, details) {
 async function verifyFile(path10, options = {}, policy = {}) {
   if (!existsSync8(path10))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
+  if (!statSync7(path10).isFile())
+    throw new SignetError("E_FS_WRONG_TYPE", `${path10}: not a regular file`, { details: { path: path10 } });
+  const snap = isSnapshot(path10) ? void 0 : takeSnapshot(path10);
+  try {
+    return await verifyStable(path10, snap?.path ?? path10, options, policy);
+  } finally {
+    snap?.release();
+  }
+}
+async function verifyStable(path10, stable, options, policy) {
   const runner = options.runner ?? signingRunner;
   const program = options.osslsigncode ?? "osslsigncode";
-  const pending = runner.run(program, verifyArgs(path10, options), {
+  const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 12e4,
     label: "osslsigncode verify"
   });
-  const artifact = describeArtifactFast(path10);
+  const artifact = { ...describeArtifactFast(stable), path: path10 };
   const run = await pending;
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename4(path10);
+  const file2 = basename5(path10);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path: path10 });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path: path10, exitCode: run.exitCode });
   }
-  const blob = await readSignatureBlob(path10, { osslsigncode: program, runner });
+  const blob = await readSignatureBlob(stable, { osslsigncode: program, runner });
   const p7 = blob ? parsePkcs7(blob) : void 0;
-  const leaf = p7 ? leafCertificate(p7) : void 0;
-  if (!leaf)
+  if (!p7)
     fail("E_VERIFY_FAILED", `${file2}: cannot read the signer certificate from the signature`, { path: path10 });
+  const leaf = boundSigner(file2, path10, p7, parsed);
   const leafSha256 = certSha256(leaf);
-  const subject = parsed.subject ?? `/${leaf.subject.split("\n").join("/")}`;
+  const subject = oneLineDn(leaf.subject);
   const pins = (options.leafSha256 ?? []).map((h2) => h2.toLowerCase());
   if (pins.length && !pins.includes(leafSha256)) {
     fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer certificate ${leafSha256} is not pinned`, {
@@ -53053,15 +53458,11 @@ ${run.stderr}`;
       pinned: pins
     });
   }
-  if (options.subject && !subject.includes(options.subject)) {
-    fail(
-      "E_VERIFY_PIN_MISMATCH",
-      `${file2}: signer subject "${subject}" does not contain "${options.subject}"`,
-      {
-        path: path10,
-        subject
-      }
-    );
+  if (options.subject && !sameDn(subject, options.subject)) {
+    fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer subject "${subject}" is not "${options.subject}"`, {
+      path: path10,
+      subject
+    });
   }
   const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : void 0;
   if (policy.requireTimestamp && !timestamp) {
@@ -53074,7 +53475,7 @@ ${run.stderr}`;
     signatures: Math.max(1, parsed.signatures),
     dev: policy.dev ?? false
   };
-  if (parsed.issuer) info2.issuer = parsed.issuer;
+  info2.issuer = oneLineDn(leaf.issuer);
   if (timestamp) info2.timestamp = timestamp;
   if (policy.profile) info2.profile = policy.profile;
   return brandSigned(artifact, info2);
@@ -53082,7 +53483,7 @@ ${run.stderr}`;
 async function inspectSignature(path10, options = {}, policy = {}) {
   const base = {
     path: path10,
-    file: basename4(path10),
+    file: basename5(path10),
     kind: "other",
     signed: false,
     timestamp: null,
@@ -53110,13 +53511,14 @@ async function inspectSignature(path10, options = {}, policy = {}) {
   } catch (e) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
-    if (existsSync8(path10)) {
+    const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
+    if (existsSync8(path10) && statSync7(path10).isFile()) {
       try {
         const a2 = describeArtifactFast(path10);
         report.kind = a2.kind;
         report.fileSha256 = a2.sha256;
         report.size = a2.size;
-        const blob = await readSignatureBlob(path10, {
+        const blob = unbound ? void 0 : await readSignatureBlob(path10, {
           osslsigncode: options.osslsigncode,
           runner: options.runner
         });
@@ -53141,14 +53543,25 @@ var init_verify = __esm({
     init_errors();
     init_der();
     init_hash();
+    init_signer();
+    init_snapshot();
     init_spawn_runner();
     SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
   }
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync, existsSync as existsSync9, mkdirSync, mkdtempSync as mkdtempSync3, readFileSync as readFileSync11, renameSync, statSync as statSync6 } from "node:fs";
-import { basename as basename5, dirname as dirname4, extname as extname2, join as join7, resolve as resolve7 } from "node:path";
+import {
+  chmodSync as chmodSync2,
+  existsSync as existsSync9,
+  mkdirSync,
+  mkdtempSync as mkdtempSync4,
+  readFileSync as readFileSync11,
+  renameSync,
+  rmdirSync,
+  statSync as statSync8
+} from "node:fs";
+import { basename as basename6, dirname as dirname4, extname as extname2, join as join8, resolve as resolve9 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -53165,11 +53578,11 @@ async function contentDigest(ctx, file2, out) {
   return readFileSync11(out);
 }
 async function signInFrame(ctx, path10, options, produce, frame = {}) {
-  const source = resolve7(path10);
-  if (!existsSync9(source) || !statSync6(source).isFile()) {
+  const source = resolve9(path10);
+  if (!existsSync9(source) || !statSync8(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
   }
-  const target = resolve7(options.out ?? source);
+  const target = resolve9(options.out ?? source);
   if (options.out && target !== source && existsSync9(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
@@ -53180,32 +53593,33 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename5(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename6(source)} is already signed`, {
       details: { path: source }
     });
   }
-  mkdirSync(dirname4(target), { recursive: true });
-  const work = mkdtempSync3(join7(dirname4(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
+  const created = mkdirSync(dirname4(target), { recursive: true });
+  let signedOk = false;
+  const work = mkdtempSync4(join8(dirname4(target), `.signet-sign-${basename6(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
     if (signed && options.replace) {
-      input2 = join7(work, `unsigned${ext}`);
+      input2 = join8(work, `unsigned${ext}`);
       await removeSignature(ctx, source, input2);
     }
-    const output2 = join7(work, `signed${ext}`);
+    const output2 = join8(work, `signed${ext}`);
     await produce({
       input: input2,
       output: output2,
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename5(target),
-      size: statSync6(input2).size
+      description: options.description ?? basename6(target),
+      size: statSync8(input2).size
     });
     if (!existsSync9(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename5(target)}: the backend wrote no output`);
+      throw new SignetError("E_SIGN_FAILED", `${basename6(target)}: the backend wrote no output`);
     }
     const verified = await verifyFile(
       output2,
@@ -53218,24 +53632,25 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
     );
     if (frame.checkContent) {
       const [sent, got] = await Promise.all([
-        contentDigest(ctx, input2, join7(work, "sent.der")),
-        contentDigest(ctx, output2, join7(work, "got.der"))
+        contentDigest(ctx, input2, join8(work, "sent.der")),
+        contentDigest(ctx, output2, join8(work, "got.der"))
       ]);
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename5(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename6(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename5(target)}: the nested signature is missing after signing`
+        `${basename6(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync(output2, statSync6(source).mode & 4095);
+    chmodSync2(output2, statSync8(source).mode & 4095);
     renameSync(output2, target);
+    signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
       { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
@@ -53243,6 +53658,17 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
     );
   } finally {
     releaseCleanup(work);
+    if (!signedOk && created) removeCreated(dirname4(target), created);
+  }
+}
+function removeCreated(dir, top) {
+  for (let d = dir; ; d = dirname4(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname4(d) === d) return;
   }
 }
 var init_frame = __esm({
@@ -53341,16 +53767,16 @@ var init_jsign = __esm({
 });
 
 // tools/lib/sign/key-material.ts
-import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync4, readFileSync as readFileSync12, statSync as statSync7, writeFileSync as writeFileSync3 } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
-import { isAbsolute as isAbsolute2, join as join8, resolve as resolve8 } from "node:path";
+import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync5, readFileSync as readFileSync12, statSync as statSync9, writeFileSync as writeFileSync3 } from "node:fs";
+import { tmpdir as tmpdir4 } from "node:os";
+import { isAbsolute as isAbsolute3, join as join9, resolve as resolve10 } from "node:path";
 function isMaterialRef(value) {
   return value.startsWith("env:") || value.startsWith("file:");
 }
 function absMaterial(base, value) {
   if (value === void 0 || value.startsWith("env:") || value.startsWith("pkcs11:")) return value;
-  if (value.startsWith("file:")) return `file:${resolve8(base, value.slice(5))}`;
-  return isAbsolute2(value) ? value : resolve8(base, value);
+  if (value.startsWith("file:")) return `file:${resolve10(base, value.slice(5))}`;
+  return isAbsolute3(value) ? value : resolve10(base, value);
 }
 function invalid(field, problem, details) {
   throw new SignetError("E_SIGN_KEY_INVALID", `${field}: ${problem}`, {
@@ -53411,7 +53837,7 @@ function registerText(text, decoded) {
 function fromFile(spec, path10, source, details) {
   let bytes;
   try {
-    if (!statSync7(path10).isFile()) throw new Error("not a file");
+    if (!statSync9(path10).isFile()) throw new Error("not a file");
     bytes = readFileSync12(path10);
   } catch {
     throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
@@ -53455,10 +53881,10 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
 `) };
   }
   if (!/[\r\n]/.test(text) && text.length <= 4096) {
-    const path10 = resolve8(cwd, text);
+    const path10 = resolve10(cwd, text);
     let isFile = false;
     try {
-      isFile = statSync7(path10).isFile();
+      isFile = statSync9(path10).isFile();
     } catch {
     }
     if (isFile) return fromFile(spec, path10, `the file ${source} names`, details);
@@ -53519,12 +53945,12 @@ var init_key_material = __esm({
         );
         for (const [k, m] of Object.entries(materials)) if ("path" in m) paths[k] = m.path;
         if (!decoded.length) return fn(paths);
-        const dir = mkdtempSync4(join8(tmpdir3(), "signet-key-"));
+        const dir = mkdtempSync5(join9(tmpdir4(), "signet-key-"));
         registerCleanup(dir);
         try {
-          chmodSync2(dir, 448);
+          chmodSync3(dir, 448);
           for (const [k, m] of decoded) {
-            const path10 = join8(dir, FILE_NAME[this.specs[k].kind]);
+            const path10 = join9(dir, FILE_NAME[this.specs[k].kind]);
             writeFileSync3(path10, m.bytes, { mode: 384, flag: "wx" });
             paths[k] = path10;
           }
@@ -53553,15 +53979,15 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync5, writeFileSync as writeFileSync4 } from "node:fs";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join9 } from "node:path";
+import { chmodSync as chmodSync4, mkdtempSync as mkdtempSync6, writeFileSync as writeFileSync4 } from "node:fs";
+import { tmpdir as tmpdir5 } from "node:os";
+import { join as join10 } from "node:path";
 async function withSecretFile(value, use) {
-  const dir = mkdtempSync5(join9(tmpdir4(), "signet-secret-"));
+  const dir = mkdtempSync6(join10(tmpdir5(), "signet-secret-"));
   registerCleanup(dir);
   try {
-    chmodSync3(dir, 448);
-    const path10 = join9(dir, "pass");
+    chmodSync4(dir, 448);
+    const path10 = join10(dir, "pass");
     writeFileSync4(path10, value, { mode: 384 });
     return await use(path10);
   } finally {
@@ -53734,9 +54160,9 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, readFileSync as readFileSync13, rmSync as rmSync6, statSync as statSync8 } from "node:fs";
+import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, readFileSync as readFileSync13, rmSync as rmSync6, statSync as statSync10 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
-import { basename as basename6 } from "node:path";
+import { basename as basename7 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
 function checkRemoteUrl(url2) {
   let u2;
@@ -53839,7 +54265,7 @@ async function once10(u2, s, token, p) {
 async function remoteProduce(s, p) {
   const u2 = checkRemoteUrl(s.url);
   const token = resolveSecret(s.token, "signing token");
-  const size = statSync8(p.input).size;
+  const size = statSync10(p.input).size;
   const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
   const failures = [];
   for (const wait of delays) {
@@ -53849,7 +54275,7 @@ async function remoteProduce(s, p) {
     if (o2.kind === "fatal") throw o2.error;
     failures.push(o2.why);
     logger.warn(
-      `signing server ${u2.origin} failed for ${basename6(p.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+      `signing server ${u2.origin} failed for ${basename7(p.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
     );
   }
   throw new SignetError(
@@ -53873,13 +54299,13 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync4, existsSync as existsSync10, mkdirSync as mkdirSync2, readFileSync as readFileSync14, writeFileSync as writeFileSync5 } from "node:fs";
-import { join as join10, resolve as resolve9 } from "node:path";
+import { chmodSync as chmodSync5, existsSync as existsSync10, mkdirSync as mkdirSync2, readFileSync as readFileSync14, writeFileSync as writeFileSync5 } from "node:fs";
+import { join as join11, resolve as resolve11 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 }
 function devCertCommands(dir, name, days, keyType) {
-  const p = (f) => join10(dir, f);
+  const p = (f) => join11(dir, f);
   const conf = p("openssl-ext.cnf");
   const leaf = (key, csr, subj) => ({
     file: "openssl",
@@ -53951,11 +54377,11 @@ function devCertCommands(dir, name, days, keyType) {
   ];
 }
 async function makeDevCert(dir, options = {}) {
-  const root = resolve9(dir);
+  const root = resolve11(dir);
   mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? signingRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p = (f) => join10(root, f);
+  const p = (f) => join11(root, f);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
     (f) => existsSync10(p(f))
   );
@@ -53964,7 +54390,7 @@ async function makeDevCert(dir, options = {}) {
     for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
-    for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync4(p(k), 384);
+    for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync5(p(k), 384);
     writeFileSync5(p("chain.pem"), readFileSync14(p("leaf.pem"), "utf8") + readFileSync14(p("ca.pem"), "utf8"));
     writeFileSync5(p("tsa-chain.pem"), readFileSync14(p("tsa.pem"), "utf8") + readFileSync14(p("ca.pem"), "utf8"));
     writeFileSync5(p(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
@@ -54045,16 +54471,16 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile as execFile2 } from "node:child_process";
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync15, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync15, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir as tmpdir5 } from "node:os";
-import { join as join11 } from "node:path";
+import { tmpdir as tmpdir6 } from "node:os";
+import { join as join12 } from "node:path";
 function serialHex(n2) {
   const hex3 = n2.toString(16);
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync6(join11(tmpdir5(), "signet-tsa-"));
+  const dir = mkdtempSync7(join12(tmpdir6(), "signet-tsa-"));
   let n2 = 0;
   let requests = 0;
   let failCount = 0;
@@ -54063,10 +54489,10 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n2;
-    const q = join11(dir, `q${id}.tsq`);
-    const r = join11(dir, `r${id}.tsr`);
-    const serial = join11(dir, `serial${id}`);
-    const cnf = join11(dir, `tsa${id}.cnf`);
+    const q = join12(dir, `q${id}.tsq`);
+    const r = join12(dir, `r${id}.tsr`);
+    const serial = join12(dir, `serial${id}`);
+    const cnf = join12(dir, `tsa${id}.cnf`);
     writeFileSync6(serial, `${serialHex(id)}
 `);
     writeFileSync6(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
@@ -54200,6 +54626,7 @@ __export(sign_exports, {
   createSigner: () => createSigner,
   inspectSignature: () => inspectSignature,
   makeDevCert: () => makeDevCert,
+  requireSignerPin: () => requireSignerPin,
   resolveProfile: () => resolveProfile,
   signFiles: () => signFiles,
   startLocalTsa: () => startLocalTsa,
@@ -54207,13 +54634,13 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync, existsSync as existsSync11, mkdirSync as mkdirSync3 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync11, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename7, isAbsolute as isAbsolute3, join as join12, resolve as resolve10 } from "node:path";
+import { basename as basename8, isAbsolute as isAbsolute4, join as join13, resolve as resolve12 } from "node:path";
 function abs(base, p) {
   if (p === void 0) return void 0;
   if (p.startsWith("pkcs11:")) return p;
-  return isAbsolute3(p) ? p : resolve10(base, p);
+  return isAbsolute4(p) ? p : resolve12(base, p);
 }
 function resolveProfile(config2, options = {}) {
   const env = options.env ?? process.env;
@@ -54232,6 +54659,16 @@ function resolveProfile(config2, options = {}) {
   const envTsa = env["SIGNET_TSA_URLS"];
   const tsaUrls = o2.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : void 0);
   const p = profileSchema.parse(structuredClone(raw));
+  const withCredentials = (tsaUrls ?? []).filter(hasUserinfo);
+  if (withCredentials.length)
+    throw new SignetError(
+      "E_SECRET_ON_ARGV",
+      `${o2.tsaUrls ? "--tsa-url" : "SIGNET_TSA_URLS"}: ${TSA_USERINFO_MESSAGE}: ${withCredentials.join(", ")}`,
+      {
+        details: { field: o2.tsaUrls ? "--tsa-url" : "SIGNET_TSA_URLS" },
+        hint: "Give the TSA URL without user:password@; Signet never puts a credential on a command line or in a message."
+      }
+    );
   if (o2.noTimestamp) p.timestamp = false;
   else if (tsaUrls?.length) {
     p.timestamp = {
@@ -54299,6 +54736,10 @@ function verifyOptionsOf(p, runner) {
   if (runner) v.runner = runner;
   return v;
 }
+function requireSignerPin(v, what, fix) {
+  if (v.leafSha256?.length || v.subject) return;
+  throw new SignetError("E_VERIFY_PIN_REQUIRED", `${what} pins no signer; the release path needs ${fix}`);
+}
 function createSigner(config2, options = {}) {
   const p = resolveProfile(config2, options);
   const releasePath = Boolean(options.releasePath);
@@ -54309,6 +54750,12 @@ function createSigner(config2, options = {}) {
       `profile "${p.name}" is a dev profile and cannot sign on the release path`
     );
   }
+  if (releasePath)
+    requireSignerPin(
+      verifyOptionsOf(p),
+      `profile "${p.name}"`,
+      `signing.profiles.${p.name}.verify.leafSha256 or signing.profiles.${p.name}.verify.subject`
+    );
   if (releasePath && options.overrides?.allowUnsignedFallback) {
     throw new SignetError(
       "E_SIGN_UNSIGNED_FALLBACK_REFUSED",
@@ -54448,7 +54895,7 @@ function createOtherSigner(p, ctx, deps) {
           const plan = timestampPlan(p, deps.releasePath);
           const s = plan ? { ...settings, timestamp: plan } : settings;
           checkJsignSecrets(s);
-          copyFileSync(input2.input, input2.output);
+          copyFileSync2(input2.input, input2.output);
           await materials.use(
             (paths) => deps.runner.run(
               p.java,
@@ -54508,7 +54955,7 @@ function createOtherSigner(p, ctx, deps) {
   throw new SignetError("E_INTERNAL", `unknown backend ${p.backend}`);
 }
 async function signFiles(signer, paths, options = {}) {
-  const limit = Math.max(1, options.concurrency ?? availableParallelism());
+  const limit2 = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError("E_USAGE", "--out takes a single input file");
   if (options.skipSigned && (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)) {
@@ -54518,7 +54965,7 @@ async function signFiles(signer, paths, options = {}) {
     );
   }
   if (options.outDir) {
-    const names = paths.map((p) => basename7(p));
+    const names = paths.map((p) => basename8(p));
     const dup = names.find((n2, i2) => names.indexOf(n2) !== i2);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync3(options.outDir, { recursive: true });
@@ -54547,7 +54994,7 @@ async function signFiles(signer, paths, options = {}) {
         }
         const artifact = await signer.sign(path10, {
           ...options.sign ?? {},
-          ...options.outDir ? { out: join12(options.outDir, basename7(path10)) } : {}
+          ...options.outDir ? { out: join13(options.outDir, basename8(path10)) } : {}
         });
         results[i2] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
@@ -54580,7 +55027,7 @@ async function signFiles(signer, paths, options = {}) {
       options.onResult?.(results[i2]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit2, paths.length) }, worker));
   const failed = results.filter((r) => !r.ok).length;
   const unsigned = results.filter((r) => r.ok && !r.signed).length;
   return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
@@ -54782,11 +55229,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve12) {
-      resolve12(value);
+    return value instanceof P ? value : new P(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve12, reject) {
+  return new (P || (P = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -54802,7 +55249,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -55138,7 +55585,12 @@ var publishConfigSchema = external_exports.object({
   notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
   concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
   prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
-  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset"),
+  timeouts: external_exports.object({
+    connectMs: external_exports.number().int().min(100).default(3e4).describe("Opening a connection to the forge (TCP and TLS)"),
+    idleMs: external_exports.number().int().min(100).default(12e4).describe("A request fails (and is retried) when nothing moves for this long"),
+    deadlineMs: external_exports.number().int().min(100).default(36e5).describe("One forge operation, every retry included, gives up after this long")
+  }).strict().default({ connectMs: 3e4, idleMs: 12e4, deadlineMs: 36e5 }).describe("Time limits of forge requests")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -55175,6 +55627,40 @@ var installersConfigSchema = external_exports.object({
   concurrency: external_exports.number().int().min(1).optional().describe("Sites built at once (default: CPU cores)"),
   cacheDir: external_exports.string().default(".signet-cache/installers").describe("Folder of the build work folders (the cache itself is the manifests in the output folder)"),
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
+}).strict();
+
+// tools/lib/service-store/config.ts
+init_zod();
+var secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+var WEBHOOK_EVENTS = ["build.completed", "site.key_rotated", "release.created"];
+var serviceConfigSchema = external_exports.object({
+  data: external_exports.string().default(".signet-service").describe("Folder of the service: its database (service.db) and content-addressed blobs"),
+  listen: external_exports.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected HOST:PORT").default("127.0.0.1:8750").describe("Address to listen on; plain HTTP only on loopback unless behindProxy"),
+  publicUrl: external_exports.string().url().optional().describe("Base URL the service is reached at (download links are built on it)"),
+  masterKey: secretRef.optional().describe("32-byte key (base64) that encrypts enrollment keys at rest: env:NAME or file:PATH"),
+  profile: external_exports.string().optional().describe("Signing profile for installers and /v1/sign"),
+  tls: external_exports.object({ cert: external_exports.string(), key: external_exports.string() }).strict().optional().describe("TLS certificate chain and key files (PEM)"),
+  behindProxy: external_exports.boolean().default(false).describe("A TLS proxy is in front: allow plain HTTP on a non-loopback address, trust X-Forwarded-*"),
+  maxUploadBytes: external_exports.number().int().min(1024).default(512 * 1024 * 1024).describe("Largest agent or file accepted by POST /v1/releases and /v1/sign"),
+  rateLimit: external_exports.object({
+    max: external_exports.number().int().min(1).default(600),
+    windowMs: external_exports.number().int().min(1e3).default(6e4)
+  }).strict().default({ max: 600, windowMs: 6e4 }).describe("Requests per token (or per address without one) per window"),
+  buildConcurrency: external_exports.number().int().min(1).optional().describe("Site builds at once (default: cores)"),
+  webhooks: external_exports.array(
+    external_exports.object({
+      url: external_exports.string().url(),
+      secret: secretRef,
+      events: external_exports.array(external_exports.enum(WEBHOOK_EVENTS)).min(1)
+    }).strict()
+  ).default([]),
+  queue: external_exports.string().optional().describe(
+    "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
+  ),
+  leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
+    "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
+  ),
+  database: external_exports.string().optional().describe("postgres://… to keep records in PostgreSQL instead of the embedded SQLite file")
 }).strict();
 
 // tools/lib/config/schema.ts
@@ -55221,7 +55707,13 @@ var versionConfigSchema = external_exports.object({
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
   breakingInZeroMajor: external_exports.enum(["minor", "major"]).default("minor").describe("Bump for a breaking change while the version is 0.x (semantic-release bumps major)"),
-  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta")
+  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta"),
+  initialVersion: external_exports.string().regex(
+    /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})$/,
+    "a version MAJOR.MINOR.PATCH such as 1.0.0"
+  ).refine((v) => v !== "0.0.0", "the first release cannot be 0.0.0").optional().describe(
+    "First release when there is no stable tag and the primary manifest has no version or a placeholder (0.0.0-…); default 1.0.0"
+  )
 }).strict();
 var changelogConfigSchema = external_exports.object({
   file: external_exports.string().default("CHANGELOG.md"),
@@ -55255,7 +55747,8 @@ var configSchema = external_exports.object({
   git: gitConfigSchema.default(gitConfigSchema.parse({})),
   signing: signingConfigSchema.default(signingConfigSchema.parse({})),
   installers: installersConfigSchema.default(installersConfigSchema.parse({})),
-  publish: publishConfigSchema.default(publishConfigSchema.parse({}))
+  publish: publishConfigSchema.default(publishConfigSchema.parse({})),
+  service: serviceConfigSchema.default(serviceConfigSchema.parse({}))
 }).strict();
 
 // tools/lib/config/load.ts
@@ -55434,7 +55927,7 @@ var REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v) => v === void 0 ? fallback : v.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
 var optional2 = external_exports.string().trim().min(1).optional();
-var secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
+var secretRef3 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
 var files = external_exports.string().transform(list).refine((l) => l.length > 0, "name at least one file or glob");
 var positiveInt = external_exports.string().regex(/^\d+$/, "expected a whole number").transform(Number).optional();
 var common2 = {
@@ -55490,7 +55983,7 @@ var publishSettings = external_exports.object({
   notes: external_exports.string().optional(),
   "notes-file": optional2,
   token: optional2,
-  "token-ref": secretRef2,
+  "token-ref": secretRef3,
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/, "expected owner/name").optional(),
   "api-url": external_exports.string().url().optional(),
   profile: optional2,
@@ -55517,12 +56010,17 @@ var deliverSettings = external_exports.object({
   path: ["sealed-token"]
 });
 
-// tools/lib/forge/run.ts
+// tools/lib/app/publish.ts
 init_artifact();
 init_errors();
 import { execFileSync as execFileSync2 } from "node:child_process";
-import { globSync, readFileSync as readFileSync16 } from "node:fs";
-import { dirname as dirname5, isAbsolute as isAbsolute4, resolve as resolve11 } from "node:path";
+import { readFileSync as readFileSync16 } from "node:fs";
+import { dirname as dirname5, resolve as resolve13 } from "node:path";
+
+// tools/lib/forge/assets.ts
+init_errors();
+import { globSync } from "node:fs";
+import { isAbsolute as isAbsolute2, resolve as resolve5 } from "node:path";
 
 // tools/lib/forge/index.ts
 init_errors();
@@ -55722,6 +56220,10 @@ import { randomBytes } from "node:crypto";
 init_errors();
 init_log();
 var DEFAULT_RETRY = { retries: 5, baseDelayMs: 500, maxDelayMs: 6e4 };
+var DEFAULT_TIMEOUTS = { connectMs: 3e4, idleMs: 12e4, deadlineMs: 60 * 6e4 };
+function timeoutError(message) {
+  return Object.assign(new Error(message), { name: "TimeoutError", code: "ETIMEDOUT" });
+}
 var HttpError = class extends Error {
   status;
   headers;
@@ -55836,21 +56338,40 @@ function defaultSleep(ms) {
 }
 async function withRetry(operation, options, fn, onRetry) {
   const sleep2 = options.sleep ?? defaultSleep;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (e) {
-      if (attempt >= options.retries || !isRetryable(e)) throw e;
-      const asked = e instanceof HttpError ? retryAfterMs(e.headers) : void 0;
-      const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
-      const delay = asked !== void 0 ? Math.min(asked, options.maxDelayMs) : backoff / 2 + Math.random() * (backoff / 2);
-      const what = e instanceof HttpError ? e.status ? `HTTP ${e.status}` : "network error" : "network error";
-      logger.warn(
-        `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`
-      );
-      await sleep2(delay);
-      if (onRetry) await onRetry(e, attempt);
+  const deadlineMs = options.deadlineMs;
+  const controller = new AbortController();
+  const end = deadlineMs === void 0 ? Infinity : Date.now() + deadlineMs;
+  const timer = deadlineMs === void 0 ? void 0 : setTimeout(() => controller.abort(timeoutError(`${operation}: deadline passed`)), deadlineMs);
+  timer?.unref?.();
+  const gaveUp = (e) => new SignetError(
+    "E_FORGE_TIMEOUT",
+    `${operation}: no success within ${deadlineMs} ms (every retry included)`,
+    {
+      details: { operation, deadlineMs },
+      cause: e
     }
+  );
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(attempt, controller.signal);
+      } catch (e) {
+        if (controller.signal.aborted) throw gaveUp(e);
+        if (attempt >= options.retries || !isRetryable(e)) throw e;
+        const asked = e instanceof HttpError ? retryAfterMs(e.headers) : void 0;
+        const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
+        const delay = asked !== void 0 ? Math.min(asked, options.maxDelayMs) : backoff / 2 + Math.random() * (backoff / 2);
+        const what = e instanceof HttpError ? e.status ? `HTTP ${e.status}` : "network error" : "network error";
+        if (Date.now() + delay >= end) throw gaveUp(e);
+        logger.warn(
+          `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`
+        );
+        await sleep2(delay);
+        if (onRetry) await onRetry(e, attempt);
+      }
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
   }
 }
 function headersOf(res) {
@@ -55942,8 +56463,8 @@ async function hashFileLowMem(path10) {
   return { sha256: hash2.digest("hex"), size };
 }
 function write(req, chunk) {
-  return new Promise((resolve12, reject) => {
-    req.write(chunk, (err) => err ? reject(err) : resolve12());
+  return new Promise((resolve14, reject) => {
+    req.write(chunk, (err) => err ? reject(err) : resolve14());
   });
 }
 async function pump(req, body, stopped) {
@@ -55976,12 +56497,31 @@ async function pump(req, body, stopped) {
   if (stopped() || pos !== body.size) return;
   if (body.suffix.length) await write(req, body.suffix);
 }
+function limit(req, limits) {
+  const idle = limits.idleTimeoutMs;
+  if (idle) req.setTimeout(idle, () => req.destroy(timeoutError(`no progress for ${idle} ms`)));
+  const connect = limits.connectTimeoutMs;
+  if (connect)
+    req.once("socket", (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => req.destroy(timeoutError(`could not connect within ${connect} ms`)),
+        connect
+      );
+      const done = () => clearTimeout(timer);
+      socket.once(isTls(socket) ? "secureConnect" : "connect", done);
+      socket.once("close", done);
+    });
+}
+function isTls(socket) {
+  return "encrypted" in socket;
+}
 function sendFile(url2, options) {
   const u2 = new URL(url2);
   const make = u2.protocol === "https:" ? httpsRequest : httpRequest;
-  const headers = { ...options.headers, "content-length": String(options.body.length) };
+  const headers = options.body ? { ...options.headers, "content-length": String(options.body.length) } : { ...options.headers };
   const tls = u2.protocol === "https:" && options.ca ? { ca: options.ca } : {};
-  return new Promise((resolve12, reject) => {
+  return new Promise((resolve14, reject) => {
     let settled = false;
     let responded = false;
     const fail2 = (e) => {
@@ -56003,7 +56543,7 @@ function sendFile(url2, options) {
         const noBody = status === 204 || status === 304 || options.method === "HEAD";
         if (noBody) res.resume();
         settled = true;
-        resolve12(
+        resolve14(
           new Response(noBody ? null : Readable.toWeb(res), {
             status,
             statusText: res.statusMessage ?? "",
@@ -56013,13 +56553,8 @@ function sendFile(url2, options) {
       }
     );
     req.on("error", fail2);
-    const idle = options.idleTimeoutMs;
-    if (idle)
-      req.setTimeout(
-        idle,
-        () => req.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: "ETIMEDOUT" }))
-      );
-    if (Buffer.isBuffer(options.body)) {
+    limit(req, options);
+    if (!options.body || Buffer.isBuffer(options.body)) {
       req.end(options.body);
       return;
     }
@@ -56032,7 +56567,59 @@ function sendFile(url2, options) {
     );
   });
 }
-function withFileBodies(inner = fetch) {
+function withTimeouts(inner, limits) {
+  const idle = limits.idleTimeoutMs;
+  if (!idle) return inner;
+  const first = Math.max(idle, limits.connectTimeoutMs ?? 0);
+  return (async (input2, init) => {
+    const controller = new AbortController();
+    const outer = init?.signal;
+    if (outer?.aborted) controller.abort(outer.reason);
+    outer?.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
+    let timer;
+    const arm = (ms, what) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(timeoutError(what)), ms);
+    };
+    arm(first, `no answer within ${first} ms`);
+    let res;
+    try {
+      res = await inner(input2, { ...init, signal: controller.signal });
+    } catch (e) {
+      clearTimeout(timer);
+      throw controller.signal.aborted && !outer?.aborted ? new TypeError("fetch failed", { cause: controller.signal.reason }) : e;
+    }
+    if (!res.body) {
+      clearTimeout(timer);
+      return res;
+    }
+    arm(idle, `no progress for ${idle} ms`);
+    const reader = res.body.getReader();
+    const body = new ReadableStream({
+      async pull(c3) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            c3.close();
+            return;
+          }
+          arm(idle, `no progress for ${idle} ms`);
+          c3.enqueue(value);
+        } catch (e) {
+          clearTimeout(timer);
+          throw controller.signal.aborted ? new TypeError("fetch failed", { cause: controller.signal.reason }) : e;
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      }
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  });
+}
+function withFileBodies(inner = fetch, limits = {}) {
   return (async (input2, init) => {
     const body = init?.body;
     if (body instanceof FileBody) {
@@ -56044,20 +56631,23 @@ function withFileBodies(inner = fetch) {
         method: init?.method ?? "POST",
         headers,
         body,
-        signal: init?.signal ?? void 0
+        signal: init?.signal ?? void 0,
+        connectTimeoutMs: limits.connectTimeoutMs,
+        idleTimeoutMs: limits.idleTimeoutMs
       });
     }
     return inner(input2, init);
   });
 }
-async function downloadHashed(url2, headers, dest) {
+async function downloadHashed(url2, headers, dest, limits = {}) {
   let current = new URL(url2);
   let hdrs = { ...headers };
   for (let hop = 0; hop < 6; hop++) {
     const make = current.protocol === "https:" ? httpsRequest : httpRequest;
-    const res = await new Promise((resolve12, reject) => {
-      const req = make(current, { method: "GET", headers: hdrs }, resolve12);
+    const res = await new Promise((resolve14, reject) => {
+      const req = make(current, { method: "GET", headers: hdrs, signal: limits.signal }, resolve14);
       req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
+      limit(req, limits);
       req.end();
     });
     const status = res.statusCode ?? 0;
@@ -56136,6 +56726,7 @@ var GiteaForge = class {
   #repoPath;
   #token;
   #retry;
+  #timeouts;
   #slug;
   constructor(options) {
     registerSecret(options.token);
@@ -56144,42 +56735,64 @@ var GiteaForge = class {
     this.#repoPath = `/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
     this.#token = options.token;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.description = `gitea ${this.#base} ${this.#slug}`;
   }
+  /**
+   * The token goes only to the API's own origin: an attachment's `browser_download_url` is data
+   * from the server and may name any host (a CDN, or one an attacker chose).
+   */
+  #auth(url2) {
+    return new URL(url2).origin === new URL(this.#base).origin ? { authorization: `token ${this.#token}` } : {};
+  }
+  #transfer(signal) {
+    return { signal, connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+  }
+  /** One API call (retried), its whole answer read inside the attempt so a stalled body is retried too. */
   async #send(operation, method, path10, init = {}) {
-    const url2 = path10.startsWith("http") ? path10 : `${this.#base}${path10}`;
+    const url2 = `${this.#base}${path10}`;
     try {
-      return await withRetry(operation, this.#retry, async () => {
-        const headers = {
-          authorization: `token ${this.#token}`,
-          accept: "application/json",
-          ...init.headers
-        };
-        let body;
-        if (init.json !== void 0) {
-          headers["content-type"] = "application/json";
-          body = JSON.stringify(init.json);
+      return await withRetry(
+        operation,
+        { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+        async (_attempt, signal) => {
+          const headers = {
+            ...this.#auth(url2),
+            accept: "application/json",
+            ...init.headers
+          };
+          let body = init.file;
+          if (init.json !== void 0) {
+            headers["content-type"] = "application/json";
+            body = Buffer.from(JSON.stringify(init.json));
+          }
+          let res;
+          let text;
+          try {
+            res = await sendFile(url2, { method, headers, body, ...this.#transfer(signal) });
+            text = await res.text();
+          } catch (e) {
+            throw new HttpError(operation, 0, {}, "", e);
+          }
+          if (!res.ok) throw new HttpError(operation, res.status, headersOf(res), text);
+          return { status: res.status, text };
         }
-        let res;
-        try {
-          res = init.file ? await sendFile(url2, { method, headers, body: init.file }) : await fetch(url2, { method, headers, body });
-        } catch (e) {
-          throw new HttpError(operation, 0, {}, "", e);
-        }
-        if (!res.ok) {
-          const text = await res.text().catch(() => "");
-          throw new HttpError(operation, res.status, headersOf(res), text);
-        }
-        return res;
-      });
+      );
     } catch (e) {
       throw forgeError("gitea", this.#slug, e);
     }
   }
+  #parse(operation, text) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw forgeError("gitea", this.#slug, new HttpError(operation, 200, {}, `not JSON: ${text}`, e));
+    }
+  }
   async #json(operation, method, path10, json2) {
     const res = await this.#send(operation, method, path10, json2 === void 0 ? {} : { json: json2 });
-    if (res.status === 204) return void 0;
-    return await res.json();
+    if (res.status === 204 || !res.text) return void 0;
+    return this.#parse(operation, res.text);
   }
   async findReleases(tag) {
     const out = [];
@@ -56256,7 +56869,7 @@ Content-Type: ${input2.contentType}\r
         headers: { "content-type": `multipart/form-data; boundary=${boundary}` }
       }
     );
-    const asset = toAsset(await res.json());
+    const asset = toAsset(this.#parse(`upload ${input2.name}`, res.text));
     if (!file2.sentSha256)
       throw forgeError(
         "gitea",
@@ -56298,20 +56911,25 @@ Content-Type: ${input2.contentType}\r
       );
     const operation = `download ${asset.name}`;
     try {
-      return await withRetry(operation, this.#retry, async () => {
-        let r;
-        try {
-          r = await downloadHashed(
-            url2,
-            { authorization: `token ${this.#token}`, accept: "application/octet-stream" },
-            dest
-          );
-        } catch (e) {
-          throw new HttpError(operation, 0, {}, "", e);
+      return await withRetry(
+        operation,
+        { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+        async (_a3, signal) => {
+          let r;
+          try {
+            r = await downloadHashed(
+              url2,
+              { ...this.#auth(url2), accept: "application/octet-stream" },
+              dest,
+              this.#transfer(signal)
+            );
+          } catch (e) {
+            throw new HttpError(operation, 0, {}, "", e);
+          }
+          if (r.sha256 === void 0) throw new HttpError(operation, r.status, r.headers, r.text ?? "");
+          return { sha256: r.sha256, size: r.size };
         }
-        if (r.sha256 === void 0) throw new HttpError(operation, r.status, r.headers, r.text ?? "");
-        return { sha256: r.sha256, size: r.size };
-      });
+      );
     } catch (e) {
       throw forgeError("gitea", this.#slug, e);
     }
@@ -56365,9 +56983,12 @@ var GitHubForge = class {
   #owner;
   #repo;
   #retry;
+  #timeouts;
   #apiUrl;
   #token;
   #request;
+  /** Octokit's `request` options; given again with each call's signal (Octokit replaces, not merges, them). */
+  #requestOptions = {};
   constructor(options) {
     registerSecret(options.token);
     this.#owner = options.owner;
@@ -56375,6 +56996,7 @@ var GitHubForge = class {
     this.#token = options.token;
     this.#apiUrl = (options.apiUrl ?? "https://api.github.com").replace(/\/+$/, "");
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.description = `github ${this.#apiUrl} ${options.owner}/${options.repo}`;
   }
   async #client() {
@@ -56382,9 +57004,13 @@ var GitHubForge = class {
       const { getOctokit: getOctokit2 } = await Promise.resolve().then(() => (init_github(), github_exports));
       const { defaults: defaults2 } = await Promise.resolve().then(() => (init_utils2(), utils_exports));
       const inner = defaults2.request?.fetch ?? fetch;
+      const limits = { connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+      this.#requestOptions = {
+        ...defaults2.request,
+        fetch: withFileBodies(withTimeouts(inner, limits), limits)
+      };
       const octokit = getOctokit2(this.#token, {
-        // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
-        request: { ...defaults2.request, fetch: withFileBodies(inner) },
+        request: this.#requestOptions,
         baseUrl: this.#apiUrl,
         log: { debug() {
         }, info() {
@@ -56399,9 +57025,15 @@ var GitHubForge = class {
   async #call(operation, route, params = {}) {
     const request2 = await this.#client();
     try {
-      return await withRetry(operation, this.#retry, async () => {
+      const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+      return await withRetry(operation, retry, async (_a3, signal) => {
         try {
-          const merged = { owner: this.#owner, repo: this.#repo, ...params };
+          const merged = {
+            owner: this.#owner,
+            repo: this.#repo,
+            ...params,
+            request: { ...this.#requestOptions, signal }
+          };
           const res = typeof route === "string" ? await request2(route, merged) : await request2({ ...route, ...merged });
           return res;
         } catch (e) {
@@ -56543,10 +57175,15 @@ var GitHubForge = class {
       "x-github-api-version": "2022-11-28"
     };
     try {
-      return await withRetry(operation, this.#retry, async () => {
+      const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+      return await withRetry(operation, retry, async (_a3, signal) => {
         let r;
         try {
-          r = await downloadHashed(url2, headers, dest);
+          r = await downloadHashed(url2, headers, dest, {
+            signal,
+            connectTimeoutMs: this.#timeouts.connectMs,
+            idleTimeoutMs: this.#timeouts.idleMs
+          });
         } catch (e) {
           throw new HttpError(operation, 0, {}, "", e);
         }
@@ -56678,9 +57315,44 @@ function openForge(target, options = {}) {
     owner: target.owner,
     repo: target.repo,
     token,
-    ...options.retry ? { retry: options.retry } : {}
+    ...options.retry ? { retry: options.retry } : {},
+    ...options.timeouts ? { timeouts: options.timeouts } : {}
   };
   return target.kind === "github" ? new GitHubForge({ apiUrl: target.apiUrl, ...common4 }) : new GiteaForge({ apiUrl: target.apiUrl, ...common4 });
+}
+
+// tools/lib/forge/assets.ts
+function expandFiles(patterns, cwd) {
+  const out = [];
+  const missing = [];
+  for (const pattern of patterns) {
+    if (!/[*?[{]/.test(pattern)) {
+      out.push(isAbsolute2(pattern) ? pattern : resolve5(cwd, pattern));
+      continue;
+    }
+    const matches = globSync(pattern, { cwd }).map((m) => resolve5(cwd, m)).sort();
+    if (!matches.length) missing.push(pattern);
+    out.push(...matches);
+  }
+  if (missing.length)
+    throw new SignetError(
+      "E_FILE_NOT_FOUND",
+      `no file matches ${missing.map((m) => JSON.stringify(m)).join(", ")}`,
+      {
+        details: { patterns: missing }
+      }
+    );
+  return [...new Set(out)];
+}
+function checkChannel(tag, channel2) {
+  const pre = /\d+\.\d+\.\d+-[0-9A-Za-z.-]+/.test(tag);
+  if (channel2 === "stable" && pre)
+    throw new SignetError("E_INPUT_INVALID", `${tag} is a prerelease tag; publish it with --channel beta`);
+  if (channel2 === "beta" && !pre)
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`
+    );
 }
 
 // tools/lib/forge/publish.ts
@@ -56688,18 +57360,43 @@ init_artifact();
 init_errors();
 init_log();
 import { createHash as createHash4 } from "node:crypto";
-import { mkdtempSync, rmSync as rmSync2, statSync as statSync5, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename as basename3, join as join5, resolve as resolve6 } from "node:path";
+import { mkdtempSync as mkdtempSync2, rmSync as rmSync3, statSync as statSync6, writeFileSync as writeFileSync2 } from "node:fs";
+import { tmpdir as tmpdir2 } from "node:os";
+import { basename as basename4, join as join6, resolve as resolve8 } from "node:path";
+
+// tools/lib/sign/content-kind.ts
+import { closeSync, openSync, readSync } from "node:fs";
+var CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
+var IMAGE_FILE_DLL = 8192;
+function readAt(fd, position, length) {
+  const buf = Buffer.alloc(length);
+  return buf.subarray(0, readSync(fd, buf, 0, length, position));
+}
+function signableKind(path10) {
+  const fd = openSync(path10, "r");
+  try {
+    const head = readAt(fd, 0, 64);
+    if (head.length >= 8 && head.subarray(0, 8).equals(CFB_MAGIC)) return "msi";
+    if (head.length < 64 || head.readUInt16LE(0) !== 23117) return "other";
+    const pe = readAt(fd, head.readUInt32LE(60), 24);
+    if (pe.length < 24 || pe.readUInt32LE(0) !== 17744) return "other";
+    return pe.readUInt16LE(22) & IMAGE_FILE_DLL ? "dll" : "exe";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// tools/lib/forge/publish.ts
+init_snapshot();
 
 // tools/lib/forge/notes.ts
 init_errors();
 import { existsSync as existsSync7, readFileSync as readFileSync6 } from "node:fs";
-import { join as join4, resolve as resolve5 } from "node:path";
+import { join as join5, resolve as resolve7 } from "node:path";
 
 // tools/lib/paths.ts
 import { existsSync as existsSync6, readFileSync as readFileSync5 } from "node:fs";
-import { dirname as dirname3, join as join3 } from "node:path";
+import { dirname as dirname3, join as join4 } from "node:path";
 import { fileURLToPath } from "node:url";
 var PACKAGE_NAME = "signet-release";
 var cachedRoot;
@@ -56707,7 +57404,7 @@ function packageRoot() {
   if (cachedRoot) return cachedRoot;
   let dir = dirname3(fileURLToPath(import.meta.url));
   for (; ; ) {
-    const pkg = join3(dir, "package.json");
+    const pkg = join4(dir, "package.json");
     if (existsSync6(pkg)) {
       try {
         if (JSON.parse(readFileSync5(pkg, "utf8")).name === PACKAGE_NAME) {
@@ -56724,7 +57421,7 @@ function packageRoot() {
   }
 }
 function packagePath(...parts) {
-  return join3(packageRoot(), ...parts);
+  return join4(packageRoot(), ...parts);
 }
 
 // tools/lib/forge/notes.ts
@@ -56802,11 +57499,11 @@ function defaultTemplatesDir() {
   } catch {
     return void 0;
   }
-  return existsSync7(join4(candidate, "stable.md")) ? candidate : void 0;
+  return existsSync7(join5(candidate, "stable.md")) ? candidate : void 0;
 }
 function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
-  const base = dir ? resolve5(cwd, dir) : defaultTemplatesDir();
-  const path10 = base ? join4(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
+  const base = dir ? resolve7(cwd, dir) : defaultTemplatesDir();
+  const path10 = base ? join5(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
   if (!base || !existsSync7(path10))
     throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
       hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
@@ -56816,11 +57513,11 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
 
 // tools/lib/forge/site-secrets.ts
 init_errors();
-import { closeSync as closeSync3, openSync as openSync3, readFileSync as readFileSync9, readSync as readSync3, statSync as statSync4 } from "node:fs";
-import { basename as basename2 } from "node:path";
+import { closeSync as closeSync4, openSync as openSync4, readFileSync as readFileSync9, readSync as readSync4, statSync as statSync5 } from "node:fs";
+import { basename as basename3 } from "node:path";
 
 // tools/lib/exec/runner.ts
-import { rmSync } from "node:fs";
+import { rmSync as rmSync2 } from "node:fs";
 
 // node_modules/is-plain-obj/index.js
 function isPlainObject4(value) {
@@ -57866,10 +58563,10 @@ var npmRunPathEnv = ({ env = process5.env, ...options } = {}) => {
 import { setTimeout as setTimeout3 } from "node:timers/promises";
 
 // node_modules/execa/lib/terminate/signal.js
-import { constants as constants5 } from "node:os";
+import { constants as constants6 } from "node:os";
 
 // node_modules/human-signals/build/src/main.js
-import { constants as constants4 } from "node:os";
+import { constants as constants5 } from "node:os";
 
 // node_modules/human-signals/build/src/realtime.js
 var getRealtimeSignals = () => {
@@ -57887,10 +58584,10 @@ var SIGRTMIN = 34;
 var SIGRTMAX = 64;
 
 // node_modules/human-signals/build/src/signals.js
-import { constants as constants3 } from "node:os";
+import { constants as constants4 } from "node:os";
 
 // node_modules/human-signals/build/src/core.js
-var SIGNALS = [
+var SIGNALS2 = [
   {
     name: "SIGHUP",
     number: 1,
@@ -58165,7 +58862,7 @@ var SIGNALS = [
 // node_modules/human-signals/build/src/signals.js
 var getSignals = () => {
   const realtimeSignals = getRealtimeSignals();
-  const signals2 = [...SIGNALS, ...realtimeSignals].map(normalizeSignal);
+  const signals2 = [...SIGNALS2, ...realtimeSignals].map(normalizeSignal);
   return signals2;
 };
 var normalizeSignal = ({
@@ -58178,7 +58875,7 @@ var normalizeSignal = ({
 }) => {
   const {
     signals: { [name]: constantSignal }
-  } = constants3;
+  } = constants4;
   const supported = constantSignal !== void 0;
   const number4 = supported ? constantSignal : defaultNumber;
   return { name, number: number4, description, supported, action, forced, standard };
@@ -58227,7 +58924,7 @@ var getSignalByNumber = (number4, signals2) => {
   };
 };
 var findSignalByNumber = (number4, signals2) => {
-  const signal = signals2.find(({ name }) => constants4.signals[name] === number4);
+  const signal = signals2.find(({ name }) => constants5.signals[name] === number4);
   if (signal !== void 0) {
     return signal;
   }
@@ -58261,13 +58958,13 @@ var normalizeSignalInteger = (signalInteger, optionName) => {
   throw new TypeError(`Invalid ${optionName} ${signalInteger}: this signal integer does not exist.
 ${getAvailableSignals()}`);
 };
-var getSignalsIntegerToName = () => new Map(Object.entries(constants5.signals).reverse().map(([signalName, signalInteger]) => [signalInteger, signalName]));
+var getSignalsIntegerToName = () => new Map(Object.entries(constants6.signals).reverse().map(([signalName, signalInteger]) => [signalInteger, signalName]));
 var signalsIntegerToName = getSignalsIntegerToName();
 var normalizeSignalName = (signalName, optionName) => {
-  if (signalName in constants5.signals) {
+  if (signalName in constants6.signals) {
     return signalName;
   }
-  if (signalName.toUpperCase() in constants5.signals) {
+  if (signalName.toUpperCase() in constants6.signals) {
     throw new TypeError(`Invalid ${optionName} '${signalName}': please rename it to '${signalName.toUpperCase()}'.`);
   }
   throw new TypeError(`Invalid ${optionName} '${signalName}': this signal name does not exist.
@@ -58275,8 +58972,8 @@ ${getAvailableSignals()}`);
 };
 var getAvailableSignals = () => `Available signal names: ${getAvailableSignalNames()}.
 Available signal numbers: ${getAvailableSignalIntegers()}.`;
-var getAvailableSignalNames = () => Object.keys(constants5.signals).sort().map((signalName) => `'${signalName}'`).join(", ");
-var getAvailableSignalIntegers = () => [...new Set(Object.values(constants5.signals).sort((signalInteger, signalIntegerTwo) => signalInteger - signalIntegerTwo))].join(", ");
+var getAvailableSignalNames = () => Object.keys(constants6.signals).sort().map((signalName) => `'${signalName}'`).join(", ");
+var getAvailableSignalIntegers = () => [...new Set(Object.values(constants6.signals).sort((signalInteger, signalIntegerTwo) => signalInteger - signalIntegerTwo))].join(", ");
 var getSignalDescription = (signal) => signalsByName[signal].description;
 
 // node_modules/execa/lib/terminate/timeout.js
@@ -58484,8 +59181,8 @@ var disconnect = (anyProcess) => {
 // node_modules/execa/lib/utils/deferred.js
 var createDeferred = () => {
   const methods = {};
-  const promise2 = new Promise((resolve12, reject) => {
-    Object.assign(methods, { resolve: resolve12, reject });
+  const promise2 = new Promise((resolve14, reject) => {
+    Object.assign(methods, { resolve: resolve14, reject });
   });
   return Object.assign(promise2, methods);
 };
@@ -59094,7 +59791,7 @@ var ENCODING_ALIASES = {
 var serializeEncoding = (encoding) => typeof encoding === "string" ? `"${encoding}"` : String(encoding);
 
 // node_modules/execa/lib/arguments/command-file.js
-import { openSync, readSync, closeSync } from "node:fs";
+import { openSync as openSync2, readSync as readSync2, closeSync as closeSync2 } from "node:fs";
 import { Buffer as Buffer2 } from "node:buffer";
 import path5 from "node:path";
 import process7 from "node:process";
@@ -59261,11 +59958,11 @@ var readShebang = (file2) => {
   const buffer = Buffer2.alloc(SHEBANG_BYTE_LENGTH);
   let bytesRead = 0;
   try {
-    const fileDescriptor = openSync(file2, "r");
+    const fileDescriptor = openSync2(file2, "r");
     try {
-      bytesRead = readSync(fileDescriptor, buffer, 0, SHEBANG_BYTE_LENGTH, 0);
+      bytesRead = readSync2(fileDescriptor, buffer, 0, SHEBANG_BYTE_LENGTH, 0);
     } finally {
-      closeSync(fileDescriptor);
+      closeSync2(fileDescriptor);
     }
   } catch {
     return void 0;
@@ -59312,7 +60009,7 @@ var escapeArgument = (rawArgument) => {
 var shouldQuoteArgument = (argument2) => argument2 === "" || argument2.endsWith("\\") || quotedCharacterRegExp.test(argument2);
 
 // node_modules/execa/lib/arguments/cwd.js
-import { statSync as statSync3 } from "node:fs";
+import { statSync as statSync4 } from "node:fs";
 import path6 from "node:path";
 import process8 from "node:process";
 var normalizeCwd = (cwd = getDefaultCwd()) => {
@@ -59340,7 +60037,7 @@ var fixCwdError = (originalMessage, cwd) => {
   }
   let cwdStat;
   try {
-    cwdStat = statSync3(cwd);
+    cwdStat = statSync4(cwd);
   } catch (error63) {
     return `The "cwd" option is invalid: ${cwd}.
 ${error63.message}
@@ -63041,11 +63738,11 @@ var addConcurrentStream = (concurrentStreams, stream, waitName) => {
   const promises3 = weakMap.get(stream);
   const promise2 = createDeferred();
   promises3.push(promise2);
-  const resolve12 = promise2.resolve.bind(promise2);
-  return { resolve: resolve12, promises: promises3 };
+  const resolve14 = promise2.resolve.bind(promise2);
+  return { resolve: resolve14, promises: promises3 };
 };
-var waitForConcurrentStreams = async ({ resolve: resolve12, promises: promises3 }, subprocess) => {
-  resolve12();
+var waitForConcurrentStreams = async ({ resolve: resolve14, promises: promises3 }, subprocess) => {
+  resolve14();
   const [isSubprocessExit] = await Promise.race([
     Promise.allSettled([true, subprocess]),
     Promise.all([false, ...promises3])
@@ -64628,7 +65325,7 @@ function formatCommand(file2, args) {
   return redact([file2, ...args].map(q).join(" "));
 }
 function removeOutputs(outputs) {
-  for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
+  for (const p of outputs ?? []) rmSync2(p, { force: true, recursive: true });
 }
 var ExecaRunner = class {
   async run(file2, args, options = {}) {
@@ -64695,7 +65392,7 @@ var defaultRunner = new ExecaRunner();
 // tools/lib/installers/msi-db.ts
 init_cfb();
 init_errors();
-import { closeSync as closeSync2, openSync as openSync2 } from "node:fs";
+import { closeSync as closeSync3, openSync as openSync3 } from "node:fs";
 function bad2(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
@@ -64867,36 +65564,36 @@ var MsiDatabase = class {
   }
 };
 function withMsiDatabase(path10, fn) {
-  const fd = openSync2(path10, "r");
+  const fd = openSync3(path10, "r");
   try {
     return fn(new MsiDatabase(fileSource(fd)));
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 
 // tools/lib/forge/site-secrets.ts
 init_log();
-var CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
+var CFB_MAGIC2 = Buffer.from("d0cf11e0a1b11ae1", "hex");
 var NSIS_MAGIC = Buffer.concat([Buffer.from("efbeadde", "hex"), Buffer.from("NullsoftInst")]);
 var HEAD = 4096;
 var MAX_JSON = 16 * 1024 * 1024;
-function readAt(fd, offset, length) {
+function readAt2(fd, offset, length) {
   const b = Buffer.alloc(length);
-  return b.subarray(0, readSync3(fd, b, 0, length, offset));
+  return b.subarray(0, readSync4(fd, b, 0, length, offset));
 }
 function peLayout(head, fd) {
   if (head.length < 64 || head[0] !== 77 || head[1] !== 90) return void 0;
   const pe = head.readUInt32LE(60);
   if (pe > 65536) return void 0;
-  const hdr = pe + 24 <= head.length ? head : readAt(fd, 0, pe + 24 + 240 + 40 * 96);
+  const hdr = pe + 24 <= head.length ? head : readAt2(fd, 0, pe + 24 + 240 + 40 * 96);
   if (pe + 24 > hdr.length || hdr.readUInt32LE(pe) !== 17744) return void 0;
   const sections = Math.min(hdr.readUInt16LE(pe + 6), 96);
   const optSize = hdr.readUInt16LE(pe + 20);
   const opt = pe + 24;
   const table = opt + optSize;
   const need2 = table + sections * 40;
-  const buf = need2 <= hdr.length ? hdr : readAt(fd, 0, need2);
+  const buf = need2 <= hdr.length ? hdr : readAt2(fd, 0, need2);
   if (need2 > buf.length) return void 0;
   let sectionsEnd = 0;
   for (let i2 = 0; i2 < sections; i2++) {
@@ -64957,29 +65654,29 @@ function jsonKind(path10, size, head) {
   return void 0;
 }
 async function siteSecretOf(path10, runner = defaultRunner) {
-  const size = statSync4(path10).size;
-  const fd = openSync3(path10, "r");
+  const size = statSync5(path10).size;
+  const fd = openSync4(path10, "r");
   let pe;
   let nsis = false;
   try {
-    const head = readAt(fd, 0, HEAD);
-    if (head.subarray(0, 8).equals(CFB_MAGIC))
+    const head = readAt2(fd, 0, HEAD);
+    if (head.subarray(0, 8).equals(CFB_MAGIC2))
       return msiCarriesSiteJson(path10) ? "MSI installer carrying site.json" : void 0;
     if (head[0] === 123 || head[0] === 239 || /^\s/.test(String.fromCharCode(head[0] ?? 0)))
       return jsonKind(path10, size, head);
     pe = peLayout(head, fd);
     if (!pe || !overlayBytes(pe, size)) return void 0;
-    nsis = readAt(fd, pe.sectionsEnd + 4, NSIS_MAGIC.length).equals(NSIS_MAGIC);
+    nsis = readAt2(fd, pe.sectionsEnd + 4, NSIS_MAGIC.length).equals(NSIS_MAGIC);
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
   const listed = await sevenZipListsSiteJson(runner, path10);
   if (listed === void 0 && nsis)
     throw new SignetError(
       "E_PUBLISH_SITE_INSTALLER",
-      `${basename2(path10)} is an NSIS installer that 7z cannot list; it may carry a site's site.json`,
+      `${basename3(path10)} is an NSIS installer that 7z cannot list; it may carry a site's site.json`,
       {
-        details: { file: basename2(path10) },
+        details: { file: basename3(path10) },
         hint: "Install p7zip-full (7z) so the check can run, or pass --allow-site-installers."
       }
     );
@@ -64993,7 +65690,7 @@ async function findSiteSecrets(paths, runner = defaultRunner) {
       const i2 = next++;
       const path10 = paths[i2];
       const what = await siteSecretOf(path10, runner);
-      if (what) found[i2] = { path: path10, name: basename2(path10), what };
+      if (what) found[i2] = { path: path10, name: basename3(path10), what };
     }
   };
   await Promise.all([worker(), worker()]);
@@ -65032,16 +65729,19 @@ async function ensureHash(asset) {
   if (!asset.sha256) {
     const h2 = await hashFileLowMem(asset.path);
     if (h2.size !== asset.size)
-      throw new SignetError("E_INPUT_INVALID", `${asset.path} changed size during the publish`);
+      throw new SignetError(
+        "E_INPUT_INVALID",
+        `${asset.source ?? asset.path} changed size during the publish`
+      );
     asset.sha256 = h2.sha256;
   }
   return asset.sha256;
 }
-async function mapLimit(items, limit, fn) {
+async function mapLimit(items, limit2, fn) {
   const out = new Array(items.length);
   let next = 0;
   let failed;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+  const workers = Array.from({ length: Math.max(1, Math.min(limit2, items.length)) }, async () => {
     while (next < items.length && failed === void 0) {
       const i2 = next++;
       try {
@@ -65065,13 +65765,13 @@ async function prepareRelease(input2, forgeKind) {
     throw new SignetError("E_INPUT_INVALID", "nothing to publish: no files given");
   const problems = [];
   const seen = /* @__PURE__ */ new Map();
-  const files2 = input2.files.map((f) => resolve6(cwd, f));
+  const files2 = input2.files.map((f) => resolve8(cwd, f));
   const local = [];
   for (const path10 of files2) {
-    const name = basename3(path10);
+    const name = basename4(path10);
     let size = -1;
     try {
-      const st = statSync5(path10);
+      const st = statSync6(path10);
       if (st.isFile()) size = st.size;
     } catch {
     }
@@ -65085,13 +65785,37 @@ async function prepareRelease(input2, forgeKind) {
     const prev = seen.get(name);
     if (prev) problems.push(`${name}: given twice (${prev} and ${path10})`);
     seen.set(name, path10);
-    local.push({ name, path: path10, size, sha256: "", kind: artifactKind(path10) });
+    local.push({ name, path: path10, source: path10, size, sha256: "", kind: "other" });
   }
   if (problems.length)
     throw new SignetError("E_INPUT_INVALID", `cannot publish:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
+  const workDir = mkdtempSync2(join6(tmpdir2(), "signet-publish-"));
+  const snapshots = [];
+  const cleanup = () => {
+    for (const snap of snapshots) snap.release();
+    rmSync3(workDir, { recursive: true, force: true });
+  };
+  try {
+    for (const asset of local) {
+      const snap = takeSnapshot(asset.source, { parent: workDir });
+      snapshots.push(snap);
+      asset.path = snap.path;
+      asset.size = statSync6(snap.path).size;
+      const byContent = signableKind(snap.path);
+      asset.kind = byContent !== "other" ? byContent : artifactKind(asset.name);
+    }
+    await gateLocal(input2, forgeKind, local);
+    const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
+    return { input: input2, version: version2, title, local, template, workDir, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+async function gateLocal(input2, forgeKind, local) {
   await checkSiteSecrets(
     local.map((a2) => a2.path),
     { allow: input2.allowSiteInstallers, runner: input2.runner }
@@ -65102,7 +65826,7 @@ async function prepareRelease(input2, forgeKind) {
       "E_PUBLISH_GATE",
       `refusing to publish ${binaries.map((b) => b.name).join(", ")}: no signature verifier configured`,
       {
-        hint: "Publishing .exe/.msi/.dll files needs the signing profile that verifies them (--profile)."
+        hint: "Publishing Windows binaries (PE or MSI by content, whatever the name) needs the signing profile that verifies them (--profile)."
       }
     );
   for (const asset of binaries) {
@@ -65127,17 +65851,13 @@ async function prepareRelease(input2, forgeKind) {
     asset.signature = signed.signature;
     asset.sha256 = signed.sha256;
   }
-  const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-  const workDir = mkdtempSync(join5(tmpdir(), "signet-publish-"));
-  const cleanup = () => rmSync2(workDir, { recursive: true, force: true });
-  return { input: input2, version: version2, title, local, template, workDir, cleanup };
 }
 function wantsSums(prepared) {
   return prepared.input.mode !== "attach" && prepared.input.checksumsAsset !== false;
 }
 function writeSums(prepared) {
   const text = sha256sums(prepared.local);
-  const path10 = join5(prepared.workDir, SUMS_NAME);
+  const path10 = join6(prepared.workDir, SUMS_NAME);
   writeFileSync2(path10, text);
   return {
     name: SUMS_NAME,
@@ -65349,7 +66069,11 @@ async function applyPublish(forge, prepared, plan) {
   const firstDeletes = plan.actions.filter(
     (a2) => a2.kind === "delete" && a2.reason !== "not part of this release"
   );
+  const published = !release.draft;
+  const staged = [];
+  const deferred = published ? firstDeletes.filter((a2) => a2.reason !== "leftover temporary upload") : [];
   for (const a2 of firstDeletes) {
+    if (deferred.includes(a2)) continue;
     await forge.deleteAsset(release, a2.remote);
     deleted.push(a2.name);
   }
@@ -65371,7 +66095,12 @@ async function applyPublish(forge, prepared, plan) {
     );
   };
   const place = async (action, asset) => {
-    if (action.kind === "upload") {
+    if (published && (action.kind === "upload" || action.kind === "replace")) {
+      await ensureHash(asset);
+      const tmp = await uploadFresh(forge, release, asset, tempName(asset));
+      staged.push({ asset, tmp, ...action.kind === "replace" ? { old: action.remote } : {} });
+      queueReadBack(tmp);
+    } else if (action.kind === "upload") {
       queueReadBack(await uploadFresh(forge, release, asset, asset.name));
     } else if (action.kind === "rename") {
       await forge.renameAsset(release, action.remote, asset.name);
@@ -65412,6 +66141,28 @@ async function applyPublish(forge, prepared, plan) {
     if (action.kind !== "skip") {
       await place(action, sums);
       await Promise.all(readBacks);
+    }
+  }
+  if (published) {
+    await Promise.all(readBacks);
+    const bad3 = staged.filter((x) => readBack.get(x.tmp.id) !== x.asset.sha256);
+    if (bad3.length) {
+      for (const x of staged) await forge.deleteAsset(release, x.tmp).catch(() => void 0);
+      throw new SignetError(
+        "E_PUBLISH_GATE",
+        `verify gate failed for ${input2.tag}; the published release stays as it was:
+  - ${bad3.map((x) => `${x.asset.name}: forge SHA-256 ${readBack.get(x.tmp.id)} ≠ local ${x.asset.sha256}`).sort().join("\n  - ")}`,
+        { details: { problems: bad3.map((x) => x.asset.name) } }
+      );
+    }
+    for (const x of staged) {
+      if (x.old) await forge.deleteAsset(release, x.old);
+      await forge.renameAsset(release, x.tmp, x.asset.name);
+      logger.info(`${x.old ? "replaced" : "added"} ${x.asset.name}`);
+    }
+    for (const a2 of deferred) {
+      await forge.deleteAsset(release, a2.remote);
+      deleted.push(a2.name);
     }
   }
   for (const a2 of plan.actions) {
@@ -65478,6 +66229,7 @@ async function applyPublish(forge, prepared, plan) {
     })),
     deleted,
     signatures,
+    unchecked: local.filter((a2) => a2.kind === "other").map((a2) => ({ name: a2.name, reason: "not a signable type" })),
     gate: { checked: all.length, signed: signatures.length, passed: true }
   };
 }
@@ -65492,38 +66244,14 @@ async function publishRelease(forge, input2, options = {}) {
   }
 }
 
-// tools/lib/forge/run.ts
-function expandFiles(patterns, cwd) {
-  const out = [];
-  const missing = [];
-  for (const pattern2 of patterns) {
-    if (!/[*?[{]/.test(pattern2)) {
-      out.push(isAbsolute4(pattern2) ? pattern2 : resolve11(cwd, pattern2));
-      continue;
-    }
-    const matches = globSync(pattern2, { cwd }).map((m) => resolve11(cwd, m)).sort();
-    if (!matches.length) missing.push(pattern2);
-    out.push(...matches);
+// tools/lib/app/publish.ts
+function signableKindOf(path10) {
+  try {
+    const kind = signableKind(path10);
+    return kind !== "other" ? kind : artifactKind(path10);
+  } catch {
+    return artifactKind(path10);
   }
-  if (missing.length)
-    throw new SignetError(
-      "E_FILE_NOT_FOUND",
-      `no file matches ${missing.map((m) => JSON.stringify(m)).join(", ")}`,
-      {
-        details: { patterns: missing }
-      }
-    );
-  return [...new Set(out)];
-}
-function checkChannel(tag, channel2) {
-  const pre = /\d+\.\d+\.\d+-[0-9A-Za-z.-]+/.test(tag);
-  if (channel2 === "stable" && pre)
-    throw new SignetError("E_INPUT_INVALID", `${tag} is a prerelease tag; publish it with --channel beta`);
-  if (channel2 === "beta" && !pre)
-    throw new SignetError(
-      "E_INPUT_INVALID",
-      `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`
-    );
 }
 async function runPublish(o2) {
   if (o2.mode !== "attach") checkChannel(o2.tag, o2.channel);
@@ -65537,17 +66265,17 @@ async function runPublish(o2) {
     cwd: o2.cwd,
     env: o2.env
   });
-  const forge = openForge(target, { env: o2.env, retry: o2.retry });
+  const forge = openForge(target, { env: o2.env, retry: o2.retry, timeouts: o2.config.publish.timeouts });
   let notes = o2.notes;
   if (o2.notesFile) {
     try {
-      notes = readFileSync16(resolve11(o2.cwd, o2.notesFile), "utf8");
+      notes = readFileSync16(resolve13(o2.cwd, o2.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o2.notesFile}`);
     }
   }
   let verify;
-  if (files2.some((f) => artifactKind(f) !== "other") && Object.keys(o2.config.signing.profiles).length) {
+  if (files2.some((f) => signableKindOf(f) !== "other") && Object.keys(o2.config.signing.profiles).length) {
     const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
     const signer = createSigner2(o2.config, {
       ...o2.profile ? { profile: o2.profile } : {},
@@ -65558,7 +66286,7 @@ async function runPublish(o2) {
     });
     verify = (path10) => signer.verify(path10);
   }
-  const templatesDir = o2.config.publish.notesTemplates ? resolve11(o2.configPath ? dirname5(o2.configPath) : o2.cwd, o2.config.publish.notesTemplates) : void 0;
+  const templatesDir = o2.config.publish.notesTemplates ? resolve13(o2.configPath ? dirname5(o2.configPath) : o2.cwd, o2.config.publish.notesTemplates) : void 0;
   let tagCommit = o2.target;
   if (!tagCommit && forge.kind !== "dir") {
     try {

@@ -2173,9 +2173,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve14, reject) => {
+          return new Promise((resolve13, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve14(data);
+              return err ? reject(err) : resolve13(data);
             });
           });
         }
@@ -2213,12 +2213,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve14, reject) => {
+          return new Promise((resolve13, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve14(data);
+              ) : resolve13(data);
             });
           });
         }
@@ -4485,8 +4485,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve14, reject) => {
-        res = resolve14;
+      const promise2 = new Promise((resolve13, reject) => {
+        res = resolve13;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants7 = require_constants2();
+    var constants8 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants8.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants7.ERROR.OK) {
+          if (ret !== constants8.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants8.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants7.ERROR.PAUSED) {
+            } else if (ret === constants8.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants7.ERROR.OK) {
+        if (ret === constants8.ERROR.OK) {
           return null;
         }
-        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants8.ERROR.PAUSED || ret === constants8.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants7.ERROR[ret], data);
+        return new HTTPParserError(message, constants8.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants7.ERROR.PAUSED : 0;
+        return pause ? constants8.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6737,12 +6737,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve14, reject) => {
+      const waitForDrain = () => new Promise((resolve13, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve14;
+          callback = resolve13;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7412,12 +7412,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve14, reject) => {
+      const waitForDrain = () => new Promise((resolve13, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve14;
+          callback = resolve13;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7896,16 +7896,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve14) => {
+        return new Promise((resolve13) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve14;
+            this[kClosedResolve] = resolve13;
           } else {
-            resolve14(null);
+            resolve13(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve14) => {
+        return new Promise((resolve13) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i3 = 0; i3 < requests.length; i3++) {
             const request2 = requests[i3];
@@ -7916,7 +7916,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve14(null);
+            resolve13(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7967,7 +7967,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve14, reject) => {
+        const socket = await new Promise((resolve13, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7979,7 +7979,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve14(socket2);
+              resolve13(socket2);
             }
           });
         });
@@ -8315,8 +8315,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c4) => c4.close()));
         } else {
-          await new Promise((resolve14) => {
-            this[kClosedResolve] = resolve14;
+          await new Promise((resolve13) => {
+            this[kClosedResolve] = resolve13;
           });
         }
       }
@@ -9576,7 +9576,7 @@ var require_readable = __commonJS({
         return this[kBody];
       }
       async dump(opts) {
-        let limit = Number.isFinite(opts?.limit) ? opts.limit : 128 * 1024;
+        let limit2 = Number.isFinite(opts?.limit) ? opts.limit : 128 * 1024;
         const signal = opts?.signal;
         if (signal != null && (typeof signal !== "object" || !("aborted" in signal))) {
           throw new InvalidArgumentError("signal must be an AbortSignal");
@@ -9585,8 +9585,8 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve14, reject) => {
-          if (this[kContentLength] > limit) {
+        return await new Promise((resolve13, reject) => {
+          if (this[kContentLength] > limit2) {
             this.destroy(new AbortError());
           }
           const onAbort = () => {
@@ -9598,11 +9598,11 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve14(null);
+              resolve13(null);
             }
           }).on("error", noop5).on("data", function(chunk) {
-            limit -= chunk.length;
-            if (limit <= 0) {
+            limit2 -= chunk.length;
+            if (limit2 <= 0) {
               this.destroy();
             }
           }).resume();
@@ -9617,7 +9617,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve14, reject) => {
+      return new Promise((resolve13, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9634,7 +9634,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve14,
+              resolve: resolve13,
               reject,
               length: 0,
               body: []
@@ -9704,18 +9704,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve14, stream, length } = consume2;
+      const { type, body, resolve: resolve13, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve14(chunksDecode(body, length));
+          resolve13(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve14(JSON.parse(chunksDecode(body, length)));
+          resolve13(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve14(chunksConcat(body, length).buffer);
+          resolve13(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve14(new Blob(body, { type: stream[kContentType] }));
+          resolve13(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve14(chunksConcat(body, length));
+          resolve13(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9972,9 +9972,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve13, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve14(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -10197,9 +10197,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve13, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve14(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -10484,9 +10484,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve13, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve14(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -10578,9 +10578,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve13, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve14(data);
+            return err ? reject(err) : resolve13(data);
           });
         });
       }
@@ -14443,7 +14443,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve14, reject) => agent.dispatch(
+        return new Promise((resolve13, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14519,7 +14519,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable6({ read: resume });
               const onError = this.onError.bind(this);
-              resolve14({
+              resolve13({
                 status,
                 statusText,
                 headersList,
@@ -14562,7 +14562,7 @@ var require_fetch = __commonJS({
               for (let i3 = 0; i3 < rawHeaders.length; i3 += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i3]), rawHeaders[i3 + 1].toString("latin1"), true);
               }
-              resolve14({
+              resolve13({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18303,8 +18303,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve14) => {
-        setTimeout(resolve14, ms).unref();
+      return new Promise((resolve13) => {
+        setTimeout(resolve13, ms).unref();
       });
     }
     module.exports = {
@@ -20273,16 +20273,16 @@ var require_stringifyString = __commonJS({
     function lineLengthOverLimit(str, lineWidth, indentLength) {
       if (!lineWidth || lineWidth < 0)
         return false;
-      const limit = lineWidth - indentLength;
+      const limit2 = lineWidth - indentLength;
       const strLen = str.length;
-      if (strLen <= limit)
+      if (strLen <= limit2)
         return false;
       for (let i3 = 0, start = 0; i3 < strLen; ++i3) {
         if (str[i3] === "\n") {
-          if (i3 - start > limit)
+          if (i3 - start > limit2)
             return true;
           start = i3 + 1;
-          if (strLen - start <= limit)
+          if (strLen - start <= limit2)
             return false;
         }
       }
@@ -23528,9 +23528,9 @@ var require_compose_collection = __commonJS({
       const tagToken = props.tag;
       const tagName = !tagToken ? null : ctx.directives.tagName(tagToken.source, (msg) => onError(tagToken, "TAG_RESOLVE_FAILED", msg));
       if (token.type === "block-seq") {
-        const { anchor: anchor2, newlineAfterProp: nl } = props;
+        const { anchor: anchor2, newlineAfterProp: nl2 } = props;
         const lastProp = anchor2 && tagToken ? anchor2.offset > tagToken.offset ? anchor2 : tagToken : anchor2 ?? tagToken;
-        if (lastProp && (!nl || nl.offset < lastProp.offset)) {
+        if (lastProp && (!nl2 || nl2.offset < lastProp.offset)) {
           const message = "Missing newline after block sequence props";
           onError(lastProp, "MISSING_CHAR", message);
         }
@@ -24603,9 +24603,9 @@ var require_cst_scalar = __commonJS({
         case "block-map":
         case "block-seq": {
           const offset = token.offset + source.length;
-          const nl = { type: "newline", offset, indent: token.indent, source: "\n" };
+          const nl2 = { type: "newline", offset, indent: token.indent, source: "\n" };
           delete token.items;
-          Object.assign(token, { type, source, end: [nl] });
+          Object.assign(token, { type, source, end: [nl2] });
           break;
         }
         default: {
@@ -25096,18 +25096,18 @@ var require_lexer = __commonJS({
         }
       }
       *parseFlowCollection() {
-        let nl, sp;
+        let nl2, sp;
         let indent = -1;
         do {
-          nl = yield* this.pushNewline();
-          if (nl > 0) {
+          nl2 = yield* this.pushNewline();
+          if (nl2 > 0) {
             sp = yield* this.pushSpaces(false);
             this.indentValue = indent = sp;
           } else {
             sp = 0;
           }
           sp += yield* this.pushSpaces(true);
-        } while (nl + sp > 0);
+        } while (nl2 + sp > 0);
         const line = this.getLine();
         if (line === null)
           return this.setNext("flow");
@@ -25183,16 +25183,16 @@ var require_lexer = __commonJS({
           }
         }
         const qb = this.buffer.substring(0, end);
-        let nl = qb.indexOf("\n", this.pos);
-        if (nl !== -1) {
-          while (nl !== -1) {
-            const cs = this.continueScalar(nl + 1);
+        let nl2 = qb.indexOf("\n", this.pos);
+        if (nl2 !== -1) {
+          while (nl2 !== -1) {
+            const cs = this.continueScalar(nl2 + 1);
             if (cs === -1)
               break;
-            nl = qb.indexOf("\n", cs);
+            nl2 = qb.indexOf("\n", cs);
           }
-          if (nl !== -1) {
-            end = nl - (qb[nl - 1] === "\r" ? 2 : 1);
+          if (nl2 !== -1) {
+            end = nl2 - (qb[nl2 - 1] === "\r" ? 2 : 1);
           }
         }
         if (end === -1) {
@@ -25219,7 +25219,7 @@ var require_lexer = __commonJS({
         return yield* this.pushUntil((ch) => isEmpty(ch) || ch === "#");
       }
       *parseBlockScalar() {
-        let nl = this.pos - 1;
+        let nl2 = this.pos - 1;
         let indent = 0;
         let ch;
         loop: for (let i4 = this.pos; ch = this.buffer[i4]; ++i4) {
@@ -25228,7 +25228,7 @@ var require_lexer = __commonJS({
               indent += 1;
               break;
             case "\n":
-              nl = i4;
+              nl2 = i4;
               indent = 0;
               break;
             case "\r": {
@@ -25252,28 +25252,28 @@ var require_lexer = __commonJS({
             this.indentNext = this.blockScalarIndent + (this.indentNext === 0 ? 1 : this.indentNext);
           }
           do {
-            const cs = this.continueScalar(nl + 1);
+            const cs = this.continueScalar(nl2 + 1);
             if (cs === -1)
               break;
-            nl = this.buffer.indexOf("\n", cs);
-          } while (nl !== -1);
-          if (nl === -1) {
+            nl2 = this.buffer.indexOf("\n", cs);
+          } while (nl2 !== -1);
+          if (nl2 === -1) {
             if (!this.atEnd)
               return this.setNext("block-scalar");
-            nl = this.buffer.length;
+            nl2 = this.buffer.length;
           }
         }
-        let i3 = nl + 1;
+        let i3 = nl2 + 1;
         ch = this.buffer[i3];
         while (ch === " ")
           ch = this.buffer[++i3];
         if (ch === "	") {
           while (ch === "	" || ch === " " || ch === "\r" || ch === "\n")
             ch = this.buffer[++i3];
-          nl = i3 - 1;
+          nl2 = i3 - 1;
         } else if (!this.blockScalarKeep) {
           do {
-            let i4 = nl - 1;
+            let i4 = nl2 - 1;
             let ch2 = this.buffer[i4];
             if (ch2 === "\r")
               ch2 = this.buffer[--i4];
@@ -25281,13 +25281,13 @@ var require_lexer = __commonJS({
             while (ch2 === " ")
               ch2 = this.buffer[--i4];
             if (ch2 === "\n" && i4 >= this.pos && i4 + 1 + indent > lastChar)
-              nl = i4;
+              nl2 = i4;
             else
               break;
           } while (true);
         }
         yield cst.SCALAR;
-        yield* this.pushToIndex(nl + 1, true);
+        yield* this.pushToIndex(nl2 + 1, true);
         return yield* this.parseLineStart();
       }
       *parsePlainScalar() {
@@ -25872,10 +25872,10 @@ var require_parser = __commonJS({
             this.atNewLine = true;
             this.indent = 0;
             if (this.onNewLine) {
-              let nl = this.source.indexOf("\n") + 1;
-              while (nl !== 0) {
-                this.onNewLine(this.offset + nl);
-                nl = this.source.indexOf("\n", nl) + 1;
+              let nl2 = this.source.indexOf("\n") + 1;
+              while (nl2 !== 0) {
+                this.onNewLine(this.offset + nl2);
+                nl2 = this.source.indexOf("\n", nl2) + 1;
               }
             }
             yield* this.pop();
@@ -25930,25 +25930,25 @@ var require_parser = __commonJS({
           const atNextItem = atMapIndent && (it2.sep || it2.explicitKey) && this.type !== "seq-item-ind";
           let start = [];
           if (atNextItem && it2.sep && !it2.value) {
-            const nl = [];
+            const nl2 = [];
             for (let i3 = 0; i3 < it2.sep.length; ++i3) {
               const st2 = it2.sep[i3];
               switch (st2.type) {
                 case "newline":
-                  nl.push(i3);
+                  nl2.push(i3);
                   break;
                 case "space":
                   break;
                 case "comment":
                   if (st2.indent > map2.indent)
-                    nl.length = 0;
+                    nl2.length = 0;
                   break;
                 default:
-                  nl.length = 0;
+                  nl2.length = 0;
               }
             }
-            if (nl.length >= 2)
-              start = it2.sep.splice(nl[1]);
+            if (nl2.length >= 2)
+              start = it2.sep.splice(nl2[1]);
           }
           switch (this.type) {
             case "anchor":
@@ -26225,10 +26225,10 @@ var require_parser = __commonJS({
       }
       flowScalar(type) {
         if (this.onNewLine) {
-          let nl = this.source.indexOf("\n") + 1;
-          while (nl !== 0) {
-            this.onNewLine(this.offset + nl);
-            nl = this.source.indexOf("\n", nl) + 1;
+          let nl2 = this.source.indexOf("\n") + 1;
+          while (nl2 !== 0) {
+            this.onNewLine(this.offset + nl2);
+            nl2 = this.source.indexOf("\n", nl2) + 1;
           }
         }
         return {
@@ -26392,7 +26392,7 @@ var require_public_api = __commonJS({
       }
       return doc;
     }
-    function parse5(src, reviver, options) {
+    function parse6(src, reviver, options) {
       let _reviver = void 0;
       if (typeof reviver === "function") {
         _reviver = reviver;
@@ -26433,7 +26433,7 @@ var require_public_api = __commonJS({
         return value.toString(options);
       return new Document.Document(value, _replacer, options).toString(options);
     }
-    exports.parse = parse5;
+    exports.parse = parse6;
     exports.parseAllDocuments = parseAllDocuments;
     exports.parseDocument = parseDocument;
     exports.stringify = stringify;
@@ -26493,8 +26493,47 @@ var require_dist = __commonJS({
 });
 
 // tools/lib/redact.ts
-function escapeRegExp(s2) {
-  return s2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function insert(root, secret) {
+  let node2 = root;
+  for (let i3 = 0; i3 < secret.length; i3++) {
+    const c4 = secret.charCodeAt(i3);
+    let child = node2.next.get(c4);
+    if (!child) {
+      child = { next: /* @__PURE__ */ new Map(), terminal: false };
+      node2.next.set(c4, child);
+    }
+    node2 = child;
+  }
+  node2.terminal = true;
+}
+function maskSecrets(text, root) {
+  let out = "";
+  let copied = 0;
+  let coverStart = -1;
+  let coverEnd = -1;
+  for (let i3 = 0; i3 < text.length; i3++) {
+    let node2 = root.next.get(text.charCodeAt(i3));
+    if (!node2) continue;
+    let longest = 0;
+    for (let j2 = i3 + 1; ; j2++) {
+      if (node2.terminal) longest = j2 - i3;
+      if (j2 >= text.length) break;
+      const child = node2.next.get(text.charCodeAt(j2));
+      if (!child) break;
+      node2 = child;
+    }
+    if (!longest) continue;
+    if (i3 > coverEnd) {
+      if (coverEnd >= 0) {
+        out += text.slice(copied, coverStart) + MASK;
+        copied = coverEnd;
+      }
+      coverStart = i3;
+    }
+    coverEnd = Math.max(coverEnd, i3 + longest);
+  }
+  if (coverEnd < 0) return text;
+  return `${out}${text.slice(copied, coverStart)}${MASK}${text.slice(coverEnd)}`;
 }
 function variants(secret) {
   const out = /* @__PURE__ */ new Set([secret]);
@@ -26507,28 +26546,26 @@ function variants(secret) {
 }
 function registerSecret(secret) {
   if (!secret || secret.length < 4) return;
-  let changed = false;
-  for (const v2 of variants(secret)) {
+  for (const v2 of variants(secret))
     if (!secrets.has(v2)) {
       secrets.add(v2);
-      changed = true;
+      insert(trie, v2);
     }
-  }
-  if (changed) {
-    const sorted = [...secrets].sort((a3, b2) => b2.length - a3.length).map(escapeRegExp);
-    pattern = new RegExp(sorted.join("|"), "g");
-  }
 }
 function redact(text) {
-  if (!pattern || !text) return text;
-  return text.replace(pattern, MASK);
+  if (!text) return text;
+  const scrubbed = text.includes("@") ? text.replace(USERINFO, `$1${MASK}@`) : text;
+  if (secrets.size === 0) return scrubbed;
+  return maskSecrets(scrubbed, trie);
 }
-var secrets, pattern, MASK;
+var secrets, MASK, trie, USERINFO;
 var init_redact = __esm({
   "tools/lib/redact.ts"() {
     "use strict";
     secrets = /* @__PURE__ */ new Set();
     MASK = "***";
+    trie = { next: /* @__PURE__ */ new Map(), terminal: false };
+    USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"<>]+@/gi;
   }
 });
 
@@ -26536,12 +26573,31 @@ var init_redact = __esm({
 function isSignetError(e) {
   return e instanceof SignetError;
 }
+function fsError(e) {
+  const err = e;
+  if (!err || typeof err !== "object" || typeof err.code !== "string" || typeof err.syscall !== "string")
+    return void 0;
+  const known = err.code === "EEXIST" && err.syscall === "mkdir" ? { code: "E_FS_WRONG_TYPE", what: "exists and is not a folder" } : FS_ERRORS[err.code];
+  if (!known || err.syscall.startsWith("spawn") || err.syscall === "connect") return void 0;
+  const path10 = typeof err.path === "string" ? err.path : void 0;
+  const where = path10 ?? "a file";
+  const message = `${where}: ${known.what} (${err.code}, ${err.syscall}${typeof err.dest === "string" ? ` → ${err.dest}` : ""})`;
+  const base = ERRORS[known.code].hint;
+  const hint = path10 ? base.replace(/the named path/i, path10) : base;
+  return new SignetError(known.code, message, {
+    hint: hint === base && path10 ? `${path10}: ${base}` : hint,
+    details: { ...path10 ? { path: path10 } : {}, errno: err.code, syscall: err.syscall },
+    cause: e
+  });
+}
 function toSignetError(e) {
   if (isSignetError(e)) return e;
+  const fs4 = fsError(e);
+  if (fs4) return fs4;
   const message = e instanceof Error ? e.message : String(e);
   return new SignetError("E_INTERNAL", message, { cause: e });
 }
-var EXIT, ERRORS, SignetError;
+var EXIT, ERRORS, SignetError, FS_ERRORS;
 var init_errors = __esm({
   "tools/lib/errors.ts"() {
     "use strict";
@@ -26590,6 +26646,31 @@ var init_errors = __esm({
         exit: "environment",
         hint: "Set the named environment variable or file; secrets are never accepted on the command line."
       },
+      E_DIR_NOT_EMPTY: {
+        exit: "usage",
+        hint: "Choose an empty or new folder, or pass --force to replace the folder (everything in it is deleted)."
+      },
+      // the operating system refused (see fsError below): environment, not a bug
+      E_FS_PERMISSION: {
+        exit: "environment",
+        hint: "Permission denied or the file is immutable: give this user write access to the named path (chmod/chown, `chattr -i`), or choose another path."
+      },
+      E_FS_READ_ONLY: {
+        exit: "environment",
+        hint: "The named path is on a read-only file system: remount it read-write or choose a path on a writable disk."
+      },
+      E_FS_NO_SPACE: {
+        exit: "environment",
+        hint: "The disk (or quota) holding the named path is full: free space there or choose another path, then run again."
+      },
+      E_FS_WRONG_TYPE: {
+        exit: "environment",
+        hint: "The named path is not what the command needs (a folder where a file is expected, a file inside a path where a folder is expected, a pipe or device): fix the path."
+      },
+      E_FS_FAILED: {
+        exit: "environment",
+        hint: "The operating system refused the file operation on the named path (see the error code); fix the path or the machine and run again."
+      },
       E_SECRET_ON_ARGV: {
         exit: "usage",
         hint: "Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally."
@@ -26618,6 +26699,10 @@ var init_errors = __esm({
         hint: "Fix the version field of the manifest: it must be a semver version such as 1.2.3."
       },
       E_MANIFEST_DISAGREE: { exit: "usage", hint: "Make every manifest carry the same version, then run again." },
+      E_VERSION_OVERFLOW: {
+        exit: "usage",
+        hint: "A version number would pass 2^53-1; release under a version whose numbers stay below it."
+      },
       E_PUSH_REJECTED: {
         exit: "failed",
         hint: "The remote rejected the push; the local commit and tag were rolled back. Pull, then release again."
@@ -26625,6 +26710,14 @@ var init_errors = __esm({
       E_RELEASE_ROLLED_BACK: {
         exit: "failed",
         hint: "The release failed part-way and was rolled back; nothing was committed or tagged."
+      },
+      E_RELEASE_LOCKED: {
+        exit: "environment",
+        hint: "Another `signet release` holds this repository (the pid is named); wait for it to finish. If no such process runs (another machine shares the checkout), remove the lock: `git update-ref -d refs/signet/release-lock`."
+      },
+      E_RELEASE_HEAD_MOVED: {
+        exit: "failed",
+        hint: "HEAD moved while the release ran (another commit, checkout or reset); what this run made was rolled back. Check `git log`, then release again."
       },
       // signing
       E_SIGN_KEY_MISSING: {
@@ -26660,6 +26753,18 @@ var init_errors = __esm({
       E_VERIFY_NO_TIMESTAMP: {
         exit: "refused",
         hint: "The signature has no valid timestamp; release signatures must be timestamped."
+      },
+      E_VERIFY_AMBIGUOUS: {
+        exit: "refused",
+        hint: "The file could carry a second signature beside the one that verified (an orphan or duplicate signature stream, data after the certificate table, a second WIN_CERTIFICATE). Do not publish it; sign the original build again."
+      },
+      E_VERIFY_SIGNER_UNBOUND: {
+        exit: "refused",
+        hint: "The certificate Signet read is not the signer osslsigncode verified (issuer and serial differ). Do not publish the file; sign the original build again."
+      },
+      E_VERIFY_PIN_REQUIRED: {
+        exit: "usage",
+        hint: "Pin the release signer: set verify.leafSha256 (the SHA-256 of your code-signing certificate, `signet verify FILE --json` prints it) or verify.subject (the whole DN) in the signing profile, or pass --pin-leaf / --subject."
       },
       E_SIGN_TOKEN_REJECTED: {
         exit: "refused",
@@ -26705,6 +26810,10 @@ var init_errors = __esm({
         exit: "usage",
         hint: "Check the repository owner/name and that the token can see it."
       },
+      E_FORGE_TIMEOUT: {
+        exit: "failed",
+        hint: "The forge did not answer in time, retries included; check the server, or raise publish.timeouts (connectMs, idleMs, deadlineMs) in the config. Publishing converges: re-run."
+      },
       E_FORGE_FAILED: {
         exit: "failed",
         hint: "The forge kept failing after retries; re-run: publishing converges."
@@ -26719,6 +26828,14 @@ var init_errors = __esm({
         hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
       },
       E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+      E_SEAL_SITE_MISMATCH: {
+        exit: "refused",
+        hint: "A sealed enrollment key opens only for the site and key version it was sealed for: seal each site's key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server)."
+      },
+      E_SEAL_FORMAT: {
+        exit: "usage",
+        hint: "Seal enrollment keys as a site-bound envelope: `signet seal --site-code CODE --key-version N --public-key …` (library: sealEnrollmentKey({siteCode, keyVersion, key}, publicKey)); a bare sealed key is no longer accepted."
+      },
       // delivery to the vendor's server (signet deliver)
       E_DELIVER_URL: {
         exit: "usage",
@@ -26731,6 +26848,72 @@ var init_errors = __esm({
       E_DELIVER_FAILED: {
         exit: "failed",
         hint: "The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name)."
+      },
+      // the service (signet serve)
+      E_AUTH_MISSING: {
+        exit: "environment",
+        hint: "Send `Authorization: Bearer <token>`; an admin makes tokens with `signet serve token create`."
+      },
+      E_AUTH_INVALID: {
+        exit: "environment",
+        hint: "The token is unknown, expired or revoked; ask an admin for a new one (`signet serve token create`)."
+      },
+      E_AUTH_SCOPE: {
+        exit: "refused",
+        hint: "This token lacks the scope the route needs (named in the message); create a token with it."
+      },
+      E_NOT_FOUND: {
+        exit: "usage",
+        hint: "Check the identifier in the path; list the collection to see what exists."
+      },
+      E_CONFLICT: {
+        exit: "usage",
+        hint: "The request conflicts with the current state (see the message); read the resource and retry with what it expects."
+      },
+      E_KEY_VERSION: {
+        exit: "usage",
+        hint: "A new enrollment key must come with keyVersion + 1 (rotation); the same keyVersion must come with the same key. Older versions are refused."
+      },
+      E_TOO_LARGE: {
+        exit: "usage",
+        hint: "The body is over the limit (service.maxUploadBytes for files, 1 MiB for JSON)."
+      },
+      E_UNSUPPORTED_MEDIA: {
+        exit: "usage",
+        hint: "Send JSON as application/json and files as application/octet-stream."
+      },
+      E_RATE_LIMITED: {
+        exit: "environment",
+        hint: "Too many requests for this token; wait for Retry-After seconds."
+      },
+      E_NO_RELEASE: {
+        exit: "usage",
+        hint: "No verified agent release for that channel or version yet: upload one with POST /v1/releases."
+      },
+      E_LINK_INVALID: {
+        exit: "refused",
+        hint: "The download link expired, was revoked, or the site key rotated since it was made; ask for a new link."
+      },
+      E_LINK_EXPIRED: { exit: "refused", hint: "The download link expired; ask for a new link." },
+      E_RANGE_UNSATISFIABLE: {
+        exit: "usage",
+        hint: "Ask for a byte range inside the file (its size is in Content-Range: bytes */SIZE)."
+      },
+      E_SERVICE_KEY_UNREADABLE: {
+        exit: "environment",
+        hint: "A stored enrollment key does not open with this service.masterKey; restore the original key, or PUT the site again with its key."
+      },
+      E_SIGN_UNSUPPORTED: {
+        exit: "usage",
+        hint: "Only PE files (.exe, .dll) and MSI packages are Authenticode-signed; send one of those."
+      },
+      E_SERVICE_CLOSING: {
+        exit: "environment",
+        hint: "The service is shutting down; retry against the next instance."
+      },
+      E_SERVICE_UNSAFE_LISTEN: {
+        exit: "usage",
+        hint: "Plain HTTP is served only on a loopback address: give service.tls (cert and key), listen on 127.0.0.1, or pass --behind-proxy when a TLS proxy is in front."
       },
       E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
     };
@@ -26750,6 +26933,27 @@ var init_errors = __esm({
       toJSON() {
         return { code: this.code, message: this.message, hint: this.hint, details: this.details };
       }
+    };
+    FS_ERRORS = {
+      EACCES: { code: "E_FS_PERMISSION", what: "permission denied" },
+      EPERM: { code: "E_FS_PERMISSION", what: "operation not permitted (immutable or protected file)" },
+      EROFS: { code: "E_FS_READ_ONLY", what: "read-only file system" },
+      ENOSPC: { code: "E_FS_NO_SPACE", what: "no space left on the device" },
+      EDQUOT: { code: "E_FS_NO_SPACE", what: "disk quota exceeded" },
+      EFBIG: { code: "E_FS_NO_SPACE", what: "file too large for the file system" },
+      EISDIR: { code: "E_FS_WRONG_TYPE", what: "is a directory, not a file" },
+      ENOTDIR: { code: "E_FS_WRONG_TYPE", what: "a part of the path is a file, not a directory" },
+      EEXIST: { code: "E_FILE_EXISTS", what: "already exists" },
+      ENOENT: { code: "E_FILE_NOT_FOUND", what: "no such file or directory" },
+      ENOTEMPTY: { code: "E_FS_FAILED", what: "directory not empty" },
+      EBUSY: { code: "E_FS_FAILED", what: "resource busy" },
+      ETXTBSY: { code: "E_FS_FAILED", what: "file busy (a running program)" },
+      EMFILE: { code: "E_FS_FAILED", what: "too many open files" },
+      ENFILE: { code: "E_FS_FAILED", what: "too many open files in the system" },
+      ELOOP: { code: "E_FS_FAILED", what: "too many symbolic links" },
+      ENAMETOOLONG: { code: "E_FS_FAILED", what: "file name too long" },
+      EXDEV: { code: "E_FS_FAILED", what: "cross-device link" },
+      EIO: { code: "E_FS_FAILED", what: "input/output error" }
     };
   }
 });
@@ -28055,18 +28259,18 @@ var init_parse = __esm({
       return result.issues.length === 0;
     };
     _encode = (_Err) => {
-      const parse5 = _parse(_Err);
+      const parse6 = _parse(_Err);
       const fn = (schema, value, _ctx, _params) => {
         const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-        return parse5(schema, value, ctx, finalizeParams(fn, _params));
+        return parse6(schema, value, ctx, finalizeParams(fn, _params));
       };
       return fn;
     };
     encode = /* @__PURE__ */ _encode($ZodRealError);
     _decode = (_Err) => {
-      const parse5 = _parse(_Err);
+      const parse6 = _parse(_Err);
       const fn = (schema, value, _ctx, _params) => {
-        return parse5(schema, value, _ctx, finalizeParams(fn, _params));
+        return parse6(schema, value, _ctx, finalizeParams(fn, _params));
       };
       return fn;
     };
@@ -28653,8 +28857,8 @@ var init_checks = __esm({
     $ZodCheckIncludes = /* @__PURE__ */ $constructor("$ZodCheckIncludes", (inst, def) => {
       $ZodCheck.init(inst, def);
       const escapedRegex = escapeRegex(def.includes);
-      const pattern2 = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
-      def.pattern = pattern2;
+      const pattern = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
+      def.pattern = pattern;
       inst._zod.check = (payload) => {
         if (payload.value.includes(def.includes, def.position))
           return;
@@ -28671,8 +28875,8 @@ var init_checks = __esm({
     });
     $ZodCheckStartsWith = /* @__PURE__ */ $constructor("$ZodCheckStartsWith", (inst, def) => {
       $ZodCheck.init(inst, def);
-      const pattern2 = new RegExp(`^${escapeRegex(def.prefix)}.*`);
-      def.pattern ?? (def.pattern = pattern2);
+      const pattern = new RegExp(`^${escapeRegex(def.prefix)}.*`);
+      def.pattern ?? (def.pattern = pattern);
       inst._zod.check = (payload) => {
         if (payload.value.startsWith(def.prefix))
           return;
@@ -28689,8 +28893,8 @@ var init_checks = __esm({
     });
     $ZodCheckEndsWith = /* @__PURE__ */ $constructor("$ZodCheckEndsWith", (inst, def) => {
       $ZodCheck.init(inst, def);
-      const pattern2 = new RegExp(`.*${escapeRegex(def.suffix)}$`);
-      def.pattern ?? (def.pattern = pattern2);
+      const pattern = new RegExp(`.*${escapeRegex(def.suffix)}$`);
+      def.pattern ?? (def.pattern = pattern);
       inst._zod.check = (payload) => {
         if (payload.value.endsWith(def.suffix))
           return;
@@ -28991,7 +29195,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c4) => c4[0]));
-  const parse5 = inst._zod.parse;
+  const parse6 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n3 = size(payload.value);
     if (n3 > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -29005,7 +29209,7 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse5(payload, ctx);
+    return parse6(payload, ctx);
   };
 }
 function handleArrayResult(result, final, index) {
@@ -29447,14 +29651,14 @@ function handleReadonlyResult(payload) {
 }
 function leafPattern(schema) {
   const def = schema._zod.def;
-  let pattern2 = def.pattern;
+  let pattern = def.pattern;
   let isInt = !!def.format?.includes("int");
   let minimum;
   let maximum;
   for (const ch of def.checks ?? []) {
     const d2 = ch._zod.def;
     if (d2.pattern)
-      pattern2 = d2.pattern;
+      pattern = d2.pattern;
     isInt || (isInt = !!d2.format?.includes("int"));
     const lo = d2.minimum ?? d2.length;
     const hi = d2.maximum ?? d2.length;
@@ -29463,8 +29667,8 @@ function leafPattern(schema) {
     if (hi !== void 0 && (maximum === void 0 || hi < maximum))
       maximum = hi;
   }
-  if (pattern2)
-    return pattern2.source;
+  if (pattern)
+    return pattern.source;
   if (minimum !== void 0 && maximum !== void 0 && minimum > maximum)
     return "(?!)";
   if (minimum !== void 0 || maximum !== void 0)
@@ -30925,8 +31129,8 @@ var init_schemas = __esm({
         return values ? /* @__PURE__ */ new Set([...values, void 0]) : void 0;
       });
       defineLazyInternal(inst, "pattern", (zod) => {
-        const pattern2 = zod.def.innerType._zod.pattern;
-        return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)})?$`) : void 0;
+        const pattern = zod.def.innerType._zod.pattern;
+        return pattern ? new RegExp(`^(${cleanRegex(pattern.source)})?$`) : void 0;
       });
       inst._zod.parse = (payload, ctx) => {
         if (payload.value === void 0) {
@@ -30953,8 +31157,8 @@ var init_schemas = __esm({
       defineLazyInternal(inst, "optin", (zod) => zod.def.innerType._zod.optin);
       defineLazyInternal(inst, "optout", (zod) => zod.def.innerType._zod.optout);
       defineLazyInternal(inst, "pattern", (zod) => {
-        const pattern2 = zod.def.innerType._zod.pattern;
-        return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)}|null)$`) : void 0;
+        const pattern = zod.def.innerType._zod.pattern;
+        return pattern ? new RegExp(`^(${cleanRegex(pattern.source)}|null)$`) : void 0;
       });
       defineLazyInternal(inst, "values", (zod) => {
         return zod.def.innerType._zod.values ? /* @__PURE__ */ new Set([...zod.def.innerType._zod.values, null]) : void 0;
@@ -31291,7 +31495,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve14) {
+function isRecursive(inst, stack, resolve13) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -31301,7 +31505,7 @@ function isRecursive(inst, stack, resolve14) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve14);
+      const answer = isRecursive(child, stack, resolve13);
       if (answer > result)
         result = answer;
     }
@@ -31312,7 +31516,7 @@ function isRecursive(inst, stack, resolve14) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve14) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve13) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -31376,7 +31580,7 @@ function isRecursive(inst, stack, resolve14) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve14 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve13 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -41064,9 +41268,9 @@ function generateFileCheck(doc, accessor) {
 }
 function generateTemplateLiteralCheck(doc, ctx, schema, accessor) {
   doc.write(`if (typeof ${accessor} !== "string") return INVALID;`);
-  const pattern2 = schema._zod.pattern;
-  if (pattern2) {
-    const patternConst = addConstant(ctx, pattern2);
+  const pattern = schema._zod.pattern;
+  if (pattern) {
+    const patternConst = addConstant(ctx, pattern);
     doc.write(`${patternConst}.lastIndex = 0;`);
     doc.write(`if (!${patternConst}.test(${accessor})) return INVALID;`);
   }
@@ -41845,12 +42049,12 @@ function _length(length, params) {
   });
 }
 // @__NO_SIDE_EFFECTS__
-function _regex(pattern2, params) {
+function _regex(pattern, params) {
   return new $ZodCheckRegex({
     check: "string_format",
     format: "regex",
     ...normalizeParams(params),
-    pattern: pattern2
+    pattern
   });
 }
 // @__NO_SIDE_EFFECTS__
@@ -42881,8 +43085,8 @@ function aggregateChecks(schema) {
   }
   if (bag.mime)
     intersectMime(agg, bag.mime);
-  for (const pattern2 of bag.patterns ?? [])
-    addPattern(agg, pattern2);
+  for (const pattern of bag.patterns ?? [])
+    addPattern(agg, pattern);
   return agg;
 }
 function inputOptin(schema) {
@@ -43028,9 +43232,9 @@ var init_json_schema_processors = __esm({
       if (!agg.multipleOf.includes(value))
         agg.multipleOf.push(value);
     };
-    addPattern = (agg, pattern2) => {
+    addPattern = (agg, pattern) => {
       agg.patterns ?? (agg.patterns = /* @__PURE__ */ new Set());
-      agg.patterns.add(pattern2);
+      agg.patterns.add(pattern);
     };
     intersectMime = (agg, mime2) => {
       agg.mime = agg.mime ? agg.mime.filter((m2) => mime2.includes(m2)) : [...mime2];
@@ -43250,11 +43454,11 @@ var init_json_schema_processors = __esm({
     };
     templateLiteralProcessor = (schema, _ctx, json2, _params) => {
       const _json = json2;
-      const pattern2 = schema._zod.pattern;
-      if (!pattern2)
+      const pattern = schema._zod.pattern;
+      if (!pattern)
         throw new Error("Pattern not found in template literal");
       _json.type = "string";
-      _json.pattern = pattern2.source;
+      _json.pattern = pattern.source;
     };
     fileProcessor = (schema, _ctx, json2, _params) => {
       const _json = json2;
@@ -43453,8 +43657,8 @@ var init_json_schema_processors = __esm({
           path: [...params.path, "patternProperties", "*"]
         });
         json2.patternProperties = {};
-        for (const pattern2 of patterns) {
-          assignProp(json2.patternProperties, exactPattern(pattern2).source, valueSchema);
+        for (const pattern of patterns) {
+          assignProp(json2.patternProperties, exactPattern(pattern).source, valueSchema);
         }
       } else {
         if (ctx.target === "draft-07" || ctx.target === "draft-2020-12") {
@@ -46281,9 +46485,9 @@ function convertBaseSchema(schema, ctx) {
         const patternProps = schema.patternProperties;
         const patternKeys = Object.keys(patternProps);
         const looseRecords = [];
-        for (const pattern2 of patternKeys) {
-          const patternValue = convertSchema(patternProps[pattern2], ctx);
-          const keySchema = z.string().regex(new RegExp(pattern2));
+        for (const pattern of patternKeys) {
+          const patternValue = convertSchema(patternProps[pattern], ctx);
+          const keySchema = z.string().regex(new RegExp(pattern));
           looseRecords.push(z.looseRecord(keySchema, patternValue));
         }
         const schemasToIntersect = [];
@@ -47163,18 +47367,29 @@ var init_zod = __esm({
 });
 
 // tools/lib/sign/config.ts
-var secretRef, material, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
+function hasUserinfo(url2) {
+  try {
+    const u3 = new URL(url2);
+    return u3.username !== "" || u3.password !== "";
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url2);
+  }
+}
+var secretRef2, material, TSA_USERINFO_MESSAGE, timestampSchema, verifySchema, common, profileSchema, signingConfigSchema;
 var init_config = __esm({
   "tools/lib/sign/config.ts"() {
     "use strict";
     init_zod();
-    secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+    secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
     material = (what) => external_exports.string().regex(
       /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
       "expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH"
     ).describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
+    TSA_USERINFO_MESSAGE = "a TSA URL must not carry user:password@ (it would reach the command line and logs); use a TSA without credentials";
     timestampSchema = external_exports.object({
-      urls: external_exports.array(external_exports.string().url()).default([]).describe("RFC 3161 TSA URLs, tried in order"),
+      urls: external_exports.array(
+        external_exports.string().url().refine((u3) => !hasUserinfo(u3), TSA_USERINFO_MESSAGE)
+      ).default([]).describe("RFC 3161 TSA URLs, tried in order"),
       retries: external_exports.number().int().min(0).max(10).default(2),
       retryWaitMs: external_exports.number().int().min(0).default(1e3),
       timeoutMs: external_exports.number().int().min(100).default(15e3)
@@ -47183,7 +47398,9 @@ var init_config = __esm({
       caFile: external_exports.string().optional().describe("CA bundle (PEM); the system store when omitted"),
       tsaCaFile: external_exports.string().optional(),
       leafSha256: external_exports.array(external_exports.string().regex(/^[0-9a-fA-F]{64}$/)).default([]).describe("Pinned signer certificates (SHA-256 of DER)"),
-      subject: external_exports.string().optional().describe("Expected signer subject (substring match on the one-line form)")
+      subject: external_exports.string().optional().describe(
+        'Expected signer subject: the whole one-line DN, matched exactly (e.g. "/CN=Example Ltd/O=Example Ltd")'
+      )
     }).strict();
     common = {
       timestamp: external_exports.union([timestampSchema, external_exports.literal(false)]).default({ urls: [], retries: 2, retryWaitMs: 1e3, timeoutMs: 15e3 }),
@@ -47199,13 +47416,13 @@ var init_config = __esm({
         cert: material("Certificate chain (PEM/DER), leaf first").optional(),
         key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
         pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-        password: secretRef.optional(),
+        password: secretRef2.optional(),
         pkcs11: external_exports.object({
           module: external_exports.string(),
           engine: external_exports.string().optional(),
           cert: external_exports.string().describe("pkcs11: URI of the certificate"),
           key: external_exports.string().describe("pkcs11: URI of the private key"),
-          pin: secretRef
+          pin: secretRef2
         }).strict().optional(),
         osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
         timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
@@ -47229,8 +47446,8 @@ var init_config = __esm({
           "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
         ),
         alias: external_exports.string().optional(),
-        storepass: secretRef.optional(),
-        keypass: secretRef.optional(),
+        storepass: secretRef2.optional(),
+        keypass: secretRef2.optional(),
         certfile: material("Certificate chain file (required by some storetypes)").optional(),
         endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
         account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
@@ -47242,7 +47459,7 @@ var init_config = __esm({
       external_exports.object({
         backend: external_exports.literal("remote"),
         url: external_exports.string().url(),
-        token: secretRef,
+        token: secretRef2,
         timeoutMs: external_exports.number().int().min(100).default(3e4),
         retries: external_exports.number().int().min(0).max(10).default(3),
         retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
@@ -50908,22 +51125,29 @@ function fileSource(fd) {
   };
 }
 function readCompoundFile(input2) {
+  return readCompoundDirectory(input2).streams;
+}
+function readCompoundDirectory(input2) {
   const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
   const buf = src.read(0, 512);
   if (buf.length < 512 || buf.readUInt32LE(0) !== 3759263696 || buf.readUInt32LE(4) !== 3776623009)
     bad("not a compound file");
   const sectorShift = buf.readUInt16LE(30);
   const miniShift = buf.readUInt16LE(32);
+  if (sectorShift !== 9 && sectorShift !== 12 || miniShift !== 6) bad("unsupported sector size");
   const sectorSize = 1 << sectorShift;
   const miniSize = 1 << miniShift;
+  const sectorCount = Math.floor(src.size / sectorSize);
   const firstDir = buf.readUInt32LE(48);
   const miniCutoff = buf.readUInt32LE(56);
   const firstMiniFat = buf.readUInt32LE(60);
   const firstDifat = buf.readUInt32LE(68);
   const sector = (n3) => {
     const off = (n3 + 1) * sectorSize;
-    if (off >= src.size) bad("sector out of range");
-    return src.read(off, sectorSize);
+    if (off + sectorSize > src.size) bad("sector out of range");
+    const data = src.read(off, sectorSize);
+    if (data.length !== sectorSize) bad("short sector");
+    return data;
   };
   const fatSectors = [];
   for (let i3 = 0; i3 < 109; i3++) {
@@ -50931,7 +51155,7 @@ function readCompoundFile(input2) {
     if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
   }
   const perSector = sectorSize / 4;
-  for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard < 1 << 20; guard++) {
+  for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard <= sectorCount; guard++) {
     const sec = sector(d2);
     for (let i3 = 0; i3 < perSector - 1; i3++) {
       const s2 = sec.readUInt32LE(i3 * 4);
@@ -50956,23 +51180,50 @@ function readCompoundFile(input2) {
   const dir = readChain(firstDir);
   const entries = [];
   for (let off = 0; off + 128 <= dir.length; off += 128) {
-    const nameLen = dir.readUInt16LE(off + 64);
-    const type = dir.readUInt8(off + 66);
-    if (type === 0) continue;
+    const nameLen = Math.min(64, dir.readUInt16LE(off + 64));
     entries.push({
       name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
-      type,
+      type: dir.readUInt8(off + 66),
+      left: dir.readUInt32LE(off + 68),
+      right: dir.readUInt32LE(off + 72),
+      child: dir.readUInt32LE(off + 76),
       start: dir.readUInt32LE(off + 116),
       size: dir.readUInt32LE(off + 120) + dir.readUInt32LE(off + 124) * 2 ** 32
     });
   }
-  const root = entries.find((e) => e.type === 5) ?? bad("no root entry");
+  const root = entries[0];
+  if (root?.type !== 5) bad("no root entry");
+  const linked = /* @__PURE__ */ new Set([0]);
+  const members2 = (first) => {
+    const out = [];
+    const names = /* @__PURE__ */ new Set();
+    const todo = first === NO_STREAM ? [] : [first];
+    while (todo.length) {
+      const i3 = todo.pop();
+      const e = entries[i3];
+      if (!e || e.type === 0 || e.type === 5) bad(`directory link to entry ${i3} is out of range or free`);
+      if (linked.has(i3)) bad(`directory entry ${i3} is linked twice`);
+      linked.add(i3);
+      const key = e.name.toUpperCase();
+      if (names.has(key)) bad(`two directory entries named ${JSON.stringify(e.name)} in one storage`);
+      names.add(key);
+      out.push(e);
+      for (const next of [e.left, e.right]) if (next !== NO_STREAM) todo.push(next);
+    }
+    return out;
+  };
+  const top = members2(root.child);
+  for (let todo = top.filter((e) => e.type === 1); todo.length; ) {
+    const storage = todo.pop();
+    todo.push(...members2(storage.child).filter((e) => e.type === 1));
+  }
+  const orphans = entries.filter((e, i3) => (e.type === 1 || e.type === 2) && !linked.has(i3)).map((e) => e.name);
   const miniStream = readChain(root.start);
   const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
   const miniFat = new Uint32Array(miniFatBytes.length / 4);
   for (let i3 = 0; i3 < miniFat.length; i3++) miniFat[i3] = miniFatBytes.readUInt32LE(i3 * 4);
   const streams = /* @__PURE__ */ new Map();
-  for (const e of entries) {
+  for (const e of top) {
     if (e.type !== 2) continue;
     streams.set(e.name, () => {
       const data = e.size < miniCutoff ? Buffer.concat(
@@ -50981,9 +51232,9 @@ function readCompoundFile(input2) {
       return data.subarray(0, e.size);
     });
   }
-  return streams;
+  return { streams, orphans };
 }
-var CompoundFileError, END_OF_CHAIN, FREE;
+var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM;
 var init_cfb = __esm({
   "tools/lib/cfb.ts"() {
     "use strict";
@@ -50992,14 +51243,15 @@ var init_cfb = __esm({
     };
     END_OF_CHAIN = 4294967294;
     FREE = 4294967295;
+    NO_STREAM = 4294967295;
   }
 });
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
 import { closeSync, fstatSync as fstatSync2, openSync, readSync as readSync2 } from "node:fs";
-function readNode(buf, offset, limit = buf.length) {
-  if (offset + 2 > limit) return void 0;
+function readNode(buf, offset, limit2 = buf.length) {
+  if (offset + 2 > limit2) return void 0;
   const tag = buf[offset];
   if ((tag & 31) === 31) return void 0;
   let pos = offset + 1;
@@ -51007,12 +51259,12 @@ function readNode(buf, offset, limit = buf.length) {
   if (len === 128) return void 0;
   if (len & 128) {
     const n3 = len & 127;
-    if (n3 > 4 || pos + n3 > limit) return void 0;
+    if (n3 > 4 || pos + n3 > limit2) return void 0;
     len = 0;
     for (let i3 = 0; i3 < n3; i3++) len = len * 256 + buf[pos++];
   }
   const end = pos + len;
-  if (end > limit) return void 0;
+  if (end > limit2) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
 function children2(buf, node2) {
@@ -51096,18 +51348,30 @@ function readPeSignature(path10) {
     const magic = hdr.readUInt16LE(24);
     const ddOff = magic === 523 ? optOff + 112 : magic === 267 ? optOff + 96 : -1;
     if (ddOff < 0) return { kind: "not-pe" };
-    const numberOfRvaAndSizes = readAt(fd, ddOff - 4, 4).readUInt32LE(0);
-    if (numberOfRvaAndSizes < 5) return { kind: "unsigned" };
+    const count2 = readAt(fd, ddOff - 4, 4);
+    if (count2.length < 4 || count2.readUInt32LE(0) < 5) return { kind: "unsigned" };
     const dir = readAt(fd, ddOff + 4 * 8, 8);
+    if (dir.length < 8) return { kind: "not-pe" };
     const offset = dir.readUInt32LE(0);
     const length = dir.readUInt32LE(4);
-    if (offset === 0 || length < 8) return { kind: "unsigned" };
-    if (offset + length > size) return { kind: "not-pe" };
+    if (offset === 0 && length === 0) return { kind: "unsigned" };
+    const ambiguous = (reason) => ({ kind: "ambiguous", reason });
+    if (offset === 0 || length < 8 || offset + length > size)
+      return ambiguous("the certificate table points outside the file");
+    if (offset + length !== size)
+      return ambiguous(`${size - offset - length} bytes of data follow the certificate table`);
     const win = readAt(fd, offset, length);
     const dwLength = win.readUInt32LE(0);
-    const type = win.readUInt16LE(6);
-    if (type !== 2 || dwLength < 8 || dwLength > length) return { kind: "unsigned" };
-    return { kind: "signed", pkcs7: win.subarray(8, dwLength) };
+    if (win.readUInt16LE(4) !== 512 || win.readUInt16LE(6) !== 2)
+      return ambiguous("the certificate table holds no PKCS#7 WIN_CERTIFICATE");
+    if (dwLength < 8 || dwLength > length) return ambiguous("the WIN_CERTIFICATE length is out of range");
+    if ((dwLength + 7 & ~7) !== length)
+      return ambiguous("the certificate table holds more than one WIN_CERTIFICATE");
+    const node2 = readNode(win, 8, dwLength);
+    if (node2?.tag !== 48) return ambiguous("the WIN_CERTIFICATE holds no DER signature");
+    if (node2.end + 8 <= length || win.subarray(node2.end).some((b2) => b2 !== 0))
+      return ambiguous("data follows the signature inside the certificate table");
+    return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
   } finally {
     closeSync(fd);
   }
@@ -51115,25 +51379,39 @@ function readPeSignature(path10) {
 function readMsiSignature(path10) {
   const fd = openSync(path10, "r");
   try {
-    let streams;
+    if (!readAt(fd, 0, 8).equals(CFB_MAGIC)) return { kind: "not-msi" };
+    let directory;
     try {
-      streams = readCompoundFile(fileSource(fd));
+      directory = readCompoundDirectory(fileSource(fd));
     } catch (e) {
-      if (e instanceof CompoundFileError) return { kind: "not-msi" };
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
       throw e;
     }
-    const signature = streams.get("DigitalSignature");
-    return signature ? { kind: "signed", pkcs7: signature() } : { kind: "unsigned" };
+    const hidden2 = directory.orphans.filter((n3) => SIGNATURE_STREAMS.includes(n3));
+    if (hidden2.length)
+      return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden2[0])} directory entry` };
+    const signature = directory.streams.get("DigitalSignature");
+    if (!signature) return { kind: "unsigned" };
+    try {
+      return { kind: "signed", pkcs7: signature() };
+    } catch (e) {
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
+      throw e;
+    }
   } finally {
     closeSync(fd);
   }
 }
-var OID_SIGNED_DATA;
+var OID_SIGNED_DATA, CFB_MAGIC, SIGNATURE_STREAMS;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
     init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
+    CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
+    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
   }
 });
 
@@ -51172,6 +51450,117 @@ var init_hash = __esm({
   }
 });
 
+// tools/lib/sign/signer.ts
+function unescapeValue(value) {
+  const hex3 = value.replace(
+    /(?:\\x[0-9A-Fa-f]{2})+/g,
+    (run) => Buffer.from(run.replace(/\\x/g, ""), "hex").toString("utf8")
+  );
+  return hex3.replace(/\\([0-9A-Fa-f]{2})/g, (_2, h3) => String.fromCharCode(Number.parseInt(h3, 16))).replace(/\\(.)/g, "$1").trim();
+}
+function dnParts(dn) {
+  const text = dn.trim();
+  if (!text) return void 0;
+  const rdns = text.startsWith("/") ? text.slice(1).split(new RegExp(`/(?=${ATTR})`)) : text.includes("\n") ? text.split("\n") : text.split(new RegExp(`(?<!\\\\),\\s*(?=${ATTR})`));
+  const out = [];
+  for (const rdn of rdns) {
+    for (const ava of rdn.split(new RegExp(`(?<!\\\\)\\s*\\+\\s*(?=${ATTR})`))) {
+      const eq = ava.indexOf("=");
+      if (eq <= 0) return void 0;
+      out.push(`${ava.slice(0, eq).trim().toUpperCase()}=${unescapeValue(ava.slice(eq + 1))}`);
+    }
+  }
+  return out;
+}
+function sameDn(a3, b2) {
+  const x2 = dnParts(a3);
+  const y2 = dnParts(b2);
+  return !!x2 && !!y2 && x2.length === y2.length && x2.every((p2, i3) => p2 === y2[i3]);
+}
+function oneLineDn(multiline) {
+  return `/${multiline.split("\n").join("/")}`;
+}
+function normSerial2(hex3) {
+  return hex3.toUpperCase().replace(/^0+(?=.)/, "");
+}
+function boundSigner(file2, path10, p7, reported) {
+  const unbound = (why) => {
+    throw new SignetError("E_VERIFY_SIGNER_UNBOUND", `${file2}: ${why}`, {
+      details: { path: path10, issuer: reported.issuer, serial: reported.signerSerial }
+    });
+  };
+  const { issuer, signerSerial } = reported;
+  if (!issuer || !signerSerial) return unbound("osslsigncode did not report the signer it verified");
+  const serial = normSerial2(signerSerial);
+  if (p7.signerSerials[0] !== serial)
+    return unbound(
+      `the signature Signet read is not the one osslsigncode verified (signer serial ${p7.signerSerials[0] ?? "none"}, verified ${serial})`
+    );
+  const hits = p7.certificates.filter(
+    (c4) => normSerial2(c4.serialNumber) === serial && sameDn(oneLineDn(c4.issuer), issuer)
+  );
+  const first = hits[0];
+  if (!first || hits.some((c4) => !c4.raw.equals(first.raw)))
+    return unbound(
+      `no single certificate of the signature has the verified signer's issuer "${issuer}" and serial ${serial}`
+    );
+  return first;
+}
+var ATTR;
+var init_signer = __esm({
+  "tools/lib/sign/signer.ts"() {
+    "use strict";
+    init_errors();
+    ATTR = "[A-Za-z][A-Za-z0-9.-]*=";
+  }
+});
+
+// tools/lib/sign/snapshot.ts
+import { chmodSync, constants as constants3, copyFileSync, mkdtempSync, statSync as statSync3 } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join as join2, resolve as resolve3 } from "node:path";
+function takeSnapshot(path10, options = {}) {
+  let regular;
+  try {
+    regular = statSync3(path10).isFile();
+  } catch (e) {
+    throw toSignetError(e);
+  }
+  if (!regular)
+    throw new SignetError("E_INPUT_INVALID", `${path10}: not a regular file`, { details: { path: path10 } });
+  const dir = mkdtempSync(join2(options.parent ?? tmpdir(), "signet-snap-"));
+  registerCleanup(dir);
+  const file2 = resolve3(dir, options.name ?? basename(path10));
+  try {
+    copyFileSync(path10, file2, constants3.COPYFILE_FICLONE);
+    chmodSync(file2, 384);
+  } catch (e) {
+    releaseCleanup(dir);
+    throw toSignetError(e);
+  }
+  live2.add(file2);
+  return {
+    path: file2,
+    source: path10,
+    release() {
+      live2.delete(file2);
+      releaseCleanup(dir);
+    }
+  };
+}
+function isSnapshot(path10) {
+  return live2.has(resolve3(path10));
+}
+var live2;
+var init_snapshot = __esm({
+  "tools/lib/sign/snapshot.ts"() {
+    "use strict";
+    init_errors();
+    init_cleanup();
+    live2 = /* @__PURE__ */ new Set();
+  }
+});
+
 // tools/lib/sign/spawn-runner.ts
 import { spawn } from "node:child_process";
 import { rmSync as rmSync2 } from "node:fs";
@@ -51199,7 +51588,7 @@ var init_spawn_runner = __esm({
         logger.debug(`$ ${command}`);
         const started = performance.now();
         const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve13, reject) => {
           const child = spawn(file2, args, {
             cwd: options.cwd,
             env,
@@ -51269,7 +51658,7 @@ var init_spawn_runner = __esm({
             if (result.exitCode !== 0) {
               removeOutputs(options.outputs);
               if (options.allowFailure) {
-                resolve14(result);
+                resolve13(result);
                 return;
               }
               const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
@@ -51285,7 +51674,7 @@ ${tail2}` : ""}`,
               );
               return;
             }
-            resolve14(result);
+            resolve13(result);
           });
         });
       }
@@ -51295,9 +51684,9 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync4, mkdtempSync, readFileSync as readFileSync4, rmSync as rmSync3 } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join as join2 } from "node:path";
+import { existsSync as existsSync4, mkdtempSync as mkdtempSync2, readFileSync as readFileSync4, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
+import { tmpdir as tmpdir2 } from "node:os";
+import { basename as basename2, join as join3 } from "node:path";
 function verifyArgs(path10, options) {
   const args = ["verify"];
   const ca2 = options.caFile;
@@ -51356,15 +51745,21 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path10, options = {}) {
+  const file2 = basename2(path10);
+  const refuse = (reason) => {
+    throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path: path10 } });
+  };
   const pe2 = readPeSignature(path10);
+  if (pe2.kind === "ambiguous") refuse(pe2.reason);
   if (pe2.kind === "signed") return pe2.pkcs7;
   if (pe2.kind === "unsigned") return void 0;
   const msi = readMsiSignature(path10);
+  if (msi.kind === "ambiguous") refuse(msi.reason);
   if (msi.kind === "signed") return msi.pkcs7;
   if (msi.kind === "unsigned") return void 0;
-  const dir = mkdtempSync(join2(tmpdir(), "signet-sig-"));
+  const dir = mkdtempSync2(join3(tmpdir2(), "signet-sig-"));
   try {
-    const out = join2(dir, "sig.der");
+    const out = join3(dir, "sig.der");
     const r2 = await (options.runner ?? signingRunner).run(
       options.osslsigncode ?? "osslsigncode",
       ["extract-signature", "-in", path10, "-out", out],
@@ -51390,31 +51785,41 @@ function fail(code, message, details) {
 async function verifyFile(path10, options = {}, policy = {}) {
   if (!existsSync4(path10))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
+  if (!statSync4(path10).isFile())
+    throw new SignetError("E_FS_WRONG_TYPE", `${path10}: not a regular file`, { details: { path: path10 } });
+  const snap = isSnapshot(path10) ? void 0 : takeSnapshot(path10);
+  try {
+    return await verifyStable(path10, snap?.path ?? path10, options, policy);
+  } finally {
+    snap?.release();
+  }
+}
+async function verifyStable(path10, stable, options, policy) {
   const runner = options.runner ?? signingRunner;
   const program = options.osslsigncode ?? "osslsigncode";
-  const pending = runner.run(program, verifyArgs(path10, options), {
+  const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 12e4,
     label: "osslsigncode verify"
   });
-  const artifact = describeArtifactFast(path10);
+  const artifact = { ...describeArtifactFast(stable), path: path10 };
   const run = await pending;
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename(path10);
+  const file2 = basename2(path10);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path: path10 });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
     fail("E_VERIFY_FAILED", `${file2}: signature did not verify: ${reason}`, { path: path10, exitCode: run.exitCode });
   }
-  const blob = await readSignatureBlob(path10, { osslsigncode: program, runner });
+  const blob = await readSignatureBlob(stable, { osslsigncode: program, runner });
   const p7 = blob ? parsePkcs7(blob) : void 0;
-  const leaf = p7 ? leafCertificate(p7) : void 0;
-  if (!leaf)
+  if (!p7)
     fail("E_VERIFY_FAILED", `${file2}: cannot read the signer certificate from the signature`, { path: path10 });
+  const leaf = boundSigner(file2, path10, p7, parsed);
   const leafSha256 = certSha256(leaf);
-  const subject = parsed.subject ?? `/${leaf.subject.split("\n").join("/")}`;
+  const subject = oneLineDn(leaf.subject);
   const pins = (options.leafSha256 ?? []).map((h3) => h3.toLowerCase());
   if (pins.length && !pins.includes(leafSha256)) {
     fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer certificate ${leafSha256} is not pinned`, {
@@ -51423,15 +51828,11 @@ ${run.stderr}`;
       pinned: pins
     });
   }
-  if (options.subject && !subject.includes(options.subject)) {
-    fail(
-      "E_VERIFY_PIN_MISMATCH",
-      `${file2}: signer subject "${subject}" does not contain "${options.subject}"`,
-      {
-        path: path10,
-        subject
-      }
-    );
+  if (options.subject && !sameDn(subject, options.subject)) {
+    fail("E_VERIFY_PIN_MISMATCH", `${file2}: signer subject "${subject}" is not "${options.subject}"`, {
+      path: path10,
+      subject
+    });
   }
   const timestamp = parsed.timestamp && parsed.timestampVerified ? parsed.timestamp : void 0;
   if (policy.requireTimestamp && !timestamp) {
@@ -51444,7 +51845,7 @@ ${run.stderr}`;
     signatures: Math.max(1, parsed.signatures),
     dev: policy.dev ?? false
   };
-  if (parsed.issuer) info2.issuer = parsed.issuer;
+  info2.issuer = oneLineDn(leaf.issuer);
   if (timestamp) info2.timestamp = timestamp;
   if (policy.profile) info2.profile = policy.profile;
   return brandSigned(artifact, info2);
@@ -51452,7 +51853,7 @@ ${run.stderr}`;
 async function inspectSignature(path10, options = {}, policy = {}) {
   const base = {
     path: path10,
-    file: basename(path10),
+    file: basename2(path10),
     kind: "other",
     signed: false,
     timestamp: null,
@@ -51480,13 +51881,14 @@ async function inspectSignature(path10, options = {}, policy = {}) {
   } catch (e) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
-    if (existsSync4(path10)) {
+    const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
+    if (existsSync4(path10) && statSync4(path10).isFile()) {
       try {
         const a3 = describeArtifactFast(path10);
         report.kind = a3.kind;
         report.fileSha256 = a3.sha256;
         report.size = a3.size;
-        const blob = await readSignatureBlob(path10, {
+        const blob = unbound ? void 0 : await readSignatureBlob(path10, {
           osslsigncode: options.osslsigncode,
           runner: options.runner
         });
@@ -51511,14 +51913,25 @@ var init_verify = __esm({
     init_errors();
     init_der();
     init_hash();
+    init_signer();
+    init_snapshot();
     init_spawn_runner();
     SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
   }
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync, existsSync as existsSync5, mkdirSync, mkdtempSync as mkdtempSync2, readFileSync as readFileSync5, renameSync, statSync as statSync3 } from "node:fs";
-import { basename as basename2, dirname as dirname2, extname as extname2, join as join3, resolve as resolve3 } from "node:path";
+import {
+  chmodSync as chmodSync2,
+  existsSync as existsSync5,
+  mkdirSync,
+  mkdtempSync as mkdtempSync3,
+  readFileSync as readFileSync5,
+  renameSync,
+  rmdirSync,
+  statSync as statSync5
+} from "node:fs";
+import { basename as basename3, dirname as dirname2, extname as extname2, join as join4, resolve as resolve4 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -51535,11 +51948,11 @@ async function contentDigest(ctx, file2, out) {
   return readFileSync5(out);
 }
 async function signInFrame(ctx, path10, options, produce, frame = {}) {
-  const source = resolve3(path10);
-  if (!existsSync5(source) || !statSync3(source).isFile()) {
+  const source = resolve4(path10);
+  if (!existsSync5(source) || !statSync5(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path10}`, { details: { path: path10 } });
   }
-  const target = resolve3(options.out ?? source);
+  const target = resolve4(options.out ?? source);
   if (options.out && target !== source && existsSync5(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
@@ -51550,32 +51963,33 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename2(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename3(source)} is already signed`, {
       details: { path: source }
     });
   }
-  mkdirSync(dirname2(target), { recursive: true });
-  const work = mkdtempSync2(join3(dirname2(target), `.signet-sign-${basename2(target).slice(0, 40)}-`));
+  const created = mkdirSync(dirname2(target), { recursive: true });
+  let signedOk = false;
+  const work = mkdtempSync3(join4(dirname2(target), `.signet-sign-${basename3(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
     if (signed && options.replace) {
-      input2 = join3(work, `unsigned${ext}`);
+      input2 = join4(work, `unsigned${ext}`);
       await removeSignature(ctx, source, input2);
     }
-    const output2 = join3(work, `signed${ext}`);
+    const output2 = join4(work, `signed${ext}`);
     await produce({
       input: input2,
       output: output2,
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename2(target),
-      size: statSync3(input2).size
+      description: options.description ?? basename3(target),
+      size: statSync5(input2).size
     });
     if (!existsSync5(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename2(target)}: the backend wrote no output`);
+      throw new SignetError("E_SIGN_FAILED", `${basename3(target)}: the backend wrote no output`);
     }
     const verified = await verifyFile(
       output2,
@@ -51588,24 +52002,25 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
     );
     if (frame.checkContent) {
       const [sent, got] = await Promise.all([
-        contentDigest(ctx, input2, join3(work, "sent.der")),
-        contentDigest(ctx, output2, join3(work, "got.der"))
+        contentDigest(ctx, input2, join4(work, "sent.der")),
+        contentDigest(ctx, output2, join4(work, "got.der"))
       ]);
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename2(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename3(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename2(target)}: the nested signature is missing after signing`
+        `${basename3(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync(output2, statSync3(source).mode & 4095);
+    chmodSync2(output2, statSync5(source).mode & 4095);
     renameSync(output2, target);
+    signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
       { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
@@ -51613,6 +52028,17 @@ async function signInFrame(ctx, path10, options, produce, frame = {}) {
     );
   } finally {
     releaseCleanup(work);
+    if (!signedOk && created) removeCreated(dirname2(target), created);
+  }
+}
+function removeCreated(dir, top) {
+  for (let d2 = dir; ; d2 = dirname2(d2)) {
+    try {
+      rmdirSync(d2);
+    } catch {
+      return;
+    }
+    if (d2 === top || dirname2(d2) === d2) return;
   }
 }
 var init_frame = __esm({
@@ -51712,16 +52138,16 @@ var init_jsign = __esm({
 
 // tools/lib/sign/key-material.ts
 import { createHash as createHash3 } from "node:crypto";
-import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, readFileSync as readFileSync6, statSync as statSync4, writeFileSync } from "node:fs";
-import { tmpdir as tmpdir2 } from "node:os";
-import { isAbsolute as isAbsolute2, join as join4, resolve as resolve4 } from "node:path";
+import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, statSync as statSync6, writeFileSync } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { isAbsolute as isAbsolute2, join as join5, resolve as resolve5 } from "node:path";
 function isMaterialRef(value) {
   return value.startsWith("env:") || value.startsWith("file:");
 }
 function absMaterial(base, value) {
   if (value === void 0 || value.startsWith("env:") || value.startsWith("pkcs11:")) return value;
-  if (value.startsWith("file:")) return `file:${resolve4(base, value.slice(5))}`;
-  return isAbsolute2(value) ? value : resolve4(base, value);
+  if (value.startsWith("file:")) return `file:${resolve5(base, value.slice(5))}`;
+  return isAbsolute2(value) ? value : resolve5(base, value);
 }
 function invalid(field, problem, details) {
   throw new SignetError("E_SIGN_KEY_INVALID", `${field}: ${problem}`, {
@@ -51782,7 +52208,7 @@ function registerText(text, decoded) {
 function fromFile(spec, path10, source, details) {
   let bytes;
   try {
-    if (!statSync4(path10).isFile()) throw new Error("not a file");
+    if (!statSync6(path10).isFile()) throw new Error("not a file");
     bytes = readFileSync6(path10);
   } catch {
     throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
@@ -51826,10 +52252,10 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
 `) };
   }
   if (!/[\r\n]/.test(text) && text.length <= 4096) {
-    const path10 = resolve4(cwd, text);
+    const path10 = resolve5(cwd, text);
     let isFile = false;
     try {
-      isFile = statSync4(path10).isFile();
+      isFile = statSync6(path10).isFile();
     } catch {
     }
     if (isFile) return fromFile(spec, path10, `the file ${source} names`, details);
@@ -51898,12 +52324,12 @@ var init_key_material = __esm({
         );
         for (const [k2, m2] of Object.entries(materials)) if ("path" in m2) paths[k2] = m2.path;
         if (!decoded.length) return fn(paths);
-        const dir = mkdtempSync3(join4(tmpdir2(), "signet-key-"));
+        const dir = mkdtempSync4(join5(tmpdir3(), "signet-key-"));
         registerCleanup(dir);
         try {
-          chmodSync2(dir, 448);
+          chmodSync3(dir, 448);
           for (const [k2, m2] of decoded) {
-            const path10 = join4(dir, FILE_NAME[this.specs[k2].kind]);
+            const path10 = join5(dir, FILE_NAME[this.specs[k2].kind]);
             writeFileSync(path10, m2.bytes, { mode: 384, flag: "wx" });
             paths[k2] = path10;
           }
@@ -51932,15 +52358,15 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync4, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join5 } from "node:path";
+import { chmodSync as chmodSync4, mkdtempSync as mkdtempSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join6 } from "node:path";
 async function withSecretFile(value, use) {
-  const dir = mkdtempSync4(join5(tmpdir3(), "signet-secret-"));
+  const dir = mkdtempSync5(join6(tmpdir4(), "signet-secret-"));
   registerCleanup(dir);
   try {
-    chmodSync3(dir, 448);
-    const path10 = join5(dir, "pass");
+    chmodSync4(dir, 448);
+    const path10 = join6(dir, "pass");
     writeFileSync2(path10, value, { mode: 384 });
     return await use(path10);
   } finally {
@@ -52113,9 +52539,9 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync5 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync7 } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { basename as basename3 } from "node:path";
+import { basename as basename4 } from "node:path";
 import { pipeline } from "node:stream/promises";
 function checkRemoteUrl(url2) {
   let u3;
@@ -52218,7 +52644,7 @@ async function once(u3, s2, token, p2) {
 async function remoteProduce(s2, p2) {
   const u3 = checkRemoteUrl(s2.url);
   const token = resolveSecret(s2.token, "signing token");
-  const size = statSync5(p2.input).size;
+  const size = statSync7(p2.input).size;
   const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
   const failures = [];
   for (const wait of delays) {
@@ -52228,7 +52654,7 @@ async function remoteProduce(s2, p2) {
     if (o3.kind === "fatal") throw o3.error;
     failures.push(o3.why);
     logger.warn(
-      `signing server ${u3.origin} failed for ${basename3(p2.input)} (${o3.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+      `signing server ${u3.origin} failed for ${basename4(p2.input)} (${o3.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
     );
   }
   throw new SignetError(
@@ -52252,13 +52678,13 @@ var init_remote = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync4, existsSync as existsSync6, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
-import { join as join6, resolve as resolve5 } from "node:path";
+import { chmodSync as chmodSync5, existsSync as existsSync6, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import { join as join7, resolve as resolve6 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 }
 function devCertCommands(dir, name, days, keyType) {
-  const p2 = (f2) => join6(dir, f2);
+  const p2 = (f2) => join7(dir, f2);
   const conf = p2("openssl-ext.cnf");
   const leaf = (key, csr, subj) => ({
     file: "openssl",
@@ -52330,11 +52756,11 @@ function devCertCommands(dir, name, days, keyType) {
   ];
 }
 async function makeDevCert(dir, options = {}) {
-  const root = resolve5(dir);
+  const root = resolve6(dir);
   mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? signingRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p2 = (f2) => join6(root, f2);
+  const p2 = (f2) => join7(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
     (f2) => existsSync6(p2(f2))
   );
@@ -52343,7 +52769,7 @@ async function makeDevCert(dir, options = {}) {
     for (const cmd of devCertCommands(root, name, options.days ?? 30, options.keyType ?? "ec")) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
-    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync4(p2(k2), 384);
+    for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync5(p2(k2), 384);
     writeFileSync3(p2("chain.pem"), readFileSync8(p2("leaf.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
     writeFileSync3(p2("tsa-chain.pem"), readFileSync8(p2("tsa.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
     writeFileSync3(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
@@ -52424,16 +52850,16 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync as mkdtempSync5, readFileSync as readFileSync9, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
+import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync9, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join7 } from "node:path";
+import { tmpdir as tmpdir5 } from "node:os";
+import { join as join8 } from "node:path";
 function serialHex(n3) {
   const hex3 = n3.toString(16);
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync5(join7(tmpdir4(), "signet-tsa-"));
+  const dir = mkdtempSync6(join8(tmpdir5(), "signet-tsa-"));
   let n3 = 0;
   let requests = 0;
   let failCount = 0;
@@ -52442,10 +52868,10 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n3;
-    const q2 = join7(dir, `q${id}.tsq`);
-    const r2 = join7(dir, `r${id}.tsr`);
-    const serial = join7(dir, `serial${id}`);
-    const cnf = join7(dir, `tsa${id}.cnf`);
+    const q2 = join8(dir, `q${id}.tsq`);
+    const r2 = join8(dir, `r${id}.tsr`);
+    const serial = join8(dir, `serial${id}`);
+    const cnf = join8(dir, `tsa${id}.cnf`);
     writeFileSync4(serial, `${serialHex(id)}
 `);
     writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
@@ -52579,6 +53005,7 @@ __export(sign_exports, {
   createSigner: () => createSigner,
   inspectSignature: () => inspectSignature,
   makeDevCert: () => makeDevCert,
+  requireSignerPin: () => requireSignerPin,
   resolveProfile: () => resolveProfile,
   signFiles: () => signFiles,
   startLocalTsa: () => startLocalTsa,
@@ -52586,13 +53013,13 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { copyFileSync, existsSync as existsSync7, mkdirSync as mkdirSync3 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync7, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename4, isAbsolute as isAbsolute3, join as join8, resolve as resolve6 } from "node:path";
+import { basename as basename5, isAbsolute as isAbsolute3, join as join9, resolve as resolve7 } from "node:path";
 function abs(base, p2) {
   if (p2 === void 0) return void 0;
   if (p2.startsWith("pkcs11:")) return p2;
-  return isAbsolute3(p2) ? p2 : resolve6(base, p2);
+  return isAbsolute3(p2) ? p2 : resolve7(base, p2);
 }
 function resolveProfile(config2, options = {}) {
   const env = options.env ?? process.env;
@@ -52611,6 +53038,16 @@ function resolveProfile(config2, options = {}) {
   const envTsa = env["SIGNET_TSA_URLS"];
   const tsaUrls = o3.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : void 0);
   const p2 = profileSchema.parse(structuredClone(raw));
+  const withCredentials = (tsaUrls ?? []).filter(hasUserinfo);
+  if (withCredentials.length)
+    throw new SignetError(
+      "E_SECRET_ON_ARGV",
+      `${o3.tsaUrls ? "--tsa-url" : "SIGNET_TSA_URLS"}: ${TSA_USERINFO_MESSAGE}: ${withCredentials.join(", ")}`,
+      {
+        details: { field: o3.tsaUrls ? "--tsa-url" : "SIGNET_TSA_URLS" },
+        hint: "Give the TSA URL without user:password@; Signet never puts a credential on a command line or in a message."
+      }
+    );
   if (o3.noTimestamp) p2.timestamp = false;
   else if (tsaUrls?.length) {
     p2.timestamp = {
@@ -52678,6 +53115,10 @@ function verifyOptionsOf(p2, runner) {
   if (runner) v2.runner = runner;
   return v2;
 }
+function requireSignerPin(v2, what, fix) {
+  if (v2.leafSha256?.length || v2.subject) return;
+  throw new SignetError("E_VERIFY_PIN_REQUIRED", `${what} pins no signer; the release path needs ${fix}`);
+}
 function createSigner(config2, options = {}) {
   const p2 = resolveProfile(config2, options);
   const releasePath = Boolean(options.releasePath);
@@ -52688,6 +53129,12 @@ function createSigner(config2, options = {}) {
       `profile "${p2.name}" is a dev profile and cannot sign on the release path`
     );
   }
+  if (releasePath)
+    requireSignerPin(
+      verifyOptionsOf(p2),
+      `profile "${p2.name}"`,
+      `signing.profiles.${p2.name}.verify.leafSha256 or signing.profiles.${p2.name}.verify.subject`
+    );
   if (releasePath && options.overrides?.allowUnsignedFallback) {
     throw new SignetError(
       "E_SIGN_UNSIGNED_FALLBACK_REFUSED",
@@ -52827,7 +53274,7 @@ function createOtherSigner(p2, ctx, deps) {
           const plan = timestampPlan(p2, deps.releasePath);
           const s2 = plan ? { ...settings, timestamp: plan } : settings;
           checkJsignSecrets(s2);
-          copyFileSync(input2.input, input2.output);
+          copyFileSync2(input2.input, input2.output);
           await materials.use(
             (paths) => deps.runner.run(
               p2.java,
@@ -52887,7 +53334,7 @@ function createOtherSigner(p2, ctx, deps) {
   throw new SignetError("E_INTERNAL", `unknown backend ${p2.backend}`);
 }
 async function signFiles(signer, paths, options = {}) {
-  const limit = Math.max(1, options.concurrency ?? availableParallelism());
+  const limit2 = Math.max(1, options.concurrency ?? availableParallelism());
   if (options.sign?.out && paths.length > 1)
     throw new SignetError("E_USAGE", "--out takes a single input file");
   if (options.skipSigned && (options.sign?.replace || options.sign?.nest || options.outDir || options.sign?.out)) {
@@ -52897,7 +53344,7 @@ async function signFiles(signer, paths, options = {}) {
     );
   }
   if (options.outDir) {
-    const names = paths.map((p2) => basename4(p2));
+    const names = paths.map((p2) => basename5(p2));
     const dup = names.find((n3, i3) => names.indexOf(n3) !== i3);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync3(options.outDir, { recursive: true });
@@ -52926,7 +53373,7 @@ async function signFiles(signer, paths, options = {}) {
         }
         const artifact = await signer.sign(path10, {
           ...options.sign ?? {},
-          ...options.outDir ? { out: join8(options.outDir, basename4(path10)) } : {}
+          ...options.outDir ? { out: join9(options.outDir, basename5(path10)) } : {}
         });
         results[i3] = { path: path10, ok: true, signed: true, artifact, durationMs: performance.now() - started };
       } catch (e) {
@@ -52959,7 +53406,7 @@ async function signFiles(signer, paths, options = {}) {
       options.onResult?.(results[i3]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit2, paths.length) }, worker));
   const failed = results.filter((r2) => !r2.ok).length;
   const unsigned = results.filter((r2) => r2.ok && !r2.signed).length;
   return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
@@ -52996,7 +53443,7 @@ var init_sign = __esm({
 });
 
 // tools/lib/installers/batch.ts
-import { basename as basename5 } from "node:path";
+import { basename as basename6 } from "node:path";
 function groupInvalidSites(problems) {
   const byKey = /* @__PURE__ */ new Map();
   for (const p2 of problems) {
@@ -53064,9 +53511,9 @@ function batchReport(o3) {
     summary: summary2,
     sites: o3.results.map((r2) => ({
       ...r2,
-      ...r2.exe ? { exe: basename5(r2.exe) } : {},
-      ...r2.msi ? { msi: basename5(r2.msi) } : {},
-      ...r2.manifest ? { manifest: basename5(r2.manifest) } : {},
+      ...r2.exe ? { exe: basename6(r2.exe) } : {},
+      ...r2.msi ? { msi: basename6(r2.msi) } : {},
+      ...r2.manifest ? { manifest: basename6(r2.manifest) } : {},
       durationMs: Math.round(r2.durationMs)
     })),
     finishedAt: o3.finishedAt,
@@ -54569,7 +55016,7 @@ var init_core3 = __esm({
 });
 
 // node_modules/human-signals/build/src/signals.js
-import { constants as constants3 } from "node:os";
+import { constants as constants4 } from "node:os";
 var getSignals, normalizeSignal;
 var init_signals = __esm({
   "node_modules/human-signals/build/src/signals.js"() {
@@ -54590,7 +55037,7 @@ var init_signals = __esm({
     }) => {
       const {
         signals: { [name]: constantSignal }
-      } = constants3;
+      } = constants4;
       const supported = constantSignal !== void 0;
       const number4 = supported ? constantSignal : defaultNumber;
       return { name, number: number4, description, supported, action, forced, standard };
@@ -54599,7 +55046,7 @@ var init_signals = __esm({
 });
 
 // node_modules/human-signals/build/src/main.js
-import { constants as constants4 } from "node:os";
+import { constants as constants5 } from "node:os";
 var getSignalsByName, getSignalByName, signalsByName, getSignalsByNumber, getSignalByNumber, findSignalByNumber, signalsByNumber;
 var init_main = __esm({
   "node_modules/human-signals/build/src/main.js"() {
@@ -54647,7 +55094,7 @@ var init_main = __esm({
       };
     };
     findSignalByNumber = (number4, signals2) => {
-      const signal = signals2.find(({ name }) => constants4.signals[name] === number4);
+      const signal = signals2.find(({ name }) => constants5.signals[name] === number4);
       if (signal !== void 0) {
         return signal;
       }
@@ -54658,7 +55105,7 @@ var init_main = __esm({
 });
 
 // node_modules/execa/lib/terminate/signal.js
-import { constants as constants5 } from "node:os";
+import { constants as constants6 } from "node:os";
 var normalizeKillSignal, normalizeSignalArgument, normalizeSignal2, normalizeSignalInteger, getSignalsIntegerToName, signalsIntegerToName, normalizeSignalName, getAvailableSignals, getAvailableSignalNames, getAvailableSignalIntegers, getSignalDescription;
 var init_signal = __esm({
   "node_modules/execa/lib/terminate/signal.js"() {
@@ -54688,13 +55135,13 @@ ${getAvailableSignals()}`);
       throw new TypeError(`Invalid ${optionName} ${signalInteger}: this signal integer does not exist.
 ${getAvailableSignals()}`);
     };
-    getSignalsIntegerToName = () => new Map(Object.entries(constants5.signals).reverse().map(([signalName, signalInteger]) => [signalInteger, signalName]));
+    getSignalsIntegerToName = () => new Map(Object.entries(constants6.signals).reverse().map(([signalName, signalInteger]) => [signalInteger, signalName]));
     signalsIntegerToName = getSignalsIntegerToName();
     normalizeSignalName = (signalName, optionName) => {
-      if (signalName in constants5.signals) {
+      if (signalName in constants6.signals) {
         return signalName;
       }
-      if (signalName.toUpperCase() in constants5.signals) {
+      if (signalName.toUpperCase() in constants6.signals) {
         throw new TypeError(`Invalid ${optionName} '${signalName}': please rename it to '${signalName.toUpperCase()}'.`);
       }
       throw new TypeError(`Invalid ${optionName} '${signalName}': this signal name does not exist.
@@ -54702,8 +55149,8 @@ ${getAvailableSignals()}`);
     };
     getAvailableSignals = () => `Available signal names: ${getAvailableSignalNames()}.
 Available signal numbers: ${getAvailableSignalIntegers()}.`;
-    getAvailableSignalNames = () => Object.keys(constants5.signals).sort().map((signalName) => `'${signalName}'`).join(", ");
-    getAvailableSignalIntegers = () => [...new Set(Object.values(constants5.signals).sort((signalInteger, signalIntegerTwo) => signalInteger - signalIntegerTwo))].join(", ");
+    getAvailableSignalNames = () => Object.keys(constants6.signals).sort().map((signalName) => `'${signalName}'`).join(", ");
+    getAvailableSignalIntegers = () => [...new Set(Object.values(constants6.signals).sort((signalInteger, signalIntegerTwo) => signalInteger - signalIntegerTwo))].join(", ");
     getSignalDescription = (signal) => signalsByName[signal].description;
   }
 });
@@ -54942,8 +55389,8 @@ var init_deferred = __esm({
   "node_modules/execa/lib/utils/deferred.js"() {
     createDeferred = () => {
       const methods = {};
-      const promise2 = new Promise((resolve14, reject) => {
-        Object.assign(methods, { resolve: resolve14, reject });
+      const promise2 = new Promise((resolve13, reject) => {
+        Object.assign(methods, { resolve: resolve13, reject });
       });
       return Object.assign(promise2, methods);
     };
@@ -55864,7 +56311,7 @@ Invalid value: ${JSON.stringify(`${value}`)}`);
 });
 
 // node_modules/execa/lib/arguments/cwd.js
-import { statSync as statSync6 } from "node:fs";
+import { statSync as statSync8 } from "node:fs";
 import path6 from "node:path";
 import process8 from "node:process";
 var normalizeCwd, getDefaultCwd, getCurrentCwd, fixCwdError;
@@ -55896,7 +56343,7 @@ ${error63.message}`;
       }
       let cwdStat;
       try {
-        cwdStat = statSync6(cwd);
+        cwdStat = statSync8(cwd);
       } catch (error63) {
         return `The "cwd" option is invalid: ${cwd}.
 ${error63.message}
@@ -56046,8 +56493,8 @@ var init_split = __esm({
     getSplitLinesGenerator = (binary, preserveNewlines, skipped, state) => binary || skipped ? void 0 : initializeSplitLines(preserveNewlines, state);
     splitLinesSync = (chunk, preserveNewlines, objectMode) => objectMode ? chunk.flatMap((item) => splitLinesItemSync(item, preserveNewlines)) : splitLinesItemSync(chunk, preserveNewlines);
     splitLinesItemSync = (chunk, preserveNewlines) => {
-      const { transform: transform2, final } = initializeSplitLines(preserveNewlines, {});
-      return [...transform2(chunk), ...final()];
+      const { transform: transform3, final } = initializeSplitLines(preserveNewlines, {});
+      return [...transform3(chunk), ...final()];
     };
     initializeSplitLines = (preserveNewlines, state) => {
       state.previousChunks = "";
@@ -57322,8 +57769,8 @@ var init_type = __esm({
         throw new TypeError(`The \`${optionName}\` option can only be defined when using a generator, not a ${typeName}.`);
       }
     };
-    getGeneratorObjectType = ({ transform: transform2, final, binary, objectMode }, optionName) => {
-      if (transform2 !== void 0 && !isGenerator(transform2)) {
+    getGeneratorObjectType = ({ transform: transform3, final, binary, objectMode }, optionName) => {
+      if (transform3 !== void 0 && !isGenerator(transform3)) {
         throw new TypeError(`The \`${optionName}.transform\` option must be a generator, a Duplex stream or a web TransformStream.`);
       }
       if (isDuplexStream(final, { checkOpen: false })) {
@@ -57337,7 +57784,7 @@ var init_type = __esm({
       }
       checkBooleanOption(binary, `${optionName}.binary`);
       checkBooleanOption(objectMode, `${optionName}.objectMode`);
-      return isAsyncGenerator(transform2) || isAsyncGenerator(final) ? "asyncGenerator" : "generator";
+      return isAsyncGenerator(transform3) || isAsyncGenerator(final) ? "asyncGenerator" : "generator";
     };
     isGenerator = (value) => isAsyncGenerator(value) || isSyncGenerator(value);
     isAsyncGenerator = (value) => Object.prototype.toString.call(value) === "[object AsyncGeneratorFunction]";
@@ -57458,8 +57905,8 @@ var init_normalize = __esm({
     };
     normalizeDuplex = ({ stdioItem, optionName }) => {
       const { value } = stdioItem;
-      const { transform: transform2 } = value;
-      const { writableObjectMode, readableObjectMode } = transform2;
+      const { transform: transform3 } = value;
+      const { writableObjectMode, readableObjectMode } = transform3;
       const { objectMode = readableObjectMode } = value;
       if (objectMode && !readableObjectMode) {
         throw new TypeError(`The \`${optionName}.objectMode\` option can only be \`true\` if \`new Duplex({objectMode: true})\` is used.`);
@@ -57469,20 +57916,20 @@ var init_normalize = __esm({
       }
       return {
         ...stdioItem,
-        value: { transform: transform2, writableObjectMode, readableObjectMode }
+        value: { transform: transform3, writableObjectMode, readableObjectMode }
       };
     };
     normalizeTransformStream = ({ stdioItem, stdioItem: { value }, index, newTransforms, direction }) => {
-      const { transform: transform2, objectMode } = isPlainObject2(value) ? value : { transform: value };
+      const { transform: transform3, objectMode } = isPlainObject2(value) ? value : { transform: value };
       const { writableObjectMode, readableObjectMode } = getTransformObjectModes(objectMode, index, newTransforms, direction);
       return {
         ...stdioItem,
-        value: { transform: transform2, writableObjectMode, readableObjectMode }
+        value: { transform: transform3, writableObjectMode, readableObjectMode }
       };
     };
     normalizeGenerator = ({ stdioItem, stdioItem: { value }, index, newTransforms, direction, encoding }) => {
       const {
-        transform: transform2,
+        transform: transform3,
         final,
         binary: binaryOption = false,
         preserveNewlines = false,
@@ -57493,7 +57940,7 @@ var init_normalize = __esm({
       return {
         ...stdioItem,
         value: {
-          transform: transform2,
+          transform: transform3,
           final,
           binary,
           preserveNewlines,
@@ -57929,7 +58376,7 @@ var init_duplicate = __esm({
     };
     hasSameValue = (otherStdioItem, type, value) => isFileType(otherStdioItem.type) ? getFileTarget(otherStdioItem) === getFileTarget({ type, value }) : otherStdioItem.value === value;
     validateDuplicateTransform = ({ otherStdioItems, type, value, optionName }) => {
-      const duplicateStdioItem = otherStdioItems.find(({ value: { transform: transform2 } }) => transform2 === value.transform);
+      const duplicateStdioItem = otherStdioItems.find(({ value: { transform: transform3 } }) => transform3 === value.transform);
       throwOnDuplicateStream(duplicateStdioItem, optionName, type);
     };
     throwOnDuplicateStream = (stdioItem, optionName, type) => {
@@ -58337,8 +58784,8 @@ var init_run_async = __esm({
         yield chunk;
         return;
       }
-      const { transform: transform2 = identityGenerator } = generators[index];
-      for await (const transformedChunk of transform2(chunk)) {
+      const { transform: transform3 = identityGenerator } = generators[index];
+      for await (const transformedChunk of transform3(chunk)) {
         yield* transformChunk(transformedChunk, generators, index + 1);
       }
     };
@@ -58403,8 +58850,8 @@ var init_run_sync = __esm({
         yield chunk;
         return;
       }
-      const { transform: transform2 = identityGenerator2 } = generators[index];
-      for (const transformedChunk of transform2(chunk)) {
+      const { transform: transform3 = identityGenerator2 } = generators[index];
+      for (const transformedChunk of transform3(chunk)) {
         yield* transformChunkSync(transformedChunk, generators, index + 1);
       }
     };
@@ -58443,7 +58890,7 @@ var init_generator = __esm({
     generatorToStream = ({
       value,
       value: {
-        transform: transform2,
+        transform: transform3,
         final,
         binary,
         writableObjectMode,
@@ -58453,7 +58900,7 @@ var init_generator = __esm({
     }, { encoding }) => {
       const state = {};
       const generators = addInternalGenerators(value, encoding, optionName);
-      const transformAsync = isAsyncGenerator(transform2);
+      const transformAsync = isAsyncGenerator(transform3);
       const finalAsync = isAsyncGenerator(final);
       const transformMethod = transformAsync ? pushChunks.bind(void 0, transformChunk, state) : pushChunksSync.bind(void 0, transformChunkSync);
       const finalMethod = transformAsync || finalAsync ? pushChunks.bind(void 0, finalChunks, state) : pushChunksSync.bind(void 0, finalChunksSync);
@@ -58488,13 +58935,13 @@ var init_generator = __esm({
       }
       return chunks;
     };
-    addInternalGenerators = ({ transform: transform2, final, binary, writableObjectMode, readableObjectMode, preserveNewlines }, encoding, optionName) => {
+    addInternalGenerators = ({ transform: transform3, final, binary, writableObjectMode, readableObjectMode, preserveNewlines }, encoding, optionName) => {
       const state = {};
       return [
         { transform: getValidateTransformInput(writableObjectMode, optionName) },
         getEncodingTransformGenerator(binary, encoding, writableObjectMode),
         getSplitLinesGenerator(binary, preserveNewlines, writableObjectMode, state),
-        { transform: transform2, final },
+        { transform: transform3, final },
         { transform: getValidateTransformReturn(readableObjectMode, optionName) },
         getAppendNewlineGenerator({
           binary,
@@ -59312,13 +59759,13 @@ var init_handle_async = __esm({
       asyncGenerator: generatorToStream,
       nodeStream: ({ value }) => ({ stream: value }),
       // `Duplex.fromWeb()` uses the same `objectMode` for both sides
-      webTransform: ({ value: { transform: transform2, writableObjectMode, readableObjectMode } }) => ({
+      webTransform: ({ value: { transform: transform3, writableObjectMode, readableObjectMode } }) => ({
         stream: Duplex2.from({
-          writable: Writable2.fromWeb(transform2.writable, { objectMode: writableObjectMode }),
-          readable: Readable2.fromWeb(transform2.readable, { objectMode: readableObjectMode })
+          writable: Writable2.fromWeb(transform3.writable, { objectMode: writableObjectMode }),
+          readable: Readable2.fromWeb(transform3.readable, { objectMode: readableObjectMode })
         })
       }),
-      duplex: ({ value: { transform: transform2 } }) => ({ stream: transform2 }),
+      duplex: ({ value: { transform: transform3 } }) => ({ stream: transform3 }),
       native() {
       }
     };
@@ -60063,11 +60510,11 @@ var init_concurrent = __esm({
       const promises3 = weakMap.get(stream);
       const promise2 = createDeferred();
       promises3.push(promise2);
-      const resolve14 = promise2.resolve.bind(promise2);
-      return { resolve: resolve14, promises: promises3 };
+      const resolve13 = promise2.resolve.bind(promise2);
+      return { resolve: resolve13, promises: promises3 };
     };
-    waitForConcurrentStreams = async ({ resolve: resolve14, promises: promises3 }, subprocess) => {
-      resolve14();
+    waitForConcurrentStreams = async ({ resolve: resolve13, promises: promises3 }, subprocess) => {
+      resolve13();
       const [isSubprocessExit] = await Promise.race([
         Promise.allSettled([true, subprocess]),
         Promise.all([false, ...promises3])
@@ -61981,13 +62428,13 @@ ${tail2}` : ""}`,
 
 // tools/lib/paths.ts
 import { existsSync as existsSync8, readFileSync as readFileSync12 } from "node:fs";
-import { dirname as dirname3, join as join9 } from "node:path";
+import { dirname as dirname3, join as join10 } from "node:path";
 import { fileURLToPath as fileURLToPath4 } from "node:url";
 function packageRoot() {
   if (cachedRoot) return cachedRoot;
   let dir = dirname3(fileURLToPath4(import.meta.url));
   for (; ; ) {
-    const pkg = join9(dir, "package.json");
+    const pkg = join10(dir, "package.json");
     if (existsSync8(pkg)) {
       try {
         if (JSON.parse(readFileSync12(pkg, "utf8")).name === PACKAGE_NAME) {
@@ -62004,7 +62451,7 @@ function packageRoot() {
   }
 }
 function packagePath(...parts) {
-  return join9(packageRoot(), ...parts);
+  return join10(packageRoot(), ...parts);
 }
 function packageVersion() {
   cachedVersion ??= JSON.parse(readFileSync12(packagePath("package.json"), "utf8")).version;
@@ -62018,10 +62465,42 @@ var init_paths = __esm({
   }
 });
 
+// tools/lib/installers/cache-secret.ts
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { mkdirSync as mkdirSync4, readFileSync as readFileSync13, renameSync as renameSync2, writeFileSync as writeFileSync6 } from "node:fs";
+import { join as join11 } from "node:path";
+function loadCacheSecret(cacheDir) {
+  mkdirSync4(cacheDir, { recursive: true, mode: 448 });
+  const path10 = join11(cacheDir, FILE);
+  const fresh = randomBytes2(32).toString("hex");
+  try {
+    writeFileSync6(path10, `${fresh}
+`, { mode: 384, flag: "wx" });
+    return Buffer.from(fresh, "hex");
+  } catch (e) {
+    if (e.code !== "EEXIST") throw e;
+  }
+  const text = readFileSync13(path10, "utf8").trim();
+  if (HEX.test(text)) return Buffer.from(text, "hex");
+  const tmp = `${path10}.${process.pid}.tmp`;
+  writeFileSync6(tmp, `${fresh}
+`, { mode: 384, flag: "wx" });
+  renameSync2(tmp, path10);
+  return Buffer.from(fresh, "hex");
+}
+var FILE, HEX;
+var init_cache_secret = __esm({
+  "tools/lib/installers/cache-secret.ts"() {
+    "use strict";
+    FILE = "cache.key";
+    HEX = /^[0-9a-f]{64}$/;
+  }
+});
+
 // tools/lib/installers/checks.ts
 import { hash as hash2 } from "node:crypto";
-import { readdirSync, readFileSync as readFileSync13, statSync as statSync7 } from "node:fs";
-import { join as join10, relative } from "node:path";
+import { readdirSync, readFileSync as readFileSync14, statSync as statSync9 } from "node:fs";
+import { join as join12, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
 }
@@ -62029,14 +62508,14 @@ function msiextractArgs(msi, outDir) {
   return ["-C", outDir, msi];
 }
 function sha256Of(path10) {
-  return hash2("sha256", readFileSync13(path10), "hex");
+  return hash2("sha256", readFileSync14(path10), "hex");
 }
 function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
-      const p2 = join10(d2, name);
-      if (statSync7(p2).isDirectory()) walk(p2);
+      const p2 = join12(d2, name);
+      if (statSync9(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
   };
@@ -62063,7 +62542,7 @@ async function comparePayload(what, dir, expect, withUninstaller) {
       `${what}: the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${expect.agentSha256})`,
       { details: { embedded: agentSha, signed: expect.agentSha256 } }
     );
-  if (!readFileSync13(siteJson2).equals(expect.siteJson))
+  if (!readFileSync14(siteJson2).equals(expect.siteJson))
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
       `${what}: the embedded site.json differs from the intended configuration`
@@ -62082,6 +62561,88 @@ var init_checks3 = __esm({
   "tools/lib/installers/checks.ts"() {
     "use strict";
     init_errors();
+  }
+});
+
+// tools/lib/installers/config-guard.ts
+function configGuardScript(product) {
+  return [
+    "$ErrorActionPreference = 'Stop'",
+    `$vendorDir = Join-Path $env:ProgramData ${psQuote(product.vendor)}`,
+    `$configDir = Join-Path $vendorDir ${psQuote(product.product)}`,
+    "foreach ($p in @($vendorDir, $configDir)) {",
+    "  $item = Get-Item -LiteralPath $p -Force -ErrorAction SilentlyContinue",
+    "  if ($null -eq $item) { continue }",
+    "  if (($item.Attributes -band [IO.FileAttributes]::ReparsePoint) -or -not $item.PSIsContainer) {",
+    '    Write-Output "Signet: $p is a link (reparse point) or not a folder; remove it and install again"',
+    "    exit 8",
+    "  }",
+    "  $owner = (Get-Acl -LiteralPath $p).GetOwner([Security.Principal.SecurityIdentifier]).Value",
+    "  if ($owner -ne 'S-1-5-32-544' -and $owner -ne 'S-1-5-18') {",
+    '    Write-Output "Signet: $p is owned by $owner, not Administrators or SYSTEM; remove it and install again"',
+    "    exit 9",
+    "  }",
+    "}",
+    "exit 0"
+  ].join("\n");
+}
+function configGuardEncoded(product) {
+  return Buffer.from(configGuardScript(product), "utf16le").toString("base64");
+}
+function configGuardCommand(product) {
+  return `-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ${configGuardEncoded(product)}`;
+}
+function configGuardProblems(facts, product) {
+  const p2 = [];
+  const rows = (name) => facts.tables[name]?.rows ?? [];
+  const ca2 = new Map(rows("CustomAction").map((r2) => [r2["Action"], r2]));
+  const ies = new Map(rows("InstallExecuteSequence").map((r2) => [r2["Action"], r2]));
+  const props = new Map(rows("Property").map((r2) => [r2["Property"], r2["Value"] ?? ""]));
+  const seq = (a3) => Number(ies.get(a3)?.["Sequence"] ?? Number.NaN);
+  const check2 = ca2.get(CHECK_ACTION);
+  if (!check2) {
+    p2.push(`CustomAction ${CHECK_ACTION} is missing (a pre-made or linked ProgramData folder would be used)`);
+    return p2;
+  }
+  if (Number(check2["Type"]) !== CHECK_ACTION_TYPE)
+    p2.push(
+      `CustomAction ${CHECK_ACTION} has type ${check2["Type"]}, not ${CHECK_ACTION_TYPE} (deferred, not impersonating, return checked)`
+    );
+  if (check2["Source"] !== POWERSHELL_PROPERTY || check2["Target"] !== `[${COMMAND_PROPERTY}]`)
+    p2.push(`CustomAction ${CHECK_ACTION} must run [${POWERSHELL_PROPERTY}] with [${COMMAND_PROPERTY}]`);
+  if (props.get(COMMAND_PROPERTY) !== configGuardCommand(product))
+    p2.push(
+      `Property ${COMMAND_PROPERTY} is not Signet's folder check for ${product.vendor}\\${product.product}`
+    );
+  const set2 = ca2.get(SET_POWERSHELL_ACTION);
+  const setType = Number(set2?.["Type"]);
+  if (!set2 || (setType & 63) !== 51 || setType & 1024 || set2["Source"] !== POWERSHELL_PROPERTY || set2["Target"] !== POWERSHELL_PATH)
+    p2.push(`CustomAction ${SET_POWERSHELL_ACTION} must set ${POWERSHELL_PROPERTY} to ${POWERSHELL_PATH}`);
+  const at2 = seq(CHECK_ACTION);
+  if (!(at2 > seq("InstallInitialize") && at2 < seq("CreateFolders")))
+    p2.push(
+      `InstallExecuteSequence: ${CHECK_ACTION} must run after InstallInitialize and before CreateFolders`
+    );
+  if (!(seq(SET_POWERSHELL_ACTION) > seq("CostFinalize") && seq(SET_POWERSHELL_ACTION) < seq("InstallInitialize")))
+    p2.push(
+      `InstallExecuteSequence: ${SET_POWERSHELL_ACTION} must run between CostFinalize and InstallInitialize`
+    );
+  const condition = ies.get(CHECK_ACTION)?.["Condition"] ?? "";
+  if (condition !== "" && condition !== 'NOT REMOVE="ALL"')
+    p2.push(`InstallExecuteSequence: ${CHECK_ACTION} runs only under "${condition}"`);
+  return p2;
+}
+var CHECK_ACTION, SET_POWERSHELL_ACTION, POWERSHELL_PROPERTY, COMMAND_PROPERTY, POWERSHELL_PATH, CHECK_ACTION_TYPE, psQuote;
+var init_config_guard = __esm({
+  "tools/lib/installers/config-guard.ts"() {
+    "use strict";
+    CHECK_ACTION = "SignetCheckConfigFolder";
+    SET_POWERSHELL_ACTION = "SignetSetPowerShell";
+    POWERSHELL_PROPERTY = "SignetPowerShell";
+    COMMAND_PROPERTY = "SignetCheckCommand";
+    POWERSHELL_PATH = "[System64Folder]WindowsPowerShell\\v1.0\\powershell.exe";
+    CHECK_ACTION_TYPE = 50 + 1024 + 2048;
+    psQuote = (s2) => `'${s2.replace(/'/g, "''")}'`;
   }
 });
 
@@ -62304,8 +62865,8 @@ var init_msi_db = __esm({
 
 // tools/lib/installers/template.ts
 import { createHash as createHash5 } from "node:crypto";
-import { readFileSync as readFileSync14 } from "node:fs";
-import { join as join11 } from "node:path";
+import { readFileSync as readFileSync15 } from "node:fs";
+import { join as join13 } from "node:path";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
     const v2 = spec[name];
@@ -62338,7 +62899,7 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path10) {
   let text;
   try {
-    text = readFileSync14(path10, "utf8");
+    text = readFileSync15(path10, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path10}`);
   }
@@ -62365,6 +62926,8 @@ var init_template2 = __esm({
       /** A relative file name of the work folder. */
       file: /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/,
       flag: /^[01]$/,
+      /** Standard base64 (an encoded script Signet renders itself). */
+      base64: /^[A-Za-z0-9+/]{4,16384}={0,2}$/,
       /** The Icon fragment of the WiX template: exactly Signet's constant, or empty. */
       wixIcon: /^$|^<Icon Id="product\.ico" SourceFile="payload\/product\.ico"\/><Property Id="ARPPRODUCTICON" Value="product\.ico"\/>$/,
       /** Fixed directives Signet writes itself (compression, icon). */
@@ -62373,15 +62936,15 @@ var init_template2 = __esm({
     PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
     TEMPLATES_DIR = packagePath("templates");
     BUILTIN_TEMPLATES = {
-      nsis: join11(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
-      wix: join11(TEMPLATES_DIR, "wix", "site-installer.wxs")
+      nsis: join13(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
+      wix: join13(TEMPLATES_DIR, "wix", "site-installer.wxs")
     };
   }
 });
 
 // tools/lib/installers/msi.ts
-import { rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
-import { join as join12 } from "node:path";
+import { rmSync as rmSync7, writeFileSync as writeFileSync7 } from "node:fs";
+import { join as join14 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -62425,7 +62988,7 @@ function msibuildArgs(msi, idts, product) {
   return args;
 }
 async function runWixl({ runner, workDir, product, timeoutMs }) {
-  const out = join12(workDir, MSI_OUT);
+  const out = join14(workDir, MSI_OUT);
   let r2;
   try {
     r2 = await runner.run("wixl", wixlArgs(WIX_SOURCE, MSI_OUT), {
@@ -62453,9 +63016,9 @@ ${problems.join("\n")}`,
       { details: { problems } }
     );
   }
-  const idt = join12(workDir, "MsiLockPermissionsEx.idt");
-  writeFileSync6(idt, lockPermissionsIdt());
-  const upgrade = join12(workDir, "Upgrade.idt");
+  const idt = join14(workDir, "MsiLockPermissionsEx.idt");
+  writeFileSync7(idt, lockPermissionsIdt());
+  const upgrade = join14(workDir, "Upgrade.idt");
   const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
   if (!exported) {
     rmSync7(out, { force: true });
@@ -62464,7 +63027,7 @@ ${problems.join("\n")}`,
       "the MSI has no Upgrade table (no major upgrade possible)"
     );
   }
-  writeFileSync6(upgrade, inclusiveUpgradeIdt(exported));
+  writeFileSync7(upgrade, inclusiveUpgradeIdt(exported));
   await runner.run("msibuild", msibuildArgs(out, [idt, upgrade], product), {
     cwd: workDir,
     timeoutMs: 12e4,
@@ -62578,6 +63141,7 @@ function lintMsiFacts(facts, expect) {
         `Component of site.json is ${attrs & 16 ? "" : "not "}permanent, against removeConfigOnUninstall`
       );
   }
+  p2.push(...configGuardProblems(facts, expect.product));
   const locks = facts.tables["MsiLockPermissionsEx"];
   if (!locks) p2.push("MsiLockPermissionsEx table is missing (the site config would be readable by users)");
   else {
@@ -62589,8 +63153,10 @@ function lintMsiFacts(facts, expect) {
     if (!lockedFile) p2.push("MsiLockPermissionsEx: site.json is not locked");
     for (const r2 of locks.rows) {
       const sddl = r2["SDDLText"] ?? "";
-      if (!sddl.startsWith("D:P"))
-        p2.push(`MsiLockPermissionsEx ${r2["MsiLockPermissionsEx"]}: DACL is not protected`);
+      if (!/^O:(BA|SY)(G:[A-Z]{2})?D:P/.test(sddl))
+        p2.push(
+          `MsiLockPermissionsEx ${r2["MsiLockPermissionsEx"]}: not owned by Administrators or SYSTEM with a protected DACL`
+        );
       const trustees = [...sddl.matchAll(/\(A;[^;]*;[^;]*;[^;]*;[^;]*;([^)]+)\)/g)].map((m2) => m2[1]);
       if (trustees.some((x2) => x2 !== "SY" && x2 !== "BA"))
         p2.push(
@@ -62641,6 +63207,7 @@ var init_msi = __esm({
   "tools/lib/installers/msi.ts"() {
     "use strict";
     init_errors();
+    init_config_guard();
     init_msi_db();
     init_template2();
     WIX_VARIABLES = {
@@ -62658,13 +63225,17 @@ var init_msi = __esm({
       MSI_SERVICE_MODE: { kind: "identifier", description: "serviceInstall | agentCommand" },
       SERVICE_ARGS: { kind: "argsOrEmpty", description: "product.serviceArgs joined by spaces" },
       INSTALL_ARGS: { kind: "args", description: "product.installArgs joined by spaces" },
-      UNINSTALL_ARGS: { kind: "args", description: "product.uninstallArgs joined by spaces" }
+      UNINSTALL_ARGS: { kind: "args", description: "product.uninstallArgs joined by spaces" },
+      CONFIG_CHECK_SCRIPT_B64: {
+        kind: "base64",
+        description: "the ProgramData folder check (PowerShell, -EncodedCommand); see config-guard.ts"
+      }
     };
     WIX_SOURCE = "installer.wxs";
     MSI_OUT = "installer.msi";
     ICON_XML = '<Icon Id="product.ico" SourceFile="payload/product.ico"/><Property Id="ARPPRODUCTICON" Value="product.ico"/>';
-    CONFIG_DIR_SDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
-    CONFIG_FILE_SDDL = "D:PAI(A;;FA;;;SY)(A;;FA;;;BA)";
+    CONFIG_DIR_SDDL = "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+    CONFIG_FILE_SDDL = "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)";
     STANDARD_ACTIONS = new Set(
       "AllocateRegistrySpace AppSearch BindImage CCPSearch CostFinalize CostInitialize CreateFolders CreateShortcuts DeleteServices DisableRollback DuplicateFiles ExecuteAction FileCost FindRelatedProducts ForceReboot InstallAdminPackage InstallExecute InstallExecuteAgain InstallFiles InstallFinalize InstallInitialize InstallODBC InstallServices InstallSFPCatalogFile InstallValidate IsolateComponents LaunchConditions MigrateFeatureStates MoveFiles MsiConfigureServices MsiPublishAssemblies MsiUnpublishAssemblies PatchFiles ProcessComponents PublishComponents PublishFeatures PublishProduct RegisterClassInfo RegisterComPlus RegisterExtensionInfo RegisterFonts RegisterMIMEInfo RegisterProduct RegisterProgIdInfo RegisterTypeLibraries RegisterUser RemoveDuplicateFiles RemoveEnvironmentStrings RemoveExistingProducts RemoveFiles RemoveFolders RemoveIniValues RemoveODBC RemoveRegistryValues RemoveShortcuts ResolveSource RMCCPSearch ScheduleReboot SelfRegModules SelfUnregModules SetODBCFolders StartServices StopServices UnpublishComponents UnpublishFeatures UnregisterClassInfo UnregisterComPlus UnregisterExtensionInfo UnregisterFonts UnregisterMIMEInfo UnregisterProgIdInfo UnregisterTypeLibraries ValidateProductID WriteEnvironmentStrings WriteIniValues WriteRegistryValues ExecuteAction Welcome_Dialog ExitDialog FatalError UserExit PrepareDlg ProgressDlg".split(" ")
     );
@@ -62755,7 +63326,7 @@ var init_nsis = __esm({
 });
 
 // tools/lib/installers/payload.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash6, createHmac } from "node:crypto";
 function siteJson(site, product, version2, dev) {
   return {
     schema: SITE_JSON_SCHEMA,
@@ -62790,10 +63361,12 @@ function siteConfigHash(site) {
     site.department,
     site.deviceType,
     site.tags,
-    site.enrollmentKey,
     site.keyVersion
   ]);
   return createHash6("sha256").update(canonical, "utf8").digest("hex");
+}
+function siteKeyDigest(site, cacheSecret) {
+  return createHmac("sha256", cacheSecret).update(site.enrollmentKey, "utf8").digest("hex");
 }
 var SITE_JSON_SCHEMA;
 var init_payload = __esm({
@@ -62805,7 +63378,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync15 } from "node:fs";
+import { readFileSync as readFileSync16 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -62824,7 +63397,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path10) {
-  const v2 = readPeVersion(readFileSync15(path10));
+  const v2 = readPeVersion(readFileSync16(path10));
   if (!v2) return void 0;
   const [a3, b2, c4] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a3}.${b2}.${c4}`;
@@ -62843,23 +63416,24 @@ var init_pe_version = __esm({
 });
 
 // tools/lib/installers/sign-server.ts
-import { randomBytes as randomBytes2 } from "node:crypto";
-import { copyFileSync as copyFileSync2, existsSync as existsSync9, mkdtempSync as mkdtempSync6, rmSync as rmSync8, statSync as statSync8 } from "node:fs";
+import { randomBytes as randomBytes3 } from "node:crypto";
+import { copyFileSync as copyFileSync3, existsSync as existsSync9, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
-import { tmpdir as tmpdir5 } from "node:os";
-import { dirname as dirname4, extname as extname3, join as join13 } from "node:path";
+import { tmpdir as tmpdir6 } from "node:os";
+import { dirname as dirname4, extname as extname3, join as join15 } from "node:path";
 import { fileURLToPath as fileURLToPath5 } from "node:url";
 function siblingScript(name) {
   const self2 = fileURLToPath5(import.meta.url);
-  const own2 = join13(dirname4(self2), name + extname3(self2));
+  const own2 = join15(dirname4(self2), name + extname3(self2));
   if (existsSync9(own2)) return own2;
-  const ts = join13(dirname4(self2), `${name}.ts`);
+  const ts = join15(dirname4(self2), `${name}.ts`);
   return existsSync9(ts) ? ts : own2;
 }
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync6(join13(tmpdir5(), "signet-sign-"));
-  const socket = join13(dir, "s");
-  const token = randomBytes2(24).toString("hex");
+  const dir = mkdtempSync7(join15(tmpdir6(), "signet-sign-"));
+  registerCleanup(dir);
+  const socket = join15(dir, "s");
+  const token = randomBytes3(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
   const server = createServer2((req, res) => {
@@ -62875,22 +63449,22 @@ async function startSignServer(signer, options = {}) {
       let request2;
       try {
         request2 = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (typeof request2.path !== "string" || !statSync8(request2.path).isFile())
+        if (typeof request2.path !== "string" || !statSync10(request2.path).isFile())
           throw new Error("bad request");
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join13(dir, `f${++seq}`);
+      const work = join15(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync2(request2.path, copy);
+        copyFileSync3(request2.path, copy);
         const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync2(signedCopy, request2.path);
+        copyFileSync3(signedCopy, request2.path);
         signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
@@ -62911,7 +63485,7 @@ async function startSignServer(signer, options = {}) {
     signed,
     close: async () => {
       await new Promise((ok) => server.close(() => ok()));
-      rmSync8(dir, { recursive: true, force: true });
+      releaseCleanup(dir);
     }
   };
 }
@@ -62927,7 +63501,80 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
+    init_cleanup();
     SIGN_CLIENT = siblingScript("sign-client");
+  }
+});
+
+// tools/lib/installers/workdir.ts
+import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync9, writeFileSync as writeFileSync8 } from "node:fs";
+import { tmpdir as tmpdir7 } from "node:os";
+import { join as join16 } from "node:path";
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+function removeStaleWork(cacheDir, tmp = tmpdir7()) {
+  const removed = [];
+  if (cacheDir) {
+    const legacy = join16(cacheDir, "work");
+    try {
+      for (const entry of readdirSync2(legacy)) {
+        rmSync9(join16(legacy, entry), { recursive: true, force: true });
+        removed.push(join16(legacy, entry));
+      }
+      rmSync9(legacy, { recursive: true, force: true });
+    } catch {
+    }
+  }
+  let entries = [];
+  try {
+    entries = readdirSync2(tmp).filter((n3) => n3.startsWith(RUN_PREFIX));
+  } catch {
+  }
+  for (const name of entries) {
+    const dir = join16(tmp, name);
+    let pid = 0;
+    try {
+      pid = Number(JSON.parse(readFileSync17(join16(dir, OWNER), "utf8")).pid);
+    } catch {
+      continue;
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
+      rmSync9(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  if (removed.length) logger.info(`removed ${removed.length} stale work folder(s) of interrupted runs`);
+  return removed;
+}
+function openRunDir(keep, tmp = tmpdir7()) {
+  const path10 = mkdtempSync8(join16(tmp, RUN_PREFIX));
+  if (!keep) {
+    registerCleanup(path10);
+    writeFileSync8(join16(path10, OWNER), `${JSON.stringify({ pid: process.pid })}
+`, { mode: 384 });
+  }
+  return {
+    path: path10,
+    close() {
+      if (keep) logger.info(`work files kept in ${path10}`);
+      else releaseCleanup(path10);
+    }
+  };
+}
+var RUN_PREFIX, OWNER;
+var init_workdir = __esm({
+  "tools/lib/installers/workdir.ts"() {
+    "use strict";
+    init_log();
+    init_cleanup();
+    RUN_PREFIX = "signet-build-";
+    OWNER = "owner.json";
   }
 });
 
@@ -62935,22 +63582,21 @@ var init_sign_server = __esm({
 import { createHash as createHash7, randomUUID as randomUUID2 } from "node:crypto";
 import {
   accessSync,
-  chmodSync as chmodSync5,
-  constants as constants6,
-  copyFileSync as copyFileSync3,
+  chmodSync as chmodSync6,
+  constants as constants7,
+  copyFileSync as copyFileSync4,
   existsSync as existsSync10,
   linkSync,
-  mkdirSync as mkdirSync4,
-  mkdtempSync as mkdtempSync7,
-  readFileSync as readFileSync16,
-  renameSync as renameSync2,
-  rmdirSync,
-  rmSync as rmSync9,
-  statSync as statSync9,
-  writeFileSync as writeFileSync7
+  mkdirSync as mkdirSync5,
+  mkdtempSync as mkdtempSync9,
+  readFileSync as readFileSync18,
+  renameSync as renameSync3,
+  rmSync as rmSync10,
+  statSync as statSync11,
+  writeFileSync as writeFileSync9
 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { delimiter, isAbsolute as isAbsolute4, join as join14, resolve as resolve7 } from "node:path";
+import { delimiter, isAbsolute as isAbsolute4, join as join17, resolve as resolve8 } from "node:path";
 function signetVersion() {
   return packageVersion();
 }
@@ -62967,7 +63613,7 @@ function deriveUpgradeCode(vendor, product) {
 function upgradeCodeOf(product) {
   return (product.upgradeCode?.replace(/[{}]/g, "") ?? deriveUpgradeCode(product.vendor, product.product)).toUpperCase();
 }
-function outputBaseName(pattern2, product, site, fp, version2) {
+function outputBaseName(pattern, product, site, fp, version2) {
   const vars = {
     vendor: product.vendor.replace(/ /g, "-"),
     product: product.product.replace(/ /g, "-"),
@@ -62976,7 +63622,7 @@ function outputBaseName(pattern2, product, site, fp, version2) {
     fp: fp.hex,
     version: version2
   };
-  const name = pattern2.replace(/\{(\w+)\}/g, (whole, k2) => {
+  const name = pattern.replace(/\{(\w+)\}/g, (whole, k2) => {
     const v2 = vars[k2];
     if (v2 === void 0)
       throw new SignetError("E_CONFIG_INVALID", `installers.outputName: unknown variable ${whole}`);
@@ -63003,7 +63649,7 @@ function defaultSignerIdentity(config2, signer, baseDir) {
 }
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join14(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join17(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -63012,8 +63658,8 @@ function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
 }
 function isExecutable(p2) {
   try {
-    accessSync(p2, constants6.X_OK);
-    return statSync9(p2).isFile();
+    accessSync(p2, constants7.X_OK);
+    return statSync11(p2).isFile();
   } catch {
     return false;
   }
@@ -63025,24 +63671,24 @@ function linkOrCopy(from, to) {
   try {
     linkSync(from, to);
   } catch {
-    copyFileSync3(from, to);
+    copyFileSync4(from, to);
   }
 }
 function moveFile(from, to) {
   try {
-    renameSync2(from, to);
+    renameSync3(from, to);
   } catch (e) {
     if (e.code !== "EXDEV") throw e;
     const tmp = `${to}.tmp-${process.pid}`;
-    copyFileSync3(from, tmp);
-    renameSync2(tmp, to);
-    rmSync9(from, { force: true });
+    copyFileSync4(from, tmp);
+    renameSync3(tmp, to);
+    rmSync10(from, { force: true });
   }
 }
 function writeAtomic(path10, data) {
   const tmp = `${path10}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  writeFileSync7(tmp, data);
-  renameSync2(tmp, path10);
+  writeFileSync9(tmp, data);
+  renameSync3(tmp, path10);
 }
 function cacheKeyOf(s2, site) {
   return sha256(
@@ -63051,6 +63697,7 @@ function cacheKeyOf(s2, site) {
       signet: signetVersion(),
       agent: s2.agent.sha256,
       site: siteConfigHash(site),
+      enrollmentKey: siteKeyDigest(site, s2.cacheSecret),
       nsis: s2.nsis.sha256,
       wix: s2.wix.sha256,
       icon: s2.icon?.sha256 ?? null,
@@ -63064,39 +63711,47 @@ function cacheKeyOf(s2, site) {
   );
 }
 function manifestPath(outDir, siteCode) {
-  return join14(outDir, `${siteCode}.manifest.json`);
+  return join17(outDir, `${siteCode}.manifest.json`);
 }
 function readManifest(path10) {
   try {
-    const m2 = JSON.parse(readFileSync16(path10, "utf8"));
+    const m2 = JSON.parse(readFileSync18(path10, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
   }
 }
-function cachedResult(s2, site, key, started) {
+async function cachedResult(s2, site, key, started) {
   if (s2.force) return void 0;
   const mp = manifestPath(s2.outDir, site.siteCode);
   const m2 = readManifest(mp);
   if (!m2 || m2.inputs.cacheKey !== key) return void 0;
-  for (const o3 of m2.outputs) {
-    const p2 = join14(s2.outDir, o3.name);
-    try {
-      if (statSync9(p2).size !== o3.size) return void 0;
-    } catch {
-      return void 0;
-    }
-  }
   const exe = m2.outputs.find((o3) => o3.kind === "exe");
   const msi = m2.outputs.find((o3) => o3.kind === "msi");
   if (!exe || !msi) return void 0;
+  for (const o3 of [exe, msi]) {
+    const p2 = join17(s2.outDir, o3.name);
+    try {
+      if (statSync11(p2).size !== o3.size) return void 0;
+      const now = await s2.signer.verify(p2);
+      if (now.sha256 !== o3.sha256 || now.signature.leafSha256 !== o3.signature.leafSha256) {
+        logger.warn(
+          `${o3.name}: not the output its manifest recorded (SHA-256 or signer differs); rebuilding`
+        );
+        return void 0;
+      }
+    } catch (e) {
+      logger.warn(`${o3.name}: cached output does not verify (${toSignetError(e).code}); rebuilding`);
+      return void 0;
+    }
+  }
   return {
     siteCode: site.siteCode,
     ok: true,
     cached: true,
     fingerprint: m2.site.fingerprint,
-    exe: join14(s2.outDir, exe.name),
-    msi: join14(s2.outDir, msi.name),
+    exe: join17(s2.outDir, exe.name),
+    msi: join17(s2.outDir, msi.name),
     manifest: mp,
     durationMs: performance.now() - started
   };
@@ -63121,12 +63776,12 @@ async function buildNsisPart(s2, site, fp, work, outName) {
     UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
     REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
   };
-  writeFileSync7(join14(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync7(join14(work, SIGN_SCRIPT), signScriptText());
-  chmodSync5(join14(work, SIGN_SCRIPT), 448);
+  writeFileSync9(join17(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync9(join17(work, SIGN_SCRIPT), signScriptText());
+  chmodSync6(join17(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join14(work, NSIS_OUT), {
-    out: join14(work, outName),
+  return s2.signer.sign(join17(work, NSIS_OUT), {
+    out: join17(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -63148,9 +63803,10 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     MSI_SERVICE_MODE: p2.msiService,
     SERVICE_ARGS: p2.serviceArgs.join(" "),
     INSTALL_ARGS: p2.installArgs.join(" "),
-    UNINSTALL_ARGS: p2.uninstallArgs.join(" ")
+    UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
+    CONFIG_CHECK_SCRIPT_B64: configGuardEncoded(p2)
   };
-  writeFileSync7(join14(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync9(join17(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   const [problems, signed] = await Promise.all([
     lintMsi(msi, {
@@ -63161,7 +63817,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join14(work, outName),
+      out: join17(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -63179,22 +63835,22 @@ async function buildSite(s2, site) {
   const exeName = `${base}.exe`;
   const msiName = `${base}.msi`;
   const key = cacheKeyOf(s2, site);
-  const hit = cachedResult(s2, site, key, started);
+  const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync7(join14(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync9(join17(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync4(join14(work, "payload"));
-    linkOrCopy(s2.agent.path, join14(work, "payload", "agent.exe"));
+    mkdirSync5(join17(work, "payload"));
+    linkOrCopy(s2.agent.path, join17(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync7(join14(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync3(s2.icon.path, join14(work, "payload", "product.ico"));
+    writeFileSync9(join17(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync4(s2.icon.path, join17(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join14(work, "x-exe");
-    const xMsi = join14(work, "x-msi");
+    const xExe = join17(work, "x-exe");
+    const xMsi = join17(work, "x-msi");
     const [{ exe, uninstaller }, msiPart] = await Promise.all([
       buildNsisPart(s2, site, fp, work, exeName).then(async (exe2) => {
         await extractNsis(s2.runner, exe2.path, xExe);
@@ -63215,14 +63871,14 @@ async function buildSite(s2, site) {
       })
     ]);
     const msi = msiPart.signed;
-    mkdirSync4(s2.outDir, { recursive: true });
+    mkdirSync5(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join14(s2.outDir, exeName);
-    const msiOut = join14(s2.outDir, msiName);
+    const exeOut = join17(s2.outDir, exeName);
+    const msiOut = join17(s2.outDir, msiName);
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o3 of previous?.outputs ?? [])
-      if (o3.name !== exeName && o3.name !== msiName) rmSync9(join14(s2.outDir, o3.name), { force: true });
+      if (o3.name !== exeName && o3.name !== msiName) rmSync10(join17(s2.outDir, o3.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -63285,24 +63941,26 @@ async function buildSite(s2, site) {
       durationMs: performance.now() - started
     };
   } finally {
-    if (!s2.installers.keepWork) rmSync9(work, { recursive: true, force: true });
+    if (!s2.installers.keepWork) rmSync10(work, { recursive: true, force: true });
   }
 }
-async function checkAgent(agent, signer, allowUnsigned) {
+async function checkAgent(agent, signer, allowUnsigned, runDir) {
+  const source = isUnsignedDev(agent) ? agent.artifact.path : agent.path;
+  const snapshot = takeSnapshot(source, { parent: runDir, name: "agent.exe" }).path;
   if (isUnsignedDev(agent)) {
     if (!allowUnsigned || !signer.dev)
       throw new SignetError(
         "E_AGENT_UNSIGNED",
         signer.dev ? "the agent is not signed (pass allowUnsignedAgent / --allow-unsigned-agent to build dev installers)" : `the agent is not signed, and unsigned agents are accepted only with a dev profile (profile "${signer.profile}" is not)`
       );
-    const sha = await sha256File(agent.artifact.path);
+    const sha = await sha256File(snapshot);
     if (sha !== agent.artifact.sha256)
       throw new SignetError("E_AGENT_UNSIGNED", "the agent changed since it was hashed");
-    return { path: agent.artifact.path, sha256: sha, size: agent.artifact.size, dev: true };
+    return { path: snapshot, sha256: sha, size: agent.artifact.size, dev: true };
   }
   let now;
   try {
-    now = await signer.verify(agent.path);
+    now = await signer.verify(snapshot);
   } catch (e) {
     const err = toSignetError(e);
     throw new SignetError(
@@ -63323,7 +63981,7 @@ async function checkAgent(agent, signer, allowUnsigned) {
       }
     );
   return {
-    path: agent.path,
+    path: snapshot,
     sha256: now.sha256,
     size: now.size,
     signature: now.signature,
@@ -63332,14 +63990,26 @@ async function checkAgent(agent, signer, allowUnsigned) {
 }
 async function buildSiteInstallers(options) {
   const started = performance.now();
+  const installers = options.config.installers;
+  const baseDir = options.baseDir ?? process.cwd();
+  const rel = (p2) => isAbsolute4(p2) ? p2 : resolve8(baseDir, p2);
+  if (!options.runner) preflightTools();
+  removeStaleWork(rel(installers.cacheDir));
+  const run = openRunDir(installers.keepWork);
+  try {
+    return await buildInRunDir(options, run.path, started);
+  } finally {
+    run.close();
+  }
+}
+async function buildInRunDir(options, workRoot, started) {
   const { config: config2, signer } = options;
   const installers = config2.installers;
   const product = installers.product;
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
-  const rel = (p2) => isAbsolute4(p2) ? p2 : resolve7(baseDir, p2);
-  if (!options.runner) preflightTools();
-  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent));
+  const rel = (p2) => isAbsolute4(p2) ? p2 : resolve8(baseDir, p2);
+  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent), workRoot);
   const fullVersion = options.version ?? agentVersion(agent.path);
   if (!fullVersion)
     throw new SignetError(
@@ -63359,12 +64029,10 @@ async function buildSiteInstallers(options) {
   if (product.icon) {
     const p2 = rel(product.icon);
     if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync16(p2)) };
+    icon = { path: p2, sha256: sha256(readFileSync18(p2)) };
   }
-  const outDir = resolve7(options.outDir);
-  mkdirSync4(outDir, { recursive: true });
-  const workRoot = join14(rel(installers.cacheDir), "work");
-  mkdirSync4(workRoot, { recursive: true });
+  const outDir = resolve8(options.outDir);
+  mkdirSync5(outDir, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
   const signServer = await startSignServer(signer);
@@ -63384,10 +64052,11 @@ async function buildSiteInstallers(options) {
     runner,
     outDir,
     workRoot,
+    cacheSecret: loadCacheSecret(rel(installers.cacheDir)),
     signerIdentity: options.signerIdentity ?? defaultSignerIdentity(config2, signer, baseDir),
     force: Boolean(options.force)
   };
-  const limit = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
+  const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
   let next = 0;
   const worker = async () => {
     while (next < total) {
@@ -63428,14 +64097,9 @@ async function buildSiteInstallers(options) {
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
+    await Promise.all(Array.from({ length: Math.min(limit2, total) }, worker));
   } finally {
     await signServer.close();
-    if (!installers.keepWork)
-      try {
-        rmdirSync(workRoot);
-      } catch {
-      }
   }
   const all = mergeSiteResults(results, groupInvalidSites(options.invalidSites ?? []));
   const report = batchReport({
@@ -63447,7 +64111,7 @@ async function buildSiteInstallers(options) {
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
     durationMs: performance.now() - started
   });
-  writeAtomic(join14(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
+  writeAtomic(join17(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
 `);
   return {
     ok: report.ok,
@@ -63471,8 +64135,11 @@ var init_build = __esm({
     init_log();
     init_paths();
     init_key_material();
+    init_snapshot();
     init_batch();
+    init_cache_secret();
     init_checks3();
+    init_config_guard();
     init_fingerprint();
     init_msi();
     init_nsis();
@@ -63480,13 +64147,1784 @@ var init_build = __esm({
     init_pe_version();
     init_sign_server();
     init_template2();
+    init_workdir();
     MANIFEST_SCHEMA = 1;
     INSTALLER_TOOLS = ["makensis", "wixl", "msibuild", "msiextract", "7z"];
   }
 });
 
+// node_modules/csv-parse/lib/api/CsvError.js
+var CsvError;
+var init_CsvError = __esm({
+  "node_modules/csv-parse/lib/api/CsvError.js"() {
+    CsvError = class _CsvError extends Error {
+      constructor(code, message, options, ...contexts) {
+        if (Array.isArray(message)) message = message.join(" ").trim();
+        super(message);
+        if (Error.captureStackTrace !== void 0) {
+          Error.captureStackTrace(this, _CsvError);
+        }
+        this.code = code;
+        for (const context3 of contexts) {
+          for (const key in context3) {
+            const value = context3[key];
+            this[key] = Buffer.isBuffer(value) ? value.toString(options.encoding) : value == null ? value : JSON.parse(JSON.stringify(value));
+          }
+        }
+      }
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/utils/is_object.js
+var is_object;
+var init_is_object = __esm({
+  "node_modules/csv-parse/lib/utils/is_object.js"() {
+    is_object = function(obj) {
+      return typeof obj === "object" && obj !== null && !Array.isArray(obj);
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/api/normalize_columns_array.js
+var normalize_columns_array;
+var init_normalize_columns_array = __esm({
+  "node_modules/csv-parse/lib/api/normalize_columns_array.js"() {
+    init_CsvError();
+    init_is_object();
+    normalize_columns_array = function(columns) {
+      const normalizedColumns = [];
+      for (let i3 = 0, l2 = columns.length; i3 < l2; i3++) {
+        const column = columns[i3];
+        if (column === void 0 || column === null || column === false) {
+          normalizedColumns[i3] = { disabled: true };
+        } else if (typeof column === "string" || typeof column === "number") {
+          normalizedColumns[i3] = { name: `${column}` };
+        } else if (is_object(column)) {
+          if (typeof column.name !== "string") {
+            throw new CsvError("CSV_OPTION_COLUMNS_MISSING_NAME", [
+              "Option columns missing name:",
+              `property "name" is required at position ${i3}`,
+              "when column is an object literal"
+            ]);
+          }
+          normalizedColumns[i3] = column;
+        } else {
+          throw new CsvError("CSV_INVALID_COLUMN_DEFINITION", [
+            "Invalid column definition:",
+            "expect a string or a literal object,",
+            `got ${JSON.stringify(column)} at position ${i3}`
+          ]);
+        }
+      }
+      return normalizedColumns;
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/utils/ResizeableBuffer.js
+var ResizeableBuffer, ResizeableBuffer_default;
+var init_ResizeableBuffer = __esm({
+  "node_modules/csv-parse/lib/utils/ResizeableBuffer.js"() {
+    ResizeableBuffer = class {
+      constructor(size = 100) {
+        this.size = size;
+        this.length = 0;
+        this.buf = Buffer.allocUnsafe(size);
+      }
+      prepend(val) {
+        if (Buffer.isBuffer(val)) {
+          const length = this.length + val.length;
+          if (length >= this.size) {
+            this.resize();
+            if (length >= this.size) {
+              throw Error("INVALID_BUFFER_STATE");
+            }
+          }
+          const buf = this.buf;
+          this.buf = Buffer.allocUnsafe(this.size);
+          val.copy(this.buf, 0);
+          buf.copy(this.buf, val.length);
+          this.length += val.length;
+        } else {
+          const length = this.length++;
+          if (length === this.size) {
+            this.resize();
+          }
+          const buf = this.clone();
+          this.buf[0] = val;
+          buf.copy(this.buf, 1, 0, length);
+        }
+      }
+      append(val) {
+        const length = this.length++;
+        if (length === this.size) {
+          this.resize();
+        }
+        this.buf[length] = val;
+      }
+      clone() {
+        return Buffer.from(this.buf.slice(0, this.length));
+      }
+      resize() {
+        const length = this.length;
+        this.size = this.size * 2;
+        const buf = Buffer.allocUnsafe(this.size);
+        this.buf.copy(buf, 0, 0, length);
+        this.buf = buf;
+      }
+      toString(encoding) {
+        if (encoding) {
+          return this.buf.toString(encoding, 0, this.length);
+        } else {
+          return Uint8Array.prototype.slice.call(this.buf.slice(0, this.length));
+        }
+      }
+      toJSON() {
+        return this.toString("utf8");
+      }
+      reset() {
+        this.length = 0;
+      }
+    };
+    ResizeableBuffer_default = ResizeableBuffer;
+  }
+});
+
+// node_modules/csv-parse/lib/api/init_state.js
+var init_state;
+var init_init_state = __esm({
+  "node_modules/csv-parse/lib/api/init_state.js"() {
+    init_ResizeableBuffer();
+    init_state = function(options) {
+      const timchars = [
+        // Basic Latin
+        32,
+        // [Space](https://www.fileformat.info/info/unicode/char/0020/index.htm)
+        9,
+        // [CHARACTER TABULATION (HT)](https://www.fileformat.info/info/unicode/char/0009/index.htm)
+        10,
+        // [LINE FEED (LF)](https://www.fileformat.info/info/unicode/char/000a/index.htm)
+        13,
+        // [CARRIAGE RETURN (CR)](https://www.fileformat.info/info/unicode/char/000d/index.htm)
+        12,
+        // [FORM FEED (FF)](https://www.fileformat.info/info/unicode/char/000c/index.htm)
+        11,
+        // [LINE TABULATION (VT)](https://www.fileformat.info/info/unicode/char/000b/index.htm)
+        // Latin-1 Supplement
+        160,
+        // [NO-BREAK SPACE (NBSP)](https://www.fileformat.info/info/unicode/char/00a0/index.htm)
+        // Ogham
+        5760,
+        // [OGHAM SPACE MARK](https://www.fileformat.info/info/unicode/char/1680/index.htm)
+        // General Punctuation
+        8192,
+        // [EN QUAD](https://www.fileformat.info/info/unicode/char/2000/index.htm)
+        8193,
+        // [EM QUAD](https://www.fileformat.info/info/unicode/char/2001/index.htm)
+        8194,
+        // [EN SPACE](https://www.fileformat.info/info/unicode/char/2002/index.htm)
+        8195,
+        // [EM SPACE](https://www.fileformat.info/info/unicode/char/2003/index.htm)
+        8196,
+        // [THREE-PER-EM SPACE](https://www.fileformat.info/info/unicode/char/2004/index.htm)
+        8197,
+        // [FOUR-PER-EM SPACE](https://www.fileformat.info/info/unicode/char/2005/index.htm)
+        8198,
+        // [SIX-PER-EM SPACE](https://www.fileformat.info/info/unicode/char/2006/index.htm)
+        8199,
+        // [FIGURE SPACE](https://www.fileformat.info/info/unicode/char/2007/index.htm)
+        8200,
+        // [PUNCTUATION SPACE](https://www.fileformat.info/info/unicode/char/2008/index.htm)
+        8201,
+        // [THIN SPACE](https://www.fileformat.info/info/unicode/char/2009/index.htm)
+        8202,
+        // [HAIR SPACE](https://www.fileformat.info/info/unicode/char/200a/index.htm)
+        8232,
+        // [LINE SEPARATOR](https://www.fileformat.info/info/unicode/char/2028/index.htm)
+        8233,
+        // [PARAGRAPH SEPARATOR](https://www.fileformat.info/info/unicode/char/2029/index.htm)
+        8239,
+        // [NARROW NO-BREAK SPACE (NNBSP)](https://www.fileformat.info/info/unicode/char/202f/index.htm)
+        8287,
+        // [MEDIUM MATHEMATICAL SPACE (MMSP)](https://www.fileformat.info/info/unicode/char/205f/index.htm)
+        12288,
+        // [IDEOGRAPHIC SPACE](https://www.fileformat.info/info/unicode/char/3000/index.htm)
+        65279
+        // [ZERO WIDTH NO-BREAK SPACE (BOM)](https://www.fileformat.info/info/unicode/char/feff/index.htm)
+      ].reduce((acc, codepoint) => {
+        const encoded = Buffer.from(
+          String.fromCharCode(codepoint),
+          options.encoding
+        );
+        if (codepoint !== 63 && encoded.length === 1 && encoded[0] === 63) {
+          return acc;
+        }
+        acc.push(encoded);
+        return acc;
+      }, []);
+      const timcharFirstBytes = new Uint8Array(256);
+      for (const t2 of timchars) timcharFirstBytes[t2[0]] = 1;
+      return {
+        bomSkipped: false,
+        bufBytesStart: 0,
+        castField: options.cast_function,
+        commenting: false,
+        delimiterBufPrevious: void 0,
+        delimiterDiscovered: false,
+        // Current error encountered by a record
+        error: void 0,
+        enabled: options.from_line === 1,
+        escaping: false,
+        escapeIsQuote: Buffer.isBuffer(options.escape) && Buffer.isBuffer(options.quote) && Buffer.compare(options.escape, options.quote) === 0,
+        // columns can be `false`, `true`, `Array`
+        expectedRecordLength: Array.isArray(options.columns) ? options.columns.length : void 0,
+        field: new ResizeableBuffer_default(20),
+        firstLineToHeaders: options.cast_first_line_to_header,
+        needMoreDataSize: Math.max(
+          // Skip if the remaining buffer smaller than comment
+          options.comment !== null ? options.comment.length : 0,
+          ...options.delimiter ? options.delimiter.map((delimiter2) => delimiter2.length) : [],
+          // Auto discovery of delimiter is limited to 1 character
+          options.delimiter_auto ? 1 : 0,
+          // Skip if the remaining buffer can be escape sequence
+          options.quote !== null ? options.quote.length : 0,
+          ...timchars.map((t2) => t2.length)
+        ),
+        previousBuf: void 0,
+        quoting: false,
+        stop: false,
+        rawBuffer: new ResizeableBuffer_default(100),
+        record: [],
+        recordHasError: false,
+        record_length: 0,
+        recordDelimiterMaxLength: options.record_delimiter.length === 0 ? 0 : Math.max(...options.record_delimiter.map((v2) => v2.length)),
+        trimChars: [
+          Buffer.from(" ", options.encoding)[0],
+          Buffer.from("	", options.encoding)[0]
+        ],
+        wasQuoting: false,
+        wasRowDelimiter: false,
+        timchars,
+        timcharFirstBytes
+      };
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/utils/underscore.js
+var underscore;
+var init_underscore = __esm({
+  "node_modules/csv-parse/lib/utils/underscore.js"() {
+    underscore = function(str) {
+      return str.replace(/([A-Z])/g, function(_2, match) {
+        return "_" + match.toLowerCase();
+      });
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/api/normalize_options.js
+var normalize_options;
+var init_normalize_options = __esm({
+  "node_modules/csv-parse/lib/api/normalize_options.js"() {
+    init_normalize_columns_array();
+    init_CsvError();
+    init_underscore();
+    init_is_object();
+    normalize_options = function(opts) {
+      const options = {};
+      for (const opt in opts) {
+        options[underscore(opt)] = opts[opt];
+      }
+      if (options.encoding === void 0 || options.encoding === true) {
+        options.encoding = "utf8";
+      } else if (options.encoding === null || options.encoding === false) {
+        options.encoding = null;
+      } else if (typeof options.encoding !== "string" && options.encoding !== null) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_ENCODING",
+          [
+            "Invalid option encoding:",
+            "encoding must be a string or null to return a buffer,",
+            `got ${JSON.stringify(options.encoding)}`
+          ],
+          options
+        );
+      }
+      if (options.bom === void 0 || options.bom === null || options.bom === false) {
+        options.bom = false;
+      } else if (options.bom !== true) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_BOM",
+          [
+            "Invalid option bom:",
+            "bom must be true,",
+            `got ${JSON.stringify(options.bom)}`
+          ],
+          options
+        );
+      }
+      options.cast_function = null;
+      if (options.cast === void 0 || options.cast === null || options.cast === false || options.cast === "") {
+        options.cast = void 0;
+      } else if (typeof options.cast === "function") {
+        options.cast_function = options.cast;
+        options.cast = true;
+      } else if (options.cast !== true) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_CAST",
+          [
+            "Invalid option cast:",
+            "cast must be true or a function,",
+            `got ${JSON.stringify(options.cast)}`
+          ],
+          options
+        );
+      }
+      if (options.cast_date === void 0 || options.cast_date === null || options.cast_date === false || options.cast_date === "") {
+        options.cast_date = false;
+      } else if (options.cast_date === true) {
+        options.cast_date = function(value) {
+          const date5 = Date.parse(value);
+          return !isNaN(date5) ? new Date(date5) : value;
+        };
+      } else if (typeof options.cast_date !== "function") {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_CAST_DATE",
+          [
+            "Invalid option cast_date:",
+            "cast_date must be true or a function,",
+            `got ${JSON.stringify(options.cast_date)}`
+          ],
+          options
+        );
+      }
+      options.cast_first_line_to_header = void 0;
+      if (options.columns === true) {
+        options.cast_first_line_to_header = void 0;
+      } else if (typeof options.columns === "function") {
+        options.cast_first_line_to_header = options.columns;
+        options.columns = true;
+      } else if (Array.isArray(options.columns)) {
+        options.columns = normalize_columns_array(options.columns);
+      } else if (options.columns === void 0 || options.columns === null || options.columns === false) {
+        options.columns = false;
+      } else {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_COLUMNS",
+          [
+            "Invalid option columns:",
+            "expect an array, a function or true,",
+            `got ${JSON.stringify(options.columns)}`
+          ],
+          options
+        );
+      }
+      if (options.group_columns_by_name === void 0 || options.group_columns_by_name === null || options.group_columns_by_name === false) {
+        options.group_columns_by_name = false;
+      } else if (options.group_columns_by_name !== true) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_GROUP_COLUMNS_BY_NAME",
+          [
+            "Invalid option group_columns_by_name:",
+            "expect an boolean,",
+            `got ${JSON.stringify(options.group_columns_by_name)}`
+          ],
+          options
+        );
+      } else if (options.columns === false) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_GROUP_COLUMNS_BY_NAME",
+          [
+            "Invalid option group_columns_by_name:",
+            "the `columns` mode must be activated."
+          ],
+          options
+        );
+      }
+      if (options.comment === void 0 || options.comment === null || options.comment === false || options.comment === "") {
+        options.comment = null;
+      } else {
+        if (typeof options.comment === "string") {
+          options.comment = Buffer.from(options.comment, options.encoding);
+        }
+        if (!Buffer.isBuffer(options.comment)) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_COMMENT",
+            [
+              "Invalid option comment:",
+              "comment must be a buffer or a string,",
+              `got ${JSON.stringify(options.comment)}`
+            ],
+            options
+          );
+        }
+      }
+      if (options.comment_no_infix === void 0 || options.comment_no_infix === null || options.comment_no_infix === false) {
+        options.comment_no_infix = false;
+      } else if (options.comment_no_infix !== true) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_COMMENT",
+          [
+            "Invalid option comment_no_infix:",
+            "value must be a boolean,",
+            `got ${JSON.stringify(options.comment_no_infix)}`
+          ],
+          options
+        );
+      }
+      if (options.delimiter_auto === void 0 || options.delimiter_auto === null || options.delimiter_auto === false) {
+        options.delimiter_auto = false;
+      } else if (options.delimiter_auto === true) {
+        options.delimiter_auto = {};
+      } else if (!is_object(options.delimiter_auto)) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_DELIMITER_AUTO",
+          [
+            "Invalid option delimiter_auto:",
+            "delimiter_auto must be a boolean or a configuration object,",
+            `got ${JSON.stringify(options.delimiter_auto)}`
+          ],
+          options
+        );
+      }
+      if (options.delimiter_auto) {
+        if (options.delimiter_auto.preferred === void 0)
+          options.delimiter_auto.preferred = {
+            [",".charCodeAt(0)]: 1.8,
+            ["	".charCodeAt(0)]: 1.8,
+            [";".charCodeAt(0)]: 1.6,
+            [" ".charCodeAt(0)]: 1.6,
+            [":".charCodeAt(0)]: 1.5,
+            [".".charCodeAt(0)]: 1.4,
+            ["/".charCodeAt(0)]: 1.4
+          };
+        else if (!is_object(options.delimiter_auto.preferred)) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_DELIMITER_AUTO",
+            [
+              "Invalid option delimiter_auto:",
+              "preferred must be an object,",
+              `got ${JSON.stringify(options.delimiter_auto.preferred)}`
+            ],
+            options
+          );
+        }
+        if (options.delimiter_auto.score === void 0)
+          options.delimiter_auto.score = (info2, options2) => {
+            return (info2.total - info2.std) * (options2.preferred[info2.char_code] || 1);
+          };
+        else if (typeof options.delimiter_auto.score !== "function") {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_DELIMITER_AUTO",
+            [
+              "Invalid option delimiter_auto:",
+              "score must be a function,",
+              `got ${JSON.stringify(options.delimiter_auto.score)}`
+            ],
+            options
+          );
+        }
+        if (options.delimiter_auto.size === void 0)
+          options.delimiter_auto.size = 2048;
+        else if (typeof options.delimiter_auto.size !== "number") {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_DELIMITER_AUTO",
+            [
+              "Invalid option delimiter_auto:",
+              "size must be a number,",
+              `got ${JSON.stringify(options.delimiter_auto.size)}`
+            ],
+            options
+          );
+        }
+      }
+      const delimiter_json = JSON.stringify(options.delimiter);
+      if (options.delimiter_auto !== false) {
+        options.delimiter = [];
+      }
+      if (!Array.isArray(options.delimiter)) {
+        if (options.delimiter === void 0 || options.delimiter === null || options.delimiter === false) {
+          options.delimiter = Buffer.from(",", options.encoding);
+        }
+        options.delimiter = [options.delimiter];
+      }
+      options.delimiter = options.delimiter.map(function(delimiter2) {
+        if (typeof delimiter2 === "string") {
+          delimiter2 = Buffer.from(delimiter2, options.encoding);
+        }
+        if (!Buffer.isBuffer(delimiter2) || delimiter2.length === 0) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_DELIMITER",
+            [
+              "Invalid option delimiter:",
+              "delimiter must be a non empty string or buffer or array of string|buffer,",
+              `got ${delimiter_json}`
+            ],
+            options
+          );
+        }
+        return delimiter2;
+      });
+      if (options.escape === void 0 || options.escape === true) {
+        options.escape = Buffer.from('"', options.encoding);
+      } else if (typeof options.escape === "string") {
+        options.escape = Buffer.from(options.escape, options.encoding);
+      } else if (options.escape === null || options.escape === false) {
+        options.escape = null;
+      }
+      if (options.escape !== null) {
+        if (!Buffer.isBuffer(options.escape)) {
+          throw new Error(
+            `Invalid Option: escape must be a buffer, a string or a boolean, got ${JSON.stringify(options.escape)}`
+          );
+        }
+      }
+      if (options.from === void 0 || options.from === null) {
+        options.from = 1;
+      } else {
+        if (typeof options.from === "string" && /\d+/.test(options.from)) {
+          options.from = parseInt(options.from);
+        }
+        if (Number.isInteger(options.from)) {
+          if (options.from < 0) {
+            throw new Error(
+              `Invalid Option: from must be a positive integer, got ${JSON.stringify(opts.from)}`
+            );
+          }
+        } else {
+          throw new Error(
+            `Invalid Option: from must be an integer, got ${JSON.stringify(options.from)}`
+          );
+        }
+      }
+      if (options.from_line === void 0 || options.from_line === null) {
+        options.from_line = 1;
+      } else {
+        if (typeof options.from_line === "string" && /\d+/.test(options.from_line)) {
+          options.from_line = parseInt(options.from_line);
+        }
+        if (Number.isInteger(options.from_line)) {
+          if (options.from_line <= 0) {
+            throw new Error(
+              `Invalid Option: from_line must be a positive integer greater than 0, got ${JSON.stringify(opts.from_line)}`
+            );
+          }
+        } else {
+          throw new Error(
+            `Invalid Option: from_line must be an integer, got ${JSON.stringify(opts.from_line)}`
+          );
+        }
+      }
+      if (options.ignore_last_delimiters === void 0 || options.ignore_last_delimiters === null) {
+        options.ignore_last_delimiters = false;
+      } else if (typeof options.ignore_last_delimiters === "number") {
+        options.ignore_last_delimiters = Math.floor(options.ignore_last_delimiters);
+        if (options.ignore_last_delimiters === 0) {
+          options.ignore_last_delimiters = false;
+        }
+      } else if (typeof options.ignore_last_delimiters !== "boolean") {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_IGNORE_LAST_DELIMITERS",
+          [
+            "Invalid option `ignore_last_delimiters`:",
+            "the value must be a boolean value or an integer,",
+            `got ${JSON.stringify(options.ignore_last_delimiters)}`
+          ],
+          options
+        );
+      }
+      if (options.ignore_last_delimiters === true && options.columns === false) {
+        throw new CsvError(
+          "CSV_IGNORE_LAST_DELIMITERS_REQUIRES_COLUMNS",
+          [
+            "The option `ignore_last_delimiters`",
+            "requires the activation of the `columns` option"
+          ],
+          options
+        );
+      }
+      if (options.info === void 0 || options.info === null || options.info === false) {
+        options.info = false;
+      } else if (options.info !== true) {
+        throw new Error(
+          `Invalid Option: info must be true, got ${JSON.stringify(options.info)}`
+        );
+      }
+      if (options.max_record_size === void 0 || options.max_record_size === null || options.max_record_size === false) {
+        options.max_record_size = 0;
+      } else if (Number.isInteger(options.max_record_size) && options.max_record_size >= 0) {
+      } else if (typeof options.max_record_size === "string" && /\d+/.test(options.max_record_size)) {
+        options.max_record_size = parseInt(options.max_record_size);
+      } else {
+        throw new Error(
+          `Invalid Option: max_record_size must be a positive integer, got ${JSON.stringify(options.max_record_size)}`
+        );
+      }
+      if (options.objname === void 0 || options.objname === null || options.objname === false) {
+        options.objname = void 0;
+      } else if (Buffer.isBuffer(options.objname)) {
+        if (options.objname.length === 0) {
+          throw new Error(`Invalid Option: objname must be a non empty buffer`);
+        }
+        if (options.encoding === null) {
+        } else {
+          options.objname = options.objname.toString(options.encoding);
+        }
+      } else if (typeof options.objname === "string") {
+        if (options.objname.length === 0) {
+          throw new Error(`Invalid Option: objname must be a non empty string`);
+        }
+      } else if (typeof options.objname === "number") {
+      } else {
+        throw new Error(
+          `Invalid Option: objname must be a string or a buffer, got ${options.objname}`
+        );
+      }
+      if (options.objname !== void 0) {
+        if (typeof options.objname === "number") {
+          if (options.columns !== false) {
+            throw Error(
+              "Invalid Option: objname index cannot be combined with columns or be defined as a field"
+            );
+          }
+        } else {
+          if (options.columns === false) {
+            throw Error(
+              "Invalid Option: objname field must be combined with columns or be defined as an index"
+            );
+          }
+        }
+      }
+      if (options.on_record === void 0 || options.on_record === null) {
+        options.on_record = void 0;
+      } else if (typeof options.on_record !== "function") {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_ON_RECORD",
+          [
+            "Invalid option `on_record`:",
+            "expect a function,",
+            `got ${JSON.stringify(options.on_record)}`
+          ],
+          options
+        );
+      }
+      if (options.on_skip !== void 0 && options.on_skip !== null && typeof options.on_skip !== "function") {
+        throw new Error(
+          `Invalid Option: on_skip must be a function, got ${JSON.stringify(options.on_skip)}`
+        );
+      }
+      if (options.quote === null || options.quote === false || options.quote === "") {
+        options.quote = null;
+      } else {
+        if (options.quote === void 0 || options.quote === true) {
+          options.quote = Buffer.from('"', options.encoding);
+        } else if (typeof options.quote === "string") {
+          options.quote = Buffer.from(options.quote, options.encoding);
+        }
+        if (!Buffer.isBuffer(options.quote)) {
+          throw new Error(
+            `Invalid Option: quote must be a buffer or a string, got ${JSON.stringify(options.quote)}`
+          );
+        }
+      }
+      if (options.raw === void 0 || options.raw === null || options.raw === false) {
+        options.raw = false;
+      } else if (options.raw !== true) {
+        throw new Error(
+          `Invalid Option: raw must be true, got ${JSON.stringify(options.raw)}`
+        );
+      }
+      if (options.record_delimiter === void 0) {
+        options.record_delimiter = [];
+      } else if (typeof options.record_delimiter === "string" || Buffer.isBuffer(options.record_delimiter)) {
+        if (options.record_delimiter.length === 0) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_RECORD_DELIMITER",
+            [
+              "Invalid option `record_delimiter`:",
+              "value must be a non empty string or buffer,",
+              `got ${JSON.stringify(options.record_delimiter)}`
+            ],
+            options
+          );
+        }
+        options.record_delimiter = [options.record_delimiter];
+      } else if (!Array.isArray(options.record_delimiter)) {
+        throw new CsvError(
+          "CSV_INVALID_OPTION_RECORD_DELIMITER",
+          [
+            "Invalid option `record_delimiter`:",
+            "value must be a string, a buffer or array of string|buffer,",
+            `got ${JSON.stringify(options.record_delimiter)}`
+          ],
+          options
+        );
+      }
+      options.record_delimiter = options.record_delimiter.map(function(rd, i3) {
+        if (typeof rd !== "string" && !Buffer.isBuffer(rd)) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_RECORD_DELIMITER",
+            [
+              "Invalid option `record_delimiter`:",
+              "value must be a string, a buffer or array of string|buffer",
+              `at index ${i3},`,
+              `got ${JSON.stringify(rd)}`
+            ],
+            options
+          );
+        } else if (rd.length === 0) {
+          throw new CsvError(
+            "CSV_INVALID_OPTION_RECORD_DELIMITER",
+            [
+              "Invalid option `record_delimiter`:",
+              "value must be a non empty string or buffer",
+              `at index ${i3},`,
+              `got ${JSON.stringify(rd)}`
+            ],
+            options
+          );
+        }
+        if (typeof rd === "string") {
+          rd = Buffer.from(rd, options.encoding);
+        }
+        return rd;
+      });
+      if (typeof options.relax_column_count === "boolean") {
+      } else if (options.relax_column_count === void 0 || options.relax_column_count === null) {
+        options.relax_column_count = false;
+      } else {
+        throw new Error(
+          `Invalid Option: relax_column_count must be a boolean, got ${JSON.stringify(options.relax_column_count)}`
+        );
+      }
+      if (typeof options.relax_column_count_less === "boolean") {
+      } else if (options.relax_column_count_less === void 0 || options.relax_column_count_less === null) {
+        options.relax_column_count_less = false;
+      } else {
+        throw new Error(
+          `Invalid Option: relax_column_count_less must be a boolean, got ${JSON.stringify(options.relax_column_count_less)}`
+        );
+      }
+      if (typeof options.relax_column_count_more === "boolean") {
+      } else if (options.relax_column_count_more === void 0 || options.relax_column_count_more === null) {
+        options.relax_column_count_more = false;
+      } else {
+        throw new Error(
+          `Invalid Option: relax_column_count_more must be a boolean, got ${JSON.stringify(options.relax_column_count_more)}`
+        );
+      }
+      if (typeof options.relax_quotes === "boolean") {
+      } else if (options.relax_quotes === void 0 || options.relax_quotes === null) {
+        options.relax_quotes = false;
+      } else {
+        throw new Error(
+          `Invalid Option: relax_quotes must be a boolean, got ${JSON.stringify(options.relax_quotes)}`
+        );
+      }
+      if (typeof options.skip_empty_lines === "boolean") {
+      } else if (options.skip_empty_lines === void 0 || options.skip_empty_lines === null) {
+        options.skip_empty_lines = false;
+      } else {
+        throw new Error(
+          `Invalid Option: skip_empty_lines must be a boolean, got ${JSON.stringify(options.skip_empty_lines)}`
+        );
+      }
+      if (typeof options.skip_records_with_empty_values === "boolean") {
+      } else if (options.skip_records_with_empty_values === void 0 || options.skip_records_with_empty_values === null) {
+        options.skip_records_with_empty_values = false;
+      } else {
+        throw new Error(
+          `Invalid Option: skip_records_with_empty_values must be a boolean, got ${JSON.stringify(options.skip_records_with_empty_values)}`
+        );
+      }
+      if (typeof options.skip_records_with_error === "boolean") {
+      } else if (options.skip_records_with_error === void 0 || options.skip_records_with_error === null) {
+        options.skip_records_with_error = false;
+      } else {
+        throw new Error(
+          `Invalid Option: skip_records_with_error must be a boolean, got ${JSON.stringify(options.skip_records_with_error)}`
+        );
+      }
+      if (options.rtrim === void 0 || options.rtrim === null || options.rtrim === false) {
+        options.rtrim = false;
+      } else if (options.rtrim !== true) {
+        throw new Error(
+          `Invalid Option: rtrim must be a boolean, got ${JSON.stringify(options.rtrim)}`
+        );
+      }
+      if (options.ltrim === void 0 || options.ltrim === null || options.ltrim === false) {
+        options.ltrim = false;
+      } else if (options.ltrim !== true) {
+        throw new Error(
+          `Invalid Option: ltrim must be a boolean, got ${JSON.stringify(options.ltrim)}`
+        );
+      }
+      if (options.trim === void 0 || options.trim === null || options.trim === false) {
+        options.trim = false;
+      } else if (options.trim !== true) {
+        throw new Error(
+          `Invalid Option: trim must be a boolean, got ${JSON.stringify(options.trim)}`
+        );
+      }
+      if (options.trim === true && opts.ltrim !== false) {
+        options.ltrim = true;
+      } else if (options.ltrim !== true) {
+        options.ltrim = false;
+      }
+      if (options.trim === true && opts.rtrim !== false) {
+        options.rtrim = true;
+      } else if (options.rtrim !== true) {
+        options.rtrim = false;
+      }
+      if (options.to === void 0 || options.to === null) {
+        options.to = -1;
+      } else if (options.to !== -1) {
+        if (typeof options.to === "string" && /\d+/.test(options.to)) {
+          options.to = parseInt(options.to);
+        }
+        if (Number.isInteger(options.to)) {
+          if (options.to <= 0) {
+            throw new Error(
+              `Invalid Option: to must be a positive integer greater than 0, got ${JSON.stringify(opts.to)}`
+            );
+          }
+        } else {
+          throw new Error(
+            `Invalid Option: to must be an integer, got ${JSON.stringify(opts.to)}`
+          );
+        }
+      }
+      if (options.to_line === void 0 || options.to_line === null) {
+        options.to_line = -1;
+      } else if (options.to_line !== -1) {
+        if (typeof options.to_line === "string" && /\d+/.test(options.to_line)) {
+          options.to_line = parseInt(options.to_line);
+        }
+        if (Number.isInteger(options.to_line)) {
+          if (options.to_line <= 0) {
+            throw new Error(
+              `Invalid Option: to_line must be a positive integer greater than 0, got ${JSON.stringify(opts.to_line)}`
+            );
+          }
+        } else {
+          throw new Error(
+            `Invalid Option: to_line must be an integer, got ${JSON.stringify(opts.to_line)}`
+          );
+        }
+      }
+      return options;
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/utils/delimiter_discover.js
+var delimiter_discover, std;
+var init_delimiter_discover = __esm({
+  "node_modules/csv-parse/lib/utils/delimiter_discover.js"() {
+    init_normalize_options();
+    init_api2();
+    delimiter_discover = function(records, options) {
+      if (!options) {
+        ({ delimiter_auto: options } = normalize_options({ delimiter_auto: true }));
+      }
+      if (typeof records === "string") {
+        records = Buffer.from(records);
+      }
+      if (Buffer.isBuffer(records)) {
+        records = ((data) => {
+          const records2 = [];
+          const parser = transform2({ delimiter: [] });
+          const push = (record2) => records2.push(record2);
+          const close = () => {
+          };
+          const error63 = parser.parse(data, true, push, close);
+          if (error63 !== void 0) throw error63;
+          return records2;
+        })(records);
+      }
+      const info2 = Array(127).fill().map(() => ({ lines: [] }));
+      records.map(([record2], line) => {
+        for (let i3 = 0, l2 = record2.length; i3 < l2; i3++) {
+          const code = record2.charCodeAt(i3);
+          if (info2[code].lines[line] === void 0) info2[code].lines[line] = 0;
+          info2[code].lines[line]++;
+        }
+      });
+      info2.map((info3, i3) => {
+        info3.char_code = i3;
+        info3.std = std(info3.lines);
+        info3.total = info3.lines.reduce((acc, val) => acc + val, 0);
+        info3.preferred = !!options.preferred[i3];
+        info3.score = options.score(info3, options);
+      });
+      const result = info2.reduce(
+        (acc, info3) => acc.score > info3.score ? acc : info3,
+        {}
+      );
+      return String.fromCharCode(result.char_code);
+    };
+    std = function(array2) {
+      const n3 = array2.length;
+      if (n3 === 0) return 0;
+      const mean = array2.reduce((a3, b2) => a3 + b2) / n3;
+      return Math.sqrt(
+        array2.map((x2) => Math.pow(x2 - mean, 2)).reduce((a3, b2) => a3 + b2) / n3
+      );
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/api/index.js
+var isRecordEmpty, cr2, nl, boms, transform2;
+var init_api2 = __esm({
+  "node_modules/csv-parse/lib/api/index.js"() {
+    init_normalize_columns_array();
+    init_init_state();
+    init_normalize_options();
+    init_CsvError();
+    init_delimiter_discover();
+    isRecordEmpty = function(record2) {
+      return record2.every(
+        (field) => field == null || field.toString && field.toString().trim() === ""
+      );
+    };
+    cr2 = 13;
+    nl = 10;
+    boms = {
+      // Note, the following are equals:
+      // Buffer.from("\ufeff")
+      // Buffer.from([239, 187, 191])
+      // Buffer.from('EFBBBF', 'hex')
+      utf8: Buffer.from([239, 187, 191]),
+      // Note, the following are equals:
+      // Buffer.from "\ufeff", 'utf16le
+      // Buffer.from([255, 254])
+      utf16le: Buffer.from([255, 254])
+    };
+    transform2 = function(original_options = {}) {
+      const info2 = {
+        bytes: 0,
+        bytes_records: 0,
+        comment_lines: 0,
+        empty_lines: 0,
+        invalid_field_length: 0,
+        lines: 1,
+        records: 0
+      };
+      const options = normalize_options(original_options);
+      return {
+        info: info2,
+        original_options,
+        options,
+        state: init_state(options),
+        __needMoreData: function(i3, bufLen, end) {
+          if (end) return false;
+          const { encoding, escape: escape2, quote } = this.options;
+          const { quoting, needMoreDataSize, recordDelimiterMaxLength } = this.state;
+          const numOfCharLeft = bufLen - i3 - 1;
+          const requiredLength = Math.max(
+            needMoreDataSize,
+            // Skip if the remaining buffer smaller than record delimiter
+            // If "record_delimiter" is yet to be discovered:
+            // 1. It is equals to `[]` and "recordDelimiterMaxLength" equals `0`
+            // 2. We set the length to windows line ending in the current encoding
+            // Note, that encoding is known from user or bom discovery at that point
+            // recordDelimiterMaxLength,
+            recordDelimiterMaxLength === 0 ? Buffer.from("\r\n", encoding).length : recordDelimiterMaxLength,
+            // Skip if remaining buffer can be an escaped quote
+            quoting ? (escape2 === null ? 0 : escape2.length) + quote.length : 0,
+            // Skip if remaining buffer can be record delimiter following the closing quote
+            quoting ? quote.length + recordDelimiterMaxLength : 0
+          );
+          return numOfCharLeft < requiredLength;
+        },
+        // Central parser implementation
+        parse: function(nextBuf, end, push, close) {
+          const {
+            bom,
+            comment_no_infix,
+            delimiter_auto,
+            encoding,
+            from_line,
+            ltrim,
+            max_record_size,
+            raw,
+            relax_quotes,
+            rtrim,
+            skip_empty_lines,
+            to,
+            to_line
+          } = this.options;
+          let { comment, escape: escape2, quote, record_delimiter } = this.options;
+          const {
+            bomSkipped,
+            delimiterDiscovered,
+            delimiterBufPrevious,
+            rawBuffer,
+            escapeIsQuote
+          } = this.state;
+          if (!delimiterDiscovered && delimiter_auto) {
+            let delimiterBuf;
+            if (delimiterBufPrevious === void 0) {
+              delimiterBuf = nextBuf;
+            } else if (delimiterBufPrevious !== void 0 && nextBuf === void 0) {
+              delimiterBuf = delimiterBufPrevious;
+            } else {
+              delimiterBuf = Buffer.concat([delimiterBufPrevious, nextBuf]);
+            }
+            nextBuf = void 0;
+            if (end || delimiterBuf.length > delimiter_auto.size) {
+              this.options.delimiter = [
+                Buffer.from(
+                  delimiter_discover(delimiterBuf, this.options.delimiter_auto)
+                )
+              ];
+              this.state.previousBuf = delimiterBuf;
+              this.state.delimiterBufPrevious = void 0;
+              this.state.delimiterDiscovered = true;
+            } else {
+              this.state.delimiterBufPrevious = delimiterBuf;
+              return;
+            }
+          }
+          const { previousBuf } = this.state;
+          let buf;
+          if (previousBuf === void 0) {
+            if (nextBuf === void 0) {
+              close();
+              return;
+            } else {
+              buf = nextBuf;
+            }
+          } else if (previousBuf !== void 0 && nextBuf === void 0) {
+            buf = previousBuf;
+          } else {
+            buf = Buffer.concat([previousBuf, nextBuf]);
+          }
+          if (bomSkipped === false) {
+            if (bom === false) {
+              this.state.bomSkipped = true;
+            } else if (buf.length < 3) {
+              if (end === false) {
+                this.state.previousBuf = buf;
+                return;
+              }
+            } else {
+              for (const encoding2 in boms) {
+                if (boms[encoding2].compare(buf, 0, boms[encoding2].length) === 0) {
+                  const bomLength = boms[encoding2].length;
+                  this.state.bufBytesStart += bomLength;
+                  buf = buf.slice(bomLength);
+                  const options2 = normalize_options({
+                    ...this.original_options,
+                    encoding: encoding2
+                  });
+                  for (const key in options2) {
+                    this.options[key] = options2[key];
+                  }
+                  ({ comment, escape: escape2, quote } = this.options);
+                  break;
+                }
+              }
+              this.state.bomSkipped = true;
+            }
+          }
+          const bufLen = buf.length;
+          let pos;
+          for (pos = 0; pos < bufLen; pos++) {
+            if (this.__needMoreData(pos, bufLen, end)) {
+              break;
+            }
+            if (this.state.wasRowDelimiter === true) {
+              this.info.lines++;
+              this.state.wasRowDelimiter = false;
+            }
+            if (to_line !== -1 && this.info.lines > to_line) {
+              this.state.stop = true;
+              close();
+              return;
+            }
+            if (this.state.quoting === false && record_delimiter.length === 0) {
+              const record_delimiterCount = this.__autoDiscoverRecordDelimiter(
+                buf,
+                pos
+              );
+              if (record_delimiterCount) {
+                record_delimiter = this.options.record_delimiter;
+              }
+            }
+            const chr = buf[pos];
+            if (raw === true) {
+              rawBuffer.append(chr);
+            }
+            if ((chr === cr2 || chr === nl) && this.state.wasRowDelimiter === false) {
+              this.state.wasRowDelimiter = true;
+            }
+            if (this.state.escaping === true) {
+              this.state.escaping = false;
+            } else {
+              if (escape2 !== null && this.state.quoting === true && this.__isEscape(buf, pos, chr) && pos + escape2.length < bufLen) {
+                if (escapeIsQuote) {
+                  if (this.__isQuote(buf, pos + escape2.length)) {
+                    this.state.escaping = true;
+                    pos += escape2.length - 1;
+                    continue;
+                  }
+                } else {
+                  this.state.escaping = true;
+                  pos += escape2.length - 1;
+                  continue;
+                }
+              }
+              if (this.state.commenting === false && this.__isQuote(buf, pos)) {
+                if (this.state.quoting === true) {
+                  const nextChr = buf[pos + quote.length];
+                  const isNextChrTrimable = rtrim && this.__isCharTrimable(buf, pos + quote.length);
+                  const isNextChrComment = comment !== null && this.__compareBytes(comment, buf, pos + quote.length, nextChr);
+                  const isNextChrDelimiter = this.__isDelimiter(
+                    buf,
+                    pos + quote.length,
+                    nextChr
+                  );
+                  const isNextChrRecordDelimiter = record_delimiter.length === 0 ? this.__autoDiscoverRecordDelimiter(buf, pos + quote.length) : this.__isRecordDelimiter(nextChr, buf, pos + quote.length);
+                  if (escape2 !== null && this.__isEscape(buf, pos, chr) && this.__isQuote(buf, pos + escape2.length)) {
+                    pos += escape2.length - 1;
+                  } else if (!nextChr || isNextChrDelimiter || isNextChrRecordDelimiter || isNextChrComment || isNextChrTrimable) {
+                    this.state.quoting = false;
+                    this.state.wasQuoting = true;
+                    pos += quote.length - 1;
+                    continue;
+                  } else if (relax_quotes === false) {
+                    const err = this.__error(
+                      new CsvError(
+                        "CSV_INVALID_CLOSING_QUOTE",
+                        [
+                          "Invalid Closing Quote:",
+                          `got "${String.fromCharCode(nextChr)}"`,
+                          `at line ${this.info.lines}`,
+                          "instead of delimiter, record delimiter, trimable character",
+                          "(if activated) or comment"
+                        ],
+                        this.options,
+                        this.__infoField()
+                      )
+                    );
+                    if (err !== void 0) return err;
+                  } else {
+                    this.state.quoting = false;
+                    this.state.wasQuoting = true;
+                    this.state.field.prepend(quote);
+                    pos += quote.length - 1;
+                  }
+                } else {
+                  if (this.state.field.length !== 0) {
+                    if (relax_quotes === false) {
+                      const info3 = this.__infoField();
+                      const bom2 = Object.keys(boms).map(
+                        (b2) => boms[b2].equals(this.state.field.toString()) ? b2 : false
+                      ).filter(Boolean)[0];
+                      const err = this.__error(
+                        new CsvError(
+                          "INVALID_OPENING_QUOTE",
+                          [
+                            "Invalid Opening Quote:",
+                            `a quote is found on field ${JSON.stringify(info3.column)} at line ${info3.lines}, value is ${JSON.stringify(this.state.field.toString(encoding))}`,
+                            bom2 ? `(${bom2} bom)` : void 0
+                          ],
+                          this.options,
+                          info3,
+                          {
+                            field: this.state.field
+                          }
+                        )
+                      );
+                      if (err !== void 0) return err;
+                    }
+                  } else {
+                    this.state.quoting = true;
+                    pos += quote.length - 1;
+                    continue;
+                  }
+                }
+              }
+              if (this.state.quoting === false) {
+                const recordDelimiterLength = this.__isRecordDelimiter(
+                  chr,
+                  buf,
+                  pos
+                );
+                if (recordDelimiterLength !== 0) {
+                  const skipCommentLine = this.state.commenting && this.state.wasQuoting === false && this.state.record.length === 0 && this.state.field.length === 0;
+                  if (skipCommentLine) {
+                    this.info.comment_lines++;
+                  } else {
+                    if (this.state.enabled === false && this.info.lines + (this.state.wasRowDelimiter === true ? 1 : 0) >= from_line) {
+                      this.state.enabled = true;
+                      this.__resetField();
+                      this.__resetRecord();
+                      pos += recordDelimiterLength - 1;
+                      continue;
+                    }
+                    if (skip_empty_lines === true && this.state.wasQuoting === false && this.state.record.length === 0 && this.state.field.length === 0) {
+                      this.info.empty_lines++;
+                      pos += recordDelimiterLength - 1;
+                      continue;
+                    }
+                    this.info.bytes = this.state.bufBytesStart + pos;
+                    const errField = this.__onField();
+                    if (errField !== void 0) return errField;
+                    this.info.bytes = this.state.bufBytesStart + pos + recordDelimiterLength;
+                    const errRecord = this.__onRecord(push);
+                    if (errRecord !== void 0) return errRecord;
+                    if (to !== -1 && this.info.records >= to) {
+                      this.state.stop = true;
+                      close();
+                      return;
+                    }
+                  }
+                  this.state.commenting = false;
+                  pos += recordDelimiterLength - 1;
+                  continue;
+                }
+                if (this.state.commenting) {
+                  continue;
+                }
+                if (comment !== null && (comment_no_infix === false || this.state.record.length === 0 && this.state.field.length === 0)) {
+                  const commentCount = this.__compareBytes(comment, buf, pos, chr);
+                  if (commentCount !== 0) {
+                    this.state.commenting = true;
+                    continue;
+                  }
+                }
+                const delimiterLength = this.__isDelimiter(buf, pos, chr);
+                if (delimiterLength !== 0) {
+                  this.info.bytes = this.state.bufBytesStart + pos;
+                  const errField = this.__onField();
+                  if (errField !== void 0) return errField;
+                  pos += delimiterLength - 1;
+                  continue;
+                }
+              }
+            }
+            if (this.state.commenting === false) {
+              if (max_record_size !== 0 && this.state.record_length + this.state.field.length > max_record_size) {
+                return this.__error(
+                  new CsvError(
+                    "CSV_MAX_RECORD_SIZE",
+                    [
+                      "Max Record Size:",
+                      "record exceed the maximum number of tolerated bytes",
+                      `of ${max_record_size}`,
+                      `at line ${this.info.lines}`
+                    ],
+                    this.options,
+                    this.__infoField()
+                  )
+                );
+              }
+            }
+            const lappend = ltrim === false || this.state.quoting === true || this.state.field.length !== 0 || !this.__isCharTrimable(buf, pos);
+            const rappend = rtrim === false || this.state.wasQuoting === false;
+            if (lappend === true && rappend === true) {
+              this.state.field.append(chr);
+            } else if (rtrim === true && !this.__isCharTrimable(buf, pos)) {
+              return this.__error(
+                new CsvError(
+                  "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE",
+                  [
+                    "Invalid Closing Quote:",
+                    "found non trimable byte after quote",
+                    `at line ${this.info.lines}`
+                  ],
+                  this.options,
+                  this.__infoField()
+                )
+              );
+            } else {
+              if (lappend === false) {
+                pos += this.__isCharTrimable(buf, pos) - 1;
+              }
+              continue;
+            }
+          }
+          if (end === true) {
+            if (this.state.quoting === true) {
+              const err = this.__error(
+                new CsvError(
+                  "CSV_QUOTE_NOT_CLOSED",
+                  [
+                    "Quote Not Closed:",
+                    `the parsing is finished with an opening quote at line ${this.info.lines}`
+                  ],
+                  this.options,
+                  this.__infoField()
+                )
+              );
+              if (err !== void 0) return err;
+            } else {
+              if (this.state.wasQuoting === true || this.state.record.length !== 0 || this.state.field.length !== 0) {
+                this.info.bytes = this.state.bufBytesStart + pos;
+                const errField = this.__onField();
+                if (errField !== void 0) return errField;
+                const errRecord = this.__onRecord(push);
+                if (errRecord !== void 0) return errRecord;
+              } else if (this.state.wasRowDelimiter === true) {
+                this.info.empty_lines++;
+              } else if (this.state.commenting === true) {
+                this.info.comment_lines++;
+              }
+            }
+          } else {
+            this.state.bufBytesStart += pos;
+            this.state.previousBuf = buf.slice(pos);
+          }
+          if (this.state.wasRowDelimiter === true) {
+            this.info.lines++;
+            this.state.wasRowDelimiter = false;
+          }
+        },
+        __onRecord: function(push) {
+          const {
+            columns,
+            group_columns_by_name,
+            encoding,
+            info: info3,
+            from,
+            relax_column_count,
+            relax_column_count_less,
+            relax_column_count_more,
+            raw,
+            skip_records_with_empty_values
+          } = this.options;
+          const { enabled, record: record2 } = this.state;
+          if (enabled === false) {
+            return this.__resetRecord();
+          }
+          const recordLength = record2.length;
+          if (columns === true) {
+            if (skip_records_with_empty_values === true && isRecordEmpty(record2)) {
+              this.__resetRecord();
+              return;
+            }
+            return this.__firstLineToColumns(record2);
+          }
+          if (columns === false && this.info.records === 0) {
+            this.state.expectedRecordLength = recordLength;
+          }
+          if (recordLength !== this.state.expectedRecordLength) {
+            const err = columns === false ? new CsvError(
+              "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH",
+              [
+                "Invalid Record Length:",
+                `expect ${this.state.expectedRecordLength},`,
+                `got ${recordLength} on line ${this.info.lines}`
+              ],
+              this.options,
+              this.__infoField(),
+              {
+                record: record2
+              }
+            ) : new CsvError(
+              "CSV_RECORD_INCONSISTENT_COLUMNS",
+              [
+                "Invalid Record Length:",
+                `columns length is ${columns.length},`,
+                // rename columns
+                `got ${recordLength} on line ${this.info.lines}`
+              ],
+              this.options,
+              this.__infoField(),
+              {
+                record: record2
+              }
+            );
+            if (relax_column_count === true || relax_column_count_less === true && recordLength < this.state.expectedRecordLength || relax_column_count_more === true && recordLength > this.state.expectedRecordLength) {
+              this.info.invalid_field_length++;
+              this.state.error = err;
+            } else {
+              const finalErr = this.__error(err);
+              if (finalErr) return finalErr;
+            }
+          }
+          if (skip_records_with_empty_values === true && isRecordEmpty(record2)) {
+            this.__resetRecord();
+            return;
+          }
+          if (this.state.recordHasError === true) {
+            this.__resetRecord();
+            this.state.recordHasError = false;
+            return;
+          }
+          this.info.records++;
+          if (from === 1 || this.info.records >= from) {
+            const { objname } = this.options;
+            if (columns !== false) {
+              const obj = {};
+              for (let i3 = 0, l2 = record2.length; i3 < l2; i3++) {
+                if (columns[i3] === void 0 || columns[i3].disabled) continue;
+                if (group_columns_by_name === true && Object.hasOwn(obj, columns[i3].name)) {
+                  if (Array.isArray(obj[columns[i3].name])) {
+                    obj[columns[i3].name] = obj[columns[i3].name].concat(record2[i3]);
+                  } else {
+                    obj[columns[i3].name] = [obj[columns[i3].name], record2[i3]];
+                  }
+                } else {
+                  Object.defineProperty(obj, columns[i3].name, {
+                    value: record2[i3],
+                    enumerable: true,
+                    writable: true,
+                    configurable: true
+                  });
+                }
+              }
+              if (raw === true || info3 === true) {
+                const extRecord = Object.assign(
+                  { record: obj },
+                  raw === true ? { raw: this.state.rawBuffer.toString(encoding) } : {},
+                  info3 === true ? { info: this.__infoRecord() } : {}
+                );
+                const err = this.__push(
+                  objname === void 0 ? extRecord : [obj[objname], extRecord],
+                  push
+                );
+                if (err) {
+                  return err;
+                }
+              } else {
+                const err = this.__push(
+                  objname === void 0 ? obj : [obj[objname], obj],
+                  push
+                );
+                if (err) {
+                  return err;
+                }
+              }
+            } else {
+              if (raw === true || info3 === true) {
+                const extRecord = Object.assign(
+                  { record: record2 },
+                  raw === true ? { raw: this.state.rawBuffer.toString(encoding) } : {},
+                  info3 === true ? { info: this.__infoRecord() } : {}
+                );
+                const err = this.__push(
+                  objname === void 0 ? extRecord : [record2[objname], extRecord],
+                  push
+                );
+                if (err) {
+                  return err;
+                }
+              } else {
+                const err = this.__push(
+                  objname === void 0 ? record2 : [record2[objname], record2],
+                  push
+                );
+                if (err) {
+                  return err;
+                }
+              }
+            }
+          }
+          this.__resetRecord();
+        },
+        __firstLineToColumns: function(record2) {
+          const { firstLineToHeaders } = this.state;
+          try {
+            const headers = firstLineToHeaders === void 0 ? record2 : firstLineToHeaders.call(null, record2);
+            if (!Array.isArray(headers)) {
+              return this.__error(
+                new CsvError(
+                  "CSV_INVALID_COLUMN_MAPPING",
+                  [
+                    "Invalid Column Mapping:",
+                    "expect an array from column function,",
+                    `got ${JSON.stringify(headers)}`
+                  ],
+                  this.options,
+                  this.__infoField(),
+                  {
+                    headers
+                  }
+                )
+              );
+            }
+            const normalizedHeaders = normalize_columns_array(headers);
+            this.state.expectedRecordLength = normalizedHeaders.length;
+            this.options.columns = normalizedHeaders;
+            this.__resetRecord();
+            return;
+          } catch (err) {
+            return err;
+          }
+        },
+        __resetRecord: function() {
+          if (this.options.raw === true) {
+            this.state.rawBuffer.reset();
+          }
+          this.state.error = void 0;
+          this.state.record = [];
+          this.state.record_length = 0;
+        },
+        __onField: function() {
+          const { cast, encoding, rtrim, max_record_size } = this.options;
+          const { enabled, wasQuoting } = this.state;
+          if (enabled === false) {
+            return this.__resetField();
+          }
+          let field = this.state.field.toString(encoding);
+          if (rtrim === true && wasQuoting === false) {
+            field = field.trimRight();
+          }
+          if (cast === true) {
+            const [err, f2] = this.__cast(field);
+            if (err !== void 0) return err;
+            field = f2;
+          }
+          this.state.record.push(field);
+          if (max_record_size !== 0 && typeof field === "string") {
+            this.state.record_length += field.length;
+          }
+          this.__resetField();
+        },
+        __resetField: function() {
+          this.state.field.reset();
+          this.state.wasQuoting = false;
+        },
+        __push: function(record2, push) {
+          const { on_record } = this.options;
+          if (on_record !== void 0) {
+            const info3 = this.__infoRecord();
+            try {
+              record2 = on_record.call(null, record2, info3);
+            } catch (err) {
+              return err;
+            }
+            if (record2 === void 0 || record2 === null) {
+              return;
+            }
+          }
+          this.info.bytes_records += this.info.bytes;
+          push(record2);
+        },
+        // Return a tuple with the error and the casted value
+        __cast: function(field) {
+          const { columns, relax_column_count } = this.options;
+          const isColumns = Array.isArray(columns);
+          if (isColumns === true && relax_column_count && this.options.columns.length <= this.state.record.length) {
+            return [void 0, void 0];
+          }
+          if (this.state.castField !== null) {
+            try {
+              const info3 = this.__infoField();
+              return [void 0, this.state.castField.call(null, field, info3)];
+            } catch (err) {
+              return [err];
+            }
+          }
+          if (this.__isFloat(field)) {
+            return [void 0, parseFloat(field)];
+          } else if (this.options.cast_date !== false) {
+            const info3 = this.__infoField();
+            return [void 0, this.options.cast_date.call(null, field, info3)];
+          }
+          return [void 0, field];
+        },
+        __compareBytes: function(sourceBuf, targetBuf, targetPos, firstByte) {
+          if (sourceBuf[0] !== firstByte) return 0;
+          const sourceLength = sourceBuf.length;
+          for (let i3 = 1; i3 < sourceLength; i3++) {
+            if (sourceBuf[i3] !== targetBuf[targetPos + i3]) return 0;
+          }
+          return sourceLength;
+        },
+        // Helper to test if a character is trimable
+        __isCharTrimable: function(buf, pos) {
+          const { timchars, timcharFirstBytes } = this.state;
+          const first = buf[pos];
+          if (first === void 0 || timcharFirstBytes[first] === 0) return 0;
+          loop1: for (let i3 = 0; i3 < timchars.length; i3++) {
+            const timchar = timchars[i3];
+            for (let j2 = 0; j2 < timchar.length; j2++) {
+              if (timchar[j2] !== buf[pos + j2]) continue loop1;
+            }
+            return timchar.length;
+          }
+          return 0;
+        },
+        __isDelimiter: function(buf, pos, chr) {
+          const { delimiter: delimiter2, ignore_last_delimiters } = this.options;
+          if (ignore_last_delimiters === true && this.state.record.length === this.options.columns.length - 1) {
+            return 0;
+          } else if (ignore_last_delimiters !== false && typeof ignore_last_delimiters === "number" && this.state.record.length === ignore_last_delimiters - 1) {
+            return 0;
+          }
+          loop1: for (let i3 = 0; i3 < delimiter2.length; i3++) {
+            const del = delimiter2[i3];
+            if (del[0] === chr) {
+              for (let j2 = 1; j2 < del.length; j2++) {
+                if (del[j2] !== buf[pos + j2]) continue loop1;
+              }
+              return del.length;
+            }
+          }
+          return 0;
+        },
+        __isEscape: function(buf, pos, chr) {
+          const { escape: escape2 } = this.options;
+          if (escape2 === null) return false;
+          const l2 = escape2.length;
+          if (escape2[0] === chr) {
+            for (let i3 = 0; i3 < l2; i3++) {
+              if (escape2[i3] !== buf[pos + i3]) {
+                return false;
+              }
+            }
+            return true;
+          }
+          return false;
+        },
+        __isFloat: function(value) {
+          return value - parseFloat(value) + 1 >= 0;
+        },
+        // Keep it in case we implement the `cast_int` option
+        // __isInt(value){
+        //   // return Number.isInteger(parseInt(value))
+        //   // return !isNaN( parseInt( obj ) );
+        //   return /^(\-|\+)?[1-9][0-9]*$/.test(value)
+        // }
+        __isQuote: function(buf, pos) {
+          const { quote } = this.options;
+          if (quote === null) return false;
+          const l2 = quote.length;
+          for (let i3 = 0; i3 < l2; i3++) {
+            if (quote[i3] !== buf[pos + i3]) {
+              return false;
+            }
+          }
+          return true;
+        },
+        __isRecordDelimiter: function(chr, buf, pos) {
+          const { record_delimiter } = this.options;
+          const recordDelimiterLength = record_delimiter.length;
+          loop1: for (let i3 = 0; i3 < recordDelimiterLength; i3++) {
+            const rd = record_delimiter[i3];
+            const rdLength = rd.length;
+            if (rd[0] !== chr) {
+              continue;
+            }
+            for (let j2 = 1; j2 < rdLength; j2++) {
+              if (rd[j2] !== buf[pos + j2]) {
+                continue loop1;
+              }
+            }
+            return rd.length;
+          }
+          return 0;
+        },
+        __autoDiscoverRecordDelimiter: function(buf, pos) {
+          const { encoding } = this.options;
+          const rds = [
+            // Important, the windows line ending must be before mac os 9
+            Buffer.from("\r\n", encoding),
+            Buffer.from("\n", encoding),
+            Buffer.from("\r", encoding)
+          ];
+          loop: for (let i3 = 0; i3 < rds.length; i3++) {
+            const l2 = rds[i3].length;
+            for (let j2 = 0; j2 < l2; j2++) {
+              if (rds[i3][j2] !== buf[pos + j2]) {
+                continue loop;
+              }
+            }
+            this.options.record_delimiter.push(rds[i3]);
+            this.state.recordDelimiterMaxLength = rds[i3].length;
+            return rds[i3].length;
+          }
+          return 0;
+        },
+        __error: function(msg) {
+          const { encoding, raw, skip_records_with_error } = this.options;
+          const err = typeof msg === "string" ? new Error(msg) : msg;
+          if (skip_records_with_error) {
+            this.state.recordHasError = true;
+            if (this.options.on_skip !== void 0) {
+              try {
+                this.options.on_skip(
+                  err,
+                  raw ? this.state.rawBuffer.toString(encoding) : void 0
+                );
+              } catch (err2) {
+                return err2;
+              }
+            }
+            return void 0;
+          } else {
+            return err;
+          }
+        },
+        __infoDataSet: function() {
+          return {
+            ...this.info,
+            columns: this.options.columns
+          };
+        },
+        __infoRecord: function() {
+          const { columns, raw, encoding } = this.options;
+          return {
+            ...this.__infoDataSet(),
+            bytes_records: this.info.bytes,
+            error: this.state.error,
+            header: columns === true,
+            index: this.state.record.length,
+            raw: raw ? this.state.rawBuffer.toString(encoding) : void 0
+          };
+        },
+        __infoField: function() {
+          const { columns } = this.options;
+          const isColumns = Array.isArray(columns);
+          const bytes_records = this.info.bytes_records;
+          return {
+            ...this.__infoRecord(),
+            bytes_records,
+            column: isColumns === true ? columns.length > this.state.record.length ? columns[this.state.record.length].name : null : this.state.record.length,
+            quoting: this.state.wasQuoting
+          };
+        }
+      };
+    };
+  }
+});
+
+// node_modules/csv-parse/lib/sync.js
+var parse3;
+var init_sync = __esm({
+  "node_modules/csv-parse/lib/sync.js"() {
+    init_api2();
+    init_normalize_options();
+    parse3 = function(data, opts = {}) {
+      if (typeof data === "string") {
+        data = Buffer.from(data);
+      }
+      const records = opts && opts.objname ? /* @__PURE__ */ Object.create(null) : [];
+      const parser = transform2(opts);
+      const push = (record2) => {
+        if (parser.options.objname === void 0) records.push(record2);
+        else {
+          records[record2[0]] = record2[1];
+        }
+      };
+      const close = () => {
+      };
+      const error63 = parser.parse(data, true, push, close);
+      if (error63 !== void 0) throw error63;
+      return records;
+    };
+  }
+});
+
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync17 } from "node:fs";
+import { readFileSync as readFileSync19 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i3) => ({
     path: [prefix, ...i3.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -63583,48 +66021,23 @@ function validateSites(entries, options = {}) {
   return { sites, problems };
 }
 function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = "";
-  let quoted = false;
-  let i3 = text.charCodeAt(0) === 65279 ? 1 : 0;
-  let fieldStarted = false;
-  for (; i3 < text.length; i3++) {
-    const c4 = text[i3];
-    if (quoted) {
-      if (c4 === '"') {
-        if (text[i3 + 1] === '"') {
-          field += '"';
-          i3++;
-        } else quoted = false;
-      } else field += c4;
-      continue;
-    }
-    if (c4 === '"' && !fieldStarted) {
-      quoted = true;
-      fieldStarted = true;
-    } else if (c4 === ",") {
-      row.push(field);
-      field = "";
-      fieldStarted = false;
-    } else if (c4 === "\n" || c4 === "\r") {
-      if (c4 === "\r" && text[i3 + 1] === "\n") i3++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-      fieldStarted = false;
-    } else {
-      field += c4;
-      fieldStarted = true;
-    }
+  try {
+    return parse3(text, {
+      bom: true,
+      // every line ending, mixed too (csv-parse otherwise keeps the first one it meets)
+      record_delimiter: ["\r\n", "\n", "\r"],
+      relax_column_count: true,
+      // the row-length check below names the row
+      skip_empty_lines: true
+    });
+  } catch (e) {
+    const { code, lines } = e;
+    const what = (code && CSV_ERRORS[code]) ?? `not valid CSV (${code ?? "parse error"})`;
+    throw new SignetError(
+      "E_INPUT_INVALID",
+      `CSV${typeof lines === "number" ? `: line ${lines}` : ""}: ${what}`
+    );
   }
-  if (quoted) throw new SignetError("E_INPUT_INVALID", "CSV: a quoted field is not closed");
-  if (fieldStarted || row.length) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows.filter((r2) => !(r2.length === 1 && r2[0] === ""));
 }
 function csvToEntries(text) {
   const rows = parseCsv(text);
@@ -63703,7 +66116,7 @@ async function loadSites(path10, options = {}) {
   if (path10 === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync17(path10, "utf8");
+      text = readFileSync19(path10, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path10}`);
     }
@@ -63722,10 +66135,11 @@ function assertSites(loaded) {
   }
   return loaded.sites;
 }
-var import_yaml2, SITE_CODE_RE, MAX_LABEL, MIN_KEY_LENGTH, label, siteInputSchema, CSV_COLUMNS;
+var import_yaml2, SITE_CODE_RE, MAX_LABEL, MIN_KEY_LENGTH, label, siteInputSchema, CSV_COLUMNS, CSV_ERRORS;
 var init_site = __esm({
   "tools/lib/installers/site.ts"() {
     "use strict";
+    init_sync();
     import_yaml2 = __toESM(require_dist(), 1);
     init_zod();
     init_errors();
@@ -63762,6 +66176,11 @@ var init_site = __esm({
       enrollmentkeyref: "enrollmentKeyRef",
       keyversion: "keyVersion"
     };
+    CSV_ERRORS = {
+      CSV_QUOTE_NOT_CLOSED: "a quoted field is not closed",
+      CSV_INVALID_CLOSING_QUOTE: 'text after the closing quote of a field; quote the whole field and double any quote inside it ("")',
+      INVALID_OPENING_QUOTE: 'a quote inside an unquoted field; quote the whole field and double any quote inside it ("")'
+    };
   }
 });
 
@@ -63793,7 +66212,7 @@ var init_installers = __esm({
 import { createHash as createHash8 } from "node:crypto";
 import { createReadStream as createReadStream4, createWriteStream as createWriteStream3, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename6, dirname as dirname5, join as join15, resolve as resolve8 } from "node:path";
+import { basename as basename7, dirname as dirname5, join as join18, resolve as resolve9 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path10) {
@@ -63802,7 +66221,7 @@ async function hashFile(path10) {
   return hash3.digest("hex");
 }
 async function atomicWrite(path10, text) {
-  const tmp = join15(dirname5(path10), `.${basename6(path10)}.${process.pid}.tmp`);
+  const tmp = join18(dirname5(path10), `.${basename7(path10)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path10);
 }
@@ -63819,28 +66238,28 @@ var init_dir = __esm({
       /** name → sha256 for files this process wrote or hashed (avoids hashing twice). */
       #known = /* @__PURE__ */ new Map();
       constructor(root) {
-        this.root = resolve8(root);
+        this.root = resolve9(root);
         this.description = `dir ${this.root}`;
       }
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join15(this.root, tag);
+        return join18(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join15(this.folder(tag), "release.json");
+        const file2 = join18(this.folder(tag), "release.json");
         if (!existsSync11(file2)) return void 0;
         return JSON.parse(await readFile(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join15(dir, "NOTES.md"), body);
-        await atomicWrite(join15(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join18(dir, "NOTES.md"), body);
+        await atomicWrite(join18(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join15(dir, "NOTES.md");
+        const notes = join18(dir, "NOTES.md");
         const stats = await stat2(dir);
         return {
           id: stats.ino,
@@ -63858,11 +66277,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir2(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat2(join15(dir, name));
+          const s2 = await stat2(join18(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join15(dir, name));
+          const known = this.#known.get(join18(dir, name));
           const sha2562 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join15(dir, name)}` });
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join18(dir, name)}` });
         }
         return out;
       }
@@ -63911,10 +66330,10 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join15(dir, input2.name);
+        const final = join18(dir, input2.name);
         if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join15(dir, `.${input2.name}.part`);
+        const part = join18(dir, `.${input2.name}.part`);
         const hash3 = createHash8("sha256");
         await pipeline2(
           createReadStream4(input2.path, { highWaterMark: 1 << 20 }),
@@ -63940,17 +66359,17 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join15(this.folder(release.tag), asset.name), { force: true });
+        await rm2(join18(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename2(join15(dir, asset.name), join15(dir, name));
-        const known = this.#known.get(join15(dir, asset.name));
-        if (known) this.#known.set(join15(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join15(dir, name)}` };
+        await rename2(join18(dir, asset.name), join18(dir, name));
+        const known = this.#known.get(join18(dir, asset.name));
+        if (known) this.#known.set(join18(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join18(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join15(this.folder(release.tag), asset.name);
+        const src = join18(this.folder(release.tag), asset.name);
         const hash3 = createHash8("sha256");
         let size = 0;
         await pipeline2(
@@ -63967,7 +66386,7 @@ var init_dir = __esm({
         return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path10 = join15(this.folder(release.tag), asset.name);
+        const path10 = join18(this.folder(release.tag), asset.name);
         const s2 = await stat2(path10);
         const known = this.#known.get(path10);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
@@ -63980,6 +66399,9 @@ var init_dir = __esm({
 });
 
 // tools/lib/forge/http.ts
+function timeoutError(message) {
+  return Object.assign(new Error(message), { name: "TimeoutError", code: "ETIMEDOUT" });
+}
 function isNetworkError(e) {
   let cur = e;
   for (let depth = 0; cur && depth < 6; depth++) {
@@ -64058,21 +66480,40 @@ function defaultSleep(ms) {
 }
 async function withRetry(operation, options, fn, onRetry) {
   const sleep2 = options.sleep ?? defaultSleep;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (e) {
-      if (attempt >= options.retries || !isRetryable(e)) throw e;
-      const asked = e instanceof HttpError ? retryAfterMs(e.headers) : void 0;
-      const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
-      const delay = asked !== void 0 ? Math.min(asked, options.maxDelayMs) : backoff / 2 + Math.random() * (backoff / 2);
-      const what = e instanceof HttpError ? e.status ? `HTTP ${e.status}` : "network error" : "network error";
-      logger.warn(
-        `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`
-      );
-      await sleep2(delay);
-      if (onRetry) await onRetry(e, attempt);
+  const deadlineMs = options.deadlineMs;
+  const controller = new AbortController();
+  const end = deadlineMs === void 0 ? Infinity : Date.now() + deadlineMs;
+  const timer = deadlineMs === void 0 ? void 0 : setTimeout(() => controller.abort(timeoutError(`${operation}: deadline passed`)), deadlineMs);
+  timer?.unref?.();
+  const gaveUp = (e) => new SignetError(
+    "E_FORGE_TIMEOUT",
+    `${operation}: no success within ${deadlineMs} ms (every retry included)`,
+    {
+      details: { operation, deadlineMs },
+      cause: e
     }
+  );
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(attempt, controller.signal);
+      } catch (e) {
+        if (controller.signal.aborted) throw gaveUp(e);
+        if (attempt >= options.retries || !isRetryable(e)) throw e;
+        const asked = e instanceof HttpError ? retryAfterMs(e.headers) : void 0;
+        const backoff = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
+        const delay = asked !== void 0 ? Math.min(asked, options.maxDelayMs) : backoff / 2 + Math.random() * (backoff / 2);
+        const what = e instanceof HttpError ? e.status ? `HTTP ${e.status}` : "network error" : "network error";
+        if (Date.now() + delay >= end) throw gaveUp(e);
+        logger.warn(
+          `${operation}: ${what}; retry ${attempt + 1}/${options.retries} in ${Math.round(delay)} ms`
+        );
+        await sleep2(delay);
+        if (onRetry) await onRetry(e, attempt);
+      }
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
   }
 }
 function headersOf(res) {
@@ -64082,18 +66523,14 @@ function headersOf(res) {
   });
   return out;
 }
-function contentTypeFor(name) {
-  if (name === "SHA256SUMS") return "text/plain";
-  const dot = name.lastIndexOf(".");
-  return dot >= 0 && TYPES[name.slice(dot).toLowerCase()] || "application/octet-stream";
-}
-var DEFAULT_RETRY, HttpError, NETWORK_CODES, SCOPES, TYPES;
+var DEFAULT_RETRY, DEFAULT_TIMEOUTS, HttpError, NETWORK_CODES, SCOPES;
 var init_http = __esm({
   "tools/lib/forge/http.ts"() {
     "use strict";
     init_errors();
     init_log();
     DEFAULT_RETRY = { retries: 5, baseDelayMs: 500, maxDelayMs: 6e4 };
+    DEFAULT_TIMEOUTS = { connectMs: 3e4, idleMs: 12e4, deadlineMs: 60 * 6e4 };
     HttpError = class extends Error {
       status;
       headers;
@@ -64130,16 +66567,6 @@ var init_http = __esm({
       gitea: "a token with the `write:repository` scope, from an account with write access to the repository",
       dir: "write access to the folder"
     };
-    TYPES = {
-      ".exe": "application/vnd.microsoft.portable-executable",
-      ".dll": "application/vnd.microsoft.portable-executable",
-      ".msi": "application/x-msi",
-      ".zip": "application/zip",
-      ".json": "application/json",
-      ".md": "text/markdown",
-      ".txt": "text/plain",
-      ".sig": "application/pgp-signature"
-    };
   }
 });
 
@@ -64169,27 +66596,9 @@ function takeBuffer() {
 function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
-async function hashFileLowMem(path10) {
-  const hash3 = createHash9("sha256");
-  const fh = await open3(path10, "r");
-  const buf = takeBuffer();
-  let size = 0;
-  try {
-    for (; ; ) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK2, size);
-      if (bytesRead === 0) break;
-      hash3.update(bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-  } finally {
-    giveBuffer(buf);
-    await fh.close();
-  }
-  return { sha256: hash3.digest("hex"), size };
-}
 function write(req, chunk) {
-  return new Promise((resolve14, reject) => {
-    req.write(chunk, (err) => err ? reject(err) : resolve14());
+  return new Promise((resolve13, reject) => {
+    req.write(chunk, (err) => err ? reject(err) : resolve13());
   });
 }
 async function pump(req, body, stopped) {
@@ -64222,12 +66631,31 @@ async function pump(req, body, stopped) {
   if (stopped() || pos !== body.size) return;
   if (body.suffix.length) await write(req, body.suffix);
 }
+function limit(req, limits) {
+  const idle = limits.idleTimeoutMs;
+  if (idle) req.setTimeout(idle, () => req.destroy(timeoutError(`no progress for ${idle} ms`)));
+  const connect = limits.connectTimeoutMs;
+  if (connect)
+    req.once("socket", (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => req.destroy(timeoutError(`could not connect within ${connect} ms`)),
+        connect
+      );
+      const done = () => clearTimeout(timer);
+      socket.once(isTls(socket) ? "secureConnect" : "connect", done);
+      socket.once("close", done);
+    });
+}
+function isTls(socket) {
+  return "encrypted" in socket;
+}
 function sendFile(url2, options) {
   const u3 = new URL(url2);
   const make = u3.protocol === "https:" ? httpsRequest : httpRequest2;
-  const headers = { ...options.headers, "content-length": String(options.body.length) };
+  const headers = options.body ? { ...options.headers, "content-length": String(options.body.length) } : { ...options.headers };
   const tls = u3.protocol === "https:" && options.ca ? { ca: options.ca } : {};
-  return new Promise((resolve14, reject) => {
+  return new Promise((resolve13, reject) => {
     let settled = false;
     let responded = false;
     const fail2 = (e) => {
@@ -64249,7 +66677,7 @@ function sendFile(url2, options) {
         const noBody = status === 204 || status === 304 || options.method === "HEAD";
         if (noBody) res.resume();
         settled = true;
-        resolve14(
+        resolve13(
           new Response(noBody ? null : Readable5.toWeb(res), {
             status,
             statusText: res.statusMessage ?? "",
@@ -64259,13 +66687,8 @@ function sendFile(url2, options) {
       }
     );
     req.on("error", fail2);
-    const idle = options.idleTimeoutMs;
-    if (idle)
-      req.setTimeout(
-        idle,
-        () => req.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: "ETIMEDOUT" }))
-      );
-    if (Buffer.isBuffer(options.body)) {
+    limit(req, options);
+    if (!options.body || Buffer.isBuffer(options.body)) {
       req.end(options.body);
       return;
     }
@@ -64278,7 +66701,59 @@ function sendFile(url2, options) {
     );
   });
 }
-function withFileBodies(inner = fetch) {
+function withTimeouts(inner, limits) {
+  const idle = limits.idleTimeoutMs;
+  if (!idle) return inner;
+  const first = Math.max(idle, limits.connectTimeoutMs ?? 0);
+  return (async (input2, init) => {
+    const controller = new AbortController();
+    const outer = init?.signal;
+    if (outer?.aborted) controller.abort(outer.reason);
+    outer?.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
+    let timer;
+    const arm = (ms, what) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(timeoutError(what)), ms);
+    };
+    arm(first, `no answer within ${first} ms`);
+    let res;
+    try {
+      res = await inner(input2, { ...init, signal: controller.signal });
+    } catch (e) {
+      clearTimeout(timer);
+      throw controller.signal.aborted && !outer?.aborted ? new TypeError("fetch failed", { cause: controller.signal.reason }) : e;
+    }
+    if (!res.body) {
+      clearTimeout(timer);
+      return res;
+    }
+    arm(idle, `no progress for ${idle} ms`);
+    const reader = res.body.getReader();
+    const body = new ReadableStream({
+      async pull(c4) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            c4.close();
+            return;
+          }
+          arm(idle, `no progress for ${idle} ms`);
+          c4.enqueue(value);
+        } catch (e) {
+          clearTimeout(timer);
+          throw controller.signal.aborted ? new TypeError("fetch failed", { cause: controller.signal.reason }) : e;
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      }
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  });
+}
+function withFileBodies(inner = fetch, limits = {}) {
   return (async (input2, init) => {
     const body = init?.body;
     if (body instanceof FileBody) {
@@ -64290,20 +66765,23 @@ function withFileBodies(inner = fetch) {
         method: init?.method ?? "POST",
         headers,
         body,
-        signal: init?.signal ?? void 0
+        signal: init?.signal ?? void 0,
+        connectTimeoutMs: limits.connectTimeoutMs,
+        idleTimeoutMs: limits.idleTimeoutMs
       });
     }
     return inner(input2, init);
   });
 }
-async function downloadHashed(url2, headers, dest) {
+async function downloadHashed(url2, headers, dest, limits = {}) {
   let current = new URL(url2);
   let hdrs = { ...headers };
   for (let hop = 0; hop < 6; hop++) {
     const make = current.protocol === "https:" ? httpsRequest : httpRequest2;
-    const res = await new Promise((resolve14, reject) => {
-      const req = make(current, { method: "GET", headers: hdrs }, resolve14);
+    const res = await new Promise((resolve13, reject) => {
+      const req = make(current, { method: "GET", headers: hdrs, signal: limits.signal }, resolve13);
       req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
+      limit(req, limits);
       req.end();
     });
     const status = res.statusCode ?? 0;
@@ -64358,6 +66836,7 @@ var CHUNK2, GC_EVERY, collect, FileBody, pool;
 var init_transport = __esm({
   "tools/lib/forge/transport.ts"() {
     "use strict";
+    init_http();
     CHUNK2 = 1 << 20;
     GC_EVERY = 2 << 20;
     FileBody = class {
@@ -64382,7 +66861,7 @@ var init_transport = __esm({
 });
 
 // tools/lib/forge/gitea.ts
-import { randomBytes as randomBytes3 } from "node:crypto";
+import { randomBytes as randomBytes4 } from "node:crypto";
 function giteaApiBase(url2) {
   const trimmed = url2.replace(/\/+$/, "");
   return /\/api\/v1$/.test(trimmed) ? trimmed : `${trimmed}/api/v1`;
@@ -64416,6 +66895,7 @@ var init_gitea = __esm({
       #repoPath;
       #token;
       #retry;
+      #timeouts;
       #slug;
       constructor(options) {
         registerSecret(options.token);
@@ -64424,42 +66904,64 @@ var init_gitea = __esm({
         this.#repoPath = `/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
         this.#token = options.token;
         this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+        this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
         this.description = `gitea ${this.#base} ${this.#slug}`;
       }
+      /**
+       * The token goes only to the API's own origin: an attachment's `browser_download_url` is data
+       * from the server and may name any host (a CDN, or one an attacker chose).
+       */
+      #auth(url2) {
+        return new URL(url2).origin === new URL(this.#base).origin ? { authorization: `token ${this.#token}` } : {};
+      }
+      #transfer(signal) {
+        return { signal, connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+      }
+      /** One API call (retried), its whole answer read inside the attempt so a stalled body is retried too. */
       async #send(operation, method, path10, init = {}) {
-        const url2 = path10.startsWith("http") ? path10 : `${this.#base}${path10}`;
+        const url2 = `${this.#base}${path10}`;
         try {
-          return await withRetry(operation, this.#retry, async () => {
-            const headers = {
-              authorization: `token ${this.#token}`,
-              accept: "application/json",
-              ...init.headers
-            };
-            let body;
-            if (init.json !== void 0) {
-              headers["content-type"] = "application/json";
-              body = JSON.stringify(init.json);
+          return await withRetry(
+            operation,
+            { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+            async (_attempt, signal) => {
+              const headers = {
+                ...this.#auth(url2),
+                accept: "application/json",
+                ...init.headers
+              };
+              let body = init.file;
+              if (init.json !== void 0) {
+                headers["content-type"] = "application/json";
+                body = Buffer.from(JSON.stringify(init.json));
+              }
+              let res;
+              let text;
+              try {
+                res = await sendFile(url2, { method, headers, body, ...this.#transfer(signal) });
+                text = await res.text();
+              } catch (e) {
+                throw new HttpError(operation, 0, {}, "", e);
+              }
+              if (!res.ok) throw new HttpError(operation, res.status, headersOf(res), text);
+              return { status: res.status, text };
             }
-            let res;
-            try {
-              res = init.file ? await sendFile(url2, { method, headers, body: init.file }) : await fetch(url2, { method, headers, body });
-            } catch (e) {
-              throw new HttpError(operation, 0, {}, "", e);
-            }
-            if (!res.ok) {
-              const text = await res.text().catch(() => "");
-              throw new HttpError(operation, res.status, headersOf(res), text);
-            }
-            return res;
-          });
+          );
         } catch (e) {
           throw forgeError("gitea", this.#slug, e);
         }
       }
+      #parse(operation, text) {
+        try {
+          return JSON.parse(text);
+        } catch (e) {
+          throw forgeError("gitea", this.#slug, new HttpError(operation, 200, {}, `not JSON: ${text}`, e));
+        }
+      }
       async #json(operation, method, path10, json2) {
         const res = await this.#send(operation, method, path10, json2 === void 0 ? {} : { json: json2 });
-        if (res.status === 204) return void 0;
-        return await res.json();
+        if (res.status === 204 || !res.text) return void 0;
+        return this.#parse(operation, res.text);
       }
       async findReleases(tag) {
         const out = [];
@@ -64514,7 +67016,7 @@ var init_gitea = __esm({
         return list2.map(toAsset);
       }
       async uploadAsset(release, input2) {
-        const boundary = `signet-${randomBytes3(12).toString("hex")}`;
+        const boundary = `signet-${randomBytes4(12).toString("hex")}`;
         const safeName = input2.name.replace(/["\\\r\n]/g, "_");
         const pre = Buffer.from(
           `--${boundary}\r
@@ -64536,7 +67038,7 @@ Content-Type: ${input2.contentType}\r
             headers: { "content-type": `multipart/form-data; boundary=${boundary}` }
           }
         );
-        const asset = toAsset(await res.json());
+        const asset = toAsset(this.#parse(`upload ${input2.name}`, res.text));
         if (!file2.sentSha256)
           throw forgeError(
             "gitea",
@@ -64578,20 +67080,25 @@ Content-Type: ${input2.contentType}\r
           );
         const operation = `download ${asset.name}`;
         try {
-          return await withRetry(operation, this.#retry, async () => {
-            let r2;
-            try {
-              r2 = await downloadHashed(
-                url2,
-                { authorization: `token ${this.#token}`, accept: "application/octet-stream" },
-                dest
-              );
-            } catch (e) {
-              throw new HttpError(operation, 0, {}, "", e);
+          return await withRetry(
+            operation,
+            { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs },
+            async (_a4, signal) => {
+              let r2;
+              try {
+                r2 = await downloadHashed(
+                  url2,
+                  { ...this.#auth(url2), accept: "application/octet-stream" },
+                  dest,
+                  this.#transfer(signal)
+                );
+              } catch (e) {
+                throw new HttpError(operation, 0, {}, "", e);
+              }
+              if (r2.sha256 === void 0) throw new HttpError(operation, r2.status, r2.headers, r2.text ?? "");
+              return { sha256: r2.sha256, size: r2.size };
             }
-            if (r2.sha256 === void 0) throw new HttpError(operation, r2.status, r2.headers, r2.text ?? "");
-            return { sha256: r2.sha256, size: r2.size };
-          });
+          );
         } catch (e) {
           throw forgeError("gitea", this.#slug, e);
         }
@@ -64601,7 +67108,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync18, existsSync as existsSync12 } from "fs";
+import { readFileSync as readFileSync20, existsSync as existsSync12 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -64615,7 +67122,7 @@ var init_context = __esm({
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
           if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync18(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+            this.payload = JSON.parse(readFileSync20(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path10 = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${EOL5}`);
@@ -64780,11 +67287,11 @@ var require_lib = __commonJS({
     })();
     var __awaiter3 = exports && exports.__awaiter || function(thisArg, _arguments, P2, generator) {
       function adopt(value) {
-        return value instanceof P2 ? value : new P2(function(resolve14) {
-          resolve14(value);
+        return value instanceof P2 ? value : new P2(function(resolve13) {
+          resolve13(value);
         });
       }
-      return new (P2 || (P2 = Promise))(function(resolve14, reject) {
+      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -64800,7 +67307,7 @@ var require_lib = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -64887,26 +67394,26 @@ var require_lib = __commonJS({
       }
       readBody() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
             let output2 = Buffer.alloc(0);
             this.message.on("data", (chunk) => {
               output2 = Buffer.concat([output2, chunk]);
             });
             this.message.on("end", () => {
-              resolve14(output2.toString());
+              resolve13(output2.toString());
             });
           }));
         });
       }
       readBodyBuffer() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve14) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13) => __awaiter3(this, void 0, void 0, function* () {
             const chunks = [];
             this.message.on("data", (chunk) => {
               chunks.push(chunk);
             });
             this.message.on("end", () => {
-              resolve14(Buffer.concat(chunks));
+              resolve13(Buffer.concat(chunks));
             });
           }));
         });
@@ -65114,14 +67621,14 @@ var require_lib = __commonJS({
        */
       requestRaw(info2, data) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve14, reject) => {
+          return new Promise((resolve13, reject) => {
             function callbackForResult(err, res) {
               if (err) {
                 reject(err);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
-                resolve14(res);
+                resolve13(res);
               }
             }
             this.requestRawWithCallback(info2, data, callbackForResult);
@@ -65365,12 +67872,12 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
           const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-          return new Promise((resolve14) => setTimeout(() => resolve14(), ms));
+          return new Promise((resolve13) => setTimeout(() => resolve13(), ms));
         });
       }
       _processResponse(res, options) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve14, reject) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve13, reject) => __awaiter3(this, void 0, void 0, function* () {
             const statusCode = res.message.statusCode || 0;
             const response = {
               statusCode,
@@ -65378,7 +67885,7 @@ var require_lib = __commonJS({
               headers: {}
             };
             if (statusCode === HttpCodes2.NotFound) {
-              resolve14(response);
+              resolve13(response);
             }
             function dateTimeDeserializer(key, value) {
               if (typeof value === "string") {
@@ -65417,7 +67924,7 @@ var require_lib = __commonJS({
               err.result = response.result;
               reject(err);
             } else {
-              resolve14(response);
+              resolve13(response);
             }
           }));
         });
@@ -65475,11 +67982,11 @@ var init_utils2 = __esm({
     import_undici2 = __toESM(require_undici(), 1);
     __awaiter2 = function(thisArg, _arguments, P2, generator) {
       function adopt(value) {
-        return value instanceof P2 ? value : new P2(function(resolve14) {
-          resolve14(value);
+        return value instanceof P2 ? value : new P2(function(resolve13) {
+          resolve13(value);
         });
       }
-      return new (P2 || (P2 = Promise))(function(resolve14, reject) {
+      return new (P2 || (P2 = Promise))(function(resolve13, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -65495,7 +68002,7 @@ var init_utils2 = __esm({
           }
         }
         function step(result) {
-          result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -65865,7 +68372,7 @@ function expand(template, context3) {
     return template.replace(/\/$/, "");
   }
 }
-function parse3(options) {
+function parse4(options) {
   let method = options.method.toUpperCase();
   let url2 = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
   let headers = Object.assign({}, options.headers);
@@ -65929,7 +68436,7 @@ function parse3(options) {
   );
 }
 function endpointWithDefaults(defaults2, route, options) {
-  return parse3(merge2(defaults2, route, options));
+  return parse4(merge2(defaults2, route, options));
 }
 function withDefaults(oldDefaults, newDefaults) {
   const DEFAULTS2 = merge2(oldDefaults, newDefaults);
@@ -65938,7 +68445,7 @@ function withDefaults(oldDefaults, newDefaults) {
     DEFAULTS: DEFAULTS2,
     defaults: withDefaults.bind(null, DEFAULTS2),
     merge: merge2.bind(null, DEFAULTS2),
-    parse: parse3
+    parse: parse4
   });
 }
 var VERSION, userAgent, DEFAULTS, urlVariableRegex, endpoint;
@@ -65964,7 +68471,7 @@ var init_dist_bundle = __esm({
 });
 
 // node_modules/content-type/dist/index.js
-function parse4(header, options) {
+function parse5(header, options) {
   const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
   const len = header.length;
   let valueStart = options?.start ?? 0;
@@ -66648,7 +69155,7 @@ async function getResponseData(response) {
   if (!contentType) {
     return response.text().catch(noop3);
   }
-  const mimetype = parse4(contentType);
+  const mimetype = parse5(contentType);
   if (isJSONResponse(mimetype)) {
     let text = "";
     try {
@@ -69741,9 +72248,12 @@ var init_github2 = __esm({
       #owner;
       #repo;
       #retry;
+      #timeouts;
       #apiUrl;
       #token;
       #request;
+      /** Octokit's `request` options; given again with each call's signal (Octokit replaces, not merges, them). */
+      #requestOptions = {};
       constructor(options) {
         registerSecret(options.token);
         this.#owner = options.owner;
@@ -69751,6 +72261,7 @@ var init_github2 = __esm({
         this.#token = options.token;
         this.#apiUrl = (options.apiUrl ?? "https://api.github.com").replace(/\/+$/, "");
         this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+        this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
         this.description = `github ${this.#apiUrl} ${options.owner}/${options.repo}`;
       }
       async #client() {
@@ -69758,9 +72269,13 @@ var init_github2 = __esm({
           const { getOctokit: getOctokit2 } = await Promise.resolve().then(() => (init_github(), github_exports));
           const { defaults: defaults2 } = await Promise.resolve().then(() => (init_utils3(), utils_exports));
           const inner = defaults2.request?.fetch ?? fetch;
+          const limits = { connectTimeoutMs: this.#timeouts.connectMs, idleTimeoutMs: this.#timeouts.idleMs };
+          this.#requestOptions = {
+            ...defaults2.request,
+            fetch: withFileBodies(withTimeouts(inner, limits), limits)
+          };
           const octokit = getOctokit2(this.#token, {
-            // Proxy-aware fetch of @actions/github, plus constant-memory streaming of file bodies.
-            request: { ...defaults2.request, fetch: withFileBodies(inner) },
+            request: this.#requestOptions,
             baseUrl: this.#apiUrl,
             log: { debug() {
             }, info() {
@@ -69775,9 +72290,15 @@ var init_github2 = __esm({
       async #call(operation, route, params = {}) {
         const request2 = await this.#client();
         try {
-          return await withRetry(operation, this.#retry, async () => {
+          const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+          return await withRetry(operation, retry, async (_a4, signal) => {
             try {
-              const merged = { owner: this.#owner, repo: this.#repo, ...params };
+              const merged = {
+                owner: this.#owner,
+                repo: this.#repo,
+                ...params,
+                request: { ...this.#requestOptions, signal }
+              };
               const res = typeof route === "string" ? await request2(route, merged) : await request2({ ...route, ...merged });
               return res;
             } catch (e) {
@@ -69919,10 +72440,15 @@ var init_github2 = __esm({
           "x-github-api-version": "2022-11-28"
         };
         try {
-          return await withRetry(operation, this.#retry, async () => {
+          const retry = { ...this.#retry, deadlineMs: this.#timeouts.deadlineMs };
+          return await withRetry(operation, retry, async (_a4, signal) => {
             let r2;
             try {
-              r2 = await downloadHashed(url2, headers, dest);
+              r2 = await downloadHashed(url2, headers, dest, {
+                signal,
+                connectTimeoutMs: this.#timeouts.connectMs,
+                idleTimeoutMs: this.#timeouts.idleMs
+              });
             } catch (e) {
               throw new HttpError(operation, 0, {}, "", e);
             }
@@ -69939,7 +72465,7 @@ var init_github2 = __esm({
 
 // tools/lib/forge/index.ts
 import { execFileSync } from "node:child_process";
-import { resolve as resolve9 } from "node:path";
+import { resolve as resolve10 } from "node:path";
 async function probeGitea(apiBase) {
   try {
     const res = await fetch(`${giteaApiBase(apiBase)}/version`, { signal: AbortSignal.timeout(5e3) });
@@ -69984,7 +72510,7 @@ async function resolveForgeTarget(input2) {
   if (to.startsWith("dir:")) {
     const path10 = to.slice(4);
     if (!path10) throw new SignetError("E_INPUT_INVALID", "dir: needs a folder, e.g. dir:./release");
-    return { kind: "dir", path: resolve9(cwd, path10) };
+    return { kind: "dir", path: resolve10(cwd, path10) };
   }
   if (to === "dir") throw new SignetError("E_INPUT_INVALID", "dir needs a folder: --to dir:./release");
   if (!["auto", "github", "gitea"].includes(to))
@@ -70058,7 +72584,8 @@ function openForge(target, options = {}) {
     owner: target.owner,
     repo: target.repo,
     token,
-    ...options.retry ? { retry: options.retry } : {}
+    ...options.retry ? { retry: options.retry } : {},
+    ...options.timeouts ? { timeouts: options.timeouts } : {}
   };
   return target.kind === "github" ? new GitHubForge({ apiUrl: target.apiUrl, ...common4 }) : new GiteaForge({ apiUrl: target.apiUrl, ...common4 });
 }
@@ -70073,760 +72600,15 @@ var init_forge = __esm({
   }
 });
 
-// tools/lib/forge/notes.ts
-import { existsSync as existsSync13, readFileSync as readFileSync19 } from "node:fs";
-import { join as join16, resolve as resolve10 } from "node:path";
-function sha256sums(entries) {
-  return [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
-`).join("");
-}
-function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v2 = bytes / 1024;
-  let i3 = 0;
-  while (v2 >= 1024 && i3 < units.length - 1) {
-    v2 /= 1024;
-    i3++;
-  }
-  return `${v2.toFixed(1)} ${units[i3]}`;
-}
-function cell(text) {
-  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
-}
-function checksumTable(entries) {
-  const rows = [...entries].sort((a3, b2) => a3.name < b2.name ? -1 : a3.name > b2.name ? 1 : 0).map((e) => `| \`${cell(e.name)}\` | ${formatSize(e.size)} | \`${e.sha256}\` |`);
-  return ["| File | Size | SHA-256 |", "| --- | ---: | --- |", ...rows].join("\n");
-}
-function signerLine(signer) {
-  if (!signer) return "";
-  const dev = signer.dev ? " — **development certificate, not trusted by Windows**" : "";
-  return `
-
-Authenticode signer: \`${cell(signer.subject)}\` (certificate SHA-256 \`${signer.leafSha256}\`)${dev}.`;
-}
-function renderNotes(template, input2, source = "template") {
-  const values = {
-    title: input2.title,
-    tag: input2.tag,
-    version: input2.version,
-    channel: input2.channel,
-    date: input2.date ?? (/* @__PURE__ */ new Date()).toISOString().slice(0, 10),
-    notes: input2.notes?.trim() || "_No notable changes._",
-    checksums: checksumTable(input2.assets),
-    signer: signerLine(input2.signer)
-  };
-  const unknown2 = /* @__PURE__ */ new Set();
-  const out = template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, name) => {
-    if (name in values) return values[name];
-    unknown2.add(name);
-    return "";
-  });
-  if (unknown2.size)
-    throw new SignetError(
-      "E_TEMPLATE_INVALID",
-      `${source}: unknown variable(s) ${[...unknown2].map((n3) => `{{${n3}}}`).join(", ")}`,
-      {
-        details: { template: source, unknown: [...unknown2], known: [...TEMPLATE_VARIABLES] }
-      }
-    );
-  return `${out.trim()}
-`;
-}
-function defaultTemplatesDir() {
-  let candidate;
-  try {
-    candidate = packagePath("templates", "notes");
-  } catch {
-    return void 0;
-  }
-  return existsSync13(join16(candidate, "stable.md")) ? candidate : void 0;
-}
-function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
-  const base = dir ? resolve10(cwd, dir) : defaultTemplatesDir();
-  const path10 = base ? join16(base, `${channel2}.md`) : `templates/notes/${channel2}.md`;
-  if (!base || !existsSync13(path10))
-    throw new SignetError("E_TEMPLATE_INVALID", `release notes template not found: ${path10}`, {
-      hint: "Point `publish.notesTemplates` at a folder with stable.md and beta.md, or restore templates/notes/."
-    });
-  return { text: readFileSync19(path10, "utf8"), path: path10 };
-}
-var TEMPLATE_VARIABLES;
-var init_notes = __esm({
-  "tools/lib/forge/notes.ts"() {
-    "use strict";
-    init_errors();
-    init_paths();
-    TEMPLATE_VARIABLES = [
-      "title",
-      "tag",
-      "version",
-      "channel",
-      "date",
-      "notes",
-      "checksums",
-      "signer"
-    ];
-  }
-});
-
-// tools/lib/forge/site-secrets.ts
-import { closeSync as closeSync5, openSync as openSync5, readFileSync as readFileSync20, readSync as readSync5, statSync as statSync10 } from "node:fs";
-import { basename as basename7 } from "node:path";
-function readAt2(fd, offset, length) {
-  const b2 = Buffer.alloc(length);
-  return b2.subarray(0, readSync5(fd, b2, 0, length, offset));
-}
-function peLayout(head, fd) {
-  if (head.length < 64 || head[0] !== 77 || head[1] !== 90) return void 0;
-  const pe2 = head.readUInt32LE(60);
-  if (pe2 > 65536) return void 0;
-  const hdr = pe2 + 24 <= head.length ? head : readAt2(fd, 0, pe2 + 24 + 240 + 40 * 96);
-  if (pe2 + 24 > hdr.length || hdr.readUInt32LE(pe2) !== 17744) return void 0;
-  const sections = Math.min(hdr.readUInt16LE(pe2 + 6), 96);
-  const optSize = hdr.readUInt16LE(pe2 + 20);
-  const opt = pe2 + 24;
-  const table = opt + optSize;
-  const need2 = table + sections * 40;
-  const buf = need2 <= hdr.length ? hdr : readAt2(fd, 0, need2);
-  if (need2 > buf.length) return void 0;
-  let sectionsEnd = 0;
-  for (let i3 = 0; i3 < sections; i3++) {
-    const rawSize = buf.readUInt32LE(table + i3 * 40 + 16);
-    const rawPtr = buf.readUInt32LE(table + i3 * 40 + 20);
-    if (rawSize) sectionsEnd = Math.max(sectionsEnd, rawPtr + rawSize);
-  }
-  const magic = buf.readUInt16LE(opt);
-  const dirs = opt + (magic === 523 ? 112 : 96);
-  const layout = { sectionsEnd };
-  if (dirs + 5 * 8 <= table) {
-    const offset = buf.readUInt32LE(dirs + 4 * 8);
-    const size = buf.readUInt32LE(dirs + 4 * 8 + 4);
-    if (offset && size) layout.cert = { offset, size };
-  }
-  return layout;
-}
-function overlayBytes(layout, size) {
-  let extra = Math.max(0, size - layout.sectionsEnd);
-  const c4 = layout.cert;
-  if (c4 && c4.offset >= layout.sectionsEnd && c4.offset + c4.size <= size) extra -= c4.size;
-  return extra > 8 ? extra : 0;
-}
-async function sevenZipListsSiteJson(runner, path10) {
-  const r2 = await runner.run("7z", ["l", "-slt", "-bd", "--", path10], {
-    allowFailure: true,
-    timeoutMs: 12e4,
-    label: "7z l (site installer check)"
-  });
-  if (r2.exitCode !== 0) return void 0;
-  return r2.stdout.split("\n").filter((l2) => l2.startsWith("Path = ")).some((l2) => l2.slice(7).trim().split(/[\\/]/).pop()?.toLowerCase() === "site.json");
-}
-function msiCarriesSiteJson(path10) {
-  try {
-    return withMsiDatabase(
-      path10,
-      (db) => (db.table("File")?.rows ?? []).some(
-        (row) => (row["FileName"] ?? "").split("|").some((n3) => n3.trim().toLowerCase() === "site.json")
-      )
-    );
-  } catch {
-    return void 0;
-  }
-}
-function jsonKind(path10, size, head) {
-  const start = head.subarray(head[0] === 239 && head[1] === 187 && head[2] === 191 ? 3 : 0);
-  if (size > MAX_JSON || !/^\s*\{/.test(start.toString("latin1", 0, 64))) return void 0;
-  let doc;
-  try {
-    doc = JSON.parse(readFileSync20(path10, "utf8").replace(/^\uFEFF/, ""));
-  } catch {
-    return void 0;
-  }
-  const o3 = doc;
-  if (o3["tool"]?.["name"] === "signet" && typeof o3["site"]?.["siteCode"] === "string" && Array.isArray(o3["outputs"]))
-    return "Signet per-site manifest (names the site's installers)";
-  if (typeof o3["enrollment"]?.["key"] === "string") return "site.json with an enrollment key";
-  return void 0;
-}
-async function siteSecretOf(path10, runner = defaultRunner) {
-  const size = statSync10(path10).size;
-  const fd = openSync5(path10, "r");
-  let pe2;
-  let nsis = false;
-  try {
-    const head = readAt2(fd, 0, HEAD);
-    if (head.subarray(0, 8).equals(CFB_MAGIC))
-      return msiCarriesSiteJson(path10) ? "MSI installer carrying site.json" : void 0;
-    if (head[0] === 123 || head[0] === 239 || /^\s/.test(String.fromCharCode(head[0] ?? 0)))
-      return jsonKind(path10, size, head);
-    pe2 = peLayout(head, fd);
-    if (!pe2 || !overlayBytes(pe2, size)) return void 0;
-    nsis = readAt2(fd, pe2.sectionsEnd + 4, NSIS_MAGIC.length).equals(NSIS_MAGIC);
-  } finally {
-    closeSync5(fd);
-  }
-  const listed = await sevenZipListsSiteJson(runner, path10);
-  if (listed === void 0 && nsis)
-    throw new SignetError(
-      "E_PUBLISH_SITE_INSTALLER",
-      `${basename7(path10)} is an NSIS installer that 7z cannot list; it may carry a site's site.json`,
-      {
-        details: { file: basename7(path10) },
-        hint: "Install p7zip-full (7z) so the check can run, or pass --allow-site-installers."
-      }
-    );
-  return listed ? `${nsis ? "NSIS" : "PE"} installer carrying site.json` : void 0;
-}
-async function findSiteSecrets(paths, runner = defaultRunner) {
-  const found = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i3 = next++;
-      const path10 = paths[i3];
-      const what = await siteSecretOf(path10, runner);
-      if (what) found[i3] = { path: path10, name: basename7(path10), what };
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return found.filter((f2) => f2 !== void 0);
-}
-async function checkSiteSecrets(paths, options = {}) {
-  const found = await findSiteSecrets(paths, options.runner ?? defaultRunner);
-  if (!found.length) return found;
-  const list2 = found.map((f2) => `${f2.name}: ${f2.what}`).join("\n  - ");
-  if (!options.allow)
-    throw new SignetError(
-      "E_PUBLISH_SITE_INSTALLER",
-      `refusing to publish ${found.length} file(s) that carry a site's enrollment key (anyone who can read the release could enrol devices into that site):
-  - ${list2}`,
-      { details: { files: found.map((f2) => ({ name: f2.name, what: f2.what })) } }
-    );
-  logger.warn(
-    `--allow-site-installers: publishing ${found.length} file(s) that carry a site's enrollment key; everyone who can read this release can read those keys:
-  - ${list2}`
-  );
-  return found;
-}
-var CFB_MAGIC, NSIS_MAGIC, HEAD, MAX_JSON;
-var init_site_secrets = __esm({
-  "tools/lib/forge/site-secrets.ts"() {
-    "use strict";
-    init_errors();
-    init_runner();
-    init_msi_db();
-    init_log();
-    CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
-    NSIS_MAGIC = Buffer.concat([Buffer.from("efbeadde", "hex"), Buffer.from("NullsoftInst")]);
-    HEAD = 4096;
-    MAX_JSON = 16 * 1024 * 1024;
-  }
-});
-
-// tools/lib/forge/publish.ts
-import { createHash as createHash10 } from "node:crypto";
-import { mkdtempSync as mkdtempSync8, rmSync as rmSync10, statSync as statSync11, writeFileSync as writeFileSync8 } from "node:fs";
-import { tmpdir as tmpdir6 } from "node:os";
-import { basename as basename8, join as join17, resolve as resolve11 } from "node:path";
-function tempName(asset) {
-  return `${TEMP_PREFIX}${asset.sha256.slice(0, 16)}-${asset.name}`;
-}
-function parseTempName(name) {
-  const m2 = /^signet-tmp-([0-9a-f]{16})-(.+)$/.exec(name);
-  return m2 ? { sha16: m2[1], name: m2[2] } : void 0;
-}
-async function ensureHash(asset) {
-  if (!asset.sha256) {
-    const h3 = await hashFileLowMem(asset.path);
-    if (h3.size !== asset.size)
-      throw new SignetError("E_INPUT_INVALID", `${asset.path} changed size during the publish`);
-    asset.sha256 = h3.sha256;
-  }
-  return asset.sha256;
-}
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  let failed;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length && failed === void 0) {
-      const i3 = next++;
-      try {
-        out[i3] = await fn(items[i3]);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failed !== void 0) throw failed;
-  return out;
-}
-async function prepareRelease(input2, forgeKind) {
-  const cwd = input2.cwd ?? process.cwd();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._+\-/]*$/.test(input2.tag))
-    throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(input2.tag)} is not a valid release tag`);
-  const version2 = input2.version ?? input2.tag.replace(/^.*?v?(?=\d)/, "");
-  const title = input2.title ?? input2.tag;
-  if (input2.files.length === 0)
-    throw new SignetError("E_INPUT_INVALID", "nothing to publish: no files given");
-  const problems = [];
-  const seen = /* @__PURE__ */ new Map();
-  const files2 = input2.files.map((f2) => resolve11(cwd, f2));
-  const local = [];
-  for (const path10 of files2) {
-    const name = basename8(path10);
-    let size = -1;
-    try {
-      const st2 = statSync11(path10);
-      if (st2.isFile()) size = st2.size;
-    } catch {
-    }
-    if (size < 0) problems.push(`${path10}: not a file`);
-    if (!NAME_RE.test(name))
-      problems.push(
-        `${name}: asset names may contain only letters, digits and . _ + - (forges rename anything else)`
-      );
-    if (name.startsWith(TEMP_PREFIX)) problems.push(`${name}: the prefix ${TEMP_PREFIX} is reserved`);
-    if (DIR_RESERVED.has(name) || name === SUMS_NAME) problems.push(`${name}: this name is reserved`);
-    const prev = seen.get(name);
-    if (prev) problems.push(`${name}: given twice (${prev} and ${path10})`);
-    seen.set(name, path10);
-    local.push({ name, path: path10, size, sha256: "", kind: artifactKind(path10) });
-  }
-  if (problems.length)
-    throw new SignetError("E_INPUT_INVALID", `cannot publish:
-  - ${problems.join("\n  - ")}`, {
-      details: { problems }
-    });
-  await checkSiteSecrets(
-    local.map((a3) => a3.path),
-    { allow: input2.allowSiteInstallers, runner: input2.runner }
-  );
-  const binaries = local.filter((a3) => a3.kind !== "other");
-  if (binaries.length && !input2.verify)
-    throw new SignetError(
-      "E_PUBLISH_GATE",
-      `refusing to publish ${binaries.map((b2) => b2.name).join(", ")}: no signature verifier configured`,
-      {
-        hint: "Publishing .exe/.msi/.dll files needs the signing profile that verifies them (--profile)."
-      }
-    );
-  for (const asset of binaries) {
-    let signed;
-    try {
-      signed = await input2.verify(asset.path);
-    } catch (e) {
-      const err = e;
-      throw new SignetError("E_PUBLISH_GATE", `${asset.name} did not verify as signed: ${err.message}`, {
-        details: { asset: asset.name, cause: err.code ?? "error" },
-        cause: e
-      });
-    }
-    if (signed.signature.dev && input2.channel === "stable" && forgeKind !== "dir" && !input2.allowDevSignatures)
-      throw new SignetError(
-        "E_PUBLISH_GATE",
-        `${asset.name} is signed with a development certificate; refusing a stable release on ${forgeKind}`,
-        {
-          hint: "Sign with the release profile, publish to the beta channel or to dir:, or pass --allow-dev-signatures for a test forge."
-        }
-      );
-    asset.signature = signed.signature;
-    asset.sha256 = signed.sha256;
-  }
-  const template = input2.mode === "attach" ? void 0 : loadNotesTemplate(input2.channel, input2.templatesDir, cwd);
-  const workDir = mkdtempSync8(join17(tmpdir6(), "signet-publish-"));
-  const cleanup = () => rmSync10(workDir, { recursive: true, force: true });
-  return { input: input2, version: version2, title, local, template, workDir, cleanup };
-}
-function wantsSums(prepared) {
-  return prepared.input.mode !== "attach" && prepared.input.checksumsAsset !== false;
-}
-function writeSums(prepared) {
-  const text = sha256sums(prepared.local);
-  const path10 = join17(prepared.workDir, SUMS_NAME);
-  writeFileSync8(path10, text);
-  return {
-    name: SUMS_NAME,
-    path: path10,
-    size: Buffer.byteLength(text),
-    sha256: createHash10("sha256").update(text).digest("hex"),
-    kind: "other"
-  };
-}
-function renderBody(prepared, all) {
-  const { input: input2, template } = prepared;
-  if (!template) return "";
-  const signer = all.find((a3) => a3.signature)?.signature;
-  return renderNotes(
-    template.text,
-    {
-      channel: input2.channel,
-      tag: input2.tag,
-      version: prepared.version,
-      title: prepared.title,
-      notes: input2.notes,
-      assets: all,
-      signer
-    },
-    template.path
-  );
-}
-function chooseRelease(found) {
-  if (found.length === 0) return { keep: void 0, duplicates: [] };
-  const published = found.filter((r2) => !r2.draft);
-  if (published.length > 1)
-    throw new SignetError(
-      "E_FORGE_FAILED",
-      `${published.length} published releases carry the tag ${found[0].tag}`,
-      {
-        hint: "Delete the extra releases by hand; Signet only removes duplicate drafts.",
-        details: { ids: published.map((r2) => r2.id) }
-      }
-    );
-  const keep = published[0] ?? found.reduce((best, r2) => r2.assets.length > best.assets.length ? r2 : best, found[0]);
-  return { keep, duplicates: found.filter((r2) => r2 !== keep && r2.draft) };
-}
-async function assetAction(forge, release, asset, byName, remote, usedTemps) {
-  const existing = byName.get(asset.name);
-  if (existing) {
-    if (existing.size !== asset.size) {
-      await ensureHash(asset);
-      return {
-        kind: "replace",
-        name: asset.name,
-        reason: `size ${existing.size} ≠ ${asset.size}`,
-        remote: existing
-      };
-    }
-    const [local, sha] = await Promise.all([ensureHash(asset), forge.readBackSha256(release, existing)]);
-    if (sha === local) return { kind: "skip", name: asset.name, reason: "same size and SHA-256" };
-    return { kind: "replace", name: asset.name, reason: "SHA-256 differs", remote: existing };
-  }
-  const temps = remote.filter((r2) => parseTempName(r2.name)?.name === asset.name && r2.size === asset.size);
-  for (const temp of temps) {
-    const local = await ensureHash(asset);
-    if (parseTempName(temp.name).sha16 === local.slice(0, 16) && await forge.readBackSha256(release, temp) === local) {
-      usedTemps.add(temp.name);
-      return { kind: "rename", name: asset.name, reason: "finish an interrupted replacement", remote: temp };
-    }
-  }
-  return { kind: "upload", name: asset.name, reason: "missing" };
-}
-async function planPublish(forge, prepared) {
-  const { input: input2, local } = prepared;
-  const found = await forge.findReleases(input2.tag);
-  const { keep, duplicates } = chooseRelease(found);
-  const attach = input2.mode === "attach";
-  if (attach && !keep)
-    throw new SignetError(
-      "E_FORGE_NOT_FOUND",
-      `release ${input2.tag} not found on ${forge.description}; attach needs an existing release`,
-      {
-        hint: "Publish the release first, or check the tag."
-      }
-    );
-  const actions = [];
-  const prerelease = input2.channel === "beta";
-  let remote = [];
-  const sums = wantsSums(prepared);
-  if (keep) {
-    remote = await forge.listAssets(keep);
-    const byName = /* @__PURE__ */ new Map();
-    const dupNames = [];
-    for (const a3 of remote) {
-      if (byName.has(a3.name)) dupNames.push(a3);
-      else byName.set(a3.name, a3);
-    }
-    const usedTemps = /* @__PURE__ */ new Set();
-    for (const asset of local) actions.push(await assetAction(forge, keep, asset, byName, remote, usedTemps));
-    const wanted = new Set(local.map((a3) => a3.name));
-    if (sums) wanted.add(SUMS_NAME);
-    for (const a3 of dupNames)
-      actions.push({ kind: "delete", name: a3.name, reason: "second asset with the same name", remote: a3 });
-    for (const a3 of remote) {
-      if (dupNames.includes(a3) || wanted.has(a3.name) || usedTemps.has(a3.name)) continue;
-      if (parseTempName(a3.name))
-        actions.push({ kind: "delete", name: a3.name, reason: "leftover temporary upload", remote: a3 });
-      else if (input2.prune !== false && !attach)
-        actions.push({ kind: "delete", name: a3.name, reason: "not part of this release", remote: a3 });
-    }
-  } else {
-    for (const asset of local) actions.push({ kind: "upload", name: asset.name, reason: "new release" });
-  }
-  let body;
-  if (local.every((a3) => a3.sha256)) {
-    const all = [...local];
-    if (sums) {
-      const sumsAsset = writeSums(prepared);
-      all.push(sumsAsset);
-      const existing = remote.find((r2) => r2.name === SUMS_NAME);
-      if (!existing)
-        actions.push({ kind: "upload", name: SUMS_NAME, reason: keep ? "missing" : "new release" });
-      else if (existing.size === sumsAsset.size && keep && await forge.readBackSha256(keep, existing) === sumsAsset.sha256)
-        actions.push({ kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" });
-      else actions.push({ kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing });
-    }
-    if (!attach) body = renderBody(prepared, all);
-  } else if (sums) {
-    const existing = remote.find((r2) => r2.name === SUMS_NAME);
-    actions.push(
-      existing ? { kind: "replace", name: SUMS_NAME, reason: "written after the uploads", remote: existing } : { kind: "upload", name: SUMS_NAME, reason: "written after the uploads" }
-    );
-  }
-  const assetChanges = actions.filter((a3) => a3.kind !== "skip");
-  if (keep && !keep.draft && keep.immutable && assetChanges.length)
-    throw new SignetError(
-      "E_RELEASE_IMMUTABLE",
-      `release ${input2.tag} is published and immutable; it would need: ${assetChanges.map((a3) => `${a3.kind} ${a3.name}`).join(", ")}`,
-      { details: { tag: input2.tag, changes: assetChanges.map((a3) => ({ kind: a3.kind, name: a3.name })) } }
-    );
-  const changes = attach ? actions.some((a3) => a3.kind !== "skip") : !keep || duplicates.length > 0 || actions.some((a3) => a3.kind !== "skip") || keep.draft || keep.prerelease !== prerelease || keep.title !== prepared.title || body === void 0 || keep.body.trim() !== body.trim();
-  return {
-    forge: forge.description,
-    tag: input2.tag,
-    version: prepared.version,
-    channel: input2.channel,
-    prerelease,
-    title: prepared.title,
-    body,
-    release: keep ? { action: "reuse", id: keep.id, draft: keep.draft, url: keep.url } : { action: "create" },
-    duplicates: (attach ? [] : duplicates).map((d2) => ({ id: d2.id, draft: d2.draft })),
-    local,
-    actions,
-    remote,
-    changes
-  };
-}
-async function uploadFresh(forge, release, asset, name) {
-  const started = Date.now();
-  const input2 = { name, path: asset.path, size: asset.size, contentType: contentTypeFor(asset.name) };
-  let uploaded;
-  try {
-    uploaded = await forge.uploadAsset(release, input2);
-  } catch (e) {
-    const status = e.details?.["status"];
-    if (status !== 422 && status !== 409) throw e;
-    const stale = (await forge.listAssets(release)).find((a3) => a3.name === name);
-    if (stale) {
-      logger.warn(`${name}: removing a partial upload left by an earlier attempt`);
-      await forge.deleteAsset(release, stale);
-    }
-    uploaded = await forge.uploadAsset(release, input2);
-  }
-  if (asset.sha256 && uploaded.sentSha256 !== asset.sha256)
-    throw new SignetError(
-      "E_PUBLISH_GATE",
-      `${asset.name} changed after it was verified/hashed (sent ${uploaded.sentSha256}, expected ${asset.sha256}); the release stays a draft`
-    );
-  asset.sha256 = uploaded.sentSha256;
-  const secs = (Date.now() - started) / 1e3;
-  logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
-  return uploaded;
-}
-async function applyPublish(forge, prepared, plan) {
-  const { input: input2, local } = prepared;
-  const byName = new Map(local.map((a3) => [a3.name, a3]));
-  const prerelease = plan.prerelease;
-  const attach = input2.mode === "attach";
-  let release;
-  const chosen = chooseRelease(await forge.findReleases(input2.tag));
-  if (attach && !chosen.keep) throw new SignetError("E_FORGE_NOT_FOUND", `release ${input2.tag} disappeared`);
-  for (const dup of attach ? [] : chosen.duplicates) {
-    logger.warn(`deleting duplicate draft release ${dup.id} of ${input2.tag}`);
-    await forge.deleteRelease(dup);
-  }
-  if (chosen.keep) release = chosen.keep;
-  else {
-    release = await forge.createRelease({
-      tag: input2.tag,
-      title: prepared.title,
-      body: plan.body ?? "_Release in progress._",
-      prerelease,
-      draft: true,
-      target: input2.target
-    });
-    logger.info(`created draft release ${input2.tag} (${forge.description})`);
-    for (const other of await forge.findReleases(input2.tag))
-      if (other.id !== release.id && other.draft) await forge.deleteRelease(other);
-  }
-  const deleted = [];
-  const done = /* @__PURE__ */ new Map();
-  const readBack = /* @__PURE__ */ new Map();
-  const firstDeletes = plan.actions.filter(
-    (a3) => a3.kind === "delete" && a3.reason !== "not part of this release"
-  );
-  for (const a3 of firstDeletes) {
-    await forge.deleteAsset(release, a3.remote);
-    deleted.push(a3.name);
-  }
-  const readBacks = [];
-  let readersBusy = 0;
-  const waiting = [];
-  const queueReadBack = (asset) => {
-    readBacks.push(
-      (async () => {
-        if (readersBusy >= 2) await new Promise((r2) => waiting.push(r2));
-        readersBusy++;
-        try {
-          readBack.set(asset.id, await forge.readBackSha256(release, asset));
-        } finally {
-          readersBusy--;
-          waiting.shift()?.();
-        }
-      })()
-    );
-  };
-  const place = async (action, asset) => {
-    if (action.kind === "upload") {
-      queueReadBack(await uploadFresh(forge, release, asset, asset.name));
-    } else if (action.kind === "rename") {
-      await forge.renameAsset(release, action.remote, asset.name);
-    } else if (action.kind === "replace") {
-      await ensureHash(asset);
-      const tmp = await uploadFresh(forge, release, asset, tempName(asset));
-      queueReadBack(tmp);
-      await forge.deleteAsset(release, action.remote);
-      await forge.renameAsset(release, tmp, asset.name);
-      logger.info(`replaced ${asset.name} (${action.reason})`);
-    }
-    done.set(asset.name, action.kind);
-  };
-  const work = plan.actions.filter(
-    (a3) => (a3.kind === "upload" || a3.kind === "replace" || a3.kind === "rename") && a3.name !== SUMS_NAME
-  );
-  let uploadFailure;
-  await mapLimit(work, input2.concurrency ?? 2, (action) => place(action, byName.get(action.name))).catch(
-    (e) => {
-      uploadFailure = e;
-    }
-  );
-  const settled = await Promise.allSettled(readBacks);
-  if (uploadFailure !== void 0) throw uploadFailure;
-  const readFailure = settled.find((x2) => x2.status === "rejected");
-  if (readFailure) throw readFailure.reason;
-  const all = [...local];
-  if (wantsSums(prepared)) {
-    for (const a3 of local) await ensureHash(a3);
-    const sums = writeSums(prepared);
-    all.push(sums);
-    const existing = plan.remote.find((r2) => r2.name === SUMS_NAME && !deleted.includes(r2.name));
-    let action = { kind: "upload", name: SUMS_NAME, reason: "missing" };
-    if (existing) {
-      const same = existing.size === sums.size && await forge.readBackSha256(release, existing) === sums.sha256;
-      action = same ? { kind: "skip", name: SUMS_NAME, reason: "same size and SHA-256" } : { kind: "replace", name: SUMS_NAME, reason: "checksums changed", remote: existing };
-    }
-    if (action.kind !== "skip") {
-      await place(action, sums);
-      await Promise.all(readBacks);
-    }
-  }
-  for (const a3 of plan.actions) {
-    if (a3.kind !== "delete" || a3.reason !== "not part of this release") continue;
-    logger.info(`deleting asset ${a3.name} (${a3.reason})`);
-    await forge.deleteAsset(release, a3.remote);
-    deleted.push(a3.name);
-  }
-  const remote = await forge.listAssets(release);
-  const problems = [];
-  const allByName = new Map(all.map((a3) => [a3.name, a3]));
-  const counts = /* @__PURE__ */ new Map();
-  for (const r2 of remote) counts.set(r2.name, (counts.get(r2.name) ?? 0) + 1);
-  await mapLimit(all, input2.concurrency ?? 2, async (asset) => {
-    const r2 = remote.find((x2) => x2.name === asset.name);
-    if (!r2) return void problems.push(`${asset.name}: missing on the forge`);
-    if ((counts.get(asset.name) ?? 0) > 1)
-      problems.push(`${asset.name}: ${counts.get(asset.name)} assets carry this name`);
-    if (r2.size !== asset.size)
-      return void problems.push(`${asset.name}: forge has ${r2.size} bytes, local file ${asset.size}`);
-    const sha = readBack.get(r2.id) ?? await forge.readBackSha256(release, r2);
-    const local2 = await ensureHash(asset);
-    if (sha !== local2) problems.push(`${asset.name}: forge SHA-256 ${sha} ≠ local ${local2}`);
-  });
-  if (input2.prune !== false && !attach) {
-    for (const r2 of remote)
-      if (!allByName.has(r2.name)) problems.push(`${r2.name}: unexpected asset on the forge`);
-  }
-  if (problems.length)
-    throw new SignetError(
-      "E_PUBLISH_GATE",
-      `verify gate failed for ${input2.tag}; the release stays ${attach || !release.draft ? "as it was" : "a draft"}:
-  - ${problems.sort().join("\n  - ")}`,
-      {
-        details: { problems }
-      }
-    );
-  const body = renderBody(prepared, all);
-  const final = attach ? release : await forge.updateRelease(release, { title: prepared.title, body, prerelease, draft: false });
-  logger.info(
-    `${attach ? `attached ${work.length} asset(s) to` : "published"} ${input2.tag}${final.prerelease ? " (prerelease)" : ""}: ${final.url}`
-  );
-  const signatures = local.filter((a3) => a3.signature).map((a3) => ({
-    name: a3.name,
-    subject: a3.signature.subject,
-    leafSha256: a3.signature.leafSha256,
-    dev: a3.signature.dev
-  }));
-  return {
-    forge: forge.description,
-    tag: input2.tag,
-    version: prepared.version,
-    channel: input2.channel,
-    prerelease: final.prerelease,
-    draft: final.draft,
-    releaseId: final.id,
-    url: final.url,
-    title: attach ? final.title : prepared.title,
-    assets: all.map((a3) => ({
-      name: a3.name,
-      size: a3.size,
-      sha256: a3.sha256,
-      action: done.get(a3.name) ?? "kept"
-    })),
-    deleted,
-    signatures,
-    gate: { checked: all.length, signed: signatures.length, passed: true }
-  };
-}
-async function publishRelease(forge, input2, options = {}) {
-  const prepared = await prepareRelease(input2, forge.kind);
-  try {
-    const plan = await planPublish(forge, prepared);
-    if (options.dryRun) return { plan };
-    return { plan, result: await applyPublish(forge, prepared, plan) };
-  } finally {
-    prepared.cleanup();
-  }
-}
-var TEMP_PREFIX, SUMS_NAME, NAME_RE;
-var init_publish = __esm({
-  "tools/lib/forge/publish.ts"() {
-    "use strict";
-    init_artifact();
-    init_errors();
-    init_log();
-    init_dir();
-    init_http();
-    init_notes();
-    init_site_secrets();
-    init_transport();
-    TEMP_PREFIX = "signet-tmp-";
-    SUMS_NAME = "SHA256SUMS";
-    NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
-  }
-});
-
-// tools/lib/forge/run.ts
-var run_exports = {};
-__export(run_exports, {
+// tools/lib/forge/assets.ts
+var assets_exports = {};
+__export(assets_exports, {
   checkChannel: () => checkChannel,
   expandFiles: () => expandFiles,
-  fetchReleaseAsset: () => fetchReleaseAsset,
-  runPublish: () => runPublish
+  fetchReleaseAsset: () => fetchReleaseAsset
 });
-import { execFileSync as execFileSync2 } from "node:child_process";
-import { globSync, readFileSync as readFileSync21 } from "node:fs";
-import { dirname as dirname6, isAbsolute as isAbsolute5, resolve as resolve12 } from "node:path";
+import { globSync } from "node:fs";
+import { isAbsolute as isAbsolute5, resolve as resolve11 } from "node:path";
 async function fetchReleaseAsset(o3) {
   const target = await resolveForgeTarget({
     to: o3.to,
@@ -70837,7 +72619,7 @@ async function fetchReleaseAsset(o3) {
     cwd: o3.cwd,
     env: o3.env
   });
-  const forge = openForge(target, { env: o3.env });
+  const forge = openForge(target, { env: o3.env, timeouts: o3.config.publish.timeouts });
   const release = (await forge.findReleases(o3.tag)).find((r2) => !r2.draft);
   if (!release)
     throw new SignetError("E_FORGE_NOT_FOUND", `no published release ${o3.tag} on ${forge.description}`);
@@ -70846,7 +72628,7 @@ async function fetchReleaseAsset(o3) {
     throw new SignetError("E_FORGE_NOT_FOUND", `release ${o3.tag} has no asset ${o3.name}`, {
       hint: "Check the asset name (case-sensitive)."
     });
-  const path10 = resolve12(o3.cwd, o3.dest);
+  const path10 = resolve11(o3.cwd, o3.dest);
   const got = await forge.download(release, asset, path10);
   if (got.size !== asset.size)
     throw new SignetError(
@@ -70858,13 +72640,13 @@ async function fetchReleaseAsset(o3) {
 function expandFiles(patterns, cwd) {
   const out = [];
   const missing = [];
-  for (const pattern2 of patterns) {
-    if (!/[*?[{]/.test(pattern2)) {
-      out.push(isAbsolute5(pattern2) ? pattern2 : resolve12(cwd, pattern2));
+  for (const pattern of patterns) {
+    if (!/[*?[{]/.test(pattern)) {
+      out.push(isAbsolute5(pattern) ? pattern : resolve11(cwd, pattern));
       continue;
     }
-    const matches = globSync(pattern2, { cwd }).map((m2) => resolve12(cwd, m2)).sort();
-    if (!matches.length) missing.push(pattern2);
+    const matches = globSync(pattern, { cwd }).map((m2) => resolve11(cwd, m2)).sort();
+    if (!matches.length) missing.push(pattern);
     out.push(...matches);
   }
   if (missing.length)
@@ -70887,81 +72669,11 @@ function checkChannel(tag, channel2) {
       `${tag} is a stable tag; a beta release needs a prerelease tag such as 1.2.0-beta.1`
     );
 }
-async function runPublish(o3) {
-  if (o3.mode !== "attach") checkChannel(o3.tag, o3.channel);
-  const files2 = expandFiles(o3.files, o3.cwd);
-  const target = await resolveForgeTarget({
-    to: o3.to,
-    repository: o3.repository,
-    apiUrl: o3.apiUrl,
-    token: o3.token,
-    config: o3.config.publish,
-    cwd: o3.cwd,
-    env: o3.env
-  });
-  const forge = openForge(target, { env: o3.env, retry: o3.retry });
-  let notes = o3.notes;
-  if (o3.notesFile) {
-    try {
-      notes = readFileSync21(resolve12(o3.cwd, o3.notesFile), "utf8");
-    } catch {
-      throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o3.notesFile}`);
-    }
-  }
-  let verify;
-  if (files2.some((f2) => artifactKind(f2) !== "other") && Object.keys(o3.config.signing.profiles).length) {
-    const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
-    const signer = createSigner2(o3.config, {
-      ...o3.profile ? { profile: o3.profile } : {},
-      // A stable release on a forge is the release path: timestamps required, dev profiles refused.
-      releasePath: o3.channel === "stable" && target.kind !== "dir" && o3.mode !== "attach" && !o3.allowDevSignatures,
-      baseDir: o3.configPath ? dirname6(o3.configPath) : o3.cwd,
-      ...o3.env ? { env: o3.env } : {}
-    });
-    verify = (path10) => signer.verify(path10);
-  }
-  const templatesDir = o3.config.publish.notesTemplates ? resolve12(o3.configPath ? dirname6(o3.configPath) : o3.cwd, o3.config.publish.notesTemplates) : void 0;
-  let tagCommit = o3.target;
-  if (!tagCommit && forge.kind !== "dir") {
-    try {
-      tagCommit = execFileSync2("git", ["rev-parse", "--verify", "--quiet", `refs/tags/${o3.tag}^{commit}`], {
-        cwd: o3.cwd,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"]
-      }).trim() || void 0;
-    } catch {
-      tagCommit = void 0;
-    }
-  }
-  return publishRelease(
-    forge,
-    {
-      tag: o3.tag,
-      channel: o3.channel,
-      title: o3.title,
-      notes,
-      files: files2,
-      target: tagCommit,
-      templatesDir,
-      cwd: o3.cwd,
-      prune: o3.prune ?? o3.config.publish.prune,
-      checksumsAsset: o3.config.publish.checksums,
-      verify,
-      allowDevSignatures: o3.allowDevSignatures,
-      allowSiteInstallers: o3.allowSiteInstallers,
-      concurrency: o3.concurrency ?? o3.config.publish.concurrency,
-      mode: o3.mode
-    },
-    { dryRun: o3.dryRun }
-  );
-}
-var init_run = __esm({
-  "tools/lib/forge/run.ts"() {
+var init_assets = __esm({
+  "tools/lib/forge/assets.ts"() {
     "use strict";
-    init_artifact();
     init_errors();
     init_forge();
-    init_publish();
   }
 });
 
@@ -71131,11 +72843,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve14) {
-      resolve14(value);
+    return value instanceof P2 ? value : new P2(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve14, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -71151,7 +72863,7 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve14(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -71309,11 +73021,11 @@ var Summary = class {
    */
   addTable(rows) {
     const tableBody = rows.map((row) => {
-      const cells = row.map((cell2) => {
-        if (typeof cell2 === "string") {
-          return this.wrap("td", cell2);
+      const cells = row.map((cell) => {
+        if (typeof cell === "string") {
+          return this.wrap("td", cell);
         }
-        const { header, data, colspan, rowspan } = cell2;
+        const { header, data, colspan, rowspan } = cell;
         const tag = header ? "th" : "td";
         const attrs = Object.assign(Object.assign({}, colspan && { colspan }), rowspan && { rowspan });
         return this.wrap(tag, data, attrs);
@@ -71487,7 +73199,12 @@ var publishConfigSchema = external_exports.object({
   notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
   concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
   prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
-  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset"),
+  timeouts: external_exports.object({
+    connectMs: external_exports.number().int().min(100).default(3e4).describe("Opening a connection to the forge (TCP and TLS)"),
+    idleMs: external_exports.number().int().min(100).default(12e4).describe("A request fails (and is retried) when nothing moves for this long"),
+    deadlineMs: external_exports.number().int().min(100).default(36e5).describe("One forge operation, every retry included, gives up after this long")
+  }).strict().default({ connectMs: 3e4, idleMs: 12e4, deadlineMs: 36e5 }).describe("Time limits of forge requests")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -71524,6 +73241,40 @@ var installersConfigSchema = external_exports.object({
   concurrency: external_exports.number().int().min(1).optional().describe("Sites built at once (default: CPU cores)"),
   cacheDir: external_exports.string().default(".signet-cache/installers").describe("Folder of the build work folders (the cache itself is the manifests in the output folder)"),
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
+}).strict();
+
+// tools/lib/service-store/config.ts
+init_zod();
+var secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+var WEBHOOK_EVENTS = ["build.completed", "site.key_rotated", "release.created"];
+var serviceConfigSchema = external_exports.object({
+  data: external_exports.string().default(".signet-service").describe("Folder of the service: its database (service.db) and content-addressed blobs"),
+  listen: external_exports.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected HOST:PORT").default("127.0.0.1:8750").describe("Address to listen on; plain HTTP only on loopback unless behindProxy"),
+  publicUrl: external_exports.string().url().optional().describe("Base URL the service is reached at (download links are built on it)"),
+  masterKey: secretRef.optional().describe("32-byte key (base64) that encrypts enrollment keys at rest: env:NAME or file:PATH"),
+  profile: external_exports.string().optional().describe("Signing profile for installers and /v1/sign"),
+  tls: external_exports.object({ cert: external_exports.string(), key: external_exports.string() }).strict().optional().describe("TLS certificate chain and key files (PEM)"),
+  behindProxy: external_exports.boolean().default(false).describe("A TLS proxy is in front: allow plain HTTP on a non-loopback address, trust X-Forwarded-*"),
+  maxUploadBytes: external_exports.number().int().min(1024).default(512 * 1024 * 1024).describe("Largest agent or file accepted by POST /v1/releases and /v1/sign"),
+  rateLimit: external_exports.object({
+    max: external_exports.number().int().min(1).default(600),
+    windowMs: external_exports.number().int().min(1e3).default(6e4)
+  }).strict().default({ max: 600, windowMs: 6e4 }).describe("Requests per token (or per address without one) per window"),
+  buildConcurrency: external_exports.number().int().min(1).optional().describe("Site builds at once (default: cores)"),
+  webhooks: external_exports.array(
+    external_exports.object({
+      url: external_exports.string().url(),
+      secret: secretRef,
+      events: external_exports.array(external_exports.enum(WEBHOOK_EVENTS)).min(1)
+    }).strict()
+  ).default([]),
+  queue: external_exports.string().optional().describe(
+    "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
+  ),
+  leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
+    "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
+  ),
+  database: external_exports.string().optional().describe("postgres://… to keep records in PostgreSQL instead of the embedded SQLite file")
 }).strict();
 
 // tools/lib/config/schema.ts
@@ -71570,7 +73321,13 @@ var versionConfigSchema = external_exports.object({
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
   breakingInZeroMajor: external_exports.enum(["minor", "major"]).default("minor").describe("Bump for a breaking change while the version is 0.x (semantic-release bumps major)"),
-  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta")
+  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta"),
+  initialVersion: external_exports.string().regex(
+    /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})$/,
+    "a version MAJOR.MINOR.PATCH such as 1.0.0"
+  ).refine((v2) => v2 !== "0.0.0", "the first release cannot be 0.0.0").optional().describe(
+    "First release when there is no stable tag and the primary manifest has no version or a placeholder (0.0.0-…); default 1.0.0"
+  )
 }).strict();
 var changelogConfigSchema = external_exports.object({
   file: external_exports.string().default("CHANGELOG.md"),
@@ -71604,7 +73361,8 @@ var configSchema = external_exports.object({
   git: gitConfigSchema.default(gitConfigSchema.parse({})),
   signing: signingConfigSchema.default(signingConfigSchema.parse({})),
   installers: installersConfigSchema.default(installersConfigSchema.parse({})),
-  publish: publishConfigSchema.default(publishConfigSchema.parse({}))
+  publish: publishConfigSchema.default(publishConfigSchema.parse({})),
+  service: serviceConfigSchema.default(serviceConfigSchema.parse({}))
 }).strict();
 
 // tools/lib/config/load.ts
@@ -71783,7 +73541,7 @@ var REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v2) => v2 === void 0 ? fallback : v2.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
 var optional2 = external_exports.string().trim().min(1).optional();
-var secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
+var secretRef3 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
 var files = external_exports.string().transform(list).refine((l2) => l2.length > 0, "name at least one file or glob");
 var positiveInt = external_exports.string().regex(/^\d+$/, "expected a whole number").transform(Number).optional();
 var common2 = {
@@ -71839,7 +73597,7 @@ var publishSettings = external_exports.object({
   notes: external_exports.string().optional(),
   "notes-file": optional2,
   token: optional2,
-  "token-ref": secretRef2,
+  "token-ref": secretRef3,
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/, "expected owner/name").optional(),
   "api-url": external_exports.string().url().optional(),
   profile: optional2,
@@ -71866,17 +73624,18 @@ var deliverSettings = external_exports.object({
   path: ["sealed-token"]
 });
 
-// actions/site-installers/src/main.ts
+// tools/lib/app/dispatch.ts
 init_errors();
-
-// tools/lib/seal/dispatch.ts
-init_errors();
-import { mkdtempSync as mkdtempSync9, readFileSync as readFileSync22 } from "node:fs";
-import { tmpdir as tmpdir7 } from "node:os";
-import { dirname as dirname7, join as join18, resolve as resolve13 } from "node:path";
+import { mkdtempSync as mkdtempSync10, readFileSync as readFileSync21 } from "node:fs";
+import { tmpdir as tmpdir8 } from "node:os";
+import { dirname as dirname6, join as join19, resolve as resolve12 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
+
+// tools/lib/seal/enrollment.ts
+init_errors();
+init_redact();
 
 // tools/lib/seal/index.ts
 init_errors();
@@ -71938,12 +73697,71 @@ async function unseal(sealedB64, privateKeyB64) {
   return text;
 }
 
+// tools/lib/seal/enrollment.ts
+var ENROLLMENT_KEY_FORMAT = "signet.enrollment-key/1";
+function checkBinding(b2, what) {
+  const problems = [];
+  if (typeof b2.siteCode !== "string" || b2.siteCode.length === 0 || b2.siteCode.length > 64)
+    problems.push(`${what}.siteCode must be a site code (1–64 characters)`);
+  const version2 = typeof b2.keyVersion === "string" && /^\d+$/.test(b2.keyVersion) ? Number(b2.keyVersion) : b2.keyVersion;
+  if (typeof version2 !== "number" || !Number.isInteger(version2) || version2 < 1 || version2 > 1e6)
+    problems.push(`${what}.keyVersion must be an integer from 1 to 1000000`);
+  if (problems.length)
+    throw new SignetError("E_INPUT_INVALID", problems.join("; "), { details: { problems } });
+  return { siteCode: b2.siteCode, keyVersion: version2 };
+}
+async function openEnrollmentKey(sealedB64, privateKeyB64, expected) {
+  const want = checkBinding(expected, "site");
+  const opened = await unseal(sealedB64, privateKeyB64);
+  let doc;
+  if (opened.startsWith("{")) {
+    try {
+      const parsed = JSON.parse(opened);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed))
+        doc = parsed;
+    } catch {
+      doc = void 0;
+    }
+  }
+  if (!doc || doc["format"] !== ENROLLMENT_KEY_FORMAT)
+    throw new SignetError(
+      "E_SEAL_FORMAT",
+      `the sealed enrollment key of site ${want.siteCode} is not a ${ENROLLMENT_KEY_FORMAT} envelope (a bare sealed key names no site)`,
+      { details: { siteCode: want.siteCode } }
+    );
+  const key = doc["key"];
+  if (typeof key !== "string" || key.length === 0)
+    throw new SignetError("E_SEAL_FORMAT", `the sealed envelope of site ${want.siteCode} holds no key`, {
+      details: { siteCode: want.siteCode }
+    });
+  registerSecret(key);
+  const sealedSite = doc["siteCode"];
+  const sealedVersion = doc["keyVersion"];
+  if (sealedSite !== want.siteCode || sealedVersion !== want.keyVersion)
+    throw new SignetError(
+      "E_SEAL_SITE_MISMATCH",
+      `the sealed enrollment key sent for site ${want.siteCode} (key version ${want.keyVersion}) was sealed for site ${JSON.stringify(
+        typeof sealedSite === "string" ? sealedSite.slice(0, 64) : sealedSite
+      )} (key version ${JSON.stringify(sealedVersion)}); refusing to use it`,
+      {
+        details: {
+          siteCode: want.siteCode,
+          keyVersion: want.keyVersion,
+          sealedFor: { siteCode: sealedSite, keyVersion: sealedVersion }
+        }
+      }
+    );
+  return key;
+}
+
 // tools/lib/seal/sites.ts
+var SEVERITY = ["E_SEAL_SITE_MISMATCH", "E_SEAL_FORMAT", "E_SEAL_FAILED"];
 async function openSealedSites(entries, privateKey) {
   if (!Array.isArray(entries))
     throw new SignetError("E_INPUT_INVALID", "sites must be a JSON array of site objects");
   const out = [];
   const problems = [];
+  const codes = /* @__PURE__ */ new Set();
   for (const [i3, entry] of entries.entries()) {
     if (!entry || typeof entry !== "object" || Array.isArray(entry)) {
       problems.push(`sites[${i3}]: not an object`);
@@ -71972,14 +73790,15 @@ async function openSealedSites(entries, privateKey) {
         "sealed enrollment keys need the seal private key (secret SIGNET_SEAL_PRIVATE_KEY)"
       );
     try {
-      out.push({ ...rest, enrollmentKey: await unseal(sealedEnrollmentKey, privateKey) });
+      out.push({ ...rest, enrollmentKey: await openEnrollmentKey(sealedEnrollmentKey, privateKey, rest) });
     } catch (e) {
+      if (isSignetError(e)) codes.add(e.code);
       problems.push(`${where}: ${e.message}`);
     }
   }
   if (problems.length)
     throw new SignetError(
-      "E_INPUT_INVALID",
+      SEVERITY.find((c4) => codes.has(c4)) ?? "E_INPUT_INVALID",
       `cannot use the dispatched sites:
   - ${problems.join("\n  - ")}`,
       { details: { problems } }
@@ -71987,9 +73806,9 @@ async function openSealedSites(entries, privateKey) {
   return out;
 }
 
-// tools/lib/seal/dispatch.ts
+// tools/lib/app/dispatch.ts
 async function buildDispatchedSites(o3) {
-  const text = o3.sites.startsWith("file:") ? readFileSync22(resolve13(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
+  const text = o3.sites.startsWith("file:") ? readFileSync21(resolve12(o3.cwd, o3.sites.slice(5)), "utf8") : o3.sites;
   let raw;
   try {
     raw = JSON.parse(text);
@@ -72001,22 +73820,22 @@ async function buildDispatchedSites(o3) {
   const entries = await openSealedSites(raw, o3.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o3.configPath ? dirname7(o3.configPath) : o3.cwd;
+  const baseDir = o3.configPath ? dirname6(o3.configPath) : o3.cwd;
   const signer = createSigner2(o3.config, {
     ...o3.profile ? { profile: o3.profile } : {},
     baseDir,
     ...o3.env ? { env: o3.env } : {}
   });
   const sites = assertSites2(validateSites2(entries, { dev: signer.dev, ...o3.env ? { env: o3.env } : {} }));
-  let agentPath = resolve13(o3.cwd, o3.agent);
+  let agentPath = resolve12(o3.cwd, o3.agent);
   if (o3.agentRelease) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(o3.agent))
       throw new SignetError(
         "E_INPUT_INVALID",
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o3.agent)}`
       );
-    const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_run(), run_exports));
-    const dest = join18(mkdtempSync9(join18(tmpdir7(), "signet-agent-")), o3.agent);
+    const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
+    const dest = join19(mkdtempSync10(join19(tmpdir8(), "signet-agent-")), o3.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o3.config,
       cwd: o3.cwd,
@@ -72033,7 +73852,7 @@ async function buildDispatchedSites(o3) {
     sites,
     config: o3.config,
     signer,
-    outDir: resolve13(o3.cwd, o3.outDir),
+    outDir: resolve12(o3.cwd, o3.outDir),
     baseDir,
     ...o3.version ? { version: o3.version } : {},
     ...o3.concurrency ? { concurrency: o3.concurrency } : {}
@@ -72042,6 +73861,7 @@ async function buildDispatchedSites(o3) {
 }
 
 // actions/site-installers/src/main.ts
+init_errors();
 await runAction(async () => {
   const { s: s2, cwd, loaded } = startAction(siteInstallersSettings, ["seal-private-key", "token"]);
   if (s2.token) process.env["SIGNET_ACTION_TOKEN"] = s2.token;

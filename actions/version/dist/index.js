@@ -974,7 +974,7 @@ var require_util = __commonJS({
     var net = __require("node:net");
     var { Blob: Blob2 } = __require("node:buffer");
     var nodeUtil = __require("node:util");
-    var { stringify: stringify2 } = __require("node:querystring");
+    var { stringify } = __require("node:querystring");
     var { EventEmitter: EE } = __require("node:events");
     var { InvalidArgumentError } = require_errors();
     var { headerNameLowerCasedRecord } = require_constants();
@@ -1034,7 +1034,7 @@ var require_util = __commonJS({
       if (url2.includes("?") || url2.includes("#")) {
         throw new Error('Query params cannot be passed when url already contains "?" or "#".');
       }
-      const stringified = stringify2(queryParams);
+      const stringified = stringify(queryParams);
       if (stringified) {
         url2 += "?" + stringified;
       }
@@ -2582,14 +2582,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect({ hostname: hostname3, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect({ hostname: hostname4, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = __require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname3;
+          const sessionKey = servername || hostname4;
           assert2(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -2605,7 +2605,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname3
+            host: hostname4
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -2619,14 +2619,14 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname3
+            host: hostname4
           });
         }
         if (options.keepAlive == null || options.keepAlive) {
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname3, port });
+        const clearConnectTimeout = setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname4, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -3515,7 +3515,7 @@ var require_data_url = __commonJS({
       const buffer = Buffer.from(data, "base64");
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     }
-    function collectAnHTTPQuotedString(input2, position, extractValue2) {
+    function collectAnHTTPQuotedString(input2, position, extractValue) {
       const positionStart = position.position;
       let value = "";
       assert2(input2[position.position] === '"');
@@ -3543,7 +3543,7 @@ var require_data_url = __commonJS({
           break;
         }
       }
-      if (extractValue2) {
+      if (extractValue) {
         return value;
       }
       return input2.slice(positionStart, position.position);
@@ -4594,7 +4594,7 @@ var require_util2 = __commonJS({
           writable: true,
           enumerable: true,
           configurable: true,
-          value: function entries() {
+          value: function entries2() {
             webidl.brandCheck(this, object2);
             return makeIterator(this, "key+value");
           }
@@ -5653,18 +5653,18 @@ Content-Type: ${value.type || "application/octet-stream"}\r
             if (mimeType !== null) {
               switch (mimeType.essence) {
                 case "multipart/form-data": {
-                  const parsed = multipartFormDataParser(value, mimeType);
-                  if (parsed === "failure") {
+                  const parsed2 = multipartFormDataParser(value, mimeType);
+                  if (parsed2 === "failure") {
                     throw new TypeError("Failed to parse body as FormData.");
                   }
                   const fd = new FormData();
-                  fd[kState] = parsed;
+                  fd[kState] = parsed2;
                   return fd;
                 }
                 case "application/x-www-form-urlencoded": {
-                  const entries = new URLSearchParams(value.toString());
+                  const entries2 = new URLSearchParams(value.toString());
                   const fd = new FormData();
-                  for (const [name, value2] of entries) {
+                  for (const [name, value2] of entries2) {
                     fd.append(name, value2);
                   }
                   return fd;
@@ -7094,8 +7094,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream;
-      const { hostname: hostname3, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname3}${port ? `:${port}` : ""}`;
+      const { hostname: hostname4, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname4}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (error63) => {
         if (request.aborted) {
@@ -7935,20 +7935,20 @@ var require_client = __commonJS({
     async function connect(client) {
       assert2(!client[kConnecting]);
       assert2(!client[kHTTPContext]);
-      let { host, hostname: hostname3, protocol, port } = client[kUrl];
-      if (hostname3[0] === "[") {
-        const idx = hostname3.indexOf("]");
+      let { host, hostname: hostname4, protocol, port } = client[kUrl];
+      if (hostname4[0] === "[") {
+        const idx = hostname4.indexOf("]");
         assert2(idx !== -1);
-        const ip = hostname3.substring(1, idx);
+        const ip = hostname4.substring(1, idx);
         assert2(net.isIP(ip));
-        hostname3 = ip;
+        hostname4 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname: hostname3,
+            hostname: hostname4,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -7962,7 +7962,7 @@ var require_client = __commonJS({
         const socket = await new Promise((resolve3, reject) => {
           client[kConnector]({
             host,
-            hostname: hostname3,
+            hostname: hostname4,
             protocol,
             port,
             servername: client[kServerName],
@@ -7995,7 +7995,7 @@ var require_client = __commonJS({
           channels.connected.publish({
             connectParams: {
               host,
-              hostname: hostname3,
+              hostname: hostname4,
               protocol,
               port,
               version: client[kHTTPContext]?.version,
@@ -8016,7 +8016,7 @@ var require_client = __commonJS({
           channels.connectError.publish({
             connectParams: {
               host,
-              hostname: hostname3,
+              hostname: hostname4,
               protocol,
               port,
               version: client[kHTTPContext]?.version,
@@ -8991,10 +8991,10 @@ var require_env_http_proxy_agent = __commonJS({
         }
       }
       #getProxyAgentForUrl(url2) {
-        let { protocol, host: hostname3, port } = url2;
-        hostname3 = hostname3.replace(/:\d*$/, "").toLowerCase();
+        let { protocol, host: hostname4, port } = url2;
+        hostname4 = hostname4.replace(/:\d*$/, "").toLowerCase();
         port = Number.parseInt(port, 10) || DEFAULT_PORTS[protocol] || 0;
-        if (!this.#shouldProxy(hostname3, port)) {
+        if (!this.#shouldProxy(hostname4, port)) {
           return this[kNoProxyAgent];
         }
         if (protocol === "https:") {
@@ -9002,7 +9002,7 @@ var require_env_http_proxy_agent = __commonJS({
         }
         return this[kHttpProxyAgent];
       }
-      #shouldProxy(hostname3, port) {
+      #shouldProxy(hostname4, port) {
         if (this.#noProxyChanged) {
           this.#parseNoProxy();
         }
@@ -9018,11 +9018,11 @@ var require_env_http_proxy_agent = __commonJS({
             continue;
           }
           if (!/^[.*]/.test(entry.hostname)) {
-            if (hostname3 === entry.hostname) {
+            if (hostname4 === entry.hostname) {
               return false;
             }
           } else {
-            if (hostname3.endsWith(entry.hostname.replace(/^\*/, ""))) {
+            if (hostname4.endsWith(entry.hostname.replace(/^\*/, ""))) {
               return false;
             }
           }
@@ -9038,10 +9038,10 @@ var require_env_http_proxy_agent = __commonJS({
           if (!entry) {
             continue;
           }
-          const parsed = entry.match(/^(.+):(\d+)$/);
+          const parsed2 = entry.match(/^(.+):(\d+)$/);
           noProxyEntries.push({
-            hostname: (parsed ? parsed[1] : entry).toLowerCase(),
-            port: parsed ? Number.parseInt(parsed[2], 10) : 0
+            hostname: (parsed2 ? parsed2[1] : entry).toLowerCase(),
+            port: parsed2 ? Number.parseInt(parsed2[2], 10) : 0
           });
         }
         this.#noProxyValue = noProxyValue;
@@ -10710,11 +10710,11 @@ var require_mock_utils = __commonJS({
     }
     function buildHeadersFromArray(headers) {
       const clone2 = headers.slice();
-      const entries = [];
+      const entries2 = [];
       for (let index = 0; index < clone2.length; index += 2) {
-        entries.push([clone2[index], clone2[index + 1]]);
+        entries2.push([clone2[index], clone2[index + 1]]);
       }
-      return Object.fromEntries(entries);
+      return Object.fromEntries(entries2);
     }
     function matchHeaders(mockDispatch2, headers) {
       if (typeof mockDispatch2.headers === "function") {
@@ -15045,9 +15045,9 @@ var require_util4 = __commonJS({
       switch (type) {
         case "DataURL": {
           let dataURL = "data:";
-          const parsed = parseMIMEType(mimeType || "application/octet-stream");
-          if (parsed !== "failure") {
-            dataURL += serializeAMimeType(parsed);
+          const parsed2 = parseMIMEType(mimeType || "application/octet-stream");
+          if (parsed2 !== "failure") {
+            dataURL += serializeAMimeType(parsed2);
           }
           dataURL += ";base64,";
           const decoder2 = new StringDecoder("latin1");
@@ -16241,7 +16241,7 @@ var require_util6 = __commonJS({
         throw new Error("Invalid cookie max-age");
       }
     }
-    function stringify2(cookie) {
+    function stringify(cookie) {
       if (cookie.name.length === 0) {
         return null;
       }
@@ -16299,7 +16299,7 @@ var require_util6 = __commonJS({
       validateCookiePath,
       validateCookieValue,
       toIMFDate,
-      stringify: stringify2
+      stringify
     };
   }
 });
@@ -16445,7 +16445,7 @@ var require_cookies = __commonJS({
   "node_modules/undici/lib/web/cookies/index.js"(exports, module) {
     "use strict";
     var { parseSetCookie } = require_parse();
-    var { stringify: stringify2 } = require_util6();
+    var { stringify } = require_util6();
     var { webidl } = require_webidl();
     var { Headers: Headers2 } = require_headers();
     function getCookies(headers) {
@@ -16488,7 +16488,7 @@ var require_cookies = __commonJS({
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
       webidl.brandCheck(headers, Headers2, { strict: false });
       cookie = webidl.converters.Cookie(cookie);
-      const str = stringify2(cookie);
+      const str = stringify(cookie);
       if (str) {
         headers.append("Set-Cookie", str);
       }
@@ -19219,7 +19219,7 @@ var require_visit = __commonJS({
     var BREAK = /* @__PURE__ */ Symbol("break visit");
     var SKIP = /* @__PURE__ */ Symbol("skip children");
     var REMOVE = /* @__PURE__ */ Symbol("remove node");
-    function visit2(node2, visitor) {
+    function visit3(node2, visitor) {
       const visitor_ = initVisitor(visitor);
       if (identity.isDocument(node2)) {
         const cd = visit_(null, node2.contents, visitor_, Object.freeze([node2]));
@@ -19228,9 +19228,9 @@ var require_visit = __commonJS({
       } else
         visit_(null, node2, visitor_, Object.freeze([]));
     }
-    visit2.BREAK = BREAK;
-    visit2.SKIP = SKIP;
-    visit2.REMOVE = REMOVE;
+    visit3.BREAK = BREAK;
+    visit3.SKIP = SKIP;
+    visit3.REMOVE = REMOVE;
     function visit_(key, node2, visitor, path) {
       const ctrl = callVisitor(key, node2, visitor, path);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
@@ -19364,7 +19364,7 @@ var require_visit = __commonJS({
         throw new Error(`Cannot replace node with ${pt} parent`);
       }
     }
-    exports.visit = visit2;
+    exports.visit = visit3;
     exports.visitAsync = visitAsync;
   }
 });
@@ -19374,7 +19374,7 @@ var require_directives = __commonJS({
   "node_modules/yaml/dist/doc/directives.js"(exports) {
     "use strict";
     var identity = require_identity();
-    var visit2 = require_visit();
+    var visit3 = require_visit();
     var escapeChars = {
       "!": "%21",
       ",": "%2C",
@@ -19518,7 +19518,7 @@ var require_directives = __commonJS({
         let tagNames;
         if (doc && tagEntries.length > 0 && identity.isNode(doc.contents)) {
           const tags = {};
-          visit2.visit(doc.contents, (_key, node2) => {
+          visit3.visit(doc.contents, (_key, node2) => {
             if (identity.isNode(node2) && node2.tag)
               tags[node2.tag] = true;
           });
@@ -19545,7 +19545,7 @@ var require_anchors = __commonJS({
   "node_modules/yaml/dist/doc/anchors.js"(exports) {
     "use strict";
     var identity = require_identity();
-    var visit2 = require_visit();
+    var visit3 = require_visit();
     function anchorIsValid(anchor2) {
       if (/[\x00-\x19\s,[\]{}]/.test(anchor2)) {
         const sa = JSON.stringify(anchor2);
@@ -19556,7 +19556,7 @@ var require_anchors = __commonJS({
     }
     function anchorNames(root) {
       const anchors = /* @__PURE__ */ new Set();
-      visit2.visit(root, {
+      visit3.visit(root, {
         Value(_key, node2) {
           if (node2.anchor)
             anchors.add(node2.anchor);
@@ -19736,7 +19736,7 @@ var require_Alias = __commonJS({
   "node_modules/yaml/dist/nodes/Alias.js"(exports) {
     "use strict";
     var anchors = require_anchors();
-    var visit2 = require_visit();
+    var visit3 = require_visit();
     var identity = require_identity();
     var Node = require_Node();
     var toJS = require_toJS();
@@ -19762,7 +19762,7 @@ var require_Alias = __commonJS({
           nodes = ctx.aliasResolveCache;
         } else {
           nodes = [];
-          visit2.visit(doc, {
+          visit3.visit(doc, {
             Node: (_key, node2) => {
               if (identity.isAlias(node2) || identity.hasAnchor(node2))
                 nodes.push(node2);
@@ -20624,7 +20624,7 @@ var require_stringify = __commonJS({
         props.push(doc.directives.tagString(tag));
       return props.join(" ");
     }
-    function stringify2(item, ctx, onComment, onChompKeep) {
+    function stringify(item, ctx, onComment, onChompKeep) {
       if (identity.isPair(item))
         return item.toString(ctx, onComment, onChompKeep);
       if (identity.isAlias(item)) {
@@ -20653,7 +20653,7 @@ var require_stringify = __commonJS({
 ${ctx.indent}${str}`;
     }
     exports.createStringifyContext = createStringifyContext;
-    exports.stringify = stringify2;
+    exports.stringify = stringify;
   }
 });
 
@@ -20663,7 +20663,7 @@ var require_stringifyPair = __commonJS({
     "use strict";
     var identity = require_identity();
     var Scalar = require_Scalar();
-    var stringify2 = require_stringify();
+    var stringify = require_stringify();
     var stringifyComment = require_stringifyComment();
     function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
       const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
@@ -20685,7 +20685,7 @@ var require_stringifyPair = __commonJS({
       });
       let keyCommentDone = false;
       let chompKeep = false;
-      let str = stringify2.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
+      let str = stringify.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
       if (!explicitKey && !ctx.inFlow && str.length > 1024) {
         if (simpleKeys)
           throw new Error("With simple keys, single line scalar must not span more than 1024 characters");
@@ -20737,7 +20737,7 @@ ${indent}:`;
         ctx.indent = ctx.indent.substring(2);
       }
       let valueCommentDone = false;
-      const valueStr = stringify2.stringify(value, ctx, () => valueCommentDone = true, () => chompKeep = true);
+      const valueStr = stringify.stringify(value, ctx, () => valueCommentDone = true, () => chompKeep = true);
       let ws = " ";
       if (keyComment || vsb || vcb) {
         ws = vsb ? "\n" : "";
@@ -20878,7 +20878,7 @@ var require_addPairToJSMap = __commonJS({
     "use strict";
     var log = require_log();
     var merge2 = require_merge();
-    var stringify2 = require_stringify();
+    var stringify = require_stringify();
     var identity = require_identity();
     var toJS = require_toJS();
     function addPairToJSMap(ctx, map2, { key, value }) {
@@ -20914,7 +20914,7 @@ var require_addPairToJSMap = __commonJS({
       if (typeof jsKey !== "object")
         return String(jsKey);
       if (identity.isNode(key) && ctx?.doc) {
-        const strCtx = stringify2.createStringifyContext(ctx.doc, {});
+        const strCtx = stringify.createStringifyContext(ctx.doc, {});
         strCtx.anchors = /* @__PURE__ */ new Set();
         for (const node2 of ctx.anchors.keys())
           strCtx.anchors.add(node2.anchor);
@@ -20981,12 +20981,12 @@ var require_stringifyCollection = __commonJS({
   "node_modules/yaml/dist/stringify/stringifyCollection.js"(exports) {
     "use strict";
     var identity = require_identity();
-    var stringify2 = require_stringify();
+    var stringify = require_stringify();
     var stringifyComment = require_stringifyComment();
     function stringifyCollection(collection, ctx, options) {
       const flow = ctx.inFlow ?? collection.flow;
-      const stringify3 = flow ? stringifyFlowCollection : stringifyBlockCollection;
-      return stringify3(collection, ctx, options);
+      const stringify2 = flow ? stringifyFlowCollection : stringifyBlockCollection;
+      return stringify2(collection, ctx, options);
     }
     function stringifyBlockCollection({ comment, items }, ctx, { blockItemPrefix, flowChars, itemIndent, onChompKeep, onComment }) {
       const { indent, options: { commentString } } = ctx;
@@ -21011,7 +21011,7 @@ var require_stringifyCollection = __commonJS({
           }
         }
         chompKeep = false;
-        let str2 = stringify2.stringify(item, itemCtx, () => comment2 = null, () => chompKeep = true);
+        let str2 = stringify.stringify(item, itemCtx, () => comment2 = null, () => chompKeep = true);
         if (comment2)
           str2 += stringifyComment.lineComment(str2, itemIndent, commentString(comment2));
         if (chompKeep && comment2)
@@ -21078,7 +21078,7 @@ ${indent}${line}` : "\n";
         }
         if (comment)
           reqNewline = true;
-        let str = stringify2.stringify(item, itemCtx, () => comment = null);
+        let str = stringify.stringify(item, itemCtx, () => comment = null);
         reqNewline || (reqNewline = lines.length > linesAtValue || str.includes("\n"));
         if (i < items.length - 1) {
           str += ",";
@@ -21496,14 +21496,14 @@ var require_bool = __commonJS({
 var require_stringifyNumber = __commonJS({
   "node_modules/yaml/dist/stringify/stringifyNumber.js"(exports) {
     "use strict";
-    function stringifyNumber({ format, minFractionDigits, tag, value }) {
+    function stringifyNumber({ format: format2, minFractionDigits, tag, value }) {
       if (typeof value === "bigint")
         return String(value);
       const num = typeof value === "number" ? value : Number(value);
       if (!isFinite(num))
         return isNaN(num) ? ".nan" : num < 0 ? "-.inf" : ".inf";
       let n = Object.is(value, -0) ? "-0" : JSON.stringify(value);
-      if (!format && minFractionDigits && (!tag || tag === "tag:yaml.org,2002:float") && /^-?\d/.test(n) && !n.includes("e")) {
+      if (!format2 && minFractionDigits && (!tag || tag === "tag:yaml.org,2002:float") && /^-?\d/.test(n) && !n.includes("e")) {
         let i = n.indexOf(".");
         if (i < 0) {
           i = n.length;
@@ -22142,18 +22142,18 @@ var require_set = __commonJS({
       }
       static from(schema, iterable, ctx) {
         const { replacer } = ctx;
-        const set3 = new this(schema);
+        const set4 = new this(schema);
         if (iterable && Symbol.iterator in Object(iterable))
           for (let value of iterable) {
             if (typeof replacer === "function")
               value = replacer.call(iterable, value, value);
-            set3.items.push(Pair.createPair(value, null, ctx));
+            set4.items.push(Pair.createPair(value, null, ctx));
           }
-        return set3;
+        return set4;
       }
     };
     YAMLSet.tag = "tag:yaml.org,2002:set";
-    var set2 = {
+    var set3 = {
       collection: "map",
       identify: (value) => value instanceof Set,
       nodeClass: YAMLSet,
@@ -22172,7 +22172,7 @@ var require_set = __commonJS({
       }
     };
     exports.YAMLSet = YAMLSet;
-    exports.set = set2;
+    exports.set = set3;
   }
 });
 
@@ -22279,7 +22279,7 @@ var require_schema3 = __commonJS({
     var merge2 = require_merge();
     var omap = require_omap();
     var pairs = require_pairs();
-    var set2 = require_set();
+    var set3 = require_set();
     var timestamp = require_timestamp();
     var schema = [
       map2.map,
@@ -22299,7 +22299,7 @@ var require_schema3 = __commonJS({
       merge2.merge,
       omap.omap,
       pairs.pairs,
-      set2.set,
+      set3.set,
       timestamp.intTime,
       timestamp.floatTime,
       timestamp.timestamp
@@ -22326,7 +22326,7 @@ var require_tags = __commonJS({
     var omap = require_omap();
     var pairs = require_pairs();
     var schema$2 = require_schema3();
-    var set2 = require_set();
+    var set3 = require_set();
     var timestamp = require_timestamp();
     var schemas = /* @__PURE__ */ new Map([
       ["core", schema.schema],
@@ -22352,7 +22352,7 @@ var require_tags = __commonJS({
       omap: omap.omap,
       pairs: pairs.pairs,
       seq: seq.seq,
-      set: set2.set,
+      set: set3.set,
       timestamp: timestamp.timestamp
     };
     var coreKnownTags = {
@@ -22360,7 +22360,7 @@ var require_tags = __commonJS({
       "tag:yaml.org,2002:merge": merge2.merge,
       "tag:yaml.org,2002:omap": omap.omap,
       "tag:yaml.org,2002:pairs": pairs.pairs,
-      "tag:yaml.org,2002:set": set2.set,
+      "tag:yaml.org,2002:set": set3.set,
       "tag:yaml.org,2002:timestamp": timestamp.timestamp
     };
     function getTags(customTags, schemaName, addMergeTag) {
@@ -22439,7 +22439,7 @@ var require_stringifyDocument = __commonJS({
   "node_modules/yaml/dist/stringify/stringifyDocument.js"(exports) {
     "use strict";
     var identity = require_identity();
-    var stringify2 = require_stringify();
+    var stringify = require_stringify();
     var stringifyComment = require_stringifyComment();
     function stringifyDocument(doc, options) {
       const lines = [];
@@ -22454,7 +22454,7 @@ var require_stringifyDocument = __commonJS({
       }
       if (hasDirectives)
         lines.push("---");
-      const ctx = stringify2.createStringifyContext(doc, options);
+      const ctx = stringify.createStringifyContext(doc, options);
       const { commentString } = ctx.options;
       if (doc.commentBefore) {
         if (lines.length !== 1)
@@ -22476,7 +22476,7 @@ var require_stringifyDocument = __commonJS({
           contentComment = doc.contents.comment;
         }
         const onChompKeep = contentComment ? void 0 : () => chompKeep = true;
-        let body = stringify2.stringify(doc.contents, ctx, () => contentComment = null, onChompKeep);
+        let body = stringify.stringify(doc.contents, ctx, () => contentComment = null, onChompKeep);
         if (contentComment)
           body += stringifyComment.lineComment(body, "", commentString(contentComment));
         if ((body[0] === "|" || body[0] === ">") && lines[lines.length - 1] === "---") {
@@ -22484,7 +22484,7 @@ var require_stringifyDocument = __commonJS({
         } else
           lines.push(body);
       } else {
-        lines.push(stringify2.stringify(doc.contents, ctx));
+        lines.push(stringify.stringify(doc.contents, ctx));
       }
       if (doc.directives?.docEnd) {
         if (doc.comment) {
@@ -22998,8 +22998,8 @@ var require_resolve_props = __commonJS({
             hasSpace = false;
         }
       }
-      const last = tokens[tokens.length - 1];
-      const end = last ? last.offset + last.source.length : offset;
+      const last2 = tokens[tokens.length - 1];
+      const end = last2 ? last2.offset + last2.source.length : offset;
       if (reqSpace && next && next.type !== "space" && next.type !== "newline" && next.type !== "comma" && (next.type !== "scalar" || next.source !== "")) {
         onError(next.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
       }
@@ -23847,9 +23847,9 @@ var require_resolve_flow_scalar = __commonJS({
         }
         pos = line.lastIndex;
       }
-      const last = /[ \t]*(.*)/sy;
-      last.lastIndex = pos;
-      match = last.exec(source);
+      const last2 = /[ \t]*(.*)/sy;
+      last2.lastIndex = pos;
+      match = last2.exec(source);
       return res + sep + (match?.[1] ?? "");
     }
     function doubleQuotedValue(source, onError) {
@@ -24620,7 +24620,7 @@ var require_cst_scalar = __commonJS({
 var require_cst_stringify = __commonJS({
   "node_modules/yaml/dist/parse/cst-stringify.js"(exports) {
     "use strict";
-    var stringify2 = (cst) => "type" in cst ? stringifyToken(cst) : stringifyItem(cst);
+    var stringify = (cst) => "type" in cst ? stringifyToken(cst) : stringifyItem(cst);
     function stringifyToken(token) {
       switch (token.type) {
         case "block-scalar": {
@@ -24673,7 +24673,7 @@ var require_cst_stringify = __commonJS({
         res += stringifyToken(value);
       return res;
     }
-    exports.stringify = stringify2;
+    exports.stringify = stringify;
   }
 });
 
@@ -24684,15 +24684,15 @@ var require_cst_visit = __commonJS({
     var BREAK = /* @__PURE__ */ Symbol("break visit");
     var SKIP = /* @__PURE__ */ Symbol("skip children");
     var REMOVE = /* @__PURE__ */ Symbol("remove item");
-    function visit2(cst, visitor) {
+    function visit3(cst, visitor) {
       if ("type" in cst && cst.type === "document")
         cst = { start: cst.start, value: cst.value };
       _visit(Object.freeze([]), cst, visitor);
     }
-    visit2.BREAK = BREAK;
-    visit2.SKIP = SKIP;
-    visit2.REMOVE = REMOVE;
-    visit2.itemAtPath = (cst, path) => {
+    visit3.BREAK = BREAK;
+    visit3.SKIP = SKIP;
+    visit3.REMOVE = REMOVE;
+    visit3.itemAtPath = (cst, path) => {
       let item = cst;
       for (const [field, index] of path) {
         const tok = item?.[field];
@@ -24703,8 +24703,8 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit2.parentCollection = (cst, path) => {
-      const parent = visit2.itemAtPath(cst, path.slice(0, -1));
+    visit3.parentCollection = (cst, path) => {
+      const parent = visit3.itemAtPath(cst, path.slice(0, -1));
       const field = path[path.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
@@ -24735,7 +24735,7 @@ var require_cst_visit = __commonJS({
       }
       return typeof ctrl === "function" ? ctrl(item, path) : ctrl;
     }
-    exports.visit = visit2;
+    exports.visit = visit3;
   }
 });
 
@@ -25756,12 +25756,12 @@ var require_parser = __commonJS({
               yield* this.pop(token);
           }
           if ((top.type === "document" || top.type === "block-map" || top.type === "block-seq") && (token.type === "block-map" || token.type === "block-seq")) {
-            const last = token.items[token.items.length - 1];
-            if (last && !last.sep && !last.value && last.start.length > 0 && findNonEmptyIndex(last.start) === -1 && (token.indent === 0 || last.start.every((st) => st.type !== "comment" || st.indent < token.indent))) {
+            const last2 = token.items[token.items.length - 1];
+            if (last2 && !last2.sep && !last2.value && last2.start.length > 0 && findNonEmptyIndex(last2.start) === -1 && (token.indent === 0 || last2.start.every((st) => st.type !== "comment" || st.indent < token.indent))) {
               if (top.type === "document")
-                top.end = last.start;
+                top.end = last2.start;
               else
-                top.items.push({ start: last.start });
+                top.items.push({ start: last2.start });
               token.items.splice(-1, 1);
             }
           }
@@ -25885,8 +25885,8 @@ var require_parser = __commonJS({
             this.onKeyLine = false;
             if (it.value) {
               const end = "end" in it.value ? it.value.end : void 0;
-              const last = Array.isArray(end) ? end[end.length - 1] : void 0;
-              if (last?.type === "comment")
+              const last2 = Array.isArray(end) ? end[end.length - 1] : void 0;
+              if (last2?.type === "comment")
                 end?.push(this.sourceToken);
               else
                 map2.items.push({ start: [this.sourceToken] });
@@ -26078,8 +26078,8 @@ var require_parser = __commonJS({
           case "newline":
             if (it.value) {
               const end = "end" in it.value ? it.value.end : void 0;
-              const last = Array.isArray(end) ? end[end.length - 1] : void 0;
-              if (last?.type === "comment")
+              const last2 = Array.isArray(end) ? end[end.length - 1] : void 0;
+              if (last2?.type === "comment")
                 end?.push(this.sourceToken);
               else
                 seq.items.push({ start: [this.sourceToken] });
@@ -26384,7 +26384,7 @@ var require_public_api = __commonJS({
       }
       return doc;
     }
-    function parse4(src, reviver, options) {
+    function parse5(src, reviver, options) {
       let _reviver = void 0;
       if (typeof reviver === "function") {
         _reviver = reviver;
@@ -26403,7 +26403,7 @@ var require_public_api = __commonJS({
       }
       return doc.toJS(Object.assign({ reviver: _reviver }, options));
     }
-    function stringify2(value, replacer, options) {
+    function stringify(value, replacer, options) {
       let _replacer = null;
       if (typeof replacer === "function" || Array.isArray(replacer)) {
         _replacer = replacer;
@@ -26425,10 +26425,10 @@ var require_public_api = __commonJS({
         return value.toString(options);
       return new Document.Document(value, _replacer, options).toString(options);
     }
-    exports.parse = parse4;
+    exports.parse = parse5;
     exports.parseAllDocuments = parseAllDocuments;
     exports.parseDocument = parseDocument;
-    exports.stringify = stringify2;
+    exports.stringify = stringify;
   }
 });
 
@@ -26451,7 +26451,7 @@ var require_dist = __commonJS({
     var lineCounter = require_line_counter();
     var parser = require_parser();
     var publicApi = require_public_api();
-    var visit2 = require_visit();
+    var visit3 = require_visit();
     exports.Composer = composer.Composer;
     exports.Document = Document.Document;
     exports.Schema = Schema.Schema;
@@ -26479,8 +26479,8 @@ var require_dist = __commonJS({
     exports.parseAllDocuments = publicApi.parseAllDocuments;
     exports.parseDocument = publicApi.parseDocument;
     exports.stringify = publicApi.stringify;
-    exports.visit = visit2.visit;
-    exports.visitAsync = visit2.visitAsync;
+    exports.visit = visit3.visit;
+    exports.visitAsync = visit3.visitAsync;
   }
 });
 
@@ -26983,7 +26983,7 @@ var require_parse2 = __commonJS({
   "node_modules/semver/functions/parse.js"(exports, module) {
     "use strict";
     var SemVer = require_semver();
-    var parse4 = (version2, options, throwErrors = false) => {
+    var parse5 = (version2, options, throwErrors = false) => {
       if (version2 instanceof SemVer) {
         return version2;
       }
@@ -26996,7 +26996,7 @@ var require_parse2 = __commonJS({
         throw er;
       }
     };
-    module.exports = parse4;
+    module.exports = parse5;
   }
 });
 
@@ -27004,9 +27004,9 @@ var require_parse2 = __commonJS({
 var require_valid = __commonJS({
   "node_modules/semver/functions/valid.js"(exports, module) {
     "use strict";
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var valid = (version2, options) => {
-      const v = parse4(version2, options);
+      const v = parse5(version2, options);
       return v ? v.version : null;
     };
     module.exports = valid;
@@ -27017,9 +27017,9 @@ var require_valid = __commonJS({
 var require_clean = __commonJS({
   "node_modules/semver/functions/clean.js"(exports, module) {
     "use strict";
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var clean = (version2, options) => {
-      const s = parse4(version2.trim().replace(/^[=v]+/, ""), options);
+      const s = parse5(version2.trim().replace(/^[=v]+/, ""), options);
       return s ? s.version : null;
     };
     module.exports = clean;
@@ -27054,10 +27054,10 @@ var require_inc = __commonJS({
 var require_diff = __commonJS({
   "node_modules/semver/functions/diff.js"(exports, module) {
     "use strict";
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var diff = (version1, version2) => {
-      const v1 = parse4(version1, null, true);
-      const v2 = parse4(version2, null, true);
+      const v1 = parse5(version1, null, true);
+      const v2 = parse5(version2, null, true);
       const comparison = v1.compare(v2);
       if (comparison === 0) {
         return null;
@@ -27128,10 +27128,10 @@ var require_patch = __commonJS({
 var require_prerelease = __commonJS({
   "node_modules/semver/functions/prerelease.js"(exports, module) {
     "use strict";
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var prerelease = (version2, options) => {
-      const parsed = parse4(version2, options);
-      return parsed && parsed.prerelease.length ? parsed.prerelease : null;
+      const parsed2 = parse5(version2, options);
+      return parsed2 && parsed2.prerelease.length ? parsed2.prerelease : null;
     };
     module.exports = prerelease;
   }
@@ -27316,7 +27316,7 @@ var require_coerce = __commonJS({
   "node_modules/semver/functions/coerce.js"(exports, module) {
     "use strict";
     var SemVer = require_semver();
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var { safeRe: re, t } = require_re();
     var coerce = (version2, options) => {
       if (version2 instanceof SemVer) {
@@ -27351,7 +27351,7 @@ var require_coerce = __commonJS({
       const patch = match[4] || "0";
       const prerelease = options.includePrerelease && match[5] ? `-${match[5]}` : "";
       const build = options.includePrerelease && match[6] ? `+${match[6]}` : "";
-      return parse4(`${major}.${minor}.${patch}${prerelease}${build}`, options);
+      return parse5(`${major}.${minor}.${patch}${prerelease}${build}`, options);
     };
     module.exports = coerce;
   }
@@ -27361,7 +27361,7 @@ var require_coerce = __commonJS({
 var require_truncate = __commonJS({
   "node_modules/semver/functions/truncate.js"(exports, module) {
     "use strict";
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var constants3 = require_constants6();
     var SemVer = require_semver();
     var truncate = (version2, truncation, options) => {
@@ -27373,7 +27373,7 @@ var require_truncate = __commonJS({
     };
     var cloneInputVersion = (version2, options) => {
       const versionStringToParse = version2 instanceof SemVer ? version2.version : version2;
-      return parse4(versionStringToParse, options);
+      return parse5(versionStringToParse, options);
     };
     var doTruncation = (version2, truncation) => {
       if (isPrerelease(truncation)) {
@@ -27449,14 +27449,14 @@ var require_trim_comparator_whitespace = __commonJS({
     for (const char of WHITESPACE_CHARACTERS) {
       whitespace[char.charCodeAt(0)] = 1;
     }
-    var isWhitespace = (char) => char !== void 0 && whitespace[char.charCodeAt(0)] === 1;
-    var isVersionPrefix = (char) => char === "v" || char === "=" || isWhitespace(char);
-    var isDigit2 = (char) => char !== void 0 && char >= "0" && char <= "9";
-    var isLetter = (char) => char !== void 0 && (char >= "a" && char <= "z" || char >= "A" && char <= "Z");
-    var isIdentifierCharacter = (char) => isDigit2(char) || isLetter(char) || char === "-";
-    var isVersionStart = (char) => isDigit2(char) || char === "x" || char === "X" || char === "*";
+    var isWhitespace2 = (char) => char !== void 0 && whitespace[char.charCodeAt(0)] === 1;
+    var isVersionPrefix = (char) => char === "v" || char === "=" || isWhitespace2(char);
+    var isDigit3 = (char) => char !== void 0 && char >= "0" && char <= "9";
+    var isLetter2 = (char) => char !== void 0 && (char >= "a" && char <= "z" || char >= "A" && char <= "Z");
+    var isIdentifierCharacter = (char) => isDigit3(char) || isLetter2(char) || char === "-";
+    var isVersionStart = (char) => isDigit3(char) || char === "x" || char === "X" || char === "*";
     var findDigitsEndIndex = (range, start, limit, digitRuns) => {
-      if (!isDigit2(range[start])) {
+      if (!isDigit3(range[start])) {
         return start;
       }
       if (start >= digitRuns.start && start < digitRuns.end) {
@@ -27466,7 +27466,7 @@ var require_trim_comparator_whitespace = __commonJS({
         return Math.min(start + limit, digitRuns.previousEnd);
       }
       let end = start + 1;
-      while (isDigit2(range[end])) {
+      while (isDigit3(range[end])) {
         end++;
       }
       digitRuns.previousStart = digitRuns.start;
@@ -27483,7 +27483,7 @@ var require_trim_comparator_whitespace = __commonJS({
     };
     var findPrereleaseIdentifierEndIndex = (range, start, loose, digitRuns) => {
       const digitsEnd = findDigitsEndIndex(range, start, MAX_LENGTH, digitRuns);
-      if (isLetter(range[digitsEnd]) || range[digitsEnd] === "-") {
+      if (isLetter2(range[digitsEnd]) || range[digitsEnd] === "-") {
         let end = digitsEnd + 1;
         const limit = end + MAX_SAFE_BUILD_LENGTH;
         while (end < limit && isIdentifierCharacter(range[end])) {
@@ -27558,7 +27558,7 @@ var require_trim_comparator_whitespace = __commonJS({
       return findBuildEndIndex(range, prereleaseEnd);
     };
     var findPartialVersionComponentEndIndex = (range, start, digitRuns) => {
-      if (isDigit2(range[start])) {
+      if (isDigit3(range[start])) {
         return findVersionNumberEndIndex(range, start, false, digitRuns);
       }
       return isVersionStart(range[start]) ? start + 1 : start;
@@ -27584,7 +27584,7 @@ var require_trim_comparator_whitespace = __commonJS({
     };
     var findRemovableWhitespaceIndex = (range, matchStart) => {
       let position = matchStart;
-      if (isWhitespace(range[position])) {
+      if (isWhitespace2(range[position])) {
         position++;
       }
       if (range[position] === "<" || range[position] === ">") {
@@ -27593,7 +27593,7 @@ var require_trim_comparator_whitespace = __commonJS({
       if (range[position] === "=") {
         position++;
       }
-      return isWhitespace(range[position]) ? position : -1;
+      return isWhitespace2(range[position]) ? position : -1;
     };
     var trimComparatorWhitespace = (range) => {
       let result = "";
@@ -27986,20 +27986,20 @@ var require_range = __commonJS({
       }
       return `${from} ${to}`.trim();
     };
-    var testSet = (set2, version2, options) => {
-      for (let i = 0; i < set2.length; i++) {
-        if (!set2[i].test(version2)) {
+    var testSet = (set3, version2, options) => {
+      for (let i = 0; i < set3.length; i++) {
+        if (!set3[i].test(version2)) {
           return false;
         }
       }
       if (version2.prerelease.length && !options.includePrerelease) {
-        for (let i = 0; i < set2.length; i++) {
-          debug2(set2[i].semver);
-          if (set2[i].semver === Comparator.ANY) {
+        for (let i = 0; i < set3.length; i++) {
+          debug2(set3[i].semver);
+          if (set3[i].semver === Comparator.ANY) {
             continue;
           }
-          if (set2[i].semver.prerelease.length > 0) {
-            const allowed = set2[i].semver;
+          if (set3[i].semver.prerelease.length > 0) {
+            const allowed = set3[i].semver;
             if (allowed.major === version2.major && allowed.minor === version2.minor && allowed.patch === version2.patch) {
               return true;
             }
@@ -28395,7 +28395,7 @@ var require_simplify = __commonJS({
     var satisfies = require_satisfies();
     var compare = require_compare();
     module.exports = (versions, range, options) => {
-      const set2 = [];
+      const set3 = [];
       let first = null;
       let prev = null;
       const v = versions.sort((a, b) => compare(a, b, options));
@@ -28408,17 +28408,17 @@ var require_simplify = __commonJS({
           }
         } else {
           if (prev) {
-            set2.push([first, prev]);
+            set3.push([first, prev]);
           }
           prev = null;
           first = null;
         }
       }
       if (first) {
-        set2.push([first, null]);
+        set3.push([first, null]);
       }
       const ranges = [];
-      for (const [min, max] of set2) {
+      for (const [min, max] of set3) {
         if (min === max) {
           ranges.push(min);
         } else if (!max && min === v[0]) {
@@ -28608,7 +28608,7 @@ var require_semver2 = __commonJS({
     var constants3 = require_constants6();
     var SemVer = require_semver();
     var identifiers = require_identifiers();
-    var parse4 = require_parse2();
+    var parse5 = require_parse2();
     var valid = require_valid();
     var clean = require_clean();
     var inc = require_inc();
@@ -28647,7 +28647,7 @@ var require_semver2 = __commonJS({
     var simplifyRange = require_simplify();
     var subset = require_subset();
     module.exports = {
-      parse: parse4,
+      parse: parse5,
       valid,
       clean,
       inc,
@@ -29207,10 +29207,49 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 
 // tools/lib/redact.ts
 var secrets = /* @__PURE__ */ new Set();
-var pattern;
 var MASK = "***";
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+var trie = { next: /* @__PURE__ */ new Map(), terminal: false };
+function insert(root, secret) {
+  let node2 = root;
+  for (let i = 0; i < secret.length; i++) {
+    const c = secret.charCodeAt(i);
+    let child = node2.next.get(c);
+    if (!child) {
+      child = { next: /* @__PURE__ */ new Map(), terminal: false };
+      node2.next.set(c, child);
+    }
+    node2 = child;
+  }
+  node2.terminal = true;
+}
+function maskSecrets(text, root) {
+  let out = "";
+  let copied = 0;
+  let coverStart = -1;
+  let coverEnd = -1;
+  for (let i = 0; i < text.length; i++) {
+    let node2 = root.next.get(text.charCodeAt(i));
+    if (!node2) continue;
+    let longest = 0;
+    for (let j = i + 1; ; j++) {
+      if (node2.terminal) longest = j - i;
+      if (j >= text.length) break;
+      const child = node2.next.get(text.charCodeAt(j));
+      if (!child) break;
+      node2 = child;
+    }
+    if (!longest) continue;
+    if (i > coverEnd) {
+      if (coverEnd >= 0) {
+        out += text.slice(copied, coverStart) + MASK;
+        copied = coverEnd;
+      }
+      coverStart = i;
+    }
+    coverEnd = Math.max(coverEnd, i + longest);
+  }
+  if (coverEnd < 0) return text;
+  return `${out}${text.slice(copied, coverStart)}${MASK}${text.slice(coverEnd)}`;
 }
 function variants(secret) {
   const out = /* @__PURE__ */ new Set([secret]);
@@ -29223,21 +29262,18 @@ function variants(secret) {
 }
 function registerSecret(secret) {
   if (!secret || secret.length < 4) return;
-  let changed = false;
-  for (const v of variants(secret)) {
+  for (const v of variants(secret))
     if (!secrets.has(v)) {
       secrets.add(v);
-      changed = true;
+      insert(trie, v);
     }
-  }
-  if (changed) {
-    const sorted = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
-    pattern = new RegExp(sorted.join("|"), "g");
-  }
 }
+var USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"<>]+@/gi;
 function redact(text) {
-  if (!pattern || !text) return text;
-  return text.replace(pattern, MASK);
+  if (!text) return text;
+  const scrubbed = text.includes("@") ? text.replace(USERINFO, `$1${MASK}@`) : text;
+  if (secrets.size === 0) return scrubbed;
+  return maskSecrets(scrubbed, trie);
 }
 
 // tools/lib/errors.ts
@@ -29285,6 +29321,31 @@ var ERRORS = {
     exit: "environment",
     hint: "Set the named environment variable or file; secrets are never accepted on the command line."
   },
+  E_DIR_NOT_EMPTY: {
+    exit: "usage",
+    hint: "Choose an empty or new folder, or pass --force to replace the folder (everything in it is deleted)."
+  },
+  // the operating system refused (see fsError below): environment, not a bug
+  E_FS_PERMISSION: {
+    exit: "environment",
+    hint: "Permission denied or the file is immutable: give this user write access to the named path (chmod/chown, `chattr -i`), or choose another path."
+  },
+  E_FS_READ_ONLY: {
+    exit: "environment",
+    hint: "The named path is on a read-only file system: remount it read-write or choose a path on a writable disk."
+  },
+  E_FS_NO_SPACE: {
+    exit: "environment",
+    hint: "The disk (or quota) holding the named path is full: free space there or choose another path, then run again."
+  },
+  E_FS_WRONG_TYPE: {
+    exit: "environment",
+    hint: "The named path is not what the command needs (a folder where a file is expected, a file inside a path where a folder is expected, a pipe or device): fix the path."
+  },
+  E_FS_FAILED: {
+    exit: "environment",
+    hint: "The operating system refused the file operation on the named path (see the error code); fix the path or the machine and run again."
+  },
   E_SECRET_ON_ARGV: {
     exit: "usage",
     hint: "Pass the secret through an environment variable or a file (env:NAME or file:PATH), never literally."
@@ -29313,6 +29374,10 @@ var ERRORS = {
     hint: "Fix the version field of the manifest: it must be a semver version such as 1.2.3."
   },
   E_MANIFEST_DISAGREE: { exit: "usage", hint: "Make every manifest carry the same version, then run again." },
+  E_VERSION_OVERFLOW: {
+    exit: "usage",
+    hint: "A version number would pass 2^53-1; release under a version whose numbers stay below it."
+  },
   E_PUSH_REJECTED: {
     exit: "failed",
     hint: "The remote rejected the push; the local commit and tag were rolled back. Pull, then release again."
@@ -29320,6 +29385,14 @@ var ERRORS = {
   E_RELEASE_ROLLED_BACK: {
     exit: "failed",
     hint: "The release failed part-way and was rolled back; nothing was committed or tagged."
+  },
+  E_RELEASE_LOCKED: {
+    exit: "environment",
+    hint: "Another `signet release` holds this repository (the pid is named); wait for it to finish. If no such process runs (another machine shares the checkout), remove the lock: `git update-ref -d refs/signet/release-lock`."
+  },
+  E_RELEASE_HEAD_MOVED: {
+    exit: "failed",
+    hint: "HEAD moved while the release ran (another commit, checkout or reset); what this run made was rolled back. Check `git log`, then release again."
   },
   // signing
   E_SIGN_KEY_MISSING: {
@@ -29355,6 +29428,18 @@ var ERRORS = {
   E_VERIFY_NO_TIMESTAMP: {
     exit: "refused",
     hint: "The signature has no valid timestamp; release signatures must be timestamped."
+  },
+  E_VERIFY_AMBIGUOUS: {
+    exit: "refused",
+    hint: "The file could carry a second signature beside the one that verified (an orphan or duplicate signature stream, data after the certificate table, a second WIN_CERTIFICATE). Do not publish it; sign the original build again."
+  },
+  E_VERIFY_SIGNER_UNBOUND: {
+    exit: "refused",
+    hint: "The certificate Signet read is not the signer osslsigncode verified (issuer and serial differ). Do not publish the file; sign the original build again."
+  },
+  E_VERIFY_PIN_REQUIRED: {
+    exit: "usage",
+    hint: "Pin the release signer: set verify.leafSha256 (the SHA-256 of your code-signing certificate, `signet verify FILE --json` prints it) or verify.subject (the whole DN) in the signing profile, or pass --pin-leaf / --subject."
   },
   E_SIGN_TOKEN_REJECTED: {
     exit: "refused",
@@ -29400,6 +29485,10 @@ var ERRORS = {
     exit: "usage",
     hint: "Check the repository owner/name and that the token can see it."
   },
+  E_FORGE_TIMEOUT: {
+    exit: "failed",
+    hint: "The forge did not answer in time, retries included; check the server, or raise publish.timeouts (connectMs, idleMs, deadlineMs) in the config. Publishing converges: re-run."
+  },
   E_FORGE_FAILED: {
     exit: "failed",
     hint: "The forge kept failing after retries; re-run: publishing converges."
@@ -29414,6 +29503,14 @@ var ERRORS = {
     hint: "The published release is immutable (GitHub immutable releases): its assets cannot change. Publish a new version instead."
   },
   E_SEAL_FAILED: { exit: "failed", hint: "Check the sealing key (base64, 32 bytes)." },
+  E_SEAL_SITE_MISMATCH: {
+    exit: "refused",
+    hint: "A sealed enrollment key opens only for the site and key version it was sealed for: seal each site's key with its own site code and key version (`signet seal --site-code CODE --key-version N`, or sealEnrollmentKey in a server)."
+  },
+  E_SEAL_FORMAT: {
+    exit: "usage",
+    hint: "Seal enrollment keys as a site-bound envelope: `signet seal --site-code CODE --key-version N --public-key …` (library: sealEnrollmentKey({siteCode, keyVersion, key}, publicKey)); a bare sealed key is no longer accepted."
+  },
   // delivery to the vendor's server (signet deliver)
   E_DELIVER_URL: {
     exit: "usage",
@@ -29426,6 +29523,72 @@ var ERRORS = {
   E_DELIVER_FAILED: {
     exit: "failed",
     hint: "The callback failed or kept failing after retries; deliver again with the same request id (the server overwrites files by name)."
+  },
+  // the service (signet serve)
+  E_AUTH_MISSING: {
+    exit: "environment",
+    hint: "Send `Authorization: Bearer <token>`; an admin makes tokens with `signet serve token create`."
+  },
+  E_AUTH_INVALID: {
+    exit: "environment",
+    hint: "The token is unknown, expired or revoked; ask an admin for a new one (`signet serve token create`)."
+  },
+  E_AUTH_SCOPE: {
+    exit: "refused",
+    hint: "This token lacks the scope the route needs (named in the message); create a token with it."
+  },
+  E_NOT_FOUND: {
+    exit: "usage",
+    hint: "Check the identifier in the path; list the collection to see what exists."
+  },
+  E_CONFLICT: {
+    exit: "usage",
+    hint: "The request conflicts with the current state (see the message); read the resource and retry with what it expects."
+  },
+  E_KEY_VERSION: {
+    exit: "usage",
+    hint: "A new enrollment key must come with keyVersion + 1 (rotation); the same keyVersion must come with the same key. Older versions are refused."
+  },
+  E_TOO_LARGE: {
+    exit: "usage",
+    hint: "The body is over the limit (service.maxUploadBytes for files, 1 MiB for JSON)."
+  },
+  E_UNSUPPORTED_MEDIA: {
+    exit: "usage",
+    hint: "Send JSON as application/json and files as application/octet-stream."
+  },
+  E_RATE_LIMITED: {
+    exit: "environment",
+    hint: "Too many requests for this token; wait for Retry-After seconds."
+  },
+  E_NO_RELEASE: {
+    exit: "usage",
+    hint: "No verified agent release for that channel or version yet: upload one with POST /v1/releases."
+  },
+  E_LINK_INVALID: {
+    exit: "refused",
+    hint: "The download link expired, was revoked, or the site key rotated since it was made; ask for a new link."
+  },
+  E_LINK_EXPIRED: { exit: "refused", hint: "The download link expired; ask for a new link." },
+  E_RANGE_UNSATISFIABLE: {
+    exit: "usage",
+    hint: "Ask for a byte range inside the file (its size is in Content-Range: bytes */SIZE)."
+  },
+  E_SERVICE_KEY_UNREADABLE: {
+    exit: "environment",
+    hint: "A stored enrollment key does not open with this service.masterKey; restore the original key, or PUT the site again with its key."
+  },
+  E_SIGN_UNSUPPORTED: {
+    exit: "usage",
+    hint: "Only PE files (.exe, .dll) and MSI packages are Authenticode-signed; send one of those."
+  },
+  E_SERVICE_CLOSING: {
+    exit: "environment",
+    hint: "The service is shutting down; retry against the next instance."
+  },
+  E_SERVICE_UNSAFE_LISTEN: {
+    exit: "usage",
+    hint: "Plain HTTP is served only on a loopback address: give service.tls (cert and key), listen on 127.0.0.1, or pass --behind-proxy when a TLS proxy is in front."
   },
   E_PARTIAL: { exit: "partial", hint: "Some items failed; see the per-item results." }
 };
@@ -29449,8 +29612,48 @@ var SignetError = class extends Error {
 function isSignetError(e) {
   return e instanceof SignetError;
 }
+var FS_ERRORS = {
+  EACCES: { code: "E_FS_PERMISSION", what: "permission denied" },
+  EPERM: { code: "E_FS_PERMISSION", what: "operation not permitted (immutable or protected file)" },
+  EROFS: { code: "E_FS_READ_ONLY", what: "read-only file system" },
+  ENOSPC: { code: "E_FS_NO_SPACE", what: "no space left on the device" },
+  EDQUOT: { code: "E_FS_NO_SPACE", what: "disk quota exceeded" },
+  EFBIG: { code: "E_FS_NO_SPACE", what: "file too large for the file system" },
+  EISDIR: { code: "E_FS_WRONG_TYPE", what: "is a directory, not a file" },
+  ENOTDIR: { code: "E_FS_WRONG_TYPE", what: "a part of the path is a file, not a directory" },
+  EEXIST: { code: "E_FILE_EXISTS", what: "already exists" },
+  ENOENT: { code: "E_FILE_NOT_FOUND", what: "no such file or directory" },
+  ENOTEMPTY: { code: "E_FS_FAILED", what: "directory not empty" },
+  EBUSY: { code: "E_FS_FAILED", what: "resource busy" },
+  ETXTBSY: { code: "E_FS_FAILED", what: "file busy (a running program)" },
+  EMFILE: { code: "E_FS_FAILED", what: "too many open files" },
+  ENFILE: { code: "E_FS_FAILED", what: "too many open files in the system" },
+  ELOOP: { code: "E_FS_FAILED", what: "too many symbolic links" },
+  ENAMETOOLONG: { code: "E_FS_FAILED", what: "file name too long" },
+  EXDEV: { code: "E_FS_FAILED", what: "cross-device link" },
+  EIO: { code: "E_FS_FAILED", what: "input/output error" }
+};
+function fsError(e) {
+  const err = e;
+  if (!err || typeof err !== "object" || typeof err.code !== "string" || typeof err.syscall !== "string")
+    return void 0;
+  const known = err.code === "EEXIST" && err.syscall === "mkdir" ? { code: "E_FS_WRONG_TYPE", what: "exists and is not a folder" } : FS_ERRORS[err.code];
+  if (!known || err.syscall.startsWith("spawn") || err.syscall === "connect") return void 0;
+  const path = typeof err.path === "string" ? err.path : void 0;
+  const where = path ?? "a file";
+  const message = `${where}: ${known.what} (${err.code}, ${err.syscall}${typeof err.dest === "string" ? ` → ${err.dest}` : ""})`;
+  const base = ERRORS[known.code].hint;
+  const hint = path ? base.replace(/the named path/i, path) : base;
+  return new SignetError(known.code, message, {
+    hint: hint === base && path ? `${path}: ${base}` : hint,
+    details: { ...path ? { path } : {}, errno: err.code, syscall: err.syscall },
+    cause: e
+  });
+}
 function toSignetError(e) {
   if (isSignetError(e)) return e;
+  const fs3 = fsError(e);
+  if (fs3) return fs3;
   const message = e instanceof Error ? e.message : String(e);
   return new SignetError("E_INTERNAL", message, { cause: e });
 }
@@ -30131,9 +30334,9 @@ function assertNever(_x) {
 }
 function assert(_) {
 }
-function getEnumValues(entries) {
-  const numericValues = Object.values(entries).filter((v) => typeof v === "number");
-  const values = Object.entries(entries).filter(([k, _]) => numericValues.indexOf(+k) === -1).map(([_, v]) => v);
+function getEnumValues(entries2) {
+  const numericValues = Object.values(entries2).filter((v) => typeof v === "number");
+  const values = Object.entries(entries2).filter(([k, _]) => numericValues.indexOf(+k) === -1).map(([_, v]) => v);
   return values;
 }
 function joinValues(array2, separator = "|") {
@@ -31313,18 +31516,18 @@ var validateAsync = async (schema, value, _ctx) => {
   return result.issues.length === 0;
 };
 var _encode = (_Err) => {
-  const parse4 = _parse(_Err);
+  const parse5 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
     const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-    return parse4(schema, value, ctx, finalizeParams(fn, _params));
+    return parse5(schema, value, ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
 var encode = /* @__PURE__ */ _encode($ZodRealError);
 var _decode = (_Err) => {
-  const parse4 = _parse(_Err);
+  const parse5 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
-    return parse4(schema, value, _ctx, finalizeParams(fn, _params));
+    return parse5(schema, value, _ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
@@ -31892,8 +32095,8 @@ var $ZodCheckUpperCase = /* @__PURE__ */ $constructor("$ZodCheckUpperCase", (ins
 var $ZodCheckIncludes = /* @__PURE__ */ $constructor("$ZodCheckIncludes", (inst, def) => {
   $ZodCheck.init(inst, def);
   const escapedRegex = escapeRegex(def.includes);
-  const pattern2 = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
-  def.pattern = pattern2;
+  const pattern = new RegExp(typeof def.position === "number" ? `^.{${def.position},}${escapedRegex}` : escapedRegex);
+  def.pattern = pattern;
   inst._zod.check = (payload) => {
     if (payload.value.includes(def.includes, def.position))
       return;
@@ -31910,8 +32113,8 @@ var $ZodCheckIncludes = /* @__PURE__ */ $constructor("$ZodCheckIncludes", (inst,
 });
 var $ZodCheckStartsWith = /* @__PURE__ */ $constructor("$ZodCheckStartsWith", (inst, def) => {
   $ZodCheck.init(inst, def);
-  const pattern2 = new RegExp(`^${escapeRegex(def.prefix)}.*`);
-  def.pattern ?? (def.pattern = pattern2);
+  const pattern = new RegExp(`^${escapeRegex(def.prefix)}.*`);
+  def.pattern ?? (def.pattern = pattern);
   inst._zod.check = (payload) => {
     if (payload.value.startsWith(def.prefix))
       return;
@@ -31928,8 +32131,8 @@ var $ZodCheckStartsWith = /* @__PURE__ */ $constructor("$ZodCheckStartsWith", (i
 });
 var $ZodCheckEndsWith = /* @__PURE__ */ $constructor("$ZodCheckEndsWith", (inst, def) => {
   $ZodCheck.init(inst, def);
-  const pattern2 = new RegExp(`.*${escapeRegex(def.suffix)}$`);
-  def.pattern ?? (def.pattern = pattern2);
+  const pattern = new RegExp(`.*${escapeRegex(def.suffix)}$`);
+  def.pattern ?? (def.pattern = pattern);
   inst._zod.check = (payload) => {
     if (payload.value.endsWith(def.suffix))
       return;
@@ -31968,16 +32171,16 @@ var $ZodCheckProperties = /* @__PURE__ */ $constructor("$ZodCheckProperties", (i
   hide(inst, Symbol.iterator, function* () {
     yield inst;
   });
-  let entries;
+  let entries2;
   inst._zod.check = (payload) => {
     if (payload.value == null) {
       payload.issues.push({ expected: "object", code: "invalid_type", input: payload.value, inst });
       return void 0;
     }
-    entries ?? (entries = Reflect.ownKeys(def.shape).map((key) => [key, def.shape[key]]));
+    entries2 ?? (entries2 = Reflect.ownKeys(def.shape).map((key) => [key, def.shape[key]]));
     const input2 = payload.value;
     let proms;
-    for (const [key, schema] of entries) {
+    for (const [key, schema] of entries2) {
       const result = schema._zod.run({ value: input2[key], issues: [] }, {});
       if (result instanceof Promise) {
         proms ?? (proms = []);
@@ -32281,9 +32484,9 @@ var asciiTabOrNewline = /[\t\n\r]/g;
 function stripTabAndNewline(value) {
   return value.replace(asciiTabOrNewline, "");
 }
-function urlHostnameOk(url2, hostname3) {
-  hostname3.lastIndex = 0;
-  return hostname3.test(url2.hostname);
+function urlHostnameOk(url2, hostname4) {
+  hostname4.lastIndex = 0;
+  return hostname4.test(url2.hostname);
 }
 function urlProtocolOk(url2, protocol) {
   protocol.lastIndex = 0;
@@ -32801,8 +33004,8 @@ var $ZodDate = /* @__PURE__ */ $constructor("$ZodDate", (inst, def) => {
     }
     const input2 = payload.value;
     const isDate = input2 instanceof Date;
-    const isValidDate = isDate && !Number.isNaN(input2.getTime());
-    if (isValidDate)
+    const isValidDate2 = isDate && !Number.isNaN(input2.getTime());
+    if (isValidDate2)
       return payload;
     payload.issues.push({
       expected: "date",
@@ -32819,7 +33022,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c) => c[0]));
-  const parse4 = inst._zod.parse;
+  const parse5 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n = size(payload.value);
     if (n > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -32833,7 +33036,7 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse4(payload, ctx);
+    return parse5(payload, ctx);
   };
 }
 var arraySize = (input2) => Array.isArray(input2) ? input2.length : -1;
@@ -34010,8 +34213,8 @@ var $ZodOptional = /* @__PURE__ */ $constructor("$ZodOptional", (inst, def) => {
     return values ? /* @__PURE__ */ new Set([...values, void 0]) : void 0;
   });
   defineLazyInternal(inst, "pattern", (zod) => {
-    const pattern2 = zod.def.innerType._zod.pattern;
-    return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)})?$`) : void 0;
+    const pattern = zod.def.innerType._zod.pattern;
+    return pattern ? new RegExp(`^(${cleanRegex(pattern.source)})?$`) : void 0;
   });
   inst._zod.parse = (payload, ctx) => {
     if (payload.value === void 0) {
@@ -34038,8 +34241,8 @@ var $ZodNullable = /* @__PURE__ */ $constructor("$ZodNullable", (inst, def) => {
   defineLazyInternal(inst, "optin", (zod) => zod.def.innerType._zod.optin);
   defineLazyInternal(inst, "optout", (zod) => zod.def.innerType._zod.optout);
   defineLazyInternal(inst, "pattern", (zod) => {
-    const pattern2 = zod.def.innerType._zod.pattern;
-    return pattern2 ? new RegExp(`^(${cleanRegex(pattern2.source)}|null)$`) : void 0;
+    const pattern = zod.def.innerType._zod.pattern;
+    return pattern ? new RegExp(`^(${cleanRegex(pattern.source)}|null)$`) : void 0;
   });
   defineLazyInternal(inst, "values", (zod) => {
     return zod.def.innerType._zod.values ? /* @__PURE__ */ new Set([...zod.def.innerType._zod.values, null]) : void 0;
@@ -34284,14 +34487,14 @@ function handleReadonlyResult(payload) {
 }
 function leafPattern(schema) {
   const def = schema._zod.def;
-  let pattern2 = def.pattern;
+  let pattern = def.pattern;
   let isInt = !!def.format?.includes("int");
   let minimum;
   let maximum;
   for (const ch of def.checks ?? []) {
     const d = ch._zod.def;
     if (d.pattern)
-      pattern2 = d.pattern;
+      pattern = d.pattern;
     isInt || (isInt = !!d.format?.includes("int"));
     const lo = d.minimum ?? d.length;
     const hi = d.maximum ?? d.length;
@@ -34300,8 +34503,8 @@ function leafPattern(schema) {
     if (hi !== void 0 && (maximum === void 0 || hi < maximum))
       maximum = hi;
   }
-  if (pattern2)
-    return pattern2.source;
+  if (pattern)
+    return pattern.source;
   if (minimum !== void 0 && maximum !== void 0 && minimum > maximum)
     return "(?!)";
   if (minimum !== void 0 || maximum !== void 0)
@@ -38810,11 +39013,11 @@ var capitalizeFirstCharacter = (text) => {
 };
 function getUnitTypeFromNumber(number4) {
   const abs = Math.abs(number4);
-  const last = abs % 10;
-  const last2 = abs % 100;
-  if (last2 >= 11 && last2 <= 19 || last === 0)
+  const last2 = abs % 10;
+  const last22 = abs % 100;
+  if (last22 >= 11 && last22 <= 19 || last2 === 0)
     return "many";
-  if (last === 1)
+  if (last2 === 1)
     return "one";
   return "few";
 }
@@ -42717,8 +42920,8 @@ function generateMultipleOfCheck(doc, ctx, def, accessor) {
   }
 }
 function generateNumberFormatCheck(doc, def, accessor) {
-  const format = def.format;
-  switch (format) {
+  const format2 = def.format;
+  switch (format2) {
     case "safeint":
       doc.write(`if (!Number.isSafeInteger(${accessor})) return INVALID;`);
       break;
@@ -42735,16 +42938,16 @@ function generateNumberFormatCheck(doc, def, accessor) {
       doc.write(`if (!Number.isFinite(${accessor})) return INVALID;`);
       break;
     default: {
-      void format;
-      throw new ZodCompileUnsupportedError(`number format ${format}`);
+      void format2;
+      throw new ZodCompileUnsupportedError(`number format ${format2}`);
     }
   }
 }
 function generateBigIntFormatCheck(doc, def, accessor) {
-  const format = def.format;
-  if (!format)
+  const format2 = def.format;
+  if (!format2)
     return;
-  switch (format) {
+  switch (format2) {
     case "int64":
       doc.write(`if (${accessor} < -9223372036854775808n || ${accessor} > 9223372036854775807n) return INVALID;`);
       break;
@@ -42752,8 +42955,8 @@ function generateBigIntFormatCheck(doc, def, accessor) {
       doc.write(`if (${accessor} < 0n || ${accessor} > 18446744073709551615n) return INVALID;`);
       break;
     default: {
-      void format;
-      throw new ZodCompileUnsupportedError(`bigint format ${format}`);
+      void format2;
+      throw new ZodCompileUnsupportedError(`bigint format ${format2}`);
     }
   }
 }
@@ -42934,8 +43137,8 @@ function generateStringFormatCheck(doc, ctx, def, accessor, needsValue = true) {
     doc.write(`if (!${patternConst}.test(${accessor})) return INVALID;`);
     return accessor;
   }
-  const format = def.format;
-  switch (format) {
+  const format2 = def.format;
+  switch (format2) {
     case "regex":
       throw new ZodCompileUnsupportedError("regex format without a pattern");
     case "lowercase":
@@ -42958,8 +43161,8 @@ function generateStringFormatCheck(doc, ctx, def, accessor, needsValue = true) {
       break;
     }
     default: {
-      void format;
-      throw new ZodCompileUnsupportedError(`string format ${format}`);
+      void format2;
+      throw new ZodCompileUnsupportedError(`string format ${format2}`);
     }
   }
   return accessor;
@@ -43880,9 +44083,9 @@ function generateFileCheck(doc, accessor) {
 }
 function generateTemplateLiteralCheck(doc, ctx, schema, accessor) {
   doc.write(`if (typeof ${accessor} !== "string") return INVALID;`);
-  const pattern2 = schema._zod.pattern;
-  if (pattern2) {
-    const patternConst = addConstant(ctx, pattern2);
+  const pattern = schema._zod.pattern;
+  if (pattern) {
+    const patternConst = addConstant(ctx, pattern);
     doc.write(`${patternConst}.lastIndex = 0;`);
     doc.write(`if (!${patternConst}.test(${accessor})) return INVALID;`);
   }
@@ -44608,12 +44811,12 @@ function _length(length, params) {
   });
 }
 // @__NO_SIDE_EFFECTS__
-function _regex(pattern2, params) {
+function _regex(pattern, params) {
   return new $ZodCheckRegex({
     check: "string_format",
     format: "regex",
     ...normalizeParams(params),
-    pattern: pattern2
+    pattern
   });
 }
 // @__NO_SIDE_EFFECTS__
@@ -44795,18 +44998,18 @@ function _set(Class2, valueType, params) {
 }
 // @__NO_SIDE_EFFECTS__
 function _enum(Class2, values, params) {
-  const entries = Array.isArray(values) ? Object.fromEntries(values.map((v) => [v, v])) : values;
+  const entries2 = Array.isArray(values) ? Object.fromEntries(values.map((v) => [v, v])) : values;
   return new Class2({
     type: "enum",
-    entries,
+    entries: entries2,
     ...normalizeParams(params)
   });
 }
 // @__NO_SIDE_EFFECTS__
-function _nativeEnum(Class2, entries, params) {
+function _nativeEnum(Class2, entries2, params) {
   return new Class2({
     type: "enum",
-    entries,
+    entries: entries2,
     ...normalizeParams(params)
   });
 }
@@ -45050,12 +45253,12 @@ function _stringbool(Classes, _params) {
   return codec2;
 }
 // @__NO_SIDE_EFFECTS__
-function _stringFormat(Class2, format, fnOrRegex, _params = {}) {
+function _stringFormat(Class2, format2, fnOrRegex, _params = {}) {
   const params = normalizeParams(_params);
   const def = {
     check: "string_format",
     type: "string",
-    format,
+    format: format2,
     fn: typeof fnOrRegex === "function" ? fnOrRegex : (val) => fnOrRegex.test(val),
     ...params
   };
@@ -45614,16 +45817,16 @@ var addDivisor = (agg, value) => {
   if (!agg.multipleOf.includes(value))
     agg.multipleOf.push(value);
 };
-var addPattern = (agg, pattern2) => {
+var addPattern = (agg, pattern) => {
   agg.patterns ?? (agg.patterns = /* @__PURE__ */ new Set());
-  agg.patterns.add(pattern2);
+  agg.patterns.add(pattern);
 };
 var intersectMime = (agg, mime) => {
   agg.mime = agg.mime ? agg.mime.filter((m) => mime.includes(m)) : [...mime];
 };
-var setFormat = (agg, format) => {
-  agg.format = format;
-  if (format.includes("int"))
+var setFormat = (agg, format2) => {
+  agg.format = format2;
+  if (format2.includes("int"))
     agg.isInt = true;
 };
 var minContributor = (agg, def) => narrowMin(agg, "minimum", def.minimum);
@@ -45681,8 +45884,8 @@ function aggregateChecks(schema) {
   }
   if (bag.mime)
     intersectMime(agg, bag.mime);
-  for (const pattern2 of bag.patterns ?? [])
-    addPattern(agg, pattern2);
+  for (const pattern of bag.patterns ?? [])
+    addPattern(agg, pattern);
   return agg;
 }
 var formatMap = {
@@ -45701,16 +45904,16 @@ var exactPattern = (p) => exactPatterns.get(p) ?? p;
 var stringProcessor = (schema, ctx, _json, _params) => {
   const json2 = _json;
   json2.type = "string";
-  const { minimum, maximum, format, patterns, contentEncoding, laxFormat } = aggregateChecks(schema);
+  const { minimum, maximum, format: format2, patterns, contentEncoding, laxFormat } = aggregateChecks(schema);
   if (typeof minimum === "number")
     json2.minLength = minimum;
   if (typeof maximum === "number")
     json2.maxLength = maximum;
-  if (format) {
-    json2.format = formatMap[format] ?? format;
+  if (format2) {
+    json2.format = formatMap[format2] ?? format2;
     if (json2.format === "")
       delete json2.format;
-    if (format === "time" || laxFormat) {
+    if (format2 === "time" || laxFormat) {
       delete json2.format;
     }
   }
@@ -45864,11 +46067,11 @@ var nanProcessor = (schema, ctx, json2, params) => {
 };
 var templateLiteralProcessor = (schema, _ctx, json2, _params) => {
   const _json = json2;
-  const pattern2 = schema._zod.pattern;
-  if (!pattern2)
+  const pattern = schema._zod.pattern;
+  if (!pattern)
     throw new Error("Pattern not found in template literal");
   _json.type = "string";
-  _json.pattern = pattern2.source;
+  _json.pattern = pattern.source;
 };
 var fileProcessor = (schema, _ctx, json2, _params) => {
   const _json = json2;
@@ -46088,7 +46291,7 @@ function stringifyKeyNames(bySchema, json2, visited) {
   const values = json2.enum ?? (json2.const !== void 0 ? [json2.const] : void 0);
   if (!numericType && !values?.some((v) => typeof v === "number"))
     return json2;
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, format, id, ...rest } = json2;
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, format: format2, id, ...rest } = json2;
   if (rest.enum)
     rest.enum = rest.enum.map((v) => typeof v === "number" ? String(v) : v);
   else if (typeof rest.const === "number")
@@ -46139,8 +46342,8 @@ var recordProcessor = (schema, ctx, _json, params) => {
       path: [...params.path, "patternProperties", "*"]
     });
     json2.patternProperties = {};
-    for (const pattern2 of patterns) {
-      assignProp(json2.patternProperties, exactPattern(pattern2).source, valueSchema);
+    for (const pattern of patterns) {
+      assignProp(json2.patternProperties, exactPattern(pattern).source, valueSchema);
     }
   } else {
     if (ctx.target === "draft-07" || ctx.target === "draft-2020-12") {
@@ -47224,8 +47427,8 @@ var ZodCustomStringFormat = /* @__PURE__ */ $constructor("ZodCustomStringFormat"
   $ZodCustomStringFormat.init(inst, def);
   ZodStringFormat.init(inst, def);
 });
-function stringFormat(format, fnOrRegex, _params = {}) {
-  return _stringFormat(ZodCustomStringFormat, format, fnOrRegex, _params);
+function stringFormat(format2, fnOrRegex, _params = {}) {
+  return _stringFormat(ZodCustomStringFormat, format2, fnOrRegex, _params);
 }
 function hostname2(_params) {
   return _stringFormat(ZodCustomStringFormat, "hostname", hostname, _params);
@@ -47238,11 +47441,11 @@ function currencyCode2(_params) {
 }
 function hash(alg, params) {
   const enc2 = params?.enc ?? "hex";
-  const format = `${alg}_${enc2}`;
-  const regex = regexes_exports[format];
+  const format2 = `${alg}_${enc2}`;
+  const regex = regexes_exports[format2];
   if (!regex)
-    throw new Error(`Unrecognized hash format: ${format}`);
-  return _stringFormat(ZodCustomStringFormat, format, regex, params);
+    throw new Error(`Unrecognized hash format: ${format2}`);
+  return _stringFormat(ZodCustomStringFormat, format2, regex, params);
 }
 var ZodNumber = /* @__PURE__ */ $constructor(
   "ZodNumber",
@@ -47789,17 +47992,17 @@ var ZodEnum = /* @__PURE__ */ $constructor("ZodEnum", (inst, def) => {
   };
 });
 function _enum2(values, params) {
-  const entries = Array.isArray(values) ? Object.fromEntries(values.map((v) => [v, v])) : values;
+  const entries2 = Array.isArray(values) ? Object.fromEntries(values.map((v) => [v, v])) : values;
   return new ZodEnum({
     type: "enum",
-    entries,
+    entries: entries2,
     ...util_exports.normalizeParams(params)
   });
 }
-function nativeEnum(entries, params) {
+function nativeEnum(entries2, params) {
   return new ZodEnum({
     type: "enum",
-    entries,
+    entries: entries2,
     ...util_exports.normalizeParams(params)
   });
 }
@@ -48607,58 +48810,58 @@ function convertBaseSchema(schema, ctx) {
     case "string": {
       let stringSchema = z.string();
       if (schema.format) {
-        const format = schema.format;
-        if (format === "email") {
+        const format2 = schema.format;
+        if (format2 === "email") {
           stringSchema = stringSchema.check(z.email());
-        } else if (format === "uri" || format === "uri-reference") {
+        } else if (format2 === "uri" || format2 === "uri-reference") {
           stringSchema = stringSchema.check(z.url());
-        } else if (format === "uuid" || format === "guid") {
+        } else if (format2 === "uuid" || format2 === "guid") {
           stringSchema = stringSchema.check(z.uuid());
-        } else if (format === "date-time") {
+        } else if (format2 === "date-time") {
           stringSchema = stringSchema.check(z.iso.datetime({ offset: true }));
-        } else if (format === "date") {
+        } else if (format2 === "date") {
           stringSchema = stringSchema.check(z.iso.date());
-        } else if (format === "time") {
+        } else if (format2 === "time") {
           stringSchema = stringSchema.check(z.regex(fullTime));
-        } else if (format === "duration") {
+        } else if (format2 === "duration") {
           stringSchema = stringSchema.check(z.iso.duration());
-        } else if (format === "hostname") {
+        } else if (format2 === "hostname") {
           stringSchema = stringSchema.check(z.hostname());
-        } else if (format === "ipv4") {
+        } else if (format2 === "ipv4") {
           stringSchema = stringSchema.check(z.ipv4());
-        } else if (format === "ipv6") {
+        } else if (format2 === "ipv6") {
           stringSchema = stringSchema.check(z.ipv6());
-        } else if (format === "mac") {
+        } else if (format2 === "mac") {
           stringSchema = stringSchema.check(z.mac());
-        } else if (format === "cidr") {
+        } else if (format2 === "cidr") {
           stringSchema = stringSchema.check(z.cidrv4());
-        } else if (format === "cidr-v6") {
+        } else if (format2 === "cidr-v6") {
           stringSchema = stringSchema.check(z.cidrv6());
-        } else if (format === "base64") {
+        } else if (format2 === "base64") {
           stringSchema = stringSchema.check(z.base64());
-        } else if (format === "base64url") {
+        } else if (format2 === "base64url") {
           stringSchema = stringSchema.check(z.base64url());
-        } else if (format === "e164") {
+        } else if (format2 === "e164") {
           stringSchema = stringSchema.check(z.e164());
-        } else if (format === "credit_card") {
+        } else if (format2 === "credit_card") {
           stringSchema = stringSchema.check(z.creditCard());
-        } else if (format === "iban") {
+        } else if (format2 === "iban") {
           stringSchema = stringSchema.check(z.iban());
-        } else if (format === "jwt") {
+        } else if (format2 === "jwt") {
           stringSchema = stringSchema.check(z.jwt());
-        } else if (format === "emoji") {
+        } else if (format2 === "emoji") {
           stringSchema = stringSchema.check(z.emoji());
-        } else if (format === "nanoid") {
+        } else if (format2 === "nanoid") {
           stringSchema = stringSchema.check(z.nanoid());
-        } else if (format === "cuid") {
+        } else if (format2 === "cuid") {
           stringSchema = stringSchema.check(z.cuid());
-        } else if (format === "cuid2") {
+        } else if (format2 === "cuid2") {
           stringSchema = stringSchema.check(z.cuid2());
-        } else if (format === "ulid") {
+        } else if (format2 === "ulid") {
           stringSchema = stringSchema.check(z.ulid());
-        } else if (format === "xid") {
+        } else if (format2 === "xid") {
           stringSchema = stringSchema.check(z.xid());
-        } else if (format === "ksuid") {
+        } else if (format2 === "ksuid") {
           stringSchema = stringSchema.check(z.ksuid());
         }
       }
@@ -48720,9 +48923,9 @@ function convertBaseSchema(schema, ctx) {
         const patternProps = schema.patternProperties;
         const patternKeys = Object.keys(patternProps);
         const looseRecords = [];
-        for (const pattern2 of patternKeys) {
-          const patternValue = convertSchema(patternProps[pattern2], ctx);
-          const keySchema = z.string().regex(new RegExp(pattern2));
+        for (const pattern of patternKeys) {
+          const patternValue = convertSchema(patternProps[pattern], ctx);
+          const keySchema = z.string().regex(new RegExp(pattern));
           looseRecords.push(z.looseRecord(keySchema, patternValue));
         }
         const schemasToIntersect = [];
@@ -49181,7 +49384,12 @@ var publishConfigSchema = external_exports.object({
   notesTemplates: external_exports.string().optional().describe("Folder with stable.md / beta.md body templates"),
   concurrency: external_exports.number().int().min(1).max(8).default(2).describe("Parallel uploads"),
   prune: external_exports.boolean().default(true).describe("Delete release assets that are not part of the published set"),
-  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset")
+  checksums: external_exports.boolean().default(true).describe("Upload a SHA256SUMS asset"),
+  timeouts: external_exports.object({
+    connectMs: external_exports.number().int().min(100).default(3e4).describe("Opening a connection to the forge (TCP and TLS)"),
+    idleMs: external_exports.number().int().min(100).default(12e4).describe("A request fails (and is retried) when nothing moves for this long"),
+    deadlineMs: external_exports.number().int().min(100).default(36e5).describe("One forge operation, every retry included, gives up after this long")
+  }).strict().default({ connectMs: 3e4, idleMs: 12e4, deadlineMs: 36e5 }).describe("Time limits of forge requests")
 }).strict();
 
 // tools/lib/installers/config.ts
@@ -49219,14 +49427,58 @@ var installersConfigSchema = external_exports.object({
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
 }).strict();
 
-// tools/lib/sign/config.ts
+// tools/lib/service-store/config.ts
 var secretRef = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
+var WEBHOOK_EVENTS = ["build.completed", "site.key_rotated", "release.created"];
+var serviceConfigSchema = external_exports.object({
+  data: external_exports.string().default(".signet-service").describe("Folder of the service: its database (service.db) and content-addressed blobs"),
+  listen: external_exports.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected HOST:PORT").default("127.0.0.1:8750").describe("Address to listen on; plain HTTP only on loopback unless behindProxy"),
+  publicUrl: external_exports.string().url().optional().describe("Base URL the service is reached at (download links are built on it)"),
+  masterKey: secretRef.optional().describe("32-byte key (base64) that encrypts enrollment keys at rest: env:NAME or file:PATH"),
+  profile: external_exports.string().optional().describe("Signing profile for installers and /v1/sign"),
+  tls: external_exports.object({ cert: external_exports.string(), key: external_exports.string() }).strict().optional().describe("TLS certificate chain and key files (PEM)"),
+  behindProxy: external_exports.boolean().default(false).describe("A TLS proxy is in front: allow plain HTTP on a non-loopback address, trust X-Forwarded-*"),
+  maxUploadBytes: external_exports.number().int().min(1024).default(512 * 1024 * 1024).describe("Largest agent or file accepted by POST /v1/releases and /v1/sign"),
+  rateLimit: external_exports.object({
+    max: external_exports.number().int().min(1).default(600),
+    windowMs: external_exports.number().int().min(1e3).default(6e4)
+  }).strict().default({ max: 600, windowMs: 6e4 }).describe("Requests per token (or per address without one) per window"),
+  buildConcurrency: external_exports.number().int().min(1).optional().describe("Site builds at once (default: cores)"),
+  webhooks: external_exports.array(
+    external_exports.object({
+      url: external_exports.string().url(),
+      secret: secretRef,
+      events: external_exports.array(external_exports.enum(WEBHOOK_EVENTS)).min(1)
+    }).strict()
+  ).default([]),
+  queue: external_exports.string().optional().describe(
+    "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
+  ),
+  leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
+    "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
+  ),
+  database: external_exports.string().optional().describe("postgres://… to keep records in PostgreSQL instead of the embedded SQLite file")
+}).strict();
+
+// tools/lib/sign/config.ts
+var secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "a secret must be env:NAME or file:PATH, never a literal");
 var material = (what) => external_exports.string().regex(
   /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|(?!env:|file:).+)$/,
   "expected a path, env:NAME (a variable holding the path, PEM text or base64 of the file) or file:PATH"
 ).describe(`${what}: a path, env:NAME (path, PEM text or base64 in the variable) or file:PATH`);
+function hasUserinfo(url2) {
+  try {
+    const u = new URL(url2);
+    return u.username !== "" || u.password !== "";
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url2);
+  }
+}
+var TSA_USERINFO_MESSAGE = "a TSA URL must not carry user:password@ (it would reach the command line and logs); use a TSA without credentials";
 var timestampSchema = external_exports.object({
-  urls: external_exports.array(external_exports.string().url()).default([]).describe("RFC 3161 TSA URLs, tried in order"),
+  urls: external_exports.array(
+    external_exports.string().url().refine((u) => !hasUserinfo(u), TSA_USERINFO_MESSAGE)
+  ).default([]).describe("RFC 3161 TSA URLs, tried in order"),
   retries: external_exports.number().int().min(0).max(10).default(2),
   retryWaitMs: external_exports.number().int().min(0).default(1e3),
   timeoutMs: external_exports.number().int().min(100).default(15e3)
@@ -49235,7 +49487,9 @@ var verifySchema = external_exports.object({
   caFile: external_exports.string().optional().describe("CA bundle (PEM); the system store when omitted"),
   tsaCaFile: external_exports.string().optional(),
   leafSha256: external_exports.array(external_exports.string().regex(/^[0-9a-fA-F]{64}$/)).default([]).describe("Pinned signer certificates (SHA-256 of DER)"),
-  subject: external_exports.string().optional().describe("Expected signer subject (substring match on the one-line form)")
+  subject: external_exports.string().optional().describe(
+    'Expected signer subject: the whole one-line DN, matched exactly (e.g. "/CN=Example Ltd/O=Example Ltd")'
+  )
 }).strict();
 var common = {
   timestamp: external_exports.union([timestampSchema, external_exports.literal(false)]).default({ urls: [], retries: 2, retryWaitMs: 1e3, timeoutMs: 15e3 }),
@@ -49251,13 +49505,13 @@ var profileSchema = external_exports.discriminatedUnion("backend", [
     cert: material("Certificate chain (PEM/DER), leaf first").optional(),
     key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
     pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-    password: secretRef.optional(),
+    password: secretRef2.optional(),
     pkcs11: external_exports.object({
       module: external_exports.string(),
       engine: external_exports.string().optional(),
       cert: external_exports.string().describe("pkcs11: URI of the certificate"),
       key: external_exports.string().describe("pkcs11: URI of the private key"),
-      pin: secretRef
+      pin: secretRef2
     }).strict().optional(),
     osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
     timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
@@ -49281,8 +49535,8 @@ var profileSchema = external_exports.discriminatedUnion("backend", [
       "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
     ),
     alias: external_exports.string().optional(),
-    storepass: secretRef.optional(),
-    keypass: secretRef.optional(),
+    storepass: secretRef2.optional(),
+    keypass: secretRef2.optional(),
     certfile: material("Certificate chain file (required by some storetypes)").optional(),
     endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
     account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
@@ -49294,7 +49548,7 @@ var profileSchema = external_exports.discriminatedUnion("backend", [
   external_exports.object({
     backend: external_exports.literal("remote"),
     url: external_exports.string().url(),
-    token: secretRef,
+    token: secretRef2,
     timeoutMs: external_exports.number().int().min(100).default(3e4),
     retries: external_exports.number().int().min(0).max(10).default(3),
     retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
@@ -49348,7 +49602,13 @@ var versionConfigSchema = external_exports.object({
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
   breakingInZeroMajor: external_exports.enum(["minor", "major"]).default("minor").describe("Bump for a breaking change while the version is 0.x (semantic-release bumps major)"),
-  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta")
+  betaIdentifier: external_exports.string().regex(/^[0-9A-Za-z-]+$/).default("beta"),
+  initialVersion: external_exports.string().regex(
+    /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})$/,
+    "a version MAJOR.MINOR.PATCH such as 1.0.0"
+  ).refine((v) => v !== "0.0.0", "the first release cannot be 0.0.0").optional().describe(
+    "First release when there is no stable tag and the primary manifest has no version or a placeholder (0.0.0-…); default 1.0.0"
+  )
 }).strict();
 var changelogConfigSchema = external_exports.object({
   file: external_exports.string().default("CHANGELOG.md"),
@@ -49382,7 +49642,8 @@ var configSchema = external_exports.object({
   git: gitConfigSchema.default(gitConfigSchema.parse({})),
   signing: signingConfigSchema.default(signingConfigSchema.parse({})),
   installers: installersConfigSchema.default(installersConfigSchema.parse({})),
-  publish: publishConfigSchema.default(publishConfigSchema.parse({}))
+  publish: publishConfigSchema.default(publishConfigSchema.parse({})),
+  service: serviceConfigSchema.default(serviceConfigSchema.parse({}))
 }).strict();
 
 // tools/lib/config/load.ts
@@ -49486,15 +49747,15 @@ function readSettings(schema, names, secrets2 = []) {
     const v = getInput(name);
     if (v !== "") raw[name] = v;
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `input ${i.path.join(".") || "(all)"}: ${i.message}`);
+  const parsed2 = schema.safeParse(raw);
+  if (!parsed2.success) {
+    const problems = parsed2.error.issues.map((i) => `input ${i.path.join(".") || "(all)"}: ${i.message}`);
     throw new SignetError("E_INPUT_INVALID", `invalid action inputs:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
   }
-  return parsed.data;
+  return parsed2.data;
 }
 function maskConfigSecrets(config2, env = process.env) {
   const walk = (v) => {
@@ -49583,7 +49844,7 @@ var REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 var bool = (fallback) => external_exports.enum(["true", "True", "TRUE", "false", "False", "FALSE"], { message: "expected true or false" }).optional().transform((v) => v === void 0 ? fallback : v.toLowerCase() === "true");
 var channel = external_exports.enum(["stable", "beta"], { message: "expected stable or beta" }).default("stable");
 var optional2 = external_exports.string().trim().min(1).optional();
-var secretRef2 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
+var secretRef3 = external_exports.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, "expected env:NAME or file:PATH").optional();
 var files = external_exports.string().transform(list).refine((l) => l.length > 0, "name at least one file or glob");
 var positiveInt = external_exports.string().regex(/^\d+$/, "expected a whole number").transform(Number).optional();
 var common2 = {
@@ -49639,7 +49900,7 @@ var publishSettings = external_exports.object({
   notes: external_exports.string().optional(),
   "notes-file": optional2,
   token: optional2,
-  "token-ref": secretRef2,
+  "token-ref": secretRef3,
   repository: external_exports.string().regex(/^[^/\s]+\/[^/\s]+$/, "expected owner/name").optional(),
   "api-url": external_exports.string().url().optional(),
   profile: optional2,
@@ -49667,9 +49928,9 @@ var deliverSettings = external_exports.object({
 });
 
 // tools/lib/release/apply.ts
-import { existsSync as existsSync7, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync5, rmSync as rmSync2, unlinkSync, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdirSync as mkdirSync3, mkdtempSync, readFileSync as readFileSync8, rmSync as rmSync2, writeFileSync as writeFileSync4 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname as dirname4, join as join4 } from "node:path";
+import { dirname as dirname6, join as join7 } from "node:path";
 
 // tools/lib/changelog/index.ts
 import { existsSync as existsSync5, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
@@ -49852,13 +50113,22 @@ async function remoteUrl(cwd, remote, options = {}) {
 // tools/lib/git/tags.ts
 var NUM = "(0|[1-9]\\d*)";
 var STRICT_CORE = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}$`);
-function escapeRegExp2(s) {
+function escapeRegExp(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
-function classifyTag(name, prefix) {
-  if (!name.startsWith(prefix)) return { kind: "other-prefix" };
+function safeCore(core) {
+  return core.split(".").every((n) => Number.isSafeInteger(Number(n)));
+}
+function classifyTag(name, prefix, options = {}) {
+  if (!name.startsWith(prefix)) {
+    return options.bare && prefix !== "" ? classifyTag(name, "") : { kind: "other-prefix" };
+  }
   const rest = name.slice(prefix.length);
-  if (STRICT_CORE.test(rest)) return { kind: "stable", version: rest };
+  if (STRICT_CORE.test(rest))
+    return safeCore(rest) ? { kind: "stable", version: rest } : { kind: "too-large" };
+  if (/^\d+\.\d+\.\d+(?=[-+]|$)/.test(rest) && !safeCore(/^\d+\.\d+\.\d+/.exec(rest)[0])) {
+    return { kind: "too-large" };
+  }
   const plus = rest.indexOf("+");
   const main = plus >= 0 ? rest.slice(0, plus) : rest;
   if (/^\d/.test(main) && import_semver.default.valid(main) === main) {
@@ -49882,13 +50152,14 @@ var REASONS = {
   prerelease: "prerelease",
   build: "build metadata",
   malformed: "not <prefix>MAJOR.MINOR.PATCH",
-  "other-prefix": "other prefix"
+  "other-prefix": "other prefix",
+  "too-large": "version number above 2^53-1"
 };
-function selectLastStable(tags, prefix) {
-  let last;
+function selectLastStable(tags, prefix, options = {}) {
+  let last2;
   const ignored = [];
   for (const t of tags) {
-    const c = classifyTag(t.name, prefix);
+    const c = classifyTag(t.name, prefix, options);
     if (c.kind !== "stable") {
       ignored.push({ name: t.name, reason: REASONS[c.kind] });
       continue;
@@ -49897,20 +50168,21 @@ function selectLastStable(tags, prefix) {
       ignored.push({ name: t.name, reason: "not reachable from HEAD" });
       continue;
     }
-    if (!last || compareCore(c.version, last.version) > 0)
-      last = { name: t.name, version: c.version, commit: t.commit };
+    const d = last2 ? compareCore(c.version, last2.version) : 1;
+    if (d > 0 || d === 0 && last2 && !last2.name.startsWith(prefix) && t.name.startsWith(prefix))
+      last2 = { name: t.name, version: c.version, commit: t.commit };
   }
   ignored.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return { last, ignored };
+  return { last: last2, ignored };
 }
 function highestPrereleaseNumber(tags, prefix, version2, identifier2) {
   const re = new RegExp(
-    `^${escapeRegExp2(prefix)}${escapeRegExp2(version2)}-${escapeRegExp2(identifier2)}\\.(0|[1-9]\\d*)$`
+    `^${escapeRegExp(prefix)}${escapeRegExp(version2)}-${escapeRegExp(identifier2)}\\.(0|[1-9]\\d*)$`
   );
   let max = -1;
   for (const t of tags) {
     const m = re.exec(t.name);
-    if (m) max = Math.max(max, Number(m[1]));
+    if (m && Number.isSafeInteger(Number(m[1]))) max = Math.max(max, Number(m[1]));
   }
   return max;
 }
@@ -49949,7 +50221,8 @@ async function mergedIntoHead(cwd, names, options) {
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 async function markReachable(cwd, tags, prefix, options = {}) {
-  const stable = tags.map((t) => ({ t, c: classifyTag(t.name, prefix) })).filter((x) => x.c.kind === "stable").sort((a, b) => compareCore(b.c.version, a.c.version)).map((x) => x.t);
+  const { bare, ...gitOptions } = options;
+  const stable = tags.map((t) => ({ t, c: classifyTag(t.name, prefix, { bare: bare ?? false }) })).filter((x) => x.c.kind === "stable").sort((a, b) => compareCore(b.c.version, a.c.version)).map((x) => x.t);
   let checked2 = 0;
   for (const batch of [16, Number.POSITIVE_INFINITY]) {
     if (checked2 >= stable.length) break;
@@ -49957,7 +50230,7 @@ async function markReachable(cwd, tags, prefix, options = {}) {
     const merged = await mergedIntoHead(
       cwd,
       slice.map((t) => t.name),
-      options
+      gitOptions
     );
     checked2 += slice.length;
     let found = false;
@@ -49975,8 +50248,11 @@ async function markReachable(cwd, tags, prefix, options = {}) {
 // tools/lib/changelog/update.ts
 var DEFAULT_HEADER = "# Changelog\n";
 function hasVersionSection(text, version2) {
-  const v = escapeRegExp2(version2);
-  return new RegExp(`^#{1,3}[ \\t]+\\[?v?${v}\\]?(?=[\\s(]|$)`, "m").test(text);
+  const v = escapeRegExp(version2);
+  return new RegExp(
+    `^##[ \\t]+(?:\\[${v}\\](?:\\([^)\\r\\n]*\\))?|${v})(?:[ \\t]+\\([^)\\r\\n]*\\))?[ \\t]*\\r?$`,
+    "m"
+  ).test(text);
 }
 function updateChangelog(existing, section, version2) {
   const block = section.endsWith("\n") ? section : `${section}
@@ -49985,17 +50261,17 @@ function updateChangelog(existing, section, version2) {
 ${block}`, changed: true };
   if (hasVersionSection(existing, version2)) return { text: existing, changed: false };
   const eol = existing.includes("\r\n") ? "\r\n" : "\n";
-  const insert = eol === "\n" ? block : block.replace(/\n/g, "\r\n");
+  const insert2 = eol === "\n" ? block : block.replace(/\n/g, "\r\n");
   const first = /^##[ \t]/m.exec(existing);
   if (first) {
     return {
-      text: `${existing.slice(0, first.index)}${insert}${eol}${existing.slice(first.index)}`,
+      text: `${existing.slice(0, first.index)}${insert2}${eol}${existing.slice(first.index)}`,
       changed: true
     };
   }
   const trimmedEnd = existing.endsWith(eol) ? existing : `${existing}${eol}`;
   const gap = trimmedEnd.endsWith(`${eol}${eol}`) ? "" : eol;
-  return { text: `${trimmedEnd}${gap}${insert}`, changed: true };
+  return { text: `${trimmedEnd}${gap}${insert2}`, changed: true };
 }
 
 // tools/lib/changelog/links.ts
@@ -50189,10 +50465,10 @@ function renderNotes(target, commits, options) {
   const parts = [];
   const breakingTitle = options.breakingTitle ?? "⚠ Breaking changes";
   const breaking = analysis.effective.filter((c) => c.breaking);
-  let entries = 0;
+  let entries2 = 0;
   if (breakingTitle && breaking.length) {
     const lines = byScope(breaking).flatMap((c) => c.breakingNotes.map((n) => bullet(c, n, repo)));
-    entries += lines.length;
+    entries2 += lines.length;
     parts.push(`### ${breakingTitle}
 
 ${lines.join("\n")}`);
@@ -50202,7 +50478,7 @@ ${lines.join("\n")}`);
     const list2 = analysis.effective.filter((c) => c.type === s.type);
     if (!list2.length) continue;
     const lines = byScope(list2).map((c) => bullet(c, c.subject, repo));
-    entries += lines.length;
+    entries2 += lines.length;
     parts.push(`### ${s.title}
 
 ${lines.join("\n")}`);
@@ -50212,7 +50488,7 @@ ${lines.join("\n")}`);
   );
   if (others.length) {
     const lines = byScope(others).map((c) => bullet(c, c.type ? `${c.type}: ${c.subject}` : c.header, repo));
-    entries += lines.length;
+    entries2 += lines.length;
     parts.push(`### Other changes
 
 ${lines.join("\n")}`);
@@ -50221,7 +50497,7 @@ ${lines.join("\n")}`);
 ` : target.previousTag ? "No notable changes.\n" : "Initial release.\n";
   return { version: version2, heading, body, markdown: `${heading}
 
-${body}`, entries };
+${body}`, entries: entries2 };
 }
 
 // tools/lib/changelog/index.ts
@@ -50241,766 +50517,3626 @@ function changelogChanges(root, cfg, notes) {
 }
 
 // tools/lib/manifests/index.ts
-import { existsSync as existsSync6, readFileSync as readFileSync4 } from "node:fs";
-import { basename, dirname as dirname3, join as join3 } from "node:path";
+import { existsSync as existsSync6, readFileSync as readFileSync5 } from "node:fs";
+import { basename, dirname as dirname4, join as join4 } from "node:path";
 
-// node_modules/smol-toml/dist/error.js
-function getLineColFromPtr(string4, ptr) {
-  let lines = string4.slice(0, ptr).split(/\r?\n/);
-  return [lines.length, lines.pop().length + 1];
+// tools/lib/manifests/cargo.ts
+import { globSync, readFileSync as readFileSync4 } from "node:fs";
+import { dirname as dirname3, join as join3 } from "node:path";
+
+// node_modules/eslint-visitor-keys/lib/visitor-keys.js
+var KEYS = {
+  ArrayExpression: ["elements"],
+  ArrayPattern: ["elements"],
+  ArrowFunctionExpression: ["params", "body"],
+  AssignmentExpression: ["left", "right"],
+  AssignmentPattern: ["left", "right"],
+  AwaitExpression: ["argument"],
+  BinaryExpression: ["left", "right"],
+  BlockStatement: ["body"],
+  BreakStatement: ["label"],
+  CallExpression: ["callee", "arguments"],
+  CatchClause: ["param", "body"],
+  ChainExpression: ["expression"],
+  ClassBody: ["body"],
+  ClassDeclaration: ["id", "superClass", "body"],
+  ClassExpression: ["id", "superClass", "body"],
+  ConditionalExpression: ["test", "consequent", "alternate"],
+  ContinueStatement: ["label"],
+  DebuggerStatement: [],
+  DoWhileStatement: ["body", "test"],
+  EmptyStatement: [],
+  ExperimentalRestProperty: ["argument"],
+  ExperimentalSpreadProperty: ["argument"],
+  ExportAllDeclaration: ["exported", "source", "attributes"],
+  ExportDefaultDeclaration: ["declaration"],
+  ExportNamedDeclaration: [
+    "declaration",
+    "specifiers",
+    "source",
+    "attributes"
+  ],
+  ExportSpecifier: ["local", "exported"],
+  ExpressionStatement: ["expression"],
+  ForInStatement: ["left", "right", "body"],
+  ForOfStatement: ["left", "right", "body"],
+  ForStatement: ["init", "test", "update", "body"],
+  FunctionDeclaration: ["id", "params", "body"],
+  FunctionExpression: ["id", "params", "body"],
+  Identifier: [],
+  IfStatement: ["test", "consequent", "alternate"],
+  ImportAttribute: ["key", "value"],
+  ImportDeclaration: ["specifiers", "source", "attributes"],
+  ImportDefaultSpecifier: ["local"],
+  ImportExpression: ["source", "options"],
+  ImportNamespaceSpecifier: ["local"],
+  ImportSpecifier: ["imported", "local"],
+  JSXAttribute: ["name", "value"],
+  JSXClosingElement: ["name"],
+  JSXClosingFragment: [],
+  JSXElement: ["openingElement", "children", "closingElement"],
+  JSXEmptyExpression: [],
+  JSXExpressionContainer: ["expression"],
+  JSXFragment: ["openingFragment", "children", "closingFragment"],
+  JSXIdentifier: [],
+  JSXMemberExpression: ["object", "property"],
+  JSXNamespacedName: ["namespace", "name"],
+  JSXOpeningElement: ["name", "attributes"],
+  JSXOpeningFragment: [],
+  JSXSpreadAttribute: ["argument"],
+  JSXSpreadChild: ["expression"],
+  JSXText: [],
+  LabeledStatement: ["label", "body"],
+  Literal: [],
+  LogicalExpression: ["left", "right"],
+  MemberExpression: ["object", "property"],
+  MetaProperty: ["meta", "property"],
+  MethodDefinition: ["key", "value"],
+  NewExpression: ["callee", "arguments"],
+  ObjectExpression: ["properties"],
+  ObjectPattern: ["properties"],
+  PrivateIdentifier: [],
+  Program: ["body"],
+  Property: ["key", "value"],
+  PropertyDefinition: ["key", "value"],
+  RestElement: ["argument"],
+  ReturnStatement: ["argument"],
+  SequenceExpression: ["expressions"],
+  SpreadElement: ["argument"],
+  StaticBlock: ["body"],
+  Super: [],
+  SwitchCase: ["test", "consequent"],
+  SwitchStatement: ["discriminant", "cases"],
+  TaggedTemplateExpression: ["tag", "quasi"],
+  TemplateElement: [],
+  TemplateLiteral: ["quasis", "expressions"],
+  ThisExpression: [],
+  ThrowStatement: ["argument"],
+  TryStatement: ["block", "handler", "finalizer"],
+  UnaryExpression: ["argument"],
+  UpdateExpression: ["argument"],
+  VariableDeclaration: ["declarations"],
+  VariableDeclarator: ["id", "init"],
+  WhileStatement: ["test", "body"],
+  WithStatement: ["object", "body"],
+  YieldExpression: ["argument"]
+};
+var NODE_TYPES = Object.keys(KEYS);
+for (const type of NODE_TYPES) {
+  Object.freeze(KEYS[type]);
 }
-function makeCodeBlock(string4, line, column) {
-  let lines = string4.split(/\r?\n/);
-  let codeblock = "";
-  let numberLen = (Math.log10(line + 1) | 0) + 1;
-  for (let i = line - 1; i <= line + 1; i++) {
-    let l = lines[i - 1];
-    if (!l)
-      continue;
-    codeblock += i.toString().padEnd(numberLen, " ");
-    codeblock += ":  ";
-    codeblock += l;
-    codeblock += "\n";
-    if (i === line) {
-      codeblock += " ".repeat(numberLen + column + 2);
-      codeblock += "^\n";
+Object.freeze(KEYS);
+var visitor_keys_default = KEYS;
+
+// node_modules/eslint-visitor-keys/lib/index.js
+function unionWith(additionalKeys) {
+  const retv = (
+    /** @type {{ [type: string]: ReadonlyArray<string> }} */
+    Object.assign({}, visitor_keys_default)
+  );
+  for (const type of Object.keys(additionalKeys)) {
+    if (Object.hasOwn(retv, type)) {
+      const keys = new Set(additionalKeys[type]);
+      for (const key of retv[type]) {
+        keys.add(key);
+      }
+      retv[type] = Object.freeze(Array.from(keys));
+    } else {
+      retv[type] = Object.freeze(Array.from(additionalKeys[type]));
     }
   }
-  return codeblock;
+  return Object.freeze(retv);
 }
-var TomlError = class _TomlError extends Error {
-  line;
-  column;
-  codeblock;
-  constructor(message, options) {
-    const [line, column] = getLineColFromPtr(options.toml, options.ptr);
-    const codeblock = makeCodeBlock(options.toml, line, column);
-    super(`Invalid TOML document: ${message}
 
-${codeblock}`, options);
-    this.line = line;
+// node_modules/toml-eslint-parser/lib/index.mjs
+function last(arr) {
+  return arr[arr.length - 1] ?? null;
+}
+function toKeyName(node2) {
+  return node2.type === "TOMLBare" ? node2.name : node2.value;
+}
+var TOMLVerImpl = class {
+  constructor(major, minor) {
+    this.major = major;
+    this.minor = minor;
+  }
+  lt(major, minor) {
+    return this.major < major || this.major === major && this.minor < minor;
+  }
+  gte(major, minor) {
+    return this.major > major || this.major === major && this.minor >= minor;
+  }
+};
+var TOML_VERSION_1_0 = new TOMLVerImpl(1, 0);
+var TOML_VERSION_1_1 = new TOMLVerImpl(1, 1);
+var DEFAULT_TOML_VERSION = TOML_VERSION_1_1;
+var SUPPORTED_TOML_VERSIONS = {
+  "1.0": TOML_VERSION_1_0,
+  "1.0.0": TOML_VERSION_1_0,
+  "1.1": TOML_VERSION_1_1,
+  "1.1.0": TOML_VERSION_1_1,
+  latest: TOML_VERSION_1_1,
+  next: TOML_VERSION_1_1
+};
+function getTOMLVer(v) {
+  return v && SUPPORTED_TOML_VERSIONS[v] || DEFAULT_TOML_VERSION;
+}
+var MESSAGES = {
+  "unterminated-string": "Unterminated string constant",
+  "unterminated-table-key": "Unterminated table-key",
+  "unterminated-array": "Unterminated array",
+  "unterminated-inline-table": "Unterminated inline table",
+  "missing-key": "Empty bare keys are not allowed",
+  "missing-newline": "Must be a newline",
+  "missing-equals-sign": "Expected equal (=) token",
+  "missing-value": "Unspecified values are invalid",
+  "missing-comma": "Expected comma (,) token",
+  "dupe-keys": "Defining a key multiple times is invalid",
+  "unexpected-char": "Unexpected character",
+  "unexpected-token": "Unexpected token",
+  "invalid-control-character": "Control characters (codes < 0x1f and 0x7f) are not allowed",
+  "invalid-comment-character": "Invalid code point {{cp}} within comments",
+  "invalid-key-value-newline": "The key, equals sign, and value must be on the same line",
+  "invalid-inline-table-newline": "No newlines are allowed between the curly braces unless they are valid within a value",
+  "invalid-underscore": "Underscores are allowed between digits",
+  "invalid-space": "Unexpected spaces",
+  "invalid-three-quotes": "Three or more quotes are not permitted",
+  "invalid-date": "Unexpected invalid date",
+  "invalid-time": "Unexpected invalid time",
+  "invalid-leading-zero": "Leading zeros are not allowed",
+  "invalid-trailing-comma-in-inline-table": "Trailing comma is not permitted in an inline table",
+  "invalid-char-in-escape-sequence": "Invalid character in escape sequence",
+  "invalid-consecutive-dots-in-key": "Consecutive dots are not permitted in keys",
+  "invalid-code-point": "Invalid code point {{cp}}",
+  "invalid-trailing-dot-in-key": "Keys cannot end with a dot",
+  "invalid-leading-dot-in-key": "Keys cannot start with a dot"
+};
+function getMessage(code, data) {
+  if (data) return MESSAGES[code].replace(/\{\{(.*?)\}\}/gu, (_, name$2) => {
+    if (name$2 in data) return data[name$2];
+    return `{{${name$2}}}`;
+  });
+  return MESSAGES[code];
+}
+var ParseError = class extends SyntaxError {
+  /**
+  * Initialize this ParseError instance.
+  *
+  */
+  constructor(code, offset, line, column, data) {
+    super(getMessage(code, data));
+    this.index = offset;
+    this.lineNumber = line;
     this.column = column;
-    this.codeblock = codeblock;
-  }
-  /** @internal */
-  static x(message, ctx, ptr) {
-    throw new _TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
   }
 };
-
-// node_modules/smol-toml/dist/primitive.js
-function parseString(ctx) {
-  let startPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p++);
-  let first = c;
-  let isLiteral = c === 39;
-  let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
-  if (isMultiline) {
-    if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 10)
-      ctx.p++;
-    else if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)
-      ctx.p += 2;
-  }
-  let parsed = "";
-  let sliceStart = ctx.p;
-  let state = 0;
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    c = ctx.s.charCodeAt(ctx.p);
-    if (isMultiline && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)) {
-      state = state && 3;
-    } else if (c < 32 && c !== 9 || c === 127) {
-      TomlError.x("control characters are not allowed in strings", ctx);
-    } else if ((!state || state === 3) && c === first && (!isMultiline || ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first)) {
-      if (isMultiline) {
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-      }
-      if (!state) {
-        let s = ctx.s.slice(sliceStart, ctx.p);
-        parsed = parsed ? parsed + s : s;
-      }
-      ctx.p += isMultiline ? 3 : 1;
-      return parsed;
-    } else if (!state) {
-      if (!isLiteral && c === 92) {
-        parsed += ctx.s.slice(sliceStart, sliceStart = ctx.p);
-        state = 1;
-      }
-    } else if (state === 1) {
-      if (c === 120 || c === 117 || c === 85) {
-        let errPtr = ctx.p++ - 1;
-        let value = 0;
-        let len = c === 120 ? 2 : c === 117 ? 4 : 8;
-        for (let j = 0; j < len; j++, ctx.p++) {
-          let hex3 = ctx.s.charCodeAt(ctx.p);
-          let digit = (
-            /* 0-9 */
-            hex3 >= 48 && hex3 <= 57 ? hex3 - 48 : (
-              /* A-F */
-              hex3 >= 65 && hex3 <= 70 ? hex3 - 65 + 10 : (
-                /* a-f */
-                hex3 >= 97 && hex3 <= 102 ? hex3 - 97 + 10 : -1
-              )
-            )
-          );
-          if (digit < 0)
-            TomlError.x("invalid non-hex character in unicode escape", ctx);
-          value = value << 4 | digit;
-        }
-        if (value < 0 || value > 1114111 || value >= 55296 && value <= 57343) {
-          TomlError.x("invalid unicode escape", ctx, errPtr);
-        }
-        parsed += String.fromCodePoint(value);
-        sliceStart = ctx.p--;
-        state = 0;
-      } else if (isMultiline && (c === 32 || c === 9)) {
-        state = 2;
-      } else {
-        if (c === 98)
-          parsed += "\b";
-        else if (c === 116)
-          parsed += "	";
-        else if (c === 110)
-          parsed += "\n";
-        else if (c === 102)
-          parsed += "\f";
-        else if (c === 114)
-          parsed += "\r";
-        else if (c === 101)
-          parsed += "\x1B";
-        else if (c === 34)
-          parsed += '"';
-        else if (c === 92)
-          parsed += "\\";
-        else
-          TomlError.x("unrecognised escape sequence", ctx);
-        sliceStart = ctx.p + 1;
-        state = 0;
-      }
-    } else if (c !== 32 && c !== 9) {
-      if (state === 2)
-        TomlError.x("invalid escape: only line-ending whitespace may be escaped", ctx, sliceStart);
-      state = !isLiteral && c === 92 ? 1 : 0;
-      sliceStart = ctx.p;
-    }
-  }
-  TomlError.x("unfinished string", ctx, startPtr);
+var CodePoint = {
+  EOF: -1,
+  NULL: 0,
+  SOH: 1,
+  BACKSPACE: 8,
+  TABULATION: 9,
+  LINE_FEED: 10,
+  FORM_FEED: 12,
+  CARRIAGE_RETURN: 13,
+  ESCAPE: 27,
+  SO: 14,
+  US: 31,
+  SPACE: 32,
+  QUOTATION_MARK: 34,
+  HASH: 35,
+  SINGLE_QUOTE: 39,
+  PLUS_SIGN: 43,
+  COMMA: 44,
+  DASH: 45,
+  DOT: 46,
+  DIGIT_0: 48,
+  DIGIT_1: 49,
+  DIGIT_2: 50,
+  DIGIT_3: 51,
+  DIGIT_7: 55,
+  DIGIT_9: 57,
+  COLON: 58,
+  EQUALS_SIGN: 61,
+  LATIN_CAPITAL_A: 65,
+  LATIN_CAPITAL_E: 69,
+  LATIN_CAPITAL_F: 70,
+  LATIN_CAPITAL_T: 84,
+  LATIN_CAPITAL_U: 85,
+  LATIN_CAPITAL_Z: 90,
+  LEFT_BRACKET: 91,
+  BACKSLASH: 92,
+  RIGHT_BRACKET: 93,
+  UNDERSCORE: 95,
+  LATIN_SMALL_A: 97,
+  LATIN_SMALL_B: 98,
+  LATIN_SMALL_E: 101,
+  LATIN_SMALL_F: 102,
+  LATIN_SMALL_I: 105,
+  LATIN_SMALL_L: 108,
+  LATIN_SMALL_N: 110,
+  LATIN_SMALL_O: 111,
+  LATIN_SMALL_R: 114,
+  LATIN_SMALL_S: 115,
+  LATIN_SMALL_T: 116,
+  LATIN_SMALL_U: 117,
+  LATIN_SMALL_X: 120,
+  LATIN_SMALL_Z: 122,
+  LEFT_BRACE: 123,
+  RIGHT_BRACE: 125,
+  TILDE: 126,
+  DELETE: 127,
+  PAD: 128,
+  SUPERSCRIPT_TWO: 178,
+  SUPERSCRIPT_THREE: 179,
+  SUPERSCRIPT_ONE: 185,
+  VULGAR_FRACTION_ONE_QUARTER: 188,
+  VULGAR_FRACTION_THREE_QUARTERS: 190,
+  LATIN_CAPITAL_LETTER_A_WITH_GRAVE: 192,
+  LATIN_CAPITAL_LETTER_O_WITH_DIAERESIS: 214,
+  LATIN_CAPITAL_LETTER_O_WITH_STROKE: 216,
+  LATIN_SMALL_LETTER_O_WITH_DIAERESIS: 246,
+  LATIN_SMALL_LETTER_O_WITH_STROKE: 248,
+  GREEK_SMALL_REVERSED_DOTTED_LUNATE_SIGMA_SYMBOL: 891,
+  GREEK_CAPITAL_LETTER_YOT: 895,
+  CP_1FFF: 8191,
+  ZERO_WIDTH_NON_JOINER: 8204,
+  ZERO_WIDTH_JOINER: 8205,
+  UNDERTIE: 8255,
+  CHARACTER_TIE: 8256,
+  SUPERSCRIPT_ZERO: 8304,
+  CP_218F: 8591,
+  CIRCLED_DIGIT_ONE: 9312,
+  NEGATIVE_CIRCLED_DIGIT_ZERO: 9471,
+  GLAGOLITIC_CAPITAL_LETTER_AZU: 11264,
+  CP_2FEF: 12271,
+  IDEOGRAPHIC_COMMA: 12289,
+  CP_D7FF: 55295,
+  CP_E000: 57344,
+  CJK_COMPATIBILITY_IDEOGRAPH_F900: 63744,
+  ARABIC_LIGATURE_SALAAMUHU_ALAYNAA: 64975,
+  ARABIC_LIGATURE_SALLA_USED_AS_KORANIC_STOP_SIGN_ISOLATED_FORM: 65008,
+  REPLACEMENT_CHARACTER: 65533,
+  LINEAR_B_SYLLABLE_B008_A: 65536,
+  CP_EFFFF: 983039,
+  CP_10FFFF: 1114111
+};
+function isControl(cp) {
+  return cp >= CodePoint.NULL && cp <= CodePoint.US;
 }
-
-// node_modules/smol-toml/dist/date.js
-var DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
-var TomlDate = class _TomlDate extends Date {
-  #hasDate = false;
-  #hasTime = false;
-  #offset = null;
-  constructor(date5, fasttype, unsafeDelim) {
-    let hasDate = true;
-    let hasTime = true;
-    let offset = "Z";
-    let c;
-    if (typeof date5 === "string") {
-      if (fasttype)
-        prep: {
-          if (fasttype < 3) {
-            if (+date5.slice(11, 13) > 23) {
-              date5 = "";
-              break prep;
-            }
-            if (fasttype === 2) {
-              offset = null;
-              date5 += "Z";
-            } else if ((c = date5.charCodeAt(date5.length - 1)) !== 90 && c !== 122) {
-              offset = date5.slice(date5.length - 6);
-            }
-            if (unsafeDelim)
-              date5 = date5.slice(0, 10) + "T" + date5.slice(11);
-          } else if (fasttype === 4) {
-            date5 = +date5.slice(0, 2) > 23 ? "" : `0000-01-01T${date5}Z`;
-          }
-          hasDate = fasttype !== 4;
-          hasTime = fasttype !== 3;
-        }
-      else {
-        let match = date5.match(DATE_TIME_RE);
-        if (match) {
-          if (!match[1]) {
-            hasDate = false;
-            date5 = `0000-01-01T${date5}`;
-          }
-          hasTime = !!match[2];
-          hasTime && date5[10] === " " && (date5 = date5.replace(" ", "T"));
-          if (match[2] && +match[2] > 23) {
-            date5 = "";
-          } else {
-            offset = match[3] || null;
-            if (!offset && hasTime)
-              date5 += "Z";
-          }
-        } else {
-          date5 = "";
-        }
-      }
+function isWhitespace(cp) {
+  return cp === CodePoint.TABULATION || cp === CodePoint.SPACE;
+}
+function isEOL(cp) {
+  return cp === CodePoint.LINE_FEED || cp === CodePoint.CARRIAGE_RETURN;
+}
+function isUpperLetter(cp) {
+  return cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_Z;
+}
+function isLowerLetter(cp) {
+  return cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_Z;
+}
+function isLetter(cp) {
+  return isLowerLetter(cp) || isUpperLetter(cp);
+}
+function isDigit(cp) {
+  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_9;
+}
+function isHexDig(cp) {
+  return isDigit(cp) || cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_F || cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_F;
+}
+function isOctalDig(cp) {
+  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_7;
+}
+function isUnicodeScalarValue(cp) {
+  return cp >= 0 && cp <= 55295 || cp >= 57344 && cp <= 1114111;
+}
+function sortedLastIndex(array2, value) {
+  let low = 0;
+  let high = array2.length;
+  while (low < high) {
+    const mid = low + high >>> 1;
+    const val = array2[mid];
+    if (val === value) return mid + 1;
+    if (val < value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+var Locations = class {
+  constructor() {
+    this.offsets = [];
+  }
+  addOffset(offset) {
+    for (let i = this.offsets.length - 1; i >= 0; i--) {
+      const element = this.offsets[i];
+      if (element === offset) return;
+      if (element < offset) break;
     }
-    super(date5);
-    if (!isNaN(this.getTime())) {
-      this.#hasDate = hasDate;
-      this.#hasTime = hasTime;
-      this.#offset = offset;
-    }
+    this.offsets.push(offset);
   }
-  isDateTime() {
-    return this.#hasDate && this.#hasTime;
-  }
-  isLocal() {
-    return !this.#hasDate || !this.#hasTime || !this.#offset;
-  }
-  isDate() {
-    return this.#hasDate && !this.#hasTime;
-  }
-  isTime() {
-    return this.#hasTime && !this.#hasDate;
-  }
-  isValid() {
-    return this.#hasDate || this.#hasTime;
-  }
-  toISOString() {
-    let iso = super.toISOString();
-    if (this.isDate())
-      return iso.slice(0, 10);
-    if (this.isTime())
-      return iso.slice(11, 23);
-    if (this.#offset === null)
-      return iso.slice(0, -1);
-    if (this.#offset === "Z" || this.#offset === "z")
-      return iso;
-    let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
-    offset = this.#offset[0] === "-" ? offset : -offset;
-    let offsetDate = new Date(this.getTime() - offset * 6e4);
-    return offsetDate.toISOString().slice(0, -1) + this.#offset;
-  }
-  static wrapAsOffsetDateTime(jsDate, offset = "Z") {
-    let date5 = new _TomlDate(jsDate);
-    date5.#offset = offset;
-    return date5;
-  }
-  static wrapAsLocalDateTime(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#offset = null;
-    return date5;
-  }
-  static wrapAsLocalDate(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#hasTime = false;
-    date5.#offset = null;
-    return date5;
-  }
-  static wrapAsLocalTime(jsDate) {
-    let date5 = new _TomlDate(jsDate);
-    date5.#hasDate = false;
-    date5.#offset = null;
-    return date5;
+  /**
+  * Calculate the location of the given index.
+  * @param index The index to calculate their location.
+  * @returns The location of the index.
+  */
+  getLocFromIndex(offset) {
+    const line = sortedLastIndex(this.offsets, offset) + 1;
+    return {
+      line,
+      column: offset - (line === 1 ? 0 : this.offsets[line - 2])
+    };
   }
 };
-
-// node_modules/smol-toml/dist/extract.js
-function isDigit(char, base = 10) {
-  return base === 16 ? char > 47 && char < 58 || char > 64 && char < 71 || char > 96 && char < 103 : char > 47 && char < 48 + base;
-}
-function isEndOfValue(char, delim) {
-  return char === 32 || char === 9 || char === 10 || char === 13 || // Structure end or next value delimiter
-  delim && (char === delim || char === 44) || // Comment
-  char === 35;
-}
-function extractValue(ctx, end) {
-  let errPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p);
-  if (c === 91 || c === 123) {
-    ctx.d-- || TomlError.x("document contains excessively nested structures. aborting.", ctx);
-    let value = c === 91 ? parseArray(ctx) : parseInlineTable(ctx);
-    ctx.d++;
-    return value;
+var CodePointIterator = class {
+  /**
+  * Initialize this char iterator.
+  */
+  constructor(text) {
+    this.locs = new Locations();
+    this.lastCodePoint = CodePoint.NULL;
+    this.start = -1;
+    this.end = 0;
+    this.text = text;
   }
-  if (c === 34 || c === 39) {
-    return parseString(ctx);
+  next() {
+    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
+    return this.lastCodePoint = this.moveAt(this.end);
   }
-  if (c === 116) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 114 || ctx.s.charCodeAt(++ctx.p) !== 117 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError.x("invalid value", ctx, errPtr);
-    return ctx.p++, true;
+  getLocFromIndex(index) {
+    return this.locs.getLocFromIndex(index);
   }
-  if (c === 102) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 108 || ctx.s.charCodeAt(++ctx.p) !== 115 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError.x("invalid value", ctx, errPtr);
-    return ctx.p++, false;
-  }
-  if (c === 43 || c === 45) {
-    return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 44 - c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 4) === 45 && ctx.s.charCodeAt(ctx.p + 7) === 45) {
-    return parseDate(ctx, c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 2) === 58) {
-    return parseTime(ctx, c, end);
-  }
-  return parseNumber(ctx, ctx.p, c, 0, end);
-}
-function parseNumber(ctx, startPtr, startChr, sign, endChr) {
-  let c = startChr;
-  let state = 0;
-  let hasUnderscores = false;
-  if (c === 105) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 110 || ctx.s.charCodeAt(++ctx.p) !== 102)
-      TomlError.x("invalid value", ctx, startPtr);
-    return ctx.p++, (sign || 1) / 0;
-  }
-  if (c === 110) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 110)
-      TomlError.x("invalid value", ctx, startPtr);
-    return ctx.p++, NaN;
-  }
-  if (c === 48) {
-    if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
-      return ctx.bi === true ? 0n : 0;
-    if (!sign) {
-      if (c === 120)
-        return parseIntegerBaseN(ctx, startPtr, 16, endChr);
-      else if (c === 98)
-        return parseIntegerBaseN(ctx, startPtr, 2, endChr);
-      else if (c === 111)
-        return parseIntegerBaseN(ctx, startPtr, 8, endChr);
+  eat(cp) {
+    if (this.text.codePointAt(this.end) === cp) {
+      this.next();
+      return true;
     }
-    if (c === 46)
-      state = 2;
-    else if (c === 101 || c === 69)
-      state = 4;
-    else
-      TomlError.x("illegal leading zero", ctx, startPtr);
-  } else if (!isDigit(c))
-    TomlError.x("invalid value", ctx, startPtr);
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (!state)
-      state = 1;
-    if (c === 95) {
-      if (!(state & 1))
-        TomlError.x("illegal underscore", ctx);
-      state += 11;
-      hasUnderscores = true;
-    } else if (state === 1 && c === 46)
-      state = 2;
-    else if ((state === 1 || state === 3) && (c === 101 || c === 69))
-      state = 4;
-    else if (state === 4 && (c === 43 || c === 45)) {
-      state = 6;
-    } else if (!isDigit(c))
-      TomlError.x(`illegal character in numeric literal`, ctx);
-    else if (state > 9)
-      state -= 11;
-    else if (!(state & 1))
-      state++;
+    return false;
   }
-  if (!state) {
-    let val = (startChr - 48) * (sign || 1);
-    return ctx.bi === true ? BigInt(val) : val;
-  }
-  if (!(state & 1))
-    TomlError.x("unfinished numeric value", ctx, startPtr);
-  let str = ctx.s.slice(startPtr, ctx.p);
-  if (hasUnderscores)
-    str = str.replaceAll("_", "");
-  return state > 1 ? parseFloat(str) : parseInteger(ctx, str, 10, startPtr);
-}
-function parseIntegerBaseN(ctx, startPtr, base, endChr) {
-  let c, underscore = 1;
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (c === 95) {
-      if (underscore & 1)
-        TomlError.x("illegal underscore", ctx);
-      underscore = 3;
-    } else if (!isDigit(c, base))
-      TomlError.x(`illegal character in numeric literal`, ctx);
-    else if (underscore & 1)
-      underscore--;
-  }
-  if (underscore & 1)
-    TomlError.x("unfinished numeric value", ctx);
-  let str = ctx.s.slice(startPtr + 2, ctx.p);
-  if (underscore)
-    str = str.replaceAll("_", "");
-  return parseInteger(ctx, str, base, startPtr);
-}
-function parseInteger(ctx, str, base, startPtr) {
-  if (ctx.bi !== true)
-    int: {
-      let val = parseInt(str, base);
-      if (!Number.isSafeInteger(val)) {
-        if (ctx.bi)
-          break int;
-        TomlError.x("integer value cannot be represented losslessly", ctx, startPtr);
+  moveAt(offset) {
+    this.start = this.end = offset;
+    const cp = this.text.codePointAt(this.start) ?? CodePoint.EOF;
+    if (cp === CodePoint.EOF) {
+      this.end = this.start;
+      return cp;
+    }
+    this.end += cp >= 65536 ? 2 : 1;
+    if (cp === CodePoint.LINE_FEED) this.locs.addOffset(this.end);
+    else if (cp === CodePoint.CARRIAGE_RETURN) {
+      if (this.text.codePointAt(this.end) === CodePoint.LINE_FEED) {
+        this.end++;
+        this.locs.addOffset(this.end);
       }
+      return CodePoint.LINE_FEED;
+    }
+    return cp;
+  }
+};
+var HAS_BIGINT = typeof BigInt !== "undefined";
+var RADIX_PREFIXES = {
+  16: "0x",
+  10: "",
+  8: "0o",
+  2: "0b"
+};
+var ESCAPES_1_0 = {
+  [CodePoint.QUOTATION_MARK]: CodePoint.QUOTATION_MARK,
+  [CodePoint.BACKSLASH]: CodePoint.BACKSLASH,
+  [CodePoint.LATIN_SMALL_B]: CodePoint.BACKSPACE,
+  [CodePoint.LATIN_SMALL_F]: CodePoint.FORM_FEED,
+  [CodePoint.LATIN_SMALL_N]: CodePoint.LINE_FEED,
+  [CodePoint.LATIN_SMALL_R]: CodePoint.CARRIAGE_RETURN,
+  [CodePoint.LATIN_SMALL_T]: CodePoint.TABULATION
+};
+var ESCAPES_LATEST = {
+  ...ESCAPES_1_0,
+  [CodePoint.LATIN_SMALL_E]: CodePoint.ESCAPE
+};
+var Tokenizer = class {
+  /**
+  * Initialize this tokenizer.
+  */
+  constructor(text, parserOptions) {
+    this.backCode = false;
+    this.lastCodePoint = CodePoint.NULL;
+    this.state = "DATA";
+    this.token = null;
+    this.tokenStart = -1;
+    this.valuesEnabled = false;
+    this.text = text;
+    this.parserOptions = parserOptions || {};
+    this.codePointIterator = new CodePointIterator(text);
+    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
+    this.ESCAPES = this.tomlVersion.gte(1, 1) ? ESCAPES_LATEST : ESCAPES_1_0;
+  }
+  get start() {
+    return this.codePointIterator.start;
+  }
+  get end() {
+    return this.codePointIterator.end;
+  }
+  getLocFromIndex(index) {
+    return this.codePointIterator.getLocFromIndex(index);
+  }
+  /**
+  * Report an invalid character error.
+  */
+  reportParseError(code, data) {
+    const offset = this.codePointIterator.start;
+    const loc = this.codePointIterator.getLocFromIndex(offset);
+    throw new ParseError(code, offset, loc.line, loc.column, data);
+  }
+  /**
+  * Get the next token.
+  */
+  nextToken() {
+    let token = this.token;
+    if (token != null) {
+      this.token = null;
+      return token;
+    }
+    let cp = this.lastCodePoint;
+    while (cp !== CodePoint.EOF && !this.token) {
+      cp = this.nextCode();
+      const nextState = this[this.state](cp);
+      if (!nextState) throw new Error(`Unknown error: pre state=${this.state}`);
+      this.state = nextState;
+    }
+    token = this.token;
+    this.token = null;
+    return token;
+  }
+  /**
+  * Get the next code point.
+  */
+  nextCode() {
+    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
+    if (this.backCode) {
+      this.backCode = false;
+      return this.lastCodePoint;
+    }
+    return this.lastCodePoint = this.codePointIterator.next();
+  }
+  /**
+  * Eat the next code point.
+  */
+  eatCode(cp) {
+    if (this.lastCodePoint === CodePoint.EOF) return false;
+    if (this.backCode) {
+      if (this.lastCodePoint === cp) {
+        this.backCode = false;
+        return true;
+      }
+      return false;
+    }
+    return this.codePointIterator.eat(cp);
+  }
+  /**
+  * Moves the character position to the given position.
+  */
+  moveAt(loc) {
+    if (this.backCode) this.backCode = false;
+    this.lastCodePoint = this.codePointIterator.moveAt(loc);
+  }
+  /**
+  * Back the current code point as the given state.
+  */
+  back(state) {
+    this.backCode = true;
+    return state;
+  }
+  punctuatorToken() {
+    this.startToken();
+    this.endToken("Punctuator", "end");
+  }
+  startToken() {
+    this.tokenStart = this.codePointIterator.start;
+  }
+  /**
+  * Commit the current token.
+  */
+  endToken(type, pos, option1, option2) {
+    const { tokenStart } = this;
+    const end = this.codePointIterator[pos];
+    const range = [tokenStart, end];
+    const loc = {
+      start: this.codePointIterator.getLocFromIndex(tokenStart),
+      end: this.codePointIterator.getLocFromIndex(end)
+    };
+    if (type === "Block") this.token = {
+      type,
+      value: this.text.slice(tokenStart + 1, end),
+      range,
+      loc
+    };
+    else {
+      let token;
+      const value = this.text.slice(tokenStart, end);
+      if (type === "BasicString" || type === "LiteralString" || type === "MultiLineBasicString" || type === "MultiLineLiteralString") token = {
+        type,
+        value,
+        string: option1,
+        range,
+        loc
+      };
+      else if (type === "Integer") {
+        const text = option1;
+        token = {
+          type,
+          value,
+          number: parseInt(text, option2),
+          bigint: HAS_BIGINT ? BigInt(RADIX_PREFIXES[option2] + text) : null,
+          range,
+          loc
+        };
+      } else if (type === "Float") token = {
+        type,
+        value,
+        number: option1,
+        range,
+        loc
+      };
+      else if (type === "Boolean") token = {
+        type,
+        value,
+        boolean: option1,
+        range,
+        loc
+      };
+      else if (type === "LocalDate" || type === "LocalTime" || type === "LocalDateTime" || type === "OffsetDateTime") token = {
+        type,
+        value,
+        date: option1,
+        range,
+        loc
+      };
+      else token = {
+        type,
+        value,
+        range,
+        loc
+      };
+      this.token = token;
+    }
+  }
+  DATA(cp) {
+    while (isWhitespace(cp) || isEOL(cp)) cp = this.nextCode();
+    if (cp === CodePoint.HASH) {
+      this.startToken();
+      return "COMMENT";
+    }
+    if (cp === CodePoint.QUOTATION_MARK) {
+      this.startToken();
+      return "BASIC_STRING";
+    }
+    if (cp === CodePoint.SINGLE_QUOTE) {
+      this.startToken();
+      return "LITERAL_STRING";
+    }
+    if (cp === CodePoint.DOT || cp === CodePoint.EQUALS_SIGN || cp === CodePoint.LEFT_BRACKET || cp === CodePoint.RIGHT_BRACKET || cp === CodePoint.LEFT_BRACE || cp === CodePoint.RIGHT_BRACE || cp === CodePoint.COMMA) {
+      this.punctuatorToken();
+      return "DATA";
+    }
+    if (this.valuesEnabled) {
+      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+        this.startToken();
+        return "SIGN";
+      }
+      if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) {
+        this.startToken();
+        return this.back("NAN_OR_INF");
+      }
+      if (isDigit(cp)) {
+        this.startToken();
+        return this.back("NUMBER");
+      }
+      if (cp === CodePoint.LATIN_SMALL_T || cp === CodePoint.LATIN_SMALL_F) {
+        this.startToken();
+        return this.back("BOOLEAN");
+      }
+    } else if (isUnquotedKeyChar(cp, this.tomlVersion)) {
+      this.startToken();
+      return "BARE";
+    }
+    if (cp === CodePoint.EOF) return "DATA";
+    return this.reportParseError("unexpected-char");
+  }
+  COMMENT(cp) {
+    const processCommentChar = this.tomlVersion.gte(1, 1) ? (c) => {
+      if (!isNonEOL(c)) this.reportParseError("invalid-comment-character", { cp: JSON.stringify(String.fromCodePoint(c)).slice(1, -1) });
+    } : (c) => {
+      if (isControlOtherThanTab(c)) this.reportParseErrorControlChar();
+    };
+    while (!isEOL(cp) && cp !== CodePoint.EOF) {
+      processCommentChar(cp);
+      cp = this.nextCode();
+    }
+    this.endToken("Block", "start");
+    return "DATA";
+  }
+  BARE(cp) {
+    while (isUnquotedKeyChar(cp, this.tomlVersion)) cp = this.nextCode();
+    this.endToken("Bare", "start");
+    return this.back("DATA");
+  }
+  BASIC_STRING(cp) {
+    if (cp === CodePoint.QUOTATION_MARK) {
+      cp = this.nextCode();
+      if (cp === CodePoint.QUOTATION_MARK) return "MULTI_LINE_BASIC_STRING";
+      this.endToken("BasicString", "start", "");
+      return this.back("DATA");
+    }
+    const out = [];
+    while (cp !== CodePoint.QUOTATION_MARK && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
+      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.BACKSLASH) {
+        cp = this.nextCode();
+        const ecp = this.ESCAPES[cp];
+        if (ecp) {
+          out.push(ecp);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_U) {
+          const code = this.parseUnicode(4);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
+          const code = this.parseUnicode(8);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
+          const code = this.parseUnicode(2);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        }
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    if (cp !== CodePoint.QUOTATION_MARK) return this.reportParseError("unterminated-string");
+    this.endToken("BasicString", "end", String.fromCodePoint(...out));
+    return "DATA";
+  }
+  MULTI_LINE_BASIC_STRING(cp) {
+    const out = [];
+    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
+    while (cp !== CodePoint.EOF) {
+      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.QUOTATION_MARK) {
+        const startPos = this.codePointIterator.start;
+        if (this.eatCode(CodePoint.QUOTATION_MARK) && this.eatCode(CodePoint.QUOTATION_MARK)) {
+          if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+            out.push(CodePoint.QUOTATION_MARK);
+            if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+              out.push(CodePoint.QUOTATION_MARK);
+              if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+                this.moveAt(startPos);
+                return this.reportParseError("invalid-three-quotes");
+              }
+            }
+          }
+          this.endToken("MultiLineBasicString", "end", String.fromCodePoint(...out));
+          return "DATA";
+        }
+        this.moveAt(startPos);
+      }
+      if (cp === CodePoint.BACKSLASH) {
+        cp = this.nextCode();
+        const ecp = this.ESCAPES[cp];
+        if (ecp) {
+          out.push(ecp);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_U) {
+          const code = this.parseUnicode(4);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
+          const code = this.parseUnicode(8);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
+          const code = this.parseUnicode(2);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LINE_FEED) {
+          cp = this.nextCode();
+          while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
+          continue;
+        } else if (isWhitespace(cp)) {
+          let valid = true;
+          const startPos = this.codePointIterator.start;
+          let nextCp;
+          while ((nextCp = this.nextCode()) !== CodePoint.EOF) {
+            if (nextCp === CodePoint.LINE_FEED) break;
+            if (!isWhitespace(nextCp)) {
+              this.moveAt(startPos);
+              valid = false;
+              break;
+            }
+          }
+          if (valid) {
+            cp = this.nextCode();
+            while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
+            continue;
+          }
+        }
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    return this.reportParseError("unterminated-string");
+  }
+  LITERAL_STRING(cp) {
+    if (cp === CodePoint.SINGLE_QUOTE) {
+      cp = this.nextCode();
+      if (cp === CodePoint.SINGLE_QUOTE) return "MULTI_LINE_LITERAL_STRING";
+      this.endToken("LiteralString", "start", "");
+      return this.back("DATA");
+    }
+    const out = [];
+    while (cp !== CodePoint.SINGLE_QUOTE && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
+      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    if (cp !== CodePoint.SINGLE_QUOTE) return this.reportParseError("unterminated-string");
+    this.endToken("LiteralString", "end", String.fromCodePoint(...out));
+    return "DATA";
+  }
+  MULTI_LINE_LITERAL_STRING(cp) {
+    const out = [];
+    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
+    while (cp !== CodePoint.EOF) {
+      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.SINGLE_QUOTE) {
+        const startPos = this.codePointIterator.start;
+        if (this.eatCode(CodePoint.SINGLE_QUOTE) && this.eatCode(CodePoint.SINGLE_QUOTE)) {
+          if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+            out.push(CodePoint.SINGLE_QUOTE);
+            if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+              out.push(CodePoint.SINGLE_QUOTE);
+              if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+                this.moveAt(startPos);
+                return this.reportParseError("invalid-three-quotes");
+              }
+            }
+          }
+          this.endToken("MultiLineLiteralString", "end", String.fromCodePoint(...out));
+          return "DATA";
+        }
+        this.moveAt(startPos);
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    return this.reportParseError("unterminated-string");
+  }
+  SIGN(cp) {
+    if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) return this.back("NAN_OR_INF");
+    if (isDigit(cp)) return this.back("NUMBER");
+    return this.reportParseError("unexpected-char");
+  }
+  NAN_OR_INF(cp) {
+    if (cp === CodePoint.LATIN_SMALL_N) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_N)) {
+        this.endToken("Float", "end", NaN);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    } else if (cp === CodePoint.LATIN_SMALL_I) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_N) && this.eatCode(CodePoint.LATIN_SMALL_F)) {
+        this.endToken("Float", "end", this.text[this.tokenStart] === "-" ? -Infinity : Infinity);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    }
+    return this.reportParseError("unexpected-char");
+  }
+  NUMBER(cp) {
+    const start = this.text[this.tokenStart];
+    const sign = start === "+" ? CodePoint.PLUS_SIGN : start === "-" ? CodePoint.DASH : CodePoint.NULL;
+    if (cp === CodePoint.DIGIT_0) {
+      if (sign === CodePoint.NULL) {
+        const startPos = this.codePointIterator.start;
+        const nextCp$1 = this.nextCode();
+        if (isDigit(nextCp$1)) {
+          const nextNextCp = this.nextCode();
+          if (nextNextCp === CodePoint.COLON) {
+            this.data = {
+              hasDate: false,
+              year: 0,
+              month: 0,
+              day: 0,
+              hour: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1)),
+              minute: 0,
+              second: 0
+            };
+            return "TIME_MINUTE";
+          }
+          if (isDigit(nextNextCp)) {
+            const nextNextNextCp = this.nextCode();
+            if (isDigit(nextNextNextCp) && this.eatCode(CodePoint.DASH)) {
+              this.data = {
+                hasDate: true,
+                year: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1, nextNextCp, nextNextNextCp)),
+                month: 0,
+                day: 0,
+                hour: 0,
+                minute: 0,
+                second: 0
+              };
+              return "DATE_MONTH";
+            }
+          }
+          this.moveAt(startPos);
+          return this.reportParseError("invalid-leading-zero");
+        }
+        this.moveAt(startPos);
+      }
+      cp = this.nextCode();
+      if (cp === CodePoint.LATIN_SMALL_X || cp === CodePoint.LATIN_SMALL_O || cp === CodePoint.LATIN_SMALL_B) {
+        if (sign !== CodePoint.NULL) return this.reportParseError("unexpected-char");
+        return cp === CodePoint.LATIN_SMALL_X ? "HEX" : cp === CodePoint.LATIN_SMALL_O ? "OCTAL" : "BINARY";
+      }
+      if (cp === CodePoint.LATIN_SMALL_E || cp === CodePoint.LATIN_CAPITAL_E) {
+        this.data = {
+          minus: sign === CodePoint.DASH,
+          left: [CodePoint.DIGIT_0]
+        };
+        return "EXPONENT_RIGHT";
+      }
+      if (cp === CodePoint.DOT) {
+        this.data = {
+          minus: sign === CodePoint.DASH,
+          absInt: [CodePoint.DIGIT_0]
+        };
+        return "FRACTIONAL_RIGHT";
+      }
+      this.endToken("Integer", "start", "0", 10);
+      return this.back("DATA");
+    }
+    const { out, nextCp, hasUnderscore } = this.parseDigits(cp, isDigit);
+    if (nextCp === CodePoint.DASH && sign === CodePoint.NULL && !hasUnderscore && out.length === 4) {
+      this.data = {
+        hasDate: true,
+        year: Number(String.fromCodePoint(...out)),
+        month: 0,
+        day: 0,
+        hour: 0,
+        minute: 0,
+        second: 0
+      };
+      return "DATE_MONTH";
+    }
+    if (nextCp === CodePoint.COLON && sign === CodePoint.NULL && !hasUnderscore && out.length === 2) {
+      this.data = {
+        hasDate: false,
+        year: 0,
+        month: 0,
+        day: 0,
+        hour: Number(String.fromCodePoint(...out)),
+        minute: 0,
+        second: 0
+      };
+      return "TIME_MINUTE";
+    }
+    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
+      this.data = {
+        minus: sign === CodePoint.DASH,
+        left: out
+      };
+      return "EXPONENT_RIGHT";
+    }
+    if (nextCp === CodePoint.DOT) {
+      this.data = {
+        minus: sign === CodePoint.DASH,
+        absInt: out
+      };
+      return "FRACTIONAL_RIGHT";
+    }
+    this.endToken("Integer", "start", sign === CodePoint.DASH ? String.fromCodePoint(CodePoint.DASH, ...out) : String.fromCodePoint(...out), 10);
+    return this.back("DATA");
+  }
+  HEX(cp) {
+    const { out } = this.parseDigits(cp, isHexDig);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 16);
+    return this.back("DATA");
+  }
+  OCTAL(cp) {
+    const { out } = this.parseDigits(cp, isOctalDig);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 8);
+    return this.back("DATA");
+  }
+  BINARY(cp) {
+    const { out } = this.parseDigits(cp, (c) => c === CodePoint.DIGIT_0 || c === CodePoint.DIGIT_1);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 2);
+    return this.back("DATA");
+  }
+  FRACTIONAL_RIGHT(cp) {
+    const { minus, absInt } = this.data;
+    const { out, nextCp } = this.parseDigits(cp, isDigit);
+    const absNum = [
+      ...absInt,
+      CodePoint.DOT,
+      ...out
+    ];
+    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
+      this.data = {
+        minus,
+        left: absNum
+      };
+      return "EXPONENT_RIGHT";
+    }
+    const value = Number(minus ? String.fromCodePoint(CodePoint.DASH, ...absNum) : String.fromCodePoint(...absNum));
+    this.endToken("Float", "start", value);
+    return this.back("DATA");
+  }
+  EXPONENT_RIGHT(cp) {
+    const { left, minus: leftMinus } = this.data;
+    let minus = false;
+    if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+      minus = cp === CodePoint.DASH;
+      cp = this.nextCode();
+    }
+    const { out } = this.parseDigits(cp, isDigit);
+    const right = out;
+    if (minus) right.unshift(CodePoint.DASH);
+    const value = Number(leftMinus ? String.fromCodePoint(CodePoint.DASH, ...left, CodePoint.LATIN_SMALL_E, ...right) : String.fromCodePoint(...left, CodePoint.LATIN_SMALL_E, ...right));
+    this.endToken("Float", "start", value);
+    return this.back("DATA");
+  }
+  BOOLEAN(cp) {
+    if (cp === CodePoint.LATIN_SMALL_T) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_R) && this.eatCode(CodePoint.LATIN_SMALL_U) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
+        this.endToken("Boolean", "end", true);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    } else if (cp === CodePoint.LATIN_SMALL_F) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_L) && this.eatCode(CodePoint.LATIN_SMALL_S) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
+        this.endToken("Boolean", "end", false);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    }
+    return this.reportParseError("unexpected-char");
+  }
+  DATE_MONTH(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.DASH) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.month = Number(this.text.slice(start, end));
+    return "DATE_DAY";
+  }
+  DATE_DAY(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.day = Number(this.text.slice(start, end));
+    if (!isValidDate(data.year, data.month, data.day)) return this.reportParseError("invalid-date");
+    cp = this.nextCode();
+    if (cp === CodePoint.LATIN_CAPITAL_T || cp === CodePoint.LATIN_SMALL_T) return "TIME_HOUR";
+    if (cp === CodePoint.SPACE) {
+      const startPos = this.codePointIterator.start;
+      if (isDigit(this.nextCode()) && isDigit(this.nextCode())) {
+        this.moveAt(startPos);
+        return "TIME_HOUR";
+      }
+      this.moveAt(startPos);
+    }
+    const dateValue = getDateFromDateTimeData(data, "");
+    this.endToken("LocalDate", "start", dateValue);
+    return this.back("DATA");
+  }
+  TIME_HOUR(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.hour = Number(this.text.slice(start, end));
+    return "TIME_MINUTE";
+  }
+  TIME_MINUTE(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.minute = Number(this.text.slice(start, end));
+    cp = this.nextCode();
+    if (cp === CodePoint.COLON) return "TIME_SECOND";
+    if (this.tomlVersion.lt(1, 1)) return this.reportParseError("unexpected-char");
+    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
+    return this.processTimeEnd(cp, data);
+  }
+  TIME_SECOND(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.second = Number(this.text.slice(start, end));
+    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
+    cp = this.nextCode();
+    if (cp === CodePoint.DOT) return "TIME_SEC_FRAC";
+    return this.processTimeEnd(cp, data);
+  }
+  TIME_SEC_FRAC(cp) {
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const start = this.codePointIterator.start;
+    while (isDigit(cp)) cp = this.nextCode();
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.frac = this.text.slice(start, end);
+    return this.processTimeEnd(cp, data);
+  }
+  processTimeEnd(cp, data) {
+    if (data.hasDate) {
+      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+        data.offsetSign = cp;
+        return "TIME_OFFSET";
+      }
+      if (cp === CodePoint.LATIN_CAPITAL_Z || cp === CodePoint.LATIN_SMALL_Z) {
+        const dateValue$2 = getDateFromDateTimeData(data, "Z");
+        this.endToken("OffsetDateTime", "end", dateValue$2);
+        return "DATA";
+      }
+      const dateValue$1 = getDateFromDateTimeData(data, "");
+      this.endToken("LocalDateTime", "start", dateValue$1);
+      return this.back("DATA");
+    }
+    const dateValue = getDateFromDateTimeData(data, "");
+    this.endToken("LocalTime", "start", dateValue);
+    return this.back("DATA");
+  }
+  TIME_OFFSET(cp) {
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const hourStart = this.codePointIterator.start;
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
+    const hourEnd = this.codePointIterator.start;
+    cp = this.nextCode();
+    const minuteStart = this.codePointIterator.start;
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
+    const minuteEnd = this.codePointIterator.end;
+    const hour = Number(this.text.slice(hourStart, hourEnd));
+    const minute = Number(this.text.slice(minuteStart, minuteEnd));
+    if (!isValidTime(hour, minute, 0)) return this.reportParseError("invalid-time");
+    const data = this.data;
+    const dateValue = getDateFromDateTimeData(data, `${String.fromCodePoint(data.offsetSign)}${padStart(hour, 2)}:${padStart(minute, 2)}`);
+    this.endToken("OffsetDateTime", "end", dateValue);
+    return "DATA";
+  }
+  parseDigits(cp, checkDigit) {
+    if (cp === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+    if (!checkDigit(cp)) return this.reportParseError("unexpected-char");
+    const out = [];
+    let before = CodePoint.NULL;
+    let hasUnderscore = false;
+    while (checkDigit(cp) || cp === CodePoint.UNDERSCORE) {
+      if (cp === CodePoint.UNDERSCORE) {
+        hasUnderscore = true;
+        if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+      } else out.push(cp);
+      before = cp;
+      cp = this.nextCode();
+    }
+    if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+    return {
+      out,
+      nextCp: cp,
+      hasUnderscore
+    };
+  }
+  parseUnicode(count) {
+    const startLoc = this.codePointIterator.start;
+    const start = this.codePointIterator.end;
+    let charCount = 0;
+    let cp;
+    while ((cp = this.nextCode()) !== CodePoint.EOF) {
+      if (!isHexDig(cp)) {
+        this.moveAt(startLoc);
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      charCount++;
+      if (charCount >= count) break;
+    }
+    const end = this.codePointIterator.end;
+    const code = this.text.slice(start, end);
+    const codePoint = parseInt(code, 16);
+    if (!isUnicodeScalarValue(codePoint)) return this.reportParseError("invalid-code-point", { cp: code });
+    return codePoint;
+  }
+  reportParseErrorControlChar() {
+    return this.reportParseError("invalid-control-character");
+  }
+};
+function isUnquotedKeyChar(cp, tomlVersion) {
+  if (isLetter(cp) || isDigit(cp) || cp === CodePoint.UNDERSCORE || cp === CodePoint.DASH) return true;
+  if (tomlVersion.lt(1, 1)) return false;
+  return false;
+}
+function isControlOtherThanTab(cp) {
+  return isControl(cp) && cp !== CodePoint.TABULATION || cp === CodePoint.DELETE;
+}
+function isNonEOL(cp) {
+  return cp === CodePoint.TABULATION || CodePoint.SPACE <= cp && cp <= CodePoint.TILDE || isNonAscii(cp);
+}
+function isNonAscii(cp) {
+  return CodePoint.PAD <= cp && cp <= CodePoint.CP_D7FF || CodePoint.CP_E000 <= cp && cp <= CodePoint.CP_10FFFF;
+}
+function isValidDate(y, m, d) {
+  if (y >= 0 && m <= 12 && m >= 1 && d >= 1) return d <= (m === 2 ? y & 3 || !(y % 25) && y & 15 ? 28 : 29 : 30 + (m + (m >> 3) & 1));
+  return false;
+}
+function isValidTime(h, m, s) {
+  if (h >= 24 || h < 0 || m > 59 || m < 0 || s > 60 || s < 0) return false;
+  return true;
+}
+function getDateFromDateTimeData(data, timeZone) {
+  const year = padStart(data.year, 4);
+  const month = data.month ? padStart(data.month, 2) : "01";
+  const day = data.day ? padStart(data.day, 2) : "01";
+  const hour = padStart(data.hour, 2);
+  const minute = padStart(data.minute, 2);
+  const second = padStart(data.second, 2);
+  const textDate = `${year}-${month}-${day}`;
+  const frac = data.frac ? `.${data.frac}` : "";
+  const dateValue = /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:${second}${frac}${timeZone}`);
+  if (!isNaN(dateValue.getTime()) || data.second !== 60) return dateValue;
+  return /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:59${frac}${timeZone}`);
+}
+function padStart(num, maxLength) {
+  return String(num).padStart(maxLength, "0");
+}
+var VALUE_KIND_VALUE = /* @__PURE__ */ Symbol("VALUE_KIND_VALUE");
+var VALUE_KIND_INTERMEDIATE = /* @__PURE__ */ Symbol("VALUE_KIND_INTERMEDIATE");
+var KeysResolver = class {
+  constructor(ctx) {
+    this.rootKeys = /* @__PURE__ */ new Map();
+    this.tables = [];
+    this.ctx = ctx;
+  }
+  applyResolveKeyForTable(node2) {
+    let keys = this.rootKeys;
+    const peekKeyIndex = node2.key.keys.length - 1;
+    for (let index = 0; index < peekKeyIndex; index++) {
+      const keyNode = node2.key.keys[index];
+      const keyName2 = toKeyName(keyNode);
+      node2.resolvedKey.push(keyName2);
+      let keyStore = keys.get(keyName2);
+      if (!keyStore) {
+        keyStore = {
+          node: keyNode,
+          keys: /* @__PURE__ */ new Map()
+        };
+        keys.set(keyName2, keyStore);
+      } else if (keyStore.table === "array") {
+        const peekIndex = keyStore.peekIndex;
+        node2.resolvedKey.push(peekIndex);
+        keyStore = keyStore.keys.get(peekIndex);
+      }
+      keys = keyStore.keys;
+    }
+    const lastKeyNode = node2.key.keys[peekKeyIndex];
+    const lastKeyName = toKeyName(lastKeyNode);
+    node2.resolvedKey.push(lastKeyName);
+    const lastKeyStore = keys.get(lastKeyName);
+    if (!lastKeyStore) if (node2.kind === "array") {
+      node2.resolvedKey.push(0);
+      const newKeyStore = {
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(lastKeyName, {
+        table: node2.kind,
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map([[0, newKeyStore]]),
+        peekIndex: 0
+      });
+      this.tables.push({
+        node: node2,
+        keys: newKeyStore.keys
+      });
+    } else {
+      const newKeyStore = {
+        table: node2.kind,
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(lastKeyName, newKeyStore);
+      this.tables.push({
+        node: node2,
+        keys: newKeyStore.keys
+      });
+    }
+    else if (!lastKeyStore.table) if (node2.kind === "array") this.ctx.reportParseError("dupe-keys", lastKeyNode);
+    else {
+      const transformKey = {
+        table: node2.kind,
+        node: lastKeyNode,
+        keys: lastKeyStore.keys
+      };
+      keys.set(lastKeyName, transformKey);
+      this.tables.push({
+        node: node2,
+        keys: transformKey.keys
+      });
+    }
+    else if (lastKeyStore.table === "array") if (node2.kind === "array") {
+      const newKeyStore = {
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      const newIndex = lastKeyStore.peekIndex + 1;
+      node2.resolvedKey.push(newIndex);
+      lastKeyStore.keys.set(newIndex, newKeyStore);
+      lastKeyStore.peekIndex = newIndex;
+      this.tables.push({
+        node: node2,
+        keys: newKeyStore.keys
+      });
+    } else this.ctx.reportParseError("dupe-keys", lastKeyNode);
+    else this.ctx.reportParseError("dupe-keys", lastKeyNode);
+  }
+  verifyDuplicateKeys(node2) {
+    for (const body of node2.body) if (body.type === "TOMLKeyValue") verifyDuplicateKeysForKeyValue(this.ctx, this.rootKeys, body);
+    for (const { node: tableNode, keys } of this.tables) for (const body of tableNode.body) verifyDuplicateKeysForKeyValue(this.ctx, keys, body);
+  }
+};
+function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node2) {
+  let keys = defineKeys;
+  const lastKey = last(node2.key.keys);
+  for (const keyNode of node2.key.keys) {
+    const key = toKeyName(keyNode);
+    let defineKey = keys.get(key);
+    if (defineKey) {
+      if (defineKey.value === VALUE_KIND_VALUE) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      else if (lastKey === keyNode) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      else if (defineKey.table) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      defineKey.value = VALUE_KIND_INTERMEDIATE;
+    } else {
+      if (lastKey === keyNode) defineKey = {
+        value: VALUE_KIND_VALUE,
+        node: keyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      else defineKey = {
+        value: VALUE_KIND_INTERMEDIATE,
+        node: keyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(key, defineKey);
+    }
+    keys = defineKey.keys;
+  }
+  if (node2.value.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, keys, node2.value);
+  else if (node2.value.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, keys, node2.value);
+}
+function verifyDuplicateKeysForInlineTable(ctx, defineKeys, node2) {
+  for (const body of node2.body) verifyDuplicateKeysForKeyValue(ctx, defineKeys, body);
+}
+function verifyDuplicateKeysForArray(ctx, defineKeys, node2) {
+  const keys = defineKeys;
+  for (let index = 0; index < node2.elements.length; index++) {
+    const element = node2.elements[index];
+    let defineKey = keys.get(index);
+    if (defineKey) ctx.reportParseError("dupe-keys", getAfterNode(element, defineKey.node));
+    else {
+      defineKey = {
+        value: VALUE_KIND_VALUE,
+        node: element,
+        keys: /* @__PURE__ */ new Map()
+      };
+      defineKeys.set(index, defineKey);
+      if (element.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, defineKey.keys, element);
+      else if (element.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, defineKey.keys, element);
+    }
+  }
+}
+function getAfterNode(a, b) {
+  return a.range[0] <= b.range[0] ? b : a;
+}
+var Context = class {
+  constructor(data) {
+    this.tokens = [];
+    this.comments = [];
+    this.back = null;
+    this.stateStack = [];
+    this.needNewLine = false;
+    this.needSameLine = false;
+    this.currToken = null;
+    this.prevToken = null;
+    this.valueContainerStack = [];
+    this.tokenizer = new Tokenizer(data.text, data.parserOptions);
+    this.topLevelTable = data.topLevelTable;
+    this.table = data.topLevelTable;
+    this.keysResolver = new KeysResolver(this);
+  }
+  /**
+  * Get the next token.
+  */
+  nextToken(option) {
+    this.prevToken = this.currToken;
+    if (this.back) {
+      this.currToken = this.back;
+      this.back = null;
+    } else this.currToken = this._nextTokenFromTokenizer(option);
+    if ((this.needNewLine || this.needSameLine || option?.needSameLine) && this.prevToken && this.currToken) if (this.prevToken.loc.end.line === this.currToken.loc.start.line) {
+      if (this.needNewLine) return this.reportParseError("missing-newline", this.currToken);
+    } else {
+      const needSameLine = this.needSameLine || option?.needSameLine;
+      if (needSameLine) return this.reportParseError(needSameLine, this.currToken);
+    }
+    this.needNewLine = false;
+    this.needSameLine = false;
+    return this.currToken;
+  }
+  _nextTokenFromTokenizer(option) {
+    const valuesEnabled = this.tokenizer.valuesEnabled;
+    if (option?.valuesEnabled) this.tokenizer.valuesEnabled = option.valuesEnabled;
+    let token = this.tokenizer.nextToken();
+    while (token && token.type === "Block") {
+      this.comments.push(token);
+      token = this.tokenizer.nextToken();
+    }
+    if (token) this.tokens.push(token);
+    this.tokenizer.valuesEnabled = valuesEnabled;
+    return token;
+  }
+  backToken() {
+    if (this.back) throw new Error("Illegal state");
+    this.back = this.currToken;
+    this.currToken = this.prevToken;
+  }
+  addValueContainer(valueContainer) {
+    this.valueContainerStack.push(valueContainer);
+    this.tokenizer.valuesEnabled = true;
+  }
+  consumeValueContainer() {
+    const valueContainer = this.valueContainerStack.pop();
+    this.tokenizer.valuesEnabled = this.valueContainerStack.length > 0;
+    return valueContainer;
+  }
+  applyResolveKeyForTable(node2) {
+    this.keysResolver.applyResolveKeyForTable(node2);
+  }
+  verifyDuplicateKeys() {
+    this.keysResolver.verifyDuplicateKeys(this.topLevelTable);
+  }
+  /**
+  * Report an invalid token error.
+  */
+  reportParseError(code, token) {
+    let offset, line, column;
+    if (token) {
+      offset = token.range[0];
+      line = token.loc.start.line;
+      column = token.loc.start.column;
+    } else {
+      offset = this.tokenizer.start;
+      const startPos = this.tokenizer.getLocFromIndex(offset);
+      line = startPos.line;
+      column = startPos.column;
+    }
+    throw new ParseError(code, offset, line, column);
+  }
+};
+var STATE_FOR_ERROR = { VALUE: "missing-value" };
+var STRING_VALUE_STYLE_MAP = {
+  BasicString: "basic",
+  MultiLineBasicString: "basic",
+  LiteralString: "literal",
+  MultiLineLiteralString: "literal"
+};
+var STRING_KEY_STYLE_MAP = {
+  BasicString: "basic",
+  LiteralString: "literal"
+};
+var DATETIME_VALUE_KIND_MAP = {
+  OffsetDateTime: "offset-date-time",
+  LocalDateTime: "local-date-time",
+  LocalDate: "local-date",
+  LocalTime: "local-time"
+};
+var TOMLParser = class {
+  /**
+  * Initialize this parser.
+  */
+  constructor(text, parserOptions) {
+    this.text = text;
+    this.parserOptions = parserOptions || {};
+    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
+  }
+  /**
+  * Parse TOML
+  */
+  parse() {
+    const ast = {
+      type: "Program",
+      body: [],
+      sourceType: "module",
+      tokens: [],
+      comments: [],
+      parent: null,
+      range: [0, 0],
+      loc: {
+        start: {
+          line: 1,
+          column: 0
+        },
+        end: {
+          line: 1,
+          column: 0
+        }
+      }
+    };
+    const node2 = {
+      type: "TOMLTopLevelTable",
+      body: [],
+      parent: ast,
+      range: cloneRange(ast.range),
+      loc: cloneLoc(ast.loc)
+    };
+    ast.body = [node2];
+    const ctx = new Context({
+      text: this.text,
+      parserOptions: this.parserOptions,
+      topLevelTable: node2
+    });
+    let token = ctx.nextToken();
+    if (token) {
+      node2.range[0] = token.range[0];
+      node2.loc.start = clonePos(token.loc.start);
+      while (token) {
+        const state$1 = ctx.stateStack.pop() || "TABLE";
+        ctx.stateStack.push(...this[state$1](token, ctx));
+        token = ctx.nextToken();
+      }
+      const state = ctx.stateStack.pop() || "TABLE";
+      if (state in STATE_FOR_ERROR) return ctx.reportParseError(STATE_FOR_ERROR[state], null);
+      if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
+      applyEndLoc(node2, last(node2.body));
+    }
+    ctx.verifyDuplicateKeys();
+    ast.tokens = ctx.tokens;
+    ast.comments = ctx.comments;
+    const endOffset = ctx.tokenizer.end;
+    const endPos = ctx.tokenizer.getLocFromIndex(endOffset);
+    ast.range[1] = endOffset;
+    ast.loc.end = {
+      line: endPos.line,
+      column: endPos.column
+    };
+    return ast;
+  }
+  TABLE(token, ctx) {
+    if (isBare(token) || isString(token)) return this.processKeyValue(token, ctx.table, ctx);
+    if (isLeftBracket(token)) return this.processTable(token, ctx.topLevelTable, ctx);
+    return ctx.reportParseError("unexpected-token", token);
+  }
+  VALUE(token, ctx) {
+    if (isString(token) || isMultiLineString(token)) return this.processStringValue(token, ctx);
+    if (isNumber(token)) return this.processNumberValue(token, ctx);
+    if (isBoolean(token)) return this.processBooleanValue(token, ctx);
+    if (isDateTime(token)) return this.processDateTimeValue(token, ctx);
+    if (isLeftBracket(token)) return this.processArray(token, ctx);
+    if (isLeftBrace(token)) return this.processInlineTable(token, ctx);
+    return ctx.reportParseError("unexpected-token", token);
+  }
+  processTable(token, topLevelTableNode, ctx) {
+    const tableNode = {
+      type: "TOMLTable",
+      kind: "standard",
+      key: null,
+      resolvedKey: [],
+      body: [],
+      parent: topLevelTableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
+    topLevelTableNode.body.push(tableNode);
+    ctx.table = tableNode;
+    let targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    if (isLeftBracket(targetToken)) {
+      if (token.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
+      tableNode.kind = "array";
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    }
+    if (isRightBracket(targetToken)) return ctx.reportParseError("missing-key", targetToken);
+    if (!targetToken) return ctx.reportParseError("unterminated-table-key", null);
+    targetToken = this.processKeyNode(targetToken, tableNode, ctx).nextToken;
+    if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
+    if (tableNode.kind === "array") {
+      const rightBracket = targetToken;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+      if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
+      if (rightBracket.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
+    }
+    applyEndLoc(tableNode, targetToken);
+    ctx.applyResolveKeyForTable(tableNode);
+    ctx.needNewLine = true;
+    return [];
+  }
+  processKeyValue(token, tableNode, ctx) {
+    const keyValueNode = {
+      type: "TOMLKeyValue",
+      key: null,
+      value: null,
+      parent: tableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    tableNode.body.push(keyValueNode);
+    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
+    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
+    ctx.addValueContainer({
+      parent: keyValueNode,
+      set: (valNode) => {
+        keyValueNode.value = valNode;
+        applyEndLoc(keyValueNode, valNode);
+        ctx.needNewLine = true;
+        return [];
+      }
+    });
+    ctx.needSameLine = "invalid-key-value-newline";
+    return ["VALUE"];
+  }
+  processKeyNode(token, parent, ctx) {
+    if (isDot(token)) ctx.reportParseError("invalid-leading-dot-in-key", token);
+    const keyNode = {
+      type: "TOMLKey",
+      keys: [],
+      parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    parent.key = keyNode;
+    let targetToken = token;
+    let dotToken = null;
+    do {
+      if (isBare(targetToken)) this.processBareKey(targetToken, keyNode);
+      else if (isString(targetToken)) this.processStringKey(targetToken, keyNode);
+      else break;
+      dotToken = null;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+      if (!isDot(targetToken)) break;
+      dotToken = targetToken;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    } while (targetToken);
+    if (dotToken) ctx.reportParseError(isDot(targetToken) ? "invalid-consecutive-dots-in-key" : "invalid-trailing-dot-in-key", dotToken);
+    applyEndLoc(keyNode, last(keyNode.keys));
+    return {
+      keyNode,
+      nextToken: targetToken
+    };
+  }
+  processBareKey(token, keyNode) {
+    const node2 = {
+      type: "TOMLBare",
+      name: token.value,
+      parent: keyNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    keyNode.keys.push(node2);
+  }
+  processStringKey(token, keyNode) {
+    const node2 = {
+      type: "TOMLQuoted",
+      kind: "string",
+      value: token.string,
+      style: STRING_KEY_STYLE_MAP[token.type],
+      multiline: false,
+      parent: keyNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    keyNode.keys.push(node2);
+  }
+  processStringValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node2 = {
+      type: "TOMLValue",
+      kind: "string",
+      value: token.string,
+      style: STRING_VALUE_STYLE_MAP[token.type],
+      multiline: isMultiLineString(token),
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node2);
+  }
+  processNumberValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const text = this.text;
+    const [startRange, endRange] = token.range;
+    let numberString = null;
+    const getNumberText = () => {
+      return numberString ?? (numberString = text.slice(startRange, endRange).replace(/_/g, ""));
+    };
+    let node2;
+    if (token.type === "Integer") node2 = {
+      type: "TOMLValue",
+      kind: "integer",
+      value: token.number,
+      bigint: token.bigint,
+      get number() {
+        return getNumberText();
+      },
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    else node2 = {
+      type: "TOMLValue",
+      kind: "float",
+      value: token.number,
+      get number() {
+        return getNumberText();
+      },
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node2);
+  }
+  processBooleanValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node2 = {
+      type: "TOMLValue",
+      kind: "boolean",
+      value: token.boolean,
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node2);
+  }
+  processDateTimeValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node2 = {
+      type: "TOMLValue",
+      kind: DATETIME_VALUE_KIND_MAP[token.type],
+      value: token.date,
+      datetime: token.value,
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node2);
+  }
+  processArray(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node2 = {
+      type: "TOMLArray",
+      elements: [],
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    const nextToken = ctx.nextToken({ valuesEnabled: true });
+    if (isRightBracket(nextToken)) {
+      applyEndLoc(node2, nextToken);
+      return valueContainer.set(node2);
+    }
+    ctx.backToken();
+    return this.processArrayValue(node2, valueContainer, ctx);
+  }
+  processArrayValue(node2, valueContainer, ctx) {
+    ctx.addValueContainer({
+      parent: node2,
+      set: (valNode) => {
+        node2.elements.push(valNode);
+        let nextToken = ctx.nextToken({ valuesEnabled: true });
+        const hasComma = isComma(nextToken);
+        if (hasComma) nextToken = ctx.nextToken({ valuesEnabled: true });
+        if (isRightBracket(nextToken)) {
+          applyEndLoc(node2, nextToken);
+          return valueContainer.set(node2);
+        }
+        if (hasComma) {
+          ctx.backToken();
+          return this.processArrayValue(node2, valueContainer, ctx);
+        }
+        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-array", nextToken);
+      }
+    });
+    return ["VALUE"];
+  }
+  processInlineTable(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node2 = {
+      type: "TOMLInlineTable",
+      body: [],
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
+    const nextToken = ctx.nextToken({ needSameLine });
+    if (nextToken) {
+      if (isBare(nextToken) || isString(nextToken)) return this.processInlineTableKeyValue(nextToken, node2, valueContainer, ctx);
+      if (isRightBrace(nextToken)) {
+        applyEndLoc(node2, nextToken);
+        return valueContainer.set(node2);
+      }
+    }
+    return ctx.reportParseError("unexpected-token", nextToken);
+  }
+  processInlineTableKeyValue(token, inlineTableNode, valueContainer, ctx) {
+    const keyValueNode = {
+      type: "TOMLKeyValue",
+      key: null,
+      value: null,
+      parent: inlineTableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    inlineTableNode.body.push(keyValueNode);
+    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
+    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
+    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
+    ctx.addValueContainer({
+      parent: keyValueNode,
+      set: (valNode) => {
+        keyValueNode.value = valNode;
+        applyEndLoc(keyValueNode, valNode);
+        let nextToken = ctx.nextToken({ needSameLine });
+        if (isComma(nextToken)) {
+          nextToken = ctx.nextToken({ needSameLine });
+          if (nextToken && (isBare(nextToken) || isString(nextToken))) return this.processInlineTableKeyValue(nextToken, inlineTableNode, valueContainer, ctx);
+          if (isRightBrace(nextToken)) {
+            if (this.tomlVersion.lt(1, 1)) return ctx.reportParseError("invalid-trailing-comma-in-inline-table", nextToken);
+          } else return ctx.reportParseError(nextToken ? "unexpected-token" : "unterminated-inline-table", nextToken);
+        }
+        if (isRightBrace(nextToken)) {
+          applyEndLoc(inlineTableNode, nextToken);
+          return valueContainer.set(inlineTableNode);
+        }
+        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-inline-table", nextToken);
+      }
+    });
+    ctx.needSameLine = "invalid-key-value-newline";
+    return ["VALUE"];
+  }
+};
+function isDot(token) {
+  return isPunctuator(token) && token.value === ".";
+}
+function isEq(token) {
+  return isPunctuator(token) && token.value === "=";
+}
+function isLeftBracket(token) {
+  return isPunctuator(token) && token.value === "[";
+}
+function isRightBracket(token) {
+  return isPunctuator(token) && token.value === "]";
+}
+function isLeftBrace(token) {
+  return isPunctuator(token) && token.value === "{";
+}
+function isRightBrace(token) {
+  return isPunctuator(token) && token.value === "}";
+}
+function isComma(token) {
+  return isPunctuator(token) && token.value === ",";
+}
+function isPunctuator(token) {
+  return Boolean(token && token.type === "Punctuator");
+}
+function isBare(token) {
+  return token.type === "Bare";
+}
+function isString(token) {
+  return token.type === "BasicString" || token.type === "LiteralString";
+}
+function isMultiLineString(token) {
+  return token.type === "MultiLineBasicString" || token.type === "MultiLineLiteralString";
+}
+function isNumber(token) {
+  return token.type === "Integer" || token.type === "Float";
+}
+function isBoolean(token) {
+  return token.type === "Boolean";
+}
+function isDateTime(token) {
+  return token.type === "OffsetDateTime" || token.type === "LocalDateTime" || token.type === "LocalDate" || token.type === "LocalTime";
+}
+function applyEndLoc(node2, child) {
+  if (child) {
+    node2.range[1] = child.range[1];
+    node2.loc.end = clonePos(child.loc.end);
+  }
+}
+function cloneRange(range) {
+  return [range[0], range[1]];
+}
+function cloneLoc(loc) {
+  return {
+    start: clonePos(loc.start),
+    end: clonePos(loc.end)
+  };
+}
+function clonePos(pos) {
+  return {
+    line: pos.line,
+    column: pos.column
+  };
+}
+var tomlKeys = {
+  Program: ["body"],
+  TOMLTopLevelTable: ["body"],
+  TOMLTable: ["key", "body"],
+  TOMLKeyValue: ["key", "value"],
+  TOMLKey: ["keys"],
+  TOMLArray: ["elements"],
+  TOMLInlineTable: ["body"],
+  TOMLBare: [],
+  TOMLQuoted: [],
+  TOMLValue: []
+};
+var KEYS2 = unionWith(tomlKeys);
+function parseForESLint(code, options) {
+  return {
+    ast: new TOMLParser(code, options).parse(),
+    visitorKeys: KEYS2,
+    services: { isTOML: true }
+  };
+}
+var getStaticTOMLValue = generateConvertTOMLValue((node2) => node2.value);
+function generateConvertTOMLValue(convertValue) {
+  function resolveValue(node2, baseTable) {
+    return resolver[node2.type](node2, baseTable);
+  }
+  const resolver = {
+    Program(node2, baseTable = {}) {
+      return resolveValue(node2.body[0], baseTable);
+    },
+    TOMLTopLevelTable(node2, baseTable = {}) {
+      for (const body of node2.body) resolveValue(body, baseTable);
+      return baseTable;
+    },
+    TOMLKeyValue(node2, baseTable = {}) {
+      const value = resolveValue(node2.value);
+      set2(baseTable, resolveValue(node2.key), value);
+      return baseTable;
+    },
+    TOMLTable(node2, baseTable = {}) {
+      const table = getTable(baseTable, resolveValue(node2.key), node2.kind === "array");
+      for (const body of node2.body) resolveValue(body, table);
+      return baseTable;
+    },
+    TOMLArray(node2) {
+      return node2.elements.map((e) => resolveValue(e));
+    },
+    TOMLInlineTable(node2) {
+      const table = {};
+      for (const body of node2.body) resolveValue(body, table);
+      return table;
+    },
+    TOMLKey(node2) {
+      return node2.keys.map((key) => resolveValue(key));
+    },
+    TOMLBare(node2) {
+      return node2.name;
+    },
+    TOMLQuoted(node2) {
+      return node2.value;
+    },
+    TOMLValue(node2) {
+      return convertValue(node2);
+    }
+  };
+  return (node2) => resolveValue(node2);
+}
+function getTable(baseTable, keys, array2) {
+  let target = baseTable;
+  for (let index = 0; index < keys.length - 1; index++) {
+    const key = keys[index];
+    target = getNextTargetFromKey(target, key);
+  }
+  const lastKey = last(keys);
+  const lastTarget = target[lastKey];
+  if (lastTarget == null) {
+    const tableValue$1 = {};
+    target[lastKey] = array2 ? [tableValue$1] : tableValue$1;
+    return tableValue$1;
+  }
+  if (isValue(lastTarget)) {
+    const tableValue$1 = {};
+    target[lastKey] = array2 ? [tableValue$1] : tableValue$1;
+    return tableValue$1;
+  }
+  if (!array2) {
+    if (Array.isArray(lastTarget)) {
+      const tableValue$1 = {};
+      target[lastKey] = tableValue$1;
+      return tableValue$1;
+    }
+    return lastTarget;
+  }
+  if (Array.isArray(lastTarget)) {
+    const tableValue$1 = {};
+    lastTarget.push(tableValue$1);
+    return tableValue$1;
+  }
+  const tableValue = {};
+  target[lastKey] = [tableValue];
+  return tableValue;
+  function getNextTargetFromKey(currTarget, key) {
+    const nextTarget = currTarget[key];
+    if (nextTarget == null) {
+      const val = {};
+      currTarget[key] = val;
       return val;
     }
-  return base === 10 ? BigInt(str) : BigInt((base === 2 ? "0b" : base === 8 ? "0o" : "0x") + str);
-}
-function parseDate(ctx, c, endChr) {
-  let startPtr = ctx.p++, unsafeSeparator;
-  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++))) {
-    return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
-  }
-  ctx.p += 5;
-  if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
-    TomlError.x("invalid date-time: date part is malformed", ctx, startPtr);
-  if (ctx.p >= ctx.s.length || ((c = ctx.s.charCodeAt(ctx.p)) !== 32 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 84 && c !== 116) {
-    let t2 = ctx.s.slice(startPtr, ctx.p);
-    return readDate(ctx, t2, 3, false, startPtr);
-  }
-  if (ctx.s.charCodeAt(ctx.p += 3) !== 58)
-    TomlError.x("invalid date-time: time part is malformed", ctx, startPtr);
-  if (ctx.s.charCodeAt(ctx.p += 3) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  if (c = ctx.s.charCodeAt(ctx.p)) {
-    if (c === 90 || c === 122) {
-      let t2 = ctx.s.slice(startPtr, ++ctx.p);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, "[+00:00]");
+    if (isValue(nextTarget)) {
+      const val = {};
+      currTarget[key] = val;
+      return val;
     }
-    if (c === 43 || c === 45) {
-      let t2 = ctx.s.slice(startPtr, ctx.p += 6);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, !ctx.ld && "[" + ctx.s.slice(ctx.p - 6, ctx.p) + "]");
+    let resultTarget = nextTarget;
+    while (Array.isArray(resultTarget)) {
+      const lastIndex = resultTarget.length - 1;
+      const nextElement = resultTarget[lastIndex];
+      if (isValue(nextElement)) {
+        const val = {};
+        resultTarget[lastIndex] = val;
+        return val;
+      }
+      resultTarget = nextElement;
     }
+    return resultTarget;
   }
-  let t = ctx.s.slice(startPtr, ctx.p);
-  return readDate(ctx, t, 2, unsafeSeparator, startPtr);
 }
-function parseTime(ctx, c, endChr) {
-  let start = ctx.p;
-  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
-    return parseNumber(ctx, --ctx.p, c, 0, endChr);
+function set2(baseTable, keys, value) {
+  let target = baseTable;
+  for (let index = 0; index < keys.length - 1; index++) {
+    const key = keys[index];
+    const nextTarget = target[key];
+    if (nextTarget == null) {
+      const val = {};
+      target[key] = val;
+      target = val;
+    } else if (isValue(nextTarget) || Array.isArray(nextTarget)) {
+      const val = {};
+      target[key] = val;
+      target = val;
+    } else target = nextTarget;
   }
-  if (ctx.s.charCodeAt(ctx.p += 4) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  let t = ctx.s.slice(start, ctx.p);
-  return readDate(ctx, t, 4, false, start);
+  target[last(keys)] = value;
 }
-function readDate(ctx, str, type, unsafeDelim, errPtr, temporalSuffix) {
-  if (ctx.ld) {
-    let date5 = new TomlDate(str, type, unsafeDelim);
-    if (!date5.isValid())
-      TomlError.x("invalid date", ctx, errPtr);
-    return date5;
-  }
+function isValue(value) {
+  return typeof value !== "object" || value instanceof Date;
+}
+function parseTOML(code, options) {
+  return parseForESLint(code, options).ast;
+}
+
+// tools/lib/manifests/cargo.ts
+var TomlError = class extends Error {
+};
+function parseTomlAst(text) {
   try {
-    if (temporalSuffix)
-      str += temporalSuffix;
-    switch (type) {
-      case 1:
-        return Temporal.ZonedDateTime.from(str);
-      case 2:
-        return Temporal.PlainDateTime.from(str);
-      case 3:
-        return Temporal.PlainDate.from(str);
-      case 4:
-        return Temporal.PlainTime.from(str);
-    }
+    return parseTOML(text);
   } catch (e) {
-    TomlError.x(e instanceof Error ? e.message : "" + e, ctx, errPtr);
+    const err = e;
+    const at = err.lineNumber ? ` (line ${err.lineNumber}, column ${err.column})` : "";
+    throw new TomlError(`invalid TOML: ${err.message.split("\n")[0]}${at}`);
   }
+}
+function keyName(k) {
+  return k.type === "TOMLBare" ? k.name : k.value;
+}
+function entries(ast) {
+  const out = [];
+  const visit3 = (kv, prefix, table) => {
+    const path = [...prefix, ...kv.key.keys.map(keyName)];
+    out.push({ path, node: kv, table });
+    if (kv.value.type === "TOMLInlineTable") for (const inner of kv.value.body) visit3(inner, path, table);
+  };
+  for (const item of ast.body[0]?.body ?? []) {
+    if (item.type === "TOMLKeyValue") visit3(item, [], void 0);
+    else for (const kv of item.body) visit3(kv, item.resolvedKey, item);
+  }
+  return out;
+}
+function samePath(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+function stringSpan(kv) {
+  const v = kv.value;
+  if (v.type !== "TOMLValue" || v.kind !== "string") return void 0;
+  const q = v.multiline ? 3 : 1;
+  return { start: v.range[0] + q, end: v.range[1] - q, value: v.value };
+}
+function cargoVersion(text) {
+  const all = entries(parseTomlAst(text));
+  const find = (p) => all.find((e) => samePath(e.path, p));
+  for (const [table, path] of [
+    ["package", ["package", "version"]],
+    ["workspace.package", ["workspace", "package", "version"]]
+  ]) {
+    const e = find([...path]);
+    const span = e ? stringSpan(e.node) : void 0;
+    if (span) return { table, span, insertAt: void 0 };
+  }
+  const inherits = find(["package", "version", "workspace"]);
+  const name = find(["package", "name"]);
+  if (inherits && !name) return { table: "package", span: void 0, insertAt: void 0 };
+  if (name?.table && samePath(name.table.resolvedKey, ["package"])) {
+    const eol = text.indexOf("\n", name.node.range[1]);
+    return { table: "package", span: void 0, insertAt: eol < 0 ? text.length : eol + 1 };
+  }
+  if (all.some((e) => e.path[0] === "package") || all.some((e) => samePath(e.path.slice(0, 2), ["workspace", "package"]))) {
+    return { table: "package", span: void 0, insertAt: void 0 };
+  }
+  return void 0;
+}
+function stringAt(all, path) {
+  const e = all.find((x) => samePath(x.path, path));
+  return e ? stringSpan(e.node)?.value : void 0;
+}
+function cargoPackageNames(root, cargoToml, text) {
+  const all = entries(parseTomlAst(text));
+  const names = /* @__PURE__ */ new Set();
+  const own3 = stringAt(all, ["package", "name"]);
+  const version2 = cargoVersion(text);
+  if (own3 && version2?.table === "package") names.add(own3);
+  if (version2?.table !== "workspace.package") return [...names];
+  const inherits = (memberText) => entries(parseTomlAst(memberText)).some((e) => samePath(e.path, ["package", "version", "workspace"]));
+  if (own3 && inherits(text)) names.add(own3);
+  const members2 = all.find((e) => samePath(e.path, ["workspace", "members"]))?.node.value;
+  if (members2?.type !== "TOMLArray") return [...names];
+  const dir = join3(root, dirname3(cargoToml));
+  for (const m of members2.elements) {
+    if (m.type !== "TOMLValue" || m.kind !== "string") continue;
+    for (const memberDir of globSync(m.value, { cwd: dir })) {
+      let memberText;
+      try {
+        memberText = readFileSync4(join3(dir, memberDir, "Cargo.toml"), "utf8");
+      } catch {
+        continue;
+      }
+      try {
+        const name = stringAt(entries(parseTomlAst(memberText)), ["package", "name"]);
+        if (name && inherits(memberText)) names.add(name);
+      } catch (e) {
+        if (!(e instanceof TomlError)) throw e;
+      }
+    }
+  }
+  return [...names];
+}
+function updateCargoLock(text, names, to) {
+  const all = entries(parseTomlAst(text));
+  const byTable = /* @__PURE__ */ new Map();
+  for (const e of all) {
+    if (e.table?.kind !== "array" || e.path[0] !== "package" || e.path.length !== 3) continue;
+    byTable.set(e.table, [...byTable.get(e.table) ?? [], e]);
+  }
+  const spans = [];
+  for (const list2 of byTable.values()) {
+    const get = (k) => list2.find((e) => e.path[2] === k);
+    if (get("source")) continue;
+    const name = get("name");
+    const version2 = get("version");
+    const nameValue = name ? stringSpan(name.node)?.value : void 0;
+    const span = version2 ? stringSpan(version2.node) : void 0;
+    if (nameValue && names.includes(nameValue) && span && span.value !== to) spans.push(span);
+  }
+  let out = text;
+  for (const s of spans.sort((a, b) => b.start - a.start))
+    out = out.slice(0, s.start) + to + out.slice(s.end);
+  return out;
 }
 
-// node_modules/smol-toml/dist/util.js
-function skipComment(ctx) {
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    let c = ctx.s.charCodeAt(ctx.p);
-    if (c === 10)
-      break;
-    if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10) {
-      ctx.p++;
-      break;
-    }
-    if (c < 32 && c !== 9 || c === 127) {
-      TomlError.x("control characters are not allowed in comments", ctx);
-    }
-  }
-}
-function skipVoid(ctx, banNewLines, banComments) {
-  let c;
-  while (ctx.p < ctx.s.length) {
-    while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 32 || c === 9 || !banNewLines && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)))
-      ctx.p++;
-    if (banComments || c !== 35)
-      break;
-    skipComment(ctx);
-  }
-}
-
-// node_modules/smol-toml/dist/struct.js
-function parseKey(ctx, end = 61) {
-  let startPtr;
-  let state = 0;
-  let parsed = [];
-  let sliceStart;
-  let c = ctx.s.charCodeAt(startPtr = ctx.p);
-  do {
-    if (c === end) {
-      if (!state)
-        TomlError.x("unexpected end of key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      return ctx.p++, parsed;
-    } else if (c === 46) {
-      if (!state)
-        TomlError.x("illegal empty bare key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      state = 0;
-    } else if (!state && (c === 34 || c === 39)) {
-      if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
-        TomlError.x("illegal quoted key: multiline strings are not allowed", ctx);
-      parsed.push(parseString(ctx));
-      state = 2;
-      ctx.p--;
-    } else if (c === 32 || c === 9) {
-      if (state === 1) {
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-        state = 2;
-      }
-    } else if (state === 2 || c < 48 && c !== 45 || c > 57 && c < 65 || c > 90 && c < 97 && c !== 95 || c > 122) {
-      TomlError.x("illegal character in key", ctx);
-    } else if (!state) {
-      state = 1;
-      sliceStart = ctx.p;
-    }
-  } while (c = ctx.s.charCodeAt(++ctx.p));
-  TomlError.x("incomplete key-value: cannot find end of key", ctx, startPtr);
-}
-function parseInlineTable(ctx) {
-  let startPtr = ctx.p++;
-  let res = /* @__PURE__ */ Object.create(null);
-  let seen = /* @__PURE__ */ new Set();
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 125) {
-      ctx.p++;
-      return res;
-    }
-    let k;
-    let t = res;
-    let hasOwn = false;
-    let errPtr = ctx.p;
-    let key = parseKey(ctx);
-    for (let i = 0; i < key.length; i++) {
-      if (i)
-        t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      k = key[i];
-      if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== "object" || seen.has(t[k]))) {
-        TomlError.x("trying to redefine an already defined value", ctx, errPtr);
-      }
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor")) {
-        t = ctx.uk !== 1 && TomlError.x("document contains an unsafe property", ctx, errPtr);
+// node_modules/jsonc-parser/lib/esm/impl/scanner.js
+function createScanner(text, ignoreTrivia = false) {
+  const len = text.length;
+  let pos = 0, value = "", tokenOffset = 0, token = 16, lineNumber = 0, lineStartOffset = 0, tokenLineStartOffset = 0, prevTokenLineStartOffset = 0, scanError = 0;
+  function scanHexDigits(count, exact) {
+    let digits = 0;
+    let value2 = 0;
+    while (digits < count || !exact) {
+      let ch = text.charCodeAt(pos);
+      if (ch >= 48 && ch <= 57) {
+        value2 = value2 * 16 + ch - 48;
+      } else if (ch >= 65 && ch <= 70) {
+        value2 = value2 * 16 + ch - 65 + 10;
+      } else if (ch >= 97 && ch <= 102) {
+        value2 = value2 * 16 + ch - 97 + 10;
+      } else {
         break;
       }
-      if (!hasOwn && unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+      pos++;
+      digits++;
+    }
+    if (digits < count) {
+      value2 = -1;
+    }
+    return value2;
+  }
+  function setPosition(newPosition) {
+    pos = newPosition;
+    value = "";
+    tokenOffset = 0;
+    token = 16;
+    scanError = 0;
+  }
+  function scanNumber() {
+    let start = pos;
+    if (text.charCodeAt(pos) === 48) {
+      pos++;
+    } else {
+      pos++;
+      while (pos < text.length && isDigit2(text.charCodeAt(pos))) {
+        pos++;
       }
     }
-    if (hasOwn) {
-      TomlError.x("trying to redefine an already defined value", ctx, errPtr);
-    }
-    skipVoid(ctx, true, true);
-    let value = extractValue(
-      ctx,
-      125
-      /* } */
-    );
-    if (t && typeof (t[k] = value) === "object")
-      seen.add(value);
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 125) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
-  }
-  TomlError.x("unfinished table", ctx, startPtr);
-}
-function parseArray(ctx) {
-  let startPtr = ctx.p++;
-  let res = [];
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 93) {
-      ctx.p++;
-      return res;
-    }
-    res.push(extractValue(
-      ctx,
-      93
-      /* ] */
-    ));
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 93) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
-  }
-  TomlError.x("unfinished array", ctx, startPtr);
-}
-
-// node_modules/smol-toml/dist/parse.js
-function peekTable(ctx, key, table, meta3, type) {
-  let t = table;
-  let m = meta3;
-  let k;
-  let hasOwn = false;
-  let state;
-  for (let i = 0; i < key.length; i++) {
-    if (i) {
-      t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      m = (state = m[k]).c;
-      if (type === 0 && (state.t === 1 || state.t === 2)) {
-        return null;
-      }
-      if (state.t === 2) {
-        let l = t.length - 1;
-        t = t[l];
-        m = m[l].c;
-      }
-    }
-    k = key[i];
-    if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 && m[k]?.d) {
-      return null;
-    }
-    if (!hasOwn) {
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor"))
-        return false;
-      if (unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-        Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
-      }
-      m[k] = {
-        t: i < key.length - 1 && type === 2 ? 3 : type,
-        d: false,
-        i: 0,
-        c: /* @__PURE__ */ Object.create(null)
-      };
-    }
-  }
-  state = m[k];
-  if (state.t !== type && !(type === 1 && state.t === 3)) {
-    return null;
-  }
-  if (type === 2) {
-    if (!state.d) {
-      state.d = true;
-      t[k] = [];
-    }
-    t[k].push(t = /* @__PURE__ */ Object.create(null));
-    state.c[state.i++] = state = { t: 1, d: false, i: 0, c: /* @__PURE__ */ Object.create(null) };
-  }
-  if (state.d) {
-    return null;
-  }
-  state.d = true;
-  if (type === 1) {
-    t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-  } else if (type === 0 && hasOwn) {
-    return null;
-  }
-  return [k, t, state.c];
-}
-function validateTablePeek(ctx, peek, ptr) {
-  if (peek === null || ctx.uk === 2)
-    TomlError.x(peek === null ? "trying to redefine an already defined table or value" : "document contains an unsafe property", ctx, ptr);
-}
-function parse3(toml, options = {}) {
-  let ctx = {
-    s: toml,
-    p: 0,
-    d: options.maxDepth ?? 1e3,
-    bi: options.integersAsBigInt ?? false,
-    ld: options.useLegacyDate ?? true,
-    uk: options.unsafeKeyBehaviour === "throw" ? 2 : options.unsafeKeyBehaviour === "drop" ? 1 : 0
-  };
-  let res = /* @__PURE__ */ Object.create(null);
-  let meta3 = /* @__PURE__ */ Object.create(null);
-  let tmp;
-  let skipping = false;
-  let tbl = res;
-  let m = meta3;
-  if (toml.charCodeAt(0) === 65279)
-    ctx.p++;
-  skipVoid(ctx);
-  while (ctx.p < toml.length) {
-    if (toml.charCodeAt(ctx.p) === 91) {
-      let isTableArray = toml.charCodeAt(++ctx.p) === 91;
-      tmp = ctx.p += +isTableArray;
-      skipping = false;
-      let k = parseKey(
-        ctx,
-        93
-        /* ] */
-      );
-      if (isTableArray) {
-        if (toml.charCodeAt(ctx.p) !== 93) {
-          TomlError.x("expected end of table array declaration", ctx);
+    if (pos < text.length && text.charCodeAt(pos) === 46) {
+      pos++;
+      if (pos < text.length && isDigit2(text.charCodeAt(pos))) {
+        pos++;
+        while (pos < text.length && isDigit2(text.charCodeAt(pos))) {
+          pos++;
         }
-        ctx.p++;
-      }
-      let p = peekTable(
-        ctx,
-        k,
-        res,
-        meta3,
-        isTableArray ? 2 : 1
-        /* Type.EXPLICIT */
-      );
-      if (!p) {
-        validateTablePeek(ctx, p, tmp);
-        skipping = true;
       } else {
-        m = p[2];
-        tbl = p[1];
+        scanError = 3;
+        return text.substring(start, pos);
+      }
+    }
+    let end = pos;
+    if (pos < text.length && (text.charCodeAt(pos) === 69 || text.charCodeAt(pos) === 101)) {
+      pos++;
+      if (pos < text.length && text.charCodeAt(pos) === 43 || text.charCodeAt(pos) === 45) {
+        pos++;
+      }
+      if (pos < text.length && isDigit2(text.charCodeAt(pos))) {
+        pos++;
+        while (pos < text.length && isDigit2(text.charCodeAt(pos))) {
+          pos++;
+        }
+        end = pos;
+      } else {
+        scanError = 3;
+      }
+    }
+    return text.substring(start, end);
+  }
+  function scanString() {
+    let result = "", start = pos;
+    while (true) {
+      if (pos >= len) {
+        result += text.substring(start, pos);
+        scanError = 2;
+        break;
+      }
+      const ch = text.charCodeAt(pos);
+      if (ch === 34) {
+        result += text.substring(start, pos);
+        pos++;
+        break;
+      }
+      if (ch === 92) {
+        result += text.substring(start, pos);
+        pos++;
+        if (pos >= len) {
+          scanError = 2;
+          break;
+        }
+        const ch2 = text.charCodeAt(pos++);
+        switch (ch2) {
+          case 34:
+            result += '"';
+            break;
+          case 92:
+            result += "\\";
+            break;
+          case 47:
+            result += "/";
+            break;
+          case 98:
+            result += "\b";
+            break;
+          case 102:
+            result += "\f";
+            break;
+          case 110:
+            result += "\n";
+            break;
+          case 114:
+            result += "\r";
+            break;
+          case 116:
+            result += "	";
+            break;
+          case 117:
+            const ch3 = scanHexDigits(4, true);
+            if (ch3 >= 0) {
+              result += String.fromCharCode(ch3);
+            } else {
+              scanError = 4;
+            }
+            break;
+          default:
+            scanError = 5;
+        }
+        start = pos;
+        continue;
+      }
+      if (ch >= 0 && ch <= 31) {
+        if (isLineBreak(ch)) {
+          result += text.substring(start, pos);
+          scanError = 2;
+          break;
+        } else {
+          scanError = 6;
+        }
+      }
+      pos++;
+    }
+    return result;
+  }
+  function scanNext() {
+    value = "";
+    scanError = 0;
+    tokenOffset = pos;
+    lineStartOffset = lineNumber;
+    prevTokenLineStartOffset = tokenLineStartOffset;
+    if (pos >= len) {
+      tokenOffset = len;
+      return token = 17;
+    }
+    let code = text.charCodeAt(pos);
+    if (isWhiteSpace(code)) {
+      do {
+        pos++;
+        value += String.fromCharCode(code);
+        code = text.charCodeAt(pos);
+      } while (isWhiteSpace(code));
+      return token = 15;
+    }
+    if (isLineBreak(code)) {
+      pos++;
+      value += String.fromCharCode(code);
+      if (code === 13 && text.charCodeAt(pos) === 10) {
+        pos++;
+        value += "\n";
+      }
+      lineNumber++;
+      tokenLineStartOffset = pos;
+      return token = 14;
+    }
+    switch (code) {
+      // tokens: []{}:,
+      case 123:
+        pos++;
+        return token = 1;
+      case 125:
+        pos++;
+        return token = 2;
+      case 91:
+        pos++;
+        return token = 3;
+      case 93:
+        pos++;
+        return token = 4;
+      case 58:
+        pos++;
+        return token = 6;
+      case 44:
+        pos++;
+        return token = 5;
+      // strings
+      case 34:
+        pos++;
+        value = scanString();
+        return token = 10;
+      // comments
+      case 47:
+        const start = pos - 1;
+        if (text.charCodeAt(pos + 1) === 47) {
+          pos += 2;
+          while (pos < len) {
+            if (isLineBreak(text.charCodeAt(pos))) {
+              break;
+            }
+            pos++;
+          }
+          value = text.substring(start, pos);
+          return token = 12;
+        }
+        if (text.charCodeAt(pos + 1) === 42) {
+          pos += 2;
+          const safeLength = len - 1;
+          let commentClosed = false;
+          while (pos < safeLength) {
+            const ch = text.charCodeAt(pos);
+            if (ch === 42 && text.charCodeAt(pos + 1) === 47) {
+              pos += 2;
+              commentClosed = true;
+              break;
+            }
+            pos++;
+            if (isLineBreak(ch)) {
+              if (ch === 13 && text.charCodeAt(pos) === 10) {
+                pos++;
+              }
+              lineNumber++;
+              tokenLineStartOffset = pos;
+            }
+          }
+          if (!commentClosed) {
+            pos++;
+            scanError = 1;
+          }
+          value = text.substring(start, pos);
+          return token = 13;
+        }
+        value += String.fromCharCode(code);
+        pos++;
+        return token = 16;
+      // numbers
+      case 45:
+        value += String.fromCharCode(code);
+        pos++;
+        if (pos === len || !isDigit2(text.charCodeAt(pos))) {
+          return token = 16;
+        }
+      // found a minus, followed by a number so
+      // we fall through to proceed with scanning
+      // numbers
+      case 48:
+      case 49:
+      case 50:
+      case 51:
+      case 52:
+      case 53:
+      case 54:
+      case 55:
+      case 56:
+      case 57:
+        value += scanNumber();
+        return token = 11;
+      // literals and unknown symbols
+      default:
+        while (pos < len && isUnknownContentCharacter(code)) {
+          pos++;
+          code = text.charCodeAt(pos);
+        }
+        if (tokenOffset !== pos) {
+          value = text.substring(tokenOffset, pos);
+          switch (value) {
+            case "true":
+              return token = 8;
+            case "false":
+              return token = 9;
+            case "null":
+              return token = 7;
+          }
+          return token = 16;
+        }
+        value += String.fromCharCode(code);
+        pos++;
+        return token = 16;
+    }
+  }
+  function isUnknownContentCharacter(code) {
+    if (isWhiteSpace(code) || isLineBreak(code)) {
+      return false;
+    }
+    switch (code) {
+      case 125:
+      case 93:
+      case 123:
+      case 91:
+      case 34:
+      case 58:
+      case 44:
+      case 47:
+        return false;
+    }
+    return true;
+  }
+  function scanNextNonTrivia() {
+    let result;
+    do {
+      result = scanNext();
+    } while (result >= 12 && result <= 15);
+    return result;
+  }
+  return {
+    setPosition,
+    getPosition: () => pos,
+    scan: ignoreTrivia ? scanNextNonTrivia : scanNext,
+    getToken: () => token,
+    getTokenValue: () => value,
+    getTokenOffset: () => tokenOffset,
+    getTokenLength: () => pos - tokenOffset,
+    getTokenStartLine: () => lineStartOffset,
+    getTokenStartCharacter: () => tokenOffset - prevTokenLineStartOffset,
+    getTokenError: () => scanError
+  };
+}
+function isWhiteSpace(ch) {
+  return ch === 32 || ch === 9;
+}
+function isLineBreak(ch) {
+  return ch === 10 || ch === 13;
+}
+function isDigit2(ch) {
+  return ch >= 48 && ch <= 57;
+}
+var CharacterCodes;
+(function(CharacterCodes2) {
+  CharacterCodes2[CharacterCodes2["lineFeed"] = 10] = "lineFeed";
+  CharacterCodes2[CharacterCodes2["carriageReturn"] = 13] = "carriageReturn";
+  CharacterCodes2[CharacterCodes2["space"] = 32] = "space";
+  CharacterCodes2[CharacterCodes2["_0"] = 48] = "_0";
+  CharacterCodes2[CharacterCodes2["_1"] = 49] = "_1";
+  CharacterCodes2[CharacterCodes2["_2"] = 50] = "_2";
+  CharacterCodes2[CharacterCodes2["_3"] = 51] = "_3";
+  CharacterCodes2[CharacterCodes2["_4"] = 52] = "_4";
+  CharacterCodes2[CharacterCodes2["_5"] = 53] = "_5";
+  CharacterCodes2[CharacterCodes2["_6"] = 54] = "_6";
+  CharacterCodes2[CharacterCodes2["_7"] = 55] = "_7";
+  CharacterCodes2[CharacterCodes2["_8"] = 56] = "_8";
+  CharacterCodes2[CharacterCodes2["_9"] = 57] = "_9";
+  CharacterCodes2[CharacterCodes2["a"] = 97] = "a";
+  CharacterCodes2[CharacterCodes2["b"] = 98] = "b";
+  CharacterCodes2[CharacterCodes2["c"] = 99] = "c";
+  CharacterCodes2[CharacterCodes2["d"] = 100] = "d";
+  CharacterCodes2[CharacterCodes2["e"] = 101] = "e";
+  CharacterCodes2[CharacterCodes2["f"] = 102] = "f";
+  CharacterCodes2[CharacterCodes2["g"] = 103] = "g";
+  CharacterCodes2[CharacterCodes2["h"] = 104] = "h";
+  CharacterCodes2[CharacterCodes2["i"] = 105] = "i";
+  CharacterCodes2[CharacterCodes2["j"] = 106] = "j";
+  CharacterCodes2[CharacterCodes2["k"] = 107] = "k";
+  CharacterCodes2[CharacterCodes2["l"] = 108] = "l";
+  CharacterCodes2[CharacterCodes2["m"] = 109] = "m";
+  CharacterCodes2[CharacterCodes2["n"] = 110] = "n";
+  CharacterCodes2[CharacterCodes2["o"] = 111] = "o";
+  CharacterCodes2[CharacterCodes2["p"] = 112] = "p";
+  CharacterCodes2[CharacterCodes2["q"] = 113] = "q";
+  CharacterCodes2[CharacterCodes2["r"] = 114] = "r";
+  CharacterCodes2[CharacterCodes2["s"] = 115] = "s";
+  CharacterCodes2[CharacterCodes2["t"] = 116] = "t";
+  CharacterCodes2[CharacterCodes2["u"] = 117] = "u";
+  CharacterCodes2[CharacterCodes2["v"] = 118] = "v";
+  CharacterCodes2[CharacterCodes2["w"] = 119] = "w";
+  CharacterCodes2[CharacterCodes2["x"] = 120] = "x";
+  CharacterCodes2[CharacterCodes2["y"] = 121] = "y";
+  CharacterCodes2[CharacterCodes2["z"] = 122] = "z";
+  CharacterCodes2[CharacterCodes2["A"] = 65] = "A";
+  CharacterCodes2[CharacterCodes2["B"] = 66] = "B";
+  CharacterCodes2[CharacterCodes2["C"] = 67] = "C";
+  CharacterCodes2[CharacterCodes2["D"] = 68] = "D";
+  CharacterCodes2[CharacterCodes2["E"] = 69] = "E";
+  CharacterCodes2[CharacterCodes2["F"] = 70] = "F";
+  CharacterCodes2[CharacterCodes2["G"] = 71] = "G";
+  CharacterCodes2[CharacterCodes2["H"] = 72] = "H";
+  CharacterCodes2[CharacterCodes2["I"] = 73] = "I";
+  CharacterCodes2[CharacterCodes2["J"] = 74] = "J";
+  CharacterCodes2[CharacterCodes2["K"] = 75] = "K";
+  CharacterCodes2[CharacterCodes2["L"] = 76] = "L";
+  CharacterCodes2[CharacterCodes2["M"] = 77] = "M";
+  CharacterCodes2[CharacterCodes2["N"] = 78] = "N";
+  CharacterCodes2[CharacterCodes2["O"] = 79] = "O";
+  CharacterCodes2[CharacterCodes2["P"] = 80] = "P";
+  CharacterCodes2[CharacterCodes2["Q"] = 81] = "Q";
+  CharacterCodes2[CharacterCodes2["R"] = 82] = "R";
+  CharacterCodes2[CharacterCodes2["S"] = 83] = "S";
+  CharacterCodes2[CharacterCodes2["T"] = 84] = "T";
+  CharacterCodes2[CharacterCodes2["U"] = 85] = "U";
+  CharacterCodes2[CharacterCodes2["V"] = 86] = "V";
+  CharacterCodes2[CharacterCodes2["W"] = 87] = "W";
+  CharacterCodes2[CharacterCodes2["X"] = 88] = "X";
+  CharacterCodes2[CharacterCodes2["Y"] = 89] = "Y";
+  CharacterCodes2[CharacterCodes2["Z"] = 90] = "Z";
+  CharacterCodes2[CharacterCodes2["asterisk"] = 42] = "asterisk";
+  CharacterCodes2[CharacterCodes2["backslash"] = 92] = "backslash";
+  CharacterCodes2[CharacterCodes2["closeBrace"] = 125] = "closeBrace";
+  CharacterCodes2[CharacterCodes2["closeBracket"] = 93] = "closeBracket";
+  CharacterCodes2[CharacterCodes2["colon"] = 58] = "colon";
+  CharacterCodes2[CharacterCodes2["comma"] = 44] = "comma";
+  CharacterCodes2[CharacterCodes2["dot"] = 46] = "dot";
+  CharacterCodes2[CharacterCodes2["doubleQuote"] = 34] = "doubleQuote";
+  CharacterCodes2[CharacterCodes2["minus"] = 45] = "minus";
+  CharacterCodes2[CharacterCodes2["openBrace"] = 123] = "openBrace";
+  CharacterCodes2[CharacterCodes2["openBracket"] = 91] = "openBracket";
+  CharacterCodes2[CharacterCodes2["plus"] = 43] = "plus";
+  CharacterCodes2[CharacterCodes2["slash"] = 47] = "slash";
+  CharacterCodes2[CharacterCodes2["formFeed"] = 12] = "formFeed";
+  CharacterCodes2[CharacterCodes2["tab"] = 9] = "tab";
+})(CharacterCodes || (CharacterCodes = {}));
+
+// node_modules/jsonc-parser/lib/esm/impl/string-intern.js
+var cachedSpaces = new Array(20).fill(0).map((_, index) => {
+  return " ".repeat(index);
+});
+var maxCachedValues = 200;
+var cachedBreakLinesWithSpaces = {
+  " ": {
+    "\n": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\n" + " ".repeat(index);
+    }),
+    "\r": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\r" + " ".repeat(index);
+    }),
+    "\r\n": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\r\n" + " ".repeat(index);
+    })
+  },
+  "	": {
+    "\n": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\n" + "	".repeat(index);
+    }),
+    "\r": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\r" + "	".repeat(index);
+    }),
+    "\r\n": new Array(maxCachedValues).fill(0).map((_, index) => {
+      return "\r\n" + "	".repeat(index);
+    })
+  }
+};
+var supportedEols = ["\n", "\r", "\r\n"];
+
+// node_modules/jsonc-parser/lib/esm/impl/format.js
+function format(documentText, range, options) {
+  let initialIndentLevel;
+  let formatText;
+  let formatTextStart;
+  let rangeStart;
+  let rangeEnd;
+  if (range) {
+    rangeStart = range.offset;
+    rangeEnd = rangeStart + range.length;
+    formatTextStart = rangeStart;
+    while (formatTextStart > 0 && !isEOL2(documentText, formatTextStart - 1)) {
+      formatTextStart--;
+    }
+    let endOffset = rangeEnd;
+    while (endOffset < documentText.length && !isEOL2(documentText, endOffset)) {
+      endOffset++;
+    }
+    formatText = documentText.substring(formatTextStart, endOffset);
+    initialIndentLevel = computeIndentLevel(formatText, options);
+  } else {
+    formatText = documentText;
+    initialIndentLevel = 0;
+    formatTextStart = 0;
+    rangeStart = 0;
+    rangeEnd = documentText.length;
+  }
+  const eol = getEOL(options, documentText);
+  const eolFastPathSupported = supportedEols.includes(eol);
+  let numberLineBreaks = 0;
+  let indentLevel = 0;
+  let indentValue;
+  if (options.insertSpaces) {
+    indentValue = cachedSpaces[options.tabSize || 4] ?? repeat(cachedSpaces[1], options.tabSize || 4);
+  } else {
+    indentValue = "	";
+  }
+  const indentType = indentValue === "	" ? "	" : " ";
+  let scanner = createScanner(formatText, false);
+  let hasError = false;
+  function newLinesAndIndent() {
+    if (numberLineBreaks > 1) {
+      return repeat(eol, numberLineBreaks) + repeat(indentValue, initialIndentLevel + indentLevel);
+    }
+    const amountOfSpaces = indentValue.length * (initialIndentLevel + indentLevel);
+    if (!eolFastPathSupported || amountOfSpaces > cachedBreakLinesWithSpaces[indentType][eol].length) {
+      return eol + repeat(indentValue, initialIndentLevel + indentLevel);
+    }
+    if (amountOfSpaces <= 0) {
+      return eol;
+    }
+    return cachedBreakLinesWithSpaces[indentType][eol][amountOfSpaces];
+  }
+  function scanNext() {
+    let token = scanner.scan();
+    numberLineBreaks = 0;
+    while (token === 15 || token === 14) {
+      if (token === 14 && options.keepLines) {
+        numberLineBreaks += 1;
+      } else if (token === 14) {
+        numberLineBreaks = 1;
+      }
+      token = scanner.scan();
+    }
+    hasError = token === 16 || scanner.getTokenError() !== 0;
+    return token;
+  }
+  const editOperations = [];
+  function addEdit(text, startOffset, endOffset) {
+    if (!hasError && (!range || startOffset < rangeEnd && endOffset > rangeStart) && documentText.substring(startOffset, endOffset) !== text) {
+      editOperations.push({ offset: startOffset, length: endOffset - startOffset, content: text });
+    }
+  }
+  let firstToken = scanNext();
+  if (options.keepLines && numberLineBreaks > 0) {
+    addEdit(repeat(eol, numberLineBreaks), 0, 0);
+  }
+  if (firstToken !== 17) {
+    let firstTokenStart = scanner.getTokenOffset() + formatTextStart;
+    let initialIndent = indentValue.length * initialIndentLevel < 20 && options.insertSpaces ? cachedSpaces[indentValue.length * initialIndentLevel] : repeat(indentValue, initialIndentLevel);
+    addEdit(initialIndent, formatTextStart, firstTokenStart);
+  }
+  while (firstToken !== 17) {
+    let firstTokenEnd = scanner.getTokenOffset() + scanner.getTokenLength() + formatTextStart;
+    let secondToken = scanNext();
+    let replaceContent = "";
+    let needsLineBreak = false;
+    while (numberLineBreaks === 0 && (secondToken === 12 || secondToken === 13)) {
+      let commentTokenStart = scanner.getTokenOffset() + formatTextStart;
+      addEdit(cachedSpaces[1], firstTokenEnd, commentTokenStart);
+      firstTokenEnd = scanner.getTokenOffset() + scanner.getTokenLength() + formatTextStart;
+      needsLineBreak = secondToken === 12;
+      replaceContent = needsLineBreak ? newLinesAndIndent() : "";
+      secondToken = scanNext();
+    }
+    if (secondToken === 2) {
+      if (firstToken !== 1) {
+        indentLevel--;
+      }
+      ;
+      if (options.keepLines && numberLineBreaks > 0 || !options.keepLines && firstToken !== 1) {
+        replaceContent = newLinesAndIndent();
+      } else if (options.keepLines) {
+        replaceContent = cachedSpaces[1];
+      }
+    } else if (secondToken === 4) {
+      if (firstToken !== 3) {
+        indentLevel--;
+      }
+      ;
+      if (options.keepLines && numberLineBreaks > 0 || !options.keepLines && firstToken !== 3) {
+        replaceContent = newLinesAndIndent();
+      } else if (options.keepLines) {
+        replaceContent = cachedSpaces[1];
       }
     } else {
-      tmp = ctx.p;
-      let k = parseKey(ctx);
-      let p = peekTable(
-        ctx,
-        k,
-        tbl,
-        m,
-        0
-        /* Type.DOTTED */
-      );
-      if (!p && !skipping)
-        validateTablePeek(ctx, p, tmp);
-      skipVoid(ctx, true, true);
-      let v = extractValue(ctx, void 0);
-      if (p && !skipping)
-        p[1][p[0]] = v;
+      switch (firstToken) {
+        case 3:
+        case 1:
+          indentLevel++;
+          if (options.keepLines && numberLineBreaks > 0 || !options.keepLines) {
+            replaceContent = newLinesAndIndent();
+          } else {
+            replaceContent = cachedSpaces[1];
+          }
+          break;
+        case 5:
+          if (options.keepLines && numberLineBreaks > 0 || !options.keepLines) {
+            replaceContent = newLinesAndIndent();
+          } else {
+            replaceContent = cachedSpaces[1];
+          }
+          break;
+        case 12:
+          replaceContent = newLinesAndIndent();
+          break;
+        case 13:
+          if (numberLineBreaks > 0) {
+            replaceContent = newLinesAndIndent();
+          } else if (!needsLineBreak) {
+            replaceContent = cachedSpaces[1];
+          }
+          break;
+        case 6:
+          if (options.keepLines && numberLineBreaks > 0) {
+            replaceContent = newLinesAndIndent();
+          } else if (!needsLineBreak) {
+            replaceContent = cachedSpaces[1];
+          }
+          break;
+        case 10:
+          if (options.keepLines && numberLineBreaks > 0) {
+            replaceContent = newLinesAndIndent();
+          } else if (secondToken === 6 && !needsLineBreak) {
+            replaceContent = "";
+          }
+          break;
+        case 7:
+        case 8:
+        case 9:
+        case 11:
+        case 2:
+        case 4:
+          if (options.keepLines && numberLineBreaks > 0) {
+            replaceContent = newLinesAndIndent();
+          } else {
+            if ((secondToken === 12 || secondToken === 13) && !needsLineBreak) {
+              replaceContent = cachedSpaces[1];
+            } else if (secondToken !== 5 && secondToken !== 17) {
+              hasError = true;
+            }
+          }
+          break;
+        case 16:
+          hasError = true;
+          break;
+      }
+      if (numberLineBreaks > 0 && (secondToken === 12 || secondToken === 13)) {
+        replaceContent = newLinesAndIndent();
+      }
     }
-    skipVoid(ctx, true);
-    if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 10 && (tmp !== 13 || toml.charCodeAt(ctx.p + 1) !== 10)) {
-      TomlError.x("each key-value declaration must be followed by an end-of-line", ctx);
+    if (secondToken === 17) {
+      if (options.keepLines && numberLineBreaks > 0) {
+        replaceContent = newLinesAndIndent();
+      } else {
+        replaceContent = options.insertFinalNewline ? eol : "";
+      }
     }
-    skipVoid(ctx);
+    const secondTokenStart = scanner.getTokenOffset() + formatTextStart;
+    addEdit(replaceContent, firstTokenEnd, secondTokenStart);
+    firstToken = secondToken;
   }
-  return res;
+  return editOperations;
+}
+function repeat(s, count) {
+  let result = "";
+  for (let i = 0; i < count; i++) {
+    result += s;
+  }
+  return result;
+}
+function computeIndentLevel(content, options) {
+  let i = 0;
+  let nChars = 0;
+  const tabSize = options.tabSize || 4;
+  while (i < content.length) {
+    let ch = content.charAt(i);
+    if (ch === cachedSpaces[1]) {
+      nChars++;
+    } else if (ch === "	") {
+      nChars += tabSize;
+    } else {
+      break;
+    }
+    i++;
+  }
+  return Math.floor(nChars / tabSize);
+}
+function getEOL(options, text) {
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charAt(i);
+    if (ch === "\r") {
+      if (i + 1 < text.length && text.charAt(i + 1) === "\n") {
+        return "\r\n";
+      }
+      return "\r";
+    } else if (ch === "\n") {
+      return "\n";
+    }
+  }
+  return options && options.eol || "\n";
+}
+function isEOL2(text, offset) {
+  return "\r\n".indexOf(text.charAt(offset)) !== -1;
 }
 
-// node_modules/smol-toml/dist/stringify.js
-var HAS_WELLFORMED = !!"".isWellFormed;
+// node_modules/jsonc-parser/lib/esm/impl/parser.js
+var ParseOptions;
+(function(ParseOptions2) {
+  ParseOptions2.DEFAULT = {
+    allowTrailingComma: false
+  };
+})(ParseOptions || (ParseOptions = {}));
+function parse3(text, errors = [], options = ParseOptions.DEFAULT) {
+  let currentProperty = null;
+  let currentParent = [];
+  const previousParents = [];
+  function onValue(value) {
+    if (Array.isArray(currentParent)) {
+      currentParent.push(value);
+    } else if (currentProperty !== null) {
+      currentParent[currentProperty] = value;
+    }
+  }
+  const visitor = {
+    onObjectBegin: () => {
+      const object2 = {};
+      onValue(object2);
+      previousParents.push(currentParent);
+      currentParent = object2;
+      currentProperty = null;
+    },
+    onObjectProperty: (name) => {
+      currentProperty = name;
+    },
+    onObjectEnd: () => {
+      currentParent = previousParents.pop();
+    },
+    onArrayBegin: () => {
+      const array2 = [];
+      onValue(array2);
+      previousParents.push(currentParent);
+      currentParent = array2;
+      currentProperty = null;
+    },
+    onArrayEnd: () => {
+      currentParent = previousParents.pop();
+    },
+    onLiteralValue: onValue,
+    onError: (error63, offset, length) => {
+      errors.push({ error: error63, offset, length });
+    }
+  };
+  visit2(text, visitor, options);
+  return currentParent[0];
+}
+function parseTree(text, errors = [], options = ParseOptions.DEFAULT) {
+  let currentParent = { type: "array", offset: -1, length: -1, children: [], parent: void 0 };
+  function ensurePropertyComplete(endOffset) {
+    if (currentParent.type === "property") {
+      currentParent.length = endOffset - currentParent.offset;
+      currentParent = currentParent.parent;
+    }
+  }
+  function onValue(valueNode) {
+    currentParent.children.push(valueNode);
+    return valueNode;
+  }
+  const visitor = {
+    onObjectBegin: (offset) => {
+      currentParent = onValue({ type: "object", offset, length: -1, parent: currentParent, children: [] });
+    },
+    onObjectProperty: (name, offset, length) => {
+      currentParent = onValue({ type: "property", offset, length: -1, parent: currentParent, children: [] });
+      currentParent.children.push({ type: "string", value: name, offset, length, parent: currentParent });
+    },
+    onObjectEnd: (offset, length) => {
+      ensurePropertyComplete(offset + length);
+      currentParent.length = offset + length - currentParent.offset;
+      currentParent = currentParent.parent;
+      ensurePropertyComplete(offset + length);
+    },
+    onArrayBegin: (offset, length) => {
+      currentParent = onValue({ type: "array", offset, length: -1, parent: currentParent, children: [] });
+    },
+    onArrayEnd: (offset, length) => {
+      currentParent.length = offset + length - currentParent.offset;
+      currentParent = currentParent.parent;
+      ensurePropertyComplete(offset + length);
+    },
+    onLiteralValue: (value, offset, length) => {
+      onValue({ type: getNodeType(value), offset, length, parent: currentParent, value });
+      ensurePropertyComplete(offset + length);
+    },
+    onSeparator: (sep, offset, length) => {
+      if (currentParent.type === "property") {
+        if (sep === ":") {
+          currentParent.colonOffset = offset;
+        } else if (sep === ",") {
+          ensurePropertyComplete(offset);
+        }
+      }
+    },
+    onError: (error63, offset, length) => {
+      errors.push({ error: error63, offset, length });
+    }
+  };
+  visit2(text, visitor, options);
+  const result = currentParent.children[0];
+  if (result) {
+    delete result.parent;
+  }
+  return result;
+}
+function findNodeAtLocation(root, path) {
+  if (!root) {
+    return void 0;
+  }
+  let node2 = root;
+  for (let segment of path) {
+    if (typeof segment === "string") {
+      if (node2.type !== "object" || !Array.isArray(node2.children)) {
+        return void 0;
+      }
+      let found = false;
+      for (const propertyNode of node2.children) {
+        if (Array.isArray(propertyNode.children) && propertyNode.children[0].value === segment && propertyNode.children.length === 2) {
+          node2 = propertyNode.children[1];
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        return void 0;
+      }
+    } else {
+      const index = segment;
+      if (node2.type !== "array" || index < 0 || !Array.isArray(node2.children) || index >= node2.children.length) {
+        return void 0;
+      }
+      node2 = node2.children[index];
+    }
+  }
+  return node2;
+}
+function visit2(text, visitor, options = ParseOptions.DEFAULT) {
+  const _scanner = createScanner(text, false);
+  const _jsonPath = [];
+  let suppressedCallbacks = 0;
+  function toNoArgVisit(visitFunction) {
+    return visitFunction ? () => suppressedCallbacks === 0 && visitFunction(_scanner.getTokenOffset(), _scanner.getTokenLength(), _scanner.getTokenStartLine(), _scanner.getTokenStartCharacter()) : () => true;
+  }
+  function toOneArgVisit(visitFunction) {
+    return visitFunction ? (arg) => suppressedCallbacks === 0 && visitFunction(arg, _scanner.getTokenOffset(), _scanner.getTokenLength(), _scanner.getTokenStartLine(), _scanner.getTokenStartCharacter()) : () => true;
+  }
+  function toOneArgVisitWithPath(visitFunction) {
+    return visitFunction ? (arg) => suppressedCallbacks === 0 && visitFunction(arg, _scanner.getTokenOffset(), _scanner.getTokenLength(), _scanner.getTokenStartLine(), _scanner.getTokenStartCharacter(), () => _jsonPath.slice()) : () => true;
+  }
+  function toBeginVisit(visitFunction) {
+    return visitFunction ? () => {
+      if (suppressedCallbacks > 0) {
+        suppressedCallbacks++;
+      } else {
+        let cbReturn = visitFunction(_scanner.getTokenOffset(), _scanner.getTokenLength(), _scanner.getTokenStartLine(), _scanner.getTokenStartCharacter(), () => _jsonPath.slice());
+        if (cbReturn === false) {
+          suppressedCallbacks = 1;
+        }
+      }
+    } : () => true;
+  }
+  function toEndVisit(visitFunction) {
+    return visitFunction ? () => {
+      if (suppressedCallbacks > 0) {
+        suppressedCallbacks--;
+      }
+      if (suppressedCallbacks === 0) {
+        visitFunction(_scanner.getTokenOffset(), _scanner.getTokenLength(), _scanner.getTokenStartLine(), _scanner.getTokenStartCharacter());
+      }
+    } : () => true;
+  }
+  const onObjectBegin = toBeginVisit(visitor.onObjectBegin), onObjectProperty = toOneArgVisitWithPath(visitor.onObjectProperty), onObjectEnd = toEndVisit(visitor.onObjectEnd), onArrayBegin = toBeginVisit(visitor.onArrayBegin), onArrayEnd = toEndVisit(visitor.onArrayEnd), onLiteralValue = toOneArgVisitWithPath(visitor.onLiteralValue), onSeparator = toOneArgVisit(visitor.onSeparator), onComment = toNoArgVisit(visitor.onComment), onError = toOneArgVisit(visitor.onError);
+  const disallowComments = options && options.disallowComments;
+  const allowTrailingComma = options && options.allowTrailingComma;
+  function scanNext() {
+    while (true) {
+      const token = _scanner.scan();
+      switch (_scanner.getTokenError()) {
+        case 4:
+          handleError(
+            14
+            /* ParseErrorCode.InvalidUnicode */
+          );
+          break;
+        case 5:
+          handleError(
+            15
+            /* ParseErrorCode.InvalidEscapeCharacter */
+          );
+          break;
+        case 3:
+          handleError(
+            13
+            /* ParseErrorCode.UnexpectedEndOfNumber */
+          );
+          break;
+        case 1:
+          if (!disallowComments) {
+            handleError(
+              11
+              /* ParseErrorCode.UnexpectedEndOfComment */
+            );
+          }
+          break;
+        case 2:
+          handleError(
+            12
+            /* ParseErrorCode.UnexpectedEndOfString */
+          );
+          break;
+        case 6:
+          handleError(
+            16
+            /* ParseErrorCode.InvalidCharacter */
+          );
+          break;
+      }
+      switch (token) {
+        case 12:
+        case 13:
+          if (disallowComments) {
+            handleError(
+              10
+              /* ParseErrorCode.InvalidCommentToken */
+            );
+          } else {
+            onComment();
+          }
+          break;
+        case 16:
+          handleError(
+            1
+            /* ParseErrorCode.InvalidSymbol */
+          );
+          break;
+        case 15:
+        case 14:
+          break;
+        default:
+          return token;
+      }
+    }
+  }
+  function handleError(error63, skipUntilAfter = [], skipUntil = []) {
+    onError(error63);
+    if (skipUntilAfter.length + skipUntil.length > 0) {
+      let token = _scanner.getToken();
+      while (token !== 17) {
+        if (skipUntilAfter.indexOf(token) !== -1) {
+          scanNext();
+          break;
+        } else if (skipUntil.indexOf(token) !== -1) {
+          break;
+        }
+        token = scanNext();
+      }
+    }
+  }
+  function parseString(isValue2) {
+    const value = _scanner.getTokenValue();
+    if (isValue2) {
+      onLiteralValue(value);
+    } else {
+      onObjectProperty(value);
+      _jsonPath.push(value);
+    }
+    scanNext();
+    return true;
+  }
+  function parseLiteral() {
+    switch (_scanner.getToken()) {
+      case 11:
+        const tokenValue = _scanner.getTokenValue();
+        let value = Number(tokenValue);
+        if (isNaN(value)) {
+          handleError(
+            2
+            /* ParseErrorCode.InvalidNumberFormat */
+          );
+          value = 0;
+        }
+        onLiteralValue(value);
+        break;
+      case 7:
+        onLiteralValue(null);
+        break;
+      case 8:
+        onLiteralValue(true);
+        break;
+      case 9:
+        onLiteralValue(false);
+        break;
+      default:
+        return false;
+    }
+    scanNext();
+    return true;
+  }
+  function parseProperty() {
+    if (_scanner.getToken() !== 10) {
+      handleError(3, [], [
+        2,
+        5
+        /* SyntaxKind.CommaToken */
+      ]);
+      return false;
+    }
+    parseString(false);
+    if (_scanner.getToken() === 6) {
+      onSeparator(":");
+      scanNext();
+      if (!parseValue()) {
+        handleError(4, [], [
+          2,
+          5
+          /* SyntaxKind.CommaToken */
+        ]);
+      }
+    } else {
+      handleError(5, [], [
+        2,
+        5
+        /* SyntaxKind.CommaToken */
+      ]);
+    }
+    _jsonPath.pop();
+    return true;
+  }
+  function parseObject() {
+    onObjectBegin();
+    scanNext();
+    let needsComma = false;
+    while (_scanner.getToken() !== 2 && _scanner.getToken() !== 17) {
+      if (_scanner.getToken() === 5) {
+        if (!needsComma) {
+          handleError(4, [], []);
+        }
+        onSeparator(",");
+        scanNext();
+        if (_scanner.getToken() === 2 && allowTrailingComma) {
+          break;
+        }
+      } else if (needsComma) {
+        handleError(6, [], []);
+      }
+      if (!parseProperty()) {
+        handleError(4, [], [
+          2,
+          5
+          /* SyntaxKind.CommaToken */
+        ]);
+      }
+      needsComma = true;
+    }
+    onObjectEnd();
+    if (_scanner.getToken() !== 2) {
+      handleError(7, [
+        2
+        /* SyntaxKind.CloseBraceToken */
+      ], []);
+    } else {
+      scanNext();
+    }
+    return true;
+  }
+  function parseArray() {
+    onArrayBegin();
+    scanNext();
+    let isFirstElement = true;
+    let needsComma = false;
+    while (_scanner.getToken() !== 4 && _scanner.getToken() !== 17) {
+      if (_scanner.getToken() === 5) {
+        if (!needsComma) {
+          handleError(4, [], []);
+        }
+        onSeparator(",");
+        scanNext();
+        if (_scanner.getToken() === 4 && allowTrailingComma) {
+          break;
+        }
+      } else if (needsComma) {
+        handleError(6, [], []);
+      }
+      if (isFirstElement) {
+        _jsonPath.push(0);
+        isFirstElement = false;
+      } else {
+        _jsonPath[_jsonPath.length - 1]++;
+      }
+      if (!parseValue()) {
+        handleError(4, [], [
+          4,
+          5
+          /* SyntaxKind.CommaToken */
+        ]);
+      }
+      needsComma = true;
+    }
+    onArrayEnd();
+    if (!isFirstElement) {
+      _jsonPath.pop();
+    }
+    if (_scanner.getToken() !== 4) {
+      handleError(8, [
+        4
+        /* SyntaxKind.CloseBracketToken */
+      ], []);
+    } else {
+      scanNext();
+    }
+    return true;
+  }
+  function parseValue() {
+    switch (_scanner.getToken()) {
+      case 3:
+        return parseArray();
+      case 1:
+        return parseObject();
+      case 10:
+        return parseString(true);
+      default:
+        return parseLiteral();
+    }
+  }
+  scanNext();
+  if (_scanner.getToken() === 17) {
+    if (options.allowEmptyContent) {
+      return true;
+    }
+    handleError(4, [], []);
+    return false;
+  }
+  if (!parseValue()) {
+    handleError(4, [], []);
+    return false;
+  }
+  if (_scanner.getToken() !== 17) {
+    handleError(9, [], []);
+  }
+  return true;
+}
+function getNodeType(value) {
+  switch (typeof value) {
+    case "boolean":
+      return "boolean";
+    case "number":
+      return "number";
+    case "string":
+      return "string";
+    case "object": {
+      if (!value) {
+        return "null";
+      } else if (Array.isArray(value)) {
+        return "array";
+      }
+      return "object";
+    }
+    default:
+      return "null";
+  }
+}
+
+// node_modules/jsonc-parser/lib/esm/impl/edit.js
+function setProperty(text, originalPath, value, options) {
+  const path = originalPath.slice();
+  const errors = [];
+  const root = parseTree(text, errors);
+  let parent = void 0;
+  let lastSegment = void 0;
+  while (path.length > 0) {
+    lastSegment = path.pop();
+    parent = findNodeAtLocation(root, path);
+    if (parent === void 0 && value !== void 0) {
+      if (typeof lastSegment === "string") {
+        value = { [lastSegment]: value };
+      } else {
+        value = [value];
+      }
+    } else {
+      break;
+    }
+  }
+  if (!parent) {
+    if (value === void 0) {
+      throw new Error("Can not delete in empty document");
+    }
+    return withFormatting(text, { offset: root ? root.offset : 0, length: root ? root.length : 0, content: JSON.stringify(value) }, options);
+  } else if (parent.type === "object" && typeof lastSegment === "string" && Array.isArray(parent.children)) {
+    const existing = findNodeAtLocation(parent, [lastSegment]);
+    if (existing !== void 0) {
+      if (value === void 0) {
+        if (!existing.parent) {
+          throw new Error("Malformed AST");
+        }
+        const propertyIndex = parent.children.indexOf(existing.parent);
+        let removeBegin;
+        let removeEnd = existing.parent.offset + existing.parent.length;
+        if (propertyIndex > 0) {
+          let previous = parent.children[propertyIndex - 1];
+          removeBegin = previous.offset + previous.length;
+        } else {
+          removeBegin = parent.offset + 1;
+          if (parent.children.length > 1) {
+            let next = parent.children[1];
+            removeEnd = next.offset;
+          }
+        }
+        return withFormatting(text, { offset: removeBegin, length: removeEnd - removeBegin, content: "" }, options);
+      } else {
+        return withFormatting(text, { offset: existing.offset, length: existing.length, content: JSON.stringify(value) }, options);
+      }
+    } else {
+      if (value === void 0) {
+        return [];
+      }
+      const newProperty = `${JSON.stringify(lastSegment)}: ${JSON.stringify(value)}`;
+      const index = options.getInsertionIndex ? options.getInsertionIndex(parent.children.map((p) => p.children[0].value)) : parent.children.length;
+      let edit;
+      if (index > 0) {
+        let previous = parent.children[index - 1];
+        edit = { offset: previous.offset + previous.length, length: 0, content: "," + newProperty };
+      } else if (parent.children.length === 0) {
+        edit = { offset: parent.offset + 1, length: 0, content: newProperty };
+      } else {
+        edit = { offset: parent.offset + 1, length: 0, content: newProperty + "," };
+      }
+      return withFormatting(text, edit, options);
+    }
+  } else if (parent.type === "array" && typeof lastSegment === "number" && Array.isArray(parent.children)) {
+    const insertIndex = lastSegment;
+    if (insertIndex === -1) {
+      const newProperty = `${JSON.stringify(value)}`;
+      let edit;
+      if (parent.children.length === 0) {
+        edit = { offset: parent.offset + 1, length: 0, content: newProperty };
+      } else {
+        const previous = parent.children[parent.children.length - 1];
+        edit = { offset: previous.offset + previous.length, length: 0, content: "," + newProperty };
+      }
+      return withFormatting(text, edit, options);
+    } else if (value === void 0 && parent.children.length >= 0) {
+      const removalIndex = lastSegment;
+      const toRemove = parent.children[removalIndex];
+      let edit;
+      if (parent.children.length === 1) {
+        edit = { offset: parent.offset + 1, length: parent.length - 2, content: "" };
+      } else if (parent.children.length - 1 === removalIndex) {
+        let previous = parent.children[removalIndex - 1];
+        let offset = previous.offset + previous.length;
+        let parentEndOffset = parent.offset + parent.length;
+        edit = { offset, length: parentEndOffset - 2 - offset, content: "" };
+      } else {
+        edit = { offset: toRemove.offset, length: parent.children[removalIndex + 1].offset - toRemove.offset, content: "" };
+      }
+      return withFormatting(text, edit, options);
+    } else if (value !== void 0) {
+      let edit;
+      const newProperty = `${JSON.stringify(value)}`;
+      if (!options.isArrayInsertion && parent.children.length > lastSegment) {
+        const toModify = parent.children[lastSegment];
+        edit = { offset: toModify.offset, length: toModify.length, content: newProperty };
+      } else if (parent.children.length === 0 || lastSegment === 0) {
+        edit = { offset: parent.offset + 1, length: 0, content: parent.children.length === 0 ? newProperty : newProperty + "," };
+      } else {
+        const index = lastSegment > parent.children.length ? parent.children.length : lastSegment;
+        const previous = parent.children[index - 1];
+        edit = { offset: previous.offset + previous.length, length: 0, content: "," + newProperty };
+      }
+      return withFormatting(text, edit, options);
+    } else {
+      throw new Error(`Can not ${value === void 0 ? "remove" : options.isArrayInsertion ? "insert" : "modify"} Array index ${insertIndex} as length is not sufficient`);
+    }
+  } else {
+    throw new Error(`Can not add ${typeof lastSegment !== "number" ? "index" : "property"} to parent of type ${parent.type}`);
+  }
+}
+function withFormatting(text, edit, options) {
+  if (!options.formattingOptions) {
+    return [edit];
+  }
+  let newText = applyEdit(text, edit);
+  let begin = edit.offset;
+  let end = edit.offset + edit.content.length;
+  if (edit.length === 0 || edit.content.length === 0) {
+    while (begin > 0 && !isEOL2(newText, begin - 1)) {
+      begin--;
+    }
+    while (end < newText.length && !isEOL2(newText, end)) {
+      end++;
+    }
+  }
+  const edits = format(newText, { offset: begin, length: end - begin }, { ...options.formattingOptions, keepLines: false });
+  for (let i = edits.length - 1; i >= 0; i--) {
+    const edit2 = edits[i];
+    newText = applyEdit(newText, edit2);
+    begin = Math.min(begin, edit2.offset);
+    end = Math.max(end, edit2.offset + edit2.length);
+    end += edit2.content.length - edit2.length;
+  }
+  const editLength = text.length - (newText.length - end) - begin;
+  return [{ offset: begin, length: editLength, content: newText.substring(begin, end) }];
+}
+function applyEdit(text, edit) {
+  return text.substring(0, edit.offset) + edit.content + text.substring(edit.offset + edit.length);
+}
+
+// node_modules/jsonc-parser/lib/esm/main.js
+var ScanError;
+(function(ScanError2) {
+  ScanError2[ScanError2["None"] = 0] = "None";
+  ScanError2[ScanError2["UnexpectedEndOfComment"] = 1] = "UnexpectedEndOfComment";
+  ScanError2[ScanError2["UnexpectedEndOfString"] = 2] = "UnexpectedEndOfString";
+  ScanError2[ScanError2["UnexpectedEndOfNumber"] = 3] = "UnexpectedEndOfNumber";
+  ScanError2[ScanError2["InvalidUnicode"] = 4] = "InvalidUnicode";
+  ScanError2[ScanError2["InvalidEscapeCharacter"] = 5] = "InvalidEscapeCharacter";
+  ScanError2[ScanError2["InvalidCharacter"] = 6] = "InvalidCharacter";
+})(ScanError || (ScanError = {}));
+var SyntaxKind;
+(function(SyntaxKind2) {
+  SyntaxKind2[SyntaxKind2["OpenBraceToken"] = 1] = "OpenBraceToken";
+  SyntaxKind2[SyntaxKind2["CloseBraceToken"] = 2] = "CloseBraceToken";
+  SyntaxKind2[SyntaxKind2["OpenBracketToken"] = 3] = "OpenBracketToken";
+  SyntaxKind2[SyntaxKind2["CloseBracketToken"] = 4] = "CloseBracketToken";
+  SyntaxKind2[SyntaxKind2["CommaToken"] = 5] = "CommaToken";
+  SyntaxKind2[SyntaxKind2["ColonToken"] = 6] = "ColonToken";
+  SyntaxKind2[SyntaxKind2["NullKeyword"] = 7] = "NullKeyword";
+  SyntaxKind2[SyntaxKind2["TrueKeyword"] = 8] = "TrueKeyword";
+  SyntaxKind2[SyntaxKind2["FalseKeyword"] = 9] = "FalseKeyword";
+  SyntaxKind2[SyntaxKind2["StringLiteral"] = 10] = "StringLiteral";
+  SyntaxKind2[SyntaxKind2["NumericLiteral"] = 11] = "NumericLiteral";
+  SyntaxKind2[SyntaxKind2["LineCommentTrivia"] = 12] = "LineCommentTrivia";
+  SyntaxKind2[SyntaxKind2["BlockCommentTrivia"] = 13] = "BlockCommentTrivia";
+  SyntaxKind2[SyntaxKind2["LineBreakTrivia"] = 14] = "LineBreakTrivia";
+  SyntaxKind2[SyntaxKind2["Trivia"] = 15] = "Trivia";
+  SyntaxKind2[SyntaxKind2["Unknown"] = 16] = "Unknown";
+  SyntaxKind2[SyntaxKind2["EOF"] = 17] = "EOF";
+})(SyntaxKind || (SyntaxKind = {}));
+var parse4 = parse3;
+var ParseErrorCode;
+(function(ParseErrorCode2) {
+  ParseErrorCode2[ParseErrorCode2["InvalidSymbol"] = 1] = "InvalidSymbol";
+  ParseErrorCode2[ParseErrorCode2["InvalidNumberFormat"] = 2] = "InvalidNumberFormat";
+  ParseErrorCode2[ParseErrorCode2["PropertyNameExpected"] = 3] = "PropertyNameExpected";
+  ParseErrorCode2[ParseErrorCode2["ValueExpected"] = 4] = "ValueExpected";
+  ParseErrorCode2[ParseErrorCode2["ColonExpected"] = 5] = "ColonExpected";
+  ParseErrorCode2[ParseErrorCode2["CommaExpected"] = 6] = "CommaExpected";
+  ParseErrorCode2[ParseErrorCode2["CloseBraceExpected"] = 7] = "CloseBraceExpected";
+  ParseErrorCode2[ParseErrorCode2["CloseBracketExpected"] = 8] = "CloseBracketExpected";
+  ParseErrorCode2[ParseErrorCode2["EndOfFileExpected"] = 9] = "EndOfFileExpected";
+  ParseErrorCode2[ParseErrorCode2["InvalidCommentToken"] = 10] = "InvalidCommentToken";
+  ParseErrorCode2[ParseErrorCode2["UnexpectedEndOfComment"] = 11] = "UnexpectedEndOfComment";
+  ParseErrorCode2[ParseErrorCode2["UnexpectedEndOfString"] = 12] = "UnexpectedEndOfString";
+  ParseErrorCode2[ParseErrorCode2["UnexpectedEndOfNumber"] = 13] = "UnexpectedEndOfNumber";
+  ParseErrorCode2[ParseErrorCode2["InvalidUnicode"] = 14] = "InvalidUnicode";
+  ParseErrorCode2[ParseErrorCode2["InvalidEscapeCharacter"] = 15] = "InvalidEscapeCharacter";
+  ParseErrorCode2[ParseErrorCode2["InvalidCharacter"] = 16] = "InvalidCharacter";
+})(ParseErrorCode || (ParseErrorCode = {}));
+function printParseErrorCode(code) {
+  switch (code) {
+    case 1:
+      return "InvalidSymbol";
+    case 2:
+      return "InvalidNumberFormat";
+    case 3:
+      return "PropertyNameExpected";
+    case 4:
+      return "ValueExpected";
+    case 5:
+      return "ColonExpected";
+    case 6:
+      return "CommaExpected";
+    case 7:
+      return "CloseBraceExpected";
+    case 8:
+      return "CloseBracketExpected";
+    case 9:
+      return "EndOfFileExpected";
+    case 10:
+      return "InvalidCommentToken";
+    case 11:
+      return "UnexpectedEndOfComment";
+    case 12:
+      return "UnexpectedEndOfString";
+    case 13:
+      return "UnexpectedEndOfNumber";
+    case 14:
+      return "InvalidUnicode";
+    case 15:
+      return "InvalidEscapeCharacter";
+    case 16:
+      return "InvalidCharacter";
+  }
+  return "<unknown ParseErrorCode>";
+}
+function modify(text, path, value, options) {
+  return setProperty(text, path, value, options);
+}
+function applyEdits(text, edits) {
+  let sortedEdits = edits.slice(0).sort((a, b) => {
+    const diff = a.offset - b.offset;
+    if (diff === 0) {
+      return a.length - b.length;
+    }
+    return diff;
+  });
+  let lastModifiedOffset = text.length;
+  for (let i = sortedEdits.length - 1; i >= 0; i--) {
+    let e = sortedEdits[i];
+    if (e.offset + e.length <= lastModifiedOffset) {
+      text = applyEdit(text, e);
+    } else {
+      throw new Error("Overlapping edit");
+    }
+    lastModifiedOffset = e.offset;
+  }
+  return text;
+}
+
+// tools/lib/manifests/npm.ts
+var JsonError = class extends Error {
+};
+function parseJsonObject(text) {
+  const errors = [];
+  const v = parse4(text, errors, { allowTrailingComma: false, disallowComments: true });
+  const first = errors[0];
+  if (first)
+    throw new JsonError(`invalid JSON: ${printParseErrorCode(first.error)} at offset ${first.offset}`);
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new JsonError("invalid JSON: not an object");
+  return v;
+}
+function formatting(text) {
+  const indent = /\n([ \t]+)"/.exec(text)?.[1] ?? "  ";
+  return {
+    insertSpaces: !indent.startsWith("	"),
+    tabSize: indent.startsWith("	") ? 1 : indent.length,
+    eol: text.includes("\r\n") ? "\r\n" : "\n"
+  };
+}
+function setString(text, path, value) {
+  const edits = modify(text, path, value, {
+    formattingOptions: formatting(text),
+    // A new key goes right after "name" (or first), where npm puts it.
+    getInsertionIndex: (keys) => {
+      const i = keys.indexOf("name");
+      return i >= 0 ? i + 1 : 0;
+    }
+  });
+  return applyEdits(text, edits);
+}
+function writePackageJson(text, version2) {
+  parseJsonObject(text);
+  return setString(text, ["version"], version2);
+}
+function writePackageLock(text, version2) {
+  const doc = parseJsonObject(text);
+  let out = setString(text, ["version"], version2);
+  const pkgs = doc["packages"];
+  if (pkgs && typeof pkgs[""] === "object" && pkgs[""] !== null)
+    out = setString(out, ["packages", "", "version"], version2);
+  return out;
+}
 
 // tools/lib/manifests/index.ts
 function detectType(path) {
@@ -51020,102 +54156,44 @@ function toSpec(entry) {
   }
   return { path: entry.path, type, pattern: entry.pattern };
 }
-function unparsable(spec, why) {
-  return new SignetError("E_MANIFEST_UNPARSABLE", `${spec.path}: ${why}`, { details: { path: spec.path } });
+function unparsable(spec, why, missingVersion = false) {
+  return new SignetError("E_MANIFEST_UNPARSABLE", `${spec.path}: ${why}`, {
+    details: { path: spec.path, ...missingVersion ? { missingVersion } : {} }
+  });
 }
 var SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 function checked(spec, v) {
-  if (typeof v !== "string") throw unparsable(spec, "no version field");
+  if (v === void 0) throw unparsable(spec, "no version field", true);
+  if (typeof v !== "string") throw unparsable(spec, "the version field is not a string");
   if (!SEMVER.test(v)) throw unparsable(spec, `version "${v}" is not semver (MAJOR.MINOR.PATCH)`);
   return v;
 }
-function findTomlVersion(text, table) {
-  const lines = text.split(/(?<=\n)/);
-  let offset = 0;
-  let inTable = false;
-  const header = new RegExp(`^\\s*\\[\\s*${table.replace(/\./g, "\\s*\\.\\s*")}\\s*\\]\\s*(#.*)?\\r?\\n?$`);
-  for (const line of lines) {
-    if (/^\s*\[/.test(line)) inTable = header.test(line);
-    else if (inTable) {
-      const m = /^(\s*version\s*=\s*)(["'])([^"'\r\n]*)\2/.exec(line);
-      if (m) {
-        const start = offset + m[1].length + 1;
-        return { start, end: start + m[3].length, value: m[3] };
-      }
-    }
-    offset += line.length;
-  }
-  return void 0;
-}
-function cargoTable(spec, text) {
-  let doc;
+function parsed(spec, f) {
   try {
-    doc = parse3(text);
+    return f();
   } catch (e) {
-    throw unparsable(spec, `invalid TOML: ${e.message.split("\n")[0]}`);
+    if (e instanceof TomlError || e instanceof JsonError) throw unparsable(spec, e.message);
+    throw e;
   }
-  const pkg = doc["package"];
-  const ws = doc["workspace"]?.["package"];
-  if (pkg && typeof pkg["version"] === "string") return "package";
-  if (ws && typeof ws["version"] === "string") return "workspace.package";
-  throw unparsable(spec, "no [package] version or [workspace.package] version");
 }
-function findTopLevelJsonString(text, key) {
-  let depth = 0;
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    const ch = text[i];
-    if (ch === '"') {
-      let j = i + 1;
-      while (j < n && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      const str = text.slice(i + 1, j);
-      if (depth === 1 && str === key) {
-        let k = j + 1;
-        while (/\s/.test(text[k] ?? "")) k++;
-        if (text[k] === ":") {
-          k++;
-          while (/\s/.test(text[k] ?? "")) k++;
-          if (text[k] === '"') {
-            let e = k + 1;
-            while (e < n && text[e] !== '"') e += text[e] === "\\" ? 2 : 1;
-            return { start: k + 1, end: e, value: text.slice(k + 1, e) };
-          }
-          return void 0;
-        }
-      }
-      i = j + 1;
-      continue;
-    }
-    if (ch === "{" || ch === "[") depth++;
-    else if (ch === "}" || ch === "]") depth--;
-    i++;
-  }
-  return void 0;
-}
-function parseJson(spec, text) {
-  try {
-    const v = JSON.parse(text);
-    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
-    return v;
-  } catch (e) {
-    throw unparsable(spec, `invalid JSON: ${e.message}`);
-  }
+function cargo(spec, text) {
+  const v = parsed(spec, () => cargoVersion(text));
+  if (!v) throw unparsable(spec, "no [package] version or [workspace.package] version");
+  return v;
 }
 function readVersion(spec, text) {
   switch (spec.type) {
     case "cargo": {
-      const table = cargoTable(spec, text);
-      const loc = findTomlVersion(text, table);
-      if (!loc) throw unparsable(spec, `cannot locate version in [${table}]`);
-      return checked(spec, loc.value);
+      const v = cargo(spec, text);
+      if (!v.span) throw unparsable(spec, `no version field in [${v.table}]`, true);
+      return checked(spec, v.span.value);
     }
     case "npm":
     case "npm-lock":
-      return checked(spec, parseJson(spec, text)["version"]);
+      return checked(spec, parsed(spec, () => parseJsonObject(text))["version"]);
     case "plain": {
       const v = text.trim();
-      if (!v) throw unparsable(spec, "the file is empty");
+      if (!v) throw unparsable(spec, "the file is empty", true);
       return checked(spec, v);
     }
     case "regex": {
@@ -51126,34 +54204,25 @@ function readVersion(spec, text) {
   }
 }
 function writeVersion(spec, text, version2) {
-  const splice = (loc) => text.slice(0, loc.start) + version2 + text.slice(loc.end);
   switch (spec.type) {
     case "cargo": {
-      const loc = findTomlVersion(text, cargoTable(spec, text));
-      if (!loc) throw unparsable(spec, "cannot locate version");
-      return splice(loc);
-    }
-    case "npm": {
-      parseJson(spec, text);
-      const loc = findTopLevelJsonString(text, "version");
-      if (!loc) throw unparsable(spec, 'no top-level "version" string');
-      return splice(loc);
-    }
-    case "npm-lock": {
-      const doc = parseJson(spec, text);
-      doc["version"] = version2;
-      const pkgs = doc["packages"];
-      if (pkgs?.[""]) pkgs[""]["version"] = version2;
-      const indent = /^\{\r?\n([ \t]+)"/.exec(text)?.[1] ?? "  ";
+      const v = cargo(spec, text);
+      if (v.span) return text.slice(0, v.span.start) + version2 + text.slice(v.span.end);
+      if (v.insertAt === void 0) throw unparsable(spec, `cannot place a version in [${v.table}]`);
       const eol = text.includes("\r\n") ? "\r\n" : "\n";
-      let out = JSON.stringify(doc, null, indent);
-      if (eol !== "\n") out = out.replace(/\n/g, eol);
-      return /\r?\n$/.test(text) ? out + eol : out;
+      const before = text.slice(0, v.insertAt);
+      const sep = before.endsWith("\n") || before === "" ? "" : eol;
+      return `${before}${sep}version = "${version2}"${eol}${text.slice(v.insertAt)}`;
     }
+    case "npm":
+      return parsed(spec, () => writePackageJson(text, version2));
+    case "npm-lock":
+      return parsed(spec, () => writePackageLock(text, version2));
     case "plain": {
       const lead = /^\s*/.exec(text)[0];
       const trail = /\s*$/.exec(text)[0];
-      return lead + version2 + trail;
+      return text.trim() === "" ? `${version2}
+` : lead + version2 + trail;
     }
     case "regex": {
       const m = new RegExp(spec.pattern, "md").exec(text);
@@ -51163,21 +54232,34 @@ function writeVersion(spec, text, version2) {
     }
   }
 }
-function loadManifests(root, specs) {
+function loadManifests(root, specs, options = {}) {
   return specs.map((spec) => {
-    const abs = join3(root, spec.path);
+    const abs = join4(root, spec.path);
     if (!existsSync6(abs)) {
       throw new SignetError("E_MANIFEST_MISSING", `manifest not found: ${spec.path}`, {
         details: { path: spec.path }
       });
     }
-    const text = readFileSync4(abs, "utf8");
-    return { path: spec.path, type: spec.type, version: readVersion(spec, text), spec, text };
+    const text = readFileSync5(abs, "utf8");
+    try {
+      return { path: spec.path, type: spec.type, version: readVersion(spec, text), spec, text };
+    } catch (e) {
+      if (!options.tolerant || !isSignetError(e) || e.code !== "E_MANIFEST_UNPARSABLE") throw e;
+      const missing = e.details["missingVersion"] === true;
+      return {
+        path: spec.path,
+        type: spec.type,
+        version: null,
+        problem: { message: e.message, missingVersion: missing },
+        spec,
+        text
+      };
+    }
   });
 }
 function detectManifests(root) {
   for (const name of ["Cargo.toml", "package.json", "VERSION"]) {
-    if (existsSync6(join3(root, name))) return [{ path: name, type: detectType(name) }];
+    if (existsSync6(join4(root, name))) return [{ path: name, type: detectType(name) }];
   }
   return [];
 }
@@ -51188,8 +54270,8 @@ function withLockfiles(root, specs) {
     out.push(s);
     if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
     for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
-      const p = dirname3(s.path) === "." ? lock : `${dirname3(s.path)}/${lock}`;
-      if (!seen.has(p) && existsSync6(join3(root, p))) {
+      const p = dirname4(s.path) === "." ? lock : `${dirname4(s.path)}/${lock}`;
+      if (!seen.has(p) && existsSync6(join4(root, p))) {
         seen.add(p);
         out.push({ path: p, type: "npm-lock" });
       }
@@ -51197,21 +54279,10 @@ function withLockfiles(root, specs) {
   }
   return out;
 }
-function updateCargoLock(text, from, to) {
-  const blocks = text.split(/(?=^\[\[package\]\][ \t]*\r?$)/m);
-  return blocks.map((block) => {
-    if (!block.startsWith("[[package]]")) return block;
-    if (/^source\s*=/m.test(block)) return block;
-    return block.replace(
-      /^(version\s*=\s*")([^"]*)(")/m,
-      (m, a, v, b) => v === from ? `${a}${to}${b}` : m
-    );
-  }).join("");
-}
 function cargoLockFor(root, cargoToml) {
-  const dir = dirname3(cargoToml);
+  const dir = dirname4(cargoToml);
   for (const p of [dir === "." ? "Cargo.lock" : `${dir}/Cargo.lock`, "Cargo.lock"]) {
-    if (existsSync6(join3(root, p))) return p;
+    if (existsSync6(join4(root, p))) return p;
   }
   return void 0;
 }
@@ -51221,7 +54292,7 @@ var HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
 var GIT_REVERT = /^Revert "(.+)"\s*$/;
 var REVERTS = /This reverts commit ([0-9a-fA-F]{7,64})/;
 var BREAKING = /^BREAKING[ -]CHANGE:[ \t]*(.*)$/;
-var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i;
+var SKIP_CI = /\[(skip ci|ci skip|no ci|skip actions|actions skip|skip release|release skip)\]/i;
 function own2(s) {
   return s.length < 13 ? s : ` ${s}`.slice(1);
 }
@@ -51252,7 +54323,9 @@ function parseCommit(raw, options = {}) {
     breakingNotes: [],
     revertOf: null,
     revertedHeader: null,
-    skipCi: SKIP_CI.test(message)
+    // The subject only: a squash merge lists its commits' subjects (`* docs: typo [skip ci]`) in
+    // the body, and those do not ask to skip the release.
+    skipCi: SKIP_CI.test(header)
   };
   const h = parseHeader(header);
   if (h) {
@@ -51327,29 +54400,74 @@ function componentChanged(paths, changed) {
 function summarizeTypes(byType) {
   return Object.entries(byType).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([t, n]) => `${t} ${n}`).join(", ");
 }
-function baselineVersion(manifests) {
+function isPlaceholder(version2) {
+  const v = version2 === null ? null : import_semver2.default.parse(version2);
+  return v !== null && v.major === 0 && v.minor === 0 && v.patch === 0;
+}
+var DERIVED = /* @__PURE__ */ new Set(["npm-lock"]);
+function listing(manifests) {
+  return manifests.map((m) => `${m.path}=${m.version ?? "(none)"}`).join(", ");
+}
+function baselineVersion(manifests, options = {}) {
+  const warnings = [];
   const first = manifests[0];
-  if (!first) return void 0;
-  const disagree = manifests.filter((m) => m.version !== first.version);
-  if (disagree.length) {
+  for (const m of manifests) {
+    if (m.problem && (options.tagged || m !== first)) warnings.push(m.problem.message);
+  }
+  const readable = manifests.filter((m) => m.version !== null);
+  if (options.tagged) {
+    if (new Set(readable.map((m) => m.version)).size > 1) {
+      warnings.push(
+        `manifests disagree on the current version (${listing(readable)}); a stable release sets them all`
+      );
+    }
+    return { version: void 0, source: "", warnings };
+  }
+  if (!first) return { version: void 0, source: "", warnings };
+  if (first.problem && !first.problem.missingVersion) {
+    throw new SignetError("E_MANIFEST_UNPARSABLE", first.problem.message, { details: { path: first.path } });
+  }
+  const disagree = readable.filter((m) => !DERIVED.has(m.type) && m.version !== first.version);
+  if (disagree.length && first.version !== null) {
     throw new SignetError(
       "E_MANIFEST_DISAGREE",
-      `manifests disagree on the current version: ${manifests.map((m) => `${m.path}=${m.version}`).join(", ")}`,
+      `manifests disagree on the current version: ${listing(manifests)}`,
       { details: { manifests: manifests.map((m) => ({ path: m.path, version: m.version })) } }
     );
   }
-  const v = import_semver2.default.valid(first.version);
-  if (!v) {
+  const stale = readable.filter((m) => DERIVED.has(m.type) && m.version !== first.version);
+  if (stale.length) {
+    warnings.push(
+      `lock files disagree with ${first.path} (${listing([first, ...stale])}); a stable release sets them`
+    );
+  }
+  if (first.version === null || isPlaceholder(first.version)) {
+    const initial = options.initialVersion ?? "1.0.0";
+    const what = first.version === null ? "has no version" : `carries the placeholder ${first.version}`;
+    return { version: initial, source: `${first.path} ${what}: initial version ${initial}`, warnings };
+  }
+  const parsed2 = import_semver2.default.parse(first.version);
+  if (!parsed2) {
     throw new SignetError(
-      "E_MANIFEST_UNPARSABLE",
-      `${first.path}: version "${first.version}" is not semver`,
+      "E_VERSION_OVERFLOW",
+      `${first.path}: version ${first.version} has a number above 2^53-1`,
       {
         details: { path: first.path, version: first.version }
       }
     );
   }
-  const parsed = import_semver2.default.parse(v);
-  return `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+  const core = `${parsed2.major}.${parsed2.minor}.${parsed2.patch}`;
+  return { version: core, source: `version ${core} from ${first.path}`, warnings };
+}
+function increment(version2, bump) {
+  const next = import_semver2.default.inc(version2, bump);
+  const safe = next?.split(/[.-]/, 3).every((n) => Number.isSafeInteger(Number(n)));
+  if (!next || !safe) {
+    throw new SignetError("E_VERSION_OVERFLOW", `a ${bump} bump of ${version2} passes 2^53-1`, {
+      details: { version: version2, bump }
+    });
+  }
+  return next;
 }
 function ordered(p) {
   return {
@@ -51365,7 +54483,8 @@ function ordered(p) {
     commits: p.commits,
     components: p.components,
     manifestUpdates: p.manifestUpdates,
-    ignoredTags: p.ignoredTags
+    ignoredTags: p.ignoredTags,
+    warnings: p.warnings
   };
 }
 function planRelease(input2) {
@@ -51374,10 +54493,14 @@ function planRelease(input2) {
 function planUnordered(input2) {
   const config2 = input2.config ?? {};
   const identifier2 = config2.betaIdentifier ?? "beta";
-  const { last, ignored } = selectLastStable(input2.tags, input2.tagPrefix);
+  const { last: last2, ignored } = selectLastStable(input2.tags, input2.tagPrefix, { bare: input2.mixedTags ?? false });
   const analysis = analyzeCommits(input2.commits, config2.releaseRules ?? []);
-  const baseline = baselineVersion(input2.manifests);
-  const changedFiles = last ? input2.changedFiles ?? [] : "all";
+  const baseline = baselineVersion(input2.manifests, {
+    tagged: Boolean(last2),
+    initialVersion: config2.initialVersion
+  });
+  const prefix = input2.mixedTags && last2 && !last2.name.startsWith(input2.tagPrefix) ? "" : input2.tagPrefix;
+  const changedFiles = last2 ? input2.changedFiles ?? [] : "all";
   const components = (config2.components ?? []).map((c) => ({
     name: c.name,
     changed: componentChanged(c.paths, changedFiles),
@@ -51386,15 +54509,16 @@ function planUnordered(input2) {
   }));
   const base = {
     channel: input2.channel,
-    previousTag: last?.name ?? null,
-    previousVersion: last?.version ?? null,
+    previousTag: last2?.name ?? null,
+    previousVersion: last2?.version ?? null,
     commits: {
       total: analysis.total,
       releasable: analysis.releasable.length,
       byType: analysis.byType
     },
     components,
-    ignoredTags: ignored
+    ignoredTags: ignored,
+    warnings: baseline.warnings
   };
   const nothing = (reason2) => ({
     ...base,
@@ -51411,8 +54535,8 @@ function planUnordered(input2) {
   let bump;
   let reason;
   let releasable = true;
-  if (!last) {
-    if (!baseline) {
+  if (!last2) {
+    if (!baseline.version) {
       throw new SignetError(
         "E_MANIFEST_MISSING",
         `no stable tag matching ${input2.tagPrefix}MAJOR.MINOR.PATCH is reachable from HEAD, and no manifest gives a first version`,
@@ -51421,24 +54545,24 @@ function planUnordered(input2) {
         }
       );
     }
-    target = baseline;
+    target = baseline.version;
     bump = null;
-    reason = `first release: no stable tag yet, version ${baseline} from ${input2.manifests[0].path}`;
+    reason = `first release: no stable tag yet, ${baseline.source}`;
   } else if (analysis.bump) {
     bump = analysis.bump;
-    const current = import_semver2.default.parse(last.version);
+    const current = import_semver2.default.parse(last2.version);
     if (bump === "major" && current.major === 0 && (config2.breakingInZeroMajor ?? "minor") === "minor") {
       bump = "minor";
     }
-    target = import_semver2.default.inc(last.version, bump);
+    target = increment(last2.version, bump);
     const breaking = analysis.releasable.filter((c) => c.breaking).length;
-    reason = `${analysis.releasable.length} releasable of ${analysis.total} commits since ${last.name}` + (breaking ? ` (${breaking} breaking${bump !== "major" ? ", 0.x bumps minor" : ""})` : "");
+    reason = `${analysis.releasable.length} releasable of ${analysis.total} commits since ${last2.name}` + (breaking ? ` (${breaking} breaking${bump !== "major" ? ", 0.x bumps minor" : ""})` : "");
   } else {
     releasable = false;
-    const what = analysis.total ? `no releasable commits since ${last.name} (${summarizeTypes(analysis.byType)})` : `no commits since ${last.name}`;
+    const what = analysis.total ? `no releasable commits since ${last2.name} (${summarizeTypes(analysis.byType)})` : `no commits since ${last2.name}`;
     if (input2.channel === "stable") return nothing(what);
     bump = "patch";
-    target = import_semver2.default.inc(last.version, "patch");
+    target = increment(last2.version, "patch");
     reason = `${what}; test build of ${target}`;
   }
   if (input2.channel === "stable") {
@@ -51446,7 +54570,7 @@ function planUnordered(input2) {
     return {
       ...base,
       version: target,
-      tag: `${input2.tagPrefix}${target}`,
+      tag: `${prefix}${target}`,
       bump,
       released: true,
       prerelease: false,
@@ -51468,14 +54592,14 @@ function planUnordered(input2) {
     n = input2.runNumber;
   } else {
     const onHead = input2.tags.filter((t) => t.commit === input2.head.sha);
-    const existingHere = highestPrereleaseNumber(onHead, input2.tagPrefix, target, identifier2);
-    n = existingHere >= 0 ? existingHere : Math.max(0, highestPrereleaseNumber(input2.tags, input2.tagPrefix, target, identifier2)) + 1;
+    const existingHere = highestPrereleaseNumber(onHead, prefix, target, identifier2);
+    n = existingHere >= 0 ? existingHere : Math.max(0, highestPrereleaseNumber(input2.tags, prefix, target, identifier2)) + 1;
   }
   const version2 = `${target}-${identifier2}.${n}`;
   return {
     ...base,
     version: version2,
-    tag: `${input2.tagPrefix}${version2}`,
+    tag: `${prefix}${version2}`,
     bump,
     released: true,
     prerelease: true,
@@ -51654,10 +54778,11 @@ async function planFromRepo(options) {
     });
   }
   const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
+  const mixedTags = options.tagPrefix === void 0 && !component && tagPrefix === "v";
   if (!tags) throw new SignetError("E_TOOL_FAILED", `git for-each-ref failed in ${root}`);
-  await markReachable(root, tags, tagPrefix);
-  const { last } = selectLastStable(tags, tagPrefix);
-  if (info2.shallow && !last) {
+  await markReachable(root, tags, tagPrefix, { bare: mixedTags });
+  const { last: last2 } = selectLastStable(tags, tagPrefix, { bare: mixedTags });
+  if (info2.shallow && !last2) {
     throw new SignetError(
       "E_SHALLOW_CLONE",
       `shallow clone without a reachable ${tagPrefix}MAJOR.MINOR.PATCH tag: the last release cannot be found`,
@@ -51667,15 +54792,15 @@ async function planFromRepo(options) {
   const commits = [];
   await streamLog({
     cwd: root,
-    range: last ? `${last.commit}..HEAD` : "HEAD",
+    range: last2 ? `${last2.commit}..HEAD` : "HEAD",
     paths: component ? component.paths : [],
     bodies: "needed",
     onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
   });
-  const entries = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
+  const entries2 = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
   let specs = [];
   const seen = /* @__PURE__ */ new Set();
-  for (const e of entries) {
+  for (const e of entries2) {
     const s = toSpec(e);
     if (!seen.has(s.path)) {
       seen.add(s.path);
@@ -51684,15 +54809,15 @@ async function planFromRepo(options) {
   }
   if (specs.length === 0) specs = detectManifests(root);
   specs = withLockfiles(root, specs);
-  const manifests = loadManifests(root, specs);
+  const manifests = loadManifests(root, specs, { tolerant: true });
   const scope = (component ? [component] : components).map((c) => ({
     name: c.name,
     paths: c.paths,
     manifests: (c.manifests ?? []).map((m) => toSpec(m).path)
   }));
   let changedFiles = "all";
-  if (last && scope.length) {
-    const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last.commit, "HEAD"]);
+  if (last2 && scope.length) {
+    const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last2.commit, "HEAD"]);
     changedFiles = out.split("\0").filter(Boolean);
   }
   const runNumber = options.runNumber ?? (options.channel === "beta" ? parseRunNumber(env["GITHUB_RUN_NUMBER"], "GITHUB_RUN_NUMBER") : void 0);
@@ -51705,6 +54830,7 @@ async function planFromRepo(options) {
   const plan = planRelease({
     channel: options.channel,
     tagPrefix,
+    mixedTags,
     tags,
     commits,
     head: { sha: info2.head.sha, commit: headCommit },
@@ -51713,7 +54839,8 @@ async function planFromRepo(options) {
       releaseRules: cfg.releaseRules ?? [],
       breakingInZeroMajor: cfg.breakingInZeroMajor ?? "minor",
       betaIdentifier: cfg.betaIdentifier ?? "beta",
-      components: scope
+      components: scope,
+      initialVersion: cfg.initialVersion
     },
     runNumber,
     changedFiles
@@ -51721,13 +54848,144 @@ async function planFromRepo(options) {
   return {
     plan,
     commits,
-    previousCommit: last?.commit,
+    previousCommit: last2?.commit,
     head: info2.head,
     root,
     tagPrefix,
     tags,
     manifests
   };
+}
+
+// tools/lib/release/interrupt.ts
+import { existsSync as existsSync7, writeFileSync as writeFileSync2 } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+var Interrupted = class extends Error {
+  signal;
+  constructor(signal) {
+    super(`interrupted by ${signal}`);
+    this.signal = signal;
+  }
+};
+function guardSignals(onExit, env = process.env) {
+  let received;
+  const onSignal = (s) => {
+    received ??= s;
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on("exit", onExit);
+  let open3 = true;
+  const check2 = () => {
+    if (received) throw new Interrupted(received);
+  };
+  return {
+    get signal() {
+      return received;
+    },
+    async step(name) {
+      check2();
+      const file2 = env["SIGNET_TEST_PAUSE_FILE"];
+      if (env["SIGNET_TEST_PAUSE_AT"] !== name || !file2) return;
+      writeFileSync2(file2, `${name} ${process.pid}
+`);
+      for (let i = 0; i < 3e3 && !received && existsSync7(file2); i++) await sleep(20);
+      check2();
+    },
+    close(reraise) {
+      if (!open3) return;
+      open3 = false;
+      for (const s of SIGNALS) process.off(s, onSignal);
+      process.off("exit", onExit);
+      if (reraise && received) process.kill(process.pid, received);
+    }
+  };
+}
+
+// tools/lib/release/lock.ts
+import { spawnSync } from "node:child_process";
+import { randomUUID as randomUUID2 } from "node:crypto";
+import { hostname as hostname3 } from "node:os";
+import { setTimeout as sleep2 } from "node:timers/promises";
+var LOCK_REF = "refs/signet/release-lock";
+function parseHolder(text) {
+  try {
+    const h = JSON.parse(text);
+    if (typeof h.pid === "number" && Number.isInteger(h.pid) && h.pid > 0 && typeof h.host === "string")
+      return { pid: h.pid, host: h.host, started: String(h.started ?? ""), nonce: String(h.nonce ?? "") };
+  } catch {
+  }
+  return void 0;
+}
+function holderState(h, me) {
+  if (h.host !== me.host) return "unknown";
+  if (h.pid === me.pid) return h.nonce === me.nonce ? "alive" : "dead";
+  try {
+    process.kill(h.pid, 0);
+    return "alive";
+  } catch (e) {
+    return e.code === "ESRCH" ? "dead" : "alive";
+  }
+}
+function lockedError(root, h, state) {
+  const who = h ? `pid ${h.pid}${h.host !== hostname3() ? ` on ${h.host}` : ""}, since ${h.started}` : "an unreadable holder";
+  return new SignetError(
+    "E_RELEASE_LOCKED",
+    `another signet release holds ${root} (${who}${state === "unknown" ? "; its process cannot be checked from here" : ""})`,
+    { details: { lock: LOCK_REF, ...h ? { pid: h.pid, host: h.host, started: h.started } : {} } }
+  );
+}
+async function acquireReleaseLock(root) {
+  const me = {
+    pid: process.pid,
+    host: hostname3(),
+    started: (/* @__PURE__ */ new Date()).toISOString(),
+    nonce: randomUUID2()
+  };
+  const oid = (await git(root, ["hash-object", "-w", "--stdin"], { input: JSON.stringify(me) })).stdout.trim();
+  const won = () => {
+    let held = true;
+    return {
+      holder: me,
+      async release() {
+        if (!held) return;
+        held = false;
+        await git(root, ["update-ref", "-d", LOCK_REF, oid], { allowFailure: true });
+      },
+      releaseSync() {
+        if (!held) return;
+        held = false;
+        spawnSync("git", ["update-ref", "-d", LOCK_REF, oid], {
+          cwd: root,
+          stdio: "ignore",
+          env: { ...process.env, ...GIT_ENV }
+        });
+      }
+    };
+  };
+  for (let round = 0; round < 50; round++) {
+    const made = await git(root, ["update-ref", LOCK_REF, oid, ""], { allowFailure: true });
+    if (made.exitCode === 0) return won();
+    const cur = await git(root, ["rev-parse", "-q", "--verify", LOCK_REF], { allowFailure: true });
+    if (cur.exitCode !== 0) {
+      await sleep2(10 + round * 5);
+      continue;
+    }
+    const held = cur.stdout.trim();
+    const blob = await git(root, ["cat-file", "blob", held], { allowFailure: true });
+    const holder = blob.exitCode === 0 ? parseHolder(blob.stdout) : void 0;
+    const state = holder ? holderState(holder, me) : "unknown";
+    if (!holder || state !== "dead") throw lockedError(root, holder, state);
+    const taken = await git(root, ["update-ref", LOCK_REF, oid, held], { allowFailure: true });
+    if (taken.exitCode === 0) {
+      logger.warn(
+        `took over the release lock of pid ${holder.pid} (started ${holder.started}), which no longer runs; check \`git status\` and \`git log -1\` for what it left`
+      );
+      return won();
+    }
+    await sleep2(10 + round * 5);
+  }
+  throw lockedError(root, void 0, "unknown");
 }
 
 // tools/lib/release/push.ts
@@ -51759,28 +55017,249 @@ function pushArgs(remote, refspecs, options = {}) {
   return ["push", "--atomic", "--porcelain", ...options.force ? ["--force"] : [], remote, ...refspecs];
 }
 
+// tools/lib/release/resume.ts
+var import_semver3 = __toESM(require_semver2(), 1);
+import { existsSync as existsSync8, readFileSync as readFileSync6 } from "node:fs";
+import { join as join5 } from "node:path";
+var escapeRegex2 = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function messagePattern(template) {
+  const seen = /* @__PURE__ */ new Set();
+  const src = template.split(/(\{tag\}|\{version\})/).map((part) => {
+    const name = part === "{tag}" ? "tag" : part === "{version}" ? "version" : void 0;
+    if (!name) return escapeRegex2(part);
+    if (seen.has(name)) return `\\k<${name}>`;
+    seen.add(name);
+    return name === "tag" ? "(?<tag>\\S+)" : "(?<version>\\d+\\.\\d+\\.\\d+)";
+  }).join("");
+  return new RegExp(`^${src}$`);
+}
+async function unfinishedRelease(rp, config2, date5) {
+  if (rp.plan.released || rp.plan.reason !== "release commit at HEAD") return void 0;
+  const message = (await gitOut(rp.root, ["log", "-1", "--format=%B", rp.head.sha])).replace(/\n+$/, "");
+  const m = messagePattern(config2.git.commitMessage.replace(/\n+$/, "")).exec(message);
+  if (!m?.groups) return void 0;
+  let version2 = m.groups["version"];
+  let tag = m.groups["tag"];
+  if (!version2 && tag) version2 = tag.slice(tag.length - (/\d+\.\d+\.\d+$/.exec(tag)?.[0].length ?? 0));
+  if (!version2 || !import_semver3.default.valid(version2)) return void 0;
+  tag ??= `${rp.tagPrefix}${version2}`;
+  if (tag !== `${rp.tagPrefix}${version2}` && !(rp.tagPrefix === "v" && tag === version2)) return void 0;
+  if (rp.tags.some((t) => t.name === tag || t.name === `${rp.tagPrefix}${version2}`)) return void 0;
+  const previous = rp.plan.previousVersion;
+  if (previous && !import_semver3.default.gt(version2, previous)) return void 0;
+  const wrong = rp.manifests.filter((x) => x.version !== version2);
+  if (wrong.length) {
+    throw new SignetError(
+      "E_MANIFEST_DISAGREE",
+      `HEAD is the release commit of ${tag}, not tagged, but ${wrong.map((x) => `${x.path} says ${x.version ?? "no version"}`).join(", ")}: it is not tagged`,
+      {
+        hint: "Fix the manifests in a new commit (or reset the release commit), then release again.",
+        details: { tag }
+      }
+    );
+  }
+  const np = notesPath(config2.changelog, version2);
+  const file2 = join5(rp.root, np);
+  let body;
+  if (existsSync8(file2)) body = readFileSync6(file2, "utf8");
+  else {
+    const when = date5 ?? new Date(Number(await gitOut(rp.root, ["log", "-1", "--format=%ct"])) * 1e3).toISOString().slice(0, 10);
+    body = renderNotes({ version: version2, tag, previousTag: rp.plan.previousTag }, rp.commits, {
+      sections: config2.changelog.sections,
+      releaseRules: config2.version.releaseRules,
+      repo: resolveRepoLink(config2.changelog, await remoteUrl(rp.root, config2.git.remote)),
+      date: when
+    }).body;
+  }
+  return { tag, version: version2, body };
+}
+
+// tools/lib/release/stable.ts
+import { existsSync as existsSync9, mkdirSync as mkdirSync2, readFileSync as readFileSync7, unlinkSync, writeFileSync as writeFileSync3 } from "node:fs";
+import { dirname as dirname5, join as join6 } from "node:path";
+function commitMessage(template, tag, version2) {
+  return template.replaceAll("{tag}", tag).replaceAll("{version}", version2);
+}
+function identityEnv(cfg) {
+  return {
+    GIT_AUTHOR_NAME: cfg.authorName,
+    GIT_AUTHOR_EMAIL: cfg.authorEmail,
+    GIT_COMMITTER_NAME: cfg.authorName,
+    GIT_COMMITTER_EMAIL: cfg.authorEmail
+  };
+}
+async function headState(root) {
+  const [sha = "", ref = "HEAD"] = (await gitOut(root, ["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"])).split("\n");
+  return { sha, ref };
+}
+async function expectHead(root, want, when) {
+  const now = await headState(root);
+  if (now.sha === want.sha && now.ref === want.ref) return;
+  throw new SignetError(
+    "E_RELEASE_HEAD_MOVED",
+    `HEAD moved ${when}: expected ${want.ref} at ${want.sha.slice(0, 12)}, found ${now.ref} at ${now.sha.slice(0, 12)}`,
+    { details: { expected: want.sha, found: now.sha, ref: now.ref } }
+  );
+}
+function casArgs(ref, next, old, message) {
+  return ["update-ref", "-m", message, ...ref === "HEAD" ? ["--no-deref"] : [], ref, next, old];
+}
+async function indexEntries(root, paths) {
+  const out = await gitOut(root, ["ls-files", "-s", "-z", "--", ...paths]);
+  const map2 = /* @__PURE__ */ new Map();
+  for (const rec of out.split("\0")) {
+    const m = /^\d+ ([0-9a-f]+) \d\t(.*)$/s.exec(rec);
+    if (m) map2.set(m[2], m[1]);
+  }
+  return map2;
+}
+async function runStable(t) {
+  const { root, guard } = t;
+  const j = { written: [], staged: /* @__PURE__ */ new Map() };
+  const identity = identityEnv(t.config.git);
+  const out = { pushed: false };
+  try {
+    for (const c of t.changes) {
+      const abs = join6(root, c.path);
+      mkdirSync2(dirname5(abs), { recursive: true });
+      writeFileSync3(abs, c.after);
+      j.written.push(c);
+    }
+    await guard.step("after-write");
+    const paths = [...new Set(t.commitPaths)].filter((p) => existsSync9(join6(root, p)));
+    const ignored = paths.length ? await git(root, ["check-ignore", "--", ...paths], { allowFailure: true }) : void 0;
+    const skip = new Set(ignored?.exitCode === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
+    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(", ")}`);
+    const staged = paths.filter((f) => !skip.has(f));
+    if (staged.length) {
+      const oids = (await gitOut(root, ["hash-object", "--", ...staged])).split("\n");
+      for (const [i, p] of staged.entries()) j.staged.set(p, oids[i]);
+      await git(root, ["add", "--", ...staged]);
+    }
+    await guard.step("after-add");
+    const pending = await git(root, ["diff", "--cached", "--quiet"], { allowFailure: true });
+    if (pending.exitCode !== 0) {
+      await expectHead(root, t.base, "before the release commit");
+      const tree = await gitOut(root, ["write-tree"]);
+      const message = commitMessage(t.config.git.commitMessage, t.tag, t.version);
+      j.commit = await gitOut(root, ["commit-tree", "--no-gpg-sign", "-p", t.base.sha, "-m", message, tree], {
+        env: identity
+      });
+      const moved = await git(root, casArgs(t.base.ref, j.commit, t.base.sha, `signet: ${message}`), {
+        allowFailure: true
+      });
+      if (moved.exitCode !== 0) await expectHead(root, t.base, "before the release commit");
+      if (moved.exitCode !== 0)
+        throw new SignetError("E_TOOL_FAILED", `git update-ref: ${moved.stderr.trim()}`);
+      out.commit = j.commit;
+    } else {
+      logger.info("nothing to commit: the release tag goes on HEAD");
+    }
+    await guard.step("after-commit");
+    const target = { sha: j.commit ?? t.base.sha, ref: t.base.ref };
+    await expectHead(root, target, "before the release tag");
+    const tagger = await gitOut(root, ["var", "GIT_COMMITTER_IDENT"], { env: identity });
+    const body = await git(root, ["stripspace"], { input: t.tagMessage });
+    const tagText = `object ${target.sha}
+type commit
+tag ${t.tag}
+tagger ${tagger}
+
+${body.stdout}`;
+    j.tagObject = (await git(root, ["mktag"], { input: tagText })).stdout.trim();
+    const made = await git(root, ["update-ref", `refs/tags/${t.tag}`, j.tagObject, ""], {
+      allowFailure: true
+    });
+    if (made.exitCode !== 0) {
+      delete j.tagObject;
+      throw new SignetError("E_TOOL_FAILED", `tag ${t.tag} cannot be created: ${made.stderr.trim()}`, {
+        details: { tag: t.tag }
+      });
+    }
+    await guard.step("after-tag");
+    if (t.push && t.pushBranch) {
+      await t.push([`${target.sha}:refs/heads/${t.pushBranch}`, `refs/tags/${t.tag}`]);
+      out.pushed = true;
+    }
+    return out;
+  } catch (e) {
+    const what = [j.tagObject && "tag", j.commit && "commit", j.written.length && "files"].filter(Boolean);
+    const signal = e instanceof Interrupted ? e.signal : guard.signal;
+    logger.warn(
+      `release ${signal ? `interrupted by ${signal}` : "failed"}; rolling back${what.length ? ` (${what.join(", ")})` : ""}`
+    );
+    await rollback(t, j);
+    if (signal) throw e instanceof Interrupted ? e : new Interrupted(signal);
+    if (isSignetError(e) && ["E_PUSH_REJECTED", "E_RELEASE_HEAD_MOVED"].includes(e.code)) throw e;
+    throw new SignetError(
+      "E_RELEASE_ROLLED_BACK",
+      `release of ${t.tag} failed and was rolled back: ${e.message}`,
+      {
+        cause: e,
+        details: { tag: t.tag }
+      }
+    );
+  }
+}
+async function rollback(t, j) {
+  const { root } = t;
+  const left = [];
+  if (j.tagObject) {
+    const r = await git(root, ["update-ref", "-d", `refs/tags/${t.tag}`, j.tagObject], {
+      allowFailure: true
+    });
+    if (r.exitCode !== 0) left.push(`tag ${t.tag} (no longer the one this run made)`);
+  }
+  if (j.commit)
+    await git(root, casArgs(t.base.ref, t.base.sha, j.commit, "signet: rollback"), { allowFailure: true });
+  const now = await headState(root).catch(() => void 0);
+  if (!now || now.sha !== t.base.sha || now.ref !== t.base.ref) {
+    left.push(
+      `HEAD (${now ? `${now.ref} at ${now.sha.slice(0, 12)}` : "unreadable"}), the index and the work tree`
+    );
+    logger.warn(`rollback: left as found, not this run's: ${left.join("; ")}`);
+    return;
+  }
+  if (j.staged.size) {
+    const cur = await indexEntries(root, [...j.staged.keys()]).catch(() => /* @__PURE__ */ new Map());
+    const mine = [...j.staged].filter(([p, oid]) => cur.get(p) === oid).map(([p]) => p);
+    if (mine.length) await git(root, ["reset", "-q", t.base.sha, "--", ...mine], { allowFailure: true });
+  }
+  for (const c of j.written) {
+    const abs = join6(root, c.path);
+    try {
+      if (!existsSync9(abs) || readFileSync7(abs, "utf8") !== c.after) {
+        left.push(`${c.path} (changed since this run wrote it)`);
+        continue;
+      }
+      if (c.before === null) unlinkSync(abs);
+      else writeFileSync3(abs, c.before);
+    } catch (e) {
+      left.push(`${c.path} (${e.message})`);
+    }
+  }
+  if (left.length) logger.warn(`rollback: left as found, not this run's: ${left.join("; ")}`);
+}
+
 // tools/lib/release/apply.ts
 function releaseDate(env = process.env, now = /* @__PURE__ */ new Date()) {
   const epoch = env["SOURCE_DATE_EPOCH"];
   const d = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1e3) : now;
   return d.toISOString().slice(0, 10);
 }
-function commitMessage(template, tag, version2) {
-  return template.replaceAll("{tag}", tag).replaceAll("{version}", version2);
-}
 async function diffChanges(changes) {
   if (!changes.length) return "";
-  const tmp = mkdtempSync(join4(tmpdir(), "signet-diff-"));
+  const tmp = mkdtempSync(join7(tmpdir(), "signet-diff-"));
   try {
     const out = [];
     for (const c of changes) {
-      const a = join4(tmp, "a", c.path);
-      const b = join4(tmp, "b", c.path);
-      mkdirSync2(dirname4(b), { recursive: true });
-      writeFileSync2(b, c.after);
+      const a = join7(tmp, "a", c.path);
+      const b = join7(tmp, "b", c.path);
+      mkdirSync3(dirname6(b), { recursive: true });
+      writeFileSync4(b, c.after);
       if (c.before !== null) {
-        mkdirSync2(dirname4(a), { recursive: true });
-        writeFileSync2(a, c.before);
+        mkdirSync3(dirname6(a), { recursive: true });
+        writeFileSync4(a, c.before);
       }
       const r = await git(
         tmp,
@@ -51803,14 +55282,6 @@ async function diffChanges(changes) {
     rmSync2(tmp, { recursive: true, force: true });
   }
 }
-function identityEnv(cfg) {
-  return {
-    GIT_AUTHOR_NAME: cfg.authorName,
-    GIT_AUTHOR_EMAIL: cfg.authorEmail,
-    GIT_COMMITTER_NAME: cfg.authorName,
-    GIT_COMMITTER_EMAIL: cfg.authorEmail
-  };
-}
 async function stableChanges(rp, config2, date5) {
   const remote = await remoteUrl(rp.root, config2.git.remote);
   const notes = renderNotes(rp.plan, rp.commits, {
@@ -51824,30 +55295,20 @@ async function stableChanges(rp, config2, date5) {
     const m = rp.manifests.find((x) => x.path === u.path);
     changes.push({ path: m.path, before: m.text, after: writeVersion(m.spec, m.text, u.to) });
   }
-  for (const u of rp.plan.manifestUpdates) {
-    if (u.type !== "cargo") continue;
-    const lock = cargoLockFor(rp.root, u.path);
+  for (const m of rp.manifests) {
+    if (m.type !== "cargo") continue;
+    const lock = cargoLockFor(rp.root, m.path);
     if (!lock) continue;
+    const names = cargoPackageNames(rp.root, m.path, m.text);
     const existing = changes.find((c) => c.path === lock);
-    const before = existing ? existing.after : readFileSync5(join4(rp.root, lock), "utf8");
-    const after = updateCargoLock(before, u.from, u.to);
+    const before = existing ? existing.after : readFileSync8(join7(rp.root, lock), "utf8");
+    const after = updateCargoLock(before, names, rp.plan.version);
     if (after === before) continue;
     if (existing) existing.after = after;
     else changes.push({ path: lock, before, after });
   }
   changes.push(...changelogChanges(rp.root, config2.changelog, notes));
   return { notes, changes };
-}
-function restoreFiles(root, changes) {
-  for (const c of changes) {
-    const abs = join4(root, c.path);
-    try {
-      if (c.before === null) unlinkSync(abs);
-      else writeFileSync2(abs, c.before);
-    } catch (e) {
-      logger.warn(`rollback: could not restore ${c.path}: ${e.message}`);
-    }
-  }
 }
 async function push(root, config2, refspecs, env, force) {
   const url2 = await remoteUrl(root, config2.git.remote);
@@ -51872,6 +55333,19 @@ ${tail}`, {
   }
 }
 async function applyRelease(options) {
+  if (options.dryRun) return planAndApply(options, void 0);
+  const { root } = await repoInfo(options.cwd, { message: false });
+  const lock = await acquireReleaseLock(root);
+  const guard = guardSignals(() => lock.releaseSync(), options.env ?? process.env);
+  try {
+    await guard.step("after-lock");
+    return await planAndApply(options, guard);
+  } finally {
+    await lock.release();
+    guard.close(true);
+  }
+}
+async function planAndApply(options, guard) {
   const env = options.env ?? process.env;
   const config2 = options.config;
   const dryRun = Boolean(options.dryRun);
@@ -51885,7 +55359,19 @@ async function applyRelease(options) {
     env,
     lean: options.channel === "beta" ? true : notesLean({ sections: config2.changelog.sections, releaseRules: config2.version.releaseRules })
   });
-  const { plan, root } = rp;
+  const { root } = rp;
+  let { plan } = rp;
+  const unfinished = options.channel === "stable" ? await unfinishedRelease(rp, config2, options.date) : void 0;
+  if (unfinished) {
+    plan = {
+      ...plan,
+      released: true,
+      version: unfinished.version,
+      tag: unfinished.tag,
+      reason: `the release commit of ${unfinished.tag} at HEAD is not tagged yet: finishing it`,
+      manifestUpdates: []
+    };
+  }
   const result = { plan, files: [], dryRun, pushed: false };
   if (!plan.released || !plan.tag || !plan.version) return result;
   result.tag = plan.tag;
@@ -51900,57 +55386,7 @@ async function applyRelease(options) {
     );
   }
   const existing = rp.tags.find((t) => t.name === plan.tag);
-  const identity = identityEnv(config2.git);
-  if (options.channel === "beta") {
-    if (existing && existing.commit === rp.head.sha) result.unchanged = true;
-    else if (existing && !options.force) {
-      throw new SignetError(
-        "E_TAG_EXISTS",
-        `tag ${plan.tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
-        {
-          details: { tag: plan.tag, commit: existing.commit }
-        }
-      );
-    }
-    if (dryRun) {
-      result.diff = "";
-      return result;
-    }
-    const previousRef = existing ? await gitOut(root, ["rev-parse", `refs/tags/${plan.tag}`]) : void 0;
-    if (!result.unchanged) {
-      await git(
-        root,
-        [
-          "tag",
-          "-a",
-          "--no-sign",
-          "--cleanup=whitespace",
-          ...existing ? ["-f"] : [],
-          "-m",
-          plan.tag,
-          plan.tag,
-          rp.head.sha
-        ],
-        {
-          env: identity
-        }
-      );
-    }
-    if (options.push) {
-      try {
-        await push(root, config2, [`refs/tags/${plan.tag}`], env, Boolean(existing && options.force));
-        result.pushed = true;
-      } catch (e) {
-        if (!result.unchanged) {
-          if (previousRef)
-            await git(root, ["update-ref", `refs/tags/${plan.tag}`, previousRef], { allowFailure: true });
-          else await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
-        }
-        throw e;
-      }
-    }
-    return result;
-  }
+  if (options.channel === "beta") return applyBeta(rp, plan, result, options, existing);
   if (existing) {
     throw new SignetError(
       "E_TAG_EXISTS",
@@ -51982,45 +55418,69 @@ async function applyRelease(options) {
     }
     logger.warn(`the work tree has uncommitted changes (${dirty.length} files); a real release would refuse`);
   }
-  const date5 = options.date ?? releaseDate(env);
-  const { notes, changes } = await stableChanges(rp, config2, date5);
-  result.notes = notes;
-  result.notesPath = notesPath(config2.changelog, notes.version);
-  result.files = changes.map((c) => c.path);
+  let notes;
+  let changes = [];
+  if (unfinished) {
+    result.resumed = true;
+    result.notesPath = notesPath(config2.changelog, unfinished.version);
+  } else {
+    const date5 = options.date ?? releaseDate(env);
+    ({ notes, changes } = await stableChanges(rp, config2, date5));
+    result.notes = notes;
+    result.notesPath = notesPath(config2.changelog, notes.version);
+    result.files = changes.map((c) => c.path);
+  }
   if (dryRun) {
     result.diff = await diffChanges(changes);
     return result;
   }
-  const origHead = rp.head.sha;
-  let committed = false;
-  let tagged = false;
-  let staged = [];
-  try {
-    for (const c of changes) {
-      const abs = join4(root, c.path);
-      mkdirSync2(dirname4(abs), { recursive: true });
-      writeFileSync2(abs, c.after);
-    }
-    const paths = [.../* @__PURE__ */ new Set([...result.files, config2.changelog.file, result.notesPath])].filter(
-      (p) => existsSync7(join4(root, p))
+  const base = await headState(root);
+  if (base.sha !== rp.head.sha) {
+    throw new SignetError("E_RELEASE_HEAD_MOVED", `HEAD moved while the release was planned`, {
+      details: { expected: rp.head.sha, found: base.sha }
+    });
+  }
+  const outcome = await runStable({
+    root,
+    config: config2,
+    tag: plan.tag,
+    version: plan.version,
+    base,
+    changes,
+    // CHANGELOG.md and the notes file are committed even when they were already written (e.g. by
+    // `signet changelog --write`) and so are not among the changes.
+    commitPaths: unfinished ? [] : [...result.files, config2.changelog.file, result.notesPath],
+    tagMessage: `${plan.tag}
+
+${unfinished ? unfinished.body : notes.body}`,
+    guard,
+    push: options.push ? (refspecs) => push(root, config2, refspecs, env, false) : void 0,
+    pushBranch: rp.head.branch
+  });
+  if (outcome.commit) result.commit = outcome.commit;
+  result.pushed = outcome.pushed;
+  return result;
+}
+async function applyBeta(rp, plan, result, options, existing) {
+  const { root } = rp;
+  const tag = plan.tag;
+  if (existing && existing.commit === rp.head.sha) result.unchanged = true;
+  else if (existing && !options.force) {
+    throw new SignetError(
+      "E_TAG_EXISTS",
+      `tag ${tag} already exists on ${existing.commit.slice(0, 12)}, not on HEAD`,
+      {
+        details: { tag, commit: existing.commit }
+      }
     );
-    const ignored = await git(root, ["check-ignore", "--", ...paths], { allowFailure: true });
-    const skip = new Set(ignored.exitCode === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
-    if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(", ")}`);
-    staged = paths.filter((f) => !skip.has(f));
-    if (staged.length) await git(root, ["add", "--", ...staged]);
-    const pending = await git(root, ["diff", "--cached", "--quiet"], { allowFailure: true });
-    if (pending.exitCode !== 0) {
-      const message = commitMessage(config2.git.commitMessage, plan.tag, plan.version);
-      await git(root, ["commit", "-q", "--no-verify", "--no-gpg-sign", "--cleanup=verbatim", "-m", message], {
-        env: identity
-      });
-      committed = true;
-      result.commit = await gitOut(root, ["rev-parse", "HEAD"]);
-    } else {
-      logger.info("nothing to commit: the release tag goes on HEAD");
-    }
-    const target = result.commit ?? origHead;
+  }
+  if (options.dryRun) {
+    result.diff = "";
+    return result;
+  }
+  const ref = `refs/tags/${tag}`;
+  const previousRef = existing ? await gitOut(root, ["rev-parse", ref]) : void 0;
+  if (!result.unchanged) {
     await git(
       root,
       [
@@ -52028,41 +55488,33 @@ async function applyRelease(options) {
         "-a",
         "--no-sign",
         "--cleanup=whitespace",
+        ...existing ? ["-f"] : [],
         "-m",
-        `${plan.tag}
-
-${notes.body}`,
-        plan.tag,
-        target
+        tag,
+        tag,
+        rp.head.sha
       ],
-      {
-        env: identity
-      }
-    );
-    tagged = true;
-    if (options.push) {
-      await push(root, config2, [`HEAD:refs/heads/${rp.head.branch}`, `refs/tags/${plan.tag}`], env, false);
-      result.pushed = true;
-    }
-    return result;
-  } catch (e) {
-    logger.warn(`release failed; rolling back (${tagged ? "tag, " : ""}${committed ? "commit, " : ""}files)`);
-    if (tagged) await git(root, ["tag", "-d", plan.tag], { allowFailure: true });
-    if (committed) await git(root, ["reset", "-q", "--soft", origHead], { allowFailure: true });
-    const unstage = [.../* @__PURE__ */ new Set([...result.files, ...staged])];
-    if (unstage.length) await git(root, ["reset", "-q", origHead, "--", ...unstage], { allowFailure: true });
-    restoreFiles(root, changes);
-    delete result.commit;
-    if (isSignetError(e) && e.code === "E_PUSH_REJECTED") throw e;
-    throw new SignetError(
-      "E_RELEASE_ROLLED_BACK",
-      `release of ${plan.tag} failed and was rolled back: ${e.message}`,
-      {
-        cause: e,
-        details: { tag: plan.tag }
-      }
+      { env: identityEnv(options.config.git) }
     );
   }
+  if (options.push) {
+    const made = result.unchanged ? void 0 : await gitOut(root, ["rev-parse", ref]);
+    try {
+      await push(root, options.config, [ref], options.env ?? process.env, Boolean(existing && options.force));
+      result.pushed = true;
+    } catch (e) {
+      if (made)
+        await git(
+          root,
+          previousRef ? ["update-ref", ref, previousRef, made] : ["update-ref", "-d", ref, made],
+          {
+            allowFailure: true
+          }
+        );
+      throw e;
+    }
+  }
+  return result;
 }
 
 // actions/version/src/main.ts
