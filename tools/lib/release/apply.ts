@@ -184,13 +184,16 @@ export async function applyRelease(options: ApplyOptions): Promise<ApplyResult> 
   if (options.dryRun) return planAndApply(options, undefined);
   // One release at a time per repository (./lock.ts), taken before the plan reads HEAD and tags.
   const { root } = await repoInfo(options.cwd, { message: false });
-  const lock = await acquireReleaseLock(root);
-  const guard = guardSignals(() => lock.releaseSync(), options.env ?? process.env);
+  // The signal guard goes up before the lock: a Ctrl-C while the lock is being taken must not kill
+  // the process between git creating the ref and this run knowing it holds it.
+  let lock: Awaited<ReturnType<typeof acquireReleaseLock>> | undefined;
+  const guard = guardSignals(() => lock?.releaseSync(), options.env ?? process.env);
   try {
+    lock = await acquireReleaseLock(root);
     await guard.step('after-lock');
     return await planAndApply(options, guard);
   } finally {
-    await lock.release();
+    await lock?.release();
     // A signal received during the run: re-raised now that everything is rolled back and unlocked.
     guard.close(true);
   }
