@@ -18,7 +18,7 @@ export interface StringSpan {
   value: string;
 }
 
-export function parseTomlAst(text: string): AST.TOMLProgram {
+function parseTomlAst(text: string): AST.TOMLProgram {
   try {
     return parseTOML(text);
   } catch (e) {
