@@ -2,6 +2,7 @@
  * A small logger: human messages go to stderr (stdout is for results and --json), every message
  * goes through the redactor, colour follows --no-color / NO_COLOR / TTY.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { redact } from './redact.ts';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -24,7 +25,7 @@ class Logger {
       this.color && tag
         ? `${level === 'error' ? '\x1b[31m' : level === 'warn' ? '\x1b[33m' : '\x1b[2m'}${tag}\x1b[0m`
         : tag;
-    this.sink.write(`${painted}${text}`);
+    (scope.getStore() ?? this.sink).write(`${painted}${text}`);
   }
   debug(m: string): void {
     this.emit('debug', m);
@@ -41,3 +42,14 @@ class Logger {
 }
 
 export const logger = new Logger();
+
+/**
+ * Per-call log sinks: inside `withLogSink(sink, fn)` every message the library logs — through the
+ * one `logger`, however deep — goes to `sink` instead of stderr. A server runs many use cases at
+ * once, each with its own sink (its request log, a build's record), without a process-wide switch.
+ */
+const scope = new AsyncLocalStorage<LogSink>();
+
+export function withLogSink<T>(sink: LogSink, fn: () => T): T {
+  return scope.run(sink, fn);
+}

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SignetError, toSignetError } from '../../errors.ts';
 import { buildSiteInstallers, signetVersion } from '../../installers/build.ts';
+import { withLogSink } from '../../log.ts';
 import type {
   Channel,
   OutputKind,
@@ -197,17 +198,22 @@ export class InstallerBuilder {
         ...d.config,
         installers: { ...d.config.installers, cacheDir: join(work, 'cache') },
       };
-      const result = await buildSiteInstallers({
-        agent,
-        sites: [await siteConfigOf(d, site)],
-        config,
-        signer: d.signer,
-        outDir: join(work, 'out'),
-        concurrency: 1,
-        version: release.version,
-        baseDir: d.baseDir,
-        force: true,
-      });
+      // the builder's own warnings go to the service's log, not the process's stderr
+      const sink = { write: (line: string) => d.log(line.startsWith('warn: ') ? 'warn' : 'info', line) };
+      const siteConfig = await siteConfigOf(d, site);
+      const result = await withLogSink(sink, () =>
+        buildSiteInstallers({
+          agent,
+          sites: [siteConfig],
+          config,
+          signer: d.signer,
+          outDir: join(work, 'out'),
+          concurrency: 1,
+          version: release.version,
+          baseDir: d.baseDir,
+          force: true,
+        }),
+      );
       const r = result.results[0];
       if (!result.ok || !r?.ok || !r.exe || !r.msi) {
         const message = r?.error ? `${r.error.code}: ${r.error.message}` : 'the build failed';
