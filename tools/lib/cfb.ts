@@ -53,6 +53,25 @@ export interface CompoundDirectory {
   streams: Map<string, () => Buffer>;
   /** Names of allocated entries (streams, storages) that no storage of the tree links. */
   orphans: string[];
+  /** Where each stream of `streams` lies in the file (for in-place patching), computed when asked for. */
+  layouts: Map<string, () => StreamLayout>;
+  /** Streams smaller than this live in the mini stream. */
+  miniCutoff: number;
+}
+
+/**
+ * The place of one stream in the file: its directory entry, and for each sector (or mini sector)
+ * of its chain, in order, the file offset of its bytes and of its FAT (or mini FAT) entry.
+ */
+export interface StreamLayout {
+  /** File offset of the stream's 128-byte directory entry. */
+  entryOffset: number;
+  size: number;
+  mini: boolean;
+  /** Bytes per unit: the sector size, or the mini sector size (64). */
+  unit: number;
+  units: number[];
+  chainEntries: number[];
 }
 
 /** The streams directly under the root storage, by (raw UTF-16) name, read when asked for. */
@@ -120,9 +139,14 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     return out;
   };
   const readChain = (start: number) => Buffer.concat(chain(start, fat).map(sector));
+  const sectorOffset = (n: number) => (n + 1) * sectorSize;
+  const fatEntryOffset = (n: number) =>
+    sectorOffset(fatSectors[Math.floor(n / perSector)]!) + (n % perSector) * 4;
 
-  const dir = readChain(firstDir);
+  const dirChain = chain(firstDir, fat);
+  const dir = Buffer.concat(dirChain.map(sector));
   interface Entry {
+    index: number;
     name: string;
     type: number;
     left: number;
@@ -135,6 +159,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
   for (let off = 0; off + 128 <= dir.length; off += 128) {
     const nameLen = Math.min(64, dir.readUInt16LE(off + 0x40));
     entries.push({
+      index: off / 128,
       name: dir.toString('utf16le', off, off + Math.max(0, nameLen - 2)),
       type: dir.readUInt8(off + 0x42),
       left: dir.readUInt32LE(off + 0x44),
@@ -179,10 +204,46 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
   const miniFat = new Uint32Array(miniFatBytes.length / 4);
   for (let i = 0; i < miniFat.length; i++) miniFat[i] = miniFatBytes.readUInt32LE(i * 4);
 
+  const rootChain = chain(root.start, fat);
+  const miniFatChain = firstMiniFat === END_OF_CHAIN ? [] : chain(firstMiniFat, fat);
+  const layoutOf = (e: Entry): StreamLayout => {
+    const dirAt = e.index * 128;
+    const entryOffset = sectorOffset(dirChain[Math.floor(dirAt / sectorSize)]!) + (dirAt % sectorSize);
+    if (e.size < miniCutoff) {
+      const units = chain(e.start, miniFat);
+      const perSectorMini = sectorSize / miniSize;
+      return {
+        entryOffset,
+        size: e.size,
+        mini: true,
+        unit: miniSize,
+        units: units.map((m) => {
+          const s = rootChain[Math.floor(m / perSectorMini)];
+          if (s === undefined) bad('mini sector out of range');
+          return sectorOffset(s) + (m % perSectorMini) * miniSize;
+        }),
+        chainEntries: units.map(
+          (m) => sectorOffset(miniFatChain[Math.floor(m / perSector)]!) + (m % perSector) * 4,
+        ),
+      };
+    }
+    const units = chain(e.start, fat);
+    return {
+      entryOffset,
+      size: e.size,
+      mini: false,
+      unit: sectorSize,
+      units: units.map(sectorOffset),
+      chainEntries: units.map(fatEntryOffset),
+    };
+  };
+
   // streams are read when asked for (an MSI's cabinet is most of the file and never needed here)
   const streams = new Map<string, () => Buffer>();
+  const layouts = new Map<string, () => StreamLayout>();
   for (const e of top) {
     if (e.type !== 2) continue;
+    layouts.set(e.name, () => layoutOf(e));
     streams.set(e.name, () => {
       const data =
         e.size < miniCutoff
@@ -193,5 +254,5 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
       return data.subarray(0, e.size);
     });
   }
-  return { streams, orphans };
+  return { streams, orphans, layouts, miniCutoff };
 }

@@ -7,7 +7,13 @@
  * cross-checked against `msiinfo export` in msi-db.test.ts.
  */
 import { closeSync, openSync } from 'node:fs';
-import { type ByteSource, CompoundFileError, fileSource, readCompoundFile } from '../cfb.ts';
+import {
+  type ByteSource,
+  type CompoundDirectory,
+  CompoundFileError,
+  fileSource,
+  readCompoundDirectory,
+} from '../cfb.ts';
 import { SignetError } from '../errors.ts';
 import type { MsiFacts, MsiTable } from './msi.ts';
 
@@ -48,27 +54,49 @@ interface Column {
   type: number;
 }
 
+/** One string of the pool: where its length entry and its bytes are (for in-place patching). */
+export interface PoolString {
+  id: number;
+  value: string;
+  refs: number;
+  /** Byte offset of its 4-byte entry in _StringPool (of the second entry for a long string). */
+  entryOffset: number;
+  /** Byte offset and length of its bytes in _StringData. */
+  dataOffset: number;
+  length: number;
+  /** Over 64 KiB: its length is split over two pool entries. */
+  long: boolean;
+}
+
 export class MsiDatabase {
   private readonly streams = new Map<string, () => Buffer>();
   private readonly strings: string[] = [''];
   private readonly strRefBytes: number;
   private readonly columns = new Map<string, Column[]>();
+  private readonly rawNames = new Map<string, string>();
   readonly tableNames: string[];
+  readonly directory: CompoundDirectory;
+  /** Every non-empty string of the pool, with its place. */
+  readonly pool: PoolString[] = [];
+  readonly stringEncoding: BufferEncoding;
 
   constructor(input: Buffer | ByteSource) {
-    let streams: Map<string, () => Buffer>;
     try {
-      streams = readCompoundFile(input);
+      this.directory = readCompoundDirectory(input);
     } catch (e) {
       if (e instanceof CompoundFileError) bad(e.message);
       throw e;
     }
-    for (const [raw, data] of streams) this.streams.set(decodeStreamName(raw), data);
+    for (const [raw, data] of this.directory.streams) {
+      this.streams.set(decodeStreamName(raw), data);
+      this.rawNames.set(decodeStreamName(raw), raw);
+    }
     const pool = this.stream('_StringPool');
     const data = this.stream('_StringData');
     const codepage = pool.length >= 4 ? pool.readUInt32LE(0) : 0;
     this.strRefBytes = codepage & 0x80000000 ? 3 : 2;
     const encoding: BufferEncoding = (codepage & 0x7fffffff) === 65001 ? 'utf8' : 'latin1';
+    this.stringEncoding = encoding;
     const count = pool.length / 4;
     let offset = 0;
     for (let i = 1, n = 1; i < count; ) {
@@ -80,14 +108,18 @@ export class MsiDatabase {
         continue;
       }
       let len: number;
-      if (len16 === 0) {
+      const long = len16 === 0;
+      const entryOffset = long ? i * 4 + 4 : i * 4;
+      if (long) {
         len = (pool.readUInt16LE(i * 4 + 6) << 16) + pool.readUInt16LE(i * 4 + 4);
         i += 2;
       } else {
         len = len16;
         i++;
       }
-      this.strings[n++] = data.toString(encoding, offset, offset + len);
+      const value = data.toString(encoding, offset, offset + len);
+      this.pool.push({ id: n, value, refs, entryOffset, dataOffset: offset, length: len, long });
+      this.strings[n++] = value;
       offset += len;
     }
     // _Tables: one string column; _Columns: Table, Number, Name, Type
@@ -146,6 +178,32 @@ export class MsiDatabase {
       base += w * rows;
     }
     return out;
+  }
+
+  /** The raw (Compound File) name of a stream, by its decoded MSI name ('\u4840File', 'site.cab'). */
+  rawStreamName(decoded: string): string | undefined {
+    return this.rawNames.get(decoded);
+  }
+
+  /** Where one cell of a table lies in the table's stream (row index as `table()` lists the rows). */
+  cell(
+    table: string,
+    row: number,
+    column: string,
+  ): { stream: string; offset: number; width: number; type: number } {
+    const cols = (this.columns.get(table) ?? []).filter((c) => !(c.type & MSITYPE_TEMPORARY));
+    const data = this.stream(table);
+    const rowSize = cols.reduce((n, c) => n + this.width(c.type), 0);
+    const rows = rowSize ? Math.floor(data.length / rowSize) : 0;
+    if (row < 0 || row >= rows) bad(`${table}: no row ${row}`);
+    let base = 0;
+    for (const c of cols) {
+      const w = this.width(c.type);
+      if (c.name === column)
+        return { stream: TABLE_PREFIX + table, offset: base + row * w, width: w, type: c.type };
+      base += w * rows;
+    }
+    return bad(`${table}: no column ${column}`);
   }
 
   table(name: string): MsiTable | undefined {

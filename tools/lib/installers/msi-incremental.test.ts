@@ -1,0 +1,235 @@
+/**
+ * The incremental MSI against the real tools: a base built once (wixl, gcab, msibuild), a site
+ * assembled in place; msiextract returns site.json exactly and the agent byte for byte, the lint
+ * passes, osslsigncode signs and verifies it, and its tables equal a full rebuild's of the same
+ * site except the per-site fields. Plus the fallbacks, the site cabinet, and the stream layouts.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestAgent } from '../../../test/helpers/agent.ts';
+import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
+import { tempDir } from '../../../test/helpers/tmp.ts';
+import { testWixValues } from '../../../test/helpers/wix-values.ts';
+import { readCompoundDirectory } from '../cfb.ts';
+import { defaultRunner } from '../exec/runner.ts';
+import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
+import { comparePayload, extractMsi, sha256Of } from './checks.ts';
+import { productConfigSchema } from './config.ts';
+import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
+import { assembleMsiSite, buildMsiBase, type MsiBase, msiFileHash, msiSlotSize } from './msi-incremental.ts';
+import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate } from './template.ts';
+
+const product = productConfigSchema.parse({
+  vendor: 'Example Vendor',
+  product: 'Agent',
+  serviceName: 'SignetTestAgent',
+  msiService: 'agentCommand',
+});
+const site = { siteCode: 'ACME-HQ', keyVersion: 3, fingerprintHex: '7F2A' };
+const siteJson = Buffer.from(
+  `${JSON.stringify({ siteCode: 'ACME-HQ', name: 'Ω∑'.repeat(3000), key: 'k' })}\n`,
+);
+
+let dir: string;
+let agent: string;
+let pki: TestPki;
+let base: MsiBase;
+let template: LoadedTemplate;
+
+const releaseValues = () => {
+  const v: Record<string, string> = testWixValues('agentCommand');
+  for (const k of ['PRODUCT_CODE', 'SITE_CODE', 'KEY_VERSION', 'FINGERPRINT_HEX']) delete v[k];
+  return v;
+};
+
+async function exportTables(msi: string): Promise<Record<string, string>> {
+  const names = (await defaultRunner.run('msiinfo', ['tables', msi])).stdout.split('\n').filter(Boolean);
+  const out: Record<string, string> = {};
+  for (const t of names) out[t] = (await defaultRunner.run('msiinfo', ['export', msi, t])).stdout;
+  return out;
+}
+
+async function sign(input: string, out: string) {
+  await defaultRunner.run('osslsigncode', [
+    'sign',
+    '-certs',
+    pki.cert,
+    '-key',
+    pki.key,
+    '-h',
+    'sha256',
+    '-in',
+    input,
+    '-out',
+    out,
+  ]);
+  await defaultRunner.run('osslsigncode', ['verify', '-CAfile', pki.caCert, '-in', out]);
+}
+
+beforeAll(async () => {
+  dir = tempDir('signet-msi-inc-');
+  pki = await makeTestPki(join(dir, 'pki'));
+  agent = join(dir, 'agent.exe');
+  copyFileSync(await buildTestAgent({ version: '1.2.3' }), agent);
+  template = loadTemplate(BUILTIN_TEMPLATES.wix);
+  const b = await buildMsiBase({
+    template,
+    values: releaseValues(),
+    product,
+    agentPath: agent,
+    agentSha256: sha256Of(agent),
+    agentFileName: 'agent.exe',
+    slot: msiSlotSize(siteJson.length),
+    work: join(dir, 'base'),
+    runner: defaultRunner,
+    key: 'test',
+  });
+  if ('fallback' in b) throw new Error(b.fallback);
+  base = b;
+}, 120_000);
+
+describe('incremental MSI', () => {
+  it('a site assembled from the base carries its site.json exactly and the agent byte for byte, lints, signs and verifies', async () => {
+    const out = join(dir, 'site.msi');
+    const r = assembleMsiSite(base, site, siteJson, out);
+    if ('fallback' in r) throw new Error(r.fallback);
+    const lint = await lintMsi(out, {
+      product,
+      upgradeCode: testWixValues().UPGRADE_CODE!,
+      version: '1.2.3',
+      agentSize: readFileSync(agent).length,
+      siteJsonSize: siteJson.length,
+    });
+    expect(lint).toEqual([]);
+    await sign(out, join(dir, 'site-signed.msi'));
+    await extractMsi(defaultRunner, join(dir, 'site-signed.msi'), join(dir, 'x'));
+    await comparePayload(
+      'site-signed.msi',
+      join(dir, 'x'),
+      { agentFileName: 'agent.exe', agentSha256: sha256Of(agent), siteJson },
+      false,
+    );
+    const info = (await defaultRunner.run('msiinfo', ['suminfo', out])).stdout;
+    expect(info).toContain(`{${r.packageCode}}`);
+    expect(info).toContain('Comments: Site ACME-HQ, enrollment key v3 (7F2A)');
+  }, 60_000);
+
+  it("its tables equal a full rebuild's of the same site, except the per-site fields", async () => {
+    const out = join(dir, 'cmp.msi');
+    const r = assembleMsiSite(base, site, siteJson, out);
+    if ('fallback' in r) throw new Error(r.fallback);
+    const work = join(dir, 'full');
+    mkdirSync(join(work, 'payload'), { recursive: true });
+    copyFileSync(agent, join(work, 'payload', 'agent.exe'));
+    writeFileSync(join(work, 'payload', 'site.json'), siteJson);
+    const values = {
+      ...releaseValues(),
+      PRODUCT_CODE: r.productCode,
+      SITE_CODE: site.siteCode,
+      KEY_VERSION: String(site.keyVersion),
+      FINGERPRINT_HEX: site.fingerprintHex,
+    };
+    writeFileSync(join(work, WIX_SOURCE), renderWix(template.text, values, 't.wxs'));
+    const full = await runWixl({ runner: defaultRunner, workDir: work, product });
+    const [a, b] = [await exportTables(out), await exportTables(full)];
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    // by design: the site's file on its own embedded cabinet (Media 2); everything else is equal,
+    // ProductCode included (the same fresh GUID was given to the full build)
+    expect(a['Media']).toBe(
+      'DiskId\tLastSequence\tDiskPrompt\tCabinet\tVolumeLabel\tSource\r\ni2\ti4\tL64\tS255\tS32\tS72\r\nMedia\tDiskId\r\n1\t1\t\t#payload.cab\t\t\r\n2\t2\t\t#site.cab\t\t\r\n',
+    );
+    // the summary as a table: PackageCode (9) and the build times (12, 13) are per build
+    const noPerBuild = (text: string) => text.replace(/\r\n(9|12|13)\t[^\r]*/g, '');
+    for (const t of Object.keys(a)) if (t !== 'Media') expect(noPerBuild(a[t]!), t).toBe(noPerBuild(b[t]!));
+    const sum = async (m: string) =>
+      (await defaultRunner.run('msiinfo', ['suminfo', m])).stdout
+        .split('\n')
+        .filter((l) => !/^(Revision number|Created|Last saved)/.test(l));
+    expect(await sum(out)).toEqual(await sum(full));
+  }, 60_000);
+
+  it('every site gets a fresh ProductCode and PackageCode; the base is never modified', () => {
+    const before = sha256Of(base.path);
+    const a = assembleMsiSite(base, site, siteJson, join(dir, 'a.msi'));
+    const b = assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{}\n'), join(dir, 'b.msi'));
+    if ('fallback' in a || 'fallback' in b) throw new Error('fallback');
+    expect(a.productCode).not.toBe(b.productCode);
+    expect(a.packageCode).not.toBe(b.packageCode);
+    expect(sha256Of(base.path)).toBe(before);
+  });
+
+  it('falls back (never fails) for a site.json over the slot, a value that equals another string, a template without the slot', async () => {
+    const big = Buffer.alloc(base.slot + 1, 0x20);
+    expect(assembleMsiSite(base, site, big, join(dir, 'big.msi'))).toMatchObject({
+      fallback: expect.stringContaining('larger than'),
+    });
+    expect(assembleMsiSite(base, { ...site, siteCode: 'Agent' }, siteJson, join(dir, 'c.msi'))).toMatchObject(
+      {
+        fallback: expect.stringContaining('equals another string'),
+      },
+    );
+    const plain = { ...template, text: template.text.replace(/<!--\s*signet:incremental[\s\S]*?-->/, '') };
+    expect(
+      await buildMsiBase({
+        template: plain,
+        values: releaseValues(),
+        product,
+        agentPath: agent,
+        agentSha256: sha256Of(agent),
+        agentFileName: 'agent.exe',
+        slot: 4096,
+        work: join(dir, 'plain'),
+        runner: defaultRunner,
+        key: 'plain',
+      }),
+    ).toEqual({ fallback: 'the WiX template does not declare the site slot' });
+  });
+
+  it('the MSI file hash is what wixl writes (MD5 as four little-endian 32-bit parts)', () => {
+    // wixl's MsiFileHash row for '{"a":"é"}\n' (see msitools)
+    expect(msiFileHash(Buffer.from('{"a":"é"}\n'))).toEqual([411219194, 110050940, 2077626478, -565296505]);
+  });
+});
+
+describe('site cabinet', () => {
+  it('gcab lists and extracts it; the reader checks every CFDATA checksum', async () => {
+    const data = Buffer.from('x'.repeat(70_000)); // three data blocks
+    const cab = writeCabinet({ name: 'SiteJson', data }, 4096);
+    const p = join(dir, 's.cab');
+    writeFileSync(p, cab);
+    expect((await defaultRunner.run('gcab', ['-l', p])).stdout).toContain('SiteJson 70000');
+    await defaultRunner.run('gcab', ['-x', '-C', join(dir, 'cabx'), p]);
+    expect(readFileSync(join(dir, 'cabx', 'SiteJson')).equals(data)).toBe(true);
+    expect(readCabinetFile(cab).data.equals(data)).toBe(true);
+    const small = writeCabinet({ name: 'SiteJson', data: Buffer.from('{}') }, 4096);
+    expect(small.length).toBe(4096);
+    writeFileSync(p, small);
+    expect((await defaultRunner.run('gcab', ['-l', p])).stdout).toContain('SiteJson 2');
+    const bad = Buffer.from(cab);
+    bad[bad.length - 1] ^= 1;
+    expect(() => readCabinetFile(bad)).toThrow(/checksum/);
+  });
+
+  it('checksum of known bytes (MS-CAB CSUMCompute, 1 to 3 trailing bytes)', () => {
+    expect(cabChecksum(Buffer.from([1, 2, 3, 4]))).toBe(0x04030201);
+    expect(cabChecksum(Buffer.from([1, 2, 3, 4, 5, 6, 7]))).toBe(
+      (0x04030201 ^ ((5 << 16) | (6 << 8) | 7)) >>> 0,
+    );
+  });
+});
+
+describe('Compound File layouts', () => {
+  it("every stream's bytes, read through its layout, are the stream", () => {
+    for (const file of [base.path, join(dir, 'site-signed.msi')]) {
+      const buf = readFileSync(file);
+      const d = readCompoundDirectory(buf);
+      for (const [name, read] of d.streams) {
+        const l = d.layouts.get(name)!();
+        const bytes = Buffer.concat(l.units.map((u) => buf.subarray(u, u + l.unit))).subarray(0, l.size);
+        expect(bytes.equals(read()), name).toBe(true);
+        expect(l.mini).toBe(l.size < d.miniCutoff);
+      }
+    }
+  });
+});
