@@ -207,7 +207,7 @@ describe('site cabinet', () => {
     writeFileSync(p, small);
     expect((await defaultRunner.run('gcab', ['-l', p])).stdout).toContain('SiteJson 2');
     const bad = Buffer.from(cab);
-    bad[bad.length - 1] ^= 1;
+    bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 1, bad.length - 1);
     expect(() => readCabinetFile(bad)).toThrow(/checksum/);
   });
 
