@@ -9,6 +9,7 @@ import { SignetError } from '../errors.ts';
 import { git, remoteUrl, repoInfo } from '../git/git.ts';
 import { streamLog } from '../git/log.ts';
 import { classifyTag, readTags, selectLastStable } from '../git/tags.ts';
+import { DEFAULT_TAG_PREFIX } from '../version/config.ts';
 import { type ConventionalCommit, parseCommit } from '../version/conventional.ts';
 import { planFromRepo, type ReleasePlan } from '../version/index.ts';
 import { type ReleaseConfig, releaseDate } from './apply.ts';
@@ -100,7 +101,9 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
 
   const info = await repoInfo(options.cwd);
   const root = info.root;
-  const prefix = options.tagPrefix ?? config.version.tagPrefix;
+  const prefix = options.tagPrefix ?? config.version.tagPrefix ?? DEFAULT_TAG_PREFIX;
+  // The default prefix (set neither by flag nor config) also takes bare X.Y.Z tags, as planning does.
+  const bare = options.tagPrefix === undefined && config.version.tagPrefix === undefined;
   const remote = await remoteUrl(root, config.git.remote);
   let from: string | undefined;
   let to = options.to ?? 'HEAD';
@@ -117,10 +120,15 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
     }
     tag = `${prefix}${v}`;
     version = v;
-    const exists = await git(root, ['rev-parse', '--verify', '-q', `refs/tags/${tag}^{commit}`], {
-      allowFailure: true,
-    });
-    if (exists.exitCode !== 0) {
+    const hasTag = async (name: string) =>
+      (await git(root, ['rev-parse', '--verify', '-q', `refs/tags/${name}^{commit}`], { allowFailure: true }))
+        .exitCode === 0;
+    let exists = await hasTag(tag);
+    if (!exists && bare && (await hasTag(v))) {
+      tag = v;
+      exists = true;
+    }
+    if (!exists) {
       throw new SignetError('E_INPUT_INVALID', `--version ${v}: there is no tag ${tag}`, {
         hint: 'Name a released version, or set --tag-prefix for tags of another prefix.',
         details: { field: 'version', tag },
@@ -128,6 +136,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
     }
     to = tag;
     // The previous stable tag: the highest strict tag below this version that the tag reaches.
+    let previousVersion: string | undefined;
     const merged = await git(root, [
       'for-each-ref',
       '--merged',
@@ -136,16 +145,19 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
       'refs/tags',
     ]);
     for (const name of merged.stdout.split('\n')) {
-      const c = classifyTag(name, prefix);
+      const c = classifyTag(name, prefix, { bare });
       if (c.kind !== 'stable' || !semver.lt(c.version!, v)) continue;
-      if (!previousTag || semver.gt(c.version!, previousTag.slice(prefix.length))) previousTag = name;
+      if (!previousVersion || semver.gt(c.version!, previousVersion)) {
+        previousTag = name;
+        previousVersion = c.version!;
+      }
     }
     from = previousTag ?? undefined;
   } else if (!options.all) {
     from = options.from;
     if (from === undefined) {
-      const tags = await readTags(root, prefix);
-      from = selectLastStable(tags, prefix).last?.name;
+      const tags = await readTags(root, prefix, { bare });
+      from = selectLastStable(tags, prefix, { bare }).last?.name;
     }
     previousTag = from ?? null;
   }

@@ -53,8 +53,8 @@ export async function unfinishedRelease(
   if (!version && tag) version = tag.slice(tag.length - (/\d+\.\d+\.\d+$/.exec(tag)?.[0].length ?? 0));
   if (!version || !semver.valid(version)) return undefined;
   tag ??= `${rp.tagPrefix}${version}`;
-  // The tag form the planner makes: the prefix, or (default prefix `v`) a bare version.
-  if (tag !== `${rp.tagPrefix}${version}` && !(rp.tagPrefix === 'v' && tag === version)) return undefined;
+  // The tag form the planner makes: the prefix, or (default prefix, not set explicitly) a bare version.
+  if (tag !== `${rp.tagPrefix}${version}` && !(rp.mixedTags && tag === version)) return undefined;
   if (rp.tags.some((t) => t.name === tag || t.name === `${rp.tagPrefix}${version}`)) return undefined;
   const previous = rp.plan.previousVersion;
   if (previous && !semver.gt(version, previous)) return undefined;

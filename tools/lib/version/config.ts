@@ -54,9 +54,17 @@ export const componentSchema = z
   })
   .strict();
 
+/** The prefix when `version.tagPrefix` is not set (lenient: bare X.Y.Z tags count as well). */
+export const DEFAULT_TAG_PREFIX = 'v';
+
 export const versionConfigSchema = z
   .object({
-    tagPrefix: z.string().default('v').describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+    tagPrefix: z
+      .string()
+      .optional()
+      .describe(
+        'Prefix of release tags; "" for bare 1.2.3 tags. Unset: "v", and bare 1.2.3 tags count as releases too (a new tag follows the form of the last one); set explicitly, only tags with this prefix count',
+      ),
     manifests: z
       .array(manifestSchema)
       .default([])

@@ -15,7 +15,7 @@ import {
   toSpec,
   withLockfiles,
 } from '../manifests/index.ts';
-import type { VersionConfig } from './config.ts';
+import { DEFAULT_TAG_PREFIX, type VersionConfig } from './config.ts';
 import { type ConventionalCommit, parseCommit } from './conventional.ts';
 import { type Channel, type ComponentSpec, planRelease, type ReleasePlan } from './plan.ts';
 
@@ -47,6 +47,8 @@ export interface RepoPlan {
   head: HeadInfo;
   root: string;
   tagPrefix: string;
+  /** The prefix is the lenient default: bare X.Y.Z tags count as releases too. */
+  mixedTags: boolean;
   tags: TagRef[];
   manifests: LoadedManifest[];
 }
@@ -87,9 +89,11 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
       details: { field: 'component' },
     });
   }
-  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : (cfg.tagPrefix ?? 'v'));
-  // The default prefix `v` (not from --tag-prefix, not a component's) also takes bare X.Y.Z tags.
-  const mixedTags = options.tagPrefix === undefined && !component && tagPrefix === 'v';
+  const tagPrefix =
+    options.tagPrefix ?? (component ? componentPrefix(component) : (cfg.tagPrefix ?? DEFAULT_TAG_PREFIX));
+  // The default prefix `v` (not from --tag-prefix, not in the config, not a component's) also
+  // takes bare X.Y.Z tags; an explicit prefix is strict.
+  const mixedTags = options.tagPrefix === undefined && !component && cfg.tagPrefix === undefined;
   if (!tags) throw new SignetError('E_TOOL_FAILED', `git for-each-ref failed in ${root}`);
   await markReachable(root, tags, tagPrefix, { bare: mixedTags });
   const { last } = selectLastStable(tags, tagPrefix, { bare: mixedTags });
@@ -171,6 +175,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     head: info.head,
     root,
     tagPrefix,
+    mixedTags,
     tags,
     manifests,
   };

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { TestRepo } from '../../../test/helpers/git-repo.ts';
 import { parseConfig } from '../config/load.ts';
 import { applyRelease } from '../release/apply.ts';
+import { notesFromRepo } from '../release/notes.ts';
 import { planFromRepo } from './repo.ts';
 
 const plan = async (repo: TestRepo, over: Partial<Parameters<typeof planFromRepo>[0]> = {}) =>
@@ -108,6 +109,38 @@ describe('mixed tag forms', () => {
     expect(await plan(repo, { tagPrefix: 'v' })).toMatchObject({ previousTag: 'v1.0.0', tag: 'v1.0.1' });
     const comp = { components: [{ name: 'agent', paths: ['.'], manifests: [], tagPrefix: 'v' }] };
     expect(await plan(repo, { config: comp, component: 'agent' })).toMatchObject({ previousTag: 'v1.0.0' });
+  });
+  it('`version.tagPrefix: v` set in the config is strict; left unset, bare tags count', async () => {
+    const repo = TestRepo.create({ files: { VERSION: '1.2.2\n' } });
+    repo.tag('v1.2.2');
+    repo.commit('fix: a');
+    repo.tag('1.2.3');
+    repo.commit('fix: b');
+    const explicit = config({ tagPrefix: 'v' });
+    expect(explicit.version.tagPrefix).toBe('v');
+    expect(await plan(repo, { config: explicit.version })).toMatchObject({
+      previousTag: 'v1.2.2',
+      version: '1.2.3',
+      tag: 'v1.2.3',
+    });
+    const unset = config();
+    expect(unset.version.tagPrefix).toBeUndefined();
+    expect(await plan(repo, { config: unset.version })).toMatchObject({
+      previousTag: '1.2.3',
+      version: '1.2.4',
+      tag: '1.2.4',
+    });
+  });
+  it('release notes for a version: the default prefix finds a bare tag, an explicit one does not', async () => {
+    const repo = TestRepo.create({ files: { VERSION: '1.2.2\n' } });
+    repo.tag('v1.2.2');
+    repo.commit('fix: bare one');
+    repo.tag('1.2.3');
+    const notes = await notesFromRepo({ cwd: repo.dir, config: config(), version: '1.2.3', env: {} });
+    expect(notes.range).toBe('v1.2.2..1.2.3');
+    await expect(
+      notesFromRepo({ cwd: repo.dir, config: config({ tagPrefix: 'v' }), version: '1.2.3', env: {} }),
+    ).rejects.toMatchObject({ code: 'E_INPUT_INVALID' });
   });
 });
 
