@@ -20,7 +20,11 @@ await runAction(async () => {
   };
   const r = s.apply
     ? await applyRelease({ ...common, config, push: s.push })
-    : { plan: (await planFromRepo({ ...common, config: config.version })).plan };
+    : {
+        plan: (
+          await planFromRepo({ ...common, config: config.version, commitMessage: config.git.commitMessage })
+        ).plan,
+      };
   const p = r.plan;
   const applied = 'files' in r ? r : undefined;
   setOutputs({

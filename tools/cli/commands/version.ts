@@ -78,6 +78,7 @@ export const versionCommand: CommandModule<GlobalArgs, PlanArgs> = {
     const { plan } = await planFromRepo({
       cwd: ctx.cwd,
       config: config.version,
+      commitMessage: config.git.commitMessage,
       channel: args.channel,
       runNumber: parseRunNumber(args['run-number'], '--run-number'),
       tagPrefix: args['tag-prefix'],

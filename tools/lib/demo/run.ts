@@ -103,6 +103,7 @@ function planStep(
       const { plan } = await planFromRepo({
         cwd: ctx.repo,
         config: config.version,
+        commitMessage: config.git.commitMessage,
         channel,
         runNumber,
         env: {},

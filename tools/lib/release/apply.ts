@@ -206,6 +206,7 @@ async function planAndApply(options: ApplyOptions, guard: Guard | undefined): Pr
   const rp = await planFromRepo({
     cwd: options.cwd,
     config: config.version,
+    commitMessage: config.git.commitMessage,
     channel: options.channel,
     runNumber: options.runNumber,
     tagPrefix: options.tagPrefix,

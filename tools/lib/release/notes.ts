@@ -75,6 +75,7 @@ export async function notesFromRepo(options: NotesFromRepoOptions): Promise<Note
     const rp = await planFromRepo({
       cwd: options.cwd,
       config: config.version,
+      commitMessage: config.git.commitMessage,
       channel: 'stable',
       tagPrefix: options.tagPrefix,
       component: options.component,

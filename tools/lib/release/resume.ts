@@ -13,6 +13,7 @@ import type { SignetConfig } from '../config/schema.ts';
 import { SignetError } from '../errors.ts';
 import { gitOut, remoteUrl } from '../git/git.ts';
 import type { RepoPlan } from '../version/index.ts';
+import { messagePattern } from '../version/release-commit.ts';
 
 export interface Unfinished {
   tag: string;
@@ -21,23 +22,8 @@ export interface Unfinished {
   body: string;
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /** A regex for messages made from the template, capturing tag and version. */
-export function messagePattern(template: string): RegExp {
-  const seen = new Set<string>();
-  const src = template
-    .split(/(\{tag\}|\{version\})/)
-    .map((part) => {
-      const name = part === '{tag}' ? 'tag' : part === '{version}' ? 'version' : undefined;
-      if (!name) return escapeRegex(part);
-      if (seen.has(name)) return `\\k<${name}>`;
-      seen.add(name);
-      return name === 'tag' ? '(?<tag>\\S+)' : '(?<version>\\d+\\.\\d+\\.\\d+)';
-    })
-    .join('');
-  return new RegExp(`^${src}$`);
-}
+export { messagePattern };
 
 export async function unfinishedRelease(
   rp: RepoPlan,

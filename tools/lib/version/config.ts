@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_COMMIT_MESSAGE } from './release-commit.ts';
 
 export const bumpSchema = z.enum(['major', 'minor', 'patch']);
 
@@ -121,7 +122,7 @@ export const gitConfigSchema = z
     authorEmail: z.string().default('signet-release@users.noreply.local'),
     commitMessage: z
       .string()
-      .default('chore(release): {tag} [skip ci]')
+      .default(DEFAULT_COMMIT_MESSAGE)
       .refine((m) => m.includes('{tag}') || m.includes('{version}'), {
         message: 'must contain {tag} or {version}',
       })

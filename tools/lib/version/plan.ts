@@ -7,6 +7,9 @@ import { SignetError } from '../errors.ts';
 import { highestPrereleaseNumber, type IgnoredTag, selectLastStable, type TagRef } from '../git/tags.ts';
 import { type Analysis, analyzeCommits, type Bump, type ReleaseRule } from './analyze.ts';
 import type { ConventionalCommit } from './conventional.ts';
+import { isReleaseCommit } from './release-commit.ts';
+
+export { isReleaseCommit } from './release-commit.ts';
 
 export type Channel = 'stable' | 'beta';
 export type ManifestType = 'cargo' | 'npm' | 'npm-lock' | 'plain' | 'regex';
@@ -52,6 +55,11 @@ export interface PlanInput {
   commits: readonly ConventionalCommit[];
   /** HEAD: its id and parsed message (for the release-commit guard and beta re-runs). */
   head: { sha: string; commit: ConventionalCommit };
+  /**
+   * `git.commitMessage`, the template of Signet's release commits: a HEAD whose subject is made
+   * from it is the release commit. Default: any `chore(release): …` subject.
+   */
+  commitMessage?: string | undefined;
   /** Current versions of the manifests, the primary first. */
   manifests: readonly ManifestVersion[];
   config?: PlanConfig;
@@ -93,14 +101,6 @@ export interface ReleasePlan {
   ignoredTags: IgnoredTag[];
   /** Problems that do not stop the plan (a manifest without a version, a stale lock file). */
   warnings: string[];
-}
-
-/**
- * True when HEAD is a release commit of Signet (`chore(release): …`) or its subject asks to skip
- * (`[skip ci]`, `[skip release]`, …); a `[skip ci]` in the body does not count.
- */
-export function isReleaseCommit(c: ConventionalCommit): boolean {
-  return c.skipCi || (c.type === 'chore' && c.scope === 'release');
 }
 
 function normalizePath(p: string): string {
@@ -283,7 +283,7 @@ function planUnordered(input: PlanInput): ReleasePlan {
     manifestUpdates: [],
   });
 
-  if (isReleaseCommit(input.head.commit)) return nothing('release commit at HEAD');
+  if (isReleaseCommit(input.head.commit, input.commitMessage)) return nothing('release commit at HEAD');
 
   // The stable version the commits would produce.
   let target: string;

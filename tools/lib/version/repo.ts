@@ -28,6 +28,8 @@ export interface PlanFromRepoOptions {
   runNumber?: number | undefined;
   /** Overrides the configured tag prefix ("" for bare tags). */
   tagPrefix?: string | undefined;
+  /** `git.commitMessage`: the release-commit guard recognises subjects made from it. */
+  commitMessage?: string | undefined;
   /** Plan one component on its own tags (`<component.tagPrefix>` or `<name>-v`) and paths. */
   component?: string | undefined;
   env?: NodeJS.ProcessEnv;
@@ -106,12 +108,14 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
   }
 
   const commits: ConventionalCommit[] = [];
+  const lean = options.lean ?? false;
   await streamLog({
     cwd: root,
     range: last ? `${last.commit}..HEAD` : 'HEAD',
     paths: component ? component.paths : [],
     bodies: 'needed',
-    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false })),
+    // HEAD keeps its header: the release-commit guard reads the subject.
+    onCommit: (c) => commits.push(parseCommit(c, { lean: c.sha === info.head.sha ? false : lean })),
   });
 
   const entries = component
@@ -157,6 +161,7 @@ export async function planFromRepo(options: PlanFromRepoOptions): Promise<RepoPl
     tags,
     commits,
     head: { sha: info.head.sha, commit: headCommit },
+    commitMessage: options.commitMessage,
     manifests,
     config: {
       releaseRules: cfg.releaseRules ?? [],

@@ -153,6 +153,36 @@ describe('the release-commit guard', () => {
     repo.commit('fix: b [skip release]');
     expect(await plan(repo)).toMatchObject({ released: false, reason: 'release commit at HEAD' });
   });
+  it('with a configured git.commitMessage its subject is the release commit; chore(release) no longer is', async () => {
+    const repo = TestRepo.create({ files: { VERSION: '1.0.0\n' } });
+    repo.tag('v1.0.0');
+    repo.commit('feat: a');
+    const commitMessage = 'Release {tag}\n\nPrepared by Signet';
+    repo.commit('Release v1.1.0\n\nPrepared by Signet');
+    const custom = { commitMessage, lean: true };
+    expect(await plan(repo, custom)).toMatchObject({ released: false, reason: 'release commit at HEAD' });
+    expect(await plan(repo)).toMatchObject({ released: true, version: '1.1.0' });
+    repo.commit('chore(release): v1.1.0');
+    expect(await plan(repo)).toMatchObject({ released: false, reason: 'release commit at HEAD' });
+    expect(await plan(repo, custom)).toMatchObject({ released: true, version: '1.1.0' });
+  });
+  it('the release a custom commitMessage made is recognised by the next run', async () => {
+    const repo = TestRepo.create({ files: { VERSION: '1.0.0\n' } });
+    repo.tag('v1.0.0');
+    repo.commit('feat: a');
+    const cfg = parseConfig({ git: { commitMessage: 'build: release {version}' } }, 'test');
+    const r = await applyRelease({
+      cwd: repo.dir,
+      config: cfg,
+      channel: 'stable',
+      date: '2026-01-01',
+      env: {},
+    });
+    expect(r.plan.tag).toBe('v1.1.0');
+    expect(repo.git('log', '-1', '--format=%s').trim()).toBe('build: release 1.1.0');
+    const again = await plan(repo, { commitMessage: cfg.git.commitMessage });
+    expect(again).toMatchObject({ released: false, reason: 'release commit at HEAD' });
+  });
 });
 
 describe('version numbers at or above 2^53', () => {
