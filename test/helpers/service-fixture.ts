@@ -29,8 +29,8 @@ export interface ServiceFixture {
   tsa: LocalTsa;
   config: SignetConfig;
   masterKey: Uint8Array;
-  /** Signed and timestamped agents by version (x.y.z). */
-  agent(version: string): Promise<string>;
+  /** Signed and timestamped agents by version (x.y.z); `padMiB` makes a large one. */
+  agent(version: string, padMiB?: number): Promise<string>;
   unsignedAgent: string;
   start(extra?: Partial<CreateServiceOptions>): Promise<ServiceApi>;
 }
@@ -47,6 +47,8 @@ export interface FixtureOptions {
   /** redis:// of BullMQ (default: builds in process). */
   queue?: string;
   leaseMs?: number;
+  /** The Windows service name of the product and of the test agents (default AcmeAgent / the agent's own). */
+  serviceName?: string;
 }
 
 export async function makeServiceFixture(options: FixtureOptions = {}): Promise<ServiceFixture> {
@@ -69,7 +71,9 @@ export async function makeServiceFixture(options: FixtureOptions = {}): Promise<
           },
         },
       },
-      installers: { product: { vendor: 'Acme', product: 'Agent', serviceName: 'AcmeAgent' } },
+      installers: {
+        product: { vendor: 'Acme', product: 'Agent', serviceName: options.serviceName ?? 'AcmeAgent' },
+      },
       service: {
         data: join(dir, 'data'),
         profile: 'svc',
@@ -102,15 +106,23 @@ export async function makeServiceFixture(options: FixtureOptions = {}): Promise<
     config,
     masterKey,
     unsignedAgent,
-    async agent(version) {
-      const have = agents.get(version);
+    async agent(version, padMiB = 0) {
+      const id = `${version}+${padMiB}`;
+      const have = agents.get(id);
       if (have) return have;
-      const d = join(dir, 'agents', version);
+      const d = join(dir, 'agents', padMiB ? `${version}-pad${padMiB}` : version);
       mkdirSync(d, { recursive: true });
       const file = join(d, 'agent.exe');
-      copyFileSync(await buildTestAgent({ version: version.split('-')[0]! }), file);
+      copyFileSync(
+        await buildTestAgent({
+          version: version.split('-')[0]!,
+          ...(options.serviceName ? { serviceName: options.serviceName } : {}),
+          ...(padMiB ? { padMiB } : {}),
+        }),
+        file,
+      );
       await signer.sign(file);
-      agents.set(version, file);
+      agents.set(id, file);
       return file;
     },
     start: (extra = {}) =>
