@@ -1,0 +1,219 @@
+/**
+ * Per-site outputs as deltas of a release's base file: the few regions where a site's unsigned
+ * installer differs from the base (its site data, checksums, product and package codes), plus the
+ * Authenticode signature (PKCS#7 DER, `osslsigncode extract-signature`). Assembly applies the
+ * regions to a copy of the base and re-attaches the signature (`osslsigncode attach-signature`),
+ * which reproduces the signed file byte for byte and verifies it (chain, timestamp, the pinned
+ * signer) — and the result is checked against the recorded SHA-256 every time, so a delta that
+ * would assemble into anything else is refused. A site costs a few KB, not
+ * a whole 10 MB installer.
+ *
+ * Layout of a delta file: magic "SGNDELT1", u32 header length, header JSON, then the region bytes
+ * and the signature, in header order.
+ */
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { SignetError } from '../errors.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
+
+const MAGIC = Buffer.from('SGNDELT1');
+const BLOCK = 4096;
+
+export interface DeltaHeader {
+  /** SHA-256 of the base file the regions apply to. */
+  base: string;
+  /** Size of the unsigned site file. */
+  unsignedSize: number;
+  regions: { offset: number; length: number }[];
+  signatureLength: number;
+  /** SHA-256 and size of the signed output the delta must assemble into. */
+  sha256: string;
+  size: number;
+}
+
+export interface Delta {
+  header: DeltaHeader;
+  regions: Buffer[];
+  signature: Buffer;
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** The regions (4 KiB-aligned, merged when adjacent) where `unsigned` differs from `base`, and any tail. */
+export function diffRegions(base: Buffer, unsigned: Buffer): { offset: number; bytes: Buffer }[] {
+  const out: { offset: number; bytes: Buffer }[] = [];
+  const common = Math.min(base.length, unsigned.length);
+  let start = -1;
+  for (let off = 0; off < common; off += BLOCK) {
+    const end = Math.min(off + BLOCK, common);
+    const same = base.subarray(off, end).equals(unsigned.subarray(off, end));
+    if (!same && start < 0) start = off;
+    if (same && start >= 0) {
+      out.push({ offset: start, bytes: Buffer.from(unsigned.subarray(start, off)) });
+      start = -1;
+    }
+  }
+  if (start >= 0) out.push({ offset: start, bytes: Buffer.from(unsigned.subarray(start, common)) });
+  if (unsigned.length > common) {
+    const last = out[out.length - 1];
+    if (last && last.offset + last.bytes.length === common)
+      last.bytes = Buffer.concat([last.bytes, unsigned.subarray(common)]);
+    else out.push({ offset: common, bytes: Buffer.from(unsigned.subarray(common)) });
+  }
+  return out;
+}
+
+/** The trust osslsigncode checks the re-attached signature against (it verifies on attach). */
+export interface DeltaTrust {
+  caFile?: string | undefined;
+  tsaCaFile?: string | undefined;
+  /** Pinned signer (SHA-256 of the leaf DER): attach refuses any other signer. */
+  leafSha256?: string | undefined;
+}
+
+function trustArgs(t: DeltaTrust): string[] {
+  return [
+    ...(t.caFile ? ['-CAfile', t.caFile] : []),
+    ...((t.tsaCaFile ?? t.caFile) ? ['-TSA-CAfile', (t.tsaCaFile ?? t.caFile)!] : []),
+    ...(t.leafSha256 ? ['-require-leaf-hash', `sha256:${t.leafSha256}`] : []),
+  ];
+}
+
+export async function makeDelta(
+  o: { base: string; unsigned: string; signed: string; work: string; trust: DeltaTrust },
+  runner: Runner = defaultRunner,
+): Promise<Delta> {
+  const base = readFileSync(o.base);
+  const unsigned = readFileSync(o.unsigned);
+  const signed = readFileSync(o.signed);
+  const sigPath = join(o.work, `sig-${process.pid}-${Date.now()}.der`);
+  try {
+    await runner.run('osslsigncode', ['extract-signature', '-in', o.signed, '-out', sigPath], {
+      outputs: [sigPath],
+    });
+    const signature = readFileSync(sigPath);
+    const regions = diffRegions(base, unsigned);
+    const delta: Delta = {
+      header: {
+        base: sha256(base),
+        unsignedSize: unsigned.length,
+        regions: regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
+        signatureLength: signature.length,
+        sha256: sha256(signed),
+        size: signed.length,
+      },
+      regions: regions.map((r) => r.bytes),
+      signature,
+    };
+    // prove it now: the delta must assemble into exactly the signed file
+    const check = join(o.work, `check-${process.pid}-${Date.now()}`);
+    try {
+      await assembleDelta(o.base, delta, check, o.work, o.trust, runner);
+    } finally {
+      rmSync(check, { force: true });
+    }
+    return delta;
+  } finally {
+    rmSync(sigPath, { force: true });
+  }
+}
+
+export function encodeDelta(d: Delta): Buffer {
+  const header = Buffer.from(JSON.stringify(d.header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length);
+  return Buffer.concat([MAGIC, len, header, ...d.regions, d.signature]);
+}
+
+export function decodeDelta(b: Buffer): Delta {
+  if (b.length < 12 || !b.subarray(0, 8).equals(MAGIC))
+    throw new SignetError('E_VERIFY_FAILED', 'not a Signet delta');
+  const hlen = b.readUInt32LE(8);
+  const header = JSON.parse(b.subarray(12, 12 + hlen).toString('utf8')) as DeltaHeader;
+  let at = 12 + hlen;
+  const regions = header.regions.map((r) => {
+    const part = b.subarray(at, at + r.length);
+    at += r.length;
+    return Buffer.from(part);
+  });
+  const signature = Buffer.from(b.subarray(at, at + header.signatureLength));
+  if (at + header.signatureLength !== b.length)
+    throw new SignetError('E_VERIFY_FAILED', 'a delta of the wrong length');
+  return { header, regions, signature };
+}
+
+/** Writes the signed file of `delta` to `out`; throws unless its SHA-256 is the recorded one. */
+export async function assembleDelta(
+  baseFile: string,
+  delta: Delta,
+  out: string,
+  work: string,
+  trust: DeltaTrust,
+  runner: Runner = defaultRunner,
+): Promise<void> {
+  const unsigned = join(work, `unsigned-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  const sig = `${unsigned}.sig`;
+  try {
+    copyFileSync(baseFile, unsigned);
+    const fd = openSync(unsigned, 'r+');
+    try {
+      delta.header.regions.forEach((r, i) => {
+        writeSync(fd, delta.regions[i]!, 0, r.length, r.offset);
+      });
+    } finally {
+      closeSync(fd);
+    }
+    // the base may be longer than the unsigned file only if the delta was made wrongly
+    if (statSync(unsigned).size !== delta.header.unsignedSize)
+      throw new SignetError('E_VERIFY_FAILED', 'the delta does not fit its base');
+    writeFileSync(sig, delta.signature);
+    rmSync(out, { force: true });
+    await runner.run(
+      'osslsigncode',
+      ['attach-signature', ...trustArgs(trust), '-sigin', sig, '-in', unsigned, '-out', out],
+      {
+        outputs: [out],
+      },
+    );
+    const got = await hashFile(out);
+    if (got !== delta.header.sha256) {
+      rmSync(out, { force: true });
+      throw new SignetError(
+        'E_VERIFY_FAILED',
+        `the assembled file is not the signed output (${got} ≠ ${delta.header.sha256})`,
+      );
+    }
+  } finally {
+    rmSync(unsigned, { force: true });
+    rmSync(sig, { force: true });
+  }
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (!n) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
