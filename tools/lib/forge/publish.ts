@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { type ArtifactKind, artifactKind, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
@@ -168,22 +169,22 @@ async function ensureHash(asset: LocalAsset): Promise<string> {
   return asset.sha256;
 }
 
+/**
+ * `fn` over `items` with at most `limit` in flight (p-limit). After the first failure no new item
+ * starts; the ones in flight finish before the first error is thrown (nothing keeps running).
+ */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  let failed: unknown;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length && failed === undefined) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!);
-      } catch (e) {
-        failed ??= e;
-      }
+  let failure: { error: unknown } | undefined;
+  const out = await pLimit(Math.max(1, limit)).map(items, async (item) => {
+    if (failure) return undefined as R;
+    try {
+      return await fn(item);
+    } catch (error) {
+      failure ??= { error };
+      return undefined as R;
     }
   });
-  await Promise.all(workers);
-  if (failed !== undefined) throw failed;
+  if (failure) throw failure.error;
   return out;
 }
 

@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { type Artifact, describeArtifact, type SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
@@ -493,62 +494,55 @@ export async function signFiles(
   }
   // key material that cannot be resolved fails the batch once, before any file is touched
   signer.prepare?.();
-  const results: FileResult[] = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i = next++;
-      const path = paths[i] as string;
-      const started = performance.now();
-      try {
-        if (options.skipSigned && (await isSigned(path))) {
-          const artifact = await signer.verify(path);
-          results[i] = {
-            path,
-            ok: true,
-            signed: true,
-            skipped: true,
-            artifact,
-            durationMs: performance.now() - started,
-          };
-          options.onResult?.(results[i] as FileResult);
-          continue;
-        }
-        const artifact = await signer.sign(path, {
-          ...(options.sign ?? {}),
-          ...(options.outDir ? { out: join(options.outDir, basename(path)) } : {}),
-        });
-        results[i] = { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
-      } catch (e) {
-        const err = toSignetError(e);
-        if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync(path)) {
-          logger.warn(
-            `!!! ${path} was NOT SIGNED: ${err.message}\n!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`,
-          );
-          results[i] = {
-            path,
-            ok: true,
-            signed: false,
-            fallback: { code: err.code, message: err.message },
-            unsigned: await describeArtifact(path),
-            durationMs: performance.now() - started,
-          };
-          options.onResult?.(results[i] as FileResult);
-          continue;
-        }
-        logger.error(`${path}: [${err.code}] ${err.message}`);
-        results[i] = {
+  const signOne = async (path: string): Promise<FileResult> => {
+    const started = performance.now();
+    try {
+      if (options.skipSigned && (await isSigned(path))) {
+        const artifact = await signer.verify(path);
+        return {
           path,
-          ok: false,
-          signed: false,
-          error: { code: err.code, message: err.message, hint: err.hint },
+          ok: true,
+          signed: true,
+          skipped: true,
+          artifact,
           durationMs: performance.now() - started,
         };
       }
-      options.onResult?.(results[i] as FileResult);
+      const artifact = await signer.sign(path, {
+        ...(options.sign ?? {}),
+        ...(options.outDir ? { out: join(options.outDir, basename(path)) } : {}),
+      });
+      return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
+    } catch (e) {
+      const err = toSignetError(e);
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync(path)) {
+        logger.warn(
+          `!!! ${path} was NOT SIGNED: ${err.message}\n!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`,
+        );
+        return {
+          path,
+          ok: true,
+          signed: false,
+          fallback: { code: err.code, message: err.message },
+          unsigned: await describeArtifact(path),
+          durationMs: performance.now() - started,
+        };
+      }
+      logger.error(`${path}: [${err.code}] ${err.message}`);
+      return {
+        path,
+        ok: false,
+        signed: false,
+        error: { code: err.code, message: err.message, hint: err.hint },
+        durationMs: performance.now() - started,
+      };
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
+  const results = await pLimit(limit).map(paths, async (path) => {
+    const r = await signOne(path);
+    options.onResult?.(r);
+    return r;
+  });
   const failed = results.filter((r) => !r.ok).length;
   const unsigned = results.filter((r) => r.ok && !r.signed).length;
   return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };
