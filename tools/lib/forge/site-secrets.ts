@@ -13,6 +13,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import pLimit from 'p-limit';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { withMsiDatabase } from '../installers/msi-db.ts';
@@ -164,17 +165,10 @@ export async function findSiteSecrets(
   paths: readonly string[],
   runner: Runner = defaultRunner,
 ): Promise<SiteSecretFinding[]> {
-  const found: (SiteSecretFinding | undefined)[] = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i = next++;
-      const path = paths[i]!;
-      const what = await siteSecretOf(path, runner);
-      if (what) found[i] = { path, name: basename(path), what };
-    }
-  };
-  await Promise.all([worker(), worker()]);
+  const found = await pLimit(2).map(paths, async (path): Promise<SiteSecretFinding | undefined> => {
+    const what = await siteSecretOf(path, runner);
+    return what ? { path, name: basename(path), what } : undefined;
+  });
   return found.filter((f): f is SiteSecretFinding => f !== undefined);
 }
 
