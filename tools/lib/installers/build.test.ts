@@ -17,9 +17,10 @@ import { defaultRunner, type Runner, type RunOptions } from '../exec/runner.ts';
 import { type DevCert, makeDevCert } from '../sign/devcert.ts';
 import { createSigner } from '../sign/index.ts';
 import type { Signer } from '../sign/types.ts';
-import { buildSiteInstallers, preflightTools, type SiteManifest } from './build.ts';
+import { buildSiteInstallers, preflightTools, ReleaseCache, type SiteManifest } from './build.ts';
 import { listFiles } from './checks.ts';
 import { fingerprint } from './fingerprint.ts';
+import { loadNsisIncremental } from './nsis-slot.ts';
 import { type SiteConfig, validateSites } from './site.ts';
 
 const NASTY = [
@@ -144,7 +145,11 @@ describe('buildSiteInstallers', () => {
         const files = listFiles(x);
         const agentCopy = files.find((f) => f.endsWith('/agent.exe'))!;
         expect((await describeArtifact(agentCopy)).sha256).toBe(agent.sha256);
-        const sj = JSON.parse(readFileSync(files.find((f) => f.endsWith('/site.json'))!, 'utf8'));
+        // an exe assembled from the release's stub carries site.json as its signed overlay
+        const inArchive = files.find((f) => f.endsWith('/site.json'));
+        const overlay =
+          x === xe && !inArchive ? (await loadNsisIncremental())?.readNsisOverlay(res.exe!) : undefined;
+        const sj = JSON.parse(overlay ? overlay.toString('utf8') : readFileSync(inArchive!, 'utf8'));
         expect(sj).toMatchObject({
           siteCode: input.siteCode,
           serverUrl: input.serverUrl,
@@ -164,6 +169,9 @@ describe('buildSiteInstallers', () => {
       expect((await signer.verify(uninst)).signature.leafSha256).toBe(dc.leafSha256);
 
       const m = manifestOf(out, input.siteCode);
+      // the normal path: the MSI assembled from the release's base, and the manifest says so
+      expect(res.build?.msi).toEqual({ mode: 'incremental' });
+      expect(m.build).toEqual(res.build);
       expect(m.site.fingerprint).toBe(res.fingerprint);
       expect(m.inputs.agent.sha256).toBe(agent.sha256);
       expect(m.outputs.map((o) => o.sha256)).toEqual([exe.sha256, msi.sha256]);
@@ -430,6 +438,7 @@ describe('failures', () => {
       signer,
       outDir: out,
       runner: failing,
+      incremental: false, // wixl runs per site only in a full build
     });
     scanner.seen(r);
     expect(r).toMatchObject({ ok: false, failed: 1, built: 1 });
@@ -462,6 +471,7 @@ describe('failures', () => {
       config,
       signer: refusing,
       outDir: out,
+      incremental: new ReleaseCache(), // no stub signed by an earlier batch
     });
     expect(r.results[0]).toMatchObject({ ok: false, error: { code: 'E_INSTALLER_BUILD_FAILED' } });
     expect(r.results[0]?.error?.message).toMatch(/uninstfinalize|sign/i);

@@ -65,10 +65,14 @@ export async function comparePayload(
   dir: string,
   expect: PayloadExpectation,
   withUninstaller: boolean,
+  /** site.json as the installer carries it outside its archive (an NSIS overlay), read from the file. */
+  overlay?: Buffer,
 ): Promise<ExtractedPayload> {
   const files = listFiles(dir);
   const agent = findOne(files, dir, expect.agentFileName, what);
-  const siteJson = findOne(files, dir, 'site.json', what);
+  if (overlay && files.some((f) => f.split('/').pop()?.toLowerCase() === 'site.json'))
+    throw new SignetError('E_INSTALLER_CHECK_FAILED', `${what}: carries a site.json besides its overlay`);
+  const siteJson = overlay ? '' : findOne(files, dir, 'site.json', what);
   const agentSha = sha256Of(agent);
   if (agentSha !== expect.agentSha256)
     throw new SignetError(
@@ -77,7 +81,7 @@ export async function comparePayload(
       { details: { embedded: agentSha, signed: expect.agentSha256 } },
     );
   // never print the content: it holds the enrollment key
-  if (!readFileSync(siteJson).equals(expect.siteJson))
+  if (!(overlay ?? readFileSync(siteJson)).equals(expect.siteJson))
     throw new SignetError(
       'E_INSTALLER_CHECK_FAILED',
       `${what}: the embedded site.json differs from the intended configuration`,
