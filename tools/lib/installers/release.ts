@@ -57,6 +57,11 @@ export class ReleaseCache {
     return value as Promise<T | Fallback>;
   }
 
+  /** Every part kept (for diagnostics and benchmarks). */
+  async settled(): Promise<(MsiBase | CachedStub | Fallback)[]> {
+    return Promise.all([...this.entries.values()].map((e) => e.value));
+  }
+
   close(): void {
     this.entries.clear();
     this.dir?.close();
