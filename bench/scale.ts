@@ -108,7 +108,8 @@ await buildSiteInstallers({
   outDir: join(data, 'out-floor'),
   incremental: false,
 });
-const run = readdirSync(tmpdir()).find((n) => n.startsWith(RUN_PREFIX) && !before.has(n))!;
+const runs = readdirSync(tmpdir()).filter((n) => n.startsWith(RUN_PREFIX) && !before.has(n));
+const run = runs.find((n) => readdirSync(join(tmpdir(), n)).some((x) => x.startsWith('FLOOR-')))!;
 const siteWork = join(tmpdir(), run, readdirSync(join(tmpdir(), run)).find((n) => n.startsWith('FLOOR-'))!);
 const nsi = readFileSync(join(siteWork, 'installer.nsi'), 'utf8').replace(/^!uninstfinalize.*$/m, '');
 writeFileSync(join(siteWork, 'floor.nsi'), nsi);
