@@ -15,7 +15,7 @@ import { INSTALLER_TOOLS } from '../installers/build.ts';
 import { detectManifests, loadManifests, toSpec } from '../manifests/index.ts';
 import { isSecretRef, resolveSecret, type SecretRef } from '../secrets.ts';
 import { runDoctor } from '../sign/doctor.ts';
-import { createSigner, type ResolvedProfile, resolveProfile } from '../sign/index.ts';
+import { backendOf, createSigner, type ResolvedProfile, resolveProfile } from '../sign/index.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type CheckArea = 'config' | 'signing' | 'tools' | 'manifests' | 'installers';
@@ -196,40 +196,18 @@ function devHint(config: SignetConfig, name: string): string | undefined {
 /** The files a resolved profile reads (absolute, or a reference left for `prepare`). */
 function profileFiles(p: ResolvedProfile): { field: string; value: string; code: ErrorCode }[] {
   const out: { field: string; value: string; code: ErrorCode }[] = [];
-  const add = (field: string, value: string | undefined, code: ErrorCode = 'E_SIGN_KEY_MISSING') => {
-    if (value) out.push({ field, value, code });
-  };
-  add('verify.caFile', p.verify.caFile);
-  add('verify.tsaCaFile', p.verify.tsaCaFile);
-  if (p.backend === 'osslsigncode') {
-    if (!p.pkcs11) {
-      add('cert', p.cert);
-      add('key', p.key);
-    }
-    add('pkcs12', p.pkcs12);
-    add('pkcs11.module', p.pkcs11?.module, 'E_TOOL_MISSING');
-  } else if (p.backend === 'jsign') {
-    add('jar', p.jar, 'E_TOOL_MISSING');
-    add('certfile', p.certfile);
-    if (p.storetype === 'PKCS12' || p.storetype === 'JKS') add('keystore', p.keystore);
-  } else add('caFile', p.caFile);
+  if (p.verify.caFile)
+    out.push({ field: 'verify.caFile', value: p.verify.caFile, code: 'E_SIGN_KEY_MISSING' });
+  if (p.verify.tsaCaFile)
+    out.push({ field: 'verify.tsaCaFile', value: p.verify.tsaCaFile, code: 'E_SIGN_KEY_MISSING' });
+  for (const f of backendOf(p, p.name).files(p)) if (f.value) out.push(f);
   return out; // resolveProfile made the paths absolute (against the config's folder)
 }
 
 function profileSecrets(p: ResolvedProfile): [string, SecretRef][] {
-  const refs: [string, string | undefined][] =
-    p.backend === 'osslsigncode'
-      ? [
-          ['password', p.password],
-          ['pkcs11.pin', p.pkcs11?.pin],
-        ]
-      : p.backend === 'jsign'
-        ? [
-            ['storepass', p.storepass],
-            ['keypass', p.keypass],
-          ]
-        : [['token', p.token]];
-  return refs.filter((r): r is [string, SecretRef] => typeof r[1] === 'string' && isSecretRef(r[1]));
+  return backendOf(p, p.name)
+    .secrets(p)
+    .filter((r): r is [string, SecretRef] => typeof r[1] === 'string' && isSecretRef(r[1]));
 }
 
 /** The tools doctor calls required for this config, plus the installer build's when installers are configured. */

@@ -79,77 +79,81 @@ const common = {
   productUrl: z.string().url().optional().describe('Product URL embedded in the signature (-i)'),
 };
 
+export const osslsigncodeProfileSchema = z
+  .object({
+    backend: z.literal('osslsigncode'),
+    cert: material('Certificate chain (PEM/DER), leaf first').optional(),
+    key: material('Private key (PEM/DER), or a pkcs11: URI').optional(),
+    pkcs12: material('PKCS#12 (.p12/.pfx) file with key and chain').optional(),
+    password: secretRef.optional(),
+    pkcs11: z
+      .object({
+        module: z.string(),
+        engine: z.string().optional(),
+        cert: z.string().describe('pkcs11: URI of the certificate'),
+        key: z.string().describe('pkcs11: URI of the private key'),
+        pin: secretRef,
+      })
+      .strict()
+      .optional(),
+    osslsigncode: z.string().default('osslsigncode').describe('osslsigncode program'),
+    timeoutMs: z.number().int().min(1000).default(300_000).describe('Time limit of one osslsigncode run'),
+    ...common,
+  })
+  .strict();
+
+export const jsignProfileSchema = z
+  .object({
+    backend: z.literal('jsign'),
+    jar: z.string().describe('Path of jsign.jar'),
+    java: z.string().default('java'),
+    storetype: z.enum([
+      'TRUSTEDSIGNING',
+      'AZUREKEYVAULT',
+      'AWS',
+      'GOOGLECLOUD',
+      'PKCS11',
+      'YUBIKEY',
+      'PKCS12',
+      'JKS',
+    ]),
+    keystore: z
+      .string()
+      .optional()
+      .describe(
+        'Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH',
+      ),
+    alias: z.string().optional(),
+    storepass: secretRef.optional(),
+    keypass: secretRef.optional(),
+    certfile: material('Certificate chain file (required by some storetypes)').optional(),
+    endpoint: z.string().optional().describe('TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net'),
+    account: z.string().optional().describe('TRUSTEDSIGNING: signing account name'),
+    certificateProfile: z.string().optional().describe('TRUSTEDSIGNING: certificate profile name'),
+    tsmode: z.enum(['RFC3161', 'AUTHENTICODE']).optional().describe('Defaults to RFC3161'),
+    timeoutMs: z.number().int().min(1000).default(600_000),
+    ...common,
+  })
+  .strict();
+
+export const remoteProfileSchema = z
+  .object({
+    backend: z.literal('remote'),
+    url: z.string().url(),
+    token: secretRef,
+    timeoutMs: z.number().int().min(100).default(30000),
+    retries: z.number().int().min(0).max(10).default(3),
+    retryWaitMs: z.number().int().min(0).default(1000).describe('First backoff; doubles per retry'),
+    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
+    ...common,
+  })
+  .strict();
+
+/** A signing profile; one object per backend (sign/backends/), told apart by `backend`. */
 export const profileSchema = z.discriminatedUnion('backend', [
-  z
-    .object({
-      backend: z.literal('osslsigncode'),
-      cert: material('Certificate chain (PEM/DER), leaf first').optional(),
-      key: material('Private key (PEM/DER), or a pkcs11: URI').optional(),
-      pkcs12: material('PKCS#12 (.p12/.pfx) file with key and chain').optional(),
-      password: secretRef.optional(),
-      pkcs11: z
-        .object({
-          module: z.string(),
-          engine: z.string().optional(),
-          cert: z.string().describe('pkcs11: URI of the certificate'),
-          key: z.string().describe('pkcs11: URI of the private key'),
-          pin: secretRef,
-        })
-        .strict()
-        .optional(),
-      osslsigncode: z.string().default('osslsigncode').describe('osslsigncode program'),
-      timeoutMs: z.number().int().min(1000).default(300_000).describe('Time limit of one osslsigncode run'),
-      ...common,
-    })
-    .strict(),
-  z
-    .object({
-      backend: z.literal('jsign'),
-      jar: z.string().describe('Path of jsign.jar'),
-      java: z.string().default('java'),
-      storetype: z.enum([
-        'TRUSTEDSIGNING',
-        'AZUREKEYVAULT',
-        'AWS',
-        'GOOGLECLOUD',
-        'PKCS11',
-        'YUBIKEY',
-        'PKCS12',
-        'JKS',
-      ]),
-      keystore: z
-        .string()
-        .optional()
-        .describe(
-          'Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH',
-        ),
-      alias: z.string().optional(),
-      storepass: secretRef.optional(),
-      keypass: secretRef.optional(),
-      certfile: material('Certificate chain file (required by some storetypes)').optional(),
-      endpoint: z
-        .string()
-        .optional()
-        .describe('TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net'),
-      account: z.string().optional().describe('TRUSTEDSIGNING: signing account name'),
-      certificateProfile: z.string().optional().describe('TRUSTEDSIGNING: certificate profile name'),
-      tsmode: z.enum(['RFC3161', 'AUTHENTICODE']).optional().describe('Defaults to RFC3161'),
-      timeoutMs: z.number().int().min(1000).default(600_000),
-      ...common,
-    })
-    .strict(),
-  z
-    .object({
-      backend: z.literal('remote'),
-      url: z.string().url(),
-      token: secretRef,
-      timeoutMs: z.number().int().min(100).default(30000),
-      retries: z.number().int().min(0).max(10).default(3),
-      retryWaitMs: z.number().int().min(0).default(1000).describe('First backoff; doubles per retry'),
-      caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
-      ...common,
-    })
-    .strict(),
+  osslsigncodeProfileSchema,
+  jsignProfileSchema,
+  remoteProfileSchema,
 ]);
 
 export const signingConfigSchema = z

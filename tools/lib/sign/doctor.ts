@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { SignetConfig } from '../config/schema.ts';
 import type { Runner } from '../exec/runner.ts';
+import { backendOf } from './backends/index.ts';
 import { DEFAULT_PKCS11_ENGINE } from './osslsigncode.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
@@ -249,10 +250,13 @@ export async function runDoctor(
   config?: SignetConfig,
   runner: Runner = defaultRunner,
 ): Promise<DoctorReport> {
-  const profiles = Object.entries(config?.signing.profiles ?? {});
-  const usesJsign = profiles.some(([, p]) => p.backend === 'jsign');
-  const usesPkcs11 = profiles.some(([, p]) => p.backend === 'osslsigncode' && p.pkcs11);
-  const requiredNames = new Set(['osslsigncode', 'openssl', ...(usesJsign ? ['java'] : [])]);
+  // what each profile's backend needs: named checks made required, and files of its own
+  const needs = Object.entries(config?.signing.profiles ?? {}).map(([name, p]) =>
+    backendOf(p, name).doctor?.({ ...p, name }),
+  );
+  const requiredNames = new Set(['osslsigncode', 'openssl', ...needs.flatMap((n) => n?.requires ?? [])]);
+  const usesJsign = requiredNames.has('java');
+  const usesPkcs11 = requiredNames.has('pkcs11 engine');
   const checks = await Promise.all(PROGRAMS.map((s) => checkProgram(s, runner, requiredNames.has(s.name))));
   checks.push(
     fileCheck(
@@ -275,26 +279,10 @@ export async function runDoctor(
     ),
   );
   if (!usesJsign) checks.push(findJsign());
-  for (const [name, p] of profiles) {
-    if (p.backend === 'jsign') {
-      const c = fileCheck(`jsign jar (${name})`, 'signing', `jsign for profile "${name}"`, p.jar, '', true);
-      if (!c.ok)
-        c.install =
-          'download jsign-<version>.jar from https://github.com/ebourg/jsign/releases and set signing.profiles.<name>.jar';
-      checks.push(c);
-    }
-    if (p.backend === 'osslsigncode' && p.pkcs11) {
-      checks.push(
-        fileCheck(
-          `pkcs11 module (${name})`,
-          'signing',
-          `PKCS#11 module of profile "${name}"`,
-          p.pkcs11.module,
-          '',
-          true,
-        ),
-      );
-    }
+  for (const f of needs.flatMap((n) => n?.files ?? [])) {
+    const c = fileCheck(f.name, 'signing', f.purpose, f.path, '', true);
+    if (!c.ok && f.install) c.install = f.install;
+    checks.push(c);
   }
   const missingRequired = checks.filter((c) => c.required && !c.ok).map((c) => c.name);
   return { ok: missingRequired.length === 0, checks, missingRequired };

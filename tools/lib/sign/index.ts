@@ -3,7 +3,7 @@
  * picks a named profile (flags and env override it), `signFiles` signs many files with bounded
  * concurrency, `verifyFile` / `inspectSignature` verify. Fail closed everywhere.
  */
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import pLimit from 'p-limit';
@@ -12,18 +12,23 @@ import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
-import { parseSecretRef, type SecretRef } from '../secrets.ts';
-import { hasUserinfo, profileSchema, type SigningProfile, TSA_USERINFO_MESSAGE } from './config.ts';
+import { backendOf } from './backends/index.ts';
+import { hasUserinfo, type SigningProfile, TSA_USERINFO_MESSAGE } from './config.ts';
 import { type FrameContext, signInFrame } from './frame.ts';
-import { checkJsignSecrets, type JsignSettings, jsignArgs } from './jsign.ts';
-import { absMaterial, isMaterialRef, KeyMaterials, type MaterialSpec } from './key-material.ts';
-import { type OsslKeySpec, osslProduce, type TimestampPlan } from './osslsigncode.ts';
-import { checkRemoteUrl, type RemoteSettings, remoteProduce } from './remote.ts';
+import type { TimestampPlan } from './osslsigncode.ts';
 import { signingRunner as defaultRunner } from './spawn-runner.ts';
 import type { Signer, SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, verifyFile } from './verify.ts';
 
 export type { SignedArtifact } from '../artifact.ts';
+export {
+  type BackendContext,
+  type BackendSigner,
+  backendOf,
+  builtinBackends,
+  registerBackend,
+  type SigningBackend,
+} from './backends/index.ts';
 export type { SigningProfile } from './config.ts';
 export { type DevCert, makeDevCert } from './devcert.ts';
 export { type LocalTsa, startLocalTsa } from './local-tsa.ts';
@@ -81,7 +86,8 @@ export function resolveProfile(config: SignetConfig, options: CreateSignerOption
   const o = options.overrides ?? {};
   const envTsa = env['SIGNET_TSA_URLS'];
   const tsaUrls = o.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : undefined);
-  const p = profileSchema.parse(structuredClone(raw)) as SigningProfile;
+  const backend = backendOf(raw, name);
+  const p = backend.parse(structuredClone(raw)) as SigningProfile;
   const withCredentials = (tsaUrls ?? []).filter(hasUserinfo);
   if (withCredentials.length)
     throw new SignetError(
@@ -117,22 +123,9 @@ export function resolveProfile(config: SignetConfig, options: CreateSignerOption
     ...(tsaCaFile ? { tsaCaFile } : {}),
     ...(verify.subject ? { subject: verify.subject } : {}),
   };
-  if (p.backend === 'osslsigncode') {
-    for (const k of ['cert', 'key', 'pkcs12'] as const) {
-      const v = absMaterial(base, p[k]);
-      if (v) p[k] = v;
-    }
-    if (p.pkcs11) p.pkcs11 = { ...p.pkcs11, module: abs(base, p.pkcs11.module) as string };
-  } else if (p.backend === 'jsign') {
-    p.jar = abs(base, p.jar) as string;
-    const cf = absMaterial(base, p.certfile);
-    if (cf) p.certfile = cf;
-    if (p.keystore?.startsWith('file:')) p.keystore = absMaterial(base, p.keystore);
-  } else if (p.backend === 'remote') {
-    const cf = absMaterial(base, p.caFile);
-    if (cf) p.caFile = cf;
-  }
-  return { ...p, name };
+  const resolved = { ...p, name } as ResolvedProfile;
+  backend.resolvePaths(resolved, base);
+  return resolved;
 }
 
 /** The timestamp plan of a profile, or undefined when it does not timestamp. Enforces the release rule. */
@@ -158,7 +151,8 @@ export function verifyOptionsOf(p: ResolvedProfile, runner?: Runner): VerifyOpti
   if (p.verify.caFile) v.caFile = p.verify.caFile;
   if (p.verify.tsaCaFile) v.tsaCaFile = p.verify.tsaCaFile;
   if (p.verify.subject) v.subject = p.verify.subject;
-  if (p.backend === 'osslsigncode') v.osslsigncode = p.osslsigncode;
+  const program = backendOf(p, p.name).osslsigncode?.(p);
+  if (program) v.osslsigncode = program;
   if (runner) v.runner = runner;
   return v;
 }
@@ -204,7 +198,8 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
       '--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)',
     );
   }
-  if (options.overrides?.allowUnsignedFallback && p.backend !== 'remote') {
+  const backend = backendOf(p, p.name);
+  if (options.overrides?.allowUnsignedFallback && !backend.unsignedFallback) {
     throw new SignetError(
       'E_USAGE',
       `--allow-unsigned-fallback applies to the remote backend only (profile "${p.name}" uses ${p.backend})`,
@@ -216,204 +211,36 @@ export function createSigner(config: SignetConfig, options: CreateSignerOptions 
     dev: p.dev,
     verify: verifyOptionsOf(p, runner),
     policy: { requireTimestamp },
-    osslsigncode: p.backend === 'osslsigncode' ? p.osslsigncode : 'osslsigncode',
+    osslsigncode: backend.osslsigncode?.(p) ?? 'osslsigncode',
     runner,
   };
-  const verify = (path: string): Promise<SignedArtifact> =>
-    verifyFile(path, ctx.verify, { profile: p.name, requireTimestamp, dev: p.dev });
-
-  const env = options.env ?? process.env;
-  if (p.backend === 'osslsigncode') {
-    const keys = osslKeys(p);
-    const field = (k: string) => `signing.profiles.${p.name}.${k}`;
-    const spec = (k: string, value: string | undefined, kind: MaterialSpec['kind']) =>
-      value === undefined ? undefined : { field: field(k), value, kind };
-    // key files from env:/file: references: resolved once before the first file is touched
-    const materials = new KeyMaterials(
-      {
-        certs: spec('cert', keys.certs, 'certs'),
-        key: spec('key', keys.key, 'key'),
-        pkcs12: spec('pkcs12', keys.pkcs12, 'pkcs12'),
-      },
-      env,
-    );
-    const password = (p.pkcs11?.pin ?? p.password) as SecretRef | undefined;
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify,
-      prepare: () => void materials.resolve(),
-      sign: async (path: string, o: SignOptions = {}) => {
-        materials.resolve();
-        return signInFrame(ctx, path, o, (input) => {
-          const plan = timestampPlan(p, releasePath);
-          return materials.use((paths) =>
-            osslProduce(
-              {
-                program: p.osslsigncode,
-                runner,
-                timeoutMs: p.timeoutMs,
-                digest: p.digest,
-                keys: { ...keys, ...paths },
-                ...(p.productUrl ? { url: p.productUrl } : {}),
-                ...(password ? { password: parseSecretRef(password, field('password')) } : {}),
-                ...(plan ? { timestamp: plan } : {}),
-              },
-              { ...input, description: o.description ?? p.description ?? input.description },
-            ),
-          );
-        });
-      },
-    };
-  }
-  return createOtherSigner(p, ctx, { releasePath, runner, verify, env, overrides: options.overrides ?? {} });
-}
-
-function osslKeys(p: Extract<ResolvedProfile, { backend: 'osslsigncode' }>): OsslKeySpec {
-  if (p.pkcs11) {
-    return {
-      pkcs11: {
-        module: p.pkcs11.module,
-        cert: p.pkcs11.cert,
-        key: p.pkcs11.key,
-        ...(p.pkcs11.engine ? { engine: p.pkcs11.engine } : {}),
-      },
-      ...(p.cert ? { certs: p.cert } : {}),
-    };
-  }
-  if (p.pkcs12) return { pkcs12: p.pkcs12 };
-  if (!p.cert || !p.key) {
-    throw new SignetError(
-      'E_SIGN_KEY_MISSING',
-      `profile "${p.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
-      {
-        details: { profile: p.name },
-      },
-    );
-  }
-  return { certs: p.cert, key: p.key };
-}
-
-interface OtherSignerDeps {
-  releasePath: boolean;
-  runner: Runner;
-  verify: (path: string) => Promise<SignedArtifact>;
-  env: NodeJS.ProcessEnv;
-  overrides: ProfileOverrides;
-}
-
-function createOtherSigner(p: ResolvedProfile, ctx: FrameContext, deps: OtherSignerDeps): Signer {
-  if (p.backend === 'jsign') {
-    const settings: JsignSettings = {
-      jar: p.jar,
-      storetype: p.storetype,
-      digest: p.digest,
-      ...(p.keystore ? { keystore: p.keystore } : {}),
-      ...(p.alias ? { alias: p.alias } : {}),
-      ...(p.storepass
-        ? { storepass: parseSecretRef(p.storepass, `signing.profiles.${p.name}.storepass`) }
-        : {}),
-      ...(p.keypass ? { keypass: parseSecretRef(p.keypass, `signing.profiles.${p.name}.keypass`) } : {}),
-      ...(p.certfile ? { certfile: p.certfile } : {}),
-      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-      ...(p.account ? { account: p.account } : {}),
-      ...(p.certificateProfile ? { certificateProfile: p.certificateProfile } : {}),
-      ...(p.tsmode ? { tsmode: p.tsmode } : {}),
-      ...(p.productUrl ? { productUrl: p.productUrl } : {}),
-    };
-    jsignArgs(settings, 'check.exe'); // validates the storetype's required fields up front
-    const fileStore = p.storetype === 'PKCS12' || p.storetype === 'JKS';
-    if (p.keystore && isMaterialRef(p.keystore) && !fileStore)
-      throw new SignetError(
-        'E_CONFIG_INVALID',
-        `signing.profiles.${p.name}.keystore: env:/file: references name keystore files (storetype PKCS12 or JKS), not a ${p.storetype} keystore`,
-        { details: { field: `signing.profiles.${p.name}.keystore`, storetype: p.storetype } },
+  const parts = backend.create(p, {
+    frame: ctx,
+    runner,
+    env: options.env ?? process.env,
+    timestamp: () => timestampPlan(p, releasePath),
+  });
+  return {
+    profile: p.name,
+    dev: p.dev,
+    verify: (path: string): Promise<SignedArtifact> =>
+      verifyFile(path, ctx.verify, { profile: p.name, requireTimestamp, dev: p.dev }),
+    ...(backend.unsignedFallback
+      ? { allowUnsignedFallback: Boolean(options.overrides?.allowUnsignedFallback) }
+      : {}),
+    prepare: () => parts.prepare(),
+    sign: async (path: string, o: SignOptions = {}) => {
+      parts.prepare();
+      return signInFrame(
+        ctx,
+        path,
+        o,
+        (input) =>
+          parts.produce({ ...input, description: o.description ?? p.description ?? input.description }),
+        parts.frame,
       );
-    const materials = new KeyMaterials(
-      {
-        certfile: p.certfile
-          ? { field: `signing.profiles.${p.name}.certfile`, value: p.certfile, kind: 'certs' as const }
-          : undefined,
-        keystore:
-          p.keystore && fileStore
-            ? { field: `signing.profiles.${p.name}.keystore`, value: p.keystore, kind: 'keystore' as const }
-            : undefined,
-      },
-      deps.env,
-    );
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify: deps.verify,
-      prepare: () => void materials.resolve(),
-      sign: async (path: string, o: SignOptions = {}) => {
-        materials.resolve();
-        return signInFrame(ctx, path, o, async (input) => {
-          const plan = timestampPlan(p, deps.releasePath);
-          const s = plan ? { ...settings, timestamp: plan } : settings;
-          checkJsignSecrets(s);
-          copyFileSync(input.input, input.output);
-          await materials.use((paths) =>
-            deps.runner.run(
-              p.java,
-              jsignArgs({ ...s, ...paths }, input.output, {
-                name: o.description ?? p.description ?? input.description,
-              }),
-              { outputs: [input.output], timeoutMs: p.timeoutMs, label: 'jsign', input: '' },
-            ),
-          );
-        });
-      },
-    };
-  }
-  if (p.backend === 'remote') {
-    const settings: RemoteSettings = {
-      url: p.url,
-      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
-      timeoutMs: p.timeoutMs,
-      retries: p.retries,
-      retryWaitMs: p.retryWaitMs,
-      digest: p.digest,
-      ...(p.caFile ? { caFile: p.caFile } : {}),
-    };
-    checkRemoteUrl(settings.url);
-    // a CA bundle from env:/file: stays in memory (Node takes the PEM itself)
-    const materials = new KeyMaterials(
-      {
-        caFile: p.caFile
-          ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: 'certs' as const }
-          : undefined,
-      },
-      deps.env,
-    );
-    const withCa = (): RemoteSettings => {
-      const ca = materials.resolve().caFile;
-      if (!ca) return settings;
-      return 'bytes' in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
-    };
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify: deps.verify,
-      allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
-      prepare: () => void materials.resolve(),
-      sign: async (path: string, o: SignOptions = {}) => {
-        const s = withCa();
-        return signInFrame(
-          ctx,
-          path,
-          o,
-          (input) =>
-            remoteProduce(s, {
-              ...input,
-              description: o.description ?? p.description ?? input.description,
-            }),
-          { checkContent: true },
-        );
-      },
-    };
-  }
-  throw new SignetError('E_INTERNAL', `unknown backend ${(p as { backend: string }).backend}`);
+    },
+  };
 }
 
 /** Failures after which a remote signer with --allow-unsigned-fallback keeps the unsigned original. */
