@@ -414,6 +414,9 @@ export class FakeServiceApi implements ServiceApi {
       text: '# HELP signet_fake_builds_total Fake\n# TYPE signet_fake_builds_total counter\nsignet_fake_builds_total 3\n',
     };
   }
+  async collectGarbage() {
+    return { outputs: 0, blobs: 0 };
+  }
   async close() {
     this.closed = true;
     rmSync(this.dir, { recursive: true, force: true });

@@ -31,6 +31,7 @@ export interface BuiltSite {
 export async function buildTestSite(
   dir: string,
   key = 'canary-site-enroll-key-3c9e1f5a7b',
+  options: { full?: boolean } = {},
 ): Promise<BuiltSite> {
   const pki = await makeDevCert(join(dir, 'pki'));
   const config = parseConfig(
@@ -58,7 +59,14 @@ export async function buildTestSite(
     ],
     {},
   );
-  const r = await buildSiteInstallers({ agent, sites, config, signer, outDir: join(dir, 'installers') });
+  const r = await buildSiteInstallers({
+    agent,
+    sites,
+    config,
+    signer,
+    outDir: join(dir, 'installers'),
+    ...(options.full ? { incremental: false as const } : {}),
+  });
   const site = r.results[0];
   if (!site?.ok || !site.exe || !site.msi || !site.manifest)
     throw new Error(`test site did not build: ${JSON.stringify(site?.error)}`);

@@ -5,7 +5,7 @@
  * created; --allow-site-installers publishes them with a warning; a plain signed agent (also a
  * 10 MB one) passes without a single process spawned. Prints the cost of the check.
  */
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../../../test/helpers/canary.ts';
@@ -78,8 +78,9 @@ afterAll(() => {
 
 describe('siteSecretOf: by content, not by name', () => {
   it('recognises the NSIS installer, the MSI, the manifest and a bare site.json — under any name', async () => {
-    expect(await siteSecretOf(site.exe)).toBe('NSIS installer carrying site.json');
-    expect(await siteSecretOf(renamed.exe)).toBe('NSIS installer carrying site.json');
+    // incrementally assembled (the normal path): the site data is Signet's overlay record
+    expect(await siteSecretOf(site.exe)).toBe('NSIS installer carrying a site overlay (site.json)');
+    expect(await siteSecretOf(renamed.exe)).toBe('NSIS installer carrying a site overlay (site.json)');
     expect(await siteSecretOf(site.msi)).toBe('MSI installer carrying site.json');
     expect(await siteSecretOf(renamed.msi)).toBe('MSI installer carrying site.json');
     expect(await siteSecretOf(renamed.manifest)).toMatch(/per-site manifest/);
@@ -101,9 +102,19 @@ describe('siteSecretOf: by content, not by name', () => {
     writeFileSync(join(dir, 'package.json'), '{"name": "x", "site": {"siteCode": "A"}}');
     expect(await siteSecretOf(join(dir, 'package.json'), runner)).toBeUndefined();
     expect(runner.calls).toEqual([]);
-    // the NSIS installer is listed with 7z through the runner
+    // an incremental installer is recognised by its overlay record, without spawning anything
     expect(await siteSecretOf(site.exe, runner)).toBeDefined();
+    expect(runner.calls).toEqual([]);
+    // a fully built one carries site.json inside its NSIS archive: listed with 7z through the runner
+    const full = await buildTestSite(tempDir('signet-site-full-'), 'canary-site-enroll-full-77aa11', {
+      full: true,
+    });
+    expect(await siteSecretOf(full.exe, runner)).toBe('NSIS installer carrying site.json');
     expect(runner.calls.map((c) => [c.file, c.args[0]])).toEqual([['7z', 'l']]);
+    // belt and braces: an overlay that merely contains the record's magic is refused too
+    const odd = join(dir, 'odd.exe');
+    writeFileSync(odd, Buffer.concat([readFileSync(site.agent.path), Buffer.from('xxxxSIGNETSJyyyy')]));
+    expect(await siteSecretOf(odd, runner)).toBe('PE carrying a Signet site overlay');
   });
 
   it('measures the check (printed for the report)', async () => {

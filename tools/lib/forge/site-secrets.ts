@@ -17,6 +17,7 @@ import pLimit from 'p-limit';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { withMsiDatabase } from '../installers/msi-db.ts';
+import { OVERLAY_MAGIC, readNsisOverlayRecord } from '../installers/nsis-incremental.ts';
 import { logger } from '../log.ts';
 
 export interface SiteSecretFinding {
@@ -71,6 +72,26 @@ function peLayout(head: Buffer, fd: number): PeLayout | undefined {
     if (offset && size) layout.cert = { offset, size };
   }
   return layout;
+}
+
+/** Whether the bytes after the sections (the certificate table excluded) contain `needle`. */
+function overlayHolds(fd: number, layout: PeLayout, size: number, needle: Buffer): boolean {
+  const c = layout.cert;
+  const valid = c && c.offset >= layout.sectionsEnd && c.offset + c.size <= size;
+  const spans: [number, number][] = valid
+    ? [
+        [layout.sectionsEnd, c.offset],
+        [c.offset + c.size, size],
+      ]
+    : [[layout.sectionsEnd, size]];
+  const chunk = 1 << 20;
+  for (const [from, to] of spans)
+    for (let at = from; at < to; at += chunk - needle.length) {
+      const part = readAt(fd, at, Math.min(chunk, to - at));
+      if (part.includes(needle)) return true;
+      if (at + part.length >= to) break;
+    }
+  return false;
 }
 
 /** Bytes after the sections other than the certificate table (and its 8-byte alignment padding). */
@@ -144,6 +165,11 @@ export async function siteSecretOf(
     pe = peLayout(head, fd);
     if (!pe || !overlayBytes(pe, size)) return undefined;
     nsis = readAt(fd, pe.sectionsEnd + 4, NSIS_MAGIC.length).equals(NSIS_MAGIC);
+    // An incrementally assembled installer carries the site's data as Signet's own overlay record
+    // (read by the PE security directory, as the installer script reads it) — and, belt and braces,
+    // any overlay holding the record's magic anywhere counts too.
+    if (readNsisOverlayRecord(path)) return 'NSIS installer carrying a site overlay (site.json)';
+    if (overlayHolds(fd, pe, size, OVERLAY_MAGIC)) return 'PE carrying a Signet site overlay';
   } finally {
     closeSync(fd);
   }

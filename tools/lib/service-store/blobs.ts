@@ -16,6 +16,7 @@ import {
   statSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +29,23 @@ export class BlobStore {
     this.root = root;
     mkdirSync(join(root, 'sha256'), { recursive: true });
     mkdirSync(join(root, 'tmp'), { recursive: true });
+    this.sweepTemp();
+  }
+
+  /**
+   * Removes the temporary files of processes of this host that are gone (a write a crash cut
+   * short). Temporary files are named `host-pid-…`; those of live or other hosts' processes stay.
+   */
+  sweepTemp(): number {
+    let removed = 0;
+    const host = hostname();
+    for (const name of readdirSync(join(this.root, 'tmp'))) {
+      const m = /^(.+)-(\d+)-\d+-[0-9a-f]+$/.exec(name);
+      if (!m || m[1] !== host || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
+      rmSync(join(this.root, 'tmp', name), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   path(sha256: string): string {
@@ -45,7 +63,11 @@ export class BlobStore {
 
   /** A private temporary path for a file about to become a blob. */
   tempPath(): string {
-    return join(this.root, 'tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
+    return join(
+      this.root,
+      'tmp',
+      `${hostname()}-${process.pid}-${Date.now()}-${randomBytes(6).toString('hex')}`,
+    );
   }
 
   /** Streams `source` into the store; returns its SHA-256 and size. */
@@ -102,21 +124,44 @@ export class BlobStore {
     return createReadStream(this.path(sha256), range ?? {});
   }
 
-  /** Removes every blob not in `keep` (and stale temporary files); returns how many went. */
-  collect(keep: Set<string>): number {
+  /**
+   * Removes every blob not in `keep` and stale temporary files, both only when older than
+   * `minAgeMs`: a blob just stored whose record is not written yet, or an upload in flight, stays.
+   * Returns how many blobs went.
+   */
+  collect(keep: Set<string>, minAgeMs = 10 * 60_000, now = Date.now()): number {
     let removed = 0;
+    const old = (p: string) => {
+      try {
+        return now - statSync(p).mtimeMs >= minAgeMs;
+      } catch {
+        return false;
+      }
+    };
     const base = join(this.root, 'sha256');
     for (const dir of readdirSync(base)) {
       for (const rest of readdirSync(join(base, dir))) {
-        if (!keep.has(dir + rest)) {
-          rmSync(join(base, dir, rest), { force: true });
+        const p = join(base, dir, rest);
+        if (!keep.has(dir + rest) && old(p)) {
+          rmSync(p, { force: true });
           removed++;
         }
       }
     }
-    for (const t of readdirSync(join(this.root, 'tmp')))
-      rmSync(join(this.root, 'tmp', t), { force: true, recursive: true });
+    for (const t of readdirSync(join(this.root, 'tmp'))) {
+      const p = join(this.root, 'tmp', t);
+      if (old(p)) rmSync(p, { force: true, recursive: true });
+    }
     return removed;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

@@ -22,6 +22,7 @@ import type { Signer } from '../../sign/types.ts';
 import { getBuild, InProcessDispatch, type JobDispatch, recoverBuilds, startBuild } from './builds.ts';
 import type { Deps, LogFn, Stats } from './deps.ts';
 import { BullDispatch, redisConnection, startSiteWorker } from './dispatch-bullmq.ts';
+import { collectGarbage } from './gc.ts';
 import { InstallerBuilder, installerFor } from './installers.ts';
 import { createLink, installerByLink } from './links.ts';
 import { listReleases, uploadRelease } from './releases.ts';
@@ -176,6 +177,11 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
   }
   const metrics = serviceMetrics(d);
   let closed = false;
+  // old outputs are collected every 10 minutes (and on demand)
+  const gcTimer = setInterval(() => {
+    collectGarbage(d).catch((e) => d.log('warn', `garbage collection: ${(e as Error).message}`));
+  }, 10 * 60_000);
+  gcTimer.unref();
 
   const api: ServiceApi = {
     createToken: (input) => createToken(d, input),
@@ -202,9 +208,11 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     health: async () => ({ ok: !closed, checks: [{ name: 'process', ok: !closed }] }),
     readiness: () => readiness(d, closed),
     metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
+    collectGarbage: (minBlobAgeMs) => collectGarbage(d, minBlobAgeMs),
     close: async () => {
       if (closed) return;
       closed = true;
+      clearInterval(gcTimer);
       await webhooks.stop();
       await dispatch.close();
       await builder.drain();

@@ -71,11 +71,15 @@ export class InstallerBuilder {
 
   /**
    * Forgets builds a crash interrupted, so the next request (or batch) runs them again: claims
-   * without a lease (from before leases) or whose lease ended. Live claims of other processes stay.
+   * without a lease (from before leases), whose lease ended, or made by a process of this host that
+   * is gone (a restarted service does not wait out its killed predecessor's lease). Live claims of
+   * other processes stay.
    */
   async recover(): Promise<number> {
     const now = this.d.clock();
-    const stale = (await this.d.store.staleOutputs()).filter((o) => !o.leaseUntil || o.leaseUntil < now);
+    const stale = (await this.d.store.staleOutputs()).filter(
+      (o) => !o.leaseUntil || o.leaseUntil < now || deadLocalBuilder(o.builtBy, this.id),
+    );
     for (const o of stale) await this.d.store.deleteOutput(o.key);
     return stale.length;
   }
@@ -171,8 +175,10 @@ export class InstallerBuilder {
         ),
       ),
     );
-    if (!claims.every((c) => c.claimed)) {
-      // another process builds it: wait for its result
+    // The kinds this call claimed are its to build (a build makes both; an output another process
+    // holds, or one already ready, is left as it is). None claimed: another process builds them.
+    const mine = KINDS.filter((_, i) => claims[i]!.claimed);
+    if (!mine.length) {
       await this.#await(keys);
       return;
     }
@@ -188,7 +194,13 @@ export class InstallerBuilder {
     );
     const work = mkdtempSync(join(d.workDir, 'build-'));
     const renew = setInterval(() => {
-      d.store.renewLeases(Object.values(keys), this.id, d.clock() + d.service.leaseMs).catch(() => undefined);
+      d.store
+        .renewLeases(
+          mine.map((k) => keys[k]),
+          this.id,
+          d.clock() + d.service.leaseMs,
+        )
+        .catch(() => undefined);
     }, d.service.leaseMs / 3);
     renew.unref();
     try {
@@ -217,11 +229,11 @@ export class InstallerBuilder {
       const r = result.results[0];
       if (!result.ok || !r?.ok || !r.exe || !r.msi) {
         const message = r?.error ? `${r.error.code}: ${r.error.message}` : 'the build failed';
-        for (const kind of KINDS) await d.store.updateOutput(keys[kind], { state: 'failed', error: message });
+        for (const kind of mine) await d.store.updateOutput(keys[kind], { state: 'failed', error: message });
         d.stats.buildsFailed++;
         return;
       }
-      for (const kind of KINDS) {
+      for (const kind of mine) {
         const file = kind === 'exe' ? r.exe : r.msi;
         // checked after it was written: signature and pins, then its bytes become the blob
         const verified = await d.signer.verify(file);
@@ -239,7 +251,10 @@ export class InstallerBuilder {
       }
     } catch (e) {
       const err = toSignetError(e);
-      for (const kind of KINDS)
+      // a bug, not a refusal: its stack goes to the service log (the answer carries the code)
+      if (!(e instanceof SignetError))
+        d.log('error', `building ${site.siteCode}: ${(e as Error)?.stack ?? String(e)}`);
+      for (const kind of mine)
         await d.store.updateOutput(keys[kind], { state: 'failed', error: `${err.code}: ${err.message}` });
       d.stats.buildsFailed++;
     } finally {
@@ -258,6 +273,23 @@ export class InstallerBuilder {
       if (this.#closing) return;
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+}
+
+/**
+ * `builtBy` (`host:pid:nonce`) names a process of this host that no longer runs: its pid is gone,
+ * or it is this process's pid under another nonce (a restarted container reuses pids).
+ */
+export function deadLocalBuilder(builtBy: string | null | undefined, self: string): boolean {
+  const m = /^(.+):(\d+):([0-9a-f]+)$/.exec(builtBy ?? '');
+  if (!m || m[1] !== hostname() || builtBy === self) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type ServiceFixture,
 } from '../../../../test/helpers/service-fixture.ts';
 import { tempDir } from '../../../../test/helpers/tmp.ts';
+import { readNsisOverlay } from '../../installers/nsis-incremental.ts';
 import { verifyFile } from '../../sign/verify.ts';
 import type { ServiceApi } from './index.ts';
 import type { InstallerFile } from './types.ts';
@@ -181,9 +182,15 @@ describe('service use cases', () => {
       });
       expect(v.sha256).toBe(f.sha256);
     }
-    execFileSync('7z', ['x', '-y', `-o${join(dir, 'x')}`, join(dir, exe[0]!.fileName)], { stdio: 'ignore' });
-    const siteJson = filesUnder(join(dir, 'x')).find((p) => p.endsWith('site.json'))!;
-    expect(JSON.parse(readFileSync(siteJson, 'utf8')).enrollment.key).toBe(KEY);
+    // the site's data: Signet's overlay record of an incrementally assembled exe (read as the
+    // installer script reads it), or site.json inside the NSIS archive of a full build
+    const exePath = join(dir, exe[0]!.fileName);
+    let siteJson = readNsisOverlay(exePath)?.toString('utf8');
+    if (!siteJson) {
+      execFileSync('7z', ['x', '-y', `-o${join(dir, 'x')}`, exePath], { stdio: 'ignore' });
+      siteJson = readFileSync(filesUnder(join(dir, 'x')).find((p) => p.endsWith('site.json'))!, 'utf8');
+    }
+    expect(JSON.parse(siteJson).enrollment.key).toBe(KEY);
     // a warm request builds nothing
     await api.installer(ADMIN, { siteCode: 'ACME-HQ', kind: 'exe', channel: 'stable' });
     expect((await metric(api, 'signet_builds_total')) - before).toBe(1);

@@ -1,0 +1,59 @@
+/**
+ * Collecting old outputs. An output is current while its site still has that key version and its
+ * release is still its channel's current one; an old output is kept while an active link can
+ * still reach it (a link pinned to that version, for that key version), then its record goes and
+ * the blobs no record references are deleted. Nothing current is ever collected.
+ */
+import type { OutputRecord } from '../../service-store/types.ts';
+import type { Deps } from './deps.ts';
+
+export interface GcResult {
+  outputs: number;
+  blobs: number;
+}
+
+export async function collectGarbage(d: Deps, minBlobAgeMs?: number): Promise<GcResult> {
+  const now = d.clock();
+  const current = new Map<string, string>(); // channel → current release id
+  for (const c of ['stable', 'beta'] as const) {
+    const r = await d.store.currentRelease(c);
+    if (r) current.set(c, r.id);
+  }
+  let removed = 0;
+  let cursor: string | null = null;
+  do {
+    const page = await d.store.listSites(cursor, 500);
+    for (const site of page.items) {
+      const links = await d.store.activeLinks(site.siteCode, now);
+      for (const o of await d.store.outputsOfSite(site.siteCode)) {
+        if (o.state === 'building') continue;
+        if (await keep(d, o, site.keyVersion, current, links)) continue;
+        await d.store.deleteOutput(o.key);
+        removed++;
+      }
+    }
+    cursor = page.next;
+  } while (cursor);
+  const blobs = d.blobs.collect(await d.store.referencedBlobs(), minBlobAgeMs, now);
+  return { outputs: removed, blobs };
+}
+
+async function keep(
+  d: Deps,
+  o: OutputRecord,
+  keyVersion: number,
+  current: Map<string, string>,
+  links: Awaited<ReturnType<Deps['store']['activeLinks']>>,
+): Promise<boolean> {
+  const release = await d.store.releaseById(o.releaseId);
+  if (!release) return false;
+  if (o.keyVersion === keyVersion && current.get(release.channel) === release.id) return true;
+  // an old output still reachable through an active link (same key version, that version pinned)
+  return links.some(
+    (l) =>
+      l.kind === o.kind &&
+      l.keyVersion === o.keyVersion &&
+      l.channel === release.channel &&
+      l.version === release.version,
+  );
+}
