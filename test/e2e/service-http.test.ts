@@ -6,7 +6,6 @@
  * rotation, batch builds, /v1/sign, audit, metrics, readiness; 50 simultaneous first downloads
  * share one build; and a planted enrollment key is found only inside the installers.
  */
-import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import {
   filesUnder,
   type HttpAnswer,
   type HttpService,
+  installerSiteJson,
   metricValue,
   startHttpService,
 } from '../helpers/service-http.ts';
@@ -62,10 +62,7 @@ async function metrics(): Promise<string> {
 }
 
 function siteJsonOf(exe: string): Record<string, unknown> {
-  const x = join(out, `x-${statSync(exe).ino}`);
-  execFileSync('7z', ['x', '-y', `-o${x}`, exe], { stdio: 'ignore' });
-  const p = filesUnder(x).find((f) => f.endsWith('site.json'))!;
-  return JSON.parse(readFileSync(p, 'utf8'));
+  return installerSiteJson(exe, out);
 }
 
 const site = {

@@ -5,7 +5,8 @@
  * every exchange is checked against the committed OpenAPI document, timing the first byte and
  * the last.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -336,4 +337,27 @@ export function filesUnder(dir: string): string[] {
 export function metricValue(text: string, name: string): number {
   const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * The site.json inside a site's NSIS installer: the overlay record of an incrementally built one
+ * (`…[site.json][meta 128][S u32][128 u32][1 u32][CRC u32]"SIGNETSJ"`, ending at the certificate
+ * table; see templates/nsis/site-installer.nsi), else the file 7-Zip extracts.
+ */
+export function installerSiteJson(exe: string, scratch: string): Record<string, unknown> {
+  const bytes = readFileSync(exe);
+  const end = bytes.lastIndexOf('SIGNETSJ');
+  if (end >= 24) {
+    const size = bytes.readUInt32LE(end - 16);
+    const metaLen = bytes.readUInt32LE(end - 12);
+    if (metaLen === 128 && size > 0 && size < 16 * 1024 * 1024) {
+      const start = end - 16 - metaLen - size;
+      return JSON.parse(bytes.subarray(start, start + size).toString('utf8'));
+    }
+  }
+  const x = join(scratch, `x-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`);
+  execFileSync('7z', ['x', '-y', `-o${x}`, exe], { stdio: 'ignore' });
+  const p = filesUnder(x).find((f) => f.endsWith('site.json'));
+  if (!p) throw new Error(`no site.json in ${exe}`);
+  return JSON.parse(readFileSync(p, 'utf8'));
 }

@@ -198,7 +198,7 @@ const openapiCommand: CommandModule<GlobalArgs, GlobalArgs & { out?: string }> =
 async function serve(args: ArgumentsCamelCase<ServeArgs>): Promise<void> {
   const ctx = makeContext(args);
   const { buildServiceApp } = await import('../../service/app.ts');
-  const { logger } = await import('../../lib/log.ts');
+  const { logger, withLogSink } = await import('../../lib/log.ts');
   let api: ServiceApi;
   let service: ServiceConfig;
   let closeApi: () => Promise<void>;
@@ -231,10 +231,13 @@ async function serve(args: ArgumentsCamelCase<ServeArgs>): Promise<void> {
       tls: Boolean(service.tls),
       behindProxy: Boolean(args.behindProxy || service.behindProxy),
     });
+    // The service's log is the process's: written outside any per-call sink, since a build logs
+    // through a sink that calls this very function (through the one logger it would recurse).
+    const processSink = { write: (line: string) => logger.sink.write(line) };
     api = await createService({
       config: ctx.config().config,
       baseDir: baseDirOf(ctx),
-      log: (level, message) => logger[level](message),
+      log: (level, message) => withLogSink(processSink, () => logger[level](message)),
     });
     closeApi = () => api.close();
   }
