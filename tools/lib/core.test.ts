@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { loadConfig } from './config/load.ts';
 import { ERRORS, EXIT, SignetError } from './errors.ts';
-import { ExecaRunner } from './exec/runner.ts';
+import { SpawnRunner } from './exec/runner.ts';
 import { clearSecrets, redact, registerSecret } from './redact.ts';
 import { parseSecretRef, resolveSecret } from './secrets.ts';
 
@@ -49,8 +49,8 @@ describe('secrets', () => {
   });
 });
 
-describe('ExecaRunner', () => {
-  const runner = new ExecaRunner();
+describe('SpawnRunner', () => {
+  const runner = new SpawnRunner();
   it('runs argv arrays without a shell', async () => {
     const r = await runner.run('printf', ['%s', '$(echo no) ; `x`']);
     expect(r.stdout).toBe('$(echo no) ; `x`');

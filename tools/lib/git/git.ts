@@ -5,8 +5,12 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { SignetError } from '../errors.ts';
-import type { Runner, RunOptions, RunResult } from '../exec/runner.ts';
-import { spawnRunner } from './spawn-runner.ts';
+import {
+  type Runner,
+  type RunOptions,
+  type RunResult,
+  defaultRunner as spawnRunner,
+} from '../exec/runner.ts';
 
 /** Environment for every git process: no prompts, no pager, stable messages. */
 export const GIT_ENV: Record<string, string> = {

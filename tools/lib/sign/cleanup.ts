@@ -1,12 +1,12 @@
 /**
  * Paths removed if the process ends early (exit, Ctrl-C, SIGTERM): password files and signing
  * work directories must not outlive an interrupted run. Signal handlers are installed only while
- * something is registered, and re-raise the signal after cleaning up (default exit behaviour).
+ * something is registered, and re-raise the signal after cleaning up (default exit behaviour);
+ * running programs get it from the runner (exec/runner.ts), which passes it on to their groups.
  */
 import { rmSync } from 'node:fs';
 
 const live = new Set<string>();
-const children = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function removeAll(): void {
@@ -15,7 +15,6 @@ function removeAll(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  for (const c of children) c.kill('SIGTERM');
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -44,13 +43,4 @@ export function releaseCleanup(path: string): void {
   rmSync(path, { recursive: true, force: true });
   live.delete(path);
   if (live.size === 0) uninstall();
-}
-
-/** A running tool that must not outlive an interrupted Signet (it would write into removed paths). */
-export function trackChild(child: {
-  kill(signal?: NodeJS.Signals): boolean;
-  once(e: 'close', f: () => void): unknown;
-}): void {
-  children.add(child);
-  child.once('close', () => children.delete(child));
 }

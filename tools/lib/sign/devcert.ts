@@ -7,10 +7,9 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SignetError } from '../errors.ts';
-import type { Runner } from '../exec/runner.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
 import type { SigningProfile } from './config.ts';
 import { certSha256 } from './der.ts';
-import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export const DEV_LABEL = 'NOT FOR RELEASE';
 

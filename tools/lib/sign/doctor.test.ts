@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner, RunOptions, RunResult } from '../exec/runner.ts';
+import { defaultRunner as signingRunner } from '../exec/runner.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
-import { signingRunner } from './spawn-runner.ts';
 
 /** Pretends some programs are not installed; runs the rest for real. */
 class MissingRunner implements Runner {

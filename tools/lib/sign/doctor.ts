@@ -4,10 +4,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import type { SignetConfig } from '../config/schema.ts';
-import type { Runner } from '../exec/runner.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { backendOf } from './backends/index.ts';
 import { DEFAULT_PKCS11_ENGINE } from './osslsigncode.ts';
-import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export type CheckGroup = 'signing' | 'installers' | 'tests';
 

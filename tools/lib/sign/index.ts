@@ -10,13 +10,12 @@ import pLimit from 'p-limit';
 import { type Artifact, describeArtifact, type SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { SignetError, toSignetError } from '../errors.ts';
-import type { Runner } from '../exec/runner.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { backendOf } from './backends/index.ts';
 import { hasUserinfo, type SigningProfile, TSA_USERINFO_MESSAGE } from './config.ts';
 import { type FrameContext, signInFrame } from './frame.ts';
 import type { TimestampPlan } from './osslsigncode.ts';
-import { signingRunner as defaultRunner } from './spawn-runner.ts';
 import type { Signer, SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, verifyFile } from './verify.ts';
 

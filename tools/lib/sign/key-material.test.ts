@@ -21,10 +21,10 @@ import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
+import { defaultRunner as signingRunner } from '../exec/runner.ts';
 import { clearSecrets, redact } from '../redact.ts';
 import { createSigner, signFiles } from './index.ts';
 import { type MaterialKind, materialDigest, resolveMaterial } from './key-material.ts';
-import { signingRunner } from './spawn-runner.ts';
 
 let pki: TestPki;
 let dir: string;

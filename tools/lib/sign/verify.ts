@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
-import type { Runner } from '../exec/runner.ts';
+import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
 import { describeArtifactFast } from './hash.ts';
 import { boundSigner, oneLineDn, sameDn } from './signer.ts';
 import { isSnapshot, takeSnapshot } from './snapshot.ts';
-import { signingRunner as defaultRunner } from './spawn-runner.ts';
 
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
