@@ -9,21 +9,42 @@
 ; 6 not 64-bit Windows; 7 a file could not be written; 8 the configuration folder (or its vendor
 ; folder) already exists as a link (reparse point: a junction or symbolic link could redirect the
 ; key) or is owned by an account other than Administrators, SYSTEM or the installing account (its
-; owner could always reopen it and read the key).
+; owner could always reopen it and read the key); 9 (incremental builds only) the site data appended
+; to this installer is missing or damaged (see "Incremental builds" below) — nothing was written.
+;
+; Incremental builds. This template declares overlay support (the SIGNET_OVERLAY marker below).
+; Compiled with SIGNET_STUB defined (`makensis -DSIGNET_STUB=1`, which Signet does once per
+; release), it embeds no site data: Signet appends each site's data to a copy of that stub before
+; signing it, inside the Authenticode-signed range, and the installer reads it back from its own
+; file: PE header -> DataDirectory[4] (the certificate table; the end of the file when unsigned) ->
+; the record that ends exactly there:
+;   [0-7 zero bytes][site.json: S bytes][meta: 128 bytes][S u32][128 u32][1 u32][CRC-32 u32]["SIGNETSJ"]
+; meta = the site code (NUL-padded to 80 bytes) and the key fingerprint (NUL-padded to 48 bytes);
+; the CRC-32 (IEEE) covers site.json, meta and the three u32 before it. Nothing after the
+; certificate table is ever read. Without SIGNET_STUB the template embeds payload\site.json as a
+; file (the full build). NSIS's own CRC check covers only its data block, so it stays on.
 
 Unicode true
 Target amd64-unicode
 RequestExecutionLevel admin
 ManifestSupportedOS all
+CRCCheck on
 {{COMPRESSION}}
+
+; This template can be built once per release and completed per site (see the header).
+!define SIGNET_OVERLAY 1
+; The largest site.json the installer accepts from its overlay (bytes).
+!define SIGNET_OVERLAY_MAX 134217728
 
 !define VENDOR "{{VENDOR}}"
 !define PRODUCT "{{PRODUCT}}"
 !define SERVICE_NAME "{{SERVICE_NAME}}"
 !define AGENT_FILE "{{AGENT_FILE}}"
 !define VERSION "{{VERSION}}"
+!ifndef SIGNET_STUB
 !define SITE_CODE "{{SITE_CODE}}"
 !define KEY_FINGERPRINT "v{{KEY_VERSION}} ({{FINGERPRINT_HEX}})"
+!endif
 !define UNINST_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\${VENDOR} ${PRODUCT}"
 !define CONFIG_DIR "$APPDATA\${VENDOR}\${PRODUCT}"
 
@@ -45,7 +66,11 @@ VIProductVersion "{{VERSION4}}"
 VIFileVersion "{{VERSION4}}"
 VIAddVersionKey /LANG=0 "ProductName" "${PRODUCT}"
 VIAddVersionKey /LANG=0 "CompanyName" "${VENDOR}"
+!ifdef SIGNET_STUB
+VIAddVersionKey /LANG=0 "FileDescription" "${PRODUCT} installer"
+!else
 VIAddVersionKey /LANG=0 "FileDescription" "${PRODUCT} installer for site ${SITE_CODE}"
+!endif
 VIAddVersionKey /LANG=0 "FileVersion" "${VERSION}"
 VIAddVersionKey /LANG=0 "ProductVersion" "${VERSION}"
 VIAddVersionKey /LANG=0 "LegalCopyright" "${VENDOR}"
@@ -68,7 +93,19 @@ Function .onInit
     SetErrorLevel 3
     Abort
   ${EndIf}
+!ifdef SIGNET_STUB
+  ; The site's data, before anything is changed: a missing or damaged record writes nothing.
+  Call SignetReadOverlay
+  ${If} $R8 != ""
+    SetErrorLevel 9
+    Abort "This installer's site configuration $R8."
+  ${EndIf}
+!endif
 FunctionEnd
+
+!ifdef SIGNET_STUB
+!include "signet-overlay.nsh"
+!endif
 
 ; Refuses a folder that would expose the enrollment key. Input: the path on the stack. Output:
 ; $R8 = "" when the folder does not exist or is acceptable, else why it is refused.
@@ -189,7 +226,11 @@ Section "Install"
   ${EndIf}
   ClearErrors
   SetOutPath "${CONFIG_DIR}"
+!ifdef SIGNET_STUB
+  Call SignetWriteSiteJson
+!else
   File "/oname=site.json" "payload\site.json"
+!endif
   ${If} ${Errors}
     SetErrorLevel 7
     Abort "Cannot write ${CONFIG_DIR}\site.json"
@@ -209,8 +250,13 @@ Section "Install"
   WriteRegStr HKLM "${UNINST_KEY}" "InstallLocation" "$INSTDIR"
   WriteRegStr HKLM "${UNINST_KEY}" "UninstallString" '"$INSTDIR\uninst.exe"'
   WriteRegStr HKLM "${UNINST_KEY}" "QuietUninstallString" '"$INSTDIR\uninst.exe" /S'
+!ifdef SIGNET_STUB
+  WriteRegStr HKLM "${UNINST_KEY}" "SiteCode" "$SignetSiteCode"
+  WriteRegStr HKLM "${UNINST_KEY}" "EnrollmentKeyFingerprint" "$SignetFingerprint"
+!else
   WriteRegStr HKLM "${UNINST_KEY}" "SiteCode" "${SITE_CODE}"
   WriteRegStr HKLM "${UNINST_KEY}" "EnrollmentKeyFingerprint" "${KEY_FINGERPRINT}"
+!endif
   WriteRegDWORD HKLM "${UNINST_KEY}" "NoModify" 1
   WriteRegDWORD HKLM "${UNINST_KEY}" "NoRepair" 1
 

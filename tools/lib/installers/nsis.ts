@@ -50,9 +50,17 @@ export function renderNsis(template: string, values: Record<string, string>, sou
   return text;
 }
 
-/** makensis argv: warnings are errors, UTF-8 input, quiet unless something is wrong. */
-export function makensisArgs(script: string): string[] {
-  return ['-V2', '-WX', '-INPUTCHARSET', 'UTF8', script];
+/**
+ * makensis argv: warnings are errors, UTF-8 input, quiet unless something is wrong. `defines`
+ * become `-DNAME=VALUE` before the script (Signet's own names and values only, e.g. SIGNET_STUB).
+ */
+export function makensisArgs(script: string, defines: Record<string, string> = {}): string[] {
+  const d = Object.entries(defines).map(([k, v]) => {
+    if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(k) || !/^[A-Za-z0-9._-]{0,64}$/.test(v))
+      throw new SignetError('E_INTERNAL', `makensis define ${k} is not a plain name and value`);
+    return `-D${k}=${v}`;
+  });
+  return ['-V2', '-WX', '-INPUTCHARSET', 'UTF8', ...d, script];
 }
 
 export interface NsisBuildOptions {
@@ -60,12 +68,20 @@ export interface NsisBuildOptions {
   workDir: string;
   env: Record<string, string>;
   timeoutMs?: number;
+  /** `-D` symbols for the script (see makensisArgs). */
+  defines?: Record<string, string>;
 }
 
 /** Runs makensis in `workDir` (which holds installer.nsi, payload/, the sign script). */
-export async function runMakensis({ runner, workDir, env, timeoutMs }: NsisBuildOptions): Promise<void> {
+export async function runMakensis({
+  runner,
+  workDir,
+  env,
+  timeoutMs,
+  defines,
+}: NsisBuildOptions): Promise<void> {
   try {
-    await runner.run('makensis', makensisArgs(NSIS_SOURCE), {
+    await runner.run('makensis', makensisArgs(NSIS_SOURCE, defines), {
       cwd: workDir,
       env: { ...env, LC_ALL: 'C.UTF-8' },
       timeoutMs: timeoutMs ?? 600_000,
