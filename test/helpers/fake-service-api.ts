@@ -415,7 +415,7 @@ export class FakeServiceApi implements ServiceApi {
     };
   }
   async collectGarbage() {
-    return { outputs: 0, blobs: 0 };
+    return { outputs: 0, blobs: 0, evicted: 0 };
   }
   async close() {
     this.closed = true;

@@ -47,6 +47,7 @@ export interface FixtureOptions {
   /** redis:// of BullMQ (default: builds in process). */
   queue?: string;
   leaseMs?: number;
+  cacheBytes?: number;
   /** The Windows service name of the product and of the test agents (default AcmeAgent / the agent's own). */
   serviceName?: string;
 }
@@ -82,6 +83,7 @@ export async function makeServiceFixture(options: FixtureOptions = {}): Promise<
         ...(options.database ? { database: options.database } : {}),
         ...(options.queue ? { queue: options.queue } : {}),
         ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+        ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
         masterKey: `file:${join(dir, 'master.key')}`,
       },
     },

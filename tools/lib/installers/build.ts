@@ -210,6 +210,7 @@ async function buildInRunDir(
     cacheSecret: loadCacheSecret(rel(installers.cacheDir)),
     signerIdentity: options.signerIdentity ?? defaultSignerIdentity(config, signer, baseDir),
     force: Boolean(options.force),
+    ...(options.onAssembled ? { onAssembled: options.onAssembled } : {}),
   };
   // the release's shared parts, built once (and kept across batches): every site is assembled from them
   if (options.incremental !== false && total > 0) shared.release = await releaseParts(shared, options);

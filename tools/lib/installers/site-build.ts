@@ -34,7 +34,7 @@ import type { CachedStub } from './release.ts';
 import { type SignServer, signScriptText } from './sign-server.ts';
 import type { SiteConfig } from './site.ts';
 import type { LoadedTemplate } from './template.ts';
-import type { PartBuild, SiteManifest, SiteResult } from './types.ts';
+import type { AssembledHook, PartBuild, SiteManifest, SiteResult } from './types.ts';
 
 /** The release's shared parts, or why a chain is built in full for every site. */
 export interface ReleaseParts {
@@ -74,6 +74,8 @@ export interface Shared {
   force: boolean;
   /** The release's shared parts for this batch (undefined: every site in full). */
   release?: ReleaseParts;
+  /** Called for each incrementally assembled output while its parts still exist (see types.ts). */
+  onAssembled?: AssembledHook;
 }
 
 /** The NSIS template's variables (per-site ones included). */
@@ -335,6 +337,13 @@ async function exeChain(
         out: join(work, outName),
         description: `${s.product.product} ${s.version} (${site.siteCode})`,
       });
+      await s.onAssembled?.({
+        siteCode: site.siteCode,
+        kind: 'exe',
+        base: nsis.stub.stub.path,
+        unsigned,
+        signed: exe.path,
+      });
       return { exe, build: { mode: 'incremental' } as PartBuild, module: nsis.module };
     }
     const exe = await buildNsisPart(s, site, fp, work, outName);
@@ -367,6 +376,13 @@ async function msiChain(
     );
     if (!('fallback' in r)) {
       const part = await signMsi(s, site, unsigned, work, outName, siteBytes.length, r.productCode);
+      await s.onAssembled?.({
+        siteCode: site.siteCode,
+        kind: 'msi',
+        base: base.path,
+        unsigned,
+        signed: part.signed.path,
+      });
       return { ...part, build: { mode: 'incremental' } as PartBuild };
     }
     rmSync(unsigned, { force: true });

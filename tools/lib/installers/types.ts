@@ -64,7 +64,21 @@ export interface BuildSiteInstallersOptions {
    * one cache per process. `false` builds every site in full.
    */
   incremental?: ReleaseCache | false;
+  /**
+   * Called for each incrementally assembled, signed and verified output with the release's base
+   * file, the site's unsigned file and the signed file (all still on disk during the call): what a
+   * store needs to keep the site as a delta of the base (see service-store/delta.ts).
+   */
+  onAssembled?: AssembledHook;
 }
+
+export type AssembledHook = (parts: {
+  siteCode: string;
+  kind: 'exe' | 'msi';
+  base: string;
+  unsigned: string;
+  signed: string;
+}) => Promise<void> | void;
 
 export interface OutputInfo {
   kind: 'exe' | 'msi';

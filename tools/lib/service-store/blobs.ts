@@ -115,6 +115,11 @@ export class BlobStore {
     else renameSync(file, target);
   }
 
+  /** Deletes one blob (a cached whole file that can be assembled again). */
+  remove(sha256: string): void {
+    rmSync(this.path(sha256), { force: true });
+  }
+
   /** Re-hashes a blob: true when its bytes are still its name. */
   async check(sha256: string): Promise<boolean> {
     return this.has(sha256) && (await sha256File(this.path(sha256))) === sha256;

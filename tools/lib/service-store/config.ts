@@ -68,6 +68,14 @@ export const serviceConfigSchema = z
       .describe(
         'redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes',
       ),
+    cacheBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(5 * 1024 ** 3)
+      .describe(
+        'Whole installer files kept beyond their base + delta (assembled again on download when evicted)',
+      ),
     leaseMs: z
       .number()
       .int()

@@ -24,21 +24,10 @@ beforeAll(async () => {
 const trust = () => ({ caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: pki.leafSha256 });
 
 async function sign(inFile: string, out: string): Promise<void> {
-  await defaultRunner.run('osslsigncode', [
-    'sign',
-    '-certs',
-    pki.cert,
-    '-key',
-    pki.key,
-    '-h',
-    'sha256',
-    '-ts',
-    tsaUrl,
-    '-in',
-    inFile,
-    '-out',
-    out,
-  ]);
+  // as Signet signs: an MSI with MsiDigitalSignatureEx
+  const dse = inFile.endsWith('.msi') ? ['-add-msi-dse'] : [];
+  const args = ['sign', '-certs', pki.cert, '-key', pki.key, '-h', 'sha256', ...dse, '-ts', tsaUrl];
+  await defaultRunner.run('osslsigncode', [...args, '-in', inFile, '-out', out]);
 }
 
 describe('diffRegions', () => {

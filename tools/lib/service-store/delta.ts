@@ -40,12 +40,20 @@ export interface DeltaHeader {
   /** SHA-256 and size of the signed output the delta must assemble into. */
   sha256: string;
   size: number;
+  /** An MSI signed with MsiDigitalSignatureEx (-add-msi-dse): attach needs it too. */
+  msiDse?: boolean;
 }
 
 export interface Delta {
   header: DeltaHeader;
   regions: Buffer[];
   signature: Buffer;
+}
+
+const CFB = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+/** Signet signs every MSI with MsiDigitalSignatureEx (-add-msi-dse, see sign/osslsigncode.ts). */
+function isCfb(b: Buffer): boolean {
+  return b.length >= 8 && b.subarray(0, 8).equals(CFB);
 }
 
 function sha256(b: Buffer): string {
@@ -93,7 +101,15 @@ function trustArgs(t: DeltaTrust): string[] {
 }
 
 export async function makeDelta(
-  o: { base: string; unsigned: string; signed: string; work: string; trust: DeltaTrust },
+  o: {
+    base: string;
+    unsigned: string;
+    signed: string;
+    work: string;
+    trust: DeltaTrust;
+    /** Assemble it once now to prove it (default true; assembly always checks again). */
+    verify?: boolean;
+  },
   runner: Runner = defaultRunner,
 ): Promise<Delta> {
   const base = readFileSync(o.base);
@@ -114,10 +130,12 @@ export async function makeDelta(
         signatureLength: signature.length,
         sha256: sha256(signed),
         size: signed.length,
+        ...(isCfb(base) ? { msiDse: true } : {}),
       },
       regions: regions.map((r) => r.bytes),
       signature,
     };
+    if (o.verify === false) return delta;
     // prove it now: the delta must assemble into exactly the signed file
     const check = join(o.work, `check-${process.pid}-${Date.now()}`);
     try {
@@ -183,7 +201,17 @@ export async function assembleDelta(
     rmSync(out, { force: true });
     await runner.run(
       'osslsigncode',
-      ['attach-signature', ...trustArgs(trust), '-sigin', sig, '-in', unsigned, '-out', out],
+      [
+        'attach-signature',
+        ...trustArgs(trust),
+        ...(delta.header.msiDse ? ['-add-msi-dse'] : []),
+        '-sigin',
+        sig,
+        '-in',
+        unsigned,
+        '-out',
+        out,
+      ],
       {
         outputs: [out],
       },

@@ -63,4 +63,11 @@ CREATE TABLE build_results (
 );
 `,
   },
+  {
+    version: 3,
+    sql: `
+ALTER TABLE outputs ADD COLUMN base_sha256 TEXT;
+ALTER TABLE outputs ADD COLUMN delta_sha256 TEXT;
+`,
+  },
 ];

@@ -79,6 +79,13 @@ CREATE TABLE build_results (
 );
 `,
   },
+  {
+    version: 3,
+    sql: `
+ALTER TABLE outputs ADD COLUMN base_sha256 TEXT;
+ALTER TABLE outputs ADD COLUMN delta_sha256 TEXT;
+`,
+  },
 ];
 
 const PRIMARY: Record<string, string> = { sites: 'site_code' };
@@ -263,7 +270,7 @@ export class PostgresStore implements Store {
   deleteOutput = async (key: string) => void (await this.#q('DELETE FROM outputs WHERE key = $1', [key]));
   async referencedBlobs(): Promise<Set<string>> {
     const r = await this.#q(
-      'SELECT sha256 FROM outputs WHERE sha256 IS NOT NULL UNION SELECT agent_sha256 FROM releases',
+      'SELECT sha256 FROM outputs WHERE sha256 IS NOT NULL UNION SELECT base_sha256 FROM outputs WHERE base_sha256 IS NOT NULL UNION SELECT delta_sha256 FROM outputs WHERE delta_sha256 IS NOT NULL UNION SELECT agent_sha256 FROM releases',
     );
     return new Set(r.rows.map((x) => String(x['sha256'])));
   }

@@ -206,7 +206,9 @@ export class SqliteStore implements Store {
   }
   async referencedBlobs(): Promise<Set<string>> {
     const rows = this.#db
-      .prepare('SELECT sha256 FROM outputs WHERE sha256 IS NOT NULL UNION SELECT agent_sha256 FROM releases')
+      .prepare(
+        'SELECT sha256 FROM outputs WHERE sha256 IS NOT NULL UNION SELECT base_sha256 FROM outputs WHERE base_sha256 IS NOT NULL UNION SELECT delta_sha256 FROM outputs WHERE delta_sha256 IS NOT NULL UNION SELECT agent_sha256 FROM releases',
+      )
       .all() as { sha256: string }[];
     return new Set(rows.map((r) => r.sha256));
   }

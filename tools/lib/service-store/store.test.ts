@@ -47,7 +47,7 @@ describe.each(makers)('%s store', (kind, make) => {
       throw new Error('PostgreSQL is required for this test (scripts/setup.sh installs it)');
     store = make();
     const version = await store.migrate();
-    expect(version).toBe(2);
+    expect(version).toBe(3);
     expect(await store.migrate()).toBe(version); // idempotent
   });
   afterAll(() => store.close());

@@ -77,6 +77,9 @@ export interface OutputRecord {
   leaseUntil?: number | null;
   /** Which process built it (host:pid). */
   builtBy?: string | null;
+  /** Incrementally assembled: the release base it is a delta of, and the delta (both blobs). */
+  baseSha256?: string | null;
+  deltaSha256?: string | null;
 }
 
 export interface LinkRecord {

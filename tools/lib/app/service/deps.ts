@@ -36,6 +36,8 @@ export interface Stats {
   buildSeconds: number[];
   cacheHits: number;
   cacheMisses: number;
+  /** Whole files assembled again from a base and a delta. */
+  assembled: number;
   queueDepth: () => Promise<number>;
 }
 

@@ -10,6 +10,8 @@ import type { Deps } from './deps.ts';
 export interface GcResult {
   outputs: number;
   blobs: number;
+  /** Whole files evicted (their base + delta remain; they are assembled again when asked for). */
+  evicted: number;
 }
 
 export async function collectGarbage(d: Deps, minBlobAgeMs?: number): Promise<GcResult> {
@@ -34,8 +36,9 @@ export async function collectGarbage(d: Deps, minBlobAgeMs?: number): Promise<Gc
     }
     cursor = page.next;
   } while (cursor);
+  const evicted = await evictWholeFiles(d);
   const blobs = d.blobs.collect(await d.store.referencedBlobs(), minBlobAgeMs, now);
-  return { outputs: removed, blobs };
+  return { outputs: removed, blobs, evicted };
 }
 
 async function keep(
@@ -56,4 +59,29 @@ async function keep(
       l.channel === release.channel &&
       l.version === release.version,
   );
+}
+
+/** Keeps the whole files of delta-backed outputs within `service.cacheBytes`, newest first. */
+async function evictWholeFiles(d: Deps): Promise<number> {
+  const withDelta: OutputRecord[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await d.store.listSites(cursor, 500);
+    for (const site of page.items)
+      for (const o of await d.store.outputsOfSite(site.siteCode))
+        if (o.state === 'ready' && o.sha256 && o.deltaSha256 && o.baseSha256 && d.blobs.has(o.sha256))
+          withDelta.push(o);
+    cursor = page.next;
+  } while (cursor);
+  withDelta.sort((a, b) => b.createdAt - a.createdAt);
+  let total = 0;
+  let evicted = 0;
+  for (const o of withDelta) {
+    total += o.size ?? 0;
+    if (total > d.service.cacheBytes) {
+      d.blobs.remove(o.sha256!);
+      evicted++;
+    }
+  }
+  return evicted;
 }

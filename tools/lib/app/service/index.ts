@@ -140,6 +140,7 @@ async function open(o: CreateServiceOptions): Promise<Opened> {
     buildSeconds: [],
     cacheHits: 0,
     cacheMisses: 0,
+    assembled: 0,
     queueDepth: async () => ((await dispatch?.depth()) ?? 0) + (builder?.running ?? 0),
   };
   const d: Deps = {

@@ -8,12 +8,20 @@
  * is re-hashed and re-verified the first time this process serves it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { SignetError, toSignetError } from '../../errors.ts';
 import { buildSiteInstallers, signetVersion } from '../../installers/build.ts';
 import { withLogSink } from '../../log.ts';
+import {
+  assembleDelta,
+  type DeltaTrust,
+  decodeDelta,
+  encodeDelta,
+  makeDelta,
+} from '../../service-store/delta.ts';
 import type {
   Channel,
   OutputKind,
@@ -27,6 +35,18 @@ import { requireSite, siteConfigOf } from './sites.ts';
 import type { InstallerFile } from './types.ts';
 
 export const KINDS: OutputKind[] = ['exe', 'msi'];
+
+/** The trust a re-attached signature is checked against: the service profile's own pins. */
+export function deltaTrust(d: Deps): DeltaTrust {
+  const p = d.config.signing.profiles[d.signer.profile];
+  const v = p?.verify;
+  const abs = (f: string | undefined) => (f ? resolve(d.baseDir, f) : undefined);
+  return {
+    caFile: abs(v?.caFile),
+    tsaCaFile: abs(v?.tsaCaFile ?? v?.caFile),
+    leafSha256: v?.leafSha256?.[0],
+  };
+}
 
 export function outputKey(
   site: SiteRecord,
@@ -67,6 +87,19 @@ export class InstallerBuilder {
 
   get running(): number {
     return this.#inflight.size;
+  }
+
+  readonly #baseBlobs = new Map<string, string>();
+
+  /** Keeps the release base once (by content) and the site's delta; returns both blob hashes. */
+  async #storeDelta(delta: { base: string; bytes: Buffer }): Promise<{ base: string; delta: string }> {
+    let base = this.#baseBlobs.get(delta.base);
+    if (!base || !this.d.blobs.has(base)) {
+      base = (await this.d.blobs.put(createReadStream(delta.base))).sha256;
+      this.#baseBlobs.set(delta.base, base);
+    }
+    const stored = await this.d.blobs.put(Readable.from([delta.bytes]));
+    return { base, delta: stored.sha256 };
   }
 
   /**
@@ -123,15 +156,40 @@ export class InstallerBuilder {
   }
 
   async #servable(o: OutputRecord): Promise<boolean> {
-    if (this.#checked.has(o.key)) return this.d.blobs.has(o.sha256!);
-    if (!o.sha256 || !(await this.d.blobs.check(o.sha256))) return false;
-    try {
-      await this.d.signer.verify(this.d.blobs.path(o.sha256));
-    } catch {
-      return false;
+    if (!o.sha256) return false;
+    if (this.#checked.has(o.key) && this.d.blobs.has(o.sha256)) return true;
+    // an evicted whole file is assembled again from its base and delta (attach verifies, the hash must match)
+    if (!this.d.blobs.has(o.sha256) && !(await this.#assemble(o))) return false;
+    if (!this.#checked.has(o.key)) {
+      if (!(await this.d.blobs.check(o.sha256))) return false;
+      try {
+        await this.d.signer.verify(this.d.blobs.path(o.sha256));
+      } catch {
+        return false;
+      }
     }
     this.#checked.add(o.key);
     return true;
+  }
+
+  async #assemble(o: OutputRecord): Promise<boolean> {
+    const d = this.d;
+    if (!o.deltaSha256 || !o.baseSha256 || !d.blobs.has(o.deltaSha256) || !d.blobs.has(o.baseSha256))
+      return false;
+    const out = join(d.workDir, `assemble-${randomBytes(6).toString('hex')}`);
+    try {
+      const delta = decodeDelta(readFileSync(d.blobs.path(o.deltaSha256)));
+      if (delta.header.sha256 !== o.sha256 || delta.header.base !== o.baseSha256) return false;
+      await assembleDelta(d.blobs.path(o.baseSha256), delta, out, d.workDir, deltaTrust(d));
+      const blob = await d.blobs.adopt(out);
+      d.stats.assembled++;
+      return blob.sha256 === o.sha256;
+    } catch (e) {
+      d.log('warn', `assembling ${o.fileName ?? o.key} from its delta failed: ${toSignetError(e).message}`);
+      return false;
+    } finally {
+      rmSync(out, { force: true });
+    }
   }
 
   /** One build of both kinds per site and release, shared by every concurrent caller. */
@@ -141,9 +199,51 @@ export class InstallerBuilder {
     if (running) return running;
     if (this.#closing)
       return Promise.reject(new SignetError('E_SERVICE_CLOSING', 'the service is shutting down'));
-    const p = this.#run(site, release).finally(() => this.#inflight.delete(id));
+    // on-demand builds are bounded (service.buildConcurrency, default 4 per core): 1,000 first
+    // downloads at once run a few builds at a time, not 1,000 makensis
+    const p = this.#slot()
+      .then(async (free) => {
+        try {
+          await this.#run(site, release);
+        } finally {
+          free();
+        }
+      })
+      .finally(() => this.#inflight.delete(id));
     this.#inflight.set(id, p);
     return p;
+  }
+
+  readonly #agents = new Map<string, Promise<Awaited<ReturnType<Deps['signer']['verify']>>>>();
+
+  /** The release's agent, verified once per process (it was verified at upload; not again per build). */
+  #agent(release: ReleaseRecord, path: string) {
+    let v = this.#agents.get(release.agentSha256);
+    if (!v) {
+      v = this.d.signer.verify(path);
+      v.catch(() => this.#agents.delete(release.agentSha256));
+      this.#agents.set(release.agentSha256, v);
+    }
+    return v;
+  }
+
+  #slots = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /** A build slot; the function returned hands it to the next waiter (or frees it). */
+  async #slot(): Promise<() => void> {
+    // a build mostly waits (tools, the TSA, the disk): a few per core keep the cores busy
+    const max = this.d.service.buildConcurrency ?? 4 * Math.max(1, availableParallelism());
+    if (this.#slots < max) this.#slots++;
+    else await new Promise<void>((r) => this.#waiting.push(r));
+    let freed = false;
+    return () => {
+      if (freed) return;
+      freed = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#slots--;
+    };
   }
 
   async #run(site: SiteRecord, release: ReleaseRecord): Promise<void> {
@@ -205,7 +305,7 @@ export class InstallerBuilder {
     renew.unref();
     try {
       const agentPath = d.blobs.path(release.agentSha256);
-      const agent = await d.signer.verify(agentPath);
+      const agent = await this.#agent(release, agentPath);
       const config = {
         ...d.config,
         installers: { ...d.config.installers, cacheDir: join(work, 'cache') },
@@ -213,6 +313,12 @@ export class InstallerBuilder {
       // the builder's own warnings go to the service's log, not the process's stderr
       const sink = { write: (line: string) => d.log(line.startsWith('warn: ') ? 'warn' : 'info', line) };
       const siteConfig = await siteConfigOf(d, site);
+      // incrementally assembled outputs are also kept as a delta of the release base (a few KB)
+      const deltas = new Map<OutputKind, { base: string; bytes: Buffer }>();
+      const onAssembled = async (p: { kind: OutputKind; base: string; unsigned: string; signed: string }) => {
+        const delta = await makeDelta({ ...p, work, trust: deltaTrust(d), verify: false });
+        deltas.set(p.kind, { base: p.base, bytes: encodeDelta(delta) });
+      };
       const result = await withLogSink(sink, () =>
         buildSiteInstallers({
           agent,
@@ -224,6 +330,7 @@ export class InstallerBuilder {
           version: release.version,
           baseDir: d.baseDir,
           force: true,
+          onAssembled,
         }),
       );
       const r = result.results[0];
@@ -238,6 +345,8 @@ export class InstallerBuilder {
         // checked after it was written: signature and pins, then its bytes become the blob
         const verified = await d.signer.verify(file);
         const blob = await d.blobs.adopt(file);
+        const delta = deltas.get(kind);
+        const stored = delta ? await this.#storeDelta(delta) : undefined;
         if (blob.sha256 !== verified.sha256)
           throw new SignetError('E_VERIFY_FAILED', `${kind} changed after it was verified`);
         await d.store.updateOutput(keys[kind], {
@@ -246,6 +355,7 @@ export class InstallerBuilder {
           size: blob.size,
           fileName: file.slice(file.lastIndexOf('/') + 1),
           verifiedAt: d.clock(),
+          ...(stored ? { baseSha256: stored.base, deltaSha256: stored.delta } : {}),
         });
         this.#checked.add(keys[kind]);
       }

@@ -184,7 +184,7 @@ export interface ServiceApi {
   /** Prometheus text exposition. */
   metrics(): Promise<{ contentType: string; text: string }>;
   /** Collects outputs no longer current nor reachable through a link, and blobs nothing references (older than `minBlobAgeMs`). */
-  collectGarbage(minBlobAgeMs?: number): Promise<{ outputs: number; blobs: number }>;
+  collectGarbage(minBlobAgeMs?: number): Promise<{ outputs: number; blobs: number; evicted: number }>;
   /** Stops accepting builds, waits for running ones, closes the store. */
   close(): Promise<void>;
 }
