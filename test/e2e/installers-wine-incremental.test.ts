@@ -3,7 +3,7 @@
  * it with the site's data appended as an overlay, then signed. Installed silently into a fresh
  * 64-bit prefix: a damaged overlay (re-signed, so its signature is valid), a stub without one and
  * a record hidden after the certificate table are all refused with exit code 9 before anything is
- * written; then install (site.json byte-equal to the input, service RUNNING, registry values from
+ * written, and a changed byte in NSIS's own data block fails NSIS's CRC check; then install (site.json byte-equal to the input, service RUNNING, registry values from
  * the overlay), upgrade in place, same-version key rotation, uninstall.
  */
 import { spawnSync } from 'node:child_process';
@@ -162,6 +162,13 @@ describe.skipIf(!wineAvailable())('incremental NSIS installers on Wine (fresh 64
     await signer.sign(join(dir, 'tampered-unsigned.exe'), { out: join(dir, 'tampered.exe') }); // verifies
     expect(readNsisOverlay(join(dir, 'tampered.exe'))).toBeUndefined();
 
+    // a changed byte inside NSIS's own data block (the compressed agent), re-signed: NSIS's CRC
+    const inBlock = readFileSync(join(dir, 'v1-unsigned.exe'));
+    inBlock[Math.floor(stubs['1.2.3']!.size / 2)]! ^= 0x01;
+    writeFileSync(join(dir, 'crc-unsigned.exe'), inBlock);
+    await signer.sign(join(dir, 'crc-unsigned.exe'), { out: join(dir, 'crc.exe') });
+    expect(readNsisOverlay(join(dir, 'crc.exe'))).toEqual(built['v1']!.siteJson); // the overlay is fine
+
     // the stub itself, signed: no overlay at all
     await signer.sign(stubs['1.2.3']!.path, { out: join(dir, 'bare.exe') });
     // a valid record, but after the certificate table: never read
@@ -187,6 +194,13 @@ describe.skipIf(!wineAvailable())('incremental NSIS installers on Wine (fresh 64
       expect(r.exitCode, what).toBe(OVERLAY_EXIT_CODE);
       await expectNothingWritten(what);
     }
+  });
+
+  it("NSIS's own CRC check stays on: a changed byte in its data block fails, the overlay does not disturb it", async () => {
+    const r = await wine.run(join(dir, 'crc.exe'), ['/S']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.exitCode).not.toBe(OVERLAY_EXIT_CODE);
+    await expectNothingWritten('a changed byte in the NSIS data block');
   });
 
   it('installs, upgrades in place, rotates the key at the same version, uninstalls', async () => {
