@@ -110,7 +110,16 @@ export function overlayMaxOf(templateText: string): number {
   return n;
 }
 
-/** Template values of a stub: the site's variables get neutral values a stub build never uses. */
+/** The per-site variables get neutral values a stub build never uses; the file names are fixed. */
+const STUB_NEUTRAL = {
+  SITE_CODE: 'overlay',
+  KEY_VERSION: '0',
+  FINGERPRINT_HEX: '0000',
+  SIGN_SCRIPT,
+  OUT_FILE: NSIS_OUT,
+} as const;
+
+/** Template values of a stub (as a full build's, with STUB_NEUTRAL for the per-site ones). */
 export function stubTemplateValues(s: NsisStubShared): Record<string, string> {
   const p = s.product;
   return {
@@ -121,11 +130,7 @@ export function stubTemplateValues(s: NsisStubShared): Record<string, string> {
     AGENT_FILE: p.agentFileName,
     VERSION: s.version,
     VERSION4: `${s.version}.0`,
-    SITE_CODE: 'overlay',
-    KEY_VERSION: '0',
-    FINGERPRINT_HEX: '0000',
-    SIGN_SCRIPT,
-    OUT_FILE: NSIS_OUT,
+    ...STUB_NEUTRAL,
     ICON: s.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : '',
     INSTALL_ARGS: p.installArgs.join(' '),
     UNINSTALL_ARGS: p.uninstallArgs.join(' '),
@@ -149,12 +154,18 @@ export async function buildNsisStub(o: {
   shared: NsisStubShared;
   work: string;
   runner?: Runner;
+  /**
+   * The full build's template values, when the caller has them (build.ts's nsisValues): used
+   * instead of `stubTemplateValues` for everything but the per-site variables and the file names.
+   */
+  values?: Record<string, string>;
 }): Promise<NsisStub | undefined> {
   const s = o.shared;
   if (!supportsOverlay(s.nsis.text)) return undefined;
   const runner = o.runner ?? s.runner ?? defaultRunner;
   const maxOverlayBytes = overlayMaxOf(s.nsis.text);
-  const script = renderNsis(s.nsis.text, stubTemplateValues(s), s.nsis.path);
+  const values = { ...stubTemplateValues(s), ...o.values, ...STUB_NEUTRAL };
+  const script = renderNsis(s.nsis.text, values, s.nsis.path);
   const include = await readFile(OVERLAY_INCLUDE_PATH);
   const key = sha256(
     JSON.stringify({
