@@ -31,4 +31,16 @@ describe('withLogSink', () => {
     expect(b).toEqual(['b 0 ***', 'b 1 ***', 'b 2 ***']);
     expect(rest).toEqual(['outside']);
   });
+
+  it('a scoped sink that logs through the logger itself does not loop', () => {
+    const rest: string[] = [];
+    const before = logger.sink;
+    logger.sink = { write: (l) => rest.push(l) };
+    try {
+      withLogSink({ write: (l) => logger.info(`[service] ${l}`) }, () => logger.warn('careful'));
+    } finally {
+      logger.sink = before;
+    }
+    expect(rest).toEqual(['[service] warn: careful']);
+  });
 });

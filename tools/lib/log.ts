@@ -25,7 +25,14 @@ class Logger {
       this.color && tag
         ? `${level === 'error' ? '\x1b[31m' : level === 'warn' ? '\x1b[33m' : '\x1b[2m'}${tag}\x1b[0m`
         : tag;
-    (scope.getStore() ?? this.sink).write(`${painted}${text}`);
+    const sink = scope.getStore();
+    if (!sink) {
+      this.sink.write(`${painted}${text}`);
+      return;
+    }
+    // A scoped sink that logs through this logger again (a service log written with `logger`)
+    // must not loop: inside the sink the default sink takes the line.
+    scope.exit(() => sink.write(`${painted}${text}`));
   }
   debug(m: string): void {
     this.emit('debug', m);

@@ -56,10 +56,6 @@ function isCfb(b: Buffer): boolean {
   return b.length >= 8 && b.subarray(0, 8).equals(CFB);
 }
 
-function sha256(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
 /** The regions (4 KiB-aligned, merged when adjacent) where `unsigned` differs from `base`, and any tail. */
 export function diffRegions(base: Buffer, unsigned: Buffer): { offset: number; bytes: Buffer }[] {
   const out: { offset: number; bytes: Buffer }[] = [];
@@ -100,6 +96,52 @@ function trustArgs(t: DeltaTrust): string[] {
   ];
 }
 
+/** diffRegions over two files, reading 4 KiB blocks from both (constant memory), hashing the base on the way. */
+export function diffFiles(
+  basePath: string,
+  unsignedPath: string,
+): {
+  regions: { offset: number; bytes: Buffer }[];
+  baseSha256: string;
+  unsignedSize: number;
+  isMsi: boolean;
+} {
+  const fb = openSync(basePath, 'r');
+  const fu = openSync(unsignedPath, 'r');
+  try {
+    const baseSize = statSync(basePath).size;
+    const unsignedSize = statSync(unsignedPath).size;
+    const hash = createHash('sha256');
+    const regions: { offset: number; bytes: Buffer }[] = [];
+    const a = Buffer.alloc(BLOCK);
+    const b = Buffer.alloc(BLOCK);
+    let open: { offset: number; parts: Buffer[] } | undefined;
+    const close = () => {
+      if (open) regions.push({ offset: open.offset, bytes: Buffer.concat(open.parts) });
+      open = undefined;
+    };
+    let isMsi = false;
+    for (let off = 0; off < Math.max(baseSize, unsignedSize); off += BLOCK) {
+      const na = off < baseSize ? readSync(fb, a, 0, Math.min(BLOCK, baseSize - off), off) : 0;
+      const nb = off < unsignedSize ? readSync(fu, b, 0, Math.min(BLOCK, unsignedSize - off), off) : 0;
+      if (na) hash.update(a.subarray(0, na));
+      if (off === 0) isMsi = isCfb(a.subarray(0, na));
+      if (!nb) continue;
+      const same = na === nb && a.subarray(0, na).equals(b.subarray(0, nb));
+      if (same) close();
+      else {
+        open ??= { offset: off, parts: [] };
+        open.parts.push(Buffer.from(b.subarray(0, nb)));
+      }
+    }
+    close();
+    return { regions, baseSha256: hash.digest('hex'), unsignedSize, isMsi };
+  } finally {
+    closeSync(fb);
+    closeSync(fu);
+  }
+}
+
 export async function makeDelta(
   o: {
     base: string;
@@ -112,25 +154,23 @@ export async function makeDelta(
   },
   runner: Runner = defaultRunner,
 ): Promise<Delta> {
-  const base = readFileSync(o.base);
-  const unsigned = readFileSync(o.unsigned);
-  const signed = readFileSync(o.signed);
   const sigPath = join(o.work, `sig-${process.pid}-${Date.now()}.der`);
   try {
     await runner.run('osslsigncode', ['extract-signature', '-in', o.signed, '-out', sigPath], {
       outputs: [sigPath],
     });
     const signature = readFileSync(sigPath);
-    const regions = diffRegions(base, unsigned);
+    // streamed, block by block: a site's build never holds its installers in memory
+    const { regions, baseSha256, unsignedSize, isMsi } = diffFiles(o.base, o.unsigned);
     const delta: Delta = {
       header: {
-        base: sha256(base),
-        unsignedSize: unsigned.length,
+        base: baseSha256,
+        unsignedSize,
         regions: regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
         signatureLength: signature.length,
-        sha256: sha256(signed),
-        size: signed.length,
-        ...(isCfb(base) ? { msiDse: true } : {}),
+        sha256: await hashFile(o.signed),
+        size: statSync(o.signed).size,
+        ...(isMsi ? { msiDse: true } : {}),
       },
       regions: regions.map((r) => r.bytes),
       signature,
