@@ -8296,8 +8296,8 @@ var require_pool_base = __commonJS({
       }
       get [kRunning]() {
         let ret = 0;
-        for (const { [kRunning]: running } of this[kClients]) {
-          ret += running;
+        for (const { [kRunning]: running2 } of this[kClients]) {
+          ret += running2;
         }
         return ret;
       }
@@ -11411,7 +11411,7 @@ var require_mock_agent = __commonJS({
       }
       pendingInterceptors() {
         const mockAgentClients = this[kClients];
-        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope]) => scope[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
+        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope2]) => scope2[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
       }
       assertNoPendingInterceptors({ pendingInterceptorsFormatter = new PendingInterceptorsFormatter() } = {}) {
         const pending = this.pendingInterceptors();
@@ -25167,9 +25167,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote2 = this.charAt(0);
-        let end = this.buffer.indexOf(quote2, this.pos + 1);
-        if (quote2 === "'") {
+        const quote = this.charAt(0);
+        let end = this.buffer.indexOf(quote, this.pos + 1);
+        if (quote === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -26959,7 +26959,8 @@ var init_errors = __esm({
 });
 
 // tools/lib/log.ts
-var ORDER, Logger, logger;
+import { AsyncLocalStorage } from "node:async_hooks";
+var ORDER, Logger, logger, scope;
 var init_log = __esm({
   "tools/lib/log.ts"() {
     "use strict";
@@ -26975,7 +26976,12 @@ var init_log = __esm({
         const text = redact(message);
         const tag = level === "info" ? "" : `${level}: `;
         const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
-        this.sink.write(`${painted}${text}`);
+        const sink = scope.getStore();
+        if (!sink) {
+          this.sink.write(`${painted}${text}`);
+          return;
+        }
+        scope.exit(() => sink.write(`${painted}${text}`));
       }
       debug(m) {
         this.emit("debug", m);
@@ -26991,6 +26997,7 @@ var init_log = __esm({
       }
     };
     logger = new Logger();
+    scope = new AsyncLocalStorage();
   }
 });
 
@@ -29207,107 +29214,152 @@ var require_semver2 = __commonJS({
   }
 });
 
-// tools/lib/git/spawn-runner.ts
+// tools/lib/exec/runner.ts
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-function quote(a) {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+function formatCommand(file2, args) {
+  const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+  return redact([file2, ...args].map(q).join(" "));
 }
-function formatArgv(file2, args) {
-  return redact([file2, ...args].map(quote).join(" "));
+function removeOutputs(outputs) {
+  for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
 }
-var SpawnRunner, spawnRunner;
-var init_spawn_runner = __esm({
-  "tools/lib/git/spawn-runner.ts"() {
+function killGroup(child, signal) {
+  try {
+    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+function forward(signal) {
+  if (process.listenerCount(signal) > 1) return;
+  for (const c of running) killGroup(c, signal);
+  unwatch();
+  process.kill(process.pid, signal);
+}
+function watch(child) {
+  if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
+  running.add(child);
+}
+function unwatch(child) {
+  if (child && !running.delete(child)) return;
+  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+}
+var MAX_OUTPUT, GROUPS, running, SIGNALS, SpawnRunner, defaultRunner;
+var init_runner = __esm({
+  "tools/lib/exec/runner.ts"() {
     "use strict";
     init_errors();
     init_log();
     init_redact();
+    MAX_OUTPUT = 1024 * 1024 * 1024;
+    GROUPS = process.platform !== "win32";
+    running = /* @__PURE__ */ new Set();
+    SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
     SpawnRunner = class {
       run(file2, args, options = {}) {
-        const command = formatArgv(file2, args);
+        const command = formatCommand(file2, args);
         const label = options.label ?? file2;
         const timeoutMs = options.timeoutMs ?? 3e5;
         logger.debug(`$ ${command}`);
         const started = performance.now();
-        const removeOutputs = () => {
-          for (const p of options.outputs ?? []) rmSync(p, { force: true, recursive: true });
-        };
-        return new Promise((resolvePromise, reject) => {
-          const env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
+        let env = process.env;
+        if (options.env !== void 0) {
+          env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
           for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
+        }
+        return new Promise((resolve3, reject) => {
           const child = spawn(file2, args, {
             cwd: options.cwd,
             env,
-            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+            detached: GROUPS
           });
+          watch(child);
           const out = [];
           const err = [];
+          let outLen = 0;
+          let errLen = 0;
           let timedOut = false;
+          child.stdout?.on("data", (c) => {
+            if (outLen < MAX_OUTPUT) out.push(c);
+            outLen += c.length;
+          });
+          child.stderr?.on("data", (c) => {
+            if (errLen < MAX_OUTPUT) err.push(c);
+            errLen += c.length;
+          });
+          if (options.input !== void 0 && child.stdin) {
+            child.stdin.on("error", () => void 0);
+            child.stdin.end(options.input);
+          }
           const timer = setTimeout(() => {
             timedOut = true;
-            child.kill("SIGKILL");
+            killGroup(child, "SIGKILL");
           }, timeoutMs);
-          child.stdout.on("data", (b) => out.push(b));
-          child.stderr.on("data", (b) => err.push(b));
-          if (options.input !== void 0) child.stdin.end(options.input);
           child.on("error", (e) => {
             clearTimeout(timer);
-            removeOutputs();
+            unwatch(child);
+            removeOutputs(options.outputs);
             reject(
               e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
                 details: { program: file2 }
-              }) : new SignetError("E_TOOL_FAILED", `${label}: ${redact(e.message)}`, { details: { command } })
+              }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
+                details: { command }
+              })
             );
           });
-          child.on("close", (code) => {
+          child.on("close", (code, signal) => {
             clearTimeout(timer);
-            const stdoutBytes = Buffer.concat(out);
+            unwatch(child);
+            if (timedOut || code !== 0) killGroup(child, "SIGKILL");
+            const stdoutBuf = Buffer.concat(out);
             const stderr = redact(Buffer.concat(err).toString("utf8"));
             const result = {
-              exitCode: code ?? -1,
-              stdout: options.binary ? "" : redact(stdoutBytes.toString("utf8")),
+              exitCode: code ?? (signal ? 128 : -1),
+              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
               stderr,
               durationMs: performance.now() - started,
               command
             };
-            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBytes);
+            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
             if (timedOut) {
-              removeOutputs();
-              return reject(
+              removeOutputs(options.outputs);
+              reject(
                 new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
                   details: { command }
                 })
               );
+              return;
             }
             if (result.exitCode !== 0) {
-              removeOutputs();
-              if (options.allowFailure) return resolvePromise(result);
+              removeOutputs(options.outputs);
+              if (options.allowFailure) return resolve3(result);
               const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-              return reject(
+              reject(
                 new SignetError(
                   "E_TOOL_FAILED",
                   `${label} exited with ${result.exitCode}${tail ? `:
 ${tail}` : ""}`,
-                  {
-                    details: { command, exitCode: result.exitCode }
-                  }
+                  { details: { command, exitCode: result.exitCode } }
                 )
               );
+              return;
             }
-            resolvePromise(result);
+            resolve3(result);
           });
         });
       }
     };
-    spawnRunner = new SpawnRunner();
+    defaultRunner = new SpawnRunner();
   }
 });
 
 // tools/lib/git/git.ts
 import { existsSync as existsSync4, statSync as statSync2 } from "node:fs";
 async function git(cwd, args, options = {}) {
-  const { runner = spawnRunner, env, ...rest } = options;
+  const { runner = defaultRunner, env, ...rest } = options;
   return runner.run("git", [...GIT_BASE_ARGS, ...args], {
     timeoutMs: 12e4,
     label: `git ${args[0] ?? ""}`,
@@ -29370,7 +29422,7 @@ var init_git = __esm({
   "tools/lib/git/git.ts"() {
     "use strict";
     init_errors();
-    init_spawn_runner();
+    init_runner();
     GIT_ENV = {
       GIT_TERMINAL_PROMPT: "0",
       GIT_PAGER: "cat",
@@ -29746,9 +29798,9 @@ function bullet(c, text, repo) {
   let subject = oneLine(text);
   if (repo && f)
     subject = subject.replace(/(^|[\s(])#(\d+)\b/g, (_m, pre, n) => `${pre}[#${n}](${f.issue(repo.url, n)})`);
-  const scope = c.scope ? `**${c.scope}:** ` : "";
+  const scope2 = c.scope ? `**${c.scope}:** ` : "";
   const sha = repo && f ? `[${c.shortSha}](${f.commit(repo.url, c.sha)})` : c.shortSha;
-  return `* ${scope}${subject} (${sha})`;
+  return `* ${scope2}${subject} (${sha})`;
 }
 function byScope(list2) {
   return list2.map((c, i) => ({ c, i })).sort((a, b) => {
@@ -50180,6 +50232,9 @@ var serviceConfigSchema = external_exports.object({
   queue: external_exports.string().optional().describe(
     "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
   ),
+  cacheBytes: external_exports.number().int().min(0).default(5 * 1024 ** 3).describe(
+    "Whole installer files kept beyond their base + delta (assembled again on download when evicted)"
+  ),
   leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
     "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
   ),
@@ -50225,68 +50280,96 @@ var common = {
   description: external_exports.string().optional().describe("Signature description (-n); defaults to the file name"),
   productUrl: external_exports.string().url().optional().describe("Product URL embedded in the signature (-i)")
 };
+var osslsigncodeProfileSchema = external_exports.object({
+  backend: external_exports.literal("osslsigncode"),
+  cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+  key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+  pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
+  password: secretRef2.optional(),
+  pkcs11: external_exports.object({
+    module: external_exports.string(),
+    engine: external_exports.string().optional(),
+    cert: external_exports.string().describe("pkcs11: URI of the certificate"),
+    key: external_exports.string().describe("pkcs11: URI of the private key"),
+    pin: secretRef2
+  }).strict().optional(),
+  osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
+  timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
+  ...common
+}).strict();
+var jsignProfileSchema = external_exports.object({
+  backend: external_exports.literal("jsign"),
+  jar: external_exports.string().describe("Path of jsign.jar"),
+  java: external_exports.string().default("java"),
+  storetype: external_exports.enum([
+    "TRUSTEDSIGNING",
+    "AZUREKEYVAULT",
+    "AWS",
+    "GOOGLECLOUD",
+    "PKCS11",
+    "YUBIKEY",
+    "PKCS12",
+    "JKS"
+  ]),
+  keystore: external_exports.string().optional().describe(
+    "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+  ),
+  alias: external_exports.string().optional(),
+  storepass: secretRef2.optional(),
+  keypass: secretRef2.optional(),
+  certfile: material("Certificate chain file (required by some storetypes)").optional(),
+  endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
+  account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
+  certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
+  tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
+  timeoutMs: external_exports.number().int().min(1e3).default(6e5),
+  ...common
+}).strict();
+var remoteProfileSchema = external_exports.object({
+  backend: external_exports.literal("remote"),
+  url: external_exports.string().url(),
+  token: secretRef2,
+  timeoutMs: external_exports.number().int().min(100).default(3e4),
+  retries: external_exports.number().int().min(0).max(10).default(3),
+  retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
+  caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
+  ...common
+}).strict();
 var profileSchema = external_exports.discriminatedUnion("backend", [
-  external_exports.object({
-    backend: external_exports.literal("osslsigncode"),
-    cert: material("Certificate chain (PEM/DER), leaf first").optional(),
-    key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
-    pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-    password: secretRef2.optional(),
-    pkcs11: external_exports.object({
-      module: external_exports.string(),
-      engine: external_exports.string().optional(),
-      cert: external_exports.string().describe("pkcs11: URI of the certificate"),
-      key: external_exports.string().describe("pkcs11: URI of the private key"),
-      pin: secretRef2
-    }).strict().optional(),
-    osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
-    timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("jsign"),
-    jar: external_exports.string().describe("Path of jsign.jar"),
-    java: external_exports.string().default("java"),
-    storetype: external_exports.enum([
-      "TRUSTEDSIGNING",
-      "AZUREKEYVAULT",
-      "AWS",
-      "GOOGLECLOUD",
-      "PKCS11",
-      "YUBIKEY",
-      "PKCS12",
-      "JKS"
-    ]),
-    keystore: external_exports.string().optional().describe(
-      "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
-    ),
-    alias: external_exports.string().optional(),
-    storepass: secretRef2.optional(),
-    keypass: secretRef2.optional(),
-    certfile: material("Certificate chain file (required by some storetypes)").optional(),
-    endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
-    account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
-    certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
-    tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
-    timeoutMs: external_exports.number().int().min(1e3).default(6e5),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("remote"),
-    url: external_exports.string().url(),
-    token: secretRef2,
-    timeoutMs: external_exports.number().int().min(100).default(3e4),
-    retries: external_exports.number().int().min(0).max(10).default(3),
-    retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
-    ...common
-  }).strict()
+  osslsigncodeProfileSchema,
+  jsignProfileSchema,
+  remoteProfileSchema
 ]);
 var signingConfigSchema = external_exports.object({
   defaultProfile: external_exports.string().default("release"),
   profiles: external_exports.record(external_exports.string(), profileSchema).default({}),
   concurrency: external_exports.number().int().min(1).optional()
 }).strict();
+
+// tools/lib/version/release-commit.ts
+var DEFAULT_COMMIT_MESSAGE = "chore(release): {tag} [skip ci]";
+var escapeRegex2 = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function messagePattern(template) {
+  const seen = /* @__PURE__ */ new Set();
+  const src = template.split(/(\{tag\}|\{version\})/).map((part) => {
+    const name = part === "{tag}" ? "tag" : part === "{version}" ? "version" : void 0;
+    if (!name) return escapeRegex2(part);
+    if (seen.has(name)) return `\\k<${name}>`;
+    seen.add(name);
+    return name === "tag" ? "(?<tag>\\S+)" : "(?<version>\\d+\\.\\d+\\.\\d+)";
+  }).join("");
+  return new RegExp(`^${src}$`);
+}
+function templateSubject(template) {
+  const nl = template.indexOf("\n");
+  return (nl < 0 ? template : template.slice(0, nl)).trim();
+}
+function isReleaseCommit(c, commitMessage2) {
+  if (c.skipCi) return true;
+  const subject = templateSubject(commitMessage2 ?? DEFAULT_COMMIT_MESSAGE);
+  if (subject === templateSubject(DEFAULT_COMMIT_MESSAGE)) return c.type === "chore" && c.scope === "release";
+  return messagePattern(subject).test(c.header);
+}
 
 // tools/lib/version/config.ts
 var bumpSchema = external_exports.enum(["major", "minor", "patch"]);
@@ -50322,8 +50405,11 @@ var componentSchema = external_exports.object({
   manifests: external_exports.array(manifestSchema).default([]),
   tagPrefix: external_exports.string().optional().describe("Per-component tag prefix, e.g. agent-v")
 }).strict();
+var DEFAULT_TAG_PREFIX = "v";
 var versionConfigSchema = external_exports.object({
-  tagPrefix: external_exports.string().default("v").describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+  tagPrefix: external_exports.string().optional().describe(
+    'Prefix of release tags; "" for bare 1.2.3 tags. Unset: "v", and bare 1.2.3 tags count as releases too (a new tag follows the form of the last one); set explicitly, only tags with this prefix count'
+  ),
   manifests: external_exports.array(manifestSchema).default([]).describe("Manifests whose version is written on a stable release; the first is primary"),
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
@@ -50351,7 +50437,7 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m) => m.includes("{tag}") || m.includes("{version}"), {
+  commitMessage: external_exports.string().default(DEFAULT_COMMIT_MESSAGE).refine((m) => m.includes("{tag}") || m.includes("{version}"), {
     message: "must contain {tag} or {version}"
   }).describe("{tag} and {version} are replaced"),
   tokenEnv: external_exports.string().regex(
@@ -50878,9 +50964,6 @@ var import_semver2 = __toESM(require_semver2(), 1);
 init_errors();
 init_tags();
 init_analyze();
-function isReleaseCommit(c) {
-  return c.skipCi || c.type === "chore" && c.scope === "release";
-}
 function normalizePath(p) {
   let s = p.replace(/\\/g, "/").replace(/^\.\//, "");
   while (s.endsWith("/") && s.length > 1) s = s.slice(0, -1);
@@ -51025,7 +51108,7 @@ function planUnordered(input2) {
     reason: reason2,
     manifestUpdates: []
   });
-  if (isReleaseCommit(input2.head.commit)) return nothing("release commit at HEAD");
+  if (isReleaseCommit(input2.head.commit, input2.commitMessage)) return nothing("release commit at HEAD");
   let target;
   let bump;
   let reason;
@@ -54273,8 +54356,8 @@ async function planFromRepo(options) {
       details: { field: "component" }
     });
   }
-  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
-  const mixedTags = options.tagPrefix === void 0 && !component && tagPrefix === "v";
+  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? DEFAULT_TAG_PREFIX);
+  const mixedTags = options.tagPrefix === void 0 && !component && cfg.tagPrefix === void 0;
   if (!tags) throw new SignetError("E_TOOL_FAILED", `git for-each-ref failed in ${root}`);
   await markReachable(root, tags, tagPrefix, { bare: mixedTags });
   const { last: last2 } = selectLastStable(tags, tagPrefix, { bare: mixedTags });
@@ -54286,12 +54369,14 @@ async function planFromRepo(options) {
     );
   }
   const commits = [];
+  const lean = options.lean ?? false;
   await streamLog({
     cwd: root,
     range: last2 ? `${last2.commit}..HEAD` : "HEAD",
     paths: component ? component.paths : [],
     bodies: "needed",
-    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
+    // HEAD keeps its header: the release-commit guard reads the subject.
+    onCommit: (c) => commits.push(parseCommit(c, { lean: c.sha === info2.head.sha ? false : lean }))
   });
   const entries2 = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
   let specs = [];
@@ -54306,13 +54391,13 @@ async function planFromRepo(options) {
   if (specs.length === 0) specs = detectManifests(root);
   specs = withLockfiles(root, specs);
   const manifests = loadManifests(root, specs, { tolerant: true });
-  const scope = (component ? [component] : components).map((c) => ({
+  const scope2 = (component ? [component] : components).map((c) => ({
     name: c.name,
     paths: c.paths,
     manifests: (c.manifests ?? []).map((m) => toSpec(m).path)
   }));
   let changedFiles = "all";
-  if (last2 && scope.length) {
+  if (last2 && scope2.length) {
     const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last2.commit, "HEAD"]);
     changedFiles = out.split("\0").filter(Boolean);
   }
@@ -54330,12 +54415,13 @@ async function planFromRepo(options) {
     tags,
     commits,
     head: { sha: info2.head.sha, commit: headCommit },
+    commitMessage: options.commitMessage,
     manifests,
     config: {
       releaseRules: cfg.releaseRules ?? [],
       breakingInZeroMajor: cfg.breakingInZeroMajor ?? "minor",
       betaIdentifier: cfg.betaIdentifier ?? "beta",
-      components: scope,
+      components: scope2,
       initialVersion: cfg.initialVersion
     },
     runNumber,
@@ -54348,6 +54434,7 @@ async function planFromRepo(options) {
     head: info2.head,
     root,
     tagPrefix,
+    mixedTags,
     tags,
     manifests
   };
@@ -54415,6 +54502,7 @@ async function notesFromRepo(options) {
     const rp = await planFromRepo({
       cwd: options.cwd,
       config: config2.version,
+      commitMessage: config2.git.commitMessage,
       channel: "stable",
       tagPrefix: options.tagPrefix,
       component: options.component,
@@ -54438,7 +54526,8 @@ async function notesFromRepo(options) {
   }
   const info2 = await repoInfo(options.cwd);
   const root = info2.root;
-  const prefix = options.tagPrefix ?? config2.version.tagPrefix;
+  const prefix = options.tagPrefix ?? config2.version.tagPrefix ?? DEFAULT_TAG_PREFIX;
+  const bare = options.tagPrefix === void 0 && config2.version.tagPrefix === void 0;
   const remote = await remoteUrl(root, config2.git.remote);
   let from;
   let to = options.to ?? "HEAD";
@@ -54454,16 +54543,20 @@ async function notesFromRepo(options) {
     }
     tag = `${prefix}${v}`;
     version2 = v;
-    const exists2 = await git(root, ["rev-parse", "--verify", "-q", `refs/tags/${tag}^{commit}`], {
-      allowFailure: true
-    });
-    if (exists2.exitCode !== 0) {
+    const hasTag = async (name) => (await git(root, ["rev-parse", "--verify", "-q", `refs/tags/${name}^{commit}`], { allowFailure: true })).exitCode === 0;
+    let exists2 = await hasTag(tag);
+    if (!exists2 && bare && await hasTag(v)) {
+      tag = v;
+      exists2 = true;
+    }
+    if (!exists2) {
       throw new SignetError("E_INPUT_INVALID", `--version ${v}: there is no tag ${tag}`, {
         hint: "Name a released version, or set --tag-prefix for tags of another prefix.",
         details: { field: "version", tag }
       });
     }
     to = tag;
+    let previousVersion;
     const merged = await git(root, [
       "for-each-ref",
       "--merged",
@@ -54472,16 +54565,19 @@ async function notesFromRepo(options) {
       "refs/tags"
     ]);
     for (const name of merged.stdout.split("\n")) {
-      const c = classifyTag(name, prefix);
+      const c = classifyTag(name, prefix, { bare });
       if (c.kind !== "stable" || !import_semver4.default.lt(c.version, v)) continue;
-      if (!previousTag || import_semver4.default.gt(c.version, previousTag.slice(prefix.length))) previousTag = name;
+      if (!previousVersion || import_semver4.default.gt(c.version, previousVersion)) {
+        previousTag = name;
+        previousVersion = c.version;
+      }
     }
     from = previousTag ?? void 0;
   } else if (!options.all) {
     from = options.from;
     if (from === void 0) {
-      const tags = await readTags(root, prefix);
-      from = selectLastStable(tags, prefix).last?.name;
+      const tags = await readTags(root, prefix, { bare });
+      from = selectLastStable(tags, prefix, { bare }).last?.name;
     }
     previousTag = from ?? null;
   }

@@ -11411,7 +11411,7 @@ var require_mock_agent = __commonJS({
       }
       pendingInterceptors() {
         const mockAgentClients = this[kClients];
-        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope]) => scope[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
+        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope2]) => scope2[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
       }
       assertNoPendingInterceptors({ pendingInterceptorsFormatter = new PendingInterceptorsFormatter() } = {}) {
         const pending = this.pendingInterceptors();
@@ -50707,6 +50707,9 @@ var serviceConfigSchema = external_exports.object({
   queue: external_exports.string().optional().describe(
     "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
   ),
+  cacheBytes: external_exports.number().int().min(0).default(5 * 1024 ** 3).describe(
+    "Whole installer files kept beyond their base + delta (assembled again on download when evicted)"
+  ),
   leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
     "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
   ),
@@ -50752,68 +50755,74 @@ var common = {
   description: external_exports.string().optional().describe("Signature description (-n); defaults to the file name"),
   productUrl: external_exports.string().url().optional().describe("Product URL embedded in the signature (-i)")
 };
+var osslsigncodeProfileSchema = external_exports.object({
+  backend: external_exports.literal("osslsigncode"),
+  cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+  key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+  pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
+  password: secretRef2.optional(),
+  pkcs11: external_exports.object({
+    module: external_exports.string(),
+    engine: external_exports.string().optional(),
+    cert: external_exports.string().describe("pkcs11: URI of the certificate"),
+    key: external_exports.string().describe("pkcs11: URI of the private key"),
+    pin: secretRef2
+  }).strict().optional(),
+  osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
+  timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
+  ...common
+}).strict();
+var jsignProfileSchema = external_exports.object({
+  backend: external_exports.literal("jsign"),
+  jar: external_exports.string().describe("Path of jsign.jar"),
+  java: external_exports.string().default("java"),
+  storetype: external_exports.enum([
+    "TRUSTEDSIGNING",
+    "AZUREKEYVAULT",
+    "AWS",
+    "GOOGLECLOUD",
+    "PKCS11",
+    "YUBIKEY",
+    "PKCS12",
+    "JKS"
+  ]),
+  keystore: external_exports.string().optional().describe(
+    "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+  ),
+  alias: external_exports.string().optional(),
+  storepass: secretRef2.optional(),
+  keypass: secretRef2.optional(),
+  certfile: material("Certificate chain file (required by some storetypes)").optional(),
+  endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
+  account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
+  certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
+  tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
+  timeoutMs: external_exports.number().int().min(1e3).default(6e5),
+  ...common
+}).strict();
+var remoteProfileSchema = external_exports.object({
+  backend: external_exports.literal("remote"),
+  url: external_exports.string().url(),
+  token: secretRef2,
+  timeoutMs: external_exports.number().int().min(100).default(3e4),
+  retries: external_exports.number().int().min(0).max(10).default(3),
+  retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
+  caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
+  ...common
+}).strict();
 var profileSchema = external_exports.discriminatedUnion("backend", [
-  external_exports.object({
-    backend: external_exports.literal("osslsigncode"),
-    cert: material("Certificate chain (PEM/DER), leaf first").optional(),
-    key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
-    pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-    password: secretRef2.optional(),
-    pkcs11: external_exports.object({
-      module: external_exports.string(),
-      engine: external_exports.string().optional(),
-      cert: external_exports.string().describe("pkcs11: URI of the certificate"),
-      key: external_exports.string().describe("pkcs11: URI of the private key"),
-      pin: secretRef2
-    }).strict().optional(),
-    osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
-    timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("jsign"),
-    jar: external_exports.string().describe("Path of jsign.jar"),
-    java: external_exports.string().default("java"),
-    storetype: external_exports.enum([
-      "TRUSTEDSIGNING",
-      "AZUREKEYVAULT",
-      "AWS",
-      "GOOGLECLOUD",
-      "PKCS11",
-      "YUBIKEY",
-      "PKCS12",
-      "JKS"
-    ]),
-    keystore: external_exports.string().optional().describe(
-      "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
-    ),
-    alias: external_exports.string().optional(),
-    storepass: secretRef2.optional(),
-    keypass: secretRef2.optional(),
-    certfile: material("Certificate chain file (required by some storetypes)").optional(),
-    endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
-    account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
-    certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
-    tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
-    timeoutMs: external_exports.number().int().min(1e3).default(6e5),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("remote"),
-    url: external_exports.string().url(),
-    token: secretRef2,
-    timeoutMs: external_exports.number().int().min(100).default(3e4),
-    retries: external_exports.number().int().min(0).max(10).default(3),
-    retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
-    ...common
-  }).strict()
+  osslsigncodeProfileSchema,
+  jsignProfileSchema,
+  remoteProfileSchema
 ]);
 var signingConfigSchema = external_exports.object({
   defaultProfile: external_exports.string().default("release"),
   profiles: external_exports.record(external_exports.string(), profileSchema).default({}),
   concurrency: external_exports.number().int().min(1).optional()
 }).strict();
+
+// tools/lib/version/release-commit.ts
+var DEFAULT_COMMIT_MESSAGE = "chore(release): {tag} [skip ci]";
 
 // tools/lib/version/config.ts
 var bumpSchema = external_exports.enum(["major", "minor", "patch"]);
@@ -50850,7 +50859,9 @@ var componentSchema = external_exports.object({
   tagPrefix: external_exports.string().optional().describe("Per-component tag prefix, e.g. agent-v")
 }).strict();
 var versionConfigSchema = external_exports.object({
-  tagPrefix: external_exports.string().default("v").describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+  tagPrefix: external_exports.string().optional().describe(
+    'Prefix of release tags; "" for bare 1.2.3 tags. Unset: "v", and bare 1.2.3 tags count as releases too (a new tag follows the form of the last one); set explicitly, only tags with this prefix count'
+  ),
   manifests: external_exports.array(manifestSchema).default([]).describe("Manifests whose version is written on a stable release; the first is primary"),
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
@@ -50878,7 +50889,7 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m2) => m2.includes("{tag}") || m2.includes("{version}"), {
+  commitMessage: external_exports.string().default(DEFAULT_COMMIT_MESSAGE).refine((m2) => m2.includes("{tag}") || m2.includes("{version}"), {
     message: "must contain {tag} or {version}"
   }).describe("{tag} and {version} are replaced"),
   tokenEnv: external_exports.string().regex(
@@ -50900,6 +50911,7 @@ var configSchema = external_exports.object({
 }).strict();
 
 // tools/lib/log.ts
+import { AsyncLocalStorage } from "node:async_hooks";
 var ORDER = { debug: 10, info: 20, warn: 30, error: 40 };
 var Logger = class {
   level = "info";
@@ -50911,7 +50923,12 @@ var Logger = class {
     const text = redact(message);
     const tag = level === "info" ? "" : `${level}: `;
     const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
-    this.sink.write(`${painted}${text}`);
+    const sink = scope.getStore();
+    if (!sink) {
+      this.sink.write(`${painted}${text}`);
+      return;
+    }
+    scope.exit(() => sink.write(`${painted}${text}`));
   }
   debug(m2) {
     this.emit("debug", m2);
@@ -50927,6 +50944,7 @@ var Logger = class {
   }
 };
 var logger = new Logger();
+var scope = new AsyncLocalStorage();
 
 // tools/action/action.ts
 function mask(value) {

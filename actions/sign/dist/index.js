@@ -2165,9 +2165,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve8, reject) => {
+          return new Promise((resolve10, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve8(data);
+              return err ? reject(err) : resolve10(data);
             });
           });
         }
@@ -2205,12 +2205,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve8, reject) => {
+          return new Promise((resolve10, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve8(data);
+              ) : resolve10(data);
             });
           });
         }
@@ -4477,8 +4477,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve8, reject) => {
-        res = resolve8;
+      const promise2 = new Promise((resolve10, reject) => {
+        res = resolve10;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -6729,12 +6729,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve8, reject) => {
+      const waitForDrain = () => new Promise((resolve10, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve8;
+          callback = resolve10;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7404,12 +7404,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve8, reject) => {
+      const waitForDrain = () => new Promise((resolve10, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve8;
+          callback = resolve10;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7888,16 +7888,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve8) => {
+        return new Promise((resolve10) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve8;
+            this[kClosedResolve] = resolve10;
           } else {
-            resolve8(null);
+            resolve10(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve8) => {
+        return new Promise((resolve10) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -7908,7 +7908,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve8(null);
+            resolve10(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7959,7 +7959,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve8, reject) => {
+        const socket = await new Promise((resolve10, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7971,7 +7971,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve8(socket2);
+              resolve10(socket2);
             }
           });
         });
@@ -8288,8 +8288,8 @@ var require_pool_base = __commonJS({
       }
       get [kRunning]() {
         let ret = 0;
-        for (const { [kRunning]: running } of this[kClients]) {
-          ret += running;
+        for (const { [kRunning]: running2 } of this[kClients]) {
+          ret += running2;
         }
         return ret;
       }
@@ -8307,8 +8307,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve8) => {
-            this[kClosedResolve] = resolve8;
+          await new Promise((resolve10) => {
+            this[kClosedResolve] = resolve10;
           });
         }
       }
@@ -9577,7 +9577,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve8, reject) => {
+        return await new Promise((resolve10, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9590,7 +9590,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve8(null);
+              resolve10(null);
             }
           }).on("error", noop).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9609,7 +9609,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve8, reject) => {
+      return new Promise((resolve10, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9626,7 +9626,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve8,
+              resolve: resolve10,
               reject,
               length: 0,
               body: []
@@ -9696,18 +9696,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve8, stream, length } = consume2;
+      const { type, body, resolve: resolve10, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve8(chunksDecode(body, length));
+          resolve10(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve8(JSON.parse(chunksDecode(body, length)));
+          resolve10(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve8(chunksConcat(body, length).buffer);
+          resolve10(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve8(new Blob(body, { type: stream[kContentType] }));
+          resolve10(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve8(chunksConcat(body, length));
+          resolve10(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9964,9 +9964,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve10, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve10(data);
           });
         });
       }
@@ -10189,9 +10189,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve10, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve10(data);
           });
         });
       }
@@ -10476,9 +10476,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve10, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve10(data);
           });
         });
       }
@@ -10570,9 +10570,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve8, reject) => {
+        return new Promise((resolve10, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve8(data);
+            return err ? reject(err) : resolve10(data);
           });
         });
       }
@@ -11403,7 +11403,7 @@ var require_mock_agent = __commonJS({
       }
       pendingInterceptors() {
         const mockAgentClients = this[kClients];
-        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope]) => scope[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
+        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope2]) => scope2[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
       }
       assertNoPendingInterceptors({ pendingInterceptorsFormatter = new PendingInterceptorsFormatter() } = {}) {
         const pending = this.pendingInterceptors();
@@ -14435,7 +14435,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve8, reject) => agent.dispatch(
+        return new Promise((resolve10, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14511,7 +14511,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve8({
+              resolve10({
                 status,
                 statusText,
                 headersList,
@@ -14554,7 +14554,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve8({
+              resolve10({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18295,8 +18295,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve8) => {
-        setTimeout(resolve8, ms).unref();
+      return new Promise((resolve10) => {
+        setTimeout(resolve10, ms).unref();
       });
     }
     module.exports = {
@@ -19738,9 +19738,9 @@ var require_Alias = __commonJS({
     var anchors = require_anchors();
     var visit2 = require_visit();
     var identity = require_identity();
-    var Node = require_Node();
+    var Node2 = require_Node();
     var toJS = require_toJS();
-    var Alias = class extends Node.NodeBase {
+    var Alias = class extends Node2.NodeBase {
       constructor(source) {
         super(identity.ALIAS);
         this.source = source;
@@ -19854,10 +19854,10 @@ var require_Scalar = __commonJS({
   "node_modules/yaml/dist/nodes/Scalar.js"(exports) {
     "use strict";
     var identity = require_identity();
-    var Node = require_Node();
+    var Node2 = require_Node();
     var toJS = require_toJS();
     var isScalarValue = (value) => !value || typeof value !== "function" && typeof value !== "object";
-    var Scalar = class extends Node.NodeBase {
+    var Scalar = class extends Node2.NodeBase {
       constructor(value) {
         super(identity.SCALAR);
         this.value = value;
@@ -19960,7 +19960,7 @@ var require_Collection = __commonJS({
     "use strict";
     var createNode = require_createNode();
     var identity = require_identity();
-    var Node = require_Node();
+    var Node2 = require_Node();
     function collectionFromPath(schema, path, value) {
       let v = value;
       for (let i = path.length - 1; i >= 0; --i) {
@@ -19984,7 +19984,7 @@ var require_Collection = __commonJS({
       });
     }
     var isEmptyPath = (path) => path == null || typeof path === "object" && !!path[Symbol.iterator]().next().done;
-    var Collection = class extends Node.NodeBase {
+    var Collection = class extends Node2.NodeBase {
       constructor(type, schema) {
         super(type);
         Object.defineProperty(this, "schema", {
@@ -26653,11 +26653,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve8) {
-      resolve8(value);
+    return value instanceof P ? value : new P(function(resolve10) {
+      resolve10(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve8, reject) {
+  return new (P || (P = Promise))(function(resolve10, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -26673,7 +26673,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve8(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve10(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -32515,7 +32515,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve8) {
+function isRecursive(inst, stack, resolve10) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -32525,7 +32525,7 @@ function isRecursive(inst, stack, resolve8) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve8);
+      const answer = isRecursive(child, stack, resolve10);
       if (answer > result)
         result = answer;
     }
@@ -32536,7 +32536,7 @@ function isRecursive(inst, stack, resolve8) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve8) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve10) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -32600,7 +32600,7 @@ function isRecursive(inst, stack, resolve8) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve8 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve10 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -44304,21 +44304,21 @@ var allProcessors = {
 };
 function toJSONSchema(input2, params) {
   if ("_idmap" in input2) {
-    const registry2 = input2;
+    const registry3 = input2;
     const ctx2 = initializeContext({ ...params, processors: allProcessors });
     const defs = {};
-    for (const entry of registry2._idmap.entries()) {
+    for (const entry of registry3._idmap.entries()) {
       const [_, schema] = entry;
       processSchema(schema, ctx2);
     }
     const schemas = {};
     const external = {
-      registry: registry2,
+      registry: registry3,
       uri: params?.uri,
       defs
     };
     ctx2.external = external;
-    for (const entry of registry2._idmap.entries()) {
+    for (const entry of registry3._idmap.entries()) {
       const [key, schema] = entry;
       extractDefs(ctx2, schema);
       assignProp(schemas, key, finalize(ctx2, schema));
@@ -47244,6 +47244,9 @@ var serviceConfigSchema = external_exports.object({
   queue: external_exports.string().optional().describe(
     "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
   ),
+  cacheBytes: external_exports.number().int().min(0).default(5 * 1024 ** 3).describe(
+    "Whole installer files kept beyond their base + delta (assembled again on download when evicted)"
+  ),
   leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
     "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
   ),
@@ -47289,68 +47292,74 @@ var common = {
   description: external_exports.string().optional().describe("Signature description (-n); defaults to the file name"),
   productUrl: external_exports.string().url().optional().describe("Product URL embedded in the signature (-i)")
 };
+var osslsigncodeProfileSchema = external_exports.object({
+  backend: external_exports.literal("osslsigncode"),
+  cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+  key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+  pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
+  password: secretRef2.optional(),
+  pkcs11: external_exports.object({
+    module: external_exports.string(),
+    engine: external_exports.string().optional(),
+    cert: external_exports.string().describe("pkcs11: URI of the certificate"),
+    key: external_exports.string().describe("pkcs11: URI of the private key"),
+    pin: secretRef2
+  }).strict().optional(),
+  osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
+  timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
+  ...common
+}).strict();
+var jsignProfileSchema = external_exports.object({
+  backend: external_exports.literal("jsign"),
+  jar: external_exports.string().describe("Path of jsign.jar"),
+  java: external_exports.string().default("java"),
+  storetype: external_exports.enum([
+    "TRUSTEDSIGNING",
+    "AZUREKEYVAULT",
+    "AWS",
+    "GOOGLECLOUD",
+    "PKCS11",
+    "YUBIKEY",
+    "PKCS12",
+    "JKS"
+  ]),
+  keystore: external_exports.string().optional().describe(
+    "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+  ),
+  alias: external_exports.string().optional(),
+  storepass: secretRef2.optional(),
+  keypass: secretRef2.optional(),
+  certfile: material("Certificate chain file (required by some storetypes)").optional(),
+  endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
+  account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
+  certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
+  tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
+  timeoutMs: external_exports.number().int().min(1e3).default(6e5),
+  ...common
+}).strict();
+var remoteProfileSchema = external_exports.object({
+  backend: external_exports.literal("remote"),
+  url: external_exports.string().url(),
+  token: secretRef2,
+  timeoutMs: external_exports.number().int().min(100).default(3e4),
+  retries: external_exports.number().int().min(0).max(10).default(3),
+  retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
+  caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
+  ...common
+}).strict();
 var profileSchema = external_exports.discriminatedUnion("backend", [
-  external_exports.object({
-    backend: external_exports.literal("osslsigncode"),
-    cert: material("Certificate chain (PEM/DER), leaf first").optional(),
-    key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
-    pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-    password: secretRef2.optional(),
-    pkcs11: external_exports.object({
-      module: external_exports.string(),
-      engine: external_exports.string().optional(),
-      cert: external_exports.string().describe("pkcs11: URI of the certificate"),
-      key: external_exports.string().describe("pkcs11: URI of the private key"),
-      pin: secretRef2
-    }).strict().optional(),
-    osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
-    timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("jsign"),
-    jar: external_exports.string().describe("Path of jsign.jar"),
-    java: external_exports.string().default("java"),
-    storetype: external_exports.enum([
-      "TRUSTEDSIGNING",
-      "AZUREKEYVAULT",
-      "AWS",
-      "GOOGLECLOUD",
-      "PKCS11",
-      "YUBIKEY",
-      "PKCS12",
-      "JKS"
-    ]),
-    keystore: external_exports.string().optional().describe(
-      "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
-    ),
-    alias: external_exports.string().optional(),
-    storepass: secretRef2.optional(),
-    keypass: secretRef2.optional(),
-    certfile: material("Certificate chain file (required by some storetypes)").optional(),
-    endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
-    account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
-    certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
-    tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
-    timeoutMs: external_exports.number().int().min(1e3).default(6e5),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("remote"),
-    url: external_exports.string().url(),
-    token: secretRef2,
-    timeoutMs: external_exports.number().int().min(100).default(3e4),
-    retries: external_exports.number().int().min(0).max(10).default(3),
-    retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
-    ...common
-  }).strict()
+  osslsigncodeProfileSchema,
+  jsignProfileSchema,
+  remoteProfileSchema
 ]);
 var signingConfigSchema = external_exports.object({
   defaultProfile: external_exports.string().default("release"),
   profiles: external_exports.record(external_exports.string(), profileSchema).default({}),
   concurrency: external_exports.number().int().min(1).optional()
 }).strict();
+
+// tools/lib/version/release-commit.ts
+var DEFAULT_COMMIT_MESSAGE = "chore(release): {tag} [skip ci]";
 
 // tools/lib/version/config.ts
 var bumpSchema = external_exports.enum(["major", "minor", "patch"]);
@@ -47387,7 +47396,9 @@ var componentSchema = external_exports.object({
   tagPrefix: external_exports.string().optional().describe("Per-component tag prefix, e.g. agent-v")
 }).strict();
 var versionConfigSchema = external_exports.object({
-  tagPrefix: external_exports.string().default("v").describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+  tagPrefix: external_exports.string().optional().describe(
+    'Prefix of release tags; "" for bare 1.2.3 tags. Unset: "v", and bare 1.2.3 tags count as releases too (a new tag follows the form of the last one); set explicitly, only tags with this prefix count'
+  ),
   manifests: external_exports.array(manifestSchema).default([]).describe("Manifests whose version is written on a stable release; the first is primary"),
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
@@ -47415,7 +47426,7 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m) => m.includes("{tag}") || m.includes("{version}"), {
+  commitMessage: external_exports.string().default(DEFAULT_COMMIT_MESSAGE).refine((m) => m.includes("{tag}") || m.includes("{version}"), {
     message: "must contain {tag} or {version}"
   }).describe("{tag} and {version} are replaced"),
   tokenEnv: external_exports.string().regex(
@@ -47494,6 +47505,7 @@ function loadConfig(cwd, explicit) {
 }
 
 // tools/lib/log.ts
+import { AsyncLocalStorage } from "node:async_hooks";
 var ORDER = { debug: 10, info: 20, warn: 30, error: 40 };
 var Logger = class {
   level = "info";
@@ -47505,7 +47517,12 @@ var Logger = class {
     const text = redact(message);
     const tag = level === "info" ? "" : `${level}: `;
     const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
-    this.sink.write(`${painted}${text}`);
+    const sink = scope.getStore();
+    if (!sink) {
+      this.sink.write(`${painted}${text}`);
+      return;
+    }
+    scope.exit(() => sink.write(`${painted}${text}`));
   }
   debug(m) {
     this.emit("debug", m);
@@ -47521,6 +47538,7 @@ var Logger = class {
   }
 };
 var logger = new Logger();
+var scope = new AsyncLocalStorage();
 
 // tools/action/action.ts
 function mask(value) {
@@ -47798,9 +47816,178 @@ function expandFiles(patterns, cwd) {
 }
 
 // tools/lib/sign/index.ts
-import { copyFileSync as copyFileSync2, existsSync as existsSync6, mkdirSync as mkdirSync2 } from "node:fs";
+import { existsSync as existsSync6, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename5, isAbsolute as isAbsolute4, join as join7, resolve as resolve7 } from "node:path";
+import { basename as basename5, isAbsolute as isAbsolute6, join as join7, resolve as resolve9 } from "node:path";
+
+// node_modules/yocto-queue/index.js
+var Node = class {
+  value;
+  next;
+  constructor(value) {
+    this.value = value;
+  }
+};
+var Queue = class {
+  #head;
+  #tail;
+  #size;
+  constructor() {
+    this.clear();
+  }
+  enqueue(value) {
+    const node2 = new Node(value);
+    if (this.#head) {
+      this.#tail.next = node2;
+      this.#tail = node2;
+    } else {
+      this.#head = node2;
+      this.#tail = node2;
+    }
+    this.#size++;
+  }
+  dequeue() {
+    const current = this.#head;
+    if (!current) {
+      return;
+    }
+    this.#head = this.#head.next;
+    this.#size--;
+    if (!this.#head) {
+      this.#tail = void 0;
+    }
+    return current.value;
+  }
+  peek() {
+    if (!this.#head) {
+      return;
+    }
+    return this.#head.value;
+  }
+  clear() {
+    this.#head = void 0;
+    this.#tail = void 0;
+    this.#size = 0;
+  }
+  get size() {
+    return this.#size;
+  }
+  *[Symbol.iterator]() {
+    let current = this.#head;
+    while (current) {
+      yield current.value;
+      current = current.next;
+    }
+  }
+  *drain() {
+    while (this.#head) {
+      yield this.dequeue();
+    }
+  }
+};
+
+// node_modules/p-limit/index.js
+function pLimit(concurrency) {
+  let rejectOnClear = false;
+  if (typeof concurrency === "object") {
+    ({ concurrency, rejectOnClear = false } = concurrency);
+  }
+  validateConcurrency(concurrency);
+  if (typeof rejectOnClear !== "boolean") {
+    throw new TypeError("Expected `rejectOnClear` to be a boolean");
+  }
+  const queue = new Queue();
+  let activeCount = 0;
+  const resumeNext = () => {
+    if (activeCount < concurrency && queue.size > 0) {
+      activeCount++;
+      queue.dequeue().run();
+    }
+  };
+  const next = () => {
+    activeCount--;
+    resumeNext();
+  };
+  const run = async (function_, resolve10, arguments_) => {
+    const result = (async () => function_(...arguments_))();
+    resolve10(result);
+    try {
+      await result;
+    } catch {
+    }
+    next();
+  };
+  const enqueue = (function_, resolve10, reject, arguments_) => {
+    const queueItem = { reject };
+    new Promise((internalResolve) => {
+      queueItem.run = internalResolve;
+      queue.enqueue(queueItem);
+    }).then(run.bind(void 0, function_, resolve10, arguments_));
+    if (activeCount < concurrency) {
+      resumeNext();
+    }
+  };
+  const generator = (function_, ...arguments_) => new Promise((resolve10, reject) => {
+    enqueue(function_, resolve10, reject, arguments_);
+  });
+  Object.defineProperties(generator, {
+    activeCount: {
+      get: () => activeCount
+    },
+    pendingCount: {
+      get: () => queue.size
+    },
+    clearQueue: {
+      value() {
+        if (!rejectOnClear) {
+          queue.clear();
+          return;
+        }
+        const abortError = AbortSignal.abort().reason;
+        while (queue.size > 0) {
+          queue.dequeue().reject(abortError);
+        }
+      }
+    },
+    concurrency: {
+      get: () => concurrency,
+      set(newConcurrency) {
+        validateConcurrency(newConcurrency);
+        concurrency = newConcurrency;
+        queueMicrotask(() => {
+          while (activeCount < concurrency && queue.size > 0) {
+            resumeNext();
+          }
+        });
+      }
+    },
+    map: {
+      async value(iterable, function_) {
+        const promises3 = [];
+        try {
+          Array.from(iterable, (value, index) => {
+            const promise2 = generator(function_, value, index);
+            promises3.push(promise2);
+            return promise2;
+          });
+        } catch (error63) {
+          for (const promise2 of promises3) {
+            promise2.catch(() => {
+            });
+          }
+          throw error63;
+        }
+        return Promise.all(promises3);
+      }
+    }
+  });
+  return generator;
+}
+function validateConcurrency(concurrency) {
+  if (!((Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) && concurrency > 0)) {
+    throw new TypeError("Expected `concurrency` to be a number from 1 and up");
+  }
+}
 
 // tools/lib/artifact.ts
 import { createHash } from "node:crypto";
@@ -47826,30 +48013,233 @@ function brandSigned(artifact, signature) {
   return { ...artifact, signature };
 }
 
-// tools/lib/sign/frame.ts
-import {
-  chmodSync as chmodSync2,
-  existsSync as existsSync5,
-  mkdirSync,
-  mkdtempSync as mkdtempSync3,
-  readFileSync as readFileSync5,
-  renameSync,
-  rmdirSync,
-  statSync as statSync5
-} from "node:fs";
-import { basename as basename3, dirname as dirname2, extname as extname2, join as join4, resolve as resolve5 } from "node:path";
+// tools/lib/exec/runner.ts
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+var MAX_OUTPUT = 1024 * 1024 * 1024;
+var GROUPS = process.platform !== "win32";
+function formatCommand(file2, args) {
+  const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+  return redact([file2, ...args].map(q).join(" "));
+}
+function removeOutputs(outputs) {
+  for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
+}
+function killGroup(child, signal) {
+  try {
+    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+var running = /* @__PURE__ */ new Set();
+var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+function forward(signal) {
+  if (process.listenerCount(signal) > 1) return;
+  for (const c of running) killGroup(c, signal);
+  unwatch();
+  process.kill(process.pid, signal);
+}
+function watch(child) {
+  if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
+  running.add(child);
+}
+function unwatch(child) {
+  if (child && !running.delete(child)) return;
+  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+}
+var SpawnRunner = class {
+  run(file2, args, options = {}) {
+    const command = formatCommand(file2, args);
+    const label = options.label ?? file2;
+    const timeoutMs = options.timeoutMs ?? 3e5;
+    logger.debug(`$ ${command}`);
+    const started = performance.now();
+    let env = process.env;
+    if (options.env !== void 0) {
+      env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
+      for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
+    }
+    return new Promise((resolve10, reject) => {
+      const child = spawn(file2, args, {
+        cwd: options.cwd,
+        env,
+        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+        detached: GROUPS
+      });
+      watch(child);
+      const out = [];
+      const err = [];
+      let outLen = 0;
+      let errLen = 0;
+      let timedOut = false;
+      child.stdout?.on("data", (c) => {
+        if (outLen < MAX_OUTPUT) out.push(c);
+        outLen += c.length;
+      });
+      child.stderr?.on("data", (c) => {
+        if (errLen < MAX_OUTPUT) err.push(c);
+        errLen += c.length;
+      });
+      if (options.input !== void 0 && child.stdin) {
+        child.stdin.on("error", () => void 0);
+        child.stdin.end(options.input);
+      }
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup(child, "SIGKILL");
+      }, timeoutMs);
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        unwatch(child);
+        removeOutputs(options.outputs);
+        reject(
+          e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+            details: { program: file2 }
+          }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
+            details: { command }
+          })
+        );
+      });
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        unwatch(child);
+        if (timedOut || code !== 0) killGroup(child, "SIGKILL");
+        const stdoutBuf = Buffer.concat(out);
+        const stderr = redact(Buffer.concat(err).toString("utf8"));
+        const result = {
+          exitCode: code ?? (signal ? 128 : -1),
+          stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
+          stderr,
+          durationMs: performance.now() - started,
+          command
+        };
+        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
+        if (timedOut) {
+          removeOutputs(options.outputs);
+          reject(
+            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+              details: { command }
+            })
+          );
+          return;
+        }
+        if (result.exitCode !== 0) {
+          removeOutputs(options.outputs);
+          if (options.allowFailure) return resolve10(result);
+          const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+          reject(
+            new SignetError(
+              "E_TOOL_FAILED",
+              `${label} exited with ${result.exitCode}${tail2 ? `:
+${tail2}` : ""}`,
+              { details: { command, exitCode: result.exitCode } }
+            )
+          );
+          return;
+        }
+        resolve10(result);
+      });
+    });
+  }
+};
+var defaultRunner = new SpawnRunner();
+
+// tools/lib/sign/backends/jsign.ts
+import { copyFileSync } from "node:fs";
+import { isAbsolute as isAbsolute4, resolve as resolve5 } from "node:path";
+
+// tools/lib/sign/jsign.ts
+var ALG = {
+  sha1: "SHA-1",
+  sha256: "SHA-256",
+  sha384: "SHA-384",
+  sha512: "SHA-512"
+};
+function need(value, field, storetype) {
+  if (!value) {
+    throw new SignetError("E_CONFIG_INVALID", `jsign ${storetype}: "${field}" is required`, {
+      details: { field, storetype }
+    });
+  }
+  return value;
+}
+function jsignKeystore(s) {
+  switch (s.storetype) {
+    case "TRUSTEDSIGNING": {
+      const endpoint = need(s.endpoint ?? s.keystore, "endpoint", s.storetype).replace(/^https?:\/\//, "").replace(/\/+$/, "");
+      const alias = s.alias ?? `${need(s.account, "account", s.storetype)}/${need(s.certificateProfile, "certificateProfile", s.storetype)}`;
+      return { keystore: endpoint, alias };
+    }
+    case "AZUREKEYVAULT":
+    // keystore = vault name or URL, alias = certificate name
+    case "AWS":
+    // keystore = region, alias = KMS key id/ARN
+    case "GOOGLECLOUD":
+    // keystore = projects/P/locations/L/keyRings/R, alias = key name[/cryptoKeyVersions/N]
+    case "PKCS12":
+    case "JKS":
+    case "PKCS11":
+      return {
+        keystore: need(s.keystore, "keystore", s.storetype),
+        alias: need(s.alias, "alias", s.storetype)
+      };
+    case "YUBIKEY":
+      return s.alias ? { alias: s.alias } : {};
+  }
+}
+function jsignArgs(s, file2, o = {}) {
+  const args = ["-jar", s.jar, "--storetype", s.storetype];
+  const { keystore, alias } = jsignKeystore(s);
+  if (keystore) args.push("--keystore", keystore);
+  if (alias) args.push("--alias", alias);
+  if (s.storetype === "TRUSTEDSIGNING" || s.storetype === "AZUREKEYVAULT" || s.storetype === "GOOGLECLOUD") {
+    need(s.storepass, "storepass (access token, env:VAR or file:PATH)", s.storetype);
+  }
+  if ((s.storetype === "GOOGLECLOUD" || s.storetype === "AWS") && !s.certfile) {
+    need(void 0, "certfile", s.storetype);
+  }
+  if (s.storepass) args.push("--storepass", s.storepass);
+  if (s.keypass) args.push("--keypass", s.keypass);
+  if (s.certfile) args.push("--certfile", s.certfile);
+  args.push("--alg", ALG[s.digest] ?? "SHA-256");
+  if (s.timestamp?.urls.length) {
+    args.push(
+      "--tsaurl",
+      s.timestamp.urls.join(","),
+      "--tsmode",
+      s.tsmode ?? "RFC3161",
+      "--tsretries",
+      String(s.timestamp.retries),
+      "--tsretrywait",
+      String(Math.max(1, Math.ceil(s.timestamp.retryWaitMs / 1e3)))
+    );
+  }
+  if (o.name) args.push("--name", o.name);
+  if (s.productUrl) args.push("--url", s.productUrl);
+  args.push(file2);
+  return args;
+}
+function checkJsignSecrets(s) {
+  if (s.storepass) resolveSecret(s.storepass, "jsign storepass");
+  if (s.keypass) resolveSecret(s.keypass, "jsign keypass");
+}
+
+// tools/lib/sign/key-material.ts
+import { chmodSync, mkdtempSync, readFileSync as readFileSync4, statSync as statSync3, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute as isAbsolute3, join as join2, resolve as resolve4 } from "node:path";
 
 // tools/lib/sign/cleanup.ts
-import { rmSync } from "node:fs";
+import { rmSync as rmSync2 } from "node:fs";
 var live = /* @__PURE__ */ new Set();
-var children = /* @__PURE__ */ new Set();
-var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+var SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
 function removeAll() {
-  for (const p of live) rmSync(p, { recursive: true, force: true });
+  for (const p of live) rmSync2(p, { recursive: true, force: true });
   live.clear();
 }
 function onSignal(signal) {
-  for (const c of children) c.kill("SIGTERM");
   removeAll();
   uninstall();
   process.kill(process.pid, signal);
@@ -47859,32 +48249,771 @@ function install() {
   if (installed) return;
   installed = true;
   process.on("exit", removeAll);
-  for (const s of SIGNALS) process.on(s, onSignal);
+  for (const s of SIGNALS2) process.on(s, onSignal);
 }
 function uninstall() {
   if (!installed) return;
   installed = false;
   process.off("exit", removeAll);
-  for (const s of SIGNALS) process.off(s, onSignal);
+  for (const s of SIGNALS2) process.off(s, onSignal);
 }
 function registerCleanup(path) {
   live.add(path);
   install();
 }
 function releaseCleanup(path) {
-  rmSync(path, { recursive: true, force: true });
+  rmSync2(path, { recursive: true, force: true });
   live.delete(path);
   if (live.size === 0) uninstall();
 }
-function trackChild(child) {
-  children.add(child);
-  child.once("close", () => children.delete(child));
+
+// tools/lib/sign/key-material.ts
+var WHAT = {
+  pkcs12: "a PKCS#12 (.p12/.pfx) file",
+  certs: "certificates (PEM or DER)",
+  key: "a private key (PEM or DER)",
+  keystore: "a PKCS#12 or JKS keystore"
+};
+var FILE_NAME = {
+  pkcs12: "key.p12",
+  certs: "certs.pem",
+  key: "key.pem",
+  keystore: "keystore"
+};
+function isMaterialRef(value) {
+  return value.startsWith("env:") || value.startsWith("file:");
+}
+function absMaterial(base, value) {
+  if (value === void 0 || value.startsWith("env:") || value.startsWith("pkcs11:")) return value;
+  if (value.startsWith("file:")) return `file:${resolve4(base, value.slice(5))}`;
+  return isAbsolute3(value) ? value : resolve4(base, value);
+}
+function invalid(field, problem, details) {
+  throw new SignetError("E_SIGN_KEY_INVALID", `${field}: ${problem}`, {
+    details: { field, ...details }
+  });
+}
+function derSequence(b) {
+  if (b.length < 4 || b[0] !== 48) return void 0;
+  const l = b[1];
+  if (l === 128) return b[b.length - 1] === 0 && b[b.length - 2] === 0 ? 2 : void 0;
+  if (l < 128) return 2 + l === b.length ? 2 : void 0;
+  const n = l & 127;
+  if (n > 4 || b.length < 2 + n) return void 0;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i];
+  return 2 + n + len === b.length ? 2 + n : void 0;
+}
+function isPkcs12(b) {
+  const h = derSequence(b);
+  return h !== void 0 && b[h] === 2 && b[h + 1] === 1 && b[h + 2] === 3;
+}
+var PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
+function pemLabels(text) {
+  return [...text.matchAll(PEM_BLOCK)].map((m) => m[1]);
+}
+function problemOf(kind, bytes) {
+  const text = bytes.includes(0) ? "" : bytes.toString("latin1");
+  if (text.includes("-----BEGIN ")) {
+    const labels = pemLabels(text);
+    if (!labels.length) return "is a truncated or malformed PEM block";
+    if (kind === "pkcs12" || kind === "keystore")
+      return `is PEM ${labels[0]}, not ${WHAT[kind]} (PEM files go in cert and key)`;
+    if (kind === "key" && !labels.some((l) => l.endsWith("PRIVATE KEY")))
+      return `is PEM ${labels[0]}, not a private key`;
+    if (kind === "certs" && !labels.some((l) => l === "CERTIFICATE" || l === "PKCS7"))
+      return `is PEM ${labels[0]}, not certificates`;
+    return void 0;
+  }
+  if (kind === "pkcs12") return isPkcs12(bytes) ? void 0 : `is not ${WHAT[kind]}`;
+  if (kind === "keystore") {
+    const magic = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
+    return isPkcs12(bytes) || magic === 4277010157 || magic === 3469659854 ? void 0 : `is not ${WHAT[kind]}`;
+  }
+  return derSequence(bytes) !== void 0 ? void 0 : `is not ${WHAT[kind]}`;
+}
+function decodeBase64(text) {
+  const t = text.replace(/^data:[^,]{0,100};base64,/i, "").replace(/\s+/g, "");
+  if (t.length < 8 || t.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return void 0;
+  return Buffer.from(t, "base64");
+}
+function registerText(text, decoded) {
+  if (decoded && !decoded.includes(0) && decoded.includes("-----BEGIN "))
+    registerText(decoded.toString("latin1"));
+  registerSecret(text);
+  registerSecret(text.replace(/\s+/g, ""));
+  for (const line of text.split(/\s+/))
+    if (line.length >= 16 && !line.startsWith("-----")) registerSecret(line);
+}
+function fromFile(spec, path, source, details) {
+  let bytes;
+  try {
+    if (!statSync3(path).isFile()) throw new Error("not a file");
+    bytes = readFileSync4(path);
+  } catch {
+    throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
+      details: { field: spec.field, ...details }
+    });
+  }
+  const direct = problemOf(spec.kind, bytes);
+  if (direct === void 0) return { path };
+  const text = bytes.includes(0) ? void 0 : bytes.toString("latin1");
+  if (text?.includes("-----BEGIN ")) invalid(spec.field, `the content of ${source} ${direct}`, details);
+  const decoded = text === void 0 ? void 0 : decodeBase64(text);
+  if (!decoded) invalid(spec.field, `${source} holds neither ${WHAT[spec.kind]} nor base64 of one`, details);
+  registerText(text, decoded);
+  const why = problemOf(spec.kind, decoded);
+  if (why !== void 0) invalid(spec.field, `${source} holds base64 whose decoded content ${why}`, details);
+  return { bytes: decoded };
+}
+function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
+  const { field, value } = spec;
+  if (value.startsWith("file:")) {
+    const path = value.slice(5);
+    return fromFile(spec, path, `file ${path}`, { path });
+  }
+  if (!value.startsWith("env:")) return { path: value };
+  const name = value.slice(4);
+  const raw = env[name];
+  const details = { env: name };
+  if (raw === void 0 || raw.trim() === "")
+    throw new SignetError("E_SECRET_MISSING", `${field}: environment variable ${name} is not set`, {
+      details: { field, ...details }
+    });
+  const text = raw.trim();
+  const source = `environment variable ${name}`;
+  if (text.includes("-----BEGIN ")) {
+    registerText(text);
+    const pem = !text.includes("\n") && text.includes("\\n") ? text.replace(/(\\r)?\\n/g, "\n") : text;
+    const why2 = problemOf(spec.kind, Buffer.from(`${pem}
+`));
+    if (why2 !== void 0) invalid(field, `the content of ${source} ${why2}`, details);
+    return { bytes: Buffer.from(`${pem}
+`) };
+  }
+  if (!/[\r\n]/.test(text) && text.length <= 4096) {
+    const path = resolve4(cwd, text);
+    let isFile = false;
+    try {
+      isFile = statSync3(path).isFile();
+    } catch {
+    }
+    if (isFile) return fromFile(spec, path, `the file ${source} names`, details);
+  }
+  const decoded = decodeBase64(text);
+  registerText(text, decoded);
+  if (!decoded)
+    invalid(
+      field,
+      `${source} holds neither the path of an existing file, PEM text, nor base64 of ${WHAT[spec.kind]}`,
+      details
+    );
+  const why = problemOf(spec.kind, decoded);
+  if (why !== void 0) invalid(field, `${source} holds base64 whose decoded content ${why}`, details);
+  return { bytes: decoded };
+}
+var KeyMaterials = class {
+  resolved;
+  specs;
+  env;
+  constructor(specs, env = process.env) {
+    this.specs = Object.fromEntries(Object.entries(specs).filter(([, s]) => s !== void 0));
+    this.env = env;
+  }
+  resolve() {
+    if (this.resolved) return this.resolved;
+    const out = {};
+    for (const [k, spec] of Object.entries(this.specs))
+      out[k] = resolveMaterial(spec, this.env);
+    this.resolved = out;
+    return out;
+  }
+  async use(fn) {
+    const materials = this.resolve();
+    const paths = {};
+    const decoded = Object.entries(materials).filter(
+      (e) => "bytes" in e[1]
+    );
+    for (const [k, m] of Object.entries(materials)) if ("path" in m) paths[k] = m.path;
+    if (!decoded.length) return fn(paths);
+    const dir = mkdtempSync(join2(tmpdir(), "signet-key-"));
+    registerCleanup(dir);
+    try {
+      chmodSync(dir, 448);
+      for (const [k, m] of decoded) {
+        const path = join2(dir, FILE_NAME[this.specs[k].kind]);
+        writeFileSync(path, m.bytes, { mode: 384, flag: "wx" });
+        paths[k] = path;
+      }
+      return await fn(paths);
+    } finally {
+      releaseCleanup(dir);
+    }
+  }
+};
+
+// tools/lib/sign/backends/jsign.ts
+var fileStore = (p) => p.storetype === "PKCS12" || p.storetype === "JKS";
+var jsignBackend = {
+  name: "jsign",
+  parse: (raw) => jsignProfileSchema.parse(raw),
+  resolvePaths(p, base) {
+    if (!p.jar.startsWith("pkcs11:") && !isAbsolute4(p.jar)) p.jar = resolve5(base, p.jar);
+    const cf = absMaterial(base, p.certfile);
+    if (cf) p.certfile = cf;
+    if (p.keystore?.startsWith("file:")) p.keystore = absMaterial(base, p.keystore);
+  },
+  create(p, ctx) {
+    const field = (k) => `signing.profiles.${p.name}.${k}`;
+    const settings = {
+      jar: p.jar,
+      storetype: p.storetype,
+      digest: p.digest,
+      ...p.keystore ? { keystore: p.keystore } : {},
+      ...p.alias ? { alias: p.alias } : {},
+      ...p.storepass ? { storepass: parseSecretRef(p.storepass, field("storepass")) } : {},
+      ...p.keypass ? { keypass: parseSecretRef(p.keypass, field("keypass")) } : {},
+      ...p.certfile ? { certfile: p.certfile } : {},
+      ...p.endpoint ? { endpoint: p.endpoint } : {},
+      ...p.account ? { account: p.account } : {},
+      ...p.certificateProfile ? { certificateProfile: p.certificateProfile } : {},
+      ...p.tsmode ? { tsmode: p.tsmode } : {},
+      ...p.productUrl ? { productUrl: p.productUrl } : {}
+    };
+    jsignArgs(settings, "check.exe");
+    if (p.keystore && isMaterialRef(p.keystore) && !fileStore(p))
+      throw new SignetError(
+        "E_CONFIG_INVALID",
+        `${field("keystore")}: env:/file: references name keystore files (storetype PKCS12 or JKS), not a ${p.storetype} keystore`,
+        { details: { field: field("keystore"), storetype: p.storetype } }
+      );
+    const materials = new KeyMaterials(
+      {
+        certfile: p.certfile ? { field: field("certfile"), value: p.certfile, kind: "certs" } : void 0,
+        keystore: p.keystore && fileStore(p) ? { field: field("keystore"), value: p.keystore, kind: "keystore" } : void 0
+      },
+      ctx.env
+    );
+    return {
+      prepare: () => void materials.resolve(),
+      produce: async (input2) => {
+        const plan = ctx.timestamp();
+        const s = plan ? { ...settings, timestamp: plan } : settings;
+        checkJsignSecrets(s);
+        copyFileSync(input2.input, input2.output);
+        await materials.use(
+          (paths) => ctx.runner.run(p.java, jsignArgs({ ...s, ...paths }, input2.output, { name: input2.description }), {
+            outputs: [input2.output],
+            timeoutMs: p.timeoutMs,
+            label: "jsign",
+            input: ""
+          })
+        );
+      }
+    };
+  },
+  files(p) {
+    const out = [{ field: "jar", value: p.jar, code: "E_TOOL_MISSING" }];
+    if (p.certfile)
+      out.push({ field: "certfile", value: p.certfile, code: "E_SIGN_KEY_MISSING", material: "certs" });
+    if (p.keystore && fileStore(p))
+      out.push({ field: "keystore", value: p.keystore, code: "E_SIGN_KEY_MISSING", material: "keystore" });
+    return out;
+  },
+  secrets: (p) => [
+    ["storepass", p.storepass],
+    ["keypass", p.keypass]
+  ],
+  doctor: (p) => ({
+    requires: ["java"],
+    files: [
+      {
+        name: `jsign jar (${p.name})`,
+        purpose: `jsign for profile "${p.name}"`,
+        path: p.jar,
+        install: "download jsign-<version>.jar from https://github.com/ebourg/jsign/releases and set signing.profiles.<name>.jar"
+      }
+    ]
+  })
+};
+
+// tools/lib/sign/backends/osslsigncode.ts
+import { isAbsolute as isAbsolute5, resolve as resolve6 } from "node:path";
+
+// tools/lib/sign/retry.ts
+function backoffDelays(retries, firstWaitMs, maxWaitMs = 3e4) {
+  const out = [];
+  for (let i = 0; i < retries; i++) out.push(Math.min(maxWaitMs, firstWaitMs * 2 ** i));
+  return out;
+}
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
-// tools/lib/sign/verify.ts
-import { existsSync as existsSync4, mkdtempSync as mkdtempSync2, readFileSync as readFileSync4, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
+// tools/lib/sign/secret-file.ts
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync2, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
-import { basename as basename2, join as join3 } from "node:path";
+import { join as join3 } from "node:path";
+async function withSecretFile(value, use) {
+  const dir = mkdtempSync2(join3(tmpdir2(), "signet-secret-"));
+  registerCleanup(dir);
+  try {
+    chmodSync2(dir, 448);
+    const path = join3(dir, "pass");
+    writeFileSync2(path, value, { mode: 384 });
+    return await use(path);
+  } finally {
+    releaseCleanup(dir);
+  }
+}
+
+// tools/lib/sign/osslsigncode.ts
+var DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
+function osslSignArgs(o) {
+  const args = ["sign"];
+  if (o.pkcs11) {
+    args.push("-pkcs11engine", o.pkcs11.engine ?? DEFAULT_PKCS11_ENGINE, "-pkcs11module", o.pkcs11.module);
+    if (o.certs) args.push("-certs", o.certs);
+    else args.push("-pkcs11cert", o.pkcs11.cert);
+    args.push("-key", o.pkcs11.key);
+  } else if (o.pkcs12) {
+    args.push("-pkcs12", o.pkcs12);
+  } else {
+    if (!o.certs || !o.key)
+      throw new SignetError("E_SIGN_KEY_MISSING", "osslsigncode: cert and key are required");
+    args.push("-certs", o.certs, "-key", o.key);
+  }
+  if (o.passFile) args.push("-readpass", o.passFile);
+  args.push("-h", o.digest);
+  if (o.description) args.push("-n", o.description);
+  if (o.url) args.push("-i", o.url);
+  if (o.tsUrl) args.push("-ts", o.tsUrl);
+  if (o.nest) args.push("-nest");
+  if (o.msi) args.push("-add-msi-dse");
+  args.push("-in", o.input, "-out", o.output);
+  return args;
+}
+function tsaSchedule(plan) {
+  const out = [];
+  for (const url2 of plan.urls) {
+    out.push({ url: url2, waitMs: 0 });
+    for (const w of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w });
+  }
+  return out;
+}
+function classifyOsslFailure(text) {
+  if (/PIN incorrect|PIN_INCORRECT|Wrong password|bad decrypt|mac verify failure|maybe wrong password|PIN_LEN_RANGE/i.test(
+    text
+  ))
+    return "secret";
+  if (/timestamping failed|timestamp reply|Unable to set unauthenticated attributes|HTTP failure|CURL failure|Failed to get data from/i.test(
+    text
+  ))
+    return "tsa";
+  if (/Failed to read key or certificates|private key was not found|Failed to load|No such file|Failed to open|Engine .* failed|could not load the shared library/i.test(
+    text
+  ))
+    return "key";
+  return "other";
+}
+function tail(text, n = 8) {
+  return text.trim().split("\n").slice(-n).join("\n");
+}
+function attemptTimeout(ctx, size, withTsa) {
+  const hashing = 2e3 + Math.ceil(size / 1e4);
+  return withTsa && ctx.timestamp ? Math.min(ctx.timeoutMs, ctx.timestamp.timeoutMs + hashing) : ctx.timeoutMs;
+}
+async function osslProduce(ctx, p) {
+  const secret = ctx.password ? resolveSecret(ctx.password, "signing password/PIN") : void 0;
+  const run = async (passFile) => {
+    const msi = /\.msi$/i.test(p.output);
+    const base = {
+      ...ctx.keys,
+      input: p.input,
+      output: p.output,
+      digest: ctx.digest,
+      description: p.description,
+      nest: p.nest,
+      msi,
+      ...ctx.url ? { url: ctx.url } : {},
+      ...passFile ? { passFile } : {}
+    };
+    const attempts = ctx.timestamp ? tsaSchedule(ctx.timestamp) : [void 0];
+    const failures = [];
+    for (const attempt of attempts) {
+      if (attempt?.waitMs) await sleep(attempt.waitMs);
+      const args = osslSignArgs(attempt ? { ...base, tsUrl: attempt.url } : base);
+      let text = "";
+      let exitCode = 0;
+      let timedOut = false;
+      try {
+        const r = await ctx.runner.run(ctx.program, args, {
+          allowFailure: true,
+          outputs: [p.output],
+          input: "",
+          timeoutMs: attemptTimeout(ctx, p.size, Boolean(attempt)),
+          label: "osslsigncode sign",
+          ...ctx.env ? { env: ctx.env } : {}
+        });
+        text = `${r.stdout}
+${r.stderr}`;
+        exitCode = r.exitCode;
+      } catch (e) {
+        if (e instanceof SignetError && e.code === "E_TOOL_TIMEOUT") timedOut = true;
+        else throw e;
+      }
+      if (!timedOut && exitCode === 0) {
+        if (attempt && failures.length)
+          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
+        return;
+      }
+      const kind = timedOut ? attempt ? "tsa" : "other" : classifyOsslFailure(text);
+      if (kind === "secret") {
+        throw new SignetError(
+          "E_SIGN_BAD_SECRET",
+          `osslsigncode: the password or PIN was rejected:
+${tail(text)}`,
+          {
+            details: { exitCode }
+          }
+        );
+      }
+      if (kind === "key") {
+        throw new SignetError(
+          "E_SIGN_KEY_MISSING",
+          `osslsigncode: cannot load the key or certificates:
+${tail(text)}`,
+          {
+            details: { exitCode }
+          }
+        );
+      }
+      if (kind !== "tsa" || !attempt) {
+        if (timedOut) throw new SignetError("E_TOOL_TIMEOUT", "osslsigncode sign: timed out");
+        throw new SignetError("E_SIGN_FAILED", `osslsigncode sign exited ${exitCode}:
+${tail(text)}`, {
+          details: { exitCode }
+        });
+      }
+      const why = timedOut ? "timed out" : tail(text, 3).replace(/\n/g, " | ");
+      failures.push(`${attempt.url}: ${why}`);
+      logger.warn(
+        `timestamp authority ${attempt.url} failed (${timedOut ? "timeout" : "error"}); trying the next attempt`
+      );
+    }
+    throw new SignetError(
+      "E_TIMESTAMP_FAILED",
+      `every timestamp authority failed:
+  - ${failures.join("\n  - ")}`,
+      {
+        details: { attempts: failures.length, urls: ctx.timestamp?.urls ?? [] }
+      }
+    );
+  };
+  if (secret !== void 0) return withSecretFile(secret, run);
+  return run(void 0);
+}
+
+// tools/lib/sign/backends/osslsigncode.ts
+function osslKeys(p) {
+  if (p.pkcs11) {
+    return {
+      pkcs11: {
+        module: p.pkcs11.module,
+        cert: p.pkcs11.cert,
+        key: p.pkcs11.key,
+        ...p.pkcs11.engine ? { engine: p.pkcs11.engine } : {}
+      },
+      ...p.cert ? { certs: p.cert } : {}
+    };
+  }
+  if (p.pkcs12) return { pkcs12: p.pkcs12 };
+  if (!p.cert || !p.key) {
+    throw new SignetError(
+      "E_SIGN_KEY_MISSING",
+      `profile "${p.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
+      { details: { profile: p.name } }
+    );
+  }
+  return { certs: p.cert, key: p.key };
+}
+var osslsigncodeBackend = {
+  name: "osslsigncode",
+  parse: (raw) => osslsigncodeProfileSchema.parse(raw),
+  resolvePaths(p, base) {
+    for (const k of ["cert", "key", "pkcs12"]) {
+      const v = absMaterial(base, p[k]);
+      if (v) p[k] = v;
+    }
+    if (p.pkcs11 && !p.pkcs11.module.startsWith("pkcs11:") && !isAbsolute5(p.pkcs11.module))
+      p.pkcs11 = { ...p.pkcs11, module: resolve6(base, p.pkcs11.module) };
+  },
+  osslsigncode: (p) => p.osslsigncode,
+  create(p, ctx) {
+    const keys = osslKeys(p);
+    const field = (k) => `signing.profiles.${p.name}.${k}`;
+    const spec = (k, value, kind) => value === void 0 ? void 0 : { field: field(k), value, kind };
+    const materials = new KeyMaterials(
+      {
+        certs: spec("cert", keys.certs, "certs"),
+        key: spec("key", keys.key, "key"),
+        pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
+      },
+      ctx.env
+    );
+    const password = p.pkcs11?.pin ?? p.password;
+    return {
+      prepare: () => void materials.resolve(),
+      produce: (input2) => {
+        const plan = ctx.timestamp();
+        return materials.use(
+          (paths) => osslProduce(
+            {
+              program: p.osslsigncode,
+              runner: ctx.runner,
+              timeoutMs: p.timeoutMs,
+              digest: p.digest,
+              keys: { ...keys, ...paths },
+              ...p.productUrl ? { url: p.productUrl } : {},
+              ...password ? { password: parseSecretRef(password, field("password")) } : {},
+              ...plan ? { timestamp: plan } : {}
+            },
+            input2
+          )
+        );
+      }
+    };
+  },
+  files(p) {
+    const out = [];
+    if (!p.pkcs11) {
+      if (p.cert) out.push({ field: "cert", value: p.cert, code: "E_SIGN_KEY_MISSING", material: "certs" });
+      if (p.key) out.push({ field: "key", value: p.key, code: "E_SIGN_KEY_MISSING", material: "key" });
+    }
+    if (p.pkcs12)
+      out.push({ field: "pkcs12", value: p.pkcs12, code: "E_SIGN_KEY_MISSING", material: "pkcs12" });
+    if (p.pkcs11) out.push({ field: "pkcs11.module", value: p.pkcs11.module, code: "E_TOOL_MISSING" });
+    return out;
+  },
+  secrets: (p) => [
+    ["password", p.password],
+    ["pkcs11.pin", p.pkcs11?.pin]
+  ],
+  doctor: (p) => p.pkcs11 ? {
+    requires: ["pkcs11 engine"],
+    files: [
+      {
+        name: `pkcs11 module (${p.name})`,
+        purpose: `PKCS#11 module of profile "${p.name}"`,
+        path: p.pkcs11.module
+      }
+    ]
+  } : {}
+};
+
+// tools/lib/sign/remote.ts
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { basename } from "node:path";
+import { pipeline } from "node:stream/promises";
+var LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+function checkRemoteUrl(url2) {
+  let u;
+  try {
+    u = new URL(url2);
+  } catch {
+    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
+  }
+  if (u.protocol === "https:") return u;
+  if (u.protocol === "http:" && LOOPBACK.has(u.hostname)) return u;
+  throw new SignetError(
+    "E_CONFIG_INVALID",
+    `remote signing url must be https:// (http only for loopback): ${url2}`,
+    {
+      hint: "The token and the binary travel to this server: use HTTPS."
+    }
+  );
+}
+function remoteHeaders(p, digest) {
+  const h = {
+    "content-type": "application/octet-stream",
+    "content-length": String(p.size),
+    "x-signet-file-name": encodeURIComponent(p.description),
+    "user-agent": "signet"
+  };
+  if (p.nest) h["x-signet-nest"] = "1";
+  if (digest) h["x-signet-digest"] = digest;
+  return h;
+}
+async function once(u, s, token, p) {
+  const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
+  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  return new Promise((resolveOutcome) => {
+    let settled = false;
+    const done = (o) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (o.kind !== "ok") rmSync3(p.output, { force: true });
+      resolveOutcome(o);
+    };
+    const req = send(
+      u,
+      {
+        method: "POST",
+        headers,
+        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync5(s.caFile) } : {}
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200) {
+          pipeline(res, createWriteStream(p.output)).then(
+            () => done({ kind: "ok" }),
+            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
+          );
+          return;
+        }
+        const chunks = [];
+        res.on("data", (c) => {
+          if (chunks.length < 16) chunks.push(c);
+        });
+        res.on("error", () => void 0);
+        res.on("end", () => {
+          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
+          if (status === 401 || status === 403) {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_TOKEN_REJECTED",
+                `signing token rejected (HTTP ${status}) by ${u.origin}`,
+                {
+                  details: { status, url: u.origin }
+                }
+              )
+            });
+          } else if (status >= 500 || status === 429 || status === 408) {
+            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
+          } else {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_REMOTE_FAILED",
+                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
+                {
+                  details: { status, url: u.origin }
+                }
+              )
+            });
+          }
+        });
+      }
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${s.timeoutMs} ms`));
+    }, s.timeoutMs);
+    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
+    createReadStream2(p.input).on("error", (e) => req.destroy(e)).pipe(req);
+  });
+}
+async function remoteProduce(s, p) {
+  const u = checkRemoteUrl(s.url);
+  const token = resolveSecret(s.token, "signing token");
+  const size = statSync4(p.input).size;
+  const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
+  const failures = [];
+  for (const wait of delays) {
+    if (wait) await sleep(wait);
+    const o = await once(u, s, token, { ...p, size });
+    if (o.kind === "ok") return;
+    if (o.kind === "fatal") throw o.error;
+    failures.push(o.why);
+    logger.warn(
+      `signing server ${u.origin} failed for ${basename(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+    );
+  }
+  throw new SignetError(
+    "E_SIGN_REMOTE_FAILED",
+    `signing server ${u.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
+    { details: { url: u.origin, attempts: failures.length } }
+  );
+}
+
+// tools/lib/sign/backends/remote.ts
+var remoteBackend = {
+  name: "remote",
+  parse: (raw) => remoteProfileSchema.parse(raw),
+  resolvePaths(p, base) {
+    const cf = absMaterial(base, p.caFile);
+    if (cf) p.caFile = cf;
+  },
+  unsignedFallback: true,
+  create(p, ctx) {
+    const settings = {
+      url: p.url,
+      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
+      timeoutMs: p.timeoutMs,
+      retries: p.retries,
+      retryWaitMs: p.retryWaitMs,
+      digest: p.digest,
+      ...p.caFile ? { caFile: p.caFile } : {}
+    };
+    checkRemoteUrl(settings.url);
+    const materials = new KeyMaterials(
+      {
+        caFile: p.caFile ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: "certs" } : void 0
+      },
+      ctx.env
+    );
+    const withCa = () => {
+      const ca = materials.resolve().caFile;
+      if (!ca) return settings;
+      return "bytes" in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
+    };
+    return {
+      prepare: () => void materials.resolve(),
+      produce: (input2) => remoteProduce(withCa(), input2),
+      frame: { checkContent: true }
+    };
+  },
+  files: (p) => p.caFile ? [{ field: "caFile", value: p.caFile, code: "E_SIGN_KEY_MISSING", material: "certs" }] : [],
+  secrets: (p) => [["token", p.token]]
+};
+
+// tools/lib/sign/backends/index.ts
+var registry2 = new Map(
+  [osslsigncodeBackend, jsignBackend, remoteBackend].map((b) => [b.name, b])
+);
+function backendNames() {
+  return [...registry2.keys()];
+}
+function backendOf(profile, name = "?") {
+  const b = registry2.get(profile.backend);
+  if (!b)
+    throw new SignetError(
+      "E_CONFIG_INVALID",
+      `signing.profiles.${name}.backend: unknown backend "${profile.backend}" (known: ${backendNames().join(", ")})`,
+      { details: { field: `signing.profiles.${name}.backend` } }
+    );
+  return b;
+}
+
+// tools/lib/sign/frame.ts
+import {
+  chmodSync as chmodSync4,
+  existsSync as existsSync5,
+  mkdirSync,
+  mkdtempSync as mkdtempSync5,
+  readFileSync as readFileSync7,
+  renameSync,
+  rmdirSync,
+  statSync as statSync7
+} from "node:fs";
+import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
+
+// tools/lib/sign/verify.ts
+import { existsSync as existsSync4, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
+import { tmpdir as tmpdir4 } from "node:os";
+import { basename as basename3, join as join5 } from "node:path";
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
@@ -47972,11 +49101,15 @@ function readCompoundDirectory(input2) {
     return out;
   };
   const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
-  const dir = readChain(firstDir);
+  const sectorOffset = (n) => (n + 1) * sectorSize;
+  const fatEntryOffset = (n) => sectorOffset(fatSectors[Math.floor(n / perSector)]) + n % perSector * 4;
+  const dirChain = chain(firstDir, fat);
+  const dir = Buffer.concat(dirChain.map(sector));
   const entries = [];
   for (let off = 0; off + 128 <= dir.length; off += 128) {
     const nameLen = Math.min(64, dir.readUInt16LE(off + 64));
     entries.push({
+      index: off / 128,
       name: dir.toString("utf16le", off, off + Math.max(0, nameLen - 2)),
       type: dir.readUInt8(off + 66),
       left: dir.readUInt32LE(off + 68),
@@ -48017,9 +49150,44 @@ function readCompoundDirectory(input2) {
   const miniFatBytes = firstMiniFat === END_OF_CHAIN ? Buffer.alloc(0) : readChain(firstMiniFat);
   const miniFat = new Uint32Array(miniFatBytes.length / 4);
   for (let i = 0; i < miniFat.length; i++) miniFat[i] = miniFatBytes.readUInt32LE(i * 4);
+  const rootChain = chain(root.start, fat);
+  const miniFatChain = firstMiniFat === END_OF_CHAIN ? [] : chain(firstMiniFat, fat);
+  const layoutOf = (e) => {
+    const dirAt = e.index * 128;
+    const entryOffset = sectorOffset(dirChain[Math.floor(dirAt / sectorSize)]) + dirAt % sectorSize;
+    if (e.size < miniCutoff) {
+      const units2 = chain(e.start, miniFat);
+      const perSectorMini = sectorSize / miniSize;
+      return {
+        entryOffset,
+        size: e.size,
+        mini: true,
+        unit: miniSize,
+        units: units2.map((m) => {
+          const s = rootChain[Math.floor(m / perSectorMini)];
+          if (s === void 0) bad("mini sector out of range");
+          return sectorOffset(s) + m % perSectorMini * miniSize;
+        }),
+        chainEntries: units2.map(
+          (m) => sectorOffset(miniFatChain[Math.floor(m / perSector)]) + m % perSector * 4
+        )
+      };
+    }
+    const units = chain(e.start, fat);
+    return {
+      entryOffset,
+      size: e.size,
+      mini: false,
+      unit: sectorSize,
+      units: units.map(sectorOffset),
+      chainEntries: units.map(fatEntryOffset)
+    };
+  };
   const streams = /* @__PURE__ */ new Map();
+  const layouts = /* @__PURE__ */ new Map();
   for (const e of top) {
     if (e.type !== 2) continue;
+    layouts.set(e.name, () => layoutOf(e));
     streams.set(e.name, () => {
       const data = e.size < miniCutoff ? Buffer.concat(
         chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
@@ -48027,7 +49195,7 @@ function readCompoundDirectory(input2) {
       return data.subarray(0, e.size);
     });
   }
-  return { streams, orphans };
+  return { streams, orphans, layouts, miniCutoff };
 }
 
 // tools/lib/sign/der.ts
@@ -48048,7 +49216,7 @@ function readNode(buf, offset, limit = buf.length) {
   if (end > limit) return void 0;
   return { tag, start: offset, contentStart: pos, end };
 }
-function children2(buf, node2) {
+function children(buf, node2) {
   const out = [];
   let pos = node2.contentStart;
   while (pos < node2.end) {
@@ -48069,17 +49237,17 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children2(der, ci);
+  const [oid, explicit] = children(der, ci);
   if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
-  const sd = children2(der, explicit)[0];
+  const sd = children(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
-  const parts = children2(der, sd);
+  const parts = children(der, sd);
   const certificates = [];
   const signerSerials = [];
   for (const part of parts) {
     if (part.tag === 160) {
-      for (const c of children2(der, part)) {
+      for (const c of children(der, part)) {
         if (c.tag !== 48) continue;
         try {
           certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
@@ -48090,11 +49258,11 @@ function parsePkcs7(der) {
   }
   const signerInfos = parts[parts.length - 1];
   if (signerInfos && signerInfos.tag === 49) {
-    for (const si of children2(der, signerInfos)) {
-      const fields = children2(der, si);
+    for (const si of children(der, signerInfos)) {
+      const fields = children(der, si);
       const sid = fields[1];
       if (sid?.tag === 48) {
-        const serial = children2(der, sid)[1];
+        const serial = children(der, sid)[1];
         if (serial?.tag === 2)
           signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
       }
@@ -48270,25 +49438,25 @@ function boundSigner(file2, path, p7, reported) {
 }
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync, constants as constants3, copyFileSync, mkdtempSync, statSync as statSync3 } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join as join2, resolve as resolve4 } from "node:path";
+import { chmodSync as chmodSync3, constants as constants3, copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync3, statSync as statSync5 } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { basename as basename2, join as join4, resolve as resolve7 } from "node:path";
 var live2 = /* @__PURE__ */ new Set();
 function takeSnapshot(path, options = {}) {
   let regular;
   try {
-    regular = statSync3(path).isFile();
+    regular = statSync5(path).isFile();
   } catch (e) {
     throw toSignetError(e);
   }
   if (!regular)
     throw new SignetError("E_INPUT_INVALID", `${path}: not a regular file`, { details: { path } });
-  const dir = mkdtempSync(join2(options.parent ?? tmpdir(), "signet-snap-"));
+  const dir = mkdtempSync3(join4(options.parent ?? tmpdir3(), "signet-snap-"));
   registerCleanup(dir);
-  const file2 = resolve4(dir, options.name ?? basename(path));
+  const file2 = resolve7(dir, options.name ?? basename2(path));
   try {
-    copyFileSync(path, file2, constants3.COPYFILE_FICLONE);
-    chmodSync(file2, 384);
+    copyFileSync2(path, file2, constants3.COPYFILE_FICLONE);
+    chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
     throw toSignetError(e);
@@ -48304,120 +49472,8 @@ function takeSnapshot(path, options = {}) {
   };
 }
 function isSnapshot(path) {
-  return live2.has(resolve4(path));
+  return live2.has(resolve7(path));
 }
-
-// tools/lib/sign/spawn-runner.ts
-import { spawn } from "node:child_process";
-import { rmSync as rmSync2 } from "node:fs";
-var MAX_OUTPUT = 16 * 1024 * 1024;
-function formatCommand(file2, args) {
-  const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
-  return redact([file2, ...args].map(q).join(" "));
-}
-function removeOutputs(outputs) {
-  for (const p of outputs ?? []) rmSync2(p, { force: true, recursive: true });
-}
-var SpawnRunner = class {
-  run(file2, args, options = {}) {
-    const command = formatCommand(file2, args);
-    const label = options.label ?? file2;
-    const timeoutMs = options.timeoutMs ?? 3e5;
-    logger.debug(`$ ${command}`);
-    const started = performance.now();
-    const env = options.env === void 0 ? process.env : options.extendEnv === false ? options.env : { ...process.env, ...options.env };
-    return new Promise((resolve8, reject) => {
-      const child = spawn(file2, args, {
-        cwd: options.cwd,
-        env,
-        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
-      });
-      trackChild(child);
-      const out = [];
-      const err = [];
-      let outLen = 0;
-      let errLen = 0;
-      let timedOut = false;
-      child.stdout?.on("data", (c) => {
-        if (outLen < MAX_OUTPUT) out.push(c);
-        outLen += c.length;
-      });
-      child.stderr?.on("data", (c) => {
-        if (errLen < MAX_OUTPUT) err.push(c);
-        errLen += c.length;
-      });
-      if (options.input !== void 0 && child.stdin) {
-        child.stdin.on("error", () => void 0);
-        child.stdin.end(options.input);
-      }
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill("SIGKILL");
-      }, timeoutMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        removeOutputs(options.outputs);
-        if (e.code === "ENOENT") {
-          reject(
-            new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-              details: { program: file2 }
-            })
-          );
-        } else {
-          reject(
-            new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${e.message}`, {
-              details: { command }
-            })
-          );
-        }
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        const durationMs = performance.now() - started;
-        const stdoutBuf = Buffer.concat(out);
-        const stderr = redact(Buffer.concat(err).toString("utf8"));
-        const result = {
-          exitCode: code ?? (signal ? 128 : -1),
-          stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-          stderr,
-          durationMs,
-          command
-        };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-        if (timedOut) {
-          removeOutputs(options.outputs);
-          reject(
-            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-              details: { command }
-            })
-          );
-          return;
-        }
-        if (result.exitCode !== 0) {
-          removeOutputs(options.outputs);
-          if (options.allowFailure) {
-            resolve8(result);
-            return;
-          }
-          const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-          reject(
-            new SignetError(
-              "E_TOOL_FAILED",
-              `${label} exited with ${result.exitCode}${tail2 ? `:
-${tail2}` : ""}`,
-              {
-                details: { command, exitCode: result.exitCode }
-              }
-            )
-          );
-          return;
-        }
-        resolve8(result);
-      });
-    });
-  }
-};
-var signingRunner = new SpawnRunner();
 
 // tools/lib/sign/verify.ts
 var SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -48479,7 +49535,7 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path, options = {}) {
-  const file2 = basename2(path);
+  const file2 = basename3(path);
   const refuse = (reason) => {
     throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path } });
   };
@@ -48491,10 +49547,10 @@ async function readSignatureBlob(path, options = {}) {
   if (msi.kind === "ambiguous") refuse(msi.reason);
   if (msi.kind === "signed") return msi.pkcs7;
   if (msi.kind === "unsigned") return void 0;
-  const dir = mkdtempSync2(join3(tmpdir2(), "signet-sig-"));
+  const dir = mkdtempSync4(join5(tmpdir4(), "signet-sig-"));
   try {
-    const out = join3(dir, "sig.der");
-    const r = await (options.runner ?? signingRunner).run(
+    const out = join5(dir, "sig.der");
+    const r = await (options.runner ?? defaultRunner).run(
       options.osslsigncode ?? "osslsigncode",
       ["extract-signature", "-in", path, "-out", out],
       {
@@ -48505,9 +49561,9 @@ async function readSignatureBlob(path, options = {}) {
       }
     );
     if (r.exitCode !== 0 || !existsSync4(out)) return void 0;
-    return readFileSync4(out);
+    return readFileSync6(out);
   } finally {
-    rmSync3(dir, { recursive: true, force: true });
+    rmSync4(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -48519,7 +49575,7 @@ function fail(code, message, details) {
 async function verifyFile(path, options = {}, policy = {}) {
   if (!existsSync4(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
-  if (!statSync4(path).isFile())
+  if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
   const snap = isSnapshot(path) ? void 0 : takeSnapshot(path);
   try {
@@ -48529,7 +49585,7 @@ async function verifyFile(path, options = {}, policy = {}) {
   }
 }
 async function verifyStable(path, stable, options, policy) {
-  const runner = options.runner ?? signingRunner;
+  const runner = options.runner ?? defaultRunner;
   const program = options.osslsigncode ?? "osslsigncode";
   const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
@@ -48541,7 +49597,7 @@ async function verifyStable(path, stable, options, policy) {
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename2(path);
+  const file2 = basename3(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
@@ -48599,14 +49655,14 @@ async function contentDigest(ctx, file2, out) {
     timeoutMs: 3e5,
     label: "osslsigncode extract-data"
   });
-  return readFileSync5(out);
+  return readFileSync7(out);
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
-  const source = resolve5(path);
-  if (!existsSync5(source) || !statSync5(source).isFile()) {
+  const source = resolve8(path);
+  if (!existsSync5(source) || !statSync7(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
-  const target = resolve5(options.out ?? source);
+  const target = resolve8(options.out ?? source);
   if (options.out && target !== source && existsSync5(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
@@ -48617,33 +49673,33 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename3(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename4(source)} is already signed`, {
       details: { path: source }
     });
   }
   const created = mkdirSync(dirname2(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync3(join4(dirname2(target), `.signet-sign-${basename3(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
     let input2 = source;
     if (signed && options.replace) {
-      input2 = join4(work, `unsigned${ext}`);
+      input2 = join6(work, `unsigned${ext}`);
       await removeSignature(ctx, source, input2);
     }
-    const output2 = join4(work, `signed${ext}`);
+    const output2 = join6(work, `signed${ext}`);
     await produce({
       input: input2,
       output: output2,
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename3(target),
-      size: statSync5(input2).size
+      description: options.description ?? basename4(target),
+      size: statSync7(input2).size
     });
     if (!existsSync5(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename3(target)}: the backend wrote no output`);
+      throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyFile(
       output2,
@@ -48656,23 +49712,23 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     );
     if (frame.checkContent) {
       const [sent, got] = await Promise.all([
-        contentDigest(ctx, input2, join4(work, "sent.der")),
-        contentDigest(ctx, output2, join4(work, "got.der"))
+        contentDigest(ctx, input2, join6(work, "sent.der")),
+        contentDigest(ctx, output2, join6(work, "got.der"))
       ]);
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename3(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename4(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename3(target)}: the nested signature is missing after signing`
+        `${basename4(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync2(output2, statSync5(source).mode & 4095);
+    chmodSync4(output2, statSync7(source).mode & 4095);
     renameSync(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
@@ -48696,576 +49752,11 @@ function removeCreated(dir, top) {
   }
 }
 
-// tools/lib/sign/jsign.ts
-var ALG = {
-  sha1: "SHA-1",
-  sha256: "SHA-256",
-  sha384: "SHA-384",
-  sha512: "SHA-512"
-};
-function need(value, field, storetype) {
-  if (!value) {
-    throw new SignetError("E_CONFIG_INVALID", `jsign ${storetype}: "${field}" is required`, {
-      details: { field, storetype }
-    });
-  }
-  return value;
-}
-function jsignKeystore(s) {
-  switch (s.storetype) {
-    case "TRUSTEDSIGNING": {
-      const endpoint = need(s.endpoint ?? s.keystore, "endpoint", s.storetype).replace(/^https?:\/\//, "").replace(/\/+$/, "");
-      const alias = s.alias ?? `${need(s.account, "account", s.storetype)}/${need(s.certificateProfile, "certificateProfile", s.storetype)}`;
-      return { keystore: endpoint, alias };
-    }
-    case "AZUREKEYVAULT":
-    // keystore = vault name or URL, alias = certificate name
-    case "AWS":
-    // keystore = region, alias = KMS key id/ARN
-    case "GOOGLECLOUD":
-    // keystore = projects/P/locations/L/keyRings/R, alias = key name[/cryptoKeyVersions/N]
-    case "PKCS12":
-    case "JKS":
-    case "PKCS11":
-      return {
-        keystore: need(s.keystore, "keystore", s.storetype),
-        alias: need(s.alias, "alias", s.storetype)
-      };
-    case "YUBIKEY":
-      return s.alias ? { alias: s.alias } : {};
-  }
-}
-function jsignArgs(s, file2, o = {}) {
-  const args = ["-jar", s.jar, "--storetype", s.storetype];
-  const { keystore, alias } = jsignKeystore(s);
-  if (keystore) args.push("--keystore", keystore);
-  if (alias) args.push("--alias", alias);
-  if (s.storetype === "TRUSTEDSIGNING" || s.storetype === "AZUREKEYVAULT" || s.storetype === "GOOGLECLOUD") {
-    need(s.storepass, "storepass (access token, env:VAR or file:PATH)", s.storetype);
-  }
-  if ((s.storetype === "GOOGLECLOUD" || s.storetype === "AWS") && !s.certfile) {
-    need(void 0, "certfile", s.storetype);
-  }
-  if (s.storepass) args.push("--storepass", s.storepass);
-  if (s.keypass) args.push("--keypass", s.keypass);
-  if (s.certfile) args.push("--certfile", s.certfile);
-  args.push("--alg", ALG[s.digest] ?? "SHA-256");
-  if (s.timestamp?.urls.length) {
-    args.push(
-      "--tsaurl",
-      s.timestamp.urls.join(","),
-      "--tsmode",
-      s.tsmode ?? "RFC3161",
-      "--tsretries",
-      String(s.timestamp.retries),
-      "--tsretrywait",
-      String(Math.max(1, Math.ceil(s.timestamp.retryWaitMs / 1e3)))
-    );
-  }
-  if (o.name) args.push("--name", o.name);
-  if (s.productUrl) args.push("--url", s.productUrl);
-  args.push(file2);
-  return args;
-}
-function checkJsignSecrets(s) {
-  if (s.storepass) resolveSecret(s.storepass, "jsign storepass");
-  if (s.keypass) resolveSecret(s.keypass, "jsign keypass");
-}
-
-// tools/lib/sign/key-material.ts
-import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, statSync as statSync6, writeFileSync } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
-import { isAbsolute as isAbsolute3, join as join5, resolve as resolve6 } from "node:path";
-var WHAT = {
-  pkcs12: "a PKCS#12 (.p12/.pfx) file",
-  certs: "certificates (PEM or DER)",
-  key: "a private key (PEM or DER)",
-  keystore: "a PKCS#12 or JKS keystore"
-};
-var FILE_NAME = {
-  pkcs12: "key.p12",
-  certs: "certs.pem",
-  key: "key.pem",
-  keystore: "keystore"
-};
-function isMaterialRef(value) {
-  return value.startsWith("env:") || value.startsWith("file:");
-}
-function absMaterial(base, value) {
-  if (value === void 0 || value.startsWith("env:") || value.startsWith("pkcs11:")) return value;
-  if (value.startsWith("file:")) return `file:${resolve6(base, value.slice(5))}`;
-  return isAbsolute3(value) ? value : resolve6(base, value);
-}
-function invalid(field, problem, details) {
-  throw new SignetError("E_SIGN_KEY_INVALID", `${field}: ${problem}`, {
-    details: { field, ...details }
-  });
-}
-function derSequence(b) {
-  if (b.length < 4 || b[0] !== 48) return void 0;
-  const l = b[1];
-  if (l === 128) return b[b.length - 1] === 0 && b[b.length - 2] === 0 ? 2 : void 0;
-  if (l < 128) return 2 + l === b.length ? 2 : void 0;
-  const n = l & 127;
-  if (n > 4 || b.length < 2 + n) return void 0;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i];
-  return 2 + n + len === b.length ? 2 + n : void 0;
-}
-function isPkcs12(b) {
-  const h = derSequence(b);
-  return h !== void 0 && b[h] === 2 && b[h + 1] === 1 && b[h + 2] === 3;
-}
-var PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
-function pemLabels(text) {
-  return [...text.matchAll(PEM_BLOCK)].map((m) => m[1]);
-}
-function problemOf(kind, bytes) {
-  const text = bytes.includes(0) ? "" : bytes.toString("latin1");
-  if (text.includes("-----BEGIN ")) {
-    const labels = pemLabels(text);
-    if (!labels.length) return "is a truncated or malformed PEM block";
-    if (kind === "pkcs12" || kind === "keystore")
-      return `is PEM ${labels[0]}, not ${WHAT[kind]} (PEM files go in cert and key)`;
-    if (kind === "key" && !labels.some((l) => l.endsWith("PRIVATE KEY")))
-      return `is PEM ${labels[0]}, not a private key`;
-    if (kind === "certs" && !labels.some((l) => l === "CERTIFICATE" || l === "PKCS7"))
-      return `is PEM ${labels[0]}, not certificates`;
-    return void 0;
-  }
-  if (kind === "pkcs12") return isPkcs12(bytes) ? void 0 : `is not ${WHAT[kind]}`;
-  if (kind === "keystore") {
-    const magic = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
-    return isPkcs12(bytes) || magic === 4277010157 || magic === 3469659854 ? void 0 : `is not ${WHAT[kind]}`;
-  }
-  return derSequence(bytes) !== void 0 ? void 0 : `is not ${WHAT[kind]}`;
-}
-function decodeBase64(text) {
-  const t = text.replace(/^data:[^,]{0,100};base64,/i, "").replace(/\s+/g, "");
-  if (t.length < 8 || t.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return void 0;
-  return Buffer.from(t, "base64");
-}
-function registerText(text, decoded) {
-  if (decoded && !decoded.includes(0) && decoded.includes("-----BEGIN "))
-    registerText(decoded.toString("latin1"));
-  registerSecret(text);
-  registerSecret(text.replace(/\s+/g, ""));
-  for (const line of text.split(/\s+/))
-    if (line.length >= 16 && !line.startsWith("-----")) registerSecret(line);
-}
-function fromFile(spec, path, source, details) {
-  let bytes;
-  try {
-    if (!statSync6(path).isFile()) throw new Error("not a file");
-    bytes = readFileSync6(path);
-  } catch {
-    throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
-      details: { field: spec.field, ...details }
-    });
-  }
-  const direct = problemOf(spec.kind, bytes);
-  if (direct === void 0) return { path };
-  const text = bytes.includes(0) ? void 0 : bytes.toString("latin1");
-  if (text?.includes("-----BEGIN ")) invalid(spec.field, `the content of ${source} ${direct}`, details);
-  const decoded = text === void 0 ? void 0 : decodeBase64(text);
-  if (!decoded) invalid(spec.field, `${source} holds neither ${WHAT[spec.kind]} nor base64 of one`, details);
-  registerText(text, decoded);
-  const why = problemOf(spec.kind, decoded);
-  if (why !== void 0) invalid(spec.field, `${source} holds base64 whose decoded content ${why}`, details);
-  return { bytes: decoded };
-}
-function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
-  const { field, value } = spec;
-  if (value.startsWith("file:")) {
-    const path = value.slice(5);
-    return fromFile(spec, path, `file ${path}`, { path });
-  }
-  if (!value.startsWith("env:")) return { path: value };
-  const name = value.slice(4);
-  const raw = env[name];
-  const details = { env: name };
-  if (raw === void 0 || raw.trim() === "")
-    throw new SignetError("E_SECRET_MISSING", `${field}: environment variable ${name} is not set`, {
-      details: { field, ...details }
-    });
-  const text = raw.trim();
-  const source = `environment variable ${name}`;
-  if (text.includes("-----BEGIN ")) {
-    registerText(text);
-    const pem = !text.includes("\n") && text.includes("\\n") ? text.replace(/(\\r)?\\n/g, "\n") : text;
-    const why2 = problemOf(spec.kind, Buffer.from(`${pem}
-`));
-    if (why2 !== void 0) invalid(field, `the content of ${source} ${why2}`, details);
-    return { bytes: Buffer.from(`${pem}
-`) };
-  }
-  if (!/[\r\n]/.test(text) && text.length <= 4096) {
-    const path = resolve6(cwd, text);
-    let isFile = false;
-    try {
-      isFile = statSync6(path).isFile();
-    } catch {
-    }
-    if (isFile) return fromFile(spec, path, `the file ${source} names`, details);
-  }
-  const decoded = decodeBase64(text);
-  registerText(text, decoded);
-  if (!decoded)
-    invalid(
-      field,
-      `${source} holds neither the path of an existing file, PEM text, nor base64 of ${WHAT[spec.kind]}`,
-      details
-    );
-  const why = problemOf(spec.kind, decoded);
-  if (why !== void 0) invalid(field, `${source} holds base64 whose decoded content ${why}`, details);
-  return { bytes: decoded };
-}
-var KeyMaterials = class {
-  resolved;
-  specs;
-  env;
-  constructor(specs, env = process.env) {
-    this.specs = Object.fromEntries(Object.entries(specs).filter(([, s]) => s !== void 0));
-    this.env = env;
-  }
-  resolve() {
-    if (this.resolved) return this.resolved;
-    const out = {};
-    for (const [k, spec] of Object.entries(this.specs))
-      out[k] = resolveMaterial(spec, this.env);
-    this.resolved = out;
-    return out;
-  }
-  async use(fn) {
-    const materials = this.resolve();
-    const paths = {};
-    const decoded = Object.entries(materials).filter(
-      (e) => "bytes" in e[1]
-    );
-    for (const [k, m] of Object.entries(materials)) if ("path" in m) paths[k] = m.path;
-    if (!decoded.length) return fn(paths);
-    const dir = mkdtempSync4(join5(tmpdir3(), "signet-key-"));
-    registerCleanup(dir);
-    try {
-      chmodSync3(dir, 448);
-      for (const [k, m] of decoded) {
-        const path = join5(dir, FILE_NAME[this.specs[k].kind]);
-        writeFileSync(path, m.bytes, { mode: 384, flag: "wx" });
-        paths[k] = path;
-      }
-      return await fn(paths);
-    } finally {
-      releaseCleanup(dir);
-    }
-  }
-};
-
-// tools/lib/sign/retry.ts
-function backoffDelays(retries, firstWaitMs, maxWaitMs = 3e4) {
-  const out = [];
-  for (let i = 0; i < retries; i++) out.push(Math.min(maxWaitMs, firstWaitMs * 2 ** i));
-  return out;
-}
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// tools/lib/sign/secret-file.ts
-import { chmodSync as chmodSync4, mkdtempSync as mkdtempSync5, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join6 } from "node:path";
-async function withSecretFile(value, use) {
-  const dir = mkdtempSync5(join6(tmpdir4(), "signet-secret-"));
-  registerCleanup(dir);
-  try {
-    chmodSync4(dir, 448);
-    const path = join6(dir, "pass");
-    writeFileSync2(path, value, { mode: 384 });
-    return await use(path);
-  } finally {
-    releaseCleanup(dir);
-  }
-}
-
-// tools/lib/sign/osslsigncode.ts
-var DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
-function osslSignArgs(o) {
-  const args = ["sign"];
-  if (o.pkcs11) {
-    args.push("-pkcs11engine", o.pkcs11.engine ?? DEFAULT_PKCS11_ENGINE, "-pkcs11module", o.pkcs11.module);
-    if (o.certs) args.push("-certs", o.certs);
-    else args.push("-pkcs11cert", o.pkcs11.cert);
-    args.push("-key", o.pkcs11.key);
-  } else if (o.pkcs12) {
-    args.push("-pkcs12", o.pkcs12);
-  } else {
-    if (!o.certs || !o.key)
-      throw new SignetError("E_SIGN_KEY_MISSING", "osslsigncode: cert and key are required");
-    args.push("-certs", o.certs, "-key", o.key);
-  }
-  if (o.passFile) args.push("-readpass", o.passFile);
-  args.push("-h", o.digest);
-  if (o.description) args.push("-n", o.description);
-  if (o.url) args.push("-i", o.url);
-  if (o.tsUrl) args.push("-ts", o.tsUrl);
-  if (o.nest) args.push("-nest");
-  if (o.msi) args.push("-add-msi-dse");
-  args.push("-in", o.input, "-out", o.output);
-  return args;
-}
-function tsaSchedule(plan) {
-  const out = [];
-  for (const url2 of plan.urls) {
-    out.push({ url: url2, waitMs: 0 });
-    for (const w of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w });
-  }
-  return out;
-}
-function classifyOsslFailure(text) {
-  if (/PIN incorrect|PIN_INCORRECT|Wrong password|bad decrypt|mac verify failure|maybe wrong password|PIN_LEN_RANGE/i.test(
-    text
-  ))
-    return "secret";
-  if (/timestamping failed|timestamp reply|Unable to set unauthenticated attributes|HTTP failure|CURL failure|Failed to get data from/i.test(
-    text
-  ))
-    return "tsa";
-  if (/Failed to read key or certificates|private key was not found|Failed to load|No such file|Failed to open|Engine .* failed|could not load the shared library/i.test(
-    text
-  ))
-    return "key";
-  return "other";
-}
-function tail(text, n = 8) {
-  return text.trim().split("\n").slice(-n).join("\n");
-}
-function attemptTimeout(ctx, size, withTsa) {
-  const hashing = 2e3 + Math.ceil(size / 1e4);
-  return withTsa && ctx.timestamp ? Math.min(ctx.timeoutMs, ctx.timestamp.timeoutMs + hashing) : ctx.timeoutMs;
-}
-async function osslProduce(ctx, p) {
-  const secret = ctx.password ? resolveSecret(ctx.password, "signing password/PIN") : void 0;
-  const run = async (passFile) => {
-    const msi = /\.msi$/i.test(p.output);
-    const base = {
-      ...ctx.keys,
-      input: p.input,
-      output: p.output,
-      digest: ctx.digest,
-      description: p.description,
-      nest: p.nest,
-      msi,
-      ...ctx.url ? { url: ctx.url } : {},
-      ...passFile ? { passFile } : {}
-    };
-    const attempts = ctx.timestamp ? tsaSchedule(ctx.timestamp) : [void 0];
-    const failures = [];
-    for (const attempt of attempts) {
-      if (attempt?.waitMs) await sleep(attempt.waitMs);
-      const args = osslSignArgs(attempt ? { ...base, tsUrl: attempt.url } : base);
-      let text = "";
-      let exitCode = 0;
-      let timedOut = false;
-      try {
-        const r = await ctx.runner.run(ctx.program, args, {
-          allowFailure: true,
-          outputs: [p.output],
-          input: "",
-          timeoutMs: attemptTimeout(ctx, p.size, Boolean(attempt)),
-          label: "osslsigncode sign",
-          ...ctx.env ? { env: ctx.env } : {}
-        });
-        text = `${r.stdout}
-${r.stderr}`;
-        exitCode = r.exitCode;
-      } catch (e) {
-        if (e instanceof SignetError && e.code === "E_TOOL_TIMEOUT") timedOut = true;
-        else throw e;
-      }
-      if (!timedOut && exitCode === 0) {
-        if (attempt && failures.length)
-          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
-        return;
-      }
-      const kind = timedOut ? attempt ? "tsa" : "other" : classifyOsslFailure(text);
-      if (kind === "secret") {
-        throw new SignetError(
-          "E_SIGN_BAD_SECRET",
-          `osslsigncode: the password or PIN was rejected:
-${tail(text)}`,
-          {
-            details: { exitCode }
-          }
-        );
-      }
-      if (kind === "key") {
-        throw new SignetError(
-          "E_SIGN_KEY_MISSING",
-          `osslsigncode: cannot load the key or certificates:
-${tail(text)}`,
-          {
-            details: { exitCode }
-          }
-        );
-      }
-      if (kind !== "tsa" || !attempt) {
-        if (timedOut) throw new SignetError("E_TOOL_TIMEOUT", "osslsigncode sign: timed out");
-        throw new SignetError("E_SIGN_FAILED", `osslsigncode sign exited ${exitCode}:
-${tail(text)}`, {
-          details: { exitCode }
-        });
-      }
-      const why = timedOut ? "timed out" : tail(text, 3).replace(/\n/g, " | ");
-      failures.push(`${attempt.url}: ${why}`);
-      logger.warn(
-        `timestamp authority ${attempt.url} failed (${timedOut ? "timeout" : "error"}); trying the next attempt`
-      );
-    }
-    throw new SignetError(
-      "E_TIMESTAMP_FAILED",
-      `every timestamp authority failed:
-  - ${failures.join("\n  - ")}`,
-      {
-        details: { attempts: failures.length, urls: ctx.timestamp?.urls ?? [] }
-      }
-    );
-  };
-  if (secret !== void 0) return withSecretFile(secret, run);
-  return run(void 0);
-}
-
-// tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync7 } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { basename as basename4 } from "node:path";
-import { pipeline } from "node:stream/promises";
-var LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-function checkRemoteUrl(url2) {
-  let u;
-  try {
-    u = new URL(url2);
-  } catch {
-    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
-  }
-  if (u.protocol === "https:") return u;
-  if (u.protocol === "http:" && LOOPBACK.has(u.hostname)) return u;
-  throw new SignetError(
-    "E_CONFIG_INVALID",
-    `remote signing url must be https:// (http only for loopback): ${url2}`,
-    {
-      hint: "The token and the binary travel to this server: use HTTPS."
-    }
-  );
-}
-function remoteHeaders(p, digest) {
-  const h = {
-    "content-type": "application/octet-stream",
-    "content-length": String(p.size),
-    "x-signet-file-name": encodeURIComponent(p.description),
-    "user-agent": "signet"
-  };
-  if (p.nest) h["x-signet-nest"] = "1";
-  if (digest) h["x-signet-digest"] = digest;
-  return h;
-}
-async function once(u, s, token, p) {
-  const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
-  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest;
-  return new Promise((resolveOutcome) => {
-    let settled = false;
-    const done = (o) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (o.kind !== "ok") rmSync4(p.output, { force: true });
-      resolveOutcome(o);
-    };
-    const req = send(
-      u,
-      {
-        method: "POST",
-        headers,
-        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync7(s.caFile) } : {}
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 200) {
-          pipeline(res, createWriteStream(p.output)).then(
-            () => done({ kind: "ok" }),
-            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
-          );
-          return;
-        }
-        const chunks = [];
-        res.on("data", (c) => {
-          if (chunks.length < 16) chunks.push(c);
-        });
-        res.on("error", () => void 0);
-        res.on("end", () => {
-          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
-          if (status === 401 || status === 403) {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_TOKEN_REJECTED",
-                `signing token rejected (HTTP ${status}) by ${u.origin}`,
-                {
-                  details: { status, url: u.origin }
-                }
-              )
-            });
-          } else if (status >= 500 || status === 429 || status === 408) {
-            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
-          } else {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_REMOTE_FAILED",
-                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
-                {
-                  details: { status, url: u.origin }
-                }
-              )
-            });
-          }
-        });
-      }
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${s.timeoutMs} ms`));
-    }, s.timeoutMs);
-    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
-    createReadStream2(p.input).on("error", (e) => req.destroy(e)).pipe(req);
-  });
-}
-async function remoteProduce(s, p) {
-  const u = checkRemoteUrl(s.url);
-  const token = resolveSecret(s.token, "signing token");
-  const size = statSync7(p.input).size;
-  const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
-  const failures = [];
-  for (const wait of delays) {
-    if (wait) await sleep(wait);
-    const o = await once(u, s, token, { ...p, size });
-    if (o.kind === "ok") return;
-    if (o.kind === "fatal") throw o.error;
-    failures.push(o.why);
-    logger.warn(
-      `signing server ${u.origin} failed for ${basename4(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
-    );
-  }
-  throw new SignetError(
-    "E_SIGN_REMOTE_FAILED",
-    `signing server ${u.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
-    { details: { url: u.origin, attempts: failures.length } }
-  );
-}
-
 // tools/lib/sign/index.ts
 function abs(base, p) {
   if (p === void 0) return void 0;
   if (p.startsWith("pkcs11:")) return p;
-  return isAbsolute4(p) ? p : resolve7(base, p);
+  return isAbsolute6(p) ? p : resolve9(base, p);
 }
 function resolveProfile(config2, options = {}) {
   const env = options.env ?? process.env;
@@ -49283,7 +49774,8 @@ function resolveProfile(config2, options = {}) {
   const o = options.overrides ?? {};
   const envTsa = env["SIGNET_TSA_URLS"];
   const tsaUrls = o.tsaUrls ?? (envTsa ? envTsa.split(/[\s,]+/).filter(Boolean) : void 0);
-  const p = profileSchema.parse(structuredClone(raw));
+  const backend = backendOf(raw, name);
+  const p = backend.parse(structuredClone(raw));
   const withCredentials = (tsaUrls ?? []).filter(hasUserinfo);
   if (withCredentials.length)
     throw new SignetError(
@@ -49319,22 +49811,9 @@ function resolveProfile(config2, options = {}) {
     ...tsaCaFile ? { tsaCaFile } : {},
     ...verify.subject ? { subject: verify.subject } : {}
   };
-  if (p.backend === "osslsigncode") {
-    for (const k of ["cert", "key", "pkcs12"]) {
-      const v = absMaterial(base, p[k]);
-      if (v) p[k] = v;
-    }
-    if (p.pkcs11) p.pkcs11 = { ...p.pkcs11, module: abs(base, p.pkcs11.module) };
-  } else if (p.backend === "jsign") {
-    p.jar = abs(base, p.jar);
-    const cf = absMaterial(base, p.certfile);
-    if (cf) p.certfile = cf;
-    if (p.keystore?.startsWith("file:")) p.keystore = absMaterial(base, p.keystore);
-  } else if (p.backend === "remote") {
-    const cf = absMaterial(base, p.caFile);
-    if (cf) p.caFile = cf;
-  }
-  return { ...p, name };
+  const resolved = { ...p, name };
+  backend.resolvePaths(resolved, base);
+  return resolved;
 }
 function timestampPlan(p, releasePath) {
   if (p.timestamp === false) return void 0;
@@ -49357,7 +49836,8 @@ function verifyOptionsOf(p, runner) {
   if (p.verify.caFile) v.caFile = p.verify.caFile;
   if (p.verify.tsaCaFile) v.tsaCaFile = p.verify.tsaCaFile;
   if (p.verify.subject) v.subject = p.verify.subject;
-  if (p.backend === "osslsigncode") v.osslsigncode = p.osslsigncode;
+  const program = backendOf(p, p.name).osslsigncode?.(p);
+  if (program) v.osslsigncode = program;
   if (runner) v.runner = runner;
   return v;
 }
@@ -49368,7 +49848,7 @@ function requireSignerPin(v, what, fix) {
 function createSigner(config2, options = {}) {
   const p = resolveProfile(config2, options);
   const releasePath = Boolean(options.releasePath);
-  const runner = options.runner ?? signingRunner;
+  const runner = options.runner ?? defaultRunner;
   if (releasePath && p.dev) {
     throw new SignetError(
       "E_SIGN_DEV_PROFILE_REFUSED",
@@ -49393,7 +49873,8 @@ function createSigner(config2, options = {}) {
       "--no-timestamp is refused on the release path (set `timestamp: false` in the profile to mean it)"
     );
   }
-  if (options.overrides?.allowUnsignedFallback && p.backend !== "remote") {
+  const backend = backendOf(p, p.name);
+  if (options.overrides?.allowUnsignedFallback && !backend.unsignedFallback) {
     throw new SignetError(
       "E_USAGE",
       `--allow-unsigned-fallback applies to the remote backend only (profile "${p.name}" uses ${p.backend})`
@@ -49405,179 +49886,32 @@ function createSigner(config2, options = {}) {
     dev: p.dev,
     verify: verifyOptionsOf(p, runner),
     policy: { requireTimestamp },
-    osslsigncode: p.backend === "osslsigncode" ? p.osslsigncode : "osslsigncode",
+    osslsigncode: backend.osslsigncode?.(p) ?? "osslsigncode",
     runner
   };
-  const verify = (path) => verifyFile(path, ctx.verify, { profile: p.name, requireTimestamp, dev: p.dev });
-  const env = options.env ?? process.env;
-  if (p.backend === "osslsigncode") {
-    const keys = osslKeys(p);
-    const field = (k) => `signing.profiles.${p.name}.${k}`;
-    const spec = (k, value, kind) => value === void 0 ? void 0 : { field: field(k), value, kind };
-    const materials = new KeyMaterials(
-      {
-        certs: spec("cert", keys.certs, "certs"),
-        key: spec("key", keys.key, "key"),
-        pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
-      },
-      env
-    );
-    const password = p.pkcs11?.pin ?? p.password;
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify,
-      prepare: () => void materials.resolve(),
-      sign: async (path, o = {}) => {
-        materials.resolve();
-        return signInFrame(ctx, path, o, (input2) => {
-          const plan = timestampPlan(p, releasePath);
-          return materials.use(
-            (paths) => osslProduce(
-              {
-                program: p.osslsigncode,
-                runner,
-                timeoutMs: p.timeoutMs,
-                digest: p.digest,
-                keys: { ...keys, ...paths },
-                ...p.productUrl ? { url: p.productUrl } : {},
-                ...password ? { password: parseSecretRef(password, field("password")) } : {},
-                ...plan ? { timestamp: plan } : {}
-              },
-              { ...input2, description: o.description ?? p.description ?? input2.description }
-            )
-          );
-        });
-      }
-    };
-  }
-  return createOtherSigner(p, ctx, { releasePath, runner, verify, env, overrides: options.overrides ?? {} });
-}
-function osslKeys(p) {
-  if (p.pkcs11) {
-    return {
-      pkcs11: {
-        module: p.pkcs11.module,
-        cert: p.pkcs11.cert,
-        key: p.pkcs11.key,
-        ...p.pkcs11.engine ? { engine: p.pkcs11.engine } : {}
-      },
-      ...p.cert ? { certs: p.cert } : {}
-    };
-  }
-  if (p.pkcs12) return { pkcs12: p.pkcs12 };
-  if (!p.cert || !p.key) {
-    throw new SignetError(
-      "E_SIGN_KEY_MISSING",
-      `profile "${p.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
-      {
-        details: { profile: p.name }
-      }
-    );
-  }
-  return { certs: p.cert, key: p.key };
-}
-function createOtherSigner(p, ctx, deps) {
-  if (p.backend === "jsign") {
-    const settings = {
-      jar: p.jar,
-      storetype: p.storetype,
-      digest: p.digest,
-      ...p.keystore ? { keystore: p.keystore } : {},
-      ...p.alias ? { alias: p.alias } : {},
-      ...p.storepass ? { storepass: parseSecretRef(p.storepass, `signing.profiles.${p.name}.storepass`) } : {},
-      ...p.keypass ? { keypass: parseSecretRef(p.keypass, `signing.profiles.${p.name}.keypass`) } : {},
-      ...p.certfile ? { certfile: p.certfile } : {},
-      ...p.endpoint ? { endpoint: p.endpoint } : {},
-      ...p.account ? { account: p.account } : {},
-      ...p.certificateProfile ? { certificateProfile: p.certificateProfile } : {},
-      ...p.tsmode ? { tsmode: p.tsmode } : {},
-      ...p.productUrl ? { productUrl: p.productUrl } : {}
-    };
-    jsignArgs(settings, "check.exe");
-    const fileStore = p.storetype === "PKCS12" || p.storetype === "JKS";
-    if (p.keystore && isMaterialRef(p.keystore) && !fileStore)
-      throw new SignetError(
-        "E_CONFIG_INVALID",
-        `signing.profiles.${p.name}.keystore: env:/file: references name keystore files (storetype PKCS12 or JKS), not a ${p.storetype} keystore`,
-        { details: { field: `signing.profiles.${p.name}.keystore`, storetype: p.storetype } }
+  const parts = backend.create(p, {
+    frame: ctx,
+    runner,
+    env: options.env ?? process.env,
+    timestamp: () => timestampPlan(p, releasePath)
+  });
+  return {
+    profile: p.name,
+    dev: p.dev,
+    verify: (path) => verifyFile(path, ctx.verify, { profile: p.name, requireTimestamp, dev: p.dev }),
+    ...backend.unsignedFallback ? { allowUnsignedFallback: Boolean(options.overrides?.allowUnsignedFallback) } : {},
+    prepare: () => parts.prepare(),
+    sign: async (path, o = {}) => {
+      parts.prepare();
+      return signInFrame(
+        ctx,
+        path,
+        o,
+        (input2) => parts.produce({ ...input2, description: o.description ?? p.description ?? input2.description }),
+        parts.frame
       );
-    const materials = new KeyMaterials(
-      {
-        certfile: p.certfile ? { field: `signing.profiles.${p.name}.certfile`, value: p.certfile, kind: "certs" } : void 0,
-        keystore: p.keystore && fileStore ? { field: `signing.profiles.${p.name}.keystore`, value: p.keystore, kind: "keystore" } : void 0
-      },
-      deps.env
-    );
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify: deps.verify,
-      prepare: () => void materials.resolve(),
-      sign: async (path, o = {}) => {
-        materials.resolve();
-        return signInFrame(ctx, path, o, async (input2) => {
-          const plan = timestampPlan(p, deps.releasePath);
-          const s = plan ? { ...settings, timestamp: plan } : settings;
-          checkJsignSecrets(s);
-          copyFileSync2(input2.input, input2.output);
-          await materials.use(
-            (paths) => deps.runner.run(
-              p.java,
-              jsignArgs({ ...s, ...paths }, input2.output, {
-                name: o.description ?? p.description ?? input2.description
-              }),
-              { outputs: [input2.output], timeoutMs: p.timeoutMs, label: "jsign", input: "" }
-            )
-          );
-        });
-      }
-    };
-  }
-  if (p.backend === "remote") {
-    const settings = {
-      url: p.url,
-      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
-      timeoutMs: p.timeoutMs,
-      retries: p.retries,
-      retryWaitMs: p.retryWaitMs,
-      digest: p.digest,
-      ...p.caFile ? { caFile: p.caFile } : {}
-    };
-    checkRemoteUrl(settings.url);
-    const materials = new KeyMaterials(
-      {
-        caFile: p.caFile ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: "certs" } : void 0
-      },
-      deps.env
-    );
-    const withCa = () => {
-      const ca = materials.resolve().caFile;
-      if (!ca) return settings;
-      return "bytes" in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
-    };
-    return {
-      profile: p.name,
-      dev: p.dev,
-      verify: deps.verify,
-      allowUnsignedFallback: Boolean(deps.overrides.allowUnsignedFallback),
-      prepare: () => void materials.resolve(),
-      sign: async (path, o = {}) => {
-        const s = withCa();
-        return signInFrame(
-          ctx,
-          path,
-          o,
-          (input2) => remoteProduce(s, {
-            ...input2,
-            description: o.description ?? p.description ?? input2.description
-          }),
-          { checkContent: true }
-        );
-      }
-    };
-  }
-  throw new SignetError("E_INTERNAL", `unknown backend ${p.backend}`);
+    }
+  };
 }
 var FALLBACK_CODES = /* @__PURE__ */ new Set([
   "E_SIGN_REMOTE_FAILED",
@@ -49605,63 +49939,56 @@ async function signFiles(signer, paths, options = {}) {
     mkdirSync2(options.outDir, { recursive: true });
   }
   signer.prepare?.();
-  const results = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i = next++;
-      const path = paths[i];
-      const started = performance.now();
-      try {
-        if (options.skipSigned && await isSigned(path)) {
-          const artifact2 = await signer.verify(path);
-          results[i] = {
-            path,
-            ok: true,
-            signed: true,
-            skipped: true,
-            artifact: artifact2,
-            durationMs: performance.now() - started
-          };
-          options.onResult?.(results[i]);
-          continue;
-        }
-        const artifact = await signer.sign(path, {
-          ...options.sign ?? {},
-          ...options.outDir ? { out: join7(options.outDir, basename5(path)) } : {}
-        });
-        results[i] = { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
-      } catch (e) {
-        const err = toSignetError(e);
-        if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync6(path)) {
-          logger.warn(
-            `!!! ${path} was NOT SIGNED: ${err.message}
-!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
-          );
-          results[i] = {
-            path,
-            ok: true,
-            signed: false,
-            fallback: { code: err.code, message: err.message },
-            unsigned: await describeArtifact(path),
-            durationMs: performance.now() - started
-          };
-          options.onResult?.(results[i]);
-          continue;
-        }
-        logger.error(`${path}: [${err.code}] ${err.message}`);
-        results[i] = {
+  const signOne = async (path) => {
+    const started = performance.now();
+    try {
+      if (options.skipSigned && await isSigned(path)) {
+        const artifact2 = await signer.verify(path);
+        return {
           path,
-          ok: false,
-          signed: false,
-          error: { code: err.code, message: err.message, hint: err.hint },
+          ok: true,
+          signed: true,
+          skipped: true,
+          artifact: artifact2,
           durationMs: performance.now() - started
         };
       }
-      options.onResult?.(results[i]);
+      const artifact = await signer.sign(path, {
+        ...options.sign ?? {},
+        ...options.outDir ? { out: join7(options.outDir, basename5(path)) } : {}
+      });
+      return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
+    } catch (e) {
+      const err = toSignetError(e);
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync6(path)) {
+        logger.warn(
+          `!!! ${path} was NOT SIGNED: ${err.message}
+!!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
+        );
+        return {
+          path,
+          ok: true,
+          signed: false,
+          fallback: { code: err.code, message: err.message },
+          unsigned: await describeArtifact(path),
+          durationMs: performance.now() - started
+        };
+      }
+      logger.error(`${path}: [${err.code}] ${err.message}`);
+      return {
+        path,
+        ok: false,
+        signed: false,
+        error: { code: err.code, message: err.message, hint: err.hint },
+        durationMs: performance.now() - started
+      };
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, paths.length) }, worker));
+  const results = await pLimit(limit).map(paths, async (path) => {
+    const r = await signOne(path);
+    options.onResult?.(r);
+    return r;
+  });
   const failed = results.filter((r) => !r.ok).length;
   const unsigned = results.filter((r) => r.ok && !r.signed).length;
   return { ok: failed === 0, results, signed: results.length - failed - unsigned, failed, unsigned };

@@ -8288,8 +8288,8 @@ var require_pool_base = __commonJS({
       }
       get [kRunning]() {
         let ret = 0;
-        for (const { [kRunning]: running } of this[kClients]) {
-          ret += running;
+        for (const { [kRunning]: running2 } of this[kClients]) {
+          ret += running2;
         }
         return ret;
       }
@@ -11403,7 +11403,7 @@ var require_mock_agent = __commonJS({
       }
       pendingInterceptors() {
         const mockAgentClients = this[kClients];
-        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope]) => scope[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
+        return Array.from(mockAgentClients.entries()).flatMap(([origin, scope2]) => scope2[kDispatches].map((dispatch) => ({ ...dispatch, origin }))).filter(({ pending }) => pending);
       }
       assertNoPendingInterceptors({ pendingInterceptorsFormatter = new PendingInterceptorsFormatter() } = {}) {
         const pending = this.pendingInterceptors();
@@ -25159,9 +25159,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote2 = this.charAt(0);
-        let end = this.buffer.indexOf(quote2, this.pos + 1);
-        if (quote2 === "'") {
+        const quote = this.charAt(0);
+        let end = this.buffer.indexOf(quote, this.pos + 1);
+        if (quote === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -49454,6 +49454,9 @@ var serviceConfigSchema = external_exports.object({
   queue: external_exports.string().optional().describe(
     "redis://HOST:PORT (or env:/file: holding it): batch builds go to BullMQ for `signet worker` processes"
   ),
+  cacheBytes: external_exports.number().int().min(0).default(5 * 1024 ** 3).describe(
+    "Whole installer files kept beyond their base + delta (assembled again on download when evicted)"
+  ),
   leaseMs: external_exports.number().int().min(1e3).default(3e4).describe(
     "How long a build claim (and a worker’s job lock) holds without renewal; a dead builder’s work is taken over after it"
   ),
@@ -49499,68 +49502,96 @@ var common = {
   description: external_exports.string().optional().describe("Signature description (-n); defaults to the file name"),
   productUrl: external_exports.string().url().optional().describe("Product URL embedded in the signature (-i)")
 };
+var osslsigncodeProfileSchema = external_exports.object({
+  backend: external_exports.literal("osslsigncode"),
+  cert: material("Certificate chain (PEM/DER), leaf first").optional(),
+  key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
+  pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
+  password: secretRef2.optional(),
+  pkcs11: external_exports.object({
+    module: external_exports.string(),
+    engine: external_exports.string().optional(),
+    cert: external_exports.string().describe("pkcs11: URI of the certificate"),
+    key: external_exports.string().describe("pkcs11: URI of the private key"),
+    pin: secretRef2
+  }).strict().optional(),
+  osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
+  timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
+  ...common
+}).strict();
+var jsignProfileSchema = external_exports.object({
+  backend: external_exports.literal("jsign"),
+  jar: external_exports.string().describe("Path of jsign.jar"),
+  java: external_exports.string().default("java"),
+  storetype: external_exports.enum([
+    "TRUSTEDSIGNING",
+    "AZUREKEYVAULT",
+    "AWS",
+    "GOOGLECLOUD",
+    "PKCS11",
+    "YUBIKEY",
+    "PKCS12",
+    "JKS"
+  ]),
+  keystore: external_exports.string().optional().describe(
+    "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
+  ),
+  alias: external_exports.string().optional(),
+  storepass: secretRef2.optional(),
+  keypass: secretRef2.optional(),
+  certfile: material("Certificate chain file (required by some storetypes)").optional(),
+  endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
+  account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
+  certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
+  tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
+  timeoutMs: external_exports.number().int().min(1e3).default(6e5),
+  ...common
+}).strict();
+var remoteProfileSchema = external_exports.object({
+  backend: external_exports.literal("remote"),
+  url: external_exports.string().url(),
+  token: secretRef2,
+  timeoutMs: external_exports.number().int().min(100).default(3e4),
+  retries: external_exports.number().int().min(0).max(10).default(3),
+  retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
+  caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
+  ...common
+}).strict();
 var profileSchema = external_exports.discriminatedUnion("backend", [
-  external_exports.object({
-    backend: external_exports.literal("osslsigncode"),
-    cert: material("Certificate chain (PEM/DER), leaf first").optional(),
-    key: material("Private key (PEM/DER), or a pkcs11: URI").optional(),
-    pkcs12: material("PKCS#12 (.p12/.pfx) file with key and chain").optional(),
-    password: secretRef2.optional(),
-    pkcs11: external_exports.object({
-      module: external_exports.string(),
-      engine: external_exports.string().optional(),
-      cert: external_exports.string().describe("pkcs11: URI of the certificate"),
-      key: external_exports.string().describe("pkcs11: URI of the private key"),
-      pin: secretRef2
-    }).strict().optional(),
-    osslsigncode: external_exports.string().default("osslsigncode").describe("osslsigncode program"),
-    timeoutMs: external_exports.number().int().min(1e3).default(3e5).describe("Time limit of one osslsigncode run"),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("jsign"),
-    jar: external_exports.string().describe("Path of jsign.jar"),
-    java: external_exports.string().default("java"),
-    storetype: external_exports.enum([
-      "TRUSTEDSIGNING",
-      "AZUREKEYVAULT",
-      "AWS",
-      "GOOGLECLOUD",
-      "PKCS11",
-      "YUBIKEY",
-      "PKCS12",
-      "JKS"
-    ]),
-    keystore: external_exports.string().optional().describe(
-      "Keystore per storetype; for PKCS12/JKS the keystore file: a path, env:NAME (path, PEM or base64) or file:PATH"
-    ),
-    alias: external_exports.string().optional(),
-    storepass: secretRef2.optional(),
-    keypass: secretRef2.optional(),
-    certfile: material("Certificate chain file (required by some storetypes)").optional(),
-    endpoint: external_exports.string().optional().describe("TRUSTEDSIGNING: endpoint host, e.g. weu.codesigning.azure.net"),
-    account: external_exports.string().optional().describe("TRUSTEDSIGNING: signing account name"),
-    certificateProfile: external_exports.string().optional().describe("TRUSTEDSIGNING: certificate profile name"),
-    tsmode: external_exports.enum(["RFC3161", "AUTHENTICODE"]).optional().describe("Defaults to RFC3161"),
-    timeoutMs: external_exports.number().int().min(1e3).default(6e5),
-    ...common
-  }).strict(),
-  external_exports.object({
-    backend: external_exports.literal("remote"),
-    url: external_exports.string().url(),
-    token: secretRef2,
-    timeoutMs: external_exports.number().int().min(100).default(3e4),
-    retries: external_exports.number().int().min(0).max(10).default(3),
-    retryWaitMs: external_exports.number().int().min(0).default(1e3).describe("First backoff; doubles per retry"),
-    caFile: material("CA bundle (PEM) that signs the server's HTTPS certificate").optional(),
-    ...common
-  }).strict()
+  osslsigncodeProfileSchema,
+  jsignProfileSchema,
+  remoteProfileSchema
 ]);
 var signingConfigSchema = external_exports.object({
   defaultProfile: external_exports.string().default("release"),
   profiles: external_exports.record(external_exports.string(), profileSchema).default({}),
   concurrency: external_exports.number().int().min(1).optional()
 }).strict();
+
+// tools/lib/version/release-commit.ts
+var DEFAULT_COMMIT_MESSAGE = "chore(release): {tag} [skip ci]";
+var escapeRegex2 = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function messagePattern(template) {
+  const seen = /* @__PURE__ */ new Set();
+  const src = template.split(/(\{tag\}|\{version\})/).map((part) => {
+    const name = part === "{tag}" ? "tag" : part === "{version}" ? "version" : void 0;
+    if (!name) return escapeRegex2(part);
+    if (seen.has(name)) return `\\k<${name}>`;
+    seen.add(name);
+    return name === "tag" ? "(?<tag>\\S+)" : "(?<version>\\d+\\.\\d+\\.\\d+)";
+  }).join("");
+  return new RegExp(`^${src}$`);
+}
+function templateSubject(template) {
+  const nl = template.indexOf("\n");
+  return (nl < 0 ? template : template.slice(0, nl)).trim();
+}
+function isReleaseCommit(c, commitMessage2) {
+  if (c.skipCi) return true;
+  const subject = templateSubject(commitMessage2 ?? DEFAULT_COMMIT_MESSAGE);
+  if (subject === templateSubject(DEFAULT_COMMIT_MESSAGE)) return c.type === "chore" && c.scope === "release";
+  return messagePattern(subject).test(c.header);
+}
 
 // tools/lib/version/config.ts
 var bumpSchema = external_exports.enum(["major", "minor", "patch"]);
@@ -49596,8 +49627,11 @@ var componentSchema = external_exports.object({
   manifests: external_exports.array(manifestSchema).default([]),
   tagPrefix: external_exports.string().optional().describe("Per-component tag prefix, e.g. agent-v")
 }).strict();
+var DEFAULT_TAG_PREFIX = "v";
 var versionConfigSchema = external_exports.object({
-  tagPrefix: external_exports.string().default("v").describe('Prefix of release tags; "" for bare 1.2.3 tags'),
+  tagPrefix: external_exports.string().optional().describe(
+    'Prefix of release tags; "" for bare 1.2.3 tags. Unset: "v", and bare 1.2.3 tags count as releases too (a new tag follows the form of the last one); set explicitly, only tags with this prefix count'
+  ),
   manifests: external_exports.array(manifestSchema).default([]).describe("Manifests whose version is written on a stable release; the first is primary"),
   components: external_exports.array(componentSchema).default([]),
   releaseRules: external_exports.array(releaseRuleSchema).default([]),
@@ -49625,7 +49659,7 @@ var gitConfigSchema = external_exports.object({
   remote: external_exports.string().default("origin"),
   authorName: external_exports.string().default("signet-release"),
   authorEmail: external_exports.string().default("signet-release@users.noreply.local"),
-  commitMessage: external_exports.string().default("chore(release): {tag} [skip ci]").refine((m) => m.includes("{tag}") || m.includes("{version}"), {
+  commitMessage: external_exports.string().default(DEFAULT_COMMIT_MESSAGE).refine((m) => m.includes("{tag}") || m.includes("{version}"), {
     message: "must contain {tag} or {version}"
   }).describe("{tag} and {version} are replaced"),
   tokenEnv: external_exports.string().regex(
@@ -49704,6 +49738,7 @@ function loadConfig(cwd, explicit) {
 }
 
 // tools/lib/log.ts
+import { AsyncLocalStorage } from "node:async_hooks";
 var ORDER = { debug: 10, info: 20, warn: 30, error: 40 };
 var Logger = class {
   level = "info";
@@ -49715,7 +49750,12 @@ var Logger = class {
     const text = redact(message);
     const tag = level === "info" ? "" : `${level}: `;
     const painted = this.color && tag ? `${level === "error" ? "\x1B[31m" : level === "warn" ? "\x1B[33m" : "\x1B[2m"}${tag}\x1B[0m` : tag;
-    this.sink.write(`${painted}${text}`);
+    const sink = scope.getStore();
+    if (!sink) {
+      this.sink.write(`${painted}${text}`);
+      return;
+    }
+    scope.exit(() => sink.write(`${painted}${text}`));
   }
   debug(m) {
     this.emit("debug", m);
@@ -49731,6 +49771,7 @@ var Logger = class {
   }
 };
 var logger = new Logger();
+var scope = new AsyncLocalStorage();
 
 // tools/action/action.ts
 function mask(value) {
@@ -49942,93 +49983,138 @@ var import_semver = __toESM(require_semver2(), 1);
 // tools/lib/git/git.ts
 import { existsSync as existsSync4, statSync as statSync2 } from "node:fs";
 
-// tools/lib/git/spawn-runner.ts
+// tools/lib/exec/runner.ts
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-function quote(a) {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+var MAX_OUTPUT = 1024 * 1024 * 1024;
+var GROUPS = process.platform !== "win32";
+function formatCommand(file2, args) {
+  const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+  return redact([file2, ...args].map(q).join(" "));
 }
-function formatArgv(file2, args) {
-  return redact([file2, ...args].map(quote).join(" "));
+function removeOutputs(outputs) {
+  for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
+}
+function killGroup(child, signal) {
+  try {
+    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+var running = /* @__PURE__ */ new Set();
+var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+function forward(signal) {
+  if (process.listenerCount(signal) > 1) return;
+  for (const c of running) killGroup(c, signal);
+  unwatch();
+  process.kill(process.pid, signal);
+}
+function watch(child) {
+  if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
+  running.add(child);
+}
+function unwatch(child) {
+  if (child && !running.delete(child)) return;
+  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
 }
 var SpawnRunner = class {
   run(file2, args, options = {}) {
-    const command = formatArgv(file2, args);
+    const command = formatCommand(file2, args);
     const label = options.label ?? file2;
     const timeoutMs = options.timeoutMs ?? 3e5;
     logger.debug(`$ ${command}`);
     const started = performance.now();
-    const removeOutputs = () => {
-      for (const p of options.outputs ?? []) rmSync(p, { force: true, recursive: true });
-    };
-    return new Promise((resolvePromise, reject) => {
-      const env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
+    let env = process.env;
+    if (options.env !== void 0) {
+      env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
       for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
+    }
+    return new Promise((resolve3, reject) => {
       const child = spawn(file2, args, {
         cwd: options.cwd,
         env,
-        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+        detached: GROUPS
       });
+      watch(child);
       const out = [];
       const err = [];
+      let outLen = 0;
+      let errLen = 0;
       let timedOut = false;
+      child.stdout?.on("data", (c) => {
+        if (outLen < MAX_OUTPUT) out.push(c);
+        outLen += c.length;
+      });
+      child.stderr?.on("data", (c) => {
+        if (errLen < MAX_OUTPUT) err.push(c);
+        errLen += c.length;
+      });
+      if (options.input !== void 0 && child.stdin) {
+        child.stdin.on("error", () => void 0);
+        child.stdin.end(options.input);
+      }
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill("SIGKILL");
+        killGroup(child, "SIGKILL");
       }, timeoutMs);
-      child.stdout.on("data", (b) => out.push(b));
-      child.stderr.on("data", (b) => err.push(b));
-      if (options.input !== void 0) child.stdin.end(options.input);
       child.on("error", (e) => {
         clearTimeout(timer);
-        removeOutputs();
+        unwatch(child);
+        removeOutputs(options.outputs);
         reject(
           e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
             details: { program: file2 }
-          }) : new SignetError("E_TOOL_FAILED", `${label}: ${redact(e.message)}`, { details: { command } })
+          }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
+            details: { command }
+          })
         );
       });
-      child.on("close", (code) => {
+      child.on("close", (code, signal) => {
         clearTimeout(timer);
-        const stdoutBytes = Buffer.concat(out);
+        unwatch(child);
+        if (timedOut || code !== 0) killGroup(child, "SIGKILL");
+        const stdoutBuf = Buffer.concat(out);
         const stderr = redact(Buffer.concat(err).toString("utf8"));
         const result = {
-          exitCode: code ?? -1,
-          stdout: options.binary ? "" : redact(stdoutBytes.toString("utf8")),
+          exitCode: code ?? (signal ? 128 : -1),
+          stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
           stderr,
           durationMs: performance.now() - started,
           command
         };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBytes);
+        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
         if (timedOut) {
-          removeOutputs();
-          return reject(
+          removeOutputs(options.outputs);
+          reject(
             new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
               details: { command }
             })
           );
+          return;
         }
         if (result.exitCode !== 0) {
-          removeOutputs();
-          if (options.allowFailure) return resolvePromise(result);
+          removeOutputs(options.outputs);
+          if (options.allowFailure) return resolve3(result);
           const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-          return reject(
+          reject(
             new SignetError(
               "E_TOOL_FAILED",
               `${label} exited with ${result.exitCode}${tail ? `:
 ${tail}` : ""}`,
-              {
-                details: { command, exitCode: result.exitCode }
-              }
+              { details: { command, exitCode: result.exitCode } }
             )
           );
+          return;
         }
-        resolvePromise(result);
+        resolve3(result);
       });
     });
   }
 };
-var spawnRunner = new SpawnRunner();
+var defaultRunner = new SpawnRunner();
 
 // tools/lib/git/git.ts
 var GIT_ENV = {
@@ -50047,7 +50133,7 @@ var GIT_BASE_ARGS = [
   "color.ui=false"
 ];
 async function git(cwd, args, options = {}) {
-  const { runner = spawnRunner, env, ...rest } = options;
+  const { runner = defaultRunner, env, ...rest } = options;
   return runner.run("git", [...GIT_BASE_ARGS, ...args], {
     timeoutMs: 12e4,
     label: `git ${args[0] ?? ""}`,
@@ -50440,9 +50526,9 @@ function bullet(c, text, repo) {
   let subject = oneLine(text);
   if (repo && f)
     subject = subject.replace(/(^|[\s(])#(\d+)\b/g, (_m, pre, n) => `${pre}[#${n}](${f.issue(repo.url, n)})`);
-  const scope = c.scope ? `**${c.scope}:** ` : "";
+  const scope2 = c.scope ? `**${c.scope}:** ` : "";
   const sha = repo && f ? `[${c.shortSha}](${f.commit(repo.url, c.sha)})` : c.shortSha;
-  return `* ${scope}${subject} (${sha})`;
+  return `* ${scope2}${subject} (${sha})`;
 }
 function byScope(list2) {
   return list2.map((c, i) => ({ c, i })).sort((a, b) => {
@@ -54383,9 +54469,6 @@ function parseCommit(raw, options = {}) {
 
 // tools/lib/version/plan.ts
 var import_semver2 = __toESM(require_semver2(), 1);
-function isReleaseCommit(c) {
-  return c.skipCi || c.type === "chore" && c.scope === "release";
-}
 function normalizePath(p) {
   let s = p.replace(/\\/g, "/").replace(/^\.\//, "");
   while (s.endsWith("/") && s.length > 1) s = s.slice(0, -1);
@@ -54530,7 +54613,7 @@ function planUnordered(input2) {
     reason: reason2,
     manifestUpdates: []
   });
-  if (isReleaseCommit(input2.head.commit)) return nothing("release commit at HEAD");
+  if (isReleaseCommit(input2.head.commit, input2.commitMessage)) return nothing("release commit at HEAD");
   let target;
   let bump;
   let reason;
@@ -54777,8 +54860,8 @@ async function planFromRepo(options) {
       details: { field: "component" }
     });
   }
-  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? "v");
-  const mixedTags = options.tagPrefix === void 0 && !component && tagPrefix === "v";
+  const tagPrefix = options.tagPrefix ?? (component ? componentPrefix(component) : cfg.tagPrefix ?? DEFAULT_TAG_PREFIX);
+  const mixedTags = options.tagPrefix === void 0 && !component && cfg.tagPrefix === void 0;
   if (!tags) throw new SignetError("E_TOOL_FAILED", `git for-each-ref failed in ${root}`);
   await markReachable(root, tags, tagPrefix, { bare: mixedTags });
   const { last: last2 } = selectLastStable(tags, tagPrefix, { bare: mixedTags });
@@ -54790,12 +54873,14 @@ async function planFromRepo(options) {
     );
   }
   const commits = [];
+  const lean = options.lean ?? false;
   await streamLog({
     cwd: root,
     range: last2 ? `${last2.commit}..HEAD` : "HEAD",
     paths: component ? component.paths : [],
     bodies: "needed",
-    onCommit: (c) => commits.push(parseCommit(c, { lean: options.lean ?? false }))
+    // HEAD keeps its header: the release-commit guard reads the subject.
+    onCommit: (c) => commits.push(parseCommit(c, { lean: c.sha === info2.head.sha ? false : lean }))
   });
   const entries2 = component ? component.manifests : [...cfg.manifests ?? [], ...components.flatMap((c) => c.manifests ?? [])];
   let specs = [];
@@ -54810,13 +54895,13 @@ async function planFromRepo(options) {
   if (specs.length === 0) specs = detectManifests(root);
   specs = withLockfiles(root, specs);
   const manifests = loadManifests(root, specs, { tolerant: true });
-  const scope = (component ? [component] : components).map((c) => ({
+  const scope2 = (component ? [component] : components).map((c) => ({
     name: c.name,
     paths: c.paths,
     manifests: (c.manifests ?? []).map((m) => toSpec(m).path)
   }));
   let changedFiles = "all";
-  if (last2 && scope.length) {
+  if (last2 && scope2.length) {
     const out = await gitOut(root, ["diff", "--name-only", "-z", "--no-renames", last2.commit, "HEAD"]);
     changedFiles = out.split("\0").filter(Boolean);
   }
@@ -54834,12 +54919,13 @@ async function planFromRepo(options) {
     tags,
     commits,
     head: { sha: info2.head.sha, commit: headCommit },
+    commitMessage: options.commitMessage,
     manifests,
     config: {
       releaseRules: cfg.releaseRules ?? [],
       breakingInZeroMajor: cfg.breakingInZeroMajor ?? "minor",
       betaIdentifier: cfg.betaIdentifier ?? "beta",
-      components: scope,
+      components: scope2,
       initialVersion: cfg.initialVersion
     },
     runNumber,
@@ -54852,6 +54938,7 @@ async function planFromRepo(options) {
     head: info2.head,
     root,
     tagPrefix,
+    mixedTags,
     tags,
     manifests
   };
@@ -54860,7 +54947,7 @@ async function planFromRepo(options) {
 // tools/lib/release/interrupt.ts
 import { existsSync as existsSync7, writeFileSync as writeFileSync2 } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+var SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
 var Interrupted = class extends Error {
   signal;
   constructor(signal) {
@@ -54873,7 +54960,7 @@ function guardSignals(onExit, env = process.env) {
   const onSignal = (s) => {
     received ??= s;
   };
-  for (const s of SIGNALS) process.on(s, onSignal);
+  for (const s of SIGNALS2) process.on(s, onSignal);
   process.on("exit", onExit);
   let open3 = true;
   const check2 = () => {
@@ -54895,7 +54982,7 @@ function guardSignals(onExit, env = process.env) {
     close(reraise) {
       if (!open3) return;
       open3 = false;
-      for (const s of SIGNALS) process.off(s, onSignal);
+      for (const s of SIGNALS2) process.off(s, onSignal);
       process.off("exit", onExit);
       if (reraise && received) process.kill(process.pid, received);
     }
@@ -55021,18 +55108,6 @@ function pushArgs(remote, refspecs, options = {}) {
 var import_semver3 = __toESM(require_semver2(), 1);
 import { existsSync as existsSync8, readFileSync as readFileSync6 } from "node:fs";
 import { join as join5 } from "node:path";
-var escapeRegex2 = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-function messagePattern(template) {
-  const seen = /* @__PURE__ */ new Set();
-  const src = template.split(/(\{tag\}|\{version\})/).map((part) => {
-    const name = part === "{tag}" ? "tag" : part === "{version}" ? "version" : void 0;
-    if (!name) return escapeRegex2(part);
-    if (seen.has(name)) return `\\k<${name}>`;
-    seen.add(name);
-    return name === "tag" ? "(?<tag>\\S+)" : "(?<version>\\d+\\.\\d+\\.\\d+)";
-  }).join("");
-  return new RegExp(`^${src}$`);
-}
 async function unfinishedRelease(rp, config2, date5) {
   if (rp.plan.released || rp.plan.reason !== "release commit at HEAD") return void 0;
   const message = (await gitOut(rp.root, ["log", "-1", "--format=%B", rp.head.sha])).replace(/\n+$/, "");
@@ -55043,7 +55118,7 @@ async function unfinishedRelease(rp, config2, date5) {
   if (!version2 && tag) version2 = tag.slice(tag.length - (/\d+\.\d+\.\d+$/.exec(tag)?.[0].length ?? 0));
   if (!version2 || !import_semver3.default.valid(version2)) return void 0;
   tag ??= `${rp.tagPrefix}${version2}`;
-  if (tag !== `${rp.tagPrefix}${version2}` && !(rp.tagPrefix === "v" && tag === version2)) return void 0;
+  if (tag !== `${rp.tagPrefix}${version2}` && !(rp.mixedTags && tag === version2)) return void 0;
   if (rp.tags.some((t) => t.name === tag || t.name === `${rp.tagPrefix}${version2}`)) return void 0;
   const previous = rp.plan.previousVersion;
   if (previous && !import_semver3.default.gt(version2, previous)) return void 0;
@@ -55335,13 +55410,14 @@ ${tail}`, {
 async function applyRelease(options) {
   if (options.dryRun) return planAndApply(options, void 0);
   const { root } = await repoInfo(options.cwd, { message: false });
-  const lock = await acquireReleaseLock(root);
-  const guard = guardSignals(() => lock.releaseSync(), options.env ?? process.env);
+  let lock;
+  const guard = guardSignals(() => lock?.releaseSync(), options.env ?? process.env);
   try {
+    lock = await acquireReleaseLock(root);
     await guard.step("after-lock");
     return await planAndApply(options, guard);
   } finally {
-    await lock.release();
+    await lock?.release();
     guard.close(true);
   }
 }
@@ -55352,6 +55428,7 @@ async function planAndApply(options, guard) {
   const rp = await planFromRepo({
     cwd: options.cwd,
     config: config2.version,
+    commitMessage: config2.git.commitMessage,
     channel: options.channel,
     runNumber: options.runNumber,
     tagPrefix: options.tagPrefix,
@@ -55531,7 +55608,9 @@ await runAction(async () => {
     tagPrefix: s["tag-prefix"],
     component: s.component
   };
-  const r = s.apply ? await applyRelease({ ...common3, config: config2, push: s.push }) : { plan: (await planFromRepo({ ...common3, config: config2.version })).plan };
+  const r = s.apply ? await applyRelease({ ...common3, config: config2, push: s.push }) : {
+    plan: (await planFromRepo({ ...common3, config: config2.version, commitMessage: config2.git.commitMessage })).plan
+  };
   const p = r.plan;
   const applied = "files" in r ? r : void 0;
   setOutputs({
