@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SignatureInfo, SignedArtifact } from '../artifact.ts';
+import type { SignatureInfo } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { Signer } from '../sign/types.ts';

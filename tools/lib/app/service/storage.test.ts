@@ -52,8 +52,7 @@ describe('delta storage', () => {
     // one base per kind and release, shared by every site
     const bases = new Set(incremental.map((o) => `${o.kind}:${o.baseSha256}`));
     expect(bases.size).toBeLessThanOrEqual(2);
-    for (const o of incremental)
-      expect(statSync(blob(o.deltaSha256!)).size).toBeLessThan(64 * 1024); // the changed regions and the signature
+    for (const o of incremental) expect(statSync(blob(o.deltaSha256!)).size).toBeLessThan(64 * 1024); // the changed regions and the signature
     const gc = await api.collectGarbage(0);
     expect(gc.evicted).toBe(incremental.length);
     // every download again: the same bytes, assembled and verified
