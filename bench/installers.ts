@@ -10,12 +10,10 @@
  *
  *   node bench/installers.ts [--sites 100] [--mb 10] [--rounds 3]
  */
+
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildTestAgent } from '../test/helpers/agent.ts';
-import { parseConfig } from '../tools/lib/config/load.ts';
+import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
 import { buildSiteInstallers, deriveUpgradeCode } from '../tools/lib/installers/build.ts';
 import { fingerprint } from '../tools/lib/installers/fingerprint.ts';
@@ -24,35 +22,15 @@ import { compressionDirective, NSIS_VARIABLES } from '../tools/lib/installers/ns
 import { serializeSiteJson, siteJson } from '../tools/lib/installers/payload.ts';
 import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate, renderTemplate } from '../tools/lib/installers/template.ts';
-import { logger } from '../tools/lib/log.ts';
-import { makeDevCert } from '../tools/lib/sign/devcert.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
+import { arg, installerBench } from './installer-setup.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const SITES = arg('sites', 100);
 const MB = arg('mb', 10);
 const ROUNDS = arg('rounds', 3);
-logger.level = 'warn';
-
-const data = join(dirname(fileURLToPath(import.meta.url)), '.data', 'installers');
-rmSync(data, { recursive: true, force: true });
-mkdirSync(data, { recursive: true });
-const dc = await makeDevCert(join(data, 'pki'));
-const config = parseConfig(
-  {
-    signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-    installers: {
-      product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-      cacheDir: join(data, 'cache'),
-    },
-  },
-  'bench',
-);
+const { data, dc, config, unsignedAgent } = await installerBench('installers', MB);
 const signer = createSigner(config);
-copyFileSync(await buildTestAgent({ version: '1.2.3', padMiB: MB }), join(data, 'agent-unsigned.exe'));
+copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
 const agent = await signer.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
 const sites: SiteConfig[] = validateSites(
   Array.from({ length: SITES }, (_, i) => ({

@@ -11,12 +11,10 @@
  *
  *   node bench/nsis-incremental.ts [--sites 10] [--mb 10]
  */
+
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildTestAgent } from '../test/helpers/agent.ts';
-import { parseConfig } from '../tools/lib/config/load.ts';
+import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
 import { fingerprint } from '../tools/lib/installers/fingerprint.ts';
 import { NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from '../tools/lib/installers/nsis.ts';
@@ -31,34 +29,14 @@ import { serializeSiteJson, siteJson } from '../tools/lib/installers/payload.ts'
 import { signScriptText, startSignServer } from '../tools/lib/installers/sign-server.ts';
 import { validateSites } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from '../tools/lib/installers/template.ts';
-import { logger } from '../tools/lib/log.ts';
-import { makeDevCert } from '../tools/lib/sign/devcert.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
+import { arg, installerBench } from './installer-setup.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const SITES = arg('sites', 10);
 const MB = arg('mb', 10);
-logger.level = 'warn';
-
-const data = join(dirname(fileURLToPath(import.meta.url)), '.data', 'nsis-incremental');
-rmSync(data, { recursive: true, force: true });
-mkdirSync(data, { recursive: true });
-const dc = await makeDevCert(join(data, 'pki'));
-const config = parseConfig(
-  {
-    signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-    installers: {
-      product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-      cacheDir: join(data, 'cache'),
-    },
-  },
-  'bench',
-);
+const { data, dc, config, unsignedAgent } = await installerBench('nsis-incremental', MB);
 const signer = createSigner(config);
-copyFileSync(await buildTestAgent({ version: '1.2.3', padMiB: MB }), join(data, 'agent-unsigned.exe'));
+copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
 const agent = await signer.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
 const product = config.installers.product;
 const sites = validateSites(

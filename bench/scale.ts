@@ -12,45 +12,23 @@
  *
  *   node bench/scale.ts [--sites 1000] [--mb 10] [--rounds 5]
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+
+import { copyFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildTestAgent } from '../test/helpers/agent.ts';
-import { parseConfig } from '../tools/lib/config/load.ts';
+import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
 import { buildSiteInstallers, ReleaseCache } from '../tools/lib/installers/build.ts';
 import type { MsiBase } from '../tools/lib/installers/msi-incremental.ts';
 import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
 import { RUN_PREFIX } from '../tools/lib/installers/workdir.ts';
-import { logger } from '../tools/lib/log.ts';
-import { makeDevCert } from '../tools/lib/sign/devcert.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
 import type { Signer } from '../tools/lib/sign/types.ts';
+import { arg, installerBench } from './installer-setup.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const SITES = arg('sites', 1000);
 const MB = arg('mb', 10);
 const ROUNDS = arg('rounds', 5);
-logger.level = 'warn';
-
-const data = join(dirname(fileURLToPath(import.meta.url)), '.data', 'scale');
-rmSync(data, { recursive: true, force: true });
-mkdirSync(data, { recursive: true });
-const dc = await makeDevCert(join(data, 'pki'));
-const config = parseConfig(
-  {
-    signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-    installers: {
-      product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-      cacheDir: join(data, 'cache'),
-    },
-  },
-  'bench',
-);
+const { data, dc, config, unsignedAgent } = await installerBench('scale', MB);
 const plain = createSigner(config);
 let signMs = 0;
 const signer: Signer = {
@@ -73,7 +51,7 @@ const signer: Signer = {
     }
   },
 };
-copyFileSync(await buildTestAgent({ version: '1.2.3', padMiB: MB }), join(data, 'agent-unsigned.exe'));
+copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
 const agent = await plain.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
 const siteList = (n: number, tag: string): SiteConfig[] =>
   validateSites(

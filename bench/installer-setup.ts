@@ -1,0 +1,44 @@
+/**
+ * What the installer benches share: their numeric flags, a fresh data folder under bench/.data, a
+ * throwaway dev PKI, the installers config, and the mingw test agent padded to --mb MiB.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildTestAgent } from '../test/helpers/agent.ts';
+import { parseConfig } from '../tools/lib/config/load.ts';
+import type { SignetConfig } from '../tools/lib/config/schema.ts';
+import { logger } from '../tools/lib/log.ts';
+import { type DevCert, makeDevCert } from '../tools/lib/sign/devcert.ts';
+
+export const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+
+export interface InstallerBench {
+  data: string;
+  dc: DevCert;
+  config: SignetConfig;
+  /** The unsigned agent, padded to `mb` MiB. */
+  unsignedAgent: string;
+}
+
+export async function installerBench(name: string, mb: number): Promise<InstallerBench> {
+  logger.level = 'warn';
+  const data = join(dirname(fileURLToPath(import.meta.url)), '.data', name);
+  rmSync(data, { recursive: true, force: true });
+  mkdirSync(data, { recursive: true });
+  const dc = await makeDevCert(join(data, 'pki'));
+  const config = parseConfig(
+    {
+      signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
+      installers: {
+        product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
+        cacheDir: join(data, 'cache'),
+      },
+    },
+    'bench',
+  );
+  return { data, dc, config, unsignedAgent: await buildTestAgent({ version: '1.2.3', padMiB: mb }) };
+}
