@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logger } from '../../tools/lib/log.ts';
 import { verifyFile } from '../../tools/lib/sign/verify.ts';
+import { LONG, NASTY } from '../helpers/hostile-labels.ts';
 import { makeServiceFixture, type ServiceFixture } from '../helpers/service-fixture.ts';
 import {
   filesUnder,
@@ -21,18 +22,6 @@ import {
   startHttpService,
 } from '../helpers/service-http.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-// the hostile labels of tools/lib/installers/build.test.ts
-const NASTY = [
-  `quote " single ' dollar $ brace \${PRODUCT} $\\n $$ %PATH% %VAR%`,
-  '<Wix> & &amp; ]]> <!-- --> <?if x?>',
-  'back\\slash\\\\ C:\\Program Files\\ "\\"',
-  'new\nline\r\ncrlf\ttab \u0001\u0007\u001b[31m \u007f',
-  'rtl \u202Eexe.txt\u202C \u200F\u061C עברית العربية',
-  'emoji 🦄👩🏽‍💻 ÿ ß 中文 𝄞',
-  '!define X 1\n!system "touch /tmp/pwned"\n!include evil.nsh',
-];
-const LONG = `${'Ω∑'.repeat(4_999)}!!`;
 
 const KEY = 'canary-http-enroll-key-4c1b9e2d7a';
 const KEY2 = 'canary-http-enroll-rotated-0f3e2d';

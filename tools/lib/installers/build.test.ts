@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
+import { LONG, NASTY } from '../../../test/helpers/hostile-labels.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
 import { describeArtifact } from '../artifact.ts';
@@ -22,17 +23,6 @@ import { listFiles } from './checks.ts';
 import { fingerprint } from './fingerprint.ts';
 import { loadNsisIncremental } from './nsis-slot.ts';
 import { type SiteConfig, validateSites } from './site.ts';
-
-const NASTY = [
-  `quote " single ' dollar $ brace \${PRODUCT} $\\n $$ %PATH% %VAR%`,
-  '<Wix> & &amp; ]]> <!-- --> <?if x?>',
-  'back\\slash\\\\ C:\\Program Files\\ "\\"',
-  'new\nline\r\ncrlf\ttab \u0001\u0007\u001b[31m \u007f',
-  'rtl \u202Eexe.txt\u202C \u200F\u061C עברית العربية',
-  'emoji 🦄👩🏽‍💻 ÿ ß 中文 𝄞',
-  '!define X 1\n!system "touch /tmp/pwned"\n!include evil.nsh',
-];
-const LONG = `${'Ω∑'.repeat(4_999)}!!`; // 10,000 characters
 
 const KEY_A = 'canary-enroll-A-1f2e3d4c5b6a7988';
 const KEY_B = 'canary-enroll-B-8899aabbccddeeff';

@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestAgent } from '../../../test/helpers/agent.ts';
+import { NASTY as BASE_NASTY, LONG } from '../../../test/helpers/hostile-labels.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
 import { parseConfig } from '../config/load.ts';
@@ -44,17 +45,10 @@ import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate } from './template
 
 // the hostile labels of build.test.ts
 const NASTY = [
-  `quote " single ' dollar $ brace \${PRODUCT} $\\n $$ %PATH% %VAR%`,
-  '<Wix> & &amp; ]]> <!-- --> <?if x?>',
-  'back\\slash\\\\ C:\\Program Files\\ "\\"',
-  'new\nline\r\ncrlf\ttab \u0001\u0007\u001b[31m \u007f',
-  'rtl \u202Eexe.txt\u202C \u200F\u061C עברית العربية',
-  'emoji 🦄👩🏽‍💻 ÿ ß 中文 𝄞',
-  '!define X 1\n!system "touch /tmp/pwned"\n!include evil.nsh',
+  ...BASE_NASTY,
   // what looks like the trailer itself
   'SIGNETSJ\u0001\u0002SIGNETSJ',
 ];
-const LONG = `${'Ω∑'.repeat(4_999)}!!`;
 
 const siteA = {
   siteCode: 'ACME-HQ',

@@ -225,6 +225,33 @@ export class PostgresStore implements Store {
     this.#all<ReleaseRecord>('releases', 'SELECT * FROM releases ORDER BY created_at DESC, seq DESC');
 
   putSite = async (s: SiteRecord) => void (await this.#insert('sites', s, 'replace'));
+  async putSiteAudited(site: SiteRecord, e: AuditEntry): Promise<void> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const upsert = (table: string, record: object, conflict: string) => {
+        const row = toRow(table, record);
+        const cols = Object.keys(row);
+        return c.query(
+          `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})${conflict}`,
+          Object.values(row),
+        );
+      };
+      const siteCols = Object.keys(toRow('sites', site)).filter((k) => k !== 'site_code');
+      await upsert(
+        'sites',
+        site,
+        ` ON CONFLICT (site_code) DO UPDATE SET ${siteCols.map((k) => `${k} = EXCLUDED.${k}`).join(', ')}`,
+      );
+      await upsert('audit', { ...e, id: undefined }, '');
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
   site = (siteCode: string) =>
     this.#one<SiteRecord>('sites', 'SELECT * FROM sites WHERE site_code = $1', siteCode);
   async listSites(after: string | null, limit: number): Promise<Page<SiteRecord>> {

@@ -152,6 +152,17 @@ export class SqliteStore implements Store {
   async putSite(s: SiteRecord): Promise<void> {
     this.#insert('sites', s, 'OR REPLACE');
   }
+  async putSiteAudited(site: SiteRecord, e: AuditEntry): Promise<void> {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      this.#insert('sites', site, 'OR REPLACE');
+      this.#insert('audit', { ...e, id: undefined });
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
   async site(siteCode: string): Promise<SiteRecord | undefined> {
     return this.#one('sites', 'SELECT * FROM sites WHERE site_code = ?', siteCode);
   }

@@ -173,6 +173,8 @@ export interface Store {
   listReleases(): Promise<ReleaseRecord[]>;
 
   putSite(s: SiteRecord): Promise<void>;
+  /** The site and its audit entry in one transaction: a crash keeps both or neither. */
+  putSiteAudited(s: SiteRecord, e: AuditEntry): Promise<void>;
   site(siteCode: string): Promise<SiteRecord | undefined>;
   listSites(after: string | null, limit: number): Promise<Page<SiteRecord>>;
   deleteSite(siteCode: string): Promise<boolean>;

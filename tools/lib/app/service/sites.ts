@@ -134,15 +134,18 @@ export async function putSite(
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
-  await d.store.putSite(rec);
-  await record(
-    d,
-    actor,
-    existing ? (rotated ? 'site.rotate' : 'site.update') : 'site.create',
-    'ok',
+  // the site and its audit entry together: a crash never keeps a rotation without its record
+  await d.store.putSiteAudited(rec, {
+    at: now,
+    actorKind: actor.kind,
+    actor: actor.name,
+    ip: actor.ip,
+    action: existing ? (rotated ? 'site.rotate' : 'site.update') : 'site.create',
     siteCode,
-    rec.fingerprint,
-  );
+    result: 'ok',
+    detail: rec.fingerprint,
+  });
+
   if (rotated)
     await emit(d, 'site.key_rotated', { siteCode, keyVersion: version, fingerprint: rec.fingerprint });
   return { site: viewOf(rec), created: !existing, rotated };
