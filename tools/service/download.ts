@@ -98,8 +98,20 @@ export function sendInstaller(
       .code(206)
       .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
       .header('content-length', String(range.end - range.start + 1));
-    return head ? reply.send() : reply.send(file.open({ start: range.start, end: range.end }));
+    return head ? reply.send() : streamed(reply, file.open({ start: range.start, end: range.end }));
   }
   reply.code(200).header('content-length', String(file.size));
-  return head ? reply.send() : reply.send(file.open());
+  return head ? reply.send() : streamed(reply, file.open());
+}
+
+/**
+ * Sends a verified blob's stream and flushes the headers at once: otherwise they leave with the
+ * first chunk, after a disk read queued behind every other download in libuv's thread pool. The
+ * blob was checked to exist and verify before this point; a read error later cuts the body short
+ * (its Content-Length tells the client).
+ */
+function streamed(reply: FastifyReply, body: NodeJS.ReadableStream): FastifyReply {
+  const r = reply.send(body);
+  if (!reply.raw.headersSent) reply.raw.flushHeaders();
+  return r;
 }

@@ -199,7 +199,7 @@ export class InstallerBuilder {
     if (running) return running;
     if (this.#closing)
       return Promise.reject(new SignetError('E_SERVICE_CLOSING', 'the service is shutting down'));
-    // on-demand builds are bounded (service.buildConcurrency, default 4 per core): 1,000 first
+    // on-demand builds are bounded (service.buildConcurrency, default 2 per core): 1,000 first
     // downloads at once run a few builds at a time, not 1,000 makensis
     const p = this.#slot()
       .then(async (free) => {
@@ -233,7 +233,7 @@ export class InstallerBuilder {
   /** A build slot; the function returned hands it to the next waiter (or frees it). */
   async #slot(): Promise<() => void> {
     // a build mostly waits (tools, the TSA, the disk): a few per core keep the cores busy
-    const max = this.d.service.buildConcurrency ?? 4 * Math.max(1, availableParallelism());
+    const max = this.d.service.buildConcurrency ?? 2 * Math.max(1, availableParallelism());
     if (this.#slots < max) this.#slots++;
     else await new Promise<void>((r) => this.#waiting.push(r));
     let freed = false;
