@@ -17,7 +17,14 @@ import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
 import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { assembleMsiSite, buildMsiBase, type MsiBase, msiFileHash, msiSlotSize } from './msi-incremental.ts';
+import {
+  assembleMsiSite,
+  buildMsiBase,
+  checkMsiSite,
+  type MsiBase,
+  msiFileHash,
+  msiSlotSize,
+} from './msi-incremental.ts';
 import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate } from './template.ts';
 
 const product = productConfigSchema.parse({
@@ -110,6 +117,24 @@ describe('incremental MSI', () => {
       { agentFileName: 'agent.exe', agentSha256: sha256Of(agent), siteJson },
       false,
     );
+    // the in-process per-site check agrees with the extraction, and refuses another site's data
+    // or a cabinet that differs from the base's
+    checkMsiSite(base, join(dir, 'site-signed.msi'), siteJson);
+    expect(() => checkMsiSite(base, join(dir, 'site-signed.msi'), Buffer.from('{"other":1}\n'))).toThrow(
+      /site\.json/,
+    );
+    const other = join(dir, 'other.msi');
+    const r2 = assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{"x":1}\n'), other);
+    if ('fallback' in r2) throw new Error(r2.fallback);
+    expect(() => checkMsiSite(base, other, siteJson)).toThrow(/site\.json/);
+    const tampered = join(dir, 'tampered.msi');
+    const bytes = readFileSync(join(dir, 'site-signed.msi'));
+    const agentAt = bytes.indexOf(readFileSync(agent).subarray(4096, 4160));
+    if (agentAt > 0) {
+      bytes[agentAt + 10]! ^= 1;
+      writeFileSync(tampered, bytes);
+      expect(() => checkMsiSite(base, tampered, siteJson)).toThrow();
+    }
     const info = (await defaultRunner.run('msiinfo', ['suminfo', out])).stdout;
     expect(info).toContain(`{${r.packageCode}}`);
     expect(info).toContain('Comments: Site ACME-HQ, enrollment key v3 (7F2A)');

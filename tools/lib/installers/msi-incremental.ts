@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import type { StreamLayout } from '../cfb.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
-import { cabinetSize, writeCabinet } from './cab.ts';
+import { cabinetSize, readCabinetFile, writeCabinet } from './cab.ts';
 import { extractMsi, listFiles, sha256Of } from './checks.ts';
 import type { ProductConfig } from './config.ts';
 import { renderWix, runWixl, WIX_SOURCE } from './msi.ts';
@@ -441,4 +441,32 @@ export function assembleMsiSite(
     closeSync(fd);
   }
   return { path: out, productCode, packageCode };
+}
+
+/**
+ * The per-site check that replaces extracting a site's MSI: every cabinet but the site's is the
+ * base's byte for byte (the base's were extracted and checked once: the agent), and the site
+ * cabinet holds exactly this site.json. Read in process from the signed file's streams. Throws
+ * E_INSTALLER_CHECK_FAILED.
+ */
+export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer): void {
+  const fail = (message: string): never => {
+    throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
+  };
+  withMsiDatabase(file, (db) => {
+    const media = (db.table('Media')?.rows ?? []).map((r) => (r['Cabinet'] ?? '').slice(1));
+    const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
+    if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
+      fail(`its cabinets (${media.join(', ')}) are not the base's`);
+    const stream = (name: string): Buffer => {
+      const raw = db.rawStreamName(name);
+      const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
+      return bytes ?? fail(`cabinet stream ${name} not found`);
+    };
+    for (const [name, sha] of Object.entries(base.cabinets))
+      if (createHash('sha256').update(stream(name)).digest('hex') !== sha)
+        fail(`cabinet ${name} differs from the base's`);
+    const site = readCabinetFile(stream(SITE_CAB));
+    if (site.name !== SITE_FILE || !site.data.equals(siteJson)) fail("its site.json is not this site's");
+  });
 }

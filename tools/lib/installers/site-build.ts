@@ -25,7 +25,7 @@ import {
   writeAtomic,
 } from './manifest.ts';
 import { ICON_XML, lintMsi, MSI_OUT, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { assembleMsiSite, type Fallback, type MsiBase } from './msi-incremental.ts';
+import { assembleMsiSite, checkMsiSite, type Fallback, type MsiBase } from './msi-incremental.ts';
 import { outputBaseName, signetVersion } from './naming.ts';
 import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
 import type { NsisIncremental } from './nsis-slot.ts';
@@ -219,6 +219,14 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
     const xMsi = join(work, 'x-msi');
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
       exeChain(s, site, fp, work, exeName, siteBytes).then(async ({ exe, build, module }) => {
+        const nsisParts = s.release?.nsis;
+        if (build.mode === 'incremental' && module && nsisParts && !('fallback' in nsisParts)) {
+          // The stub was extracted and checked when it was built (agent byte for byte, the signed
+          // uninstaller); the site's file must be that stub byte for byte, then exactly this site's
+          // record, then the certificate table — no extraction per site.
+          await module.checkNsisSite(nsisParts.stub.stub, exe.path, siteBytes);
+          return { exe, uninstaller: nsisParts.stub.stub.uninstaller, build };
+        }
         await extractNsis(s.runner, exe.path, xExe);
         const overlay = module ? module.readNsisOverlay(exe.path) : undefined;
         if (module && !overlay)
@@ -239,6 +247,11 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
         return { exe, uninstaller, build };
       }),
       msiChain(s, site, fp, work, msiName, siteBytes).then(async (part) => {
+        const msiBase = s.release?.msi;
+        if (part.build.mode === 'incremental' && msiBase && !('fallback' in msiBase)) {
+          checkMsiSite(msiBase, part.signed.path, siteBytes);
+          return part;
+        }
         await extractMsi(s.runner, part.signed.path, xMsi);
         await comparePayload(msiName, xMsi, expect, false);
         return part;
