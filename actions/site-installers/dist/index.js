@@ -52722,8 +52722,8 @@ function sha256FileSync(path) {
   }
 }
 function describeArtifactFast(path) {
-  const { sha256: sha2562, size } = sha256FileSync(path);
-  return { path, kind: artifactKind(path), sha256: sha2562, size };
+  const { sha256: sha2563, size } = sha256FileSync(path);
+  return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
 var CHUNK, shared;
 var init_hash = __esm({
@@ -53601,9 +53601,9 @@ function resolveProfile(config2, options = {}) {
   const verify = { ...p2.verify };
   if (o2.caFile) verify.caFile = o2.caFile;
   if (o2.leafSha256?.length) {
-    const bad4 = o2.leafSha256.filter((h2) => !/^[0-9a-fA-F]{64}$/.test(h2));
-    if (bad4.length)
-      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad4.join(", ")}`);
+    const bad5 = o2.leafSha256.filter((h2) => !/^[0-9a-fA-F]{64}$/.test(h2));
+    if (bad5.length)
+      throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad5.join(", ")}`);
     verify.leafSha256 = o2.leafSha256.map((h2) => h2.toLowerCase());
   }
   if (o2.subject) verify.subject = o2.subject;
@@ -53862,8 +53862,8 @@ function mergeSiteResults(built, invalid2) {
   const invalidAt = new Map(invalid2.map((s2) => [s2.index, s2]));
   let next = 0;
   for (let i2 = 0; i2 < total; i2++) {
-    const bad4 = invalidAt.get(i2);
-    out.push(bad4 ? invalidSiteResult(bad4) : { ...built[next++], index: i2 });
+    const bad5 = invalidAt.get(i2);
+    out.push(bad5 ? invalidSiteResult(bad5) : { ...built[next++], index: i2 });
   }
   return out;
 }
@@ -54322,6 +54322,52 @@ function writeCabinet(file2, minSize = 0) {
   entry.writeUInt16LE(32, 14);
   return Buffer.concat([h2, folder, entry, name, ...blocks]);
 }
+function bad2(what) {
+  throw new SignetError("E_INSTALLER_CHECK_FAILED", `site cabinet: ${what}`);
+}
+function readCabinetFile(cab) {
+  if (cab.length < HEADER || cab.toString("latin1", 0, 4) !== "MSCF") bad2("not a cabinet");
+  if (cab.readUInt32LE(8) !== cab.length) bad2("cbCabinet is not the stream size");
+  if (cab.readUInt16LE(26) !== 1 || cab.readUInt16LE(28) !== 1) bad2("not one folder with one file");
+  const flags = cab.readUInt16LE(30);
+  if (flags & ~FLAG_RESERVE) bad2("unexpected header flags");
+  let at2 = HEADER;
+  let dataReserve = 0;
+  let folderReserve = 0;
+  if (flags & FLAG_RESERVE) {
+    at2 += RESERVE_FIELDS + cab.readUInt16LE(HEADER);
+    folderReserve = cab.readUInt8(HEADER + 2);
+    dataReserve = cab.readUInt8(HEADER + 3);
+  }
+  const start = cab.readUInt32LE(at2);
+  const count = cab.readUInt16LE(at2 + 4);
+  if (cab.readUInt16LE(at2 + 6) !== 0) bad2("compressed");
+  at2 += FOLDER + folderReserve;
+  if (cab.readUInt32LE(16) !== at2) bad2("unexpected file table offset");
+  const size = cab.readUInt32LE(at2);
+  if (cab.readUInt32LE(at2 + 4) !== 0 || cab.readUInt16LE(at2 + 8) !== 0) bad2("unexpected file entry");
+  const nameEnd = cab.indexOf(0, at2 + 16);
+  if (nameEnd < 0) bad2("unterminated name");
+  const name = cab.toString("latin1", at2 + 16, nameEnd);
+  const parts = [];
+  let p2 = start;
+  for (let i2 = 0; i2 < count; i2++) {
+    if (p2 + DATA_HEADER + dataReserve > cab.length) bad2("truncated data block");
+    const csum = cab.readUInt32LE(p2);
+    const cb = cab.readUInt16LE(p2 + 4);
+    if (cab.readUInt16LE(p2 + 6) !== cb) bad2("stored block sizes differ");
+    const chunk = cab.subarray(p2 + DATA_HEADER + dataReserve, p2 + DATA_HEADER + dataReserve + cb);
+    if (chunk.length !== cb) bad2("truncated data block");
+    const want = cabChecksum(cab.subarray(p2 + 4, p2 + DATA_HEADER + dataReserve), cabChecksum(chunk));
+    if (csum !== 0 && csum !== want) bad2(`checksum mismatch in block ${i2}`);
+    parts.push(chunk);
+    p2 += DATA_HEADER + dataReserve + cb;
+  }
+  if (p2 !== cab.length) bad2("bytes after the last data block");
+  const data = Buffer.concat(parts);
+  if (data.length !== size) bad2("file size differs from its data");
+  return { name, data };
+}
 var BLOCK, HEADER, RESERVE_FIELDS, FOLDER, DATA_HEADER, FLAG_RESERVE, MAX_RESERVE;
 var init_cab = __esm({
   "tools/lib/installers/cab.ts"() {
@@ -54490,7 +54536,7 @@ var init_config_guard = __esm({
 
 // tools/lib/installers/msi-db.ts
 import { closeSync as closeSync3, openSync as openSync3 } from "node:fs";
-function bad2(what) {
+function bad3(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
 function mime(x2) {
@@ -54559,7 +54605,7 @@ var init_msi_db = __esm({
         try {
           this.directory = readCompoundDirectory(input2);
         } catch (e) {
-          if (e instanceof CompoundFileError) bad2(e.message);
+          if (e instanceof CompoundFileError) bad3(e.message);
           throw e;
         }
         for (const [raw, data2] of this.directory.streams) {
@@ -54659,7 +54705,7 @@ var init_msi_db = __esm({
         const data = this.stream(table);
         const rowSize = cols.reduce((n2, c2) => n2 + this.width(c2.type), 0);
         const rows = rowSize ? Math.floor(data.length / rowSize) : 0;
-        if (row < 0 || row >= rows) bad2(`${table}: no row ${row}`);
+        if (row < 0 || row >= rows) bad3(`${table}: no row ${row}`);
         let base = 0;
         for (const c2 of cols) {
           const w2 = this.width(c2.type);
@@ -54667,7 +54713,7 @@ var init_msi_db = __esm({
             return { stream: TABLE_PREFIX + table, offset: base + row * w2, width: w2, type: c2.type };
           base += w2 * rows;
         }
-        return bad2(`${table}: no column ${column}`);
+        return bad3(`${table}: no column ${column}`);
       }
       table(name) {
         const cols = this.columns.get(name);
@@ -55121,14 +55167,14 @@ var init_msi = __esm({
 
 // tools/lib/installers/msi-patch.ts
 import { writeSync } from "node:fs";
-function bad3(what) {
+function bad4(what) {
   throw new SignetError("E_INSTALLER_BUILD_FAILED", `incremental MSI: ${what}`);
 }
 function put(fd, data, at2) {
-  if (writeSync(fd, data, 0, data.length, at2) !== data.length) bad3("short write");
+  if (writeSync(fd, data, 0, data.length, at2) !== data.length) bad4("short write");
 }
 function patchStream(fd, s2, offset, data) {
-  if (offset < 0 || offset + data.length > s2.size) bad3("patch outside the stream");
+  if (offset < 0 || offset + data.length > s2.size) bad4("patch outside the stream");
   let done = 0;
   while (done < data.length) {
     const pos = offset + done;
@@ -55143,7 +55189,7 @@ function fitsStream(s2, size, miniCutoff) {
   return size > 0 && size <= s2.units.length * s2.unit && size < miniCutoff === s2.mini;
 }
 function rewriteStream(fd, s2, data, miniCutoff) {
-  if (!fitsStream(s2, data.length, miniCutoff)) bad3("new contents do not fit the stream");
+  if (!fitsStream(s2, data.length, miniCutoff)) bad4("new contents do not fit the stream");
   const used = Math.ceil(data.length / s2.unit);
   for (let i2 = 0; i2 < used; ) {
     let j2 = i2 + 1;
@@ -55179,11 +55225,11 @@ function summaryStrings(stream) {
 }
 function summaryProperties(s2) {
   if (s2.length < 48 || s2.readUInt16LE(0) !== 65534 || s2.readUInt32LE(24) !== 1)
-    bad3("unexpected summary stream");
+    bad4("unexpected summary stream");
   const section = s2.readUInt32LE(44);
   const size = s2.readUInt32LE(section);
   const count = s2.readUInt32LE(section + 4);
-  if (section + size > s2.length || 8 + count * 8 > size) bad3("summary section out of range");
+  if (section + size > s2.length || 8 + count * 8 > size) bad4("summary section out of range");
   const entries = Array.from({ length: count }, (_2, i2) => ({
     pid: s2.readUInt32LE(section + 8 + i2 * 8),
     at: s2.readUInt32LE(section + 12 + i2 * 8)
@@ -55191,7 +55237,7 @@ function summaryProperties(s2) {
   const byOffset = [...entries].sort((a2, b2) => a2.at - b2.at);
   return entries.map((e) => {
     const next = byOffset.find((x2) => x2.at > e.at)?.at ?? size;
-    if (e.at < 8 + count * 8 || next > size) bad3("summary property out of range");
+    if (e.at < 8 + count * 8 || next > size) bad4("summary property out of range");
     return { pid: e.pid, raw: s2.subarray(section + e.at, section + next) };
   });
 }
@@ -55199,7 +55245,7 @@ function rewriteSummary(stream, replace) {
   const props = summaryProperties(stream).map(({ pid, raw }) => {
     const value = replace.get(pid);
     if (!value) return { pid, raw };
-    if (raw.readUInt32LE(0) !== VT_LPSTR) bad3(`summary property ${pid} is not a string`);
+    if (raw.readUInt32LE(0) !== VT_LPSTR) bad4(`summary property ${pid} is not a string`);
     const padded = Buffer.alloc(8 + Math.ceil((value.length + 1) / 4) * 4);
     padded.writeUInt32LE(VT_LPSTR, 0);
     padded.writeUInt32LE(value.length + 1, 4);
@@ -55510,6 +55556,27 @@ function assembleMsiSite(base, site, siteJson2, out) {
   }
   return { path: out, productCode, packageCode };
 }
+function checkMsiSite(base, file2, siteJson2) {
+  const fail3 = (message) => {
+    throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
+  };
+  withMsiDatabase(file2, (db) => {
+    const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
+    const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
+    if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
+      fail3(`its cabinets (${media.join(", ")}) are not the base's`);
+    const stream = (name) => {
+      const raw = db.rawStreamName(name);
+      const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
+      return bytes ?? fail3(`cabinet stream ${name} not found`);
+    };
+    for (const [name, sha] of Object.entries(base.cabinets))
+      if (createHash8("sha256").update(stream(name)).digest("hex") !== sha)
+        fail3(`cabinet ${name} differs from the base's`);
+    const site = readCabinetFile(stream(SITE_CAB));
+    if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
+  });
+}
 var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, int4;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
@@ -55529,155 +55596,6 @@ var init_msi_incremental = __esm({
       const b2 = Buffer.alloc(4);
       b2.writeUInt32LE((v2 ^ 2147483648) >>> 0);
       return b2;
-    };
-  }
-});
-
-// tools/lib/installers/nsis-slot.ts
-function loadNsisIncremental() {
-  loaded ??= (async () => {
-    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-    try {
-      const m2 = await import(new URL(`./nsis-incremental${ext}`, import.meta.url).href);
-      return m2.buildNsisStub && m2.assembleNsisSite && m2.readNsisOverlay ? m2 : void 0;
-    } catch (e) {
-      const code = e.code;
-      if (code === "ERR_MODULE_NOT_FOUND" || code === "ERR_UNSUPPORTED_ESM_URL_SCHEME") return void 0;
-      throw e;
-    }
-  })();
-  return loaded;
-}
-var loaded;
-var init_nsis_slot = __esm({
-  "tools/lib/installers/nsis-slot.ts"() {
-    "use strict";
-  }
-});
-
-// tools/lib/installers/workdir.ts
-import { mkdtempSync as mkdtempSync7, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync8, writeFileSync as writeFileSync9 } from "node:fs";
-import { tmpdir as tmpdir6 } from "node:os";
-import { join as join18 } from "node:path";
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === "EPERM";
-  }
-}
-function removeStaleWork(cacheDir, tmp = tmpdir6()) {
-  const removed = [];
-  if (cacheDir) {
-    const legacy = join18(cacheDir, "work");
-    try {
-      for (const entry of readdirSync2(legacy)) {
-        rmSync8(join18(legacy, entry), { recursive: true, force: true });
-        removed.push(join18(legacy, entry));
-      }
-      rmSync8(legacy, { recursive: true, force: true });
-    } catch {
-    }
-  }
-  let entries = [];
-  try {
-    entries = readdirSync2(tmp).filter((n2) => n2.startsWith(RUN_PREFIX));
-  } catch {
-  }
-  for (const name of entries) {
-    const dir = join18(tmp, name);
-    let pid = 0;
-    try {
-      pid = Number(JSON.parse(readFileSync17(join18(dir, OWNER), "utf8")).pid);
-    } catch {
-      continue;
-    }
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
-      rmSync8(dir, { recursive: true, force: true });
-      removed.push(dir);
-    }
-  }
-  if (removed.length) logger.info(`removed ${removed.length} stale work folder(s) of interrupted runs`);
-  return removed;
-}
-function openRunDir(keep, tmp = tmpdir6()) {
-  const path = mkdtempSync7(join18(tmp, RUN_PREFIX));
-  if (!keep) {
-    registerCleanup(path);
-    writeFileSync9(join18(path, OWNER), `${JSON.stringify({ pid: process.pid })}
-`, { mode: 384 });
-  }
-  return {
-    path,
-    close() {
-      if (keep) logger.info(`work files kept in ${path}`);
-      else releaseCleanup(path);
-    }
-  };
-}
-var RUN_PREFIX, OWNER;
-var init_workdir = __esm({
-  "tools/lib/installers/workdir.ts"() {
-    "use strict";
-    init_log();
-    init_cleanup();
-    RUN_PREFIX = "signet-build-";
-    OWNER = "owner.json";
-  }
-});
-
-// tools/lib/installers/release.ts
-import { mkdtempSync as mkdtempSync8, rmSync as rmSync9 } from "node:fs";
-import { join as join19 } from "node:path";
-function processReleaseCache() {
-  processCache ??= new ReleaseCache();
-  return processCache;
-}
-var ReleaseCache, processCache;
-var init_release = __esm({
-  "tools/lib/installers/release.ts"() {
-    "use strict";
-    init_errors();
-    init_log();
-    init_workdir();
-    ReleaseCache = class {
-      dir;
-      entries = /* @__PURE__ */ new Map();
-      max;
-      constructor(max = 8) {
-        this.max = max;
-      }
-      /** The part under `key`, built by `build` in a fresh private folder the first time. */
-      get(key, build) {
-        const hit = this.entries.get(key);
-        if (hit) return hit.value;
-        this.dir ??= openRunDir(false);
-        const work = mkdtempSync8(join19(this.dir.path, "release-"));
-        const value = build(work).catch((e) => {
-          const err = toSignetError(e);
-          logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
-          return { fallback: `the shared part failed to build: [${err.code}] ${err.message.split("\n")[0]}` };
-        });
-        void value.then((v2) => {
-          if ("fallback" in v2 && this.entries.get(key)?.value === value) {
-            this.entries.delete(key);
-            rmSync9(work, { recursive: true, force: true });
-          }
-        });
-        this.entries.set(key, { value, work });
-        while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value);
-        return value;
-      }
-      /** Every part kept (for diagnostics and benchmarks). */
-      async settled() {
-        return Promise.all([...this.entries.values()].map((e) => e.value));
-      }
-      close() {
-        this.entries.clear();
-        this.dir?.close();
-        this.dir = void 0;
-      }
     };
   }
 });
@@ -55761,22 +55679,22 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { copyFileSync as copyFileSync5, existsSync as existsSync9, mkdtempSync as mkdtempSync9, rmSync as rmSync10, statSync as statSync10 } from "node:fs";
+import { copyFileSync as copyFileSync5, existsSync as existsSync9, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
-import { tmpdir as tmpdir7 } from "node:os";
-import { dirname as dirname4, extname as extname3, join as join20 } from "node:path";
+import { tmpdir as tmpdir6 } from "node:os";
+import { dirname as dirname4, extname as extname3, join as join18 } from "node:path";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
 function siblingScript(name) {
   const self2 = fileURLToPath2(import.meta.url);
-  const own2 = join20(dirname4(self2), name + extname3(self2));
+  const own2 = join18(dirname4(self2), name + extname3(self2));
   if (existsSync9(own2)) return own2;
-  const ts = join20(dirname4(self2), `${name}.ts`);
+  const ts = join18(dirname4(self2), `${name}.ts`);
   return existsSync9(ts) ? ts : own2;
 }
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync9(join20(tmpdir7(), "signet-sign-"));
+  const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
-  const socket = join20(dir, "s");
+  const socket = join18(dir, "s");
   const token = randomBytes3(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
@@ -55798,7 +55716,7 @@ async function startSignServer(signer, options = {}) {
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join20(dir, `f${++seq}`);
+      const work = join18(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
@@ -55815,8 +55733,8 @@ async function startSignServer(signer, options = {}) {
         const err = toSignetError(e);
         reply(500, { ok: false, error: { code: err.code, message: err.message } });
       } finally {
-        rmSync10(copy, { force: true });
-        rmSync10(signedCopy, { force: true });
+        rmSync8(copy, { force: true });
+        rmSync8(signedCopy, { force: true });
       }
     });
   });
@@ -55850,15 +55768,496 @@ var init_sign_server = __esm({
   }
 });
 
+// tools/lib/installers/nsis-incremental.ts
+var nsis_incremental_exports = {};
+__export(nsis_incremental_exports, {
+  DEFAULT_MAX_OVERLAY_BYTES: () => DEFAULT_MAX_OVERLAY_BYTES,
+  OVERLAY_EXIT_CODE: () => OVERLAY_EXIT_CODE,
+  OVERLAY_FORMAT: () => OVERLAY_FORMAT,
+  OVERLAY_INCLUDE: () => OVERLAY_INCLUDE,
+  OVERLAY_INCLUDE_PATH: () => OVERLAY_INCLUDE_PATH,
+  OVERLAY_MAGIC: () => OVERLAY_MAGIC,
+  OVERLAY_META_BYTES: () => OVERLAY_META_BYTES,
+  OVERLAY_TRAILER_BYTES: () => OVERLAY_TRAILER_BYTES,
+  STUB_DEFINE: () => STUB_DEFINE,
+  assembleNsisSite: () => assembleNsisSite,
+  buildNsisStub: () => buildNsisStub,
+  checkNsisSite: () => checkNsisSite,
+  encodeOverlay: () => encodeOverlay,
+  overlayMaxOf: () => overlayMaxOf,
+  parseOverlay: () => parseOverlay,
+  peLayout: () => peLayout,
+  readNsisOverlay: () => readNsisOverlay,
+  readNsisOverlayRecord: () => readNsisOverlayRecord,
+  siteMetaOf: () => siteMetaOf,
+  stubTemplateValues: () => stubTemplateValues,
+  supportsOverlay: () => supportsOverlay
+});
+import { createHash as createHash9 } from "node:crypto";
+import {
+  closeSync as closeSync5,
+  copyFileSync as copyFileSync6,
+  fstatSync as fstatSync4,
+  mkdirSync as mkdirSync6,
+  openSync as openSync5,
+  readSync as readSync4,
+  rmSync as rmSync9,
+  writeFileSync as writeFileSync9
+} from "node:fs";
+import { open as open3, readFile } from "node:fs/promises";
+import { join as join19 } from "node:path";
+import { crc32 } from "node:zlib";
+function supportsOverlay(templateText) {
+  return /^[ \t]*!define[ \t]+SIGNET_OVERLAY[ \t]+1[ \t]*(;.*)?$/m.test(templateText);
+}
+function overlayMaxOf(templateText) {
+  const m2 = /^[ \t]*!define[ \t]+SIGNET_OVERLAY_MAX[ \t]+(\d{1,10})[ \t]*$/m.exec(templateText);
+  const n2 = m2 ? Number(m2[1]) : DEFAULT_MAX_OVERLAY_BYTES;
+  if (!Number.isSafeInteger(n2) || n2 < 2 || n2 > 2147418112)
+    throw new SignetError("E_TEMPLATE_INVALID", `SIGNET_OVERLAY_MAX ${n2} is out of range`);
+  return n2;
+}
+function stubTemplateValues(s2) {
+  const p2 = s2.product;
+  return {
+    COMPRESSION: compressionDirective(s2.installers.compression),
+    VENDOR: p2.vendor,
+    PRODUCT: p2.product,
+    SERVICE_NAME: p2.serviceName,
+    AGENT_FILE: p2.agentFileName,
+    VERSION: s2.version,
+    VERSION4: `${s2.version}.0`,
+    ...STUB_NEUTRAL,
+    ICON: s2.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : "",
+    INSTALL_ARGS: p2.installArgs.join(" "),
+    UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
+    REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
+  };
+}
+function sha2562(data) {
+  return createHash9("sha256").update(data).digest("hex");
+}
+async function buildNsisStub(o2) {
+  const s2 = o2.shared;
+  if (!supportsOverlay(s2.nsis.text)) return void 0;
+  const runner = o2.runner ?? s2.runner ?? defaultRunner;
+  const maxOverlayBytes = overlayMaxOf(s2.nsis.text);
+  const values = { ...stubTemplateValues(s2), ...o2.values, ...STUB_NEUTRAL };
+  const script = renderNsis(s2.nsis.text, values, s2.nsis.path);
+  const include = await readFile(OVERLAY_INCLUDE_PATH);
+  const key = sha2562(
+    JSON.stringify({
+      format: OVERLAY_FORMAT,
+      signet: packageVersion(),
+      script: sha2562(script),
+      include: sha2562(include),
+      template: s2.nsis.sha256,
+      agent: s2.agent.sha256,
+      icon: s2.icon?.sha256 ?? null,
+      signer: s2.signerIdentity ?? null
+    })
+  );
+  const w2 = o2.work;
+  mkdirSync6(join19(w2, "payload"), { recursive: true });
+  copyFileSync6(s2.agent.path, join19(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync6(s2.icon.path, join19(w2, "payload", "product.ico"));
+  writeFileSync9(join19(w2, NSIS_SOURCE), script);
+  writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
+  writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
+  await runMakensis({ runner, workDir: w2, env: s2.signServer.env, defines: { [STUB_DEFINE]: "1" } });
+  const path = join19(w2, NSIS_OUT);
+  const x2 = join19(w2, "x-stub");
+  await extractNsis(runner, path, x2);
+  const files2 = listFiles(x2);
+  const named = (n2) => files2.filter((f2) => f2.split("/").pop()?.toLowerCase() === n2.toLowerCase());
+  const fail3 = (message) => {
+    throw new SignetError("E_INSTALLER_CHECK_FAILED", `NSIS stub: ${message}`);
+  };
+  const agents = named(s2.product.agentFileName);
+  if (agents.length !== 1) fail3(`expected exactly one ${s2.product.agentFileName}, found ${agents.length}`);
+  const agentSha = sha256Of(agents[0]);
+  if (agentSha !== s2.agent.sha256)
+    fail3(`the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${s2.agent.sha256})`);
+  if (named("site.json").length) fail3("it embeds a site.json (the template does not build a stub)");
+  const uninst = named("uninst.exe");
+  if (uninst.length !== 1) fail3(`expected exactly one uninst.exe, found ${uninst.length}`);
+  const uninstallerSha = sha256Of(uninst[0]);
+  const uninstaller = s2.signServer.signed.get(uninstallerSha);
+  if (!uninstaller)
+    fail3(`the embedded uninstaller (sha256 ${uninstallerSha}) is not one the signer signed and verified`);
+  rmSync9(x2, { recursive: true, force: true });
+  const bytes = await readFile(path);
+  const layout = peLayout(bytes.subarray(0, HEAD_BYTES), bytes.length);
+  if (!layout) fail3("not a PE file the installer script can read");
+  if (layout.certOffset !== 0) fail3("it is signed (a stub must be unsigned)");
+  if (parseOverlay(bytes, maxOverlayBytes)) fail3("it already ends with a site record");
+  const stub = {
+    path,
+    sha256: sha2562(bytes),
+    size: bytes.length,
+    maxOverlayBytes,
+    key,
+    agentSha256: agentSha,
+    uninstaller
+  };
+  stubCache.set(stub, bytes);
+  return stub;
+}
+async function stubBytes(stub) {
+  let b2 = stubCache.get(stub);
+  if (!b2) {
+    b2 = await readFile(stub.path);
+    if (sha2562(b2) !== stub.sha256)
+      throw new SignetError(
+        "E_INSTALLER_CHECK_FAILED",
+        `NSIS stub ${stub.path} changed since it was built (SHA-256 differs)`
+      );
+    stubCache.set(stub, b2);
+  }
+  return b2;
+}
+function siteMetaOf(siteJson2) {
+  let doc;
+  try {
+    doc = JSON.parse(siteJson2.toString("utf8"));
+  } catch {
+    throw new SignetError("E_INPUT_INVALID", "site.json is not JSON");
+  }
+  const siteCode = doc?.siteCode;
+  const fp = doc?.enrollment?.fingerprint;
+  if (typeof siteCode !== "string" || !VALUE_PATTERNS.identifier.test(siteCode))
+    throw new SignetError("E_INPUT_INVALID", "site.json has no valid siteCode");
+  if (typeof fp !== "string" || !FINGERPRINT_TEXT.test(fp))
+    throw new SignetError("E_INPUT_INVALID", "site.json has no valid enrollment.fingerprint");
+  return { siteCode, fingerprint: fp };
+}
+function encodeOverlay(siteJson2, meta3, baseLength) {
+  const body = siteJson2.length + OVERLAY_META_BYTES + OVERLAY_TRAILER_BYTES;
+  const pad = (8 - (baseLength + body) % 8) % 8;
+  const out = Buffer.alloc(pad + body);
+  let at2 = pad;
+  siteJson2.copy(out, at2);
+  at2 += siteJson2.length;
+  out.write(meta3.siteCode, at2, META_SITE_BYTES - 1, "latin1");
+  out.write(meta3.fingerprint, at2 + META_SITE_BYTES, OVERLAY_META_BYTES - META_SITE_BYTES - 1, "latin1");
+  at2 += OVERLAY_META_BYTES;
+  out.writeUInt32LE(siteJson2.length, at2);
+  out.writeUInt32LE(OVERLAY_META_BYTES, at2 + 4);
+  out.writeUInt32LE(OVERLAY_FORMAT, at2 + 8);
+  out.writeUInt32LE(crc32(out.subarray(pad, at2 + 12)), at2 + 12);
+  OVERLAY_MAGIC.copy(out, at2 + 16);
+  return out;
+}
+async function assembleNsisSite(stub, siteJson2, out) {
+  if (siteJson2.length > stub.maxOverlayBytes)
+    throw new SignetError(
+      "E_TOO_LARGE",
+      `site.json (${siteJson2.length} bytes) is over the ${stub.maxOverlayBytes}-byte overlay limit`,
+      {
+        hint: "Shorten the site labels, or raise SIGNET_OVERLAY_MAX in the NSIS template.",
+        details: { size: siteJson2.length, limit: stub.maxOverlayBytes }
+      }
+    );
+  const meta3 = siteMetaOf(siteJson2);
+  const base = await stubBytes(stub);
+  const record2 = encodeOverlay(siteJson2, meta3, base.length);
+  let fh;
+  try {
+    fh = await open3(out, "wx", 384);
+  } catch (e) {
+    if (e.code === "EEXIST")
+      throw new SignetError("E_FILE_EXISTS", `${out} already exists`);
+    throw e;
+  }
+  try {
+    await fh.write(base);
+    await fh.write(record2);
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => void 0);
+    rmSync9(out, { force: true });
+    throw e;
+  }
+}
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe2 = head.readInt32LE(60);
+  if (pe2 < 64 || pe2 > 3584 || pe2 + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe2) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe2 + 20);
+  const opt = pe2 + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+function cField(b2) {
+  const z3 = b2.indexOf(0);
+  return b2.subarray(0, z3 < 0 ? b2.length : z3).toString("latin1");
+}
+function decodeRecord(end, maxOverlayBytes, readAt2) {
+  if (end < OVERLAY_TRAILER_BYTES) return void 0;
+  const t2 = readAt2(end - OVERLAY_TRAILER_BYTES, OVERLAY_TRAILER_BYTES);
+  if (t2.length !== OVERLAY_TRAILER_BYTES || !t2.subarray(16).equals(OVERLAY_MAGIC)) return void 0;
+  const size = t2.readInt32LE(0);
+  if (t2.readInt32LE(4) !== OVERLAY_META_BYTES || t2.readInt32LE(8) !== OVERLAY_FORMAT) return void 0;
+  const total = size + OVERLAY_META_BYTES + OVERLAY_TRAILER_BYTES;
+  if (size < 2 || size > maxOverlayBytes || total > end) return void 0;
+  const rec = readAt2(end - total, total);
+  if (rec.length !== total) return void 0;
+  const tail2 = size + OVERLAY_META_BYTES;
+  if (crc32(rec.subarray(0, tail2 + 12)) !== rec.readUInt32LE(tail2 + 12)) return void 0;
+  if (rec.readInt32LE(tail2) !== size) return void 0;
+  const siteCode = cField(rec.subarray(size, size + META_SITE_BYTES));
+  const fingerprint2 = cField(rec.subarray(size + META_SITE_BYTES, tail2));
+  if (!siteCode || !fingerprint2) return void 0;
+  return { siteJson: Buffer.from(rec.subarray(0, size)), siteCode, fingerprint: fingerprint2, start: end - total, end };
+}
+function parseOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
+  const layout = peLayout(file2.subarray(0, HEAD_BYTES), file2.length);
+  if (!layout) return void 0;
+  return decodeRecord(layout.end, maxOverlayBytes, (o2, n2) => file2.subarray(o2, o2 + n2));
+}
+function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
+  const fd = openSync5(file2, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const readAt2 = (offset, length) => {
+      const b2 = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      let got = 0;
+      while (got < b2.length) {
+        const n2 = readSync4(fd, b2, got, b2.length - got, offset + got);
+        if (n2 === 0) break;
+        got += n2;
+      }
+      return b2.subarray(0, got);
+    };
+    const layout = peLayout(readAt2(0, HEAD_BYTES), size);
+    return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt2) : void 0;
+  } finally {
+    closeSync5(fd);
+  }
+}
+function readNsisOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
+  return readNsisOverlayRecord(file2, maxOverlayBytes)?.siteJson;
+}
+async function checkNsisSite(stub, file2, siteJson2) {
+  const fail3 = (message) => {
+    throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
+  };
+  const base = await stubBytes(stub);
+  const bytes = await readFile(file2);
+  const layout = peLayout(bytes.subarray(0, HEAD_BYTES), bytes.length);
+  if (!layout) return fail3("not a PE file the installer script can read");
+  const expected = encodeOverlay(siteJson2, siteMetaOf(siteJson2), base.length);
+  if (layout.end !== base.length + expected.length)
+    fail3("the site record does not end where the certificate table starts");
+  if (layout.certOffset === 0) fail3("it is not signed");
+  const skip = [
+    [layout.checksumAt, layout.checksumAt + 4],
+    [layout.securityDirAt, layout.securityDirAt + 8]
+  ].sort((a2, b2) => a2[0] - b2[0]);
+  let at2 = 0;
+  for (const [from, to] of [...skip, [base.length, base.length]]) {
+    if (!bytes.subarray(at2, from).equals(base.subarray(at2, from))) fail3("it is not the stub of this release");
+    at2 = to;
+  }
+  if (!bytes.subarray(base.length, layout.end).equals(expected))
+    fail3("its site record is not this site's data");
+}
+var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache;
+var init_nsis_incremental = __esm({
+  "tools/lib/installers/nsis-incremental.ts"() {
+    "use strict";
+    init_errors();
+    init_runner();
+    init_paths();
+    init_checks3();
+    init_nsis();
+    init_sign_server();
+    init_template();
+    OVERLAY_MAGIC = Buffer.from("SIGNETSJ", "ascii");
+    OVERLAY_FORMAT = 1;
+    OVERLAY_META_BYTES = 128;
+    META_SITE_BYTES = 80;
+    OVERLAY_TRAILER_BYTES = 24;
+    OVERLAY_EXIT_CODE = 9;
+    DEFAULT_MAX_OVERLAY_BYTES = 128 * 1024 * 1024;
+    OVERLAY_INCLUDE = "signet-overlay.nsh";
+    OVERLAY_INCLUDE_PATH = packagePath("templates", "nsis", OVERLAY_INCLUDE);
+    STUB_DEFINE = "SIGNET_STUB";
+    HEAD_BYTES = 4096;
+    FINGERPRINT_TEXT = /^v\d{1,9} \([0-9A-F]{4}\)$/;
+    STUB_NEUTRAL = {
+      SITE_CODE: "overlay",
+      KEY_VERSION: "0",
+      FINGERPRINT_HEX: "0000",
+      SIGN_SCRIPT,
+      OUT_FILE: NSIS_OUT
+    };
+    stubCache = /* @__PURE__ */ new WeakMap();
+  }
+});
+
+// tools/lib/installers/nsis-slot.ts
+async function loadNsisIncremental() {
+  return nsis_incremental_exports;
+}
+var init_nsis_slot = __esm({
+  "tools/lib/installers/nsis-slot.ts"() {
+    "use strict";
+    init_nsis_incremental();
+  }
+});
+
+// tools/lib/installers/workdir.ts
+import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
+import { tmpdir as tmpdir7 } from "node:os";
+import { join as join20 } from "node:path";
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+function removeStaleWork(cacheDir, tmp = tmpdir7()) {
+  const removed = [];
+  if (cacheDir) {
+    const legacy = join20(cacheDir, "work");
+    try {
+      for (const entry of readdirSync2(legacy)) {
+        rmSync10(join20(legacy, entry), { recursive: true, force: true });
+        removed.push(join20(legacy, entry));
+      }
+      rmSync10(legacy, { recursive: true, force: true });
+    } catch {
+    }
+  }
+  let entries = [];
+  try {
+    entries = readdirSync2(tmp).filter((n2) => n2.startsWith(RUN_PREFIX));
+  } catch {
+  }
+  for (const name of entries) {
+    const dir = join20(tmp, name);
+    let pid = 0;
+    try {
+      pid = Number(JSON.parse(readFileSync17(join20(dir, OWNER), "utf8")).pid);
+    } catch {
+      continue;
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
+      rmSync10(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  if (removed.length) logger.info(`removed ${removed.length} stale work folder(s) of interrupted runs`);
+  return removed;
+}
+function openRunDir(keep, tmp = tmpdir7()) {
+  const path = mkdtempSync8(join20(tmp, RUN_PREFIX));
+  if (!keep) {
+    registerCleanup(path);
+    writeFileSync10(join20(path, OWNER), `${JSON.stringify({ pid: process.pid })}
+`, { mode: 384 });
+  }
+  return {
+    path,
+    close() {
+      if (keep) logger.info(`work files kept in ${path}`);
+      else releaseCleanup(path);
+    }
+  };
+}
+var RUN_PREFIX, OWNER;
+var init_workdir = __esm({
+  "tools/lib/installers/workdir.ts"() {
+    "use strict";
+    init_log();
+    init_cleanup();
+    RUN_PREFIX = "signet-build-";
+    OWNER = "owner.json";
+  }
+});
+
+// tools/lib/installers/release.ts
+import { mkdtempSync as mkdtempSync9, rmSync as rmSync11 } from "node:fs";
+import { join as join21 } from "node:path";
+function processReleaseCache() {
+  processCache ??= new ReleaseCache();
+  return processCache;
+}
+var ReleaseCache, processCache;
+var init_release = __esm({
+  "tools/lib/installers/release.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_workdir();
+    ReleaseCache = class {
+      dir;
+      entries = /* @__PURE__ */ new Map();
+      max;
+      constructor(max = 8) {
+        this.max = max;
+      }
+      /** The part under `key`, built by `build` in a fresh private folder the first time. */
+      get(key, build) {
+        const hit = this.entries.get(key);
+        if (hit) return hit.value;
+        this.dir ??= openRunDir(false);
+        const work = mkdtempSync9(join21(this.dir.path, "release-"));
+        const value = build(work).catch((e) => {
+          const err = toSignetError(e);
+          logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
+          return { fallback: `the shared part failed to build: [${err.code}] ${err.message.split("\n")[0]}` };
+        });
+        void value.then((v2) => {
+          if ("fallback" in v2 && this.entries.get(key)?.value === value) {
+            this.entries.delete(key);
+            rmSync11(work, { recursive: true, force: true });
+          }
+        });
+        this.entries.set(key, { value, work });
+        while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value);
+        return value;
+      }
+      /** Every part kept (for diagnostics and benchmarks). */
+      async settled() {
+        return Promise.all([...this.entries.values()].map((e) => e.value));
+      }
+      close() {
+        this.entries.clear();
+        this.dir?.close();
+        this.dir = void 0;
+      }
+    };
+  }
+});
+
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
-import { chmodSync as chmodSync6, copyFileSync as copyFileSync6, linkSync as linkSync2, mkdirSync as mkdirSync6, mkdtempSync as mkdtempSync10, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
-import { join as join21 } from "node:path";
+import { chmodSync as chmodSync6, copyFileSync as copyFileSync7, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
+import { join as join22 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
   } catch {
-    copyFileSync6(from, to);
+    copyFileSync7(from, to);
   }
 }
 function nsisValues(s2, site, fp) {
@@ -55885,12 +56284,12 @@ function nsisValues(s2, site, fp) {
 async function buildNsisPart(s2, site, fp, work, outName) {
   const p2 = s2.product;
   const values = nsisValues(s2, site, fp);
-  writeFileSync10(join21(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync10(join21(work, SIGN_SCRIPT), signScriptText());
-  chmodSync6(join21(work, SIGN_SCRIPT), 448);
+  writeFileSync11(join22(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync11(join22(work, SIGN_SCRIPT), signScriptText());
+  chmodSync6(join22(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join21(work, NSIS_OUT), {
-    out: join21(work, outName),
+  return s2.signer.sign(join22(work, NSIS_OUT), {
+    out: join22(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -55904,7 +56303,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     KEY_VERSION: String(site.keyVersion),
     FINGERPRINT_HEX: fp.hex
   };
-  writeFileSync10(join21(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync11(join22(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   return signMsi(s2, site, msi, work, outName, siteJsonSize, productCode);
 }
@@ -55936,7 +56335,7 @@ async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) 
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join21(work, outName),
+      out: join22(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -55956,22 +56355,27 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync10(join21(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync10(join22(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync6(join21(work, "payload"));
-    linkOrCopy(s2.agent.path, join21(work, "payload", "agent.exe"));
+    mkdirSync7(join22(work, "payload"));
+    linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync10(join21(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync6(s2.icon.path, join21(work, "payload", "product.ico"));
+    writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync7(s2.icon.path, join22(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join21(work, "x-exe");
-    const xMsi = join21(work, "x-msi");
+    const xExe = join22(work, "x-exe");
+    const xMsi = join22(work, "x-msi");
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
       exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
+        const nsisParts = s2.release?.nsis;
+        if (build2.mode === "incremental" && module && nsisParts && !("fallback" in nsisParts)) {
+          await module.checkNsisSite(nsisParts.stub.stub, exe2.path, siteBytes);
+          return { exe: exe2, uninstaller: nsisParts.stub.stub.uninstaller, build: build2 };
+        }
         await extractNsis(s2.runner, exe2.path, xExe);
         const overlay = module ? module.readNsisOverlay(exe2.path) : void 0;
         if (module && !overlay)
@@ -55988,6 +56392,11 @@ async function buildSite(s2, site) {
         return { exe: exe2, uninstaller: uninstaller2, build: build2 };
       }),
       msiChain(s2, site, fp, work, msiName, siteBytes).then(async (part) => {
+        const msiBase = s2.release?.msi;
+        if (part.build.mode === "incremental" && msiBase && !("fallback" in msiBase)) {
+          checkMsiSite(msiBase, part.signed.path, siteBytes);
+          return part;
+        }
         await extractMsi(s2.runner, part.signed.path, xMsi);
         await comparePayload(msiName, xMsi, expect, false);
         return part;
@@ -55995,14 +56404,14 @@ async function buildSite(s2, site) {
     ]);
     const msi = msiPart.signed;
     const build = { exe: exeBuild, msi: msiPart.build };
-    mkdirSync6(s2.outDir, { recursive: true });
+    mkdirSync7(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join21(s2.outDir, exeName);
-    const msiOut = join21(s2.outDir, msiName);
+    const exeOut = join22(s2.outDir, exeName);
+    const msiOut = join22(s2.outDir, msiName);
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o2 of previous?.outputs ?? [])
-      if (o2.name !== exeName && o2.name !== msiName) rmSync11(join21(s2.outDir, o2.name), { force: true });
+      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join22(s2.outDir, o2.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -56058,17 +56467,17 @@ async function buildSite(s2, site) {
       durationMs: performance.now() - started
     };
   } finally {
-    if (!s2.installers.keepWork) rmSync11(work, { recursive: true, force: true });
+    if (!s2.installers.keepWork) rmSync12(work, { recursive: true, force: true });
   }
 }
 async function exeChain(s2, site, fp, work, outName, siteBytes) {
   const nsis = s2.release?.nsis ?? { fallback: "incremental builds are off" };
   if (!("fallback" in nsis)) {
     if (siteBytes.length <= nsis.stub.stub.maxOverlayBytes) {
-      const unsigned = join21(work, NSIS_OUT);
+      const unsigned = join22(work, NSIS_OUT);
       await nsis.module.assembleNsisSite(nsis.stub.stub, siteBytes, unsigned);
       const exe2 = await s2.signer.sign(unsigned, {
-        out: join21(work, outName),
+        out: join22(work, outName),
         description: `${s2.product.product} ${s2.version} (${site.siteCode})`
       });
       await s2.onAssembled?.({
@@ -56092,7 +56501,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
   const base = s2.release?.msi ?? { fallback: "incremental builds are off" };
   let reason;
   if (!("fallback" in base)) {
-    const unsigned = join21(work, MSI_OUT);
+    const unsigned = join22(work, MSI_OUT);
     const r2 = assembleMsiSite(
       base,
       { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprintHex: fp.hex },
@@ -56110,7 +56519,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
       });
       return { ...part2, build: { mode: "incremental" } };
     }
-    rmSync11(unsigned, { force: true });
+    rmSync12(unsigned, { force: true });
     reason = r2.fallback;
   } else reason = base.fallback;
   const part = await buildMsiPart(s2, site, fp, work, outName, siteBytes.length);
@@ -56137,7 +56546,7 @@ var init_site_build = __esm({
 });
 
 // tools/lib/installers/release-parts.ts
-import { join as join22 } from "node:path";
+import { join as join23 } from "node:path";
 async function releaseParts(s2, options) {
   const cache = options.incremental || processReleaseCache();
   const largest = Math.max(
@@ -56201,7 +56610,7 @@ async function releaseParts(s2, options) {
           signerIdentity: s2.signerIdentity,
           runner: s2.runner
         },
-        work: join22(work, "nsis"),
+        work: join23(work, "nsis"),
         runner: s2.runner
       });
       if (!stub) return { fallback: "the NSIS template does not declare the overlay" };
@@ -56228,12 +56637,12 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants5, existsSync as existsSync10, mkdirSync as mkdirSync7, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
+import { accessSync, constants as constants5, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { delimiter, isAbsolute as isAbsolute6, join as join23, resolve as resolve10 } from "node:path";
+import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join23(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join24(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -56339,7 +56748,7 @@ async function buildInRunDir(options, workRoot, started) {
     icon = { path: p2, sha256: sha256(readFileSync18(p2)) };
   }
   const outDir = resolve10(options.outDir);
-  mkdirSync7(outDir, { recursive: true });
+  mkdirSync8(outDir, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
   const signServer = await startSignServer(signer);
@@ -56420,7 +56829,7 @@ async function buildInRunDir(options, workRoot, started) {
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
     durationMs: performance.now() - started
   });
-  writeAtomic(join23(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
+  writeAtomic(join24(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
 `);
   return {
     ok: report.ok,
@@ -58286,8 +58695,8 @@ function validateSite(raw, prefix, options = {}) {
     key = input2.enrollmentKey;
   } else add("enrollmentKey", "is required (enrollmentKey, or enrollmentKeyRef: env:NAME | file:PATH)");
   if (key !== void 0) {
-    const bad4 = checkKey(key);
-    if (bad4) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad4);
+    const bad5 = checkKey(key);
+    if (bad5) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad5);
   }
   if (problems.length || key === void 0) return { problems };
   return {
@@ -58434,15 +58843,15 @@ async function loadSites(path, options = {}) {
   const format = options.format ?? detectFormat(text, path === "-" ? void 0 : path);
   return validateSites(parseSitesText(text, format, source), options);
 }
-function assertSites(loaded2) {
-  if (loaded2.problems.length) {
-    const lines = loaded2.problems.map((p2) => `${p2.path}: ${p2.message}`);
+function assertSites(loaded) {
+  if (loaded.problems.length) {
+    const lines = loaded.problems.map((p2) => `${p2.path}: ${p2.message}`);
     throw new SignetError("E_SITE_INVALID", `invalid site configuration:
   - ${lines.join("\n  - ")}`, {
-      details: { problems: loaded2.problems }
+      details: { problems: loaded.problems }
     });
   }
-  return loaded2.sites;
+  return loaded.sites;
 }
 var import_yaml2, SITE_CODE_RE, MAX_LABEL, MIN_KEY_LENGTH, label, siteInputSchema, CSV_COLUMNS, CSV_ERRORS;
 var init_site = __esm({
@@ -58518,19 +58927,19 @@ var init_installers = __esm({
 });
 
 // tools/lib/forge/dir.ts
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash10 } from "node:crypto";
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
-import { mkdir as mkdir2, readdir as readdir2, readFile, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename7, dirname as dirname5, join as join24, resolve as resolve11 } from "node:path";
+import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
+import { basename as basename7, dirname as dirname5, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
-  const hash3 = createHash9("sha256");
+  const hash3 = createHash10("sha256");
   for await (const chunk of createReadStream3(path, { highWaterMark: 1 << 20 })) hash3.update(chunk);
   return hash3.digest("hex");
 }
 async function atomicWrite(path, text) {
-  const tmp = join24(dirname5(path), `.${basename7(path)}.${process.pid}.tmp`);
+  const tmp = join25(dirname5(path), `.${basename7(path)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path);
 }
@@ -58553,28 +58962,28 @@ var init_dir = __esm({
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join24(this.root, tag);
+        return join25(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join24(this.folder(tag), "release.json");
+        const file2 = join25(this.folder(tag), "release.json");
         if (!existsSync11(file2)) return void 0;
-        return JSON.parse(await readFile(file2, "utf8"));
+        return JSON.parse(await readFile2(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join24(dir, "NOTES.md"), body);
-        await atomicWrite(join24(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join25(dir, "NOTES.md"), body);
+        await atomicWrite(join25(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join24(dir, "NOTES.md");
+        const notes = join25(dir, "NOTES.md");
         const stats = await stat2(dir);
         return {
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync11(notes) ? await readFile(notes, "utf8") : "",
+          body: existsSync11(notes) ? await readFile2(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -58586,11 +58995,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir2(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat2(join24(dir, name));
+          const s2 = await stat2(join25(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join24(dir, name));
-          const sha2562 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2562, downloadUrl: `file://${join24(dir, name)}` });
+          const known = this.#known.get(join25(dir, name));
+          const sha2563 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2563, downloadUrl: `file://${join25(dir, name)}` });
         }
         return out;
       }
@@ -58639,11 +59048,11 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join24(dir, input2.name);
+        const final = join25(dir, input2.name);
         if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join24(dir, `.${input2.name}.part`);
-        const hash3 = createHash9("sha256");
+        const part = join25(dir, `.${input2.name}.part`);
+        const hash3 = createHash10("sha256");
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
           new Transform({
@@ -58656,30 +59065,30 @@ var init_dir = __esm({
         );
         await rename2(part, final);
         const s2 = await stat2(final);
-        const sha2562 = hash3.digest("hex");
-        this.#known.set(final, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
+        const sha2563 = hash3.digest("hex");
+        this.#known.set(final, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2563 });
         return {
           id: s2.ino,
           name: input2.name,
           size: s2.size,
-          sha256: sha2562,
+          sha256: sha2563,
           downloadUrl: `file://${final}`,
-          sentSha256: sha2562
+          sentSha256: sha2563
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join24(this.folder(release.tag), asset.name), { force: true });
+        await rm2(join25(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename2(join24(dir, asset.name), join24(dir, name));
-        const known = this.#known.get(join24(dir, asset.name));
-        if (known) this.#known.set(join24(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join24(dir, name)}` };
+        await rename2(join25(dir, asset.name), join25(dir, name));
+        const known = this.#known.get(join25(dir, asset.name));
+        if (known) this.#known.set(join25(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join25(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join24(this.folder(release.tag), asset.name);
-        const hash3 = createHash9("sha256");
+        const src = join25(this.folder(release.tag), asset.name);
+        const hash3 = createHash10("sha256");
         let size = 0;
         await pipeline2(
           createReadStream3(src, { highWaterMark: 1 << 20 }),
@@ -58695,13 +59104,13 @@ var init_dir = __esm({
         return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path = join24(this.folder(release.tag), asset.name);
+        const path = join25(this.folder(release.tag), asset.name);
         const s2 = await stat2(path);
         const known = this.#known.get(path);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
-        const sha2562 = await hashFile(path);
-        this.#known.set(path, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2562 });
-        return sha2562;
+        const sha2563 = await hashFile(path);
+        this.#known.set(path, { size: s2.size, mtimeMs: s2.mtimeMs, sha256: sha2563 });
+        return sha2563;
       }
     };
   }
@@ -58880,8 +59289,8 @@ var init_http = __esm({
 });
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash10 } from "node:crypto";
-import { open as open3 } from "node:fs/promises";
+import { createHash as createHash11 } from "node:crypto";
+import { open as open4 } from "node:fs/promises";
 import { request as httpRequest2 } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
@@ -58911,10 +59320,10 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash3 = createHash10("sha256");
+  const hash3 = createHash11("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
-  const fh = await open3(body.path, "r");
+  const fh = await open4(body.path, "r");
   const bufs = [takeBuffer(), takeBuffer()];
   let pos = 0;
   let inflight;
@@ -59112,7 +59521,7 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
       for await (const c2 of res) parts.push(c2);
       return { status, headers: h2, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash3 = createHash10("sha256");
+    const hash3 = createHash11("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
@@ -65791,9 +66200,9 @@ function startAction(schema, secrets2 = []) {
   const s2 = readSettings(schema, Object.keys(schema.shape), secrets2);
   const common3 = s2;
   const cwd = workspace(common3["working-directory"]);
-  const loaded2 = loadConfig(cwd, common3.config);
-  maskConfigSecrets(loaded2.config);
-  return { s: s2, cwd, loaded: loaded2 };
+  const loaded = loadConfig(cwd, common3.config);
+  maskConfigSecrets(loaded.config);
+  return { s: s2, cwd, loaded };
 }
 function setOutputs(outputs) {
   for (const [k2, v2] of Object.entries(outputs)) {
@@ -65947,7 +66356,7 @@ var deliverSettings = external_exports.object({
 init_errors();
 import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync21 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
-import { dirname as dirname6, join as join25, resolve as resolve14 } from "node:path";
+import { dirname as dirname6, join as join26, resolve as resolve14 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -66154,7 +66563,7 @@ async function buildDispatchedSites(o2) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o2.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
-    const dest = join25(mkdtempSync11(join25(tmpdir8(), "signet-agent-")), o2.agent);
+    const dest = join26(mkdtempSync11(join26(tmpdir8(), "signet-agent-")), o2.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o2.config,
       cwd: o2.cwd,
@@ -66182,11 +66591,11 @@ async function buildDispatchedSites(o2) {
 // actions/site-installers/src/main.ts
 init_errors();
 await runAction(async () => {
-  const { s: s2, cwd, loaded: loaded2 } = startAction(siteInstallersSettings, ["seal-private-key", "token"]);
+  const { s: s2, cwd, loaded } = startAction(siteInstallersSettings, ["seal-private-key", "token"]);
   if (s2.token) process.env["SIGNET_ACTION_TOKEN"] = s2.token;
   const { result, agent, signer } = await buildDispatchedSites({
-    config: loaded2.config,
-    configPath: loaded2.path,
+    config: loaded.config,
+    configPath: loaded.path,
     cwd,
     agent: s2.agent,
     agentRelease: s2["agent-release"],
