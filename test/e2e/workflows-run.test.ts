@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../tools/lib/installers/fingerprint.ts';
+import { readNsisOverlay } from '../../tools/lib/installers/nsis-incremental.ts';
 import { sealEnrollmentKey } from '../../tools/lib/seal/enrollment.ts';
 import { generateSealKeyPair, type SealKeyPair, seal } from '../../tools/lib/seal/index.ts';
 import { verifyFile } from '../../tools/lib/sign/verify.ts';
@@ -225,9 +226,12 @@ for (const flavor of ['github', 'gitea'] as const) {
         if (name.endsWith('.exe')) execFileSync('7z', ['x', '-y', `-o${out}`, file], { stdio: 'ignore' });
         else execFileSync('msiextract', ['-C', out, file], { stdio: 'ignore' });
         const found = filesUnder(out);
-        const siteJson = found.find((f) => f.endsWith('site.json'))!;
+        // an incrementally built exe carries site.json as its overlay record (read as the installer reads it)
+        const siteJson =
+          (name.endsWith('.exe') ? readNsisOverlay(file)?.toString('utf8') : undefined) ??
+          readFileSync(found.find((f) => f.endsWith('site.json'))!, 'utf8');
         const key = name.includes('north') ? KEYS.north : KEYS.south;
-        expect(readFileSync(siteJson, 'utf8')).toContain(key);
+        expect(siteJson).toContain(key);
         expect(found.some((f) => f.endsWith('.exe') && sha(f) === sha(agent))).toBe(true);
       }
       expectNoLeak(run, [
