@@ -118,8 +118,11 @@ async function sevenZipListsSiteJson(runner: Runner, path: string): Promise<bool
 function msiCarriesSiteJson(path: string): boolean | undefined {
   try {
     return withMsiDatabase(path, (db) =>
-      (db.table('File')?.rows ?? []).some((row) =>
-        (row['FileName'] ?? '').split('|').some((n) => n.trim().toLowerCase() === 'site.json'),
+      (db.table('File')?.rows ?? []).some(
+        (row) =>
+          // Signet's key for site.json whatever a custom template names the file, or the name itself
+          row['File'] === 'SiteJson' ||
+          (row['FileName'] ?? '').split('|').some((n) => n.trim().toLowerCase() === 'site.json'),
       ),
     );
   } catch {

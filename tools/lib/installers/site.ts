@@ -100,9 +100,6 @@ export function validateSite(
         ? (raw as { siteCode: string }).siteCode
         : undefined
       : undefined;
-  // Register a literal key before anything else can print it.
-  const literal = (raw as { enrollmentKey?: unknown } | null)?.enrollmentKey;
-  if (typeof literal === 'string') registerSecret(literal);
   if (!parsed.success) {
     return {
       problems: problemsOf(parsed.error, prefix).map((p) => ({ ...p, ...(siteCode ? { siteCode } : {}) })),
@@ -143,6 +140,10 @@ export function validateSite(
   if (key !== undefined) {
     const bad = checkKey(key);
     if (bad) add(input.enrollmentKeyRef ? 'enrollmentKeyRef' : 'enrollmentKey', bad);
+    // A valid key is registered with the redactor before it can reach any output. (Problems never
+    // carry values, so an invalid one needs no registration — and a server must not let callers
+    // grow the redactor with junk.)
+    else registerSecret(key);
   }
   if (problems.length || key === undefined) return { problems };
   return {

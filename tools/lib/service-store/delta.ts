@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
+  ftruncateSync,
   openSync,
   readFileSync,
   readSync,
@@ -228,6 +229,8 @@ export async function assembleDelta(
     copyFileSync(baseFile, unsigned);
     const fd = openSync(unsigned, 'r+');
     try {
+      // the site's file may be shorter than the base (an MSI whose streams shrank)
+      ftruncateSync(fd, delta.header.unsignedSize);
       delta.header.regions.forEach((r, i) => {
         writeSync(fd, delta.regions[i]!, 0, r.length, r.offset);
       });

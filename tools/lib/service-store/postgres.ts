@@ -312,6 +312,12 @@ export class PostgresStore implements Store {
       at,
     );
 
+  revokeLinks = async (siteCode: string, at: number) =>
+    void (await this.#q('UPDATE links SET revoked_at = $1 WHERE site_code = $2 AND revoked_at IS NULL', [
+      at,
+      siteCode,
+    ]));
+
   insertBuild = async (b: BuildRecord) => void (await this.#insert('builds', b));
   build = (id: string) => this.#one<BuildRecord>('builds', 'SELECT * FROM builds WHERE id = $1', id);
   updateBuild = (id: string, patch: Partial<BuildRecord>) => this.#update('builds', 'id', id, patch);

@@ -240,6 +240,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  async revokeLinks(siteCode: string, at: number): Promise<void> {
+    this.#db
+      .prepare('UPDATE links SET revoked_at = ? WHERE site_code = ? AND revoked_at IS NULL')
+      .run(at, siteCode);
+  }
+
   // builds
   async insertBuild(b: BuildRecord): Promise<void> {
     this.#insert('builds', b);

@@ -198,6 +198,8 @@ export interface Store {
   insertLink(l: LinkRecord): Promise<void>;
   linkByHash(hash: string): Promise<LinkRecord | undefined>;
   activeLinks(siteCode: string, at: number): Promise<LinkRecord[]>;
+  /** Revokes every link of a site (it was deleted). */
+  revokeLinks(siteCode: string, at: number): Promise<void>;
 
   insertBuild(b: BuildRecord): Promise<void>;
   build(id: string): Promise<BuildRecord | undefined>;

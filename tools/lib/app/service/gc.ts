@@ -4,8 +4,13 @@
  * still reach it (a link pinned to that version, for that key version), then its record goes and
  * the blobs no record references are deleted. Nothing current is ever collected.
  */
+
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { assembleDelta, decodeDelta } from '../../service-store/delta.ts';
 import type { OutputRecord } from '../../service-store/types.ts';
 import type { Deps } from './deps.ts';
+import { deltaTrust } from './installers.ts';
 
 export interface GcResult {
   outputs: number;
@@ -78,10 +83,26 @@ async function evictWholeFiles(d: Deps): Promise<number> {
   let evicted = 0;
   for (const o of withDelta) {
     total += o.size ?? 0;
-    if (total > d.service.cacheBytes) {
+    // evicted only once its delta is proven to assemble into exactly this file
+    if (total > d.service.cacheBytes && (await provenDelta(d, o))) {
       d.blobs.remove(o.sha256!);
       evicted++;
     }
   }
   return evicted;
+}
+
+/** Assembles the output from its base and delta once (attach verifies; the hash must match). */
+async function provenDelta(d: Deps, o: OutputRecord): Promise<boolean> {
+  const out = join(d.workDir, `prove-${o.key.slice(0, 16)}-${Date.now()}`);
+  try {
+    const delta = decodeDelta(readFileSync(d.blobs.path(o.deltaSha256!)));
+    if (delta.header.sha256 !== o.sha256) return false;
+    await assembleDelta(d.blobs.path(o.baseSha256!), delta, out, d.workDir, deltaTrust(d));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(out, { force: true });
+  }
 }

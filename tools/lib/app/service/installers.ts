@@ -139,7 +139,8 @@ export class InstallerBuilder {
       if (attempt === 0) this.d.stats.cacheMisses++;
       await this.#build(site, release);
       const after = await this.d.store.output(key);
-      if (after?.state === 'ready') return after;
+      // built here or by another process: served only once this process checked it (hash, signature)
+      if (after?.state === 'ready' && (await this.#servable(after))) return after;
       if (after?.state === 'failed')
         throw new SignetError(
           'E_INSTALLER_BUILD_FAILED',
@@ -157,10 +158,11 @@ export class InstallerBuilder {
 
   async #servable(o: OutputRecord): Promise<boolean> {
     if (!o.sha256) return false;
-    if (this.#checked.has(o.key) && this.d.blobs.has(o.sha256)) return true;
+    const checked = `${o.key}:${o.sha256}`;
+    if (this.#checked.has(checked) && this.d.blobs.has(o.sha256)) return true;
     // an evicted whole file is assembled again from its base and delta (attach verifies, the hash must match)
     if (!this.d.blobs.has(o.sha256) && !(await this.#assemble(o))) return false;
-    if (!this.#checked.has(o.key)) {
+    if (!this.#checked.has(checked)) {
       if (!(await this.d.blobs.check(o.sha256))) return false;
       try {
         await this.d.signer.verify(this.d.blobs.path(o.sha256));
@@ -168,7 +170,7 @@ export class InstallerBuilder {
         return false;
       }
     }
-    this.#checked.add(o.key);
+    this.#checked.add(checked);
     return true;
   }
 
@@ -220,7 +222,17 @@ export class InstallerBuilder {
   #agent(release: ReleaseRecord, path: string) {
     let v = this.#agents.get(release.agentSha256);
     if (!v) {
-      v = this.d.signer.verify(path);
+      v = this.d.signer.verify(path).then((a) => {
+        if (a.sha256 !== release.agentSha256)
+          throw new SignetError(
+            'E_VERIFY_FAILED',
+            `the stored agent of ${release.version} is not the one that was released`,
+            {
+              details: { version: release.version },
+            },
+          );
+        return a;
+      });
       v.catch(() => this.#agents.delete(release.agentSha256));
       this.#agents.set(release.agentSha256, v);
     }
@@ -357,7 +369,7 @@ export class InstallerBuilder {
           verifiedAt: d.clock(),
           ...(stored ? { baseSha256: stored.base, deltaSha256: stored.delta } : {}),
         });
-        this.#checked.add(keys[kind]);
+        this.#checked.add(`${keys[kind]}:${blob.sha256}`);
       }
     } catch (e) {
       const err = toSignetError(e);

@@ -78,6 +78,8 @@ export async function installerByLink(
   if (link.expiresAt <= d.clock()) throw await refuse('expired');
   const site = await d.store.site(link.siteCode);
   if (!site) throw await refuse('site deleted');
+  // a site deleted and made again after the link is another site, whatever its key version
+  if (site.createdAt > link.createdAt) throw await refuse('site replaced');
   if (site.keyVersion !== link.keyVersion) throw await refuse('site key rotated');
   const file = await installerFor(d, builder, {
     siteCode: link.siteCode,
@@ -85,6 +87,8 @@ export async function installerByLink(
     channel: link.channel,
     ...(link.version ? { version: link.version } : {}),
   });
+  // a rotation between the check above and the build: the link never serves another key
+  if (file.keyVersion !== link.keyVersion) throw await refuse('site key rotated');
   await record(d, actor, 'link.download', 'ok', link.siteCode, `${file.fileName} ${file.sha256}`);
   return file;
 }

@@ -222,6 +222,42 @@ describe('service use cases', () => {
     expect(downloads.every((a) => a.ip === '192.0.2.7')).toBe(true);
   }, 120_000);
 
+  it('a link dies with its site: deleted and made again (same code and key version), the old link is refused', async () => {
+    await api.putSite(ADMIN, 'TEMP', {
+      serverUrl: 'https://rmm.example.com',
+      keyVersion: 1,
+      enrollmentKey: `${KEY}-temp-old`,
+    });
+    const link = await api.createLink(ADMIN, 'TEMP', { kind: 'exe', expiresInMs: 3_600_000 });
+    const token = link.url.slice(link.url.lastIndexOf('/') + 1);
+    await api.deleteSite(ADMIN, 'TEMP');
+    await api.putSite(ADMIN, 'TEMP', {
+      serverUrl: 'https://rmm.example.com',
+      keyVersion: 1,
+      enrollmentKey: `${KEY}-temp-new`,
+    });
+    await expect(api.installerByLink(token, '192.0.2.9')).rejects.toMatchObject({ code: 'E_LINK_INVALID' });
+    await api.deleteSite(ADMIN, 'TEMP');
+  }, 60_000);
+
+  it('readiness names a failing check without its message (paths, hosts stay in the log)', async () => {
+    const logged: string[] = [];
+    const blind = await fx.start({
+      env: { ...process.env, PATH: '/nonexistent' },
+      background: false,
+      log: (_l, m) => logged.push(m),
+    });
+    try {
+      const r = await blind.readiness();
+      expect(r.ok).toBe(false);
+      expect(r.checks.find((c) => c.name === 'tools')).toEqual({ name: 'tools', ok: false });
+      expect(JSON.stringify(r)).not.toContain('missing on PATH');
+      expect(logged.join('\n')).toContain('missing on PATH');
+    } finally {
+      await blind.close();
+    }
+  });
+
   it('batch builds: 202-style start, progress, per-site results', async () => {
     for (const code of ['north', 'south'])
       await api.putSite(ADMIN, code, {

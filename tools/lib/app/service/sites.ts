@@ -163,6 +163,7 @@ export async function listSites(d: Deps, cursor: string | null, limit: number): 
 export async function deleteSite(d: Deps, actor: Actor, siteCode: string): Promise<void> {
   await requireSite(d, siteCode);
   await d.store.deleteSite(siteCode);
+  await d.store.revokeLinks(siteCode, d.clock());
   for (const o of await d.store.outputsOfSite(siteCode)) await d.store.deleteOutput(o.key);
   await record(d, actor, 'site.delete', 'ok', siteCode);
 }
