@@ -58316,7 +58316,10 @@ function msiCarriesSiteJson(path) {
     return withMsiDatabase(
       path,
       (db) => (db.table("File")?.rows ?? []).some(
-        (row) => (row["FileName"] ?? "").split("|").some((n) => n.trim().toLowerCase() === "site.json")
+        (row) => (
+          // Signet's key for site.json whatever a custom template names the file, or the name itself
+          row["File"] === "SiteJson" || (row["FileName"] ?? "").split("|").some((n) => n.trim().toLowerCase() === "site.json")
+        )
       )
     );
   } catch {

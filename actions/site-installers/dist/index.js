@@ -58658,8 +58658,6 @@ function checkKey(key) {
 function validateSite(raw, prefix, options = {}) {
   const parsed = siteInputSchema.safeParse(raw);
   const siteCode = raw && typeof raw === "object" && typeof raw.siteCode === "string" ? SITE_CODE_RE.test(raw.siteCode) ? raw.siteCode : void 0 : void 0;
-  const literal2 = raw?.enrollmentKey;
-  if (typeof literal2 === "string") registerSecret(literal2);
   if (!parsed.success) {
     return {
       problems: problemsOf(parsed.error, prefix).map((p2) => ({ ...p2, ...siteCode ? { siteCode } : {} }))
@@ -58697,6 +58695,7 @@ function validateSite(raw, prefix, options = {}) {
   if (key !== void 0) {
     const bad5 = checkKey(key);
     if (bad5) add(input2.enrollmentKeyRef ? "enrollmentKeyRef" : "enrollmentKey", bad5);
+    else registerSecret(key);
   }
   if (problems.length || key === void 0) return { problems };
   return {
