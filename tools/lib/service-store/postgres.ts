@@ -225,26 +225,43 @@ export class PostgresStore implements Store {
     this.#all<ReleaseRecord>('releases', 'SELECT * FROM releases ORDER BY created_at DESC, seq DESC');
 
   putSite = async (s: SiteRecord) => void (await this.#insert('sites', s, 'replace'));
-  async putSiteAudited(site: SiteRecord, e: AuditEntry): Promise<void> {
+  async putSiteAudited(site: SiteRecord, e: AuditEntry, expected: SiteRecord | null): Promise<boolean> {
     const c = await this.#pool.connect();
     try {
       await c.query('BEGIN');
-      const upsert = (table: string, record: object, conflict: string) => {
+      const insert = (table: string, record: object) => {
         const row = toRow(table, record);
         const cols = Object.keys(row);
         return c.query(
-          `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})${conflict}`,
+          `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
           Object.values(row),
         );
       };
-      const siteCols = Object.keys(toRow('sites', site)).filter((k) => k !== 'site_code');
-      await upsert(
-        'sites',
-        site,
-        ` ON CONFLICT (site_code) DO UPDATE SET ${siteCols.map((k) => `${k} = EXCLUDED.${k}`).join(', ')}`,
-      );
-      await upsert('audit', { ...e, id: undefined }, '');
+      let written: number;
+      if (expected) {
+        const row = toRow('sites', site);
+        const cols = Object.keys(row).filter((k) => k !== 'site_code');
+        const r = await c.query(
+          `UPDATE sites SET ${cols.map((k, i) => `${k} = $${i + 1}`).join(', ')} WHERE site_code = $${cols.length + 1} AND key_version = $${cols.length + 2} AND updated_at = $${cols.length + 3}`,
+          [...cols.map((k) => row[k]), site.siteCode, expected.keyVersion, expected.updatedAt],
+        );
+        written = r.rowCount ?? 0;
+      } else {
+        const row = toRow('sites', site);
+        const cols = Object.keys(row);
+        const r = await c.query(
+          `INSERT INTO sites (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (site_code) DO NOTHING`,
+          Object.values(row),
+        );
+        written = r.rowCount ?? 0;
+      }
+      if (!written) {
+        await c.query('ROLLBACK');
+        return false;
+      }
+      await insert('audit', { ...e, id: undefined });
       await c.query('COMMIT');
+      return true;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;

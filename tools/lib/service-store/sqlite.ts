@@ -152,12 +152,23 @@ export class SqliteStore implements Store {
   async putSite(s: SiteRecord): Promise<void> {
     this.#insert('sites', s, 'OR REPLACE');
   }
-  async putSiteAudited(site: SiteRecord, e: AuditEntry): Promise<void> {
+  async putSiteAudited(site: SiteRecord, e: AuditEntry, expected: SiteRecord | null): Promise<boolean> {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
+      const cur = this.#db
+        .prepare('SELECT key_version, updated_at FROM sites WHERE site_code = ?')
+        .get(site.siteCode) as { key_version: number; updated_at: number } | undefined;
+      const same = expected
+        ? cur?.key_version === expected.keyVersion && cur?.updated_at === expected.updatedAt
+        : cur === undefined;
+      if (!same) {
+        this.#db.exec('ROLLBACK');
+        return false;
+      }
       this.#insert('sites', site, 'OR REPLACE');
       this.#insert('audit', { ...e, id: undefined });
       this.#db.exec('COMMIT');
+      return true;
     } catch (err) {
       this.#db.exec('ROLLBACK');
       throw err;

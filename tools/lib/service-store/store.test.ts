@@ -109,16 +109,20 @@ describe.each(makers)('%s store', (kind, make) => {
       createdAt: 1,
       updatedAt: 1,
     };
-    await store.putSiteAudited(site, {
-      at: 9,
-      actorKind: 'token',
-      actor: 'a',
-      ip: '::1',
-      action: 'site.create',
-      siteCode: 'ATOMIC',
-      result: 'ok',
-      detail: 'v1 (0000)',
-    });
+    await store.putSiteAudited(
+      site,
+      {
+        at: 9,
+        actorKind: 'token',
+        actor: 'a',
+        ip: '::1',
+        action: 'site.create',
+        siteCode: 'ATOMIC',
+        result: 'ok',
+        detail: 'v1 (0000)',
+      },
+      null,
+    );
     expect(await store.site('ATOMIC')).toEqual(site);
     expect(
       (await store.listAudit(null, 50)).items.some(
@@ -139,9 +143,32 @@ describe.each(makers)('%s store', (kind, make) => {
           result: 'ok',
           detail: null,
         },
+        site,
       ),
     ).rejects.toThrow();
     expect((await store.site('ATOMIC'))?.keyVersion).toBe(1);
+    // conditional: two writers that read the same version — the second one is refused, nothing written
+    const audit = {
+      at: 10,
+      actorKind: 'token' as const,
+      actor: 'a',
+      ip: '::1',
+      action: 'site.rotate',
+      siteCode: 'ATOMIC',
+      result: 'ok',
+      detail: null,
+    };
+    expect(await store.putSiteAudited({ ...site, keyVersion: 2, updatedAt: 2 }, audit, site)).toBe(true);
+    expect(
+      await store.putSiteAudited(
+        { ...site, keyVersion: 2, keyCiphertext: 'other', updatedAt: 3 },
+        audit,
+        site,
+      ),
+    ).toBe(false);
+    expect(await store.site('ATOMIC')).toMatchObject({ keyVersion: 2, keyCiphertext: 'x' });
+    // null: the site must not exist yet
+    expect(await store.putSiteAudited(site, audit, null)).toBe(false);
   });
 
   it('a claim is exclusive: 20 concurrent claimers, one winner', async () => {

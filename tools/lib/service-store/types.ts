@@ -173,8 +173,12 @@ export interface Store {
   listReleases(): Promise<ReleaseRecord[]>;
 
   putSite(s: SiteRecord): Promise<void>;
-  /** The site and its audit entry in one transaction: a crash keeps both or neither. */
-  putSiteAudited(s: SiteRecord, e: AuditEntry): Promise<void>;
+  /**
+   * The site and its audit entry in one transaction: a crash keeps both or neither. Conditional:
+   * `expected` is the record the caller decided on (null: the site must not exist yet); false when
+   * another writer changed the site meanwhile (nothing written).
+   */
+  putSiteAudited(s: SiteRecord, e: AuditEntry, expected: SiteRecord | null): Promise<boolean>;
   site(siteCode: string): Promise<SiteRecord | undefined>;
   listSites(after: string | null, limit: number): Promise<Page<SiteRecord>>;
   deleteSite(siteCode: string): Promise<boolean>;

@@ -222,6 +222,27 @@ describe('service use cases', () => {
     expect(downloads.every((a) => a.ip === '192.0.2.7')).toBe(true);
   }, 120_000);
 
+  it('two concurrent rotations to the same version: one wins, the other is refused; one key per version', async () => {
+    await api.putSite(ADMIN, 'RACE', {
+      serverUrl: 'https://rmm.example.com',
+      keyVersion: 1,
+      enrollmentKey: `${KEY}-race-1`,
+    });
+    const results = await Promise.allSettled(
+      ['a', 'b'].map((x) =>
+        api.putSite(ADMIN, 'RACE', {
+          serverUrl: 'https://rmm.example.com',
+          keyVersion: 2,
+          enrollmentKey: `${KEY}-race-2${x}`,
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(['E_CONFLICT', 'E_KEY_VERSION']).toContain(refused.reason.code);
+    await api.deleteSite(ADMIN, 'RACE');
+  }, 60_000);
+
   it('a link dies with its site: deleted and made again (same code and key version), the old link is refused', async () => {
     await api.putSite(ADMIN, 'TEMP', {
       serverUrl: 'https://rmm.example.com',

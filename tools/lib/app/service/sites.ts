@@ -135,16 +135,25 @@ export async function putSite(
     updatedAt: now,
   };
   // the site and its audit entry together: a crash never keeps a rotation without its record
-  await d.store.putSiteAudited(rec, {
-    at: now,
-    actorKind: actor.kind,
-    actor: actor.name,
-    ip: actor.ip,
-    action: existing ? (rotated ? 'site.rotate' : 'site.update') : 'site.create',
-    siteCode,
-    result: 'ok',
-    detail: rec.fingerprint,
-  });
+  const written = await d.store.putSiteAudited(
+    rec,
+    {
+      at: now,
+      actorKind: actor.kind,
+      actor: actor.name,
+      ip: actor.ip,
+      action: existing ? (rotated ? 'site.rotate' : 'site.update') : 'site.create',
+      siteCode,
+      result: 'ok',
+      detail: rec.fingerprint,
+    },
+    existing ?? null,
+  );
+  if (!written)
+    throw new SignetError('E_CONFLICT', `site ${siteCode} changed while this request was handled`, {
+      hint: 'Read the site again (GET) and retry with the key version it has now.',
+      details: { siteCode },
+    });
 
   if (rotated)
     await emit(d, 'site.key_rotated', { siteCode, keyVersion: version, fingerprint: rec.fingerprint });
