@@ -2,14 +2,16 @@
  * What the installer benches share: their numeric flags, a fresh data folder under bench/.data, a
  * throwaway dev PKI, the installers config, and the mingw test agent padded to --mb MiB.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTestAgent } from '../test/helpers/agent.ts';
+import type { SignedArtifact } from '../tools/lib/artifact.ts';
 import { parseConfig } from '../tools/lib/config/load.ts';
 import type { SignetConfig } from '../tools/lib/config/schema.ts';
 import { logger } from '../tools/lib/log.ts';
 import { type DevCert, makeDevCert } from '../tools/lib/sign/devcert.ts';
+import type { Signer } from '../tools/lib/sign/types.ts';
 
 export const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,4 +43,28 @@ export async function installerBench(name: string, mb: number): Promise<Installe
     'bench',
   );
   return { data, dc, config, unsignedAgent: await buildTestAgent({ version: '1.2.3', padMiB: mb }) };
+}
+
+/** The padded agent, signed once by `signer` into the data folder (what every site wraps). */
+export async function signedAgent(b: InstallerBench, signer: Signer): Promise<SignedArtifact> {
+  copyFileSync(b.unsignedAgent, join(b.data, 'agent-unsigned.exe'));
+  return signer.sign(join(b.data, 'agent-unsigned.exe'), { out: join(b.data, 'agent.exe') });
+}
+
+/** The raw floor's `osslsigncode sign` argv with the bench's dev certificate (`-n` when named). */
+export function rawSignArgs(dc: DevCert, inFile: string, outFile: string, name?: string): string[] {
+  return [
+    'sign',
+    '-certs',
+    dc.cert,
+    '-key',
+    dc.key,
+    '-h',
+    'sha256',
+    ...(name ? ['-n', name] : []),
+    '-in',
+    inFile,
+    '-out',
+    outFile,
+  ];
 }

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
 import { buildSiteInstallers, deriveUpgradeCode } from '../tools/lib/installers/build.ts';
+import { configGuardEncoded } from '../tools/lib/installers/config-guard.ts';
 import { fingerprint } from '../tools/lib/installers/fingerprint.ts';
 import { renderWix, WIX_VARIABLES } from '../tools/lib/installers/msi.ts';
 import { compressionDirective, NSIS_VARIABLES } from '../tools/lib/installers/nsis.ts';
@@ -23,15 +24,15 @@ import { serializeSiteJson, siteJson } from '../tools/lib/installers/payload.ts'
 import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate, renderTemplate } from '../tools/lib/installers/template.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
-import { arg, installerBench } from './installer-setup.ts';
+import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 100);
 const MB = arg('mb', 10);
 const ROUNDS = arg('rounds', 3);
-const { data, dc, config, unsignedAgent } = await installerBench('installers', MB);
+const bench = await installerBench('installers', MB);
+const { data, dc, config } = bench;
 const signer = createSigner(config);
-copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
-const agent = await signer.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
+const agent = await signedAgent(bench, signer);
 const sites: SiteConfig[] = validateSites(
   Array.from({ length: SITES }, (_, i) => ({
     siteCode: `SITE-${String(i).padStart(4, '0')}`,
@@ -114,28 +115,14 @@ async function floorOnce(round: number): Promise<number> {
         SERVICE_ARGS: 'run',
         INSTALL_ARGS: 'install',
         UNINSTALL_ARGS: 'uninstall',
+        CONFIG_CHECK_SCRIPT_B64: configGuardEncoded(product),
       },
       'floor.wxs',
     ),
   );
   void WIX_VARIABLES;
   const r = (file: string, args: string[]) => defaultRunner.run(file, args, { cwd: work });
-  const sign = (i: string, o: string) =>
-    r('osslsigncode', [
-      'sign',
-      '-certs',
-      dc.cert,
-      '-key',
-      dc.key,
-      '-h',
-      'sha256',
-      '-n',
-      'Agent',
-      '-in',
-      i,
-      '-out',
-      o,
-    ]);
+  const sign = (i: string, o: string) => r('osslsigncode', rawSignArgs(dc, i, o, 'Agent'));
   const verify = (f: string) => r('osslsigncode', ['verify', '-CAfile', dc.caCert, '-in', f]);
   return time(async () => {
     await r('makensis', ['-V2', '-INPUTCHARSET', 'UTF8', 'installer.nsi']);

@@ -30,14 +30,14 @@ import { signScriptText, startSignServer } from '../tools/lib/installers/sign-se
 import { validateSites } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from '../tools/lib/installers/template.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
-import { arg, installerBench } from './installer-setup.ts';
+import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 10);
 const MB = arg('mb', 10);
-const { data, dc, config, unsignedAgent } = await installerBench('nsis-incremental', MB);
+const bench = await installerBench('nsis-incremental', MB);
+const { data, dc, config } = bench;
 const signer = createSigner(config);
-copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
-const agent = await signer.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
+const agent = await signedAgent(bench, signer);
 const product = config.installers.product;
 const sites = validateSites(
   Array.from({ length: SITES }, (_, i) => ({
@@ -89,19 +89,7 @@ for (const [i, site] of sites.entries()) {
   inc.total.push(t3 - t0);
   // the floor: the raw tool on the same file
   const f0 = now();
-  const s = spawnSync('osslsigncode', [
-    'sign',
-    '-certs',
-    dc.cert,
-    '-key',
-    dc.key,
-    '-h',
-    'sha256',
-    '-in',
-    join(dir, 'unsigned.exe'),
-    '-out',
-    join(dir, 'raw.exe'),
-  ]);
+  const s = spawnSync('osslsigncode', rawSignArgs(dc, join(dir, 'unsigned.exe'), join(dir, 'raw.exe')));
   const v = spawnSync('osslsigncode', ['verify', '-CAfile', dc.caCert, '-in', join(dir, 'raw.exe')]);
   floor.push(now() - f0);
   if (s.status !== 0 || v.status !== 0) throw new Error('raw osslsigncode failed');

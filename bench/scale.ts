@@ -13,7 +13,7 @@
  *   node bench/scale.ts [--sites 1000] [--mb 10] [--rounds 5]
  */
 
-import { copyFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
@@ -23,12 +23,13 @@ import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts'
 import { RUN_PREFIX } from '../tools/lib/installers/workdir.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
 import type { Signer } from '../tools/lib/sign/types.ts';
-import { arg, installerBench } from './installer-setup.ts';
+import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 1000);
 const MB = arg('mb', 10);
 const ROUNDS = arg('rounds', 5);
-const { data, dc, config, unsignedAgent } = await installerBench('scale', MB);
+const bench = await installerBench('scale', MB);
+const { data, dc, config } = bench;
 const plain = createSigner(config);
 let signMs = 0;
 const signer: Signer = {
@@ -51,8 +52,7 @@ const signer: Signer = {
     }
   },
 };
-copyFileSync(unsignedAgent, join(data, 'agent-unsigned.exe'));
-const agent = await plain.sign(join(data, 'agent-unsigned.exe'), { out: join(data, 'agent.exe') });
+const agent = await signedAgent(bench, plain);
 const siteList = (n: number, tag: string): SiteConfig[] =>
   validateSites(
     Array.from({ length: n }, (_, i) => ({
@@ -94,21 +94,7 @@ writeFileSync(join(siteWork, 'floor.nsi'), nsi);
 const r = (file: string, args: string[]) => defaultRunner.run(file, args, { cwd: siteWork });
 const signVerify = async (i: string, o: string) => {
   rmSync(join(siteWork, o), { force: true });
-  await r('osslsigncode', [
-    'sign',
-    '-certs',
-    dc.cert,
-    '-key',
-    dc.key,
-    '-h',
-    'sha256',
-    '-n',
-    'Agent',
-    '-in',
-    i,
-    '-out',
-    o,
-  ]);
+  await r('osslsigncode', rawSignArgs(dc, i, o, 'Agent'));
   await r('osslsigncode', ['verify', '-CAfile', dc.caCert, '-in', o]);
 };
 const floor: number[] = [];
