@@ -163,7 +163,6 @@ function vmHwm(pid: number): number {
 // --- setup: PKI, TSA, a pinned release profile, a signed padded agent ---
 const pki = await makeDevCert(join(dir, 'pki'));
 const tsa = await startLocalTsa({ cert: pki.tsaCert, key: pki.tsaKey, chain: pki.caCert });
-const { cert, key, ...profile } = pki.profile;
 const masterKey = join(dir, 'master.key');
 writeFileSync(masterKey, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), {
   mode: 0o600,
@@ -173,12 +172,9 @@ const rawConfig = {
     defaultProfile: 'svc',
     profiles: {
       svc: {
-        ...profile,
-        cert,
-        key,
+        ...pki.profile,
         dev: false,
         timestamp: { urls: [tsa.url], retries: 0, retryWaitMs: 0, timeoutMs: 15000 },
-        verify: { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] },
       },
     },
   },

@@ -56,19 +56,15 @@ export async function makeServiceFixture(options: FixtureOptions = {}): Promise<
   const dir = tempDir('signet-svc-');
   const pki = await makeTestPki();
   const tsa = await startTestTsa(pki);
-  const { cert, key, ...profile } = pki.profile;
   const config = parseConfig(
     {
       signing: {
         defaultProfile: 'svc',
         profiles: {
           svc: {
-            ...profile,
-            cert,
-            key,
+            ...pki.profile,
             dev: false,
             timestamp: { urls: [tsa.url], retries: 0, retryWaitMs: 0, timeoutMs: 15000 },
-            verify: { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] },
           },
         },
       },

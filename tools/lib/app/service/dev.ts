@@ -61,18 +61,14 @@ export async function startDevService(o: {
   say(`dev PKI in ${join(o.dir, 'dev-pki')} (NOT FOR RELEASE), local TSA at ${tsa.url}`);
   const keyFile = join(o.dir, 'master.key');
   if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-  const { cert, key, ...profile } = pki.profile;
   const config = parseConfig(
     {
       signing: {
         defaultProfile: 'dev',
         profiles: {
           dev: {
-            ...profile,
-            cert,
-            key,
+            ...pki.profile,
             timestamp: { urls: [tsa.url] },
-            verify: { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] },
           },
         },
       },
