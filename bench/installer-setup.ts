@@ -9,6 +9,7 @@ import { buildTestAgent } from '../test/helpers/agent.ts';
 import type { SignedArtifact } from '../tools/lib/artifact.ts';
 import { parseConfig } from '../tools/lib/config/load.ts';
 import type { SignetConfig } from '../tools/lib/config/schema.ts';
+import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
 import { logger } from '../tools/lib/log.ts';
 import { type DevCert, makeDevCert } from '../tools/lib/sign/devcert.ts';
 import type { Signer } from '../tools/lib/sign/types.ts';
@@ -67,4 +68,17 @@ export function rawSignArgs(dc: DevCert, inFile: string, outFile: string, name?:
     '-out',
     outFile,
   ];
+}
+
+/** `n` valid sites `TAG-00000`…, each with its own enrollment key and a company name that needs quoting. */
+export function benchSites(n: number, tag = 'SITE'): SiteConfig[] {
+  return validateSites(
+    Array.from({ length: n }, (_, i) => ({
+      siteCode: `${tag}-${String(i).padStart(5, '0')}`,
+      serverUrl: 'https://rmm.example.com',
+      company: `Company ${i} "quoted" $x`,
+      enrollmentKey: `bench-enrollment-key-${tag}-${i}-0123456789`,
+      keyVersion: 1,
+    })),
+  ).sites;
 }

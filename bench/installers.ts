@@ -21,10 +21,10 @@ import { fingerprint } from '../tools/lib/installers/fingerprint.ts';
 import { renderWix, WIX_VARIABLES } from '../tools/lib/installers/msi.ts';
 import { compressionDirective, NSIS_VARIABLES } from '../tools/lib/installers/nsis.ts';
 import { serializeSiteJson, siteJson } from '../tools/lib/installers/payload.ts';
-import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
+import type { SiteConfig } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate, renderTemplate } from '../tools/lib/installers/template.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
-import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
+import { arg, benchSites, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 100);
 const MB = arg('mb', 10);
@@ -33,15 +33,7 @@ const bench = await installerBench('installers', MB);
 const { data, dc, config } = bench;
 const signer = createSigner(config);
 const agent = await signedAgent(bench, signer);
-const sites: SiteConfig[] = validateSites(
-  Array.from({ length: SITES }, (_, i) => ({
-    siteCode: `SITE-${String(i).padStart(4, '0')}`,
-    serverUrl: 'https://rmm.example.com',
-    company: `Company ${i} "quoted" $x`,
-    enrollmentKey: `bench-enrollment-key-${i}-0123456789`,
-    keyVersion: 1,
-  })),
-).sites;
+const sites: SiteConfig[] = benchSites(SITES);
 const product = config.installers.product;
 
 /** CPU seconds of this process and its waited-for children (/proc/self/stat: utime stime cutime cstime). */

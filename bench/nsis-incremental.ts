@@ -27,10 +27,9 @@ import {
 } from '../tools/lib/installers/nsis-incremental.ts';
 import { serializeSiteJson, siteJson } from '../tools/lib/installers/payload.ts';
 import { signScriptText, startSignServer } from '../tools/lib/installers/sign-server.ts';
-import { validateSites } from '../tools/lib/installers/site.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from '../tools/lib/installers/template.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
-import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
+import { arg, benchSites, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 10);
 const MB = arg('mb', 10);
@@ -39,15 +38,7 @@ const { data, dc, config } = bench;
 const signer = createSigner(config);
 const agent = await signedAgent(bench, signer);
 const product = config.installers.product;
-const sites = validateSites(
-  Array.from({ length: SITES }, (_, i) => ({
-    siteCode: `SITE-${String(i).padStart(4, '0')}`,
-    serverUrl: 'https://rmm.example.com',
-    company: `Company ${i} "quoted" $x`,
-    enrollmentKey: `bench-enrollment-key-${i}-0123456789`,
-    keyVersion: 1,
-  })),
-).sites;
+const sites = benchSites(SITES);
 const signServer = await startSignServer(signer);
 const template = loadTemplate(BUILTIN_TEMPLATES.nsis);
 const shared: NsisStubShared = {

@@ -19,11 +19,11 @@ import { join } from 'node:path';
 import { defaultRunner } from '../tools/lib/exec/runner.ts';
 import { buildSiteInstallers, ReleaseCache } from '../tools/lib/installers/build.ts';
 import type { MsiBase } from '../tools/lib/installers/msi-incremental.ts';
-import { type SiteConfig, validateSites } from '../tools/lib/installers/site.ts';
+import type { SiteConfig } from '../tools/lib/installers/site.ts';
 import { RUN_PREFIX } from '../tools/lib/installers/workdir.ts';
 import { createSigner } from '../tools/lib/sign/index.ts';
 import type { Signer } from '../tools/lib/sign/types.ts';
-import { arg, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
+import { arg, benchSites, installerBench, rawSignArgs, signedAgent } from './installer-setup.ts';
 
 const SITES = arg('sites', 1000);
 const MB = arg('mb', 10);
@@ -53,16 +53,6 @@ const signer: Signer = {
   },
 };
 const agent = await signedAgent(bench, plain);
-const siteList = (n: number, tag: string): SiteConfig[] =>
-  validateSites(
-    Array.from({ length: n }, (_, i) => ({
-      siteCode: `${tag}-${String(i).padStart(5, '0')}`,
-      serverUrl: 'https://rmm.example.com',
-      company: `Company ${i} "quoted" $x`,
-      enrollmentKey: `bench-enrollment-key-${tag}-${i}-0123456789`,
-      keyVersion: 1,
-    })),
-  ).sites;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const cache = new ReleaseCache();
 const batch = (sites: SiteConfig[], out: string, extra: Record<string, unknown> = {}) =>
@@ -80,7 +70,7 @@ const batch = (sites: SiteConfig[], out: string, extra: Record<string, unknown> 
 const before = new Set(readdirSync(tmpdir()));
 await buildSiteInstallers({
   agent,
-  sites: siteList(1, 'FLOOR'),
+  sites: benchSites(1, 'FLOOR'),
   config: { ...config, installers: { ...config.installers, keepWork: true } },
   signer: plain,
   outDir: join(data, 'out-floor'),
@@ -109,13 +99,13 @@ for (let i = 0; i < ROUNDS; i++) {
 rmSync(join(tmpdir(), run), { recursive: true, force: true });
 
 // ---- one site from warm shared parts ------------------------------------------------------------
-const warm = await batch(siteList(1, 'WARM'), 'out-warm');
+const warm = await batch(benchSites(1, 'WARM'), 'out-warm');
 const one: number[] = [];
 const perSite: number[] = [];
 let modes = '';
 for (let i = 0; i < ROUNDS; i++) {
   const t = performance.now();
-  const res = await batch(siteList(1, `ONE${i}`), `out-one-${i}`);
+  const res = await batch(benchSites(1, `ONE${i}`), `out-one-${i}`);
   one.push(performance.now() - t);
   perSite.push(res.results[0]!.durationMs);
   const b = res.results[0]!.build!;
@@ -125,7 +115,7 @@ for (let i = 0; i < ROUNDS; i++) {
 // ---- a batch ------------------------------------------------------------------------------------
 signMs = 0;
 const t0 = performance.now();
-const big = await batch(siteList(SITES, 'B'), 'out-batch');
+const big = await batch(benchSites(SITES, 'B'), 'out-batch');
 const wall = (performance.now() - t0) / 1000;
 const cores = availableParallelism();
 const share = signMs / 1000 / (wall * Math.min(cores, SITES));
