@@ -15,6 +15,39 @@ import { createSigner } from '../../tools/lib/sign/index.ts';
 import type { Signer } from '../../tools/lib/sign/types.ts';
 import { buildTestAgent } from './agent.ts';
 
+export interface SignedTestAgent {
+  pki: DevCert;
+  config: SignetConfig;
+  signer: Signer;
+  /** The mingw test agent signed with `pki` (`dir/agent.exe`). */
+  agent: SignedArtifact;
+}
+
+/**
+ * A throwaway dev certificate in `dir/pki`, a config whose default profile it is (installer cache
+ * in `dir/cache`), and the test agent signed with it.
+ */
+export async function signedTestAgent(
+  dir: string,
+  o: { version?: string; product?: { vendor: string; product: string; serviceName: string } } = {},
+): Promise<SignedTestAgent> {
+  const pki = await makeDevCert(join(dir, 'pki'));
+  const config = parseConfig(
+    {
+      signing: { defaultProfile: 'dev', profiles: { dev: pki.profile } },
+      installers: {
+        product: o.product ?? { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
+        cacheDir: join(dir, 'cache'),
+      },
+    },
+    'test',
+  );
+  const signer = createSigner(config);
+  copyFileSync(await buildTestAgent({ version: o.version ?? '1.2.3' }), join(dir, 'agent-unsigned.exe'));
+  const agent = await signer.sign(join(dir, 'agent-unsigned.exe'), { out: join(dir, 'agent.exe') });
+  return { pki, config, signer, agent };
+}
+
 export interface BuiltSite {
   /** The signed agent (not an installer). */
   agent: SignedArtifact;
@@ -33,20 +66,10 @@ export async function buildTestSite(
   key = 'canary-site-enroll-key-3c9e1f5a7b',
   options: { full?: boolean } = {},
 ): Promise<BuiltSite> {
-  const pki = await makeDevCert(join(dir, 'pki'));
-  const config = parseConfig(
-    {
-      signing: { defaultProfile: 'dev', profiles: { dev: pki.profile } },
-      installers: {
-        product: { vendor: 'Acme', product: 'Agent', serviceName: 'AcmeAgent' },
-        cacheDir: join(dir, 'cache'),
-      },
-    },
-    'test',
-  );
-  const signer = createSigner(config);
-  copyFileSync(await buildTestAgent({ version: '1.0.0' }), join(dir, 'agent-unsigned.exe'));
-  const agent = await signer.sign(join(dir, 'agent-unsigned.exe'), { out: join(dir, 'agent.exe') });
+  const { pki, config, signer, agent } = await signedTestAgent(dir, {
+    version: '1.0.0',
+    product: { vendor: 'Acme', product: 'Agent', serviceName: 'AcmeAgent' },
+  });
   const { sites } = validateSites(
     [
       {

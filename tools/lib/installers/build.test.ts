@@ -6,9 +6,9 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
 import { LONG, NASTY } from '../../../test/helpers/hostile-labels.ts';
+import { signedTestAgent } from '../../../test/helpers/site-installers.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
 import { describeArtifact } from '../artifact.ts';
@@ -63,20 +63,7 @@ let scanner: CanaryScanner;
 beforeAll(async () => {
   dir = tempDir('signet-inst-');
   scanner = new CanaryScanner([KEY_A, KEY_B, KEY_B2]);
-  dc = await makeDevCert(join(dir, 'pki'));
-  config = parseConfig(
-    {
-      signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-      installers: {
-        product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-        cacheDir: join(dir, 'cache'),
-      },
-    },
-    'test',
-  );
-  signer = createSigner(config);
-  copyFileSync(await buildTestAgent({ version: '1.2.3' }), join(dir, 'agent-unsigned.exe'));
-  agent = await signer.sign(join(dir, 'agent-unsigned.exe'), { out: join(dir, 'agent.exe') });
+  ({ pki: dc, config, signer, agent } = await signedTestAgent(dir));
 });
 afterAll(() => scanner.restore());
 

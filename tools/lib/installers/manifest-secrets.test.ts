@@ -4,16 +4,13 @@
  * msiextract) around a mingw-built agent signed with a dev certificate.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTestAgent } from '../../../test/helpers/agent.ts';
+import { signedTestAgent } from '../../../test/helpers/site-installers.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
-import { parseConfig } from '../config/load.ts';
 import type { SignetConfig } from '../config/schema.ts';
-import { makeDevCert } from '../sign/devcert.ts';
-import { createSigner } from '../sign/index.ts';
 import type { Signer } from '../sign/types.ts';
 import { buildSiteInstallers, type SiteManifest } from './build.ts';
 import { siteConfigHash } from './payload.ts';
@@ -47,20 +44,7 @@ const build = (key: string, out: string) =>
 
 beforeAll(async () => {
   dir = tempDir('signet-manifest-');
-  const dc = await makeDevCert(join(dir, 'pki'));
-  config = parseConfig(
-    {
-      signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-      installers: {
-        product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-        cacheDir: join(dir, 'cache'),
-      },
-    },
-    'test',
-  );
-  signer = createSigner(config);
-  copyFileSync(await buildTestAgent({ version: '1.2.3' }), join(dir, 'agent-unsigned.exe'));
-  agent = await signer.sign(join(dir, 'agent-unsigned.exe'), { out: join(dir, 'agent.exe') });
+  ({ config, signer, agent } = await signedTestAgent(dir));
 });
 
 describe('the manifest holds no hash of the enrollment key', () => {

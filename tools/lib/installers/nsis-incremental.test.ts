@@ -5,18 +5,16 @@
  * test PKI and verified by osslsigncode, read back, extracted with 7z.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { NASTY as BASE_NASTY, LONG } from '../../../test/helpers/hostile-labels.ts';
+import { signedTestAgent } from '../../../test/helpers/site-installers.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
-import { parseConfig } from '../config/load.ts';
 import type { SignetConfig } from '../config/schema.ts';
 import { defaultRunner } from '../exec/runner.ts';
-import { type DevCert, makeDevCert } from '../sign/devcert.ts';
-import { createSigner } from '../sign/index.ts';
+import type { DevCert } from '../sign/devcert.ts';
 import type { Signer } from '../sign/types.ts';
 import { extractNsis, listFiles, sha256Of } from './checks.ts';
 import { fingerprint } from './fingerprint.ts';
@@ -206,20 +204,7 @@ function osslVerify(file: string) {
 describe('stub + overlay with the real tools', () => {
   beforeAll(async () => {
     dir = tempDir('signet-incr-');
-    dc = await makeDevCert(join(dir, 'pki'));
-    config = parseConfig(
-      {
-        signing: { defaultProfile: 'dev', profiles: { dev: dc.profile } },
-        installers: {
-          product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' },
-          cacheDir: join(dir, 'cache'),
-        },
-      },
-      'test',
-    );
-    signer = createSigner(config);
-    copyFileSync(await buildTestAgent({ version: '1.2.3' }), join(dir, 'agent-unsigned.exe'));
-    agent = await signer.sign(join(dir, 'agent-unsigned.exe'), { out: join(dir, 'agent.exe') });
+    ({ pki: dc, config, signer, agent } = await signedTestAgent(dir));
     signServer = await startSignServer(signer);
     shared = {
       agent,
