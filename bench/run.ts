@@ -1,6 +1,8 @@
 /**
  * `npm run bench [-- name…]`: runs the benchmark scripts in bench/ (each prints its ratios
- * against the raw tools). Benchmarks are measurements, not tests: they never fail the test suite.
+ * against the raw tools). Benchmarks are measurements, not tests: they never fail the test suite
+ * (test/bench/smoke.test.ts only checks that each one still runs, on tiny inputs). `*-setup.ts`
+ * files are shared setup, not benchmarks.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -9,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.endsWith('.test.ts'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.endsWith('-setup.ts') && !f.endsWith('.test.ts'))
   .map((f) => f.slice(0, -3))
   .sort();
 const wanted = process.argv.slice(2);
