@@ -20,7 +20,8 @@ const FREE = 0xffffffff;
 /** Random access to the bytes of a compound file (a buffer, or a file read on demand). */
 export interface ByteSource {
   size: number;
-  read(offset: number, length: number): Buffer;
+  /** The bytes at [offset, offset + length), fewer at the end; `into` (if given) may hold them. */
+  read(offset: number, length: number, into?: Buffer): Buffer;
 }
 
 export function bufferSource(buf: Buffer): ByteSource {
@@ -34,8 +35,9 @@ export function bufferSource(buf: Buffer): ByteSource {
 export function fileSource(fd: number): ByteSource {
   return {
     size: fstatSync(fd).size,
-    read(offset, length) {
-      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+    read(offset, length, into) {
+      const want = Math.max(0, Math.min(length, this.size - offset));
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
       let done = 0;
       while (done < out.length) {
         const n = readSync(fd, out, done, out.length - done, offset + done);
@@ -53,6 +55,11 @@ export interface CompoundDirectory {
   streams: Map<string, () => Buffer>;
   /** Names of allocated entries (streams, storages) that no storage of the tree links. */
   orphans: string[];
+  /**
+   * Each stream of `streams` in pieces of at most 1 MiB, in order, through one reused buffer (a
+   * piece is only valid during its call): a large stream is hashed without holding it.
+   */
+  pieces: Map<string, (visit: (piece: Buffer) => void) => void>;
   /** Where each stream of `streams` lies in the file (for in-place patching), computed when asked for. */
   layouts: Map<string, () => StreamLayout>;
   /** Streams smaller than this live in the mini stream. */
@@ -80,6 +87,9 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
 }
 
 const NO_STREAM = 0xffffffff;
+const PIECE = 1 << 20;
+/** The buffer `pieces` reads through (one per process: reading is synchronous). */
+let piece: Buffer | undefined;
 
 /**
  * Reads the directory as the tree it is: the root entry (entry 0) names its children through a
@@ -130,6 +140,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     const sec = sector(s);
     for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
   });
+  const sectorOffset = (n: number) => (n + 1) * sectorSize;
   const chain = (start: number, table: Uint32Array): number[] => {
     const out: number[] = [];
     for (let s = start; s !== END_OF_CHAIN && s !== FREE; s = table[s]!) {
@@ -138,8 +149,42 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     }
     return out;
   };
-  const readChain = (start: number) => Buffer.concat(chain(start, fat).map(sector));
-  const sectorOffset = (n: number) => (n + 1) * sectorSize;
+  /** The sectors of a chain as runs of consecutive sectors: [first, count]. */
+  const runs = (sectors: number[]): [number, number][] => {
+    const out: [number, number][] = [];
+    for (const n of sectors) {
+      const last = out[out.length - 1];
+      if (last && last[0] + last[1] === n) last[1]++;
+      else out.push([n, 1]);
+    }
+    return out;
+  };
+  /** Visits a chain's bytes, one read per run of consecutive sectors (at most `max` bytes each). */
+  const visitChain = (start: number, size: number, visit: (b: Buffer) => void, into?: Buffer) => {
+    let left = size;
+    const max = into?.length ?? Number.POSITIVE_INFINITY;
+    const sectors = chain(start, fat);
+    // every sector of the chain must exist, read or not (as when each one was read)
+    for (const n of sectors) if (sectorOffset(n) + sectorSize > src.size) bad('sector out of range');
+    for (const [first, count] of runs(sectors)) {
+      for (let at = 0; at < count && left > 0; ) {
+        const n = Math.min(count - at, Math.max(1, Math.floor(max / sectorSize)));
+        const off = sectorOffset(first + at);
+        const len = Math.min(n * sectorSize, left);
+        const data = src.read(off, len, into);
+        if (data.length !== len) bad('short sector');
+        visit(data);
+        left -= len;
+        at += n;
+      }
+    }
+    if (left > 0) bad('stream longer than its chain');
+  };
+  const readChain = (start: number, size?: number) => {
+    const parts: Buffer[] = [];
+    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b) => parts.push(b));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  };
   const fatEntryOffset = (n: number) =>
     sectorOffset(fatSectors[Math.floor(n / perSector)]!) + (n % perSector) * 4;
 
@@ -240,19 +285,23 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
 
   // streams are read when asked for (an MSI's cabinet is most of the file and never needed here)
   const streams = new Map<string, () => Buffer>();
+  const pieces = new Map<string, (visit: (piece: Buffer) => void) => void>();
   const layouts = new Map<string, () => StreamLayout>();
+  const miniData = (e: Entry) =>
+    Buffer.concat(
+      chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize)),
+    ).subarray(0, e.size);
   for (const e of top) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
-    streams.set(e.name, () => {
-      const data =
-        e.size < miniCutoff
-          ? Buffer.concat(
-              chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize)),
-            )
-          : readChain(e.start);
-      return data.subarray(0, e.size);
+    streams.set(e.name, () => (e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size)));
+    pieces.set(e.name, (visit) => {
+      if (e.size < miniCutoff) visit(miniData(e));
+      else {
+        piece ??= Buffer.allocUnsafe(PIECE);
+        visitChain(e.start, e.size, visit, piece);
+      }
     });
   }
-  return { streams, orphans, layouts, miniCutoff };
+  return { streams, pieces, orphans, layouts, miniCutoff };
 }

@@ -463,9 +463,14 @@ export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer): voi
       const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
       return bytes ?? fail(`cabinet stream ${name} not found`);
     };
-    for (const [name, sha] of Object.entries(base.cabinets))
-      if (createHash('sha256').update(stream(name)).digest('hex') !== sha)
-        fail(`cabinet ${name} differs from the base's`);
+    for (const [name, sha] of Object.entries(base.cabinets)) {
+      const raw = db.rawStreamName(name);
+      const visit = raw ? db.directory.pieces.get(raw) : undefined;
+      if (!visit) fail(`cabinet stream ${name} not found`);
+      const hash = createHash('sha256');
+      visit!((piece) => hash.update(piece));
+      if (hash.digest('hex') !== sha) fail(`cabinet ${name} differs from the base's`);
+    }
     const site = readCabinetFile(stream(SITE_CAB));
     if (site.name !== SITE_FILE || !site.data.equals(siteJson)) fail("its site.json is not this site's");
   });

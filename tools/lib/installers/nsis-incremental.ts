@@ -464,23 +464,53 @@ export async function checkNsisSite(stub: NsisStub, file: string, siteJson: Buff
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
   };
   const base = await stubBytes(stub);
-  const bytes = await readFile(file);
-  const layout = peLayout(bytes.subarray(0, HEAD_BYTES), bytes.length);
-  if (!layout) return fail('not a PE file the installer script can read');
-  const expected = encodeOverlay(siteJson, siteMetaOf(siteJson), base.length);
-  if (layout.end !== base.length + expected.length)
-    fail('the site record does not end where the certificate table starts');
-  if (layout.certOffset === 0) fail('it is not signed');
-  // the stub, except the CheckSum and security directory that signing fills in
-  const skip = [
-    [layout.checksumAt, layout.checksumAt + 4],
-    [layout.securityDirAt, layout.securityDirAt + 8],
-  ].sort((a, b) => a[0]! - b[0]!);
-  let at = 0;
-  for (const [from, to] of [...skip, [base.length, base.length]]) {
-    if (!bytes.subarray(at, from).equals(base.subarray(at, from))) fail('it is not the stub of this release');
-    at = to!;
+  const fd = openSync(file, 'r');
+  try {
+    // read through one reused buffer, compared piece by piece: a 10 MB file is never held
+    checkBuffer ??= Buffer.allocUnsafe(CHECK_PIECE);
+    const buf = checkBuffer;
+    const size = fstatSync(fd).size;
+    const readAt = (at: number, n: number): Buffer => {
+      let done = 0;
+      while (done < n) {
+        const got = readSync(fd, buf, done, n - done, at + done);
+        if (got <= 0) break;
+        done += got;
+      }
+      return buf.subarray(0, done);
+    };
+    const layout = peLayout(Buffer.from(readAt(0, Math.min(HEAD_BYTES, size))), size);
+    if (!layout) return fail('not a PE file the installer script can read');
+    const expected = encodeOverlay(siteJson, siteMetaOf(siteJson), base.length);
+    if (layout.end !== base.length + expected.length)
+      fail('the site record does not end where the certificate table starts');
+    if (layout.certOffset === 0) fail('it is not signed');
+    /** The file's bytes [from, to) equal `want`'s from `want`'s offset `wantAt`. */
+    const same = (from: number, to: number, want: Buffer, wantAt: number): boolean => {
+      for (let at = from; at < to; ) {
+        const n = Math.min(CHECK_PIECE, to - at);
+        if (!readAt(at, n).equals(want.subarray(at - wantAt, at - wantAt + n))) return false;
+        at += n;
+      }
+      return true;
+    };
+    // the stub, except the CheckSum and security directory that signing fills in
+    const skip = [
+      [layout.checksumAt, layout.checksumAt + 4],
+      [layout.securityDirAt, layout.securityDirAt + 8],
+    ].sort((a, b) => a[0]! - b[0]!);
+    let at = 0;
+    for (const [from, to] of [...skip, [base.length, base.length]]) {
+      if (!same(at, from!, base, 0)) fail('it is not the stub of this release');
+      at = to!;
+    }
+    if (!same(base.length, layout.end, expected, base.length))
+      fail("its site record is not this site's data");
+  } finally {
+    closeSync(fd);
   }
-  if (!bytes.subarray(base.length, layout.end).equals(expected))
-    fail("its site record is not this site's data");
 }
+
+const CHECK_PIECE = 1 << 20;
+/** The buffer checkNsisSite reads through (one per process: its reads are synchronous). */
+let checkBuffer: Buffer | undefined;

@@ -21,7 +21,7 @@ import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { registerCleanup, releaseCleanup } from './cleanup.ts';
 import type { SignOptions } from './types.ts';
-import { isSigned, type VerifyOptions, type VerifyPolicy, verifyFile } from './verify.ts';
+import { isSigned, type VerifyOptions, type VerifyPolicy, verifyPrivateFile } from './verify.ts';
 
 export interface FrameContext {
   profile: string;
@@ -135,7 +135,9 @@ export async function signInFrame(
     if (!existsSync(output)) {
       throw new SignetError('E_SIGN_FAILED', `${basename(target)}: the backend wrote no output`);
     }
-    const verified = await verifyFile(
+    // `work` is this call's own 0700 folder and `output` is what gets renamed into place: a
+    // snapshot would verify a copy of the bytes that ship, so none is taken.
+    const verified = await verifyPrivateFile(
       output,
       { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
       {

@@ -193,17 +193,21 @@ function fail(code: ErrorCode, message: string, details: Record<string, unknown>
   throw new SignetError(code, message, { details });
 }
 
+function mustBeRegular(path: string): void {
+  if (!existsSync(path))
+    throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
+  // A directory, named pipe or device is refused before anything opens it (a FIFO would block).
+  if (!statSync(path).isFile())
+    throw new SignetError('E_FS_WRONG_TYPE', `${path}: not a regular file`, { details: { path } });
+}
+
 /** Verifies `path`; throws E_VERIFY_* (or a tool error) or returns the SignedArtifact. */
 export async function verifyFile(
   path: string,
   options: VerifyOptions = {},
   policy: VerifyPolicy = {},
 ): Promise<SignedArtifact> {
-  if (!existsSync(path))
-    throw new SignetError('E_FILE_NOT_FOUND', `no such file: ${path}`, { details: { path } });
-  // A directory, named pipe or device is refused before anything opens it (a FIFO would block).
-  if (!statSync(path).isFile())
-    throw new SignetError('E_FS_WRONG_TYPE', `${path}: not a regular file`, { details: { path } });
+  mustBeRegular(path);
   // One private snapshot: the hash, osslsigncode's verify and the signature blob all read the
   // same bytes, whatever happens to `path` meanwhile (a snapshot is not copied again).
   const snap = isSnapshot(path) ? undefined : takeSnapshot(path);
@@ -212,6 +216,20 @@ export async function verifyFile(
   } finally {
     snap?.release();
   }
+}
+
+/**
+ * verifyFile for a file in a folder this process created private (mkdtemp, 0700) and nobody else
+ * writes: no snapshot is taken, since the caller ships this very path. The signing frame's own
+ * output is the one such file.
+ */
+export async function verifyPrivateFile(
+  path: string,
+  options: VerifyOptions = {},
+  policy: VerifyPolicy = {},
+): Promise<SignedArtifact> {
+  mustBeRegular(path);
+  return verifyStable(path, path, options, policy);
 }
 
 /** verifyFile over `stable`, a file nobody else can change; reports and errors name `path`. */
