@@ -16464,8 +16464,8 @@ var require_cookies = __commonJS({
       if (!cookie) {
         return out;
       }
-      for (const piece of cookie.split(";")) {
-        const [name, ...value] = piece.split("=");
+      for (const piece2 of cookie.split(";")) {
+        const [name, ...value] = piece2.split("=");
         out[name.trim()] = value.join("=");
       }
       return out;
@@ -53113,8 +53113,9 @@ function bufferSource(buf) {
 function fileSource(fd) {
   return {
     size: fstatSync(fd).size,
-    read(offset, length) {
-      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+    read(offset, length, into) {
+      const want = Math.max(0, Math.min(length, this.size - offset));
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
       let done = 0;
       while (done < out.length) {
         const n = readSync2(fd, out, done, out.length - done, offset + done);
@@ -53166,6 +53167,7 @@ function readCompoundDirectory(input2) {
     const sec = sector(s);
     for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
   });
+  const sectorOffset = (n) => (n + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
     for (let s = start; s !== END_OF_CHAIN && s !== FREE; s = table[s]) {
@@ -53174,8 +53176,39 @@ function readCompoundDirectory(input2) {
     }
     return out;
   };
-  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
-  const sectorOffset = (n) => (n + 1) * sectorSize;
+  const runs = (sectors) => {
+    const out = [];
+    for (const n of sectors) {
+      const last = out[out.length - 1];
+      if (last && last[0] + last[1] === n) last[1]++;
+      else out.push([n, 1]);
+    }
+    return out;
+  };
+  const visitChain = (start, size, visit2, into) => {
+    let left = size;
+    const max = into?.length ?? Number.POSITIVE_INFINITY;
+    const sectors = chain(start, fat);
+    for (const n of sectors) if (sectorOffset(n) + sectorSize > src.size) bad("sector out of range");
+    for (const [first, count] of runs(sectors)) {
+      for (let at = 0; at < count && left > 0; ) {
+        const n = Math.min(count - at, Math.max(1, Math.floor(max / sectorSize)));
+        const off = sectorOffset(first + at);
+        const len = Math.min(n * sectorSize, left);
+        const data = src.read(off, len, into);
+        if (data.length !== len) bad("short sector");
+        visit2(data);
+        left -= len;
+        at += n;
+      }
+    }
+    if (left > 0) bad("stream longer than its chain");
+  };
+  const readChain = (start, size) => {
+    const parts = [];
+    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b) => parts.push(b));
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  };
   const fatEntryOffset = (n) => sectorOffset(fatSectors[Math.floor(n / perSector)]) + n % perSector * 4;
   const dirChain = chain(firstDir, fat);
   const dir = Buffer.concat(dirChain.map(sector));
@@ -53258,20 +53291,26 @@ function readCompoundDirectory(input2) {
     };
   };
   const streams = /* @__PURE__ */ new Map();
+  const pieces = /* @__PURE__ */ new Map();
   const layouts = /* @__PURE__ */ new Map();
+  const miniData = (e) => Buffer.concat(
+    chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
+  ).subarray(0, e.size);
   for (const e of top) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
-    streams.set(e.name, () => {
-      const data = e.size < miniCutoff ? Buffer.concat(
-        chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
-      ) : readChain(e.start);
-      return data.subarray(0, e.size);
+    streams.set(e.name, () => e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size));
+    pieces.set(e.name, (visit2) => {
+      if (e.size < miniCutoff) visit2(miniData(e));
+      else {
+        piece ??= Buffer.allocUnsafe(PIECE);
+        visitChain(e.start, e.size, visit2, piece);
+      }
     });
   }
-  return { streams, orphans, layouts, miniCutoff };
+  return { streams, pieces, orphans, layouts, miniCutoff };
 }
-var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM;
+var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE, piece;
 var init_cfb = __esm({
   "tools/lib/cfb.ts"() {
     "use strict";
@@ -53281,6 +53320,7 @@ var init_cfb = __esm({
     END_OF_CHAIN = 4294967294;
     FREE = 4294967295;
     NO_STREAM = 4294967295;
+    PIECE = 1 << 20;
   }
 });
 
@@ -54565,17 +54605,24 @@ async function isSigned(path, options = {}) {
 function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
-async function verifyFile(path, options = {}, policy = {}) {
+function mustBeRegular(path) {
   if (!existsSync9(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync9(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
+}
+async function verifyFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
   const snap = isSnapshot(path) ? void 0 : takeSnapshot(path);
   try {
     return await verifyStable(path, snap?.path ?? path, options, policy);
   } finally {
     snap?.release();
   }
+}
+async function verifyPrivateFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
+  return verifyStable(path, path, options, policy);
 }
 async function verifyStable(path, stable, options, policy) {
   const runner = options.runner ?? defaultRunner;
@@ -54774,7 +54821,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     if (!existsSync10(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
     }
-    const verified = await verifyFile(
+    const verified = await verifyPrivateFile(
       output2,
       { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
       {
@@ -58240,6 +58287,7 @@ function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTE
     closeSync3(fd);
   }
 }
+var CHECK_PIECE = 1 << 20;
 
 // tools/lib/forge/site-secrets.ts
 init_log();

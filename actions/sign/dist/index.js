@@ -16456,8 +16456,8 @@ var require_cookies = __commonJS({
       if (!cookie) {
         return out;
       }
-      for (const piece of cookie.split(";")) {
-        const [name, ...value] = piece.split("=");
+      for (const piece2 of cookie.split(";")) {
+        const [name, ...value] = piece2.split("=");
         out[name.trim()] = value.join("=");
       }
       return out;
@@ -49038,8 +49038,9 @@ function bufferSource(buf) {
 function fileSource(fd) {
   return {
     size: fstatSync(fd).size,
-    read(offset, length) {
-      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+    read(offset, length, into) {
+      const want = Math.max(0, Math.min(length, this.size - offset));
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
       let done = 0;
       while (done < out.length) {
         const n = readSync(fd, out, done, out.length - done, offset + done);
@@ -49051,6 +49052,8 @@ function fileSource(fd) {
   };
 }
 var NO_STREAM = 4294967295;
+var PIECE = 1 << 20;
+var piece;
 function readCompoundDirectory(input2) {
   const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
   const buf = src.read(0, 512);
@@ -49092,6 +49095,7 @@ function readCompoundDirectory(input2) {
     const sec = sector(s);
     for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
   });
+  const sectorOffset = (n) => (n + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
     for (let s = start; s !== END_OF_CHAIN && s !== FREE; s = table[s]) {
@@ -49100,8 +49104,39 @@ function readCompoundDirectory(input2) {
     }
     return out;
   };
-  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
-  const sectorOffset = (n) => (n + 1) * sectorSize;
+  const runs = (sectors) => {
+    const out = [];
+    for (const n of sectors) {
+      const last = out[out.length - 1];
+      if (last && last[0] + last[1] === n) last[1]++;
+      else out.push([n, 1]);
+    }
+    return out;
+  };
+  const visitChain = (start, size, visit2, into) => {
+    let left = size;
+    const max = into?.length ?? Number.POSITIVE_INFINITY;
+    const sectors = chain(start, fat);
+    for (const n of sectors) if (sectorOffset(n) + sectorSize > src.size) bad("sector out of range");
+    for (const [first, count] of runs(sectors)) {
+      for (let at = 0; at < count && left > 0; ) {
+        const n = Math.min(count - at, Math.max(1, Math.floor(max / sectorSize)));
+        const off = sectorOffset(first + at);
+        const len = Math.min(n * sectorSize, left);
+        const data = src.read(off, len, into);
+        if (data.length !== len) bad("short sector");
+        visit2(data);
+        left -= len;
+        at += n;
+      }
+    }
+    if (left > 0) bad("stream longer than its chain");
+  };
+  const readChain = (start, size) => {
+    const parts = [];
+    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b) => parts.push(b));
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  };
   const fatEntryOffset = (n) => sectorOffset(fatSectors[Math.floor(n / perSector)]) + n % perSector * 4;
   const dirChain = chain(firstDir, fat);
   const dir = Buffer.concat(dirChain.map(sector));
@@ -49184,18 +49219,24 @@ function readCompoundDirectory(input2) {
     };
   };
   const streams = /* @__PURE__ */ new Map();
+  const pieces = /* @__PURE__ */ new Map();
   const layouts = /* @__PURE__ */ new Map();
+  const miniData = (e) => Buffer.concat(
+    chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
+  ).subarray(0, e.size);
   for (const e of top) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
-    streams.set(e.name, () => {
-      const data = e.size < miniCutoff ? Buffer.concat(
-        chain(e.start, miniFat).map((s) => miniStream.subarray(s * miniSize, (s + 1) * miniSize))
-      ) : readChain(e.start);
-      return data.subarray(0, e.size);
+    streams.set(e.name, () => e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size));
+    pieces.set(e.name, (visit2) => {
+      if (e.size < miniCutoff) visit2(miniData(e));
+      else {
+        piece ??= Buffer.allocUnsafe(PIECE);
+        visitChain(e.start, e.size, visit2, piece);
+      }
     });
   }
-  return { streams, orphans, layouts, miniCutoff };
+  return { streams, pieces, orphans, layouts, miniCutoff };
 }
 
 // tools/lib/sign/der.ts
@@ -49572,17 +49613,24 @@ async function isSigned(path, options = {}) {
 function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
-async function verifyFile(path, options = {}, policy = {}) {
+function mustBeRegular(path) {
   if (!existsSync4(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
+}
+async function verifyFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
   const snap = isSnapshot(path) ? void 0 : takeSnapshot(path);
   try {
     return await verifyStable(path, snap?.path ?? path, options, policy);
   } finally {
     snap?.release();
   }
+}
+async function verifyPrivateFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
+  return verifyStable(path, path, options, policy);
 }
 async function verifyStable(path, stable, options, policy) {
   const runner = options.runner ?? defaultRunner;
@@ -49701,7 +49749,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     if (!existsSync5(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
-    const verified = await verifyFile(
+    const verified = await verifyPrivateFile(
       output2,
       { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
       {

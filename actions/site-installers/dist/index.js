@@ -16464,8 +16464,8 @@ var require_cookies = __commonJS({
       if (!cookie) {
         return out;
       }
-      for (const piece of cookie.split(";")) {
-        const [name, ...value] = piece.split("=");
+      for (const piece2 of cookie.split(";")) {
+        const [name, ...value] = piece2.split("=");
         out[name.trim()] = value.join("=");
       }
       return out;
@@ -52360,8 +52360,9 @@ function bufferSource(buf) {
 function fileSource(fd) {
   return {
     size: fstatSync(fd).size,
-    read(offset, length) {
-      const out = Buffer.alloc(Math.max(0, Math.min(length, this.size - offset)));
+    read(offset, length, into) {
+      const want = Math.max(0, Math.min(length, this.size - offset));
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
       let done = 0;
       while (done < out.length) {
         const n2 = readSync(fd, out, done, out.length - done, offset + done);
@@ -52413,6 +52414,7 @@ function readCompoundDirectory(input2) {
     const sec = sector(s2);
     for (let i2 = 0; i2 < perSector; i2++) fat[k2 * perSector + i2] = sec.readUInt32LE(i2 * 4);
   });
+  const sectorOffset = (n2) => (n2 + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
     for (let s2 = start; s2 !== END_OF_CHAIN && s2 !== FREE; s2 = table[s2]) {
@@ -52421,8 +52423,39 @@ function readCompoundDirectory(input2) {
     }
     return out;
   };
-  const readChain = (start) => Buffer.concat(chain(start, fat).map(sector));
-  const sectorOffset = (n2) => (n2 + 1) * sectorSize;
+  const runs = (sectors) => {
+    const out = [];
+    for (const n2 of sectors) {
+      const last = out[out.length - 1];
+      if (last && last[0] + last[1] === n2) last[1]++;
+      else out.push([n2, 1]);
+    }
+    return out;
+  };
+  const visitChain = (start, size, visit2, into) => {
+    let left = size;
+    const max = into?.length ?? Number.POSITIVE_INFINITY;
+    const sectors = chain(start, fat);
+    for (const n2 of sectors) if (sectorOffset(n2) + sectorSize > src.size) bad("sector out of range");
+    for (const [first, count] of runs(sectors)) {
+      for (let at2 = 0; at2 < count && left > 0; ) {
+        const n2 = Math.min(count - at2, Math.max(1, Math.floor(max / sectorSize)));
+        const off = sectorOffset(first + at2);
+        const len = Math.min(n2 * sectorSize, left);
+        const data = src.read(off, len, into);
+        if (data.length !== len) bad("short sector");
+        visit2(data);
+        left -= len;
+        at2 += n2;
+      }
+    }
+    if (left > 0) bad("stream longer than its chain");
+  };
+  const readChain = (start, size) => {
+    const parts = [];
+    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b2) => parts.push(b2));
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  };
   const fatEntryOffset = (n2) => sectorOffset(fatSectors[Math.floor(n2 / perSector)]) + n2 % perSector * 4;
   const dirChain = chain(firstDir, fat);
   const dir = Buffer.concat(dirChain.map(sector));
@@ -52505,20 +52538,26 @@ function readCompoundDirectory(input2) {
     };
   };
   const streams = /* @__PURE__ */ new Map();
+  const pieces = /* @__PURE__ */ new Map();
   const layouts = /* @__PURE__ */ new Map();
+  const miniData = (e) => Buffer.concat(
+    chain(e.start, miniFat).map((s2) => miniStream.subarray(s2 * miniSize, (s2 + 1) * miniSize))
+  ).subarray(0, e.size);
   for (const e of top) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
-    streams.set(e.name, () => {
-      const data = e.size < miniCutoff ? Buffer.concat(
-        chain(e.start, miniFat).map((s2) => miniStream.subarray(s2 * miniSize, (s2 + 1) * miniSize))
-      ) : readChain(e.start);
-      return data.subarray(0, e.size);
+    streams.set(e.name, () => e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size));
+    pieces.set(e.name, (visit2) => {
+      if (e.size < miniCutoff) visit2(miniData(e));
+      else {
+        piece ??= Buffer.allocUnsafe(PIECE);
+        visitChain(e.start, e.size, visit2, piece);
+      }
     });
   }
-  return { streams, orphans, layouts, miniCutoff };
+  return { streams, pieces, orphans, layouts, miniCutoff };
 }
-var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM;
+var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE, piece;
 var init_cfb = __esm({
   "tools/lib/cfb.ts"() {
     "use strict";
@@ -52528,6 +52567,7 @@ var init_cfb = __esm({
     END_OF_CHAIN = 4294967294;
     FREE = 4294967295;
     NO_STREAM = 4294967295;
+    PIECE = 1 << 20;
   }
 });
 
@@ -52944,17 +52984,24 @@ async function isSigned(path, options = {}) {
 function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
-async function verifyFile(path, options = {}, policy = {}) {
+function mustBeRegular(path) {
   if (!existsSync4(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
+}
+async function verifyFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
   const snap = isSnapshot(path) ? void 0 : takeSnapshot(path);
   try {
     return await verifyStable(path, snap?.path ?? path, options, policy);
   } finally {
     snap?.release();
   }
+}
+async function verifyPrivateFile(path, options = {}, policy = {}) {
+  mustBeRegular(path);
+  return verifyStable(path, path, options, policy);
 }
 async function verifyStable(path, stable, options, policy) {
   const runner = options.runner ?? defaultRunner;
@@ -53153,7 +53200,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     if (!existsSync5(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
-    const verified = await verifyFile(
+    const verified = await verifyPrivateFile(
       output2,
       { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
       {
@@ -55570,9 +55617,14 @@ function checkMsiSite(base, file2, siteJson2) {
       const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
       return bytes ?? fail3(`cabinet stream ${name} not found`);
     };
-    for (const [name, sha] of Object.entries(base.cabinets))
-      if (createHash8("sha256").update(stream(name)).digest("hex") !== sha)
-        fail3(`cabinet ${name} differs from the base's`);
+    for (const [name, sha] of Object.entries(base.cabinets)) {
+      const raw = db.rawStreamName(name);
+      const visit2 = raw ? db.directory.pieces.get(raw) : void 0;
+      if (!visit2) fail3(`cabinet stream ${name} not found`);
+      const hash3 = createHash8("sha256");
+      visit2((piece2) => hash3.update(piece2));
+      if (hash3.digest("hex") !== sha) fail3(`cabinet ${name} differs from the base's`);
+    }
     const site = readCabinetFile(stream(SITE_CAB));
     if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
   });
@@ -56058,26 +56110,50 @@ async function checkNsisSite(stub, file2, siteJson2) {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const base = await stubBytes(stub);
-  const bytes = await readFile(file2);
-  const layout = peLayout(bytes.subarray(0, HEAD_BYTES), bytes.length);
-  if (!layout) return fail3("not a PE file the installer script can read");
-  const expected = encodeOverlay(siteJson2, siteMetaOf(siteJson2), base.length);
-  if (layout.end !== base.length + expected.length)
-    fail3("the site record does not end where the certificate table starts");
-  if (layout.certOffset === 0) fail3("it is not signed");
-  const skip = [
-    [layout.checksumAt, layout.checksumAt + 4],
-    [layout.securityDirAt, layout.securityDirAt + 8]
-  ].sort((a2, b2) => a2[0] - b2[0]);
-  let at2 = 0;
-  for (const [from, to] of [...skip, [base.length, base.length]]) {
-    if (!bytes.subarray(at2, from).equals(base.subarray(at2, from))) fail3("it is not the stub of this release");
-    at2 = to;
+  const fd = openSync5(file2, "r");
+  try {
+    checkBuffer ??= Buffer.allocUnsafe(CHECK_PIECE);
+    const buf = checkBuffer;
+    const size = fstatSync4(fd).size;
+    const readAt2 = (at3, n2) => {
+      let done = 0;
+      while (done < n2) {
+        const got = readSync4(fd, buf, done, n2 - done, at3 + done);
+        if (got <= 0) break;
+        done += got;
+      }
+      return buf.subarray(0, done);
+    };
+    const layout = peLayout(Buffer.from(readAt2(0, Math.min(HEAD_BYTES, size))), size);
+    if (!layout) return fail3("not a PE file the installer script can read");
+    const expected = encodeOverlay(siteJson2, siteMetaOf(siteJson2), base.length);
+    if (layout.end !== base.length + expected.length)
+      fail3("the site record does not end where the certificate table starts");
+    if (layout.certOffset === 0) fail3("it is not signed");
+    const same = (from, to, want, wantAt) => {
+      for (let at3 = from; at3 < to; ) {
+        const n2 = Math.min(CHECK_PIECE, to - at3);
+        if (!readAt2(at3, n2).equals(want.subarray(at3 - wantAt, at3 - wantAt + n2))) return false;
+        at3 += n2;
+      }
+      return true;
+    };
+    const skip = [
+      [layout.checksumAt, layout.checksumAt + 4],
+      [layout.securityDirAt, layout.securityDirAt + 8]
+    ].sort((a2, b2) => a2[0] - b2[0]);
+    let at2 = 0;
+    for (const [from, to] of [...skip, [base.length, base.length]]) {
+      if (!same(at2, from, base, 0)) fail3("it is not the stub of this release");
+      at2 = to;
+    }
+    if (!same(base.length, layout.end, expected, base.length))
+      fail3("its site record is not this site's data");
+  } finally {
+    closeSync5(fd);
   }
-  if (!bytes.subarray(base.length, layout.end).equals(expected))
-    fail3("its site record is not this site's data");
 }
-var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache;
+var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache, CHECK_PIECE, checkBuffer;
 var init_nsis_incremental = __esm({
   "tools/lib/installers/nsis-incremental.ts"() {
     "use strict";
@@ -56108,6 +56184,7 @@ var init_nsis_incremental = __esm({
       OUT_FILE: NSIS_OUT
     };
     stubCache = /* @__PURE__ */ new WeakMap();
+    CHECK_PIECE = 1 << 20;
   }
 });
 
