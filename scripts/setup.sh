@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages used by signing, installers and their tests.
 APT_PACKAGES=(git ca-certificates openssl osslsigncode nsis wixl msitools softhsm2 libengine-pkcs11-openssl opensc
-  gcc-mingw-w64-x86-64 p7zip-full wine wine64 gcab postgresql redis-server)
+  gcc-mingw-w64-x86-64 p7zip-full wine wine64 gcab postgresql redis-server curl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -257,6 +257,12 @@ export class FakeServiceApi implements ServiceApi {
     for (let i = 0; i < filler.length; i++) filler[i] = (seed.charCodeAt(i % seed.length) + i) & 0xff;
     return Buffer.concat([head, Buffer.from(seed), filler]);
   }
+  /** The bytes as a file of the fake's folder (named by their SHA-256). */
+  private written(bytes: Buffer): string {
+    const path = join(this.dir, `blob-${sha(bytes)}`);
+    writeFileSync(path, bytes);
+    return path;
+  }
   private file(siteCode: string, kind: OutputKind, channel: Channel, version?: string): InstallerFile {
     const s = this.sites.get(siteCode);
     if (!s) this.fail('E_NOT_FOUND', `no site ${siteCode}`);
@@ -271,6 +277,7 @@ export class FakeServiceApi implements ServiceApi {
       siteCode,
       keyVersion: s.view.keyVersion,
       open: (range) => Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes]),
+      path: this.written(bytes),
     };
   }
   async installer(

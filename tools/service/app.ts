@@ -9,7 +9,7 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { Actor, ServiceApi } from '../lib/app/service/types.ts';
 import { redact } from '../lib/redact.ts';
 import type { Scope, TokenRecord } from '../lib/service-store/types.ts';
@@ -167,6 +167,8 @@ export async function buildServiceApp(api: ServiceApi, options: ServiceAppOption
 
   // metrics: per app (never the global registry), labelled by route template, never by raw URL
   const registry = new Registry();
+  // the process's own: resident memory, heap, event loop lag, GC, open handles (prom-client's set)
+  collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: 'signet_http_requests_total',
     help: 'HTTP requests answered, by method, route and status',

@@ -54437,7 +54437,7 @@ var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK2 = 8 * 1024 * 1024;
+    CHUNK2 = 1024 * 1024;
   }
 });
 

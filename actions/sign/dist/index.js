@@ -49394,7 +49394,7 @@ function readMsiSignature(path) {
 // tools/lib/sign/hash.ts
 import { createHash as createHash2 } from "node:crypto";
 import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
-var CHUNK2 = 8 * 1024 * 1024;
+var CHUNK2 = 1024 * 1024;
 var shared;
 function sha256FileSync(path) {
   shared ??= Buffer.allocUnsafe(CHUNK2);

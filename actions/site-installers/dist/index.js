@@ -52770,7 +52770,7 @@ var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK = 8 * 1024 * 1024;
+    CHUNK = 1024 * 1024;
   }
 });
 
@@ -55507,7 +55507,7 @@ function readPlan(msi, tokens, mainCab) {
   }
   if (fs3.width !== 4) fail2("File.FileSize has an unexpected shape");
   const summaryRaw = "SummaryInformation";
-  const summaryBytes = dir.streams.get(summaryRaw)?.() ?? fail2("no SummaryInformation");
+  const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail2("no SummaryInformation"));
   const summarySlots = /* @__PURE__ */ new Map();
   for (const [pid, v2] of summaryStrings(summaryBytes)) {
     const text = v2.toString("latin1");
@@ -55520,7 +55520,8 @@ function readPlan(msi, tokens, mainCab) {
       siteCab: layoutOf(SITE_CAB),
       stringData: {
         layout: layoutOf("䡀_StringData"),
-        bytes: dir.streams.get(db.rawStreamName("䡀_StringData"))()
+        // a copy: the read may be a view of the whole MSI, which the plan must not keep alive
+        bytes: Buffer.from(dir.streams.get(db.rawStreamName("䡀_StringData"))())
       },
       stringPool: layoutOf("䡀_StringPool"),
       encoding: db.stringEncoding,
@@ -56562,7 +56563,9 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
         kind: "exe",
         base: nsis.stub.stub.path,
         unsigned,
-        signed: exe2.path
+        signed: exe2.path,
+        sha256: exe2.sha256,
+        size: exe2.size
       });
       return { exe: exe2, build: { mode: "incremental" }, module: nsis.module };
     }
@@ -56592,7 +56595,9 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
         kind: "msi",
         base: base.path,
         unsigned,
-        signed: part2.signed.path
+        signed: part2.signed.path,
+        sha256: part2.signed.sha256,
+        size: part2.signed.size
       });
       return { ...part2, build: { mode: "incremental" } };
     }
@@ -56737,7 +56742,15 @@ function isExecutable(p2) {
 function isUnsignedDev(a2) {
   return a2.unsigned === true;
 }
-async function checkAgent(agent, signer, allowUnsigned, runDir) {
+async function checkAgent(agent, signer, allowUnsigned, runDir, isPrivate = false) {
+  if (isPrivate && !isUnsignedDev(agent))
+    return {
+      path: agent.path,
+      sha256: agent.sha256,
+      size: agent.size,
+      signature: agent.signature,
+      dev: signer.dev || agent.signature.dev
+    };
   const source = isUnsignedDev(agent) ? agent.artifact.path : agent.path;
   const snapshot = takeSnapshot(source, { parent: runDir, name: "agent.exe" }).path;
   if (isUnsignedDev(agent)) {
@@ -56802,7 +56815,13 @@ async function buildInRunDir(options, workRoot, started) {
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
   const rel = (p2) => isAbsolute6(p2) ? p2 : resolve10(baseDir, p2);
-  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent), workRoot);
+  const agent = await checkAgent(
+    options.agent,
+    signer,
+    Boolean(options.allowUnsignedAgent),
+    workRoot,
+    options.agentIsPrivate
+  );
   const fullVersion = options.version ?? agentVersion(agent.path);
   if (!fullVersion)
     throw new SignetError(

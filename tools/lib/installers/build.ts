@@ -83,7 +83,16 @@ async function checkAgent(
   signer: Signer,
   allowUnsigned: boolean,
   runDir: string,
+  isPrivate = false,
 ): Promise<Shared['agent'] & { dev: boolean }> {
+  if (isPrivate && !isUnsignedDev(agent))
+    return {
+      path: agent.path,
+      sha256: agent.sha256,
+      size: agent.size,
+      signature: agent.signature,
+      dev: signer.dev || agent.signature.dev,
+    };
   const source = isUnsignedDev(agent) ? agent.artifact.path : agent.path;
   const snapshot = takeSnapshot(source, { parent: runDir, name: 'agent.exe' }).path;
   if (isUnsignedDev(agent)) {
@@ -162,7 +171,13 @@ async function buildInRunDir(
   const baseDir = options.baseDir ?? process.cwd();
   const runner = options.runner ?? defaultRunner;
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const agent = await checkAgent(options.agent, signer, Boolean(options.allowUnsignedAgent), workRoot);
+  const agent = await checkAgent(
+    options.agent,
+    signer,
+    Boolean(options.allowUnsignedAgent),
+    workRoot,
+    options.agentIsPrivate,
+  );
   const fullVersion = options.version ?? agentVersion(agent.path);
   if (!fullVersion)
     throw new SignetError(

@@ -315,7 +315,7 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
   }
   if (fs.width !== 4) fail('File.FileSize has an unexpected shape');
   const summaryRaw = '\u0005SummaryInformation';
-  const summaryBytes = dir.streams.get(summaryRaw)?.() ?? fail('no SummaryInformation');
+  const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail('no SummaryInformation'));
   const summarySlots = new Map<number, string>();
   for (const [pid, v] of summaryStrings(summaryBytes)) {
     const text = v.toString('latin1');
@@ -328,7 +328,8 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
       siteCab: layoutOf(SITE_CAB),
       stringData: {
         layout: layoutOf('\u4840_StringData'),
-        bytes: dir.streams.get(db.rawStreamName('\u4840_StringData')!)!(),
+        // a copy: the read may be a view of the whole MSI, which the plan must not keep alive
+        bytes: Buffer.from(dir.streams.get(db.rawStreamName('\u4840_StringData')!)!()),
       },
       stringPool: layoutOf('\u4840_StringPool'),
       encoding: db.stringEncoding,

@@ -356,6 +356,8 @@ async function exeChain(
         base: nsis.stub.stub.path,
         unsigned,
         signed: exe.path,
+        sha256: exe.sha256,
+        size: exe.size,
       });
       return { exe, build: { mode: 'incremental' } as PartBuild, module: nsis.module };
     }
@@ -395,6 +397,8 @@ async function msiChain(
         base: base.path,
         unsigned,
         signed: part.signed.path,
+        sha256: part.signed.sha256,
+        size: part.signed.size,
       });
       return { ...part, build: { mode: 'incremental' } as PartBuild };
     }

@@ -42,6 +42,12 @@ export interface BuildSiteInstallersOptions {
   /** Only with a dev signer: build around an unsigned agent, everything is marked dev. */
   allowUnsignedAgent?: boolean;
   /**
+   * The signed agent is a file only this process writes (a content-addressed store's blob) and the
+   * caller verified it with this signer: it is used in place — no private copy, no second verify.
+   * For a long-running service that builds one site at a time; a batch leaves it off.
+   */
+  agentIsPrivate?: boolean;
+  /**
    * Product version; default: the agent's version resource. A prerelease (1.4.0-beta.2) is kept
    * in site.json, the manifest and file names; the installers' version fields carry 1.4.0 (MSI
    * cannot express a prerelease).
@@ -78,6 +84,9 @@ export type AssembledHook = (parts: {
   base: string;
   unsigned: string;
   signed: string;
+  /** The signed file's SHA-256 and size, as its verify read them. */
+  sha256: string;
+  size: number;
 }) => Promise<void> | void;
 
 export interface OutputInfo {

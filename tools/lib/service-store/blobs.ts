@@ -6,6 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chmodSync,
+  copyFileSync,
   createReadStream,
   createWriteStream,
   existsSync,
@@ -21,6 +23,10 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SignetError } from '../errors.ts';
+import { sha256FileSync } from '../sign/hash.ts';
+
+/** Read size of a download: 4× fewer reads and callbacks than the 64 KiB default, per byte sent. */
+const READ_CHUNK = 256 * 1024;
 
 export class BlobStore {
   readonly root: string;
@@ -68,6 +74,27 @@ export class BlobStore {
       'tmp',
       `${hostname()}-${process.pid}-${Date.now()}-${randomBytes(6).toString('hex')}`,
     );
+  }
+
+  /**
+   * Copies a file into the store (the kernel copies; the copy is then hashed, fsynced and renamed
+   * into place): a release's base files, several MB each, without a stream through JavaScript.
+   */
+  async importFile(path: string): Promise<{ sha256: string; size: number }> {
+    const tmp = this.tempPath();
+    try {
+      copyFileSync(path, tmp);
+      chmodSync(tmp, 0o600);
+      const { sha256, size } = sha256FileSync(tmp);
+      const fh = await open(tmp, 'r');
+      await fh.sync();
+      await fh.close();
+      this.#place(tmp, sha256);
+      return { sha256, size };
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   }
 
   /** Streams `source` into the store; returns its SHA-256 and size. */
@@ -126,7 +153,7 @@ export class BlobStore {
   }
 
   read(sha256: string, range?: { start: number; end: number }): NodeJS.ReadableStream {
-    return createReadStream(this.path(sha256), range ?? {});
+    return createReadStream(this.path(sha256), { ...(range ?? {}), highWaterMark: READ_CHUNK });
   }
 
   /**
@@ -172,6 +199,6 @@ function processAlive(pid: number): boolean {
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
+  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
   return hash.digest('hex');
 }

@@ -17,7 +17,6 @@ import {
   copyFileSync,
   ftruncateSync,
   openSync,
-  readFileSync,
   readSync,
   rmSync,
   statSync,
@@ -27,6 +26,7 @@ import {
 import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
+import { readMsiSignature, readPeSignature } from '../sign/der.ts';
 
 const MAGIC = Buffer.from('SGNDELT1');
 const BLOCK = 4096;
@@ -148,6 +148,9 @@ export async function makeDelta(
     base: string;
     unsigned: string;
     signed: string;
+    /** The signed file's SHA-256 and size when the caller verified it already (else hashed here). */
+    sha256?: string;
+    size?: number;
     work: string;
     trust: DeltaTrust;
     /** Assemble it once now to prove it (default true; assembly always checks again). */
@@ -155,39 +158,37 @@ export async function makeDelta(
   },
   runner: Runner = defaultRunner,
 ): Promise<Delta> {
-  const sigPath = join(o.work, `sig-${process.pid}-${Date.now()}.der`);
+  // the PKCS#7 as the file's tree names it: what `osslsigncode extract-signature` writes, byte for byte
+  const read = o.signed.toLowerCase().endsWith('.msi')
+    ? readMsiSignature(o.signed)
+    : readPeSignature(o.signed);
+  if (read.kind !== 'signed')
+    throw new SignetError('E_VERIFY_FAILED', `${o.signed}: no signature to keep in a delta (${read.kind})`);
+  const signature = Buffer.from(read.pkcs7);
+  // streamed, block by block: a site's build never holds its installers in memory
+  const { regions, baseSha256, unsignedSize, isMsi } = diffFiles(o.base, o.unsigned);
+  const delta: Delta = {
+    header: {
+      base: baseSha256,
+      unsignedSize,
+      regions: regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
+      signatureLength: signature.length,
+      sha256: o.sha256 ?? (await hashFile(o.signed)),
+      size: o.size ?? statSync(o.signed).size,
+      ...(isMsi ? { msiDse: true } : {}),
+    },
+    regions: regions.map((r) => r.bytes),
+    signature,
+  };
+  if (o.verify === false) return delta;
+  // prove it now: the delta must assemble into exactly the signed file
+  const check = join(o.work, `check-${process.pid}-${Date.now()}`);
   try {
-    await runner.run('osslsigncode', ['extract-signature', '-in', o.signed, '-out', sigPath], {
-      outputs: [sigPath],
-    });
-    const signature = readFileSync(sigPath);
-    // streamed, block by block: a site's build never holds its installers in memory
-    const { regions, baseSha256, unsignedSize, isMsi } = diffFiles(o.base, o.unsigned);
-    const delta: Delta = {
-      header: {
-        base: baseSha256,
-        unsignedSize,
-        regions: regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
-        signatureLength: signature.length,
-        sha256: await hashFile(o.signed),
-        size: statSync(o.signed).size,
-        ...(isMsi ? { msiDse: true } : {}),
-      },
-      regions: regions.map((r) => r.bytes),
-      signature,
-    };
-    if (o.verify === false) return delta;
-    // prove it now: the delta must assemble into exactly the signed file
-    const check = join(o.work, `check-${process.pid}-${Date.now()}`);
-    try {
-      await assembleDelta(o.base, delta, check, o.work, o.trust, runner);
-    } finally {
-      rmSync(check, { force: true });
-    }
-    return delta;
+    await assembleDelta(o.base, delta, check, o.work, o.trust, runner);
   } finally {
-    rmSync(sigPath, { force: true });
+    rmSync(check, { force: true });
   }
+  return delta;
 }
 
 export function encodeDelta(d: Delta): Buffer {

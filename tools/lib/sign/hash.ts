@@ -1,12 +1,13 @@
 /**
- * File SHA-256 for the signing hot path: large reads into a reused buffer (8 MB) and one hash
- * update per chunk — ~4× less CPU than a default 64 KB read stream on a 10 MB file.
+ * File SHA-256 for the signing hot path: large reads into a reused buffer (1 MiB) and one hash
+ * update per chunk — ~4× less CPU than a default 64 KB read stream on a 10 MB file, and as fast
+ * as 8 MiB reads (measured) for an eighth of the memory a long-running service keeps.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type Artifact, artifactKind } from '../artifact.ts';
 
-const CHUNK = 8 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
 let shared: Buffer | undefined;
 
 export function sha256FileSync(path: string): { sha256: string; size: number } {

@@ -8,12 +8,13 @@
  * is re-hashed and re-verified the first time this process serves it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SignetError, toSignetError } from '../../errors.ts';
 import { buildSiteInstallers, signetVersion } from '../../installers/build.ts';
+import { readManifest } from '../../installers/manifest.ts';
 import { withLogSink } from '../../log.ts';
 import {
   assembleDelta,
@@ -95,7 +96,7 @@ export class InstallerBuilder {
   async #storeDelta(delta: { base: string; bytes: Buffer }): Promise<{ base: string; delta: string }> {
     let base = this.#baseBlobs.get(delta.base);
     if (!base || !this.d.blobs.has(base)) {
-      base = (await this.d.blobs.put(createReadStream(delta.base))).sha256;
+      base = (await this.d.blobs.importFile(delta.base)).sha256;
       this.#baseBlobs.set(delta.base, base);
     }
     const stored = await this.d.blobs.put(Readable.from([delta.bytes]));
@@ -327,7 +328,14 @@ export class InstallerBuilder {
       const siteConfig = await siteConfigOf(d, site);
       // incrementally assembled outputs are also kept as a delta of the release base (a few KB)
       const deltas = new Map<OutputKind, { base: string; bytes: Buffer }>();
-      const onAssembled = async (p: { kind: OutputKind; base: string; unsigned: string; signed: string }) => {
+      const onAssembled = async (p: {
+        kind: OutputKind;
+        base: string;
+        unsigned: string;
+        signed: string;
+        sha256: string;
+        size: number;
+      }) => {
         const delta = await makeDelta({ ...p, work, trust: deltaTrust(d), verify: false });
         deltas.set(p.kind, { base: p.base, bytes: encodeDelta(delta) });
       };
@@ -339,6 +347,8 @@ export class InstallerBuilder {
           signer: d.signer,
           outDir: join(work, 'out'),
           concurrency: 1,
+          // the blob store's own file, verified by #agent with this signer (once per release)
+          agentIsPrivate: true,
           version: release.version,
           baseDir: d.baseDir,
           force: true,
@@ -352,14 +362,21 @@ export class InstallerBuilder {
         d.stats.buildsFailed++;
         return;
       }
-      for (const kind of mine) {
-        const file = kind === 'exe' ? r.exe : r.msi;
-        // checked after it was written: signature and pins, then its bytes become the blob
-        const verified = await d.signer.verify(file);
+      // The signer verified each output (signature, timestamp, pins) in its own private folder and
+      // the build moved it through this build's private folders; the manifest names the verified
+      // SHA-256, and the bytes that become the blob must be those.
+      const verified = new Map(
+        (readManifest(r.manifest ?? '')?.outputs ?? []).map((o) => [o.kind, o.sha256] as const),
+      );
+      const keep = async (kind: OutputKind) => {
+        const file = kind === 'exe' ? r.exe! : r.msi!;
+        const expected = verified.get(kind);
+        if (!expected)
+          throw new SignetError('E_VERIFY_FAILED', `${kind}: the build's manifest names no verified file`);
         const blob = await d.blobs.adopt(file);
         const delta = deltas.get(kind);
         const stored = delta ? await this.#storeDelta(delta) : undefined;
-        if (blob.sha256 !== verified.sha256)
+        if (blob.sha256 !== expected)
           throw new SignetError('E_VERIFY_FAILED', `${kind} changed after it was verified`);
         await d.store.updateOutput(keys[kind], {
           state: 'ready',
@@ -370,7 +387,11 @@ export class InstallerBuilder {
           ...(stored ? { baseSha256: stored.base, deltaSha256: stored.delta } : {}),
         });
         this.#checked.add(`${keys[kind]}:${blob.sha256}`);
-      }
+      };
+      // both kinds at once: hashing one file overlaps the other's disk writes
+      const kept = await Promise.allSettled(mine.map(keep));
+      const failed = kept.find((k): k is PromiseRejectedResult => k.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (e) {
       const err = toSignetError(e);
       // a bug, not a refusal: its stack goes to the service log (the answer carries the code)
@@ -433,5 +454,6 @@ export async function installerFor(
     siteCode: site.siteCode,
     keyVersion: site.keyVersion,
     open: (range) => d.blobs.read(sha256, range) as import('node:stream').Readable,
+    path: d.blobs.path(sha256),
   };
 }

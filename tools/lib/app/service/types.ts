@@ -88,6 +88,8 @@ export interface InstallerFile {
   keyVersion: number;
   /** Opens the bytes (a range when given, end inclusive). */
   open(range?: { start: number; end: number }): Readable;
+  /** The verified file on disk, read-only (what `open` reads): for servers that send files themselves. */
+  path: string;
 }
 
 export interface LinkView {
