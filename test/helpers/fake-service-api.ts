@@ -421,6 +421,7 @@ export class FakeServiceApi implements ServiceApi {
       text: '# HELP signet_fake_builds_total Fake\n# TYPE signet_fake_builds_total counter\nsignet_fake_builds_total 3\n',
     };
   }
+  async settled() {}
   async collectGarbage() {
     return { outputs: 0, blobs: 0, evicted: 0 };
   }

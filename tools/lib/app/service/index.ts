@@ -209,7 +209,12 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
     health: async () => ({ ok: !closed, checks: [{ name: 'process', ok: !closed }] }),
     readiness: () => readiness(d, closed),
     metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
-    collectGarbage: (minBlobAgeMs) => collectGarbage(d, minBlobAgeMs),
+    // an output's delta may still be on its way: collect once it is recorded
+    collectGarbage: async (minBlobAgeMs) => {
+      await builder.settled();
+      return collectGarbage(d, minBlobAgeMs);
+    },
+    settled: () => builder.settled(),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -121,6 +121,19 @@ export class InstallerBuilder {
   async drain(): Promise<void> {
     this.#closing = true;
     await Promise.allSettled([...this.#inflight.values()]);
+    await this.settled();
+  }
+
+  /** Work left running behind an answered build (storing its base + delta). */
+  readonly #background = new Set<Promise<void>>();
+
+  #behind(p: Promise<void>): void {
+    const tracked = p.finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+
+  async settled(): Promise<void> {
+    while (this.#background.size) await Promise.allSettled([...this.#background]);
   }
 
   /** The ready, verified output of `kind` for the site and release, built first when needed. */
@@ -374,8 +387,6 @@ export class InstallerBuilder {
         if (!expected)
           throw new SignetError('E_VERIFY_FAILED', `${kind}: the build's manifest names no verified file`);
         const blob = await d.blobs.adopt(file);
-        const delta = deltas.get(kind);
-        const stored = delta ? await this.#storeDelta(delta) : undefined;
         if (blob.sha256 !== expected)
           throw new SignetError('E_VERIFY_FAILED', `${kind} changed after it was verified`);
         await d.store.updateOutput(keys[kind], {
@@ -384,9 +395,22 @@ export class InstallerBuilder {
           size: blob.size,
           fileName: file.slice(file.lastIndexOf('/') + 1),
           verifiedAt: d.clock(),
-          ...(stored ? { baseSha256: stored.base, deltaSha256: stored.delta } : {}),
         });
         this.#checked.add(`${keys[kind]}:${blob.sha256}`);
+        // The base + delta are stored after the answer. Until they are recorded the output is kept
+        // whole (only a delta-backed file is ever evicted), and a delta recorded on a newer output
+        // of the same key is never used (its header names this file's SHA-256).
+        const delta = deltas.get(kind);
+        if (delta)
+          this.#behind(
+            this.#storeDelta(delta)
+              .then((stored) =>
+                d.store.updateOutput(keys[kind], { baseSha256: stored.base, deltaSha256: stored.delta }),
+              )
+              .catch((e: unknown) =>
+                d.log('warn', `storing the delta of ${site.siteCode} (${kind}): ${toSignetError(e).message}`),
+              ),
+          );
       };
       // both kinds at once: hashing one file overlaps the other's disk writes
       const kept = await Promise.allSettled(mine.map(keep));

@@ -42,6 +42,7 @@ describe('delta storage', () => {
         const f = await api.installer(ADMIN, { siteCode: code, kind, channel: 'stable' });
         first.set(`${code}.${kind}`, f.sha256);
       }
+    await api.settled(); // the deltas are stored after the answers
     const store = new SqliteStore(`${fx.dir}/data/service.db`);
     const outputs: OutputRecord[] = [];
     for (const code of ['A1', 'A2', 'A3']) outputs.push(...(await store.outputsOfSite(code)));

@@ -187,6 +187,11 @@ export interface ServiceApi {
   metrics(): Promise<{ contentType: string; text: string }>;
   /** Collects outputs no longer current nor reachable through a link, and blobs nothing references (older than `minBlobAgeMs`). */
   collectGarbage(minBlobAgeMs?: number): Promise<{ outputs: number; blobs: number; evicted: number }>;
+  /**
+   * Resolves once the work a download left running behind it is done: a built output is answered
+   * as soon as its whole file is stored, and its base + delta (what lets it be evicted) follow.
+   */
+  settled(): Promise<void>;
   /** Stops accepting builds, waits for running ones, closes the store. */
   close(): Promise<void>;
 }
