@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildMsi, buildPe } from '../../test/helpers/pe.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
-import { readCompoundDirectory } from './cfb.ts';
+import { readCompoundDirectory, sameBytes } from './cfb.ts';
 import { defaultRunner } from './exec/runner.ts';
 
 let dir: string;
@@ -20,11 +20,9 @@ beforeAll(async () => {
   msi = readFileSync(await buildMsi(join(dir, 'a.msi'), pe, join(dir, 'mw')));
 }, 60_000);
 
-const joined = (visit: (v: (b: Buffer) => void) => void): Buffer => {
-  const parts: Buffer[] = [];
-  visit((b) => parts.push(Buffer.from(b)));
-  return Buffer.concat(parts);
-};
+/** A stream's pieces read through one small buffer (so a run is cut too), copied and joined. */
+const joined = (pieces: (into?: Buffer) => Iterable<Buffer>): Buffer =>
+  Buffer.concat([...pieces(Buffer.allocUnsafe(3 * 4096))].map((b) => Buffer.from(b)));
 
 /** The largest stream's raw name and layout. */
 function largest(bytes: Buffer) {
@@ -84,6 +82,21 @@ describe('compound file streams', () => {
       files.push(readFileSync(listed));
     }
     expect(files[1]!.equals(files[0]!)).toBe(true);
+  });
+
+  it('sameBytes compares sequences however they are cut', () => {
+    const d = readCompoundDirectory(msi);
+    const { name } = largest(msi);
+    const read = d.pieces.get(name)!;
+    expect(sameBytes(read(Buffer.allocUnsafe(4096)), read(Buffer.allocUnsafe(7 * 4096)))).toBe(true);
+    const whole = d.streams.get(name)!();
+    const changed = Buffer.from(whole);
+    changed[changed.length - 1]! ^= 1;
+    expect(sameBytes(read(), [changed][Symbol.iterator]())).toBe(false);
+    expect(sameBytes(read(), [whole.subarray(0, whole.length - 1)][Symbol.iterator]())).toBe(false);
+    expect(
+      sameBytes(read(), [whole.subarray(0, 5), Buffer.alloc(0), whole.subarray(5)][Symbol.iterator]()),
+    ).toBe(true);
   });
 
   it('a chain that runs past the end of the file is a CompoundFileError, whole and in pieces', () => {

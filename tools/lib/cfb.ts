@@ -37,7 +37,7 @@ export function fileSource(fd: number): ByteSource {
     size: fstatSync(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
-      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want); // filled, or cut to what was read
       let done = 0;
       while (done < out.length) {
         const n = readSync(fd, out, done, out.length - done, offset + done);
@@ -49,6 +49,33 @@ export function fileSource(fd: number): ByteSource {
   };
 }
 
+/**
+ * True when two sequences of pieces hold the same bytes (however each is cut). Each iterator may
+ * reuse its buffer: a piece is read only until the next one is asked for.
+ */
+export function sameBytes(a: Iterator<Buffer>, b: Iterator<Buffer>): boolean {
+  let x: Buffer | undefined = Buffer.alloc(0);
+  let y: Buffer | undefined = Buffer.alloc(0);
+  for (;;) {
+    if (x?.length === 0) x = next(a);
+    if (y?.length === 0) y = next(b);
+    if (!x || !y) return !x && !y;
+    const n = Math.min(x.length, y.length);
+    if (!x.subarray(0, n).equals(y.subarray(0, n))) return false;
+    x = x.subarray(n);
+    y = y.subarray(n);
+  }
+}
+
+/** The next non-empty piece, or undefined at the end. */
+function next(it: Iterator<Buffer>): Buffer | undefined {
+  for (;;) {
+    const r = it.next();
+    if (r.done) return undefined;
+    if (r.value.length) return r.value;
+  }
+}
+
 /** The directory of a compound file as its tree names it. */
 export interface CompoundDirectory {
   /** The streams directly under the root storage, by raw (UTF-16) name, read when asked for. */
@@ -56,10 +83,10 @@ export interface CompoundDirectory {
   /** Names of allocated entries (streams, storages) that no storage of the tree links. */
   orphans: string[];
   /**
-   * Each stream of `streams` in pieces of at most 1 MiB, in order, through one reused buffer (a
-   * piece is only valid during its call): a large stream is hashed without holding it.
+   * Each stream of `streams` in pieces, in order, read into one buffer (`into`, else a new 1 MiB
+   * one) that the next piece overwrites: a large stream is hashed or compared without holding it.
    */
-  pieces: Map<string, (visit: (piece: Buffer) => void) => void>;
+  pieces: Map<string, (into?: Buffer) => IterableIterator<Buffer>>;
   /** Where each stream of `streams` lies in the file (for in-place patching), computed when asked for. */
   layouts: Map<string, () => StreamLayout>;
   /** Streams smaller than this live in the mini stream. */
@@ -88,8 +115,6 @@ export function readCompoundFile(input: Buffer | ByteSource): Map<string, () => 
 
 const NO_STREAM = 0xffffffff;
 const PIECE = 1 << 20;
-/** The buffer `pieces` reads through (one per process: reading is synchronous). */
-let piece: Buffer | undefined;
 
 /**
  * Reads the directory as the tree it is: the root entry (entry 0) names its children through a
@@ -159,8 +184,8 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     }
     return out;
   };
-  /** Visits a chain's bytes, one read per run of consecutive sectors (at most `max` bytes each). */
-  const visitChain = (start: number, size: number, visit: (b: Buffer) => void, into?: Buffer) => {
+  /** A chain's bytes, one read per run of consecutive sectors (at most `into`'s size each). */
+  const chainPieces = function* (start: number, size: number, into?: Buffer): IterableIterator<Buffer> {
     let left = size;
     const max = into?.length ?? Number.POSITIVE_INFINITY;
     const sectors = chain(start, fat);
@@ -173,7 +198,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
         const len = Math.min(n * sectorSize, left);
         const data = src.read(off, len, into);
         if (data.length !== len) bad('short sector');
-        visit(data);
+        yield data;
         left -= len;
         at += n;
       }
@@ -181,8 +206,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     if (left > 0) bad('stream longer than its chain');
   };
   const readChain = (start: number, size?: number) => {
-    const parts: Buffer[] = [];
-    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b) => parts.push(b));
+    const parts = [...chainPieces(start, size ?? chain(start, fat).length * sectorSize)];
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   };
   const fatEntryOffset = (n: number) =>
@@ -285,7 +309,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
 
   // streams are read when asked for (an MSI's cabinet is most of the file and never needed here)
   const streams = new Map<string, () => Buffer>();
-  const pieces = new Map<string, (visit: (piece: Buffer) => void) => void>();
+  const pieces = new Map<string, (into?: Buffer) => IterableIterator<Buffer>>();
   const layouts = new Map<string, () => StreamLayout>();
   const miniData = (e: Entry) =>
     Buffer.concat(
@@ -295,12 +319,9 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
     streams.set(e.name, () => (e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size)));
-    pieces.set(e.name, (visit) => {
-      if (e.size < miniCutoff) visit(miniData(e));
-      else {
-        piece ??= Buffer.allocUnsafe(PIECE);
-        visitChain(e.start, e.size, visit, piece);
-      }
+    pieces.set(e.name, function* (into) {
+      if (e.size < miniCutoff) yield miniData(e);
+      else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
   return { streams, pieces, orphans, layouts, miniCutoff };

@@ -17,6 +17,7 @@ import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
 import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
+import { withMsiDatabase } from './msi-db.ts';
 import {
   assembleMsiSite,
   buildMsiBase,
@@ -127,14 +128,17 @@ describe('incremental MSI', () => {
     const r2 = assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{"x":1}\n'), other);
     if ('fallback' in r2) throw new Error(r2.fallback);
     expect(() => checkMsiSite(base, other, siteJson)).toThrow(/site\.json/);
+    // one byte changed in the middle of the agent's cabinet stream (found through the directory)
     const tampered = join(dir, 'tampered.msi');
     const bytes = readFileSync(join(dir, 'site-signed.msi'));
-    const agentAt = bytes.indexOf(readFileSync(agent).subarray(4096, 4160));
-    if (agentAt > 0) {
-      bytes[agentAt + 10]! ^= 1;
-      writeFileSync(tampered, bytes);
-      expect(() => checkMsiSite(base, tampered, siteJson)).toThrow();
-    }
+    const cabinet = Object.keys(base.cabinets)[0]!;
+    const layout = withMsiDatabase(join(dir, 'site-signed.msi'), (db) =>
+      db.directory.layouts.get(db.rawStreamName(cabinet)!)!(),
+    );
+    expect(layout.mini).toBe(false);
+    bytes[layout.units[Math.floor(layout.units.length / 2)]! + 100]! ^= 1;
+    writeFileSync(tampered, bytes);
+    expect(() => checkMsiSite(base, tampered, siteJson)).toThrow(/differs from the base/);
     const info = (await defaultRunner.run('msiinfo', ['suminfo', out])).stdout;
     expect(info).toContain(`{${r.packageCode}}`);
     expect(info).toContain('Comments: Site ACME-HQ, enrollment key v3 (7F2A)');

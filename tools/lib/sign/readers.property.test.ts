@@ -78,7 +78,7 @@ function readersNeverThrow(bytes: Buffer, ext: string): void {
   try {
     const d = readCompoundDirectory(bytes);
     for (const read of d.streams.values()) read();
-    for (const visit of d.pieces.values()) visit(() => undefined);
+    for (const read of d.pieces.values()) for (const _ of read()) void _;
   } catch (e) {
     expect((e as Error).name).toBe('CompoundFileError');
   }
