@@ -16456,8 +16456,8 @@ var require_cookies = __commonJS({
       if (!cookie) {
         return out;
       }
-      for (const piece2 of cookie.split(";")) {
-        const [name, ...value] = piece2.split("=");
+      for (const piece of cookie.split(";")) {
+        const [name, ...value] = piece.split("=");
         out[name.trim()] = value.join("=");
       }
       return out;
@@ -49040,7 +49040,7 @@ function fileSource(fd) {
     size: fstatSync(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
-      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       let done = 0;
       while (done < out.length) {
         const n = readSync(fd, out, done, out.length - done, offset + done);
@@ -49053,7 +49053,6 @@ function fileSource(fd) {
 }
 var NO_STREAM = 4294967295;
 var PIECE = 1 << 20;
-var piece;
 function readCompoundDirectory(input2) {
   const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
   const buf = src.read(0, 512);
@@ -49113,7 +49112,7 @@ function readCompoundDirectory(input2) {
     }
     return out;
   };
-  const visitChain = (start, size, visit2, into) => {
+  const chainPieces = function* (start, size, into) {
     let left = size;
     const max = into?.length ?? Number.POSITIVE_INFINITY;
     const sectors = chain(start, fat);
@@ -49125,7 +49124,7 @@ function readCompoundDirectory(input2) {
         const len = Math.min(n * sectorSize, left);
         const data = src.read(off, len, into);
         if (data.length !== len) bad("short sector");
-        visit2(data);
+        yield data;
         left -= len;
         at += n;
       }
@@ -49133,8 +49132,7 @@ function readCompoundDirectory(input2) {
     if (left > 0) bad("stream longer than its chain");
   };
   const readChain = (start, size) => {
-    const parts = [];
-    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b) => parts.push(b));
+    const parts = [...chainPieces(start, size ?? chain(start, fat).length * sectorSize)];
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   };
   const fatEntryOffset = (n) => sectorOffset(fatSectors[Math.floor(n / perSector)]) + n % perSector * 4;
@@ -49228,12 +49226,9 @@ function readCompoundDirectory(input2) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
     streams.set(e.name, () => e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size));
-    pieces.set(e.name, (visit2) => {
-      if (e.size < miniCutoff) visit2(miniData(e));
-      else {
-        piece ??= Buffer.allocUnsafe(PIECE);
-        visitChain(e.start, e.size, visit2, piece);
-      }
+    pieces.set(e.name, function* (into) {
+      if (e.size < miniCutoff) yield miniData(e);
+      else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
   return { streams, pieces, orphans, layouts, miniCutoff };

@@ -8178,11 +8178,11 @@ var require_fixed_queue = __commonJS({
       }
       shift() {
         const tail2 = this.tail;
-        const next = tail2.shift();
+        const next2 = tail2.shift();
         if (tail2.isEmpty() && tail2.next !== null) {
           this.tail = tail2.next;
         }
-        return next;
+        return next2;
       }
     };
   }
@@ -16464,8 +16464,8 @@ var require_cookies = __commonJS({
       if (!cookie) {
         return out;
       }
-      for (const piece2 of cookie.split(";")) {
-        const [name, ...value] = piece2.split("=");
+      for (const piece of cookie.split(";")) {
+        const [name, ...value] = piece.split("=");
         out[name.trim()] = value.join("=");
       }
       return out;
@@ -17693,18 +17693,18 @@ var require_receiver = __commonJS({
         const buffer = Buffer.allocUnsafe(n2);
         let offset = 0;
         while (offset !== n2) {
-          const next = this.#buffers[0];
-          const { length } = next;
+          const next2 = this.#buffers[0];
+          const { length } = next2;
           if (length + offset === n2) {
             buffer.set(this.#buffers.shift(), offset);
             break;
           } else if (length + offset > n2) {
-            buffer.set(next.subarray(0, n2 - offset), offset);
-            this.#buffers[0] = next.subarray(n2 - offset);
+            buffer.set(next2.subarray(0, n2 - offset), offset);
+            this.#buffers[0] = next2.subarray(n2 - offset);
             break;
           } else {
             buffer.set(this.#buffers.shift(), offset);
-            offset += next.length;
+            offset += next2.length;
           }
         }
         this.#byteOffset -= n2;
@@ -20182,8 +20182,8 @@ var require_foldFlowLines = __commonJS({
           split = void 0;
         } else {
           if (ch === " " && prev && prev !== " " && prev !== "\n" && prev !== "	") {
-            const next = text[i2 + 1];
-            if (next && next !== " " && next !== "\n" && next !== "	")
+            const next2 = text[i2 + 1];
+            if (next2 && next2 !== " " && next2 !== "\n" && next2 !== "	")
               split = i2;
           }
           if (i2 >= end) {
@@ -22900,7 +22900,7 @@ ${pointer}
 var require_resolve_props = __commonJS({
   "node_modules/yaml/dist/compose/resolve-props.js"(exports) {
     "use strict";
-    function resolveProps(tokens, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
+    function resolveProps(tokens, { flow, indicator, next: next2, offset, onError, parentIndent, startOnNewline }) {
       let spaceBefore = false;
       let atNewline = startOnNewline;
       let hasSpace = startOnNewline;
@@ -22929,7 +22929,7 @@ var require_resolve_props = __commonJS({
         }
         switch (token.type) {
           case "space":
-            if (!flow && (indicator !== "doc-start" || next?.type !== "flow-collection") && token.source.includes("	")) {
+            if (!flow && (indicator !== "doc-start" || next2?.type !== "flow-collection") && token.source.includes("	")) {
               tab = token;
             }
             hasSpace = true;
@@ -23008,10 +23008,10 @@ var require_resolve_props = __commonJS({
       }
       const last = tokens[tokens.length - 1];
       const end = last ? last.offset + last.source.length : offset;
-      if (reqSpace && next && next.type !== "space" && next.type !== "newline" && next.type !== "comma" && (next.type !== "scalar" || next.source !== "")) {
-        onError(next.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
+      if (reqSpace && next2 && next2.type !== "space" && next2.type !== "newline" && next2.type !== "comma" && (next2.type !== "scalar" || next2.source !== "")) {
+        onError(next2.offset, "MISSING_CHAR", "Tags and anchors must be separated from the next token by white space");
       }
-      if (tab && (atNewline && tab.indent <= parentIndent || next?.type === "block-map" || next?.type === "block-seq"))
+      if (tab && (atNewline && tab.indent <= parentIndent || next2?.type === "block-map" || next2?.type === "block-seq"))
         onError(tab, "TAB_AS_INDENT", "Tabs are not allowed as indentation");
       return {
         comma,
@@ -23871,20 +23871,20 @@ var require_resolve_flow_scalar = __commonJS({
           res += fold;
           i2 = offset;
         } else if (ch === "\\") {
-          let next = source[++i2];
-          const cc = escapeCodes[next];
+          let next2 = source[++i2];
+          const cc = escapeCodes[next2];
           if (cc)
             res += cc;
-          else if (next === "\n") {
-            next = source[i2 + 1];
-            while (next === " " || next === "	")
-              next = source[++i2 + 1];
-          } else if (next === "\r" && source[i2 + 1] === "\n") {
-            next = source[++i2 + 1];
-            while (next === " " || next === "	")
-              next = source[++i2 + 1];
-          } else if (next === "x" || next === "u" || next === "U") {
-            const length = next === "x" ? 2 : next === "u" ? 4 : 8;
+          else if (next2 === "\n") {
+            next2 = source[i2 + 1];
+            while (next2 === " " || next2 === "	")
+              next2 = source[++i2 + 1];
+          } else if (next2 === "\r" && source[i2 + 1] === "\n") {
+            next2 = source[++i2 + 1];
+            while (next2 === " " || next2 === "	")
+              next2 = source[++i2 + 1];
+          } else if (next2 === "x" || next2 === "u" || next2 === "U") {
+            const length = next2 === "x" ? 2 : next2 === "u" ? 4 : 8;
             res += parseCharCode(source, i2 + 1, length, onError);
             i2 += length;
           } else {
@@ -23894,10 +23894,10 @@ var require_resolve_flow_scalar = __commonJS({
           }
         } else if (ch === " " || ch === "	") {
           const wsStart = i2;
-          let next = source[i2 + 1];
-          while (next === " " || next === "	")
-            next = source[++i2 + 1];
-          if (next !== "\n" && !(next === "\r" && source[i2 + 2] === "\n"))
+          let next2 = source[i2 + 1];
+          while (next2 === " " || next2 === "	")
+            next2 = source[++i2 + 1];
+          if (next2 !== "\n" && !(next2 === "\r" && source[i2 + 2] === "\n"))
             res += i2 > wsStart ? source.slice(wsStart, i2 + 1) : ch;
         } else {
           res += ch;
@@ -24899,9 +24899,9 @@ var require_lexer = __commonJS({
           this.lineEndPos = null;
         }
         this.atEnd = !incomplete;
-        let next = this.next ?? "stream";
-        while (next && (incomplete || this.hasChars(1)))
-          next = yield* this.parseNext(next);
+        let next2 = this.next ?? "stream";
+        while (next2 && (incomplete || this.hasChars(1)))
+          next2 = yield* this.parseNext(next2);
       }
       atLineEnd() {
         let i2 = this.pos;
@@ -24924,8 +24924,8 @@ var require_lexer = __commonJS({
           while (ch === " ")
             ch = this.buffer[++indent + offset];
           if (ch === "\r") {
-            const next = this.buffer[indent + offset + 1];
-            if (next === "\n" || !next && !this.atEnd)
+            const next2 = this.buffer[indent + offset + 1];
+            if (next2 === "\n" || !next2 && !this.atEnd)
               return offset + indent + 1;
           }
           return ch === "\n" || indent >= this.indentNext || !ch && !this.atEnd ? offset + indent : -1;
@@ -24962,8 +24962,8 @@ var require_lexer = __commonJS({
       peek(n2) {
         return this.buffer.substr(this.pos, n2);
       }
-      *parseNext(next) {
-        switch (next) {
+      *parseNext(next2) {
+        switch (next2) {
           case "stream":
             return yield* this.parseStream();
           case "line-start":
@@ -25152,8 +25152,8 @@ var require_lexer = __commonJS({
             this.flowKey = true;
             return yield* this.parseQuotedScalar();
           case ":": {
-            const next = this.charAt(1);
-            if (this.flowKey || isEmpty(next) || next === ",") {
+            const next2 = this.charAt(1);
+            if (this.flowKey || isEmpty(next2) || next2 === ",") {
               this.flowKey = false;
               yield* this.pushCount(1);
               yield* this.pushSpaces(true);
@@ -25232,10 +25232,10 @@ var require_lexer = __commonJS({
               indent = 0;
               break;
             case "\r": {
-              const next = this.buffer[i3 + 1];
-              if (!next && !this.atEnd)
+              const next2 = this.buffer[i3 + 1];
+              if (!next2 && !this.atEnd)
                 return this.setNext("block-scalar");
-              if (next === "\n")
+              if (next2 === "\n")
                 break;
             }
             // fallthrough
@@ -25297,21 +25297,21 @@ var require_lexer = __commonJS({
         let ch;
         while (ch = this.buffer[++i2]) {
           if (ch === ":") {
-            const next = this.buffer[i2 + 1];
-            if (isEmpty(next) || inFlow && flowIndicatorChars.has(next))
+            const next2 = this.buffer[i2 + 1];
+            if (isEmpty(next2) || inFlow && flowIndicatorChars.has(next2))
               break;
             end = i2;
           } else if (isEmpty(ch)) {
-            let next = this.buffer[i2 + 1];
+            let next2 = this.buffer[i2 + 1];
             if (ch === "\r") {
-              if (next === "\n") {
+              if (next2 === "\n") {
                 i2 += 1;
                 ch = "\n";
-                next = this.buffer[i2 + 1];
+                next2 = this.buffer[i2 + 1];
               } else
                 end = i2;
             }
-            if (next === "#" || inFlow && flowIndicatorChars.has(next))
+            if (next2 === "#" || inFlow && flowIndicatorChars.has(next2))
               break;
             if (ch === "\n") {
               const cs = this.continueScalar(i2 + 1);
@@ -29610,12 +29610,12 @@ function handleCatchResult(payload, result, def, ctx) {
   });
   return payload;
 }
-function handlePipeResult(left, next, ctx) {
+function handlePipeResult(left, next2, ctx) {
   if (left.issues.some((iss) => iss.code !== "unrecognized_keys")) {
     left.aborted = true;
     return left;
   }
-  return next._zod.run({ value: left.value, issues: left.issues }, ctx);
+  return next2._zod.run({ value: left.value, issues: left.issues }, ctx);
 }
 function handleCodecAResult(result, def, ctx) {
   if (result.issues.length) {
@@ -51068,7 +51068,7 @@ function pLimit(concurrency) {
       queue.dequeue().run();
     }
   };
-  const next = () => {
+  const next2 = () => {
     activeCount--;
     resumeNext();
   };
@@ -51079,7 +51079,7 @@ function pLimit(concurrency) {
       await result;
     } catch {
     }
-    next();
+    next2();
   };
   const enqueue = (function_, resolve15, reject, arguments_) => {
     const queueItem = { reject };
@@ -52362,7 +52362,7 @@ function fileSource(fd) {
     size: fstatSync(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
-      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.alloc(want);
+      const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       let done = 0;
       while (done < out.length) {
         const n2 = readSync(fd, out, done, out.length - done, offset + done);
@@ -52372,6 +52372,26 @@ function fileSource(fd) {
       return out.subarray(0, done);
     }
   };
+}
+function sameBytes(a2, b2) {
+  let x2 = Buffer.alloc(0);
+  let y2 = Buffer.alloc(0);
+  for (; ; ) {
+    if (x2?.length === 0) x2 = next(a2);
+    if (y2?.length === 0) y2 = next(b2);
+    if (!x2 || !y2) return !x2 && !y2;
+    const n2 = Math.min(x2.length, y2.length);
+    if (!x2.subarray(0, n2).equals(y2.subarray(0, n2))) return false;
+    x2 = x2.subarray(n2);
+    y2 = y2.subarray(n2);
+  }
+}
+function next(it2) {
+  for (; ; ) {
+    const r2 = it2.next();
+    if (r2.done) return void 0;
+    if (r2.value.length) return r2.value;
+  }
 }
 function readCompoundDirectory(input2) {
   const src = Buffer.isBuffer(input2) ? bufferSource(input2) : input2;
@@ -52432,7 +52452,7 @@ function readCompoundDirectory(input2) {
     }
     return out;
   };
-  const visitChain = (start, size, visit2, into) => {
+  const chainPieces = function* (start, size, into) {
     let left = size;
     const max = into?.length ?? Number.POSITIVE_INFINITY;
     const sectors = chain(start, fat);
@@ -52444,7 +52464,7 @@ function readCompoundDirectory(input2) {
         const len = Math.min(n2 * sectorSize, left);
         const data = src.read(off, len, into);
         if (data.length !== len) bad("short sector");
-        visit2(data);
+        yield data;
         left -= len;
         at2 += n2;
       }
@@ -52452,8 +52472,7 @@ function readCompoundDirectory(input2) {
     if (left > 0) bad("stream longer than its chain");
   };
   const readChain = (start, size) => {
-    const parts = [];
-    visitChain(start, size ?? chain(start, fat).length * sectorSize, (b2) => parts.push(b2));
+    const parts = [...chainPieces(start, size ?? chain(start, fat).length * sectorSize)];
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   };
   const fatEntryOffset = (n2) => sectorOffset(fatSectors[Math.floor(n2 / perSector)]) + n2 % perSector * 4;
@@ -52490,7 +52509,7 @@ function readCompoundDirectory(input2) {
       if (names.has(key)) bad(`two directory entries named ${JSON.stringify(e.name)} in one storage`);
       names.add(key);
       out.push(e);
-      for (const next of [e.left, e.right]) if (next !== NO_STREAM) todo.push(next);
+      for (const next2 of [e.left, e.right]) if (next2 !== NO_STREAM) todo.push(next2);
     }
     return out;
   };
@@ -52547,17 +52566,14 @@ function readCompoundDirectory(input2) {
     if (e.type !== 2) continue;
     layouts.set(e.name, () => layoutOf(e));
     streams.set(e.name, () => e.size < miniCutoff ? miniData(e) : readChain(e.start, e.size));
-    pieces.set(e.name, (visit2) => {
-      if (e.size < miniCutoff) visit2(miniData(e));
-      else {
-        piece ??= Buffer.allocUnsafe(PIECE);
-        visitChain(e.start, e.size, visit2, piece);
-      }
+    pieces.set(e.name, function* (into) {
+      if (e.size < miniCutoff) yield miniData(e);
+      else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
   return { streams, pieces, orphans, layouts, miniCutoff };
 }
-var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE, piece;
+var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE;
 var init_cfb = __esm({
   "tools/lib/cfb.ts"() {
     "use strict";
@@ -53907,10 +53923,10 @@ function mergeSiteResults(built, invalid2) {
   if (!fits) return [...built, ...invalid2.map(invalidSiteResult)];
   const out = [];
   const invalidAt = new Map(invalid2.map((s2) => [s2.index, s2]));
-  let next = 0;
+  let next2 = 0;
   for (let i2 = 0; i2 < total; i2++) {
     const bad5 = invalidAt.get(i2);
-    out.push(bad5 ? invalidSiteResult(bad5) : { ...built[next++], index: i2 });
+    out.push(bad5 ? invalidSiteResult(bad5) : { ...built[next2++], index: i2 });
   }
   return out;
 }
@@ -55283,9 +55299,9 @@ function summaryProperties(s2) {
   }));
   const byOffset = [...entries].sort((a2, b2) => a2.at - b2.at);
   return entries.map((e) => {
-    const next = byOffset.find((x2) => x2.at > e.at)?.at ?? size;
-    if (e.at < 8 + count * 8 || next > size) bad4("summary property out of range");
-    return { pid: e.pid, raw: s2.subarray(section + e.at, section + next) };
+    const next2 = byOffset.find((x2) => x2.at > e.at)?.at ?? size;
+    if (e.at < 8 + count * 8 || next2 > size) bad4("summary property out of range");
+    return { pid: e.pid, raw: s2.subarray(section + e.at, section + next2) };
   });
 }
 function rewriteSummary(stream, replace) {
@@ -55608,32 +55624,34 @@ function checkMsiSite(base, file2, siteJson2) {
   const fail3 = (message) => {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
-  withMsiDatabase(file2, (db) => {
-    const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
-    const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
-    if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
-      fail3(`its cabinets (${media.join(", ")}) are not the base's`);
-    const stream = (name) => {
-      const raw = db.rawStreamName(name);
+  withMsiDatabase(
+    base.path,
+    (baseDb) => withMsiDatabase(file2, (db) => {
+      const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
+      const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
+      if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
+        fail3(`its cabinets (${media.join(", ")}) are not the base's`);
+      const pieces = (d2, name, into) => {
+        const raw2 = d2.rawStreamName(name);
+        const read = raw2 ? d2.directory.pieces.get(raw2) : void 0;
+        return read ? read(into) : fail3(`cabinet stream ${name} not found`);
+      };
+      checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+      for (const name of Object.keys(base.cabinets))
+        if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
+          fail3(`cabinet ${name} differs from the base's`);
+      const raw = db.rawStreamName(SITE_CAB);
       const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
-      return bytes ?? fail3(`cabinet stream ${name} not found`);
-    };
-    for (const [name, sha] of Object.entries(base.cabinets)) {
-      const raw = db.rawStreamName(name);
-      const visit2 = raw ? db.directory.pieces.get(raw) : void 0;
-      if (!visit2) fail3(`cabinet stream ${name} not found`);
-      const hash3 = createHash8("sha256");
-      visit2((piece2) => hash3.update(piece2));
-      if (hash3.digest("hex") !== sha) fail3(`cabinet ${name} differs from the base's`);
-    }
-    const site = readCabinetFile(stream(SITE_CAB));
-    if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
-  });
+      const site = readCabinetFile(bytes ?? fail3(`cabinet stream ${SITE_CAB} not found`));
+      if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
+    })
+  );
 }
-var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, int4;
+var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, int4, checkBuffers;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
     "use strict";
+    init_cfb();
     init_errors();
     init_cab();
     init_checks3();
@@ -56871,10 +56889,10 @@ async function buildInRunDir(options, workRoot, started) {
   };
   if (options.incremental !== false && total > 0) shared2.release = await releaseParts(shared2, options);
   const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
-  let next = 0;
+  let next2 = 0;
   const worker = async () => {
-    while (next < total) {
-      const index = next++;
+    while (next2 < total) {
+      const index = next2++;
       const site = options.sites[index];
       options.onProgress?.({ type: "start", siteCode: site.siteCode, index, total });
       const t0 = performance.now();
@@ -59603,12 +59621,12 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
       if (v2 !== void 0) h2[k2] = Array.isArray(v2) ? v2.join(", ") : v2;
     if ([301, 302, 303, 307, 308].includes(status) && h2["location"]) {
       res.resume();
-      const next = new URL(h2["location"], current);
-      if (next.origin !== current.origin) {
+      const next2 = new URL(h2["location"], current);
+      if (next2.origin !== current.origin) {
         const { authorization: _drop, ...rest } = hdrs;
         hdrs = rest;
       }
-      current = next;
+      current = next2;
       continue;
     }
     if (status < 200 || status >= 300) {

@@ -55032,21 +55032,42 @@ async function acquireReleaseLock(root) {
   const oid = (await git(root, ["hash-object", "-w", "--stdin"], { input: JSON.stringify(me) })).stdout.trim();
   const won = () => {
     let held = true;
+    const deleteSync = () => spawnSync("git", ["update-ref", "-d", LOCK_REF, oid], {
+      cwd: root,
+      stdio: "ignore",
+      env: { ...process.env, ...GIT_ENV }
+    }).status === 0;
+    const stillOursSync = () => spawnSync("git", ["rev-parse", "-q", "--verify", LOCK_REF], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, ...GIT_ENV }
+    }).stdout?.trim() === oid;
+    const stillOurs = async () => {
+      const cur = await git(root, ["rev-parse", "-q", "--verify", LOCK_REF], { allowFailure: true });
+      return cur.exitCode === 0 && cur.stdout.trim() === oid;
+    };
+    const stuck = () => logger.warn(
+      `could not remove the release lock ${LOCK_REF}; once no signet release runs, remove it with \`git update-ref -d ${LOCK_REF}\``
+    );
+    const lastTry = () => {
+      held = !deleteSync() && stillOursSync();
+      if (held) stuck();
+    };
     return {
       holder: me,
+      // Held until the ref is gone: a delete that failed (its git was interrupted, or git's own
+      // ref lock was busy) is tried again while the ref still names this holder, and the signal
+      // path's releaseSync still runs if this is cut short.
       async release() {
-        if (!held) return;
-        held = false;
-        await git(root, ["update-ref", "-d", LOCK_REF, oid], { allowFailure: true });
+        for (let attempt = 0; held && attempt < 4; attempt++) {
+          const r = await git(root, ["update-ref", "-d", LOCK_REF, oid], { allowFailure: true });
+          if (r.exitCode === 0 || !await stillOurs()) held = false;
+          else await sleep2(20 * (attempt + 1));
+        }
+        if (held) lastTry();
       },
       releaseSync() {
-        if (!held) return;
-        held = false;
-        spawnSync("git", ["update-ref", "-d", LOCK_REF, oid], {
-          cwd: root,
-          stdio: "ignore",
-          env: { ...process.env, ...GIT_ENV }
-        });
+        if (held) lastTry();
       }
     };
   };
@@ -55152,6 +55173,7 @@ async function unfinishedRelease(rp, config2, date5) {
 // tools/lib/release/stable.ts
 import { existsSync as existsSync9, mkdirSync as mkdirSync2, readFileSync as readFileSync7, unlinkSync, writeFileSync as writeFileSync3 } from "node:fs";
 import { dirname as dirname5, join as join6 } from "node:path";
+import { setTimeout as sleep3 } from "node:timers/promises";
 function commitMessage(template, tag, version2) {
   return template.replaceAll("{tag}", tag).replaceAll("{version}", version2);
 }
@@ -55276,17 +55298,34 @@ ${body.stdout}`;
     );
   }
 }
+async function casUpdate(root, args, ref, ours) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if ((await git(root, args, { allowFailure: true })).exitCode === 0) return true;
+    const cur = await git(root, ["rev-parse", "-q", "--verify", ref], { allowFailure: true });
+    if (cur.exitCode !== 0 || cur.stdout.trim() !== ours) return false;
+    await sleep3(50 * (attempt + 1));
+  }
+  return false;
+}
 async function rollback(t, j) {
   const { root } = t;
   const left = [];
   if (j.tagObject) {
-    const r = await git(root, ["update-ref", "-d", `refs/tags/${t.tag}`, j.tagObject], {
-      allowFailure: true
-    });
-    if (r.exitCode !== 0) left.push(`tag ${t.tag} (no longer the one this run made)`);
+    const ref = `refs/tags/${t.tag}`;
+    if (!await casUpdate(root, ["update-ref", "-d", ref, j.tagObject], ref, j.tagObject)) {
+      const cur = await git(root, ["rev-parse", "-q", "--verify", ref], { allowFailure: true });
+      left.push(
+        cur.stdout.trim() === j.tagObject ? `tag ${t.tag} (git would not delete it: \`git tag -d ${t.tag}\` once no git runs)` : `tag ${t.tag} (no longer the one this run made)`
+      );
+    }
   }
   if (j.commit)
-    await git(root, casArgs(t.base.ref, t.base.sha, j.commit, "signet: rollback"), { allowFailure: true });
+    await casUpdate(
+      root,
+      casArgs(t.base.ref, t.base.sha, j.commit, "signet: rollback"),
+      t.base.ref,
+      j.commit
+    );
   const now = await headState(root).catch(() => void 0);
   if (!now || now.sha !== t.base.sha || now.ref !== t.base.ref) {
     left.push(

@@ -85,21 +85,45 @@ export async function acquireReleaseLock(root: string): Promise<ReleaseLock> {
   ).stdout.trim();
   const won = (): ReleaseLock => {
     let held = true;
+    const deleteSync = () =>
+      spawnSync('git', ['update-ref', '-d', LOCK_REF, oid], {
+        cwd: root,
+        stdio: 'ignore',
+        env: { ...process.env, ...GIT_ENV },
+      }).status === 0;
+    const stillOursSync = () =>
+      spawnSync('git', ['rev-parse', '-q', '--verify', LOCK_REF], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, ...GIT_ENV },
+      }).stdout?.trim() === oid;
+    const stillOurs = async () => {
+      const cur = await git(root, ['rev-parse', '-q', '--verify', LOCK_REF], { allowFailure: true });
+      return cur.exitCode === 0 && cur.stdout.trim() === oid;
+    };
+    const stuck = () =>
+      logger.warn(
+        `could not remove the release lock ${LOCK_REF}; once no signet release runs, remove it with \`git update-ref -d ${LOCK_REF}\``,
+      );
+    const lastTry = () => {
+      held = !deleteSync() && stillOursSync();
+      if (held) stuck();
+    };
     return {
       holder: me,
+      // Held until the ref is gone: a delete that failed (its git was interrupted, or git's own
+      // ref lock was busy) is tried again while the ref still names this holder, and the signal
+      // path's releaseSync still runs if this is cut short.
       async release() {
-        if (!held) return;
-        held = false;
-        await git(root, ['update-ref', '-d', LOCK_REF, oid], { allowFailure: true });
+        for (let attempt = 0; held && attempt < 4; attempt++) {
+          const r = await git(root, ['update-ref', '-d', LOCK_REF, oid], { allowFailure: true });
+          if (r.exitCode === 0 || !(await stillOurs())) held = false;
+          else await sleep(20 * (attempt + 1));
+        }
+        if (held) lastTry();
       },
       releaseSync() {
-        if (!held) return;
-        held = false;
-        spawnSync('git', ['update-ref', '-d', LOCK_REF, oid], {
-          cwd: root,
-          stdio: 'ignore',
-          env: { ...process.env, ...GIT_ENV },
-        });
+        if (held) lastTry();
       },
     };
   };

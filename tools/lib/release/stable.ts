@@ -13,6 +13,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SignetConfig } from '../config/schema.ts';
 import { isSignetError, SignetError } from '../errors.ts';
 import { git, gitOut } from '../git/git.ts';
@@ -192,18 +193,43 @@ export async function runStable(t: StableTransaction): Promise<StableOutcome> {
   }
 }
 
+/**
+ * A compare-and-swap ref update (`args`), tried again while `ref` still holds this run's value
+ * `ours`: a git interrupted by the same signal, or git's own ref lock busy past its wait, fails
+ * once without meaning the ref is someone else's. False when it did not go through.
+ */
+async function casUpdate(root: string, args: string[], ref: string, ours: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if ((await git(root, args, { allowFailure: true })).exitCode === 0) return true;
+    const cur = await git(root, ['rev-parse', '-q', '--verify', ref], { allowFailure: true });
+    if (cur.exitCode !== 0 || cur.stdout.trim() !== ours) return false;
+    await sleep(50 * (attempt + 1));
+  }
+  return false;
+}
+
 /** Undoes what the journal records, where the repository still holds this run's values. */
 async function rollback(t: StableTransaction, j: Journal): Promise<void> {
   const { root } = t;
   const left: string[] = [];
   if (j.tagObject) {
-    const r = await git(root, ['update-ref', '-d', `refs/tags/${t.tag}`, j.tagObject], {
-      allowFailure: true,
-    });
-    if (r.exitCode !== 0) left.push(`tag ${t.tag} (no longer the one this run made)`);
+    const ref = `refs/tags/${t.tag}`;
+    if (!(await casUpdate(root, ['update-ref', '-d', ref, j.tagObject], ref, j.tagObject))) {
+      const cur = await git(root, ['rev-parse', '-q', '--verify', ref], { allowFailure: true });
+      left.push(
+        cur.stdout.trim() === j.tagObject
+          ? `tag ${t.tag} (git would not delete it: \`git tag -d ${t.tag}\` once no git runs)`
+          : `tag ${t.tag} (no longer the one this run made)`,
+      );
+    }
   }
   if (j.commit)
-    await git(root, casArgs(t.base.ref, t.base.sha, j.commit, 'signet: rollback'), { allowFailure: true });
+    await casUpdate(
+      root,
+      casArgs(t.base.ref, t.base.sha, j.commit, 'signet: rollback'),
+      t.base.ref,
+      j.commit,
+    );
   const now = await headState(root).catch(() => undefined);
   if (!now || now.sha !== t.base.sha || now.ref !== t.base.ref) {
     left.push(
