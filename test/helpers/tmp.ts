@@ -10,10 +10,16 @@ import { afterAll } from 'vitest';
  * would stay behind.
  */
 const made: string[] = [];
-afterAll(() => {
+const removeMade = () => {
   if (process.env['SIGNET_KEEP_TMP']) return;
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+};
+try {
+  afterAll(removeMade);
+} catch {
+  // loaded outside a test run (a benchmark imports the helpers): remove them when the process ends
+  process.on('exit', removeMade);
+}
 
 /** A temporary directory removed after the test file (kept when SIGNET_KEEP_TMP is set). */
 export function tempDir(prefix = 'signet-'): string {

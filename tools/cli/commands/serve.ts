@@ -267,6 +267,11 @@ async function serve(args: ArgumentsCamelCase<ServeArgs>): Promise<void> {
   logger.info(
     `signet serve: listening on ${url}${args.behindProxy || service.behindProxy ? ' (behind a TLS proxy)' : ''}`,
   );
+  const flags = `${process.execArgv.join(' ')} ${process.env['NODE_OPTIONS'] ?? ''}`;
+  if (!adminToken && !flags.includes('--max-semi-space-size'))
+    logger.info(
+      'signet serve: NODE_OPTIONS=--max-semi-space-size=8 keeps the service’s memory lower (docs/service.md, “Memory”)',
+    );
   if (adminToken) {
     // printed once, on stdout, for the developer who started --dev
     process.stdout.write(`admin token (shown once): ${adminToken}\n\n`);
