@@ -21,6 +21,7 @@ const TINY: Record<string, string[]> = {
   scale: ['--sites', '3', '--mb', '1', '--rounds', '1'],
   service: ['--sites', '5', '--cold-sites', '2', '--warm', '20', '--concurrency', '4', '--mb', '1'],
   sign: ['--files', '2', '--mb', '1'],
+  workers: ['--sites', '3', '--mb', '1'],
   version: ['--commits', '200', '--tags', '20', '--rounds', '1'],
 };
 
