@@ -18,25 +18,18 @@
  *   node bench/service.ts [--mb 5] [--sites 1000] [--cold-sites 100] [--warm 2000] [--concurrency 50]
  *                         [--node-options '--max-semi-space-size=8']
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../tools/lib/config/load.ts';
-import { buildCachedAgent } from '../tools/lib/demo/agent.ts';
 import { logger } from '../tools/lib/log.ts';
-import { makeDevCert } from '../tools/lib/sign/devcert.ts';
-import { createSigner } from '../tools/lib/sign/index.ts';
-import { startLocalTsa } from '../tools/lib/sign/local-tsa.ts';
 import { verifyFile } from '../tools/lib/sign/verify.ts';
+import { arg } from './installer-setup.ts';
+import { builtPackage, serviceBench } from './service-setup.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const MB = arg('mb', 5);
 const SITES = arg('sites', 1000);
 const COLD_SITES = arg('cold-sites', 100);
@@ -51,27 +44,11 @@ const NODE_FLAGS = (flagAt >= 0 ? process.argv[flagAt + 1]! : '--max-semi-space-
 logger.level = 'warn';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
-// The service and the CLI run as users run them: the package's built JavaScript. It is built into
-// a private package folder (the repository's dist/ is left alone: `npm pack` may be using it).
-const REPO = join(ROOT, '..');
-const PKG = join(ROOT, '.data', 'service-pkg');
-rmSync(PKG, { recursive: true, force: true });
-mkdirSync(PKG, { recursive: true });
-copyFileSync(join(REPO, 'package.json'), join(PKG, 'package.json'));
-for (const d of ['templates', 'workflows', 'schema', 'node_modules'])
-  symlinkSync(join(REPO, d), join(PKG, d));
-execFileSync(
-  join(REPO, 'node_modules', '.bin', 'tsc'),
-  ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(PKG, 'dist')],
-  {
-    cwd: REPO,
-    stdio: 'inherit',
-  },
-);
-const BIN = join(PKG, 'dist', 'cli', 'bin.js');
 const dir = join(ROOT, '.data', 'service');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
+// the service and the CLI run as users run them: the package's built JavaScript
+const BIN = builtPackage(dir);
 
 const agentHttp = new Agent({ keepAlive: true, maxSockets: 512 });
 
@@ -190,36 +167,10 @@ function vmHwm(pid: number): number {
 }
 
 // --- setup: PKI, TSA, a pinned release profile, a signed padded agent ---
-const pki = await makeDevCert(join(dir, 'pki'));
-const tsa = await startLocalTsa({ cert: pki.tsaCert, key: pki.tsaKey, chain: pki.caCert });
-const masterKey = join(dir, 'master.key');
-writeFileSync(masterKey, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), {
-  mode: 0o600,
+const { pki, tsa, signedAgent } = await serviceBench(dir, MB, {
+  rateLimit: { max: 1_000_000, windowMs: 60_000 },
 });
-const rawConfig = {
-  signing: {
-    defaultProfile: 'svc',
-    profiles: {
-      svc: {
-        ...pki.profile,
-        dev: false,
-        timestamp: { urls: [tsa.url], retries: 0, retryWaitMs: 0, timeoutMs: 15000 },
-      },
-    },
-  },
-  installers: { product: { vendor: 'Acme', product: 'Agent', serviceName: 'SignetTestAgent' } },
-  service: {
-    data: join(dir, 'data'),
-    profile: 'svc',
-    masterKey: `file:${masterKey}`,
-    rateLimit: { max: 1_000_000, windowMs: 60_000 },
-  },
-};
-const config = parseConfig(rawConfig, 'bench');
-writeFileSync(join(dir, 'signet.config.json'), JSON.stringify(rawConfig, null, 2));
-const agent = join(dir, 'agent.exe');
-copyFileSync(await buildCachedAgent({ version: '1.0.0', ...(MB ? { padMiB: MB } : {}) }), agent);
-await createSigner(config, { profile: 'svc', releasePath: true, baseDir: dir }).sign(agent);
+const agent = await signedAgent('1.0.0');
 const trust = { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] };
 console.log(
   `service bench: ${availableParallelism()} cores, agent ${(statSync(agent).size / 1048576).toFixed(1)} MiB, ${SITES} sites, ${COLD_SITES} cold sites, ${WARM} warm downloads at ${CONC}; service node flags: ${NODE_FLAGS.join(' ') || '(Node defaults)'}`,
@@ -288,9 +239,7 @@ try {
   const later: number[] = [];
   for (let r = 1; r <= 3; r++) {
     const v = `0.9.${r}`;
-    const a = join(dir, `agent-${v}.exe`);
-    copyFileSync(await buildCachedAgent({ version: v, ...(MB ? { padMiB: MB } : {}) }), a);
-    await createSigner(config, { profile: 'svc', releasePath: true, baseDir: dir }).sign(a);
+    const a = await signedAgent(v);
     const u = await http(base, 'POST', `/v1/releases?version=${v}&channel=stable`, token, { file: a });
     if (u.status !== 201) throw new Error(`upload ${v}: ${u.status}`);
     const get = async (i: number) => {

@@ -13,8 +13,8 @@
  *
  *   node bench/workers.ts [--sites 200] [--mb 5] [--worker-concurrency 1]
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,43 +23,22 @@ import { startRedis } from '../test/helpers/redis.ts';
 import { fileBody } from '../tools/lib/app/service/body.ts';
 import { createService } from '../tools/lib/app/service/index.ts';
 import type { Actor, BuildView } from '../tools/lib/app/service/types.ts';
-import { parseConfig } from '../tools/lib/config/load.ts';
-import { buildCachedAgent } from '../tools/lib/demo/agent.ts';
 import { logger } from '../tools/lib/log.ts';
-import { makeDevCert } from '../tools/lib/sign/devcert.ts';
-import { createSigner } from '../tools/lib/sign/index.ts';
-import { startLocalTsa } from '../tools/lib/sign/local-tsa.ts';
+import { arg } from './installer-setup.ts';
+import { builtPackage, serviceBench } from './service-setup.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const SITES = arg('sites', 200);
 const MB = arg('mb', 5);
 const WORKER_CONC = arg('worker-concurrency', 1);
 logger.level = 'warn';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
-const REPO = join(ROOT, '..');
 const dir = join(ROOT, '.data', 'workers');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
-// the workers run as users run them: the package's built JavaScript, in a private package folder
-const PKG = join(dir, 'pkg');
-mkdirSync(PKG, { recursive: true });
-copyFileSync(join(REPO, 'package.json'), join(PKG, 'package.json'));
-for (const d of ['templates', 'workflows', 'schema', 'node_modules'])
-  symlinkSync(join(REPO, d), join(PKG, d));
-execFileSync(
-  join(REPO, 'node_modules', '.bin', 'tsc'),
-  ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(PKG, 'dist')],
-  {
-    cwd: REPO,
-    stdio: 'inherit',
-  },
-);
-const BIN = join(PKG, 'dist', 'cli', 'bin.js');
+// the workers run as users run them: the package's built JavaScript
+const BIN = builtPackage(dir);
 
 const ADMIN: Actor = { kind: 'token', name: 'bench', ip: '127.0.0.1', scopes: ['admin'] };
 
@@ -106,48 +85,25 @@ async function stopWorker(w: Worker): Promise<void> {
 
 const pg = await startPostgres();
 const redis = await startRedis();
-const pki = await makeDevCert(join(dir, 'pki'));
-const tsa = await startLocalTsa({ cert: pki.tsaCert, key: pki.tsaKey, chain: pki.caCert });
+const { tsa, config, configPath, masterKey, signedAgent } = await serviceBench(dir, MB, {
+  database: pg.url,
+  queue: redis.url,
+  cacheBytes: 0,
+});
 const workers: Worker[] = [];
 try {
-  const masterKey = new Uint8Array(crypto.getRandomValues(new Uint8Array(32)));
-  writeFileSync(join(dir, 'master.key'), Buffer.from(masterKey).toString('base64'), { mode: 0o600 });
-  const rawConfig = {
-    signing: {
-      defaultProfile: 'svc',
-      profiles: {
-        svc: {
-          ...pki.profile,
-          dev: false,
-          timestamp: { urls: [tsa.url], retries: 1, retryWaitMs: 200, timeoutMs: 15_000 },
-        },
-      },
-    },
-    installers: { product: { vendor: 'Example Vendor', product: 'Agent', serviceName: 'SignetTestAgent' } },
-    service: {
-      data: join(dir, 'data'),
-      profile: 'svc',
-      database: pg.url,
-      queue: redis.url,
-      cacheBytes: 0,
-      masterKey: `file:${join(dir, 'master.key')}`,
-    },
-  };
-  const configPath = join(dir, 'signet.config.json');
-  writeFileSync(configPath, JSON.stringify(rawConfig, null, 2));
-  const config = parseConfig(rawConfig, 'bench');
   const api = await createService({
     config,
     baseDir: dir,
     masterKey,
     publicUrl: 'https://signet.example.test',
   });
-  const signer = createSigner(config, { profile: 'svc', releasePath: true, baseDir: dir });
   const release = async (version: string) => {
-    const a = join(dir, `agent-${version}.exe`);
-    copyFileSync(await buildCachedAgent({ version, ...(MB ? { padMiB: MB } : {}) }), a);
-    await signer.sign(a);
-    await api.uploadRelease(ADMIN, { version, channel: 'stable', body: fileBody(a) });
+    await api.uploadRelease(ADMIN, {
+      version,
+      channel: 'stable',
+      body: fileBody(await signedAgent(version)),
+    });
   };
   await release('1.0.0');
   for (let i = 0; i < SITES; i++)
