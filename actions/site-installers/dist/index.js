@@ -55677,6 +55677,24 @@ function compressionDirective(c2) {
   if (c2 === "lzma") return "SetCompressor /SOLID /FINAL lzma";
   return "SetCompressor /FINAL zlib";
 }
+function nsisReleaseValues(s2) {
+  const p2 = s2.product;
+  return {
+    COMPRESSION: compressionDirective(s2.installers.compression),
+    VENDOR: p2.vendor,
+    PRODUCT: p2.product,
+    SERVICE_NAME: p2.serviceName,
+    AGENT_FILE: p2.agentFileName,
+    VERSION: s2.version,
+    VERSION4: `${s2.version}.0`,
+    SIGN_SCRIPT,
+    OUT_FILE: NSIS_OUT,
+    ICON: s2.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : "",
+    INSTALL_ARGS: p2.installArgs.join(" "),
+    UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
+    REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
+  };
+}
 function renderNsis(template, values, source) {
   const text = renderTemplate(template, values, NSIS_VARIABLES, source);
   if (!/^\s*!uninstfinalize\s+.+=\s*0\s*$/m.test(text))
@@ -55889,21 +55907,7 @@ function overlayMaxOf(templateText) {
   return n2;
 }
 function stubTemplateValues(s2) {
-  const p2 = s2.product;
-  return {
-    COMPRESSION: compressionDirective(s2.installers.compression),
-    VENDOR: p2.vendor,
-    PRODUCT: p2.product,
-    SERVICE_NAME: p2.serviceName,
-    AGENT_FILE: p2.agentFileName,
-    VERSION: s2.version,
-    VERSION4: `${s2.version}.0`,
-    ...STUB_NEUTRAL,
-    ICON: s2.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : "",
-    INSTALL_ARGS: p2.installArgs.join(" "),
-    UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
-    REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
-  };
+  return { ...nsisReleaseValues(s2), ...STUB_NEUTRAL };
 }
 function sha2562(data) {
   return createHash9("sha256").update(data).digest("hex");
@@ -56357,24 +56361,11 @@ function linkOrCopy(from, to) {
   }
 }
 function nsisValues(s2, site, fp) {
-  const p2 = s2.product;
   return {
-    COMPRESSION: compressionDirective(s2.installers.compression),
-    VENDOR: p2.vendor,
-    PRODUCT: p2.product,
-    SERVICE_NAME: p2.serviceName,
-    AGENT_FILE: p2.agentFileName,
-    VERSION: s2.version,
-    VERSION4: `${s2.version}.0`,
+    ...nsisReleaseValues(s2),
     SITE_CODE: site.siteCode,
     KEY_VERSION: String(site.keyVersion),
-    FINGERPRINT_HEX: fp.hex,
-    SIGN_SCRIPT,
-    OUT_FILE: NSIS_OUT,
-    ICON: s2.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : "",
-    INSTALL_ARGS: p2.installArgs.join(" "),
-    UNINSTALL_ARGS: p2.uninstallArgs.join(" "),
-    REMOVE_CONFIG: p2.removeConfigOnUninstall ? "1" : "0"
+    FINGERPRINT_HEX: fp.hex
   };
 }
 async function buildNsisPart(s2, site, fp, work, outName) {

@@ -40,7 +40,7 @@ import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { packagePath, packageVersion } from '../paths.ts';
 import { extractNsis, listFiles, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
-import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
+import { NSIS_OUT, NSIS_SOURCE, nsisReleaseValues, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
 import { type SignServer, signScriptText } from './sign-server.ts';
 import { type LoadedTemplate, VALUE_PATTERNS } from './template.ts';
 
@@ -121,21 +121,7 @@ const STUB_NEUTRAL = {
 
 /** Template values of a stub (as a full build's, with STUB_NEUTRAL for the per-site ones). */
 export function stubTemplateValues(s: NsisStubShared): Record<string, string> {
-  const p = s.product;
-  return {
-    COMPRESSION: compressionDirective(s.installers.compression),
-    VENDOR: p.vendor,
-    PRODUCT: p.product,
-    SERVICE_NAME: p.serviceName,
-    AGENT_FILE: p.agentFileName,
-    VERSION: s.version,
-    VERSION4: `${s.version}.0`,
-    ...STUB_NEUTRAL,
-    ICON: s.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : '',
-    INSTALL_ARGS: p.installArgs.join(' '),
-    UNINSTALL_ARGS: p.uninstallArgs.join(' '),
-    REMOVE_CONFIG: p.removeConfigOnUninstall ? '1' : '0',
-  };
+  return { ...nsisReleaseValues(s), ...STUB_NEUTRAL };
 }
 
 function sha256(data: string | Buffer): string {

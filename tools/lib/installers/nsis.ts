@@ -7,7 +7,7 @@
 
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
-import type { InstallersConfig } from './config.ts';
+import type { InstallersConfig, ProductConfig } from './config.ts';
 import { renderTemplate, type TemplateVariable } from './template.ts';
 
 export const NSIS_VARIABLES: Record<string, TemplateVariable> = {
@@ -38,6 +38,31 @@ export function compressionDirective(c: InstallersConfig['compression']): string
 export const NSIS_SOURCE = 'installer.nsi';
 export const NSIS_OUT = 'installer.exe';
 export const SIGN_SCRIPT = 'sign-uninstaller.sh';
+
+/** The NSIS template's variables that every site of a release shares (the file names are fixed). */
+export function nsisReleaseValues(s: {
+  product: ProductConfig;
+  installers: Pick<InstallersConfig, 'compression'>;
+  version: string;
+  icon?: unknown;
+}): Record<string, string> {
+  const p = s.product;
+  return {
+    COMPRESSION: compressionDirective(s.installers.compression),
+    VENDOR: p.vendor,
+    PRODUCT: p.product,
+    SERVICE_NAME: p.serviceName,
+    AGENT_FILE: p.agentFileName,
+    VERSION: s.version,
+    VERSION4: `${s.version}.0`,
+    SIGN_SCRIPT,
+    OUT_FILE: NSIS_OUT,
+    ICON: s.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : '',
+    INSTALL_ARGS: p.installArgs.join(' '),
+    UNINSTALL_ARGS: p.uninstallArgs.join(' '),
+    REMOVE_CONFIG: p.removeConfigOnUninstall ? '1' : '0',
+  };
+}
 
 export function renderNsis(template: string, values: Record<string, string>, source: string): string {
   const text = renderTemplate(template, values, NSIS_VARIABLES, source);

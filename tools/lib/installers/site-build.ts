@@ -27,7 +27,7 @@ import {
 import { ICON_XML, lintMsi, MSI_OUT, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { assembleMsiSite, checkMsiSite, type Fallback, type MsiBase } from './msi-incremental.ts';
 import { outputBaseName, signetVersion } from './naming.ts';
-import { compressionDirective, NSIS_OUT, NSIS_SOURCE, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
+import { NSIS_OUT, NSIS_SOURCE, nsisReleaseValues, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
 import type { NsisIncremental } from './nsis-slot.ts';
 import { serializeSiteJson, siteConfigHash, siteJson } from './payload.ts';
 import type { CachedStub } from './release.ts';
@@ -80,24 +80,11 @@ export interface Shared {
 
 /** The NSIS template's variables (per-site ones included). */
 export function nsisValues(s: Shared, site: SiteConfig, fp: Fingerprint): Record<string, string> {
-  const p = s.product;
   return {
-    COMPRESSION: compressionDirective(s.installers.compression),
-    VENDOR: p.vendor,
-    PRODUCT: p.product,
-    SERVICE_NAME: p.serviceName,
-    AGENT_FILE: p.agentFileName,
-    VERSION: s.version,
-    VERSION4: `${s.version}.0`,
+    ...nsisReleaseValues(s),
     SITE_CODE: site.siteCode,
     KEY_VERSION: String(site.keyVersion),
     FINGERPRINT_HEX: fp.hex,
-    SIGN_SCRIPT,
-    OUT_FILE: NSIS_OUT,
-    ICON: s.icon ? 'Icon "payload\\product.ico"\nUninstallIcon "payload\\product.ico"' : '',
-    INSTALL_ARGS: p.installArgs.join(' '),
-    UNINSTALL_ARGS: p.uninstallArgs.join(' '),
-    REMOVE_CONFIG: p.removeConfigOnUninstall ? '1' : '0',
   };
 }
 
