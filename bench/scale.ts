@@ -38,9 +38,8 @@ const signer = plain;
 /** CPU seconds of this process's finished children (osslsigncode, in a batch of incremental sites). */
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
 const childCpu = () => {
-  const f = readFileSync('/proc/self/stat', 'utf8')
-    .slice(readFileSync('/proc/self/stat', 'utf8').lastIndexOf(')') + 2)
-    .split(' ');
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[13]) + Number(f[14])) / TICK; // cutime, cstime
 };
 const selfCpu = () => {
