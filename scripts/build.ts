@@ -51,6 +51,11 @@ export async function bundleActions(): Promise<Map<string, string>> {
         `actions/${name}/dist/sign-client.ts`,
         readFileSync(join(root, 'tools/lib/installers/sign-client.ts'), 'utf8'),
       );
+      // a batch starts its programs from this dependency-free helper, found next to the bundle (exec/runner.ts)
+      out.set(
+        `actions/${name}/dist/spawn-helper.ts`,
+        readFileSync(join(root, 'tools/lib/exec/spawn-helper.ts'), 'utf8'),
+      );
     }
   }
   return out;

@@ -109,6 +109,7 @@ describe('the installed npm package', () => {
       'workflows/release.yml',
       'workflows/site-installers.yml',
       'dist/lib/installers/sign-client.js',
+      'dist/lib/exec/spawn-helper.js',
       pkg.bin['signet']!.replace(/^\.\//, ''),
     ])
       expect(entries, f).toContain(f);
@@ -179,6 +180,7 @@ import { verifyFile } from 'signet-release/sign';
 import { fingerprint, validateSites } from 'signet-release/installers';
 import { openForge, resolveForgeTarget } from 'signet-release/publish';
 import { SIGN_CLIENT } from '${join(installed, 'dist/lib/installers/sign-server.js')}';
+import { SpawnRunner, spawnHelperPid, useSpawnHelper } from '${join(installed, 'dist/lib/exec/runner.js')}';
 const [repo, out] = process.argv.slice(2);
 const result = {};
 result.version = core.packageVersion();
@@ -194,6 +196,11 @@ result.problems = validateSites([site], { env: {} }).problems.map((p) => p.path)
 const forge = openForge(await resolveForgeTarget({ to: 'dir:' + out + '/release', cwd: out }));
 result.releases = (await forge.findReleases('v0.4.0')).map((r) => r.tag);
 result.signClient = SIGN_CLIENT;
+// the built spawn helper runs programs for a batch (from the package's own .js: no .ts to fall back on)
+const releaseHelper = useSpawnHelper();
+const parent = await new SpawnRunner().run('sh', ['-c', 'cut -d" " -f4 /proc/$$/stat']);
+result.viaHelper = spawnHelperPid() !== undefined && Number(parent.stdout.trim()) === spawnHelperPid();
+releaseHelper();
 console.log(JSON.stringify(result));
 `,
       );
@@ -210,6 +217,7 @@ console.log(JSON.stringify(result));
         problems: ['sites[0].enrollmentKeyRef'],
         releases: ['v0.4.0'],
         signClient: join(installed, 'dist/lib/installers/sign-client.js'),
+        viaHelper: true,
       });
     });
 

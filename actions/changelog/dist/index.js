@@ -29215,8 +29215,8 @@ var require_semver2 = __commonJS({
 });
 
 // tools/lib/exec/runner.ts
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { fork, spawn } from "node:child_process";
+import { existsSync as existsSync4, rmSync } from "node:fs";
 function formatCommand(file2, args) {
   const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q).join(" "));
@@ -29224,29 +29224,73 @@ function formatCommand(file2, args) {
 function removeOutputs(outputs) {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
 }
-function killGroup(child, signal) {
+function killPid(pid, signal, child) {
   try {
-    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal);
+    child?.kill(signal);
   }
 }
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
-  for (const c of running) killGroup(c, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child) {
+function watch(key, kill) {
   if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child) {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+function unwatch(key) {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
 }
-var MAX_OUTPUT, GROUPS, running, SIGNALS, SpawnRunner, defaultRunner;
+function launchHere(l) {
+  return new Promise((resolve3) => {
+    const child = spawn(l.file, l.args, {
+      cwd: l.cwd,
+      env: l.env,
+      stdio: [l.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: GROUPS
+    });
+    const kill = (signal) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on("data", (c) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (l.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(l.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, l.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve3({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve3({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+var MAX_OUTPUT, GROUPS, running, SIGNALS, helper, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
@@ -29255,7 +29299,7 @@ var init_runner = __esm({
     init_redact();
     MAX_OUTPUT = 1024 * 1024 * 1024;
     GROUPS = process.platform !== "win32";
-    running = /* @__PURE__ */ new Set();
+    running = /* @__PURE__ */ new Map();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
     SpawnRunner = class {
       run(file2, args, options = {}) {
@@ -29269,86 +29313,51 @@ var init_runner = __esm({
           env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
           for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
         }
-        return new Promise((resolve3, reject) => {
-          const child = spawn(file2, args, {
-            cwd: options.cwd,
-            env,
-            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-            detached: GROUPS
-          });
-          watch(child);
-          const out = [];
-          const err = [];
-          let outLen = 0;
-          let errLen = 0;
-          let timedOut = false;
-          child.stdout?.on("data", (c) => {
-            if (outLen < MAX_OUTPUT) out.push(c);
-            outLen += c.length;
-          });
-          child.stderr?.on("data", (c) => {
-            if (errLen < MAX_OUTPUT) err.push(c);
-            errLen += c.length;
-          });
-          if (options.input !== void 0 && child.stdin) {
-            child.stdin.on("error", () => void 0);
-            child.stdin.end(options.input);
-          }
-          const timer = setTimeout(() => {
-            timedOut = true;
-            killGroup(child, "SIGKILL");
-          }, timeoutMs);
-          child.on("error", (e) => {
-            clearTimeout(timer);
-            unwatch(child);
+        const launch = {
+          file: file2,
+          args: [...args],
+          cwd: options.cwd,
+          env,
+          input: options.input,
+          timeoutMs
+        };
+        const h = helper?.alive ? helper : void 0;
+        return (h ? h.launch(launch) : launchHere(launch)).then((exit) => {
+          if ("error" in exit) {
             removeOutputs(options.outputs);
-            reject(
-              e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-                details: { program: file2 }
-              }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
-                details: { command }
-              })
-            );
-          });
-          child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            unwatch(child);
-            if (timedOut || code !== 0) killGroup(child, "SIGKILL");
-            const stdoutBuf = Buffer.concat(out);
-            const stderr = redact(Buffer.concat(err).toString("utf8"));
-            const result = {
-              exitCode: code ?? (signal ? 128 : -1),
-              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-              stderr,
-              durationMs: performance.now() - started,
-              command
-            };
-            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-            if (timedOut) {
-              removeOutputs(options.outputs);
-              reject(
-                new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-                  details: { command }
-                })
-              );
-              return;
-            }
-            if (result.exitCode !== 0) {
-              removeOutputs(options.outputs);
-              if (options.allowFailure) return resolve3(result);
-              const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-              reject(
-                new SignetError(
-                  "E_TOOL_FAILED",
-                  `${label} exited with ${result.exitCode}${tail ? `:
+            throw exit.error.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+              details: { program: file2 }
+            }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(exit.error.message)}`, {
+              details: { command }
+            });
+          }
+          const stderr = redact(exit.stderr.toString("utf8"));
+          const result = {
+            exitCode: exit.code ?? (exit.signal ? 128 : -1),
+            stdout: options.binary ? "" : redact(exit.stdout.toString("utf8")),
+            stderr,
+            durationMs: performance.now() - started,
+            command
+          };
+          if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+          if (exit.timedOut) {
+            removeOutputs(options.outputs);
+            throw new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+              details: { command }
+            });
+          }
+          if (result.exitCode !== 0) {
+            removeOutputs(options.outputs);
+            if (options.allowFailure) return result;
+            const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+            throw new SignetError(
+              "E_TOOL_FAILED",
+              `${label} exited with ${result.exitCode}${tail ? `:
 ${tail}` : ""}`,
-                  { details: { command, exitCode: result.exitCode } }
-                )
-              );
-              return;
-            }
-            resolve3(result);
-          });
+              { details: { command, exitCode: result.exitCode } }
+            );
+          }
+          return result;
         });
       }
     };
@@ -29357,7 +29366,7 @@ ${tail}` : ""}`,
 });
 
 // tools/lib/git/git.ts
-import { existsSync as existsSync4, statSync as statSync2 } from "node:fs";
+import { existsSync as existsSync5, statSync as statSync2 } from "node:fs";
 async function git(cwd, args, options = {}) {
   const { runner = defaultRunner, env, ...rest } = options;
   return runner.run("git", [...GIT_BASE_ARGS, ...args], {
@@ -29372,7 +29381,7 @@ async function gitOut(cwd, args, options = {}) {
   return (await git(cwd, args, options)).stdout.replace(/\n$/, "");
 }
 async function repoInfo(cwd, options = {}) {
-  if (!existsSync4(cwd) || !statSync2(cwd).isDirectory()) {
+  if (!existsSync5(cwd) || !statSync2(cwd).isDirectory()) {
     throw new SignetError("E_NOT_A_GIT_REPO", `not a directory: ${cwd}`, { details: { cwd } });
   }
   const probe = await git(
@@ -29887,13 +29896,13 @@ __export(changelog_exports, {
   webUrlOfRemote: () => webUrlOfRemote,
   writeChangelog: () => writeChangelog
 });
-import { existsSync as existsSync5, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
+import { existsSync as existsSync6, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
 import { dirname as dirname2, join as join2 } from "node:path";
 function notesPath(cfg, version2) {
   return `${cfg.notesDir.replace(/\/+$/, "")}/${version2}.md`;
 }
 function changelogChanges(root, cfg, notes) {
-  const read = (p) => existsSync5(join2(root, p)) ? readFileSync3(join2(root, p), "utf8") : null;
+  const read = (p) => existsSync6(join2(root, p)) ? readFileSync3(join2(root, p), "utf8") : null;
   const out = [];
   const before = read(cfg.file);
   const update = updateChangelog(before, notes.markdown, notes.version);
@@ -51193,7 +51202,7 @@ init_tags();
 
 // tools/lib/manifests/index.ts
 init_errors();
-import { existsSync as existsSync6, readFileSync as readFileSync4 } from "node:fs";
+import { existsSync as existsSync7, readFileSync as readFileSync4 } from "node:fs";
 import { basename, dirname as dirname3, join as join3 } from "node:path";
 
 // node_modules/eslint-visitor-keys/lib/visitor-keys.js
@@ -54277,7 +54286,7 @@ function readVersion(spec, text) {
 function loadManifests(root, specs, options = {}) {
   return specs.map((spec) => {
     const abs = join3(root, spec.path);
-    if (!existsSync6(abs)) {
+    if (!existsSync7(abs)) {
       throw new SignetError("E_MANIFEST_MISSING", `manifest not found: ${spec.path}`, {
         details: { path: spec.path }
       });
@@ -54301,7 +54310,7 @@ function loadManifests(root, specs, options = {}) {
 }
 function detectManifests(root) {
   for (const name of ["Cargo.toml", "package.json", "VERSION"]) {
-    if (existsSync6(join3(root, name))) return [{ path: name, type: detectType(name) }];
+    if (existsSync7(join3(root, name))) return [{ path: name, type: detectType(name) }];
   }
   return [];
 }
@@ -54313,7 +54322,7 @@ function withLockfiles(root, specs) {
     if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
     for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
       const p = dirname3(s.path) === "." ? lock : `${dirname3(s.path)}/${lock}`;
-      if (!seen.has(p) && existsSync6(join3(root, p))) {
+      if (!seen.has(p) && existsSync7(join3(root, p))) {
         seen.add(p);
         out.push({ path: p, type: "npm-lock" });
       }

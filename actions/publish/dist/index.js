@@ -52958,8 +52958,8 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/exec/runner.ts
-import { spawn } from "node:child_process";
-import { rmSync as rmSync2 } from "node:fs";
+import { fork, spawn } from "node:child_process";
+import { existsSync as existsSync8, rmSync as rmSync2 } from "node:fs";
 function formatCommand(file2, args) {
   const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q).join(" "));
@@ -52967,29 +52967,73 @@ function formatCommand(file2, args) {
 function removeOutputs(outputs) {
   for (const p of outputs ?? []) rmSync2(p, { force: true, recursive: true });
 }
-function killGroup(child, signal) {
+function killPid(pid, signal, child) {
   try {
-    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal);
+    child?.kill(signal);
   }
 }
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
-  for (const c of running) killGroup(c, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child) {
+function watch(key, kill) {
   if (running.size === 0) for (const s of SIGNALS2) process.on(s, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child) {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s of SIGNALS2) process.off(s, forward);
+function unwatch(key) {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s of SIGNALS2) process.off(s, forward);
 }
-var MAX_OUTPUT, GROUPS, running, SIGNALS2, SpawnRunner, defaultRunner;
+function launchHere(l) {
+  return new Promise((resolve16) => {
+    const child = spawn(l.file, l.args, {
+      cwd: l.cwd,
+      env: l.env,
+      stdio: [l.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: GROUPS
+    });
+    const kill = (signal) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on("data", (c) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (l.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(l.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, l.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve16({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve16({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+var MAX_OUTPUT, GROUPS, running, SIGNALS2, helper, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
@@ -52998,7 +53042,7 @@ var init_runner = __esm({
     init_redact();
     MAX_OUTPUT = 1024 * 1024 * 1024;
     GROUPS = process.platform !== "win32";
-    running = /* @__PURE__ */ new Set();
+    running = /* @__PURE__ */ new Map();
     SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
     SpawnRunner = class {
       run(file2, args, options = {}) {
@@ -53012,86 +53056,51 @@ var init_runner = __esm({
           env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
           for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
         }
-        return new Promise((resolve16, reject) => {
-          const child = spawn(file2, args, {
-            cwd: options.cwd,
-            env,
-            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-            detached: GROUPS
-          });
-          watch(child);
-          const out = [];
-          const err = [];
-          let outLen = 0;
-          let errLen = 0;
-          let timedOut = false;
-          child.stdout?.on("data", (c) => {
-            if (outLen < MAX_OUTPUT) out.push(c);
-            outLen += c.length;
-          });
-          child.stderr?.on("data", (c) => {
-            if (errLen < MAX_OUTPUT) err.push(c);
-            errLen += c.length;
-          });
-          if (options.input !== void 0 && child.stdin) {
-            child.stdin.on("error", () => void 0);
-            child.stdin.end(options.input);
-          }
-          const timer = setTimeout(() => {
-            timedOut = true;
-            killGroup(child, "SIGKILL");
-          }, timeoutMs);
-          child.on("error", (e) => {
-            clearTimeout(timer);
-            unwatch(child);
+        const launch = {
+          file: file2,
+          args: [...args],
+          cwd: options.cwd,
+          env,
+          input: options.input,
+          timeoutMs
+        };
+        const h = helper?.alive ? helper : void 0;
+        return (h ? h.launch(launch) : launchHere(launch)).then((exit) => {
+          if ("error" in exit) {
             removeOutputs(options.outputs);
-            reject(
-              e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-                details: { program: file2 }
-              }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
-                details: { command }
-              })
-            );
-          });
-          child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            unwatch(child);
-            if (timedOut || code !== 0) killGroup(child, "SIGKILL");
-            const stdoutBuf = Buffer.concat(out);
-            const stderr = redact(Buffer.concat(err).toString("utf8"));
-            const result = {
-              exitCode: code ?? (signal ? 128 : -1),
-              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-              stderr,
-              durationMs: performance.now() - started,
-              command
-            };
-            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-            if (timedOut) {
-              removeOutputs(options.outputs);
-              reject(
-                new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-                  details: { command }
-                })
-              );
-              return;
-            }
-            if (result.exitCode !== 0) {
-              removeOutputs(options.outputs);
-              if (options.allowFailure) return resolve16(result);
-              const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-              reject(
-                new SignetError(
-                  "E_TOOL_FAILED",
-                  `${label} exited with ${result.exitCode}${tail2 ? `:
+            throw exit.error.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+              details: { program: file2 }
+            }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(exit.error.message)}`, {
+              details: { command }
+            });
+          }
+          const stderr = redact(exit.stderr.toString("utf8"));
+          const result = {
+            exitCode: exit.code ?? (exit.signal ? 128 : -1),
+            stdout: options.binary ? "" : redact(exit.stdout.toString("utf8")),
+            stderr,
+            durationMs: performance.now() - started,
+            command
+          };
+          if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+          if (exit.timedOut) {
+            removeOutputs(options.outputs);
+            throw new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+              details: { command }
+            });
+          }
+          if (result.exitCode !== 0) {
+            removeOutputs(options.outputs);
+            if (options.allowFailure) return result;
+            const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+            throw new SignetError(
+              "E_TOOL_FAILED",
+              `${label} exited with ${result.exitCode}${tail2 ? `:
 ${tail2}` : ""}`,
-                  { details: { command, exitCode: result.exitCode } }
-                )
-              );
-              return;
-            }
-            resolve16(result);
-          });
+              { details: { command, exitCode: result.exitCode } }
+            );
+          }
+          return result;
         });
       }
     };
@@ -54503,13 +54512,13 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync9, mkdtempSync as mkdtempSync6, readFileSync as readFileSync10, rmSync as rmSync7, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync10, mkdtempSync as mkdtempSync6, readFileSync as readFileSync10, rmSync as rmSync7, statSync as statSync9 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
 import { basename as basename6, join as join11 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync9(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync10(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -54589,7 +54598,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync9(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync10(out)) return void 0;
     return readFileSync10(out);
   } finally {
     rmSync7(dir, { recursive: true, force: true });
@@ -54602,7 +54611,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync9(path))
+  if (!existsSync10(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync9(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -54708,7 +54717,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync9(path) && statSync9(path).isFile()) {
+    if (existsSync10(path) && statSync9(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
@@ -54749,7 +54758,7 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync10,
+  existsSync as existsSync11,
   mkdirSync as mkdirSync2,
   mkdtempSync as mkdtempSync7,
   readFileSync as readFileSync11,
@@ -54775,11 +54784,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve12(path);
-  if (!existsSync10(source) || !statSync10(source).isFile()) {
+  if (!existsSync11(source) || !statSync10(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve12(options.out ?? source);
-  if (options.out && target !== source && existsSync10(target)) {
+  if (options.out && target !== source && existsSync11(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -54814,7 +54823,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename7(target),
       size: statSync10(input2).size
     });
-    if (!existsSync10(output2)) {
+    if (!existsSync11(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -54880,7 +54889,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync11, mkdirSync as mkdirSync3, readFileSync as readFileSync12, writeFileSync as writeFileSync5 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync12, mkdirSync as mkdirSync3, readFileSync as readFileSync12, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join13, resolve as resolve13 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -54964,7 +54973,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p = (f) => join13(root, f);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f) => existsSync11(p(f))
+    (f) => existsSync12(p(f))
   );
   if (!(options.reuse && have)) {
     writeFileSync5(p("openssl-ext.cnf"), EXTENSIONS);
@@ -55218,7 +55227,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync12, mkdirSync as mkdirSync4 } from "node:fs";
+import { existsSync as existsSync13, mkdirSync as mkdirSync4 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename8, isAbsolute as isAbsolute6, join as join15, resolve as resolve14 } from "node:path";
 function abs(base, p) {
@@ -55419,7 +55428,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync12(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync13(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -58193,7 +58202,7 @@ var BUILTIN_TEMPLATES = {
 };
 
 // tools/lib/installers/sign-server.ts
-import { copyFileSync as copyFileSync2, existsSync as existsSync8, mkdtempSync as mkdtempSync2, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
+import { copyFileSync as copyFileSync2, existsSync as existsSync9, mkdtempSync as mkdtempSync2, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
 init_errors();
 init_cleanup();
 import { dirname as dirname4, extname as extname2, join as join7 } from "node:path";
@@ -58202,9 +58211,9 @@ var SIGN_CLIENT = siblingScript("sign-client");
 function siblingScript(name) {
   const self = fileURLToPath2(import.meta.url);
   const own2 = join7(dirname4(self), name + extname2(self));
-  if (existsSync8(own2)) return own2;
+  if (existsSync9(own2)) return own2;
   const ts = join7(dirname4(self), `${name}.ts`);
-  return existsSync8(ts) ? ts : own2;
+  return existsSync9(ts) ? ts : own2;
 }
 
 // tools/lib/installers/nsis-incremental.ts

@@ -47816,7 +47816,7 @@ function expandFiles(patterns, cwd) {
 }
 
 // tools/lib/sign/index.ts
-import { existsSync as existsSync6, mkdirSync as mkdirSync2 } from "node:fs";
+import { existsSync as existsSync7, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename5, isAbsolute as isAbsolute6, join as join7, resolve as resolve9 } from "node:path";
 
@@ -48014,8 +48014,8 @@ function brandSigned(artifact, signature) {
 }
 
 // tools/lib/exec/runner.ts
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { fork, spawn } from "node:child_process";
+import { existsSync as existsSync4, rmSync } from "node:fs";
 var MAX_OUTPUT = 1024 * 1024 * 1024;
 var GROUPS = process.platform !== "win32";
 function formatCommand(file2, args) {
@@ -48025,30 +48025,75 @@ function formatCommand(file2, args) {
 function removeOutputs(outputs) {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
 }
-function killGroup(child, signal) {
+function killPid(pid, signal, child) {
   try {
-    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal);
+    child?.kill(signal);
   }
 }
-var running = /* @__PURE__ */ new Set();
+var running = /* @__PURE__ */ new Map();
 var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
-  for (const c of running) killGroup(c, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child) {
+function watch(key, kill) {
   if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child) {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+function unwatch(key) {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
 }
+function launchHere(l) {
+  return new Promise((resolve10) => {
+    const child = spawn(l.file, l.args, {
+      cwd: l.cwd,
+      env: l.env,
+      stdio: [l.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: GROUPS
+    });
+    const kill = (signal) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on("data", (c) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (l.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(l.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, l.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve10({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve10({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+var helper;
 var SpawnRunner = class {
   run(file2, args, options = {}) {
     const command = formatCommand(file2, args);
@@ -48061,86 +48106,51 @@ var SpawnRunner = class {
       env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
       for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
     }
-    return new Promise((resolve10, reject) => {
-      const child = spawn(file2, args, {
-        cwd: options.cwd,
-        env,
-        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-        detached: GROUPS
-      });
-      watch(child);
-      const out = [];
-      const err = [];
-      let outLen = 0;
-      let errLen = 0;
-      let timedOut = false;
-      child.stdout?.on("data", (c) => {
-        if (outLen < MAX_OUTPUT) out.push(c);
-        outLen += c.length;
-      });
-      child.stderr?.on("data", (c) => {
-        if (errLen < MAX_OUTPUT) err.push(c);
-        errLen += c.length;
-      });
-      if (options.input !== void 0 && child.stdin) {
-        child.stdin.on("error", () => void 0);
-        child.stdin.end(options.input);
-      }
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup(child, "SIGKILL");
-      }, timeoutMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        unwatch(child);
+    const launch = {
+      file: file2,
+      args: [...args],
+      cwd: options.cwd,
+      env,
+      input: options.input,
+      timeoutMs
+    };
+    const h = helper?.alive ? helper : void 0;
+    return (h ? h.launch(launch) : launchHere(launch)).then((exit) => {
+      if ("error" in exit) {
         removeOutputs(options.outputs);
-        reject(
-          e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-            details: { program: file2 }
-          }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
-            details: { command }
-          })
-        );
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        unwatch(child);
-        if (timedOut || code !== 0) killGroup(child, "SIGKILL");
-        const stdoutBuf = Buffer.concat(out);
-        const stderr = redact(Buffer.concat(err).toString("utf8"));
-        const result = {
-          exitCode: code ?? (signal ? 128 : -1),
-          stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-          stderr,
-          durationMs: performance.now() - started,
-          command
-        };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-        if (timedOut) {
-          removeOutputs(options.outputs);
-          reject(
-            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-              details: { command }
-            })
-          );
-          return;
-        }
-        if (result.exitCode !== 0) {
-          removeOutputs(options.outputs);
-          if (options.allowFailure) return resolve10(result);
-          const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-          reject(
-            new SignetError(
-              "E_TOOL_FAILED",
-              `${label} exited with ${result.exitCode}${tail2 ? `:
+        throw exit.error.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+          details: { program: file2 }
+        }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(exit.error.message)}`, {
+          details: { command }
+        });
+      }
+      const stderr = redact(exit.stderr.toString("utf8"));
+      const result = {
+        exitCode: exit.code ?? (exit.signal ? 128 : -1),
+        stdout: options.binary ? "" : redact(exit.stdout.toString("utf8")),
+        stderr,
+        durationMs: performance.now() - started,
+        command
+      };
+      if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+      if (exit.timedOut) {
+        removeOutputs(options.outputs);
+        throw new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+          details: { command }
+        });
+      }
+      if (result.exitCode !== 0) {
+        removeOutputs(options.outputs);
+        if (options.allowFailure) return result;
+        const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+        throw new SignetError(
+          "E_TOOL_FAILED",
+          `${label} exited with ${result.exitCode}${tail2 ? `:
 ${tail2}` : ""}`,
-              { details: { command, exitCode: result.exitCode } }
-            )
-          );
-          return;
-        }
-        resolve10(result);
-      });
+          { details: { command, exitCode: result.exitCode } }
+        );
+      }
+      return result;
     });
   }
 };
@@ -49000,7 +49010,7 @@ function backendOf(profile, name = "?") {
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync5,
+  existsSync as existsSync6,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync7,
@@ -49011,7 +49021,7 @@ import {
 import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync4, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join5 } from "node:path";
 
@@ -49516,7 +49526,7 @@ var SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync4(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync5(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -49596,7 +49606,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync4(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync5(out)) return void 0;
     return readFileSync6(out);
   } finally {
     rmSync4(dir, { recursive: true, force: true });
@@ -49609,7 +49619,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync4(path))
+  if (!existsSync5(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -49702,11 +49712,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve8(path);
-  if (!existsSync5(source) || !statSync7(source).isFile()) {
+  if (!existsSync6(source) || !statSync7(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve8(options.out ?? source);
-  if (options.out && target !== source && existsSync5(target)) {
+  if (options.out && target !== source && existsSync6(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -49741,7 +49751,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename4(target),
       size: statSync7(input2).size
     });
-    if (!existsSync5(output2)) {
+    if (!existsSync6(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -50003,7 +50013,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync6(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync7(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`

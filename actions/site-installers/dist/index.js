@@ -51188,8 +51188,10 @@ var init_artifact = __esm({
 });
 
 // tools/lib/exec/runner.ts
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { fork, spawn } from "node:child_process";
+import { existsSync as existsSync4, rmSync } from "node:fs";
+import { dirname as dirname2, extname as extname2, join as join2 } from "node:path";
+import { fileURLToPath } from "node:url";
 function formatCommand(file2, args) {
   const q2 = (a2) => /^[\w@%+=:,./-]+$/.test(a2) ? a2 : `'${a2.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
@@ -51197,29 +51199,94 @@ function formatCommand(file2, args) {
 function removeOutputs(outputs) {
   for (const p2 of outputs ?? []) rmSync(p2, { force: true, recursive: true });
 }
-function killGroup(child, signal) {
+function killPid(pid, signal, child) {
   try {
-    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal);
+    child?.kill(signal);
   }
 }
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
-  for (const c2 of running) killGroup(c2, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child) {
+function watch(key, kill) {
   if (running.size === 0) for (const s2 of SIGNALS) process.on(s2, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child) {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s2 of SIGNALS) process.off(s2, forward);
+function unwatch(key) {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s2 of SIGNALS) process.off(s2, forward);
 }
-var MAX_OUTPUT, GROUPS, running, SIGNALS, SpawnRunner, defaultRunner;
+function launchHere(l2) {
+  return new Promise((resolve15) => {
+    const child = spawn(l2.file, l2.args, {
+      cwd: l2.cwd,
+      env: l2.env,
+      stdio: [l2.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: GROUPS
+    });
+    const kill = (signal) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c2) => {
+      if (outLen < MAX_OUTPUT) out.push(c2);
+      outLen += c2.length;
+    });
+    child.stderr?.on("data", (c2) => {
+      if (errLen < MAX_OUTPUT) err.push(c2);
+      errLen += c2.length;
+    });
+    if (l2.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(l2.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, l2.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve15({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve15({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+function helperScript() {
+  const self2 = fileURLToPath(import.meta.url);
+  for (const ext of [extname2(self2), ".ts"]) {
+    const p2 = join2(dirname2(self2), `spawn-helper${ext}`);
+    if (existsSync4(p2)) return p2;
+  }
+  return void 0;
+}
+function useSpawnHelper() {
+  holders++;
+  if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== "0") {
+    const script = helperScript();
+    if (script) helper = new SpawnHelper(script);
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--holders === 0) helper?.close();
+  };
+}
+var MAX_OUTPUT, GROUPS, running, SIGNALS, SpawnHelper, helper, holders, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
@@ -51228,8 +51295,97 @@ var init_runner = __esm({
     init_redact();
     MAX_OUTPUT = 1024 * 1024 * 1024;
     GROUPS = process.platform !== "win32";
-    running = /* @__PURE__ */ new Set();
+    running = /* @__PURE__ */ new Map();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+    SpawnHelper = class {
+      child;
+      pending = /* @__PURE__ */ new Map();
+      nextId = 1;
+      alive = true;
+      get pid() {
+        return this.child.pid;
+      }
+      constructor(script) {
+        this.child = fork(script, [], {
+          serialization: "advanced",
+          stdio: ["ignore", "ignore", "inherit", "ipc"],
+          detached: true,
+          execArgv: []
+        });
+        this.child.on("message", (m2) => {
+          const p2 = this.pending.get(m2.id);
+          if (!p2) return;
+          if (m2.t === "pid") {
+            p2.pid = m2.pid;
+            return;
+          }
+          this.pending.delete(m2.id);
+          this.idle();
+          p2.resolve(
+            m2.error ? { error: m2.error } : {
+              code: m2.code ?? null,
+              signal: m2.signal ?? null,
+              timedOut: Boolean(m2.timedOut),
+              stdout: Buffer.from(m2.stdout ?? []),
+              stderr: Buffer.from(m2.stderr ?? [])
+            }
+          );
+        });
+        const gone = () => {
+          if (!this.alive) return;
+          this.alive = false;
+          if (helper === this) helper = void 0;
+          for (const [id, p2] of this.pending) {
+            this.pending.delete(id);
+            killPid(p2.pid, "SIGKILL");
+            p2.resolve({ error: { code: "EHELPER", message: "the spawn helper exited" } });
+          }
+        };
+        this.child.on("exit", gone);
+        this.child.on("error", gone);
+        this.idle();
+      }
+      /** Not kept alive by the helper while nothing runs. */
+      idle() {
+        if (this.pending.size > 0) return;
+        this.child.unref();
+        this.child.channel?.unref?.();
+      }
+      launch(l2) {
+        const id = this.nextId++;
+        this.child.ref();
+        this.child.channel?.ref?.();
+        const env = {};
+        for (const [k2, v2] of Object.entries(l2.env)) if (v2 !== void 0) env[k2] = v2;
+        return new Promise((resolve15) => {
+          const key = {};
+          const entry = {
+            resolve: (e) => {
+              unwatch(key);
+              resolve15(e);
+            }
+          };
+          this.pending.set(id, entry);
+          watch(key, (signal) => killPid(entry.pid, signal));
+          this.child.send({
+            t: "run",
+            id,
+            file: l2.file,
+            args: l2.args,
+            ...l2.cwd !== void 0 ? { cwd: l2.cwd } : {},
+            env,
+            ...l2.input !== void 0 ? { input: l2.input } : {},
+            timeoutMs: l2.timeoutMs
+          });
+        });
+      }
+      close() {
+        this.alive = false;
+        if (helper === this) helper = void 0;
+        if (this.child.connected) this.child.disconnect();
+      }
+    };
+    holders = 0;
     SpawnRunner = class {
       run(file2, args, options = {}) {
         const command = formatCommand(file2, args);
@@ -51242,86 +51398,51 @@ var init_runner = __esm({
           env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
           for (const k2 of Object.keys(env)) if (env[k2] === void 0) delete env[k2];
         }
-        return new Promise((resolve15, reject) => {
-          const child = spawn(file2, args, {
-            cwd: options.cwd,
-            env,
-            stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-            detached: GROUPS
-          });
-          watch(child);
-          const out = [];
-          const err = [];
-          let outLen = 0;
-          let errLen = 0;
-          let timedOut = false;
-          child.stdout?.on("data", (c2) => {
-            if (outLen < MAX_OUTPUT) out.push(c2);
-            outLen += c2.length;
-          });
-          child.stderr?.on("data", (c2) => {
-            if (errLen < MAX_OUTPUT) err.push(c2);
-            errLen += c2.length;
-          });
-          if (options.input !== void 0 && child.stdin) {
-            child.stdin.on("error", () => void 0);
-            child.stdin.end(options.input);
-          }
-          const timer = setTimeout(() => {
-            timedOut = true;
-            killGroup(child, "SIGKILL");
-          }, timeoutMs);
-          child.on("error", (e) => {
-            clearTimeout(timer);
-            unwatch(child);
+        const launch = {
+          file: file2,
+          args: [...args],
+          cwd: options.cwd,
+          env,
+          input: options.input,
+          timeoutMs
+        };
+        const h2 = helper?.alive ? helper : void 0;
+        return (h2 ? h2.launch(launch) : launchHere(launch)).then((exit) => {
+          if ("error" in exit) {
             removeOutputs(options.outputs);
-            reject(
-              e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label2}: program not found: ${file2}`, {
-                details: { program: file2 }
-              }) : new SignetError("E_TOOL_FAILED", `${label2}: cannot start: ${redact(e.message)}`, {
-                details: { command }
-              })
-            );
-          });
-          child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            unwatch(child);
-            if (timedOut || code !== 0) killGroup(child, "SIGKILL");
-            const stdoutBuf = Buffer.concat(out);
-            const stderr = redact(Buffer.concat(err).toString("utf8"));
-            const result = {
-              exitCode: code ?? (signal ? 128 : -1),
-              stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-              stderr,
-              durationMs: performance.now() - started,
-              command
-            };
-            if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-            if (timedOut) {
-              removeOutputs(options.outputs);
-              reject(
-                new SignetError("E_TOOL_TIMEOUT", `${label2}: timed out after ${timeoutMs} ms`, {
-                  details: { command }
-                })
-              );
-              return;
-            }
-            if (result.exitCode !== 0) {
-              removeOutputs(options.outputs);
-              if (options.allowFailure) return resolve15(result);
-              const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-              reject(
-                new SignetError(
-                  "E_TOOL_FAILED",
-                  `${label2} exited with ${result.exitCode}${tail2 ? `:
+            throw exit.error.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label2}: program not found: ${file2}`, {
+              details: { program: file2 }
+            }) : new SignetError("E_TOOL_FAILED", `${label2}: cannot start: ${redact(exit.error.message)}`, {
+              details: { command }
+            });
+          }
+          const stderr = redact(exit.stderr.toString("utf8"));
+          const result = {
+            exitCode: exit.code ?? (exit.signal ? 128 : -1),
+            stdout: options.binary ? "" : redact(exit.stdout.toString("utf8")),
+            stderr,
+            durationMs: performance.now() - started,
+            command
+          };
+          if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+          if (exit.timedOut) {
+            removeOutputs(options.outputs);
+            throw new SignetError("E_TOOL_TIMEOUT", `${label2}: timed out after ${timeoutMs} ms`, {
+              details: { command }
+            });
+          }
+          if (result.exitCode !== 0) {
+            removeOutputs(options.outputs);
+            if (options.allowFailure) return result;
+            const tail2 = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+            throw new SignetError(
+              "E_TOOL_FAILED",
+              `${label2} exited with ${result.exitCode}${tail2 ? `:
 ${tail2}` : ""}`,
-                  { details: { command, exitCode: result.exitCode } }
-                )
-              );
-              return;
-            }
-            resolve15(result);
-          });
+              { details: { command, exitCode: result.exitCode } }
+            );
+          }
+          return result;
         });
       }
     };
@@ -51511,7 +51632,7 @@ var init_cleanup = __esm({
 import { createHash as createHash2 } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync as readFileSync4, statSync as statSync3, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute as isAbsolute2, join as join2, resolve as resolve3 } from "node:path";
+import { isAbsolute as isAbsolute2, join as join3, resolve as resolve3 } from "node:path";
 function isMaterialRef(value) {
   return value.startsWith("env:") || value.startsWith("file:");
 }
@@ -51695,12 +51816,12 @@ var init_key_material = __esm({
         );
         for (const [k2, m2] of Object.entries(materials)) if ("path" in m2) paths[k2] = m2.path;
         if (!decoded.length) return fn(paths);
-        const dir = mkdtempSync(join2(tmpdir(), "signet-key-"));
+        const dir = mkdtempSync(join3(tmpdir(), "signet-key-"));
         registerCleanup(dir);
         try {
           chmodSync(dir, 448);
           for (const [k2, m2] of decoded) {
-            const path = join2(dir, FILE_NAME[this.specs[k2].kind]);
+            const path = join3(dir, FILE_NAME[this.specs[k2].kind]);
             writeFileSync(path, m2.bytes, { mode: 384, flag: "wx" });
             paths[k2] = path;
           }
@@ -51829,13 +51950,13 @@ var init_retry = __esm({
 // tools/lib/sign/secret-file.ts
 import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync2, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
-import { join as join3 } from "node:path";
+import { join as join4 } from "node:path";
 async function withSecretFile(value, use) {
-  const dir = mkdtempSync2(join3(tmpdir2(), "signet-secret-"));
+  const dir = mkdtempSync2(join4(tmpdir2(), "signet-secret-"));
   registerCleanup(dir);
   try {
     chmodSync2(dir, 448);
-    const path = join3(dir, "pass");
+    const path = join4(dir, "pass");
     writeFileSync2(path, value, { mode: 384 });
     return await use(path);
   } finally {
@@ -52858,7 +52979,7 @@ var init_signer = __esm({
 // tools/lib/sign/snapshot.ts
 import { chmodSync as chmodSync3, constants as constants3, copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync3, statSync as statSync5 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
-import { basename as basename2, join as join4, resolve as resolve6 } from "node:path";
+import { basename as basename2, join as join5, resolve as resolve6 } from "node:path";
 function takeSnapshot(path, options = {}) {
   let regular;
   try {
@@ -52868,7 +52989,7 @@ function takeSnapshot(path, options = {}) {
   }
   if (!regular)
     throw new SignetError("E_INPUT_INVALID", `${path}: not a regular file`, { details: { path } });
-  const dir = mkdtempSync3(join4(options.parent ?? tmpdir3(), "signet-snap-"));
+  const dir = mkdtempSync3(join5(options.parent ?? tmpdir3(), "signet-snap-"));
   registerCleanup(dir);
   const file2 = resolve6(dir, options.name ?? basename2(path));
   try {
@@ -52902,13 +53023,13 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync4, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename3, join as join5 } from "node:path";
+import { basename as basename3, join as join6 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca2 = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync4(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync5(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca2) args.push("-CAfile", ca2);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -52975,9 +53096,9 @@ async function readSignatureBlob(path, options = {}) {
   if (msi.kind === "ambiguous") refuse(msi.reason);
   if (msi.kind === "signed") return msi.pkcs7;
   if (msi.kind === "unsigned") return void 0;
-  const dir = mkdtempSync4(join5(tmpdir4(), "signet-sig-"));
+  const dir = mkdtempSync4(join6(tmpdir4(), "signet-sig-"));
   try {
-    const out = join5(dir, "sig.der");
+    const out = join6(dir, "sig.der");
     const r2 = await (options.runner ?? defaultRunner).run(
       options.osslsigncode ?? "osslsigncode",
       ["extract-signature", "-in", path, "-out", out],
@@ -52988,7 +53109,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r2.exitCode !== 0 || !existsSync4(out)) return void 0;
+    if (r2.exitCode !== 0 || !existsSync5(out)) return void 0;
     return readFileSync6(out);
   } finally {
     rmSync4(dir, { recursive: true, force: true });
@@ -53001,7 +53122,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync4(path))
+  if (!existsSync5(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -53107,7 +53228,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync4(path) && statSync6(path).isFile()) {
+    if (existsSync5(path) && statSync6(path).isFile()) {
       try {
         const a2 = describeArtifactFast(path);
         report.kind = a2.kind;
@@ -53148,7 +53269,7 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync5,
+  existsSync as existsSync6,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync7,
@@ -53156,7 +53277,7 @@ import {
   rmdirSync,
   statSync as statSync7
 } from "node:fs";
-import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve7 } from "node:path";
+import { basename as basename4, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -53174,11 +53295,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve7(path);
-  if (!existsSync5(source) || !statSync7(source).isFile()) {
+  if (!existsSync6(source) || !statSync7(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve7(options.out ?? source);
-  if (options.out && target !== source && existsSync5(target)) {
+  if (options.out && target !== source && existsSync6(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -53192,18 +53313,18 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       details: { path: source }
     });
   }
-  const created = mkdirSync(dirname2(target), { recursive: true });
+  const created = mkdirSync(dirname3(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join7(dirname3(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
   registerCleanup(work);
-  const ext = extname2(target);
+  const ext = extname3(target);
   try {
     let input2 = source;
     if (signed && options.replace) {
-      input2 = join6(work, `unsigned${ext}`);
+      input2 = join7(work, `unsigned${ext}`);
       await removeSignature(ctx, source, input2);
     }
-    const output2 = join6(work, `signed${ext}`);
+    const output2 = join7(work, `signed${ext}`);
     await produce({
       input: input2,
       output: output2,
@@ -53213,7 +53334,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename4(target),
       size: statSync7(input2).size
     });
-    if (!existsSync5(output2)) {
+    if (!existsSync6(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -53227,8 +53348,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     );
     if (frame.checkContent) {
       const [sent, got] = await Promise.all([
-        contentDigest(ctx, input2, join6(work, "sent.der")),
-        contentDigest(ctx, output2, join6(work, "got.der"))
+        contentDigest(ctx, input2, join7(work, "sent.der")),
+        contentDigest(ctx, output2, join7(work, "got.der"))
       ]);
       if (!sent.equals(got)) {
         throw new SignetError(
@@ -53253,17 +53374,17 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     );
   } finally {
     releaseCleanup(work);
-    if (!signedOk && created) removeCreated(dirname2(target), created);
+    if (!signedOk && created) removeCreated(dirname3(target), created);
   }
 }
 function removeCreated(dir, top) {
-  for (let d2 = dir; ; d2 = dirname2(d2)) {
+  for (let d2 = dir; ; d2 = dirname3(d2)) {
     try {
       rmdirSync(d2);
     } catch {
       return;
     }
-    if (d2 === top || dirname2(d2) === d2) return;
+    if (d2 === top || dirname3(d2) === d2) return;
   }
 }
 var init_frame = __esm({
@@ -53279,13 +53400,13 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync6, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
-import { join as join7, resolve as resolve8 } from "node:path";
+import { chmodSync as chmodSync5, existsSync as existsSync7, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import { join as join8, resolve as resolve8 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 }
 function devCertCommands(dir, name, days, keyType) {
-  const p2 = (f2) => join7(dir, f2);
+  const p2 = (f2) => join8(dir, f2);
   const conf = p2("openssl-ext.cnf");
   const leaf = (key, csr, subj) => ({
     file: "openssl",
@@ -53361,9 +53482,9 @@ async function makeDevCert(dir, options = {}) {
   mkdirSync2(root, { recursive: true });
   const runner = options.runner ?? defaultRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p2 = (f2) => join7(root, f2);
+  const p2 = (f2) => join8(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f2) => existsSync6(p2(f2))
+    (f2) => existsSync7(p2(f2))
   );
   if (!(options.reuse && have)) {
     writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
@@ -53454,13 +53575,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync9, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
-import { join as join8 } from "node:path";
+import { join as join9 } from "node:path";
 function serialHex(n2) {
   const hex3 = n2.toString(16);
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync6(join8(tmpdir5(), "signet-tsa-"));
+  const dir = mkdtempSync6(join9(tmpdir5(), "signet-tsa-"));
   let n2 = 0;
   let requests = 0;
   let failCount = 0;
@@ -53469,10 +53590,10 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n2;
-    const q2 = join8(dir, `q${id}.tsq`);
-    const r2 = join8(dir, `r${id}.tsr`);
-    const serial = join8(dir, `serial${id}`);
-    const cnf = join8(dir, `tsa${id}.cnf`);
+    const q2 = join9(dir, `q${id}.tsq`);
+    const r2 = join9(dir, `r${id}.tsr`);
+    const serial = join9(dir, `serial${id}`);
+    const cnf = join9(dir, `tsa${id}.cnf`);
     writeFileSync4(serial, `${serialHex(id)}
 `);
     writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
@@ -53617,9 +53738,9 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync7, mkdirSync as mkdirSync3 } from "node:fs";
+import { existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename5, isAbsolute as isAbsolute5, join as join9, resolve as resolve9 } from "node:path";
+import { basename as basename5, isAbsolute as isAbsolute5, join as join10, resolve as resolve9 } from "node:path";
 function abs(base, p2) {
   if (p2 === void 0) return void 0;
   if (p2.startsWith("pkcs11:")) return p2;
@@ -53813,12 +53934,12 @@ async function signFiles(signer, paths, options = {}) {
       }
       const artifact = await signer.sign(path, {
         ...options.sign ?? {},
-        ...options.outDir ? { out: join9(options.outDir, basename5(path)) } : {}
+        ...options.outDir ? { out: join10(options.outDir, basename5(path)) } : {}
       });
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync7(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync8(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -53969,7 +54090,7 @@ var init_batch = __esm({
 
 // tools/lib/installers/manifest.ts
 import { copyFileSync as copyFileSync3, readFileSync as readFileSync10, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
-import { join as join10 } from "node:path";
+import { join as join11 } from "node:path";
 function moveFile(from, to) {
   try {
     renameSync2(from, to);
@@ -53987,7 +54108,7 @@ function writeAtomic(path, data) {
   renameSync2(tmp, path);
 }
 function manifestPath(outDir, siteCode) {
-  return join10(outDir, `${siteCode}.manifest.json`);
+  return join11(outDir, `${siteCode}.manifest.json`);
 }
 function readManifest(path) {
   try {
@@ -54016,15 +54137,15 @@ var init_manifest = __esm({
 });
 
 // tools/lib/paths.ts
-import { existsSync as existsSync8, readFileSync as readFileSync11 } from "node:fs";
-import { dirname as dirname3, join as join11 } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync as existsSync9, readFileSync as readFileSync11 } from "node:fs";
+import { dirname as dirname4, join as join12 } from "node:path";
+import { fileURLToPath as fileURLToPath2 } from "node:url";
 function packageRoot() {
   if (cachedRoot) return cachedRoot;
-  let dir = dirname3(fileURLToPath(import.meta.url));
+  let dir = dirname4(fileURLToPath2(import.meta.url));
   for (; ; ) {
-    const pkg = join11(dir, "package.json");
-    if (existsSync8(pkg)) {
+    const pkg = join12(dir, "package.json");
+    if (existsSync9(pkg)) {
       try {
         if (JSON.parse(readFileSync11(pkg, "utf8")).name === PACKAGE_NAME) {
           cachedRoot = dir;
@@ -54033,14 +54154,14 @@ function packageRoot() {
       } catch {
       }
     }
-    const parent = dirname3(dir);
+    const parent = dirname4(dir);
     if (parent === dir)
       throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
     dir = parent;
   }
 }
 function packagePath(...parts) {
-  return join11(packageRoot(), ...parts);
+  return join12(packageRoot(), ...parts);
 }
 function packageVersion() {
   cachedVersion ??= JSON.parse(readFileSync11(packagePath("package.json"), "utf8")).version;
@@ -54172,7 +54293,7 @@ var init_payload = __esm({
 
 // tools/lib/installers/cache.ts
 import { statSync as statSync8 } from "node:fs";
-import { join as join12 } from "node:path";
+import { join as join13 } from "node:path";
 function defaultSignerIdentity(config2, signer, baseDir) {
   const profile = config2.signing.profiles[signer.profile];
   const files2 = [];
@@ -54212,7 +54333,7 @@ async function cachedResult(s2, site, key, started) {
   const msi = m2.outputs.find((o2) => o2.kind === "msi");
   if (!exe || !msi) return void 0;
   for (const o2 of [exe, msi]) {
-    const p2 = join12(s2.outDir, o2.name);
+    const p2 = join13(s2.outDir, o2.name);
     try {
       if (statSync8(p2).size !== o2.size) return void 0;
       const now = await s2.signer.verify(p2);
@@ -54232,8 +54353,8 @@ async function cachedResult(s2, site, key, started) {
     ok: true,
     cached: true,
     fingerprint: m2.site.fingerprint,
-    exe: join12(s2.outDir, exe.name),
-    msi: join12(s2.outDir, msi.name),
+    exe: join13(s2.outDir, exe.name),
+    msi: join13(s2.outDir, msi.name),
     manifest: mp,
     ...m2.build ? { build: m2.build } : {},
     durationMs: performance.now() - started
@@ -54254,10 +54375,10 @@ var init_cache = __esm({
 // tools/lib/installers/cache-secret.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
 import { mkdirSync as mkdirSync4, readFileSync as readFileSync12, renameSync as renameSync3, writeFileSync as writeFileSync6 } from "node:fs";
-import { join as join13 } from "node:path";
+import { join as join14 } from "node:path";
 function loadCacheSecret(cacheDir) {
   mkdirSync4(cacheDir, { recursive: true, mode: 448 });
-  const path = join13(cacheDir, FILE);
+  const path = join14(cacheDir, FILE);
   const fresh = randomBytes2(32).toString("hex");
   try {
     writeFileSync6(path, `${fresh}
@@ -54449,7 +54570,7 @@ var init_cab = __esm({
 // tools/lib/installers/checks.ts
 import { hash as hash2 } from "node:crypto";
 import { readdirSync, readFileSync as readFileSync14, statSync as statSync9 } from "node:fs";
-import { join as join14, relative } from "node:path";
+import { join as join15, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
 }
@@ -54463,7 +54584,7 @@ function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
-      const p2 = join14(d2, name);
+      const p2 = join15(d2, name);
       if (statSync9(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
@@ -54835,7 +54956,7 @@ var init_msi_db = __esm({
 // tools/lib/installers/template.ts
 import { createHash as createHash7 } from "node:crypto";
 import { readFileSync as readFileSync15 } from "node:fs";
-import { join as join15 } from "node:path";
+import { join as join16 } from "node:path";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
     const v2 = spec[name];
@@ -54905,15 +55026,15 @@ var init_template = __esm({
     PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
     TEMPLATES_DIR = packagePath("templates");
     BUILTIN_TEMPLATES = {
-      nsis: join15(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
-      wix: join15(TEMPLATES_DIR, "wix", "site-installer.wxs")
+      nsis: join16(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
+      wix: join16(TEMPLATES_DIR, "wix", "site-installer.wxs")
     };
   }
 });
 
 // tools/lib/installers/msi.ts
 import { rmSync as rmSync7, writeFileSync as writeFileSync7 } from "node:fs";
-import { join as join16 } from "node:path";
+import { join as join17 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -54957,7 +55078,7 @@ function msibuildArgs(msi, idts, product) {
   return args;
 }
 async function runWixl({ runner, workDir, product, timeoutMs }) {
-  const out = join16(workDir, MSI_OUT);
+  const out = join17(workDir, MSI_OUT);
   let r2;
   try {
     r2 = await runner.run("wixl", wixlArgs(WIX_SOURCE, MSI_OUT), {
@@ -54985,9 +55106,9 @@ ${problems.join("\n")}`,
       { details: { problems } }
     );
   }
-  const idt = join16(workDir, "MsiLockPermissionsEx.idt");
+  const idt = join17(workDir, "MsiLockPermissionsEx.idt");
   writeFileSync7(idt, lockPermissionsIdt());
-  const upgrade = join16(workDir, "Upgrade.idt");
+  const upgrade = join17(workDir, "Upgrade.idt");
   const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
   if (!exported) {
     rmSync7(out, { force: true });
@@ -55354,7 +55475,7 @@ import {
   readFileSync as readFileSync16,
   writeFileSync as writeFileSync8
 } from "node:fs";
-import { join as join17 } from "node:path";
+import { join as join18 } from "node:path";
 function msiSlotSize(largestSiteJson) {
   return Math.ceil((largestSiteJson * 1.25 + 1024) / 4096) * 4096;
 }
@@ -55381,15 +55502,15 @@ async function buildMsiBase(o2) {
     return { fallback: "the WiX template does not declare the site slot" };
   const tokens = newTokens();
   const work = o2.work;
-  mkdirSync5(join17(work, "payload"), { recursive: true });
+  mkdirSync5(join18(work, "payload"), { recursive: true });
   try {
-    linkSync(o2.agentPath, join17(work, "payload", "agent.exe"));
+    linkSync(o2.agentPath, join18(work, "payload", "agent.exe"));
   } catch {
-    copyFileSync4(o2.agentPath, join17(work, "payload", "agent.exe"));
+    copyFileSync4(o2.agentPath, join18(work, "payload", "agent.exe"));
   }
-  if (o2.iconPath) copyFileSync4(o2.iconPath, join17(work, "payload", "product.ico"));
+  if (o2.iconPath) copyFileSync4(o2.iconPath, join18(work, "payload", "product.ico"));
   const dummy = Buffer.alloc(o2.slot, 32);
-  writeFileSync8(join17(work, "payload", "site.json"), dummy);
+  writeFileSync8(join18(work, "payload", "site.json"), dummy);
   const values = {
     ...o2.values,
     PRODUCT_CODE: tokens.productCode,
@@ -55397,7 +55518,7 @@ async function buildMsiBase(o2) {
     KEY_VERSION: tokens.keyVersion,
     FINGERPRINT_HEX: tokens.fingerprintHex
   };
-  writeFileSync8(join17(work, WIX_SOURCE), renderWix(o2.template.text, values, o2.template.path));
+  writeFileSync8(join18(work, WIX_SOURCE), renderWix(o2.template.text, values, o2.template.path));
   const msi = await runWixl({ runner: o2.runner, workDir: work, product: o2.product });
   const layout = withMsiDatabase(msi, (db) => {
     const media = db.table("Media")?.rows ?? [];
@@ -55417,14 +55538,14 @@ async function buildMsiBase(o2) {
     return raw ? db.directory.streams.get(raw)?.() : void 0;
   });
   if (!cabBytes) fail2(`cabinet stream ${cabName} not found`);
-  const unpacked = join17(work, "cab-x");
+  const unpacked = join18(work, "cab-x");
   mkdirSync5(unpacked);
-  writeFileSync8(join17(work, "wixl.cab"), cabBytes);
-  await o2.runner.run("gcab", ["-x", "-C", unpacked, join17(work, "wixl.cab")], {
+  writeFileSync8(join18(work, "wixl.cab"), cabBytes);
+  await o2.runner.run("gcab", ["-x", "-C", unpacked, join18(work, "wixl.cab")], {
     label: "gcab -x",
     timeoutMs: 3e5
   });
-  const mainCab = join17(work, "main.cab");
+  const mainCab = join18(work, "main.cab");
   const keep = layout.files.slice(0, -1).map((f2) => f2["File"]);
   await o2.runner.run("gcab", ["-c", "-z", "-n", mainCab, ...keep], {
     cwd: unpacked,
@@ -55432,7 +55553,7 @@ async function buildMsiBase(o2) {
     timeoutMs: 3e5,
     outputs: [mainCab]
   });
-  const siteCab = join17(work, SITE_CAB);
+  const siteCab = join18(work, SITE_CAB);
   writeFileSync8(siteCab, writeCabinet({ name: SITE_FILE, data: dummy }, MIN_CAB));
   const lastSeq = Number(last["Sequence"]);
   await o2.runner.run(
@@ -55452,7 +55573,7 @@ async function buildMsiBase(o2) {
     ],
     { cwd: work, label: "msibuild (site cabinet)", timeoutMs: 12e4, outputs: [msi] }
   );
-  const x2 = join17(work, "x");
+  const x2 = join18(work, "x");
   await extractMsi(o2.runner, msi, x2);
   const agent = listFiles(x2).filter(
     (f2) => f2.split("/").pop()?.toLowerCase() === o2.agentFileName.toLowerCase()
@@ -55768,22 +55889,22 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { copyFileSync as copyFileSync5, existsSync as existsSync9, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
+import { copyFileSync as copyFileSync5, existsSync as existsSync10, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
-import { dirname as dirname4, extname as extname3, join as join18 } from "node:path";
-import { fileURLToPath as fileURLToPath2 } from "node:url";
+import { dirname as dirname5, extname as extname4, join as join19 } from "node:path";
+import { fileURLToPath as fileURLToPath3 } from "node:url";
 function siblingScript(name) {
-  const self2 = fileURLToPath2(import.meta.url);
-  const own2 = join18(dirname4(self2), name + extname3(self2));
-  if (existsSync9(own2)) return own2;
-  const ts = join18(dirname4(self2), `${name}.ts`);
-  return existsSync9(ts) ? ts : own2;
+  const self2 = fileURLToPath3(import.meta.url);
+  const own2 = join19(dirname5(self2), name + extname4(self2));
+  if (existsSync10(own2)) return own2;
+  const ts = join19(dirname5(self2), `${name}.ts`);
+  return existsSync10(ts) ? ts : own2;
 }
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
+  const dir = mkdtempSync7(join19(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
-  const socket = join18(dir, "s");
+  const socket = join19(dir, "s");
   const token = randomBytes3(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
@@ -55805,7 +55926,7 @@ async function startSignServer(signer, options = {}) {
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join18(dir, `f${++seq}`);
+      const work = join19(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
@@ -55894,7 +56015,7 @@ import {
   writeFileSync as writeFileSync9
 } from "node:fs";
 import { open as open3, readFile } from "node:fs/promises";
-import { join as join19 } from "node:path";
+import { join as join20 } from "node:path";
 import { crc32 } from "node:zlib";
 function supportsOverlay(templateText) {
   return /^[ \t]*!define[ \t]+SIGNET_OVERLAY[ \t]+1[ \t]*(;.*)?$/m.test(templateText);
@@ -55933,15 +56054,15 @@ async function buildNsisStub(o2) {
     })
   );
   const w2 = o2.work;
-  mkdirSync6(join19(w2, "payload"), { recursive: true });
-  copyFileSync6(s2.agent.path, join19(w2, "payload", "agent.exe"));
-  if (s2.icon) copyFileSync6(s2.icon.path, join19(w2, "payload", "product.ico"));
-  writeFileSync9(join19(w2, NSIS_SOURCE), script);
-  writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
-  writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
+  mkdirSync6(join20(w2, "payload"), { recursive: true });
+  copyFileSync6(s2.agent.path, join20(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync6(s2.icon.path, join20(w2, "payload", "product.ico"));
+  writeFileSync9(join20(w2, NSIS_SOURCE), script);
+  writeFileSync9(join20(w2, OVERLAY_INCLUDE), include);
+  writeFileSync9(join20(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
   await runMakensis({ runner, workDir: w2, env: s2.signServer.env, defines: { [STUB_DEFINE]: "1" } });
-  const path = join19(w2, NSIS_OUT);
-  const x2 = join19(w2, "x-stub");
+  const path = join20(w2, NSIS_OUT);
+  const x2 = join20(w2, "x-stub");
   await extractNsis(runner, path, x2);
   const files2 = listFiles(x2);
   const named = (n2) => files2.filter((f2) => f2.split("/").pop()?.toLowerCase() === n2.toLowerCase());
@@ -56225,7 +56346,7 @@ var init_nsis_slot = __esm({
 // tools/lib/installers/workdir.ts
 import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
-import { join as join20 } from "node:path";
+import { join as join21 } from "node:path";
 function alive(pid) {
   try {
     process.kill(pid, 0);
@@ -56237,11 +56358,11 @@ function alive(pid) {
 function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   const removed = [];
   if (cacheDir) {
-    const legacy = join20(cacheDir, "work");
+    const legacy = join21(cacheDir, "work");
     try {
       for (const entry of readdirSync2(legacy)) {
-        rmSync10(join20(legacy, entry), { recursive: true, force: true });
-        removed.push(join20(legacy, entry));
+        rmSync10(join21(legacy, entry), { recursive: true, force: true });
+        removed.push(join21(legacy, entry));
       }
       rmSync10(legacy, { recursive: true, force: true });
     } catch {
@@ -56253,10 +56374,10 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   } catch {
   }
   for (const name of entries) {
-    const dir = join20(tmp, name);
+    const dir = join21(tmp, name);
     let pid = 0;
     try {
-      pid = Number(JSON.parse(readFileSync17(join20(dir, OWNER), "utf8")).pid);
+      pid = Number(JSON.parse(readFileSync17(join21(dir, OWNER), "utf8")).pid);
     } catch {
       continue;
     }
@@ -56269,10 +56390,10 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   return removed;
 }
 function openRunDir(keep, tmp = tmpdir7()) {
-  const path = mkdtempSync8(join20(tmp, RUN_PREFIX));
+  const path = mkdtempSync8(join21(tmp, RUN_PREFIX));
   if (!keep) {
     registerCleanup(path);
-    writeFileSync10(join20(path, OWNER), `${JSON.stringify({ pid: process.pid })}
+    writeFileSync10(join21(path, OWNER), `${JSON.stringify({ pid: process.pid })}
 `, { mode: 384 });
   }
   return {
@@ -56296,7 +56417,7 @@ var init_workdir = __esm({
 
 // tools/lib/installers/release.ts
 import { mkdtempSync as mkdtempSync9, rmSync as rmSync11 } from "node:fs";
-import { join as join21 } from "node:path";
+import { join as join22 } from "node:path";
 function processReleaseCache() {
   processCache ??= new ReleaseCache();
   return processCache;
@@ -56320,7 +56441,7 @@ var init_release = __esm({
         const hit = this.entries.get(key);
         if (hit) return hit.value;
         this.dir ??= openRunDir(false);
-        const work = mkdtempSync9(join21(this.dir.path, "release-"));
+        const work = mkdtempSync9(join22(this.dir.path, "release-"));
         const value = build(work).catch((e) => {
           const err = toSignetError(e);
           logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
@@ -56352,7 +56473,7 @@ var init_release = __esm({
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
 import { chmodSync as chmodSync6, copyFileSync as copyFileSync7, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
-import { join as join22 } from "node:path";
+import { join as join23 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
@@ -56371,12 +56492,12 @@ function nsisValues(s2, site, fp) {
 async function buildNsisPart(s2, site, fp, work, outName) {
   const p2 = s2.product;
   const values = nsisValues(s2, site, fp);
-  writeFileSync11(join22(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync11(join22(work, SIGN_SCRIPT), signScriptText());
-  chmodSync6(join22(work, SIGN_SCRIPT), 448);
+  writeFileSync11(join23(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync11(join23(work, SIGN_SCRIPT), signScriptText());
+  chmodSync6(join23(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join22(work, NSIS_OUT), {
-    out: join22(work, outName),
+  return s2.signer.sign(join23(work, NSIS_OUT), {
+    out: join23(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -56390,7 +56511,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     KEY_VERSION: String(site.keyVersion),
     FINGERPRINT_HEX: fp.hex
   };
-  writeFileSync11(join22(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync11(join23(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   return signMsi(s2, site, msi, work, outName, siteJsonSize, productCode);
 }
@@ -56422,7 +56543,7 @@ async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) 
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join22(work, outName),
+      out: join23(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -56442,20 +56563,20 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync10(join22(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync10(join23(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync7(join22(work, "payload"));
-    linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
+    mkdirSync7(join23(work, "payload"));
+    linkOrCopy(s2.agent.path, join23(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync7(s2.icon.path, join22(work, "payload", "product.ico"));
+    writeFileSync11(join23(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync7(s2.icon.path, join23(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join22(work, "x-exe");
-    const xMsi = join22(work, "x-msi");
+    const xExe = join23(work, "x-exe");
+    const xMsi = join23(work, "x-msi");
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
       exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
         const nsisParts = s2.release?.nsis;
@@ -56493,12 +56614,12 @@ async function buildSite(s2, site) {
     const build = { exe: exeBuild, msi: msiPart.build };
     mkdirSync7(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join22(s2.outDir, exeName);
-    const msiOut = join22(s2.outDir, msiName);
+    const exeOut = join23(s2.outDir, exeName);
+    const msiOut = join23(s2.outDir, msiName);
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o2 of previous?.outputs ?? [])
-      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join22(s2.outDir, o2.name), { force: true });
+      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join23(s2.outDir, o2.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -56561,10 +56682,10 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
   const nsis = s2.release?.nsis ?? { fallback: "incremental builds are off" };
   if (!("fallback" in nsis)) {
     if (siteBytes.length <= nsis.stub.stub.maxOverlayBytes) {
-      const unsigned = join22(work, NSIS_OUT);
+      const unsigned = join23(work, NSIS_OUT);
       await nsis.module.assembleNsisSite(nsis.stub.stub, siteBytes, unsigned);
       const exe2 = await s2.signer.sign(unsigned, {
-        out: join22(work, outName),
+        out: join23(work, outName),
         description: `${s2.product.product} ${s2.version} (${site.siteCode})`
       });
       await s2.onAssembled?.({
@@ -56590,7 +56711,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
   const base = s2.release?.msi ?? { fallback: "incremental builds are off" };
   let reason;
   if (!("fallback" in base)) {
-    const unsigned = join22(work, MSI_OUT);
+    const unsigned = join23(work, MSI_OUT);
     const r2 = assembleMsiSite(
       base,
       { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprintHex: fp.hex },
@@ -56637,7 +56758,7 @@ var init_site_build = __esm({
 });
 
 // tools/lib/installers/release-parts.ts
-import { join as join23 } from "node:path";
+import { join as join24 } from "node:path";
 async function releaseParts(s2, options) {
   const cache = options.incremental || processReleaseCache();
   const largest = Math.max(
@@ -56701,7 +56822,7 @@ async function releaseParts(s2, options) {
           signerIdentity: s2.signerIdentity,
           runner: s2.runner
         },
-        work: join23(work, "nsis"),
+        work: join24(work, "nsis"),
         runner: s2.runner
       });
       if (!stub) return { fallback: "the NSIS template does not declare the overlay" };
@@ -56728,12 +56849,12 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants5, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
+import { accessSync, constants as constants5, existsSync as existsSync11, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
+import { delimiter, isAbsolute as isAbsolute6, join as join25, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join24(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join25(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -56811,9 +56932,11 @@ async function buildSiteInstallers(options) {
   if (!options.runner) preflightTools();
   removeStaleWork(rel(installers.cacheDir));
   const run = openRunDir(installers.keepWork);
+  const releaseHelper = options.sites.length > 1 ? useSpawnHelper() : void 0;
   try {
     return await buildInRunDir(options, run.path, started);
   } finally {
+    releaseHelper?.();
     run.close();
   }
 }
@@ -56849,7 +56972,7 @@ async function buildInRunDir(options, workRoot, started) {
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
-    if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
+    if (!existsSync11(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
     icon = { path: p2, sha256: sha256(readFileSync18(p2)) };
   }
   const outDir = resolve10(options.outDir);
@@ -56934,7 +57057,7 @@ async function buildInRunDir(options, workRoot, started) {
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
     durationMs: performance.now() - started
   });
-  writeAtomic(join24(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
+  writeAtomic(join25(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
 `);
   return {
     ok: report.ok,
@@ -59032,9 +59155,9 @@ var init_installers = __esm({
 
 // tools/lib/forge/dir.ts
 import { createHash as createHash10 } from "node:crypto";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync12 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename7, dirname as dirname5, join as join25, resolve as resolve11 } from "node:path";
+import { basename as basename7, dirname as dirname6, join as join26, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
@@ -59043,7 +59166,7 @@ async function hashFile(path) {
   return hash3.digest("hex");
 }
 async function atomicWrite(path, text) {
-  const tmp = join25(dirname5(path), `.${basename7(path)}.${process.pid}.tmp`);
+  const tmp = join26(dirname6(path), `.${basename7(path)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path);
 }
@@ -59066,28 +59189,28 @@ var init_dir = __esm({
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join25(this.root, tag);
+        return join26(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join25(this.folder(tag), "release.json");
-        if (!existsSync11(file2)) return void 0;
+        const file2 = join26(this.folder(tag), "release.json");
+        if (!existsSync12(file2)) return void 0;
         return JSON.parse(await readFile2(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join25(dir, "NOTES.md"), body);
-        await atomicWrite(join25(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join26(dir, "NOTES.md"), body);
+        await atomicWrite(join26(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join25(dir, "NOTES.md");
+        const notes = join26(dir, "NOTES.md");
         const stats = await stat2(dir);
         return {
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync11(notes) ? await readFile2(notes, "utf8") : "",
+          body: existsSync12(notes) ? await readFile2(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -59099,11 +59222,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir2(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat2(join25(dir, name));
+          const s2 = await stat2(join26(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join25(dir, name));
+          const known = this.#known.get(join26(dir, name));
           const sha2563 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2563, downloadUrl: `file://${join25(dir, name)}` });
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2563, downloadUrl: `file://${join26(dir, name)}` });
         }
         return out;
       }
@@ -59152,10 +59275,10 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join25(dir, input2.name);
-        if (existsSync11(final))
+        const final = join26(dir, input2.name);
+        if (existsSync12(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join25(dir, `.${input2.name}.part`);
+        const part = join26(dir, `.${input2.name}.part`);
         const hash3 = createHash10("sha256");
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
@@ -59181,17 +59304,17 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join25(this.folder(release.tag), asset.name), { force: true });
+        await rm2(join26(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename2(join25(dir, asset.name), join25(dir, name));
-        const known = this.#known.get(join25(dir, asset.name));
-        if (known) this.#known.set(join25(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join25(dir, name)}` };
+        await rename2(join26(dir, asset.name), join26(dir, name));
+        const known = this.#known.get(join26(dir, asset.name));
+        if (known) this.#known.set(join26(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join26(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join25(this.folder(release.tag), asset.name);
+        const src = join26(this.folder(release.tag), asset.name);
         const hash3 = createHash10("sha256");
         let size = 0;
         await pipeline2(
@@ -59208,7 +59331,7 @@ var init_dir = __esm({
         return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path = join25(this.folder(release.tag), asset.name);
+        const path = join26(this.folder(release.tag), asset.name);
         const s2 = await stat2(path);
         const known = this.#known.get(path);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
@@ -59930,7 +60053,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync20, existsSync as existsSync12 } from "fs";
+import { readFileSync as readFileSync20, existsSync as existsSync13 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -59943,7 +60066,7 @@ var init_context = __esm({
         var _a4, _b, _c;
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
-          if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
+          if (existsSync13(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse(readFileSync20(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path = process.env.GITHUB_EVENT_PATH;
@@ -66460,7 +66583,7 @@ var deliverSettings = external_exports.object({
 init_errors();
 import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync21 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
-import { dirname as dirname6, join as join26, resolve as resolve14 } from "node:path";
+import { dirname as dirname7, join as join27, resolve as resolve14 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -66652,7 +66775,7 @@ async function buildDispatchedSites(o2) {
   const entries = await openSealedSites(raw, o2.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o2.configPath ? dirname6(o2.configPath) : o2.cwd;
+  const baseDir = o2.configPath ? dirname7(o2.configPath) : o2.cwd;
   const signer = createSigner2(o2.config, {
     ...o2.profile ? { profile: o2.profile } : {},
     baseDir,
@@ -66667,7 +66790,7 @@ async function buildDispatchedSites(o2) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o2.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
-    const dest = join26(mkdtempSync11(join26(tmpdir8(), "signet-agent-")), o2.agent);
+    const dest = join27(mkdtempSync11(join27(tmpdir8(), "signet-agent-")), o2.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o2.config,
       cwd: o2.cwd,

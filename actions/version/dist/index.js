@@ -49974,18 +49974,18 @@ import { tmpdir } from "node:os";
 import { dirname as dirname6, join as join7 } from "node:path";
 
 // tools/lib/changelog/index.ts
-import { existsSync as existsSync5, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
+import { existsSync as existsSync6, mkdirSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
 import { dirname as dirname2, join as join2 } from "node:path";
 
 // tools/lib/git/tags.ts
 var import_semver = __toESM(require_semver2(), 1);
 
 // tools/lib/git/git.ts
-import { existsSync as existsSync4, statSync as statSync2 } from "node:fs";
+import { existsSync as existsSync5, statSync as statSync2 } from "node:fs";
 
 // tools/lib/exec/runner.ts
-import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { fork, spawn } from "node:child_process";
+import { existsSync as existsSync4, rmSync } from "node:fs";
 var MAX_OUTPUT = 1024 * 1024 * 1024;
 var GROUPS = process.platform !== "win32";
 function formatCommand(file2, args) {
@@ -49995,30 +49995,75 @@ function formatCommand(file2, args) {
 function removeOutputs(outputs) {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
 }
-function killGroup(child, signal) {
+function killPid(pid, signal, child) {
   try {
-    if (GROUPS && child.pid !== void 0) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal);
+    child?.kill(signal);
   }
 }
-var running = /* @__PURE__ */ new Set();
+var running = /* @__PURE__ */ new Map();
 var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
-  for (const c of running) killGroup(c, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child) {
+function watch(key, kill) {
   if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child) {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+function unwatch(key) {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
 }
+function launchHere(l) {
+  return new Promise((resolve3) => {
+    const child = spawn(l.file, l.args, {
+      cwd: l.cwd,
+      env: l.env,
+      stdio: [l.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: GROUPS
+    });
+    const kill = (signal) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on("data", (c) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (l.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(l.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, l.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve3({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve3({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+var helper;
 var SpawnRunner = class {
   run(file2, args, options = {}) {
     const command = formatCommand(file2, args);
@@ -50031,86 +50076,51 @@ var SpawnRunner = class {
       env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
       for (const k of Object.keys(env)) if (env[k] === void 0) delete env[k];
     }
-    return new Promise((resolve3, reject) => {
-      const child = spawn(file2, args, {
-        cwd: options.cwd,
-        env,
-        stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-        detached: GROUPS
-      });
-      watch(child);
-      const out = [];
-      const err = [];
-      let outLen = 0;
-      let errLen = 0;
-      let timedOut = false;
-      child.stdout?.on("data", (c) => {
-        if (outLen < MAX_OUTPUT) out.push(c);
-        outLen += c.length;
-      });
-      child.stderr?.on("data", (c) => {
-        if (errLen < MAX_OUTPUT) err.push(c);
-        errLen += c.length;
-      });
-      if (options.input !== void 0 && child.stdin) {
-        child.stdin.on("error", () => void 0);
-        child.stdin.end(options.input);
-      }
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup(child, "SIGKILL");
-      }, timeoutMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        unwatch(child);
+    const launch = {
+      file: file2,
+      args: [...args],
+      cwd: options.cwd,
+      env,
+      input: options.input,
+      timeoutMs
+    };
+    const h = helper?.alive ? helper : void 0;
+    return (h ? h.launch(launch) : launchHere(launch)).then((exit) => {
+      if ("error" in exit) {
         removeOutputs(options.outputs);
-        reject(
-          e.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
-            details: { program: file2 }
-          }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(e.message)}`, {
-            details: { command }
-          })
-        );
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        unwatch(child);
-        if (timedOut || code !== 0) killGroup(child, "SIGKILL");
-        const stdoutBuf = Buffer.concat(out);
-        const stderr = redact(Buffer.concat(err).toString("utf8"));
-        const result = {
-          exitCode: code ?? (signal ? 128 : -1),
-          stdout: options.binary ? "" : redact(stdoutBuf.toString("utf8")),
-          stderr,
-          durationMs: performance.now() - started,
-          command
-        };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-        if (timedOut) {
-          removeOutputs(options.outputs);
-          reject(
-            new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
-              details: { command }
-            })
-          );
-          return;
-        }
-        if (result.exitCode !== 0) {
-          removeOutputs(options.outputs);
-          if (options.allowFailure) return resolve3(result);
-          const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-          reject(
-            new SignetError(
-              "E_TOOL_FAILED",
-              `${label} exited with ${result.exitCode}${tail ? `:
+        throw exit.error.code === "ENOENT" ? new SignetError("E_TOOL_MISSING", `${label}: program not found: ${file2}`, {
+          details: { program: file2 }
+        }) : new SignetError("E_TOOL_FAILED", `${label}: cannot start: ${redact(exit.error.message)}`, {
+          details: { command }
+        });
+      }
+      const stderr = redact(exit.stderr.toString("utf8"));
+      const result = {
+        exitCode: exit.code ?? (exit.signal ? 128 : -1),
+        stdout: options.binary ? "" : redact(exit.stdout.toString("utf8")),
+        stderr,
+        durationMs: performance.now() - started,
+        command
+      };
+      if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+      if (exit.timedOut) {
+        removeOutputs(options.outputs);
+        throw new SignetError("E_TOOL_TIMEOUT", `${label}: timed out after ${timeoutMs} ms`, {
+          details: { command }
+        });
+      }
+      if (result.exitCode !== 0) {
+        removeOutputs(options.outputs);
+        if (options.allowFailure) return result;
+        const tail = (stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+        throw new SignetError(
+          "E_TOOL_FAILED",
+          `${label} exited with ${result.exitCode}${tail ? `:
 ${tail}` : ""}`,
-              { details: { command, exitCode: result.exitCode } }
-            )
-          );
-          return;
-        }
-        resolve3(result);
-      });
+          { details: { command, exitCode: result.exitCode } }
+        );
+      }
+      return result;
     });
   }
 };
@@ -50146,7 +50156,7 @@ async function gitOut(cwd, args, options = {}) {
   return (await git(cwd, args, options)).stdout.replace(/\n$/, "");
 }
 async function repoInfo(cwd, options = {}) {
-  if (!existsSync4(cwd) || !statSync2(cwd).isDirectory()) {
+  if (!existsSync5(cwd) || !statSync2(cwd).isDirectory()) {
     throw new SignetError("E_NOT_A_GIT_REPO", `not a directory: ${cwd}`, { details: { cwd } });
   }
   const probe = await git(
@@ -50591,7 +50601,7 @@ function notesPath(cfg, version2) {
   return `${cfg.notesDir.replace(/\/+$/, "")}/${version2}.md`;
 }
 function changelogChanges(root, cfg, notes) {
-  const read = (p) => existsSync5(join2(root, p)) ? readFileSync3(join2(root, p), "utf8") : null;
+  const read = (p) => existsSync6(join2(root, p)) ? readFileSync3(join2(root, p), "utf8") : null;
   const out = [];
   const before = read(cfg.file);
   const update = updateChangelog(before, notes.markdown, notes.version);
@@ -50603,7 +50613,7 @@ function changelogChanges(root, cfg, notes) {
 }
 
 // tools/lib/manifests/index.ts
-import { existsSync as existsSync6, readFileSync as readFileSync5 } from "node:fs";
+import { existsSync as existsSync7, readFileSync as readFileSync5 } from "node:fs";
 import { basename, dirname as dirname4, join as join4 } from "node:path";
 
 // tools/lib/manifests/cargo.ts
@@ -54321,7 +54331,7 @@ function writeVersion(spec, text, version2) {
 function loadManifests(root, specs, options = {}) {
   return specs.map((spec) => {
     const abs = join4(root, spec.path);
-    if (!existsSync6(abs)) {
+    if (!existsSync7(abs)) {
       throw new SignetError("E_MANIFEST_MISSING", `manifest not found: ${spec.path}`, {
         details: { path: spec.path }
       });
@@ -54345,7 +54355,7 @@ function loadManifests(root, specs, options = {}) {
 }
 function detectManifests(root) {
   for (const name of ["Cargo.toml", "package.json", "VERSION"]) {
-    if (existsSync6(join4(root, name))) return [{ path: name, type: detectType(name) }];
+    if (existsSync7(join4(root, name))) return [{ path: name, type: detectType(name) }];
   }
   return [];
 }
@@ -54357,7 +54367,7 @@ function withLockfiles(root, specs) {
     if (s.type !== "npm" || basename(s.path) !== "package.json") continue;
     for (const lock of ["package-lock.json", "npm-shrinkwrap.json"]) {
       const p = dirname4(s.path) === "." ? lock : `${dirname4(s.path)}/${lock}`;
-      if (!seen.has(p) && existsSync6(join4(root, p))) {
+      if (!seen.has(p) && existsSync7(join4(root, p))) {
         seen.add(p);
         out.push({ path: p, type: "npm-lock" });
       }
@@ -54368,7 +54378,7 @@ function withLockfiles(root, specs) {
 function cargoLockFor(root, cargoToml) {
   const dir = dirname4(cargoToml);
   for (const p of [dir === "." ? "Cargo.lock" : `${dir}/Cargo.lock`, "Cargo.lock"]) {
-    if (existsSync6(join4(root, p))) return p;
+    if (existsSync7(join4(root, p))) return p;
   }
   return void 0;
 }
@@ -54945,7 +54955,7 @@ async function planFromRepo(options) {
 }
 
 // tools/lib/release/interrupt.ts
-import { existsSync as existsSync7, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync8, writeFileSync as writeFileSync2 } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 var SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
 var Interrupted = class extends Error {
@@ -54976,7 +54986,7 @@ function guardSignals(onExit, env = process.env) {
       if (env["SIGNET_TEST_PAUSE_AT"] !== name || !file2) return;
       writeFileSync2(file2, `${name} ${process.pid}
 `);
-      for (let i = 0; i < 3e3 && !received && existsSync7(file2); i++) await sleep(20);
+      for (let i = 0; i < 3e3 && !received && existsSync8(file2); i++) await sleep(20);
       check2();
     },
     close(reraise) {
@@ -55113,10 +55123,10 @@ function pushAuth(remoteUrl2, tokenEnv, env) {
   if (!token || !remoteUrl2 || !/^https?:\/\//i.test(remoteUrl2))
     return { configArgs: [], env: base, token: false };
   registerSecret(token);
-  const helper = `!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "\${SIGNET_GIT_USERNAME:-x-access-token}" "$${tokenEnv}"; }; f`;
+  const helper2 = `!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "\${SIGNET_GIT_USERNAME:-x-access-token}" "$${tokenEnv}"; }; f`;
   return {
     // The empty helper first clears helpers from the user's config (a stored credential must not win).
-    configArgs: ["-c", "credential.helper=", "-c", `credential.helper=${helper}`],
+    configArgs: ["-c", "credential.helper=", "-c", `credential.helper=${helper2}`],
     env: { ...base, [tokenEnv]: token },
     token: true
   };
@@ -55127,7 +55137,7 @@ function pushArgs(remote, refspecs, options = {}) {
 
 // tools/lib/release/resume.ts
 var import_semver3 = __toESM(require_semver2(), 1);
-import { existsSync as existsSync8, readFileSync as readFileSync6 } from "node:fs";
+import { existsSync as existsSync9, readFileSync as readFileSync6 } from "node:fs";
 import { join as join5 } from "node:path";
 async function unfinishedRelease(rp, config2, date5) {
   if (rp.plan.released || rp.plan.reason !== "release commit at HEAD") return void 0;
@@ -55157,7 +55167,7 @@ async function unfinishedRelease(rp, config2, date5) {
   const np = notesPath(config2.changelog, version2);
   const file2 = join5(rp.root, np);
   let body;
-  if (existsSync8(file2)) body = readFileSync6(file2, "utf8");
+  if (existsSync9(file2)) body = readFileSync6(file2, "utf8");
   else {
     const when = date5 ?? new Date(Number(await gitOut(rp.root, ["log", "-1", "--format=%ct"])) * 1e3).toISOString().slice(0, 10);
     body = renderNotes({ version: version2, tag, previousTag: rp.plan.previousTag }, rp.commits, {
@@ -55171,7 +55181,7 @@ async function unfinishedRelease(rp, config2, date5) {
 }
 
 // tools/lib/release/stable.ts
-import { existsSync as existsSync9, mkdirSync as mkdirSync2, readFileSync as readFileSync7, unlinkSync, writeFileSync as writeFileSync3 } from "node:fs";
+import { existsSync as existsSync10, mkdirSync as mkdirSync2, readFileSync as readFileSync7, unlinkSync, writeFileSync as writeFileSync3 } from "node:fs";
 import { dirname as dirname5, join as join6 } from "node:path";
 import { setTimeout as sleep3 } from "node:timers/promises";
 function commitMessage(template, tag, version2) {
@@ -55223,7 +55233,7 @@ async function runStable(t) {
       j.written.push(c);
     }
     await guard.step("after-write");
-    const paths = [...new Set(t.commitPaths)].filter((p) => existsSync9(join6(root, p)));
+    const paths = [...new Set(t.commitPaths)].filter((p) => existsSync10(join6(root, p)));
     const ignored = paths.length ? await git(root, ["check-ignore", "--", ...paths], { allowFailure: true }) : void 0;
     const skip = new Set(ignored?.exitCode === 0 ? ignored.stdout.split("\n").filter(Boolean) : []);
     if (skip.size) logger.info(`not committed (ignored by git): ${[...skip].join(", ")}`);
@@ -55342,7 +55352,7 @@ async function rollback(t, j) {
   for (const c of j.written) {
     const abs = join6(root, c.path);
     try {
-      if (!existsSync9(abs) || readFileSync7(abs, "utf8") !== c.after) {
+      if (!existsSync10(abs) || readFileSync7(abs, "utf8") !== c.after) {
         left.push(`${c.path} (changed since this run wrote it)`);
         continue;
       }

@@ -1,14 +1,39 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { clearSecrets, registerSecret } from '../redact.ts';
-import { SpawnRunner } from './runner.ts';
+import { SpawnRunner, spawnHelperPid, useSpawnHelper } from './runner.ts';
 
 afterEach(() => clearSecrets());
 
-describe('the one runner (exec/runner.ts)', () => {
+const alive = (pid: number) => {
+  const state = existsSync(`/proc/${pid}/stat`)
+    ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0]
+    : 'gone';
+  return !['gone', 'Z', 'X'].includes(state ?? 'gone');
+};
+const until = async (ok: () => boolean, ms = 5000) => {
+  for (const t = Date.now(); !ok() && Date.now() - t < ms; ) await new Promise((r) => setTimeout(r, 20));
+  return ok();
+};
+
+describe.each([
+  ['from this process', false],
+  ['from the spawn helper', true],
+])('the one runner (exec/runner.ts), programs started %s', (_, viaHelper) => {
   const r = new SpawnRunner();
+  let release: (() => void) | undefined;
+  beforeAll(() => {
+    if (viaHelper) release = useSpawnHelper();
+  });
+  afterAll(() => release?.());
+  it('starts programs where it says', async () => {
+    expect(spawnHelperPid() !== undefined).toBe(viaHelper);
+    const ppid = await r.run('sh', ['-c', 'cut -d" " -f4 /proc/$$/stat']);
+    expect(Number(ppid.stdout.trim())).toBe(viaHelper ? spawnHelperPid() : process.pid);
+  });
   it('runs argv arrays, passes input and env, returns output', async () => {
     const out = await r.run('sh', ['-c', 'cat; printf "%s" "$X"'], { input: 'in|', env: { X: 'a b' } });
     expect(out).toMatchObject({ exitCode: 0, stdout: 'in|a b' });
@@ -52,5 +77,84 @@ describe('the one runner (exec/runner.ts)', () => {
     });
     expect(env.stdout).toBe('x|none');
     expect(process.listenerCount('SIGTERM')).toBe(0);
+  });
+});
+
+describe('the spawn helper', () => {
+  const r = new SpawnRunner();
+  it('is shared by its holders and ends with the last release', async () => {
+    const a = useSpawnHelper();
+    const pid = spawnHelperPid()!;
+    const b = useSpawnHelper();
+    expect(spawnHelperPid()).toBe(pid);
+    a();
+    a(); // a second call of one release counts once
+    expect(spawnHelperPid()).toBe(pid);
+    b();
+    expect(spawnHelperPid()).toBeUndefined();
+    expect(await until(() => !alive(pid))).toBe(true);
+    // programs start from this process again
+    expect((await r.run('sh', ['-c', 'cut -d" " -f4 /proc/$$/stat'])).stdout.trim()).toBe(
+      String(process.pid),
+    );
+  });
+  it('killed mid-run: the run fails with a coded error, its program is killed, later runs start here', async () => {
+    const release = useSpawnHelper();
+    try {
+      const dir = tempDir();
+      const pidFile = join(dir, 'sleep.pid');
+      const running = r.run('sh', ['-c', `echo $$ > ${pidFile}; exec sleep 30`]).catch((x) => x);
+      expect(await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '')).toBe(
+        true,
+      );
+      const sleeper = Number(readFileSync(pidFile, 'utf8'));
+      process.kill(spawnHelperPid()!, 'SIGKILL');
+      expect(await running).toMatchObject({ code: 'E_TOOL_FAILED' });
+      expect(await until(() => !alive(sleeper))).toBe(true);
+      expect(spawnHelperPid()).toBeUndefined();
+      expect((await r.run('sh', ['-c', 'echo ok'])).stdout).toBe('ok\n');
+    } finally {
+      release();
+    }
+  });
+  it('when its caller dies, the programs it started are killed and it exits', async () => {
+    const dir = tempDir();
+    const pids = join(dir, 'pids');
+    const script = join(dir, 'caller.ts');
+    writeFileSync(
+      script,
+      [
+        `import { writeFileSync } from 'node:fs';`,
+        `import { SpawnRunner, spawnHelperPid, useSpawnHelper } from ${JSON.stringify(new URL('./runner.ts', import.meta.url).pathname)};`,
+        `useSpawnHelper();`,
+        `void new SpawnRunner().run('sh', ['-c', 'echo ' + spawnHelperPid() + ' $$ > ${pids}; exec sleep 30']);`,
+      ].join('\n'),
+    );
+    const caller = spawn(process.execPath, [script], { stdio: 'ignore' });
+    expect(await until(() => existsSync(pids) && readFileSync(pids, 'utf8').includes(' '))).toBe(true);
+    const [helper, sleeper] = readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
+    expect(alive(helper) && alive(sleeper)).toBe(true);
+    caller.kill('SIGKILL');
+    expect(await until(() => !alive(helper) && !alive(sleeper))).toBe(true);
+  });
+  it("a SIGTERM that ends the caller reaches the helper's programs, as it reaches programs started here", async () => {
+    const dir = tempDir();
+    const ready = join(dir, 'ready');
+    const got = join(dir, 'got');
+    const script = join(dir, 'caller.ts');
+    writeFileSync(
+      script,
+      [
+        `import { SpawnRunner, useSpawnHelper } from ${JSON.stringify(new URL('./runner.ts', import.meta.url).pathname)};`,
+        `useSpawnHelper();`,
+        `void new SpawnRunner().run('sh', ['-c', 'trap "echo TERM > ${got}; exit 0" TERM; echo > ${ready}; sleep 30 & wait']);`,
+      ].join('\n'),
+    );
+    const caller = spawn(process.execPath, [script], { stdio: 'ignore' });
+    expect(await until(() => existsSync(ready))).toBe(true);
+    await new Promise((ok) => setTimeout(ok, 100)); // the helper has reported the program's pid
+    caller.kill('SIGTERM');
+    expect(await until(() => existsSync(got))).toBe(true);
+    expect(readFileSync(got, 'utf8').trim()).toBe('TERM');
   });
 });

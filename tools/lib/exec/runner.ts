@@ -7,8 +7,10 @@
  * full-size output). A program runs in its own process group; a SIGINT/SIGTERM/SIGHUP that
  * ends Signet while programs run is passed on to their groups.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { redact } from '../redact.ts';
@@ -58,18 +60,18 @@ function removeOutputs(outputs: string[] | undefined): void {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
 }
 
-/** Signals the program and everything it started (its process group). */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** Signals a process group (a program and everything it started). */
+function killPid(pid: number | undefined, signal: NodeJS.Signals, child?: ChildProcess): void {
   try {
-    if (GROUPS && child.pid !== undefined) process.kill(-child.pid, signal);
-    else child.kill(signal);
+    if (GROUPS && pid !== undefined) process.kill(-pid, signal);
+    else child?.kill(signal);
   } catch {
-    child.kill(signal); // the group is gone already
+    child?.kill(signal); // the group is gone already
   }
 }
 
-// Running programs, and the signal forwarding that is installed while there are any.
-const running = new Set<ChildProcess>();
+// Running programs (how to signal each), and the signal forwarding installed while there are any.
+const running = new Map<object, (signal: NodeJS.Signals) => void>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /**
  * Only when no one else handles the signal: pass it on to the programs' groups, then the default
@@ -79,17 +81,228 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  */
 function forward(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) > 1) return;
-  for (const c of running) killGroup(c, signal);
+  for (const kill of running.values()) kill(signal);
   unwatch();
   process.kill(process.pid, signal);
 }
-function watch(child: ChildProcess): void {
+function watch(key: object, kill: (signal: NodeJS.Signals) => void): void {
   if (running.size === 0) for (const s of SIGNALS) process.on(s, forward);
-  running.add(child);
+  running.set(key, kill);
 }
-function unwatch(child?: ChildProcess): void {
-  if (child && !running.delete(child)) return;
-  if (running.size === 0 || !child) for (const s of SIGNALS) process.off(s, forward);
+function unwatch(key?: object): void {
+  if (key && !running.delete(key)) return;
+  if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
+}
+
+/** How a program ended: its exit, or why it could not start. */
+type Exit =
+  | { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; stdout: Buffer; stderr: Buffer }
+  | { error: { code: string; message: string } };
+
+interface Launch {
+  file: string;
+  args: string[];
+  cwd: string | undefined;
+  env: NodeJS.ProcessEnv;
+  input: string | Uint8Array | undefined;
+  timeoutMs: number;
+}
+
+/** Starts the program from this process. */
+function launchHere(l: Launch): Promise<Exit> {
+  return new Promise<Exit>((resolve) => {
+    const child = spawn(l.file, l.args, {
+      cwd: l.cwd,
+      env: l.env,
+      stdio: [l.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: GROUPS,
+    });
+    const kill = (signal: NodeJS.Signals) => killPid(child.pid, signal, child);
+    watch(child, kill);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on('data', (c: Buffer) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (l.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(l.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill('SIGKILL');
+    }, l.timeoutMs);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      unwatch(child);
+      resolve({ error: { code: e.code ?? '', message: e.message } });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      unwatch(child);
+      // whatever the program left running in its group does not outlive it
+      if (timedOut || code !== 0) kill('SIGKILL');
+      resolve({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+
+/**
+ * The spawn helper (spawn-helper.ts) while a batch holds it: programs start from that small
+ * process instead of this one (see there for why). Taken with `useSpawnHelper()`, given back
+ * with the function it returns; the last holder's release ends the helper.
+ */
+class SpawnHelper {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, { resolve: (e: Exit) => void; pid?: number }>();
+  private nextId = 1;
+  alive = true;
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  constructor(script: string) {
+    this.child = fork(script, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      detached: true,
+      execArgv: [],
+    });
+    this.child.on('message', (m: HelperMessage) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.t === 'pid') {
+        p.pid = m.pid;
+        return;
+      }
+      this.pending.delete(m.id);
+      this.idle();
+      p.resolve(
+        m.error
+          ? { error: m.error }
+          : {
+              code: m.code ?? null,
+              signal: m.signal ?? null,
+              timedOut: Boolean(m.timedOut),
+              stdout: Buffer.from(m.stdout ?? []),
+              stderr: Buffer.from(m.stderr ?? []),
+            },
+      );
+    });
+    const gone = () => {
+      if (!this.alive) return;
+      this.alive = false;
+      if (helper === this) helper = undefined;
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        killPid(p.pid, 'SIGKILL');
+        p.resolve({ error: { code: 'EHELPER', message: 'the spawn helper exited' } });
+      }
+    };
+    this.child.on('exit', gone);
+    this.child.on('error', gone);
+    this.idle();
+  }
+
+  /** Not kept alive by the helper while nothing runs. */
+  private idle(): void {
+    if (this.pending.size > 0) return;
+    this.child.unref();
+    (this.child.channel as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  launch(l: Launch): Promise<Exit> {
+    const id = this.nextId++;
+    this.child.ref();
+    (this.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(l.env)) if (v !== undefined) env[k] = v;
+    return new Promise<Exit>((resolve) => {
+      const key = {};
+      const entry: { resolve: (e: Exit) => void; pid?: number } = {
+        resolve: (e) => {
+          unwatch(key);
+          resolve(e);
+        },
+      };
+      this.pending.set(id, entry);
+      watch(key, (signal) => killPid(entry.pid, signal));
+      this.child.send({
+        t: 'run',
+        id,
+        file: l.file,
+        args: l.args,
+        ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
+        env,
+        ...(l.input !== undefined ? { input: l.input } : {}),
+        timeoutMs: l.timeoutMs,
+      });
+    });
+  }
+
+  close(): void {
+    this.alive = false;
+    if (helper === this) helper = undefined;
+    if (this.child.connected) this.child.disconnect();
+  }
+}
+
+interface HelperMessage {
+  t: 'pid' | 'done';
+  id: number;
+  pid?: number;
+  code?: number | null;
+  signal?: NodeJS.Signals | null;
+  timedOut?: boolean;
+  stdout?: Uint8Array;
+  stderr?: Uint8Array;
+  error?: { code: string; message: string };
+}
+
+/** The helper beside this module, with this module's own extension (a bundled action has the `.ts`). */
+function helperScript(): string | undefined {
+  const self = fileURLToPath(import.meta.url);
+  for (const ext of [extname(self), '.ts']) {
+    const p = join(dirname(self), `spawn-helper${ext}`);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+let helper: SpawnHelper | undefined;
+let holders = 0;
+
+/**
+ * Routes every SpawnRunner's programs through the spawn helper until the returned release is
+ * called (holders are counted). Where the helper cannot run (Windows, no script beside this
+ * module), programs start from this process as usual.
+ */
+export function useSpawnHelper(): () => void {
+  holders++;
+  if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== '0') {
+    const script = helperScript();
+    if (script) helper = new SpawnHelper(script);
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--holders === 0) helper?.close();
+  };
+}
+
+/** The spawn helper's process id while programs start from it (for tests and benches). */
+export function spawnHelperPid(): number | undefined {
+  return helper?.alive ? helper.pid : undefined;
 }
 
 export class SpawnRunner implements Runner {
@@ -104,88 +317,52 @@ export class SpawnRunner implements Runner {
       env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
       for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     }
-    return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(file, args as string[], {
-        cwd: options.cwd,
-        env,
-        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        detached: GROUPS,
-      });
-      watch(child);
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let outLen = 0;
-      let errLen = 0;
-      let timedOut = false;
-      child.stdout?.on('data', (c: Buffer) => {
-        if (outLen < MAX_OUTPUT) out.push(c);
-        outLen += c.length;
-      });
-      child.stderr?.on('data', (c: Buffer) => {
-        if (errLen < MAX_OUTPUT) err.push(c);
-        errLen += c.length;
-      });
-      if (options.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(options.input);
-      }
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup(child, 'SIGKILL');
-      }, timeoutMs);
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        unwatch(child);
+    const launch: Launch = {
+      file,
+      args: [...args],
+      cwd: options.cwd,
+      env,
+      input: options.input,
+      timeoutMs,
+    };
+    const h = helper?.alive ? helper : undefined;
+    return (h ? h.launch(launch) : launchHere(launch)).then((exit) => {
+      if ('error' in exit) {
         removeOutputs(options.outputs);
-        reject(
-          e.code === 'ENOENT'
-            ? new SignetError('E_TOOL_MISSING', `${label}: program not found: ${file}`, {
-                details: { program: file },
-              })
-            : new SignetError('E_TOOL_FAILED', `${label}: cannot start: ${redact(e.message)}`, {
-                details: { command },
-              }),
-        );
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        unwatch(child);
-        // whatever the program left running in its group does not outlive it
-        if (timedOut || code !== 0) killGroup(child, 'SIGKILL');
-        const stdoutBuf = Buffer.concat(out);
-        const stderr = redact(Buffer.concat(err).toString('utf8'));
-        const result: RunResult = {
-          exitCode: code ?? (signal ? 128 : -1),
-          stdout: options.binary ? '' : redact(stdoutBuf.toString('utf8')),
-          stderr,
-          durationMs: performance.now() - started,
-          command,
-        };
-        if (options.binary) result.stdoutBytes = new Uint8Array(stdoutBuf);
-        if (timedOut) {
-          removeOutputs(options.outputs);
-          reject(
-            new SignetError('E_TOOL_TIMEOUT', `${label}: timed out after ${timeoutMs} ms`, {
+        throw exit.error.code === 'ENOENT'
+          ? new SignetError('E_TOOL_MISSING', `${label}: program not found: ${file}`, {
+              details: { program: file },
+            })
+          : new SignetError('E_TOOL_FAILED', `${label}: cannot start: ${redact(exit.error.message)}`, {
               details: { command },
-            }),
-          );
-          return;
-        }
-        if (result.exitCode !== 0) {
-          removeOutputs(options.outputs);
-          if (options.allowFailure) return resolve(result);
-          const tail = (stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
-          reject(
-            new SignetError(
-              'E_TOOL_FAILED',
-              `${label} exited with ${result.exitCode}${tail ? `:\n${tail}` : ''}`,
-              { details: { command, exitCode: result.exitCode } },
-            ),
-          );
-          return;
-        }
-        resolve(result);
-      });
+            });
+      }
+      const stderr = redact(exit.stderr.toString('utf8'));
+      const result: RunResult = {
+        exitCode: exit.code ?? (exit.signal ? 128 : -1),
+        stdout: options.binary ? '' : redact(exit.stdout.toString('utf8')),
+        stderr,
+        durationMs: performance.now() - started,
+        command,
+      };
+      if (options.binary) result.stdoutBytes = new Uint8Array(exit.stdout);
+      if (exit.timedOut) {
+        removeOutputs(options.outputs);
+        throw new SignetError('E_TOOL_TIMEOUT', `${label}: timed out after ${timeoutMs} ms`, {
+          details: { command },
+        });
+      }
+      if (result.exitCode !== 0) {
+        removeOutputs(options.outputs);
+        if (options.allowFailure) return result;
+        const tail = (stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
+        throw new SignetError(
+          'E_TOOL_FAILED',
+          `${label} exited with ${result.exitCode}${tail ? `:\n${tail}` : ''}`,
+          { details: { command, exitCode: result.exitCode } },
+        );
+      }
+      return result;
     });
   }
 }

@@ -15,7 +15,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SignedArtifact } from '../artifact.ts';
 import { sha256File } from '../artifact.ts';
 import { SignetError, toSignetError } from '../errors.ts';
-import { defaultRunner } from '../exec/runner.ts';
+import { defaultRunner, useSpawnHelper } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { takeSnapshot } from '../sign/snapshot.ts';
 import type { Signer } from '../sign/types.ts';
@@ -153,9 +153,12 @@ export async function buildSiteInstallers(
   // Work happens in a private run folder under the temp dir, never in the (often uploaded) cache.
   removeStaleWork(rel(installers.cacheDir));
   const run = openRunDir(installers.keepWork);
+  // a batch starts its programs (4 a site) from the spawn helper, not from this large process
+  const releaseHelper = options.sites.length > 1 ? useSpawnHelper() : undefined;
   try {
     return await buildInRunDir(options, run.path, started);
   } finally {
+    releaseHelper?.();
     run.close();
   }
 }

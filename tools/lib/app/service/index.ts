@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SignetConfig } from '../../config/schema.ts';
 import { SignetError } from '../../errors.ts';
+import { useSpawnHelper } from '../../exec/runner.ts';
 import { resolveSecret, type SecretRef } from '../../secrets.ts';
 import { BlobStore } from '../../service-store/blobs.ts';
 import { serviceConfigSchema } from '../../service-store/config.ts';
@@ -168,6 +169,8 @@ async function open(o: CreateServiceOptions): Promise<Opened> {
 
 export async function createService(o: CreateServiceOptions): Promise<ServiceApi> {
   const { d, builder, dispatch, workDir } = await open(o);
+  // builds start their programs from the spawn helper (a small process), for the service's life
+  const releaseHelper = useSpawnHelper();
   const store = d.store;
   const webhooks = new WebhookDispatcher(d);
   d.wakeWebhooks = () => webhooks.wake();
@@ -223,6 +226,7 @@ export async function createService(o: CreateServiceOptions): Promise<ServiceApi
       await dispatch.close();
       await builder.drain();
       await store.close();
+      releaseHelper();
       rmSync(workDir, { recursive: true, force: true });
     },
   };
@@ -250,6 +254,8 @@ export async function createWorker(o: CreateServiceOptions & { concurrency?: num
       },
     );
   const { d, builder, dispatch, workDir } = await open(o);
+  // builds start their programs from the spawn helper (a small process), for the service's life
+  const releaseHelper = useSpawnHelper();
   await builder.recover();
   const worker = startSiteWorker(d, builder, redisConnection(service.queue, d.env), {
     concurrency: o.concurrency ?? service.buildConcurrency ?? Math.max(1, availableParallelism()),
@@ -266,6 +272,7 @@ export async function createWorker(o: CreateServiceOptions & { concurrency?: num
       await dispatch.close();
       await builder.drain();
       await d.store.close();
+      releaseHelper();
       rmSync(workDir, { recursive: true, force: true });
     },
   };
