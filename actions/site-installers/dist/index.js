@@ -51273,10 +51273,10 @@ function helperScript() {
   }
   return void 0;
 }
-function useSpawnHelper() {
+function useSpawnHelper(options = {}) {
   holders++;
   if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== "0") {
-    const script = helperScript();
+    const script = options.script ?? helperScript();
     if (script) helper = new SpawnHelper(script);
   }
   let released = false;
@@ -51301,6 +51301,9 @@ var init_runner = __esm({
       child;
       pending = /* @__PURE__ */ new Map();
       nextId = 1;
+      /** The helper said it is ready; until then runs wait here, and start from this process if it never is. */
+      ready = false;
+      queued = [];
       alive = true;
       get pid() {
         return this.child.pid;
@@ -51313,6 +51316,11 @@ var init_runner = __esm({
           execArgv: []
         });
         this.child.on("message", (m2) => {
+          if (m2.t === "ready") {
+            this.ready = true;
+            for (const id of this.queued.splice(0)) this.send(id);
+            return;
+          }
           const p2 = this.pending.get(m2.id);
           if (!p2) return;
           if (m2.t === "pid") {
@@ -51337,8 +51345,11 @@ var init_runner = __esm({
           if (helper === this) helper = void 0;
           for (const [id, p2] of this.pending) {
             this.pending.delete(id);
-            killPid(p2.pid, "SIGKILL");
-            p2.resolve({ error: { code: "EHELPER", message: "the spawn helper exited" } });
+            if (!this.ready) void launchHere(p2.launch).then(p2.resolve);
+            else {
+              killPid(p2.pid, "SIGKILL");
+              p2.resolve({ error: { code: "EHELPER", message: "the spawn helper exited" } });
+            }
           }
         };
         this.child.on("exit", gone);
@@ -51355,11 +51366,10 @@ var init_runner = __esm({
         const id = this.nextId++;
         this.child.ref();
         this.child.channel?.ref?.();
-        const env = {};
-        for (const [k2, v2] of Object.entries(l2.env)) if (v2 !== void 0) env[k2] = v2;
         return new Promise((resolve15) => {
           const key = {};
           const entry = {
+            launch: l2,
             resolve: (e) => {
               unwatch(key);
               resolve15(e);
@@ -51367,16 +51377,25 @@ var init_runner = __esm({
           };
           this.pending.set(id, entry);
           watch(key, (signal) => killPid(entry.pid, signal));
-          this.child.send({
-            t: "run",
-            id,
-            file: l2.file,
-            args: l2.args,
-            ...l2.cwd !== void 0 ? { cwd: l2.cwd } : {},
-            env,
-            ...l2.input !== void 0 ? { input: l2.input } : {},
-            timeoutMs: l2.timeoutMs
-          });
+          if (this.ready) this.send(id);
+          else this.queued.push(id);
+        });
+      }
+      send(id) {
+        const p2 = this.pending.get(id);
+        if (!p2) return;
+        const l2 = p2.launch;
+        const env = {};
+        for (const [k2, v2] of Object.entries(l2.env)) if (v2 !== void 0) env[k2] = v2;
+        this.child.send({
+          t: "run",
+          id,
+          file: l2.file,
+          args: l2.args,
+          ...l2.cwd !== void 0 ? { cwd: l2.cwd } : {},
+          env,
+          ...l2.input !== void 0 ? { input: l2.input } : {},
+          timeoutMs: l2.timeoutMs
         });
       }
       close() {

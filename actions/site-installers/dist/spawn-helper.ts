@@ -6,6 +6,7 @@
  *
  * Dependency-free (it runs by path, next to the sources, the built package or a bundled action).
  * Protocol over the IPC channel (advanced serialization, so bytes travel as bytes):
+ *   ← { t: 'ready' }               once, when it listens (runs wait for it in the caller)
  *   → { t: 'run', id, file, args, cwd?, env, input?, timeoutMs }
  *   ← { t: 'pid', id, pid }        as soon as the program runs (the caller may signal its group)
  *   ← { t: 'done', id, code, signal, timedOut, stdout, stderr }  or  { t: 'done', id, error: { code, message } }
@@ -103,3 +104,4 @@ process.on('disconnect', () => {
   for (const c of running.values()) killGroup(c, 'SIGKILL');
   process.exit(0);
 });
+reply({ t: 'ready' });

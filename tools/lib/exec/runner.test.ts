@@ -117,6 +117,19 @@ describe('the spawn helper', () => {
       release();
     }
   });
+  it('a helper that dies before it is ready costs no run: the programs start here', async () => {
+    const dir = tempDir();
+    const broken = join(dir, 'broken-helper.ts');
+    writeFileSync(broken, 'process.exit(3);\n');
+    const release = useSpawnHelper({ script: broken });
+    try {
+      const runs = await Promise.all([1, 2, 3].map(() => r.run('sh', ['-c', 'cut -d" " -f4 /proc/$$/stat'])));
+      for (const run of runs) expect(run.stdout.trim()).toBe(String(process.pid));
+      expect(spawnHelperPid()).toBeUndefined();
+    } finally {
+      release();
+    }
+  });
   it('when its caller dies, the programs it started are killed and it exits', async () => {
     const dir = tempDir();
     const pids = join(dir, 'pids');

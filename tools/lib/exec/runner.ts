@@ -162,8 +162,11 @@ function launchHere(l: Launch): Promise<Exit> {
  */
 class SpawnHelper {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (e: Exit) => void; pid?: number }>();
+  private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** The helper said it is ready; until then runs wait here, and start from this process if it never is. */
+  private ready = false;
+  private readonly queued: number[] = [];
   alive = true;
 
   get pid(): number | undefined {
@@ -178,6 +181,11 @@ class SpawnHelper {
       execArgv: [],
     });
     this.child.on('message', (m: HelperMessage) => {
+      if (m.t === 'ready') {
+        this.ready = true;
+        for (const id of this.queued.splice(0)) this.send(id);
+        return;
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.t === 'pid') {
@@ -204,8 +212,13 @@ class SpawnHelper {
       if (helper === this) helper = undefined;
       for (const [id, p] of this.pending) {
         this.pending.delete(id);
-        killPid(p.pid, 'SIGKILL');
-        p.resolve({ error: { code: 'EHELPER', message: 'the spawn helper exited' } });
+        // never ready: nothing was sent to it, so the program starts here (a helper that cannot
+        // start costs no run); once ready, a program it may have started is not run twice
+        if (!this.ready) void launchHere(p.launch).then(p.resolve);
+        else {
+          killPid(p.pid, 'SIGKILL');
+          p.resolve({ error: { code: 'EHELPER', message: 'the spawn helper exited' } });
+        }
       }
     };
     this.child.on('exit', gone);
@@ -224,11 +237,10 @@ class SpawnHelper {
     const id = this.nextId++;
     this.child.ref();
     (this.child.channel as { ref?: () => void } | undefined)?.ref?.();
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(l.env)) if (v !== undefined) env[k] = v;
     return new Promise<Exit>((resolve) => {
       const key = {};
-      const entry: { resolve: (e: Exit) => void; pid?: number } = {
+      const entry: Pending = {
+        launch: l,
         resolve: (e) => {
           unwatch(key);
           resolve(e);
@@ -236,16 +248,26 @@ class SpawnHelper {
       };
       this.pending.set(id, entry);
       watch(key, (signal) => killPid(entry.pid, signal));
-      this.child.send({
-        t: 'run',
-        id,
-        file: l.file,
-        args: l.args,
-        ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
-        env,
-        ...(l.input !== undefined ? { input: l.input } : {}),
-        timeoutMs: l.timeoutMs,
-      });
+      if (this.ready) this.send(id);
+      else this.queued.push(id);
+    });
+  }
+
+  private send(id: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    const l = p.launch;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(l.env)) if (v !== undefined) env[k] = v;
+    this.child.send({
+      t: 'run',
+      id,
+      file: l.file,
+      args: l.args,
+      ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
+      env,
+      ...(l.input !== undefined ? { input: l.input } : {}),
+      timeoutMs: l.timeoutMs,
     });
   }
 
@@ -256,8 +278,14 @@ class SpawnHelper {
   }
 }
 
+interface Pending {
+  launch: Launch;
+  resolve: (e: Exit) => void;
+  pid?: number;
+}
+
 interface HelperMessage {
-  t: 'pid' | 'done';
+  t: 'ready' | 'pid' | 'done';
   id: number;
   pid?: number;
   code?: number | null;
@@ -286,10 +314,10 @@ let holders = 0;
  * called (holders are counted). Where the helper cannot run (Windows, no script beside this
  * module), programs start from this process as usual.
  */
-export function useSpawnHelper(): () => void {
+export function useSpawnHelper(options: { script?: string } = {}): () => void {
   holders++;
   if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== '0') {
-    const script = helperScript();
+    const script = options.script ?? helperScript();
     if (script) helper = new SpawnHelper(script);
   }
   let released = false;
