@@ -51187,8 +51187,93 @@ var init_artifact = __esm({
   }
 });
 
+// tools/lib/exec/spawn-helper.ts
+import { spawn } from "node:child_process";
+function killGroup(pid, signal, child, groups = true) {
+  try {
+    if (groups && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
+  } catch {
+    child?.kill(signal);
+  }
+}
+function startProgram(p2, groups, started) {
+  return new Promise((resolve15) => {
+    const child = spawn(p2.file, p2.args, {
+      cwd: p2.cwd,
+      env: p2.env,
+      stdio: [p2.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: groups
+    });
+    const kill = (signal) => killGroup(child.pid, signal, child, groups);
+    started?.(kill, child.pid);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c2) => {
+      if (outLen < MAX_OUTPUT) out.push(c2);
+      outLen += c2.length;
+    });
+    child.stderr?.on("data", (c2) => {
+      if (errLen < MAX_OUTPUT) err.push(c2);
+      errLen += c2.length;
+    });
+    if (p2.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(p2.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, p2.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve15({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve15({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+function helperMain() {
+  const running2 = /* @__PURE__ */ new Map();
+  const reply = (message) => {
+    if (process.connected) process.send?.(message);
+  };
+  for (const s2 of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s2, () => void 0);
+  process.on("message", (m2) => {
+    if (m2?.t !== "run") return;
+    void startProgram(m2, true, (kill, pid) => {
+      if (pid === void 0) return;
+      running2.set(m2.id, kill);
+      reply({ t: "pid", id: m2.id, pid });
+    }).then((exit) => {
+      running2.delete(m2.id);
+      reply({ t: "done", id: m2.id, ...exit });
+    });
+  });
+  process.on("disconnect", () => {
+    for (const kill of running2.values()) kill("SIGKILL");
+    process.exit(0);
+  });
+  reply({ t: "ready" });
+}
+var HELPER_FLAG, MAX_OUTPUT;
+var init_spawn_helper = __esm({
+  "tools/lib/exec/spawn-helper.ts"() {
+    "use strict";
+    HELPER_FLAG = "--signet-spawn-helper";
+    MAX_OUTPUT = 1024 * 1024 * 1024;
+    if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
+  }
+});
+
 // tools/lib/exec/runner.ts
-import { fork, spawn } from "node:child_process";
+import { fork } from "node:child_process";
 import { existsSync as existsSync4, rmSync } from "node:fs";
 import { dirname as dirname2, extname as extname2, join as join2 } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51198,14 +51283,6 @@ function formatCommand(file2, args) {
 }
 function removeOutputs(outputs) {
   for (const p2 of outputs ?? []) rmSync(p2, { force: true, recursive: true });
-}
-function killPid(pid, signal, child) {
-  try {
-    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
-    else child?.kill(signal);
-  } catch {
-    child?.kill(signal);
-  }
 }
 function forward(signal) {
   if (process.listenerCount(signal) > 1) return;
@@ -51222,47 +51299,10 @@ function unwatch(key) {
   if (running.size === 0 || !key) for (const s2 of SIGNALS) process.off(s2, forward);
 }
 function launchHere(l2) {
-  return new Promise((resolve15) => {
-    const child = spawn(l2.file, l2.args, {
-      cwd: l2.cwd,
-      env: l2.env,
-      stdio: [l2.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-      detached: GROUPS
-    });
-    const kill = (signal) => killPid(child.pid, signal, child);
-    watch(child, kill);
-    const out = [];
-    const err = [];
-    let outLen = 0;
-    let errLen = 0;
-    let timedOut = false;
-    child.stdout?.on("data", (c2) => {
-      if (outLen < MAX_OUTPUT) out.push(c2);
-      outLen += c2.length;
-    });
-    child.stderr?.on("data", (c2) => {
-      if (errLen < MAX_OUTPUT) err.push(c2);
-      errLen += c2.length;
-    });
-    if (l2.input !== void 0 && child.stdin) {
-      child.stdin.on("error", () => void 0);
-      child.stdin.end(l2.input);
-    }
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill("SIGKILL");
-    }, l2.timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      unwatch(child);
-      resolve15({ error: { code: e.code ?? "", message: e.message } });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      unwatch(child);
-      if (timedOut || code !== 0) kill("SIGKILL");
-      resolve15({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
+  const key = {};
+  return startProgram(l2, GROUPS, (kill) => watch(key, kill)).then((exit) => {
+    unwatch(key);
+    return exit;
   });
 }
 function helperScript() {
@@ -51286,14 +51326,14 @@ function useSpawnHelper(options = {}) {
     if (--holders === 0) helper?.close();
   };
 }
-var MAX_OUTPUT, GROUPS, running, SIGNALS, SpawnHelper, helper, holders, SpawnRunner, defaultRunner;
+var GROUPS, running, SIGNALS, SpawnHelper, helper, holders, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
     init_errors();
     init_log();
     init_redact();
-    MAX_OUTPUT = 1024 * 1024 * 1024;
+    init_spawn_helper();
     GROUPS = process.platform !== "win32";
     running = /* @__PURE__ */ new Map();
     SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -51309,7 +51349,7 @@ var init_runner = __esm({
         return this.child.pid;
       }
       constructor(script) {
-        this.child = fork(script, [], {
+        this.child = fork(script, [HELPER_FLAG], {
           serialization: "advanced",
           stdio: ["ignore", "ignore", "inherit", "ipc"],
           detached: true,
@@ -51347,7 +51387,7 @@ var init_runner = __esm({
             this.pending.delete(id);
             if (!this.ready) void launchHere(p2.launch).then(p2.resolve);
             else {
-              killPid(p2.pid, "SIGKILL");
+              killGroup(p2.pid, "SIGKILL");
               p2.resolve({ error: { code: "EHELPER", message: "the spawn helper exited" } });
             }
           }
@@ -51376,7 +51416,7 @@ var init_runner = __esm({
             }
           };
           this.pending.set(id, entry);
-          watch(key, (signal) => killPid(entry.pid, signal));
+          watch(key, (signal) => killGroup(entry.pid, signal));
           if (this.ready) this.send(id);
           else this.queued.push(id);
         });

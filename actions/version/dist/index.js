@@ -49984,9 +49984,88 @@ var import_semver = __toESM(require_semver2(), 1);
 import { existsSync as existsSync5, statSync as statSync2 } from "node:fs";
 
 // tools/lib/exec/runner.ts
-import { fork, spawn } from "node:child_process";
 import { existsSync as existsSync4, rmSync } from "node:fs";
+
+// tools/lib/exec/spawn-helper.ts
+import { spawn } from "node:child_process";
+var HELPER_FLAG = "--signet-spawn-helper";
 var MAX_OUTPUT = 1024 * 1024 * 1024;
+function killGroup(pid, signal, child, groups = true) {
+  try {
+    if (groups && pid !== void 0) process.kill(-pid, signal);
+    else child?.kill(signal);
+  } catch {
+    child?.kill(signal);
+  }
+}
+function startProgram(p, groups, started) {
+  return new Promise((resolve3) => {
+    const child = spawn(p.file, p.args, {
+      cwd: p.cwd,
+      env: p.env,
+      stdio: [p.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: groups
+    });
+    const kill = (signal) => killGroup(child.pid, signal, child, groups);
+    started?.(kill, child.pid);
+    const out = [];
+    const err = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    child.stdout?.on("data", (c) => {
+      if (outLen < MAX_OUTPUT) out.push(c);
+      outLen += c.length;
+    });
+    child.stderr?.on("data", (c) => {
+      if (errLen < MAX_OUTPUT) err.push(c);
+      errLen += c.length;
+    });
+    if (p.input !== void 0 && child.stdin) {
+      child.stdin.on("error", () => void 0);
+      child.stdin.end(p.input);
+    }
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill("SIGKILL");
+    }, p.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve3({ error: { code: e.code ?? "", message: e.message } });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut || code !== 0) kill("SIGKILL");
+      resolve3({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+function helperMain() {
+  const running2 = /* @__PURE__ */ new Map();
+  const reply = (message) => {
+    if (process.connected) process.send?.(message);
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s, () => void 0);
+  process.on("message", (m) => {
+    if (m?.t !== "run") return;
+    void startProgram(m, true, (kill, pid) => {
+      if (pid === void 0) return;
+      running2.set(m.id, kill);
+      reply({ t: "pid", id: m.id, pid });
+    }).then((exit) => {
+      running2.delete(m.id);
+      reply({ t: "done", id: m.id, ...exit });
+    });
+  });
+  process.on("disconnect", () => {
+    for (const kill of running2.values()) kill("SIGKILL");
+    process.exit(0);
+  });
+  reply({ t: "ready" });
+}
+if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
+
+// tools/lib/exec/runner.ts
 var GROUPS = process.platform !== "win32";
 function formatCommand(file2, args) {
   const q = (a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
@@ -49994,14 +50073,6 @@ function formatCommand(file2, args) {
 }
 function removeOutputs(outputs) {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
-}
-function killPid(pid, signal, child) {
-  try {
-    if (GROUPS && pid !== void 0) process.kill(-pid, signal);
-    else child?.kill(signal);
-  } catch {
-    child?.kill(signal);
-  }
 }
 var running = /* @__PURE__ */ new Map();
 var SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -50020,47 +50091,10 @@ function unwatch(key) {
   if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
 }
 function launchHere(l) {
-  return new Promise((resolve3) => {
-    const child = spawn(l.file, l.args, {
-      cwd: l.cwd,
-      env: l.env,
-      stdio: [l.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
-      detached: GROUPS
-    });
-    const kill = (signal) => killPid(child.pid, signal, child);
-    watch(child, kill);
-    const out = [];
-    const err = [];
-    let outLen = 0;
-    let errLen = 0;
-    let timedOut = false;
-    child.stdout?.on("data", (c) => {
-      if (outLen < MAX_OUTPUT) out.push(c);
-      outLen += c.length;
-    });
-    child.stderr?.on("data", (c) => {
-      if (errLen < MAX_OUTPUT) err.push(c);
-      errLen += c.length;
-    });
-    if (l.input !== void 0 && child.stdin) {
-      child.stdin.on("error", () => void 0);
-      child.stdin.end(l.input);
-    }
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill("SIGKILL");
-    }, l.timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      unwatch(child);
-      resolve3({ error: { code: e.code ?? "", message: e.message } });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      unwatch(child);
-      if (timedOut || code !== 0) kill("SIGKILL");
-      resolve3({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
+  const key = {};
+  return startProgram(l, GROUPS, (kill) => watch(key, kill)).then((exit) => {
+    unwatch(key);
+    return exit;
   });
 }
 var helper;

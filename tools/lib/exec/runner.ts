@@ -7,13 +7,14 @@
  * full-size output). A program runs in its own process group; a SIGINT/SIGTERM/SIGHUP that
  * ends Signet while programs run is passed on to their groups.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { redact } from '../redact.ts';
+import { type Exit, HELPER_FLAG, killGroup, type Program, startProgram } from './spawn-helper.ts';
 
 export interface RunOptions {
   cwd?: string;
@@ -47,8 +48,6 @@ export interface Runner {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
 }
 
-/** stdout/stderr kept per stream (the rest is counted, not stored). */
-const MAX_OUTPUT = 1024 * 1024 * 1024;
 const GROUPS = process.platform !== 'win32';
 
 export function formatCommand(file: string, args: readonly string[]): string {
@@ -58,16 +57,6 @@ export function formatCommand(file: string, args: readonly string[]): string {
 
 function removeOutputs(outputs: string[] | undefined): void {
   for (const p of outputs ?? []) rmSync(p, { force: true, recursive: true });
-}
-
-/** Signals a process group (a program and everything it started). */
-function killPid(pid: number | undefined, signal: NodeJS.Signals, child?: ChildProcess): void {
-  try {
-    if (GROUPS && pid !== undefined) process.kill(-pid, signal);
-    else child?.kill(signal);
-  } catch {
-    child?.kill(signal); // the group is gone already
-  }
 }
 
 // Running programs (how to signal each), and the signal forwarding installed while there are any.
@@ -94,64 +83,12 @@ function unwatch(key?: object): void {
   if (running.size === 0 || !key) for (const s of SIGNALS) process.off(s, forward);
 }
 
-/** How a program ended: its exit, or why it could not start. */
-type Exit =
-  | { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; stdout: Buffer; stderr: Buffer }
-  | { error: { code: string; message: string } };
-
-interface Launch {
-  file: string;
-  args: string[];
-  cwd: string | undefined;
-  env: NodeJS.ProcessEnv;
-  input: string | Uint8Array | undefined;
-  timeoutMs: number;
-}
-
 /** Starts the program from this process. */
-function launchHere(l: Launch): Promise<Exit> {
-  return new Promise<Exit>((resolve) => {
-    const child = spawn(l.file, l.args, {
-      cwd: l.cwd,
-      env: l.env,
-      stdio: [l.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      detached: GROUPS,
-    });
-    const kill = (signal: NodeJS.Signals) => killPid(child.pid, signal, child);
-    watch(child, kill);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outLen = 0;
-    let errLen = 0;
-    let timedOut = false;
-    child.stdout?.on('data', (c: Buffer) => {
-      if (outLen < MAX_OUTPUT) out.push(c);
-      outLen += c.length;
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      if (errLen < MAX_OUTPUT) err.push(c);
-      errLen += c.length;
-    });
-    if (l.input !== undefined && child.stdin) {
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(l.input);
-    }
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill('SIGKILL');
-    }, l.timeoutMs);
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      unwatch(child);
-      resolve({ error: { code: e.code ?? '', message: e.message } });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      unwatch(child);
-      // whatever the program left running in its group does not outlive it
-      if (timedOut || code !== 0) kill('SIGKILL');
-      resolve({ code, signal, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
+function launchHere(l: Program): Promise<Exit> {
+  const key = {};
+  return startProgram(l, GROUPS, (kill) => watch(key, kill)).then((exit) => {
+    unwatch(key);
+    return exit;
   });
 }
 
@@ -174,7 +111,7 @@ class SpawnHelper {
   }
 
   constructor(script: string) {
-    this.child = fork(script, [], {
+    this.child = fork(script, [HELPER_FLAG], {
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       detached: true,
@@ -216,7 +153,7 @@ class SpawnHelper {
         // start costs no run); once ready, a program it may have started is not run twice
         if (!this.ready) void launchHere(p.launch).then(p.resolve);
         else {
-          killPid(p.pid, 'SIGKILL');
+          killGroup(p.pid, 'SIGKILL');
           p.resolve({ error: { code: 'EHELPER', message: 'the spawn helper exited' } });
         }
       }
@@ -233,7 +170,7 @@ class SpawnHelper {
     (this.child.channel as { unref?: () => void } | undefined)?.unref?.();
   }
 
-  launch(l: Launch): Promise<Exit> {
+  launch(l: Program): Promise<Exit> {
     const id = this.nextId++;
     this.child.ref();
     (this.child.channel as { ref?: () => void } | undefined)?.ref?.();
@@ -247,7 +184,7 @@ class SpawnHelper {
         },
       };
       this.pending.set(id, entry);
-      watch(key, (signal) => killPid(entry.pid, signal));
+      watch(key, (signal) => killGroup(entry.pid, signal));
       if (this.ready) this.send(id);
       else this.queued.push(id);
     });
@@ -279,7 +216,7 @@ class SpawnHelper {
 }
 
 interface Pending {
-  launch: Launch;
+  launch: Program;
   resolve: (e: Exit) => void;
   pid?: number;
 }
@@ -345,7 +282,7 @@ export class SpawnRunner implements Runner {
       env = options.extendEnv === false ? { ...options.env } : { ...process.env, ...options.env };
       for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     }
-    const launch: Launch = {
+    const launch: Program = {
       file,
       args: [...args],
       cwd: options.cwd,
