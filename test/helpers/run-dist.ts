@@ -2,10 +2,10 @@
  * Runs a bundled action the way a runner does (tests only): `node actions/<name>/dist/index.js`
  * with INPUT_* variables, GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files and a workspace folder.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collect } from './spawn.ts';
+import { tempDir } from './tmp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -39,7 +39,7 @@ export async function runDist(
   inputs: Record<string, string>,
   options: { workspace: string; env?: Record<string, string | undefined> },
 ): Promise<DistRun> {
-  const files = mkdtempSync(join(tmpdir(), `signet-runner-${name}-`));
+  const files = tempDir(`signet-runner-${name}-`);
   const outputFile = join(files, 'output');
   const summaryFile = join(files, 'summary');
   writeFileSync(outputFile, '');

@@ -51432,7 +51432,8 @@ var init_runner = __esm({
           id,
           file: l2.file,
           args: l2.args,
-          ...l2.cwd !== void 0 ? { cwd: l2.cwd } : {},
+          // the helper's own folder is where this process was when it started it
+          cwd: l2.cwd ?? process.cwd(),
           env,
           ...l2.input !== void 0 ? { input: l2.input } : {},
           timeoutMs: l2.timeoutMs

@@ -201,7 +201,8 @@ class SpawnHelper {
       id,
       file: l.file,
       args: l.args,
-      ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
+      // the helper's own folder is where this process was when it started it
+      cwd: l.cwd ?? process.cwd(),
       env,
       ...(l.input !== undefined ? { input: l.input } : {}),
       timeoutMs: l.timeoutMs,
