@@ -43,15 +43,16 @@ const procCpu = (pid: number | 'self'): [number, number] => {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return [(Number(f[11]) + Number(f[12])) / TICK, (Number(f[13]) + Number(f[14])) / TICK];
 };
-/** CPU of the programs a batch ran: started from the spawn helper (held by the bench around the batch), or from here. */
-const childCpu = () => {
+/**
+ * CPU seconds of the programs a batch ran (`child`) and of the spawn helper that started them
+ * (`helper`, part of Signet's own), from one read of the helper's stat; without a helper, the
+ * programs are this process's children.
+ */
+const programsCpu = (): { child: number; helper: number } => {
   const pid = spawnHelperPid();
-  return pid ? procCpu(pid)[1] : procCpu('self')[1];
-};
-/** The spawn helper's own CPU (part of Signet's). */
-const helperCpu = () => {
-  const pid = spawnHelperPid();
-  return pid ? procCpu(pid)[0] : 0;
+  if (!pid) return { child: procCpu('self')[1], helper: 0 };
+  const [helper, child] = procCpu(pid);
+  return { child, helper };
 };
 const selfCpu = () => {
   const u = process.cpuUsage();
@@ -132,8 +133,8 @@ for (let i = 0; i < ROUNDS; i++) {
 // Whole files are ~21 MB a site: 1,000 sites need 21 GB. Each site's installers are counted from
 // its manifest and removed once the site is done (its manifest stays), so the batch fits the disk.
 const holdHelper = useSpawnHelper(); // kept across the batch, so its children's CPU can be read after
-const child0 = childCpu();
-const self0 = selfCpu() + helperCpu();
+const before0 = programsCpu();
+const self0 = selfCpu() + before0.helper;
 let bytes = 0;
 const outBatch = join(data, 'out-batch');
 const onProgress = (e: BuildProgress) => {
@@ -148,8 +149,9 @@ const t0 = performance.now();
 const big = await batch(benchSites(SITES, 'B'), 'out-batch', { onProgress });
 const wall = (performance.now() - t0) / 1000;
 const cores = availableParallelism();
-const osslCpu = childCpu() - child0;
-const ownCpu = selfCpu() + helperCpu() - self0;
+const after = programsCpu();
+const osslCpu = after.child - before0.child;
+const ownCpu = selfCpu() + after.helper - self0;
 holdHelper();
 const share = osslCpu / (wall * Math.min(cores, SITES));
 

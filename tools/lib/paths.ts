@@ -5,7 +5,7 @@
  * action (actions/<name>/dist/index.js inside a checkout of Signet's repository).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The npm package name (the name `signet` is taken on the registry). */
@@ -48,4 +48,18 @@ export function packageVersion(): string {
   cachedVersion ??= (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string })
     .version;
   return cachedVersion;
+}
+
+/**
+ * A script `name` beside the module at `moduleUrl`, with that module's own extension (`.ts` next
+ * to the sources, `.js` in the built package: Node does not strip types under node_modules), else
+ * its `.ts` (a bundled action ships the `.ts` copy scripts/build.ts puts next to it); the
+ * own-extension path when neither is there.
+ */
+export function siblingScript(moduleUrl: string, name: string): string {
+  const self = fileURLToPath(moduleUrl);
+  const own = join(dirname(self), name + extname(self));
+  if (existsSync(own)) return own;
+  const ts = join(dirname(self), `${name}.ts`);
+  return existsSync(ts) ? ts : own;
 }

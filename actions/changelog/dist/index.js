@@ -29214,6 +29214,13 @@ var require_semver2 = __commonJS({
   }
 });
 
+// tools/lib/paths.ts
+var init_paths = __esm({
+  "tools/lib/paths.ts"() {
+    "use strict";
+  }
+});
+
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
 function killGroup(pid, signal, child, groups = true) {
@@ -29335,6 +29342,7 @@ var init_runner = __esm({
     "use strict";
     init_errors();
     init_log();
+    init_paths();
     init_redact();
     init_spawn_helper();
     GROUPS = process.platform !== "win32";

@@ -52957,6 +52957,48 @@ var init_snapshot = __esm({
   }
 });
 
+// tools/lib/paths.ts
+import { existsSync as existsSync6, readFileSync as readFileSync5 } from "node:fs";
+import { dirname as dirname3, extname as extname2, join as join4 } from "node:path";
+import { fileURLToPath } from "node:url";
+function packageRoot() {
+  if (cachedRoot) return cachedRoot;
+  let dir = dirname3(fileURLToPath(import.meta.url));
+  for (; ; ) {
+    const pkg = join4(dir, "package.json");
+    if (existsSync6(pkg)) {
+      try {
+        if (JSON.parse(readFileSync5(pkg, "utf8")).name === PACKAGE_NAME) {
+          cachedRoot = dir;
+          return dir;
+        }
+      } catch {
+      }
+    }
+    const parent = dirname3(dir);
+    if (parent === dir)
+      throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
+    dir = parent;
+  }
+}
+function packagePath(...parts) {
+  return join4(packageRoot(), ...parts);
+}
+function siblingScript(moduleUrl, name) {
+  const self = fileURLToPath(moduleUrl);
+  const own2 = join4(dirname3(self), name + extname2(self));
+  if (existsSync6(own2)) return own2;
+  const ts = join4(dirname3(self), `${name}.ts`);
+  return existsSync6(ts) ? ts : own2;
+}
+var PACKAGE_NAME, cachedRoot;
+var init_paths = __esm({
+  "tools/lib/paths.ts"() {
+    "use strict";
+    PACKAGE_NAME = "signet-release";
+  }
+});
+
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
 function killGroup(pid, signal, child, groups = true) {
@@ -53078,6 +53120,7 @@ var init_runner = __esm({
     "use strict";
     init_errors();
     init_log();
+    init_paths();
     init_redact();
     init_spawn_helper();
     GROUPS = process.platform !== "win32";
@@ -53453,9 +53496,9 @@ var init_jsign = __esm({
 });
 
 // tools/lib/sign/key-material.ts
-import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, statSync as statSync7, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, readFileSync as readFileSync8, statSync as statSync6, writeFileSync as writeFileSync3 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
-import { isAbsolute as isAbsolute3, join as join9, resolve as resolve9 } from "node:path";
+import { isAbsolute as isAbsolute3, join as join8, resolve as resolve9 } from "node:path";
 function isMaterialRef(value) {
   return value.startsWith("env:") || value.startsWith("file:");
 }
@@ -53523,7 +53566,7 @@ function registerText(text, decoded) {
 function fromFile(spec, path, source, details) {
   let bytes;
   try {
-    if (!statSync7(path).isFile()) throw new Error("not a file");
+    if (!statSync6(path).isFile()) throw new Error("not a file");
     bytes = readFileSync8(path);
   } catch {
     throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
@@ -53570,7 +53613,7 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
     const path = resolve9(cwd, text);
     let isFile = false;
     try {
-      isFile = statSync7(path).isFile();
+      isFile = statSync6(path).isFile();
     } catch {
     }
     if (isFile) return fromFile(spec, path, `the file ${source} names`, details);
@@ -53631,12 +53674,12 @@ var init_key_material = __esm({
         );
         for (const [k, m] of Object.entries(materials)) if ("path" in m) paths[k] = m.path;
         if (!decoded.length) return fn(paths);
-        const dir = mkdtempSync4(join9(tmpdir3(), "signet-key-"));
+        const dir = mkdtempSync3(join8(tmpdir3(), "signet-key-"));
         registerCleanup(dir);
         try {
           chmodSync2(dir, 448);
           for (const [k, m] of decoded) {
-            const path = join9(dir, FILE_NAME[this.specs[k].kind]);
+            const path = join8(dir, FILE_NAME[this.specs[k].kind]);
             writeFileSync3(path, m.bytes, { mode: 384, flag: "wx" });
             paths[k] = path;
           }
@@ -53650,7 +53693,7 @@ var init_key_material = __esm({
 });
 
 // tools/lib/sign/backends/jsign.ts
-import { copyFileSync as copyFileSync4 } from "node:fs";
+import { copyFileSync as copyFileSync3 } from "node:fs";
 import { isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 var fileStore, jsignBackend;
 var init_jsign2 = __esm({
@@ -53708,7 +53751,7 @@ var init_jsign2 = __esm({
             const plan = ctx.timestamp();
             const s = plan ? { ...settings, timestamp: plan } : settings;
             checkJsignSecrets(s);
-            copyFileSync4(input2.input, input2.output);
+            copyFileSync3(input2.input, input2.output);
             await materials.use(
               (paths) => ctx.runner.run(p.java, jsignArgs({ ...s, ...paths }, input2.output, { name: input2.description }), {
                 outputs: [input2.output],
@@ -53763,15 +53806,15 @@ var init_retry = __esm({
 });
 
 // tools/lib/sign/secret-file.ts
-import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync5, writeFileSync as writeFileSync4 } from "node:fs";
+import { chmodSync as chmodSync3, mkdtempSync as mkdtempSync4, writeFileSync as writeFileSync4 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
-import { join as join10 } from "node:path";
+import { join as join9 } from "node:path";
 async function withSecretFile(value, use) {
-  const dir = mkdtempSync5(join10(tmpdir4(), "signet-secret-"));
+  const dir = mkdtempSync4(join9(tmpdir4(), "signet-secret-"));
   registerCleanup(dir);
   try {
     chmodSync3(dir, 448);
-    const path = join10(dir, "pass");
+    const path = join9(dir, "pass");
     writeFileSync4(path, value, { mode: 384 });
     return await use(path);
   } finally {
@@ -54053,7 +54096,7 @@ var init_osslsigncode2 = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync9, rmSync as rmSync6, statSync as statSync8 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync9, rmSync as rmSync5, statSync as statSync7 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
 import { basename as basename5 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -54094,7 +54137,7 @@ async function once(u, s, token, p) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o.kind !== "ok") rmSync6(p.output, { force: true });
+      if (o.kind !== "ok") rmSync5(p.output, { force: true });
       resolveOutcome(o);
     };
     const req = send(
@@ -54158,7 +54201,7 @@ async function once(u, s, token, p) {
 async function remoteProduce(s, p) {
   const u = checkRemoteUrl(s.url);
   const token = resolveSecret(s.token, "signing token");
-  const size = statSync8(p.input).size;
+  const size = statSync7(p.input).size;
   const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
   const failures = [];
   for (const wait of delays) {
@@ -54551,13 +54594,13 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync10, mkdtempSync as mkdtempSync6, readFileSync as readFileSync10, rmSync as rmSync7, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync10, rmSync as rmSync6, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
-import { basename as basename6, join as join11 } from "node:path";
+import { basename as basename6, join as join10 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync10(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync9(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -54624,9 +54667,9 @@ async function readSignatureBlob(path, options = {}) {
   if (msi.kind === "ambiguous") refuse(msi.reason);
   if (msi.kind === "signed") return msi.pkcs7;
   if (msi.kind === "unsigned") return void 0;
-  const dir = mkdtempSync6(join11(tmpdir5(), "signet-sig-"));
+  const dir = mkdtempSync5(join10(tmpdir5(), "signet-sig-"));
   try {
-    const out = join11(dir, "sig.der");
+    const out = join10(dir, "sig.der");
     const r = await (options.runner ?? defaultRunner).run(
       options.osslsigncode ?? "osslsigncode",
       ["extract-signature", "-in", path, "-out", out],
@@ -54637,10 +54680,10 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync10(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync9(out)) return void 0;
     return readFileSync10(out);
   } finally {
-    rmSync7(dir, { recursive: true, force: true });
+    rmSync6(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -54650,9 +54693,9 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync10(path))
+  if (!existsSync9(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
-  if (!statSync9(path).isFile())
+  if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
 }
 async function verifyFile(path, options = {}, policy = {}) {
@@ -54756,7 +54799,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync10(path) && statSync9(path).isFile()) {
+    if (existsSync9(path) && statSync8(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
@@ -54797,15 +54840,15 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync11,
+  existsSync as existsSync10,
   mkdirSync as mkdirSync2,
-  mkdtempSync as mkdtempSync7,
+  mkdtempSync as mkdtempSync6,
   readFileSync as readFileSync11,
   renameSync,
   rmdirSync,
-  statSync as statSync10
+  statSync as statSync9
 } from "node:fs";
-import { basename as basename7, dirname as dirname5, extname as extname3, join as join12, resolve as resolve12 } from "node:path";
+import { basename as basename7, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -54823,11 +54866,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve12(path);
-  if (!existsSync11(source) || !statSync10(source).isFile()) {
+  if (!existsSync10(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve12(options.out ?? source);
-  if (options.out && target !== source && existsSync11(target)) {
+  if (options.out && target !== source && existsSync10(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -54841,18 +54884,18 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       details: { path: source }
     });
   }
-  const created = mkdirSync2(dirname5(target), { recursive: true });
+  const created = mkdirSync2(dirname4(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync7(join12(dirname5(target), `.signet-sign-${basename7(target).slice(0, 40)}-`));
+  const work = mkdtempSync6(join11(dirname4(target), `.signet-sign-${basename7(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
     let input2 = source;
     if (signed && options.replace) {
-      input2 = join12(work, `unsigned${ext}`);
+      input2 = join11(work, `unsigned${ext}`);
       await removeSignature(ctx, source, input2);
     }
-    const output2 = join12(work, `signed${ext}`);
+    const output2 = join11(work, `signed${ext}`);
     await produce({
       input: input2,
       output: output2,
@@ -54860,9 +54903,9 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename7(target),
-      size: statSync10(input2).size
+      size: statSync9(input2).size
     });
-    if (!existsSync11(output2)) {
+    if (!existsSync10(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -54876,8 +54919,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     );
     if (frame.checkContent) {
       const [sent, got] = await Promise.all([
-        contentDigest(ctx, input2, join12(work, "sent.der")),
-        contentDigest(ctx, output2, join12(work, "got.der"))
+        contentDigest(ctx, input2, join11(work, "sent.der")),
+        contentDigest(ctx, output2, join11(work, "got.der"))
       ]);
       if (!sent.equals(got)) {
         throw new SignetError(
@@ -54892,7 +54935,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename7(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync10(source).mode & 4095);
+    chmodSync4(output2, statSync9(source).mode & 4095);
     renameSync(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
@@ -54902,17 +54945,17 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     );
   } finally {
     releaseCleanup(work);
-    if (!signedOk && created) removeCreated(dirname5(target), created);
+    if (!signedOk && created) removeCreated(dirname4(target), created);
   }
 }
 function removeCreated(dir, top) {
-  for (let d = dir; ; d = dirname5(d)) {
+  for (let d = dir; ; d = dirname4(d)) {
     try {
       rmdirSync(d);
     } catch {
       return;
     }
-    if (d === top || dirname5(d) === d) return;
+    if (d === top || dirname4(d) === d) return;
   }
 }
 var init_frame = __esm({
@@ -54928,13 +54971,13 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync12, mkdirSync as mkdirSync3, readFileSync as readFileSync12, writeFileSync as writeFileSync5 } from "node:fs";
-import { join as join13, resolve as resolve13 } from "node:path";
+import { chmodSync as chmodSync5, existsSync as existsSync11, mkdirSync as mkdirSync3, readFileSync as readFileSync12, writeFileSync as writeFileSync5 } from "node:fs";
+import { join as join12, resolve as resolve13 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 }
 function devCertCommands(dir, name, days, keyType) {
-  const p = (f) => join13(dir, f);
+  const p = (f) => join12(dir, f);
   const conf = p("openssl-ext.cnf");
   const leaf = (key, csr, subj) => ({
     file: "openssl",
@@ -55010,9 +55053,9 @@ async function makeDevCert(dir, options = {}) {
   mkdirSync3(root, { recursive: true });
   const runner = options.runner ?? defaultRunner;
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
-  const p = (f) => join13(root, f);
+  const p = (f) => join12(root, f);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f) => existsSync12(p(f))
+    (f) => existsSync11(p(f))
   );
   if (!(options.reuse && have)) {
     writeFileSync5(p("openssl-ext.cnf"), EXTENSIONS);
@@ -55100,16 +55143,16 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync8, readFileSync as readFileSync13, rmSync as rmSync8, writeFileSync as writeFileSync6 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync13, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
-import { join as join14 } from "node:path";
+import { join as join13 } from "node:path";
 function serialHex(n) {
   const hex3 = n.toString(16);
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync8(join14(tmpdir6(), "signet-tsa-"));
+  const dir = mkdtempSync7(join13(tmpdir6(), "signet-tsa-"));
   let n = 0;
   let requests = 0;
   let failCount = 0;
@@ -55118,10 +55161,10 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n;
-    const q = join14(dir, `q${id}.tsq`);
-    const r = join14(dir, `r${id}.tsr`);
-    const serial = join14(dir, `serial${id}`);
-    const cnf = join14(dir, `tsa${id}.cnf`);
+    const q = join13(dir, `q${id}.tsq`);
+    const r = join13(dir, `r${id}.tsr`);
+    const serial = join13(dir, `serial${id}`);
+    const cnf = join13(dir, `tsa${id}.cnf`);
     writeFileSync6(serial, `${serialHex(id)}
 `);
     writeFileSync6(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
@@ -55146,7 +55189,7 @@ async function startLocalTsa(options) {
         if (err) reject(err);
         else resolvePromise(readFileSync13(r));
       } finally {
-        for (const f of [q, r, serial, cnf]) rmSync8(f, { force: true });
+        for (const f of [q, r, serial, cnf]) rmSync7(f, { force: true });
       }
     });
   });
@@ -55222,7 +55265,7 @@ async function startLocalTsa(options) {
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();
       server.close(() => {
-        rmSync8(dir, { recursive: true, force: true });
+        rmSync7(dir, { recursive: true, force: true });
         ok();
       });
     })
@@ -55266,9 +55309,9 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync13, mkdirSync as mkdirSync4 } from "node:fs";
+import { existsSync as existsSync12, mkdirSync as mkdirSync4 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename8, isAbsolute as isAbsolute6, join as join15, resolve as resolve14 } from "node:path";
+import { basename as basename8, isAbsolute as isAbsolute6, join as join14, resolve as resolve14 } from "node:path";
 function abs(base, p) {
   if (p === void 0) return void 0;
   if (p.startsWith("pkcs11:")) return p;
@@ -55462,12 +55505,12 @@ async function signFiles(signer, paths, options = {}) {
       }
       const artifact = await signer.sign(path, {
         ...options.sign ?? {},
-        ...options.outDir ? { out: join15(options.outDir, basename8(path)) } : {}
+        ...options.outDir ? { out: join14(options.outDir, basename8(path)) } : {}
       });
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync13(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync12(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -56491,7 +56534,7 @@ init_artifact();
 init_errors();
 import { execFileSync as execFileSync2 } from "node:child_process";
 import { readFileSync as readFileSync14 } from "node:fs";
-import { dirname as dirname6, resolve as resolve15 } from "node:path";
+import { dirname as dirname5, resolve as resolve15 } from "node:path";
 
 // tools/lib/forge/assets.ts
 init_errors();
@@ -57837,9 +57880,9 @@ init_artifact();
 init_errors();
 init_log();
 import { createHash as createHash4 } from "node:crypto";
-import { mkdtempSync as mkdtempSync3, rmSync as rmSync5, statSync as statSync6, writeFileSync as writeFileSync2 } from "node:fs";
+import { mkdtempSync as mkdtempSync2, rmSync as rmSync4, statSync as statSync5, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
-import { basename as basename4, join as join8, resolve as resolve8 } from "node:path";
+import { basename as basename4, join as join7, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/content-kind.ts
 import { closeSync, openSync, readSync } from "node:fs";
@@ -57868,40 +57911,9 @@ init_snapshot();
 
 // tools/lib/forge/notes.ts
 init_errors();
+init_paths();
 import { existsSync as existsSync7, readFileSync as readFileSync6 } from "node:fs";
 import { join as join5, resolve as resolve7 } from "node:path";
-
-// tools/lib/paths.ts
-import { existsSync as existsSync6, readFileSync as readFileSync5 } from "node:fs";
-import { dirname as dirname3, join as join4 } from "node:path";
-import { fileURLToPath } from "node:url";
-var PACKAGE_NAME = "signet-release";
-var cachedRoot;
-function packageRoot() {
-  if (cachedRoot) return cachedRoot;
-  let dir = dirname3(fileURLToPath(import.meta.url));
-  for (; ; ) {
-    const pkg = join4(dir, "package.json");
-    if (existsSync6(pkg)) {
-      try {
-        if (JSON.parse(readFileSync5(pkg, "utf8")).name === PACKAGE_NAME) {
-          cachedRoot = dir;
-          return dir;
-        }
-      } catch {
-      }
-    }
-    const parent = dirname3(dir);
-    if (parent === dir)
-      throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
-    dir = parent;
-  }
-}
-function packagePath(...parts) {
-  return join4(packageRoot(), ...parts);
-}
-
-// tools/lib/forge/notes.ts
 function sha256sums(entries) {
   return [...entries].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((e) => `${e.sha256}  ${e.name}
 `).join("");
@@ -57992,7 +58004,7 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
 init_p_limit();
 init_errors();
 init_runner();
-import { closeSync as closeSync4, openSync as openSync4, readFileSync as readFileSync7, readSync as readSync4, statSync as statSync5 } from "node:fs";
+import { closeSync as closeSync4, openSync as openSync4, readFileSync as readFileSync7, readSync as readSync4, statSync as statSync4 } from "node:fs";
 import { basename as basename3 } from "node:path";
 
 // tools/lib/installers/msi-db.ts
@@ -58213,16 +58225,17 @@ function withMsiDatabase(path, fn) {
 // tools/lib/installers/nsis-incremental.ts
 import {
   closeSync as closeSync3,
-  copyFileSync as copyFileSync3,
+  copyFileSync as copyFileSync2,
   fstatSync as fstatSync2,
   mkdirSync,
   openSync as openSync3,
   readSync as readSync3,
-  rmSync as rmSync4,
+  rmSync as rmSync3,
   writeFileSync
 } from "node:fs";
 init_errors();
 init_runner();
+init_paths();
 import { crc32 } from "node:zlib";
 
 // tools/lib/installers/checks.ts
@@ -58233,6 +58246,7 @@ init_errors();
 
 // tools/lib/installers/template.ts
 init_errors();
+init_paths();
 import { join as join6 } from "node:path";
 var TEMPLATES_DIR = packagePath("templates");
 var BUILTIN_TEMPLATES = {
@@ -58241,19 +58255,10 @@ var BUILTIN_TEMPLATES = {
 };
 
 // tools/lib/installers/sign-server.ts
-import { copyFileSync as copyFileSync2, existsSync as existsSync9, mkdtempSync as mkdtempSync2, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
 init_errors();
+init_paths();
 init_cleanup();
-import { dirname as dirname4, extname as extname2, join as join7 } from "node:path";
-import { fileURLToPath as fileURLToPath2 } from "node:url";
-var SIGN_CLIENT = siblingScript("sign-client");
-function siblingScript(name) {
-  const self = fileURLToPath2(import.meta.url);
-  const own2 = join7(dirname4(self), name + extname2(self));
-  if (existsSync9(own2)) return own2;
-  const ts = join7(dirname4(self), `${name}.ts`);
-  return existsSync9(ts) ? ts : own2;
-}
+var SIGN_CLIENT = siblingScript(import.meta.url, "sign-client");
 
 // tools/lib/installers/nsis-incremental.ts
 var OVERLAY_MAGIC = Buffer.from("SIGNETSJ", "ascii");
@@ -58434,7 +58439,7 @@ function jsonKind(path, size, head) {
   return void 0;
 }
 async function siteSecretOf(path, runner = defaultRunner) {
-  const size = statSync5(path).size;
+  const size = statSync4(path).size;
   const fd = openSync4(path, "r");
   let pe;
   let nsis = false;
@@ -58542,7 +58547,7 @@ async function prepareRelease(input2, forgeKind) {
     const name = basename4(path);
     let size = -1;
     try {
-      const st = statSync6(path);
+      const st = statSync5(path);
       if (st.isFile()) size = st.size;
     } catch {
     }
@@ -58563,18 +58568,18 @@ async function prepareRelease(input2, forgeKind) {
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
-  const workDir = mkdtempSync3(join8(tmpdir2(), "signet-publish-"));
+  const workDir = mkdtempSync2(join7(tmpdir2(), "signet-publish-"));
   const snapshots = [];
   const cleanup = () => {
     for (const snap of snapshots) snap.release();
-    rmSync5(workDir, { recursive: true, force: true });
+    rmSync4(workDir, { recursive: true, force: true });
   };
   try {
     for (const asset of local) {
       const snap = takeSnapshot(asset.source, { parent: workDir });
       snapshots.push(snap);
       asset.path = snap.path;
-      asset.size = statSync6(snap.path).size;
+      asset.size = statSync5(snap.path).size;
       const byContent = signableKind(snap.path);
       asset.kind = byContent !== "other" ? byContent : artifactKind(asset.name);
     }
@@ -58628,7 +58633,7 @@ function wantsSums(prepared) {
 }
 function writeSums(prepared) {
   const text = sha256sums(prepared.local);
-  const path = join8(prepared.workDir, SUMS_NAME);
+  const path = join7(prepared.workDir, SUMS_NAME);
   writeFileSync2(path, text);
   return {
     name: SUMS_NAME,
@@ -59052,12 +59057,12 @@ async function runPublish(o) {
       ...o.profile ? { profile: o.profile } : {},
       // A stable release on a forge is the release path: timestamps required, dev profiles refused.
       releasePath: o.channel === "stable" && target.kind !== "dir" && o.mode !== "attach" && !o.allowDevSignatures,
-      baseDir: o.configPath ? dirname6(o.configPath) : o.cwd,
+      baseDir: o.configPath ? dirname5(o.configPath) : o.cwd,
       ...o.env ? { env: o.env } : {}
     });
     verify = (path) => signer.verify(path);
   }
-  const templatesDir = o.config.publish.notesTemplates ? resolve15(o.configPath ? dirname6(o.configPath) : o.cwd, o.config.publish.notesTemplates) : void 0;
+  const templatesDir = o.config.publish.notesTemplates ? resolve15(o.configPath ? dirname5(o.configPath) : o.cwd, o.config.publish.notesTemplates) : void 0;
   let tagCommit = o.target;
   if (!tagCommit && forge.kind !== "dir") {
     try {

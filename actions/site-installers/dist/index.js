@@ -51187,6 +51187,52 @@ var init_artifact = __esm({
   }
 });
 
+// tools/lib/paths.ts
+import { existsSync as existsSync4, readFileSync as readFileSync3 } from "node:fs";
+import { dirname as dirname2, extname as extname2, join as join2 } from "node:path";
+import { fileURLToPath } from "node:url";
+function packageRoot() {
+  if (cachedRoot) return cachedRoot;
+  let dir = dirname2(fileURLToPath(import.meta.url));
+  for (; ; ) {
+    const pkg = join2(dir, "package.json");
+    if (existsSync4(pkg)) {
+      try {
+        if (JSON.parse(readFileSync3(pkg, "utf8")).name === PACKAGE_NAME) {
+          cachedRoot = dir;
+          return dir;
+        }
+      } catch {
+      }
+    }
+    const parent = dirname2(dir);
+    if (parent === dir)
+      throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
+    dir = parent;
+  }
+}
+function packagePath(...parts) {
+  return join2(packageRoot(), ...parts);
+}
+function packageVersion() {
+  cachedVersion ??= JSON.parse(readFileSync3(packagePath("package.json"), "utf8")).version;
+  return cachedVersion;
+}
+function siblingScript(moduleUrl, name) {
+  const self2 = fileURLToPath(moduleUrl);
+  const own2 = join2(dirname2(self2), name + extname2(self2));
+  if (existsSync4(own2)) return own2;
+  const ts = join2(dirname2(self2), `${name}.ts`);
+  return existsSync4(ts) ? ts : own2;
+}
+var PACKAGE_NAME, cachedRoot, cachedVersion;
+var init_paths = __esm({
+  "tools/lib/paths.ts"() {
+    "use strict";
+    PACKAGE_NAME = "signet-release";
+  }
+});
+
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
 function killGroup(pid, signal, child, groups = true) {
@@ -51274,9 +51320,7 @@ var init_spawn_helper = __esm({
 
 // tools/lib/exec/runner.ts
 import { fork } from "node:child_process";
-import { existsSync as existsSync4, rmSync } from "node:fs";
-import { dirname as dirname2, extname as extname2, join as join2 } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync as existsSync5, rmSync } from "node:fs";
 function formatCommand(file2, args) {
   const q2 = (a2) => /^[\w@%+=:,./-]+$/.test(a2) ? a2 : `'${a2.replace(/'/g, `'\\''`)}'`;
   return redact([file2, ...args].map(q2).join(" "));
@@ -51305,19 +51349,11 @@ function launchHere(l2) {
     return exit;
   });
 }
-function helperScript() {
-  const self2 = fileURLToPath(import.meta.url);
-  for (const ext of [extname2(self2), ".ts"]) {
-    const p2 = join2(dirname2(self2), `spawn-helper${ext}`);
-    if (existsSync4(p2)) return p2;
-  }
-  return void 0;
-}
 function useSpawnHelper(options = {}) {
   holders++;
   if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== "0") {
-    const script = options.script ?? helperScript();
-    if (script) helper = new SpawnHelper(script);
+    const script = options.script ?? siblingScript(import.meta.url, "spawn-helper");
+    if (existsSync5(script)) helper = new SpawnHelper(script);
   }
   let released = false;
   return () => {
@@ -51332,6 +51368,7 @@ var init_runner = __esm({
     "use strict";
     init_errors();
     init_log();
+    init_paths();
     init_redact();
     init_spawn_helper();
     GROUPS = process.platform !== "win32";
@@ -51425,8 +51462,6 @@ var init_runner = __esm({
         const p2 = this.pending.get(id);
         if (!p2) return;
         const l2 = p2.launch;
-        const env = {};
-        for (const [k2, v2] of Object.entries(l2.env)) if (v2 !== void 0) env[k2] = v2;
         this.child.send({
           t: "run",
           id,
@@ -51434,7 +51469,7 @@ var init_runner = __esm({
           args: l2.args,
           // the helper's own folder is where this process was when it started it
           cwd: l2.cwd ?? process.cwd(),
-          env,
+          env: l2.env,
           ...l2.input !== void 0 ? { input: l2.input } : {},
           timeoutMs: l2.timeoutMs
         });
@@ -51511,7 +51546,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/secrets.ts
-import { readFileSync as readFileSync3 } from "node:fs";
+import { readFileSync as readFileSync4 } from "node:fs";
 function isSecretRef(value) {
   return /^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value) || /^file:.+/.test(value);
 }
@@ -51540,7 +51575,7 @@ function resolveSecret(ref, field, env = process.env) {
   } else {
     const path = ref.slice(5);
     try {
-      value = readFileSync3(path, "utf8").replace(/\r?\n$/, "");
+      value = readFileSync4(path, "utf8").replace(/\r?\n$/, "");
     } catch {
       throw new SignetError("E_SECRET_MISSING", `${field}: cannot read secret file ${path}`, {
         details: { field, path }
@@ -51690,7 +51725,7 @@ var init_cleanup = __esm({
 
 // tools/lib/sign/key-material.ts
 import { createHash as createHash2 } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync as readFileSync4, statSync as statSync3, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync as readFileSync5, statSync as statSync3, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute as isAbsolute2, join as join3, resolve as resolve3 } from "node:path";
 function isMaterialRef(value) {
@@ -51761,7 +51796,7 @@ function fromFile(spec, path, source, details) {
   let bytes;
   try {
     if (!statSync3(path).isFile()) throw new Error("not a file");
-    bytes = readFileSync4(path);
+    bytes = readFileSync5(path);
   } catch {
     throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
       details: { field: spec.field, ...details }
@@ -51827,7 +51862,7 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
 function materialDigest(value, kind, env = process.env) {
   try {
     const m2 = resolveMaterial({ field: "identity", value, kind }, env);
-    return createHash2("sha256").update("bytes" in m2 ? m2.bytes : readFileSync4(m2.path)).digest("hex");
+    return createHash2("sha256").update("bytes" in m2 ? m2.bytes : readFileSync5(m2.path)).digest("hex");
   } catch {
     return `missing:${value}`;
   }
@@ -52298,7 +52333,7 @@ var init_osslsigncode2 = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -52347,7 +52382,7 @@ async function once(u2, s2, token, p2) {
       {
         method: "POST",
         headers,
-        ...u2.protocol === "https:" && (s2.ca || s2.caFile) ? { ca: s2.ca ?? readFileSync5(s2.caFile) } : {}
+        ...u2.protocol === "https:" && (s2.ca || s2.caFile) ? { ca: s2.ca ?? readFileSync6(s2.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -53083,13 +53118,13 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join6 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca2 = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync5(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync6(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca2) args.push("-CAfile", ca2);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -53169,8 +53204,8 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r2.exitCode !== 0 || !existsSync5(out)) return void 0;
-    return readFileSync6(out);
+    if (r2.exitCode !== 0 || !existsSync6(out)) return void 0;
+    return readFileSync7(out);
   } finally {
     rmSync4(dir, { recursive: true, force: true });
   }
@@ -53182,7 +53217,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync5(path))
+  if (!existsSync6(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync6(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -53288,7 +53323,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync5(path) && statSync6(path).isFile()) {
+    if (existsSync6(path) && statSync6(path).isFile()) {
       try {
         const a2 = describeArtifactFast(path);
         report.kind = a2.kind;
@@ -53329,10 +53364,10 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync6,
+  existsSync as existsSync7,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync7,
+  readFileSync as readFileSync8,
   renameSync,
   rmdirSync,
   statSync as statSync7
@@ -53351,15 +53386,15 @@ async function contentDigest(ctx, file2, out) {
     timeoutMs: 3e5,
     label: "osslsigncode extract-data"
   });
-  return readFileSync7(out);
+  return readFileSync8(out);
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve7(path);
-  if (!existsSync6(source) || !statSync7(source).isFile()) {
+  if (!existsSync7(source) || !statSync7(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve7(options.out ?? source);
-  if (options.out && target !== source && existsSync6(target)) {
+  if (options.out && target !== source && existsSync7(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -53394,7 +53429,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename4(target),
       size: statSync7(input2).size
     });
-    if (!existsSync6(output2)) {
+    if (!existsSync7(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -53460,7 +53495,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync7, mkdirSync as mkdirSync2, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync8, mkdirSync as mkdirSync2, readFileSync as readFileSync9, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve8 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -53544,7 +53579,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p2 = (f2) => join8(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f2) => existsSync7(p2(f2))
+    (f2) => existsSync8(p2(f2))
   );
   if (!(options.reuse && have)) {
     writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
@@ -53552,8 +53587,8 @@ async function makeDevCert(dir, options = {}) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
     for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync5(p2(k2), 384);
-    writeFileSync3(p2("chain.pem"), readFileSync8(p2("leaf.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
-    writeFileSync3(p2("tsa-chain.pem"), readFileSync8(p2("tsa.pem"), "utf8") + readFileSync8(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2("chain.pem"), readFileSync9(p2("leaf.pem"), "utf8") + readFileSync9(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2("tsa-chain.pem"), readFileSync9(p2("tsa.pem"), "utf8") + readFileSync9(p2("ca.pem"), "utf8"));
     writeFileSync3(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
     writeFileSync3(
       p2("README.txt"),
@@ -53564,7 +53599,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync8(p2("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync9(p2("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
   }
@@ -53632,7 +53667,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync9, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
+import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync10, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
 import { join as join9 } from "node:path";
@@ -53676,7 +53711,7 @@ async function startLocalTsa(options) {
     execFile(options.openssl ?? "openssl", args, (err) => {
       try {
         if (err) reject(err);
-        else resolvePromise(readFileSync9(r2));
+        else resolvePromise(readFileSync10(r2));
       } finally {
         for (const f2 of [q2, r2, serial, cnf]) rmSync5(f2, { force: true });
       }
@@ -53798,7 +53833,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync8, mkdirSync as mkdirSync3 } from "node:fs";
+import { existsSync as existsSync9, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename5, isAbsolute as isAbsolute5, join as join10, resolve as resolve9 } from "node:path";
 function abs(base, p2) {
@@ -53999,7 +54034,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync8(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync9(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -54149,7 +54184,7 @@ var init_batch = __esm({
 });
 
 // tools/lib/installers/manifest.ts
-import { copyFileSync as copyFileSync3, readFileSync as readFileSync10, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
+import { copyFileSync as copyFileSync3, readFileSync as readFileSync11, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join11 } from "node:path";
 function moveFile(from, to) {
   try {
@@ -54172,7 +54207,7 @@ function manifestPath(outDir, siteCode) {
 }
 function readManifest(path) {
   try {
-    const m2 = JSON.parse(readFileSync10(path, "utf8"));
+    const m2 = JSON.parse(readFileSync11(path, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -54193,45 +54228,6 @@ var init_manifest = __esm({
       "site.json extracted from the msi equals the intended configuration",
       "msi lint (sequences, custom actions, upgrade, 64-bit, lock permissions, service)"
     ];
-  }
-});
-
-// tools/lib/paths.ts
-import { existsSync as existsSync9, readFileSync as readFileSync11 } from "node:fs";
-import { dirname as dirname4, join as join12 } from "node:path";
-import { fileURLToPath as fileURLToPath2 } from "node:url";
-function packageRoot() {
-  if (cachedRoot) return cachedRoot;
-  let dir = dirname4(fileURLToPath2(import.meta.url));
-  for (; ; ) {
-    const pkg = join12(dir, "package.json");
-    if (existsSync9(pkg)) {
-      try {
-        if (JSON.parse(readFileSync11(pkg, "utf8")).name === PACKAGE_NAME) {
-          cachedRoot = dir;
-          return dir;
-        }
-      } catch {
-      }
-    }
-    const parent = dirname4(dir);
-    if (parent === dir)
-      throw new Error(`cannot find the ${PACKAGE_NAME} package folder above ${import.meta.url}`);
-    dir = parent;
-  }
-}
-function packagePath(...parts) {
-  return join12(packageRoot(), ...parts);
-}
-function packageVersion() {
-  cachedVersion ??= JSON.parse(readFileSync11(packagePath("package.json"), "utf8")).version;
-  return cachedVersion;
-}
-var PACKAGE_NAME, cachedRoot, cachedVersion;
-var init_paths = __esm({
-  "tools/lib/paths.ts"() {
-    "use strict";
-    PACKAGE_NAME = "signet-release";
   }
 });
 
@@ -54353,7 +54349,7 @@ var init_payload = __esm({
 
 // tools/lib/installers/cache.ts
 import { statSync as statSync8 } from "node:fs";
-import { join as join13 } from "node:path";
+import { join as join12 } from "node:path";
 function defaultSignerIdentity(config2, signer, baseDir) {
   const profile = config2.signing.profiles[signer.profile];
   const files2 = [];
@@ -54393,7 +54389,7 @@ async function cachedResult(s2, site, key, started) {
   const msi = m2.outputs.find((o2) => o2.kind === "msi");
   if (!exe || !msi) return void 0;
   for (const o2 of [exe, msi]) {
-    const p2 = join13(s2.outDir, o2.name);
+    const p2 = join12(s2.outDir, o2.name);
     try {
       if (statSync8(p2).size !== o2.size) return void 0;
       const now = await s2.signer.verify(p2);
@@ -54413,8 +54409,8 @@ async function cachedResult(s2, site, key, started) {
     ok: true,
     cached: true,
     fingerprint: m2.site.fingerprint,
-    exe: join13(s2.outDir, exe.name),
-    msi: join13(s2.outDir, msi.name),
+    exe: join12(s2.outDir, exe.name),
+    msi: join12(s2.outDir, msi.name),
     manifest: mp,
     ...m2.build ? { build: m2.build } : {},
     durationMs: performance.now() - started
@@ -54435,10 +54431,10 @@ var init_cache = __esm({
 // tools/lib/installers/cache-secret.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
 import { mkdirSync as mkdirSync4, readFileSync as readFileSync12, renameSync as renameSync3, writeFileSync as writeFileSync6 } from "node:fs";
-import { join as join14 } from "node:path";
+import { join as join13 } from "node:path";
 function loadCacheSecret(cacheDir) {
   mkdirSync4(cacheDir, { recursive: true, mode: 448 });
-  const path = join14(cacheDir, FILE);
+  const path = join13(cacheDir, FILE);
   const fresh = randomBytes2(32).toString("hex");
   try {
     writeFileSync6(path, `${fresh}
@@ -54630,7 +54626,7 @@ var init_cab = __esm({
 // tools/lib/installers/checks.ts
 import { hash as hash2 } from "node:crypto";
 import { readdirSync, readFileSync as readFileSync14, statSync as statSync9 } from "node:fs";
-import { join as join15, relative } from "node:path";
+import { join as join14, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
 }
@@ -54644,7 +54640,7 @@ function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
-      const p2 = join15(d2, name);
+      const p2 = join14(d2, name);
       if (statSync9(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
@@ -55016,7 +55012,7 @@ var init_msi_db = __esm({
 // tools/lib/installers/template.ts
 import { createHash as createHash7 } from "node:crypto";
 import { readFileSync as readFileSync15 } from "node:fs";
-import { join as join16 } from "node:path";
+import { join as join15 } from "node:path";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
     const v2 = spec[name];
@@ -55086,15 +55082,15 @@ var init_template = __esm({
     PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
     TEMPLATES_DIR = packagePath("templates");
     BUILTIN_TEMPLATES = {
-      nsis: join16(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
-      wix: join16(TEMPLATES_DIR, "wix", "site-installer.wxs")
+      nsis: join15(TEMPLATES_DIR, "nsis", "site-installer.nsi"),
+      wix: join15(TEMPLATES_DIR, "wix", "site-installer.wxs")
     };
   }
 });
 
 // tools/lib/installers/msi.ts
 import { rmSync as rmSync7, writeFileSync as writeFileSync7 } from "node:fs";
-import { join as join17 } from "node:path";
+import { join as join16 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
 }
@@ -55138,7 +55134,7 @@ function msibuildArgs(msi, idts, product) {
   return args;
 }
 async function runWixl({ runner, workDir, product, timeoutMs }) {
-  const out = join17(workDir, MSI_OUT);
+  const out = join16(workDir, MSI_OUT);
   let r2;
   try {
     r2 = await runner.run("wixl", wixlArgs(WIX_SOURCE, MSI_OUT), {
@@ -55166,9 +55162,9 @@ ${problems.join("\n")}`,
       { details: { problems } }
     );
   }
-  const idt = join17(workDir, "MsiLockPermissionsEx.idt");
+  const idt = join16(workDir, "MsiLockPermissionsEx.idt");
   writeFileSync7(idt, lockPermissionsIdt());
-  const upgrade = join17(workDir, "Upgrade.idt");
+  const upgrade = join16(workDir, "Upgrade.idt");
   const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
   if (!exported) {
     rmSync7(out, { force: true });
@@ -55535,7 +55531,7 @@ import {
   readFileSync as readFileSync16,
   writeFileSync as writeFileSync8
 } from "node:fs";
-import { join as join18 } from "node:path";
+import { join as join17 } from "node:path";
 function msiSlotSize(largestSiteJson) {
   return Math.ceil((largestSiteJson * 1.25 + 1024) / 4096) * 4096;
 }
@@ -55562,15 +55558,15 @@ async function buildMsiBase(o2) {
     return { fallback: "the WiX template does not declare the site slot" };
   const tokens = newTokens();
   const work = o2.work;
-  mkdirSync5(join18(work, "payload"), { recursive: true });
+  mkdirSync5(join17(work, "payload"), { recursive: true });
   try {
-    linkSync(o2.agentPath, join18(work, "payload", "agent.exe"));
+    linkSync(o2.agentPath, join17(work, "payload", "agent.exe"));
   } catch {
-    copyFileSync4(o2.agentPath, join18(work, "payload", "agent.exe"));
+    copyFileSync4(o2.agentPath, join17(work, "payload", "agent.exe"));
   }
-  if (o2.iconPath) copyFileSync4(o2.iconPath, join18(work, "payload", "product.ico"));
+  if (o2.iconPath) copyFileSync4(o2.iconPath, join17(work, "payload", "product.ico"));
   const dummy = Buffer.alloc(o2.slot, 32);
-  writeFileSync8(join18(work, "payload", "site.json"), dummy);
+  writeFileSync8(join17(work, "payload", "site.json"), dummy);
   const values = {
     ...o2.values,
     PRODUCT_CODE: tokens.productCode,
@@ -55578,7 +55574,7 @@ async function buildMsiBase(o2) {
     KEY_VERSION: tokens.keyVersion,
     FINGERPRINT_HEX: tokens.fingerprintHex
   };
-  writeFileSync8(join18(work, WIX_SOURCE), renderWix(o2.template.text, values, o2.template.path));
+  writeFileSync8(join17(work, WIX_SOURCE), renderWix(o2.template.text, values, o2.template.path));
   const msi = await runWixl({ runner: o2.runner, workDir: work, product: o2.product });
   const layout = withMsiDatabase(msi, (db) => {
     const media = db.table("Media")?.rows ?? [];
@@ -55598,14 +55594,14 @@ async function buildMsiBase(o2) {
     return raw ? db.directory.streams.get(raw)?.() : void 0;
   });
   if (!cabBytes) fail2(`cabinet stream ${cabName} not found`);
-  const unpacked = join18(work, "cab-x");
+  const unpacked = join17(work, "cab-x");
   mkdirSync5(unpacked);
-  writeFileSync8(join18(work, "wixl.cab"), cabBytes);
-  await o2.runner.run("gcab", ["-x", "-C", unpacked, join18(work, "wixl.cab")], {
+  writeFileSync8(join17(work, "wixl.cab"), cabBytes);
+  await o2.runner.run("gcab", ["-x", "-C", unpacked, join17(work, "wixl.cab")], {
     label: "gcab -x",
     timeoutMs: 3e5
   });
-  const mainCab = join18(work, "main.cab");
+  const mainCab = join17(work, "main.cab");
   const keep = layout.files.slice(0, -1).map((f2) => f2["File"]);
   await o2.runner.run("gcab", ["-c", "-z", "-n", mainCab, ...keep], {
     cwd: unpacked,
@@ -55613,7 +55609,7 @@ async function buildMsiBase(o2) {
     timeoutMs: 3e5,
     outputs: [mainCab]
   });
-  const siteCab = join18(work, SITE_CAB);
+  const siteCab = join17(work, SITE_CAB);
   writeFileSync8(siteCab, writeCabinet({ name: SITE_FILE, data: dummy }, MIN_CAB));
   const lastSeq = Number(last["Sequence"]);
   await o2.runner.run(
@@ -55633,7 +55629,7 @@ async function buildMsiBase(o2) {
     ],
     { cwd: work, label: "msibuild (site cabinet)", timeoutMs: 12e4, outputs: [msi] }
   );
-  const x2 = join18(work, "x");
+  const x2 = join17(work, "x");
   await extractMsi(o2.runner, msi, x2);
   const agent = listFiles(x2).filter(
     (f2) => f2.split("/").pop()?.toLowerCase() === o2.agentFileName.toLowerCase()
@@ -55949,22 +55945,14 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { copyFileSync as copyFileSync5, existsSync as existsSync10, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
+import { copyFileSync as copyFileSync5, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
-import { dirname as dirname5, extname as extname4, join as join19 } from "node:path";
-import { fileURLToPath as fileURLToPath3 } from "node:url";
-function siblingScript(name) {
-  const self2 = fileURLToPath3(import.meta.url);
-  const own2 = join19(dirname5(self2), name + extname4(self2));
-  if (existsSync10(own2)) return own2;
-  const ts = join19(dirname5(self2), `${name}.ts`);
-  return existsSync10(ts) ? ts : own2;
-}
+import { join as join18 } from "node:path";
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync7(join19(tmpdir6(), "signet-sign-"));
+  const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
-  const socket = join19(dir, "s");
+  const socket = join18(dir, "s");
   const token = randomBytes3(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
@@ -55986,7 +55974,7 @@ async function startSignServer(signer, options = {}) {
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
       }
-      const work = join19(dir, `f${++seq}`);
+      const work = join18(dir, `f${++seq}`);
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
@@ -56033,8 +56021,9 @@ var init_sign_server = __esm({
   "tools/lib/installers/sign-server.ts"() {
     "use strict";
     init_errors();
+    init_paths();
     init_cleanup();
-    SIGN_CLIENT = siblingScript("sign-client");
+    SIGN_CLIENT = siblingScript(import.meta.url, "sign-client");
   }
 });
 
@@ -56075,7 +56064,7 @@ import {
   writeFileSync as writeFileSync9
 } from "node:fs";
 import { open as open3, readFile } from "node:fs/promises";
-import { join as join20 } from "node:path";
+import { join as join19 } from "node:path";
 import { crc32 } from "node:zlib";
 function supportsOverlay(templateText) {
   return /^[ \t]*!define[ \t]+SIGNET_OVERLAY[ \t]+1[ \t]*(;.*)?$/m.test(templateText);
@@ -56114,15 +56103,15 @@ async function buildNsisStub(o2) {
     })
   );
   const w2 = o2.work;
-  mkdirSync6(join20(w2, "payload"), { recursive: true });
-  copyFileSync6(s2.agent.path, join20(w2, "payload", "agent.exe"));
-  if (s2.icon) copyFileSync6(s2.icon.path, join20(w2, "payload", "product.ico"));
-  writeFileSync9(join20(w2, NSIS_SOURCE), script);
-  writeFileSync9(join20(w2, OVERLAY_INCLUDE), include);
-  writeFileSync9(join20(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
+  mkdirSync6(join19(w2, "payload"), { recursive: true });
+  copyFileSync6(s2.agent.path, join19(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync6(s2.icon.path, join19(w2, "payload", "product.ico"));
+  writeFileSync9(join19(w2, NSIS_SOURCE), script);
+  writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
+  writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
   await runMakensis({ runner, workDir: w2, env: s2.signServer.env, defines: { [STUB_DEFINE]: "1" } });
-  const path = join20(w2, NSIS_OUT);
-  const x2 = join20(w2, "x-stub");
+  const path = join19(w2, NSIS_OUT);
+  const x2 = join19(w2, "x-stub");
   await extractNsis(runner, path, x2);
   const files2 = listFiles(x2);
   const named = (n2) => files2.filter((f2) => f2.split("/").pop()?.toLowerCase() === n2.toLowerCase());
@@ -56406,7 +56395,7 @@ var init_nsis_slot = __esm({
 // tools/lib/installers/workdir.ts
 import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
-import { join as join21 } from "node:path";
+import { join as join20 } from "node:path";
 function alive(pid) {
   try {
     process.kill(pid, 0);
@@ -56418,11 +56407,11 @@ function alive(pid) {
 function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   const removed = [];
   if (cacheDir) {
-    const legacy = join21(cacheDir, "work");
+    const legacy = join20(cacheDir, "work");
     try {
       for (const entry of readdirSync2(legacy)) {
-        rmSync10(join21(legacy, entry), { recursive: true, force: true });
-        removed.push(join21(legacy, entry));
+        rmSync10(join20(legacy, entry), { recursive: true, force: true });
+        removed.push(join20(legacy, entry));
       }
       rmSync10(legacy, { recursive: true, force: true });
     } catch {
@@ -56434,10 +56423,10 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   } catch {
   }
   for (const name of entries) {
-    const dir = join21(tmp, name);
+    const dir = join20(tmp, name);
     let pid = 0;
     try {
-      pid = Number(JSON.parse(readFileSync17(join21(dir, OWNER), "utf8")).pid);
+      pid = Number(JSON.parse(readFileSync17(join20(dir, OWNER), "utf8")).pid);
     } catch {
       continue;
     }
@@ -56450,10 +56439,10 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   return removed;
 }
 function openRunDir(keep, tmp = tmpdir7()) {
-  const path = mkdtempSync8(join21(tmp, RUN_PREFIX));
+  const path = mkdtempSync8(join20(tmp, RUN_PREFIX));
   if (!keep) {
     registerCleanup(path);
-    writeFileSync10(join21(path, OWNER), `${JSON.stringify({ pid: process.pid })}
+    writeFileSync10(join20(path, OWNER), `${JSON.stringify({ pid: process.pid })}
 `, { mode: 384 });
   }
   return {
@@ -56477,7 +56466,7 @@ var init_workdir = __esm({
 
 // tools/lib/installers/release.ts
 import { mkdtempSync as mkdtempSync9, rmSync as rmSync11 } from "node:fs";
-import { join as join22 } from "node:path";
+import { join as join21 } from "node:path";
 function processReleaseCache() {
   processCache ??= new ReleaseCache();
   return processCache;
@@ -56501,7 +56490,7 @@ var init_release = __esm({
         const hit = this.entries.get(key);
         if (hit) return hit.value;
         this.dir ??= openRunDir(false);
-        const work = mkdtempSync9(join22(this.dir.path, "release-"));
+        const work = mkdtempSync9(join21(this.dir.path, "release-"));
         const value = build(work).catch((e) => {
           const err = toSignetError(e);
           logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
@@ -56533,7 +56522,7 @@ var init_release = __esm({
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
 import { chmodSync as chmodSync6, copyFileSync as copyFileSync7, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
-import { join as join23 } from "node:path";
+import { join as join22 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
@@ -56552,12 +56541,12 @@ function nsisValues(s2, site, fp) {
 async function buildNsisPart(s2, site, fp, work, outName) {
   const p2 = s2.product;
   const values = nsisValues(s2, site, fp);
-  writeFileSync11(join23(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
-  writeFileSync11(join23(work, SIGN_SCRIPT), signScriptText());
-  chmodSync6(join23(work, SIGN_SCRIPT), 448);
+  writeFileSync11(join22(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
+  writeFileSync11(join22(work, SIGN_SCRIPT), signScriptText());
+  chmodSync6(join22(work, SIGN_SCRIPT), 448);
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
-  return s2.signer.sign(join23(work, NSIS_OUT), {
-    out: join23(work, outName),
+  return s2.signer.sign(join22(work, NSIS_OUT), {
+    out: join22(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`
   });
 }
@@ -56571,7 +56560,7 @@ async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
     KEY_VERSION: String(site.keyVersion),
     FINGERPRINT_HEX: fp.hex
   };
-  writeFileSync11(join23(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
+  writeFileSync11(join22(work, WIX_SOURCE), renderWix(s2.wix.text, values, s2.wix.path));
   const msi = await runWixl({ runner: s2.runner, workDir: work, product: p2 });
   return signMsi(s2, site, msi, work, outName, siteJsonSize, productCode);
 }
@@ -56603,7 +56592,7 @@ async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) 
       siteJsonSize
     }),
     s2.signer.sign(msi, {
-      out: join23(work, outName),
+      out: join22(work, outName),
       description: `${p2.product} ${s2.version} (${site.siteCode})`
     })
   ]);
@@ -56623,20 +56612,20 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync10(join23(s2.workRoot, `${site.siteCode}-`));
+  const work = mkdtempSync10(join22(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync7(join23(work, "payload"));
-    linkOrCopy(s2.agent.path, join23(work, "payload", "agent.exe"));
+    mkdirSync7(join22(work, "payload"));
+    linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync11(join23(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync7(s2.icon.path, join23(work, "payload", "product.ico"));
+    writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
+    if (s2.icon) copyFileSync7(s2.icon.path, join22(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
       siteJson: siteBytes
     };
-    const xExe = join23(work, "x-exe");
-    const xMsi = join23(work, "x-msi");
+    const xExe = join22(work, "x-exe");
+    const xMsi = join22(work, "x-msi");
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
       exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
         const nsisParts = s2.release?.nsis;
@@ -56674,12 +56663,12 @@ async function buildSite(s2, site) {
     const build = { exe: exeBuild, msi: msiPart.build };
     mkdirSync7(s2.outDir, { recursive: true });
     const previous = readManifest(manifestPath(s2.outDir, site.siteCode));
-    const exeOut = join23(s2.outDir, exeName);
-    const msiOut = join23(s2.outDir, msiName);
+    const exeOut = join22(s2.outDir, exeName);
+    const msiOut = join22(s2.outDir, msiName);
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o2 of previous?.outputs ?? [])
-      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join23(s2.outDir, o2.name), { force: true });
+      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join22(s2.outDir, o2.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -56742,10 +56731,10 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
   const nsis = s2.release?.nsis ?? { fallback: "incremental builds are off" };
   if (!("fallback" in nsis)) {
     if (siteBytes.length <= nsis.stub.stub.maxOverlayBytes) {
-      const unsigned = join23(work, NSIS_OUT);
+      const unsigned = join22(work, NSIS_OUT);
       await nsis.module.assembleNsisSite(nsis.stub.stub, siteBytes, unsigned);
       const exe2 = await s2.signer.sign(unsigned, {
-        out: join23(work, outName),
+        out: join22(work, outName),
         description: `${s2.product.product} ${s2.version} (${site.siteCode})`
       });
       await s2.onAssembled?.({
@@ -56771,7 +56760,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
   const base = s2.release?.msi ?? { fallback: "incremental builds are off" };
   let reason;
   if (!("fallback" in base)) {
-    const unsigned = join23(work, MSI_OUT);
+    const unsigned = join22(work, MSI_OUT);
     const r2 = assembleMsiSite(
       base,
       { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprintHex: fp.hex },
@@ -56818,7 +56807,7 @@ var init_site_build = __esm({
 });
 
 // tools/lib/installers/release-parts.ts
-import { join as join24 } from "node:path";
+import { join as join23 } from "node:path";
 async function releaseParts(s2, options) {
   const cache = options.incremental || processReleaseCache();
   const largest = Math.max(
@@ -56882,7 +56871,7 @@ async function releaseParts(s2, options) {
           signerIdentity: s2.signerIdentity,
           runner: s2.runner
         },
-        work: join24(work, "nsis"),
+        work: join23(work, "nsis"),
         runner: s2.runner
       });
       if (!stub) return { fallback: "the NSIS template does not declare the overlay" };
@@ -56909,12 +56898,12 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants5, existsSync as existsSync11, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
+import { accessSync, constants as constants5, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
-import { delimiter, isAbsolute as isAbsolute6, join as join25, resolve as resolve10 } from "node:path";
+import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
   const dirs = (env["PATH"] ?? "").split(delimiter).filter(Boolean);
-  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join25(d2, t2))));
+  const missing = tools.filter((t2) => !dirs.some((d2) => isExecutable(join24(d2, t2))));
   if (missing.length)
     throw new SignetError("E_TOOL_MISSING", `missing on PATH: ${missing.join(", ")}`, {
       details: { missing },
@@ -57032,7 +57021,7 @@ async function buildInRunDir(options, workRoot, started) {
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
-    if (!existsSync11(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
+    if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
     icon = { path: p2, sha256: sha256(readFileSync18(p2)) };
   }
   const outDir = resolve10(options.outDir);
@@ -57117,7 +57106,7 @@ async function buildInRunDir(options, workRoot, started) {
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
     durationMs: performance.now() - started
   });
-  writeAtomic(join25(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
+  writeAtomic(join24(outDir, "site-installers.result.json"), `${JSON.stringify(report, null, 2)}
 `);
   return {
     ok: report.ok,
@@ -59215,9 +59204,9 @@ var init_installers = __esm({
 
 // tools/lib/forge/dir.ts
 import { createHash as createHash10 } from "node:crypto";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync12 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename7, dirname as dirname6, join as join26, resolve as resolve11 } from "node:path";
+import { basename as basename7, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
@@ -59226,7 +59215,7 @@ async function hashFile(path) {
   return hash3.digest("hex");
 }
 async function atomicWrite(path, text) {
-  const tmp = join26(dirname6(path), `.${basename7(path)}.${process.pid}.tmp`);
+  const tmp = join25(dirname4(path), `.${basename7(path)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path);
 }
@@ -59249,28 +59238,28 @@ var init_dir = __esm({
       folder(tag) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag))
           throw new SignetError("E_INPUT_INVALID", `tag ${JSON.stringify(tag)} cannot name a release folder`);
-        return join26(this.root, tag);
+        return join25(this.root, tag);
       }
       async #meta(tag) {
-        const file2 = join26(this.folder(tag), "release.json");
-        if (!existsSync12(file2)) return void 0;
+        const file2 = join25(this.folder(tag), "release.json");
+        if (!existsSync11(file2)) return void 0;
         return JSON.parse(await readFile2(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
         const dir = this.folder(meta3.tag);
-        if (body !== void 0) await atomicWrite(join26(dir, "NOTES.md"), body);
-        await atomicWrite(join26(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
+        if (body !== void 0) await atomicWrite(join25(dir, "NOTES.md"), body);
+        await atomicWrite(join25(dir, "release.json"), `${JSON.stringify(meta3, null, 2)}
 `);
       }
       async #release(meta3) {
         const dir = this.folder(meta3.tag);
-        const notes = join26(dir, "NOTES.md");
+        const notes = join25(dir, "NOTES.md");
         const stats = await stat2(dir);
         return {
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync12(notes) ? await readFile2(notes, "utf8") : "",
+          body: existsSync11(notes) ? await readFile2(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -59282,11 +59271,11 @@ var init_dir = __esm({
         const out = [];
         for (const name of (await readdir2(dir)).sort()) {
           if (name.startsWith(".") || DIR_RESERVED.has(name)) continue;
-          const s2 = await stat2(join26(dir, name));
+          const s2 = await stat2(join25(dir, name));
           if (!s2.isFile()) continue;
-          const known = this.#known.get(join26(dir, name));
+          const known = this.#known.get(join25(dir, name));
           const sha2563 = known && known.size === s2.size && known.mtimeMs === s2.mtimeMs ? known.sha256 : void 0;
-          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2563, downloadUrl: `file://${join26(dir, name)}` });
+          out.push({ id: s2.ino, name, size: s2.size, sha256: sha2563, downloadUrl: `file://${join25(dir, name)}` });
         }
         return out;
       }
@@ -59335,10 +59324,10 @@ var init_dir = __esm({
         if (DIR_RESERVED.has(input2.name))
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
-        const final = join26(dir, input2.name);
-        if (existsSync12(final))
+        const final = join25(dir, input2.name);
+        if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
-        const part = join26(dir, `.${input2.name}.part`);
+        const part = join25(dir, `.${input2.name}.part`);
         const hash3 = createHash10("sha256");
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
@@ -59364,17 +59353,17 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join26(this.folder(release.tag), asset.name), { force: true });
+        await rm2(join25(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
-        await rename2(join26(dir, asset.name), join26(dir, name));
-        const known = this.#known.get(join26(dir, asset.name));
-        if (known) this.#known.set(join26(dir, name), known);
-        return { ...asset, name, downloadUrl: `file://${join26(dir, name)}` };
+        await rename2(join25(dir, asset.name), join25(dir, name));
+        const known = this.#known.get(join25(dir, asset.name));
+        if (known) this.#known.set(join25(dir, name), known);
+        return { ...asset, name, downloadUrl: `file://${join25(dir, name)}` };
       }
       async download(release, asset, dest) {
-        const src = join26(this.folder(release.tag), asset.name);
+        const src = join25(this.folder(release.tag), asset.name);
         const hash3 = createHash10("sha256");
         let size = 0;
         await pipeline2(
@@ -59391,7 +59380,7 @@ var init_dir = __esm({
         return { sha256: hash3.digest("hex"), size };
       }
       async readBackSha256(release, asset) {
-        const path = join26(this.folder(release.tag), asset.name);
+        const path = join25(this.folder(release.tag), asset.name);
         const s2 = await stat2(path);
         const known = this.#known.get(path);
         if (known && known.size === s2.size && known.mtimeMs === s2.mtimeMs) return known.sha256;
@@ -60113,7 +60102,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync20, existsSync as existsSync13 } from "fs";
+import { readFileSync as readFileSync20, existsSync as existsSync12 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -60126,7 +60115,7 @@ var init_context = __esm({
         var _a4, _b, _c;
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
-          if (existsSync13(process.env.GITHUB_EVENT_PATH)) {
+          if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse(readFileSync20(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path = process.env.GITHUB_EVENT_PATH;
@@ -66643,7 +66632,7 @@ var deliverSettings = external_exports.object({
 init_errors();
 import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync21 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
-import { dirname as dirname7, join as join27, resolve as resolve14 } from "node:path";
+import { dirname as dirname5, join as join26, resolve as resolve14 } from "node:path";
 
 // tools/lib/seal/sites.ts
 init_errors();
@@ -66835,7 +66824,7 @@ async function buildDispatchedSites(o2) {
   const entries = await openSealedSites(raw, o2.sealPrivateKey);
   const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
   const { assertSites: assertSites2, buildSiteInstallers: buildSiteInstallers2, validateSites: validateSites2 } = await Promise.resolve().then(() => (init_installers(), installers_exports));
-  const baseDir = o2.configPath ? dirname7(o2.configPath) : o2.cwd;
+  const baseDir = o2.configPath ? dirname5(o2.configPath) : o2.cwd;
   const signer = createSigner2(o2.config, {
     ...o2.profile ? { profile: o2.profile } : {},
     baseDir,
@@ -66850,7 +66839,7 @@ async function buildDispatchedSites(o2) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o2.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
-    const dest = join27(mkdtempSync11(join27(tmpdir8(), "signet-agent-")), o2.agent);
+    const dest = join26(mkdtempSync11(join26(tmpdir8(), "signet-agent-")), o2.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o2.config,
       cwd: o2.cwd,

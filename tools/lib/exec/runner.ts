@@ -9,10 +9,9 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
+import { siblingScript } from '../paths.ts';
 import { redact } from '../redact.ts';
 import { type Exit, HELPER_FLAG, killGroup, type Program, startProgram } from './spawn-helper.ts';
 
@@ -194,8 +193,6 @@ class SpawnHelper {
     const p = this.pending.get(id);
     if (!p) return;
     const l = p.launch;
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(l.env)) if (v !== undefined) env[k] = v;
     this.child.send({
       t: 'run',
       id,
@@ -203,7 +200,7 @@ class SpawnHelper {
       args: l.args,
       // the helper's own folder is where this process was when it started it
       cwd: l.cwd ?? process.cwd(),
-      env,
+      env: l.env,
       ...(l.input !== undefined ? { input: l.input } : {}),
       timeoutMs: l.timeoutMs,
     });
@@ -234,16 +231,6 @@ interface HelperMessage {
   error?: { code: string; message: string };
 }
 
-/** The helper beside this module, with this module's own extension (a bundled action has the `.ts`). */
-function helperScript(): string | undefined {
-  const self = fileURLToPath(import.meta.url);
-  for (const ext of [extname(self), '.ts']) {
-    const p = join(dirname(self), `spawn-helper${ext}`);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
-
 let helper: SpawnHelper | undefined;
 let holders = 0;
 
@@ -255,8 +242,8 @@ let holders = 0;
 export function useSpawnHelper(options: { script?: string } = {}): () => void {
   holders++;
   if (!helper && GROUPS && process.env.SIGNET_SPAWN_HELPER !== '0') {
-    const script = options.script ?? helperScript();
-    if (script) helper = new SpawnHelper(script);
+    const script = options.script ?? siblingScript(import.meta.url, 'spawn-helper');
+    if (existsSync(script)) helper = new SpawnHelper(script);
   }
   let released = false;
   return () => {

@@ -6,30 +6,18 @@
  * its environment): no key, password or profile detail ever reaches the .nsi or an argv.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { SignedArtifact } from '../artifact.ts';
 import { toSignetError } from '../errors.ts';
+import { siblingScript } from '../paths.ts';
 import { registerCleanup, releaseCleanup } from '../sign/cleanup.ts';
 import type { Signer } from '../sign/types.ts';
 
-/**
- * The client beside this module, with this module's own extension: `sign-client.ts` next to the
- * sources, `sign-client.js` in the built package (Node does not strip types under node_modules).
- * A bundled action (dist/index.js) ships the `.ts` copy scripts/build.ts puts next to it.
- */
-export const SIGN_CLIENT = siblingScript('sign-client');
-
-function siblingScript(name: string): string {
-  const self = fileURLToPath(import.meta.url);
-  const own = join(dirname(self), name + extname(self));
-  if (existsSync(own)) return own;
-  const ts = join(dirname(self), `${name}.ts`);
-  return existsSync(ts) ? ts : own;
-}
+/** The client beside this module (see siblingScript). */
+export const SIGN_CLIENT = siblingScript(import.meta.url, 'sign-client');
 
 export interface SignServer {
   /** Environment the child needs (SIGNET_SIGN_SOCKET, SIGNET_SIGN_TOKEN). */

@@ -254,7 +254,7 @@ export async function createWorker(o: CreateServiceOptions & { concurrency?: num
       },
     );
   const { d, builder, dispatch, workDir } = await open(o);
-  // builds start their programs from the spawn helper (a small process), for the service's life
+  // builds start their programs from the spawn helper (a small process), for the worker's life
   const releaseHelper = useSpawnHelper();
   await builder.recover();
   const worker = startSiteWorker(d, builder, redisConnection(service.queue, d.env), {
