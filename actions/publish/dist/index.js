@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -20219,16 +20219,16 @@ var require_foldFlowLines = __commonJS({
         onFold();
       let res = text.slice(0, folds[0]);
       for (let i2 = 0; i2 < folds.length; ++i2) {
-        const fold = folds[i2];
+        const fold2 = folds[i2];
         const end2 = folds[i2 + 1] || text.length;
-        if (fold === 0)
+        if (fold2 === 0)
           res = `
 ${indent}${text.slice(0, end2)}`;
         else {
-          if (mode === FOLD_QUOTED && escapedFolds[fold])
-            res += `${text[fold]}\\`;
+          if (mode === FOLD_QUOTED && escapedFolds[fold2])
+            res += `${text[fold2]}\\`;
           res += `
-${indent}${text.slice(fold + 1, end2)}`;
+${indent}${text.slice(fold2 + 1, end2)}`;
         }
       }
       return res;
@@ -22023,8 +22023,8 @@ var require_int2 = __commonJS({
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
     function intResolve(str, offset, radix, { intAsBigInt }) {
-      const sign = str[0];
-      if (sign === "-" || sign === "+")
+      const sign2 = str[0];
+      if (sign2 === "-" || sign2 === "+")
         offset += 1;
       str = str.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
@@ -22040,10 +22040,10 @@ var require_int2 = __commonJS({
             break;
         }
         const n2 = BigInt(str);
-        return sign === "-" ? BigInt(-1) * n2 : n2;
+        return sign2 === "-" ? BigInt(-1) * n2 : n2;
       }
       const n = parseInt(str, radix);
-      return sign === "-" ? -1 * n : n;
+      return sign2 === "-" ? -1 * n : n;
     }
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
@@ -22190,11 +22190,11 @@ var require_timestamp = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     function parseSexagesimal(str, asBigInt) {
-      const sign = str[0];
-      const parts = sign === "-" || sign === "+" ? str.substring(1) : str;
+      const sign2 = str[0];
+      const parts = sign2 === "-" || sign2 === "+" ? str.substring(1) : str;
       const num = (n) => asBigInt ? BigInt(n) : Number(n);
       const res = parts.replace(/_/g, "").split(":").reduce((res2, p) => res2 * num(60) + num(p), num(0));
-      return sign === "-" ? num(-1) * res : res;
+      return sign2 === "-" ? num(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
       let { value } = node2;
@@ -22203,9 +22203,9 @@ var require_timestamp = __commonJS({
         num = (n) => BigInt(n);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node2);
-      let sign = "";
+      let sign2 = "";
       if (value < 0) {
-        sign = "-";
+        sign2 = "-";
         value *= num(-1);
       }
       const _60 = num(60);
@@ -22220,7 +22220,7 @@ var require_timestamp = __commonJS({
           parts.unshift(value);
         }
       }
-      return sign + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
+      return sign2 + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
     }
     var intTime = {
       identify: (value) => typeof value === "bigint" || Number.isInteger(value),
@@ -23867,8 +23867,8 @@ var require_resolve_flow_scalar = __commonJS({
         if (ch === "\r" && source[i + 1] === "\n")
           continue;
         if (ch === "\n") {
-          const { fold, offset } = foldNewline(source, i);
-          res += fold;
+          const { fold: fold2, offset } = foldNewline(source, i);
+          res += fold2;
           i = offset;
         } else if (ch === "\\") {
           let next = source[++i];
@@ -23908,19 +23908,19 @@ var require_resolve_flow_scalar = __commonJS({
       return res;
     }
     function foldNewline(source, offset) {
-      let fold = "";
+      let fold2 = "";
       let ch = source[offset + 1];
       while (ch === " " || ch === "	" || ch === "\n" || ch === "\r") {
         if (ch === "\r" && source[offset + 2] !== "\n")
           break;
         if (ch === "\n")
-          fold += "\n";
+          fold2 += "\n";
         offset += 1;
         ch = source[offset + 1];
       }
-      if (!fold)
-        fold = " ";
-      return { fold, offset };
+      if (!fold2)
+        fold2 = " ";
+      return { fold: fold2, offset };
     }
     var escapeCodes = {
       "0": "\0",
@@ -53411,6 +53411,164 @@ var init_cfb = __esm({
   }
 });
 
+// tools/lib/sign/pe-image.ts
+import { createHash as createHash4 } from "node:crypto";
+import {
+  closeSync as closeSync3,
+  constants as constants4,
+  copyFileSync as copyFileSync2,
+  fstatSync as fstatSync2,
+  openSync as openSync3,
+  readSync as readSync3,
+  statSync as statSync4,
+  writeSync
+} from "node:fs";
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe = head.readInt32LE(60);
+  if (pe < 64 || pe > 3584 || pe + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe + 20);
+  const opt = pe + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+function unsignedLayout(fd, size) {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  readSync3(fd, head, 0, head.length, 0);
+  const layout = peLayout(head, size);
+  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
+  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
+  return layout;
+}
+function sumWords(buf, from, to) {
+  let s = 0;
+  const even = to - (to - from) % 2;
+  for (let i = from; i < even; i += 2) s += buf[i] | buf[i + 1] << 8;
+  if (even < to) s += buf[even];
+  return s;
+}
+function feed(state, fd, end) {
+  shared ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = shared;
+  const { checksumAt, securityDirAt } = state.layout;
+  while (state.length < end) {
+    const at = state.length;
+    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    if (n <= 0) throw new Error(`short read at ${at}`);
+    const chunk = buf.subarray(0, n);
+    const skips = [
+      [checksumAt, 4],
+      [securityDirAt, 8]
+    ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
+    if (!skips.length) {
+      state.hash.update(chunk);
+      state.words += sumWords(chunk, 0, n);
+    } else {
+      let pos = 0;
+      for (const [o = 0, l = 0] of skips) {
+        const from = Math.max(0, o - at);
+        const to = Math.min(n, o + l - at);
+        state.hash.update(chunk.subarray(pos, from));
+        state.words += sumWords(chunk, pos, from);
+        pos = to;
+      }
+      state.hash.update(chunk.subarray(pos));
+      state.words += sumWords(chunk, pos, n);
+    }
+    state.length += n;
+  }
+}
+function fold(words) {
+  return words === 0 ? 0 : (words - 1) % 65535 + 1;
+}
+function pePrefixState(path, algorithm, length) {
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync2(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    const end = Math.min(size, length ?? size) & ~1;
+    if (end < layout.securityDirAt + 8) return void 0;
+    const state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, end);
+    return state;
+  } finally {
+    closeSync3(fd);
+  }
+}
+function peImageDigest(path, algorithm, prefix) {
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync2(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    let state;
+    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
+      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, size);
+    const tableAt = size + 7 & ~7;
+    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+  } finally {
+    closeSync3(fd);
+  }
+}
+function winCertificate(pkcs7) {
+  const length = 8 + pkcs7.length + 7 & ~7;
+  const out = Buffer.alloc(length);
+  out.writeUInt32LE(length, 0);
+  out.writeUInt16LE(512, 4);
+  out.writeUInt16LE(2, 6);
+  pkcs7.copy(out, 8);
+  return out;
+}
+function writeSignedPe(input2, output2, d, pkcs7) {
+  const st = statSync4(input2);
+  if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
+  copyFileSync2(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
+  const table = winCertificate(pkcs7);
+  const dir = Buffer.alloc(8);
+  dir.writeUInt32LE(d.tableAt, 0);
+  dir.writeUInt32LE(table.length, 4);
+  const total = d.tableAt + table.length;
+  const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32LE(sum + total >>> 0, 0);
+  const fd = openSync3(output2, "r+");
+  try {
+    const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
+    writeSync(fd, tail2, 0, tail2.length, d.size);
+    writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
+    writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
+  } finally {
+    closeSync3(fd);
+  }
+}
+var HEAD_BYTES, CHUNK2, shared;
+var init_pe_image = __esm({
+  "tools/lib/sign/pe-image.ts"() {
+    "use strict";
+    HEAD_BYTES = 4096;
+    CHUNK2 = 1024 * 1024;
+  }
+});
+
 // tools/lib/sign/jsign.ts
 function need(value, field, storetype) {
   if (!value) {
@@ -53496,7 +53654,7 @@ var init_jsign = __esm({
 });
 
 // tools/lib/sign/key-material.ts
-import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, readFileSync as readFileSync8, statSync as statSync6, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync2, mkdtempSync as mkdtempSync3, readFileSync as readFileSync8, statSync as statSync7, writeFileSync as writeFileSync3 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { isAbsolute as isAbsolute3, join as join8, resolve as resolve9 } from "node:path";
 function isMaterialRef(value) {
@@ -53566,7 +53724,7 @@ function registerText(text, decoded) {
 function fromFile(spec, path, source, details) {
   let bytes;
   try {
-    if (!statSync6(path).isFile()) throw new Error("not a file");
+    if (!statSync7(path).isFile()) throw new Error("not a file");
     bytes = readFileSync8(path);
   } catch {
     throw new SignetError("E_SECRET_MISSING", `${spec.field}: cannot read ${source}`, {
@@ -53613,7 +53771,7 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
     const path = resolve9(cwd, text);
     let isFile = false;
     try {
-      isFile = statSync6(path).isFile();
+      isFile = statSync7(path).isFile();
     } catch {
     }
     if (isFile) return fromFile(spec, path, `the file ${source} names`, details);
@@ -53693,7 +53851,7 @@ var init_key_material = __esm({
 });
 
 // tools/lib/sign/backends/jsign.ts
-import { copyFileSync as copyFileSync3 } from "node:fs";
+import { copyFileSync as copyFileSync4 } from "node:fs";
 import { isAbsolute as isAbsolute4, resolve as resolve10 } from "node:path";
 var fileStore, jsignBackend;
 var init_jsign2 = __esm({
@@ -53751,7 +53909,7 @@ var init_jsign2 = __esm({
             const plan = ctx.timestamp();
             const s = plan ? { ...settings, timestamp: plan } : settings;
             checkJsignSecrets(s);
-            copyFileSync3(input2.input, input2.output);
+            copyFileSync4(input2.input, input2.output);
             await materials.use(
               (paths) => ctx.runner.run(p.java, jsignArgs({ ...s, ...paths }, input2.output, { name: input2.description }), {
                 outputs: [input2.output],
@@ -53986,7 +54144,688 @@ var init_osslsigncode = __esm({
   }
 });
 
+// tools/lib/sign/der.ts
+import { X509Certificate } from "node:crypto";
+import { closeSync as closeSync6, fstatSync as fstatSync4, openSync as openSync6, readSync as readSync6 } from "node:fs";
+function readNode(buf, offset, limit2 = buf.length) {
+  if (offset + 2 > limit2) return void 0;
+  const tag = buf[offset];
+  if ((tag & 31) === 31) return void 0;
+  let pos = offset + 1;
+  let len = buf[pos++];
+  if (len === 128) return void 0;
+  if (len & 128) {
+    const n = len & 127;
+    if (n > 4 || pos + n > limit2) return void 0;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[pos++];
+  }
+  const end = pos + len;
+  if (end > limit2) return void 0;
+  return { tag, start: offset, contentStart: pos, end };
+}
+function children(buf, node2) {
+  const out = [];
+  let pos = node2.contentStart;
+  while (pos < node2.end) {
+    const child = readNode(buf, pos, node2.end);
+    if (!child) return out;
+    out.push(child);
+    pos = child.end;
+  }
+  return out;
+}
+function bytesToHex(buf, from, to) {
+  return Buffer.from(buf.subarray(from, to)).toString("hex");
+}
+function normSerial(hex3) {
+  return hex3.toUpperCase().replace(/^0+(?=.)/, "");
+}
+function parsePkcs7(der) {
+  const ci = readNode(der, 0);
+  if (ci?.tag !== 48) return void 0;
+  const [oid2, explicit] = children(der, ci);
+  if (oid2?.tag !== 6 || bytesToHex(der, oid2.contentStart, oid2.end) !== OID_SIGNED_DATA) return void 0;
+  if (explicit?.tag !== 160) return void 0;
+  const sd = children(der, explicit)[0];
+  if (sd?.tag !== 48) return void 0;
+  const parts = children(der, sd);
+  const certificates = [];
+  const signerSerials = [];
+  for (const part of parts) {
+    if (part.tag === 160) {
+      for (const c of children(der, part)) {
+        if (c.tag !== 48) continue;
+        try {
+          certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
+        } catch {
+        }
+      }
+    }
+  }
+  const signerInfos = parts[parts.length - 1];
+  if (signerInfos && signerInfos.tag === 49) {
+    for (const si of children(der, signerInfos)) {
+      const fields = children(der, si);
+      const sid = fields[1];
+      if (sid?.tag === 48) {
+        const serial = children(der, sid)[1];
+        if (serial?.tag === 2)
+          signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
+      }
+    }
+  }
+  return { certificates, signerSerials };
+}
+function leafCertificate(p7) {
+  for (const serial of p7.signerSerials) {
+    const hit = p7.certificates.find((c) => normSerial(c.serialNumber) === serial);
+    if (hit) return hit;
+  }
+  return void 0;
+}
+function certSha256(cert) {
+  return cert.fingerprint256.replace(/:/g, "").toLowerCase();
+}
+function readAt3(fd, position, length) {
+  const buf = Buffer.alloc(length);
+  const n = readSync6(fd, buf, 0, length, position);
+  return buf.subarray(0, n);
+}
+function readPeSignature(path) {
+  const fd = openSync6(path, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const dos = readAt3(fd, 0, 64);
+    if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
+    const peOff = dos.readUInt32LE(60);
+    const hdr = readAt3(fd, peOff, 24 + 2);
+    if (hdr.length < 26 || hdr.readUInt32LE(0) !== 17744) return { kind: "not-pe" };
+    const optOff = peOff + 24;
+    const magic = hdr.readUInt16LE(24);
+    const ddOff = magic === 523 ? optOff + 112 : magic === 267 ? optOff + 96 : -1;
+    if (ddOff < 0) return { kind: "not-pe" };
+    const count = readAt3(fd, ddOff - 4, 4);
+    if (count.length < 4 || count.readUInt32LE(0) < 5) return { kind: "unsigned" };
+    const dir = readAt3(fd, ddOff + 4 * 8, 8);
+    if (dir.length < 8) return { kind: "not-pe" };
+    const offset = dir.readUInt32LE(0);
+    const length = dir.readUInt32LE(4);
+    if (offset === 0 && length === 0) return { kind: "unsigned" };
+    const ambiguous = (reason) => ({ kind: "ambiguous", reason });
+    if (offset === 0 || length < 8 || offset + length > size)
+      return ambiguous("the certificate table points outside the file");
+    if (offset + length !== size)
+      return ambiguous(`${size - offset - length} bytes of data follow the certificate table`);
+    const win = readAt3(fd, offset, length);
+    const dwLength = win.readUInt32LE(0);
+    if (win.readUInt16LE(4) !== 512 || win.readUInt16LE(6) !== 2)
+      return ambiguous("the certificate table holds no PKCS#7 WIN_CERTIFICATE");
+    if (dwLength < 8 || dwLength > length) return ambiguous("the WIN_CERTIFICATE length is out of range");
+    if ((dwLength + 7 & ~7) !== length)
+      return ambiguous("the certificate table holds more than one WIN_CERTIFICATE");
+    const node2 = readNode(win, 8, dwLength);
+    if (node2?.tag !== 48) return ambiguous("the WIN_CERTIFICATE holds no DER signature");
+    if (node2.end + 8 <= length || win.subarray(node2.end).some((b) => b !== 0))
+      return ambiguous("data follows the signature inside the certificate table");
+    return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
+  } finally {
+    closeSync6(fd);
+  }
+}
+function readMsiSignature(path) {
+  const fd = openSync6(path, "r");
+  try {
+    if (!readAt3(fd, 0, 8).equals(CFB_MAGIC3)) return { kind: "not-msi" };
+    let directory;
+    try {
+      directory = readCompoundDirectory(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
+      throw e;
+    }
+    const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
+    if (hidden.length)
+      return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
+    const signature = directory.streams.get("DigitalSignature");
+    if (!signature) return { kind: "unsigned" };
+    try {
+      return { kind: "signed", pkcs7: signature() };
+    } catch (e) {
+      if (e instanceof CompoundFileError)
+        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
+      throw e;
+    }
+  } finally {
+    closeSync6(fd);
+  }
+}
+function derLength(n) {
+  if (n < 128) return Buffer.from([n]);
+  const bytes = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 255);
+  return Buffer.from([128 | bytes.length, ...bytes]);
+}
+function tlv(tag, ...parts) {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return Buffer.concat([Buffer.from([tag]), derLength(length), ...parts]);
+}
+function nodeBytes(buf, node2) {
+  return Buffer.from(buf.subarray(node2.start, node2.end));
+}
+function nodeContent(buf, node2) {
+  return Buffer.from(buf.subarray(node2.contentStart, node2.end));
+}
+function sortSetOf(elements) {
+  return [...elements].sort((a, b) => {
+    const n = Math.max(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const d = (a[i] ?? 0) - (b[i] ?? 0);
+      if (d) return d;
+    }
+    return 0;
+  });
+}
+function oidOf(buf, node2) {
+  const parts = [];
+  let v = 0;
+  for (let i = node2.contentStart; i < node2.end; i++) {
+    const b = buf[i];
+    v = v * 128 + (b & 127);
+    if (!(b & 128)) {
+      if (!parts.length) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join(".");
+}
+function oid(dotted) {
+  const [a = 0, b = 0, ...rest] = dotted.split(".").map(Number);
+  const out = [];
+  for (const v of [a * 40 + b, ...rest]) {
+    const bytes = [v & 127];
+    for (let x = Math.floor(v / 128); x > 0; x = Math.floor(x / 128)) bytes.unshift(128 | x & 127);
+    out.push(...bytes);
+  }
+  return tlv(6, Buffer.from(out));
+}
+var OID_SIGNED_DATA, CFB_MAGIC3, SIGNATURE_STREAMS;
+var init_der = __esm({
+  "tools/lib/sign/der.ts"() {
+    "use strict";
+    init_cfb();
+    OID_SIGNED_DATA = "2a864886f70d010702";
+    CFB_MAGIC3 = Buffer.from("d0cf11e0a1b11ae1", "hex");
+    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
+  }
+});
+
+// tools/lib/sign/template-signing.ts
+import { createHash as createHash6, createPublicKey, sign, verify } from "node:crypto";
+function opusInfo(description, url2) {
+  const parts = [];
+  if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
+  if (url2 !== void 0) parts.push(tlv(161, tlv(128, Buffer.from(url2, "utf8"))));
+  return tlv(48, ...parts);
+}
+function attribute(type, value) {
+  return tlv(48, oid(type), tlv(49, value));
+}
+function derTime(d) {
+  const iso = d.toISOString();
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, "");
+  const year = d.getUTCFullYear();
+  return year >= 2050 || year < 1950 ? tlv(24, Buffer.from(`${digits}Z`, "latin1")) : tlv(23, Buffer.from(`${digits.slice(2)}Z`, "latin1"));
+}
+function schemeOf(key) {
+  const t = key.asymmetricKeyType;
+  return t === "ec" || t === "rsa" ? t : void 0;
+}
+function readTemplate(pkcs7, expect) {
+  try {
+    return parseTemplate(pkcs7, expect);
+  } catch (e) {
+    return { refused: `malformed: ${e.message}` };
+  }
+}
+function parseTemplate(pkcs7, expect) {
+  const refused = (why) => ({ refused: why });
+  const der = pkcs7;
+  const at = (n, tag) => n?.tag === tag;
+  const ci = readNode(der, 0);
+  if (!at(ci, 48) || ci.end !== der.length) return refused("not one DER ContentInfo");
+  const [ciType, ciContent] = children(der, ci);
+  if (!at(ciType, 6) || oidOf(der, ciType) !== OID.signedData || !at(ciContent, 160))
+    return refused("not a SignedData");
+  const sd = children(der, ciContent)[0];
+  if (!at(sd, 48)) return refused("no SignedData");
+  const parts = children(der, sd);
+  const [version2, digestAlgorithms, encap, ...rest] = parts;
+  if (!at(version2, 2) || !at(digestAlgorithms, 49) || !at(encap, 48))
+    return refused("unexpected SignedData fields");
+  const signerInfos = rest.pop();
+  if (!at(signerInfos, 49)) return refused("no SignerInfos");
+  if (!rest.length || rest.some((n) => n.tag !== 160 && n.tag !== 161)) return refused("no certificates");
+  const [eType, eContent] = children(der, encap);
+  if (!at(eType, 6) || oidOf(der, eType) !== OID.spcIndirectData || !at(eContent, 160))
+    return refused("the content is not SpcIndirectDataContent");
+  const indirectNode = children(der, eContent)[0];
+  if (!at(indirectNode, 48) || indirectNode.end !== eContent.end)
+    return refused("malformed SpcIndirectDataContent");
+  const [, digestInfo] = children(der, indirectNode);
+  const [digestAlg, digestValue] = digestInfo ? children(der, digestInfo) : [];
+  if (!at(digestAlg, 48) || !at(digestValue, 4)) return refused("malformed DigestInfo");
+  const algOid = children(der, digestAlg)[0];
+  const wantOid = DIGEST_OIDS[expect.algorithm];
+  if (!wantOid || !at(algOid, 6) || oidOf(der, algOid) !== wantOid)
+    return refused(`the file digest is not ${expect.algorithm}`);
+  if (!nodeContent(der, digestValue).equals(expect.digest))
+    return refused("osslsigncode signed another digest than Signet computed for the file");
+  const indirect = nodeBytes(der, indirectNode);
+  const infos = children(der, signerInfos);
+  if (infos.length !== 1 || !at(infos[0], 48)) return refused("not exactly one SignerInfo");
+  const si = children(der, infos[0]);
+  const [siVersion, sid, siDigest, attrs, sigAlg, sigValue, unsigned, ...more] = si;
+  if (!at(siVersion, 2) || !at(sid, 48) || !at(siDigest, 48) || !at(attrs, 160))
+    return refused("unexpected SignerInfo fields");
+  if (!at(sigAlg, 48) || !at(sigValue, 4) || more.length) return refused("unexpected SignerInfo fields");
+  const siDigestOid = children(der, siDigest)[0];
+  if (!at(siDigestOid, 6) || oidOf(der, siDigestOid) !== wantOid)
+    return refused(`the signer digest is not ${expect.algorithm}`);
+  if (unsigned) {
+    if (!at(unsigned, 161)) return refused("unexpected SignerInfo fields");
+    for (const a of children(der, unsigned)) {
+      const t = children(der, a)[0];
+      if (!t || oidOf(der, t) !== OID.rfc3161Timestamp)
+        return refused("an unsigned attribute other than an RFC 3161 timestamp");
+    }
+  }
+  const fixedAttributes = [];
+  let hasOpusInfo = false;
+  let hasSigningTime = false;
+  let messageDigest;
+  let opus;
+  let time3 = Buffer.alloc(0);
+  for (const a of children(der, attrs)) {
+    const [type, values] = children(der, a);
+    if (!at(type, 6) || !at(values, 49)) return refused("malformed attribute");
+    const name = oidOf(der, type);
+    if (!KNOWN_ATTRIBUTES.has(name)) return refused(`an unknown signed attribute ${name}`);
+    const vs = children(der, values);
+    if (vs.length !== 1) return refused(`attribute ${name} has ${vs.length} values`);
+    const value = nodeBytes(der, vs[0]);
+    if (name === OID.messageDigest) messageDigest = value;
+    else if (name === OID.signingTime) {
+      hasSigningTime = true;
+      time3 = value;
+    } else if (name === OID.opusInfo) {
+      hasOpusInfo = true;
+      opus = value;
+    } else {
+      if (name === OID.contentType && !value.equals(oid(OID.spcIndirectData)))
+        return refused("the contentType attribute is not SpcIndirectData");
+      fixedAttributes.push(nodeBytes(der, a));
+    }
+  }
+  const contentHash = hashOf(expect.algorithm, nodeContent(der, indirectNode));
+  if (!messageDigest?.equals(tlv(4, contentHash)))
+    return refused("the messageDigest attribute is not the digest of the content Signet reads");
+  if (opus && !opus.equals(opusInfo(expect.description, expect.url)))
+    return refused("the program name is not encoded as Signet encodes it");
+  if (!opus && expect.description) return refused("the template has no program name");
+  const p7 = parsePkcs7(der);
+  const leaf = p7 ? leafCertificate(p7) : void 0;
+  if (!leaf) return refused("no signer certificate");
+  const scheme = schemeOf(expect.key);
+  if (!scheme) return refused(`a ${expect.key.asymmetricKeyType} key (Signet signs with EC and RSA keys)`);
+  const spki = (k) => k.export({ type: "spki", format: "der" });
+  if (!spki(leaf.publicKey).equals(spki(createPublicKey(expect.key))))
+    return refused("the key is not the signer certificate's");
+  const signedAttrs = Buffer.concat([Buffer.from([49]), der.subarray(attrs.start + 1, attrs.end)]);
+  if (!verify(expect.algorithm, signedAttrs, leaf.publicKey, nodeContent(der, sigValue)))
+    return refused("its signature does not verify under the scheme Signet signs with");
+  const template = {
+    algorithm: expect.algorithm,
+    head: Buffer.concat([nodeBytes(der, version2), nodeBytes(der, digestAlgorithms)]),
+    contentType: nodeBytes(der, eType),
+    indirect,
+    digestAt: digestValue.contentStart - indirectNode.start,
+    digestLength: digestValue.end - digestValue.contentStart,
+    certificates: Buffer.concat(rest.map((n) => nodeBytes(der, n))),
+    signerHead: Buffer.concat([nodeBytes(der, siVersion), nodeBytes(der, sid), nodeBytes(der, siDigest)]),
+    signatureAlgorithm: nodeBytes(der, sigAlg),
+    fixedAttributes,
+    hasOpusInfo,
+    hasSigningTime,
+    url: expect.url,
+    leaf
+  };
+  const token = unsigned ? nodeContent(der, children(der, children(der, unsigned)[0])[1]) : void 0;
+  const again = assemble(
+    template,
+    withDigest(template, expect.digest),
+    signedAttributes(template, indirect, expect.description, time3),
+    nodeContent(der, sigValue),
+    token
+  );
+  if (!again.equals(der)) return refused("Signet's encoding of the signature differs from osslsigncode's");
+  return { template };
+}
+function hashOf(algorithm, data) {
+  return createHash6(algorithm).update(data).digest();
+}
+function signedAttributes(t, indirect, description, time3) {
+  const content = indirect.subarray(readNode(indirect, 0).contentStart);
+  const attrs = [...t.fixedAttributes, attribute(OID.messageDigest, tlv(4, hashOf(t.algorithm, content)))];
+  if (t.hasSigningTime) attrs.push(attribute(OID.signingTime, time3));
+  if (t.hasOpusInfo) attrs.push(attribute(OID.opusInfo, opusInfo(description, t.url)));
+  return Buffer.concat(sortSetOf(attrs));
+}
+function assemble(t, indirect, attrs, signature, token) {
+  const unsigned = token ? [tlv(161, attribute(OID.rfc3161Timestamp, token))] : [];
+  const signerInfo = tlv(
+    48,
+    t.signerHead,
+    tlv(160, attrs),
+    t.signatureAlgorithm,
+    tlv(4, signature),
+    ...unsigned
+  );
+  const signedData = tlv(
+    48,
+    t.head,
+    tlv(48, t.contentType, tlv(160, indirect)),
+    t.certificates,
+    tlv(49, signerInfo)
+  );
+  return tlv(48, oid(OID.signedData), tlv(160, signedData));
+}
+function withDigest(t, digest) {
+  if (digest.length !== t.digestLength) throw new Error("the digest length differs from the template");
+  const indirect = Buffer.from(t.indirect);
+  digest.copy(indirect, t.digestAt);
+  return indirect;
+}
+function signFromTemplate(t, input2, key) {
+  const indirect = withDigest(t, input2.digest);
+  const attrs = signedAttributes(t, indirect, input2.description, derTime(input2.time ?? /* @__PURE__ */ new Date()));
+  const signature = sign(t.algorithm, tlv(49, attrs), key);
+  return { signature, finish: (token) => assemble(t, indirect, attrs, signature, token) };
+}
+var OID, DIGEST_OIDS, KNOWN_ATTRIBUTES;
+var init_template_signing = __esm({
+  "tools/lib/sign/template-signing.ts"() {
+    "use strict";
+    init_der();
+    OID = {
+      signedData: "1.2.840.113549.1.7.2",
+      spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
+      contentType: "1.2.840.113549.1.9.3",
+      messageDigest: "1.2.840.113549.1.9.4",
+      signingTime: "1.2.840.113549.1.9.5",
+      statementType: "1.3.6.1.4.1.311.2.1.11",
+      opusInfo: "1.3.6.1.4.1.311.2.1.12",
+      rfc3161Timestamp: "1.3.6.1.4.1.311.3.3.1"
+    };
+    DIGEST_OIDS = {
+      sha1: "1.3.14.3.2.26",
+      sha256: "2.16.840.1.101.3.4.2.1",
+      sha384: "2.16.840.1.101.3.4.2.2",
+      sha512: "2.16.840.1.101.3.4.2.3"
+    };
+    KNOWN_ATTRIBUTES = /* @__PURE__ */ new Set([
+      OID.contentType,
+      OID.messageDigest,
+      OID.signingTime,
+      OID.statementType,
+      OID.opusInfo
+    ]);
+  }
+});
+
+// tools/lib/sign/tsp.ts
+import { randomBytes as randomBytes2 } from "node:crypto";
+function integer2(bytes) {
+  let b = bytes;
+  while (b.length > 1 && b[0] === 0 && (b[1] & 128) === 0) b = b.subarray(1);
+  return tlv(2, b[0] & 128 ? Buffer.concat([Buffer.from([0]), b]) : b);
+}
+function timestampRequest(algorithm, imprint, nonce) {
+  const algOid = DIGEST_OIDS[algorithm];
+  if (!algOid) throw new Error(`no OID for ${algorithm}`);
+  return tlv(
+    48,
+    tlv(2, Buffer.from([1])),
+    tlv(48, tlv(48, oid(algOid), Buffer.from([5, 0])), tlv(4, imprint)),
+    integer2(nonce),
+    Buffer.from([1, 1, 255])
+  );
+}
+function tokenOf(reply, expect) {
+  const refused = (why) => ({ refused: why });
+  const at = (n, tag) => n?.tag === tag;
+  const resp = readNode(reply, 0);
+  if (!at(resp, 48) || resp.end !== reply.length) return refused("the reply is not one DER TimeStampResp");
+  const [status, token] = children(reply, resp);
+  const code = at(status, 48) ? children(reply, status)[0] : void 0;
+  if (!at(code, 2)) return refused("the reply has no status");
+  const value = nodeContent(reply, code);
+  if (value.length !== 1 || value[0] !== 0)
+    return refused(`the TSA did not grant the request (status ${value.toString("hex")})`);
+  if (!at(token, 48)) return refused("the reply holds no token");
+  const [type, explicit] = children(reply, token);
+  if (!at(type, 6) || oidOf(reply, type) !== OID.signedData || !at(explicit, 160))
+    return refused("the token is not a SignedData");
+  const sd = children(reply, explicit)[0];
+  const encap = sd && at(sd, 48) ? children(reply, sd)[2] : void 0;
+  const [eType, eContent] = at(encap, 48) ? children(reply, encap) : [];
+  if (!at(eType, 6) || oidOf(reply, eType) !== TST_INFO || !at(eContent, 160))
+    return refused("the token holds no TSTInfo");
+  const octets = children(reply, eContent)[0];
+  if (!at(octets, 4)) return refused("the token holds no TSTInfo");
+  const info2 = nodeContent(reply, octets);
+  const tst = readNode(info2, 0);
+  if (!at(tst, 48)) return refused("malformed TSTInfo");
+  const fields = children(info2, tst);
+  const imprint = fields[2];
+  const [alg, hashed] = at(imprint, 48) ? children(info2, imprint) : [];
+  const algOid = at(alg, 48) ? children(info2, alg)[0] : void 0;
+  if (!at(algOid, 6) || oidOf(info2, algOid) !== DIGEST_OIDS[expect.algorithm] || !at(hashed, 4))
+    return refused("the token stamps another digest algorithm");
+  if (!nodeContent(info2, hashed).equals(expect.imprint)) return refused("the token stamps another signature");
+  const wanted = integer2(expect.nonce);
+  const nonce = fields.slice(5).find((f) => f.tag === 2);
+  if (!nonce || !Buffer.from(info2.subarray(nonce.start, nonce.end)).equals(wanted))
+    return refused("the token does not carry our nonce");
+  return { token: Buffer.from(reply.subarray(token.start, token.end)) };
+}
+async function post(url2, body, timeoutMs) {
+  const res = await fetch(url2, {
+    method: "POST",
+    headers: { "content-type": "application/timestamp-query", accept: "application/timestamp-reply" },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: "error"
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  return bytes;
+}
+async function timestampSignature(plan, algorithm, imprint) {
+  const failures = [];
+  for (const attempt of tsaSchedule(plan)) {
+    if (attempt.waitMs) await sleep(attempt.waitMs);
+    const nonce = randomBytes2(8);
+    let why;
+    try {
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const got = tokenOf(reply, { algorithm, imprint, nonce });
+      if ("token" in got) {
+        if (failures.length)
+          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
+        return got.token;
+      }
+      why = got.refused;
+    } catch (e) {
+      const err = e;
+      why = err.name === "TimeoutError" ? "timed out" : err.cause?.message ?? err.message;
+    }
+    failures.push(`${attempt.url}: ${why}`);
+    logger.warn(`timestamp authority ${attempt.url} failed (${why}); trying the next attempt`);
+  }
+  throw new SignetError(
+    "E_TIMESTAMP_FAILED",
+    `every timestamp authority failed:
+  - ${failures.join("\n  - ")}`,
+    {
+      details: { attempts: failures.length, urls: plan.urls }
+    }
+  );
+}
+var TST_INFO;
+var init_tsp = __esm({
+  "tools/lib/sign/tsp.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_der();
+    init_osslsigncode();
+    init_retry();
+    init_template_signing();
+    TST_INFO = "1.2.840.113549.1.9.16.1.4";
+  }
+});
+
+// tools/lib/sign/template-signer.ts
+import { createHash as createHash7 } from "node:crypto";
+import { statSync as statSync8 } from "node:fs";
+function identityOf(files2) {
+  return files2.map((f) => {
+    try {
+      const s = statSync8(f);
+      return `${f}:${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return `${f}:missing`;
+    }
+  }).join("|");
+}
+var PREFIXES, TemplateSigner;
+var init_template_signer = __esm({
+  "tools/lib/sign/template-signer.ts"() {
+    "use strict";
+    init_log();
+    init_der();
+    init_pe_image();
+    init_template_signing();
+    init_tsp();
+    PREFIXES = 4;
+    TemplateSigner = class {
+      learned;
+      learning = false;
+      refusedWhy;
+      prefixes = /* @__PURE__ */ new Map();
+      enabled;
+      o;
+      constructor(o) {
+        this.o = o;
+        this.enabled = o.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
+      }
+      /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+      ready(p) {
+        const l = this.learned;
+        if (!l || p.nest || /\.msi$/i.test(p.output)) return void 0;
+        if (identityOf(this.o.files()) !== l.identity) {
+          logger.debug(
+            "template signing: the key or certificate files changed; osslsigncode signs the next file"
+          );
+          this.learned = void 0;
+          return void 0;
+        }
+        return l;
+      }
+      /** The digest state of a shared prefix file, computed once per file version. */
+      prefixState(path) {
+        if (!path) return void 0;
+        let id;
+        try {
+          const s = statSync8(path);
+          id = `${s.ino}:${s.size}:${s.mtimeMs}`;
+        } catch {
+          return void 0;
+        }
+        const hit = this.prefixes.get(path);
+        if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
+        const state = pePrefixState(path, this.o.digest);
+        if (!state) return void 0;
+        this.prefixes.delete(path);
+        this.prefixes.set(path, { id, state });
+        while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
+        return state;
+      }
+      /**
+       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
+       * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+       */
+      async sign(p, plan) {
+        if (!this.enabled) return false;
+        const l = this.ready(p);
+        if (!l) return false;
+        const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
+        if (!d) return false;
+        const prepared = signFromTemplate(l.template, { digest: d.digest, description: p.description }, l.key);
+        const token = plan ? await timestampSignature(
+          plan,
+          this.o.digest,
+          createHash7(this.o.digest).update(prepared.signature).digest()
+        ) : void 0;
+        writeSignedPe(p.input, p.output, d, prepared.finish(token));
+        return true;
+      }
+      /**
+       * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
+       * throws; a refusal is logged once at debug level.
+       */
+      async learn(p) {
+        if (!this.enabled || this.learned || this.learning || p.nest || this.refusedWhy) return;
+        if (/\.msi$/i.test(p.output)) return;
+        this.learning = true;
+        try {
+          const identity = identityOf(this.o.files());
+          const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
+          if (!d) return;
+          const sig = readPeSignature(p.output);
+          if (sig.kind !== "signed") return;
+          const key = await this.o.loadKey();
+          if ("refused" in key) return this.refuse(key.refused);
+          const r = readTemplate(sig.pkcs7, {
+            algorithm: this.o.digest,
+            digest: d.digest,
+            description: p.description,
+            url: this.o.url,
+            key: key.key
+          });
+          if ("refused" in r) return this.refuse(r.refused);
+          this.learned = { template: r.template, key: key.key, identity };
+          logger.debug("template signing: further files of this profile are signed in-process");
+        } catch (e) {
+          this.refuse(e.message);
+        } finally {
+          this.learning = false;
+        }
+      }
+      refuse(why) {
+        this.refusedWhy = why;
+        logger.debug(`template signing is off for this profile: ${why}`);
+      }
+    };
+  }
+});
+
 // tools/lib/sign/backends/osslsigncode.ts
+import { createPrivateKey } from "node:crypto";
+import { readFileSync as readFileSync9 } from "node:fs";
 import { isAbsolute as isAbsolute5, resolve as resolve11 } from "node:path";
 function osslKeys(p) {
   if (p.pkcs11) {
@@ -54010,6 +54849,30 @@ function osslKeys(p) {
   }
   return { certs: p.cert, key: p.key };
 }
+function parsePrivateKey(bytes, passphrase) {
+  const pass = passphrase === void 0 ? {} : { passphrase };
+  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+    return createPrivateKey({ key: bytes, format: "pem", ...pass });
+  let last;
+  for (const type of ["pkcs8", "pkcs1", "sec1"]) {
+    try {
+      return createPrivateKey({ key: bytes, format: "der", type, ...pass });
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+async function pkcs12Key(runner, path, passphrase) {
+  const run = (passin) => runner.run("openssl", ["pkcs12", "-in", path, "-nocerts", "-nodes", "-passin", passin], {
+    binary: true,
+    input: "",
+    timeoutMs: 3e4,
+    label: "openssl pkcs12 -nocerts"
+  });
+  const r = passphrase === void 0 ? await run("pass:") : await withSecretFile(passphrase, (file2) => run(`file:${file2}`));
+  return createPrivateKey({ key: Buffer.from(r.stdoutBytes ?? []), format: "pem" });
+}
 var osslsigncodeBackend;
 var init_osslsigncode2 = __esm({
   "tools/lib/sign/backends/osslsigncode.ts"() {
@@ -54019,6 +54882,8 @@ var init_osslsigncode2 = __esm({
     init_config();
     init_key_material();
     init_osslsigncode();
+    init_secret_file();
+    init_template_signer();
     osslsigncodeBackend = {
       name: "osslsigncode",
       parse: (raw) => osslsigncodeProfileSchema.parse(raw),
@@ -54044,11 +54909,32 @@ var init_osslsigncode2 = __esm({
           ctx.env
         );
         const password = p.pkcs11?.pin ?? p.password;
+        const pathOf = (m) => m && "path" in m ? [m.path] : [];
+        const templates = new TemplateSigner({
+          digest: p.digest,
+          url: p.productUrl,
+          env: ctx.env,
+          files: () => {
+            const m = materials.resolve();
+            return [...pathOf(m.certs), ...pathOf(m.key), ...pathOf(m.pkcs12)];
+          },
+          loadKey: async () => {
+            if (p.pkcs11) return { refused: "a PKCS#11 key signs inside its token" };
+            const m = materials.resolve();
+            const secret = password ? resolveSecret(parseSecretRef(password, field("password")), field("password"), ctx.env) : void 0;
+            if (m.key)
+              return { key: parsePrivateKey("bytes" in m.key ? m.key.bytes : readFileSync9(m.key.path), secret) };
+            if (m.pkcs12)
+              return { key: await materials.use((paths) => pkcs12Key(ctx.runner, paths.pkcs12, secret)) };
+            return { refused: "no key file" };
+          }
+        });
         return {
           prepare: () => void materials.resolve(),
-          produce: (input2) => {
+          produce: async (input2) => {
             const plan = ctx.timestamp();
-            return materials.use(
+            if (await templates.sign(input2, plan)) return;
+            await materials.use(
               (paths) => osslProduce(
                 {
                   program: p.osslsigncode,
@@ -54063,6 +54949,7 @@ var init_osslsigncode2 = __esm({
                 input2
               )
             );
+            await templates.learn(input2);
           }
         };
       },
@@ -54096,7 +54983,7 @@ var init_osslsigncode2 = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync9, rmSync as rmSync5, statSync as statSync7 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync10, rmSync as rmSync5, statSync as statSync9 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
 import { basename as basename5 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -54145,7 +55032,7 @@ async function once(u, s, token, p) {
       {
         method: "POST",
         headers,
-        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync9(s.caFile) } : {}
+        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync10(s.caFile) } : {}
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -54201,7 +55088,7 @@ async function once(u, s, token, p) {
 async function remoteProduce(s, p) {
   const u = checkRemoteUrl(s.url);
   const token = resolveSecret(s.token, "signing token");
-  const size = statSync7(p.input).size;
+  const size = statSync9(p.input).size;
   const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
   const failures = [];
   for (const wait of delays) {
@@ -54325,206 +55212,38 @@ var init_backends = __esm({
   }
 });
 
-// tools/lib/sign/der.ts
-import { X509Certificate } from "node:crypto";
-import { closeSync as closeSync5, fstatSync as fstatSync3, openSync as openSync5, readSync as readSync5 } from "node:fs";
-function readNode(buf, offset, limit2 = buf.length) {
-  if (offset + 2 > limit2) return void 0;
-  const tag = buf[offset];
-  if ((tag & 31) === 31) return void 0;
-  let pos = offset + 1;
-  let len = buf[pos++];
-  if (len === 128) return void 0;
-  if (len & 128) {
-    const n = len & 127;
-    if (n > 4 || pos + n > limit2) return void 0;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[pos++];
-  }
-  const end = pos + len;
-  if (end > limit2) return void 0;
-  return { tag, start: offset, contentStart: pos, end };
-}
-function children(buf, node2) {
-  const out = [];
-  let pos = node2.contentStart;
-  while (pos < node2.end) {
-    const child = readNode(buf, pos, node2.end);
-    if (!child) return out;
-    out.push(child);
-    pos = child.end;
-  }
-  return out;
-}
-function bytesToHex(buf, from, to) {
-  return Buffer.from(buf.subarray(from, to)).toString("hex");
-}
-function normSerial(hex3) {
-  return hex3.toUpperCase().replace(/^0+(?=.)/, "");
-}
-function parsePkcs7(der) {
-  const ci = readNode(der, 0);
-  if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
-  if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
-  if (explicit?.tag !== 160) return void 0;
-  const sd = children(der, explicit)[0];
-  if (sd?.tag !== 48) return void 0;
-  const parts = children(der, sd);
-  const certificates = [];
-  const signerSerials = [];
-  for (const part of parts) {
-    if (part.tag === 160) {
-      for (const c of children(der, part)) {
-        if (c.tag !== 48) continue;
-        try {
-          certificates.push(new X509Certificate(Buffer.from(der.subarray(c.start, c.end))));
-        } catch {
-        }
-      }
-    }
-  }
-  const signerInfos = parts[parts.length - 1];
-  if (signerInfos && signerInfos.tag === 49) {
-    for (const si of children(der, signerInfos)) {
-      const fields = children(der, si);
-      const sid = fields[1];
-      if (sid?.tag === 48) {
-        const serial = children(der, sid)[1];
-        if (serial?.tag === 2)
-          signerSerials.push(normSerial(bytesToHex(der, serial.contentStart, serial.end)));
-      }
-    }
-  }
-  return { certificates, signerSerials };
-}
-function leafCertificate(p7) {
-  for (const serial of p7.signerSerials) {
-    const hit = p7.certificates.find((c) => normSerial(c.serialNumber) === serial);
-    if (hit) return hit;
-  }
-  return void 0;
-}
-function certSha256(cert) {
-  return cert.fingerprint256.replace(/:/g, "").toLowerCase();
-}
-function readAt3(fd, position, length) {
-  const buf = Buffer.alloc(length);
-  const n = readSync5(fd, buf, 0, length, position);
-  return buf.subarray(0, n);
-}
-function readPeSignature(path) {
-  const fd = openSync5(path, "r");
-  try {
-    const size = fstatSync3(fd).size;
-    const dos = readAt3(fd, 0, 64);
-    if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
-    const peOff = dos.readUInt32LE(60);
-    const hdr = readAt3(fd, peOff, 24 + 2);
-    if (hdr.length < 26 || hdr.readUInt32LE(0) !== 17744) return { kind: "not-pe" };
-    const optOff = peOff + 24;
-    const magic = hdr.readUInt16LE(24);
-    const ddOff = magic === 523 ? optOff + 112 : magic === 267 ? optOff + 96 : -1;
-    if (ddOff < 0) return { kind: "not-pe" };
-    const count = readAt3(fd, ddOff - 4, 4);
-    if (count.length < 4 || count.readUInt32LE(0) < 5) return { kind: "unsigned" };
-    const dir = readAt3(fd, ddOff + 4 * 8, 8);
-    if (dir.length < 8) return { kind: "not-pe" };
-    const offset = dir.readUInt32LE(0);
-    const length = dir.readUInt32LE(4);
-    if (offset === 0 && length === 0) return { kind: "unsigned" };
-    const ambiguous = (reason) => ({ kind: "ambiguous", reason });
-    if (offset === 0 || length < 8 || offset + length > size)
-      return ambiguous("the certificate table points outside the file");
-    if (offset + length !== size)
-      return ambiguous(`${size - offset - length} bytes of data follow the certificate table`);
-    const win = readAt3(fd, offset, length);
-    const dwLength = win.readUInt32LE(0);
-    if (win.readUInt16LE(4) !== 512 || win.readUInt16LE(6) !== 2)
-      return ambiguous("the certificate table holds no PKCS#7 WIN_CERTIFICATE");
-    if (dwLength < 8 || dwLength > length) return ambiguous("the WIN_CERTIFICATE length is out of range");
-    if ((dwLength + 7 & ~7) !== length)
-      return ambiguous("the certificate table holds more than one WIN_CERTIFICATE");
-    const node2 = readNode(win, 8, dwLength);
-    if (node2?.tag !== 48) return ambiguous("the WIN_CERTIFICATE holds no DER signature");
-    if (node2.end + 8 <= length || win.subarray(node2.end).some((b) => b !== 0))
-      return ambiguous("data follows the signature inside the certificate table");
-    return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
-  } finally {
-    closeSync5(fd);
-  }
-}
-function readMsiSignature(path) {
-  const fd = openSync5(path, "r");
-  try {
-    if (!readAt3(fd, 0, 8).equals(CFB_MAGIC3)) return { kind: "not-msi" };
-    let directory;
-    try {
-      directory = readCompoundDirectory(fileSource(fd));
-    } catch (e) {
-      if (e instanceof CompoundFileError)
-        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
-      throw e;
-    }
-    const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
-    if (hidden.length)
-      return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
-    const signature = directory.streams.get("DigitalSignature");
-    if (!signature) return { kind: "unsigned" };
-    try {
-      return { kind: "signed", pkcs7: signature() };
-    } catch (e) {
-      if (e instanceof CompoundFileError)
-        return { kind: "ambiguous", reason: `malformed compound file: ${e.message}` };
-      throw e;
-    }
-  } finally {
-    closeSync5(fd);
-  }
-}
-var OID_SIGNED_DATA, CFB_MAGIC3, SIGNATURE_STREAMS;
-var init_der = __esm({
-  "tools/lib/sign/der.ts"() {
-    "use strict";
-    init_cfb();
-    OID_SIGNED_DATA = "2a864886f70d010702";
-    CFB_MAGIC3 = Buffer.from("d0cf11e0a1b11ae1", "hex");
-    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
-  }
-});
-
 // tools/lib/sign/hash.ts
-import { createHash as createHash5 } from "node:crypto";
-import { closeSync as closeSync6, fstatSync as fstatSync4, openSync as openSync6, readSync as readSync6 } from "node:fs";
+import { createHash as createHash8 } from "node:crypto";
+import { closeSync as closeSync7, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7 } from "node:fs";
 function sha256FileSync(path) {
-  shared ??= Buffer.allocUnsafe(CHUNK2);
-  const buf = shared;
-  const fd = openSync6(path, "r");
+  shared2 ??= Buffer.allocUnsafe(CHUNK3);
+  const buf = shared2;
+  const fd = openSync7(path, "r");
   try {
-    const size = fstatSync4(fd).size;
-    const hash2 = createHash5("sha256");
+    const size = fstatSync5(fd).size;
+    const hash2 = createHash8("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync6(fd, buf, 0, CHUNK2, position);
+      const n = readSync7(fd, buf, 0, CHUNK3, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
     return { sha256: hash2.digest("hex"), size };
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
 }
 function describeArtifactFast(path) {
   const { sha256, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
-var CHUNK2, shared;
+var CHUNK3, shared2;
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK2 = 1024 * 1024;
+    CHUNK3 = 1024 * 1024;
   }
 });
 
@@ -54594,7 +55313,7 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync10, rmSync as rmSync6, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync6, statSync as statSync10 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
 import { basename as basename6, join as join10 } from "node:path";
 function verifyArgs(path, options) {
@@ -54681,7 +55400,7 @@ async function readSignatureBlob(path, options = {}) {
       }
     );
     if (r.exitCode !== 0 || !existsSync9(out)) return void 0;
-    return readFileSync10(out);
+    return readFileSync11(out);
   } finally {
     rmSync6(dir, { recursive: true, force: true });
   }
@@ -54695,7 +55414,7 @@ function fail(code, message, details) {
 function mustBeRegular(path) {
   if (!existsSync9(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
-  if (!statSync8(path).isFile())
+  if (!statSync10(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
 }
 async function verifyFile(path, options = {}, policy = {}) {
@@ -54799,7 +55518,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync9(path) && statSync8(path).isFile()) {
+    if (existsSync9(path) && statSync10(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
@@ -54843,10 +55562,10 @@ import {
   existsSync as existsSync10,
   mkdirSync as mkdirSync2,
   mkdtempSync as mkdtempSync6,
-  readFileSync as readFileSync11,
+  readFileSync as readFileSync12,
   renameSync,
   rmdirSync,
-  statSync as statSync9
+  statSync as statSync11
 } from "node:fs";
 import { basename as basename7, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
@@ -54862,11 +55581,11 @@ async function contentDigest(ctx, file2, out) {
     timeoutMs: 3e5,
     label: "osslsigncode extract-data"
   });
-  return readFileSync11(out);
+  return readFileSync12(out);
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve12(path);
-  if (!existsSync10(source) || !statSync9(source).isFile()) {
+  if (!existsSync10(source) || !statSync11(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve12(options.out ?? source);
@@ -54903,7 +55622,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename7(target),
-      size: statSync9(input2).size
+      size: statSync11(input2).size,
+      ...options.prefix && input2 === source ? { prefix: resolve12(options.prefix) } : {}
     });
     if (!existsSync10(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
@@ -54935,7 +55655,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename7(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync9(source).mode & 4095);
+    chmodSync4(output2, statSync11(source).mode & 4095);
     renameSync(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
@@ -54971,7 +55691,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync11, mkdirSync as mkdirSync3, readFileSync as readFileSync12, writeFileSync as writeFileSync5 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync11, mkdirSync as mkdirSync3, readFileSync as readFileSync13, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join12, resolve as resolve13 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -55063,8 +55783,8 @@ async function makeDevCert(dir, options = {}) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
     for (const k of ["ca.key", "leaf.key", "tsa.key"]) chmodSync5(p(k), 384);
-    writeFileSync5(p("chain.pem"), readFileSync12(p("leaf.pem"), "utf8") + readFileSync12(p("ca.pem"), "utf8"));
-    writeFileSync5(p("tsa-chain.pem"), readFileSync12(p("tsa.pem"), "utf8") + readFileSync12(p("ca.pem"), "utf8"));
+    writeFileSync5(p("chain.pem"), readFileSync13(p("leaf.pem"), "utf8") + readFileSync13(p("ca.pem"), "utf8"));
+    writeFileSync5(p("tsa-chain.pem"), readFileSync13(p("tsa.pem"), "utf8") + readFileSync13(p("ca.pem"), "utf8"));
     writeFileSync5(p(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
     writeFileSync5(
       p("README.txt"),
@@ -55075,7 +55795,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync12(p("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync13(p("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p("leaf.pem")}`, { cause: e });
   }
@@ -55142,8 +55862,8 @@ CN=unused
 
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
-import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync13, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
+import { randomBytes as randomBytes3 } from "node:crypto";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync14, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join13 } from "node:path";
@@ -55187,7 +55907,7 @@ async function startLocalTsa(options) {
     execFile(options.openssl ?? "openssl", args, (err) => {
       try {
         if (err) reject(err);
-        else resolvePromise(readFileSync13(r));
+        else resolvePromise(readFileSync14(r));
       } finally {
         for (const f of [q, r, serial, cnf]) rmSync7(f, { force: true });
       }
@@ -55215,7 +55935,7 @@ async function startLocalTsa(options) {
       }
       if (mode === "garbage") {
         res.writeHead(200, { "content-type": "application/timestamp-reply" });
-        res.end(randomBytes2(512));
+        res.end(randomBytes3(512));
         return;
       }
       const answer = () => reply(Buffer.concat(chunks)).then(
@@ -55353,22 +56073,22 @@ function resolveProfile(config2, options = {}) {
     };
   }
   if (o.digest) p.digest = o.digest;
-  const verify = { ...p.verify };
-  if (o.caFile) verify.caFile = o.caFile;
+  const verify2 = { ...p.verify };
+  if (o.caFile) verify2.caFile = o.caFile;
   if (o.leafSha256?.length) {
     const bad3 = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
     if (bad3.length)
       throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad3.join(", ")}`);
-    verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
+    verify2.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
   }
-  if (o.subject) verify.subject = o.subject;
-  const caFile = abs(base, verify.caFile);
-  const tsaCaFile = abs(base, verify.tsaCaFile);
+  if (o.subject) verify2.subject = o.subject;
+  const caFile = abs(base, verify2.caFile);
+  const tsaCaFile = abs(base, verify2.tsaCaFile);
   p.verify = {
-    leafSha256: verify.leafSha256,
+    leafSha256: verify2.leafSha256,
     ...caFile ? { caFile } : {},
     ...tsaCaFile ? { tsaCaFile } : {},
-    ...verify.subject ? { subject: verify.subject } : {}
+    ...verify2.subject ? { subject: verify2.subject } : {}
   };
   const resolved = { ...p, name };
   backend.resolvePaths(resolved, base);
@@ -56533,7 +57253,7 @@ var deliverSettings = external_exports.object({
 init_artifact();
 init_errors();
 import { execFileSync as execFileSync2 } from "node:child_process";
-import { readFileSync as readFileSync14 } from "node:fs";
+import { readFileSync as readFileSync15 } from "node:fs";
 import { dirname as dirname5, resolve as resolve15 } from "node:path";
 
 // tools/lib/forge/assets.ts
@@ -57375,10 +58095,10 @@ Content-Type: ${input2.contentType}\r
 \r
 `
     );
-    const post = Buffer.from(`\r
+    const post2 = Buffer.from(`\r
 --${boundary}--\r
 `);
-    const file2 = new FileBody(input2.path, input2.size, pre, post);
+    const file2 = new FileBody(input2.path, input2.size, pre, post2);
     const res = await this.#send(
       `upload ${input2.name}`,
       "POST",
@@ -57879,8 +58599,8 @@ init_p_limit();
 init_artifact();
 init_errors();
 init_log();
-import { createHash as createHash4 } from "node:crypto";
-import { mkdtempSync as mkdtempSync2, rmSync as rmSync4, statSync as statSync5, writeFileSync as writeFileSync2 } from "node:fs";
+import { createHash as createHash5 } from "node:crypto";
+import { mkdtempSync as mkdtempSync2, rmSync as rmSync4, statSync as statSync6, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
 import { basename as basename4, join as join7, resolve as resolve8 } from "node:path";
 
@@ -58004,7 +58724,7 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
 init_p_limit();
 init_errors();
 init_runner();
-import { closeSync as closeSync4, openSync as openSync4, readFileSync as readFileSync7, readSync as readSync4, statSync as statSync4 } from "node:fs";
+import { closeSync as closeSync5, openSync as openSync5, readFileSync as readFileSync7, readSync as readSync5, statSync as statSync5 } from "node:fs";
 import { basename as basename3 } from "node:path";
 
 // tools/lib/installers/msi-db.ts
@@ -58224,18 +58944,19 @@ function withMsiDatabase(path, fn) {
 
 // tools/lib/installers/nsis-incremental.ts
 import {
-  closeSync as closeSync3,
-  copyFileSync as copyFileSync2,
-  fstatSync as fstatSync2,
+  closeSync as closeSync4,
+  copyFileSync as copyFileSync3,
+  fstatSync as fstatSync3,
   mkdirSync,
-  openSync as openSync3,
-  readSync as readSync3,
+  openSync as openSync4,
+  readSync as readSync4,
   rmSync as rmSync3,
   writeFileSync
 } from "node:fs";
 init_errors();
 init_runner();
 init_paths();
+init_pe_image();
 import { crc32 } from "node:zlib";
 
 // tools/lib/installers/checks.ts
@@ -58261,6 +58982,7 @@ init_cleanup();
 var SIGN_CLIENT = siblingScript(import.meta.url, "sign-client");
 
 // tools/lib/installers/nsis-incremental.ts
+init_pe_image();
 var OVERLAY_MAGIC = Buffer.from("SIGNETSJ", "ascii");
 var OVERLAY_FORMAT = 1;
 var OVERLAY_META_BYTES = 128;
@@ -58269,31 +58991,7 @@ var OVERLAY_TRAILER_BYTES = 24;
 var DEFAULT_MAX_OVERLAY_BYTES = 128 * 1024 * 1024;
 var OVERLAY_INCLUDE = "signet-overlay.nsh";
 var OVERLAY_INCLUDE_PATH = packagePath("templates", "nsis", OVERLAY_INCLUDE);
-var HEAD_BYTES = 4096;
-function peLayout(head, fileSize) {
-  if (fileSize > 2147483647 || head.length < 64) return void 0;
-  if (head.readUInt16LE(0) !== 23117) return void 0;
-  const pe = head.readInt32LE(60);
-  if (pe < 64 || pe > 3584 || pe + 264 > head.length) return void 0;
-  if (head.readUInt32LE(pe) !== 17744) return void 0;
-  const optSize = head.readUInt16LE(pe + 20);
-  const opt = pe + 24;
-  const magic = head.readUInt16LE(opt);
-  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
-  if (!dirAt || optSize < dirAt + 8) return void 0;
-  if (head.readInt32LE(opt + countAt) < 5) return void 0;
-  const certOffset = head.readInt32LE(opt + dirAt);
-  const certSize = head.readInt32LE(opt + dirAt + 4);
-  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
-    return void 0;
-  return {
-    checksumAt: opt + 64,
-    securityDirAt: opt + dirAt,
-    certOffset,
-    certSize,
-    end: certOffset === 0 ? fileSize : certOffset
-  };
-}
+var HEAD_BYTES2 = 4096;
 function cField(b) {
   const z2 = b.indexOf(0);
   return b.subarray(0, z2 < 0 ? b.length : z2).toString("latin1");
@@ -58317,23 +59015,23 @@ function decodeRecord(end, maxOverlayBytes, readAt4) {
   return { siteJson: Buffer.from(rec.subarray(0, size)), siteCode, fingerprint, start: end - total, end };
 }
 function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const fd = openSync3(file2, "r");
+  const fd = openSync4(file2, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const readAt4 = (offset, length) => {
       const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < b.length) {
-        const n = readSync3(fd, b, got, b.length - got, offset + got);
+        const n = readSync4(fd, b, got, b.length - got, offset + got);
         if (n === 0) break;
         got += n;
       }
       return b.subarray(0, got);
     };
-    const layout = peLayout(readAt4(0, HEAD_BYTES), size);
+    const layout = peLayout(readAt4(0, HEAD_BYTES2), size);
     return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt4) : void 0;
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 var CHECK_PIECE = 1 << 20;
@@ -58346,7 +59044,7 @@ var HEAD = 4096;
 var MAX_JSON = 16 * 1024 * 1024;
 function readAt2(fd, offset, length) {
   const b = Buffer.alloc(length);
-  return b.subarray(0, readSync4(fd, b, 0, length, offset));
+  return b.subarray(0, readSync5(fd, b, 0, length, offset));
 }
 function peLayout2(head, fd) {
   if (head.length < 64 || head[0] !== 77 || head[1] !== 90) return void 0;
@@ -58439,8 +59137,8 @@ function jsonKind(path, size, head) {
   return void 0;
 }
 async function siteSecretOf(path, runner = defaultRunner) {
-  const size = statSync4(path).size;
-  const fd = openSync4(path, "r");
+  const size = statSync5(path).size;
+  const fd = openSync5(path, "r");
   let pe;
   let nsis = false;
   try {
@@ -58455,7 +59153,7 @@ async function siteSecretOf(path, runner = defaultRunner) {
     if (readNsisOverlayRecord(path)) return "NSIS installer carrying a site overlay (site.json)";
     if (overlayHolds(fd, pe, size, OVERLAY_MAGIC)) return "PE carrying a Signet site overlay";
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
   const listed = await sevenZipListsSiteJson(runner, path);
   if (listed === void 0 && nsis)
@@ -58547,7 +59245,7 @@ async function prepareRelease(input2, forgeKind) {
     const name = basename4(path);
     let size = -1;
     try {
-      const st = statSync5(path);
+      const st = statSync6(path);
       if (st.isFile()) size = st.size;
     } catch {
     }
@@ -58579,7 +59277,7 @@ async function prepareRelease(input2, forgeKind) {
       const snap = takeSnapshot(asset.source, { parent: workDir });
       snapshots.push(snap);
       asset.path = snap.path;
-      asset.size = statSync5(snap.path).size;
+      asset.size = statSync6(snap.path).size;
       const byContent = signableKind(snap.path);
       asset.kind = byContent !== "other" ? byContent : artifactKind(asset.name);
     }
@@ -58639,7 +59337,7 @@ function writeSums(prepared) {
     name: SUMS_NAME,
     path,
     size: Buffer.byteLength(text),
-    sha256: createHash4("sha256").update(text).digest("hex"),
+    sha256: createHash5("sha256").update(text).digest("hex"),
     kind: "other"
   };
 }
@@ -59045,12 +59743,12 @@ async function runPublish(o) {
   let notes = o.notes;
   if (o.notesFile) {
     try {
-      notes = readFileSync14(resolve15(o.cwd, o.notesFile), "utf8");
+      notes = readFileSync15(resolve15(o.cwd, o.notesFile), "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `notes file not found: ${o.notesFile}`);
     }
   }
-  let verify;
+  let verify2;
   if (files2.some((f) => signableKindOf(f) !== "other") && Object.keys(o.config.signing.profiles).length) {
     const { createSigner: createSigner2 } = await Promise.resolve().then(() => (init_sign(), sign_exports));
     const signer = createSigner2(o.config, {
@@ -59060,7 +59758,7 @@ async function runPublish(o) {
       baseDir: o.configPath ? dirname5(o.configPath) : o.cwd,
       ...o.env ? { env: o.env } : {}
     });
-    verify = (path) => signer.verify(path);
+    verify2 = (path) => signer.verify(path);
   }
   const templatesDir = o.config.publish.notesTemplates ? resolve15(o.configPath ? dirname5(o.configPath) : o.cwd, o.config.publish.notesTemplates) : void 0;
   let tagCommit = o.target;
@@ -59088,7 +59786,7 @@ async function runPublish(o) {
       cwd: o.cwd,
       prune: o.prune ?? o.config.publish.prune,
       checksumsAsset: o.config.publish.checksums,
-      verify,
+      verify: verify2,
       allowDevSignatures: o.allowDevSignatures,
       allowSiteInstallers: o.allowSiteInstallers,
       concurrency: o.concurrency ?? o.config.publish.concurrency,

@@ -5790,7 +5790,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5865,7 +5865,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5960,11 +5960,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5987,10 +5987,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6007,7 +6007,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6187,7 +6187,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6209,7 +6209,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6245,13 +6245,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -20211,16 +20211,16 @@ var require_foldFlowLines = __commonJS({
         onFold();
       let res = text.slice(0, folds[0]);
       for (let i2 = 0; i2 < folds.length; ++i2) {
-        const fold = folds[i2];
+        const fold2 = folds[i2];
         const end2 = folds[i2 + 1] || text.length;
-        if (fold === 0)
+        if (fold2 === 0)
           res = `
 ${indent}${text.slice(0, end2)}`;
         else {
-          if (mode === FOLD_QUOTED && escapedFolds[fold])
-            res += `${text[fold]}\\`;
+          if (mode === FOLD_QUOTED && escapedFolds[fold2])
+            res += `${text[fold2]}\\`;
           res += `
-${indent}${text.slice(fold + 1, end2)}`;
+${indent}${text.slice(fold2 + 1, end2)}`;
         }
       }
       return res;
@@ -22015,8 +22015,8 @@ var require_int2 = __commonJS({
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
     function intResolve(str, offset, radix, { intAsBigInt }) {
-      const sign = str[0];
-      if (sign === "-" || sign === "+")
+      const sign2 = str[0];
+      if (sign2 === "-" || sign2 === "+")
         offset += 1;
       str = str.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
@@ -22032,10 +22032,10 @@ var require_int2 = __commonJS({
             break;
         }
         const n2 = BigInt(str);
-        return sign === "-" ? BigInt(-1) * n2 : n2;
+        return sign2 === "-" ? BigInt(-1) * n2 : n2;
       }
       const n = parseInt(str, radix);
-      return sign === "-" ? -1 * n : n;
+      return sign2 === "-" ? -1 * n : n;
     }
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
@@ -22182,11 +22182,11 @@ var require_timestamp = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     function parseSexagesimal(str, asBigInt) {
-      const sign = str[0];
-      const parts = sign === "-" || sign === "+" ? str.substring(1) : str;
+      const sign2 = str[0];
+      const parts = sign2 === "-" || sign2 === "+" ? str.substring(1) : str;
       const num = (n) => asBigInt ? BigInt(n) : Number(n);
       const res = parts.replace(/_/g, "").split(":").reduce((res2, p) => res2 * num(60) + num(p), num(0));
-      return sign === "-" ? num(-1) * res : res;
+      return sign2 === "-" ? num(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
       let { value } = node2;
@@ -22195,9 +22195,9 @@ var require_timestamp = __commonJS({
         num = (n) => BigInt(n);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node2);
-      let sign = "";
+      let sign2 = "";
       if (value < 0) {
-        sign = "-";
+        sign2 = "-";
         value *= num(-1);
       }
       const _60 = num(60);
@@ -22212,7 +22212,7 @@ var require_timestamp = __commonJS({
           parts.unshift(value);
         }
       }
-      return sign + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
+      return sign2 + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
     }
     var intTime = {
       identify: (value) => typeof value === "bigint" || Number.isInteger(value),
@@ -23859,8 +23859,8 @@ var require_resolve_flow_scalar = __commonJS({
         if (ch === "\r" && source[i + 1] === "\n")
           continue;
         if (ch === "\n") {
-          const { fold, offset } = foldNewline(source, i);
-          res += fold;
+          const { fold: fold2, offset } = foldNewline(source, i);
+          res += fold2;
           i = offset;
         } else if (ch === "\\") {
           let next = source[++i];
@@ -23900,19 +23900,19 @@ var require_resolve_flow_scalar = __commonJS({
       return res;
     }
     function foldNewline(source, offset) {
-      let fold = "";
+      let fold2 = "";
       let ch = source[offset + 1];
       while (ch === " " || ch === "	" || ch === "\n" || ch === "\r") {
         if (ch === "\r" && source[offset + 2] !== "\n")
           break;
         if (ch === "\n")
-          fold += "\n";
+          fold2 += "\n";
         offset += 1;
         ch = source[offset + 1];
       }
-      if (!fold)
-        fold = " ";
-      return { fold, offset };
+      if (!fold2)
+        fold2 = " ";
+      return { fold: fold2, offset };
     }
     var escapeCodes = {
       "0": "\0",
@@ -48582,6 +48582,8 @@ var jsignBackend = {
 };
 
 // tools/lib/sign/backends/osslsigncode.ts
+import { createPrivateKey } from "node:crypto";
+import { readFileSync as readFileSync5 } from "node:fs";
 import { isAbsolute as isAbsolute5, resolve as resolve6 } from "node:path";
 
 // tools/lib/sign/retry.ts
@@ -48758,306 +48760,9 @@ ${tail(text)}`, {
   return run(void 0);
 }
 
-// tools/lib/sign/backends/osslsigncode.ts
-function osslKeys(p) {
-  if (p.pkcs11) {
-    return {
-      pkcs11: {
-        module: p.pkcs11.module,
-        cert: p.pkcs11.cert,
-        key: p.pkcs11.key,
-        ...p.pkcs11.engine ? { engine: p.pkcs11.engine } : {}
-      },
-      ...p.cert ? { certs: p.cert } : {}
-    };
-  }
-  if (p.pkcs12) return { pkcs12: p.pkcs12 };
-  if (!p.cert || !p.key) {
-    throw new SignetError(
-      "E_SIGN_KEY_MISSING",
-      `profile "${p.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
-      { details: { profile: p.name } }
-    );
-  }
-  return { certs: p.cert, key: p.key };
-}
-var osslsigncodeBackend = {
-  name: "osslsigncode",
-  parse: (raw) => osslsigncodeProfileSchema.parse(raw),
-  resolvePaths(p, base) {
-    for (const k of ["cert", "key", "pkcs12"]) {
-      const v = absMaterial(base, p[k]);
-      if (v) p[k] = v;
-    }
-    if (p.pkcs11 && !p.pkcs11.module.startsWith("pkcs11:") && !isAbsolute5(p.pkcs11.module))
-      p.pkcs11 = { ...p.pkcs11, module: resolve6(base, p.pkcs11.module) };
-  },
-  osslsigncode: (p) => p.osslsigncode,
-  create(p, ctx) {
-    const keys = osslKeys(p);
-    const field = (k) => `signing.profiles.${p.name}.${k}`;
-    const spec = (k, value, kind) => value === void 0 ? void 0 : { field: field(k), value, kind };
-    const materials = new KeyMaterials(
-      {
-        certs: spec("cert", keys.certs, "certs"),
-        key: spec("key", keys.key, "key"),
-        pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
-      },
-      ctx.env
-    );
-    const password = p.pkcs11?.pin ?? p.password;
-    return {
-      prepare: () => void materials.resolve(),
-      produce: (input2) => {
-        const plan = ctx.timestamp();
-        return materials.use(
-          (paths) => osslProduce(
-            {
-              program: p.osslsigncode,
-              runner: ctx.runner,
-              timeoutMs: p.timeoutMs,
-              digest: p.digest,
-              keys: { ...keys, ...paths },
-              ...p.productUrl ? { url: p.productUrl } : {},
-              ...password ? { password: parseSecretRef(password, field("password")) } : {},
-              ...plan ? { timestamp: plan } : {}
-            },
-            input2
-          )
-        );
-      }
-    };
-  },
-  files(p) {
-    const out = [];
-    if (!p.pkcs11) {
-      if (p.cert) out.push({ field: "cert", value: p.cert, code: "E_SIGN_KEY_MISSING", material: "certs" });
-      if (p.key) out.push({ field: "key", value: p.key, code: "E_SIGN_KEY_MISSING", material: "key" });
-    }
-    if (p.pkcs12)
-      out.push({ field: "pkcs12", value: p.pkcs12, code: "E_SIGN_KEY_MISSING", material: "pkcs12" });
-    if (p.pkcs11) out.push({ field: "pkcs11.module", value: p.pkcs11.module, code: "E_TOOL_MISSING" });
-    return out;
-  },
-  secrets: (p) => [
-    ["password", p.password],
-    ["pkcs11.pin", p.pkcs11?.pin]
-  ],
-  doctor: (p) => p.pkcs11 ? {
-    requires: ["pkcs11 engine"],
-    files: [
-      {
-        name: `pkcs11 module (${p.name})`,
-        purpose: `PKCS#11 module of profile "${p.name}"`,
-        path: p.pkcs11.module
-      }
-    ]
-  } : {}
-};
-
-// tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync5, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { basename } from "node:path";
-import { pipeline } from "node:stream/promises";
-var LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-function checkRemoteUrl(url2) {
-  let u;
-  try {
-    u = new URL(url2);
-  } catch {
-    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
-  }
-  if (u.protocol === "https:") return u;
-  if (u.protocol === "http:" && LOOPBACK.has(u.hostname)) return u;
-  throw new SignetError(
-    "E_CONFIG_INVALID",
-    `remote signing url must be https:// (http only for loopback): ${url2}`,
-    {
-      hint: "The token and the binary travel to this server: use HTTPS."
-    }
-  );
-}
-function remoteHeaders(p, digest) {
-  const h = {
-    "content-type": "application/octet-stream",
-    "content-length": String(p.size),
-    "x-signet-file-name": encodeURIComponent(p.description),
-    "user-agent": "signet"
-  };
-  if (p.nest) h["x-signet-nest"] = "1";
-  if (digest) h["x-signet-digest"] = digest;
-  return h;
-}
-async function once(u, s, token, p) {
-  const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
-  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest;
-  return new Promise((resolveOutcome) => {
-    let settled = false;
-    const done = (o) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (o.kind !== "ok") rmSync3(p.output, { force: true });
-      resolveOutcome(o);
-    };
-    const req = send(
-      u,
-      {
-        method: "POST",
-        headers,
-        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync5(s.caFile) } : {}
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 200) {
-          pipeline(res, createWriteStream(p.output)).then(
-            () => done({ kind: "ok" }),
-            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
-          );
-          return;
-        }
-        const chunks = [];
-        res.on("data", (c) => {
-          if (chunks.length < 16) chunks.push(c);
-        });
-        res.on("error", () => void 0);
-        res.on("end", () => {
-          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
-          if (status === 401 || status === 403) {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_TOKEN_REJECTED",
-                `signing token rejected (HTTP ${status}) by ${u.origin}`,
-                {
-                  details: { status, url: u.origin }
-                }
-              )
-            });
-          } else if (status >= 500 || status === 429 || status === 408) {
-            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
-          } else {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_REMOTE_FAILED",
-                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
-                {
-                  details: { status, url: u.origin }
-                }
-              )
-            });
-          }
-        });
-      }
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${s.timeoutMs} ms`));
-    }, s.timeoutMs);
-    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
-    createReadStream2(p.input).on("error", (e) => req.destroy(e)).pipe(req);
-  });
-}
-async function remoteProduce(s, p) {
-  const u = checkRemoteUrl(s.url);
-  const token = resolveSecret(s.token, "signing token");
-  const size = statSync4(p.input).size;
-  const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
-  const failures = [];
-  for (const wait of delays) {
-    if (wait) await sleep(wait);
-    const o = await once(u, s, token, { ...p, size });
-    if (o.kind === "ok") return;
-    if (o.kind === "fatal") throw o.error;
-    failures.push(o.why);
-    logger.warn(
-      `signing server ${u.origin} failed for ${basename(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
-    );
-  }
-  throw new SignetError(
-    "E_SIGN_REMOTE_FAILED",
-    `signing server ${u.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
-    { details: { url: u.origin, attempts: failures.length } }
-  );
-}
-
-// tools/lib/sign/backends/remote.ts
-var remoteBackend = {
-  name: "remote",
-  parse: (raw) => remoteProfileSchema.parse(raw),
-  resolvePaths(p, base) {
-    const cf = absMaterial(base, p.caFile);
-    if (cf) p.caFile = cf;
-  },
-  unsignedFallback: true,
-  create(p, ctx) {
-    const settings = {
-      url: p.url,
-      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
-      timeoutMs: p.timeoutMs,
-      retries: p.retries,
-      retryWaitMs: p.retryWaitMs,
-      digest: p.digest,
-      ...p.caFile ? { caFile: p.caFile } : {}
-    };
-    checkRemoteUrl(settings.url);
-    const materials = new KeyMaterials(
-      {
-        caFile: p.caFile ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: "certs" } : void 0
-      },
-      ctx.env
-    );
-    const withCa = () => {
-      const ca = materials.resolve().caFile;
-      if (!ca) return settings;
-      return "bytes" in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
-    };
-    return {
-      prepare: () => void materials.resolve(),
-      produce: (input2) => remoteProduce(withCa(), input2),
-      frame: { checkContent: true }
-    };
-  },
-  files: (p) => p.caFile ? [{ field: "caFile", value: p.caFile, code: "E_SIGN_KEY_MISSING", material: "certs" }] : [],
-  secrets: (p) => [["token", p.token]]
-};
-
-// tools/lib/sign/backends/index.ts
-var registry2 = new Map(
-  [osslsigncodeBackend, jsignBackend, remoteBackend].map((b) => [b.name, b])
-);
-function backendNames() {
-  return [...registry2.keys()];
-}
-function backendOf(profile, name = "?") {
-  const b = registry2.get(profile.backend);
-  if (!b)
-    throw new SignetError(
-      "E_CONFIG_INVALID",
-      `signing.profiles.${name}.backend: unknown backend "${profile.backend}" (known: ${backendNames().join(", ")})`,
-      { details: { field: `signing.profiles.${name}.backend` } }
-    );
-  return b;
-}
-
-// tools/lib/sign/frame.ts
-import {
-  chmodSync as chmodSync4,
-  existsSync as existsSync6,
-  mkdirSync,
-  mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync7,
-  renameSync,
-  rmdirSync,
-  statSync as statSync7
-} from "node:fs";
-import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
-
-// tools/lib/sign/verify.ts
-import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
-import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename3, join as join5 } from "node:path";
+// tools/lib/sign/template-signer.ts
+import { createHash as createHash4 } from "node:crypto";
+import { statSync as statSync5 } from "node:fs";
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
@@ -49317,8 +49022,8 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
-  if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
+  const [oid2, explicit] = children(der, ci);
+  if (oid2?.tag !== 6 || bytesToHex(der, oid2.contentStart, oid2.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
   const sd = children(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
@@ -49349,6 +49054,13 @@ function parsePkcs7(der) {
     }
   }
   return { certificates, signerSerials };
+}
+function leafCertificate(p7) {
+  for (const serial of p7.signerSerials) {
+    const hit = p7.certificates.find((c) => normSerial(c.serialNumber) === serial);
+    if (hit) return hit;
+  }
+  return void 0;
 }
 function certSha256(cert) {
   return cert.fingerprint256.replace(/:/g, "").toLowerCase();
@@ -49429,29 +49141,1008 @@ function readMsiSignature(path) {
     closeSync(fd);
   }
 }
+function derLength(n) {
+  if (n < 128) return Buffer.from([n]);
+  const bytes = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 255);
+  return Buffer.from([128 | bytes.length, ...bytes]);
+}
+function tlv(tag, ...parts) {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return Buffer.concat([Buffer.from([tag]), derLength(length), ...parts]);
+}
+function nodeBytes(buf, node2) {
+  return Buffer.from(buf.subarray(node2.start, node2.end));
+}
+function nodeContent(buf, node2) {
+  return Buffer.from(buf.subarray(node2.contentStart, node2.end));
+}
+function sortSetOf(elements) {
+  return [...elements].sort((a, b) => {
+    const n = Math.max(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const d = (a[i] ?? 0) - (b[i] ?? 0);
+      if (d) return d;
+    }
+    return 0;
+  });
+}
+function oidOf(buf, node2) {
+  const parts = [];
+  let v = 0;
+  for (let i = node2.contentStart; i < node2.end; i++) {
+    const b = buf[i];
+    v = v * 128 + (b & 127);
+    if (!(b & 128)) {
+      if (!parts.length) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join(".");
+}
+function oid(dotted) {
+  const [a = 0, b = 0, ...rest] = dotted.split(".").map(Number);
+  const out = [];
+  for (const v of [a * 40 + b, ...rest]) {
+    const bytes = [v & 127];
+    for (let x = Math.floor(v / 128); x > 0; x = Math.floor(x / 128)) bytes.unshift(128 | x & 127);
+    out.push(...bytes);
+  }
+  return tlv(6, Buffer.from(out));
+}
 
-// tools/lib/sign/hash.ts
+// tools/lib/sign/pe-image.ts
 import { createHash as createHash2 } from "node:crypto";
-import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
+import {
+  closeSync as closeSync2,
+  constants as constants3,
+  copyFileSync as copyFileSync2,
+  fstatSync as fstatSync3,
+  openSync as openSync2,
+  readSync as readSync3,
+  statSync as statSync4,
+  writeSync
+} from "node:fs";
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe = head.readInt32LE(60);
+  if (pe < 64 || pe > 3584 || pe + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe + 20);
+  const opt = pe + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+var HEAD_BYTES = 4096;
 var CHUNK2 = 1024 * 1024;
 var shared;
-function sha256FileSync(path) {
+function unsignedLayout(fd, size) {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  readSync3(fd, head, 0, head.length, 0);
+  const layout = peLayout(head, size);
+  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
+  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
+  return layout;
+}
+function sumWords(buf, from, to) {
+  let s = 0;
+  const even = to - (to - from) % 2;
+  for (let i = from; i < even; i += 2) s += buf[i] | buf[i + 1] << 8;
+  if (even < to) s += buf[even];
+  return s;
+}
+function feed(state, fd, end) {
   shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
+  const { checksumAt, securityDirAt } = state.layout;
+  while (state.length < end) {
+    const at = state.length;
+    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    if (n <= 0) throw new Error(`short read at ${at}`);
+    const chunk = buf.subarray(0, n);
+    const skips = [
+      [checksumAt, 4],
+      [securityDirAt, 8]
+    ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
+    if (!skips.length) {
+      state.hash.update(chunk);
+      state.words += sumWords(chunk, 0, n);
+    } else {
+      let pos = 0;
+      for (const [o = 0, l = 0] of skips) {
+        const from = Math.max(0, o - at);
+        const to = Math.min(n, o + l - at);
+        state.hash.update(chunk.subarray(pos, from));
+        state.words += sumWords(chunk, pos, from);
+        pos = to;
+      }
+      state.hash.update(chunk.subarray(pos));
+      state.words += sumWords(chunk, pos, n);
+    }
+    state.length += n;
+  }
+}
+function fold(words) {
+  return words === 0 ? 0 : (words - 1) % 65535 + 1;
+}
+function pePrefixState(path, algorithm, length) {
   const fd = openSync2(path, "r");
   try {
     const size = fstatSync3(fd).size;
-    const hash2 = createHash2("sha256");
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    const end = Math.min(size, length ?? size) & ~1;
+    if (end < layout.securityDirAt + 8) return void 0;
+    const state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, end);
+    return state;
+  } finally {
+    closeSync2(fd);
+  }
+}
+function peImageDigest(path, algorithm, prefix) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    let state;
+    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
+      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    else state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, size);
+    const tableAt = size + 7 & ~7;
+    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function winCertificate(pkcs7) {
+  const length = 8 + pkcs7.length + 7 & ~7;
+  const out = Buffer.alloc(length);
+  out.writeUInt32LE(length, 0);
+  out.writeUInt16LE(512, 4);
+  out.writeUInt16LE(2, 6);
+  pkcs7.copy(out, 8);
+  return out;
+}
+function writeSignedPe(input2, output2, d, pkcs7) {
+  const st = statSync4(input2);
+  if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  const table = winCertificate(pkcs7);
+  const dir = Buffer.alloc(8);
+  dir.writeUInt32LE(d.tableAt, 0);
+  dir.writeUInt32LE(table.length, 4);
+  const total = d.tableAt + table.length;
+  const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32LE(sum + total >>> 0, 0);
+  const fd = openSync2(output2, "r+");
+  try {
+    const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
+    writeSync(fd, tail2, 0, tail2.length, d.size);
+    writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
+    writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
+  } finally {
+    closeSync2(fd);
+  }
+}
+
+// tools/lib/sign/template-signing.ts
+import { createHash as createHash3, createPublicKey, sign, verify } from "node:crypto";
+var OID = {
+  signedData: "1.2.840.113549.1.7.2",
+  spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
+  contentType: "1.2.840.113549.1.9.3",
+  messageDigest: "1.2.840.113549.1.9.4",
+  signingTime: "1.2.840.113549.1.9.5",
+  statementType: "1.3.6.1.4.1.311.2.1.11",
+  opusInfo: "1.3.6.1.4.1.311.2.1.12",
+  rfc3161Timestamp: "1.3.6.1.4.1.311.3.3.1"
+};
+var DIGEST_OIDS = {
+  sha1: "1.3.14.3.2.26",
+  sha256: "2.16.840.1.101.3.4.2.1",
+  sha384: "2.16.840.1.101.3.4.2.2",
+  sha512: "2.16.840.1.101.3.4.2.3"
+};
+var KNOWN_ATTRIBUTES = /* @__PURE__ */ new Set([
+  OID.contentType,
+  OID.messageDigest,
+  OID.signingTime,
+  OID.statementType,
+  OID.opusInfo
+]);
+function opusInfo(description, url2) {
+  const parts = [];
+  if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
+  if (url2 !== void 0) parts.push(tlv(161, tlv(128, Buffer.from(url2, "utf8"))));
+  return tlv(48, ...parts);
+}
+function attribute(type, value) {
+  return tlv(48, oid(type), tlv(49, value));
+}
+function derTime(d) {
+  const iso = d.toISOString();
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, "");
+  const year = d.getUTCFullYear();
+  return year >= 2050 || year < 1950 ? tlv(24, Buffer.from(`${digits}Z`, "latin1")) : tlv(23, Buffer.from(`${digits.slice(2)}Z`, "latin1"));
+}
+function schemeOf(key) {
+  const t = key.asymmetricKeyType;
+  return t === "ec" || t === "rsa" ? t : void 0;
+}
+function readTemplate(pkcs7, expect) {
+  try {
+    return parseTemplate(pkcs7, expect);
+  } catch (e) {
+    return { refused: `malformed: ${e.message}` };
+  }
+}
+function parseTemplate(pkcs7, expect) {
+  const refused = (why) => ({ refused: why });
+  const der = pkcs7;
+  const at = (n, tag) => n?.tag === tag;
+  const ci = readNode(der, 0);
+  if (!at(ci, 48) || ci.end !== der.length) return refused("not one DER ContentInfo");
+  const [ciType, ciContent] = children(der, ci);
+  if (!at(ciType, 6) || oidOf(der, ciType) !== OID.signedData || !at(ciContent, 160))
+    return refused("not a SignedData");
+  const sd = children(der, ciContent)[0];
+  if (!at(sd, 48)) return refused("no SignedData");
+  const parts = children(der, sd);
+  const [version2, digestAlgorithms, encap, ...rest] = parts;
+  if (!at(version2, 2) || !at(digestAlgorithms, 49) || !at(encap, 48))
+    return refused("unexpected SignedData fields");
+  const signerInfos = rest.pop();
+  if (!at(signerInfos, 49)) return refused("no SignerInfos");
+  if (!rest.length || rest.some((n) => n.tag !== 160 && n.tag !== 161)) return refused("no certificates");
+  const [eType, eContent] = children(der, encap);
+  if (!at(eType, 6) || oidOf(der, eType) !== OID.spcIndirectData || !at(eContent, 160))
+    return refused("the content is not SpcIndirectDataContent");
+  const indirectNode = children(der, eContent)[0];
+  if (!at(indirectNode, 48) || indirectNode.end !== eContent.end)
+    return refused("malformed SpcIndirectDataContent");
+  const [, digestInfo] = children(der, indirectNode);
+  const [digestAlg, digestValue] = digestInfo ? children(der, digestInfo) : [];
+  if (!at(digestAlg, 48) || !at(digestValue, 4)) return refused("malformed DigestInfo");
+  const algOid = children(der, digestAlg)[0];
+  const wantOid = DIGEST_OIDS[expect.algorithm];
+  if (!wantOid || !at(algOid, 6) || oidOf(der, algOid) !== wantOid)
+    return refused(`the file digest is not ${expect.algorithm}`);
+  if (!nodeContent(der, digestValue).equals(expect.digest))
+    return refused("osslsigncode signed another digest than Signet computed for the file");
+  const indirect = nodeBytes(der, indirectNode);
+  const infos = children(der, signerInfos);
+  if (infos.length !== 1 || !at(infos[0], 48)) return refused("not exactly one SignerInfo");
+  const si = children(der, infos[0]);
+  const [siVersion, sid, siDigest, attrs, sigAlg, sigValue, unsigned, ...more] = si;
+  if (!at(siVersion, 2) || !at(sid, 48) || !at(siDigest, 48) || !at(attrs, 160))
+    return refused("unexpected SignerInfo fields");
+  if (!at(sigAlg, 48) || !at(sigValue, 4) || more.length) return refused("unexpected SignerInfo fields");
+  const siDigestOid = children(der, siDigest)[0];
+  if (!at(siDigestOid, 6) || oidOf(der, siDigestOid) !== wantOid)
+    return refused(`the signer digest is not ${expect.algorithm}`);
+  if (unsigned) {
+    if (!at(unsigned, 161)) return refused("unexpected SignerInfo fields");
+    for (const a of children(der, unsigned)) {
+      const t = children(der, a)[0];
+      if (!t || oidOf(der, t) !== OID.rfc3161Timestamp)
+        return refused("an unsigned attribute other than an RFC 3161 timestamp");
+    }
+  }
+  const fixedAttributes = [];
+  let hasOpusInfo = false;
+  let hasSigningTime = false;
+  let messageDigest;
+  let opus;
+  let time3 = Buffer.alloc(0);
+  for (const a of children(der, attrs)) {
+    const [type, values] = children(der, a);
+    if (!at(type, 6) || !at(values, 49)) return refused("malformed attribute");
+    const name = oidOf(der, type);
+    if (!KNOWN_ATTRIBUTES.has(name)) return refused(`an unknown signed attribute ${name}`);
+    const vs = children(der, values);
+    if (vs.length !== 1) return refused(`attribute ${name} has ${vs.length} values`);
+    const value = nodeBytes(der, vs[0]);
+    if (name === OID.messageDigest) messageDigest = value;
+    else if (name === OID.signingTime) {
+      hasSigningTime = true;
+      time3 = value;
+    } else if (name === OID.opusInfo) {
+      hasOpusInfo = true;
+      opus = value;
+    } else {
+      if (name === OID.contentType && !value.equals(oid(OID.spcIndirectData)))
+        return refused("the contentType attribute is not SpcIndirectData");
+      fixedAttributes.push(nodeBytes(der, a));
+    }
+  }
+  const contentHash = hashOf(expect.algorithm, nodeContent(der, indirectNode));
+  if (!messageDigest?.equals(tlv(4, contentHash)))
+    return refused("the messageDigest attribute is not the digest of the content Signet reads");
+  if (opus && !opus.equals(opusInfo(expect.description, expect.url)))
+    return refused("the program name is not encoded as Signet encodes it");
+  if (!opus && expect.description) return refused("the template has no program name");
+  const p7 = parsePkcs7(der);
+  const leaf = p7 ? leafCertificate(p7) : void 0;
+  if (!leaf) return refused("no signer certificate");
+  const scheme = schemeOf(expect.key);
+  if (!scheme) return refused(`a ${expect.key.asymmetricKeyType} key (Signet signs with EC and RSA keys)`);
+  const spki = (k) => k.export({ type: "spki", format: "der" });
+  if (!spki(leaf.publicKey).equals(spki(createPublicKey(expect.key))))
+    return refused("the key is not the signer certificate's");
+  const signedAttrs = Buffer.concat([Buffer.from([49]), der.subarray(attrs.start + 1, attrs.end)]);
+  if (!verify(expect.algorithm, signedAttrs, leaf.publicKey, nodeContent(der, sigValue)))
+    return refused("its signature does not verify under the scheme Signet signs with");
+  const template = {
+    algorithm: expect.algorithm,
+    head: Buffer.concat([nodeBytes(der, version2), nodeBytes(der, digestAlgorithms)]),
+    contentType: nodeBytes(der, eType),
+    indirect,
+    digestAt: digestValue.contentStart - indirectNode.start,
+    digestLength: digestValue.end - digestValue.contentStart,
+    certificates: Buffer.concat(rest.map((n) => nodeBytes(der, n))),
+    signerHead: Buffer.concat([nodeBytes(der, siVersion), nodeBytes(der, sid), nodeBytes(der, siDigest)]),
+    signatureAlgorithm: nodeBytes(der, sigAlg),
+    fixedAttributes,
+    hasOpusInfo,
+    hasSigningTime,
+    url: expect.url,
+    leaf
+  };
+  const token = unsigned ? nodeContent(der, children(der, children(der, unsigned)[0])[1]) : void 0;
+  const again = assemble(
+    template,
+    withDigest(template, expect.digest),
+    signedAttributes(template, indirect, expect.description, time3),
+    nodeContent(der, sigValue),
+    token
+  );
+  if (!again.equals(der)) return refused("Signet's encoding of the signature differs from osslsigncode's");
+  return { template };
+}
+function hashOf(algorithm, data) {
+  return createHash3(algorithm).update(data).digest();
+}
+function signedAttributes(t, indirect, description, time3) {
+  const content = indirect.subarray(readNode(indirect, 0).contentStart);
+  const attrs = [...t.fixedAttributes, attribute(OID.messageDigest, tlv(4, hashOf(t.algorithm, content)))];
+  if (t.hasSigningTime) attrs.push(attribute(OID.signingTime, time3));
+  if (t.hasOpusInfo) attrs.push(attribute(OID.opusInfo, opusInfo(description, t.url)));
+  return Buffer.concat(sortSetOf(attrs));
+}
+function assemble(t, indirect, attrs, signature, token) {
+  const unsigned = token ? [tlv(161, attribute(OID.rfc3161Timestamp, token))] : [];
+  const signerInfo = tlv(
+    48,
+    t.signerHead,
+    tlv(160, attrs),
+    t.signatureAlgorithm,
+    tlv(4, signature),
+    ...unsigned
+  );
+  const signedData = tlv(
+    48,
+    t.head,
+    tlv(48, t.contentType, tlv(160, indirect)),
+    t.certificates,
+    tlv(49, signerInfo)
+  );
+  return tlv(48, oid(OID.signedData), tlv(160, signedData));
+}
+function withDigest(t, digest) {
+  if (digest.length !== t.digestLength) throw new Error("the digest length differs from the template");
+  const indirect = Buffer.from(t.indirect);
+  digest.copy(indirect, t.digestAt);
+  return indirect;
+}
+function signFromTemplate(t, input2, key) {
+  const indirect = withDigest(t, input2.digest);
+  const attrs = signedAttributes(t, indirect, input2.description, derTime(input2.time ?? /* @__PURE__ */ new Date()));
+  const signature = sign(t.algorithm, tlv(49, attrs), key);
+  return { signature, finish: (token) => assemble(t, indirect, attrs, signature, token) };
+}
+
+// tools/lib/sign/tsp.ts
+import { randomBytes } from "node:crypto";
+var TST_INFO = "1.2.840.113549.1.9.16.1.4";
+function integer2(bytes) {
+  let b = bytes;
+  while (b.length > 1 && b[0] === 0 && (b[1] & 128) === 0) b = b.subarray(1);
+  return tlv(2, b[0] & 128 ? Buffer.concat([Buffer.from([0]), b]) : b);
+}
+function timestampRequest(algorithm, imprint, nonce) {
+  const algOid = DIGEST_OIDS[algorithm];
+  if (!algOid) throw new Error(`no OID for ${algorithm}`);
+  return tlv(
+    48,
+    tlv(2, Buffer.from([1])),
+    tlv(48, tlv(48, oid(algOid), Buffer.from([5, 0])), tlv(4, imprint)),
+    integer2(nonce),
+    Buffer.from([1, 1, 255])
+  );
+}
+function tokenOf(reply, expect) {
+  const refused = (why) => ({ refused: why });
+  const at = (n, tag) => n?.tag === tag;
+  const resp = readNode(reply, 0);
+  if (!at(resp, 48) || resp.end !== reply.length) return refused("the reply is not one DER TimeStampResp");
+  const [status, token] = children(reply, resp);
+  const code = at(status, 48) ? children(reply, status)[0] : void 0;
+  if (!at(code, 2)) return refused("the reply has no status");
+  const value = nodeContent(reply, code);
+  if (value.length !== 1 || value[0] !== 0)
+    return refused(`the TSA did not grant the request (status ${value.toString("hex")})`);
+  if (!at(token, 48)) return refused("the reply holds no token");
+  const [type, explicit] = children(reply, token);
+  if (!at(type, 6) || oidOf(reply, type) !== OID.signedData || !at(explicit, 160))
+    return refused("the token is not a SignedData");
+  const sd = children(reply, explicit)[0];
+  const encap = sd && at(sd, 48) ? children(reply, sd)[2] : void 0;
+  const [eType, eContent] = at(encap, 48) ? children(reply, encap) : [];
+  if (!at(eType, 6) || oidOf(reply, eType) !== TST_INFO || !at(eContent, 160))
+    return refused("the token holds no TSTInfo");
+  const octets = children(reply, eContent)[0];
+  if (!at(octets, 4)) return refused("the token holds no TSTInfo");
+  const info2 = nodeContent(reply, octets);
+  const tst = readNode(info2, 0);
+  if (!at(tst, 48)) return refused("malformed TSTInfo");
+  const fields = children(info2, tst);
+  const imprint = fields[2];
+  const [alg, hashed] = at(imprint, 48) ? children(info2, imprint) : [];
+  const algOid = at(alg, 48) ? children(info2, alg)[0] : void 0;
+  if (!at(algOid, 6) || oidOf(info2, algOid) !== DIGEST_OIDS[expect.algorithm] || !at(hashed, 4))
+    return refused("the token stamps another digest algorithm");
+  if (!nodeContent(info2, hashed).equals(expect.imprint)) return refused("the token stamps another signature");
+  const wanted = integer2(expect.nonce);
+  const nonce = fields.slice(5).find((f) => f.tag === 2);
+  if (!nonce || !Buffer.from(info2.subarray(nonce.start, nonce.end)).equals(wanted))
+    return refused("the token does not carry our nonce");
+  return { token: Buffer.from(reply.subarray(token.start, token.end)) };
+}
+async function post(url2, body, timeoutMs) {
+  const res = await fetch(url2, {
+    method: "POST",
+    headers: { "content-type": "application/timestamp-query", accept: "application/timestamp-reply" },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: "error"
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  return bytes;
+}
+async function timestampSignature(plan, algorithm, imprint) {
+  const failures = [];
+  for (const attempt of tsaSchedule(plan)) {
+    if (attempt.waitMs) await sleep(attempt.waitMs);
+    const nonce = randomBytes(8);
+    let why;
+    try {
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const got = tokenOf(reply, { algorithm, imprint, nonce });
+      if ("token" in got) {
+        if (failures.length)
+          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
+        return got.token;
+      }
+      why = got.refused;
+    } catch (e) {
+      const err = e;
+      why = err.name === "TimeoutError" ? "timed out" : err.cause?.message ?? err.message;
+    }
+    failures.push(`${attempt.url}: ${why}`);
+    logger.warn(`timestamp authority ${attempt.url} failed (${why}); trying the next attempt`);
+  }
+  throw new SignetError(
+    "E_TIMESTAMP_FAILED",
+    `every timestamp authority failed:
+  - ${failures.join("\n  - ")}`,
+    {
+      details: { attempts: failures.length, urls: plan.urls }
+    }
+  );
+}
+
+// tools/lib/sign/template-signer.ts
+var PREFIXES = 4;
+function identityOf(files2) {
+  return files2.map((f) => {
+    try {
+      const s = statSync5(f);
+      return `${f}:${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return `${f}:missing`;
+    }
+  }).join("|");
+}
+var TemplateSigner = class {
+  learned;
+  learning = false;
+  refusedWhy;
+  prefixes = /* @__PURE__ */ new Map();
+  enabled;
+  o;
+  constructor(o) {
+    this.o = o;
+    this.enabled = o.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
+  }
+  /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+  ready(p) {
+    const l = this.learned;
+    if (!l || p.nest || /\.msi$/i.test(p.output)) return void 0;
+    if (identityOf(this.o.files()) !== l.identity) {
+      logger.debug(
+        "template signing: the key or certificate files changed; osslsigncode signs the next file"
+      );
+      this.learned = void 0;
+      return void 0;
+    }
+    return l;
+  }
+  /** The digest state of a shared prefix file, computed once per file version. */
+  prefixState(path) {
+    if (!path) return void 0;
+    let id;
+    try {
+      const s = statSync5(path);
+      id = `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return void 0;
+    }
+    const hit = this.prefixes.get(path);
+    if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
+    const state = pePrefixState(path, this.o.digest);
+    if (!state) return void 0;
+    this.prefixes.delete(path);
+    this.prefixes.set(path, { id, state });
+    while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
+    return state;
+  }
+  /**
+   * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
+   * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+   */
+  async sign(p, plan) {
+    if (!this.enabled) return false;
+    const l = this.ready(p);
+    if (!l) return false;
+    const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
+    if (!d) return false;
+    const prepared = signFromTemplate(l.template, { digest: d.digest, description: p.description }, l.key);
+    const token = plan ? await timestampSignature(
+      plan,
+      this.o.digest,
+      createHash4(this.o.digest).update(prepared.signature).digest()
+    ) : void 0;
+    writeSignedPe(p.input, p.output, d, prepared.finish(token));
+    return true;
+  }
+  /**
+   * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
+   * throws; a refusal is logged once at debug level.
+   */
+  async learn(p) {
+    if (!this.enabled || this.learned || this.learning || p.nest || this.refusedWhy) return;
+    if (/\.msi$/i.test(p.output)) return;
+    this.learning = true;
+    try {
+      const identity = identityOf(this.o.files());
+      const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
+      if (!d) return;
+      const sig = readPeSignature(p.output);
+      if (sig.kind !== "signed") return;
+      const key = await this.o.loadKey();
+      if ("refused" in key) return this.refuse(key.refused);
+      const r = readTemplate(sig.pkcs7, {
+        algorithm: this.o.digest,
+        digest: d.digest,
+        description: p.description,
+        url: this.o.url,
+        key: key.key
+      });
+      if ("refused" in r) return this.refuse(r.refused);
+      this.learned = { template: r.template, key: key.key, identity };
+      logger.debug("template signing: further files of this profile are signed in-process");
+    } catch (e) {
+      this.refuse(e.message);
+    } finally {
+      this.learning = false;
+    }
+  }
+  refuse(why) {
+    this.refusedWhy = why;
+    logger.debug(`template signing is off for this profile: ${why}`);
+  }
+};
+
+// tools/lib/sign/backends/osslsigncode.ts
+function osslKeys(p) {
+  if (p.pkcs11) {
+    return {
+      pkcs11: {
+        module: p.pkcs11.module,
+        cert: p.pkcs11.cert,
+        key: p.pkcs11.key,
+        ...p.pkcs11.engine ? { engine: p.pkcs11.engine } : {}
+      },
+      ...p.cert ? { certs: p.cert } : {}
+    };
+  }
+  if (p.pkcs12) return { pkcs12: p.pkcs12 };
+  if (!p.cert || !p.key) {
+    throw new SignetError(
+      "E_SIGN_KEY_MISSING",
+      `profile "${p.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
+      { details: { profile: p.name } }
+    );
+  }
+  return { certs: p.cert, key: p.key };
+}
+function parsePrivateKey(bytes, passphrase) {
+  const pass = passphrase === void 0 ? {} : { passphrase };
+  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+    return createPrivateKey({ key: bytes, format: "pem", ...pass });
+  let last;
+  for (const type of ["pkcs8", "pkcs1", "sec1"]) {
+    try {
+      return createPrivateKey({ key: bytes, format: "der", type, ...pass });
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+async function pkcs12Key(runner, path, passphrase) {
+  const run = (passin) => runner.run("openssl", ["pkcs12", "-in", path, "-nocerts", "-nodes", "-passin", passin], {
+    binary: true,
+    input: "",
+    timeoutMs: 3e4,
+    label: "openssl pkcs12 -nocerts"
+  });
+  const r = passphrase === void 0 ? await run("pass:") : await withSecretFile(passphrase, (file2) => run(`file:${file2}`));
+  return createPrivateKey({ key: Buffer.from(r.stdoutBytes ?? []), format: "pem" });
+}
+var osslsigncodeBackend = {
+  name: "osslsigncode",
+  parse: (raw) => osslsigncodeProfileSchema.parse(raw),
+  resolvePaths(p, base) {
+    for (const k of ["cert", "key", "pkcs12"]) {
+      const v = absMaterial(base, p[k]);
+      if (v) p[k] = v;
+    }
+    if (p.pkcs11 && !p.pkcs11.module.startsWith("pkcs11:") && !isAbsolute5(p.pkcs11.module))
+      p.pkcs11 = { ...p.pkcs11, module: resolve6(base, p.pkcs11.module) };
+  },
+  osslsigncode: (p) => p.osslsigncode,
+  create(p, ctx) {
+    const keys = osslKeys(p);
+    const field = (k) => `signing.profiles.${p.name}.${k}`;
+    const spec = (k, value, kind) => value === void 0 ? void 0 : { field: field(k), value, kind };
+    const materials = new KeyMaterials(
+      {
+        certs: spec("cert", keys.certs, "certs"),
+        key: spec("key", keys.key, "key"),
+        pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
+      },
+      ctx.env
+    );
+    const password = p.pkcs11?.pin ?? p.password;
+    const pathOf = (m) => m && "path" in m ? [m.path] : [];
+    const templates = new TemplateSigner({
+      digest: p.digest,
+      url: p.productUrl,
+      env: ctx.env,
+      files: () => {
+        const m = materials.resolve();
+        return [...pathOf(m.certs), ...pathOf(m.key), ...pathOf(m.pkcs12)];
+      },
+      loadKey: async () => {
+        if (p.pkcs11) return { refused: "a PKCS#11 key signs inside its token" };
+        const m = materials.resolve();
+        const secret = password ? resolveSecret(parseSecretRef(password, field("password")), field("password"), ctx.env) : void 0;
+        if (m.key)
+          return { key: parsePrivateKey("bytes" in m.key ? m.key.bytes : readFileSync5(m.key.path), secret) };
+        if (m.pkcs12)
+          return { key: await materials.use((paths) => pkcs12Key(ctx.runner, paths.pkcs12, secret)) };
+        return { refused: "no key file" };
+      }
+    });
+    return {
+      prepare: () => void materials.resolve(),
+      produce: async (input2) => {
+        const plan = ctx.timestamp();
+        if (await templates.sign(input2, plan)) return;
+        await materials.use(
+          (paths) => osslProduce(
+            {
+              program: p.osslsigncode,
+              runner: ctx.runner,
+              timeoutMs: p.timeoutMs,
+              digest: p.digest,
+              keys: { ...keys, ...paths },
+              ...p.productUrl ? { url: p.productUrl } : {},
+              ...password ? { password: parseSecretRef(password, field("password")) } : {},
+              ...plan ? { timestamp: plan } : {}
+            },
+            input2
+          )
+        );
+        await templates.learn(input2);
+      }
+    };
+  },
+  files(p) {
+    const out = [];
+    if (!p.pkcs11) {
+      if (p.cert) out.push({ field: "cert", value: p.cert, code: "E_SIGN_KEY_MISSING", material: "certs" });
+      if (p.key) out.push({ field: "key", value: p.key, code: "E_SIGN_KEY_MISSING", material: "key" });
+    }
+    if (p.pkcs12)
+      out.push({ field: "pkcs12", value: p.pkcs12, code: "E_SIGN_KEY_MISSING", material: "pkcs12" });
+    if (p.pkcs11) out.push({ field: "pkcs11.module", value: p.pkcs11.module, code: "E_TOOL_MISSING" });
+    return out;
+  },
+  secrets: (p) => [
+    ["password", p.password],
+    ["pkcs11.pin", p.pkcs11?.pin]
+  ],
+  doctor: (p) => p.pkcs11 ? {
+    requires: ["pkcs11 engine"],
+    files: [
+      {
+        name: `pkcs11 module (${p.name})`,
+        purpose: `PKCS#11 module of profile "${p.name}"`,
+        path: p.pkcs11.module
+      }
+    ]
+  } : {}
+};
+
+// tools/lib/sign/remote.ts
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync3, statSync as statSync6 } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { basename } from "node:path";
+import { pipeline } from "node:stream/promises";
+var LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+function checkRemoteUrl(url2) {
+  let u;
+  try {
+    u = new URL(url2);
+  } catch {
+    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
+  }
+  if (u.protocol === "https:") return u;
+  if (u.protocol === "http:" && LOOPBACK.has(u.hostname)) return u;
+  throw new SignetError(
+    "E_CONFIG_INVALID",
+    `remote signing url must be https:// (http only for loopback): ${url2}`,
+    {
+      hint: "The token and the binary travel to this server: use HTTPS."
+    }
+  );
+}
+function remoteHeaders(p, digest) {
+  const h = {
+    "content-type": "application/octet-stream",
+    "content-length": String(p.size),
+    "x-signet-file-name": encodeURIComponent(p.description),
+    "user-agent": "signet"
+  };
+  if (p.nest) h["x-signet-nest"] = "1";
+  if (digest) h["x-signet-digest"] = digest;
+  return h;
+}
+async function once(u, s, token, p) {
+  const headers = { ...remoteHeaders(p, s.digest), authorization: `Bearer ${token}` };
+  const send = u.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  return new Promise((resolveOutcome) => {
+    let settled = false;
+    const done = (o) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (o.kind !== "ok") rmSync3(p.output, { force: true });
+      resolveOutcome(o);
+    };
+    const req = send(
+      u,
+      {
+        method: "POST",
+        headers,
+        ...u.protocol === "https:" && (s.ca || s.caFile) ? { ca: s.ca ?? readFileSync6(s.caFile) } : {}
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200) {
+          pipeline(res, createWriteStream(p.output)).then(
+            () => done({ kind: "ok" }),
+            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
+          );
+          return;
+        }
+        const chunks = [];
+        res.on("data", (c) => {
+          if (chunks.length < 16) chunks.push(c);
+        });
+        res.on("error", () => void 0);
+        res.on("end", () => {
+          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
+          if (status === 401 || status === 403) {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_TOKEN_REJECTED",
+                `signing token rejected (HTTP ${status}) by ${u.origin}`,
+                {
+                  details: { status, url: u.origin }
+                }
+              )
+            });
+          } else if (status >= 500 || status === 429 || status === 408) {
+            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
+          } else {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_REMOTE_FAILED",
+                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
+                {
+                  details: { status, url: u.origin }
+                }
+              )
+            });
+          }
+        });
+      }
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${s.timeoutMs} ms`));
+    }, s.timeoutMs);
+    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
+    createReadStream2(p.input).on("error", (e) => req.destroy(e)).pipe(req);
+  });
+}
+async function remoteProduce(s, p) {
+  const u = checkRemoteUrl(s.url);
+  const token = resolveSecret(s.token, "signing token");
+  const size = statSync6(p.input).size;
+  const delays = [0, ...backoffDelays(s.retries, s.retryWaitMs)];
+  const failures = [];
+  for (const wait of delays) {
+    if (wait) await sleep(wait);
+    const o = await once(u, s, token, { ...p, size });
+    if (o.kind === "ok") return;
+    if (o.kind === "fatal") throw o.error;
+    failures.push(o.why);
+    logger.warn(
+      `signing server ${u.origin} failed for ${basename(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+    );
+  }
+  throw new SignetError(
+    "E_SIGN_REMOTE_FAILED",
+    `signing server ${u.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
+    { details: { url: u.origin, attempts: failures.length } }
+  );
+}
+
+// tools/lib/sign/backends/remote.ts
+var remoteBackend = {
+  name: "remote",
+  parse: (raw) => remoteProfileSchema.parse(raw),
+  resolvePaths(p, base) {
+    const cf = absMaterial(base, p.caFile);
+    if (cf) p.caFile = cf;
+  },
+  unsignedFallback: true,
+  create(p, ctx) {
+    const settings = {
+      url: p.url,
+      token: parseSecretRef(p.token, `signing.profiles.${p.name}.token`),
+      timeoutMs: p.timeoutMs,
+      retries: p.retries,
+      retryWaitMs: p.retryWaitMs,
+      digest: p.digest,
+      ...p.caFile ? { caFile: p.caFile } : {}
+    };
+    checkRemoteUrl(settings.url);
+    const materials = new KeyMaterials(
+      {
+        caFile: p.caFile ? { field: `signing.profiles.${p.name}.caFile`, value: p.caFile, kind: "certs" } : void 0
+      },
+      ctx.env
+    );
+    const withCa = () => {
+      const ca = materials.resolve().caFile;
+      if (!ca) return settings;
+      return "bytes" in ca ? { ...settings, ca: ca.bytes } : { ...settings, caFile: ca.path };
+    };
+    return {
+      prepare: () => void materials.resolve(),
+      produce: (input2) => remoteProduce(withCa(), input2),
+      frame: { checkContent: true }
+    };
+  },
+  files: (p) => p.caFile ? [{ field: "caFile", value: p.caFile, code: "E_SIGN_KEY_MISSING", material: "certs" }] : [],
+  secrets: (p) => [["token", p.token]]
+};
+
+// tools/lib/sign/backends/index.ts
+var registry2 = new Map(
+  [osslsigncodeBackend, jsignBackend, remoteBackend].map((b) => [b.name, b])
+);
+function backendNames() {
+  return [...registry2.keys()];
+}
+function backendOf(profile, name = "?") {
+  const b = registry2.get(profile.backend);
+  if (!b)
+    throw new SignetError(
+      "E_CONFIG_INVALID",
+      `signing.profiles.${name}.backend: unknown backend "${profile.backend}" (known: ${backendNames().join(", ")})`,
+      { details: { field: `signing.profiles.${name}.backend` } }
+    );
+  return b;
+}
+
+// tools/lib/sign/frame.ts
+import {
+  chmodSync as chmodSync4,
+  existsSync as existsSync6,
+  mkdirSync,
+  mkdtempSync as mkdtempSync5,
+  readFileSync as readFileSync8,
+  renameSync,
+  rmdirSync,
+  statSync as statSync9
+} from "node:fs";
+import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
+
+// tools/lib/sign/verify.ts
+import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync8 } from "node:fs";
+import { tmpdir as tmpdir4 } from "node:os";
+import { basename as basename3, join as join5 } from "node:path";
+
+// tools/lib/sign/hash.ts
+import { createHash as createHash5 } from "node:crypto";
+import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4 } from "node:fs";
+var CHUNK3 = 1024 * 1024;
+var shared2;
+function sha256FileSync(path) {
+  shared2 ??= Buffer.allocUnsafe(CHUNK3);
+  const buf = shared2;
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const hash2 = createHash5("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync3(fd, buf, 0, CHUNK2, position);
+      const n = readSync4(fd, buf, 0, CHUNK3, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
     return { sha256: hash2.digest("hex"), size };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function describeArtifactFast(path) {
@@ -49518,14 +50209,14 @@ function boundSigner(file2, path, p7, reported) {
 }
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants3, copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync3, statSync as statSync5 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join4, resolve as resolve7 } from "node:path";
 var live2 = /* @__PURE__ */ new Set();
 function takeSnapshot(path, options = {}) {
   let regular;
   try {
-    regular = statSync5(path).isFile();
+    regular = statSync7(path).isFile();
   } catch (e) {
     throw toSignetError(e);
   }
@@ -49535,7 +50226,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve7(dir, options.name ?? basename2(path));
   try {
-    copyFileSync2(path, file2, constants3.COPYFILE_FICLONE);
+    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -49641,7 +50332,7 @@ async function readSignatureBlob(path, options = {}) {
       }
     );
     if (r.exitCode !== 0 || !existsSync5(out)) return void 0;
-    return readFileSync6(out);
+    return readFileSync7(out);
   } finally {
     rmSync4(dir, { recursive: true, force: true });
   }
@@ -49655,7 +50346,7 @@ function fail(code, message, details) {
 function mustBeRegular(path) {
   if (!existsSync5(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
-  if (!statSync6(path).isFile())
+  if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
 }
 async function verifyFile(path, options = {}, policy = {}) {
@@ -49742,11 +50433,11 @@ async function contentDigest(ctx, file2, out) {
     timeoutMs: 3e5,
     label: "osslsigncode extract-data"
   });
-  return readFileSync7(out);
+  return readFileSync8(out);
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve8(path);
-  if (!existsSync6(source) || !statSync7(source).isFile()) {
+  if (!existsSync6(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve8(options.out ?? source);
@@ -49783,7 +50474,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename4(target),
-      size: statSync7(input2).size
+      size: statSync9(input2).size,
+      ...options.prefix && input2 === source ? { prefix: resolve8(options.prefix) } : {}
     });
     if (!existsSync6(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
@@ -49815,7 +50507,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename4(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync7(source).mode & 4095);
+    chmodSync4(output2, statSync9(source).mode & 4095);
     renameSync(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
@@ -49881,22 +50573,22 @@ function resolveProfile(config2, options = {}) {
     };
   }
   if (o.digest) p.digest = o.digest;
-  const verify = { ...p.verify };
-  if (o.caFile) verify.caFile = o.caFile;
+  const verify2 = { ...p.verify };
+  if (o.caFile) verify2.caFile = o.caFile;
   if (o.leafSha256?.length) {
     const bad2 = o.leafSha256.filter((h) => !/^[0-9a-fA-F]{64}$/.test(h));
     if (bad2.length)
       throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad2.join(", ")}`);
-    verify.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
+    verify2.leafSha256 = o.leafSha256.map((h) => h.toLowerCase());
   }
-  if (o.subject) verify.subject = o.subject;
-  const caFile = abs(base, verify.caFile);
-  const tsaCaFile = abs(base, verify.tsaCaFile);
+  if (o.subject) verify2.subject = o.subject;
+  const caFile = abs(base, verify2.caFile);
+  const tsaCaFile = abs(base, verify2.tsaCaFile);
   p.verify = {
-    leafSha256: verify.leafSha256,
+    leafSha256: verify2.leafSha256,
     ...caFile ? { caFile } : {},
     ...tsaCaFile ? { tsaCaFile } : {},
-    ...verify.subject ? { subject: verify.subject } : {}
+    ...verify2.subject ? { subject: verify2.subject } : {}
   };
   const resolved = { ...p, name };
   backend.resolvePaths(resolved, base);

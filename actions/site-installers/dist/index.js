@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants7 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants7.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants7.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants7.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants7.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants7.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -20219,16 +20219,16 @@ var require_foldFlowLines = __commonJS({
         onFold();
       let res = text.slice(0, folds[0]);
       for (let i3 = 0; i3 < folds.length; ++i3) {
-        const fold = folds[i3];
+        const fold2 = folds[i3];
         const end2 = folds[i3 + 1] || text.length;
-        if (fold === 0)
+        if (fold2 === 0)
           res = `
 ${indent}${text.slice(0, end2)}`;
         else {
-          if (mode === FOLD_QUOTED && escapedFolds[fold])
-            res += `${text[fold]}\\`;
+          if (mode === FOLD_QUOTED && escapedFolds[fold2])
+            res += `${text[fold2]}\\`;
           res += `
-${indent}${text.slice(fold + 1, end2)}`;
+${indent}${text.slice(fold2 + 1, end2)}`;
         }
       }
       return res;
@@ -22023,8 +22023,8 @@ var require_int2 = __commonJS({
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
     function intResolve(str, offset, radix, { intAsBigInt }) {
-      const sign = str[0];
-      if (sign === "-" || sign === "+")
+      const sign2 = str[0];
+      if (sign2 === "-" || sign2 === "+")
         offset += 1;
       str = str.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
@@ -22040,10 +22040,10 @@ var require_int2 = __commonJS({
             break;
         }
         const n3 = BigInt(str);
-        return sign === "-" ? BigInt(-1) * n3 : n3;
+        return sign2 === "-" ? BigInt(-1) * n3 : n3;
       }
       const n2 = parseInt(str, radix);
-      return sign === "-" ? -1 * n2 : n2;
+      return sign2 === "-" ? -1 * n2 : n2;
     }
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
@@ -22190,11 +22190,11 @@ var require_timestamp = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     function parseSexagesimal(str, asBigInt) {
-      const sign = str[0];
-      const parts = sign === "-" || sign === "+" ? str.substring(1) : str;
+      const sign2 = str[0];
+      const parts = sign2 === "-" || sign2 === "+" ? str.substring(1) : str;
       const num = (n2) => asBigInt ? BigInt(n2) : Number(n2);
       const res = parts.replace(/_/g, "").split(":").reduce((res2, p2) => res2 * num(60) + num(p2), num(0));
-      return sign === "-" ? num(-1) * res : res;
+      return sign2 === "-" ? num(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
       let { value } = node2;
@@ -22203,9 +22203,9 @@ var require_timestamp = __commonJS({
         num = (n2) => BigInt(n2);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node2);
-      let sign = "";
+      let sign2 = "";
       if (value < 0) {
-        sign = "-";
+        sign2 = "-";
         value *= num(-1);
       }
       const _60 = num(60);
@@ -22220,7 +22220,7 @@ var require_timestamp = __commonJS({
           parts.unshift(value);
         }
       }
-      return sign + parts.map((n2) => String(n2).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
+      return sign2 + parts.map((n2) => String(n2).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
     }
     var intTime = {
       identify: (value) => typeof value === "bigint" || Number.isInteger(value),
@@ -23867,8 +23867,8 @@ var require_resolve_flow_scalar = __commonJS({
         if (ch === "\r" && source[i2 + 1] === "\n")
           continue;
         if (ch === "\n") {
-          const { fold, offset } = foldNewline(source, i2);
-          res += fold;
+          const { fold: fold2, offset } = foldNewline(source, i2);
+          res += fold2;
           i2 = offset;
         } else if (ch === "\\") {
           let next2 = source[++i2];
@@ -23908,19 +23908,19 @@ var require_resolve_flow_scalar = __commonJS({
       return res;
     }
     function foldNewline(source, offset) {
-      let fold = "";
+      let fold2 = "";
       let ch = source[offset + 1];
       while (ch === " " || ch === "	" || ch === "\n" || ch === "\r") {
         if (ch === "\r" && source[offset + 2] !== "\n")
           break;
         if (ch === "\n")
-          fold += "\n";
+          fold2 += "\n";
         offset += 1;
         ch = source[offset + 1];
       }
-      if (!fold)
-        fold = " ";
-      return { fold, offset };
+      if (!fold2)
+        fold2 = " ";
+      return { fold: fold2, offset };
     }
     var escapeCodes = {
       "0": "\0",
@@ -52223,345 +52223,6 @@ var init_osslsigncode = __esm({
   }
 });
 
-// tools/lib/sign/backends/osslsigncode.ts
-import { isAbsolute as isAbsolute4, resolve as resolve5 } from "node:path";
-function osslKeys(p2) {
-  if (p2.pkcs11) {
-    return {
-      pkcs11: {
-        module: p2.pkcs11.module,
-        cert: p2.pkcs11.cert,
-        key: p2.pkcs11.key,
-        ...p2.pkcs11.engine ? { engine: p2.pkcs11.engine } : {}
-      },
-      ...p2.cert ? { certs: p2.cert } : {}
-    };
-  }
-  if (p2.pkcs12) return { pkcs12: p2.pkcs12 };
-  if (!p2.cert || !p2.key) {
-    throw new SignetError(
-      "E_SIGN_KEY_MISSING",
-      `profile "${p2.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
-      { details: { profile: p2.name } }
-    );
-  }
-  return { certs: p2.cert, key: p2.key };
-}
-var osslsigncodeBackend;
-var init_osslsigncode2 = __esm({
-  "tools/lib/sign/backends/osslsigncode.ts"() {
-    "use strict";
-    init_errors();
-    init_secrets();
-    init_config();
-    init_key_material();
-    init_osslsigncode();
-    osslsigncodeBackend = {
-      name: "osslsigncode",
-      parse: (raw) => osslsigncodeProfileSchema.parse(raw),
-      resolvePaths(p2, base) {
-        for (const k2 of ["cert", "key", "pkcs12"]) {
-          const v2 = absMaterial(base, p2[k2]);
-          if (v2) p2[k2] = v2;
-        }
-        if (p2.pkcs11 && !p2.pkcs11.module.startsWith("pkcs11:") && !isAbsolute4(p2.pkcs11.module))
-          p2.pkcs11 = { ...p2.pkcs11, module: resolve5(base, p2.pkcs11.module) };
-      },
-      osslsigncode: (p2) => p2.osslsigncode,
-      create(p2, ctx) {
-        const keys = osslKeys(p2);
-        const field = (k2) => `signing.profiles.${p2.name}.${k2}`;
-        const spec = (k2, value, kind) => value === void 0 ? void 0 : { field: field(k2), value, kind };
-        const materials = new KeyMaterials(
-          {
-            certs: spec("cert", keys.certs, "certs"),
-            key: spec("key", keys.key, "key"),
-            pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
-          },
-          ctx.env
-        );
-        const password = p2.pkcs11?.pin ?? p2.password;
-        return {
-          prepare: () => void materials.resolve(),
-          produce: (input2) => {
-            const plan = ctx.timestamp();
-            return materials.use(
-              (paths) => osslProduce(
-                {
-                  program: p2.osslsigncode,
-                  runner: ctx.runner,
-                  timeoutMs: p2.timeoutMs,
-                  digest: p2.digest,
-                  keys: { ...keys, ...paths },
-                  ...p2.productUrl ? { url: p2.productUrl } : {},
-                  ...password ? { password: parseSecretRef(password, field("password")) } : {},
-                  ...plan ? { timestamp: plan } : {}
-                },
-                input2
-              )
-            );
-          }
-        };
-      },
-      files(p2) {
-        const out = [];
-        if (!p2.pkcs11) {
-          if (p2.cert) out.push({ field: "cert", value: p2.cert, code: "E_SIGN_KEY_MISSING", material: "certs" });
-          if (p2.key) out.push({ field: "key", value: p2.key, code: "E_SIGN_KEY_MISSING", material: "key" });
-        }
-        if (p2.pkcs12)
-          out.push({ field: "pkcs12", value: p2.pkcs12, code: "E_SIGN_KEY_MISSING", material: "pkcs12" });
-        if (p2.pkcs11) out.push({ field: "pkcs11.module", value: p2.pkcs11.module, code: "E_TOOL_MISSING" });
-        return out;
-      },
-      secrets: (p2) => [
-        ["password", p2.password],
-        ["pkcs11.pin", p2.pkcs11?.pin]
-      ],
-      doctor: (p2) => p2.pkcs11 ? {
-        requires: ["pkcs11 engine"],
-        files: [
-          {
-            name: `pkcs11 module (${p2.name})`,
-            purpose: `PKCS#11 module of profile "${p2.name}"`,
-            path: p2.pkcs11.module
-          }
-        ]
-      } : {}
-    };
-  }
-});
-
-// tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync3, statSync as statSync4 } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { basename } from "node:path";
-import { pipeline } from "node:stream/promises";
-function checkRemoteUrl(url2) {
-  let u2;
-  try {
-    u2 = new URL(url2);
-  } catch {
-    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
-  }
-  if (u2.protocol === "https:") return u2;
-  if (u2.protocol === "http:" && LOOPBACK.has(u2.hostname)) return u2;
-  throw new SignetError(
-    "E_CONFIG_INVALID",
-    `remote signing url must be https:// (http only for loopback): ${url2}`,
-    {
-      hint: "The token and the binary travel to this server: use HTTPS."
-    }
-  );
-}
-function remoteHeaders(p2, digest) {
-  const h2 = {
-    "content-type": "application/octet-stream",
-    "content-length": String(p2.size),
-    "x-signet-file-name": encodeURIComponent(p2.description),
-    "user-agent": "signet"
-  };
-  if (p2.nest) h2["x-signet-nest"] = "1";
-  if (digest) h2["x-signet-digest"] = digest;
-  return h2;
-}
-async function once(u2, s2, token, p2) {
-  const headers = { ...remoteHeaders(p2, s2.digest), authorization: `Bearer ${token}` };
-  const send = u2.protocol === "https:" ? (await import("node:https")).request : httpRequest;
-  return new Promise((resolveOutcome) => {
-    let settled = false;
-    const done = (o2) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (o2.kind !== "ok") rmSync3(p2.output, { force: true });
-      resolveOutcome(o2);
-    };
-    const req = send(
-      u2,
-      {
-        method: "POST",
-        headers,
-        ...u2.protocol === "https:" && (s2.ca || s2.caFile) ? { ca: s2.ca ?? readFileSync6(s2.caFile) } : {}
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 200) {
-          pipeline(res, createWriteStream(p2.output)).then(
-            () => done({ kind: "ok" }),
-            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
-          );
-          return;
-        }
-        const chunks = [];
-        res.on("data", (c2) => {
-          if (chunks.length < 16) chunks.push(c2);
-        });
-        res.on("error", () => void 0);
-        res.on("end", () => {
-          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
-          if (status === 401 || status === 403) {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_TOKEN_REJECTED",
-                `signing token rejected (HTTP ${status}) by ${u2.origin}`,
-                {
-                  details: { status, url: u2.origin }
-                }
-              )
-            });
-          } else if (status >= 500 || status === 429 || status === 408) {
-            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
-          } else {
-            done({
-              kind: "fatal",
-              error: new SignetError(
-                "E_SIGN_REMOTE_FAILED",
-                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
-                {
-                  details: { status, url: u2.origin }
-                }
-              )
-            });
-          }
-        });
-      }
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${s2.timeoutMs} ms`));
-    }, s2.timeoutMs);
-    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
-    createReadStream2(p2.input).on("error", (e) => req.destroy(e)).pipe(req);
-  });
-}
-async function remoteProduce(s2, p2) {
-  const u2 = checkRemoteUrl(s2.url);
-  const token = resolveSecret(s2.token, "signing token");
-  const size = statSync4(p2.input).size;
-  const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
-  const failures = [];
-  for (const wait of delays) {
-    if (wait) await sleep(wait);
-    const o2 = await once(u2, s2, token, { ...p2, size });
-    if (o2.kind === "ok") return;
-    if (o2.kind === "fatal") throw o2.error;
-    failures.push(o2.why);
-    logger.warn(
-      `signing server ${u2.origin} failed for ${basename(p2.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
-    );
-  }
-  throw new SignetError(
-    "E_SIGN_REMOTE_FAILED",
-    `signing server ${u2.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
-    { details: { url: u2.origin, attempts: failures.length } }
-  );
-}
-var LOOPBACK;
-var init_remote = __esm({
-  "tools/lib/sign/remote.ts"() {
-    "use strict";
-    init_errors();
-    init_log();
-    init_redact();
-    init_secrets();
-    init_retry();
-    LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-  }
-});
-
-// tools/lib/sign/backends/remote.ts
-var remoteBackend;
-var init_remote2 = __esm({
-  "tools/lib/sign/backends/remote.ts"() {
-    "use strict";
-    init_secrets();
-    init_config();
-    init_key_material();
-    init_remote();
-    remoteBackend = {
-      name: "remote",
-      parse: (raw) => remoteProfileSchema.parse(raw),
-      resolvePaths(p2, base) {
-        const cf = absMaterial(base, p2.caFile);
-        if (cf) p2.caFile = cf;
-      },
-      unsignedFallback: true,
-      create(p2, ctx) {
-        const settings = {
-          url: p2.url,
-          token: parseSecretRef(p2.token, `signing.profiles.${p2.name}.token`),
-          timeoutMs: p2.timeoutMs,
-          retries: p2.retries,
-          retryWaitMs: p2.retryWaitMs,
-          digest: p2.digest,
-          ...p2.caFile ? { caFile: p2.caFile } : {}
-        };
-        checkRemoteUrl(settings.url);
-        const materials = new KeyMaterials(
-          {
-            caFile: p2.caFile ? { field: `signing.profiles.${p2.name}.caFile`, value: p2.caFile, kind: "certs" } : void 0
-          },
-          ctx.env
-        );
-        const withCa = () => {
-          const ca2 = materials.resolve().caFile;
-          if (!ca2) return settings;
-          return "bytes" in ca2 ? { ...settings, ca: ca2.bytes } : { ...settings, caFile: ca2.path };
-        };
-        return {
-          prepare: () => void materials.resolve(),
-          produce: (input2) => remoteProduce(withCa(), input2),
-          frame: { checkContent: true }
-        };
-      },
-      files: (p2) => p2.caFile ? [{ field: "caFile", value: p2.caFile, code: "E_SIGN_KEY_MISSING", material: "certs" }] : [],
-      secrets: (p2) => [["token", p2.token]]
-    };
-  }
-});
-
-// tools/lib/sign/backends/index.ts
-function registerBackend(backend) {
-  const before = registry2.get(backend.name);
-  registry2.set(backend.name, backend);
-  return () => {
-    if (before) registry2.set(backend.name, before);
-    else registry2.delete(backend.name);
-  };
-}
-function backendNames() {
-  return [...registry2.keys()];
-}
-function backendOf(profile, name = "?") {
-  const b2 = registry2.get(profile.backend);
-  if (!b2)
-    throw new SignetError(
-      "E_CONFIG_INVALID",
-      `signing.profiles.${name}.backend: unknown backend "${profile.backend}" (known: ${backendNames().join(", ")})`,
-      { details: { field: `signing.profiles.${name}.backend` } }
-    );
-  return b2;
-}
-var registry2, builtinBackends;
-var init_backends = __esm({
-  "tools/lib/sign/backends/index.ts"() {
-    "use strict";
-    init_errors();
-    init_jsign2();
-    init_osslsigncode2();
-    init_remote2();
-    registry2 = new Map(
-      [osslsigncodeBackend, jsignBackend, remoteBackend].map((b2) => [b2.name, b2])
-    );
-    builtinBackends = {
-      osslsigncode: osslsigncodeBackend,
-      jsign: jsignBackend,
-      remote: remoteBackend
-    };
-  }
-});
-
 // tools/lib/cfb.ts
 import { fstatSync, readSync } from "node:fs";
 function bad(what) {
@@ -52843,8 +52504,8 @@ function normSerial(hex3) {
 function parsePkcs7(der) {
   const ci = readNode(der, 0);
   if (ci?.tag !== 48) return void 0;
-  const [oid, explicit] = children(der, ci);
-  if (oid?.tag !== 6 || bytesToHex(der, oid.contentStart, oid.end) !== OID_SIGNED_DATA) return void 0;
+  const [oid2, explicit] = children(der, ci);
+  if (oid2?.tag !== 6 || bytesToHex(der, oid2.contentStart, oid2.end) !== OID_SIGNED_DATA) return void 0;
   if (explicit?.tag !== 160) return void 0;
   const sd = children(der, explicit)[0];
   if (sd?.tag !== 48) return void 0;
@@ -52960,6 +52621,56 @@ function readMsiSignature(path) {
     closeSync(fd);
   }
 }
+function derLength(n2) {
+  if (n2 < 128) return Buffer.from([n2]);
+  const bytes = [];
+  for (let v2 = n2; v2 > 0; v2 = Math.floor(v2 / 256)) bytes.unshift(v2 & 255);
+  return Buffer.from([128 | bytes.length, ...bytes]);
+}
+function tlv(tag, ...parts) {
+  const length = parts.reduce((n2, p2) => n2 + p2.length, 0);
+  return Buffer.concat([Buffer.from([tag]), derLength(length), ...parts]);
+}
+function nodeBytes(buf, node2) {
+  return Buffer.from(buf.subarray(node2.start, node2.end));
+}
+function nodeContent(buf, node2) {
+  return Buffer.from(buf.subarray(node2.contentStart, node2.end));
+}
+function sortSetOf(elements) {
+  return [...elements].sort((a2, b2) => {
+    const n2 = Math.max(a2.length, b2.length);
+    for (let i2 = 0; i2 < n2; i2++) {
+      const d2 = (a2[i2] ?? 0) - (b2[i2] ?? 0);
+      if (d2) return d2;
+    }
+    return 0;
+  });
+}
+function oidOf(buf, node2) {
+  const parts = [];
+  let v2 = 0;
+  for (let i2 = node2.contentStart; i2 < node2.end; i2++) {
+    const b2 = buf[i2];
+    v2 = v2 * 128 + (b2 & 127);
+    if (!(b2 & 128)) {
+      if (!parts.length) parts.push(v2 < 80 ? Math.floor(v2 / 40) : 2, v2 < 80 ? v2 % 40 : v2 - 80);
+      else parts.push(v2);
+      v2 = 0;
+    }
+  }
+  return parts.join(".");
+}
+function oid(dotted) {
+  const [a2 = 0, b2 = 0, ...rest] = dotted.split(".").map(Number);
+  const out = [];
+  for (const v2 of [a2 * 40 + b2, ...rest]) {
+    const bytes = [v2 & 127];
+    for (let x2 = Math.floor(v2 / 128); x2 > 0; x2 = Math.floor(x2 / 128)) bytes.unshift(128 | x2 & 127);
+    out.push(...bytes);
+  }
+  return tlv(6, Buffer.from(out));
+}
 var OID_SIGNED_DATA, CFB_MAGIC, SIGNATURE_STREAMS;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
@@ -52971,38 +52682,1046 @@ var init_der = __esm({
   }
 });
 
-// tools/lib/sign/hash.ts
+// tools/lib/sign/pe-image.ts
 import { createHash as createHash3 } from "node:crypto";
-import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
-function sha256FileSync(path) {
+import {
+  closeSync as closeSync2,
+  constants as constants3,
+  copyFileSync as copyFileSync2,
+  fstatSync as fstatSync3,
+  openSync as openSync2,
+  readSync as readSync3,
+  statSync as statSync4,
+  writeSync
+} from "node:fs";
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe2 = head.readInt32LE(60);
+  if (pe2 < 64 || pe2 > 3584 || pe2 + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe2) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe2 + 20);
+  const opt = pe2 + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+function unsignedLayout(fd, size) {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  readSync3(fd, head, 0, head.length, 0);
+  const layout = peLayout(head, size);
+  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
+  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
+  return layout;
+}
+function sumWords(buf, from, to) {
+  let s2 = 0;
+  const even = to - (to - from) % 2;
+  for (let i2 = from; i2 < even; i2 += 2) s2 += buf[i2] | buf[i2 + 1] << 8;
+  if (even < to) s2 += buf[even];
+  return s2;
+}
+function feed(state, fd, end) {
   shared ??= Buffer.allocUnsafe(CHUNK);
   const buf = shared;
+  const { checksumAt, securityDirAt } = state.layout;
+  while (state.length < end) {
+    const at2 = state.length;
+    const n2 = readSync3(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
+    if (n2 <= 0) throw new Error(`short read at ${at2}`);
+    const chunk = buf.subarray(0, n2);
+    const skips = [
+      [checksumAt, 4],
+      [securityDirAt, 8]
+    ].filter(([o2 = 0, l2 = 0]) => o2 < at2 + n2 && o2 + l2 > at2);
+    if (!skips.length) {
+      state.hash.update(chunk);
+      state.words += sumWords(chunk, 0, n2);
+    } else {
+      let pos = 0;
+      for (const [o2 = 0, l2 = 0] of skips) {
+        const from = Math.max(0, o2 - at2);
+        const to = Math.min(n2, o2 + l2 - at2);
+        state.hash.update(chunk.subarray(pos, from));
+        state.words += sumWords(chunk, pos, from);
+        pos = to;
+      }
+      state.hash.update(chunk.subarray(pos));
+      state.words += sumWords(chunk, pos, n2);
+    }
+    state.length += n2;
+  }
+}
+function fold(words) {
+  return words === 0 ? 0 : (words - 1) % 65535 + 1;
+}
+function pePrefixState(path, algorithm, length) {
   const fd = openSync2(path, "r");
   try {
     const size = fstatSync3(fd).size;
-    const hash3 = createHash3("sha256");
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    const end = Math.min(size, length ?? size) & ~1;
+    if (end < layout.securityDirAt + 8) return void 0;
+    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, end);
+    return state;
+  } finally {
+    closeSync2(fd);
+  }
+}
+function peImageDigest(path, algorithm, prefix) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    let state;
+    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
+      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, size);
+    const tableAt = size + 7 & ~7;
+    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function winCertificate(pkcs7) {
+  const length = 8 + pkcs7.length + 7 & ~7;
+  const out = Buffer.alloc(length);
+  out.writeUInt32LE(length, 0);
+  out.writeUInt16LE(512, 4);
+  out.writeUInt16LE(2, 6);
+  pkcs7.copy(out, 8);
+  return out;
+}
+function writeSignedPe(input2, output2, d2, pkcs7) {
+  const st2 = statSync4(input2);
+  if (st2.size !== d2.size) throw new Error(`${input2} changed while it was signed`);
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  const table = winCertificate(pkcs7);
+  const dir = Buffer.alloc(8);
+  dir.writeUInt32LE(d2.tableAt, 0);
+  dir.writeUInt32LE(table.length, 4);
+  const total = d2.tableAt + table.length;
+  const sum = fold(d2.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32LE(sum + total >>> 0, 0);
+  const fd = openSync2(output2, "r+");
+  try {
+    const tail2 = Buffer.concat([Buffer.alloc(d2.tableAt - d2.size), table]);
+    writeSync(fd, tail2, 0, tail2.length, d2.size);
+    writeSync(fd, dir, 0, 8, d2.layout.securityDirAt);
+    writeSync(fd, checksum, 0, 4, d2.layout.checksumAt);
+  } finally {
+    closeSync2(fd);
+  }
+}
+var HEAD_BYTES, CHUNK, shared;
+var init_pe_image = __esm({
+  "tools/lib/sign/pe-image.ts"() {
+    "use strict";
+    HEAD_BYTES = 4096;
+    CHUNK = 1024 * 1024;
+  }
+});
+
+// tools/lib/sign/template-signing.ts
+import { createHash as createHash4, createPublicKey, sign, verify } from "node:crypto";
+function opusInfo(description, url2) {
+  const parts = [];
+  if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
+  if (url2 !== void 0) parts.push(tlv(161, tlv(128, Buffer.from(url2, "utf8"))));
+  return tlv(48, ...parts);
+}
+function attribute(type, value) {
+  return tlv(48, oid(type), tlv(49, value));
+}
+function derTime(d2) {
+  const iso = d2.toISOString();
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, "");
+  const year = d2.getUTCFullYear();
+  return year >= 2050 || year < 1950 ? tlv(24, Buffer.from(`${digits}Z`, "latin1")) : tlv(23, Buffer.from(`${digits.slice(2)}Z`, "latin1"));
+}
+function schemeOf(key) {
+  const t2 = key.asymmetricKeyType;
+  return t2 === "ec" || t2 === "rsa" ? t2 : void 0;
+}
+function readTemplate(pkcs7, expect) {
+  try {
+    return parseTemplate(pkcs7, expect);
+  } catch (e) {
+    return { refused: `malformed: ${e.message}` };
+  }
+}
+function parseTemplate(pkcs7, expect) {
+  const refused = (why) => ({ refused: why });
+  const der = pkcs7;
+  const at2 = (n2, tag) => n2?.tag === tag;
+  const ci = readNode(der, 0);
+  if (!at2(ci, 48) || ci.end !== der.length) return refused("not one DER ContentInfo");
+  const [ciType, ciContent] = children(der, ci);
+  if (!at2(ciType, 6) || oidOf(der, ciType) !== OID.signedData || !at2(ciContent, 160))
+    return refused("not a SignedData");
+  const sd = children(der, ciContent)[0];
+  if (!at2(sd, 48)) return refused("no SignedData");
+  const parts = children(der, sd);
+  const [version2, digestAlgorithms, encap, ...rest] = parts;
+  if (!at2(version2, 2) || !at2(digestAlgorithms, 49) || !at2(encap, 48))
+    return refused("unexpected SignedData fields");
+  const signerInfos = rest.pop();
+  if (!at2(signerInfos, 49)) return refused("no SignerInfos");
+  if (!rest.length || rest.some((n2) => n2.tag !== 160 && n2.tag !== 161)) return refused("no certificates");
+  const [eType, eContent] = children(der, encap);
+  if (!at2(eType, 6) || oidOf(der, eType) !== OID.spcIndirectData || !at2(eContent, 160))
+    return refused("the content is not SpcIndirectDataContent");
+  const indirectNode = children(der, eContent)[0];
+  if (!at2(indirectNode, 48) || indirectNode.end !== eContent.end)
+    return refused("malformed SpcIndirectDataContent");
+  const [, digestInfo] = children(der, indirectNode);
+  const [digestAlg, digestValue] = digestInfo ? children(der, digestInfo) : [];
+  if (!at2(digestAlg, 48) || !at2(digestValue, 4)) return refused("malformed DigestInfo");
+  const algOid = children(der, digestAlg)[0];
+  const wantOid = DIGEST_OIDS[expect.algorithm];
+  if (!wantOid || !at2(algOid, 6) || oidOf(der, algOid) !== wantOid)
+    return refused(`the file digest is not ${expect.algorithm}`);
+  if (!nodeContent(der, digestValue).equals(expect.digest))
+    return refused("osslsigncode signed another digest than Signet computed for the file");
+  const indirect = nodeBytes(der, indirectNode);
+  const infos = children(der, signerInfos);
+  if (infos.length !== 1 || !at2(infos[0], 48)) return refused("not exactly one SignerInfo");
+  const si = children(der, infos[0]);
+  const [siVersion, sid, siDigest, attrs, sigAlg, sigValue, unsigned, ...more] = si;
+  if (!at2(siVersion, 2) || !at2(sid, 48) || !at2(siDigest, 48) || !at2(attrs, 160))
+    return refused("unexpected SignerInfo fields");
+  if (!at2(sigAlg, 48) || !at2(sigValue, 4) || more.length) return refused("unexpected SignerInfo fields");
+  const siDigestOid = children(der, siDigest)[0];
+  if (!at2(siDigestOid, 6) || oidOf(der, siDigestOid) !== wantOid)
+    return refused(`the signer digest is not ${expect.algorithm}`);
+  if (unsigned) {
+    if (!at2(unsigned, 161)) return refused("unexpected SignerInfo fields");
+    for (const a2 of children(der, unsigned)) {
+      const t2 = children(der, a2)[0];
+      if (!t2 || oidOf(der, t2) !== OID.rfc3161Timestamp)
+        return refused("an unsigned attribute other than an RFC 3161 timestamp");
+    }
+  }
+  const fixedAttributes = [];
+  let hasOpusInfo = false;
+  let hasSigningTime = false;
+  let messageDigest;
+  let opus;
+  let time3 = Buffer.alloc(0);
+  for (const a2 of children(der, attrs)) {
+    const [type, values] = children(der, a2);
+    if (!at2(type, 6) || !at2(values, 49)) return refused("malformed attribute");
+    const name = oidOf(der, type);
+    if (!KNOWN_ATTRIBUTES.has(name)) return refused(`an unknown signed attribute ${name}`);
+    const vs = children(der, values);
+    if (vs.length !== 1) return refused(`attribute ${name} has ${vs.length} values`);
+    const value = nodeBytes(der, vs[0]);
+    if (name === OID.messageDigest) messageDigest = value;
+    else if (name === OID.signingTime) {
+      hasSigningTime = true;
+      time3 = value;
+    } else if (name === OID.opusInfo) {
+      hasOpusInfo = true;
+      opus = value;
+    } else {
+      if (name === OID.contentType && !value.equals(oid(OID.spcIndirectData)))
+        return refused("the contentType attribute is not SpcIndirectData");
+      fixedAttributes.push(nodeBytes(der, a2));
+    }
+  }
+  const contentHash = hashOf(expect.algorithm, nodeContent(der, indirectNode));
+  if (!messageDigest?.equals(tlv(4, contentHash)))
+    return refused("the messageDigest attribute is not the digest of the content Signet reads");
+  if (opus && !opus.equals(opusInfo(expect.description, expect.url)))
+    return refused("the program name is not encoded as Signet encodes it");
+  if (!opus && expect.description) return refused("the template has no program name");
+  const p7 = parsePkcs7(der);
+  const leaf = p7 ? leafCertificate(p7) : void 0;
+  if (!leaf) return refused("no signer certificate");
+  const scheme = schemeOf(expect.key);
+  if (!scheme) return refused(`a ${expect.key.asymmetricKeyType} key (Signet signs with EC and RSA keys)`);
+  const spki = (k2) => k2.export({ type: "spki", format: "der" });
+  if (!spki(leaf.publicKey).equals(spki(createPublicKey(expect.key))))
+    return refused("the key is not the signer certificate's");
+  const signedAttrs = Buffer.concat([Buffer.from([49]), der.subarray(attrs.start + 1, attrs.end)]);
+  if (!verify(expect.algorithm, signedAttrs, leaf.publicKey, nodeContent(der, sigValue)))
+    return refused("its signature does not verify under the scheme Signet signs with");
+  const template = {
+    algorithm: expect.algorithm,
+    head: Buffer.concat([nodeBytes(der, version2), nodeBytes(der, digestAlgorithms)]),
+    contentType: nodeBytes(der, eType),
+    indirect,
+    digestAt: digestValue.contentStart - indirectNode.start,
+    digestLength: digestValue.end - digestValue.contentStart,
+    certificates: Buffer.concat(rest.map((n2) => nodeBytes(der, n2))),
+    signerHead: Buffer.concat([nodeBytes(der, siVersion), nodeBytes(der, sid), nodeBytes(der, siDigest)]),
+    signatureAlgorithm: nodeBytes(der, sigAlg),
+    fixedAttributes,
+    hasOpusInfo,
+    hasSigningTime,
+    url: expect.url,
+    leaf
+  };
+  const token = unsigned ? nodeContent(der, children(der, children(der, unsigned)[0])[1]) : void 0;
+  const again = assemble(
+    template,
+    withDigest(template, expect.digest),
+    signedAttributes(template, indirect, expect.description, time3),
+    nodeContent(der, sigValue),
+    token
+  );
+  if (!again.equals(der)) return refused("Signet's encoding of the signature differs from osslsigncode's");
+  return { template };
+}
+function hashOf(algorithm, data) {
+  return createHash4(algorithm).update(data).digest();
+}
+function signedAttributes(t2, indirect, description, time3) {
+  const content = indirect.subarray(readNode(indirect, 0).contentStart);
+  const attrs = [...t2.fixedAttributes, attribute(OID.messageDigest, tlv(4, hashOf(t2.algorithm, content)))];
+  if (t2.hasSigningTime) attrs.push(attribute(OID.signingTime, time3));
+  if (t2.hasOpusInfo) attrs.push(attribute(OID.opusInfo, opusInfo(description, t2.url)));
+  return Buffer.concat(sortSetOf(attrs));
+}
+function assemble(t2, indirect, attrs, signature, token) {
+  const unsigned = token ? [tlv(161, attribute(OID.rfc3161Timestamp, token))] : [];
+  const signerInfo = tlv(
+    48,
+    t2.signerHead,
+    tlv(160, attrs),
+    t2.signatureAlgorithm,
+    tlv(4, signature),
+    ...unsigned
+  );
+  const signedData = tlv(
+    48,
+    t2.head,
+    tlv(48, t2.contentType, tlv(160, indirect)),
+    t2.certificates,
+    tlv(49, signerInfo)
+  );
+  return tlv(48, oid(OID.signedData), tlv(160, signedData));
+}
+function withDigest(t2, digest) {
+  if (digest.length !== t2.digestLength) throw new Error("the digest length differs from the template");
+  const indirect = Buffer.from(t2.indirect);
+  digest.copy(indirect, t2.digestAt);
+  return indirect;
+}
+function signFromTemplate(t2, input2, key) {
+  const indirect = withDigest(t2, input2.digest);
+  const attrs = signedAttributes(t2, indirect, input2.description, derTime(input2.time ?? /* @__PURE__ */ new Date()));
+  const signature = sign(t2.algorithm, tlv(49, attrs), key);
+  return { signature, finish: (token) => assemble(t2, indirect, attrs, signature, token) };
+}
+var OID, DIGEST_OIDS, KNOWN_ATTRIBUTES;
+var init_template_signing = __esm({
+  "tools/lib/sign/template-signing.ts"() {
+    "use strict";
+    init_der();
+    OID = {
+      signedData: "1.2.840.113549.1.7.2",
+      spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
+      contentType: "1.2.840.113549.1.9.3",
+      messageDigest: "1.2.840.113549.1.9.4",
+      signingTime: "1.2.840.113549.1.9.5",
+      statementType: "1.3.6.1.4.1.311.2.1.11",
+      opusInfo: "1.3.6.1.4.1.311.2.1.12",
+      rfc3161Timestamp: "1.3.6.1.4.1.311.3.3.1"
+    };
+    DIGEST_OIDS = {
+      sha1: "1.3.14.3.2.26",
+      sha256: "2.16.840.1.101.3.4.2.1",
+      sha384: "2.16.840.1.101.3.4.2.2",
+      sha512: "2.16.840.1.101.3.4.2.3"
+    };
+    KNOWN_ATTRIBUTES = /* @__PURE__ */ new Set([
+      OID.contentType,
+      OID.messageDigest,
+      OID.signingTime,
+      OID.statementType,
+      OID.opusInfo
+    ]);
+  }
+});
+
+// tools/lib/sign/tsp.ts
+import { randomBytes } from "node:crypto";
+function integer2(bytes) {
+  let b2 = bytes;
+  while (b2.length > 1 && b2[0] === 0 && (b2[1] & 128) === 0) b2 = b2.subarray(1);
+  return tlv(2, b2[0] & 128 ? Buffer.concat([Buffer.from([0]), b2]) : b2);
+}
+function timestampRequest(algorithm, imprint, nonce) {
+  const algOid = DIGEST_OIDS[algorithm];
+  if (!algOid) throw new Error(`no OID for ${algorithm}`);
+  return tlv(
+    48,
+    tlv(2, Buffer.from([1])),
+    tlv(48, tlv(48, oid(algOid), Buffer.from([5, 0])), tlv(4, imprint)),
+    integer2(nonce),
+    Buffer.from([1, 1, 255])
+  );
+}
+function tokenOf(reply, expect) {
+  const refused = (why) => ({ refused: why });
+  const at2 = (n2, tag) => n2?.tag === tag;
+  const resp = readNode(reply, 0);
+  if (!at2(resp, 48) || resp.end !== reply.length) return refused("the reply is not one DER TimeStampResp");
+  const [status, token] = children(reply, resp);
+  const code = at2(status, 48) ? children(reply, status)[0] : void 0;
+  if (!at2(code, 2)) return refused("the reply has no status");
+  const value = nodeContent(reply, code);
+  if (value.length !== 1 || value[0] !== 0)
+    return refused(`the TSA did not grant the request (status ${value.toString("hex")})`);
+  if (!at2(token, 48)) return refused("the reply holds no token");
+  const [type, explicit] = children(reply, token);
+  if (!at2(type, 6) || oidOf(reply, type) !== OID.signedData || !at2(explicit, 160))
+    return refused("the token is not a SignedData");
+  const sd = children(reply, explicit)[0];
+  const encap = sd && at2(sd, 48) ? children(reply, sd)[2] : void 0;
+  const [eType, eContent] = at2(encap, 48) ? children(reply, encap) : [];
+  if (!at2(eType, 6) || oidOf(reply, eType) !== TST_INFO || !at2(eContent, 160))
+    return refused("the token holds no TSTInfo");
+  const octets = children(reply, eContent)[0];
+  if (!at2(octets, 4)) return refused("the token holds no TSTInfo");
+  const info2 = nodeContent(reply, octets);
+  const tst = readNode(info2, 0);
+  if (!at2(tst, 48)) return refused("malformed TSTInfo");
+  const fields = children(info2, tst);
+  const imprint = fields[2];
+  const [alg, hashed] = at2(imprint, 48) ? children(info2, imprint) : [];
+  const algOid = at2(alg, 48) ? children(info2, alg)[0] : void 0;
+  if (!at2(algOid, 6) || oidOf(info2, algOid) !== DIGEST_OIDS[expect.algorithm] || !at2(hashed, 4))
+    return refused("the token stamps another digest algorithm");
+  if (!nodeContent(info2, hashed).equals(expect.imprint)) return refused("the token stamps another signature");
+  const wanted = integer2(expect.nonce);
+  const nonce = fields.slice(5).find((f2) => f2.tag === 2);
+  if (!nonce || !Buffer.from(info2.subarray(nonce.start, nonce.end)).equals(wanted))
+    return refused("the token does not carry our nonce");
+  return { token: Buffer.from(reply.subarray(token.start, token.end)) };
+}
+async function post(url2, body, timeoutMs) {
+  const res = await fetch(url2, {
+    method: "POST",
+    headers: { "content-type": "application/timestamp-query", accept: "application/timestamp-reply" },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: "error"
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  return bytes;
+}
+async function timestampSignature(plan, algorithm, imprint) {
+  const failures = [];
+  for (const attempt of tsaSchedule(plan)) {
+    if (attempt.waitMs) await sleep(attempt.waitMs);
+    const nonce = randomBytes(8);
+    let why;
+    try {
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const got = tokenOf(reply, { algorithm, imprint, nonce });
+      if ("token" in got) {
+        if (failures.length)
+          logger.info(`timestamped by ${attempt.url} after ${failures.length} failed attempt(s)`);
+        return got.token;
+      }
+      why = got.refused;
+    } catch (e) {
+      const err = e;
+      why = err.name === "TimeoutError" ? "timed out" : err.cause?.message ?? err.message;
+    }
+    failures.push(`${attempt.url}: ${why}`);
+    logger.warn(`timestamp authority ${attempt.url} failed (${why}); trying the next attempt`);
+  }
+  throw new SignetError(
+    "E_TIMESTAMP_FAILED",
+    `every timestamp authority failed:
+  - ${failures.join("\n  - ")}`,
+    {
+      details: { attempts: failures.length, urls: plan.urls }
+    }
+  );
+}
+var TST_INFO;
+var init_tsp = __esm({
+  "tools/lib/sign/tsp.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_der();
+    init_osslsigncode();
+    init_retry();
+    init_template_signing();
+    TST_INFO = "1.2.840.113549.1.9.16.1.4";
+  }
+});
+
+// tools/lib/sign/template-signer.ts
+import { createHash as createHash5 } from "node:crypto";
+import { statSync as statSync5 } from "node:fs";
+function identityOf(files2) {
+  return files2.map((f2) => {
+    try {
+      const s2 = statSync5(f2);
+      return `${f2}:${s2.ino}:${s2.size}:${s2.mtimeMs}`;
+    } catch {
+      return `${f2}:missing`;
+    }
+  }).join("|");
+}
+var PREFIXES, TemplateSigner;
+var init_template_signer = __esm({
+  "tools/lib/sign/template-signer.ts"() {
+    "use strict";
+    init_log();
+    init_der();
+    init_pe_image();
+    init_template_signing();
+    init_tsp();
+    PREFIXES = 4;
+    TemplateSigner = class {
+      learned;
+      learning = false;
+      refusedWhy;
+      prefixes = /* @__PURE__ */ new Map();
+      enabled;
+      o;
+      constructor(o2) {
+        this.o = o2;
+        this.enabled = o2.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
+      }
+      /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+      ready(p2) {
+        const l2 = this.learned;
+        if (!l2 || p2.nest || /\.msi$/i.test(p2.output)) return void 0;
+        if (identityOf(this.o.files()) !== l2.identity) {
+          logger.debug(
+            "template signing: the key or certificate files changed; osslsigncode signs the next file"
+          );
+          this.learned = void 0;
+          return void 0;
+        }
+        return l2;
+      }
+      /** The digest state of a shared prefix file, computed once per file version. */
+      prefixState(path) {
+        if (!path) return void 0;
+        let id;
+        try {
+          const s2 = statSync5(path);
+          id = `${s2.ino}:${s2.size}:${s2.mtimeMs}`;
+        } catch {
+          return void 0;
+        }
+        const hit = this.prefixes.get(path);
+        if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
+        const state = pePrefixState(path, this.o.digest);
+        if (!state) return void 0;
+        this.prefixes.delete(path);
+        this.prefixes.set(path, { id, state });
+        while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
+        return state;
+      }
+      /**
+       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
+       * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+       */
+      async sign(p2, plan) {
+        if (!this.enabled) return false;
+        const l2 = this.ready(p2);
+        if (!l2) return false;
+        const d2 = peImageDigest(p2.input, this.o.digest, this.prefixState(p2.prefix));
+        if (!d2) return false;
+        const prepared = signFromTemplate(l2.template, { digest: d2.digest, description: p2.description }, l2.key);
+        const token = plan ? await timestampSignature(
+          plan,
+          this.o.digest,
+          createHash5(this.o.digest).update(prepared.signature).digest()
+        ) : void 0;
+        writeSignedPe(p2.input, p2.output, d2, prepared.finish(token));
+        return true;
+      }
+      /**
+       * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
+       * throws; a refusal is logged once at debug level.
+       */
+      async learn(p2) {
+        if (!this.enabled || this.learned || this.learning || p2.nest || this.refusedWhy) return;
+        if (/\.msi$/i.test(p2.output)) return;
+        this.learning = true;
+        try {
+          const identity = identityOf(this.o.files());
+          const d2 = peImageDigest(p2.input, this.o.digest, this.prefixState(p2.prefix));
+          if (!d2) return;
+          const sig = readPeSignature(p2.output);
+          if (sig.kind !== "signed") return;
+          const key = await this.o.loadKey();
+          if ("refused" in key) return this.refuse(key.refused);
+          const r2 = readTemplate(sig.pkcs7, {
+            algorithm: this.o.digest,
+            digest: d2.digest,
+            description: p2.description,
+            url: this.o.url,
+            key: key.key
+          });
+          if ("refused" in r2) return this.refuse(r2.refused);
+          this.learned = { template: r2.template, key: key.key, identity };
+          logger.debug("template signing: further files of this profile are signed in-process");
+        } catch (e) {
+          this.refuse(e.message);
+        } finally {
+          this.learning = false;
+        }
+      }
+      refuse(why) {
+        this.refusedWhy = why;
+        logger.debug(`template signing is off for this profile: ${why}`);
+      }
+    };
+  }
+});
+
+// tools/lib/sign/backends/osslsigncode.ts
+import { createPrivateKey } from "node:crypto";
+import { readFileSync as readFileSync6 } from "node:fs";
+import { isAbsolute as isAbsolute4, resolve as resolve5 } from "node:path";
+function osslKeys(p2) {
+  if (p2.pkcs11) {
+    return {
+      pkcs11: {
+        module: p2.pkcs11.module,
+        cert: p2.pkcs11.cert,
+        key: p2.pkcs11.key,
+        ...p2.pkcs11.engine ? { engine: p2.pkcs11.engine } : {}
+      },
+      ...p2.cert ? { certs: p2.cert } : {}
+    };
+  }
+  if (p2.pkcs12) return { pkcs12: p2.pkcs12 };
+  if (!p2.cert || !p2.key) {
+    throw new SignetError(
+      "E_SIGN_KEY_MISSING",
+      `profile "${p2.name}": osslsigncode needs cert + key, pkcs12, or pkcs11`,
+      { details: { profile: p2.name } }
+    );
+  }
+  return { certs: p2.cert, key: p2.key };
+}
+function parsePrivateKey(bytes, passphrase) {
+  const pass = passphrase === void 0 ? {} : { passphrase };
+  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+    return createPrivateKey({ key: bytes, format: "pem", ...pass });
+  let last;
+  for (const type of ["pkcs8", "pkcs1", "sec1"]) {
+    try {
+      return createPrivateKey({ key: bytes, format: "der", type, ...pass });
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+async function pkcs12Key(runner, path, passphrase) {
+  const run = (passin) => runner.run("openssl", ["pkcs12", "-in", path, "-nocerts", "-nodes", "-passin", passin], {
+    binary: true,
+    input: "",
+    timeoutMs: 3e4,
+    label: "openssl pkcs12 -nocerts"
+  });
+  const r2 = passphrase === void 0 ? await run("pass:") : await withSecretFile(passphrase, (file2) => run(`file:${file2}`));
+  return createPrivateKey({ key: Buffer.from(r2.stdoutBytes ?? []), format: "pem" });
+}
+var osslsigncodeBackend;
+var init_osslsigncode2 = __esm({
+  "tools/lib/sign/backends/osslsigncode.ts"() {
+    "use strict";
+    init_errors();
+    init_secrets();
+    init_config();
+    init_key_material();
+    init_osslsigncode();
+    init_secret_file();
+    init_template_signer();
+    osslsigncodeBackend = {
+      name: "osslsigncode",
+      parse: (raw) => osslsigncodeProfileSchema.parse(raw),
+      resolvePaths(p2, base) {
+        for (const k2 of ["cert", "key", "pkcs12"]) {
+          const v2 = absMaterial(base, p2[k2]);
+          if (v2) p2[k2] = v2;
+        }
+        if (p2.pkcs11 && !p2.pkcs11.module.startsWith("pkcs11:") && !isAbsolute4(p2.pkcs11.module))
+          p2.pkcs11 = { ...p2.pkcs11, module: resolve5(base, p2.pkcs11.module) };
+      },
+      osslsigncode: (p2) => p2.osslsigncode,
+      create(p2, ctx) {
+        const keys = osslKeys(p2);
+        const field = (k2) => `signing.profiles.${p2.name}.${k2}`;
+        const spec = (k2, value, kind) => value === void 0 ? void 0 : { field: field(k2), value, kind };
+        const materials = new KeyMaterials(
+          {
+            certs: spec("cert", keys.certs, "certs"),
+            key: spec("key", keys.key, "key"),
+            pkcs12: spec("pkcs12", keys.pkcs12, "pkcs12")
+          },
+          ctx.env
+        );
+        const password = p2.pkcs11?.pin ?? p2.password;
+        const pathOf = (m2) => m2 && "path" in m2 ? [m2.path] : [];
+        const templates = new TemplateSigner({
+          digest: p2.digest,
+          url: p2.productUrl,
+          env: ctx.env,
+          files: () => {
+            const m2 = materials.resolve();
+            return [...pathOf(m2.certs), ...pathOf(m2.key), ...pathOf(m2.pkcs12)];
+          },
+          loadKey: async () => {
+            if (p2.pkcs11) return { refused: "a PKCS#11 key signs inside its token" };
+            const m2 = materials.resolve();
+            const secret = password ? resolveSecret(parseSecretRef(password, field("password")), field("password"), ctx.env) : void 0;
+            if (m2.key)
+              return { key: parsePrivateKey("bytes" in m2.key ? m2.key.bytes : readFileSync6(m2.key.path), secret) };
+            if (m2.pkcs12)
+              return { key: await materials.use((paths) => pkcs12Key(ctx.runner, paths.pkcs12, secret)) };
+            return { refused: "no key file" };
+          }
+        });
+        return {
+          prepare: () => void materials.resolve(),
+          produce: async (input2) => {
+            const plan = ctx.timestamp();
+            if (await templates.sign(input2, plan)) return;
+            await materials.use(
+              (paths) => osslProduce(
+                {
+                  program: p2.osslsigncode,
+                  runner: ctx.runner,
+                  timeoutMs: p2.timeoutMs,
+                  digest: p2.digest,
+                  keys: { ...keys, ...paths },
+                  ...p2.productUrl ? { url: p2.productUrl } : {},
+                  ...password ? { password: parseSecretRef(password, field("password")) } : {},
+                  ...plan ? { timestamp: plan } : {}
+                },
+                input2
+              )
+            );
+            await templates.learn(input2);
+          }
+        };
+      },
+      files(p2) {
+        const out = [];
+        if (!p2.pkcs11) {
+          if (p2.cert) out.push({ field: "cert", value: p2.cert, code: "E_SIGN_KEY_MISSING", material: "certs" });
+          if (p2.key) out.push({ field: "key", value: p2.key, code: "E_SIGN_KEY_MISSING", material: "key" });
+        }
+        if (p2.pkcs12)
+          out.push({ field: "pkcs12", value: p2.pkcs12, code: "E_SIGN_KEY_MISSING", material: "pkcs12" });
+        if (p2.pkcs11) out.push({ field: "pkcs11.module", value: p2.pkcs11.module, code: "E_TOOL_MISSING" });
+        return out;
+      },
+      secrets: (p2) => [
+        ["password", p2.password],
+        ["pkcs11.pin", p2.pkcs11?.pin]
+      ],
+      doctor: (p2) => p2.pkcs11 ? {
+        requires: ["pkcs11 engine"],
+        files: [
+          {
+            name: `pkcs11 module (${p2.name})`,
+            purpose: `PKCS#11 module of profile "${p2.name}"`,
+            path: p2.pkcs11.module
+          }
+        ]
+      } : {}
+    };
+  }
+});
+
+// tools/lib/sign/remote.ts
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync3, statSync as statSync6 } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { basename } from "node:path";
+import { pipeline } from "node:stream/promises";
+function checkRemoteUrl(url2) {
+  let u2;
+  try {
+    u2 = new URL(url2);
+  } catch {
+    throw new SignetError("E_CONFIG_INVALID", `remote signing url is not a URL: ${url2}`);
+  }
+  if (u2.protocol === "https:") return u2;
+  if (u2.protocol === "http:" && LOOPBACK.has(u2.hostname)) return u2;
+  throw new SignetError(
+    "E_CONFIG_INVALID",
+    `remote signing url must be https:// (http only for loopback): ${url2}`,
+    {
+      hint: "The token and the binary travel to this server: use HTTPS."
+    }
+  );
+}
+function remoteHeaders(p2, digest) {
+  const h2 = {
+    "content-type": "application/octet-stream",
+    "content-length": String(p2.size),
+    "x-signet-file-name": encodeURIComponent(p2.description),
+    "user-agent": "signet"
+  };
+  if (p2.nest) h2["x-signet-nest"] = "1";
+  if (digest) h2["x-signet-digest"] = digest;
+  return h2;
+}
+async function once(u2, s2, token, p2) {
+  const headers = { ...remoteHeaders(p2, s2.digest), authorization: `Bearer ${token}` };
+  const send = u2.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+  return new Promise((resolveOutcome) => {
+    let settled = false;
+    const done = (o2) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (o2.kind !== "ok") rmSync3(p2.output, { force: true });
+      resolveOutcome(o2);
+    };
+    const req = send(
+      u2,
+      {
+        method: "POST",
+        headers,
+        ...u2.protocol === "https:" && (s2.ca || s2.caFile) ? { ca: s2.ca ?? readFileSync7(s2.caFile) } : {}
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200) {
+          pipeline(res, createWriteStream(p2.output)).then(
+            () => done({ kind: "ok" }),
+            (e) => done({ kind: "retry", why: `response interrupted: ${e.message}` })
+          );
+          return;
+        }
+        const chunks = [];
+        res.on("data", (c2) => {
+          if (chunks.length < 16) chunks.push(c2);
+        });
+        res.on("error", () => void 0);
+        res.on("end", () => {
+          const body = redact(Buffer.concat(chunks).toString("utf8").slice(0, 300)).trim();
+          if (status === 401 || status === 403) {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_TOKEN_REJECTED",
+                `signing token rejected (HTTP ${status}) by ${u2.origin}`,
+                {
+                  details: { status, url: u2.origin }
+                }
+              )
+            });
+          } else if (status >= 500 || status === 429 || status === 408) {
+            done({ kind: "retry", why: `HTTP ${status}${body ? `: ${body}` : ""}` });
+          } else {
+            done({
+              kind: "fatal",
+              error: new SignetError(
+                "E_SIGN_REMOTE_FAILED",
+                `signing server answered HTTP ${status}${body ? `: ${body}` : ""}`,
+                {
+                  details: { status, url: u2.origin }
+                }
+              )
+            });
+          }
+        });
+      }
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${s2.timeoutMs} ms`));
+    }, s2.timeoutMs);
+    req.on("error", (e) => done({ kind: "retry", why: redact(e.message) }));
+    createReadStream2(p2.input).on("error", (e) => req.destroy(e)).pipe(req);
+  });
+}
+async function remoteProduce(s2, p2) {
+  const u2 = checkRemoteUrl(s2.url);
+  const token = resolveSecret(s2.token, "signing token");
+  const size = statSync6(p2.input).size;
+  const delays = [0, ...backoffDelays(s2.retries, s2.retryWaitMs)];
+  const failures = [];
+  for (const wait of delays) {
+    if (wait) await sleep(wait);
+    const o2 = await once(u2, s2, token, { ...p2, size });
+    if (o2.kind === "ok") return;
+    if (o2.kind === "fatal") throw o2.error;
+    failures.push(o2.why);
+    logger.warn(
+      `signing server ${u2.origin} failed for ${basename(p2.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+    );
+  }
+  throw new SignetError(
+    "E_SIGN_REMOTE_FAILED",
+    `signing server ${u2.origin} failed ${failures.length} time(s): ${failures.join(" | ")}`,
+    { details: { url: u2.origin, attempts: failures.length } }
+  );
+}
+var LOOPBACK;
+var init_remote = __esm({
+  "tools/lib/sign/remote.ts"() {
+    "use strict";
+    init_errors();
+    init_log();
+    init_redact();
+    init_secrets();
+    init_retry();
+    LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+  }
+});
+
+// tools/lib/sign/backends/remote.ts
+var remoteBackend;
+var init_remote2 = __esm({
+  "tools/lib/sign/backends/remote.ts"() {
+    "use strict";
+    init_secrets();
+    init_config();
+    init_key_material();
+    init_remote();
+    remoteBackend = {
+      name: "remote",
+      parse: (raw) => remoteProfileSchema.parse(raw),
+      resolvePaths(p2, base) {
+        const cf = absMaterial(base, p2.caFile);
+        if (cf) p2.caFile = cf;
+      },
+      unsignedFallback: true,
+      create(p2, ctx) {
+        const settings = {
+          url: p2.url,
+          token: parseSecretRef(p2.token, `signing.profiles.${p2.name}.token`),
+          timeoutMs: p2.timeoutMs,
+          retries: p2.retries,
+          retryWaitMs: p2.retryWaitMs,
+          digest: p2.digest,
+          ...p2.caFile ? { caFile: p2.caFile } : {}
+        };
+        checkRemoteUrl(settings.url);
+        const materials = new KeyMaterials(
+          {
+            caFile: p2.caFile ? { field: `signing.profiles.${p2.name}.caFile`, value: p2.caFile, kind: "certs" } : void 0
+          },
+          ctx.env
+        );
+        const withCa = () => {
+          const ca2 = materials.resolve().caFile;
+          if (!ca2) return settings;
+          return "bytes" in ca2 ? { ...settings, ca: ca2.bytes } : { ...settings, caFile: ca2.path };
+        };
+        return {
+          prepare: () => void materials.resolve(),
+          produce: (input2) => remoteProduce(withCa(), input2),
+          frame: { checkContent: true }
+        };
+      },
+      files: (p2) => p2.caFile ? [{ field: "caFile", value: p2.caFile, code: "E_SIGN_KEY_MISSING", material: "certs" }] : [],
+      secrets: (p2) => [["token", p2.token]]
+    };
+  }
+});
+
+// tools/lib/sign/backends/index.ts
+function registerBackend(backend) {
+  const before = registry2.get(backend.name);
+  registry2.set(backend.name, backend);
+  return () => {
+    if (before) registry2.set(backend.name, before);
+    else registry2.delete(backend.name);
+  };
+}
+function backendNames() {
+  return [...registry2.keys()];
+}
+function backendOf(profile, name = "?") {
+  const b2 = registry2.get(profile.backend);
+  if (!b2)
+    throw new SignetError(
+      "E_CONFIG_INVALID",
+      `signing.profiles.${name}.backend: unknown backend "${profile.backend}" (known: ${backendNames().join(", ")})`,
+      { details: { field: `signing.profiles.${name}.backend` } }
+    );
+  return b2;
+}
+var registry2, builtinBackends;
+var init_backends = __esm({
+  "tools/lib/sign/backends/index.ts"() {
+    "use strict";
+    init_errors();
+    init_jsign2();
+    init_osslsigncode2();
+    init_remote2();
+    registry2 = new Map(
+      [osslsigncodeBackend, jsignBackend, remoteBackend].map((b2) => [b2.name, b2])
+    );
+    builtinBackends = {
+      osslsigncode: osslsigncodeBackend,
+      jsign: jsignBackend,
+      remote: remoteBackend
+    };
+  }
+});
+
+// tools/lib/sign/hash.ts
+import { createHash as createHash6 } from "node:crypto";
+import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4 } from "node:fs";
+function sha256FileSync(path) {
+  shared2 ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = shared2;
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const hash3 = createHash6("sha256");
     let position = 0;
     for (; ; ) {
-      const n2 = readSync3(fd, buf, 0, CHUNK, position);
+      const n2 = readSync4(fd, buf, 0, CHUNK2, position);
       if (n2 <= 0) break;
       hash3.update(buf.subarray(0, n2));
       position += n2;
     }
     return { sha256: hash3.digest("hex"), size };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function describeArtifactFast(path) {
   const { sha256: sha2563, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
-var CHUNK, shared;
+var CHUNK2, shared2;
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK = 1024 * 1024;
+    CHUNK2 = 1024 * 1024;
   }
 });
 
@@ -53072,13 +53791,13 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants3, copyFileSync as copyFileSync2, mkdtempSync as mkdtempSync3, statSync as statSync5 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join5, resolve as resolve6 } from "node:path";
 function takeSnapshot(path, options = {}) {
   let regular;
   try {
-    regular = statSync5(path).isFile();
+    regular = statSync7(path).isFile();
   } catch (e) {
     throw toSignetError(e);
   }
@@ -53088,7 +53807,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve6(dir, options.name ?? basename2(path));
   try {
-    copyFileSync2(path, file2, constants3.COPYFILE_FICLONE);
+    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -53118,7 +53837,7 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync4, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join6 } from "node:path";
 function verifyArgs(path, options) {
@@ -53205,7 +53924,7 @@ async function readSignatureBlob(path, options = {}) {
       }
     );
     if (r2.exitCode !== 0 || !existsSync6(out)) return void 0;
-    return readFileSync7(out);
+    return readFileSync8(out);
   } finally {
     rmSync4(dir, { recursive: true, force: true });
   }
@@ -53219,7 +53938,7 @@ function fail(code, message, details) {
 function mustBeRegular(path) {
   if (!existsSync6(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
-  if (!statSync6(path).isFile())
+  if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
 }
 async function verifyFile(path, options = {}, policy = {}) {
@@ -53323,7 +54042,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync6(path) && statSync6(path).isFile()) {
+    if (existsSync6(path) && statSync8(path).isFile()) {
       try {
         const a2 = describeArtifactFast(path);
         report.kind = a2.kind;
@@ -53367,10 +54086,10 @@ import {
   existsSync as existsSync7,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync8,
+  readFileSync as readFileSync9,
   renameSync,
   rmdirSync,
-  statSync as statSync7
+  statSync as statSync9
 } from "node:fs";
 import { basename as basename4, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
@@ -53386,11 +54105,11 @@ async function contentDigest(ctx, file2, out) {
     timeoutMs: 3e5,
     label: "osslsigncode extract-data"
   });
-  return readFileSync8(out);
+  return readFileSync9(out);
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve7(path);
-  if (!existsSync7(source) || !statSync7(source).isFile()) {
+  if (!existsSync7(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve7(options.out ?? source);
@@ -53427,7 +54146,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename4(target),
-      size: statSync7(input2).size
+      size: statSync9(input2).size,
+      ...options.prefix && input2 === source ? { prefix: resolve7(options.prefix) } : {}
     });
     if (!existsSync7(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
@@ -53459,7 +54179,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename4(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync7(source).mode & 4095);
+    chmodSync4(output2, statSync9(source).mode & 4095);
     renameSync(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
@@ -53495,7 +54215,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync8, mkdirSync as mkdirSync2, readFileSync as readFileSync9, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync8, mkdirSync as mkdirSync2, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve8 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -53587,8 +54307,8 @@ async function makeDevCert(dir, options = {}) {
       await runner.run(cmd.file, cmd.args, { label: "openssl (dev-cert)", timeoutMs: 6e4 });
     }
     for (const k2 of ["ca.key", "leaf.key", "tsa.key"]) chmodSync5(p2(k2), 384);
-    writeFileSync3(p2("chain.pem"), readFileSync9(p2("leaf.pem"), "utf8") + readFileSync9(p2("ca.pem"), "utf8"));
-    writeFileSync3(p2("tsa-chain.pem"), readFileSync9(p2("tsa.pem"), "utf8") + readFileSync9(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2("chain.pem"), readFileSync10(p2("leaf.pem"), "utf8") + readFileSync10(p2("ca.pem"), "utf8"));
+    writeFileSync3(p2("tsa-chain.pem"), readFileSync10(p2("tsa.pem"), "utf8") + readFileSync10(p2("ca.pem"), "utf8"));
     writeFileSync3(p2(".gitignore"), "# signet dev-cert: private keys, never commit\n*\n");
     writeFileSync3(
       p2("README.txt"),
@@ -53599,7 +54319,7 @@ Never trust ca.pem outside tests and demos.
   }
   let leafCert;
   try {
-    leafCert = new X509Certificate2(readFileSync9(p2("leaf.pem")));
+    leafCert = new X509Certificate2(readFileSync10(p2("leaf.pem")));
   } catch (e) {
     throw new SignetError("E_SIGN_KEY_MISSING", `dev-cert: cannot read ${p2("leaf.pem")}`, { cause: e });
   }
@@ -53666,8 +54386,8 @@ CN=unused
 
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync10, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync11, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
 import { join as join9 } from "node:path";
@@ -53711,7 +54431,7 @@ async function startLocalTsa(options) {
     execFile(options.openssl ?? "openssl", args, (err) => {
       try {
         if (err) reject(err);
-        else resolvePromise(readFileSync10(r2));
+        else resolvePromise(readFileSync11(r2));
       } finally {
         for (const f2 of [q2, r2, serial, cnf]) rmSync5(f2, { force: true });
       }
@@ -53739,7 +54459,7 @@ async function startLocalTsa(options) {
       }
       if (mode === "garbage") {
         res.writeHead(200, { "content-type": "application/timestamp-reply" });
-        res.end(randomBytes(512));
+        res.end(randomBytes2(512));
         return;
       }
       const answer = () => reply(Buffer.concat(chunks)).then(
@@ -53877,22 +54597,22 @@ function resolveProfile(config2, options = {}) {
     };
   }
   if (o2.digest) p2.digest = o2.digest;
-  const verify = { ...p2.verify };
-  if (o2.caFile) verify.caFile = o2.caFile;
+  const verify2 = { ...p2.verify };
+  if (o2.caFile) verify2.caFile = o2.caFile;
   if (o2.leafSha256?.length) {
     const bad5 = o2.leafSha256.filter((h2) => !/^[0-9a-fA-F]{64}$/.test(h2));
     if (bad5.length)
       throw new SignetError("E_USAGE", `--pin-leaf expects SHA-256 hex (64 digits), got: ${bad5.join(", ")}`);
-    verify.leafSha256 = o2.leafSha256.map((h2) => h2.toLowerCase());
+    verify2.leafSha256 = o2.leafSha256.map((h2) => h2.toLowerCase());
   }
-  if (o2.subject) verify.subject = o2.subject;
-  const caFile = abs(base, verify.caFile);
-  const tsaCaFile = abs(base, verify.tsaCaFile);
+  if (o2.subject) verify2.subject = o2.subject;
+  const caFile = abs(base, verify2.caFile);
+  const tsaCaFile = abs(base, verify2.tsaCaFile);
   p2.verify = {
-    leafSha256: verify.leafSha256,
+    leafSha256: verify2.leafSha256,
     ...caFile ? { caFile } : {},
     ...tsaCaFile ? { tsaCaFile } : {},
-    ...verify.subject ? { subject: verify.subject } : {}
+    ...verify2.subject ? { subject: verify2.subject } : {}
   };
   const resolved = { ...p2, name };
   backend.resolvePaths(resolved, base);
@@ -54184,7 +54904,7 @@ var init_batch = __esm({
 });
 
 // tools/lib/installers/manifest.ts
-import { copyFileSync as copyFileSync3, readFileSync as readFileSync11, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
+import { copyFileSync as copyFileSync4, readFileSync as readFileSync12, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join11 } from "node:path";
 function moveFile(from, to) {
   try {
@@ -54192,7 +54912,7 @@ function moveFile(from, to) {
   } catch (e) {
     if (e.code !== "EXDEV") throw e;
     const tmp = `${to}.tmp-${process.pid}`;
-    copyFileSync3(from, tmp);
+    copyFileSync4(from, tmp);
     renameSync2(tmp, to);
     rmSync6(from, { force: true });
   }
@@ -54207,7 +54927,7 @@ function manifestPath(outDir, siteCode) {
 }
 function readManifest(path) {
   try {
-    const m2 = JSON.parse(readFileSync11(path, "utf8"));
+    const m2 = JSON.parse(readFileSync12(path, "utf8"));
     return m2.schema === MANIFEST_SCHEMA ? m2 : void 0;
   } catch {
     return void 0;
@@ -54232,15 +54952,15 @@ var init_manifest = __esm({
 });
 
 // tools/lib/installers/naming.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 function signetVersion() {
   return packageVersion();
 }
 function sha256(text) {
-  return createHash4("sha256").update(text).digest("hex");
+  return createHash7("sha256").update(text).digest("hex");
 }
 function deriveUpgradeCode(vendor, product) {
-  const h2 = createHash4("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
+  const h2 = createHash7("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
   h2[6] = h2[6] & 15 | 80;
   h2[8] = h2[8] & 63 | 128;
   const x2 = h2.subarray(0, 16).toString("hex").toUpperCase();
@@ -54282,11 +55002,11 @@ var init_naming = __esm({
 });
 
 // tools/lib/installers/fingerprint.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 function fingerprint(key, keyVersion) {
   if (!Number.isInteger(keyVersion) || keyVersion < 1)
     throw new RangeError("key version must be an integer ≥ 1");
-  const hex3 = createHash5("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
+  const hex3 = createHash8("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
   return { keyVersion, hex: hex3, text: `v${keyVersion} (${hex3})`, slug: `v${keyVersion}-${hex3}` };
 }
 var init_fingerprint = __esm({
@@ -54296,7 +55016,7 @@ var init_fingerprint = __esm({
 });
 
 // tools/lib/installers/payload.ts
-import { createHash as createHash6, createHmac } from "node:crypto";
+import { createHash as createHash9, createHmac } from "node:crypto";
 function siteJson(site, product, version2, dev) {
   return {
     schema: SITE_JSON_SCHEMA,
@@ -54333,7 +55053,7 @@ function siteConfigHash(site) {
     site.tags,
     site.keyVersion
   ]);
-  return createHash6("sha256").update(canonical, "utf8").digest("hex");
+  return createHash9("sha256").update(canonical, "utf8").digest("hex");
 }
 function siteKeyDigest(site, cacheSecret) {
   return createHmac("sha256", cacheSecret).update(site.enrollmentKey, "utf8").digest("hex");
@@ -54348,7 +55068,7 @@ var init_payload = __esm({
 });
 
 // tools/lib/installers/cache.ts
-import { statSync as statSync8 } from "node:fs";
+import { statSync as statSync10 } from "node:fs";
 import { join as join12 } from "node:path";
 function defaultSignerIdentity(config2, signer, baseDir) {
   const profile = config2.signing.profiles[signer.profile];
@@ -54391,7 +55111,7 @@ async function cachedResult(s2, site, key, started) {
   for (const o2 of [exe, msi]) {
     const p2 = join12(s2.outDir, o2.name);
     try {
-      if (statSync8(p2).size !== o2.size) return void 0;
+      if (statSync10(p2).size !== o2.size) return void 0;
       const now = await s2.signer.verify(p2);
       if (now.sha256 !== o2.sha256 || now.signature.leafSha256 !== o2.signature.leafSha256) {
         logger.warn(
@@ -54429,13 +55149,13 @@ var init_cache = __esm({
 });
 
 // tools/lib/installers/cache-secret.ts
-import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdirSync as mkdirSync4, readFileSync as readFileSync12, renameSync as renameSync3, writeFileSync as writeFileSync6 } from "node:fs";
+import { randomBytes as randomBytes3 } from "node:crypto";
+import { mkdirSync as mkdirSync4, readFileSync as readFileSync13, renameSync as renameSync3, writeFileSync as writeFileSync6 } from "node:fs";
 import { join as join13 } from "node:path";
 function loadCacheSecret(cacheDir) {
   mkdirSync4(cacheDir, { recursive: true, mode: 448 });
   const path = join13(cacheDir, FILE);
-  const fresh = randomBytes2(32).toString("hex");
+  const fresh = randomBytes3(32).toString("hex");
   try {
     writeFileSync6(path, `${fresh}
 `, { mode: 384, flag: "wx" });
@@ -54443,7 +55163,7 @@ function loadCacheSecret(cacheDir) {
   } catch (e) {
     if (e.code !== "EEXIST") throw e;
   }
-  const text = readFileSync12(path, "utf8").trim();
+  const text = readFileSync13(path, "utf8").trim();
   if (HEX.test(text)) return Buffer.from(text, "hex");
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync6(tmp, `${fresh}
@@ -54461,7 +55181,7 @@ var init_cache_secret = __esm({
 });
 
 // tools/lib/installers/pe-version.ts
-import { readFileSync as readFileSync13 } from "node:fs";
+import { readFileSync as readFileSync14 } from "node:fs";
 function readPeVersion(bytes) {
   for (let at2 = bytes.indexOf(KEY); at2 !== -1; at2 = bytes.indexOf(KEY, at2 + 2)) {
     let off = at2 + KEY.length;
@@ -54480,7 +55200,7 @@ function readPeVersion(bytes) {
   return void 0;
 }
 function agentVersion(path) {
-  const v2 = readPeVersion(readFileSync13(path));
+  const v2 = readPeVersion(readFileSync14(path));
   if (!v2) return void 0;
   const [a2, b2, c2] = v2.product[0] || v2.product[1] || v2.product[2] ? v2.product : v2.file;
   return `${a2}.${b2}.${c2}`;
@@ -54625,7 +55345,7 @@ var init_cab = __esm({
 
 // tools/lib/installers/checks.ts
 import { hash as hash2 } from "node:crypto";
-import { readdirSync, readFileSync as readFileSync14, statSync as statSync9 } from "node:fs";
+import { readdirSync, readFileSync as readFileSync15, statSync as statSync11 } from "node:fs";
 import { join as join14, relative } from "node:path";
 function sevenZipArgs(installer, outDir) {
   return ["x", "-y", "-bd", "-bso0", "-bsp0", `-o${outDir}`, installer];
@@ -54634,14 +55354,14 @@ function msiextractArgs(msi, outDir) {
   return ["-C", outDir, msi];
 }
 function sha256Of(path) {
-  return hash2("sha256", readFileSync14(path), "hex");
+  return hash2("sha256", readFileSync15(path), "hex");
 }
 function listFiles(dir) {
   const out = [];
   const walk = (d2) => {
     for (const name of readdirSync(d2)) {
       const p2 = join14(d2, name);
-      if (statSync9(p2).isDirectory()) walk(p2);
+      if (statSync11(p2).isDirectory()) walk(p2);
       else out.push(p2);
     }
   };
@@ -54670,7 +55390,7 @@ async function comparePayload(what, dir, expect, withUninstaller, overlay) {
       `${what}: the embedded agent (sha256 ${agentSha}) is not the signed agent (sha256 ${expect.agentSha256})`,
       { details: { embedded: agentSha, signed: expect.agentSha256 } }
     );
-  if (!(overlay ?? readFileSync14(siteJson2)).equals(expect.siteJson))
+  if (!(overlay ?? readFileSync15(siteJson2)).equals(expect.siteJson))
     throw new SignetError(
       "E_INSTALLER_CHECK_FAILED",
       `${what}: the embedded site.json differs from the intended configuration`
@@ -54775,7 +55495,7 @@ var init_config_guard = __esm({
 });
 
 // tools/lib/installers/msi-db.ts
-import { closeSync as closeSync3, openSync as openSync3 } from "node:fs";
+import { closeSync as closeSync4, openSync as openSync4 } from "node:fs";
 function bad3(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
@@ -54800,15 +55520,15 @@ function decodeStreamName(raw) {
   return out;
 }
 function withMsiDatabase(path, fn) {
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
     return fn(new MsiDatabase(fileSource(fd)));
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function readMsiFactsInProcess(path, tables) {
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
     const db = new MsiDatabase(fileSource(fd));
     const out = {};
@@ -54818,7 +55538,7 @@ function readMsiFactsInProcess(path, tables) {
     }
     return { tables: out, template: db.summary(7) ?? "" };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 var TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
@@ -55010,8 +55730,8 @@ var init_msi_db = __esm({
 });
 
 // tools/lib/installers/template.ts
-import { createHash as createHash7 } from "node:crypto";
-import { readFileSync as readFileSync15 } from "node:fs";
+import { createHash as createHash10 } from "node:crypto";
+import { readFileSync as readFileSync16 } from "node:fs";
 import { join as join15 } from "node:path";
 function renderTemplate(template, values, spec, source) {
   for (const [name, value] of Object.entries(values)) {
@@ -55045,11 +55765,11 @@ function renderTemplate(template, values, spec, source) {
 function loadTemplate(path) {
   let text;
   try {
-    text = readFileSync15(path, "utf8");
+    text = readFileSync16(path, "utf8");
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path}`);
   }
-  return { path, text, sha256: createHash7("sha256").update(text).digest("hex") };
+  return { path, text, sha256: createHash10("sha256").update(text).digest("hex") };
 }
 var VALUE_PATTERNS, PLACEHOLDER, TEMPLATES_DIR, BUILTIN_TEMPLATES;
 var init_template = __esm({
@@ -55406,12 +56126,12 @@ var init_msi = __esm({
 });
 
 // tools/lib/installers/msi-patch.ts
-import { writeSync } from "node:fs";
+import { writeSync as writeSync2 } from "node:fs";
 function bad4(what) {
   throw new SignetError("E_INSTALLER_BUILD_FAILED", `incremental MSI: ${what}`);
 }
 function put(fd, data, at2) {
-  if (writeSync(fd, data, 0, data.length, at2) !== data.length) bad4("short write");
+  if (writeSync2(fd, data, 0, data.length, at2) !== data.length) bad4("short write");
 }
 function patchStream(fd, s2, offset, data) {
   if (offset < 0 || offset + data.length > s2.size) bad4("patch outside the stream");
@@ -55520,15 +56240,15 @@ var init_msi_patch = __esm({
 });
 
 // tools/lib/installers/msi-incremental.ts
-import { createHash as createHash8, randomInt, randomUUID as randomUUID2 } from "node:crypto";
+import { createHash as createHash11, randomInt, randomUUID as randomUUID2 } from "node:crypto";
 import {
-  closeSync as closeSync4,
-  constants as constants4,
-  copyFileSync as copyFileSync4,
+  closeSync as closeSync5,
+  constants as constants5,
+  copyFileSync as copyFileSync5,
   linkSync,
   mkdirSync as mkdirSync5,
-  openSync as openSync4,
-  readFileSync as readFileSync16,
+  openSync as openSync5,
+  readFileSync as readFileSync17,
   writeFileSync as writeFileSync8
 } from "node:fs";
 import { join as join17 } from "node:path";
@@ -55562,9 +56282,9 @@ async function buildMsiBase(o2) {
   try {
     linkSync(o2.agentPath, join17(work, "payload", "agent.exe"));
   } catch {
-    copyFileSync4(o2.agentPath, join17(work, "payload", "agent.exe"));
+    copyFileSync5(o2.agentPath, join17(work, "payload", "agent.exe"));
   }
-  if (o2.iconPath) copyFileSync4(o2.iconPath, join17(work, "payload", "product.ico"));
+  if (o2.iconPath) copyFileSync5(o2.iconPath, join17(work, "payload", "product.ico"));
   const dummy = Buffer.alloc(o2.slot, 32);
   writeFileSync8(join17(work, "payload", "site.json"), dummy);
   const values = {
@@ -55646,14 +56366,14 @@ async function buildMsiBase(o2) {
       const raw = db.rawStreamName(name);
       const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
       if (!bytes) fail2(`cabinet stream ${name} not found`);
-      out[name] = createHash8("sha256").update(bytes).digest("hex");
+      out[name] = createHash11("sha256").update(bytes).digest("hex");
     }
     return out;
   });
   return { path: msi, sha256: sha256Of(msi), key: o2.key, slot: o2.slot, cabinets, tokens, plan: plan.plan };
 }
 function readPlan(msi, tokens, mainCab) {
-  const db = new MsiDatabase(readFileSync16(msi));
+  const db = new MsiDatabase(readFileSync17(msi));
   const dir = db.directory;
   const layoutOf = (decoded) => {
     const raw = db.rawStreamName(decoded);
@@ -55727,7 +56447,7 @@ function readPlan(msi, tokens, mainCab) {
   };
 }
 function msiFileHash(data) {
-  const d2 = createHash8("md5").update(data).digest();
+  const d2 = createHash11("md5").update(data).digest();
   return [d2.readInt32LE(0), d2.readInt32LE(4), d2.readInt32LE(8), d2.readInt32LE(12)];
 }
 function assembleMsiSite(base, site, siteJson2, out) {
@@ -55770,11 +56490,11 @@ function assembleMsiSite(base, site, siteJson2, out) {
   if (!fitsStream(p2.summary.layout, summary2.length, p2.miniCutoff))
     return { fallback: "the summary information would change size class" };
   try {
-    copyFileSync4(base.path, out, constants4.COPYFILE_FICLONE);
+    copyFileSync5(base.path, out, constants5.COPYFILE_FICLONE);
   } catch {
-    copyFileSync4(base.path, out);
+    copyFileSync5(base.path, out);
   }
-  const fd = openSync4(out, "r+");
+  const fd = openSync5(out, "r+");
   try {
     rewriteStream(fd, p2.siteCab, cab, p2.miniCutoff);
     rewriteStream(fd, p2.stringData.layout, stringData, p2.miniCutoff);
@@ -55793,7 +56513,7 @@ function assembleMsiSite(base, site, siteJson2, out) {
       });
     }
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
   return { path: out, productCode, packageCode };
 }
@@ -55944,8 +56664,8 @@ var init_nsis = __esm({
 });
 
 // tools/lib/installers/sign-server.ts
-import { randomBytes as randomBytes3 } from "node:crypto";
-import { copyFileSync as copyFileSync5, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync10 } from "node:fs";
+import { randomBytes as randomBytes4 } from "node:crypto";
+import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync12 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join18 } from "node:path";
@@ -55953,7 +56673,7 @@ async function startSignServer(signer, options = {}) {
   const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
   const socket = join18(dir, "s");
-  const token = randomBytes3(24).toString("hex");
+  const token = randomBytes4(24).toString("hex");
   const signed = /* @__PURE__ */ new Map();
   let seq = 0;
   const server = createServer2((req, res) => {
@@ -55969,7 +56689,7 @@ async function startSignServer(signer, options = {}) {
       let request2;
       try {
         request2 = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (typeof request2.path !== "string" || !statSync10(request2.path).isFile())
+        if (typeof request2.path !== "string" || !statSync12(request2.path).isFile())
           throw new Error("bad request");
       } catch {
         return reply(400, { ok: false, error: { code: "E_USAGE", message: "bad sign request" } });
@@ -55978,13 +56698,13 @@ async function startSignServer(signer, options = {}) {
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync5(request2.path, copy);
+        copyFileSync6(request2.path, copy);
         const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync5(signedCopy, request2.path);
+        copyFileSync6(signedCopy, request2.path);
         signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
@@ -56052,14 +56772,14 @@ __export(nsis_incremental_exports, {
   stubTemplateValues: () => stubTemplateValues,
   supportsOverlay: () => supportsOverlay
 });
-import { createHash as createHash9 } from "node:crypto";
+import { createHash as createHash12 } from "node:crypto";
 import {
-  closeSync as closeSync5,
-  copyFileSync as copyFileSync6,
-  fstatSync as fstatSync4,
+  closeSync as closeSync6,
+  copyFileSync as copyFileSync7,
+  fstatSync as fstatSync5,
   mkdirSync as mkdirSync6,
-  openSync as openSync5,
-  readSync as readSync4,
+  openSync as openSync6,
+  readSync as readSync5,
   rmSync as rmSync9,
   writeFileSync as writeFileSync9
 } from "node:fs";
@@ -56080,7 +56800,7 @@ function stubTemplateValues(s2) {
   return { ...nsisReleaseValues(s2), ...STUB_NEUTRAL };
 }
 function sha2562(data) {
-  return createHash9("sha256").update(data).digest("hex");
+  return createHash12("sha256").update(data).digest("hex");
 }
 async function buildNsisStub(o2) {
   const s2 = o2.shared;
@@ -56104,8 +56824,8 @@ async function buildNsisStub(o2) {
   );
   const w2 = o2.work;
   mkdirSync6(join19(w2, "payload"), { recursive: true });
-  copyFileSync6(s2.agent.path, join19(w2, "payload", "agent.exe"));
-  if (s2.icon) copyFileSync6(s2.icon.path, join19(w2, "payload", "product.ico"));
+  copyFileSync7(s2.agent.path, join19(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync7(s2.icon.path, join19(w2, "payload", "product.ico"));
   writeFileSync9(join19(w2, NSIS_SOURCE), script);
   writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
   writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
@@ -56132,7 +56852,7 @@ async function buildNsisStub(o2) {
     fail3(`the embedded uninstaller (sha256 ${uninstallerSha}) is not one the signer signed and verified`);
   rmSync9(x2, { recursive: true, force: true });
   const bytes = await readFile(path);
-  const layout = peLayout(bytes.subarray(0, HEAD_BYTES), bytes.length);
+  const layout = peLayout(bytes.subarray(0, HEAD_BYTES2), bytes.length);
   if (!layout) fail3("not a PE file the installer script can read");
   if (layout.certOffset !== 0) fail3("it is signed (a stub must be unsigned)");
   if (parseOverlay(bytes, maxOverlayBytes)) fail3("it already ends with a site record");
@@ -56224,30 +56944,6 @@ async function assembleNsisSite(stub, siteJson2, out) {
     throw e;
   }
 }
-function peLayout(head, fileSize) {
-  if (fileSize > 2147483647 || head.length < 64) return void 0;
-  if (head.readUInt16LE(0) !== 23117) return void 0;
-  const pe2 = head.readInt32LE(60);
-  if (pe2 < 64 || pe2 > 3584 || pe2 + 264 > head.length) return void 0;
-  if (head.readUInt32LE(pe2) !== 17744) return void 0;
-  const optSize = head.readUInt16LE(pe2 + 20);
-  const opt = pe2 + 24;
-  const magic = head.readUInt16LE(opt);
-  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
-  if (!dirAt || optSize < dirAt + 8) return void 0;
-  if (head.readInt32LE(opt + countAt) < 5) return void 0;
-  const certOffset = head.readInt32LE(opt + dirAt);
-  const certSize = head.readInt32LE(opt + dirAt + 4);
-  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
-    return void 0;
-  return {
-    checksumAt: opt + 64,
-    securityDirAt: opt + dirAt,
-    certOffset,
-    certSize,
-    end: certOffset === 0 ? fileSize : certOffset
-  };
-}
 function cField(b2) {
   const z3 = b2.indexOf(0);
   return b2.subarray(0, z3 < 0 ? b2.length : z3).toString("latin1");
@@ -56271,28 +56967,28 @@ function decodeRecord(end, maxOverlayBytes, readAt2) {
   return { siteJson: Buffer.from(rec.subarray(0, size)), siteCode, fingerprint: fingerprint2, start: end - total, end };
 }
 function parseOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const layout = peLayout(file2.subarray(0, HEAD_BYTES), file2.length);
+  const layout = peLayout(file2.subarray(0, HEAD_BYTES2), file2.length);
   if (!layout) return void 0;
   return decodeRecord(layout.end, maxOverlayBytes, (o2, n2) => file2.subarray(o2, o2 + n2));
 }
 function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const fd = openSync5(file2, "r");
+  const fd = openSync6(file2, "r");
   try {
-    const size = fstatSync4(fd).size;
+    const size = fstatSync5(fd).size;
     const readAt2 = (offset, length) => {
       const b2 = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < b2.length) {
-        const n2 = readSync4(fd, b2, got, b2.length - got, offset + got);
+        const n2 = readSync5(fd, b2, got, b2.length - got, offset + got);
         if (n2 === 0) break;
         got += n2;
       }
       return b2.subarray(0, got);
     };
-    const layout = peLayout(readAt2(0, HEAD_BYTES), size);
+    const layout = peLayout(readAt2(0, HEAD_BYTES2), size);
     return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt2) : void 0;
   } finally {
-    closeSync5(fd);
+    closeSync6(fd);
   }
 }
 function readNsisOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
@@ -56303,21 +56999,21 @@ async function checkNsisSite(stub, file2, siteJson2) {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const base = await stubBytes(stub);
-  const fd = openSync5(file2, "r");
+  const fd = openSync6(file2, "r");
   try {
     checkBuffer ??= Buffer.allocUnsafe(CHECK_PIECE);
     const buf = checkBuffer;
-    const size = fstatSync4(fd).size;
+    const size = fstatSync5(fd).size;
     const readAt2 = (at3, n2) => {
       let done = 0;
       while (done < n2) {
-        const got = readSync4(fd, buf, done, n2 - done, at3 + done);
+        const got = readSync5(fd, buf, done, n2 - done, at3 + done);
         if (got <= 0) break;
         done += got;
       }
       return buf.subarray(0, done);
     };
-    const layout = peLayout(Buffer.from(readAt2(0, Math.min(HEAD_BYTES, size))), size);
+    const layout = peLayout(Buffer.from(readAt2(0, Math.min(HEAD_BYTES2, size))), size);
     if (!layout) return fail3("not a PE file the installer script can read");
     const expected = encodeOverlay(siteJson2, siteMetaOf(siteJson2), base.length);
     if (layout.end !== base.length + expected.length)
@@ -56343,20 +57039,22 @@ async function checkNsisSite(stub, file2, siteJson2) {
     if (!same(base.length, layout.end, expected, base.length))
       fail3("its site record is not this site's data");
   } finally {
-    closeSync5(fd);
+    closeSync6(fd);
   }
 }
-var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache, CHECK_PIECE, checkBuffer;
+var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES2, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache, CHECK_PIECE, checkBuffer;
 var init_nsis_incremental = __esm({
   "tools/lib/installers/nsis-incremental.ts"() {
     "use strict";
     init_errors();
     init_runner();
     init_paths();
+    init_pe_image();
     init_checks3();
     init_nsis();
     init_sign_server();
     init_template();
+    init_pe_image();
     OVERLAY_MAGIC = Buffer.from("SIGNETSJ", "ascii");
     OVERLAY_FORMAT = 1;
     OVERLAY_META_BYTES = 128;
@@ -56367,7 +57065,7 @@ var init_nsis_incremental = __esm({
     OVERLAY_INCLUDE = "signet-overlay.nsh";
     OVERLAY_INCLUDE_PATH = packagePath("templates", "nsis", OVERLAY_INCLUDE);
     STUB_DEFINE = "SIGNET_STUB";
-    HEAD_BYTES = 4096;
+    HEAD_BYTES2 = 4096;
     FINGERPRINT_TEXT = /^v\d{1,9} \([0-9A-F]{4}\)$/;
     STUB_NEUTRAL = {
       SITE_CODE: "overlay",
@@ -56393,7 +57091,7 @@ var init_nsis_slot = __esm({
 });
 
 // tools/lib/installers/workdir.ts
-import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync17, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
+import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
 import { join as join20 } from "node:path";
 function alive(pid) {
@@ -56426,7 +57124,7 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
     const dir = join20(tmp, name);
     let pid = 0;
     try {
-      pid = Number(JSON.parse(readFileSync17(join20(dir, OWNER), "utf8")).pid);
+      pid = Number(JSON.parse(readFileSync18(join20(dir, OWNER), "utf8")).pid);
     } catch {
       continue;
     }
@@ -56521,13 +57219,13 @@ var init_release = __esm({
 
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
-import { chmodSync as chmodSync6, copyFileSync as copyFileSync7, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
+import { chmodSync as chmodSync6, copyFileSync as copyFileSync8, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
 import { join as join22 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
   } catch {
-    copyFileSync7(from, to);
+    copyFileSync8(from, to);
   }
 }
 function nsisValues(s2, site, fp) {
@@ -56618,7 +57316,7 @@ async function buildSite(s2, site) {
     linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
     writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync7(s2.icon.path, join22(work, "payload", "product.ico"));
+    if (s2.icon) copyFileSync8(s2.icon.path, join22(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -56735,7 +57433,8 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
       await nsis.module.assembleNsisSite(nsis.stub.stub, siteBytes, unsigned);
       const exe2 = await s2.signer.sign(unsigned, {
         out: join22(work, outName),
-        description: `${s2.product.product} ${s2.version} (${site.siteCode})`
+        description: `${s2.product.product} ${s2.version} (${site.siteCode})`,
+        prefix: nsis.stub.stub.path
       });
       await s2.onAssembled?.({
         siteCode: site.siteCode,
@@ -56898,7 +57597,7 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants5, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync18, statSync as statSync11 } from "node:fs";
+import { accessSync, constants as constants6, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
 import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
@@ -56912,8 +57611,8 @@ function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
 }
 function isExecutable(p2) {
   try {
-    accessSync(p2, constants5.X_OK);
-    return statSync11(p2).isFile();
+    accessSync(p2, constants6.X_OK);
+    return statSync13(p2).isFile();
   } catch {
     return false;
   }
@@ -57022,14 +57721,14 @@ async function buildInRunDir(options, workRoot, started) {
   if (product.icon) {
     const p2 = rel(product.icon);
     if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
-    icon = { path: p2, sha256: sha256(readFileSync18(p2)) };
+    icon = { path: p2, sha256: sha256(readFileSync19(p2)) };
   }
   const outDir = resolve10(options.outDir);
   mkdirSync8(outDir, { recursive: true });
   const total = options.sites.length;
   const results = new Array(total);
   const signServer = await startSignServer(signer);
-  const shared2 = {
+  const shared3 = {
     agent,
     dev: agent.dev || signer.dev,
     version: version2,
@@ -57050,7 +57749,7 @@ async function buildInRunDir(options, workRoot, started) {
     force: Boolean(options.force),
     ...options.onAssembled ? { onAssembled: options.onAssembled } : {}
   };
-  if (options.incremental !== false && total > 0) shared2.release = await releaseParts(shared2, options);
+  if (options.incremental !== false && total > 0) shared3.release = await releaseParts(shared3, options);
   const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
   let next2 = 0;
   const worker = async () => {
@@ -57060,7 +57759,7 @@ async function buildInRunDir(options, workRoot, started) {
       options.onProgress?.({ type: "start", siteCode: site.siteCode, index, total });
       const t0 = performance.now();
       try {
-        const r2 = await buildSite(shared2, site);
+        const r2 = await buildSite(shared3, site);
         results[index] = r2;
         options.onProgress?.({
           type: "done",
@@ -57100,7 +57799,7 @@ async function buildInRunDir(options, workRoot, started) {
   const report = batchReport({
     results: all,
     version: fullVersion,
-    dev: shared2.dev,
+    dev: shared3.dev,
     profile: signer.profile,
     outDir,
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
@@ -57115,7 +57814,7 @@ async function buildInRunDir(options, workRoot, started) {
     failed: report.summary.failed,
     results: all,
     version: fullVersion,
-    dev: shared2.dev,
+    dev: shared3.dev,
     report,
     durationMs: performance.now() - started
   };
@@ -58919,7 +59618,7 @@ var init_sync = __esm({
 });
 
 // tools/lib/installers/site.ts
-import { readFileSync as readFileSync19 } from "node:fs";
+import { readFileSync as readFileSync20 } from "node:fs";
 function problemsOf(error63, prefix) {
   return error63.issues.map((i2) => ({
     path: [prefix, ...i2.path.map((p2) => typeof p2 === "number" ? `[${p2}]` : `.${String(p2)}`)].join(""),
@@ -59110,7 +59809,7 @@ async function loadSites(path, options = {}) {
   if (path === "-") text = await readAll(options.stdin ?? process.stdin);
   else {
     try {
-      text = readFileSync19(path, "utf8");
+      text = readFileSync20(path, "utf8");
     } catch {
       throw new SignetError("E_FILE_NOT_FOUND", `sites file not found: ${path}`);
     }
@@ -59203,14 +59902,14 @@ var init_installers = __esm({
 });
 
 // tools/lib/forge/dir.ts
-import { createHash as createHash10 } from "node:crypto";
+import { createHash as createHash13 } from "node:crypto";
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
 import { basename as basename7, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
-  const hash3 = createHash10("sha256");
+  const hash3 = createHash13("sha256");
   for await (const chunk of createReadStream3(path, { highWaterMark: 1 << 20 })) hash3.update(chunk);
   return hash3.digest("hex");
 }
@@ -59328,7 +60027,7 @@ var init_dir = __esm({
         if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
         const part = join25(dir, `.${input2.name}.part`);
-        const hash3 = createHash10("sha256");
+        const hash3 = createHash13("sha256");
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
           new Transform({
@@ -59364,7 +60063,7 @@ var init_dir = __esm({
       }
       async download(release, asset, dest) {
         const src = join25(this.folder(release.tag), asset.name);
-        const hash3 = createHash10("sha256");
+        const hash3 = createHash13("sha256");
         let size = 0;
         await pipeline2(
           createReadStream3(src, { highWaterMark: 1 << 20 }),
@@ -59565,7 +60264,7 @@ var init_http = __esm({
 });
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash11 } from "node:crypto";
+import { createHash as createHash14 } from "node:crypto";
 import { open as open4 } from "node:fs/promises";
 import { request as httpRequest2 } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -59585,7 +60284,7 @@ function collectGarbage() {
   collect?.();
 }
 function takeBuffer() {
-  return pool.pop() ?? Buffer.allocUnsafe(CHUNK2);
+  return pool.pop() ?? Buffer.allocUnsafe(CHUNK3);
 }
 function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
@@ -59596,7 +60295,7 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash3 = createHash11("sha256");
+  const hash3 = createHash14("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open4(body.path, "r");
@@ -59606,10 +60305,10 @@ async function pump(req, body, stopped) {
   try {
     for (let i2 = 0; pos < body.size && !stopped(); i2 ^= 1) {
       const buf = bufs[i2];
-      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK2, body.size - pos), pos);
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK3, body.size - pos), pos);
       if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
       pos += bytesRead;
-      const chunk = bytesRead === CHUNK2 ? buf : buf.subarray(0, bytesRead);
+      const chunk = bytesRead === CHUNK3 ? buf : buf.subarray(0, bytesRead);
       hash3.update(chunk);
       if (inflight) await inflight;
       inflight = write(req, chunk);
@@ -59797,7 +60496,7 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
       for await (const c2 of res) parts.push(c2);
       return { status, headers: h2, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash3 = createHash11("sha256");
+    const hash3 = createHash14("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
@@ -59826,12 +60525,12 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
   }
   throw new TypeError("fetch failed", { cause: new Error("too many redirects") });
 }
-var CHUNK2, GC_EVERY, collect, FileBody, pool;
+var CHUNK3, GC_EVERY, collect, FileBody, pool;
 var init_transport = __esm({
   "tools/lib/forge/transport.ts"() {
     "use strict";
     init_http();
-    CHUNK2 = 1 << 20;
+    CHUNK3 = 1 << 20;
     GC_EVERY = 2 << 20;
     FileBody = class {
       path;
@@ -59855,7 +60554,7 @@ var init_transport = __esm({
 });
 
 // tools/lib/forge/gitea.ts
-import { randomBytes as randomBytes4 } from "node:crypto";
+import { randomBytes as randomBytes5 } from "node:crypto";
 function giteaApiBase(url2) {
   const trimmed = url2.replace(/\/+$/, "");
   return /\/api\/v1$/.test(trimmed) ? trimmed : `${trimmed}/api/v1`;
@@ -60010,7 +60709,7 @@ var init_gitea = __esm({
         return list2.map(toAsset);
       }
       async uploadAsset(release, input2) {
-        const boundary = `signet-${randomBytes4(12).toString("hex")}`;
+        const boundary = `signet-${randomBytes5(12).toString("hex")}`;
         const safeName = input2.name.replace(/["\\\r\n]/g, "_");
         const pre = Buffer.from(
           `--${boundary}\r
@@ -60019,10 +60718,10 @@ Content-Type: ${input2.contentType}\r
 \r
 `
         );
-        const post = Buffer.from(`\r
+        const post2 = Buffer.from(`\r
 --${boundary}--\r
 `);
-        const file2 = new FileBody(input2.path, input2.size, pre, post);
+        const file2 = new FileBody(input2.path, input2.size, pre, post2);
         const res = await this.#send(
           `upload ${input2.name}`,
           "POST",
@@ -60102,7 +60801,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync20, existsSync as existsSync12 } from "fs";
+import { readFileSync as readFileSync21, existsSync as existsSync12 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -60116,7 +60815,7 @@ var init_context = __esm({
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
           if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
-            this.payload = JSON.parse(readFileSync20(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+            this.payload = JSON.parse(readFileSync21(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path = process.env.GITHUB_EVENT_PATH;
             process.stdout.write(`GITHUB_EVENT_PATH ${path} does not exist${EOL5}`);
@@ -66630,7 +67329,7 @@ var deliverSettings = external_exports.object({
 
 // tools/lib/app/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync21 } from "node:fs";
+import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync22 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
 import { dirname as dirname5, join as join26, resolve as resolve14 } from "node:path";
 
@@ -66812,7 +67511,7 @@ async function openSealedSites(entries, privateKey) {
 
 // tools/lib/app/dispatch.ts
 async function buildDispatchedSites(o2) {
-  const text = o2.sites.startsWith("file:") ? readFileSync21(resolve14(o2.cwd, o2.sites.slice(5)), "utf8") : o2.sites;
+  const text = o2.sites.startsWith("file:") ? readFileSync22(resolve14(o2.cwd, o2.sites.slice(5)), "utf8") : o2.sites;
   let raw;
   try {
     raw = JSON.parse(text);

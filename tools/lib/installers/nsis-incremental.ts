@@ -38,11 +38,14 @@ import type { SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { packagePath, packageVersion } from '../paths.ts';
+import { peLayout } from '../sign/pe-image.ts';
 import { extractNsis, listFiles, sha256Of } from './checks.ts';
 import type { InstallersConfig, ProductConfig } from './config.ts';
 import { NSIS_OUT, NSIS_SOURCE, nsisReleaseValues, renderNsis, runMakensis, SIGN_SCRIPT } from './nsis.ts';
 import { type SignServer, signScriptText } from './sign-server.ts';
 import { type LoadedTemplate, VALUE_PATTERNS } from './template.ts';
+
+export { type PeLayout, peLayout } from '../sign/pe-image.ts';
 
 export const OVERLAY_MAGIC = Buffer.from('SIGNETSJ', 'ascii');
 export const OVERLAY_FORMAT = 1;
@@ -308,49 +311,6 @@ export async function assembleNsisSite(stub: NsisStub, siteJson: Buffer, out: st
     rmSync(out, { force: true });
     throw e;
   }
-}
-
-/** Where the PE header keeps what signing changes, and the certificate table. */
-export interface PeLayout {
-  /** File offset of the optional header's CheckSum (4 bytes). */
-  checksumAt: number;
-  /** File offset of DataDirectory[4] (8 bytes: offset, size). */
-  securityDirAt: number;
-  /** File offset of the certificate table, 0 when unsigned. */
-  certOffset: number;
-  certSize: number;
-  /** Where the overlay record must end: the certificate table, else the end of the file. */
-  end: number;
-}
-
-/**
- * The PE layout by the rules of the installer script: `head` is (up to) the first 4096 bytes,
- * e_lfanew in [0x40, 3584], PE32 or PE32+, at least 5 data directories, a certificate table that
- * lies inside the file. undefined when any rule fails.
- */
-export function peLayout(head: Buffer, fileSize: number): PeLayout | undefined {
-  if (fileSize > 0x7fff_ffff || head.length < 0x40) return undefined;
-  if (head.readUInt16LE(0) !== 0x5a4d) return undefined;
-  const pe = head.readInt32LE(0x3c);
-  if (pe < 0x40 || pe > 3584 || pe + 264 > head.length) return undefined;
-  if (head.readUInt32LE(pe) !== 0x4550) return undefined;
-  const optSize = head.readUInt16LE(pe + 20);
-  const opt = pe + 24;
-  const magic = head.readUInt16LE(opt);
-  const [countAt, dirAt] = magic === 0x20b ? [108, 144] : magic === 0x10b ? [92, 128] : [0, 0];
-  if (!dirAt || optSize < dirAt + 8) return undefined;
-  if (head.readInt32LE(opt + countAt) < 5) return undefined;
-  const certOffset = head.readInt32LE(opt + dirAt);
-  const certSize = head.readInt32LE(opt + dirAt + 4);
-  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
-    return undefined;
-  return {
-    checksumAt: opt + 64,
-    securityDirAt: opt + dirAt,
-    certOffset,
-    certSize,
-    end: certOffset === 0 ? fileSize : certOffset,
-  };
 }
 
 export interface OverlayRecord extends SiteMeta {

@@ -336,6 +336,7 @@ async function exeChain(
       const exe = await s.signer.sign(unsigned, {
         out: join(work, outName),
         description: `${s.product.product} ${s.version} (${site.siteCode})`,
+        prefix: nsis.stub.stub.path,
       });
       await s.onAssembled?.({
         siteCode: site.siteCode,

@@ -226,3 +226,67 @@ export function readMsiSignature(path: string): MsiSignature {
     closeSync(fd);
   }
 }
+
+/** The DER length octets of `n`. */
+export function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/** One DER element: `tag`, the length of the parts together, the parts. */
+export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return Buffer.concat([Buffer.from([tag]), derLength(length), ...parts]);
+}
+
+/** The bytes of a node, tag and length included. */
+export function nodeBytes(buf: Uint8Array, node: DerNode): Buffer {
+  return Buffer.from(buf.subarray(node.start, node.end));
+}
+
+/** The content octets of a node. */
+export function nodeContent(buf: Uint8Array, node: DerNode): Buffer {
+  return Buffer.from(buf.subarray(node.contentStart, node.end));
+}
+
+/** X.690 11.6: the elements of a SET OF in DER order (encodings compared as zero-padded octet strings). */
+export function sortSetOf(elements: Buffer[]): Buffer[] {
+  return [...elements].sort((a, b) => {
+    const n = Math.max(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const d = (a[i] ?? 0) - (b[i] ?? 0);
+      if (d) return d;
+    }
+    return 0;
+  });
+}
+
+/** The dotted form of an OBJECT IDENTIFIER node's content. */
+export function oidOf(buf: Uint8Array, node: DerNode): string {
+  const parts: number[] = [];
+  let v = 0;
+  for (let i = node.contentStart; i < node.end; i++) {
+    const b = buf[i] as number;
+    v = v * 128 + (b & 0x7f);
+    if (!(b & 0x80)) {
+      if (!parts.length) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join('.');
+}
+
+/** An OBJECT IDENTIFIER element from its dotted form. */
+export function oid(dotted: string): Buffer {
+  const [a = 0, b = 0, ...rest] = dotted.split('.').map(Number);
+  const out: number[] = [];
+  for (const v of [a * 40 + b, ...rest]) {
+    const bytes = [v & 0x7f];
+    for (let x = Math.floor(v / 128); x > 0; x = Math.floor(x / 128)) bytes.unshift(0x80 | (x & 0x7f));
+    out.push(...bytes);
+  }
+  return tlv(0x06, Buffer.from(out));
+}

@@ -46,6 +46,8 @@ export interface ProduceInput {
   description: string;
   /** Size of the input in bytes (for time limits). */
   size: number;
+  /** A file the input starts with (SignOptions.prefix), when the input is the caller's file. */
+  prefix?: string;
 }
 
 export type Produce = (p: ProduceInput) => Promise<void>;
@@ -131,6 +133,7 @@ export async function signInFrame(
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename(target),
       size: statSync(input).size,
+      ...(options.prefix && input === source ? { prefix: resolve(options.prefix) } : {}),
     });
     if (!existsSync(output)) {
       throw new SignetError('E_SIGN_FAILED', `${basename(target)}: the backend wrote no output`);

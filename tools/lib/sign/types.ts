@@ -14,6 +14,12 @@ export interface SignOptions {
   nest?: boolean;
   /** Description (-n) embedded in the signature; defaults to the file name. */
   description?: string;
+  /**
+   * A file the input starts with, byte for byte (a release's installer stub every site's file
+   * begins with): a backend that signs in-process computes that part's digest once. A wrong
+   * prefix yields a signature that does not verify, never a wrong one that ships.
+   */
+  prefix?: string;
 }
 
 export interface Signer {

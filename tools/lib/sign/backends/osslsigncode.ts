@@ -2,12 +2,17 @@
  * The osslsigncode backend: a PEM key + chain, a PKCS#12 file, or a PKCS#11 token. Key files
  * given as env:/file: references are written to private temporary files for the run.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { SignetError } from '../../errors.ts';
-import { parseSecretRef, type SecretRef } from '../../secrets.ts';
+import type { Runner } from '../../exec/runner.ts';
+import { parseSecretRef, resolveSecret, type SecretRef } from '../../secrets.ts';
 import { osslsigncodeProfileSchema } from '../config.ts';
-import { absMaterial, KeyMaterials, type MaterialSpec } from '../key-material.ts';
+import { absMaterial, KeyMaterials, type Material, type MaterialSpec } from '../key-material.ts';
 import { type OsslKeySpec, osslProduce } from '../osslsigncode.ts';
+import { withSecretFile } from '../secret-file.ts';
+import { type LoadedKey, TemplateSigner } from '../template-signer.ts';
 import type { ProfileFile, ProfileOf, SigningBackend } from './types.ts';
 
 type Profile = ProfileOf<'osslsigncode'>;
@@ -33,6 +38,38 @@ function osslKeys(p: Profile): OsslKeySpec {
     );
   }
   return { certs: p.cert, key: p.key };
+}
+
+/** A PEM or DER private key (PKCS#8, PKCS#1 or SEC1; encrypted with `passphrase`) in memory. */
+export function parsePrivateKey(bytes: Buffer, passphrase: string | undefined): KeyObject {
+  const pass = passphrase === undefined ? {} : { passphrase };
+  if (bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN'))
+    return createPrivateKey({ key: bytes, format: 'pem', ...pass });
+  let last: unknown;
+  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
+    try {
+      return createPrivateKey({ key: bytes, format: 'der', type, ...pass });
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** The private key of a PKCS#12 file, read by `openssl pkcs12` into memory (never onto disk). */
+async function pkcs12Key(runner: Runner, path: string, passphrase: string | undefined): Promise<KeyObject> {
+  const run = (passin: string) =>
+    runner.run('openssl', ['pkcs12', '-in', path, '-nocerts', '-nodes', '-passin', passin], {
+      binary: true,
+      input: '',
+      timeoutMs: 30_000,
+      label: 'openssl pkcs12 -nocerts',
+    });
+  const r =
+    passphrase === undefined
+      ? await run('pass:')
+      : await withSecretFile(passphrase, (file) => run(`file:${file}`));
+  return createPrivateKey({ key: Buffer.from(r.stdoutBytes ?? []), format: 'pem' });
 }
 
 export const osslsigncodeBackend: SigningBackend<Profile> = {
@@ -62,11 +99,34 @@ export const osslsigncodeBackend: SigningBackend<Profile> = {
       ctx.env,
     );
     const password = (p.pkcs11?.pin ?? p.password) as SecretRef | undefined;
+    const pathOf = (m: Material | undefined) => (m && 'path' in m ? [m.path] : []);
+    const templates = new TemplateSigner({
+      digest: p.digest,
+      url: p.productUrl,
+      env: ctx.env,
+      files: () => {
+        const m = materials.resolve();
+        return [...pathOf(m.certs), ...pathOf(m.key), ...pathOf(m.pkcs12)];
+      },
+      loadKey: async (): Promise<LoadedKey> => {
+        if (p.pkcs11) return { refused: 'a PKCS#11 key signs inside its token' };
+        const m = materials.resolve();
+        const secret = password
+          ? resolveSecret(parseSecretRef(password, field('password')), field('password'), ctx.env)
+          : undefined;
+        if (m.key)
+          return { key: parsePrivateKey('bytes' in m.key ? m.key.bytes : readFileSync(m.key.path), secret) };
+        if (m.pkcs12)
+          return { key: await materials.use((paths) => pkcs12Key(ctx.runner, paths.pkcs12!, secret)) };
+        return { refused: 'no key file' };
+      },
+    });
     return {
       prepare: () => void materials.resolve(),
-      produce: (input) => {
+      produce: async (input) => {
         const plan = ctx.timestamp();
-        return materials.use((paths) =>
+        if (await templates.sign(input, plan)) return;
+        await materials.use((paths) =>
           osslProduce(
             {
               program: p.osslsigncode,
@@ -81,6 +141,7 @@ export const osslsigncodeBackend: SigningBackend<Profile> = {
             input,
           ),
         );
+        await templates.learn(input);
       },
     };
   },

@@ -1,0 +1,317 @@
+/**
+ * Signing from a template, against the real osslsigncode: the first PE of a profile is signed by
+ * osslsigncode, the next ones in-process, and every one of them passes osslsigncode verify with
+ * the profile's chain, pins and timestamp policy. Also: each key form, what turns the fast path
+ * off, a wrong prefix, TSAs that fail, and readers fed mutated bytes.
+ */
+import { createHash, createPrivateKey } from 'node:crypto';
+import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordingRunner } from '../../../test/helpers/canary.ts';
+import { buildPe } from '../../../test/helpers/pe.ts';
+import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
+import { tempDir } from '../../../test/helpers/tmp.ts';
+import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
+import { parseConfig } from '../config/load.ts';
+import { SignetError } from '../errors.ts';
+import { clearSecrets } from '../redact.ts';
+import { readPeSignature } from './der.ts';
+import { makeDevCert } from './devcert.ts';
+import { createSigner, inspectSignature } from './index.ts';
+import { peImageDigest, pePrefixState } from './pe-image.ts';
+import { opusInfo, readTemplate, signFromTemplate } from './template-signing.ts';
+import { timestampRequest, timestampSignature, tokenOf } from './tsp.ts';
+
+let pki: TestPki;
+let tsa: LocalTsa;
+let dir: string;
+let agent: string;
+
+const timestamp = () => ({ urls: [tsa.url], retries: 0, retryWaitMs: 10, timeoutMs: 5000 });
+
+function signerOf(profile: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env) {
+  const runner = new RecordingRunner();
+  const config = parseConfig({ signing: { defaultProfile: 'p', profiles: { p: profile } } }, 'test');
+  const signer = createSigner(config, { runner, env });
+  const signs = () => runner.calls.filter((c) => c.args[0] === 'sign').length;
+  const verifies = () => runner.calls.filter((c) => c.args[0] === 'verify').length;
+  return { signer, runner, signs, verifies };
+}
+
+function pemProfile(extra: Record<string, unknown> = {}) {
+  return {
+    backend: 'osslsigncode',
+    cert: pki.cert,
+    key: pki.key,
+    timestamp: timestamp(),
+    verify: { caFile: pki.caCert, tsaCaFile: pki.caCert, leafSha256: [pki.leafSha256] },
+    ...extra,
+  };
+}
+
+let n = 0;
+function fresh(from = agent): string {
+  const p = join(dir, `${++n}-agent.exe`);
+  copyFileSync(from, p);
+  return p;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof SignetError) return e.code;
+    throw e;
+  }
+  return 'resolved';
+}
+
+beforeAll(async () => {
+  dir = tempDir('signet-template-');
+  pki = await makeTestPki();
+  agent = await buildPe(join(dir, 'agent-src.exe'), { padBytes: 200_000 });
+  tsa = await startTestTsa(pki);
+});
+afterAll(() => clearSecrets());
+
+describe('template signing with osslsigncode as the judge', () => {
+  it('signs the first PE with osslsigncode and the next ones in-process; each verifies, timestamped, with its own name', async () => {
+    const s = signerOf(pemProfile());
+    const before = tsa.requests;
+    const files = Array.from({ length: 4 }, () => fresh());
+    const signed = [];
+    for (const [i, f] of files.entries())
+      signed.push(await s.signer.sign(f, { out: `${f}.signed.exe`, description: `Agent (site ${i}) é` }));
+    expect(s.signs()).toBe(1);
+    // every output went through osslsigncode verify in the frame, and again here
+    expect(s.verifies()).toBe(4);
+    expect(tsa.requests - before).toBe(4);
+    const digests = new Set<string>();
+    for (const [i, a] of signed.entries()) {
+      const report = await inspectSignature(a.path, { caFile: pki.caCert, tsaCaFile: pki.caCert });
+      expect(report.signed).toBe(true);
+      expect(report.timestamp).not.toBeNull();
+      expect(report.leafSha256).toBe(pki.leafSha256);
+      const sig = readPeSignature(a.path);
+      expect(sig.kind).toBe('signed');
+      if (sig.kind === 'signed') {
+        expect(sig.pkcs7.includes(Buffer.from(`Agent (site ${i}) é`))).toBe(true);
+        digests.add(createHash('sha256').update(sig.pkcs7).digest('hex'));
+      }
+    }
+    expect(digests.size).toBe(4);
+  });
+
+  it('continues a shared prefix: a file that starts with the prefix verifies, one that does not is refused and leaves nothing', async () => {
+    const s = signerOf(pemProfile({ timestamp: false }));
+    const prefix = fresh();
+    const site = (tail: string) => {
+      const p = fresh(prefix);
+      appendFileSync(p, tail); // odd lengths: the table is padded to 8 bytes
+      return p;
+    };
+    await s.signer.sign(site('first'), { out: join(dir, 'p0.exe'), prefix });
+    const ok = await s.signer.sign(site('site-0001 data'), { out: join(dir, 'p1.exe'), prefix });
+    expect(ok.signature.subject).toContain('Signet DEV code signing');
+    expect(s.signs()).toBe(1);
+    // a file that does not start with the prefix: the signature made from the prefix's digest
+    // state is not the file's, and osslsigncode verify says so
+    const other = fresh();
+    const b = readFileSync(other);
+    b[b.length - 100] = (b[b.length - 100] ?? 0) ^ 0xff;
+    writeFileSync(other, b);
+    const wrongPrefix = await buildPe(join(dir, 'other.exe'));
+    expect(await codeOf(s.signer.sign(other, { out: join(dir, 'p2.exe'), prefix: wrongPrefix }))).toBe(
+      'E_VERIFY_FAILED',
+    );
+    expect(existsSync(join(dir, 'p2.exe'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
+  });
+
+  it.each([
+    ['an encrypted PEM key', () => ({ key: pki.encryptedKey, password: `file:${pki.passwordFile}` })],
+    [
+      'a PKCS#12 file',
+      () => ({ cert: undefined, key: undefined, pkcs12: pki.pkcs12, password: `file:${pki.passwordFile}` }),
+    ],
+    [
+      'a PKCS#12 in an environment variable',
+      () => ({
+        cert: undefined,
+        key: undefined,
+        pkcs12: 'env:SIGNET_TEST_P12',
+        password: `file:${pki.passwordFile}`,
+      }),
+    ],
+  ])('loads %s in-process', async (_, extra) => {
+    const env = { ...process.env, SIGNET_TEST_P12: readFileSync(pki.pkcs12).toString('base64') };
+    const s = signerOf(pemProfile({ ...extra(), timestamp: false }), env);
+    for (let i = 0; i < 3; i++) await s.signer.sign(fresh(), { out: join(dir, `k${n}.exe`) });
+    expect(s.signs()).toBe(1);
+    // the key never reached a command line or an output
+    const text = JSON.stringify(s.runner.calls) + s.runner.outputs.join('\n');
+    expect(text).not.toContain(pki.password);
+    expect(text).not.toContain('PRIVATE KEY');
+  });
+
+  it('signs RSA keys too (PKCS#1 v1.5)', async () => {
+    const rsa = await makeDevCert(join(dir, 'rsa'), { keyType: 'rsa' });
+    const s = signerOf({ ...rsa.profile, timestamp: false });
+    for (let i = 0; i < 3; i++) await s.signer.sign(fresh(), { out: join(dir, `r${i}.exe`) });
+    expect(s.signs()).toBe(1);
+  });
+
+  it('SIGNET_TEMPLATE_SIGNING=0, --nest, or a changed key file: osslsigncode signs', async () => {
+    const off = signerOf(pemProfile({ timestamp: false }), { ...process.env, SIGNET_TEMPLATE_SIGNING: '0' });
+    for (let i = 0; i < 3; i++) await off.signer.sign(fresh(), { out: join(dir, `o${i}.exe`) });
+    expect(off.signs()).toBe(3);
+
+    const on = signerOf(pemProfile({ timestamp: false }));
+    await on.signer.sign(fresh(), { out: join(dir, 'n0.exe') });
+    await on.signer.sign(join(dir, 'n0.exe'), { out: join(dir, 'n1.exe'), nest: true });
+    expect(on.signs()).toBe(2);
+    expect((await inspectSignature(join(dir, 'n1.exe'), { caFile: pki.caCert })).signatures).toBe(2);
+
+    const keyCopy = join(dir, 'leaf-copy.key');
+    copyFileSync(pki.key, keyCopy);
+    const rot = signerOf(pemProfile({ key: keyCopy, timestamp: false }));
+    await rot.signer.sign(fresh(), { out: join(dir, 'q0.exe') });
+    await rot.signer.sign(fresh(), { out: join(dir, 'q1.exe') });
+    expect(rot.signs()).toBe(1);
+    writeFileSync(keyCopy, readFileSync(pki.key)); // rewritten in place: a new mtime
+    await rot.signer.sign(fresh(), { out: join(dir, 'q2.exe') });
+    await rot.signer.sign(fresh(), { out: join(dir, 'q3.exe') });
+    expect(rot.signs()).toBe(2);
+  });
+
+  it('a TSA that fails on the fast path: the next TSA stamps; when all fail, E_TIMESTAMP_FAILED and nothing is left', async () => {
+    const dead = await deadUrl();
+    const s = signerOf(
+      pemProfile({ timestamp: { urls: [dead, tsa.url], retries: 0, retryWaitMs: 10, timeoutMs: 5000 } }),
+    );
+    await s.signer.sign(fresh(), { out: join(dir, 't0.exe') });
+    const a = await s.signer.sign(fresh(), { out: join(dir, 't1.exe') });
+    expect(s.signs()).toBe(2); // the first file's two attempts, dead TSA then the live one
+    expect(
+      (await inspectSignature(a.path, { caFile: pki.caCert, tsaCaFile: pki.caCert })).timestamp,
+    ).not.toBeNull();
+
+    const dead2 = signerOf(
+      pemProfile({ timestamp: { urls: [tsa.url], retries: 1, retryWaitMs: 10, timeoutMs: 5000 } }),
+    );
+    await dead2.signer.sign(fresh(), { out: join(dir, 't2.exe') });
+    tsa.failNext(2, 'garbage');
+    const target = join(dir, 't3.exe');
+    expect(await codeOf(dead2.signer.sign(fresh(), { out: target }))).toBe('E_TIMESTAMP_FAILED');
+    expect(dead2.signs()).toBe(1);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
+  });
+});
+
+describe('the readers refuse what they do not understand', () => {
+  let template: Buffer;
+  let digest: Buffer;
+  const key = () => createPrivateKey(readFileSync(pki.key));
+  beforeAll(async () => {
+    const s = signerOf(pemProfile());
+    const src = fresh();
+    digest = peImageDigest(src, 'sha256')!.digest;
+    await s.signer.sign(src, { out: join(dir, 'tpl.exe'), description: 'Agent' });
+    const sig = readPeSignature(join(dir, 'tpl.exe'));
+    if (sig.kind !== 'signed') throw new Error('unsigned');
+    template = sig.pkcs7;
+  });
+  const expectOf = (o: Partial<Parameters<typeof readTemplate>[1]> = {}) => ({
+    algorithm: 'sha256',
+    digest,
+    description: 'Agent',
+    url: undefined,
+    key: key(),
+    ...o,
+  });
+
+  it("accepts osslsigncode's signature and reproduces it; refuses another digest, name, URL or key", async () => {
+    expect('template' in readTemplate(template, expectOf())).toBe(true);
+    expect(readTemplate(template, expectOf({ digest: Buffer.alloc(32) }))).toEqual({
+      refused: 'osslsigncode signed another digest than Signet computed for the file',
+    });
+    expect('refused' in readTemplate(template, expectOf({ description: 'Agentx' }))).toBe(true);
+    expect('refused' in readTemplate(template, expectOf({ url: 'https://example.com' }))).toBe(true);
+    expect('refused' in readTemplate(template, expectOf({ algorithm: 'sha384' }))).toBe(true);
+    const wrong = createPrivateKey(readFileSync(pki.wrong.key));
+    expect(readTemplate(template, expectOf({ key: wrong }))).toEqual({
+      refused: "the key is not the signer certificate's",
+    });
+  });
+
+  it('a template with one byte changed is refused or reproduced exactly, never half-read (2,000 mutations)', () => {
+    let accepted = 0;
+    for (let i = 0; i < 2000; i++) {
+      const m = Buffer.from(template);
+      const at = (i * 7919) % m.length;
+      m[at] = (m[at] ?? 0) ^ (1 << (i % 8));
+      const r = readTemplate(m, expectOf());
+      if ('template' in r) {
+        accepted++;
+        // only bytes Signet keeps as they were (a certificate, an algorithm identifier) can differ
+        const again = signFromTemplate(r.template, { digest, description: 'Agent' }, key()).finish();
+        expect(again.length).toBeGreaterThan(0);
+      }
+    }
+    // the timestamp token and the certificates are kept as bytes: flips there pass the reader
+    expect(accepted).toBeLessThan(2000);
+  });
+
+  it('truncations never throw', () => {
+    for (let len = 0; len < template.length; len += 13)
+      expect('refused' in readTemplate(template.subarray(0, len), expectOf())).toBe(true);
+  });
+
+  it('the program name is encoded as osslsigncode does (IA5 bytes in [0]{[1]}, URL in [1]{[0]})', () => {
+    expect(opusInfo('Agent', undefined).toString('hex')).toBe('3009a00781054167656e74');
+    expect(opusInfo(undefined, 'u').toString('hex')).toBe('3005a103800175');
+  });
+
+  it('TSA replies: granted with our imprint and nonce, else refused', async () => {
+    const imprint = createHash('sha256').update('sig').digest();
+    const nonce = Buffer.from('0102030405060708', 'hex');
+    const reply = Buffer.from(
+      await (
+        await fetch(tsa.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/timestamp-query' },
+          body: timestampRequest('sha256', imprint, nonce),
+        })
+      ).arrayBuffer(),
+    );
+    expect('token' in tokenOf(reply, { algorithm: 'sha256', imprint, nonce })).toBe(true);
+    expect(
+      tokenOf(reply, { algorithm: 'sha256', imprint, nonce: Buffer.from('0102030405060709', 'hex') }),
+    ).toEqual({
+      refused: 'the token does not carry our nonce',
+    });
+    expect(tokenOf(reply, { algorithm: 'sha256', imprint: Buffer.alloc(32), nonce })).toEqual({
+      refused: 'the token stamps another signature',
+    });
+    for (let len = 0; len < reply.length; len += 17)
+      expect('refused' in tokenOf(reply.subarray(0, len), { algorithm: 'sha256', imprint, nonce })).toBe(
+        true,
+      );
+    const plan = { urls: [tsa.url], retries: 0, retryWaitMs: 1, timeoutMs: 5000 };
+    expect((await timestampSignature(plan, 'sha256', imprint)).length).toBeGreaterThan(100);
+  });
+
+  it('the digest from a prefix state is the digest of the whole file', () => {
+    const src = fresh();
+    appendFileSync(src, 'xyz');
+    const whole = peImageDigest(src, 'sha256')!;
+    const prefix = pePrefixState(src, 'sha256', 150_001)!;
+    expect(prefix.length).toBe(150_000);
+    const continued = peImageDigest(src, 'sha256', prefix)!;
+    expect(continued.digest.equals(whole.digest)).toBe(true);
+    expect(continued.words).toBe(whole.words);
+    expect(whole.tableAt % 8).toBe(0);
+  });
+});
