@@ -91,6 +91,26 @@ export interface CompoundDirectory {
   layouts: Map<string, () => StreamLayout>;
   /** Streams smaller than this live in the mini stream. */
   miniCutoff: number;
+  /** The allocation tables and directory as read (for writers that add to the file). */
+  structure: CompoundStructure;
+}
+
+/** A compound file's header, tables and directory, as read. */
+export interface CompoundStructure {
+  header: Buffer;
+  sectorSize: number;
+  /** Sector numbers of the FAT's sectors, and the FAT. */
+  fatSectors: number[];
+  fat: Uint32Array;
+  dirChain: number[];
+  /** The directory's bytes (128 per entry). */
+  dir: Buffer;
+  miniFat: Uint32Array;
+  miniFatChain: number[];
+  /** The root entry's chain: the mini stream's sectors. */
+  rootChain: number[];
+  /** Entries the root storage names directly, by index in `dir`. */
+  top: { index: number; name: string; type: number }[];
 }
 
 /**
@@ -324,5 +344,17 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
       else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
-  return { streams, pieces, orphans, layouts, miniCutoff };
+  const structure: CompoundStructure = {
+    header: buf,
+    sectorSize,
+    fatSectors,
+    fat,
+    dirChain,
+    dir,
+    miniFat,
+    miniFatChain,
+    rootChain,
+    top: top.map((e) => ({ index: e.index, name: e.name, type: e.type })),
+  };
+  return { streams, pieces, orphans, layouts, miniCutoff, structure };
 }

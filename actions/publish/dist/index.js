@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants5 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants5.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants5.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants5.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants5.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants5.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -53395,7 +53395,19 @@ function readCompoundDirectory(input2) {
       else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
-  return { streams, pieces, orphans, layouts, miniCutoff };
+  const structure = {
+    header: buf,
+    sectorSize,
+    fatSectors,
+    fat,
+    dirChain,
+    dir,
+    miniFat,
+    miniFatChain,
+    rootChain,
+    top: top.map((e) => ({ index: e.index, name: e.name, type: e.type }))
+  };
+  return { streams, pieces, orphans, layouts, miniCutoff, structure };
 }
 var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE;
 var init_cfb = __esm({
@@ -54362,8 +54374,269 @@ var init_der = __esm({
   }
 });
 
+// tools/lib/sign/msi-image.ts
+import { createHash as createHash6 } from "node:crypto";
+import { closeSync as closeSync7, constants as constants5, copyFileSync as copyFileSync5, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7, writeSync as writeSync2 } from "node:fs";
+function rawName(entry) {
+  return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
+}
+function hashOrder(a, b) {
+  const n = Math.min(a.length, b.length);
+  const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
+  return d !== 0 ? d : a.length > b.length ? -1 : 1;
+}
+function msiImageDigest(path, algorithm) {
+  const fd = openSync7(path, "r");
+  try {
+    const size = fstatSync5(fd).size;
+    let directory;
+    try {
+      directory = readCompoundDirectory(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return void 0;
+      throw e;
+    }
+    const s = directory.structure;
+    if (size % s.sectorSize || directory.orphans.length || s.fatSectors.length > 100) return void 0;
+    if (s.top.some((e) => e.type !== 2)) return void 0;
+    if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
+    const root = entryAt(s.dir, 0);
+    const children2 = s.top.map((e) => ({ ...e, entry: entryAt(s.dir, e.index) })).sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
+    const pre = createHash6(algorithm);
+    pre.update(root.subarray(80, 100));
+    for (const c of children2) {
+      const name = rawName(c.entry);
+      pre.update(name.subarray(0, Math.max(0, name.length - 2)));
+      pre.update(c.entry.subarray(120, 124));
+      pre.update(c.entry.subarray(96, 116));
+    }
+    const dse = pre.digest();
+    const hash2 = createHash6(algorithm).update(dse);
+    const into = Buffer.allocUnsafe(1 << 20);
+    for (const c of children2) {
+      if (c.entry.readUInt32LE(120) === 0) continue;
+      for (const piece of directory.pieces.get(c.name)(into)) hash2.update(piece);
+    }
+    hash2.update(root.subarray(80, 96));
+    return { digest: hash2.digest(), dse, size, directory };
+  } finally {
+    closeSync7(fd);
+  }
+}
+function treeOrder(a, b) {
+  if (a.length !== b.length) return a.length - b.length;
+  const x = a.toUpperCase();
+  const y = b.toUpperCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+function writeSignedMsi(input2, output2, d, pkcs7) {
+  const s = d.directory.structure;
+  const ss = s.sectorSize;
+  const per = ss / 4;
+  const miniCutoff = d.directory.miniCutoff;
+  const fd = openSync7(input2, "r");
+  const sectors = /* @__PURE__ */ new Map();
+  let next;
+  try {
+    if (fstatSync5(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
+    next = d.size / ss - 1;
+    const sector = (n) => {
+      let b = sectors.get(n);
+      if (!b) {
+        b = Buffer.alloc(ss);
+        if (n < d.size / ss - 1) readSync7(fd, b, 0, ss, (n + 1) * ss);
+        sectors.set(n, b);
+      }
+      return b;
+    };
+    const fat = Array.from(s.fat);
+    const setFat = (n, v) => {
+      while (fat.length <= n) fat.push(FREE2);
+      fat[n] = v;
+    };
+    const append = (count, after) => {
+      const out2 = [];
+      for (let i = 0; i < count; i++) {
+        const n = next++;
+        setFat(n, END_OF_CHAIN2);
+        const prev = out2.length ? out2[out2.length - 1] : after;
+        if (prev !== void 0) setFat(prev, n);
+        out2.push(n);
+        sector(n);
+      }
+      return out2;
+    };
+    const dir = Buffer.from(s.dir);
+    const dirChain = [...s.dirChain];
+    const header = Buffer.from(s.header);
+    const streams = [
+      { name: DIGITAL_SIGNATURE_EX, data: d.dse },
+      { name: DIGITAL_SIGNATURE, data: pkcs7 }
+    ];
+    const root = entryAt(dir, 0);
+    const miniFat = Array.from(s.miniFat);
+    let miniUsed = Math.ceil(root.readUInt32LE(120) / MINI);
+    for (let m = miniFat.length - 1; m >= miniUsed; m--)
+      if (miniFat[m] !== FREE2) {
+        miniUsed = m + 1;
+        break;
+      }
+    const rootChain = [...s.rootChain];
+    const placed = [];
+    for (const st of streams) {
+      if (st.data.length >= miniCutoff) {
+        const chain = append(Math.ceil(st.data.length / ss));
+        chain.forEach((n, i) => {
+          st.data.copy(sector(n), 0, i * ss, Math.min(st.data.length, (i + 1) * ss));
+        });
+        placed.push({ name: st.name, start: chain[0], size: st.data.length });
+        continue;
+      }
+      const count = Math.ceil(st.data.length / MINI);
+      const first = miniUsed;
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        while (miniFat.length <= m) miniFat.push(FREE2);
+        miniFat[m] = i === count - 1 ? END_OF_CHAIN2 : m + 1;
+      }
+      miniUsed += count;
+      const needed = Math.ceil(miniUsed * MINI / ss);
+      if (needed > rootChain.length) {
+        const added = append(needed - rootChain.length, rootChain[rootChain.length - 1]);
+        if (!rootChain.length) root.writeUInt32LE(added[0], 116);
+        rootChain.push(...added);
+      }
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        const at = m * MINI % ss;
+        st.data.copy(
+          sector(rootChain[Math.floor(m * MINI / ss)]),
+          at,
+          i * MINI,
+          Math.min(st.data.length, (i + 1) * MINI)
+        );
+      }
+      placed.push({ name: st.name, start: first, size: st.data.length });
+    }
+    root.writeUInt32LE(miniUsed * MINI, 120);
+    root.writeUInt32LE(0, 124);
+    const miniFatChain = [...s.miniFatChain];
+    const miniFatSectors = Math.ceil(miniFat.length / per);
+    if (miniFatSectors > miniFatChain.length) {
+      const added = append(miniFatSectors - miniFatChain.length, miniFatChain[miniFatChain.length - 1]);
+      if (!miniFatChain.length) header.writeUInt32LE(added[0], 60);
+      miniFatChain.push(...added);
+    }
+    header.writeUInt32LE(miniFatChain.length, 64);
+    miniFatChain.forEach((n, k) => {
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(miniFat[k * per + i] ?? FREE2, i * 4);
+    });
+    const free = [];
+    for (let i = 1; i < dir.length / 128 && free.length < placed.length; i++)
+      if (entryAt(dir, i).readUInt8(66) === 0) free.push(i);
+    let dirBytes = dir;
+    while (free.length < placed.length) {
+      const [n] = append(1, dirChain[dirChain.length - 1]);
+      dirChain.push(n);
+      const fresh = Buffer.alloc(ss);
+      for (let o = 0; o < ss; o += 128) {
+        fresh.writeUInt32LE(NO_STREAM2, o + 68);
+        fresh.writeUInt32LE(NO_STREAM2, o + 72);
+        fresh.writeUInt32LE(NO_STREAM2, o + 76);
+      }
+      const base = dirBytes.length / 128;
+      dirBytes = Buffer.concat([dirBytes, fresh]);
+      for (let i = 0; i < ss / 128 && free.length < placed.length; i++) free.push(base + i);
+    }
+    const nameOf = (i) => {
+      const e = entryAt(dirBytes, i);
+      return e.toString("utf16le", 0, Math.max(0, Math.min(64, e.readUInt16LE(64)) - 2));
+    };
+    placed.forEach((p, k) => {
+      const i = free[k];
+      const e = entryAt(dirBytes, i);
+      e.fill(0);
+      const name = Buffer.from(`${p.name}\0`, "utf16le");
+      name.copy(e, 0);
+      e.writeUInt16LE(name.length, 64);
+      e.writeUInt8(2, 66);
+      e.writeUInt8(1, 67);
+      e.writeUInt32LE(NO_STREAM2, 68);
+      e.writeUInt32LE(NO_STREAM2, 72);
+      e.writeUInt32LE(NO_STREAM2, 76);
+      e.writeUInt32LE(p.start, 116);
+      e.writeUInt32LE(p.size, 120);
+      const rootEntry = entryAt(dirBytes, 0);
+      if (rootEntry.readUInt32LE(76) === NO_STREAM2) {
+        rootEntry.writeUInt32LE(i, 76);
+        return;
+      }
+      for (let node2 = rootEntry.readUInt32LE(76), guard = 0; guard < dirBytes.length / 128; guard++) {
+        const c = treeOrder(p.name, nameOf(node2));
+        if (c === 0) throw new Error(`${p.name} is in the file already`);
+        const link = c < 0 ? 68 : 72;
+        const ne = entryAt(dirBytes, node2);
+        const child = ne.readUInt32LE(link);
+        if (child === NO_STREAM2) {
+          ne.writeUInt32LE(i, link);
+          return;
+        }
+        node2 = child;
+      }
+      throw new Error("the directory tree has a loop");
+    });
+    dirChain.forEach((n, k) => {
+      dirBytes.copy(sector(n), 0, k * ss, (k + 1) * ss);
+    });
+    if (ss === 4096) header.writeUInt32LE(dirChain.length, 40);
+    const fatSectors = [...s.fatSectors];
+    while (fatSectors.length * per < Math.max(next, fat.length)) {
+      const n = next++;
+      fatSectors.push(n);
+      setFat(n, FAT_SECTOR);
+      sector(n);
+    }
+    if (fatSectors.length > 109) throw new Error("the FAT would need a DIFAT sector");
+    header.writeUInt32LE(fatSectors.length, 44);
+    fatSectors.forEach((n, k) => {
+      header.writeUInt32LE(n, 76 + k * 4);
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
+    });
+    sectors.set(-1, header);
+  } finally {
+    closeSync7(fd);
+  }
+  copyFileSync5(input2, output2, constants5.COPYFILE_EXCL | constants5.COPYFILE_FICLONE);
+  const out = openSync7(output2, "r+");
+  try {
+    for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
+      const b = sectors.get(n);
+      writeSync2(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
+    }
+  } finally {
+    closeSync7(out);
+  }
+}
+var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, NO_STREAM2, MINI, entryAt;
+var init_msi_image = __esm({
+  "tools/lib/sign/msi-image.ts"() {
+    "use strict";
+    init_cfb();
+    DIGITAL_SIGNATURE = "DigitalSignature";
+    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+    FREE2 = 4294967295;
+    END_OF_CHAIN2 = 4294967294;
+    FAT_SECTOR = 4294967293;
+    NO_STREAM2 = 4294967295;
+    MINI = 64;
+    entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
+  }
+});
+
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash6, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash7, createPublicKey, sign, verify } from "node:crypto";
 function opusInfo(description, url2) {
   const parts = [];
   if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
@@ -54514,7 +54787,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash6(algorithm).update(data).digest();
+  return createHash7(algorithm).update(data).digest();
 }
 function signedAttributes(t, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -54699,8 +54972,8 @@ var init_tsp = __esm({
 });
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash7 } from "node:crypto";
-import { statSync as statSync8 } from "node:fs";
+import { createHash as createHash8 } from "node:crypto";
+import { rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 function identityOf(files2) {
   return files2.map((f) => {
     try {
@@ -54717,14 +54990,16 @@ var init_template_signer = __esm({
     "use strict";
     init_log();
     init_der();
+    init_msi_image();
     init_pe_image();
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
     TemplateSigner = class {
-      learned;
-      learning = false;
-      refusedWhy;
+      learned = /* @__PURE__ */ new Map();
+      learning = /* @__PURE__ */ new Set();
+      refused = /* @__PURE__ */ new Map();
+      key;
       prefixes = /* @__PURE__ */ new Map();
       enabled;
       o;
@@ -54732,15 +55007,20 @@ var init_template_signer = __esm({
         this.o = o;
         this.enabled = o.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
       }
-      /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+      kindOf(p) {
+        return /\.msi$/i.test(p.output) ? "msi" : "pe";
+      }
+      /** The template for `p`'s kind, when there is one and the key files are unchanged. */
       ready(p) {
-        const l = this.learned;
-        if (!l || p.nest || /\.msi$/i.test(p.output)) return void 0;
+        const kind = this.kindOf(p);
+        const l = this.learned.get(kind);
+        if (!l || p.nest) return void 0;
         if (identityOf(this.o.files()) !== l.identity) {
           logger.debug(
             "template signing: the key or certificate files changed; osslsigncode signs the next file"
           );
-          this.learned = void 0;
+          this.learned.clear();
+          this.key = void 0;
           return void 0;
         }
         return l;
@@ -54764,6 +55044,24 @@ var init_template_signer = __esm({
         while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
         return state;
       }
+      /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
+      image(p) {
+        try {
+          return this.imageOf(p);
+        } catch (e) {
+          logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+          return void 0;
+        }
+      }
+      imageOf(p) {
+        const input2 = p.input;
+        if (this.kindOf(p) === "msi") {
+          const d2 = msiImageDigest(input2, this.o.digest);
+          return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7) };
+        }
+        const d = peImageDigest(input2, this.o.digest, this.prefixState(p.prefix));
+        return d && { digest: d.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7) };
+      }
       /**
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
        * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
@@ -54772,52 +55070,68 @@ var init_template_signer = __esm({
         if (!this.enabled) return false;
         const l = this.ready(p);
         if (!l) return false;
-        const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-        if (!d) return false;
-        const prepared = signFromTemplate(l.template, { digest: d.digest, description: p.description }, l.key);
+        const image = this.image(p);
+        if (!image) return false;
+        const prepared = signFromTemplate(
+          l.template,
+          { digest: image.digest, description: p.description },
+          l.key
+        );
         const token = plan ? await timestampSignature(
           plan,
           this.o.digest,
-          createHash7(this.o.digest).update(prepared.signature).digest()
+          createHash8(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
-        writeSignedPe(p.input, p.output, d, prepared.finish(token));
+        try {
+          image.write(p.output, prepared.finish(token));
+        } catch (e) {
+          rmSync5(p.output, { force: true });
+          logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+          return false;
+        }
         return true;
       }
       /**
-       * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
-       * throws; a refusal is logged once at debug level.
+       * After osslsigncode signed `p`: take its signature as the template of its kind if none is
+       * held yet. Never throws; a refusal is logged once at debug level.
        */
       async learn(p) {
-        if (!this.enabled || this.learned || this.learning || p.nest || this.refusedWhy) return;
-        if (/\.msi$/i.test(p.output)) return;
-        this.learning = true;
+        const kind = this.kindOf(p);
+        if (!this.enabled || p.nest || this.learned.has(kind) || this.learning.has(kind) || this.refused.has(kind))
+          return;
+        this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-          if (!d) return;
-          const sig = readPeSignature(p.output);
+          const image = this.image(p);
+          if (!image) return;
+          const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
           if (sig.kind !== "signed") return;
-          const key = await this.o.loadKey();
-          if ("refused" in key) return this.refuse(key.refused);
+          this.key ??= this.o.loadKey();
+          const key = await this.key;
+          if ("refused" in key) return this.refuse(kind, key.refused);
           const r = readTemplate(sig.pkcs7, {
             algorithm: this.o.digest,
-            digest: d.digest,
+            digest: image.digest,
             description: p.description,
             url: this.o.url,
             key: key.key
           });
-          if ("refused" in r) return this.refuse(r.refused);
-          this.learned = { template: r.template, key: key.key, identity };
-          logger.debug("template signing: further files of this profile are signed in-process");
+          if ("refused" in r) return this.refuse(kind, r.refused);
+          this.learned.set(kind, { template: r.template, key: key.key, identity });
+          logger.debug(
+            `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
+          );
         } catch (e) {
-          this.refuse(e.message);
+          this.refuse(kind, e.message);
         } finally {
-          this.learning = false;
+          this.learning.delete(kind);
         }
       }
-      refuse(why) {
-        this.refusedWhy = why;
-        logger.debug(`template signing is off for this profile: ${why}`);
+      refuse(kind, why) {
+        this.refused.set(kind, why);
+        logger.debug(
+          `template signing is off for ${kind === "msi" ? "MSI" : "PE"} files of this profile: ${why}`
+        );
       }
     };
   }
@@ -54983,7 +55297,7 @@ var init_osslsigncode2 = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync10, rmSync as rmSync5, statSync as statSync9 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync10, rmSync as rmSync6, statSync as statSync9 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
 import { basename as basename5 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -55024,7 +55338,7 @@ async function once(u, s, token, p) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o.kind !== "ok") rmSync5(p.output, { force: true });
+      if (o.kind !== "ok") rmSync6(p.output, { force: true });
       resolveOutcome(o);
     };
     const req = send(
@@ -55213,25 +55527,25 @@ var init_backends = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash8 } from "node:crypto";
-import { closeSync as closeSync7, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7 } from "node:fs";
+import { createHash as createHash9 } from "node:crypto";
+import { closeSync as closeSync8, fstatSync as fstatSync6, openSync as openSync8, readSync as readSync8 } from "node:fs";
 function sha256FileSync(path) {
   shared2 ??= Buffer.allocUnsafe(CHUNK3);
   const buf = shared2;
-  const fd = openSync7(path, "r");
+  const fd = openSync8(path, "r");
   try {
-    const size = fstatSync5(fd).size;
-    const hash2 = createHash8("sha256");
+    const size = fstatSync6(fd).size;
+    const hash2 = createHash9("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync7(fd, buf, 0, CHUNK3, position);
+      const n = readSync8(fd, buf, 0, CHUNK3, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
     return { sha256: hash2.digest("hex"), size };
   } finally {
-    closeSync7(fd);
+    closeSync8(fd);
   }
 }
 function describeArtifactFast(path) {
@@ -55313,7 +55627,7 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync6, statSync as statSync10 } from "node:fs";
+import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync7, statSync as statSync10 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
 import { basename as basename6, join as join10 } from "node:path";
 function verifyArgs(path, options) {
@@ -55402,7 +55716,7 @@ async function readSignatureBlob(path, options = {}) {
     if (r.exitCode !== 0 || !existsSync9(out)) return void 0;
     return readFileSync11(out);
   } finally {
-    rmSync6(dir, { recursive: true, force: true });
+    rmSync7(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -55863,7 +56177,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync14, rmSync as rmSync7, writeFileSync as writeFileSync6 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync14, rmSync as rmSync8, writeFileSync as writeFileSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join13 } from "node:path";
@@ -55909,7 +56223,7 @@ async function startLocalTsa(options) {
         if (err) reject(err);
         else resolvePromise(readFileSync14(r));
       } finally {
-        for (const f of [q, r, serial, cnf]) rmSync7(f, { force: true });
+        for (const f of [q, r, serial, cnf]) rmSync8(f, { force: true });
       }
     });
   });
@@ -55985,7 +56299,7 @@ async function startLocalTsa(options) {
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();
       server.close(() => {
-        rmSync7(dir, { recursive: true, force: true });
+        rmSync8(dir, { recursive: true, force: true });
         ok();
       });
     })

@@ -5790,7 +5790,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants5 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5865,7 +5865,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5960,11 +5960,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants5.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants5.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5987,10 +5987,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants5.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6007,7 +6007,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants5.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6187,7 +6187,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants5.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6209,7 +6209,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6245,13 +6245,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants5.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -48761,8 +48761,8 @@ ${tail(text)}`, {
 }
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash4 } from "node:crypto";
-import { statSync as statSync5 } from "node:fs";
+import { createHash as createHash5 } from "node:crypto";
+import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
@@ -48980,7 +48980,19 @@ function readCompoundDirectory(input2) {
       else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
-  return { streams, pieces, orphans, layouts, miniCutoff };
+  const structure = {
+    header: buf,
+    sectorSize,
+    fatSectors,
+    fat,
+    dirChain,
+    dir,
+    miniFat,
+    miniFatChain,
+    rootChain,
+    top: top.map((e) => ({ index: e.index, name: e.name, type: e.type }))
+  };
+  return { streams, pieces, orphans, layouts, miniCutoff, structure };
 }
 
 // tools/lib/sign/der.ts
@@ -49192,17 +49204,271 @@ function oid(dotted) {
   return tlv(6, Buffer.from(out));
 }
 
-// tools/lib/sign/pe-image.ts
+// tools/lib/sign/msi-image.ts
 import { createHash as createHash2 } from "node:crypto";
+import { closeSync as closeSync2, constants as constants3, copyFileSync as copyFileSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3, writeSync } from "node:fs";
+var DIGITAL_SIGNATURE = "DigitalSignature";
+var DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+var FREE2 = 4294967295;
+var END_OF_CHAIN2 = 4294967294;
+var FAT_SECTOR = 4294967293;
+var NO_STREAM2 = 4294967295;
+var MINI = 64;
+var entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
+function rawName(entry) {
+  return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
+}
+function hashOrder(a, b) {
+  const n = Math.min(a.length, b.length);
+  const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
+  return d !== 0 ? d : a.length > b.length ? -1 : 1;
+}
+function msiImageDigest(path, algorithm) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    let directory;
+    try {
+      directory = readCompoundDirectory(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return void 0;
+      throw e;
+    }
+    const s = directory.structure;
+    if (size % s.sectorSize || directory.orphans.length || s.fatSectors.length > 100) return void 0;
+    if (s.top.some((e) => e.type !== 2)) return void 0;
+    if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
+    const root = entryAt(s.dir, 0);
+    const children2 = s.top.map((e) => ({ ...e, entry: entryAt(s.dir, e.index) })).sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
+    const pre = createHash2(algorithm);
+    pre.update(root.subarray(80, 100));
+    for (const c of children2) {
+      const name = rawName(c.entry);
+      pre.update(name.subarray(0, Math.max(0, name.length - 2)));
+      pre.update(c.entry.subarray(120, 124));
+      pre.update(c.entry.subarray(96, 116));
+    }
+    const dse = pre.digest();
+    const hash2 = createHash2(algorithm).update(dse);
+    const into = Buffer.allocUnsafe(1 << 20);
+    for (const c of children2) {
+      if (c.entry.readUInt32LE(120) === 0) continue;
+      for (const piece of directory.pieces.get(c.name)(into)) hash2.update(piece);
+    }
+    hash2.update(root.subarray(80, 96));
+    return { digest: hash2.digest(), dse, size, directory };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function treeOrder(a, b) {
+  if (a.length !== b.length) return a.length - b.length;
+  const x = a.toUpperCase();
+  const y = b.toUpperCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+function writeSignedMsi(input2, output2, d, pkcs7) {
+  const s = d.directory.structure;
+  const ss = s.sectorSize;
+  const per = ss / 4;
+  const miniCutoff = d.directory.miniCutoff;
+  const fd = openSync2(input2, "r");
+  const sectors = /* @__PURE__ */ new Map();
+  let next;
+  try {
+    if (fstatSync3(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
+    next = d.size / ss - 1;
+    const sector = (n) => {
+      let b = sectors.get(n);
+      if (!b) {
+        b = Buffer.alloc(ss);
+        if (n < d.size / ss - 1) readSync3(fd, b, 0, ss, (n + 1) * ss);
+        sectors.set(n, b);
+      }
+      return b;
+    };
+    const fat = Array.from(s.fat);
+    const setFat = (n, v) => {
+      while (fat.length <= n) fat.push(FREE2);
+      fat[n] = v;
+    };
+    const append = (count, after) => {
+      const out2 = [];
+      for (let i = 0; i < count; i++) {
+        const n = next++;
+        setFat(n, END_OF_CHAIN2);
+        const prev = out2.length ? out2[out2.length - 1] : after;
+        if (prev !== void 0) setFat(prev, n);
+        out2.push(n);
+        sector(n);
+      }
+      return out2;
+    };
+    const dir = Buffer.from(s.dir);
+    const dirChain = [...s.dirChain];
+    const header = Buffer.from(s.header);
+    const streams = [
+      { name: DIGITAL_SIGNATURE_EX, data: d.dse },
+      { name: DIGITAL_SIGNATURE, data: pkcs7 }
+    ];
+    const root = entryAt(dir, 0);
+    const miniFat = Array.from(s.miniFat);
+    let miniUsed = Math.ceil(root.readUInt32LE(120) / MINI);
+    for (let m = miniFat.length - 1; m >= miniUsed; m--)
+      if (miniFat[m] !== FREE2) {
+        miniUsed = m + 1;
+        break;
+      }
+    const rootChain = [...s.rootChain];
+    const placed = [];
+    for (const st of streams) {
+      if (st.data.length >= miniCutoff) {
+        const chain = append(Math.ceil(st.data.length / ss));
+        chain.forEach((n, i) => {
+          st.data.copy(sector(n), 0, i * ss, Math.min(st.data.length, (i + 1) * ss));
+        });
+        placed.push({ name: st.name, start: chain[0], size: st.data.length });
+        continue;
+      }
+      const count = Math.ceil(st.data.length / MINI);
+      const first = miniUsed;
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        while (miniFat.length <= m) miniFat.push(FREE2);
+        miniFat[m] = i === count - 1 ? END_OF_CHAIN2 : m + 1;
+      }
+      miniUsed += count;
+      const needed = Math.ceil(miniUsed * MINI / ss);
+      if (needed > rootChain.length) {
+        const added = append(needed - rootChain.length, rootChain[rootChain.length - 1]);
+        if (!rootChain.length) root.writeUInt32LE(added[0], 116);
+        rootChain.push(...added);
+      }
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        const at = m * MINI % ss;
+        st.data.copy(
+          sector(rootChain[Math.floor(m * MINI / ss)]),
+          at,
+          i * MINI,
+          Math.min(st.data.length, (i + 1) * MINI)
+        );
+      }
+      placed.push({ name: st.name, start: first, size: st.data.length });
+    }
+    root.writeUInt32LE(miniUsed * MINI, 120);
+    root.writeUInt32LE(0, 124);
+    const miniFatChain = [...s.miniFatChain];
+    const miniFatSectors = Math.ceil(miniFat.length / per);
+    if (miniFatSectors > miniFatChain.length) {
+      const added = append(miniFatSectors - miniFatChain.length, miniFatChain[miniFatChain.length - 1]);
+      if (!miniFatChain.length) header.writeUInt32LE(added[0], 60);
+      miniFatChain.push(...added);
+    }
+    header.writeUInt32LE(miniFatChain.length, 64);
+    miniFatChain.forEach((n, k) => {
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(miniFat[k * per + i] ?? FREE2, i * 4);
+    });
+    const free = [];
+    for (let i = 1; i < dir.length / 128 && free.length < placed.length; i++)
+      if (entryAt(dir, i).readUInt8(66) === 0) free.push(i);
+    let dirBytes = dir;
+    while (free.length < placed.length) {
+      const [n] = append(1, dirChain[dirChain.length - 1]);
+      dirChain.push(n);
+      const fresh = Buffer.alloc(ss);
+      for (let o = 0; o < ss; o += 128) {
+        fresh.writeUInt32LE(NO_STREAM2, o + 68);
+        fresh.writeUInt32LE(NO_STREAM2, o + 72);
+        fresh.writeUInt32LE(NO_STREAM2, o + 76);
+      }
+      const base = dirBytes.length / 128;
+      dirBytes = Buffer.concat([dirBytes, fresh]);
+      for (let i = 0; i < ss / 128 && free.length < placed.length; i++) free.push(base + i);
+    }
+    const nameOf = (i) => {
+      const e = entryAt(dirBytes, i);
+      return e.toString("utf16le", 0, Math.max(0, Math.min(64, e.readUInt16LE(64)) - 2));
+    };
+    placed.forEach((p, k) => {
+      const i = free[k];
+      const e = entryAt(dirBytes, i);
+      e.fill(0);
+      const name = Buffer.from(`${p.name}\0`, "utf16le");
+      name.copy(e, 0);
+      e.writeUInt16LE(name.length, 64);
+      e.writeUInt8(2, 66);
+      e.writeUInt8(1, 67);
+      e.writeUInt32LE(NO_STREAM2, 68);
+      e.writeUInt32LE(NO_STREAM2, 72);
+      e.writeUInt32LE(NO_STREAM2, 76);
+      e.writeUInt32LE(p.start, 116);
+      e.writeUInt32LE(p.size, 120);
+      const rootEntry = entryAt(dirBytes, 0);
+      if (rootEntry.readUInt32LE(76) === NO_STREAM2) {
+        rootEntry.writeUInt32LE(i, 76);
+        return;
+      }
+      for (let node2 = rootEntry.readUInt32LE(76), guard = 0; guard < dirBytes.length / 128; guard++) {
+        const c = treeOrder(p.name, nameOf(node2));
+        if (c === 0) throw new Error(`${p.name} is in the file already`);
+        const link = c < 0 ? 68 : 72;
+        const ne = entryAt(dirBytes, node2);
+        const child = ne.readUInt32LE(link);
+        if (child === NO_STREAM2) {
+          ne.writeUInt32LE(i, link);
+          return;
+        }
+        node2 = child;
+      }
+      throw new Error("the directory tree has a loop");
+    });
+    dirChain.forEach((n, k) => {
+      dirBytes.copy(sector(n), 0, k * ss, (k + 1) * ss);
+    });
+    if (ss === 4096) header.writeUInt32LE(dirChain.length, 40);
+    const fatSectors = [...s.fatSectors];
+    while (fatSectors.length * per < Math.max(next, fat.length)) {
+      const n = next++;
+      fatSectors.push(n);
+      setFat(n, FAT_SECTOR);
+      sector(n);
+    }
+    if (fatSectors.length > 109) throw new Error("the FAT would need a DIFAT sector");
+    header.writeUInt32LE(fatSectors.length, 44);
+    fatSectors.forEach((n, k) => {
+      header.writeUInt32LE(n, 76 + k * 4);
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
+    });
+    sectors.set(-1, header);
+  } finally {
+    closeSync2(fd);
+  }
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  const out = openSync2(output2, "r+");
+  try {
+    for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
+      const b = sectors.get(n);
+      writeSync(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
+    }
+  } finally {
+    closeSync2(out);
+  }
+}
+
+// tools/lib/sign/pe-image.ts
+import { createHash as createHash3 } from "node:crypto";
 import {
-  closeSync as closeSync2,
-  constants as constants3,
-  copyFileSync as copyFileSync2,
-  fstatSync as fstatSync3,
-  openSync as openSync2,
-  readSync as readSync3,
+  closeSync as closeSync3,
+  constants as constants4,
+  copyFileSync as copyFileSync3,
+  fstatSync as fstatSync4,
+  openSync as openSync3,
+  readSync as readSync4,
   statSync as statSync4,
-  writeSync
+  writeSync as writeSync2
 } from "node:fs";
 function peLayout(head, fileSize) {
   if (fileSize > 2147483647 || head.length < 64) return void 0;
@@ -49233,7 +49499,7 @@ var CHUNK2 = 1024 * 1024;
 var shared;
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync3(fd, head, 0, head.length, 0);
+  readSync4(fd, head, 0, head.length, 0);
   const layout = peLayout(head, size);
   if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
   if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
@@ -49252,7 +49518,7 @@ function feed(state, fd, end) {
   const { checksumAt, securityDirAt } = state.layout;
   while (state.length < end) {
     const at = state.length;
-    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    const n = readSync4(fd, buf, 0, Math.min(CHUNK2, end - at), at);
     if (n <= 0) throw new Error(`short read at ${at}`);
     const chunk = buf.subarray(0, n);
     const skips = [
@@ -49281,36 +49547,36 @@ function fold(words) {
   return words === 0 ? 0 : (words - 1) % 65535 + 1;
 }
 function pePrefixState(path, algorithm, length) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     const end = Math.min(size, length ?? size) & ~1;
     if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
     feed(state, fd, end);
     return state;
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
     if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
       state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
     return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function winCertificate(pkcs7) {
@@ -49325,7 +49591,7 @@ function winCertificate(pkcs7) {
 function writeSignedPe(input2, output2, d, pkcs7) {
   const st = statSync4(input2);
   if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
-  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  copyFileSync3(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
   const table = winCertificate(pkcs7);
   const dir = Buffer.alloc(8);
   dir.writeUInt32LE(d.tableAt, 0);
@@ -49334,19 +49600,19 @@ function writeSignedPe(input2, output2, d, pkcs7) {
   const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync2(output2, "r+");
+  const fd = openSync3(output2, "r+");
   try {
     const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
-    writeSync(fd, tail2, 0, tail2.length, d.size);
-    writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
-    writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
+    writeSync2(fd, tail2, 0, tail2.length, d.size);
+    writeSync2(fd, dir, 0, 8, d.layout.securityDirAt);
+    writeSync2(fd, checksum, 0, 4, d.layout.checksumAt);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash3, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash4, createPublicKey, sign, verify } from "node:crypto";
 var OID = {
   signedData: "1.2.840.113549.1.7.2",
   spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
@@ -49520,7 +49786,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash3(algorithm).update(data).digest();
+  return createHash4(algorithm).update(data).digest();
 }
 function signedAttributes(t, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -49675,9 +49941,10 @@ function identityOf(files2) {
   }).join("|");
 }
 var TemplateSigner = class {
-  learned;
-  learning = false;
-  refusedWhy;
+  learned = /* @__PURE__ */ new Map();
+  learning = /* @__PURE__ */ new Set();
+  refused = /* @__PURE__ */ new Map();
+  key;
   prefixes = /* @__PURE__ */ new Map();
   enabled;
   o;
@@ -49685,15 +49952,20 @@ var TemplateSigner = class {
     this.o = o;
     this.enabled = o.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
   }
-  /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+  kindOf(p) {
+    return /\.msi$/i.test(p.output) ? "msi" : "pe";
+  }
+  /** The template for `p`'s kind, when there is one and the key files are unchanged. */
   ready(p) {
-    const l = this.learned;
-    if (!l || p.nest || /\.msi$/i.test(p.output)) return void 0;
+    const kind = this.kindOf(p);
+    const l = this.learned.get(kind);
+    if (!l || p.nest) return void 0;
     if (identityOf(this.o.files()) !== l.identity) {
       logger.debug(
         "template signing: the key or certificate files changed; osslsigncode signs the next file"
       );
-      this.learned = void 0;
+      this.learned.clear();
+      this.key = void 0;
       return void 0;
     }
     return l;
@@ -49717,6 +49989,24 @@ var TemplateSigner = class {
     while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
     return state;
   }
+  /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
+  image(p) {
+    try {
+      return this.imageOf(p);
+    } catch (e) {
+      logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+      return void 0;
+    }
+  }
+  imageOf(p) {
+    const input2 = p.input;
+    if (this.kindOf(p) === "msi") {
+      const d2 = msiImageDigest(input2, this.o.digest);
+      return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7) };
+    }
+    const d = peImageDigest(input2, this.o.digest, this.prefixState(p.prefix));
+    return d && { digest: d.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7) };
+  }
   /**
    * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
    * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
@@ -49725,52 +50015,68 @@ var TemplateSigner = class {
     if (!this.enabled) return false;
     const l = this.ready(p);
     if (!l) return false;
-    const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-    if (!d) return false;
-    const prepared = signFromTemplate(l.template, { digest: d.digest, description: p.description }, l.key);
+    const image = this.image(p);
+    if (!image) return false;
+    const prepared = signFromTemplate(
+      l.template,
+      { digest: image.digest, description: p.description },
+      l.key
+    );
     const token = plan ? await timestampSignature(
       plan,
       this.o.digest,
-      createHash4(this.o.digest).update(prepared.signature).digest()
+      createHash5(this.o.digest).update(prepared.signature).digest()
     ) : void 0;
-    writeSignedPe(p.input, p.output, d, prepared.finish(token));
+    try {
+      image.write(p.output, prepared.finish(token));
+    } catch (e) {
+      rmSync3(p.output, { force: true });
+      logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+      return false;
+    }
     return true;
   }
   /**
-   * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
-   * throws; a refusal is logged once at debug level.
+   * After osslsigncode signed `p`: take its signature as the template of its kind if none is
+   * held yet. Never throws; a refusal is logged once at debug level.
    */
   async learn(p) {
-    if (!this.enabled || this.learned || this.learning || p.nest || this.refusedWhy) return;
-    if (/\.msi$/i.test(p.output)) return;
-    this.learning = true;
+    const kind = this.kindOf(p);
+    if (!this.enabled || p.nest || this.learned.has(kind) || this.learning.has(kind) || this.refused.has(kind))
+      return;
+    this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-      if (!d) return;
-      const sig = readPeSignature(p.output);
+      const image = this.image(p);
+      if (!image) return;
+      const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== "signed") return;
-      const key = await this.o.loadKey();
-      if ("refused" in key) return this.refuse(key.refused);
+      this.key ??= this.o.loadKey();
+      const key = await this.key;
+      if ("refused" in key) return this.refuse(kind, key.refused);
       const r = readTemplate(sig.pkcs7, {
         algorithm: this.o.digest,
-        digest: d.digest,
+        digest: image.digest,
         description: p.description,
         url: this.o.url,
         key: key.key
       });
-      if ("refused" in r) return this.refuse(r.refused);
-      this.learned = { template: r.template, key: key.key, identity };
-      logger.debug("template signing: further files of this profile are signed in-process");
+      if ("refused" in r) return this.refuse(kind, r.refused);
+      this.learned.set(kind, { template: r.template, key: key.key, identity });
+      logger.debug(
+        `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
+      );
     } catch (e) {
-      this.refuse(e.message);
+      this.refuse(kind, e.message);
     } finally {
-      this.learning = false;
+      this.learning.delete(kind);
     }
   }
-  refuse(why) {
-    this.refusedWhy = why;
-    logger.debug(`template signing is off for this profile: ${why}`);
+  refuse(kind, why) {
+    this.refused.set(kind, why);
+    logger.debug(
+      `template signing is off for ${kind === "msi" ? "MSI" : "PE"} files of this profile: ${why}`
+    );
   }
 };
 
@@ -49918,7 +50224,7 @@ var osslsigncodeBackend = {
 };
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync3, statSync as statSync6 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -49960,7 +50266,7 @@ async function once(u, s, token, p) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o.kind !== "ok") rmSync3(p.output, { force: true });
+      if (o.kind !== "ok") rmSync4(p.output, { force: true });
       resolveOutcome(o);
     };
     const req = send(
@@ -50117,32 +50423,32 @@ import {
 import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join5 } from "node:path";
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash5 } from "node:crypto";
-import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4 } from "node:fs";
+import { createHash as createHash6 } from "node:crypto";
+import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5 } from "node:fs";
 var CHUNK3 = 1024 * 1024;
 var shared2;
 function sha256FileSync(path) {
   shared2 ??= Buffer.allocUnsafe(CHUNK3);
   const buf = shared2;
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync4(fd).size;
-    const hash2 = createHash5("sha256");
+    const size = fstatSync5(fd).size;
+    const hash2 = createHash6("sha256");
     let position = 0;
     for (; ; ) {
-      const n = readSync4(fd, buf, 0, CHUNK3, position);
+      const n = readSync5(fd, buf, 0, CHUNK3, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
     return { sha256: hash2.digest("hex"), size };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function describeArtifactFast(path) {
@@ -50209,7 +50515,7 @@ function boundSigner(file2, path, p7, reported) {
 }
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants5, copyFileSync as copyFileSync4, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join4, resolve as resolve7 } from "node:path";
 var live2 = /* @__PURE__ */ new Set();
@@ -50226,7 +50532,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve7(dir, options.name ?? basename2(path));
   try {
-    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
+    copyFileSync4(path, file2, constants5.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -50334,7 +50640,7 @@ async function readSignatureBlob(path, options = {}) {
     if (r.exitCode !== 0 || !existsSync5(out)) return void 0;
     return readFileSync7(out);
   } finally {
-    rmSync4(dir, { recursive: true, force: true });
+    rmSync5(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {

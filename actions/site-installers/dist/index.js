@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants7 = require_constants2();
+    var constants8 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants8.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants7.ERROR.OK) {
+          if (ret !== constants8.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants8.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants7.ERROR.PAUSED) {
+            } else if (ret === constants8.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants7.ERROR.OK) {
+        if (ret === constants8.ERROR.OK) {
           return null;
         }
-        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants8.ERROR.PAUSED || ret === constants8.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants7.ERROR[ret], data);
+        return new HTTPParserError(message, constants8.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants7.ERROR.PAUSED : 0;
+        return pause ? constants8.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants7.ERROR.PAUSED;
+          return constants8.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -52448,7 +52448,19 @@ function readCompoundDirectory(input2) {
       else yield* chainPieces(e.start, e.size, into ?? Buffer.allocUnsafe(PIECE));
     });
   }
-  return { streams, pieces, orphans, layouts, miniCutoff };
+  const structure = {
+    header: buf,
+    sectorSize,
+    fatSectors,
+    fat,
+    dirChain,
+    dir,
+    miniFat,
+    miniFatChain,
+    rootChain,
+    top: top.map((e) => ({ index: e.index, name: e.name, type: e.type }))
+  };
+  return { streams, pieces, orphans, layouts, miniCutoff, structure };
 }
 var CompoundFileError, END_OF_CHAIN, FREE, NO_STREAM, PIECE;
 var init_cfb = __esm({
@@ -52682,17 +52694,278 @@ var init_der = __esm({
   }
 });
 
-// tools/lib/sign/pe-image.ts
+// tools/lib/sign/msi-image.ts
 import { createHash as createHash3 } from "node:crypto";
+import { closeSync as closeSync2, constants as constants3, copyFileSync as copyFileSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3, writeSync } from "node:fs";
+function rawName(entry) {
+  return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
+}
+function hashOrder(a2, b2) {
+  const n2 = Math.min(a2.length, b2.length);
+  const d2 = Buffer.compare(a2.subarray(0, n2), b2.subarray(0, n2));
+  return d2 !== 0 ? d2 : a2.length > b2.length ? -1 : 1;
+}
+function msiImageDigest(path, algorithm) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    let directory;
+    try {
+      directory = readCompoundDirectory(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return void 0;
+      throw e;
+    }
+    const s2 = directory.structure;
+    if (size % s2.sectorSize || directory.orphans.length || s2.fatSectors.length > 100) return void 0;
+    if (s2.top.some((e) => e.type !== 2)) return void 0;
+    if (s2.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
+    const root = entryAt(s2.dir, 0);
+    const children2 = s2.top.map((e) => ({ ...e, entry: entryAt(s2.dir, e.index) })).sort((a2, b2) => hashOrder(rawName(a2.entry), rawName(b2.entry)));
+    const pre = createHash3(algorithm);
+    pre.update(root.subarray(80, 100));
+    for (const c2 of children2) {
+      const name = rawName(c2.entry);
+      pre.update(name.subarray(0, Math.max(0, name.length - 2)));
+      pre.update(c2.entry.subarray(120, 124));
+      pre.update(c2.entry.subarray(96, 116));
+    }
+    const dse = pre.digest();
+    const hash3 = createHash3(algorithm).update(dse);
+    const into = Buffer.allocUnsafe(1 << 20);
+    for (const c2 of children2) {
+      if (c2.entry.readUInt32LE(120) === 0) continue;
+      for (const piece of directory.pieces.get(c2.name)(into)) hash3.update(piece);
+    }
+    hash3.update(root.subarray(80, 96));
+    return { digest: hash3.digest(), dse, size, directory };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function treeOrder(a2, b2) {
+  if (a2.length !== b2.length) return a2.length - b2.length;
+  const x2 = a2.toUpperCase();
+  const y2 = b2.toUpperCase();
+  return x2 < y2 ? -1 : x2 > y2 ? 1 : 0;
+}
+function writeSignedMsi(input2, output2, d2, pkcs7) {
+  const s2 = d2.directory.structure;
+  const ss = s2.sectorSize;
+  const per = ss / 4;
+  const miniCutoff = d2.directory.miniCutoff;
+  const fd = openSync2(input2, "r");
+  const sectors = /* @__PURE__ */ new Map();
+  let next2;
+  try {
+    if (fstatSync3(fd).size !== d2.size) throw new Error(`${input2} changed while it was signed`);
+    next2 = d2.size / ss - 1;
+    const sector = (n2) => {
+      let b2 = sectors.get(n2);
+      if (!b2) {
+        b2 = Buffer.alloc(ss);
+        if (n2 < d2.size / ss - 1) readSync3(fd, b2, 0, ss, (n2 + 1) * ss);
+        sectors.set(n2, b2);
+      }
+      return b2;
+    };
+    const fat = Array.from(s2.fat);
+    const setFat = (n2, v2) => {
+      while (fat.length <= n2) fat.push(FREE2);
+      fat[n2] = v2;
+    };
+    const append = (count, after) => {
+      const out2 = [];
+      for (let i2 = 0; i2 < count; i2++) {
+        const n2 = next2++;
+        setFat(n2, END_OF_CHAIN2);
+        const prev = out2.length ? out2[out2.length - 1] : after;
+        if (prev !== void 0) setFat(prev, n2);
+        out2.push(n2);
+        sector(n2);
+      }
+      return out2;
+    };
+    const dir = Buffer.from(s2.dir);
+    const dirChain = [...s2.dirChain];
+    const header = Buffer.from(s2.header);
+    const streams = [
+      { name: DIGITAL_SIGNATURE_EX, data: d2.dse },
+      { name: DIGITAL_SIGNATURE, data: pkcs7 }
+    ];
+    const root = entryAt(dir, 0);
+    const miniFat = Array.from(s2.miniFat);
+    let miniUsed = Math.ceil(root.readUInt32LE(120) / MINI);
+    for (let m2 = miniFat.length - 1; m2 >= miniUsed; m2--)
+      if (miniFat[m2] !== FREE2) {
+        miniUsed = m2 + 1;
+        break;
+      }
+    const rootChain = [...s2.rootChain];
+    const placed = [];
+    for (const st2 of streams) {
+      if (st2.data.length >= miniCutoff) {
+        const chain = append(Math.ceil(st2.data.length / ss));
+        chain.forEach((n2, i2) => {
+          st2.data.copy(sector(n2), 0, i2 * ss, Math.min(st2.data.length, (i2 + 1) * ss));
+        });
+        placed.push({ name: st2.name, start: chain[0], size: st2.data.length });
+        continue;
+      }
+      const count = Math.ceil(st2.data.length / MINI);
+      const first = miniUsed;
+      for (let i2 = 0; i2 < count; i2++) {
+        const m2 = first + i2;
+        while (miniFat.length <= m2) miniFat.push(FREE2);
+        miniFat[m2] = i2 === count - 1 ? END_OF_CHAIN2 : m2 + 1;
+      }
+      miniUsed += count;
+      const needed = Math.ceil(miniUsed * MINI / ss);
+      if (needed > rootChain.length) {
+        const added = append(needed - rootChain.length, rootChain[rootChain.length - 1]);
+        if (!rootChain.length) root.writeUInt32LE(added[0], 116);
+        rootChain.push(...added);
+      }
+      for (let i2 = 0; i2 < count; i2++) {
+        const m2 = first + i2;
+        const at2 = m2 * MINI % ss;
+        st2.data.copy(
+          sector(rootChain[Math.floor(m2 * MINI / ss)]),
+          at2,
+          i2 * MINI,
+          Math.min(st2.data.length, (i2 + 1) * MINI)
+        );
+      }
+      placed.push({ name: st2.name, start: first, size: st2.data.length });
+    }
+    root.writeUInt32LE(miniUsed * MINI, 120);
+    root.writeUInt32LE(0, 124);
+    const miniFatChain = [...s2.miniFatChain];
+    const miniFatSectors = Math.ceil(miniFat.length / per);
+    if (miniFatSectors > miniFatChain.length) {
+      const added = append(miniFatSectors - miniFatChain.length, miniFatChain[miniFatChain.length - 1]);
+      if (!miniFatChain.length) header.writeUInt32LE(added[0], 60);
+      miniFatChain.push(...added);
+    }
+    header.writeUInt32LE(miniFatChain.length, 64);
+    miniFatChain.forEach((n2, k2) => {
+      const b2 = sector(n2);
+      for (let i2 = 0; i2 < per; i2++) b2.writeUInt32LE(miniFat[k2 * per + i2] ?? FREE2, i2 * 4);
+    });
+    const free = [];
+    for (let i2 = 1; i2 < dir.length / 128 && free.length < placed.length; i2++)
+      if (entryAt(dir, i2).readUInt8(66) === 0) free.push(i2);
+    let dirBytes = dir;
+    while (free.length < placed.length) {
+      const [n2] = append(1, dirChain[dirChain.length - 1]);
+      dirChain.push(n2);
+      const fresh = Buffer.alloc(ss);
+      for (let o2 = 0; o2 < ss; o2 += 128) {
+        fresh.writeUInt32LE(NO_STREAM2, o2 + 68);
+        fresh.writeUInt32LE(NO_STREAM2, o2 + 72);
+        fresh.writeUInt32LE(NO_STREAM2, o2 + 76);
+      }
+      const base = dirBytes.length / 128;
+      dirBytes = Buffer.concat([dirBytes, fresh]);
+      for (let i2 = 0; i2 < ss / 128 && free.length < placed.length; i2++) free.push(base + i2);
+    }
+    const nameOf = (i2) => {
+      const e = entryAt(dirBytes, i2);
+      return e.toString("utf16le", 0, Math.max(0, Math.min(64, e.readUInt16LE(64)) - 2));
+    };
+    placed.forEach((p2, k2) => {
+      const i2 = free[k2];
+      const e = entryAt(dirBytes, i2);
+      e.fill(0);
+      const name = Buffer.from(`${p2.name}\0`, "utf16le");
+      name.copy(e, 0);
+      e.writeUInt16LE(name.length, 64);
+      e.writeUInt8(2, 66);
+      e.writeUInt8(1, 67);
+      e.writeUInt32LE(NO_STREAM2, 68);
+      e.writeUInt32LE(NO_STREAM2, 72);
+      e.writeUInt32LE(NO_STREAM2, 76);
+      e.writeUInt32LE(p2.start, 116);
+      e.writeUInt32LE(p2.size, 120);
+      const rootEntry = entryAt(dirBytes, 0);
+      if (rootEntry.readUInt32LE(76) === NO_STREAM2) {
+        rootEntry.writeUInt32LE(i2, 76);
+        return;
+      }
+      for (let node2 = rootEntry.readUInt32LE(76), guard = 0; guard < dirBytes.length / 128; guard++) {
+        const c2 = treeOrder(p2.name, nameOf(node2));
+        if (c2 === 0) throw new Error(`${p2.name} is in the file already`);
+        const link = c2 < 0 ? 68 : 72;
+        const ne2 = entryAt(dirBytes, node2);
+        const child = ne2.readUInt32LE(link);
+        if (child === NO_STREAM2) {
+          ne2.writeUInt32LE(i2, link);
+          return;
+        }
+        node2 = child;
+      }
+      throw new Error("the directory tree has a loop");
+    });
+    dirChain.forEach((n2, k2) => {
+      dirBytes.copy(sector(n2), 0, k2 * ss, (k2 + 1) * ss);
+    });
+    if (ss === 4096) header.writeUInt32LE(dirChain.length, 40);
+    const fatSectors = [...s2.fatSectors];
+    while (fatSectors.length * per < Math.max(next2, fat.length)) {
+      const n2 = next2++;
+      fatSectors.push(n2);
+      setFat(n2, FAT_SECTOR);
+      sector(n2);
+    }
+    if (fatSectors.length > 109) throw new Error("the FAT would need a DIFAT sector");
+    header.writeUInt32LE(fatSectors.length, 44);
+    fatSectors.forEach((n2, k2) => {
+      header.writeUInt32LE(n2, 76 + k2 * 4);
+      const b2 = sector(n2);
+      for (let i2 = 0; i2 < per; i2++) b2.writeUInt32LE(fat[k2 * per + i2] ?? FREE2, i2 * 4);
+    });
+    sectors.set(-1, header);
+  } finally {
+    closeSync2(fd);
+  }
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  const out = openSync2(output2, "r+");
+  try {
+    for (const n2 of [...sectors.keys()].sort((a2, b2) => a2 - b2)) {
+      const b2 = sectors.get(n2);
+      writeSync(out, b2, 0, n2 === -1 ? 512 : ss, (n2 + 1) * ss);
+    }
+  } finally {
+    closeSync2(out);
+  }
+}
+var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, NO_STREAM2, MINI, entryAt;
+var init_msi_image = __esm({
+  "tools/lib/sign/msi-image.ts"() {
+    "use strict";
+    init_cfb();
+    DIGITAL_SIGNATURE = "DigitalSignature";
+    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+    FREE2 = 4294967295;
+    END_OF_CHAIN2 = 4294967294;
+    FAT_SECTOR = 4294967293;
+    NO_STREAM2 = 4294967295;
+    MINI = 64;
+    entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
+  }
+});
+
+// tools/lib/sign/pe-image.ts
+import { createHash as createHash4 } from "node:crypto";
 import {
-  closeSync as closeSync2,
-  constants as constants3,
-  copyFileSync as copyFileSync2,
-  fstatSync as fstatSync3,
-  openSync as openSync2,
-  readSync as readSync3,
+  closeSync as closeSync3,
+  constants as constants4,
+  copyFileSync as copyFileSync3,
+  fstatSync as fstatSync4,
+  openSync as openSync3,
+  readSync as readSync4,
   statSync as statSync4,
-  writeSync
+  writeSync as writeSync2
 } from "node:fs";
 function peLayout(head, fileSize) {
   if (fileSize > 2147483647 || head.length < 64) return void 0;
@@ -52720,7 +52993,7 @@ function peLayout(head, fileSize) {
 }
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync3(fd, head, 0, head.length, 0);
+  readSync4(fd, head, 0, head.length, 0);
   const layout = peLayout(head, size);
   if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
   if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
@@ -52739,7 +53012,7 @@ function feed(state, fd, end) {
   const { checksumAt, securityDirAt } = state.layout;
   while (state.length < end) {
     const at2 = state.length;
-    const n2 = readSync3(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
+    const n2 = readSync4(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
     if (n2 <= 0) throw new Error(`short read at ${at2}`);
     const chunk = buf.subarray(0, n2);
     const skips = [
@@ -52768,36 +53041,36 @@ function fold(words) {
   return words === 0 ? 0 : (words - 1) % 65535 + 1;
 }
 function pePrefixState(path, algorithm, length) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     const end = Math.min(size, length ?? size) & ~1;
     if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    const state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
     feed(state, fd, end);
     return state;
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
     if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
       state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
     return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function winCertificate(pkcs7) {
@@ -52812,7 +53085,7 @@ function winCertificate(pkcs7) {
 function writeSignedPe(input2, output2, d2, pkcs7) {
   const st2 = statSync4(input2);
   if (st2.size !== d2.size) throw new Error(`${input2} changed while it was signed`);
-  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+  copyFileSync3(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
   const table = winCertificate(pkcs7);
   const dir = Buffer.alloc(8);
   dir.writeUInt32LE(d2.tableAt, 0);
@@ -52821,14 +53094,14 @@ function writeSignedPe(input2, output2, d2, pkcs7) {
   const sum = fold(d2.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync2(output2, "r+");
+  const fd = openSync3(output2, "r+");
   try {
     const tail2 = Buffer.concat([Buffer.alloc(d2.tableAt - d2.size), table]);
-    writeSync(fd, tail2, 0, tail2.length, d2.size);
-    writeSync(fd, dir, 0, 8, d2.layout.securityDirAt);
-    writeSync(fd, checksum, 0, 4, d2.layout.checksumAt);
+    writeSync2(fd, tail2, 0, tail2.length, d2.size);
+    writeSync2(fd, dir, 0, 8, d2.layout.securityDirAt);
+    writeSync2(fd, checksum, 0, 4, d2.layout.checksumAt);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 var HEAD_BYTES, CHUNK, shared;
@@ -52841,7 +53114,7 @@ var init_pe_image = __esm({
 });
 
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash4, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash5, createPublicKey, sign, verify } from "node:crypto";
 function opusInfo(description, url2) {
   const parts = [];
   if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
@@ -52992,7 +53265,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash4(algorithm).update(data).digest();
+  return createHash5(algorithm).update(data).digest();
 }
 function signedAttributes(t2, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -53177,8 +53450,8 @@ var init_tsp = __esm({
 });
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash5 } from "node:crypto";
-import { statSync as statSync5 } from "node:fs";
+import { createHash as createHash6 } from "node:crypto";
+import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
 function identityOf(files2) {
   return files2.map((f2) => {
     try {
@@ -53195,14 +53468,16 @@ var init_template_signer = __esm({
     "use strict";
     init_log();
     init_der();
+    init_msi_image();
     init_pe_image();
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
     TemplateSigner = class {
-      learned;
-      learning = false;
-      refusedWhy;
+      learned = /* @__PURE__ */ new Map();
+      learning = /* @__PURE__ */ new Set();
+      refused = /* @__PURE__ */ new Map();
+      key;
       prefixes = /* @__PURE__ */ new Map();
       enabled;
       o;
@@ -53210,15 +53485,20 @@ var init_template_signer = __esm({
         this.o = o2;
         this.enabled = o2.env["SIGNET_TEMPLATE_SIGNING"] !== "0";
       }
-      /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+      kindOf(p2) {
+        return /\.msi$/i.test(p2.output) ? "msi" : "pe";
+      }
+      /** The template for `p`'s kind, when there is one and the key files are unchanged. */
       ready(p2) {
-        const l2 = this.learned;
-        if (!l2 || p2.nest || /\.msi$/i.test(p2.output)) return void 0;
+        const kind = this.kindOf(p2);
+        const l2 = this.learned.get(kind);
+        if (!l2 || p2.nest) return void 0;
         if (identityOf(this.o.files()) !== l2.identity) {
           logger.debug(
             "template signing: the key or certificate files changed; osslsigncode signs the next file"
           );
-          this.learned = void 0;
+          this.learned.clear();
+          this.key = void 0;
           return void 0;
         }
         return l2;
@@ -53242,6 +53522,24 @@ var init_template_signer = __esm({
         while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
         return state;
       }
+      /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
+      image(p2) {
+        try {
+          return this.imageOf(p2);
+        } catch (e) {
+          logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+          return void 0;
+        }
+      }
+      imageOf(p2) {
+        const input2 = p2.input;
+        if (this.kindOf(p2) === "msi") {
+          const d3 = msiImageDigest(input2, this.o.digest);
+          return d3 && { digest: d3.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d3, pkcs7) };
+        }
+        const d2 = peImageDigest(input2, this.o.digest, this.prefixState(p2.prefix));
+        return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d2, pkcs7) };
+      }
       /**
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
        * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
@@ -53250,52 +53548,68 @@ var init_template_signer = __esm({
         if (!this.enabled) return false;
         const l2 = this.ready(p2);
         if (!l2) return false;
-        const d2 = peImageDigest(p2.input, this.o.digest, this.prefixState(p2.prefix));
-        if (!d2) return false;
-        const prepared = signFromTemplate(l2.template, { digest: d2.digest, description: p2.description }, l2.key);
+        const image = this.image(p2);
+        if (!image) return false;
+        const prepared = signFromTemplate(
+          l2.template,
+          { digest: image.digest, description: p2.description },
+          l2.key
+        );
         const token = plan ? await timestampSignature(
           plan,
           this.o.digest,
-          createHash5(this.o.digest).update(prepared.signature).digest()
+          createHash6(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
-        writeSignedPe(p2.input, p2.output, d2, prepared.finish(token));
+        try {
+          image.write(p2.output, prepared.finish(token));
+        } catch (e) {
+          rmSync3(p2.output, { force: true });
+          logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
+          return false;
+        }
         return true;
       }
       /**
-       * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
-       * throws; a refusal is logged once at debug level.
+       * After osslsigncode signed `p`: take its signature as the template of its kind if none is
+       * held yet. Never throws; a refusal is logged once at debug level.
        */
       async learn(p2) {
-        if (!this.enabled || this.learned || this.learning || p2.nest || this.refusedWhy) return;
-        if (/\.msi$/i.test(p2.output)) return;
-        this.learning = true;
+        const kind = this.kindOf(p2);
+        if (!this.enabled || p2.nest || this.learned.has(kind) || this.learning.has(kind) || this.refused.has(kind))
+          return;
+        this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const d2 = peImageDigest(p2.input, this.o.digest, this.prefixState(p2.prefix));
-          if (!d2) return;
-          const sig = readPeSignature(p2.output);
+          const image = this.image(p2);
+          if (!image) return;
+          const sig = kind === "msi" ? readMsiSignature(p2.output) : readPeSignature(p2.output);
           if (sig.kind !== "signed") return;
-          const key = await this.o.loadKey();
-          if ("refused" in key) return this.refuse(key.refused);
+          this.key ??= this.o.loadKey();
+          const key = await this.key;
+          if ("refused" in key) return this.refuse(kind, key.refused);
           const r2 = readTemplate(sig.pkcs7, {
             algorithm: this.o.digest,
-            digest: d2.digest,
+            digest: image.digest,
             description: p2.description,
             url: this.o.url,
             key: key.key
           });
-          if ("refused" in r2) return this.refuse(r2.refused);
-          this.learned = { template: r2.template, key: key.key, identity };
-          logger.debug("template signing: further files of this profile are signed in-process");
+          if ("refused" in r2) return this.refuse(kind, r2.refused);
+          this.learned.set(kind, { template: r2.template, key: key.key, identity });
+          logger.debug(
+            `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
+          );
         } catch (e) {
-          this.refuse(e.message);
+          this.refuse(kind, e.message);
         } finally {
-          this.learning = false;
+          this.learning.delete(kind);
         }
       }
-      refuse(why) {
-        this.refusedWhy = why;
-        logger.debug(`template signing is off for this profile: ${why}`);
+      refuse(kind, why) {
+        this.refused.set(kind, why);
+        logger.debug(
+          `template signing is off for ${kind === "msi" ? "MSI" : "PE"} files of this profile: ${why}`
+        );
       }
     };
   }
@@ -53461,7 +53775,7 @@ var init_osslsigncode2 = __esm({
 });
 
 // tools/lib/sign/remote.ts
-import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync3, statSync as statSync6 } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -53502,7 +53816,7 @@ async function once(u2, s2, token, p2) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (o2.kind !== "ok") rmSync3(p2.output, { force: true });
+      if (o2.kind !== "ok") rmSync4(p2.output, { force: true });
       resolveOutcome(o2);
     };
     const req = send(
@@ -53691,25 +54005,25 @@ var init_backends = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash6 } from "node:crypto";
-import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4 } from "node:fs";
+import { createHash as createHash7 } from "node:crypto";
+import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5 } from "node:fs";
 function sha256FileSync(path) {
   shared2 ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared2;
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync4(fd).size;
-    const hash3 = createHash6("sha256");
+    const size = fstatSync5(fd).size;
+    const hash3 = createHash7("sha256");
     let position = 0;
     for (; ; ) {
-      const n2 = readSync4(fd, buf, 0, CHUNK2, position);
+      const n2 = readSync5(fd, buf, 0, CHUNK2, position);
       if (n2 <= 0) break;
       hash3.update(buf.subarray(0, n2));
       position += n2;
     }
     return { sha256: hash3.digest("hex"), size };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function describeArtifactFast(path) {
@@ -53791,7 +54105,7 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants5, copyFileSync as copyFileSync4, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join5, resolve as resolve6 } from "node:path";
 function takeSnapshot(path, options = {}) {
@@ -53807,7 +54121,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve6(dir, options.name ?? basename2(path));
   try {
-    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
+    copyFileSync4(path, file2, constants5.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -53837,7 +54151,7 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync4, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join6 } from "node:path";
 function verifyArgs(path, options) {
@@ -53926,7 +54240,7 @@ async function readSignatureBlob(path, options = {}) {
     if (r2.exitCode !== 0 || !existsSync6(out)) return void 0;
     return readFileSync8(out);
   } finally {
-    rmSync4(dir, { recursive: true, force: true });
+    rmSync5(dir, { recursive: true, force: true });
   }
 }
 async function isSigned(path, options = {}) {
@@ -54387,7 +54701,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync11, rmSync as rmSync5, writeFileSync as writeFileSync4 } from "node:fs";
+import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync11, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
 import { join as join9 } from "node:path";
@@ -54433,7 +54747,7 @@ async function startLocalTsa(options) {
         if (err) reject(err);
         else resolvePromise(readFileSync11(r2));
       } finally {
-        for (const f2 of [q2, r2, serial, cnf]) rmSync5(f2, { force: true });
+        for (const f2 of [q2, r2, serial, cnf]) rmSync6(f2, { force: true });
       }
     });
   });
@@ -54509,7 +54823,7 @@ async function startLocalTsa(options) {
       for (const t2 of timers) clearTimeout(t2);
       for (const s2 of sockets) s2.destroy();
       server.close(() => {
-        rmSync5(dir, { recursive: true, force: true });
+        rmSync6(dir, { recursive: true, force: true });
         ok();
       });
     })
@@ -54904,7 +55218,7 @@ var init_batch = __esm({
 });
 
 // tools/lib/installers/manifest.ts
-import { copyFileSync as copyFileSync4, readFileSync as readFileSync12, renameSync as renameSync2, rmSync as rmSync6, writeFileSync as writeFileSync5 } from "node:fs";
+import { copyFileSync as copyFileSync5, readFileSync as readFileSync12, renameSync as renameSync2, rmSync as rmSync7, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join11 } from "node:path";
 function moveFile(from, to) {
   try {
@@ -54912,9 +55226,9 @@ function moveFile(from, to) {
   } catch (e) {
     if (e.code !== "EXDEV") throw e;
     const tmp = `${to}.tmp-${process.pid}`;
-    copyFileSync4(from, tmp);
+    copyFileSync5(from, tmp);
     renameSync2(tmp, to);
-    rmSync6(from, { force: true });
+    rmSync7(from, { force: true });
   }
 }
 function writeAtomic(path, data) {
@@ -54952,15 +55266,15 @@ var init_manifest = __esm({
 });
 
 // tools/lib/installers/naming.ts
-import { createHash as createHash7 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 function signetVersion() {
   return packageVersion();
 }
 function sha256(text) {
-  return createHash7("sha256").update(text).digest("hex");
+  return createHash8("sha256").update(text).digest("hex");
 }
 function deriveUpgradeCode(vendor, product) {
-  const h2 = createHash7("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
+  const h2 = createHash8("sha1").update(`signet-upgrade-code\0${vendor}\0${product}`).digest();
   h2[6] = h2[6] & 15 | 80;
   h2[8] = h2[8] & 63 | 128;
   const x2 = h2.subarray(0, 16).toString("hex").toUpperCase();
@@ -55002,11 +55316,11 @@ var init_naming = __esm({
 });
 
 // tools/lib/installers/fingerprint.ts
-import { createHash as createHash8 } from "node:crypto";
+import { createHash as createHash9 } from "node:crypto";
 function fingerprint(key, keyVersion) {
   if (!Number.isInteger(keyVersion) || keyVersion < 1)
     throw new RangeError("key version must be an integer ≥ 1");
-  const hex3 = createHash8("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
+  const hex3 = createHash9("sha256").update(key, "utf8").digest().subarray(0, 2).toString("hex").toUpperCase();
   return { keyVersion, hex: hex3, text: `v${keyVersion} (${hex3})`, slug: `v${keyVersion}-${hex3}` };
 }
 var init_fingerprint = __esm({
@@ -55016,7 +55330,7 @@ var init_fingerprint = __esm({
 });
 
 // tools/lib/installers/payload.ts
-import { createHash as createHash9, createHmac } from "node:crypto";
+import { createHash as createHash10, createHmac } from "node:crypto";
 function siteJson(site, product, version2, dev) {
   return {
     schema: SITE_JSON_SCHEMA,
@@ -55053,7 +55367,7 @@ function siteConfigHash(site) {
     site.tags,
     site.keyVersion
   ]);
-  return createHash9("sha256").update(canonical, "utf8").digest("hex");
+  return createHash10("sha256").update(canonical, "utf8").digest("hex");
 }
 function siteKeyDigest(site, cacheSecret) {
   return createHmac("sha256", cacheSecret).update(site.enrollmentKey, "utf8").digest("hex");
@@ -55495,7 +55809,7 @@ var init_config_guard = __esm({
 });
 
 // tools/lib/installers/msi-db.ts
-import { closeSync as closeSync4, openSync as openSync4 } from "node:fs";
+import { closeSync as closeSync5, openSync as openSync5 } from "node:fs";
 function bad3(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
@@ -55520,15 +55834,15 @@ function decodeStreamName(raw) {
   return out;
 }
 function withMsiDatabase(path, fn) {
-  const fd = openSync4(path, "r");
+  const fd = openSync5(path, "r");
   try {
     return fn(new MsiDatabase(fileSource(fd)));
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
 }
 function readMsiFactsInProcess(path, tables) {
-  const fd = openSync4(path, "r");
+  const fd = openSync5(path, "r");
   try {
     const db = new MsiDatabase(fileSource(fd));
     const out = {};
@@ -55538,7 +55852,7 @@ function readMsiFactsInProcess(path, tables) {
     }
     return { tables: out, template: db.summary(7) ?? "" };
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
 }
 var TABLE_PREFIX, MSITYPE_STRING, MSITYPE_TEMPORARY, MsiDatabase;
@@ -55730,7 +56044,7 @@ var init_msi_db = __esm({
 });
 
 // tools/lib/installers/template.ts
-import { createHash as createHash10 } from "node:crypto";
+import { createHash as createHash11 } from "node:crypto";
 import { readFileSync as readFileSync16 } from "node:fs";
 import { join as join15 } from "node:path";
 function renderTemplate(template, values, spec, source) {
@@ -55769,7 +56083,7 @@ function loadTemplate(path) {
   } catch {
     throw new SignetError("E_FILE_NOT_FOUND", `template not found: ${path}`);
   }
-  return { path, text, sha256: createHash10("sha256").update(text).digest("hex") };
+  return { path, text, sha256: createHash11("sha256").update(text).digest("hex") };
 }
 var VALUE_PATTERNS, PLACEHOLDER, TEMPLATES_DIR, BUILTIN_TEMPLATES;
 var init_template = __esm({
@@ -55809,7 +56123,7 @@ var init_template = __esm({
 });
 
 // tools/lib/installers/msi.ts
-import { rmSync as rmSync7, writeFileSync as writeFileSync7 } from "node:fs";
+import { rmSync as rmSync8, writeFileSync as writeFileSync7 } from "node:fs";
 import { join as join16 } from "node:path";
 function renderWix(template, values, source) {
   return renderTemplate(template, values, WIX_VARIABLES, source);
@@ -55874,7 +56188,7 @@ async function runWixl({ runner, workDir, product, timeoutMs }) {
   const problems = wixlProblems(`${r2.stdout}
 ${r2.stderr}`);
   if (problems.length) {
-    rmSync7(out, { force: true });
+    rmSync8(out, { force: true });
     throw new SignetError(
       "E_INSTALLER_BUILD_FAILED",
       `wixl reported problems (treated as failures: wixl writes broken MSIs with exit 0):
@@ -55887,7 +56201,7 @@ ${problems.join("\n")}`,
   const upgrade = join16(workDir, "Upgrade.idt");
   const exported = withMsiDatabase(out, (db) => db.exportIdt("Upgrade"));
   if (!exported) {
-    rmSync7(out, { force: true });
+    rmSync8(out, { force: true });
     throw new SignetError(
       "E_INSTALLER_BUILD_FAILED",
       "the MSI has no Upgrade table (no major upgrade possible)"
@@ -56126,12 +56440,12 @@ var init_msi = __esm({
 });
 
 // tools/lib/installers/msi-patch.ts
-import { writeSync as writeSync2 } from "node:fs";
+import { writeSync as writeSync3 } from "node:fs";
 function bad4(what) {
   throw new SignetError("E_INSTALLER_BUILD_FAILED", `incremental MSI: ${what}`);
 }
 function put(fd, data, at2) {
-  if (writeSync2(fd, data, 0, data.length, at2) !== data.length) bad4("short write");
+  if (writeSync3(fd, data, 0, data.length, at2) !== data.length) bad4("short write");
 }
 function patchStream(fd, s2, offset, data) {
   if (offset < 0 || offset + data.length > s2.size) bad4("patch outside the stream");
@@ -56165,8 +56479,8 @@ function rewriteStream(fd, s2, data, miniCutoff) {
     return b2;
   };
   if (used < s2.units.length) {
-    put(fd, word(END_OF_CHAIN2), s2.chainEntries[used - 1]);
-    for (let i2 = used; i2 < s2.units.length; i2++) put(fd, word(FREE2), s2.chainEntries[i2]);
+    put(fd, word(END_OF_CHAIN3), s2.chainEntries[used - 1]);
+    for (let i2 = used; i2 < s2.units.length; i2++) put(fd, word(FREE3), s2.chainEntries[i2]);
   }
   const size = Buffer.alloc(8);
   size.writeUInt32LE(data.length, 0);
@@ -56228,26 +56542,26 @@ function rewriteSummary(stream, replace) {
   });
   return out;
 }
-var END_OF_CHAIN2, FREE2, VT_LPSTR;
+var END_OF_CHAIN3, FREE3, VT_LPSTR;
 var init_msi_patch = __esm({
   "tools/lib/installers/msi-patch.ts"() {
     "use strict";
     init_errors();
-    END_OF_CHAIN2 = 4294967294;
-    FREE2 = 4294967295;
+    END_OF_CHAIN3 = 4294967294;
+    FREE3 = 4294967295;
     VT_LPSTR = 30;
   }
 });
 
 // tools/lib/installers/msi-incremental.ts
-import { createHash as createHash11, randomInt, randomUUID as randomUUID2 } from "node:crypto";
+import { createHash as createHash12, randomInt, randomUUID as randomUUID2 } from "node:crypto";
 import {
-  closeSync as closeSync5,
-  constants as constants5,
-  copyFileSync as copyFileSync5,
+  closeSync as closeSync6,
+  constants as constants6,
+  copyFileSync as copyFileSync6,
   linkSync,
   mkdirSync as mkdirSync5,
-  openSync as openSync5,
+  openSync as openSync6,
   readFileSync as readFileSync17,
   writeFileSync as writeFileSync8
 } from "node:fs";
@@ -56282,9 +56596,9 @@ async function buildMsiBase(o2) {
   try {
     linkSync(o2.agentPath, join17(work, "payload", "agent.exe"));
   } catch {
-    copyFileSync5(o2.agentPath, join17(work, "payload", "agent.exe"));
+    copyFileSync6(o2.agentPath, join17(work, "payload", "agent.exe"));
   }
-  if (o2.iconPath) copyFileSync5(o2.iconPath, join17(work, "payload", "product.ico"));
+  if (o2.iconPath) copyFileSync6(o2.iconPath, join17(work, "payload", "product.ico"));
   const dummy = Buffer.alloc(o2.slot, 32);
   writeFileSync8(join17(work, "payload", "site.json"), dummy);
   const values = {
@@ -56366,7 +56680,7 @@ async function buildMsiBase(o2) {
       const raw = db.rawStreamName(name);
       const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
       if (!bytes) fail2(`cabinet stream ${name} not found`);
-      out[name] = createHash11("sha256").update(bytes).digest("hex");
+      out[name] = createHash12("sha256").update(bytes).digest("hex");
     }
     return out;
   });
@@ -56447,7 +56761,7 @@ function readPlan(msi, tokens, mainCab) {
   };
 }
 function msiFileHash(data) {
-  const d2 = createHash11("md5").update(data).digest();
+  const d2 = createHash12("md5").update(data).digest();
   return [d2.readInt32LE(0), d2.readInt32LE(4), d2.readInt32LE(8), d2.readInt32LE(12)];
 }
 function assembleMsiSite(base, site, siteJson2, out) {
@@ -56490,11 +56804,11 @@ function assembleMsiSite(base, site, siteJson2, out) {
   if (!fitsStream(p2.summary.layout, summary2.length, p2.miniCutoff))
     return { fallback: "the summary information would change size class" };
   try {
-    copyFileSync5(base.path, out, constants5.COPYFILE_FICLONE);
+    copyFileSync6(base.path, out, constants6.COPYFILE_FICLONE);
   } catch {
-    copyFileSync5(base.path, out);
+    copyFileSync6(base.path, out);
   }
-  const fd = openSync5(out, "r+");
+  const fd = openSync6(out, "r+");
   try {
     rewriteStream(fd, p2.siteCab, cab, p2.miniCutoff);
     rewriteStream(fd, p2.stringData.layout, stringData, p2.miniCutoff);
@@ -56513,7 +56827,7 @@ function assembleMsiSite(base, site, siteJson2, out) {
       });
     }
   } finally {
-    closeSync5(fd);
+    closeSync6(fd);
   }
   return { path: out, productCode, packageCode };
 }
@@ -56665,7 +56979,7 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync7, rmSync as rmSync8, statSync as statSync12 } from "node:fs";
+import { copyFileSync as copyFileSync7, mkdtempSync as mkdtempSync7, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join18 } from "node:path";
@@ -56698,21 +57012,21 @@ async function startSignServer(signer, options = {}) {
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync6(request2.path, copy);
+        copyFileSync7(request2.path, copy);
         const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync6(signedCopy, request2.path);
+        copyFileSync7(signedCopy, request2.path);
         signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
         const err = toSignetError(e);
         reply(500, { ok: false, error: { code: err.code, message: err.message } });
       } finally {
-        rmSync8(copy, { force: true });
-        rmSync8(signedCopy, { force: true });
+        rmSync9(copy, { force: true });
+        rmSync9(signedCopy, { force: true });
       }
     });
   });
@@ -56772,15 +57086,15 @@ __export(nsis_incremental_exports, {
   stubTemplateValues: () => stubTemplateValues,
   supportsOverlay: () => supportsOverlay
 });
-import { createHash as createHash12 } from "node:crypto";
+import { createHash as createHash13 } from "node:crypto";
 import {
-  closeSync as closeSync6,
-  copyFileSync as copyFileSync7,
-  fstatSync as fstatSync5,
+  closeSync as closeSync7,
+  copyFileSync as copyFileSync8,
+  fstatSync as fstatSync6,
   mkdirSync as mkdirSync6,
-  openSync as openSync6,
-  readSync as readSync5,
-  rmSync as rmSync9,
+  openSync as openSync7,
+  readSync as readSync6,
+  rmSync as rmSync10,
   writeFileSync as writeFileSync9
 } from "node:fs";
 import { open as open3, readFile } from "node:fs/promises";
@@ -56800,7 +57114,7 @@ function stubTemplateValues(s2) {
   return { ...nsisReleaseValues(s2), ...STUB_NEUTRAL };
 }
 function sha2562(data) {
-  return createHash12("sha256").update(data).digest("hex");
+  return createHash13("sha256").update(data).digest("hex");
 }
 async function buildNsisStub(o2) {
   const s2 = o2.shared;
@@ -56824,8 +57138,8 @@ async function buildNsisStub(o2) {
   );
   const w2 = o2.work;
   mkdirSync6(join19(w2, "payload"), { recursive: true });
-  copyFileSync7(s2.agent.path, join19(w2, "payload", "agent.exe"));
-  if (s2.icon) copyFileSync7(s2.icon.path, join19(w2, "payload", "product.ico"));
+  copyFileSync8(s2.agent.path, join19(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync8(s2.icon.path, join19(w2, "payload", "product.ico"));
   writeFileSync9(join19(w2, NSIS_SOURCE), script);
   writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
   writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
@@ -56850,7 +57164,7 @@ async function buildNsisStub(o2) {
   const uninstaller = s2.signServer.signed.get(uninstallerSha);
   if (!uninstaller)
     fail3(`the embedded uninstaller (sha256 ${uninstallerSha}) is not one the signer signed and verified`);
-  rmSync9(x2, { recursive: true, force: true });
+  rmSync10(x2, { recursive: true, force: true });
   const bytes = await readFile(path);
   const layout = peLayout(bytes.subarray(0, HEAD_BYTES2), bytes.length);
   if (!layout) fail3("not a PE file the installer script can read");
@@ -56940,7 +57254,7 @@ async function assembleNsisSite(stub, siteJson2, out) {
     await fh.close();
   } catch (e) {
     await fh.close().catch(() => void 0);
-    rmSync9(out, { force: true });
+    rmSync10(out, { force: true });
     throw e;
   }
 }
@@ -56972,14 +57286,14 @@ function parseOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
   return decodeRecord(layout.end, maxOverlayBytes, (o2, n2) => file2.subarray(o2, o2 + n2));
 }
 function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const fd = openSync6(file2, "r");
+  const fd = openSync7(file2, "r");
   try {
-    const size = fstatSync5(fd).size;
+    const size = fstatSync6(fd).size;
     const readAt2 = (offset, length) => {
       const b2 = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < b2.length) {
-        const n2 = readSync5(fd, b2, got, b2.length - got, offset + got);
+        const n2 = readSync6(fd, b2, got, b2.length - got, offset + got);
         if (n2 === 0) break;
         got += n2;
       }
@@ -56988,7 +57302,7 @@ function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTE
     const layout = peLayout(readAt2(0, HEAD_BYTES2), size);
     return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt2) : void 0;
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
 }
 function readNsisOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
@@ -56999,15 +57313,15 @@ async function checkNsisSite(stub, file2, siteJson2) {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const base = await stubBytes(stub);
-  const fd = openSync6(file2, "r");
+  const fd = openSync7(file2, "r");
   try {
     checkBuffer ??= Buffer.allocUnsafe(CHECK_PIECE);
     const buf = checkBuffer;
-    const size = fstatSync5(fd).size;
+    const size = fstatSync6(fd).size;
     const readAt2 = (at3, n2) => {
       let done = 0;
       while (done < n2) {
-        const got = readSync5(fd, buf, done, n2 - done, at3 + done);
+        const got = readSync6(fd, buf, done, n2 - done, at3 + done);
         if (got <= 0) break;
         done += got;
       }
@@ -57039,7 +57353,7 @@ async function checkNsisSite(stub, file2, siteJson2) {
     if (!same(base.length, layout.end, expected, base.length))
       fail3("its site record is not this site's data");
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
 }
 var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES2, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache, CHECK_PIECE, checkBuffer;
@@ -57091,7 +57405,7 @@ var init_nsis_slot = __esm({
 });
 
 // tools/lib/installers/workdir.ts
-import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync10, writeFileSync as writeFileSync10 } from "node:fs";
+import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
 import { join as join20 } from "node:path";
 function alive(pid) {
@@ -57108,10 +57422,10 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
     const legacy = join20(cacheDir, "work");
     try {
       for (const entry of readdirSync2(legacy)) {
-        rmSync10(join20(legacy, entry), { recursive: true, force: true });
+        rmSync11(join20(legacy, entry), { recursive: true, force: true });
         removed.push(join20(legacy, entry));
       }
-      rmSync10(legacy, { recursive: true, force: true });
+      rmSync11(legacy, { recursive: true, force: true });
     } catch {
     }
   }
@@ -57129,7 +57443,7 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
       continue;
     }
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) {
-      rmSync10(dir, { recursive: true, force: true });
+      rmSync11(dir, { recursive: true, force: true });
       removed.push(dir);
     }
   }
@@ -57163,7 +57477,7 @@ var init_workdir = __esm({
 });
 
 // tools/lib/installers/release.ts
-import { mkdtempSync as mkdtempSync9, rmSync as rmSync11 } from "node:fs";
+import { mkdtempSync as mkdtempSync9, rmSync as rmSync12 } from "node:fs";
 import { join as join21 } from "node:path";
 function processReleaseCache() {
   processCache ??= new ReleaseCache();
@@ -57197,7 +57511,7 @@ var init_release = __esm({
         void value.then((v2) => {
           if ("fallback" in v2 && this.entries.get(key)?.value === value) {
             this.entries.delete(key);
-            rmSync11(work, { recursive: true, force: true });
+            rmSync12(work, { recursive: true, force: true });
           }
         });
         this.entries.set(key, { value, work });
@@ -57219,13 +57533,13 @@ var init_release = __esm({
 
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
-import { chmodSync as chmodSync6, copyFileSync as copyFileSync8, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync12, writeFileSync as writeFileSync11 } from "node:fs";
+import { chmodSync as chmodSync6, copyFileSync as copyFileSync9, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync13, writeFileSync as writeFileSync11 } from "node:fs";
 import { join as join22 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
   } catch {
-    copyFileSync8(from, to);
+    copyFileSync9(from, to);
   }
 }
 function nsisValues(s2, site, fp) {
@@ -57316,7 +57630,7 @@ async function buildSite(s2, site) {
     linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
     writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync8(s2.icon.path, join22(work, "payload", "product.ico"));
+    if (s2.icon) copyFileSync9(s2.icon.path, join22(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -57366,7 +57680,7 @@ async function buildSite(s2, site) {
     moveFile(exe.path, exeOut);
     moveFile(msi.path, msiOut);
     for (const o2 of previous?.outputs ?? [])
-      if (o2.name !== exeName && o2.name !== msiName) rmSync12(join22(s2.outDir, o2.name), { force: true });
+      if (o2.name !== exeName && o2.name !== msiName) rmSync13(join22(s2.outDir, o2.name), { force: true });
     const signer = exe.signature;
     const manifest = {
       schema: MANIFEST_SCHEMA,
@@ -57422,7 +57736,7 @@ async function buildSite(s2, site) {
       durationMs: performance.now() - started
     };
   } finally {
-    if (!s2.installers.keepWork) rmSync12(work, { recursive: true, force: true });
+    if (!s2.installers.keepWork) rmSync13(work, { recursive: true, force: true });
   }
 }
 async function exeChain(s2, site, fp, work, outName, siteBytes) {
@@ -57479,7 +57793,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
       });
       return { ...part2, build: { mode: "incremental" } };
     }
-    rmSync12(unsigned, { force: true });
+    rmSync13(unsigned, { force: true });
     reason = r2.fallback;
   } else reason = base.fallback;
   const part = await buildMsiPart(s2, site, fp, work, outName, siteBytes.length);
@@ -57597,7 +57911,7 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants6, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
+import { accessSync, constants as constants7, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
 import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
@@ -57611,7 +57925,7 @@ function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
 }
 function isExecutable(p2) {
   try {
-    accessSync(p2, constants6.X_OK);
+    accessSync(p2, constants7.X_OK);
     return statSync13(p2).isFile();
   } catch {
     return false;
@@ -59902,14 +60216,14 @@ var init_installers = __esm({
 });
 
 // tools/lib/forge/dir.ts
-import { createHash as createHash13 } from "node:crypto";
+import { createHash as createHash14 } from "node:crypto";
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
 import { basename as basename7, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
-  const hash3 = createHash13("sha256");
+  const hash3 = createHash14("sha256");
   for await (const chunk of createReadStream3(path, { highWaterMark: 1 << 20 })) hash3.update(chunk);
   return hash3.digest("hex");
 }
@@ -60027,7 +60341,7 @@ var init_dir = __esm({
         if (existsSync11(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
         const part = join25(dir, `.${input2.name}.part`);
-        const hash3 = createHash13("sha256");
+        const hash3 = createHash14("sha256");
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
           new Transform({
@@ -60063,7 +60377,7 @@ var init_dir = __esm({
       }
       async download(release, asset, dest) {
         const src = join25(this.folder(release.tag), asset.name);
-        const hash3 = createHash13("sha256");
+        const hash3 = createHash14("sha256");
         let size = 0;
         await pipeline2(
           createReadStream3(src, { highWaterMark: 1 << 20 }),
@@ -60264,7 +60578,7 @@ var init_http = __esm({
 });
 
 // tools/lib/forge/transport.ts
-import { createHash as createHash14 } from "node:crypto";
+import { createHash as createHash15 } from "node:crypto";
 import { open as open4 } from "node:fs/promises";
 import { request as httpRequest2 } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -60295,7 +60609,7 @@ function write(req, chunk) {
   });
 }
 async function pump(req, body, stopped) {
-  const hash3 = createHash14("sha256");
+  const hash3 = createHash15("sha256");
   body.sentSha256 = void 0;
   if (body.prefix.length) await write(req, body.prefix);
   const fh = await open4(body.path, "r");
@@ -60496,7 +60810,7 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
       for await (const c2 of res) parts.push(c2);
       return { status, headers: h2, text: Buffer.concat(parts).toString("utf8").slice(0, 2e3) };
     }
-    const hash3 = createHash14("sha256");
+    const hash3 = createHash15("sha256");
     let size = 0;
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {

@@ -1,5 +1,5 @@
 /**
- * The fast path of a batch: after osslsigncode signed one PE of a profile, the next ones are
+ * The fast path of a batch: after osslsigncode signed one PE (or MSI) of a profile, the next ones are
  * signed in-process from that signature (template-signing.ts), each with its own digest, program
  * name, signing time, signature and RFC 3161 timestamp — no osslsigncode run, no re-read of the
  * bytes a release's files share (their digest state is kept per shared prefix). Every file it
@@ -9,10 +9,11 @@
  * `SIGNET_TEMPLATE_SIGNING=0` turns the fast path off.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { logger } from '../log.ts';
-import { readPeSignature } from './der.ts';
+import { readMsiSignature, readPeSignature } from './der.ts';
 import type { ProduceInput } from './frame.ts';
+import { msiImageDigest, writeSignedMsi } from './msi-image.ts';
 import type { TimestampPlan } from './osslsigncode.ts';
 import { type PeDigestState, peImageDigest, pePrefixState, writeSignedPe } from './pe-image.ts';
 import { readTemplate, type SignatureTemplate, signFromTemplate } from './template-signing.ts';
@@ -54,10 +55,19 @@ function identityOf(files: string[]): string {
     .join('|');
 }
 
+type Kind = 'pe' | 'msi';
+
+/** What differs between the two file kinds: the image digest, the writer, the signature reader. */
+interface Image {
+  digest: Buffer;
+  write(output: string, pkcs7: Buffer): void;
+}
+
 export class TemplateSigner {
-  private learned: Learned | undefined;
-  private learning = false;
-  private refusedWhy: string | undefined;
+  private readonly learned = new Map<Kind, Learned>();
+  private readonly learning = new Set<Kind>();
+  private readonly refused = new Map<Kind, string>();
+  private key: Promise<LoadedKey> | undefined;
   private readonly prefixes = new Map<string, { id: string; state: PeDigestState }>();
   readonly enabled: boolean;
   private readonly o: TemplateSignerOptions;
@@ -67,15 +77,21 @@ export class TemplateSigner {
     this.enabled = o.env['SIGNET_TEMPLATE_SIGNING'] !== '0';
   }
 
-  /** The template, when it can sign `p` (a PE, not nested) and its key files are unchanged. */
+  private kindOf(p: ProduceInput): Kind {
+    return /\.msi$/i.test(p.output) ? 'msi' : 'pe';
+  }
+
+  /** The template for `p`'s kind, when there is one and the key files are unchanged. */
   private ready(p: ProduceInput): Learned | undefined {
-    const l = this.learned;
-    if (!l || p.nest || /\.msi$/i.test(p.output)) return undefined;
+    const kind = this.kindOf(p);
+    const l = this.learned.get(kind);
+    if (!l || p.nest) return undefined;
     if (identityOf(this.o.files()) !== l.identity) {
       logger.debug(
         'template signing: the key or certificate files changed; osslsigncode signs the next file',
       );
-      this.learned = undefined;
+      this.learned.clear();
+      this.key = undefined;
       return undefined;
     }
     return l;
@@ -101,6 +117,26 @@ export class TemplateSigner {
     return state;
   }
 
+  /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
+  private image(p: ProduceInput): Image | undefined {
+    try {
+      return this.imageOf(p);
+    } catch (e) {
+      logger.debug(`template signing: ${(e as Error).message}; osslsigncode signs the file`);
+      return undefined;
+    }
+  }
+
+  private imageOf(p: ProduceInput): Image | undefined {
+    const input = p.input;
+    if (this.kindOf(p) === 'msi') {
+      const d = msiImageDigest(input, this.o.digest);
+      return d && { digest: d.digest, write: (output, pkcs7) => writeSignedMsi(input, output, d, pkcs7) };
+    }
+    const d = peImageDigest(input, this.o.digest, this.prefixState(p.prefix));
+    return d && { digest: d.digest, write: (output, pkcs7) => writeSignedPe(input, output, d, pkcs7) };
+  }
+
   /**
    * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
    * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
@@ -109,9 +145,13 @@ export class TemplateSigner {
     if (!this.enabled) return false;
     const l = this.ready(p);
     if (!l) return false;
-    const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-    if (!d) return false;
-    const prepared = signFromTemplate(l.template, { digest: d.digest, description: p.description }, l.key);
+    const image = this.image(p);
+    if (!image) return false;
+    const prepared = signFromTemplate(
+      l.template,
+      { digest: image.digest, description: p.description },
+      l.key,
+    );
     const token = plan
       ? await timestampSignature(
           plan,
@@ -119,45 +159,64 @@ export class TemplateSigner {
           createHash(this.o.digest).update(prepared.signature).digest(),
         )
       : undefined;
-    writeSignedPe(p.input, p.output, d, prepared.finish(token));
+    try {
+      image.write(p.output, prepared.finish(token));
+    } catch (e) {
+      // a layout the writer does not take after all: osslsigncode signs it (this stamp is unused)
+      rmSync(p.output, { force: true });
+      logger.debug(`template signing: ${(e as Error).message}; osslsigncode signs the file`);
+      return false;
+    }
     return true;
   }
 
   /**
-   * After osslsigncode signed `p`: take its signature as the template if none is held yet. Never
-   * throws; a refusal is logged once at debug level.
+   * After osslsigncode signed `p`: take its signature as the template of its kind if none is
+   * held yet. Never throws; a refusal is logged once at debug level.
    */
   async learn(p: ProduceInput): Promise<void> {
-    if (!this.enabled || this.learned || this.learning || p.nest || this.refusedWhy) return;
-    if (/\.msi$/i.test(p.output)) return;
-    this.learning = true;
+    const kind = this.kindOf(p);
+    if (
+      !this.enabled ||
+      p.nest ||
+      this.learned.has(kind) ||
+      this.learning.has(kind) ||
+      this.refused.has(kind)
+    )
+      return;
+    this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const d = peImageDigest(p.input, this.o.digest, this.prefixState(p.prefix));
-      if (!d) return;
-      const sig = readPeSignature(p.output);
+      const image = this.image(p);
+      if (!image) return;
+      const sig = kind === 'msi' ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== 'signed') return;
-      const key = await this.o.loadKey();
-      if ('refused' in key) return this.refuse(key.refused);
+      this.key ??= this.o.loadKey();
+      const key = await this.key;
+      if ('refused' in key) return this.refuse(kind, key.refused);
       const r = readTemplate(sig.pkcs7, {
         algorithm: this.o.digest,
-        digest: d.digest,
+        digest: image.digest,
         description: p.description,
         url: this.o.url,
         key: key.key,
       });
-      if ('refused' in r) return this.refuse(r.refused);
-      this.learned = { template: r.template, key: key.key, identity };
-      logger.debug('template signing: further files of this profile are signed in-process');
+      if ('refused' in r) return this.refuse(kind, r.refused);
+      this.learned.set(kind, { template: r.template, key: key.key, identity });
+      logger.debug(
+        `template signing: further ${kind === 'msi' ? 'MSI' : 'PE'} files of this profile are signed in-process`,
+      );
     } catch (e) {
-      this.refuse((e as Error).message);
+      this.refuse(kind, (e as Error).message);
     } finally {
-      this.learning = false;
+      this.learning.delete(kind);
     }
   }
 
-  private refuse(why: string): void {
-    this.refusedWhy = why;
-    logger.debug(`template signing is off for this profile: ${why}`);
+  private refuse(kind: Kind, why: string): void {
+    this.refused.set(kind, why);
+    logger.debug(
+      `template signing is off for ${kind === 'msi' ? 'MSI' : 'PE'} files of this profile: ${why}`,
+    );
   }
 }

@@ -9,16 +9,19 @@ import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, wr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../../../test/helpers/canary.ts';
-import { buildPe } from '../../../test/helpers/pe.ts';
+import { buildMsi, buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
+import { readCompoundDirectory } from '../cfb.ts';
 import { parseConfig } from '../config/load.ts';
 import { SignetError } from '../errors.ts';
+import { defaultRunner } from '../exec/runner.ts';
 import { clearSecrets } from '../redact.ts';
-import { readPeSignature } from './der.ts';
+import { readMsiSignature, readPeSignature } from './der.ts';
 import { makeDevCert } from './devcert.ts';
 import { createSigner, inspectSignature } from './index.ts';
+import { DIGITAL_SIGNATURE, msiImageDigest } from './msi-image.ts';
 import { peImageDigest, pePrefixState } from './pe-image.ts';
 import { opusInfo, readTemplate, signFromTemplate } from './template-signing.ts';
 import { timestampRequest, timestampSignature, tokenOf } from './tsp.ts';
@@ -207,6 +210,61 @@ describe('template signing with osslsigncode as the judge', () => {
     expect(dead2.signs()).toBe(1);
     expect(existsSync(target)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
+  });
+});
+
+describe('MSI: the signature streams added in place', () => {
+  let msi: string;
+  beforeAll(async () => {
+    msi = await buildMsi(join(dir, 'src.msi'), agent, join(dir, 'msi-work'));
+  });
+  const copy = () => {
+    const p = join(dir, `${++n}-package.msi`);
+    copyFileSync(msi, p);
+    return p;
+  };
+
+  it('signs the first MSI with osslsigncode, the next ones in-process; each verifies and reads as before', async () => {
+    const s = signerOf(pemProfile());
+    const outs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const out = join(dir, `m${n}-${i}.msi`);
+      await s.signer.sign(copy(), { out, description: `Package ${i}` });
+      outs.push(out);
+    }
+    expect(s.signs()).toBe(1);
+    for (const [i, out] of outs.entries()) {
+      const report = await inspectSignature(out, { caFile: pki.caCert, tsaCaFile: pki.caCert });
+      expect(report.signed).toBe(true);
+      expect(report.timestamp).not.toBeNull();
+      const sig = readMsiSignature(out);
+      expect(sig.kind).toBe('signed');
+      if (sig.kind === 'signed') expect(sig.pkcs7.includes(Buffer.from(`Package ${i}`))).toBe(true);
+      // msitools reads the tables and extracts the payload of the in-place signed file
+      const x = join(dir, `x-${i}`);
+      await defaultRunner.run('msiextract', ['-C', x, out]);
+      expect(readFileSync(join(x, 'SignetTest', 'agent.exe')).equals(readFileSync(agent))).toBe(true);
+      const tables = await defaultRunner.run('msiinfo', ['tables', out]);
+      expect(tables.stdout).toContain('File');
+    }
+    // the in-place file is the unsigned one plus what was added: every original stream unchanged
+    const before = readCompoundDirectory(readFileSync(msi));
+    const after = readCompoundDirectory(readFileSync(outs[2]!));
+    for (const [name, read] of before.streams) expect(after.streams.get(name)?.().equals(read())).toBe(true);
+    expect([...after.streams.keys()].filter((k) => !before.streams.has(k)).sort()).toEqual([
+      DIGITAL_SIGNATURE,
+      '\u0005MsiDigitalSignatureEx',
+    ]);
+  });
+
+  it("the content digest is osslsigncode's (what its verify recomputes), and an MSI signed already is left to osslsigncode", async () => {
+    const s = signerOf(pemProfile({ timestamp: false }));
+    const src = copy();
+    const d = msiImageDigest(src, 'sha256')!;
+    await s.signer.sign(src, { out: join(dir, 'dg.msi') });
+    const sig = readMsiSignature(join(dir, 'dg.msi'));
+    expect(sig.kind === 'signed' && sig.pkcs7.includes(d.digest)).toBe(true);
+    expect(msiImageDigest(join(dir, 'dg.msi'), 'sha256')).toBeUndefined();
   });
 });
 

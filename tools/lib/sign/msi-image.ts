@@ -1,0 +1,305 @@
+/**
+ * An MSI (Compound File) as Authenticode sees it: the MsiDigitalSignatureEx pre-hash (each
+ * stream's name, size, state and times, the root's CLSID and state), the content digest (that
+ * pre-hash, then every stream's bytes in osslsigncode's name order, then the root CLSID), and
+ * writing a signed copy by adding the two signature streams to the file — new sectors at its
+ * end, the allocation tables, directory entries linked into the root's tree — instead of
+ * rewriting the whole file as osslsigncode does. Files with storages, orphan entries or a
+ * signature already are left to osslsigncode (undefined). Hand-written over cfb.ts: no
+ * maintained npm library writes a stream into an existing Compound File in place.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, copyFileSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
+
+export const DIGITAL_SIGNATURE = '\u0005DigitalSignature';
+export const DIGITAL_SIGNATURE_EX = '\u0005MsiDigitalSignatureEx';
+
+const FREE = 0xffffffff;
+const END_OF_CHAIN = 0xfffffffe;
+const FAT_SECTOR = 0xfffffffd;
+const NO_STREAM = 0xffffffff;
+const MINI = 64;
+
+export interface MsiImageDigest {
+  digest: Buffer;
+  /** The MsiDigitalSignatureEx stream: the pre-hash's digest. */
+  dse: Buffer;
+  size: number;
+  directory: CompoundDirectory;
+}
+
+const entryAt = (dir: Buffer, index: number) => dir.subarray(index * 128, index * 128 + 128);
+
+/** The raw name of an entry, its terminating NUL included (osslsigncode's sort key). */
+function rawName(entry: Buffer): Buffer {
+  return entry.subarray(0, Math.min(64, entry.readUInt16LE(0x40)));
+}
+
+/** osslsigncode's dirent_cmp_hash: memcmp of the raw names over the shorter, then the longer first. */
+function hashOrder(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
+  return d !== 0 ? d : a.length > b.length ? -1 : 1;
+}
+
+/**
+ * The digest of an unsigned MSI's content (osslsigncode `sign -add-msi-dse`), or undefined when
+ * the file is not one the in-process writer handles.
+ */
+export function msiImageDigest(path: string, algorithm: string): MsiImageDigest | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let directory: CompoundDirectory;
+    try {
+      directory = readCompoundDirectory(fileSource(fd));
+    } catch (e) {
+      if (e instanceof CompoundFileError) return undefined;
+      throw e;
+    }
+    const s = directory.structure;
+    if (size % s.sectorSize || directory.orphans.length || s.fatSectors.length > 100) return undefined;
+    if (s.top.some((e) => e.type !== 2)) return undefined; // storages: osslsigncode recurses
+    if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return undefined;
+    const root = entryAt(s.dir, 0);
+    const children = s.top
+      .map((e) => ({ ...e, entry: entryAt(s.dir, e.index) }))
+      .sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
+    const pre = createHash(algorithm);
+    pre.update(root.subarray(0x50, 0x64)); // CLSID, state bits
+    for (const c of children) {
+      const name = rawName(c.entry);
+      pre.update(name.subarray(0, Math.max(0, name.length - 2)));
+      pre.update(c.entry.subarray(0x78, 0x7c)); // size (low 32 bits)
+      pre.update(c.entry.subarray(0x60, 0x74)); // state bits, creation and modification times
+    }
+    const dse = pre.digest();
+    const hash = createHash(algorithm).update(dse);
+    const into = Buffer.allocUnsafe(1 << 20);
+    for (const c of children) {
+      if (c.entry.readUInt32LE(0x78) === 0) continue;
+      for (const piece of directory.pieces.get(c.name)!(into)) hash.update(piece);
+    }
+    hash.update(root.subarray(0x50, 0x60));
+    return { digest: hash.digest(), dse, size, directory };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The CFB order of names in a storage's tree: shorter first, then by upper-cased code units. */
+function treeOrder(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  const x = a.toUpperCase();
+  const y = b.toUpperCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Writes `output` (must not exist): `input`, whose digest `d` is, with the MsiDigitalSignatureEx
+ * stream and the DigitalSignature stream (`pkcs7`) added.
+ */
+export function writeSignedMsi(input: string, output: string, d: MsiImageDigest, pkcs7: Buffer): void {
+  const s = d.directory.structure;
+  const ss = s.sectorSize;
+  const per = ss / 4;
+  const miniCutoff = d.directory.miniCutoff;
+  const fd = openSync(input, 'r');
+  const sectors = new Map<number, Buffer>();
+  let next: number;
+  try {
+    if (fstatSync(fd).size !== d.size) throw new Error(`${input} changed while it was signed`);
+    next = d.size / ss - 1;
+    /** A sector to change: its current bytes (new sectors are zeros). */
+    const sector = (n: number): Buffer => {
+      let b = sectors.get(n);
+      if (!b) {
+        b = Buffer.alloc(ss);
+        if (n < d.size / ss - 1) readSync(fd, b, 0, ss, (n + 1) * ss);
+        sectors.set(n, b);
+      }
+      return b;
+    };
+    const fat: number[] = Array.from(s.fat);
+    const setFat = (n: number, v: number) => {
+      while (fat.length <= n) fat.push(FREE);
+      fat[n] = v;
+    };
+    /** `count` new sectors at the end of the file, chained after `after` (or not). */
+    const append = (count: number, after?: number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const n = next++;
+        setFat(n, END_OF_CHAIN);
+        const prev = out.length ? out[out.length - 1] : after;
+        if (prev !== undefined) setFat(prev, n);
+        out.push(n);
+        sector(n);
+      }
+      return out;
+    };
+    const dir = Buffer.from(s.dir);
+    const dirChain = [...s.dirChain];
+    const header = Buffer.from(s.header);
+
+    // the streams' data: the DSE (a digest) is mini, the signature mini or regular by its size
+    const streams = [
+      { name: DIGITAL_SIGNATURE_EX, data: d.dse },
+      { name: DIGITAL_SIGNATURE, data: pkcs7 },
+    ];
+    const root = entryAt(dir, 0);
+    // new mini sectors go after every used one and after the mini stream's end
+    const miniFat = Array.from(s.miniFat);
+    let miniUsed = Math.ceil(root.readUInt32LE(0x78) / MINI);
+    for (let m = miniFat.length - 1; m >= miniUsed; m--)
+      if (miniFat[m] !== FREE) {
+        miniUsed = m + 1;
+        break;
+      }
+    const rootChain = [...s.rootChain];
+    const placed: { name: string; start: number; size: number }[] = [];
+    for (const st of streams) {
+      if (st.data.length >= miniCutoff) {
+        const chain = append(Math.ceil(st.data.length / ss));
+        chain.forEach((n, i) => {
+          st.data.copy(sector(n), 0, i * ss, Math.min(st.data.length, (i + 1) * ss));
+        });
+        placed.push({ name: st.name, start: chain[0]!, size: st.data.length });
+        continue;
+      }
+      const count = Math.ceil(st.data.length / MINI);
+      const first = miniUsed;
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        while (miniFat.length <= m) miniFat.push(FREE);
+        miniFat[m] = i === count - 1 ? END_OF_CHAIN : m + 1;
+      }
+      miniUsed += count;
+      // the mini stream grows into new sectors of the root's chain
+      const needed = Math.ceil((miniUsed * MINI) / ss);
+      if (needed > rootChain.length) {
+        const added = append(needed - rootChain.length, rootChain[rootChain.length - 1]);
+        if (!rootChain.length) root.writeUInt32LE(added[0]!, 0x74);
+        rootChain.push(...added);
+      }
+      for (let i = 0; i < count; i++) {
+        const m = first + i;
+        const at = (m * MINI) % ss;
+        st.data.copy(
+          sector(rootChain[Math.floor((m * MINI) / ss)]!),
+          at,
+          i * MINI,
+          Math.min(st.data.length, (i + 1) * MINI),
+        );
+      }
+      placed.push({ name: st.name, start: first, size: st.data.length });
+    }
+    root.writeUInt32LE(miniUsed * MINI, 0x78);
+    root.writeUInt32LE(0, 0x7c);
+
+    // the mini FAT, grown by whole sectors
+    const miniFatChain = [...s.miniFatChain];
+    const miniFatSectors = Math.ceil(miniFat.length / per);
+    if (miniFatSectors > miniFatChain.length) {
+      const added = append(miniFatSectors - miniFatChain.length, miniFatChain[miniFatChain.length - 1]);
+      if (!miniFatChain.length) header.writeUInt32LE(added[0]!, 0x3c);
+      miniFatChain.push(...added);
+    }
+    header.writeUInt32LE(miniFatChain.length, 0x40);
+    miniFatChain.forEach((n, k) => {
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(miniFat[k * per + i] ?? FREE, i * 4);
+    });
+
+    // two directory entries: free ones, else a new directory sector
+    const free: number[] = [];
+    for (let i = 1; i < dir.length / 128 && free.length < placed.length; i++)
+      if (entryAt(dir, i).readUInt8(0x42) === 0) free.push(i);
+    let dirBytes = dir;
+    while (free.length < placed.length) {
+      const [n] = append(1, dirChain[dirChain.length - 1]);
+      dirChain.push(n!);
+      const fresh = Buffer.alloc(ss);
+      for (let o = 0; o < ss; o += 128) {
+        fresh.writeUInt32LE(NO_STREAM, o + 0x44);
+        fresh.writeUInt32LE(NO_STREAM, o + 0x48);
+        fresh.writeUInt32LE(NO_STREAM, o + 0x4c);
+      }
+      const base = dirBytes.length / 128;
+      dirBytes = Buffer.concat([dirBytes, fresh]);
+      for (let i = 0; i < ss / 128 && free.length < placed.length; i++) free.push(base + i);
+    }
+    const nameOf = (i: number) => {
+      const e = entryAt(dirBytes, i);
+      return e.toString('utf16le', 0, Math.max(0, Math.min(64, e.readUInt16LE(0x40)) - 2));
+    };
+    placed.forEach((p, k) => {
+      const i = free[k]!;
+      const e = entryAt(dirBytes, i);
+      e.fill(0);
+      const name = Buffer.from(`${p.name}\u0000`, 'utf16le');
+      name.copy(e, 0);
+      e.writeUInt16LE(name.length, 0x40);
+      e.writeUInt8(2, 0x42); // stream
+      e.writeUInt8(1, 0x43); // black
+      e.writeUInt32LE(NO_STREAM, 0x44);
+      e.writeUInt32LE(NO_STREAM, 0x48);
+      e.writeUInt32LE(NO_STREAM, 0x4c);
+      e.writeUInt32LE(p.start, 0x74);
+      e.writeUInt32LE(p.size, 0x78);
+      // linked into the root storage's tree as a leaf
+      const rootEntry = entryAt(dirBytes, 0);
+      if (rootEntry.readUInt32LE(0x4c) === NO_STREAM) {
+        rootEntry.writeUInt32LE(i, 0x4c);
+        return;
+      }
+      for (let node = rootEntry.readUInt32LE(0x4c), guard = 0; guard < dirBytes.length / 128; guard++) {
+        const c = treeOrder(p.name, nameOf(node));
+        if (c === 0) throw new Error(`${p.name} is in the file already`);
+        const link = c < 0 ? 0x44 : 0x48;
+        const ne = entryAt(dirBytes, node);
+        const child = ne.readUInt32LE(link);
+        if (child === NO_STREAM) {
+          ne.writeUInt32LE(i, link);
+          return;
+        }
+        node = child;
+      }
+      throw new Error('the directory tree has a loop');
+    });
+    dirChain.forEach((n, k) => {
+      dirBytes.copy(sector(n), 0, k * ss, (k + 1) * ss);
+    });
+    if (ss === 4096) header.writeUInt32LE(dirChain.length, 0x28);
+
+    // the FAT covers every sector, its own new ones included (the header holds up to 109)
+    const fatSectors = [...s.fatSectors];
+    while (fatSectors.length * per < Math.max(next, fat.length)) {
+      const n = next++;
+      fatSectors.push(n);
+      setFat(n, FAT_SECTOR);
+      sector(n);
+    }
+    if (fatSectors.length > 109) throw new Error('the FAT would need a DIFAT sector');
+    header.writeUInt32LE(fatSectors.length, 0x2c);
+    fatSectors.forEach((n, k) => {
+      header.writeUInt32LE(n, 0x4c + k * 4);
+      const b = sector(n);
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE, i * 4);
+    });
+    sectors.set(-1, header);
+  } finally {
+    closeSync(fd);
+  }
+  copyFileSync(input, output, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  const out = openSync(output, 'r+');
+  try {
+    for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
+      const b = sectors.get(n)!;
+      writeSync(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
+    }
+  } finally {
+    closeSync(out);
+  }
+}
