@@ -99,8 +99,10 @@ export interface CompoundDirectory {
 export interface CompoundStructure {
   header: Buffer;
   sectorSize: number;
-  /** Sector numbers of the FAT's sectors, and the FAT. */
+  /** Sector numbers of the FAT's sectors (header, then DIFAT sectors), and the FAT. */
   fatSectors: number[];
+  /** Sector numbers of the DIFAT sectors, in chain order. */
+  difatChain: number[];
   fat: Uint32Array;
   dirChain: number[];
   /** The directory's bytes (128 per entry). */
@@ -172,7 +174,9 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
   }
   const perSector = sectorSize / 4;
+  const difatChain: number[] = [];
   for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard <= sectorCount; guard++) {
+    difatChain.push(d);
     const sec = sector(d);
     for (let i = 0; i < perSector - 1; i++) {
       const s = sec.readUInt32LE(i * 4);
@@ -348,6 +352,7 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     header: buf,
     sectorSize,
     fatSectors,
+    difatChain,
     fat,
     dirChain,
     dir,

@@ -53245,7 +53245,9 @@ function readCompoundDirectory(input2) {
     if (s !== FREE && s !== END_OF_CHAIN) fatSectors.push(s);
   }
   const perSector = sectorSize / 4;
+  const difatChain = [];
   for (let d = firstDifat, guard = 0; d !== END_OF_CHAIN && d !== FREE && guard <= sectorCount; guard++) {
+    difatChain.push(d);
     const sec = sector(d);
     for (let i = 0; i < perSector - 1; i++) {
       const s = sec.readUInt32LE(i * 4);
@@ -53399,6 +53401,7 @@ function readCompoundDirectory(input2) {
     header: buf,
     sectorSize,
     fatSectors,
+    difatChain,
     fat,
     dirChain,
     dir,
@@ -54397,7 +54400,7 @@ function msiImageDigest(path, algorithm) {
       throw e;
     }
     const s = directory.structure;
-    if (size % s.sectorSize || directory.orphans.length || s.fatSectors.length > 100) return void 0;
+    if (size % s.sectorSize || directory.orphans.length) return void 0;
     if (s.top.some((e) => e.type !== 2)) return void 0;
     if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s.dir, 0);
@@ -54591,16 +54594,32 @@ function writeSignedMsi(input2, output2, d, pkcs7) {
     });
     if (ss === 4096) header.writeUInt32LE(dirChain.length, 40);
     const fatSectors = [...s.fatSectors];
-    while (fatSectors.length * per < Math.max(next, fat.length)) {
-      const n = next++;
-      fatSectors.push(n);
-      setFat(n, FAT_SECTOR);
-      sector(n);
+    const difat = [...s.difatChain];
+    for (; ; ) {
+      const needDifat = Math.max(0, Math.ceil((fatSectors.length - HEADER_DIFAT) / (per - 1)));
+      if (difat.length < needDifat) {
+        const n = next++;
+        difat.push(n);
+        setFat(n, DIFAT_SECTOR);
+        sector(n);
+      } else if (fatSectors.length * per < next) {
+        const n = next++;
+        fatSectors.push(n);
+        setFat(n, FAT_SECTOR);
+        sector(n);
+      } else break;
     }
-    if (fatSectors.length > 109) throw new Error("the FAT would need a DIFAT sector");
     header.writeUInt32LE(fatSectors.length, 44);
+    header.writeUInt32LE(difat[0] ?? END_OF_CHAIN2, 68);
+    header.writeUInt32LE(difat.length, 72);
+    for (let i = 0; i < HEADER_DIFAT; i++) header.writeUInt32LE(fatSectors[i] ?? FREE2, 76 + i * 4);
+    difat.forEach((n, k) => {
+      const b = sector(n);
+      for (let j = 0; j < per - 1; j++)
+        b.writeUInt32LE(fatSectors[HEADER_DIFAT + k * (per - 1) + j] ?? FREE2, j * 4);
+      b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
+    });
     fatSectors.forEach((n, k) => {
-      header.writeUInt32LE(n, 76 + k * 4);
       const b = sector(n);
       for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
     });
@@ -54619,7 +54638,7 @@ function writeSignedMsi(input2, output2, d, pkcs7) {
     closeSync7(out);
   }
 }
-var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, NO_STREAM2, MINI, entryAt;
+var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
@@ -54629,6 +54648,8 @@ var init_msi_image = __esm({
     FREE2 = 4294967295;
     END_OF_CHAIN2 = 4294967294;
     FAT_SECTOR = 4294967293;
+    DIFAT_SECTOR = 4294967292;
+    HEADER_DIFAT = 109;
     NO_STREAM2 = 4294967295;
     MINI = 64;
     entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);

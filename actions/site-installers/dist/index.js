@@ -52298,7 +52298,9 @@ function readCompoundDirectory(input2) {
     if (s2 !== FREE && s2 !== END_OF_CHAIN) fatSectors.push(s2);
   }
   const perSector = sectorSize / 4;
+  const difatChain = [];
   for (let d2 = firstDifat, guard = 0; d2 !== END_OF_CHAIN && d2 !== FREE && guard <= sectorCount; guard++) {
+    difatChain.push(d2);
     const sec = sector(d2);
     for (let i2 = 0; i2 < perSector - 1; i2++) {
       const s2 = sec.readUInt32LE(i2 * 4);
@@ -52452,6 +52454,7 @@ function readCompoundDirectory(input2) {
     header: buf,
     sectorSize,
     fatSectors,
+    difatChain,
     fat,
     dirChain,
     dir,
@@ -52717,7 +52720,7 @@ function msiImageDigest(path, algorithm) {
       throw e;
     }
     const s2 = directory.structure;
-    if (size % s2.sectorSize || directory.orphans.length || s2.fatSectors.length > 100) return void 0;
+    if (size % s2.sectorSize || directory.orphans.length) return void 0;
     if (s2.top.some((e) => e.type !== 2)) return void 0;
     if (s2.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s2.dir, 0);
@@ -52911,16 +52914,32 @@ function writeSignedMsi(input2, output2, d2, pkcs7) {
     });
     if (ss === 4096) header.writeUInt32LE(dirChain.length, 40);
     const fatSectors = [...s2.fatSectors];
-    while (fatSectors.length * per < Math.max(next2, fat.length)) {
-      const n2 = next2++;
-      fatSectors.push(n2);
-      setFat(n2, FAT_SECTOR);
-      sector(n2);
+    const difat = [...s2.difatChain];
+    for (; ; ) {
+      const needDifat = Math.max(0, Math.ceil((fatSectors.length - HEADER_DIFAT) / (per - 1)));
+      if (difat.length < needDifat) {
+        const n2 = next2++;
+        difat.push(n2);
+        setFat(n2, DIFAT_SECTOR);
+        sector(n2);
+      } else if (fatSectors.length * per < next2) {
+        const n2 = next2++;
+        fatSectors.push(n2);
+        setFat(n2, FAT_SECTOR);
+        sector(n2);
+      } else break;
     }
-    if (fatSectors.length > 109) throw new Error("the FAT would need a DIFAT sector");
     header.writeUInt32LE(fatSectors.length, 44);
+    header.writeUInt32LE(difat[0] ?? END_OF_CHAIN2, 68);
+    header.writeUInt32LE(difat.length, 72);
+    for (let i2 = 0; i2 < HEADER_DIFAT; i2++) header.writeUInt32LE(fatSectors[i2] ?? FREE2, 76 + i2 * 4);
+    difat.forEach((n2, k2) => {
+      const b2 = sector(n2);
+      for (let j2 = 0; j2 < per - 1; j2++)
+        b2.writeUInt32LE(fatSectors[HEADER_DIFAT + k2 * (per - 1) + j2] ?? FREE2, j2 * 4);
+      b2.writeUInt32LE(difat[k2 + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
+    });
     fatSectors.forEach((n2, k2) => {
-      header.writeUInt32LE(n2, 76 + k2 * 4);
       const b2 = sector(n2);
       for (let i2 = 0; i2 < per; i2++) b2.writeUInt32LE(fat[k2 * per + i2] ?? FREE2, i2 * 4);
     });
@@ -52939,7 +52958,7 @@ function writeSignedMsi(input2, output2, d2, pkcs7) {
     closeSync2(out);
   }
 }
-var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, NO_STREAM2, MINI, entryAt;
+var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
@@ -52949,6 +52968,8 @@ var init_msi_image = __esm({
     FREE2 = 4294967295;
     END_OF_CHAIN2 = 4294967294;
     FAT_SECTOR = 4294967293;
+    DIFAT_SECTOR = 4294967292;
+    HEADER_DIFAT = 109;
     NO_STREAM2 = 4294967295;
     MINI = 64;
     entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);

@@ -18,6 +18,8 @@ export const DIGITAL_SIGNATURE_EX = '\u0005MsiDigitalSignatureEx';
 const FREE = 0xffffffff;
 const END_OF_CHAIN = 0xfffffffe;
 const FAT_SECTOR = 0xfffffffd;
+const DIFAT_SECTOR = 0xfffffffc;
+const HEADER_DIFAT = 109;
 const NO_STREAM = 0xffffffff;
 const MINI = 64;
 
@@ -59,7 +61,7 @@ export function msiImageDigest(path: string, algorithm: string): MsiImageDigest 
       throw e;
     }
     const s = directory.structure;
-    if (size % s.sectorSize || directory.orphans.length || s.fatSectors.length > 100) return undefined;
+    if (size % s.sectorSize || directory.orphans.length) return undefined;
     if (s.top.some((e) => e.type !== 2)) return undefined; // storages: osslsigncode recurses
     if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return undefined;
     const root = entryAt(s.dir, 0);
@@ -273,18 +275,35 @@ export function writeSignedMsi(input: string, output: string, d: MsiImageDigest,
     });
     if (ss === 4096) header.writeUInt32LE(dirChain.length, 0x28);
 
-    // the FAT covers every sector, its own new ones included (the header holds up to 109)
+    // the FAT covers every sector, its own and the DIFAT's new ones included; the header lists
+    // the first 109 FAT sectors, DIFAT sectors (per - 1 each, then the next one's number) the rest
     const fatSectors = [...s.fatSectors];
-    while (fatSectors.length * per < Math.max(next, fat.length)) {
-      const n = next++;
-      fatSectors.push(n);
-      setFat(n, FAT_SECTOR);
-      sector(n);
+    const difat = [...s.difatChain];
+    for (;;) {
+      const needDifat = Math.max(0, Math.ceil((fatSectors.length - HEADER_DIFAT) / (per - 1)));
+      if (difat.length < needDifat) {
+        const n = next++;
+        difat.push(n);
+        setFat(n, DIFAT_SECTOR);
+        sector(n);
+      } else if (fatSectors.length * per < next) {
+        const n = next++;
+        fatSectors.push(n);
+        setFat(n, FAT_SECTOR);
+        sector(n);
+      } else break;
     }
-    if (fatSectors.length > 109) throw new Error('the FAT would need a DIFAT sector');
     header.writeUInt32LE(fatSectors.length, 0x2c);
+    header.writeUInt32LE(difat[0] ?? END_OF_CHAIN, 0x44);
+    header.writeUInt32LE(difat.length, 0x48);
+    for (let i = 0; i < HEADER_DIFAT; i++) header.writeUInt32LE(fatSectors[i] ?? FREE, 0x4c + i * 4);
+    difat.forEach((n, k) => {
+      const b = sector(n);
+      for (let j = 0; j < per - 1; j++)
+        b.writeUInt32LE(fatSectors[HEADER_DIFAT + k * (per - 1) + j] ?? FREE, j * 4);
+      b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN, (per - 1) * 4);
+    });
     fatSectors.forEach((n, k) => {
-      header.writeUInt32LE(n, 0x4c + k * 4);
       const b = sector(n);
       for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE, i * 4);
     });

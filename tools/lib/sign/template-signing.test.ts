@@ -257,6 +257,48 @@ describe('MSI: the signature streams added in place', () => {
     ]);
   });
 
+  it('large v3 files: a DIFAT, a FAT and a DIFAT that must grow (each signed in place, verified)', async () => {
+    const s = signerOf(pemProfile({ timestamp: false }));
+    await s.signer.sign(copy(), { out: join(dir, 'dfirst.msi') });
+    /** An MSI (512-byte sectors: msibuild rewrites it) with a blob stream sized so that only `slack` FAT entries of `fatSectors` sectors stay free. */
+    const withBlob = async (fatSectors: number, slack: number) => {
+      let size = fatSectors * 64 * 1024 - 400_000;
+      for (let round = 0; round < 4; round++) {
+        const big = copy();
+        const blob = join(dir, `blob-${n}.bin`);
+        writeFileSync(blob, Buffer.alloc(size, 7));
+        await defaultRunner.run('msibuild', [big, '-a', 'blob.bin', blob]);
+        const st = readCompoundDirectory(readFileSync(big)).structure;
+        let used = st.fat.length;
+        while (used > 0 && st.fat[used - 1] === 0xffffffff) used--;
+        const free = fatSectors * 128 - used;
+        if (st.fatSectors.length === fatSectors && free === slack) return big;
+        size += (free - slack) * 512;
+      }
+      throw new Error('no blob size gave the layout');
+    };
+    const cases = [
+      { name: 'a DIFAT, room in the FAT', fat: 130, slack: 60, grows: 0 },
+      { name: 'the FAT grows', fat: 130, slack: 2, grows: 1 },
+      { name: 'the FAT and the DIFAT grow', fat: 109 + 127, slack: 2, grows: 1 },
+    ];
+    for (const c of cases) {
+      const big = await withBlob(c.fat, c.slack);
+      const unsigned = readCompoundDirectory(readFileSync(big));
+      const out = join(dir, `d-${n}.msi`);
+      await s.signer.sign(big, { out });
+      const after = readCompoundDirectory(readFileSync(out));
+      expect(after.structure.sectorSize, c.name).toBe(512);
+      expect(after.structure.fatSectors.length, c.name).toBe(c.fat + c.grows);
+      expect(after.structure.difatChain.length, c.name).toBe(Math.ceil((c.fat + c.grows - 109) / 127));
+      for (const [name, read] of unsigned.streams)
+        expect(after.streams.get(name)?.().equals(read())).toBe(true);
+      const report = await inspectSignature(out, { caFile: pki.caCert });
+      expect(report.signed, c.name).toBe(true);
+    }
+    expect(s.signs()).toBe(1);
+  });
+
   it("the content digest is osslsigncode's (what its verify recomputes), and an MSI signed already is left to osslsigncode", async () => {
     const s = signerOf(pemProfile({ timestamp: false }));
     const src = copy();
