@@ -11,7 +11,9 @@ import { buildTestAgent } from '../../../test/helpers/agent.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { startTestTsa } from '../../../test/helpers/tsa.ts';
+import { parseConfig } from '../config/load.ts';
 import { defaultRunner } from '../exec/runner.ts';
+import { createSigner } from '../sign/index.ts';
 import { assembleDelta, decodeDelta, diffRegions, encodeDelta, makeDelta } from './delta.ts';
 
 let pki: TestPki;
@@ -71,9 +73,12 @@ describe('deltas of signed site files', () => {
     const out = join(dir, 'assembled.exe');
     await assembleDelta(base, decodeDelta(bytes), out, dir, trust());
     expect(readFileSync(out).equals(readFileSync(signed))).toBe(true);
-    // a flipped byte in the stored signature → refused, nothing written
+    // a PE's signed file is its base but for the header fields and the tail: kept as is
+    expect(delta.header.form).toBe('signed');
+    // a flipped byte in the stored signature (the certificate table, at the end) → refused, nothing written
     const bad = decodeDelta(bytes);
-    bad.signature[bad.signature.length - 40]! ^= 1;
+    const tail = bad.regions[bad.regions.length - 1]!;
+    tail[tail.length - 40]! ^= 1;
     await expect(assembleDelta(base, bad, join(dir, 'bad.exe'), dir, trust())).rejects.toThrow();
     // another pinned signer → refused by the attach itself
     await expect(
@@ -93,13 +98,16 @@ describe('deltas of signed site files', () => {
   it('an MSI patched in place: regions + signature reproduce the signed MSI', async () => {
     const dir = tempDir('signet-delta-msi-');
     const wxs = join(dir, 'p.wxs');
-    writeFileSync(join(dir, 'payload.bin'), randomBytes(60_000)); // incompressible: the cabinet is most of the file
+    writeFileSync(join(dir, 'payload.bin'), randomBytes(3_000_000)); // incompressible: the cabinet is most of the file
     writeFileSync(
       wxs,
       `<?xml version="1.0"?><Wix xmlns="http://schemas.microsoft.com/wix/2006/wi"><Product Id="*" Name="T" Language="1033" Version="1.0.0" Manufacturer="M" UpgradeCode="12345678-1234-1234-1234-123456789012"><Package InstallerVersion="200" Compressed="yes"/><Media Id="1" Cabinet="c.cab" EmbedCab="yes"/><Directory Id="TARGETDIR" Name="SourceDir"><Directory Id="ProgramFilesFolder"><Directory Id="D" Name="T"><Component Id="C" Guid="12345678-1234-1234-1234-123456789013"><File Id="F" Source="payload.bin"/></Component></Directory></Directory></Directory><Feature Id="Fe" Level="1"><ComponentRef Id="C"/></Feature></Product></Wix>`,
     );
     const base = join(dir, 'base.msi');
     await defaultRunner.run('wixl', ['-a', 'x64', '-o', base, wxs], { cwd: dir });
+    // rewritten by msibuild with 512-byte sectors, as the incremental base is: osslsigncode's own
+    // layout of it differs from the base almost everywhere
+    await defaultRunner.run('msibuild', [base, '-a', 'extra', join(dir, 'payload.bin')]);
     // a same-length in-place change (what the incremental MSI builder does)
     const unsigned = join(dir, 'site.msi');
     const b = readFileSync(base);
@@ -110,8 +118,43 @@ describe('deltas of signed site files', () => {
     await sign(unsigned, signed);
     const delta = await makeDelta({ base, unsigned, signed, work: dir, trust: trust() });
     expect(encodeDelta(delta).length).toBeLessThan(statSync(signed).size / 2);
+    // osslsigncode rewrote the whole file: the unsigned regions and the signature are kept
+    expect(delta.header.form).toBe('attach');
     const out = join(dir, 'assembled.msi');
     await assembleDelta(base, delta, out, dir, trust());
     expect(readFileSync(out).equals(readFileSync(signed))).toBe(true);
+
+    // signed in place by Signet (the second MSI of a signer): the signed file's own few regions
+    const config = parseConfig(
+      {
+        signing: {
+          defaultProfile: 'p',
+          profiles: {
+            p: {
+              backend: 'osslsigncode',
+              cert: pki.cert,
+              key: pki.key,
+              timestamp: { urls: [tsaUrl], retries: 0, retryWaitMs: 10, timeoutMs: 5000 },
+              verify: { caFile: pki.caCert, leafSha256: [pki.leafSha256] },
+            },
+          },
+        },
+      },
+      'test',
+    );
+    const signer = createSigner(config);
+    await signer.sign(unsigned, { out: join(dir, 'first.msi') });
+    const inPlace = join(dir, 'in-place.msi');
+    await signer.sign(unsigned, { out: inPlace });
+    const d2 = await makeDelta({ base, unsigned, signed: inPlace, work: dir, trust: trust() });
+    expect(d2.header.form).toBe('signed');
+    expect(encodeDelta(d2).length).toBeLessThan(64 * 1024); // a few 4 KiB blocks of tables, and the signature
+    const out2 = join(dir, 'assembled2.msi');
+    await assembleDelta(base, d2, out2, dir, trust());
+    expect(readFileSync(out2).equals(readFileSync(inPlace))).toBe(true);
+    // and without the unsigned file (a signer that consumed it)
+    expect((await makeDelta({ base, signed: inPlace, work: dir, trust: trust() })).header.form).toBe(
+      'signed',
+    );
   }, 60_000);
 });

@@ -1,12 +1,18 @@
 /**
- * Per-site outputs as deltas of a release's base file: the few regions where a site's unsigned
- * installer differs from the base (its site data, checksums, product and package codes), plus the
- * Authenticode signature (PKCS#7 DER, `osslsigncode extract-signature`). Assembly applies the
- * regions to a copy of the base and re-attaches the signature (`osslsigncode attach-signature`),
- * which reproduces the signed file byte for byte and verifies it (chain, timestamp, the pinned
- * signer) — and the result is checked against the recorded SHA-256 every time, so a delta that
- * would assemble into anything else is refused. A site costs a few KB, not
- * a whole 10 MB installer.
+ * Per-site outputs as deltas of a release's base file, in one of two forms:
+ *
+ * - `signed`: the regions where the signed installer itself differs from the base. A file Signet
+ *   signed in place (a PE's header fields and certificate table, an MSI's added signature streams
+ *   and their tables: sign/pe-image.ts, sign/msi-image.ts) is its base but for a few blocks.
+ *   Assembly applies them and verifies the result (`osslsigncode verify` with the same trust).
+ * - `attach`: the regions where the site's unsigned installer differs from the base (its site
+ *   data, checksums, product and package codes), plus the Authenticode signature (PKCS#7 DER).
+ *   Assembly applies the regions and re-attaches the signature (`osslsigncode attach-signature`),
+ *   which reproduces a file osslsigncode signed (it rewrites an MSI whole) and verifies it.
+ *
+ * Either way the chain, the timestamp and the pinned signer are verified, and the result is
+ * checked against the recorded SHA-256 every time, so a delta that would assemble into anything
+ * else is refused. A site costs a few KB, not a whole 10 MB installer.
  *
  * Layout of a delta file: magic "SGNDELT1", u32 header length, header JSON, then the region bytes
  * and the signature, in header order.
@@ -18,6 +24,7 @@ import {
   ftruncateSync,
   openSync,
   readSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -43,6 +50,8 @@ export interface DeltaHeader {
   size: number;
   /** An MSI signed with MsiDigitalSignatureEx (-add-msi-dse): attach needs it too. */
   msiDse?: boolean;
+  /** `signed`: the regions are the signed file's and there is no signature to attach (absent: attach). */
+  form?: 'signed' | 'attach';
 }
 
 export interface Delta {
@@ -143,10 +152,14 @@ export function diffFiles(
   }
 }
 
+/** A signed file whose own regions are this small is kept in the `signed` form without comparing. */
+const SMALL = 64 * 1024;
+
 export async function makeDelta(
   o: {
     base: string;
-    unsigned: string;
+    /** The site's unsigned file, when it still exists (a signer that signed in place consumed it). */
+    unsigned?: string | undefined;
     signed: string;
     /** The signed file's SHA-256 and size when the caller verified it already (else hashed here). */
     sha256?: string;
@@ -165,23 +178,50 @@ export async function makeDelta(
   if (read.kind !== 'signed')
     throw new SignetError('E_VERIFY_FAILED', `${o.signed}: no signature to keep in a delta (${read.kind})`);
   const signature = Buffer.from(read.pkcs7);
+  const sha256 = o.sha256 ?? (await hashFile(o.signed));
+  const size = o.size ?? statSync(o.signed).size;
   // streamed, block by block: a site's build never holds its installers in memory
-  const { regions, baseSha256, unsignedSize, isMsi } = diffFiles(o.base, o.unsigned);
+  // both forms are exact (assembly checks the SHA-256); the smaller one is kept
+  const direct = diffFiles(o.base, o.signed);
+  const bytesOf = (rs: { bytes: Buffer }[]) => rs.reduce((n, r) => n + r.bytes.length, 0);
+  const directBytes = bytesOf(direct.regions);
+  const attach = directBytes > SMALL && o.unsigned ? diffFiles(o.base, o.unsigned) : undefined;
+  if (!attach || directBytes <= bytesOf(attach.regions) + signature.length) {
+    const delta: Delta = {
+      header: {
+        base: direct.baseSha256,
+        unsignedSize: size,
+        regions: direct.regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
+        signatureLength: 0,
+        sha256,
+        size,
+        form: 'signed',
+      },
+      regions: direct.regions.map((r) => r.bytes),
+      signature: Buffer.alloc(0),
+    };
+    return o.verify === false ? delta : proven(o, delta, runner);
+  }
+  const { regions, baseSha256, unsignedSize, isMsi } = attach;
   const delta: Delta = {
     header: {
       base: baseSha256,
       unsignedSize,
       regions: regions.map((r) => ({ offset: r.offset, length: r.bytes.length })),
       signatureLength: signature.length,
-      sha256: o.sha256 ?? (await hashFile(o.signed)),
-      size: o.size ?? statSync(o.signed).size,
+      sha256,
+      size,
       ...(isMsi ? { msiDse: true } : {}),
+      form: 'attach',
     },
     regions: regions.map((r) => r.bytes),
     signature,
   };
-  if (o.verify === false) return delta;
-  // prove it now: the delta must assemble into exactly the signed file
+  return o.verify === false ? delta : proven(o, delta, runner);
+}
+
+/** The delta, once it assembled into exactly the signed file. */
+async function proven(o: { base: string; work: string; trust: DeltaTrust }, delta: Delta, runner: Runner) {
   const check = join(o.work, `check-${process.pid}-${Date.now()}`);
   try {
     await assembleDelta(o.base, delta, check, o.work, o.trust, runner);
@@ -241,25 +281,42 @@ export async function assembleDelta(
     // the base may be longer than the unsigned file only if the delta was made wrongly
     if (statSync(unsigned).size !== delta.header.unsignedSize)
       throw new SignetError('E_VERIFY_FAILED', 'the delta does not fit its base');
-    writeFileSync(sig, delta.signature);
     rmSync(out, { force: true });
-    await runner.run(
-      'osslsigncode',
-      [
-        'attach-signature',
-        ...trustArgs(trust),
-        ...(delta.header.msiDse ? ['-add-msi-dse'] : []),
-        '-sigin',
-        sig,
-        '-in',
-        unsigned,
-        '-out',
-        out,
-      ],
-      {
-        outputs: [out],
-      },
-    );
+    if (delta.header.form === 'signed') {
+      renameSync(unsigned, out);
+      // what attach-signature checks: the signature, its chain and timestamp, the pinned signer
+      const r = await runner.run('osslsigncode', ['verify', ...trustArgs(trust), '-in', out], {
+        allowFailure: true,
+        timeoutMs: 120_000,
+        label: 'osslsigncode verify',
+      });
+      if (r.exitCode !== 0) {
+        rmSync(out, { force: true });
+        throw new SignetError(
+          'E_VERIFY_FAILED',
+          'the assembled file does not verify against the trust settings',
+        );
+      }
+    } else {
+      writeFileSync(sig, delta.signature);
+      await runner.run(
+        'osslsigncode',
+        [
+          'attach-signature',
+          ...trustArgs(trust),
+          ...(delta.header.msiDse ? ['-add-msi-dse'] : []),
+          '-sigin',
+          sig,
+          '-in',
+          unsigned,
+          '-out',
+          out,
+        ],
+        {
+          outputs: [out],
+        },
+      );
+    }
     const got = await hashFile(out);
     if (got !== delta.header.sha256) {
       rmSync(out, { force: true });

@@ -48,6 +48,8 @@ export interface ProduceInput {
   size: number;
   /** A file the input starts with (SignOptions.prefix), when the input is the caller's file. */
   prefix?: string;
+  /** The input may be turned into the output (SignOptions.consume, or the frame's own copy). */
+  consume?: boolean;
 }
 
 export type Produce = (p: ProduceInput) => Promise<void>;
@@ -107,6 +109,7 @@ export async function signInFrame(
     throw new SignetError('E_USAGE', '--replace and --nest exclude each other');
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  const mode = statSync(source).mode & 0o7777; // before a consuming backend moves the input
   if (signed && !options.replace && !options.nest) {
     throw new SignetError('E_SIGN_ALREADY_SIGNED', `${basename(source)} is already signed`, {
       details: { path: source },
@@ -134,6 +137,7 @@ export async function signInFrame(
       description: options.description ?? basename(target),
       size: statSync(input).size,
       ...(options.prefix && input === source ? { prefix: resolve(options.prefix) } : {}),
+      ...(options.consume || input !== source ? { consume: true } : {}),
     });
     if (!existsSync(output)) {
       throw new SignetError('E_SIGN_FAILED', `${basename(target)}: the backend wrote no output`);
@@ -167,7 +171,7 @@ export async function signInFrame(
         `${basename(target)}: the nested signature is missing after signing`,
       );
     }
-    chmodSync(output, statSync(source).mode & 0o7777); // keep the input's mode (e.g. 0755)
+    chmodSync(output, mode); // keep the input's mode (e.g. 0755)
     renameSync(output, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);

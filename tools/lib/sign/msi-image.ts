@@ -9,8 +9,9 @@
  * maintained npm library writes a stream into an existing Compound File in place.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, copyFileSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
+import { placeCopy } from './pe-image.ts';
 
 export const DIGITAL_SIGNATURE = '\u0005DigitalSignature';
 export const DIGITAL_SIGNATURE_EX = '\u0005MsiDigitalSignatureEx';
@@ -102,7 +103,13 @@ function treeOrder(a: string, b: string): number {
  * Writes `output` (must not exist): `input`, whose digest `d` is, with the MsiDigitalSignatureEx
  * stream and the DigitalSignature stream (`pkcs7`) added.
  */
-export function writeSignedMsi(input: string, output: string, d: MsiImageDigest, pkcs7: Buffer): void {
+export function writeSignedMsi(
+  input: string,
+  output: string,
+  d: MsiImageDigest,
+  pkcs7: Buffer,
+  consume = false,
+): void {
   const s = d.directory.structure;
   const ss = s.sectorSize;
   const per = ss / 4;
@@ -311,7 +318,7 @@ export function writeSignedMsi(input: string, output: string, d: MsiImageDigest,
   } finally {
     closeSync(fd);
   }
-  copyFileSync(input, output, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  placeCopy(input, output, consume);
   const out = openSync(output, 'r+');
   try {
     for (const n of [...sectors.keys()].sort((a, b) => a - b)) {

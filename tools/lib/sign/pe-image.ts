@@ -11,9 +11,11 @@ import {
   closeSync,
   constants,
   copyFileSync,
+  existsSync,
   fstatSync,
   openSync,
   readSync,
+  renameSync,
   statSync,
   writeSync,
 } from 'node:fs';
@@ -207,14 +209,33 @@ export function winCertificate(pkcs7: Buffer): Buffer {
   return out;
 }
 
+/** `output` (must not exist) as a copy of `input`, or `input` itself renamed when it may be consumed. */
+export function placeCopy(input: string, output: string, consume: boolean): void {
+  if (consume && !existsSync(output)) {
+    try {
+      renameSync(input, output);
+      return;
+    } catch {
+      /* another file system: copy */
+    }
+  }
+  copyFileSync(input, output, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+}
+
 /**
- * Writes `output` (must not exist): `input` (whose digest `d` is), zero padding, the certificate
+ * Writes `output` (must not exist; with `consume`, made from `input` itself): `input` (whose digest `d` is), zero padding, the certificate
  * table holding `pkcs7`, the security directory pointing at it and the PE checksum of the result.
  */
-export function writeSignedPe(input: string, output: string, d: PeImageDigest, pkcs7: Buffer): void {
+export function writeSignedPe(
+  input: string,
+  output: string,
+  d: PeImageDigest,
+  pkcs7: Buffer,
+  consume = false,
+): void {
   const st = statSync(input);
   if (st.size !== d.size) throw new Error(`${input} changed while it was signed`);
-  copyFileSync(input, output, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  placeCopy(input, output, consume);
   const table = winCertificate(pkcs7);
   const dir = Buffer.alloc(8);
   dir.writeUInt32LE(d.tableAt, 0);

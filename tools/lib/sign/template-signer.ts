@@ -131,10 +131,20 @@ export class TemplateSigner {
     const input = p.input;
     if (this.kindOf(p) === 'msi') {
       const d = msiImageDigest(input, this.o.digest);
-      return d && { digest: d.digest, write: (output, pkcs7) => writeSignedMsi(input, output, d, pkcs7) };
+      return (
+        d && {
+          digest: d.digest,
+          write: (output, pkcs7) => writeSignedMsi(input, output, d, pkcs7, Boolean(p.consume)),
+        }
+      );
     }
     const d = peImageDigest(input, this.o.digest, this.prefixState(p.prefix));
-    return d && { digest: d.digest, write: (output, pkcs7) => writeSignedPe(input, output, d, pkcs7) };
+    return (
+      d && {
+        digest: d.digest,
+        write: (output, pkcs7) => writeSignedPe(input, output, d, pkcs7, Boolean(p.consume)),
+      }
+    );
   }
 
   /**

@@ -20,6 +20,12 @@ export interface SignOptions {
    * prefix yields a signature that does not verify, never a wrong one that ships.
    */
   prefix?: string;
+  /**
+   * The input is a scratch file the caller throws away: a backend that writes the signed file
+   * itself may turn the input into it (renamed, then completed) instead of copying it. Afterwards
+   * the input is gone or changed, whether signing succeeded or not.
+   */
+  consume?: boolean;
 }
 
 export interface Signer {
