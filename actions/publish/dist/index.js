@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -53432,9 +53432,11 @@ import {
   closeSync as closeSync3,
   constants as constants4,
   copyFileSync as copyFileSync2,
+  existsSync as existsSync9,
   fstatSync as fstatSync2,
   openSync as openSync3,
   readSync as readSync3,
+  renameSync,
   statSync as statSync4,
   writeSync
 } from "node:fs";
@@ -53553,10 +53555,20 @@ function winCertificate(pkcs7) {
   pkcs7.copy(out, 8);
   return out;
 }
-function writeSignedPe(input2, output2, d, pkcs7) {
+function placeCopy(input2, output2, consume) {
+  if (consume && !existsSync9(output2)) {
+    try {
+      renameSync(input2, output2);
+      return;
+    } catch {
+    }
+  }
+  copyFileSync2(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
+}
+function writeSignedPe(input2, output2, d, pkcs7, consume = false) {
   const st = statSync4(input2);
   if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
-  copyFileSync2(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
+  placeCopy(input2, output2, consume);
   const table = winCertificate(pkcs7);
   const dir = Buffer.alloc(8);
   dir.writeUInt32LE(d.tableAt, 0);
@@ -54379,7 +54391,7 @@ var init_der = __esm({
 
 // tools/lib/sign/msi-image.ts
 import { createHash as createHash6 } from "node:crypto";
-import { closeSync as closeSync7, constants as constants5, copyFileSync as copyFileSync5, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7, writeSync as writeSync2 } from "node:fs";
+import { closeSync as closeSync7, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7, writeSync as writeSync2 } from "node:fs";
 function rawName(entry) {
   return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
 }
@@ -54432,7 +54444,7 @@ function treeOrder(a, b) {
   const y = b.toUpperCase();
   return x < y ? -1 : x > y ? 1 : 0;
 }
-function writeSignedMsi(input2, output2, d, pkcs7) {
+function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
   const s = d.directory.structure;
   const ss = s.sectorSize;
   const per = ss / 4;
@@ -54627,7 +54639,7 @@ function writeSignedMsi(input2, output2, d, pkcs7) {
   } finally {
     closeSync7(fd);
   }
-  copyFileSync5(input2, output2, constants5.COPYFILE_EXCL | constants5.COPYFILE_FICLONE);
+  placeCopy(input2, output2, consume);
   const out = openSync7(output2, "r+");
   try {
     for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
@@ -54643,6 +54655,7 @@ var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
+    init_pe_image();
     DIGITAL_SIGNATURE = "DigitalSignature";
     DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
     FREE2 = 4294967295;
@@ -55078,10 +55091,16 @@ var init_template_signer = __esm({
         const input2 = p.input;
         if (this.kindOf(p) === "msi") {
           const d2 = msiImageDigest(input2, this.o.digest);
-          return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7) };
+          return d2 && {
+            digest: d2.digest,
+            write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7, Boolean(p.consume))
+          };
         }
         const d = peImageDigest(input2, this.o.digest, this.prefixState(p.prefix));
-        return d && { digest: d.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7) };
+        return d && {
+          digest: d.digest,
+          write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7, Boolean(p.consume))
+        };
       }
       /**
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
@@ -55648,13 +55667,13 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync9, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync7, statSync as statSync10 } from "node:fs";
+import { existsSync as existsSync10, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync7, statSync as statSync10 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
 import { basename as basename6, join as join10 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync9(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync10(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -55734,7 +55753,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync9(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync10(out)) return void 0;
     return readFileSync11(out);
   } finally {
     rmSync7(dir, { recursive: true, force: true });
@@ -55747,7 +55766,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync9(path))
+  if (!existsSync10(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync10(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -55853,7 +55872,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync9(path) && statSync10(path).isFile()) {
+    if (existsSync10(path) && statSync10(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
@@ -55894,11 +55913,11 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync10,
+  existsSync as existsSync11,
   mkdirSync as mkdirSync2,
   mkdtempSync as mkdtempSync6,
   readFileSync as readFileSync12,
-  renameSync,
+  renameSync as renameSync2,
   rmdirSync,
   statSync as statSync11
 } from "node:fs";
@@ -55920,11 +55939,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve12(path);
-  if (!existsSync10(source) || !statSync11(source).isFile()) {
+  if (!existsSync11(source) || !statSync11(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve12(options.out ?? source);
-  if (options.out && target !== source && existsSync10(target)) {
+  if (options.out && target !== source && existsSync11(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -55933,6 +55952,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     throw new SignetError("E_USAGE", "--replace and --nest exclude each other");
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  const mode = statSync11(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
     throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename7(source)} is already signed`, {
       details: { path: source }
@@ -55958,9 +55978,10 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename7(target),
       size: statSync11(input2).size,
-      ...options.prefix && input2 === source ? { prefix: resolve12(options.prefix) } : {}
+      ...options.prefix && input2 === source ? { prefix: resolve12(options.prefix) } : {},
+      ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync10(output2)) {
+    if (!existsSync11(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -55990,8 +56011,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename7(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync11(source).mode & 4095);
-    renameSync(output2, target);
+    chmodSync4(output2, mode);
+    renameSync2(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -56026,7 +56047,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync11, mkdirSync as mkdirSync3, readFileSync as readFileSync13, writeFileSync as writeFileSync5 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync12, mkdirSync as mkdirSync3, readFileSync as readFileSync13, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join12, resolve as resolve13 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -56110,7 +56131,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p = (f) => join12(root, f);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f) => existsSync11(p(f))
+    (f) => existsSync12(p(f))
   );
   if (!(options.reuse && have)) {
     writeFileSync5(p("openssl-ext.cnf"), EXTENSIONS);
@@ -56364,7 +56385,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync12, mkdirSync as mkdirSync4 } from "node:fs";
+import { existsSync as existsSync13, mkdirSync as mkdirSync4 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename8, isAbsolute as isAbsolute6, join as join14, resolve as resolve14 } from "node:path";
 function abs(base, p) {
@@ -56565,7 +56586,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync12(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync13(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`

@@ -5790,7 +5790,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants5 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5865,7 +5865,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants5.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5960,11 +5960,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants5.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants5.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants5.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5987,10 +5987,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants5.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants5.ERROR.PAUSED || ret === constants5.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6007,7 +6007,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants5.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6187,7 +6187,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants5.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6209,7 +6209,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6245,13 +6245,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants5.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -47816,7 +47816,7 @@ function expandFiles(patterns, cwd) {
 }
 
 // tools/lib/sign/index.ts
-import { existsSync as existsSync7, mkdirSync as mkdirSync2 } from "node:fs";
+import { existsSync as existsSync8, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename5, isAbsolute as isAbsolute6, join as join7, resolve as resolve9 } from "node:path";
 
@@ -49208,8 +49208,175 @@ function oid(dotted) {
 }
 
 // tools/lib/sign/msi-image.ts
+import { createHash as createHash3 } from "node:crypto";
+import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4, writeSync as writeSync2 } from "node:fs";
+
+// tools/lib/sign/pe-image.ts
 import { createHash as createHash2 } from "node:crypto";
-import { closeSync as closeSync2, constants as constants3, copyFileSync as copyFileSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3, writeSync } from "node:fs";
+import {
+  closeSync as closeSync2,
+  constants as constants3,
+  copyFileSync as copyFileSync2,
+  existsSync as existsSync5,
+  fstatSync as fstatSync3,
+  openSync as openSync2,
+  readSync as readSync3,
+  renameSync,
+  statSync as statSync4,
+  writeSync
+} from "node:fs";
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe = head.readInt32LE(60);
+  if (pe < 64 || pe > 3584 || pe + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe + 20);
+  const opt = pe + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+var HEAD_BYTES = 4096;
+var CHUNK2 = 1024 * 1024;
+var shared;
+function unsignedLayout(fd, size) {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  readSync3(fd, head, 0, head.length, 0);
+  const layout = peLayout(head, size);
+  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
+  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
+  return layout;
+}
+function sumWords(buf, from, to) {
+  let s = 0;
+  const even = to - (to - from) % 2;
+  for (let i = from; i < even; i += 2) s += buf[i] | buf[i + 1] << 8;
+  if (even < to) s += buf[even];
+  return s;
+}
+function feed(state, fd, end) {
+  shared ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = shared;
+  const { checksumAt, securityDirAt } = state.layout;
+  while (state.length < end) {
+    const at = state.length;
+    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    if (n <= 0) throw new Error(`short read at ${at}`);
+    const chunk = buf.subarray(0, n);
+    const skips = [
+      [checksumAt, 4],
+      [securityDirAt, 8]
+    ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
+    if (!skips.length) {
+      state.hash.update(chunk);
+      state.words += sumWords(chunk, 0, n);
+    } else {
+      let pos = 0;
+      for (const [o = 0, l = 0] of skips) {
+        const from = Math.max(0, o - at);
+        const to = Math.min(n, o + l - at);
+        state.hash.update(chunk.subarray(pos, from));
+        state.words += sumWords(chunk, pos, from);
+        pos = to;
+      }
+      state.hash.update(chunk.subarray(pos));
+      state.words += sumWords(chunk, pos, n);
+    }
+    state.length += n;
+  }
+}
+function fold(words) {
+  return words === 0 ? 0 : (words - 1) % 65535 + 1;
+}
+function pePrefixState(path, algorithm, length) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    const end = Math.min(size, length ?? size) & ~1;
+    if (end < layout.securityDirAt + 8) return void 0;
+    const state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, end);
+    return state;
+  } finally {
+    closeSync2(fd);
+  }
+}
+function peImageDigest(path, algorithm, prefix) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    let state;
+    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
+      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    else state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, size);
+    const tableAt = size + 7 & ~7;
+    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function winCertificate(pkcs7) {
+  const length = 8 + pkcs7.length + 7 & ~7;
+  const out = Buffer.alloc(length);
+  out.writeUInt32LE(length, 0);
+  out.writeUInt16LE(512, 4);
+  out.writeUInt16LE(2, 6);
+  pkcs7.copy(out, 8);
+  return out;
+}
+function placeCopy(input2, output2, consume) {
+  if (consume && !existsSync5(output2)) {
+    try {
+      renameSync(input2, output2);
+      return;
+    } catch {
+    }
+  }
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+}
+function writeSignedPe(input2, output2, d, pkcs7, consume = false) {
+  const st = statSync4(input2);
+  if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
+  placeCopy(input2, output2, consume);
+  const table = winCertificate(pkcs7);
+  const dir = Buffer.alloc(8);
+  dir.writeUInt32LE(d.tableAt, 0);
+  dir.writeUInt32LE(table.length, 4);
+  const total = d.tableAt + table.length;
+  const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32LE(sum + total >>> 0, 0);
+  const fd = openSync2(output2, "r+");
+  try {
+    const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
+    writeSync(fd, tail2, 0, tail2.length, d.size);
+    writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
+    writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
+  } finally {
+    closeSync2(fd);
+  }
+}
+
+// tools/lib/sign/msi-image.ts
 var DIGITAL_SIGNATURE = "DigitalSignature";
 var DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
 var FREE2 = 4294967295;
@@ -49229,9 +49396,9 @@ function hashOrder(a, b) {
   return d !== 0 ? d : a.length > b.length ? -1 : 1;
 }
 function msiImageDigest(path, algorithm) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     let directory;
     try {
       directory = readCompoundDirectory(fileSource(fd));
@@ -49245,7 +49412,7 @@ function msiImageDigest(path, algorithm) {
     if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s.dir, 0);
     const children2 = s.top.map((e) => ({ ...e, entry: entryAt(s.dir, e.index) })).sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
-    const pre = createHash2(algorithm);
+    const pre = createHash3(algorithm);
     pre.update(root.subarray(80, 100));
     for (const c of children2) {
       const name = rawName(c.entry);
@@ -49254,7 +49421,7 @@ function msiImageDigest(path, algorithm) {
       pre.update(c.entry.subarray(96, 116));
     }
     const dse = pre.digest();
-    const hash2 = createHash2(algorithm).update(dse);
+    const hash2 = createHash3(algorithm).update(dse);
     const into = Buffer.allocUnsafe(1 << 20);
     for (const c of children2) {
       if (c.entry.readUInt32LE(120) === 0) continue;
@@ -49263,7 +49430,7 @@ function msiImageDigest(path, algorithm) {
     hash2.update(root.subarray(80, 96));
     return { digest: hash2.digest(), dse, size, directory };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function treeOrder(a, b) {
@@ -49272,22 +49439,22 @@ function treeOrder(a, b) {
   const y = b.toUpperCase();
   return x < y ? -1 : x > y ? 1 : 0;
 }
-function writeSignedMsi(input2, output2, d, pkcs7) {
+function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
   const s = d.directory.structure;
   const ss = s.sectorSize;
   const per = ss / 4;
   const miniCutoff = d.directory.miniCutoff;
-  const fd = openSync2(input2, "r");
+  const fd = openSync3(input2, "r");
   const sectors = /* @__PURE__ */ new Map();
   let next;
   try {
-    if (fstatSync3(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
+    if (fstatSync4(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
     next = d.size / ss - 1;
     const sector = (n) => {
       let b = sectors.get(n);
       if (!b) {
         b = Buffer.alloc(ss);
-        if (n < d.size / ss - 1) readSync3(fd, b, 0, ss, (n + 1) * ss);
+        if (n < d.size / ss - 1) readSync4(fd, b, 0, ss, (n + 1) * ss);
         sectors.set(n, b);
       }
       return b;
@@ -49465,170 +49632,17 @@ function writeSignedMsi(input2, output2, d, pkcs7) {
     });
     sectors.set(-1, header);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
-  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
-  const out = openSync2(output2, "r+");
+  placeCopy(input2, output2, consume);
+  const out = openSync3(output2, "r+");
   try {
     for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
       const b = sectors.get(n);
-      writeSync(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
+      writeSync2(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
     }
   } finally {
-    closeSync2(out);
-  }
-}
-
-// tools/lib/sign/pe-image.ts
-import { createHash as createHash3 } from "node:crypto";
-import {
-  closeSync as closeSync3,
-  constants as constants4,
-  copyFileSync as copyFileSync3,
-  fstatSync as fstatSync4,
-  openSync as openSync3,
-  readSync as readSync4,
-  statSync as statSync4,
-  writeSync as writeSync2
-} from "node:fs";
-function peLayout(head, fileSize) {
-  if (fileSize > 2147483647 || head.length < 64) return void 0;
-  if (head.readUInt16LE(0) !== 23117) return void 0;
-  const pe = head.readInt32LE(60);
-  if (pe < 64 || pe > 3584 || pe + 264 > head.length) return void 0;
-  if (head.readUInt32LE(pe) !== 17744) return void 0;
-  const optSize = head.readUInt16LE(pe + 20);
-  const opt = pe + 24;
-  const magic = head.readUInt16LE(opt);
-  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
-  if (!dirAt || optSize < dirAt + 8) return void 0;
-  if (head.readInt32LE(opt + countAt) < 5) return void 0;
-  const certOffset = head.readInt32LE(opt + dirAt);
-  const certSize = head.readInt32LE(opt + dirAt + 4);
-  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
-    return void 0;
-  return {
-    checksumAt: opt + 64,
-    securityDirAt: opt + dirAt,
-    certOffset,
-    certSize,
-    end: certOffset === 0 ? fileSize : certOffset
-  };
-}
-var HEAD_BYTES = 4096;
-var CHUNK2 = 1024 * 1024;
-var shared;
-function unsignedLayout(fd, size) {
-  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync4(fd, head, 0, head.length, 0);
-  const layout = peLayout(head, size);
-  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
-  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
-  return layout;
-}
-function sumWords(buf, from, to) {
-  let s = 0;
-  const even = to - (to - from) % 2;
-  for (let i = from; i < even; i += 2) s += buf[i] | buf[i + 1] << 8;
-  if (even < to) s += buf[even];
-  return s;
-}
-function feed(state, fd, end) {
-  shared ??= Buffer.allocUnsafe(CHUNK2);
-  const buf = shared;
-  const { checksumAt, securityDirAt } = state.layout;
-  while (state.length < end) {
-    const at = state.length;
-    const n = readSync4(fd, buf, 0, Math.min(CHUNK2, end - at), at);
-    if (n <= 0) throw new Error(`short read at ${at}`);
-    const chunk = buf.subarray(0, n);
-    const skips = [
-      [checksumAt, 4],
-      [securityDirAt, 8]
-    ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
-    if (!skips.length) {
-      state.hash.update(chunk);
-      state.words += sumWords(chunk, 0, n);
-    } else {
-      let pos = 0;
-      for (const [o = 0, l = 0] of skips) {
-        const from = Math.max(0, o - at);
-        const to = Math.min(n, o + l - at);
-        state.hash.update(chunk.subarray(pos, from));
-        state.words += sumWords(chunk, pos, from);
-        pos = to;
-      }
-      state.hash.update(chunk.subarray(pos));
-      state.words += sumWords(chunk, pos, n);
-    }
-    state.length += n;
-  }
-}
-function fold(words) {
-  return words === 0 ? 0 : (words - 1) % 65535 + 1;
-}
-function pePrefixState(path, algorithm, length) {
-  const fd = openSync3(path, "r");
-  try {
-    const size = fstatSync4(fd).size;
-    const layout = unsignedLayout(fd, size);
-    if (!layout) return void 0;
-    const end = Math.min(size, length ?? size) & ~1;
-    if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
-    feed(state, fd, end);
-    return state;
-  } finally {
-    closeSync3(fd);
-  }
-}
-function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync3(path, "r");
-  try {
-    const size = fstatSync4(fd).size;
-    const layout = unsignedLayout(fd, size);
-    if (!layout) return void 0;
-    let state;
-    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
-      state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
-    feed(state, fd, size);
-    const tableAt = size + 7 & ~7;
-    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
-    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
-  } finally {
-    closeSync3(fd);
-  }
-}
-function winCertificate(pkcs7) {
-  const length = 8 + pkcs7.length + 7 & ~7;
-  const out = Buffer.alloc(length);
-  out.writeUInt32LE(length, 0);
-  out.writeUInt16LE(512, 4);
-  out.writeUInt16LE(2, 6);
-  pkcs7.copy(out, 8);
-  return out;
-}
-function writeSignedPe(input2, output2, d, pkcs7) {
-  const st = statSync4(input2);
-  if (st.size !== d.size) throw new Error(`${input2} changed while it was signed`);
-  copyFileSync3(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
-  const table = winCertificate(pkcs7);
-  const dir = Buffer.alloc(8);
-  dir.writeUInt32LE(d.tableAt, 0);
-  dir.writeUInt32LE(table.length, 4);
-  const total = d.tableAt + table.length;
-  const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
-  const checksum = Buffer.alloc(4);
-  checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync3(output2, "r+");
-  try {
-    const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
-    writeSync2(fd, tail2, 0, tail2.length, d.size);
-    writeSync2(fd, dir, 0, 8, d.layout.securityDirAt);
-    writeSync2(fd, checksum, 0, 4, d.layout.checksumAt);
-  } finally {
-    closeSync3(fd);
+    closeSync3(out);
   }
 }
 
@@ -50023,10 +50037,16 @@ var TemplateSigner = class {
     const input2 = p.input;
     if (this.kindOf(p) === "msi") {
       const d2 = msiImageDigest(input2, this.o.digest);
-      return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7) };
+      return d2 && {
+        digest: d2.digest,
+        write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7, Boolean(p.consume))
+      };
     }
     const d = peImageDigest(input2, this.o.digest, this.prefixState(p.prefix));
-    return d && { digest: d.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7) };
+    return d && {
+      digest: d.digest,
+      write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7, Boolean(p.consume))
+    };
   }
   /**
    * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
@@ -50433,18 +50453,18 @@ function backendOf(profile, name = "?") {
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync6,
+  existsSync as existsSync7,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync8,
-  renameSync,
+  renameSync as renameSync2,
   rmdirSync,
   statSync as statSync9
 } from "node:fs";
 import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync5, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join5 } from "node:path";
 
@@ -50536,7 +50556,7 @@ function boundSigner(file2, path, p7, reported) {
 }
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants5, copyFileSync as copyFileSync4, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join4, resolve as resolve7 } from "node:path";
 var live2 = /* @__PURE__ */ new Set();
@@ -50553,7 +50573,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve7(dir, options.name ?? basename2(path));
   try {
-    copyFileSync4(path, file2, constants5.COPYFILE_FICLONE);
+    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -50578,7 +50598,7 @@ var SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync5(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync6(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -50658,7 +50678,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync5(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync6(out)) return void 0;
     return readFileSync7(out);
   } finally {
     rmSync5(dir, { recursive: true, force: true });
@@ -50671,7 +50691,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync5(path))
+  if (!existsSync6(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -50764,11 +50784,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve8(path);
-  if (!existsSync6(source) || !statSync9(source).isFile()) {
+  if (!existsSync7(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve8(options.out ?? source);
-  if (options.out && target !== source && existsSync6(target)) {
+  if (options.out && target !== source && existsSync7(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -50777,6 +50797,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     throw new SignetError("E_USAGE", "--replace and --nest exclude each other");
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  const mode = statSync9(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
     throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename4(source)} is already signed`, {
       details: { path: source }
@@ -50802,9 +50823,10 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename4(target),
       size: statSync9(input2).size,
-      ...options.prefix && input2 === source ? { prefix: resolve8(options.prefix) } : {}
+      ...options.prefix && input2 === source ? { prefix: resolve8(options.prefix) } : {},
+      ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync6(output2)) {
+    if (!existsSync7(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -50834,8 +50856,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename4(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync9(source).mode & 4095);
-    renameSync(output2, target);
+    chmodSync4(output2, mode);
+    renameSync2(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -51066,7 +51088,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync7(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync8(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`

@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants8 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants8.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants8.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants8.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants8.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants8.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants8.ERROR.PAUSED || ret === constants8.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants8.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants8.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants8.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants8.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants8.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants8.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -52697,9 +52697,179 @@ var init_der = __esm({
   }
 });
 
-// tools/lib/sign/msi-image.ts
+// tools/lib/sign/pe-image.ts
 import { createHash as createHash3 } from "node:crypto";
-import { closeSync as closeSync2, constants as constants3, copyFileSync as copyFileSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3, writeSync } from "node:fs";
+import {
+  closeSync as closeSync2,
+  constants as constants3,
+  copyFileSync as copyFileSync2,
+  existsSync as existsSync6,
+  fstatSync as fstatSync3,
+  openSync as openSync2,
+  readSync as readSync3,
+  renameSync,
+  statSync as statSync4,
+  writeSync
+} from "node:fs";
+function peLayout(head, fileSize) {
+  if (fileSize > 2147483647 || head.length < 64) return void 0;
+  if (head.readUInt16LE(0) !== 23117) return void 0;
+  const pe2 = head.readInt32LE(60);
+  if (pe2 < 64 || pe2 > 3584 || pe2 + 264 > head.length) return void 0;
+  if (head.readUInt32LE(pe2) !== 17744) return void 0;
+  const optSize = head.readUInt16LE(pe2 + 20);
+  const opt = pe2 + 24;
+  const magic = head.readUInt16LE(opt);
+  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
+  if (!dirAt || optSize < dirAt + 8) return void 0;
+  if (head.readInt32LE(opt + countAt) < 5) return void 0;
+  const certOffset = head.readInt32LE(opt + dirAt);
+  const certSize = head.readInt32LE(opt + dirAt + 4);
+  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
+    return void 0;
+  return {
+    checksumAt: opt + 64,
+    securityDirAt: opt + dirAt,
+    certOffset,
+    certSize,
+    end: certOffset === 0 ? fileSize : certOffset
+  };
+}
+function unsignedLayout(fd, size) {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  readSync3(fd, head, 0, head.length, 0);
+  const layout = peLayout(head, size);
+  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
+  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
+  return layout;
+}
+function sumWords(buf, from, to) {
+  let s2 = 0;
+  const even = to - (to - from) % 2;
+  for (let i2 = from; i2 < even; i2 += 2) s2 += buf[i2] | buf[i2 + 1] << 8;
+  if (even < to) s2 += buf[even];
+  return s2;
+}
+function feed(state, fd, end) {
+  shared ??= Buffer.allocUnsafe(CHUNK);
+  const buf = shared;
+  const { checksumAt, securityDirAt } = state.layout;
+  while (state.length < end) {
+    const at2 = state.length;
+    const n2 = readSync3(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
+    if (n2 <= 0) throw new Error(`short read at ${at2}`);
+    const chunk = buf.subarray(0, n2);
+    const skips = [
+      [checksumAt, 4],
+      [securityDirAt, 8]
+    ].filter(([o2 = 0, l2 = 0]) => o2 < at2 + n2 && o2 + l2 > at2);
+    if (!skips.length) {
+      state.hash.update(chunk);
+      state.words += sumWords(chunk, 0, n2);
+    } else {
+      let pos = 0;
+      for (const [o2 = 0, l2 = 0] of skips) {
+        const from = Math.max(0, o2 - at2);
+        const to = Math.min(n2, o2 + l2 - at2);
+        state.hash.update(chunk.subarray(pos, from));
+        state.words += sumWords(chunk, pos, from);
+        pos = to;
+      }
+      state.hash.update(chunk.subarray(pos));
+      state.words += sumWords(chunk, pos, n2);
+    }
+    state.length += n2;
+  }
+}
+function fold(words) {
+  return words === 0 ? 0 : (words - 1) % 65535 + 1;
+}
+function pePrefixState(path, algorithm, length) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    const end = Math.min(size, length ?? size) & ~1;
+    if (end < layout.securityDirAt + 8) return void 0;
+    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, end);
+    return state;
+  } finally {
+    closeSync2(fd);
+  }
+}
+function peImageDigest(path, algorithm, prefix) {
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    if (!layout) return void 0;
+    let state;
+    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
+      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    feed(state, fd, size);
+    const tableAt = size + 7 & ~7;
+    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function winCertificate(pkcs7) {
+  const length = 8 + pkcs7.length + 7 & ~7;
+  const out = Buffer.alloc(length);
+  out.writeUInt32LE(length, 0);
+  out.writeUInt16LE(512, 4);
+  out.writeUInt16LE(2, 6);
+  pkcs7.copy(out, 8);
+  return out;
+}
+function placeCopy(input2, output2, consume) {
+  if (consume && !existsSync6(output2)) {
+    try {
+      renameSync(input2, output2);
+      return;
+    } catch {
+    }
+  }
+  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
+}
+function writeSignedPe(input2, output2, d2, pkcs7, consume = false) {
+  const st2 = statSync4(input2);
+  if (st2.size !== d2.size) throw new Error(`${input2} changed while it was signed`);
+  placeCopy(input2, output2, consume);
+  const table = winCertificate(pkcs7);
+  const dir = Buffer.alloc(8);
+  dir.writeUInt32LE(d2.tableAt, 0);
+  dir.writeUInt32LE(table.length, 4);
+  const total = d2.tableAt + table.length;
+  const sum = fold(d2.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32LE(sum + total >>> 0, 0);
+  const fd = openSync2(output2, "r+");
+  try {
+    const tail2 = Buffer.concat([Buffer.alloc(d2.tableAt - d2.size), table]);
+    writeSync(fd, tail2, 0, tail2.length, d2.size);
+    writeSync(fd, dir, 0, 8, d2.layout.securityDirAt);
+    writeSync(fd, checksum, 0, 4, d2.layout.checksumAt);
+  } finally {
+    closeSync2(fd);
+  }
+}
+var HEAD_BYTES, CHUNK, shared;
+var init_pe_image = __esm({
+  "tools/lib/sign/pe-image.ts"() {
+    "use strict";
+    HEAD_BYTES = 4096;
+    CHUNK = 1024 * 1024;
+  }
+});
+
+// tools/lib/sign/msi-image.ts
+import { createHash as createHash4 } from "node:crypto";
+import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4, writeSync as writeSync2 } from "node:fs";
 function rawName(entry) {
   return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
 }
@@ -52709,9 +52879,9 @@ function hashOrder(a2, b2) {
   return d2 !== 0 ? d2 : a2.length > b2.length ? -1 : 1;
 }
 function msiImageDigest(path, algorithm) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     let directory;
     try {
       directory = readCompoundDirectory(fileSource(fd));
@@ -52725,7 +52895,7 @@ function msiImageDigest(path, algorithm) {
     if (s2.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s2.dir, 0);
     const children2 = s2.top.map((e) => ({ ...e, entry: entryAt(s2.dir, e.index) })).sort((a2, b2) => hashOrder(rawName(a2.entry), rawName(b2.entry)));
-    const pre = createHash3(algorithm);
+    const pre = createHash4(algorithm);
     pre.update(root.subarray(80, 100));
     for (const c2 of children2) {
       const name = rawName(c2.entry);
@@ -52734,7 +52904,7 @@ function msiImageDigest(path, algorithm) {
       pre.update(c2.entry.subarray(96, 116));
     }
     const dse = pre.digest();
-    const hash3 = createHash3(algorithm).update(dse);
+    const hash3 = createHash4(algorithm).update(dse);
     const into = Buffer.allocUnsafe(1 << 20);
     for (const c2 of children2) {
       if (c2.entry.readUInt32LE(120) === 0) continue;
@@ -52743,7 +52913,7 @@ function msiImageDigest(path, algorithm) {
     hash3.update(root.subarray(80, 96));
     return { digest: hash3.digest(), dse, size, directory };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function treeOrder(a2, b2) {
@@ -52752,22 +52922,22 @@ function treeOrder(a2, b2) {
   const y2 = b2.toUpperCase();
   return x2 < y2 ? -1 : x2 > y2 ? 1 : 0;
 }
-function writeSignedMsi(input2, output2, d2, pkcs7) {
+function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
   const s2 = d2.directory.structure;
   const ss = s2.sectorSize;
   const per = ss / 4;
   const miniCutoff = d2.directory.miniCutoff;
-  const fd = openSync2(input2, "r");
+  const fd = openSync3(input2, "r");
   const sectors = /* @__PURE__ */ new Map();
   let next2;
   try {
-    if (fstatSync3(fd).size !== d2.size) throw new Error(`${input2} changed while it was signed`);
+    if (fstatSync4(fd).size !== d2.size) throw new Error(`${input2} changed while it was signed`);
     next2 = d2.size / ss - 1;
     const sector = (n2) => {
       let b2 = sectors.get(n2);
       if (!b2) {
         b2 = Buffer.alloc(ss);
-        if (n2 < d2.size / ss - 1) readSync3(fd, b2, 0, ss, (n2 + 1) * ss);
+        if (n2 < d2.size / ss - 1) readSync4(fd, b2, 0, ss, (n2 + 1) * ss);
         sectors.set(n2, b2);
       }
       return b2;
@@ -52945,17 +53115,17 @@ function writeSignedMsi(input2, output2, d2, pkcs7) {
     });
     sectors.set(-1, header);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
-  copyFileSync2(input2, output2, constants3.COPYFILE_EXCL | constants3.COPYFILE_FICLONE);
-  const out = openSync2(output2, "r+");
+  placeCopy(input2, output2, consume);
+  const out = openSync3(output2, "r+");
   try {
     for (const n2 of [...sectors.keys()].sort((a2, b2) => a2 - b2)) {
       const b2 = sectors.get(n2);
-      writeSync(out, b2, 0, n2 === -1 ? 512 : ss, (n2 + 1) * ss);
+      writeSync2(out, b2, 0, n2 === -1 ? 512 : ss, (n2 + 1) * ss);
     }
   } finally {
-    closeSync2(out);
+    closeSync3(out);
   }
 }
 var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
@@ -52963,6 +53133,7 @@ var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
+    init_pe_image();
     DIGITAL_SIGNATURE = "DigitalSignature";
     DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
     FREE2 = 4294967295;
@@ -52973,164 +53144,6 @@ var init_msi_image = __esm({
     NO_STREAM2 = 4294967295;
     MINI = 64;
     entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
-  }
-});
-
-// tools/lib/sign/pe-image.ts
-import { createHash as createHash4 } from "node:crypto";
-import {
-  closeSync as closeSync3,
-  constants as constants4,
-  copyFileSync as copyFileSync3,
-  fstatSync as fstatSync4,
-  openSync as openSync3,
-  readSync as readSync4,
-  statSync as statSync4,
-  writeSync as writeSync2
-} from "node:fs";
-function peLayout(head, fileSize) {
-  if (fileSize > 2147483647 || head.length < 64) return void 0;
-  if (head.readUInt16LE(0) !== 23117) return void 0;
-  const pe2 = head.readInt32LE(60);
-  if (pe2 < 64 || pe2 > 3584 || pe2 + 264 > head.length) return void 0;
-  if (head.readUInt32LE(pe2) !== 17744) return void 0;
-  const optSize = head.readUInt16LE(pe2 + 20);
-  const opt = pe2 + 24;
-  const magic = head.readUInt16LE(opt);
-  const [countAt, dirAt] = magic === 523 ? [108, 144] : magic === 267 ? [92, 128] : [0, 0];
-  if (!dirAt || optSize < dirAt + 8) return void 0;
-  if (head.readInt32LE(opt + countAt) < 5) return void 0;
-  const certOffset = head.readInt32LE(opt + dirAt);
-  const certSize = head.readInt32LE(opt + dirAt + 4);
-  if (certOffset !== 0 && (certOffset < 0 || certSize < 0 || certOffset + certSize > fileSize))
-    return void 0;
-  return {
-    checksumAt: opt + 64,
-    securityDirAt: opt + dirAt,
-    certOffset,
-    certSize,
-    end: certOffset === 0 ? fileSize : certOffset
-  };
-}
-function unsignedLayout(fd, size) {
-  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync4(fd, head, 0, head.length, 0);
-  const layout = peLayout(head, size);
-  if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
-  if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
-  return layout;
-}
-function sumWords(buf, from, to) {
-  let s2 = 0;
-  const even = to - (to - from) % 2;
-  for (let i2 = from; i2 < even; i2 += 2) s2 += buf[i2] | buf[i2 + 1] << 8;
-  if (even < to) s2 += buf[even];
-  return s2;
-}
-function feed(state, fd, end) {
-  shared ??= Buffer.allocUnsafe(CHUNK);
-  const buf = shared;
-  const { checksumAt, securityDirAt } = state.layout;
-  while (state.length < end) {
-    const at2 = state.length;
-    const n2 = readSync4(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
-    if (n2 <= 0) throw new Error(`short read at ${at2}`);
-    const chunk = buf.subarray(0, n2);
-    const skips = [
-      [checksumAt, 4],
-      [securityDirAt, 8]
-    ].filter(([o2 = 0, l2 = 0]) => o2 < at2 + n2 && o2 + l2 > at2);
-    if (!skips.length) {
-      state.hash.update(chunk);
-      state.words += sumWords(chunk, 0, n2);
-    } else {
-      let pos = 0;
-      for (const [o2 = 0, l2 = 0] of skips) {
-        const from = Math.max(0, o2 - at2);
-        const to = Math.min(n2, o2 + l2 - at2);
-        state.hash.update(chunk.subarray(pos, from));
-        state.words += sumWords(chunk, pos, from);
-        pos = to;
-      }
-      state.hash.update(chunk.subarray(pos));
-      state.words += sumWords(chunk, pos, n2);
-    }
-    state.length += n2;
-  }
-}
-function fold(words) {
-  return words === 0 ? 0 : (words - 1) % 65535 + 1;
-}
-function pePrefixState(path, algorithm, length) {
-  const fd = openSync3(path, "r");
-  try {
-    const size = fstatSync4(fd).size;
-    const layout = unsignedLayout(fd, size);
-    if (!layout) return void 0;
-    const end = Math.min(size, length ?? size) & ~1;
-    if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
-    feed(state, fd, end);
-    return state;
-  } finally {
-    closeSync3(fd);
-  }
-}
-function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync3(path, "r");
-  try {
-    const size = fstatSync4(fd).size;
-    const layout = unsignedLayout(fd, size);
-    if (!layout) return void 0;
-    let state;
-    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
-      state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
-    feed(state, fd, size);
-    const tableAt = size + 7 & ~7;
-    if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
-    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
-  } finally {
-    closeSync3(fd);
-  }
-}
-function winCertificate(pkcs7) {
-  const length = 8 + pkcs7.length + 7 & ~7;
-  const out = Buffer.alloc(length);
-  out.writeUInt32LE(length, 0);
-  out.writeUInt16LE(512, 4);
-  out.writeUInt16LE(2, 6);
-  pkcs7.copy(out, 8);
-  return out;
-}
-function writeSignedPe(input2, output2, d2, pkcs7) {
-  const st2 = statSync4(input2);
-  if (st2.size !== d2.size) throw new Error(`${input2} changed while it was signed`);
-  copyFileSync3(input2, output2, constants4.COPYFILE_EXCL | constants4.COPYFILE_FICLONE);
-  const table = winCertificate(pkcs7);
-  const dir = Buffer.alloc(8);
-  dir.writeUInt32LE(d2.tableAt, 0);
-  dir.writeUInt32LE(table.length, 4);
-  const total = d2.tableAt + table.length;
-  const sum = fold(d2.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
-  const checksum = Buffer.alloc(4);
-  checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync3(output2, "r+");
-  try {
-    const tail2 = Buffer.concat([Buffer.alloc(d2.tableAt - d2.size), table]);
-    writeSync2(fd, tail2, 0, tail2.length, d2.size);
-    writeSync2(fd, dir, 0, 8, d2.layout.securityDirAt);
-    writeSync2(fd, checksum, 0, 4, d2.layout.checksumAt);
-  } finally {
-    closeSync3(fd);
-  }
-}
-var HEAD_BYTES, CHUNK, shared;
-var init_pe_image = __esm({
-  "tools/lib/sign/pe-image.ts"() {
-    "use strict";
-    HEAD_BYTES = 4096;
-    CHUNK = 1024 * 1024;
   }
 });
 
@@ -53556,10 +53569,16 @@ var init_template_signer = __esm({
         const input2 = p2.input;
         if (this.kindOf(p2) === "msi") {
           const d3 = msiImageDigest(input2, this.o.digest);
-          return d3 && { digest: d3.digest, write: (output2, pkcs7) => writeSignedMsi(input2, output2, d3, pkcs7) };
+          return d3 && {
+            digest: d3.digest,
+            write: (output2, pkcs7) => writeSignedMsi(input2, output2, d3, pkcs7, Boolean(p2.consume))
+          };
         }
         const d2 = peImageDigest(input2, this.o.digest, this.prefixState(p2.prefix));
-        return d2 && { digest: d2.digest, write: (output2, pkcs7) => writeSignedPe(input2, output2, d2, pkcs7) };
+        return d2 && {
+          digest: d2.digest,
+          write: (output2, pkcs7) => writeSignedPe(input2, output2, d2, pkcs7, Boolean(p2.consume))
+        };
       }
       /**
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
@@ -54126,7 +54145,7 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/snapshot.ts
-import { chmodSync as chmodSync3, constants as constants5, copyFileSync as copyFileSync4, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
+import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { basename as basename2, join as join5, resolve as resolve6 } from "node:path";
 function takeSnapshot(path, options = {}) {
@@ -54142,7 +54161,7 @@ function takeSnapshot(path, options = {}) {
   registerCleanup(dir);
   const file2 = resolve6(dir, options.name ?? basename2(path));
   try {
-    copyFileSync4(path, file2, constants5.COPYFILE_FICLONE);
+    copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
   } catch (e) {
     releaseCleanup(dir);
@@ -54172,13 +54191,13 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync7, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join6 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca2 = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync6(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync7(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca2) args.push("-CAfile", ca2);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -54258,7 +54277,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r2.exitCode !== 0 || !existsSync6(out)) return void 0;
+    if (r2.exitCode !== 0 || !existsSync7(out)) return void 0;
     return readFileSync8(out);
   } finally {
     rmSync5(dir, { recursive: true, force: true });
@@ -54271,7 +54290,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync6(path))
+  if (!existsSync7(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -54377,7 +54396,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync6(path) && statSync8(path).isFile()) {
+    if (existsSync7(path) && statSync8(path).isFile()) {
       try {
         const a2 = describeArtifactFast(path);
         report.kind = a2.kind;
@@ -54418,11 +54437,11 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync7,
+  existsSync as existsSync8,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync9,
-  renameSync,
+  renameSync as renameSync2,
   rmdirSync,
   statSync as statSync9
 } from "node:fs";
@@ -54444,11 +54463,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve7(path);
-  if (!existsSync7(source) || !statSync9(source).isFile()) {
+  if (!existsSync8(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve7(options.out ?? source);
-  if (options.out && target !== source && existsSync7(target)) {
+  if (options.out && target !== source && existsSync8(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -54457,6 +54476,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     throw new SignetError("E_USAGE", "--replace and --nest exclude each other");
   }
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
+  const mode = statSync9(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
     throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename4(source)} is already signed`, {
       details: { path: source }
@@ -54482,9 +54502,10 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       replaced: signed && Boolean(options.replace),
       description: options.description ?? basename4(target),
       size: statSync9(input2).size,
-      ...options.prefix && input2 === source ? { prefix: resolve7(options.prefix) } : {}
+      ...options.prefix && input2 === source ? { prefix: resolve7(options.prefix) } : {},
+      ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync7(output2)) {
+    if (!existsSync8(output2)) {
       throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
@@ -54514,8 +54535,8 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         `${basename4(target)}: the nested signature is missing after signing`
       );
     }
-    chmodSync4(output2, statSync9(source).mode & 4095);
-    renameSync(output2, target);
+    chmodSync4(output2, mode);
+    renameSync2(output2, target);
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
@@ -54550,7 +54571,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync8, mkdirSync as mkdirSync2, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync9, mkdirSync as mkdirSync2, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve8 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -54634,7 +54655,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p2 = (f2) => join8(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f2) => existsSync8(p2(f2))
+    (f2) => existsSync9(p2(f2))
   );
   if (!(options.reuse && have)) {
     writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
@@ -54888,7 +54909,7 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync9, mkdirSync as mkdirSync3 } from "node:fs";
+import { existsSync as existsSync10, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename as basename5, isAbsolute as isAbsolute5, join as join10, resolve as resolve9 } from "node:path";
 function abs(base, p2) {
@@ -55089,7 +55110,7 @@ async function signFiles(signer, paths, options = {}) {
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync9(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync10(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -55239,23 +55260,23 @@ var init_batch = __esm({
 });
 
 // tools/lib/installers/manifest.ts
-import { copyFileSync as copyFileSync5, readFileSync as readFileSync12, renameSync as renameSync2, rmSync as rmSync7, writeFileSync as writeFileSync5 } from "node:fs";
+import { copyFileSync as copyFileSync4, readFileSync as readFileSync12, renameSync as renameSync3, rmSync as rmSync7, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join11 } from "node:path";
 function moveFile(from, to) {
   try {
-    renameSync2(from, to);
+    renameSync3(from, to);
   } catch (e) {
     if (e.code !== "EXDEV") throw e;
     const tmp = `${to}.tmp-${process.pid}`;
-    copyFileSync5(from, tmp);
-    renameSync2(tmp, to);
+    copyFileSync4(from, tmp);
+    renameSync3(tmp, to);
     rmSync7(from, { force: true });
   }
 }
 function writeAtomic(path, data) {
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   writeFileSync5(tmp, data);
-  renameSync2(tmp, path);
+  renameSync3(tmp, path);
 }
 function manifestPath(outDir, siteCode) {
   return join11(outDir, `${siteCode}.manifest.json`);
@@ -55485,7 +55506,7 @@ var init_cache = __esm({
 
 // tools/lib/installers/cache-secret.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { mkdirSync as mkdirSync4, readFileSync as readFileSync13, renameSync as renameSync3, writeFileSync as writeFileSync6 } from "node:fs";
+import { mkdirSync as mkdirSync4, readFileSync as readFileSync13, renameSync as renameSync4, writeFileSync as writeFileSync6 } from "node:fs";
 import { join as join13 } from "node:path";
 function loadCacheSecret(cacheDir) {
   mkdirSync4(cacheDir, { recursive: true, mode: 448 });
@@ -55503,7 +55524,7 @@ function loadCacheSecret(cacheDir) {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync6(tmp, `${fresh}
 `, { mode: 384, flag: "wx" });
-  renameSync3(tmp, path);
+  renameSync4(tmp, path);
   return Buffer.from(fresh, "hex");
 }
 var FILE, HEX;
@@ -56578,13 +56599,13 @@ var init_msi_patch = __esm({
 import { createHash as createHash12, randomInt, randomUUID as randomUUID2 } from "node:crypto";
 import {
   closeSync as closeSync6,
-  constants as constants6,
-  copyFileSync as copyFileSync6,
+  copyFileSync as copyFileSync5,
   linkSync,
   mkdirSync as mkdirSync5,
   openSync as openSync6,
   readFileSync as readFileSync17,
-  writeFileSync as writeFileSync8
+  writeFileSync as writeFileSync8,
+  writeSync as writeSync4
 } from "node:fs";
 import { join as join17 } from "node:path";
 function msiSlotSize(largestSiteJson) {
@@ -56617,9 +56638,9 @@ async function buildMsiBase(o2) {
   try {
     linkSync(o2.agentPath, join17(work, "payload", "agent.exe"));
   } catch {
-    copyFileSync6(o2.agentPath, join17(work, "payload", "agent.exe"));
+    copyFileSync5(o2.agentPath, join17(work, "payload", "agent.exe"));
   }
-  if (o2.iconPath) copyFileSync6(o2.iconPath, join17(work, "payload", "product.ico"));
+  if (o2.iconPath) copyFileSync5(o2.iconPath, join17(work, "payload", "product.ico"));
   const dummy = Buffer.alloc(o2.slot, 32);
   writeFileSync8(join17(work, "payload", "site.json"), dummy);
   const values = {
@@ -56781,6 +56802,19 @@ function readPlan(msi, tokens, mainCab) {
     }
   };
 }
+function baseBytes(base) {
+  let b2 = baseCache.get(base);
+  if (!b2) {
+    b2 = readFileSync17(base.path);
+    if (createHash12("sha256").update(b2).digest("hex") !== base.sha256)
+      throw new SignetError(
+        "E_INSTALLER_CHECK_FAILED",
+        `MSI base ${base.path} changed since it was built (SHA-256 differs)`
+      );
+    baseCache.set(base, b2);
+  }
+  return b2;
+}
 function msiFileHash(data) {
   const d2 = createHash12("md5").update(data).digest();
   return [d2.readInt32LE(0), d2.readInt32LE(4), d2.readInt32LE(8), d2.readInt32LE(12)];
@@ -56824,13 +56858,10 @@ function assembleMsiSite(base, site, siteJson2, out) {
   const summary2 = rewriteSummary(p2.summary.bytes, summaryValues);
   if (!fitsStream(p2.summary.layout, summary2.length, p2.miniCutoff))
     return { fallback: "the summary information would change size class" };
+  const fd = openSync6(out, "wx", 384);
   try {
-    copyFileSync6(base.path, out, constants6.COPYFILE_FICLONE);
-  } catch {
-    copyFileSync6(base.path, out);
-  }
-  const fd = openSync6(out, "r+");
-  try {
+    const bytes = baseBytes(base);
+    for (let at2 = 0; at2 < bytes.length; ) at2 += writeSync4(fd, bytes, at2, bytes.length - at2, at2);
     rewriteStream(fd, p2.siteCab, cab, p2.miniCutoff);
     rewriteStream(fd, p2.stringData.layout, stringData, p2.miniCutoff);
     for (const [entryOffset, len] of lengths) {
@@ -56879,7 +56910,7 @@ function checkMsiSite(base, file2, siteJson2) {
     })
   );
 }
-var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, int4, checkBuffers;
+var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, baseCache, int4, checkBuffers;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
     "use strict";
@@ -56895,6 +56926,7 @@ var init_msi_incremental = __esm({
     SITE_FILE = "SiteJson";
     MIN_CAB = 4096;
     PID_REVNUMBER = 9;
+    baseCache = /* @__PURE__ */ new WeakMap();
     int4 = (v2) => {
       const b2 = Buffer.alloc(4);
       b2.writeUInt32LE((v2 ^ 2147483648) >>> 0);
@@ -57000,7 +57032,7 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { copyFileSync as copyFileSync7, mkdtempSync as mkdtempSync7, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
+import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync7, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join18 } from "node:path";
@@ -57033,13 +57065,13 @@ async function startSignServer(signer, options = {}) {
       const copy = `${work}.exe`;
       const signedCopy = `${work}-signed.exe`;
       try {
-        copyFileSync7(request2.path, copy);
+        copyFileSync6(request2.path, copy);
         const description = request2.description ?? options.description;
         const artifact = await signer.sign(copy, {
           out: signedCopy,
           ...description ? { description } : {}
         });
-        copyFileSync7(signedCopy, request2.path);
+        copyFileSync6(signedCopy, request2.path);
         signed.set(artifact.sha256, artifact);
         reply(200, { ok: true, sha256: artifact.sha256 });
       } catch (e) {
@@ -57110,7 +57142,7 @@ __export(nsis_incremental_exports, {
 import { createHash as createHash13 } from "node:crypto";
 import {
   closeSync as closeSync7,
-  copyFileSync as copyFileSync8,
+  copyFileSync as copyFileSync7,
   fstatSync as fstatSync6,
   mkdirSync as mkdirSync6,
   openSync as openSync7,
@@ -57159,8 +57191,8 @@ async function buildNsisStub(o2) {
   );
   const w2 = o2.work;
   mkdirSync6(join19(w2, "payload"), { recursive: true });
-  copyFileSync8(s2.agent.path, join19(w2, "payload", "agent.exe"));
-  if (s2.icon) copyFileSync8(s2.icon.path, join19(w2, "payload", "product.ico"));
+  copyFileSync7(s2.agent.path, join19(w2, "payload", "agent.exe"));
+  if (s2.icon) copyFileSync7(s2.icon.path, join19(w2, "payload", "product.ico"));
   writeFileSync9(join19(w2, NSIS_SOURCE), script);
   writeFileSync9(join19(w2, OVERLAY_INCLUDE), include);
   writeFileSync9(join19(w2, SIGN_SCRIPT), signScriptText(), { mode: 448 });
@@ -57554,13 +57586,22 @@ var init_release = __esm({
 
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
-import { chmodSync as chmodSync6, copyFileSync as copyFileSync9, linkSync as linkSync2, mkdirSync as mkdirSync7, mkdtempSync as mkdtempSync10, rmSync as rmSync13, writeFileSync as writeFileSync11 } from "node:fs";
+import {
+  chmodSync as chmodSync6,
+  copyFileSync as copyFileSync8,
+  existsSync as existsSync11,
+  linkSync as linkSync2,
+  mkdirSync as mkdirSync7,
+  mkdtempSync as mkdtempSync10,
+  rmSync as rmSync13,
+  writeFileSync as writeFileSync11
+} from "node:fs";
 import { join as join22 } from "node:path";
 function linkOrCopy(from, to) {
   try {
     linkSync2(from, to);
   } catch {
-    copyFileSync9(from, to);
+    copyFileSync8(from, to);
   }
 }
 function nsisValues(s2, site, fp) {
@@ -57580,7 +57621,8 @@ async function buildNsisPart(s2, site, fp, work, outName) {
   await runMakensis({ runner: s2.runner, workDir: work, env: s2.signServer.env });
   return s2.signer.sign(join22(work, NSIS_OUT), {
     out: join22(work, outName),
-    description: `${p2.product} ${s2.version} (${site.siteCode})`
+    description: `${p2.product} ${s2.version} (${site.siteCode})`,
+    consume: true
   });
 }
 async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
@@ -57616,24 +57658,23 @@ function msiReleaseValues(s2) {
 }
 async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) {
   const p2 = s2.product;
-  const [problems, signed] = await Promise.all([
-    lintMsi(msi, {
-      product: p2,
-      upgradeCode: s2.upgradeCode,
-      version: s2.version,
-      agentSize: s2.agent.size,
-      siteJsonSize
-    }),
-    s2.signer.sign(msi, {
-      out: join22(work, outName),
-      description: `${p2.product} ${s2.version} (${site.siteCode})`
-    })
-  ]);
+  const problems = await lintMsi(msi, {
+    product: p2,
+    upgradeCode: s2.upgradeCode,
+    version: s2.version,
+    agentSize: s2.agent.size,
+    siteJsonSize
+  });
   if (problems.length)
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI lint failed:
   - ${problems.join("\n  - ")}`, {
       details: { problems }
     });
+  const signed = await s2.signer.sign(msi, {
+    out: join22(work, outName),
+    description: `${p2.product} ${s2.version} (${site.siteCode})`,
+    consume: true
+  });
   return { signed, productCode };
 }
 async function buildSite(s2, site) {
@@ -57651,7 +57692,7 @@ async function buildSite(s2, site) {
     linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
     writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync9(s2.icon.path, join22(work, "payload", "product.ico"));
+    if (s2.icon) copyFileSync8(s2.icon.path, join22(work, "payload", "product.ico"));
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -57659,7 +57700,7 @@ async function buildSite(s2, site) {
     };
     const xExe = join22(work, "x-exe");
     const xMsi = join22(work, "x-msi");
-    const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
+    const [{ exe, uninstaller, build: exeBuild }, msiPart] = await bothSettled([
       exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
         const nsisParts = s2.release?.nsis;
         if (build2.mode === "incremental" && module && nsisParts && !("fallback" in nsisParts)) {
@@ -57760,6 +57801,16 @@ async function buildSite(s2, site) {
     if (!s2.installers.keepWork) rmSync13(work, { recursive: true, force: true });
   }
 }
+async function bothSettled(chains) {
+  let first;
+  const note = (p2) => p2.catch((error63) => {
+    first ??= { error: error63 };
+    throw error63;
+  });
+  const [a2, b2] = await Promise.allSettled([note(chains[0]), note(chains[1])]);
+  if (first) throw first.error;
+  return [a2.value, b2.value];
+}
 async function exeChain(s2, site, fp, work, outName, siteBytes) {
   const nsis = s2.release?.nsis ?? { fallback: "incremental builds are off" };
   if (!("fallback" in nsis)) {
@@ -57769,13 +57820,14 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
       const exe2 = await s2.signer.sign(unsigned, {
         out: join22(work, outName),
         description: `${s2.product.product} ${s2.version} (${site.siteCode})`,
-        prefix: nsis.stub.stub.path
+        prefix: nsis.stub.stub.path,
+        consume: true
       });
       await s2.onAssembled?.({
         siteCode: site.siteCode,
         kind: "exe",
         base: nsis.stub.stub.path,
-        unsigned,
+        ...existsSync11(unsigned) ? { unsigned } : {},
         signed: exe2.path,
         sha256: exe2.sha256,
         size: exe2.size
@@ -57807,7 +57859,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
         siteCode: site.siteCode,
         kind: "msi",
         base: base.path,
-        unsigned,
+        ...existsSync11(unsigned) ? { unsigned } : {},
         signed: part2.signed.path,
         sha256: part2.signed.sha256,
         size: part2.signed.size
@@ -57932,7 +57984,7 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants7, existsSync as existsSync10, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
+import { accessSync, constants as constants5, existsSync as existsSync12, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
 import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
@@ -57946,7 +57998,7 @@ function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
 }
 function isExecutable(p2) {
   try {
-    accessSync(p2, constants7.X_OK);
+    accessSync(p2, constants5.X_OK);
     return statSync13(p2).isFile();
   } catch {
     return false;
@@ -58055,7 +58107,7 @@ async function buildInRunDir(options, workRoot, started) {
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
-    if (!existsSync10(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
+    if (!existsSync12(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
     icon = { path: p2, sha256: sha256(readFileSync19(p2)) };
   }
   const outDir = resolve10(options.outDir);
@@ -60238,7 +60290,7 @@ var init_installers = __esm({
 
 // tools/lib/forge/dir.ts
 import { createHash as createHash14 } from "node:crypto";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync11 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync13 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
 import { basename as basename7, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
@@ -60276,7 +60328,7 @@ var init_dir = __esm({
       }
       async #meta(tag) {
         const file2 = join25(this.folder(tag), "release.json");
-        if (!existsSync11(file2)) return void 0;
+        if (!existsSync13(file2)) return void 0;
         return JSON.parse(await readFile2(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
@@ -60293,7 +60345,7 @@ var init_dir = __esm({
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync11(notes) ? await readFile2(notes, "utf8") : "",
+          body: existsSync13(notes) ? await readFile2(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -60359,7 +60411,7 @@ var init_dir = __esm({
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
         const final = join25(dir, input2.name);
-        if (existsSync11(final))
+        if (existsSync13(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
         const part = join25(dir, `.${input2.name}.part`);
         const hash3 = createHash14("sha256");
@@ -61136,7 +61188,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync21, existsSync as existsSync12 } from "fs";
+import { readFileSync as readFileSync21, existsSync as existsSync14 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -61149,7 +61201,7 @@ var init_context = __esm({
         var _a4, _b, _c;
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
-          if (existsSync12(process.env.GITHUB_EVENT_PATH)) {
+          if (existsSync14(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse(readFileSync21(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path = process.env.GITHUB_EVENT_PATH;

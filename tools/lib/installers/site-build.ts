@@ -5,7 +5,16 @@
  * the signer signed, MSI lint), moved into place, and the manifest written last.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { SignatureInfo } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -99,6 +108,7 @@ async function buildNsisPart(s: Shared, site: SiteConfig, fp: Fingerprint, work:
   return s.signer.sign(join(work, NSIS_OUT), {
     out: join(work, outName),
     description: `${p.product} ${s.version} (${site.siteCode})`,
+    consume: true,
   });
 }
 
@@ -154,24 +164,23 @@ async function signMsi(
   productCode: string,
 ) {
   const p = s.product;
-  // the lint reads the tables while the signer works on a copy (a failed lint discards both)
-  const [problems, signed] = await Promise.all([
-    lintMsi(msi, {
-      product: p,
-      upgradeCode: s.upgradeCode,
-      version: s.version,
-      agentSize: s.agent.size,
-      siteJsonSize,
-    }),
-    s.signer.sign(msi, {
-      out: join(work, outName),
-      description: `${p.product} ${s.version} (${site.siteCode})`,
-    }),
-  ]);
+  // the lint reads the tables in process before the signer makes the signed file from the MSI
+  const problems = await lintMsi(msi, {
+    product: p,
+    upgradeCode: s.upgradeCode,
+    version: s.version,
+    agentSize: s.agent.size,
+    siteJsonSize,
+  });
   if (problems.length)
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `MSI lint failed:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
     });
+  const signed = await s.signer.sign(msi, {
+    out: join(work, outName),
+    description: `${p.product} ${s.version} (${site.siteCode})`,
+    consume: true,
+  });
   return { signed, productCode };
 }
 
@@ -204,7 +213,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
     };
     const xExe = join(work, 'x-exe');
     const xMsi = join(work, 'x-msi');
-    const [{ exe, uninstaller, build: exeBuild }, msiPart] = await Promise.all([
+    const [{ exe, uninstaller, build: exeBuild }, msiPart] = await bothSettled([
       exeChain(s, site, fp, work, exeName, siteBytes).then(async ({ exe, build, module }) => {
         const nsisParts = s.release?.nsis;
         if (build.mode === 'incremental' && module && nsisParts && !('fallback' in nsisParts)) {
@@ -319,6 +328,22 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
 
 const full = (reason: string): PartBuild => ({ mode: 'full', reason });
 
+/**
+ * Promise.all that waits for both chains before it rejects (with the first failure): the site's
+ * work folder is removed only once nothing writes into it any more.
+ */
+async function bothSettled<A, B>(chains: [Promise<A>, Promise<B>]): Promise<[A, B]> {
+  let first: { error: unknown } | undefined;
+  const note = <T>(p: Promise<T>) =>
+    p.catch((error: unknown) => {
+      first ??= { error };
+      throw error;
+    });
+  const [a, b] = await Promise.allSettled([note(chains[0]), note(chains[1])]);
+  if (first) throw first.error;
+  return [(a as PromiseFulfilledResult<A>).value, (b as PromiseFulfilledResult<B>).value];
+}
+
 /** The exe: from the release's stub with the site's overlay, or makensis in full. */
 async function exeChain(
   s: Shared,
@@ -337,12 +362,13 @@ async function exeChain(
         out: join(work, outName),
         description: `${s.product.product} ${s.version} (${site.siteCode})`,
         prefix: nsis.stub.stub.path,
+        consume: true,
       });
       await s.onAssembled?.({
         siteCode: site.siteCode,
         kind: 'exe',
         base: nsis.stub.stub.path,
-        unsigned,
+        ...(existsSync(unsigned) ? { unsigned } : {}),
         signed: exe.path,
         sha256: exe.sha256,
         size: exe.size,
@@ -383,7 +409,7 @@ async function msiChain(
         siteCode: site.siteCode,
         kind: 'msi',
         base: base.path,
-        unsigned,
+        ...(existsSync(unsigned) ? { unsigned } : {}),
         signed: part.signed.path,
         sha256: part.signed.sha256,
         size: part.signed.size,

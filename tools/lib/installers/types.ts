@@ -72,8 +72,9 @@ export interface BuildSiteInstallersOptions {
   incremental?: ReleaseCache | false;
   /**
    * Called for each incrementally assembled, signed and verified output with the release's base
-   * file, the site's unsigned file and the signed file (all still on disk during the call): what a
-   * store needs to keep the site as a delta of the base (see service-store/delta.ts).
+   * file, the site's unsigned file (unless the signer made the signed file from it in place) and
+   * the signed file, all on disk during the call: what a store needs to keep the site as a delta
+   * of the base (see service-store/delta.ts).
    */
   onAssembled?: AssembledHook;
 }
@@ -82,7 +83,7 @@ export type AssembledHook = (parts: {
   siteCode: string;
   kind: 'exe' | 'msi';
   base: string;
-  unsigned: string;
+  unsigned?: string;
   signed: string;
   /** The signed file's SHA-256 and size, as its verify read them. */
   sha256: string;

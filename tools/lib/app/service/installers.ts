@@ -344,7 +344,7 @@ export class InstallerBuilder {
       const onAssembled = async (p: {
         kind: OutputKind;
         base: string;
-        unsigned: string;
+        unsigned?: string;
         signed: string;
         sha256: string;
         size: number;
