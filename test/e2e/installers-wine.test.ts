@@ -18,6 +18,7 @@ import { fingerprint } from '../../tools/lib/installers/fingerprint.ts';
 import { validateSites } from '../../tools/lib/installers/site.ts';
 import { makeDevCert } from '../../tools/lib/sign/devcert.ts';
 import { createSigner } from '../../tools/lib/sign/index.ts';
+import { templateSigningStats } from '../../tools/lib/sign/template-signer.ts';
 import type { Signer } from '../../tools/lib/sign/types.ts';
 import { buildTestAgent } from '../helpers/agent.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -122,9 +123,13 @@ for (const m of ['incremental', 'full'] as const)
           out: join(dir, `agent-${v}.exe`),
         });
       }
+      const templated = templateSigningStats.files;
       await build('v1', '1.2.3', site);
       await build('v2', '1.3.0', site);
       await build('v2-rotated', '1.3.0', { ...site, enrollmentKey: KEY2, keyVersion: 2 });
+      // osslsigncode signed the first PE and MSI of this signer; the upgrade and rotation outputs
+      // were signed from its template (MSIs with the signature streams added in place)
+      expect(templateSigningStats.files - templated).toBeGreaterThanOrEqual(5);
       // an agent whose install command fails (unknown command → exit 1)
       const failing = parseConfig(
         {

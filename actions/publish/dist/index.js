@@ -55018,7 +55018,7 @@ function identityOf(files2) {
     }
   }).join("|");
 }
-var PREFIXES, TemplateSigner;
+var PREFIXES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
@@ -55029,6 +55029,7 @@ var init_template_signer = __esm({
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
+    templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
@@ -55110,6 +55111,7 @@ var init_template_signer = __esm({
         if (!this.enabled) return false;
         const l = this.ready(p);
         if (!l) return false;
+        const started = performance.now();
         const image = this.image(p);
         if (!image) return false;
         const prepared = signFromTemplate(
@@ -55117,13 +55119,18 @@ var init_template_signer = __esm({
           { digest: image.digest, description: p.description },
           l.key
         );
+        const asked = performance.now();
         const token = plan ? await timestampSignature(
           plan,
           this.o.digest,
           createHash8(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
+        const stamped = performance.now();
         try {
           image.write(p.output, prepared.finish(token));
+          templateSigningStats.files++;
+          templateSigningStats.tsaMs += stamped - asked;
+          templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync5(p.output, { force: true });
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);

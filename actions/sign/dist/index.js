@@ -49965,6 +49965,7 @@ async function timestampSignature(plan, algorithm, imprint) {
 
 // tools/lib/sign/template-signer.ts
 var PREFIXES = 4;
+var templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
 function identityOf(files2) {
   return files2.map((f) => {
     try {
@@ -50056,6 +50057,7 @@ var TemplateSigner = class {
     if (!this.enabled) return false;
     const l = this.ready(p);
     if (!l) return false;
+    const started = performance.now();
     const image = this.image(p);
     if (!image) return false;
     const prepared = signFromTemplate(
@@ -50063,13 +50065,18 @@ var TemplateSigner = class {
       { digest: image.digest, description: p.description },
       l.key
     );
+    const asked = performance.now();
     const token = plan ? await timestampSignature(
       plan,
       this.o.digest,
       createHash5(this.o.digest).update(prepared.signature).digest()
     ) : void 0;
+    const stamped = performance.now();
     try {
       image.write(p.output, prepared.finish(token));
+      templateSigningStats.files++;
+      templateSigningStats.tsaMs += stamped - asked;
+      templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
       rmSync3(p.output, { force: true });
       logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);

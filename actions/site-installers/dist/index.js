@@ -53496,7 +53496,7 @@ function identityOf(files2) {
     }
   }).join("|");
 }
-var PREFIXES, TemplateSigner;
+var PREFIXES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
@@ -53507,6 +53507,7 @@ var init_template_signer = __esm({
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
+    templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
@@ -53588,6 +53589,7 @@ var init_template_signer = __esm({
         if (!this.enabled) return false;
         const l2 = this.ready(p2);
         if (!l2) return false;
+        const started = performance.now();
         const image = this.image(p2);
         if (!image) return false;
         const prepared = signFromTemplate(
@@ -53595,13 +53597,18 @@ var init_template_signer = __esm({
           { digest: image.digest, description: p2.description },
           l2.key
         );
+        const asked = performance.now();
         const token = plan ? await timestampSignature(
           plan,
           this.o.digest,
           createHash6(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
+        const stamped = performance.now();
         try {
           image.write(p2.output, prepared.finish(token));
+          templateSigningStats.files++;
+          templateSigningStats.tsaMs += stamped - asked;
+          templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync3(p2.output, { force: true });
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
