@@ -1817,10 +1817,10 @@ var require_request = __commonJS({
           channels.create.publish({ request: this });
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this[kHandler].onBodySent) {
           try {
-            return this[kHandler].onBodySent(chunk);
+            return this[kHandler].onBodySent(chunk2);
           } catch (err) {
             this.abort(err);
           }
@@ -1863,11 +1863,11 @@ var require_request = __commonJS({
           this.abort(err);
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         assert2(!this.aborted);
         assert2(!this.completed);
         try {
-          return this[kHandler].onData(chunk);
+          return this[kHandler].onData(chunk2);
         } catch (err) {
           this.abort(err);
           return false;
@@ -4673,15 +4673,15 @@ var require_util2 = __commonJS({
       const bytes = [];
       let byteLength = 0;
       while (true) {
-        const { done, value: chunk } = await reader.read();
+        const { done, value: chunk2 } = await reader.read();
         if (done) {
           return Buffer.concat(bytes, byteLength);
         }
-        if (!isUint8Array(chunk)) {
+        if (!isUint8Array(chunk2)) {
           throw new TypeError("Received non-Uint8Array chunk");
         }
-        bytes.push(chunk);
-        byteLength += chunk.length;
+        bytes.push(chunk2);
+        byteLength += chunk2.length;
       }
     }
     function urlIsLocal(url2) {
@@ -4784,18 +4784,18 @@ var require_util2 = __commonJS({
         super();
         this.#zlibOptions = zlibOptions;
       }
-      _transform(chunk, encoding, callback) {
+      _transform(chunk2, encoding, callback) {
         if (!this._inflateStream) {
-          if (chunk.length === 0) {
+          if (chunk2.length === 0) {
             callback();
             return;
           }
-          this._inflateStream = (chunk[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
+          this._inflateStream = (chunk2[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
           this._inflateStream.on("error", (err) => this.destroy(err));
         }
-        this._inflateStream.write(chunk, encoding, callback);
+        this._inflateStream.write(chunk2, encoding, callback);
       }
       _final(callback) {
         if (this._inflateStream) {
@@ -5521,29 +5521,29 @@ Content-Disposition: form-data`;
         let hasUnknownSizeValue = false;
         for (const [name, value] of object2) {
           if (typeof value === "string") {
-            const chunk2 = textEncoder.encode(prefix + `; name="${escape(normalizeLinefeeds(name))}"\r
+            const chunk3 = textEncoder.encode(prefix + `; name="${escape(normalizeLinefeeds(name))}"\r
 \r
 ${normalizeLinefeeds(value)}\r
 `);
-            blobParts.push(chunk2);
-            length += chunk2.byteLength;
+            blobParts.push(chunk3);
+            length += chunk3.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix}; name="${escape(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape(value.name)}"` : "") + `\r
+            const chunk3 = textEncoder.encode(`${prefix}; name="${escape(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape(value.name)}"` : "") + `\r
 Content-Type: ${value.type || "application/octet-stream"}\r
 \r
 `);
-            blobParts.push(chunk2, value, rn);
+            blobParts.push(chunk3, value, rn);
             if (typeof value.size === "number") {
-              length += chunk2.byteLength + value.size + rn.byteLength;
+              length += chunk3.byteLength + value.size + rn.byteLength;
             } else {
               hasUnknownSizeValue = true;
             }
           }
         }
-        const chunk = textEncoder.encode(`--${boundary}--\r
+        const chunk2 = textEncoder.encode(`--${boundary}--\r
 `);
-        blobParts.push(chunk);
-        length += chunk.byteLength;
+        blobParts.push(chunk2);
+        length += chunk2.byteLength;
         if (hasUnknownSizeValue) {
           length = null;
         }
@@ -5935,11 +5935,11 @@ var require_client_h1 = __commonJS({
       }
       readMore() {
         while (!this.paused && this.ptr) {
-          const chunk = this.socket.read();
-          if (chunk === null) {
+          const chunk2 = this.socket.read();
+          if (chunk2 === null) {
             break;
           }
-          this.execute(chunk);
+          this.execute(chunk2);
         }
       }
       execute(data) {
@@ -6608,12 +6608,12 @@ upgrade: ${upgrade}\r
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
-      const onData = function(chunk) {
+      const onData = function(chunk2) {
         if (finished) {
           return;
         }
         try {
-          if (!writer.write(chunk) && this.pause) {
+          if (!writer.write(chunk2) && this.pause) {
             this.pause();
           }
         } catch (err) {
@@ -6748,11 +6748,11 @@ upgrade: ${upgrade}\r
       socket.on("close", onDrain).on("drain", onDrain);
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          if (!writer.write(chunk)) {
+          if (!writer.write(chunk2)) {
             await waitForDrain();
           }
         }
@@ -6775,7 +6775,7 @@ upgrade: ${upgrade}\r
         this.abort = abort;
         socket[kWriting] = true;
       }
-      write(chunk) {
+      write(chunk2) {
         const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header } = this;
         if (socket[kError]) {
           throw socket[kError];
@@ -6783,7 +6783,7 @@ upgrade: ${upgrade}\r
         if (socket.destroyed) {
           return false;
         }
-        const len = Buffer.byteLength(chunk);
+        const len = Buffer.byteLength(chunk2);
         if (!len) {
           return true;
         }
@@ -6813,9 +6813,9 @@ ${len.toString(16)}\r
 `, "latin1");
         }
         this.bytesWritten += len;
-        const ret = socket.write(chunk);
+        const ret = socket.write(chunk2);
         socket.uncork();
-        request2.onBodySent(chunk);
+        request2.onBodySent(chunk2);
         if (!ret) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
@@ -7233,8 +7233,8 @@ var require_client_h2 = __commonJS({
         if (request2.onHeaders(Number(statusCode), parseH2Headers(realHeaders), stream.resume.bind(stream), "") === false) {
           stream.pause();
         }
-        stream.on("data", (chunk) => {
-          if (request2.onData(chunk) === false) {
+        stream.on("data", (chunk2) => {
+          if (request2.onData(chunk2) === false) {
             stream.pause();
           }
         });
@@ -7377,8 +7377,8 @@ var require_client_h2 = __commonJS({
         }
       );
       util.addListener(pipe2, "data", onPipeData);
-      function onPipeData(chunk) {
-        request2.onBodySent(chunk);
+      function onPipeData(chunk2) {
+        request2.onBodySent(chunk2);
       }
     }
     async function writeBlob(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
@@ -7422,12 +7422,12 @@ var require_client_h2 = __commonJS({
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          const res = h2stream.write(chunk);
-          request2.onBodySent(chunk);
+          const res = h2stream.write(chunk2);
+          request2.onBodySent(chunk2);
           if (!res) {
             await waitForDrain();
           }
@@ -7540,10 +7540,10 @@ var require_redirect_handler = __commonJS({
           this.opts.body = null;
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         if (this.location) {
         } else {
-          return this.handler.onData(chunk);
+          return this.handler.onData(chunk2);
         }
       }
       onComplete(trailers) {
@@ -7555,9 +7555,9 @@ var require_redirect_handler = __commonJS({
           this.handler.onComplete(trailers);
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this.handler.onBodySent) {
-          this.handler.onBodySent(chunk);
+          this.handler.onBodySent(chunk2);
         }
       }
     };
@@ -9195,8 +9195,8 @@ var require_retry_handler = __commonJS({
           this.abort = abort;
         }
       }
-      onBodySent(chunk) {
-        if (this.handler.onBodySent) return this.handler.onBodySent(chunk);
+      onBodySent(chunk2) {
+        if (this.handler.onBodySent) return this.handler.onBodySent(chunk2);
       }
       static [kRetryHandlerDefaultRetry](err, { state, opts }, cb) {
         const { statusCode, code, headers } = err;
@@ -9363,9 +9363,9 @@ var require_retry_handler = __commonJS({
         this.abort(err);
         return false;
       }
-      onData(chunk) {
-        this.start += chunk.length;
-        return this.handler.onData(chunk);
+      onData(chunk2) {
+        this.start += chunk2.length;
+        return this.handler.onData(chunk2);
       }
       onComplete(rawTrailers) {
         this.retryCount = 0;
@@ -9529,12 +9529,12 @@ var require_readable = __commonJS({
       removeListener(ev, ...args) {
         return this.off(ev, ...args);
       }
-      push(chunk) {
-        if (this[kConsume] && chunk !== null) {
-          consumePush(this[kConsume], chunk);
-          return this[kReading] ? super.push(chunk) : true;
+      push(chunk2) {
+        if (this[kConsume] && chunk2 !== null) {
+          consumePush(this[kConsume], chunk2);
+          return this[kReading] ? super.push(chunk2) : true;
         }
-        return super.push(chunk);
+        return super.push(chunk2);
       }
       // https://fetch.spec.whatwg.org/#dom-body-text
       async text() {
@@ -9600,8 +9600,8 @@ var require_readable = __commonJS({
             } else {
               resolve16(null);
             }
-          }).on("error", noop3).on("data", function(chunk) {
-            limit2 -= chunk.length;
+          }).on("error", noop3).on("data", function(chunk2) {
+            limit2 -= chunk2.length;
             if (limit2 <= 0) {
               this.destroy();
             }
@@ -9663,8 +9663,8 @@ var require_readable = __commonJS({
           consumePush(consume2, state.buffer[n]);
         }
       } else {
-        for (const chunk of state.buffer) {
-          consumePush(consume2, chunk);
+        for (const chunk2 of state.buffer) {
+          consumePush(consume2, chunk2);
         }
       }
       if (state.endEmitted) {
@@ -9697,9 +9697,9 @@ var require_readable = __commonJS({
       const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer);
       let offset = 0;
       for (let i = 0; i < chunks.length; ++i) {
-        const chunk = chunks[i];
-        buffer.set(chunk, offset);
-        offset += chunk.length;
+        const chunk2 = chunks[i];
+        buffer.set(chunk2, offset);
+        offset += chunk2.length;
       }
       return buffer;
     }
@@ -9722,9 +9722,9 @@ var require_readable = __commonJS({
         stream.destroy(err);
       }
     }
-    function consumePush(consume2, chunk) {
-      consume2.length += chunk.length;
-      consume2.body.push(chunk);
+    function consumePush(consume2, chunk2) {
+      consume2.length += chunk2.length;
+      consume2.body.push(chunk2);
     }
     function consumeFinish(consume2, err) {
       if (consume2.body === null) {
@@ -9760,9 +9760,9 @@ var require_util3 = __commonJS({
       let chunks = [];
       let length = 0;
       try {
-        for await (const chunk of body) {
-          chunks.push(chunk);
-          length += chunk.length;
+        for await (const chunk2 of body) {
+          chunks.push(chunk2);
+          length += chunk2.length;
           if (length > CHUNK_LIMIT) {
             chunks = [];
             length = 0;
@@ -9938,8 +9938,8 @@ var require_api_request = __commonJS({
           }
         }
       }
-      onData(chunk) {
-        return this.res.push(chunk);
+      onData(chunk2) {
+        return this.res.push(chunk2);
       }
       onComplete(trailers) {
         util.parseHeaders(trailers, this.trailers);
@@ -10163,9 +10163,9 @@ var require_api_stream = __commonJS({
         const needDrain = res.writableNeedDrain !== void 0 ? res.writableNeedDrain : res._writableState?.needDrain;
         return needDrain !== true;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res ? res.write(chunk) : true;
+        return res ? res.write(chunk2) : true;
       }
       onComplete(trailers) {
         const { res } = this;
@@ -10303,9 +10303,9 @@ var require_api_pipeline = __commonJS({
               body.resume();
             }
           },
-          write: (chunk, encoding, callback) => {
+          write: (chunk2, encoding, callback) => {
             const { req } = this;
-            if (req.push(chunk, encoding) || req._readableState.destroyed) {
+            if (req.push(chunk2, encoding) || req._readableState.destroyed) {
               callback();
             } else {
               req[kResume] = callback;
@@ -10371,9 +10371,9 @@ var require_api_pipeline = __commonJS({
         if (!body || typeof body.on !== "function") {
           throw new InvalidReturnValueError("expected Readable");
         }
-        body.on("data", (chunk) => {
+        body.on("data", (chunk2) => {
           const { ret, body: body2 } = this;
-          if (!ret.push(chunk) && body2.pause) {
+          if (!ret.push(chunk2) && body2.pause) {
             body2.pause();
           }
         }).on("error", (err) => {
@@ -10390,9 +10390,9 @@ var require_api_pipeline = __commonJS({
         });
         this.body = body;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res.push(chunk);
+        return res.push(chunk2);
       }
       onComplete(trailers) {
         const { res } = this;
@@ -11270,8 +11270,8 @@ var require_pending_interceptors_formatter = __commonJS({
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
         this.transform = new Transform2({
-          transform(chunk, _enc, cb) {
-            cb(null, chunk);
+          transform(chunk2, _enc, cb) {
+            cb(null, chunk2);
           }
         });
         this.logger = new Console({
@@ -11608,8 +11608,8 @@ var require_dump = __commonJS({
         err = this.#reason ?? err;
         this.#handler.onError(err);
       }
-      onData(chunk) {
-        this.#size = this.#size + chunk.length;
+      onData(chunk2) {
+        this.#size = this.#size + chunk2.length;
         if (this.#size >= this.#maxSize) {
           this.#dumped = true;
           if (this.#aborted) {
@@ -14531,11 +14531,11 @@ var require_fetch = __commonJS({
               });
               return true;
             },
-            onData(chunk) {
+            onData(chunk2) {
               if (fetchParams.controller.dump) {
                 return;
               }
-              const bytes = chunk;
+              const bytes = chunk2;
               timingInfo.encodedBodySize += bytes.byteLength;
               return this.body.push(bytes);
             },
@@ -15059,8 +15059,8 @@ var require_util4 = __commonJS({
           }
           dataURL += ";base64,";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            dataURL += btoa2(decoder.write(chunk));
+          for (const chunk2 of bytes) {
+            dataURL += btoa2(decoder.write(chunk2));
           }
           dataURL += btoa2(decoder.end());
           return dataURL;
@@ -15088,8 +15088,8 @@ var require_util4 = __commonJS({
         case "BinaryString": {
           let binaryString = "";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            binaryString += decoder.write(chunk);
+          for (const chunk2 of bytes) {
+            binaryString += decoder.write(chunk2);
           }
           binaryString += decoder.end();
           return binaryString;
@@ -17302,8 +17302,8 @@ var require_connection = __commonJS({
         ws[kReadyState] = states.CLOSING;
       }
     }
-    function onSocketData(chunk) {
-      if (!this.ws[kByteParser].write(chunk)) {
+    function onSocketData(chunk2) {
+      if (!this.ws[kByteParser].write(chunk2)) {
         this.pause();
       }
     }
@@ -17381,7 +17381,7 @@ var require_permessage_deflate = __commonJS({
        * @param {boolean} fin Final fragment flag
        * @param {Function} callback Callback function
        */
-      decompress(chunk, fin, callback) {
+      decompress(chunk2, fin, callback) {
         if (!this.#inflate) {
           let windowBits = Z_DEFAULT_WINDOWBITS;
           if (this.#options.serverMaxWindowBits) {
@@ -17415,7 +17415,7 @@ var require_permessage_deflate = __commonJS({
             callback(err);
           });
         }
-        this.#inflate.write(chunk);
+        this.#inflate.write(chunk2);
         if (fin) {
           this.#inflate.write(tail2);
         }
@@ -17494,9 +17494,9 @@ var require_receiver = __commonJS({
        * @param {Buffer} chunk
        * @param {() => void} callback
        */
-      _write(chunk, _, callback) {
-        this.#buffers.push(chunk);
-        this.#byteOffset += chunk.length;
+      _write(chunk2, _, callback) {
+        this.#buffers.push(chunk2);
+        this.#byteOffset += chunk2.length;
         this.#loop = true;
         this.run(callback);
       }
@@ -18433,16 +18433,16 @@ var require_eventsource_stream = __commonJS({
        * @param {Function} callback
        * @returns {void}
        */
-      _transform(chunk, _encoding, callback) {
-        if (chunk.length === 0) {
+      _transform(chunk2, _encoding, callback) {
+        if (chunk2.length === 0) {
           callback();
           return;
         }
-        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk[0] !== LF && chunk[0] !== CR) {
+        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk2[0] !== LF && chunk2[0] !== CR) {
           callback(createMaxEventSizeExceededError());
           return;
         }
-        this.chunks.push(chunk);
+        this.chunks.push(chunk2);
         if (this.checkBOM) {
           if (this.handleBOM()) {
             callback();
@@ -18649,10 +18649,10 @@ ${value}`;
         const chunks = [];
         let length = 0;
         for (let i = this.lineChunkIndex; i <= this.chunkIndex; i++) {
-          const chunk = this.chunks[i];
+          const chunk2 = this.chunks[i];
           const start = i === this.lineChunkIndex ? this.linePos : 0;
-          const end = i === this.chunkIndex ? this.pos : chunk.length;
-          const slice = chunk.subarray(start, end);
+          const end = i === this.chunkIndex ? this.pos : chunk2.length;
+          const slice = chunk2.subarray(start, end);
           length += slice.length;
           chunks.push(slice);
         }
@@ -18662,10 +18662,10 @@ ${value}`;
         let chunkIndex = this.lineChunkIndex;
         let pos = this.linePos;
         while (chunkIndex < this.chunks.length) {
-          const chunk = this.chunks[chunkIndex];
-          const remaining = chunk.length - pos;
+          const chunk2 = this.chunks[chunkIndex];
+          const remaining = chunk2.length - pos;
           if (offset < remaining) {
-            return chunk[pos + offset];
+            return chunk2[pos + offset];
           }
           offset -= remaining;
           chunkIndex++;
@@ -18674,8 +18674,8 @@ ${value}`;
       }
       discardLeadingBytes(count) {
         while (count > 0 && this.lineChunkIndex < this.chunks.length) {
-          const chunk = this.chunks[this.lineChunkIndex];
-          const remaining = chunk.length - this.linePos;
+          const chunk2 = this.chunks[this.lineChunkIndex];
+          const remaining = chunk2.length - this.linePos;
           if (count < remaining) {
             this.linePos += count;
             count = 0;
@@ -47534,7 +47534,7 @@ function artifactKind(path) {
 }
 async function sha256File(path) {
   const hash2 = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash2.update(chunk);
+  for await (const chunk2 of createReadStream(path)) hash2.update(chunk2);
   return hash2.digest("hex");
 }
 async function describeArtifact(path) {
@@ -47891,8 +47891,8 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           return new Promise((resolve16) => __awaiter3(this, void 0, void 0, function* () {
             let output2 = Buffer.alloc(0);
-            this.message.on("data", (chunk) => {
-              output2 = Buffer.concat([output2, chunk]);
+            this.message.on("data", (chunk2) => {
+              output2 = Buffer.concat([output2, chunk2]);
             });
             this.message.on("end", () => {
               resolve16(output2.toString());
@@ -47904,8 +47904,8 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           return new Promise((resolve16) => __awaiter3(this, void 0, void 0, function* () {
             const chunks = [];
-            this.message.on("data", (chunk) => {
-              chunks.push(chunk);
+            this.message.on("data", (chunk2) => {
+              chunks.push(chunk2);
             });
             this.message.on("end", () => {
               resolve16(Buffer.concat(chunks));
@@ -53001,6 +53001,8 @@ var init_paths = __esm({
 
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
+import { createHash as createHash4 } from "node:crypto";
+import { closeSync as closeSync2, fstatSync, openSync as openSync2, readSync as readSync2 } from "node:fs";
 function killGroup(pid, signal, child, groups = true) {
   try {
     if (groups && pid !== void 0) process.kill(-pid, signal);
@@ -53051,35 +53053,92 @@ function startProgram(p, groups, started) {
     });
   });
 }
+function sha256FileSync(path) {
+  chunk ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = chunk;
+  const fd = openSync2(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const hash2 = createHash4("sha256");
+    for (let position = 0; ; ) {
+      const n = readSync2(fd, buf, 0, CHUNK2, position);
+      if (n <= 0) break;
+      hash2.update(buf.subarray(0, n));
+      position += n;
+    }
+    return { sha256: hash2.digest("hex"), size };
+  } finally {
+    closeSync2(fd);
+  }
+}
+function hashPartsSync(path, algorithm, parts) {
+  chunk ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = chunk;
+  const fd = openSync2(path, "r");
+  try {
+    const hash2 = createHash4(algorithm);
+    for (const part of parts) {
+      if (!Array.isArray(part)) {
+        hash2.update(part);
+        continue;
+      }
+      const [offset, length] = part;
+      for (let done = 0; done < length; ) {
+        const n = readSync2(fd, buf, 0, Math.min(CHUNK2, length - done), offset + done);
+        if (n <= 0) throw Object.assign(new Error(`short read at ${offset + done}`), { code: "ESHORT" });
+        hash2.update(buf.subarray(0, n));
+        done += n;
+      }
+    }
+    return { sha256: hash2.digest("hex"), size: fstatSync(fd).size };
+  } finally {
+    closeSync2(fd);
+  }
+}
 function helperMain() {
   const running2 = /* @__PURE__ */ new Map();
   const reply = (message) => {
-    if (process.connected) process.send?.(message);
+    if (process.connected) process.send?.(message, void 0, void 0, () => void 0);
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s, () => void 0);
-  process.on("message", (m) => {
-    if (m?.t !== "run") return;
-    void startProgram(m, true, (kill, pid) => {
-      if (pid === void 0) return;
-      running2.set(m.id, kill);
-      reply({ t: "pid", id: m.id, pid });
-    }).then((exit) => {
-      running2.delete(m.id);
-      reply({ t: "done", id: m.id, ...exit });
-    });
-  });
+  process.on(
+    "message",
+    (m) => {
+      if (m?.t === "hash") {
+        try {
+          const path = m.path ?? "";
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path);
+          reply({ t: "hashed", id: m.id, ...r });
+        } catch (e) {
+          const err = e;
+          reply({ t: "hashed", id: m.id, error: { code: err.code ?? "", message: err.message } });
+        }
+        return;
+      }
+      if (m?.t !== "run") return;
+      void startProgram(m, true, (kill, pid) => {
+        if (pid === void 0) return;
+        running2.set(m.id, kill);
+        reply({ t: "pid", id: m.id, pid });
+      }).then((exit) => {
+        running2.delete(m.id);
+        reply({ t: "done", id: m.id, ...exit });
+      });
+    }
+  );
   process.on("disconnect", () => {
     for (const kill of running2.values()) kill("SIGKILL");
     process.exit(0);
   });
   reply({ t: "ready" });
 }
-var HELPER_FLAG, MAX_OUTPUT;
+var HELPER_FLAG, MAX_OUTPUT, CHUNK2, chunk;
 var init_spawn_helper = __esm({
   "tools/lib/exec/spawn-helper.ts"() {
     "use strict";
     HELPER_FLAG = "--signet-spawn-helper";
     MAX_OUTPUT = 1024 * 1024 * 1024;
+    CHUNK2 = 1024 * 1024;
     if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
   }
 });
@@ -53113,6 +53172,19 @@ function launchHere(l) {
     unwatch(key);
     return exit;
   });
+}
+function sha256File2(path) {
+  const h = helper?.alive ? helper : void 0;
+  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
+  return h.hash(path);
+}
+function hashHere(path, of) {
+  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+}
+function hashFileParts(path, algorithm, parts) {
+  const h = helper?.alive ? helper : void 0;
+  const of = { algorithm, parts };
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => r.sha256);
 }
 var GROUPS, running, SIGNALS2, helper, SpawnRunner, defaultRunner;
 var init_runner = __esm({
@@ -53191,7 +53263,7 @@ ${tail2}` : ""}`,
 });
 
 // tools/lib/cfb.ts
-import { fstatSync, readSync as readSync2 } from "node:fs";
+import { fstatSync as fstatSync2, readSync as readSync3 } from "node:fs";
 function bad(what) {
   throw new CompoundFileError(what);
 }
@@ -53203,13 +53275,13 @@ function bufferSource(buf) {
 }
 function fileSource(fd) {
   return {
-    size: fstatSync(fd).size,
+    size: fstatSync2(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
       const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       let done = 0;
       while (done < out.length) {
-        const n = readSync2(fd, out, done, out.length - done, offset + done);
+        const n = readSync3(fd, out, done, out.length - done, offset + done);
         if (n <= 0) break;
         done += n;
       }
@@ -53427,15 +53499,15 @@ var init_cfb = __esm({
 });
 
 // tools/lib/sign/pe-image.ts
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import {
-  closeSync as closeSync3,
+  closeSync as closeSync4,
   constants as constants4,
   copyFileSync as copyFileSync2,
   existsSync as existsSync9,
-  fstatSync as fstatSync2,
-  openSync as openSync3,
-  readSync as readSync3,
+  fstatSync as fstatSync3,
+  openSync as openSync4,
+  readSync as readSync4,
   renameSync,
   statSync as statSync4,
   writeSync
@@ -53466,7 +53538,7 @@ function peLayout(head, fileSize) {
 }
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync3(fd, head, 0, head.length, 0);
+  readSync4(fd, head, 0, head.length, 0);
   const layout = peLayout(head, size);
   if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
   if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
@@ -53480,32 +53552,32 @@ function sumWords(buf, from, to) {
   return s;
 }
 function feed(state, fd, end) {
-  shared ??= Buffer.allocUnsafe(CHUNK2);
+  shared ??= Buffer.allocUnsafe(CHUNK3);
   const buf = shared;
   const { checksumAt, securityDirAt } = state.layout;
   while (state.length < end) {
     const at = state.length;
-    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    const n = readSync4(fd, buf, 0, Math.min(CHUNK3, end - at), at);
     if (n <= 0) throw new Error(`short read at ${at}`);
-    const chunk = buf.subarray(0, n);
+    const chunk2 = buf.subarray(0, n);
     const skips = [
       [checksumAt, 4],
       [securityDirAt, 8]
     ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
     if (!skips.length) {
-      state.hash.update(chunk);
-      state.words += sumWords(chunk, 0, n);
+      state.hash.update(chunk2);
+      state.words += sumWords(chunk2, 0, n);
     } else {
       let pos = 0;
       for (const [o = 0, l = 0] of skips) {
         const from = Math.max(0, o - at);
         const to = Math.min(n, o + l - at);
-        state.hash.update(chunk.subarray(pos, from));
-        state.words += sumWords(chunk, pos, from);
+        state.hash.update(chunk2.subarray(pos, from));
+        state.words += sumWords(chunk2, pos, from);
         pos = to;
       }
-      state.hash.update(chunk.subarray(pos));
-      state.words += sumWords(chunk, pos, n);
+      state.hash.update(chunk2.subarray(pos));
+      state.words += sumWords(chunk2, pos, n);
     }
     state.length += n;
   }
@@ -53514,36 +53586,36 @@ function fold(words) {
   return words === 0 ? 0 : (words - 1) % 65535 + 1;
 }
 function pePrefixState(path, algorithm, length) {
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     const end = Math.min(size, length ?? size) & ~1;
     if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
+    const state = { algorithm, hash: createHash5(algorithm), words: 0, length: 0, layout };
     feed(state, fd, end);
     return state;
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync3(path, "r");
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
     if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
       state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
+    else state = { algorithm, hash: createHash5(algorithm), words: 0, length: 0, layout };
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
     return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function winCertificate(pkcs7) {
@@ -53577,22 +53649,22 @@ function writeSignedPe(input2, output2, d, pkcs7, consume = false) {
   const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync3(output2, "r+");
+  const fd = openSync4(output2, "r+");
   try {
     const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
     writeSync(fd, tail2, 0, tail2.length, d.size);
     writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
     writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
-var HEAD_BYTES, CHUNK2, shared;
+var HEAD_BYTES, CHUNK3, shared;
 var init_pe_image = __esm({
   "tools/lib/sign/pe-image.ts"() {
     "use strict";
     HEAD_BYTES = 4096;
-    CHUNK2 = 1024 * 1024;
+    CHUNK3 = 1024 * 1024;
   }
 });
 
@@ -53933,8 +54005,8 @@ var init_jsign2 = __esm({
         return {
           prepare: () => void materials.resolve(),
           produce: async (input2) => {
-            const plan = ctx.timestamp();
-            const s = plan ? { ...settings, timestamp: plan } : settings;
+            const plan2 = ctx.timestamp();
+            const s = plan2 ? { ...settings, timestamp: plan2 } : settings;
             checkJsignSecrets(s);
             copyFileSync4(input2.input, input2.output);
             await materials.use(
@@ -54038,11 +54110,11 @@ function osslSignArgs(o) {
   args.push("-in", o.input, "-out", o.output);
   return args;
 }
-function tsaSchedule(plan) {
+function tsaSchedule(plan2) {
   const out = [];
-  for (const url2 of plan.urls) {
+  for (const url2 of plan2.urls) {
     out.push({ url: url2, waitMs: 0 });
-    for (const w of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w });
+    for (const w of backoffDelays(plan2.retries, plan2.retryWaitMs)) out.push({ url: url2, waitMs: w });
   }
   return out;
 }
@@ -54173,7 +54245,7 @@ var init_osslsigncode = __esm({
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync as closeSync6, fstatSync as fstatSync4, openSync as openSync6, readSync as readSync6 } from "node:fs";
+import { closeSync as closeSync7, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7 } from "node:fs";
 function readNode(buf, offset, limit2 = buf.length) {
   if (offset + 2 > limit2) return void 0;
   const tag = buf[offset];
@@ -54256,13 +54328,13 @@ function certSha256(cert) {
 }
 function readAt3(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n = readSync6(fd, buf, 0, length, position);
+  const n = readSync7(fd, buf, 0, length, position);
   return buf.subarray(0, n);
 }
 function readPeSignature(path) {
-  const fd = openSync6(path, "r");
+  const fd = openSync7(path, "r");
   try {
-    const size = fstatSync4(fd).size;
+    const size = fstatSync5(fd).size;
     const dos = readAt3(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
@@ -54297,11 +54369,11 @@ function readPeSignature(path) {
       return ambiguous("data follows the signature inside the certificate table");
     return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
 }
 function readMsiSignature(path) {
-  const fd = openSync6(path, "r");
+  const fd = openSync7(path, "r");
   try {
     if (!readAt3(fd, 0, 8).equals(CFB_MAGIC3)) return { kind: "not-msi" };
     let directory;
@@ -54325,7 +54397,7 @@ function readMsiSignature(path) {
       throw e;
     }
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
 }
 function derLength(n) {
@@ -54390,8 +54462,8 @@ var init_der = __esm({
 });
 
 // tools/lib/sign/msi-image.ts
-import { createHash as createHash6 } from "node:crypto";
-import { closeSync as closeSync7, fstatSync as fstatSync5, openSync as openSync7, readSync as readSync7, writeSync as writeSync2 } from "node:fs";
+import { createHash as createHash7 } from "node:crypto";
+import { closeSync as closeSync8, fstatSync as fstatSync6, openSync as openSync8, readSync as readSync8, writeSync as writeSync2 } from "node:fs";
 function rawName(entry) {
   return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
 }
@@ -54400,10 +54472,16 @@ function hashOrder(a, b) {
   const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
   return d !== 0 ? d : a.length > b.length ? -1 : 1;
 }
-function msiImageDigest(path, algorithm) {
-  const fd = openSync7(path, "r");
+async function msiImageDigest(path, algorithm) {
+  const planned = plan(path, algorithm);
+  if (!planned) return void 0;
+  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), "hex");
+  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+}
+function plan(path, algorithm) {
+  const fd = openSync8(path, "r");
   try {
-    const size = fstatSync5(fd).size;
+    const size = fstatSync6(fd).size;
     let directory;
     try {
       directory = readCompoundDirectory(fileSource(fd));
@@ -54417,7 +54495,7 @@ function msiImageDigest(path, algorithm) {
     if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s.dir, 0);
     const children2 = s.top.map((e) => ({ ...e, entry: entryAt(s.dir, e.index) })).sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
-    const pre = createHash6(algorithm);
+    const pre = createHash7(algorithm);
     pre.update(root.subarray(80, 100));
     for (const c of children2) {
       const name = rawName(c.entry);
@@ -54426,16 +54504,30 @@ function msiImageDigest(path, algorithm) {
       pre.update(c.entry.subarray(96, 116));
     }
     const dse = pre.digest();
-    const hash2 = createHash6(algorithm).update(dse);
-    const into = Buffer.allocUnsafe(1 << 20);
+    const parts = [dse];
     for (const c of children2) {
-      if (c.entry.readUInt32LE(120) === 0) continue;
-      for (const piece of directory.pieces.get(c.name)(into)) hash2.update(piece);
+      const length = c.entry.readUInt32LE(120);
+      if (length === 0) continue;
+      if (length < directory.miniCutoff) {
+        parts.push(directory.streams.get(c.name)());
+        continue;
+      }
+      const layout = directory.layouts.get(c.name)();
+      let left = length;
+      for (const at of layout.units) {
+        const n = Math.min(layout.unit, left);
+        const last = parts[parts.length - 1];
+        if (Array.isArray(last) && last[0] + last[1] === at) last[1] += n;
+        else parts.push([at, n]);
+        left -= n;
+        if (left === 0) break;
+      }
+      if (left > 0) return void 0;
     }
-    hash2.update(root.subarray(80, 96));
-    return { digest: hash2.digest(), dse, size, directory };
+    parts.push(Buffer.from(root.subarray(80, 96)));
+    return { parts, dse, size, directory };
   } finally {
-    closeSync7(fd);
+    closeSync8(fd);
   }
 }
 function treeOrder(a, b) {
@@ -54449,17 +54541,17 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
   const ss = s.sectorSize;
   const per = ss / 4;
   const miniCutoff = d.directory.miniCutoff;
-  const fd = openSync7(input2, "r");
+  const fd = openSync8(input2, "r");
   const sectors = /* @__PURE__ */ new Map();
   let next;
   try {
-    if (fstatSync5(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
+    if (fstatSync6(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
     next = d.size / ss - 1;
     const sector = (n) => {
       let b = sectors.get(n);
       if (!b) {
         b = Buffer.alloc(ss);
-        if (n < d.size / ss - 1) readSync7(fd, b, 0, ss, (n + 1) * ss);
+        if (n < d.size / ss - 1) readSync8(fd, b, 0, ss, (n + 1) * ss);
         sectors.set(n, b);
       }
       return b;
@@ -54637,17 +54729,17 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
     });
     sectors.set(-1, header);
   } finally {
-    closeSync7(fd);
+    closeSync8(fd);
   }
   placeCopy(input2, output2, consume);
-  const out = openSync7(output2, "r+");
+  const out = openSync8(output2, "r+");
   try {
     for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
       const b = sectors.get(n);
       writeSync2(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
     }
   } finally {
-    closeSync7(out);
+    closeSync8(out);
   }
 }
 var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
@@ -54655,6 +54747,7 @@ var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
+    init_runner();
     init_pe_image();
     DIGITAL_SIGNATURE = "DigitalSignature";
     DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
@@ -54670,7 +54763,7 @@ var init_msi_image = __esm({
 });
 
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash7, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash8, createPublicKey, sign, verify } from "node:crypto";
 function opusInfo(description, url2) {
   const parts = [];
   if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
@@ -54821,7 +54914,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash7(algorithm).update(data).digest();
+  return createHash8(algorithm).update(data).digest();
 }
 function signedAttributes(t, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -54960,14 +55053,14 @@ async function post(url2, body, timeoutMs) {
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
   return bytes;
 }
-async function timestampSignature(plan, algorithm, imprint) {
+async function timestampSignature(plan2, algorithm, imprint) {
   const failures = [];
-  for (const attempt of tsaSchedule(plan)) {
+  for (const attempt of tsaSchedule(plan2)) {
     if (attempt.waitMs) await sleep(attempt.waitMs);
     const nonce = randomBytes2(8);
     let why;
     try {
-      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan2.timeoutMs);
       const got = tokenOf(reply, { algorithm, imprint, nonce });
       if ("token" in got) {
         if (failures.length)
@@ -54987,7 +55080,7 @@ async function timestampSignature(plan, algorithm, imprint) {
     `every timestamp authority failed:
   - ${failures.join("\n  - ")}`,
     {
-      details: { attempts: failures.length, urls: plan.urls }
+      details: { attempts: failures.length, urls: plan2.urls }
     }
   );
 }
@@ -55006,7 +55099,7 @@ var init_tsp = __esm({
 });
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash8 } from "node:crypto";
+import { createHash as createHash9 } from "node:crypto";
 import { rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 function identityOf(files2) {
   return files2.map((f) => {
@@ -55080,18 +55173,18 @@ var init_template_signer = __esm({
         return state;
       }
       /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
-      image(p) {
+      async image(p) {
         try {
-          return this.imageOf(p);
+          return await this.imageOf(p);
         } catch (e) {
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
           return void 0;
         }
       }
-      imageOf(p) {
+      async imageOf(p) {
         const input2 = p.input;
         if (this.kindOf(p) === "msi") {
-          const d2 = msiImageDigest(input2, this.o.digest);
+          const d2 = await msiImageDigest(input2, this.o.digest);
           return d2 && {
             digest: d2.digest,
             write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7, Boolean(p.consume))
@@ -55107,12 +55200,12 @@ var init_template_signer = __esm({
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
        * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
        */
-      async sign(p, plan) {
+      async sign(p, plan2) {
         if (!this.enabled) return false;
         const l = this.ready(p);
         if (!l) return false;
         const started = performance.now();
-        const image = this.image(p);
+        const image = await this.image(p);
         if (!image) return false;
         const prepared = signFromTemplate(
           l.template,
@@ -55120,10 +55213,10 @@ var init_template_signer = __esm({
           l.key
         );
         const asked = performance.now();
-        const token = plan ? await timestampSignature(
-          plan,
+        const token = plan2 ? await timestampSignature(
+          plan2,
           this.o.digest,
-          createHash8(this.o.digest).update(prepared.signature).digest()
+          createHash9(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
         const stamped = performance.now();
         try {
@@ -55149,7 +55242,7 @@ var init_template_signer = __esm({
         this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const image = this.image(p);
+          const image = await this.image(p);
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
           if (sig.kind !== "signed") return;
@@ -55293,8 +55386,8 @@ var init_osslsigncode2 = __esm({
         return {
           prepare: () => void materials.resolve(),
           produce: async (input2) => {
-            const plan = ctx.timestamp();
-            if (await templates.sign(input2, plan)) return;
+            const plan2 = ctx.timestamp();
+            if (await templates.sign(input2, plan2)) return;
             await materials.use(
               (paths) => osslProduce(
                 {
@@ -55305,7 +55398,7 @@ var init_osslsigncode2 = __esm({
                   keys: { ...keys, ...paths },
                   ...p.productUrl ? { url: p.productUrl } : {},
                   ...password ? { password: parseSecretRef(password, field("password")) } : {},
-                  ...plan ? { timestamp: plan } : {}
+                  ...plan2 ? { timestamp: plan2 } : {}
                 },
                 input2
               )
@@ -55574,37 +55667,20 @@ var init_backends = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash9 } from "node:crypto";
-import { closeSync as closeSync8, fstatSync as fstatSync6, openSync as openSync8, readSync as readSync8 } from "node:fs";
-function sha256FileSync(path) {
-  shared2 ??= Buffer.allocUnsafe(CHUNK3);
-  const buf = shared2;
-  const fd = openSync8(path, "r");
-  try {
-    const size = fstatSync6(fd).size;
-    const hash2 = createHash9("sha256");
-    let position = 0;
-    for (; ; ) {
-      const n = readSync8(fd, buf, 0, CHUNK3, position);
-      if (n <= 0) break;
-      hash2.update(buf.subarray(0, n));
-      position += n;
-    }
-    return { sha256: hash2.digest("hex"), size };
-  } finally {
-    closeSync8(fd);
-  }
-}
 function describeArtifactFast(path) {
   const { sha256, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
-var CHUNK3, shared2;
+async function describeArtifactOffThread(path) {
+  const { sha256, size } = await sha256File2(path);
+  return { path, kind: artifactKind(path), sha256, size };
+}
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK3 = 1024 * 1024;
+    init_runner();
+    init_spawn_helper();
   }
 });
 
@@ -55799,8 +55875,8 @@ async function verifyStable(path, stable, options, policy) {
     timeoutMs: options.timeoutMs ?? 12e4,
     label: "osslsigncode verify"
   });
-  const artifact = { ...describeArtifactFast(stable), path };
-  const run = await pending;
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
@@ -57641,7 +57717,7 @@ import { pipeline } from "node:stream/promises";
 var DIR_RESERVED = /* @__PURE__ */ new Set(["release.json", "NOTES.md"]);
 async function hashFile(path) {
   const hash2 = createHash2("sha256");
-  for await (const chunk of createReadStream2(path, { highWaterMark: 1 << 20 })) hash2.update(chunk);
+  for await (const chunk2 of createReadStream2(path, { highWaterMark: 1 << 20 })) hash2.update(chunk2);
   return hash2.digest("hex");
 }
 var DirForge = class {
@@ -57751,9 +57827,9 @@ var DirForge = class {
     await pipeline(
       createReadStream2(input2.path, { highWaterMark: 1 << 20 }),
       new Transform({
-        transform(chunk, _enc, done) {
-          hash2.update(chunk);
-          done(null, chunk);
+        transform(chunk2, _enc, done) {
+          hash2.update(chunk2);
+          done(null, chunk2);
         }
       }),
       createWriteStream(part)
@@ -57788,10 +57864,10 @@ var DirForge = class {
     await pipeline(
       createReadStream2(src, { highWaterMark: 1 << 20 }),
       new Transform({
-        transform(chunk, _enc, done) {
-          hash2.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
+        transform(chunk2, _enc, done) {
+          hash2.update(chunk2);
+          size += chunk2.length;
+          done(null, chunk2);
         }
       }),
       createWriteStream(dest)
@@ -58064,9 +58140,9 @@ async function hashFileLowMem(path) {
   }
   return { sha256: hash2.digest("hex"), size };
 }
-function write(req, chunk) {
+function write(req, chunk2) {
   return new Promise((resolve16, reject) => {
-    req.write(chunk, (err) => err ? reject(err) : resolve16());
+    req.write(chunk2, (err) => err ? reject(err) : resolve16());
   });
 }
 async function pump(req, body, stopped) {
@@ -58083,10 +58159,10 @@ async function pump(req, body, stopped) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, body.size - pos), pos);
       if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
       pos += bytesRead;
-      const chunk = bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
-      hash2.update(chunk);
+      const chunk2 = bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+      hash2.update(chunk2);
       if (inflight) await inflight;
-      inflight = write(req, chunk);
+      inflight = write(req, chunk2);
       inflight.catch(() => {
       });
     }
@@ -58276,15 +58352,15 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
       let sinceGc = 0;
-      for await (const chunk of res) {
-        hash2.update(chunk);
-        size += chunk.length;
-        sinceGc += chunk.length;
+      for await (const chunk2 of res) {
+        hash2.update(chunk2);
+        size += chunk2.length;
+        sinceGc += chunk2.length;
         if (sinceGc >= GC_EVERY) {
           sinceGc = 0;
           collectGarbage();
         }
-        if (out && !out.write(chunk)) await new Promise((r) => out.once("drain", r));
+        if (out && !out.write(chunk2)) await new Promise((r) => out.once("drain", r));
       }
     } catch (e) {
       throw new TypeError("fetch failed", { cause: e });
@@ -58962,7 +59038,7 @@ init_p_limit();
 init_artifact();
 init_errors();
 init_log();
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 import { mkdtempSync as mkdtempSync2, rmSync as rmSync4, statSync as statSync6, writeFileSync as writeFileSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
 import { basename as basename4, join as join7, resolve as resolve8 } from "node:path";
@@ -59087,13 +59163,13 @@ function loadNotesTemplate(channel2, dir, cwd = process.cwd()) {
 init_p_limit();
 init_errors();
 init_runner();
-import { closeSync as closeSync5, openSync as openSync5, readFileSync as readFileSync7, readSync as readSync5, statSync as statSync5 } from "node:fs";
+import { closeSync as closeSync6, openSync as openSync6, readFileSync as readFileSync7, readSync as readSync6, statSync as statSync5 } from "node:fs";
 import { basename as basename3 } from "node:path";
 
 // tools/lib/installers/msi-db.ts
 init_cfb();
 init_errors();
-import { closeSync as closeSync2, openSync as openSync2 } from "node:fs";
+import { closeSync as closeSync3, openSync as openSync3 } from "node:fs";
 function bad2(what) {
   throw new SignetError("E_INSTALLER_CHECK_FAILED", `MSI database: ${what}`);
 }
@@ -59297,22 +59373,22 @@ var MsiDatabase = class {
   }
 };
 function withMsiDatabase(path, fn) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
     return fn(new MsiDatabase(fileSource(fd)));
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 
 // tools/lib/installers/nsis-incremental.ts
 import {
-  closeSync as closeSync4,
+  closeSync as closeSync5,
   copyFileSync as copyFileSync3,
-  fstatSync as fstatSync3,
+  fstatSync as fstatSync4,
   mkdirSync,
-  openSync as openSync4,
-  readSync as readSync4,
+  openSync as openSync5,
+  readSync as readSync5,
   rmSync as rmSync3,
   writeFileSync
 } from "node:fs";
@@ -59378,14 +59454,14 @@ function decodeRecord(end, maxOverlayBytes, readAt4) {
   return { siteJson: Buffer.from(rec.subarray(0, size)), siteCode, fingerprint, start: end - total, end };
 }
 function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const fd = openSync4(file2, "r");
+  const fd = openSync5(file2, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const readAt4 = (offset, length) => {
       const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < b.length) {
-        const n = readSync4(fd, b, got, b.length - got, offset + got);
+        const n = readSync5(fd, b, got, b.length - got, offset + got);
         if (n === 0) break;
         got += n;
       }
@@ -59394,7 +59470,7 @@ function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTE
     const layout = peLayout(readAt4(0, HEAD_BYTES2), size);
     return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt4) : void 0;
   } finally {
-    closeSync4(fd);
+    closeSync5(fd);
   }
 }
 var CHECK_PIECE = 1 << 20;
@@ -59407,7 +59483,7 @@ var HEAD = 4096;
 var MAX_JSON = 16 * 1024 * 1024;
 function readAt2(fd, offset, length) {
   const b = Buffer.alloc(length);
-  return b.subarray(0, readSync5(fd, b, 0, length, offset));
+  return b.subarray(0, readSync6(fd, b, 0, length, offset));
 }
 function peLayout2(head, fd) {
   if (head.length < 64 || head[0] !== 77 || head[1] !== 90) return void 0;
@@ -59445,10 +59521,10 @@ function overlayHolds(fd, layout, size, needle) {
     [layout.sectionsEnd, c.offset],
     [c.offset + c.size, size]
   ] : [[layout.sectionsEnd, size]];
-  const chunk = 1 << 20;
+  const chunk2 = 1 << 20;
   for (const [from, to] of spans)
-    for (let at = from; at < to; at += chunk - needle.length) {
-      const part = readAt2(fd, at, Math.min(chunk, to - at));
+    for (let at = from; at < to; at += chunk2 - needle.length) {
+      const part = readAt2(fd, at, Math.min(chunk2, to - at));
       if (part.includes(needle)) return true;
       if (at + part.length >= to) break;
     }
@@ -59501,7 +59577,7 @@ function jsonKind(path, size, head) {
 }
 async function siteSecretOf(path, runner = defaultRunner) {
   const size = statSync5(path).size;
-  const fd = openSync5(path, "r");
+  const fd = openSync6(path, "r");
   let pe;
   let nsis = false;
   try {
@@ -59516,7 +59592,7 @@ async function siteSecretOf(path, runner = defaultRunner) {
     if (readNsisOverlayRecord(path)) return "NSIS installer carrying a site overlay (site.json)";
     if (overlayHolds(fd, pe, size, OVERLAY_MAGIC)) return "PE carrying a Signet site overlay";
   } finally {
-    closeSync5(fd);
+    closeSync6(fd);
   }
   const listed = await sevenZipListsSiteJson(runner, path);
   if (listed === void 0 && nsis)
@@ -59700,7 +59776,7 @@ function writeSums(prepared) {
     name: SUMS_NAME,
     path,
     size: Buffer.byteLength(text),
-    sha256: createHash5("sha256").update(text).digest("hex"),
+    sha256: createHash6("sha256").update(text).digest("hex"),
     kind: "other"
   };
 }
@@ -59874,10 +59950,10 @@ async function uploadFresh(forge, release, asset, name) {
   logger.info(`uploaded ${name} (${asset.size} bytes) in ${secs.toFixed(1)} s`);
   return uploaded;
 }
-async function applyPublish(forge, prepared, plan) {
+async function applyPublish(forge, prepared, plan2) {
   const { input: input2, local } = prepared;
   const byName = new Map(local.map((a) => [a.name, a]));
-  const prerelease = plan.prerelease;
+  const prerelease = plan2.prerelease;
   const attach = input2.mode === "attach";
   let release;
   const chosen = chooseRelease(await forge.findReleases(input2.tag));
@@ -59891,7 +59967,7 @@ async function applyPublish(forge, prepared, plan) {
     release = await forge.createRelease({
       tag: input2.tag,
       title: prepared.title,
-      body: plan.body ?? "_Release in progress._",
+      body: plan2.body ?? "_Release in progress._",
       prerelease,
       draft: true,
       target: input2.target
@@ -59903,7 +59979,7 @@ async function applyPublish(forge, prepared, plan) {
   const deleted = [];
   const done = /* @__PURE__ */ new Map();
   const readBack = /* @__PURE__ */ new Map();
-  const firstDeletes = plan.actions.filter(
+  const firstDeletes = plan2.actions.filter(
     (a) => a.kind === "delete" && a.reason !== "not part of this release"
   );
   const published = !release.draft;
@@ -59951,7 +60027,7 @@ async function applyPublish(forge, prepared, plan) {
     }
     done.set(asset.name, action.kind);
   };
-  const work = plan.actions.filter(
+  const work = plan2.actions.filter(
     (a) => (a.kind === "upload" || a.kind === "replace" || a.kind === "rename") && a.name !== SUMS_NAME
   );
   let uploadFailure;
@@ -59969,7 +60045,7 @@ async function applyPublish(forge, prepared, plan) {
     for (const a of local) await ensureHash(a);
     const sums = writeSums(prepared);
     all.push(sums);
-    const existing = plan.remote.find((r) => r.name === SUMS_NAME && !deleted.includes(r.name));
+    const existing = plan2.remote.find((r) => r.name === SUMS_NAME && !deleted.includes(r.name));
     let action = { kind: "upload", name: SUMS_NAME, reason: "missing" };
     if (existing) {
       const same = existing.size === sums.size && await forge.readBackSha256(release, existing) === sums.sha256;
@@ -60002,7 +60078,7 @@ async function applyPublish(forge, prepared, plan) {
       deleted.push(a.name);
     }
   }
-  for (const a of plan.actions) {
+  for (const a of plan2.actions) {
     if (a.kind !== "delete" || a.reason !== "not part of this release") continue;
     logger.info(`deleting asset ${a.name} (${a.reason})`);
     await forge.deleteAsset(release, a.remote);
@@ -60073,9 +60149,9 @@ async function applyPublish(forge, prepared, plan) {
 async function publishRelease(forge, input2, options = {}) {
   const prepared = await prepareRelease(input2, forge.kind);
   try {
-    const plan = await planPublish(forge, prepared);
-    if (options.dryRun) return { plan };
-    return { plan, result: await applyPublish(forge, prepared, plan) };
+    const plan2 = await planPublish(forge, prepared);
+    if (options.dryRun) return { plan: plan2 };
+    return { plan: plan2, result: await applyPublish(forge, prepared, plan2) };
   } finally {
     prepared.cleanup();
   }
@@ -60166,7 +60242,7 @@ await runAction(async () => {
     mask(s.token);
     process.env["SIGNET_ACTION_TOKEN"] = s.token;
   }
-  const { plan, result } = await runPublish({
+  const { plan: plan2, result } = await runPublish({
     config: loaded.config,
     configPath: loaded.path,
     cwd,
@@ -60190,21 +60266,21 @@ await runAction(async () => {
   setOutputs({
     url: result?.url,
     "release-id": result?.releaseId,
-    tag: plan.tag,
-    prerelease: plan.prerelease,
-    assets: (result?.assets ?? plan.local).map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 }))
+    tag: plan2.tag,
+    prerelease: plan2.prerelease,
+    assets: (result?.assets ?? plan2.local).map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 }))
   });
-  const rows = result ? result.assets.map((a) => [a.name, String(a.size), a.sha256, a.action]) : plan.actions.map((a) => [
+  const rows = result ? result.assets.map((a) => [a.name, String(a.size), a.sha256, a.action]) : plan2.actions.map((a) => [
     a.name,
-    String(plan.local.find((l) => l.name === a.name)?.size ?? ""),
-    plan.local.find((l) => l.name === a.name)?.sha256 || "(hashed while uploading)",
+    String(plan2.local.find((l) => l.name === a.name)?.size ?? ""),
+    plan2.local.find((l) => l.name === a.name)?.sha256 || "(hashed while uploading)",
     a.kind
   ]);
   await writeSummary({
-    title: result && s.attach ? `Attached to ${plan.tag}` : result ? `Published ${plan.tag}${plan.prerelease ? " (prerelease)" : ""}` : `Dry run: ${plan.tag}`,
+    title: result && s.attach ? `Attached to ${plan2.tag}` : result ? `Published ${plan2.tag}${plan2.prerelease ? " (prerelease)" : ""}` : `Dry run: ${plan2.tag}`,
     rows: [
-      ["version", plan.version],
-      ["forge", plan.forge],
+      ["version", plan2.version],
+      ["forge", plan2.forge],
       ["release", result?.url ?? "—"],
       ["signer", result?.signatures[0]?.subject ?? "—"]
     ],

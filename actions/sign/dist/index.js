@@ -1809,10 +1809,10 @@ var require_request = __commonJS({
           channels.create.publish({ request: this });
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this[kHandler].onBodySent) {
           try {
-            return this[kHandler].onBodySent(chunk);
+            return this[kHandler].onBodySent(chunk2);
           } catch (err) {
             this.abort(err);
           }
@@ -1855,11 +1855,11 @@ var require_request = __commonJS({
           this.abort(err);
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         assert2(!this.aborted);
         assert2(!this.completed);
         try {
-          return this[kHandler].onData(chunk);
+          return this[kHandler].onData(chunk2);
         } catch (err) {
           this.abort(err);
           return false;
@@ -4665,15 +4665,15 @@ var require_util2 = __commonJS({
       const bytes = [];
       let byteLength = 0;
       while (true) {
-        const { done, value: chunk } = await reader.read();
+        const { done, value: chunk2 } = await reader.read();
         if (done) {
           return Buffer.concat(bytes, byteLength);
         }
-        if (!isUint8Array(chunk)) {
+        if (!isUint8Array(chunk2)) {
           throw new TypeError("Received non-Uint8Array chunk");
         }
-        bytes.push(chunk);
-        byteLength += chunk.length;
+        bytes.push(chunk2);
+        byteLength += chunk2.length;
       }
     }
     function urlIsLocal(url2) {
@@ -4776,18 +4776,18 @@ var require_util2 = __commonJS({
         super();
         this.#zlibOptions = zlibOptions;
       }
-      _transform(chunk, encoding, callback) {
+      _transform(chunk2, encoding, callback) {
         if (!this._inflateStream) {
-          if (chunk.length === 0) {
+          if (chunk2.length === 0) {
             callback();
             return;
           }
-          this._inflateStream = (chunk[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
+          this._inflateStream = (chunk2[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
           this._inflateStream.on("error", (err) => this.destroy(err));
         }
-        this._inflateStream.write(chunk, encoding, callback);
+        this._inflateStream.write(chunk2, encoding, callback);
       }
       _final(callback) {
         if (this._inflateStream) {
@@ -5513,29 +5513,29 @@ Content-Disposition: form-data`;
         let hasUnknownSizeValue = false;
         for (const [name, value] of object2) {
           if (typeof value === "string") {
-            const chunk2 = textEncoder.encode(prefix + `; name="${escape(normalizeLinefeeds(name))}"\r
+            const chunk3 = textEncoder.encode(prefix + `; name="${escape(normalizeLinefeeds(name))}"\r
 \r
 ${normalizeLinefeeds(value)}\r
 `);
-            blobParts.push(chunk2);
-            length += chunk2.byteLength;
+            blobParts.push(chunk3);
+            length += chunk3.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix}; name="${escape(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape(value.name)}"` : "") + `\r
+            const chunk3 = textEncoder.encode(`${prefix}; name="${escape(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape(value.name)}"` : "") + `\r
 Content-Type: ${value.type || "application/octet-stream"}\r
 \r
 `);
-            blobParts.push(chunk2, value, rn);
+            blobParts.push(chunk3, value, rn);
             if (typeof value.size === "number") {
-              length += chunk2.byteLength + value.size + rn.byteLength;
+              length += chunk3.byteLength + value.size + rn.byteLength;
             } else {
               hasUnknownSizeValue = true;
             }
           }
         }
-        const chunk = textEncoder.encode(`--${boundary}--\r
+        const chunk2 = textEncoder.encode(`--${boundary}--\r
 `);
-        blobParts.push(chunk);
-        length += chunk.byteLength;
+        blobParts.push(chunk2);
+        length += chunk2.byteLength;
         if (hasUnknownSizeValue) {
           length = null;
         }
@@ -5927,11 +5927,11 @@ var require_client_h1 = __commonJS({
       }
       readMore() {
         while (!this.paused && this.ptr) {
-          const chunk = this.socket.read();
-          if (chunk === null) {
+          const chunk2 = this.socket.read();
+          if (chunk2 === null) {
             break;
           }
-          this.execute(chunk);
+          this.execute(chunk2);
         }
       }
       execute(data) {
@@ -6600,12 +6600,12 @@ upgrade: ${upgrade}\r
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
       const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
-      const onData = function(chunk) {
+      const onData = function(chunk2) {
         if (finished) {
           return;
         }
         try {
-          if (!writer.write(chunk) && this.pause) {
+          if (!writer.write(chunk2) && this.pause) {
             this.pause();
           }
         } catch (err) {
@@ -6740,11 +6740,11 @@ upgrade: ${upgrade}\r
       socket.on("close", onDrain).on("drain", onDrain);
       const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          if (!writer.write(chunk)) {
+          if (!writer.write(chunk2)) {
             await waitForDrain();
           }
         }
@@ -6767,7 +6767,7 @@ upgrade: ${upgrade}\r
         this.abort = abort;
         socket[kWriting] = true;
       }
-      write(chunk) {
+      write(chunk2) {
         const { socket, request, contentLength, client, bytesWritten, expectsPayload, header } = this;
         if (socket[kError]) {
           throw socket[kError];
@@ -6775,7 +6775,7 @@ upgrade: ${upgrade}\r
         if (socket.destroyed) {
           return false;
         }
-        const len = Buffer.byteLength(chunk);
+        const len = Buffer.byteLength(chunk2);
         if (!len) {
           return true;
         }
@@ -6805,9 +6805,9 @@ ${len.toString(16)}\r
 `, "latin1");
         }
         this.bytesWritten += len;
-        const ret = socket.write(chunk);
+        const ret = socket.write(chunk2);
         socket.uncork();
-        request.onBodySent(chunk);
+        request.onBodySent(chunk2);
         if (!ret) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
@@ -7225,8 +7225,8 @@ var require_client_h2 = __commonJS({
         if (request.onHeaders(Number(statusCode), parseH2Headers(realHeaders), stream.resume.bind(stream), "") === false) {
           stream.pause();
         }
-        stream.on("data", (chunk) => {
-          if (request.onData(chunk) === false) {
+        stream.on("data", (chunk2) => {
+          if (request.onData(chunk2) === false) {
             stream.pause();
           }
         });
@@ -7369,8 +7369,8 @@ var require_client_h2 = __commonJS({
         }
       );
       util.addListener(pipe2, "data", onPipeData);
-      function onPipeData(chunk) {
-        request.onBodySent(chunk);
+      function onPipeData(chunk2) {
+        request.onBodySent(chunk2);
       }
     }
     async function writeBlob(abort, h2stream, body, client, request, socket, contentLength, expectsPayload) {
@@ -7414,12 +7414,12 @@ var require_client_h2 = __commonJS({
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          const res = h2stream.write(chunk);
-          request.onBodySent(chunk);
+          const res = h2stream.write(chunk2);
+          request.onBodySent(chunk2);
           if (!res) {
             await waitForDrain();
           }
@@ -7532,10 +7532,10 @@ var require_redirect_handler = __commonJS({
           this.opts.body = null;
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         if (this.location) {
         } else {
-          return this.handler.onData(chunk);
+          return this.handler.onData(chunk2);
         }
       }
       onComplete(trailers) {
@@ -7547,9 +7547,9 @@ var require_redirect_handler = __commonJS({
           this.handler.onComplete(trailers);
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this.handler.onBodySent) {
-          this.handler.onBodySent(chunk);
+          this.handler.onBodySent(chunk2);
         }
       }
     };
@@ -9187,8 +9187,8 @@ var require_retry_handler = __commonJS({
           this.abort = abort;
         }
       }
-      onBodySent(chunk) {
-        if (this.handler.onBodySent) return this.handler.onBodySent(chunk);
+      onBodySent(chunk2) {
+        if (this.handler.onBodySent) return this.handler.onBodySent(chunk2);
       }
       static [kRetryHandlerDefaultRetry](err, { state, opts }, cb) {
         const { statusCode, code, headers } = err;
@@ -9355,9 +9355,9 @@ var require_retry_handler = __commonJS({
         this.abort(err);
         return false;
       }
-      onData(chunk) {
-        this.start += chunk.length;
-        return this.handler.onData(chunk);
+      onData(chunk2) {
+        this.start += chunk2.length;
+        return this.handler.onData(chunk2);
       }
       onComplete(rawTrailers) {
         this.retryCount = 0;
@@ -9521,12 +9521,12 @@ var require_readable = __commonJS({
       removeListener(ev, ...args) {
         return this.off(ev, ...args);
       }
-      push(chunk) {
-        if (this[kConsume] && chunk !== null) {
-          consumePush(this[kConsume], chunk);
-          return this[kReading] ? super.push(chunk) : true;
+      push(chunk2) {
+        if (this[kConsume] && chunk2 !== null) {
+          consumePush(this[kConsume], chunk2);
+          return this[kReading] ? super.push(chunk2) : true;
         }
-        return super.push(chunk);
+        return super.push(chunk2);
       }
       // https://fetch.spec.whatwg.org/#dom-body-text
       async text() {
@@ -9592,8 +9592,8 @@ var require_readable = __commonJS({
             } else {
               resolve10(null);
             }
-          }).on("error", noop).on("data", function(chunk) {
-            limit -= chunk.length;
+          }).on("error", noop).on("data", function(chunk2) {
+            limit -= chunk2.length;
             if (limit <= 0) {
               this.destroy();
             }
@@ -9655,8 +9655,8 @@ var require_readable = __commonJS({
           consumePush(consume2, state.buffer[n]);
         }
       } else {
-        for (const chunk of state.buffer) {
-          consumePush(consume2, chunk);
+        for (const chunk2 of state.buffer) {
+          consumePush(consume2, chunk2);
         }
       }
       if (state.endEmitted) {
@@ -9689,9 +9689,9 @@ var require_readable = __commonJS({
       const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer);
       let offset = 0;
       for (let i = 0; i < chunks.length; ++i) {
-        const chunk = chunks[i];
-        buffer.set(chunk, offset);
-        offset += chunk.length;
+        const chunk2 = chunks[i];
+        buffer.set(chunk2, offset);
+        offset += chunk2.length;
       }
       return buffer;
     }
@@ -9714,9 +9714,9 @@ var require_readable = __commonJS({
         stream.destroy(err);
       }
     }
-    function consumePush(consume2, chunk) {
-      consume2.length += chunk.length;
-      consume2.body.push(chunk);
+    function consumePush(consume2, chunk2) {
+      consume2.length += chunk2.length;
+      consume2.body.push(chunk2);
     }
     function consumeFinish(consume2, err) {
       if (consume2.body === null) {
@@ -9752,9 +9752,9 @@ var require_util3 = __commonJS({
       let chunks = [];
       let length = 0;
       try {
-        for await (const chunk of body) {
-          chunks.push(chunk);
-          length += chunk.length;
+        for await (const chunk2 of body) {
+          chunks.push(chunk2);
+          length += chunk2.length;
           if (length > CHUNK_LIMIT) {
             chunks = [];
             length = 0;
@@ -9930,8 +9930,8 @@ var require_api_request = __commonJS({
           }
         }
       }
-      onData(chunk) {
-        return this.res.push(chunk);
+      onData(chunk2) {
+        return this.res.push(chunk2);
       }
       onComplete(trailers) {
         util.parseHeaders(trailers, this.trailers);
@@ -10155,9 +10155,9 @@ var require_api_stream = __commonJS({
         const needDrain = res.writableNeedDrain !== void 0 ? res.writableNeedDrain : res._writableState?.needDrain;
         return needDrain !== true;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res ? res.write(chunk) : true;
+        return res ? res.write(chunk2) : true;
       }
       onComplete(trailers) {
         const { res } = this;
@@ -10295,9 +10295,9 @@ var require_api_pipeline = __commonJS({
               body.resume();
             }
           },
-          write: (chunk, encoding, callback) => {
+          write: (chunk2, encoding, callback) => {
             const { req } = this;
-            if (req.push(chunk, encoding) || req._readableState.destroyed) {
+            if (req.push(chunk2, encoding) || req._readableState.destroyed) {
               callback();
             } else {
               req[kResume] = callback;
@@ -10363,9 +10363,9 @@ var require_api_pipeline = __commonJS({
         if (!body || typeof body.on !== "function") {
           throw new InvalidReturnValueError("expected Readable");
         }
-        body.on("data", (chunk) => {
+        body.on("data", (chunk2) => {
           const { ret, body: body2 } = this;
-          if (!ret.push(chunk) && body2.pause) {
+          if (!ret.push(chunk2) && body2.pause) {
             body2.pause();
           }
         }).on("error", (err) => {
@@ -10382,9 +10382,9 @@ var require_api_pipeline = __commonJS({
         });
         this.body = body;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res.push(chunk);
+        return res.push(chunk2);
       }
       onComplete(trailers) {
         const { res } = this;
@@ -11262,8 +11262,8 @@ var require_pending_interceptors_formatter = __commonJS({
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
         this.transform = new Transform({
-          transform(chunk, _enc, cb) {
-            cb(null, chunk);
+          transform(chunk2, _enc, cb) {
+            cb(null, chunk2);
           }
         });
         this.logger = new Console({
@@ -11600,8 +11600,8 @@ var require_dump = __commonJS({
         err = this.#reason ?? err;
         this.#handler.onError(err);
       }
-      onData(chunk) {
-        this.#size = this.#size + chunk.length;
+      onData(chunk2) {
+        this.#size = this.#size + chunk2.length;
         if (this.#size >= this.#maxSize) {
           this.#dumped = true;
           if (this.#aborted) {
@@ -14523,11 +14523,11 @@ var require_fetch = __commonJS({
               });
               return true;
             },
-            onData(chunk) {
+            onData(chunk2) {
               if (fetchParams.controller.dump) {
                 return;
               }
-              const bytes = chunk;
+              const bytes = chunk2;
               timingInfo.encodedBodySize += bytes.byteLength;
               return this.body.push(bytes);
             },
@@ -15051,8 +15051,8 @@ var require_util4 = __commonJS({
           }
           dataURL += ";base64,";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            dataURL += btoa2(decoder.write(chunk));
+          for (const chunk2 of bytes) {
+            dataURL += btoa2(decoder.write(chunk2));
           }
           dataURL += btoa2(decoder.end());
           return dataURL;
@@ -15080,8 +15080,8 @@ var require_util4 = __commonJS({
         case "BinaryString": {
           let binaryString = "";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            binaryString += decoder.write(chunk);
+          for (const chunk2 of bytes) {
+            binaryString += decoder.write(chunk2);
           }
           binaryString += decoder.end();
           return binaryString;
@@ -17294,8 +17294,8 @@ var require_connection = __commonJS({
         ws[kReadyState] = states.CLOSING;
       }
     }
-    function onSocketData(chunk) {
-      if (!this.ws[kByteParser].write(chunk)) {
+    function onSocketData(chunk2) {
+      if (!this.ws[kByteParser].write(chunk2)) {
         this.pause();
       }
     }
@@ -17373,7 +17373,7 @@ var require_permessage_deflate = __commonJS({
        * @param {boolean} fin Final fragment flag
        * @param {Function} callback Callback function
        */
-      decompress(chunk, fin, callback) {
+      decompress(chunk2, fin, callback) {
         if (!this.#inflate) {
           let windowBits = Z_DEFAULT_WINDOWBITS;
           if (this.#options.serverMaxWindowBits) {
@@ -17407,7 +17407,7 @@ var require_permessage_deflate = __commonJS({
             callback(err);
           });
         }
-        this.#inflate.write(chunk);
+        this.#inflate.write(chunk2);
         if (fin) {
           this.#inflate.write(tail2);
         }
@@ -17486,9 +17486,9 @@ var require_receiver = __commonJS({
        * @param {Buffer} chunk
        * @param {() => void} callback
        */
-      _write(chunk, _, callback) {
-        this.#buffers.push(chunk);
-        this.#byteOffset += chunk.length;
+      _write(chunk2, _, callback) {
+        this.#buffers.push(chunk2);
+        this.#byteOffset += chunk2.length;
         this.#loop = true;
         this.run(callback);
       }
@@ -18425,16 +18425,16 @@ var require_eventsource_stream = __commonJS({
        * @param {Function} callback
        * @returns {void}
        */
-      _transform(chunk, _encoding, callback) {
-        if (chunk.length === 0) {
+      _transform(chunk2, _encoding, callback) {
+        if (chunk2.length === 0) {
           callback();
           return;
         }
-        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk[0] !== LF && chunk[0] !== CR) {
+        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk2[0] !== LF && chunk2[0] !== CR) {
           callback(createMaxEventSizeExceededError());
           return;
         }
-        this.chunks.push(chunk);
+        this.chunks.push(chunk2);
         if (this.checkBOM) {
           if (this.handleBOM()) {
             callback();
@@ -18641,10 +18641,10 @@ ${value}`;
         const chunks = [];
         let length = 0;
         for (let i = this.lineChunkIndex; i <= this.chunkIndex; i++) {
-          const chunk = this.chunks[i];
+          const chunk2 = this.chunks[i];
           const start = i === this.lineChunkIndex ? this.linePos : 0;
-          const end = i === this.chunkIndex ? this.pos : chunk.length;
-          const slice = chunk.subarray(start, end);
+          const end = i === this.chunkIndex ? this.pos : chunk2.length;
+          const slice = chunk2.subarray(start, end);
           length += slice.length;
           chunks.push(slice);
         }
@@ -18654,10 +18654,10 @@ ${value}`;
         let chunkIndex = this.lineChunkIndex;
         let pos = this.linePos;
         while (chunkIndex < this.chunks.length) {
-          const chunk = this.chunks[chunkIndex];
-          const remaining = chunk.length - pos;
+          const chunk2 = this.chunks[chunkIndex];
+          const remaining = chunk2.length - pos;
           if (offset < remaining) {
-            return chunk[pos + offset];
+            return chunk2[pos + offset];
           }
           offset -= remaining;
           chunkIndex++;
@@ -18666,8 +18666,8 @@ ${value}`;
       }
       discardLeadingBytes(count) {
         while (count > 0 && this.lineChunkIndex < this.chunks.length) {
-          const chunk = this.chunks[this.lineChunkIndex];
-          const remaining = chunk.length - this.linePos;
+          const chunk2 = this.chunks[this.lineChunkIndex];
+          const remaining = chunk2.length - this.linePos;
           if (count < remaining) {
             this.linePos += count;
             count = 0;
@@ -48002,7 +48002,7 @@ function artifactKind(path) {
 }
 async function sha256File(path) {
   const hash2 = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash2.update(chunk);
+  for await (const chunk2 of createReadStream(path)) hash2.update(chunk2);
   return hash2.digest("hex");
 }
 async function describeArtifact(path) {
@@ -48018,6 +48018,8 @@ import { existsSync as existsSync4, rmSync } from "node:fs";
 
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
+import { createHash as createHash2 } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 var HELPER_FLAG = "--signet-spawn-helper";
 var MAX_OUTPUT = 1024 * 1024 * 1024;
 function killGroup(pid, signal, child, groups = true) {
@@ -48070,23 +48072,81 @@ function startProgram(p, groups, started) {
     });
   });
 }
+var CHUNK2 = 1024 * 1024;
+var chunk;
+function sha256FileSync(path) {
+  chunk ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = chunk;
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const hash2 = createHash2("sha256");
+    for (let position = 0; ; ) {
+      const n = readSync(fd, buf, 0, CHUNK2, position);
+      if (n <= 0) break;
+      hash2.update(buf.subarray(0, n));
+      position += n;
+    }
+    return { sha256: hash2.digest("hex"), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+function hashPartsSync(path, algorithm, parts) {
+  chunk ??= Buffer.allocUnsafe(CHUNK2);
+  const buf = chunk;
+  const fd = openSync(path, "r");
+  try {
+    const hash2 = createHash2(algorithm);
+    for (const part of parts) {
+      if (!Array.isArray(part)) {
+        hash2.update(part);
+        continue;
+      }
+      const [offset, length] = part;
+      for (let done = 0; done < length; ) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK2, length - done), offset + done);
+        if (n <= 0) throw Object.assign(new Error(`short read at ${offset + done}`), { code: "ESHORT" });
+        hash2.update(buf.subarray(0, n));
+        done += n;
+      }
+    }
+    return { sha256: hash2.digest("hex"), size: fstatSync(fd).size };
+  } finally {
+    closeSync(fd);
+  }
+}
 function helperMain() {
   const running2 = /* @__PURE__ */ new Map();
   const reply = (message) => {
-    if (process.connected) process.send?.(message);
+    if (process.connected) process.send?.(message, void 0, void 0, () => void 0);
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s, () => void 0);
-  process.on("message", (m) => {
-    if (m?.t !== "run") return;
-    void startProgram(m, true, (kill, pid) => {
-      if (pid === void 0) return;
-      running2.set(m.id, kill);
-      reply({ t: "pid", id: m.id, pid });
-    }).then((exit) => {
-      running2.delete(m.id);
-      reply({ t: "done", id: m.id, ...exit });
-    });
-  });
+  process.on(
+    "message",
+    (m) => {
+      if (m?.t === "hash") {
+        try {
+          const path = m.path ?? "";
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path);
+          reply({ t: "hashed", id: m.id, ...r });
+        } catch (e) {
+          const err = e;
+          reply({ t: "hashed", id: m.id, error: { code: err.code ?? "", message: err.message } });
+        }
+        return;
+      }
+      if (m?.t !== "run") return;
+      void startProgram(m, true, (kill, pid) => {
+        if (pid === void 0) return;
+        running2.set(m.id, kill);
+        reply({ t: "pid", id: m.id, pid });
+      }).then((exit) => {
+        running2.delete(m.id);
+        reply({ t: "done", id: m.id, ...exit });
+      });
+    }
+  );
   process.on("disconnect", () => {
     for (const kill of running2.values()) kill("SIGKILL");
     process.exit(0);
@@ -48128,6 +48188,19 @@ function launchHere(l) {
   });
 }
 var helper;
+function sha256File2(path) {
+  const h = helper?.alive ? helper : void 0;
+  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
+  return h.hash(path);
+}
+function hashHere(path, of) {
+  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+}
+function hashFileParts(path, algorithm, parts) {
+  const h = helper?.alive ? helper : void 0;
+  const of = { algorithm, parts };
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => r.sha256);
+}
 var SpawnRunner = class {
   run(file2, args, options = {}) {
     const command = formatCommand(file2, args);
@@ -48541,8 +48614,8 @@ var jsignBackend = {
     return {
       prepare: () => void materials.resolve(),
       produce: async (input2) => {
-        const plan = ctx.timestamp();
-        const s = plan ? { ...settings, timestamp: plan } : settings;
+        const plan2 = ctx.timestamp();
+        const s = plan2 ? { ...settings, timestamp: plan2 } : settings;
         checkJsignSecrets(s);
         copyFileSync(input2.input, input2.output);
         await materials.use(
@@ -48639,11 +48712,11 @@ function osslSignArgs(o) {
   args.push("-in", o.input, "-out", o.output);
   return args;
 }
-function tsaSchedule(plan) {
+function tsaSchedule(plan2) {
   const out = [];
-  for (const url2 of plan.urls) {
+  for (const url2 of plan2.urls) {
     out.push({ url: url2, waitMs: 0 });
-    for (const w of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w });
+    for (const w of backoffDelays(plan2.retries, plan2.retryWaitMs)) out.push({ url: url2, waitMs: w });
   }
   return out;
 }
@@ -48761,15 +48834,15 @@ ${tail(text)}`, {
 }
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync, fstatSync as fstatSync2, openSync, readSync as readSync2 } from "node:fs";
+import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
 
 // tools/lib/cfb.ts
-import { fstatSync, readSync } from "node:fs";
+import { fstatSync as fstatSync2, readSync as readSync2 } from "node:fs";
 var CompoundFileError = class extends Error {
   name = "CompoundFileError";
 };
@@ -48786,13 +48859,13 @@ function bufferSource(buf) {
 }
 function fileSource(fd) {
   return {
-    size: fstatSync(fd).size,
+    size: fstatSync2(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
       const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       let done = 0;
       while (done < out.length) {
-        const n = readSync(fd, out, done, out.length - done, offset + done);
+        const n = readSync2(fd, out, done, out.length - done, offset + done);
         if (n <= 0) break;
         done += n;
       }
@@ -49082,13 +49155,13 @@ function certSha256(cert) {
 }
 function readAt(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n = readSync2(fd, buf, 0, length, position);
+  const n = readSync3(fd, buf, 0, length, position);
   return buf.subarray(0, n);
 }
 function readPeSignature(path) {
-  const fd = openSync(path, "r");
+  const fd = openSync2(path, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const dos = readAt(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
@@ -49123,13 +49196,13 @@ function readPeSignature(path) {
       return ambiguous("data follows the signature inside the certificate table");
     return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 var CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
 var SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
 function readMsiSignature(path) {
-  const fd = openSync(path, "r");
+  const fd = openSync2(path, "r");
   try {
     if (!readAt(fd, 0, 8).equals(CFB_MAGIC)) return { kind: "not-msi" };
     let directory;
@@ -49153,7 +49226,7 @@ function readMsiSignature(path) {
       throw e;
     }
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 function derLength(n) {
@@ -49208,19 +49281,19 @@ function oid(dotted) {
 }
 
 // tools/lib/sign/msi-image.ts
-import { createHash as createHash3 } from "node:crypto";
-import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4, writeSync as writeSync2 } from "node:fs";
+import { createHash as createHash4 } from "node:crypto";
+import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5, writeSync as writeSync2 } from "node:fs";
 
 // tools/lib/sign/pe-image.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import {
-  closeSync as closeSync2,
+  closeSync as closeSync3,
   constants as constants3,
   copyFileSync as copyFileSync2,
   existsSync as existsSync5,
-  fstatSync as fstatSync3,
-  openSync as openSync2,
-  readSync as readSync3,
+  fstatSync as fstatSync4,
+  openSync as openSync3,
+  readSync as readSync4,
   renameSync,
   statSync as statSync4,
   writeSync
@@ -49250,11 +49323,11 @@ function peLayout(head, fileSize) {
   };
 }
 var HEAD_BYTES = 4096;
-var CHUNK2 = 1024 * 1024;
+var CHUNK3 = 1024 * 1024;
 var shared;
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync3(fd, head, 0, head.length, 0);
+  readSync4(fd, head, 0, head.length, 0);
   const layout = peLayout(head, size);
   if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
   if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
@@ -49268,32 +49341,32 @@ function sumWords(buf, from, to) {
   return s;
 }
 function feed(state, fd, end) {
-  shared ??= Buffer.allocUnsafe(CHUNK2);
+  shared ??= Buffer.allocUnsafe(CHUNK3);
   const buf = shared;
   const { checksumAt, securityDirAt } = state.layout;
   while (state.length < end) {
     const at = state.length;
-    const n = readSync3(fd, buf, 0, Math.min(CHUNK2, end - at), at);
+    const n = readSync4(fd, buf, 0, Math.min(CHUNK3, end - at), at);
     if (n <= 0) throw new Error(`short read at ${at}`);
-    const chunk = buf.subarray(0, n);
+    const chunk2 = buf.subarray(0, n);
     const skips = [
       [checksumAt, 4],
       [securityDirAt, 8]
     ].filter(([o = 0, l = 0]) => o < at + n && o + l > at);
     if (!skips.length) {
-      state.hash.update(chunk);
-      state.words += sumWords(chunk, 0, n);
+      state.hash.update(chunk2);
+      state.words += sumWords(chunk2, 0, n);
     } else {
       let pos = 0;
       for (const [o = 0, l = 0] of skips) {
         const from = Math.max(0, o - at);
         const to = Math.min(n, o + l - at);
-        state.hash.update(chunk.subarray(pos, from));
-        state.words += sumWords(chunk, pos, from);
+        state.hash.update(chunk2.subarray(pos, from));
+        state.words += sumWords(chunk2, pos, from);
         pos = to;
       }
-      state.hash.update(chunk.subarray(pos));
-      state.words += sumWords(chunk, pos, n);
+      state.hash.update(chunk2.subarray(pos));
+      state.words += sumWords(chunk2, pos, n);
     }
     state.length += n;
   }
@@ -49302,36 +49375,36 @@ function fold(words) {
   return words === 0 ? 0 : (words - 1) % 65535 + 1;
 }
 function pePrefixState(path, algorithm, length) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     const end = Math.min(size, length ?? size) & ~1;
     if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
     feed(state, fd, end);
     return state;
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
     if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
       state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash2(algorithm), words: 0, length: 0, layout };
+    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
     return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function winCertificate(pkcs7) {
@@ -49365,14 +49438,14 @@ function writeSignedPe(input2, output2, d, pkcs7, consume = false) {
   const sum = fold(d.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync2(output2, "r+");
+  const fd = openSync3(output2, "r+");
   try {
     const tail2 = Buffer.concat([Buffer.alloc(d.tableAt - d.size), table]);
     writeSync(fd, tail2, 0, tail2.length, d.size);
     writeSync(fd, dir, 0, 8, d.layout.securityDirAt);
     writeSync(fd, checksum, 0, 4, d.layout.checksumAt);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 
@@ -49395,10 +49468,16 @@ function hashOrder(a, b) {
   const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
   return d !== 0 ? d : a.length > b.length ? -1 : 1;
 }
-function msiImageDigest(path, algorithm) {
-  const fd = openSync3(path, "r");
+async function msiImageDigest(path, algorithm) {
+  const planned = plan(path, algorithm);
+  if (!planned) return void 0;
+  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), "hex");
+  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+}
+function plan(path, algorithm) {
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync4(fd).size;
+    const size = fstatSync5(fd).size;
     let directory;
     try {
       directory = readCompoundDirectory(fileSource(fd));
@@ -49412,7 +49491,7 @@ function msiImageDigest(path, algorithm) {
     if (s.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s.dir, 0);
     const children2 = s.top.map((e) => ({ ...e, entry: entryAt(s.dir, e.index) })).sort((a, b) => hashOrder(rawName(a.entry), rawName(b.entry)));
-    const pre = createHash3(algorithm);
+    const pre = createHash4(algorithm);
     pre.update(root.subarray(80, 100));
     for (const c of children2) {
       const name = rawName(c.entry);
@@ -49421,16 +49500,30 @@ function msiImageDigest(path, algorithm) {
       pre.update(c.entry.subarray(96, 116));
     }
     const dse = pre.digest();
-    const hash2 = createHash3(algorithm).update(dse);
-    const into = Buffer.allocUnsafe(1 << 20);
+    const parts = [dse];
     for (const c of children2) {
-      if (c.entry.readUInt32LE(120) === 0) continue;
-      for (const piece of directory.pieces.get(c.name)(into)) hash2.update(piece);
+      const length = c.entry.readUInt32LE(120);
+      if (length === 0) continue;
+      if (length < directory.miniCutoff) {
+        parts.push(directory.streams.get(c.name)());
+        continue;
+      }
+      const layout = directory.layouts.get(c.name)();
+      let left = length;
+      for (const at of layout.units) {
+        const n = Math.min(layout.unit, left);
+        const last = parts[parts.length - 1];
+        if (Array.isArray(last) && last[0] + last[1] === at) last[1] += n;
+        else parts.push([at, n]);
+        left -= n;
+        if (left === 0) break;
+      }
+      if (left > 0) return void 0;
     }
-    hash2.update(root.subarray(80, 96));
-    return { digest: hash2.digest(), dse, size, directory };
+    parts.push(Buffer.from(root.subarray(80, 96)));
+    return { parts, dse, size, directory };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function treeOrder(a, b) {
@@ -49444,17 +49537,17 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
   const ss = s.sectorSize;
   const per = ss / 4;
   const miniCutoff = d.directory.miniCutoff;
-  const fd = openSync3(input2, "r");
+  const fd = openSync4(input2, "r");
   const sectors = /* @__PURE__ */ new Map();
   let next;
   try {
-    if (fstatSync4(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
+    if (fstatSync5(fd).size !== d.size) throw new Error(`${input2} changed while it was signed`);
     next = d.size / ss - 1;
     const sector = (n) => {
       let b = sectors.get(n);
       if (!b) {
         b = Buffer.alloc(ss);
-        if (n < d.size / ss - 1) readSync4(fd, b, 0, ss, (n + 1) * ss);
+        if (n < d.size / ss - 1) readSync5(fd, b, 0, ss, (n + 1) * ss);
         sectors.set(n, b);
       }
       return b;
@@ -49632,22 +49725,22 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
     });
     sectors.set(-1, header);
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
   placeCopy(input2, output2, consume);
-  const out = openSync3(output2, "r+");
+  const out = openSync4(output2, "r+");
   try {
     for (const n of [...sectors.keys()].sort((a, b) => a - b)) {
       const b = sectors.get(n);
       writeSync2(out, b, 0, n === -1 ? 512 : ss, (n + 1) * ss);
     }
   } finally {
-    closeSync3(out);
+    closeSync4(out);
   }
 }
 
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash4, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash5, createPublicKey, sign, verify } from "node:crypto";
 var OID = {
   signedData: "1.2.840.113549.1.7.2",
   spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
@@ -49821,7 +49914,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash4(algorithm).update(data).digest();
+  return createHash5(algorithm).update(data).digest();
 }
 function signedAttributes(t, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -49931,14 +50024,14 @@ async function post(url2, body, timeoutMs) {
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
   return bytes;
 }
-async function timestampSignature(plan, algorithm, imprint) {
+async function timestampSignature(plan2, algorithm, imprint) {
   const failures = [];
-  for (const attempt of tsaSchedule(plan)) {
+  for (const attempt of tsaSchedule(plan2)) {
     if (attempt.waitMs) await sleep(attempt.waitMs);
     const nonce = randomBytes(8);
     let why;
     try {
-      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan2.timeoutMs);
       const got = tokenOf(reply, { algorithm, imprint, nonce });
       if ("token" in got) {
         if (failures.length)
@@ -49958,7 +50051,7 @@ async function timestampSignature(plan, algorithm, imprint) {
     `every timestamp authority failed:
   - ${failures.join("\n  - ")}`,
     {
-      details: { attempts: failures.length, urls: plan.urls }
+      details: { attempts: failures.length, urls: plan2.urls }
     }
   );
 }
@@ -50026,18 +50119,18 @@ var TemplateSigner = class {
     return state;
   }
   /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
-  image(p) {
+  async image(p) {
     try {
-      return this.imageOf(p);
+      return await this.imageOf(p);
     } catch (e) {
       logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
       return void 0;
     }
   }
-  imageOf(p) {
+  async imageOf(p) {
     const input2 = p.input;
     if (this.kindOf(p) === "msi") {
-      const d2 = msiImageDigest(input2, this.o.digest);
+      const d2 = await msiImageDigest(input2, this.o.digest);
       return d2 && {
         digest: d2.digest,
         write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7, Boolean(p.consume))
@@ -50053,12 +50146,12 @@ var TemplateSigner = class {
    * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
    * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
    */
-  async sign(p, plan) {
+  async sign(p, plan2) {
     if (!this.enabled) return false;
     const l = this.ready(p);
     if (!l) return false;
     const started = performance.now();
-    const image = this.image(p);
+    const image = await this.image(p);
     if (!image) return false;
     const prepared = signFromTemplate(
       l.template,
@@ -50066,10 +50159,10 @@ var TemplateSigner = class {
       l.key
     );
     const asked = performance.now();
-    const token = plan ? await timestampSignature(
-      plan,
+    const token = plan2 ? await timestampSignature(
+      plan2,
       this.o.digest,
-      createHash5(this.o.digest).update(prepared.signature).digest()
+      createHash6(this.o.digest).update(prepared.signature).digest()
     ) : void 0;
     const stamped = performance.now();
     try {
@@ -50095,7 +50188,7 @@ var TemplateSigner = class {
     this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const image = this.image(p);
+      const image = await this.image(p);
       if (!image) return;
       const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== "signed") return;
@@ -50223,8 +50316,8 @@ var osslsigncodeBackend = {
     return {
       prepare: () => void materials.resolve(),
       produce: async (input2) => {
-        const plan = ctx.timestamp();
-        if (await templates.sign(input2, plan)) return;
+        const plan2 = ctx.timestamp();
+        if (await templates.sign(input2, plan2)) return;
         await materials.use(
           (paths) => osslProduce(
             {
@@ -50235,7 +50328,7 @@ var osslsigncodeBackend = {
               keys: { ...keys, ...paths },
               ...p.productUrl ? { url: p.productUrl } : {},
               ...password ? { password: parseSecretRef(password, field("password")) } : {},
-              ...plan ? { timestamp: plan } : {}
+              ...plan2 ? { timestamp: plan2 } : {}
             },
             input2
           )
@@ -50476,31 +50569,8 @@ import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename3, join as join5 } from "node:path";
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash6 } from "node:crypto";
-import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5 } from "node:fs";
-var CHUNK3 = 1024 * 1024;
-var shared2;
-function sha256FileSync(path) {
-  shared2 ??= Buffer.allocUnsafe(CHUNK3);
-  const buf = shared2;
-  const fd = openSync4(path, "r");
-  try {
-    const size = fstatSync5(fd).size;
-    const hash2 = createHash6("sha256");
-    let position = 0;
-    for (; ; ) {
-      const n = readSync5(fd, buf, 0, CHUNK3, position);
-      if (n <= 0) break;
-      hash2.update(buf.subarray(0, n));
-      position += n;
-    }
-    return { sha256: hash2.digest("hex"), size };
-  } finally {
-    closeSync4(fd);
-  }
-}
-function describeArtifactFast(path) {
-  const { sha256, size } = sha256FileSync(path);
+async function describeArtifactOffThread(path) {
+  const { sha256, size } = await sha256File2(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
 
@@ -50724,8 +50794,8 @@ async function verifyStable(path, stable, options, policy) {
     timeoutMs: options.timeoutMs ?? 12e4,
     label: "osslsigncode verify"
   });
-  const artifact = { ...describeArtifactFast(stable), path };
-  const run = await pending;
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);

@@ -1817,10 +1817,10 @@ var require_request = __commonJS({
           channels.create.publish({ request: this });
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this[kHandler].onBodySent) {
           try {
-            return this[kHandler].onBodySent(chunk);
+            return this[kHandler].onBodySent(chunk2);
           } catch (err) {
             this.abort(err);
           }
@@ -1863,11 +1863,11 @@ var require_request = __commonJS({
           this.abort(err);
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         assert2(!this.aborted);
         assert2(!this.completed);
         try {
-          return this[kHandler].onData(chunk);
+          return this[kHandler].onData(chunk2);
         } catch (err) {
           this.abort(err);
           return false;
@@ -4673,15 +4673,15 @@ var require_util2 = __commonJS({
       const bytes = [];
       let byteLength = 0;
       while (true) {
-        const { done, value: chunk } = await reader.read();
+        const { done, value: chunk2 } = await reader.read();
         if (done) {
           return Buffer.concat(bytes, byteLength);
         }
-        if (!isUint8Array(chunk)) {
+        if (!isUint8Array(chunk2)) {
           throw new TypeError("Received non-Uint8Array chunk");
         }
-        bytes.push(chunk);
-        byteLength += chunk.length;
+        bytes.push(chunk2);
+        byteLength += chunk2.length;
       }
     }
     function urlIsLocal(url2) {
@@ -4784,18 +4784,18 @@ var require_util2 = __commonJS({
         super();
         this.#zlibOptions = zlibOptions;
       }
-      _transform(chunk, encoding, callback) {
+      _transform(chunk2, encoding, callback) {
         if (!this._inflateStream) {
-          if (chunk.length === 0) {
+          if (chunk2.length === 0) {
             callback();
             return;
           }
-          this._inflateStream = (chunk[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
+          this._inflateStream = (chunk2[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
           this._inflateStream.on("error", (err) => this.destroy(err));
         }
-        this._inflateStream.write(chunk, encoding, callback);
+        this._inflateStream.write(chunk2, encoding, callback);
       }
       _final(callback) {
         if (this._inflateStream) {
@@ -5521,29 +5521,29 @@ Content-Disposition: form-data`;
         let hasUnknownSizeValue = false;
         for (const [name, value] of object2) {
           if (typeof value === "string") {
-            const chunk2 = textEncoder.encode(prefix + `; name="${escape2(normalizeLinefeeds(name))}"\r
+            const chunk3 = textEncoder.encode(prefix + `; name="${escape2(normalizeLinefeeds(name))}"\r
 \r
 ${normalizeLinefeeds(value)}\r
 `);
-            blobParts.push(chunk2);
-            length += chunk2.byteLength;
+            blobParts.push(chunk3);
+            length += chunk3.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix}; name="${escape2(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape2(value.name)}"` : "") + `\r
+            const chunk3 = textEncoder.encode(`${prefix}; name="${escape2(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${escape2(value.name)}"` : "") + `\r
 Content-Type: ${value.type || "application/octet-stream"}\r
 \r
 `);
-            blobParts.push(chunk2, value, rn);
+            blobParts.push(chunk3, value, rn);
             if (typeof value.size === "number") {
-              length += chunk2.byteLength + value.size + rn.byteLength;
+              length += chunk3.byteLength + value.size + rn.byteLength;
             } else {
               hasUnknownSizeValue = true;
             }
           }
         }
-        const chunk = textEncoder.encode(`--${boundary}--\r
+        const chunk2 = textEncoder.encode(`--${boundary}--\r
 `);
-        blobParts.push(chunk);
-        length += chunk.byteLength;
+        blobParts.push(chunk2);
+        length += chunk2.byteLength;
         if (hasUnknownSizeValue) {
           length = null;
         }
@@ -5935,11 +5935,11 @@ var require_client_h1 = __commonJS({
       }
       readMore() {
         while (!this.paused && this.ptr) {
-          const chunk = this.socket.read();
-          if (chunk === null) {
+          const chunk2 = this.socket.read();
+          if (chunk2 === null) {
             break;
           }
-          this.execute(chunk);
+          this.execute(chunk2);
         }
       }
       execute(data) {
@@ -6608,12 +6608,12 @@ upgrade: ${upgrade}\r
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
-      const onData = function(chunk) {
+      const onData = function(chunk2) {
         if (finished) {
           return;
         }
         try {
-          if (!writer.write(chunk) && this.pause) {
+          if (!writer.write(chunk2) && this.pause) {
             this.pause();
           }
         } catch (err) {
@@ -6748,11 +6748,11 @@ upgrade: ${upgrade}\r
       socket.on("close", onDrain).on("drain", onDrain);
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header });
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          if (!writer.write(chunk)) {
+          if (!writer.write(chunk2)) {
             await waitForDrain();
           }
         }
@@ -6775,7 +6775,7 @@ upgrade: ${upgrade}\r
         this.abort = abort;
         socket[kWriting] = true;
       }
-      write(chunk) {
+      write(chunk2) {
         const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header } = this;
         if (socket[kError]) {
           throw socket[kError];
@@ -6783,7 +6783,7 @@ upgrade: ${upgrade}\r
         if (socket.destroyed) {
           return false;
         }
-        const len = Buffer.byteLength(chunk);
+        const len = Buffer.byteLength(chunk2);
         if (!len) {
           return true;
         }
@@ -6813,9 +6813,9 @@ ${len.toString(16)}\r
 `, "latin1");
         }
         this.bytesWritten += len;
-        const ret = socket.write(chunk);
+        const ret = socket.write(chunk2);
         socket.uncork();
-        request2.onBodySent(chunk);
+        request2.onBodySent(chunk2);
         if (!ret) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
@@ -7233,8 +7233,8 @@ var require_client_h2 = __commonJS({
         if (request2.onHeaders(Number(statusCode), parseH2Headers(realHeaders), stream.resume.bind(stream), "") === false) {
           stream.pause();
         }
-        stream.on("data", (chunk) => {
-          if (request2.onData(chunk) === false) {
+        stream.on("data", (chunk2) => {
+          if (request2.onData(chunk2) === false) {
             stream.pause();
           }
         });
@@ -7377,8 +7377,8 @@ var require_client_h2 = __commonJS({
         }
       );
       util.addListener(pipe2, "data", onPipeData);
-      function onPipeData(chunk) {
-        request2.onBodySent(chunk);
+      function onPipeData(chunk2) {
+        request2.onBodySent(chunk2);
       }
     }
     async function writeBlob(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
@@ -7422,12 +7422,12 @@ var require_client_h2 = __commonJS({
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
       try {
-        for await (const chunk of body) {
+        for await (const chunk2 of body) {
           if (socket[kError]) {
             throw socket[kError];
           }
-          const res = h2stream.write(chunk);
-          request2.onBodySent(chunk);
+          const res = h2stream.write(chunk2);
+          request2.onBodySent(chunk2);
           if (!res) {
             await waitForDrain();
           }
@@ -7540,10 +7540,10 @@ var require_redirect_handler = __commonJS({
           this.opts.body = null;
         }
       }
-      onData(chunk) {
+      onData(chunk2) {
         if (this.location) {
         } else {
-          return this.handler.onData(chunk);
+          return this.handler.onData(chunk2);
         }
       }
       onComplete(trailers) {
@@ -7555,9 +7555,9 @@ var require_redirect_handler = __commonJS({
           this.handler.onComplete(trailers);
         }
       }
-      onBodySent(chunk) {
+      onBodySent(chunk2) {
         if (this.handler.onBodySent) {
-          this.handler.onBodySent(chunk);
+          this.handler.onBodySent(chunk2);
         }
       }
     };
@@ -9195,8 +9195,8 @@ var require_retry_handler = __commonJS({
           this.abort = abort;
         }
       }
-      onBodySent(chunk) {
-        if (this.handler.onBodySent) return this.handler.onBodySent(chunk);
+      onBodySent(chunk2) {
+        if (this.handler.onBodySent) return this.handler.onBodySent(chunk2);
       }
       static [kRetryHandlerDefaultRetry](err, { state, opts }, cb) {
         const { statusCode, code, headers } = err;
@@ -9363,9 +9363,9 @@ var require_retry_handler = __commonJS({
         this.abort(err);
         return false;
       }
-      onData(chunk) {
-        this.start += chunk.length;
-        return this.handler.onData(chunk);
+      onData(chunk2) {
+        this.start += chunk2.length;
+        return this.handler.onData(chunk2);
       }
       onComplete(rawTrailers) {
         this.retryCount = 0;
@@ -9529,12 +9529,12 @@ var require_readable = __commonJS({
       removeListener(ev, ...args) {
         return this.off(ev, ...args);
       }
-      push(chunk) {
-        if (this[kConsume] && chunk !== null) {
-          consumePush(this[kConsume], chunk);
-          return this[kReading] ? super.push(chunk) : true;
+      push(chunk2) {
+        if (this[kConsume] && chunk2 !== null) {
+          consumePush(this[kConsume], chunk2);
+          return this[kReading] ? super.push(chunk2) : true;
         }
-        return super.push(chunk);
+        return super.push(chunk2);
       }
       // https://fetch.spec.whatwg.org/#dom-body-text
       async text() {
@@ -9600,8 +9600,8 @@ var require_readable = __commonJS({
             } else {
               resolve15(null);
             }
-          }).on("error", noop3).on("data", function(chunk) {
-            limit2 -= chunk.length;
+          }).on("error", noop3).on("data", function(chunk2) {
+            limit2 -= chunk2.length;
             if (limit2 <= 0) {
               this.destroy();
             }
@@ -9663,8 +9663,8 @@ var require_readable = __commonJS({
           consumePush(consume2, state.buffer[n2]);
         }
       } else {
-        for (const chunk of state.buffer) {
-          consumePush(consume2, chunk);
+        for (const chunk2 of state.buffer) {
+          consumePush(consume2, chunk2);
         }
       }
       if (state.endEmitted) {
@@ -9697,9 +9697,9 @@ var require_readable = __commonJS({
       const buffer = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer);
       let offset = 0;
       for (let i2 = 0; i2 < chunks.length; ++i2) {
-        const chunk = chunks[i2];
-        buffer.set(chunk, offset);
-        offset += chunk.length;
+        const chunk2 = chunks[i2];
+        buffer.set(chunk2, offset);
+        offset += chunk2.length;
       }
       return buffer;
     }
@@ -9722,9 +9722,9 @@ var require_readable = __commonJS({
         stream.destroy(err);
       }
     }
-    function consumePush(consume2, chunk) {
-      consume2.length += chunk.length;
-      consume2.body.push(chunk);
+    function consumePush(consume2, chunk2) {
+      consume2.length += chunk2.length;
+      consume2.body.push(chunk2);
     }
     function consumeFinish(consume2, err) {
       if (consume2.body === null) {
@@ -9760,9 +9760,9 @@ var require_util3 = __commonJS({
       let chunks = [];
       let length = 0;
       try {
-        for await (const chunk of body) {
-          chunks.push(chunk);
-          length += chunk.length;
+        for await (const chunk2 of body) {
+          chunks.push(chunk2);
+          length += chunk2.length;
           if (length > CHUNK_LIMIT) {
             chunks = [];
             length = 0;
@@ -9938,8 +9938,8 @@ var require_api_request = __commonJS({
           }
         }
       }
-      onData(chunk) {
-        return this.res.push(chunk);
+      onData(chunk2) {
+        return this.res.push(chunk2);
       }
       onComplete(trailers) {
         util.parseHeaders(trailers, this.trailers);
@@ -10163,9 +10163,9 @@ var require_api_stream = __commonJS({
         const needDrain = res.writableNeedDrain !== void 0 ? res.writableNeedDrain : res._writableState?.needDrain;
         return needDrain !== true;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res ? res.write(chunk) : true;
+        return res ? res.write(chunk2) : true;
       }
       onComplete(trailers) {
         const { res } = this;
@@ -10303,9 +10303,9 @@ var require_api_pipeline = __commonJS({
               body.resume();
             }
           },
-          write: (chunk, encoding, callback) => {
+          write: (chunk2, encoding, callback) => {
             const { req } = this;
-            if (req.push(chunk, encoding) || req._readableState.destroyed) {
+            if (req.push(chunk2, encoding) || req._readableState.destroyed) {
               callback();
             } else {
               req[kResume] = callback;
@@ -10371,9 +10371,9 @@ var require_api_pipeline = __commonJS({
         if (!body || typeof body.on !== "function") {
           throw new InvalidReturnValueError("expected Readable");
         }
-        body.on("data", (chunk) => {
+        body.on("data", (chunk2) => {
           const { ret, body: body2 } = this;
-          if (!ret.push(chunk) && body2.pause) {
+          if (!ret.push(chunk2) && body2.pause) {
             body2.pause();
           }
         }).on("error", (err) => {
@@ -10390,9 +10390,9 @@ var require_api_pipeline = __commonJS({
         });
         this.body = body;
       }
-      onData(chunk) {
+      onData(chunk2) {
         const { res } = this;
-        return res.push(chunk);
+        return res.push(chunk2);
       }
       onComplete(trailers) {
         const { res } = this;
@@ -11270,8 +11270,8 @@ var require_pending_interceptors_formatter = __commonJS({
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
         this.transform = new Transform2({
-          transform(chunk, _enc, cb) {
-            cb(null, chunk);
+          transform(chunk2, _enc, cb) {
+            cb(null, chunk2);
           }
         });
         this.logger = new Console({
@@ -11608,8 +11608,8 @@ var require_dump = __commonJS({
         err = this.#reason ?? err;
         this.#handler.onError(err);
       }
-      onData(chunk) {
-        this.#size = this.#size + chunk.length;
+      onData(chunk2) {
+        this.#size = this.#size + chunk2.length;
         if (this.#size >= this.#maxSize) {
           this.#dumped = true;
           if (this.#aborted) {
@@ -14531,11 +14531,11 @@ var require_fetch = __commonJS({
               });
               return true;
             },
-            onData(chunk) {
+            onData(chunk2) {
               if (fetchParams.controller.dump) {
                 return;
               }
-              const bytes = chunk;
+              const bytes = chunk2;
               timingInfo.encodedBodySize += bytes.byteLength;
               return this.body.push(bytes);
             },
@@ -15059,8 +15059,8 @@ var require_util4 = __commonJS({
           }
           dataURL += ";base64,";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            dataURL += btoa2(decoder.write(chunk));
+          for (const chunk2 of bytes) {
+            dataURL += btoa2(decoder.write(chunk2));
           }
           dataURL += btoa2(decoder.end());
           return dataURL;
@@ -15088,8 +15088,8 @@ var require_util4 = __commonJS({
         case "BinaryString": {
           let binaryString = "";
           const decoder = new StringDecoder("latin1");
-          for (const chunk of bytes) {
-            binaryString += decoder.write(chunk);
+          for (const chunk2 of bytes) {
+            binaryString += decoder.write(chunk2);
           }
           binaryString += decoder.end();
           return binaryString;
@@ -17302,8 +17302,8 @@ var require_connection = __commonJS({
         ws[kReadyState] = states.CLOSING;
       }
     }
-    function onSocketData(chunk) {
-      if (!this.ws[kByteParser].write(chunk)) {
+    function onSocketData(chunk2) {
+      if (!this.ws[kByteParser].write(chunk2)) {
         this.pause();
       }
     }
@@ -17381,7 +17381,7 @@ var require_permessage_deflate = __commonJS({
        * @param {boolean} fin Final fragment flag
        * @param {Function} callback Callback function
        */
-      decompress(chunk, fin, callback) {
+      decompress(chunk2, fin, callback) {
         if (!this.#inflate) {
           let windowBits = Z_DEFAULT_WINDOWBITS;
           if (this.#options.serverMaxWindowBits) {
@@ -17415,7 +17415,7 @@ var require_permessage_deflate = __commonJS({
             callback(err);
           });
         }
-        this.#inflate.write(chunk);
+        this.#inflate.write(chunk2);
         if (fin) {
           this.#inflate.write(tail2);
         }
@@ -17494,9 +17494,9 @@ var require_receiver = __commonJS({
        * @param {Buffer} chunk
        * @param {() => void} callback
        */
-      _write(chunk, _2, callback) {
-        this.#buffers.push(chunk);
-        this.#byteOffset += chunk.length;
+      _write(chunk2, _2, callback) {
+        this.#buffers.push(chunk2);
+        this.#byteOffset += chunk2.length;
         this.#loop = true;
         this.run(callback);
       }
@@ -18433,16 +18433,16 @@ var require_eventsource_stream = __commonJS({
        * @param {Function} callback
        * @returns {void}
        */
-      _transform(chunk, _encoding, callback) {
-        if (chunk.length === 0) {
+      _transform(chunk2, _encoding, callback) {
+        if (chunk2.length === 0) {
           callback();
           return;
         }
-        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk[0] !== LF && chunk[0] !== CR) {
+        if (this.maxEventSize > 0 && this.chunks.length >= this.maxBufferedChunks && chunk2[0] !== LF && chunk2[0] !== CR) {
           callback(createMaxEventSizeExceededError());
           return;
         }
-        this.chunks.push(chunk);
+        this.chunks.push(chunk2);
         if (this.checkBOM) {
           if (this.handleBOM()) {
             callback();
@@ -18649,10 +18649,10 @@ ${value}`;
         const chunks = [];
         let length = 0;
         for (let i2 = this.lineChunkIndex; i2 <= this.chunkIndex; i2++) {
-          const chunk = this.chunks[i2];
+          const chunk2 = this.chunks[i2];
           const start = i2 === this.lineChunkIndex ? this.linePos : 0;
-          const end = i2 === this.chunkIndex ? this.pos : chunk.length;
-          const slice = chunk.subarray(start, end);
+          const end = i2 === this.chunkIndex ? this.pos : chunk2.length;
+          const slice = chunk2.subarray(start, end);
           length += slice.length;
           chunks.push(slice);
         }
@@ -18662,10 +18662,10 @@ ${value}`;
         let chunkIndex = this.lineChunkIndex;
         let pos = this.linePos;
         while (chunkIndex < this.chunks.length) {
-          const chunk = this.chunks[chunkIndex];
-          const remaining = chunk.length - pos;
+          const chunk2 = this.chunks[chunkIndex];
+          const remaining = chunk2.length - pos;
           if (offset < remaining) {
-            return chunk[pos + offset];
+            return chunk2[pos + offset];
           }
           offset -= remaining;
           chunkIndex++;
@@ -18674,8 +18674,8 @@ ${value}`;
       }
       discardLeadingBytes(count) {
         while (count > 0 && this.lineChunkIndex < this.chunks.length) {
-          const chunk = this.chunks[this.lineChunkIndex];
-          const remaining = chunk.length - this.linePos;
+          const chunk2 = this.chunks[this.lineChunkIndex];
+          const remaining = chunk2.length - this.linePos;
           if (count < remaining) {
             this.linePos += count;
             count = 0;
@@ -51171,7 +51171,7 @@ function artifactKind(path) {
 }
 async function sha256File(path) {
   const hash3 = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash3.update(chunk);
+  for await (const chunk2 of createReadStream(path)) hash3.update(chunk2);
   return hash3.digest("hex");
 }
 async function describeArtifact(path) {
@@ -51235,6 +51235,8 @@ var init_paths = __esm({
 
 // tools/lib/exec/spawn-helper.ts
 import { spawn } from "node:child_process";
+import { createHash as createHash2 } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 function killGroup(pid, signal, child, groups = true) {
   try {
     if (groups && pid !== void 0) process.kill(-pid, signal);
@@ -51285,35 +51287,92 @@ function startProgram(p2, groups, started) {
     });
   });
 }
+function sha256FileSync(path) {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  const buf = chunk;
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const hash3 = createHash2("sha256");
+    for (let position = 0; ; ) {
+      const n2 = readSync(fd, buf, 0, CHUNK, position);
+      if (n2 <= 0) break;
+      hash3.update(buf.subarray(0, n2));
+      position += n2;
+    }
+    return { sha256: hash3.digest("hex"), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+function hashPartsSync(path, algorithm, parts) {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  const buf = chunk;
+  const fd = openSync(path, "r");
+  try {
+    const hash3 = createHash2(algorithm);
+    for (const part of parts) {
+      if (!Array.isArray(part)) {
+        hash3.update(part);
+        continue;
+      }
+      const [offset, length] = part;
+      for (let done = 0; done < length; ) {
+        const n2 = readSync(fd, buf, 0, Math.min(CHUNK, length - done), offset + done);
+        if (n2 <= 0) throw Object.assign(new Error(`short read at ${offset + done}`), { code: "ESHORT" });
+        hash3.update(buf.subarray(0, n2));
+        done += n2;
+      }
+    }
+    return { sha256: hash3.digest("hex"), size: fstatSync(fd).size };
+  } finally {
+    closeSync(fd);
+  }
+}
 function helperMain() {
   const running2 = /* @__PURE__ */ new Map();
   const reply = (message) => {
-    if (process.connected) process.send?.(message);
+    if (process.connected) process.send?.(message, void 0, void 0, () => void 0);
   };
   for (const s2 of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s2, () => void 0);
-  process.on("message", (m2) => {
-    if (m2?.t !== "run") return;
-    void startProgram(m2, true, (kill, pid) => {
-      if (pid === void 0) return;
-      running2.set(m2.id, kill);
-      reply({ t: "pid", id: m2.id, pid });
-    }).then((exit) => {
-      running2.delete(m2.id);
-      reply({ t: "done", id: m2.id, ...exit });
-    });
-  });
+  process.on(
+    "message",
+    (m2) => {
+      if (m2?.t === "hash") {
+        try {
+          const path = m2.path ?? "";
+          const r2 = m2.parts ? hashPartsSync(path, m2.algorithm ?? "sha256", m2.parts) : sha256FileSync(path);
+          reply({ t: "hashed", id: m2.id, ...r2 });
+        } catch (e) {
+          const err = e;
+          reply({ t: "hashed", id: m2.id, error: { code: err.code ?? "", message: err.message } });
+        }
+        return;
+      }
+      if (m2?.t !== "run") return;
+      void startProgram(m2, true, (kill, pid) => {
+        if (pid === void 0) return;
+        running2.set(m2.id, kill);
+        reply({ t: "pid", id: m2.id, pid });
+      }).then((exit) => {
+        running2.delete(m2.id);
+        reply({ t: "done", id: m2.id, ...exit });
+      });
+    }
+  );
   process.on("disconnect", () => {
     for (const kill of running2.values()) kill("SIGKILL");
     process.exit(0);
   });
   reply({ t: "ready" });
 }
-var HELPER_FLAG, MAX_OUTPUT;
+var HELPER_FLAG, MAX_OUTPUT, CHUNK, chunk;
 var init_spawn_helper = __esm({
   "tools/lib/exec/spawn-helper.ts"() {
     "use strict";
     HELPER_FLAG = "--signet-spawn-helper";
     MAX_OUTPUT = 1024 * 1024 * 1024;
+    CHUNK = 1024 * 1024;
     if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
   }
 });
@@ -51362,6 +51421,19 @@ function useSpawnHelper(options = {}) {
     if (--holders === 0) helper?.close();
   };
 }
+function sha256File2(path) {
+  const h2 = helper?.alive ? helper : void 0;
+  if (!h2) return Promise.resolve().then(() => sha256FileSync(path));
+  return h2.hash(path);
+}
+function hashHere(path, of) {
+  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+}
+function hashFileParts(path, algorithm, parts) {
+  const h2 = helper?.alive ? helper : void 0;
+  const of = { algorithm, parts };
+  return (h2 ? h2.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r2) => r2.sha256);
+}
 var GROUPS, running, SIGNALS, SpawnHelper, helper, holders, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
@@ -51377,6 +51449,7 @@ var init_runner = __esm({
     SpawnHelper = class {
       child;
       pending = /* @__PURE__ */ new Map();
+      hashes = /* @__PURE__ */ new Map();
       nextId = 1;
       /** The helper said it is ready; until then runs wait here, and start from this process if it never is. */
       ready = false;
@@ -51396,6 +51469,15 @@ var init_runner = __esm({
           if (m2.t === "ready") {
             this.ready = true;
             for (const id of this.queued.splice(0)) this.send(id);
+            return;
+          }
+          if (m2.t === "hashed") {
+            const h2 = this.hashes.get(m2.id);
+            if (!h2) return;
+            this.hashes.delete(m2.id);
+            this.idle();
+            if (m2.error) h2.fail(Object.assign(new Error(m2.error.message), { code: m2.error.code }));
+            else h2.done({ sha256: m2.sha256 ?? "", size: m2.size ?? 0 });
             return;
           }
           const p2 = this.pending.get(m2.id);
@@ -51420,6 +51502,14 @@ var init_runner = __esm({
           if (!this.alive) return;
           this.alive = false;
           if (helper === this) helper = void 0;
+          for (const [id, h2] of this.hashes) {
+            this.hashes.delete(id);
+            try {
+              h2.done(hashHere(h2.path, h2.of));
+            } catch (e) {
+              h2.fail(e);
+            }
+          }
           for (const [id, p2] of this.pending) {
             this.pending.delete(id);
             if (!this.ready) void launchHere(p2.launch).then(p2.resolve);
@@ -51435,7 +51525,7 @@ var init_runner = __esm({
       }
       /** Not kept alive by the helper while nothing runs. */
       idle() {
-        if (this.pending.size > 0) return;
+        if (this.pending.size > 0 || this.hashes.size > 0) return;
         this.child.unref();
         this.child.channel?.unref?.();
       }
@@ -51458,21 +51548,35 @@ var init_runner = __esm({
           else this.queued.push(id);
         });
       }
+      /** The SHA-256 of a file, computed by the helper (here, when it is not ready yet). */
+      hash(path, of) {
+        if (!this.ready) return Promise.resolve().then(() => hashHere(path, of));
+        const id = this.nextId++;
+        this.child.ref();
+        this.child.channel?.ref?.();
+        return new Promise((done, fail3) => {
+          this.hashes.set(id, { path, of, done, fail: fail3 });
+          this.child.send({ t: "hash", id, path, ...of ?? {} }, () => void 0);
+        });
+      }
       send(id) {
         const p2 = this.pending.get(id);
         if (!p2) return;
         const l2 = p2.launch;
-        this.child.send({
-          t: "run",
-          id,
-          file: l2.file,
-          args: l2.args,
-          // the helper's own folder is where this process was when it started it
-          cwd: l2.cwd ?? process.cwd(),
-          env: l2.env,
-          ...l2.input !== void 0 ? { input: l2.input } : {},
-          timeoutMs: l2.timeoutMs
-        });
+        this.child.send(
+          {
+            t: "run",
+            id,
+            file: l2.file,
+            args: l2.args,
+            // the helper's own folder is where this process was when it started it
+            cwd: l2.cwd ?? process.cwd(),
+            env: l2.env,
+            ...l2.input !== void 0 ? { input: l2.input } : {},
+            timeoutMs: l2.timeoutMs
+          },
+          () => void 0
+        );
       }
       close() {
         this.alive = false;
@@ -51724,7 +51828,7 @@ var init_cleanup = __esm({
 });
 
 // tools/lib/sign/key-material.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync as readFileSync5, statSync as statSync3, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute as isAbsolute2, join as join3, resolve as resolve3 } from "node:path";
@@ -51862,7 +51966,7 @@ function resolveMaterial(spec, env = process.env, cwd = process.cwd()) {
 function materialDigest(value, kind, env = process.env) {
   try {
     const m2 = resolveMaterial({ field: "identity", value, kind }, env);
-    return createHash2("sha256").update("bytes" in m2 ? m2.bytes : readFileSync5(m2.path)).digest("hex");
+    return createHash3("sha256").update("bytes" in m2 ? m2.bytes : readFileSync5(m2.path)).digest("hex");
   } catch {
     return `missing:${value}`;
   }
@@ -51985,8 +52089,8 @@ var init_jsign2 = __esm({
         return {
           prepare: () => void materials.resolve(),
           produce: async (input2) => {
-            const plan = ctx.timestamp();
-            const s2 = plan ? { ...settings, timestamp: plan } : settings;
+            const plan2 = ctx.timestamp();
+            const s2 = plan2 ? { ...settings, timestamp: plan2 } : settings;
             checkJsignSecrets(s2);
             copyFileSync(input2.input, input2.output);
             await materials.use(
@@ -52090,11 +52194,11 @@ function osslSignArgs(o2) {
   args.push("-in", o2.input, "-out", o2.output);
   return args;
 }
-function tsaSchedule(plan) {
+function tsaSchedule(plan2) {
   const out = [];
-  for (const url2 of plan.urls) {
+  for (const url2 of plan2.urls) {
     out.push({ url: url2, waitMs: 0 });
-    for (const w2 of backoffDelays(plan.retries, plan.retryWaitMs)) out.push({ url: url2, waitMs: w2 });
+    for (const w2 of backoffDelays(plan2.retries, plan2.retryWaitMs)) out.push({ url: url2, waitMs: w2 });
   }
   return out;
 }
@@ -52224,7 +52328,7 @@ var init_osslsigncode = __esm({
 });
 
 // tools/lib/cfb.ts
-import { fstatSync, readSync } from "node:fs";
+import { fstatSync as fstatSync2, readSync as readSync2 } from "node:fs";
 function bad(what) {
   throw new CompoundFileError(what);
 }
@@ -52236,13 +52340,13 @@ function bufferSource(buf) {
 }
 function fileSource(fd) {
   return {
-    size: fstatSync(fd).size,
+    size: fstatSync2(fd).size,
     read(offset, length, into) {
       const want = Math.max(0, Math.min(length, this.size - offset));
       const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       let done = 0;
       while (done < out.length) {
-        const n2 = readSync(fd, out, done, out.length - done, offset + done);
+        const n2 = readSync2(fd, out, done, out.length - done, offset + done);
         if (n2 <= 0) break;
         done += n2;
       }
@@ -52481,7 +52585,7 @@ var init_cfb = __esm({
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
-import { closeSync, fstatSync as fstatSync2, openSync, readSync as readSync2 } from "node:fs";
+import { closeSync as closeSync2, fstatSync as fstatSync3, openSync as openSync2, readSync as readSync3 } from "node:fs";
 function readNode(buf, offset, limit2 = buf.length) {
   if (offset + 2 > limit2) return void 0;
   const tag = buf[offset];
@@ -52564,13 +52668,13 @@ function certSha256(cert) {
 }
 function readAt(fd, position, length) {
   const buf = Buffer.alloc(length);
-  const n2 = readSync2(fd, buf, 0, length, position);
+  const n2 = readSync3(fd, buf, 0, length, position);
   return buf.subarray(0, n2);
 }
 function readPeSignature(path) {
-  const fd = openSync(path, "r");
+  const fd = openSync2(path, "r");
   try {
-    const size = fstatSync2(fd).size;
+    const size = fstatSync3(fd).size;
     const dos = readAt(fd, 0, 64);
     if (dos.length < 64 || dos.readUInt16LE(0) !== 23117) return { kind: "not-pe" };
     const peOff = dos.readUInt32LE(60);
@@ -52605,11 +52709,11 @@ function readPeSignature(path) {
       return ambiguous("data follows the signature inside the certificate table");
     return { kind: "signed", pkcs7: win.subarray(8, node2.end) };
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 function readMsiSignature(path) {
-  const fd = openSync(path, "r");
+  const fd = openSync2(path, "r");
   try {
     if (!readAt(fd, 0, 8).equals(CFB_MAGIC)) return { kind: "not-msi" };
     let directory;
@@ -52633,7 +52737,7 @@ function readMsiSignature(path) {
       throw e;
     }
   } finally {
-    closeSync(fd);
+    closeSync2(fd);
   }
 }
 function derLength(n2) {
@@ -52698,15 +52802,15 @@ var init_der = __esm({
 });
 
 // tools/lib/sign/pe-image.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import {
-  closeSync as closeSync2,
+  closeSync as closeSync3,
   constants as constants3,
   copyFileSync as copyFileSync2,
   existsSync as existsSync6,
-  fstatSync as fstatSync3,
-  openSync as openSync2,
-  readSync as readSync3,
+  fstatSync as fstatSync4,
+  openSync as openSync3,
+  readSync as readSync4,
   renameSync,
   statSync as statSync4,
   writeSync
@@ -52737,7 +52841,7 @@ function peLayout(head, fileSize) {
 }
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
-  readSync3(fd, head, 0, head.length, 0);
+  readSync4(fd, head, 0, head.length, 0);
   const layout = peLayout(head, size);
   if (layout?.certOffset !== 0 || layout.certSize !== 0) return void 0;
   if (layout.checksumAt % 2 || layout.securityDirAt % 2) return void 0;
@@ -52751,32 +52855,32 @@ function sumWords(buf, from, to) {
   return s2;
 }
 function feed(state, fd, end) {
-  shared ??= Buffer.allocUnsafe(CHUNK);
+  shared ??= Buffer.allocUnsafe(CHUNK2);
   const buf = shared;
   const { checksumAt, securityDirAt } = state.layout;
   while (state.length < end) {
     const at2 = state.length;
-    const n2 = readSync3(fd, buf, 0, Math.min(CHUNK, end - at2), at2);
+    const n2 = readSync4(fd, buf, 0, Math.min(CHUNK2, end - at2), at2);
     if (n2 <= 0) throw new Error(`short read at ${at2}`);
-    const chunk = buf.subarray(0, n2);
+    const chunk2 = buf.subarray(0, n2);
     const skips = [
       [checksumAt, 4],
       [securityDirAt, 8]
     ].filter(([o2 = 0, l2 = 0]) => o2 < at2 + n2 && o2 + l2 > at2);
     if (!skips.length) {
-      state.hash.update(chunk);
-      state.words += sumWords(chunk, 0, n2);
+      state.hash.update(chunk2);
+      state.words += sumWords(chunk2, 0, n2);
     } else {
       let pos = 0;
       for (const [o2 = 0, l2 = 0] of skips) {
         const from = Math.max(0, o2 - at2);
         const to = Math.min(n2, o2 + l2 - at2);
-        state.hash.update(chunk.subarray(pos, from));
-        state.words += sumWords(chunk, pos, from);
+        state.hash.update(chunk2.subarray(pos, from));
+        state.words += sumWords(chunk2, pos, from);
         pos = to;
       }
-      state.hash.update(chunk.subarray(pos));
-      state.words += sumWords(chunk, pos, n2);
+      state.hash.update(chunk2.subarray(pos));
+      state.words += sumWords(chunk2, pos, n2);
     }
     state.length += n2;
   }
@@ -52785,36 +52889,36 @@ function fold(words) {
   return words === 0 ? 0 : (words - 1) % 65535 + 1;
 }
 function pePrefixState(path, algorithm, length) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     const end = Math.min(size, length ?? size) & ~1;
     if (end < layout.securityDirAt + 8) return void 0;
-    const state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    const state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
     feed(state, fd, end);
     return state;
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function peImageDigest(path, algorithm, prefix) {
-  const fd = openSync2(path, "r");
+  const fd = openSync3(path, "r");
   try {
-    const size = fstatSync3(fd).size;
+    const size = fstatSync4(fd).size;
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
     if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
       state = { ...prefix, hash: prefix.hash.copy(), layout };
-    else state = { algorithm, hash: createHash3(algorithm), words: 0, length: 0, layout };
+    else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
     return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
 function winCertificate(pkcs7) {
@@ -52848,28 +52952,28 @@ function writeSignedPe(input2, output2, d2, pkcs7, consume = false) {
   const sum = fold(d2.words + sumWords(dir, 0, 8) + sumWords(table, 0, table.length));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32LE(sum + total >>> 0, 0);
-  const fd = openSync2(output2, "r+");
+  const fd = openSync3(output2, "r+");
   try {
     const tail2 = Buffer.concat([Buffer.alloc(d2.tableAt - d2.size), table]);
     writeSync(fd, tail2, 0, tail2.length, d2.size);
     writeSync(fd, dir, 0, 8, d2.layout.securityDirAt);
     writeSync(fd, checksum, 0, 4, d2.layout.checksumAt);
   } finally {
-    closeSync2(fd);
+    closeSync3(fd);
   }
 }
-var HEAD_BYTES, CHUNK, shared;
+var HEAD_BYTES, CHUNK2, shared;
 var init_pe_image = __esm({
   "tools/lib/sign/pe-image.ts"() {
     "use strict";
     HEAD_BYTES = 4096;
-    CHUNK = 1024 * 1024;
+    CHUNK2 = 1024 * 1024;
   }
 });
 
 // tools/lib/sign/msi-image.ts
-import { createHash as createHash4 } from "node:crypto";
-import { closeSync as closeSync3, fstatSync as fstatSync4, openSync as openSync3, readSync as readSync4, writeSync as writeSync2 } from "node:fs";
+import { createHash as createHash5 } from "node:crypto";
+import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5, writeSync as writeSync2 } from "node:fs";
 function rawName(entry) {
   return entry.subarray(0, Math.min(64, entry.readUInt16LE(64)));
 }
@@ -52878,10 +52982,16 @@ function hashOrder(a2, b2) {
   const d2 = Buffer.compare(a2.subarray(0, n2), b2.subarray(0, n2));
   return d2 !== 0 ? d2 : a2.length > b2.length ? -1 : 1;
 }
-function msiImageDigest(path, algorithm) {
-  const fd = openSync3(path, "r");
+async function msiImageDigest(path, algorithm) {
+  const planned = plan(path, algorithm);
+  if (!planned) return void 0;
+  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), "hex");
+  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+}
+function plan(path, algorithm) {
+  const fd = openSync4(path, "r");
   try {
-    const size = fstatSync4(fd).size;
+    const size = fstatSync5(fd).size;
     let directory;
     try {
       directory = readCompoundDirectory(fileSource(fd));
@@ -52895,7 +53005,7 @@ function msiImageDigest(path, algorithm) {
     if (s2.top.some((e) => e.name === DIGITAL_SIGNATURE || e.name === DIGITAL_SIGNATURE_EX)) return void 0;
     const root = entryAt(s2.dir, 0);
     const children2 = s2.top.map((e) => ({ ...e, entry: entryAt(s2.dir, e.index) })).sort((a2, b2) => hashOrder(rawName(a2.entry), rawName(b2.entry)));
-    const pre = createHash4(algorithm);
+    const pre = createHash5(algorithm);
     pre.update(root.subarray(80, 100));
     for (const c2 of children2) {
       const name = rawName(c2.entry);
@@ -52904,16 +53014,30 @@ function msiImageDigest(path, algorithm) {
       pre.update(c2.entry.subarray(96, 116));
     }
     const dse = pre.digest();
-    const hash3 = createHash4(algorithm).update(dse);
-    const into = Buffer.allocUnsafe(1 << 20);
+    const parts = [dse];
     for (const c2 of children2) {
-      if (c2.entry.readUInt32LE(120) === 0) continue;
-      for (const piece of directory.pieces.get(c2.name)(into)) hash3.update(piece);
+      const length = c2.entry.readUInt32LE(120);
+      if (length === 0) continue;
+      if (length < directory.miniCutoff) {
+        parts.push(directory.streams.get(c2.name)());
+        continue;
+      }
+      const layout = directory.layouts.get(c2.name)();
+      let left = length;
+      for (const at2 of layout.units) {
+        const n2 = Math.min(layout.unit, left);
+        const last = parts[parts.length - 1];
+        if (Array.isArray(last) && last[0] + last[1] === at2) last[1] += n2;
+        else parts.push([at2, n2]);
+        left -= n2;
+        if (left === 0) break;
+      }
+      if (left > 0) return void 0;
     }
-    hash3.update(root.subarray(80, 96));
-    return { digest: hash3.digest(), dse, size, directory };
+    parts.push(Buffer.from(root.subarray(80, 96)));
+    return { parts, dse, size, directory };
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
 }
 function treeOrder(a2, b2) {
@@ -52927,17 +53051,17 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
   const ss = s2.sectorSize;
   const per = ss / 4;
   const miniCutoff = d2.directory.miniCutoff;
-  const fd = openSync3(input2, "r");
+  const fd = openSync4(input2, "r");
   const sectors = /* @__PURE__ */ new Map();
   let next2;
   try {
-    if (fstatSync4(fd).size !== d2.size) throw new Error(`${input2} changed while it was signed`);
+    if (fstatSync5(fd).size !== d2.size) throw new Error(`${input2} changed while it was signed`);
     next2 = d2.size / ss - 1;
     const sector = (n2) => {
       let b2 = sectors.get(n2);
       if (!b2) {
         b2 = Buffer.alloc(ss);
-        if (n2 < d2.size / ss - 1) readSync4(fd, b2, 0, ss, (n2 + 1) * ss);
+        if (n2 < d2.size / ss - 1) readSync5(fd, b2, 0, ss, (n2 + 1) * ss);
         sectors.set(n2, b2);
       }
       return b2;
@@ -53115,17 +53239,17 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
     });
     sectors.set(-1, header);
   } finally {
-    closeSync3(fd);
+    closeSync4(fd);
   }
   placeCopy(input2, output2, consume);
-  const out = openSync3(output2, "r+");
+  const out = openSync4(output2, "r+");
   try {
     for (const n2 of [...sectors.keys()].sort((a2, b2) => a2 - b2)) {
       const b2 = sectors.get(n2);
       writeSync2(out, b2, 0, n2 === -1 ? 512 : ss, (n2 + 1) * ss);
     }
   } finally {
-    closeSync3(out);
+    closeSync4(out);
   }
 }
 var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
@@ -53133,6 +53257,7 @@ var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
+    init_runner();
     init_pe_image();
     DIGITAL_SIGNATURE = "DigitalSignature";
     DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
@@ -53148,7 +53273,7 @@ var init_msi_image = __esm({
 });
 
 // tools/lib/sign/template-signing.ts
-import { createHash as createHash5, createPublicKey, sign, verify } from "node:crypto";
+import { createHash as createHash6, createPublicKey, sign, verify } from "node:crypto";
 function opusInfo(description, url2) {
   const parts = [];
   if (description !== void 0) parts.push(tlv(160, tlv(129, Buffer.from(description, "utf8"))));
@@ -53299,7 +53424,7 @@ function parseTemplate(pkcs7, expect) {
   return { template };
 }
 function hashOf(algorithm, data) {
-  return createHash5(algorithm).update(data).digest();
+  return createHash6(algorithm).update(data).digest();
 }
 function signedAttributes(t2, indirect, description, time3) {
   const content = indirect.subarray(readNode(indirect, 0).contentStart);
@@ -53438,14 +53563,14 @@ async function post(url2, body, timeoutMs) {
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
   return bytes;
 }
-async function timestampSignature(plan, algorithm, imprint) {
+async function timestampSignature(plan2, algorithm, imprint) {
   const failures = [];
-  for (const attempt of tsaSchedule(plan)) {
+  for (const attempt of tsaSchedule(plan2)) {
     if (attempt.waitMs) await sleep(attempt.waitMs);
     const nonce = randomBytes(8);
     let why;
     try {
-      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan.timeoutMs);
+      const reply = await post(attempt.url, timestampRequest(algorithm, imprint, nonce), plan2.timeoutMs);
       const got = tokenOf(reply, { algorithm, imprint, nonce });
       if ("token" in got) {
         if (failures.length)
@@ -53465,7 +53590,7 @@ async function timestampSignature(plan, algorithm, imprint) {
     `every timestamp authority failed:
   - ${failures.join("\n  - ")}`,
     {
-      details: { attempts: failures.length, urls: plan.urls }
+      details: { attempts: failures.length, urls: plan2.urls }
     }
   );
 }
@@ -53484,7 +53609,7 @@ var init_tsp = __esm({
 });
 
 // tools/lib/sign/template-signer.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
 function identityOf(files2) {
   return files2.map((f2) => {
@@ -53558,18 +53683,18 @@ var init_template_signer = __esm({
         return state;
       }
       /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
-      image(p2) {
+      async image(p2) {
         try {
-          return this.imageOf(p2);
+          return await this.imageOf(p2);
         } catch (e) {
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
           return void 0;
         }
       }
-      imageOf(p2) {
+      async imageOf(p2) {
         const input2 = p2.input;
         if (this.kindOf(p2) === "msi") {
-          const d3 = msiImageDigest(input2, this.o.digest);
+          const d3 = await msiImageDigest(input2, this.o.digest);
           return d3 && {
             digest: d3.digest,
             write: (output2, pkcs7) => writeSignedMsi(input2, output2, d3, pkcs7, Boolean(p2.consume))
@@ -53585,12 +53710,12 @@ var init_template_signer = __esm({
        * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
        * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
        */
-      async sign(p2, plan) {
+      async sign(p2, plan2) {
         if (!this.enabled) return false;
         const l2 = this.ready(p2);
         if (!l2) return false;
         const started = performance.now();
-        const image = this.image(p2);
+        const image = await this.image(p2);
         if (!image) return false;
         const prepared = signFromTemplate(
           l2.template,
@@ -53598,10 +53723,10 @@ var init_template_signer = __esm({
           l2.key
         );
         const asked = performance.now();
-        const token = plan ? await timestampSignature(
-          plan,
+        const token = plan2 ? await timestampSignature(
+          plan2,
           this.o.digest,
-          createHash6(this.o.digest).update(prepared.signature).digest()
+          createHash7(this.o.digest).update(prepared.signature).digest()
         ) : void 0;
         const stamped = performance.now();
         try {
@@ -53627,7 +53752,7 @@ var init_template_signer = __esm({
         this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const image = this.image(p2);
+          const image = await this.image(p2);
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p2.output) : readPeSignature(p2.output);
           if (sig.kind !== "signed") return;
@@ -53771,8 +53896,8 @@ var init_osslsigncode2 = __esm({
         return {
           prepare: () => void materials.resolve(),
           produce: async (input2) => {
-            const plan = ctx.timestamp();
-            if (await templates.sign(input2, plan)) return;
+            const plan2 = ctx.timestamp();
+            if (await templates.sign(input2, plan2)) return;
             await materials.use(
               (paths) => osslProduce(
                 {
@@ -53783,7 +53908,7 @@ var init_osslsigncode2 = __esm({
                   keys: { ...keys, ...paths },
                   ...p2.productUrl ? { url: p2.productUrl } : {},
                   ...password ? { password: parseSecretRef(password, field("password")) } : {},
-                  ...plan ? { timestamp: plan } : {}
+                  ...plan2 ? { timestamp: plan2 } : {}
                 },
                 input2
               )
@@ -54052,37 +54177,20 @@ var init_backends = __esm({
 });
 
 // tools/lib/sign/hash.ts
-import { createHash as createHash7 } from "node:crypto";
-import { closeSync as closeSync4, fstatSync as fstatSync5, openSync as openSync4, readSync as readSync5 } from "node:fs";
-function sha256FileSync(path) {
-  shared2 ??= Buffer.allocUnsafe(CHUNK2);
-  const buf = shared2;
-  const fd = openSync4(path, "r");
-  try {
-    const size = fstatSync5(fd).size;
-    const hash3 = createHash7("sha256");
-    let position = 0;
-    for (; ; ) {
-      const n2 = readSync5(fd, buf, 0, CHUNK2, position);
-      if (n2 <= 0) break;
-      hash3.update(buf.subarray(0, n2));
-      position += n2;
-    }
-    return { sha256: hash3.digest("hex"), size };
-  } finally {
-    closeSync4(fd);
-  }
-}
 function describeArtifactFast(path) {
   const { sha256: sha2563, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
-var CHUNK2, shared2;
+async function describeArtifactOffThread(path) {
+  const { sha256: sha2563, size } = await sha256File2(path);
+  return { path, kind: artifactKind(path), sha256: sha2563, size };
+}
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
     "use strict";
     init_artifact();
-    CHUNK2 = 1024 * 1024;
+    init_runner();
+    init_spawn_helper();
   }
 });
 
@@ -54323,8 +54431,8 @@ async function verifyStable(path, stable, options, policy) {
     timeoutMs: options.timeoutMs ?? 12e4,
     label: "osslsigncode verify"
   });
-  const artifact = { ...describeArtifactFast(stable), path };
-  const run = await pending;
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
@@ -55594,12 +55702,12 @@ function cabChecksum(data, seed = 0) {
   if (rest >= 1) ul |= data[i2++];
   return (csum ^ ul) >>> 0;
 }
-function dataBlock(chunk) {
-  const b2 = Buffer.alloc(DATA_HEADER + chunk.length);
-  b2.writeUInt16LE(chunk.length, 4);
-  b2.writeUInt16LE(chunk.length, 6);
-  chunk.copy(b2, DATA_HEADER);
-  b2.writeUInt32LE(cabChecksum(b2.subarray(4, 8), cabChecksum(chunk)), 0);
+function dataBlock(chunk2) {
+  const b2 = Buffer.alloc(DATA_HEADER + chunk2.length);
+  b2.writeUInt16LE(chunk2.length, 4);
+  b2.writeUInt16LE(chunk2.length, 6);
+  chunk2.copy(b2, DATA_HEADER);
+  b2.writeUInt32LE(cabChecksum(b2.subarray(4, 8), cabChecksum(chunk2)), 0);
   return b2;
 }
 function cabinetSize(name, size) {
@@ -55679,11 +55787,11 @@ function readCabinetFile(cab) {
     const csum = cab.readUInt32LE(p2);
     const cb = cab.readUInt16LE(p2 + 4);
     if (cab.readUInt16LE(p2 + 6) !== cb) bad2("stored block sizes differ");
-    const chunk = cab.subarray(p2 + DATA_HEADER + dataReserve, p2 + DATA_HEADER + dataReserve + cb);
-    if (chunk.length !== cb) bad2("truncated data block");
-    const want = cabChecksum(cab.subarray(p2 + 4, p2 + DATA_HEADER + dataReserve), cabChecksum(chunk));
+    const chunk2 = cab.subarray(p2 + DATA_HEADER + dataReserve, p2 + DATA_HEADER + dataReserve + cb);
+    if (chunk2.length !== cb) bad2("truncated data block");
+    const want = cabChecksum(cab.subarray(p2 + 4, p2 + DATA_HEADER + dataReserve), cabChecksum(chunk2));
     if (csum !== 0 && csum !== want) bad2(`checksum mismatch in block ${i2}`);
-    parts.push(chunk);
+    parts.push(chunk2);
     p2 += DATA_HEADER + dataReserve + cb;
   }
   if (p2 !== cab.length) bad2("bytes after the last data block");
@@ -56517,9 +56625,9 @@ function rewriteStream(fd, s2, data, miniCutoff) {
   for (let i2 = 0; i2 < used; ) {
     let j2 = i2 + 1;
     while (j2 < used && s2.units[j2] === s2.units[j2 - 1] + s2.unit) j2++;
-    const chunk = Buffer.alloc((j2 - i2) * s2.unit);
-    data.copy(chunk, 0, i2 * s2.unit, Math.min(data.length, j2 * s2.unit));
-    put(fd, chunk, s2.units[i2]);
+    const chunk2 = Buffer.alloc((j2 - i2) * s2.unit);
+    data.copy(chunk2, 0, i2 * s2.unit, Math.min(data.length, j2 * s2.unit));
+    put(fd, chunk2, s2.units[i2]);
     i2 = j2;
   }
   const word = (v2) => {
@@ -56719,8 +56827,8 @@ async function buildMsiBase(o2) {
   );
   if (agent.length !== 1 || sha256Of(agent[0]) !== o2.agentSha256)
     fail2("the agent extracted from the base differs");
-  const plan = readPlan(msi, tokens, cabName);
-  if ("fallback" in plan) return plan;
+  const plan2 = readPlan(msi, tokens, cabName);
+  if ("fallback" in plan2) return plan2;
   const cabinets = withMsiDatabase(msi, (db) => {
     const out = {};
     for (const r2 of db.table("Media")?.rows ?? []) {
@@ -56733,7 +56841,7 @@ async function buildMsiBase(o2) {
     }
     return out;
   });
-  return { path: msi, sha256: sha256Of(msi), key: o2.key, slot: o2.slot, cabinets, tokens, plan: plan.plan };
+  return { path: msi, sha256: sha256Of(msi), key: o2.key, slot: o2.slot, cabinets, tokens, plan: plan2.plan };
 }
 function readPlan(msi, tokens, mainCab) {
   const db = new MsiDatabase(readFileSync17(msi));
@@ -56894,30 +57002,36 @@ function checkMsiSite(base, file2, siteJson2) {
   const fail3 = (message) => {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
-  withMsiDatabase(
-    base.path,
-    (baseDb) => withMsiDatabase(file2, (db) => {
-      const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
-      const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
-      if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
-        fail3(`its cabinets (${media.join(", ")}) are not the base's`);
-      const pieces = (d2, name, into) => {
-        const raw2 = d2.rawStreamName(name);
-        const read = raw2 ? d2.directory.pieces.get(raw2) : void 0;
-        return read ? read(into) : fail3(`cabinet stream ${name} not found`);
-      };
-      checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
-      for (const name of Object.keys(base.cabinets))
-        if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
-          fail3(`cabinet ${name} differs from the base's`);
-      const raw = db.rawStreamName(SITE_CAB);
-      const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
-      const site = readCabinetFile(bytes ?? fail3(`cabinet stream ${SITE_CAB} not found`));
-      if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
-    })
-  );
+  const baseDb = baseDatabase(base);
+  withMsiDatabase(file2, (db) => {
+    const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
+    const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
+    if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
+      fail3(`its cabinets (${media.join(", ")}) are not the base's`);
+    const pieces = (d2, name, into) => {
+      const raw2 = d2.rawStreamName(name);
+      const read = raw2 ? d2.directory.pieces.get(raw2) : void 0;
+      return read ? read(into) : fail3(`cabinet stream ${name} not found`);
+    };
+    checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    for (const name of Object.keys(base.cabinets))
+      if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
+        fail3(`cabinet ${name} differs from the base's`);
+    const raw = db.rawStreamName(SITE_CAB);
+    const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
+    const site = readCabinetFile(bytes ?? fail3(`cabinet stream ${SITE_CAB} not found`));
+    if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
+  });
 }
-var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, baseCache, int4, checkBuffers;
+function baseDatabase(base) {
+  let db = baseDbCache.get(base);
+  if (!db) {
+    db = new MsiDatabase(baseBytes(base));
+    baseDbCache.set(base, db);
+  }
+  return db;
+}
+var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, baseCache, int4, baseDbCache, checkBuffers;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
     "use strict";
@@ -56939,6 +57053,7 @@ var init_msi_incremental = __esm({
       b2.writeUInt32LE((v2 ^ 2147483648) >>> 0);
       return b2;
     };
+    baseDbCache = /* @__PURE__ */ new WeakMap();
   }
 });
 
@@ -58122,7 +58237,7 @@ async function buildInRunDir(options, workRoot, started) {
   const total = options.sites.length;
   const results = new Array(total);
   const signServer = await startSignServer(signer);
-  const shared3 = {
+  const shared2 = {
     agent,
     dev: agent.dev || signer.dev,
     version: version2,
@@ -58143,7 +58258,7 @@ async function buildInRunDir(options, workRoot, started) {
     force: Boolean(options.force),
     ...options.onAssembled ? { onAssembled: options.onAssembled } : {}
   };
-  if (options.incremental !== false && total > 0) shared3.release = await releaseParts(shared3, options);
+  if (options.incremental !== false && total > 0) shared2.release = await releaseParts(shared2, options);
   const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
   let next2 = 0;
   const worker = async () => {
@@ -58153,7 +58268,7 @@ async function buildInRunDir(options, workRoot, started) {
       options.onProgress?.({ type: "start", siteCode: site.siteCode, index, total });
       const t0 = performance.now();
       try {
-        const r2 = await buildSite(shared3, site);
+        const r2 = await buildSite(shared2, site);
         results[index] = r2;
         options.onProgress?.({
           type: "done",
@@ -58193,7 +58308,7 @@ async function buildInRunDir(options, workRoot, started) {
   const report = batchReport({
     results: all,
     version: fullVersion,
-    dev: shared3.dev,
+    dev: shared2.dev,
     profile: signer.profile,
     outDir,
     finishedAt: (/* @__PURE__ */ new Date()).toISOString(),
@@ -58208,7 +58323,7 @@ async function buildInRunDir(options, workRoot, started) {
     failed: report.summary.failed,
     results: all,
     version: fullVersion,
-    dev: shared3.dev,
+    dev: shared2.dev,
     report,
     durationMs: performance.now() - started
   };
@@ -60304,7 +60419,7 @@ import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
   const hash3 = createHash14("sha256");
-  for await (const chunk of createReadStream3(path, { highWaterMark: 1 << 20 })) hash3.update(chunk);
+  for await (const chunk2 of createReadStream3(path, { highWaterMark: 1 << 20 })) hash3.update(chunk2);
   return hash3.digest("hex");
 }
 async function atomicWrite(path, text) {
@@ -60425,9 +60540,9 @@ var init_dir = __esm({
         await pipeline2(
           createReadStream3(input2.path, { highWaterMark: 1 << 20 }),
           new Transform({
-            transform(chunk, _enc, done) {
-              hash3.update(chunk);
-              done(null, chunk);
+            transform(chunk2, _enc, done) {
+              hash3.update(chunk2);
+              done(null, chunk2);
             }
           }),
           createWriteStream2(part)
@@ -60462,10 +60577,10 @@ var init_dir = __esm({
         await pipeline2(
           createReadStream3(src, { highWaterMark: 1 << 20 }),
           new Transform({
-            transform(chunk, _enc, done) {
-              hash3.update(chunk);
-              size += chunk.length;
-              done(null, chunk);
+            transform(chunk2, _enc, done) {
+              hash3.update(chunk2);
+              size += chunk2.length;
+              done(null, chunk2);
             }
           }),
           createWriteStream2(dest)
@@ -60683,9 +60798,9 @@ function takeBuffer() {
 function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
-function write(req, chunk) {
+function write(req, chunk2) {
   return new Promise((resolve15, reject) => {
-    req.write(chunk, (err) => err ? reject(err) : resolve15());
+    req.write(chunk2, (err) => err ? reject(err) : resolve15());
   });
 }
 async function pump(req, body, stopped) {
@@ -60702,10 +60817,10 @@ async function pump(req, body, stopped) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK3, body.size - pos), pos);
       if (bytesRead === 0) throw new Error(`${body.path} shrank while it was being uploaded`);
       pos += bytesRead;
-      const chunk = bytesRead === CHUNK3 ? buf : buf.subarray(0, bytesRead);
-      hash3.update(chunk);
+      const chunk2 = bytesRead === CHUNK3 ? buf : buf.subarray(0, bytesRead);
+      hash3.update(chunk2);
       if (inflight) await inflight;
-      inflight = write(req, chunk);
+      inflight = write(req, chunk2);
       inflight.catch(() => {
       });
     }
@@ -60895,15 +61010,15 @@ async function downloadHashed(url2, headers, dest, limits = {}) {
     const out = dest ? (await import("node:fs")).createWriteStream(dest) : void 0;
     try {
       let sinceGc = 0;
-      for await (const chunk of res) {
-        hash3.update(chunk);
-        size += chunk.length;
-        sinceGc += chunk.length;
+      for await (const chunk2 of res) {
+        hash3.update(chunk2);
+        size += chunk2.length;
+        sinceGc += chunk2.length;
         if (sinceGc >= GC_EVERY) {
           sinceGc = 0;
           collectGarbage();
         }
-        if (out && !out.write(chunk)) await new Promise((r2) => out.once("drain", r2));
+        if (out && !out.write(chunk2)) await new Promise((r2) => out.once("drain", r2));
       }
     } catch (e) {
       throw new TypeError("fetch failed", { cause: e });
@@ -61483,8 +61598,8 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           return new Promise((resolve15) => __awaiter3(this, void 0, void 0, function* () {
             let output2 = Buffer.alloc(0);
-            this.message.on("data", (chunk) => {
-              output2 = Buffer.concat([output2, chunk]);
+            this.message.on("data", (chunk2) => {
+              output2 = Buffer.concat([output2, chunk2]);
             });
             this.message.on("end", () => {
               resolve15(output2.toString());
@@ -61496,8 +61611,8 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           return new Promise((resolve15) => __awaiter3(this, void 0, void 0, function* () {
             const chunks = [];
-            this.message.on("data", (chunk) => {
-              chunks.push(chunk);
+            this.message.on("data", (chunk2) => {
+              chunks.push(chunk2);
             });
             this.message.on("end", () => {
               resolve15(Buffer.concat(chunks));

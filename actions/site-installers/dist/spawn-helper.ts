@@ -14,10 +14,15 @@
  *   → { t: 'run', id, file, args, cwd?, env, input?, timeoutMs }
  *   ← { t: 'pid', id, pid }        as soon as the program runs (the caller may signal its group)
  *   ← { t: 'done', id, code, signal, timedOut, stdout, stderr }  or  { t: 'done', id, error: { code, message } }
+ *   → { t: 'hash', id, path, algorithm?, parts? }  a digest computed on the helper's core: of
+ *                                  the whole file, or of `parts` in order (bytes, or [offset, length] of the file)
+ *   ← { t: 'hashed', id, sha256, size }  or  { t: 'hashed', id, error: { code, message } }
  * The helper ignores the terminal's signals (it is in a group of its own); when its caller goes
  * away (the channel closes), every group it started is killed and the helper exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 export const HELPER_FLAG = '--signet-spawn-helper';
 
@@ -105,23 +110,97 @@ export function startProgram(
   });
 }
 
+const CHUNK = 1024 * 1024;
+let chunk: Buffer | undefined;
+
+/**
+ * SHA-256 of a file: 1 MiB reads into a reused buffer, one hash update each (~4× less CPU than a
+ * default 64 KB read stream on a 10 MB file, as fast as 8 MiB reads, measured).
+ */
+export function sha256FileSync(path: string): { sha256: string; size: number } {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  const buf = chunk;
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const hash = createHash('sha256');
+    for (let position = 0; ; ) {
+      const n = readSync(fd, buf, 0, CHUNK, position);
+      if (n <= 0) break;
+      hash.update(buf.subarray(0, n));
+      position += n;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A part of what is hashed: bytes as they are, or `[offset, length]` of the file. */
+export type HashPart = Uint8Array | [number, number];
+
+/** The digest (hex) of `parts` in order, file ranges read through the reused buffer. */
+export function hashPartsSync(
+  path: string,
+  algorithm: string,
+  parts: HashPart[],
+): { sha256: string; size: number } {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  const buf = chunk;
+  const fd = openSync(path, 'r');
+  try {
+    const hash = createHash(algorithm);
+    for (const part of parts) {
+      if (!Array.isArray(part)) {
+        hash.update(part);
+        continue;
+      }
+      const [offset, length] = part;
+      for (let done = 0; done < length; ) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK, length - done), offset + done);
+        if (n <= 0) throw Object.assign(new Error(`short read at ${offset + done}`), { code: 'ESHORT' });
+        hash.update(buf.subarray(0, n));
+        done += n;
+      }
+    }
+    return { sha256: hash.digest('hex'), size: fstatSync(fd).size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function helperMain(): void {
   const running = new Map<number, (signal: NodeJS.Signals) => void>();
   const reply = (message: object) => {
-    if (process.connected) process.send?.(message);
+    // a caller that went away meanwhile: the disconnect handler ends this process
+    if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => undefined);
-  process.on('message', (m: Program & { t: string; id: number }) => {
-    if (m?.t !== 'run') return;
-    void startProgram(m, true, (kill, pid) => {
-      if (pid === undefined) return;
-      running.set(m.id, kill);
-      reply({ t: 'pid', id: m.id, pid });
-    }).then((exit) => {
-      running.delete(m.id);
-      reply({ t: 'done', id: m.id, ...exit });
-    });
-  });
+  process.on(
+    'message',
+    (m: Program & { t: string; id: number; path?: string; algorithm?: string; parts?: HashPart[] }) => {
+      if (m?.t === 'hash') {
+        try {
+          const path = m.path ?? '';
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? 'sha256', m.parts) : sha256FileSync(path);
+          reply({ t: 'hashed', id: m.id, ...r });
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          reply({ t: 'hashed', id: m.id, error: { code: err.code ?? '', message: err.message } });
+        }
+        return;
+      }
+      if (m?.t !== 'run') return;
+      void startProgram(m, true, (kill, pid) => {
+        if (pid === undefined) return;
+        running.set(m.id, kill);
+        reply({ t: 'pid', id: m.id, pid });
+      }).then((exit) => {
+        running.delete(m.id);
+        reply({ t: 'done', id: m.id, ...exit });
+      });
+    },
+  );
   process.on('disconnect', () => {
     for (const kill of running.values()) kill('SIGKILL');
     process.exit(0);

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { clearSecrets, registerSecret } from '../redact.ts';
-import { SpawnRunner, spawnHelperPid, useSpawnHelper } from './runner.ts';
+import { hashFileParts, SpawnRunner, sha256File, spawnHelperPid, useSpawnHelper } from './runner.ts';
 
 afterEach(() => clearSecrets());
 
@@ -81,6 +82,40 @@ describe.each([
 });
 
 describe('the spawn helper', () => {
+  it('hashes files on its core: the digests computed here, and a helper killed meanwhile costs no hash', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'data.bin');
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    writeFileSync(file, bytes);
+    const whole = createHash('sha256').update(bytes).digest('hex');
+    const parts = createHash('sha256')
+      .update('ab')
+      .update(bytes.subarray(10, 10 + 2_000_000))
+      .update('z')
+      .digest('hex');
+    const of: Parameters<typeof hashFileParts>[2] = [Buffer.from('ab'), [10, 2_000_000], Buffer.from('z')];
+    // without a helper, here
+    expect(await sha256File(file)).toEqual({ sha256: whole, size: bytes.length });
+    expect(await hashFileParts(file, 'sha256', of)).toBe(parts);
+    const release = useSpawnHelper();
+    try {
+      await r.run('true', []); // the helper is ready
+      const helperCpu = () =>
+        Number(readFileSync(`/proc/${spawnHelperPid()}/stat`, 'utf8').split(') ')[1]!.split(' ')[11]);
+      const before = helperCpu();
+      for (let i = 0; i < 20; i++) expect((await sha256File(file)).sha256).toBe(whole);
+      expect(await hashFileParts(file, 'sha256', of)).toBe(parts);
+      // 60 MB hashed: several clock ticks of the helper's own CPU
+      expect(helperCpu()).toBeGreaterThan(before);
+      // killed with hashes in flight: each is computed here instead, none is lost or wrong
+      const inFlight = Array.from({ length: 8 }, () => sha256File(file));
+      process.kill(spawnHelperPid()!, 'SIGKILL');
+      for (const h of await Promise.all(inFlight)) expect(h.sha256).toBe(whole);
+      await expect(sha256File(join(dir, 'missing'))).rejects.toThrow();
+    } finally {
+      release();
+    }
+  }, 20_000);
   const r = new SpawnRunner();
   it('is shared by its holders and ends with the last release', async () => {
     const a = useSpawnHelper();
@@ -116,7 +151,7 @@ describe('the spawn helper', () => {
     } finally {
       release();
     }
-  });
+  }, 20_000); // a helper's start and a kill's reaping, on a loaded machine
   it('a helper that dies before it is ready costs no run: the programs start here', async () => {
     const dir = tempDir();
     const broken = join(dir, 'broken-helper.ts');

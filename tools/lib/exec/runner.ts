@@ -13,7 +13,16 @@ import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { siblingScript } from '../paths.ts';
 import { redact } from '../redact.ts';
-import { type Exit, HELPER_FLAG, killGroup, type Program, startProgram } from './spawn-helper.ts';
+import {
+  type Exit,
+  type HashPart,
+  HELPER_FLAG,
+  hashPartsSync,
+  killGroup,
+  type Program,
+  sha256FileSync,
+  startProgram,
+} from './spawn-helper.ts';
 
 export interface RunOptions {
   cwd?: string;
@@ -99,6 +108,7 @@ function launchHere(l: Program): Promise<Exit> {
 class SpawnHelper {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
+  private readonly hashes = new Map<number, PendingHash>();
   private nextId = 1;
   /** The helper said it is ready; until then runs wait here, and start from this process if it never is. */
   private ready = false;
@@ -120,6 +130,15 @@ class SpawnHelper {
       if (m.t === 'ready') {
         this.ready = true;
         for (const id of this.queued.splice(0)) this.send(id);
+        return;
+      }
+      if (m.t === 'hashed') {
+        const h = this.hashes.get(m.id);
+        if (!h) return;
+        this.hashes.delete(m.id);
+        this.idle();
+        if (m.error) h.fail(Object.assign(new Error(m.error.message), { code: m.error.code }));
+        else h.done({ sha256: m.sha256 ?? '', size: m.size ?? 0 });
         return;
       }
       const p = this.pending.get(m.id);
@@ -146,6 +165,15 @@ class SpawnHelper {
       if (!this.alive) return;
       this.alive = false;
       if (helper === this) helper = undefined;
+      // a hash it had not answered is computed here (reading a file twice is harmless)
+      for (const [id, h] of this.hashes) {
+        this.hashes.delete(id);
+        try {
+          h.done(hashHere(h.path, h.of));
+        } catch (e) {
+          h.fail(e as Error);
+        }
+      }
       for (const [id, p] of this.pending) {
         this.pending.delete(id);
         // never ready: nothing was sent to it, so the program starts here (a helper that cannot
@@ -164,7 +192,7 @@ class SpawnHelper {
 
   /** Not kept alive by the helper while nothing runs. */
   private idle(): void {
-    if (this.pending.size > 0) return;
+    if (this.pending.size > 0 || this.hashes.size > 0) return;
     this.child.unref();
     (this.child.channel as { unref?: () => void } | undefined)?.unref?.();
   }
@@ -189,21 +217,40 @@ class SpawnHelper {
     });
   }
 
+  /** The SHA-256 of a file, computed by the helper (here, when it is not ready yet). */
+  hash(
+    path: string,
+    of?: { algorithm: string; parts: HashPart[] },
+  ): Promise<{ sha256: string; size: number }> {
+    if (!this.ready) return Promise.resolve().then(() => hashHere(path, of));
+    const id = this.nextId++;
+    this.child.ref();
+    (this.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    return new Promise((done, fail) => {
+      this.hashes.set(id, { path, of, done, fail });
+      // a helper that just died: its exit hands this hash back (computed here)
+      this.child.send({ t: 'hash', id, path, ...(of ?? {}) }, () => undefined);
+    });
+  }
+
   private send(id: number): void {
     const p = this.pending.get(id);
     if (!p) return;
     const l = p.launch;
-    this.child.send({
-      t: 'run',
-      id,
-      file: l.file,
-      args: l.args,
-      // the helper's own folder is where this process was when it started it
-      cwd: l.cwd ?? process.cwd(),
-      env: l.env,
-      ...(l.input !== undefined ? { input: l.input } : {}),
-      timeoutMs: l.timeoutMs,
-    });
+    this.child.send(
+      {
+        t: 'run',
+        id,
+        file: l.file,
+        args: l.args,
+        // the helper's own folder is where this process was when it started it
+        cwd: l.cwd ?? process.cwd(),
+        env: l.env,
+        ...(l.input !== undefined ? { input: l.input } : {}),
+        timeoutMs: l.timeoutMs,
+      },
+      () => undefined,
+    ); // a helper that just died: its exit fails this run (see gone)
   }
 
   close(): void {
@@ -219,8 +266,17 @@ interface Pending {
   pid?: number;
 }
 
+interface PendingHash {
+  path: string;
+  of: { algorithm: string; parts: HashPart[] } | undefined;
+  done: (r: { sha256: string; size: number }) => void;
+  fail: (e: Error) => void;
+}
+
 interface HelperMessage {
-  t: 'ready' | 'pid' | 'done';
+  t: 'ready' | 'pid' | 'done' | 'hashed';
+  sha256?: string;
+  size?: number;
   id: number;
   pid?: number;
   code?: number | null;
@@ -251,6 +307,27 @@ export function useSpawnHelper(options: { script?: string } = {}): () => void {
     released = true;
     if (--holders === 0) helper?.close();
   };
+}
+
+/**
+ * The SHA-256 and size of a file: on the spawn helper's core while a batch holds the helper, so
+ * this process's one thread goes on with the next site; here otherwise.
+ */
+export function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+  const h = helper?.alive ? helper : undefined;
+  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
+  return h.hash(path);
+}
+
+function hashHere(path: string, of: { algorithm: string; parts: HashPart[] } | undefined) {
+  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+}
+
+/** The digest (hex) of `parts` of a file in order, where sha256File computes it. */
+export function hashFileParts(path: string, algorithm: string, parts: HashPart[]): Promise<string> {
+  const h = helper?.alive ? helper : undefined;
+  const of = { algorithm, parts };
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => r.sha256);
 }
 
 /** The spawn helper's process id while programs start from it (for tests and benches). */

@@ -469,29 +469,40 @@ export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer): voi
   const fail = (message: string): never => {
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
   };
-  withMsiDatabase(base.path, (baseDb) =>
-    withMsiDatabase(file, (db) => {
-      const media = (db.table('Media')?.rows ?? []).map((r) => (r['Cabinet'] ?? '').slice(1));
-      const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
-      if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
-        fail(`its cabinets (${media.join(', ')}) are not the base's`);
-      const pieces = (d: MsiDatabase, name: string, into: Buffer) => {
-        const raw = d.rawStreamName(name);
-        const read = raw ? d.directory.pieces.get(raw) : undefined;
-        return read ? read(into) : fail(`cabinet stream ${name} not found`);
-      };
-      // byte for byte against the base's cabinets (checked once, when the base was built: the
-      // agent), read side by side: two reads and a compare cost less than a hash of either
-      checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
-      for (const name of Object.keys(base.cabinets))
-        if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
-          fail(`cabinet ${name} differs from the base's`);
-      const raw = db.rawStreamName(SITE_CAB);
-      const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
-      const site = readCabinetFile(bytes ?? fail(`cabinet stream ${SITE_CAB} not found`));
-      if (site.name !== SITE_FILE || !site.data.equals(siteJson)) fail("its site.json is not this site's");
-    }),
-  );
+  const baseDb = baseDatabase(base);
+  withMsiDatabase(file, (db) => {
+    const media = (db.table('Media')?.rows ?? []).map((r) => (r['Cabinet'] ?? '').slice(1));
+    const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
+    if (JSON.stringify([...media].sort()) !== JSON.stringify(expected))
+      fail(`its cabinets (${media.join(', ')}) are not the base's`);
+    const pieces = (d: MsiDatabase, name: string, into: Buffer) => {
+      const raw = d.rawStreamName(name);
+      const read = raw ? d.directory.pieces.get(raw) : undefined;
+      return read ? read(into) : fail(`cabinet stream ${name} not found`);
+    };
+    // byte for byte against the base's cabinets (checked once, when the base was built: the
+    // agent), read side by side: two reads and a compare cost less than a hash of either
+    checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    for (const name of Object.keys(base.cabinets))
+      if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
+        fail(`cabinet ${name} differs from the base's`);
+    const raw = db.rawStreamName(SITE_CAB);
+    const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
+    const site = readCabinetFile(bytes ?? fail(`cabinet stream ${SITE_CAB} not found`));
+    if (site.name !== SITE_FILE || !site.data.equals(siteJson)) fail("its site.json is not this site's");
+  });
+}
+
+/** The base's database over its bytes in memory (read and checked once, see baseBytes). */
+const baseDbCache = new WeakMap<MsiBase, MsiDatabase>();
+
+function baseDatabase(base: MsiBase): MsiDatabase {
+  let db = baseDbCache.get(base);
+  if (!db) {
+    db = new MsiDatabase(baseBytes(base));
+    baseDbCache.set(base, db);
+  }
+  return db;
 }
 
 /** The buffers checkMsiSite reads through (one pair per process: its reads are synchronous). */

@@ -11,6 +11,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
+import { hashFileParts } from '../exec/runner.ts';
+import type { HashPart } from '../exec/spawn-helper.ts';
 import { placeCopy } from './pe-image.ts';
 
 export const DIGITAL_SIGNATURE = '\u0005DigitalSignature';
@@ -50,7 +52,19 @@ function hashOrder(a: Buffer, b: Buffer): number {
  * The digest of an unsigned MSI's content (osslsigncode `sign -add-msi-dse`), or undefined when
  * the file is not one the in-process writer handles.
  */
-export function msiImageDigest(path: string, algorithm: string): MsiImageDigest | undefined {
+export async function msiImageDigest(path: string, algorithm: string): Promise<MsiImageDigest | undefined> {
+  const planned = plan(path, algorithm);
+  if (!planned) return undefined;
+  // the streams' bytes are read and hashed where the batch's other core is (exec/runner.ts)
+  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), 'hex');
+  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+}
+
+/** What the content digest hashes, in order: the pre-hash, each stream (file ranges, or the bytes of a mini stream), the root CLSID. */
+function plan(
+  path: string,
+  algorithm: string,
+): { parts: HashPart[]; dse: Buffer; size: number; directory: CompoundDirectory } | undefined {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -78,14 +92,29 @@ export function msiImageDigest(path: string, algorithm: string): MsiImageDigest 
       pre.update(c.entry.subarray(0x60, 0x74)); // state bits, creation and modification times
     }
     const dse = pre.digest();
-    const hash = createHash(algorithm).update(dse);
-    const into = Buffer.allocUnsafe(1 << 20);
+    const parts: HashPart[] = [dse];
     for (const c of children) {
-      if (c.entry.readUInt32LE(0x78) === 0) continue;
-      for (const piece of directory.pieces.get(c.name)!(into)) hash.update(piece);
+      const length = c.entry.readUInt32LE(0x78);
+      if (length === 0) continue;
+      if (length < directory.miniCutoff) {
+        parts.push(directory.streams.get(c.name)!());
+        continue;
+      }
+      // runs of consecutive sectors, the last one cut at the stream's end
+      const layout = directory.layouts.get(c.name)!();
+      let left = length;
+      for (const at of layout.units) {
+        const n = Math.min(layout.unit, left);
+        const last = parts[parts.length - 1];
+        if (Array.isArray(last) && last[0] + last[1] === at) last[1] += n;
+        else parts.push([at, n]);
+        left -= n;
+        if (left === 0) break;
+      }
+      if (left > 0) return undefined;
     }
-    hash.update(root.subarray(0x50, 0x60));
-    return { digest: hash.digest(), dse, size, directory };
+    parts.push(Buffer.from(root.subarray(0x50, 0x60)));
+    return { parts, dse, size, directory };
   } finally {
     closeSync(fd);
   }

@@ -121,19 +121,19 @@ export class TemplateSigner {
   }
 
   /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
-  private image(p: ProduceInput): Image | undefined {
+  private async image(p: ProduceInput): Promise<Image | undefined> {
     try {
-      return this.imageOf(p);
+      return await this.imageOf(p);
     } catch (e) {
       logger.debug(`template signing: ${(e as Error).message}; osslsigncode signs the file`);
       return undefined;
     }
   }
 
-  private imageOf(p: ProduceInput): Image | undefined {
+  private async imageOf(p: ProduceInput): Promise<Image | undefined> {
     const input = p.input;
     if (this.kindOf(p) === 'msi') {
-      const d = msiImageDigest(input, this.o.digest);
+      const d = await msiImageDigest(input, this.o.digest);
       return (
         d && {
           digest: d.digest,
@@ -159,7 +159,7 @@ export class TemplateSigner {
     const l = this.ready(p);
     if (!l) return false;
     const started = performance.now();
-    const image = this.image(p);
+    const image = await this.image(p);
     if (!image) return false;
     const prepared = signFromTemplate(
       l.template,
@@ -206,7 +206,7 @@ export class TemplateSigner {
     this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const image = this.image(p);
+      const image = await this.image(p);
       if (!image) return;
       const sig = kind === 'msi' ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== 'signed') return;

@@ -12,7 +12,7 @@ import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifac
 import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
-import { describeArtifactFast } from './hash.ts';
+import { describeArtifactFast, describeArtifactOffThread } from './hash.ts';
 import { boundSigner, oneLineDn, sameDn } from './signer.ts';
 import { isSnapshot, takeSnapshot } from './snapshot.ts';
 
@@ -246,9 +246,10 @@ async function verifyStable(
     timeoutMs: options.timeoutMs ?? 120_000,
     label: 'osslsigncode verify',
   });
-  // Hash while osslsigncode verifies (its process runs on the other core).
-  const artifact = { ...describeArtifactFast(stable), path };
-  const run = await pending;
+  // Hash while osslsigncode verifies (its process runs on the other core; in a batch the spawn
+  // helper hashes, so this thread goes on with the next site).
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const artifact = { ...hashed, path };
   const text = `${run.stdout}\n${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
   const file = basename(path);
