@@ -50315,7 +50315,9 @@ var installersConfigSchema = external_exports.object({
   nsisTemplate: external_exports.string().optional().describe("Path of a custom .nsi template"),
   wixTemplate: external_exports.string().optional().describe("Path of a custom .wxs template"),
   compression: external_exports.enum(["none", "zlib", "lzma"]).default("zlib").describe("NSIS compression"),
-  concurrency: external_exports.number().int().min(1).optional().describe("Sites built at once (default: CPU cores)"),
+  concurrency: external_exports.number().int().min(1).optional().describe(
+    "Sites built at once (default: twice the CPU cores when sites are assembled from shared parts, else the cores)"
+  ),
   cacheDir: external_exports.string().default(".signet-cache/installers").describe("Folder of the build work folders (the cache itself is the manifests in the output folder)"),
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
 }).strict();

@@ -58259,7 +58259,9 @@ async function buildInRunDir(options, workRoot, started) {
     ...options.onAssembled ? { onAssembled: options.onAssembled } : {}
   };
   if (options.incremental !== false && total > 0) shared2.release = await releaseParts(shared2, options);
-  const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism2());
+  const assembled = shared2.release && !("fallback" in shared2.release.nsis) && !("fallback" in shared2.release.msi);
+  const cores = availableParallelism2();
+  const limit2 = Math.max(1, options.concurrency ?? installers.concurrency ?? (assembled ? 2 * cores : cores));
   let next2 = 0;
   const worker = async () => {
     while (next2 < total) {
@@ -67440,7 +67442,9 @@ var installersConfigSchema = external_exports.object({
   nsisTemplate: external_exports.string().optional().describe("Path of a custom .nsi template"),
   wixTemplate: external_exports.string().optional().describe("Path of a custom .wxs template"),
   compression: external_exports.enum(["none", "zlib", "lzma"]).default("zlib").describe("NSIS compression"),
-  concurrency: external_exports.number().int().min(1).optional().describe("Sites built at once (default: CPU cores)"),
+  concurrency: external_exports.number().int().min(1).optional().describe(
+    "Sites built at once (default: twice the CPU cores when sites are assembled from shared parts, else the cores)"
+  ),
   cacheDir: external_exports.string().default(".signet-cache/installers").describe("Folder of the build work folders (the cache itself is the manifests in the output folder)"),
   keepWork: external_exports.boolean().default(false).describe("Keep the rendered sources and work files of each build")
 }).strict();

@@ -232,7 +232,13 @@ async function buildInRunDir(
   };
   // the release's shared parts, built once (and kept across batches): every site is assembled from them
   if (options.incremental !== false && total > 0) shared.release = await releaseParts(shared, options);
-  const limit = Math.max(1, options.concurrency ?? installers.concurrency ?? availableParallelism());
+  // An assembled site is mostly waiting — for osslsigncode's verify and for the spawn helper's
+  // hashing, each on the other core — so twice the cores keep every process busy (1,000 sites:
+  // 102.8 → 86.0 ms a site from 2 to 4 at once on 2 cores); a full build is makensis's own CPU.
+  const assembled =
+    shared.release && !('fallback' in shared.release.nsis) && !('fallback' in shared.release.msi);
+  const cores = availableParallelism();
+  const limit = Math.max(1, options.concurrency ?? installers.concurrency ?? (assembled ? 2 * cores : cores));
   let next = 0;
   const worker = async () => {
     while (next < total) {

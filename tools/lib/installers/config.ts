@@ -66,7 +66,14 @@ export const installersConfigSchema = z
     nsisTemplate: z.string().optional().describe('Path of a custom .nsi template'),
     wixTemplate: z.string().optional().describe('Path of a custom .wxs template'),
     compression: z.enum(['none', 'zlib', 'lzma']).default('zlib').describe('NSIS compression'),
-    concurrency: z.number().int().min(1).optional().describe('Sites built at once (default: CPU cores)'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        'Sites built at once (default: twice the CPU cores when sites are assembled from shared parts, else the cores)',
+      ),
     cacheDir: z
       .string()
       .default('.signet-cache/installers')
