@@ -55049,8 +55049,10 @@ async function post(url2, body, timeoutMs) {
     signal: AbortSignal.timeout(timeoutMs),
     redirect: "error"
   });
-  const bytes = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  if (Number(res.headers.get("content-length") ?? 0) > MAX_REPLY) throw new Error("the reply is too large");
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length > MAX_REPLY) throw new Error("the reply is too large");
   return bytes;
 }
 async function timestampSignature(plan2, algorithm, imprint) {
@@ -55084,7 +55086,7 @@ async function timestampSignature(plan2, algorithm, imprint) {
     }
   );
 }
-var TST_INFO;
+var TST_INFO, MAX_REPLY;
 var init_tsp = __esm({
   "tools/lib/sign/tsp.ts"() {
     "use strict";
@@ -55095,12 +55097,14 @@ var init_tsp = __esm({
     init_retry();
     init_template_signing();
     TST_INFO = "1.2.840.113549.1.9.16.1.4";
+    MAX_REPLY = 1024 * 1024;
   }
 });
 
 // tools/lib/sign/template-signer.ts
 import { createHash as createHash9 } from "node:crypto";
-import { rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync10, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { basename as basename5 } from "node:path";
 function identityOf(files2) {
   return files2.map((f) => {
     try {
@@ -55115,6 +55119,7 @@ var PREFIXES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
+    init_errors();
     init_log();
     init_der();
     init_msi_image();
@@ -55128,6 +55133,9 @@ var init_template_signer = __esm({
       learning = /* @__PURE__ */ new Set();
       refused = /* @__PURE__ */ new Map();
       key;
+      /** The key and certificate files' identity the key was loaded under. */
+      keyIdentity;
+      tsaFailed = false;
       prefixes = /* @__PURE__ */ new Map();
       enabled;
       o;
@@ -55197,11 +55205,13 @@ var init_template_signer = __esm({
         };
       }
       /**
-       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
-       * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. A
+       * schedule of TSAs that all fail here hands the file (and the signer's later ones) to
+       * osslsigncode, whose own client (libcurl: proxy variables, the system's CAs) decides; a write
+       * that fails after the input was consumed is an error (nothing is left to sign again).
        */
       async sign(p, plan2) {
-        if (!this.enabled) return false;
+        if (!this.enabled || plan2 && this.tsaFailed) return false;
         const l = this.ready(p);
         if (!l) return false;
         const started = performance.now();
@@ -55213,11 +55223,23 @@ var init_template_signer = __esm({
           l.key
         );
         const asked = performance.now();
-        const token = plan2 ? await timestampSignature(
-          plan2,
-          this.o.digest,
-          createHash9(this.o.digest).update(prepared.signature).digest()
-        ) : void 0;
+        let token;
+        if (plan2) {
+          try {
+            token = await timestampSignature(
+              plan2,
+              this.o.digest,
+              createHash9(this.o.digest).update(prepared.signature).digest()
+            );
+          } catch (e) {
+            if (!(e instanceof SignetError) || e.code !== "E_TIMESTAMP_FAILED") throw e;
+            this.tsaFailed = true;
+            logger.warn(
+              "timestamping from Signet failed; osslsigncode signs and stamps this profile's files from now on"
+            );
+            return false;
+          }
+        }
         const stamped = performance.now();
         try {
           image.write(p.output, prepared.finish(token));
@@ -55226,6 +55248,11 @@ var init_template_signer = __esm({
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync5(p.output, { force: true });
+          if (p.consume && !existsSync10(p.input))
+            throw new SignetError(
+              "E_SIGN_FAILED",
+              `${basename5(p.output)}: writing the signed file failed: ${e.message}`
+            );
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
           return false;
         }
@@ -55246,6 +55273,8 @@ var init_template_signer = __esm({
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
           if (sig.kind !== "signed") return;
+          if (this.keyIdentity !== identity) this.key = void 0;
+          this.keyIdentity = identity;
           this.key ??= this.o.loadKey();
           const key = await this.key;
           if ("refused" in key) return this.refuse(kind, key.refused);
@@ -55305,7 +55334,7 @@ function osslKeys(p) {
 }
 function parsePrivateKey(bytes, passphrase) {
   const pass = passphrase === void 0 ? {} : { passphrase };
-  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+  if (bytes.includes("-----BEGIN"))
     return createPrivateKey({ key: bytes, format: "pem", ...pass });
   let last;
   for (const type of ["pkcs8", "pkcs1", "sec1"]) {
@@ -55439,7 +55468,7 @@ var init_osslsigncode2 = __esm({
 // tools/lib/sign/remote.ts
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, readFileSync as readFileSync10, rmSync as rmSync6, statSync as statSync9 } from "node:fs";
 import { request as httpRequest2 } from "node:http";
-import { basename as basename5 } from "node:path";
+import { basename as basename6 } from "node:path";
 import { pipeline as pipeline2 } from "node:stream/promises";
 function checkRemoteUrl(url2) {
   let u;
@@ -55552,7 +55581,7 @@ async function remoteProduce(s, p) {
     if (o.kind === "fatal") throw o.error;
     failures.push(o.why);
     logger.warn(
-      `signing server ${u.origin} failed for ${basename5(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+      `signing server ${u.origin} failed for ${basename6(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
     );
   }
   throw new SignetError(
@@ -55750,13 +55779,13 @@ var init_signer = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync10, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync7, statSync as statSync10 } from "node:fs";
+import { existsSync as existsSync11, mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync7, statSync as statSync10 } from "node:fs";
 import { tmpdir as tmpdir5 } from "node:os";
-import { basename as basename6, join as join10 } from "node:path";
+import { basename as basename7, join as join10 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync10(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync11(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -55811,7 +55840,7 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path, options = {}) {
-  const file2 = basename6(path);
+  const file2 = basename7(path);
   const refuse = (reason) => {
     throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path } });
   };
@@ -55836,7 +55865,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync10(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync11(out)) return void 0;
     return readFileSync11(out);
   } finally {
     rmSync7(dir, { recursive: true, force: true });
@@ -55849,7 +55878,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync10(path))
+  if (!existsSync11(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync10(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -55880,7 +55909,7 @@ async function verifyStable(path, stable, options, policy) {
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename6(path);
+  const file2 = basename7(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
@@ -55926,7 +55955,7 @@ ${run.stderr}`;
 async function inspectSignature(path, options = {}, policy = {}) {
   const base = {
     path,
-    file: basename6(path),
+    file: basename7(path),
     kind: "other",
     signed: false,
     timestamp: null,
@@ -55955,7 +55984,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync10(path) && statSync10(path).isFile()) {
+    if (existsSync11(path) && statSync10(path).isFile()) {
       try {
         const a = describeArtifactFast(path);
         report.kind = a.kind;
@@ -55996,7 +56025,7 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync11,
+  existsSync as existsSync12,
   mkdirSync as mkdirSync2,
   mkdtempSync as mkdtempSync6,
   readFileSync as readFileSync12,
@@ -56004,7 +56033,7 @@ import {
   rmdirSync,
   statSync as statSync11
 } from "node:fs";
-import { basename as basename7, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
+import { basename as basename8, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -56022,11 +56051,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve12(path);
-  if (!existsSync11(source) || !statSync11(source).isFile()) {
+  if (!existsSync12(source) || !statSync11(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve12(options.out ?? source);
-  if (options.out && target !== source && existsSync11(target)) {
+  if (options.out && target !== source && existsSync12(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -56037,13 +56066,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   const mode = statSync11(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename7(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename8(source)} is already signed`, {
       details: { path: source }
     });
   }
   const created = mkdirSync2(dirname4(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync6(join11(dirname4(target), `.signet-sign-${basename7(target).slice(0, 40)}-`));
+  const work = mkdtempSync6(join11(dirname4(target), `.signet-sign-${basename8(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
@@ -56059,13 +56088,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename7(target),
+      description: options.description ?? basename8(target),
       size: statSync11(input2).size,
       ...options.prefix && input2 === source ? { prefix: resolve12(options.prefix) } : {},
       ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync11(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename7(target)}: the backend wrote no output`);
+    if (!existsSync12(output2)) {
+      throw new SignetError("E_SIGN_FAILED", `${basename8(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
       output2,
@@ -56084,14 +56113,14 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename7(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename8(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename7(target)}: the nested signature is missing after signing`
+        `${basename8(target)}: the nested signature is missing after signing`
       );
     }
     chmodSync4(output2, mode);
@@ -56130,7 +56159,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync12, mkdirSync as mkdirSync3, readFileSync as readFileSync13, writeFileSync as writeFileSync5 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync13, mkdirSync as mkdirSync3, readFileSync as readFileSync13, writeFileSync as writeFileSync5 } from "node:fs";
 import { join as join12, resolve as resolve13 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -56214,7 +56243,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p = (f) => join12(root, f);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f) => existsSync12(p(f))
+    (f) => existsSync13(p(f))
   );
   if (!(options.reuse && have)) {
     writeFileSync5(p("openssl-ext.cnf"), EXTENSIONS);
@@ -56468,9 +56497,9 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync13, mkdirSync as mkdirSync4 } from "node:fs";
+import { existsSync as existsSync14, mkdirSync as mkdirSync4 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename8, isAbsolute as isAbsolute6, join as join14, resolve as resolve14 } from "node:path";
+import { basename as basename9, isAbsolute as isAbsolute6, join as join14, resolve as resolve14 } from "node:path";
 function abs(base, p) {
   if (p === void 0) return void 0;
   if (p.startsWith("pkcs11:")) return p;
@@ -56642,7 +56671,7 @@ async function signFiles(signer, paths, options = {}) {
     );
   }
   if (options.outDir) {
-    const names = paths.map((p) => basename8(p));
+    const names = paths.map((p) => basename9(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync4(options.outDir, { recursive: true });
@@ -56664,12 +56693,12 @@ async function signFiles(signer, paths, options = {}) {
       }
       const artifact = await signer.sign(path, {
         ...options.sign ?? {},
-        ...options.outDir ? { out: join14(options.outDir, basename8(path)) } : {}
+        ...options.outDir ? { out: join14(options.outDir, basename9(path)) } : {}
       });
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync13(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync14(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`

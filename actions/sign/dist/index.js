@@ -47818,9 +47818,9 @@ function expandFiles(patterns, cwd) {
 }
 
 // tools/lib/sign/index.ts
-import { existsSync as existsSync8, mkdirSync as mkdirSync2 } from "node:fs";
+import { existsSync as existsSync9, mkdirSync as mkdirSync2 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename5, isAbsolute as isAbsolute6, join as join7, resolve as resolve9 } from "node:path";
+import { basename as basename6, isAbsolute as isAbsolute6, join as join7, resolve as resolve9 } from "node:path";
 
 // node_modules/yocto-queue/index.js
 var Node = class {
@@ -48837,7 +48837,8 @@ ${tail(text)}`, {
 
 // tools/lib/sign/template-signer.ts
 import { createHash as createHash6 } from "node:crypto";
-import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
+import { existsSync as existsSync6, rmSync as rmSync3, statSync as statSync5 } from "node:fs";
+import { basename } from "node:path";
 
 // tools/lib/sign/der.ts
 import { X509Certificate } from "node:crypto";
@@ -49960,6 +49961,7 @@ function signFromTemplate(t, input2, key) {
 // tools/lib/sign/tsp.ts
 import { randomBytes } from "node:crypto";
 var TST_INFO = "1.2.840.113549.1.9.16.1.4";
+var MAX_REPLY = 1024 * 1024;
 function integer2(bytes) {
   let b = bytes;
   while (b.length > 1 && b[0] === 0 && (b[1] & 128) === 0) b = b.subarray(1);
@@ -50022,8 +50024,10 @@ async function post(url2, body, timeoutMs) {
     signal: AbortSignal.timeout(timeoutMs),
     redirect: "error"
   });
-  const bytes = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  if (Number(res.headers.get("content-length") ?? 0) > MAX_REPLY) throw new Error("the reply is too large");
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length > MAX_REPLY) throw new Error("the reply is too large");
   return bytes;
 }
 async function timestampSignature(plan2, algorithm, imprint) {
@@ -50076,6 +50080,9 @@ var TemplateSigner = class {
   learning = /* @__PURE__ */ new Set();
   refused = /* @__PURE__ */ new Map();
   key;
+  /** The key and certificate files' identity the key was loaded under. */
+  keyIdentity;
+  tsaFailed = false;
   prefixes = /* @__PURE__ */ new Map();
   enabled;
   o;
@@ -50145,11 +50152,13 @@ var TemplateSigner = class {
     };
   }
   /**
-   * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
-   * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+   * Signs `p` from the template when it can (true); false when osslsigncode must sign it. A
+   * schedule of TSAs that all fail here hands the file (and the signer's later ones) to
+   * osslsigncode, whose own client (libcurl: proxy variables, the system's CAs) decides; a write
+   * that fails after the input was consumed is an error (nothing is left to sign again).
    */
   async sign(p, plan2) {
-    if (!this.enabled) return false;
+    if (!this.enabled || plan2 && this.tsaFailed) return false;
     const l = this.ready(p);
     if (!l) return false;
     const started = performance.now();
@@ -50161,11 +50170,23 @@ var TemplateSigner = class {
       l.key
     );
     const asked = performance.now();
-    const token = plan2 ? await timestampSignature(
-      plan2,
-      this.o.digest,
-      createHash6(this.o.digest).update(prepared.signature).digest()
-    ) : void 0;
+    let token;
+    if (plan2) {
+      try {
+        token = await timestampSignature(
+          plan2,
+          this.o.digest,
+          createHash6(this.o.digest).update(prepared.signature).digest()
+        );
+      } catch (e) {
+        if (!(e instanceof SignetError) || e.code !== "E_TIMESTAMP_FAILED") throw e;
+        this.tsaFailed = true;
+        logger.warn(
+          "timestamping from Signet failed; osslsigncode signs and stamps this profile's files from now on"
+        );
+        return false;
+      }
+    }
     const stamped = performance.now();
     try {
       image.write(p.output, prepared.finish(token));
@@ -50174,6 +50195,11 @@ var TemplateSigner = class {
       templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
       rmSync3(p.output, { force: true });
+      if (p.consume && !existsSync6(p.input))
+        throw new SignetError(
+          "E_SIGN_FAILED",
+          `${basename(p.output)}: writing the signed file failed: ${e.message}`
+        );
       logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
       return false;
     }
@@ -50194,6 +50220,8 @@ var TemplateSigner = class {
       if (!image) return;
       const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== "signed") return;
+      if (this.keyIdentity !== identity) this.key = void 0;
+      this.keyIdentity = identity;
       this.key ??= this.o.loadKey();
       const key = await this.key;
       if ("refused" in key) return this.refuse(kind, key.refused);
@@ -50248,7 +50276,7 @@ function osslKeys(p) {
 }
 function parsePrivateKey(bytes, passphrase) {
   const pass = passphrase === void 0 ? {} : { passphrase };
-  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+  if (bytes.includes("-----BEGIN"))
     return createPrivateKey({ key: bytes, format: "pem", ...pass });
   let last;
   for (const type of ["pkcs8", "pkcs1", "sec1"]) {
@@ -50369,7 +50397,7 @@ var osslsigncodeBackend = {
 // tools/lib/sign/remote.ts
 import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync6, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { basename } from "node:path";
+import { basename as basename2 } from "node:path";
 import { pipeline } from "node:stream/promises";
 var LOOPBACK = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 function checkRemoteUrl(url2) {
@@ -50483,7 +50511,7 @@ async function remoteProduce(s, p) {
     if (o.kind === "fatal") throw o.error;
     failures.push(o.why);
     logger.warn(
-      `signing server ${u.origin} failed for ${basename(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+      `signing server ${u.origin} failed for ${basename2(p.input)} (${o.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
     );
   }
   throw new SignetError(
@@ -50555,7 +50583,7 @@ function backendOf(profile, name = "?") {
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync7,
+  existsSync as existsSync8,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync8,
@@ -50563,12 +50591,12 @@ import {
   rmdirSync,
   statSync as statSync9
 } from "node:fs";
-import { basename as basename4, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
+import { basename as basename5, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync6, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync7, mkdtempSync as mkdtempSync4, readFileSync as readFileSync7, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename3, join as join5 } from "node:path";
+import { basename as basename4, join as join5 } from "node:path";
 
 // tools/lib/sign/hash.ts
 async function describeArtifactOffThread(path) {
@@ -50637,7 +50665,7 @@ function boundSigner(file2, path, p7, reported) {
 // tools/lib/sign/snapshot.ts
 import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
-import { basename as basename2, join as join4, resolve as resolve7 } from "node:path";
+import { basename as basename3, join as join4, resolve as resolve7 } from "node:path";
 var live2 = /* @__PURE__ */ new Set();
 function takeSnapshot(path, options = {}) {
   let regular;
@@ -50650,7 +50678,7 @@ function takeSnapshot(path, options = {}) {
     throw new SignetError("E_INPUT_INVALID", `${path}: not a regular file`, { details: { path } });
   const dir = mkdtempSync3(join4(options.parent ?? tmpdir3(), "signet-snap-"));
   registerCleanup(dir);
-  const file2 = resolve7(dir, options.name ?? basename2(path));
+  const file2 = resolve7(dir, options.name ?? basename3(path));
   try {
     copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
@@ -50677,7 +50705,7 @@ var SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync6(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync7(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca) args.push("-CAfile", ca);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -50732,7 +50760,7 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path, options = {}) {
-  const file2 = basename3(path);
+  const file2 = basename4(path);
   const refuse = (reason) => {
     throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path } });
   };
@@ -50757,7 +50785,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r.exitCode !== 0 || !existsSync6(out)) return void 0;
+    if (r.exitCode !== 0 || !existsSync7(out)) return void 0;
     return readFileSync7(out);
   } finally {
     rmSync5(dir, { recursive: true, force: true });
@@ -50770,7 +50798,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync6(path))
+  if (!existsSync7(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -50801,7 +50829,7 @@ async function verifyStable(path, stable, options, policy) {
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename3(path);
+  const file2 = basename4(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
@@ -50863,11 +50891,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve8(path);
-  if (!existsSync7(source) || !statSync9(source).isFile()) {
+  if (!existsSync8(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve8(options.out ?? source);
-  if (options.out && target !== source && existsSync7(target)) {
+  if (options.out && target !== source && existsSync8(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -50878,13 +50906,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   const mode = statSync9(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename4(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename5(source)} is already signed`, {
       details: { path: source }
     });
   }
   const created = mkdirSync(dirname2(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
@@ -50900,13 +50928,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename4(target),
+      description: options.description ?? basename5(target),
       size: statSync9(input2).size,
       ...options.prefix && input2 === source ? { prefix: resolve8(options.prefix) } : {},
       ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync7(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
+    if (!existsSync8(output2)) {
+      throw new SignetError("E_SIGN_FAILED", `${basename5(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
       output2,
@@ -50925,14 +50953,14 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename4(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename5(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename4(target)}: the nested signature is missing after signing`
+        `${basename5(target)}: the nested signature is missing after signing`
       );
     }
     chmodSync4(output2, mode);
@@ -51140,7 +51168,7 @@ async function signFiles(signer, paths, options = {}) {
     );
   }
   if (options.outDir) {
-    const names = paths.map((p) => basename5(p));
+    const names = paths.map((p) => basename6(p));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync2(options.outDir, { recursive: true });
@@ -51162,12 +51190,12 @@ async function signFiles(signer, paths, options = {}) {
       }
       const artifact = await signer.sign(path, {
         ...options.sign ?? {},
-        ...options.outDir ? { out: join7(options.outDir, basename5(path)) } : {}
+        ...options.outDir ? { out: join7(options.outDir, basename6(path)) } : {}
       });
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync8(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync9(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`

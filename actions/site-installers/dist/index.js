@@ -51502,14 +51502,7 @@ var init_runner = __esm({
           if (!this.alive) return;
           this.alive = false;
           if (helper === this) helper = void 0;
-          for (const [id, h2] of this.hashes) {
-            this.hashes.delete(id);
-            try {
-              h2.done(hashHere(h2.path, h2.of));
-            } catch (e) {
-              h2.fail(e);
-            }
-          }
+          this.hashesHere();
           for (const [id, p2] of this.pending) {
             this.pending.delete(id);
             if (!this.ready) void launchHere(p2.launch).then(p2.resolve);
@@ -51522,6 +51515,17 @@ var init_runner = __esm({
         this.child.on("exit", gone);
         this.child.on("error", gone);
         this.idle();
+      }
+      /** The hashes the helper has not answered, computed here (reading a file twice is harmless). */
+      hashesHere() {
+        for (const [id, h2] of this.hashes) {
+          this.hashes.delete(id);
+          try {
+            h2.done(hashHere(h2.path, h2.of));
+          } catch (e) {
+            h2.fail(e);
+          }
+        }
       }
       /** Not kept alive by the helper while nothing runs. */
       idle() {
@@ -51579,6 +51583,7 @@ var init_runner = __esm({
         );
       }
       close() {
+        this.hashesHere();
         this.alive = false;
         if (helper === this) helper = void 0;
         if (this.child.connected) this.child.disconnect();
@@ -53559,8 +53564,10 @@ async function post(url2, body, timeoutMs) {
     signal: AbortSignal.timeout(timeoutMs),
     redirect: "error"
   });
-  const bytes = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  if (Number(res.headers.get("content-length") ?? 0) > MAX_REPLY) throw new Error("the reply is too large");
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length > MAX_REPLY) throw new Error("the reply is too large");
   return bytes;
 }
 async function timestampSignature(plan2, algorithm, imprint) {
@@ -53594,7 +53601,7 @@ async function timestampSignature(plan2, algorithm, imprint) {
     }
   );
 }
-var TST_INFO;
+var TST_INFO, MAX_REPLY;
 var init_tsp = __esm({
   "tools/lib/sign/tsp.ts"() {
     "use strict";
@@ -53605,12 +53612,14 @@ var init_tsp = __esm({
     init_retry();
     init_template_signing();
     TST_INFO = "1.2.840.113549.1.9.16.1.4";
+    MAX_REPLY = 1024 * 1024;
   }
 });
 
 // tools/lib/sign/template-signer.ts
 import { createHash as createHash7 } from "node:crypto";
-import { rmSync as rmSync3, statSync as statSync5 } from "node:fs";
+import { existsSync as existsSync7, rmSync as rmSync3, statSync as statSync5 } from "node:fs";
+import { basename } from "node:path";
 function identityOf(files2) {
   return files2.map((f2) => {
     try {
@@ -53625,6 +53634,7 @@ var PREFIXES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
+    init_errors();
     init_log();
     init_der();
     init_msi_image();
@@ -53638,6 +53648,9 @@ var init_template_signer = __esm({
       learning = /* @__PURE__ */ new Set();
       refused = /* @__PURE__ */ new Map();
       key;
+      /** The key and certificate files' identity the key was loaded under. */
+      keyIdentity;
+      tsaFailed = false;
       prefixes = /* @__PURE__ */ new Map();
       enabled;
       o;
@@ -53707,11 +53720,13 @@ var init_template_signer = __esm({
         };
       }
       /**
-       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
-       * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+       * Signs `p` from the template when it can (true); false when osslsigncode must sign it. A
+       * schedule of TSAs that all fail here hands the file (and the signer's later ones) to
+       * osslsigncode, whose own client (libcurl: proxy variables, the system's CAs) decides; a write
+       * that fails after the input was consumed is an error (nothing is left to sign again).
        */
       async sign(p2, plan2) {
-        if (!this.enabled) return false;
+        if (!this.enabled || plan2 && this.tsaFailed) return false;
         const l2 = this.ready(p2);
         if (!l2) return false;
         const started = performance.now();
@@ -53723,11 +53738,23 @@ var init_template_signer = __esm({
           l2.key
         );
         const asked = performance.now();
-        const token = plan2 ? await timestampSignature(
-          plan2,
-          this.o.digest,
-          createHash7(this.o.digest).update(prepared.signature).digest()
-        ) : void 0;
+        let token;
+        if (plan2) {
+          try {
+            token = await timestampSignature(
+              plan2,
+              this.o.digest,
+              createHash7(this.o.digest).update(prepared.signature).digest()
+            );
+          } catch (e) {
+            if (!(e instanceof SignetError) || e.code !== "E_TIMESTAMP_FAILED") throw e;
+            this.tsaFailed = true;
+            logger.warn(
+              "timestamping from Signet failed; osslsigncode signs and stamps this profile's files from now on"
+            );
+            return false;
+          }
+        }
         const stamped = performance.now();
         try {
           image.write(p2.output, prepared.finish(token));
@@ -53736,6 +53763,11 @@ var init_template_signer = __esm({
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync3(p2.output, { force: true });
+          if (p2.consume && !existsSync7(p2.input))
+            throw new SignetError(
+              "E_SIGN_FAILED",
+              `${basename(p2.output)}: writing the signed file failed: ${e.message}`
+            );
           logger.debug(`template signing: ${e.message}; osslsigncode signs the file`);
           return false;
         }
@@ -53756,6 +53788,8 @@ var init_template_signer = __esm({
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p2.output) : readPeSignature(p2.output);
           if (sig.kind !== "signed") return;
+          if (this.keyIdentity !== identity) this.key = void 0;
+          this.keyIdentity = identity;
           this.key ??= this.o.loadKey();
           const key = await this.key;
           if ("refused" in key) return this.refuse(kind, key.refused);
@@ -53815,7 +53849,7 @@ function osslKeys(p2) {
 }
 function parsePrivateKey(bytes, passphrase) {
   const pass = passphrase === void 0 ? {} : { passphrase };
-  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN"))
+  if (bytes.includes("-----BEGIN"))
     return createPrivateKey({ key: bytes, format: "pem", ...pass });
   let last;
   for (const type of ["pkcs8", "pkcs1", "sec1"]) {
@@ -53949,7 +53983,7 @@ var init_osslsigncode2 = __esm({
 // tools/lib/sign/remote.ts
 import { createReadStream as createReadStream2, createWriteStream, readFileSync as readFileSync7, rmSync as rmSync4, statSync as statSync6 } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { basename } from "node:path";
+import { basename as basename2 } from "node:path";
 import { pipeline } from "node:stream/promises";
 function checkRemoteUrl(url2) {
   let u2;
@@ -54062,7 +54096,7 @@ async function remoteProduce(s2, p2) {
     if (o2.kind === "fatal") throw o2.error;
     failures.push(o2.why);
     logger.warn(
-      `signing server ${u2.origin} failed for ${basename(p2.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
+      `signing server ${u2.origin} failed for ${basename2(p2.input)} (${o2.why}); ${failures.length < delays.length ? "retrying" : "giving up"}`
     );
   }
   throw new SignetError(
@@ -54262,7 +54296,7 @@ var init_signer = __esm({
 // tools/lib/sign/snapshot.ts
 import { chmodSync as chmodSync3, constants as constants4, copyFileSync as copyFileSync3, mkdtempSync as mkdtempSync3, statSync as statSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
-import { basename as basename2, join as join5, resolve as resolve6 } from "node:path";
+import { basename as basename3, join as join5, resolve as resolve6 } from "node:path";
 function takeSnapshot(path, options = {}) {
   let regular;
   try {
@@ -54274,7 +54308,7 @@ function takeSnapshot(path, options = {}) {
     throw new SignetError("E_INPUT_INVALID", `${path}: not a regular file`, { details: { path } });
   const dir = mkdtempSync3(join5(options.parent ?? tmpdir3(), "signet-snap-"));
   registerCleanup(dir);
-  const file2 = resolve6(dir, options.name ?? basename2(path));
+  const file2 = resolve6(dir, options.name ?? basename3(path));
   try {
     copyFileSync3(path, file2, constants4.COPYFILE_FICLONE);
     chmodSync3(file2, 384);
@@ -54306,13 +54340,13 @@ var init_snapshot = __esm({
 });
 
 // tools/lib/sign/verify.ts
-import { existsSync as existsSync7, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync8, mkdtempSync as mkdtempSync4, readFileSync as readFileSync8, rmSync as rmSync5, statSync as statSync8 } from "node:fs";
 import { tmpdir as tmpdir4 } from "node:os";
-import { basename as basename3, join as join6 } from "node:path";
+import { basename as basename4, join as join6 } from "node:path";
 function verifyArgs(path, options) {
   const args = ["verify"];
   const ca2 = options.caFile;
-  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync7(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
+  const tsaCa = options.tsaCaFile ?? options.caFile ?? (existsSync8(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : void 0);
   if (ca2) args.push("-CAfile", ca2);
   if (tsaCa) args.push("-TSA-CAfile", tsaCa);
   args.push("-in", path);
@@ -54367,7 +54401,7 @@ function verifyFailureReason(text) {
   return out.slice(0, 4).join("; ");
 }
 async function readSignatureBlob(path, options = {}) {
-  const file2 = basename3(path);
+  const file2 = basename4(path);
   const refuse = (reason) => {
     throw new SignetError("E_VERIFY_AMBIGUOUS", `${file2}: refused: ${reason}`, { details: { path } });
   };
@@ -54392,7 +54426,7 @@ async function readSignatureBlob(path, options = {}) {
         outputs: [out]
       }
     );
-    if (r2.exitCode !== 0 || !existsSync7(out)) return void 0;
+    if (r2.exitCode !== 0 || !existsSync8(out)) return void 0;
     return readFileSync8(out);
   } finally {
     rmSync5(dir, { recursive: true, force: true });
@@ -54405,7 +54439,7 @@ function fail(code, message, details) {
   throw new SignetError(code, message, { details });
 }
 function mustBeRegular(path) {
-  if (!existsSync7(path))
+  if (!existsSync8(path))
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   if (!statSync8(path).isFile())
     throw new SignetError("E_FS_WRONG_TYPE", `${path}: not a regular file`, { details: { path } });
@@ -54436,7 +54470,7 @@ async function verifyStable(path, stable, options, policy) {
   const text = `${run.stdout}
 ${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
-  const file2 = basename3(path);
+  const file2 = basename4(path);
   if (parsed.unsigned) fail("E_VERIFY_UNSIGNED", `${file2}: no Authenticode signature`, { path });
   if (!parsed.ok) {
     const reason = parsed.mismatch ? "the file was changed after signing (digest MISMATCH)" : verifyFailureReason(text) || `osslsigncode verify exited ${run.exitCode}`;
@@ -54482,7 +54516,7 @@ ${run.stderr}`;
 async function inspectSignature(path, options = {}, policy = {}) {
   const base = {
     path,
-    file: basename3(path),
+    file: basename4(path),
     kind: "other",
     signed: false,
     timestamp: null,
@@ -54511,7 +54545,7 @@ async function inspectSignature(path, options = {}, policy = {}) {
     const err = toSignetError(e);
     const report = { ...base, error: { code: err.code, message: err.message } };
     const unbound = err.code === "E_VERIFY_AMBIGUOUS" || err.code === "E_VERIFY_SIGNER_UNBOUND";
-    if (existsSync7(path) && statSync8(path).isFile()) {
+    if (existsSync8(path) && statSync8(path).isFile()) {
       try {
         const a2 = describeArtifactFast(path);
         report.kind = a2.kind;
@@ -54552,7 +54586,7 @@ var init_verify = __esm({
 // tools/lib/sign/frame.ts
 import {
   chmodSync as chmodSync4,
-  existsSync as existsSync8,
+  existsSync as existsSync9,
   mkdirSync,
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync9,
@@ -54560,7 +54594,7 @@ import {
   rmdirSync,
   statSync as statSync9
 } from "node:fs";
-import { basename as basename4, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
+import { basename as basename5, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
@@ -54578,11 +54612,11 @@ async function contentDigest(ctx, file2, out) {
 }
 async function signInFrame(ctx, path, options, produce, frame = {}) {
   const source = resolve7(path);
-  if (!existsSync8(source) || !statSync9(source).isFile()) {
+  if (!existsSync9(source) || !statSync9(source).isFile()) {
     throw new SignetError("E_FILE_NOT_FOUND", `no such file: ${path}`, { details: { path } });
   }
   const target = resolve7(options.out ?? source);
-  if (options.out && target !== source && existsSync8(target)) {
+  if (options.out && target !== source && existsSync9(target)) {
     throw new SignetError("E_FILE_EXISTS", `output exists: ${options.out}`, {
       details: { path: options.out }
     });
@@ -54593,13 +54627,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   const signed = await isSigned(source, { osslsigncode: ctx.osslsigncode, runner: ctx.runner });
   const mode = statSync9(source).mode & 4095;
   if (signed && !options.replace && !options.nest) {
-    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename4(source)} is already signed`, {
+    throw new SignetError("E_SIGN_ALREADY_SIGNED", `${basename5(source)} is already signed`, {
       details: { path: source }
     });
   }
   const created = mkdirSync(dirname3(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync5(join7(dirname3(target), `.signet-sign-${basename4(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join7(dirname3(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
@@ -54615,13 +54649,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       work,
       nest: signed && Boolean(options.nest),
       replaced: signed && Boolean(options.replace),
-      description: options.description ?? basename4(target),
+      description: options.description ?? basename5(target),
       size: statSync9(input2).size,
       ...options.prefix && input2 === source ? { prefix: resolve7(options.prefix) } : {},
       ...options.consume || input2 !== source ? { consume: true } : {}
     });
-    if (!existsSync8(output2)) {
-      throw new SignetError("E_SIGN_FAILED", `${basename4(target)}: the backend wrote no output`);
+    if (!existsSync9(output2)) {
+      throw new SignetError("E_SIGN_FAILED", `${basename5(target)}: the backend wrote no output`);
     }
     const verified = await verifyPrivateFile(
       output2,
@@ -54640,14 +54674,14 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       if (!sent.equals(got)) {
         throw new SignetError(
           "E_VERIFY_FAILED",
-          `${basename4(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
+          `${basename5(target)}: the signed file's content differs from what was sent (validly signed, but not our binary)`
         );
       }
     }
     if (options.nest && verified.signature.signatures < 2) {
       throw new SignetError(
         "E_VERIFY_FAILED",
-        `${basename4(target)}: the nested signature is missing after signing`
+        `${basename5(target)}: the nested signature is missing after signing`
       );
     }
     chmodSync4(output2, mode);
@@ -54686,7 +54720,7 @@ var init_frame = __esm({
 
 // tools/lib/sign/devcert.ts
 import { X509Certificate as X509Certificate2 } from "node:crypto";
-import { chmodSync as chmodSync5, existsSync as existsSync9, mkdirSync as mkdirSync2, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
+import { chmodSync as chmodSync5, existsSync as existsSync10, mkdirSync as mkdirSync2, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
 import { join as join8, resolve as resolve8 } from "node:path";
 function keyArgs(type) {
   return type === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -54770,7 +54804,7 @@ async function makeDevCert(dir, options = {}) {
   const name = (options.name ?? "Signet DEV").replace(/[/=\\]/g, " ");
   const p2 = (f2) => join8(root, f2);
   const have = ["ca.pem", "ca.key", "leaf.pem", "leaf.key", "tsa.pem", "tsa.key"].every(
-    (f2) => existsSync9(p2(f2))
+    (f2) => existsSync10(p2(f2))
   );
   if (!(options.reuse && have)) {
     writeFileSync3(p2("openssl-ext.cnf"), EXTENSIONS);
@@ -55024,9 +55058,9 @@ __export(sign_exports, {
   verifyFile: () => verifyFile,
   verifyOptionsOf: () => verifyOptionsOf
 });
-import { existsSync as existsSync10, mkdirSync as mkdirSync3 } from "node:fs";
+import { existsSync as existsSync11, mkdirSync as mkdirSync3 } from "node:fs";
 import { availableParallelism } from "node:os";
-import { basename as basename5, isAbsolute as isAbsolute5, join as join10, resolve as resolve9 } from "node:path";
+import { basename as basename6, isAbsolute as isAbsolute5, join as join10, resolve as resolve9 } from "node:path";
 function abs(base, p2) {
   if (p2 === void 0) return void 0;
   if (p2.startsWith("pkcs11:")) return p2;
@@ -55198,7 +55232,7 @@ async function signFiles(signer, paths, options = {}) {
     );
   }
   if (options.outDir) {
-    const names = paths.map((p2) => basename5(p2));
+    const names = paths.map((p2) => basename6(p2));
     const dup = names.find((n2, i2) => names.indexOf(n2) !== i2);
     if (dup) throw new SignetError("E_USAGE", `--out-dir: two inputs are named ${dup}`);
     mkdirSync3(options.outDir, { recursive: true });
@@ -55220,12 +55254,12 @@ async function signFiles(signer, paths, options = {}) {
       }
       const artifact = await signer.sign(path, {
         ...options.sign ?? {},
-        ...options.outDir ? { out: join10(options.outDir, basename5(path)) } : {}
+        ...options.outDir ? { out: join10(options.outDir, basename6(path)) } : {}
       });
       return { path, ok: true, signed: true, artifact, durationMs: performance.now() - started };
     } catch (e) {
       const err = toSignetError(e);
-      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync10(path)) {
+      if (signer.allowUnsignedFallback && FALLBACK_CODES.has(err.code) && existsSync11(path)) {
         logger.warn(
           `!!! ${path} was NOT SIGNED: ${err.message}
 !!! --allow-unsigned-fallback kept the unsigned file (signed: false). Never publish it.`
@@ -55288,7 +55322,7 @@ var init_sign = __esm({
 });
 
 // tools/lib/installers/batch.ts
-import { basename as basename6 } from "node:path";
+import { basename as basename7 } from "node:path";
 function groupInvalidSites(problems) {
   const byKey = /* @__PURE__ */ new Map();
   for (const p2 of problems) {
@@ -55356,9 +55390,9 @@ function batchReport(o2) {
     summary: summary2,
     sites: o2.results.map((r2) => ({
       ...r2,
-      ...r2.exe ? { exe: basename6(r2.exe) } : {},
-      ...r2.msi ? { msi: basename6(r2.msi) } : {},
-      ...r2.manifest ? { manifest: basename6(r2.manifest) } : {},
+      ...r2.exe ? { exe: basename7(r2.exe) } : {},
+      ...r2.msi ? { msi: basename7(r2.msi) } : {},
+      ...r2.manifest ? { manifest: basename7(r2.manifest) } : {},
       durationMs: Math.round(r2.durationMs)
     })),
     finishedAt: o2.finishedAt,
@@ -57711,7 +57745,7 @@ import { randomUUID as randomUUID3 } from "node:crypto";
 import {
   chmodSync as chmodSync6,
   copyFileSync as copyFileSync8,
-  existsSync as existsSync11,
+  existsSync as existsSync12,
   linkSync as linkSync2,
   mkdirSync as mkdirSync7,
   mkdtempSync as mkdtempSync10,
@@ -57949,7 +57983,7 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
         siteCode: site.siteCode,
         kind: "exe",
         base: nsis.stub.stub.path,
-        ...existsSync11(unsigned) ? { unsigned } : {},
+        ...existsSync12(unsigned) ? { unsigned } : {},
         signed: exe2.path,
         sha256: exe2.sha256,
         size: exe2.size
@@ -57981,7 +58015,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
         siteCode: site.siteCode,
         kind: "msi",
         base: base.path,
-        ...existsSync11(unsigned) ? { unsigned } : {},
+        ...existsSync12(unsigned) ? { unsigned } : {},
         signed: part2.signed.path,
         sha256: part2.signed.sha256,
         size: part2.signed.size
@@ -58106,7 +58140,7 @@ var init_release_parts = __esm({
 });
 
 // tools/lib/installers/build.ts
-import { accessSync, constants as constants5, existsSync as existsSync12, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
+import { accessSync, constants as constants5, existsSync as existsSync13, mkdirSync as mkdirSync8, readFileSync as readFileSync19, statSync as statSync13 } from "node:fs";
 import { availableParallelism as availableParallelism2 } from "node:os";
 import { delimiter, isAbsolute as isAbsolute6, join as join24, resolve as resolve10 } from "node:path";
 function preflightTools(env = process.env, tools = INSTALLER_TOOLS) {
@@ -58229,7 +58263,7 @@ async function buildInRunDir(options, workRoot, started) {
   let icon;
   if (product.icon) {
     const p2 = rel(product.icon);
-    if (!existsSync12(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
+    if (!existsSync13(p2)) throw new SignetError("E_FILE_NOT_FOUND", `installers.product.icon not found: ${p2}`);
     icon = { path: p2, sha256: sha256(readFileSync19(p2)) };
   }
   const outDir = resolve10(options.outDir);
@@ -60414,9 +60448,9 @@ var init_installers = __esm({
 
 // tools/lib/forge/dir.ts
 import { createHash as createHash14 } from "node:crypto";
-import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync13 } from "node:fs";
+import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync14 } from "node:fs";
 import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename7, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
+import { basename as basename8, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function hashFile(path) {
@@ -60425,7 +60459,7 @@ async function hashFile(path) {
   return hash3.digest("hex");
 }
 async function atomicWrite(path, text) {
-  const tmp = join25(dirname4(path), `.${basename7(path)}.${process.pid}.tmp`);
+  const tmp = join25(dirname4(path), `.${basename8(path)}.${process.pid}.tmp`);
   await writeFile2(tmp, text);
   await rename2(tmp, path);
 }
@@ -60452,7 +60486,7 @@ var init_dir = __esm({
       }
       async #meta(tag) {
         const file2 = join25(this.folder(tag), "release.json");
-        if (!existsSync13(file2)) return void 0;
+        if (!existsSync14(file2)) return void 0;
         return JSON.parse(await readFile2(file2, "utf8"));
       }
       async #writeMeta(meta3, body) {
@@ -60469,7 +60503,7 @@ var init_dir = __esm({
           id: stats.ino,
           tag: meta3.tag,
           title: meta3.title,
-          body: existsSync13(notes) ? await readFile2(notes, "utf8") : "",
+          body: existsSync14(notes) ? await readFile2(notes, "utf8") : "",
           draft: meta3.draft,
           prerelease: meta3.prerelease,
           url: `file://${dir}`,
@@ -60535,7 +60569,7 @@ var init_dir = __esm({
           throw new SignetError("E_INPUT_INVALID", `asset name ${input2.name} is reserved in a dir: release`);
         const dir = this.folder(release.tag);
         const final = join25(dir, input2.name);
-        if (existsSync13(final))
+        if (existsSync14(final))
           throw new SignetError("E_FORGE_FAILED", `dir: asset ${input2.name} already exists in ${dir}`);
         const part = join25(dir, `.${input2.name}.part`);
         const hash3 = createHash14("sha256");
@@ -61312,7 +61346,7 @@ Content-Type: ${input2.contentType}\r
 });
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync as readFileSync21, existsSync as existsSync14 } from "fs";
+import { readFileSync as readFileSync21, existsSync as existsSync15 } from "fs";
 import { EOL as EOL5 } from "os";
 var Context;
 var init_context = __esm({
@@ -61325,7 +61359,7 @@ var init_context = __esm({
         var _a4, _b, _c;
         this.payload = {};
         if (process.env.GITHUB_EVENT_PATH) {
-          if (existsSync14(process.env.GITHUB_EVENT_PATH)) {
+          if (existsSync15(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse(readFileSync21(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
             const path = process.env.GITHUB_EVENT_PATH;

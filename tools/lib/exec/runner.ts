@@ -165,15 +165,7 @@ class SpawnHelper {
       if (!this.alive) return;
       this.alive = false;
       if (helper === this) helper = undefined;
-      // a hash it had not answered is computed here (reading a file twice is harmless)
-      for (const [id, h] of this.hashes) {
-        this.hashes.delete(id);
-        try {
-          h.done(hashHere(h.path, h.of));
-        } catch (e) {
-          h.fail(e as Error);
-        }
-      }
+      this.hashesHere();
       for (const [id, p] of this.pending) {
         this.pending.delete(id);
         // never ready: nothing was sent to it, so the program starts here (a helper that cannot
@@ -188,6 +180,18 @@ class SpawnHelper {
     this.child.on('exit', gone);
     this.child.on('error', gone);
     this.idle();
+  }
+
+  /** The hashes the helper has not answered, computed here (reading a file twice is harmless). */
+  private hashesHere(): void {
+    for (const [id, h] of this.hashes) {
+      this.hashes.delete(id);
+      try {
+        h.done(hashHere(h.path, h.of));
+      } catch (e) {
+        h.fail(e as Error);
+      }
+    }
   }
 
   /** Not kept alive by the helper while nothing runs. */
@@ -254,6 +258,7 @@ class SpawnHelper {
   }
 
   close(): void {
+    this.hashesHere(); // its exit would no longer settle them
     this.alive = false;
     if (helper === this) helper = undefined;
     if (this.child.connected) this.child.disconnect();

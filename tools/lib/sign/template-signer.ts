@@ -9,7 +9,9 @@
  * `SIGNET_TEMPLATE_SIGNING=0` turns the fast path off.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { readMsiSignature, readPeSignature } from './der.ts';
 import type { ProduceInput } from './frame.ts';
@@ -71,6 +73,9 @@ export class TemplateSigner {
   private readonly learning = new Set<Kind>();
   private readonly refused = new Map<Kind, string>();
   private key: Promise<LoadedKey> | undefined;
+  /** The key and certificate files' identity the key was loaded under. */
+  private keyIdentity: string | undefined;
+  private tsaFailed = false;
   private readonly prefixes = new Map<string, { id: string; state: PeDigestState }>();
   readonly enabled: boolean;
   private readonly o: TemplateSignerOptions;
@@ -151,11 +156,13 @@ export class TemplateSigner {
   }
 
   /**
-   * Signs `p` from the template when it can (true); false when osslsigncode must sign it. Errors
-   * of the signing itself (a TSA that never answers) are thrown like osslsigncode's.
+   * Signs `p` from the template when it can (true); false when osslsigncode must sign it. A
+   * schedule of TSAs that all fail here hands the file (and the signer's later ones) to
+   * osslsigncode, whose own client (libcurl: proxy variables, the system's CAs) decides; a write
+   * that fails after the input was consumed is an error (nothing is left to sign again).
    */
   async sign(p: ProduceInput, plan: TimestampPlan | undefined): Promise<boolean> {
-    if (!this.enabled) return false;
+    if (!this.enabled || (plan && this.tsaFailed)) return false;
     const l = this.ready(p);
     if (!l) return false;
     const started = performance.now();
@@ -167,13 +174,23 @@ export class TemplateSigner {
       l.key,
     );
     const asked = performance.now();
-    const token = plan
-      ? await timestampSignature(
+    let token: Buffer | undefined;
+    if (plan) {
+      try {
+        token = await timestampSignature(
           plan,
           this.o.digest,
           createHash(this.o.digest).update(prepared.signature).digest(),
-        )
-      : undefined;
+        );
+      } catch (e) {
+        if (!(e instanceof SignetError) || e.code !== 'E_TIMESTAMP_FAILED') throw e;
+        this.tsaFailed = true;
+        logger.warn(
+          "timestamping from Signet failed; osslsigncode signs and stamps this profile's files from now on",
+        );
+        return false;
+      }
+    }
     const stamped = performance.now();
     try {
       image.write(p.output, prepared.finish(token));
@@ -181,8 +198,13 @@ export class TemplateSigner {
       templateSigningStats.tsaMs += stamped - asked;
       templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
-      // a layout the writer does not take after all: osslsigncode signs it (this stamp is unused)
       rmSync(p.output, { force: true });
+      if (p.consume && !existsSync(p.input))
+        throw new SignetError(
+          'E_SIGN_FAILED',
+          `${basename(p.output)}: writing the signed file failed: ${(e as Error).message}`,
+        );
+      // a layout the writer does not take after all: osslsigncode signs it (this stamp is unused)
       logger.debug(`template signing: ${(e as Error).message}; osslsigncode signs the file`);
       return false;
     }
@@ -210,6 +232,8 @@ export class TemplateSigner {
       if (!image) return;
       const sig = kind === 'msi' ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== 'signed') return;
+      if (this.keyIdentity !== identity) this.key = undefined; // rotated on disk: load it again
+      this.keyIdentity = identity;
       this.key ??= this.o.loadKey();
       const key = await this.key;
       if ('refused' in key) return this.refuse(kind, key.refused);

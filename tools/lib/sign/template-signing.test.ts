@@ -188,7 +188,7 @@ describe('template signing with osslsigncode as the judge', () => {
     expect(rot.signs()).toBe(2);
   });
 
-  it('a TSA that fails on the fast path: the next TSA stamps; when all fail, E_TIMESTAMP_FAILED and nothing is left', async () => {
+  it('a TSA that fails on the fast path: the next TSA stamps; when all fail osslsigncode tries; when it fails too, E_TIMESTAMP_FAILED and nothing is left', async () => {
     const dead = await deadUrl();
     const s = signerOf(
       pemProfile({ timestamp: { urls: [dead, tsa.url], retries: 0, retryWaitMs: 10, timeoutMs: 5000 } }),
@@ -204,10 +204,19 @@ describe('template signing with osslsigncode as the judge', () => {
       pemProfile({ timestamp: { urls: [tsa.url], retries: 1, retryWaitMs: 10, timeoutMs: 5000 } }),
     );
     await dead2.signer.sign(fresh(), { out: join(dir, 't2.exe') });
+    // Signet's two attempts fail: osslsigncode (its own client: proxies, system CAs) stamps the
+    // file, and signs this profile's later files itself
     tsa.failNext(2, 'garbage');
-    const target = join(dir, 't3.exe');
+    const stamped = await dead2.signer.sign(fresh(), { out: join(dir, 't3.exe') });
+    expect(
+      (await inspectSignature(stamped.path, { caFile: pki.caCert, tsaCaFile: pki.caCert })).timestamp,
+    ).not.toBeNull();
+    expect(dead2.signs()).toBe(2);
+    // every attempt of both fails: E_TIMESTAMP_FAILED, nothing left
+    tsa.failNext(2, 'garbage');
+    const target = join(dir, 't4.exe');
     expect(await codeOf(dead2.signer.sign(fresh(), { out: target }))).toBe('E_TIMESTAMP_FAILED');
-    expect(dead2.signs()).toBe(1);
+    expect(dead2.signs()).toBe(4);
     expect(existsSync(target)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.startsWith('.signet-sign-'))).toEqual([]);
   });

@@ -14,6 +14,8 @@ import { sleep } from './retry.ts';
 import { DIGEST_OIDS, OID } from './template-signing.ts';
 
 const TST_INFO = '1.2.840.113549.1.9.16.1.4';
+/** A timestamp reply is a few KB; anything over this is refused. */
+const MAX_REPLY = 1024 * 1024;
 
 /** DER INTEGER of unsigned big-endian bytes. */
 function integer(bytes: Buffer): Buffer {
@@ -86,8 +88,10 @@ async function post(url: string, body: Buffer, timeoutMs: number): Promise<Buffe
     signal: AbortSignal.timeout(timeoutMs),
     redirect: 'error',
   });
-  const bytes = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  if (Number(res.headers.get('content-length') ?? 0) > MAX_REPLY) throw new Error('the reply is too large');
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length > MAX_REPLY) throw new Error('the reply is too large');
   return bytes;
 }
 

@@ -43,7 +43,8 @@ function osslKeys(p: Profile): OsslKeySpec {
 /** A PEM or DER private key (PKCS#8, PKCS#1 or SEC1; encrypted with `passphrase`) in memory. */
 export function parsePrivateKey(bytes: Buffer, passphrase: string | undefined): KeyObject {
   const pass = passphrase === undefined ? {} : { passphrase };
-  if (bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN'))
+  if (bytes.includes('-----BEGIN'))
+    // PEM, with any text before it (a pkcs12 export's Bag Attributes)
     return createPrivateKey({ key: bytes, format: 'pem', ...pass });
   let last: unknown;
   for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
