@@ -54387,7 +54387,7 @@ function readMsiSignature(path) {
     const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
     if (hidden.length)
       return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
-    const signature = directory.streams.get("DigitalSignature");
+    const signature = directory.streams.get(DIGITAL_SIGNATURE);
     if (!signature) return { kind: "unsigned" };
     try {
       return { kind: "signed", pkcs7: signature() };
@@ -54450,14 +54450,16 @@ function oid(dotted) {
   }
   return tlv(6, Buffer.from(out));
 }
-var OID_SIGNED_DATA, CFB_MAGIC3, SIGNATURE_STREAMS;
+var OID_SIGNED_DATA, CFB_MAGIC3, DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, SIGNATURE_STREAMS;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
     init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
     CFB_MAGIC3 = Buffer.from("d0cf11e0a1b11ae1", "hex");
-    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
+    DIGITAL_SIGNATURE = "DigitalSignature";
+    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+    SIGNATURE_STREAMS = [DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX];
   }
 });
 
@@ -54742,15 +54744,14 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
     closeSync8(out);
   }
 }
-var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
+var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
     init_runner();
+    init_der();
     init_pe_image();
-    DIGITAL_SIGNATURE = "DigitalSignature";
-    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
     FREE2 = 4294967295;
     END_OF_CHAIN2 = 4294967294;
     FAT_SECTOR = 4294967293;
@@ -55127,13 +55128,13 @@ var init_template_signer = __esm({
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
-    templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
+    templateSigningStats = { files: 0, ms: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
       refused = /* @__PURE__ */ new Map();
       key;
-      /** The key and certificate files' identity the key was loaded under. */
+      /** The key and certificate files' identity the key (and so every template) was loaded under. */
       keyIdentity;
       tsaFailed = false;
       prefixes = /* @__PURE__ */ new Map();
@@ -55151,7 +55152,7 @@ var init_template_signer = __esm({
         const kind = this.kindOf(p);
         const l = this.learned.get(kind);
         if (!l || p.nest) return void 0;
-        if (identityOf(this.o.files()) !== l.identity) {
+        if (identityOf(this.o.files()) !== this.keyIdentity) {
           logger.debug(
             "template signing: the key or certificate files changed; osslsigncode signs the next file"
           );
@@ -55244,7 +55245,6 @@ var init_template_signer = __esm({
         try {
           image.write(p.output, prepared.finish(token));
           templateSigningStats.files++;
-          templateSigningStats.tsaMs += stamped - asked;
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync5(p.output, { force: true });
@@ -55273,8 +55273,11 @@ var init_template_signer = __esm({
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
           if (sig.kind !== "signed") return;
-          if (this.keyIdentity !== identity) this.key = void 0;
-          this.keyIdentity = identity;
+          if (this.keyIdentity !== identity) {
+            this.key = void 0;
+            this.learned.clear();
+            this.keyIdentity = identity;
+          }
           this.key ??= this.o.loadKey();
           const key = await this.key;
           if ("refused" in key) return this.refuse(kind, key.refused);
@@ -55286,7 +55289,7 @@ var init_template_signer = __esm({
             key: key.key
           });
           if ("refused" in r) return this.refuse(kind, r.refused);
-          this.learned.set(kind, { template: r.template, key: key.key, identity });
+          this.learned.set(kind, { template: r.template, key: key.key });
           logger.debug(
             `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
           );

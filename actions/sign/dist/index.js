@@ -49203,7 +49203,9 @@ function readPeSignature(path) {
   }
 }
 var CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
-var SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
+var DIGITAL_SIGNATURE = "DigitalSignature";
+var DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+var SIGNATURE_STREAMS = [DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX];
 function readMsiSignature(path) {
   const fd = openSync2(path, "r");
   try {
@@ -49219,7 +49221,7 @@ function readMsiSignature(path) {
     const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
     if (hidden.length)
       return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
-    const signature = directory.streams.get("DigitalSignature");
+    const signature = directory.streams.get(DIGITAL_SIGNATURE);
     if (!signature) return { kind: "unsigned" };
     try {
       return { kind: "signed", pkcs7: signature() };
@@ -49453,8 +49455,6 @@ function writeSignedPe(input2, output2, d, pkcs7, consume = false) {
 }
 
 // tools/lib/sign/msi-image.ts
-var DIGITAL_SIGNATURE = "DigitalSignature";
-var DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
 var FREE2 = 4294967295;
 var END_OF_CHAIN2 = 4294967294;
 var FAT_SECTOR = 4294967293;
@@ -50064,7 +50064,7 @@ async function timestampSignature(plan2, algorithm, imprint) {
 
 // tools/lib/sign/template-signer.ts
 var PREFIXES = 4;
-var templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
+var templateSigningStats = { files: 0, ms: 0 };
 function identityOf(files2) {
   return files2.map((f) => {
     try {
@@ -50080,7 +50080,7 @@ var TemplateSigner = class {
   learning = /* @__PURE__ */ new Set();
   refused = /* @__PURE__ */ new Map();
   key;
-  /** The key and certificate files' identity the key was loaded under. */
+  /** The key and certificate files' identity the key (and so every template) was loaded under. */
   keyIdentity;
   tsaFailed = false;
   prefixes = /* @__PURE__ */ new Map();
@@ -50098,7 +50098,7 @@ var TemplateSigner = class {
     const kind = this.kindOf(p);
     const l = this.learned.get(kind);
     if (!l || p.nest) return void 0;
-    if (identityOf(this.o.files()) !== l.identity) {
+    if (identityOf(this.o.files()) !== this.keyIdentity) {
       logger.debug(
         "template signing: the key or certificate files changed; osslsigncode signs the next file"
       );
@@ -50191,7 +50191,6 @@ var TemplateSigner = class {
     try {
       image.write(p.output, prepared.finish(token));
       templateSigningStats.files++;
-      templateSigningStats.tsaMs += stamped - asked;
       templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
       rmSync3(p.output, { force: true });
@@ -50220,8 +50219,11 @@ var TemplateSigner = class {
       if (!image) return;
       const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== "signed") return;
-      if (this.keyIdentity !== identity) this.key = void 0;
-      this.keyIdentity = identity;
+      if (this.keyIdentity !== identity) {
+        this.key = void 0;
+        this.learned.clear();
+        this.keyIdentity = identity;
+      }
       this.key ??= this.o.loadKey();
       const key = await this.key;
       if ("refused" in key) return this.refuse(kind, key.refused);
@@ -50233,7 +50235,7 @@ var TemplateSigner = class {
         key: key.key
       });
       if ("refused" in r) return this.refuse(kind, r.refused);
-      this.learned.set(kind, { template: r.template, key: key.key, identity });
+      this.learned.set(kind, { template: r.template, key: key.key });
       logger.debug(
         `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
       );

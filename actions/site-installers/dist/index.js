@@ -52732,7 +52732,7 @@ function readMsiSignature(path) {
     const hidden = directory.orphans.filter((n2) => SIGNATURE_STREAMS.includes(n2));
     if (hidden.length)
       return { kind: "ambiguous", reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
-    const signature = directory.streams.get("DigitalSignature");
+    const signature = directory.streams.get(DIGITAL_SIGNATURE);
     if (!signature) return { kind: "unsigned" };
     try {
       return { kind: "signed", pkcs7: signature() };
@@ -52795,14 +52795,16 @@ function oid(dotted) {
   }
   return tlv(6, Buffer.from(out));
 }
-var OID_SIGNED_DATA, CFB_MAGIC, SIGNATURE_STREAMS;
+var OID_SIGNED_DATA, CFB_MAGIC, DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, SIGNATURE_STREAMS;
 var init_der = __esm({
   "tools/lib/sign/der.ts"() {
     "use strict";
     init_cfb();
     OID_SIGNED_DATA = "2a864886f70d010702";
     CFB_MAGIC = Buffer.from("d0cf11e0a1b11ae1", "hex");
-    SIGNATURE_STREAMS = ["DigitalSignature", "MsiDigitalSignatureEx"];
+    DIGITAL_SIGNATURE = "DigitalSignature";
+    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
+    SIGNATURE_STREAMS = [DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX];
   }
 });
 
@@ -53257,15 +53259,14 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
     closeSync4(out);
   }
 }
-var DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX, FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
+var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
     init_runner();
+    init_der();
     init_pe_image();
-    DIGITAL_SIGNATURE = "DigitalSignature";
-    DIGITAL_SIGNATURE_EX = "MsiDigitalSignatureEx";
     FREE2 = 4294967295;
     END_OF_CHAIN2 = 4294967294;
     FAT_SECTOR = 4294967293;
@@ -53642,13 +53643,13 @@ var init_template_signer = __esm({
     init_template_signing();
     init_tsp();
     PREFIXES = 4;
-    templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
+    templateSigningStats = { files: 0, ms: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
       refused = /* @__PURE__ */ new Map();
       key;
-      /** The key and certificate files' identity the key was loaded under. */
+      /** The key and certificate files' identity the key (and so every template) was loaded under. */
       keyIdentity;
       tsaFailed = false;
       prefixes = /* @__PURE__ */ new Map();
@@ -53666,7 +53667,7 @@ var init_template_signer = __esm({
         const kind = this.kindOf(p2);
         const l2 = this.learned.get(kind);
         if (!l2 || p2.nest) return void 0;
-        if (identityOf(this.o.files()) !== l2.identity) {
+        if (identityOf(this.o.files()) !== this.keyIdentity) {
           logger.debug(
             "template signing: the key or certificate files changed; osslsigncode signs the next file"
           );
@@ -53759,7 +53760,6 @@ var init_template_signer = __esm({
         try {
           image.write(p2.output, prepared.finish(token));
           templateSigningStats.files++;
-          templateSigningStats.tsaMs += stamped - asked;
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync3(p2.output, { force: true });
@@ -53788,8 +53788,11 @@ var init_template_signer = __esm({
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p2.output) : readPeSignature(p2.output);
           if (sig.kind !== "signed") return;
-          if (this.keyIdentity !== identity) this.key = void 0;
-          this.keyIdentity = identity;
+          if (this.keyIdentity !== identity) {
+            this.key = void 0;
+            this.learned.clear();
+            this.keyIdentity = identity;
+          }
           this.key ??= this.o.loadKey();
           const key = await this.key;
           if ("refused" in key) return this.refuse(kind, key.refused);
@@ -53801,7 +53804,7 @@ var init_template_signer = __esm({
             key: key.key
           });
           if ("refused" in r2) return this.refuse(kind, r2.refused);
-          this.learned.set(kind, { template: r2.template, key: key.key, identity });
+          this.learned.set(kind, { template: r2.template, key: key.key });
           logger.debug(
             `template signing: further ${kind === "msi" ? "MSI" : "PE"} files of this profile are signed in-process`
           );

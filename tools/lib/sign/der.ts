@@ -191,7 +191,9 @@ export type MsiSignature =
 
 const CFB_MAGIC = Buffer.from('d0cf11e0a1b11ae1', 'hex');
 /** The streams an MSI signature is made of: each must exist once, in the tree, or not at all. */
-const SIGNATURE_STREAMS = ['\u0005DigitalSignature', '\u0005MsiDigitalSignatureEx'];
+export const DIGITAL_SIGNATURE = '\u0005DigitalSignature';
+export const DIGITAL_SIGNATURE_EX = '\u0005MsiDigitalSignatureEx';
+const SIGNATURE_STREAMS = [DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX];
 
 /**
  * Reads the Authenticode blob of an MSI (any compound file) in-process: the PKCS#7 DER is the
@@ -213,7 +215,7 @@ export function readMsiSignature(path: string): MsiSignature {
     const hidden = directory.orphans.filter((n) => SIGNATURE_STREAMS.includes(n));
     if (hidden.length)
       return { kind: 'ambiguous', reason: `an orphan ${JSON.stringify(hidden[0])} directory entry` };
-    const signature = directory.streams.get('\u0005DigitalSignature');
+    const signature = directory.streams.get(DIGITAL_SIGNATURE);
     if (!signature) return { kind: 'unsigned' };
     try {
       return { kind: 'signed', pkcs7: signature() };

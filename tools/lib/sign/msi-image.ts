@@ -13,10 +13,8 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
 import { hashFileParts } from '../exec/runner.ts';
 import type { HashPart } from '../exec/spawn-helper.ts';
+import { DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX } from './der.ts';
 import { placeCopy } from './pe-image.ts';
-
-export const DIGITAL_SIGNATURE = '\u0005DigitalSignature';
-export const DIGITAL_SIGNATURE_EX = '\u0005MsiDigitalSignatureEx';
 
 const FREE = 0xffffffff;
 const END_OF_CHAIN = 0xfffffffe;

@@ -11,12 +11,13 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryScanner, RecordingRunner } from '../../../test/helpers/canary.ts';
+import { codeOf } from '../../../test/helpers/code-of.ts';
 import { buildDll, buildMsi, buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
 import { parseConfig } from '../config/load.ts';
-import { SignetError } from '../errors.ts';
+import type { SignetError } from '../errors.ts';
 import { defaultRunner } from '../exec/runner.ts';
 import { clearSecrets } from '../redact.ts';
 import { readMsiSignature } from './der.ts';
@@ -50,16 +51,6 @@ function fresh(name = 'agent.exe'): string {
   const p = join(dir, `${++n}-${name}`);
   copyFileSync(agent, p);
   return p;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SignetError) return e.code;
-    throw e;
-  }
-  return 'resolved';
 }
 
 /** Files in `dir` whose names show a leftover from a failed run. */

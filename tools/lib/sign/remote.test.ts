@@ -2,12 +2,13 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryScanner } from '../../../test/helpers/canary.ts';
+import { codeOf } from '../../../test/helpers/code-of.ts';
 import { buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { type SigningServer, startSigningServer } from '../../../test/helpers/signing-server.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { parseConfig } from '../config/load.ts';
-import { SignetError } from '../errors.ts';
+import type { SignetError } from '../errors.ts';
 import { clearSecrets } from '../redact.ts';
 import { createSigner, signFiles } from './index.ts';
 import { checkRemoteUrl, remoteHeaders } from './remote.ts';
@@ -46,16 +47,6 @@ function fresh(): string {
   const p = join(dir, `${++n}-agent.exe`);
   copyFileSync(agent, p);
   return p;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SignetError) return e.code;
-    throw e;
-  }
-  return 'resolved';
 }
 
 let scan: CanaryScanner;

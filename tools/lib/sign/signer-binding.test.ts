@@ -8,11 +8,11 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { plantStreamEntry } from '../../../test/helpers/cfb-craft.ts';
+import { codeOf } from '../../../test/helpers/code-of.ts';
 import { buildMsi, buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { readCompoundFile } from '../cfb.ts';
-import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { readMsiSignature, readPeSignature } from './der.ts';
 import { sameDn } from './signer.ts';
@@ -39,16 +39,6 @@ async function sign(input: string, who: 'main' | 'wrong', out: string): Promise<
     out,
   ]);
   return out;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SignetError) return e.code;
-    throw e;
-  }
-  return 'resolved';
 }
 
 /** The vendor's pin, with both CAs trusted: the attacker holds *a* trusted certificate. */

@@ -39,13 +39,12 @@ export interface TemplateSignerOptions {
 interface Learned {
   template: SignatureTemplate;
   key: KeyObject;
-  identity: string;
 }
 
 const PREFIXES = 4;
 
-/** Files signed from a template in this process, and the time it took (for benchmarks and logs). */
-export const templateSigningStats = { files: 0, ms: 0, tsaMs: 0 };
+/** Files signed from a template in this process, and the time it took, TSA waits left out (for benchmarks). */
+export const templateSigningStats = { files: 0, ms: 0 };
 
 function identityOf(files: string[]): string {
   return files
@@ -73,7 +72,7 @@ export class TemplateSigner {
   private readonly learning = new Set<Kind>();
   private readonly refused = new Map<Kind, string>();
   private key: Promise<LoadedKey> | undefined;
-  /** The key and certificate files' identity the key was loaded under. */
+  /** The key and certificate files' identity the key (and so every template) was loaded under. */
   private keyIdentity: string | undefined;
   private tsaFailed = false;
   private readonly prefixes = new Map<string, { id: string; state: PeDigestState }>();
@@ -94,7 +93,7 @@ export class TemplateSigner {
     const kind = this.kindOf(p);
     const l = this.learned.get(kind);
     if (!l || p.nest) return undefined;
-    if (identityOf(this.o.files()) !== l.identity) {
+    if (identityOf(this.o.files()) !== this.keyIdentity) {
       logger.debug(
         'template signing: the key or certificate files changed; osslsigncode signs the next file',
       );
@@ -195,7 +194,6 @@ export class TemplateSigner {
     try {
       image.write(p.output, prepared.finish(token));
       templateSigningStats.files++;
-      templateSigningStats.tsaMs += stamped - asked;
       templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
       rmSync(p.output, { force: true });
@@ -232,8 +230,12 @@ export class TemplateSigner {
       if (!image) return;
       const sig = kind === 'msi' ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== 'signed') return;
-      if (this.keyIdentity !== identity) this.key = undefined; // rotated on disk: load it again
-      this.keyIdentity = identity;
+      if (this.keyIdentity !== identity) {
+        // rotated on disk: the key is loaded again, and templates of the old one are dropped
+        this.key = undefined;
+        this.learned.clear();
+        this.keyIdentity = identity;
+      }
       this.key ??= this.o.loadKey();
       const key = await this.key;
       if ('refused' in key) return this.refuse(kind, key.refused);
@@ -245,7 +247,7 @@ export class TemplateSigner {
         key: key.key,
       });
       if ('refused' in r) return this.refuse(kind, r.refused);
-      this.learned.set(kind, { template: r.template, key: key.key, identity });
+      this.learned.set(kind, { template: r.template, key: key.key });
       logger.debug(
         `template signing: further ${kind === 'msi' ? 'MSI' : 'PE'} files of this profile are signed in-process`,
       );

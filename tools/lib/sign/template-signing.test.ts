@@ -9,19 +9,19 @@ import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, wr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../../../test/helpers/canary.ts';
+import { codeOf } from '../../../test/helpers/code-of.ts';
 import { buildMsi, buildPe } from '../../../test/helpers/pe.ts';
 import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.ts';
 import { readCompoundDirectory } from '../cfb.ts';
 import { parseConfig } from '../config/load.ts';
-import { SignetError } from '../errors.ts';
 import { defaultRunner } from '../exec/runner.ts';
 import { clearSecrets } from '../redact.ts';
-import { readMsiSignature, readPeSignature } from './der.ts';
+import { DIGITAL_SIGNATURE, readMsiSignature, readPeSignature } from './der.ts';
 import { makeDevCert } from './devcert.ts';
 import { createSigner, inspectSignature } from './index.ts';
-import { DIGITAL_SIGNATURE, msiImageDigest } from './msi-image.ts';
+import { msiImageDigest } from './msi-image.ts';
 import { peImageDigest, pePrefixState } from './pe-image.ts';
 import { opusInfo, readTemplate, signFromTemplate } from './template-signing.ts';
 import { timestampRequest, timestampSignature, tokenOf } from './tsp.ts';
@@ -58,16 +58,6 @@ function fresh(from = agent): string {
   const p = join(dir, `${++n}-agent.exe`);
   copyFileSync(from, p);
   return p;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SignetError) return e.code;
-    throw e;
-  }
-  return 'resolved';
 }
 
 beforeAll(async () => {
