@@ -169,6 +169,7 @@ holdHelper();
 const share = osslCpu / (wall * Math.min(cores, SITES));
 const templated = templateSigningStats.files - stats0.files;
 const templateMs = templateSigningStats.ms - stats0.ms;
+const sharedMb = (templateSigningStats.sharedBytes - stats0.sharedBytes) / 1e6;
 
 // ---- blocks of a site's MSI against the base ----------------------------------------------------
 const blocks = (a: Buffer, b: Buffer) => {
@@ -217,7 +218,7 @@ console.log(
   `  osslsigncode (every child process: the first signatures, then verify only): ${(share * 100).toFixed(0)} % of the cores' time, ${((osslCpu / SITES) * 1000).toFixed(1)} core-ms a site; Signet's own processes (with the spawn helper) ${((ownCpu / SITES) * 1000).toFixed(1)} core-ms a site`,
 );
 console.log(
-  `  signing from the template: ${templated} of ${SITES * 2} files, ${(templateMs / Math.max(1, templated)).toFixed(1)} ms a file from the digest to the written file (wall, the MSI digest's wait for the spawn helper included); that time against the cores' ${((templateMs / 1000 / (wall * Math.min(cores, SITES))) * 100).toFixed(0)} %`,
+  `  signing from the template: ${templated} of ${SITES * 2} files, ${(templateMs / Math.max(1, templated)).toFixed(1)} ms a file from the digest to the written file (wall, the MSI digest's wait for the spawn helper included); that time against the cores' ${((templateMs / 1000 / (wall * Math.min(cores, SITES))) * 100).toFixed(0)} %; ${(sharedMb / Math.max(1, templated)).toFixed(1)} MB of each file's digest continued from the release's shared state (stub, base MSI)`,
 );
 console.log(
   `  reference: osslsigncode sign + verify of one site's exe and msi, two chains: ${chainFloor.toFixed(1)} ms a site = ${((chainFloor * 10_000) / 60_000).toFixed(1)} min for 10,000 sites; the batch ${(((wall / SITES) * 1000) / chainFloor).toFixed(2)}× that`,

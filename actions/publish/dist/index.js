@@ -53072,11 +53072,15 @@ function sha256FileSync(path) {
   }
 }
 function hashPartsSync(path, algorithm, parts) {
+  const hash2 = createHash4(algorithm);
+  const size = feedParts(hash2, path, parts);
+  return { sha256: hash2.digest("hex"), size };
+}
+function feedParts(hash2, path, parts) {
   chunk ??= Buffer.allocUnsafe(CHUNK2);
   const buf = chunk;
   const fd = openSync2(path, "r");
   try {
-    const hash2 = createHash4(algorithm);
     for (const part of parts) {
       if (!Array.isArray(part)) {
         hash2.update(part);
@@ -53090,7 +53094,7 @@ function hashPartsSync(path, algorithm, parts) {
         done += n;
       }
     }
-    return { sha256: hash2.digest("hex"), size: fstatSync(fd).size };
+    return fstatSync(fd).size;
   } finally {
     closeSync2(fd);
   }
@@ -53607,13 +53611,14 @@ function peImageDigest(path, algorithm, prefix) {
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
-    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
-      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    const usable = prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt;
+    if (usable) state = { ...prefix, hash: prefix.hash.copy(), layout };
     else state = { algorithm, hash: createHash5(algorithm), words: 0, length: 0, layout };
+    const sharedBytes = state.length;
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
-    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout, sharedBytes };
   } finally {
     closeSync4(fd);
   }
@@ -54474,11 +54479,73 @@ function hashOrder(a, b) {
   const d = Buffer.compare(a.subarray(0, n), b.subarray(0, n));
   return d !== 0 ? d : a.length > b.length ? -1 : 1;
 }
-async function msiImageDigest(path, algorithm) {
+function msiSharedStreams(path, algorithm, unchanged) {
   const planned = plan(path, algorithm);
   if (!planned) return void 0;
-  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), "hex");
-  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+  const keep = new Set(unchanged);
+  const streams = [];
+  for (const c of planned.streams) {
+    if (!keep.has(c.name)) break;
+    const parts = c.parts();
+    if (!parts) return void 0;
+    streams.push({ name: c.name, start: c.start, size: c.size, parts });
+  }
+  if (!streams.length) return void 0;
+  const bytes = streams.reduce((n, x) => n + x.size, 0);
+  return { algorithm, path, streams, bytes, states: /* @__PURE__ */ new Map() };
+}
+function sharedState(shared2, dse) {
+  const key = dse.toString("hex");
+  let state = shared2.states.get(key);
+  if (state) shared2.states.delete(key);
+  else {
+    state = createHash7(shared2.algorithm).update(dse);
+    feedParts(
+      state,
+      shared2.path,
+      shared2.streams.flatMap((x) => x.parts)
+    );
+  }
+  shared2.states.set(key, state);
+  while (shared2.states.size > STATES_PER_BASE)
+    shared2.states.delete(shared2.states.keys().next().value);
+  return state;
+}
+async function msiImageDigest(path, algorithm, shared2) {
+  const planned = plan(path, algorithm);
+  if (!planned) return void 0;
+  const partsFrom = (k) => {
+    const out = k ? [] : [planned.dse];
+    for (const c of planned.streams.slice(k)) {
+      const p = c.parts();
+      if (!p) return void 0;
+      out.push(...p);
+    }
+    out.push(planned.clsid);
+    return out;
+  };
+  const result = (hex3, sharedBytes = 0) => ({
+    digest: Buffer.from(hex3, "hex"),
+    dse: planned.dse,
+    size: planned.size,
+    directory: planned.directory,
+    sharedBytes
+  });
+  if (shared2 && shared2.algorithm === algorithm && shared2.streams.every((b, i) => {
+    const c = planned.streams[i];
+    return c?.name === b.name && c.start === b.start && c.size === b.size;
+  })) {
+    const rest = partsFrom(shared2.streams.length);
+    if (!rest) return void 0;
+    if (rest.reduce((n, x) => n + (Array.isArray(x) ? x[1] : 0), 0) <= IN_PROCESS_REST) {
+      const hash2 = sharedState(shared2, planned.dse).copy();
+      feedParts(hash2, path, rest);
+      return result(hash2.digest("hex"), shared2.bytes);
+    }
+  }
+  const parts = partsFrom(0);
+  if (!parts) return void 0;
+  return result(await hashFileParts(path, algorithm, parts));
 }
 function plan(path, algorithm) {
   const fd = openSync8(path, "r");
@@ -54505,29 +54572,33 @@ function plan(path, algorithm) {
       pre.update(c.entry.subarray(120, 124));
       pre.update(c.entry.subarray(96, 116));
     }
-    const dse = pre.digest();
-    const parts = [dse];
-    for (const c of children2) {
+    const streams = children2.map((c) => {
       const length = c.entry.readUInt32LE(120);
-      if (length === 0) continue;
-      if (length < directory.miniCutoff) {
-        parts.push(directory.streams.get(c.name)());
-        continue;
-      }
-      const layout = directory.layouts.get(c.name)();
-      let left = length;
-      for (const at of layout.units) {
-        const n = Math.min(layout.unit, left);
-        const last = parts[parts.length - 1];
-        if (Array.isArray(last) && last[0] + last[1] === at) last[1] += n;
-        else parts.push([at, n]);
-        left -= n;
-        if (left === 0) break;
-      }
-      if (left > 0) return void 0;
-    }
-    parts.push(Buffer.from(root.subarray(80, 96)));
-    return { parts, dse, size, directory };
+      const parts = () => {
+        if (length === 0) return [];
+        if (length < directory.miniCutoff) return [directory.streams.get(c.name)()];
+        const layout = directory.layouts.get(c.name)();
+        const out = [];
+        let left = length;
+        for (const at of layout.units) {
+          const n = Math.min(layout.unit, left);
+          const last = out[out.length - 1];
+          if (last && last[0] + last[1] === at) last[1] += n;
+          else out.push([at, n]);
+          left -= n;
+          if (left === 0) break;
+        }
+        return left > 0 ? void 0 : out;
+      };
+      return { name: c.name, start: c.entry.readUInt32LE(116), size: length, parts };
+    });
+    return {
+      dse: pre.digest(),
+      streams,
+      clsid: Buffer.from(root.subarray(80, 96)),
+      size,
+      directory
+    };
   } finally {
     closeSync8(fd);
   }
@@ -54744,12 +54815,13 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
     closeSync8(out);
   }
 }
-var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
+var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt, IN_PROCESS_REST, STATES_PER_BASE;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
     init_runner();
+    init_spawn_helper();
     init_der();
     init_pe_image();
     FREE2 = 4294967295;
@@ -54760,6 +54832,8 @@ var init_msi_image = __esm({
     NO_STREAM2 = 4294967295;
     MINI = 64;
     entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
+    IN_PROCESS_REST = 1 << 20;
+    STATES_PER_BASE = 16;
   }
 });
 
@@ -55116,7 +55190,7 @@ function identityOf(files2) {
     }
   }).join("|");
 }
-var PREFIXES, templateSigningStats, TemplateSigner;
+var SHARED_STATES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
@@ -55127,8 +55201,8 @@ var init_template_signer = __esm({
     init_pe_image();
     init_template_signing();
     init_tsp();
-    PREFIXES = 4;
-    templateSigningStats = { files: 0, ms: 0 };
+    SHARED_STATES = 4;
+    templateSigningStats = { files: 0, ms: 0, sharedBytes: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
@@ -55137,7 +55211,7 @@ var init_template_signer = __esm({
       /** The key and certificate files' identity the key (and so every template) was loaded under. */
       keyIdentity;
       tsaFailed = false;
-      prefixes = /* @__PURE__ */ new Map();
+      shared = /* @__PURE__ */ new Map();
       enabled;
       o;
       constructor(o) {
@@ -55162,9 +55236,11 @@ var init_template_signer = __esm({
         }
         return l;
       }
-      /** The digest state of a shared prefix file, computed once per file version. */
-      prefixState(path) {
-        if (!path) return void 0;
+      /**
+       * A digest state of what files share (a PE stub they start with, a base MSI they are copies
+       * of), computed once per version of that file (inode, size, mtime) and `key`.
+       */
+      sharedState(path, key, compute) {
         let id;
         try {
           const s = statSync8(path);
@@ -55172,13 +55248,14 @@ var init_template_signer = __esm({
         } catch {
           return void 0;
         }
-        const hit = this.prefixes.get(path);
-        if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
-        const state = pePrefixState(path, this.o.digest);
+        const k = `${key}\0${path}`;
+        const hit = this.shared.get(k);
+        if (hit?.id === id) return hit.state;
+        const state = compute();
         if (!state) return void 0;
-        this.prefixes.delete(path);
-        this.prefixes.set(path, { id, state });
-        while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
+        this.shared.delete(k);
+        this.shared.set(k, { id, state });
+        while (this.shared.size > SHARED_STATES) this.shared.delete(this.shared.keys().next().value);
         return state;
       }
       /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
@@ -55192,16 +55269,27 @@ var init_template_signer = __esm({
       }
       async imageOf(p) {
         const input2 = p.input;
+        const algorithm = this.o.digest;
         if (this.kindOf(p) === "msi") {
-          const d2 = await msiImageDigest(input2, this.o.digest);
+          const base = p.msiBase;
+          const shared2 = base && this.sharedState(
+            base.path,
+            `msi:${algorithm}:${base.unchanged.join("/")}`,
+            () => msiSharedStreams(base.path, algorithm, base.unchanged)
+          );
+          const d2 = await msiImageDigest(input2, algorithm, shared2 || void 0);
           return d2 && {
             digest: d2.digest,
+            sharedBytes: d2.sharedBytes,
             write: (output2, pkcs7) => writeSignedMsi(input2, output2, d2, pkcs7, Boolean(p.consume))
           };
         }
-        const d = peImageDigest(input2, this.o.digest, this.prefixState(p.prefix));
+        const prefix = p.prefix;
+        const state = prefix && this.sharedState(prefix, `pe:${algorithm}`, () => pePrefixState(prefix, algorithm));
+        const d = peImageDigest(input2, algorithm, state || void 0);
         return d && {
           digest: d.digest,
+          sharedBytes: d.sharedBytes,
           write: (output2, pkcs7) => writeSignedPe(input2, output2, d, pkcs7, Boolean(p.consume))
         };
       }
@@ -55245,6 +55333,7 @@ var init_template_signer = __esm({
         try {
           image.write(p.output, prepared.finish(token));
           templateSigningStats.files++;
+          templateSigningStats.sharedBytes += image.sharedBytes;
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync5(p.output, { force: true });
@@ -56094,6 +56183,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename8(target),
       size: statSync11(input2).size,
       ...options.prefix && input2 === source ? { prefix: resolve12(options.prefix) } : {},
+      ...options.msiBase && input2 === source ? { msiBase: { path: resolve12(options.msiBase.path), unchanged: options.msiBase.unchanged } } : {},
       ...options.consume || input2 !== source ? { consume: true } : {}
     });
     if (!existsSync12(output2)) {

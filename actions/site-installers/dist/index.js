@@ -51306,11 +51306,15 @@ function sha256FileSync(path) {
   }
 }
 function hashPartsSync(path, algorithm, parts) {
+  const hash3 = createHash2(algorithm);
+  const size = feedParts(hash3, path, parts);
+  return { sha256: hash3.digest("hex"), size };
+}
+function feedParts(hash3, path, parts) {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, "r");
   try {
-    const hash3 = createHash2(algorithm);
     for (const part of parts) {
       if (!Array.isArray(part)) {
         hash3.update(part);
@@ -51324,7 +51328,7 @@ function hashPartsSync(path, algorithm, parts) {
         done += n2;
       }
     }
-    return { sha256: hash3.digest("hex"), size: fstatSync(fd).size };
+    return fstatSync(fd).size;
   } finally {
     closeSync(fd);
   }
@@ -52917,13 +52921,14 @@ function peImageDigest(path, algorithm, prefix) {
     const layout = unsignedLayout(fd, size);
     if (!layout) return void 0;
     let state;
-    if (prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt)
-      state = { ...prefix, hash: prefix.hash.copy(), layout };
+    const usable = prefix && prefix.algorithm === algorithm && prefix.length <= size && prefix.layout.checksumAt === layout.checksumAt && prefix.layout.securityDirAt === layout.securityDirAt;
+    if (usable) state = { ...prefix, hash: prefix.hash.copy(), layout };
     else state = { algorithm, hash: createHash4(algorithm), words: 0, length: 0, layout };
+    const sharedBytes = state.length;
     feed(state, fd, size);
     const tableAt = size + 7 & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
-    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout, sharedBytes };
   } finally {
     closeSync3(fd);
   }
@@ -52989,11 +52994,76 @@ function hashOrder(a2, b2) {
   const d2 = Buffer.compare(a2.subarray(0, n2), b2.subarray(0, n2));
   return d2 !== 0 ? d2 : a2.length > b2.length ? -1 : 1;
 }
-async function msiImageDigest(path, algorithm) {
+function msiHashOrder(a2, b2) {
+  return hashOrder(Buffer.from(`${a2}\0`, "utf16le"), Buffer.from(`${b2}\0`, "utf16le"));
+}
+function msiSharedStreams(path, algorithm, unchanged) {
   const planned = plan(path, algorithm);
   if (!planned) return void 0;
-  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), "hex");
-  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+  const keep = new Set(unchanged);
+  const streams = [];
+  for (const c2 of planned.streams) {
+    if (!keep.has(c2.name)) break;
+    const parts = c2.parts();
+    if (!parts) return void 0;
+    streams.push({ name: c2.name, start: c2.start, size: c2.size, parts });
+  }
+  if (!streams.length) return void 0;
+  const bytes = streams.reduce((n2, x2) => n2 + x2.size, 0);
+  return { algorithm, path, streams, bytes, states: /* @__PURE__ */ new Map() };
+}
+function sharedState(shared2, dse) {
+  const key = dse.toString("hex");
+  let state = shared2.states.get(key);
+  if (state) shared2.states.delete(key);
+  else {
+    state = createHash5(shared2.algorithm).update(dse);
+    feedParts(
+      state,
+      shared2.path,
+      shared2.streams.flatMap((x2) => x2.parts)
+    );
+  }
+  shared2.states.set(key, state);
+  while (shared2.states.size > STATES_PER_BASE)
+    shared2.states.delete(shared2.states.keys().next().value);
+  return state;
+}
+async function msiImageDigest(path, algorithm, shared2) {
+  const planned = plan(path, algorithm);
+  if (!planned) return void 0;
+  const partsFrom = (k2) => {
+    const out = k2 ? [] : [planned.dse];
+    for (const c2 of planned.streams.slice(k2)) {
+      const p2 = c2.parts();
+      if (!p2) return void 0;
+      out.push(...p2);
+    }
+    out.push(planned.clsid);
+    return out;
+  };
+  const result = (hex3, sharedBytes = 0) => ({
+    digest: Buffer.from(hex3, "hex"),
+    dse: planned.dse,
+    size: planned.size,
+    directory: planned.directory,
+    sharedBytes
+  });
+  if (shared2 && shared2.algorithm === algorithm && shared2.streams.every((b2, i2) => {
+    const c2 = planned.streams[i2];
+    return c2?.name === b2.name && c2.start === b2.start && c2.size === b2.size;
+  })) {
+    const rest = partsFrom(shared2.streams.length);
+    if (!rest) return void 0;
+    if (rest.reduce((n2, x2) => n2 + (Array.isArray(x2) ? x2[1] : 0), 0) <= IN_PROCESS_REST) {
+      const hash3 = sharedState(shared2, planned.dse).copy();
+      feedParts(hash3, path, rest);
+      return result(hash3.digest("hex"), shared2.bytes);
+    }
+  }
+  const parts = partsFrom(0);
+  if (!parts) return void 0;
+  return result(await hashFileParts(path, algorithm, parts));
 }
 function plan(path, algorithm) {
   const fd = openSync4(path, "r");
@@ -53020,29 +53090,33 @@ function plan(path, algorithm) {
       pre.update(c2.entry.subarray(120, 124));
       pre.update(c2.entry.subarray(96, 116));
     }
-    const dse = pre.digest();
-    const parts = [dse];
-    for (const c2 of children2) {
+    const streams = children2.map((c2) => {
       const length = c2.entry.readUInt32LE(120);
-      if (length === 0) continue;
-      if (length < directory.miniCutoff) {
-        parts.push(directory.streams.get(c2.name)());
-        continue;
-      }
-      const layout = directory.layouts.get(c2.name)();
-      let left = length;
-      for (const at2 of layout.units) {
-        const n2 = Math.min(layout.unit, left);
-        const last = parts[parts.length - 1];
-        if (Array.isArray(last) && last[0] + last[1] === at2) last[1] += n2;
-        else parts.push([at2, n2]);
-        left -= n2;
-        if (left === 0) break;
-      }
-      if (left > 0) return void 0;
-    }
-    parts.push(Buffer.from(root.subarray(80, 96)));
-    return { parts, dse, size, directory };
+      const parts = () => {
+        if (length === 0) return [];
+        if (length < directory.miniCutoff) return [directory.streams.get(c2.name)()];
+        const layout = directory.layouts.get(c2.name)();
+        const out = [];
+        let left = length;
+        for (const at2 of layout.units) {
+          const n2 = Math.min(layout.unit, left);
+          const last = out[out.length - 1];
+          if (last && last[0] + last[1] === at2) last[1] += n2;
+          else out.push([at2, n2]);
+          left -= n2;
+          if (left === 0) break;
+        }
+        return left > 0 ? void 0 : out;
+      };
+      return { name: c2.name, start: c2.entry.readUInt32LE(116), size: length, parts };
+    });
+    return {
+      dse: pre.digest(),
+      streams,
+      clsid: Buffer.from(root.subarray(80, 96)),
+      size,
+      directory
+    };
   } finally {
     closeSync4(fd);
   }
@@ -53259,12 +53333,13 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
     closeSync4(out);
   }
 }
-var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt;
+var FREE2, END_OF_CHAIN2, FAT_SECTOR, DIFAT_SECTOR, HEADER_DIFAT, NO_STREAM2, MINI, entryAt, IN_PROCESS_REST, STATES_PER_BASE;
 var init_msi_image = __esm({
   "tools/lib/sign/msi-image.ts"() {
     "use strict";
     init_cfb();
     init_runner();
+    init_spawn_helper();
     init_der();
     init_pe_image();
     FREE2 = 4294967295;
@@ -53275,6 +53350,8 @@ var init_msi_image = __esm({
     NO_STREAM2 = 4294967295;
     MINI = 64;
     entryAt = (dir, index) => dir.subarray(index * 128, index * 128 + 128);
+    IN_PROCESS_REST = 1 << 20;
+    STATES_PER_BASE = 16;
   }
 });
 
@@ -53631,7 +53708,7 @@ function identityOf(files2) {
     }
   }).join("|");
 }
-var PREFIXES, templateSigningStats, TemplateSigner;
+var SHARED_STATES, templateSigningStats, TemplateSigner;
 var init_template_signer = __esm({
   "tools/lib/sign/template-signer.ts"() {
     "use strict";
@@ -53642,8 +53719,8 @@ var init_template_signer = __esm({
     init_pe_image();
     init_template_signing();
     init_tsp();
-    PREFIXES = 4;
-    templateSigningStats = { files: 0, ms: 0 };
+    SHARED_STATES = 4;
+    templateSigningStats = { files: 0, ms: 0, sharedBytes: 0 };
     TemplateSigner = class {
       learned = /* @__PURE__ */ new Map();
       learning = /* @__PURE__ */ new Set();
@@ -53652,7 +53729,7 @@ var init_template_signer = __esm({
       /** The key and certificate files' identity the key (and so every template) was loaded under. */
       keyIdentity;
       tsaFailed = false;
-      prefixes = /* @__PURE__ */ new Map();
+      shared = /* @__PURE__ */ new Map();
       enabled;
       o;
       constructor(o2) {
@@ -53677,9 +53754,11 @@ var init_template_signer = __esm({
         }
         return l2;
       }
-      /** The digest state of a shared prefix file, computed once per file version. */
-      prefixState(path) {
-        if (!path) return void 0;
+      /**
+       * A digest state of what files share (a PE stub they start with, a base MSI they are copies
+       * of), computed once per version of that file (inode, size, mtime) and `key`.
+       */
+      sharedState(path, key, compute) {
         let id;
         try {
           const s2 = statSync5(path);
@@ -53687,13 +53766,14 @@ var init_template_signer = __esm({
         } catch {
           return void 0;
         }
-        const hit = this.prefixes.get(path);
-        if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
-        const state = pePrefixState(path, this.o.digest);
+        const k2 = `${key}\0${path}`;
+        const hit = this.shared.get(k2);
+        if (hit?.id === id) return hit.state;
+        const state = compute();
         if (!state) return void 0;
-        this.prefixes.delete(path);
-        this.prefixes.set(path, { id, state });
-        while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value);
+        this.shared.delete(k2);
+        this.shared.set(k2, { id, state });
+        while (this.shared.size > SHARED_STATES) this.shared.delete(this.shared.keys().next().value);
         return state;
       }
       /** The input's image digest and writer, or undefined when the in-process writer cannot take it. */
@@ -53707,16 +53787,27 @@ var init_template_signer = __esm({
       }
       async imageOf(p2) {
         const input2 = p2.input;
+        const algorithm = this.o.digest;
         if (this.kindOf(p2) === "msi") {
-          const d3 = await msiImageDigest(input2, this.o.digest);
+          const base = p2.msiBase;
+          const shared2 = base && this.sharedState(
+            base.path,
+            `msi:${algorithm}:${base.unchanged.join("/")}`,
+            () => msiSharedStreams(base.path, algorithm, base.unchanged)
+          );
+          const d3 = await msiImageDigest(input2, algorithm, shared2 || void 0);
           return d3 && {
             digest: d3.digest,
+            sharedBytes: d3.sharedBytes,
             write: (output2, pkcs7) => writeSignedMsi(input2, output2, d3, pkcs7, Boolean(p2.consume))
           };
         }
-        const d2 = peImageDigest(input2, this.o.digest, this.prefixState(p2.prefix));
+        const prefix = p2.prefix;
+        const state = prefix && this.sharedState(prefix, `pe:${algorithm}`, () => pePrefixState(prefix, algorithm));
+        const d2 = peImageDigest(input2, algorithm, state || void 0);
         return d2 && {
           digest: d2.digest,
+          sharedBytes: d2.sharedBytes,
           write: (output2, pkcs7) => writeSignedPe(input2, output2, d2, pkcs7, Boolean(p2.consume))
         };
       }
@@ -53760,6 +53851,7 @@ var init_template_signer = __esm({
         try {
           image.write(p2.output, prepared.finish(token));
           templateSigningStats.files++;
+          templateSigningStats.sharedBytes += image.sharedBytes;
           templateSigningStats.ms += performance.now() - started - (stamped - asked);
         } catch (e) {
           rmSync3(p2.output, { force: true });
@@ -54655,6 +54747,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       description: options.description ?? basename5(target),
       size: statSync9(input2).size,
       ...options.prefix && input2 === source ? { prefix: resolve7(options.prefix) } : {},
+      ...options.msiBase && input2 === source ? { msiBase: { path: resolve7(options.msiBase.path), unchanged: options.msiBase.unchanged } } : {},
       ...options.consume || input2 !== source ? { consume: true } : {}
     });
     if (!existsSync9(output2)) {
@@ -56027,6 +56120,30 @@ function decodeStreamName(raw) {
   }
   return out;
 }
+function unmime(c2) {
+  const x2 = c2.charCodeAt(0);
+  if (x2 >= 48 && x2 <= 57) return x2 - 48;
+  if (x2 >= 65 && x2 <= 90) return x2 - 65 + 10;
+  if (x2 >= 97 && x2 <= 122) return x2 - 97 + 36;
+  return c2 === "." ? 62 : c2 === "_" ? 63 : -1;
+}
+function encodeStreamName(name) {
+  let out = "";
+  for (let i2 = 0; i2 < name.length; i2++) {
+    const a2 = unmime(name[i2]);
+    if (a2 < 0) {
+      out += name[i2];
+      continue;
+    }
+    const b2 = i2 + 1 < name.length ? unmime(name[i2 + 1]) : -1;
+    if (b2 < 0) out += String.fromCharCode(18432 + a2);
+    else {
+      out += String.fromCharCode(14336 + a2 + (b2 << 6));
+      i2++;
+    }
+  }
+  return out;
+}
 function withMsiDatabase(path, fn) {
   const fd = openSync5(path, "r");
   try {
@@ -56778,6 +56895,12 @@ function newTokens() {
 function substitute(template, t2, site, productCode) {
   return template.split(t2.siteCode).join(site.siteCode).split(t2.keyVersion).join(String(site.keyVersion)).split(t2.fingerprintHex).join(site.fingerprintHex).split(t2.productCode).join(productCode);
 }
+function firstInHashOrder(cabName) {
+  const first = (n2) => msiHashOrder(encodeStreamName(n2), SUMMARY_STREAM) < 0;
+  if (first(cabName)) return cabName;
+  const renamed = `00${cabName}`;
+  return encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName) ? renamed : cabName;
+}
 function templateDeclaresSlots(template) {
   return INCREMENTAL_MARKER.test(template.text) && /<File\s[^>]*Id="SiteJson"/.test(template.text);
 }
@@ -56817,6 +56940,7 @@ async function buildMsiBase(o2) {
   if (last?.["File"] !== SITE_FILE || layout.files.some((f2) => f2["File"] !== SITE_FILE && /[^A-Za-z0-9._]/.test(f2["File"] ?? "")))
     return { fallback: "site.json is not the last file of the MSI" };
   const cabName = layout.cab.slice(1);
+  const mainName = firstInHashOrder(cabName);
   const cabBytes = withMsiDatabase(msi, (db) => {
     const raw = db.rawStreamName(cabName);
     return raw ? db.directory.streams.get(raw)?.() : void 0;
@@ -56844,14 +56968,15 @@ async function buildMsiBase(o2) {
     "msibuild",
     [
       msi,
+      ...mainName === cabName ? [] : ["-q", `DELETE FROM \`_Streams\` WHERE \`Name\` = '${cabName}'`],
       "-a",
-      cabName,
+      mainName,
       mainCab,
       "-a",
       SITE_CAB,
       siteCab,
       "-q",
-      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1} WHERE \`DiskId\` = 1`,
+      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}, \`Cabinet\` = '#${mainName}' WHERE \`DiskId\` = 1`,
       "-q",
       `INSERT INTO \`Media\` (\`DiskId\`, \`LastSequence\`, \`Cabinet\`) VALUES (2, ${lastSeq}, '#${SITE_CAB}')`
     ],
@@ -56864,21 +56989,32 @@ async function buildMsiBase(o2) {
   );
   if (agent.length !== 1 || sha256Of(agent[0]) !== o2.agentSha256)
     fail2("the agent extracted from the base differs");
-  const plan2 = readPlan(msi, tokens, cabName);
+  const plan2 = readPlan(msi, tokens, mainName);
   if ("fallback" in plan2) return plan2;
-  const cabinets = withMsiDatabase(msi, (db) => {
+  const { cabinets, unchanged } = withMsiDatabase(msi, (db) => {
     const out = {};
+    const raws = [];
     for (const r2 of db.table("Media")?.rows ?? []) {
       const name = (r2["Cabinet"] ?? "").slice(1);
       if (name === SITE_CAB) continue;
       const raw = db.rawStreamName(name);
       const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
-      if (!bytes) fail2(`cabinet stream ${name} not found`);
+      if (!raw || !bytes) fail2(`cabinet stream ${name} not found`);
       out[name] = createHash12("sha256").update(bytes).digest("hex");
+      raws.push(raw);
     }
-    return out;
+    return { cabinets: out, unchanged: raws };
   });
-  return { path: msi, sha256: sha256Of(msi), key: o2.key, slot: o2.slot, cabinets, tokens, plan: plan2.plan };
+  return {
+    path: msi,
+    sha256: sha256Of(msi),
+    key: o2.key,
+    slot: o2.slot,
+    cabinets,
+    unchanged,
+    tokens,
+    plan: plan2.plan
+  };
 }
 function readPlan(msi, tokens, mainCab) {
   const db = new MsiDatabase(readFileSync17(msi));
@@ -56891,7 +57027,7 @@ function readPlan(msi, tokens, mainCab) {
   };
   const all = [tokens.siteCode, tokens.keyVersion, tokens.fingerprintHex, tokens.productCode];
   const skip = new Set(
-    ["䡀_StringData", mainCab, SITE_CAB].map((n2) => db.rawStreamName(n2)).concat("SummaryInformation")
+    ["䡀_StringData", mainCab, SITE_CAB].map((n2) => db.rawStreamName(n2)).concat(SUMMARY_STREAM)
   );
   const strongTokens = [tokens.siteCode, tokens.keyVersion, tokens.productCode];
   for (const [raw, read] of dir.streams) {
@@ -56927,7 +57063,7 @@ function readPlan(msi, tokens, mainCab) {
     };
   }
   if (fs3.width !== 4) fail2("File.FileSize has an unexpected shape");
-  const summaryRaw = "SummaryInformation";
+  const summaryRaw = SUMMARY_STREAM;
   const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail2("no SummaryInformation"));
   const summarySlots = /* @__PURE__ */ new Map();
   for (const [pid, v2] of summaryStrings(summaryBytes)) {
@@ -57068,12 +57204,13 @@ function baseDatabase(base) {
   }
   return db;
 }
-var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, baseCache, int4, baseDbCache, checkBuffers;
+var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, SUMMARY_STREAM, baseCache, int4, baseDbCache, checkBuffers;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
     "use strict";
     init_cfb();
     init_errors();
+    init_msi_image();
     init_cab();
     init_checks3();
     init_msi();
@@ -57084,6 +57221,7 @@ var init_msi_incremental = __esm({
     SITE_FILE = "SiteJson";
     MIN_CAB = 4096;
     PID_REVNUMBER = 9;
+    SUMMARY_STREAM = "SummaryInformation";
     baseCache = /* @__PURE__ */ new WeakMap();
     int4 = (v2) => {
       const b2 = Buffer.alloc(4);
@@ -57815,7 +57953,7 @@ function msiReleaseValues(s2) {
     CONFIG_CHECK_SCRIPT_B64: configGuardEncoded(p2)
   };
 }
-async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) {
+async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode, base) {
   const p2 = s2.product;
   const problems = await lintMsi(msi, {
     product: p2,
@@ -57832,7 +57970,8 @@ async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode) 
   const signed = await s2.signer.sign(msi, {
     out: join22(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`,
-    consume: true
+    consume: true,
+    ...base ? { msiBase: { path: base.path, unchanged: base.unchanged } } : {}
   });
   return { signed, productCode };
 }
@@ -58013,7 +58152,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
       unsigned
     );
     if (!("fallback" in r2)) {
-      const part2 = await signMsi(s2, site, unsigned, work, outName, siteBytes.length, r2.productCode);
+      const part2 = await signMsi(s2, site, unsigned, work, outName, siteBytes.length, r2.productCode, base);
       await s2.onAssembled?.({
         siteCode: site.siteCode,
         kind: "msi",

@@ -21,7 +21,7 @@
  * away (the channel closes), every group it started is killed and the helper exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 export const HELPER_FLAG = '--signet-spawn-helper';
@@ -145,11 +145,17 @@ export function hashPartsSync(
   algorithm: string,
   parts: HashPart[],
 ): { sha256: string; size: number } {
+  const hash = createHash(algorithm);
+  const size = feedParts(hash, path, parts);
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Feeds `parts` in order to `hash` (not finished: a state to continue), returns the file's size. */
+export function feedParts(hash: Hash, path: string, parts: HashPart[]): number {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, 'r');
   try {
-    const hash = createHash(algorithm);
     for (const part of parts) {
       if (!Array.isArray(part)) {
         hash.update(part);
@@ -163,7 +169,7 @@ export function hashPartsSync(
         done += n;
       }
     }
-    return { sha256: hash.digest('hex'), size: fstatSync(fd).size };
+    return fstatSync(fd).size;
   } finally {
     closeSync(fd);
   }

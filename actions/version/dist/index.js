@@ -50065,11 +50065,15 @@ function sha256FileSync(path) {
   }
 }
 function hashPartsSync(path, algorithm, parts) {
+  const hash2 = createHash(algorithm);
+  const size = feedParts(hash2, path, parts);
+  return { sha256: hash2.digest("hex"), size };
+}
+function feedParts(hash2, path, parts) {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, "r");
   try {
-    const hash2 = createHash(algorithm);
     for (const part of parts) {
       if (!Array.isArray(part)) {
         hash2.update(part);
@@ -50083,7 +50087,7 @@ function hashPartsSync(path, algorithm, parts) {
         done += n;
       }
     }
-    return { sha256: hash2.digest("hex"), size: fstatSync(fd).size };
+    return fstatSync(fd).size;
   } finally {
     closeSync(fd);
   }

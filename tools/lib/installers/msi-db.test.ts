@@ -8,7 +8,7 @@ import { defaultRunner } from '../exec/runner.ts';
 import { makeDevCert } from '../sign/devcert.ts';
 import { productConfigSchema } from './config.ts';
 import { parseIdt, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { decodeStreamName, MsiDatabase, readMsiFactsInProcess } from './msi-db.ts';
+import { decodeStreamName, encodeStreamName, MsiDatabase, readMsiFactsInProcess } from './msi-db.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from './template.ts';
 
 let dir: string;
@@ -63,6 +63,26 @@ describe('in-process MSI reader', () => {
     expect(decodeStreamName(enc('_StringPool'))).toBe('\u4840_StringPool');
     expect(decodeStreamName(enc('Property'))).toBe('\u4840Property');
     expect(decodeStreamName('\u0005SummaryInformation')).toBe('\u0005SummaryInformation');
+  });
+
+  it('encodes stream names as wixl and msibuild do (every raw name of a real file, a name msibuild added)', async () => {
+    const withStream = join(dir, 'named.msi');
+    copyFileSync(msi, withStream);
+    writeFileSync(join(dir, 'blob.bin'), 'x');
+    await defaultRunner.run('msibuild', [withStream, '-a', '00odd-name.cab', join(dir, 'blob.bin')]);
+    const raws = [...new MsiDatabase(readFileSync(withStream)).directory.streams.keys()];
+    expect(raws.length).toBeGreaterThan(10);
+    // (\u0005SummaryInformation is a Compound File name of its own, never encoded)
+    for (const raw of raws.filter((r) => !r.startsWith('\u0005'))) {
+      const name = decodeStreamName(raw);
+      // tables: the 0x4840 prefix, then the name encoded
+      const encoded = name.startsWith('\u4840')
+        ? `\u4840${encodeStreamName(name.slice(1))}`
+        : encodeStreamName(name);
+      expect(encoded, JSON.stringify(name)).toBe(raw);
+    }
+    expect(raws.map(decodeStreamName)).toContain('00odd-name.cab');
+    expect(encodeStreamName('00odd-name.cab').charCodeAt(0)).toBe(0x3800);
   });
 
   it('reads every table exactly as msiinfo exports it, and the summary Template', async () => {

@@ -44,6 +44,36 @@ export function decodeStreamName(raw: string): string {
   return out;
 }
 
+function unmime(c: string): number {
+  const x = c.charCodeAt(0);
+  if (x >= 48 && x <= 57) return x - 48;
+  if (x >= 65 && x <= 90) return x - 65 + 10;
+  if (x >= 97 && x <= 122) return x - 97 + 36;
+  return c === '.' ? 62 : c === '_' ? 63 : -1;
+}
+
+/**
+ * The raw (Compound File) name of a stream's MSI name, as Windows Installer (and msibuild) write
+ * it: pairs of [0-9A-Za-z._] in one unit, a last single one in 0x4800 + x, anything else as is.
+ */
+export function encodeStreamName(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const a = unmime(name[i]!);
+    if (a < 0) {
+      out += name[i];
+      continue;
+    }
+    const b = i + 1 < name.length ? unmime(name[i + 1]!) : -1;
+    if (b < 0) out += String.fromCharCode(0x4800 + a);
+    else {
+      out += String.fromCharCode(0x3800 + a + (b << 6));
+      i++;
+    }
+  }
+  return out;
+}
+
 const TABLE_PREFIX = '\u4840';
 const MSITYPE_STRING = 0x0800;
 const MSITYPE_TEMPORARY = 0x4000;

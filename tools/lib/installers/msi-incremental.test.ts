@@ -13,6 +13,7 @@ import { tempDir } from '../../../test/helpers/tmp.ts';
 import { testWixValues } from '../../../test/helpers/wix-values.ts';
 import { readCompoundDirectory } from '../cfb.ts';
 import { defaultRunner } from '../exec/runner.ts';
+import { msiHashOrder } from '../sign/msi-image.ts';
 import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
 import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
@@ -163,11 +164,15 @@ describe('incremental MSI', () => {
     const full = await runWixl({ runner: defaultRunner, workDir: work, product });
     const [a, b] = [await exportTables(out), await exportTables(full)];
     expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-    // by design: the site's file on its own embedded cabinet (Media 2); everything else is equal,
-    // ProductCode included (the same fresh GUID was given to the full build)
+    // by design: the site's file on its own embedded cabinet (Media 2), the agent's cabinet named
+    // to come first in Authenticode's hash order; everything else is equal, ProductCode included
+    // (the same fresh GUID was given to the full build)
     expect(a['Media']).toBe(
-      'DiskId\tLastSequence\tDiskPrompt\tCabinet\tVolumeLabel\tSource\r\ni2\ti4\tL64\tS255\tS32\tS72\r\nMedia\tDiskId\r\n1\t1\t\t#payload.cab\t\t\r\n2\t2\t\t#site.cab\t\t\r\n',
+      'DiskId\tLastSequence\tDiskPrompt\tCabinet\tVolumeLabel\tSource\r\ni2\ti4\tL64\tS255\tS32\tS72\r\nMedia\tDiskId\r\n1\t1\t\t#00payload.cab\t\t\r\n2\t2\t\t#site.cab\t\t\r\n',
     );
+    expect(b['Media']).toContain('\t#payload.cab\t');
+    expect(base.unchanged).toHaveLength(1);
+    expect(msiHashOrder(base.unchanged[0]!, '\u0005SummaryInformation')).toBeLessThan(0);
     // the summary as a table: PackageCode (9) and the build times (12, 13) are per build
     const noPerBuild = (text: string) => text.replace(/\r\n(9|12|13)\t[^\r]*/g, '');
     for (const t of Object.keys(a)) if (t !== 'Media') expect(noPerBuild(a[t]!), t).toBe(noPerBuild(b[t]!));

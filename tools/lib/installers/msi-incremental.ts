@@ -29,11 +29,12 @@ import { join } from 'node:path';
 import { type StreamLayout, sameBytes } from '../cfb.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
+import { msiHashOrder } from '../sign/msi-image.ts';
 import { cabinetSize, readCabinetFile, writeCabinet } from './cab.ts';
 import { extractMsi, listFiles, sha256Of } from './checks.ts';
 import type { ProductConfig } from './config.ts';
 import { renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { MsiDatabase, withMsiDatabase } from './msi-db.ts';
+import { encodeStreamName, MsiDatabase, withMsiDatabase } from './msi-db.ts';
 import { fitsStream, patchStream, rewriteStream, rewriteSummary, summaryStrings } from './msi-patch.ts';
 import type { LoadedTemplate } from './template.ts';
 
@@ -51,6 +52,7 @@ const SITE_FILE = 'SiteJson';
 /** The site cabinet is never smaller (so it never moves to the mini stream). */
 const MIN_CAB = 4096;
 const PID_REVNUMBER = 9;
+const SUMMARY_STREAM = '\u0005SummaryInformation';
 
 /** Slot size for a batch: the largest site.json, 25 % and 1 KiB of headroom, in 4 KiB steps. */
 export function msiSlotSize(largestSiteJson: number): number {
@@ -99,6 +101,8 @@ export interface MsiBase {
   slot: number;
   /** SHA-256 of each cabinet stream but the site's (the agent's bytes: checked once, by msiextract). */
   cabinets: Record<string, string>;
+  /** Raw (Compound File) names of the streams every site's file holds as they are: those cabinets. */
+  unchanged: string[];
   tokens: Tokens;
   plan: PatchPlan;
 }
@@ -148,6 +152,20 @@ function substitute(template: string, t: Tokens, site: SiteValues, productCode: 
     .join(productCode);
 }
 
+/**
+ * The agent's cabinet's name in the base: the template's, when Authenticode's hash order (by raw
+ * name) already puts it before the summary information, which differs per site; else the same
+ * name behind `00`, which does. Every site's MSI digest then continues from the base's state after
+ * that cabinet (msiSharedState), instead of reading it again.
+ */
+export function firstInHashOrder(cabName: string): string {
+  const first = (n: string) => msiHashOrder(encodeStreamName(n), SUMMARY_STREAM) < 0;
+  if (first(cabName)) return cabName;
+  const renamed = `00${cabName}`;
+  // a Compound File name holds 31 units; two name characters share one
+  return encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName) ? renamed : cabName;
+}
+
 /** True when a base can be built from this template (else a full rebuild per site). */
 export function templateDeclaresSlots(template: LoadedTemplate): boolean {
   return INCREMENTAL_MARKER.test(template.text) && /<File\s[^>]*Id="SiteJson"/.test(template.text);
@@ -195,6 +213,7 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
   )
     return { fallback: 'site.json is not the last file of the MSI' };
   const cabName = layout.cab.slice(1);
+  const mainName = firstInHashOrder(cabName);
   const cabBytes = withMsiDatabase(msi, (db) => {
     const raw = db.rawStreamName(cabName);
     return raw ? db.directory.streams.get(raw)?.() : undefined;
@@ -222,14 +241,15 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
     'msibuild',
     [
       msi,
+      ...(mainName === cabName ? [] : ['-q', `DELETE FROM \`_Streams\` WHERE \`Name\` = '${cabName}'`]),
       '-a',
-      cabName,
+      mainName,
       mainCab,
       '-a',
       SITE_CAB,
       siteCab,
       '-q',
-      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1} WHERE \`DiskId\` = 1`,
+      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}, \`Cabinet\` = '#${mainName}' WHERE \`DiskId\` = 1`,
       '-q',
       `INSERT INTO \`Media\` (\`DiskId\`, \`LastSequence\`, \`Cabinet\`) VALUES (2, ${lastSeq}, '#${SITE_CAB}')`,
     ],
@@ -245,21 +265,32 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
   if (agent.length !== 1 || sha256Of(agent[0]!) !== o.agentSha256)
     fail('the agent extracted from the base differs');
 
-  const plan = readPlan(msi, tokens, cabName);
+  const plan = readPlan(msi, tokens, mainName);
   if ('fallback' in plan) return plan;
-  const cabinets = withMsiDatabase(msi, (db) => {
+  const { cabinets, unchanged } = withMsiDatabase(msi, (db) => {
     const out: Record<string, string> = {};
+    const raws: string[] = [];
     for (const r of db.table('Media')?.rows ?? []) {
       const name = (r['Cabinet'] ?? '').slice(1);
       if (name === SITE_CAB) continue;
       const raw = db.rawStreamName(name);
       const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
-      if (!bytes) fail(`cabinet stream ${name} not found`);
+      if (!raw || !bytes) fail(`cabinet stream ${name} not found`);
       out[name] = createHash('sha256').update(bytes).digest('hex');
+      raws.push(raw);
     }
-    return out;
+    return { cabinets: out, unchanged: raws };
   });
-  return { path: msi, sha256: sha256Of(msi), key: o.key, slot: o.slot, cabinets, tokens, plan: plan.plan };
+  return {
+    path: msi,
+    sha256: sha256Of(msi),
+    key: o.key,
+    slot: o.slot,
+    cabinets,
+    unchanged,
+    tokens,
+    plan: plan.plan,
+  };
 }
 
 function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPlan } | Fallback {
@@ -275,9 +306,7 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
   // tokens may live only in the string pool and the summary: anywhere else they would stay
   // (the 4-hex-digit fingerprint token is not searched in binary streams: it occurs by chance)
   const skip = new Set(
-    ['\u4840_StringData', mainCab, SITE_CAB]
-      .map((n) => db.rawStreamName(n))
-      .concat('\u0005SummaryInformation'),
+    ['\u4840_StringData', mainCab, SITE_CAB].map((n) => db.rawStreamName(n)).concat(SUMMARY_STREAM),
   );
   const strongTokens = [tokens.siteCode, tokens.keyVersion, tokens.productCode];
   for (const [raw, read] of dir.streams) {
@@ -314,7 +343,7 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
     };
   }
   if (fs.width !== 4) fail('File.FileSize has an unexpected shape');
-  const summaryRaw = '\u0005SummaryInformation';
+  const summaryRaw = SUMMARY_STREAM;
   const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail('no SummaryInformation'));
   const summarySlots = new Map<number, string>();
   for (const [pid, v] of summaryStrings(summaryBytes)) {

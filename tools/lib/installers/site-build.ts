@@ -162,6 +162,7 @@ async function signMsi(
   outName: string,
   siteJsonSize: number,
   productCode: string,
+  base?: MsiBase,
 ) {
   const p = s.product;
   // the lint reads the tables in process before the signer makes the signed file from the MSI
@@ -180,6 +181,7 @@ async function signMsi(
     out: join(work, outName),
     description: `${p.product} ${s.version} (${site.siteCode})`,
     consume: true,
+    ...(base ? { msiBase: { path: base.path, unchanged: base.unchanged } } : {}),
   });
   return { signed, productCode };
 }
@@ -404,7 +406,7 @@ async function msiChain(
       unsigned,
     );
     if (!('fallback' in r)) {
-      const part = await signMsi(s, site, unsigned, work, outName, siteBytes.length, r.productCode);
+      const part = await signMsi(s, site, unsigned, work, outName, siteBytes.length, r.productCode, base);
       await s.onAssembled?.({
         siteCode: site.siteCode,
         kind: 'msi',

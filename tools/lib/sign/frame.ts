@@ -48,6 +48,8 @@ export interface ProduceInput {
   size: number;
   /** A file the input starts with (SignOptions.prefix), when the input is the caller's file. */
   prefix?: string;
+  /** The MSI the input is a copy of (SignOptions.msiBase), when the input is the caller's file. */
+  msiBase?: { path: string; unchanged: readonly string[] };
   /** The input may be turned into the output (SignOptions.consume, or the frame's own copy). */
   consume?: boolean;
 }
@@ -137,6 +139,9 @@ export async function signInFrame(
       description: options.description ?? basename(target),
       size: statSync(input).size,
       ...(options.prefix && input === source ? { prefix: resolve(options.prefix) } : {}),
+      ...(options.msiBase && input === source
+        ? { msiBase: { path: resolve(options.msiBase.path), unchanged: options.msiBase.unchanged } }
+        : {}),
       ...(options.consume || input !== source ? { consume: true } : {}),
     });
     if (!existsSync(output)) {

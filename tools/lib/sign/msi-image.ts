@@ -8,11 +8,11 @@
  * signature already are left to osslsigncode (undefined). Hand-written over cfb.ts: no
  * maintained npm library writes a stream into an existing Compound File in place.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { type CompoundDirectory, CompoundFileError, fileSource, readCompoundDirectory } from '../cfb.ts';
 import { hashFileParts } from '../exec/runner.ts';
-import type { HashPart } from '../exec/spawn-helper.ts';
+import { feedParts, type HashPart } from '../exec/spawn-helper.ts';
 import { DIGITAL_SIGNATURE, DIGITAL_SIGNATURE_EX } from './der.ts';
 import { placeCopy } from './pe-image.ts';
 
@@ -30,6 +30,8 @@ export interface MsiImageDigest {
   dse: Buffer;
   size: number;
   directory: CompoundDirectory;
+  /** Bytes of the digest taken from the base's shared state instead of read again (0 without one). */
+  sharedBytes: number;
 }
 
 const entryAt = (dir: Buffer, index: number) => dir.subarray(index * 128, index * 128 + 128);
@@ -46,23 +48,145 @@ function hashOrder(a: Buffer, b: Buffer): number {
   return d !== 0 ? d : a.length > b.length ? -1 : 1;
 }
 
-/**
- * The digest of an unsigned MSI's content (osslsigncode `sign -add-msi-dse`), or undefined when
- * the file is not one the in-process writer handles.
- */
-export async function msiImageDigest(path: string, algorithm: string): Promise<MsiImageDigest | undefined> {
-  const planned = plan(path, algorithm);
-  if (!planned) return undefined;
-  // the streams' bytes are read and hashed where the batch's other core is (exec/runner.ts)
-  const digest = Buffer.from(await hashFileParts(path, algorithm, planned.parts), 'hex');
-  return { digest, dse: planned.dse, size: planned.size, directory: planned.directory };
+/** osslsigncode's order of two raw stream names (JS strings, as the directory holds them). */
+export function msiHashOrder(a: string, b: string): number {
+  return hashOrder(Buffer.from(`${a}\u0000`, 'utf16le'), Buffer.from(`${b}\u0000`, 'utf16le'));
 }
 
-/** What the content digest hashes, in order: the pre-hash, each stream (file ranges, or the bytes of a mini stream), the root CLSID. */
-function plan(
+/**
+ * What copies of a base MSI share with it: the streams they hold unchanged that come first in the
+ * hash order (a release's agent cabinet, named to sort first), and the content digest's state after
+ * them. That digest starts with the pre-hash, which covers every stream's size, so the state is kept
+ * per pre-hash: copies whose per-site streams have the same sizes (site codes of one length) share
+ * it; the first of each computes it.
+ */
+export interface MsiSharedStreams {
+  algorithm: string;
+  /** The base, whose bytes the states hash. */
+  path: string;
+  /** The streams, in hash order, as the base's directory has them, and their file ranges there. */
+  streams: { name: string; start: number; size: number; parts: HashPart[] }[];
+  /** Bytes of those streams. */
+  bytes: number;
+  /** Digest states after the streams, by pre-hash (hex), the most recently used last. */
+  states: Map<string, Hash>;
+}
+
+/** Streams left to hash after a shared state, at most this many bytes, are hashed in-process. */
+const IN_PROCESS_REST = 1 << 20;
+/** Pre-hashes (size classes of per-site streams) a base keeps a state for. */
+const STATES_PER_BASE = 16;
+
+/**
+ * The streams of `path` (a base MSI) its copies hold as they are (`unchanged`, raw names) that come
+ * first in the hash order; undefined when there is none, or the file is not one the in-process
+ * writer handles.
+ */
+export function msiSharedStreams(
   path: string,
   algorithm: string,
-): { parts: HashPart[]; dse: Buffer; size: number; directory: CompoundDirectory } | undefined {
+  unchanged: readonly string[],
+): MsiSharedStreams | undefined {
+  const planned = plan(path, algorithm);
+  if (!planned) return undefined;
+  const keep = new Set(unchanged);
+  const streams: MsiSharedStreams['streams'] = [];
+  for (const c of planned.streams) {
+    if (!keep.has(c.name)) break;
+    const parts = c.parts();
+    if (!parts) return undefined;
+    streams.push({ name: c.name, start: c.start, size: c.size, parts });
+  }
+  if (!streams.length) return undefined;
+  const bytes = streams.reduce((n, x) => n + x.size, 0);
+  return { algorithm, path, streams, bytes, states: new Map() };
+}
+
+/** The digest state after the pre-hash `dse` and the shared streams (computed once per pre-hash). */
+function sharedState(shared: MsiSharedStreams, dse: Buffer): Hash {
+  const key = dse.toString('hex');
+  let state = shared.states.get(key);
+  if (state) shared.states.delete(key);
+  else {
+    state = createHash(shared.algorithm).update(dse);
+    feedParts(
+      state,
+      shared.path,
+      shared.streams.flatMap((x) => x.parts),
+    );
+  }
+  shared.states.set(key, state);
+  while (shared.states.size > STATES_PER_BASE)
+    shared.states.delete(shared.states.keys().next().value as string);
+  return state;
+}
+
+/**
+ * The digest of an unsigned MSI's content (osslsigncode `sign -add-msi-dse`), or undefined when
+ * the file is not one the in-process writer handles. With `shared` (of the base the file is a copy
+ * of), the shared streams are not read again when their directory entries are the base's (bytes
+ * that differ make a signature that does not verify, never a wrong one that ships).
+ */
+export async function msiImageDigest(
+  path: string,
+  algorithm: string,
+  shared?: MsiSharedStreams,
+): Promise<MsiImageDigest | undefined> {
+  const planned = plan(path, algorithm);
+  if (!planned) return undefined;
+  const partsFrom = (k: number): HashPart[] | undefined => {
+    const out: HashPart[] = k ? [] : [planned.dse];
+    for (const c of planned.streams.slice(k)) {
+      const p = c.parts();
+      if (!p) return undefined;
+      out.push(...p);
+    }
+    out.push(planned.clsid);
+    return out;
+  };
+  const result = (hex: string, sharedBytes = 0) => ({
+    digest: Buffer.from(hex, 'hex'),
+    dse: planned.dse,
+    size: planned.size,
+    directory: planned.directory,
+    sharedBytes,
+  });
+  if (
+    shared &&
+    shared.algorithm === algorithm &&
+    shared.streams.every((b, i) => {
+      const c = planned.streams[i];
+      return c?.name === b.name && c.start === b.start && c.size === b.size;
+    })
+  ) {
+    const rest = partsFrom(shared.streams.length);
+    if (!rest) return undefined;
+    if (rest.reduce((n, x) => n + (Array.isArray(x) ? x[1] : 0), 0) <= IN_PROCESS_REST) {
+      const hash = sharedState(shared, planned.dse).copy();
+      feedParts(hash, path, rest);
+      return result(hash.digest('hex'), shared.bytes);
+    }
+  }
+  const parts = partsFrom(0);
+  if (!parts) return undefined;
+  // the streams' bytes are read and hashed where the batch's other core is (exec/runner.ts)
+  return result(await hashFileParts(path, algorithm, parts));
+}
+
+interface Planned {
+  dse: Buffer;
+  /** Each stream in hash order: its entry's start and size, and what of it is hashed. */
+  streams: { name: string; start: number; size: number; parts: () => HashPart[] | undefined }[];
+  clsid: Buffer;
+  size: number;
+  directory: CompoundDirectory;
+}
+
+/**
+ * What the content digest hashes, in order: the pre-hash, each stream (file ranges, or the bytes
+ * of a mini stream), the root CLSID.
+ */
+function plan(path: string, algorithm: string): Planned | undefined {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -89,30 +213,34 @@ function plan(
       pre.update(c.entry.subarray(0x78, 0x7c)); // size (low 32 bits)
       pre.update(c.entry.subarray(0x60, 0x74)); // state bits, creation and modification times
     }
-    const dse = pre.digest();
-    const parts: HashPart[] = [dse];
-    for (const c of children) {
+    const streams = children.map((c) => {
       const length = c.entry.readUInt32LE(0x78);
-      if (length === 0) continue;
-      if (length < directory.miniCutoff) {
-        parts.push(directory.streams.get(c.name)!());
-        continue;
-      }
-      // runs of consecutive sectors, the last one cut at the stream's end
-      const layout = directory.layouts.get(c.name)!();
-      let left = length;
-      for (const at of layout.units) {
-        const n = Math.min(layout.unit, left);
-        const last = parts[parts.length - 1];
-        if (Array.isArray(last) && last[0] + last[1] === at) last[1] += n;
-        else parts.push([at, n]);
-        left -= n;
-        if (left === 0) break;
-      }
-      if (left > 0) return undefined;
-    }
-    parts.push(Buffer.from(root.subarray(0x50, 0x60)));
-    return { parts, dse, size, directory };
+      const parts = (): HashPart[] | undefined => {
+        if (length === 0) return [];
+        if (length < directory.miniCutoff) return [directory.streams.get(c.name)!()];
+        // runs of consecutive sectors, the last one cut at the stream's end
+        const layout = directory.layouts.get(c.name)!();
+        const out: [number, number][] = [];
+        let left = length;
+        for (const at of layout.units) {
+          const n = Math.min(layout.unit, left);
+          const last = out[out.length - 1];
+          if (last && last[0] + last[1] === at) last[1] += n;
+          else out.push([at, n]);
+          left -= n;
+          if (left === 0) break;
+        }
+        return left > 0 ? undefined : out;
+      };
+      return { name: c.name, start: c.entry.readUInt32LE(0x74), size: length, parts };
+    });
+    return {
+      dse: pre.digest(),
+      streams,
+      clsid: Buffer.from(root.subarray(0x50, 0x60)),
+      size,
+      directory,
+    };
   } finally {
     closeSync(fd);
   }

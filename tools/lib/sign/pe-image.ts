@@ -86,6 +86,8 @@ export interface PeImageDigest {
   size: number;
   tableAt: number;
   layout: PeLayout;
+  /** Bytes of the digest taken from the prefix state instead of read again (0 without one). */
+  sharedBytes: number;
 }
 
 /** The layout of an unsigned PE whose header fields lie where the digest can skip them, or undefined. */
@@ -180,19 +182,19 @@ export function peImageDigest(
     const layout = unsignedLayout(fd, size);
     if (!layout) return undefined;
     let state: PeDigestState;
-    if (
+    const usable =
       prefix &&
       prefix.algorithm === algorithm &&
       prefix.length <= size &&
       prefix.layout.checksumAt === layout.checksumAt &&
-      prefix.layout.securityDirAt === layout.securityDirAt
-    )
-      state = { ...prefix, hash: prefix.hash.copy(), layout };
+      prefix.layout.securityDirAt === layout.securityDirAt;
+    if (usable) state = { ...prefix, hash: prefix.hash.copy(), layout };
     else state = { algorithm, hash: createHash(algorithm), words: 0, length: 0, layout };
+    const sharedBytes = state.length;
     feed(state, fd, size);
     const tableAt = (size + 7) & ~7;
     if (tableAt > size) state.hash.update(Buffer.alloc(tableAt - size));
-    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout };
+    return { digest: state.hash.digest(), words: state.words, size, tableAt, layout, sharedBytes };
   } finally {
     closeSync(fd);
   }

@@ -15,9 +15,9 @@ import { SignetError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { readMsiSignature, readPeSignature } from './der.ts';
 import type { ProduceInput } from './frame.ts';
-import { msiImageDigest, writeSignedMsi } from './msi-image.ts';
+import { msiImageDigest, msiSharedStreams, writeSignedMsi } from './msi-image.ts';
 import type { TimestampPlan } from './osslsigncode.ts';
-import { type PeDigestState, peImageDigest, pePrefixState, writeSignedPe } from './pe-image.ts';
+import { peImageDigest, pePrefixState, writeSignedPe } from './pe-image.ts';
 import { readTemplate, type SignatureTemplate, signFromTemplate } from './template-signing.ts';
 import { timestampSignature } from './tsp.ts';
 
@@ -41,10 +41,10 @@ interface Learned {
   key: KeyObject;
 }
 
-const PREFIXES = 4;
+const SHARED_STATES = 4;
 
 /** Files signed from a template in this process, and the time it took, TSA waits left out (for benchmarks). */
-export const templateSigningStats = { files: 0, ms: 0 };
+export const templateSigningStats = { files: 0, ms: 0, sharedBytes: 0 };
 
 function identityOf(files: string[]): string {
   return files
@@ -64,6 +64,8 @@ type Kind = 'pe' | 'msi';
 /** What differs between the two file kinds: the image digest, the writer, the signature reader. */
 interface Image {
   digest: Buffer;
+  /** Bytes of the digest continued from a shared state (a stub, a base MSI). */
+  sharedBytes: number;
   write(output: string, pkcs7: Buffer): void;
 }
 
@@ -75,7 +77,7 @@ export class TemplateSigner {
   /** The key and certificate files' identity the key (and so every template) was loaded under. */
   private keyIdentity: string | undefined;
   private tsaFailed = false;
-  private readonly prefixes = new Map<string, { id: string; state: PeDigestState }>();
+  private readonly shared = new Map<string, { id: string; state: unknown }>();
   readonly enabled: boolean;
   private readonly o: TemplateSignerOptions;
 
@@ -104,9 +106,11 @@ export class TemplateSigner {
     return l;
   }
 
-  /** The digest state of a shared prefix file, computed once per file version. */
-  private prefixState(path: string | undefined): PeDigestState | undefined {
-    if (!path) return undefined;
+  /**
+   * A digest state of what files share (a PE stub they start with, a base MSI they are copies
+   * of), computed once per version of that file (inode, size, mtime) and `key`.
+   */
+  private sharedState<T>(path: string, key: string, compute: () => T | undefined): T | undefined {
     let id: string;
     try {
       const s = statSync(path);
@@ -114,13 +118,14 @@ export class TemplateSigner {
     } catch {
       return undefined;
     }
-    const hit = this.prefixes.get(path);
-    if (hit?.id === id && hit.state.algorithm === this.o.digest) return hit.state;
-    const state = pePrefixState(path, this.o.digest);
+    const k = `${key}\u0000${path}`;
+    const hit = this.shared.get(k);
+    if (hit?.id === id) return hit.state as T;
+    const state = compute();
     if (!state) return undefined;
-    this.prefixes.delete(path);
-    this.prefixes.set(path, { id, state });
-    while (this.prefixes.size > PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value as string);
+    this.shared.delete(k);
+    this.shared.set(k, { id, state });
+    while (this.shared.size > SHARED_STATES) this.shared.delete(this.shared.keys().next().value as string);
     return state;
   }
 
@@ -136,19 +141,31 @@ export class TemplateSigner {
 
   private async imageOf(p: ProduceInput): Promise<Image | undefined> {
     const input = p.input;
+    const algorithm = this.o.digest;
     if (this.kindOf(p) === 'msi') {
-      const d = await msiImageDigest(input, this.o.digest);
+      const base = p.msiBase;
+      const shared =
+        base &&
+        this.sharedState(base.path, `msi:${algorithm}:${base.unchanged.join('/')}`, () =>
+          msiSharedStreams(base.path, algorithm, base.unchanged),
+        );
+      const d = await msiImageDigest(input, algorithm, shared || undefined);
       return (
         d && {
           digest: d.digest,
+          sharedBytes: d.sharedBytes,
           write: (output, pkcs7) => writeSignedMsi(input, output, d, pkcs7, Boolean(p.consume)),
         }
       );
     }
-    const d = peImageDigest(input, this.o.digest, this.prefixState(p.prefix));
+    const prefix = p.prefix;
+    const state =
+      prefix && this.sharedState(prefix, `pe:${algorithm}`, () => pePrefixState(prefix, algorithm));
+    const d = peImageDigest(input, algorithm, state || undefined);
     return (
       d && {
         digest: d.digest,
+        sharedBytes: d.sharedBytes,
         write: (output, pkcs7) => writeSignedPe(input, output, d, pkcs7, Boolean(p.consume)),
       }
     );
@@ -194,6 +211,7 @@ export class TemplateSigner {
     try {
       image.write(p.output, prepared.finish(token));
       templateSigningStats.files++;
+      templateSigningStats.sharedBytes += image.sharedBytes;
       templateSigningStats.ms += performance.now() - started - (stamped - asked);
     } catch (e) {
       rmSync(p.output, { force: true });

@@ -17,12 +17,14 @@ import { deadUrl, type LocalTsa, startTestTsa } from '../../../test/helpers/tsa.
 import { readCompoundDirectory } from '../cfb.ts';
 import { parseConfig } from '../config/load.ts';
 import { defaultRunner } from '../exec/runner.ts';
+import { encodeStreamName } from '../installers/msi-db.ts';
 import { clearSecrets } from '../redact.ts';
 import { DIGITAL_SIGNATURE, readMsiSignature, readPeSignature } from './der.ts';
 import { makeDevCert } from './devcert.ts';
 import { createSigner, inspectSignature } from './index.ts';
-import { msiImageDigest } from './msi-image.ts';
+import { msiHashOrder, msiImageDigest, msiSharedStreams } from './msi-image.ts';
 import { peImageDigest, pePrefixState } from './pe-image.ts';
+import { templateSigningStats } from './template-signer.ts';
 import { opusInfo, readTemplate, signFromTemplate } from './template-signing.ts';
 import { timestampRequest, timestampSignature, tokenOf } from './tsp.ts';
 
@@ -295,6 +297,77 @@ describe('MSI: the signature streams added in place', () => {
       const report = await inspectSignature(out, { caFile: pki.caCert });
       expect(report.signed, c.name).toBe(true);
     }
+    expect(s.signs()).toBe(1);
+  });
+
+  it("copies of a base MSI: the digest continues from the base's state per pre-hash; a copy whose shared stream differs does not verify and leaves nothing", async () => {
+    // the base: a large stream named to come first in the hash order, a small one each copy rewrites
+    const base = copy();
+    writeFileSync(
+      join(dir, 'shared.bin'),
+      createHash('sha512').update('x').digest().toString('hex').repeat(5000),
+    );
+    writeFileSync(join(dir, 'per-copy.bin'), Buffer.alloc(300, 1));
+    await defaultRunner.run('msibuild', [
+      base,
+      '-a',
+      '00shared.bin',
+      join(dir, 'shared.bin'),
+      '-a',
+      'percopy.bin',
+      join(dir, 'per-copy.bin'),
+    ]);
+    const shared = encodeStreamName('00shared.bin');
+    expect(msiHashOrder(shared, '\u0005SummaryInformation')).toBeLessThan(0);
+    const layoutOf = (file: string, name: string) =>
+      readCompoundDirectory(readFileSync(file)).layouts.get(name)!();
+    /** A copy of the base with the per-copy stream's bytes rewritten in place (and its entry's time, when `time`). */
+    const copyOfBase = (fill: number, time?: boolean, sharedByte?: boolean) => {
+      const p = join(dir, `${++n}-copy.msi`);
+      const bytes = readFileSync(base);
+      const l = layoutOf(base, encodeStreamName('percopy.bin'));
+      for (const at of l.units) bytes.fill(fill, at, at + l.unit);
+      if (time) bytes[l.entryOffset + 0x6c] = (bytes[l.entryOffset + 0x6c]! + 1) & 0xff;
+      if (sharedByte) {
+        const at = layoutOf(base, shared).units[3]!;
+        bytes[at] = bytes[at]! ^ 1;
+      }
+      writeFileSync(p, bytes);
+      return p;
+    };
+    const s = signerOf(pemProfile({ timestamp: false }));
+    const msiBase = { path: base, unchanged: [shared] };
+    const streams = msiSharedStreams(base, 'sha256', [shared])!;
+    expect(streams.streams.map((x) => x.name)).toEqual([shared]);
+    expect(streams.bytes).toBe(640_000);
+    // the digest from the shared state is the file's own, for each pre-hash (size and time class)
+    for (const [fill, time] of [
+      [2, false],
+      [3, false],
+      [4, true],
+    ] as const) {
+      const c = copyOfBase(fill, time);
+      const own = (await msiImageDigest(c, 'sha256'))!;
+      const continued = (await msiImageDigest(c, 'sha256', streams))!;
+      expect(continued.digest.equals(own.digest)).toBe(true);
+      expect(continued.sharedBytes).toBe(640_000);
+      expect(own.sharedBytes).toBe(0);
+    }
+    expect(streams.states.size).toBe(2);
+    // signed: osslsigncode the first, in-process the next, each verified
+    const before = templateSigningStats.sharedBytes;
+    for (const [i, fill] of [5, 6, 7].entries()) {
+      const out = join(dir, `cb-${n}-${i}.msi`);
+      await s.signer.sign(copyOfBase(fill, i === 2), { out, msiBase });
+      expect((await inspectSignature(out, { caFile: pki.caCert })).signed).toBe(true);
+    }
+    expect(s.signs()).toBe(1);
+    expect(templateSigningStats.sharedBytes - before).toBe(2 * 640_000);
+    // a copy that does not hold the shared stream as claimed: its signature does not verify
+    const out = join(dir, `cb-bad-${n}.msi`);
+    const bad = copyOfBase(8, false, true);
+    expect(await codeOf(s.signer.sign(bad, { out, msiBase }))).toBe('E_VERIFY_FAILED');
+    expect(existsSync(out)).toBe(false);
     expect(s.signs()).toBe(1);
   });
 

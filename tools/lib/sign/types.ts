@@ -21,6 +21,13 @@ export interface SignOptions {
    */
   prefix?: string;
   /**
+   * The MSI the input is a copy of (a release's base MSI every site's file is made from), and the
+   * streams (raw Compound File names) the input holds as they are there: a backend that signs
+   * in-process hashes those once per base. As with `prefix`, a wrong claim yields a signature that
+   * does not verify, never a wrong one that ships.
+   */
+  msiBase?: { path: string; unchanged: readonly string[] };
+  /**
    * The input is a scratch file the caller throws away: a backend that writes the signed file
    * itself may turn the input into it (renamed, then completed) instead of copying it. Afterwards
    * the input is gone or changed, whether signing succeeded or not.
