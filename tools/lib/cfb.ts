@@ -184,11 +184,19 @@ export function readCompoundDirectory(input: Buffer | ByteSource): CompoundDirec
     }
     d = sec.readUInt32LE((perSector - 1) * 4);
   }
+  // one read per run of consecutive FAT sectors (a writer puts them together): an MSI of 512-byte
+  // sectors has a FAT sector per 64 KiB
   const fat = new Uint32Array(fatSectors.length * perSector);
-  fatSectors.forEach((s, k) => {
-    const sec = sector(s);
-    for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
-  });
+  for (let k = 0; k < fatSectors.length; ) {
+    let count = 1;
+    while (k + count < fatSectors.length && fatSectors[k + count] === fatSectors[k]! + count) count++;
+    const off = (fatSectors[k]! + 1) * sectorSize;
+    if (off + count * sectorSize > src.size) bad('sector out of range');
+    const data = src.read(off, count * sectorSize);
+    if (data.length !== count * sectorSize) bad('short sector');
+    for (let i = 0; i < count * perSector; i++) fat[k * perSector + i] = data.readUInt32LE(i * 4);
+    k += count;
+  }
   const sectorOffset = (n: number) => (n + 1) * sectorSize;
   const chain = (start: number, table: Uint32Array): number[] => {
     const out: number[] = [];

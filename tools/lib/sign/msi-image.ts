@@ -465,8 +465,14 @@ export function writeSignedMsi(
         b.writeUInt32LE(fatSectors[HEADER_DIFAT + k * (per - 1) + j] ?? FREE, j * 4);
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN, (per - 1) * 4);
     });
+    // only the FAT sectors whose entries changed are written (not read: their bytes are the entries)
     fatSectors.forEach((n, k) => {
-      const b = sector(n);
+      let changed = k >= s.fatSectors.length;
+      for (let i = 0; i < per && !changed; i++)
+        changed = (fat[k * per + i] ?? FREE) !== (s.fat[k * per + i] ?? FREE);
+      if (!changed) return;
+      const b = sectors.get(n) ?? Buffer.alloc(ss);
+      sectors.set(n, b);
       for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE, i * 4);
     });
     sectors.set(-1, header);
