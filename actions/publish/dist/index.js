@@ -53332,10 +53332,16 @@ function readCompoundDirectory(input2) {
     d = sec.readUInt32LE((perSector - 1) * 4);
   }
   const fat = new Uint32Array(fatSectors.length * perSector);
-  fatSectors.forEach((s, k) => {
-    const sec = sector(s);
-    for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
-  });
+  for (let k = 0; k < fatSectors.length; ) {
+    let count = 1;
+    while (k + count < fatSectors.length && fatSectors[k + count] === fatSectors[k] + count) count++;
+    const off = (fatSectors[k] + 1) * sectorSize;
+    if (off + count * sectorSize > src.size) bad("sector out of range");
+    const data = src.read(off, count * sectorSize);
+    if (data.length !== count * sectorSize) bad("short sector");
+    for (let i = 0; i < count * perSector; i++) fat[k * perSector + i] = data.readUInt32LE(i * 4);
+    k += count;
+  }
   const sectorOffset = (n) => (n + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
@@ -54797,7 +54803,12 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
     });
     fatSectors.forEach((n, k) => {
-      const b = sector(n);
+      let changed = k >= s.fatSectors.length;
+      for (let i = 0; i < per && !changed; i++)
+        changed = (fat[k * per + i] ?? FREE2) !== (s.fat[k * per + i] ?? FREE2);
+      if (!changed) return;
+      const b = sectors.get(n) ?? Buffer.alloc(ss);
+      sectors.set(n, b);
       for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
     });
     sectors.set(-1, header);
@@ -56433,7 +56444,6 @@ function serialHex(n) {
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync7(join13(tmpdir6(), "signet-tsa-"));
   let n = 0;
   let requests = 0;
   let failCount = 0;
@@ -56442,6 +56452,7 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n;
+    const dir = mkdtempSync7(join13(tmpdir6(), "signet-tsa-"));
     const q = join13(dir, `q${id}.tsq`);
     const r = join13(dir, `r${id}.tsr`);
     const serial = join13(dir, `serial${id}`);
@@ -56470,7 +56481,7 @@ async function startLocalTsa(options) {
         if (err) reject(err);
         else resolvePromise(readFileSync14(r));
       } finally {
-        for (const f of [q, r, serial, cnf]) rmSync8(f, { force: true });
+        rmSync8(dir, { recursive: true, force: true });
       }
     });
   });
@@ -56545,10 +56556,7 @@ async function startLocalTsa(options) {
     close: () => new Promise((ok) => {
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();
-      server.close(() => {
-        rmSync8(dir, { recursive: true, force: true });
-        ok();
-      });
+      server.close(() => ok());
     })
   };
 }

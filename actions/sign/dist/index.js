@@ -48921,10 +48921,16 @@ function readCompoundDirectory(input2) {
     d = sec.readUInt32LE((perSector - 1) * 4);
   }
   const fat = new Uint32Array(fatSectors.length * perSector);
-  fatSectors.forEach((s, k) => {
-    const sec = sector(s);
-    for (let i = 0; i < perSector; i++) fat[k * perSector + i] = sec.readUInt32LE(i * 4);
-  });
+  for (let k = 0; k < fatSectors.length; ) {
+    let count = 1;
+    while (k + count < fatSectors.length && fatSectors[k + count] === fatSectors[k] + count) count++;
+    const off = (fatSectors[k] + 1) * sectorSize;
+    if (off + count * sectorSize > src.size) bad("sector out of range");
+    const data = src.read(off, count * sectorSize);
+    if (data.length !== count * sectorSize) bad("short sector");
+    for (let i = 0; i < count * perSector; i++) fat[k * perSector + i] = data.readUInt32LE(i * 4);
+    k += count;
+  }
   const sectorOffset = (n) => (n + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
@@ -49796,7 +49802,12 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
     });
     fatSectors.forEach((n, k) => {
-      const b = sector(n);
+      let changed = k >= s.fatSectors.length;
+      for (let i = 0; i < per && !changed; i++)
+        changed = (fat[k * per + i] ?? FREE2) !== (s.fat[k * per + i] ?? FREE2);
+      if (!changed) return;
+      const b = sectors.get(n) ?? Buffer.alloc(ss);
+      sectors.set(n, b);
       for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
     });
     sectors.set(-1, header);

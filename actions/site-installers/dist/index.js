@@ -52422,10 +52422,16 @@ function readCompoundDirectory(input2) {
     d2 = sec.readUInt32LE((perSector - 1) * 4);
   }
   const fat = new Uint32Array(fatSectors.length * perSector);
-  fatSectors.forEach((s2, k2) => {
-    const sec = sector(s2);
-    for (let i2 = 0; i2 < perSector; i2++) fat[k2 * perSector + i2] = sec.readUInt32LE(i2 * 4);
-  });
+  for (let k2 = 0; k2 < fatSectors.length; ) {
+    let count = 1;
+    while (k2 + count < fatSectors.length && fatSectors[k2 + count] === fatSectors[k2] + count) count++;
+    const off = (fatSectors[k2] + 1) * sectorSize;
+    if (off + count * sectorSize > src.size) bad("sector out of range");
+    const data = src.read(off, count * sectorSize);
+    if (data.length !== count * sectorSize) bad("short sector");
+    for (let i2 = 0; i2 < count * perSector; i2++) fat[k2 * perSector + i2] = data.readUInt32LE(i2 * 4);
+    k2 += count;
+  }
   const sectorOffset = (n2) => (n2 + 1) * sectorSize;
   const chain = (start, table) => {
     const out = [];
@@ -53315,7 +53321,12 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
       b2.writeUInt32LE(difat[k2 + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
     });
     fatSectors.forEach((n2, k2) => {
-      const b2 = sector(n2);
+      let changed = k2 >= s2.fatSectors.length;
+      for (let i2 = 0; i2 < per && !changed; i2++)
+        changed = (fat[k2 * per + i2] ?? FREE2) !== (s2.fat[k2 * per + i2] ?? FREE2);
+      if (!changed) return;
+      const b2 = sectors.get(n2) ?? Buffer.alloc(ss);
+      sectors.set(n2, b2);
       for (let i2 = 0; i2 < per; i2++) b2.writeUInt32LE(fat[k2 * per + i2] ?? FREE2, i2 * 4);
     });
     sectors.set(-1, header);
@@ -54997,7 +55008,6 @@ function serialHex(n2) {
   return hex3.length % 2 ? `0${hex3}` : hex3;
 }
 async function startLocalTsa(options) {
-  const dir = mkdtempSync6(join9(tmpdir5(), "signet-tsa-"));
   let n2 = 0;
   let requests = 0;
   let failCount = 0;
@@ -55006,6 +55016,7 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n2;
+    const dir = mkdtempSync6(join9(tmpdir5(), "signet-tsa-"));
     const q2 = join9(dir, `q${id}.tsq`);
     const r2 = join9(dir, `r${id}.tsr`);
     const serial = join9(dir, `serial${id}`);
@@ -55034,7 +55045,7 @@ async function startLocalTsa(options) {
         if (err) reject(err);
         else resolvePromise(readFileSync11(r2));
       } finally {
-        for (const f2 of [q2, r2, serial, cnf]) rmSync6(f2, { force: true });
+        rmSync6(dir, { recursive: true, force: true });
       }
     });
   });
@@ -55109,10 +55120,7 @@ async function startLocalTsa(options) {
     close: () => new Promise((ok) => {
       for (const t2 of timers) clearTimeout(t2);
       for (const s2 of sockets) s2.destroy();
-      server.close(() => {
-        rmSync6(dir, { recursive: true, force: true });
-        ok();
-      });
+      server.close(() => ok());
     })
   };
 }

@@ -59,18 +59,19 @@ export function serialHex(n: number): string {
 }
 
 export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa> {
-  const dir = mkdtempSync(join(tmpdir(), 'signet-tsa-'));
   let n = 0;
   let requests = 0;
   let failCount = 0;
   let failMode: Exclude<TsaMode, 'ok'> = 'error';
   const sockets = new Set<import('node:net').Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  // Each reply gets its own config and serial file (openssl rewrites the serial file), so
-  // concurrent requests run in parallel and serials stay unique.
+  // Each reply gets its own folder, config and serial file (openssl rewrites the serial file), so
+  // concurrent requests run in parallel, serials stay unique, and nothing stays behind between
+  // requests (a test or a dev service that ends without close() leaves no folder).
   const reply = (query: Buffer): Promise<Buffer> =>
     new Promise<Buffer>((resolvePromise, reject) => {
       const id = ++n;
+      const dir = mkdtempSync(join(tmpdir(), 'signet-tsa-'));
       const q = join(dir, `q${id}.tsq`);
       const r = join(dir, `r${id}.tsr`);
       const serial = join(dir, `serial${id}`);
@@ -98,7 +99,7 @@ export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa>
           if (err) reject(err);
           else resolvePromise(readFileSync(r));
         } finally {
-          for (const f of [q, r, serial, cnf]) rmSync(f, { force: true });
+          rmSync(dir, { recursive: true, force: true });
         }
       });
     });
@@ -176,10 +177,7 @@ export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa>
       new Promise<void>((ok) => {
         for (const t of timers) clearTimeout(t);
         for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          ok();
-        });
+        server.close(() => ok());
       }),
   };
 }
