@@ -55255,7 +55255,7 @@ var init_template_signer = __esm({
         let id;
         try {
           const s = statSync8(path);
-          id = `${s.ino}:${s.size}:${s.mtimeMs}`;
+          id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
         } catch {
           return void 0;
         }
@@ -55285,7 +55285,7 @@ var init_template_signer = __esm({
           const base = p.msiBase;
           const shared2 = base && this.sharedState(
             base.path,
-            `msi:${algorithm}:${base.unchanged.join("/")}`,
+            `msi:${algorithm}:${JSON.stringify(base.unchanged)}`,
             () => msiSharedStreams(base.path, algorithm, base.unchanged)
           );
           const d2 = await msiImageDigest(input2, algorithm, shared2 || void 0);
@@ -55369,7 +55369,8 @@ var init_template_signer = __esm({
         this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const image = await this.image(p);
+          const { prefix: _prefix, msiBase: _msiBase, ...own2 } = p;
+          const image = await this.image(own2);
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
           if (sig.kind !== "signed") return;
@@ -56457,10 +56458,16 @@ async function startLocalTsa(options) {
     const r = join13(dir, `r${id}.tsr`);
     const serial = join13(dir, `serial${id}`);
     const cnf = join13(dir, `tsa${id}.cnf`);
-    writeFileSync6(serial, `${serialHex(id)}
+    try {
+      writeFileSync6(serial, `${serialHex(id)}
 `);
-    writeFileSync6(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
-    writeFileSync6(q, query);
+      writeFileSync6(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
+      writeFileSync6(q, query);
+    } catch (e) {
+      rmSync8(dir, { recursive: true, force: true });
+      reject(e);
+      return;
+    }
     const args = [
       "ts",
       "-reply",

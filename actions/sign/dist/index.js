@@ -50200,7 +50200,7 @@ var TemplateSigner = class {
     let id;
     try {
       const s = statSync5(path);
-      id = `${s.ino}:${s.size}:${s.mtimeMs}`;
+      id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
     } catch {
       return void 0;
     }
@@ -50230,7 +50230,7 @@ var TemplateSigner = class {
       const base = p.msiBase;
       const shared2 = base && this.sharedState(
         base.path,
-        `msi:${algorithm}:${base.unchanged.join("/")}`,
+        `msi:${algorithm}:${JSON.stringify(base.unchanged)}`,
         () => msiSharedStreams(base.path, algorithm, base.unchanged)
       );
       const d2 = await msiImageDigest(input2, algorithm, shared2 || void 0);
@@ -50314,7 +50314,8 @@ var TemplateSigner = class {
     this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const image = await this.image(p);
+      const { prefix: _prefix, msiBase: _msiBase, ...own2 } = p;
+      const image = await this.image(own2);
       if (!image) return;
       const sig = kind === "msi" ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== "signed") return;

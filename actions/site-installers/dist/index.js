@@ -53773,7 +53773,7 @@ var init_template_signer = __esm({
         let id;
         try {
           const s2 = statSync5(path);
-          id = `${s2.ino}:${s2.size}:${s2.mtimeMs}`;
+          id = `${s2.dev}:${s2.ino}:${s2.size}:${s2.mtimeMs}:${s2.ctimeMs}`;
         } catch {
           return void 0;
         }
@@ -53803,7 +53803,7 @@ var init_template_signer = __esm({
           const base = p2.msiBase;
           const shared2 = base && this.sharedState(
             base.path,
-            `msi:${algorithm}:${base.unchanged.join("/")}`,
+            `msi:${algorithm}:${JSON.stringify(base.unchanged)}`,
             () => msiSharedStreams(base.path, algorithm, base.unchanged)
           );
           const d3 = await msiImageDigest(input2, algorithm, shared2 || void 0);
@@ -53887,7 +53887,8 @@ var init_template_signer = __esm({
         this.learning.add(kind);
         try {
           const identity = identityOf(this.o.files());
-          const image = await this.image(p2);
+          const { prefix: _prefix, msiBase: _msiBase, ...own2 } = p2;
+          const image = await this.image(own2);
           if (!image) return;
           const sig = kind === "msi" ? readMsiSignature(p2.output) : readPeSignature(p2.output);
           if (sig.kind !== "signed") return;
@@ -55021,10 +55022,16 @@ async function startLocalTsa(options) {
     const r2 = join9(dir, `r${id}.tsr`);
     const serial = join9(dir, `serial${id}`);
     const cnf = join9(dir, `tsa${id}.cnf`);
-    writeFileSync4(serial, `${serialHex(id)}
+    try {
+      writeFileSync4(serial, `${serialHex(id)}
 `);
-    writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
-    writeFileSync4(q2, query);
+      writeFileSync4(cnf, TSA_CONF.replace("SERIAL_FILE", serial));
+      writeFileSync4(q2, query);
+    } catch (e) {
+      rmSync6(dir, { recursive: true, force: true });
+      reject(e);
+      return;
+    }
     const args = [
       "ts",
       "-reply",
@@ -56903,11 +56910,12 @@ function newTokens() {
 function substitute(template, t2, site, productCode) {
   return template.split(t2.siteCode).join(site.siteCode).split(t2.keyVersion).join(String(site.keyVersion)).split(t2.fingerprintHex).join(site.fingerprintHex).split(t2.productCode).join(productCode);
 }
-function firstInHashOrder(cabName) {
+function firstInHashOrder(cabName, taken = () => false) {
   const first = (n2) => msiHashOrder(encodeStreamName(n2), SUMMARY_STREAM) < 0;
   if (first(cabName)) return cabName;
   const renamed = `00${cabName}`;
-  return encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName) ? renamed : cabName;
+  const fits = encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName);
+  return fits && !taken(renamed) ? renamed : cabName;
 }
 function templateDeclaresSlots(template) {
   return INCREMENTAL_MARKER.test(template.text) && /<File\s[^>]*Id="SiteJson"/.test(template.text);
@@ -56948,10 +56956,12 @@ async function buildMsiBase(o2) {
   if (last?.["File"] !== SITE_FILE || layout.files.some((f2) => f2["File"] !== SITE_FILE && /[^A-Za-z0-9._]/.test(f2["File"] ?? "")))
     return { fallback: "site.json is not the last file of the MSI" };
   const cabName = layout.cab.slice(1);
-  const mainName = firstInHashOrder(cabName);
-  const cabBytes = withMsiDatabase(msi, (db) => {
+  const { cabBytes, mainName } = withMsiDatabase(msi, (db) => {
     const raw = db.rawStreamName(cabName);
-    return raw ? db.directory.streams.get(raw)?.() : void 0;
+    return {
+      cabBytes: raw ? db.directory.streams.get(raw)?.() : void 0,
+      mainName: firstInHashOrder(cabName, (n2) => db.rawStreamName(n2) !== void 0)
+    };
   });
   if (!cabBytes) fail2(`cabinet stream ${cabName} not found`);
   const unpacked = join17(work, "cab-x");
@@ -56984,7 +56994,7 @@ async function buildMsiBase(o2) {
       SITE_CAB,
       siteCab,
       "-q",
-      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}, \`Cabinet\` = '#${mainName}' WHERE \`DiskId\` = 1`,
+      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}${mainName === cabName ? "" : `, \`Cabinet\` = '#${mainName}'`} WHERE \`DiskId\` = 1`,
       "-q",
       `INSERT INTO \`Media\` (\`DiskId\`, \`LastSequence\`, \`Cabinet\`) VALUES (2, ${lastSeq}, '#${SITE_CAB}')`
     ],
@@ -57158,8 +57168,15 @@ async function assembleMsiSite(base, site, siteJson2, out) {
   try {
     const bytes = baseBytes(base);
     for (let at2 = 0; at2 < bytes.length; )
-      at2 += await new Promise((done, fail3) => {
-        write(fd, bytes, at2, bytes.length - at2, at2, (e, n2) => e ? fail3(e) : done(n2));
+      at2 += await new Promise((done, refuse) => {
+        write(
+          fd,
+          bytes,
+          at2,
+          bytes.length - at2,
+          at2,
+          (e, n2) => e || n2 <= 0 ? refuse(e ?? new Error(`${out}: nothing written at ${at2}`)) : done(n2)
+        );
       });
     rewriteStream(fd, p2.siteCab, cab, p2.miniCutoff);
     rewriteStream(fd, p2.stringData.layout, stringData, p2.miniCutoff);

@@ -13,16 +13,17 @@ import { tempDir } from '../../../test/helpers/tmp.ts';
 import { testWixValues } from '../../../test/helpers/wix-values.ts';
 import { readCompoundDirectory } from '../cfb.ts';
 import { defaultRunner } from '../exec/runner.ts';
-import { msiHashOrder } from '../sign/msi-image.ts';
+import { msiHashOrder, msiImageDigest, msiSharedStreams } from '../sign/msi-image.ts';
 import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
 import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
-import { withMsiDatabase } from './msi-db.ts';
+import { encodeStreamName, withMsiDatabase } from './msi-db.ts';
 import {
   assembleMsiSite,
   buildMsiBase,
   checkMsiSite,
+  firstInHashOrder,
   type MsiBase,
   msiFileHash,
   msiSlotSize,
@@ -182,6 +183,38 @@ describe('incremental MSI', () => {
         .filter((l) => !/^(Revision number|Created|Last saved)/.test(l));
     expect(await sum(out)).toEqual(await sum(full));
   }, 60_000);
+
+  it("the agent's cabinet comes first in the hash order: renamed when it must be and can be, the old stream gone; a site's digest continues from the base's", async () => {
+    const summary = '\u0005SummaryInformation';
+    const first = (n: string) => msiHashOrder(encodeStreamName(n), summary) < 0;
+    expect(first('payload.cab')).toBe(false);
+    expect(firstInHashOrder('payload.cab')).toBe('00payload.cab');
+    expect(first('00payload.cab')).toBe(true);
+    expect(firstInHashOrder('0agent.cab')).toBe('0agent.cab'); // first already
+    expect(first('0agent.cab')).toBe(true);
+    expect(firstInHashOrder('pay-load.cab')).toBe('pay-load.cab'); // not a packed name: left alone
+    expect(firstInHashOrder('c'.repeat(61))).toBe('c'.repeat(61)); // 00 + 61 characters: too long
+    expect(firstInHashOrder('payload.cab', (n) => n === '00payload.cab')).toBe('payload.cab'); // taken
+    const cabSize = withMsiDatabase(base.path, (db) => {
+      expect(db.rawStreamName('payload.cab')).toBeUndefined();
+      expect(db.rawStreamName('00payload.cab')).toBe(base.unchanged[0]);
+      return db.directory.layouts.get(base.unchanged[0]!)!().size;
+    });
+    // two sites whose codes differ in length: each one's digest from the base's state is its own
+    const shared = msiSharedStreams(base.path, 'sha256', base.unchanged)!;
+    expect(shared.bytes).toBe(cabSize);
+    expect(cabSize).toBeGreaterThan(4096);
+    for (const code of ['ACME-HQ', 'A-MUCH-LONGER-SITE-CODE-0001']) {
+      const out = join(dir, `digest-${code}.msi`);
+      if ('fallback' in (await assembleMsiSite(base, { ...site, siteCode: code }, siteJson, out)))
+        throw new Error('fallback');
+      const own = (await msiImageDigest(out, 'sha256'))!;
+      const continued = (await msiImageDigest(out, 'sha256', shared))!;
+      expect(continued.sharedBytes).toBe(shared.bytes);
+      expect(continued.digest.equals(own.digest)).toBe(true);
+    }
+    expect(shared.states.size).toBe(2);
+  });
 
   it('every site gets a fresh ProductCode and PackageCode; the base is never modified', async () => {
     const before = sha256Of(base.path);

@@ -158,12 +158,14 @@ function substitute(template: string, t: Tokens, site: SiteValues, productCode: 
  * name behind `00`, which does. Every site's MSI digest then continues from the base's state after
  * that cabinet (msiSharedState), instead of reading it again.
  */
-export function firstInHashOrder(cabName: string): string {
+export function firstInHashOrder(cabName: string, taken: (name: string) => boolean = () => false): string {
   const first = (n: string) => msiHashOrder(encodeStreamName(n), SUMMARY_STREAM) < 0;
   if (first(cabName)) return cabName;
   const renamed = `00${cabName}`;
-  // a Compound File name holds 31 units; two name characters share one
-  return encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName) ? renamed : cabName;
+  // a Compound File name holds 31 units (two name characters share one); msibuild's `-a` would
+  // overwrite a stream of that name silently
+  const fits = encodeStreamName(renamed).length <= 31 && /^[A-Za-z0-9._]+$/.test(cabName);
+  return fits && !taken(renamed) ? renamed : cabName;
 }
 
 /** True when a base can be built from this template (else a full rebuild per site). */
@@ -213,10 +215,12 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
   )
     return { fallback: 'site.json is not the last file of the MSI' };
   const cabName = layout.cab.slice(1);
-  const mainName = firstInHashOrder(cabName);
-  const cabBytes = withMsiDatabase(msi, (db) => {
+  const { cabBytes, mainName } = withMsiDatabase(msi, (db) => {
     const raw = db.rawStreamName(cabName);
-    return raw ? db.directory.streams.get(raw)?.() : undefined;
+    return {
+      cabBytes: raw ? db.directory.streams.get(raw)?.() : undefined,
+      mainName: firstInHashOrder(cabName, (n) => db.rawStreamName(n) !== undefined),
+    };
   });
   if (!cabBytes) fail(`cabinet stream ${cabName} not found`);
   const unpacked = join(work, 'cab-x');
@@ -249,7 +253,7 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
       SITE_CAB,
       siteCab,
       '-q',
-      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}, \`Cabinet\` = '#${mainName}' WHERE \`DiskId\` = 1`,
+      `UPDATE \`Media\` SET \`LastSequence\` = ${lastSeq - 1}${mainName === cabName ? '' : `, \`Cabinet\` = '#${mainName}'`} WHERE \`DiskId\` = 1`,
       '-q',
       `INSERT INTO \`Media\` (\`DiskId\`, \`LastSequence\`, \`Cabinet\`) VALUES (2, ${lastSeq}, '#${SITE_CAB}')`,
     ],
@@ -469,8 +473,10 @@ export async function assembleMsiSite(
   try {
     const bytes = baseBytes(base);
     for (let at = 0; at < bytes.length; )
-      at += await new Promise<number>((done, fail) => {
-        write(fd, bytes, at, bytes.length - at, at, (e, n) => (e ? fail(e) : done(n)));
+      at += await new Promise<number>((done, refuse) => {
+        write(fd, bytes, at, bytes.length - at, at, (e, n) =>
+          e || n <= 0 ? refuse(e ?? new Error(`${out}: nothing written at ${at}`)) : done(n),
+        );
       });
     rewriteStream(fd, p.siteCab, cab, p.miniCutoff);
     rewriteStream(fd, p.stringData.layout, stringData, p.miniCutoff);

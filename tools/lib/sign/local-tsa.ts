@@ -76,9 +76,15 @@ export async function startLocalTsa(options: LocalTsaOptions): Promise<LocalTsa>
       const r = join(dir, `r${id}.tsr`);
       const serial = join(dir, `serial${id}`);
       const cnf = join(dir, `tsa${id}.cnf`);
-      writeFileSync(serial, `${serialHex(id)}\n`);
-      writeFileSync(cnf, TSA_CONF.replace('SERIAL_FILE', serial));
-      writeFileSync(q, query);
+      try {
+        writeFileSync(serial, `${serialHex(id)}\n`);
+        writeFileSync(cnf, TSA_CONF.replace('SERIAL_FILE', serial));
+        writeFileSync(q, query);
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        reject(e);
+        return;
+      }
       const args = [
         'ts',
         '-reply',

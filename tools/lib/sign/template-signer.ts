@@ -114,7 +114,7 @@ export class TemplateSigner {
     let id: string;
     try {
       const s = statSync(path);
-      id = `${s.ino}:${s.size}:${s.mtimeMs}`;
+      id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
     } catch {
       return undefined;
     }
@@ -146,7 +146,7 @@ export class TemplateSigner {
       const base = p.msiBase;
       const shared =
         base &&
-        this.sharedState(base.path, `msi:${algorithm}:${base.unchanged.join('/')}`, () =>
+        this.sharedState(base.path, `msi:${algorithm}:${JSON.stringify(base.unchanged)}`, () =>
           msiSharedStreams(base.path, algorithm, base.unchanged),
         );
       const d = await msiImageDigest(input, algorithm, shared || undefined);
@@ -244,7 +244,10 @@ export class TemplateSigner {
     this.learning.add(kind);
     try {
       const identity = identityOf(this.o.files());
-      const image = await this.image(p);
+      // the file's own digest, not one continued from a claimed shared part: a claim that does not
+      // hold must cost that file, never the template of every later one
+      const { prefix: _prefix, msiBase: _msiBase, ...own } = p;
+      const image = await this.image(own);
       if (!image) return;
       const sig = kind === 'msi' ? readMsiSignature(p.output) : readPeSignature(p.output);
       if (sig.kind !== 'signed') return;

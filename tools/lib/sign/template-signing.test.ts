@@ -369,6 +369,12 @@ describe('MSI: the signature streams added in place', () => {
     expect(await codeOf(s.signer.sign(bad, { out, msiBase }))).toBe('E_VERIFY_FAILED');
     expect(existsSync(out)).toBe(false);
     expect(s.signs()).toBe(1);
+    // such a copy as a profile's first file: osslsigncode signs its real bytes (it verifies), and
+    // the template is learned from the file's own digest, so the next copies are signed in-process
+    const s2 = signerOf(pemProfile({ timestamp: false }));
+    await s2.signer.sign(copyOfBase(9, false, true), { out: join(dir, `cb2-${n}.msi`), msiBase });
+    await s2.signer.sign(copyOfBase(10), { out: join(dir, `cb2-${n}.msi`), msiBase });
+    expect(s2.signs()).toBe(1);
   });
 
   it("the content digest is osslsigncode's (what its verify recomputes), and an MSI signed already is left to osslsigncode", async () => {
