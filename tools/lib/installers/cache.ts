@@ -17,15 +17,30 @@ import type { SiteConfig } from './site.ts';
 import type { Shared } from './site-build.ts';
 import type { SiteResult } from './types.ts';
 
-/** Everything about the signer that changes what it produces. */
+const MATERIAL_FIELDS = [
+  ['cert', 'certs'],
+  ['key', 'key'],
+  ['pkcs12', 'pkcs12'],
+  ['certfile', 'certs'],
+  ['keystore', 'keystore'],
+] as const;
+
+/**
+ * Everything about the signer that changes what it produces. A remote signer's key lives on its
+ * server: only its profile (URL, pins) is known here, so a key rotated there alone rebuilds
+ * nothing; its cached outputs are still verified against the profile's pins.
+ */
 export function defaultSignerIdentity(config: SignetConfig, signer: Signer, baseDir: string): string {
   const profile = config.signing.profiles[signer.profile] as Record<string, unknown> | undefined;
   const files: string[] = [];
-  for (const k of ['cert', 'key', 'pkcs12'] as const) {
+  // the content of each key or certificate file, also behind env:/file: references (a key rotated
+  // in a CI secret rebuilds): osslsigncode's cert/key/pkcs12, jsign's certfile and a PKCS12/JKS
+  // keystore (other storetypes name a vault, a region or an endpoint: the config holds it)
+  const fileStore = ['PKCS12', 'JKS'].includes(String(profile?.['storetype']));
+  for (const [k, kind] of MATERIAL_FIELDS) {
     const v = profile?.[k];
-    // the content, also behind env:/file: references (a key rotated in a CI secret rebuilds)
-    if (typeof v === 'string' && !v.startsWith('pkcs11:'))
-      files.push(materialDigest(absMaterial(baseDir, v), k === 'cert' ? 'certs' : k));
+    if (typeof v !== 'string' || v.startsWith('pkcs11:') || (k === 'keystore' && !fileStore)) continue;
+    files.push(materialDigest(absMaterial(baseDir, v), kind));
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files }));
 }
