@@ -55689,10 +55689,11 @@ import { join as join12 } from "node:path";
 function defaultSignerIdentity(config2, signer, baseDir) {
   const profile = config2.signing.profiles[signer.profile];
   const files2 = [];
-  for (const k2 of ["cert", "key", "pkcs12"]) {
+  const fileStore2 = ["PKCS12", "JKS"].includes(String(profile?.["storetype"]));
+  for (const [k2, kind] of MATERIAL_FIELDS) {
     const v2 = profile?.[k2];
-    if (typeof v2 === "string" && !v2.startsWith("pkcs11:"))
-      files2.push(materialDigest(absMaterial(baseDir, v2), k2 === "cert" ? "certs" : k2));
+    if (typeof v2 !== "string" || v2.startsWith("pkcs11:") || k2 === "keystore" && !fileStore2) continue;
+    files2.push(materialDigest(absMaterial(baseDir, v2), kind));
   }
   return sha256(JSON.stringify({ profile: signer.profile, dev: signer.dev, config: profile ?? null, files: files2 }));
 }
@@ -55752,6 +55753,7 @@ async function cachedResult(s2, site, key, started) {
     durationMs: performance.now() - started
   };
 }
+var MATERIAL_FIELDS;
 var init_cache = __esm({
   "tools/lib/installers/cache.ts"() {
     "use strict";
@@ -55761,6 +55763,13 @@ var init_cache = __esm({
     init_manifest();
     init_naming();
     init_payload();
+    MATERIAL_FIELDS = [
+      ["cert", "certs"],
+      ["key", "key"],
+      ["pkcs12", "pkcs12"],
+      ["certfile", "certs"],
+      ["keystore", "keystore"]
+    ];
   }
 });
 
