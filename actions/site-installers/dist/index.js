@@ -57090,8 +57090,7 @@ function readPlan(msi, tokens, mainCab) {
     };
   }
   if (fs3.width !== 4) fail2("File.FileSize has an unexpected shape");
-  const summaryRaw = SUMMARY_STREAM;
-  const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail2("no SummaryInformation"));
+  const summaryBytes = Buffer.from(dir.streams.get(SUMMARY_STREAM)?.() ?? fail2("no SummaryInformation"));
   const summarySlots = /* @__PURE__ */ new Map();
   for (const [pid, v2] of summaryStrings(summaryBytes)) {
     const text = v2.toString("latin1");
@@ -57111,7 +57110,7 @@ function readPlan(msi, tokens, mainCab) {
       encoding: db.stringEncoding,
       pool: db.pool.map((s2) => ({ id: s2.id, dataOffset: s2.dataOffset, length: s2.length, value: s2.value })),
       slots,
-      summary: { layout: dir.layouts.get(summaryRaw)(), bytes: summaryBytes, slots: summarySlots },
+      summary: { layout: dir.layouts.get(SUMMARY_STREAM)(), bytes: summaryBytes, slots: summarySlots },
       fileSize: { layout: layoutOf(fs3.stream), offset: fs3.offset },
       ...fileHash ? { fileHash } : {}
     }

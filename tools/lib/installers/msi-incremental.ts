@@ -156,7 +156,7 @@ function substitute(template: string, t: Tokens, site: SiteValues, productCode: 
  * The agent's cabinet's name in the base: the template's, when Authenticode's hash order (by raw
  * name) already puts it before the summary information, which differs per site; else the same
  * name behind `00`, which does. Every site's MSI digest then continues from the base's state after
- * that cabinet (msiSharedState), instead of reading it again.
+ * that cabinet (sign/msi-image.ts, msiSharedStreams), instead of reading it again.
  */
 export function firstInHashOrder(cabName: string, taken: (name: string) => boolean = () => false): string {
   const first = (n: string) => msiHashOrder(encodeStreamName(n), SUMMARY_STREAM) < 0;
@@ -347,8 +347,7 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
     };
   }
   if (fs.width !== 4) fail('File.FileSize has an unexpected shape');
-  const summaryRaw = SUMMARY_STREAM;
-  const summaryBytes = Buffer.from(dir.streams.get(summaryRaw)?.() ?? fail('no SummaryInformation'));
+  const summaryBytes = Buffer.from(dir.streams.get(SUMMARY_STREAM)?.() ?? fail('no SummaryInformation'));
   const summarySlots = new Map<number, string>();
   for (const [pid, v] of summaryStrings(summaryBytes)) {
     const text = v.toString('latin1');
@@ -368,7 +367,7 @@ function readPlan(msi: string, tokens: Tokens, mainCab: string): { plan: PatchPl
       encoding: db.stringEncoding,
       pool: db.pool.map((s) => ({ id: s.id, dataOffset: s.dataOffset, length: s.length, value: s.value })),
       slots,
-      summary: { layout: dir.layouts.get(summaryRaw)!(), bytes: summaryBytes, slots: summarySlots },
+      summary: { layout: dir.layouts.get(SUMMARY_STREAM)!(), bytes: summaryBytes, slots: summarySlots },
       fileSize: { layout: layoutOf(fs.stream), offset: fs.offset },
       ...(fileHash ? { fileHash } : {}),
     },
