@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
 import { readMsiSignature, readPeSignature } from '../sign/der.ts';
+import { osslsigncodeEnv } from '../sign/tool-env.ts';
 
 const MAGIC = Buffer.from('SGNDELT1');
 const BLOCK = 4096;
@@ -289,6 +290,7 @@ export async function assembleDelta(
         allowFailure: true,
         timeoutMs: 120_000,
         label: 'osslsigncode verify',
+        env: osslsigncodeEnv(),
       });
       if (r.exitCode !== 0) {
         rmSync(out, { force: true });
@@ -312,9 +314,7 @@ export async function assembleDelta(
           '-out',
           out,
         ],
-        {
-          outputs: [out],
-        },
+        { outputs: [out], env: osslsigncodeEnv() },
       );
     }
     const got = await hashFile(out);

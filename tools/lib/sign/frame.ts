@@ -20,6 +20,7 @@ import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
 import { registerCleanup, releaseCleanup } from './cleanup.ts';
+import { osslsigncodeEnv } from './tool-env.ts';
 import type { SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, type VerifyPolicy, verifyPrivateFile } from './verify.ts';
 
@@ -65,6 +66,7 @@ export async function removeSignature(
     outputs: [output],
     timeoutMs: 300_000,
     label: 'osslsigncode remove-signature',
+    env: osslsigncodeEnv(),
   });
 }
 
@@ -77,6 +79,7 @@ async function contentDigest(ctx: FrameContext, file: string, out: string): Prom
     outputs: [out],
     timeoutMs: 300_000,
     label: 'osslsigncode extract-data',
+    env: osslsigncodeEnv(),
   });
   return readFileSync(out);
 }

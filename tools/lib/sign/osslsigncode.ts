@@ -10,6 +10,7 @@ import { resolveSecret, type SecretRef } from '../secrets.ts';
 import type { ProduceInput } from './frame.ts';
 import { backoffDelays, sleep } from './retry.ts';
 import { withSecretFile } from './secret-file.ts';
+import { osslsigncodeEnv } from './tool-env.ts';
 
 export const DEFAULT_PKCS11_ENGINE = '/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so';
 
@@ -165,7 +166,7 @@ export async function osslProduce(ctx: OsslRunContext, p: ProduceInput): Promise
           input: '',
           timeoutMs: attemptTimeout(ctx, p.size, Boolean(attempt)),
           label: 'osslsigncode sign',
-          ...(ctx.env ? { env: ctx.env } : {}),
+          env: osslsigncodeEnv(ctx.env),
         });
         text = `${r.stdout}\n${r.stderr}`;
         exitCode = r.exitCode;

@@ -15,6 +15,7 @@ import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignat
 import { describeArtifactFast, describeArtifactOffThread } from './hash.ts';
 import { boundSigner, oneLineDn, sameDn } from './signer.ts';
 import { isSnapshot, takeSnapshot } from './snapshot.ts';
+import { osslsigncodeEnv } from './tool-env.ts';
 
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -172,6 +173,7 @@ export async function readSignatureBlob(
         timeoutMs: options.timeoutMs ?? 120_000,
         label: 'osslsigncode extract-signature',
         outputs: [out],
+        env: osslsigncodeEnv(),
       },
     );
     if (r.exitCode !== 0 || !existsSync(out)) return undefined;
@@ -245,6 +247,7 @@ async function verifyStable(
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 120_000,
     label: 'osslsigncode verify',
+    env: osslsigncodeEnv(),
   });
   // Hash while osslsigncode verifies (its process runs on the other core; in a batch the spawn
   // helper hashes, so this thread goes on with the next site).
