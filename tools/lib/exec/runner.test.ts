@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/helpers/tmp.ts';
@@ -116,6 +116,59 @@ describe('the spawn helper', () => {
       release();
     }
   }, 20_000);
+  it('a known prefix: compared instead of hashed when the file starts with it, hashed in full when not', async () => {
+    const dir = tempDir();
+    const base = join(dir, 'base.bin');
+    const baseBytes = randomBytes(2 * 1024 * 1024 + 512);
+    writeFileSync(base, baseBytes);
+    const length = 2 * 1024 * 1024; // more than one read of the compare
+    const prefix = { path: base, length };
+    const copy = (name: string, edit: (b: Buffer) => void) => {
+      const b = Buffer.concat([baseBytes, randomBytes(700)]);
+      edit(b);
+      writeFileSync(join(dir, name), b);
+      return { path: join(dir, name), sha256: createHash('sha256').update(b).digest('hex'), size: b.length };
+    };
+    const same = copy('same.bin', () => undefined);
+    const tailChanged = copy('tail.bin', (b) => {
+      b[length] = (b[length]! + 1) % 256; // the first byte after the prefix
+    });
+    const early = copy('early.bin', (b) => {
+      b[10] = (b[10]! + 1) % 256;
+    });
+    const late = copy('late.bin', (b) => {
+      b[length - 1] = (b[length - 1]! + 1) % 256; // the prefix's last byte, in its second read
+    });
+    const check = async () => {
+      expect(await sha256File(same.path, prefix)).toEqual({ sha256: same.sha256, size: same.size, shared: length });
+      expect(await sha256File(tailChanged.path, prefix)).toEqual({
+        sha256: tailChanged.sha256,
+        size: tailChanged.size,
+        shared: length,
+      });
+      for (const f of [early, late]) expect(await sha256File(f.path, prefix)).toEqual({ sha256: f.sha256, size: f.size });
+      // shorter than the prefix, and a prefix longer than its file: hashed as they are
+      writeFileSync(join(dir, 'short.bin'), baseBytes.subarray(0, 100));
+      expect((await sha256File(join(dir, 'short.bin'), prefix)).shared).toBeUndefined();
+      expect((await sha256File(same.path, { path: base, length: baseBytes.length + 1 })).sha256).toBe(same.sha256);
+    };
+    await check(); // here
+    // the base rewritten in place (same size): its new bytes count, not the state read before
+    const rewritten = Buffer.from(baseBytes);
+    rewritten[5] = (rewritten[5]! + 1) % 256;
+    writeFileSync(base, rewritten);
+    utimesSync(base, 1_000_000, 1_000_000); // another version, whatever the clock's granularity
+    expect((await sha256File(same.path, prefix)).shared).toBeUndefined();
+    expect((await sha256File(same.path, prefix)).sha256).toBe(same.sha256);
+    writeFileSync(base, baseBytes);
+    const release = useSpawnHelper();
+    try {
+      await r.run('true', []);
+      await check(); // on the helper
+    } finally {
+      release();
+    }
+  });
   const r = new SpawnRunner();
   it('is shared by its holders and ends with the last release', async () => {
     const a = useSpawnHelper();

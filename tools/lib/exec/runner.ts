@@ -17,6 +17,7 @@ import {
   type Exit,
   type HashPart,
   HELPER_FLAG,
+  type KnownPrefix,
   hashPartsSync,
   killGroup,
   type Program,
@@ -138,7 +139,7 @@ class SpawnHelper {
         this.hashes.delete(m.id);
         this.idle();
         if (m.error) h.fail(Object.assign(new Error(m.error.message), { code: m.error.code }));
-        else h.done({ sha256: m.sha256 ?? '', size: m.size ?? 0 });
+        else h.done({ sha256: m.sha256 ?? '', size: m.size ?? 0, ...(m.shared ? { shared: m.shared } : {}) });
         return;
       }
       const p = this.pending.get(m.id);
@@ -222,10 +223,7 @@ class SpawnHelper {
   }
 
   /** The SHA-256 of a file, computed by the helper (here, when it is not ready yet). */
-  hash(
-    path: string,
-    of?: { algorithm: string; parts: HashPart[] },
-  ): Promise<{ sha256: string; size: number }> {
+  hash(path: string, of?: HashOf): Promise<Hashed> {
     if (!this.ready) return Promise.resolve().then(() => hashHere(path, of));
     const id = this.nextId++;
     this.child.ref();
@@ -273,8 +271,8 @@ interface Pending {
 
 interface PendingHash {
   path: string;
-  of: { algorithm: string; parts: HashPart[] } | undefined;
-  done: (r: { sha256: string; size: number }) => void;
+  of: HashOf | undefined;
+  done: (r: Hashed) => void;
   fail: (e: Error) => void;
 }
 
@@ -282,6 +280,7 @@ interface HelperMessage {
   t: 'ready' | 'pid' | 'done' | 'hashed';
   sha256?: string;
   size?: number;
+  shared?: number;
   id: number;
   pid?: number;
   code?: number | null;
@@ -318,14 +317,32 @@ export function useSpawnHelper(options: { script?: string } = {}): () => void {
  * The SHA-256 and size of a file: on the spawn helper's core while a batch holds the helper, so
  * this process's one thread goes on with the next site; here otherwise.
  */
-export function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+export function sha256File(path: string, prefix?: KnownPrefix): Promise<Hashed> {
   const h = helper?.alive ? helper : undefined;
-  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
-  return h.hash(path);
+  const of = prefix ? { prefix } : undefined;
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => {
+    fileHashStats.files++;
+    fileHashStats.sharedBytes += r.shared ?? 0;
+    return r;
+  });
 }
 
-function hashHere(path: string, of: { algorithm: string; parts: HashPart[] } | undefined) {
-  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+/** Files sha256File hashed, and the bytes of known prefixes it compared instead (for benches). */
+export const fileHashStats = { files: 0, sharedBytes: 0 };
+
+/** What a hash covers: `parts` of the file in order, or the whole file (SHA-256) after a known prefix. */
+type HashOf = { algorithm: string; parts: HashPart[] } | { prefix: KnownPrefix };
+
+/** A file's digest and size; `shared`: bytes of its known prefix, compared and not hashed again. */
+export interface Hashed {
+  sha256: string;
+  size: number;
+  shared?: number;
+}
+
+function hashHere(path: string, of: HashOf | undefined): Hashed {
+  if (of && 'parts' in of) return hashPartsSync(path, of.algorithm, of.parts);
+  return sha256FileSync(path, of?.prefix);
 }
 
 /** The digest (hex) of `parts` of a file in order, where sha256File computes it. */

@@ -4,7 +4,8 @@
  * passes, osslsigncode signs and verifies it, and its tables equal a full rebuild's of the same
  * site except the per-site fields. Plus the fallbacks, the site cabinet, and the stream layouts.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestAgent } from '../../../test/helpers/agent.ts';
@@ -12,13 +13,14 @@ import { makeTestPki, type TestPki } from '../../../test/helpers/pki.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import { testWixValues } from '../../../test/helpers/wix-values.ts';
 import { readCompoundDirectory } from '../cfb.ts';
-import { defaultRunner } from '../exec/runner.ts';
-import { msiHashOrder, msiImageDigest, msiSharedStreams } from '../sign/msi-image.ts';
+import { defaultRunner, sha256File } from '../exec/runner.ts';
+import { msiHashOrder, msiImageDigest, msiSharedStreams, writeSignedMsi } from '../sign/msi-image.ts';
 import { cabChecksum, readCabinetFile, writeCabinet } from './cab.ts';
 import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { encodeStreamName, withMsiDatabase } from './msi-db.ts';
+import { placeSharedFirst } from './msi-patch.ts';
 import {
   assembleMsiSite,
   buildMsiBase,
@@ -214,6 +216,49 @@ describe('incremental MSI', () => {
       expect(continued.digest.equals(own.digest)).toBe(true);
     }
     expect(shared.states.size).toBe(2);
+  });
+
+  it("the agent's cabinet comes first in the file too: a site's MSI, signed in place, keeps the base's first bytes, and its file hash continues from the base's", async () => {
+    const sectors = withMsiDatabase(base.path, (db) => {
+      const out = new Map<string, number[]>();
+      for (const [raw, l] of db.directory.layouts) {
+        const layout = l();
+        if (!layout.mini) out.set(raw, layout.units);
+      }
+      return out;
+    });
+    const cabinet = sectors.get(base.unchanged[0]!)!;
+    // the cabinet ends where the shared prefix does; no other stream has a sector before that
+    expect(Math.max(...cabinet) + 512).toBeLessThanOrEqual(base.prefix);
+    expect(base.prefix).toBeGreaterThan(cabinet.length * 512);
+    for (const [raw, units] of sectors)
+      if (raw !== base.unchanged[0]) expect(Math.min(...units)).toBeGreaterThanOrEqual(base.prefix);
+    // laid out already: a second pass moves nothing
+    const again = join(dir, 'again.msi');
+    copyFileSync(base.path, again);
+    expect(placeSharedFirst(again, base.unchanged)).toBe(base.prefix);
+    expect(sha256Of(again)).toBe(sha256Of(base.path));
+    const head = readFileSync(base.path).subarray(0, base.prefix);
+    for (const code of ['ACME-HQ', 'A-MUCH-LONGER-SITE-CODE-0001']) {
+      const out = join(dir, `prefix-${code}.msi`);
+      if ('fallback' in (await assembleMsiSite(base, { ...site, siteCode: code }, siteJson, out)))
+        throw new Error('fallback');
+      const d = (await msiImageDigest(out, 'sha256'))!;
+      const signed = join(dir, `prefix-${code}-signed.msi`);
+      writeSignedMsi(out, signed, d, Buffer.alloc(3000, 0x30)); // the writer's layout, not a signature
+      for (const f of [out, signed]) {
+        const got = readFileSync(f).subarray(0, base.prefix);
+        let at = 0;
+        while (at < head.length && got[at] === head[at]) at++;
+        expect({ f, at }).toEqual({ f, at: base.prefix });
+        const plain = createHash('sha256').update(readFileSync(f)).digest('hex');
+        expect(await sha256File(f, { path: base.path, length: base.prefix })).toEqual({
+          sha256: plain,
+          size: statSync(f).size,
+          shared: base.prefix,
+        });
+      }
+    }
   });
 
   it('every site gets a fresh ProductCode and PackageCode; the base is never modified', async () => {

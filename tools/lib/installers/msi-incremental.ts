@@ -35,7 +35,14 @@ import { extractMsi, listFiles, sha256Of } from './checks.ts';
 import type { ProductConfig } from './config.ts';
 import { renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { encodeStreamName, MsiDatabase, withMsiDatabase } from './msi-db.ts';
-import { fitsStream, patchStream, rewriteStream, rewriteSummary, summaryStrings } from './msi-patch.ts';
+import {
+  fitsStream,
+  patchStream,
+  placeSharedFirst,
+  rewriteStream,
+  rewriteSummary,
+  summaryStrings,
+} from './msi-patch.ts';
 import type { LoadedTemplate } from './template.ts';
 
 /** A WiX template opts in with this comment: its site.json (File SiteJson) may move to a slot. */
@@ -103,6 +110,11 @@ export interface MsiBase {
   cabinets: Record<string, string>;
   /** Raw (Compound File) names of the streams every site's file holds as they are: those cabinets. */
   unchanged: string[];
+  /**
+   * Bytes at the start of the file that every site's copy has as they are (the header, those
+   * cabinets, free sectors): the file hash of a site's MSI continues from the base's state there.
+   */
+  prefix: number;
   tokens: Tokens;
   plan: PatchPlan;
 }
@@ -260,6 +272,17 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
     { cwd: work, label: 'msibuild (site cabinet)', timeoutMs: 120_000, outputs: [msi] },
   );
 
+  // the cabinets every site holds as they are go first in the file, then what sites change
+  const prefix = placeSharedFirst(
+    msi,
+    withMsiDatabase(msi, (db) =>
+      (db.table('Media')?.rows ?? [])
+        .map((r) => (r['Cabinet'] ?? '').slice(1))
+        .filter((name) => name !== SITE_CAB)
+        .flatMap((name) => db.rawStreamName(name) ?? []),
+    ),
+  );
+
   // the agent (and any other payload) comes out of the base byte for byte
   const x = join(work, 'x');
   await extractMsi(o.runner, msi, x);
@@ -292,6 +315,7 @@ export async function buildMsiBase(o: MsiBaseOptions): Promise<MsiBase | Fallbac
     slot: o.slot,
     cabinets,
     unchanged,
+    prefix,
     tokens,
     plan: plan.plan,
   };

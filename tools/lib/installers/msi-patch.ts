@@ -4,8 +4,8 @@
  * sectors freed, the size in its directory entry updated; never across the mini-stream cutoff).
  * And the MSI SummaryInformation property set with some string properties replaced.
  */
-import { writeSync } from 'node:fs';
-import type { StreamLayout } from '../cfb.ts';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { fileSource, readCompoundDirectory, type StreamLayout } from '../cfb.ts';
 import { SignetError } from '../errors.ts';
 
 const END_OF_CHAIN = 0xfffffffe;
@@ -126,4 +126,113 @@ export function rewriteSummary(stream: Buffer, replace: Map<number, Buffer>): Bu
     at += p.raw.length;
   });
   return out;
+}
+
+const FAT_SECTOR = 0xfffffffd;
+const HEADER_DIFAT = 109;
+/** Sectors a site's own steps may add at the end (its signature, the mini stream's growth): 32 KiB at 512 bytes. */
+const SITE_RESERVE = 64;
+
+/**
+ * Lays a Compound File out so that `shared` (raw names of streams every site's copy holds as
+ * they are) come first: each other regular (non-mini) stream with a sector before the end of
+ * the shared ones moves to new sectors at the end of the file; the sectors it leaves are zeroed
+ * and freed. The FAT gets room for what a site adds when it is signed in place (sign/msi-image.ts
+ * appends), so that the header stays as it is. Returns the length of the file's prefix that holds
+ * only the header, the shared streams and free sectors: a site changes nothing there, so the
+ * SHA-256 of a site's file continues from the base's state after it (exec/runner.ts, sha256File's
+ * `prefix`; compared there, never assumed). Where the FAT cannot grow (no free place in the
+ * header's or the DIFAT's list), nothing moves and the prefix is returned as it is.
+ */
+export function placeSharedFirst(path: string, shared: readonly string[]): number {
+  const fd = openSync(path, 'r+');
+  try {
+    const size = fstatSync(fd).size;
+    const d = readCompoundDirectory(fileSource(fd));
+    const s = d.structure;
+    const ss = s.sectorSize;
+    const per = ss / 4;
+    const keep = new Set(shared);
+    const sectorOf = (offset: number) => offset / ss - 1;
+    const layouts = [...d.layouts].map(([name, l]) => ({ name, l: l() })).filter((x) => !x.l.mini);
+    const sharedEnd = Math.max(
+      -1,
+      ...layouts.filter((x) => keep.has(x.name)).flatMap((x) => x.l.units.map(sectorOf)),
+    );
+    const moving = layouts.filter((x) => !keep.has(x.name) && x.l.units.some((u) => sectorOf(u) < sharedEnd));
+    const needed = moving.reduce((n, x) => n + x.l.units.length, 0);
+    let next = size / ss - 1;
+    if (Number.isInteger(next)) {
+      const fat = Array.from(s.fat);
+      const fatSectors = [...s.fatSectors];
+      const header = Buffer.from(s.header);
+      const difat = new Map<number, Buffer>();
+      // room in the FAT for the moved sectors and a site's own: new FAT sectors at the end, listed
+      // in the header, then in the DIFAT sectors there are (none is added)
+      while (fatSectors.length * per < next + needed + SITE_RESERVE) {
+        const k = fatSectors.length - HEADER_DIFAT;
+        const n = next;
+        if (k < 0) header.writeUInt32LE(n, 0x4c + fatSectors.length * 4);
+        else {
+          const at = s.difatChain[Math.floor(k / (per - 1))];
+          if (at === undefined) break;
+          let b = difat.get(at);
+          if (!b) {
+            b = Buffer.alloc(ss);
+            readSync(fd, b, 0, ss, (at + 1) * ss);
+            difat.set(at, b);
+          }
+          b.writeUInt32LE(n, (k % (per - 1)) * 4);
+        }
+        next++;
+        fatSectors.push(n);
+        while (fat.length < fatSectors.length * per) fat.push(FREE);
+        fat[n] = FAT_SECTOR;
+      }
+      if (needed > 0 && fatSectors.length * per >= next + needed) {
+        const zero = Buffer.alloc(ss);
+        for (const { l } of moving) {
+          const from = l.units.map(sectorOf);
+          const to = from.map(() => next++);
+          const data = Buffer.alloc(from.length * ss);
+          from.forEach((n, i) => {
+            readSync(fd, data, i * ss, ss, (n + 1) * ss);
+          });
+          put(fd, data, (to[0]! + 1) * ss);
+          for (const n of from) {
+            put(fd, zero, (n + 1) * ss);
+            fat[n] = FREE;
+          }
+          to.forEach((n, i) => {
+            fat[n] = i === to.length - 1 ? END_OF_CHAIN : to[i + 1]!;
+          });
+          const start = Buffer.alloc(4);
+          start.writeUInt32LE(to[0]!);
+          put(fd, start, l.entryOffset + 0x74);
+        }
+      }
+      fatSectors.forEach((n, k) => {
+        let changed = k >= s.fatSectors.length;
+        for (let i = 0; i < per && !changed; i++) changed = fat[k * per + i] !== s.fat[k * per + i];
+        if (!changed) return;
+        const b = Buffer.alloc(ss);
+        for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE, i * 4);
+        put(fd, b, (n + 1) * ss);
+      });
+      for (const [n, b] of difat) put(fd, b, (n + 1) * ss);
+      header.writeUInt32LE(fatSectors.length, 0x2c);
+      put(fd, header, 0);
+    }
+    // the prefix: the header, then sectors that are shared or free, as the file now is
+    const now = readCompoundDirectory(fileSource(fd));
+    const owned = new Set(
+      [...now.layouts].filter(([name]) => keep.has(name)).flatMap(([, l]) => l().units.map(sectorOf)),
+    );
+    const sectors = fstatSync(fd).size / ss - 1;
+    let n = 0;
+    while (n < sectors && (owned.has(n) || now.structure.fat[n] === FREE)) n++;
+    return (n + 1) * ss;
+  } finally {
+    closeSync(fd);
+  }
 }

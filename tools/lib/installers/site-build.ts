@@ -181,7 +181,7 @@ async function signMsi(
     out: join(work, outName),
     description: `${p.product} ${s.version} (${site.siteCode})`,
     consume: true,
-    ...(base ? { msiBase: { path: base.path, unchanged: base.unchanged } } : {}),
+    ...(base ? { msiBase: { path: base.path, unchanged: base.unchanged, prefix: base.prefix } } : {}),
   });
   return { signed, productCode };
 }

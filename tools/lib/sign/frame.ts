@@ -154,7 +154,14 @@ export async function signInFrame(
     // snapshot would verify a copy of the bytes that ship, so none is taken.
     const verified = await verifyPrivateFile(
       output,
-      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.verify,
+        osslsigncode: ctx.osslsigncode,
+        runner: ctx.runner,
+        ...(options.msiBase?.prefix
+          ? { knownPrefix: { path: resolve(options.msiBase.path), length: options.msiBase.prefix } }
+          : {}),
+      },
       {
         ...ctx.policy,
         profile: ctx.profile,

@@ -4,7 +4,7 @@
  */
 import { type Artifact, artifactKind } from '../artifact.ts';
 import { sha256File } from '../exec/runner.ts';
-import { sha256FileSync } from '../exec/spawn-helper.ts';
+import { type KnownPrefix, sha256FileSync } from '../exec/spawn-helper.ts';
 
 export { sha256FileSync };
 
@@ -13,7 +13,8 @@ export function describeArtifactFast(path: string): Artifact {
   return { path, kind: artifactKind(path), sha256, size };
 }
 
-export async function describeArtifactOffThread(path: string): Promise<Artifact> {
-  const { sha256, size } = await sha256File(path);
+/** With `prefix`, the file's start is compared with that file's, and not hashed again when equal. */
+export async function describeArtifactOffThread(path: string, prefix?: KnownPrefix): Promise<Artifact> {
+  const { sha256, size } = await sha256File(path, prefix);
   return { path, kind: artifactKind(path), sha256, size };
 }

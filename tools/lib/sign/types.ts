@@ -24,9 +24,11 @@ export interface SignOptions {
    * The MSI the input is a copy of (a release's base MSI every site's file is made from), and the
    * streams (raw Compound File names) the input holds as they are there: a backend that signs
    * in-process hashes those once per base. As with `prefix`, a wrong claim yields a signature that
-   * does not verify, never a wrong one that ships.
+   * does not verify, never a wrong one that ships. `prefix`: how many bytes at the start of the
+   * base the signed file keeps as they are (MsiBase.prefix); its SHA-256 continues from the base's
+   * state there when its bytes are equal (compared, never assumed).
    */
-  msiBase?: { path: string; unchanged: readonly string[] };
+  msiBase?: { path: string; unchanged: readonly string[]; prefix?: number };
   /**
    * The input is a scratch file the caller throws away: a backend that writes the signed file
    * itself may turn the input into it (renamed, then completed) instead of copying it. Afterwards

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { brandSigned, type SignatureInfo, type SignedArtifact } from '../artifact.ts';
 import { type ErrorCode, SignetError, toSignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
+import type { KnownPrefix } from '../exec/spawn-helper.ts';
 import { certSha256, leafCertificate, parsePkcs7, readMsiSignature, readPeSignature } from './der.ts';
 import { describeArtifactFast, describeArtifactOffThread } from './hash.ts';
 import { boundSigner, oneLineDn, sameDn } from './signer.ts';
@@ -32,6 +33,11 @@ export interface VerifyOptions {
   osslsigncode?: string;
   timeoutMs?: number;
   runner?: Runner;
+  /**
+   * A file the verified one is expected to start with (a copy of a release's base): its SHA-256
+   * continues from that file's state when the bytes are equal, and is computed in full when not.
+   */
+  knownPrefix?: KnownPrefix;
 }
 
 export interface VerifyPolicy {
@@ -251,7 +257,7 @@ async function verifyStable(
   });
   // Hash while osslsigncode verifies (its process runs on the other core; in a batch the spawn
   // helper hashes, so this thread goes on with the next site).
-  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable, options.knownPrefix), pending]);
   const artifact = { ...hashed, path };
   const text = `${run.stdout}\n${run.stderr}`;
   const parsed = parseVerifyOutput(text, run.exitCode);
