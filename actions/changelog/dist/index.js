@@ -29275,20 +29275,60 @@ function startProgram(p, groups, started) {
     });
   });
 }
-function sha256FileSync(path) {
+function prefixState(p) {
+  const fd = openSync(p.path, "r");
+  try {
+    const st = fstatSync(fd);
+    if (!Number.isSafeInteger(p.length) || p.length <= 0 || st.size < p.length) return void 0;
+    const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const key = `${p.path}\0${p.length}`;
+    const hit = prefixes.get(key);
+    if (hit?.id === id) return hit;
+    const bytes = Buffer.allocUnsafe(p.length);
+    for (let at = 0; at < p.length; ) {
+      const n = readSync(fd, bytes, at, p.length - at, at);
+      if (n <= 0) return void 0;
+      at += n;
+    }
+    const entry = { id, bytes, state: createHash("sha256").update(bytes) };
+    prefixes.delete(key);
+    prefixes.set(key, entry);
+    while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
+    return entry;
+  } finally {
+    closeSync(fd);
+  }
+}
+function sha256FileSync(path, prefix) {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
-    const hash2 = createHash("sha256");
-    for (let position = 0; ; ) {
+    let hash2;
+    let position = 0;
+    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    if (ref) {
+      let same = true;
+      for (let at = 0; same && at < ref.bytes.length; ) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK, ref.bytes.length - at), at);
+        same = n > 0 && buf.subarray(0, n).equals(ref.bytes.subarray(at, at + n));
+        at += n;
+      }
+      if (same) {
+        hash2 = ref.state.copy();
+        position = ref.bytes.length;
+      }
+    }
+    const shared = position;
+    hash2 ??= createHash("sha256");
+    for (; ; ) {
       const n = readSync(fd, buf, 0, CHUNK, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
-    return { sha256: hash2.digest("hex"), size };
+    return { sha256: hash2.digest("hex"), size, ...shared ? { shared } : {} };
   } finally {
     closeSync(fd);
   }
@@ -29333,7 +29373,7 @@ function helperMain() {
       if (m?.t === "hash") {
         try {
           const path = m.path ?? "";
-          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path);
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path, m.prefix);
           reply({ t: "hashed", id: m.id, ...r });
         } catch (e) {
           const err = e;
@@ -29358,13 +29398,15 @@ function helperMain() {
   });
   reply({ t: "ready" });
 }
-var HELPER_FLAG, MAX_OUTPUT, CHUNK, chunk;
+var HELPER_FLAG, MAX_OUTPUT, CHUNK, chunk, PREFIXES, prefixes;
 var init_spawn_helper = __esm({
   "tools/lib/exec/spawn-helper.ts"() {
     "use strict";
     HELPER_FLAG = "--signet-spawn-helper";
     MAX_OUTPUT = 1024 * 1024 * 1024;
     CHUNK = 1024 * 1024;
+    PREFIXES = 2;
+    prefixes = /* @__PURE__ */ new Map();
     if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
   }
 });

@@ -53053,20 +53053,60 @@ function startProgram(p, groups, started) {
     });
   });
 }
-function sha256FileSync(path) {
+function prefixState(p) {
+  const fd = openSync2(p.path, "r");
+  try {
+    const st = fstatSync(fd);
+    if (!Number.isSafeInteger(p.length) || p.length <= 0 || st.size < p.length) return void 0;
+    const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const key = `${p.path}\0${p.length}`;
+    const hit = prefixes.get(key);
+    if (hit?.id === id) return hit;
+    const bytes = Buffer.allocUnsafe(p.length);
+    for (let at = 0; at < p.length; ) {
+      const n = readSync2(fd, bytes, at, p.length - at, at);
+      if (n <= 0) return void 0;
+      at += n;
+    }
+    const entry = { id, bytes, state: createHash4("sha256").update(bytes) };
+    prefixes.delete(key);
+    prefixes.set(key, entry);
+    while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
+    return entry;
+  } finally {
+    closeSync2(fd);
+  }
+}
+function sha256FileSync(path, prefix) {
   chunk ??= Buffer.allocUnsafe(CHUNK2);
   const buf = chunk;
   const fd = openSync2(path, "r");
   try {
     const size = fstatSync(fd).size;
-    const hash2 = createHash4("sha256");
-    for (let position = 0; ; ) {
+    let hash2;
+    let position = 0;
+    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    if (ref) {
+      let same = true;
+      for (let at = 0; same && at < ref.bytes.length; ) {
+        const n = readSync2(fd, buf, 0, Math.min(CHUNK2, ref.bytes.length - at), at);
+        same = n > 0 && buf.subarray(0, n).equals(ref.bytes.subarray(at, at + n));
+        at += n;
+      }
+      if (same) {
+        hash2 = ref.state.copy();
+        position = ref.bytes.length;
+      }
+    }
+    const shared2 = position;
+    hash2 ??= createHash4("sha256");
+    for (; ; ) {
       const n = readSync2(fd, buf, 0, CHUNK2, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
-    return { sha256: hash2.digest("hex"), size };
+    return { sha256: hash2.digest("hex"), size, ...shared2 ? { shared: shared2 } : {} };
   } finally {
     closeSync2(fd);
   }
@@ -53111,7 +53151,7 @@ function helperMain() {
       if (m?.t === "hash") {
         try {
           const path = m.path ?? "";
-          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path);
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path, m.prefix);
           reply({ t: "hashed", id: m.id, ...r });
         } catch (e) {
           const err = e;
@@ -53136,13 +53176,15 @@ function helperMain() {
   });
   reply({ t: "ready" });
 }
-var HELPER_FLAG, MAX_OUTPUT, CHUNK2, chunk;
+var HELPER_FLAG, MAX_OUTPUT, CHUNK2, chunk, PREFIXES, prefixes;
 var init_spawn_helper = __esm({
   "tools/lib/exec/spawn-helper.ts"() {
     "use strict";
     HELPER_FLAG = "--signet-spawn-helper";
     MAX_OUTPUT = 1024 * 1024 * 1024;
     CHUNK2 = 1024 * 1024;
+    PREFIXES = 2;
+    prefixes = /* @__PURE__ */ new Map();
     if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
   }
 });
@@ -53177,20 +53219,25 @@ function launchHere(l) {
     return exit;
   });
 }
-function sha256File2(path) {
+function sha256File2(path, prefix) {
   const h = helper?.alive ? helper : void 0;
-  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
-  return h.hash(path);
+  const of = prefix ? { prefix } : void 0;
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => {
+    fileHashStats.files++;
+    fileHashStats.sharedBytes += r.shared ?? 0;
+    return r;
+  });
 }
 function hashHere(path, of) {
-  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+  if (of && "parts" in of) return hashPartsSync(path, of.algorithm, of.parts);
+  return sha256FileSync(path, of?.prefix);
 }
 function hashFileParts(path, algorithm, parts) {
   const h = helper?.alive ? helper : void 0;
   const of = { algorithm, parts };
   return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => r.sha256);
 }
-var GROUPS, running, SIGNALS2, helper, SpawnRunner, defaultRunner;
+var GROUPS, running, SIGNALS2, helper, fileHashStats, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
@@ -53202,6 +53249,7 @@ var init_runner = __esm({
     GROUPS = process.platform !== "win32";
     running = /* @__PURE__ */ new Map();
     SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
+    fileHashStats = { files: 0, sharedBytes: 0 };
     SpawnRunner = class {
       run(file2, args, options = {}) {
         const command = formatCommand(file2, args);
@@ -54096,6 +54144,16 @@ var init_secret_file = __esm({
   }
 });
 
+// tools/lib/sign/tool-env.ts
+function osslsigncodeEnv(extra) {
+  return { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1", ...extra };
+}
+var init_tool_env = __esm({
+  "tools/lib/sign/tool-env.ts"() {
+    "use strict";
+  }
+});
+
 // tools/lib/sign/osslsigncode.ts
 function osslSignArgs(o) {
   const args = ["sign"];
@@ -54181,7 +54239,7 @@ async function osslProduce(ctx, p) {
           input: "",
           timeoutMs: attemptTimeout(ctx, p.size, Boolean(attempt)),
           label: "osslsigncode sign",
-          ...ctx.env ? { env: ctx.env } : {}
+          env: osslsigncodeEnv(ctx.env)
         });
         text = `${r.stdout}
 ${r.stderr}`;
@@ -54250,6 +54308,7 @@ var init_osslsigncode = __esm({
     init_secrets();
     init_retry();
     init_secret_file();
+    init_tool_env();
     DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
   }
 });
@@ -55804,8 +55863,8 @@ function describeArtifactFast(path) {
   const { sha256, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256, size };
 }
-async function describeArtifactOffThread(path) {
-  const { sha256, size } = await sha256File2(path);
+async function describeArtifactOffThread(path, prefix) {
+  const { sha256, size } = await sha256File2(path, prefix);
   return { path, kind: artifactKind(path), sha256, size };
 }
 var init_hash = __esm({
@@ -55966,7 +56025,8 @@ async function readSignatureBlob(path, options = {}) {
         allowFailure: true,
         timeoutMs: options.timeoutMs ?? 12e4,
         label: "osslsigncode extract-signature",
-        outputs: [out]
+        outputs: [out],
+        env: osslsigncodeEnv()
       }
     );
     if (r.exitCode !== 0 || !existsSync11(out)) return void 0;
@@ -56006,9 +56066,10 @@ async function verifyStable(path, stable, options, policy) {
   const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 12e4,
-    label: "osslsigncode verify"
+    label: "osslsigncode verify",
+    env: osslsigncodeEnv()
   });
-  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable, options.knownPrefix), pending]);
   const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
@@ -56122,6 +56183,7 @@ var init_verify = __esm({
     init_hash();
     init_signer();
     init_snapshot();
+    init_tool_env();
     SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
   }
 });
@@ -56142,14 +56204,16 @@ async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
     timeoutMs: 3e5,
-    label: "osslsigncode remove-signature"
+    label: "osslsigncode remove-signature",
+    env: osslsigncodeEnv()
   });
 }
 async function contentDigest(ctx, file2, out) {
   await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
     outputs: [out],
     timeoutMs: 3e5,
-    label: "osslsigncode extract-data"
+    label: "osslsigncode extract-data",
+    env: osslsigncodeEnv()
   });
   return readFileSync12(out);
 }
@@ -56203,7 +56267,12 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     }
     const verified = await verifyPrivateFile(
       output2,
-      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.verify,
+        osslsigncode: ctx.osslsigncode,
+        runner: ctx.runner,
+        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve12(options.msiBase.path), length: options.msiBase.prefix } } : {}
+      },
       {
         ...ctx.policy,
         profile: ctx.profile,
@@ -56258,6 +56327,7 @@ var init_frame = __esm({
     init_errors();
     init_log();
     init_cleanup();
+    init_tool_env();
     init_verify();
   }
 });

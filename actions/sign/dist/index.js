@@ -48076,20 +48076,62 @@ function startProgram(p, groups, started) {
 }
 var CHUNK2 = 1024 * 1024;
 var chunk;
-function sha256FileSync(path) {
+var PREFIXES = 2;
+var prefixes = /* @__PURE__ */ new Map();
+function prefixState(p) {
+  const fd = openSync(p.path, "r");
+  try {
+    const st = fstatSync(fd);
+    if (!Number.isSafeInteger(p.length) || p.length <= 0 || st.size < p.length) return void 0;
+    const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const key = `${p.path}\0${p.length}`;
+    const hit = prefixes.get(key);
+    if (hit?.id === id) return hit;
+    const bytes = Buffer.allocUnsafe(p.length);
+    for (let at = 0; at < p.length; ) {
+      const n = readSync(fd, bytes, at, p.length - at, at);
+      if (n <= 0) return void 0;
+      at += n;
+    }
+    const entry = { id, bytes, state: createHash2("sha256").update(bytes) };
+    prefixes.delete(key);
+    prefixes.set(key, entry);
+    while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
+    return entry;
+  } finally {
+    closeSync(fd);
+  }
+}
+function sha256FileSync(path, prefix) {
   chunk ??= Buffer.allocUnsafe(CHUNK2);
   const buf = chunk;
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
-    const hash2 = createHash2("sha256");
-    for (let position = 0; ; ) {
+    let hash2;
+    let position = 0;
+    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    if (ref) {
+      let same = true;
+      for (let at = 0; same && at < ref.bytes.length; ) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK2, ref.bytes.length - at), at);
+        same = n > 0 && buf.subarray(0, n).equals(ref.bytes.subarray(at, at + n));
+        at += n;
+      }
+      if (same) {
+        hash2 = ref.state.copy();
+        position = ref.bytes.length;
+      }
+    }
+    const shared2 = position;
+    hash2 ??= createHash2("sha256");
+    for (; ; ) {
       const n = readSync(fd, buf, 0, CHUNK2, position);
       if (n <= 0) break;
       hash2.update(buf.subarray(0, n));
       position += n;
     }
-    return { sha256: hash2.digest("hex"), size };
+    return { sha256: hash2.digest("hex"), size, ...shared2 ? { shared: shared2 } : {} };
   } finally {
     closeSync(fd);
   }
@@ -48134,7 +48176,7 @@ function helperMain() {
       if (m?.t === "hash") {
         try {
           const path = m.path ?? "";
-          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path);
+          const r = m.parts ? hashPartsSync(path, m.algorithm ?? "sha256", m.parts) : sha256FileSync(path, m.prefix);
           reply({ t: "hashed", id: m.id, ...r });
         } catch (e) {
           const err = e;
@@ -48194,13 +48236,19 @@ function launchHere(l) {
   });
 }
 var helper;
-function sha256File2(path) {
+function sha256File2(path, prefix) {
   const h = helper?.alive ? helper : void 0;
-  if (!h) return Promise.resolve().then(() => sha256FileSync(path));
-  return h.hash(path);
+  const of = prefix ? { prefix } : void 0;
+  return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => {
+    fileHashStats.files++;
+    fileHashStats.sharedBytes += r.shared ?? 0;
+    return r;
+  });
 }
+var fileHashStats = { files: 0, sharedBytes: 0 };
 function hashHere(path, of) {
-  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+  if (of && "parts" in of) return hashPartsSync(path, of.algorithm, of.parts);
+  return sha256FileSync(path, of?.prefix);
 }
 function hashFileParts(path, algorithm, parts) {
   const h = helper?.alive ? helper : void 0;
@@ -48692,6 +48740,11 @@ async function withSecretFile(value, use) {
   }
 }
 
+// tools/lib/sign/tool-env.ts
+function osslsigncodeEnv(extra) {
+  return { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1", ...extra };
+}
+
 // tools/lib/sign/osslsigncode.ts
 var DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
 function osslSignArgs(o) {
@@ -48778,7 +48831,7 @@ async function osslProduce(ctx, p) {
           input: "",
           timeoutMs: attemptTimeout(ctx, p.size, Boolean(attempt)),
           label: "osslsigncode sign",
-          ...ctx.env ? { env: ctx.env } : {}
+          env: osslsigncodeEnv(ctx.env)
         });
         text = `${r.stdout}
 ${r.stderr}`;
@@ -50701,8 +50754,8 @@ import { tmpdir as tmpdir4 } from "node:os";
 import { basename as basename4, join as join5 } from "node:path";
 
 // tools/lib/sign/hash.ts
-async function describeArtifactOffThread(path) {
-  const { sha256, size } = await sha256File2(path);
+async function describeArtifactOffThread(path, prefix) {
+  const { sha256, size } = await sha256File2(path, prefix);
   return { path, kind: artifactKind(path), sha256, size };
 }
 
@@ -50884,7 +50937,8 @@ async function readSignatureBlob(path, options = {}) {
         allowFailure: true,
         timeoutMs: options.timeoutMs ?? 12e4,
         label: "osslsigncode extract-signature",
-        outputs: [out]
+        outputs: [out],
+        env: osslsigncodeEnv()
       }
     );
     if (r.exitCode !== 0 || !existsSync7(out)) return void 0;
@@ -50924,9 +50978,10 @@ async function verifyStable(path, stable, options, policy) {
   const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 12e4,
-    label: "osslsigncode verify"
+    label: "osslsigncode verify",
+    env: osslsigncodeEnv()
   });
-  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable, options.knownPrefix), pending]);
   const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
@@ -50980,14 +51035,16 @@ async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
     timeoutMs: 3e5,
-    label: "osslsigncode remove-signature"
+    label: "osslsigncode remove-signature",
+    env: osslsigncodeEnv()
   });
 }
 async function contentDigest(ctx, file2, out) {
   await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
     outputs: [out],
     timeoutMs: 3e5,
-    label: "osslsigncode extract-data"
+    label: "osslsigncode extract-data",
+    env: osslsigncodeEnv()
   });
   return readFileSync8(out);
 }
@@ -51041,7 +51098,12 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     }
     const verified = await verifyPrivateFile(
       output2,
-      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.verify,
+        osslsigncode: ctx.osslsigncode,
+        runner: ctx.runner,
+        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve8(options.msiBase.path), length: options.msiBase.prefix } } : {}
+      },
       {
         ...ctx.policy,
         profile: ctx.profile,

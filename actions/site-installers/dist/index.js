@@ -51287,20 +51287,60 @@ function startProgram(p2, groups, started) {
     });
   });
 }
-function sha256FileSync(path) {
+function prefixState(p2) {
+  const fd = openSync(p2.path, "r");
+  try {
+    const st2 = fstatSync(fd);
+    if (!Number.isSafeInteger(p2.length) || p2.length <= 0 || st2.size < p2.length) return void 0;
+    const id = `${st2.dev}:${st2.ino}:${st2.size}:${st2.mtimeMs}:${st2.ctimeMs}`;
+    const key = `${p2.path}\0${p2.length}`;
+    const hit = prefixes.get(key);
+    if (hit?.id === id) return hit;
+    const bytes = Buffer.allocUnsafe(p2.length);
+    for (let at2 = 0; at2 < p2.length; ) {
+      const n2 = readSync(fd, bytes, at2, p2.length - at2, at2);
+      if (n2 <= 0) return void 0;
+      at2 += n2;
+    }
+    const entry = { id, bytes, state: createHash2("sha256").update(bytes) };
+    prefixes.delete(key);
+    prefixes.set(key, entry);
+    while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
+    return entry;
+  } finally {
+    closeSync(fd);
+  }
+}
+function sha256FileSync(path, prefix) {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
-    const hash3 = createHash2("sha256");
-    for (let position = 0; ; ) {
+    let hash3;
+    let position = 0;
+    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    if (ref) {
+      let same = true;
+      for (let at2 = 0; same && at2 < ref.bytes.length; ) {
+        const n2 = readSync(fd, buf, 0, Math.min(CHUNK, ref.bytes.length - at2), at2);
+        same = n2 > 0 && buf.subarray(0, n2).equals(ref.bytes.subarray(at2, at2 + n2));
+        at2 += n2;
+      }
+      if (same) {
+        hash3 = ref.state.copy();
+        position = ref.bytes.length;
+      }
+    }
+    const shared2 = position;
+    hash3 ??= createHash2("sha256");
+    for (; ; ) {
       const n2 = readSync(fd, buf, 0, CHUNK, position);
       if (n2 <= 0) break;
       hash3.update(buf.subarray(0, n2));
       position += n2;
     }
-    return { sha256: hash3.digest("hex"), size };
+    return { sha256: hash3.digest("hex"), size, ...shared2 ? { shared: shared2 } : {} };
   } finally {
     closeSync(fd);
   }
@@ -51345,7 +51385,7 @@ function helperMain() {
       if (m2?.t === "hash") {
         try {
           const path = m2.path ?? "";
-          const r2 = m2.parts ? hashPartsSync(path, m2.algorithm ?? "sha256", m2.parts) : sha256FileSync(path);
+          const r2 = m2.parts ? hashPartsSync(path, m2.algorithm ?? "sha256", m2.parts) : sha256FileSync(path, m2.prefix);
           reply({ t: "hashed", id: m2.id, ...r2 });
         } catch (e) {
           const err = e;
@@ -51370,13 +51410,15 @@ function helperMain() {
   });
   reply({ t: "ready" });
 }
-var HELPER_FLAG, MAX_OUTPUT, CHUNK, chunk;
+var HELPER_FLAG, MAX_OUTPUT, CHUNK, chunk, PREFIXES, prefixes;
 var init_spawn_helper = __esm({
   "tools/lib/exec/spawn-helper.ts"() {
     "use strict";
     HELPER_FLAG = "--signet-spawn-helper";
     MAX_OUTPUT = 1024 * 1024 * 1024;
     CHUNK = 1024 * 1024;
+    PREFIXES = 2;
+    prefixes = /* @__PURE__ */ new Map();
     if (process.argv.includes(HELPER_FLAG) && process.send) helperMain();
   }
 });
@@ -51425,20 +51467,25 @@ function useSpawnHelper(options = {}) {
     if (--holders === 0) helper?.close();
   };
 }
-function sha256File2(path) {
+function sha256File2(path, prefix) {
   const h2 = helper?.alive ? helper : void 0;
-  if (!h2) return Promise.resolve().then(() => sha256FileSync(path));
-  return h2.hash(path);
+  const of = prefix ? { prefix } : void 0;
+  return (h2 ? h2.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r2) => {
+    fileHashStats.files++;
+    fileHashStats.sharedBytes += r2.shared ?? 0;
+    return r2;
+  });
 }
 function hashHere(path, of) {
-  return of ? hashPartsSync(path, of.algorithm, of.parts) : sha256FileSync(path);
+  if (of && "parts" in of) return hashPartsSync(path, of.algorithm, of.parts);
+  return sha256FileSync(path, of?.prefix);
 }
 function hashFileParts(path, algorithm, parts) {
   const h2 = helper?.alive ? helper : void 0;
   const of = { algorithm, parts };
   return (h2 ? h2.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r2) => r2.sha256);
 }
-var GROUPS, running, SIGNALS, SpawnHelper, helper, holders, SpawnRunner, defaultRunner;
+var GROUPS, running, SIGNALS, SpawnHelper, helper, holders, fileHashStats, SpawnRunner, defaultRunner;
 var init_runner = __esm({
   "tools/lib/exec/runner.ts"() {
     "use strict";
@@ -51481,7 +51528,7 @@ var init_runner = __esm({
             this.hashes.delete(m2.id);
             this.idle();
             if (m2.error) h2.fail(Object.assign(new Error(m2.error.message), { code: m2.error.code }));
-            else h2.done({ sha256: m2.sha256 ?? "", size: m2.size ?? 0 });
+            else h2.done({ sha256: m2.sha256 ?? "", size: m2.size ?? 0, ...m2.shared ? { shared: m2.shared } : {} });
             return;
           }
           const p2 = this.pending.get(m2.id);
@@ -51594,6 +51641,7 @@ var init_runner = __esm({
       }
     };
     holders = 0;
+    fileHashStats = { files: 0, sharedBytes: 0 };
     SpawnRunner = class {
       run(file2, args, options = {}) {
         const command = formatCommand(file2, args);
@@ -52178,6 +52226,16 @@ var init_secret_file = __esm({
   }
 });
 
+// tools/lib/sign/tool-env.ts
+function osslsigncodeEnv(extra) {
+  return { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1", ...extra };
+}
+var init_tool_env = __esm({
+  "tools/lib/sign/tool-env.ts"() {
+    "use strict";
+  }
+});
+
 // tools/lib/sign/osslsigncode.ts
 function osslSignArgs(o2) {
   const args = ["sign"];
@@ -52263,7 +52321,7 @@ async function osslProduce(ctx, p2) {
           input: "",
           timeoutMs: attemptTimeout(ctx, p2.size, Boolean(attempt)),
           label: "osslsigncode sign",
-          ...ctx.env ? { env: ctx.env } : {}
+          env: osslsigncodeEnv(ctx.env)
         });
         text = `${r2.stdout}
 ${r2.stderr}`;
@@ -52332,6 +52390,7 @@ var init_osslsigncode = __esm({
     init_secrets();
     init_retry();
     init_secret_file();
+    init_tool_env();
     DEFAULT_PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
   }
 });
@@ -54322,8 +54381,8 @@ function describeArtifactFast(path) {
   const { sha256: sha2563, size } = sha256FileSync(path);
   return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
-async function describeArtifactOffThread(path) {
-  const { sha256: sha2563, size } = await sha256File2(path);
+async function describeArtifactOffThread(path, prefix) {
+  const { sha256: sha2563, size } = await sha256File2(path, prefix);
   return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
 var init_hash = __esm({
@@ -54530,7 +54589,8 @@ async function readSignatureBlob(path, options = {}) {
         allowFailure: true,
         timeoutMs: options.timeoutMs ?? 12e4,
         label: "osslsigncode extract-signature",
-        outputs: [out]
+        outputs: [out],
+        env: osslsigncodeEnv()
       }
     );
     if (r2.exitCode !== 0 || !existsSync8(out)) return void 0;
@@ -54570,9 +54630,10 @@ async function verifyStable(path, stable, options, policy) {
   const pending = runner.run(program, verifyArgs(stable, options), {
     allowFailure: true,
     timeoutMs: options.timeoutMs ?? 12e4,
-    label: "osslsigncode verify"
+    label: "osslsigncode verify",
+    env: osslsigncodeEnv()
   });
-  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable), pending]);
+  const [hashed, run] = await Promise.all([describeArtifactOffThread(stable, options.knownPrefix), pending]);
   const artifact = { ...hashed, path };
   const text = `${run.stdout}
 ${run.stderr}`;
@@ -54686,6 +54747,7 @@ var init_verify = __esm({
     init_hash();
     init_signer();
     init_snapshot();
+    init_tool_env();
     SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
   }
 });
@@ -54706,14 +54768,16 @@ async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
     outputs: [output2],
     timeoutMs: 3e5,
-    label: "osslsigncode remove-signature"
+    label: "osslsigncode remove-signature",
+    env: osslsigncodeEnv()
   });
 }
 async function contentDigest(ctx, file2, out) {
   await ctx.runner.run(ctx.osslsigncode, ["extract-data", "-h", "sha256", "-in", file2, "-out", out], {
     outputs: [out],
     timeoutMs: 3e5,
-    label: "osslsigncode extract-data"
+    label: "osslsigncode extract-data",
+    env: osslsigncodeEnv()
   });
   return readFileSync9(out);
 }
@@ -54767,7 +54831,12 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     }
     const verified = await verifyPrivateFile(
       output2,
-      { ...ctx.verify, osslsigncode: ctx.osslsigncode, runner: ctx.runner },
+      {
+        ...ctx.verify,
+        osslsigncode: ctx.osslsigncode,
+        runner: ctx.runner,
+        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve7(options.msiBase.path), length: options.msiBase.prefix } } : {}
+      },
       {
         ...ctx.policy,
         profile: ctx.profile,
@@ -54822,6 +54891,7 @@ var init_frame = __esm({
     init_errors();
     init_log();
     init_cleanup();
+    init_tool_env();
     init_verify();
   }
 });
@@ -56775,7 +56845,7 @@ var init_msi = __esm({
 });
 
 // tools/lib/installers/msi-patch.ts
-import { writeSync as writeSync3 } from "node:fs";
+import { closeSync as closeSync6, fstatSync as fstatSync6, openSync as openSync6, readSync as readSync6, writeSync as writeSync3 } from "node:fs";
 function bad4(what) {
   throw new SignetError("E_INSTALLER_BUILD_FAILED", `incremental MSI: ${what}`);
 }
@@ -56877,25 +56947,118 @@ function rewriteSummary(stream, replace) {
   });
   return out;
 }
-var END_OF_CHAIN3, FREE3, VT_LPSTR;
+function placeSharedFirst(path, shared2) {
+  const fd = openSync6(path, "r+");
+  try {
+    const size = fstatSync6(fd).size;
+    const d2 = readCompoundDirectory(fileSource(fd));
+    const s2 = d2.structure;
+    const ss = s2.sectorSize;
+    const per = ss / 4;
+    const keep = new Set(shared2);
+    const sectorOf = (offset) => offset / ss - 1;
+    const layouts = [...d2.layouts].map(([name, l2]) => ({ name, l: l2() })).filter((x2) => !x2.l.mini);
+    const sharedEnd = Math.max(
+      -1,
+      ...layouts.filter((x2) => keep.has(x2.name)).flatMap((x2) => x2.l.units.map(sectorOf))
+    );
+    const moving = layouts.filter((x2) => !keep.has(x2.name) && x2.l.units.some((u2) => sectorOf(u2) < sharedEnd));
+    const needed = moving.reduce((n3, x2) => n3 + x2.l.units.length, 0);
+    let next2 = size / ss - 1;
+    if (Number.isInteger(next2)) {
+      const fat = Array.from(s2.fat);
+      const fatSectors = [...s2.fatSectors];
+      const header = Buffer.from(s2.header);
+      const difat = /* @__PURE__ */ new Map();
+      while (fatSectors.length * per < next2 + needed + SITE_RESERVE) {
+        const k2 = fatSectors.length - HEADER_DIFAT2;
+        const n3 = next2;
+        if (k2 < 0) header.writeUInt32LE(n3, 76 + fatSectors.length * 4);
+        else {
+          const at2 = s2.difatChain[Math.floor(k2 / (per - 1))];
+          if (at2 === void 0) break;
+          let b2 = difat.get(at2);
+          if (!b2) {
+            b2 = Buffer.alloc(ss);
+            readSync6(fd, b2, 0, ss, (at2 + 1) * ss);
+            difat.set(at2, b2);
+          }
+          b2.writeUInt32LE(n3, k2 % (per - 1) * 4);
+        }
+        next2++;
+        fatSectors.push(n3);
+        while (fat.length < fatSectors.length * per) fat.push(FREE3);
+        fat[n3] = FAT_SECTOR2;
+      }
+      if (needed > 0 && fatSectors.length * per >= next2 + needed) {
+        const zero = Buffer.alloc(ss);
+        for (const { l: l2 } of moving) {
+          const from = l2.units.map(sectorOf);
+          const to = from.map(() => next2++);
+          const data = Buffer.alloc(from.length * ss);
+          from.forEach((n3, i2) => {
+            readSync6(fd, data, i2 * ss, ss, (n3 + 1) * ss);
+          });
+          put(fd, data, (to[0] + 1) * ss);
+          for (const n3 of from) {
+            put(fd, zero, (n3 + 1) * ss);
+            fat[n3] = FREE3;
+          }
+          to.forEach((n3, i2) => {
+            fat[n3] = i2 === to.length - 1 ? END_OF_CHAIN3 : to[i2 + 1];
+          });
+          const start = Buffer.alloc(4);
+          start.writeUInt32LE(to[0]);
+          put(fd, start, l2.entryOffset + 116);
+        }
+      }
+      fatSectors.forEach((n3, k2) => {
+        let changed = k2 >= s2.fatSectors.length;
+        for (let i2 = 0; i2 < per && !changed; i2++) changed = fat[k2 * per + i2] !== s2.fat[k2 * per + i2];
+        if (!changed) return;
+        const b2 = Buffer.alloc(ss);
+        for (let i2 = 0; i2 < per; i2++) b2.writeUInt32LE(fat[k2 * per + i2] ?? FREE3, i2 * 4);
+        put(fd, b2, (n3 + 1) * ss);
+      });
+      for (const [n3, b2] of difat) put(fd, b2, (n3 + 1) * ss);
+      header.writeUInt32LE(fatSectors.length, 44);
+      put(fd, header, 0);
+    }
+    const now = readCompoundDirectory(fileSource(fd));
+    const owned = new Set(
+      [...now.layouts].filter(([name]) => keep.has(name)).flatMap(([, l2]) => l2().units.map(sectorOf))
+    );
+    const sectors = fstatSync6(fd).size / ss - 1;
+    let n2 = 0;
+    while (n2 < sectors && (owned.has(n2) || now.structure.fat[n2] === FREE3)) n2++;
+    return (n2 + 1) * ss;
+  } finally {
+    closeSync6(fd);
+  }
+}
+var END_OF_CHAIN3, FREE3, VT_LPSTR, FAT_SECTOR2, HEADER_DIFAT2, SITE_RESERVE;
 var init_msi_patch = __esm({
   "tools/lib/installers/msi-patch.ts"() {
     "use strict";
+    init_cfb();
     init_errors();
     END_OF_CHAIN3 = 4294967294;
     FREE3 = 4294967295;
     VT_LPSTR = 30;
+    FAT_SECTOR2 = 4294967293;
+    HEADER_DIFAT2 = 109;
+    SITE_RESERVE = 64;
   }
 });
 
 // tools/lib/installers/msi-incremental.ts
 import { createHash as createHash12, randomInt, randomUUID as randomUUID2 } from "node:crypto";
 import {
-  closeSync as closeSync6,
+  closeSync as closeSync7,
   copyFileSync as copyFileSync5,
   linkSync,
   mkdirSync as mkdirSync5,
-  openSync as openSync6,
+  openSync as openSync7,
   readFileSync as readFileSync17,
   write,
   writeFileSync as writeFileSync8
@@ -57009,6 +57172,13 @@ async function buildMsiBase(o2) {
     ],
     { cwd: work, label: "msibuild (site cabinet)", timeoutMs: 12e4, outputs: [msi] }
   );
+  const prefix = placeSharedFirst(
+    msi,
+    withMsiDatabase(
+      msi,
+      (db) => (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1)).filter((name) => name !== SITE_CAB).flatMap((name) => db.rawStreamName(name) ?? [])
+    )
+  );
   const x2 = join17(work, "x");
   await extractMsi(o2.runner, msi, x2);
   const agent = listFiles(x2).filter(
@@ -57039,6 +57209,7 @@ async function buildMsiBase(o2) {
     slot: o2.slot,
     cabinets,
     unchanged,
+    prefix,
     tokens,
     plan: plan2.plan
   };
@@ -57172,7 +57343,7 @@ async function assembleMsiSite(base, site, siteJson2, out) {
   const summary2 = rewriteSummary(p2.summary.bytes, summaryValues);
   if (!fitsStream(p2.summary.layout, summary2.length, p2.miniCutoff))
     return { fallback: "the summary information would change size class" };
-  const fd = openSync6(out, "wx", 384);
+  const fd = openSync7(out, "wx", 384);
   try {
     const bytes = baseBytes(base);
     for (let at2 = 0; at2 < bytes.length; )
@@ -57203,7 +57374,7 @@ async function assembleMsiSite(base, site, siteJson2, out) {
       });
     }
   } finally {
-    closeSync6(fd);
+    closeSync7(fd);
   }
   return { path: out, productCode, packageCode };
 }
@@ -57474,12 +57645,12 @@ __export(nsis_incremental_exports, {
 });
 import { createHash as createHash13 } from "node:crypto";
 import {
-  closeSync as closeSync7,
+  closeSync as closeSync8,
   copyFileSync as copyFileSync7,
-  fstatSync as fstatSync6,
+  fstatSync as fstatSync7,
   mkdirSync as mkdirSync6,
-  openSync as openSync7,
-  readSync as readSync6,
+  openSync as openSync8,
+  readSync as readSync7,
   rmSync as rmSync10,
   writeFileSync as writeFileSync9
 } from "node:fs";
@@ -57672,14 +57843,14 @@ function parseOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
   return decodeRecord(layout.end, maxOverlayBytes, (o2, n2) => file2.subarray(o2, o2 + n2));
 }
 function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
-  const fd = openSync7(file2, "r");
+  const fd = openSync8(file2, "r");
   try {
-    const size = fstatSync6(fd).size;
+    const size = fstatSync7(fd).size;
     const readAt2 = (offset, length) => {
       const b2 = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < b2.length) {
-        const n2 = readSync6(fd, b2, got, b2.length - got, offset + got);
+        const n2 = readSync7(fd, b2, got, b2.length - got, offset + got);
         if (n2 === 0) break;
         got += n2;
       }
@@ -57688,7 +57859,7 @@ function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTE
     const layout = peLayout(readAt2(0, HEAD_BYTES2), size);
     return layout ? decodeRecord(layout.end, maxOverlayBytes, readAt2) : void 0;
   } finally {
-    closeSync7(fd);
+    closeSync8(fd);
   }
 }
 function readNsisOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
@@ -57699,15 +57870,15 @@ async function checkNsisSite(stub, file2, siteJson2) {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const base = await stubBytes(stub);
-  const fd = openSync7(file2, "r");
+  const fd = openSync8(file2, "r");
   try {
     checkBuffer ??= Buffer.allocUnsafe(CHECK_PIECE);
     const buf = checkBuffer;
-    const size = fstatSync6(fd).size;
+    const size = fstatSync7(fd).size;
     const readAt2 = (at3, n2) => {
       let done = 0;
       while (done < n2) {
-        const got = readSync6(fd, buf, done, n2 - done, at3 + done);
+        const got = readSync7(fd, buf, done, n2 - done, at3 + done);
         if (got <= 0) break;
         done += got;
       }
@@ -57739,7 +57910,7 @@ async function checkNsisSite(stub, file2, siteJson2) {
     if (!same(base.length, layout.end, expected, base.length))
       fail3("its site record is not this site's data");
   } finally {
-    closeSync7(fd);
+    closeSync8(fd);
   }
 }
 var OVERLAY_MAGIC, OVERLAY_FORMAT, OVERLAY_META_BYTES, META_SITE_BYTES, OVERLAY_TRAILER_BYTES, OVERLAY_EXIT_CODE, DEFAULT_MAX_OVERLAY_BYTES, OVERLAY_INCLUDE, OVERLAY_INCLUDE_PATH, STUB_DEFINE, HEAD_BYTES2, FINGERPRINT_TEXT, STUB_NEUTRAL, stubCache, CHECK_PIECE, checkBuffer;
@@ -58007,7 +58178,7 @@ async function signMsi(s2, site, msi, work, outName, siteJsonSize, productCode, 
     out: join22(work, outName),
     description: `${p2.product} ${s2.version} (${site.siteCode})`,
     consume: true,
-    ...base ? { msiBase: { path: base.path, unchanged: base.unchanged } } : {}
+    ...base ? { msiBase: { path: base.path, unchanged: base.unchanged, prefix: base.prefix } } : {}
   });
   return { signed, productCode };
 }

@@ -140,17 +140,24 @@ describe('the spawn helper', () => {
       b[length - 1] = (b[length - 1]! + 1) % 256; // the prefix's last byte, in its second read
     });
     const check = async () => {
-      expect(await sha256File(same.path, prefix)).toEqual({ sha256: same.sha256, size: same.size, shared: length });
+      expect(await sha256File(same.path, prefix)).toEqual({
+        sha256: same.sha256,
+        size: same.size,
+        shared: length,
+      });
       expect(await sha256File(tailChanged.path, prefix)).toEqual({
         sha256: tailChanged.sha256,
         size: tailChanged.size,
         shared: length,
       });
-      for (const f of [early, late]) expect(await sha256File(f.path, prefix)).toEqual({ sha256: f.sha256, size: f.size });
+      for (const f of [early, late])
+        expect(await sha256File(f.path, prefix)).toEqual({ sha256: f.sha256, size: f.size });
       // shorter than the prefix, and a prefix longer than its file: hashed as they are
       writeFileSync(join(dir, 'short.bin'), baseBytes.subarray(0, 100));
       expect((await sha256File(join(dir, 'short.bin'), prefix)).shared).toBeUndefined();
-      expect((await sha256File(same.path, { path: base, length: baseBytes.length + 1 })).sha256).toBe(same.sha256);
+      expect((await sha256File(same.path, { path: base, length: baseBytes.length + 1 })).sha256).toBe(
+        same.sha256,
+      );
     };
     await check(); // here
     // the base rewritten in place (same size): its new bytes count, not the state read before

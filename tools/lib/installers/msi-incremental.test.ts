@@ -20,7 +20,6 @@ import { comparePayload, extractMsi, sha256Of } from './checks.ts';
 import { productConfigSchema } from './config.ts';
 import { lintMsi, renderWix, runWixl, WIX_SOURCE } from './msi.ts';
 import { encodeStreamName, withMsiDatabase } from './msi-db.ts';
-import { placeSharedFirst } from './msi-patch.ts';
 import {
   assembleMsiSite,
   buildMsiBase,
@@ -30,6 +29,7 @@ import {
   msiFileHash,
   msiSlotSize,
 } from './msi-incremental.ts';
+import { placeSharedFirst } from './msi-patch.ts';
 import { BUILTIN_TEMPLATES, type LoadedTemplate, loadTemplate } from './template.ts';
 
 const product = productConfigSchema.parse({

@@ -7,6 +7,8 @@
  * 4 KiB pages costs about a quarter of a 10 MB MSI's verify. Where THP is "always" or "never"
  * the hint changes nothing. It changes no output: only where the pages come from.
  */
-export function osslsigncodeEnv(extra?: Record<string, string | undefined>): Record<string, string | undefined> {
+export function osslsigncodeEnv(
+  extra?: Record<string, string | undefined>,
+): Record<string, string | undefined> {
   return { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=1', ...extra };
 }
