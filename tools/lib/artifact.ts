@@ -14,6 +14,12 @@ export interface Artifact {
   kind: ArtifactKind;
   sha256: string;
   size: number;
+  /**
+   * When the file was hashed against a known prefix (a copy of a release's base) and starts with
+   * it: how many bytes, and their SHA-256. A consumer that knows what that prefix must hold need
+   * not read those bytes again.
+   */
+  sharedPrefix?: { length: number; sha256: string };
 }
 
 export interface SignatureInfo {

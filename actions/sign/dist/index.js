@@ -48093,7 +48093,8 @@ function prefixState(p) {
       if (n <= 0) return void 0;
       at += n;
     }
-    const entry = { id, bytes, state: createHash2("sha256").update(bytes) };
+    const state = createHash2("sha256").update(bytes);
+    const entry = { id, bytes, state, sha256: state.copy().digest("hex") };
     prefixes.delete(key);
     prefixes.set(key, entry);
     while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
@@ -48110,6 +48111,7 @@ function sha256FileSync(path, prefix) {
     const size = fstatSync(fd).size;
     let hash2;
     let position = 0;
+    let shared2;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
     if (ref) {
       let same = true;
@@ -48121,9 +48123,9 @@ function sha256FileSync(path, prefix) {
       if (same) {
         hash2 = ref.state.copy();
         position = ref.bytes.length;
+        shared2 = { length: position, sha256: ref.sha256 };
       }
     }
-    const shared2 = position;
     hash2 ??= createHash2("sha256");
     for (; ; ) {
       const n = readSync(fd, buf, 0, CHUNK2, position);
@@ -48241,7 +48243,7 @@ function sha256File2(path, prefix) {
   const of = prefix ? { prefix } : void 0;
   return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => {
     fileHashStats.files++;
-    fileHashStats.sharedBytes += r.shared ?? 0;
+    fileHashStats.sharedBytes += r.shared?.length ?? 0;
     return r;
   });
 }
@@ -50755,8 +50757,8 @@ import { basename as basename4, join as join5 } from "node:path";
 
 // tools/lib/sign/hash.ts
 async function describeArtifactOffThread(path, prefix) {
-  const { sha256, size } = await sha256File2(path, prefix);
-  return { path, kind: artifactKind(path), sha256, size };
+  const { sha256, size, shared: shared2 } = await sha256File2(path, prefix);
+  return { path, kind: artifactKind(path), sha256, size, ...shared2 ? { sharedPrefix: shared2 } : {} };
 }
 
 // tools/lib/sign/signer.ts
@@ -51133,7 +51135,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
-      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
+      {
+        path: target,
+        kind: verified.kind,
+        sha256: verified.sha256,
+        size: verified.size,
+        ...verified.sharedPrefix ? { sharedPrefix: verified.sharedPrefix } : {}
+      },
       verified.signature
     );
   } finally {

@@ -51302,7 +51302,8 @@ function prefixState(p2) {
       if (n2 <= 0) return void 0;
       at2 += n2;
     }
-    const entry = { id, bytes, state: createHash2("sha256").update(bytes) };
+    const state = createHash2("sha256").update(bytes);
+    const entry = { id, bytes, state, sha256: state.copy().digest("hex") };
     prefixes.delete(key);
     prefixes.set(key, entry);
     while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
@@ -51319,6 +51320,7 @@ function sha256FileSync(path, prefix) {
     const size = fstatSync(fd).size;
     let hash3;
     let position = 0;
+    let shared2;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
     if (ref) {
       let same = true;
@@ -51330,9 +51332,9 @@ function sha256FileSync(path, prefix) {
       if (same) {
         hash3 = ref.state.copy();
         position = ref.bytes.length;
+        shared2 = { length: position, sha256: ref.sha256 };
       }
     }
-    const shared2 = position;
     hash3 ??= createHash2("sha256");
     for (; ; ) {
       const n2 = readSync(fd, buf, 0, CHUNK, position);
@@ -51472,7 +51474,7 @@ function sha256File2(path, prefix) {
   const of = prefix ? { prefix } : void 0;
   return (h2 ? h2.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r2) => {
     fileHashStats.files++;
-    fileHashStats.sharedBytes += r2.shared ?? 0;
+    fileHashStats.sharedBytes += r2.shared?.length ?? 0;
     return r2;
   });
 }
@@ -54382,8 +54384,8 @@ function describeArtifactFast(path) {
   return { path, kind: artifactKind(path), sha256: sha2563, size };
 }
 async function describeArtifactOffThread(path, prefix) {
-  const { sha256: sha2563, size } = await sha256File2(path, prefix);
-  return { path, kind: artifactKind(path), sha256: sha2563, size };
+  const { sha256: sha2563, size, shared: shared2 } = await sha256File2(path, prefix);
+  return { path, kind: artifactKind(path), sha256: sha2563, size, ...shared2 ? { sharedPrefix: shared2 } : {} };
 }
 var init_hash = __esm({
   "tools/lib/sign/hash.ts"() {
@@ -54866,7 +54868,13 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
-      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
+      {
+        path: target,
+        kind: verified.kind,
+        sha256: verified.sha256,
+        size: verified.size,
+        ...verified.sharedPrefix ? { sharedPrefix: verified.sharedPrefix } : {}
+      },
       verified.signature
     );
   } finally {
@@ -57378,11 +57386,12 @@ async function assembleMsiSite(base, site, siteJson2, out) {
   }
   return { path: out, productCode, packageCode };
 }
-function checkMsiSite(base, file2, siteJson2) {
+function checkMsiSite(base, file2, siteJson2, known) {
   const fail3 = (message) => {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const baseDb = baseDatabase(base);
+  const startsAsBase = known?.length === base.prefix && known.sha256 === basePrefixSha256(base);
   withMsiDatabase(file2, (db) => {
     const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
     const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
@@ -57394,14 +57403,35 @@ function checkMsiSite(base, file2, siteJson2) {
       return read ? read(into) : fail3(`cabinet stream ${name} not found`);
     };
     checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
-    for (const name of Object.keys(base.cabinets))
+    for (const name of Object.keys(base.cabinets)) {
+      if (startsAsBase && inSharedPrefix(db, baseDb, name, base.prefix)) continue;
       if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
         fail3(`cabinet ${name} differs from the base's`);
+    }
     const raw = db.rawStreamName(SITE_CAB);
     const bytes = raw ? db.directory.streams.get(raw)?.() : void 0;
     const site = readCabinetFile(bytes ?? fail3(`cabinet stream ${SITE_CAB} not found`));
     if (site.name !== SITE_FILE || !site.data.equals(siteJson2)) fail3("its site.json is not this site's");
   });
+}
+function inSharedPrefix(db, baseDb, name, prefix) {
+  const layoutOf = (d2) => {
+    const raw = d2.rawStreamName(name);
+    return raw ? d2.directory.layouts.get(raw)?.() : void 0;
+  };
+  const site = layoutOf(db);
+  const own2 = layoutOf(baseDb);
+  return Boolean(
+    site && own2 && !site.mini && site.size === own2.size && site.units.length === own2.units.length && site.units.every((u2, i2) => u2 === own2.units[i2] && u2 + site.unit <= prefix)
+  );
+}
+function basePrefixSha256(base) {
+  let h2 = prefixShaCache.get(base);
+  if (!h2) {
+    h2 = createHash12("sha256").update(baseBytes(base).subarray(0, base.prefix)).digest("hex");
+    prefixShaCache.set(base, h2);
+  }
+  return h2;
 }
 function baseDatabase(base) {
   let db = baseDbCache.get(base);
@@ -57411,7 +57441,7 @@ function baseDatabase(base) {
   }
   return db;
 }
-var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, SUMMARY_STREAM, baseCache, int4, baseDbCache, checkBuffers;
+var INCREMENTAL_MARKER, SITE_CAB, SITE_FILE, MIN_CAB, PID_REVNUMBER, SUMMARY_STREAM, baseCache, int4, prefixShaCache, baseDbCache, checkBuffers;
 var init_msi_incremental = __esm({
   "tools/lib/installers/msi-incremental.ts"() {
     "use strict";
@@ -57435,6 +57465,7 @@ var init_msi_incremental = __esm({
       b2.writeUInt32LE((v2 ^ 2147483648) >>> 0);
       return b2;
     };
+    prefixShaCache = /* @__PURE__ */ new WeakMap();
     baseDbCache = /* @__PURE__ */ new WeakMap();
   }
 });
@@ -58230,7 +58261,7 @@ async function buildSite(s2, site) {
       msiChain(s2, site, fp, work, msiName, siteBytes).then(async (part) => {
         const msiBase = s2.release?.msi;
         if (part.build.mode === "incremental" && msiBase && !("fallback" in msiBase)) {
-          checkMsiSite(msiBase, part.signed.path, siteBytes);
+          checkMsiSite(msiBase, part.signed.path, siteBytes, part.signed.sharedPrefix);
           return part;
         }
         await extractMsi(s2.runner, part.signed.path, xMsi);

@@ -17,7 +17,7 @@
  *   → { t: 'hash', id, path, algorithm?, parts?, prefix? }  a digest computed on the helper's
  *                                  core: of the whole file (SHA-256; `prefix`: see KnownPrefix), or
  *                                  of `parts` in order (bytes, or [offset, length] of the file)
- *   ← { t: 'hashed', id, sha256, size, shared? }  or  { t: 'hashed', id, error: { code, message } }
+ *   ← { t: 'hashed', id, sha256, size, shared? }  (shared: { length, sha256 } of the prefix)  or  { t: 'hashed', id, error: { code, message } }
  * The helper ignores the terminal's signals (it is in a group of its own); when its caller goes
  * away (the channel closes), every group it started is killed and the helper exits.
  */
@@ -125,11 +125,17 @@ export interface KnownPrefix {
   length: number;
 }
 
+/** The first `length` bytes of a hashed file were its known prefix's, whose SHA-256 is `sha256`. */
+export interface SharedPrefix {
+  length: number;
+  sha256: string;
+}
+
 const PREFIXES = 2;
-const prefixes = new Map<string, { id: string; bytes: Buffer; state: Hash }>();
+const prefixes = new Map<string, { id: string; bytes: Buffer; state: Hash; sha256: string }>();
 
 /** The prefix's bytes and SHA-256 state, read once per version of its file (dev, inode, size, times). */
-function prefixState(p: KnownPrefix): { bytes: Buffer; state: Hash } | undefined {
+function prefixState(p: KnownPrefix): { bytes: Buffer; state: Hash; sha256: string } | undefined {
   const fd = openSync(p.path, 'r');
   try {
     const st = fstatSync(fd);
@@ -144,7 +150,8 @@ function prefixState(p: KnownPrefix): { bytes: Buffer; state: Hash } | undefined
       if (n <= 0) return undefined;
       at += n;
     }
-    const entry = { id, bytes, state: createHash('sha256').update(bytes) };
+    const state = createHash('sha256').update(bytes);
+    const entry = { id, bytes, state, sha256: state.copy().digest('hex') };
     prefixes.delete(key);
     prefixes.set(key, entry);
     while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value as string);
@@ -157,12 +164,13 @@ function prefixState(p: KnownPrefix): { bytes: Buffer; state: Hash } | undefined
 /**
  * SHA-256 of a file: 1 MiB reads into a reused buffer, one hash update each (~4× less CPU than a
  * default 64 KB read stream on a 10 MB file, as fast as 8 MiB reads, measured). With `prefix`,
- * the file's start is compared with it and, when equal, not hashed again (`shared`: its length).
+ * the file's start is compared with it and, when equal, not hashed again (`shared`: how many
+ * bytes, and their SHA-256: what the file is then known to start with).
  */
 export function sha256FileSync(
   path: string,
   prefix?: KnownPrefix,
-): { sha256: string; size: number; shared?: number } {
+): { sha256: string; size: number; shared?: SharedPrefix } {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, 'r');
@@ -170,6 +178,7 @@ export function sha256FileSync(
     const size = fstatSync(fd).size;
     let hash: Hash | undefined;
     let position = 0;
+    let shared: SharedPrefix | undefined;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : undefined;
     if (ref) {
       let same = true;
@@ -181,9 +190,9 @@ export function sha256FileSync(
       if (same) {
         hash = ref.state.copy();
         position = ref.bytes.length;
+        shared = { length: position, sha256: ref.sha256 };
       }
     }
-    const shared = position;
     hash ??= createHash('sha256');
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, position);

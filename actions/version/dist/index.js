@@ -50063,7 +50063,8 @@ function prefixState(p) {
       if (n <= 0) return void 0;
       at += n;
     }
-    const entry = { id, bytes, state: createHash("sha256").update(bytes) };
+    const state = createHash("sha256").update(bytes);
+    const entry = { id, bytes, state, sha256: state.copy().digest("hex") };
     prefixes.delete(key);
     prefixes.set(key, entry);
     while (prefixes.size > PREFIXES) prefixes.delete(prefixes.keys().next().value);
@@ -50080,6 +50081,7 @@ function sha256FileSync(path, prefix) {
     const size = fstatSync(fd).size;
     let hash2;
     let position = 0;
+    let shared;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
     if (ref) {
       let same = true;
@@ -50091,9 +50093,9 @@ function sha256FileSync(path, prefix) {
       if (same) {
         hash2 = ref.state.copy();
         position = ref.bytes.length;
+        shared = { length: position, sha256: ref.sha256 };
       }
     }
-    const shared = position;
     hash2 ??= createHash("sha256");
     for (; ; ) {
       const n = readSync(fd, buf, 0, CHUNK, position);

@@ -143,12 +143,12 @@ describe('the spawn helper', () => {
       expect(await sha256File(same.path, prefix)).toEqual({
         sha256: same.sha256,
         size: same.size,
-        shared: length,
+        shared: { length, sha256: createHash('sha256').update(baseBytes.subarray(0, length)).digest('hex') },
       });
       expect(await sha256File(tailChanged.path, prefix)).toEqual({
         sha256: tailChanged.sha256,
         size: tailChanged.size,
-        shared: length,
+        shared: { length, sha256: createHash('sha256').update(baseBytes.subarray(0, length)).digest('hex') },
       });
       for (const f of [early, late])
         expect(await sha256File(f.path, prefix)).toEqual({ sha256: f.sha256, size: f.size });

@@ -21,6 +21,7 @@ import {
   type KnownPrefix,
   killGroup,
   type Program,
+  type SharedPrefix,
   sha256FileSync,
   startProgram,
 } from './spawn-helper.ts';
@@ -280,7 +281,7 @@ interface HelperMessage {
   t: 'ready' | 'pid' | 'done' | 'hashed';
   sha256?: string;
   size?: number;
-  shared?: number;
+  shared?: SharedPrefix;
   id: number;
   pid?: number;
   code?: number | null;
@@ -322,7 +323,7 @@ export function sha256File(path: string, prefix?: KnownPrefix): Promise<Hashed> 
   const of = prefix ? { prefix } : undefined;
   return (h ? h.hash(path, of) : Promise.resolve().then(() => hashHere(path, of))).then((r) => {
     fileHashStats.files++;
-    fileHashStats.sharedBytes += r.shared ?? 0;
+    fileHashStats.sharedBytes += r.shared?.length ?? 0;
     return r;
   });
 }
@@ -333,11 +334,11 @@ export const fileHashStats = { files: 0, sharedBytes: 0 };
 /** What a hash covers: `parts` of the file in order, or the whole file (SHA-256) after a known prefix. */
 type HashOf = { algorithm: string; parts: HashPart[] } | { prefix: KnownPrefix };
 
-/** A file's digest and size; `shared`: bytes of its known prefix, compared and not hashed again. */
+/** A file's digest and size; `shared`: its known prefix, compared and not hashed again. */
 export interface Hashed {
   sha256: string;
   size: number;
-  shared?: number;
+  shared?: SharedPrefix;
 }
 
 function hashHere(path: string, of: HashOf | undefined): Hashed {

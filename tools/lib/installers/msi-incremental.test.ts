@@ -252,13 +252,31 @@ describe('incremental MSI', () => {
         while (at < head.length && got[at] === head[at]) at++;
         expect({ f, at }).toEqual({ f, at: base.prefix });
         const plain = createHash('sha256').update(readFileSync(f)).digest('hex');
-        expect(await sha256File(f, { path: base.path, length: base.prefix })).toEqual({
+        const hashed = await sha256File(f, { path: base.path, length: base.prefix });
+        expect(hashed).toEqual({
           sha256: plain,
           size: statSync(f).size,
-          shared: base.prefix,
+          shared: { length: base.prefix, sha256: createHash('sha256').update(head).digest('hex') },
         });
+        checkMsiSite(base, f, siteJson, hashed.shared);
       }
     }
+    // a cabinet byte changed: the hash finds no shared prefix, and the check reads and refuses it
+    const tampered = join(dir, 'prefix-tampered.msi');
+    const bytes = readFileSync(join(dir, 'prefix-ACME-HQ-signed.msi'));
+    const cab = sectors.get(base.unchanged[0]!)!;
+    bytes[cab[Math.floor(cab.length / 2)]! + 7]! ^= 1;
+    writeFileSync(tampered, bytes);
+    const found = await sha256File(tampered, { path: base.path, length: base.prefix });
+    expect(found.shared).toBeUndefined();
+    expect(() => checkMsiSite(base, tampered, siteJson, found.shared)).toThrow(/differs from the base/);
+    // a finding that is not the base's prefix is not taken
+    const wrong = { length: base.prefix, sha256: '0'.repeat(64) };
+    expect(() => checkMsiSite(base, tampered, siteJson, wrong)).toThrow(/differs from the base/);
+    // the check relies on the hash's finding (it comes from the same private file): given the
+    // base's own prefix for this file, it does not read the cabinet again
+    const claimed = { length: base.prefix, sha256: createHash('sha256').update(head).digest('hex') };
+    expect(() => checkMsiSite(base, tampered, siteJson, claimed)).not.toThrow();
   });
 
   it('every site gets a fresh ProductCode and PackageCode; the base is never modified', async () => {

@@ -528,12 +528,22 @@ export async function assembleMsiSite(
  * base's byte for byte (the base's were extracted and checked once: the agent), and the site
  * cabinet holds exactly this site.json. Read in process from the signed file's streams. Throws
  * E_INSTALLER_CHECK_FAILED.
+ *
+ * `known`: what the file was found to start with when it was hashed (Artifact.sharedPrefix).
+ * When that is the base's first `prefix` bytes (their SHA-256 compared with the base's own) and a
+ * cabinet lies there in the base's sectors, its bytes are the base's: it is not read again.
  */
-export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer): void {
+export function checkMsiSite(
+  base: MsiBase,
+  file: string,
+  siteJson: Buffer,
+  known?: { length: number; sha256: string },
+): void {
   const fail = (message: string): never => {
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
   };
   const baseDb = baseDatabase(base);
+  const startsAsBase = known?.length === base.prefix && known.sha256 === basePrefixSha256(base);
   withMsiDatabase(file, (db) => {
     const media = (db.table('Media')?.rows ?? []).map((r) => (r['Cabinet'] ?? '').slice(1));
     const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
@@ -547,14 +557,46 @@ export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer): voi
     // byte for byte against the base's cabinets (checked once, when the base was built: the
     // agent), read side by side: two reads and a compare cost less than a hash of either
     checkBuffers ??= [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
-    for (const name of Object.keys(base.cabinets))
+    for (const name of Object.keys(base.cabinets)) {
+      if (startsAsBase && inSharedPrefix(db, baseDb, name, base.prefix)) continue;
       if (!sameBytes(pieces(db, name, checkBuffers[0]), pieces(baseDb, name, checkBuffers[1])))
         fail(`cabinet ${name} differs from the base's`);
+    }
     const raw = db.rawStreamName(SITE_CAB);
     const bytes = raw ? db.directory.streams.get(raw)?.() : undefined;
     const site = readCabinetFile(bytes ?? fail(`cabinet stream ${SITE_CAB} not found`));
     if (site.name !== SITE_FILE || !site.data.equals(siteJson)) fail("its site.json is not this site's");
   });
+}
+
+/** True when the stream has the base's size and sectors, all within the first `prefix` bytes. */
+function inSharedPrefix(db: MsiDatabase, baseDb: MsiDatabase, name: string, prefix: number): boolean {
+  const layoutOf = (d: MsiDatabase) => {
+    const raw = d.rawStreamName(name);
+    return raw ? d.directory.layouts.get(raw)?.() : undefined;
+  };
+  const site = layoutOf(db);
+  const own = layoutOf(baseDb);
+  return Boolean(
+    site &&
+      own &&
+      !site.mini &&
+      site.size === own.size &&
+      site.units.length === own.units.length &&
+      site.units.every((u, i) => u === own.units[i] && u + site.unit <= prefix),
+  );
+}
+
+const prefixShaCache = new WeakMap<MsiBase, string>();
+
+/** SHA-256 of the base's first `prefix` bytes (of its bytes in memory, checked once). */
+function basePrefixSha256(base: MsiBase): string {
+  let h = prefixShaCache.get(base);
+  if (!h) {
+    h = createHash('sha256').update(baseBytes(base).subarray(0, base.prefix)).digest('hex');
+    prefixShaCache.set(base, h);
+  }
+  return h;
 }
 
 /** The base's database over its bytes in memory (read and checked once, see baseBytes). */

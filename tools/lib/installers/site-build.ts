@@ -247,7 +247,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
       msiChain(s, site, fp, work, msiName, siteBytes).then(async (part) => {
         const msiBase = s.release?.msi;
         if (part.build.mode === 'incremental' && msiBase && !('fallback' in msiBase)) {
-          checkMsiSite(msiBase, part.signed.path, siteBytes);
+          checkMsiSite(msiBase, part.signed.path, siteBytes, part.signed.sharedPrefix);
           return part;
         }
         await extractMsi(s.runner, part.signed.path, xMsi);

@@ -191,7 +191,13 @@ export async function signInFrame(
     signedOk = true;
     logger.debug(`signed ${target} (${verified.signature.leafSha256.slice(0, 16)}…)`);
     return brandSigned(
-      { path: target, kind: verified.kind, sha256: verified.sha256, size: verified.size },
+      {
+        path: target,
+        kind: verified.kind,
+        sha256: verified.sha256,
+        size: verified.size,
+        ...(verified.sharedPrefix ? { sharedPrefix: verified.sharedPrefix } : {}),
+      },
       verified.signature,
     );
   } finally {

@@ -15,6 +15,6 @@ export function describeArtifactFast(path: string): Artifact {
 
 /** With `prefix`, the file's start is compared with that file's, and not hashed again when equal. */
 export async function describeArtifactOffThread(path: string, prefix?: KnownPrefix): Promise<Artifact> {
-  const { sha256, size } = await sha256File(path, prefix);
-  return { path, kind: artifactKind(path), sha256, size };
+  const { sha256, size, shared } = await sha256File(path, prefix);
+  return { path, kind: artifactKind(path), sha256, size, ...(shared ? { sharedPrefix: shared } : {}) };
 }
