@@ -29275,6 +29275,17 @@ function startProgram(p, groups, started) {
     });
   });
 }
+function sameOutside(a, b, at, except) {
+  let pos = 0;
+  for (const [o, l] of except) {
+    const from = Math.max(0, Math.min(a.length, o - at));
+    const to = Math.max(0, Math.min(a.length, o + l - at));
+    if (to <= pos) continue;
+    if (from > pos && !a.subarray(pos, from).equals(b.subarray(pos, from))) return false;
+    pos = Math.max(pos, to);
+  }
+  return pos >= a.length || a.subarray(pos).equals(b.subarray(pos, a.length));
+}
 function prefixState(p) {
   const fd = openSync(p.path, "r");
   try {
@@ -29310,7 +29321,29 @@ function sha256FileSync(path, prefix) {
     let position = 0;
     let shared;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
-    if (ref) {
+    const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
+    if (ref && except) {
+      hash2 = createHash("sha256");
+      let same = true;
+      for (; position < size; ) {
+        const n = readSync(fd, buf, 0, CHUNK, position);
+        if (n <= 0) break;
+        const piece = buf.subarray(0, n);
+        hash2.update(piece);
+        if (same && position < ref.bytes.length) {
+          const m = Math.min(n, ref.bytes.length - position);
+          same = sameOutside(
+            piece.subarray(0, m),
+            ref.bytes.subarray(position, position + m),
+            position,
+            except
+          );
+        }
+        position += n;
+      }
+      if (same && position >= ref.bytes.length)
+        shared = { length: ref.bytes.length, sha256: ref.sha256, except };
+    } else if (ref) {
       let same = true;
       for (let at = 0; same && at < ref.bytes.length; ) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, ref.bytes.length - at), at);

@@ -53053,6 +53053,17 @@ function startProgram(p, groups, started) {
     });
   });
 }
+function sameOutside(a, b, at, except) {
+  let pos = 0;
+  for (const [o, l] of except) {
+    const from = Math.max(0, Math.min(a.length, o - at));
+    const to = Math.max(0, Math.min(a.length, o + l - at));
+    if (to <= pos) continue;
+    if (from > pos && !a.subarray(pos, from).equals(b.subarray(pos, from))) return false;
+    pos = Math.max(pos, to);
+  }
+  return pos >= a.length || a.subarray(pos).equals(b.subarray(pos, a.length));
+}
 function prefixState(p) {
   const fd = openSync2(p.path, "r");
   try {
@@ -53088,7 +53099,29 @@ function sha256FileSync(path, prefix) {
     let position = 0;
     let shared2;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
-    if (ref) {
+    const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
+    if (ref && except) {
+      hash2 = createHash4("sha256");
+      let same = true;
+      for (; position < size; ) {
+        const n = readSync2(fd, buf, 0, CHUNK2, position);
+        if (n <= 0) break;
+        const piece = buf.subarray(0, n);
+        hash2.update(piece);
+        if (same && position < ref.bytes.length) {
+          const m = Math.min(n, ref.bytes.length - position);
+          same = sameOutside(
+            piece.subarray(0, m),
+            ref.bytes.subarray(position, position + m),
+            position,
+            except
+          );
+        }
+        position += n;
+      }
+      if (same && position >= ref.bytes.length)
+        shared2 = { length: ref.bytes.length, sha256: ref.sha256, except };
+    } else if (ref) {
       let same = true;
       for (let at = 0; same && at < ref.bytes.length; ) {
         const n = readSync2(fd, buf, 0, Math.min(CHUNK2, ref.bytes.length - at), at);
@@ -53595,6 +53628,23 @@ function peLayout(head, fileSize) {
     certSize,
     end: certOffset === 0 ? fileSize : certOffset
   };
+}
+function peKnownPrefix(path) {
+  const fd = openSync4(path, "r");
+  try {
+    const size = fstatSync3(fd).size;
+    const layout = unsignedLayout(fd, size);
+    return layout && {
+      path,
+      length: size,
+      except: [
+        [layout.checksumAt, 4],
+        [layout.securityDirAt, 8]
+      ]
+    };
+  } finally {
+    closeSync4(fd);
+  }
 }
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
@@ -56273,7 +56323,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         ...ctx.verify,
         osslsigncode: ctx.osslsigncode,
         runner: ctx.runner,
-        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve12(options.msiBase.path), length: options.msiBase.prefix } } : {}
+        ...knownPrefixOf(options)
       },
       {
         ...ctx.policy,
@@ -56318,6 +56368,17 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     if (!signedOk && created) removeCreated(dirname4(target), created);
   }
 }
+function knownPrefixOf(options) {
+  if (options.msiBase?.prefix)
+    return { knownPrefix: { path: resolve12(options.msiBase.path), length: options.msiBase.prefix } };
+  if (!options.prefix) return {};
+  try {
+    const known = peKnownPrefix(resolve12(options.prefix));
+    return known ? { knownPrefix: known } : {};
+  } catch {
+    return {};
+  }
+}
 function removeCreated(dir, top) {
   for (let d = dir; ; d = dirname4(d)) {
     try {
@@ -56335,6 +56396,7 @@ var init_frame = __esm({
     init_errors();
     init_log();
     init_cleanup();
+    init_pe_image();
     init_tool_env();
     init_verify();
   }

@@ -48076,6 +48076,17 @@ function startProgram(p, groups, started) {
 }
 var CHUNK2 = 1024 * 1024;
 var chunk;
+function sameOutside(a, b, at, except) {
+  let pos = 0;
+  for (const [o, l] of except) {
+    const from = Math.max(0, Math.min(a.length, o - at));
+    const to = Math.max(0, Math.min(a.length, o + l - at));
+    if (to <= pos) continue;
+    if (from > pos && !a.subarray(pos, from).equals(b.subarray(pos, from))) return false;
+    pos = Math.max(pos, to);
+  }
+  return pos >= a.length || a.subarray(pos).equals(b.subarray(pos, a.length));
+}
 var PREFIXES = 2;
 var prefixes = /* @__PURE__ */ new Map();
 function prefixState(p) {
@@ -48113,7 +48124,29 @@ function sha256FileSync(path, prefix) {
     let position = 0;
     let shared2;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
-    if (ref) {
+    const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
+    if (ref && except) {
+      hash2 = createHash2("sha256");
+      let same = true;
+      for (; position < size; ) {
+        const n = readSync(fd, buf, 0, CHUNK2, position);
+        if (n <= 0) break;
+        const piece = buf.subarray(0, n);
+        hash2.update(piece);
+        if (same && position < ref.bytes.length) {
+          const m = Math.min(n, ref.bytes.length - position);
+          same = sameOutside(
+            piece.subarray(0, m),
+            ref.bytes.subarray(position, position + m),
+            position,
+            except
+          );
+        }
+        position += n;
+      }
+      if (same && position >= ref.bytes.length)
+        shared2 = { length: ref.bytes.length, sha256: ref.sha256, except };
+    } else if (ref) {
       let same = true;
       for (let at = 0; same && at < ref.bytes.length; ) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK2, ref.bytes.length - at), at);
@@ -49394,6 +49427,23 @@ function peLayout(head, fileSize) {
 }
 var HEAD_BYTES = 4096;
 var CHUNK3 = 1024 * 1024;
+function peKnownPrefix(path) {
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const layout = unsignedLayout(fd, size);
+    return layout && {
+      path,
+      length: size,
+      except: [
+        [layout.checksumAt, 4],
+        [layout.securityDirAt, 8]
+      ]
+    };
+  } finally {
+    closeSync3(fd);
+  }
+}
 var shared;
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
@@ -51104,7 +51154,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         ...ctx.verify,
         osslsigncode: ctx.osslsigncode,
         runner: ctx.runner,
-        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve8(options.msiBase.path), length: options.msiBase.prefix } } : {}
+        ...knownPrefixOf(options)
       },
       {
         ...ctx.policy,
@@ -51147,6 +51197,17 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   } finally {
     releaseCleanup(work);
     if (!signedOk && created) removeCreated(dirname2(target), created);
+  }
+}
+function knownPrefixOf(options) {
+  if (options.msiBase?.prefix)
+    return { knownPrefix: { path: resolve8(options.msiBase.path), length: options.msiBase.prefix } };
+  if (!options.prefix) return {};
+  try {
+    const known = peKnownPrefix(resolve8(options.prefix));
+    return known ? { knownPrefix: known } : {};
+  } catch {
+    return {};
   }
 }
 function removeCreated(dir, top) {

@@ -51287,6 +51287,17 @@ function startProgram(p2, groups, started) {
     });
   });
 }
+function sameOutside(a2, b2, at2, except) {
+  let pos = 0;
+  for (const [o2, l2] of except) {
+    const from = Math.max(0, Math.min(a2.length, o2 - at2));
+    const to = Math.max(0, Math.min(a2.length, o2 + l2 - at2));
+    if (to <= pos) continue;
+    if (from > pos && !a2.subarray(pos, from).equals(b2.subarray(pos, from))) return false;
+    pos = Math.max(pos, to);
+  }
+  return pos >= a2.length || a2.subarray(pos).equals(b2.subarray(pos, a2.length));
+}
 function prefixState(p2) {
   const fd = openSync(p2.path, "r");
   try {
@@ -51322,7 +51333,29 @@ function sha256FileSync(path, prefix) {
     let position = 0;
     let shared2;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
-    if (ref) {
+    const except = prefix?.except?.length ? [...prefix.except].sort((x2, y2) => x2[0] - y2[0]) : void 0;
+    if (ref && except) {
+      hash3 = createHash2("sha256");
+      let same = true;
+      for (; position < size; ) {
+        const n2 = readSync(fd, buf, 0, CHUNK, position);
+        if (n2 <= 0) break;
+        const piece = buf.subarray(0, n2);
+        hash3.update(piece);
+        if (same && position < ref.bytes.length) {
+          const m2 = Math.min(n2, ref.bytes.length - position);
+          same = sameOutside(
+            piece.subarray(0, m2),
+            ref.bytes.subarray(position, position + m2),
+            position,
+            except
+          );
+        }
+        position += n2;
+      }
+      if (same && position >= ref.bytes.length)
+        shared2 = { length: ref.bytes.length, sha256: ref.sha256, except };
+    } else if (ref) {
       let same = true;
       for (let at2 = 0; same && at2 < ref.bytes.length; ) {
         const n2 = readSync(fd, buf, 0, Math.min(CHUNK, ref.bytes.length - at2), at2);
@@ -52916,6 +52949,23 @@ function peLayout(head, fileSize) {
     certSize,
     end: certOffset === 0 ? fileSize : certOffset
   };
+}
+function peKnownPrefix(path) {
+  const fd = openSync3(path, "r");
+  try {
+    const size = fstatSync4(fd).size;
+    const layout = unsignedLayout(fd, size);
+    return layout && {
+      path,
+      length: size,
+      except: [
+        [layout.checksumAt, 4],
+        [layout.securityDirAt, 8]
+      ]
+    };
+  } finally {
+    closeSync3(fd);
+  }
 }
 function unsignedLayout(fd, size) {
   const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
@@ -54837,7 +54887,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
         ...ctx.verify,
         osslsigncode: ctx.osslsigncode,
         runner: ctx.runner,
-        ...options.msiBase?.prefix ? { knownPrefix: { path: resolve7(options.msiBase.path), length: options.msiBase.prefix } } : {}
+        ...knownPrefixOf(options)
       },
       {
         ...ctx.policy,
@@ -54882,6 +54932,17 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
     if (!signedOk && created) removeCreated(dirname3(target), created);
   }
 }
+function knownPrefixOf(options) {
+  if (options.msiBase?.prefix)
+    return { knownPrefix: { path: resolve7(options.msiBase.path), length: options.msiBase.prefix } };
+  if (!options.prefix) return {};
+  try {
+    const known = peKnownPrefix(resolve7(options.prefix));
+    return known ? { knownPrefix: known } : {};
+  } catch {
+    return {};
+  }
+}
 function removeCreated(dir, top) {
   for (let d2 = dir; ; d2 = dirname3(d2)) {
     try {
@@ -54899,6 +54960,7 @@ var init_frame = __esm({
     init_errors();
     init_log();
     init_cleanup();
+    init_pe_image();
     init_tool_env();
     init_verify();
   }
@@ -57896,7 +57958,7 @@ function readNsisOverlayRecord(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTE
 function readNsisOverlay(file2, maxOverlayBytes = DEFAULT_MAX_OVERLAY_BYTES) {
   return readNsisOverlayRecord(file2, maxOverlayBytes)?.siteJson;
 }
-async function checkNsisSite(stub, file2, siteJson2) {
+async function checkNsisSite(stub, file2, siteJson2, known) {
   const fail3 = (message) => {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
@@ -57933,8 +57995,9 @@ async function checkNsisSite(stub, file2, siteJson2) {
       [layout.checksumAt, layout.checksumAt + 4],
       [layout.securityDirAt, layout.securityDirAt + 8]
     ].sort((a2, b2) => a2[0] - b2[0]);
+    const found = known?.length === base.length && known.sha256 === stub.sha256 && JSON.stringify(known.except) === JSON.stringify(skip.map(([from, to]) => [from, to - from]));
     let at2 = 0;
-    for (const [from, to] of [...skip, [base.length, base.length]]) {
+    for (const [from, to] of found ? [] : [...skip, [base.length, base.length]]) {
       if (!same(at2, from, base, 0)) fail3("it is not the stub of this release");
       at2 = to;
     }
@@ -58240,7 +58303,7 @@ async function buildSite(s2, site) {
       exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
         const nsisParts = s2.release?.nsis;
         if (build2.mode === "incremental" && module && nsisParts && !("fallback" in nsisParts)) {
-          await module.checkNsisSite(nsisParts.stub.stub, exe2.path, siteBytes);
+          await module.checkNsisSite(nsisParts.stub.stub, exe2.path, siteBytes, exe2.sharedPrefix);
           return { exe: exe2, uninstaller: nsisParts.stub.stub.uninstaller, build: build2 };
         }
         await extractNsis(s2.runner, exe2.path, xExe);

@@ -118,17 +118,37 @@ let chunk: Buffer | undefined;
  * The first `length` bytes of `path`, which files hashed with this `prefix` are expected to start
  * with (the copies of a base file): each such file's first `length` bytes are compared with them,
  * and its hash continues from their state when they are equal (a compare costs a fraction of a
- * hash); the file is hashed from its start when they are not.
+ * hash); the file is hashed from its start when they are not. With `except` ([offset, length]
+ * ranges inside the prefix whose bytes may differ: a PE's CheckSum and security directory), the
+ * file is hashed in full, and compared in the same reads.
  */
 export interface KnownPrefix {
   path: string;
   length: number;
+  except?: [number, number][];
 }
 
-/** The first `length` bytes of a hashed file were its known prefix's, whose SHA-256 is `sha256`. */
+/**
+ * The first `length` bytes of a hashed file were its known prefix's (whose SHA-256 is `sha256`),
+ * apart from the `except` ranges, when there are any.
+ */
 export interface SharedPrefix {
   length: number;
   sha256: string;
+  except?: [number, number][];
+}
+
+/** Whether `a`'s bytes equal `b`'s at offset `at` of the file, outside the `except` ranges. */
+function sameOutside(a: Buffer, b: Buffer, at: number, except: [number, number][]): boolean {
+  let pos = 0;
+  for (const [o, l] of except) {
+    const from = Math.max(0, Math.min(a.length, o - at));
+    const to = Math.max(0, Math.min(a.length, o + l - at));
+    if (to <= pos) continue;
+    if (from > pos && !a.subarray(pos, from).equals(b.subarray(pos, from))) return false;
+    pos = Math.max(pos, to);
+  }
+  return pos >= a.length || a.subarray(pos).equals(b.subarray(pos, a.length));
 }
 
 const PREFIXES = 2;
@@ -180,7 +200,30 @@ export function sha256FileSync(
     let position = 0;
     let shared: SharedPrefix | undefined;
     const ref = prefix && size >= prefix.length ? prefixState(prefix) : undefined;
-    if (ref) {
+    const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : undefined;
+    if (ref && except) {
+      // hashed in full; compared on the way
+      hash = createHash('sha256');
+      let same = true;
+      for (; position < size; ) {
+        const n = readSync(fd, buf, 0, CHUNK, position);
+        if (n <= 0) break;
+        const piece = buf.subarray(0, n);
+        hash.update(piece);
+        if (same && position < ref.bytes.length) {
+          const m = Math.min(n, ref.bytes.length - position);
+          same = sameOutside(
+            piece.subarray(0, m),
+            ref.bytes.subarray(position, position + m),
+            position,
+            except,
+          );
+        }
+        position += n;
+      }
+      if (same && position >= ref.bytes.length)
+        shared = { length: ref.bytes.length, sha256: ref.sha256, except };
+    } else if (ref) {
       let same = true;
       for (let at = 0; same && at < ref.bytes.length; ) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, ref.bytes.length - at), at);

@@ -160,6 +160,31 @@ describe('the spawn helper', () => {
       );
     };
     await check(); // here
+    // bytes that may differ (a PE's signing fields): hashed in full, compared around them
+    const except: [number, number][] = [
+      [100, 4],
+      [length - 2, 8], // across the prefix's end
+    ];
+    const fields = copy('fields.bin', (b) => {
+      b.fill(7, 100, 104);
+      b.fill(9, length - 2, length);
+    });
+    expect(await sha256File(fields.path, { ...prefix, except })).toEqual({
+      sha256: fields.sha256,
+      size: fields.size,
+      shared: {
+        length,
+        sha256: createHash('sha256').update(baseBytes.subarray(0, length)).digest('hex'),
+        except,
+      },
+    });
+    const outside = copy('outside.bin', (b) => {
+      b[104] = (b[104]! + 1) % 256; // the byte past the field
+    });
+    expect(await sha256File(outside.path, { ...prefix, except })).toEqual({
+      sha256: outside.sha256,
+      size: outside.size,
+    });
     // the base rewritten in place (same size): its new bytes count, not the state read before
     const rewritten = Buffer.from(baseBytes);
     rewritten[5] = (rewritten[5]! + 1) % 256;

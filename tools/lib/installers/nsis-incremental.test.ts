@@ -13,8 +13,9 @@ import { signedTestAgent } from '../../../test/helpers/site-installers.ts';
 import { tempDir } from '../../../test/helpers/tmp.ts';
 import type { SignedArtifact } from '../artifact.ts';
 import type { SignetConfig } from '../config/schema.ts';
-import { defaultRunner } from '../exec/runner.ts';
+import { defaultRunner, sha256File } from '../exec/runner.ts';
 import type { DevCert } from '../sign/devcert.ts';
+import { peKnownPrefix } from '../sign/pe-image.ts';
 import type { Signer } from '../sign/types.ts';
 import { extractNsis, listFiles, sha256Of } from './checks.ts';
 import { fingerprint } from './fingerprint.ts';
@@ -237,8 +238,19 @@ describe('stub + overlay with the real tools', () => {
       await assembleNsisSite(stub, sj, unsigned);
       expect(statSync(unsigned).mode & 0o777).toBe(0o600); // it holds the enrollment key
       expect(readNsisOverlay(unsigned)).toEqual(sj);
-      const signed = await signer.sign(unsigned, { out: join(dir, `${s.siteCode}.exe`) });
+      const signed = await signer.sign(unsigned, { out: join(dir, `${s.siteCode}.exe`), prefix: stub.path });
       expect(osslVerify(signed.path).status).toBe(0);
+      // its file hash found the whole stub in it, but the two fields signing sets
+      const fields = peLayout(readFileSync(stub.path).subarray(0, 4096), stub.size)!;
+      expect(signed.sharedPrefix).toEqual({
+        length: stub.size,
+        sha256: stub.sha256,
+        except: [
+          [fields.checksumAt, 4],
+          [fields.securityDirAt, 8],
+        ],
+      });
+      await checkNsisSite(stub, signed.path, sj, signed.sharedPrefix);
       expect(signed.signature.leafSha256).toBe(dc.leafSha256);
       // the signer appended its table right after the record (no padding in between)
       const layout = peLayout(readFileSync(signed.path).subarray(0, 4096), signed.size)!;
@@ -277,6 +289,25 @@ describe('stub + overlay with the real tools', () => {
     await expect(checkNsisSite(stub, tampered, sj)).rejects.toMatchObject({
       code: 'E_INSTALLER_CHECK_FAILED',
     });
+    // a byte of the stub changed: the file hash finds no shared stub, and the check reads it
+    const inStub = Buffer.from(readFileSync(signed));
+    inStub[stub.size - 100]! ^= 1;
+    const stubTampered = join(dir, 'stub-tampered.exe');
+    writeFileSync(stubTampered, inStub);
+    const found = await sha256File(stubTampered, peKnownPrefix(stub.path));
+    expect(found.shared).toBeUndefined();
+    await expect(checkNsisSite(stub, stubTampered, sj, found.shared)).rejects.toThrow(/not the stub/);
+    // a finding that is not this stub's is not taken
+    const fields = peLayout(inStub.subarray(0, 4096), inStub.length)!;
+    const wrong = {
+      length: stub.size,
+      sha256: '0'.repeat(64),
+      except: [
+        [fields.checksumAt, 4],
+        [fields.securityDirAt, 8],
+      ] as [number, number][],
+    };
+    await expect(checkNsisSite(stub, stubTampered, sj, wrong)).rejects.toThrow(/not the stub/);
     // a foreign site's data, or the stub of another build, is not this site's installer
     await expect(checkNsisSite(stub, signed, bytesOf(sites()[0]!))).rejects.toMatchObject({
       code: 'E_INSTALLER_CHECK_FAILED',

@@ -222,7 +222,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
           // The stub was extracted and checked when it was built (agent byte for byte, the signed
           // uninstaller); the site's file must be that stub byte for byte, then exactly this site's
           // record, then the certificate table — no extraction per site.
-          await module.checkNsisSite(nsisParts.stub.stub, exe.path, siteBytes);
+          await module.checkNsisSite(nsisParts.stub.stub, exe.path, siteBytes, exe.sharedPrefix);
           return { exe, uninstaller: nsisParts.stub.stub.uninstaller, build };
         }
         await extractNsis(s.runner, exe.path, xExe);

@@ -18,8 +18,10 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
+import type { KnownPrefix } from '../exec/spawn-helper.ts';
 import { logger } from '../log.ts';
 import { registerCleanup, releaseCleanup } from './cleanup.ts';
+import { peKnownPrefix } from './pe-image.ts';
 import { osslsigncodeEnv } from './tool-env.ts';
 import type { SignOptions } from './types.ts';
 import { isSigned, type VerifyOptions, type VerifyPolicy, verifyPrivateFile } from './verify.ts';
@@ -158,9 +160,7 @@ export async function signInFrame(
         ...ctx.verify,
         osslsigncode: ctx.osslsigncode,
         runner: ctx.runner,
-        ...(options.msiBase?.prefix
-          ? { knownPrefix: { path: resolve(options.msiBase.path), length: options.msiBase.prefix } }
-          : {}),
+        ...knownPrefixOf(options),
       },
       {
         ...ctx.policy,
@@ -203,6 +203,22 @@ export async function signInFrame(
   } finally {
     releaseCleanup(work);
     if (!signedOk && created) removeCreated(dirname(target), created);
+  }
+}
+
+/**
+ * What the signed file is expected to start with, for its file hash: the base MSI's shared prefix,
+ * or the PE the input starts with (its signing fields excepted). Compared when hashed, never assumed.
+ */
+function knownPrefixOf(options: SignOptions): { knownPrefix?: KnownPrefix } {
+  if (options.msiBase?.prefix)
+    return { knownPrefix: { path: resolve(options.msiBase.path), length: options.msiBase.prefix } };
+  if (!options.prefix) return {};
+  try {
+    const known = peKnownPrefix(resolve(options.prefix));
+    return known ? { knownPrefix: known } : {};
+  } catch {
+    return {}; // no such file: hashed as it is
   }
 }
 

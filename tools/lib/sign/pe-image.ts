@@ -65,6 +65,32 @@ export function peLayout(head: Buffer, fileSize: number): PeLayout | undefined {
 
 const HEAD_BYTES = 4096;
 const CHUNK = 1024 * 1024;
+
+/**
+ * An unsigned PE as the known prefix of its signed copies' file hash (exec/spawn-helper.ts
+ * KnownPrefix): all of it, but the CheckSum and security directory that signing fills in.
+ */
+export function peKnownPrefix(
+  path: string,
+): { path: string; length: number; except: [number, number][] } | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const layout = unsignedLayout(fd, size);
+    return (
+      layout && {
+        path,
+        length: size,
+        except: [
+          [layout.checksumAt, 4],
+          [layout.securityDirAt, 8],
+        ],
+      }
+    );
+  } finally {
+    closeSync(fd);
+  }
+}
 let shared: Buffer | undefined;
 
 /** The digest and checksum state of a file's first `length` bytes (header fields excluded). */
