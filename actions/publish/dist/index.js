@@ -52870,7 +52870,7 @@ var init_p_limit = __esm({
 });
 
 // tools/lib/sign/cleanup.ts
-import { rmSync } from "node:fs";
+import { rmdirSync, rmSync } from "node:fs";
 function removeAll() {
   for (const p of live) rmSync(p, { recursive: true, force: true });
   live.clear();
@@ -52897,7 +52897,11 @@ function registerCleanup(path) {
   install();
 }
 function releaseCleanup(path) {
-  rmSync(path, { recursive: true, force: true });
+  try {
+    rmdirSync(path);
+  } catch {
+    rmSync(path, { recursive: true, force: true });
+  }
   live.delete(path);
   if (live.size === 0) uninstall();
 }
@@ -54746,11 +54750,11 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
       }
       return b;
     };
-    const fat = Array.from(s.fat);
+    const fat = /* @__PURE__ */ new Map();
     const setFat = (n, v) => {
-      while (fat.length <= n) fat.push(FREE2);
-      fat[n] = v;
+      fat.set(n, v);
     };
+    const fatAt = (n) => fat.get(n) ?? s.fat[n] ?? FREE2;
     const append = (count, after) => {
       const out2 = [];
       for (let i = 0; i < count; i++) {
@@ -54913,15 +54917,16 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
         b.writeUInt32LE(fatSectors[HEADER_DIFAT + k * (per - 1) + j] ?? FREE2, j * 4);
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
     });
-    fatSectors.forEach((n, k) => {
-      let changed = k >= s.fatSectors.length;
-      for (let i = 0; i < per && !changed; i++)
-        changed = (fat[k * per + i] ?? FREE2) !== (s.fat[k * per + i] ?? FREE2);
-      if (!changed) return;
+    const touched = /* @__PURE__ */ new Set();
+    for (const n of fat.keys()) touched.add(Math.floor(n / per));
+    for (let k = s.fatSectors.length; k < fatSectors.length; k++) touched.add(k);
+    for (const k of touched) {
+      const n = fatSectors[k];
+      if (n === void 0) throw new Error("a FAT entry beyond the FAT");
       const b = sectors.get(n) ?? Buffer.alloc(ss);
       sectors.set(n, b);
-      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
-    });
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fatAt(k * per + i), i * 4);
+    }
     sectors.set(-1, header);
   } finally {
     closeSync8(fd);
@@ -56248,7 +56253,7 @@ import {
   mkdtempSync as mkdtempSync6,
   readFileSync as readFileSync12,
   renameSync as renameSync2,
-  rmdirSync,
+  rmdirSync as rmdirSync2,
   statSync as statSync11
 } from "node:fs";
 import { basename as basename8, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
@@ -56382,7 +56387,7 @@ function knownPrefixOf(options) {
 function removeCreated(dir, top) {
   for (let d = dir; ; d = dirname4(d)) {
     try {
-      rmdirSync(d);
+      rmdirSync2(d);
     } catch {
       return;
     }

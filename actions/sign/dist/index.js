@@ -48438,7 +48438,7 @@ import { tmpdir } from "node:os";
 import { isAbsolute as isAbsolute3, join as join2, resolve as resolve4 } from "node:path";
 
 // tools/lib/sign/cleanup.ts
-import { rmSync as rmSync2 } from "node:fs";
+import { rmdirSync, rmSync as rmSync2 } from "node:fs";
 var live = /* @__PURE__ */ new Set();
 var SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
 function removeAll() {
@@ -48468,7 +48468,11 @@ function registerCleanup(path) {
   install();
 }
 function releaseCleanup(path) {
-  rmSync2(path, { recursive: true, force: true });
+  try {
+    rmdirSync(path);
+  } catch {
+    rmSync2(path, { recursive: true, force: true });
+  }
   live.delete(path);
   if (live.size === 0) uninstall();
 }
@@ -49739,11 +49743,11 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
       }
       return b;
     };
-    const fat = Array.from(s.fat);
+    const fat = /* @__PURE__ */ new Map();
     const setFat = (n, v) => {
-      while (fat.length <= n) fat.push(FREE2);
-      fat[n] = v;
+      fat.set(n, v);
     };
+    const fatAt = (n) => fat.get(n) ?? s.fat[n] ?? FREE2;
     const append = (count, after) => {
       const out2 = [];
       for (let i = 0; i < count; i++) {
@@ -49906,15 +49910,16 @@ function writeSignedMsi(input2, output2, d, pkcs7, consume = false) {
         b.writeUInt32LE(fatSectors[HEADER_DIFAT + k * (per - 1) + j] ?? FREE2, j * 4);
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN2, (per - 1) * 4);
     });
-    fatSectors.forEach((n, k) => {
-      let changed = k >= s.fatSectors.length;
-      for (let i = 0; i < per && !changed; i++)
-        changed = (fat[k * per + i] ?? FREE2) !== (s.fat[k * per + i] ?? FREE2);
-      if (!changed) return;
+    const touched = /* @__PURE__ */ new Set();
+    for (const n of fat.keys()) touched.add(Math.floor(n / per));
+    for (let k = s.fatSectors.length; k < fatSectors.length; k++) touched.add(k);
+    for (const k of touched) {
+      const n = fatSectors[k];
+      if (n === void 0) throw new Error("a FAT entry beyond the FAT");
       const b = sectors.get(n) ?? Buffer.alloc(ss);
       sectors.set(n, b);
-      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE2, i * 4);
-    });
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fatAt(k * per + i), i * 4);
+    }
     sectors.set(-1, header);
   } finally {
     closeSync4(fd);
@@ -50795,7 +50800,7 @@ import {
   mkdtempSync as mkdtempSync5,
   readFileSync as readFileSync8,
   renameSync as renameSync2,
-  rmdirSync,
+  rmdirSync as rmdirSync2,
   statSync as statSync9
 } from "node:fs";
 import { basename as basename5, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
@@ -51213,7 +51218,7 @@ function knownPrefixOf(options) {
 function removeCreated(dir, top) {
   for (let d = dir; ; d = dirname2(d)) {
     try {
-      rmdirSync(d);
+      rmdirSync2(d);
     } catch {
       return;
     }

@@ -569,22 +569,36 @@ export function checkMsiSite(
   });
 }
 
-/** True when the stream has the base's size and sectors, all within the first `prefix` bytes. */
+/**
+ * True when the stream has the base's start sector and size, and the site's FAT chains it through
+ * the base's sectors (every entry along the base's chain equal), all within the first `prefix`
+ * bytes. (Compares the FAT entries as read: no layout is built for a 10 MB chain.)
+ */
 function inSharedPrefix(db: MsiDatabase, baseDb: MsiDatabase, name: string, prefix: number): boolean {
-  const layoutOf = (d: MsiDatabase) => {
+  const entryOf = (d: MsiDatabase) => {
     const raw = d.rawStreamName(name);
-    return raw ? d.directory.layouts.get(raw)?.() : undefined;
+    const s = d.directory.structure;
+    const e = raw === undefined ? undefined : s.top.find((t) => t.name === raw);
+    if (!e || e.type !== 2) return undefined;
+    const o = e.index * 128;
+    return {
+      start: s.dir.readUInt32LE(o + 0x74),
+      size: s.dir.readUInt32LE(o + 0x78) + s.dir.readUInt32LE(o + 0x7c) * 2 ** 32,
+    };
   };
-  const site = layoutOf(db);
-  const own = layoutOf(baseDb);
-  return Boolean(
-    site &&
-      own &&
-      !site.mini &&
-      site.size === own.size &&
-      site.units.length === own.units.length &&
-      site.units.every((u, i) => u === own.units[i] && u + site.unit <= prefix),
-  );
+  const site = entryOf(db);
+  const own = entryOf(baseDb);
+  const ss = baseDb.directory.structure.sectorSize;
+  if (!site || !own || site.start !== own.start || site.size !== own.size) return false;
+  if (db.directory.structure.sectorSize !== ss || own.size < baseDb.directory.miniCutoff) return false;
+  const fat = db.directory.structure.fat;
+  const baseFat = baseDb.directory.structure.fat;
+  let n = own.start;
+  for (let left = Math.ceil(own.size / ss); left > 0; left--) {
+    if (n >= baseFat.length || fat[n] !== baseFat[n] || (n + 2) * ss > prefix) return false;
+    n = baseFat[n]!;
+  }
+  return true;
 }
 
 const prefixShaCache = new WeakMap<MsiBase, string>();

@@ -4,7 +4,7 @@
  * something is registered, and re-raise the signal after cleaning up (default exit behaviour);
  * running programs get it from the runner (exec/runner.ts), which passes it on to their groups.
  */
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 
 const live = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -40,7 +40,13 @@ export function registerCleanup(path: string): void {
 }
 
 export function releaseCleanup(path: string): void {
-  rmSync(path, { recursive: true, force: true });
+  // most folders are empty by now (their file was renamed into place): one rmdir, a tenth of
+  // a recursive removal's cost
+  try {
+    rmdirSync(path);
+  } catch {
+    rmSync(path, { recursive: true, force: true });
+  }
   live.delete(path);
   if (live.size === 0) uninstall();
 }

@@ -285,11 +285,12 @@ export function writeSignedMsi(
       }
       return b;
     };
-    const fat: number[] = Array.from(s.fat);
+    // the FAT entries this signature changes (the rest are the file's, s.fat)
+    const fat = new Map<number, number>();
     const setFat = (n: number, v: number) => {
-      while (fat.length <= n) fat.push(FREE);
-      fat[n] = v;
+      fat.set(n, v);
     };
+    const fatAt = (n: number) => fat.get(n) ?? s.fat[n] ?? FREE;
     /** `count` new sectors at the end of the file, chained after `after` (or not). */
     const append = (count: number, after?: number): number[] => {
       const out: number[] = [];
@@ -466,15 +467,16 @@ export function writeSignedMsi(
       b.writeUInt32LE(difat[k + 1] ?? END_OF_CHAIN, (per - 1) * 4);
     });
     // only the FAT sectors whose entries changed are written (not read: their bytes are the entries)
-    fatSectors.forEach((n, k) => {
-      let changed = k >= s.fatSectors.length;
-      for (let i = 0; i < per && !changed; i++)
-        changed = (fat[k * per + i] ?? FREE) !== (s.fat[k * per + i] ?? FREE);
-      if (!changed) return;
+    const touched = new Set<number>();
+    for (const n of fat.keys()) touched.add(Math.floor(n / per));
+    for (let k = s.fatSectors.length; k < fatSectors.length; k++) touched.add(k);
+    for (const k of touched) {
+      const n = fatSectors[k];
+      if (n === undefined) throw new Error('a FAT entry beyond the FAT');
       const b = sectors.get(n) ?? Buffer.alloc(ss);
       sectors.set(n, b);
-      for (let i = 0; i < per; i++) b.writeUInt32LE(fat[k * per + i] ?? FREE, i * 4);
-    });
+      for (let i = 0; i < per; i++) b.writeUInt32LE(fatAt(k * per + i), i * 4);
+    }
     sectors.set(-1, header);
   } finally {
     closeSync(fd);
