@@ -579,7 +579,7 @@ function inSharedPrefix(db: MsiDatabase, baseDb: MsiDatabase, name: string, pref
     const raw = d.rawStreamName(name);
     const s = d.directory.structure;
     const e = raw === undefined ? undefined : s.top.find((t) => t.name === raw);
-    if (!e || e.type !== 2) return undefined;
+    if (e?.type !== 2) return undefined;
     const o = e.index * 128;
     return {
       start: s.dir.readUInt32LE(o + 0x74),
