@@ -48439,6 +48439,7 @@ import { isAbsolute as isAbsolute3, join as join2, resolve as resolve4 } from "n
 
 // tools/lib/sign/cleanup.ts
 import { rmdirSync, rmSync as rmSync2 } from "node:fs";
+import { rm as rm2, rmdir as rmdir2 } from "node:fs/promises";
 var live = /* @__PURE__ */ new Set();
 var SIGNALS2 = ["SIGINT", "SIGTERM", "SIGHUP"];
 function removeAll() {
@@ -48466,6 +48467,11 @@ function uninstall() {
 function registerCleanup(path) {
   live.add(path);
   install();
+}
+async function releaseCleanupAsync(path) {
+  await rmdir2(path).catch(() => rm2(path, { recursive: true, force: true }));
+  live.delete(path);
+  if (live.size === 0) uninstall();
 }
 function releaseCleanup(path) {
   try {
@@ -50793,16 +50799,8 @@ function backendOf(profile, name = "?") {
 }
 
 // tools/lib/sign/frame.ts
-import {
-  chmodSync as chmodSync4,
-  existsSync as existsSync8,
-  mkdirSync,
-  mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync8,
-  renameSync as renameSync2,
-  rmdirSync as rmdirSync2,
-  statSync as statSync9
-} from "node:fs";
+import { chmodSync as chmodSync4, existsSync as existsSync8, mkdirSync, readFileSync as readFileSync8, renameSync as renameSync2, rmdirSync as rmdirSync2, statSync as statSync9 } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { basename as basename5, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
@@ -51128,7 +51126,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const created = mkdirSync(dirname2(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
+  const work = await mkdtemp(join6(dirname2(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {
@@ -51200,7 +51198,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       verified.signature
     );
   } finally {
-    releaseCleanup(work);
+    await releaseCleanupAsync(work);
     if (!signedOk && created) removeCreated(dirname2(target), created);
   }
 }

@@ -51885,6 +51885,7 @@ var init_jsign = __esm({
 
 // tools/lib/sign/cleanup.ts
 import { rmdirSync, rmSync as rmSync2 } from "node:fs";
+import { rm as rm2, rmdir as rmdir2 } from "node:fs/promises";
 function removeAll() {
   for (const p2 of live) rmSync2(p2, { recursive: true, force: true });
   live.clear();
@@ -51909,6 +51910,11 @@ function uninstall() {
 function registerCleanup(path) {
   live.add(path);
   install();
+}
+async function releaseCleanupAsync(path) {
+  await rmdir2(path).catch(() => rm2(path, { recursive: true, force: true }));
+  live.delete(path);
+  if (live.size === 0) uninstall();
 }
 function releaseCleanup(path) {
   try {
@@ -53400,11 +53406,11 @@ function writeSignedMsi(input2, output2, d2, pkcs7, consume = false) {
       for (let node2 = rootEntry.readUInt32LE(76), guard = 0; guard < dirBytes.length / 128; guard++) {
         const c2 = treeOrder(p2.name, nameOf(node2));
         if (c2 === 0) throw new Error(`${p2.name} is in the file already`);
-        const link = c2 < 0 ? 68 : 72;
+        const link2 = c2 < 0 ? 68 : 72;
         const ne2 = entryAt(dirBytes, node2);
-        const child = ne2.readUInt32LE(link);
+        const child = ne2.readUInt32LE(link2);
         if (child === NO_STREAM2) {
-          ne2.writeUInt32LE(i2, link);
+          ne2.writeUInt32LE(i2, link2);
           return;
         }
         node2 = child;
@@ -54816,16 +54822,8 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import {
-  chmodSync as chmodSync4,
-  existsSync as existsSync9,
-  mkdirSync,
-  mkdtempSync as mkdtempSync5,
-  readFileSync as readFileSync9,
-  renameSync as renameSync2,
-  rmdirSync as rmdirSync2,
-  statSync as statSync9
-} from "node:fs";
+import { chmodSync as chmodSync4, existsSync as existsSync9, mkdirSync, readFileSync as readFileSync9, renameSync as renameSync2, rmdirSync as rmdirSync2, statSync as statSync9 } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { basename as basename5, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -54867,7 +54865,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const created = mkdirSync(dirname3(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync5(join7(dirname3(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
+  const work = await mkdtemp(join7(dirname3(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
@@ -54939,7 +54937,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
       verified.signature
     );
   } finally {
-    releaseCleanup(work);
+    await releaseCleanupAsync(work);
     if (!signedOk && created) removeCreated(dirname3(target), created);
   }
 }
@@ -55151,7 +55149,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync11, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
+import { mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
 import { join as join9 } from "node:path";
@@ -55168,7 +55166,7 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n2;
-    const dir = mkdtempSync6(join9(tmpdir5(), "signet-tsa-"));
+    const dir = mkdtempSync5(join9(tmpdir5(), "signet-tsa-"));
     const q2 = join9(dir, `q${id}.tsq`);
     const r2 = join9(dir, `r${id}.tsr`);
     const serial = join9(dir, `serial${id}`);
@@ -57492,7 +57490,7 @@ function inSharedPrefix(db, baseDb, name, prefix) {
     const raw = d2.rawStreamName(name);
     const s2 = d2.directory.structure;
     const e = raw === void 0 ? void 0 : s2.top.find((t2) => t2.name === raw);
-    if (!e || e.type !== 2) return void 0;
+    if (e?.type !== 2) return void 0;
     const o2 = e.index * 128;
     return {
       start: s2.dir.readUInt32LE(o2 + 116),
@@ -57655,12 +57653,12 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync7, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
+import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join18 } from "node:path";
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
+  const dir = mkdtempSync6(join18(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
   const socket = join18(dir, "s");
   const token = randomBytes4(24).toString("hex");
@@ -58082,7 +58080,7 @@ var init_nsis_slot = __esm({
 });
 
 // tools/lib/installers/workdir.ts
-import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
 import { join as join20 } from "node:path";
 function alive(pid) {
@@ -58128,7 +58126,7 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   return removed;
 }
 function openRunDir(keep, tmp = tmpdir7()) {
-  const path = mkdtempSync8(join20(tmp, RUN_PREFIX));
+  const path = mkdtempSync7(join20(tmp, RUN_PREFIX));
   if (!keep) {
     registerCleanup(path);
     writeFileSync10(join20(path, OWNER), `${JSON.stringify({ pid: process.pid })}
@@ -58154,7 +58152,7 @@ var init_workdir = __esm({
 });
 
 // tools/lib/installers/release.ts
-import { mkdtempSync as mkdtempSync9, rmSync as rmSync12 } from "node:fs";
+import { mkdtempSync as mkdtempSync8, rmSync as rmSync12 } from "node:fs";
 import { join as join21 } from "node:path";
 function processReleaseCache() {
   processCache ??= new ReleaseCache();
@@ -58179,7 +58177,7 @@ var init_release = __esm({
         const hit = this.entries.get(key);
         if (hit) return hit.value;
         this.dir ??= openRunDir(false);
-        const work = mkdtempSync9(join21(this.dir.path, "release-"));
+        const work = mkdtempSync8(join21(this.dir.path, "release-"));
         const value = build(work).catch((e) => {
           const err = toSignetError(e);
           logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
@@ -58210,23 +58208,17 @@ var init_release = __esm({
 
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
-import {
-  chmodSync as chmodSync6,
-  copyFileSync as copyFileSync8,
-  existsSync as existsSync12,
-  linkSync as linkSync2,
-  mkdirSync as mkdirSync7,
-  mkdtempSync as mkdtempSync10,
-  rmSync as rmSync13,
-  writeFileSync as writeFileSync11
-} from "node:fs";
+import { chmodSync as chmodSync6, existsSync as existsSync12, mkdirSync as mkdirSync7, rmSync as rmSync13, writeFileSync as writeFileSync11 } from "node:fs";
+import { copyFile as copyFile2, link, mkdir as mkdir2, mkdtemp as mkdtemp2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
 import { join as join22 } from "node:path";
-function linkOrCopy(from, to) {
-  try {
-    linkSync2(from, to);
-  } catch {
-    copyFileSync8(from, to);
-  }
+async function writePayload(s2, work, siteBytes) {
+  const dir = join22(work, "payload");
+  await mkdir2(dir);
+  await link(s2.agent.path, join22(dir, "agent.exe")).catch(
+    () => copyFile2(s2.agent.path, join22(dir, "agent.exe"))
+  );
+  await writeFile2(join22(dir, "site.json"), siteBytes, { mode: 384 });
+  if (s2.icon) await copyFile2(s2.icon.path, join22(dir, "product.ico"));
 }
 function nsisValues(s2, site, fp) {
   return {
@@ -58236,7 +58228,8 @@ function nsisValues(s2, site, fp) {
     FINGERPRINT_HEX: fp.hex
   };
 }
-async function buildNsisPart(s2, site, fp, work, outName) {
+async function buildNsisPart(s2, site, fp, work, outName, payload) {
+  await payload();
   const p2 = s2.product;
   const values = nsisValues(s2, site, fp);
   writeFileSync11(join22(work, NSIS_SOURCE), renderNsis(s2.nsis.text, values, s2.nsis.path));
@@ -58249,7 +58242,8 @@ async function buildNsisPart(s2, site, fp, work, outName) {
     consume: true
   });
 }
-async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize) {
+async function buildMsiPart(s2, site, fp, work, outName, siteJsonSize, payload) {
+  await payload();
   const p2 = s2.product;
   const productCode = randomUUID3().toUpperCase();
   const values = {
@@ -58311,13 +58305,14 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = mkdtempSync10(join22(s2.workRoot, `${site.siteCode}-`));
+  const work = await mkdtemp2(join22(s2.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync7(join22(work, "payload"));
-    linkOrCopy(s2.agent.path, join22(work, "payload", "agent.exe"));
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
-    writeFileSync11(join22(work, "payload", "site.json"), siteBytes, { mode: 384 });
-    if (s2.icon) copyFileSync8(s2.icon.path, join22(work, "payload", "product.ico"));
+    let written;
+    const payload = () => {
+      written ??= writePayload(s2, work, siteBytes);
+      return written;
+    };
     const expect = {
       agentFileName: s2.product.agentFileName,
       agentSha256: s2.agent.sha256,
@@ -58326,7 +58321,7 @@ async function buildSite(s2, site) {
     const xExe = join22(work, "x-exe");
     const xMsi = join22(work, "x-msi");
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await bothSettled([
-      exeChain(s2, site, fp, work, exeName, siteBytes).then(async ({ exe: exe2, build: build2, module }) => {
+      exeChain(s2, site, fp, work, exeName, siteBytes, payload).then(async ({ exe: exe2, build: build2, module }) => {
         const nsisParts = s2.release?.nsis;
         if (build2.mode === "incremental" && module && nsisParts && !("fallback" in nsisParts)) {
           await module.checkNsisSite(nsisParts.stub.stub, exe2.path, siteBytes, exe2.sharedPrefix);
@@ -58336,8 +58331,8 @@ async function buildSite(s2, site) {
         const overlay = module ? module.readNsisOverlay(exe2.path) : void 0;
         if (module && !overlay)
           throw new SignetError("E_INSTALLER_CHECK_FAILED", `${exeName}: no site data in its signed overlay`);
-        const payload = await comparePayload(exeName, xExe, expect, true, overlay);
-        const uninstallerSha = sha256Of(payload.uninstaller);
+        const payload2 = await comparePayload(exeName, xExe, expect, true, overlay);
+        const uninstallerSha = sha256Of(payload2.uninstaller);
         const nsis = s2.release?.nsis;
         const uninstaller2 = s2.signServer.signed.get(uninstallerSha) ?? (build2.mode === "incremental" && nsis && !("fallback" in nsis) ? nsis.stub.signed.get(uninstallerSha) : void 0);
         if (!uninstaller2)
@@ -58347,7 +58342,7 @@ async function buildSite(s2, site) {
           );
         return { exe: exe2, uninstaller: uninstaller2, build: build2 };
       }),
-      msiChain(s2, site, fp, work, msiName, siteBytes).then(async (part) => {
+      msiChain(s2, site, fp, work, msiName, siteBytes, payload).then(async (part) => {
         const msiBase = s2.release?.msi;
         if (part.build.mode === "incremental" && msiBase && !("fallback" in msiBase)) {
           checkMsiSite(msiBase, part.signed.path, siteBytes, part.signed.sharedPrefix);
@@ -58423,7 +58418,7 @@ async function buildSite(s2, site) {
       durationMs: performance.now() - started
     };
   } finally {
-    if (!s2.installers.keepWork) rmSync13(work, { recursive: true, force: true });
+    if (!s2.installers.keepWork) await rm3(work, { recursive: true, force: true });
   }
 }
 async function bothSettled(chains) {
@@ -58436,7 +58431,7 @@ async function bothSettled(chains) {
   if (first) throw first.error;
   return [a2.value, b2.value];
 }
-async function exeChain(s2, site, fp, work, outName, siteBytes) {
+async function exeChain(s2, site, fp, work, outName, siteBytes, payload) {
   const nsis = s2.release?.nsis ?? { fallback: "incremental builds are off" };
   if (!("fallback" in nsis)) {
     if (siteBytes.length <= nsis.stub.stub.maxOverlayBytes) {
@@ -58459,15 +58454,15 @@ async function exeChain(s2, site, fp, work, outName, siteBytes) {
       });
       return { exe: exe2, build: { mode: "incremental" }, module: nsis.module };
     }
-    const exe = await buildNsisPart(s2, site, fp, work, outName);
+    const exe = await buildNsisPart(s2, site, fp, work, outName, payload);
     return {
       exe,
       build: full(`site.json is larger than the stub's overlay (${nsis.stub.stub.maxOverlayBytes} bytes)`)
     };
   }
-  return { exe: await buildNsisPart(s2, site, fp, work, outName), build: full(nsis.fallback) };
+  return { exe: await buildNsisPart(s2, site, fp, work, outName, payload), build: full(nsis.fallback) };
 }
-async function msiChain(s2, site, fp, work, outName, siteBytes) {
+async function msiChain(s2, site, fp, work, outName, siteBytes, payload) {
   const base = s2.release?.msi ?? { fallback: "incremental builds are off" };
   let reason;
   if (!("fallback" in base)) {
@@ -58494,7 +58489,7 @@ async function msiChain(s2, site, fp, work, outName, siteBytes) {
     rmSync13(unsigned, { force: true });
     reason = r2.fallback;
   } else reason = base.fallback;
-  const part = await buildMsiPart(s2, site, fp, work, outName, siteBytes.length);
+  const part = await buildMsiPart(s2, site, fp, work, outName, siteBytes.length, payload);
   return { ...part, build: full(reason) };
 }
 var full;
@@ -60918,7 +60913,7 @@ var init_installers = __esm({
 // tools/lib/forge/dir.ts
 import { createHash as createHash14 } from "node:crypto";
 import { createReadStream as createReadStream3, createWriteStream as createWriteStream2, existsSync as existsSync14 } from "node:fs";
-import { mkdir as mkdir2, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
+import { mkdir as mkdir3, readdir as readdir2, readFile as readFile2, rename as rename2, rm as rm4, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
 import { basename as basename8, dirname as dirname4, join as join25, resolve as resolve11 } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -60929,7 +60924,7 @@ async function hashFile(path) {
 }
 async function atomicWrite(path, text) {
   const tmp = join25(dirname4(path), `.${basename8(path)}.${process.pid}.tmp`);
-  await writeFile2(tmp, text);
+  await writeFile3(tmp, text);
   await rename2(tmp, path);
 }
 var DIR_RESERVED, DirForge;
@@ -60997,7 +60992,7 @@ var init_dir = __esm({
         return meta3 ? [await this.#release(meta3)] : [];
       }
       async createRelease(input2) {
-        await mkdir2(this.folder(input2.tag), { recursive: true });
+        await mkdir3(this.folder(input2.tag), { recursive: true });
         const meta3 = {
           schema: "signet.release/v1",
           tag: input2.tag,
@@ -61028,7 +61023,7 @@ var init_dir = __esm({
         return this.#release(meta3);
       }
       async deleteRelease(release) {
-        await rm2(this.folder(release.tag), { recursive: true, force: true });
+        await rm4(this.folder(release.tag), { recursive: true, force: true });
       }
       async listAssets(release) {
         return this.#assets(release.tag);
@@ -61066,7 +61061,7 @@ var init_dir = __esm({
         };
       }
       async deleteAsset(release, asset) {
-        await rm2(join25(this.folder(release.tag), asset.name), { force: true });
+        await rm4(join25(this.folder(release.tag), asset.name), { force: true });
       }
       async renameAsset(release, asset, name) {
         const dir = this.folder(release.tag);
@@ -68345,7 +68340,7 @@ var deliverSettings = external_exports.object({
 
 // tools/lib/app/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync11, readFileSync as readFileSync22 } from "node:fs";
+import { mkdtempSync as mkdtempSync9, readFileSync as readFileSync22 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
 import { dirname as dirname5, join as join26, resolve as resolve14 } from "node:path";
 
@@ -68554,7 +68549,7 @@ async function buildDispatchedSites(o2) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o2.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
-    const dest = join26(mkdtempSync11(join26(tmpdir8(), "signet-agent-")), o2.agent);
+    const dest = join26(mkdtempSync9(join26(tmpdir8(), "signet-agent-")), o2.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o2.config,
       cwd: o2.cwd,

@@ -5,16 +5,8 @@
  * the signer signed, MSI lint), moved into place, and the manifest written last.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SignatureInfo } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -51,13 +43,23 @@ export interface ReleaseParts {
   nsis: { stub: CachedStub; module: NsisIncremental } | Fallback;
 }
 
-function linkOrCopy(from: string, to: string): void {
-  try {
-    linkSync(from, to);
-  } catch {
-    copyFileSync(from, to);
-  }
+/**
+ * The files a full build of a site reads (work/payload: the agent, site.json, the icon). Written
+ * when a part is built in full: a site assembled from the release's shared parts needs none of
+ * them (metadata operations are a fair part of a site's cost on a busy file system).
+ */
+async function writePayload(s: Shared, work: string, siteBytes: Buffer): Promise<void> {
+  const dir = join(work, 'payload');
+  await mkdir(dir);
+  await link(s.agent.path, join(dir, 'agent.exe')).catch(() =>
+    copyFile(s.agent.path, join(dir, 'agent.exe')),
+  );
+  await writeFile(join(dir, 'site.json'), siteBytes, { mode: 0o600 });
+  if (s.icon) await copyFile(s.icon.path, join(dir, 'product.ico'));
 }
+
+/** Builds the payload once, when a part is first built in full. */
+type Payload = () => Promise<void>;
 
 export interface Shared {
   agent: { path: string; sha256: string; size: number; signature?: SignatureInfo };
@@ -97,7 +99,15 @@ export function nsisValues(s: Shared, site: SiteConfig, fp: Fingerprint): Record
   };
 }
 
-async function buildNsisPart(s: Shared, site: SiteConfig, fp: Fingerprint, work: string, outName: string) {
+async function buildNsisPart(
+  s: Shared,
+  site: SiteConfig,
+  fp: Fingerprint,
+  work: string,
+  outName: string,
+  payload: Payload,
+) {
+  await payload();
   const p = s.product;
   const values = nsisValues(s, site, fp);
   writeFileSync(join(work, NSIS_SOURCE), renderNsis(s.nsis.text, values, s.nsis.path));
@@ -119,7 +129,9 @@ async function buildMsiPart(
   work: string,
   outName: string,
   siteJsonSize: number,
+  payload: Payload,
 ) {
+  await payload();
   const p = s.product;
   const productCode = randomUUID().toUpperCase();
   const values: Record<string, string> = {
@@ -196,13 +208,14 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
   const hit = await cachedResult(s, site, key, started);
   if (hit) return hit;
 
-  const work = mkdtempSync(join(s.workRoot, `${site.siteCode}-`));
+  const work = await mkdtemp(join(s.workRoot, `${site.siteCode}-`));
   try {
-    mkdirSync(join(work, 'payload'));
-    linkOrCopy(s.agent.path, join(work, 'payload', 'agent.exe'));
     const siteBytes = serializeSiteJson(siteJson(site, s.product, s.fullVersion, s.dev));
-    writeFileSync(join(work, 'payload', 'site.json'), siteBytes, { mode: 0o600 });
-    if (s.icon) copyFileSync(s.icon.path, join(work, 'payload', 'product.ico'));
+    let written: Promise<void> | undefined;
+    const payload = () => {
+      written ??= writePayload(s, work, siteBytes);
+      return written;
+    };
 
     // Checks on what will ship, each chain as soon as its installer is signed: the agent byte for
     // byte, site.json exactly. Both signatures were verified by the signer before it returned.
@@ -216,7 +229,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
     const xExe = join(work, 'x-exe');
     const xMsi = join(work, 'x-msi');
     const [{ exe, uninstaller, build: exeBuild }, msiPart] = await bothSettled([
-      exeChain(s, site, fp, work, exeName, siteBytes).then(async ({ exe, build, module }) => {
+      exeChain(s, site, fp, work, exeName, siteBytes, payload).then(async ({ exe, build, module }) => {
         const nsisParts = s.release?.nsis;
         if (build.mode === 'incremental' && module && nsisParts && !('fallback' in nsisParts)) {
           // The stub was extracted and checked when it was built (agent byte for byte, the signed
@@ -244,7 +257,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
           );
         return { exe, uninstaller, build };
       }),
-      msiChain(s, site, fp, work, msiName, siteBytes).then(async (part) => {
+      msiChain(s, site, fp, work, msiName, siteBytes, payload).then(async (part) => {
         const msiBase = s.release?.msi;
         if (part.build.mode === 'incremental' && msiBase && !('fallback' in msiBase)) {
           checkMsiSite(msiBase, part.signed.path, siteBytes, part.signed.sharedPrefix);
@@ -324,7 +337,7 @@ export async function buildSite(s: Shared, site: SiteConfig): Promise<SiteResult
       durationMs: performance.now() - started,
     };
   } finally {
-    if (!s.installers.keepWork) rmSync(work, { recursive: true, force: true });
+    if (!s.installers.keepWork) await rm(work, { recursive: true, force: true });
   }
 }
 
@@ -354,6 +367,7 @@ async function exeChain(
   work: string,
   outName: string,
   siteBytes: Buffer,
+  payload: Payload,
 ) {
   const nsis = s.release?.nsis ?? { fallback: 'incremental builds are off' };
   if (!('fallback' in nsis)) {
@@ -377,13 +391,13 @@ async function exeChain(
       });
       return { exe, build: { mode: 'incremental' } as PartBuild, module: nsis.module };
     }
-    const exe = await buildNsisPart(s, site, fp, work, outName);
+    const exe = await buildNsisPart(s, site, fp, work, outName, payload);
     return {
       exe,
       build: full(`site.json is larger than the stub's overlay (${nsis.stub.stub.maxOverlayBytes} bytes)`),
     };
   }
-  return { exe: await buildNsisPart(s, site, fp, work, outName), build: full(nsis.fallback) };
+  return { exe: await buildNsisPart(s, site, fp, work, outName, payload), build: full(nsis.fallback) };
 }
 
 /** The msi: the release's base with the site patched in, or wixl + msibuild in full. */
@@ -394,6 +408,7 @@ async function msiChain(
   work: string,
   outName: string,
   siteBytes: Buffer,
+  payload: Payload,
 ) {
   const base = s.release?.msi ?? { fallback: 'incremental builds are off' };
   let reason: string;
@@ -421,6 +436,6 @@ async function msiChain(
     rmSync(unsigned, { force: true });
     reason = r.fallback;
   } else reason = base.fallback;
-  const part = await buildMsiPart(s, site, fp, work, outName, siteBytes.length);
+  const part = await buildMsiPart(s, site, fp, work, outName, siteBytes.length, payload);
   return { ...part, build: full(reason) };
 }

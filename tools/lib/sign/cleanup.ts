@@ -5,6 +5,7 @@
  * running programs get it from the runner (exec/runner.ts), which passes it on to their groups.
  */
 import { rmdirSync, rmSync } from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
 
 const live = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -37,6 +38,13 @@ function uninstall(): void {
 export function registerCleanup(path: string): void {
   live.add(path);
   install();
+}
+
+/** As releaseCleanup, the removal on the thread pool (the caller's thread goes on meanwhile). */
+export async function releaseCleanupAsync(path: string): Promise<void> {
+  await rmdir(path).catch(() => rm(path, { recursive: true, force: true }));
+  live.delete(path);
+  if (live.size === 0) uninstall();
 }
 
 export function releaseCleanup(path: string): void {

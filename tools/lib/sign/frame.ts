@@ -4,23 +4,15 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmdirSync,
-  statSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
 import type { KnownPrefix } from '../exec/spawn-helper.ts';
 import { logger } from '../log.ts';
-import { registerCleanup, releaseCleanup } from './cleanup.ts';
+import { registerCleanup, releaseCleanupAsync } from './cleanup.ts';
 import { peKnownPrefix } from './pe-image.ts';
 import { osslsigncodeEnv } from './tool-env.ts';
 import type { SignOptions } from './types.ts';
@@ -125,7 +117,7 @@ export async function signInFrame(
   // Folders of --out made here are removed again when signing fails: nothing is left behind.
   const created = mkdirSync(dirname(target), { recursive: true });
   let signedOk = false;
-  const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
+  const work = await mkdtemp(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname(target);
   try {
@@ -201,7 +193,7 @@ export async function signInFrame(
       verified.signature,
     );
   } finally {
-    releaseCleanup(work);
+    await releaseCleanupAsync(work);
     if (!signedOk && created) removeCreated(dirname(target), created);
   }
 }
