@@ -16,10 +16,12 @@ export interface Artifact {
   size: number;
   /**
    * When the file was hashed against a known prefix (a copy of a release's base) and starts with
-   * it: how many bytes, and their SHA-256. A consumer that knows what that prefix must hold need
-   * not read those bytes again.
+   * it: how many bytes, and the SHA-256 of the reference's bytes; with `except`, the file's bytes
+   * equal the reference's outside those [offset, length] ranges only (a PE's signing fields). A
+   * consumer that knows what that prefix must hold need not read those bytes again. Set only by
+   * the hash of the signed file itself (sign/frame.ts), never from a caller's claim.
    */
-  sharedPrefix?: { length: number; sha256: string };
+  sharedPrefix?: { length: number; sha256: string; except?: [number, number][] };
 }
 
 export interface SignatureInfo {

@@ -53108,7 +53108,12 @@ function sha256FileSync(path, prefix) {
     let hash2;
     let position = 0;
     let shared2;
-    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    let ref;
+    try {
+      ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    } catch {
+      ref = void 0;
+    }
     const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
     if (ref && except) {
       hash2 = createHash4("sha256");
@@ -56252,8 +56257,16 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync as chmodSync4, existsSync as existsSync12, mkdirSync as mkdirSync2, readFileSync as readFileSync12, renameSync as renameSync2, rmdirSync as rmdirSync2, statSync as statSync11 } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import {
+  chmodSync as chmodSync4,
+  existsSync as existsSync12,
+  mkdirSync as mkdirSync2,
+  mkdtempSync as mkdtempSync6,
+  readFileSync as readFileSync12,
+  renameSync as renameSync2,
+  rmdirSync as rmdirSync2,
+  statSync as statSync11
+} from "node:fs";
 import { basename as basename8, dirname as dirname4, extname as extname3, join as join11, resolve as resolve12 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -56295,7 +56308,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const created = mkdirSync2(dirname4(target), { recursive: true });
   let signedOk = false;
-  const work = await mkdtemp(join11(dirname4(target), `.signet-sign-${basename8(target).slice(0, 40)}-`));
+  const work = mkdtempSync6(join11(dirname4(target), `.signet-sign-${basename8(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
@@ -56579,7 +56592,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync14, rmSync as rmSync8, writeFileSync as writeFileSync6 } from "node:fs";
+import { mkdtempSync as mkdtempSync7, readFileSync as readFileSync14, rmSync as rmSync8, writeFileSync as writeFileSync6 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join13 } from "node:path";
@@ -56596,7 +56609,7 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n;
-    const dir = mkdtempSync6(join13(tmpdir6(), "signet-tsa-"));
+    const dir = mkdtempSync7(join13(tmpdir6(), "signet-tsa-"));
     const q = join13(dir, `q${id}.tsq`);
     const r = join13(dir, `r${id}.tsr`);
     const serial = join13(dir, `serial${id}`);

@@ -48123,7 +48123,12 @@ function sha256FileSync(path, prefix) {
     let hash2;
     let position = 0;
     let shared2;
-    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    let ref;
+    try {
+      ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    } catch {
+      ref = void 0;
+    }
     const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
     if (ref && except) {
       hash2 = createHash2("sha256");
@@ -50799,8 +50804,16 @@ function backendOf(profile, name = "?") {
 }
 
 // tools/lib/sign/frame.ts
-import { chmodSync as chmodSync4, existsSync as existsSync8, mkdirSync, readFileSync as readFileSync8, renameSync as renameSync2, rmdirSync as rmdirSync2, statSync as statSync9 } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import {
+  chmodSync as chmodSync4,
+  existsSync as existsSync8,
+  mkdirSync,
+  mkdtempSync as mkdtempSync5,
+  readFileSync as readFileSync8,
+  renameSync as renameSync2,
+  rmdirSync as rmdirSync2,
+  statSync as statSync9
+} from "node:fs";
 import { basename as basename5, dirname as dirname2, extname as extname2, join as join6, resolve as resolve8 } from "node:path";
 
 // tools/lib/sign/verify.ts
@@ -51126,7 +51139,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const created = mkdirSync(dirname2(target), { recursive: true });
   let signedOk = false;
-  const work = await mkdtemp(join6(dirname2(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join6(dirname2(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname2(target);
   try {

@@ -51332,7 +51332,12 @@ function sha256FileSync(path, prefix) {
     let hash3;
     let position = 0;
     let shared2;
-    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    let ref;
+    try {
+      ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    } catch {
+      ref = void 0;
+    }
     const except = prefix?.except?.length ? [...prefix.except].sort((x2, y2) => x2[0] - y2[0]) : void 0;
     if (ref && except) {
       hash3 = createHash2("sha256");
@@ -54822,8 +54827,16 @@ var init_verify = __esm({
 });
 
 // tools/lib/sign/frame.ts
-import { chmodSync as chmodSync4, existsSync as existsSync9, mkdirSync, readFileSync as readFileSync9, renameSync as renameSync2, rmdirSync as rmdirSync2, statSync as statSync9 } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import {
+  chmodSync as chmodSync4,
+  existsSync as existsSync9,
+  mkdirSync,
+  mkdtempSync as mkdtempSync5,
+  readFileSync as readFileSync9,
+  renameSync as renameSync2,
+  rmdirSync as rmdirSync2,
+  statSync as statSync9
+} from "node:fs";
 import { basename as basename5, dirname as dirname3, extname as extname3, join as join7, resolve as resolve7 } from "node:path";
 async function removeSignature(ctx, input2, output2) {
   await ctx.runner.run(ctx.osslsigncode, ["remove-signature", "-in", input2, "-out", output2], {
@@ -54865,7 +54878,7 @@ async function signInFrame(ctx, path, options, produce, frame = {}) {
   }
   const created = mkdirSync(dirname3(target), { recursive: true });
   let signedOk = false;
-  const work = await mkdtemp(join7(dirname3(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
+  const work = mkdtempSync5(join7(dirname3(target), `.signet-sign-${basename5(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname3(target);
   try {
@@ -55149,7 +55162,7 @@ CN=unused
 // tools/lib/sign/local-tsa.ts
 import { execFile } from "node:child_process";
 import { randomBytes as randomBytes2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync5, readFileSync as readFileSync11, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
+import { mkdtempSync as mkdtempSync6, readFileSync as readFileSync11, rmSync as rmSync6, writeFileSync as writeFileSync4 } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir as tmpdir5 } from "node:os";
 import { join as join9 } from "node:path";
@@ -55166,7 +55179,7 @@ async function startLocalTsa(options) {
   const timers = /* @__PURE__ */ new Set();
   const reply = (query) => new Promise((resolvePromise, reject) => {
     const id = ++n2;
-    const dir = mkdtempSync5(join9(tmpdir5(), "signet-tsa-"));
+    const dir = mkdtempSync6(join9(tmpdir5(), "signet-tsa-"));
     const q2 = join9(dir, `q${id}.tsq`);
     const r2 = join9(dir, `r${id}.tsr`);
     const serial = join9(dir, `serial${id}`);
@@ -57037,10 +57050,9 @@ function placeSharedFirst(path, shared2) {
     const keep = new Set(shared2);
     const sectorOf = (offset) => offset / ss - 1;
     const layouts = [...d2.layouts].map(([name, l2]) => ({ name, l: l2() })).filter((x2) => !x2.l.mini);
-    const sharedEnd = Math.max(
-      -1,
-      ...layouts.filter((x2) => keep.has(x2.name)).flatMap((x2) => x2.l.units.map(sectorOf))
-    );
+    let sharedEnd = -1;
+    for (const x2 of layouts)
+      if (keep.has(x2.name)) for (const u2 of x2.l.units) sharedEnd = Math.max(sharedEnd, sectorOf(u2));
     const moving = layouts.filter((x2) => !keep.has(x2.name) && x2.l.units.some((u2) => sectorOf(u2) < sharedEnd));
     const needed = moving.reduce((n3, x2) => n3 + x2.l.units.length, 0);
     let next2 = size / ss - 1;
@@ -57052,8 +57064,10 @@ function placeSharedFirst(path, shared2) {
       while (fatSectors.length * per < next2 + needed + SITE_RESERVE) {
         const k2 = fatSectors.length - HEADER_DIFAT2;
         const n3 = next2;
-        if (k2 < 0) header.writeUInt32LE(n3, 76 + fatSectors.length * 4);
-        else {
+        if (k2 < 0) {
+          if (header.readUInt32LE(76 + fatSectors.length * 4) !== FREE3) break;
+          header.writeUInt32LE(n3, 76 + fatSectors.length * 4);
+        } else {
           const at2 = s2.difatChain[Math.floor(k2 / (per - 1))];
           if (at2 === void 0) break;
           let b2 = difat.get(at2);
@@ -57462,7 +57476,7 @@ function checkMsiSite(base, file2, siteJson2, known) {
     throw new SignetError("E_INSTALLER_CHECK_FAILED", `${file2}: ${message}`);
   };
   const baseDb = baseDatabase(base);
-  const startsAsBase = known?.length === base.prefix && known.sha256 === basePrefixSha256(base);
+  const startsAsBase = known?.length === base.prefix && !known.except?.length && known.sha256 === basePrefixSha256(base);
   withMsiDatabase(file2, (db) => {
     const media = (db.table("Media")?.rows ?? []).map((r2) => (r2["Cabinet"] ?? "").slice(1));
     const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();
@@ -57653,12 +57667,12 @@ var init_nsis = __esm({
 
 // tools/lib/installers/sign-server.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync6, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
+import { copyFileSync as copyFileSync6, mkdtempSync as mkdtempSync7, rmSync as rmSync9, statSync as statSync12 } from "node:fs";
 import { createServer as createServer2 } from "node:http";
 import { tmpdir as tmpdir6 } from "node:os";
 import { join as join18 } from "node:path";
 async function startSignServer(signer, options = {}) {
-  const dir = mkdtempSync6(join18(tmpdir6(), "signet-sign-"));
+  const dir = mkdtempSync7(join18(tmpdir6(), "signet-sign-"));
   registerCleanup(dir);
   const socket = join18(dir, "s");
   const token = randomBytes4(24).toString("hex");
@@ -58080,7 +58094,7 @@ var init_nsis_slot = __esm({
 });
 
 // tools/lib/installers/workdir.ts
-import { mkdtempSync as mkdtempSync7, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
+import { mkdtempSync as mkdtempSync8, readdirSync as readdirSync2, readFileSync as readFileSync18, rmSync as rmSync11, writeFileSync as writeFileSync10 } from "node:fs";
 import { tmpdir as tmpdir7 } from "node:os";
 import { join as join20 } from "node:path";
 function alive(pid) {
@@ -58126,7 +58140,7 @@ function removeStaleWork(cacheDir, tmp = tmpdir7()) {
   return removed;
 }
 function openRunDir(keep, tmp = tmpdir7()) {
-  const path = mkdtempSync7(join20(tmp, RUN_PREFIX));
+  const path = mkdtempSync8(join20(tmp, RUN_PREFIX));
   if (!keep) {
     registerCleanup(path);
     writeFileSync10(join20(path, OWNER), `${JSON.stringify({ pid: process.pid })}
@@ -58152,7 +58166,7 @@ var init_workdir = __esm({
 });
 
 // tools/lib/installers/release.ts
-import { mkdtempSync as mkdtempSync8, rmSync as rmSync12 } from "node:fs";
+import { mkdtempSync as mkdtempSync9, rmSync as rmSync12 } from "node:fs";
 import { join as join21 } from "node:path";
 function processReleaseCache() {
   processCache ??= new ReleaseCache();
@@ -58177,7 +58191,7 @@ var init_release = __esm({
         const hit = this.entries.get(key);
         if (hit) return hit.value;
         this.dir ??= openRunDir(false);
-        const work = mkdtempSync8(join21(this.dir.path, "release-"));
+        const work = mkdtempSync9(join21(this.dir.path, "release-"));
         const value = build(work).catch((e) => {
           const err = toSignetError(e);
           logger.warn(`shared release part could not be built (${err.code}); its sites are built in full`);
@@ -58209,7 +58223,7 @@ var init_release = __esm({
 // tools/lib/installers/site-build.ts
 import { randomUUID as randomUUID3 } from "node:crypto";
 import { chmodSync as chmodSync6, existsSync as existsSync12, mkdirSync as mkdirSync7, rmSync as rmSync13, writeFileSync as writeFileSync11 } from "node:fs";
-import { copyFile as copyFile2, link, mkdir as mkdir2, mkdtemp as mkdtemp2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
+import { copyFile as copyFile2, link, mkdir as mkdir2, mkdtemp, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
 import { join as join22 } from "node:path";
 async function writePayload(s2, work, siteBytes) {
   const dir = join22(work, "payload");
@@ -58305,7 +58319,7 @@ async function buildSite(s2, site) {
   const key = cacheKeyOf(s2, site);
   const hit = await cachedResult(s2, site, key, started);
   if (hit) return hit;
-  const work = await mkdtemp2(join22(s2.workRoot, `${site.siteCode}-`));
+  const work = await mkdtemp(join22(s2.workRoot, `${site.siteCode}-`));
   try {
     const siteBytes = serializeSiteJson(siteJson(site, s2.product, s2.fullVersion, s2.dev));
     let written;
@@ -68340,7 +68354,7 @@ var deliverSettings = external_exports.object({
 
 // tools/lib/app/dispatch.ts
 init_errors();
-import { mkdtempSync as mkdtempSync9, readFileSync as readFileSync22 } from "node:fs";
+import { mkdtempSync as mkdtempSync10, readFileSync as readFileSync22 } from "node:fs";
 import { tmpdir as tmpdir8 } from "node:os";
 import { dirname as dirname5, join as join26, resolve as resolve14 } from "node:path";
 
@@ -68549,7 +68563,7 @@ async function buildDispatchedSites(o2) {
         `agent must be an asset name when agent-release is set, got ${JSON.stringify(o2.agent)}`
       );
     const { fetchReleaseAsset: fetchReleaseAsset2 } = await Promise.resolve().then(() => (init_assets(), assets_exports));
-    const dest = join26(mkdtempSync9(join26(tmpdir8(), "signet-agent-")), o2.agent);
+    const dest = join26(mkdtempSync10(join26(tmpdir8(), "signet-agent-")), o2.agent);
     agentPath = (await fetchReleaseAsset2({
       config: o2.config,
       cwd: o2.cwd,

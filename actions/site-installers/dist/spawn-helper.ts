@@ -199,7 +199,13 @@ export function sha256FileSync(
     let hash: Hash | undefined;
     let position = 0;
     let shared: SharedPrefix | undefined;
-    const ref = prefix && size >= prefix.length ? prefixState(prefix) : undefined;
+    // a reference that cannot be read costs the shortcut, never the hash
+    let ref: ReturnType<typeof prefixState>;
+    try {
+      ref = prefix && size >= prefix.length ? prefixState(prefix) : undefined;
+    } catch {
+      ref = undefined;
+    }
     const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : undefined;
     if (ref && except) {
       // hashed in full; compared on the way

@@ -50093,7 +50093,12 @@ function sha256FileSync(path, prefix) {
     let hash2;
     let position = 0;
     let shared;
-    const ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    let ref;
+    try {
+      ref = prefix && size >= prefix.length ? prefixState(prefix) : void 0;
+    } catch {
+      ref = void 0;
+    }
     const except = prefix?.except?.length ? [...prefix.except].sort((x, y) => x[0] - y[0]) : void 0;
     if (ref && except) {
       hash2 = createHash("sha256");

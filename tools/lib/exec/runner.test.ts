@@ -160,6 +160,11 @@ describe('the spawn helper', () => {
       );
     };
     await check(); // here
+    // a reference that is gone costs the shortcut, never the hash
+    expect(await sha256File(same.path, { path: join(dir, 'gone.bin'), length })).toEqual({
+      sha256: same.sha256,
+      size: same.size,
+    });
     // bytes that may differ (a PE's signing fields): hashed in full, compared around them
     const except: [number, number][] = [
       [100, 4],

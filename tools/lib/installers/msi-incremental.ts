@@ -537,13 +537,14 @@ export function checkMsiSite(
   base: MsiBase,
   file: string,
   siteJson: Buffer,
-  known?: { length: number; sha256: string },
+  known?: { length: number; sha256: string; except?: [number, number][] },
 ): void {
   const fail = (message: string): never => {
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
   };
   const baseDb = baseDatabase(base);
-  const startsAsBase = known?.length === base.prefix && known.sha256 === basePrefixSha256(base);
+  const startsAsBase =
+    known?.length === base.prefix && !known.except?.length && known.sha256 === basePrefixSha256(base);
   withMsiDatabase(file, (db) => {
     const media = (db.table('Media')?.rows ?? []).map((r) => (r['Cabinet'] ?? '').slice(1));
     const expected = [...Object.keys(base.cabinets), SITE_CAB].sort();

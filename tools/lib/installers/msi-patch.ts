@@ -141,8 +141,11 @@ const SITE_RESERVE = 64;
  * appends), so that the header stays as it is. Returns the length of the file's prefix that holds
  * only the header, the shared streams and free sectors: a site changes nothing there, so the
  * SHA-256 of a site's file continues from the base's state after it (exec/runner.ts, sha256File's
- * `prefix`; compared there, never assumed). Where the FAT cannot grow (no free place in the
- * header's or the DIFAT's list), nothing moves and the prefix is returned as it is.
+ * `prefix`; compared there, never assumed). The FAT grows while the header's list or the DIFAT
+ * sectors there are have a free place; streams move only when the FAT then has room for them
+ * (the site's reserve may be short, when it could not grow far enough: a site that needs more
+ * changes the header, and its hash is then computed in full). The directory, mini stream, mini
+ * FAT and DIFAT stay where they are: one of them before the cabinet makes the prefix shorter.
  */
 export function placeSharedFirst(path: string, shared: readonly string[]): number {
   const fd = openSync(path, 'r+');
@@ -155,10 +158,10 @@ export function placeSharedFirst(path: string, shared: readonly string[]): numbe
     const keep = new Set(shared);
     const sectorOf = (offset: number) => offset / ss - 1;
     const layouts = [...d.layouts].map(([name, l]) => ({ name, l: l() })).filter((x) => !x.l.mini);
-    const sharedEnd = Math.max(
-      -1,
-      ...layouts.filter((x) => keep.has(x.name)).flatMap((x) => x.l.units.map(sectorOf)),
-    );
+    // a loop, not Math.max(...): a 60 MB cabinet has 120,000 sectors, more arguments than a call takes
+    let sharedEnd = -1;
+    for (const x of layouts)
+      if (keep.has(x.name)) for (const u of x.l.units) sharedEnd = Math.max(sharedEnd, sectorOf(u));
     const moving = layouts.filter((x) => !keep.has(x.name) && x.l.units.some((u) => sectorOf(u) < sharedEnd));
     const needed = moving.reduce((n, x) => n + x.l.units.length, 0);
     let next = size / ss - 1;
@@ -172,8 +175,11 @@ export function placeSharedFirst(path: string, shared: readonly string[]): numbe
       while (fatSectors.length * per < next + needed + SITE_RESERVE) {
         const k = fatSectors.length - HEADER_DIFAT;
         const n = next;
-        if (k < 0) header.writeUInt32LE(n, 0x4c + fatSectors.length * 4);
-        else {
+        if (k < 0) {
+          // the header's list is filled from its start: a slot that is not free ends the growth
+          if (header.readUInt32LE(0x4c + fatSectors.length * 4) !== FREE) break;
+          header.writeUInt32LE(n, 0x4c + fatSectors.length * 4);
+        } else {
           const at = s.difatChain[Math.floor(k / (per - 1))];
           if (at === undefined) break;
           let b = difat.get(at);

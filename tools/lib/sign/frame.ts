@@ -4,8 +4,16 @@
  * and an atomic rename into place only after verify passed. On any failure nothing signed-looking
  * is left: the work directory is removed and the target is untouched.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { brandSigned, type SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
@@ -117,7 +125,8 @@ export async function signInFrame(
   // Folders of --out made here are removed again when signing fails: nothing is left behind.
   const created = mkdirSync(dirname(target), { recursive: true });
   let signedOk = false;
-  const work = await mkdtemp(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
+  // made and registered in one step: a signal in between would leave the folder behind
+  const work = mkdtempSync(join(dirname(target), `.signet-sign-${basename(target).slice(0, 40)}-`));
   registerCleanup(work);
   const ext = extname(target);
   try {
