@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
+import type { SharedPrefix } from './exec/spawn-helper.ts';
 
 export type ArtifactKind = 'exe' | 'msi' | 'dll' | 'other';
 
@@ -21,7 +22,7 @@ export interface Artifact {
    * consumer that knows what that prefix must hold need not read those bytes again. Set only by
    * the hash of the signed file itself (sign/frame.ts), never from a caller's claim.
    */
-  sharedPrefix?: { length: number; sha256: string; except?: [number, number][] };
+  sharedPrefix?: SharedPrefix;
 }
 
 export interface SignatureInfo {

@@ -138,6 +138,13 @@ export interface SharedPrefix {
   except?: [number, number][];
 }
 
+/** A file's digest and size; `shared`: its known prefix, compared and not hashed again. */
+export interface Hashed {
+  sha256: string;
+  size: number;
+  shared?: SharedPrefix;
+}
+
 /** Whether `a`'s bytes equal `b`'s at offset `at` of the file, outside the `except` ranges. */
 function sameOutside(a: Buffer, b: Buffer, at: number, except: [number, number][]): boolean {
   let pos = 0;
@@ -187,10 +194,7 @@ function prefixState(p: KnownPrefix): { bytes: Buffer; state: Hash; sha256: stri
  * the file's start is compared with it and, when equal, not hashed again (`shared`: how many
  * bytes, and their SHA-256: what the file is then known to start with).
  */
-export function sha256FileSync(
-  path: string,
-  prefix?: KnownPrefix,
-): { sha256: string; size: number; shared?: SharedPrefix } {
+export function sha256FileSync(path: string, prefix?: KnownPrefix): Hashed {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buf = chunk;
   const fd = openSync(path, 'r');

@@ -15,6 +15,7 @@ import { siblingScript } from '../paths.ts';
 import { redact } from '../redact.ts';
 import {
   type Exit,
+  type Hashed,
   type HashPart,
   HELPER_FLAG,
   hashPartsSync,
@@ -339,13 +340,6 @@ export const fileHashStats = { files: 0, sharedBytes: 0 };
 
 /** What a hash covers: `parts` of the file in order, or the whole file (SHA-256) after a known prefix. */
 type HashOf = { algorithm: string; parts: HashPart[] } | { prefix: KnownPrefix };
-
-/** A file's digest and size; `shared`: its known prefix, compared and not hashed again. */
-export interface Hashed {
-  sha256: string;
-  size: number;
-  shared?: SharedPrefix;
-}
 
 function hashHere(path: string, of: HashOf | undefined): Hashed {
   if (of && 'parts' in of) return hashPartsSync(path, of.algorithm, of.parts);

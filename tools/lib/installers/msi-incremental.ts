@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { type StreamLayout, sameBytes } from '../cfb.ts';
 import { SignetError } from '../errors.ts';
 import type { Runner } from '../exec/runner.ts';
+import type { SharedPrefix } from '../exec/spawn-helper.ts';
 import { msiHashOrder } from '../sign/msi-image.ts';
 import { cabinetSize, readCabinetFile, writeCabinet } from './cab.ts';
 import { extractMsi, listFiles, sha256Of } from './checks.ts';
@@ -533,12 +534,7 @@ export async function assembleMsiSite(
  * When that is the base's first `prefix` bytes (their SHA-256 compared with the base's own) and a
  * cabinet lies there in the base's sectors, its bytes are the base's: it is not read again.
  */
-export function checkMsiSite(
-  base: MsiBase,
-  file: string,
-  siteJson: Buffer,
-  known?: { length: number; sha256: string; except?: [number, number][] },
-): void {
+export function checkMsiSite(base: MsiBase, file: string, siteJson: Buffer, known?: SharedPrefix): void {
   const fail = (message: string): never => {
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
   };

@@ -37,6 +37,7 @@ import { crc32 } from 'node:zlib';
 import type { SignedArtifact } from '../artifact.ts';
 import { SignetError } from '../errors.ts';
 import { defaultRunner, type Runner } from '../exec/runner.ts';
+import type { SharedPrefix } from '../exec/spawn-helper.ts';
 import { packagePath, packageVersion } from '../paths.ts';
 import { peLayout } from '../sign/pe-image.ts';
 import { extractNsis, listFiles, sha256Of } from './checks.ts';
@@ -413,7 +414,7 @@ export async function checkNsisSite(
   stub: NsisStub,
   file: string,
   siteJson: Buffer,
-  known?: { length: number; sha256: string; except?: [number, number][] },
+  known?: SharedPrefix,
 ): Promise<void> {
   const fail = (message: string): never => {
     throw new SignetError('E_INSTALLER_CHECK_FAILED', `${file}: ${message}`);
